@@ -1,0 +1,54 @@
+# Clientele: the front door. `make up` runs everything on this machine; `make test` proves it.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+
+.PHONY: help sync up down infra-up infra-down services-up services-down status test test-unit lint format bench token
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+sync: ## install uv when missing and the locked Python dependencies
+	@command -v uv >/dev/null 2>&1 || [ -x $(HOME)/.local/bin/uv ] || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --quiet
+
+up: sync infra-up services-up ## install what is missing, start Kafka, PostgreSQL, Redis and the five services
+
+down: services-down infra-down ## stop the services and the infrastructure
+
+infra-up: ## start Kafka (KRaft), PostgreSQL and Redis on loopback (installing them when missing)
+	deploy/local/infra.sh up
+
+infra-down: ## stop the infrastructure started by infra-up
+	deploy/local/infra.sh down
+
+services-up: sync ## migrate every service database and start the five services
+	deploy/local/services.sh up
+
+services-down: ## stop the five services
+	deploy/local/services.sh down
+
+status: ## what runs
+	@deploy/local/infra.sh status; deploy/local/services.sh status
+
+test: sync ## the whole suite against real Kafka, PostgreSQL and Redis (started when none is given)
+	$(UV) run --frozen pytest
+
+test-unit: sync ## the tests that need no infrastructure
+	$(UV) run --frozen pytest -m "not integration"
+
+lint: sync ## ruff (lint + format check) and mypy
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy shared/src services/*/src
+
+format: sync ## apply ruff's fixes and formatting
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
+
+bench: sync infra-up ## benchmarks against the real stack; report in bench/results/
+	$(UV) run --frozen python -m bench
+
+token: sync ## mint a development token: make token ARGS="--sub alice --roles sales --directions north"
+	.venv/bin/clientele-token keygen --dir .state/keys >/dev/null
+	.venv/bin/clientele-token mint --key .state/keys/private.pem $(ARGS)

@@ -1,0 +1,140 @@
+"""Fixtures for every test: real infrastructure, dev keys and tokens, service processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clientele_shared.auth.devtokens import main as token_cli
+from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.events.catalog import SERVICES
+from clientele_shared.testing.infra import Infrastructure, infrastructure
+
+REPO = Path(__file__).parent
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infrastructure]:
+    """Real Kafka, PostgreSQL and Redis: given, from testcontainers, or started locally."""
+    with infrastructure(REPO) as found:
+        asyncio.run(_ensure_databases(found, [f"clientele_{s}" for s in SERVICES] + ["clientele_test"]))
+        yield found
+
+
+async def _ensure_databases(infra: Infrastructure, names: list[str]) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(infra.database_url("postgres"))
+    try:
+        existing = {row[0] for row in await conn.fetch("SELECT datname FROM pg_database")}
+        for name in set(names) - existing:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def auth_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    keys = tmp_path_factory.mktemp("keys")
+    assert token_cli(["keygen", "--dir", str(keys)]) == 0
+    return keys
+
+
+@pytest.fixture(scope="session")
+def issuer(auth_keys: Path) -> TokenIssuer:
+    return TokenIssuer.from_file(auth_keys / "private.pem")
+
+
+@pytest.fixture(scope="session")
+def service_env(infra: Infrastructure, auth_keys: Path) -> dict[str, str]:
+    """The environment a service process runs with in tests."""
+    return {
+        **os.environ,
+        **infra.as_env(),
+        "AUTH_PUBLIC_KEY_FILE": str(auth_keys / "public.pem"),
+        "AUTH_PRIVATE_KEY_FILE": str(auth_keys / "private.pem"),
+        "LOG_LEVEL": "INFO",
+        "OUTBOX_POLL_INTERVAL": "0.5",
+    }
+
+
+@pytest.fixture(scope="session")
+def migrated(service_env: dict[str, str]) -> None:
+    for service in SERVICES:
+        subprocess.run(
+            [str(VENV_BIN / "clientele"), "migrate", service], env=service_env, check=True
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+class ServiceProcess:
+    """One service running as its own process, as in production."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log_dir / f"{name}-{self.port}.log"
+        self.process = subprocess.Popen(
+            [str(VENV_BIN / "clientele"), "serve", name, "--port", str(self.port)],
+            env=env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
+        try:
+            return httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def start_service(
+    service_env: dict[str, str], migrated: None, tmp_path: Path
+) -> Iterator[Callable[..., ServiceProcess]]:
+    started: list[ServiceProcess] = []
+
+    def start(name: str, **env: str) -> ServiceProcess:
+        process = ServiceProcess(name, {**service_env, **env}, tmp_path)
+        started.append(process)
+        wait_for(process.ready, 60, f"{name} to be ready")
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

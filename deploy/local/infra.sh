@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Private local infrastructure (Kafka, PostgreSQL, Redis on 127.0.0.1) for dev, tests and CI.
+# usage: infra.sh {up|down|status|env}
+#   up      start what is not given from outside (idempotent), write $CLIENTELE_STATE_DIR/env
+#   down    stop what `up` starts (components given from outside are left alone)
+#   status  show each component
+#   env     print $CLIENTELE_STATE_DIR/env (`export NAME=value` lines; source it or eval it)
+# A component is external (not started/stopped here) when its variable is set to a value other
+# than the local one: KAFKA_BOOTSTRAP_SERVERS, POSTGRES_URL (server URL, services append
+# /clientele_<service>), REDIS_URL. Sourcing the env file written here therefore does not make
+# the local components look external.
+set -euo pipefail
+LOG_TAG=infra
+# shellcheck source=deploy/local/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ENVFILE=$STATE/env
+COMPONENTS=(kafka:KAFKA_BOOTSTRAP_SERVERS postgres:POSTGRES_URL redis:REDIS_URL)
+
+local_value() {
+  case $1 in
+    KAFKA_BOOTSTRAP_SERVERS) echo "127.0.0.1:$KAFKA_PORT" ;;
+    POSTGRES_URL) mkdir -p "$STATE/pg" && echo "postgresql://clientele:$(secret "$STATE/pg/password")@127.0.0.1:$PG_PORT" ;;
+    REDIS_URL) mkdir -p "$STATE/redis" && echo "redis://:$(secret "$STATE/redis/password")@127.0.0.1:$REDIS_PORT/0" ;;
+  esac
+}
+external() { [[ -n ${!1:-} && ${!1} != "$(local_value "$1")" ]]; }
+
+up() {
+  if ! command -v uv >/dev/null; then
+    log "installing uv"
+    command -v pip >/dev/null || apt_install python3-pip
+    pip install -q uv || pip install -q --break-system-packages uv
+  fi
+  local c var
+  for c in "${COMPONENTS[@]}"; do
+    var=${c#*:}
+    if external "$var"; then log "${c%%:*}: external ($var given)"; else "$LOCAL_DIR/${c%%:*}.sh" start; fi
+  done
+  (
+    umask 077
+    {
+      printf 'export %s=%q\n' CLIENTELE_STATE_DIR "$STATE"
+      for c in "${COMPONENTS[@]}"; do
+        var=${c#*:}
+        if external "$var"; then printf 'export %s=%q\n' "$var" "${!var}"
+        else printf 'export %s=%q\n' "$var" "$(local_value "$var")"; fi
+      done
+    } >"$ENVFILE.tmp"
+  )
+  mv "$ENVFILE.tmp" "$ENVFILE"
+  log "up; environment in $ENVFILE"
+}
+
+down() {
+  local i c
+  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
+    c=${COMPONENTS[i]}
+    external "${c#*:}" || "$LOCAL_DIR/${c%%:*}.sh" stop
+  done
+}
+
+status() {
+  local c rc=0
+  for c in "${COMPONENTS[@]}"; do
+    if external "${c#*:}"; then echo "${c%%:*}: external (${c#*:} given)"
+    else "$LOCAL_DIR/${c%%:*}.sh" status || rc=1; fi
+  done
+  return $rc
+}
+
+case ${1:-} in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  env) [[ -s $ENVFILE ]] || die "$ENVFILE missing: run $0 up"; cat "$ENVFILE" ;;
+  *) usage "up|down|status|env" ;;
+esac

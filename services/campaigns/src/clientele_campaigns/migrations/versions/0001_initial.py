@@ -1,0 +1,34 @@
+"""Campaigns, outbox and inbox.
+
+Revision ID: 0001
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from clientele_shared.events.tables import create_backbone_tables, drop_backbone_tables
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade() -> None:
+    create_backbone_tables(op.get_bind())
+    op.create_table(
+        "campaigns",
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("name", sa.String(300), nullable=False),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("planned_start", sa.Date, nullable=False),
+        sa.Column("planned_end", sa.Date, nullable=False),
+        sa.Column("budget_amount", sa.Numeric(18, 2), nullable=False),
+        sa.Column("budget_currency", sa.String(3), nullable=False),
+        sa.Column("directions", ARRAY(sa.String(64)), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("campaigns")
+    drop_backbone_tables(op.get_bind())

@@ -1,0 +1,43 @@
+"""Interactions domain: the local card of a client, folded from directory events (no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel
+
+from clientele_shared.events.catalog import OrganizationCreated, OrganizationUpdated
+
+CARD_FIELDS = ("legal_name", "short_name", "inn", "status", "directions")
+
+
+class ClientCard(BaseModel):
+    """What interactions knows of an organization, kept from the directory's events."""
+
+    organization_id: uuid.UUID
+    legal_name: str
+    short_name: str | None
+    inn: str | None
+    status: str
+    directions: list[str]
+    version: int
+
+
+def card_from_created(event: OrganizationCreated) -> ClientCard:
+    return ClientCard(
+        organization_id=event.organization_id,
+        legal_name=event.legal_name,
+        short_name=event.short_name,
+        inn=event.inn,
+        status=event.status,
+        directions=sorted(event.directions),
+        version=1,
+    )
+
+
+def card_changes(event: OrganizationUpdated) -> dict[str, Any]:
+    """The card columns an update event changes (fields the card does not keep are ignored)."""
+    return {
+        name: change.new for name, change in event.changes.items() if name in CARD_FIELDS
+    }

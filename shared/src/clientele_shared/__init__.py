@@ -1,0 +1,1 @@
+"""Clientele common library: the event backbone, auth and HTTP conventions every service shares."""

@@ -1,0 +1,68 @@
+"""Who is calling: the authenticated principal and the role vocabulary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Role(StrEnum):
+    """The roles Clientele knows. Members are plain strings, so ``Role.SALES == "sales"``."""
+
+    ADMIN = "admin"
+    SECURITY_OFFICER = "security_officer"
+    HEAD_OF_SALES = "head_of_sales"
+    SALES = "sales"
+    MARKETER = "marketer"
+    SERVICE = "service"
+
+
+ALL_ROLES: frozenset[str] = frozenset(Role)
+"""Every role name Clientele knows."""
+
+ALL_DIRECTIONS_ROLES: frozenset[str] = frozenset({Role.ADMIN, Role.SECURITY_OFFICER})
+"""Roles whose holders see every direction (service principals see every direction too)."""
+
+PrincipalKind = Literal["user", "service"]
+
+
+class Principal(BaseModel):
+    """An authenticated caller: a person or another Clientele service.
+
+    ``directions`` are the direction codes (sales territories / business units) the principal
+    belongs to; they decide which records the principal can read.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subject: str
+    kind: PrincipalKind = "user"
+    roles: frozenset[str] = frozenset()
+    directions: frozenset[str] = frozenset()
+    service: str | None = None
+    name: str | None = None
+    email: str | None = None
+
+    @property
+    def is_service(self) -> bool:
+        """True for a service-to-service caller."""
+        return self.kind == "service"
+
+    @property
+    def sees_all_directions(self) -> bool:
+        """Admins, security officers and services read records of every direction."""
+        return self.is_service or not self.roles.isdisjoint(ALL_DIRECTIONS_ROLES)
+
+    def has_role(self, *roles: str) -> bool:
+        """True when the principal holds at least one of ``roles``."""
+        return not self.roles.isdisjoint(roles)
+
+    def can_see(self, directions: Iterable[str]) -> bool:
+        """True when a record tagged with ``directions`` is visible to the principal.
+
+        A record without any direction is only visible to principals who see all directions.
+        """
+        return self.sees_all_directions or not self.directions.isdisjoint(directions)

@@ -1,0 +1,1 @@
+"""The event backbone: envelope, topic and event registry, transactional outbox, idempotent inbox."""

@@ -1,0 +1,226 @@
+"""Transactional outbox: write events with the state change; a relay publishes them to Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+from sqlalchemy import Table, delete, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from clientele_shared.events.envelope import Actor, Envelope
+from clientele_shared.events.registry import Registry
+from clientele_shared.observability import (
+    OUTBOX_BACKLOG,
+    OUTBOX_PUBLISHED,
+    causation_id_var,
+    current_correlation_id,
+    get_logger,
+)
+
+NOTIFY_CHANNEL = "clientele_outbox"
+log = get_logger(__name__)
+
+
+class Outbox:
+    """Adds events to the outbox inside the caller's transaction."""
+
+    def __init__(self, service: str, registry: Registry, table: Table) -> None:
+        self.service = service
+        self.registry = registry
+        self.table = table
+
+    def envelope(
+        self,
+        event_type: str,
+        payload: BaseModel,
+        *,
+        aggregate_id: str,
+        directions: Sequence[str] = (),
+        actor: Actor | None = None,
+        version: int | None = None,
+    ) -> Envelope:
+        spec = (
+            self.registry.latest(event_type)
+            if version is None
+            else self.registry.spec(event_type, version)
+        )
+        if not isinstance(payload, spec.payload):
+            raise TypeError(f"{event_type} needs a {spec.payload.__name__} payload")
+        self.registry.check_publish(self.service, spec.topic)
+        return Envelope(
+            type=spec.type,
+            schema_version=spec.version,
+            producer=self.service,
+            correlation_id=current_correlation_id(),
+            causation_id=causation_id_var.get(),
+            actor=actor,
+            directions=tuple(sorted(set(directions))),
+            aggregate_id=aggregate_id,
+            payload=payload.model_dump(mode="json"),
+        )
+
+    async def add(self, session: AsyncSession, envelope: Envelope) -> Envelope:
+        """Stage one event; it is published only if the session's transaction commits."""
+        spec = self.registry.spec(envelope.type, envelope.schema_version)
+        self.registry.check_publish(self.service, spec.topic)
+        await session.execute(
+            insert(self.table).values(
+                event_id=envelope.event_id,
+                topic=spec.topic,
+                key=envelope.aggregate_id,
+                event_type=envelope.type,
+                value=envelope.to_bytes(),
+                headers={
+                    "event_type": envelope.type,
+                    "schema_version": str(envelope.schema_version),
+                    "correlation_id": envelope.correlation_id,
+                },
+            )
+        )
+        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        return envelope
+
+    async def publish(
+        self,
+        session: AsyncSession,
+        event_type: str,
+        payload: BaseModel,
+        *,
+        aggregate_id: str,
+        directions: Sequence[str] = (),
+        actor: Actor | None = None,
+    ) -> Envelope:
+        """Build and stage an event in one call."""
+        return await self.add(
+            session,
+            self.envelope(
+                event_type, payload, aggregate_id=aggregate_id, directions=directions, actor=actor
+            ),
+        )
+
+
+def create_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
+    """A producer that never loses an acknowledged record: acks=all with idempotence."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers,
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": 2,
+        "request_timeout_ms": 30_000,
+        "retry_backoff_ms": 200,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+class OutboxRelay:
+    """Publishes outbox rows in order, one relay of a service at a time, then deletes them.
+
+    Several replicas may run: each batch is claimed under a transaction-scoped advisory lock
+    (one per service) plus FOR UPDATE SKIP LOCKED, so at most one relay publishes at a time and
+    the order of events per aggregate key is kept. A relay killed after publishing and before its
+    commit republishes the batch; consumers deduplicate by event id (the inbox).
+    """
+
+    def __init__(
+        self,
+        service: str,
+        engine: AsyncEngine,
+        table: Table,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        retry_delay: float = 1.0,
+    ) -> None:
+        self.service = service
+        self.engine = engine
+        self.table = table
+        self.producer = producer
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.retry_delay = retry_delay
+        self._lock_key = zlib.crc32(f"clientele-outbox:{service}".encode())
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+
+    async def publish_batch(self) -> int:
+        """Publish up to one batch; return how many events went out."""
+        async with self.engine.begin() as conn:
+            locked = await conn.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key)))
+            if not locked:
+                return 0
+            rows = (
+                await conn.execute(
+                    select(
+                        self.table.c.id,
+                        self.table.c.topic,
+                        self.table.c.key,
+                        self.table.c.value,
+                        self.table.c.headers,
+                    )
+                    .order_by(self.table.c.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            pending = [
+                await self.producer.send(
+                    row.topic,
+                    value=row.value,
+                    key=row.key.encode(),
+                    headers=[(name, str(value).encode()) for name, value in row.headers.items()],
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*pending)
+            await conn.execute(delete(self.table).where(self.table.c.id.in_([r.id for r in rows])))
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        return len(rows)
+
+    async def backlog(self, conn: AsyncConnection | None = None) -> int:
+        async with contextlib.AsyncExitStack() as stack:
+            if conn is None:
+                conn = await stack.enter_async_context(self.engine.connect())
+            count = await conn.scalar(select(func.count()).select_from(self.table))
+        return int(count or 0)
+
+    async def _listen(self, dsn: str) -> None:
+        self._listener = await asyncpg.connect(dsn)
+        await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+
+    async def run(self) -> None:
+        """Publish until cancelled; wake on NOTIFY, poll as a fallback."""
+        dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while True:
+            try:
+                if self._listener is None or self._listener.is_closed():
+                    await self._listen(dsn)
+                self._wake.clear()
+                while await self.publish_batch() == self.batch_size:
+                    pass
+                OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep relaying: Kafka or the database may come back
+                log.warning("outbox relay failed, retrying", error=repr(exc))
+                if self._listener is not None and not self._listener.is_closed():
+                    await self._listener.close()
+                self._listener = None
+                await asyncio.sleep(self.retry_delay)
+
+    async def close(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()
+

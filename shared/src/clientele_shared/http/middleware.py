@@ -1,0 +1,127 @@
+"""ASGI middleware: request size limit, correlation id, request metrics and access logs."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from clientele_shared.http.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from clientele_shared.observability import HTTP_LATENCY, correlation_id_var, get_logger
+
+CORRELATION_HEADER = "x-correlation-id"
+log = get_logger(__name__)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _send_problem(send: Send, scope: Scope, status: int, title: str, detail: str) -> None:
+    body = json.dumps(
+        {
+            "type": PROBLEM_BASE + title.lower().replace(" ", "-"),
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope.get("path", ""),
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodySizeLimit:
+    """Refuse request bodies above a limit with 413, whether declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"The request body exceeds {self.max_bytes} bytes."
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await _send_problem(send, scope, 413, "Content Too Large", detail)
+                return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _send_problem(send, scope, 413, "Content Too Large", detail)
+
+
+class CorrelationAndMetrics:
+    """Bind X-Correlation-ID (or a new one) to the context, echo it, time and log each request."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers", ())).get(CORRELATION_HEADER.encode(), b"").decode()
+        correlation_id = incoming[:128] if incoming.isprintable() and incoming else None
+        correlation_id = correlation_id or uuid.uuid4().hex
+        token = correlation_id_var.set(correlation_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((CORRELATION_HEADER.encode(), correlation_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            HTTP_LATENCY.labels(self.service, scope["method"], path, str(status)).observe(elapsed)
+            if not path.startswith(("/health", "/metrics")):
+                log.info(
+                    "http request",
+                    method=scope["method"],
+                    route=path,
+                    status=status,
+                    ms=round(elapsed * 1000, 2),
+                )
+            correlation_id_var.reset(token)

@@ -1,0 +1,41 @@
+"""Settings every service reads from its environment (12-factor; no secrets in code)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clientele_shared.auth.settings import AuthSettings
+
+
+class ServiceSettings(BaseSettings):
+    """Infrastructure addresses and HTTP limits; a service subclasses it for its own options."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    service_name: str = Field(default="", description="set by each service")
+    database_url: SecretStr | None = Field(
+        default=None, description="this service's database; else POSTGRES_URL/clientele_<service>"
+    )
+    postgres_url: SecretStr | None = Field(default=None, description="a PostgreSQL server URL")
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:16379/0")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
+    outbox_poll_interval: float = Field(default=1.0, gt=0)
+    consumer_max_attempts: int = Field(default=5, ge=1)
+    consumer_initial_backoff: float = Field(default=0.2, ge=0)
+    run_relay: bool = True
+    run_consumers: bool = True
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        if self.postgres_url is None:
+            raise ValueError("set DATABASE_URL or POSTGRES_URL")
+        return f"{self.postgres_url.get_secret_value().rstrip('/')}/clientele_{self.service_name}"

@@ -1,0 +1,1 @@
+"""Test support: find or start real Kafka, PostgreSQL and Redis for integration tests."""

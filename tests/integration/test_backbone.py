@@ -1,0 +1,224 @@
+"""The event backbone against real Kafka and PostgreSQL, with producer and consumer as processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy import func, select, text
+
+from clientele_shared.db import create_engine, sessionmaker
+from clientele_shared.events.outbox import Outbox
+from clientele_shared.testing.infra import Infrastructure
+from conftest import wait_for
+from tests.support import probe
+
+pytestmark = pytest.mark.integration
+PROBE = Path(probe.__file__)
+
+
+class Probe:
+    """A fresh topic and schema, and the probe processes working on them."""
+
+    def __init__(self, infra: Infrastructure, tmp_path: Path) -> None:
+        run = uuid.uuid4().hex[:10]
+        self.infra = infra
+        self.topic = f"test.probe.{run}"
+        self.schema = f"probe_{run}"
+        self.database_url = infra.database_url("clientele_test")
+        self.metadata, self.outbox, self.inbox, self.effects = probe.tables(self.schema)
+        self.logs = tmp_path
+        self.processes: list[subprocess.Popen[bytes]] = []
+        asyncio.run(self._setup())
+
+    async def _setup(self) -> None:
+        engine = create_engine(self.database_url)
+        async with engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
+            await conn.run_sync(self.metadata.create_all)
+        await engine.dispose()
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.infra.kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.create_topics(
+                [NewTopic(self.topic, 3, 1), NewTopic(f"{self.topic}.dlt", 1, 1)]
+            )
+        finally:
+            await admin.close()
+
+    def start(self, mode: str, **env: str) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{mode}-{len(self.processes)}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, str(PROBE), mode],
+            env={
+                **os.environ,
+                **self.infra.as_env(),
+                "PYTHONPATH": str(PROBE.parents[2]),
+                "PROBE_TOPIC": self.topic,
+                "PROBE_SCHEMA": self.schema,
+                "PROBE_DATABASE_URL": self.database_url,
+                **env,
+            },
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.processes.append(process)
+        return process
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                self.kill(process)
+
+    def query(self, stmt: object) -> int:
+        async def run() -> int:
+            engine = create_engine(self.database_url, pool_size=1)
+            async with engine.connect() as conn:
+                value = await conn.scalar(stmt)  # type: ignore[call-overload]
+            await engine.dispose()
+            return int(value or 0)
+
+        return asyncio.run(run())
+
+    def applied(self) -> tuple[int, int]:
+        """(effect rows, distinct events among them)."""
+        count = self.query(select(func.count()).select_from(self.effects))
+        distinct = self.query(select(func.count(func.distinct(self.effects.c.event_id))))
+        return count, distinct
+
+    def backlog(self) -> int:
+        return self.query(select(func.count()).select_from(self.outbox))
+
+    def stage(self, payloads: list[probe.Happened], *, aggregate_id: str | None = None) -> None:
+        """Write events straight into the outbox (as a service's transaction would)."""
+
+        async def run() -> None:
+            engine = create_engine(self.database_url)
+            writer = Outbox(probe.PRODUCER, probe.registry(self.topic), self.outbox)
+            async with sessionmaker(engine)() as session, session.begin():
+                for payload in payloads:
+                    await writer.publish(
+                        session,
+                        probe.EVENT,
+                        payload,
+                        aggregate_id=aggregate_id or str(uuid.uuid4()),
+                    )
+            await engine.dispose()
+
+        asyncio.run(run())
+
+    def wait_applied(self, expected: int, timeout: float = 120) -> None:
+        wait_for(lambda: self.applied()[1] >= expected, timeout, f"{expected} applied events")
+
+
+@pytest.fixture
+def probes(infra: Infrastructure, tmp_path: Path) -> Iterator[Probe]:
+    one = Probe(infra, tmp_path)
+    yield one
+    one.stop_all()
+
+
+def test_relay_killed_mid_batch_delivers_every_event_once(probes: Probe) -> None:
+    total = 3000
+    probes.stage([probe.Happened(seq=seq) for seq in range(total)])
+    probes.start("consume")
+    relay = probes.start("relay")
+    wait_for(lambda: probes.backlog() < total, 60, "the relay to publish a first batch")
+    probes.kill(relay)
+    assert probes.backlog() > 0, "the relay finished before it could be killed mid-way"
+
+    probes.start("relay")
+    probes.wait_applied(total)
+    wait_for(lambda: probes.backlog() == 0, 30, "an empty outbox")
+    assert probes.applied() == (total, total)
+
+
+def test_consumer_killed_mid_processing_loses_and_repeats_nothing(probes: Probe) -> None:
+    total = 600
+    probes.stage([probe.Happened(seq=seq) for seq in range(total)])
+    consumer = probes.start("consume", PROBE_DELAY="0.02")
+    probes.start("relay")
+    wait_for(lambda: probes.applied()[1] >= 100, 120, "the consumer to apply a first part")
+    probes.kill(consumer)
+    assert probes.applied()[1] < total, "the consumer finished before it could be killed"
+
+    probes.start("consume")
+    probes.wait_applied(total)
+    assert probes.applied() == (total, total)
+
+
+def test_broker_restart_while_producing_loses_nothing(probes: Probe, infra: Infrastructure) -> None:
+    if infra.local_scripts is None:
+        pytest.skip("the broker is not ours to restart (given by address or a container)")
+    total = 1500
+    probes.start("consume")
+    probes.start("produce", PROBE_COUNT=str(total), PROBE_RATE="100")
+    wait_for(lambda: probes.applied()[1] >= 200, 120, "events flowing before the restart")
+    kafka = infra.local_scripts.with_name("kafka.sh")
+    subprocess.run([str(kafka), "restart"], check=True)
+    probes.wait_applied(total, timeout=240)
+    assert probes.applied() == (total, total)
+
+
+def test_poison_message_is_dead_lettered_and_the_partition_moves_on(
+    probes: Probe, infra: Infrastructure
+) -> None:
+    key = str(uuid.uuid4())  # one key: every event on the same partition, in order
+    probes.stage(
+        [probe.Happened(seq=seq, poison=seq == 3) for seq in range(10)], aggregate_id=key
+    )
+
+    async def send_garbage() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)
+        await producer.start()
+        try:
+            await producer.send_and_wait(probes.topic, b"{not json", key=key.encode())
+        finally:
+            await producer.stop()
+
+    asyncio.run(send_garbage())
+    probes.start("consume")
+    probes.start("relay")
+    probes.wait_applied(9)
+    seqs = probes.query(select(func.count()).where(probes.effects.c.seq == 3))
+    assert seqs == 0
+    assert probes.applied() == (9, 9)
+
+    async def dead_letters() -> list[dict[str, str]]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=infra.kafka_bootstrap_servers, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            partition = TopicPartition(f"{probes.topic}.dlt", 0)
+            consumer.assign([partition])
+            records = []
+            while len(records) < 2:
+                batch = await consumer.getmany(partition, timeout_ms=10_000)
+                if not batch:
+                    break
+                records.extend(batch[partition])
+            return [{k: v.decode() for k, v in r.headers} for r in records]
+        finally:
+            await consumer.stop()
+
+    letters = asyncio.run(dead_letters())
+    assert sorted(letter["dlt.attempts"] for letter in letters) == ["0", "3"]
+    poison = next(letter for letter in letters if letter["dlt.attempts"] == "3")
+    assert "poison event 3" in poison["dlt.error"]
+    assert poison["dlt.consumer"] == "probe-consumer.effects"
+    invalid = next(letter for letter in letters if letter["dlt.attempts"] == "0")
+    assert "validation error" in invalid["dlt.error"].lower()

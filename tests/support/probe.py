@@ -1,0 +1,116 @@
+"""A minimal producer/consumer pair built on the shared event backbone, run as real processes.
+
+Modes (configuration through PROBE_* variables, see `Probe`):
+  relay    run the outbox relay until killed
+  produce  write PROBE_COUNT events through the outbox at PROBE_RATE per second, relaying them
+  consume  apply events by appending a row per event to `effects` (no unique key: a second
+           application of one event would show as a duplicate row), until killed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+import uuid
+
+from faststream.kafka import KafkaBroker
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Uuid, func, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_shared.db import create_engine, sessionmaker
+from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.inbox import EventConsumer, RetryPolicy
+from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
+from clientele_shared.events.registry import EventSpec, Registry, Topic
+from clientele_shared.events.tables import inbox_table, outbox_table
+
+PRODUCER = "probe-producer"
+CONSUMER = "probe-consumer"
+EVENT = "probe.happened"
+
+
+class Happened(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int
+    poison: bool = False
+
+
+def registry(topic: str) -> Registry:
+    return Registry.of(
+        [Topic(topic, PRODUCER, frozenset({CONSUMER}))], [EventSpec(EVENT, 1, topic, Happened)]
+    )
+
+
+def tables(schema: str) -> tuple[MetaData, Table, Table, Table]:
+    metadata = MetaData(schema=schema)
+    effects = Table(
+        "effects",
+        metadata,
+        Column("event_id", Uuid, nullable=False),
+        Column("seq", Integer, nullable=False),
+        Column("applied_at", DateTime(timezone=True), server_default=func.now()),
+    )
+    return metadata, outbox_table(metadata), inbox_table(metadata), effects
+
+
+async def main(mode: str) -> None:
+    env = os.environ
+    topic, schema = env["PROBE_TOPIC"], env["PROBE_SCHEMA"]
+    reg = registry(topic)
+    _, outbox, inbox, effects = tables(schema)
+    engine = create_engine(env["PROBE_DATABASE_URL"])
+    producer = create_producer(env["KAFKA_BOOTSTRAP_SERVERS"])
+    await producer.start()
+    delay = float(env.get("PROBE_DELAY", "0"))
+
+    if mode == "consume":
+        broker = KafkaBroker(env["KAFKA_BOOTSTRAP_SERVERS"], logger=None)
+
+        async def apply(session: AsyncSession, event: Envelope, payload: BaseModel) -> None:
+            assert isinstance(payload, Happened)
+            if payload.poison:
+                raise ValueError(f"poison event {payload.seq}")
+            await session.execute(insert(effects).values(event_id=event.event_id, seq=payload.seq))
+            if delay:
+                await asyncio.sleep(delay)
+
+        consumer = EventConsumer(
+            CONSUMER,
+            broker,
+            sessionmaker(engine),
+            inbox,
+            reg,
+            producer,
+            retry=RetryPolicy(max_attempts=3, initial_backoff=0.05),
+        )
+        consumer.subscribe(topic, "effects", apply)
+        await broker.start()
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    relay = OutboxRelay(PRODUCER, engine, outbox, producer, batch_size=100, poll_interval=0.2)
+    relaying = asyncio.create_task(relay.run())
+    print("ready", flush=True)
+    if mode == "produce":
+        writer = Outbox(PRODUCER, reg, outbox)
+        sessions = sessionmaker(engine)
+        count, rate = int(env["PROBE_COUNT"]), float(env.get("PROBE_RATE", "500"))
+        started = time.monotonic()
+        for seq in range(count):
+            async with sessions() as session, session.begin():
+                await writer.publish(
+                    session, EVENT, Happened(seq=seq), aggregate_id=str(uuid.uuid4())
+                )
+            await asyncio.sleep(max(0.0, started + (seq + 1) / rate - time.monotonic()))
+        while await relay.backlog():
+            await asyncio.sleep(0.1)
+        print("produced", flush=True)
+    await relaying
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))
