@@ -63,10 +63,14 @@ wait_until() {
   done
 }
 
+# proc_running PID: alive and not a zombie (an init that reaps slowly leaves exited daemons as
+# zombies for a while, and kill -0 succeeds on zombies).
+proc_running() { kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' "/proc/$1/status"; }
+
 # pid_alive PIDFILE [CMDLINE_PATTERN]: true if the recorded process runs (and matches).
 pid_alive() {
   local pid
-  [[ -s $1 ]] && pid=$(<"$1") && [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  [[ -s $1 ]] && pid=$(<"$1") && [[ $pid =~ ^[0-9]+$ ]] && proc_running "$pid" || return 1
   [[ -z ${2:-} ]] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
 }
 
@@ -80,11 +84,11 @@ stop_pid() {
   log "stopping (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   local deadline=$((SECONDS + timeout))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.25; done
-  if kill -0 "$pid" 2>/dev/null; then
+  while proc_running "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+  if proc_running "$pid"; then
     log "still running after ${timeout}s, sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    while proc_running "$pid"; do sleep 0.1; done
   fi
   rm -f "$file"
   log "stopped"

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
 from clientele_shared.auth import AuthSettings, TokenIssuer, TokenVerifier
 from clientele_shared.auth.keys import generate_rsa_key, public_key_pem
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 ISSUER = "clientele"
 AUDIENCE = "clientele"
@@ -22,14 +22,11 @@ Sign = Callable[..., str]
 
 
 @pytest.fixture(autouse=True)
-def _no_auth_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_auth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """AuthSettings reads AUTH_* variables; keep the developer's environment out of the tests."""
-    import os
-
     for name in list(os.environ):
         if name.upper().startswith("AUTH_"):
             monkeypatch.delenv(name)
-    yield
 
 
 @pytest.fixture(scope="session")

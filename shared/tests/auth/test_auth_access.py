@@ -5,12 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import ARRAY as GENERIC_ARRAY
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, select, update
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.sql import ClauseElement
-
 from clientele_shared.auth import (
     ForbiddenDirectionError,
     Principal,
@@ -21,6 +15,11 @@ from clientele_shared.auth import (
     writable_directions,
 )
 from clientele_shared.http.problems import NotFound
+from sqlalchemy import ARRAY as GENERIC_ARRAY
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, select, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import ClauseElement
 
 metadata = MetaData()
 accounts = Table(
@@ -46,7 +45,7 @@ def principal(*roles: str, directions: tuple[str, ...] = ()) -> Principal:
 
 
 def compiled(clause: ClauseElement) -> tuple[str, dict[str, Any]]:
-    result = clause.compile(dialect=postgresql.dialect())
+    result = clause.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
     return str(result), dict(result.params)
 
 
@@ -98,12 +97,15 @@ def test_non_array_column_is_a_programming_error() -> None:
 def test_apply_direction_filter_on_select_and_update() -> None:
     sql, _ = compiled(apply_direction_filter(select(Deal.id), SALES, Deal.directions))
     assert "WHERE deals.directions && " in sql
-    sql, _ = compiled(apply_direction_filter(select(accounts), principal(Role.ADMIN), accounts.c.directions))
+    sql, _ = compiled(
+        apply_direction_filter(select(accounts), principal(Role.ADMIN), accounts.c.directions)
+    )
     assert sql.endswith("WHERE true")
     sql, _ = compiled(
         apply_direction_filter(update(accounts).values(id=1), SALES, accounts.c.directions)
     )
-    assert sql.startswith("UPDATE accounts") and "WHERE accounts.directions && " in sql
+    assert sql.startswith("UPDATE accounts")
+    assert "WHERE accounts.directions && " in sql
 
 
 def test_ensure_visible_hides_other_directions_as_not_found() -> None:

@@ -7,18 +7,19 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
-
 from clientele_shared.auth import (
     CurrentPrincipal,
     Principal,
     Role,
     TokenIssuer,
     TokenVerifier,
+    current_principal,
     install_auth,
     require_roles,
 )
 from clientele_shared.http.problems import PROBLEM_MEDIA_TYPE
+from fastapi import Depends, FastAPI
+from starlette.requests import Request
 
 
 def build_app(verifier: TokenVerifier | None) -> FastAPI:
@@ -80,9 +81,7 @@ async def test_invalid_token_is_a_401_problem(
     assert response.json()["detail"] == "The token signature is invalid."
 
 
-async def test_good_token_reaches_the_route(
-    client: httpx.AsyncClient, issuer: TokenIssuer
-) -> None:
+async def test_good_token_reaches_the_route(client: httpx.AsyncClient, issuer: TokenIssuer) -> None:
     token = issuer.mint("alice", roles=[Role.SALES], directions=["north"])
     response = await client.get("/me", headers={"Authorization": f"bearer  {token}"})
     assert response.status_code == 200
@@ -110,6 +109,30 @@ async def test_require_roles_refuses_writes_with_403(
 async def test_require_roles_still_needs_authentication(client: httpx.AsyncClient) -> None:
     response = await client.post("/deals")
     assert response.status_code == 401
+
+
+async def test_bearer_without_token_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get("/me", headers={"Authorization": "Bearer "})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer error="invalid_request"'
+
+
+async def test_current_principal_can_be_called_directly(
+    verifier: TokenVerifier, issuer: TokenIssuer
+) -> None:
+    app = build_app(verifier)
+    token = issuer.mint("erin", roles=[Role.SALES])
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "headers": [(b"authorization", f"Bearer {token}".encode())],
+        "app": app,
+    }
+    request = Request(scope)
+    principal = await current_principal(request)
+    assert principal.subject == "erin"
+    assert request.state.principal is principal
 
 
 def test_require_roles_needs_a_role() -> None:

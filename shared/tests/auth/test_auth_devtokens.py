@@ -8,7 +8,6 @@ from pathlib import Path
 
 import jwt
 import pytest
-
 from clientele_shared.auth import AuthSettings, Role, TokenVerifier
 from clientele_shared.auth.devtokens import main
 

@@ -10,8 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
 from clientele_shared.auth import (
     AuthenticationError,
     AuthSettings,
@@ -19,6 +17,7 @@ from clientele_shared.auth import (
     TokenIssuer,
     TokenVerifier,
 )
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 MakeClaims = Callable[..., dict[str, Any]]
 Sign = Callable[..., str]
@@ -51,7 +50,7 @@ def jwks_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[JwksServer]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
     try:
@@ -89,8 +88,10 @@ async def test_jwks_picks_the_key_named_by_kid(
     assert jwks_verifier.uses_jwks
     alice = await jwks_verifier.verify(rsa_issuer.mint("alice", directions=["north"]))
     bob = await jwks_verifier.verify(ec_issuer.mint("bob", directions=["south"]))
-    assert (alice.subject, alice.directions) == ("alice", {"north"})
-    assert (bob.subject, bob.directions) == ("bob", {"south"})
+    assert alice.subject == "alice"
+    assert alice.directions == {"north"}
+    assert bob.subject == "bob"
+    assert bob.directions == {"south"}
     # The key set was fetched once and then served from the cache.
     await jwks_verifier.verify(rsa_issuer.mint("alice"))
     assert jwks_server.hits == 1

@@ -11,9 +11,6 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from pydantic import ValidationError
-
 from clientele_shared.auth import (
     AuthenticationError,
     AuthSettings,
@@ -25,6 +22,8 @@ from clientele_shared.auth import (
 )
 from clientele_shared.auth.keys import jwk_thumbprint, public_key_pem
 from clientele_shared.http.problems import ProblemError
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pydantic import ValidationError
 
 ISSUER = AUDIENCE = "clientele"  # as configured by the conftest fixtures
 MakeClaims = Callable[..., dict[str, Any]]
@@ -128,7 +127,11 @@ async def test_tampered_payload_is_refused(
     ("overrides", "detail"),
     [
         (
-            {"iat": int(time.time()) - 7200, "nbf": int(time.time()) - 7200, "exp": int(time.time()) - 60},
+            {
+                "iat": int(time.time()) - 7200,
+                "nbf": int(time.time()) - 7200,
+                "exp": int(time.time()) - 60,
+            },
             "The token has expired.",
         ),
         ({"nbf": int(time.time()) + 600}, "The token is not valid yet."),
@@ -144,6 +147,9 @@ async def test_tampered_payload_is_refused(
         ({"roles": "admin"}, "The token claims are malformed."),
         ({"directions": [1, 2]}, "The token claims are malformed."),
         ({"svc": 42}, "The token claims are malformed."),
+        ({"sub": 42}, "The token claims are malformed."),
+        ({"iat": "yesterday"}, "The token claims are malformed."),
+        ({"exp": "tomorrow"}, "The token is malformed."),
     ],
     ids=[
         "expired",
@@ -160,6 +166,9 @@ async def test_tampered_payload_is_refused(
         "roles-not-a-list",
         "directions-not-strings",
         "svc-not-a-string",
+        "sub-not-a-string",
+        "iat-not-a-number",
+        "exp-not-a-number",
     ],
 )
 async def test_invalid_claims_are_refused(
@@ -190,9 +199,14 @@ async def test_alg_none_is_refused(
 
 
 async def test_hs256_signed_with_public_key_is_refused(
-    verifier: TokenVerifier, make_claims: MakeClaims, public_pem_file: Path, issuer: TokenIssuer
+    verifier: TokenVerifier,
+    make_claims: MakeClaims,
+    rsa_key: rsa.RSAPrivateKey,
+    issuer: TokenIssuer,
 ) -> None:
-    token = hs256_token(make_claims(roles=["admin"]), public_pem_file.read_bytes(), issuer.kid)
+    # The attacker knows the public key (it is published); the HMAC secret is its exact PEM.
+    public_pem = public_key_pem(rsa_key.public_key())
+    token = hs256_token(make_claims(roles=["admin"]), public_pem, issuer.kid)
     error = await refused(verifier, token)
     assert error.detail == "The token is signed with an algorithm that is not accepted."
 

@@ -60,15 +60,18 @@ async def current_principal(
 
     The principal is also stored on ``request.state.principal`` (for logging and auditing).
     """
+    del credentials  # only declares the scheme in OpenAPI; the header is parsed here
     verifier = get_verifier(request)
-    if credentials is None:
-        header = request.headers.get("authorization")
-        if header and header.strip():
-            raise AuthenticationError(
-                "The Authorization header must be 'Bearer <token>'.", error="invalid_request"
-            )
+    header = request.headers.get("authorization", "").strip()
+    if not header:
         raise AuthenticationError("A bearer token is required.", error=None)
-    principal = await verifier.verify(credentials.credentials.strip())
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationError(
+            "The Authorization header must be 'Bearer <token>'.", error="invalid_request"
+        )
+    principal = await verifier.verify(token)
     request.state.principal = principal
     return principal
 

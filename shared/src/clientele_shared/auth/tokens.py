@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import jwt
 from jwt import PyJWK, PyJWKClient
+from jwt.exceptions import InvalidIssuedAtError, InvalidJTIError, InvalidSubjectError
 
 from ..http.problems import ProblemError
 from .keys import (
@@ -146,6 +147,8 @@ def _refusal(exc: Exception) -> AuthenticationError:
         detail = _BAD_ALGORITHM
     elif isinstance(exc, jwt.InvalidSignatureError | jwt.InvalidKeyError):
         detail = _BAD_SIGNATURE
+    elif isinstance(exc, InvalidSubjectError | InvalidIssuedAtError | InvalidJTIError):
+        detail = _MALFORMED_CLAIMS
     elif isinstance(exc, jwt.DecodeError | TypeError | ValueError):
         detail = _MALFORMED
     return AuthenticationError(detail)

@@ -15,10 +15,6 @@ CORRELATION_HEADER = "x-correlation-id"
 log = get_logger(__name__)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 async def _send_problem(send: Send, scope: Scope, status: int, title: str, detail: str) -> None:
     body = json.dumps(
         {
@@ -59,27 +55,28 @@ class BodySizeLimit:
                 await _send_problem(send, scope, 413, "Content Too Large", detail)
                 return
         received = 0
-        started = False
+        started = refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
+                if received > self.max_bytes and not refused:
+                    refused = True
+                    if not started:
+                        await _send_problem(send, scope, 413, "Content Too Large", detail)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _send_problem(send, scope, 413, "Content Too Large", detail)
+        await self.app(scope, limited_receive, guarded_send)
 
 
 class CorrelationAndMetrics:

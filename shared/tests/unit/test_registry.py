@@ -1,0 +1,103 @@
+"""Topic grants and event schemas: the registry is the single source of truth."""
+
+import uuid
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import MetaData
+
+from clientele_shared.events.catalog import (
+    DEALS,
+    ORGANIZATIONS,
+    REGISTRY,
+    SERVICES,
+    OrganizationCreated,
+)
+from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.outbox import Outbox
+from clientele_shared.events.registry import GrantError, UnknownEventError
+from clientele_shared.events.tables import outbox_table
+
+
+def _created() -> OrganizationCreated:
+    return OrganizationCreated(
+        organization_id=uuid.uuid4(), legal_name="ООО «Ромашка»", status="client", directions=["north"]
+    )
+
+
+def test_every_topic_has_one_known_owner_and_known_consumers() -> None:
+    known = {*SERVICES, "erp"}
+    for topic in REGISTRY.topics.values():
+        assert topic.owner in known
+        assert topic.consumers <= known
+        assert topic.owner not in topic.consumers
+
+
+def test_publishing_outside_the_grant_fails() -> None:
+    REGISTRY.check_grants("directory", publishes=[ORGANIZATIONS])
+    with pytest.raises(GrantError, match="may not publish to topic 'clientele.pipeline.deals'"):
+        REGISTRY.check_grants("directory", publishes=[DEALS])
+
+
+def test_consuming_outside_the_grant_fails() -> None:
+    REGISTRY.check_grants("interactions", consumes=[ORGANIZATIONS])
+    with pytest.raises(GrantError, match="may not consume"):
+        REGISTRY.check_grants("notifier", consumes=[ORGANIZATIONS])
+
+
+def test_unknown_topic_is_refused() -> None:
+    with pytest.raises(GrantError, match="not in the topic registry"):
+        REGISTRY.check_publish("directory", "clientele.nowhere")
+
+
+def test_outbox_refuses_an_event_of_another_services_topic() -> None:
+    outbox = Outbox("interactions", REGISTRY, outbox_table(MetaData()))
+    with pytest.raises(GrantError):
+        outbox.envelope("directory.organization.created", _created(), aggregate_id="x")
+
+
+def test_outbox_refuses_a_payload_of_the_wrong_schema() -> None:
+    outbox = Outbox("directory", REGISTRY, outbox_table(MetaData()))
+    with pytest.raises(TypeError, match="OrganizationUpdated"):
+        outbox.envelope("directory.organization.updated", _created(), aggregate_id="x")
+
+
+def test_envelope_round_trip_keeps_unicode_and_utc() -> None:
+    outbox = Outbox("directory", REGISTRY, outbox_table(MetaData()))
+    envelope = outbox.envelope(
+        "directory.organization.created", _created(), aggregate_id="42", directions=["b", "a", "a"]
+    )
+    again = Envelope.from_bytes(envelope.to_bytes())
+    assert again == envelope
+    assert again.directions == ("a", "b")
+    assert again.occurred_at.utcoffset() is not None
+    assert again.occurred_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+    payload = REGISTRY.validate(again)
+    assert isinstance(payload, OrganizationCreated)
+    assert payload.legal_name == "ООО «Ромашка»"
+
+
+def test_unknown_type_version_and_bad_payload_are_rejected() -> None:
+    outbox = Outbox("directory", REGISTRY, outbox_table(MetaData()))
+    good = outbox.envelope("directory.organization.created", _created(), aggregate_id="1")
+    with pytest.raises(UnknownEventError, match="not registered"):
+        REGISTRY.validate(good.model_copy(update={"type": "directory.unknown"}))
+    with pytest.raises(UnknownEventError, match="version 9"):
+        REGISTRY.validate(good.model_copy(update={"schema_version": 9}))
+    with pytest.raises(UnknownEventError, match="invalid payload"):
+        REGISTRY.validate(good.model_copy(update={"payload": {"legal_name": 5}}))
+
+
+def test_envelope_needs_an_aware_time_and_rejects_extra_fields() -> None:
+    raw = {
+        "type": "t",
+        "schema_version": 1,
+        "producer": "p",
+        "correlation_id": "c",
+        "aggregate_id": "a",
+        "payload": {},
+    }
+    with pytest.raises(ValidationError):
+        Envelope.model_validate({**raw, "occurred_at": "2026-01-01T00:00:00"})
+    with pytest.raises(ValidationError):
+        Envelope.model_validate({**raw, "surprise": True})

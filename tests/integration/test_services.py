@@ -1,0 +1,146 @@
+"""The services as processes: an event crosses from directory to interactions; access and input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from clientele_shared.auth.keys import generate_rsa_key
+from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.events.catalog import DEALS
+from clientele_shared.events.registry import GrantError
+from conftest import ServiceProcess, wait_for
+
+pytestmark = pytest.mark.integration
+
+VALID_INN = "7707083893"
+
+
+def _bearer(issuer: TokenIssuer, **claims: object) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issuer.mint(**claims)}"}  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def services(
+    start_service: Callable[..., ServiceProcess],
+) -> dict[str, ServiceProcess]:
+    return {name: start_service(name) for name in ("directory", "interactions")}
+
+
+def test_organization_event_reaches_interactions_and_obeys_directions(
+    services: dict[str, ServiceProcess], issuer: TokenIssuer
+) -> None:
+    north = _bearer(issuer, subject="alice", roles=["sales"], directions=["north"])
+    south = _bearer(issuer, subject="bob", roles=["sales"], directions=["south"])
+    created = httpx.post(
+        f"{services['directory'].url}/v1/organizations",
+        json={"legal_name": "ООО «Север»", "inn": VALID_INN, "directions": ["north"]},
+        headers={**north, "X-Correlation-ID": "trace-1"},
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["x-correlation-id"] == "trace-1"
+    org_id = created.json()["id"]
+
+    card_url = f"{services['interactions'].url}/v1/clients/{org_id}"
+    wait_for(
+        lambda: httpx.get(card_url, headers=north).status_code == 200,
+        60,
+        "the organization to reach interactions",
+    )
+    card = httpx.get(card_url, headers=north).json()
+    assert card["legal_name"] == "ООО «Север»"
+    assert card["inn"] == VALID_INN
+    assert card["directions"] == ["north"]
+
+    hidden = httpx.get(card_url, headers=south)
+    assert hidden.status_code == 404, hidden.text
+    own = f"{services['directory'].url}/v1/organizations/{org_id}"
+    assert httpx.get(own, headers=south).status_code == 404
+    assert httpx.get(own, headers=north).headers["etag"] == 'W/"1"'
+    listed = httpx.get(f"{services['directory'].url}/v1/organizations", headers=south).json()
+    assert org_id not in {org["id"] for org in listed}
+
+
+def test_bad_input_is_a_problem_and_writes_nothing(
+    services: dict[str, ServiceProcess], issuer: TokenIssuer
+) -> None:
+    admin = _bearer(issuer, subject="root", roles=["admin"])
+    url = f"{services['directory'].url}/v1/organizations"
+    before = len(httpx.get(url, headers=admin, params={"limit": 500}).json())
+    bad_inn = httpx.post(
+        url, json={"legal_name": "X", "inn": "7707083894", "directions": ["north"]}, headers=admin
+    )
+    assert bad_inn.status_code == 422
+    assert bad_inn.headers["content-type"] == "application/problem+json"
+    assert "checksum" in bad_inn.text
+    unknown_status = httpx.post(
+        url, json={"legal_name": "X", "status": "friend", "directions": ["north"]}, headers=admin
+    )
+    assert unknown_status.status_code == 422
+    huge = httpx.post(
+        url,
+        content=b'{"legal_name": "' + b"x" * 2_000_000 + b'"}',
+        headers={**admin, "content-type": "application/json"},
+    )
+    assert huge.status_code == 413
+    assert len(httpx.get(url, headers=admin, params={"limit": 500}).json()) == before
+
+
+def test_writing_outside_ones_directions_is_forbidden(
+    services: dict[str, ServiceProcess], issuer: TokenIssuer
+) -> None:
+    north = _bearer(issuer, subject="alice", roles=["sales"], directions=["north"])
+    response = httpx.post(
+        f"{services['directory'].url}/v1/organizations",
+        json={"legal_name": "ООО «Юг»", "directions": ["south"]},
+        headers=north,
+    )
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"subject": "eve", "ttl_seconds": 1, "now": 1_000_000},
+        {"subject": "eve", "audience": "someone-else"},
+    ],
+    ids=["expired", "wrong-audience"],
+)
+def test_refused_tokens_get_401(
+    services: dict[str, ServiceProcess], issuer: TokenIssuer, claims: dict[str, object]
+) -> None:
+    response = httpx.get(
+        f"{services['directory'].url}/v1/organizations", headers=_bearer(issuer, **claims)
+    )
+    assert response.status_code == 401
+    assert "invalid_token" in response.headers["www-authenticate"]
+
+
+def test_forged_and_missing_tokens_get_401(services: dict[str, ServiceProcess]) -> None:
+
+
+    other = TokenIssuer(generate_rsa_key())
+    url = f"{services['interactions'].url}/v1/clients/00000000-0000-0000-0000-000000000000"
+    assert httpx.get(url, headers=_bearer(other, subject="eve", roles=["admin"])).status_code == 401
+    assert httpx.get(url).status_code == 401
+
+
+def test_health_checks_every_dependency(services: dict[str, ServiceProcess]) -> None:
+    body = httpx.get(f"{services['directory'].url}/health/ready").json()
+    assert body == {"status": "ok", "checks": {"database": "ok", "kafka": "ok", "redis": "ok"}}
+    metrics = httpx.get(f"{services['directory'].url}/metrics").text
+    assert "clientele_outbox_backlog" in metrics
+
+
+def test_service_wired_outside_its_grant_fails_at_startup(service_env: dict[str, str]) -> None:
+    from clientele_directory.settings import DirectorySettings
+    from clientele_directory.store import metadata
+
+    from clientele_shared.runtime import ServiceRuntime
+
+    settings = DirectorySettings(postgres_url=service_env["POSTGRES_URL"])  # type: ignore[arg-type]
+    with pytest.raises(GrantError, match="may not publish"):
+        ServiceRuntime(settings, metadata, publishes=[DEALS])
