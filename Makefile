@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
-.PHONY: help sync up down infra-up infra-down services-up services-down status test test-unit lint format bench token
+.PHONY: help sync up down infra-up infra-down services-up services-down status test test-unit lint format bench token k8s-manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,7 @@ lint: sync ## ruff (lint + format check) and mypy
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy shared/src services/*/src
+	$(UV) run --frozen python deploy/k8s/generate.py --check
 
 format: sync ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
@@ -48,6 +49,9 @@ format: sync ## apply ruff's fixes and formatting
 
 bench: sync infra-up ## benchmarks against the real stack; report in bench/results/
 	$(UV) run --frozen python -m bench
+
+k8s-manifests: sync ## regenerate deploy/k8s (services, Kafka topics and ACLs) from the registry
+	$(UV) run --frozen python deploy/k8s/generate.py
 
 token: sync ## mint a development token: make token ARGS="--sub alice --roles sales --directions north"
 	.venv/bin/clientele-token keygen --dir .state/keys >/dev/null

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-
 from clientele_shared.auth.devtokens import main as token_cli
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import SERVICES
 from clientele_shared.testing.infra import Infrastructure, infrastructure
+from clientele_shared.testing.processes import ServiceProcess, wait_for
 
 REPO = Path(__file__).parent
 VENV_BIN = Path(sys.executable).parent
@@ -27,7 +24,9 @@ VENV_BIN = Path(sys.executable).parent
 def infra() -> Iterator[Infrastructure]:
     """Real Kafka, PostgreSQL and Redis: given, from testcontainers, or started locally."""
     with infrastructure(REPO) as found:
-        asyncio.run(_ensure_databases(found, [f"clientele_{s}" for s in SERVICES] + ["clientele_test"]))
+        asyncio.run(
+            _ensure_databases(found, [f"clientele_{s}" for s in SERVICES] + ["clientele_test"])
+        )
         yield found
 
 
@@ -76,53 +75,6 @@ def migrated(service_env: dict[str, str]) -> None:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
-
-
-class ServiceProcess:
-    """One service running as its own process, as in production."""
-
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log_dir / f"{name}-{self.port}.log"
-        self.process = subprocess.Popen(
-            [str(VENV_BIN / "clientele"), "serve", name, "--port", str(self.port)],
-            env=env,
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
-        try:
-            return httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 @pytest.fixture
 def start_service(
     service_env: dict[str, str], migrated: None, tmp_path: Path
@@ -130,7 +82,7 @@ def start_service(
     started: list[ServiceProcess] = []
 
     def start(name: str, **env: str) -> ServiceProcess:
-        process = ServiceProcess(name, {**service_env, **env}, tmp_path)
+        process = ServiceProcess(name, {**service_env, **env}, tmp_path, VENV_BIN)
         started.append(process)
         wait_for(process.ready, 60, f"{name} to be ready")
         return process

@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from sqlalchemy import func, select, text
-
 from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.outbox import Outbox
+from clientele_shared.testing import probe
 from clientele_shared.testing.infra import Infrastructure
-from conftest import wait_for
-from tests.support import probe
+from clientele_shared.testing.processes import wait_for
+from sqlalchemy import func, select, text
 
 pytestmark = pytest.mark.integration
 PROBE = Path(probe.__file__)
@@ -62,7 +61,6 @@ class Probe:
             env={
                 **os.environ,
                 **self.infra.as_env(),
-                "PYTHONPATH": str(PROBE.parents[2]),
                 "PROBE_TOPIC": self.topic,
                 "PROBE_SCHEMA": self.schema,
                 "PROBE_DATABASE_URL": self.database_url,
@@ -177,9 +175,7 @@ def test_poison_message_is_dead_lettered_and_the_partition_moves_on(
     probes: Probe, infra: Infrastructure
 ) -> None:
     key = str(uuid.uuid4())  # one key: every event on the same partition, in order
-    probes.stage(
-        [probe.Happened(seq=seq, poison=seq == 3) for seq in range(10)], aggregate_id=key
-    )
+    probes.stage([probe.Happened(seq=seq, poison=seq == 3) for seq in range(10)], aggregate_id=key)
 
     async def send_garbage() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers)

@@ -6,12 +6,11 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-
 from clientele_shared.auth.keys import generate_rsa_key
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import DEALS
 from clientele_shared.events.registry import GrantError
-from conftest import ServiceProcess, wait_for
+from clientele_shared.testing.processes import ServiceProcess, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +120,6 @@ def test_refused_tokens_get_401(
 
 def test_forged_and_missing_tokens_get_401(services: dict[str, ServiceProcess]) -> None:
 
-
     other = TokenIssuer(generate_rsa_key())
     url = f"{services['interactions'].url}/v1/clients/00000000-0000-0000-0000-000000000000"
     assert httpx.get(url, headers=_bearer(other, subject="eve", roles=["admin"])).status_code == 401
@@ -138,7 +136,6 @@ def test_health_checks_every_dependency(services: dict[str, ServiceProcess]) -> 
 def test_service_wired_outside_its_grant_fails_at_startup(service_env: dict[str, str]) -> None:
     from clientele_directory.settings import DirectorySettings
     from clientele_directory.store import metadata
-
     from clientele_shared.runtime import ServiceRuntime
 
     settings = DirectorySettings(postgres_url=service_env["POSTGRES_URL"])  # type: ignore[arg-type]

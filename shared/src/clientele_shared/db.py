@@ -67,6 +67,9 @@ def run_env(metadata: MetaData) -> None:
     async def _run() -> None:
         engine = create_async_engine(url)
         async with engine.connect() as conn:
+            # Replicas starting together migrate one after another, never concurrently.
+            await conn.execute(text("SELECT pg_advisory_lock(hashtext('clientele-migrations'))"))
+            await conn.commit()
             await conn.run_sync(_migrate)
             await conn.commit()
         await engine.dispose()

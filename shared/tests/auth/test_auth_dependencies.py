@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import pytest
+from clientele_auth_testkit import clear_auth_env, file_verifier, trusted_issuer
 from clientele_shared.auth import (
     CurrentPrincipal,
     Principal,
@@ -20,6 +22,21 @@ from clientele_shared.auth import (
 from clientele_shared.http.problems import PROBLEM_MEDIA_TYPE
 from fastapi import Depends, FastAPI
 from starlette.requests import Request
+
+
+@pytest.fixture(autouse=True)
+def _clean_auth_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    clear_auth_env(monkeypatch)
+
+
+@pytest.fixture
+def verifier(tmp_path: Path) -> TokenVerifier:
+    return file_verifier(tmp_path)
+
+
+@pytest.fixture
+def issuer() -> TokenIssuer:
+    return trusted_issuer()
 
 
 def build_app(verifier: TokenVerifier | None) -> FastAPI:

@@ -8,8 +8,14 @@ from pathlib import Path
 
 import jwt
 import pytest
+from clientele_auth_testkit import clear_auth_env
 from clientele_shared.auth import AuthSettings, Role, TokenVerifier
 from clientele_shared.auth.devtokens import main
+
+
+@pytest.fixture(autouse=True)
+def _clean_auth_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    clear_auth_env(monkeypatch)
 
 
 def keygen(directory: Path, *extra: str) -> int:

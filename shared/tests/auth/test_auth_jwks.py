@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from clientele_auth_testkit import (
+    attacker_key,
+    clear_auth_env,
+    ec_key,
+    make_claims,
+    rsa_key,
+    sign,
+)
 from clientele_shared.auth import (
     AuthenticationError,
     AuthSettings,
@@ -17,10 +25,11 @@ from clientele_shared.auth import (
     TokenIssuer,
     TokenVerifier,
 )
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-MakeClaims = Callable[..., dict[str, Any]]
-Sign = Callable[..., str]
+
+@pytest.fixture(autouse=True)
+def _clean_auth_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    clear_auth_env(monkeypatch)
 
 
 @dataclass
@@ -62,13 +71,13 @@ def jwks_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[JwksServer]:
 
 
 @pytest.fixture
-def rsa_issuer(rsa_key: rsa.RSAPrivateKey) -> TokenIssuer:
-    return TokenIssuer(rsa_key)
+def rsa_issuer() -> TokenIssuer:
+    return TokenIssuer(rsa_key())
 
 
 @pytest.fixture
-def ec_issuer(ec_key: ec.EllipticCurvePrivateKey) -> TokenIssuer:
-    return TokenIssuer(ec_key)
+def ec_issuer() -> TokenIssuer:
+    return TokenIssuer(ec_key())
 
 
 @pytest.fixture
@@ -101,13 +110,10 @@ async def test_jwks_token_with_wrong_kid_is_refused(
     jwks_verifier: TokenVerifier,
     rsa_issuer: TokenIssuer,
     ec_issuer: TokenIssuer,
-    make_claims: MakeClaims,
-    sign: Sign,
-    attacker_key: rsa.RSAPrivateKey,
 ) -> None:
     # Signed by an untrusted key while naming the trusted RSA key: the named key is used.
     with pytest.raises(AuthenticationError) as forged:
-        await jwks_verifier.verify(sign(make_claims(), attacker_key, kid=rsa_issuer.kid))
+        await jwks_verifier.verify(sign(make_claims(), attacker_key(), kid=rsa_issuer.kid))
     assert forged.value.detail == "The token signature is invalid."
     # Signed by the trusted RSA key but naming the EC key: algorithm mismatch, refused.
     with pytest.raises(AuthenticationError) as mismatch:
@@ -119,25 +125,22 @@ async def test_jwks_unknown_kid_is_refused_without_hammering_the_endpoint(
     jwks_verifier: TokenVerifier,
     jwks_server: JwksServer,
     rsa_issuer: TokenIssuer,
-    make_claims: MakeClaims,
-    sign: Sign,
-    attacker_key: rsa.RSAPrivateKey,
 ) -> None:
     await jwks_verifier.verify(rsa_issuer.mint("alice"))
     for attempt in range(3):
         with pytest.raises(AuthenticationError) as caught:
-            await jwks_verifier.verify(sign(make_claims(), attacker_key, kid=f"unknown-{attempt}"))
+            await jwks_verifier.verify(
+                sign(make_claims(), attacker_key(), kid=f"unknown-{attempt}")
+            )
         assert caught.value.detail == "The token is signed with an unknown key."
         assert caught.value.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
     assert jwks_server.hits == 1  # refreshes on unknown kids are rate limited
 
 
-async def test_jwks_token_without_kid_is_refused(
-    jwks_verifier: TokenVerifier, make_claims: MakeClaims, rsa_key: rsa.RSAPrivateKey
-) -> None:
+async def test_jwks_token_without_kid_is_refused(jwks_verifier: TokenVerifier) -> None:
     import jwt
 
-    token = jwt.encode(make_claims(), rsa_key, algorithm="RS256")
+    token = jwt.encode(make_claims(), rsa_key(), algorithm="RS256")
     with pytest.raises(AuthenticationError) as caught:
         await jwks_verifier.verify(token)
     assert caught.value.detail == "The token header does not name its signing key (kid)."

@@ -5,12 +5,24 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+from clientele_auth_testkit import (
+    AUDIENCE,
+    ISSUER,
+    attacker_key,
+    clear_auth_env,
+    ec_key,
+    file_verifier,
+    make_claims,
+    rsa_key,
+    sign,
+    trusted_issuer,
+    write_public_pem,
+)
 from clientele_shared.auth import (
     AuthenticationError,
     AuthSettings,
@@ -22,12 +34,24 @@ from clientele_shared.auth import (
 )
 from clientele_shared.auth.keys import jwk_thumbprint, public_key_pem
 from clientele_shared.http.problems import ProblemError
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
-ISSUER = AUDIENCE = "clientele"  # as configured by the conftest fixtures
-MakeClaims = Callable[..., dict[str, Any]]
-Sign = Callable[..., str]
+
+@pytest.fixture(autouse=True)
+def _clean_auth_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    clear_auth_env(monkeypatch)
+
+
+@pytest.fixture
+def verifier(tmp_path: Path) -> TokenVerifier:
+    return file_verifier(tmp_path)
+
+
+@pytest.fixture
+def issuer() -> TokenIssuer:
+    return trusted_issuer()
+
 
 # RFC 7638 §3.1 example key and its published SHA-256 thumbprint.
 RFC7638_N = (
@@ -71,9 +95,7 @@ async def refused(verifier: TokenVerifier, token: str) -> AuthenticationError:
     return error
 
 
-async def test_valid_token_gives_principal(
-    verifier: TokenVerifier, make_claims: MakeClaims, sign: Sign
-) -> None:
+async def test_valid_token_gives_principal(verifier: TokenVerifier) -> None:
     principal = await verifier.verify(sign(make_claims(directions=["north", "south"])))
     assert principal == Principal(
         subject="alice",
@@ -86,16 +108,12 @@ async def test_valid_token_gives_principal(
     )
 
 
-async def test_verify_sync_gives_the_same_principal(
-    verifier: TokenVerifier, make_claims: MakeClaims, sign: Sign
-) -> None:
+async def test_verify_sync_gives_the_same_principal(verifier: TokenVerifier) -> None:
     token = sign(make_claims())
     assert verifier.verify_sync(token) == await verifier.verify(token)
 
 
-async def test_service_claim_makes_a_service_principal(
-    verifier: TokenVerifier, make_claims: MakeClaims, sign: Sign
-) -> None:
+async def test_service_claim_makes_a_service_principal(verifier: TokenVerifier) -> None:
     token = sign(make_claims(sub="service:notifier", svc="notifier", roles=None, directions=None))
     principal = await verifier.verify(token)
     assert principal.kind == "service"
@@ -106,17 +124,12 @@ async def test_service_claim_makes_a_service_principal(
 
 async def test_forged_signature_is_refused(
     verifier: TokenVerifier,
-    make_claims: MakeClaims,
-    sign: Sign,
-    attacker_key: rsa.RSAPrivateKey,
 ) -> None:
-    error = await refused(verifier, sign(make_claims(roles=["admin"]), attacker_key))
+    error = await refused(verifier, sign(make_claims(roles=["admin"]), attacker_key()))
     assert error.detail == "The token signature is invalid."
 
 
-async def test_tampered_payload_is_refused(
-    verifier: TokenVerifier, make_claims: MakeClaims, sign: Sign
-) -> None:
+async def test_tampered_payload_is_refused(verifier: TokenVerifier) -> None:
     header, _, signature = sign(make_claims()).split(".")
     escalated = f"{header}.{segment(make_claims(roles=['admin']))}.{signature}"
     error = await refused(verifier, escalated)
@@ -173,8 +186,6 @@ async def test_tampered_payload_is_refused(
 )
 async def test_invalid_claims_are_refused(
     verifier: TokenVerifier,
-    make_claims: MakeClaims,
-    sign: Sign,
     overrides: dict[str, Any],
     detail: str,
 ) -> None:
@@ -182,40 +193,32 @@ async def test_invalid_claims_are_refused(
     assert error.detail == detail
 
 
-async def test_leeway_tolerates_small_clock_skew(
-    verifier: TokenVerifier, make_claims: MakeClaims, sign: Sign
-) -> None:
+async def test_leeway_tolerates_small_clock_skew(verifier: TokenVerifier) -> None:
     now = int(time.time())
     # Expired 10 s ago and valid from 10 s in the future: inside the default 30 s leeway.
     assert await verifier.verify(sign(make_claims(exp=now - 10)))
     assert await verifier.verify(sign(make_claims(nbf=now + 10)))
 
 
-async def test_alg_none_is_refused(
-    verifier: TokenVerifier, make_claims: MakeClaims, issuer: TokenIssuer
-) -> None:
+async def test_alg_none_is_refused(verifier: TokenVerifier, issuer: TokenIssuer) -> None:
     error = await refused(verifier, unsigned_token(make_claims(roles=["admin"]), issuer.kid))
     assert error.detail == "The token is signed with an algorithm that is not accepted."
 
 
 async def test_hs256_signed_with_public_key_is_refused(
     verifier: TokenVerifier,
-    make_claims: MakeClaims,
-    rsa_key: rsa.RSAPrivateKey,
     issuer: TokenIssuer,
 ) -> None:
     # The attacker knows the public key (it is published); the HMAC secret is its exact PEM.
-    public_pem = public_key_pem(rsa_key.public_key())
+    public_pem = public_key_pem(rsa_key().public_key())
     token = hs256_token(make_claims(roles=["admin"]), public_pem, issuer.kid)
     error = await refused(verifier, token)
     assert error.detail == "The token is signed with an algorithm that is not accepted."
 
 
-async def test_token_signed_with_other_key_type_is_refused(
-    verifier: TokenVerifier, make_claims: MakeClaims, sign: Sign, ec_key: ec.EllipticCurvePrivateKey
-) -> None:
+async def test_token_signed_with_other_key_type_is_refused(verifier: TokenVerifier) -> None:
     # ES256 is an accepted algorithm, but the configured key is RSA: never try it as EC.
-    error = await refused(verifier, sign(make_claims(), ec_key, algorithm="ES256"))
+    error = await refused(verifier, sign(make_claims(), ec_key(), algorithm="ES256"))
     assert error.detail == "The token is signed with an algorithm that is not accepted."
 
 
@@ -261,18 +264,16 @@ def test_verifier_needs_a_key_source() -> None:
         TokenVerifier(AuthSettings())
 
 
-def test_verifier_refuses_key_matching_no_algorithm(public_pem_file: Path) -> None:
+def test_verifier_refuses_key_matching_no_algorithm(tmp_path: Path) -> None:
+    pem = write_public_pem(tmp_path / "rsa.pem", rsa_key())
     with pytest.raises(ValueError, match="matches none"):
-        TokenVerifier(AuthSettings(public_key_file=public_pem_file, algorithms=["ES256"]))
+        TokenVerifier(AuthSettings(public_key_file=pem, algorithms=["ES256"]))
 
 
-async def test_ec_public_key_file_verifies_es256(
-    tmp_path: Path, ec_key: ec.EllipticCurvePrivateKey, make_claims: MakeClaims
-) -> None:
-    pem = tmp_path / "ec.pem"
-    pem.write_bytes(public_key_pem(ec_key.public_key()))
+async def test_ec_public_key_file_verifies_es256(tmp_path: Path) -> None:
+    pem = write_public_pem(tmp_path / "ec.pem", ec_key())
     verifier = TokenVerifier(AuthSettings(public_key_file=pem))
-    token = TokenIssuer(ec_key).mint("bob", roles=["marketer"], directions=["west"])
+    token = TokenIssuer(ec_key()).mint("bob", roles=["marketer"], directions=["west"])
     assert jwt.get_unverified_header(token)["alg"] == "ES256"
     principal = await verifier.verify(token)
     assert principal.subject == "bob"
@@ -309,9 +310,9 @@ async def test_issuer_mints_verifiable_tokens(issuer: TokenIssuer, verifier: Tok
     assert principal.kind == "user"
 
 
-def test_issuer_rejects_bad_input(rsa_key: rsa.RSAPrivateKey, issuer: TokenIssuer) -> None:
+def test_issuer_rejects_bad_input(issuer: TokenIssuer) -> None:
     with pytest.raises(ValueError, match="cannot be used"):
-        TokenIssuer(rsa_key, algorithm="ES256")
+        TokenIssuer(rsa_key(), algorithm="ES256")
     with pytest.raises(ValueError, match="ttl"):
         issuer.mint("alice", ttl_seconds=0)
     with pytest.raises(ValueError, match="subject"):
@@ -340,11 +341,11 @@ async def test_service_token_provider_caches_until_near_expiry(
     assert claims["exp"] - claims["iat"] == 300
 
 
-def test_service_token_provider_from_settings(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
+def test_service_token_provider_from_settings(tmp_path: Path) -> None:
     from clientele_shared.auth.keys import private_key_pem
 
     key_file = tmp_path / "private.pem"
-    key_file.write_bytes(private_key_pem(rsa_key))
+    key_file.write_bytes(private_key_pem(rsa_key()))
     settings = AuthSettings(private_key_file=key_file, service_token_ttl_seconds=60)
     provider = ServiceTokenProvider.from_settings("notifier", settings)
     claims = jwt.decode(provider.token(), options={"verify_signature": False})

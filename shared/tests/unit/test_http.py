@@ -2,13 +2,12 @@
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from pydantic import BaseModel
-
 from clientele_shared.events.inbox import RetryPolicy
 from clientele_shared.http.middleware import BodySizeLimit, CorrelationAndMetrics
 from clientele_shared.http.problems import NotFound, install_problem_handlers
 from clientele_shared.observability import correlation_id_var
+from fastapi import FastAPI
+from pydantic import BaseModel
 
 
 class Item(BaseModel):

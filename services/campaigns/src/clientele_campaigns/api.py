@@ -3,12 +3,11 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
-from sqlalchemy import insert, select
-
 from clientele_shared.auth.access import apply_direction_filter, writable_directions
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.runtime import ServiceRuntime, runtime_of
+from fastapi import APIRouter, Depends, status
+from sqlalchemy import insert, select
 
 from clientele_campaigns.domain import Campaign, CampaignDraft, Money
 from clientele_campaigns.store import campaigns

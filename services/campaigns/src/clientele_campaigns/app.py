@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from fastapi import FastAPI
-
 from clientele_shared.runtime import ServiceRuntime, create_service_app
+from fastapi import FastAPI
 
 from clientele_campaigns.api import router
 from clientele_campaigns.settings import CampaignsSettings
@@ -19,4 +18,9 @@ def load_settings() -> CampaignsSettings:
 
 def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings or load_settings(), metadata)
-    return create_service_app(runtime, title="Clientele campaigns", description="Marketing events, mailings, newsletters, consent and effectiveness.", routers=[router])
+    return create_service_app(
+        runtime,
+        title="Clientele campaigns",
+        description="Marketing events, mailings, newsletters, consent and effectiveness.",
+        routers=[router],
+    )

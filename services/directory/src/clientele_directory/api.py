@@ -5,15 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from clientele_shared.auth.access import apply_direction_filter, ensure_visible, writable_directions
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.events.envelope import Actor
 from clientele_shared.http.problems import NotFound
 from clientele_shared.runtime import ServiceRuntime, runtime_of
+from fastapi import APIRouter, Depends, Query, Response, status
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.domain import Organization, OrganizationDraft, normalize_directions
 from clientele_directory.events import organization_created
@@ -28,9 +27,7 @@ def _etag(org: Organization) -> str:
 
 
 async def _load(session: AsyncSession, org_id: uuid.UUID) -> Organization | None:
-    row = (
-        await session.execute(select(organizations).where(organizations.c.id == org_id))
-    ).first()
+    row = (await session.execute(select(organizations).where(organizations.c.id == org_id))).first()
     return Organization.model_validate(row, from_attributes=True) if row else None
 
 

@@ -2,10 +2,9 @@
 
 from pathlib import Path
 
-from fastapi import FastAPI
-
 from clientele_shared.events.catalog import ORGANIZATIONS
 from clientele_shared.runtime import ServiceRuntime, create_service_app
+from fastapi import FastAPI
 
 from clientele_directory.api import router
 from clientele_directory.settings import DirectorySettings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Iterable
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -56,6 +57,6 @@ class Organization(OrganizationDraft):
     version: int
 
 
-def normalize_directions(directions: list[str]) -> list[str]:
+def normalize_directions(directions: Iterable[str]) -> list[str]:
     """Directions as a sorted set."""
     return sorted(set(directions))

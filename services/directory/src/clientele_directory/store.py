@@ -1,5 +1,6 @@
 """Directory tables: its own state plus the outbox and inbox of the event backbone."""
 
+from clientele_shared.events.tables import inbox_table, outbox_table
 from sqlalchemy import (
     Column,
     DateTime,
@@ -12,8 +13,6 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-
-from clientele_shared.events.tables import inbox_table, outbox_table
 
 metadata = MetaData()
 outbox = outbox_table(metadata)

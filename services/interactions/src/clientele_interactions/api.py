@@ -3,13 +3,12 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
-from sqlalchemy import select
-
 from clientele_shared.auth.access import ensure_visible
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.http.problems import NotFound
 from clientele_shared.runtime import ServiceRuntime, runtime_of
+from fastapi import APIRouter, Depends
+from sqlalchemy import select
 
 from clientele_interactions.domain import ClientCard
 from clientele_interactions.store import client_cards

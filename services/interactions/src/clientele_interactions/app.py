@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from fastapi import FastAPI
-
 from clientele_shared.runtime import ServiceRuntime, create_service_app
+from fastapi import FastAPI
 
 from clientele_interactions.api import router
 from clientele_interactions.events import subscribe

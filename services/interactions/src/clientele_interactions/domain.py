@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import BaseModel
-
 from clientele_shared.events.catalog import OrganizationCreated, OrganizationUpdated
+from pydantic import BaseModel
 
 CARD_FIELDS = ("legal_name", "short_name", "inn", "status", "directions")
 
@@ -38,6 +37,4 @@ def card_from_created(event: OrganizationCreated) -> ClientCard:
 
 def card_changes(event: OrganizationUpdated) -> dict[str, Any]:
     """The card columns an update event changes (fields the card does not keep are ignored)."""
-    return {
-        name: change.new for name, change in event.changes.items() if name in CARD_FIELDS
-    }
+    return {name: change.new for name, change in event.changes.items() if name in CARD_FIELDS}

@@ -1,10 +1,5 @@
 """Interactions' subscriptions: the directory's organization events feed the client cards."""
 
-from pydantic import BaseModel
-from sqlalchemy import func, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from clientele_shared.events.catalog import (
     ORGANIZATIONS,
     OrganizationCreated,
@@ -12,6 +7,10 @@ from clientele_shared.events.catalog import (
 )
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.inbox import EventConsumer
+from pydantic import BaseModel
+from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_interactions.domain import card_changes, card_from_created
 from clientele_interactions.store import client_cards

@@ -2,11 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
-from sqlalchemy import select
-
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.runtime import ServiceRuntime, runtime_of
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
 
 from clientele_notifier.domain import Notification
 from clientele_notifier.store import notifications

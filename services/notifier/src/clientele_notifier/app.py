@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from fastapi import FastAPI
-
 from clientele_shared.runtime import ServiceRuntime, create_service_app
+from fastapi import FastAPI
 
 from clientele_notifier.api import router
 from clientele_notifier.settings import NotifierSettings
@@ -19,4 +18,9 @@ def load_settings() -> NotifierSettings:
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings or load_settings(), metadata)
-    return create_service_app(runtime, title="Clientele notifier", description="Delivery of e-mail, in-app notifications, webhooks and reminders.", routers=[router])
+    return create_service_app(
+        runtime,
+        title="Clientele notifier",
+        description="Delivery of e-mail, in-app notifications, webhooks and reminders.",
+        routers=[router],
+    )

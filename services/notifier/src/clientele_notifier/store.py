@@ -1,8 +1,7 @@
 """Notifier tables: the in-app inbox plus the outbox and inbox of events."""
 
-from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text, Uuid, func
-
 from clientele_shared.events.tables import inbox_table, outbox_table
+from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text, Uuid, func
 
 metadata = MetaData()
 outbox = outbox_table(metadata)

@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from fastapi import FastAPI
-
 from clientele_shared.runtime import ServiceRuntime, create_service_app
+from fastapi import FastAPI
 
 from clientele_pipeline.api import router
 from clientele_pipeline.settings import PipelineSettings
@@ -19,4 +18,9 @@ def load_settings() -> PipelineSettings:
 
 def create_app(settings: PipelineSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings or load_settings(), metadata)
-    return create_service_app(runtime, title="Clientele pipeline", description="Pipelines, stages, deals, tasks, automation rules, leads and sales analytics.", routers=[router])
+    return create_service_app(
+        runtime,
+        title="Clientele pipeline",
+        description="Pipelines, stages, deals, tasks, automation rules, leads and sales analytics.",
+        routers=[router],
+    )

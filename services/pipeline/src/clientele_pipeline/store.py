@@ -1,9 +1,8 @@
 """Pipeline tables: pipelines plus the outbox and inbox."""
 
+from clientele_shared.events.tables import inbox_table, outbox_table
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-
-from clientele_shared.events.tables import inbox_table, outbox_table
 
 metadata = MetaData()
 outbox = outbox_table(metadata)

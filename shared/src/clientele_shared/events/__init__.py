@@ -1,1 +1,1 @@
-"""The event backbone: envelope, topic and event registry, transactional outbox, idempotent inbox."""
+"""The event backbone: envelope, topic registry, transactional outbox, idempotent inbox."""

@@ -109,7 +109,7 @@ class EventConsumer:
     async def _process(
         self, topic: str, consumer: str, handler: Handler, msg: KafkaMessage
     ) -> None:
-        record: ConsumerRecord[bytes, bytes] = msg.raw_message  # type: ignore[assignment]
+        record: ConsumerRecord[bytes, bytes] = msg.raw_message
         self._observe_lag(topic, consumer, msg, record)
         started = time.perf_counter()
         try:
@@ -132,7 +132,9 @@ class EventConsumer:
 
         correlation_id_var.set(envelope.correlation_id)
         causation_id_var.set(str(envelope.event_id))
-        outcome = await self._apply_with_retries(topic, consumer, handler, envelope, payload, record)
+        outcome = await self._apply_with_retries(
+            topic, consumer, handler, envelope, payload, record
+        )
         HANDLER_LATENCY.labels(self.service, consumer, topic, outcome).observe(
             time.perf_counter() - started
         )

@@ -55,7 +55,7 @@ class Outbox:
             raise TypeError(f"{event_type} needs a {spec.payload.__name__} payload")
         self.registry.check_publish(self.service, spec.topic)
         return Envelope(
-            type=spec.type,
+            type=spec.name,
             schema_version=spec.version,
             producer=self.service,
             correlation_id=current_correlation_id(),
@@ -223,4 +223,3 @@ class OutboxRelay:
     async def close(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
             await self._listener.close()
-

@@ -38,7 +38,7 @@ class Topic:
 class EventSpec:
     """One event type at one schema version, published on one topic."""
 
-    type: str
+    name: str
     version: int
     topic: str
     payload: type[BaseModel]
@@ -59,8 +59,8 @@ class Registry:
             registry.topics[topic.name] = topic
         for spec in events:
             if spec.topic not in registry.topics:
-                raise ValueError(f"event {spec.type} v{spec.version}: unknown topic {spec.topic}")
-            registry.events[(spec.type, spec.version)] = spec
+                raise ValueError(f"event {spec.name} v{spec.version}: unknown topic {spec.topic}")
+            registry.events[(spec.name, spec.version)] = spec
         return registry
 
     def topic(self, name: str) -> Topic:

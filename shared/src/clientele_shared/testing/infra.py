@@ -47,9 +47,9 @@ def _from_environment() -> Infrastructure | None:
 
 @contextmanager
 def _containers() -> Iterator[Infrastructure]:
-    from testcontainers.community.kafka import KafkaContainer  # type: ignore[import-not-found]
-    from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
-    from testcontainers.redis import RedisContainer  # type: ignore[import-not-found]
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+    from testcontainers.redis import RedisContainer
 
     with ExitStack() as stack:
         kafka = stack.enter_context(KafkaContainer().with_kraft())
@@ -62,7 +62,7 @@ def _containers() -> Iterator[Infrastructure]:
 
 def _docker_available() -> bool:
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         docker.from_env().ping()
     except Exception:
@@ -72,8 +72,8 @@ def _docker_available() -> bool:
 
 def _local(repo_root: Path) -> Infrastructure:
     script = repo_root / "deploy" / "local" / "infra.sh"
-    subprocess.run([str(script), "up"], check=True)  # noqa: S603
-    env_text = subprocess.run(  # noqa: S603
+    subprocess.run([str(script), "up"], check=True)
+    env_text = subprocess.run(
         [str(script), "env"], check=True, capture_output=True, text=True
     ).stdout
     values: dict[str, str] = {}

@@ -1,5 +1,4 @@
-from clientele_shared.db import run_env
-
 from clientele_directory.store import metadata
+from clientele_shared.db import run_env
 
 run_env(metadata)

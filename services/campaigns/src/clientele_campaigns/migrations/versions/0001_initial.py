@@ -5,9 +5,8 @@ Revision ID: 0001
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import ARRAY
-
 from clientele_shared.events.tables import create_backbone_tables, drop_backbone_tables
+from sqlalchemy.dialects.postgresql import ARRAY
 
 revision = "0001"
 down_revision = None
@@ -25,7 +24,9 @@ def upgrade() -> None:
         sa.Column("budget_amount", sa.Numeric(18, 2), nullable=False),
         sa.Column("budget_currency", sa.String(3), nullable=False),
         sa.Column("directions", ARRAY(sa.String(64)), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
 
 

@@ -5,9 +5,8 @@ Revision ID: 0001
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import ARRAY
-
 from clientele_shared.events.tables import create_backbone_tables, drop_backbone_tables
+from sqlalchemy.dialects.postgresql import ARRAY
 
 revision = "0001"
 down_revision = None
@@ -26,8 +25,12 @@ def upgrade() -> None:
         sa.Column("directions", ARRAY(sa.String(64)), nullable=False),
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
         sa.Column("created_by", sa.String(200), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
     op.create_index("ix_organizations_inn", "organizations", ["inn"])
     op.create_index(

@@ -5,9 +5,8 @@ Revision ID: 0001
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import ARRAY
-
 from clientele_shared.events.tables import create_backbone_tables, drop_backbone_tables
+from sqlalchemy.dialects.postgresql import ARRAY
 
 revision = "0001"
 down_revision = None
@@ -24,7 +23,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("directions", ARRAY(sa.String(64)), nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
 
 

@@ -5,7 +5,6 @@ Revision ID: 0001
 
 import sqlalchemy as sa
 from alembic import op
-
 from clientele_shared.events.tables import create_backbone_tables, drop_backbone_tables
 
 revision = "0001"
@@ -20,7 +19,9 @@ def upgrade() -> None:
         sa.Column("recipient", sa.String(200), nullable=False),
         sa.Column("title", sa.String(300), nullable=False),
         sa.Column("body", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("read_at", sa.DateTime(timezone=True)),
     )
     op.create_index("ix_notifications_recipient", "notifications", ["recipient", "created_at"])

@@ -4,7 +4,11 @@ Modes (configuration through PROBE_* variables, see `Probe`):
   relay    run the outbox relay until killed
   produce  write PROBE_COUNT events through the outbox at PROBE_RATE per second, relaying them
   consume  apply events by appending a row per event to `effects` (no unique key: a second
-           application of one event would show as a duplicate row), until killed
+           application of one event would show as a duplicate row), until killed; the consumer
+           group is `probe-consumer.<PROBE_SUBSCRIPTION>` (default `effects`)
+
+Each effect row keeps the event's `occurred_at` and the database clock when it was applied
+(`applied_at`, `clock_timestamp()`), so a benchmark can measure end-to-end latency.
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ def tables(schema: str) -> tuple[MetaData, Table, Table, Table]:
         metadata,
         Column("event_id", Uuid, nullable=False),
         Column("seq", Integer, nullable=False),
-        Column("applied_at", DateTime(timezone=True), server_default=func.now()),
+        Column("occurred_at", DateTime(timezone=True)),
+        Column("applied_at", DateTime(timezone=True), server_default=func.clock_timestamp()),
     )
     return metadata, outbox_table(metadata), inbox_table(metadata), effects
 
@@ -74,7 +79,11 @@ async def main(mode: str) -> None:
             assert isinstance(payload, Happened)
             if payload.poison:
                 raise ValueError(f"poison event {payload.seq}")
-            await session.execute(insert(effects).values(event_id=event.event_id, seq=payload.seq))
+            await session.execute(
+                insert(effects).values(
+                    event_id=event.event_id, seq=payload.seq, occurred_at=event.occurred_at
+                )
+            )
             if delay:
                 await asyncio.sleep(delay)
 
@@ -87,7 +96,7 @@ async def main(mode: str) -> None:
             producer,
             retry=RetryPolicy(max_attempts=3, initial_backoff=0.05),
         )
-        consumer.subscribe(topic, "effects", apply)
+        consumer.subscribe(topic, env.get("PROBE_SUBSCRIPTION", "effects"), apply)
         await broker.start()
         print("ready", flush=True)
         await asyncio.Event().wait()
@@ -106,7 +115,7 @@ async def main(mode: str) -> None:
                     session, EVENT, Happened(seq=seq), aggregate_id=str(uuid.uuid4())
                 )
             await asyncio.sleep(max(0.0, started + (seq + 1) / rate - time.monotonic()))
-        while await relay.backlog():
+        while await relay.backlog():  # noqa: ASYNC110 (polls the database, not a local flag)
             await asyncio.sleep(0.1)
         print("produced", flush=True)
     await relaying

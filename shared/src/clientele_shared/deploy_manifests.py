@@ -1,0 +1,203 @@
+"""Strimzi Kafka topics and users generated from the topic registry.
+
+The registry (``clientele_shared.events.catalog``) is the single source of truth: every topic
+and its dead-letter topic becomes a ``KafkaTopic``, and every principal named in it (the five
+services and the ERP integration) becomes a ``KafkaUser`` whose simple-authorization ACLs are its
+grants:
+
+* Describe and Write on the topics it owns;
+* Describe and Read on the topics it consumes, and Write on their ``.dlt`` topics;
+* Read on the consumer groups prefixed ``<principal>.`` (group ids are ``<service>.<name>``);
+* IdempotentWrite on the cluster (the producers run with ``enable_idempotence``).
+
+``python -m clientele_shared.deploy_manifests [--out DIR] [--check]`` writes (or verifies)
+``topics.yaml`` and ``users.yaml``; the committed copies live in ``deploy/k8s/kafka/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from clientele_shared.events.catalog import REGISTRY, SERVICES
+from clientele_shared.events.registry import Registry
+
+Manifest = dict[str, Any]
+
+STRIMZI_API_VERSION = "kafka.strimzi.io/v1beta2"
+KAFKA_CLUSTER = "clientele"
+"""The Strimzi ``Kafka`` resource the topics and users belong to (``strimzi.io/cluster``)."""
+REPLICAS = 3
+MIN_INSYNC_REPLICAS = 2
+DEAD_LETTER_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
+"""Dead letters wait for a human: keep them 30 days rather than the broker default."""
+DEFAULT_OUT = Path("deploy/k8s/kafka")
+HEADER = (
+    "# Generated from clientele_shared.events.catalog by\n"
+    "#   uv run python -m clientele_shared.deploy_manifests\n"
+    "# Do not edit: change the topic registry and regenerate.\n"
+)
+
+
+def principals(registry: Registry = REGISTRY) -> list[str]:
+    """Every service, then every other owner or consumer in the registry (e.g. ``erp``)."""
+    named = {topic.owner for topic in registry.topics.values()}
+    for topic in registry.topics.values():
+        named |= topic.consumers
+    return [*SERVICES, *sorted(named - set(SERVICES))]
+
+
+def kafka_user_name(principal: str) -> str:
+    """The ``KafkaUser`` (and so the Kafka principal ``User:<name>``) of a service."""
+    return f"clientele-{principal}"
+
+
+def _metadata(name: str, cluster: str, **labels: str) -> Manifest:
+    return {
+        "name": name,
+        "labels": {
+            "strimzi.io/cluster": cluster,
+            "app.kubernetes.io/part-of": "clientele",
+            **labels,
+        },
+    }
+
+
+def _topic(name: str, partitions: int, owner: str, cluster: str, **config: int) -> Manifest:
+    return {
+        "apiVersion": STRIMZI_API_VERSION,
+        "kind": "KafkaTopic",
+        "metadata": _metadata(name, cluster, **{"clientele/owner": owner}),
+        "spec": {
+            "topicName": name,
+            "partitions": partitions,
+            "replicas": REPLICAS,
+            "config": {"min.insync.replicas": MIN_INSYNC_REPLICAS, **config},
+        },
+    }
+
+
+def kafka_topics(registry: Registry = REGISTRY, *, cluster: str = KAFKA_CLUSTER) -> list[Manifest]:
+    """A ``KafkaTopic`` for every registered topic, each followed by its dead-letter topic."""
+    manifests: list[Manifest] = []
+    for topic in registry.topics.values():
+        manifests.append(_topic(topic.name, topic.partitions, topic.owner, cluster))
+        manifests.append(
+            _topic(
+                topic.dead_letter,
+                topic.partitions,
+                topic.owner,
+                cluster,
+                **{"retention.ms": DEAD_LETTER_RETENTION_MS},
+            )
+        )
+    return manifests
+
+
+def _acl(kind: str, name: str, operations: Sequence[str], *, prefix: bool = False) -> Manifest:
+    return {
+        "resource": {
+            "type": kind,
+            "name": name,
+            "patternType": "prefix" if prefix else "literal",
+        },
+        "operations": list(operations),
+        "host": "*",
+    }
+
+
+def kafka_acls(principal: str, registry: Registry = REGISTRY) -> list[Manifest]:
+    """The simple-authorization ACLs of one principal, derived from its grants."""
+    owned = [topic for topic in registry.topics.values() if topic.owner == principal]
+    consumed = [topic for topic in registry.topics.values() if principal in topic.consumers]
+    acls = [_acl("topic", topic.name, ["Describe", "Write"]) for topic in owned]
+    for topic in consumed:
+        acls.append(_acl("topic", topic.name, ["Describe", "Read"]))
+        acls.append(_acl("topic", topic.dead_letter, ["Write"]))
+    if consumed:
+        acls.append(_acl("group", f"{principal}.", ["Read"], prefix=True))
+    acls.append({"resource": {"type": "cluster"}, "operations": ["IdempotentWrite"], "host": "*"})
+    return acls
+
+
+def kafka_users(registry: Registry = REGISTRY, *, cluster: str = KAFKA_CLUSTER) -> list[Manifest]:
+    """One SCRAM-authenticated ``KafkaUser`` per principal, with its ACLs."""
+    return [
+        {
+            "apiVersion": STRIMZI_API_VERSION,
+            "kind": "KafkaUser",
+            "metadata": _metadata(
+                kafka_user_name(principal), cluster, **{"clientele/principal": principal}
+            ),
+            "spec": {
+                "authentication": {"type": "scram-sha-512"},
+                "authorization": {"type": "simple", "acls": kafka_acls(principal, registry)},
+            },
+        }
+        for principal in principals(registry)
+    ]
+
+
+def to_yaml(documents: Iterable[Manifest]) -> str:
+    """Multi-document YAML, keys in insertion order, with the do-not-edit header."""
+    body = yaml.safe_dump_all(
+        list(documents), sort_keys=False, explicit_start=True, default_flow_style=False, width=100
+    )
+    return HEADER + str(body)
+
+
+def render(registry: Registry = REGISTRY, *, cluster: str = KAFKA_CLUSTER) -> dict[str, str]:
+    """File name -> content of the Kafka manifests."""
+    return {
+        "topics.yaml": to_yaml(kafka_topics(registry, cluster=cluster)),
+        "users.yaml": to_yaml(kafka_users(registry, cluster=cluster)),
+    }
+
+
+def stale(out: Path, rendered: dict[str, str]) -> list[Path]:
+    """The files under ``out`` that are missing or differ from ``rendered``."""
+    paths = [out / name for name in rendered]
+    return [
+        path
+        for path in paths
+        if not path.is_file() or path.read_text(encoding="utf-8") != rendered[path.name]
+    ]
+
+
+def write(out: Path, rendered: dict[str, str]) -> list[Path]:
+    """Write ``rendered`` into ``out``; return the files that changed."""
+    changed = stale(out, rendered)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in changed:
+        path.write_text(rendered[path.name], encoding="utf-8")
+    return changed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m clientele_shared.deploy_manifests", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default: {DEFAULT_OUT}")
+    parser.add_argument("--cluster", default=KAFKA_CLUSTER, help="the strimzi.io/cluster label")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when the files are stale"
+    )
+    args = parser.parse_args(argv)
+    rendered = render(cluster=args.cluster)
+    if args.check:
+        outdated = stale(args.out, rendered)
+        for path in outdated:
+            print(f"stale: {path}", file=sys.stderr)
+        return 1 if outdated else 0
+    for path in write(args.out, rendered):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
