@@ -42,6 +42,11 @@ async def _ensure_databases(infra: Infrastructure, names: list[str]) -> None:
         await conn.close()
 
 
+def database_for_tests(service: str) -> str:
+    """Tests keep to their own databases, apart from a development stack's."""
+    return f"clientele_test_{service}"
+
+
 @pytest.fixture(scope="session")
 def auth_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     keys = tmp_path_factory.mktemp("keys")
@@ -68,21 +73,24 @@ def service_env(infra: Infrastructure, auth_keys: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def migrated(service_env: dict[str, str]) -> None:
+def migrated(infra: Infrastructure, service_env: dict[str, str]) -> None:
     for service in SERVICES:
         subprocess.run(
-            [str(VENV_BIN / "clientele"), "migrate", service], env=service_env, check=True
+            [str(VENV_BIN / "clientele"), "migrate", service],
+            env={**service_env, "DATABASE_URL": infra.database_url(database_for_tests(service))},
+            check=True,
         )
 
 
 @pytest.fixture
 def start_service(
-    service_env: dict[str, str], migrated: None, tmp_path: Path
+    infra: Infrastructure, service_env: dict[str, str], migrated: None, tmp_path: Path
 ) -> Iterator[Callable[..., ServiceProcess]]:
     started: list[ServiceProcess] = []
 
     def start(name: str, **env: str) -> ServiceProcess:
-        process = ServiceProcess(name, {**service_env, **env}, tmp_path, VENV_BIN)
+        database = {"DATABASE_URL": infra.database_url(database_for_tests(name))}
+        process = ServiceProcess(name, {**service_env, **database, **env}, tmp_path, VENV_BIN)
         started.append(process)
         wait_for(process.ready, 60, f"{name} to be ready")
         return process

@@ -21,18 +21,19 @@ ready() { curl -fsS "http://127.0.0.1:$1/health/ready" >/dev/null; }
 up() {
   mkdir -p "$RUN"
   [[ -s $STATE/env ]] || die "no $STATE/env: run deploy/local/infra.sh up first"
-  (cd "$REPO_ROOT" && .venv/bin/clientele-token keygen --dir "$KEYS" >/dev/null)
+  cd "$REPO_ROOT"
+  .venv/bin/clientele-token keygen --dir "$KEYS" >/dev/null
   service_env
   local entry name port
   for entry in "${SERVICES[@]}"; do
     name=${entry%%:*}
-    (cd "$REPO_ROOT" && .venv/bin/clientele migrate "$name")
+    .venv/bin/clientele migrate "$name"
   done
   for entry in "${SERVICES[@]}"; do
     name=${entry%%:*} port=${entry##*:}
     if pid_alive "$RUN/$name.pid"; then continue; fi
-    (cd "$REPO_ROOT" && HTTP_PORT=$port setsid nohup .venv/bin/clientele serve "$name" \
-      >"$RUN/$name.log" 2>&1 & echo $! >"$RUN/$name.pid")
+    HTTP_PORT=$port setsid .venv/bin/clientele serve "$name" >"$RUN/$name.log" 2>&1 </dev/null &
+    echo $! >"$RUN/$name.pid"
   done
   for entry in "${SERVICES[@]}"; do
     name=${entry%%:*} port=${entry##*:}

@@ -2,38 +2,32 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
-
-from clientele_shared.events.registry import EventSpec, Registry, Topic
-
-DIRECTORY = "directory"
-INTERACTIONS = "interactions"
-PIPELINE = "pipeline"
-CAMPAIGNS = "campaigns"
-NOTIFIER = "notifier"
-ERP = "erp"
-"""The ERP integration: an external subscriber and the publisher of invoices and payments."""
-
-SERVICES = (DIRECTORY, INTERACTIONS, PIPELINE, CAMPAIGNS, NOTIFIER)
-
-ORGANIZATIONS = "clientele.directory.organizations"
-PERSONS = "clientele.directory.persons"
-EMPLOYEES = "clientele.directory.employees"
-INTERACTION_LOG = "clientele.interactions.interactions"
-DEALS = "clientele.pipeline.deals"
-CAMPAIGN_EVENTS = "clientele.campaigns.campaigns"
-NOTIFICATION_REQUESTS = "clientele.{service}.notifications"
-DELIVERIES = "clientele.notifier.deliveries"
-ERP_DOCUMENTS = "clientele.erp.documents"
-
-
-def notification_requests(service: str) -> str:
-    """The topic on which one service asks the notifier to deliver something."""
-    return NOTIFICATION_REQUESTS.format(service=service)
-
+from clientele_shared.events.registry import Registry, Topic
+from clientele_shared.events.schemas import directory
+from clientele_shared.events.schemas.base import FieldChange
+from clientele_shared.events.schemas.directory import (
+    OrganizationCreated,
+    OrganizationUpdated,
+)
+from clientele_shared.events.topics import (
+    CAMPAIGN_EVENTS,
+    CAMPAIGNS,
+    DEALS,
+    DELIVERIES,
+    DIRECTORY,
+    EMPLOYEES,
+    ERP,
+    ERP_DOCUMENTS,
+    INTERACTION_LOG,
+    INTERACTIONS,
+    NOTIFICATION_REQUESTS,
+    NOTIFIER,
+    ORGANIZATIONS,
+    PERSONS,
+    PIPELINE,
+    SERVICES,
+    notification_requests,
+)
 
 TOPICS = [
     Topic(
@@ -96,39 +90,32 @@ TOPICS = [
 ]
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+EVENTS = [*directory.EVENTS]
 
-
-class OrganizationCreated(_Payload):
-    """A new organization in the directory."""
-
-    organization_id: uuid.UUID
-    legal_name: str
-    short_name: str | None = None
-    inn: str | None = None
-    status: str
-    directions: list[str] = Field(default_factory=list)
-
-
-class FieldChange(_Payload):
-    """A changed field with its old and new value."""
-
-    old: Any = None
-    new: Any = None
-
-
-class OrganizationUpdated(_Payload):
-    """Changed fields of an organization, each with its old and new value."""
-
-    organization_id: uuid.UUID
-    version: int
-    changes: dict[str, FieldChange]
-
-
-EVENTS = [
-    EventSpec("directory.organization.created", 1, ORGANIZATIONS, OrganizationCreated),
-    EventSpec("directory.organization.updated", 1, ORGANIZATIONS, OrganizationUpdated),
+__all__ = [
+    "CAMPAIGNS",
+    "CAMPAIGN_EVENTS",
+    "DEALS",
+    "DELIVERIES",
+    "DIRECTORY",
+    "EMPLOYEES",
+    "ERP",
+    "ERP_DOCUMENTS",
+    "EVENTS",
+    "INTERACTIONS",
+    "INTERACTION_LOG",
+    "NOTIFICATION_REQUESTS",
+    "NOTIFIER",
+    "ORGANIZATIONS",
+    "PERSONS",
+    "PIPELINE",
+    "REGISTRY",
+    "SERVICES",
+    "TOPICS",
+    "FieldChange",
+    "OrganizationCreated",
+    "OrganizationUpdated",
+    "notification_requests",
 ]
 
 REGISTRY = Registry.of(TOPICS, EVENTS)

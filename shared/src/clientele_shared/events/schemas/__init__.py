@@ -1,0 +1,1 @@
+"""Payload schemas of every event, one module per publishing service."""

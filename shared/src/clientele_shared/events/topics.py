@@ -1,0 +1,26 @@
+"""Service and topic names."""
+
+DIRECTORY = "directory"
+INTERACTIONS = "interactions"
+PIPELINE = "pipeline"
+CAMPAIGNS = "campaigns"
+NOTIFIER = "notifier"
+ERP = "erp"
+"""The ERP integration: an external subscriber and the publisher of invoices and payments."""
+
+SERVICES = (DIRECTORY, INTERACTIONS, PIPELINE, CAMPAIGNS, NOTIFIER)
+
+ORGANIZATIONS = "clientele.directory.organizations"
+PERSONS = "clientele.directory.persons"
+EMPLOYEES = "clientele.directory.employees"
+INTERACTION_LOG = "clientele.interactions.interactions"
+DEALS = "clientele.pipeline.deals"
+CAMPAIGN_EVENTS = "clientele.campaigns.campaigns"
+NOTIFICATION_REQUESTS = "clientele.{service}.notifications"
+DELIVERIES = "clientele.notifier.deliveries"
+ERP_DOCUMENTS = "clientele.erp.documents"
+
+
+def notification_requests(service: str) -> str:
+    """The topic on which one service asks the notifier to deliver something."""
+    return NOTIFICATION_REQUESTS.format(service=service)
