@@ -122,6 +122,15 @@ spec:
                 secretKeyRef:
                   name: clientele-redis
                   key: REDIS_URL
+            - name: KAFKA_SASL_USERNAME
+              value: clientele-${service}
+            - name: KAFKA_SASL_PASSWORD  # written by Strimzi's user operator for the KafkaUser
+              valueFrom:
+                secretKeyRef:
+                  name: clientele-${service}
+                  key: password
+            - name: KAFKA_SSL_CAFILE
+              value: /etc/kafka-ca/ca.crt
           livenessProbe:
             httpGet:
               path: /health/live
@@ -154,10 +163,16 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            - name: kafka-ca
+              mountPath: /etc/kafka-ca
+              readOnly: true
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        - name: kafka-ca  # the cluster CA Strimzi publishes; copy it into this namespace
+          secret:
+            secretName: clientele-cluster-ca-cert
 ---
 apiVersion: v1
 kind: Service
@@ -201,7 +216,9 @@ metadata:
   labels:
     app.kubernetes.io/part-of: clientele
 data:
-  KAFKA_BOOTSTRAP_SERVERS: clientele-kafka-bootstrap:9092
+  KAFKA_BOOTSTRAP_SERVERS: clientele-kafka-bootstrap:9093
+  KAFKA_SECURITY_PROTOCOL: SASL_SSL
+  KAFKA_SASL_MECHANISM: SCRAM-SHA-512
   AUTH_ISSUER: clientele
   AUTH_AUDIENCE: clientele
   AUTH_JWKS_URL: https://idp.example.com/.well-known/jwks.json

@@ -50,14 +50,18 @@ class ServiceRuntime:
         self.engine = create_engine(settings.resolved_database_url())
         self.sessions = sessionmaker(self.engine)
         self.redis: Redis = Redis.from_url(settings.redis_url.get_secret_value())
+        security = settings.kafka_security()
         self.producer = create_producer(
-            settings.kafka_bootstrap_servers, client_id=f"{self.service}-relay"
+            settings.kafka_bootstrap_servers,
+            client_id=f"{self.service}-relay",
+            **security.client_options(),
         )
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=self.service,
             enable_idempotence=True,
             acks="all",
+            security=security.faststream(),
             logger=None,
         )
         self.outbox = Outbox(self.service, registry, self.outbox_table)

@@ -6,6 +6,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clientele_shared.auth.settings import AuthSettings
+from clientele_shared.events.kafka import KafkaSecurity, SaslMechanism, SecurityProtocol
 
 
 class ServiceSettings(BaseSettings):
@@ -19,6 +20,11 @@ class ServiceSettings(BaseSettings):
     )
     postgres_url: SecretStr | None = Field(default=None, description="a PostgreSQL server URL")
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:16379/0")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
@@ -32,6 +38,15 @@ class ServiceSettings(BaseSettings):
     run_relay: bool = True
     run_consumers: bool = True
     auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    def kafka_security(self) -> KafkaSecurity:
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password,
+            ssl_cafile=self.kafka_ssl_cafile,
+        )
 
     def resolved_database_url(self) -> str:
         if self.database_url is not None:
