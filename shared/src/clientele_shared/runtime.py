@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -86,6 +86,11 @@ class ServiceRuntime:
             poll_interval=settings.outbox_poll_interval,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+
+    def add_background_task(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run ``run()`` as a task from start() until stop() (a service's own worker loops)."""
+        self._background.append((name, run))
 
     async def start(self) -> None:
         await self.producer.start()
@@ -93,6 +98,8 @@ class ServiceRuntime:
             await self.broker.start()
         if self.settings.run_relay and self.publishes:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for name, run in self._background:
+            self._tasks.append(asyncio.create_task(_as_coroutine(run), name=name))
         log.info(
             "service started",
             publishes=list(self.publishes),
@@ -132,6 +139,10 @@ class ServiceRuntime:
         if self.publishes:
             OUTBOX_BACKLOG.labels(self.service).set(await self.relay.backlog())
         return results
+
+
+async def _as_coroutine(run: Callable[[], Awaitable[None]]) -> None:
+    await run()
 
 
 def _operations_router(runtime: ServiceRuntime) -> APIRouter:
