@@ -24,9 +24,8 @@ VENV_BIN = Path(sys.executable).parent
 def infra() -> Iterator[Infrastructure]:
     """Real Kafka, PostgreSQL and Redis: given, from testcontainers, or started locally."""
     with infrastructure(REPO) as found:
-        asyncio.run(
-            _ensure_databases(found, [f"clientele_{s}" for s in SERVICES] + ["clientele_test"])
-        )
+        databases = [database_for_tests(service) for service in SERVICES] + ["clientele_test"]
+        asyncio.run(_ensure_databases(found, databases))
         yield found
 
 

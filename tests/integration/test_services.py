@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Callable
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 from clientele_shared.auth.keys import generate_rsa_key
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.events.catalog import DEALS
+from clientele_shared.events.catalog import DEALS, ORGANIZATIONS
+from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.registry import GrantError
+from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import ServiceProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -28,8 +33,31 @@ def services(
     return {name: start_service(name) for name in ("directory", "interactions")}
 
 
+async def _find_event(bootstrap: str, topic: str, aggregate_id: str) -> Envelope:
+    """Read a topic from the start, as a new group, until the aggregate's event shows up."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"test-reader-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=10_000)
+            if not batch:
+                raise AssertionError(f"no event for {aggregate_id} on {topic}")
+            for records in batch.values():
+                for record in records:
+                    if record.key == aggregate_id.encode():
+                        return Envelope.from_bytes(record.value or b"")
+    finally:
+        await consumer.stop()
+
+
 def test_organization_event_reaches_interactions_and_obeys_directions(
-    services: dict[str, ServiceProcess], issuer: TokenIssuer
+    services: dict[str, ServiceProcess], issuer: TokenIssuer, infra: Infrastructure
 ) -> None:
     north = _bearer(issuer, subject="alice", roles=["sales"], directions=["north"])
     south = _bearer(issuer, subject="bob", roles=["sales"], directions=["south"])
@@ -55,6 +83,14 @@ def test_organization_event_reaches_interactions_and_obeys_directions(
 
     hidden = httpx.get(card_url, headers=south)
     assert hidden.status_code == 404, hidden.text
+    event = asyncio.run(_find_event(infra.kafka_bootstrap_servers, ORGANIZATIONS, org_id))
+    assert event.type == "directory.organization.created"
+    assert event.producer == "directory"
+    assert event.correlation_id == "trace-1", "the HTTP correlation id travels with the event"
+    assert event.actor is not None
+    assert event.actor.subject == "alice"
+    assert event.directions == ("north",)
+
     own = f"{services['directory'].url}/v1/organizations/{org_id}"
     assert httpx.get(own, headers=south).status_code == 404
     assert httpx.get(own, headers=north).headers["etag"] == 'W/"1"'
