@@ -6,7 +6,7 @@ from clientele_shared.events.catalog import ORGANIZATIONS
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
-from clientele_directory.api import router
+from clientele_directory.api import ROUTERS
 from clientele_directory.settings import DirectorySettings
 from clientele_directory.store import metadata
 
@@ -23,5 +23,5 @@ def create_app(settings: DirectorySettings | None = None) -> FastAPI:
         runtime,
         title="Clientele directory",
         description="Organizations, persons, lists, directions and employees.",
-        routers=[router],
+        routers=ROUTERS,
     )

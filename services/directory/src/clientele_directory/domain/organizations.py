@@ -1,0 +1,211 @@
+"""Organizations: identity (INN/KPP/OGRN), contacts, classification, and the rules of a change."""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
+from stdnum.ru import inn as ru_inn
+from stdnum.ru import ogrn as ru_ogrn
+
+from clientele_directory.domain.common import (
+    Address,
+    CountryCode,
+    Emails,
+    Labels,
+    Name,
+    Phones,
+    RequiredDirections,
+    ShortText,
+    Sites,
+    creation_changes,
+    diff,
+    email_domains,
+)
+
+
+class OrganizationStatus(enum.StrEnum):
+    PROSPECT = "prospect"
+    CLIENT = "client"
+    PARTNER = "partner"
+    FORMER = "former"
+
+
+def _valid_inn(value: str) -> str:
+    if not ru_inn.is_valid(value):
+        raise PydanticCustomError("inn", "INN has a wrong length or checksum")
+    return str(ru_inn.compact(value))
+
+
+def _valid_ogrn(value: str) -> str:
+    if not ru_ogrn.is_valid(value):
+        raise PydanticCustomError("ogrn", "OGRN has a wrong length or checksum")
+    return str(ru_ogrn.compact(value))
+
+
+_KPP = re.compile(r"^[0-9]{4}[0-9A-Z]{2}[0-9]{3}$")
+
+
+def _valid_kpp(value: str) -> str:
+    """KPP has no checksum: 4 digits (tax office), 2 digits or letters (reason), 3 digits."""
+    compact = value.replace(" ", "").upper()
+    if not _KPP.match(compact):
+        raise PydanticCustomError("kpp", "KPP must be 9 characters: NNNNPPNNN")
+    return compact
+
+
+Inn = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_valid_inn)]
+Kpp = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_valid_kpp)]
+Ogrn = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_valid_ogrn)]
+
+
+class OrganizationFields(BaseModel):
+    """Everything a user may set on an organization, with the rules between fields.
+
+    Russian identifiers are optional (a prospect may not have them yet, a foreign company has
+    none); when given they are checked: INN and OGRN by checksum, KPP by format, and KPP only
+    with a 10-digit (legal entity) INN, a 13-digit OGRN only with a 10-digit INN and a 15-digit
+    OGRNIP only with a 12-digit INN.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    legal_name: Name
+    short_name: Name | None = None
+    country: CountryCode = "RU"
+    inn: Inn | None = None
+    kpp: Kpp | None = None
+    ogrn: Ogrn | None = None
+    foreign_tax_id: ShortText | None = Field(
+        default=None, description="a foreign company's own registration or tax number"
+    )
+    legal_address: Address | None = None
+    actual_address: Address | None = None
+    postal_address: Address | None = None
+    phones: Phones = Field(default_factory=list)
+    emails: Emails = Field(default_factory=list)
+    sites: Sites = Field(default_factory=list)
+    industry: ShortText | None = None
+    categories: Labels = Field(default_factory=list)
+    tags: Labels = Field(default_factory=list)
+    responsible_employee_id: uuid.UUID | None = None
+    status: OrganizationStatus = OrganizationStatus.PROSPECT
+    directions: RequiredDirections
+
+    @model_validator(mode="after")
+    def _identifiers_agree(self) -> Self:
+        if self.kpp and not (self.inn and len(self.inn) == 10):
+            raise PydanticCustomError("kpp", "KPP needs the 10-digit INN of a legal entity")
+        if self.ogrn and self.inn:
+            expected = 13 if len(self.inn) == 10 else 15
+            if len(self.ogrn) != expected:
+                raise PydanticCustomError(
+                    "ogrn",
+                    "a {inn}-digit INN goes with a {ogrn}-digit OGRN",
+                    {"inn": len(self.inn), "ogrn": expected},
+                )
+        return self
+
+
+ORGANIZATION_FIELDS: tuple[str, ...] = tuple(OrganizationFields.model_fields)
+
+
+class OrganizationDraft(OrganizationFields):
+    """What a user submits to register an organization."""
+
+
+class OrganizationPatch(BaseModel):
+    """A JSON merge patch of an organization: the fields present are set, ``null`` clears."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    legal_name: Any = None
+    short_name: Any = None
+    country: Any = None
+    inn: Any = None
+    kpp: Any = None
+    ogrn: Any = None
+    foreign_tax_id: Any = None
+    legal_address: Any = None
+    actual_address: Any = None
+    postal_address: Any = None
+    phones: Any = None
+    emails: Any = None
+    sites: Any = None
+    industry: Any = None
+    categories: Any = None
+    tags: Any = None
+    responsible_employee_id: Any = None
+    status: Any = None
+    directions: Any = None
+
+    def given(self) -> dict[str, Any]:
+        """The fields the patch sets (``None`` for cleared ones)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class Organization(OrganizationFields):
+    """An organization as stored and read: identity, version (the ETag) and flags."""
+
+    id: uuid.UUID
+    version: int
+    blocked: bool = Field(default=False, description="listed in the unwanted counterparty register")
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The user-settable fields as JSON values (what audit and events compare)."""
+        return self.model_dump(mode="json", include=set(ORGANIZATION_FIELDS))
+
+
+class PatchRejected(ValueError):
+    """A patch that would leave the organization invalid; carries pydantic's errors."""
+
+    def __init__(self, errors: list[Any]) -> None:
+        super().__init__("the patched organization is not valid")
+        self.errors = errors
+
+
+def apply_patch(current: Organization, patch: OrganizationPatch) -> OrganizationFields:
+    """The organization's fields after ``patch``, validated as a whole (PatchRejected if not)."""
+    merged = {**current.fields(), **patch.given()}
+    try:
+        return OrganizationFields.model_validate(merged)
+    except PydanticValidationError as exc:
+        raise PatchRejected(exc.errors(include_url=False)) from None
+
+
+def changes_between(current: Organization, patched: OrganizationFields) -> dict[str, Any]:
+    """Field-level ``{"old", "new"}`` of what the patch really changes."""
+    return diff(current.fields(), patched.model_dump(mode="json"), ORGANIZATION_FIELDS)
+
+
+def created_changes(org: Organization) -> dict[str, Any]:
+    return creation_changes(org.fields(), ORGANIZATION_FIELDS)
+
+
+def moved_directions(old: list[str], new: list[str]) -> set[str]:
+    """Directions a change adds or removes: the writer must belong to each of them."""
+    return set(old) ^ set(new)
+
+
+def storage_values(fields: OrganizationFields) -> dict[str, Any]:
+    """Column values of an organization's fields (plus the derived e-mail domains)."""
+    values = fields.model_dump(mode="json", include=set(ORGANIZATION_FIELDS))
+    values["responsible_employee_id"] = fields.responsible_employee_id
+    values["email_domains"] = email_domains(fields.emails)
+    return values

@@ -1,0 +1,46 @@
+"""Directory integration fixtures: one directory process per test module, topic readers."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from clientele_shared.testing.infra import Infrastructure
+from clientele_shared.testing.processes import ServiceProcess, wait_for
+from directory_testkit import TopicTail
+
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def directory(
+    infra: Infrastructure,
+    service_env: dict[str, str],
+    migrated: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServiceProcess]:
+    """The directory service as a process on its test database, shared by a module's tests."""
+    env = {**service_env, "DATABASE_URL": infra.database_url("clientele_test_directory")}
+    process = ServiceProcess("directory", env, tmp_path_factory.mktemp("directory"), VENV_BIN)
+    try:
+        wait_for(process.ready, 60, "directory to be ready")
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+async def tail(infra: Infrastructure) -> AsyncIterator[Callable[[str], TopicTail]]:
+    """``await tail(topic).start()``: a reader of what is published from now on."""
+    started: list[TopicTail] = []
+
+    def make(topic: str) -> TopicTail:
+        reader = TopicTail(infra.kafka_bootstrap_servers, topic)
+        started.append(reader)
+        return reader
+
+    yield make
+    for reader in started:
+        await reader.stop()

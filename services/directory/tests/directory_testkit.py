@@ -1,0 +1,105 @@
+"""Helpers for the directory's integration tests: tokens, fresh directions, reading Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.events.envelope import Envelope
+
+VALID_INN = "7707083893"
+VALID_KPP = "773601001"
+VALID_OGRN = "1027700132195"
+OTHER_INN = "500100732259"  # a sole trader's 12-digit INN
+
+
+def fresh_direction() -> str:
+    """A direction no other test (or engineer sharing the database) uses."""
+    return f"d{uuid.uuid4().hex[:12]}"
+
+
+def bearer(issuer: TokenIssuer, subject: str | None = None, **claims: Any) -> dict[str, str]:
+    token = issuer.mint(subject or f"user-{uuid.uuid4().hex[:8]}", **claims)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def sales(issuer: TokenIssuer, *directions: str, subject: str | None = None) -> dict[str, str]:
+    return bearer(issuer, subject, roles=["sales"], directions=list(directions))
+
+
+def admin(issuer: TokenIssuer, subject: str = "root") -> dict[str, str]:
+    return bearer(issuer, subject, roles=["admin"])
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    return body
+
+
+class TopicTail:
+    """Reads a topic from its end as of :meth:`start` (records written before are ignored)."""
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        self.topic = topic
+        self.consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap_servers,
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="latest",
+        )
+        self.seen: list[Envelope] = []
+
+    async def start(self) -> TopicTail:
+        await self.consumer.start()
+        deadline = time.monotonic() + 30
+        while not self.consumer.assignment():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no partitions of {self.topic} were assigned")
+            await asyncio.sleep(0.1)
+        for partition in self.consumer.assignment():  # resolve "latest" now, before writes
+            await self.consumer.position(partition)
+        return self
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def wait_for(
+        self, predicate: Callable[[Envelope], bool], *, within: float = 30
+    ) -> Envelope:
+        """The first event (seen before or arriving now) that satisfies ``predicate``."""
+        for envelope in self.seen:
+            if predicate(envelope):
+                return envelope
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            batch = await self.consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    envelope = Envelope.from_bytes(record.value or b"")
+                    self.seen.append(envelope)
+                    if predicate(envelope):
+                        return envelope
+        raise AssertionError(f"no matching event on {self.topic} within {within}s")
+
+    async def events_of(self, aggregate_id: str, count: int, within: float = 30) -> list[Envelope]:
+        """The first ``count`` events of one aggregate, in the order Kafka delivered them."""
+        deadline = time.monotonic() + within
+        while True:
+            found = [e for e in self.seen if e.aggregate_id == aggregate_id]
+            if len(found) >= count:
+                return found[:count]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(found)} of {count} events of {aggregate_id} arrived")
+            batch = await self.consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                self.seen.extend(Envelope.from_bytes(r.value or b"") for r in records)
+            await asyncio.sleep(0)

@@ -1,0 +1,183 @@
+"""Organization rules without infrastructure: identifiers, contacts, patches and their diffs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from clientele_directory.domain.common import (
+    email_domains,
+    etag,
+    normalize_domain,
+    normalize_phone,
+    versions_in_if_match,
+)
+from clientele_directory.domain.organizations import (
+    Organization,
+    OrganizationDraft,
+    OrganizationPatch,
+    PatchRejected,
+    apply_patch,
+    changes_between,
+    created_changes,
+    moved_directions,
+    storage_values,
+)
+from pydantic import ValidationError
+
+LEGAL_INN, LEGAL_KPP, LEGAL_OGRN = "7707083893", "773601001", "1027700132195"
+SOLE_TRADER_INN, OGRNIP = "500100732259", "304500116000157"
+
+
+def _draft(**fields: Any) -> OrganizationDraft:
+    return OrganizationDraft.model_validate(
+        {"legal_name": "ООО «Ромашка»", "directions": ["north"]} | fields
+    )
+
+
+def _stored(**fields: Any) -> Organization:
+    draft = _draft(**fields)
+    return Organization(**draft.model_dump(), id=uuid.uuid4(), version=3)
+
+
+def _errors(exc: pytest.ExceptionInfo[ValidationError]) -> str:
+    return " | ".join(error["msg"] for error in exc.value.errors())
+
+
+def test_russian_identifiers_are_checked_and_compacted() -> None:
+    org = _draft(inn=f" {LEGAL_INN} ", kpp="7736 01001", ogrn=LEGAL_OGRN)
+    assert (org.inn, org.kpp, org.ogrn) == (LEGAL_INN, LEGAL_KPP, LEGAL_OGRN)
+    sole_trader = _draft(inn=SOLE_TRADER_INN, ogrn=OGRNIP)
+    assert sole_trader.ogrn == OGRNIP
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"inn": "7707083894"}, "INN has a wrong length or checksum"),
+        ({"inn": "77070838"}, "INN has a wrong length or checksum"),
+        ({"ogrn": "1027700132196"}, "OGRN has a wrong length or checksum"),
+        ({"inn": LEGAL_INN, "kpp": "77360100"}, "KPP must be 9 characters"),
+        ({"kpp": LEGAL_KPP}, "KPP needs the 10-digit INN"),
+        ({"inn": SOLE_TRADER_INN, "kpp": LEGAL_KPP}, "KPP needs the 10-digit INN"),
+        ({"inn": LEGAL_INN, "ogrn": OGRNIP}, "10-digit INN goes with a 13-digit OGRN"),
+        ({"inn": SOLE_TRADER_INN, "ogrn": LEGAL_OGRN}, "12-digit INN goes with a 15-digit OGRN"),
+        ({"status": "friend"}, "Input should be 'prospect'"),
+        ({"country": "XX"}, "ISO 3166-1"),
+        ({"directions": []}, "at least 1 item"),
+        ({"directions": ["North America"]}, "should match pattern"),
+        ({"legal_name": "   "}, "at least 1 character"),
+        ({"legal_name": "a\x00b"}, "control"),
+        ({"legal_name": "x" * 501}, "at most 500 characters"),
+        ({"phones": ["12345"]}, "not a valid phone number"),
+        ({"phones": ["call me"]}, "not a phone number"),
+        ({"emails": ["no-at-sign"]}, "@-sign"),
+        ({"sites": ["not a site"]}, "web address"),
+        ({"sites": ["ftp://example.com"]}, "web address"),
+        ({"tags": ["x"] * 51}, "at most 50 items"),
+        ({"legal_address": {"text": "Москва", "postal_code": "<script>"}}, "should match"),
+        ({"owner": "me"}, "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_organizations_are_refused(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        _draft(**fields)
+    assert message in _errors(exc)
+
+
+def test_a_foreign_company_needs_no_russian_identifiers() -> None:
+    org = _draft(legal_name="Müller GmbH", country="de", foreign_tax_id="DE123456789")
+    assert org.country == "DE"
+    assert org.inn is None
+
+
+def test_contacts_are_normalized_and_deduplicated() -> None:
+    org = _draft(
+        phones=["8 (495) 500-55-50 доб. 123", {"number": "+7 495 500 55 50", "kind": "fax"}],
+        emails=["Info@Example.COM", "info@example.com", "sales@пример.рф"],
+        sites=["Example.com/about", "https://example.com/about"],
+        tags=["VIP", "vip", " Опт "],
+        directions=["south", "north", "north"],
+    )
+    assert [phone.model_dump(mode="json") for phone in org.phones] == [
+        {"number": "+74955005550", "kind": "work", "extension": "123"},
+        {"number": "+74955005550", "kind": "fax", "extension": None},
+    ]
+    assert org.emails[0].endswith("@example.com")
+    assert len(org.emails) == 2
+    assert org.sites == ["https://example.com/about"]
+    assert org.tags == ["VIP", "Опт"]
+    assert org.directions == ["north", "south"]
+    assert storage_values(org)["email_domains"] == sorted(
+        {"example.com", org.emails[1].rpartition("@")[2]}
+    )
+
+
+def test_phone_normalization() -> None:
+    assert normalize_phone("+1 650 253 0000") == ("+16502530000", None)
+    assert normalize_phone("8 912 345-67-89") == ("+79123456789", None)
+    with pytest.raises(ValueError, match="at most 64"):
+        normalize_phone("1" * 65)
+
+
+def test_domains_and_email_domains() -> None:
+    assert normalize_domain("@Spam.Example.") == "spam.example"
+    assert normalize_domain("пример.рф") == "xn--e1afmkfd.xn--p1ai"
+    with pytest.raises(ValueError, match="domain"):
+        normalize_domain("not a domain")
+    assert email_domains(["a@x.ru", "b@x.ru", "c@y.ru"]) == ["x.ru", "y.ru"]
+
+
+def test_patch_changes_only_what_it_names_and_null_clears() -> None:
+    org = _stored(inn=LEGAL_INN, kpp=LEGAL_KPP, tags=["a"])
+    patched = apply_patch(org, OrganizationPatch.model_validate({"kpp": None, "tags": ["a", "b"]}))
+    assert changes_between(org, patched) == {
+        "kpp": {"old": LEGAL_KPP, "new": None},
+        "tags": {"old": ["a"], "new": ["a", "b"]},
+    }
+    same = apply_patch(org, OrganizationPatch.model_validate({"legal_name": " ООО «Ромашка» "}))
+    assert changes_between(org, same) == {}
+
+
+def test_patch_is_validated_as_a_whole() -> None:
+    org = _stored(inn=LEGAL_INN, kpp=LEGAL_KPP)
+    with pytest.raises(PatchRejected) as exc:  # removing the INN orphans the KPP
+        apply_patch(org, OrganizationPatch.model_validate({"inn": None}))
+    assert "KPP needs" in exc.value.errors[0]["msg"]
+    for required in ("legal_name", "status", "directions"):
+        with pytest.raises(PatchRejected):
+            apply_patch(org, OrganizationPatch.model_validate({required: None}))
+    with pytest.raises(ValidationError):
+        OrganizationPatch.model_validate({"version": 7})
+
+
+def test_creation_changes_list_the_fields_given() -> None:
+    org = _stored(inn=LEGAL_INN, tags=["a"])
+    changes = created_changes(org)
+    assert changes["inn"] == {"old": None, "new": LEGAL_INN}
+    assert changes["tags"] == {"old": None, "new": ["a"]}
+    assert "kpp" not in changes
+    assert "phones" not in changes
+
+
+def test_moving_directions() -> None:
+    assert moved_directions(["north"], ["north", "south"]) == {"south"}
+    assert moved_directions(["north", "west"], ["north"]) == {"west"}
+    assert moved_directions(["north"], ["north"]) == set()
+
+
+@pytest.mark.parametrize(
+    ("header", "versions"),
+    [
+        ('W/"3"', {3}),
+        ('"3"', {3}),
+        ('W/"3", W/"4"', {3, 4}),
+        ("*", set()),
+        ("3", set()),
+        ('W/"abc"', set()),
+    ],
+)
+def test_if_match_parsing(header: str, versions: set[int]) -> None:
+    assert versions_in_if_match(header) == versions
+    assert etag(3) == 'W/"3"'
