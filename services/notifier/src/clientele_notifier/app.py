@@ -2,12 +2,16 @@
 
 from pathlib import Path
 
+from clientele_shared.events.catalog import DELIVERIES
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
-from clientele_notifier.api import router
+from clientele_notifier.api import ROUTERS
+from clientele_notifier.events import subscribe
+from clientele_notifier.reminders import ReminderScheduler
 from clientele_notifier.settings import NotifierSettings
 from clientele_notifier.store import metadata
+from clientele_notifier.worker import DeliveryWorker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -16,11 +20,27 @@ def load_settings() -> NotifierSettings:
     return NotifierSettings()
 
 
+class Notifier:
+    """The notifier's own parts around the shared runtime."""
+
+    def __init__(self, runtime: ServiceRuntime, settings: NotifierSettings) -> None:
+        self.worker = DeliveryWorker(runtime, settings)
+        self.scheduler = ReminderScheduler(runtime, settings)
+
+
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or load_settings(), metadata)
-    return create_service_app(
+    settings = settings or load_settings()
+    runtime = ServiceRuntime(settings, metadata, publishes=[DELIVERIES])
+    notifier = Notifier(runtime, settings)
+    subscribe(runtime.consumer, runtime.outbox, notifier.scheduler)
+    if settings.run_workers:
+        runtime.add_background_task("delivery-worker", notifier.worker.run)
+        runtime.add_background_task("reminder-scheduler", notifier.scheduler.run)
+    app = create_service_app(
         runtime,
         title="Clientele notifier",
         description="Delivery of e-mail, in-app notifications, webhooks and reminders.",
-        routers=[router],
+        routers=ROUTERS,
     )
+    app.state.notifier = notifier
+    return app

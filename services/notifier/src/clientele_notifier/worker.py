@@ -1,0 +1,328 @@
+"""The delivery worker: claims due deliveries, sends them on their channel, records the outcome.
+
+One loop per notifier process; replicas share the work through the claim (SKIP LOCKED). A
+delivery is claimed (committed) before it is sent and marked after: a crash in between leaves
+it claimed until its lease ends, then it is sent again (see ADR 6 for what that means per
+channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+from typing import Any
+
+import httpx
+from clientele_shared.events.schemas.notifications import Channel, NotificationRequested
+from clientele_shared.observability import get_logger
+from clientele_shared.runtime import ServiceRuntime
+from prometheus_client import Counter
+from sqlalchemy import Row, select
+from sqlalchemy.dialects.postgresql import insert
+
+from clientele_notifier import delivery
+from clientele_notifier.channels.email import (
+    AttachmentError,
+    SmtpPool,
+    build_message,
+    load_attachments,
+)
+from clientele_notifier.channels.ratelimit import DomainRateLimiter
+from clientele_notifier.channels.webhook import (
+    SecretBox,
+    SecretsNotConfiguredError,
+    WebhookSender,
+)
+from clientele_notifier.domain import (
+    DeliveryState,
+    Outcome,
+    RetryPolicy,
+    SendResult,
+    UnknownTemplateError,
+    after_failure,
+    rate_limit_key,
+    render,
+)
+from clientele_notifier.settings import NotifierSettings
+from clientele_notifier.store import notifications, webhook_endpoints
+
+log = get_logger(__name__)
+
+DELIVERIES_FINISHED = Counter(
+    "clientele_notifier_deliveries_total",
+    "Delivery attempts by channel and outcome",
+    ["channel", "outcome"],
+)
+
+
+def inbox_channel(employee_id: str) -> str:
+    """The Redis pub/sub channel that carries an employee's new in-app notifications."""
+    return f"notifier:inbox:{employee_id}"
+
+
+class DeliveryWorker:
+    def __init__(self, runtime: ServiceRuntime, settings: NotifierSettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.http = httpx.AsyncClient(follow_redirects=False)
+        self.smtp = SmtpPool(settings, size=settings.worker_concurrency)
+        self.webhooks = WebhookSender(self.http)
+        self.secrets = SecretBox(
+            settings.webhook_secrets_key.get_secret_value()
+            if settings.webhook_secrets_key
+            else None
+        )
+        self.limiter = DomainRateLimiter(runtime.redis, settings.rate_limit_per_domain)
+        self._slots = asyncio.Semaphore(settings.worker_concurrency)
+        self.policies = {
+            Channel.EMAIL: RetryPolicy(
+                settings.email_max_attempts,
+                settings.email_initial_backoff,
+                settings.retry_max_backoff,
+            ),
+            Channel.WEBHOOK: RetryPolicy(
+                settings.webhook_max_attempts,
+                settings.webhook_initial_backoff,
+                settings.retry_max_backoff,
+            ),
+            Channel.INAPP: RetryPolicy(
+                settings.inapp_max_attempts,
+                settings.inapp_initial_backoff,
+                settings.retry_max_backoff,
+            ),
+        }
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        try:
+            while True:
+                try:
+                    handled = await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the database or Redis may come back
+                    log.warning("delivery worker failed, retrying", error=repr(exc))
+                    handled = 0
+                if handled < self.settings.worker_batch_size:
+                    await asyncio.sleep(self.settings.worker_poll_interval)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        await self.smtp.close()
+        await self.http.aclose()
+
+    async def run_once(self) -> int:
+        async with self.runtime.sessions() as session, session.begin():
+            rows = await delivery.claim(
+                session, self.settings.worker_batch_size, self.settings.delivery_lease
+            )
+        if rows:
+            await asyncio.gather(*(self._guarded(row) for row in rows))
+        return len(rows)
+
+    async def _guarded(self, row: Row[Any]) -> None:
+        async with self._slots:
+            try:
+                await self.process(row)
+            except Exception as exc:  # leave it claimed: the lease brings it back
+                log.error("delivery failed unexpectedly", delivery_id=str(row.id), error=repr(exc))
+
+    async def process(self, row: Row[Any]) -> None:
+        channel = Channel(row.channel)
+        request = NotificationRequested.model_validate(row.content)
+        policy = self.policies[channel]
+        endpoint = None
+        if channel is Channel.WEBHOOK:
+            endpoint = await self._endpoint(row.recipient)
+            if endpoint is not None and endpoint.max_attempts:
+                policy = RetryPolicy(
+                    endpoint.max_attempts, policy.initial_backoff, policy.max_backoff
+                )
+        if row.attempts > policy.max_attempts:
+            await self._record(
+                row,
+                policy,
+                SendResult(
+                    Outcome.FAILED,
+                    f"claimed {row.attempts} times without an outcome "
+                    "(the worker stopped while sending)",
+                ),
+                0.0,
+            )
+            return
+        wait = await self.limiter.acquire(rate_limit_key(channel, row.recipient))
+        if wait is not None:
+            until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
+            async with self.runtime.sessions() as session, session.begin():
+                await delivery.defer(session, row, until)
+            DELIVERIES_FINISHED.labels(channel.value, Outcome.DEFERRED.value).inc()
+            return
+        started = time.perf_counter()
+        if channel is Channel.INAPP:
+            await self._deliver_inapp(row, request, started)
+            return
+        try:
+            if channel is Channel.EMAIL:
+                result = await self._send_email(row, request)
+            else:
+                result = await self._send_webhook(row, request, endpoint)
+        except UnknownTemplateError as exc:
+            result = SendResult(Outcome.FAILED, str(exc))
+        await self._record(row, policy, result, (time.perf_counter() - started) * 1000)
+
+    async def _record(
+        self, row: Row[Any], policy: RetryPolicy, result: SendResult, duration_ms: float
+    ) -> None:
+        if result.outcome is Outcome.SENT:
+            state, next_at = DeliveryState.SENT, None
+        else:
+            state = after_failure(policy, row.attempts, result)
+            delay = policy.backoff(row.attempts)
+            if result.retry_after is not None:
+                delay = max(delay, min(result.retry_after, policy.max_backoff))
+            next_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+        detail = result.detail or result.outcome.value
+        if state is DeliveryState.DEAD and result.outcome is Outcome.RETRY:
+            detail = f"gave up after {row.attempts} attempts: {detail}"
+        async with self.runtime.sessions() as session, session.begin():
+            recorded = await delivery.finish(
+                session,
+                self.runtime.outbox,
+                row,
+                state,
+                detail=detail,
+                duration_ms=duration_ms,
+                next_attempt_at=next_at,
+            )
+        if not recorded:
+            log.warning("a delivery's claim was lost before its outcome", delivery_id=str(row.id))
+        DELIVERIES_FINISHED.labels(row.channel, state.value).inc()
+        log.info(
+            "delivery attempt",
+            delivery_id=str(row.id),
+            channel=row.channel,
+            attempt=row.attempts,
+            state=state.value,
+            detail=detail[:300],
+        )
+
+    async def _deliver_inapp(
+        self, row: Row[Any], request: NotificationRequested, started: float
+    ) -> None:
+        """In-app delivery is a row in the same database: exactly once, in one transaction."""
+        content = render(
+            request.subject, request.text, request.html, request.template, request.data
+        )
+        async with self.runtime.sessions() as session, session.begin():
+            created = await session.scalar(
+                insert(notifications)
+                .values(
+                    id=row.id,
+                    recipient=row.recipient,
+                    title=content.subject[:300],
+                    body=content.text,
+                    kind=request.kind,
+                    data=request.data,
+                )
+                .on_conflict_do_nothing()
+                .returning(notifications.c.created_at)
+            )
+            recorded = await delivery.finish(
+                session,
+                self.runtime.outbox,
+                row,
+                DeliveryState.SENT,
+                detail="stored in the inbox",
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
+        DELIVERIES_FINISHED.labels(row.channel, DeliveryState.SENT.value).inc()
+        if recorded and created is not None:
+            message = {
+                "id": str(row.id),
+                "recipient": row.recipient,
+                "title": content.subject[:300],
+                "body": content.text,
+                "kind": request.kind,
+                "data": request.data,
+                "created_at": created.isoformat(),
+                "read_at": None,
+            }
+            try:
+                await self.runtime.redis.publish(inbox_channel(row.recipient), json.dumps(message))
+            except Exception as exc:  # the stream is best effort; the inbox has it
+                log.warning("could not publish to the live inbox stream", error=repr(exc))
+
+    async def _send_email(self, row: Row[Any], request: NotificationRequested) -> SendResult:
+        content = render(
+            request.subject, request.text, request.html, request.template, request.data
+        )
+        try:
+            attachments = await load_attachments(
+                list(request.attachments), self.http, self.settings.attachment_max_bytes
+            )
+        except AttachmentError as exc:
+            return SendResult(Outcome.RETRY if exc.transient else Outcome.FAILED, str(exc))
+        name = next(
+            (r.name for r in request.recipients if r.email and r.email.lower() == row.recipient),
+            None,
+        )
+        message = build_message(
+            delivery_id=row.id,
+            sender=self.settings.smtp_from,
+            to=row.recipient,
+            to_name=name,
+            content=content,
+            reply_to=request.reply_to,
+            list_unsubscribe=request.list_unsubscribe,
+            attachments=attachments,
+            message_id_domain=self.settings.message_id_domain,
+        )
+        return await self.smtp.send(message)
+
+    async def _endpoint(self, name: str) -> Row[Any] | None:
+        async with self.runtime.sessions() as session:
+            return (
+                await session.execute(
+                    select(webhook_endpoints).where(webhook_endpoints.c.name == name)
+                )
+            ).first()
+
+    async def _send_webhook(
+        self, row: Row[Any], request: NotificationRequested, endpoint: Row[Any] | None
+    ) -> SendResult:
+        if endpoint is None:
+            return SendResult(Outcome.FAILED, f"no webhook endpoint named {row.recipient!r}")
+        if not endpoint.enabled:
+            return SendResult(Outcome.FAILED, f"webhook endpoint {row.recipient!r} is disabled")
+        try:
+            secret = self.secrets.decrypt(endpoint.secret_encrypted)
+        except SecretsNotConfiguredError as exc:
+            return SendResult(Outcome.RETRY, str(exc))
+        content = render(
+            request.subject, request.text, request.html, request.template, request.data
+        )
+        body = json.dumps(
+            {
+                "id": str(row.id),
+                "type": request.kind,
+                "request_id": str(row.request_id),
+                "requester": row.requester,
+                "subject": content.subject,
+                "text": content.text,
+                "html": content.html,
+                "data": request.data,
+                "requested_at": row.requested_at.isoformat(),
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
+        return await self.webhooks.send(
+            endpoint.url,
+            secret,
+            body,
+            row.id,
+            min(endpoint.timeout_seconds, self.settings.webhook_timeout),
+        )

@@ -1,0 +1,139 @@
+"""Real receivers for the notifier's tests: an SMTP server (aiosmtpd) and a webhook receiver
+that verifies signatures, each in a thread of the test process."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from clientele_notifier.domain import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WEBHOOK_ID_HEADER,
+    verify,
+)
+from clientele_shared.testing.processes import free_port
+
+
+@dataclass
+class Mailbox:
+    """What the SMTP server received; ``refuse`` makes it answer RCPT with a code."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    fail_next: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return [m for m in self.messages if address in str(m["To"])]
+
+
+class _Handler:
+    def __init__(self, box: Mailbox) -> None:
+        self.box = box
+
+    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if address in self.box.refuse:
+            return self.box.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        with self.box.lock:
+            if self.box.fail_next > 0:
+                self.box.fail_next -= 1
+                return "451 try again later"
+            raw = envelope.original_content or b""
+            message = email.message_from_bytes(raw, policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            self.box.messages.append(message)
+        return "250 Message accepted"
+
+
+class SmtpServer:
+    def __init__(self) -> None:
+        self.box = Mailbox()
+        self.port = free_port()
+        self.controller = Controller(_Handler(self.box), hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> SmtpServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.controller.stop()
+
+
+@dataclass
+class Received:
+    delivery_id: str
+    body: dict[str, Any]
+    verified: bool
+    at: float
+
+
+class WebhookReceiver:
+    """An HTTP server that checks each request's signature with ``secret``; it answers with the
+    next status in ``statuses`` (then 200), or 401 for a bad signature."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret.encode()
+        self.received: list[Received] = []
+        self.statuses: list[int] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                ok = verify(
+                    receiver.secret,
+                    self.headers.get(TIMESTAMP_HEADER, ""),
+                    self.headers.get(SIGNATURE_HEADER, ""),
+                    body,
+                    time.time(),
+                )
+                with receiver.lock:
+                    receiver.received.append(
+                        Received(
+                            self.headers.get(WEBHOOK_ID_HEADER, ""),
+                            json.loads(body),
+                            ok,
+                            time.time(),
+                        )
+                    )
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status if ok else 401)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookReceiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

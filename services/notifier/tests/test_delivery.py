@@ -1,0 +1,252 @@
+"""E-mail and webhooks through a real notifier process, a real SMTP server and a real receiver:
+delivery once per recipient, retry after failure, bounce, dead letter, replay, result events."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.testing.processes import ServiceProcess, wait_for
+
+from .conftest import WEBHOOK_SECRET, Publish, notifier_env
+from .receivers import SmtpServer, WebhookReceiver
+
+pytestmark = pytest.mark.integration
+
+REQUESTED = "interactions.notification.requested"
+
+
+def bearer(
+    issuer: TokenIssuer, subject: str = "root", roles: tuple[str, ...] = ("admin",)
+) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issuer.mint(subject, roles=roles)}"}
+
+
+def deliveries(
+    notifier: ServiceProcess, issuer: TokenIssuer, key: str, requester: str = "interactions"
+) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{notifier.url}/v1/deliveries",
+        params={"requester": requester, "idempotency_key": key},
+        headers=bearer(issuer),
+    )
+    assert response.status_code == 200, response.text
+    body: list[dict[str, Any]] = response.json()
+    return body
+
+
+def settled(
+    notifier: ServiceProcess, issuer: TokenIssuer, key: str, count: int
+) -> Callable[[], bool]:
+    def check() -> bool:
+        found = deliveries(notifier, issuer, key)
+        return len(found) == count and all(d["state"] in ("sent", "dead", "bounced") for d in found)
+
+    return check
+
+
+def test_email_goes_once_to_each_recipient_with_every_part(
+    start_service: Callable[..., ServiceProcess],
+    smtp: SmtpServer,
+    publish: Publish,
+    issuer: TokenIssuer,
+) -> None:
+    notifier = start_service("notifier", **notifier_env(smtp))
+    key = f"welcome-{uuid.uuid4()}"
+    payload = {
+        "idempotency_key": key,
+        "channel": "email",
+        "kind": "welcome",
+        "recipients": [
+            {"email": "anna@example.com", "name": "Анна"},
+            {"email": "boris@example.org"},
+            {"email": "ANNA@example.com"},
+        ],
+        "subject": "Добро пожаловать",
+        "text": "plain body",
+        "html": "<p>html body</p>",
+        "attachments": [
+            {
+                "filename": "terms.txt",
+                "content_type": "text/plain",
+                "content_base64": base64.b64encode(b"the terms").decode(),
+            }
+        ],
+        "reply_to": "manager@clientele.local",
+        "list_unsubscribe": "https://clientele.local/unsubscribe/abc",
+    }
+    first = publish("interactions", REQUESTED, payload)
+    publish("interactions", REQUESTED, payload)  # the same request again, as a new event
+    publish(  # the very same event redelivered
+        "interactions",
+        REQUESTED,
+        payload,
+        event_id=first.event_id,
+        aggregate_id=first.aggregate_id,
+    )
+    wait_for(settled(notifier, issuer, key, 2), 60, "both deliveries to settle")
+
+    found = deliveries(notifier, issuer, key)
+    assert {d["recipient"] for d in found} == {"anna@example.com", "boris@example.org"}
+    assert {d["state"] for d in found} == {"sent"}
+    assert all(d["log"][-1]["outcome"] == "sent" for d in found)
+    assert len(smtp.box.to("anna@example.com")) == 1
+    assert len(smtp.box.to("boris@example.org")) == 1
+
+    message = smtp.box.to("anna@example.com")[0]
+    assert message["Subject"] == "Добро пожаловать"
+    assert message["Reply-To"] == "manager@clientele.local"
+    assert message["List-Unsubscribe"] == "<https://clientele.local/unsubscribe/abc>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "Анна" in str(message["To"])
+    delivery_id = next(d["id"] for d in found if d["recipient"] == "anna@example.com")
+    assert message["Message-ID"].startswith(f"<{delivery_id}@")
+    body = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert body is not None
+    assert "plain body" in body.get_content()
+    assert html is not None
+    assert "<p>html body</p>" in html.get_content()
+    attachments = list(message.iter_attachments())
+    assert [a.get_filename() for a in attachments] == ["terms.txt"]
+    assert attachments[0].get_content() == "the terms"
+
+
+def test_email_retry_bounce_and_dead_letter(
+    start_service: Callable[..., ServiceProcess],
+    smtp: SmtpServer,
+    publish: Publish,
+    issuer: TokenIssuer,
+) -> None:
+    smtp.box.fail_next = 1  # the first message is refused with 451: retried
+    smtp.box.refuse["gone@example.com"] = "550 5.1.1 no such user"
+    smtp.box.refuse["busy@example.net"] = "452 4.2.2 mailbox full"
+    notifier = start_service("notifier", **notifier_env(smtp))
+    key = f"news-{uuid.uuid4()}"
+    publish(
+        "interactions",
+        REQUESTED,
+        {
+            "idempotency_key": key,
+            "channel": "email",
+            "recipients": [
+                {"email": "ok@example.com"},
+                {"email": "gone@example.com"},
+                {"email": "busy@example.net"},
+            ],
+            "subject": "News",
+            "text": "news",
+        },
+    )
+    wait_for(settled(notifier, issuer, key, 3), 60, "the deliveries to settle")
+    by_recipient = {d["recipient"]: d for d in deliveries(notifier, issuer, key)}
+
+    ok = by_recipient["ok@example.com"]
+    assert ok["state"] == "sent"
+    assert len(smtp.box.to("ok@example.com")) == 1
+
+    gone = by_recipient["gone@example.com"]
+    assert gone["state"] == "bounced"
+    assert gone["attempts"] == 1
+    assert "550" in gone["last_error"]
+
+    busy = by_recipient["busy@example.net"]
+    assert busy["state"] == "dead"
+    assert busy["attempts"] == 3
+    assert [entry["outcome"] for entry in busy["log"]] == ["retry", "retry", "dead"]
+    assert "gave up after 3 attempts" in busy["dead_letter_reason"]
+    assert "452" in busy["dead_letter_reason"]
+    assert smtp.box.to("busy@example.net") == []
+
+
+def test_webhook_signed_retried_dead_lettered_and_replayed(
+    start_service: Callable[..., ServiceProcess],
+    smtp: SmtpServer,
+    receiver: WebhookReceiver,
+    publish: Publish,
+    issuer: TokenIssuer,
+) -> None:
+    notifier = start_service("notifier", **notifier_env(smtp))
+    name = f"erp-{uuid.uuid4().hex[:8]}"
+    created = httpx.post(
+        f"{notifier.url}/v1/webhooks",
+        json={"name": name, "url": receiver.url, "secret": WEBHOOK_SECRET, "timeout_seconds": 2},
+        headers=bearer(issuer),
+    )
+    assert created.status_code == 201, created.text
+    assert "secret" not in created.text
+    assert WEBHOOK_SECRET not in created.text
+    listed = httpx.get(f"{notifier.url}/v1/webhooks", headers=bearer(issuer))
+    assert WEBHOOK_SECRET not in listed.text
+    forbidden = httpx.get(
+        f"{notifier.url}/v1/webhooks", headers=bearer(issuer, "sam", roles=("sales",))
+    )
+    assert forbidden.status_code == 403
+
+    receiver.statuses = [503]  # the first call fails: retried
+    key = f"deal-{uuid.uuid4()}"
+    publish(
+        "interactions",
+        REQUESTED,
+        {
+            "idempotency_key": key,
+            "channel": "webhook",
+            "kind": "deal.won",
+            "recipients": [{"endpoint": name}],
+            "subject": "Deal won",
+            "text": "ООО «Ромашка»",
+            "data": {"deal": 42},
+        },
+    )
+    wait_for(settled(notifier, issuer, key, 1), 60, "the webhook to be delivered")
+    (delivered,) = deliveries(notifier, issuer, key)
+    assert delivered["state"] == "sent"
+    assert [entry["outcome"] for entry in delivered["log"]] == ["retry", "sent"]
+    calls = [r for r in receiver.received if r.delivery_id == delivered["id"]]
+    assert len(calls) == 2
+    assert all(call.verified for call in calls)
+    assert calls[-1].body["data"] == {"deal": 42}
+    assert calls[-1].body["text"] == "ООО «Ромашка»"
+
+    receiver.statuses = [500, 500, 500]  # every attempt fails: dead letter, then a replay
+    key = f"deal-{uuid.uuid4()}"
+    publish(
+        "interactions",
+        REQUESTED,
+        {
+            "idempotency_key": key,
+            "channel": "webhook",
+            "recipients": [{"endpoint": name}, {"endpoint": "nobody"}],
+            "subject": "Deal lost",
+            "text": "lost",
+        },
+    )
+    wait_for(settled(notifier, issuer, key, 2), 60, "the webhooks to fail")
+    found = {d["recipient"]: d for d in deliveries(notifier, issuer, key)}
+    assert found["nobody"]["state"] == "dead"
+    assert "no webhook endpoint" in found["nobody"]["dead_letter_reason"]
+    dead = found[name]
+    assert dead["state"] == "dead"
+    assert dead["attempts"] == 3
+    assert "HTTP 500" in dead["dead_letter_reason"]
+
+    not_replayable = httpx.post(
+        f"{notifier.url}/v1/deliveries/{delivered['id']}/replay", headers=bearer(issuer)
+    )
+    assert not_replayable.status_code == 409
+    assert not_replayable.headers["content-type"] == "application/problem+json"
+    replayed = httpx.post(
+        f"{notifier.url}/v1/deliveries/{dead['id']}/replay", headers=bearer(issuer)
+    )
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["dead_letter_reason"] is None
+    wait_for(settled(notifier, issuer, key, 2), 60, "the replay to be delivered")
+    after = {d["recipient"]: d for d in deliveries(notifier, issuer, key)}[name]
+    assert after["state"] == "sent"
+    assert after["log"][-2]["outcome"] == "replayed"
+    assert [r.verified for r in receiver.received if r.delivery_id == dead["id"]] == [True] * 4
