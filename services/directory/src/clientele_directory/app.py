@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from clientele_shared.events.catalog import ORGANIZATIONS
+from clientele_shared.events.catalog import EMPLOYEES, ORGANIZATIONS, PERSONS
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
@@ -18,7 +18,9 @@ def load_settings() -> DirectorySettings:
 
 
 def create_app(settings: DirectorySettings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or load_settings(), metadata, publishes=[ORGANIZATIONS])
+    runtime = ServiceRuntime(
+        settings or load_settings(), metadata, publishes=[ORGANIZATIONS, PERSONS, EMPLOYEES]
+    )
     return create_service_app(
         runtime,
         title="Clientele directory",

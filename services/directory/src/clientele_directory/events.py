@@ -13,16 +13,22 @@ from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import (
+    EmploymentChanged,
     OrganizationBlocked,
     OrganizationCreated,
     OrganizationDeleted,
     OrganizationRestored,
     OrganizationUnblocked,
     OrganizationUpdated,
+    PersonCreated,
+    PersonDeleted,
+    PersonRestored,
+    PersonUpdated,
     RegisterBasis,
 )
 
 from clientele_directory.domain.organizations import Organization
+from clientele_directory.domain.persons import Employment, Person
 
 
 def organization_created(outbox: Outbox, org: Organization, actor: Actor) -> Envelope:
@@ -130,5 +136,110 @@ def organization_unblocked(
         OrganizationUnblocked(organization_id=org.id, entry_id=entry_id),
         aggregate_id=str(org.id),
         directions=org.directions,
+        actor=actor,
+    )
+
+
+def person_created(
+    outbox: Outbox, person: Person, actor: Actor, *, directions: list[str]
+) -> Envelope:
+    fields = person.fields()
+    return outbox.envelope(
+        "directory.person.created",
+        PersonCreated(
+            person_id=person.id,
+            version=person.version,
+            last_name=person.last_name,
+            first_name=person.first_name,
+            middle_name=person.middle_name,
+            last_name_latin=person.last_name_latin,
+            first_name_latin=person.first_name_latin,
+            birthday=person.birthday,
+            phones=fields["phones"],
+            emails=person.emails,
+            consent=person.consent.model_dump(),
+            directions=person.directions,
+            blocked=person.blocked,
+        ),
+        aggregate_id=str(person.id),
+        directions=directions,
+        actor=actor,
+    )
+
+
+def person_updated(
+    outbox: Outbox,
+    person: Person,
+    changes: dict[str, Any],
+    actor: Actor,
+    *,
+    directions: list[str],
+) -> Envelope:
+    return outbox.envelope(
+        "directory.person.updated",
+        PersonUpdated(
+            person_id=person.id,
+            version=person.version,
+            changes={name: FieldChange(**change) for name, change in changes.items()},
+            blocked=person.blocked,
+        ),
+        aggregate_id=str(person.id),
+        directions=directions,
+        actor=actor,
+    )
+
+
+def person_deleted(
+    outbox: Outbox, person: Person, actor: Actor, *, directions: list[str]
+) -> Envelope:
+    return outbox.envelope(
+        "directory.person.deleted",
+        PersonDeleted(person_id=person.id, version=person.version),
+        aggregate_id=str(person.id),
+        directions=directions,
+        actor=actor,
+    )
+
+
+def person_restored(
+    outbox: Outbox, person: Person, actor: Actor, *, directions: list[str]
+) -> Envelope:
+    return outbox.envelope(
+        "directory.person.restored",
+        PersonRestored(person_id=person.id, version=person.version, blocked=person.blocked),
+        aggregate_id=str(person.id),
+        directions=directions,
+        actor=actor,
+    )
+
+
+def employment_changed(
+    outbox: Outbox,
+    employment: Employment,
+    change: str,
+    changes: dict[str, Any],
+    actor: Actor,
+    *,
+    directions: list[str],
+) -> Envelope:
+    fields = employment.fields()
+    return outbox.envelope(
+        "directory.employment.changed",
+        EmploymentChanged(
+            employment_id=employment.id,
+            person_id=employment.person_id,
+            organization_id=employment.organization_id,
+            change=change,
+            version=employment.version,
+            position=employment.position,
+            department=employment.department,
+            phones=fields["phones"],
+            emails=employment.emails,
+            since=employment.since,
+            until=employment.until,
+            changes={name: FieldChange(**value) for name, value in changes.items()},
+        ),
+        aggregate_id=str(employment.person_id),
+        directions=directions,
         actor=actor,
     )

@@ -8,7 +8,9 @@ from clientele_shared.events.tables import inbox_table, outbox_table
 from sqlalchemy import (
     BigInteger,
     Column,
+    Date,
     DateTime,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -65,6 +67,57 @@ organizations = Table(
     Index("ix_organizations_responsible", "responsible_employee_id"),
     Index("ix_organizations_legal_name", "legal_name", "id"),
 )
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("last_name", String(200)),
+    Column("first_name", String(200)),
+    Column("middle_name", String(200)),
+    Column("last_name_latin", String(200)),
+    Column("first_name_latin", String(200)),
+    Column("birthday", Date),
+    Column("phones", JSONB, nullable=False, server_default="[]"),
+    Column("emails", ARRAY(String(320)), nullable=False, server_default="{}"),
+    Column("email_domains", ARRAY(String(255)), nullable=False, server_default="{}"),
+    Column("consent", JSONB, nullable=False, server_default="{}"),
+    Column("directions", ARRAY(String(64)), nullable=False, server_default="{}"),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(200)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("deleted_by", String(200)),
+    Column("deleted_at", DateTime(timezone=True)),
+    Index("ix_persons_directions", "directions", postgresql_using="gin"),
+    Index("ix_persons_email_domains", "email_domains", postgresql_using="gin"),
+    Index("ix_persons_names", "last_name", "first_name", "id"),
+)
+
+employments = Table(
+    "employments",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("person_id", Uuid, ForeignKey("persons.id"), nullable=False),
+    Column("organization_id", Uuid, ForeignKey("organizations.id"), nullable=False),
+    Column("position", String(200)),
+    Column("department", String(200)),
+    Column("phones", JSONB, nullable=False, server_default="[]"),
+    Column("emails", ARRAY(String(320)), nullable=False, server_default="{}"),
+    Column("since", Date),
+    Column("until", Date),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(200)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("deleted_by", String(200)),
+    Column("deleted_at", DateTime(timezone=True)),
+    Index("ix_employments_person", "person_id"),
+    Index("ix_employments_organization", "organization_id"),
+)
+"""A person's positions; soft-deleted like the rest, so references and the audit stay whole."""
 
 audit_log = Table(
     "audit_log",

@@ -11,3 +11,8 @@ from sqlalchemy.sql.elements import ColumnElement
 def organization_blocked_expr() -> ColumnElement[Any]:
     """SQL: the organization row matches an active register entry."""
     return literal(False)
+
+
+def person_blocked_expr() -> ColumnElement[Any]:
+    """SQL: the person row matches an active register entry."""
+    return literal(False)

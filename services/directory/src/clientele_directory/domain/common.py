@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
@@ -314,6 +315,8 @@ class AuditEntry(BaseModel):
     """One change of a record as the audit trail keeps it."""
 
     id: int
+    entity_kind: str
+    entity_id: uuid.UUID
     action: str
     version: int | None
     actor_subject: str

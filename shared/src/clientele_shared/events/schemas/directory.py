@@ -7,13 +7,14 @@ and new value, in the same JSON shape as the directory's API.
 """
 
 import uuid
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import Field
 
 from clientele_shared.events.registry import EventSpec
 from clientele_shared.events.schemas.base import FieldChange, Payload
-from clientele_shared.events.topics import ORGANIZATIONS
+from clientele_shared.events.topics import ORGANIZATIONS, PERSONS
 
 
 class OrganizationCreated(Payload):
@@ -84,6 +85,65 @@ class OrganizationUnblocked(Payload):
     entry_id: uuid.UUID | None = None
 
 
+class PersonCreated(Payload):
+    """A new contact person (a snapshot; directions are the person's own)."""
+
+    person_id: uuid.UUID
+    version: int = 1
+    last_name: str | None = None
+    first_name: str | None = None
+    middle_name: str | None = None
+    last_name_latin: str | None = None
+    first_name_latin: str | None = None
+    birthday: date | None = None
+    phones: list[dict[str, Any]] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    consent: dict[str, bool] = Field(default_factory=dict)
+    directions: list[str] = Field(default_factory=list)
+    blocked: bool = False
+
+
+class PersonUpdated(Payload):
+    """Changed fields of a person, each with its old and new value."""
+
+    person_id: uuid.UUID
+    version: int
+    changes: dict[str, FieldChange]
+    blocked: bool = False
+
+
+class PersonDeleted(Payload):
+    person_id: uuid.UUID
+    version: int
+
+
+class PersonRestored(Payload):
+    person_id: uuid.UUID
+    version: int
+    blocked: bool = False
+
+
+class EmploymentChanged(Payload):
+    """An employment was created, updated or deleted; keyed by the person.
+
+    Carries the employment as it is now (``position`` ... ``until``) and the changed fields with
+    their old and new values.
+    """
+
+    employment_id: uuid.UUID
+    person_id: uuid.UUID
+    organization_id: uuid.UUID
+    change: Literal["created", "updated", "deleted"]
+    version: int
+    position: str | None = None
+    department: str | None = None
+    phones: list[dict[str, Any]] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    since: date | None = None
+    until: date | None = None
+    changes: dict[str, FieldChange] = Field(default_factory=dict)
+
+
 EVENTS = [
     EventSpec("directory.organization.created", 1, ORGANIZATIONS, OrganizationCreated),
     EventSpec("directory.organization.updated", 1, ORGANIZATIONS, OrganizationUpdated),
@@ -91,4 +151,9 @@ EVENTS = [
     EventSpec("directory.organization.restored", 1, ORGANIZATIONS, OrganizationRestored),
     EventSpec("directory.organization.blocked", 1, ORGANIZATIONS, OrganizationBlocked),
     EventSpec("directory.organization.unblocked", 1, ORGANIZATIONS, OrganizationUnblocked),
+    EventSpec("directory.person.created", 1, PERSONS, PersonCreated),
+    EventSpec("directory.person.updated", 1, PERSONS, PersonUpdated),
+    EventSpec("directory.person.deleted", 1, PERSONS, PersonDeleted),
+    EventSpec("directory.person.restored", 1, PERSONS, PersonRestored),
+    EventSpec("directory.employment.changed", 1, PERSONS, EmploymentChanged),
 ]

@@ -1,0 +1,265 @@
+"""Contact persons and their employments (a person at several organizations is one person).
+
+Visibility: a person is visible through one of his own directions or through an employment at an
+organization the reader sees. A person must stay visible to somebody: he needs a direction of
+his own or an employment.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Self, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
+
+from clientele_directory.domain.common import (
+    Directions,
+    Emails,
+    Phones,
+    ShortText,
+    creation_changes,
+    diff,
+    email_domains,
+)
+from clientele_directory.domain.organizations import PatchRejected
+
+OLDEST_BIRTHDAY = date(1900, 1, 1)
+_M = TypeVar("_M", bound=BaseModel)
+MAX_EMPLOYMENTS_PER_REQUEST = 20
+
+
+def _personal_name(value: str) -> str:
+    if not any(char.isalpha() for char in value):
+        raise PydanticCustomError("name", "a name needs at least one letter")
+    return value
+
+
+def _latin_name(value: str) -> str:
+    for char in value:
+        if char.isalpha():
+            if "LATIN" not in unicodedata.name(char, ""):
+                raise PydanticCustomError("latin", "Latin letters only")
+        elif char not in " -'.’":
+            raise PydanticCustomError("latin", "Latin letters, spaces, - ' and . only")
+    return _personal_name(value)
+
+
+PersonName = Annotated[ShortText, AfterValidator(_personal_name)]
+LatinName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_latin_name),
+]
+
+
+def _past_birthday(value: date) -> date:
+    if not OLDEST_BIRTHDAY <= value <= date.today():
+        raise PydanticCustomError("birthday", "a birthday lies between 1900-01-01 and today")
+    return value
+
+
+Birthday = Annotated[date, AfterValidator(_past_birthday)]
+
+
+class Consent(BaseModel):
+    """What the person agreed to receive (mailings are refused without it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: bool = False
+    sms: bool = False
+    phone: bool = False
+
+
+class PersonFields(BaseModel):
+    """What a user may set on a person."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    last_name: PersonName | None = None
+    first_name: PersonName | None = None
+    middle_name: PersonName | None = None
+    last_name_latin: LatinName | None = None
+    first_name_latin: LatinName | None = None
+    birthday: Birthday | None = None
+    phones: Phones = Field(default_factory=list)
+    emails: Emails = Field(default_factory=list)
+    consent: Consent = Field(default_factory=Consent)
+    directions: Directions = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _named(self) -> Self:
+        if not any((self.last_name, self.first_name, self.last_name_latin, self.first_name_latin)):
+            raise PydanticCustomError("name", "a person needs a first or last name")
+        return self
+
+
+PERSON_FIELDS: tuple[str, ...] = tuple(PersonFields.model_fields)
+
+
+class EmploymentFields(BaseModel):
+    """A person's position at an organization (work contacts, since/until)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    position: ShortText | None = None
+    department: ShortText | None = None
+    phones: Phones = Field(default_factory=list)
+    emails: Emails = Field(default_factory=list)
+    since: date | None = None
+    until: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.since and self.until and self.until < self.since:
+            raise PydanticCustomError("until", "an employment cannot end before it starts")
+        return self
+
+
+EMPLOYMENT_FIELDS: tuple[str, ...] = tuple(EmploymentFields.model_fields)
+
+
+class EmploymentDraft(EmploymentFields):
+    organization_id: uuid.UUID
+
+
+class PersonDraft(PersonFields):
+    """A new person, possibly with his employments (at least a direction or an employment)."""
+
+    employments: list[EmploymentDraft] = Field(
+        default_factory=list, max_length=MAX_EMPLOYMENTS_PER_REQUEST
+    )
+
+    @model_validator(mode="after")
+    def _visible_to_somebody(self) -> Self:
+        if not self.directions and not self.employments:
+            raise PydanticCustomError(
+                "orphan", "a person needs a direction of his own or an employment"
+            )
+        return self
+
+    def fields(self) -> PersonFields:
+        return PersonFields.model_validate(self.model_dump(exclude={"employments"}))
+
+
+class Employment(EmploymentFields):
+    id: uuid.UUID
+    person_id: uuid.UUID
+    organization_id: uuid.UUID
+    version: int
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", include=set(EMPLOYMENT_FIELDS))
+
+
+class Person(PersonFields):
+    """A person as read: identity, version, flags and the employments the reader may see."""
+
+    id: uuid.UUID
+    version: int
+    blocked: bool = False
+    employments: list[Employment] = Field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", include=set(PERSON_FIELDS))
+
+
+class _MergePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def given(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class PersonPatch(_MergePatch):
+    last_name: Any = None
+    first_name: Any = None
+    middle_name: Any = None
+    last_name_latin: Any = None
+    first_name_latin: Any = None
+    birthday: Any = None
+    phones: Any = None
+    emails: Any = None
+    consent: Any = None
+    directions: Any = None
+
+
+class EmploymentPatch(_MergePatch):
+    """The organization of an employment does not change: end it and start another."""
+
+    position: Any = None
+    department: Any = None
+    phones: Any = None
+    emails: Any = None
+    since: Any = None
+    until: Any = None
+
+
+def _merged(model: type[_M], current: dict[str, Any], patch: _MergePatch) -> _M:
+    try:
+        return model.model_validate({**current, **patch.given()})
+    except PydanticValidationError as exc:
+        raise PatchRejected(exc.errors(include_url=False)) from None
+
+
+def apply_person_patch(current: Person, patch: PersonPatch) -> PersonFields:
+    return _merged(PersonFields, current.fields(), patch)
+
+
+def apply_employment_patch(current: Employment, patch: EmploymentPatch) -> EmploymentFields:
+    return _merged(EmploymentFields, current.fields(), patch)
+
+
+def person_changes(current: Person, patched: PersonFields) -> dict[str, Any]:
+    return diff(current.fields(), patched.model_dump(mode="json"), PERSON_FIELDS)
+
+
+def employment_changes(current: Employment, patched: EmploymentFields) -> dict[str, Any]:
+    return diff(current.fields(), patched.model_dump(mode="json"), EMPLOYMENT_FIELDS)
+
+
+def person_created_changes(person: Person) -> dict[str, Any]:
+    changes = creation_changes(person.fields(), PERSON_FIELDS)
+    if not any(person.consent.model_dump().values()):
+        changes.pop("consent", None)
+    return changes
+
+
+def employment_created_changes(employment: Employment) -> dict[str, Any]:
+    changes = creation_changes(employment.fields(), EMPLOYMENT_FIELDS)
+    changes["organization_id"] = {"old": None, "new": str(employment.organization_id)}
+    return changes
+
+
+def person_storage_values(fields: PersonFields) -> dict[str, Any]:
+    values = fields.model_dump(mode="json", include=set(PERSON_FIELDS))
+    values["birthday"] = fields.birthday
+    values["email_domains"] = email_domains(fields.emails)
+    return values
+
+
+def employment_storage_values(fields: EmploymentFields) -> dict[str, Any]:
+    values = fields.model_dump(mode="json", include=set(EMPLOYMENT_FIELDS))
+    values["since"], values["until"] = fields.since, fields.until
+    return values
+
+
+def keeps_person_visible(directions: list[str], live_employments: int) -> bool:
+    """A person must keep a direction of his own or an employment, or nobody but admins sees him."""
+    return bool(directions) or live_employments > 0
