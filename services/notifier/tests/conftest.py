@@ -4,8 +4,11 @@ and a way to publish request events on Kafka as the requesting service would."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,16 @@ from .receivers import SmtpServer, WebhookReceiver
 
 WEBHOOK_SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!"
 SECRETS_KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture(scope="session")
+def migrated(infra: Infrastructure, service_env: dict[str, str]) -> None:
+    """Only the notifier's test database (the root fixture migrates every service)."""
+    subprocess.run(
+        [str(Path(sys.executable).parent / "clientele"), "migrate", "notifier"],
+        env={**service_env, "DATABASE_URL": infra.database_url("clientele_test_notifier")},
+        check=True,
+    )
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from clientele_shared.events.schemas.notifier import (
     DELIVERY_SUCCEEDED,
     DeliveryResult,
 )
+from pydantic import ValidationError
 from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,16 +58,19 @@ async def load_preferences(
             select(preferences).where(preferences.c.employee_id.in_(sorted(set(employee_ids))))
         )
     ).all()
-    return {
-        row.employee_id: Preferences(
-            channels=row.channels,
-            quiet_start=row.quiet_start,
-            quiet_end=row.quiet_end,
-            timezone=row.timezone,
-            digest=row.digest,
-        )
-        for row in rows
-    }
+    found: dict[str, Preferences] = {}
+    for row in rows:
+        try:
+            found[row.employee_id] = Preferences(
+                channels=row.channels,
+                quiet_start=row.quiet_start,
+                quiet_end=row.quiet_end,
+                timezone=row.timezone,
+                digest=row.digest,
+            )
+        except ValidationError:  # stored by an older rule: treat as no preferences
+            found[row.employee_id] = Preferences()
+    return found
 
 
 async def accept_request(

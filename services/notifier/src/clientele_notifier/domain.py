@@ -25,6 +25,7 @@ from pydantic import (
     SecretStr,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 
@@ -301,12 +302,11 @@ class Preferences(BaseModel):
     timezone: ZoneName = "UTC"
     digest: Digest = "off"
 
-    @field_validator("quiet_end")
-    @classmethod
-    def _both_or_none(cls, value: str | None, info: Any) -> str | None:
-        if (value is None) != (info.data.get("quiet_start") is None):
+    @model_validator(mode="after")
+    def _both_or_none(self) -> Preferences:
+        if (self.quiet_start is None) != (self.quiet_end is None):
             raise ValueError("give both quiet_start and quiet_end, or neither")
-        return value
+        return self
 
     def allows(self, kind: str, channel: Channel) -> bool:
         chosen = self.channels.get(kind, self.channels.get("*"))

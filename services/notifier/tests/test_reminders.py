@@ -1,0 +1,138 @@
+"""Reminders through real notifier processes: fired once with two replicas, rescheduled and
+cancelled by later events, and surviving a notifier restart together with a lost Redis index."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from clientele_notifier.reminders import INDEX, INDEX_BUILT
+from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.testing.infra import Infrastructure
+from clientele_shared.testing.processes import ServiceProcess, wait_for
+
+from .conftest import Publish, notifier_env
+from .receivers import SmtpServer
+from .test_delivery import bearer, deliveries
+
+pytestmark = pytest.mark.integration
+
+SCHEDULED = "interactions.reminder.scheduled"
+CANCELLED = "interactions.reminder.cancelled"
+
+
+def schedule(
+    publish: Publish, reminder_id: uuid.UUID, employee: str, due: dt.datetime, subject: str
+) -> None:
+    publish(
+        "interactions",
+        SCHEDULED,
+        {
+            "reminder_id": str(reminder_id),
+            "due_at": due.isoformat(),
+            "recipient": {"employee_id": employee},
+            "subject": subject,
+            "text": "call the client back",
+        },
+        aggregate_id=str(reminder_id),
+    )
+
+
+def reminder(notifier: ServiceProcess, issuer: TokenIssuer, reminder_id: uuid.UUID) -> Any:
+    response = httpx.get(f"{notifier.url}/v1/reminders/{reminder_id}", headers=bearer(issuer))
+    return response.json() if response.status_code == 200 else None
+
+
+def inbox(notifier: ServiceProcess, issuer: TokenIssuer, employee: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{notifier.url}/v1/inbox",
+        params={"limit": 200},
+        headers=bearer(issuer, employee, roles=("sales",)),
+    )
+    assert response.status_code == 200, response.text
+    body: list[dict[str, Any]] = response.json()
+    return body
+
+
+def test_reminders_fire_once_with_two_notifiers(
+    start_service: Callable[..., ServiceProcess],
+    smtp: SmtpServer,
+    publish: Publish,
+    issuer: TokenIssuer,
+) -> None:
+    env = notifier_env(smtp)
+    first = start_service("notifier", **env)
+    second = start_service("notifier", **env)
+    employee = f"emp-{uuid.uuid4().hex[:8]}"
+    due = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=6)
+    ids = [uuid.uuid4() for _ in range(30)]
+    for index, reminder_id in enumerate(ids):
+        schedule(publish, reminder_id, employee, due, f"reminder {index}")
+    cancelled, moved = ids[0], ids[1]
+    publish("interactions", CANCELLED, {"reminder_id": str(cancelled)}, aggregate_id=str(cancelled))
+    later = due + dt.timedelta(seconds=3)
+    schedule(publish, moved, employee, later, "reminder 1 (moved)")
+
+    wait_for(
+        lambda: all(reminder(first, issuer, i) is not None for i in ids),
+        60,
+        "the notifiers to take the reminders",
+    )
+    wait_for(lambda: len(inbox(first, issuer, employee)) == 29, 60, "29 reminders to fire")
+    time.sleep(2)  # would any replica fire one again?
+
+    notes = inbox(second, issuer, employee)
+    assert len(notes) == 29
+    assert len({n["id"] for n in notes}) == 29
+    assert sorted(n["title"] for n in notes) == sorted(
+        [f"Reminder: reminder {i}" for i in range(2, 30)] + ["Reminder: reminder 1 (moved)"]
+    )
+    assert reminder(first, issuer, cancelled)["state"] == "cancelled"
+    moved_state = reminder(first, issuer, moved)
+    assert moved_state["state"] == "fired"
+    assert dt.datetime.fromisoformat(moved_state["fired_at"]) >= later
+    for reminder_id in ids[1:]:
+        state = reminder(second, issuer, reminder_id)
+        assert state["state"] == "fired"
+        assert dt.datetime.fromisoformat(state["fired_at"]) >= dt.datetime.fromisoformat(
+            state["due_at"]
+        )
+        assert len(deliveries(first, issuer, f"reminder:{reminder_id}")) == 1
+
+
+def test_reminder_survives_a_notifier_restart_and_a_lost_redis_index(
+    start_service: Callable[..., ServiceProcess],
+    smtp: SmtpServer,
+    publish: Publish,
+    issuer: TokenIssuer,
+    infra: Infrastructure,
+) -> None:
+    env = notifier_env(smtp)
+    notifier = start_service("notifier", **env)
+    employee = f"emp-{uuid.uuid4().hex[:8]}"
+    reminder_id = uuid.uuid4()
+    due = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+    schedule(publish, reminder_id, employee, due, "after the restart")
+    wait_for(
+        lambda: reminder(notifier, issuer, reminder_id) is not None, 60, "the reminder to arrive"
+    )
+    notifier.stop()
+    client = redis.Redis.from_url(infra.redis_url)
+    assert client.zscore(INDEX, str(reminder_id)) is not None
+    client.delete(INDEX, INDEX_BUILT)  # Redis lost its data while the notifier was down
+    client.close()
+    time.sleep(max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds() + 1))
+
+    restarted = start_service("notifier", **env)
+    wait_for(lambda: len(inbox(restarted, issuer, employee)) == 1, 60, "the reminder to fire")
+    state = reminder(restarted, issuer, reminder_id)
+    assert state["state"] == "fired"
+    assert dt.datetime.fromisoformat(state["fired_at"]) >= due
+    time.sleep(1)
+    assert len(inbox(restarted, issuer, employee)) == 1
