@@ -1,28 +1,43 @@
 """Composition root of the interactions service."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
+from clientele_shared.events.topics import INTERACTION_LOG, INTERACTIONS, notification_requests
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
-from clientele_interactions.api import router
+from clientele_interactions.api import routers
+from clientele_interactions.api.common import install_rule_handlers
+from clientele_interactions.clock import Clock, SystemClock
 from clientele_interactions.events import subscribe
 from clientele_interactions.settings import InteractionsSettings
+from clientele_interactions.storage import create_storage
 from clientele_interactions.store import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+PUBLISHES = (INTERACTION_LOG, notification_requests(INTERACTIONS))
 
 
 def load_settings() -> InteractionsSettings:
     return InteractionsSettings()
 
 
-def create_app(settings: InteractionsSettings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or load_settings(), metadata)
+def create_app(
+    settings: InteractionsSettings | None = None, *, clock: Clock | None = None
+) -> FastAPI:
+    settings = settings or load_settings()
+    clock = clock or SystemClock()
+    runtime = ServiceRuntime(settings, metadata, publishes=PUBLISHES)
     subscribe(runtime.consumer)
-    return create_service_app(
+    app = create_service_app(
         runtime,
         title="Clientele interactions",
         description="The log of contacts with clients, planning, reminders and the client summary.",
-        routers=[router],
+        routers=routers(),
     )
+    app.state.clock = clock
+    app.state.storage = create_storage(settings)
+    install_rule_handlers(app)
+    return app

@@ -1,8 +1,55 @@
-"""Interactions service settings."""
+"""Interactions service settings (environment variables, see the README)."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 from clientele_shared.settings import ServiceSettings
+from pydantic import Field
+
+DEFAULT_ATTACHMENT_TYPES = (
+    "application/pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/zip",
+    "application/vnd.ms-outlook",
+    "message/rfc822",
+    "text/plain",
+    "text/csv",
+    "text/calendar",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+)
 
 
 class InteractionsSettings(ServiceSettings):
     service_name: str = "interactions"
     http_port: int = 8002
+    max_request_bytes: int = Field(default=26_214_400, ge=1024)
+    """Uploads (attachments, e-mail files) need more than the 1 MiB the other services allow."""
+
+    # attachments
+    attachment_storage: str = Field(default="local", pattern="^(local)$")
+    attachments_dir: Path = Path(".state/attachments/interactions")
+    attachment_max_bytes: int = Field(default=10_485_760, ge=1)
+    attachment_content_types: list[str] = Field(default_factory=lambda: [*DEFAULT_ATTACHMENT_TYPES])
+    email_max_bytes: int = Field(default=26_214_400, ge=1024)
+
+    # planning
+    reminder_lead_minutes: int = Field(default=30, ge=0, le=7 * 24 * 60)
+    overdue_worker: bool = True
+    overdue_interval: float = Field(default=15.0, gt=0)
+    overdue_batch: int = Field(default=500, ge=1, le=10_000)
+
+    # summary
+    summary_cache_ttl: int = Field(default=300, ge=0)
+    summary_last: int = Field(default=10, ge=1, le=100)
+    summary_next: int = Field(default=10, ge=1, le=100)

@@ -1,8 +1,28 @@
-"""Interactions tables: the client read model plus the outbox and inbox."""
+"""Interactions tables: the contact log and its audit trail, results, attachments, hand-overs,
+read models of other services' data (client cards, persons, employees, and the summary's deals,
+campaigns and ERP documents), plus the outbox and inbox."""
 
 from clientele_shared.events.tables import inbox_table, outbox_table
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Uuid, func
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData()
 outbox = outbox_table(metadata)
@@ -19,4 +39,210 @@ client_cards = Table(
     Column("directions", ARRAY(String(64)), nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_client_cards_directions", "directions", postgresql_using="gin"),
 )
+
+# --- the contact log -------------------------------------------------------------------------
+
+interaction_results = Table(
+    "interaction_results",
+    metadata,
+    Column("kind", String(20), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("label", String(200), nullable=False),
+    Column("position", Integer, nullable=False, server_default=text("0")),
+    Column("follow_up_days", Integer),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("direction", String(3), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("occurred_at", DateTime(timezone=True)),
+    Column("due_at", DateTime(timezone=True)),
+    Column("duration_seconds", Integer),
+    Column("person_ids", ARRAY(Uuid), nullable=False, server_default=text("'{}'")),
+    Column("responsible_employee_id", Uuid),
+    Column("subject", String(500), nullable=False),
+    Column("notes", Text),
+    Column("result", String(64)),
+    Column("deal_id", Uuid),
+    Column("campaign_id", Uuid),
+    Column("follows_id", Uuid),
+    Column("source", String(20), nullable=False, server_default=text("'api'")),
+    Column("message_id", String(998)),
+    Column("overdue_at", DateTime(timezone=True)),
+    Column("cancel_reason", String(500)),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(200), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(200), nullable=False),
+    Index("ix_interactions_org_occurred", "organization_id", "occurred_at"),
+    Index(
+        "ix_interactions_org_due",
+        "organization_id",
+        "due_at",
+        postgresql_where=text("status = 'planned'"),
+    ),
+    Index(
+        "ix_interactions_overdue_scan",
+        "due_at",
+        postgresql_where=text("status = 'planned' AND overdue_at IS NULL"),
+    ),
+    Index("ix_interactions_responsible", "responsible_employee_id", "status"),
+    Index(
+        "ux_interactions_message",
+        "organization_id",
+        "message_id",
+        unique=True,
+        postgresql_where=text("message_id IS NOT NULL"),
+    ),
+)
+
+interaction_audit = Table(
+    "interaction_audit",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("interaction_id", Uuid, nullable=False),
+    Column("version", Integer),
+    Column("action", String(40), nullable=False),
+    Column("actor_subject", String(200), nullable=False),
+    Column("actor_kind", String(20), nullable=False),
+    Column("correlation_id", String(128), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("changes", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("note", String(500)),
+    Index("ix_interaction_audit_entity", "interaction_id", "id"),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("interaction_id", Uuid, ForeignKey("interactions.id"), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(200), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("storage_key", String(500), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(200), nullable=False),
+    Index("ix_attachments_interaction", "interaction_id"),
+)
+
+handovers = Table(
+    "handovers",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("from_employee_id", Uuid, nullable=False),
+    Column("to_employee_id", Uuid, nullable=False),
+    Column("organization_id", Uuid),
+    Column("reason", String(500)),
+    Column("interactions_moved", Integer, nullable=False),
+    Column("organizations", ARRAY(Uuid), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(200), nullable=False),
+)
+
+# --- the client summary ----------------------------------------------------------------------
+
+summary_generations = Table(
+    "summary_generations",
+    metadata,
+    Column("organization_id", Uuid, primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+)
+"""Bumped in the transaction of every change a client's summary shows; part of the cache key."""
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("person_id", Uuid, primary_key=True),
+    Column("full_name", String(500), nullable=False),
+    Column("emails", ARRAY(String(320)), nullable=False, server_default=text("'{}'")),
+    Column("phones", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_persons_emails", "emails", postgresql_using="gin"),
+)
+
+employments = Table(
+    "employments",
+    metadata,
+    Column("employment_id", Uuid, primary_key=True),
+    Column("person_id", Uuid, nullable=False),
+    Column("organization_id", Uuid, nullable=False),
+    Column("position", String(300)),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("version", Integer, nullable=False),
+    Index("ix_employments_org", "organization_id"),
+    Index("ix_employments_person", "person_id"),
+)
+
+employees = Table(
+    "employees",
+    metadata,
+    Column("employee_id", Uuid, primary_key=True),
+    Column("full_name", String(500), nullable=False),
+    Column("email", String(320)),
+    Column("subject", String(200)),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("version", Integer, nullable=False),
+)
+
+client_deals = Table(
+    "client_deals",
+    metadata,
+    Column("deal_id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("stage", String(200)),
+    Column("status", String(20), nullable=False),
+    Column("amount", Numeric(18, 2)),
+    Column("currency", String(3)),
+    Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_client_deals_org", "organization_id"),
+)
+"""Filled by the pipeline's deal events when it publishes them (a later issue)."""
+
+client_campaigns = Table(
+    "client_campaigns",
+    metadata,
+    Column("campaign_id", Uuid, primary_key=True),
+    Column("organization_id", Uuid, primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("occurred_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""Filled by the campaigns service's participation events (a later issue)."""
+
+client_erp_documents = Table(
+    "client_erp_documents",
+    metadata,
+    Column("document_id", String(200), primary_key=True),
+    Column("organization_id", Uuid, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("number", String(100)),
+    Column("issued_on", DateTime(timezone=True)),
+    Column("amount", Numeric(18, 2)),
+    Column("currency", String(3)),
+    Column("status", String(40)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("organization_id", "kind", "document_id", name="uq_client_erp_doc"),
+    Index("ix_client_erp_documents_org", "organization_id", "issued_on"),
+)
+"""Filled by the ERP's invoice and payment events (a later issue)."""

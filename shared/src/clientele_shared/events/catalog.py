@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clientele_shared.events.registry import Registry, Topic
-from clientele_shared.events.schemas import directory, notifications, notifier
+from clientele_shared.events.schemas import directory, interactions, notifications, notifier
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import (
     OrganizationCreated,
@@ -90,7 +90,7 @@ TOPICS = [
 ]
 
 
-EVENTS = [*directory.EVENTS, *notifications.EVENTS, *notifier.EVENTS]
+EVENTS = [*directory.EVENTS, *interactions.EVENTS, *notifications.EVENTS, *notifier.EVENTS]
 
 __all__ = [
     "CAMPAIGNS",

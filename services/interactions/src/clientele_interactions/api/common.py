@@ -1,0 +1,123 @@
+"""What every interactions endpoint shares: dependencies, preconditions, rule errors."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from clientele_shared.auth.dependencies import require_roles
+from clientele_shared.auth.principal import Principal, Role
+from clientele_shared.http.problems import ProblemError, problem_response
+from clientele_shared.runtime import ServiceRuntime, runtime_of
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.responses import JSONResponse
+
+from clientele_interactions.clock import Clock
+from clientele_interactions.core.rules import (
+    Rejected,
+    StateConflict,
+    etag,
+    versions_in_if_match,
+)
+from clientele_interactions.settings import InteractionsSettings
+
+Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+
+def clock_of(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def settings_of(request: Request) -> InteractionsSettings:
+    settings = request.app.state.runtime.settings
+    assert isinstance(settings, InteractionsSettings)
+    return settings
+
+
+ClockDep = Annotated[Clock, Depends(clock_of)]
+Settings = Annotated[InteractionsSettings, Depends(settings_of)]
+
+Writer = Annotated[
+    Principal,
+    Depends(require_roles(Role.ADMIN, Role.HEAD_OF_SALES, Role.SALES, Role.MARKETER, Role.SERVICE)),
+]
+"""Who may write to the contact log (a security officer reads only)."""
+Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+Manager = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.HEAD_OF_SALES, Role.SERVICE))]
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='The ETag of the version the change was made from, e.g. W/"3" (required).',
+    ),
+]
+
+
+class PreconditionRequired(ProblemError):
+    def __init__(self) -> None:
+        super().__init__(
+            428,
+            "Precondition Required",
+            'Send If-Match with the ETag of the version you read (e.g. W/"3").',
+            kind="precondition-required",
+        )
+
+
+class PreconditionFailed(ProblemError):
+    def __init__(self, current_version: int) -> None:
+        super().__init__(
+            412,
+            "Precondition Failed",
+            "The record was changed since you read it; read it again and retry.",
+            kind="precondition-failed",
+            headers={"ETag": etag(current_version)},
+            current_version=current_version,
+        )
+
+
+def required_versions(if_match: str | None) -> set[int]:
+    """The versions If-Match names; 428 when the header is missing."""
+    if if_match is None or not if_match.strip():
+        raise PreconditionRequired()
+    return versions_in_if_match(if_match)
+
+
+def check_version(wanted: set[int], current: int) -> None:
+    """412 unless the caller's If-Match names the current version."""
+    if current not in wanted:
+        raise PreconditionFailed(current)
+
+
+def validation_problem(request: Request, errors: list[dict[str, Any]]) -> JSONResponse:
+    """A 422 problem of the same shape as FastAPI's validation errors."""
+    return problem_response(
+        request,
+        422,
+        "Validation Failed",
+        "The request is not valid; nothing was changed.",
+        kind="validation-failed",
+        errors=[
+            {
+                "location": ["body", *(str(part) for part in error.get("loc", ()))],
+                "message": str(error.get("msg", "")),
+                "type": str(error.get("type", "value_error")),
+            }
+            for error in errors
+        ],
+    )
+
+
+async def _on_rejected(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Rejected)
+    return validation_problem(request, exc.errors)
+
+
+async def _on_state_conflict(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(request, 409, "Conflict", str(exc), kind="conflict")
+
+
+def install_rule_handlers(app: FastAPI) -> None:
+    """Rules broken after parsing answer 422 (Rejected) or 409 (StateConflict)."""
+    app.add_exception_handler(Rejected, _on_rejected)
+    app.add_exception_handler(StateConflict, _on_state_conflict)

@@ -1,0 +1,274 @@
+"""Reads and writes of the contact log shared by the API, the e-mail capture and the workers.
+
+Every function works in the caller's session and transaction. Visibility follows the client card:
+an interaction is visible to whoever sees its organization.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from clientele_shared.auth.access import ForbiddenDirectionError, ensure_visible
+from clientele_shared.auth.principal import Principal, Role
+from clientele_shared.events.envelope import Actor
+from clientele_shared.http.problems import NotFound, ProblemError
+from clientele_shared.observability import current_correlation_id
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_interactions.core.model import Attachment, Interaction, ResultDefinition
+from clientele_interactions.core.rules import Results
+from clientele_interactions.domain import ClientCard
+from clientele_interactions.storage import AttachmentStorage, digest
+from clientele_interactions.store import (
+    attachments,
+    client_cards,
+    interaction_audit,
+    interaction_results,
+    interactions,
+    summary_generations,
+)
+
+NO_CLIENT = "No such client."
+NO_INTERACTION = "No such interaction."
+SERVICE_ACTOR = Actor(subject="interactions", kind="service")
+
+
+class Conflict(ProblemError):
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(409, "Conflict", detail, kind="conflict", **extensions)
+
+
+def actor_of(principal: Principal) -> Actor:
+    return Actor(subject=principal.subject, kind=principal.kind)
+
+
+async def load_card(session: AsyncSession, organization_id: uuid.UUID) -> ClientCard | None:
+    row = (
+        await session.execute(
+            select(client_cards).where(client_cards.c.organization_id == organization_id)
+        )
+    ).first()
+    return ClientCard.model_validate(row, from_attributes=True) if row else None
+
+
+async def visible_card(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID
+) -> ClientCard:
+    """The client card if the caller may see it; 404 otherwise (also when unknown here yet)."""
+    card = await load_card(session, organization_id)
+    if card is None:
+        raise NotFound(NO_CLIENT)
+    ensure_visible(principal, card.directions, NO_CLIENT)
+    return card
+
+
+def ensure_writable(principal: Principal, card: ClientCard) -> None:
+    """Writing about a client needs membership of one of its directions (admins and services
+    may write anywhere; seeing every direction, as a security officer does, is not enough)."""
+    if principal.is_service or principal.has_role(Role.ADMIN):
+        return
+    if principal.directions.isdisjoint(card.directions):
+        raise ForbiddenDirectionError(card.directions)
+
+
+async def writable_card(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID
+) -> ClientCard:
+    card = await visible_card(session, principal, organization_id)
+    ensure_writable(principal, card)
+    return card
+
+
+async def load_results(session: AsyncSession) -> Results:
+    rows = (await session.execute(select(interaction_results))).all()
+    return {
+        (row.kind, row.code): ResultDefinition.model_validate(row, from_attributes=True)
+        for row in rows
+    }
+
+
+def _interaction_columns() -> list[Any]:
+    return [column for column in interactions.c if column.name != "message_id"]
+
+
+async def load_interaction(
+    session: AsyncSession, interaction_id: uuid.UUID, *, for_update: bool = False
+) -> tuple[Interaction, ClientCard] | None:
+    """One interaction with its client card, optionally locked for the transaction."""
+    stmt = (
+        select(*_interaction_columns(), *[c.label(f"card_{c.name}") for c in client_cards.c])
+        .join(client_cards, client_cards.c.organization_id == interactions.c.organization_id)
+        .where(interactions.c.id == interaction_id)
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=interactions)
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    data = row._mapping
+    card = ClientCard.model_validate({c.name: data[f"card_{c.name}"] for c in client_cards.c})
+    return Interaction.model_validate(dict(data)), card
+
+
+async def visible_interaction(
+    session: AsyncSession,
+    principal: Principal,
+    interaction_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> tuple[Interaction, ClientCard]:
+    found = await load_interaction(session, interaction_id, for_update=for_update)
+    if found is None:
+        raise NotFound(NO_INTERACTION)
+    ensure_visible(principal, found[1].directions, NO_INTERACTION)
+    return found
+
+
+async def writable_interaction(
+    session: AsyncSession, principal: Principal, interaction_id: uuid.UUID
+) -> tuple[Interaction, ClientCard]:
+    found = await visible_interaction(session, principal, interaction_id, for_update=True)
+    ensure_writable(principal, found[1])
+    return found
+
+
+async def insert_interaction(
+    session: AsyncSession,
+    values: Mapping[str, Any],
+    *,
+    created_by: str,
+    source: str = "api",
+    message_id: str | None = None,
+) -> Interaction:
+    interaction_id = uuid.uuid4()
+    row = (
+        await session.execute(
+            insert(interactions)
+            .values(
+                id=interaction_id,
+                **values,
+                source=source,
+                message_id=message_id,
+                version=1,
+                created_by=created_by,
+                updated_by=created_by,
+            )
+            .returning(*_interaction_columns())
+        )
+    ).one()
+    return Interaction.model_validate(row, from_attributes=True)
+
+
+async def update_interaction(
+    session: AsyncSession,
+    current: Interaction,
+    values: Mapping[str, Any],
+    *,
+    updated_by: str,
+) -> Interaction:
+    """Write ``values`` as the next version of ``current`` (locked by the caller)."""
+    row = (
+        await session.execute(
+            interactions.update()
+            .where(interactions.c.id == current.id)
+            .values(
+                **values,
+                version=current.version + 1,
+                updated_by=updated_by,
+                updated_at=func.now(),
+            )
+            .returning(*_interaction_columns())
+        )
+    ).one()
+    return Interaction.model_validate(row, from_attributes=True)
+
+
+async def audit(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    interaction_id: uuid.UUID,
+    action: str,
+    version: int | None,
+    changes: Mapping[str, Any] | None = None,
+    note: str | None = None,
+) -> None:
+    """Append one row to the interaction's audit trail, in the caller's transaction."""
+    await session.execute(
+        insert(interaction_audit).values(
+            interaction_id=interaction_id,
+            version=version,
+            action=action,
+            actor_subject=actor.subject,
+            actor_kind=actor.kind,
+            correlation_id=current_correlation_id(),
+            changes=dict(changes or {}),
+            note=note,
+        )
+    )
+
+
+async def bump_summary(session: AsyncSession, organization_id: uuid.UUID) -> None:
+    """Invalidate the client's cached summary, in the transaction of the change it shows."""
+    stmt = pg_insert(summary_generations).values(organization_id=organization_id, generation=1)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[summary_generations.c.organization_id],
+            set_={"generation": summary_generations.c.generation + 1},
+        )
+    )
+
+
+async def add_attachment(
+    session: AsyncSession,
+    storage: AttachmentStorage,
+    interaction_id: uuid.UUID,
+    *,
+    filename: str,
+    content_type: str,
+    data: bytes,
+    actor: Actor,
+    written: list[str],
+) -> Attachment:
+    """Store the bytes and record the attachment; the key is appended to ``written`` first, so
+    the caller can remove the blob when its transaction does not commit."""
+    attachment_id = uuid.uuid4()
+    key = f"{interaction_id}/{attachment_id}"
+    written.append(key)
+    await storage.put(key, data)
+    row = (
+        await session.execute(
+            insert(attachments)
+            .values(
+                id=attachment_id,
+                interaction_id=interaction_id,
+                filename=filename,
+                content_type=content_type,
+                size=len(data),
+                sha256=digest(data),
+                storage_key=key,
+                created_by=actor.subject,
+            )
+            .returning(attachments)
+        )
+    ).one()
+    attachment = Attachment.model_validate(row, from_attributes=True)
+    await audit(
+        session,
+        actor,
+        interaction_id=interaction_id,
+        action="attachment_added",
+        version=None,
+        changes={"attachment": {"old": None, "new": attachment.model_dump(mode="json")}},
+    )
+    return attachment
+
+
+async def discard(storage: AttachmentStorage, keys: list[str]) -> None:
+    """Remove blobs whose database rows were not committed."""
+    for key in keys:
+        await storage.delete(key)

@@ -1,0 +1,139 @@
+"""Helpers for the interactions tests: tokens, directory events on Kafka, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.events.catalog import ORGANIZATIONS, REGISTRY
+from clientele_shared.events.envelope import Actor, Envelope
+from clientele_shared.testing.processes import wait_for
+from pydantic import BaseModel
+
+
+def bearer(
+    issuer: TokenIssuer,
+    subject: str,
+    roles: Sequence[str] = ("sales",),
+    directions: Sequence[str] = (),
+) -> dict[str, str]:
+    token = issuer.mint(subject, roles=list(roles), directions=list(directions), ttl_seconds=3600)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def directory_envelope(
+    event_type: str, payload: BaseModel, aggregate_id: uuid.UUID, directions: Sequence[str] = ()
+) -> Envelope:
+    spec = REGISTRY.latest(event_type)
+    assert isinstance(payload, spec.payload)
+    return Envelope(
+        type=event_type,
+        schema_version=spec.version,
+        producer="directory",
+        correlation_id=uuid.uuid4().hex,
+        actor=Actor(subject="test", kind="user"),
+        directions=tuple(directions),
+        aggregate_id=str(aggregate_id),
+        payload=payload.model_dump(mode="json"),
+    )
+
+
+async def _send(bootstrap: str, topic: str, envelopes: Sequence[Envelope]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for envelope in envelopes:
+            await producer.send_and_wait(
+                topic, envelope.to_bytes(), key=envelope.aggregate_id.encode()
+            )
+    finally:
+        await producer.stop()
+
+
+def publish(bootstrap: str, topic: str, *envelopes: Envelope) -> None:
+    """Publish as the directory would (its relay is not needed to test interactions)."""
+    asyncio.run(_send(bootstrap, topic, envelopes))
+
+
+async def _collect(
+    bootstrap: str, topic: str, keys: set[str], wanted: int, timeout_ms: int
+) -> list[Envelope]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"test-reader-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[Envelope] = []
+    try:
+        while len(found) < wanted:
+            batch = await consumer.getmany(timeout_ms=timeout_ms)
+            if not batch:
+                break
+            for records in batch.values():
+                for record in records:
+                    if record.key is not None and record.key.decode() in keys:
+                        found.append(Envelope.from_bytes(record.value or b""))
+    finally:
+        await consumer.stop()
+    return found
+
+
+def events_for(
+    bootstrap: str, topic: str, keys: set[str], wanted: int, timeout_ms: int = 10_000
+) -> list[Envelope]:
+    """Read a topic from its start until ``wanted`` events keyed by ``keys`` were seen (or no
+    more arrive within the timeout)."""
+    return asyncio.run(_collect(bootstrap, topic, keys, wanted, timeout_ms))
+
+
+@dataclass
+class Stack:
+    """The interactions service under test and what tests need to drive it."""
+
+    url: str
+    bootstrap: str
+    issuer: TokenIssuer
+    database_url: str
+    attachments_dir: str
+    admin: dict[str, str] = field(default_factory=dict)
+
+    def client(
+        self,
+        directions: Sequence[str],
+        *,
+        legal_name: str = "ООО «Ромашка»",
+        **extra: Any,
+    ) -> uuid.UUID:
+        """A client card in interactions, from a directory event; waits until it is there."""
+        from clientele_shared.events.schemas.directory import OrganizationCreated
+
+        org_id = uuid.uuid4()
+        payload = OrganizationCreated(
+            organization_id=org_id,
+            legal_name=legal_name,
+            status="client",
+            directions=list(directions),
+            **extra,
+        )
+        publish(
+            self.bootstrap,
+            ORGANIZATIONS,
+            directory_envelope("directory.organization.created", payload, org_id, directions),
+        )
+        wait_for(
+            lambda: (
+                httpx.get(f"{self.url}/v1/clients/{org_id}", headers=self.admin).status_code == 200
+            ),
+            60,
+            "the client card to arrive",
+        )
+        return org_id

@@ -1,0 +1,279 @@
+"""Unit tests of the contact log's rules (no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from clientele_interactions.core.model import (
+    CompleteRequest,
+    Interaction,
+    InteractionDraft,
+    InteractionPatch,
+    NextContact,
+    ResultDefinition,
+)
+from clientele_interactions.core.rules import (
+    Rejected,
+    StateConflict,
+    apply_patch,
+    check_draft,
+    completion_values,
+    is_overdue,
+    next_contact_values,
+    reminder_time,
+    suggest_next,
+    versions_in_if_match,
+)
+from clientele_interactions.storage import (
+    AttachmentRefused,
+    LocalDiskStorage,
+    check_attachment,
+    safe_filename,
+)
+from pydantic import ValidationError
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+EMPLOYEE = uuid.uuid4()
+RESULTS = {
+    ("call", "reached"): ResultDefinition(
+        kind="call",
+        code="reached",
+        label="Reached",
+        position=1,
+        follow_up_days=None,
+        active=True,
+        version=1,
+    ),
+    ("call", "no_answer"): ResultDefinition(
+        kind="call",
+        code="no_answer",
+        label="No answer",
+        position=2,
+        follow_up_days=1,
+        active=True,
+        version=1,
+    ),
+    ("call", "old"): ResultDefinition(
+        kind="call",
+        code="old",
+        label="Old",
+        position=3,
+        follow_up_days=None,
+        active=False,
+        version=2,
+    ),
+}
+
+
+def _interaction(**changes: object) -> Interaction:
+    data: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "organization_id": uuid.uuid4(),
+        "kind": "call",
+        "direction": "out",
+        "status": "planned",
+        "occurred_at": None,
+        "due_at": NOW + timedelta(days=1),
+        "duration_seconds": None,
+        "person_ids": [],
+        "responsible_employee_id": EMPLOYEE,
+        "subject": "Renewal",
+        "notes": None,
+        "result": None,
+        "deal_id": None,
+        "campaign_id": None,
+        "follows_id": None,
+        "source": "api",
+        "version": 1,
+        "created_at": NOW,
+        "created_by": "alice",
+        "updated_at": NOW,
+        "updated_by": "alice",
+    }
+    data.update(changes)
+    return Interaction.model_validate(data)
+
+
+def test_a_draft_needs_timezones_and_a_consistent_state() -> None:
+    org = uuid.uuid4()
+    with pytest.raises(ValidationError, match="timezone"):
+        InteractionDraft.model_validate(
+            {
+                "organization_id": org,
+                "kind": "call",
+                "subject": "x",
+                "occurred_at": "2026-01-01T10:00:00",
+            }
+        )
+    with pytest.raises(ValidationError, match="due_at"):
+        InteractionDraft.model_validate(
+            {"organization_id": org, "kind": "call", "subject": "x", "status": "planned"}
+        )
+    with pytest.raises(ValidationError, match="occurred_at, not due_at"):
+        InteractionDraft.model_validate(
+            {"organization_id": org, "kind": "call", "subject": "x", "due_at": NOW}
+        )
+    draft = InteractionDraft.model_validate(
+        {
+            "organization_id": org,
+            "kind": "call",
+            "subject": "  x  ",
+            "occurred_at": "2026-01-01T10:00:00+03:00",
+        }
+    )
+    assert draft.occurred_at == datetime(2026, 1, 1, 7, 0, tzinfo=UTC)
+    assert draft.subject == "x"
+
+
+def test_results_belong_to_a_kind_and_must_be_active() -> None:
+    base = {"organization_id": uuid.uuid4(), "subject": "x"}
+    check_draft(
+        InteractionDraft.model_validate({**base, "kind": "call", "result": "reached"}), RESULTS
+    )
+    for kind, result in (("meeting", "reached"), ("call", "old"), ("call", "nope")):
+        with pytest.raises(Rejected, match="unknown result"):
+            check_draft(
+                InteractionDraft.model_validate({**base, "kind": kind, "result": result}), RESULTS
+            )
+
+
+def test_the_next_contact_follows_the_previous_one() -> None:
+    previous = _interaction(status="done", occurred_at=NOW, due_at=None, person_ids=[uuid.uuid4()])
+    values = next_contact_values(
+        previous.model_dump(), NextContact(due_at=NOW + timedelta(days=2)), NOW
+    )
+    assert values["status"] == "planned"
+    assert values["follows_id"] == previous.id
+    assert values["responsible_employee_id"] == EMPLOYEE
+    assert values["person_ids"] == previous.person_ids
+    assert values["subject"] == "Follow-up: Renewal"
+    again = next_contact_values(
+        {**previous.model_dump(), "subject": values["subject"]},
+        NextContact(due_at=NOW + timedelta(days=2)),
+        NOW,
+    )
+    assert again["subject"] == "Follow-up: Renewal", "no Follow-up: Follow-up:"
+    with pytest.raises(Rejected, match="future"):
+        next_contact_values(previous.model_dump(), NextContact(due_at=NOW), NOW)
+    with pytest.raises(Rejected, match="responsible"):
+        next_contact_values(
+            {**previous.model_dump(), "responsible_employee_id": None},
+            NextContact(due_at=NOW + timedelta(days=1)),
+            NOW,
+        )
+
+
+def test_a_result_with_follow_up_days_suggests_the_next_contact() -> None:
+    done = _interaction(status="done", occurred_at=NOW, due_at=None, result="no_answer")
+    suggestion = suggest_next(done, RESULTS, now=NOW)
+    assert suggestion is not None
+    assert suggestion.due_at == NOW + timedelta(days=1)
+    assert suggest_next(done.model_copy(update={"result": "reached"}), RESULTS, now=NOW) is None
+
+
+def test_patching_a_planned_contact() -> None:
+    current = _interaction()
+    new_due = NOW + timedelta(days=3)
+    outcome = apply_patch(
+        current, InteractionPatch(due_at=new_due, notes="bring slides"), RESULTS, now=NOW
+    )
+    assert outcome.rescheduled_from == current.due_at
+    assert outcome.values["due_at"] == new_due
+    assert outcome.values["overdue_at"] is None
+    assert set(outcome.changes) == {"due_at", "notes"}
+    same = apply_patch(current, InteractionPatch(subject="Renewal"), RESULTS, now=NOW)
+    assert same.changes == {}
+    with pytest.raises(Rejected):
+        apply_patch(current, InteractionPatch(result="reached"), RESULTS, now=NOW)
+    with pytest.raises(Rejected):
+        apply_patch(current, InteractionPatch.model_validate({"subject": None}), RESULTS, now=NOW)
+    with pytest.raises(Rejected):
+        apply_patch(current, InteractionPatch.model_validate({"due_at": None}), RESULTS, now=NOW)
+    with pytest.raises(StateConflict):
+        apply_patch(_interaction(status="cancelled"), InteractionPatch(notes="x"), RESULTS, now=NOW)
+
+
+def test_patching_a_done_contact_checks_its_result_against_its_kind() -> None:
+    done = _interaction(status="done", occurred_at=NOW, due_at=None, result="reached")
+    with pytest.raises(Rejected, match="unknown result"):
+        apply_patch(done, InteractionPatch(kind="meeting"), RESULTS, now=NOW)
+    cleared = apply_patch(done, InteractionPatch.model_validate({"result": None}), RESULTS, now=NOW)
+    assert cleared.changes == {"result": {"old": "reached", "new": None}}
+    with pytest.raises(Rejected, match="due time"):
+        apply_patch(done, InteractionPatch(due_at=NOW), RESULTS, now=NOW)
+
+
+def test_completing() -> None:
+    values = completion_values(_interaction(), CompleteRequest(result="reached"), RESULTS, now=NOW)
+    assert values == {"status": "done", "occurred_at": NOW, "result": "reached"}
+    with pytest.raises(StateConflict):
+        completion_values(
+            _interaction(status="done", occurred_at=NOW), CompleteRequest(), RESULTS, now=NOW
+        )
+    with pytest.raises(Rejected):
+        completion_values(
+            _interaction(), CompleteRequest(occurred_at=NOW + timedelta(hours=1)), RESULTS, now=NOW
+        )
+
+
+def test_reminders_and_overdue() -> None:
+    lead = timedelta(minutes=30)
+    assert reminder_time(NOW + timedelta(hours=2), lead, NOW) == NOW + timedelta(minutes=90)
+    assert reminder_time(NOW + timedelta(minutes=10), lead, NOW) == NOW
+    assert reminder_time(NOW - timedelta(minutes=1), lead, NOW) is None
+    assert is_overdue("planned", NOW, NOW)
+    assert not is_overdue("planned", NOW + timedelta(seconds=1), NOW)
+    assert not is_overdue("done", NOW - timedelta(days=1), NOW)
+
+
+def test_if_match_parsing() -> None:
+    assert versions_in_if_match('W/"3"') == {3}
+    assert versions_in_if_match('"3", W/"4"') == {3, 4}
+    assert versions_in_if_match("*") == set()
+    assert versions_in_if_match("garbage") == set()
+
+
+ALLOWED = ["application/pdf", "text/plain", "image/png"]
+
+
+def test_attachment_checks() -> None:
+    assert (
+        check_attachment(b"%PDF-1.7", "application/pdf; x=y", max_bytes=100, allowed=ALLOWED)
+        == "application/pdf"
+    )
+    assert (
+        check_attachment("привет".encode("cp1251"), "text/plain", max_bytes=100, allowed=ALLOWED)
+        == "text/plain"
+    )
+    cases = [
+        (b"%PDF-" + b"0" * 100, "application/pdf", 413),
+        (b"\x89PNG", "image/png", 415),
+        (b"GIF89a", "image/gif", 415),
+        (b"\x7fELF....", "text/plain", 415),
+        (b"", "text/plain", 422),
+    ]
+    for data, kind, status in cases:
+        with pytest.raises(AttachmentRefused) as caught:
+            check_attachment(data, kind, max_bytes=100, allowed=ALLOWED)
+        assert caught.value.status == status, (data, kind)
+
+
+def test_file_names_are_made_safe() -> None:
+    unsafe = safe_filename("../../etc/passwd")
+    assert "/" not in unsafe
+    assert not unsafe.startswith(".")
+    assert safe_filename("отчёт: итог?.pdf") == "отчёт_ итог_.pdf"
+    assert safe_filename(None) == "attachment"
+
+
+async def test_local_disk_storage_keeps_keys_inside_its_root(tmp_path: Path) -> None:
+    storage = LocalDiskStorage(tmp_path)
+    await storage.put("a/b", b"data")
+    assert await storage.get("a/b") == b"data"
+    await storage.delete("a/b")
+    await storage.delete("a/b")
+    with pytest.raises(ValueError, match="invalid storage key"):
+        await storage.put("../escape", b"x")
