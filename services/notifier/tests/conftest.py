@@ -59,6 +59,7 @@ def notifier_env(smtp: SmtpServer, **extra: str) -> dict[str, str]:
         "RETRY_MAX_BACKOFF": "1",
         "REMINDER_RECONCILE_INTERVAL": "2",
         "DELIVERY_LEASE": "10",
+        "DIGEST_CHECK_INTERVAL": "0.5",
         **extra,
     }
 

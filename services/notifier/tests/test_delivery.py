@@ -250,3 +250,49 @@ def test_webhook_signed_retried_dead_lettered_and_replayed(
     assert after["state"] == "sent"
     assert after["log"][-2]["outcome"] == "replayed"
     assert [r.verified for r in receiver.received if r.delivery_id == dead["id"]] == [True] * 4
+
+
+def test_preferences_suppress_and_digest_an_employees_email(
+    start_service: Callable[..., ServiceProcess],
+    smtp: SmtpServer,
+    publish: Publish,
+    issuer: TokenIssuer,
+) -> None:
+    notifier = start_service("notifier", **notifier_env(smtp))
+    employee = f"emp-{uuid.uuid4().hex[:8]}"
+    address = f"{employee}@example.com"
+    me = bearer(issuer, employee, roles=("sales",))
+    prefs = f"{notifier.url}/v1/preferences/me"
+    saved = httpx.put(
+        prefs, json={"channels": {"marketing": ["inapp"]}, "digest": "daily"}, headers=me
+    )
+    assert saved.status_code == 200, saved.text
+    keys = [f"p-{uuid.uuid4()}" for _ in range(3)]
+    for key, kind in zip(keys, ["marketing", "deal.won", "deal.lost"], strict=True):
+        publish(
+            "pipeline",
+            "pipeline.notification.requested",
+            {
+                "idempotency_key": key,
+                "channel": "email",
+                "kind": kind,
+                "recipients": [{"email": address, "employee_id": employee}],
+                "subject": kind,
+                "text": f"about {kind}",
+            },
+        )
+
+    def states() -> list[str]:
+        return [d["state"] for key in keys for d in deliveries(notifier, issuer, key, "pipeline")]
+
+    wait_for(lambda: states() == ["suppressed", "digest", "digest"], 60, "held for the digest")
+    assert smtp.box.to(address) == []
+    assert httpx.put(prefs, json={"digest": "off"}, headers=me).status_code == 200
+    wait_for(lambda: len(smtp.box.to(address)) == 1, 60, "the digest to be sent")
+    digest = smtp.box.to(address)[0]
+    assert digest["Subject"] == "Your digest: 2 notification(s)"
+    body = digest.get_body(preferencelist=("plain",))
+    assert body is not None
+    assert "deal.won: about deal.won" in body.get_content()
+    assert "marketing" not in body.get_content()
+    assert states() == ["suppressed", "digested", "digested"]

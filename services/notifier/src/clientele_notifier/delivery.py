@@ -11,8 +11,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from clientele_shared.events.catalog import NOTIFIER
 from clientele_shared.events.outbox import Outbox
-from clientele_shared.events.schemas.notifications import NotificationRequested
+from clientele_shared.events.schemas.notifications import (
+    Channel,
+    NotificationRequested,
+    Recipient,
+)
 from clientele_shared.events.schemas.notifier import (
     DELIVERY_BOUNCED,
     DELIVERY_FAILED,
@@ -28,6 +33,7 @@ from clientele_notifier.domain import (
     ACTIVE_STATES,
     DeliveryState,
     Preferences,
+    digest_due,
     email_domain,
     recipient_address,
 )
@@ -335,3 +341,75 @@ async def replay(session: AsyncSession, delivery_id: uuid.UUID) -> bool:
         )
     )
     return True
+
+
+async def compile_digests(session: AsyncSession, outbox: Outbox, now: dt.datetime) -> int:
+    """Send each due digest: the e-mails held for one employee and address become one e-mail
+    (requester ``notifier``); the held deliveries become ``digested`` and report success."""
+    groups = (
+        await session.execute(
+            select(
+                deliveries.c.employee_id,
+                deliveries.c.recipient,
+                func.min(deliveries.c.created_at).label("oldest"),
+            )
+            .where(deliveries.c.state == DeliveryState.DIGEST.value)
+            .group_by(deliveries.c.employee_id, deliveries.c.recipient)
+            .limit(100)
+        )
+    ).all()
+    prefs = await load_preferences(session, [g.employee_id for g in groups if g.employee_id])
+    sent = 0
+    for group in groups:
+        choice = prefs.get(group.employee_id, Preferences()).digest
+        if choice != "off" and not digest_due(choice, group.oldest, now):
+            continue
+        held = (
+            await session.execute(
+                select(deliveries, requests.c.requester, requests.c.content)
+                .join(requests, requests.c.id == deliveries.c.request_id)
+                .where(
+                    deliveries.c.state == DeliveryState.DIGEST.value,
+                    deliveries.c.employee_id == group.employee_id,
+                    deliveries.c.recipient == group.recipient,
+                )
+                .order_by(deliveries.c.created_at)
+                .with_for_update(of=deliveries, skip_locked=True)
+            )
+        ).all()
+        if not held:
+            continue
+        requests_held = [NotificationRequested.model_validate(row.content) for row in held]
+        lines = [f"- {r.subject}" + (f": {r.text}" if r.text else "") for r in requests_held]
+        digest = NotificationRequested(
+            idempotency_key=f"digest:{group.employee_id}:{held[0].id}",
+            channel=Channel.EMAIL,
+            kind="digest",
+            recipients=[Recipient(email=group.recipient)],
+            subject=f"Your digest: {len(held)} notification(s)",
+            text="\n".join(lines),
+            template="digest",
+        )
+        await accept_request(
+            session, outbox, requester=NOTIFIER, request=digest, event_id=None, now=now
+        )
+        for row, request in zip(held, requests_held, strict=True):
+            await session.execute(
+                update(deliveries)
+                .where(deliveries.c.id == row.id)
+                .values(state=DeliveryState.DIGESTED.value, sent_at=now, updated_at=now)
+            )
+            await publish_result(
+                session,
+                outbox,
+                DeliveryState.DIGESTED,
+                delivery_id=row.id,
+                request_id=row.request_id,
+                requester=row.requester,
+                request=request,
+                recipient=row.recipient,
+                attempts=0,
+                reason="sent in a digest",
+            )
+        sent += 1
+    return sent

@@ -46,6 +46,7 @@ class NotifierSettings(ServiceSettings):
     worker_batch_size: int = Field(default=50, ge=1, le=1000)
     worker_concurrency: int = Field(default=8, ge=1, le=256)
     delivery_lease: float = Field(default=120.0, gt=0, description="s before a claim expires")
+    digest_check_interval: float = Field(default=60.0, gt=0)
     rate_limit_per_domain: int = Field(default=20, ge=1, description="deliveries per second")
 
     # reminders

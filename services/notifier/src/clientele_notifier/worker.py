@@ -2,7 +2,7 @@
 
 One loop per notifier process; replicas share the work through the claim (SKIP LOCKED). A
 delivery is claimed (committed) before it is sent and marked after: a crash in between leaves
-it claimed until its lease ends, then it is sent again (see ADR 6 for what that means per
+it claimed until its lease ends, then it is sent again (see ADR 7 for what that means per
 channel).
 """
 
@@ -96,9 +96,16 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Deliver until cancelled."""
+        next_digest = 0.0
         try:
             while True:
                 try:
+                    if time.monotonic() >= next_digest:
+                        next_digest = time.monotonic() + self.settings.digest_check_interval
+                        async with self.runtime.sessions() as session, session.begin():
+                            await delivery.compile_digests(
+                                session, self.runtime.outbox, dt.datetime.now(dt.UTC)
+                            )
                     handled = await self.run_once()
                 except asyncio.CancelledError:
                     raise
