@@ -12,9 +12,12 @@ from clientele_interactions.api import routers
 from clientele_interactions.api.common import install_rule_handlers
 from clientele_interactions.clock import Clock, SystemClock
 from clientele_interactions.events import subscribe
+from clientele_interactions.readmodels import subscribe_read_models
 from clientele_interactions.settings import InteractionsSettings
 from clientele_interactions.storage import create_storage
 from clientele_interactions.store import metadata
+from clientele_interactions.summary import SummaryCache
+from clientele_interactions.worker import OverdueWorker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PUBLISHES = (INTERACTION_LOG, notification_requests(INTERACTIONS))
@@ -31,6 +34,7 @@ def create_app(
     clock = clock or SystemClock()
     runtime = ServiceRuntime(settings, metadata, publishes=PUBLISHES)
     subscribe(runtime.consumer)
+    subscribe_read_models(runtime.consumer)
     app = create_service_app(
         runtime,
         title="Clientele interactions",
@@ -38,6 +42,16 @@ def create_app(
         routers=routers(),
     )
     app.state.clock = clock
+    if settings.overdue_worker:
+        worker = OverdueWorker(
+            runtime.sessions,
+            runtime.outbox,
+            clock,
+            batch=settings.overdue_batch,
+            interval=settings.overdue_interval,
+        )
+        runtime.add_background_task("overdue-worker", worker.run)
     app.state.storage = create_storage(settings)
+    app.state.summary_cache = SummaryCache(runtime.redis, settings.summary_cache_ttl)
     install_rule_handlers(app)
     return app

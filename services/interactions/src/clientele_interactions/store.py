@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
@@ -166,15 +167,22 @@ persons = Table(
     "persons",
     metadata,
     Column("person_id", Uuid, primary_key=True),
-    Column("full_name", String(500), nullable=False),
+    Column("last_name", String(200)),
+    Column("first_name", String(200)),
+    Column("middle_name", String(200)),
+    Column("last_name_latin", String(200)),
+    Column("first_name_latin", String(200)),
     Column("emails", ARRAY(String(320)), nullable=False, server_default=text("'{}'")),
-    Column("phones", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("phones", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("blocked", Boolean, nullable=False, server_default=text("false")),
     Column("deleted", Boolean, nullable=False, server_default=text("false")),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_persons_emails", "emails", postgresql_using="gin"),
+    Index("ix_persons_directions", "directions", postgresql_using="gin"),
 )
+"""Contact persons from the directory's person events (e-mails kept in lower case)."""
 
 employments = Table(
     "employments",
@@ -183,11 +191,18 @@ employments = Table(
     Column("person_id", Uuid, nullable=False),
     Column("organization_id", Uuid, nullable=False),
     Column("position", String(300)),
-    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("department", String(300)),
+    Column("emails", ARRAY(String(320)), nullable=False, server_default=text("'{}'")),
+    Column("phones", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("since", Date),
+    Column("until", Date),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
     Column("version", Integer, nullable=False),
     Index("ix_employments_org", "organization_id"),
     Index("ix_employments_person", "person_id"),
+    Index("ix_employments_emails", "emails", postgresql_using="gin"),
 )
+"""Who works where, in which position, from the directory's employment events."""
 
 employees = Table(
     "employees",

@@ -10,7 +10,7 @@ from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from fastapi import APIRouter, Query, Response, status
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_interactions.api.common import (
@@ -222,7 +222,8 @@ async def list_interactions(
             stmt = stmt.where(interactions.c.responsible_employee_id == responsible_employee_id)
         if overdue is not None:
             past_due = and_(
-                interactions.c.status == "planned", interactions.c.due_at <= clock.now()
+                interactions.c.status == "planned",
+                or_(interactions.c.overdue_at.is_not(None), interactions.c.due_at <= clock.now()),
             )
             stmt = stmt.where(past_due if overdue else ~past_due)
         if since is not None:
