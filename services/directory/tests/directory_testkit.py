@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -12,11 +13,22 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.envelope import Envelope
+from stdnum.ru import inn as ru_inn
 
 VALID_INN = "7707083893"
 VALID_KPP = "773601001"
 VALID_OGRN = "1027700132195"
 OTHER_INN = "500100732259"  # a sole trader's 12-digit INN
+
+
+def fresh_inn() -> str:
+    """A valid 10-digit INN nobody else uses (the register is shared by every test)."""
+    body = f"77{random.randrange(10**7):07d}"
+    return body + str(ru_inn.calc_company_check_digit(body))
+
+
+def fresh_domain() -> str:
+    return f"x{uuid.uuid4().hex[:10]}.example"
 
 
 def fresh_direction() -> str:
@@ -72,23 +84,30 @@ class TopicTail:
     async def stop(self) -> None:
         await self.consumer.stop()
 
+    async def _fetch(self) -> None:
+        """Keep every record of a batch (a test may look for several events of one batch)."""
+        batch = await self.consumer.getmany(timeout_ms=500)
+        for records in batch.values():
+            self.seen.extend(Envelope.from_bytes(r.value or b"") for r in records)
+
     async def wait_for(
         self, predicate: Callable[[Envelope], bool], *, within: float = 30
     ) -> Envelope:
         """The first event (seen before or arriving now) that satisfies ``predicate``."""
-        for envelope in self.seen:
-            if predicate(envelope):
-                return envelope
         deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            batch = await self.consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    envelope = Envelope.from_bytes(record.value or b"")
-                    self.seen.append(envelope)
-                    if predicate(envelope):
-                        return envelope
-        raise AssertionError(f"no matching event on {self.topic} within {within}s")
+        checked = 0
+        while True:
+            for envelope in self.seen[checked:]:
+                if predicate(envelope):
+                    return envelope
+            checked = len(self.seen)
+            if time.monotonic() > deadline:
+                break
+            await self._fetch()
+        raise AssertionError(
+            f"no matching event on {self.topic} within {within}s; seen: "
+            + ", ".join(f"{e.type}@{e.aggregate_id}" for e in self.seen[-20:])
+        )
 
     async def events_of(self, aggregate_id: str, count: int, within: float = 30) -> list[Envelope]:
         """The first ``count`` events of one aggregate, in the order Kafka delivered them."""
@@ -99,7 +118,4 @@ class TopicTail:
                 return found[:count]
             if time.monotonic() > deadline:
                 raise AssertionError(f"{len(found)} of {count} events of {aggregate_id} arrived")
-            batch = await self.consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                self.seen.extend(Envelope.from_bytes(r.value or b"") for r in records)
-            await asyncio.sleep(0)
+            await self._fetch()

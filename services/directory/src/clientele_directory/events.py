@@ -7,7 +7,8 @@ direction also learns that a record left its view. ``aggregate_id`` is the entit
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, cast
 
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.outbox import Outbox
@@ -20,9 +21,11 @@ from clientele_shared.events.schemas.directory import (
     OrganizationRestored,
     OrganizationUnblocked,
     OrganizationUpdated,
+    PersonBlocked,
     PersonCreated,
     PersonDeleted,
     PersonRestored,
+    PersonUnblocked,
     PersonUpdated,
     RegisterBasis,
 )
@@ -109,7 +112,7 @@ def organization_blocked(
     actor: Actor,
     *,
     entry_id: Any,
-    basis: RegisterBasis,
+    basis: str,
     reason: str,
     decided_by: str,
 ) -> Envelope:
@@ -118,7 +121,7 @@ def organization_blocked(
         OrganizationBlocked(
             organization_id=org.id,
             entry_id=entry_id,
-            basis=basis,
+            basis=cast(RegisterBasis, basis),
             reason=reason,
             decided_by=decided_by,
         ),
@@ -240,6 +243,49 @@ def employment_changed(
             changes={name: FieldChange(**value) for name, value in changes.items()},
         ),
         aggregate_id=str(employment.person_id),
+        directions=directions,
+        actor=actor,
+    )
+
+
+def person_blocked(
+    outbox: Outbox,
+    person_id: uuid.UUID,
+    actor: Actor,
+    *,
+    directions: list[str],
+    entry_id: uuid.UUID,
+    basis: str,
+    reason: str,
+    decided_by: str,
+) -> Envelope:
+    return outbox.envelope(
+        "directory.person.blocked",
+        PersonBlocked(
+            person_id=person_id,
+            entry_id=entry_id,
+            basis=cast(RegisterBasis, basis),
+            reason=reason,
+            decided_by=decided_by,
+        ),
+        aggregate_id=str(person_id),
+        directions=directions,
+        actor=actor,
+    )
+
+
+def person_unblocked(
+    outbox: Outbox,
+    person_id: uuid.UUID,
+    actor: Actor,
+    *,
+    directions: list[str],
+    entry_id: uuid.UUID | None = None,
+) -> Envelope:
+    return outbox.envelope(
+        "directory.person.unblocked",
+        PersonUnblocked(person_id=person_id, entry_id=entry_id),
+        aggregate_id=str(person_id),
         directions=directions,
         actor=actor,
     )

@@ -119,6 +119,26 @@ employments = Table(
 )
 """A person's positions; soft-deleted like the rest, so references and the audit stay whole."""
 
+unwanted_register = Table(
+    "unwanted_register",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("basis", String(20), nullable=False),
+    Column("organization_id", Uuid, ForeignKey("organizations.id")),
+    Column("person_id", Uuid, ForeignKey("persons.id")),
+    Column("inn", String(12)),
+    Column("email_domain", String(255)),
+    Column("reason", Text, nullable=False),
+    Column("decided_by", String(200), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("removed_by", String(200)),
+    Column("removed_at", DateTime(timezone=True)),
+    Column("removal_reason", Text),
+)
+"""Entries are never deleted: a removal keeps who removed it, when and why. At most one active
+entry per target (partial unique indexes in migration 0004)."""
+
 audit_log = Table(
     "audit_log",
     metadata,

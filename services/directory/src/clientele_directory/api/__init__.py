@@ -4,5 +4,6 @@ from fastapi import APIRouter
 
 from clientele_directory.api.organizations import router as organizations_router
 from clientele_directory.api.persons import router as persons_router
+from clientele_directory.api.register import router as register_router
 
-ROUTERS: list[APIRouter] = [organizations_router, persons_router]
+ROUTERS: list[APIRouter] = [organizations_router, persons_router, register_router]

@@ -77,8 +77,10 @@ def invalid(errors: Sequence[Any], location: str = "body") -> RequestValidationE
     )
 
 
-def invalid_field(field: str, message: str, kind: str = "value_error") -> RequestValidationError:
-    return invalid([{"loc": (field,), "msg": message, "type": kind}])
+def invalid_field(
+    field: str, message: str, kind: str = "value_error", *, location: str = "body"
+) -> RequestValidationError:
+    return invalid([{"loc": (field,), "msg": message, "type": kind}], location)
 
 
 def actor_of(principal: Principal) -> Actor:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clientele_directory.api.blocking import announce_organization, organization_blocked_expr
 from clientele_directory.api.common import (
     Conflict,
     IfMatch,
@@ -24,7 +25,6 @@ from clientele_directory.api.common import (
     invalid,
     required_versions,
 )
-from clientele_directory.api.register import organization_blocked_expr
 from clientele_directory.domain.common import AuditEntry, etag
 from clientele_directory.domain.organizations import (
     Organization,
@@ -120,6 +120,7 @@ async def create_organization(
         await runtime.outbox.add(
             session, organization_created(runtime.outbox, org, actor_of(principal))
         )
+        await announce_organization(session, runtime, principal, org, was_blocked=False)
     response.headers["ETag"] = etag(org.version)
     response.headers["Location"] = f"/v1/organizations/{org.id}"
     return org
@@ -228,6 +229,7 @@ async def update_organization(
                 previous_directions=current.directions,
             ),
         )
+        await announce_organization(session, runtime, principal, org, was_blocked=current.blocked)
     response.headers["ETag"] = etag(org.version)
     return org
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clientele_directory.api.blocking import announce_person, person_blocked_expr
 from clientele_directory.api.common import (
     Conflict,
     IfMatch,
@@ -39,7 +40,6 @@ from clientele_directory.api.common import (
     invalid_field,
     required_versions,
 )
-from clientele_directory.api.register import person_blocked_expr
 from clientele_directory.domain.common import AuditEntry, etag
 from clientele_directory.domain.organizations import PatchRejected
 from clientele_directory.domain.persons import (
@@ -287,6 +287,9 @@ async def create_person(
             session,
             person_created(runtime.outbox, person, actor_of(principal), directions=directions),
         )
+        await announce_person(
+            session, runtime, principal, person_id, 1, directions, was_blocked=False
+        )
         for job in jobs:
             await _publish_employment(
                 session, runtime, principal, job, "created", employment_created_changes(job)
@@ -411,6 +414,15 @@ async def update_person(
             person_updated(
                 runtime.outbox, person, changes, actor_of(principal), directions=directions
             ),
+        )
+        await announce_person(
+            session,
+            runtime,
+            principal,
+            person_id,
+            version,
+            directions,
+            was_blocked=current.blocked,
         )
     response.headers["ETag"] = etag(person.version)
     return person

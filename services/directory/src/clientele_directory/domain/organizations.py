@@ -44,10 +44,18 @@ class OrganizationStatus(enum.StrEnum):
     FORMER = "former"
 
 
-def _valid_inn(value: str) -> str:
+def valid_inn(value: str) -> str:
+    """The compact INN; ValueError when its length or checksum is wrong."""
     if not ru_inn.is_valid(value):
-        raise PydanticCustomError("inn", "INN has a wrong length or checksum")
+        raise ValueError("INN has a wrong length or checksum")
     return str(ru_inn.compact(value))
+
+
+def _valid_inn(value: str) -> str:
+    try:
+        return valid_inn(value)
+    except ValueError as exc:
+        raise PydanticCustomError("inn", str(exc)) from None
 
 
 def _valid_ogrn(value: str) -> str:

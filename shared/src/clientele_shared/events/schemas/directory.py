@@ -144,6 +144,23 @@ class EmploymentChanged(Payload):
     changes: dict[str, FieldChange] = Field(default_factory=dict)
 
 
+class PersonBlocked(Payload):
+    """A person became a match of the unwanted counterparty register."""
+
+    person_id: uuid.UUID
+    entry_id: uuid.UUID
+    basis: RegisterBasis
+    reason: str
+    decided_by: str
+
+
+class PersonUnblocked(Payload):
+    """A person no longer matches any entry of the unwanted counterparty register."""
+
+    person_id: uuid.UUID
+    entry_id: uuid.UUID | None = None
+
+
 EVENTS = [
     EventSpec("directory.organization.created", 1, ORGANIZATIONS, OrganizationCreated),
     EventSpec("directory.organization.updated", 1, ORGANIZATIONS, OrganizationUpdated),
@@ -156,4 +173,6 @@ EVENTS = [
     EventSpec("directory.person.deleted", 1, PERSONS, PersonDeleted),
     EventSpec("directory.person.restored", 1, PERSONS, PersonRestored),
     EventSpec("directory.employment.changed", 1, PERSONS, EmploymentChanged),
+    EventSpec("directory.person.blocked", 1, PERSONS, PersonBlocked),
+    EventSpec("directory.person.unblocked", 1, PERSONS, PersonUnblocked),
 ]
