@@ -1,0 +1,98 @@
+"""Read models fed by other services' events: persons and employments for the summary, the
+address book and e-mail matching. Every change bumps the summaries it shows in (same
+transaction), so a cached summary is never served after its data changed."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from clientele_shared.events.catalog import PERSONS
+from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.inbox import EventConsumer
+from clientele_shared.events.schemas.directory import (
+    EmploymentChanged,
+    PersonBlocked,
+    PersonCreated,
+    PersonDeleted,
+    PersonRestored,
+    PersonUnblocked,
+    PersonUpdated,
+)
+from pydantic import BaseModel
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_interactions.core.people import (
+    employment_values,
+    person_changes,
+    person_values,
+)
+from clientele_interactions.operations import bump_summary
+from clientele_interactions.store import employments, persons
+
+
+async def _bump_person(session: AsyncSession, person_id: uuid.UUID) -> None:
+    organizations = (
+        await session.scalars(
+            select(employments.c.organization_id)
+            .where(employments.c.person_id == person_id)
+            .distinct()
+        )
+    ).all()
+    for organization_id in organizations:
+        await bump_summary(session, organization_id)
+
+
+async def _update_person(
+    session: AsyncSession, person_id: uuid.UUID, version: int | None, values: dict[str, Any]
+) -> None:
+    stmt = update(persons).where(persons.c.person_id == person_id)
+    if version is not None:
+        stmt = stmt.where(persons.c.version < version).values(version=version)
+    await session.execute(stmt.values(**values, updated_at=func.now()))
+
+
+async def on_person_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
+    """Fold a person or employment event; an older version never overwrites a newer one."""
+    if isinstance(payload, PersonCreated):
+        values = person_values(payload)
+        stmt = insert(persons).values(**values)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[persons.c.person_id],
+                set_={k: stmt.excluded[k] for k in values if k != "person_id"},
+                where=persons.c.version < stmt.excluded.version,
+            )
+        )
+        await _bump_person(session, payload.person_id)
+    elif isinstance(payload, PersonUpdated):
+        await _update_person(session, payload.person_id, payload.version, person_changes(payload))
+        await _bump_person(session, payload.person_id)
+    elif isinstance(payload, PersonDeleted | PersonRestored):
+        deleted = isinstance(payload, PersonDeleted)
+        flags: dict[str, Any] = {"deleted": deleted}
+        if isinstance(payload, PersonRestored):
+            flags["blocked"] = payload.blocked
+        await _update_person(session, payload.person_id, payload.version, flags)
+        await _bump_person(session, payload.person_id)
+    elif isinstance(payload, PersonBlocked | PersonUnblocked):
+        blocked = isinstance(payload, PersonBlocked)
+        await _update_person(session, payload.person_id, None, {"blocked": blocked})
+        await _bump_person(session, payload.person_id)
+    elif isinstance(payload, EmploymentChanged):
+        job = employment_values(payload)
+        upsert = insert(employments).values(**job)
+        await session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[employments.c.employment_id],
+                set_={k: upsert.excluded[k] for k in job if k != "employment_id"},
+                where=employments.c.version < upsert.excluded.version,
+            )
+        )
+        await bump_summary(session, payload.organization_id)
+
+
+def subscribe_read_models(consumer: EventConsumer) -> None:
+    consumer.subscribe(PERSONS, "people", on_person_event)
