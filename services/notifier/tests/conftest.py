@@ -7,7 +7,7 @@ import asyncio
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,7 @@ from aiokafka import AIOKafkaProducer
 from clientele_shared.events.catalog import REGISTRY, notification_requests
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.testing.infra import Infrastructure
-from cryptography.fernet import Fernet
-
-from .receivers import SmtpServer, WebhookReceiver
-
-WEBHOOK_SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!"
-SECRETS_KEY = Fernet.generate_key().decode()
+from notifier_testkit import WEBHOOK_SECRET, Publish, SmtpServer, WebhookReceiver
 
 
 @pytest.fixture(scope="session")
@@ -44,27 +39,6 @@ def smtp() -> Iterator[SmtpServer]:
 def receiver() -> Iterator[WebhookReceiver]:
     with WebhookReceiver(WEBHOOK_SECRET) as server:
         yield server
-
-
-def notifier_env(smtp: SmtpServer, **extra: str) -> dict[str, str]:
-    return {
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp.port),
-        "WEBHOOK_SECRETS_KEY": SECRETS_KEY,
-        "WORKER_POLL_INTERVAL": "0.1",
-        "EMAIL_INITIAL_BACKOFF": "0.2",
-        "WEBHOOK_INITIAL_BACKOFF": "0.2",
-        "EMAIL_MAX_ATTEMPTS": "3",
-        "WEBHOOK_MAX_ATTEMPTS": "3",
-        "RETRY_MAX_BACKOFF": "1",
-        "REMINDER_RECONCILE_INTERVAL": "2",
-        "DELIVERY_LEASE": "10",
-        "DIGEST_CHECK_INTERVAL": "0.5",
-        **extra,
-    }
-
-
-Publish = Callable[..., Envelope]
 
 
 @pytest.fixture

@@ -8,20 +8,33 @@ import email.policy
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from clientele_notifier.domain import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     WEBHOOK_ID_HEADER,
     verify,
 )
-from clientele_shared.testing.processes import free_port
+from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.events.envelope import Envelope
+from clientele_shared.testing.processes import ServiceProcess, free_port
+from cryptography.fernet import Fernet
+
+WEBHOOK_SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!"
+SECRETS_KEY = Fernet.generate_key().decode()
+REQUESTED = "interactions.notification.requested"
+
+Publish = Callable[..., Envelope]
+"""publish(service, event_type, payload, **envelope fields): an event on service's topic."""
 
 
 @dataclass
@@ -43,7 +56,7 @@ class _Handler:
         self.box = box
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+        self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str, options: Any
     ) -> str:
         if address in self.box.refuse:
             return self.box.refuse[address]
@@ -51,7 +64,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(  # noqa: N802
-        self, server: SMTP, session: Session, envelope: Envelope
+        self, server: SMTP, session: Session, envelope: SmtpEnvelope
     ) -> str:
         with self.box.lock:
             if self.box.fail_next > 0:
@@ -137,3 +150,40 @@ class WebhookReceiver:
     def __exit__(self, *_: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def notifier_env(smtp: SmtpServer, **extra: str) -> dict[str, str]:
+    return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp.port),
+        "WEBHOOK_SECRETS_KEY": SECRETS_KEY,
+        "WORKER_POLL_INTERVAL": "0.1",
+        "EMAIL_INITIAL_BACKOFF": "0.2",
+        "WEBHOOK_INITIAL_BACKOFF": "0.2",
+        "EMAIL_MAX_ATTEMPTS": "3",
+        "WEBHOOK_MAX_ATTEMPTS": "3",
+        "RETRY_MAX_BACKOFF": "1",
+        "REMINDER_RECONCILE_INTERVAL": "2",
+        "DELIVERY_LEASE": "10",
+        "DIGEST_CHECK_INTERVAL": "0.5",
+        **extra,
+    }
+
+
+def bearer(
+    issuer: TokenIssuer, subject: str = "root", roles: tuple[str, ...] = ("admin",)
+) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issuer.mint(subject, roles=roles)}"}
+
+
+def deliveries(
+    notifier: ServiceProcess, issuer: TokenIssuer, key: str, requester: str = "interactions"
+) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{notifier.url}/v1/deliveries",
+        params={"requester": requester, "idempotency_key": key},
+        headers=bearer(issuer),
+    )
+    assert response.status_code == 200, response.text
+    body: list[dict[str, Any]] = response.json()
+    return body

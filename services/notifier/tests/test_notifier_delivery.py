@@ -6,38 +6,23 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.testing.processes import ServiceProcess, wait_for
-
-from .conftest import WEBHOOK_SECRET, Publish, notifier_env
-from .receivers import SmtpServer, WebhookReceiver
+from notifier_testkit import (
+    REQUESTED,
+    WEBHOOK_SECRET,
+    Publish,
+    SmtpServer,
+    WebhookReceiver,
+    bearer,
+    deliveries,
+    notifier_env,
+)
 
 pytestmark = pytest.mark.integration
-
-REQUESTED = "interactions.notification.requested"
-
-
-def bearer(
-    issuer: TokenIssuer, subject: str = "root", roles: tuple[str, ...] = ("admin",)
-) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issuer.mint(subject, roles=roles)}"}
-
-
-def deliveries(
-    notifier: ServiceProcess, issuer: TokenIssuer, key: str, requester: str = "interactions"
-) -> list[dict[str, Any]]:
-    response = httpx.get(
-        f"{notifier.url}/v1/deliveries",
-        params={"requester": requester, "idempotency_key": key},
-        headers=bearer(issuer),
-    )
-    assert response.status_code == 200, response.text
-    body: list[dict[str, Any]] = response.json()
-    return body
 
 
 def settled(

@@ -14,10 +14,7 @@ import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.testing.processes import ServiceProcess
-
-from .conftest import WEBHOOK_SECRET, Publish, notifier_env
-from .receivers import SmtpServer
-from .test_delivery import bearer
+from notifier_testkit import WEBHOOK_SECRET, Publish, SmtpServer, bearer, notifier_env
 
 pytestmark = pytest.mark.integration
 

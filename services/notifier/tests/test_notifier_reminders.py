@@ -16,10 +16,7 @@ from clientele_notifier.reminders import INDEX, INDEX_BUILT
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import ServiceProcess, wait_for
-
-from .conftest import Publish, notifier_env
-from .receivers import SmtpServer
-from .test_delivery import bearer, deliveries
+from notifier_testkit import Publish, SmtpServer, bearer, deliveries, notifier_env
 
 pytestmark = pytest.mark.integration
 
