@@ -254,3 +254,34 @@ class Attachment(BaseModel):
     sha256: str
     created_at: datetime
     created_by: str
+
+
+class HandoverRequest(_Input):
+    """Move the open planned contacts of one employee to another: of one client, or all the
+    caller may see (vacation, dismissal)."""
+
+    from_employee_id: uuid.UUID
+    to_employee_id: uuid.UUID
+    organization_id: uuid.UUID | None = Field(
+        default=None, description="only this client's contacts (default: every visible client)"
+    )
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _two_people(self) -> HandoverRequest:
+        if self.from_employee_id == self.to_employee_id:
+            raise ValueError("hand over to another employee")
+        return self
+
+
+class Handover(BaseModel):
+    id: uuid.UUID
+    from_employee_id: uuid.UUID
+    to_employee_id: uuid.UUID
+    organization_id: uuid.UUID | None
+    reason: str | None
+    interactions_moved: int
+    interaction_ids: list[uuid.UUID]
+    organizations: list[uuid.UUID]
+    created_at: datetime
+    created_by: str
