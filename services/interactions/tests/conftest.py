@@ -48,6 +48,7 @@ def stack(
         "ATTACHMENT_MAX_BYTES": "200000",
         "OVERDUE_WORKER": "false",
         "REMINDER_LEAD_MINUTES": "30",
+        "OWN_EMAIL_DOMAINS": '["ourco.example"]',
     }
     process = ServiceProcess("interactions", env, logs, VENV_BIN)
     try:

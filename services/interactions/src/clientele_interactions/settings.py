@@ -42,6 +42,9 @@ class InteractionsSettings(ServiceSettings):
     attachment_max_bytes: int = Field(default=10_485_760, ge=1)
     attachment_content_types: list[str] = Field(default_factory=lambda: [*DEFAULT_ATTACHMENT_TYPES])
     email_max_bytes: int = Field(default=26_214_400, ge=1024)
+    own_email_domains: list[str] = Field(default_factory=list)
+    """The company's own mail domains: their addresses are never reported as unknown, and a
+    message sent from one is outgoing."""
 
     # planning
     reminder_lead_minutes: int = Field(default=30, ge=0, le=7 * 24 * 60)

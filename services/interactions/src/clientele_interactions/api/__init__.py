@@ -2,12 +2,20 @@
 
 from fastapi import APIRouter
 
-from clientele_interactions.api import attachments, clients, handovers, interactions, results
+from clientele_interactions.api import (
+    attachments,
+    clients,
+    email,
+    handovers,
+    interactions,
+    results,
+)
 
 
 def routers() -> list[APIRouter]:
     return [
         clients.router,
+        email.router,
         interactions.router,
         results.router,
         attachments.router,

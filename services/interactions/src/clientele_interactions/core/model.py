@@ -285,3 +285,24 @@ class Handover(BaseModel):
     organizations: list[uuid.UUID]
     created_at: datetime
     created_by: str
+
+
+class AddressMatch(BaseModel):
+    address: str
+    person_id: uuid.UUID
+
+
+class SkippedAttachment(BaseModel):
+    filename: str
+    reason: str
+
+
+class CapturedEmail(BaseModel):
+    """What capturing an e-mail file answers: the interaction, its attachments, who was
+    recognised, and the addresses to link or create persons for."""
+
+    interaction: Interaction
+    attachments: list[Attachment]
+    matched: list[AddressMatch]
+    unknown_addresses: list[str]
+    skipped_attachments: list[SkippedAttachment]

@@ -1,0 +1,110 @@
+"""Writes ``sample.msg``: a small Outlook message (MS-OXMSG in an OLE compound file) made with
+extract-msg's own ``OleWriter``, so it carries no third-party content or licence.
+
+No public-domain .msg sample ships in a PyPI package we could use (extract-msg's wheel and sdist
+carry none), so the sample is generated once with this script and committed; the test reads the
+file as Outlook would save it. Run:
+``uv run python services/interactions/tests/data/make_sample_msg.py``.
+
+The message: from Maria Ivanova <m.ivanova@client.example> to sales@ourco.example, Cc
+stranger@unknown.example, subject "Коммерческое предложение", sent 2026-03-02 07:15 UTC, with
+one PDF attachment ``offer.pdf``.
+"""
+
+from __future__ import annotations
+
+import struct
+from datetime import UTC, datetime
+from pathlib import Path
+
+from extract_msg.ole_writer import OleWriter
+
+SENT = datetime(2026, 3, 2, 7, 15, tzinfo=UTC)
+PDF = b"%PDF-1.4\n% sample offer\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PT_LONG, PT_SYSTIME, PT_UNICODE, PT_BINARY = 0x0003, 0x0040, 0x001F, 0x0102
+
+
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16-le")
+
+
+def _fixed(prop_id: int, prop_type: int, value: int) -> bytes:
+    return struct.pack("<IIQ", (prop_id << 16) | prop_type, 0x6, value)
+
+
+def _variable(prop_id: int, prop_type: int, size: int) -> bytes:
+    return struct.pack("<IIII", (prop_id << 16) | prop_type, 0x6, size, 0)
+
+
+def _filetime(moment: datetime) -> int:
+    return int((moment.timestamp() + 11_644_473_600) * 10_000_000)
+
+
+def _strings(writer: OleWriter, base: str, values: dict[int, str]) -> bytes:
+    entries = b""
+    for prop_id, text in values.items():
+        data = _utf16(text)
+        writer.addEntry(f"{base}__substg1.0_{prop_id:04X}{PT_UNICODE:04X}", data)
+        entries += _variable(prop_id, PT_UNICODE, len(data) + 2)
+    return entries
+
+
+def build() -> bytes:
+    writer = OleWriter()
+    properties = _strings(
+        writer,
+        "",
+        {
+            0x001A: "IPM.Note",
+            0x0037: "Коммерческое предложение",
+            0x1000: "Добрый день!\nНаправляем наше коммерческое предложение.\n",
+            0x0C1A: "Maria Ivanova",
+            0x0C1F: "m.ivanova@client.example",
+            0x0C1E: "SMTP",
+            0x5D01: "m.ivanova@client.example",
+            0x0E04: "Sales",
+            0x0E03: "stranger@unknown.example",
+            0x1035: "<offer-2026-03@client.example>",
+        },
+    )
+    properties += _fixed(0x0E07, PT_LONG, 0x1)  # message flags: read, sent
+    properties += _fixed(0x0039, PT_SYSTIME, _filetime(SENT))  # client submit time
+    properties += _fixed(0x0E06, PT_SYSTIME, _filetime(SENT))  # delivery time
+    header = struct.pack("<8sIIII8s", b"\0" * 8, 2, 1, 2, 1, b"\0" * 8)
+    writer.addEntry("__properties_version1.0", header + properties)
+
+    recipients = [("Sales", "sales@ourco.example", 1), ("stranger", "stranger@unknown.example", 2)]
+    for index, (name, address, kind) in enumerate(recipients):
+        base = f"__recip_version1.0_#{index:08X}"
+        writer.addEntry(base, storage=True)
+        entries = _strings(
+            writer, base + "/", {0x3001: name, 0x3002: "SMTP", 0x3003: address, 0x39FE: address}
+        )
+        entries += _fixed(0x0C15, PT_LONG, kind) + _fixed(0x3000, PT_LONG, index)
+        writer.addEntry(f"{base}/__properties_version1.0", b"\0" * 8 + entries)
+
+    base = "__attach_version1.0_#00000000"
+    writer.addEntry(base, storage=True)
+    writer.addEntry(f"{base}/__substg1.0_{0x3701:04X}{PT_BINARY:04X}", PDF)
+    entries = _variable(0x3701, PT_BINARY, len(PDF))
+    entries += _strings(
+        writer,
+        base + "/",
+        {0x3707: "offer.pdf", 0x3704: "offer.pdf", 0x3703: ".pdf", 0x370E: "application/pdf"},
+    )
+    entries += _fixed(0x3705, PT_LONG, 1) + _fixed(0x0E21, PT_LONG, 0)  # by value
+    writer.addEntry(f"{base}/__properties_version1.0", b"\0" * 8 + entries)
+
+    writer.addEntry("__nameid_version1.0", storage=True)
+    for stream in ("00020102", "00030102", "00040102"):
+        writer.addEntry(f"__nameid_version1.0/__substg1.0_{stream}", b"")
+    target = Path(__file__).with_name(".sample.msg.tmp")
+    writer.write(str(target))
+    try:
+        return target.read_bytes()
+    finally:
+        target.unlink()
+
+
+if __name__ == "__main__":
+    Path(__file__).with_name("sample.msg").write_bytes(build())
