@@ -3,9 +3,11 @@
 from fastapi import APIRouter
 
 from clientele_interactions.api import (
+    analytics,
     attachments,
     clients,
     email,
+    exports,
     handovers,
     interactions,
     results,
@@ -20,4 +22,6 @@ def routers() -> list[APIRouter]:
         results.router,
         attachments.router,
         handovers.router,
+        exports.router,
+        analytics.router,
     ]

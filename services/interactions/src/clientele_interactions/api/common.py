@@ -89,6 +89,11 @@ def check_version(wanted: set[int], current: int) -> None:
         raise PreconditionFailed(current)
 
 
+def _location(loc: Any) -> list[str]:
+    parts = [str(part) for part in loc]
+    return parts if parts and parts[0] in ("body", "query", "path", "header") else ["body", *parts]
+
+
 def validation_problem(request: Request, errors: list[dict[str, Any]]) -> JSONResponse:
     """A 422 problem of the same shape as FastAPI's validation errors."""
     return problem_response(
@@ -99,7 +104,7 @@ def validation_problem(request: Request, errors: list[dict[str, Any]]) -> JSONRe
         kind="validation-failed",
         errors=[
             {
-                "location": ["body", *(str(part) for part in error.get("loc", ()))],
+                "location": _location(error.get("loc", ())),
                 "message": str(error.get("msg", "")),
                 "type": str(error.get("type", "value_error")),
             }
