@@ -15,14 +15,25 @@ VENV_BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
+def directory_env() -> dict[str, str]:
+    """Extra environment for the module's directory process (override in a module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def directory(
     infra: Infrastructure,
     service_env: dict[str, str],
     migrated: None,
     tmp_path_factory: pytest.TempPathFactory,
+    directory_env: dict[str, str],
 ) -> Iterator[ServiceProcess]:
     """The directory service as a process on its test database, shared by a module's tests."""
-    env = {**service_env, "DATABASE_URL": infra.database_url("clientele_test_directory")}
+    env = {
+        **service_env,
+        "DATABASE_URL": infra.database_url("clientele_test_directory"),
+        **directory_env,
+    }
     process = ServiceProcess("directory", env, tmp_path_factory.mktemp("directory"), VENV_BIN)
     try:
         wait_for(process.ready, 60, "directory to be ready")

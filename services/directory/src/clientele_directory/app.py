@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
+from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import EMPLOYEES, ORGANIZATIONS, PERSONS
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
 from clientele_directory.api import ROUTERS
+from clientele_directory.api.auth import ISSUER_STATE_KEY
 from clientele_directory.settings import DirectorySettings
 from clientele_directory.store import metadata
 
@@ -21,9 +23,13 @@ def create_app(settings: DirectorySettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(
         settings or load_settings(), metadata, publishes=[ORGANIZATIONS, PERSONS, EMPLOYEES]
     )
-    return create_service_app(
+    app = create_service_app(
         runtime,
         title="Clientele directory",
         description="Organizations, persons, lists, directions and employees.",
         routers=ROUTERS,
     )
+    auth = runtime.settings.auth
+    if auth.private_key_file is not None:  # the built-in token issuer (POST /v1/auth/token)
+        setattr(app.state, ISSUER_STATE_KEY, TokenIssuer.from_settings(auth))
+    return app

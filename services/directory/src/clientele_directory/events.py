@@ -14,6 +14,9 @@ from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import (
+    DirectionChanged,
+    EmployeeCreated,
+    EmployeeUpdated,
     EmploymentChanged,
     OrganizationBlocked,
     OrganizationCreated,
@@ -32,6 +35,7 @@ from clientele_shared.events.schemas.directory import (
 
 from clientele_directory.domain.organizations import Organization
 from clientele_directory.domain.persons import Employment, Person
+from clientele_directory.domain.staff import DirectionRecord, Employee
 
 
 def organization_created(outbox: Outbox, org: Organization, actor: Actor) -> Envelope:
@@ -287,5 +291,63 @@ def person_unblocked(
         PersonUnblocked(person_id=person_id, entry_id=entry_id),
         aggregate_id=str(person_id),
         directions=directions,
+        actor=actor,
+    )
+
+
+def employee_created(outbox: Outbox, employee: Employee, actor: Actor) -> Envelope:
+    return outbox.envelope(
+        "directory.employee.created",
+        EmployeeCreated(
+            employee_id=employee.id,
+            version=employee.version,
+            email=employee.email,
+            name=employee.name,
+            roles=employee.roles,
+            directions=employee.directions,
+            manager_id=employee.manager_id,
+            active=employee.active,
+        ),
+        aggregate_id=str(employee.id),
+        directions=employee.directions,
+        actor=actor,
+    )
+
+
+def employee_updated(
+    outbox: Outbox,
+    employee: Employee,
+    changes: dict[str, Any],
+    actor: Actor,
+    *,
+    previous_directions: list[str],
+) -> Envelope:
+    return outbox.envelope(
+        "directory.employee.updated",
+        EmployeeUpdated(
+            employee_id=employee.id,
+            version=employee.version,
+            changes={name: FieldChange(**change) for name, change in changes.items()},
+        ),
+        aggregate_id=str(employee.id),
+        directions=sorted({*employee.directions, *previous_directions}),
+        actor=actor,
+    )
+
+
+def direction_changed(
+    outbox: Outbox, direction: DirectionRecord, changes: dict[str, Any], actor: Actor
+) -> Envelope:
+    return outbox.envelope(
+        "directory.direction.changed",
+        DirectionChanged(
+            code=direction.code,
+            name=direction.name,
+            archived=direction.archived,
+            version=direction.version,
+            changes={name: FieldChange(**change) for name, change in changes.items()},
+        ),
+        aggregate_id=f"direction:{direction.code}",
+        directions=[direction.code],
         actor=actor,
     )

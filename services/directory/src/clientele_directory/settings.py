@@ -1,8 +1,16 @@
 """Directory service settings."""
 
 from clientele_shared.settings import ServiceSettings
+from pydantic import Field
 
 
 class DirectorySettings(ServiceSettings):
     service_name: str = "directory"
     http_port: int = 8001
+    access_token_ttl_seconds: int = Field(
+        default=3600, ge=60, le=86_400, description="lifetime of tokens from POST /v1/auth/token"
+    )
+    login_max_attempts: int = Field(
+        default=5, ge=1, description="login attempts per e-mail within the window (then 429)"
+    )
+    login_window_seconds: int = Field(default=300, ge=1)

@@ -7,6 +7,7 @@ definitions are what the code reads and writes, and must agree with them.
 from clientele_shared.events.tables import inbox_table, outbox_table
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -138,6 +139,42 @@ unwanted_register = Table(
 )
 """Entries are never deleted: a removal keeps who removed it, when and why. At most one active
 entry per target (partial unique indexes in migration 0004)."""
+
+directions = Table(
+    "directions",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text),
+    Column("archived", Boolean, nullable=False, server_default="false"),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(200)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+employees = Table(
+    "employees",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("roles", ARRAY(String(40)), nullable=False, server_default="{}"),
+    Column("directions", ARRAY(String(64)), nullable=False, server_default="{}"),
+    Column("manager_id", Uuid, ForeignKey("employees.id")),
+    Column("active", Boolean, nullable=False, server_default="true"),
+    Column("password_hash", Text),
+    Column("password_changed_at", DateTime(timezone=True)),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(200)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_employees_directions", "directions", postgresql_using="gin"),
+    Index("ix_employees_manager", "manager_id"),
+)
+"""The company's users; ``lower(email)`` is unique (migration 0005)."""
 
 audit_log = Table(
     "audit_log",

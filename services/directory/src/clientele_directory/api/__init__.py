@@ -2,8 +2,17 @@
 
 from fastapi import APIRouter
 
+from clientele_directory.api.auth import router as auth_router
 from clientele_directory.api.organizations import router as organizations_router
 from clientele_directory.api.persons import router as persons_router
 from clientele_directory.api.register import router as register_router
+from clientele_directory.api.staff import directions_router, employees_router
 
-ROUTERS: list[APIRouter] = [organizations_router, persons_router, register_router]
+ROUTERS: list[APIRouter] = [
+    organizations_router,
+    persons_router,
+    register_router,
+    directions_router,
+    employees_router,
+    auth_router,
+]

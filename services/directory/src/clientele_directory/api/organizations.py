@@ -23,6 +23,7 @@ from clientele_directory.api.common import (
     audit_trail,
     check_version,
     invalid,
+    invalid_field,
     required_versions,
 )
 from clientele_directory.domain.common import AuditEntry, etag
@@ -43,11 +44,22 @@ from clientele_directory.events import (
     organization_restored,
     organization_updated,
 )
-from clientele_directory.store import organizations
+from clientele_directory.store import employees, organizations
 
 router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
 KIND = "organization"
 _NOT_FOUND = "No such organization."
+
+
+async def _check_responsible(session: AsyncSession, employee_id: uuid.UUID | None) -> None:
+    """The responsible employee must be an active employee (422 otherwise)."""
+    if employee_id is None:
+        return
+    active = await session.scalar(select(employees.c.active).where(employees.c.id == employee_id))
+    if not active:
+        raise invalid_field(
+            "responsible_employee_id", "no such active employee", "unknown_reference"
+        )
 
 
 def organization_select() -> Select[Any]:
@@ -97,6 +109,7 @@ async def create_organization(
     writable_directions(principal, draft.directions)
     org_id = uuid.uuid4()
     async with runtime.sessions() as session, session.begin():
+        await _check_responsible(session, draft.responsible_employee_id)
         await session.execute(
             insert(organizations).values(
                 id=org_id,
@@ -197,6 +210,8 @@ async def update_organization(
             response.headers["ETag"] = etag(current.version)
             return current
         writable_directions(principal, moved_directions(current.directions, patched.directions))
+        if "responsible_employee_id" in changes:
+            await _check_responsible(session, patched.responsible_employee_id)
         version = current.version + 1
         await session.execute(
             update(organizations)

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from clientele_shared.events.registry import EventSpec
 from clientele_shared.events.schemas.base import FieldChange, Payload
-from clientele_shared.events.topics import ORGANIZATIONS, PERSONS
+from clientele_shared.events.topics import EMPLOYEES, ORGANIZATIONS, PERSONS
 
 
 class OrganizationCreated(Payload):
@@ -161,6 +161,37 @@ class PersonUnblocked(Payload):
     entry_id: uuid.UUID | None = None
 
 
+class EmployeeCreated(Payload):
+    """A new employee (user) of the company."""
+
+    employee_id: uuid.UUID
+    version: int = 1
+    email: str
+    name: str
+    roles: list[str] = Field(default_factory=list)
+    directions: list[str] = Field(default_factory=list)
+    manager_id: uuid.UUID | None = None
+    active: bool = True
+
+
+class EmployeeUpdated(Payload):
+    """Changed fields of an employee (``active`` false: deactivated), with old and new values."""
+
+    employee_id: uuid.UUID
+    version: int
+    changes: dict[str, FieldChange]
+
+
+class DirectionChanged(Payload):
+    """A direction (business line) was created or changed."""
+
+    code: str
+    name: str
+    archived: bool = False
+    version: int
+    changes: dict[str, FieldChange] = Field(default_factory=dict)
+
+
 EVENTS = [
     EventSpec("directory.organization.created", 1, ORGANIZATIONS, OrganizationCreated),
     EventSpec("directory.organization.updated", 1, ORGANIZATIONS, OrganizationUpdated),
@@ -175,4 +206,7 @@ EVENTS = [
     EventSpec("directory.employment.changed", 1, PERSONS, EmploymentChanged),
     EventSpec("directory.person.blocked", 1, PERSONS, PersonBlocked),
     EventSpec("directory.person.unblocked", 1, PERSONS, PersonUnblocked),
+    EventSpec("directory.employee.created", 1, EMPLOYEES, EmployeeCreated),
+    EventSpec("directory.employee.updated", 1, EMPLOYEES, EmployeeUpdated),
+    EventSpec("directory.direction.changed", 1, EMPLOYEES, DirectionChanged),
 ]

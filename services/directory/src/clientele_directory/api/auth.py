@@ -1,0 +1,138 @@
+"""The built-in token issuer, for deployments without an identity provider.
+
+``POST /v1/auth/token`` exchanges an employee's e-mail and password (argon2id hash) for a JWT
+signed with ``AUTH_PRIVATE_KEY_FILE``; the other services verify it with the matching public
+key or with this service's JWKS (``/.well-known/jwks.json``). Attempts are counted per e-mail in
+Redis: after ``LOGIN_MAX_ATTEMPTS`` within ``LOGIN_WINDOW_SECONDS`` the answer is 429 until the
+window ends, whether or not the password is right; a successful sign-in resets the count.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.http.problems import ProblemError
+from clientele_shared.observability import get_logger
+from fastapi import APIRouter, Request
+from redis.exceptions import RedisError
+from sqlalchemy import func, select, update
+
+from clientele_directory.api.common import Runtime
+from clientele_directory.api.staff import HASHER, hash_password, verify_password
+from clientele_directory.domain.staff import AccessToken, Credentials, login_key
+from clientele_directory.settings import DirectorySettings
+from clientele_directory.store import employees
+
+router = APIRouter(tags=["auth"])
+log = get_logger(__name__)
+ISSUER_STATE_KEY = "token_issuer"
+
+
+class InvalidCredentials(ProblemError):
+    def __init__(self) -> None:
+        super().__init__(
+            401,
+            "Unauthorized",
+            "The e-mail or the password is not right.",
+            kind="invalid-credentials",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+class TooManyAttempts(ProblemError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            429,
+            "Too Many Requests",
+            "Too many sign-in attempts for this e-mail; wait and try again.",
+            kind="too-many-attempts",
+            headers={"Retry-After": str(max(retry_after, 1))},
+        )
+
+
+class IssuerUnavailable(ProblemError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(503, "Service Unavailable", detail, kind="issuer-unavailable")
+
+
+def issuer_of(request: Request) -> TokenIssuer:
+    issuer = getattr(request.app.state, ISSUER_STATE_KEY, None)
+    if not isinstance(issuer, TokenIssuer):
+        raise IssuerUnavailable(
+            "The built-in token issuer is not configured (AUTH_PRIVATE_KEY_FILE)."
+        )
+    return issuer
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    """A hash to verify against for unknown e-mails, so their answer takes as long."""
+    return HASHER.hash("decoy password that matches nothing")
+
+
+async def _count_attempt(runtime: Runtime, settings: DirectorySettings, email: str) -> None:
+    key = login_key(email)
+    try:
+        async with runtime.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, settings.login_window_seconds, nx=True)
+            pipe.ttl(key)
+            attempts, _, ttl = await pipe.execute()
+    except RedisError as exc:  # fail closed: without the counter, no guessing
+        log.warning("login rate limiter unavailable", error=repr(exc))
+        raise IssuerUnavailable("Sign-in is unavailable for a moment; try again.") from None
+    if int(attempts) > settings.login_max_attempts:
+        raise TooManyAttempts(int(ttl))
+
+
+@router.post("/v1/auth/token")
+async def issue_token(credentials: Credentials, request: Request, runtime: Runtime) -> AccessToken:
+    """Sign in with e-mail and password; answers a bearer token (401 when wrong, 429 when
+    there were too many attempts for this e-mail)."""
+    issuer = issuer_of(request)
+    settings = runtime.settings
+    assert isinstance(settings, DirectorySettings)
+    await _count_attempt(runtime, settings, credentials.email)
+    async with runtime.sessions() as session:
+        row = (
+            await session.execute(
+                select(employees).where(
+                    func.lower(employees.c.email) == credentials.email.strip().lower()
+                )
+            )
+        ).first()
+    password = credentials.password.get_secret_value()
+    stored = row.password_hash if row is not None else None
+    valid = await verify_password(stored or _decoy_hash(), password)
+    if row is None or stored is None or not valid or not row.active:
+        log.info("sign-in refused", known=row is not None)
+        raise InvalidCredentials()
+    if HASHER.check_needs_rehash(stored):
+        await _rehash(runtime, row.id, password)
+    await runtime.redis.delete(login_key(credentials.email))
+    token = issuer.mint(
+        str(row.id),
+        roles=row.roles,
+        directions=row.directions,
+        name=row.name,
+        email=row.email,
+        ttl_seconds=settings.access_token_ttl_seconds,
+    )
+    log.info("signed in", employee_id=str(row.id))
+    return AccessToken(access_token=token, expires_in=settings.access_token_ttl_seconds)
+
+
+async def _rehash(runtime: Runtime, employee_id: Any, password: str) -> None:
+    new_hash = await hash_password(password)
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(
+            update(employees).where(employees.c.id == employee_id).values(password_hash=new_hash)
+        )
+
+
+@router.get("/.well-known/jwks.json")
+async def jwks(request: Request) -> dict[str, Any]:
+    """The public key of the built-in issuer, for services verifying its tokens by JWKS."""
+    return issuer_of(request).jwks()
