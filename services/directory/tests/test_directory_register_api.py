@@ -87,6 +87,13 @@ async def test_only_admins_and_security_officers_keep_the_register(
     assert removed.status_code == 200, removed.text
     assert removed.json()["removal_reason"] == "ошибка"
     problem(await client.delete(f"/v1/unwanted/{entry['id']}", headers=officer(issuer)), 409)
+    problem(await client.get(f"/v1/unwanted/{entry['id']}/audit", headers=me), 403)
+    trail = (await client.get(f"/v1/unwanted/{entry['id']}/audit", headers=officer(issuer))).json()
+    assert [(e["action"], e["actor_subject"], e["note"]) for e in trail] == [
+        ("created", "sec-officer", WHY["reason"]),
+        ("removed", "sec-officer", "ошибка"),
+    ]
+    assert trail[0]["changes"]["inn"] == {"old": None, "new": inn}
     assert entry["id"] not in {
         e["id"] for e in (await client.get("/v1/unwanted", headers=officer(issuer))).json()
     }

@@ -28,11 +28,13 @@ from clientele_directory.api.common import (
     Conflict,
     Runtime,
     audit,
+    audit_trail,
     invalid_field,
 )
 from clientele_directory.api.organizations import load_organization
 from clientele_directory.api.persons import effective_directions
 from clientele_directory.domain.common import (
+    AuditEntry,
     LongText,
     email_domain,
     normalize_domain,
@@ -317,6 +319,24 @@ async def get_entry(entry_id: uuid.UUID, principal: Keeper, runtime: Runtime) ->
     if row is None:
         raise NotFound("No such register entry.")
     return _entry(row)
+
+
+@router.get("/{entry_id}/audit")
+async def entry_audit(
+    entry_id: uuid.UUID,
+    principal: Keeper,
+    runtime: Runtime,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AuditEntry]:
+    """Who listed and who removed the entry, when and why."""
+    async with runtime.sessions() as session:
+        found = await session.scalar(
+            select(unwanted_register.c.id).where(unwanted_register.c.id == entry_id)
+        )
+        if found is None:
+            raise NotFound("No such register entry.")
+        return await audit_trail(session, KIND, entry_id, after=after, limit=limit)
 
 
 @router.delete("/{entry_id}")
