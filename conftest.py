@@ -42,8 +42,11 @@ async def _ensure_databases(infra: Infrastructure, names: list[str]) -> None:
 
 
 def database_for_tests(service: str) -> str:
-    """Tests keep to their own databases, apart from a development stack's."""
-    return f"clientele_test_{service}"
+    """Tests keep to their own databases, apart from a development stack's.
+
+    CLIENTELE_TEST_DATABASE_PREFIX separates two checkouts testing against one server.
+    """
+    return os.environ.get("CLIENTELE_TEST_DATABASE_PREFIX", "clientele_test_") + service
 
 
 @pytest.fixture(scope="session")
