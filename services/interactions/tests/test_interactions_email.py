@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -10,10 +11,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from clientele_shared.events.catalog import PERSONS
-from clientele_shared.events.schemas.directory import EmploymentChanged, PersonCreated
+from clientele_shared.db import async_url
+from clientele_shared.events.catalog import EMPLOYEES, PERSONS
+from clientele_shared.events.schemas.directory import (
+    EmployeeCreated,
+    EmploymentChanged,
+    PersonCreated,
+)
 from clientele_shared.testing.processes import wait_for
 from interactions_testkit import Stack, bearer, directory_envelope, publish
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 pytestmark = pytest.mark.integration
 
@@ -146,6 +154,53 @@ def test_an_eml_sent_by_us_is_outgoing(stack: Stack, direction: str) -> None:
     assert captured["unknown_addresses"] == ["new.contact@client.example"]
     assert [a["filename"] for a in captured["attachments"]] == ["договор.pdf"]
     assert [s["filename"] for s in captured["skipped_attachments"]] == ["tool.exe"]
+
+
+def _employee_known(stack: Stack, employee: uuid.UUID) -> bool:
+    async def look() -> bool:
+        engine = create_async_engine(async_url(stack.database_url))
+        try:
+            async with engine.connect() as conn:
+                found = await conn.scalar(
+                    text("SELECT count(*) FROM employees WHERE employee_id = :id"), {"id": employee}
+                )
+                return bool(found)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(look())
+
+
+def test_mail_from_an_employee_is_outgoing_and_theirs(stack: Stack, direction: str) -> None:
+    org = stack.client([direction])
+    sales = bearer(stack.issuer, "alice", directions=[direction])
+    maria = _maria(stack, org, direction, sales)
+    employee = uuid.uuid4()
+    address = f"{employee.hex[:8]}@personal-mail.example"
+    publish(
+        stack.bootstrap,
+        EMPLOYEES,
+        directory_envelope(
+            "directory.employee.created",
+            EmployeeCreated(employee_id=employee, email=address.upper(), name="Алиса"),
+            employee,
+            [direction],
+        ),
+    )
+    wait_for(lambda: _employee_known(stack, employee), 60, "the employee to arrive")
+    eml = _eml(f"Alice <{address}>", "m.ivanova@client.example")
+    response = httpx.post(
+        f"{stack.url}/v1/interactions/email",
+        files={"file": ("mail.eml", eml)},
+        headers=sales,
+    )
+    assert response.status_code == 201, response.text
+    captured = response.json()
+    assert captured["interaction"]["organization_id"] == str(org)
+    assert captured["interaction"]["direction"] == "out"
+    assert captured["interaction"]["responsible_employee_id"] == str(employee)
+    assert captured["interaction"]["person_ids"] == [str(maria)]
+    assert address not in captured["unknown_addresses"]
 
 
 def test_refused_captures_write_nothing(stack: Stack, direction: str) -> None:

@@ -74,3 +74,15 @@ def test_matching_prefers_persons_at_the_client_and_knows_our_domains() -> None:
     assert match_addresses(message, {}, ["client.example"]).direction == "out"
     everyone = match_addresses(message, {}, [])
     assert everyone.unknown == message.addresses()
+
+
+def test_employees_are_ours() -> None:
+    message = parse_message("offer.msg", SAMPLE_MSG.read_bytes())
+    staff = {"m.ivanova@client.example": "employee-1"}
+    matching = match_addresses(
+        message, {"m.ivanova@client.example": ["p"]}, [], employees_by_address=staff
+    )
+    assert matching.direction == "out"
+    assert matching.employee_id == "employee-1"
+    assert matching.matched == {}
+    assert "m.ivanova@client.example" not in matching.unknown

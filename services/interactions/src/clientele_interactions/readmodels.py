@@ -7,10 +7,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from clientele_shared.events.catalog import PERSONS
+from clientele_shared.events.catalog import EMPLOYEES, PERSONS
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.schemas.directory import (
+    EmployeeCreated,
+    EmployeeUpdated,
     EmploymentChanged,
     PersonBlocked,
     PersonCreated,
@@ -25,12 +27,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_interactions.core.people import (
+    employee_changes,
+    employee_values,
     employment_values,
     person_changes,
     person_values,
 )
 from clientele_interactions.operations import bump_summary
-from clientele_interactions.store import employments, persons
+from clientele_interactions.store import employees, employments, persons
 
 
 async def _bump_person(session: AsyncSession, person_id: uuid.UUID) -> None:
@@ -94,5 +98,29 @@ async def on_person_event(session: AsyncSession, _: Envelope, payload: BaseModel
         await bump_summary(session, payload.organization_id)
 
 
+async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
+    """Fold an employee event (other events of the topic, such as directions, are skipped)."""
+    if isinstance(payload, EmployeeCreated):
+        values = employee_values(payload)
+        stmt = insert(employees).values(**values)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[employees.c.employee_id],
+                set_={k: stmt.excluded[k] for k in values if k != "employee_id"},
+                where=employees.c.version < stmt.excluded.version,
+            )
+        )
+    elif isinstance(payload, EmployeeUpdated):
+        await session.execute(
+            update(employees)
+            .where(
+                employees.c.employee_id == payload.employee_id,
+                employees.c.version < payload.version,
+            )
+            .values(**employee_changes(payload), version=payload.version, updated_at=func.now())
+        )
+
+
 def subscribe_read_models(consumer: EventConsumer) -> None:
     consumer.subscribe(PERSONS, "people", on_person_event)
+    consumer.subscribe(EMPLOYEES, "employees", on_employee_event)

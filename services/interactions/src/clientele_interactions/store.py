@@ -208,12 +208,17 @@ employees = Table(
     "employees",
     metadata,
     Column("employee_id", Uuid, primary_key=True),
-    Column("full_name", String(500), nullable=False),
-    Column("email", String(320)),
-    Column("subject", String(200)),
+    Column("name", String(500), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("roles", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("manager_id", Uuid),
     Column("active", Boolean, nullable=False, server_default=text("true")),
     Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_employees_email", "email"),
 )
+"""The company's employees from the directory's employee events (e-mail in lower case)."""
 
 client_deals = Table(
     "client_deals",

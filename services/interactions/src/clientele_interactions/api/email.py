@@ -40,7 +40,13 @@ from clientele_interactions.operations import (
 )
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.storage import AttachmentRefused, check_attachment, safe_filename
-from clientele_interactions.store import client_cards, employments, interactions, persons
+from clientele_interactions.store import (
+    client_cards,
+    employees,
+    employments,
+    interactions,
+    persons,
+)
 
 router = APIRouter(prefix="/v1/interactions/email", tags=["e-mail capture"])
 
@@ -65,6 +71,18 @@ async def persons_by_address(session: AsyncSession, addresses: list[str]) -> dic
             if address in addresses and person_id not in found.setdefault(address, []):
                 found[address].append(person_id)
     return found
+
+
+async def employees_by_address(session: AsyncSession, addresses: list[str]) -> dict[str, Any]:
+    """The company's active employees by e-mail address."""
+    if not addresses:
+        return {}
+    rows = await session.execute(
+        select(employees.c.email, employees.c.employee_id).where(
+            employees.c.email.in_(addresses), employees.c.active
+        )
+    )
+    return dict(rows.tuples().all())
 
 
 async def employed_at(
@@ -125,10 +143,12 @@ async def capture_email(
 ) -> CapturedEmail:
     """Log an e-mail from its file. Sender and recipients are matched to persons by address;
     the client is ``organization_id`` or, when omitted, the one client where the matched persons
-    work (422 when there is none or several). A message from one of ``OWN_EMAIL_DOMAINS`` is
-    outgoing, any other incoming. Attachments are stored under the usual checks; those refused
-    are listed in ``skipped_attachments``. Unknown addresses are reported for the user to link
-    or create. The same message (Message-ID) is captured once per client (409)."""
+    work (422 when there is none or several). A message from an employee or one of
+    ``OWN_EMAIL_DOMAINS`` is outgoing, any other incoming; the responsible employee is
+    ``responsible_employee_id`` or the first employee among the addresses. Attachments are
+    stored under the usual checks; those refused are listed in ``skipped_attachments``. Unknown
+    addresses are reported for the user to link or create. The same message (Message-ID) is
+    captured once per client (409)."""
     data = await read_upload(file, settings.email_max_bytes)
     try:
         message: CapturedMessage = parse_message(file.filename, data)
@@ -141,6 +161,7 @@ async def capture_email(
     try:
         async with runtime.sessions() as session, session.begin():
             known = await persons_by_address(session, message.addresses())
+            staff = await employees_by_address(session, message.addresses())
             everyone = list({p for ids in known.values() for p in ids})
             if organization_id is not None:
                 card = await writable_card(session, principal, organization_id)
@@ -159,7 +180,10 @@ async def capture_email(
                         kind="client-not-determined",
                         candidates=[str(c.organization_id) for c in candidates],
                         unknown_addresses=match_addresses(
-                            message, known, settings.own_email_domains
+                            message,
+                            known,
+                            settings.own_email_domains,
+                            employees_by_address=staff,
                         ).unknown,
                     )
                 card = candidates[0]
@@ -168,6 +192,7 @@ async def capture_email(
                 known,
                 settings.own_email_domains,
                 preferred=await employed_at(session, card.organization_id, everyone),
+                employees_by_address=staff,
             )
             if message.message_id:
                 existing = await session.scalar(
@@ -191,7 +216,7 @@ async def capture_email(
                     "status": "done",
                     "occurred_at": occurred,
                     "person_ids": matching.person_ids,
-                    "responsible_employee_id": responsible_employee_id,
+                    "responsible_employee_id": responsible_employee_id or matching.employee_id,
                     "subject": (message.subject or "(no subject)")[:500],
                     "notes": message.body or None,
                 },

@@ -180,8 +180,10 @@ class Matching:
     matched: dict[str, Any]
     """address -> person id."""
     unknown: list[str]
-    """Addresses that are neither a known person nor one of the company's own."""
+    """Addresses that are neither a known person nor the company's own."""
     direction: Literal["in", "out"]
+    employee_id: Any | None = None
+    """The first of the company's employees among the addresses (the sender when ours)."""
 
 
 def own_address(address: str, own_domains: Iterable[str]) -> bool:
@@ -195,23 +197,31 @@ def match_addresses(
     own_domains: Iterable[str],
     *,
     preferred: Collection[Any] = (),
+    employees_by_address: Mapping[str, Any] | None = None,
 ) -> Matching:
     """One person per known address (one of ``preferred``, those working at the client, when
-    an address belongs to several persons); a message from the company's own domains went out,
-    any other came in."""
+    an address belongs to several persons); the company's employees and own domains are ours.
+    A message from ours went out, any other came in."""
     own = list(own_domains)
+    staff = employees_by_address or {}
     matched: dict[str, Any] = {}
     for address in message.addresses():
         candidates = list(persons_by_address.get(address, ()))
-        if candidates:
+        if candidates and address not in staff:
             at_client = [p for p in candidates if p in preferred]
             matched[address] = (at_client or candidates)[0]
-    unknown = [a for a in message.addresses() if a not in matched and not own_address(a, own)]
+
+    def ours(address: str) -> bool:
+        return address in staff or own_address(address, own)
+
+    unknown = [a for a in message.addresses() if a not in matched and not ours(a)]
     sender = message.sender.address if message.sender else None
-    outgoing = sender is not None and sender not in matched and own_address(sender, own)
+    outgoing = sender is not None and sender not in matched and ours(sender)
+    employee = next((staff[a] for a in message.addresses() if a in staff), None)
     return Matching(
         person_ids=list(dict.fromkeys(matched.values())),
         matched=matched,
         unknown=unknown,
         direction="out" if outgoing else "in",
+        employee_id=employee,
     )

@@ -9,6 +9,8 @@ from datetime import date
 from typing import Any
 
 from clientele_shared.events.schemas.directory import (
+    EmployeeCreated,
+    EmployeeUpdated,
     EmploymentChanged,
     PersonCreated,
     PersonUpdated,
@@ -107,3 +109,33 @@ class Person(BaseModel):
     phones: list[dict[str, Any]]
     organization_id: uuid.UUID | None = None
     organization_name: str | None = None
+
+
+EMPLOYEE_FIELDS = ("name", "email", "roles", "directions", "manager_id", "active")
+
+
+def employee_values(event: EmployeeCreated) -> dict[str, Any]:
+    return {
+        "employee_id": event.employee_id,
+        "name": event.name,
+        "email": event.email.strip().lower(),
+        "roles": sorted(set(event.roles)),
+        "directions": sorted(set(event.directions)),
+        "manager_id": event.manager_id,
+        "active": event.active,
+        "version": event.version,
+    }
+
+
+def employee_changes(event: EmployeeUpdated) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, change in event.changes.items():
+        if name not in EMPLOYEE_FIELDS:
+            continue
+        value = change.new
+        if name == "email" and value is not None:
+            value = str(value).strip().lower()
+        elif name in ("roles", "directions"):
+            value = sorted(set(value or []))
+        values[name] = value
+    return values
