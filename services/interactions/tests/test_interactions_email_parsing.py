@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from clientele_interactions.core.email_capture import (
+from clientele_interactions.domain.email_capture import (
     UnreadableMessage,
     match_addresses,
     parse_message,

@@ -7,16 +7,16 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from clientele_interactions.clock import ManualClock
-from clientele_interactions.core.model import Interaction
-from clientele_interactions.core.people import (
+from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.domain.model import Interaction
+from clientele_interactions.domain.people import (
     employment_active,
     full_name,
     normalize_emails,
     person_changes,
     person_values,
 )
-from clientele_interactions.core.summary import DealLine, SummaryBody, present
-from clientele_interactions.domain import ClientCard
+from clientele_interactions.domain.summary import DealLine, SummaryBody, present
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import PersonCreated, PersonUpdated

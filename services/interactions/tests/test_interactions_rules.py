@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from clientele_interactions.core.model import (
+from clientele_interactions.domain.model import (
     CompleteRequest,
     Interaction,
     InteractionDraft,
@@ -15,7 +15,7 @@ from clientele_interactions.core.model import (
     NextContact,
     ResultDefinition,
 )
-from clientele_interactions.core.rules import (
+from clientele_interactions.domain.rules import (
     Rejected,
     StateConflict,
     apply_patch,

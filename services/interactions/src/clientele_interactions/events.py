@@ -12,7 +12,7 @@ from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.domain import card_changes, card_from_created
+from clientele_interactions.domain.cards import card_changes, card_from_created
 from clientele_interactions.store import client_cards
 
 

@@ -19,9 +19,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.core.model import Attachment, Interaction, ResultDefinition
-from clientele_interactions.core.rules import Results
-from clientele_interactions.domain import ClientCard
+from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.domain.model import Attachment, Interaction, ResultDefinition
+from clientele_interactions.domain.rules import Results
 from clientele_interactions.storage import AttachmentStorage, digest
 from clientele_interactions.store import (
     attachments,

@@ -26,7 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.core.people import (
+from clientele_interactions.domain.people import (
     employee_changes,
     employee_values,
     employment_values,

@@ -19,15 +19,15 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.core.model import Interaction
-from clientele_interactions.core.people import Person, full_name
-from clientele_interactions.core.summary import (
+from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.domain.model import Interaction
+from clientele_interactions.domain.people import Person, full_name
+from clientele_interactions.domain.summary import (
     CampaignLine,
     DealLine,
     ErpDocumentLine,
     SummaryBody,
 )
-from clientele_interactions.domain import ClientCard
 from clientele_interactions.store import (
     client_campaigns,
     client_cards,

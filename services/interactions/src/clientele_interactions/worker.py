@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clientele_interactions.clock import Clock
-from clientele_interactions.core.model import Interaction
+from clientele_interactions.domain.model import Interaction
 from clientele_interactions.operations import SERVICE_ACTOR, audit, bump_summary
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.store import client_cards, interactions

@@ -20,7 +20,7 @@ from sqlalchemy import Select, and_, case, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from clientele_interactions.api.common import ClockDep, Runtime
-from clientele_interactions.core.rules import Rejected
+from clientele_interactions.domain.rules import Rejected
 from clientele_interactions.store import client_cards, interactions
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])

@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Request, Response, UploadFile, status
 from sqlalchemy import delete, select
 
 from clientele_interactions.api.common import Runtime, Settings, Writer
-from clientele_interactions.core.model import Attachment
+from clientele_interactions.domain.model import Attachment
 from clientele_interactions.operations import (
     actor_of,
     add_attachment,

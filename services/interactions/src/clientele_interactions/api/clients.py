@@ -11,8 +11,8 @@ from clientele_shared.http.problems import NotFound
 from fastapi import APIRouter, Query, Request, Response
 
 from clientele_interactions.api.common import ClockDep, Runtime, Settings
-from clientele_interactions.core.summary import Summary, present
-from clientele_interactions.domain import ClientCard
+from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.domain.summary import Summary, present
 from clientele_interactions.operations import NO_CLIENT, visible_card
 from clientele_interactions.summary import (
     SummaryCache,

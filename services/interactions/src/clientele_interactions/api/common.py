@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 
 from clientele_interactions.clock import Clock
-from clientele_interactions.core.rules import (
+from clientele_interactions.domain.rules import (
     Rejected,
     StateConflict,
     etag,

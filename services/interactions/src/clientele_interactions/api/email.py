@@ -14,20 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_interactions.api.attachments import read_upload, storage_of
 from clientele_interactions.api.common import ClockDep, Runtime, Settings, Writer
-from clientele_interactions.core.email_capture import (
+from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.domain.email_capture import (
     CapturedMessage,
     UnreadableMessage,
     match_addresses,
     parse_message,
 )
-from clientele_interactions.core.model import (
+from clientele_interactions.domain.model import (
     AddressMatch,
     Attachment,
     CapturedEmail,
     SkippedAttachment,
 )
-from clientele_interactions.core.rules import created_changes, etag
-from clientele_interactions.domain import ClientCard
+from clientele_interactions.domain.rules import created_changes, etag
 from clientele_interactions.operations import (
     Conflict,
     actor_of,

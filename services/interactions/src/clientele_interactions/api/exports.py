@@ -11,15 +11,15 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import and_, exists, or_, select, true
 
 from clientele_interactions.api.common import ClockDep, Runtime
-from clientele_interactions.core.exports import (
+from clientele_interactions.domain.exports import (
     Contact,
     Meeting,
     VCardVersion,
     meetings_calendar,
     vcards,
 )
-from clientele_interactions.core.people import full_name
-from clientele_interactions.core.rules import is_overdue
+from clientele_interactions.domain.people import full_name
+from clientele_interactions.domain.rules import is_overdue
 from clientele_interactions.store import client_cards, employments, interactions, persons
 
 router = APIRouter(tags=["address book and calendar"])

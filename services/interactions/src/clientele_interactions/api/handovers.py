@@ -11,8 +11,8 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy import insert, select
 
 from clientele_interactions.api.common import ClockDep, Manager, Runtime, Settings
-from clientele_interactions.core.model import Handover, HandoverRequest, Interaction
-from clientele_interactions.domain import ClientCard
+from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.domain.model import Handover, HandoverRequest, Interaction
 from clientele_interactions.operations import (
     actor_of,
     audit,

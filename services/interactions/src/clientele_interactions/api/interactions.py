@@ -22,7 +22,8 @@ from clientele_interactions.api.common import (
     check_version,
     required_versions,
 )
-from clientele_interactions.core.model import (
+from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.domain.model import (
     AuditEntry,
     CancelRequest,
     CompleteRequest,
@@ -34,7 +35,7 @@ from clientele_interactions.core.model import (
     NextContact,
     Status,
 )
-from clientele_interactions.core.rules import (
+from clientele_interactions.domain.rules import (
     Results,
     StateConflict,
     apply_patch,
@@ -48,7 +49,6 @@ from clientele_interactions.core.rules import (
     next_contact_values,
     suggest_next,
 )
-from clientele_interactions.domain import ClientCard
 from clientele_interactions.operations import (
     actor_of,
     audit,

@@ -17,8 +17,8 @@ from clientele_interactions.api.common import (
     check_version,
     required_versions,
 )
-from clientele_interactions.core.model import Kind, ResultDefinition, ResultDraft, ResultPatch
-from clientele_interactions.core.rules import Rejected, etag
+from clientele_interactions.domain.model import Kind, ResultDefinition, ResultDraft, ResultPatch
+from clientele_interactions.domain.rules import Rejected, etag
 from clientele_interactions.operations import Conflict
 from clientele_interactions.store import interaction_results
 

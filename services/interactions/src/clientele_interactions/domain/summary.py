@@ -14,10 +14,10 @@ from decimal import Decimal
 from clientele_shared.auth.principal import Principal
 from pydantic import BaseModel
 
-from clientele_interactions.core.model import Interaction
-from clientele_interactions.core.people import Person
-from clientele_interactions.core.rules import is_overdue
-from clientele_interactions.domain import ClientCard
+from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.domain.model import Interaction
+from clientele_interactions.domain.people import Person
+from clientele_interactions.domain.rules import is_overdue
 
 
 class DealLine(BaseModel):
