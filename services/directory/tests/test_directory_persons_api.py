@@ -241,3 +241,31 @@ async def test_a_person_never_becomes_invisible_to_everybody(
         headers={**me, "content-type": "application/json"},
     )
     problem(huge, 413)
+
+
+async def test_every_person_write_from_another_direction_is_404_or_403(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north, south = fresh_direction(), fresh_direction()
+    n, s = sales(issuer, north), sales(issuer, south)
+    org = await _org(client, n, north)
+    person = await _person(client, n, last_name="Чужой", employments=[{"organization_id": org}])
+    url = f"/v1/persons/{person['id']}"
+    job_url = f"{url}/employments/{person['employments'][0]['id']}"
+    one = {"If-Match": 'W/"1"'}
+    problem(await client.patch(url, json={"first_name": "X"}, headers=s | one), 404)
+    problem(await client.delete(url, headers=s | one), 404)
+    problem(await client.post(f"{url}/restore", headers=s | one), 404)
+    problem(await client.patch(job_url, json={"position": "X"}, headers=s | one), 404)
+    problem(await client.delete(job_url, headers=s | one), 404)
+    south_org = await _org(client, s, south)
+    problem(
+        await client.post(f"{url}/employments", json={"organization_id": south_org}, headers=s),
+        404,
+    )
+    # the north may not give him a southern direction of his own
+    problem(await client.patch(url, json={"directions": [south]}, headers=n | one), 403)
+    unchanged = (await client.get(url, headers=n)).json()
+    assert (unchanged["version"], unchanged["first_name"], unchanged["directions"]) == (1, None, [])
+    trail = (await client.get(f"{url}/audit", headers=admin(issuer))).json()
+    assert [e["action"] for e in trail] == ["created", "created"]
