@@ -269,3 +269,24 @@ async def test_every_person_write_from_another_direction_is_404_or_403(
     assert (unchanged["version"], unchanged["first_name"], unchanged["directions"]) == (1, None, [])
     trail = (await client.get(f"{url}/audit", headers=admin(issuer))).json()
     assert [e["action"] for e in trail] == ["created", "created"]
+
+
+async def test_a_change_may_move_a_person_out_of_ones_own_sight(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north, south = fresh_direction(), fresh_direction()
+    n = sales(issuer, north)
+    south_org = await _org(client, admin(issuer), south)
+    person = await _person(
+        client,
+        admin(issuer),
+        last_name="Уходящий",
+        directions=[north],
+        employments=[{"organization_id": south_org}],
+    )
+    url = f"/v1/persons/{person['id']}"
+    left = await client.patch(url, json={"directions": []}, headers=n | {"If-Match": 'W/"1"'})
+    assert left.status_code == 200, left.text
+    assert (left.json()["directions"], left.json()["employments"]) == ([], [])
+    problem(await client.get(url, headers=n), 404)
+    assert (await client.get(url, headers=sales(issuer, south))).json()["version"] == 2

@@ -131,9 +131,16 @@ async def visible_person(
     *,
     for_update: bool = False,
     deleted: bool | None = False,
+    check_visible: bool = True,
 ) -> Person:
-    """The person with the employments the principal sees; 404 if he may not see the person."""
-    stmt = person_select().where(persons.c.id == person_id, person_visible(principal))
+    """The person with the employments the principal sees; 404 if he may not see the person.
+
+    ``check_visible=False`` reads the person the principal has just changed, which his change
+    may have moved out of his sight.
+    """
+    stmt = person_select().where(
+        persons.c.id == person_id, person_visible(principal) if check_visible else true()
+    )
     if deleted is not None:
         stmt = stmt.where(
             persons.c.deleted_at.is_not(None) if deleted else persons.c.deleted_at.is_(None)
@@ -398,7 +405,9 @@ async def update_person(
                 updated_at=func.now(),
             )
         )
-        person = await visible_person(session, principal, person_id, deleted=None)
+        person = await visible_person(
+            session, principal, person_id, deleted=None, check_visible=False
+        )
         await audit(
             session,
             principal,
