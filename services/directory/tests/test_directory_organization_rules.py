@@ -181,3 +181,23 @@ def test_moving_directions() -> None:
 def test_if_match_parsing(header: str, versions: set[int]) -> None:
     assert versions_in_if_match(header) == versions
     assert etag(3) == 'W/"3"'
+
+
+def test_stored_values_are_not_rechecked_against_library_data() -> None:
+    """A numbering plan or e-mail rule that changes later never makes a stored record
+    unreadable; new input is still checked."""
+    from clientele_directory.domain.common import STORED
+
+    stored = {
+        "legal_name": "Старая",
+        "directions": ["north"],
+        "phones": [{"number": "+70000000000", "kind": "work", "extension": None}],
+        "emails": ["legacy@@example"],
+        "id": str(uuid.uuid4()),
+        "version": 1,
+    }
+    org = Organization.model_validate(stored, context=STORED)
+    assert org.phones[0].number == "+70000000000"
+    assert org.emails == ["legacy@@example"]
+    with pytest.raises(ValidationError):
+        Organization.model_validate(stored)

@@ -26,7 +26,7 @@ from clientele_directory.api.common import (
     invalid_field,
     required_versions,
 )
-from clientele_directory.domain.common import AuditEntry, etag
+from clientele_directory.domain.common import STORED, AuditEntry, etag
 from clientele_directory.domain.organizations import (
     Organization,
     OrganizationDraft,
@@ -68,7 +68,7 @@ def organization_select() -> Select[Any]:
 
 
 def _from_row(row: Any) -> Organization:
-    return Organization.model_validate(row, from_attributes=True)
+    return Organization.model_validate(row, from_attributes=True, context=STORED)
 
 
 async def load_organization(

@@ -40,7 +40,7 @@ from clientele_directory.api.common import (
     invalid_field,
     required_versions,
 )
-from clientele_directory.domain.common import AuditEntry, etag
+from clientele_directory.domain.common import STORED, AuditEntry, etag
 from clientele_directory.domain.organizations import PatchRejected
 from clientele_directory.domain.persons import (
     Employment,
@@ -120,7 +120,9 @@ async def _visible_employments(
     ).all()
     found: dict[uuid.UUID, list[Employment]] = {pid: [] for pid in person_ids}
     for row in rows:
-        found[row.person_id].append(Employment.model_validate(row, from_attributes=True))
+        found[row.person_id].append(
+            Employment.model_validate(row, from_attributes=True, context=STORED)
+        )
     return found
 
 
@@ -150,7 +152,7 @@ async def visible_person(
     row = (await session.execute(stmt)).first()
     if row is None:
         raise NotFound(_NOT_FOUND)
-    person = Person.model_validate(row, from_attributes=True)
+    person = Person.model_validate(row, from_attributes=True, context=STORED)
     jobs = await _visible_employments(session, principal, [person_id])
     return person.model_copy(update={"employments": jobs[person_id]})
 
@@ -216,7 +218,7 @@ async def _insert_employment(
             .returning(employments)
         )
     ).one()
-    employment = Employment.model_validate(row, from_attributes=True)
+    employment = Employment.model_validate(row, from_attributes=True, context=STORED)
     await audit(
         session,
         principal,
@@ -358,7 +360,7 @@ async def list_persons(
         )
     async with runtime.sessions() as session:
         rows = (await session.execute(stmt)).all()
-        found = [Person.model_validate(row, from_attributes=True) for row in rows]
+        found = [Person.model_validate(row, from_attributes=True, context=STORED) for row in rows]
         jobs = await _visible_employments(session, principal, [p.id for p in found])
     return [person.model_copy(update={"employments": jobs[person.id]}) for person in found]
 
@@ -570,7 +572,7 @@ async def _visible_employment(
     ).first()
     if row is None:
         raise NotFound(_NO_EMPLOYMENT)
-    return Employment.model_validate(row, from_attributes=True)
+    return Employment.model_validate(row, from_attributes=True, context=STORED)
 
 
 @router.post("/{person_id}/employments", status_code=status.HTTP_201_CREATED)
@@ -638,7 +640,7 @@ async def update_employment(
                 .returning(employments)
             )
         ).one()
-        employment = Employment.model_validate(row, from_attributes=True)
+        employment = Employment.model_validate(row, from_attributes=True, context=STORED)
         await audit(
             session,
             principal,
@@ -690,7 +692,7 @@ async def delete_employment(
                 .returning(employments)
             )
         ).one()
-        employment = Employment.model_validate(row, from_attributes=True)
+        employment = Employment.model_validate(row, from_attributes=True, context=STORED)
         await audit(
             session,
             principal,

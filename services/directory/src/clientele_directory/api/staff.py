@@ -33,7 +33,7 @@ from clientele_directory.api.common import (
     invalid_field,
     required_versions,
 )
-from clientele_directory.domain.common import AuditEntry, etag
+from clientele_directory.domain.common import STORED, AuditEntry, etag
 from clientele_directory.domain.organizations import PatchRejected
 from clientele_directory.domain.staff import (
     DirectionDraft,
@@ -217,7 +217,7 @@ def _employee(row: Any) -> Employee:
     data["has_password"] = data.pop("password_hash", None) is not None
     for internal in ("password_changed_at", "created_by", "updated_by"):
         data.pop(internal, None)
-    return Employee.model_validate(data)
+    return Employee.model_validate(data, context=STORED)
 
 
 async def _visible_employee(

@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -32,6 +33,15 @@ DEFAULT_PHONE_REGION = "RU"
 
 MAX_LIST = 50
 """The most items any list field (phones, e-mails, tags, directions...) may hold."""
+
+STORED: dict[str, Any] = {"stored": True}
+"""Validation context for values read back from the database: they were checked when written,
+so rules that depend on library data (phone numbering plans, e-mail syntax) are not re-applied,
+and an update of phonenumbers or email-validator never makes a stored record unreadable."""
+
+
+def is_stored(info: ValidationInfo | None) -> bool:
+    return bool(info is not None and info.context and info.context.get("stored"))
 
 
 def _clean_text(value: str, *, multiline: bool = False) -> str:
@@ -153,9 +163,11 @@ class Phone(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _normalize(cls, data: Any) -> Any:
+    def _normalize(cls, data: Any, info: ValidationInfo) -> Any:
         if isinstance(data, str):
             data = {"number": data}
+        if is_stored(info):
+            return data
         if isinstance(data, dict) and isinstance(data.get("number"), str):
             try:
                 number, extension = normalize_phone(data["number"])
@@ -192,7 +204,9 @@ def email_domain(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
-def _valid_email(value: str) -> str:
+def _valid_email(value: str, info: ValidationInfo) -> str:
+    if is_stored(info):
+        return value
     try:
         return normalize_email(value)
     except ValueError as exc:

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     model_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
@@ -31,6 +32,7 @@ from clientele_directory.domain.common import (
     creation_changes,
     diff,
     email_domains,
+    is_stored,
 )
 from clientele_directory.domain.organizations import PatchRejected
 
@@ -63,7 +65,9 @@ LatinName = Annotated[
 ]
 
 
-def _past_birthday(value: date) -> date:
+def _past_birthday(value: date, info: ValidationInfo) -> date:
+    if is_stored(info):
+        return value
     if not OLDEST_BIRTHDAY <= value <= date.today():
         raise PydanticCustomError("birthday", "a birthday lies between 1900-01-01 and today")
     return value
