@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import ORGANIZATIONS
+from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import ServiceProcess, wait_for
 from directory_testkit import (
     OTHER_INN,
@@ -353,3 +356,26 @@ async def test_an_update_reaches_the_client_card_in_interactions(
     await asyncio.to_thread(wait_for, card_updated, 60, "the update to reach the client card")
     card = (await client.get(card_url, headers=me)).json()
     assert (card["legal_name"], card["status"], card["inn"]) == ("После", "client", VALID_INN)
+
+
+async def test_the_audit_trail_is_append_only(
+    client: httpx.AsyncClient, issuer: TokenIssuer, infra: Infrastructure
+) -> None:
+    direction = fresh_direction()
+    org = await _create(
+        client, sales(issuer, direction), legal_name="Аудит", directions=[direction]
+    )
+    conn = await asyncpg.connect(infra.database_url("clientele_test_directory"))
+    try:
+        for statement in (
+            "UPDATE audit_log SET actor_subject = 'mallory' WHERE entity_id = $1",
+            "DELETE FROM audit_log WHERE entity_id = $1",
+        ):
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await conn.execute(statement, uuid.UUID(org["id"]))
+        count = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE entity_id = $1", uuid.UUID(org["id"])
+        )
+    finally:
+        await conn.close()
+    assert count == 1
