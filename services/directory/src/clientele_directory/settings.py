@@ -14,3 +14,9 @@ class DirectorySettings(ServiceSettings):
         default=5, ge=1, description="login attempts per e-mail within the window (then 429)"
     )
     login_window_seconds: int = Field(default=300, ge=1)
+    search_word_similarity: float = Field(
+        default=0.4,
+        gt=0,
+        le=1,
+        description="pg_trgm word similarity from which a search word matches (typos)",
+    )

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     Date,
     DateTime,
     ForeignKey,
@@ -59,6 +60,15 @@ organizations = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("deleted_by", String(200)),
     Column("deleted_at", DateTime(timezone=True)),
+    Column(
+        "search_text",
+        Text,
+        Computed(
+            "directory_organization_document(legal_name, short_name, inn, kpp, ogrn, "
+            "emails::text[], phones)",
+            persisted=True,
+        ),
+    ),
     Index("ix_organizations_inn", "inn"),
     Index("ix_organizations_directions", "directions", postgresql_using="gin"),
     Index("ix_organizations_email_domains", "email_domains", postgresql_using="gin"),
@@ -91,6 +101,15 @@ persons = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("deleted_by", String(200)),
     Column("deleted_at", DateTime(timezone=True)),
+    Column(
+        "search_text",
+        Text,
+        Computed(
+            "directory_person_document(last_name, first_name, middle_name, "
+            "last_name_latin, first_name_latin, emails::text[], phones)",
+            persisted=True,
+        ),
+    ),
     Index("ix_persons_directions", "directions", postgresql_using="gin"),
     Index("ix_persons_email_domains", "email_domains", postgresql_using="gin"),
     Index("ix_persons_names", "last_name", "first_name", "id"),

@@ -6,9 +6,11 @@ from clientele_directory.api.auth import router as auth_router
 from clientele_directory.api.organizations import router as organizations_router
 from clientele_directory.api.persons import router as persons_router
 from clientele_directory.api.register import router as register_router
+from clientele_directory.api.search import router as search_router
 from clientele_directory.api.staff import directions_router, employees_router
 
 ROUTERS: list[APIRouter] = [
+    search_router,  # before the routers whose /{id} paths would take its fixed paths
     organizations_router,
     persons_router,
     register_router,

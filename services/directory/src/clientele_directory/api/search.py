@@ -1,0 +1,458 @@
+"""Search over organizations and persons: text (pg_trgm), filters, sorting, keyset pages.
+
+Every query here is direction-filtered: what a principal may not read never matches. The same
+filter conditions serve dynamic lists and exports (``organization_conditions``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from clientele_shared.auth.access import visible_to
+from clientele_shared.auth.dependencies import CurrentPrincipal
+from clientele_shared.auth.principal import Principal
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import String
+
+from clientele_directory.api.blocking import organization_blocked_expr, person_blocked_expr
+from clientele_directory.api.common import Runtime, invalid_field
+from clientele_directory.domain.common import STORED
+from clientele_directory.domain.organizations import Organization
+from clientele_directory.domain.persons import Person
+from clientele_directory.domain.search import (
+    Cursor,
+    CursorError,
+    OrganizationFilter,
+    OrganizationSort,
+    PersonSort,
+    SearchText,
+    decode_cursor,
+    encode_cursor,
+    fingerprint,
+    like_pattern,
+    search_terms,
+)
+from clientele_directory.store import employments, organizations, persons
+
+router = APIRouter(tags=["search"])
+
+ICU_COLLATION = "und-x-icu"
+_collation: dict[str, str | None] = {}
+
+
+async def name_collation(session: AsyncSession) -> str | None:
+    """ICU's root collation when the server has it (Ё with Е, Latin before Cyrillic), else
+    None (the database's default order). Asked once per process."""
+    if "name" not in _collation:
+        found = await session.scalar(
+            text("SELECT collname FROM pg_collation WHERE collname = :name"),
+            {"name": ICU_COLLATION},
+        )
+        _collation["name"] = str(found) if found else None
+    return _collation["name"]
+
+
+async def set_similarity(session: AsyncSession, threshold: float) -> None:
+    """The word similarity (0..1) from which a term matches a document (this transaction)."""
+    await session.execute(
+        select(func.set_config("pg_trgm.word_similarity_threshold", str(threshold), True))
+    )
+
+
+def _similarity(runtime: Runtime) -> float:
+    return float(getattr(runtime.settings, "search_word_similarity", 0.4))
+
+
+def _terms(q: str, field: str = "q") -> list[str]:
+    try:
+        terms = search_terms(q)
+    except Exception:
+        raise invalid_field(field, "the search text has control characters", "q") from None
+    if not terms:
+        raise invalid_field(field, "the search text has no words", "q")
+    return terms
+
+
+def _term_matches(document: Any, term: str) -> ColumnElement[bool]:
+    """A term is in the document as a substring, or a word there is similar to it (typos)."""
+    return or_(
+        document.like(like_pattern(term), escape="\\"),
+        literal(term).op("<%")(document),
+    )
+
+
+def _all_terms(document: Any, terms: Sequence[str]) -> ColumnElement[bool]:
+    return and_(*(_term_matches(document, term) for term in terms))
+
+
+def organization_text(principal: Principal, terms: Sequence[str]) -> ColumnElement[bool]:
+    """The organization's own document matches every term, or one of its people's does (a
+    live employment of a live person)."""
+    people = exists(
+        select(1)
+        .select_from(employments.join(persons, persons.c.id == employments.c.person_id))
+        .where(
+            employments.c.organization_id == organizations.c.id,
+            employments.c.deleted_at.is_(None),
+            persons.c.deleted_at.is_(None),
+            _all_terms(persons.c.search_text, terms),
+        )
+    )
+    return or_(_all_terms(organizations.c.search_text, terms), people)
+
+
+def _labels(values: list[str]) -> Any:
+    return cast(values, ARRAY(String))
+
+
+def organization_conditions(
+    principal: Principal,
+    flt: OrganizationFilter,
+    *,
+    attribute_conditions: Sequence[ColumnElement[bool]] = (),
+) -> list[ColumnElement[bool]]:
+    """SQL conditions of a filter over live organizations the principal may see."""
+    conditions: list[ColumnElement[bool]] = [
+        organizations.c.deleted_at.is_(None),
+        visible_to(principal, organizations.c.directions),
+    ]
+    if flt.q is not None:
+        conditions.append(organization_text(principal, _terms(flt.q, "filter.q")))
+    if flt.status:
+        conditions.append(organizations.c.status.in_([s.value for s in flt.status]))
+    if flt.directions:
+        conditions.append(organizations.c.directions.overlap(_labels(flt.directions)))
+    if flt.tags:
+        conditions.append(organizations.c.tags.overlap(_labels(flt.tags)))
+    if flt.categories:
+        conditions.append(organizations.c.categories.overlap(_labels(flt.categories)))
+    if flt.industry:
+        conditions.append(organizations.c.industry.in_(flt.industry))
+    if flt.responsible_employee_id:
+        conditions.append(organizations.c.responsible_employee_id.in_(flt.responsible_employee_id))
+    if flt.blocked is not None:
+        blocked = organization_blocked_expr()
+        conditions.append(blocked if flt.blocked else ~blocked)
+    conditions.extend(attribute_conditions)
+    return conditions
+
+
+# --- sorting and pages -----------------------------------------------------------------------
+
+
+class _Order:
+    """An order of rows and the keyset condition that continues it after a cursor."""
+
+    def __init__(
+        self,
+        columns: list[Any],
+        descending: bool,
+        parse: list[Callable[[Any], Any]],
+        *,
+        mixed: bool = False,
+    ) -> None:
+        self.columns = columns
+        self.descending = descending
+        self.parse = parse
+        self.mixed = mixed  # first column descending, the id ascending (relevance)
+
+    def order_by(self) -> list[Any]:
+        if self.mixed:
+            return [self.columns[0].desc(), self.columns[1].asc()]
+        return [c.desc() if self.descending else c.asc() for c in self.columns]
+
+    def after(self, key: tuple[Any, ...]) -> ColumnElement[bool]:
+        try:
+            values = [parse(value) for parse, value in zip(self.parse, key, strict=True)]
+        except (TypeError, ValueError):
+            raise invalid_field("cursor", "not a cursor of this API", "cursor") from None
+        if self.mixed:
+            first, ident = self.columns
+            return or_(first < values[0], and_(first == values[0], ident > values[1]))
+        left = tuple_(*self.columns)
+        right = tuple_(
+            *(literal(v, type_=c.type) for v, c in zip(values, self.columns, strict=True))
+        )
+        return left < right if self.descending else left > right
+
+
+def _to_uuid(value: Any) -> uuid.UUID:
+    return uuid.UUID(str(value))
+
+
+def _to_time(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
+def _to_float(value: Any) -> float:
+    if not isinstance(value, int | float):
+        raise TypeError("not a number")
+    return float(value)
+
+
+def _to_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not a text")
+    return value
+
+
+def _json_key(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def organization_order(sort: OrganizationSort, collation: str | None, score: Any | None) -> _Order:
+    name = organizations.c.legal_name
+    if collation:
+        name = name.collate(collation)  # type: ignore[assignment]
+    ident = organizations.c.id
+    if sort is OrganizationSort.RELEVANCE:
+        assert score is not None
+        return _Order([score, ident], True, [_to_float, _to_uuid], mixed=True)
+    if sort in (OrganizationSort.NAME, OrganizationSort.NAME_DESC):
+        return _Order([name, ident], sort is OrganizationSort.NAME_DESC, [_to_str, _to_uuid])
+    return _Order(
+        [organizations.c.created_at, ident],
+        sort is OrganizationSort.CREATED_DESC,
+        [_to_time, _to_uuid],
+    )
+
+
+def _cursor_key(token: str | None, sort: str, bound: str, size: int) -> tuple[Any, ...] | None:
+    if token is None:
+        return None
+    try:
+        return decode_cursor(token, sort=sort, fingerprint=bound, size=size)
+    except CursorError as exc:
+        raise invalid_field("cursor", str(exc), "cursor") from None
+
+
+class OrganizationSearch(BaseModel):
+    """A search: the filter, the order and the page (``cursor`` from the previous page)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filter: OrganizationFilter = Field(default_factory=OrganizationFilter)
+    sort: OrganizationSort = OrganizationSort.NAME
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, max_length=2048)
+
+
+class OrganizationPage(BaseModel):
+    items: list[Organization]
+    next_cursor: str | None = Field(
+        default=None, description="give it as `cursor` for the next page; null on the last page"
+    )
+
+
+async def search_organizations_page(
+    session: AsyncSession,
+    runtime: Runtime,
+    principal: Principal,
+    flt: OrganizationFilter,
+    *,
+    sort: OrganizationSort,
+    limit: int,
+    cursor: str | None,
+    extra: Sequence[ColumnElement[bool]] = (),
+    bound_to: str = "",
+) -> OrganizationPage:
+    """One page of the organizations matching ``flt`` (plus ``extra`` conditions)."""
+    if sort is OrganizationSort.RELEVANCE and flt.q is None:
+        raise invalid_field("sort", "relevance needs a search text (filter.q)", "sort")
+    await set_similarity(session, _similarity(runtime))
+    collation = await name_collation(session)
+    score = None
+    if flt.q is not None:
+        score = func.word_similarity(
+            literal(" ".join(_terms(flt.q, "filter.q"))), organizations.c.search_text
+        )
+    order = organization_order(sort, collation, score)
+    if flt.attributes:
+        raise invalid_field("filter.attributes", "no custom attribute is defined", "attributes")
+    conditions = organization_conditions(principal, flt)
+    conditions.extend(extra)
+    bound = fingerprint(flt.canonical(), sort.value, bound_to)
+    key = _cursor_key(cursor, sort.value, bound, len(order.columns))
+    if key is not None:
+        conditions.append(order.after(key))
+    columns: list[Any] = [organizations, organization_blocked_expr().label("blocked")]
+    if score is not None:
+        columns.append(score.label("score"))
+    stmt: Select[Any] = select(*columns).where(*conditions).order_by(*order.order_by())
+    rows = (await session.execute(stmt.limit(limit + 1))).all()
+    items = [Organization.model_validate(r, from_attributes=True, context=STORED) for r in rows]
+    next_cursor = None
+    if len(rows) > limit:
+        items = items[:limit]
+        last = rows[limit - 1]
+        values: tuple[Any, ...]
+        if sort is OrganizationSort.RELEVANCE:
+            values = (float(last.score), last.id)
+        elif sort in (OrganizationSort.NAME, OrganizationSort.NAME_DESC):
+            values = (last.legal_name, last.id)
+        else:
+            values = (last.created_at, last.id)
+        next_cursor = encode_cursor(Cursor(sort.value, tuple(_json_key(v) for v in values), bound))
+    return OrganizationPage(items=items, next_cursor=next_cursor)
+
+
+@router.post("/v1/organizations/search")
+async def search_organizations(
+    search: OrganizationSearch, principal: CurrentPrincipal, runtime: Runtime
+) -> OrganizationPage:
+    """Organizations the caller may see that match the filter, one page at a time.
+
+    ``filter.q`` finds words (typos tolerated) in names, INN/KPP/OGRN, phones (any usual
+    writing), e-mails and the names, phones and e-mails of the organization's people. Sort by
+    ``name`` (Cyrillic-aware when the database has ICU), ``created``, their reverse, or
+    ``relevance`` (needs ``q``). ``next_cursor`` continues the same search; a cursor given to
+    another search is refused (422).
+    """
+    async with runtime.sessions() as session, session.begin():
+        return await search_organizations_page(
+            session,
+            runtime,
+            principal,
+            search.filter,
+            sort=search.sort,
+            limit=search.limit,
+            cursor=search.cursor,
+        )
+
+
+# --- persons ---------------------------------------------------------------------------------
+
+
+class PersonSearch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: SearchText | None = Field(default=None, description="words of names, phones, e-mails")
+    organization_id: uuid.UUID | None = Field(
+        default=None, description="only people working at this organization"
+    )
+    blocked: bool | None = None
+    sort: PersonSort = PersonSort.NAME
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, max_length=2048)
+
+
+class PersonPage(BaseModel):
+    items: list[Person]
+    next_cursor: str | None = None
+
+
+@router.post("/v1/persons/search")
+async def search_persons(
+    search: PersonSearch, principal: CurrentPrincipal, runtime: Runtime
+) -> PersonPage:
+    """Persons the caller may see whose names (Cyrillic or Latin), phones or e-mails match,
+    by name or relevance, a page at a time."""
+    from clientele_directory.api.persons import (
+        _employment_orgs,
+        _live_employment_at_live_org,
+        _visible_employments,
+        person_visible,
+    )
+
+    if search.sort is PersonSort.RELEVANCE and search.q is None:
+        raise invalid_field("sort", "relevance needs a search text (q)", "sort")
+    conditions: list[ColumnElement[bool]] = [
+        persons.c.deleted_at.is_(None),
+        person_visible(principal),
+    ]
+    score = None
+    if search.q is not None:
+        terms = _terms(search.q)
+        conditions.append(_all_terms(persons.c.search_text, terms))
+        score = func.word_similarity(literal(" ".join(terms)), persons.c.search_text)
+    if search.organization_id is not None:
+        conditions.append(
+            exists(
+                select(1)
+                .select_from(_employment_orgs)
+                .where(
+                    employments.c.person_id == persons.c.id,
+                    employments.c.organization_id == search.organization_id,
+                    _live_employment_at_live_org,
+                    visible_to(principal, organizations.c.directions),
+                )
+            )
+        )
+    if search.blocked is not None:
+        blocked = person_blocked_expr()
+        conditions.append(blocked if search.blocked else ~blocked)
+    async with runtime.sessions() as session, session.begin():
+        await set_similarity(session, _similarity(runtime))
+        collation = await name_collation(session)
+        last_name: Any = func.coalesce(persons.c.last_name, persons.c.last_name_latin, "")
+        first_name: Any = func.coalesce(persons.c.first_name, persons.c.first_name_latin, "")
+        if collation:
+            last_name, first_name = last_name.collate(collation), first_name.collate(collation)
+        if search.sort is PersonSort.RELEVANCE:
+            order = _Order([score, persons.c.id], True, [_to_float, _to_uuid], mixed=True)
+        else:
+            order = _Order(
+                [last_name, first_name, persons.c.id], False, [_to_str, _to_str, _to_uuid]
+            )
+        canonical = search.model_dump_json(exclude={"cursor", "limit", "sort"})
+        bound = fingerprint(canonical, search.sort.value, "persons")
+        key = _cursor_key(search.cursor, search.sort.value, bound, len(order.columns))
+        if key is not None:
+            conditions.append(order.after(key))
+        columns: list[Any] = [
+            persons,
+            person_blocked_expr().label("blocked"),
+            last_name.label("sort_last"),
+            first_name.label("sort_first"),
+        ]
+        if score is not None:
+            columns.append(score.label("score"))
+        rows = (
+            await session.execute(
+                select(*columns)
+                .where(*conditions)
+                .order_by(*order.order_by())
+                .limit(search.limit + 1)
+            )
+        ).all()
+        found = [Person.model_validate(r, from_attributes=True, context=STORED) for r in rows]
+        jobs = await _visible_employments(session, principal, [p.id for p in found])
+    next_cursor = None
+    if len(rows) > search.limit:
+        found = found[: search.limit]
+        last = rows[search.limit - 1]
+        values = (
+            (float(last.score), last.id)
+            if search.sort is PersonSort.RELEVANCE
+            else (last.sort_last, last.sort_first, last.id)
+        )
+        next_cursor = encode_cursor(
+            Cursor(search.sort.value, tuple(_json_key(v) for v in values), bound)
+        )
+    return PersonPage(
+        items=[p.model_copy(update={"employments": jobs[p.id]}) for p in found],
+        next_cursor=next_cursor,
+    )
