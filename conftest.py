@@ -13,7 +13,7 @@ import pytest
 from clientele_shared.auth.devtokens import main as token_cli
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import SERVICES
-from clientele_shared.testing.infra import Infrastructure, infrastructure
+from clientele_shared.testing.infra import Infrastructure, database_for_tests, infrastructure
 from clientele_shared.testing.processes import ServiceProcess, wait_for
 
 REPO = Path(__file__).parent
@@ -39,14 +39,6 @@ async def _ensure_databases(infra: Infrastructure, names: list[str]) -> None:
             await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-
-
-def database_for_tests(service: str) -> str:
-    """Tests keep to their own databases, apart from a development stack's.
-
-    CLIENTELE_TEST_DATABASE_PREFIX separates two checkouts testing against one server.
-    """
-    return os.environ.get("CLIENTELE_TEST_DATABASE_PREFIX", "clientele_test_") + service
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +71,7 @@ def migrated(infra: Infrastructure, service_env: dict[str, str]) -> None:
     for service in SERVICES:
         subprocess.run(
             [str(VENV_BIN / "clientele"), "migrate", service],
-            env={**service_env, "DATABASE_URL": infra.database_url(database_for_tests(service))},
+            env={**service_env, "DATABASE_URL": infra.test_database_url(service)},
             check=True,
         )
 
@@ -91,7 +83,7 @@ def start_service(
     started: list[ServiceProcess] = []
 
     def start(name: str, **env: str) -> ServiceProcess:
-        database = {"DATABASE_URL": infra.database_url(database_for_tests(name))}
+        database = {"DATABASE_URL": infra.test_database_url(name)}
         process = ServiceProcess(name, {**service_env, **database, **env}, tmp_path, VENV_BIN)
         started.append(process)
         wait_for(process.ready, 60, f"{name} to be ready")

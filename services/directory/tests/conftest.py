@@ -31,7 +31,7 @@ def directory(
     """The directory service as a process on its test database, shared by a module's tests."""
     env = {
         **service_env,
-        "DATABASE_URL": infra.database_url("clientele_test_directory"),
+        "DATABASE_URL": infra.test_database_url("directory"),
         **directory_env,
     }
     process = ServiceProcess("directory", env, tmp_path_factory.mktemp("directory"), VENV_BIN)

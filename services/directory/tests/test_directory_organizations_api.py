@@ -365,7 +365,7 @@ async def test_the_audit_trail_is_append_only(
     org = await _create(
         client, sales(issuer, direction), legal_name="Аудит", directions=[direction]
     )
-    conn = await asyncpg.connect(infra.database_url("clientele_test_directory"))
+    conn = await asyncpg.connect(infra.test_database_url("directory"))
     try:
         for statement in (
             "UPDATE audit_log SET actor_subject = 'mallory' WHERE entity_id = $1",

@@ -15,12 +15,11 @@ from clientele_shared.testing.processes import ServiceProcess, wait_for
 from interactions_testkit import Stack, bearer
 
 VENV_BIN = Path(sys.executable).parent
-DATABASE = "clientele_test_interactions"
 
 
 @pytest.fixture(scope="session")
 def interactions_migrated(infra: Infrastructure, service_env: dict[str, str]) -> str:
-    url = infra.database_url(DATABASE)
+    url = infra.test_database_url("interactions")
     subprocess.run(
         [str(VENV_BIN / "clientele"), "migrate", "interactions"],
         env={**service_env, "DATABASE_URL": url},

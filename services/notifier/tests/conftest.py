@@ -24,7 +24,7 @@ def migrated(infra: Infrastructure, service_env: dict[str, str]) -> None:
     """Only the notifier's test database (the root fixture migrates every service)."""
     subprocess.run(
         [str(Path(sys.executable).parent / "clientele"), "migrate", "notifier"],
-        env={**service_env, "DATABASE_URL": infra.database_url("clientele_test_notifier")},
+        env={**service_env, "DATABASE_URL": infra.test_database_url("notifier")},
         check=True,
     )
 

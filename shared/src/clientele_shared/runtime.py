@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -177,8 +177,13 @@ def create_service_app(
     description: str,
     routers: Iterable[APIRouter],
     verifier: TokenVerifier | None = None,
+    upload_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
-    """The one way a service's FastAPI app is assembled."""
+    """The one way a service's FastAPI app is assembled.
+
+    `upload_limits` maps path patterns (regular expressions) to body limits above
+    MAX_REQUEST_BYTES, for the few endpoints that take files.
+    """
     settings = runtime.settings
     configure_logging(runtime.service, settings.log_level, json=settings.log_json)
 
@@ -194,7 +199,7 @@ def create_service_app(
     app.state.runtime = runtime
     install_problem_handlers(app)
     install_auth(app, verifier or TokenVerifier(settings.auth))
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, larger=upload_limits)
     app.add_middleware(CorrelationAndMetrics, service=runtime.service)
     app.include_router(_operations_router(runtime))
     for router in routers:

@@ -79,3 +79,10 @@ async def test_correlation_id_is_kept_or_made(client: httpx.AsyncClient) -> None
 def test_retry_backoff_grows_and_is_capped() -> None:
     policy = RetryPolicy(max_attempts=10, initial_backoff=0.1, max_backoff=1.0)
     assert [policy.delay(n) for n in (1, 2, 3, 4, 5, 9)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+
+
+def test_upload_paths_get_their_own_larger_limit() -> None:
+    limit = BodySizeLimit(_app(), max_bytes=1024, larger={r"/v1/things/[^/]+/files": 10_000})
+    assert limit.limit_for("/v1/things/42/files") == 10_000
+    assert limit.limit_for("/v1/things/42/files/extra") == 1024
+    assert limit.limit_for("/v1/things") == 1024

@@ -40,6 +40,11 @@ def create_app(
         title="Clientele interactions",
         description="The log of contacts with clients, planning, reminders and the client summary.",
         routers=routers(),
+        upload_limits={
+            r"/v1/interactions/[^/]+/attachments": settings.attachment_max_bytes
+            + settings.upload_overhead_bytes,
+            r"/v1/interactions/email": settings.email_max_bytes + settings.upload_overhead_bytes,
+        },
     )
     app.state.clock = clock
     if settings.overdue_worker:

@@ -33,15 +33,14 @@ DEFAULT_ATTACHMENT_TYPES = (
 class InteractionsSettings(ServiceSettings):
     service_name: str = "interactions"
     http_port: int = 8002
-    max_request_bytes: int = Field(default=26_214_400, ge=1024)
-    """Uploads (attachments, e-mail files) need more than the 1 MiB the other services allow."""
-
     # attachments
     attachment_storage: str = Field(default="local", pattern="^(local)$")
     attachments_dir: Path = Path(".state/attachments/interactions")
     attachment_max_bytes: int = Field(default=10_485_760, ge=1)
     attachment_content_types: list[str] = Field(default_factory=lambda: [*DEFAULT_ATTACHMENT_TYPES])
     email_max_bytes: int = Field(default=26_214_400, ge=1024)
+    upload_overhead_bytes: int = Field(default=65_536, ge=0)
+    """Room for the multipart framing around an uploaded file."""
     own_email_domains: list[str] = Field(default_factory=list)
     """The company's own mail domains: their addresses are never reported as unknown, and a
     message sent from one is outgoing."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,19 +41,33 @@ async def _send_problem(send: Send, scope: Scope, status: int, title: str, detai
 
 
 class BodySizeLimit:
-    """Refuse request bodies above a limit with 413, whether declared or streamed."""
+    """Refuse request bodies above a limit with 413, whether declared or streamed.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `larger` raises the limit for the paths matching a regular expression (uploads), so the
+    rest of the API keeps the small default.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = [(re.compile(pattern), limit) for pattern, limit in (larger or {}).items()]
+
+    def limit_for(self, path: str) -> int:
+        for pattern, limit in self.larger:
+            if pattern.fullmatch(path):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = f"The request body exceeds {self.max_bytes} bytes."
+        max_bytes = self.limit_for(scope.get("path", ""))
+        detail = f"The request body exceeds {max_bytes} bytes."
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+            if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
                 await _send_problem(send, scope, 413, "Content Too Large", detail)
                 return
         received = 0
@@ -62,7 +78,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes and not refused:
+                if received > max_bytes and not refused:
                     refused = True
                     if not started:
                         await _send_problem(send, scope, 413, "Content Too Large", detail)

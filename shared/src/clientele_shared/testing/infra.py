@@ -17,6 +17,10 @@ from pathlib import Path
 ENV_KEYS = ("KAFKA_BOOTSTRAP_SERVERS", "POSTGRES_URL", "REDIS_URL")
 
 
+def database_for_tests(service: str) -> str:
+    return os.environ.get("CLIENTELE_TEST_DATABASE_PREFIX", "clientele_test_") + service
+
+
 @dataclass(frozen=True)
 class Infrastructure:
     kafka_bootstrap_servers: str
@@ -28,6 +32,13 @@ class Infrastructure:
 
     def database_url(self, database: str) -> str:
         return f"{self.postgres_url.rstrip('/')}/{database}"
+
+    def test_database_url(self, service: str) -> str:
+        """A service's database for tests, apart from a development stack's.
+
+        CLIENTELE_TEST_DATABASE_PREFIX keeps two checkouts testing against one server apart.
+        """
+        return self.database_url(database_for_tests(service))
 
     def as_env(self) -> dict[str, str]:
         return {
