@@ -53,6 +53,7 @@ organizations = Table(
     Column("responsible_employee_id", Uuid),
     Column("status", String(20), nullable=False),
     Column("directions", ARRAY(String(64)), nullable=False),
+    Column("attributes", JSONB, nullable=False, server_default="{}"),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -94,6 +95,7 @@ persons = Table(
     Column("email_domains", ARRAY(String(255)), nullable=False, server_default="{}"),
     Column("consent", JSONB, nullable=False, server_default="{}"),
     Column("directions", ARRAY(String(64)), nullable=False, server_default="{}"),
+    Column("attributes", JSONB, nullable=False, server_default="{}"),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -194,6 +196,28 @@ employees = Table(
     Index("ix_employees_manager", "manager_id"),
 )
 """The company's users; ``lower(email)`` is unique (migration 0005)."""
+
+attribute_definitions = Table(
+    "attribute_definitions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("entity_kind", String(20), nullable=False),
+    Column("key", String(63), nullable=False),
+    Column("label", String(200), nullable=False),
+    Column("description", Text),
+    Column("type", String(20), nullable=False),
+    Column("required", Boolean, nullable=False, server_default="false"),
+    Column("options", JSONB, nullable=False, server_default="[]"),
+    Column("reference_kind", String(20)),
+    Column("archived", Boolean, nullable=False, server_default="false"),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(200)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""Custom attributes; ``(entity_kind, key)`` is unique, archived ones included (migration 0007):
+an archived attribute is restored, not defined again."""
 
 audit_log = Table(
     "audit_log",

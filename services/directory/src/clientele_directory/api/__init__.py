@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from clientele_directory.api.attributes import router as attributes_router
 from clientele_directory.api.auth import router as auth_router
 from clientele_directory.api.organizations import router as organizations_router
 from clientele_directory.api.persons import router as persons_router
@@ -13,6 +14,7 @@ ROUTERS: list[APIRouter] = [
     search_router,  # before the routers whose /{id} paths would take its fixed paths
     organizations_router,
     persons_router,
+    attributes_router,
     register_router,
     directions_router,
     employees_router,

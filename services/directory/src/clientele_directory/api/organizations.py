@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clientele_directory.api.attributes import resolve_attributes
 from clientele_directory.api.blocking import announce_organization, organization_blocked_expr
 from clientele_directory.api.common import (
     Conflict,
@@ -26,6 +27,7 @@ from clientele_directory.api.common import (
     invalid_field,
     required_versions,
 )
+from clientele_directory.domain.attributes import EntityKind
 from clientele_directory.domain.common import STORED, AuditEntry, etag
 from clientele_directory.domain.organizations import (
     Organization,
@@ -110,6 +112,10 @@ async def create_organization(
     org_id = uuid.uuid4()
     async with runtime.sessions() as session, session.begin():
         await _check_responsible(session, draft.responsible_employee_id)
+        attributes = await resolve_attributes(
+            session, principal, EntityKind.ORGANIZATION, {}, draft.attributes, creating=True
+        )
+        draft = draft.model_copy(update={"attributes": attributes})
         await session.execute(
             insert(organizations).values(
                 id=org_id,
@@ -205,6 +211,16 @@ async def update_organization(
             patched = apply_patch(current, patch)
         except PatchRejected as exc:
             raise invalid(exc.errors) from None
+        if "attributes" in patch.model_fields_set:
+            attributes = await resolve_attributes(
+                session,
+                principal,
+                EntityKind.ORGANIZATION,
+                current.attributes,
+                patch.attributes,
+                creating=False,
+            )
+            patched = patched.model_copy(update={"attributes": attributes})
         changes = changes_between(current, patched)
         if not changes:
             response.headers["ETag"] = etag(current.version)

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clientele_directory.api.attributes import resolve_attributes
 from clientele_directory.api.blocking import announce_person, person_blocked_expr
 from clientele_directory.api.common import (
     Conflict,
@@ -40,6 +41,7 @@ from clientele_directory.api.common import (
     invalid_field,
     required_versions,
 )
+from clientele_directory.domain.attributes import EntityKind
 from clientele_directory.domain.common import STORED, AuditEntry, etag
 from clientele_directory.domain.organizations import PatchRejected
 from clientele_directory.domain.persons import (
@@ -265,6 +267,10 @@ async def create_person(
     writable_directions(principal, draft.directions)
     person_id = uuid.uuid4()
     async with runtime.sessions() as session, session.begin():
+        attributes = await resolve_attributes(
+            session, principal, EntityKind.PERSON, {}, draft.attributes, creating=True
+        )
+        draft = draft.model_copy(update={"attributes": attributes})
         await session.execute(
             insert(persons).values(
                 id=person_id,
@@ -383,6 +389,16 @@ async def update_person(
             patched = apply_person_patch(current, patch)
         except PatchRejected as exc:
             raise invalid(exc.errors) from None
+        if "attributes" in patch.model_fields_set:
+            attributes = await resolve_attributes(
+                session,
+                principal,
+                EntityKind.PERSON,
+                current.attributes,
+                patch.attributes,
+                creating=False,
+            )
+            patched = patched.model_copy(update={"attributes": attributes})
         changes = person_changes(current, patched)
         if not changes:
             response.headers["ETag"] = etag(current.version)

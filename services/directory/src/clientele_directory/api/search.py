@@ -35,6 +35,7 @@ from sqlalchemy.types import String
 
 from clientele_directory.api.blocking import organization_blocked_expr, person_blocked_expr
 from clientele_directory.api.common import Runtime, invalid_field
+from clientele_directory.domain.attributes import EntityKind
 from clientele_directory.domain.common import STORED
 from clientele_directory.domain.organizations import Organization
 from clientele_directory.domain.persons import Person
@@ -280,6 +281,8 @@ async def search_organizations_page(
     bound_to: str = "",
 ) -> OrganizationPage:
     """One page of the organizations matching ``flt`` (plus ``extra`` conditions)."""
+    from clientele_directory.api.attributes import attribute_conditions
+
     if sort is OrganizationSort.RELEVANCE and flt.q is None:
         raise invalid_field("sort", "relevance needs a search text (filter.q)", "sort")
     await set_similarity(session, _similarity(runtime))
@@ -290,9 +293,11 @@ async def search_organizations_page(
             literal(" ".join(_terms(flt.q, "filter.q"))), organizations.c.search_text
         )
     order = organization_order(sort, collation, score)
-    if flt.attributes:
-        raise invalid_field("filter.attributes", "no custom attribute is defined", "attributes")
-    conditions = organization_conditions(principal, flt)
+    conditions = organization_conditions(
+        principal,
+        flt,
+        attribute_conditions=await attribute_conditions(session, EntityKind.ORGANIZATION, flt),
+    )
     conditions.extend(extra)
     bound = fingerprint(flt.canonical(), sort.value, bound_to)
     key = _cursor_key(cursor, sort.value, bound, len(order.columns))

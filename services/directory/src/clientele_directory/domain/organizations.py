@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from stdnum.ru import inn as ru_inn
 from stdnum.ru import ogrn as ru_ogrn
 
+from clientele_directory.domain.attributes import attribute_changes
 from clientele_directory.domain.common import (
     Address,
     CountryCode,
@@ -35,6 +36,8 @@ from clientele_directory.domain.common import (
     diff,
     email_domains,
 )
+
+MAX_ATTRIBUTES = 200
 
 
 class OrganizationStatus(enum.StrEnum):
@@ -112,6 +115,11 @@ class OrganizationFields(BaseModel):
     responsible_employee_id: uuid.UUID | None = None
     status: OrganizationStatus = OrganizationStatus.PROSPECT
     directions: RequiredDirections
+    attributes: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=MAX_ATTRIBUTES,
+        description="custom attribute values by key (see /v1/attributes)",
+    )
 
     @model_validator(mode="after")
     def _identifiers_agree(self) -> Self:
@@ -128,7 +136,10 @@ class OrganizationFields(BaseModel):
         return self
 
 
-ORGANIZATION_FIELDS: tuple[str, ...] = tuple(OrganizationFields.model_fields)
+ORGANIZATION_FIELDS: tuple[str, ...] = tuple(
+    name for name in OrganizationFields.model_fields if name != "attributes"
+)
+"""The fields diffs compare one by one; custom attributes are compared per key."""
 
 
 class OrganizationDraft(OrganizationFields):
@@ -159,6 +170,7 @@ class OrganizationPatch(BaseModel):
     responsible_employee_id: Any = None
     status: Any = None
     directions: Any = None
+    attributes: Any = None
 
     def given(self) -> dict[str, Any]:
         """The fields the patch sets (``None`` for cleared ones)."""
@@ -189,8 +201,13 @@ class PatchRejected(ValueError):
 
 
 def apply_patch(current: Organization, patch: OrganizationPatch) -> OrganizationFields:
-    """The organization's fields after ``patch``, validated as a whole (PatchRejected if not)."""
-    merged = {**current.fields(), **patch.given()}
+    """The organization's fields after ``patch``, validated as a whole (PatchRejected if not).
+
+    Custom attribute values are kept as they are: they are patched against their definitions
+    (``attributes.apply_attribute_patch``) by the caller, who reads the definitions.
+    """
+    given = {name: value for name, value in patch.given().items() if name != "attributes"}
+    merged = {**current.fields(), "attributes": current.attributes, **given}
     try:
         return OrganizationFields.model_validate(merged)
     except PydanticValidationError as exc:
@@ -198,12 +215,16 @@ def apply_patch(current: Organization, patch: OrganizationPatch) -> Organization
 
 
 def changes_between(current: Organization, patched: OrganizationFields) -> dict[str, Any]:
-    """Field-level ``{"old", "new"}`` of what the patch really changes."""
-    return diff(current.fields(), patched.model_dump(mode="json"), ORGANIZATION_FIELDS)
+    """Field-level ``{"old", "new"}`` of what the patch really changes (custom attributes as
+    ``attributes.<key>``)."""
+    changes = diff(current.fields(), patched.model_dump(mode="json"), ORGANIZATION_FIELDS)
+    return changes | attribute_changes(current.attributes, patched.attributes)
 
 
 def created_changes(org: Organization) -> dict[str, Any]:
-    return creation_changes(org.fields(), ORGANIZATION_FIELDS)
+    return creation_changes(org.fields(), ORGANIZATION_FIELDS) | attribute_changes(
+        {}, org.attributes
+    )
 
 
 def moved_directions(old: list[str], new: list[str]) -> set[str]:
@@ -216,4 +237,5 @@ def storage_values(fields: OrganizationFields) -> dict[str, Any]:
     values = fields.model_dump(mode="json", include=set(ORGANIZATION_FIELDS))
     values["responsible_employee_id"] = fields.responsible_employee_id
     values["email_domains"] = email_domains(fields.emails)
+    values["attributes"] = fields.attributes
     return values

@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
+from clientele_directory.domain.attributes import attribute_changes
 from clientele_directory.domain.common import (
     Directions,
     Emails,
@@ -34,7 +35,7 @@ from clientele_directory.domain.common import (
     email_domains,
     is_stored,
 )
-from clientele_directory.domain.organizations import PatchRejected
+from clientele_directory.domain.organizations import MAX_ATTRIBUTES, PatchRejected
 
 OLDEST_BIRTHDAY = date(1900, 1, 1)
 _M = TypeVar("_M", bound=BaseModel)
@@ -101,6 +102,11 @@ class PersonFields(BaseModel):
     emails: Emails = Field(default_factory=list)
     consent: Consent = Field(default_factory=Consent)
     directions: Directions = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=MAX_ATTRIBUTES,
+        description="custom attribute values by key (see /v1/attributes)",
+    )
 
     @model_validator(mode="after")
     def _named(self) -> Self:
@@ -109,7 +115,9 @@ class PersonFields(BaseModel):
         return self
 
 
-PERSON_FIELDS: tuple[str, ...] = tuple(PersonFields.model_fields)
+PERSON_FIELDS: tuple[str, ...] = tuple(
+    name for name in PersonFields.model_fields if name != "attributes"
+)
 
 
 class EmploymentFields(BaseModel):
@@ -202,6 +210,7 @@ class PersonPatch(_MergePatch):
     emails: Any = None
     consent: Any = None
     directions: Any = None
+    attributes: Any = None
 
 
 class EmploymentPatch(_MergePatch):
@@ -223,7 +232,11 @@ def _merged(model: type[_M], current: dict[str, Any], patch: _MergePatch) -> _M:
 
 
 def apply_person_patch(current: Person, patch: PersonPatch) -> PersonFields:
-    return _merged(PersonFields, current.fields(), patch)
+    """The person's fields after ``patch``; custom attribute values are kept (see
+    ``organizations.apply_patch``)."""
+    given = patch.model_copy()
+    given.model_fields_set.discard("attributes")
+    return _merged(PersonFields, {**current.fields(), "attributes": current.attributes}, given)
 
 
 def apply_employment_patch(current: Employment, patch: EmploymentPatch) -> EmploymentFields:
@@ -231,7 +244,8 @@ def apply_employment_patch(current: Employment, patch: EmploymentPatch) -> Emplo
 
 
 def person_changes(current: Person, patched: PersonFields) -> dict[str, Any]:
-    return diff(current.fields(), patched.model_dump(mode="json"), PERSON_FIELDS)
+    changes = diff(current.fields(), patched.model_dump(mode="json"), PERSON_FIELDS)
+    return changes | attribute_changes(current.attributes, patched.attributes)
 
 
 def employment_changes(current: Employment, patched: EmploymentFields) -> dict[str, Any]:
@@ -242,7 +256,7 @@ def person_created_changes(person: Person) -> dict[str, Any]:
     changes = creation_changes(person.fields(), PERSON_FIELDS)
     if not any(person.consent.model_dump().values()):
         changes.pop("consent", None)
-    return changes
+    return changes | attribute_changes({}, person.attributes)
 
 
 def employment_created_changes(employment: Employment) -> dict[str, Any]:
@@ -255,6 +269,7 @@ def person_storage_values(fields: PersonFields) -> dict[str, Any]:
     values = fields.model_dump(mode="json", include=set(PERSON_FIELDS))
     values["birthday"] = fields.birthday
     values["email_domains"] = email_domains(fields.emails)
+    values["attributes"] = fields.attributes
     return values
 
 

@@ -38,10 +38,14 @@ class OrganizationCreated(Payload):
     tags: list[str] = Field(default_factory=list)
     responsible_employee_id: uuid.UUID | None = None
     blocked: bool = False
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, description="custom attribute values by key"
+    )
 
 
 class OrganizationUpdated(Payload):
-    """Changed fields of an organization, each with its old and new value."""
+    """Changed fields of an organization, each with its old and new value; a custom
+    attribute's change is named ``attributes.<key>``."""
 
     organization_id: uuid.UUID
     version: int
@@ -101,6 +105,9 @@ class PersonCreated(Payload):
     consent: dict[str, bool] = Field(default_factory=dict)
     directions: list[str] = Field(default_factory=list)
     blocked: bool = False
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, description="custom attribute values by key"
+    )
 
 
 class PersonUpdated(Payload):
