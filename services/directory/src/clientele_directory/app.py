@@ -20,14 +20,17 @@ def load_settings() -> DirectorySettings:
 
 
 def create_app(settings: DirectorySettings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(
-        settings or load_settings(), metadata, publishes=[ORGANIZATIONS, PERSONS, EMPLOYEES]
-    )
+    settings = settings or load_settings()
+    runtime = ServiceRuntime(settings, metadata, publishes=[ORGANIZATIONS, PERSONS, EMPLOYEES])
     app = create_service_app(
         runtime,
         title="Clientele directory",
         description="Organizations, persons, lists, directions and employees.",
         routers=ROUTERS,
+        upload_limits=dict.fromkeys(
+            (r"/v1/organizations/import", r"/v1/lists/[^/]+/members/upload"),
+            settings.import_max_bytes + settings.upload_overhead_bytes,
+        ),
     )
     auth = runtime.settings.auth
     if auth.private_key_file is not None:  # the built-in token issuer (POST /v1/auth/token)

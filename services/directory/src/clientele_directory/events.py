@@ -18,6 +18,7 @@ from clientele_shared.events.schemas.directory import (
     EmployeeCreated,
     EmployeeUpdated,
     EmploymentChanged,
+    ListMembershipChanged,
     OrganizationBlocked,
     OrganizationCreated,
     OrganizationDeleted,
@@ -33,6 +34,7 @@ from clientele_shared.events.schemas.directory import (
     RegisterBasis,
 )
 
+from clientele_directory.domain.lists import OrganizationList
 from clientele_directory.domain.organizations import Organization
 from clientele_directory.domain.persons import Employment, Person
 from clientele_directory.domain.staff import DirectionRecord, Employee
@@ -351,5 +353,24 @@ def direction_changed(
         ),
         aggregate_id=f"direction:{direction.code}",
         directions=[direction.code],
+        actor=actor,
+    )
+
+
+def list_membership_changed(
+    outbox: Outbox,
+    found: OrganizationList,
+    actor: Actor,
+    *,
+    added: list[uuid.UUID] | None = None,
+    removed: list[uuid.UUID] | None = None,
+) -> Envelope:
+    return outbox.envelope(
+        "directory.list.membership_changed",
+        ListMembershipChanged(
+            list_id=found.id, list_name=found.name, added=added or [], removed=removed or []
+        ),
+        aggregate_id=f"list:{found.id}",
+        directions=found.directions,
         actor=actor,
     )

@@ -20,3 +20,10 @@ class DirectorySettings(ServiceSettings):
         le=1,
         description="pg_trgm word similarity from which a search word matches (typos)",
     )
+    import_max_bytes: int = Field(
+        default=52_428_800, ge=1024, description="largest .xlsx/CSV upload (import, list members)"
+    )
+    upload_overhead_bytes: int = Field(
+        default=65_536, ge=0, description="room for the multipart framing around an upload"
+    )
+    import_max_rows: int = Field(default=200_000, ge=1, description="rows of one import file")

@@ -219,6 +219,36 @@ attribute_definitions = Table(
 """Custom attributes; ``(entity_kind, key)`` is unique, archived ones included (migration 0007):
 an archived attribute is restored, not defined again."""
 
+organization_lists = Table(
+    "organization_lists",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("description", Text),
+    Column("kind", String(20), nullable=False),
+    Column("filter", JSONB),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(200)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("deleted_by", String(200)),
+    Column("deleted_at", DateTime(timezone=True)),
+    Index("ix_organization_lists_directions", "directions", postgresql_using="gin"),
+)
+
+organization_list_members = Table(
+    "organization_list_members",
+    metadata,
+    Column("list_id", Uuid, ForeignKey("organization_lists.id"), primary_key=True),
+    Column("organization_id", Uuid, ForeignKey("organizations.id"), primary_key=True),
+    Column("added_by", String(200), nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_organization_list_members_organization", "organization_id"),
+)
+"""Members of static lists; a member the reader may not see is never shown to him."""
+
 audit_log = Table(
     "audit_log",
     metadata,

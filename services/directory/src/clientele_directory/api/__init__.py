@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from clientele_directory.api.attributes import router as attributes_router
 from clientele_directory.api.auth import router as auth_router
+from clientele_directory.api.lists import router as lists_router
 from clientele_directory.api.organizations import router as organizations_router
 from clientele_directory.api.persons import router as persons_router
 from clientele_directory.api.register import router as register_router
@@ -15,6 +16,7 @@ ROUTERS: list[APIRouter] = [
     organizations_router,
     persons_router,
     attributes_router,
+    lists_router,
     register_router,
     directions_router,
     employees_router,

@@ -199,6 +199,16 @@ class DirectionChanged(Payload):
     changes: dict[str, FieldChange] = Field(default_factory=dict)
 
 
+class ListMembershipChanged(Payload):
+    """Organizations joined or left a static list (keyed ``list:<id>``; a large change comes as
+    several events of at most 1000 ids each)."""
+
+    list_id: uuid.UUID
+    list_name: str
+    added: list[uuid.UUID] = Field(default_factory=list)
+    removed: list[uuid.UUID] = Field(default_factory=list)
+
+
 EVENTS = [
     EventSpec("directory.organization.created", 1, ORGANIZATIONS, OrganizationCreated),
     EventSpec("directory.organization.updated", 1, ORGANIZATIONS, OrganizationUpdated),
@@ -206,6 +216,7 @@ EVENTS = [
     EventSpec("directory.organization.restored", 1, ORGANIZATIONS, OrganizationRestored),
     EventSpec("directory.organization.blocked", 1, ORGANIZATIONS, OrganizationBlocked),
     EventSpec("directory.organization.unblocked", 1, ORGANIZATIONS, OrganizationUnblocked),
+    EventSpec("directory.list.membership_changed", 1, ORGANIZATIONS, ListMembershipChanged),
     EventSpec("directory.person.created", 1, PERSONS, PersonCreated),
     EventSpec("directory.person.updated", 1, PERSONS, PersonUpdated),
     EventSpec("directory.person.deleted", 1, PERSONS, PersonDeleted),

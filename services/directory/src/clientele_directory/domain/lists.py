@@ -1,0 +1,138 @@
+"""Lists of organizations (no I/O): static lists keep their members, dynamic lists keep a filter
+evaluated on every read. Either way a reader sees only the members he may see."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from clientele_directory.domain.common import LongText, Name, RequiredDirections, diff
+from clientele_directory.domain.search import OrganizationFilter
+
+MAX_IDS_PER_REQUEST = 1000
+EVENT_CHUNK = 1000
+"""Membership events carry at most this many ids each (a change by filter may touch many)."""
+
+
+class ListKind(enum.StrEnum):
+    STATIC = "static"
+    DYNAMIC = "dynamic"
+
+
+class ListDraft(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: LongText | None = None
+    kind: ListKind = ListKind.STATIC
+    filter: OrganizationFilter | None = Field(
+        default=None, description="the saved filter of a dynamic list"
+    )
+    directions: RequiredDirections
+
+    @model_validator(mode="after")
+    def _filter_fits_kind(self) -> Self:
+        if self.kind is ListKind.DYNAMIC and self.filter is None:
+            raise PydanticCustomError("filter", "a dynamic list needs a filter")
+        if self.kind is ListKind.STATIC and self.filter is not None:
+            raise PydanticCustomError("filter", "a static list has members, not a filter")
+        return self
+
+
+LIST_FIELDS = ("name", "description", "filter", "directions")
+
+
+class ListPatch(BaseModel):
+    """A merge patch; the kind of a list does not change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Any = None
+    description: Any = None
+    filter: Any = None
+    directions: Any = None
+
+    def given(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class OrganizationList(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str | None = None
+    kind: ListKind
+    filter: OrganizationFilter | None = None
+    directions: list[str]
+    version: int
+    created_by: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return self.model_dump(
+            mode="json", include=set(LIST_FIELDS), by_alias=True, exclude_none=False
+        )
+
+
+def apply_list_patch(current: OrganizationList, patch: ListPatch) -> ListDraft:
+    """The list after ``patch``, validated as a whole (pydantic ValidationError if not)."""
+    merged = {**current.fields(), "kind": current.kind.value, **patch.given()}
+    return ListDraft.model_validate(merged)
+
+
+def list_changes(current: OrganizationList, patched: ListDraft) -> dict[str, Any]:
+    new = patched.model_dump(mode="json", include=set(LIST_FIELDS), by_alias=True)
+    return diff(current.fields(), new, LIST_FIELDS)
+
+
+def storage_values(draft: ListDraft) -> dict[str, Any]:
+    values = draft.model_dump(mode="json", include={"name", "description", "directions"})
+    values["kind"] = draft.kind.value
+    values["filter"] = (
+        draft.filter.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if draft.filter is not None
+        else None
+    )
+    return values
+
+
+def chunks(ids: Sequence[uuid.UUID], size: int = EVENT_CHUNK) -> Iterator[list[uuid.UUID]]:
+    """``ids`` in slices of at most ``size`` (one membership event each)."""
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
+
+
+class MembershipRequest(BaseModel):
+    """Members to add or remove: by id, or every organization a filter finds (add only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organization_ids: list[uuid.UUID] | None = Field(
+        default=None, min_length=1, max_length=MAX_IDS_PER_REQUEST
+    )
+    filter: OrganizationFilter | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Self:
+        if (self.organization_ids is None) == (self.filter is None):
+            raise PydanticCustomError("members", "give organization_ids or a filter")
+        return self
+
+
+class MembershipChange(BaseModel):
+    """What a membership request did."""
+
+    added: int = 0
+    removed: int = 0
+    unchanged: int = Field(default=0, description="already members (add) or not members (remove)")
+    not_found: list[str] = Field(
+        default_factory=list,
+        description="ids or file rows that name no organization the caller may see",
+    )
