@@ -76,6 +76,7 @@ class ServiceRuntime:
                 max_attempts=settings.consumer_max_attempts,
                 initial_backoff=settings.consumer_initial_backoff,
             ),
+            batch_size=settings.consumer_batch_size,
         )
         self.relay = OutboxRelay(
             self.service,

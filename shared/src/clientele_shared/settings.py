@@ -34,6 +34,7 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
     outbox_poll_interval: float = Field(default=1.0, gt=0)
     consumer_max_attempts: int = Field(default=5, ge=1)
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     consumer_initial_backoff: float = Field(default=0.2, ge=0)
     run_relay: bool = True
     run_consumers: bool = True

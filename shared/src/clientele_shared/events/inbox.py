@@ -7,6 +7,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
@@ -31,6 +32,15 @@ from clientele_shared.observability import (
 
 Handler = Callable[[AsyncSession, Envelope, BaseModel], Awaitable[None]]
 """Applies one event inside the inbox transaction; raise to retry."""
+
+_Received = tuple[ConsumerRecord[bytes, bytes], Envelope, BaseModel]
+
+
+def _bind(envelope: Envelope) -> None:
+    """Log lines and events caused by this event carry its correlation and causation ids."""
+    correlation_id_var.set(envelope.correlation_id)
+    causation_id_var.set(str(envelope.event_id))
+
 
 log = get_logger(__name__)
 
@@ -60,13 +70,15 @@ class RetryPolicy:
 class EventConsumer:
     """Registers FastStream subscribers that apply each event exactly once.
 
-    Per record: the envelope and payload are validated against the registry (invalid: straight to
-    the dead-letter topic); then the inbox row (consumer, event id) and the handler's effect are
-    written in one transaction; a duplicate is skipped. Offsets are committed only after that
-    (FastStream NACK_ON_ERROR: ack after success, seek back on an unhandled error). A failing
-    handler is retried with back-off; after the last attempt the record goes to the dead-letter
-    topic and the partition moves on. A database outage is never dead-lettered: the record is
-    redelivered once the database is back.
+    Records arrive in batches (up to `batch_size`). Each record's envelope and payload are
+    validated against the registry (invalid: straight to the dead-letter topic). The batch's inbox
+    rows (consumer, event id) are inserted with one statement and the handlers of the events not
+    seen before apply their effects, all in one transaction. Offsets are committed only after that
+    commit (FastStream NACK_ON_ERROR: ack after success, seek back on an unhandled error). If any
+    handler fails, the transaction rolls back and the batch is applied again one event per
+    transaction: a failing handler is retried with back-off, and after the last attempt its record
+    goes to the dead-letter topic while the rest of the partition moves on. A database outage is
+    never dead-lettered: the batch is redelivered once the database is back.
     """
 
     def __init__(
@@ -79,6 +91,7 @@ class EventConsumer:
         dead_letter_producer: AIOKafkaProducer,
         *,
         retry: RetryPolicy | None = None,
+        batch_size: int = 500,
     ) -> None:
         self.service = service
         self.broker = broker
@@ -87,6 +100,7 @@ class EventConsumer:
         self.registry = registry
         self.producer = dead_letter_producer
         self.retry = retry or RetryPolicy()
+        self.batch_size = batch_size
         self.subscriptions: list[tuple[str, str]] = []
 
     def subscribe(self, topic: str, name: str, handler: Handler) -> None:
@@ -95,26 +109,65 @@ class EventConsumer:
         consumer = f"{self.service}.{name}"
         self.subscriptions.append((topic, consumer))
 
-        async def on_message(msg: KafkaMessage) -> None:
-            await self._process(topic, consumer, handler, msg)
+        async def on_batch(msg: KafkaMessage) -> None:
+            records: tuple[ConsumerRecord[bytes, bytes], ...] = msg.raw_message
+            await self._process_batch(topic, consumer, handler, records, msg)
 
         self.broker.subscriber(
             topic,
             group_id=consumer,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
-            max_poll_records=100,
-        )(on_message)
+            batch=True,
+            max_records=self.batch_size,
+            batch_timeout_ms=50,
+        )(on_batch)
 
-    async def _process(
-        self, topic: str, consumer: str, handler: Handler, msg: KafkaMessage
+    async def _process_batch(
+        self,
+        topic: str,
+        consumer: str,
+        handler: Handler,
+        records: tuple[ConsumerRecord[bytes, bytes], ...],
+        msg: KafkaMessage,
     ) -> None:
-        record: ConsumerRecord[bytes, bytes] = msg.raw_message
-        self._observe_lag(topic, consumer, msg, record)
+        """Apply a fetched batch in one transaction; if any event fails, one by one."""
         started = time.perf_counter()
+        valid: list[_Received] = []
+        for record in records:
+            received = await self._validate(topic, consumer, record)
+            if received is not None:
+                valid.append(received)
+        outcome = "applied"
+        if valid:
+            try:
+                await self._apply_batch(consumer, handler, valid)
+            except Exception as exc:
+                if _is_infrastructure(exc):
+                    await self._wait_for_infrastructure(exc)
+                log.info(
+                    "a batch failed, applying its events one by one",
+                    consumer=consumer,
+                    events=len(valid),
+                    error=repr(exc),
+                )
+                for record, envelope, payload in valid:
+                    await self._apply_with_retries(
+                        topic, consumer, handler, envelope, payload, record
+                    )
+                outcome = "one_by_one"
+        self._observe_lag(topic, consumer, msg, records)
+        HANDLER_LATENCY.labels(self.service, consumer, topic, outcome).observe(
+            time.perf_counter() - started
+        )
+
+    async def _validate(
+        self, topic: str, consumer: str, record: ConsumerRecord[bytes, bytes]
+    ) -> _Received | None:
+        """The envelope and typed payload of a record; an invalid one is dead-lettered at once."""
         try:
             envelope = Envelope.from_bytes(record.value or b"")
-            payload = self.registry.validate(envelope)
+            return record, envelope, self.registry.validate(envelope)
         except (ValidationError, UnknownEventError) as exc:
             log.error(
                 "rejected an invalid event",
@@ -125,19 +178,40 @@ class EventConsumer:
                 error=str(exc)[:2000],
             )
             await self._dead_letter(topic, consumer, record, exc, attempts=0)
-            HANDLER_LATENCY.labels(self.service, consumer, topic, "invalid").observe(
-                time.perf_counter() - started
-            )
-            return
+            return None
 
-        correlation_id_var.set(envelope.correlation_id)
-        causation_id_var.set(str(envelope.event_id))
-        outcome = await self._apply_with_retries(
-            topic, consumer, handler, envelope, payload, record
-        )
-        HANDLER_LATENCY.labels(self.service, consumer, topic, outcome).observe(
-            time.perf_counter() - started
-        )
+    async def _apply_batch(self, consumer: str, handler: Handler, valid: list[_Received]) -> None:
+        """Claim every event in the inbox with one statement and apply the new ones, atomically."""
+        async with self.sessions() as session, session.begin():
+            claimed = set(
+                (
+                    await session.scalars(
+                        insert(self.inbox)
+                        .values(
+                            [
+                                {
+                                    "consumer": consumer,
+                                    "event_id": envelope.event_id,
+                                    "event_type": envelope.type,
+                                }
+                                for _, envelope, _ in valid
+                            ]
+                        )
+                        .on_conflict_do_nothing()
+                        .returning(self.inbox.c.event_id)
+                    )
+                ).all()
+            )
+            for _, envelope, payload in valid:
+                if envelope.event_id in claimed:
+                    claimed.discard(envelope.event_id)  # a record twice in one batch: once
+                    _bind(envelope)
+                    await handler(session, envelope, payload)
+
+    async def _wait_for_infrastructure(self, exc: BaseException) -> NoReturn:
+        log.warning("database unavailable, will redeliver", error=repr(exc))
+        await asyncio.sleep(self.retry.max_backoff)
+        raise InfrastructureError(str(exc)) from exc
 
     async def _apply_with_retries(
         self,
@@ -153,9 +227,7 @@ class EventConsumer:
                 return await self._apply(consumer, handler, envelope, payload)
             except Exception as exc:
                 if _is_infrastructure(exc):
-                    log.warning("database unavailable, will redeliver", error=repr(exc))
-                    await asyncio.sleep(self.retry.max_backoff)
-                    raise InfrastructureError(str(exc)) from exc
+                    await self._wait_for_infrastructure(exc)
                 log.warning(
                     "event handler failed",
                     consumer=consumer,
@@ -182,6 +254,7 @@ class EventConsumer:
             )
             if claimed is None:
                 return "duplicate"
+            _bind(envelope)
             await handler(session, envelope, payload)
         return "applied"
 
@@ -219,14 +292,19 @@ class EventConsumer:
         )
 
     def _observe_lag(
-        self, topic: str, consumer: str, msg: KafkaMessage, record: ConsumerRecord[bytes, bytes]
+        self,
+        topic: str,
+        consumer: str,
+        msg: KafkaMessage,
+        records: tuple[ConsumerRecord[bytes, bytes], ...],
     ) -> None:
-        kafka_consumer = getattr(msg, "consumer", None)
-        highwater = getattr(kafka_consumer, "highwater", None)
+        highwater = getattr(getattr(msg, "consumer", None), "highwater", None)
         if highwater is None:
             return
-        high = highwater(TopicPartition(record.topic, record.partition))
-        if high is not None:
-            CONSUMER_LAG.labels(self.service, consumer, topic, str(record.partition)).set(
-                max(0, high - record.offset - 1)
-            )
+        last = {record.partition: record.offset for record in records}
+        for partition, offset in last.items():
+            high = highwater(TopicPartition(topic, partition))
+            if high is not None:
+                CONSUMER_LAG.labels(self.service, consumer, topic, str(partition)).set(
+                    max(0, high - offset - 1)
+                )
