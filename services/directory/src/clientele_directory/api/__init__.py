@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from clientele_directory.api.attributes import router as attributes_router
 from clientele_directory.api.auth import router as auth_router
+from clientele_directory.api.exports import router as exports_router
 from clientele_directory.api.lists import router as lists_router
 from clientele_directory.api.organizations import router as organizations_router
 from clientele_directory.api.persons import router as persons_router
@@ -12,6 +13,7 @@ from clientele_directory.api.search import router as search_router
 from clientele_directory.api.staff import directions_router, employees_router
 
 ROUTERS: list[APIRouter] = [
+    exports_router,
     search_router,  # before the routers whose /{id} paths would take its fixed paths
     organizations_router,
     persons_router,
