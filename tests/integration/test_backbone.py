@@ -133,12 +133,12 @@ def test_relay_killed_mid_batch_delivers_every_event_once(probes: Probe) -> None
     total = 3000
     probes.stage([probe.Happened(seq=seq) for seq in range(total)])
     probes.start("consume")
-    relay = probes.start("relay")
+    relay = probes.start("relay", PROBE_RELAY_BATCH="100")
     wait_for(lambda: probes.backlog() < total, 60, "the relay to publish a first batch")
     probes.kill(relay)
     assert probes.backlog() > 0, "the relay finished before it could be killed mid-way"
 
-    probes.start("relay")
+    probes.start("relay", PROBE_RELAY_BATCH="100")
     probes.wait_applied(total)
     wait_for(lambda: probes.backlog() == 0, 30, "an empty outbox")
     assert probes.applied() == (total, total)

@@ -101,7 +101,14 @@ async def main(mode: str) -> None:
         print("ready", flush=True)
         await asyncio.Event().wait()
 
-    relay = OutboxRelay(PRODUCER, engine, outbox, producer, batch_size=100, poll_interval=0.2)
+    relay = OutboxRelay(
+        PRODUCER,
+        engine,
+        outbox,
+        producer,
+        batch_size=int(env.get("PROBE_RELAY_BATCH", "500")),
+        poll_interval=0.2,
+    )
     relaying = asyncio.create_task(relay.run())
     print("ready", flush=True)
     if mode == "produce":
