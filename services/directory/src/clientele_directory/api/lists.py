@@ -465,6 +465,7 @@ async def upload_members(
     """Add the organizations an .xlsx or CSV file names, by INN or by id (the first sheet; a
     header row naming the column). Rows naming no organization the caller sees are reported
     by row number; a broken file is a 422 problem and adds nothing."""
+    max_rows = int(getattr(runtime.settings, "import_max_rows", MAX_UPLOAD_ROWS))
     rows = _read_upload(file)
     try:
         header = next(rows, None)
@@ -480,8 +481,8 @@ async def upload_members(
         wanted: dict[str, list[int]] = {}
         not_found: list[str] = []
         for number, row in enumerate(rows, start=2):
-            if number > MAX_UPLOAD_ROWS + 1:
-                raise TabularError(f"more than {MAX_UPLOAD_ROWS} rows")
+            if number > max_rows + 1:
+                raise TabularError(f"more than {max_rows} rows")
             key = _member_key(row, by_field)
             if key is None:
                 not_found.append(f"row {number}")
