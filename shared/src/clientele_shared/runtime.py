@@ -85,6 +85,7 @@ class ServiceRuntime:
             self.producer,
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval,
+            linger=settings.outbox_linger,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._background: list[tuple[str, Callable[[], Awaitable[None]]]] = []

@@ -33,6 +33,7 @@ class ServiceSettings(BaseSettings):
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
     outbox_poll_interval: float = Field(default=1.0, gt=0)
+    outbox_linger: float = Field(default=0.005, ge=0, le=1)
     consumer_max_attempts: int = Field(default=5, ge=1)
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     consumer_initial_backoff: float = Field(default=0.2, ge=0)

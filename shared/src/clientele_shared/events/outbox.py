@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import zlib
 from collections.abc import Sequence
 from typing import Any
@@ -139,6 +140,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         retry_delay: float = 1.0,
+        linger: float = 0.005,
     ) -> None:
         self.service = service
         self.engine = engine
@@ -147,6 +149,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.retry_delay = retry_delay
+        self.linger = linger
+        self._backlog_observed = 0.0
         self._lock_key = zlib.crc32(f"clientele-outbox:{service}".encode())
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
@@ -208,9 +212,13 @@ class OutboxRelay:
                 self._wake.clear()
                 while await self.publish_batch() == self.batch_size:
                     pass
-                OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
+                if time.monotonic() - self._backlog_observed >= 1.0:
+                    OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
+                    self._backlog_observed = time.monotonic()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    # Woken by a commit: let the commits right behind it join the same batch.
+                    await asyncio.sleep(self.linger)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep relaying: Kafka or the database may come back
