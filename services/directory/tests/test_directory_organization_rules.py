@@ -6,13 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from clientele_directory.domain.common import (
-    email_domains,
-    etag,
-    normalize_domain,
-    normalize_phone,
-    versions_in_if_match,
-)
+from clientele_directory.domain.common import email_domains, normalize_domain, normalize_phone
 from clientele_directory.domain.organizations import (
     Organization,
     OrganizationDraft,
@@ -24,6 +18,7 @@ from clientele_directory.domain.organizations import (
     moved_directions,
     storage_values,
 )
+from clientele_shared.http.concurrency import etag, versions_in_if_match
 from pydantic import ValidationError
 
 LEGAL_INN, LEGAL_KPP, LEGAL_OGRN = "7707083893", "773601001", "1027700132195"

@@ -25,7 +25,6 @@ from clientele_interactions.domain.rules import (
     next_contact_values,
     reminder_time,
     suggest_next,
-    versions_in_if_match,
 )
 from clientele_interactions.storage import (
     AttachmentRefused,
@@ -33,6 +32,7 @@ from clientele_interactions.storage import (
     check_attachment,
     safe_filename,
 )
+from clientele_shared.http.concurrency import versions_in_if_match
 from pydantic import ValidationError
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

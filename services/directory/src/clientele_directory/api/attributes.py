@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal, require_roles
 from clientele_shared.auth.principal import Principal, Role
+from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
 from clientele_shared.http.problems import NotFound
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import ColumnElement, Date, Numeric, and_, cast, func, insert, not_, or_, select
@@ -21,14 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.common import (
     Conflict,
-    IfMatch,
     Runtime,
     audit,
     audit_trail,
-    check_version,
     invalid,
     invalid_field,
-    required_versions,
 )
 from clientele_directory.domain.attributes import (
     AttributeDefinition,
@@ -43,7 +41,7 @@ from clientele_directory.domain.attributes import (
     patch_definition,
     references,
 )
-from clientele_directory.domain.common import AuditEntry, diff, etag
+from clientele_directory.domain.common import AuditEntry, diff
 from clientele_directory.domain.search import OrganizationFilter
 from clientele_directory.store import attribute_definitions, organizations, persons
 

@@ -11,63 +11,20 @@ from clientele_shared.events.envelope import Actor
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import current_correlation_id
 from clientele_shared.runtime import ServiceRuntime, runtime_of
-from fastapi import Depends, Header
+from fastapi import Depends
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.domain.common import AuditEntry, etag, versions_in_if_match
+from clientele_directory.domain.common import AuditEntry
 from clientele_directory.store import audit_log
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
-
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description='The ETag of the version the change was made from, e.g. W/"3" (required).',
-    ),
-]
-
-
-class PreconditionRequired(ProblemError):
-    def __init__(self) -> None:
-        super().__init__(
-            428,
-            "Precondition Required",
-            'Send If-Match with the ETag of the version you read (e.g. W/"3").',
-            kind="precondition-required",
-        )
-
-
-class PreconditionFailed(ProblemError):
-    def __init__(self, current_version: int) -> None:
-        super().__init__(
-            412,
-            "Precondition Failed",
-            "The record was changed since you read it; read it again and retry.",
-            kind="precondition-failed",
-            headers={"ETag": etag(current_version)},
-            current_version=current_version,
-        )
 
 
 class Conflict(ProblemError):
     def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(409, "Conflict", detail, kind="conflict", **extensions)
-
-
-def required_versions(if_match: str | None) -> set[int]:
-    """The versions If-Match names; 428 when the header is missing."""
-    if if_match is None or not if_match.strip():
-        raise PreconditionRequired()
-    return versions_in_if_match(if_match)
-
-
-def check_version(wanted: set[int], current: int) -> None:
-    """412 unless the caller's If-Match names the current version."""
-    if current not in wanted:
-        raise PreconditionFailed(current)
 
 
 def invalid(errors: Sequence[Any], location: str = "body") -> RequestValidationError:

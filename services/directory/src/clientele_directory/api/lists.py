@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from clientele_shared.auth.access import visible_to, writable_directions
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
+from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
 from clientele_shared.http.problems import NotFound, ProblemError
 from fastapi import APIRouter, Form, Query, Response, UploadFile, status
 from pydantic import ValidationError
@@ -20,24 +21,14 @@ from sqlalchemy import ColumnElement, delete, func, insert, literal, select, upd
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.common import (
-    Conflict,
-    IfMatch,
-    Runtime,
-    actor_of,
-    audit,
-    audit_trail,
-    check_version,
-    invalid,
-    required_versions,
-)
+from clientele_directory.api.common import Conflict, Runtime, actor_of, audit, audit_trail, invalid
 from clientele_directory.api.search import (
     OrganizationPage,
     organization_conditions,
     search_organizations_page,
 )
 from clientele_directory.domain.attributes import EntityKind
-from clientele_directory.domain.common import AuditEntry, etag
+from clientele_directory.domain.common import AuditEntry
 from clientele_directory.domain.imports import map_headers
 from clientele_directory.domain.lists import (
     ListDraft,

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from clientele_shared.auth.access import visible_to, writable_directions
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
+from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
 from clientele_shared.http.problems import NotFound
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import (
@@ -32,17 +33,14 @@ from clientele_directory.api.attributes import resolve_attributes
 from clientele_directory.api.blocking import announce_person, person_blocked_expr
 from clientele_directory.api.common import (
     Conflict,
-    IfMatch,
     Runtime,
     actor_of,
     audit,
-    check_version,
     invalid,
     invalid_field,
-    required_versions,
 )
 from clientele_directory.domain.attributes import EntityKind
-from clientele_directory.domain.common import STORED, AuditEntry, etag
+from clientele_directory.domain.common import STORED, AuditEntry
 from clientele_directory.domain.organizations import PatchRejected
 from clientele_directory.domain.persons import (
     Employment,

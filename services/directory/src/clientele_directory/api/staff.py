@@ -15,6 +15,7 @@ from argon2.exceptions import VerificationError
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal, ForbiddenError, require_roles
 from clientele_shared.auth.principal import Principal, Role
+from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
 from clientele_shared.http.problems import NotFound
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import ColumnElement, func, insert, or_, select, true, update
@@ -23,17 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.common import (
     Conflict,
-    IfMatch,
     Runtime,
     actor_of,
     audit,
     audit_trail,
-    check_version,
     invalid,
     invalid_field,
-    required_versions,
 )
-from clientele_directory.domain.common import STORED, AuditEntry, etag
+from clientele_directory.domain.common import STORED, AuditEntry
 from clientele_directory.domain.organizations import PatchRejected
 from clientele_directory.domain.staff import (
     DirectionDraft,

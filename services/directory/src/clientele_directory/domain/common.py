@@ -308,23 +308,6 @@ def creation_changes(new: Mapping[str, Any], fields: Iterable[str]) -> dict[str,
     }
 
 
-def etag(version: int) -> str:
-    """The weak entity tag of a record version."""
-    return f'W/"{version}"'
-
-
-_TAG = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
-
-
-def versions_in_if_match(header: str) -> set[int]:
-    """The record versions an ``If-Match`` header names (``W/"3"``, ``"3"``, comma lists).
-
-    ``*`` and unparseable tags name no version: such a precondition never holds, since an update
-    must say which version it was made from.
-    """
-    return {int(match.group(1)) for part in header.split(",") if (match := _TAG.match(part))}
-
-
 class AuditEntry(BaseModel):
     """One change of a record as the audit trail keeps it."""
 

@@ -6,18 +6,13 @@ from typing import Annotated, Any
 
 from clientele_shared.auth.dependencies import require_roles
 from clientele_shared.auth.principal import Principal, Role
-from clientele_shared.http.problems import ProblemError, problem_response
+from clientele_shared.http.problems import problem_response
 from clientele_shared.runtime import ServiceRuntime, runtime_of
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from clientele_interactions.clock import Clock
-from clientele_interactions.domain.rules import (
-    Rejected,
-    StateConflict,
-    etag,
-    versions_in_if_match,
-)
+from clientele_interactions.domain.rules import Rejected, StateConflict
 from clientele_interactions.settings import InteractionsSettings
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
@@ -44,49 +39,6 @@ Writer = Annotated[
 """Who may write to the contact log (a security officer reads only)."""
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 Manager = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.HEAD_OF_SALES, Role.SERVICE))]
-
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description='The ETag of the version the change was made from, e.g. W/"3" (required).',
-    ),
-]
-
-
-class PreconditionRequired(ProblemError):
-    def __init__(self) -> None:
-        super().__init__(
-            428,
-            "Precondition Required",
-            'Send If-Match with the ETag of the version you read (e.g. W/"3").',
-            kind="precondition-required",
-        )
-
-
-class PreconditionFailed(ProblemError):
-    def __init__(self, current_version: int) -> None:
-        super().__init__(
-            412,
-            "Precondition Failed",
-            "The record was changed since you read it; read it again and retry.",
-            kind="precondition-failed",
-            headers={"ETag": etag(current_version)},
-            current_version=current_version,
-        )
-
-
-def required_versions(if_match: str | None) -> set[int]:
-    """The versions If-Match names; 428 when the header is missing."""
-    if if_match is None or not if_match.strip():
-        raise PreconditionRequired()
-    return versions_in_if_match(if_match)
-
-
-def check_version(wanted: set[int], current: int) -> None:
-    """412 unless the caller's If-Match names the current version."""
-    if current not in wanted:
-        raise PreconditionFailed(current)
 
 
 def _location(loc: Any) -> list[str]:

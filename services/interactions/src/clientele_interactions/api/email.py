@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal, Role
+from clientele_shared.http.concurrency import etag
 from clientele_shared.http.problems import ProblemError
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 from sqlalchemy import select
@@ -27,7 +28,7 @@ from clientele_interactions.domain.model import (
     CapturedEmail,
     SkippedAttachment,
 )
-from clientele_interactions.domain.rules import created_changes, etag
+from clientele_interactions.domain.rules import created_changes
 from clientele_interactions.operations import (
     Conflict,
     actor_of,

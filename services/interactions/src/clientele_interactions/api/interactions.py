@@ -9,19 +9,12 @@ from typing import Annotated, Literal
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
+from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.api.common import (
-    ClockDep,
-    IfMatch,
-    Runtime,
-    Settings,
-    Writer,
-    check_version,
-    required_versions,
-)
+from clientele_interactions.api.common import ClockDep, Runtime, Settings, Writer
 from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.domain.model import (
     AuditEntry,
@@ -45,7 +38,6 @@ from clientele_interactions.domain.rules import (
     completion_values,
     created_changes,
     creation_values,
-    etag,
     next_contact_values,
     suggest_next,
 )

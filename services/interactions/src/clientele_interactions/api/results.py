@@ -5,20 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from clientele_shared.auth.dependencies import CurrentPrincipal
+from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
 from clientele_shared.http.problems import NotFound
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from clientele_interactions.api.common import (
-    Admin,
-    IfMatch,
-    Runtime,
-    check_version,
-    required_versions,
-)
+from clientele_interactions.api.common import Admin, Runtime
 from clientele_interactions.domain.model import Kind, ResultDefinition, ResultDraft, ResultPatch
-from clientele_interactions.domain.rules import Rejected, etag
+from clientele_interactions.domain.rules import Rejected
 from clientele_interactions.operations import Conflict
 from clientele_interactions.store import interaction_results
 

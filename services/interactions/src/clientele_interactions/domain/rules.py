@@ -288,20 +288,3 @@ def reminder_id(interaction_id: uuid.UUID) -> uuid.UUID:
 def overdue_key(interaction_id: uuid.UUID, due_at: datetime) -> str:
     """The notifier's idempotency key of one overdue notice (one per due time)."""
     return f"overdue:{interaction_id}:{due_at.isoformat()}"
-
-
-# --- e-tags ----------------------------------------------------------------------------------
-
-
-def etag(version: int) -> str:
-    """The weak entity tag of an interaction version."""
-    return f'W/"{version}"'
-
-
-_TAG = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
-
-
-def versions_in_if_match(header: str) -> set[int]:
-    """The versions an ``If-Match`` header names (``W/"3"``, ``"3"``, comma lists); ``*`` names
-    none: a change must say which version it was made from."""
-    return {int(match.group(1)) for part in header.split(",") if (match := _TAG.match(part))}
