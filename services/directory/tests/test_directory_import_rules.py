@@ -3,7 +3,20 @@ turning a row into raw organization fields."""
 
 from __future__ import annotations
 
-from clientele_directory.domain.imports import map_headers, normalize_header, row_document
+import pytest
+from clientele_directory.domain.imports import (
+    ImportMode,
+    ImportReport,
+    RowAction,
+    RowReport,
+    is_blank,
+    map_headers,
+    normalize_header,
+    parse_mapping,
+    parse_row,
+    patch_of,
+    row_document,
+)
 
 
 def test_headers_are_read_in_russian_and_english() -> None:
@@ -57,3 +70,53 @@ def test_a_row_becomes_raw_fields_and_attributes() -> None:
     }
     assert attributes == {"segment": "Крупный"}
     assert row_document(mapping, ["Только имя"]) == ({"legal_name": "Только имя"}, {})
+
+
+def test_a_row_is_checked_like_a_new_organization() -> None:
+    mapping = {0: "legal_name", 1: "inn", 2: "phones", 3: "emails"}
+    good = parse_row(2, mapping, ["Ромашка", "7707 083 893", "8 495 123-45-67", "A@X.RU"], ["n"])
+    assert good.errors == []
+    assert good.inn == "7707083893"
+    assert good.phones() == ["+74951234567"]
+    assert good.emails() == ["A@x.ru"]
+    assert good.given == {"legal_name", "inn", "phones", "emails"}
+    assert patch_of(good) == {
+        "legal_name": "Ромашка",
+        "inn": "7707083893",
+        "phones": [{"number": "+74951234567", "kind": "work", "extension": None}],
+        "emails": ["A@x.ru"],
+    }
+    bad = parse_row(3, mapping, [None, "7707083894", "12", "nope"], ["n"])
+    assert bad.draft is None
+    assert {problem.field for problem in bad.errors} == {"legal_name", "inn", "phones", "emails"}
+
+
+def test_directions_default_to_the_imports_and_rows_may_name_their_own() -> None:
+    mapping = {0: "legal_name", 1: "directions"}
+    own = parse_row(2, mapping, ["А", "south; north"], ["east"])
+    assert own.draft is not None
+    assert own.draft.directions == ["north", "south"]
+    default = parse_row(3, mapping, ["Б", None], ["east"])
+    assert default.draft is not None
+    assert default.draft.directions == ["east"]
+    assert "directions" not in default.given
+
+
+def test_blank_rows_and_mappings() -> None:
+    assert is_blank([None, None])
+    assert not is_blank([None, "x"])
+    assert parse_mapping(None) == {}
+    assert parse_mapping('{"Фирма": "legal_name", "x": null}') == {
+        "Фирма": "legal_name",
+        "x": None,
+    }
+    for wrong in ("[1]", "{", '{"a": 1}'):
+        with pytest.raises(ValueError, match="mapping"):
+            parse_mapping(wrong)
+
+
+def test_the_report_counts_rows_by_action() -> None:
+    report = ImportReport(mode=ImportMode.DRY_RUN)
+    report.count(RowReport(row=2, action=RowAction.CREATED))
+    report.count(RowReport(row=3, action=RowAction.SKIPPED))
+    assert (report.rows, report.created, report.skipped, report.updated) == (2, 1, 1, 0)

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from clientele_directory.api.attributes import router as attributes_router
 from clientele_directory.api.auth import router as auth_router
 from clientele_directory.api.exports import router as exports_router
+from clientele_directory.api.imports import router as imports_router
 from clientele_directory.api.lists import router as lists_router
 from clientele_directory.api.organizations import router as organizations_router
 from clientele_directory.api.persons import router as persons_router
@@ -14,6 +15,7 @@ from clientele_directory.api.staff import directions_router, employees_router
 
 ROUTERS: list[APIRouter] = [
     exports_router,
+    imports_router,
     search_router,  # before the routers whose /{id} paths would take its fixed paths
     organizations_router,
     persons_router,

@@ -3,9 +3,18 @@ overridable), and turning a row into an organization draft with its problems."""
 
 from __future__ import annotations
 
+import enum
+import json
 import re
+import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from clientele_directory.domain.organizations import OrganizationDraft
 
 ORGANIZATION_COLUMNS: dict[str, tuple[str, ...]] = {
     "id": ("id", "идентификатор", "organization_id", "uuid"),
@@ -159,3 +168,138 @@ def row_document(
         else:
             fields[field] = value
     return fields, attributes
+
+
+# --- rows as import candidates ---------------------------------------------------------------
+
+
+class ImportMode(enum.StrEnum):
+    DRY_RUN = "dry_run"
+    ALL_OR_NOTHING = "all_or_nothing"
+    VALID_ROWS = "valid_rows"
+
+
+class RowAction(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+
+
+class RowProblem(BaseModel):
+    field: str | None = None
+    message: str
+    kind: str = "invalid"
+
+
+class Candidate(BaseModel):
+    """An existing organization whose name is close to the row's (for a person to review)."""
+
+    organization_id: uuid.UUID
+    legal_name: str
+    similarity: float
+
+
+class RowReport(BaseModel):
+    row: int = Field(description="the row number in the file (the header is row 1)")
+    action: RowAction
+    organization_id: uuid.UUID | None = None
+    matched_by: str | None = Field(default=None, description="inn, email or phone")
+    errors: list[RowProblem] = Field(default_factory=list)
+    warnings: list[RowProblem] = Field(default_factory=list)
+    candidates: list[Candidate] = Field(default_factory=list)
+
+
+class ImportReport(BaseModel):
+    mode: ImportMode
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    report: list[RowReport] = Field(
+        default_factory=list,
+        description="per row in a dry run; in a real import the rows not simply created",
+    )
+
+    def count(self, row: RowReport) -> None:
+        self.rows += 1
+        setattr(self, row.action.value, getattr(self, row.action.value) + 1)
+
+
+@dataclass
+class ParsedRow:
+    """One data row: the fields it gives (validated as a new organization would be), the raw
+    custom attribute values, and what is wrong with it."""
+
+    number: int
+    given: set[str]
+    draft: OrganizationDraft | None
+    attributes: dict[str, Any]
+    errors: list[RowProblem]
+
+    @property
+    def inn(self) -> str | None:
+        return self.draft.inn if self.draft else None
+
+    def emails(self) -> list[str]:
+        return list(self.draft.emails) if self.draft else []
+
+    def phones(self) -> list[str]:
+        return [phone.number for phone in self.draft.phones] if self.draft else []
+
+
+def _problems(errors: list[Any]) -> list[RowProblem]:
+    return [
+        RowProblem(
+            field=".".join(str(part) for part in error.get("loc", ()) if not isinstance(part, int))
+            or None,
+            message=str(error.get("msg", "invalid")),
+            kind=str(error.get("type", "invalid")),
+        )
+        for error in errors
+    ]
+
+
+def parse_row(
+    number: int,
+    mapping: Mapping[int, str],
+    row: Sequence[str | None],
+    default_directions: Sequence[str],
+) -> ParsedRow:
+    """A row checked by the same rules as ``POST /v1/organizations`` (checksums, phones,
+    e-mails, identifiers agreeing); directions default to the import's."""
+    fields, attributes = row_document(mapping, row)
+    given = set(fields)
+    if "directions" not in fields:
+        fields["directions"] = list(default_directions)
+    try:
+        draft = OrganizationDraft.model_validate(fields)
+    except PydanticValidationError as exc:
+        return ParsedRow(number, given, None, attributes, _problems(exc.errors(include_url=False)))
+    return ParsedRow(number, given, draft, attributes, [])
+
+
+def is_blank(row: Sequence[str | None]) -> bool:
+    return all(cell is None for cell in row)
+
+
+def patch_of(parsed: ParsedRow) -> dict[str, Any]:
+    """The fields an update takes from a row: those its cells give (validated values)."""
+    assert parsed.draft is not None
+    return parsed.draft.model_dump(mode="json", include=parsed.given)
+
+
+def parse_mapping(text: str | None) -> dict[str, str | None]:
+    """The ``mapping`` form field: a JSON object of header -> field (or null to ignore)."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"mapping is not JSON: {exc.msg}") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()
+    ):
+        raise ValueError("mapping must be a JSON object of header -> field name or null")
+    return value

@@ -1,0 +1,273 @@
+"""Import of organizations over real HTTP: the dry-run report, all-or-nothing rollback, valid
+rows, duplicates by INN, e-mail and phone, similar names for review, wrong checksums, Cyrillic
+headers, broken files, CSV with a BOM and ';', register warnings, events, the direction rule."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.events.catalog import ORGANIZATIONS
+from clientele_shared.testing.processes import ServiceProcess
+from directory_testkit import (
+    TopicTail,
+    bearer,
+    fresh_direction,
+    fresh_domain,
+    fresh_inn,
+    problem,
+    sales,
+)
+from openpyxl import Workbook
+
+pytestmark = pytest.mark.integration
+HEADER = ["Наименование", "ИНН", "Телефон", "E-mail", "Статус"]
+
+
+@pytest.fixture
+async def client(directory: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=directory.url, timeout=60) as http:
+        yield http
+
+
+async def _org(client: httpx.AsyncClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
+    response = await client.post("/v1/organizations", json=fields, headers=headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _xlsx(rows: list[list[Any]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+async def _import(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    content: bytes,
+    mode: str,
+    name: str = "orgs.xlsx",
+    **form: str,
+) -> httpx.Response:
+    return await client.post(
+        "/v1/organizations/import",
+        files={"file": (name, content, "application/octet-stream")},
+        data={"mode": mode, **form},
+        headers=headers,
+    )
+
+
+async def _names(client: httpx.AsyncClient, headers: dict[str, str]) -> list[str]:
+    response = await client.get("/v1/organizations?limit=500", headers=headers)
+    assert response.status_code == 200, response.text
+    return [item["legal_name"] for item in response.json()]
+
+
+def _by_row(body: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {line["row"]: line for line in body["report"]}
+
+
+async def test_dry_run_reports_every_row_and_writes_nothing(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north = fresh_direction()
+    me = sales(issuer, north)
+    domain = fresh_domain()
+    by_inn = await _org(client, me, legal_name="Альфа-Трейд", inn=fresh_inn(), directions=[north])
+    by_mail = await _org(
+        client, me, legal_name="Почтовик", emails=[f"info@{domain}"], directions=[north]
+    )
+    by_phone = await _org(
+        client, me, legal_name="Звонарь", phones=["+7 495 123-45-67"], directions=[north]
+    )
+    similar = await _org(client, me, legal_name="Ромашка Плюс", directions=[north])
+    blocked_inn = fresh_inn()
+    officer = bearer(issuer, "sec", roles=["security_officer"])
+    entry = await client.post(
+        "/v1/unwanted",
+        json={"inn": blocked_inn, "reason": "Не платит", "decided_by": "Совет"},
+        headers=officer,
+    )
+    assert entry.status_code == 201, entry.text
+    new_inn = fresh_inn()
+    content = _xlsx(
+        [
+            HEADER,
+            ["Новая Компания", int(new_inn), None, None, "клиент"],  # 2: created
+            ["Альфа-Трейд обновлённая", by_inn["inn"], None, None, "партнёр"],  # 3: INN
+            ["Почтовик", None, None, f"INFO@{domain}", "client"],  # 4: e-mail
+            ["Звонарь", None, "8 (495) 123-45-67", None, "client"],  # 5: phone
+            ["Ромашка Плюс.", None, None, None, None],  # 6: similar name
+            ["Кривой ИНН", "7707083894", None, None, None],  # 7: checksum
+            ["Плохая почта", None, None, "not-an-email", None],  # 8
+            ["Дубль в файле", new_inn, None, None, None],  # 9: same INN as row 2
+            ["Неблагонадёжная", blocked_inn, None, None, None],  # 10: register warning
+            [None, None, None, None, None],  # blank rows are ignored
+        ]
+    )
+    response = await _import(client, me, content, "dry_run")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["rows"], body["created"], body["updated"], body["skipped"]) == (9, 3, 3, 3)
+    rows = _by_row(body)
+    assert rows[2]["action"] == "created"
+    assert rows[2]["candidates"] == []
+    assert rows[3]["action"] == "updated"
+    assert rows[3]["matched_by"] == "inn"
+    assert rows[3]["organization_id"] == by_inn["id"]
+    assert rows[4]["action"] == "updated"
+    assert rows[4]["matched_by"] == "email"
+    assert rows[4]["organization_id"] == by_mail["id"]
+    assert rows[5]["matched_by"] == "phone"
+    assert rows[5]["organization_id"] == by_phone["id"]
+    assert rows[6]["action"] == "created"
+    assert [c["organization_id"] for c in rows[6]["candidates"]] == [similar["id"]]
+    assert rows[6]["warnings"][0]["kind"] == "similar_name"
+    assert rows[7]["action"] == "skipped"
+    assert rows[7]["errors"][0]["field"] == "inn"
+    assert rows[8]["errors"][0]["field"] == "emails"
+    assert rows[9]["errors"][0]["kind"] == "duplicate_in_file"
+    assert rows[10]["action"] == "created"
+    assert rows[10]["warnings"][0]["kind"] == "unwanted"
+    # nothing was written
+    names = await _names(client, me)
+    assert sorted(names) == sorted(["Альфа-Трейд", "Почтовик", "Звонарь", "Ромашка Плюс"])
+    audit = await client.get(f"/v1/organizations/{by_inn['id']}/audit", headers=me)
+    assert [e["action"] for e in audit.json()] == ["created"]
+
+
+async def test_all_or_nothing_rolls_back_then_imports_with_events_and_audit(
+    client: httpx.AsyncClient, issuer: TokenIssuer, tail: Callable[[str], TopicTail]
+) -> None:
+    north = fresh_direction()
+    me = sales(issuer, north)
+    existing = await _org(client, me, legal_name="Старое имя", inn=fresh_inn(), directions=[north])
+    good = [
+        HEADER,
+        ["Первая", fresh_inn(), None, None, None],
+        ["Новое имя", existing["inn"], None, None, "client"],
+    ]
+    bad = [*good, ["Вторая", "1234567890", None, None, None]]
+    rejected = await _import(client, me, _xlsx(bad), "all_or_nothing")
+    body = problem(rejected, 422)
+    assert body["skipped"] == 1
+    assert _by_row(body)[4]["errors"][0]["field"] == "inn"
+    assert sorted(await _names(client, me)) == ["Старое имя"]
+
+    events = await tail(ORGANIZATIONS).start()
+    done = await _import(client, me, _xlsx(good), "all_or_nothing")
+    assert done.status_code == 200, done.text
+    assert (done.json()["created"], done.json()["updated"]) == (1, 1)
+    assert sorted(await _names(client, me)) == ["Новое имя", "Первая"]
+    updated = await events.wait_for(
+        lambda e: e.type == "directory.organization.updated" and e.aggregate_id == existing["id"]
+    )
+    assert updated.payload["changes"]["legal_name"] == {"old": "Старое имя", "new": "Новое имя"}
+    created = await events.wait_for(
+        lambda e: e.type == "directory.organization.created" and e.payload["legal_name"] == "Первая"
+    )
+    assert list(created.directions) == [north]
+    audit = await client.get(f"/v1/organizations/{existing['id']}/audit", headers=me)
+    assert [(e["action"], e["note"]) for e in audit.json()][-1] == ("updated", "import")
+
+
+async def test_valid_rows_csv_with_bom_semicolons_and_a_mapping(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north = fresh_direction()
+    me = sales(issuer, north)
+    inn = fresh_inn()
+    content = (
+        "Фирма;ИНН;Телефоны;Ненужное\r\n"
+        f"ООО «Ёлка»;{inn};+7 495 765-43-21, 8 812 123 45 67;x\r\n"
+        "Без имени;7707083894;;\r\n"
+        ";;;\r\n"
+    ).encode("utf-8-sig")
+    response = await _import(
+        client,
+        me,
+        content,
+        "valid_rows",
+        name="orgs.csv",
+        mapping=json.dumps({"Фирма": "legal_name", "Ненужное": None}),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["created"], body["skipped"]) == (1, 1)
+    assert [line["row"] for line in body["report"]] == [3]  # only the row not simply created
+    found = await client.get("/v1/organizations?limit=5", headers=me)
+    [org] = found.json()
+    assert org["legal_name"] == "ООО «Ёлка»"
+    assert org["inn"] == inn
+    assert [p["number"] for p in org["phones"]] == ["+74957654321", "+78121234567"]
+    assert org["directions"] == [north]
+
+
+async def test_broken_files_and_bad_mappings_are_problems(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    me = sales(issuer, fresh_direction())
+    broken = _xlsx([HEADER, ["А", fresh_inn()]])[:300]
+    assert problem(await _import(client, me, broken, "valid_rows"), 422)["type"].endswith(
+        "unreadable-file"
+    )
+    assert problem(await _import(client, me, b"", "dry_run", name="x.csv"), 422)
+    no_name = "Цвет;Размер\r\nкрасный;XL\r\n".encode()
+    assert (
+        "no column"
+        in problem(await _import(client, me, no_name, "dry_run", "x.csv"), 422)["detail"]
+    )
+    bad_map = await _import(client, me, _xlsx([HEADER]), "dry_run", mapping="[1]")
+    assert problem(bad_map, 422)["type"].endswith("invalid-mapping")
+    unknown = await _import(
+        client, me, _xlsx([HEADER]), "dry_run", mapping=json.dumps({"ИНН": "nonsense"})
+    )
+    assert "unknown field" in problem(unknown, 422)["detail"]
+    bad_mode = await _import(client, me, _xlsx([HEADER]), "everything")
+    assert bad_mode.status_code == 422
+
+
+async def test_another_direction_cannot_import_into_or_over_what_it_cannot_see(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north, south = fresh_direction(), fresh_direction()
+    northern, southern = sales(issuer, north), sales(issuer, south)
+    theirs = await _org(
+        client, northern, legal_name="Северная Звезда", inn=fresh_inn(), directions=[north]
+    )
+    content = _xlsx(
+        [
+            ["Наименование", "ИНН", "Направления"],
+            ["Северная Звезда", theirs["inn"], None],  # not visible: created anew in south
+            ["Захват", fresh_inn(), north],  # a direction he is not in
+        ]
+    )
+    preview = await _import(client, southern, content, "dry_run")
+    assert preview.status_code == 200, preview.text
+    rows = _by_row(preview.json())
+    assert rows[2]["action"] == "created"
+    assert rows[2]["candidates"] == []  # the north one is not his to see
+    assert rows[2]["matched_by"] is None
+    assert rows[3]["action"] == "skipped"
+    assert rows[3]["errors"][0]["kind"] == "forbidden_direction"
+    response = await _import(client, southern, content, "valid_rows")
+    assert response.status_code == 200, response.text
+    assert (response.json()["created"], response.json()["skipped"]) == (1, 1)
+    again = await client.get(f"/v1/organizations/{theirs['id']}", headers=northern)
+    assert again.json()["version"] == 1
+    assert await _names(client, northern) == ["Северная Звезда"]
+    assert await _names(client, southern) == ["Северная Звезда"]
+    mine = await client.get("/v1/organizations", headers=southern)
+    assert mine.json()[0]["id"] != theirs["id"]
