@@ -15,6 +15,7 @@ from clientele_directory.domain.organizations import (
     apply_patch,
     changes_between,
     created_changes,
+    merge_fields,
     moved_directions,
     storage_values,
 )
@@ -196,3 +197,37 @@ def test_stored_values_are_not_rechecked_against_library_data() -> None:
     assert org.emails == ["legacy@@example"]
     with pytest.raises(ValidationError):
         Organization.model_validate(stored)
+
+
+def _record(**fields: Any) -> Organization:
+    return Organization.model_validate(
+        {"id": uuid.uuid4(), "version": 1, "directions": ["north"], **fields}
+    )
+
+
+def test_merge_keeps_the_survivor_fills_gaps_unites_lists_and_takes_what_is_chosen() -> None:
+    survivor = _record(
+        legal_name="Ромашка", inn="7707083893", tags=["vip"], attributes={"segment": "A"}
+    )
+    other = _record(
+        legal_name="ООО «Ромашка»",
+        industry="Цветы",
+        tags=["old", "vip"],
+        directions=["south"],
+        attributes={"segment": "B", "size": 5},
+    )
+    merged = merge_fields(survivor, other, [], {})
+    assert merged.legal_name == "Ромашка"
+    assert merged.inn == "7707083893"
+    assert merged.industry == "Цветы"
+    assert merged.tags == ["vip", "old"]
+    assert merged.directions == ["north", "south"]
+    assert merged.attributes == {"segment": "A", "size": 5}
+    chosen = merge_fields(survivor, other, ["legal_name"], {"status": "client", "tags": []})
+    assert chosen.legal_name == "ООО «Ромашка»"
+    assert chosen.status == "client"
+    assert chosen.tags == []
+    with pytest.raises(PatchRejected):
+        merge_fields(survivor, other, ["nonsense"], {})
+    with pytest.raises(PatchRejected):
+        merge_fields(survivor, other, [], {"inn": "7707083894"})

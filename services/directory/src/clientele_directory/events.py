@@ -22,6 +22,7 @@ from clientele_shared.events.schemas.directory import (
     OrganizationBlocked,
     OrganizationCreated,
     OrganizationDeleted,
+    OrganizationMerged,
     OrganizationRestored,
     OrganizationUnblocked,
     OrganizationUpdated,
@@ -99,6 +100,30 @@ def organization_deleted(outbox: Outbox, org: Organization, actor: Actor) -> Env
         OrganizationDeleted(organization_id=org.id, version=org.version, blocked=org.blocked),
         aggregate_id=str(org.id),
         directions=org.directions,
+        actor=actor,
+    )
+
+
+def organization_merged(
+    outbox: Outbox,
+    survivor: Organization,
+    merged: Organization,
+    changes: dict[str, Any],
+    actor: Actor,
+) -> Envelope:
+    """Keyed by the survivor (ordered with its updates); directions of both records."""
+    return outbox.envelope(
+        "directory.organization.merged",
+        OrganizationMerged(
+            survivor_id=survivor.id,
+            merged_id=merged.id,
+            survivor_version=survivor.version,
+            merged_version=merged.version,
+            changes={name: FieldChange(**change) for name, change in changes.items()},
+            blocked=survivor.blocked,
+        ),
+        aggregate_id=str(survivor.id),
+        directions=sorted({*survivor.directions, *merged.directions}),
         actor=actor,
     )
 

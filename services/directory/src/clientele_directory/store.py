@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
@@ -62,6 +63,9 @@ organizations = Table(
     Column("deleted_by", String(200)),
     Column("deleted_at", DateTime(timezone=True)),
     Column(
+        "merged_into", Uuid, ForeignKey("organizations.id", name="fk_organizations_merged_into")
+    ),
+    Column(
         "search_text",
         Text,
         Computed(
@@ -78,6 +82,11 @@ organizations = Table(
     Index("ix_organizations_ogrn", "ogrn"),
     Index("ix_organizations_responsible", "responsible_employee_id"),
     Index("ix_organizations_legal_name", "legal_name", "id"),
+    Index(
+        "ix_organizations_merged_into",
+        "merged_into",
+        postgresql_where=text("merged_into IS NOT NULL"),
+    ),
 )
 
 persons = Table(

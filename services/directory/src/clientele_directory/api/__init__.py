@@ -7,6 +7,7 @@ from clientele_directory.api.auth import router as auth_router
 from clientele_directory.api.exports import router as exports_router
 from clientele_directory.api.imports import router as imports_router
 from clientele_directory.api.lists import router as lists_router
+from clientele_directory.api.merge import router as merge_router
 from clientele_directory.api.organizations import router as organizations_router
 from clientele_directory.api.persons import router as persons_router
 from clientele_directory.api.register import router as register_router
@@ -18,6 +19,7 @@ ROUTERS: list[APIRouter] = [
     imports_router,
     search_router,  # before the routers whose /{id} paths would take its fixed paths
     organizations_router,
+    merge_router,
     persons_router,
     attributes_router,
     lists_router,

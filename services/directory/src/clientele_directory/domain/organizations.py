@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import re
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Self
 
@@ -186,6 +187,9 @@ class Organization(OrganizationFields):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
+    merged_into: uuid.UUID | None = Field(
+        default=None, description="the organization this one was merged into (when deleted so)"
+    )
 
     def fields(self) -> dict[str, Any]:
         """The user-settable fields as JSON values (what audit and events compare)."""
@@ -239,3 +243,43 @@ def storage_values(fields: OrganizationFields) -> dict[str, Any]:
     values["email_domains"] = email_domains(fields.emails)
     values["attributes"] = fields.attributes
     return values
+
+
+MERGED_LISTS = frozenset({"phones", "emails", "sites", "categories", "tags", "directions"})
+
+
+def merge_fields(
+    survivor: Organization,
+    other: Organization,
+    take: Iterable[str],
+    values: Mapping[str, Any],
+) -> OrganizationFields:
+    """The survivor's fields after merging ``other`` into it, validated (PatchRejected if not).
+
+    By default the survivor's values stay; its empty fields are filled from the other; list
+    fields (phones, e-mails, sites, categories, tags, directions) are united, so nobody loses
+    sight of the record; custom attributes missing on the survivor come from the other. Fields
+    named in ``take`` come from the other as they are; ``values`` sets fields explicitly last.
+    """
+    mine, theirs = survivor.fields(), other.fields()
+    unknown = sorted({*take, *values} - {*ORGANIZATION_FIELDS, "attributes"})
+    if unknown:
+        raise PatchRejected(
+            [{"loc": (name,), "msg": "no such field", "type": "unknown_field"} for name in unknown]
+        )
+    merged: dict[str, Any] = {}
+    for name in ORGANIZATION_FIELDS:
+        if name in MERGED_LISTS:
+            merged[name] = [*mine[name], *(v for v in theirs[name] if v not in mine[name])]
+        elif mine[name] in (None, "", []):
+            merged[name] = theirs[name]
+        else:
+            merged[name] = mine[name]
+    merged["attributes"] = {**other.attributes, **survivor.attributes}
+    for name in take:
+        merged[name] = other.attributes if name == "attributes" else theirs[name]
+    merged.update(values)
+    try:
+        return OrganizationFields.model_validate(merged)
+    except PydanticValidationError as exc:
+        raise PatchRejected(exc.errors(include_url=False)) from None

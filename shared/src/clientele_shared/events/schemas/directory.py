@@ -69,6 +69,21 @@ class OrganizationRestored(Payload):
     blocked: bool = False
 
 
+class OrganizationMerged(Payload):
+    """Two organizations became one: ``merged_id`` was soft-deleted into ``survivor_id``, which
+    took its employments, list memberships and register entries. Consumers re-point whatever
+    they keep under ``merged_id`` to ``survivor_id``."""
+
+    survivor_id: uuid.UUID
+    merged_id: uuid.UUID
+    survivor_version: int
+    merged_version: int
+    changes: dict[str, FieldChange] = Field(
+        default_factory=dict, description="the survivor's fields the merge changed"
+    )
+    blocked: bool = False
+
+
 RegisterBasis = Literal["organization", "person", "inn", "email_domain"]
 
 
@@ -214,6 +229,7 @@ EVENTS = [
     EventSpec("directory.organization.updated", 1, ORGANIZATIONS, OrganizationUpdated),
     EventSpec("directory.organization.deleted", 1, ORGANIZATIONS, OrganizationDeleted),
     EventSpec("directory.organization.restored", 1, ORGANIZATIONS, OrganizationRestored),
+    EventSpec("directory.organization.merged", 1, ORGANIZATIONS, OrganizationMerged),
     EventSpec("directory.organization.blocked", 1, ORGANIZATIONS, OrganizationBlocked),
     EventSpec("directory.organization.unblocked", 1, ORGANIZATIONS, OrganizationUnblocked),
     EventSpec("directory.list.membership_changed", 1, ORGANIZATIONS, ListMembershipChanged),
