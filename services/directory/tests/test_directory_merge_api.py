@@ -118,6 +118,11 @@ async def test_merge_moves_references_and_deletes_the_other(
     problem(await client.get(f"/v1/organizations/{other['id']}", headers=me), 404)
     gone = await client.get(f"/v1/organizations/{other['id']}?include_deleted=true", headers=me)
     assert gone.json()["merged_into"] == survivor["id"]
+    restore = await client.post(
+        f"/v1/organizations/{other['id']}/restore",
+        headers={**me, "If-Match": gone.headers["etag"]},
+    )
+    assert problem(restore, 409)["merged_into"] == survivor["id"]
     employed = await client.get(f"/v1/persons/{person['id']}", headers=me)
     assert [j["organization_id"] for j in employed.json()["employments"]] == [survivor["id"]]
     members = await client.get(f"/v1/lists/{listed['id']}/members", headers=me)

@@ -315,6 +315,11 @@ async def restore_organization(
         )
         if current.deleted_at is None:
             raise Conflict("The organization is not deleted.")
+        if current.merged_into is not None:
+            raise Conflict(
+                "The organization was merged into another; it cannot be restored.",
+                merged_into=str(current.merged_into),
+            )
         check_version(wanted, current.version)
         writable_directions(principal, current.directions)
         version = current.version + 1
