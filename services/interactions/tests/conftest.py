@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,42 @@ from clientele_shared.testing.processes import ServiceProcess, wait_for
 from interactions_testkit import Stack, bearer
 
 VENV_BIN = Path(sys.executable).parent
+REPO_ROOT = Path(__file__).resolve().parents[3]
+IMAP_SCRIPT = REPO_ROOT / "deploy" / "local" / "imap.sh"
+
+
+@dataclass(frozen=True)
+class ImapServer:
+    """The private Dovecot of deploy/local/imap.sh: plaintext IMAP on loopback."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+
+
+def _dovecot_installed() -> bool:
+    return shutil.which("dovecot") is not None or Path("/usr/sbin/dovecot").exists()
+
+
+@pytest.fixture(scope="session")
+def imap_server() -> ImapServer:
+    """Dovecot started by ``deploy/local/imap.sh start`` (installed with apt-get when missing;
+    skipped when that is impossible). Left running like the rest of the local infrastructure."""
+    state = Path(os.environ.get("CLIENTELE_STATE_DIR", REPO_ROOT / ".state"))
+    port = int(os.environ.get("CLIENTELE_IMAP_PORT", "11143"))
+    result = subprocess.run(
+        [str(IMAP_SCRIPT), "start"], capture_output=True, text=True, timeout=600, check=False
+    )
+    if result.returncode != 0:
+        if not _dovecot_installed():
+            pytest.skip(
+                "no IMAP server: dovecot-imapd is not installed and apt-get could not install "
+                f"it (no network?): {result.stderr.strip()[-500:]}"
+            )
+        raise AssertionError(f"deploy/local/imap.sh start failed:\n{result.stderr}")
+    password = (state / "imap" / "password").read_text().strip()
+    return ImapServer("127.0.0.1", port, "clientele", password)
 
 
 @pytest.fixture(scope="session")

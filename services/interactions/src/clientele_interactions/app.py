@@ -12,6 +12,7 @@ from clientele_interactions.api import routers
 from clientele_interactions.api.common import install_rule_handlers
 from clientele_interactions.clock import Clock, SystemClock
 from clientele_interactions.events import subscribe
+from clientele_interactions.imap import ImapPoller
 from clientele_interactions.readmodels import subscribe_read_models
 from clientele_interactions.settings import InteractionsSettings
 from clientele_interactions.storage import create_storage
@@ -57,6 +58,9 @@ def create_app(
         )
         runtime.add_background_task("overdue-worker", worker.run)
     app.state.storage = create_storage(settings)
+    if settings.imap_host:
+        poller = ImapPoller(settings, runtime, app.state.storage, clock)
+        runtime.add_background_task("imap-poller", poller.run)
     app.state.summary_cache = SummaryCache(runtime.redis, settings.summary_cache_ttl)
     install_rule_handlers(app)
     return app

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
+from typing import Literal
 
 from clientele_shared.settings import ServiceSettings
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 DEFAULT_ATTACHMENT_TYPES = (
     "application/pdf",
@@ -55,3 +57,24 @@ class InteractionsSettings(ServiceSettings):
     summary_cache_ttl: int = Field(default=300, ge=0)
     summary_last: int = Field(default=10, ge=1, le=100)
     summary_next: int = Field(default=10, ge=1, le=100)
+
+    # the IMAP poller (off unless IMAP_HOST is set)
+    imap_host: str | None = None
+    imap_port: int | None = Field(default=None, ge=1, le=65535)
+    """Default 993 with ``ssl``, 143 otherwise."""
+    imap_security: Literal["ssl", "starttls", "none"] = "ssl"
+    imap_validate_certs: bool = True
+    imap_ca_file: Path | None = None
+    imap_username: str | None = None
+    imap_password: SecretStr | None = None
+    imap_mailbox: str = "INBOX"
+    imap_poll_interval: float = Field(default=60.0, gt=0)
+    imap_batch: int = Field(default=50, ge=1, le=1000)
+    imap_timeout: float = Field(default=30.0, gt=0)
+    imap_done_mailbox: str | None = None
+    """Captured messages move here; without it they are only flagged \\Seen."""
+    imap_actor: str = "imap"
+    """The subject captured mail is attributed to (``created_by``, audit, events; a service
+    principal that may write about every client)."""
+    imap_employee_id: uuid.UUID | None = None
+    """The responsible employee when no employee is among the message's addresses."""

@@ -1,0 +1,283 @@
+"""E-mail capture: one parsed message becomes an interaction on its client, with attachments.
+
+The one path behind the upload endpoint (``POST /v1/interactions/email``) and the IMAP poller:
+the same address matching, the same dedup by Message-ID per client, the same events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from clientele_shared.auth.access import visible_to
+from clientele_shared.auth.principal import Principal, Role
+from clientele_shared.http.problems import ProblemError
+from clientele_shared.runtime import ServiceRuntime
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.domain.email_capture import CapturedMessage, match_addresses
+from clientele_interactions.domain.model import (
+    AddressMatch,
+    Attachment,
+    CapturedEmail,
+    SkippedAttachment,
+)
+from clientele_interactions.domain.rules import created_changes
+from clientele_interactions.operations import (
+    Conflict,
+    actor_of,
+    add_attachment,
+    audit,
+    bump_summary,
+    discard,
+    insert_interaction,
+    writable_card,
+)
+from clientele_interactions.publishing import Publisher
+from clientele_interactions.settings import InteractionsSettings
+from clientele_interactions.storage import (
+    AttachmentRefused,
+    AttachmentStorage,
+    check_attachment,
+    safe_filename,
+)
+from clientele_interactions.store import (
+    client_cards,
+    employees,
+    employments,
+    interactions,
+    persons,
+)
+
+
+class ClientNotDetermined(ProblemError):
+    """No ``organization_id`` was given and the message's persons work at no client the caller
+    may write about, or at several."""
+
+    def __init__(self, candidates: list[ClientCard], unknown_addresses: list[str]) -> None:
+        super().__init__(
+            422,
+            "Client Not Determined",
+            "Pass organization_id: the message's persons work at "
+            + ("no client you may write about." if not candidates else "several clients."),
+            kind="client-not-determined",
+            candidates=[str(c.organization_id) for c in candidates],
+            unknown_addresses=unknown_addresses,
+        )
+        self.candidates = [c.organization_id for c in candidates]
+        self.unknown_addresses = unknown_addresses
+
+
+class AlreadyCaptured(Conflict):
+    """The message (its Message-ID) was captured for the client already."""
+
+    def __init__(self, interaction_id: uuid.UUID) -> None:
+        super().__init__(
+            "This message was captured for the client already.",
+            interaction_id=str(interaction_id),
+        )
+        self.interaction_id = interaction_id
+
+
+async def persons_by_address(session: AsyncSession, addresses: list[str]) -> dict[str, list[Any]]:
+    """Known persons by e-mail address (their own addresses and those of their positions)."""
+    found: dict[str, list[Any]] = {}
+    if not addresses:
+        return found
+    own = await session.execute(
+        select(persons.c.person_id, persons.c.emails).where(
+            persons.c.emails.overlap(addresses), ~persons.c.deleted
+        )
+    )
+    work = await session.execute(
+        select(employments.c.person_id, employments.c.emails).where(
+            employments.c.emails.overlap(addresses), ~employments.c.deleted
+        )
+    )
+    for person_id, emails in [*work.all(), *own.all()]:
+        for address in emails:
+            if address in addresses and person_id not in found.setdefault(address, []):
+                found[address].append(person_id)
+    return found
+
+
+async def employees_by_address(session: AsyncSession, addresses: list[str]) -> dict[str, Any]:
+    """The company's active employees by e-mail address."""
+    if not addresses:
+        return {}
+    rows = await session.execute(
+        select(employees.c.email, employees.c.employee_id).where(
+            employees.c.email.in_(addresses), employees.c.active
+        )
+    )
+    return dict(rows.tuples().all())
+
+
+async def employed_at(
+    session: AsyncSession, organization_id: uuid.UUID, person_ids: list[Any]
+) -> set[Any]:
+    if not person_ids:
+        return set()
+    rows = await session.scalars(
+        select(employments.c.person_id).where(
+            employments.c.organization_id == organization_id,
+            employments.c.person_id.in_(person_ids),
+            ~employments.c.deleted,
+        )
+    )
+    return set(rows.all())
+
+
+async def candidate_clients(
+    session: AsyncSession, principal: Principal, person_ids: list[Any]
+) -> list[ClientCard]:
+    """The clients where the matched persons work, that the caller may write about."""
+    if not person_ids:
+        return []
+    stmt = (
+        select(client_cards)
+        .join(employments, employments.c.organization_id == client_cards.c.organization_id)
+        .where(
+            employments.c.person_id.in_(person_ids),
+            ~employments.c.deleted,
+            visible_to(principal, client_cards.c.directions),
+        )
+        .distinct()
+    )
+    cards = [
+        ClientCard.model_validate(row, from_attributes=True)
+        for row in (await session.execute(stmt)).all()
+    ]
+    if principal.is_service or principal.has_role(Role.ADMIN):
+        return cards
+    return [c for c in cards if not principal.directions.isdisjoint(c.directions)]
+
+
+async def capture_message(
+    runtime: ServiceRuntime,
+    storage: AttachmentStorage,
+    settings: InteractionsSettings,
+    principal: Principal,
+    message: CapturedMessage,
+    *,
+    now: datetime,
+    origin: str,
+    organization_id: uuid.UUID | None = None,
+    responsible_employee_id: uuid.UUID | None = None,
+    default_employee_id: uuid.UUID | None = None,
+) -> CapturedEmail:
+    """Log ``message`` as an e-mail interaction in one transaction (interaction, audit entry,
+    attachments, ``interaction.created`` in the outbox). ``origin`` names where it came from
+    (the audit note). The responsible employee is ``responsible_employee_id``, else the first
+    employee among the addresses, else ``default_employee_id``. Raises ClientNotDetermined,
+    AlreadyCaptured, or the card's access errors; attachment bytes written before a failure
+    are removed."""
+    actor = actor_of(principal)
+    written: list[str] = []
+    try:
+        async with runtime.sessions() as session, session.begin():
+            known = await persons_by_address(session, message.addresses())
+            staff = await employees_by_address(session, message.addresses())
+            everyone = list({p for ids in known.values() for p in ids})
+            if organization_id is not None:
+                card = await writable_card(session, principal, organization_id)
+            else:
+                candidates = await candidate_clients(session, principal, everyone)
+                if len(candidates) != 1:
+                    raise ClientNotDetermined(
+                        candidates,
+                        match_addresses(
+                            message,
+                            known,
+                            settings.own_email_domains,
+                            employees_by_address=staff,
+                        ).unknown,
+                    )
+                card = candidates[0]
+            matching = match_addresses(
+                message,
+                known,
+                settings.own_email_domains,
+                preferred=await employed_at(session, card.organization_id, everyone),
+                employees_by_address=staff,
+            )
+            if message.message_id:
+                existing = await session.scalar(
+                    select(interactions.c.id).where(
+                        interactions.c.organization_id == card.organization_id,
+                        interactions.c.message_id == message.message_id,
+                    )
+                )
+                if existing is not None:
+                    raise AlreadyCaptured(existing)
+            occurred = message.sent_at if message.sent_at and message.sent_at <= now else now
+            interaction = await insert_interaction(
+                session,
+                {
+                    "organization_id": card.organization_id,
+                    "kind": "email",
+                    "direction": matching.direction,
+                    "status": "done",
+                    "occurred_at": occurred,
+                    "person_ids": matching.person_ids,
+                    "responsible_employee_id": responsible_employee_id
+                    or matching.employee_id
+                    or default_employee_id,
+                    "subject": (message.subject or "(no subject)")[:500],
+                    "notes": message.body or None,
+                },
+                created_by=principal.subject,
+                source=message.format,
+                message_id=message.message_id,
+            )
+            await audit(
+                session,
+                actor,
+                interaction_id=interaction.id,
+                action="logged",
+                version=1,
+                changes=created_changes(interaction),
+                note=f"captured from {origin}"[:500],
+            )
+            stored: list[Attachment] = []
+            skipped: list[SkippedAttachment] = []
+            for item in message.attachments:
+                name = safe_filename(item.filename)
+                try:
+                    content_type = check_attachment(
+                        item.data,
+                        item.content_type,
+                        max_bytes=settings.attachment_max_bytes,
+                        allowed=settings.attachment_content_types,
+                    )
+                except AttachmentRefused as exc:
+                    skipped.append(SkippedAttachment(filename=name, reason=exc.detail))
+                    continue
+                stored.append(
+                    await add_attachment(
+                        session,
+                        storage,
+                        interaction.id,
+                        filename=name,
+                        content_type=content_type,
+                        data=item.data,
+                        actor=actor,
+                        written=written,
+                    )
+                )
+            publisher = Publisher(runtime.outbox, card.directions, actor)
+            await runtime.outbox.add(session, publisher.created(interaction))
+            await bump_summary(session, card.organization_id)
+    except BaseException:
+        await discard(storage, written)
+        raise
+    return CapturedEmail(
+        interaction=interaction,
+        attachments=stored,
+        matched=[AddressMatch(address=a, person_id=p) for a, p in matching.matched.items()],
+        unknown_addresses=matching.unknown,
+        skipped_attachments=skipped,
+    )
