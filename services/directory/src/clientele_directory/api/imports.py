@@ -195,8 +195,9 @@ class _Importer:
         return by_inn, by_email, by_phone
 
     async def _candidates(self, rows: list[ParsedRow]) -> dict[int, list[Candidate]]:
-        """Up to MAX_CANDIDATES live, visible organizations per row whose name is similar
-        (the trigram index on the search document narrows, name similarity decides)."""
+        """Up to MAX_CANDIDATES live, visible organizations per row whose name is similar: the
+        nearest by trigram distance (GiST index on the folded name, migration 0010), kept when
+        their similarity reaches NAME_SIMILARITY."""
         named = [(r.number, r.draft.legal_name) for r in rows if r.draft]
         if not named:
             return {}
@@ -207,9 +208,8 @@ class _Importer:
             " similarity(directory_fold(o.legal_name), directory_fold(n.name)) AS sim"
             " FROM organizations o WHERE o.deleted_at IS NULL"
             " AND (CAST(:all AS boolean) OR o.directions && :dirs)"
-            " AND directory_fold(n.name) <% o.search_text"
-            " AND similarity(directory_fold(o.legal_name), directory_fold(n.name)) >= :threshold"
-            " ORDER BY sim DESC, o.id LIMIT :limit) AS c"
+            " ORDER BY directory_fold(o.legal_name) <-> directory_fold(n.name)"
+            " LIMIT :limit) AS c WHERE c.sim >= :threshold ORDER BY n.num, c.sim DESC"
         ).bindparams(
             bindparam("nums", type_=ARRAY(Integer)),
             bindparam("names", type_=ARRAY(Text)),
