@@ -1,0 +1,1 @@
+"""Benchmarks against the real stack: `python -m bench` (see bench/README.md)."""
