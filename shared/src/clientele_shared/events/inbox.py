@@ -120,7 +120,7 @@ class EventConsumer:
             auto_offset_reset="earliest",
             batch=True,
             max_records=self.batch_size,
-            batch_timeout_ms=50,
+            batch_timeout_ms=10,  # FastStream sleeps this long after an empty poll
         )(on_batch)
 
     async def _process_batch(
