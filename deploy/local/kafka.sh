@@ -50,6 +50,9 @@ transaction.state.log.num.partitions=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Offset commits are acknowledged at once (Kafka 4.x waits 5 ms to batch coordinator writes; a
+# consumer commits after every batch, so that wait would sit on every event's path).
+group.coordinator.append.linger.ms=0
 log.retention.hours=24
 log.retention.bytes=268435456
 log.segment.bytes=16777216
