@@ -13,7 +13,7 @@ from clientele_shared.observability import current_correlation_id
 from clientele_shared.runtime import ServiceRuntime, runtime_of
 from fastapi import Depends
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.domain.common import AuditEntry
@@ -89,3 +89,16 @@ async def audit_trail(
         )
     ).all()
     return [AuditEntry.model_validate(row, from_attributes=True) for row in rows]
+
+
+def soft_delete_values(
+    principal: Principal, version: int, *, delete: bool = True
+) -> dict[str, Any]:
+    """The columns a soft delete (or, with ``delete=False``, a restore) sets on a versioned row."""
+    return {
+        "version": version,
+        "deleted_at": func.now() if delete else None,
+        "deleted_by": principal.subject if delete else None,
+        "updated_at": func.now(),
+        "updated_by": principal.subject,
+    }

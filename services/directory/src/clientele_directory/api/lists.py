@@ -21,7 +21,15 @@ from sqlalchemy import ColumnElement, delete, func, insert, literal, select, upd
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.common import Conflict, Runtime, actor_of, audit, audit_trail, invalid
+from clientele_directory.api.common import (
+    Conflict,
+    Runtime,
+    actor_of,
+    audit,
+    audit_trail,
+    invalid,
+    soft_delete_values,
+)
 from clientele_directory.api.search import (
     OrganizationPage,
     organization_conditions,
@@ -233,13 +241,7 @@ async def delete_list(
         await session.execute(
             update(organization_lists)
             .where(organization_lists.c.id == list_id)
-            .values(
-                version=version,
-                deleted_at=func.now(),
-                deleted_by=principal.subject,
-                updated_at=func.now(),
-                updated_by=principal.subject,
-            )
+            .values(**soft_delete_values(principal, version))
         )
         await audit(
             session, principal, kind=KIND, entity_id=list_id, action="deleted", version=version

@@ -15,7 +15,14 @@ from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from clientele_directory.api.blocking import announce_organization
-from clientele_directory.api.common import Conflict, Runtime, actor_of, audit, invalid
+from clientele_directory.api.common import (
+    Conflict,
+    Runtime,
+    actor_of,
+    audit,
+    invalid,
+    soft_delete_values,
+)
 from clientele_directory.api.organizations import load_organization, visible_organization
 from clientele_directory.domain.organizations import (
     Organization,
@@ -116,14 +123,7 @@ async def merge_organizations(
         await session.execute(
             update(organizations)
             .where(organizations.c.id == other.id)
-            .values(
-                version=other_version,
-                merged_into=org_id,
-                deleted_at=func.now(),
-                deleted_by=principal.subject,
-                updated_at=func.now(),
-                updated_by=principal.subject,
-            )
+            .values(merged_into=org_id, **soft_delete_values(principal, other_version))
         )
         moved_employments = (
             await session.execute(

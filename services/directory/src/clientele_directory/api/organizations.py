@@ -24,6 +24,7 @@ from clientele_directory.api.common import (
     audit_trail,
     invalid,
     invalid_field,
+    soft_delete_values,
 )
 from clientele_directory.domain.attributes import EntityKind
 from clientele_directory.domain.common import STORED, AuditEntry
@@ -281,13 +282,7 @@ async def delete_organization(
         await session.execute(
             update(organizations)
             .where(organizations.c.id == org_id)
-            .values(
-                version=version,
-                deleted_at=func.now(),
-                deleted_by=principal.subject,
-                updated_at=func.now(),
-                updated_by=principal.subject,
-            )
+            .values(**soft_delete_values(principal, version))
         )
         org = current.model_copy(update={"version": version})
         await audit(
@@ -326,13 +321,7 @@ async def restore_organization(
         await session.execute(
             update(organizations)
             .where(organizations.c.id == org_id)
-            .values(
-                version=version,
-                deleted_at=None,
-                deleted_by=None,
-                updated_at=func.now(),
-                updated_by=principal.subject,
-            )
+            .values(**soft_delete_values(principal, version, delete=False))
         )
         org = await load_organization(session, org_id)
         assert org is not None

@@ -38,6 +38,7 @@ from clientele_directory.api.common import (
     audit,
     invalid,
     invalid_field,
+    soft_delete_values,
 )
 from clientele_directory.domain.attributes import EntityKind
 from clientele_directory.domain.common import STORED, AuditEntry
@@ -474,13 +475,7 @@ async def _set_deleted(
         await session.execute(
             update(persons)
             .where(persons.c.id == person_id)
-            .values(
-                version=version,
-                deleted_at=func.now() if delete else None,
-                deleted_by=principal.subject if delete else None,
-                updated_at=func.now(),
-                updated_by=principal.subject,
-            )
+            .values(**soft_delete_values(principal, version, delete=delete))
         )
         person = await visible_person(session, principal, person_id, deleted=None)
         await audit(
@@ -696,13 +691,7 @@ async def delete_employment(
             await session.execute(
                 update(employments)
                 .where(employments.c.id == employment_id)
-                .values(
-                    version=version,
-                    deleted_at=func.now(),
-                    deleted_by=principal.subject,
-                    updated_by=principal.subject,
-                    updated_at=func.now(),
-                )
+                .values(**soft_delete_values(principal, version))
                 .returning(employments)
             )
         ).one()
