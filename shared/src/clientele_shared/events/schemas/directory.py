@@ -145,6 +145,33 @@ class PersonRestored(Payload):
     blocked: bool = False
 
 
+class MovedEmployment(Payload):
+    """An employment of the merged person after a person merge: re-pointed to the survivor
+    (``employment_id`` kept), or folded into the survivor's own employment at the same
+    organization in the same position (``merged_into`` is that employment, ``employment_id``
+    was soft-deleted)."""
+
+    employment_id: uuid.UUID
+    organization_id: uuid.UUID
+    merged_into: uuid.UUID | None = None
+
+
+class PersonMerged(Payload):
+    """Two persons became one: ``merged_id`` was soft-deleted into ``survivor_id``, which took its
+    employments (``employments``) and register entries. Consumers re-point whatever they keep
+    under ``merged_id`` (and under a folded employment id) to the survivor."""
+
+    survivor_id: uuid.UUID
+    merged_id: uuid.UUID
+    survivor_version: int
+    merged_version: int
+    changes: dict[str, FieldChange] = Field(
+        default_factory=dict, description="the survivor's fields the merge changed"
+    )
+    employments: list[MovedEmployment] = Field(default_factory=list)
+    blocked: bool = False
+
+
 class EmploymentChanged(Payload):
     """An employment was created, updated or deleted; keyed by the person.
 
@@ -237,6 +264,7 @@ EVENTS = [
     EventSpec("directory.person.updated", 1, PERSONS, PersonUpdated),
     EventSpec("directory.person.deleted", 1, PERSONS, PersonDeleted),
     EventSpec("directory.person.restored", 1, PERSONS, PersonRestored),
+    EventSpec("directory.person.merged", 1, PERSONS, PersonMerged),
     EventSpec("directory.employment.changed", 1, PERSONS, EmploymentChanged),
     EventSpec("directory.person.blocked", 1, PERSONS, PersonBlocked),
     EventSpec("directory.person.unblocked", 1, PERSONS, PersonUnblocked),
