@@ -112,6 +112,7 @@ persons = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("deleted_by", String(200)),
     Column("deleted_at", DateTime(timezone=True)),
+    Column("merged_into", Uuid, ForeignKey("persons.id", name="fk_persons_merged_into")),
     Column(
         "search_text",
         Text,
@@ -124,7 +125,13 @@ persons = Table(
     Index("ix_persons_directions", "directions", postgresql_using="gin"),
     Index("ix_persons_email_domains", "email_domains", postgresql_using="gin"),
     Index("ix_persons_names", "last_name", "first_name", "id"),
+    Index(
+        "ix_persons_merged_into", "merged_into", postgresql_where=text("merged_into IS NOT NULL")
+    ),
 )
+"""Migration 0011 adds expression indexes for duplicate candidates: trigram indexes on
+``directory_person_name_key`` of the Cyrillic and of the Latin name, GIN indexes on
+``directory_fold_emails(emails)`` (here and on employments) and on ``phones``."""
 
 employments = Table(
     "employments",

@@ -187,6 +187,9 @@ class Person(PersonFields):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
+    merged_into: uuid.UUID | None = Field(
+        default=None, description="the person this one was merged into (when deleted so)"
+    )
 
     def fields(self) -> dict[str, Any]:
         return self.model_dump(mode="json", include=set(PERSON_FIELDS))
