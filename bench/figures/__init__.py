@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ["kafka", "http", "postgres", "notifier", "interactions"]
+MODULES = ["kafka", "http", "postgres", "notifier", "interactions", "directory"]
 
 
 def load() -> None:
