@@ -16,6 +16,7 @@ from clientele_interactions.domain.model import (
     ResultDefinition,
 )
 from clientele_interactions.domain.rules import (
+    CounterpartyBlocked,
     Rejected,
     StateConflict,
     apply_patch,
@@ -23,6 +24,7 @@ from clientele_interactions.domain.rules import (
     completion_values,
     is_overdue,
     next_contact_values,
+    refuse_blocked,
     reminder_time,
     suggest_next,
 )
@@ -277,3 +279,38 @@ async def test_local_disk_storage_keeps_keys_inside_its_root(tmp_path: Path) -> 
     await storage.delete("a/b")
     with pytest.raises(ValueError, match="invalid storage key"):
         await storage.put("../escape", b"x")
+
+
+@pytest.mark.parametrize(
+    ("status", "direction", "org_blocked", "people", "refused"),
+    [
+        ("planned", "out", True, [], True),
+        ("planned", "in", True, [], True),
+        ("done", "out", True, [], True),
+        ("done", "in", True, [], False),
+        ("done", "out", False, [EMPLOYEE], True),
+        ("done", "in", False, [EMPLOYEE], False),
+        ("planned", "out", False, [], False),
+    ],
+)
+def test_new_business_with_a_blocked_counterparty_is_refused(
+    status: str, direction: str, org_blocked: bool, people: list[uuid.UUID], refused: bool
+) -> None:
+    org = uuid.uuid4()
+
+    def check() -> None:
+        refuse_blocked(
+            status=status,
+            direction=direction,
+            organization_id=org,
+            organization_blocked=org_blocked,
+            blocked_person_ids=people,
+        )
+
+    if not refused:
+        check()
+        return
+    with pytest.raises(CounterpartyBlocked) as caught:
+        check()
+    assert caught.value.organization_id == (org if org_blocked else None)
+    assert caught.value.person_ids == people

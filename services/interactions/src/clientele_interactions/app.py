@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from clientele_shared.events.topics import INTERACTION_LOG, INTERACTIONS, notification_requests
@@ -34,7 +35,12 @@ def create_app(
     settings = settings or load_settings()
     clock = clock or SystemClock()
     runtime = ServiceRuntime(settings, metadata, publishes=PUBLISHES)
-    subscribe(runtime.consumer)
+    subscribe(
+        runtime.consumer,
+        runtime.outbox,
+        clock,
+        timedelta(minutes=settings.reminder_lead_minutes),
+    )
     subscribe_read_models(runtime.consumer)
     app = create_service_app(
         runtime,

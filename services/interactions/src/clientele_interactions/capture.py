@@ -10,7 +10,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.runtime import ServiceRuntime
@@ -25,15 +24,17 @@ from clientele_interactions.domain.model import (
     CapturedEmail,
     SkippedAttachment,
 )
-from clientele_interactions.domain.rules import created_changes
+from clientele_interactions.domain.rules import created_changes, refuse_blocked
 from clientele_interactions.operations import (
     Conflict,
     actor_of,
     add_attachment,
     audit,
+    blocked_among,
     bump_summary,
     discard,
     insert_interaction,
+    visible_clients,
     writable_card,
 )
 from clientele_interactions.publishing import Publisher
@@ -143,7 +144,7 @@ async def candidate_clients(
         .where(
             employments.c.person_id.in_(person_ids),
             ~employments.c.deleted,
-            visible_to(principal, client_cards.c.directions),
+            visible_clients(principal),
         )
         .distinct()
     )
@@ -170,9 +171,11 @@ async def capture_message(
     default_employee_id: uuid.UUID | None = None,
 ) -> CapturedEmail:
     """Log ``message`` as an e-mail interaction in one transaction (interaction, audit entry,
-    attachments, ``interaction.created`` in the outbox). ``origin`` names where it came from
-    (the audit note). The responsible employee is ``responsible_employee_id``, else the first
-    employee among the addresses, else ``default_employee_id``. Raises ClientNotDetermined,
+    attachments, ``interaction.created`` in the outbox); outgoing mail with a blocked
+    counterparty is refused (CounterpartyBlocked), incoming mail is logged. ``origin`` names
+    where it came from (the audit note). The responsible employee is
+    ``responsible_employee_id``, else the first employee among the addresses, else
+    ``default_employee_id``. Raises ClientNotDetermined,
     AlreadyCaptured, or the card's access errors; attachment bytes written before a failure
     are removed."""
     actor = actor_of(principal)
@@ -203,6 +206,13 @@ async def capture_message(
                 settings.own_email_domains,
                 preferred=await employed_at(session, card.organization_id, everyone),
                 employees_by_address=staff,
+            )
+            refuse_blocked(
+                status="done",
+                direction=matching.direction,
+                organization_id=card.organization_id,
+                organization_blocked=card.blocked,
+                blocked_person_ids=await blocked_among(session, matching.person_ids),
             )
             if message.message_id:
                 existing = await session.scalar(

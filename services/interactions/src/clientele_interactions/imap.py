@@ -34,6 +34,7 @@ from clientele_shared.runtime import ServiceRuntime
 from clientele_interactions.capture import AlreadyCaptured, ClientNotDetermined, capture_message
 from clientele_interactions.clock import Clock
 from clientele_interactions.domain.email_capture import UnreadableMessage, parse_message
+from clientele_interactions.domain.rules import CounterpartyBlocked, Rejected
 from clientele_interactions.settings import InteractionsSettings
 from clientele_interactions.storage import AttachmentStorage
 
@@ -265,6 +266,9 @@ class ImapPoller:
             return
         except ProblemError as exc:
             await self._reject(box, uid, report, exc.detail or exc.title)
+            return
+        except (CounterpartyBlocked, Rejected) as exc:
+            await self._reject(box, uid, report, str(exc))
             return
         log.info(
             "imap message captured",

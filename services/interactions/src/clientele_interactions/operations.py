@@ -7,21 +7,22 @@ an interaction is visible to whoever sees its organization.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from clientele_shared.auth.access import ForbiddenDirectionError, ensure_visible
+from clientele_shared.auth.access import ForbiddenDirectionError, ensure_visible, visible_to
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.events.envelope import Actor
 from clientele_shared.http.problems import NotFound, ProblemError
 from clientele_shared.observability import current_correlation_id
-from sqlalchemy import func, insert, select
+from sqlalchemy import Row, and_, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.domain.model import Attachment, Interaction, ResultDefinition
-from clientele_interactions.domain.rules import Results
+from clientele_interactions.domain.rules import Rejected, Results
 from clientele_interactions.storage import AttachmentStorage, digest
 from clientele_interactions.store import (
     attachments,
@@ -29,6 +30,7 @@ from clientele_interactions.store import (
     interaction_audit,
     interaction_results,
     interactions,
+    persons,
     summary_generations,
 )
 
@@ -46,20 +48,47 @@ def actor_of(principal: Principal) -> Actor:
     return Actor(subject=principal.subject, kind=principal.kind)
 
 
-async def load_card(session: AsyncSession, organization_id: uuid.UUID) -> ClientCard | None:
-    row = (
-        await session.execute(
-            select(client_cards).where(client_cards.c.organization_id == organization_id)
-        )
-    ).first()
-    return ClientCard.model_validate(row, from_attributes=True) if row else None
+def live_cards() -> ColumnElement[bool]:
+    """Cards that are shown: not deleted in the directory (a merged one is deleted too)."""
+    return ~client_cards.c.deleted
+
+
+def visible_clients(principal: Principal) -> ColumnElement[bool]:
+    """The clients ``principal`` sees: live cards of the caller's directions (join
+    ``client_cards``)."""
+    return and_(live_cards(), visible_to(principal, client_cards.c.directions))
+
+
+async def _card_row(
+    session: AsyncSession, organization_id: uuid.UUID, lock: bool
+) -> Row[Any] | None:
+    stmt = select(client_cards).where(client_cards.c.organization_id == organization_id)
+    if lock:
+        # FOR KEY SHARE: writers about one client do not wait for each other, but an event
+        # that merges or deletes the client (FOR UPDATE) waits for them, and they for it.
+        stmt = stmt.with_for_update(read=True, key_share=True)
+    return (await session.execute(stmt)).first()
+
+
+async def load_card(
+    session: AsyncSession, organization_id: uuid.UUID, *, lock: bool = False
+) -> ClientCard | None:
+    """The client's card; a merged organization answers its survivor's (merges are flattened:
+    one hop). None when unknown here or deleted."""
+    row = await _card_row(session, organization_id, lock)
+    if row is not None and row.merged_into is not None:
+        row = await _card_row(session, row.merged_into, lock)
+    if row is None or row.deleted:
+        return None
+    return ClientCard.model_validate(row, from_attributes=True)
 
 
 async def visible_card(
-    session: AsyncSession, principal: Principal, organization_id: uuid.UUID
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID, *, lock: bool = False
 ) -> ClientCard:
-    """The client card if the caller may see it; 404 otherwise (also when unknown here yet)."""
-    card = await load_card(session, organization_id)
+    """The client card if the caller may see it; 404 otherwise (also when unknown here yet or
+    deleted). The card of a merged organization is its survivor's."""
+    card = await load_card(session, organization_id, lock=lock)
     if card is None:
         raise NotFound(NO_CLIENT)
     ensure_visible(principal, card.directions, NO_CLIENT)
@@ -78,9 +107,71 @@ def ensure_writable(principal: Principal, card: ClientCard) -> None:
 async def writable_card(
     session: AsyncSession, principal: Principal, organization_id: uuid.UUID
 ) -> ClientCard:
-    card = await visible_card(session, principal, organization_id)
+    """The card to write about, locked against a concurrent merge or deletion until the
+    transaction ends (a merged organization's survivor)."""
+    card = await visible_card(session, principal, organization_id, lock=True)
     ensure_writable(principal, card)
     return card
+
+
+async def resolve_persons(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID], *, field: str
+) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """The participants as they are now: a merged person becomes its survivor (order kept, no
+    duplicates), and which of them are blocked. A person deleted in the directory is refused
+    (Rejected, at ``field``); one not known here yet passes (it arrives with the directory's
+    events)."""
+    if not person_ids:
+        return [], []
+    rows = {
+        row.person_id: row
+        for row in (
+            await session.execute(
+                select(
+                    persons.c.person_id, persons.c.merged_into, persons.c.deleted, persons.c.blocked
+                ).where(persons.c.person_id.in_(list(person_ids)))
+            )
+        ).all()
+    }
+    survivors = {r.merged_into for r in rows.values() if r.merged_into is not None}
+    if survivors - rows.keys():
+        extra = await session.execute(
+            select(
+                persons.c.person_id, persons.c.merged_into, persons.c.deleted, persons.c.blocked
+            ).where(persons.c.person_id.in_(list(survivors - rows.keys())))
+        )
+        rows.update({row.person_id: row for row in extra.all()})
+    resolved: list[uuid.UUID] = []
+    blocked: list[uuid.UUID] = []
+    for person_id in person_ids:
+        row = rows.get(person_id)
+        if row is not None and row.merged_into is not None:
+            person_id = row.merged_into
+            row = rows.get(person_id)
+        if row is not None and row.deleted:
+            raise Rejected.field(field, f"the person {person_id} was deleted in the directory")
+        if person_id in resolved:
+            continue
+        resolved.append(person_id)
+        if row is not None and row.blocked:
+            blocked.append(person_id)
+    return resolved, blocked
+
+
+async def blocked_among(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Which of these persons are in the unwanted counterparty register (in their order)."""
+    if not person_ids:
+        return []
+    found = set(
+        (
+            await session.scalars(
+                select(persons.c.person_id).where(
+                    persons.c.person_id.in_(list(person_ids)), persons.c.blocked
+                )
+            )
+        ).all()
+    )
+    return [person_id for person_id in person_ids if person_id in found]
 
 
 async def load_results(session: AsyncSession) -> Results:
@@ -98,20 +189,48 @@ def _interaction_columns() -> list[Any]:
 async def load_interaction(
     session: AsyncSession, interaction_id: uuid.UUID, *, for_update: bool = False
 ) -> tuple[Interaction, ClientCard] | None:
-    """One interaction with its client card, optionally locked for the transaction."""
-    stmt = (
-        select(*_interaction_columns(), *[c.label(f"card_{c.name}") for c in client_cards.c])
-        .join(client_cards, client_cards.c.organization_id == interactions.c.organization_id)
-        .where(interactions.c.id == interaction_id)
+    """One interaction with its client card (None when either is unknown or the client was
+    deleted), optionally locked for the transaction: the card first (FOR KEY SHARE), then the
+    interaction (FOR UPDATE), the order a merge of the client takes them in."""
+    if not for_update:
+        row = (
+            await session.execute(
+                select(
+                    *_interaction_columns(), *[c.label(f"card_{c.name}") for c in client_cards.c]
+                )
+                .join(
+                    client_cards, client_cards.c.organization_id == interactions.c.organization_id
+                )
+                .where(interactions.c.id == interaction_id, live_cards())
+            )
+        ).first()
+        if row is None:
+            return None
+        data = row._mapping
+        card = ClientCard.model_validate({c.name: data[f"card_{c.name}"] for c in client_cards.c})
+        return Interaction.model_validate(dict(data)), card
+    organization_id = await session.scalar(
+        select(interactions.c.organization_id).where(interactions.c.id == interaction_id)
     )
-    if for_update:
-        stmt = stmt.with_for_update(of=interactions)
-    row = (await session.execute(stmt)).first()
-    if row is None:
-        return None
-    data = row._mapping
-    card = ClientCard.model_validate({c.name: data[f"card_{c.name}"] for c in client_cards.c})
-    return Interaction.model_validate(dict(data)), card
+    for _ in range(3):  # a merge committed in between moves the interaction: follow it
+        if organization_id is None:
+            return None
+        locked_card = await load_card(session, organization_id, lock=True)
+        if locked_card is None:
+            return None
+        locked = (
+            await session.execute(
+                select(*_interaction_columns())
+                .where(interactions.c.id == interaction_id)
+                .with_for_update()
+            )
+        ).first()
+        if locked is None:
+            return None
+        if locked.organization_id == locked_card.organization_id:
+            return Interaction.model_validate(locked, from_attributes=True), locked_card
+        organization_id = locked.organization_id
+    raise Conflict("The client of this interaction is being merged; try again.")
 
 
 async def visible_interaction(
@@ -210,6 +329,53 @@ async def audit(
             note=note,
         )
     )
+
+
+async def move_interactions(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    where: ColumnElement[bool],
+    values: Mapping[str, Any],
+    action: str,
+    changes: Mapping[str, Any],
+    note: str,
+) -> list[Interaction]:
+    """Rewrite every interaction matching ``where`` (a merge in the directory re-points them):
+    each gets a new version and one audit entry with ``changes``; the rewritten ones answered."""
+    rows = (
+        await session.execute(
+            interactions.update()
+            .where(where)
+            .values(
+                **values,
+                version=interactions.c.version + 1,
+                updated_by=actor.subject,
+                updated_at=func.now(),
+            )
+            .returning(*_interaction_columns())
+        )
+    ).all()
+    moved = [Interaction.model_validate(row, from_attributes=True) for row in rows]
+    if moved:
+        correlation_id = current_correlation_id()
+        await session.execute(
+            insert(interaction_audit),
+            [
+                {
+                    "interaction_id": item.id,
+                    "version": item.version,
+                    "action": action,
+                    "actor_subject": actor.subject,
+                    "actor_kind": actor.kind,
+                    "correlation_id": correlation_id,
+                    "changes": dict(changes),
+                    "note": note[:500],
+                }
+                for item in moved
+            ],
+        )
+    return moved
 
 
 async def bump_summary(session: AsyncSession, organization_id: uuid.UUID) -> None:

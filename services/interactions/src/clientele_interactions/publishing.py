@@ -161,9 +161,7 @@ class Publisher:
             else None
         )
         if when is None or interaction.responsible_employee_id is None:
-            return self._event(
-                reminder_cancelled(INTERACTIONS), ReminderCancelled(reminder_id=rid), interaction.id
-            )
+            return self.cancel_reminder(interaction)
         assert interaction.due_at is not None
         payload = ReminderScheduled(
             reminder_id=rid,
@@ -180,6 +178,14 @@ class Publisher:
             },
         )
         return self._event(reminder_scheduled(INTERACTIONS), payload, interaction.id)
+
+    def cancel_reminder(self, interaction: Interaction) -> Envelope:
+        """Cancel the reminder of a planned contact (its client was deleted)."""
+        return self._event(
+            reminder_cancelled(INTERACTIONS),
+            ReminderCancelled(reminder_id=reminder_id(interaction.id)),
+            interaction.id,
+        )
 
     def overdue_notice(self, interaction: Interaction, *, client_name: str) -> Envelope | None:
         """Ask the notifier to tell the responsible employee a contact is overdue."""

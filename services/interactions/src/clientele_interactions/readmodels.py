@@ -22,7 +22,7 @@ from clientele_shared.events.schemas.directory import (
     PersonUpdated,
 )
 from pydantic import BaseModel
-from sqlalchemy import func, select, update
+from sqlalchemy import Column, Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +34,7 @@ from clientele_interactions.domain.people import (
     person_values,
 )
 from clientele_interactions.operations import bump_summary
-from clientele_interactions.store import employees, employments, persons
+from clientele_interactions.store import client_cards, employees, employments, persons
 
 
 async def _bump_person(session: AsyncSession, person_id: uuid.UUID) -> None:
@@ -47,6 +47,14 @@ async def _bump_person(session: AsyncSession, person_id: uuid.UUID) -> None:
     ).all()
     for organization_id in organizations:
         await bump_summary(session, organization_id)
+
+
+async def _survivor(
+    session: AsyncSession, table: Table, key: Column[Any], value: uuid.UUID
+) -> uuid.UUID:
+    """The record ``value`` was merged into, or ``value`` itself."""
+    merged_into = await session.scalar(select(table.c.merged_into).where(key == value))
+    return merged_into or value
 
 
 async def _update_person(
@@ -87,6 +95,12 @@ async def on_person_event(session: AsyncSession, _: Envelope, payload: BaseModel
         await _bump_person(session, payload.person_id)
     elif isinstance(payload, EmploymentChanged):
         job = employment_values(payload)
+        # an employment event older than a merge it crossed (another topic or partition) lands
+        # on the survivor
+        job["organization_id"] = await _survivor(
+            session, client_cards, client_cards.c.organization_id, job["organization_id"]
+        )
+        job["person_id"] = await _survivor(session, persons, persons.c.person_id, job["person_id"])
         upsert = insert(employments).values(**job)
         await session.execute(
             upsert.on_conflict_do_update(
@@ -95,7 +109,7 @@ async def on_person_event(session: AsyncSession, _: Envelope, payload: BaseModel
                 where=employments.c.version < upsert.excluded.version,
             )
         )
-        await bump_summary(session, payload.organization_id)
+        await bump_summary(session, job["organization_id"])
 
 
 async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:

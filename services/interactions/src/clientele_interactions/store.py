@@ -40,8 +40,19 @@ client_cards = Table(
     Column("directions", ARRAY(String(64)), nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("blocked", Boolean, nullable=False, server_default=text("false")),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Column("merged_into", Uuid),
     Index("ix_client_cards_directions", "directions", postgresql_using="gin"),
+    Index(
+        "ix_client_cards_merged_into",
+        "merged_into",
+        postgresql_where=text("merged_into IS NOT NULL"),
+    ),
 )
+"""What interactions knows of an organization. ``blocked``: a match of the unwanted register;
+``deleted``: soft-deleted in the directory (hidden, history kept); ``merged_into``: merged into
+that organization (an alias: reads and writes follow it)."""
 
 # --- the contact log -------------------------------------------------------------------------
 
@@ -99,6 +110,7 @@ interactions = Table(
         postgresql_where=text("status = 'planned' AND overdue_at IS NULL"),
     ),
     Index("ix_interactions_responsible", "responsible_employee_id", "status"),
+    Index("ix_interactions_person_ids", "person_ids", postgresql_using="gin"),
     Index(
         "ux_interactions_message",
         "organization_id",
@@ -177,10 +189,14 @@ persons = Table(
     Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
     Column("blocked", Boolean, nullable=False, server_default=text("false")),
     Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Column("merged_into", Uuid),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_persons_emails", "emails", postgresql_using="gin"),
     Index("ix_persons_directions", "directions", postgresql_using="gin"),
+    Index(
+        "ix_persons_merged_into", "merged_into", postgresql_where=text("merged_into IS NOT NULL")
+    ),
 )
 """Contact persons from the directory's person events (e-mails kept in lower case)."""
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from clientele_shared.observability import get_logger
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, or_, select
+from sqlalchemy import Row, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_interactions.domain.cards import ClientCard
@@ -46,17 +47,27 @@ ERP_DOCUMENTS_SHOWN = 20
 async def card_and_generation(
     session: AsyncSession, organization_id: uuid.UUID
 ) -> tuple[ClientCard, int] | None:
-    row = (
-        await session.execute(
-            select(client_cards, func.coalesce(summary_generations.c.generation, 0).label("gen"))
-            .outerjoin(
-                summary_generations,
-                summary_generations.c.organization_id == client_cards.c.organization_id,
+    """The live card and its summary generation; a merged organization's survivor's; None
+    when unknown or deleted."""
+
+    async def read(key: uuid.UUID) -> Row[Any] | None:
+        return (
+            await session.execute(
+                select(
+                    client_cards, func.coalesce(summary_generations.c.generation, 0).label("gen")
+                )
+                .outerjoin(
+                    summary_generations,
+                    summary_generations.c.organization_id == client_cards.c.organization_id,
+                )
+                .where(client_cards.c.organization_id == key)
             )
-            .where(client_cards.c.organization_id == organization_id)
-        )
-    ).first()
-    if row is None:
+        ).first()
+
+    row = await read(organization_id)
+    if row is not None and row.merged_into is not None:
+        row = await read(row.merged_into)
+    if row is None or row.deleted:
         return None
     return ClientCard.model_validate(row, from_attributes=True), int(row.gen)
 
@@ -109,6 +120,7 @@ async def people_at(session: AsyncSession, organization_id: uuid.UUID, today: da
             emails=list(dict.fromkeys([*row.work_emails, *row.emails])),
             phones=[*row.work_phones, *row.phones],
             organization_id=organization_id,
+            blocked=row.blocked,
         )
         for row in rows
     ]

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clientele_interactions.clock import Clock
 from clientele_interactions.domain.model import Interaction
-from clientele_interactions.operations import SERVICE_ACTOR, audit, bump_summary
+from clientele_interactions.operations import SERVICE_ACTOR, audit, bump_summary, live_cards
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.store import client_cards, interactions
 
@@ -60,6 +60,7 @@ class OverdueWorker:
                         interactions.c.status == "planned",
                         interactions.c.overdue_at.is_(None),
                         interactions.c.due_at <= now,
+                        live_cards(),  # a deleted client's contacts wait for its restoration
                     )
                     .order_by(interactions.c.due_at, interactions.c.id)
                     .limit(self.batch)

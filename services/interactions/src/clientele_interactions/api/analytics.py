@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from fastapi import APIRouter, Query
@@ -21,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from clientele_interactions.api.common import ClockDep, Runtime
 from clientele_interactions.domain.rules import Rejected
+from clientele_interactions.operations import visible_clients
 from clientele_interactions.store import client_cards, interactions
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
@@ -53,7 +53,7 @@ def _check(since: datetime, until: datetime, tz: str) -> str:
 def _visible(stmt: Select[Any], principal: Principal) -> Select[Any]:
     return stmt.join(
         client_cards, client_cards.c.organization_id == interactions.c.organization_id
-    ).where(visible_to(principal, client_cards.c.directions))
+    ).where(visible_clients(principal))
 
 
 def _bucket(period: str, column: Any, tz: str) -> ColumnElement[Any]:

@@ -26,11 +26,16 @@ router = APIRouter(prefix="/v1/clients", tags=["clients"])
 
 @router.get("/{organization_id}")
 async def get_client_card(
-    organization_id: uuid.UUID, principal: CurrentPrincipal, runtime: Runtime
+    organization_id: uuid.UUID, principal: CurrentPrincipal, runtime: Runtime, response: Response
 ) -> ClientCard:
-    """The client's card as interactions knows it; 404 outside the caller's directions."""
+    """The client's card as interactions knows it (``blocked``: in the unwanted counterparty
+    register); 404 outside the caller's directions or when deleted. A merged organization
+    answers its survivor's card (``Content-Location`` names it)."""
     async with runtime.sessions() as session:
-        return await visible_card(session, principal, organization_id)
+        card = await visible_card(session, principal, organization_id)
+    if card.organization_id != organization_id:
+        response.headers["Content-Location"] = f"/v1/clients/{card.organization_id}"
+    return card
 
 
 def summary_cache(request: Request) -> SummaryCache:
@@ -55,6 +60,8 @@ async def get_client_summary(
     """The client summary (сводка): the card, the people and their positions, the last
     interactions, the next planned contacts (with the overdue count), open deals, campaign
     participation and ERP invoices and payments, as far as the caller's directions allow.
+    404 for a deleted client; a merged one answers its survivor's summary (``Content-Location``
+    names it).
 
     Served from Redis while nothing it shows has changed (``X-Cache: hit``)."""
     now = clock.now()
@@ -68,11 +75,15 @@ async def get_client_summary(
             raise NotFound(NO_CLIENT)
         card, generation = found
         ensure_visible(principal, card.directions, NO_CLIENT)
-        key = cache.key(organization_id, generation, last, upcoming)
+        key = cache.key(card.organization_id, generation, last, upcoming)
         body = await cache.get(key)
         response.headers["X-Cache"] = "hit" if body else "miss"
         if body is None:
-            body = await build_body(session, organization_id, last=last, upcoming=upcoming, now=now)
+            body = await build_body(
+                session, card.organization_id, last=last, upcoming=upcoming, now=now
+            )
             await cache.put(key, body)
-        overdue = await overdue_count(session, organization_id, now)
+        overdue = await overdue_count(session, card.organization_id, now)
+    if card.organization_id != organization_id:
+        response.headers["Content-Location"] = f"/v1/clients/{card.organization_id}/summary"
     return present(card, body, principal, now=now, overdue_count=overdue)

@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from clientele_interactions.clock import Clock
-from clientele_interactions.domain.rules import Rejected, StateConflict
+from clientele_interactions.domain.rules import CounterpartyBlocked, Rejected, StateConflict
 from clientele_interactions.settings import InteractionsSettings
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
@@ -74,7 +74,22 @@ async def _on_state_conflict(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, 409, "Conflict", str(exc), kind="conflict")
 
 
+async def _on_blocked(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CounterpartyBlocked)
+    return problem_response(
+        request,
+        409,
+        "Counterparty Blocked",
+        str(exc),
+        kind="counterparty-blocked",
+        organization_id=str(exc.organization_id) if exc.organization_id else None,
+        person_ids=[str(p) for p in exc.person_ids],
+    )
+
+
 def install_rule_handlers(app: FastAPI) -> None:
-    """Rules broken after parsing answer 422 (Rejected) or 409 (StateConflict)."""
+    """Rules broken after parsing answer 422 (Rejected) or 409 (StateConflict,
+    CounterpartyBlocked)."""
     app.add_exception_handler(Rejected, _on_rejected)
     app.add_exception_handler(StateConflict, _on_state_conflict)
+    app.add_exception_handler(CounterpartyBlocked, _on_blocked)

@@ -20,6 +20,7 @@ from clientele_interactions.domain.exports import (
 )
 from clientele_interactions.domain.people import full_name
 from clientele_interactions.domain.rules import is_overdue
+from clientele_interactions.operations import visible_clients
 from clientele_interactions.store import client_cards, employments, interactions, persons
 
 router = APIRouter(tags=["address book and calendar"])
@@ -46,7 +47,7 @@ async def export_persons(
         employments.c.person_id == persons.c.person_id,
         ~employments.c.deleted,
         or_(employments.c.until.is_(None), employments.c.until >= today),
-        visible_to(principal, client_cards.c.directions),
+        visible_clients(principal),
     )
     job_query = (
         select(client_cards.c.legal_name, client_cards.c.short_name, employments.c.position)
@@ -112,7 +113,7 @@ async def meetings_feed(
             interactions.c.responsible_employee_id == employee_id,
             interactions.c.kind == "meeting",
             interactions.c.status == "planned",
-            visible_to(principal, client_cards.c.directions),
+            visible_clients(principal),
         )
         .order_by(interactions.c.due_at, interactions.c.id)
         .limit(5000)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from clientele_shared.auth.access import visible_to
 from clientele_shared.events.schemas.interactions import ResponsibilityHandedOver
 from fastapi import APIRouter, Response, status
 from sqlalchemy import insert, select
@@ -18,6 +17,7 @@ from clientele_interactions.operations import (
     audit,
     bump_summary,
     update_interaction,
+    visible_clients,
     writable_card,
 )
 from clientele_interactions.publishing import Publisher
@@ -46,8 +46,10 @@ async def hand_over(
     lead = timedelta(minutes=settings.reminder_lead_minutes)
     handover_id = uuid.uuid4()
     async with runtime.sessions() as session, session.begin():
+        client: ClientCard | None = None  # a merged organization's survivor
         if request.organization_id is not None:
-            await writable_card(session, principal, request.organization_id)
+            client = await writable_card(session, principal, request.organization_id)
+        client_id = client.organization_id if client else None
         stmt = (
             select(
                 interactions,
@@ -57,13 +59,13 @@ async def hand_over(
             .where(
                 interactions.c.status == "planned",
                 interactions.c.responsible_employee_id == request.from_employee_id,
-                visible_to(principal, client_cards.c.directions),
+                visible_clients(principal),
             )
             .order_by(interactions.c.due_at, interactions.c.id)
             .with_for_update(of=interactions)
         )
-        if request.organization_id is not None:
-            stmt = stmt.where(interactions.c.organization_id == request.organization_id)
+        if client_id is not None:
+            stmt = stmt.where(interactions.c.organization_id == client_id)
         rows = (await session.execute(stmt)).all()
         moved: list[uuid.UUID] = []
         per_client: dict[uuid.UUID, int] = {}
@@ -110,10 +112,9 @@ async def hand_over(
             moved.append(updated.id)
             per_client[card.organization_id] = per_client.get(card.organization_id, 0) + 1
             cards[card.organization_id] = card
-        if request.organization_id is not None and request.organization_id not in per_client:
-            per_client[request.organization_id] = 0
-            found = await writable_card(session, principal, request.organization_id)
-            cards[found.organization_id] = found
+        if client is not None and client.organization_id not in per_client:
+            per_client[client.organization_id] = 0
+            cards[client.organization_id] = client
         for organization_id, count in per_client.items():
             publisher = Publisher(runtime.outbox, cards[organization_id].directions, actor)
             await runtime.outbox.add(
@@ -137,7 +138,7 @@ async def hand_over(
                     id=handover_id,
                     from_employee_id=request.from_employee_id,
                     to_employee_id=request.to_employee_id,
-                    organization_id=request.organization_id,
+                    organization_id=client_id,
                     reason=request.reason,
                     interactions_moved=len(moved),
                     organizations=sorted(per_client),

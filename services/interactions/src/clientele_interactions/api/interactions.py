@@ -6,12 +6,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
 from fastapi import APIRouter, Query, Response, status
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, any_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_interactions.api.common import ClockDep, Runtime, Settings, Writer
@@ -24,6 +23,7 @@ from clientele_interactions.domain.model import (
     InteractionDraft,
     InteractionPatch,
     Kind,
+    LoggedInteraction,
     LogOutcome,
     NextContact,
     Status,
@@ -39,23 +39,27 @@ from clientele_interactions.domain.rules import (
     created_changes,
     creation_values,
     next_contact_values,
+    refuse_blocked,
     suggest_next,
 )
 from clientele_interactions.operations import (
     actor_of,
     audit,
+    blocked_among,
     bump_summary,
     insert_interaction,
     load_results,
+    resolve_persons,
     update_interaction,
     visible_card,
+    visible_clients,
     visible_interaction,
     writable_card,
     writable_interaction,
 )
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.store import client_cards, interaction_audit, interactions
+from clientele_interactions.store import client_cards, interaction_audit, interactions, persons
 
 router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
 
@@ -93,7 +97,18 @@ class Changes:
         )
 
     async def plan_next(self, previous: Interaction, following: NextContact) -> Interaction:
+        """Plan the contact following ``previous`` (refused with a blocked counterparty)."""
         values = next_contact_values(previous.model_dump(), following, self.now)
+        values["person_ids"], blocked = await resolve_persons(
+            self.session, values["person_ids"], field="next.person_ids"
+        )
+        refuse_blocked(
+            status="planned",
+            direction=values["direction"],
+            organization_id=self.card.organization_id,
+            organization_blocked=self.card.blocked,
+            blocked_person_ids=blocked,
+        )
         planned = await insert_interaction(self.session, values, created_by=self.actor.subject)
         await audit(
             self.session,
@@ -123,12 +138,28 @@ async def log_interaction(
 
     A contact that happened may plan the next one in the same call (``next``); otherwise the
     answer offers the follow-up its result suggests (``suggested_next``). The organization must
-    be visible to the caller (404) and in one of the caller's directions (403).
+    be visible to the caller (404) and in one of the caller's directions (403); a merged
+    organization stands for its survivor, a merged person for theirs.
+
+    A client or person in the unwanted counterparty register takes no new business: a planned
+    or outgoing contact with one is refused (409 ``counterparty-blocked``); an inbound contact
+    that happened is logged (the log tells what happened).
     """
     now = clock.now()
     check_log_time(draft, now)
     async with runtime.sessions() as session, session.begin():
         card = await writable_card(session, principal, draft.organization_id)
+        person_ids, blocked = await resolve_persons(session, draft.person_ids, field="person_ids")
+        refuse_blocked(
+            status=draft.status,
+            direction=draft.direction,
+            organization_id=card.organization_id,
+            organization_blocked=card.blocked,
+            blocked_person_ids=blocked,
+        )
+        draft = draft.model_copy(
+            update={"organization_id": card.organization_id, "person_ids": person_ids}
+        )
         results = await load_results(session)
         check_draft(draft, results)
         changes = Changes(runtime, session, card, principal, settings, now)
@@ -152,29 +183,35 @@ async def log_interaction(
         await bump_summary(session, card.organization_id)
     response.headers["ETag"] = etag(interaction.version)
     response.headers["Location"] = f"/v1/interactions/{interaction.id}"
-    return _outcome(interaction, following, results, now)
+    return _outcome(interaction, following, results, now, blocked=card.blocked or bool(blocked))
 
 
 def _outcome(
-    interaction: Interaction, following: Interaction | None, results: Results, now: datetime
+    interaction: Interaction,
+    following: Interaction | None,
+    results: Results,
+    now: datetime,
+    *,
+    blocked: bool,
 ) -> LogOutcome:
-    return LogOutcome(
-        interaction=interaction,
-        next_planned=following,
-        suggested_next=None if following else suggest_next(interaction, results, now=now),
-    )
+    """No follow-up is suggested with a blocked counterparty (it could not be planned)."""
+    suggested = None if following or blocked else suggest_next(interaction, results, now=now)
+    return LogOutcome(interaction=interaction, next_planned=following, suggested_next=suggested)
 
 
 @router.get("/{interaction_id}")
 async def get_interaction(
     interaction_id: uuid.UUID, principal: CurrentPrincipal, runtime: Runtime, response: Response
-) -> Interaction:
-    """One interaction; 404 when it does not exist or its client is outside the caller's
-    directions."""
+) -> LoggedInteraction:
+    """One interaction, with the blocked flags of its client and participants; 404 when it
+    does not exist, its client was deleted or is outside the caller's directions."""
     async with runtime.sessions() as session:
-        interaction, _ = await visible_interaction(session, principal, interaction_id)
+        interaction, card = await visible_interaction(session, principal, interaction_id)
+        blocked = await blocked_among(session, interaction.person_ids)
     response.headers["ETag"] = etag(interaction.version)
-    return interaction
+    return LoggedInteraction(
+        **interaction.model_dump(), client_blocked=card.blocked, blocked_person_ids=blocked
+    )
 
 
 @router.get("")
@@ -192,20 +229,30 @@ async def list_interactions(
     order: Literal["recent", "due"] = "recent",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-) -> list[Interaction]:
-    """Interactions of the clients visible to the caller. ``from``/``to`` bound the time of a
+) -> list[LoggedInteraction]:
+    """Interactions of the clients visible to the caller (not those of deleted clients), with
+    the blocked flags of their client and participants. ``from``/``to`` bound the time of a
     contact (when it happened, or is due when planned); ``recent`` orders the latest first,
     ``due`` the soonest due first."""
     when = func.coalesce(interactions.c.occurred_at, interactions.c.due_at)
+    blocked_people = (
+        select(func.array_agg(persons.c.person_id))
+        .where(persons.c.person_id == any_(interactions.c.person_ids), persons.c.blocked)
+        .scalar_subquery()
+    )
     stmt = (
-        select(interactions)
+        select(
+            interactions,
+            client_cards.c.blocked.label("client_blocked"),
+            blocked_people.label("blocked_person_ids"),
+        )
         .join(client_cards, client_cards.c.organization_id == interactions.c.organization_id)
-        .where(visible_to(principal, client_cards.c.directions))
+        .where(visible_clients(principal))
     )
     async with runtime.sessions() as session:
-        if organization_id is not None:
-            await visible_card(session, principal, organization_id)
-            stmt = stmt.where(interactions.c.organization_id == organization_id)
+        if organization_id is not None:  # a merged organization's survivor
+            card = await visible_card(session, principal, organization_id)
+            stmt = stmt.where(interactions.c.organization_id == card.organization_id)
         if status_ is not None:
             stmt = stmt.where(interactions.c.status == status_)
         if kind is not None:
@@ -228,7 +275,12 @@ async def list_interactions(
             else (when.asc(), interactions.c.id)
         )
         rows = (await session.execute(stmt.order_by(*ordering).limit(limit).offset(offset))).all()
-    return [Interaction.model_validate(row, from_attributes=True) for row in rows]
+    return [
+        LoggedInteraction.model_validate(
+            {**row._mapping, "blocked_person_ids": row.blocked_person_ids or []}
+        )
+        for row in rows
+    ]
 
 
 @router.patch("/{interaction_id}")
@@ -249,6 +301,9 @@ async def update_interaction_fields(
     async with runtime.sessions() as session, session.begin():
         current, card = await writable_interaction(session, principal, interaction_id)
         check_version(wanted, current.version)
+        if patch.person_ids is not None:
+            resolved, _ = await resolve_persons(session, patch.person_ids, field="person_ids")
+            patch = patch.model_copy(update={"person_ids": resolved})
         outcome = apply_patch(current, patch, await load_results(session), now=now)
         if not outcome.changes:
             response.headers["ETag"] = etag(current.version)
@@ -300,6 +355,9 @@ async def complete_interaction(
     async with runtime.sessions() as session, session.begin():
         current, card = await writable_interaction(session, principal, interaction_id)
         check_version(wanted, current.version)
+        if request.person_ids is not None:
+            resolved, _ = await resolve_persons(session, request.person_ids, field="person_ids")
+            request = request.model_copy(update={"person_ids": resolved})
         results = await load_results(session)
         values = completion_values(current, request, results, now=now)
         changes = Changes(runtime, session, card, principal, settings, now)
@@ -320,8 +378,9 @@ async def complete_interaction(
         )
         await changes.remind(done)  # cancels the reminder: nothing is due any more
         await bump_summary(session, card.organization_id)
+        blocked = card.blocked or bool(await blocked_among(session, done.person_ids))
     response.headers["ETag"] = etag(done.version)
-    return _outcome(done, following, results, now)
+    return _outcome(done, following, results, now, blocked=blocked)
 
 
 @router.post("/{interaction_id}/cancel")

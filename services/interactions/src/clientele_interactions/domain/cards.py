@@ -21,6 +21,8 @@ class ClientCard(BaseModel):
     status: str
     directions: list[str]
     version: int
+    blocked: bool = False
+    """A match of the unwanted counterparty register: no new business (see ``blocked_refusal``)."""
 
 
 def card_from_created(event: OrganizationCreated) -> ClientCard:
@@ -31,7 +33,8 @@ def card_from_created(event: OrganizationCreated) -> ClientCard:
         inn=event.inn,
         status=event.status,
         directions=sorted(event.directions),
-        version=1,
+        version=event.version,
+        blocked=event.blocked,
     )
 
 

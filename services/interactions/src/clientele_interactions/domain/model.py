@@ -184,6 +184,14 @@ class Interaction(BaseModel):
     updated_by: str
 
 
+class LoggedInteraction(Interaction):
+    """An interaction as reads of the log show it: with the blocked flags of its client and
+    participants (the unwanted counterparty register)."""
+
+    client_blocked: bool
+    blocked_person_ids: list[uuid.UUID]
+
+
 class SuggestedNext(BaseModel):
     """The next contact the recorded result suggests (not created unless asked)."""
 

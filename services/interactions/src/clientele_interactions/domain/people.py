@@ -109,6 +109,8 @@ class Person(BaseModel):
     phones: list[dict[str, Any]]
     organization_id: uuid.UUID | None = None
     organization_name: str | None = None
+    blocked: bool = False
+    """In the unwanted counterparty register."""
 
 
 EMPLOYEE_FIELDS = ("name", "email", "roles", "directions", "manager_id", "active")

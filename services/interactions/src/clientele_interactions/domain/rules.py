@@ -57,6 +57,37 @@ class StateConflict(Exception):
     """The interaction is not in a state that allows the action (409)."""
 
 
+class CounterpartyBlocked(Exception):
+    """New business with a counterparty of the unwanted register (409)."""
+
+    def __init__(self, organization_id: uuid.UUID | None, person_ids: list[uuid.UUID]) -> None:
+        super().__init__(
+            "The counterparty is in the unwanted counterparty register: no new planned or "
+            "outgoing contact; only an inbound contact that happened may be logged."
+        )
+        self.organization_id = organization_id
+        self.person_ids = person_ids
+
+
+def refuse_blocked(
+    *,
+    status: str,
+    direction: str,
+    organization_id: uuid.UUID,
+    organization_blocked: bool,
+    blocked_person_ids: list[uuid.UUID],
+) -> None:
+    """A new contact with a blocked counterparty (organization or person) is refused, planned
+    or outgoing: the company does not start business with it. A record of an inbound contact
+    that happened is accepted: the log must tell what happened (the security officer reads it)."""
+    if status == "done" and direction == "in":
+        return
+    if organization_blocked or blocked_person_ids:
+        raise CounterpartyBlocked(
+            organization_id if organization_blocked else None, blocked_person_ids
+        )
+
+
 def check_result(kind: str, code: str | None, results: Results, *, field: str = "result") -> None:
     """A result must be defined and active for the interaction's kind."""
     if code is None:
