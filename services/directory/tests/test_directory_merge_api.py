@@ -4,6 +4,7 @@ event; preconditions; the direction rule."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -12,7 +13,15 @@ import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import ORGANIZATIONS
 from clientele_shared.testing.processes import ServiceProcess
-from directory_testkit import TopicTail, bearer, fresh_direction, fresh_inn, problem, sales
+from directory_testkit import (
+    TopicTail,
+    admin,
+    bearer,
+    fresh_direction,
+    fresh_inn,
+    problem,
+    sales,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -139,11 +148,11 @@ async def test_merge_moves_references_and_deletes_the_other(
     await events.wait_for(
         lambda e: e.type == "directory.organization.deleted" and e.aggregate_id == other["id"]
     )
-    # a merged organization cannot be merged again
+    # a merged organization cannot be merged again: the answer names where it went
     again = await client.post(
         url, json={**body, "other_version": 2}, headers={**me, "If-Match": 'W/"2"'}
     )
-    problem(again, 404)
+    assert problem(again, 409)["merged_into"] == survivor["id"]
 
 
 async def test_another_direction_cannot_merge_what_it_cannot_see_or_write(
@@ -181,3 +190,83 @@ async def test_another_direction_cannot_merge_what_it_cannot_see_or_write(
     for org in (a, b, shared):
         still = await client.get(f"/v1/organizations/{org['id']}", headers=both)
         assert still.json()["version"] == 1
+
+
+async def test_merging_two_listed_organizations_keeps_one_active_entry_and_moves_references(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north = fresh_direction()
+    me, root = sales(issuer, north), admin(issuer)
+    key = f"parent_{uuid.uuid4().hex[:8]}"
+    definition = await _post(
+        client,
+        "/v1/attributes",
+        root,
+        entity_kind="organization",
+        key=key,
+        label="Головная",
+        type="reference",
+        reference_kind="organization",
+    )
+    try:
+        survivor, other, older = [
+            await _post(client, "/v1/organizations", me, legal_name=name, directions=[north])
+            for name in ("Альфа", "Альфа-2", "Альфа-старая")
+        ]
+        child = await _post(
+            client,
+            "/v1/organizations",
+            me,
+            legal_name="Дочка",
+            directions=[north],
+            attributes={key: other["id"]},
+        )
+        officer = bearer(issuer, "sec", roles=["security_officer"])
+        entries = [
+            await _post(
+                client,
+                "/v1/unwanted",
+                officer,
+                organization_id=org["id"],
+                reason=why,
+                decided_by="СБ",
+            )
+            for org, why in ((survivor, "Суд"), (other, "Долги"))
+        ]
+        first = await client.post(
+            f"/v1/organizations/{other['id']}/merge",
+            json={"other_id": older["id"], "other_version": 1},
+            headers={**me, "If-Match": 'W/"1"'},
+        )
+        assert first.status_code == 200, first.text
+        # both are listed: before, moving the other's entry broke the one-active-entry rule
+        merged = await client.post(
+            f"/v1/organizations/{survivor['id']}/merge",
+            json={"other_id": other["id"], "other_version": 2},
+            headers={**me, "If-Match": 'W/"1"'},
+        )
+        assert merged.status_code == 200, merged.text
+        result = merged.json()
+        assert (result["register_entries_moved"], result["references_moved"]) == (1, 1)
+        assert result["survivor"]["blocked"] is True
+        closed = (await client.get(f"/v1/unwanted/{entries[1]['id']}", headers=officer)).json()
+        assert closed["organization_id"] == survivor["id"]
+        assert closed["removed_at"] is not None
+        kept = (await client.get(f"/v1/unwanted/{entries[0]['id']}", headers=officer)).json()
+        assert kept["removed_at"] is None
+        # the reference follows the merge, as a change of the referring record
+        moved = await client.get(f"/v1/organizations/{child['id']}", headers=me)
+        assert moved.json()["attributes"][key] == survivor["id"]
+        assert moved.headers["etag"] == 'W/"2"'
+        trail = (await client.get(f"/v1/organizations/{child['id']}/audit", headers=me)).json()
+        assert trail[-1]["changes"] == {
+            f"attributes.{key}": {"old": other["id"], "new": survivor["id"]}
+        }
+        # what was merged into the other now points at the survivor
+        gone = await client.get(f"/v1/organizations/{older['id']}?include_deleted=true", headers=me)
+        assert gone.json()["merged_into"] == survivor["id"]
+    finally:
+        archived = await client.delete(
+            f"/v1/attributes/{definition['id']}", headers={**root, "If-Match": 'W/"1"'}
+        )
+        assert archived.status_code == 200, archived.text

@@ -216,18 +216,27 @@ def test_merge_keeps_the_survivor_fills_gaps_unites_lists_and_takes_what_is_chos
         directions=["south"],
         attributes={"segment": "B", "size": 5},
     )
-    merged = merge_fields(survivor, other, [], {})
+    merged, patch = merge_fields(survivor, other, [], {})
+    assert patch == {}
     assert merged.legal_name == "Ромашка"
     assert merged.inn == "7707083893"
     assert merged.industry == "Цветы"
     assert merged.tags == ["vip", "old"]
     assert merged.directions == ["north", "south"]
     assert merged.attributes == {"segment": "A", "size": 5}
-    chosen = merge_fields(survivor, other, ["legal_name"], {"status": "client", "tags": []})
+    chosen, patch = merge_fields(
+        survivor,
+        other,
+        ["legal_name", "attributes.segment"],
+        {"status": "client", "tags": [], "attributes": {"size": None}},
+    )
+    assert patch == {"segment": "B", "size": None}  # checked against the definitions later
     assert chosen.legal_name == "ООО «Ромашка»"
     assert chosen.status == "client"
     assert chosen.tags == []
     with pytest.raises(PatchRejected):
         merge_fields(survivor, other, ["nonsense"], {})
+    with pytest.raises(PatchRejected):
+        merge_fields(survivor, other, ["attributes."], {"attributes": 5})
     with pytest.raises(PatchRejected):
         merge_fields(survivor, other, [], {"inn": "7707083894"})

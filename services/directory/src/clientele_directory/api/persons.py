@@ -13,10 +13,11 @@ from clientele_shared.auth.access import visible_to, writable_directions
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
-from clientele_shared.http.problems import NotFound
+from clientele_shared.http.problems import NotFound, ProblemError
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import (
     ColumnElement,
+    FromClause,
     Select,
     and_,
     exists,
@@ -84,20 +85,51 @@ _employment_orgs = employments.join(
 )
 
 
-def person_visible(principal: Principal) -> ColumnElement[bool]:
-    """SQL: the person row is visible to the principal."""
+def person_visible(principal: Principal, person: FromClause = persons) -> ColumnElement[bool]:
+    """SQL: the person row (of ``persons`` or an alias of it) is visible to the principal."""
     if principal.sees_all_directions:
         return true()
     through_employment = exists(
         select(1)
         .select_from(_employment_orgs)
         .where(
-            employments.c.person_id == persons.c.id,
+            employments.c.person_id == person.c.id,
             _live_employment_at_live_org,
             visible_to(principal, organizations.c.directions),
         )
     )
-    return or_(visible_to(principal, persons.c.directions), through_employment)
+    return or_(visible_to(principal, person.c.directions), through_employment)
+
+
+def merged_into_visible(principal: Principal) -> ColumnElement[bool]:
+    """SQL: the person row was merged into a live person the principal sees (a merged person is
+    seen through its survivor: its employments went there)."""
+    survivor = persons.alias("survivor")
+    return and_(
+        persons.c.merged_into.is_not(None),
+        exists(
+            select(1)
+            .select_from(survivor)
+            .where(
+                survivor.c.id == persons.c.merged_into,
+                survivor.c.deleted_at.is_(None),
+                person_visible(principal, survivor),
+            )
+        ),
+    )
+
+
+class MergedAway(ProblemError):
+    """404 for a person merged into another the caller sees: the answer names the survivor."""
+
+    def __init__(self, survivor_id: uuid.UUID) -> None:
+        super().__init__(
+            404,
+            "Not Found",
+            "The person was merged into another; read that one.",
+            kind="not-found",
+            merged_into=str(survivor_id),
+        )
 
 
 def person_select() -> Select[Any]:
@@ -138,12 +170,15 @@ async def visible_person(
 ) -> Person:
     """The person with the employments the principal sees; 404 if he may not see the person.
 
-    ``check_visible=False`` reads the person the principal has just changed, which his change
-    may have moved out of his sight.
+    ``deleted``: False for live persons only, True for deleted ones only, None for either; a
+    merged person is also seen by whoever sees its survivor, and a live read of it is a 404
+    naming the survivor (``merged_into``). ``check_visible=False`` reads the person the
+    principal has just changed, which his change may have moved out of his sight.
     """
-    stmt = person_select().where(
-        persons.c.id == person_id, person_visible(principal) if check_visible else true()
-    )
+    seen = person_visible(principal)
+    if deleted is not False:
+        seen = or_(seen, merged_into_visible(principal))
+    stmt = person_select().where(persons.c.id == person_id, seen if check_visible else true())
     if deleted is not None:
         stmt = stmt.where(
             persons.c.deleted_at.is_not(None) if deleted else persons.c.deleted_at.is_(None)
@@ -152,6 +187,14 @@ async def visible_person(
         stmt = stmt.with_for_update(of=persons)
     row = (await session.execute(stmt)).first()
     if row is None:
+        if deleted is False:
+            survivor = await session.scalar(
+                select(persons.c.merged_into).where(
+                    persons.c.id == person_id, merged_into_visible(principal)
+                )
+            )
+            if survivor is not None:
+                raise MergedAway(survivor)
         raise NotFound(_NOT_FOUND)
     person = Person.model_validate(row, from_attributes=True, context=STORED)
     jobs = await _visible_employments(session, principal, [person_id])
@@ -171,7 +214,7 @@ async def effective_directions(session: AsyncSession, person_id: uuid.UUID) -> l
     return sorted({*(own or []), *(d for directions in through for d in directions)})
 
 
-async def _live_employment_count(session: AsyncSession, person_id: uuid.UUID) -> int:
+async def live_employment_count(session: AsyncSession, person_id: uuid.UUID) -> int:
     count = await session.scalar(
         select(func.count())
         .select_from(_employment_orgs)
@@ -232,7 +275,7 @@ async def _insert_employment(
     return employment
 
 
-async def _publish_employment(
+async def publish_employment(
     session: AsyncSession,
     runtime: Runtime,
     principal: Principal,
@@ -240,6 +283,7 @@ async def _publish_employment(
     change: str,
     changes: dict[str, Any],
 ) -> None:
+    """Stage ``directory.employment.changed`` (directions of the person and the organization)."""
     directions = await effective_directions(session, employment.person_id)
     org_directions = await session.scalar(
         select(organizations.c.directions).where(organizations.c.id == employment.organization_id)
@@ -305,7 +349,7 @@ async def create_person(
             session, runtime, principal, person_id, 1, directions, was_blocked=False
         )
         for job in jobs:
-            await _publish_employment(
+            await publish_employment(
                 session, runtime, principal, job, "created", employment_created_changes(job)
             )
     response.headers["ETag"] = etag(person.version)
@@ -405,7 +449,7 @@ async def update_person(
         old_directions = set(current.directions)
         writable_directions(principal, old_directions ^ set(patched.directions))
         if not keeps_person_visible(
-            patched.directions, await _live_employment_count(session, person_id)
+            patched.directions, await live_employment_count(session, person_id)
         ):
             raise invalid_field(
                 "directions", "a person without employments needs a direction", "orphan"
@@ -469,6 +513,11 @@ async def _set_deleted(
         )
         if not delete and current.deleted_at is None:
             raise Conflict("The person is not deleted.")
+        if current.merged_into is not None:
+            raise Conflict(
+                "The person was merged into another; he cannot be restored.",
+                merged_into=str(current.merged_into),
+            )
         check_version(wanted, current.version)
         writable_directions(principal, current.directions)
         version = current.version + 1
@@ -598,7 +647,7 @@ async def add_employment(
         employment = await _insert_employment(
             session, runtime, principal, person_id, draft, "organization_id"
         )
-        await _publish_employment(
+        await publish_employment(
             session,
             runtime,
             principal,
@@ -659,7 +708,7 @@ async def update_employment(
             version=version,
             changes=changes,
         )
-        await _publish_employment(session, runtime, principal, employment, "updated", changes)
+        await publish_employment(session, runtime, principal, employment, "updated", changes)
     response.headers["ETag"] = etag(employment.version)
     return employment
 
@@ -680,7 +729,7 @@ async def delete_employment(
         person = await visible_person(session, principal, person_id, for_update=True)
         current = await _visible_employment(session, principal, person_id, employment_id)
         check_version(wanted, current.version)
-        remaining = await _live_employment_count(session, person_id) - 1
+        remaining = await live_employment_count(session, person_id) - 1
         if not keeps_person_visible(person.directions, remaining):
             raise Conflict(
                 "This is the person's last employment and he has no direction of his own; "
@@ -704,5 +753,5 @@ async def delete_employment(
             action="deleted",
             version=version,
         )
-        await _publish_employment(session, runtime, principal, employment, "deleted", {})
+        await publish_employment(session, runtime, principal, employment, "deleted", {})
     response.headers["ETag"] = etag(version)

@@ -37,6 +37,12 @@ from clientele_directory.domain.common import (
     diff,
     email_domains,
 )
+from clientele_directory.domain.merging import (
+    ATTRIBUTES,
+    choice_errors,
+    chosen_attributes,
+    chosen_values,
+)
 
 MAX_ATTRIBUTES = 200
 
@@ -253,33 +259,30 @@ def merge_fields(
     other: Organization,
     take: Iterable[str],
     values: Mapping[str, Any],
-) -> OrganizationFields:
-    """The survivor's fields after merging ``other`` into it, validated (PatchRejected if not).
+) -> tuple[OrganizationFields, dict[str, Any]]:
+    """The survivor's fields after merging ``other`` into it, validated (PatchRejected if not),
+    and the patch of custom attribute values still to be checked against their definitions.
 
     By default the survivor's values stay; its empty fields are filled from the other; list
     fields (phones, e-mails, sites, categories, tags, directions) are united, so nobody loses
-    sight of the record; custom attributes missing on the survivor come from the other. Fields
-    named in ``take`` come from the other as they are; ``values`` sets fields explicitly last.
+    sight of the record; custom attributes missing on the survivor come from the other (see
+    ``merging``). Fields named in ``take`` come from the other as they are; ``values`` sets
+    fields explicitly last (``values["attributes"]`` is a merge patch of attribute values).
     """
-    mine, theirs = survivor.fields(), other.fields()
-    unknown = sorted({*take, *values} - {*ORGANIZATION_FIELDS, "attributes"})
-    if unknown:
-        raise PatchRejected(
-            [{"loc": (name,), "msg": "no such field", "type": "unknown_field"} for name in unknown]
-        )
-    merged: dict[str, Any] = {}
-    for name in ORGANIZATION_FIELDS:
-        if name in MERGED_LISTS:
-            merged[name] = [*mine[name], *(v for v in theirs[name] if v not in mine[name])]
-        elif mine[name] in (None, "", []):
-            merged[name] = theirs[name]
-        else:
-            merged[name] = mine[name]
-    merged["attributes"] = {**other.attributes, **survivor.attributes}
-    for name in take:
-        merged[name] = other.attributes if name == "attributes" else theirs[name]
-    merged.update(values)
+    errors = choice_errors(ORGANIZATION_FIELDS, take, values)
+    if errors:
+        raise PatchRejected(errors)
+    merged = chosen_values(
+        survivor.fields(),
+        other.fields(),
+        ORGANIZATION_FIELDS,
+        united=MERGED_LISTS,
+        take=take,
+        values=values,
+    )
+    attributes, patch = chosen_attributes(survivor.attributes, other.attributes, take)
     try:
-        return OrganizationFields.model_validate(merged)
+        fields = OrganizationFields.model_validate({**merged, "attributes": attributes})
     except PydanticValidationError as exc:
         raise PatchRejected(exc.errors(include_url=False)) from None
+    return fields, {**patch, **values.get(ATTRIBUTES, {})}

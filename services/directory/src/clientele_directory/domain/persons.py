@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Annotated, Any, Self, TypeVar
 
@@ -26,6 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from clientele_directory.domain.attributes import attribute_changes
 from clientele_directory.domain.common import (
+    STORED,
     Directions,
     Emails,
     Phones,
@@ -34,6 +36,12 @@ from clientele_directory.domain.common import (
     diff,
     email_domains,
     is_stored,
+)
+from clientele_directory.domain.merging import (
+    ATTRIBUTES,
+    choice_errors,
+    chosen_attributes,
+    chosen_values,
 )
 from clientele_directory.domain.organizations import MAX_ATTRIBUTES, PatchRejected
 
@@ -280,6 +288,72 @@ def employment_storage_values(fields: EmploymentFields) -> dict[str, Any]:
     values = fields.model_dump(mode="json", include=set(EMPLOYMENT_FIELDS))
     values["since"], values["until"] = fields.since, fields.until
     return values
+
+
+MERGED_LISTS = frozenset({"phones", "emails", "directions"})
+
+
+def stricter_consent(*consents: Consent) -> Consent:
+    """Agreement only where every one agreed: a merge never widens what a person consented to."""
+    return Consent(
+        **{channel: all(getattr(c, channel) for c in consents) for channel in Consent.model_fields}
+    )
+
+
+def merge_person_fields(
+    survivor: Person, other: Person, take: Iterable[str], values: Mapping[str, Any]
+) -> tuple[PersonFields, dict[str, Any]]:
+    """The survivor's fields after merging ``other`` into it, validated (PatchRejected if not),
+    and the patch of custom attribute values still to be checked against their definitions.
+
+    Like an organization's merge (``organizations.merge_fields``): the survivor's values stay,
+    empty ones are filled, phones, e-mails and directions are united, ``take`` and ``values``
+    choose otherwise. Consent is the exception: whatever is chosen, the result agrees to a
+    channel only when both persons (and the chosen value) did.
+    """
+    errors = choice_errors(PERSON_FIELDS, take, values)
+    if errors:
+        raise PatchRejected(errors)
+    mine, theirs = survivor.fields(), other.fields()
+    merged = chosen_values(
+        mine, theirs, PERSON_FIELDS, united=MERGED_LISTS, take=take, values=values
+    )
+    attributes, patch = chosen_attributes(survivor.attributes, other.attributes, take)
+    try:
+        fields = PersonFields.model_validate({**merged, "attributes": attributes})
+    except PydanticValidationError as exc:
+        raise PatchRejected(exc.errors(include_url=False)) from None
+    consent = stricter_consent(survivor.consent, other.consent, fields.consent)
+    return fields.model_copy(update={"consent": consent}), {**patch, **values.get(ATTRIBUTES, {})}
+
+
+def same_employment(mine: Employment, theirs: Employment) -> bool:
+    """Two employments of one merged person are one: the same organization, the same position
+    (case and spacing aside, or both without one)."""
+
+    def position(job: Employment) -> str:
+        return " ".join((job.position or "").casefold().split())
+
+    return mine.organization_id == theirs.organization_id and position(mine) == position(theirs)
+
+
+def folded_employment(mine: Employment, theirs: Employment) -> EmploymentFields:
+    """The survivor's employment after taking in the merged person's one at the same place: its
+    values stay, empty ones are filled, work phones and e-mails are united; it started at the
+    earlier ``since`` and, unless either is still open (no ``until``), ended at the later one."""
+    merged = chosen_values(
+        mine.fields(),
+        theirs.fields(),
+        EMPLOYMENT_FIELDS,
+        united=frozenset({"phones", "emails"}),
+        take=(),
+        values={},
+    )
+    starts = [day for day in (mine.since, theirs.since) if day is not None]
+    merged["since"] = min(starts) if starts else None
+    open_ended = mine.until is None or theirs.until is None
+    merged["until"] = None if open_ended else max(d for d in (mine.until, theirs.until) if d)
+    return EmploymentFields.model_validate(merged, context=STORED)
 
 
 def keeps_person_visible(directions: list[str], live_employments: int) -> bool:
