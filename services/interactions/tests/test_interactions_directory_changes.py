@@ -13,6 +13,7 @@ import pytest
 from clientele_shared.events.catalog import ORGANIZATIONS, PERSONS, notification_requests
 from clientele_shared.events.schemas.directory import (
     EmploymentChanged,
+    MovedEmployment,
     OrganizationBlocked,
     OrganizationDeleted,
     OrganizationMerged,
@@ -21,6 +22,7 @@ from clientele_shared.events.schemas.directory import (
     PersonBlocked,
     PersonCreated,
     PersonDeleted,
+    PersonMerged,
 )
 from clientele_shared.testing.processes import wait_for
 from interactions_testkit import Stack, bearer, directory_envelope, events_for, publish
@@ -53,7 +55,13 @@ def _org_event(stack: Stack, event_type: str, payload: Any, key: uuid.UUID, d: s
     publish(stack.bootstrap, ORGANIZATIONS, directory_envelope(event_type, payload, key, [d]))
 
 
-def _person(stack: Stack, org: uuid.UUID, direction: str, email: str) -> uuid.UUID:
+def _person(
+    stack: Stack,
+    org: uuid.UUID,
+    direction: str,
+    email: str,
+    employment: uuid.UUID | None = None,
+) -> uuid.UUID:
     person = uuid.uuid4()
     publish(
         stack.bootstrap,
@@ -67,7 +75,7 @@ def _person(stack: Stack, org: uuid.UUID, direction: str, email: str) -> uuid.UU
         directory_envelope(
             "directory.employment.changed",
             EmploymentChanged(
-                employment_id=uuid.uuid4(),
+                employment_id=employment or uuid.uuid4(),
                 person_id=person,
                 organization_id=org,
                 change="created",
@@ -420,3 +428,65 @@ def test_blocked_and_deleted_persons(stack: Stack, direction: str) -> None:
     deleted = _log(stack, sales, org, person_ids=[str(gone)])
     assert deleted.status_code == 422
     assert deleted.json()["errors"][0]["location"] == ["body", "person_ids"]
+
+
+def test_a_person_merge_moves_the_participants(stack: Stack, direction: str) -> None:
+    org = stack.client([direction])
+    sales = bearer(stack.issuer, "alice", directions=[direction])
+    jobs = {"merged": uuid.uuid4(), "survivor": uuid.uuid4()}
+    merged = _person(stack, org, direction, "dup@m.example", employment=jobs["merged"])
+    survivor = _person(stack, org, direction, "one@m.example", employment=jobs["survivor"])
+    ids = {
+        name: _log(stack, sales, org, person_ids=[str(p) for p in people]).json()["interaction"][
+            "id"
+        ]
+        for name, people in {
+            "merged only": [merged],
+            "both": [merged, survivor],
+            "survivor only": [survivor],
+        }.items()
+    }
+    publish(
+        stack.bootstrap,
+        PERSONS,
+        directory_envelope(
+            "directory.person.merged",
+            PersonMerged(
+                survivor_id=survivor,
+                merged_id=merged,
+                survivor_version=2,
+                merged_version=2,
+                employments=[
+                    MovedEmployment(
+                        employment_id=jobs["merged"],
+                        organization_id=org,
+                        merged_into=jobs["survivor"],
+                    )
+                ],
+            ),
+            survivor,
+            [direction],
+        ),
+    )
+
+    def participants(interaction_id: str) -> tuple[list[str], str]:
+        found = httpx.get(f"{stack.url}/v1/interactions/{interaction_id}", headers=sales)
+        return found.json()["person_ids"], found.headers["etag"]
+
+    wait_for(
+        lambda: participants(ids["merged only"])[0] == [str(survivor)],
+        60,
+        "the merged person's interactions to move",
+    )
+    assert participants(ids["both"]) == ([str(survivor)], 'W/"2"')  # once, not twice
+    assert participants(ids["survivor only"]) == ([str(survivor)], 'W/"1"')  # untouched
+    trail = httpx.get(f"{stack.url}/v1/interactions/{ids['both']}/audit", headers=sales).json()
+    assert trail[-1]["action"] == "person_merged"
+    assert trail[-1]["changes"] == {"person_id": {"old": str(merged), "new": str(survivor)}}
+    people = httpx.get(f"{stack.url}/v1/clients/{org}/summary", headers=sales).json()["people"]
+    assert [p["person_id"] for p in people] == [str(survivor)]  # the folded position is gone
+
+    # the merged person's id stands for the survivor in new entries
+    logged = _log(stack, sales, org, person_ids=[str(merged), str(survivor)])
+    assert logged.status_code == 201, logged.text
+    assert logged.json()["interaction"]["person_ids"] == [str(survivor)]

@@ -129,7 +129,10 @@ async def resolve_persons(
             await session.execute(
                 select(
                     persons.c.person_id, persons.c.merged_into, persons.c.deleted, persons.c.blocked
-                ).where(persons.c.person_id.in_(list(person_ids)))
+                )
+                .where(persons.c.person_id.in_(list(person_ids)))
+                # a merge of one of them (FOR UPDATE) waits for this transaction, and it for it
+                .with_for_update(read=True, key_share=True)
             )
         ).all()
     }

@@ -17,12 +17,13 @@ from clientele_shared.events.schemas.directory import (
     PersonBlocked,
     PersonCreated,
     PersonDeleted,
+    PersonMerged,
     PersonRestored,
     PersonUnblocked,
     PersonUpdated,
 )
 from pydantic import BaseModel
-from sqlalchemy import Column, Table, func, select, update
+from sqlalchemy import Column, Table, any_, case, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,8 +34,14 @@ from clientele_interactions.domain.people import (
     person_changes,
     person_values,
 )
-from clientele_interactions.operations import bump_summary
-from clientele_interactions.store import client_cards, employees, employments, persons
+from clientele_interactions.operations import SERVICE_ACTOR, bump_summary, move_interactions
+from clientele_interactions.store import (
+    client_cards,
+    employees,
+    employments,
+    interactions,
+    persons,
+)
 
 
 async def _bump_person(session: AsyncSession, person_id: uuid.UUID) -> None:
@@ -66,9 +73,92 @@ async def _update_person(
     await session.execute(stmt.values(**values, updated_at=func.now()))
 
 
-async def on_person_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
+async def _merge_person(session: AsyncSession, envelope: Envelope, payload: PersonMerged) -> None:
+    """The merged person becomes an alias of the survivor: deleted, pointing at it (so do
+    persons merged into it before); positions move or fold as the event says; the survivor
+    replaces it among the participants of every interaction (a new version and an audit entry
+    each)."""
+    survivor, merged = payload.survivor_id, payload.merged_id
+    locked = await session.scalar(
+        select(persons.c.person_id).where(persons.c.person_id == merged).with_for_update()
+    )
+    if locked is None:  # its creation has not arrived yet: a tombstone keeps the alias
+        await session.execute(
+            insert(persons)
+            .values(person_id=merged, version=payload.merged_version, deleted=True)
+            .on_conflict_do_nothing(index_elements=[persons.c.person_id])
+        )
+    await session.execute(
+        update(persons)
+        .where(persons.c.person_id == merged)
+        .values(
+            deleted=True,
+            merged_into=survivor,
+            version=func.greatest(persons.c.version, payload.merged_version),
+            updated_at=func.now(),
+        )
+    )
+    await session.execute(
+        update(persons).where(persons.c.merged_into == merged).values(merged_into=survivor)
+    )
+    survivor_changes = PersonUpdated(
+        person_id=survivor,
+        version=payload.survivor_version,
+        changes=payload.changes,
+        blocked=payload.blocked,
+    )
+    await _update_person(
+        session, survivor, payload.survivor_version, person_changes(survivor_changes)
+    )
+    touched = set(
+        (
+            await session.scalars(
+                select(employments.c.organization_id).where(employments.c.person_id == merged)
+            )
+        ).all()
+    )
+    for job in payload.employments:
+        values: dict[str, Any] = (
+            {"deleted": True} if job.merged_into is not None else {"person_id": survivor}
+        )
+        await session.execute(
+            update(employments)
+            .where(employments.c.employment_id == job.employment_id)
+            .values(**values)
+        )
+    await session.execute(  # positions the event did not name (not known to it) follow too
+        update(employments)
+        .where(employments.c.person_id == merged, ~employments.c.deleted)
+        .values(person_id=survivor)
+    )
+    moved = await move_interactions(
+        session,
+        envelope.actor or SERVICE_ACTOR,
+        where=interactions.c.person_ids.contains([merged]),
+        values={
+            "person_ids": case(
+                (
+                    literal(survivor, persons.c.person_id.type) == any_(interactions.c.person_ids),
+                    func.array_remove(interactions.c.person_ids, merged),
+                ),
+                else_=func.array_replace(interactions.c.person_ids, merged, survivor),
+            )
+        },
+        action="person_merged",
+        changes={"person_id": {"old": str(merged), "new": str(survivor)}},
+        note=f"the directory merged person {merged} into {survivor}",
+    )
+    touched.update(item.organization_id for item in moved)
+    for organization_id in touched:
+        await bump_summary(session, organization_id)
+    await _bump_person(session, survivor)
+
+
+async def on_person_event(session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
     """Fold a person or employment event; an older version never overwrites a newer one."""
-    if isinstance(payload, PersonCreated):
+    if isinstance(payload, PersonMerged):
+        await _merge_person(session, envelope, payload)
+    elif isinstance(payload, PersonCreated):
         values = person_values(payload)
         stmt = insert(persons).values(**values)
         await session.execute(
