@@ -3,6 +3,7 @@ and the direction rule (another direction's principal finds nothing)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -177,3 +178,51 @@ async def test_name_order_is_cyrillic_aware_and_cursors_page_through(
             "/v1/organizations/search", json={"cursor": garbage}, headers=mine
         )
         problem(response, 422)
+
+
+def _word() -> str:
+    """A made-up Cyrillic word no other test uses (the search vocabulary is shared)."""
+    return "".join(random.choice("бвгдклмнпрстфхч") + random.choice("аеиоу") for _ in range(4))
+
+
+def _typo(word: str) -> str:
+    return word[:3] + ("ы" if word[3] != "ы" else "э") + word[4:]
+
+
+async def test_typos_are_found_through_the_words_of_what_is_written_now(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north = fresh_direction()
+    mine, theirs = sales(issuer, north), sales(issuer, fresh_direction())
+    old, new, surname = _word(), _word(), _word()
+    created = await client.post(
+        "/v1/organizations",
+        json={"legal_name": f"ООО «{old.capitalize()}»", "directions": [north]},
+        headers=mine,
+    )
+    assert created.status_code == 201, created.text
+    org = created.json()
+    assert _names(await _search(client, mine, filter={"q": _typo(old)})) == [org["legal_name"]]
+    renamed = await client.patch(
+        f"/v1/organizations/{org['id']}",
+        json={"legal_name": f"АО «{new.capitalize()}»"},
+        headers={**mine, "If-Match": created.headers["etag"]},
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert _names(await _search(client, mine, filter={"q": _typo(new)})) == [
+        f"АО «{new.capitalize()}»"
+    ]
+    assert _names(await _search(client, mine, filter={"q": _typo(old)})) == []
+    person = await client.post(
+        "/v1/persons",
+        json={
+            "last_name": surname.capitalize(),
+            "employments": [{"organization_id": org["id"], "position": "Директор"}],
+        },
+        headers=mine,
+    )
+    assert person.status_code == 201, person.text
+    through_people = await _search(client, mine, filter={"q": _typo(surname)})
+    assert _names(through_people) == [f"АО «{new.capitalize()}»"]
+    assert _names(await _search(client, theirs, filter={"q": _typo(new)})) == []
+    assert _names(await _search(client, theirs, filter={"q": _typo(surname)})) == []

@@ -265,6 +265,15 @@ organization_list_members = Table(
 )
 """Members of static lists; a member the reader may not see is never shown to him."""
 
+search_words = Table(
+    "directory_search_words",
+    metadata,
+    Column("word", Text, primary_key=True),
+)
+"""Every word (letters, three or more) of the organizations' and persons' search documents, kept
+by statement triggers (migration 0012): a search term is compared with these to find its typo'd
+spellings."""
+
 audit_log = Table(
     "audit_log",
     metadata,

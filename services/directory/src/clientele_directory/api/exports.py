@@ -24,11 +24,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.attributes import attribute_conditions, definitions_for
+from clientele_directory.api.attributes import definitions_for
 from clientele_directory.api.blocking import organization_blocked_expr
 from clientele_directory.api.common import Runtime
 from clientele_directory.api.lists import list_filter, visible_list
-from clientele_directory.api.search import name_collation, organization_conditions
+from clientele_directory.api.search import (
+    filter_conditions,
+    name_collation,
+    prepare_search,
+    search_similarity,
+)
 from clientele_directory.domain.attributes import AttributeDefinition, EntityKind
 from clientele_directory.domain.search import OrganizationFilter
 from clientele_directory.store import organizations
@@ -105,17 +110,15 @@ def _header(language: HeaderLanguage, definitions: Sequence[AttributeDefinition]
 
 async def _prepare(
     session: AsyncSession,
+    runtime: Runtime,
     principal: Principal,
     flt: OrganizationFilter,
     extra: Sequence[ColumnElement[bool]],
 ) -> tuple[Any, list[AttributeDefinition]]:
     """The statement and attribute columns of an export; problems (422) surface here, before
     the response starts."""
-    conditions = organization_conditions(
-        principal,
-        flt,
-        attribute_conditions=await attribute_conditions(session, EntityKind.ORGANIZATION, flt),
-    )
+    await prepare_search(session, search_similarity(runtime))
+    conditions = await filter_conditions(session, principal, flt)
     conditions.extend(extra)
     collation = await name_collation(session)
     name = organizations.c.legal_name
@@ -137,6 +140,7 @@ async def _rows(
 ) -> AsyncIterator[list[list[Any]]]:
     """Batches of export rows, read through a server-side cursor."""
     async with runtime.sessions() as session, session.begin():
+        await prepare_search(session, search_similarity(runtime))
         result = await session.stream(stmt)
         async for partition in result.partitions(BATCH):
             yield [
@@ -212,7 +216,7 @@ async def export_organizations(
     """Every organization the caller may see that matches the filter, as .xlsx or CSV
     (UTF-8 with a BOM, ``;``-separated, for Excel), by name; custom attributes as columns."""
     async with runtime.sessions() as session, session.begin():
-        stmt, definitions = await _prepare(session, principal, export.filter, ())
+        stmt, definitions = await _prepare(session, runtime, principal, export.filter, ())
     return _response(runtime, stmt, definitions, export.headers, export.format, "organizations")
 
 
@@ -232,5 +236,5 @@ async def export_list(
     async with runtime.sessions() as session, session.begin():
         found = await visible_list(session, principal, list_id)
         flt, extra = list_filter(found)
-        stmt, definitions = await _prepare(session, principal, flt, extra)
+        stmt, definitions = await _prepare(session, runtime, principal, flt, extra)
     return _response(runtime, stmt, definitions, headers, format, found.name)

@@ -32,10 +32,11 @@ from clientele_directory.api.common import (
 )
 from clientele_directory.api.search import (
     OrganizationPage,
-    organization_conditions,
+    filter_conditions,
+    prepare_search,
     search_organizations_page,
+    search_similarity,
 )
-from clientele_directory.domain.attributes import EntityKind
 from clientele_directory.domain.common import AuditEntry
 from clientele_directory.domain.imports import map_headers
 from clientele_directory.domain.lists import (
@@ -394,15 +395,8 @@ async def add_members(
             total = len(seen)
         else:
             assert request.filter is not None
-            from clientele_directory.api.attributes import attribute_conditions
-
-            conditions = organization_conditions(
-                principal,
-                request.filter,
-                attribute_conditions=await attribute_conditions(
-                    session, EntityKind.ORGANIZATION, request.filter
-                ),
-            )
+            await prepare_search(session, search_similarity(runtime))
+            conditions = await filter_conditions(session, principal, request.filter)
             total = -1
         added = await _add_where(session, principal, found, conditions) if conditions else []
         await _publish(session, runtime, principal, found, added=added, removed=[])

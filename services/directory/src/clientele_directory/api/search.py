@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    any_,
     cast,
     exists,
     func,
@@ -27,11 +28,12 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import String
+from sqlalchemy.types import String, Text, Uuid
 
 from clientele_directory.api.blocking import organization_blocked_expr, person_blocked_expr
 from clientele_directory.api.common import Runtime, invalid_field
@@ -52,7 +54,7 @@ from clientele_directory.domain.search import (
     like_pattern,
     search_terms,
 )
-from clientele_directory.store import employments, organizations, persons
+from clientele_directory.store import employments, organizations, persons, search_words
 
 router = APIRouter(tags=["search"])
 
@@ -72,14 +74,31 @@ async def name_collation(session: AsyncSession) -> str | None:
     return _collation["name"]
 
 
-async def set_similarity(session: AsyncSession, threshold: float) -> None:
-    """The word similarity (0..1) from which a term matches a document (this transaction)."""
+FUZZY_WORDS = 5
+"""At most this many words of the vocabulary stand for a term's typo'd spellings."""
+MIN_FUZZY_LENGTH = 3
+"""Shorter terms match only as fragments (their trigrams say little)."""
+LISTED_PEOPLE_MATCHES = 10_000
+"""Up to this many organizations found through their people are given to the organization query
+as a list of ids (indexable); beyond it, as a subquery."""
+
+
+async def prepare_search(session: AsyncSession, threshold: float) -> None:
+    """For this transaction: the trigram similarity (0..1) from which a word is taken for a
+    typo'd spelling of a term (and the word similarity of ``<%``, the same), and plans made for
+    each search's own terms (a plan cached for other patterns would guess how many rows a LIKE
+    keeps, and pick the wrong index)."""
     await session.execute(
-        select(func.set_config("pg_trgm.word_similarity_threshold", str(threshold), True))
+        select(
+            func.set_config("pg_trgm.similarity_threshold", str(threshold), True),
+            func.set_config("pg_trgm.word_similarity_threshold", str(threshold), True),
+            func.set_config("plan_cache_mode", "force_custom_plan", True),
+        )
     )
 
 
-def _similarity(runtime: Runtime) -> float:
+def search_similarity(runtime: Runtime) -> float:
+    """The configured word similarity from which a search term is taken for a word."""
     return float(getattr(runtime.settings, "search_word_similarity", 0.4))
 
 
@@ -93,32 +112,89 @@ def _terms(q: str, field: str = "q") -> list[str]:
     return terms
 
 
-def _term_matches(document: Any, term: str) -> ColumnElement[bool]:
-    """A term is in the document as a substring, or a word there is similar to it (typos)."""
-    return or_(
-        document.like(like_pattern(term), escape="\\"),
-        literal(term).op("<%")(document),
-    )
+async def term_patterns(session: AsyncSession, terms: Sequence[str]) -> list[list[str]]:
+    """For each term, the LIKE patterns of which a document must hold one: the term itself, and
+    the words of the search vocabulary most similar to it as a whole (trigram similarity from
+    the threshold of ``prepare_search``; at most FUZZY_WORDS). Words holding the term are left
+    out (the term matches them already), and so are words the term holds (``стро`` for
+    ``строй`` would match far more than a typo). One query for all the terms."""
+    fuzzy = [t for t in terms if len(t) >= MIN_FUZZY_LENGTH and any(c.isalpha() for c in t)]
+    similar: dict[str, list[str]] = {term: [] for term in terms}
+    if fuzzy:
+        given = func.unnest(cast(fuzzy, ARRAY(Text))).table_valued("term").render_derived("given")
+        word = search_words.c.word
+        nearest = (
+            select(word)
+            .where(
+                word.op("%")(given.c.term),
+                func.strpos(word, given.c.term) == 0,
+                func.strpos(given.c.term, word) == 0,
+            )
+            .order_by(func.similarity(given.c.term, word).desc(), word)
+            .limit(FUZZY_WORDS)
+            .lateral("nearest")
+        )
+        rows = await session.execute(
+            select(given.c.term, nearest.c.word).select_from(given.join(nearest, true()))
+        )
+        for term, found in rows:
+            similar[term].append(found)
+    return [[like_pattern(term)] + [like_pattern(w) for w in similar[term]] for term in terms]
 
 
-def _all_terms(document: Any, terms: Sequence[str]) -> ColumnElement[bool]:
-    return and_(*(_term_matches(document, term) for term in terms))
+def _all_terms(document: Any, patterns: Sequence[Sequence[str]]) -> ColumnElement[bool]:
+    """Every term is in the document: as written (a substring), or as one of its typo'd
+    spellings found in the vocabulary."""
+    return and_(*(or_(*(document.like(p, escape="\\") for p in term)) for term in patterns))
 
 
-def organization_text(principal: Principal, terms: Sequence[str]) -> ColumnElement[bool]:
+async def organization_text(
+    session: AsyncSession, patterns: Sequence[Sequence[str]]
+) -> ColumnElement[bool]:
     """The organization's own document matches every term, or one of its people's does (a
-    live employment of a live person)."""
-    people = exists(
-        select(1)
+    live employment of a live person).
+
+    The organizations found through people are looked up first and given as a list of ids, so
+    the condition stays one the planner can serve from indexes (the document's trigrams or the
+    name order, with the primary key for the people's organizations); a correlated EXISTS
+    would be checked row by row.
+    """
+    through_people = (
+        select(employments.c.organization_id)
         .select_from(employments.join(persons, persons.c.id == employments.c.person_id))
         .where(
-            employments.c.organization_id == organizations.c.id,
             employments.c.deleted_at.is_(None),
             persons.c.deleted_at.is_(None),
-            _all_terms(persons.c.search_text, terms),
+            _all_terms(persons.c.search_text, patterns),
         )
+        .distinct()
     )
-    return or_(_all_terms(organizations.c.search_text, terms), people)
+    own = _all_terms(organizations.c.search_text, patterns)
+    found = list(await session.scalars(through_people.limit(LISTED_PEOPLE_MATCHES + 1)))
+    if not found:
+        return own
+    if len(found) > LISTED_PEOPLE_MATCHES:
+        return or_(own, organizations.c.id.in_(through_people))
+    return or_(own, organizations.c.id == any_(cast(found, ARRAY(Uuid))))
+
+
+async def filter_conditions(
+    session: AsyncSession, principal: Principal, flt: OrganizationFilter
+) -> list[ColumnElement[bool]]:
+    """SQL conditions of a filter over live organizations the principal may see: its text
+    resolved against the search vocabulary, its attributes against their definitions (422 for
+    what does not fit)."""
+    from clientele_directory.api.attributes import attribute_conditions
+
+    conditions = organization_conditions(
+        principal,
+        flt,
+        attribute_conditions=await attribute_conditions(session, EntityKind.ORGANIZATION, flt),
+    )
+    if flt.q is not None:
+        patterns = await term_patterns(session, _terms(flt.q, "filter.q"))
+        conditions.append(await organization_text(session, patterns))
+    return conditions
 
 
 def _labels(values: list[str]) -> Any:
@@ -131,13 +207,12 @@ def organization_conditions(
     *,
     attribute_conditions: Sequence[ColumnElement[bool]] = (),
 ) -> list[ColumnElement[bool]]:
-    """SQL conditions of a filter over live organizations the principal may see."""
+    """SQL conditions of a filter's fields over live organizations the principal may see; its
+    text needs the database (``filter_conditions`` adds it)."""
     conditions: list[ColumnElement[bool]] = [
         organizations.c.deleted_at.is_(None),
         visible_to(principal, organizations.c.directions),
     ]
-    if flt.q is not None:
-        conditions.append(organization_text(principal, _terms(flt.q, "filter.q")))
     if flt.status:
         conditions.append(organizations.c.status.in_([s.value for s in flt.status]))
     if flt.directions:
@@ -281,11 +356,9 @@ async def search_organizations_page(
     bound_to: str = "",
 ) -> OrganizationPage:
     """One page of the organizations matching ``flt`` (plus ``extra`` conditions)."""
-    from clientele_directory.api.attributes import attribute_conditions
-
     if sort is OrganizationSort.RELEVANCE and flt.q is None:
         raise invalid_field("sort", "relevance needs a search text (filter.q)", "sort")
-    await set_similarity(session, _similarity(runtime))
+    await prepare_search(session, search_similarity(runtime))
     collation = await name_collation(session)
     score = None
     if flt.q is not None:
@@ -293,11 +366,7 @@ async def search_organizations_page(
             literal(" ".join(_terms(flt.q, "filter.q"))), organizations.c.search_text
         )
     order = organization_order(sort, collation, score)
-    conditions = organization_conditions(
-        principal,
-        flt,
-        attribute_conditions=await attribute_conditions(session, EntityKind.ORGANIZATION, flt),
-    )
+    conditions = await filter_conditions(session, principal, flt)
     conditions.extend(extra)
     bound = fingerprint(flt.canonical(), sort.value, bound_to)
     key = _cursor_key(cursor, sort.value, bound, len(order.columns))
@@ -388,10 +457,9 @@ async def search_persons(
         persons.c.deleted_at.is_(None),
         person_visible(principal),
     ]
+    terms = _terms(search.q) if search.q is not None else None
     score = None
-    if search.q is not None:
-        terms = _terms(search.q)
-        conditions.append(_all_terms(persons.c.search_text, terms))
+    if terms is not None:
         score = func.word_similarity(literal(" ".join(terms)), persons.c.search_text)
     if search.organization_id is not None:
         conditions.append(
@@ -410,7 +478,10 @@ async def search_persons(
         blocked = person_blocked_expr()
         conditions.append(blocked if search.blocked else ~blocked)
     async with runtime.sessions() as session, session.begin():
-        await set_similarity(session, _similarity(runtime))
+        await prepare_search(session, search_similarity(runtime))
+        if terms is not None:
+            patterns = await term_patterns(session, terms)
+            conditions.append(_all_terms(persons.c.search_text, patterns))
         collation = await name_collation(session)
         last_name: Any = func.coalesce(persons.c.last_name, persons.c.last_name_latin, "")
         first_name: Any = func.coalesce(persons.c.first_name, persons.c.first_name_latin, "")
