@@ -18,7 +18,7 @@ class DirectorySettings(ServiceSettings):
         default=0.4,
         gt=0,
         le=1,
-        description="pg_trgm word similarity from which a search word matches (typos)",
+        description="pg_trgm similarity from which a known word counts as a typo of a search word",
     )
     import_max_bytes: int = Field(
         default=52_428_800, ge=1024, description="largest .xlsx/CSV upload (import, list members)"
