@@ -16,6 +16,7 @@ from clientele_directory.domain.organizations import PatchRejected
 from clientele_directory.domain.persons import (
     Employment,
     Person,
+    duplicate_candidate,
     folded_employment,
     merge_person_fields,
     same_employment,
@@ -139,3 +140,29 @@ def test_employments_at_one_place_in_one_position_are_one() -> None:
     assert (folded.since, folded.until) == (date(2018, 3, 1), date(2023, 6, 30))
     assert folded.emails == ["a@x.ru", "b@x.ru"]
     assert folded_employment(mine, _job(org, position="Главный бухгалтер")).until is None
+
+
+def test_duplicate_evidence_and_rank() -> None:
+    target = _person(last_name="Смирнова", birthday="1985-02-03")
+    twin = duplicate_candidate(
+        target,
+        _person(last_name="Smirnova", birthday="1985-02-03"),
+        email=False,
+        phone=False,
+        name_similarity=1.0,
+    )
+    assert twin.matched_by == ["name", "birthday"]
+    assert twin.score == 1.5
+    namesake = duplicate_candidate(
+        target,
+        _person(last_name="Смирнова", birthday="1990-01-01"),
+        email=False,
+        phone=False,
+        name_similarity=1.0,
+    )
+    assert (namesake.birthday, namesake.score) == ("different", 0.0)
+    contact = duplicate_candidate(
+        target, _person(last_name="Иванов"), email=True, phone=True, name_similarity=0.2
+    )
+    assert contact.matched_by == ["email", "phone"]  # a weak name is no evidence
+    assert (contact.birthday, contact.score) == ("unknown", 4.2)

@@ -19,6 +19,7 @@ from clientele_shared.events.schemas.directory import (
     EmployeeUpdated,
     EmploymentChanged,
     ListMembershipChanged,
+    MovedEmployment,
     OrganizationBlocked,
     OrganizationCreated,
     OrganizationDeleted,
@@ -29,6 +30,7 @@ from clientele_shared.events.schemas.directory import (
     PersonBlocked,
     PersonCreated,
     PersonDeleted,
+    PersonMerged,
     PersonRestored,
     PersonUnblocked,
     PersonUpdated,
@@ -232,6 +234,34 @@ def person_deleted(
         "directory.person.deleted",
         PersonDeleted(person_id=person.id, version=person.version),
         aggregate_id=str(person.id),
+        directions=directions,
+        actor=actor,
+    )
+
+
+def person_merged(
+    outbox: Outbox,
+    survivor: Person,
+    merged: Person,
+    changes: dict[str, Any],
+    employments: list[MovedEmployment],
+    actor: Actor,
+    *,
+    directions: list[str],
+) -> Envelope:
+    """Keyed by the survivor (ordered with its updates); ``directions`` of both persons."""
+    return outbox.envelope(
+        "directory.person.merged",
+        PersonMerged(
+            survivor_id=survivor.id,
+            merged_id=merged.id,
+            survivor_version=survivor.version,
+            merged_version=merged.version,
+            changes={name: FieldChange(**change) for name, change in changes.items()},
+            employments=employments,
+            blocked=survivor.blocked,
+        ),
+        aggregate_id=str(survivor.id),
         directions=directions,
         actor=actor,
     )

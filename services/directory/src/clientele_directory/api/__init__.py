@@ -9,6 +9,7 @@ from clientele_directory.api.imports import router as imports_router
 from clientele_directory.api.lists import router as lists_router
 from clientele_directory.api.merge import router as merge_router
 from clientele_directory.api.organizations import router as organizations_router
+from clientele_directory.api.person_merge import router as person_merge_router
 from clientele_directory.api.persons import router as persons_router
 from clientele_directory.api.register import router as register_router
 from clientele_directory.api.search import router as search_router
@@ -21,6 +22,7 @@ ROUTERS: list[APIRouter] = [
     organizations_router,
     merge_router,
     persons_router,
+    person_merge_router,
     attributes_router,
     lists_router,
     register_router,

@@ -7,11 +7,12 @@ his own or an employment.
 
 from __future__ import annotations
 
+import enum
 import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Annotated, Any, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -354,6 +355,71 @@ def folded_employment(mine: Employment, theirs: Employment) -> EmploymentFields:
     open_ended = mine.until is None or theirs.until is None
     merged["until"] = None if open_ended else max(d for d in (mine.until, theirs.until) if d)
     return EmploymentFields.model_validate(merged, context=STORED)
+
+
+NAME_SIMILARITY = 0.5
+"""Trigram similarity of two names (in Latin letters) from which they are a duplicate candidate."""
+
+
+class Evidence(enum.StrEnum):
+    """Why a person may be a duplicate of another."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    NAME = "name"
+    BIRTHDAY = "birthday"
+
+
+BirthdayAgreement = Literal["same", "different", "unknown"]
+
+
+class DuplicateCandidate(BaseModel):
+    """A person who may be the same human as the one asked about, and why."""
+
+    person: Person
+    matched_by: list[Evidence] = Field(
+        description="a shared e-mail (personal or work, case aside), a shared personal phone "
+        "(E.164 and extension), a similar name (Cyrillic and Latin compared in Latin letters), "
+        "the same birthday"
+    )
+    name_similarity: float = Field(description="0..1, the best of the names compared")
+    birthday: BirthdayAgreement = Field(description="unknown when either birthday is missing")
+    score: float = Field(
+        description="the order: 2 per shared e-mail or phone evidence, plus the name "
+        "similarity, plus 0.5 for the same birthday, minus 1 for a different one"
+    )
+
+
+def birthday_agreement(mine: date | None, theirs: date | None) -> BirthdayAgreement:
+    if mine is None or theirs is None:
+        return "unknown"
+    return "same" if mine == theirs else "different"
+
+
+def duplicate_candidate(
+    target: Person, person: Person, *, email: bool, phone: bool, name_similarity: float
+) -> DuplicateCandidate:
+    """The evidence that ``person`` duplicates ``target`` and the score that ranks him."""
+    birthday = birthday_agreement(target.birthday, person.birthday)
+    matched = [
+        evidence
+        for evidence, found in (
+            (Evidence.EMAIL, email),
+            (Evidence.PHONE, phone),
+            (Evidence.NAME, name_similarity >= NAME_SIMILARITY),
+            (Evidence.BIRTHDAY, birthday == "same"),
+        )
+        if found
+    ]
+    score = 2 * email + 2 * phone + name_similarity
+    score += {"same": 0.5, "different": -1.0, "unknown": 0.0}[birthday]
+    return DuplicateCandidate(
+        person=person,
+        matched_by=matched,
+        name_similarity=round(name_similarity, 3),
+        birthday=birthday,
+        score=round(score, 3),
+    )
 
 
 def keeps_person_visible(directions: list[str], live_employments: int) -> bool:
