@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Private local infrastructure (Kafka, PostgreSQL, Redis on 127.0.0.1) for dev, tests and CI.
+# Private local infrastructure (Kafka, PostgreSQL, Redis, an S3-compatible store on 127.0.0.1) for
+# dev, tests and CI.
 # usage: infra.sh {up|down|status|env}
 #   up      start what is not given from outside (idempotent), write $CLIENTELE_STATE_DIR/env
 #   down    stop what `up` starts (components given from outside are left alone)
@@ -7,21 +8,24 @@
 #   env     print $CLIENTELE_STATE_DIR/env (`export NAME=value` lines; source it or eval it)
 # A component is external (not started/stopped here) when its variable is set to a value other
 # than the local one: KAFKA_BOOTSTRAP_SERVERS, POSTGRES_URL (server URL, services append
-# /clientele_<service>), REDIS_URL. Sourcing the env file written here therefore does not make
-# the local components look external.
+# /clientele_<service>), REDIS_URL, S3_ENDPOINT_URL (with S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY).
+# Sourcing the env file written here therefore does not make the local components look external.
 set -euo pipefail
 LOG_TAG=infra
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ENVFILE=$STATE/env
-COMPONENTS=(kafka:KAFKA_BOOTSTRAP_SERVERS postgres:POSTGRES_URL redis:REDIS_URL)
+COMPONENTS=(kafka:KAFKA_BOOTSTRAP_SERVERS postgres:POSTGRES_URL redis:REDIS_URL s3:S3_ENDPOINT_URL)
 
 local_value() {
   case $1 in
     KAFKA_BOOTSTRAP_SERVERS) echo "127.0.0.1:$KAFKA_PORT" ;;
     POSTGRES_URL) mkdir -p "$STATE/pg" && echo "postgresql://clientele:$(secret "$STATE/pg/password")@127.0.0.1:$PG_PORT" ;;
     REDIS_URL) mkdir -p "$STATE/redis" && echo "redis://:$(secret "$STATE/redis/password")@127.0.0.1:$REDIS_PORT/0" ;;
+    S3_ENDPOINT_URL) "$LOCAL_DIR/s3.sh" url ;;
+    S3_ACCESS_KEY_ID) echo clientele ;;
+    S3_SECRET_ACCESS_KEY) mkdir -p "$STATE/s3" && secret "$STATE/s3/secret" ;;
   esac
 }
 external() { [[ -n ${!1:-} && ${!1} != "$(local_value "$1")" ]]; }
@@ -44,6 +48,10 @@ up() {
       for c in "${COMPONENTS[@]}"; do
         var=${c#*:}
         if external "$var"; then printf 'export %s=%q\n' "$var" "${!var}"
+        else printf 'export %s=%q\n' "$var" "$(local_value "$var")"; fi
+      done
+      for var in S3_ACCESS_KEY_ID S3_SECRET_ACCESS_KEY; do  # the key pair of the S3 store
+        if external S3_ENDPOINT_URL; then [[ -z ${!var:-} ]] || printf 'export %s=%q\n' "$var" "${!var}"
         else printf 'export %s=%q\n' "$var" "$(local_value "$var")"; fi
       done
     } >"$ENVFILE.tmp"

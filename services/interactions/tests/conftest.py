@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import ServiceProcess, wait_for
-from interactions_testkit import Stack, bearer
+from interactions_testkit import S3Bucket, Stack, bearer, s3_client
 
 VENV_BIN = Path(sys.executable).parent
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -67,6 +68,40 @@ def interactions_migrated(infra: Infrastructure, service_env: dict[str, str]) ->
     return url
 
 
+def _service(
+    infra: Infrastructure,
+    service_env: dict[str, str],
+    database_url: str,
+    issuer: TokenIssuer,
+    logs: Path,
+    **extra: str,
+) -> Iterator[Stack]:
+    attachments = logs / "attachments"
+    env = {
+        **service_env,
+        "DATABASE_URL": database_url,
+        "ATTACHMENTS_DIR": str(attachments),
+        "ATTACHMENT_MAX_BYTES": "200000",
+        "OVERDUE_WORKER": "false",
+        "REMINDER_LEAD_MINUTES": "30",
+        "OWN_EMAIL_DOMAINS": '["ourco.example"]',
+        **extra,
+    }
+    process = ServiceProcess("interactions", env, logs, VENV_BIN)
+    try:
+        wait_for(process.ready, 60, "interactions to be ready")
+        yield Stack(
+            url=process.url,
+            bootstrap=infra.kafka_bootstrap_servers,
+            issuer=issuer,
+            database_url=database_url,
+            attachments_dir=str(attachments),
+            admin=bearer(issuer, "root", roles=["admin"]),
+        )
+    finally:
+        process.stop()
+
+
 @pytest.fixture(scope="module")
 def stack(
     infra: Infrastructure,
@@ -78,29 +113,48 @@ def stack(
     """The interactions service as a process; its overdue worker is off (tests drive one with
     their own clock)."""
     logs = tmp_path_factory.mktemp("interactions")
-    attachments = logs / "attachments"
-    env = {
-        **service_env,
-        "DATABASE_URL": interactions_migrated,
-        "ATTACHMENTS_DIR": str(attachments),
-        "ATTACHMENT_MAX_BYTES": "200000",
-        "OVERDUE_WORKER": "false",
-        "REMINDER_LEAD_MINUTES": "30",
-        "OWN_EMAIL_DOMAINS": '["ourco.example"]',
-    }
-    process = ServiceProcess("interactions", env, logs, VENV_BIN)
-    try:
-        wait_for(process.ready, 60, "interactions to be ready")
-        yield Stack(
-            url=process.url,
-            bootstrap=infra.kafka_bootstrap_servers,
-            issuer=issuer,
-            database_url=interactions_migrated,
-            attachments_dir=str(attachments),
-            admin=bearer(issuer, "root", roles=["admin"]),
-        )
-    finally:
-        process.stop()
+    yield from _service(infra, service_env, interactions_migrated, issuer, logs)
+
+
+@pytest.fixture(scope="module")
+def s3_bucket(infra: Infrastructure) -> S3Bucket:
+    """A new bucket in the S3 store the infrastructure provides (moto locally, MinIO in a
+    container, or the one given in the environment)."""
+    assert infra.s3 is not None, "the test infrastructure has no S3 store"
+    bucket = S3Bucket(infra.s3, f"clientele-test-{uuid.uuid4().hex[:12]}")
+
+    async def create() -> None:
+        async with s3_client(bucket.store) as client:
+            await client.create_bucket(Bucket=bucket.name)
+
+    asyncio.run(create())
+    return bucket
+
+
+@pytest.fixture(scope="module")
+def s3_stack(
+    infra: Infrastructure,
+    service_env: dict[str, str],
+    interactions_migrated: str,
+    issuer: TokenIssuer,
+    s3_bucket: S3Bucket,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """The interactions service keeping attachments in S3 (parts of 5 MiB, files up to
+    12 MiB, so a large upload goes as a multipart upload)."""
+    logs = tmp_path_factory.mktemp("interactions-s3")
+    yield from _service(
+        infra,
+        service_env,
+        interactions_migrated,
+        issuer,
+        logs,
+        ATTACHMENT_STORAGE="s3",
+        S3_BUCKET=s3_bucket.name,
+        S3_KEY_PREFIX="attachments/",
+        S3_PART_SIZE=str(5 << 20),
+        ATTACHMENT_MAX_BYTES=str(12 << 20),
+    )
 
 
 @pytest.fixture

@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import ORGANIZATIONS, REGISTRY
 from clientele_shared.events.envelope import Actor, Envelope
+from clientele_shared.testing.infra import S3Store
 from clientele_shared.testing.processes import wait_for
 from pydantic import BaseModel
 
@@ -137,3 +140,41 @@ class Stack:
             "the client card to arrive",
         )
         return org_id
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    """A bucket of its own in the test S3 store, and a client of it."""
+
+    store: S3Store
+    name: str
+
+    def objects(self, prefix: str = "") -> dict[str, dict[str, Any]]:
+        """Key -> content type, size and ETag of every object under ``prefix``."""
+
+        async def read() -> dict[str, dict[str, Any]]:
+            async with s3_client(self.store) as client:
+                listed = await client.list_objects_v2(Bucket=self.name, Prefix=prefix)
+                found = {}
+                for item in listed.get("Contents", []):
+                    head = await client.head_object(Bucket=self.name, Key=item["Key"])
+                    found[item["Key"]] = {
+                        "content_type": head["ContentType"],
+                        "size": head["ContentLength"],
+                        "etag": head["ETag"],
+                    }
+                return found
+
+        return asyncio.run(read())
+
+
+def s3_client(store: S3Store) -> Any:
+    """An aiobotocore S3 client of the store (an async context manager)."""
+    return get_session().create_client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=store.endpoint_url,
+        aws_access_key_id=store.access_key_id,
+        aws_secret_access_key=store.secret_access_key,
+        config=AioConfig(s3={"addressing_style": "path"}),
+    )

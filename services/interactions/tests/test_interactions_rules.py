@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,7 +32,9 @@ from clientele_interactions.domain.rules import (
 )
 from clientele_interactions.storage import (
     AttachmentRefused,
+    BlobMissing,
     LocalDiskStorage,
+    UploadCheck,
     check_attachment,
     safe_filename,
 )
@@ -242,14 +246,11 @@ ALLOWED = ["application/pdf", "text/plain", "image/png"]
 
 
 def test_attachment_checks() -> None:
-    assert (
-        check_attachment(b"%PDF-1.7", "application/pdf; x=y", max_bytes=100, allowed=ALLOWED)
-        == "application/pdf"
-    )
-    assert (
-        check_attachment("привет".encode("cp1251"), "text/plain", max_bytes=100, allowed=ALLOWED)
-        == "text/plain"
-    )
+    pdf = check_attachment(b"%PDF-1.7", "application/pdf; x=y", max_bytes=100, allowed=ALLOWED)
+    assert (pdf.content_type, pdf.size) == ("application/pdf", 8)
+    assert pdf.sha256 == hashlib.sha256(b"%PDF-1.7").hexdigest()
+    text = check_attachment("привет".encode("cp1251"), "text/plain", max_bytes=100, allowed=ALLOWED)
+    assert text.content_type == "text/plain"
     cases = [
         (b"%PDF-" + b"0" * 100, "application/pdf", 413),
         (b"\x89PNG", "image/png", 415),
@@ -263,6 +264,33 @@ def test_attachment_checks() -> None:
         assert caught.value.status == status, (data, kind)
 
 
+def test_uploads_are_checked_a_chunk_at_a_time() -> None:
+    text = "Привет, мир".encode()
+    check = UploadCheck("text/plain", max_bytes=100, allowed=ALLOWED)
+    for index in range(len(text)):  # every split of the UTF-8 sequences
+        check.feed(text[index : index + 1])
+    assert check.finish() == ("text/plain", len(text), hashlib.sha256(text).hexdigest())
+
+    broken = UploadCheck("text/plain", max_bytes=1000, allowed=ALLOWED)
+    broken.feed(b"ok ")
+    with pytest.raises(AttachmentRefused) as caught:
+        broken.feed(b"\x98\xff\xfe")  # neither UTF-8 nor Windows-1251
+    assert caught.value.status == 415
+
+    large = UploadCheck("application/pdf", max_bytes=10, allowed=ALLOWED)
+    large.feed(b"%PDF-1")
+    with pytest.raises(AttachmentRefused) as caught:
+        large.feed(b"23456")
+    assert caught.value.status == 413
+
+    disguised = UploadCheck("application/pdf", max_bytes=100, allowed=ALLOWED)
+    for chunk in (b"%P", b"DX-whatever"):
+        disguised.feed(chunk)
+    with pytest.raises(AttachmentRefused) as caught:
+        disguised.finish()
+    assert caught.value.status == 415
+
+
 def test_file_names_are_made_safe() -> None:
     unsafe = safe_filename("../../etc/passwd")
     assert "/" not in unsafe
@@ -271,14 +299,36 @@ def test_file_names_are_made_safe() -> None:
     assert safe_filename(None) == "attachment"
 
 
+async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
 async def test_local_disk_storage_keeps_keys_inside_its_root(tmp_path: Path) -> None:
     storage = LocalDiskStorage(tmp_path)
-    await storage.put("a/b", b"data")
-    assert await storage.get("a/b") == b"data"
+    await storage.put("a/b", _chunks(b"da", b"ta"), content_type="text/plain")
+    assert b"".join([chunk async for chunk in await storage.get("a/b")]) == b"data"
     await storage.delete("a/b")
     await storage.delete("a/b")
+    with pytest.raises(BlobMissing):
+        await storage.get("a/b")
     with pytest.raises(ValueError, match="invalid storage key"):
-        await storage.put("../escape", b"x")
+        await storage.put("../escape", _chunks(b"x"), content_type="text/plain")
+
+
+def _files(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file()]
+
+
+async def test_a_failed_local_upload_leaves_nothing(tmp_path: Path) -> None:
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"partial"
+        raise OSError("the client went away")
+
+    storage = LocalDiskStorage(tmp_path)
+    with pytest.raises(OSError, match="went away"):
+        await storage.put("x/y", failing(), content_type="text/plain")
+    assert _files(tmp_path) == []
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from clientele_interactions.events import subscribe
 from clientele_interactions.imap import ImapPoller
 from clientele_interactions.readmodels import subscribe_read_models
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.storage import create_storage
+from clientele_interactions.storage import S3Storage, create_storage
 from clientele_interactions.store import metadata
 from clientele_interactions.summary import SummaryCache
 from clientele_interactions.worker import OverdueWorker
@@ -63,7 +63,9 @@ def create_app(
             interval=settings.overdue_interval,
         )
         runtime.add_background_task("overdue-worker", worker.run)
-    app.state.storage = create_storage(settings)
+    app.state.storage = storage = create_storage(settings)
+    if isinstance(storage, S3Storage):
+        runtime.add_background_task("s3-client", storage.run)
     if settings.imap_host:
         poller = ImapPoller(settings, runtime, app.state.storage, clock)
         runtime.add_background_task("imap-poller", poller.run)

@@ -28,12 +28,13 @@ from clientele_interactions.domain.rules import created_changes, refuse_blocked
 from clientele_interactions.operations import (
     Conflict,
     actor_of,
-    add_attachment,
     audit,
     blocked_among,
     bump_summary,
     discard,
     insert_interaction,
+    record_attachment,
+    store_blob,
     visible_clients,
     writable_card,
 )
@@ -257,7 +258,7 @@ async def capture_message(
             for item in message.attachments:
                 name = safe_filename(item.filename)
                 try:
-                    content_type = check_attachment(
+                    upload = check_attachment(
                         item.data,
                         item.content_type,
                         max_bytes=settings.attachment_max_bytes,
@@ -266,16 +267,10 @@ async def capture_message(
                 except AttachmentRefused as exc:
                     skipped.append(SkippedAttachment(filename=name, reason=exc.detail))
                     continue
+                blob = await store_blob(storage, interaction.id, upload, written)
                 stored.append(
-                    await add_attachment(
-                        session,
-                        storage,
-                        interaction.id,
-                        filename=name,
-                        content_type=content_type,
-                        data=item.data,
-                        actor=actor,
-                        written=written,
+                    await record_attachment(
+                        session, interaction.id, blob, filename=name, upload=upload, actor=actor
                     )
                 )
             publisher = Publisher(runtime.outbox, card.directions, actor)

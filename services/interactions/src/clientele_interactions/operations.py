@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.domain.model import Attachment, Interaction, ResultDefinition
 from clientele_interactions.domain.rules import Rejected, Results
-from clientele_interactions.storage import AttachmentStorage, digest
+from clientele_interactions.storage import AttachmentStorage, Upload
 from clientele_interactions.store import (
     attachments,
     client_cards,
@@ -392,23 +392,29 @@ async def bump_summary(session: AsyncSession, organization_id: uuid.UUID) -> Non
     )
 
 
-async def add_attachment(
-    session: AsyncSession,
-    storage: AttachmentStorage,
-    interaction_id: uuid.UUID,
-    *,
-    filename: str,
-    content_type: str,
-    data: bytes,
-    actor: Actor,
-    written: list[str],
-) -> Attachment:
-    """Store the bytes and record the attachment; the key is appended to ``written`` first, so
-    the caller can remove the blob when its transaction does not commit."""
+async def store_blob(
+    storage: AttachmentStorage, interaction_id: uuid.UUID, upload: Upload, written: list[str]
+) -> tuple[uuid.UUID, str]:
+    """Store a checked upload under a new key (appended to ``written`` first, so the caller
+    can remove the blob when the transaction recording it does not commit): its id and key."""
     attachment_id = uuid.uuid4()
     key = f"{interaction_id}/{attachment_id}"
     written.append(key)
-    await storage.put(key, data)
+    await storage.put(key, upload.chunks(), content_type=upload.content_type)
+    return attachment_id, key
+
+
+async def record_attachment(
+    session: AsyncSession,
+    interaction_id: uuid.UUID,
+    stored: tuple[uuid.UUID, str],
+    *,
+    filename: str,
+    upload: Upload,
+    actor: Actor,
+) -> Attachment:
+    """Record a stored blob as an attachment of the interaction, with its audit entry."""
+    attachment_id, key = stored
     row = (
         await session.execute(
             insert(attachments)
@@ -416,9 +422,9 @@ async def add_attachment(
                 id=attachment_id,
                 interaction_id=interaction_id,
                 filename=filename,
-                content_type=content_type,
-                size=len(data),
-                sha256=digest(data),
+                content_type=upload.content_type,
+                size=upload.size,
+                sha256=upload.sha256,
                 storage_key=key,
                 created_by=actor.subject,
             )

@@ -1,28 +1,68 @@
-"""Where attachment bytes live: an interface, local disk by default (S3 can be added behind it),
-and the size and content-type checks every upload passes."""
+"""Where attachment bytes live — local disk (default) or an S3-compatible object store — and the
+size and content-type checks every upload passes.
+
+Bytes stream both ways: an upload is checked chunk by chunk, then written chunk by chunk (to S3
+as one PUT, or as a multipart upload once it outgrows ``S3_PART_SIZE``); a download is read
+chunk by chunk. Nothing holds a whole file in memory except what was already in memory (the
+attachments of a parsed e-mail).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
 import unicodedata
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+from clientele_shared.observability import get_logger
 
 from clientele_interactions.settings import InteractionsSettings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef
+
+log = get_logger(__name__)
+
+CHUNK = 1 << 20
+"""Bytes read or written at a time."""
+
+
+class BlobMissing(LookupError):
+    """No bytes are stored under the key."""
+
+
+class StorageUnavailable(RuntimeError):
+    """The object store did not answer or refused the request."""
 
 
 class AttachmentStorage(Protocol):
     """Stores blobs by key. Keys are made by the service (``<interaction>/<attachment>``)."""
 
-    async def put(self, key: str, data: bytes) -> None: ...
+    async def put(self, key: str, chunks: AsyncIterable[bytes], *, content_type: str) -> None:
+        """Store the bytes ``chunks`` yields under ``key`` (all or nothing)."""
 
-    async def get(self, key: str) -> bytes: ...
+    async def get(self, key: str) -> AsyncIterator[bytes]:
+        """The stored bytes, a chunk at a time (BlobMissing when there are none)."""
 
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, key: str) -> None:
+        """Remove the bytes under ``key`` (nothing when there are none)."""
+
+
+async def single(data: bytes) -> AsyncIterator[bytes]:
+    """Bytes already in memory as a chunk stream."""
+    yield data
 
 
 class LocalDiskStorage:
@@ -37,34 +77,205 @@ class LocalDiskStorage:
             raise ValueError(f"invalid storage key {key!r}")
         return path
 
-    def _put(self, key: str, data: bytes) -> None:
-        path = self._path(key)
+    def _temporary(self, path: Path) -> tuple[BinaryIO, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        return os.fdopen(fd, "wb"), tmp
+
+    @staticmethod
+    def _finish(handle: BinaryIO, tmp: str, path: Path) -> None:
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
+        os.replace(tmp, path)
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes], *, content_type: str) -> None:
+        path = self._path(key)
+        handle, tmp = await asyncio.to_thread(self._temporary, path)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
+            async for chunk in chunks:
+                await asyncio.to_thread(handle.write, chunk)
+            await asyncio.to_thread(self._finish, handle, tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            handle.close()
+            await asyncio.to_thread(Path(tmp).unlink, missing_ok=True)
             raise
 
-    async def put(self, key: str, data: bytes) -> None:
-        await asyncio.to_thread(self._put, key, data)
+    async def get(self, key: str) -> AsyncIterator[bytes]:
+        try:
+            handle = await asyncio.to_thread(self._path(key).open, "rb")
+        except FileNotFoundError:
+            raise BlobMissing(key) from None
 
-    async def get(self, key: str) -> bytes:
-        return await asyncio.to_thread(self._path(key).read_bytes)
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while chunk := await asyncio.to_thread(handle.read, CHUNK):
+                    yield chunk
+            finally:
+                handle.close()
+
+        return chunks()
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
 
 
+class S3Storage:
+    """Blobs as objects of one bucket of an S3-compatible store (AWS S3, MinIO, Ceph RGW,
+    Yandex Object Storage...), through aiobotocore. The object keeps the content type; an
+    upload larger than ``part_size`` goes as a multipart upload (aborted when it fails)."""
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        addressing_style: str = "path",
+        part_size: int = 8 << 20,
+        timeout: float = 60.0,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self.part_size = part_size
+        self._options: dict[str, Any] = {
+            "region_name": region,
+            "endpoint_url": endpoint_url,
+            "aws_access_key_id": access_key_id,
+            "aws_secret_access_key": secret_access_key,
+            "config": AioConfig(
+                s3={"addressing_style": addressing_style},
+                connect_timeout=timeout,
+                read_timeout=timeout,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        }
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._client: S3Client | None = None
+        self._opening = asyncio.Lock()
+
+    async def client(self) -> S3Client:
+        """The one client of this storage, opened on first use."""
+        async with self._opening:
+            if self._client is not None:
+                return self._client
+            stack = contextlib.AsyncExitStack()
+            client: S3Client = await stack.enter_async_context(
+                get_session().create_client("s3", **self._options)
+            )
+            self._client, self._stack = client, stack
+            return client
+
+    async def close(self) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+        self._stack = self._client = None
+
+    async def run(self) -> None:
+        """Lives as long as the service (a background task): closes the client at its stop."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.close()
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes], *, content_type: str) -> None:
+        client = await self.client()
+        bucket, name = self.bucket, self._key(key)
+        buffer = bytearray()
+        upload_id: str | None = None
+        parts: list[CompletedPartTypeDef] = []
+
+        async def send_part(data: bytes) -> None:
+            nonlocal upload_id
+            if upload_id is None:
+                started = await client.create_multipart_upload(
+                    Bucket=bucket, Key=name, ContentType=content_type
+                )
+                upload_id = started["UploadId"]
+            number = len(parts) + 1
+            sent = await client.upload_part(
+                Bucket=bucket, Key=name, UploadId=upload_id, PartNumber=number, Body=data
+            )
+            parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+
+        try:
+            async for chunk in chunks:
+                buffer += chunk
+                while len(buffer) >= self.part_size:
+                    await send_part(bytes(buffer[: self.part_size]))
+                    del buffer[: self.part_size]
+            if upload_id is None:
+                await client.put_object(
+                    Bucket=bucket, Key=name, Body=bytes(buffer), ContentType=content_type
+                )
+                return
+            if buffer:
+                await send_part(bytes(buffer))
+            await client.complete_multipart_upload(
+                Bucket=bucket, Key=name, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException as exc:
+            if upload_id is not None:
+                with contextlib.suppress(BotoCoreError, ClientError):
+                    await client.abort_multipart_upload(Bucket=bucket, Key=name, UploadId=upload_id)
+            if isinstance(exc, BotoCoreError | ClientError):
+                raise StorageUnavailable(f"S3 upload of {key} failed: {exc}") from exc
+            raise
+
+    async def get(self, key: str) -> AsyncIterator[bytes]:
+        client = await self.client()
+        try:
+            response = await client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise BlobMissing(key) from None
+            raise StorageUnavailable(f"S3 download of {key} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"S3 download of {key} failed: {exc}") from exc
+        body = response["Body"]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async with body:
+                async for chunk in body.iter_chunks(CHUNK):
+                    yield chunk
+
+        return chunks()
+
+    async def delete(self, key: str) -> None:
+        client = await self.client()
+        try:
+            await client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(f"S3 delete of {key} failed: {exc}") from exc
+
+
 def create_storage(settings: InteractionsSettings) -> AttachmentStorage:
-    if settings.attachment_storage == "local":
-        return LocalDiskStorage(settings.attachments_dir)
-    raise ValueError(f"unknown attachment storage {settings.attachment_storage!r}")
+    if settings.attachment_storage == "s3":
+        assert settings.s3_bucket is not None  # the settings validate it
+        return S3Storage(
+            bucket=settings.s3_bucket,
+            prefix=settings.s3_key_prefix,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=(
+                settings.s3_access_key_id.get_secret_value() if settings.s3_access_key_id else None
+            ),
+            secret_access_key=(
+                settings.s3_secret_access_key.get_secret_value()
+                if settings.s3_secret_access_key
+                else None
+            ),
+            addressing_style=settings.s3_addressing_style,
+            part_size=settings.s3_part_size,
+            timeout=settings.s3_timeout,
+        )
+    return LocalDiskStorage(settings.attachments_dir)
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -94,6 +305,8 @@ _SIGNATURES: dict[str, tuple[bytes, ...]] = {
 _OOXML_PREFIX = "application/vnd.openxmlformats-officedocument."
 _ODF_PREFIX = "application/vnd.oasis.opendocument."
 _EXECUTABLES = (b"MZ", b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xce", b"#!")
+_HEAD = 16
+"""Leading bytes kept for the signature checks (the longest signature is 8)."""
 
 
 def _signatures(content_type: str) -> tuple[bytes, ...] | None:
@@ -108,40 +321,95 @@ def normalize_content_type(value: str | None) -> str:
     return (value or "application/octet-stream").split(";", 1)[0].strip().lower()
 
 
-def check_attachment(data: bytes, content_type: str, *, max_bytes: int, allowed: list[str]) -> str:
-    """Refuse an attachment that is too large, of a type not accepted, or whose bytes do not
-    look like its declared type (executables never pass). Answers the normalized type."""
-    if len(data) > max_bytes:
+@dataclass(frozen=True)
+class Upload:
+    """A checked upload: its normalized type, size, digest, and its bytes from the start."""
+
+    content_type: str
+    size: int
+    sha256: str
+    chunks: Callable[[], AsyncIterator[bytes]]
+
+
+class UploadCheck:
+    """The checks of one upload, fed a chunk at a time: the size limit (413), an accepted type
+    (415), bytes that look like the type and are no executable (415), text in UTF-8 or
+    Windows-1251 (415), not empty (422); and the SHA-256 digest."""
+
+    def __init__(self, content_type: str | None, *, max_bytes: int, allowed: list[str]) -> None:
+        self.kind = normalize_content_type(content_type)
+        if self.kind not in {normalize_content_type(item) for item in allowed}:
+            raise AttachmentRefused(
+                415,
+                "Unsupported Media Type",
+                f"Attachments of type {self.kind!r} are not accepted.",
+            )
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.head = b""
+        self.digest = hashlib.sha256()
+        self.decoders = (
+            [codecs.getincrementaldecoder(name)() for name in ("utf-8", "cp1251")]
+            if self.kind.startswith("text/")
+            else []
+        )
+
+    def _decode(self, chunk: bytes, final: bool) -> None:
+        alive = []
+        for decoder in self.decoders:
+            try:
+                decoder.decode(chunk, final=final)
+            except UnicodeDecodeError:
+                continue
+            alive.append(decoder)
+        self.decoders = alive
+        if not alive:
+            raise AttachmentRefused(
+                415, "Unsupported Media Type", "The text is not UTF-8 or Windows-1251."
+            )
+
+    def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise AttachmentRefused(
+                413, "Content Too Large", f"An attachment may have at most {self.max_bytes} bytes."
+            )
+        if len(self.head) < _HEAD:
+            self.head += chunk[: _HEAD - len(self.head)]
+        self.digest.update(chunk)
+        if self.decoders:
+            self._decode(chunk, final=False)
+
+    def finish(self) -> tuple[str, int, str]:
+        """The normalized type, the size and the hex digest, or AttachmentRefused."""
+        if not self.size:
+            raise AttachmentRefused(422, "Empty Attachment", "The attachment is empty.")
+        if self.head.startswith(_EXECUTABLES):
+            raise AttachmentRefused(
+                415, "Unsupported Media Type", "Executable content is not accepted."
+            )
+        signatures = _signatures(self.kind)
+        if signatures is not None and not self.head.startswith(signatures):
+            raise AttachmentRefused(
+                415, "Unsupported Media Type", f"The content does not look like {self.kind}."
+            )
+        if self.decoders:
+            self._decode(b"", final=True)
+        return self.kind, self.size, self.digest.hexdigest()
+
+
+def check_attachment(
+    data: bytes, content_type: str | None, *, max_bytes: int, allowed: list[str]
+) -> Upload:
+    """Check bytes already in memory (see UploadCheck)."""
+    if len(data) > max_bytes:  # before the type: a large upload is refused for its size
         raise AttachmentRefused(
             413, "Content Too Large", f"An attachment may have at most {max_bytes} bytes."
         )
-    if not data:
-        raise AttachmentRefused(422, "Empty Attachment", "The attachment is empty.")
-    kind = normalize_content_type(content_type)
-    if kind not in {normalize_content_type(item) for item in allowed}:
-        raise AttachmentRefused(
-            415, "Unsupported Media Type", f"Attachments of type {kind!r} are not accepted."
-        )
-    if data.startswith(_EXECUTABLES):
-        raise AttachmentRefused(
-            415, "Unsupported Media Type", "Executable content is not accepted."
-        )
-    signatures = _signatures(kind)
-    if signatures is not None and not data.startswith(signatures):
-        raise AttachmentRefused(
-            415, "Unsupported Media Type", f"The content does not look like {kind}."
-        )
-    if kind.startswith("text/"):
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            try:
-                data.decode("cp1251")
-            except UnicodeDecodeError:
-                raise AttachmentRefused(
-                    415, "Unsupported Media Type", "The text is not UTF-8 or Windows-1251."
-                ) from None
-    return kind
+    check = UploadCheck(content_type, max_bytes=max_bytes, allowed=allowed)
+    check.feed(data)
+    kind, size, sha256 = check.finish()
+    return Upload(kind, size, sha256, lambda: single(data))
 
 
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
@@ -151,7 +419,3 @@ def safe_filename(name: str | None) -> str:
     """A file name fit to keep and to send back in Content-Disposition."""
     cleaned = _UNSAFE.sub("_", unicodedata.normalize("NFC", name or "")).strip(" .")
     return cleaned[:255] or "attachment"
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

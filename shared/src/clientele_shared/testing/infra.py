@@ -1,7 +1,10 @@
-"""Where integration tests find Kafka, PostgreSQL and Redis.
+"""Where integration tests find Kafka, PostgreSQL, Redis and an S3-compatible store.
 
 Order: addresses given in the environment; else containers through testcontainers when a Docker
 engine answers; else the project's own scripts (deploy/local/infra.sh) start private instances.
+The S3 store follows the same order on its own (S3_ENDPOINT_URL with S3_ACCESS_KEY_ID and
+S3_SECRET_ACCESS_KEY; a MinIO container; deploy/local/s3.sh), so giving the other three does not
+require giving it too.
 """
 
 from __future__ import annotations
@@ -9,16 +12,35 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ENV_KEYS = ("KAFKA_BOOTSTRAP_SERVERS", "POSTGRES_URL", "REDIS_URL")
+S3_ENV_KEYS = ("S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
 
 
 def database_for_tests(service: str) -> str:
     return os.environ.get("CLIENTELE_TEST_DATABASE_PREFIX", "clientele_test_") + service
+
+
+@dataclass(frozen=True)
+class S3Store:
+    """An S3-compatible object store and a key pair it accepts."""
+
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
+
+    def as_env(self) -> dict[str, str]:
+        return dict(
+            zip(
+                S3_ENV_KEYS,
+                (self.endpoint_url, self.access_key_id, self.secret_access_key),
+                strict=True,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -29,6 +51,7 @@ class Infrastructure:
     redis_url: str
     local_scripts: Path | None = None
     """The infra.sh that started the services, when it was used (lets tests restart Kafka)."""
+    s3: S3Store | None = None
 
     def database_url(self, database: str) -> str:
         return f"{self.postgres_url.rstrip('/')}/{database}"
@@ -45,6 +68,7 @@ class Infrastructure:
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
             "POSTGRES_URL": self.postgres_url,
             "REDIS_URL": self.redis_url,
+            **(self.s3.as_env() if self.s3 else {}),
         }
 
 
@@ -54,6 +78,30 @@ def _from_environment() -> Infrastructure | None:
         kafka, postgres, redis = (str(value) for value in values)
         return Infrastructure(kafka, postgres, redis)
     return None
+
+
+def _s3_from(values: Mapping[str, str]) -> S3Store | None:
+    if not values.get("S3_ENDPOINT_URL"):
+        return None
+    url, key, secret = (values.get(name, "") for name in S3_ENV_KEYS)
+    return S3Store(url, key, secret)
+
+
+@contextmanager
+def _s3_container() -> Iterator[S3Store]:
+    from testcontainers.minio import MinioContainer
+
+    with MinioContainer() as minio:
+        config = minio.get_config()
+        yield S3Store(f"http://{config['endpoint']}", config["access_key"], config["secret_key"])
+
+
+def _s3_local(repo_root: Path) -> S3Store:
+    script = repo_root / "deploy" / "local" / "s3.sh"
+    subprocess.run([str(script), "start"], check=True)
+    url = subprocess.run([str(script), "url"], check=True, capture_output=True, text=True)
+    state = Path(os.environ.get("CLIENTELE_STATE_DIR", repo_root / ".state"))
+    return S3Store(url.stdout.strip(), "clientele", (state / "s3" / "secret").read_text().strip())
 
 
 @contextmanager
@@ -66,9 +114,10 @@ def _containers() -> Iterator[Infrastructure]:
         kafka = stack.enter_context(KafkaContainer().with_kraft())
         postgres = stack.enter_context(PostgresContainer("postgres:16", driver=None))
         redis = stack.enter_context(RedisContainer())
+        s3 = stack.enter_context(_s3_container())
         url = postgres.get_connection_url().rsplit("/", 1)[0]
         redis_url = f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
-        yield Infrastructure(kafka.get_bootstrap_server(), url, redis_url)
+        yield Infrastructure(kafka.get_bootstrap_server(), url, redis_url, s3=s3)
 
 
 def _docker_available() -> bool:
@@ -98,6 +147,7 @@ def _local(repo_root: Path) -> Infrastructure:
         values["POSTGRES_URL"],
         values["REDIS_URL"],
         local_scripts=script,
+        s3=_s3_from(values) or _s3_local(repo_root),
     )
 
 
@@ -106,7 +156,14 @@ def infrastructure(repo_root: Path) -> Iterator[Infrastructure]:
     """Yield the infrastructure for a test session (see the module docstring for the order)."""
     given = _from_environment()
     if given is not None:
-        yield given
+        s3 = _s3_from(os.environ)
+        if s3 is not None:
+            yield replace(given, s3=s3)
+        elif _docker_available():
+            with _s3_container() as started_s3:
+                yield replace(given, s3=started_s3)
+        else:
+            yield replace(given, s3=_s3_local(repo_root))
     elif _docker_available():
         with _containers() as started:
             yield started

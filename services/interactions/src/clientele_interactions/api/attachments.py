@@ -1,37 +1,47 @@
-"""Attachments of an interaction: upload (size and content-type checked), list, download,
-delete."""
+"""Attachments of an interaction: upload (size and content type checked, then streamed to the
+storage), list, download (streamed), delete."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import quote
 
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.http.problems import NotFound, ProblemError
+from clientele_shared.observability import get_logger
 from fastapi import APIRouter, File, Request, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
 from sqlalchemy import delete, select
 
 from clientele_interactions.api.common import Runtime, Settings, Writer
 from clientele_interactions.domain.model import Attachment
 from clientele_interactions.operations import (
     actor_of,
-    add_attachment,
     audit,
     discard,
+    ensure_writable,
+    record_attachment,
+    store_blob,
     visible_interaction,
     writable_interaction,
 )
+from clientele_interactions.settings import InteractionsSettings
 from clientele_interactions.storage import (
+    CHUNK,
     AttachmentRefused,
     AttachmentStorage,
-    check_attachment,
+    BlobMissing,
+    Upload,
+    UploadCheck,
     safe_filename,
 )
 from clientele_interactions.store import attachments
 
 router = APIRouter(prefix="/v1/interactions/{interaction_id}/attachments", tags=["attachments"])
 _NOT_FOUND = "No such attachment."
+log = get_logger(__name__)
 
 
 def storage_of(request: Request) -> AttachmentStorage:
@@ -42,6 +52,26 @@ def storage_of(request: Request) -> AttachmentStorage:
 def refused(exc: AttachmentRefused) -> ProblemError:
     kind = exc.title.lower().replace(" ", "-")
     return ProblemError(exc.status, exc.title, exc.detail, kind=kind)
+
+
+async def check_upload(file: UploadFile, settings: InteractionsSettings) -> Upload:
+    """Check an uploaded file a chunk at a time (it is spooled by the server already); the
+    checked upload reads it again from the start."""
+    check = UploadCheck(
+        file.content_type,
+        max_bytes=settings.attachment_max_bytes,
+        allowed=settings.attachment_content_types,
+    )
+    while chunk := await file.read(CHUNK):
+        check.feed(chunk)
+    kind, size, sha256 = check.finish()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        await file.seek(0)
+        while chunk := await file.read(CHUNK):
+            yield chunk
+
+    return Upload(kind, size, sha256, chunks)
 
 
 async def read_upload(upload: UploadFile, limit: int) -> bytes:
@@ -68,31 +98,29 @@ async def upload_attachment(
     response: Response,
 ) -> Attachment:
     """Attach a file: at most ``ATTACHMENT_MAX_BYTES`` (413), of an accepted content type whose
-    bytes match it (415)."""
-    data = await read_upload(file, settings.attachment_max_bytes)
+    bytes match it (415). The bytes are stored before the attachment is recorded (no lock is
+    held while a large file travels to the storage); a blob whose record fails is removed."""
     try:
-        content_type = check_attachment(
-            data,
-            file.content_type or "application/octet-stream",
-            max_bytes=settings.attachment_max_bytes,
-            allowed=settings.attachment_content_types,
-        )
+        upload = await check_upload(file, settings)
     except AttachmentRefused as exc:
         raise refused(exc) from None
     storage = storage_of(request)
     written: list[str] = []
     try:
+        async with runtime.sessions() as session:  # no blob for whom may not write here
+            ensure_writable(
+                principal, (await visible_interaction(session, principal, interaction_id))[1]
+            )
+        blob = await store_blob(storage, interaction_id, upload, written)
         async with runtime.sessions() as session, session.begin():
             await writable_interaction(session, principal, interaction_id)
-            attachment = await add_attachment(
+            attachment = await record_attachment(
                 session,
-                storage,
                 interaction_id,
+                blob,
                 filename=safe_filename(file.filename),
-                content_type=content_type,
-                data=data,
+                upload=upload,
                 actor=actor_of(principal),
-                written=written,
             )
     except BaseException:
         await discard(storage, written)
@@ -138,11 +166,21 @@ async def download_attachment(
         ).first()
     if row is None:
         raise NotFound(_NOT_FOUND)
-    data = await storage_of(request).get(row.storage_key)
-    return Response(
-        content=data,
+    try:
+        chunks = await storage_of(request).get(row.storage_key)
+    except BlobMissing:
+        log.error("attachment bytes missing", attachment_id=str(row.id), key=row.storage_key)
+        raise ProblemError(
+            500,
+            "Attachment Content Missing",
+            "The attachment is recorded but its bytes are missing from the storage.",
+            kind="attachment-content-missing",
+        ) from None
+    return StreamingResponse(
+        chunks,
         media_type=row.content_type,
         headers={
+            "Content-Length": str(row.size),
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.filename)}",
             "X-Content-Type-Options": "nosniff",
             "ETag": f'"{row.sha256}"',

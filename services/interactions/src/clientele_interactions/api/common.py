@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from clientele_interactions.clock import Clock
 from clientele_interactions.domain.rules import CounterpartyBlocked, Rejected, StateConflict
 from clientele_interactions.settings import InteractionsSettings
+from clientele_interactions.storage import StorageUnavailable
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
@@ -87,9 +88,21 @@ async def _on_blocked(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(
+        request,
+        503,
+        "Storage Unavailable",
+        f"The attachment storage did not answer; try again. ({exc})",
+        kind="storage-unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
 def install_rule_handlers(app: FastAPI) -> None:
     """Rules broken after parsing answer 422 (Rejected) or 409 (StateConflict,
-    CounterpartyBlocked)."""
+    CounterpartyBlocked); an unavailable attachment storage 503."""
     app.add_exception_handler(Rejected, _on_rejected)
     app.add_exception_handler(StateConflict, _on_state_conflict)
     app.add_exception_handler(CounterpartyBlocked, _on_blocked)
+    app.add_exception_handler(StorageUnavailable, _on_storage_unavailable)
