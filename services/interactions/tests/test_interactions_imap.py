@@ -248,9 +248,8 @@ def test_an_unmatched_message_is_reported_once_and_left_for_a_person(
     imap_stack: ImapStack,
 ) -> None:
     message_id = make_msgid(domain="nowhere.example")
-    uid = imap_stack.append(
-        _eml("Stranger <stranger@nowhere.example>", message_id, subject="Who are we?")
-    )
+    stranger = f"stranger-{uuid.uuid4().hex[:8]}@nowhere.example"
+    uid = imap_stack.append(_eml(f"Stranger <{stranger}>", message_id, subject="Who are we?"))
     wait_for(
         lambda: "$ClienteleUnmatched" in imap_stack.flags(uid), 30, "the message to be flagged"
     )
@@ -262,7 +261,31 @@ def test_an_unmatched_message_is_reported_once_and_left_for_a_person(
         if "imap message unmatched" in line and message_id in line
     ]
     assert len(reports) == 1, reports
-    assert "stranger@nowhere.example" in reports[0]
+    assert stranger in reports[0]
+
+    # kept as a record for a person to resolve: no interaction, so only dismissing helps
+    stack = imap_stack.stack
+    url = f"{stack.url}/v1/unmatched-addresses"
+    [item] = httpx.get(url, params={"address": stranger}, headers=stack.admin).json()
+    assert item["interaction_id"] is None
+    assert item["candidates"] == []
+    assert item["mailbox"].endswith(f"/{imap_stack.mailbox}")
+    assert (item["display_name"], item["role"], item["subject"]) == (
+        "Stranger",
+        "from",
+        "Who are we?",
+    )
+    assert item["message_id"] == message_id
+    sales = bearer(stack.issuer, "alice", directions=["north"])
+    assert httpx.get(url, params={"address": stranger}, headers=sales).json() == []
+    linked = httpx.post(
+        f"{url}/{item['id']}/link", json={"person_id": str(uuid.uuid4())}, headers=stack.admin
+    )
+    assert linked.status_code == 409
+    dismissed = httpx.post(f"{url}/{item['id']}/dismiss", headers=stack.admin)
+    assert dismissed.status_code == 200, dismissed.text
+    assert dismissed.json()["status"] == "dismissed"
+    assert httpx.get(url, params={"address": stranger}, headers=stack.admin).json() == []
 
 
 def test_bad_credentials_are_logged_and_the_service_stays_ready(

@@ -14,6 +14,7 @@ from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.runtime import ServiceRuntime
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_interactions.domain.cards import ClientCard
@@ -23,6 +24,7 @@ from clientele_interactions.domain.model import (
     Attachment,
     CapturedEmail,
     SkippedAttachment,
+    UnmatchedAddress,
 )
 from clientele_interactions.domain.rules import created_changes, refuse_blocked
 from clientele_interactions.operations import (
@@ -52,6 +54,7 @@ from clientele_interactions.store import (
     employments,
     interactions,
     persons,
+    unmatched_addresses,
 )
 
 
@@ -158,6 +161,74 @@ async def candidate_clients(
     return [c for c in cards if not principal.directions.isdisjoint(c.directions)]
 
 
+async def record_unmatched(
+    session: AsyncSession,
+    principal: Principal,
+    message: CapturedMessage,
+    unknown: list[str],
+    *,
+    interaction_id: uuid.UUID | None,
+    organization_id: uuid.UUID | None = None,
+    candidates: list[uuid.UUID] | None = None,
+    mailbox: str | None,
+) -> list[UnmatchedAddress]:
+    """Keep the unknown addresses of a message for a person to resolve (one record per address
+    and captured interaction, or per address and mailbox message when it was not captured)."""
+    if not unknown:
+        return []
+    roles = message.roles()
+    rows = [  # in the order of the addresses (``seq``)
+        {
+            "id": uuid.uuid4(),
+            "address": address[:320],
+            "display_name": (roles[address][1] or "")[:500] or None,
+            "role": roles[address][0],
+            "subject": (message.subject or "(no subject)")[:500],
+            "message_id": message.message_id,
+            "sent_at": message.sent_at,
+            "interaction_id": interaction_id,
+            "candidates": candidates or [],
+            "mailbox": mailbox,
+            "created_by": principal.subject,
+        }
+        for address in unknown
+    ]
+    stored = (
+        await session.execute(
+            insert(unmatched_addresses)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(unmatched_addresses)
+        )
+    ).all()
+    return [
+        UnmatchedAddress.model_validate({**row._mapping, "organization_id": organization_id})
+        for row in stored
+    ]
+
+
+async def record_uncaptured(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    message: CapturedMessage,
+    refused: ClientNotDetermined,
+    *,
+    mailbox: str,
+) -> list[UnmatchedAddress]:
+    """Keep the unknown addresses of mailbox mail that found no client (a repeated poll of the
+    same message adds nothing: one record per mailbox, Message-ID and address)."""
+    async with runtime.sessions() as session, session.begin():
+        return await record_unmatched(
+            session,
+            principal,
+            message,
+            refused.unknown_addresses,
+            interaction_id=None,
+            candidates=refused.candidates,
+            mailbox=mailbox,
+        )
+
+
 async def capture_message(
     runtime: ServiceRuntime,
     storage: AttachmentStorage,
@@ -170,13 +241,15 @@ async def capture_message(
     organization_id: uuid.UUID | None = None,
     responsible_employee_id: uuid.UUID | None = None,
     default_employee_id: uuid.UUID | None = None,
+    mailbox: str | None = None,
 ) -> CapturedEmail:
     """Log ``message`` as an e-mail interaction in one transaction (interaction, audit entry,
     attachments, ``interaction.created`` in the outbox); outgoing mail with a blocked
     counterparty is refused (CounterpartyBlocked), incoming mail is logged. ``origin`` names
     where it came from (the audit note). The responsible employee is
     ``responsible_employee_id``, else the first employee among the addresses, else
-    ``default_employee_id``. Raises ClientNotDetermined,
+    ``default_employee_id``. Unknown addresses are kept as unmatched records (``mailbox``: where
+    the mail came from, none for an upload). Raises ClientNotDetermined,
     AlreadyCaptured, or the card's access errors; attachment bytes written before a failure
     are removed."""
     actor = actor_of(principal)
@@ -273,6 +346,15 @@ async def capture_message(
                         session, interaction.id, blob, filename=name, upload=upload, actor=actor
                     )
                 )
+            unmatched = await record_unmatched(
+                session,
+                principal,
+                message,
+                matching.unknown,
+                interaction_id=interaction.id,
+                organization_id=card.organization_id,
+                mailbox=mailbox,
+            )
             publisher = Publisher(runtime.outbox, card.directions, actor)
             await runtime.outbox.add(session, publisher.created(interaction))
             await bump_summary(session, card.organization_id)
@@ -284,5 +366,6 @@ async def capture_message(
         attachments=stored,
         matched=[AddressMatch(address=a, person_id=p) for a, p in matching.matched.items()],
         unknown_addresses=matching.unknown,
+        unmatched=unmatched,
         skipped_attachments=skipped,
     )

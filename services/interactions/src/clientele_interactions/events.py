@@ -46,6 +46,7 @@ from clientele_interactions.store import (
     client_erp_documents,
     employments,
     interactions,
+    unmatched_addresses,
 )
 
 
@@ -259,6 +260,12 @@ class CardEvents:
         )
         await session.execute(
             delete(client_campaigns).where(client_campaigns.c.organization_id == merged)
+        )
+        uncaptured = unmatched_addresses.c.candidates
+        await session.execute(
+            update(unmatched_addresses)
+            .where(uncaptured.contains([merged]))
+            .values(candidates=func.array_replace(uncaptured, merged, survivor))
         )
         await self._reminders(session, survivor, actor, only=moved)
         await bump_summary(session, merged)

@@ -9,9 +9,11 @@ endpoint — and only after that transaction commits is it flagged \\Seen (and m
 again, the dedup answers "already captured", and it is settled then. At-least-once delivery and
 the dedup give exactly-once capture for messages with a Message-ID.
 
-A message whose persons work at no client (or at several) is logged with its unknown addresses
-and flagged ``$ClienteleUnmatched``; one that cannot be captured at all (unreadable, too large,
-refused) is flagged ``$ClienteleRejected``. Both stay unseen for a person to handle and are not
+Unknown addresses of a captured message are kept as unmatched records
+(``/v1/unmatched-addresses``). A message whose persons work at no client (or at several) keeps its
+unknown addresses as records without an interaction, is logged and flagged
+``$ClienteleUnmatched``; one that cannot be captured at all (unreadable, too large, refused) is
+flagged ``$ClienteleRejected``. Both stay unseen for a person to handle and are not
 fetched again; removing the keyword retries. Failures of the server or the login are logged and
 the next poll tries again: the service itself keeps running and stays ready.
 """
@@ -31,7 +33,12 @@ from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
 
-from clientele_interactions.capture import AlreadyCaptured, ClientNotDetermined, capture_message
+from clientele_interactions.capture import (
+    AlreadyCaptured,
+    ClientNotDetermined,
+    capture_message,
+    record_uncaptured,
+)
 from clientele_interactions.clock import Clock
 from clientele_interactions.domain.email_capture import UnreadableMessage, parse_message
 from clientele_interactions.domain.rules import CounterpartyBlocked, Rejected
@@ -239,6 +246,7 @@ class ImapPoller:
                 now=self.clock.now(),
                 origin=f"{self.origin} uid {uid}",
                 default_employee_id=self.settings.imap_employee_id,
+                mailbox=self.origin,
             )
         except AlreadyCaptured as exc:
             log.info(
@@ -261,6 +269,7 @@ class ImapPoller:
                 unknown_addresses=exc.unknown_addresses,
                 candidates=[str(c) for c in exc.candidates],
             )
+            await record_uncaptured(self.runtime, self.principal, message, exc, mailbox=self.origin)
             await asyncio.to_thread(box.flag, uid, UNMATCHED)
             report.unmatched.append(uid)
             return

@@ -6,6 +6,7 @@ from clientele_shared.events.tables import inbox_table, outbox_table
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -150,6 +151,49 @@ attachments = Table(
     Column("created_by", String(200), nullable=False),
     Index("ix_attachments_interaction", "interaction_id"),
 )
+
+unmatched_addresses = Table(
+    "unmatched_addresses",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("display_name", String(500)),
+    Column("role", String(4), nullable=False),
+    Column("subject", String(500), nullable=False),
+    Column("message_id", String(998)),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("interaction_id", Uuid, ForeignKey("interactions.id")),
+    Column("candidates", ARRAY(Uuid), nullable=False, server_default=text("'{}'")),
+    Column("mailbox", String(500)),
+    Column("status", String(10), nullable=False, server_default=text("'open'")),
+    Column("person_id", Uuid),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(200), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolved_by", String(200)),
+    CheckConstraint("role IN ('from', 'to', 'cc')", name="ck_unmatched_role"),
+    CheckConstraint("status IN ('open', 'linked', 'dismissed')", name="ck_unmatched_status"),
+    Index(
+        "ux_unmatched_interaction_address",
+        "interaction_id",
+        "address",
+        unique=True,
+        postgresql_where=text("interaction_id IS NOT NULL"),
+    ),
+    Index(
+        "ux_unmatched_uncaptured_message",
+        "mailbox",
+        "message_id",
+        "address",
+        unique=True,
+        postgresql_where=text("interaction_id IS NULL AND message_id IS NOT NULL"),
+    ),
+    Index("ix_unmatched_open", "seq", postgresql_where=text("status = 'open'")),
+)
+"""Addresses of captured mail that matched no person, nor the company: of a captured interaction
+(``interaction_id``), or of mailbox mail that found no client (``candidates``: the clients its
+known persons work at, none or several). Open until linked to a person or dismissed."""
 
 handovers = Table(
     "handovers",

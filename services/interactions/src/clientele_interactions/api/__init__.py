@@ -11,6 +11,7 @@ from clientele_interactions.api import (
     handovers,
     interactions,
     results,
+    unmatched,
 )
 
 
@@ -18,6 +19,7 @@ def routers() -> list[APIRouter]:
     return [
         clients.router,
         email.router,
+        unmatched.router,
         interactions.router,
         results.router,
         attachments.router,

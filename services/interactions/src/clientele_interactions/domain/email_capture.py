@@ -52,6 +52,23 @@ class CapturedMessage:
         people = [*([self.sender] if self.sender else []), *self.to, *self.cc]
         return list(dict.fromkeys(a.address for a in people))
 
+    def roles(self) -> dict[str, tuple[Literal["from", "to", "cc"], str | None]]:
+        """Each distinct address's first role in the message and the name written with it
+        (any role's, when the first had none)."""
+        found: dict[str, tuple[Literal["from", "to", "cc"], str | None]] = {}
+        people: list[tuple[Literal["from", "to", "cc"], Address]] = []
+        if self.sender:
+            people.append(("from", self.sender))
+        people += [("to", a) for a in self.to]
+        people += [("cc", a) for a in self.cc]
+        for role, person in people:
+            known = found.get(person.address)
+            if known is None:
+                found[person.address] = (role, person.name or None)
+            elif known[1] is None and person.name:
+                found[person.address] = (known[0], person.name)
+        return found
+
 
 def _addresses(values: Iterable[str]) -> list[Address]:
     found: list[Address] = []
