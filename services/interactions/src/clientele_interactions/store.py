@@ -209,6 +209,27 @@ handovers = Table(
     Column("created_by", String(200), nullable=False),
 )
 
+calendar_feed_tokens = Table(
+    "calendar_feed_tokens",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("employee_id", Uuid, nullable=False),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(200), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_by", String(200)),
+    Index(
+        "ux_calendar_feed_tokens_live",
+        "employee_id",
+        unique=True,
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+    Index("ix_calendar_feed_tokens_employee", "employee_id", "created_at"),
+)
+"""Secret calendar feed URLs: the token is the row id and a 32-byte secret, of which only the
+SHA-256 is kept. One live token per employee; revoked and rotated ones stay as the trail."""
+
 # --- the client summary ----------------------------------------------------------------------
 
 summary_generations = Table(

@@ -8,6 +8,7 @@ from clientele_interactions.api import (
     clients,
     email,
     exports,
+    feeds,
     handovers,
     interactions,
     results,
@@ -25,5 +26,6 @@ def routers() -> list[APIRouter]:
         attachments.router,
         handovers.router,
         exports.router,
+        feeds.router,
         analytics.router,
     ]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal
+from clientele_shared.auth.principal import Principal
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import and_, exists, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_interactions.api.common import ClockDep, Runtime
 from clientele_interactions.domain.exports import (
@@ -104,8 +107,17 @@ async def export_persons(
 async def meetings_feed(
     employee_id: uuid.UUID, principal: CurrentPrincipal, runtime: Runtime, clock: ClockDep
 ) -> Response:
-    """The employee's planned meetings at clients visible to the caller, as an iCalendar feed."""
-    now = clock.now()
+    """The employee's planned meetings at clients visible to the caller, as an iCalendar feed
+    (calendar clients that cannot send a token use a secret feed URL: ``/calendar-feed``)."""
+    async with runtime.sessions() as session:
+        calendar = await meetings_of(session, principal, employee_id, clock.now())
+    return Response(calendar, media_type=ICALENDAR)
+
+
+async def meetings_of(
+    session: AsyncSession, principal: Principal, employee_id: uuid.UUID, now: datetime
+) -> bytes:
+    """The employee's planned meetings at clients visible to ``principal`` as iCalendar."""
     stmt = (
         select(interactions, client_cards.c.legal_name, client_cards.c.short_name)
         .join(client_cards, client_cards.c.organization_id == interactions.c.organization_id)
@@ -118,8 +130,7 @@ async def meetings_feed(
         .order_by(interactions.c.due_at, interactions.c.id)
         .limit(5000)
     )
-    async with runtime.sessions() as session:
-        rows = (await session.execute(stmt)).all()
+    rows = (await session.execute(stmt)).all()
     meetings = [
         Meeting(
             interaction_id=row.id,
@@ -134,4 +145,4 @@ async def meetings_feed(
         )
         for row in rows
     ]
-    return Response(meetings_calendar(employee_id, meetings, now), media_type=ICALENDAR)
+    return meetings_calendar(employee_id, meetings, now)
