@@ -114,6 +114,24 @@ async def writable_card(
     return card
 
 
+async def lock_participants(
+    session: AsyncSession, interaction_id: uuid.UUID, *more: Sequence[uuid.UUID] | None
+) -> None:
+    """Take FOR KEY SHARE on the persons an interaction's change may name (its participants and
+    ``more``) before the interaction itself is locked: a person merge locks the person first and
+    then the interactions, so this order keeps the two from deadlocking."""
+    current = await session.scalar(
+        select(interactions.c.person_ids).where(interactions.c.id == interaction_id)
+    )
+    wanted = {*(current or []), *(p for ids in more if ids for p in ids)}
+    if wanted:
+        await session.execute(
+            select(persons.c.person_id)
+            .where(persons.c.person_id.in_(wanted))
+            .with_for_update(read=True, key_share=True)
+        )
+
+
 async def resolve_persons(
     session: AsyncSession, person_ids: Sequence[uuid.UUID], *, field: str
 ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:

@@ -49,6 +49,7 @@ from clientele_interactions.operations import (
     bump_summary,
     insert_interaction,
     load_results,
+    lock_participants,
     resolve_persons,
     update_interaction,
     visible_card,
@@ -299,6 +300,7 @@ async def update_interaction_fields(
     wanted = required_versions(if_match)
     now = clock.now()
     async with runtime.sessions() as session, session.begin():
+        await lock_participants(session, interaction_id, patch.person_ids)
         current, card = await writable_interaction(session, principal, interaction_id)
         check_version(wanted, current.version)
         if patch.person_ids is not None:
@@ -353,6 +355,8 @@ async def complete_interaction(
     wanted = required_versions(if_match)
     now = clock.now()
     async with runtime.sessions() as session, session.begin():
+        next_people = request.next.person_ids if request.next else None
+        await lock_participants(session, interaction_id, request.person_ids, next_people)
         current, card = await writable_interaction(session, principal, interaction_id)
         check_version(wanted, current.version)
         if request.person_ids is not None:

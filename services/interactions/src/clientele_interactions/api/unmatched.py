@@ -33,6 +33,7 @@ from clientele_interactions.operations import (
     audit,
     bump_summary,
     ensure_writable,
+    lock_participants,
     resolve_persons,
     update_interaction,
     visible_clients,
@@ -177,8 +178,9 @@ async def link_unmatched(
                 "This mail found no client and was not captured: there is no interaction to "
                 "link. Capture it with organization_id (upload the message) or dismiss this."
             )
-        current, card = await writable_interaction(session, principal, item.interaction_id)
+        await lock_participants(session, item.interaction_id, [request.person_id])
         [person_id], _ = await resolve_persons(session, [request.person_id], field="person_id")
+        current, card = await writable_interaction(session, principal, item.interaction_id)
         known = await session.scalar(
             select(persons.c.person_id).where(persons.c.person_id == person_id)
         )
