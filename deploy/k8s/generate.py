@@ -107,6 +107,12 @@ spec:
           envFrom:
             - configMapRef:
                 name: clientele-config
+            - configMapRef:  # the service's own settings, e.g. ATTACHMENT_STORAGE=s3, SMTP_HOST
+                name: clientele-${service}-config
+                optional: true
+            - secretRef:  # the service's own secrets, e.g. S3 keys, SMTP_PASSWORD, WEBHOOK_SECRETS_KEY
+                name: clientele-${service}-env
+                optional: true
           env:
             - name: HTTP_HOST
               value: 0.0.0.0
