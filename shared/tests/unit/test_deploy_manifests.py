@@ -187,7 +187,11 @@ def test_every_service_is_deployed_with_probes_and_migrations(service: str) -> N
         db = {item["name"]: item for item in each["env"]}["DATABASE_URL"]
         assert db["valueFrom"]["secretKeyRef"]["name"] == f"clientele-{service}-db"
     assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"]["name"] == "clientele-redis"
-    assert container["envFrom"] == [{"configMapRef": {"name": "clientele-config"}}]
+    assert container["envFrom"] == [
+        {"configMapRef": {"name": "clientele-config"}},
+        {"configMapRef": {"name": f"clientele-{service}-config", "optional": True}},
+        {"secretRef": {"name": f"clientele-{service}-env", "optional": True}},
+    ]
 
     service_doc = _one(docs, "Service", f"clientele-{service}")
     assert service_doc["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
