@@ -226,3 +226,60 @@ async def test_typos_are_found_through_the_words_of_what_is_written_now(
     assert _names(through_people) == [f"АО «{new.capitalize()}»"]
     assert _names(await _search(client, theirs, filter={"q": _typo(new)})) == []
     assert _names(await _search(client, theirs, filter={"q": _typo(surname)})) == []
+
+
+async def test_a_term_found_as_written_gets_no_other_spellings(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    """Typo'd spellings are looked for only when no word holds the term as written."""
+    north = fresh_direction()
+    mine = sales(issuer, north)
+    word = _word()
+    near = _typo(word)
+    for name in (word, near):
+        await _org(client, mine, legal_name=f"ООО «{name.capitalize()}»", directions=[north])
+    assert _names(await _search(client, mine, filter={"q": word})) == [f"ООО «{word.capitalize()}»"]
+    mistyped = word[:3] + ("э" if word[3] != "э" else "ю") + word[4:]
+    assert sorted(_names(await _search(client, mine, filter={"q": mistyped}))) == sorted(
+        f"ООО «{name.capitalize()}»" for name in (word, near)
+    )
+
+
+async def test_text_search_by_name_finds_organizations_too_large_for_the_name_index(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    """A search by name reads a covering index that holds only organizations whose document is
+    small enough; one with fifty e-mails is searched apart and merged into the same order."""
+    north = fresh_direction()
+    mine, theirs = sales(issuer, north), sales(issuer, fresh_direction())
+    word = _word()
+    emails = [f"manager.number{n}@{_latin(word)}-trading-company.example" for n in range(50)]
+    for name, extra in (
+        (f"А {word}", {}),
+        (f"Б {word}", {"emails": emails, "status": "client"}),
+        (f"В {word}", {"status": "client"}),
+        (f"Г {word}", {}),
+    ):
+        await _org(client, mine, legal_name=name, directions=[north], **extra)
+    names = [f"{letter} {word}" for letter in "АБВГ"]
+    for sort, expected in (("name", names), ("-name", names[::-1])):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = await _search(
+                client, mine, filter={"q": word}, sort=sort, limit=1, cursor=cursor
+            )
+            seen += _names(page)
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == expected
+    clients = await _search(client, mine, filter={"q": word, "status": ["client"]})
+    assert _names(clients) == [f"Б {word}", f"В {word}"]
+    by_email = await _search(client, mine, filter={"q": f"number49@{_latin(word)}"})
+    assert _names(by_email) == [f"Б {word}"]
+    assert _names(await _search(client, theirs, filter={"q": word})) == []
+
+
+def _latin(word: str) -> str:
+    return word.translate(str.maketrans("бвгдклмнпрстфхчаеиоуыэ", "bvgdklmnprstfhcaeiouye"))
