@@ -1,12 +1,19 @@
-"""Import rules without infrastructure: header mapping in Russian and English, overrides, and
-turning a row into raw organization fields."""
+"""Import rules without infrastructure: header mapping in Russian and English, overrides,
+turning a row into raw organization fields, repeated rows in a file and matching existing
+organizations."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import pytest
 from clientele_directory.domain.imports import (
+    FileKeys,
     ImportMode,
     ImportReport,
+    KnownOrganizations,
+    ParsedRow,
     RowAction,
     RowReport,
     is_blank,
@@ -17,6 +24,7 @@ from clientele_directory.domain.imports import (
     patch_of,
     row_document,
 )
+from clientele_directory.domain.organizations import Organization
 
 
 def test_headers_are_read_in_russian_and_english() -> None:
@@ -120,3 +128,77 @@ def test_the_report_counts_rows_by_action() -> None:
     report.count(RowReport(row=2, action=RowAction.CREATED))
     report.count(RowReport(row=3, action=RowAction.SKIPPED))
     assert (report.rows, report.created, report.skipped, report.updated) == (2, 1, 1, 0)
+
+
+MAPPING = {0: "legal_name", 1: "inn", 2: "emails", 3: "phones"}
+
+
+def _row(
+    number: int, inn: str | None = None, email: str | None = None, phone: str | None = None
+) -> ParsedRow:
+    return parse_row(number, MAPPING, [f"Организация {number}", inn, email, phone], ["n"])
+
+
+def _org(inn: str | None = None, emails: list[str] | None = None, **fields: Any) -> Organization:
+    return Organization.model_validate(
+        {
+            "id": uuid.uuid4(),
+            "version": 1,
+            "legal_name": "Существующая",
+            "inn": inn,
+            "emails": emails or [],
+            "directions": ["n"],
+            **fields,
+        }
+    )
+
+
+def test_a_row_repeating_an_earlier_rows_inn_email_or_phone_is_a_duplicate_in_the_file() -> None:
+    keys = FileKeys()
+    assert keys.check(_row(2, inn="7707083893", email="a@x.ru")) is None
+    same_inn = keys.check(_row(3, inn="7707083893"))
+    assert same_inn is not None
+    assert (same_inn.kind, same_inn.field, same_inn.message) == (
+        "duplicate_in_file",
+        "inn",
+        "the same inn as row 2",
+    )
+    # another INN sharing the e-mail is another company; a row without an INN is the same one
+    assert keys.check(_row(4, inn="500100732259", email="a@x.ru")) is None
+    no_inn = keys.check(_row(5, email="a@x.ru"))
+    assert no_inn is not None
+    assert no_inn.field == "email"
+    assert keys.check(_row(6, phone="+7 495 123-45-67")) is None
+    assert keys.check(_row(7, inn="7736050003", phone="8 (495) 1234567")) is not None
+
+
+def test_existing_organizations_match_by_inn_then_email_then_phone() -> None:
+    by_inn = _org(inn="7707083893")
+    by_mail = _org(emails=["info@x.ru"])
+    other_inn = _org(inn="500100732259", emails=["shared@x.ru"])
+    by_phone = _org(phones=["+74951234567"])
+    known = KnownOrganizations([by_inn, by_mail, other_inn, by_phone])
+    org, kind, problem = known.match(_row(2, inn="7707083893", email="info@x.ru"))
+    assert (org, kind, problem) == (by_inn, "inn", None)
+    org, kind, _ = known.match(_row(3, email="info@x.ru", phone="84951234567"))
+    assert (org, kind) == (by_mail, "email")
+    org, kind, _ = known.match(_row(4, inn="7736050003", email="shared@x.ru"))
+    assert (org, kind) == (None, None)  # the e-mail is another INN's
+    org, kind, _ = known.match(_row(5, phone="+7 495 123 45 67"))
+    assert (org, kind) == (by_phone, "phone")
+    twin = _org(emails=["info@x.ru"])
+    known.put(twin)
+    org, _, problem = known.match(_row(6, email="info@x.ru"))
+    assert org is None
+    assert problem is not None
+    assert problem.kind == "ambiguous"
+
+
+def test_known_organizations_follow_an_update_of_their_identifiers() -> None:
+    org = _org(emails=["old@x.ru"])
+    known = KnownOrganizations([org])
+    known.put(org.model_copy(update={"emails": ["new@x.ru"], "inn": "7707083893"}))
+    assert known.match(_row(2, email="old@x.ru")) == (None, None, None)
+    found, kind, _ = known.match(_row(3, inn="7707083893"))
+    assert found is not None
+    assert (found.id, kind) == (org.id, "inn")

@@ -27,3 +27,6 @@ class DirectorySettings(ServiceSettings):
         default=65_536, ge=0, description="room for the multipart framing around an upload"
     )
     import_max_rows: int = Field(default=200_000, ge=1, description="rows of one import file")
+    import_chunk_rows: int = Field(
+        default=1000, ge=1, le=5000, description="rows an import matches and writes together"
+    )

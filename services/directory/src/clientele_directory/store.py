@@ -74,6 +74,8 @@ organizations = Table(
             persisted=True,
         ),
     ),
+    # the legal name folded and without its legal form, for similar names (migration 0013)
+    Column("name_key", Text, Computed("directory_name_key(legal_name)", persisted=True)),
     Index("ix_organizations_inn", "inn"),
     Index("ix_organizations_directions", "directions", postgresql_using="gin"),
     Index("ix_organizations_email_domains", "email_domains", postgresql_using="gin"),

@@ -1,5 +1,6 @@
-"""Reading and writing spreadsheets a row at a time: .xlsx (openpyxl read-only / write-only)
-and CSV (UTF-8, with a BOM when written so Excel keeps Cyrillic; cp1251 is read too).
+"""Reading and writing spreadsheets a row at a time: .xlsx (the worksheet's XML streamed, the
+package read by openpyxl; written with openpyxl's write-only mode) and CSV (UTF-8, with a BOM
+when written so Excel keeps Cyrillic; cp1251 is read too).
 
 Nothing here holds a whole file's rows in memory: readers yield rows, the .xlsx writer streams
 into a temporary file that spills to disk.
@@ -10,15 +11,23 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import IO, Any
+from xml.etree.ElementTree import ParseError
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.styles.stylesheet import Stylesheet
+from openpyxl.utils.cell import column_index_from_string
+from openpyxl.utils.datetime import from_excel, from_ISO8601
 from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.xml.constants import ARC_STYLE, SHARED_STRINGS, SHEET_MAIN_NS
+from openpyxl.xml.functions import fromstring, iterparse
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -50,24 +59,144 @@ def _cell(value: Any) -> str | None:
     return text or None
 
 
+_MAIN = f"{{{SHEET_MAIN_NS}}}"
+_ROW, _CELL, _VALUE = f"{_MAIN}row", f"{_MAIN}c", f"{_MAIN}v"
+_INLINE, _TEXT, _RUN, _PHONETIC = f"{_MAIN}is", f"{_MAIN}t", f"{_MAIN}r", f"{_MAIN}rPh"
+_STRING_ITEM, _SHEET_DATA = f"{_MAIN}si", f"{_MAIN}sheetData"
+_COLUMN = re.compile(r"[A-Z]+")
+
+
+class _Workbook:
+    """What reading the first worksheet's values needs: its part, the shared strings, which
+    styles are dates and the date epoch (openpyxl reads the package, styles and workbook)."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        reader = ExcelReader(file, read_only=True, data_only=True)
+        self.archive = reader.archive
+        reader.read_manifest()
+        reader.read_workbook()
+        self.epoch = reader.wb.epoch
+        self.sheet = next(
+            (
+                rel.target
+                for _, rel in reader.parser.find_sheets()
+                if rel.target in reader.valid_files and "chartsheet" not in rel.Type
+            ),
+            None,
+        )
+        self.date_formats: set[int] = set()
+        self.timedelta_formats: set[int] = set()
+        if ARC_STYLE in reader.valid_files:
+            styles = Stylesheet.from_tree(fromstring(self.archive.read(ARC_STYLE)))
+            self.date_formats, self.timedelta_formats = (
+                styles.date_formats,
+                styles.timedelta_formats,
+            )
+        self.strings: list[str] = []
+        part = reader.package.find(SHARED_STRINGS)
+        if part is not None:
+            with self.archive.open(part.PartName[1:]) as source:
+                self.strings = _shared_strings(source)
+
+
+def _text_of(node: Any) -> str:
+    """The text of a string item: its ``t`` and its runs' (phonetic hints left out)."""
+    plain = node.find(_TEXT)
+    runs = [run.findtext(_TEXT) or "" for run in node.iter(_RUN)]
+    return "".join([plain.text or "", *runs] if plain is not None else runs)
+
+
+def _shared_strings(source: IO[bytes]) -> list[str]:
+    strings = []
+    for _, node in iterparse(source):
+        if node.tag == _STRING_ITEM:
+            strings.append(_text_of(node).replace("x005F_", ""))
+            node.clear()
+    return strings
+
+
+def _value(book: _Workbook, cell: Any) -> Any:
+    """A cell's value as openpyxl's read-only, data-only mode gives it."""
+    kind = cell.get("t", "n")
+    if kind == "inlineStr":
+        node = cell.find(_INLINE)
+        return None if node is None else _text_of(node)
+    raw = cell.findtext(_VALUE) or None
+    if raw is None:
+        return None
+    if kind == "n":
+        number: float = float(raw) if "." in raw or "E" in raw or "e" in raw else int(raw)
+        style = int(cell.get("s", 0))
+        if style in book.date_formats:
+            try:
+                return from_excel(number, book.epoch, timedelta=style in book.timedelta_formats)
+            except (OverflowError, ValueError):
+                return "#VALUE!"
+        return number
+    if kind == "s":
+        return book.strings[int(raw)]
+    if kind == "b":
+        return bool(int(raw))
+    if kind == "d":
+        return from_ISO8601(raw)
+    return raw  # "str" (a formula's text) and "e" (an error such as #N/A)
+
+
+def _column(reference: str) -> int:
+    """The 0-based column of a cell reference such as ``AB12``."""
+    letters = _COLUMN.match(reference)
+    if letters is None:
+        raise ValueError(f"not a cell reference: {reference}")
+    return int(column_index_from_string(letters.group())) - 1
+
+
 def _xlsx_rows(file: IO[bytes]) -> Iterator[list[str | None]]:
+    """The first worksheet's rows as text, streamed from its XML (a missing row comes as an
+    empty one, so row numbers stay Excel's). The values are openpyxl's; reading them here
+    instead of through its read-only worksheet is several times faster."""
     try:
-        workbook = load_workbook(file, read_only=True, data_only=True)
+        book = _Workbook(file)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         raise TabularError(f"not a readable .xlsx file ({exc.__class__.__name__})") from None
     try:
-        sheet = workbook.worksheets[0] if workbook.worksheets else None
-        if sheet is None:
+        if book.sheet is None:
             raise TabularError("the workbook has no sheet")
-        try:
-            for row in sheet.iter_rows(values_only=True):
-                if len(row) > MAX_COLUMNS:
-                    row = row[:MAX_COLUMNS]
-                yield [_cell(value) for value in row]
-        except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-            raise TabularError(f"the .xlsx file is damaged ({exc.__class__.__name__})") from None
+        number = 0
+        with book.archive.open(book.sheet) as source:
+            data = None
+            for event, node in iterparse(source, events=("start", "end")):
+                if event == "start":
+                    if node.tag == _SHEET_DATA:
+                        data = node
+                    continue
+                if node.tag != _ROW:
+                    continue
+                at = node.get("r")
+                row_number = int(float(at)) if at else number + 1
+                while number + 1 < row_number:  # rows the file leaves out
+                    number += 1
+                    yield []
+                number = row_number
+                values: list[str | None] = []
+                column = -1
+                for cell in node:
+                    if cell.tag != _CELL:
+                        continue
+                    reference = cell.get("r")
+                    column = _column(reference) if reference else column + 1
+                    if column >= MAX_COLUMNS:
+                        break
+                    values.extend([None] * (column - len(values)))
+                    values.append(_cell(_value(book, cell)))
+                if data is not None:
+                    data.clear()  # the rows read so far are not kept
+                yield values
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, IndexError) as exc:
+        raise TabularError(f"the .xlsx file is damaged ({exc.__class__.__name__})") from None
+    except ParseError:
+        raise TabularError("the .xlsx file is damaged (its XML cannot be read)") from None
     finally:
-        workbook.close()
+        book.archive.close()
 
 
 def _encoding(sample: bytes) -> str:

@@ -1,43 +1,67 @@
 """Import of organizations from .xlsx or CSV: dry run, all-or-nothing, or the valid rows.
 
-The file is read in a worker thread a chunk of rows at a time (openpyxl read-only, csv), each
-chunk matched and written inside one transaction: a dry run rolls it back, all-or-nothing rolls
-it back at the first bad row's end of file (422 with the report), valid-rows commits the good
-rows. Duplicates: INN first, then a normalized e-mail or phone (both update the existing
-record); otherwise similar names (pg_trgm) are reported for review and the row is created.
+The file is parsed in a worker thread a chunk of rows at a time (openpyxl read-only, csv), the
+next chunk while the current one is matched and written, all inside one transaction: a dry run
+rolls it back, all-or-nothing rolls it back when any row is bad (422 with the report),
+valid-rows commits the good rows. Per chunk, a handful of set-based statements: one lookup of
+the organizations the rows may match (INN, e-mail, phone — index scans), the register, the
+employees and references the rows name, one multi-row INSERT of the new organizations, one
+similar-name query (trigram indexes), one audit INSERT and one outbox INSERT; updates are
+written together per chunk. Rows behave as if imported one after another: a row sees what the
+rows before it did, whichever chunk they were in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
-from collections.abc import Iterator
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import IO, Annotated, Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
+from clientele_shared.events.envelope import Envelope
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import current_correlation_id
+from clientele_shared.runtime import ServiceRuntime
 from fastapi import APIRouter, Form, UploadFile
-from sqlalchemy import ARRAY, Integer, String, Text, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    String,
+    Table,
+    Text,
+    Uuid,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.attributes import definitions_for
-from clientele_directory.api.blocking import announce_organization
+from clientele_directory.api.blocking import announce_organization, organization_blocked_expr
 from clientele_directory.api.common import Runtime, actor_of
-from clientele_directory.api.organizations import load_organization, organization_select
+from clientele_directory.api.organizations import organization_select
+from clientele_directory.api.persons import person_visible
 from clientele_directory.domain.attributes import (
     AttributeDefinition,
     AttributeErrors,
     EntityKind,
     apply_attribute_patch,
+    references,
 )
-from clientele_directory.domain.common import email_domain
+from clientele_directory.domain.common import STORED, email_domain
 from clientele_directory.domain.imports import (
     Candidate,
+    FileKeys,
     ImportMode,
     ImportReport,
+    KnownOrganizations,
     ParsedRow,
     RowAction,
     RowProblem,
@@ -50,6 +74,7 @@ from clientele_directory.domain.imports import (
 )
 from clientele_directory.domain.organizations import (
     Organization,
+    OrganizationFields,
     OrganizationPatch,
     PatchRejected,
     apply_patch,
@@ -59,24 +84,94 @@ from clientele_directory.domain.organizations import (
     storage_values,
 )
 from clientele_directory.events import organization_created, organization_updated
-from clientele_directory.store import audit_log, employees, organizations, unwanted_register
+from clientele_directory.store import (
+    audit_log,
+    employees,
+    organizations,
+    persons,
+    unwanted_register,
+)
 from clientele_directory.tabular import TabularError, read_rows
 
 router = APIRouter(prefix="/v1/organizations", tags=["import"])
-CHUNK_ROWS = 1000
 NAME_SIMILARITY = 0.5
 MAX_CANDIDATES = 3
 
-_PHONE_MATCH = text(
-    "EXISTS (SELECT 1 FROM jsonb_array_elements(organizations.phones) AS p "
-    "WHERE p->>'number' = ANY(:numbers))"
-).bindparams(bindparam("numbers", type_=ARRAY(Text)))
+_CANDIDATES = """
+WITH n AS MATERIALIZED (
+    SELECT num, pos, directory_name_key(name) AS key
+    FROM unnest(:nums, :positions, :names) AS u(num, pos, name)
+)
+SELECT n.num, c.id, c.legal_name, c.sim FROM n CROSS JOIN LATERAL (
+    SELECT o.id, o.legal_name, similarity(o.name_key, n.key) AS sim
+    FROM organizations o
+    WHERE o.name_key % n.key AND o.deleted_at IS NULL {inn_rule}
+      AND (CAST(:all AS boolean) OR o.directions && :dirs)
+      AND coalesce(array_position(:created, o.id), 0) < n.pos
+    ORDER BY sim DESC, o.id LIMIT :limit
+) AS c
+WHERE c.sim >= :threshold
+"""
+"""Similar names of a chunk's new rows, ``%`` through the GIN trigram index on the name without
+its legal form (migration 0013). A row with an INN is compared only with organizations without
+one (``inn_rule``: two INNs are two companies), a row without one with every organization.
+``created`` lists the chunk's new ids in row order, already inserted: a row is compared with
+the rows before it, never with itself or later ones (``pos`` is its place in that list)."""
+
+
+_IMPORT_SETTINGS = text(
+    "SELECT set_config('pg_trgm.similarity_threshold', :similarity, true),"
+    " set_config('gin_pending_list_limit', '64', true), set_config('jit', 'off', true)"
+)
+"""For the import's transaction: the ``%`` threshold; GIN pending lists kept short, since the
+rows just written are probed a thousand times a chunk and every probe reads the whole list;
+no JIT compiling of statements whose costs are overestimated."""
+
+
+def _candidates_sql(with_inn: bool) -> Any:
+    return text(_CANDIDATES.format(inn_rule="AND o.inn IS NULL" if with_inn else "")).bindparams(
+        bindparam("nums", type_=ARRAY(Integer)),
+        bindparam("positions", type_=ARRAY(Integer)),
+        bindparam("names", type_=ARRAY(Text)),
+        bindparam("dirs", type_=ARRAY(String(64))),
+        bindparam("created", type_=ARRAY(Uuid)),
+    )
+
+
+_MATCHING_IDS = text(
+    "SELECT id FROM organizations WHERE inn = ANY(:inns)"
+    " UNION SELECT o.id FROM unnest(:emails) AS e(email)"
+    " JOIN organizations o ON o.emails @> ARRAY[e.email]"
+    " UNION SELECT o.id FROM unnest(:phones) AS p(number)"
+    " JOIN organizations o"
+    " ON o.phones @> jsonb_build_array(jsonb_build_object('number', p.number))"
+).bindparams(
+    bindparam("inns", type_=ARRAY(String(12))),
+    bindparam("emails", type_=ARRAY(String(320))),
+    bindparam("phones", type_=ARRAY(Text)),
+)
+"""Organizations with one of the INNs, e-mails or phone numbers (E.164) of a chunk: a probe of
+the INN index and of the GIN indexes on e-mails and phones (migration 0013) per value."""
+
+_SIMILAR_WITH_INN = _candidates_sql(with_inn=True)
+_SIMILAR_WITHOUT_INN = _candidates_sql(with_inn=False)
 
 
 def _unreadable(detail: str) -> ProblemError:
     return ProblemError(
         422, "Unreadable File", f"The file cannot be read: {detail}.", kind="unreadable-file"
     )
+
+
+def _problems(errors: list[Any]) -> list[RowProblem]:
+    return [
+        RowProblem(
+            field=".".join(str(p) for p in e["loc"]),
+            message=e["msg"],
+            kind=str(e.get("type", "invalid")),
+        )
+        for e in errors
+    ]
 
 
 class _Rows:
@@ -88,13 +183,11 @@ class _Rows:
         mapping: dict[int, str],
         directions: list[str],
         max_rows: int,
+        too_many: str,
+        chunk_rows: int,
     ) -> None:
-        self.rows, self.mapping, self.directions, self.max_rows = (
-            rows,
-            mapping,
-            directions,
-            max_rows,
-        )
+        self.rows, self.mapping, self.directions = rows, mapping, directions
+        self.max_rows, self.too_many, self.chunk_rows = max_rows, too_many, chunk_rows
         self.number = 1
 
     def chunk(self) -> list[ParsedRow]:
@@ -104,21 +197,24 @@ class _Rows:
             if is_blank(row):
                 continue
             if self.number > self.max_rows + 1:
-                raise TabularError(f"more than {self.max_rows} rows")
+                raise TabularError(self.too_many)
             parsed.append(parse_row(self.number, self.mapping, row, self.directions))
-            if len(parsed) >= CHUNK_ROWS:
+            if len(parsed) >= self.chunk_rows:
                 break
         return parsed
 
 
 def _open(
-    file: UploadFile,
+    file: IO[bytes],
+    filename: str | None,
     overrides: dict[str, str | None],
     labels: dict[str, str],
     directions: list[str],
     max_rows: int,
+    too_many: str,
+    chunk_rows: int,
 ) -> _Rows:
-    rows = read_rows(file.file, file.filename)
+    rows = read_rows(file, filename)
     header = next(rows, None)
     if header is None:
         raise TabularError("the file is empty")
@@ -129,7 +225,20 @@ def _open(
         raise TabularError(
             "no column names the organization (name it «Наименование»/«legal_name» or «ИНН»)"
         )
-    return _Rows(rows, mapping, directions, max_rows)
+    return _Rows(rows, mapping, directions, max_rows, too_many, chunk_rows)
+
+
+class _Update:
+    """An update decided for a row, written with the others of its chunk."""
+
+    def __init__(
+        self, current: Organization, patched: Organization, changes: dict[str, Any]
+    ) -> None:
+        self.current, self.patched, self.changes = current, patched, changes
+
+
+ChunkDone = Callable[[list[RowReport]], Awaitable[None]]
+"""Called after each chunk with the report lines kept from it, in row order."""
 
 
 class _Importer:
@@ -138,98 +247,53 @@ class _Importer:
     def __init__(
         self,
         session: AsyncSession,
-        runtime: Any,
+        runtime: ServiceRuntime,
         principal: Principal,
         definitions: dict[str, AttributeDefinition],
         report: ImportReport,
+        on_chunk: ChunkDone,
     ) -> None:
         self.session, self.runtime, self.principal = session, runtime, principal
-        self.definitions, self.report = definitions, report
-        self.seen: dict[str, int] = {}  # inn / email / phone -> the file row that gave it
+        self.definitions, self.report, self.on_chunk = definitions, report, on_chunk
+        self.keys = FileKeys()
         self.bad = 0
+        self.actor = actor_of(principal)
+        self.lines: list[RowReport] = []
+        self.pending: dict[uuid.UUID, _Update] = {}
 
     def _writable(self, directions: list[str] | set[str]) -> bool:
         p = self.principal
         return p.sees_all_directions or set(directions) <= set(p.directions)
 
-    async def _existing(self, rows: list[ParsedRow]) -> tuple[dict[str, list[Any]], ...]:
-        inns = sorted({r.inn for r in rows if r.inn})
-        emails = sorted({e for r in rows for e in r.emails()})
-        phones = sorted({p for r in rows for p in r.phones()})
-        alive = [
-            organizations.c.deleted_at.is_(None),
-            visible_to(self.principal, organizations.c.directions),
-        ]
-        by_inn: dict[str, list[Any]] = {}
-        by_email: dict[str, list[Any]] = {}
-        by_phone: dict[str, list[Any]] = {}
-        if inns:
-            stmt = (
-                select(organizations.c.id, organizations.c.inn)
-                .where(*alive, organizations.c.inn.in_(inns))
-                .order_by(organizations.c.created_at, organizations.c.id)
-            )
-            for row in (await self.session.execute(stmt)).all():
-                by_inn.setdefault(row.inn, []).append(row.id)
-        if emails or phones:
-            contacts = (
-                select(
-                    organizations.c.id,
-                    organizations.c.inn,
-                    organizations.c.emails,
-                    organizations.c.phones,
-                )
-                .where(
-                    *alive,
-                    organizations.c.emails.overlap(emails)
-                    | _PHONE_MATCH.bindparams(numbers=phones),
-                )
-                .order_by(organizations.c.created_at, organizations.c.id)
-            )
-            wanted_e, wanted_p = set(emails), set(phones)
-            for found in (await self.session.execute(contacts)).all():
-                for e in set(found.emails) & wanted_e:
-                    by_email.setdefault(e, []).append((found.id, found.inn))
-                for p in {ph["number"] for ph in found.phones} & wanted_p:
-                    by_phone.setdefault(p, []).append((found.id, found.inn))
-        return by_inn, by_email, by_phone
+    # --- the lookups of a chunk (one statement each) -------------------------------------------
 
-    async def _candidates(self, rows: list[ParsedRow]) -> dict[int, list[Candidate]]:
-        """Up to MAX_CANDIDATES live, visible organizations per row whose name is similar: the
-        nearest by trigram distance (GiST index on the folded name, migration 0010), kept when
-        their similarity reaches NAME_SIMILARITY."""
-        named = [(r.number, r.draft.legal_name) for r in rows if r.draft]
-        if not named:
-            return {}
-        sees_all = self.principal.sees_all_directions
-        sql = text(
-            "SELECT n.num, c.id, c.legal_name, c.sim FROM unnest(:nums, :names) AS n(num, name)"
-            " CROSS JOIN LATERAL (SELECT o.id, o.legal_name,"
-            " similarity(directory_fold(o.legal_name), directory_fold(n.name)) AS sim"
-            " FROM organizations o WHERE o.deleted_at IS NULL"
-            " AND (CAST(:all AS boolean) OR o.directions && :dirs)"
-            " ORDER BY directory_fold(o.legal_name) <-> directory_fold(n.name)"
-            " LIMIT :limit) AS c WHERE c.sim >= :threshold ORDER BY n.num, c.sim DESC"
-        ).bindparams(
-            bindparam("nums", type_=ARRAY(Integer)),
-            bindparam("names", type_=ARRAY(Text)),
-            bindparam("dirs", type_=ARRAY(String(64))),
-        )
-        params: dict[str, Any] = {
-            "nums": [n for n, _ in named],
-            "names": [name for _, name in named],
-            "threshold": NAME_SIMILARITY,
-            "limit": MAX_CANDIDATES,
-            "all": sees_all,
-            "dirs": sorted(self.principal.directions),
+    async def _existing(self, rows: list[ParsedRow]) -> KnownOrganizations:
+        """Live organizations the caller sees that a row may match, locked for the import: the
+        ids by INN, e-mail and phone (index probes), then the organizations by id."""
+        params = {
+            "inns": sorted({r.inn for r in rows if r.inn}),
+            "emails": sorted({e for r in rows for e in r.emails()}),
+            "phones": sorted({p for r in rows for p in r.phones()}),
         }
-        found = (await self.session.execute(sql, params)).all()
-        result: dict[int, list[Candidate]] = {}
-        for num, org_id, name, sim in found:
-            result.setdefault(num, []).append(
-                Candidate(organization_id=org_id, legal_name=name, similarity=round(sim, 3))
+        if not any(params.values()):
+            return KnownOrganizations([])
+        ids = list(await self.session.scalars(_MATCHING_IDS, params))
+        if not ids:
+            return KnownOrganizations([])
+        stmt = (
+            organization_select()
+            .where(
+                organizations.c.id.in_(ids),
+                organizations.c.deleted_at.is_(None),
+                visible_to(self.principal, organizations.c.directions),
             )
-        return result
+            .order_by(organizations.c.created_at, organizations.c.id)
+            .with_for_update(of=organizations)
+        )
+        found = (await self.session.execute(stmt)).all()
+        return KnownOrganizations(
+            Organization.model_validate(row, from_attributes=True, context=STORED) for row in found
+        )
 
     async def _register(self, rows: list[ParsedRow]) -> tuple[set[str], set[str]]:
         inns = sorted({r.inn for r in rows if r.inn})
@@ -257,31 +321,60 @@ class _Importer:
         )
         return set(found)
 
-    def _in_file(self, parsed: ParsedRow) -> RowProblem | None:
-        keys = (
-            [("inn", parsed.inn)]
-            if parsed.inn
-            else [
-                *(("email", e) for e in parsed.emails()),
-                *(("phone", p) for p in parsed.phones()),
-            ]
-        )
-        for kind, key in keys:
-            assert key is not None
-            if (earlier := self.seen.get(f"{kind}:{key}")) is not None:
-                return RowProblem(
-                    field=kind,
-                    message=f"the same {kind} as row {earlier}",
-                    kind="duplicate_in_file",
+    async def _references(self, rows: list[ParsedRow]) -> set[uuid.UUID]:
+        """The live records the caller sees among those the rows' reference attributes name."""
+        wanted: dict[EntityKind, set[uuid.UUID]] = {}
+        linking = {k for k, d in self.definitions.items() if d.reference_kind is not None}
+        for parsed in rows:
+            given = {k: v for k, v in parsed.attributes.items() if k in linking}
+            if not given or parsed.draft is None:
+                continue
+            try:
+                values = apply_attribute_patch(self.definitions, {}, given, creating=False)
+            except AttributeErrors:
+                continue  # reported with the row
+            for _, kind, record_id in references(self.definitions, values):
+                wanted.setdefault(kind, set()).add(record_id)
+        seen: set[uuid.UUID] = set()
+        if ids := wanted.get(EntityKind.ORGANIZATION):
+            seen |= set(
+                await self.session.scalars(
+                    select(organizations.c.id).where(
+                        organizations.c.id.in_(ids),
+                        organizations.c.deleted_at.is_(None),
+                        visible_to(self.principal, organizations.c.directions),
+                    )
                 )
-        for kind, key in keys:
-            self.seen[f"{kind}:{key}"] = parsed.number
-        return None
+            )
+        if ids := wanted.get(EntityKind.PERSON):
+            seen |= set(
+                await self.session.scalars(
+                    select(persons.c.id).where(
+                        persons.c.id.in_(ids),
+                        persons.c.deleted_at.is_(None),
+                        person_visible(self.principal),
+                    )
+                )
+            )
+        return seen
+
+    def _missing_references(
+        self, values: dict[str, Any], given: dict[str, Any], seen: set[uuid.UUID]
+    ) -> list[RowProblem]:
+        changed = {key: values[key] for key in given if values.get(key) is not None}
+        return [
+            RowProblem(field=f"attributes.{key}", message=f"no such {kind.value}", kind="reference")
+            for key, kind, record_id in references(self.definitions, changed)
+            if record_id not in seen
+        ]
+
+    # --- one chunk ----------------------------------------------------------------------------
 
     async def chunk(self, rows: list[ParsedRow]) -> None:
-        by_inn, by_email, by_phone = await self._existing(rows)
+        known = await self._existing(rows)
         blocked_inns, blocked_domains = await self._register(rows)
         active_employees = await self._employees(rows)
+        seen_references = await self._references(rows)
         creating: list[tuple[ParsedRow, RowReport]] = []
         for parsed in rows:
             line = RowReport(row=parsed.number, action=RowAction.SKIPPED, errors=parsed.errors)
@@ -290,12 +383,8 @@ class _Importer:
                 if draft.inn in blocked_inns or any(
                     email_domain(e) in blocked_domains for e in draft.emails
                 ):
-                    line.warnings.append(
-                        RowProblem(
-                            message="matches the unwanted counterparty register", kind="unwanted"
-                        )
-                    )
-                if (dup := self._in_file(parsed)) is not None:
+                    line.warnings.append(_unwanted())
+                if (dup := self.keys.check(parsed)) is not None:
                     line.errors.append(dup)
                 rid = draft.responsible_employee_id
                 if rid is not None and rid not in active_employees:
@@ -309,8 +398,9 @@ class _Importer:
             if line.errors or draft is None:
                 self._finish(line)
                 continue
-            target, matched = self._match(parsed, by_inn, by_email, by_phone, line)
-            if line.errors:
+            target, matched, problem = known.match(parsed)
+            if problem is not None:
+                line.errors.append(problem)
                 self._finish(line)
             elif target is None:
                 if not self._writable(draft.directions):
@@ -328,92 +418,59 @@ class _Importer:
                         self.definitions, {}, parsed.attributes, creating=True
                     )
                 except AttributeErrors as exc:
-                    line.errors.extend(
-                        RowProblem(
-                            field=".".join(str(p) for p in e["loc"]),
-                            message=e["msg"],
-                            kind=e.get("type", "attribute"),
-                        )
-                        for e in exc.errors
-                    )
+                    line.errors.extend(_problems(exc.errors))
+                    self._finish(line)
+                    continue
+                line.errors.extend(
+                    self._missing_references(values, parsed.attributes, seen_references)
+                )
+                if line.errors:
                     self._finish(line)
                     continue
                 parsed.draft = draft.model_copy(update={"attributes": values})
                 creating.append((parsed, line))
             else:
                 line.matched_by = matched
-                await self._update(parsed, target, line)
+                if target.id in self.pending:  # a second update of it in this chunk
+                    await self._write_updates()
+                patched = self._update(parsed, target, line, seen_references)
+                if patched is not None:
+                    known.put(patched)
                 self._finish(line)
+        await self._write_updates()
         if creating:
-            candidates = await self._candidates([p for p, _ in creating])
-            await self._create(creating, candidates)
+            await self._create(creating, blocked_inns, blocked_domains)
+        kept, self.lines = sorted(self.lines, key=lambda line: line.row), []
+        await self.on_chunk(kept)
 
-    def _match(
+    def _update(
         self,
         parsed: ParsedRow,
-        by_inn: dict[str, list[Any]],
-        by_email: dict[str, list[Any]],
-        by_phone: dict[str, list[Any]],
+        current: Organization,
         line: RowReport,
-    ) -> tuple[uuid.UUID | None, str | None]:
-        def other_company(inn: str | None) -> bool:  # a contact shared with another INN
-            return bool(inn and parsed.inn and inn != parsed.inn)
-
-        tries: list[tuple[str, list[Any]]] = []
-        if parsed.inn:
-            tries.append(("inn", by_inn.get(parsed.inn, [])))
-        emails = {
-            i for e in parsed.emails() for i, inn in by_email.get(e, []) if not other_company(inn)
-        }
-        tries.append(("email", sorted(emails, key=str)))
-        phones = {
-            i for p in parsed.phones() for i, inn in by_phone.get(p, []) if not other_company(inn)
-        }
-        tries.append(("phone", sorted(phones, key=str)))
-        for kind, ids in tries:
-            unique = list(dict.fromkeys(ids))
-            if len(unique) > 1:
-                line.errors.append(
-                    RowProblem(
-                        field=kind,
-                        kind="ambiguous",
-                        message=f"the {kind} matches {len(unique)} organizations; merge them first",
-                    )
-                )
-                return None, None
-            if unique:
-                return unique[0], kind
-        return None, None
-
-    async def _update(self, parsed: ParsedRow, org_id: uuid.UUID, line: RowReport) -> None:
-        line.organization_id = org_id
-        current = await load_organization(self.session, org_id, for_update=True)
-        assert current is not None
+        seen_references: set[uuid.UUID],
+    ) -> Organization | None:
+        """Decide the row's update of ``current`` (written by :meth:`_write_updates`); the
+        organization as it will be, or None when nothing changes or the row is refused."""
+        line.organization_id = current.id
         if current.blocked and not any(w.kind == "unwanted" for w in line.warnings):
-            line.warnings.append(
-                RowProblem(message="matches the unwanted counterparty register", kind="unwanted")
-            )
-        given = patch_of(parsed)
+            line.warnings.append(_unwanted())
         try:
-            patched = apply_patch(current, OrganizationPatch(**given))
+            patched = apply_patch(current, OrganizationPatch(**patch_of(parsed)))
             values = apply_attribute_patch(
-                self.definitions, current.attributes, parsed.attributes or None, creating=False
+                self.definitions, current.attributes, parsed.attributes, creating=False
             )
-        except PatchRejected as exc:
-            line.errors.extend(
-                RowProblem(field=".".join(map(str, e["loc"])), message=e["msg"]) for e in exc.errors
-            )
-            return
-        except AttributeErrors as exc:
-            line.errors.extend(
-                RowProblem(field=".".join(map(str, e["loc"])), message=e["msg"]) for e in exc.errors
-            )
-            return
+        except (PatchRejected, AttributeErrors) as exc:
+            line.errors.extend(_problems(exc.errors))
+            return None
+        line.errors.extend(self._missing_references(values, parsed.attributes, seen_references))
+        if line.errors:
+            return None
         patched = patched.model_copy(update={"attributes": values})
         changes = changes_between(current, patched)
         if not changes:
             line.action = RowAction.UNCHANGED
-            return
+            return None
         if not self._writable(moved_directions(current.directions, patched.directions)):
             line.errors.append(
                 RowProblem(
@@ -422,46 +479,102 @@ class _Importer:
                     kind="forbidden_direction",
                 )
             )
-            return
+            return None
         line.action = RowAction.UPDATED
-        version = current.version + 1
+        after = _organization(
+            patched,
+            id=current.id,
+            version=current.version + 1,
+            blocked=current.blocked,
+            created_at=current.created_at,
+        )
+        self.pending[current.id] = _Update(current, after, changes)
+        return after
+
+    async def _write_updates(self) -> None:
+        """Write the pending updates: one executemany UPDATE, their blocked flags read back,
+        one audit INSERT, one outbox INSERT; a change of the blocked flag is announced."""
+        if not self.pending:
+            return
+        pending, self.pending = list(self.pending.values()), {}
+        p = self.principal
         await self.session.execute(
             update(organizations)
-            .where(organizations.c.id == org_id)
-            .values(
-                **storage_values(patched),
-                version=version,
-                updated_by=self.principal.subject,
-                updated_at=func.now(),
+            .where(organizations.c.id == bindparam("b_id"))
+            .values(updated_at=func.now()),
+            [
+                {
+                    "b_id": u.current.id,
+                    **storage_values(u.patched),
+                    "version": u.patched.version,
+                    "updated_by": p.subject,
+                }
+                for u in pending
+            ],
+        )
+        now_blocked = await self.session.execute(
+            select(organizations.c.id, organization_blocked_expr()).where(
+                organizations.c.id.in_([u.current.id for u in pending])
             )
         )
-        org = await load_organization(self.session, org_id)
-        assert org is not None
-        await self._audit([(org_id, "updated", version, changes)])
-        await self.runtime.outbox.add(
-            self.session,
+        blocked: dict[uuid.UUID, bool] = {row.id: row[1] for row in now_blocked}
+        written = []
+        for u in pending:
+            org = u.patched.model_copy(update={"blocked": blocked[u.current.id]})
+            written.append((u, org))
+        await self._audit([(org.id, "updated", org.version, u.changes) for u, org in written])
+        await self._publish(
             organization_updated(
                 self.runtime.outbox,
                 org,
-                changes,
-                actor_of(self.principal),
-                previous_directions=current.directions,
-            ),
+                u.changes,
+                self.actor,
+                previous_directions=u.current.directions,
+            )
+            for u, org in written
         )
-        await announce_organization(
-            self.session, self.runtime, self.principal, org, was_blocked=current.blocked
-        )
+        for u, org in written:
+            if org.blocked != u.current.blocked:
+                await announce_organization(
+                    self.session, self.runtime, p, org, was_blocked=u.current.blocked
+                )
 
     async def _create(
-        self, creating: list[tuple[ParsedRow, RowReport]], candidates: dict[int, list[Candidate]]
+        self,
+        creating: list[tuple[ParsedRow, RowReport]],
+        blocked_inns: set[str],
+        blocked_domains: set[str],
     ) -> None:
-        ids: list[uuid.UUID] = []
-        values: list[dict[str, Any]] = []
+        created: list[Organization] = []
         for parsed, line in creating:
             assert parsed.draft is not None
-            org_id = uuid.uuid4()
-            ids.append(org_id)
-            line.organization_id, line.action = org_id, RowAction.CREATED
+            draft = parsed.draft
+            org = _organization(
+                draft,
+                id=uuid.uuid4(),
+                version=1,
+                blocked=draft.inn in blocked_inns
+                or any(email_domain(e) in blocked_domains for e in draft.emails),
+            )
+            created.append(org)
+            line.organization_id, line.action = org.id, RowAction.CREATED
+        subject = self.principal.subject
+        await _copy(
+            self.session,
+            organizations,
+            [
+                {
+                    "id": org.id,
+                    **storage_values(org),
+                    "version": 1,
+                    "created_by": subject,
+                    "updated_by": subject,
+                }
+                for org in created
+            ],
+        )
+        candidates = await self._candidates([p for p, _ in creating], created)
+        for parsed, line in creating:
             line.candidates = candidates.get(parsed.number, [])
             if line.candidates:
                 line.warnings.append(
@@ -471,36 +584,56 @@ class _Importer:
                         message="organizations with a similar name exist; review before merging",
                     )
                 )
-            values.append(
-                {
-                    "id": org_id,
-                    **storage_values(parsed.draft),
-                    "version": 1,
-                    "created_by": self.principal.subject,
-                    "updated_by": self.principal.subject,
-                }
-            )
             self._finish(line)
-        await self.session.execute(insert(organizations), values)
-        rows = (
-            await self.session.execute(organization_select().where(organizations.c.id.in_(ids)))
-        ).all()
-        created = [Organization.model_validate(r, from_attributes=True) for r in rows]
         await self._audit([(o.id, "created", 1, created_changes(o)) for o in created])
-        actor = actor_of(self.principal)
+        await self._publish(
+            organization_created(self.runtime.outbox, org, self.actor) for org in created
+        )
         for org in created:
-            await self.runtime.outbox.add(
-                self.session, organization_created(self.runtime.outbox, org, actor)
-            )
             if org.blocked:
                 await announce_organization(
                     self.session, self.runtime, self.principal, org, was_blocked=False
                 )
 
+    async def _candidates(
+        self, rows: list[ParsedRow], created: list[Organization]
+    ) -> dict[int, list[Candidate]]:
+        """Up to MAX_CANDIDATES live organizations the caller sees per new row whose name is
+        similar (``similarity`` ≥ NAME_SIMILARITY), the most similar first."""
+        result: dict[int, list[Candidate]] = {}
+        order = [org.id for org in created]
+        for with_inn, sql in ((True, _SIMILAR_WITH_INN), (False, _SIMILAR_WITHOUT_INN)):
+            part = [
+                (pos, parsed)
+                for pos, parsed in enumerate(rows, start=1)
+                if bool(parsed.inn) is with_inn
+            ]
+            if not part:
+                continue
+            params: dict[str, Any] = {
+                "nums": [parsed.number for _, parsed in part],
+                "positions": [pos for pos, _ in part],
+                "names": [created[pos - 1].legal_name for pos, _ in part],
+                "created": order,
+                "threshold": NAME_SIMILARITY,
+                "limit": MAX_CANDIDATES,
+                "all": self.principal.sees_all_directions,
+                "dirs": sorted(self.principal.directions),
+            }
+            for num, org_id, name, sim in (await self.session.execute(sql, params)).all():
+                result.setdefault(num, []).append(
+                    Candidate(organization_id=org_id, legal_name=name, similarity=round(sim, 3))
+                )
+        return result
+
     async def _audit(self, entries: list[tuple[uuid.UUID, str, int, dict[str, Any]]]) -> None:
+        if not entries:
+            return
         p = self.principal
-        await self.session.execute(
-            insert(audit_log),
+        correlation = current_correlation_id()
+        await _copy(
+            self.session,
+            audit_log,
             [
                 {
                     "entity_kind": "organization",
@@ -510,13 +643,17 @@ class _Importer:
                     "actor_subject": p.subject,
                     "actor_kind": p.kind,
                     "actor_name": p.name,
-                    "correlation_id": current_correlation_id(),
+                    "correlation_id": correlation,
                     "changes": changes,
                     "note": "import",
                 }
                 for entity_id, action, version, changes in entries
             ],
         )
+
+    async def _publish(self, envelopes: Iterable[Envelope]) -> None:
+        for envelope in envelopes:
+            await self.runtime.outbox.add(self.session, envelope)
 
     def _finish(self, line: RowReport) -> None:
         if line.errors:
@@ -526,11 +663,101 @@ class _Importer:
         self.report.count(line)
         keep = self.report.mode is ImportMode.DRY_RUN or line.action is not RowAction.CREATED
         if keep or line.warnings or line.candidates:
-            self.report.report.append(line)
+            self.lines.append(line)
+
+
+async def _copy(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Write rows with COPY in the session's transaction: one statement, so the table's
+    statement triggers run once, and the fastest way in."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    documents = {name for name in columns if isinstance(table.c[name].type, JSONB)}
+    records = [
+        tuple(
+            json.dumps(row[name], ensure_ascii=False)
+            if name in documents and row[name] is not None
+            else row[name]
+            for name in columns
+        )
+        for row in rows
+    ]
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(table.name, records=records, columns=columns)
+
+
+def _unwanted() -> RowProblem:
+    return RowProblem(message="matches the unwanted counterparty register", kind="unwanted")
+
+
+def _organization(fields: OrganizationFields, **identity: Any) -> Organization:
+    """An organization from validated fields and its identity, without validating again."""
+    return Organization.model_construct(**dict(fields), **identity)
+
+
+class ImportRejected(Exception):
+    """An all-or-nothing import with bad rows: nothing was written."""
+
+    def __init__(self, bad: int, report: ImportReport) -> None:
+        super().__init__(f"{bad} of {report.rows} rows cannot be imported; nothing was written.")
+        self.bad, self.report = bad, report
 
 
 class _Rollback(Exception):
     pass
+
+
+async def run_import(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    file: IO[bytes],
+    filename: str | None,
+    *,
+    mode: ImportMode,
+    overrides: dict[str, str | None],
+    directions: list[str],
+    max_rows: int,
+    too_many: str,
+    on_chunk: ChunkDone,
+) -> ImportReport:
+    """Run one import in one transaction (committed unless a dry run or rejected); the counts.
+
+    Raises TabularError for a file that cannot be read (even half-way: nothing is written) and
+    ImportRejected for an all-or-nothing import with bad rows.
+    """
+    report = ImportReport(mode=mode)
+    importer: _Importer | None = None
+    try:
+        async with runtime.sessions() as session, session.begin():
+            await session.execute(_IMPORT_SETTINGS, {"similarity": str(NAME_SIMILARITY)})
+            definitions = await definitions_for(session, EntityKind.ORGANIZATION)
+            labels = {k: d.label for k, d in definitions.items() if not d.archived}
+            importer = _Importer(session, runtime, principal, definitions, report, on_chunk)
+            chunk_rows = int(getattr(runtime.settings, "import_chunk_rows", 1000))
+            reader = await asyncio.to_thread(
+                _open, file, filename, overrides, labels, directions, max_rows, too_many, chunk_rows
+            )
+            # the next chunk is parsed (in a thread) while the current one is written
+            following = asyncio.ensure_future(asyncio.to_thread(reader.chunk))
+            try:
+                while rows := await following:
+                    following = asyncio.ensure_future(asyncio.to_thread(reader.chunk))
+                    await importer.chunk(rows)
+            finally:
+                if not following.done():
+                    await asyncio.wait([following])
+                if not following.cancelled():
+                    following.exception()  # retrieved: the first error is the one raised
+            if mode is ImportMode.DRY_RUN or (mode is ImportMode.ALL_OR_NOTHING and importer.bad):
+                raise _Rollback
+    except _Rollback:
+        if mode is ImportMode.ALL_OR_NOTHING:
+            assert importer is not None
+            raise ImportRejected(importer.bad, report) from None
+    return report
 
 
 @router.post("/import")
@@ -567,29 +794,34 @@ async def import_organizations(
         else sorted(principal.directions)
     )
     max_rows = int(getattr(runtime.settings, "import_max_rows", 200_000))
-    report = ImportReport(mode=mode)
+    lines: list[RowReport] = []
+
+    async def keep(chunk: list[RowReport]) -> None:
+        lines.extend(chunk)
+
     try:
-        async with runtime.sessions() as session, session.begin():
-            definitions = await definitions_for(session, EntityKind.ORGANIZATION)
-            labels = {k: d.label for k, d in definitions.items() if not d.archived}
-            importer = _Importer(session, runtime, principal, definitions, report)
-            try:
-                reader = await asyncio.to_thread(_open, file, overrides, labels, defaults, max_rows)
-                while rows := await asyncio.to_thread(reader.chunk):
-                    await importer.chunk(rows)
-            except TabularError as exc:
-                raise _unreadable(str(exc)) from None
-            if mode is ImportMode.DRY_RUN:
-                raise _Rollback
-            if mode is ImportMode.ALL_OR_NOTHING and importer.bad:
-                raise _Rollback
-    except _Rollback:
-        if mode is ImportMode.ALL_OR_NOTHING:
-            raise ProblemError(
-                422,
-                "Import Rejected",
-                f"{importer.bad} of {report.rows} rows cannot be imported; nothing was written.",
-                kind="import-rejected",
-                **report.model_dump(mode="json"),
-            ) from None
+        report = await run_import(
+            runtime,
+            principal,
+            file.file,
+            file.filename,
+            mode=mode,
+            overrides=overrides,
+            directions=defaults,
+            max_rows=max_rows,
+            too_many=f"more than {max_rows} rows",
+            on_chunk=keep,
+        )
+    except TabularError as exc:
+        raise _unreadable(str(exc)) from None
+    except ImportRejected as exc:
+        exc.report.report = lines
+        raise ProblemError(
+            422,
+            "Import Rejected",
+            str(exc),
+            kind="import-rejected",
+            **exc.report.model_dump(mode="json"),
+        ) from None
+    report.report = lines
     return report

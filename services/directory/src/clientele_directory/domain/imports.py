@@ -3,18 +3,19 @@ overridable), and turning a row into an organization draft with its problems."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from clientele_directory.domain.organizations import OrganizationDraft
+from clientele_directory.domain.organizations import Organization, OrganizationDraft
 
 ORGANIZATION_COLUMNS: dict[str, tuple[str, ...]] = {
     "id": ("id", "идентификатор", "organization_id", "uuid"),
@@ -303,3 +304,102 @@ def parse_mapping(text: str | None) -> dict[str, str | None]:
     ):
         raise ValueError("mapping must be a JSON object of header -> field name or null")
     return value
+
+
+# --- duplicates: in the file and among existing organizations ---------------------------------
+
+
+def _other_company(inn: str | None, other: str | None) -> bool:
+    """Two INNs that differ are two companies: a contact they share does not make a match."""
+    return bool(inn and other and inn != other)
+
+
+@dataclass
+class FileKeys:
+    """The INNs, e-mails and phones the earlier rows of a file gave, so that a row repeating one
+    is reported as ``duplicate_in_file`` wherever in the file it is. An e-mail or phone repeated
+    by a row of another INN is not a repetition (the same rule as for existing organizations)."""
+
+    seen: dict[str, list[tuple[int, str | None]]] = dataclasses.field(default_factory=dict)
+
+    def check(self, parsed: ParsedRow) -> RowProblem | None:
+        """The problem when the row repeats an earlier row; the row's keys are kept either way."""
+        keys = [
+            *([("inn", parsed.inn)] if parsed.inn else []),
+            *(("email", e) for e in parsed.emails()),
+            *(("phone", p) for p in parsed.phones()),
+        ]
+        problem = None
+        for kind, key in keys:
+            earlier = self.seen.get(f"{kind}:{key}", [])
+            match = next((row for row, inn in earlier if not _other_company(parsed.inn, inn)), None)
+            if match is not None:
+                problem = RowProblem(
+                    field=kind, message=f"the same {kind} as row {match}", kind="duplicate_in_file"
+                )
+                break
+        for kind, key in keys:
+            earlier = self.seen.setdefault(f"{kind}:{key}", [])
+            if not any(inn == parsed.inn for _, inn in earlier):
+                earlier.append((parsed.number, parsed.inn))
+        return problem
+
+
+def _contacts(org: Organization) -> list[tuple[str, str]]:
+    return [
+        *([("inn", org.inn)] if org.inn else []),
+        *(("email", e) for e in org.emails),
+        *(("phone", p.number) for p in org.phones),
+    ]
+
+
+class KnownOrganizations:
+    """Existing organizations a chunk of rows may match, by INN, e-mail and phone, kept current
+    while the chunk's rows update them (a row sees what the rows before it did)."""
+
+    def __init__(self, found: Iterable[Organization]) -> None:
+        self.by_key: dict[str, dict[uuid.UUID, str | None]] = {}
+        self.organizations: dict[uuid.UUID, Organization] = {}
+        for org in found:
+            self.put(org)
+
+    def put(self, org: Organization) -> None:
+        """Add or replace an organization (after an update changed its identifiers)."""
+        old = self.organizations.get(org.id)
+        if old is not None:
+            for kind, key in _contacts(old):
+                self.by_key.get(f"{kind}:{key}", {}).pop(org.id, None)
+        self.organizations[org.id] = org
+        for kind, key in _contacts(org):
+            self.by_key.setdefault(f"{kind}:{key}", {})[org.id] = org.inn
+
+    def match(self, parsed: ParsedRow) -> tuple[Organization | None, str | None, RowProblem | None]:
+        """``(organization, matched_by, problem)``: the INN first, then an e-mail, then a phone;
+        several organizations for one criterion make the row ``ambiguous``."""
+        tries: list[tuple[str, list[str]]] = [
+            *([("inn", [parsed.inn])] if parsed.inn else []),
+            ("email", parsed.emails()),
+            ("phone", parsed.phones()),
+        ]
+        for kind, keys in tries:
+            ids = list(
+                dict.fromkeys(
+                    org_id
+                    for key in keys
+                    for org_id, inn in self.by_key.get(f"{kind}:{key}", {}).items()
+                    if kind == "inn" or not _other_company(parsed.inn, inn)
+                )
+            )
+            if len(ids) > 1:
+                return (
+                    None,
+                    None,
+                    RowProblem(
+                        field=kind,
+                        kind="ambiguous",
+                        message=f"the {kind} matches {len(ids)} organizations; merge them first",
+                    ),
+                )
+            if ids:
+                return self.organizations[ids[0]], kind, None
+        return None, None, None

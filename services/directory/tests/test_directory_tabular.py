@@ -1,0 +1,69 @@
+"""Reading .xlsx files without infrastructure: the streamed reader gives openpyxl's values
+(shared and inline strings, rich text, numbers, dates and times, booleans, formulas' cached
+values, errors, cells and rows the file leaves out) and refuses what is not a workbook."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from clientele_directory.tabular import TabularError, _cell, read_rows
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell.rich_text import CellRichText, TextBlock
+from openpyxl.cell.text import InlineFont
+
+
+def _openpyxl_rows(content: bytes) -> list[list[str | None]]:
+    workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    return [[_cell(v) for v in row] for row in workbook.worksheets[0].iter_rows(values_only=True)]
+
+
+def _padded(rows: list[list[str | None]], width: int = 12) -> list[list[str | None]]:
+    return [row + [None] * (width - len(row)) for row in rows]
+
+
+def _workbook(write_only: bool) -> bytes:
+    workbook = Workbook(write_only=write_only)
+    sheet = workbook.create_sheet("Данные") if write_only else workbook.active
+    assert sheet is not None
+    rows: list[list[object]] = [
+        ["Наименование", "ИНН", "Дата", "Сумма", "Флаг", None, "Формула"],
+        ["ООО «Ёлка»", 7707083893, dt.date(2024, 3, 1), 1.5, True, None, "=1+1"],
+        [None, "007", dt.datetime(2024, 3, 1, 12, 30), 1e20, False, "x"],
+        [],
+        [123456789012345, dt.time(10, 15), "=NA()", "  пробелы  "],
+    ]
+    for row in rows:
+        sheet.append(row)
+    if not write_only:
+        sheet["A7"] = CellRichText(["Жирный ", TextBlock(InlineFont(b=True), "текст")])
+        sheet["J9"] = "далеко"
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("write_only", [False, True], ids=["shared strings", "inline strings"])
+def test_xlsx_rows_are_openpyxls_values(write_only: bool) -> None:
+    content = _workbook(write_only)
+    rows = list(read_rows(io.BytesIO(content), "orgs.xlsx"))
+    assert _padded(rows) == _padded(_openpyxl_rows(content))
+    assert rows[1][:5] == ["ООО «Ёлка»", "7707083893", "2024-03-01", "1.5", "true"]
+    assert rows[4][:4] == ["123456789012345", "10:15:00", None, "пробелы"]
+
+
+def test_rows_the_file_leaves_out_keep_excel_numbers() -> None:
+    rows = list(read_rows(io.BytesIO(_workbook(write_only=False)), "orgs.xlsx"))
+    assert len(rows) == 9
+    assert rows[6][0] == "Жирный текст"  # row 7
+    assert rows[7] == []  # row 8 is not in the file
+    assert rows[8][9] == "далеко"
+
+
+def test_what_is_not_a_workbook_is_refused() -> None:
+    with pytest.raises(TabularError, match=r"not a readable \.xlsx"):
+        list(read_rows(io.BytesIO(b"PK\x03\x04 not really a zip"), "x.xlsx"))
+    content = _workbook(write_only=False)
+    with pytest.raises(TabularError):
+        list(read_rows(io.BytesIO(content[: len(content) // 2]), "x.xlsx"))
