@@ -23,6 +23,7 @@ from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.outbox import NOTIFY_CHANNEL
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import current_correlation_id
 from clientele_shared.runtime import ServiceRuntime
@@ -652,8 +653,28 @@ class _Importer:
         )
 
     async def _publish(self, envelopes: Iterable[Envelope]) -> None:
+        """Stage events as ``Outbox.add`` does, a chunk's worth with one COPY and one NOTIFY."""
+        outbox, rows = self.runtime.outbox, []
         for envelope in envelopes:
-            await self.runtime.outbox.add(self.session, envelope)
+            spec = outbox.registry.spec(envelope.type, envelope.schema_version)
+            outbox.registry.check_publish(outbox.service, spec.topic)
+            rows.append(
+                {
+                    "event_id": envelope.event_id,
+                    "topic": spec.topic,
+                    "key": envelope.aggregate_id,
+                    "event_type": envelope.type,
+                    "value": envelope.to_bytes(),
+                    "headers": {
+                        "event_type": envelope.type,
+                        "schema_version": str(envelope.schema_version),
+                        "correlation_id": envelope.correlation_id,
+                    },
+                }
+            )
+        if rows:
+            await _copy(self.session, outbox.table, rows)
+            await self.session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
     def _finish(self, line: RowReport) -> None:
         if line.errors:
