@@ -23,9 +23,14 @@ def async_url(url: str) -> str:
     raise ValueError("only PostgreSQL URLs are supported")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = None) -> AsyncEngine:
+    """An engine keeping ``pool_size`` connections, opening up to ``max_overflow`` (default:
+    ``pool_size``) more when they are all busy and closing those again when they come back."""
     return create_async_engine(
-        async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
+        pool_pre_ping=True,
     )
 
 

@@ -31,6 +31,12 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=500,
+        description="database connections a process keeps open; requests beyond them wait",
+    )
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
     outbox_poll_interval: float = Field(default=1.0, gt=0)
     outbox_linger: float = Field(default=0.005, ge=0, le=1)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -359,3 +360,38 @@ def test_authentication_error_is_a_problem() -> None:
     assert (error.status, error.title) == (401, "Unauthorized")
     missing = AuthenticationError("A bearer token is required.", error=None)
     assert missing.headers == {"WWW-Authenticate": "Bearer"}
+
+
+async def test_a_verified_token_is_remembered_not_checked_again(
+    verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[str] = []
+    decode = jwt.decode
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    token, other = sign(make_claims()), sign(make_claims(sub="bob"))
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) == first
+    assert verifier.verify_sync(token) == first
+    assert (await verifier.verify(other)).subject == "bob"
+    assert decoded == [token, other]
+
+
+async def test_a_remembered_token_still_expires(tmp_path: Path) -> None:
+    verifier = TokenVerifier(
+        AuthSettings(
+            public_key_file=write_public_pem(tmp_path / "public.pem", rsa_key()),
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            leeway_seconds=0,
+        )
+    )
+    token = sign(make_claims(exp=int(time.time()) + 1))
+    assert await verifier.verify(token)
+    await asyncio.sleep(1.1)
+    error = await refused(verifier, token)
+    assert error.detail == "The token has expired."
