@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from clientele_shared.auth.principal import Principal
@@ -20,6 +21,17 @@ from clientele_directory.domain.common import AuditEntry
 from clientele_directory.store import audit_log
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+
+
+@asynccontextmanager
+async def statement_session(runtime: ServiceRuntime) -> AsyncIterator[AsyncSession]:
+    """A session for a read that is one statement: its connection is in autocommit mode, so
+    there is no BEGIN and no ROLLBACK round trip (a statement sees one snapshot on its own).
+    Not for anything that writes or reads twice."""
+    async with runtime.engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        async with AsyncSession(bind=connection) as session:
+            yield session
 
 
 class Conflict(ProblemError):

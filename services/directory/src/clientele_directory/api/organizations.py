@@ -25,6 +25,7 @@ from clientele_directory.api.common import (
     invalid,
     invalid_field,
     soft_delete_values,
+    statement_session,
 )
 from clientele_directory.domain.attributes import EntityKind
 from clientele_directory.domain.common import STORED, AuditEntry
@@ -63,9 +64,13 @@ async def _check_responsible(session: AsyncSession, employee_id: uuid.UUID | Non
         )
 
 
+_ORGANIZATION_SELECT = select(organizations, organization_blocked_expr().label("blocked"))
+
+
 def organization_select() -> Select[Any]:
-    """Organizations with their register flag."""
-    return select(organizations, organization_blocked_expr().label("blocked"))
+    """Organizations with their register flag (built once: a statement is immutable, and
+    building this one took a fifth of a millisecond per read)."""
+    return _ORGANIZATION_SELECT
 
 
 def _from_row(row: Any) -> Organization:
@@ -154,7 +159,7 @@ async def get_organization(
 ) -> Organization:
     """One organization; 404 when it does not exist, is deleted, or lies outside the caller's
     directions."""
-    async with runtime.sessions() as session:
+    async with statement_session(runtime) as session:
         org = await visible_organization(
             session, principal, org_id, deleted=None if include_deleted else False
         )
