@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ["kafka", "http", "postgres", "notifier", "interactions", "directory"]
+MODULES = ["kafka", "http", "postgres", "notifier", "interactions", "directory", "directory_import"]
 
 
 def load() -> None:

@@ -1,0 +1,695 @@
+"""The directory service (issue 3): importing 100,000 organizations from an .xlsx file, end to
+end over HTTP, against a plain PostgreSQL COPY of the same rows.
+
+The workbook is made once per bench: Cyrillic names (a legal form and a made-up brand, some
+sole traders), INNs with valid checksums, KPP, phones, e-mails, addresses, a status and an
+industry. A base of existing organizations is seeded before each run so that some rows are
+updated (matched by INN, e-mail or phone), some names are near an existing one, and some rows
+repeat an earlier row of the file. The service runs as a process (`clientele serve directory`,
+relay and consumers off) on a database of its own, `clientele_bench_directory_import`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from clientele_directory.domain.imports import map_headers, parse_row
+from clientele_directory.domain.organizations import storage_values
+from openpyxl import Workbook
+from stdnum.ru import inn as ru_inn
+
+from bench.figures.services import CLIENTELE, issuer, start_service
+from bench.processes import Proc
+from bench.registry import Context, Metric, Target, figure
+from bench.stack import ensure_database
+
+DATABASE = "clientele_bench_directory_import"
+DIRECTION = "bench"
+
+HEADER = [
+    "Наименование",
+    "Краткое наименование",
+    "ИНН",
+    "КПП",
+    "Телефон",
+    "E-mail",
+    "Юридический адрес",
+    "Статус",
+    "Вид деятельности",
+]
+FORMS = ("ООО", "ООО", "ООО", "АО", "ПАО", "ЗАО", "НКО", "ГУП")
+SYLLABLES = [
+    "ал",
+    "ар",
+    "ба",
+    "ве",
+    "ви",
+    "га",
+    "ге",
+    "да",
+    "ди",
+    "ель",
+    "за",
+    "зо",
+    "ил",
+    "ка",
+    "ки",
+    "ко",
+    "ла",
+    "ли",
+    "ло",
+    "ма",
+    "ме",
+    "ми",
+    "мо",
+    "на",
+    "не",
+    "ни",
+    "но",
+    "ор",
+    "па",
+    "пе",
+    "по",
+    "ра",
+    "ре",
+    "ри",
+    "ро",
+    "са",
+    "се",
+    "си",
+    "со",
+    "та",
+    "те",
+    "ти",
+    "то",
+    "ур",
+    "фа",
+    "фе",
+    "фи",
+    "ха",
+    "це",
+    "ча",
+    "ше",
+    "эн",
+    "юр",
+    "я",
+]
+TAILS = (
+    "-Урал", "-Сибирь", " Групп", " Трейд", " Сервис", " Плюс", "-Юг", " Строй", " Холдинг",
+    " Логистик", "-Центр", " Инвест", "-Север", " Техно", " Агро", " Медиа",
+)  # fmt: skip
+"""Common words after a brand, in one name of five (each in about 1% of names)."""
+INDUSTRIES = (
+    "Оптовая торговля",
+    "Строительство",
+    "Производство пищевых продуктов",
+    "Транспорт и логистика",
+    "Разработка программного обеспечения",
+    "Металлургия",
+    "Сельское хозяйство",
+    "Розничная торговля",
+    "Консалтинг",
+    "Медицина",
+)
+CITIES = ("Москва", "Санкт-Петербург", "Екатеринбург", "Казань", "Новосибирск", "Самара")
+STREETS = ("ул. Ленина", "пр. Мира", "ул. Садовая", "ул. Победы", "наб. Реки Мойки")
+SURNAMES = [
+    "Иванов",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Петров",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Егоров",
+    "Павлов",
+    "Козлов",
+    "Степанов",
+    "Николаев",
+    "Орлов",
+    "Андреев",
+    "Макаров",
+    "Никитин",
+    "Захаров",
+    "Зайцев",
+    "Соловьёв",
+    "Борисов",
+    "Яковлев",
+    "Григорьев",
+    "Романов",
+    "Воробьёв",
+    "Сергеев",
+    "Кузьмин",
+    "Фролов",
+    "Александров",
+    "Дмитриев",
+    "Королёв",
+    "Гусев",
+    "Киселёв",
+    "Ильин",
+    "Максимов",
+    "Поляков",
+    "Сорокин",
+    "Виноградов",
+    "Ковалёв",
+    "Белов",
+    "Медведев",
+    "Антонов",
+    "Тарасов",
+    "Жуков",
+    "Баранов",
+    "Филиппов",
+    "Комаров",
+    "Давыдов",
+    "Беляев",
+    "Герасимов",
+    "Богданов",
+    "Осипов",
+    "Сидоров",
+    "Матвеев",
+    "Титов",
+]
+FIRST_NAMES = [
+    "Александр",
+    "Сергей",
+    "Дмитрий",
+    "Андрей",
+    "Алексей",
+    "Максим",
+    "Иван",
+    "Михаил",
+    "Артём",
+    "Никита",
+    "Евгений",
+    "Владимир",
+    "Павел",
+    "Роман",
+    "Олег",
+    "Виктор",
+    "Игорь",
+    "Юрий",
+    "Константин",
+    "Денис",
+    "Николай",
+    "Григорий",
+]
+PATRONYMICS = [
+    "Петрович",
+    "Иванович",
+    "Сергеевич",
+    "Андреевич",
+    "Викторович",
+    "Олегович",
+    "Юрьевич",
+    "Александрович",
+    "Дмитриевич",
+    "Михайлович",
+    "Николаевич",
+    "Владимирович",
+    "Павлович",
+    "Романович",
+    "Евгеньевич",
+]
+MOBILE_CODES = ("903", "905", "915", "916", "925", "926", "977", "985", "999", "912")
+STATUSES = ("клиент", "потенциальный", "партнёр", "client", "prospect")
+
+
+@dataclass(frozen=True)
+class Organization:
+    legal_name: str
+    short_name: str
+    inn: str
+    kpp: str | None
+    phone: str
+    email: str
+    address: str
+    status: str
+    industry: str
+
+    def row(self) -> list[str | None]:
+        return [
+            self.legal_name,
+            self.short_name,
+            self.inn,
+            self.kpp,
+            self.phone,
+            self.email,
+            self.address,
+            self.status,
+            self.industry,
+        ]
+
+
+def company_inn(seq: int) -> str:
+    body = f"{77 + seq // 10_000_000:02d}{seq % 10_000_000:07d}"
+    return body + str(ru_inn.calc_company_check_digit(body))
+
+
+def trader_inn(seq: int) -> str:
+    body = f"{50 + seq // 100_000_000:02d}{seq % 100_000_000:08d}"
+    return body + "".join(ru_inn.calc_personal_check_digits(body))
+
+
+_LATIN = dict(
+    zip(
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+        [
+            "a",
+            "b",
+            "v",
+            "g",
+            "d",
+            "e",
+            "e",
+            "zh",
+            "z",
+            "i",
+            "y",
+            "k",
+            "l",
+            "m",
+            "n",
+            "o",
+            "p",
+            "r",
+            "s",
+            "t",
+            "u",
+            "f",
+            "kh",
+            "ts",
+            "ch",
+            "sh",
+            "sch",
+            "",
+            "y",
+            "",
+            "e",
+            "yu",
+            "ya",
+        ],
+        strict=True,
+    )
+)
+
+
+def latin(word: str) -> str:
+    """A Cyrillic word transliterated for a domain name."""
+    return "".join(_LATIN.get(c, c if c.isascii() and c.isalnum() else "") for c in word.lower())
+
+
+def brand(rng: random.Random) -> str:
+    word = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(3, 4)))
+    return word.capitalize() + (rng.choice(TAILS) if rng.random() < 0.2 else "")
+
+
+def organization(rng: random.Random, seq: int) -> Organization:
+    """A synthetic organization numbered `seq` (its INN, phone and e-mail follow from it)."""
+    digits, code = f"{seq:07d}", MOBILE_CODES[seq % len(MOBILE_CODES)]
+    if seq % 10 == 9:  # a sole trader
+        name = f"{rng.choice(SURNAMES)} {rng.choice(FIRST_NAMES)} {rng.choice(PATRONYMICS)}"
+        legal, short, inn, kpp = f"ИП {name}", f"ИП {name.split()[0]}", trader_inn(seq), None
+    else:
+        title = brand(rng)
+        form = rng.choice(FORMS)
+        legal, short, inn = f"{form} «{title}»", title, company_inn(seq)
+        kpp = f"{inn[:4]}01001"
+    if seq % 50 == 7:  # a prospect whose INN is not known yet
+        inn, kpp = "", None
+    return Organization(
+        legal_name=legal,
+        short_name=short,
+        inn=inn,
+        kpp=kpp,
+        phone=f"+7 ({code}) {digits[:3]}-{digits[3:5]}-{digits[5:]}",
+        email=f"info{seq}@{latin(short.split()[0])}.ru",
+        address=f"г. {rng.choice(CITIES)}, {rng.choice(STREETS)}, д. {seq % 200 + 1}",
+        status=rng.choice(STATUSES),
+        industry=rng.choice(INDUSTRIES),
+    )
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The existing base (seeded before each run) and the file's rows, with what to expect."""
+
+    existing: list[Organization]
+    rows: int
+    seed: int
+    by_inn: int
+    by_email: int
+    by_phone: int
+    similar: int
+    in_file: int
+
+    def file_rows(self) -> Iterator[list[str | None]]:
+        """The data rows of the file: new organizations, with the planned duplicates spread
+        through the file (every kind in every part of it)."""
+        rng = random.Random(self.seed)
+        special = self.by_inn + self.by_email + self.by_phone + self.similar + self.in_file
+        spacing = max(1, self.rows // max(1, special))
+        kinds = (
+            ["inn"] * self.by_inn
+            + ["email"] * self.by_email
+            + ["phone"] * self.by_phone
+            + ["similar"] * self.similar
+            + ["in_file"] * self.in_file
+        )
+        rng.shuffle(kinds)
+        base = len(self.existing)
+        earlier: list[list[str | None]] = []
+        for index in range(self.rows):
+            fresh = organization(rng, base + index).row()
+            kind = kinds.pop() if index % spacing == spacing - 1 and kinds else None
+            if kind is not None and kind != "in_file":
+                old = self.existing[rng.randrange(base)]
+                if kind == "inn":
+                    fresh = [old.legal_name + " (новое)", *old.row()[1:4], *fresh[4:]]
+                elif kind == "email":
+                    fresh = [*fresh[:2], None, None, None, old.email, *fresh[6:]]
+                elif kind == "phone":
+                    fresh = [*fresh[:2], None, None, old.phone, None, *fresh[6:]]
+                else:  # a near spelling of an existing name, otherwise new
+                    fresh = [old.legal_name.replace("«", '"').replace("»", '"'), *fresh[1:]]
+            elif kind == "in_file" and earlier:
+                fresh = earlier[rng.randrange(len(earlier))]
+            if index % 97 == 0:
+                earlier.append(fresh)
+            yield fresh
+
+
+def dataset(rows: int, existing: int, seed: int = 20_240_301) -> Dataset:
+    rng = random.Random(seed + 1)
+    return Dataset(
+        existing=[organization(rng, seq) for seq in range(existing)],
+        rows=rows,
+        seed=seed,
+        by_inn=200,
+        by_email=100,
+        by_phone=100,
+        similar=200,
+        in_file=100,
+    )
+
+
+def write_workbook(data: Dataset, path: Path) -> int:
+    """The file as an .xlsx (openpyxl write-only); its size in bytes."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Организации")
+    sheet.append(HEADER)
+    for row in data.file_rows():
+        sheet.append(row)
+    workbook.save(path)
+    return path.stat().st_size
+
+
+def organization_records(rows: Iterable[list[str | None]], direction: str) -> list[tuple[Any, ...]]:
+    """Rows of the file's shape as rows of `organizations` (validated by the import's own rules;
+    invalid rows are left out), in SEED_COLUMNS order."""
+    mapping, _ = map_headers(HEADER, {})
+    records = []
+    for number, row in enumerate(rows, start=2):
+        draft = parse_row(number, mapping, row, [direction]).draft
+        if draft is None:
+            continue
+        values = storage_values(draft)
+        records.append(
+            (
+                uuid.uuid4(),
+                *(values[c] for c in SEED_COLUMNS[1:5]),
+                json.dumps(values["legal_address"]),
+                json.dumps(values["phones"]),
+                values["emails"],
+                values["email_domains"],
+                values["industry"],
+                values["status"],
+                values["directions"],
+                "bench",
+            )
+        )
+    return records
+
+
+SEED_COLUMNS = [
+    "id",
+    "legal_name",
+    "short_name",
+    "inn",
+    "kpp",
+    "legal_address",
+    "phones",
+    "emails",
+    "email_domains",
+    "industry",
+    "status",
+    "directions",
+    "created_by",
+]
+
+
+# --- the figure ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    url: str
+    data: Dataset
+    workbook: Path
+    size: int
+    seed: list[tuple[Any, ...]]
+    """The existing base as `organizations` rows."""
+    cells: list[tuple[str | None, ...]]
+    """The file's data rows as the text of their cells (for the plain COPY)."""
+    records: list[tuple[Any, ...]]
+    """The file's valid rows as `organizations` rows (for the COPY into its shape)."""
+
+
+async def _drop(postgres_url: str) -> None:
+    conn = await asyncpg.connect(f"{postgres_url.rstrip('/')}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def prepared(ctx: Context) -> Prepared:
+    """The workbook, the seed and a migrated database, made once per bench."""
+    rows, existing = int(ctx.params["rows"]), int(ctx.params["existing"])
+    key = f"directory-import:{rows}:{existing}"
+    if key in ctx.shared:
+        ready: Prepared = ctx.shared[key]
+        return ready
+    holder = tempfile.TemporaryDirectory(prefix="clientele-bench-import-")
+    ctx.cleanup.callback(holder.cleanup)
+    data = dataset(rows, existing)
+    workbook = Path(holder.name) / "organizations.xlsx"
+    size = await asyncio.to_thread(write_workbook, data, workbook)
+    postgres = ctx.infra.postgres_url
+    await _drop(postgres)
+    await ensure_database(postgres, DATABASE)
+    ctx.cleanup.push_async_callback(_drop, postgres)
+    url = ctx.infra.database_url(DATABASE)
+    migrate = await asyncio.create_subprocess_exec(
+        str(CLIENTELE),
+        "migrate",
+        "directory",
+        env={**os.environ, **ctx.infra.as_env(), "DATABASE_URL": url},
+        cwd=ctx.repo,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await migrate.communicate()
+    if migrate.returncode != 0:
+        raise RuntimeError(f"clientele migrate directory failed:\n{output.decode()[-2000:]}")
+    ready = Prepared(
+        url=url,
+        data=data,
+        workbook=workbook,
+        size=size,
+        seed=await asyncio.to_thread(
+            organization_records, (org.row() for org in data.existing), DIRECTION
+        ),
+        cells=[tuple(row) for row in data.file_rows()],
+        records=await asyncio.to_thread(organization_records, data.file_rows(), DIRECTION),
+    )
+    ctx.shared[key] = ready
+    return ready
+
+
+async def _reset(ready: Prepared) -> None:
+    """The database as before an import: the existing base only."""
+    conn = await asyncpg.connect(ready.url)
+    try:
+        await conn.execute(
+            "TRUNCATE organizations, audit_log, outbox, unwanted_register, employments,"
+            " organization_list_members CASCADE"
+        )
+        await conn.copy_records_to_table("organizations", records=ready.seed, columns=SEED_COLUMNS)
+        await conn.execute("VACUUM ANALYZE organizations")
+    finally:
+        await conn.close()
+
+
+def _peak_mb(proc: Proc) -> float:
+    """The process's peak resident set (VmHWM) in MB."""
+    status = Path(f"/proc/{proc.process.pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+async def _import(ctx: Context, ready: Prepared, mode: str) -> tuple[float, float, dict[str, Any]]:
+    """One import by a fresh service process: (seconds, its peak RSS in MB, the counts)."""
+    service = await start_service(
+        ctx, "directory", ready.url, RUN_CONSUMERS="false", RUN_RELAY="false"
+    )
+    token = issuer(ctx).mint(
+        "bench-importer", roles=["sales"], directions=[DIRECTION], ttl_seconds=3600
+    )
+    content = ready.workbook.read_bytes()
+    async with httpx.AsyncClient(timeout=900) as client:
+        started = time.perf_counter()
+        response = await client.post(
+            f"{service.url}/v1/organizations/import",
+            files={"file": ("organizations.xlsx", content, "application/octet-stream")},
+            data={"mode": mode},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        seconds = time.perf_counter() - started
+    if response.status_code != 200:
+        raise RuntimeError(f"{mode} answered {response.status_code}: {response.text[:500]}")
+    peak = _peak_mb(service)
+    await service.stop()
+    body = response.json()
+    return seconds, peak, {k: body[k] for k in ("rows", "created", "updated", "skipped")}
+
+
+async def _copy(
+    url: str, table: str, ddl: str, records: list[tuple[Any, ...]], columns: list[str]
+) -> float:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"DROP TABLE IF EXISTS {table}")
+        await conn.execute(ddl)
+        started = time.perf_counter()
+        await conn.copy_records_to_table(table, records=records, columns=columns)
+        seconds = time.perf_counter() - started
+        await conn.execute(f"DROP TABLE {table}")
+    finally:
+        await conn.close()
+    return seconds
+
+
+@figure(
+    "directory-import",
+    "Directory: import of 100,000 organizations from .xlsx",
+    kind="figure",
+    description=(
+        "POST /v1/organizations/import of an .xlsx of `rows` organizations (Cyrillic names,"
+        " checksummed INNs, KPP, phones, e-mails, addresses; 200 rows match an existing"
+        " organization by INN, 100 by e-mail, 100 by phone, 200 have a near name, 100 repeat"
+        " an earlier row) into a base of `existing` organizations, as a sales user, each by a"
+        " fresh `clientele serve directory` process (relay and consumers off): the dry run"
+        " (the whole per-row report in the response) and the import of the valid rows, from"
+        " the first byte of the upload to the response (committed). Peak memory: the service"
+        " process's VmHWM. Baselines, in the same run: `copy_s`, asyncpg COPY of the same"
+        " rows as the text of their cells into an unindexed table of as many text columns;"
+        " `copy_table_s`, COPY of the same rows, validated, into a table made LIKE"
+        " `organizations` INCLUDING ALL (its indexes and generated columns, not its triggers)."
+    ),
+    metrics=[
+        Metric(
+            "import_s",
+            "import (valid rows), end to end",
+            "s",
+            target=Target("<", 60),
+            baseline="directory-import.copy_s",
+            higher_is_better=False,
+        ),
+        Metric(
+            "import_peak_mb",
+            "service peak RSS, import",
+            "MB",
+            target=Target("<", 500),
+            higher_is_better=False,
+        ),
+        Metric(
+            "dry_run_s",
+            "dry run, end to end",
+            "s",
+            target=Target("<", 60),
+            baseline="directory-import.copy_s",
+            higher_is_better=False,
+        ),
+        Metric(
+            "dry_run_peak_mb",
+            "service peak RSS, dry run",
+            "MB",
+            target=Target("<", 500),
+            higher_is_better=False,
+        ),
+        Metric("copy_s", "plain COPY of the same rows", "s", higher_is_better=False),
+        Metric(
+            "copy_table_s",
+            "COPY into organizations' shape (indexes, generated columns)",
+            "s",
+            higher_is_better=False,
+        ),
+    ],
+    params={"rows": 100_000, "existing": 10_000},
+    quick_params={"rows": 10_000, "existing": 2_000},
+    timeout=1200,
+)
+async def directory_import(ctx: Context) -> dict[str, float]:
+    ready = await prepared(ctx)
+    await _reset(ready)
+    dry_s, dry_peak, dry = await _import(ctx, ready, "dry_run")
+    expected_rows = ready.data.rows
+    if dry["rows"] != expected_rows:
+        ctx.notes.append(f"the dry run reported {dry['rows']} rows of {expected_rows}")
+    import_s, import_peak, done = await _import(ctx, ready, "valid_rows")
+    if done != dry:
+        ctx.notes.append(f"the import did {done}, its dry run said {dry}")
+    copy_s = await _copy(
+        ready.url,
+        "bench_import_cells",
+        "CREATE TABLE bench_import_cells ("
+        + ", ".join(f"c{i} text" for i in range(len(HEADER)))
+        + ")",
+        ready.cells,
+        [f"c{i}" for i in range(len(HEADER))],
+    )
+    copy_table_s = await _copy(
+        ready.url,
+        "bench_import_shaped",
+        "CREATE TABLE bench_import_shaped (LIKE organizations INCLUDING ALL)",
+        ready.records,
+        SEED_COLUMNS,
+    )
+    return {
+        "import_s": import_s,
+        "import_peak_mb": import_peak,
+        "dry_run_s": dry_s,
+        "dry_run_peak_mb": dry_peak,
+        "copy_s": copy_s,
+        "copy_table_s": copy_table_s,
+    }
