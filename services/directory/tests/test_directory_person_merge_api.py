@@ -313,7 +313,8 @@ async def test_ugly_merges_are_refused_or_kept_whole(
     ]
     # nobody would see the result: refused, nothing written
     orphan = await _merge(client, me, a, b, values={"directions": []})
-    assert problem(orphan, 422)["errors"][0]["type"] == "orphan"
+    error = problem(orphan, 422)["errors"][0]
+    assert (error["type"], error["location"]) == ("orphan", ["body", "values", "directions"])
     for person in (a, b):
         assert (await client.get(f"/v1/persons/{person['id']}", headers=me)).json()["version"] == 1
     # both listed: the survivor keeps one active entry, the other's is closed and moved

@@ -131,8 +131,8 @@ persons = Table(
         "ix_persons_merged_into", "merged_into", postgresql_where=text("merged_into IS NOT NULL")
     ),
 )
-"""Migration 0011 adds expression indexes for duplicate candidates: trigram indexes on
-``directory_person_name_key`` of the Cyrillic and of the Latin name, GIN indexes on
+"""Duplicate candidates use expression indexes of migrations 0011 and 0015: a GiST trigram index
+on ``directory_person_key`` (the name in Latin letters) of live persons, GIN indexes on
 ``directory_fold_emails(emails)`` (here and on employments) and on ``phones``."""
 
 employments = Table(

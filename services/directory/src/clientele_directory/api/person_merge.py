@@ -18,7 +18,7 @@ from clientele_shared.events.schemas.directory import MovedEmployment
 from clientele_shared.http.concurrency import IfMatch, etag, required_versions
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Text, and_, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Float, Text, and_, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,6 @@ from clientele_directory.api.common import (
     actor_of,
     audit,
     invalid,
-    invalid_field,
     soft_delete_values,
 )
 from clientele_directory.api.merging import (
@@ -72,8 +71,8 @@ from clientele_directory.events import person_deleted, person_merged, person_upd
 from clientele_directory.store import employments, persons
 
 router = APIRouter(prefix="/v1/persons", tags=["persons"])
-NAME_SCAN = 200
-"""The most similar names a candidate search looks at (before the direction rule's cut)."""
+NAME_SCAN = 50
+"""The nearest names a candidate search takes per name of the person (among those he sees)."""
 
 
 class PersonMergeResult(BaseModel):
@@ -286,8 +285,14 @@ async def merge_persons(
         if not keeps_person_visible(
             fields.directions, await live_employment_count(session, person_id)
         ):
-            raise invalid_field(
-                "values.directions", "a person without employments needs a direction", "orphan"
+            raise invalid(
+                [
+                    {
+                        "loc": ("values", "directions"),
+                        "msg": "a person without employments needs a direction",
+                        "type": "orphan",
+                    }
+                ]
             )
         moved_entries = await move_register_entries(
             session, principal, "person_id", person_id, other.id
@@ -355,20 +360,24 @@ async def merge_persons(
 # --- duplicate candidates --------------------------------------------------------------------
 
 
-def _name_keys() -> tuple[ColumnElement[str], ColumnElement[str]]:
-    """SQL: the person's Cyrillic and Latin names as "last first" in Latin letters (indexed)."""
-    return (
-        func.directory_person_name_key(persons.c.last_name, persons.c.first_name),
-        func.directory_person_name_key(persons.c.last_name_latin, persons.c.first_name_latin),
+def _person_key() -> ColumnElement[str]:
+    """SQL: the person's name as "last first" in Latin letters, the Cyrillic one first (indexed
+    for nearest-neighbour scans, migration 0015)."""
+    return func.directory_person_key(
+        persons.c.last_name,
+        persons.c.first_name,
+        persons.c.last_name_latin,
+        persons.c.first_name_latin,
     )
 
 
 def _name_similarity(targets: list[str]) -> ColumnElement[float]:
-    """SQL: the best trigram similarity between the row's names and the ``targets``."""
+    """SQL: the best trigram similarity between the row's name and the ``targets``."""
     if not targets:
         return literal(0.0)
-    pairs = [func.similarity(key, literal(t, Text)) for key in _name_keys() for t in targets]
-    return func.coalesce(func.greatest(*pairs), 0.0)
+    key = _person_key()
+    best = func.greatest(*(func.similarity(key, literal(t, Text)) for t in targets))
+    return func.coalesce(best, 0.0)
 
 
 async def _ids(session: AsyncSession, stmt: Any) -> set[uuid.UUID]:
@@ -424,22 +433,32 @@ async def person_duplicates(
                 for p in target.phones
             ]
             by_phone = await _ids(session, select(persons.c.id).where(or_(*same_phone), candidate))
-        keys = (await session.execute(select(*_name_keys()).where(persons.c.id == person_id))).one()
+        keys = (
+            await session.execute(
+                select(
+                    func.directory_person_name_key(persons.c.last_name, persons.c.first_name),
+                    func.directory_person_name_key(
+                        persons.c.last_name_latin, persons.c.first_name_latin
+                    ),
+                ).where(persons.c.id == person_id)
+            )
+        ).one()
         targets = sorted({key for key in keys if key})
-        similarity = _name_similarity(targets)
         by_name: set[uuid.UUID] = set()
         if targets:
             await session.execute(
                 select(func.set_config("pg_trgm.similarity_threshold", str(NAME_SIMILARITY), True))
             )
-            similar = or_(*(key.op("%")(literal(t, Text)) for key in _name_keys() for t in targets))
-            by_name = await _ids(
+        for name in targets:  # the nearest names first (a GiST scan), NAME_SCAN of them
+            key, wanted_name = _person_key(), literal(name, Text)
+            by_name |= await _ids(
                 session,
                 select(persons.c.id)
-                .where(similar, candidate)
-                .order_by(similarity.desc(), persons.c.id)
+                .where(key.op("%")(wanted_name), candidate)
+                .order_by(key.op("<->", return_type=Float)(wanted_name))
                 .limit(NAME_SCAN),
             )
+        similarity = _name_similarity(targets)
         found = by_email | by_phone | by_name
         if not found:
             return []
