@@ -238,7 +238,7 @@ STATUSES = ("клиент", "потенциальный", "партнёр", "cli
 class Organization:
     legal_name: str
     short_name: str
-    inn: str
+    inn: str | None
     kpp: str | None
     phone: str
     email: str
@@ -326,6 +326,7 @@ def brand(rng: random.Random) -> str:
 def organization(rng: random.Random, seq: int) -> Organization:
     """A synthetic organization numbered `seq` (its INN, phone and e-mail follow from it)."""
     digits, code = f"{seq:07d}", MOBILE_CODES[seq % len(MOBILE_CODES)]
+    inn: str | None
     if seq % 10 == 9:  # a sole trader
         name = f"{rng.choice(SURNAMES)} {rng.choice(FIRST_NAMES)} {rng.choice(PATRONYMICS)}"
         legal, short, inn, kpp = f"ИП {name}", f"ИП {name.split()[0]}", trader_inn(seq), None
@@ -335,7 +336,7 @@ def organization(rng: random.Random, seq: int) -> Organization:
         legal, short, inn = f"{form} «{title}»", title, company_inn(seq)
         kpp = f"{inn[:4]}01001"
     if seq % 50 == 7:  # a prospect whose INN is not known yet
-        inn, kpp = "", None
+        inn, kpp = None, None
     return Organization(
         legal_name=legal,
         short_name=short,
