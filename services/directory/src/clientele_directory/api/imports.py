@@ -106,16 +106,17 @@ WITH n AS MATERIALIZED (
 SELECT n.num, c.id, c.legal_name, c.sim FROM n CROSS JOIN LATERAL (
     SELECT o.id, o.legal_name, similarity(o.name_key, n.key) AS sim
     FROM organizations o
-    WHERE o.name_key % n.key AND o.deleted_at IS NULL {inn_rule}
+    WHERE {name} % n.key AND o.deleted_at IS NULL
       AND (CAST(:all AS boolean) OR o.directions && :dirs)
       AND coalesce(array_position(:created, o.id), 0) < n.pos
     ORDER BY sim DESC, o.id LIMIT :limit
 ) AS c
 WHERE c.sim >= :threshold
 """
-"""Similar names of a chunk's new rows, ``%`` through the GIN trigram index on the name without
-its legal form (migration 0013). A row with an INN is compared only with organizations without
-one (``inn_rule``: two INNs are two companies), a row without one with every organization.
+"""Similar names of a chunk's new rows, ``%`` through a GIN trigram index on the name without its
+legal form. A row with an INN is compared only with organizations without one (two INNs are two
+companies: ``name`` is then the name of those only, indexed apart, migration 0016), a row
+without one with every organization (migration 0013).
 ``created`` lists the chunk's new ids in row order, already inserted: a row is compared with
 the rows before it, never with itself or later ones (``pos`` is its place in that list)."""
 
@@ -130,7 +131,8 @@ no JIT compiling of statements whose costs are overestimated."""
 
 
 def _candidates_sql(with_inn: bool) -> Any:
-    return text(_CANDIDATES.format(inn_rule="AND o.inn IS NULL" if with_inn else "")).bindparams(
+    name = "(CASE WHEN o.inn IS NULL THEN o.name_key END)" if with_inn else "o.name_key"
+    return text(_CANDIDATES.format(name=name)).bindparams(
         bindparam("nums", type_=ARRAY(Integer)),
         bindparam("positions", type_=ARRAY(Integer)),
         bindparam("names", type_=ARRAY(Text)),
