@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from clientele_shared.events.catalog import REGISTRY, notification_requests
+from clientele_shared.events.catalog import REGISTRY
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.testing.infra import Infrastructure
 from notifier_testkit import WEBHOOK_SECRET, Publish, SmtpServer, WebhookReceiver
@@ -41,23 +41,44 @@ def receiver() -> Iterator[WebhookReceiver]:
         yield server
 
 
-@pytest.fixture
-def publish(infra: Infrastructure) -> Iterator[Publish]:
-    """Publish one event as ``service`` on its notifications topic (the wire format of the
-    outbox relay), and wait for Kafka's acknowledgement."""
-    loop = asyncio.new_event_loop()
+class Publisher:
+    """Publishes events as a requesting service on their topic (the wire format of the outbox
+    relay) and waits for Kafka's acknowledgement."""
 
-    async def started() -> AIOKafkaProducer:
-        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, acks="all")
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.producer = self.loop.run_until_complete(self._started(bootstrap_servers))
+
+    @staticmethod
+    async def _started(bootstrap_servers: str) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
         await producer.start()
         return producer
 
-    producer = loop.run_until_complete(started())
+    def __call__(
+        self, service: str, event_type: str, payload: dict[str, Any], **envelope: Any
+    ) -> Envelope:
+        event = self._envelope(service, event_type, payload, **envelope)
+        self.loop.run_until_complete(self._send([event]))
+        return event
 
-    def send(service: str, event_type: str, payload: dict[str, Any], **envelope: Any) -> Envelope:
-        spec = REGISTRY.spec(event_type, 1)
-        spec.payload.model_validate(payload)
-        event = Envelope(
+    def many(self, service: str, events: list[tuple[str, dict[str, Any], str]]) -> None:
+        """Publish (event type, payload, aggregate id) triples in one go."""
+        self.loop.run_until_complete(
+            self._send(
+                [
+                    self._envelope(service, event_type, payload, aggregate_id=aggregate_id)
+                    for event_type, payload, aggregate_id in events
+                ]
+            )
+        )
+
+    @staticmethod
+    def _envelope(
+        service: str, event_type: str, payload: dict[str, Any], **envelope: Any
+    ) -> Envelope:
+        REGISTRY.spec(event_type, 1).payload.model_validate(payload)
+        return Envelope(
             type=event_type,
             schema_version=1,
             producer=service,
@@ -66,15 +87,25 @@ def publish(infra: Infrastructure) -> Iterator[Publish]:
             payload=payload,
             **envelope,
         )
-        loop.run_until_complete(
-            producer.send_and_wait(
-                notification_requests(service),
+
+    async def _send(self, events: list[Envelope]) -> None:
+        sent = [
+            await self.producer.send(
+                REGISTRY.spec(event.type, 1).topic,
                 value=event.to_bytes(),
                 key=event.aggregate_id.encode(),
             )
-        )
-        return event
+            for event in events
+        ]
+        await asyncio.gather(*sent)
 
-    yield send
-    loop.run_until_complete(producer.stop())
-    loop.close()
+    def close(self) -> None:
+        self.loop.run_until_complete(self.producer.stop())
+        self.loop.close()
+
+
+@pytest.fixture
+def publish(infra: Infrastructure) -> Iterator[Publish]:
+    publisher = Publisher(infra.kafka_bootstrap_servers)
+    yield publisher
+    publisher.close()

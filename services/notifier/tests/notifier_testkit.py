@@ -3,18 +3,19 @@ that verifies signatures, each in a thread of the test process."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
+from aiokafka import AIOKafkaConsumer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
@@ -33,8 +34,15 @@ WEBHOOK_SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!"
 SECRETS_KEY = Fernet.generate_key().decode()
 REQUESTED = "interactions.notification.requested"
 
-Publish = Callable[..., Envelope]
-"""publish(service, event_type, payload, **envelope fields): an event on service's topic."""
+
+class Publish(Protocol):
+    """Events on their topic as a service would publish them (see conftest's Publisher)."""
+
+    def __call__(
+        self, service: str, event_type: str, payload: dict[str, Any], **envelope: Any
+    ) -> Envelope: ...
+
+    def many(self, service: str, events: list[tuple[str, dict[str, Any], str]]) -> None: ...
 
 
 @dataclass
@@ -157,6 +165,8 @@ def notifier_env(smtp: SmtpServer, **extra: str) -> dict[str, str]:
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp.port),
         "WEBHOOK_SECRETS_KEY": SECRETS_KEY,
+        "WEBHOOK_ALLOW_HTTP": "true",
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",  # the receivers of the tests
         "WORKER_POLL_INTERVAL": "0.1",
         "EMAIL_INITIAL_BACKOFF": "0.2",
         "WEBHOOK_INITIAL_BACKOFF": "0.2",
@@ -187,3 +197,57 @@ def deliveries(
     assert response.status_code == 200, response.text
     body: list[dict[str, Any]] = response.json()
     return body
+
+
+class EventTail:
+    """Reads a topic from its end (as of entering) in a thread: ``events`` collects what is
+    published after that."""
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.events: list[Envelope] = []
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._read()), daemon=True)
+
+    async def _read(self) -> None:
+        consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.bootstrap_servers,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+        )
+        await consumer.start()
+        try:
+            for _ in range(600):  # without a group: every partition, once metadata is in
+                if consumer.assignment():
+                    break
+                await asyncio.sleep(0.05)
+            for tp in consumer.assignment():
+                await consumer.position(tp)  # fixes "from now" before anything is published
+            self.ready.set()
+            while not self.stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=200)
+                with self.lock:
+                    self.events.extend(
+                        Envelope.from_bytes(record.value or b"")
+                        for records in batches.values()
+                        for record in records
+                    )
+        finally:
+            await consumer.stop()
+
+    def of_type(self, event_type: str) -> list[Envelope]:
+        with self.lock:
+            return [event for event in self.events if event.type == event_type]
+
+    def __enter__(self) -> EventTail:
+        self.thread.start()
+        assert self.ready.wait(30), f"could not read {self.topic}"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopping.set()
+        self.thread.join(10)

@@ -281,3 +281,77 @@ def test_preferences_suppress_and_digest_an_employees_email(
     assert "deal.won: about deal.won" in body.get_content()
     assert "marketing" not in body.get_content()
     assert states() == ["suppressed", "digested", "digested"]
+
+
+def test_webhook_urls_to_internal_addresses_are_refused_unless_allowed(
+    start_service: Callable[..., ServiceProcess],
+    smtp: SmtpServer,
+    receiver: WebhookReceiver,
+    publish: Publish,
+    issuer: TokenIssuer,
+) -> None:
+    """The guard refuses loopback, private, link-local and metadata addresses when an endpoint
+    is configured (422) and again when it is called (an address that changed since)."""
+    allowing = start_service("notifier", **notifier_env(smtp, RUN_WORKERS="false"))
+    strict = start_service("notifier", **notifier_env(smtp, WEBHOOK_ALLOWED_HOSTS=""))
+    admin = bearer(issuer)
+    refused = {
+        receiver.url: "127.0.0.1 is a loopback address",
+        f"http://localhost:{receiver.port}/hook": "localhost resolves to",
+        "https://[::1]/hook": "::1 is a loopback address",
+        "https://169.254.169.254/latest/meta-data/": "a cloud metadata address",
+        "https://169.254.10.10/": "a link-local address",
+        "https://10.20.30.40/erp": "a private address",
+        "https://192.168.0.10/erp": "a private address",
+    }
+    for url, reason in refused.items():
+        name = f"bad-{uuid.uuid4().hex[:8]}"
+        answer = httpx.post(
+            f"{strict.url}/v1/webhooks",
+            json={"name": name, "url": url, "secret": WEBHOOK_SECRET},
+            headers=admin,
+        )
+        assert answer.status_code == 422, (url, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        problem = answer.json()
+        assert problem["type"].endswith("/webhook-url-refused")
+        assert reason in problem["detail"], problem
+        assert problem["errors"][0]["location"] == ["body", "url"]
+        names = [e["name"] for e in httpx.get(f"{strict.url}/v1/webhooks", headers=admin).json()]
+        assert name not in names
+
+    name = f"erp-{uuid.uuid4().hex[:8]}"
+    created = httpx.post(
+        f"{allowing.url}/v1/webhooks",
+        json={"name": name, "url": receiver.url, "secret": WEBHOOK_SECRET},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text  # 127.0.0.1 is allowed by its settings
+    endpoint = created.json()
+    moved = httpx.patch(
+        f"{strict.url}/v1/webhooks/{endpoint['id']}",
+        json={"url": "https://169.254.169.254/latest/meta-data/"},
+        headers=admin,
+    )
+    assert moved.status_code == 422
+    kept = httpx.get(f"{strict.url}/v1/webhooks/{endpoint['id']}", headers=admin).json()
+    assert kept["url"] == receiver.url
+
+    key = f"deal-{uuid.uuid4()}"
+    publish(
+        "interactions",
+        REQUESTED,
+        {
+            "idempotency_key": key,
+            "channel": "webhook",
+            "recipients": [{"endpoint": name}],
+            "subject": "Deal won",
+            "text": "won",
+        },
+    )
+    wait_for(settled(strict, issuer, key, 1), 60, "the webhook delivery to be refused")
+    (refusal,) = deliveries(strict, issuer, key)
+    assert refusal["state"] == "dead"
+    assert refusal["attempts"] == 1  # a refusal is not retried
+    assert "refused: 127.0.0.1 is a loopback address" in refusal["dead_letter_reason"]
+    assert [r for r in receiver.received if r.delivery_id == refusal["id"]] == []

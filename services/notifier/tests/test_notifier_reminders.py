@@ -1,5 +1,6 @@
-"""Reminders through real notifier processes: fired once with two replicas, rescheduled and
-cancelled by later events, and surviving a notifier restart together with a lost Redis index."""
+"""Reminders through real notifier processes: fired once with two replicas (a few, and a
+thousand due at the same moment), rescheduled and cancelled by later events, and surviving a
+notifier restart together with a lost Redis index."""
 
 from __future__ import annotations
 
@@ -14,9 +15,18 @@ import pytest
 import redis
 from clientele_notifier.reminders import INDEX, INDEX_BUILT
 from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.events.catalog import DELIVERIES
+from clientele_shared.events.envelope import Envelope
 from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import ServiceProcess, wait_for
-from notifier_testkit import Publish, SmtpServer, bearer, deliveries, notifier_env
+from notifier_testkit import (
+    EventTail,
+    Publish,
+    SmtpServer,
+    bearer,
+    deliveries,
+    notifier_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -101,6 +111,66 @@ def test_reminders_fire_once_with_two_notifiers(
             state["due_at"]
         )
         assert len(deliveries(first, issuer, f"reminder:{reminder_id}")) == 1
+
+
+def test_a_thousand_reminders_due_together_fire_once_across_two_notifiers(
+    start_service: Callable[..., ServiceProcess],
+    smtp: SmtpServer,
+    publish: Publish,
+    issuer: TokenIssuer,
+    infra: Infrastructure,
+) -> None:
+    """Both replicas claim batches from the same head of the index at the same moment."""
+    env = notifier_env(smtp)
+    first = start_service("notifier", **env)
+    second = start_service("notifier", **env)
+    tag = uuid.uuid4().hex[:8]
+    employees = [f"emp-{tag}-{n}" for n in range(100)]
+    due = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=8)
+    ids = [uuid.uuid4() for _ in range(1000)]
+    wanted = {str(i) for i in ids}
+    with EventTail(infra.kafka_bootstrap_servers, DELIVERIES) as tail:
+        publish.many(
+            "interactions",
+            [
+                (
+                    SCHEDULED,
+                    {
+                        "reminder_id": str(reminder_id),
+                        "due_at": due.isoformat(),
+                        "recipient": {"employee_id": employees[n % len(employees)]},
+                        "subject": f"batch {n}",
+                    },
+                    str(reminder_id),
+                )
+                for n, reminder_id in enumerate(ids)
+            ],
+        )
+
+        def fired() -> list[Envelope]:
+            return [
+                e
+                for e in tail.of_type("notifier.reminder.fired")
+                if e.payload["reminder_id"] in wanted
+            ]
+
+        wait_for(lambda: {e.payload["reminder_id"] for e in fired()} == wanted, 90, "all to fire")
+        time.sleep(2)  # would a replica fire one again?
+        events = fired()
+    assert len(events) == len(ids)  # each exactly once
+    assert all(dt.datetime.fromisoformat(e.payload["fired_at"]) >= due for e in events)
+
+    def delivered() -> int:
+        return sum(len(inbox(second, issuer, employee)) for employee in employees)
+
+    wait_for(lambda: delivered() == len(ids), 60, "every reminder in an inbox")
+    sample = ids[:: len(ids) // 20]
+    for reminder_id in sample:
+        (one,) = deliveries(first, issuer, f"reminder:{reminder_id}")
+        assert one["state"] == "sent"
+        assert [entry["outcome"] for entry in one["log"]] == ["sent"]
+    time.sleep(1)
+    assert delivered() == len(ids)
 
 
 def test_reminder_survives_a_notifier_restart_and_a_lost_redis_index(

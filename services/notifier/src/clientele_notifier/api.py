@@ -15,12 +15,12 @@ from clientele_shared.http.problems import NotFound, ProblemError
 from clientele_shared.runtime import ServiceRuntime, runtime_of
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
 from clientele_notifier import delivery
-from clientele_notifier.channels.webhook import SecretBox
+from clientele_notifier.channels.webhook import SecretBox, UnresolvableHostError, WebhookGuard
 from clientele_notifier.domain import (
     Delivery,
     DeliveryAttempt,
@@ -28,10 +28,12 @@ from clientele_notifier.domain import (
     Notification,
     Preferences,
     Reminder,
+    UrlRefusedError,
     WebhookEndpoint,
     WebhookEndpointDraft,
     WebhookEndpointPatch,
 )
+from clientele_notifier.livestream import InboxHub
 from clientele_notifier.store import (
     dead_letters,
     deliveries,
@@ -42,7 +44,6 @@ from clientele_notifier.store import (
     requests,
     webhook_endpoints,
 )
-from clientele_notifier.worker import inbox_channel
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
@@ -141,10 +142,11 @@ async def stream(
     """New notifications of the caller as Server-Sent Events (``event: notification``).
 
     A reconnecting client sends ``Last-Event-ID``; the notifications created after that one are
-    sent first, so nothing is missed between two connections.
+    sent first (in creation order, ties by id, the order they are published in), so nothing is
+    missed between two connections.
     """
-    pubsub = runtime.redis.pubsub()
-    await pubsub.subscribe(inbox_channel(principal.subject))
+    hub: InboxHub = request.app.state.notifier.hub
+    live = hub.attach(principal.subject)  # before reading the backlog: nothing falls between
     backlog: list[dict[str, Any]] = []
     if last_event_id:
         try:
@@ -152,20 +154,22 @@ async def stream(
         except ValueError:
             last = None
         if last is not None:
-            since = (
-                select(notifications.c.created_at)
+            seen = (
+                select(notifications.c.created_at, notifications.c.id)
                 .where(notifications.c.id == last, notifications.c.recipient == principal.subject)
-                .scalar_subquery()
+                .subquery()
             )
             async with runtime.sessions() as session:
                 rows = (
                     await session.execute(
                         select(notifications)
-                        .where(
-                            notifications.c.recipient == principal.subject,
-                            notifications.c.created_at > since,
+                        .join(
+                            seen,
+                            tuple_(notifications.c.created_at, notifications.c.id)
+                            > tuple_(seen.c.created_at, seen.c.id),
                         )
-                        .order_by(notifications.c.created_at)
+                        .where(notifications.c.recipient == principal.subject)
+                        .order_by(notifications.c.created_at, notifications.c.id)
                         .limit(500)
                     )
                 ).all()
@@ -182,20 +186,15 @@ async def stream(
                 sent.add(item["id"])
                 yield _sse(item)
             while not await request.is_disconnected():
-                message = await pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=keepalive
-                )
-                if message is None:
+                try:
+                    item = await asyncio.wait_for(live.get(), keepalive)
+                except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
-                item = json.loads(message["data"])
                 if item["id"] not in sent:
                     yield _sse(item)
-        except asyncio.CancelledError:
-            raise
         finally:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            hub.detach(principal.subject, live)
 
     return StreamingResponse(
         events(),
@@ -224,6 +223,22 @@ def _secrets(request: Request) -> SecretBox:
 Secrets = Annotated[SecretBox, Depends(_secrets)]
 
 
+async def _vetted(request: Request, url: str) -> None:
+    """Refuse (422) a URL the webhook guard would not call now: its scheme, or an address its
+    host resolves to (loopback, private, link-local, metadata... unless allowed by settings)."""
+    guard: WebhookGuard = request.app.state.notifier.worker.guard
+    try:
+        await guard.pin(url)
+    except (UrlRefusedError, UnresolvableHostError) as exc:
+        raise ProblemError(
+            422,
+            "Webhook URL Refused",
+            f"The notifier does not call this URL: {exc}. Nothing was changed.",
+            kind="webhook-url-refused",
+            errors=[{"location": ["body", "url"], "message": str(exc), "type": "url_refused"}],
+        ) from None
+
+
 async def _endpoint(runtime: ServiceRuntime, endpoint_id: uuid.UUID) -> WebhookEndpoint:
     async with runtime.sessions() as session:
         row = (
@@ -238,9 +253,16 @@ async def _endpoint(runtime: ServiceRuntime, endpoint_id: uuid.UUID) -> WebhookE
 
 @webhooks_router.post("", status_code=status.HTTP_201_CREATED)
 async def create_endpoint(
-    draft: WebhookEndpointDraft, _: Admin, runtime: Runtime, secrets: Secrets, response: Response
+    draft: WebhookEndpointDraft,
+    _: Admin,
+    runtime: Runtime,
+    secrets: Secrets,
+    request: Request,
+    response: Response,
 ) -> WebhookEndpoint:
-    """Register a webhook endpoint; its secret is stored encrypted and never shown again."""
+    """Register a webhook endpoint; its secret is stored encrypted and never shown again. The
+    URL must be https and reach a public address unless settings allow more (422 otherwise)."""
+    await _vetted(request, draft.url)
     endpoint_id = uuid.uuid4()
     values = draft.model_dump(exclude={"secret"})
     try:
@@ -281,8 +303,11 @@ async def update_endpoint(
     _: Admin,
     runtime: Runtime,
     secrets: Secrets,
+    request: Request,
 ) -> WebhookEndpoint:
-    """Change an endpoint (a new secret rotates it)."""
+    """Change an endpoint (a new secret rotates it; a new URL is vetted as on creation)."""
+    if patch.url is not None:
+        await _vetted(request, patch.url)
     values: dict[str, Any] = patch.model_dump(exclude_unset=True, exclude={"secret"})
     if patch.secret is not None:
         values["secret_encrypted"] = secrets.encrypt(patch.secret.get_secret_value())

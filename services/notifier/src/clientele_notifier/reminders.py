@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,14 +33,17 @@ from clientele_shared.events.schemas.notifier import REMINDER_FIRED, ReminderFir
 from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
 from prometheus_client import Histogram
+from pydantic import ValidationError
 from redis.asyncio import Redis
-from sqlalchemy import Row, func, or_, select, update
+from redis.exceptions import RedisError
+from sqlalchemy import Row, any_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_notifier import delivery
+from clientele_notifier.livestream import InboxHub
 from clientele_notifier.settings import NotifierSettings
-from clientele_notifier.store import reminders
+from clientele_notifier.store import id_array, reminders
 
 log = get_logger(__name__)
 
@@ -47,6 +51,10 @@ INDEX = "notifier:reminders:due"
 INDEX_BUILT = "notifier:reminders:index-built"
 FIRE_BATCH = 500
 UNKNOWN_GRACE = 60.0
+INDEX_LINGER = 0.005
+BATCH_WINDOW = 0.02
+"""The shortest pause between two claims while reminders keep falling due: under load they
+fire in batches (one transaction each) instead of one by one."""
 
 FIRING_DELAY = Histogram(
     "clientele_notifier_reminder_delay_seconds",
@@ -86,9 +94,10 @@ async def apply_scheduled(
 
 async def apply_cancelled(
     session: AsyncSession, requester: str, envelope: Envelope, event: ReminderCancelled
-) -> None:
+) -> bool:
     """Mark the reminder cancelled; an unknown one gets a tombstone so a late older schedule
-    event does not bring it back."""
+    event does not bring it back. False when the cancel came too late (fired, or rescheduled by
+    a newer event)."""
     stmt = insert(reminders).values(
         id=event.reminder_id,
         requester=requester,
@@ -100,35 +109,58 @@ async def apply_cancelled(
         subject="",
         changed_by_event_at=envelope.occurred_at,
     )
-    await session.execute(
+    changed = await session.scalar(
         stmt.on_conflict_do_update(
             index_elements=["id"],
             set_={"state": "cancelled", "changed_by_event_at": envelope.occurred_at},
             where=(reminders.c.requester == requester)
             & (reminders.c.state == "scheduled")
             & (reminders.c.changed_by_event_at <= envelope.occurred_at),
-        )
+        ).returning(reminders.c.id)
     )
+    return changed is not None
 
 
 class ReminderScheduler:
-    def __init__(self, runtime: ServiceRuntime, settings: NotifierSettings) -> None:
+    def __init__(
+        self,
+        runtime: ServiceRuntime,
+        settings: NotifierSettings,
+        hub: InboxHub,
+    ) -> None:
         self.runtime = runtime
         self.settings = settings
+        self.hub = hub
         self.redis: Redis = runtime.redis
         self.outbox: Outbox = runtime.outbox
+        self._index_changes: dict[str, float | None] = {}
+        self._index_changed = asyncio.Event()
 
-    async def index(self, reminder_id: uuid.UUID, due_at: dt.datetime) -> None:
-        try:
-            await self.redis.zadd(INDEX, {str(reminder_id): due_at.timestamp()})
-        except Exception as exc:  # the reconcile sweep and the rebuild cover it
-            log.warning("could not index a reminder", error=repr(exc))
+    def index(self, reminder_id: uuid.UUID, due_at: dt.datetime | None) -> None:
+        """Queue an index change (None removes): the index writer sends the queued changes
+        in one pipeline moments later, the last change of a reminder winning."""
+        self._index_changes[str(reminder_id)] = None if due_at is None else due_at.timestamp()
+        self._index_changed.set()
 
-    async def unindex(self, reminder_id: uuid.UUID) -> None:
-        try:
-            await self.redis.zrem(INDEX, str(reminder_id))
-        except Exception as exc:
-            log.warning("could not unindex a reminder", error=repr(exc))
+    async def write_index(self) -> None:
+        """Send the queued index changes until cancelled. Best effort: a change lost with Redis
+        or with this process is covered by the rebuild and the reconcile sweep."""
+        while True:
+            await self._index_changed.wait()
+            await asyncio.sleep(INDEX_LINGER)  # the rest of a consumed batch joins
+            self._index_changed.clear()
+            changes, self._index_changes = self._index_changes, {}
+            added = {member: score for member, score in changes.items() if score is not None}
+            removed = [member for member, score in changes.items() if score is None]
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    if added:
+                        pipe.zadd(INDEX, added)
+                    if removed:
+                        pipe.zrem(INDEX, *removed)
+                    await pipe.execute()
+            except Exception as exc:
+                log.warning("could not update the reminder index", error=repr(exc))
 
     async def rebuild(self) -> int:
         """Load every scheduled reminder into the index; returns how many."""
@@ -160,137 +192,223 @@ class ReminderScheduler:
         return count
 
     async def run(self) -> None:
-        """Fire due reminders until cancelled."""
+        """Fire due reminders until cancelled, with REMINDER_FIRERS claims under way at once
+        (each on its own share of the reminders: one's database round trips overlap another's
+        work); the first also reconciles the index with PostgreSQL."""
+        parts = self.settings.reminder_firers
+        await asyncio.gather(*(self._fire_loop(part, parts) for part in range(parts)))
+
+    async def _fire_loop(self, part: int, parts: int) -> None:
+        """Fire at once while a full batch is due, else at the next due time (but at least
+        BATCH_WINDOW later: what falls due meanwhile fires in the same transaction) or after a
+        tick, whichever comes first."""
         next_reconcile = 0.0
         while True:
-            try:
-                if time.monotonic() >= next_reconcile:
+            if part == 0 and time.monotonic() >= next_reconcile:
+                try:
                     await self.reconcile()
-                    next_reconcile = time.monotonic() + self.settings.reminder_reconcile_interval
-                fired = await self.tick()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the database may come back
+                    log.warning("reminder reconcile failed", error=repr(exc))
+                next_reconcile = time.monotonic() + self.settings.reminder_reconcile_interval
+            try:
+                fired, next_due = await self.tick(part, parts)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis or the database may come back
                 log.warning("reminder scheduler failed, retrying", error=repr(exc))
-                fired = 0
-                next_reconcile = 0.0
+                fired, next_due = 0, None
                 await asyncio.sleep(1.0)
             if fired < FIRE_BATCH:
-                await asyncio.sleep(self.settings.reminder_tick)
+                pause = self.settings.reminder_tick
+                if next_due is not None:
+                    pause = min(pause, max(BATCH_WINDOW, next_due - time.time()))
+                await asyncio.sleep(pause)
 
     async def reconcile(self) -> None:
-        """Rebuild a lost index; fire overdue reminders the index missed."""
-        if not await self.redis.exists(INDEX_BUILT):
-            await self.rebuild()
+        """Rebuild a lost index; fire overdue reminders the index misses (all overdue ones
+        while Redis is unreachable: PostgreSQL alone still fires them, later)."""
+        try:
+            if not await self.redis.exists(INDEX_BUILT):
+                await self.rebuild()
+        except RedisError as exc:
+            log.warning("reminder index unreachable", error=repr(exc))
         grace = dt.timedelta(seconds=max(1.0, 10 * self.settings.reminder_tick))
         async with self.runtime.sessions() as session:
-            overdue = (
-                await session.scalars(
-                    select(reminders.c.id)
-                    .where(
-                        reminders.c.state == "scheduled",
-                        reminders.c.due_at <= func.clock_timestamp() - grace,
+            overdue = [
+                str(i)
+                for i in (
+                    await session.scalars(
+                        select(reminders.c.id)
+                        .where(
+                            reminders.c.state == "scheduled",
+                            reminders.c.due_at <= func.clock_timestamp() - grace,
+                        )
+                        .order_by(reminders.c.due_at)
+                        .limit(FIRE_BATCH)
                     )
-                    .order_by(reminders.c.due_at)
-                    .limit(FIRE_BATCH)
-                )
-            ).all()
-        if overdue:
-            log.warning("firing overdue reminders missing from the index", count=len(overdue))
-            await self.fire([str(i) for i in overdue])
+                ).all()
+            ]
+        if not overdue:
+            return
+        try:  # those still in the index are only behind (a backlog): the ticks fire them
+            scores = await self.redis.zmscore(INDEX, overdue)
+            missing = [i for i, score in zip(overdue, scores, strict=True) if score is None]
+        except RedisError:
+            missing = overdue
+        if missing:
+            log.warning("firing overdue reminders missing from the index", count=len(missing))
+            await self.fire(missing)
 
-    async def tick(self) -> int:
-        due = await self.redis.zrangebyscore(
-            INDEX, "-inf", time.time(), start=0, num=FIRE_BATCH, withscores=True
-        )
+    async def tick(self, part: int = 0, parts: int = 1) -> tuple[int, float | None]:
+        """Fire what the index says is due of this firer's share; returns how many fired and
+        the next due time (epoch seconds) after now the index holds, if any."""
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(INDEX, "-inf", now, start=0, num=FIRE_BATCH * parts)
+            pipe.zrangebyscore(INDEX, f"({now}", "+inf", start=0, num=1, withscores=True)
+            head, upcoming = await pipe.execute()
+        next_due = float(upcoming[0][1]) if upcoming else None
+        due: list[str] = []
+        for member in head:
+            name = member.decode() if isinstance(member, bytes) else str(member)
+            if parts == 1 or zlib.crc32(name.encode()) % parts == part:
+                due.append(name)
+                if len(due) == FIRE_BATCH:
+                    break
         if not due:
-            return 0
-        scores: dict[str, float] = {}
-        for item in due:
-            member, score = item[0], item[1]
-            scores[member.decode() if isinstance(member, bytes) else str(member)] = float(score)
-        return await self.fire(list(scores), scores)
+            return 0, next_due
+        return await self.fire(due), next_due
 
-    async def fire(self, ids: Sequence[str], scores: dict[str, float] | None = None) -> int:
-        """Claim and fire the given reminders once; clean the index of what is not due.
+    async def fire(self, ids: Sequence[str]) -> int:
+        """Claim the given reminders that are due and fire them once, in one transaction; clean
+        the index of what is not due.
 
-        An id PostgreSQL does not know may belong to a transaction not yet committed (the index
-        is written before the commit): it is dropped only once it is a minute overdue.
+        Locking and updating are two plain statements (no plan joins the table with itself).
+        The claim skips rows another transaction holds (a replica firing them, a consumer
+        rescheduling them): they stay in the index for the next tick. An id PostgreSQL does not
+        know may belong to a transaction not yet committed (the index is written before the
+        commit): it is dropped only once it is a minute overdue.
         """
         wanted = [uuid.UUID(i) for i in ids]
         async with self.runtime.sessions() as session, session.begin():
-            fired = (
-                await session.execute(
-                    update(reminders)
-                    .where(
-                        reminders.c.id.in_(wanted),
-                        reminders.c.state == "scheduled",
-                        reminders.c.due_at <= func.clock_timestamp(),
+            claimed = list(
+                (
+                    await session.scalars(
+                        select(reminders.c.id)
+                        .where(
+                            reminders.c.id == any_(id_array(wanted)),
+                            reminders.c.state == "scheduled",
+                            reminders.c.due_at <= func.clock_timestamp(),
+                        )
+                        .with_for_update(skip_locked=True)
                     )
-                    .values(state="fired", fired_at=func.clock_timestamp())
-                    .returning(*reminders.c)
-                )
-            ).all()
-            for row in fired:
-                await self._deliver(session, row)
+                ).all()
+            )
+            fired = (
+                (
+                    await session.execute(
+                        update(reminders)
+                        .where(reminders.c.id == any_(id_array(claimed)))
+                        .values(state="fired", fired_at=func.clock_timestamp())
+                        .returning(*reminders.c)
+                    )
+                ).all()
+                if claimed
+                else []
+            )
+            await self._deliver(session, fired)
         fired_ids = {row.id for row in fired}
         for row in fired:
             FIRING_DELAY.observe((row.fired_at - row.due_at).total_seconds())
         rest = [i for i in wanted if i not in fired_ids]
         stale: list[str] = [str(i) for i in fired_ids]
+        moved: dict[str, float] = {}
         if rest:
             async with self.runtime.sessions() as session:
                 pending = (
                     await session.execute(
                         select(reminders.c.id, reminders.c.due_at, reminders.c.state).where(
-                            reminders.c.id.in_(rest)
+                            reminders.c.id == any_(id_array(rest))
                         )
                     )
                 ).all()
             known = {row.id: row for row in pending}
+            unknown = [str(i) for i in rest if i not in known]
+            if unknown:  # not in PostgreSQL (yet?): dropped once a minute past due
+                scores = await self.redis.zmscore(INDEX, unknown)
+                stale.extend(
+                    member
+                    for member, score in zip(unknown, scores, strict=True)
+                    if score is not None and time.time() - float(score) > UNKNOWN_GRACE
+                )
             for reminder_id in rest:
                 found = known.get(reminder_id)
                 if found is None:
-                    score = (scores or {}).get(str(reminder_id), 0.0)
-                    if time.time() - score > UNKNOWN_GRACE:
-                        stale.append(str(reminder_id))
-                elif found.state != "scheduled":
+                    continue
+                if found.state != "scheduled":
                     stale.append(str(reminder_id))
                 elif found.due_at.timestamp() > time.time():
-                    await self.index(reminder_id, found.due_at)  # rescheduled: fix the score
-        if stale:
-            await self.redis.zrem(INDEX, *stale)
+                    moved[str(reminder_id)] = found.due_at.timestamp()  # rescheduled
+        if stale or moved:
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    if stale:
+                        pipe.zrem(INDEX, *stale)
+                    if moved:
+                        pipe.zadd(INDEX, moved)
+                    await pipe.execute()
+            except RedisError as exc:  # fired ones are skipped by the claim; cleaned up later
+                log.warning("could not clean the reminder index", error=repr(exc))
         return len(fired)
 
-    async def _deliver(self, session: AsyncSession, row: Row[Any]) -> None:
-        recipient = Recipient.model_validate(row.recipient)
-        request = NotificationRequested(
-            idempotency_key=f"reminder:{row.id}",
-            channel=row.channel,
-            kind=row.kind,
-            recipients=[recipient],
-            subject=row.subject,
-            text=row.text or row.subject,
-            template="reminder",
-            data=row.payload,
+    async def _deliver(self, session: AsyncSession, rows: Sequence[Row[Any]]) -> None:
+        """The deliveries and ``notifier.reminder.fired`` events of fired reminders, with a
+        few multi-row statements in the firing transaction."""
+        if not rows:
+            return
+        requested: list[delivery.NewRequest] = []
+        events: list[Envelope] = []
+        for row in rows:
+            recipient = Recipient.model_validate(row.recipient)
+            try:
+                request = NotificationRequested(
+                    idempotency_key=f"reminder:{row.id}",
+                    channel=row.channel,
+                    kind=row.kind,
+                    recipients=[recipient],
+                    subject=row.subject,
+                    text=row.text or row.subject,
+                    template="reminder",
+                    data=row.payload,
+                )
+            except ValidationError as exc:  # the reminder still fires, with nobody to tell
+                log.error(
+                    "a fired reminder has no deliverable recipient",
+                    reminder_id=str(row.id),
+                    error=str(exc)[:500],
+                )
+            else:
+                requested.append(delivery.NewRequest(row.requester, request))
+            events.append(
+                self.outbox.envelope(
+                    REMINDER_FIRED,
+                    ReminderFired(
+                        reminder_id=row.id,
+                        requester=row.requester,
+                        recipient=recipient.employee_id
+                        or recipient.email
+                        or recipient.endpoint
+                        or "",
+                        due_at=row.due_at,
+                        fired_at=row.fired_at,
+                    ),
+                    aggregate_id=str(row.id),
+                )
+            )
+        accepted = await delivery.accept_requests(
+            session, self.outbox, requested, max(row.fired_at for row in rows)
         )
-        await delivery.accept_request(
-            session,
-            self.outbox,
-            requester=row.requester,
-            request=request,
-            event_id=None,
-            now=row.fired_at,
-        )
-        await self.outbox.publish(
-            session,
-            REMINDER_FIRED,
-            ReminderFired(
-                reminder_id=row.id,
-                requester=row.requester,
-                recipient=recipient.employee_id or recipient.email or recipient.endpoint or "",
-                due_at=row.due_at,
-                fired_at=row.fired_at,
-            ),
-            aggregate_id=str(row.id),
-        )
+        self.hub.publish_after_commit(session, accepted.inbox)
+        await self.outbox.add_many(session, events)

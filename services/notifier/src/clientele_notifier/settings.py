@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Annotated, Any, Literal
 
 from clientele_shared.settings import ServiceSettings
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 
 class NotifierSettings(ServiceSettings):
@@ -30,14 +32,23 @@ class NotifierSettings(ServiceSettings):
         default=None, description="Fernet key that encrypts endpoint secrets at rest"
     )
     webhook_timeout: float = Field(default=10.0, gt=0, le=120)
+    webhook_allow_http: bool = Field(default=False, description="call http:// URLs, not only https")
+    webhook_allow_private_networks: bool = Field(
+        default=False,
+        description="call addresses in private networks (10/8, 172.16/12, 192.168/16, "
+        "100.64/10, fc00::/7), e.g. an on-premises ERP",
+    )
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="host names and IP addresses or networks called whatever they resolve to "
+        "(loopback, link-local, metadata included): comma-separated or a JSON list",
+    )
 
     # retries per channel: attempts, first back-off (s); back-off doubles up to the maximum
     email_max_attempts: int = Field(default=8, ge=1)
     email_initial_backoff: float = Field(default=30.0, ge=0)
     webhook_max_attempts: int = Field(default=10, ge=1)
     webhook_initial_backoff: float = Field(default=10.0, ge=0)
-    inapp_max_attempts: int = Field(default=5, ge=1)
-    inapp_initial_backoff: float = Field(default=1.0, ge=0)
     retry_max_backoff: float = Field(default=3600.0, gt=0)
 
     # the delivery worker
@@ -51,4 +62,16 @@ class NotifierSettings(ServiceSettings):
 
     # reminders
     reminder_tick: float = Field(default=0.1, gt=0)
+    reminder_firers: int = Field(
+        default=2, ge=1, le=8, description="claims of due reminders under way at once"
+    )
     reminder_reconcile_interval: float = Field(default=30.0, gt=0)
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            items = json.loads(text) if text.startswith("[") else text.split(",")
+            return [str(item).strip() for item in items if str(item).strip()]
+        return value

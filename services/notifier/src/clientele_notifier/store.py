@@ -1,9 +1,14 @@
 """Notifier tables: in-app inbox, requests and their deliveries with an attempt log, dead letters,
 webhook endpoints, reminders, preferences, plus the outbox and inbox of events."""
 
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
 from clientele_shared.events.tables import inbox_table, outbox_table
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     Boolean,
     Column,
     DateTime,
@@ -20,9 +25,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    bindparam,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData()
 outbox = outbox_table(metadata)
@@ -153,3 +159,16 @@ preferences = Table(
     Column("digest", String(8), nullable=False, server_default="off"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+
+def id_array(ids: Iterable[uuid.UUID]) -> BindParameter[Any]:
+    """Ids as one array parameter, for ``column == any_(...)``: one statement (and one plan, an
+    index lookup) however many ids there are."""
+    values: Any = list(ids)
+    return bindparam(None, values, type_=ARRAY(Uuid()))
+
+
+def text_array(values: Iterable[str]) -> BindParameter[Any]:
+    """Strings as one array parameter (see id_array)."""
+    items: Any = list(values)
+    return bindparam(None, items, type_=ARRAY(Text()))

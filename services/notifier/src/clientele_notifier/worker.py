@@ -20,7 +20,6 @@ from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
 from prometheus_client import Counter
 from sqlalchemy import Row, select
-from sqlalchemy.dialects.postgresql import insert
 
 from clientele_notifier import delivery
 from clientele_notifier.channels.email import (
@@ -33,6 +32,7 @@ from clientele_notifier.channels.ratelimit import DomainRateLimiter
 from clientele_notifier.channels.webhook import (
     SecretBox,
     SecretsNotConfiguredError,
+    WebhookGuard,
     WebhookSender,
 )
 from clientele_notifier.domain import (
@@ -41,12 +41,13 @@ from clientele_notifier.domain import (
     RetryPolicy,
     SendResult,
     UnknownTemplateError,
+    WebhookUrlPolicy,
     after_failure,
     rate_limit_key,
     render,
 )
 from clientele_notifier.settings import NotifierSettings
-from clientele_notifier.store import notifications, webhook_endpoints
+from clientele_notifier.store import webhook_endpoints
 
 log = get_logger(__name__)
 
@@ -57,9 +58,8 @@ DELIVERIES_FINISHED = Counter(
 )
 
 
-def inbox_channel(employee_id: str) -> str:
-    """The Redis pub/sub channel that carries an employee's new in-app notifications."""
-    return f"notifier:inbox:{employee_id}"
+SENT_CHANNELS = (Channel.EMAIL, Channel.WEBHOOK)
+"""The channels the worker sends on (in-app deliveries are made when accepted)."""
 
 
 class DeliveryWorker:
@@ -68,7 +68,14 @@ class DeliveryWorker:
         self.settings = settings
         self.http = httpx.AsyncClient(follow_redirects=False)
         self.smtp = SmtpPool(settings, size=settings.worker_concurrency)
-        self.webhooks = WebhookSender(self.http)
+        self.guard = WebhookGuard(
+            WebhookUrlPolicy.from_settings(
+                settings.webhook_allowed_hosts,
+                allow_http=settings.webhook_allow_http,
+                allow_private_networks=settings.webhook_allow_private_networks,
+            )
+        )
+        self.webhooks = WebhookSender(self.http, self.guard)
         self.secrets = SecretBox(
             settings.webhook_secrets_key.get_secret_value()
             if settings.webhook_secrets_key
@@ -76,6 +83,7 @@ class DeliveryWorker:
         )
         self.limiter = DomainRateLimiter(runtime.redis, settings.rate_limit_per_domain)
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
+        self._next_digest = 0.0
         self.policies = {
             Channel.EMAIL: RetryPolicy(
                 settings.email_max_attempts,
@@ -87,25 +95,14 @@ class DeliveryWorker:
                 settings.webhook_initial_backoff,
                 settings.retry_max_backoff,
             ),
-            Channel.INAPP: RetryPolicy(
-                settings.inapp_max_attempts,
-                settings.inapp_initial_backoff,
-                settings.retry_max_backoff,
-            ),
         }
 
     async def run(self) -> None:
-        """Deliver until cancelled."""
-        next_digest = 0.0
+        """Deliver e-mail and webhook calls until cancelled (in-app deliveries are made when
+        their request is accepted)."""
         try:
             while True:
                 try:
-                    if time.monotonic() >= next_digest:
-                        next_digest = time.monotonic() + self.settings.digest_check_interval
-                        async with self.runtime.sessions() as session, session.begin():
-                            await delivery.compile_digests(
-                                session, self.runtime.outbox, dt.datetime.now(dt.UTC)
-                            )
                     handled = await self.run_once()
                 except asyncio.CancelledError:
                     raise
@@ -122,9 +119,19 @@ class DeliveryWorker:
         await self.http.aclose()
 
     async def run_once(self) -> int:
+        """Compile due digests, then claim and send a batch; how many were claimed."""
+        if time.monotonic() >= self._next_digest:
+            self._next_digest = time.monotonic() + self.settings.digest_check_interval
+            async with self.runtime.sessions() as session, session.begin():
+                await delivery.compile_digests(
+                    session, self.runtime.outbox, dt.datetime.now(dt.UTC)
+                )
         async with self.runtime.sessions() as session, session.begin():
             rows = await delivery.claim(
-                session, self.settings.worker_batch_size, self.settings.delivery_lease
+                session,
+                self.settings.worker_batch_size,
+                self.settings.delivery_lease,
+                SENT_CHANNELS,
             )
         if rows:
             await asyncio.gather(*(self._guarded(row) for row in rows))
@@ -138,6 +145,7 @@ class DeliveryWorker:
                 log.error("delivery failed unexpectedly", delivery_id=str(row.id), error=repr(exc))
 
     async def process(self, row: Row[Any]) -> None:
+        """Send one claimed e-mail or webhook delivery and record the outcome."""
         channel = Channel(row.channel)
         request = NotificationRequested.model_validate(row.content)
         policy = self.policies[channel]
@@ -149,28 +157,13 @@ class DeliveryWorker:
                     endpoint.max_attempts, policy.initial_backoff, policy.max_backoff
                 )
         if row.attempts > policy.max_attempts:
-            await self._record(
-                row,
-                policy,
-                SendResult(
-                    Outcome.FAILED,
-                    f"claimed {row.attempts} times without an outcome "
-                    "(the worker stopped while sending)",
-                ),
-                0.0,
-            )
+            await self._record(row, policy, self._claimed_too_often(row), 0.0)
             return
         wait = await self.limiter.acquire(rate_limit_key(channel, row.recipient))
         if wait is not None:
-            until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
-            async with self.runtime.sessions() as session, session.begin():
-                await delivery.defer(session, row, until)
-            DELIVERIES_FINISHED.labels(channel.value, Outcome.DEFERRED.value).inc()
+            await self._defer([row], wait)
             return
         started = time.perf_counter()
-        if channel is Channel.INAPP:
-            await self._deliver_inapp(row, request, started)
-            return
         try:
             if channel is Channel.EMAIL:
                 result = await self._send_email(row, request)
@@ -179,6 +172,20 @@ class DeliveryWorker:
         except UnknownTemplateError as exc:
             result = SendResult(Outcome.FAILED, str(exc))
         await self._record(row, policy, result, (time.perf_counter() - started) * 1000)
+
+    @staticmethod
+    def _claimed_too_often(row: Row[Any]) -> SendResult:
+        return SendResult(
+            Outcome.FAILED,
+            f"claimed {row.attempts} times without an outcome (the worker stopped while sending)",
+        )
+
+    async def _defer(self, rows: list[Row[Any]], wait: float) -> None:
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
+        async with self.runtime.sessions() as session, session.begin():
+            await delivery.defer(session, rows, until)
+        for row in rows:
+            DELIVERIES_FINISHED.labels(row.channel, Outcome.DEFERRED.value).inc()
 
     async def _record(
         self, row: Row[Any], policy: RetryPolicy, result: SendResult, duration_ms: float
@@ -215,52 +222,6 @@ class DeliveryWorker:
             state=state.value,
             detail=detail[:300],
         )
-
-    async def _deliver_inapp(
-        self, row: Row[Any], request: NotificationRequested, started: float
-    ) -> None:
-        """In-app delivery is a row in the same database: exactly once, in one transaction."""
-        content = render(
-            request.subject, request.text, request.html, request.template, request.data
-        )
-        async with self.runtime.sessions() as session, session.begin():
-            created = await session.scalar(
-                insert(notifications)
-                .values(
-                    id=row.id,
-                    recipient=row.recipient,
-                    title=content.subject[:300],
-                    body=content.text,
-                    kind=request.kind,
-                    data=request.data,
-                )
-                .on_conflict_do_nothing()
-                .returning(notifications.c.created_at)
-            )
-            recorded = await delivery.finish(
-                session,
-                self.runtime.outbox,
-                row,
-                DeliveryState.SENT,
-                detail="stored in the inbox",
-                duration_ms=(time.perf_counter() - started) * 1000,
-            )
-        DELIVERIES_FINISHED.labels(row.channel, DeliveryState.SENT.value).inc()
-        if recorded and created is not None:
-            message = {
-                "id": str(row.id),
-                "recipient": row.recipient,
-                "title": content.subject[:300],
-                "body": content.text,
-                "kind": request.kind,
-                "data": request.data,
-                "created_at": created.isoformat(),
-                "read_at": None,
-            }
-            try:
-                await self.runtime.redis.publish(inbox_channel(row.recipient), json.dumps(message))
-            except Exception as exc:  # the stream is best effort; the inbox has it
-                log.warning("could not publish to the live inbox stream", error=repr(exc))
 
     async def _send_email(self, row: Row[Any], request: NotificationRequested) -> SendResult:
         content = render(

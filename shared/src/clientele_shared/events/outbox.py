@@ -69,24 +69,33 @@ class Outbox:
 
     async def add(self, session: AsyncSession, envelope: Envelope) -> Envelope:
         """Stage one event; it is published only if the session's transaction commits."""
-        spec = self.registry.spec(envelope.type, envelope.schema_version)
-        self.registry.check_publish(self.service, spec.topic)
-        await session.execute(
-            insert(self.table).values(
-                event_id=envelope.event_id,
-                topic=spec.topic,
-                key=envelope.aggregate_id,
-                event_type=envelope.type,
-                value=envelope.to_bytes(),
-                headers={
-                    "event_type": envelope.type,
-                    "schema_version": str(envelope.schema_version),
-                    "correlation_id": envelope.correlation_id,
-                },
-            )
-        )
-        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        await self.add_many(session, [envelope])
         return envelope
+
+    async def add_many(self, session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
+        """Stage events with one multi-row insert and one NOTIFY (in the caller's transaction)."""
+        if not envelopes:
+            return
+        rows = []
+        for envelope in envelopes:
+            spec = self.registry.spec(envelope.type, envelope.schema_version)
+            self.registry.check_publish(self.service, spec.topic)
+            rows.append(
+                {
+                    "event_id": envelope.event_id,
+                    "topic": spec.topic,
+                    "key": envelope.aggregate_id,
+                    "event_type": envelope.type,
+                    "value": envelope.to_bytes(),
+                    "headers": {
+                        "event_type": envelope.type,
+                        "schema_version": str(envelope.schema_version),
+                        "correlation_id": envelope.correlation_id,
+                    },
+                }
+            )
+        await session.execute(insert(self.table), rows)
+        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
     async def publish(
         self,

@@ -1,9 +1,15 @@
-"""Webhooks: signed HTTP POSTs, and the encryption of endpoint secrets at rest."""
+"""Webhooks: signed HTTP POSTs to vetted addresses, and the encryption of endpoint secrets."""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from cryptography.fernet import Fernet, InvalidToken
@@ -12,10 +18,77 @@ from clientele_notifier.domain import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     WEBHOOK_ID_HEADER,
+    IPAddress,
     Outcome,
     SendResult,
+    UrlRefusedError,
+    WebhookUrlPolicy,
     sign,
 )
+
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+
+
+class UnresolvableHostError(OSError):
+    """The host of a webhook URL does not resolve (now)."""
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    """The addresses a host name resolves to."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UnresolvableHostError(f"{host} does not resolve: {exc.strerror}") from None
+    found: dict[IPAddress, None] = {}
+    for *_, sockaddr in infos:
+        found[ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])] = None
+    if not found:
+        raise UnresolvableHostError(f"{host} does not resolve")
+    return list(found)
+
+
+@dataclass(frozen=True)
+class PinnedRequest:
+    """Where to send a webhook: the vetted address in the URL, the name in Host and TLS SNI."""
+
+    url: str
+    host_header: str
+    sni_hostname: str | None
+
+
+class WebhookGuard:
+    """Checks a URL against the policy and every address its host resolves to, and pins the
+    request to a checked address: the name is resolved once, so a DNS answer that changes
+    between the check and the connection (rebinding) cannot redirect the call."""
+
+    def __init__(self, policy: WebhookUrlPolicy, resolver: Resolver = resolve) -> None:
+        self.policy = policy
+        self.resolver = resolver
+
+    async def pin(self, url: str) -> PinnedRequest:
+        """UrlRefusedError for a URL the policy refuses; UnresolvableHostError when its host
+        does not resolve."""
+        target = self.policy.target(url)
+        try:
+            addresses: list[IPAddress] = [ipaddress.ip_address(target.host)]
+        except ValueError:
+            addresses = await self.resolver(target.host, target.port)
+        for address in addresses:
+            reason = self.policy.refusal(target.host, address)
+            if reason is not None:
+                raise UrlRefusedError(reason)
+        address = addresses[0]
+        parts = urlsplit(url)
+        literal = f"[{address}]" if address.version == 6 else str(address)
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = f"{userinfo + '@' if userinfo else ''}{literal}:{target.port}"
+        is_name = target.host != str(address)
+        return PinnedRequest(
+            url=urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")),
+            host_header=parts.netloc.rpartition("@")[2],
+            sni_hostname=target.host if is_name and target.scheme == "https" else None,
+        )
+
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 
@@ -52,16 +125,25 @@ class SecretBox:
 
 
 class WebhookSender:
-    """POSTs a JSON body with an HMAC-SHA256 signature over "<timestamp>.<body>"."""
+    """POSTs a JSON body with an HMAC-SHA256 signature over "<timestamp>.<body>" to an address
+    the guard vetted at that moment."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, guard: WebhookGuard) -> None:
         self.client = client
+        self.guard = guard
 
     async def send(
         self, url: str, secret: bytes, body: bytes, delivery_id: uuid.UUID, timeout_seconds: float
     ) -> SendResult:
+        try:
+            pinned = await self.guard.pin(url)
+        except UrlRefusedError as exc:
+            return SendResult(Outcome.FAILED, f"refused: {exc}")
+        except UnresolvableHostError as exc:
+            return SendResult(Outcome.RETRY, str(exc))
         timestamp = int(time.time())
         headers = {
+            "host": pinned.host_header,
             "content-type": "application/json",
             "user-agent": "clientele-notifier",
             WEBHOOK_ID_HEADER: str(delivery_id),
@@ -70,7 +152,11 @@ class WebhookSender:
         }
         try:
             response = await self.client.post(
-                url, content=body, headers=headers, timeout=timeout_seconds
+                pinned.url,
+                content=body,
+                headers=headers,
+                timeout=timeout_seconds,
+                extensions={"sni_hostname": pinned.sni_hostname} if pinned.sni_hostname else None,
             )
         except httpx.TimeoutException:
             return SendResult(Outcome.RETRY, f"timed out after {timeout_seconds}s")
