@@ -171,6 +171,55 @@ def test_broker_restart_while_producing_loses_nothing(probes: Probe, infra: Infr
     assert probes.applied() == (total, total)
 
 
+def test_an_event_that_kills_the_consumer_is_dead_lettered_after_its_attempts(
+    probes: Probe, infra: Infrastructure
+) -> None:
+    key = str(uuid.uuid4())  # one partition, in order
+    probes.stage([probe.Happened(seq=seq, crash=seq == 3) for seq in range(10)], aggregate_id=key)
+    probes.start("relay")
+    exits = []
+    for _ in range(8):
+        consumer = probes.start("consume")
+        wait_for(
+            lambda: consumer.poll() is not None or probes.applied()[1] == 9,  # noqa: B023
+            120,
+            "the consumer to die or to apply everything but the killer",
+        )
+        if consumer.poll() is None:
+            break
+        exits.append(consumer.returncode)
+    # max_attempts=3: the first death in a batch, then 3 deaths applying the event alone
+    assert exits == [3, 3, 3, 3]
+    assert probes.applied() == (9, 9)
+    assert probes.query(select(func.count()).where(probes.effects.c.seq == 3)) == 0
+
+    letters = asyncio.run(_dead_letters(infra, probes.topic, expected=1))
+    assert [letter["dlt.attempts"] for letter in letters] == ["3"]
+    assert "stopped 3 times" in letters[0]["dlt.error"]
+    marks = probes.query(text(f'SELECT count(*) FROM "{probes.schema}".inbox_attempts'))
+    assert marks == 0
+
+
+async def _dead_letters(infra: Infrastructure, topic: str, expected: int) -> list[dict[str, str]]:
+    """The headers of up to `expected` records on the topic's dead-letter topic."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=infra.kafka_bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partition = TopicPartition(f"{topic}.dlt", 0)
+        consumer.assign([partition])
+        records = []
+        while len(records) < expected:
+            batch = await consumer.getmany(partition, timeout_ms=10_000)
+            if not batch:
+                break
+            records.extend(batch[partition])
+        return [{k: v.decode() for k, v in r.headers} for r in records]
+    finally:
+        await consumer.stop()
+
+
 def test_poison_message_is_dead_lettered_and_the_partition_moves_on(
     probes: Probe, infra: Infrastructure
 ) -> None:
@@ -193,25 +242,7 @@ def test_poison_message_is_dead_lettered_and_the_partition_moves_on(
     assert seqs == 0
     assert probes.applied() == (9, 9)
 
-    async def dead_letters() -> list[dict[str, str]]:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=infra.kafka_bootstrap_servers, auto_offset_reset="earliest"
-        )
-        await consumer.start()
-        try:
-            partition = TopicPartition(f"{probes.topic}.dlt", 0)
-            consumer.assign([partition])
-            records = []
-            while len(records) < 2:
-                batch = await consumer.getmany(partition, timeout_ms=10_000)
-                if not batch:
-                    break
-                records.extend(batch[partition])
-            return [{k: v.decode() for k, v in r.headers} for r in records]
-        finally:
-            await consumer.stop()
-
-    letters = asyncio.run(dead_letters())
+    letters = asyncio.run(_dead_letters(infra, probes.topic, expected=2))
     assert sorted(letter["dlt.attempts"] for letter in letters) == ["0", "3"]
     poison = next(letter for letter in letters if letter["dlt.attempts"] == "3")
     assert "poison event 3" in poison["dlt.error"]

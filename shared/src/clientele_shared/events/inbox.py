@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NoReturn
@@ -14,13 +15,15 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Table
+from sqlalchemy import Integer, MetaData, String, Table, Uuid, delete, exists, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import Delete
 
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.registry import Registry, UnknownEventError
+from clientele_shared.events.tables import inbox_attempts_table
 from clientele_shared.observability import (
     CONSUMER_LAG,
     DEAD_LETTERS,
@@ -47,6 +50,10 @@ log = get_logger(__name__)
 
 class InfrastructureError(Exception):
     """The database is unreachable: do not dead-letter, redeliver once it is back."""
+
+
+class ConsumerCrashed(Exception):
+    """An event during whose processing the consumer process died again and again."""
 
 
 def _is_infrastructure(exc: BaseException) -> bool:
@@ -79,6 +86,15 @@ class EventConsumer:
     transaction: a failing handler is retried with back-off, and after the last attempt its record
     goes to the dead-letter topic while the rest of the partition moves on. A database outage is
     never dead-lettered: the batch is redelivered once the database is back.
+
+    A record that kills the process (out of memory, a crash in a native library, a pod killed
+    for running too long) would be redelivered forever, since in-process attempts die with the
+    process. So after a restart or a rebalance, the first `batch_size` records of each partition
+    (where the record that killed the previous owner must lie: they were not committed) are
+    marked in `inbox_attempts` before they are applied; the applying transaction deletes the
+    marks. Marks found on arrival mean the previous try died: that batch is applied one event at
+    a time, each attempt counted and committed before it starts, and an event whose count
+    exceeds the retry policy's attempts is dead-lettered. Steady state pays nothing for this.
     """
 
     def __init__(
@@ -101,7 +117,10 @@ class EventConsumer:
         self.producer = dead_letter_producer
         self.retry = retry or RetryPolicy()
         self.batch_size = batch_size
+        self.attempts = inbox_attempts_table(MetaData(schema=inbox.schema))
         self.subscriptions: list[tuple[str, str]] = []
+        self._next_offset: dict[tuple[str, str, int], int] = {}
+        self._guarded_until: dict[tuple[str, str, int], int] = {}
 
     def subscribe(self, topic: str, name: str, handler: Handler) -> None:
         """Consume `topic` as consumer group `<service>.<name>` with `handler`."""
@@ -133,15 +152,20 @@ class EventConsumer:
     ) -> None:
         """Apply a fetched batch in one transaction; if any event fails, one by one."""
         started = time.perf_counter()
+        guarded = self._guarded(topic, consumer, records)
         valid: list[_Received] = []
         for record in records:
             received = await self._validate(topic, consumer, record)
             if received is not None:
                 valid.append(received)
         outcome = "applied"
-        if valid:
+        if valid and guarded and not await self._mark(consumer, valid):
+            for received in valid:
+                await self._apply_counted(topic, consumer, handler, received)
+            outcome = "after_crash"
+        elif valid:
             try:
-                await self._apply_batch(consumer, handler, valid)
+                await self._apply_batch(consumer, handler, valid, unmark=guarded)
             except Exception as exc:
                 if _is_infrastructure(exc):
                     await self._wait_for_infrastructure(exc)
@@ -151,15 +175,106 @@ class EventConsumer:
                     events=len(valid),
                     error=repr(exc),
                 )
-                for record, envelope, payload in valid:
-                    await self._apply_with_retries(
-                        topic, consumer, handler, envelope, payload, record
-                    )
+                for received in valid:
+                    await self._apply_with_retries(topic, consumer, handler, received)
+                if guarded:
+                    await self._unmark(consumer, [envelope.event_id for _, envelope, _ in valid])
                 outcome = "one_by_one"
+        for record in records:
+            self._next_offset[(consumer, topic, record.partition)] = record.offset + 1
         self._observe_lag(topic, consumer, msg, records)
         HANDLER_LATENCY.labels(self.service, consumer, topic, outcome).observe(
             time.perf_counter() - started
         )
+
+    def _guarded(
+        self, topic: str, consumer: str, records: tuple[ConsumerRecord[bytes, bytes], ...]
+    ) -> bool:
+        """Whether the batch has records of the first `batch_size` after a partition's (re)start.
+
+        A partition (re)starts when its batch does not begin where this process's last
+        successfully processed batch of it ended: after a start, a rebalance or a seek back.
+        """
+        guarded = False
+        first: dict[int, int] = {}
+        for record in records:
+            first[record.partition] = min(first.get(record.partition, record.offset), record.offset)
+        for partition, offset in first.items():
+            key = (consumer, topic, partition)
+            if self._next_offset.get(key) != offset:
+                self._guarded_until[key] = offset + self.batch_size
+            guarded = guarded or offset < self._guarded_until.get(key, 0)
+        return guarded
+
+    async def _mark(self, consumer: str, valid: list[_Received]) -> bool:
+        """Mark the batch's events as in flight; False if some were already: a try died."""
+        ids = list(dict.fromkeys(envelope.event_id for _, envelope, _ in valid))
+        async with self.sessions() as session, session.begin():
+            marked = (
+                await session.scalars(
+                    insert(self.attempts)
+                    .values([{"consumer": consumer, "event_id": event_id} for event_id in ids])
+                    .on_conflict_do_nothing()
+                    .returning(self.attempts.c.event_id)
+                )
+            ).all()
+        return len(marked) == len(ids)
+
+    async def _unmark(self, consumer: str, event_ids: list[uuid.UUID]) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(self._unmark_statement(consumer, event_ids))
+
+    def _unmark_statement(self, consumer: str, event_ids: list[uuid.UUID]) -> Delete:
+        return delete(self.attempts).where(
+            self.attempts.c.consumer == consumer, self.attempts.c.event_id.in_(event_ids)
+        )
+
+    async def _count_attempt(self, consumer: str, envelope: Envelope) -> int | None:
+        """Count (and commit) one more attempt at an event; None if it is applied already."""
+        not_applied = ~exists().where(
+            self.inbox.c.consumer == consumer, self.inbox.c.event_id == envelope.event_id
+        )
+        stmt = (
+            insert(self.attempts)
+            .from_select(
+                ["consumer", "event_id", "attempts"],
+                select(
+                    literal(consumer, String),
+                    literal(envelope.event_id, Uuid),
+                    literal(1, Integer),
+                ).where(not_applied),
+            )
+            .on_conflict_do_update(
+                index_elements=["consumer", "event_id"],
+                set_={"attempts": self.attempts.c.attempts + 1},
+            )
+            .returning(self.attempts.c.attempts)
+        )
+        async with self.sessions() as session, session.begin():
+            attempts: int | None = await session.scalar(stmt)
+        return attempts
+
+    async def _apply_counted(
+        self, topic: str, consumer: str, handler: Handler, received: _Received
+    ) -> None:
+        """Apply an event of a batch whose earlier try died, dead-lettering a repeat killer."""
+        record, envelope, _ = received
+        attempts = await self._count_attempt(consumer, envelope)
+        if attempts is not None and attempts > self.retry.max_attempts:
+            crashes = attempts - 1
+            log.error(
+                "an event stopped the consumer again and again",
+                consumer=consumer,
+                event_id=str(envelope.event_id),
+                crashes=crashes,
+            )
+            error = ConsumerCrashed(
+                f"the consumer stopped {crashes} times while applying this event alone"
+            )
+            await self._dead_letter(topic, consumer, record, error, attempts=crashes)
+        elif attempts is not None:
+            await self._apply_with_retries(topic, consumer, handler, received)
+        await self._unmark(consumer, [envelope.event_id])
 
     async def _validate(
         self, topic: str, consumer: str, record: ConsumerRecord[bytes, bytes]
@@ -180,9 +295,14 @@ class EventConsumer:
             await self._dead_letter(topic, consumer, record, exc, attempts=0)
             return None
 
-    async def _apply_batch(self, consumer: str, handler: Handler, valid: list[_Received]) -> None:
+    async def _apply_batch(
+        self, consumer: str, handler: Handler, valid: list[_Received], *, unmark: bool
+    ) -> None:
         """Claim every event in the inbox with one statement and apply the new ones, atomically."""
         async with self.sessions() as session, session.begin():
+            if unmark:
+                ids = [envelope.event_id for _, envelope, _ in valid]
+                await session.execute(self._unmark_statement(consumer, ids))
             claimed = set(
                 (
                     await session.scalars(
@@ -214,14 +334,9 @@ class EventConsumer:
         raise InfrastructureError(str(exc)) from exc
 
     async def _apply_with_retries(
-        self,
-        topic: str,
-        consumer: str,
-        handler: Handler,
-        envelope: Envelope,
-        payload: BaseModel,
-        record: ConsumerRecord[bytes, bytes],
+        self, topic: str, consumer: str, handler: Handler, received: _Received
     ) -> str:
+        record, envelope, payload = received
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
                 return await self._apply(consumer, handler, envelope, payload)

@@ -8,6 +8,7 @@ from sqlalchemy import (
     DateTime,
     Identity,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
@@ -48,6 +49,32 @@ def inbox_table(metadata: MetaData) -> Table:
         PrimaryKeyConstraint("consumer", "event_id"),
         Index("ix_inbox_processed_at", "processed_at"),
     )
+
+
+def inbox_attempts_table(metadata: MetaData) -> Table:
+    """Events of a batch in flight after a restart, and how often each was tried alone.
+
+    A row is written (committed) before its event is applied and deleted in the transaction that
+    applies it, so a row that outlives its batch marks an event whose processing crashed.
+    """
+    return Table(
+        "inbox_attempts",
+        metadata,
+        Column("consumer", String(200), nullable=False),
+        Column("event_id", Uuid, nullable=False),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("consumer", "event_id"),
+    )
+
+
+def create_inbox_attempts_table(bind: Connection) -> None:
+    """Create the crash-attempt marks of a service's inbox (a migration after the first)."""
+    inbox_attempts_table(MetaData()).create(bind)
+
+
+def drop_inbox_attempts_table(bind: Connection) -> None:
+    inbox_attempts_table(MetaData()).drop(bind)
 
 
 def create_backbone_tables(bind: Connection) -> None:

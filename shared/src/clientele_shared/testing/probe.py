@@ -5,7 +5,8 @@ Modes (configuration through PROBE_* variables, see `Probe`):
   produce  write PROBE_COUNT events through the outbox at PROBE_RATE per second, relaying them
   consume  apply events by appending a row per event to `effects` (no unique key: a second
            application of one event would show as a duplicate row), until killed; the consumer
-           group is `probe-consumer.<PROBE_SUBSCRIPTION>` (default `effects`)
+           group is `probe-consumer.<PROBE_SUBSCRIPTION>` (default `effects`); a `poison` event
+           raises, a `crash` event ends the process at once (exit status 3)
 
 Each effect row keeps the event's `occurred_at` and the database clock when it was applied
 (`applied_at`, `clock_timestamp()`), so a benchmark can measure end-to-end latency.
@@ -29,7 +30,7 @@ from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.inbox import EventConsumer, RetryPolicy
 from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
 from clientele_shared.events.registry import EventSpec, Registry, Topic
-from clientele_shared.events.tables import inbox_table, outbox_table
+from clientele_shared.events.tables import inbox_attempts_table, inbox_table, outbox_table
 
 PRODUCER = "probe-producer"
 CONSUMER = "probe-consumer"
@@ -41,6 +42,7 @@ class Happened(BaseModel):
 
     seq: int
     poison: bool = False
+    crash: bool = False
 
 
 def registry(topic: str) -> Registry:
@@ -59,6 +61,7 @@ def tables(schema: str) -> tuple[MetaData, Table, Table, Table]:
         Column("occurred_at", DateTime(timezone=True)),
         Column("applied_at", DateTime(timezone=True), server_default=func.clock_timestamp()),
     )
+    inbox_attempts_table(metadata)
     return metadata, outbox_table(metadata), inbox_table(metadata), effects
 
 
@@ -79,6 +82,8 @@ async def main(mode: str) -> None:
             assert isinstance(payload, Happened)
             if payload.poison:
                 raise ValueError(f"poison event {payload.seq}")
+            if payload.crash:
+                os._exit(3)
             await session.execute(
                 insert(effects).values(
                     event_id=event.event_id, seq=payload.seq, occurred_at=event.occurred_at
