@@ -102,6 +102,14 @@ async def load_preferences(
     return found
 
 
+INSERT_REQUESTS = (
+    insert(requests)
+    .on_conflict_do_nothing(constraint="uq_requests_idempotency")
+    .returning(requests.c.id)
+)
+"""Requests not seen before (unique requester and idempotency key), built once."""
+
+
 @dataclass(frozen=True)
 class NewRequest:
     """A request to record: who asked (the topic's owner), what, and the event that carried it."""
@@ -252,9 +260,7 @@ async def accept_requests(
     created = set(
         (
             await session.scalars(
-                insert(requests)
-                .on_conflict_do_nothing(constraint="uq_requests_idempotency")
-                .returning(requests.c.id),
+                INSERT_REQUESTS,
                 [
                     {
                         "id": request_id,

@@ -63,31 +63,67 @@ FIRING_DELAY = Histogram(
 )
 
 
+def _upsert_reminder() -> Any:
+    """Schedule: insert, or change a reminder of the same requester that has not fired and was
+    not changed by a newer event; returns the id when it wrote. Built once (the values come as
+    parameters), so applying an event costs no statement construction."""
+    stmt = insert(reminders)
+    changed = (
+        "state",
+        "due_at",
+        "recipient",
+        "channel",
+        "kind",
+        "subject",
+        "text",
+        "payload",
+        "changed_by_event_at",
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={name: stmt.excluded[name] for name in changed},
+        where=(reminders.c.requester == stmt.excluded.requester)
+        & (reminders.c.state != "fired")
+        & (reminders.c.changed_by_event_at <= stmt.excluded.changed_by_event_at),
+    ).returning(reminders.c.id)
+
+
+def _cancel_reminder() -> Any:
+    """Cancel: mark a scheduled reminder of the same requester not changed by a newer event,
+    or leave a tombstone for an unknown one; returns the id when it wrote."""
+    stmt = insert(reminders)
+    return stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={"state": "cancelled", "changed_by_event_at": stmt.excluded.changed_by_event_at},
+        where=(reminders.c.requester == stmt.excluded.requester)
+        & (reminders.c.state == "scheduled")
+        & (reminders.c.changed_by_event_at <= stmt.excluded.changed_by_event_at),
+    ).returning(reminders.c.id)
+
+
+UPSERT_REMINDER = _upsert_reminder()
+CANCEL_REMINDER = _cancel_reminder()
+
+
 async def apply_scheduled(
     session: AsyncSession, requester: str, envelope: Envelope, event: ReminderScheduled
 ) -> bool:
     """Upsert the reminder unless a newer event changed it or it has fired; True if changed."""
-    values = {
-        "requester": requester,
-        "state": "scheduled",
-        "due_at": event.due_at,
-        "recipient": event.recipient.model_dump(mode="json", exclude_none=True),
-        "channel": event.channel.value,
-        "kind": event.kind,
-        "subject": event.subject,
-        "text": event.text,
-        "payload": event.payload,
-        "changed_by_event_at": envelope.occurred_at,
-    }
-    stmt = insert(reminders).values(id=event.reminder_id, **values)
     changed = await session.scalar(
-        stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_=values,
-            where=(reminders.c.requester == requester)
-            & (reminders.c.state != "fired")
-            & (reminders.c.changed_by_event_at <= envelope.occurred_at),
-        ).returning(reminders.c.id)
+        UPSERT_REMINDER,
+        {
+            "id": event.reminder_id,
+            "requester": requester,
+            "state": "scheduled",
+            "due_at": event.due_at,
+            "recipient": event.recipient.model_dump(mode="json", exclude_none=True),
+            "channel": event.channel.value,
+            "kind": event.kind,
+            "subject": event.subject,
+            "text": event.text,
+            "payload": event.payload,
+            "changed_by_event_at": envelope.occurred_at,
+        },
     )
     return changed is not None
 
@@ -98,25 +134,20 @@ async def apply_cancelled(
     """Mark the reminder cancelled; an unknown one gets a tombstone so a late older schedule
     event does not bring it back. False when the cancel came too late (fired, or rescheduled by
     a newer event)."""
-    stmt = insert(reminders).values(
-        id=event.reminder_id,
-        requester=requester,
-        state="cancelled",
-        due_at=envelope.occurred_at,
-        recipient={},
-        channel="inapp",
-        kind="reminder",
-        subject="",
-        changed_by_event_at=envelope.occurred_at,
-    )
     changed = await session.scalar(
-        stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={"state": "cancelled", "changed_by_event_at": envelope.occurred_at},
-            where=(reminders.c.requester == requester)
-            & (reminders.c.state == "scheduled")
-            & (reminders.c.changed_by_event_at <= envelope.occurred_at),
-        ).returning(reminders.c.id)
+        CANCEL_REMINDER,
+        {
+            "id": event.reminder_id,
+            "requester": requester,
+            "state": "cancelled",
+            "due_at": envelope.occurred_at,
+            "recipient": {},
+            "channel": "inapp",
+            "kind": "reminder",
+            "subject": "",
+            "payload": {},
+            "changed_by_event_at": envelope.occurred_at,
+        },
     )
     return changed is not None
 
