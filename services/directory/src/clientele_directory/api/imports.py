@@ -141,7 +141,7 @@ def _candidates_sql(with_inn: bool) -> Any:
     )
 
 
-_MATCHING_IDS = text(
+MATCHING_IDS = text(
     "SELECT id FROM organizations WHERE inn = ANY(:inns)"
     " UNION SELECT o.id FROM unnest(:emails) AS e(email)"
     " JOIN organizations o ON o.emails @> ARRAY[e.email]"
@@ -156,8 +156,8 @@ _MATCHING_IDS = text(
 """Organizations with one of the INNs, e-mails or phone numbers (E.164) of a chunk: a probe of
 the INN index and of the GIN indexes on e-mails and phones (migration 0013) per value."""
 
-_SIMILAR_WITH_INN = _candidates_sql(with_inn=True)
-_SIMILAR_WITHOUT_INN = _candidates_sql(with_inn=False)
+SIMILAR_WITH_INN = _candidates_sql(with_inn=True)
+SIMILAR_WITHOUT_INN = _candidates_sql(with_inn=False)
 
 
 def _unreadable(detail: str) -> ProblemError:
@@ -280,7 +280,7 @@ class _Importer:
         }
         if not any(params.values()):
             return KnownOrganizations([])
-        ids = list(await self.session.scalars(_MATCHING_IDS, params))
+        ids = list(await self.session.scalars(MATCHING_IDS, params))
         if not ids:
             return KnownOrganizations([])
         stmt = (
@@ -605,7 +605,7 @@ class _Importer:
         similar (``similarity`` ≥ NAME_SIMILARITY), the most similar first."""
         result: dict[int, list[Candidate]] = {}
         order = [org.id for org in created]
-        for with_inn, sql in ((True, _SIMILAR_WITH_INN), (False, _SIMILAR_WITHOUT_INN)):
+        for with_inn, sql in ((True, SIMILAR_WITH_INN), (False, SIMILAR_WITHOUT_INN)):
             part = [
                 (pos, parsed)
                 for pos, parsed in enumerate(rows, start=1)

@@ -5,17 +5,24 @@ is soft-deleted pointing to it. What persons share with it lives in ``merging``.
 from __future__ import annotations
 
 import uuid
+from typing import Annotated, Any
 
-from clientele_shared.auth.access import writable_directions
+from clientele_shared.auth.access import visible_to, writable_directions
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.http.concurrency import IfMatch, etag, required_versions
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
-from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy import Text, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from clientele_directory.api.blocking import announce_organization
 from clientele_directory.api.common import Runtime, actor_of, invalid
+from clientele_directory.api.imports import (
+    MATCHING_IDS,
+    NAME_SIMILARITY,
+    SIMILAR_WITH_INN,
+    SIMILAR_WITHOUT_INN,
+)
 from clientele_directory.api.merging import (
     MergeRequest,
     check_versions,
@@ -25,14 +32,21 @@ from clientele_directory.api.merging import (
     move_register_entries,
     retarget_references,
 )
-from clientele_directory.api.organizations import load_organization, visible_organization
+from clientele_directory.api.organizations import (
+    load_organization,
+    organization_select,
+    visible_organization,
+)
 from clientele_directory.domain.attributes import EntityKind
+from clientele_directory.domain.common import STORED
 from clientele_directory.domain.organizations import (
     Organization,
+    OrganizationDuplicate,
     PatchRejected,
     changes_between,
     merge_fields,
     moved_directions,
+    organization_duplicate,
     storage_values,
 )
 from clientele_directory.events import (
@@ -43,6 +57,8 @@ from clientele_directory.events import (
 from clientele_directory.store import employments, organization_list_members, organizations
 
 router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
+NAME_SCAN = 50
+"""The most similar names a candidate search takes (among the organizations the caller sees)."""
 
 
 class MergeResult(BaseModel):
@@ -186,3 +202,78 @@ async def merge_organizations(
         register_entries_moved=moved_entries,
         references_moved=moved_references,
     )
+
+
+# --- duplicate candidates --------------------------------------------------------------------
+
+
+@router.get("/{org_id}/duplicates")
+async def organization_duplicates(
+    org_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    runtime: Runtime,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> list[OrganizationDuplicate]:
+    """Organizations that may be this one (live, and visible to the caller: nobody else's are
+    shown or counted), best first: the same INN, a shared e-mail, a shared phone, a similar
+    name without its legal form (trigram similarity ≥ 0.5; two INNs are two companies, so an
+    organization with an INN is compared by name only with those without one). The import's
+    look-ups, for one organization. 404 for an organization the caller may not see."""
+    async with runtime.sessions() as session, session.begin():
+        target = await visible_organization(session, principal, org_id)
+
+        async def matching(**values: list[str]) -> set[uuid.UUID]:
+            if not any(values.values()):
+                return set()
+            params = {"inns": [], "emails": [], "phones": [], **values}
+            return set(await session.scalars(MATCHING_IDS, params))
+
+        by_inn = await matching(inns=[target.inn] if target.inn else [])
+        by_email = await matching(emails=sorted(set(target.emails)))
+        by_phone = await matching(phones=sorted({phone.number for phone in target.phones}))
+        await session.execute(
+            select(func.set_config("pg_trgm.similarity_threshold", str(NAME_SIMILARITY), True))
+        )
+        params: dict[str, Any] = {
+            "nums": [0],
+            "positions": [1],
+            "names": [target.legal_name],
+            "created": [org_id],  # the organization itself comes first: never its own candidate
+            "threshold": NAME_SIMILARITY,
+            "limit": NAME_SCAN,
+            "all": principal.sees_all_directions,
+            "dirs": sorted(principal.directions),
+        }
+        similar = SIMILAR_WITH_INN if target.inn else SIMILAR_WITHOUT_INN
+        by_name = {row.id for row in await session.execute(similar, params)}
+        found = (by_inn | by_email | by_phone | by_name) - {org_id}
+        if not found:
+            return []
+        name = func.directory_name_key(literal(target.legal_name, Text))
+        similarity = func.coalesce(func.similarity(organizations.c.name_key, name), 0.0)
+        rows = (
+            await session.execute(
+                organization_select()
+                .add_columns(similarity.label("name_similarity"))
+                .where(
+                    organizations.c.id.in_(found),
+                    organizations.c.deleted_at.is_(None),
+                    visible_to(principal, organizations.c.directions),
+                )
+            )
+        ).all()
+    ranked = sorted(
+        (
+            organization_duplicate(
+                Organization.model_validate(row, from_attributes=True, context=STORED),
+                inn=row.id in by_inn,
+                email=row.id in by_email,
+                phone=row.id in by_phone,
+                name_similarity=float(row.name_similarity),
+                similar_name=float(row.name_similarity) >= NAME_SIMILARITY,
+            )
+            for row in rows
+        ),
+        key=lambda c: (-c.score, str(c.organization.id)),
+    )
+    return ranked[:limit]

@@ -92,3 +92,14 @@ def retargeted(
     ``new`` (a record that referred to the merged one now refers to the survivor)."""
     wanted = set(keys)
     return {key: new if key in wanted and value == old else value for key, value in values.items()}
+
+
+SHARED_IDENTIFIER = 2.0
+"""What each kind of identifier two records share (an INN, an e-mail, a phone) adds to a duplicate
+candidate's score; a similar name adds its similarity (0..1)."""
+
+
+def duplicate_score(shared: int, name_similarity: float, adjustment: float = 0.0) -> float:
+    """The score that ranks a duplicate candidate (organizations and persons alike):
+    SHARED_IDENTIFIER per kind of identifier shared, plus the name similarity and ``adjustment``."""
+    return round(SHARED_IDENTIFIER * shared + name_similarity + adjustment, 3)

@@ -42,6 +42,7 @@ from clientele_directory.domain.merging import (
     choice_errors,
     chosen_attributes,
     chosen_values,
+    duplicate_score,
 )
 
 MAX_ATTRIBUTES = 200
@@ -286,3 +287,51 @@ def merge_fields(
     except PydanticValidationError as exc:
         raise PatchRejected(exc.errors(include_url=False)) from None
     return fields, {**patch, **values.get(ATTRIBUTES, {})}
+
+
+class OrganizationEvidence(enum.StrEnum):
+    """Why an organization may be a duplicate of another."""
+
+    INN = "inn"
+    EMAIL = "email"
+    PHONE = "phone"
+    NAME = "name"
+
+
+class OrganizationDuplicate(BaseModel):
+    """An organization that may be the same company as the one asked about, and why."""
+
+    organization: Organization
+    matched_by: list[OrganizationEvidence] = Field(
+        description="the same INN, a shared e-mail, a shared phone (E.164), a similar name "
+        "(without its legal form)"
+    )
+    name_similarity: float = Field(description="0..1, of the names without their legal forms")
+    score: float = Field(
+        description="the order: 2 per shared INN, e-mail or phone evidence, plus the name "
+        "similarity"
+    )
+
+
+def organization_duplicate(
+    organization: Organization,
+    *,
+    inn: bool,
+    email: bool,
+    phone: bool,
+    name_similarity: float,
+    similar_name: bool,
+) -> OrganizationDuplicate:
+    """The evidence that ``organization`` duplicates another and the score that ranks it."""
+    found = (
+        (OrganizationEvidence.INN, inn),
+        (OrganizationEvidence.EMAIL, email),
+        (OrganizationEvidence.PHONE, phone),
+        (OrganizationEvidence.NAME, similar_name),
+    )
+    return OrganizationDuplicate(
+        organization=organization,
+        matched_by=[evidence for evidence, matched in found if matched],
+        name_similarity=round(name_similarity, 3),
+        score=duplicate_score(inn + email + phone, name_similarity),
+    )

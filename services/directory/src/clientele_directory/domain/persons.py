@@ -43,6 +43,7 @@ from clientele_directory.domain.merging import (
     choice_errors,
     chosen_attributes,
     chosen_values,
+    duplicate_score,
 )
 from clientele_directory.domain.organizations import MAX_ATTRIBUTES, PatchRejected
 
@@ -411,14 +412,14 @@ def duplicate_candidate(
         )
         if found
     ]
-    score = 2 * email + 2 * phone + name_similarity
-    score += {"same": 0.5, "different": -1.0, "unknown": 0.0}[birthday]
+    adjustment = {"same": 0.5, "different": -1.0, "unknown": 0.0}[birthday]
+    score = duplicate_score(email + phone, name_similarity, adjustment)
     return DuplicateCandidate(
         person=person,
         matched_by=matched,
         name_similarity=round(name_similarity, 3),
         birthday=birthday,
-        score=round(score, 3),
+        score=score,
     )
 
 
