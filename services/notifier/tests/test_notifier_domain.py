@@ -9,18 +9,25 @@ import random
 import pytest
 from clientele_notifier.domain import (
     DeliveryState,
+    EmployeeContact,
     Outcome,
     Preferences,
     RetryPolicy,
     SendResult,
     after_failure,
+    email_target,
     quiet_until,
     rate_limit_key,
+    recipient_address,
     render,
     sign,
     verify,
 )
-from clientele_shared.events.schemas.notifications import Channel, NotificationRequested
+from clientele_shared.events.schemas.notifications import (
+    Channel,
+    NotificationRequested,
+    Recipient,
+)
 from pydantic import ValidationError
 
 UTC = dt.UTC
@@ -128,9 +135,16 @@ def test_request_schema_needs_an_address_for_its_channel_and_a_body() -> None:
     NotificationRequested.model_validate(
         {**base, "channel": "email", "recipients": [{"email": "a@b.cd"}]}
     )
-    with pytest.raises(ValidationError, match="needs email"):
+    NotificationRequested.model_validate(  # an employee's current address is looked up
+        {**base, "channel": "email", "recipients": [{"employee_id": "e1"}]}
+    )
+    with pytest.raises(ValidationError, match="needs email or employee_id"):
         NotificationRequested.model_validate(
-            {**base, "channel": "email", "recipients": [{"employee_id": "e1"}]}
+            {**base, "channel": "email", "recipients": [{"name": "Анна"}]}
+        )
+    with pytest.raises(ValidationError, match="needs endpoint"):
+        NotificationRequested.model_validate(
+            {**base, "channel": "webhook", "recipients": [{"employee_id": "e1"}]}
         )
     with pytest.raises(ValidationError, match="text, html or a template"):
         NotificationRequested.model_validate(
@@ -145,3 +159,36 @@ def test_request_schema_needs_an_address_for_its_channel_and_a_body() -> None:
         NotificationRequested.model_validate(
             {**base, "channel": "email", "recipients": [{"email": "not-an-address"}]}
         )
+
+
+def test_recipient_addresses_per_channel() -> None:
+    both = Recipient(email="Anna@Example.com", employee_id="e1")
+    assert recipient_address(Channel.EMAIL, both) == "anna@example.com"
+    assert recipient_address(Channel.EMAIL, Recipient(employee_id="e1")) == "employee:e1"
+    assert recipient_address(Channel.INAPP, both) == "e1"
+    assert recipient_address(Channel.WEBHOOK, Recipient(endpoint="erp")) == "erp"
+    with pytest.raises(ValueError, match="needs a recipient address"):
+        recipient_address(Channel.WEBHOOK, both)
+
+
+def test_email_target_follows_the_employee_and_spares_an_inactive_one() -> None:
+    ivan = EmployeeContact("Ivan@Example.com", "Иван", active=True)
+    gone = EmployeeContact("old@example.com", "Пётр", active=False)
+    by_id = email_target("employee:e1", "e1", ivan)
+    assert (by_id.address, by_id.name, by_id.refusal) == ("ivan@example.com", "Иван", None)
+    explicit = email_target("anna@example.com", "e1", ivan)
+    assert explicit.address == "anna@example.com"
+    assert email_target("anna@example.com", None, None).address == "anna@example.com"
+    for recipient in ("employee:e2", "old@example.com"):
+        refused = email_target(recipient, "e2", gone)
+        assert refused.suppressed
+        assert refused.refusal is not None
+        assert "employee e2 is inactive" in refused.refusal.detail
+    unknown = email_target("employee:e3", "e3", None)
+    assert not unknown.suppressed
+    assert unknown.refusal == SendResult(
+        Outcome.RETRY, "no e-mail address is known for employee e3"
+    )
+    no_address = email_target("employee:e4", "e4", EmployeeContact(None, "Без почты", True))
+    assert no_address.refusal is not None
+    assert no_address.refusal.outcome is Outcome.RETRY

@@ -46,6 +46,7 @@ from sqlalchemy.sql.expression import Grouping
 
 from clientele_notifier.domain import (
     ACTIVE_STATES,
+    EMPLOYEE_ADDRESS,
     Content,
     DeliveryState,
     Preferences,
@@ -59,6 +60,7 @@ from clientele_notifier.store import (
     dead_letters,
     deliveries,
     delivery_attempts,
+    employees,
     id_array,
     notifications,
     preferences,
@@ -177,7 +179,7 @@ class _Writes:
                 "channel": request.channel.value,
                 "recipient": address,
                 "recipient_domain": email_domain(address)
-                if request.channel is Channel.EMAIL
+                if request.channel is Channel.EMAIL and not address.startswith(EMPLOYEE_ADDRESS)
                 else None,
                 "employee_id": employee,
                 "state": state.value,
@@ -301,7 +303,9 @@ async def accept_requests(
             seen.add(address)
             state, first_attempt = DeliveryState.PENDING, now
             employee = recipient.employee_id
-            if employee and employee in prefs:
+            if (
+                employee and employee in prefs and item.requester != NOTIFIER
+            ):  # digests: made by them
                 state, first_attempt = prefs[employee].plan(request.kind, request.channel, now)
             if state is DeliveryState.SUPPRESSED:
                 reason = "excluded by the recipient's preferences"
@@ -376,7 +380,8 @@ async def claim(
 ) -> list[Row[Any]]:
     """Claim due deliveries on ``channels`` for this worker (SKIP LOCKED: replicas never claim
     the same one). Two plain statements, lock then update, so no plan ever joins the table with
-    itself.
+    itself. Each row carries its request and what the employees read model knows of its
+    employee.
 
     The claim counts an attempt and moves next_attempt_at to the end of the lease: a worker that
     dies mid-send leaves the delivery to be claimed again when the lease ends.
@@ -412,14 +417,21 @@ async def claim(
         .returning(*deliveries.c)
         .cte("claimed")
     )
-    stmt = select(
-        claimed,
-        requests.c.requester,
-        requests.c.idempotency_key,
-        requests.c.kind,
-        requests.c.content,
-        requests.c.created_at.label("requested_at"),
-    ).join(requests, requests.c.id == claimed.c.request_id)
+    stmt = (
+        select(
+            claimed,
+            requests.c.requester,
+            requests.c.idempotency_key,
+            requests.c.kind,
+            requests.c.content,
+            requests.c.created_at.label("requested_at"),
+            employees.c.email.label("employee_email"),
+            employees.c.name.label("employee_name"),
+            employees.c.active.label("employee_active"),
+        )
+        .join(requests, requests.c.id == claimed.c.request_id)
+        .outerjoin(employees, employees.c.id == claimed.c.employee_id)
+    )
     return list((await session.execute(stmt)).all())
 
 
@@ -630,7 +642,11 @@ async def compile_digests(session: AsyncSession, outbox: Outbox, now: dt.datetim
             idempotency_key=f"digest:{group.employee_id}:{held[0].id}",
             channel=Channel.EMAIL,
             kind="digest",
-            recipients=[Recipient(email=group.recipient)],
+            recipients=[
+                Recipient(employee_id=group.employee_id)
+                if group.recipient.startswith(EMPLOYEE_ADDRESS)
+                else Recipient(email=group.recipient, employee_id=group.employee_id)
+            ],
             subject=f"Your digest: {len(held)} notification(s)",
             text="\n".join(lines),
             template="digest",

@@ -116,16 +116,69 @@ def after_failure(policy: RetryPolicy, attempts: int, result: SendResult) -> Del
     return DeliveryState.RETRY
 
 
+EMPLOYEE_ADDRESS = "employee:"
+"""The prefix of the delivery key of an e-mail to an employee given without an address."""
+
+
 def recipient_address(channel: Channel, recipient: Recipient) -> str:
-    """The delivery key of a recipient on a channel (unique per request and channel)."""
-    value = {
-        Channel.EMAIL: recipient.email,
-        Channel.INAPP: recipient.employee_id,
-        Channel.WEBHOOK: recipient.endpoint,
-    }[channel]
+    """The delivery key of a recipient on a channel (unique per request and channel): the
+    e-mail address, ``employee:<id>`` for an e-mail to an employee given by id only (resolved
+    when sent), the employee (in-app), the endpoint (webhook)."""
+    if channel is Channel.EMAIL:
+        if recipient.email is not None:
+            return recipient.email.lower()
+        if recipient.employee_id is not None:
+            return EMPLOYEE_ADDRESS + recipient.employee_id
+    value = recipient.employee_id if channel is Channel.INAPP else recipient.endpoint
     if value is None:
         raise ValueError(f"the {channel} channel needs a recipient address")
-    return value.lower() if channel is Channel.EMAIL else value
+    return value
+
+
+@dataclass(frozen=True)
+class EmployeeContact:
+    """An employee as the directory's events last told the notifier."""
+
+    email: str | None
+    name: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class EmailTarget:
+    """Where an e-mail delivery goes now, or why it does not go (``refusal``)."""
+
+    address: str | None
+    name: str | None = None
+    refusal: SendResult | None = None
+    suppressed: bool = False
+    """The refusal is final but not a failure of delivery: an inactive employee."""
+
+
+def email_target(
+    recipient: str, employee_id: str | None, employee: EmployeeContact | None
+) -> EmailTarget:
+    """The address of an e-mail delivery at send time: its own, or for a delivery to an
+    employee by id the employee's current one. An inactive employee gets no e-mail; an employee
+    whose address is not known (yet: the directory's event may still be on its way) is tried
+    again later."""
+    if employee_id is not None and employee is not None and not employee.active:
+        return EmailTarget(
+            None,
+            refusal=SendResult(Outcome.FAILED, f"employee {employee_id} is inactive: no e-mail"),
+            suppressed=True,
+        )
+    name = employee.name if employee is not None else None
+    if not recipient.startswith(EMPLOYEE_ADDRESS):
+        return EmailTarget(recipient, name)
+    if employee is None or not employee.email:
+        return EmailTarget(
+            None,
+            refusal=SendResult(
+                Outcome.RETRY, f"no e-mail address is known for employee {employee_id}"
+            ),
+        )
+    return EmailTarget(employee.email.lower(), name)
 
 
 def email_domain(address: str) -> str:

@@ -1,10 +1,11 @@
-"""The notifier's subscriptions: every service's notification topic."""
+"""The notifier's subscriptions: every service's notification topic, and the directory's
+employees (whom an e-mail to an employee goes to)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from clientele_shared.events.catalog import notification_requests
+from clientele_shared.events.catalog import EMPLOYEES, notification_requests
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.inbox import EventConsumer, Handler
 from clientele_shared.events.outbox import Outbox
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_notifier import delivery
+from clientele_notifier.employees import employees_handler
 from clientele_notifier.livestream import InboxHub
 from clientele_notifier.reminders import ReminderScheduler, apply_cancelled, apply_scheduled
 
@@ -59,3 +61,4 @@ def subscribe(
             f"requests-{requester}",
             request_handler(requester, outbox, scheduler, hub),
         )
+    consumer.subscribe(EMPLOYEES, "employees", employees_handler())

@@ -1,5 +1,6 @@
 """Notifier tables: in-app inbox, requests and their deliveries with an attempt log, dead letters,
-webhook endpoints, reminders, preferences, plus the outbox and inbox of events."""
+webhook endpoints, reminders, preferences, the employees read model, plus the outbox and inbox of
+events."""
 
 import uuid
 from collections.abc import Iterable
@@ -147,6 +148,18 @@ reminders = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_reminders_due", "due_at", postgresql_where="state = 'scheduled'"),
 )
+
+employees = Table(
+    "employees",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("email", String(320)),
+    Column("name", String(200)),
+    Column("active", Boolean, nullable=False, server_default="true"),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""The directory's employees as events told them (a read model): e-mail address and state."""
 
 preferences = Table(
     "preferences",

@@ -37,12 +37,15 @@ from clientele_notifier.channels.webhook import (
 )
 from clientele_notifier.domain import (
     DeliveryState,
+    EmailTarget,
+    EmployeeContact,
     Outcome,
     RetryPolicy,
     SendResult,
     UnknownTemplateError,
     WebhookUrlPolicy,
     after_failure,
+    email_target,
     rate_limit_key,
     render,
 )
@@ -159,19 +162,34 @@ class DeliveryWorker:
         if row.attempts > policy.max_attempts:
             await self._record(row, policy, self._claimed_too_often(row), 0.0)
             return
-        wait = await self.limiter.acquire(rate_limit_key(channel, row.recipient))
+        address = row.recipient
+        target = None
+        if channel is Channel.EMAIL:
+            target = email_target(row.recipient, row.employee_id, self._employee(row))
+            if target.refusal is not None:
+                await self._record(row, policy, target.refusal, 0.0, suppressed=target.suppressed)
+                return
+            address = target.address or row.recipient
+        wait = await self.limiter.acquire(rate_limit_key(channel, address))
         if wait is not None:
             await self._defer([row], wait)
             return
         started = time.perf_counter()
         try:
-            if channel is Channel.EMAIL:
-                result = await self._send_email(row, request)
+            if target is not None:
+                result = await self._send_email(row, request, target)
             else:
                 result = await self._send_webhook(row, request, endpoint)
         except UnknownTemplateError as exc:
             result = SendResult(Outcome.FAILED, str(exc))
         await self._record(row, policy, result, (time.perf_counter() - started) * 1000)
+
+    @staticmethod
+    def _employee(row: Row[Any]) -> EmployeeContact | None:
+        """What the employees read model knows of the delivery's employee (claim's join)."""
+        if row.employee_active is None:
+            return None
+        return EmployeeContact(row.employee_email, row.employee_name, row.employee_active)
 
     @staticmethod
     def _claimed_too_often(row: Row[Any]) -> SendResult:
@@ -188,10 +206,19 @@ class DeliveryWorker:
             DELIVERIES_FINISHED.labels(row.channel, Outcome.DEFERRED.value).inc()
 
     async def _record(
-        self, row: Row[Any], policy: RetryPolicy, result: SendResult, duration_ms: float
+        self,
+        row: Row[Any],
+        policy: RetryPolicy,
+        result: SendResult,
+        duration_ms: float,
+        *,
+        suppressed: bool = False,
     ) -> None:
+        """Record the attempt's outcome; ``suppressed``: not sent on purpose, never retried."""
         if result.outcome is Outcome.SENT:
             state, next_at = DeliveryState.SENT, None
+        elif suppressed:
+            state, next_at = DeliveryState.SUPPRESSED, None
         else:
             state = after_failure(policy, row.attempts, result)
             delay = policy.backoff(row.attempts)
@@ -223,7 +250,9 @@ class DeliveryWorker:
             detail=detail[:300],
         )
 
-    async def _send_email(self, row: Row[Any], request: NotificationRequested) -> SendResult:
+    async def _send_email(
+        self, row: Row[Any], request: NotificationRequested, target: EmailTarget
+    ) -> SendResult:
         content = render(
             request.subject, request.text, request.html, request.template, request.data
         )
@@ -233,14 +262,15 @@ class DeliveryWorker:
             )
         except AttachmentError as exc:
             return SendResult(Outcome.RETRY if exc.transient else Outcome.FAILED, str(exc))
+        address = target.address or row.recipient
         name = next(
-            (r.name for r in request.recipients if r.email and r.email.lower() == row.recipient),
-            None,
+            (r.name for r in request.recipients if r.email and r.email.lower() == address),
+            target.name,
         )
         message = build_message(
             delivery_id=row.id,
             sender=self.settings.smtp_from,
-            to=row.recipient,
+            to=address,
             to_name=name,
             content=content,
             reply_to=request.reply_to,

@@ -45,7 +45,9 @@ class Channel(enum.StrEnum):
 class Recipient(Payload):
     """Who receives one delivery: an e-mail address, an employee (in-app) or a webhook endpoint.
 
-    ``employee_id`` ties an e-mail to an employee, so that employee's preferences apply.
+    ``employee_id`` ties an e-mail to an employee, so that employee's preferences apply; an
+    e-mail to an employee given without ``email`` goes to the employee's address as the
+    directory's events last told the notifier (an inactive employee gets no e-mail).
     """
 
     email: EmailAddress | None = None
@@ -67,6 +69,14 @@ class AttachmentRef(Payload):
         if (self.url is None) == (self.content_base64 is None):
             raise ValueError("an attachment needs exactly one of url or content_base64")
         return self
+
+
+ADDRESS_FIELDS: dict[Channel, tuple[str, ...]] = {
+    Channel.EMAIL: ("email", "employee_id"),
+    Channel.INAPP: ("employee_id",),
+    Channel.WEBHOOK: ("endpoint",),
+}
+"""What addresses a recipient on each channel (any one of them)."""
 
 
 class NotificationRequested(Payload):
@@ -93,14 +103,12 @@ class NotificationRequested(Payload):
     def _consistent(self) -> NotificationRequested:
         if self.text is None and self.html is None and self.template is None:
             raise ValueError("a notification needs text, html or a template")
-        needed = {
-            Channel.EMAIL: "email",
-            Channel.INAPP: "employee_id",
-            Channel.WEBHOOK: "endpoint",
-        }[self.channel]
+        needed = ADDRESS_FIELDS[self.channel]
         for index, recipient in enumerate(self.recipients):
-            if getattr(recipient, needed) is None:
-                raise ValueError(f"recipient {index}: the {self.channel} channel needs {needed}")
+            if all(getattr(recipient, name) is None for name in needed):
+                raise ValueError(
+                    f"recipient {index}: the {self.channel} channel needs {' or '.join(needed)}"
+                )
         return self
 
 
