@@ -110,7 +110,7 @@ spec:
             - configMapRef:  # the service's own settings, e.g. ATTACHMENT_STORAGE=s3, SMTP_HOST
                 name: clientele-${service}-config
                 optional: true
-            - secretRef:  # the service's own secrets, e.g. S3 keys, SMTP_PASSWORD, WEBHOOK_SECRETS_KEY
+            - secretRef:  # its own secrets, e.g. S3 keys, SMTP_PASSWORD, WEBHOOK_SECRETS_KEY
                 name: clientele-${service}-env
                 optional: true
           env:
