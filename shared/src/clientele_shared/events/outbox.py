@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -76,6 +76,11 @@ class Outbox:
         """Stage events with one multi-row insert and one NOTIFY (in the caller's transaction)."""
         if not envelopes:
             return
+        await session.execute(insert(self.table), self.rows(envelopes))
+        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+    def rows(self, envelopes: Iterable[Envelope]) -> list[dict[str, Any]]:
+        """The outbox rows of events this service may publish (for a bulk writer such as COPY)."""
         rows = []
         for envelope in envelopes:
             spec = self.registry.spec(envelope.type, envelope.schema_version)
@@ -94,8 +99,7 @@ class Outbox:
                     },
                 }
             )
-        await session.execute(insert(self.table), rows)
-        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        return rows
 
     async def publish(
         self,

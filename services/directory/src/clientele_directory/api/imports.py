@@ -656,24 +656,8 @@ class _Importer:
 
     async def _publish(self, envelopes: Iterable[Envelope]) -> None:
         """Stage events as ``Outbox.add`` does, a chunk's worth with one COPY and one NOTIFY."""
-        outbox, rows = self.runtime.outbox, []
-        for envelope in envelopes:
-            spec = outbox.registry.spec(envelope.type, envelope.schema_version)
-            outbox.registry.check_publish(outbox.service, spec.topic)
-            rows.append(
-                {
-                    "event_id": envelope.event_id,
-                    "topic": spec.topic,
-                    "key": envelope.aggregate_id,
-                    "event_type": envelope.type,
-                    "value": envelope.to_bytes(),
-                    "headers": {
-                        "event_type": envelope.type,
-                        "schema_version": str(envelope.schema_version),
-                        "correlation_id": envelope.correlation_id,
-                    },
-                }
-            )
+        outbox = self.runtime.outbox
+        rows = outbox.rows(envelopes)
         if rows:
             await _copy(self.session, outbox.table, rows)
             await self.session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
