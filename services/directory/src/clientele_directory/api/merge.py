@@ -16,7 +16,7 @@ from sqlalchemy import Text, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from clientele_directory.api.blocking import announce_organization
-from clientele_directory.api.common import Runtime, actor_of, invalid
+from clientele_directory.api.common import Runtime, actor_of
 from clientele_directory.api.imports import (
     MATCHING_IDS,
     NAME_SIMILARITY,
@@ -25,10 +25,8 @@ from clientele_directory.api.imports import (
 )
 from clientele_directory.api.merging import (
     MergeRequest,
-    check_versions,
-    lock_pair,
     mark_merged,
-    merged_attributes,
+    merge_pair,
     move_register_entries,
     retarget_references,
 )
@@ -42,7 +40,6 @@ from clientele_directory.domain.common import STORED
 from clientele_directory.domain.organizations import (
     Organization,
     OrganizationDuplicate,
-    PatchRejected,
     changes_between,
     merge_fields,
     moved_directions,
@@ -96,25 +93,18 @@ async def merge_organizations(
                 session, principal, record_id, for_update=True, deleted=None
             )
 
-        survivor, other = await lock_pair(
-            org_id, request.other_id, load, noun="organization", not_found="No such organization."
-        )
-        check_versions(wanted, survivor, other, request.other_version)
-        writable_directions(principal, {*survivor.directions, *other.directions})
-        try:
-            merged, patch = merge_fields(survivor, other, request.take, request.values)
-        except PatchRejected as exc:
-            raise invalid(exc.errors) from None
-        attributes = await merged_attributes(
+        survivor, other, merged = await merge_pair(
             session,
             principal,
-            EntityKind.ORGANIZATION,
-            merged.attributes,
-            patch,
-            survivor_id=org_id,
-            other_id=other.id,
+            org_id,
+            request,
+            wanted,
+            load,
+            merge_fields,
+            kind=EntityKind.ORGANIZATION,
+            noun="organization",
+            not_found="No such organization.",
         )
-        merged = merged.model_copy(update={"attributes": attributes})
         writable_directions(principal, moved_directions(survivor.directions, merged.directions))
         changes = changes_between(survivor, merged)
         version = survivor.version + 1

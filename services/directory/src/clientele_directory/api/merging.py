@@ -7,10 +7,11 @@ merged with the audit of both. Each kind's endpoint does the rest (its fields, i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from clientele_shared.auth.access import writable_directions
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import check_version
 from clientele_shared.http.problems import NotFound
@@ -21,12 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.attributes import definitions_for, resolve_attributes
 from clientele_directory.api.blocking import active
-from clientele_directory.api.common import Conflict, Runtime, actor_of, audit, soft_delete_values
+from clientele_directory.api.common import (
+    Conflict,
+    Runtime,
+    actor_of,
+    audit,
+    invalid,
+    soft_delete_values,
+)
 from clientele_directory.api.organizations import load_organization
 from clientele_directory.api.persons import effective_directions, visible_person
 from clientele_directory.api.register import KIND as ENTRY_KIND
 from clientele_directory.domain.attributes import EntityKind
 from clientele_directory.domain.merging import retargeted
+from clientele_directory.domain.organizations import OrganizationFields, PatchRejected
+from clientele_directory.domain.persons import PersonFields
 from clientele_directory.events import organization_updated, person_updated
 from clientele_directory.store import (
     attribute_definitions,
@@ -64,9 +74,12 @@ class Mergeable(Protocol):
     def deleted_at(self) -> datetime | None: ...
     @property
     def merged_into(self) -> uuid.UUID | None: ...
+    @property
+    def directions(self) -> list[str]: ...
 
 
 R = TypeVar("R", bound=Mergeable)
+F = TypeVar("F", OrganizationFields, PersonFields)
 
 
 async def lock_pair(
@@ -106,6 +119,44 @@ def check_versions(wanted: set[int], survivor: Mergeable, other: Mergeable, vers
             "The other record was changed since you read it; read it again.",
             current_version=other.version,
         )
+
+
+async def merge_pair(
+    session: AsyncSession,
+    principal: Principal,
+    survivor_id: uuid.UUID,
+    request: MergeRequest,
+    wanted: set[int],
+    load: Callable[[uuid.UUID], Awaitable[R]],
+    merge: Callable[[R, R, Iterable[str], Mapping[str, Any]], tuple[F, dict[str, Any]]],
+    *,
+    kind: EntityKind,
+    noun: str,
+    not_found: str,
+) -> tuple[R, R, F]:
+    """The opening of every merge: both records locked and checked (versions 412/409, the
+    caller's directions 403), and the survivor's fields with the chosen values (422)."""
+    survivor: R
+    other: R
+    survivor, other = await lock_pair(
+        survivor_id, request.other_id, load, noun=noun, not_found=not_found
+    )
+    check_versions(wanted, survivor, other, request.other_version)
+    writable_directions(principal, {*survivor.directions, *other.directions})
+    try:
+        fields, patch = merge(survivor, other, request.take, request.values)
+    except PatchRejected as exc:
+        raise invalid(exc.errors) from None
+    attributes = await merged_attributes(
+        session,
+        principal,
+        kind,
+        fields.attributes,
+        patch,
+        survivor_id=survivor_id,
+        other_id=other.id,
+    )
+    return survivor, other, fields.model_copy(update={"attributes": attributes})
 
 
 async def reference_keys(session: AsyncSession, holder: EntityKind, target: EntityKind) -> set[str]:

@@ -32,10 +32,8 @@ from clientele_directory.api.common import (
 )
 from clientele_directory.api.merging import (
     MergeRequest,
-    check_versions,
-    lock_pair,
     mark_merged,
-    merged_attributes,
+    merge_pair,
     move_register_entries,
     retarget_references,
 )
@@ -51,7 +49,6 @@ from clientele_directory.api.persons import (
 )
 from clientele_directory.domain.attributes import EntityKind
 from clientele_directory.domain.common import STORED
-from clientele_directory.domain.organizations import PatchRejected
 from clientele_directory.domain.persons import (
     NAME_SIMILARITY,
     DuplicateCandidate,
@@ -245,25 +242,18 @@ async def merge_persons(
                 session, principal, record_id, for_update=True, deleted=None
             )
 
-        survivor, other = await lock_pair(
-            person_id, request.other_id, load, noun="person", not_found="No such person."
-        )
-        check_versions(wanted, survivor, other, request.other_version)
-        writable_directions(principal, {*survivor.directions, *other.directions})
-        try:
-            fields, patch = merge_person_fields(survivor, other, request.take, request.values)
-        except PatchRejected as exc:
-            raise invalid(exc.errors) from None
-        attributes = await merged_attributes(
+        survivor, other, fields = await merge_pair(
             session,
             principal,
-            EntityKind.PERSON,
-            fields.attributes,
-            patch,
-            survivor_id=person_id,
-            other_id=other.id,
+            person_id,
+            request,
+            wanted,
+            load,
+            merge_person_fields,
+            kind=EntityKind.PERSON,
+            noun="person",
+            not_found="No such person.",
         )
-        fields = fields.model_copy(update={"attributes": attributes})
         writable_directions(principal, set(survivor.directions) ^ set(fields.directions))
         previous = {
             *await effective_directions(session, person_id),
