@@ -254,7 +254,8 @@ async def accept_requests(
     arrives; the unique (request, recipient, channel) makes each recipient get one delivery.
     An in-app delivery is made here and now: the inbox row, the sent delivery, its log row and
     its result event are written in the caller's transaction (exactly once); e-mail and webhook
-    deliveries wait for the worker.
+    deliveries wait for the worker. Preferences apply to recipients with an employee id, except
+    on the notifier's own requests (digests).
     """
     if not items:
         return Accepted([])
@@ -303,9 +304,8 @@ async def accept_requests(
             seen.add(address)
             state, first_attempt = DeliveryState.PENDING, now
             employee = recipient.employee_id
-            if (
-                employee and employee in prefs and item.requester != NOTIFIER
-            ):  # digests: made by them
+            digest = item.requester == NOTIFIER  # preferences made it: they do not apply
+            if employee and employee in prefs and not digest:
                 state, first_attempt = prefs[employee].plan(request.kind, request.channel, now)
             if state is DeliveryState.SUPPRESSED:
                 reason = "excluded by the recipient's preferences"

@@ -1,14 +1,15 @@
-"""Reminders: PostgreSQL is the record, a Redis sorted set the schedule index.
+"""Reminders: PostgreSQL is the record, a Redis sorted set the schedule index (ADR 7, ADR 12).
 
 - A scheduled (or rescheduled) reminder is upserted in PostgreSQL and added to the sorted set
   (score = due time); a cancelled one is marked and removed. Redis writes are best effort.
-- Every tick each replica reads the due ids from the sorted set and claims them in PostgreSQL
-  with ``UPDATE ... SET state='fired' WHERE state='scheduled' AND due_at <= now() RETURNING``:
-  the row lock makes exactly one replica win a reminder, which creates its delivery and its
-  ``notifier.reminder.fired`` event in the same transaction.
+- REMINDER_FIRERS loops per replica read the due ids of their share of the sorted set and fire
+  up to FIRE_BATCH at once: ``SELECT ... FOR UPDATE SKIP LOCKED`` then ``UPDATE ... SET
+  state='fired' ... RETURNING``, so exactly one replica wins a reminder; its delivery (an in-app
+  one stored there and then), the ``notifier.reminder.fired`` event and the result event are
+  written with one multi-row statement per table in the same transaction.
 - The index is rebuilt from PostgreSQL at start and whenever its marker key is gone (a Redis
-  restart), and a reconcile sweep fires anything overdue straight from PostgreSQL, so neither a
-  notifier restart nor a Redis restart loses a reminder.
+  restart), and a reconcile sweep fires overdue reminders the index misses straight from
+  PostgreSQL, so neither a notifier restart nor a Redis restart loses a reminder.
 """
 
 from __future__ import annotations
@@ -50,8 +51,11 @@ log = get_logger(__name__)
 INDEX = "notifier:reminders:due"
 INDEX_BUILT = "notifier:reminders:index-built"
 FIRE_BATCH = 500
+"""Reminders fired per transaction, at most."""
 UNKNOWN_GRACE = 60.0
+"""Seconds past its due time before an id PostgreSQL does not know leaves the index."""
 INDEX_LINGER = 0.005
+"""How long queued index writes wait for the rest of a consumed batch."""
 BATCH_WINDOW = 0.02
 """The shortest pause between two claims while reminders keep falling due: under load they
 fire in batches (one transaction each) instead of one by one."""
