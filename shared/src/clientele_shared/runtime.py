@@ -23,6 +23,7 @@ from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
 from clientele_shared.events.registry import Registry
 from clientele_shared.http.middleware import BodySizeLimit, CorrelationAndMetrics
 from clientele_shared.http.problems import install_problem_handlers
+from clientele_shared.memory import tune_garbage_collector
 from clientele_shared.observability import OUTBOX_BACKLOG, configure_logging, get_logger
 from clientele_shared.settings import ServiceSettings
 
@@ -197,6 +198,7 @@ def create_service_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         await runtime.start()
+        tune_garbage_collector(settings.gc_young_threshold)
         try:
             yield {}
         finally:

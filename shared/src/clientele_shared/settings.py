@@ -37,6 +37,11 @@ class ServiceSettings(BaseSettings):
         le=500,
         description="database connections a process keeps open; requests beyond them wait",
     )
+    gc_young_threshold: int = Field(
+        default=200_000,
+        ge=700,
+        description="allocations between collections of the youngest generation (ADR 15)",
+    )
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
     outbox_poll_interval: float = Field(default=1.0, gt=0)
     outbox_linger: float = Field(default=0.005, ge=0, le=1)
