@@ -551,11 +551,21 @@ async def _reset(ready: Prepared) -> None:
         await conn.close()
 
 
+def _tree(pid: int) -> list[int]:
+    """A process and its descendants (the service, its import readers and their helpers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *(p for child in children for p in _tree(int(child)))]
+
+
 def _peak_mb(proc: Proc) -> float:
-    """The process's peak resident set (VmHWM) in MB."""
-    status = Path(f"/proc/{proc.process.pid}/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
-    return int(line.split()[1]) / 1024
+    """The peak resident sets (VmHWM) of the service process and its descendants, summed, in MB
+    (pages they share are counted in each)."""
+    total = 0
+    for pid in _tree(proc.process.pid):
+        status = Path(f"/proc/{pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+        total += int(line.split()[1])
+    return total / 1024
 
 
 async def _import(ctx: Context, ready: Prepared, mode: str) -> tuple[float, float, dict[str, Any]]:
@@ -611,8 +621,9 @@ async def _copy(
         " an earlier row) into a base of `existing` organizations, as a sales user, each by a"
         " fresh `clientele serve directory` process (relay and consumers off): the dry run"
         " (the whole per-row report in the response) and the import of the valid rows, from"
-        " the first byte of the upload to the response (committed). Peak memory: the service"
-        " process's VmHWM. Baselines, in the same run: `copy_s`, asyncpg COPY of the same"
+        " the first byte of the upload to the response (committed). Peak memory: the VmHWM of the"
+        " service process and its import readers, summed. Baselines, in the same run:"
+        " `copy_s`, asyncpg COPY of the same"
         " rows as the text of their cells into an unindexed table of as many text columns;"
         " `copy_table_s`, COPY of the same rows, validated, into a table made LIKE"
         " `organizations` INCLUDING ALL (its indexes and generated columns, not its triggers)."
@@ -628,7 +639,7 @@ async def _copy(
         ),
         Metric(
             "import_peak_mb",
-            "service peak RSS, import",
+            "peak RSS (service + readers), import",
             "MB",
             target=Target("<", 500),
             higher_is_better=False,
@@ -643,7 +654,7 @@ async def _copy(
         ),
         Metric(
             "dry_run_peak_mb",
-            "service peak RSS, dry run",
+            "peak RSS (service + readers), dry run",
             "MB",
             target=Target("<", 500),
             higher_is_better=False,

@@ -155,11 +155,11 @@ spec:
             failureThreshold: 3
           resources:
             requests:
-              cpu: 100m
-              memory: 256Mi
+              cpu: ${cpu_request}
+              memory: ${memory_request}
             limits:
-              cpu: "1"
-              memory: 512Mi
+              cpu: "${cpu_limit}"
+              memory: ${memory_limit}
           securityContext:
             runAsNonRoot: true
             readOnlyRootFilesystem: true
@@ -232,6 +232,25 @@ data:
 """
 
 
+RESOURCES = {
+    "cpu_request": "100m",
+    "memory_request": "256Mi",
+    "cpu_limit": "1",
+    "memory_limit": "512Mi",
+}
+RESOURCES_OF = {
+    # imports: the service process and IMPORT_READERS worker processes (about 100 MB each)
+    # reading and checking files on other cores
+    "directory": {
+        "cpu_request": "250m",
+        "memory_request": "512Mi",
+        "cpu_limit": "2",
+        "memory_limit": "1Gi",
+    },
+}
+"""Requests and limits of a service's container; the directory's differ from the others'."""
+
+
 def kustomization(services: Sequence[str]) -> str:
     resources = "".join(f"  - {service}.yaml\n" for service in services)
     return (
@@ -249,7 +268,8 @@ def render_base(services: Sequence[str] = SERVICES) -> dict[str, str]:
     """File name -> content of ``deploy/k8s/base``."""
     files = {"kustomization.yaml": HEADER + kustomization(services), "config.yaml": HEADER + CONFIG}
     for service in services:
-        files[f"{service}.yaml"] = HEADER + SERVICE.substitute(service=service)
+        resources = RESOURCES | RESOURCES_OF.get(service, {})
+        files[f"{service}.yaml"] = HEADER + SERVICE.substitute(service=service, **resources)
     return files
 
 

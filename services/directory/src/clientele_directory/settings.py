@@ -27,6 +27,12 @@ class DirectorySettings(ServiceSettings):
         default=65_536, ge=0, description="room for the multipart framing around an upload"
     )
     import_max_rows: int = Field(default=200_000, ge=1, description="rows of one import file")
+    import_readers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="worker processes that read and check import files (started on first use)",
+    )
     import_chunk_rows: int = Field(
         default=1000, ge=1, le=5000, description="rows an import matches and writes together"
     )

@@ -14,9 +14,8 @@ rows before it did, whichever chunk they were in.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from typing import IO, Annotated, Any
 
 from clientele_shared.auth.access import visible_to
@@ -28,6 +27,7 @@ from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import current_correlation_id
 from clientele_shared.runtime import ServiceRuntime
 from fastapi import APIRouter, Form, UploadFile
+from pydantic_core import to_json
 from sqlalchemy import (
     ARRAY,
     Integer,
@@ -67,10 +67,7 @@ from clientele_directory.domain.imports import (
     RowAction,
     RowProblem,
     RowReport,
-    is_blank,
-    map_headers,
     parse_mapping,
-    parse_row,
     patch_of,
 )
 from clientele_directory.domain.organizations import (
@@ -85,6 +82,7 @@ from clientele_directory.domain.organizations import (
     storage_values,
 )
 from clientele_directory.events import organization_created, organization_updated
+from clientele_directory.import_reader import ReadPlan, RowReader, readers
 from clientele_directory.store import (
     audit_log,
     employees,
@@ -92,7 +90,7 @@ from clientele_directory.store import (
     persons,
     unwanted_register,
 )
-from clientele_directory.tabular import TabularError, read_rows
+from clientele_directory.tabular import TabularError
 
 router = APIRouter(prefix="/v1/organizations", tags=["import"])
 NAME_SIMILARITY = 0.5
@@ -186,60 +184,6 @@ def _problems(errors: list[Any]) -> list[RowProblem]:
         )
         for e in errors
     ]
-
-
-class _Rows:
-    """The file's data rows, parsed a chunk at a time (call :meth:`chunk` in a worker thread)."""
-
-    def __init__(
-        self,
-        rows: Iterator[list[str | None]],
-        mapping: dict[int, str],
-        directions: list[str],
-        max_rows: int,
-        too_many: str,
-        chunk_rows: int,
-    ) -> None:
-        self.rows, self.mapping, self.directions = rows, mapping, directions
-        self.max_rows, self.too_many, self.chunk_rows = max_rows, too_many, chunk_rows
-        self.number = 1
-
-    def chunk(self) -> list[ParsedRow]:
-        parsed: list[ParsedRow] = []
-        for row in self.rows:
-            self.number += 1
-            if is_blank(row):
-                continue
-            if self.number > self.max_rows + 1:
-                raise TabularError(self.too_many)
-            parsed.append(parse_row(self.number, self.mapping, row, self.directions))
-            if len(parsed) >= self.chunk_rows:
-                break
-        return parsed
-
-
-def _open(
-    file: IO[bytes],
-    filename: str | None,
-    overrides: dict[str, str | None],
-    labels: dict[str, str],
-    directions: list[str],
-    max_rows: int,
-    too_many: str,
-    chunk_rows: int,
-) -> _Rows:
-    rows = read_rows(file, filename)
-    header = next(rows, None)
-    if header is None:
-        raise TabularError("the file is empty")
-    mapping, problems = map_headers(header, labels, overrides)
-    if problems:
-        raise TabularError("; ".join(problems))
-    if not {"legal_name", "inn"} & set(mapping.values()):
-        raise TabularError(
-            "no column names the organization (name it «Наименование»/«legal_name» or «ИНН»)"
-        )
-    return _Rows(rows, mapping, directions, max_rows, too_many, chunk_rows)
 
 
 class _Update:
@@ -537,16 +481,20 @@ class _Importer:
         for u in pending:
             org = u.patched.model_copy(update={"blocked": blocked[u.current.id]})
             written.append((u, org))
-        await self._audit([(org.id, "updated", org.version, u.changes) for u, org in written])
-        await self._publish(
-            organization_updated(
-                self.runtime.outbox,
-                org,
-                u.changes,
-                self.actor,
-                previous_directions=u.current.directions,
-            )
-            for u, org in written
+        await self._stage(
+            self._audit_records(
+                [(org.id, "updated", org.version, u.changes) for u, org in written]
+            ),
+            self._event_records(
+                organization_updated(
+                    self.runtime.outbox,
+                    org,
+                    u.changes,
+                    self.actor,
+                    previous_directions=u.current.directions,
+                )
+                for u, org in written
+            ),
         )
         for u, org in written:
             if org.blocked != u.current.blocked:
@@ -573,23 +521,27 @@ class _Importer:
             )
             created.append(org)
             line.organization_id, line.action = org.id, RowAction.CREATED
-        subject = self.principal.subject
-        await _copy(
-            self.session,
-            organizations,
-            [
-                {
-                    "id": org.id,
-                    **storage_values(org),
-                    "version": 1,
-                    "created_by": subject,
-                    "updated_by": subject,
-                }
-                for org in created
-            ],
-        )
-        await self.session.execute(_MERGE_PENDING)
-        candidates = await self._candidates([p for p, _ in creating], created)
+        # the audit entries and events are built while the organizations are written
+        records = asyncio.ensure_future(asyncio.to_thread(self._creation_records, created))
+        try:
+            subject = self.principal.subject
+            await Copy.of(
+                organizations,
+                [
+                    {
+                        "id": org.id,
+                        **storage_values(org),
+                        "version": 1,
+                        "created_by": subject,
+                        "updated_by": subject,
+                    }
+                    for org in created
+                ],
+            ).write(self.session)
+            await self.session.execute(_MERGE_PENDING)
+            candidates = await self._candidates([p for p, _ in creating], created)
+        finally:
+            await asyncio.wait([records])
         for parsed, line in creating:
             line.candidates = candidates.get(parsed.number, [])
             if line.candidates:
@@ -601,10 +553,7 @@ class _Importer:
                     )
                 )
             self._finish(line)
-        await self._audit([(o.id, "created", 1, created_changes(o)) for o in created])
-        await self._publish(
-            organization_created(self.runtime.outbox, org, self.actor) for org in created
-        )
+        await self._stage(*records.result())
         for org in created:
             if org.blocked:
                 await announce_organization(
@@ -642,13 +591,10 @@ class _Importer:
                 )
         return result
 
-    async def _audit(self, entries: list[tuple[uuid.UUID, str, int, dict[str, Any]]]) -> None:
-        if not entries:
-            return
+    def _audit_records(self, entries: list[tuple[uuid.UUID, str, int, dict[str, Any]]]) -> Copy:
         p = self.principal
         correlation = current_correlation_id()
-        await _copy(
-            self.session,
+        return Copy.of(
             audit_log,
             [
                 {
@@ -667,12 +613,25 @@ class _Importer:
             ],
         )
 
-    async def _publish(self, envelopes: Iterable[Envelope]) -> None:
-        """Stage events as ``Outbox.add`` does, a chunk's worth with one COPY and one NOTIFY."""
+    def _event_records(self, envelopes: Iterable[Envelope]) -> Copy:
+        """The outbox rows of events, staged as ``Outbox.add`` does (written by :meth:`_stage`)."""
         outbox = self.runtime.outbox
-        rows = outbox.rows(envelopes)
-        if rows:
-            await _copy(self.session, outbox.table, rows)
+        return Copy.of(outbox.table, outbox.rows(envelopes))
+
+    def _creation_records(self, created: list[Organization]) -> tuple[Copy, Copy]:
+        """The audit entries and events of new organizations (built in a worker thread while
+        the organizations are written)."""
+        return (
+            self._audit_records([(o.id, "created", 1, created_changes(o)) for o in created]),
+            self._event_records(
+                organization_created(self.runtime.outbox, org, self.actor) for org in created
+            ),
+        )
+
+    async def _stage(self, audit: Copy, events: Copy) -> None:
+        """Write audit entries and events: a COPY each and one NOTIFY for the relay."""
+        await audit.write(self.session)
+        if await events.write(self.session):
             await self.session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
     def _finish(self, line: RowReport) -> None:
@@ -686,27 +645,41 @@ class _Importer:
             self.lines.append(line)
 
 
-async def _copy(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Write rows with COPY in the session's transaction: one statement, so the table's
-    statement triggers run once, and the fastest way in."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    documents = {name for name in columns if isinstance(table.c[name].type, JSONB)}
-    records = [
-        tuple(
-            json.dumps(row[name], ensure_ascii=False)
-            if name in documents and row[name] is not None
-            else row[name]
-            for name in columns
+class Copy:
+    """Rows of one table as COPY records (JSONB columns as JSON text), then written with COPY
+    in the session's transaction: one statement, so the table's statement triggers run once,
+    and the fastest way in. Building the records needs no connection (a worker thread may)."""
+
+    def __init__(self, table: Table, columns: list[str], records: list[tuple[Any, ...]]) -> None:
+        self.table, self.columns, self.records = table, columns, records
+
+    @classmethod
+    def of(cls, table: Table, rows: list[dict[str, Any]]) -> Copy:
+        columns = list(rows[0]) if rows else []
+        documents = {name for name in columns if isinstance(table.c[name].type, JSONB)}
+        records = [
+            tuple(
+                to_json(row[name]).decode()
+                if name in documents and row[name] is not None
+                else row[name]
+                for name in columns
+            )
+            for row in rows
+        ]
+        return cls(table, columns, records)
+
+    async def write(self, session: AsyncSession) -> bool:
+        """Write the records (True), or nothing when there are none (False)."""
+        if not self.records:
+            return False
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.copy_records_to_table(
+            self.table.name, records=self.records, columns=self.columns
         )
-        for row in rows
-    ]
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    await driver.copy_records_to_table(table.name, records=records, columns=columns)
+        return True
 
 
 def _unwanted() -> RowProblem:
@@ -756,21 +729,27 @@ async def run_import(
             definitions = await definitions_for(session, EntityKind.ORGANIZATION)
             labels = {k: d.label for k, d in definitions.items() if not d.archived}
             importer = _Importer(session, runtime, principal, definitions, report, on_chunk)
-            chunk_rows = int(getattr(runtime.settings, "import_chunk_rows", 1000))
-            reader = await asyncio.to_thread(
-                _open, file, filename, overrides, labels, directions, max_rows, too_many, chunk_rows
+            settings = runtime.settings
+            plan = ReadPlan(
+                filename=filename,
+                overrides=overrides,
+                labels=labels,
+                directions=directions,
+                max_rows=max_rows,
+                too_many=too_many,
+                chunk_rows=int(getattr(settings, "import_chunk_rows", 1000)),
             )
-            # the next chunk is parsed (in a thread) while the current one is written
-            following = asyncio.ensure_future(asyncio.to_thread(reader.chunk))
-            try:
-                while rows := await following:
-                    following = asyncio.ensure_future(asyncio.to_thread(reader.chunk))
-                    await importer.chunk(rows)
-            finally:
-                if not following.done():
-                    await asyncio.wait([following])
-                if not following.cancelled():
-                    following.exception()  # retrieved: the first error is the one raised
+            pool = readers(int(getattr(settings, "import_readers", 2)), settings.gc_young_threshold)
+            async with RowReader(pool, file, plan) as reader:
+                # the next chunk is received while the current one is written
+                following = asyncio.ensure_future(reader.chunk())
+                try:
+                    while rows := await following:
+                        following = asyncio.ensure_future(reader.chunk())
+                        await importer.chunk(rows)
+                finally:
+                    if not following.cancel() and not following.cancelled():
+                        following.exception()  # retrieved: the first error is the one raised
             if mode is ImportMode.DRY_RUN or (mode is ImportMode.ALL_OR_NOTHING and importer.bad):
                 raise _Rollback
     except _Rollback:

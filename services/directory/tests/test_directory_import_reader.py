@@ -1,0 +1,107 @@
+"""The import's rows come from a worker process: in order and in chunks, the worker's errors
+reach the import, an import that gives up stops its worker, and a worker that dies fails the
+import without breaking the next one."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import signal
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+from clientele_directory.import_reader import ImportReadFailed, Readers, ReadPlan, RowReader
+from clientele_directory.tabular import TabularError
+
+
+def _plan(filename: str = "rows.csv", chunk_rows: int = 100, max_rows: int = 100_000) -> ReadPlan:
+    return ReadPlan(
+        filename=filename,
+        overrides={},
+        labels={},
+        directions=["north"],
+        max_rows=max_rows,
+        too_many=f"more than {max_rows} rows",
+        chunk_rows=chunk_rows,
+    )
+
+
+def _csv(rows: int) -> io.BytesIO:
+    lines = ["Наименование;Телефон"] + [f"ООО «Ромашка {n}»;+7 495 {n:07d}" for n in range(rows)]
+    return io.BytesIO("\n".join(lines).encode())
+
+
+@pytest.fixture(scope="module")
+def readers() -> Iterator[Readers]:
+    pool = Readers(workers=1, gc_young_threshold=100_000)
+    yield pool
+    pool.shutdown()
+
+
+def _leftovers() -> set[str]:
+    return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("clientele-import-")}
+
+
+async def test_rows_arrive_in_order_in_chunks_and_the_copy_is_removed(readers: Readers) -> None:
+    before = _leftovers()
+    chunks = []
+    async with RowReader(readers, _csv(250), _plan(chunk_rows=100)) as reader:
+        while chunk := await reader.chunk():
+            chunks.append(chunk)
+    assert [len(c) for c in chunks] == [100, 100, 50]
+    numbers = [row.number for chunk in chunks for row in chunk]
+    assert numbers == list(range(2, 252))
+    first = chunks[0][0]
+    assert first.draft is not None
+    assert first.draft.legal_name == "ООО «Ромашка 0»"
+    assert [p.number for p in first.draft.phones] == ["+74950000000"]
+    assert _leftovers() == before
+
+
+async def _read_all(readers: Readers, file: io.BytesIO, plan: ReadPlan) -> int:
+    rows = 0
+    async with RowReader(readers, file, plan) as reader:
+        while chunk := await reader.chunk():
+            rows += len(chunk)
+    return rows
+
+
+async def test_an_unreadable_file_is_the_workers_tabular_error(readers: Readers) -> None:
+    with pytest.raises(TabularError, match="ZIP"):
+        await _read_all(readers, io.BytesIO(b"not a workbook"), _plan("a.xlsx"))
+    with pytest.raises(TabularError, match="more than 10 rows"):
+        await _read_all(readers, _csv(50), _plan(chunk_rows=5, max_rows=10))
+
+
+async def test_an_import_that_gives_up_stops_its_worker(readers: Readers) -> None:
+    before = _leftovers()
+    async with RowReader(readers, _csv(20_000), _plan(chunk_rows=10)) as reader:
+        assert len(await reader.chunk()) == 10
+    assert _leftovers() == before
+    # the pool's only worker is free again: the next import is read to the end
+    async with RowReader(readers, _csv(30), _plan()) as reader:
+        assert len(await reader.chunk()) == 30
+        assert await reader.chunk() == []
+
+
+async def test_a_worker_that_dies_fails_its_import_and_the_next_gets_a_new_pool() -> None:
+    pool = Readers(workers=1, gc_young_threshold=100_000)
+    others = {child.pid for child in multiprocessing.active_children()}
+
+    async def killed_half_way() -> None:
+        async with RowReader(pool, _csv(20_000), _plan(chunk_rows=10)) as reader:
+            await reader.chunk()
+            for child in multiprocessing.active_children():
+                if child.pid not in others:
+                    os.kill(child.pid or 0, signal.SIGKILL)
+            while await reader.chunk():
+                pass
+
+    try:
+        with pytest.raises(ImportReadFailed):
+            await killed_half_way()
+        assert await _read_all(pool, _csv(3), _plan()) == 3
+    finally:
+        pool.shutdown()
