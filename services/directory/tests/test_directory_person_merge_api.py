@@ -301,6 +301,50 @@ async def test_racing_merges_of_one_pair_leave_one_merge_and_stale_writes_fail(
     assert problem(stale, 412)["current_version"] == 2
 
 
+async def test_an_organization_merge_and_a_person_merge_over_shared_employments_both_land(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north = fresh_direction()
+    me = sales(issuer, north)
+    for _ in range(6):
+        kept_org, gone_org = await _org(client, me, north), await _org(client, me, north)
+        # the other person's employment at the merged organization is written first, so the
+        # organization merge meets it first and the person merge last
+        gone = await _post(
+            client,
+            "/v1/persons",
+            me,
+            last_name="Второй",
+            employments=[
+                {"organization_id": gone_org, "position": "Бухгалтер"},
+                {"organization_id": kept_org, "position": "Аудитор"},
+            ],
+        )
+        kept = await _post(
+            client,
+            "/v1/persons",
+            me,
+            last_name="Первый",
+            employments=[{"organization_id": gone_org, "position": "Директор"}],
+        )
+        org_merge, person_merge = await asyncio.gather(
+            client.post(
+                f"/v1/organizations/{kept_org}/merge",
+                json={"other_id": gone_org, "other_version": 1},
+                headers={**me, "If-Match": 'W/"1"'},
+            ),
+            _merge(client, me, kept, gone),
+        )
+        assert (org_merge.status_code, person_merge.status_code) == (200, 200), (
+            org_merge.text,
+            person_merge.text,
+        )
+        person = await client.get(f"/v1/persons/{kept['id']}", headers=me)
+        jobs = person.json()["employments"]
+        assert sorted(job["position"] for job in jobs) == ["Аудитор", "Бухгалтер", "Директор"]
+        assert {job["organization_id"] for job in jobs} == {kept_org}
+
+
 async def test_ugly_merges_are_refused_or_kept_whole(
     client: httpx.AsyncClient, issuer: TokenIssuer
 ) -> None:

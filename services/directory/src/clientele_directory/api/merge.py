@@ -25,6 +25,7 @@ from clientele_directory.api.imports import (
 )
 from clientele_directory.api.merging import (
     MergeRequest,
+    lock_employments,
     mark_merged,
     merge_pair,
     move_register_entries,
@@ -118,6 +119,7 @@ async def merge_organizations(
                 updated_at=func.now(),
             )
         )
+        await lock_employments(session, employments.c.organization_id, [other.id])
         moved_employments = (
             await session.execute(
                 update(employments)

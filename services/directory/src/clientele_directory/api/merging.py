@@ -16,7 +16,7 @@ from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import check_version
 from clientele_shared.http.problems import NotFound
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Table, Text, cast, exists, func, literal, select, update
+from sqlalchemy import ColumnElement, Table, Text, cast, exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +40,7 @@ from clientele_directory.domain.persons import PersonFields
 from clientele_directory.events import organization_updated, person_updated
 from clientele_directory.store import (
     attribute_definitions,
+    employments,
     organizations,
     persons,
     unwanted_register,
@@ -157,6 +158,21 @@ async def merge_pair(
         other_id=other.id,
     )
     return survivor, other, fields.model_copy(update={"attributes": attributes})
+
+
+async def lock_employments(
+    session: AsyncSession, column: ColumnElement[uuid.UUID], ids: Iterable[uuid.UUID]
+) -> None:
+    """Lock every employment (ended and deleted ones too) of these organizations or persons, in
+    id order. The organization merge takes those of the merged organization, the person merge
+    those of both persons, both in this order and before writing any: an organization merge and
+    a person merge sharing employments wait for each other instead of deadlocking."""
+    await session.execute(
+        select(employments.c.id)
+        .where(column.in_(list(ids)))
+        .order_by(employments.c.id)
+        .with_for_update()
+    )
 
 
 async def reference_keys(session: AsyncSession, holder: EntityKind, target: EntityKind) -> set[str]:

@@ -32,6 +32,7 @@ from clientele_directory.api.common import (
 )
 from clientele_directory.api.merging import (
     MergeRequest,
+    lock_employments,
     mark_merged,
     merge_pair,
     move_register_entries,
@@ -45,6 +46,7 @@ from clientele_directory.api.persons import (
     person_select,
     person_visible,
     publish_employment,
+    rewrite_employment,
     visible_person,
 )
 from clientele_directory.domain.attributes import EntityKind
@@ -102,42 +104,32 @@ async def _move_employments(
     One at an organization where the survivor holds the same position is folded into the
     survivor's (its gaps filled, the other's soft-deleted); ended ones follow as they are.
     """
+    await lock_employments(session, employments.c.person_id, [survivor_id, other_id])
     mine = await _live_jobs(session, survivor_id)
     moved_to = {"person_id": {"old": str(other_id), "new": str(survivor_id)}}
     note = f"the person {other_id} was merged into {survivor_id}"
     report: list[MovedEmployment] = []
     touched: list[tuple[Employment, str, dict[str, Any]]] = []
 
-    async def write(job_id: uuid.UUID, **values: Any) -> Employment:
-        row = (
-            await session.execute(
-                update(employments)
-                .where(employments.c.id == job_id)
-                .values(**values)
-                .returning(employments)
-            )
-        ).one()
-        return Employment.model_validate(row, from_attributes=True, context=STORED)
+    async def write(
+        job_id: uuid.UUID, action: str, changes: dict[str, Any], note: str, **values: Any
+    ) -> Employment:
+        return await rewrite_employment(
+            session, principal, job_id, values, action=action, changes=changes, note=note
+        )
 
     for job in await _live_jobs(session, other_id):
         index = next((i for i, kept in enumerate(mine) if same_employment(kept, job)), None)
         if index is None:
             moved = await write(
                 job.id,
+                "moved",
+                moved_to,
+                note,
                 person_id=survivor_id,
                 version=job.version + 1,
                 updated_by=principal.subject,
                 updated_at=func.now(),
-            )
-            await audit(
-                session,
-                principal,
-                kind=EMPLOYMENT_KIND,
-                entity_id=job.id,
-                action="moved",
-                version=moved.version,
-                changes=moved_to,
-                note=note,
             )
             mine.append(moved)
             touched.append((moved, "updated", moved_to))
@@ -151,35 +143,23 @@ async def _move_employments(
         if changes:
             kept = await write(
                 kept.id,
+                "updated",
+                changes,
+                f"took in the employment {job.id}: {note}",
                 **employment_storage_values(fields),
                 version=kept.version + 1,
                 updated_by=principal.subject,
                 updated_at=func.now(),
             )
-            await audit(
-                session,
-                principal,
-                kind=EMPLOYMENT_KIND,
-                entity_id=kept.id,
-                action="updated",
-                version=kept.version,
-                changes=changes,
-                note=f"took in the employment {job.id}: {note}",
-            )
             mine[index] = kept
             touched.append((kept, "updated", changes))
         gone = await write(
-            job.id, person_id=survivor_id, **soft_delete_values(principal, job.version + 1)
-        )
-        await audit(
-            session,
-            principal,
-            kind=EMPLOYMENT_KIND,
-            entity_id=job.id,
-            action="deleted",
-            version=gone.version,
-            changes=moved_to,
-            note=f"folded into the employment {kept.id}: {note}",
+            job.id,
+            "deleted",
+            moved_to,
+            f"folded into the employment {kept.id}: {note}",
+            person_id=survivor_id,
+            **soft_delete_values(principal, job.version + 1),
         )
         touched.append((gone, "deleted", moved_to))
         report.append(

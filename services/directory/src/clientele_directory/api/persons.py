@@ -263,15 +263,53 @@ async def _insert_employment(
         )
     ).one()
     employment = Employment.model_validate(row, from_attributes=True, context=STORED)
+    await _audit_employment(
+        session, principal, employment, "created", employment_created_changes(employment)
+    )
+    return employment
+
+
+async def _audit_employment(
+    session: AsyncSession,
+    principal: Principal,
+    employment: Employment,
+    action: str,
+    changes: dict[str, Any] | None = None,
+    note: str | None = None,
+) -> None:
     await audit(
         session,
         principal,
         kind=EMPLOYMENT_KIND,
-        entity_id=employment_id,
-        action="created",
-        version=1,
-        changes=employment_created_changes(employment),
+        entity_id=employment.id,
+        action=action,
+        version=employment.version,
+        changes=changes,
+        note=note,
     )
+
+
+async def rewrite_employment(
+    session: AsyncSession,
+    principal: Principal,
+    employment_id: uuid.UUID,
+    values: dict[str, Any],
+    *,
+    action: str,
+    changes: dict[str, Any] | None = None,
+    note: str | None = None,
+) -> Employment:
+    """Write a new version of an employment (``values`` carry its version) and audit it."""
+    row = (
+        await session.execute(
+            update(employments)
+            .where(employments.c.id == employment_id)
+            .values(**values)
+            .returning(employments)
+        )
+    ).one()
+    employment = Employment.model_validate(row, from_attributes=True, context=STORED)
+    await _audit_employment(session, principal, employment, action, changes, note)
     return employment
 
 
@@ -684,28 +722,17 @@ async def update_employment(
         if not changes:
             response.headers["ETag"] = etag(current.version)
             return current
-        version = current.version + 1
-        row = (
-            await session.execute(
-                update(employments)
-                .where(employments.c.id == employment_id)
-                .values(
-                    **employment_storage_values(patched),
-                    version=version,
-                    updated_by=principal.subject,
-                    updated_at=func.now(),
-                )
-                .returning(employments)
-            )
-        ).one()
-        employment = Employment.model_validate(row, from_attributes=True, context=STORED)
-        await audit(
+        employment = await rewrite_employment(
             session,
             principal,
-            kind=EMPLOYMENT_KIND,
-            entity_id=employment_id,
+            employment_id,
+            {
+                **employment_storage_values(patched),
+                "version": current.version + 1,
+                "updated_by": principal.subject,
+                "updated_at": func.now(),
+            },
             action="updated",
-            version=version,
             changes=changes,
         )
         await publish_employment(session, runtime, principal, employment, "updated", changes)
@@ -736,22 +763,12 @@ async def delete_employment(
                 "give him a direction first."
             )
         version = current.version + 1
-        row = (
-            await session.execute(
-                update(employments)
-                .where(employments.c.id == employment_id)
-                .values(**soft_delete_values(principal, version))
-                .returning(employments)
-            )
-        ).one()
-        employment = Employment.model_validate(row, from_attributes=True, context=STORED)
-        await audit(
+        employment = await rewrite_employment(
             session,
             principal,
-            kind=EMPLOYMENT_KIND,
-            entity_id=employment_id,
+            employment_id,
+            soft_delete_values(principal, version),
             action="deleted",
-            version=version,
         )
         await publish_employment(session, runtime, principal, employment, "deleted", {})
     response.headers["ETag"] = etag(version)
