@@ -4,10 +4,12 @@ import without breaking the next one."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 
@@ -105,3 +107,43 @@ async def test_a_worker_that_dies_fails_its_import_and_the_next_gets_a_new_pool(
         assert await _read_all(pool, _csv(3), _plan()) == 3
     finally:
         pool.shutdown()
+
+
+_KILLED_SERVICE = """
+import asyncio, io, multiprocessing, os, signal
+from clientele_directory.import_reader import Readers, ReadPlan, RowReader
+
+async def main() -> None:
+    plan = ReadPlan("rows.csv", {}, {}, ["north"], 100, "too many", 10)
+    async with RowReader(Readers(1, 100_000), io.BytesIO(b"legal_name\\nA\\n"), plan) as reader:
+        while await reader.chunk():
+            pass
+    print(*(child.pid for child in multiprocessing.active_children()), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_readers_end_when_the_service_process_is_killed() -> None:
+    killed = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _KILLED_SERVICE, stdout=asyncio.subprocess.PIPE
+    )
+    assert killed.stdout is not None
+    output = await asyncio.wait_for(killed.stdout.readline(), 60)
+    assert await asyncio.wait_for(killed.wait(), 10) == -signal.SIGKILL
+    workers = [int(pid) for pid in output.split()]
+    assert workers
+    for _ in range(100):
+        if not any(_alive(pid) for pid in workers):
+            break
+        await asyncio.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)

@@ -1,4 +1,9 @@
-"""`clientele migrate|serve SERVICE`: one entry point for every service's migrations and server."""
+"""`clientele migrate|serve SERVICE`: one entry point for every service's migrations and server.
+
+The server and the migrations are imported when a command runs, not with this module: worker
+processes started by a service (the directory's import readers) load the main script again,
+and should not carry uvicorn, SQLAlchemy and Alembic for it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,6 @@ import argparse
 import importlib
 from collections.abc import Sequence
 
-import uvicorn
-
-from clientele_shared.db import upgrade
 from clientele_shared.events.catalog import SERVICES
 
 
@@ -22,8 +24,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     module = importlib.import_module(f"clientele_{args.service}.app")
     settings = module.load_settings()
     if args.command == "migrate":
+        from clientele_shared.db import upgrade
+
         upgrade(module.MIGRATIONS, settings.resolved_database_url())
         return
+    import uvicorn
+
     uvicorn.run(
         f"clientele_{args.service}.app:create_app",
         factory=True,

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from typing import IO, Any
 
 from clientele_shared.memory import tune_garbage_collector
@@ -92,6 +93,22 @@ def _stream(path: str, address: str, plan: ReadPlan) -> None:
             return
 
 
+def _worker_started(gc_young_threshold: int) -> None:
+    """A reader's start: the collector tuned as the service's, and a thread that ends the
+    reader when the service process is gone (a pool's idle worker would wait for work forever
+    after its parent was killed)."""
+    tune_garbage_collector(gc_young_threshold)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        sentinel = parent.sentinel
+
+        def orphaned() -> None:
+            wait([sentinel])
+            os._exit(1)
+
+        threading.Thread(target=orphaned, name="parent-watch", daemon=True).start()
+
+
 class ImportReadFailed(RuntimeError):
     """The worker reading the file stopped without an answer (killed, out of memory, a bug)."""
 
@@ -116,7 +133,7 @@ class Readers:
             self._pool = ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=tune_garbage_collector,
+                initializer=_worker_started,
                 initargs=(self.gc_young_threshold,),
             )
             return self._pool.submit(_stream, path, address, plan)
