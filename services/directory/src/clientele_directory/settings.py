@@ -34,5 +34,5 @@ class DirectorySettings(ServiceSettings):
         description="worker processes that read and check import files (started on first use)",
     )
     import_chunk_rows: int = Field(
-        default=1000, ge=1, le=5000, description="rows an import matches and writes together"
+        default=2500, ge=1, le=5000, description="rows an import matches and writes together"
     )
