@@ -35,7 +35,7 @@ from bench.figures.http import serve_bare_app
 from bench.figures.interactions import timed_gets
 from bench.figures.services import CLIENTELE, issuer, start_service
 from bench.registry import Context, Metric, Target, figure
-from bench.stack import ensure_database
+from bench.stack import drop_database, ensure_database
 from bench.stats import percentile
 
 SEED_VERSION = 1
@@ -354,14 +354,6 @@ async def _migrate(ctx: Context, url: str) -> None:
         raise RuntimeError(f"clientele migrate directory failed:\n{output.decode()[-2000:]}")
 
 
-async def _drop(postgres_url: str, name: str) -> None:
-    conn = await asyncpg.connect(f"{postgres_url.rstrip('/')}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 _SECONDARY_INDEXES = """
 SELECT i.indexname, i.indexdef FROM pg_indexes i
 WHERE i.schemaname = current_schema() AND i.tablename = ANY($1::text[])
@@ -455,7 +447,7 @@ async def seeded(ctx: Context) -> Seed:
     postgres = ctx.infra.postgres_url
     url = ctx.infra.database_url(name)
     if os.environ.get("BENCH_DIRECTORY_RESEED", "").strip() in {"1", "true", "yes"}:
-        await _drop(postgres, name)
+        await drop_database(postgres, name)
     await ensure_database(postgres, name)
     conn = await asyncpg.connect(url)
     try:
@@ -472,7 +464,7 @@ async def seeded(ctx: Context) -> Seed:
         seed = Seed(url, organizations, persons, float(kept["seconds"]))
         ctx.notes.append(f"kept database {name} reused (seeded in {seed.seconds:.0f}s)")
     else:
-        await _drop(postgres, name)
+        await drop_database(postgres, name)
         await ensure_database(postgres, name)
         await _migrate(ctx, url)
         started = time.perf_counter()

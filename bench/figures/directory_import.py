@@ -33,7 +33,7 @@ from stdnum.ru import inn as ru_inn
 from bench.figures.services import CLIENTELE, issuer, start_service
 from bench.processes import Proc
 from bench.registry import Context, Metric, Target, figure
-from bench.stack import ensure_database
+from bench.stack import drop_database, ensure_database
 
 DATABASE = "clientele_bench_directory_import"
 DIRECTION = "bench"
@@ -485,14 +485,6 @@ class Prepared:
     """The file's valid rows as `organizations` rows (for the COPY into its shape)."""
 
 
-async def _drop(postgres_url: str) -> None:
-    conn = await asyncpg.connect(f"{postgres_url.rstrip('/')}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def prepared(ctx: Context) -> Prepared:
     """The workbook, the seed and a migrated database, made once per bench."""
     rows, existing = int(ctx.params["rows"]), int(ctx.params["existing"])
@@ -506,9 +498,9 @@ async def prepared(ctx: Context) -> Prepared:
     workbook = Path(holder.name) / "organizations.xlsx"
     size = await asyncio.to_thread(write_workbook, data, workbook)
     postgres = ctx.infra.postgres_url
-    await _drop(postgres)
+    await drop_database(postgres, DATABASE)
     await ensure_database(postgres, DATABASE)
-    ctx.cleanup.push_async_callback(_drop, postgres)
+    ctx.cleanup.push_async_callback(drop_database, postgres, DATABASE)
     url = ctx.infra.database_url(DATABASE)
     migrate = await asyncio.create_subprocess_exec(
         str(CLIENTELE),

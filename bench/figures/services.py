@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 
 from bench.processes import Proc
 from bench.registry import Context
+from bench.stack import drop_database
 
 CLIENTELE = Path(sys.executable).parent / "clientele"
 
@@ -42,14 +43,6 @@ async def clear_redis(redis_url: str, pattern: str) -> None:
             await redis.delete(*batch[first : first + 1000])
     finally:
         await redis.aclose()
-
-
-async def _drop_database(postgres_url: str, name: str) -> None:
-    conn = await asyncpg.connect(f"{postgres_url.rstrip('/')}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def auth_keys(ctx: Context) -> Path:
@@ -76,13 +69,13 @@ async def service_database(ctx: Context, service: str) -> str:
         return url
     name = f"clientele_bench_{service}"
     postgres = ctx.infra.postgres_url
-    await _drop_database(postgres, name)
+    await drop_database(postgres, name)
     conn = await asyncpg.connect(f"{postgres.rstrip('/')}/postgres")
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    ctx.cleanup.push_async_callback(_drop_database, postgres, name)
+    ctx.cleanup.push_async_callback(drop_database, postgres, name)
     url = ctx.infra.database_url(name)
     migrate = await asyncio.create_subprocess_exec(
         str(CLIENTELE),
