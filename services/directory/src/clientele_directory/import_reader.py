@@ -239,6 +239,8 @@ class RowReader:
     async def __aexit__(self, *_: object) -> None:
         if self.writer is not None:
             self.writer.close()  # a worker still sending gets a broken pipe and stops
+        elif self.done is not None:
+            self.done.cancel()  # still queued behind other imports: never started
         if self.done is not None:
             await asyncio.wait([self.done])
             if not self.done.cancelled():
