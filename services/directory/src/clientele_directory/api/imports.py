@@ -1,14 +1,15 @@
 """Import of organizations from .xlsx or CSV: dry run, all-or-nothing, or the valid rows.
 
-The file is parsed in a worker thread a chunk of rows at a time (openpyxl read-only, csv), the
-next chunk while the current one is matched and written, all inside one transaction: a dry run
-rolls it back, all-or-nothing rolls it back when any row is bad (422 with the report),
-valid-rows commits the good rows. Per chunk, a handful of set-based statements: one lookup of
-the organizations the rows may match (INN, e-mail, phone — index scans), the register, the
-employees and references the rows name, one multi-row INSERT of the new organizations, one
-similar-name query (trigram indexes), one audit INSERT and one outbox INSERT; updates are
-written together per chunk. Rows behave as if imported one after another: a row sees what the
-rows before it did, whichever chunk they were in.
+The file is read and its rows checked by a reader process (``import_reader``), a chunk of rows
+at a time, the next chunk while the current one is matched and written, all inside one
+transaction: a dry run rolls it back, all-or-nothing rolls it back when any row is bad (422
+with the report), valid-rows commits the good rows. Per chunk, a handful of set-based
+statements: one lookup of the organizations the rows may match (INN, e-mail, phone — index
+scans), the register, the employees and references the rows name, a COPY of the new
+organizations, the merge of the GIN pending lists, one similar-name query (trigram indexes), a
+COPY of the audit rows and one of the outbox rows; updates are written together per chunk.
+Rows behave as if imported one after another: a row sees what the rows before it did,
+whichever chunk they were in.
 """
 
 from __future__ import annotations
