@@ -12,9 +12,15 @@ from clientele_shared.events.catalog import (
 )
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.outbox import Outbox
-from clientele_shared.events.registry import GrantError, UnknownEventError
+from clientele_shared.events.registry import (
+    EventSpec,
+    GrantError,
+    Registry,
+    Topic,
+    UnknownEventError,
+)
 from clientele_shared.events.tables import outbox_table
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import MetaData
 
 
@@ -103,3 +109,22 @@ def test_envelope_needs_an_aware_time_and_rejects_extra_fields() -> None:
         Envelope.model_validate({**raw, "occurred_at": "2026-01-01T00:00:00"})
     with pytest.raises(ValidationError):
         Envelope.model_validate({**raw, "surprise": True})
+
+
+def test_latest_is_the_newest_version_of_an_event_type() -> None:
+    class V1(BaseModel):
+        a: int
+
+    class V2(BaseModel):
+        a: int
+        b: int = 0
+
+    topic = Topic("clientele.test.things", "directory", frozenset({"notifier"}))
+    registry = Registry.of(
+        [topic],
+        [EventSpec("test.thing", 2, topic.name, V2), EventSpec("test.thing", 1, topic.name, V1)],
+    )
+    assert registry.latest("test.thing").payload is V2
+    assert registry.latest("test.thing").version == 2  # asked again: the same answer
+    with pytest.raises(UnknownEventError, match=r"test\.other"):
+        registry.latest("test.other")

@@ -47,10 +47,13 @@ class EventSpec:
 
 @dataclass
 class Registry:
-    """The single source of truth for topics, grants and event schemas."""
+    """The single source of truth for topics, grants and event schemas (built once, then read)."""
 
     topics: dict[str, Topic] = field(default_factory=dict)
     events: dict[tuple[str, int], EventSpec] = field(default_factory=dict)
+    _latest: dict[str, EventSpec] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def of(cls, topics: Iterable[Topic], events: Iterable[EventSpec]) -> Registry:
@@ -78,10 +81,14 @@ class Registry:
             ) from None
 
     def latest(self, event_type: str) -> EventSpec:
+        """The newest version of an event type (looked up once per type: every publish asks)."""
+        if (known := self._latest.get(event_type)) is not None:
+            return known
         versions = [spec for (name, _), spec in self.events.items() if name == event_type]
         if not versions:
             raise UnknownEventError(f"event type {event_type!r} is not registered")
-        return max(versions, key=lambda spec: spec.version)
+        newest = self._latest[event_type] = max(versions, key=lambda spec: spec.version)
+        return newest
 
     def check_publish(self, service: str, topic_name: str) -> Topic:
         topic = self.topic(topic_name)
