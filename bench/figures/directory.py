@@ -33,7 +33,7 @@ from stdnum.ru import ogrn as ru_ogrn
 
 from bench.figures.http import serve_bare_app
 from bench.figures.interactions import timed_gets
-from bench.figures.services import CLIENTELE, issuer, start_service
+from bench.figures.services import issuer, migrate_service, start_service
 from bench.registry import Context, Metric, Target, figure
 from bench.stack import drop_database, ensure_database
 from bench.stats import percentile
@@ -339,19 +339,8 @@ class Seed:
 
 
 async def _migrate(ctx: Context, url: str) -> None:
-    migrate = await asyncio.create_subprocess_exec(
-        str(CLIENTELE),
-        "migrate",
-        "directory",
-        env={**os.environ, **ctx.infra.as_env(), "DATABASE_URL": url},
-        cwd=ctx.repo,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    async with asyncio.timeout(1200):  # a new index over a kept million rows takes a while
-        output, _ = await migrate.communicate()
-    if migrate.returncode != 0:
-        raise RuntimeError(f"clientele migrate directory failed:\n{output.decode()[-2000:]}")
+    # a new index over a kept million rows takes a while
+    await migrate_service(ctx, "directory", url, seconds=1200)
 
 
 _SECONDARY_INDEXES = """

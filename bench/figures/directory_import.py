@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import tempfile
 import time
@@ -30,7 +29,7 @@ from clientele_directory.domain.organizations import storage_values
 from openpyxl import Workbook
 from stdnum.ru import inn as ru_inn
 
-from bench.figures.services import CLIENTELE, issuer, start_service
+from bench.figures.services import issuer, migrate_service, start_service
 from bench.processes import Proc
 from bench.registry import Context, Metric, Target, figure
 from bench.stack import drop_database, ensure_database
@@ -502,18 +501,7 @@ async def prepared(ctx: Context) -> Prepared:
     await ensure_database(postgres, DATABASE)
     ctx.cleanup.push_async_callback(drop_database, postgres, DATABASE)
     url = ctx.infra.database_url(DATABASE)
-    migrate = await asyncio.create_subprocess_exec(
-        str(CLIENTELE),
-        "migrate",
-        "directory",
-        env={**os.environ, **ctx.infra.as_env(), "DATABASE_URL": url},
-        cwd=ctx.repo,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await migrate.communicate()
-    if migrate.returncode != 0:
-        raise RuntimeError(f"clientele migrate directory failed:\n{output.decode()[-2000:]}")
+    await migrate_service(ctx, "directory", url)
     ready = Prepared(
         url=url,
         data=data,

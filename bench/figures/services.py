@@ -77,6 +77,15 @@ async def service_database(ctx: Context, service: str) -> str:
         await conn.close()
     ctx.cleanup.push_async_callback(drop_database, postgres, name)
     url = ctx.infra.database_url(name)
+    await migrate_service(ctx, service, url)
+    ctx.shared[key] = url
+    redis = bench_redis_url(ctx.infra.redis_url)
+    ctx.cleanup.push_async_callback(clear_redis, redis, f"{service}:*")
+    return url
+
+
+async def migrate_service(ctx: Context, service: str, url: str, seconds: float = 120) -> None:
+    """`clientele migrate <service>` on the database at ``url``, as the init container does."""
     migrate = await asyncio.create_subprocess_exec(
         str(CLIENTELE),
         "migrate",
@@ -86,14 +95,10 @@ async def service_database(ctx: Context, service: str) -> str:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    async with asyncio.timeout(120):
+    async with asyncio.timeout(seconds):
         output, _ = await migrate.communicate()
     if migrate.returncode != 0:
         raise RuntimeError(f"clientele migrate {service} failed:\n{output.decode()[-2000:]}")
-    ctx.shared[key] = url
-    redis = bench_redis_url(ctx.infra.redis_url)
-    ctx.cleanup.push_async_callback(clear_redis, redis, f"{service}:*")
-    return url
 
 
 async def start_service(ctx: Context, service: str, database_url: str, **env: str) -> Proc:
