@@ -13,11 +13,14 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.db import async_url
 from clientele_shared.events.catalog import ORGANIZATIONS, REGISTRY
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.testing.infra import S3Store
 from clientele_shared.testing.processes import wait_for
 from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 
 def bearer(
@@ -140,6 +143,19 @@ class Stack:
             "the client card to arrive",
         )
         return org_id
+
+    def scalar(self, sql: str, **params: Any) -> Any:
+        """One value from the service's database (to see a read model catch up)."""
+
+        async def look() -> Any:
+            engine = create_async_engine(async_url(self.database_url))
+            try:
+                async with engine.connect() as conn:
+                    return await conn.scalar(text(sql), params)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(look())
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from clientele_shared.db import async_url
 from clientele_shared.events.catalog import EMPLOYEES, PERSONS
 from clientele_shared.events.schemas.directory import (
     EmployeeCreated,
@@ -20,8 +18,6 @@ from clientele_shared.events.schemas.directory import (
 )
 from clientele_shared.testing.processes import wait_for
 from interactions_testkit import Stack, bearer, directory_envelope, publish
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 pytestmark = pytest.mark.integration
 
@@ -157,18 +153,8 @@ def test_an_eml_sent_by_us_is_outgoing(stack: Stack, direction: str) -> None:
 
 
 def _employee_known(stack: Stack, employee: uuid.UUID) -> bool:
-    async def look() -> bool:
-        engine = create_async_engine(async_url(stack.database_url))
-        try:
-            async with engine.connect() as conn:
-                found = await conn.scalar(
-                    text("SELECT count(*) FROM employees WHERE employee_id = :id"), {"id": employee}
-                )
-                return bool(found)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(look())
+    found = stack.scalar("SELECT count(*) FROM employees WHERE employee_id = :id", id=employee)
+    return bool(found)
 
 
 def test_mail_from_an_employee_is_outgoing_and_theirs(stack: Stack, direction: str) -> None:
