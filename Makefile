@@ -1,15 +1,18 @@
 # Clientele: the front door. `make up` runs everything on this machine; `make test` proves it.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# Recursive (=): looked up when a recipe runs, after `uv-installed` may have installed it.
+UV = $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
-.PHONY: help sync up down infra-up infra-down services-up services-down status test test-unit lint format bench token k8s-manifests
+.PHONY: help uv-installed sync up down infra-up infra-down services-up services-down status test test-unit lint format bench token k8s-manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-sync: ## install uv when missing and the locked Python dependencies
+uv-installed:
 	@command -v uv >/dev/null 2>&1 || [ -x $(HOME)/.local/bin/uv ] || python3 -m pip install --quiet uv
+
+sync: uv-installed ## install uv when missing and the locked Python dependencies
 	$(UV) sync --frozen --quiet
 
 up: sync infra-up services-up ## install what is missing, start Kafka, PostgreSQL, Redis and the five services
