@@ -118,7 +118,7 @@ def test_blank_rows_and_mappings() -> None:
         "Фирма": "legal_name",
         "x": None,
     }
-    for wrong in ("[1]", "{", '{"a": 1}'):
+    for wrong in ("[1]", "{", '{"a": 1}', "[" * 50_000, '{"a": ' * 50_000):
         with pytest.raises(ValueError, match="mapping"):
             parse_mapping(wrong)
 

@@ -23,6 +23,7 @@ from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
 from clientele_shared.events.registry import Registry
 from clientele_shared.http.middleware import BodySizeLimit, CorrelationAndMetrics
 from clientele_shared.http.problems import install_problem_handlers
+from clientele_shared.http.textguard import TextGuard
 from clientele_shared.memory import tune_garbage_collector
 from clientele_shared.observability import OUTBOX_BACKLOG, configure_logging, get_logger
 from clientele_shared.settings import ServiceSettings
@@ -208,6 +209,7 @@ def create_service_app(
     app.state.runtime = runtime
     install_problem_handlers(app)
     install_auth(app, verifier or TokenVerifier(settings.auth))
+    app.add_middleware(TextGuard)  # innermost: reads a body BodySizeLimit has already bounded
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, larger=upload_limits)
     app.add_middleware(CorrelationAndMetrics, service=runtime.service)
     app.include_router(_operations_router(runtime))

@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,14 +18,25 @@ CORRELATION_HEADER = "x-correlation-id"
 log = get_logger(__name__)
 
 
-async def _send_problem(send: Send, scope: Scope, status: int, title: str, detail: str) -> None:
+async def send_problem(
+    send: Send,
+    scope: Scope,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    kind: str | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> None:
+    """Answer with a problem details document straight from ASGI middleware."""
     body = json.dumps(
         {
-            "type": PROBLEM_BASE + title.lower().replace(" ", "-"),
+            "type": PROBLEM_BASE + (kind or title.lower().replace(" ", "-")),
             "title": title,
             "status": status,
             "detail": detail,
             "instance": scope.get("path", ""),
+            **(extensions or {}),
         }
     ).encode()
     await send(
@@ -68,7 +80,7 @@ class BodySizeLimit:
         detail = f"The request body exceeds {max_bytes} bytes."
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
-                await _send_problem(send, scope, 413, "Content Too Large", detail)
+                await send_problem(send, scope, 413, "Content Too Large", detail)
                 return
         received = 0
         started = refused = False
@@ -81,7 +93,7 @@ class BodySizeLimit:
                 if received > max_bytes and not refused:
                     refused = True
                     if not started:
-                        await _send_problem(send, scope, 413, "Content Too Large", detail)
+                        await send_problem(send, scope, 413, "Content Too Large", detail)
                     return {"type": "http.disconnect"}
             return message
 

@@ -13,6 +13,7 @@ from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal, require_roles
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
+from clientele_shared.http.params import EntryCursor
 from clientele_shared.http.problems import NotFound
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import ColumnElement, Date, Numeric, and_, cast, func, insert, not_, or_, select
@@ -392,7 +393,7 @@ async def definition_audit(
     definition_id: uuid.UUID,
     principal: CurrentPrincipal,
     runtime: Runtime,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: EntryCursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntry]:
     async with runtime.sessions() as session:

@@ -14,6 +14,7 @@ from clientele_shared.auth.access import visible_to, writable_directions
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
+from clientele_shared.http.params import EntryCursor
 from clientele_shared.http.problems import NotFound, ProblemError
 from fastapi import APIRouter, Form, Query, Response, UploadFile, status
 from pydantic import ValidationError
@@ -255,7 +256,7 @@ async def list_audit(
     list_id: uuid.UUID,
     principal: CurrentPrincipal,
     runtime: Runtime,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: EntryCursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntry]:
     async with runtime.sessions() as session:

@@ -9,6 +9,7 @@ from clientele_shared.auth.access import apply_direction_filter, ensure_visible,
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
+from clientele_shared.http.params import EntryCursor
 from clientele_shared.http.problems import NotFound
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import Select, func, insert, select, update
@@ -345,7 +346,7 @@ async def organization_audit(
     org_id: uuid.UUID,
     principal: CurrentPrincipal,
     runtime: Runtime,
-    after: Annotated[int, Query(ge=0, description="entries after this entry id")] = 0,
+    after: EntryCursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntry]:
     """Every change of the organization (deleted ones too): who, when, what, old and new."""

@@ -13,6 +13,7 @@ from clientele_shared.auth.access import visible_to, writable_directions
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
+from clientele_shared.http.params import EntryCursor
 from clientele_shared.http.problems import NotFound, ProblemError
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import (
@@ -613,7 +614,7 @@ async def person_audit(
     person_id: uuid.UUID,
     principal: CurrentPrincipal,
     runtime: Runtime,
-    after: Annotated[int, Query(ge=0, description="entries after this entry id")] = 0,
+    after: EntryCursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntry]:
     """The person's changes and those of the employments the caller may see."""

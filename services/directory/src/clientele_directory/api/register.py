@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from clientele_shared.auth.dependencies import CurrentPrincipal, require_roles
 from clientele_shared.auth.principal import Principal, Role
+from clientele_shared.http.params import EntryCursor
 from clientele_shared.http.problems import NotFound
 from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy import and_, any_, func, insert, literal, or_, select, update
@@ -326,7 +327,7 @@ async def entry_audit(
     entry_id: uuid.UUID,
     principal: Keeper,
     runtime: Runtime,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: EntryCursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntry]:
     """Who listed and who removed the entry, when and why."""

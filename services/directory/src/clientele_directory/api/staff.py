@@ -16,6 +16,7 @@ from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal, ForbiddenError, require_roles
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
+from clientele_shared.http.params import EntryCursor
 from clientele_shared.http.problems import NotFound
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import ColumnElement, func, insert, or_, select, true, update
@@ -328,7 +329,7 @@ async def employee_audit(
     employee_id: uuid.UUID,
     principal: CurrentPrincipal,
     runtime: Runtime,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: EntryCursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntry]:
     async with runtime.sessions() as session:

@@ -299,6 +299,8 @@ def parse_mapping(text: str | None) -> dict[str, str | None]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"mapping is not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ValueError("mapping must be a flat JSON object, not nested") from None
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()
     ):

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
+from clientele_shared.http.params import EntryCursor
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import and_, any_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -432,7 +433,7 @@ async def interaction_audit_trail(
     interaction_id: uuid.UUID,
     principal: CurrentPrincipal,
     runtime: Runtime,
-    after: Annotated[int, Query(ge=0, description="entries after this entry id")] = 0,
+    after: EntryCursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntry]:
     """Who changed what and when, oldest first; 404 as for the interaction itself."""
