@@ -17,6 +17,7 @@ from clientele_directory.domain.organizations import (
     created_changes,
     merge_fields,
     moved_directions,
+    ogrn_is_valid,
     storage_values,
 )
 from clientele_shared.http.concurrency import etag, versions_in_if_match
@@ -240,3 +241,23 @@ def test_merge_keeps_the_survivor_fills_gaps_unites_lists_and_takes_what_is_chos
         merge_fields(survivor, other, ["attributes."], {"attributes": 5})
     with pytest.raises(PatchRejected):
         merge_fields(survivor, other, [], {"inn": "7707083894"})
+
+
+@pytest.mark.parametrize(
+    ("ogrnip", "remainder"),
+    [
+        ("304500116000180", 10),  # first 14 digits mod 13 = 10: check digit 0
+        ("304500116000191", 11),
+        ("304500116000202", 12),
+        (OGRNIP, None),
+    ],
+)
+def test_an_ogrnip_keeps_the_last_digit_of_its_remainder(
+    ogrnip: str, remainder: int | None
+) -> None:
+    if remainder is not None:
+        assert int(ogrnip[:-1]) % 13 == remainder
+    assert ogrn_is_valid(ogrnip)
+    assert _draft(inn=SOLE_TRADER_INN, ogrn=ogrnip).ogrn == ogrnip
+    wrong = ogrnip[:-1] + str((int(ogrnip[-1]) + 1) % 10)
+    assert not ogrn_is_valid(wrong)
