@@ -164,6 +164,10 @@ async def test_tampered_payload_is_refused(verifier: TokenVerifier) -> None:
         ({"sub": 42}, "The token claims are malformed."),
         ({"iat": "yesterday"}, "The token claims are malformed."),
         ({"exp": "tomorrow"}, "The token is malformed."),
+        ({"exp": str(int(time.time()) + 600)}, "The token claims are malformed."),
+        ({"nbf": str(int(time.time()))}, "The token claims are malformed."),
+        ({"exp": True}, "The token has expired."),
+        ({"directions": None}, "The token lacks the required 'directions' claim."),
     ],
     ids=[
         "expired",
@@ -183,6 +187,10 @@ async def test_tampered_payload_is_refused(verifier: TokenVerifier) -> None:
         "sub-not-a-string",
         "iat-not-a-number",
         "exp-not-a-number",
+        "exp-a-numeric-string",
+        "nbf-a-numeric-string",
+        "exp-a-boolean",
+        "user-without-directions",
     ],
 )
 async def test_invalid_claims_are_refused(

@@ -40,6 +40,8 @@ MAX_TOKEN_LENGTH: Final = 16_384
 """Longer bearer tokens are refused without being parsed."""
 
 REQUIRED_CLAIMS: Final = ("exp", "iat", "iss", "aud", "sub")
+NUMERIC_DATE_CLAIMS: Final = ("exp", "iat", "nbf")
+"""RFC 7519 NumericDate claims: JSON numbers only (PyJWT would also take the string "1700000000")."""
 
 REMEMBERED_TOKENS: Final = 4096
 """Verified tokens a verifier remembers (by SHA-256 digest, least recently used forgotten first):
@@ -121,9 +123,17 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject.strip():
         raise AuthenticationError(_MALFORMED_CLAIMS)
+    for name in NUMERIC_DATE_CLAIMS:
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise AuthenticationError(_MALFORMED_CLAIMS)
     roles = _string_list(claims, "roles")
     directions = _string_list(claims, "directions")
     service = claims.get("svc")
+    if service is None and "directions" not in claims:
+        # Absent is not "none": an identity provider that forgot the mapper must not produce
+        # users who silently see nothing (or, with a lenient reader, everything).
+        raise AuthenticationError("The token lacks the required 'directions' claim.")
     kind: PrincipalKind = "user"
     if service is not None:
         if not isinstance(service, str) or not service:
