@@ -41,7 +41,7 @@ MAX_TOKEN_LENGTH: Final = 16_384
 
 REQUIRED_CLAIMS: Final = ("exp", "iat", "iss", "aud", "sub")
 NUMERIC_DATE_CLAIMS: Final = ("exp", "iat", "nbf")
-"""RFC 7519 NumericDate claims: JSON numbers only (PyJWT would also take the string "1700000000")."""
+"""RFC 7519 NumericDate claims: JSON numbers only (PyJWT would take the string "1700000000")."""
 
 REMEMBERED_TOKENS: Final = 4096
 """Verified tokens a verifier remembers (by SHA-256 digest, least recently used forgotten first):
