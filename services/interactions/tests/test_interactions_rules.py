@@ -297,6 +297,9 @@ def test_file_names_are_made_safe() -> None:
     assert not unsafe.startswith(".")
     assert safe_filename("отчёт: итог?.pdf") == "отчёт_ итог_.pdf"
     assert safe_filename(None) == "attachment"
+    assert safe_filename("invoice\u202etxt.exe") == "invoicetxt.exe"
+    assert safe_filename("a\u2066b\u200fc\x85d\ud800.pdf") == "abc_d.pdf"
+    assert safe_filename("\u202e") == "attachment"
 
 
 async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:

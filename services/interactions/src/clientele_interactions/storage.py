@@ -412,10 +412,18 @@ def check_attachment(
     return Upload(kind, size, sha256, lambda: single(data))
 
 
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|]+')
+_INVISIBLE = frozenset({"Cf", "Cs", "Co", "Cn"})
+"""Format characters (bidi overrides such as U+202E that show `exe.txt` as `txt.exe`, zero-width
+characters), surrogates, private-use and unassigned code points: dropped from file names."""
 
 
 def safe_filename(name: str | None) -> str:
     """A file name fit to keep and to send back in Content-Disposition."""
-    cleaned = _UNSAFE.sub("_", unicodedata.normalize("NFC", name or "")).strip(" .")
+    visible = "".join(
+        char
+        for char in unicodedata.normalize("NFC", name or "")
+        if unicodedata.category(char) not in _INVISIBLE
+    )
+    cleaned = _UNSAFE.sub("_", visible).strip(" .")
     return cleaned[:255] or "attachment"
