@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -17,17 +19,29 @@ from directory_testkit import TopicTail, admin, bearer, fresh_direction, problem
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"
 MAX_ATTEMPTS = 3
+CLIENT_MAX_ATTEMPTS = 8
 
 
 @pytest.fixture(scope="module")
 def directory_env() -> dict[str, str]:
-    return {"LOGIN_MAX_ATTEMPTS": str(MAX_ATTEMPTS), "LOGIN_WINDOW_SECONDS": "60"}
+    return {
+        "LOGIN_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+        "LOGIN_CLIENT_MAX_ATTEMPTS": str(CLIENT_MAX_ATTEMPTS),
+        "LOGIN_WINDOW_SECONDS": "60",
+    }
 
 
 @pytest.fixture
 async def client(directory: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=directory.url, timeout=30) as http:
+    """A client from an address of its own, so sign-in counts of other tests never add up."""
+    transport = httpx.AsyncHTTPTransport(local_address=_loopback())
+    async with httpx.AsyncClient(base_url=directory.url, transport=transport, timeout=30) as http:
         yield http
+
+
+def _loopback() -> str:
+    """A random address of 127.0.0.0/8 (every one of them reaches 127.0.0.1 on Linux)."""
+    return "127." + ".".join(str(random.randint(1, 254)) for _ in range(3))
 
 
 async def _direction(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
@@ -271,3 +285,47 @@ async def test_sign_in_attempts_are_limited_per_email(
         "/v1/auth/token", json={"email": bystander["email"], "password": PASSWORD}
     )
     assert ok.status_code == 200, ok.text
+    # nor is the target signing in from another address: the lock is no denial-of-service tool
+    async with _from_address(client, _loopback()) as elsewhere:
+        mine = await elsewhere.post("/v1/auth/token", json=wrong | {"password": PASSWORD})
+        assert mine.status_code == 200, mine.text
+
+
+async def test_one_password_sprayed_over_many_emails_is_limited_per_address(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    root = admin(issuer)
+    victim = await _employee(client, root, roles=["sales"], password=PASSWORD)
+    async with _from_address(client, _loopback()) as sprayer:
+        answers = [
+            await sprayer.post(
+                "/v1/auth/token",
+                json={"email": f"user{i}-{uuid.uuid4().hex[:6]}@corp.example", "password": "x"},
+            )
+            for i in range(CLIENT_MAX_ATTEMPTS + 2)
+        ]
+        assert [a.status_code for a in answers] == [401] * CLIENT_MAX_ATTEMPTS + [429, 429]
+        assert "from this address" in problem(answers[-1], 429)["detail"]
+        blocked = await sprayer.post(
+            "/v1/auth/token", json={"email": victim["email"], "password": PASSWORD}
+        )
+        problem(blocked, 429)
+    # successful sign-ins from a shared address (an office) do not use its allowance up
+    async with _from_address(client, _loopback()) as office:
+        for _ in range(CLIENT_MAX_ATTEMPTS + 2):
+            signed_in = await office.post(
+                "/v1/auth/token", json={"email": victim["email"], "password": PASSWORD}
+            )
+            assert signed_in.status_code == 200, signed_in.text
+
+
+@contextlib.asynccontextmanager
+async def _from_address(
+    client: httpx.AsyncClient, address: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the same service whose connections come from another loopback address."""
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with httpx.AsyncClient(
+        base_url=client.base_url, transport=transport, timeout=30
+    ) as other:
+        yield other

@@ -15,6 +15,7 @@ from clientele_directory.domain.staff import (
     apply_employee_patch,
     creates_manager_cycle,
     employee_changes,
+    login_client_key,
     login_key,
 )
 from pydantic import ValidationError
@@ -78,7 +79,10 @@ def test_manager_cycles() -> None:
 
 
 def test_login_keys_hide_the_address_and_ignore_case() -> None:
-    key = login_key(" Anna@Example.com ")
-    assert key == login_key("anna@example.com")
+    key = login_key(" Anna@Example.com ", "10.0.0.1")
+    assert key == login_key("anna@example.com", "10.0.0.1")
+    assert key != login_key("anna@example.com", "10.0.0.2")
     assert "anna" not in key
+    assert "10.0.0.1" not in key
+    assert "10.0.0.1" not in login_client_key("10.0.0.1")
     assert Credentials(email="a@b.c", password="x").password.get_secret_value() == "x"

@@ -11,7 +11,14 @@ class DirectorySettings(ServiceSettings):
         default=3600, ge=60, le=86_400, description="lifetime of tokens from POST /v1/auth/token"
     )
     login_max_attempts: int = Field(
-        default=5, ge=1, description="login attempts per e-mail within the window (then 429)"
+        default=5,
+        ge=1,
+        description="sign-in attempts per e-mail from one client address in the window (then 429)",
+    )
+    login_client_max_attempts: int = Field(
+        default=50,
+        ge=1,
+        description="failed sign-ins from one client address in the window, any e-mail (then 429)",
     )
     login_window_seconds: int = Field(default=300, ge=1)
     search_word_similarity: float = Field(

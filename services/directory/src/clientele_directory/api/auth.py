@@ -2,9 +2,12 @@
 
 ``POST /v1/auth/token`` exchanges an employee's e-mail and password (argon2id hash) for a JWT
 signed with ``AUTH_PRIVATE_KEY_FILE``; the other services verify it with the matching public
-key or with this service's JWKS (``/.well-known/jwks.json``). Attempts are counted per e-mail in
-Redis: after ``LOGIN_MAX_ATTEMPTS`` within ``LOGIN_WINDOW_SECONDS`` the answer is 429 until the
-window ends, whether or not the password is right; a successful sign-in resets the count.
+key or with this service's JWKS (``/.well-known/jwks.json``). Attempts are counted in Redis per
+e-mail and client address (``LOGIN_MAX_ATTEMPTS``), and per client address whatever the e-mail
+(``LOGIN_CLIENT_MAX_ATTEMPTS``, which stops one password sprayed over many e-mails); past either
+within ``LOGIN_WINDOW_SECONDS`` the answer is 429 until the window ends, whether or not the
+password is right. Keying the e-mail's count by client means nobody can lock an employee out from
+elsewhere. A successful sign-in resets its e-mail's count and gives its attempt back to the client.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from sqlalchemy import func, select, update
 
 from clientele_directory.api.common import Runtime
 from clientele_directory.api.staff import HASHER, hash_password, verify_password
-from clientele_directory.domain.staff import AccessToken, Credentials, login_key
+from clientele_directory.domain.staff import (
+    AccessToken,
+    Credentials,
+    login_client_key,
+    login_key,
+)
 from clientele_directory.settings import DirectorySettings
 from clientele_directory.store import employees
 
@@ -42,11 +50,11 @@ class InvalidCredentials(ProblemError):
 
 
 class TooManyAttempts(ProblemError):
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, whose: str) -> None:
         super().__init__(
             429,
             "Too Many Requests",
-            "Too many sign-in attempts for this e-mail; wait and try again.",
+            f"Too many sign-in attempts {whose}; wait and try again.",
             kind="too-many-attempts",
             headers={"Retry-After": str(max(retry_after, 1))},
         )
@@ -72,29 +80,44 @@ def _decoy_hash() -> str:
     return HASHER.hash("decoy password that matches nothing")
 
 
-async def _count_attempt(runtime: Runtime, settings: DirectorySettings, email: str) -> None:
-    key = login_key(email)
+async def _count_attempt(
+    runtime: Runtime, settings: DirectorySettings, email: str, client: str
+) -> None:
+    window = settings.login_window_seconds
     try:
         async with runtime.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, settings.login_window_seconds, nx=True)
-            pipe.ttl(key)
-            attempts, _, ttl = await pipe.execute()
+            for key in (login_key(email, client), login_client_key(client)):
+                pipe.incr(key)
+                pipe.expire(key, window, nx=True)
+                pipe.ttl(key)
+            mine, _, my_ttl, theirs, _, their_ttl = await pipe.execute()
     except RedisError as exc:  # fail closed: without the counter, no guessing
         log.warning("login rate limiter unavailable", error=repr(exc))
         raise IssuerUnavailable("Sign-in is unavailable for a moment; try again.") from None
-    if int(attempts) > settings.login_max_attempts:
-        raise TooManyAttempts(int(ttl))
+    if int(mine) > settings.login_max_attempts:
+        raise TooManyAttempts(int(my_ttl), "for this e-mail")
+    if int(theirs) > settings.login_client_max_attempts:
+        log.warning("sign-in attempts limited for a client", attempts=int(theirs))
+        raise TooManyAttempts(int(their_ttl), "from this address")
+
+
+async def _forget_attempt(runtime: Runtime, email: str, client: str) -> None:
+    """A right password: its e-mail's count restarts and the client gets its attempt back."""
+    async with runtime.redis.pipeline(transaction=True) as pipe:
+        pipe.delete(login_key(email, client))
+        pipe.decr(login_client_key(client))
+        await pipe.execute()
 
 
 @router.post("/v1/auth/token")
 async def issue_token(credentials: Credentials, request: Request, runtime: Runtime) -> AccessToken:
     """Sign in with e-mail and password; answers a bearer token (401 when wrong, 429 when
-    there were too many attempts for this e-mail)."""
+    there were too many attempts for this e-mail or from this address)."""
     issuer = issuer_of(request)
     settings = runtime.settings
     assert isinstance(settings, DirectorySettings)
-    await _count_attempt(runtime, settings, credentials.email)
+    client = request.client.host if request.client else "unknown"
+    await _count_attempt(runtime, settings, credentials.email, client)
     async with runtime.sessions() as session:
         row = (
             await session.execute(
@@ -111,7 +134,7 @@ async def issue_token(credentials: Credentials, request: Request, runtime: Runti
         raise InvalidCredentials()
     if HASHER.check_needs_rehash(stored):
         await _rehash(runtime, row.id, password)
-    await runtime.redis.delete(login_key(credentials.email))
+    await _forget_attempt(runtime, credentials.email, client)
     token = issuer.mint(
         str(row.id),
         roles=row.roles,

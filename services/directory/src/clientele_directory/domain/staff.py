@@ -207,7 +207,14 @@ def creates_manager_cycle(
     return False
 
 
-def login_key(email: str) -> str:
-    """The rate-limit key of a login e-mail (case- and space-insensitive, never the address)."""
-    digest = hashlib.sha256(email.strip().casefold().encode()).hexdigest()
+def login_key(email: str, client: str) -> str:
+    """The rate-limit key of a login e-mail from one client address (case- and space-insensitive
+    e-mail; neither the address nor the e-mail is kept in clear)."""
+    digest = hashlib.sha256(f"{email.strip().casefold()}\n{client}".encode()).hexdigest()
     return f"clientele:directory:login:{digest}"
+
+
+def login_client_key(client: str) -> str:
+    """The rate-limit key of every sign-in from one client address (whatever the e-mail)."""
+    digest = hashlib.sha256(client.encode()).hexdigest()
+    return f"clientele:directory:login-client:{digest}"
