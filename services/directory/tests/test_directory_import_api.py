@@ -271,3 +271,22 @@ async def test_another_direction_cannot_import_into_or_over_what_it_cannot_see(
     assert await _names(client, southern) == ["Северная Звезда"]
     mine = await client.get("/v1/organizations", headers=southern)
     assert mine.json()[0]["id"] != theirs["id"]
+
+
+async def test_seeing_every_direction_does_not_grant_importing_into_it(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north = fresh_direction()
+    officer = bearer(issuer, f"sec-{north}", roles=["security_officer"])
+    new_inn = fresh_inn()
+    content = _xlsx([["Наименование", "ИНН"], ["Чужая", new_inn]])
+    response = await _import(client, officer, content, "valid_rows", directions=north)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["created"], body["skipped"]) == (0, 1)
+    assert _by_row(body)[2]["errors"][0]["kind"] == "forbidden_direction"
+    direct = await client.post(
+        "/v1/organizations", json={"legal_name": "Чужая", "directions": [north]}, headers=officer
+    )
+    assert direct.status_code == 403, direct.text
+    assert await _names(client, sales(issuer, north)) == []

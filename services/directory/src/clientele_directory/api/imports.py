@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import IO, Annotated, Any
 
-from clientele_shared.auth.access import visible_to
+from clientele_shared.auth.access import may_write, visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.envelope import Envelope
@@ -222,8 +222,8 @@ class _Importer:
         self.pending: dict[uuid.UUID, _Update] = {}
 
     def _writable(self, directions: list[str] | set[str]) -> bool:
-        p = self.principal
-        return p.sees_all_directions or set(directions) <= set(p.directions)
+        """Writing, unlike reading, is not granted by seeing all directions (a security officer)."""
+        return may_write(self.principal, directions)
 
     # --- the lookups of a chunk (one statement each) -------------------------------------------
 
