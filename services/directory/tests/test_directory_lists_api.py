@@ -197,3 +197,36 @@ async def test_dynamic_lists_evaluate_their_filter_on_read(
     deleted = await client.delete(f"/v1/lists/{list_id}", headers={**mine, "If-Match": 'W/"2"'})
     assert deleted.status_code == 204
     problem(await client.get(f"/v1/lists/{list_id}", headers=mine), 404)
+
+
+async def test_a_shared_lists_audit_names_only_the_members_one_sees(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north, south = fresh_direction(), fresh_direction()
+    both = sales(issuer, north, south)
+    northern = sales(issuer, north, subject="north-employee")
+    southern = sales(issuer, south)
+    a = await _org(client, northern, legal_name="Северная", inn=fresh_inn(), directions=[north])
+    c = await _org(client, southern, legal_name="Южная", inn=fresh_inn(), directions=[south])
+    created = await client.post(
+        "/v1/lists", json={"name": "Общий", "directions": [north, south]}, headers=both
+    )
+    list_id = created.json()["id"]
+    for headers, org in ((northern, a), (southern, c)):
+        added = await client.post(
+            f"/v1/lists/{list_id}/members", json={"organization_ids": [org["id"]]}, headers=headers
+        )
+        assert added.json()["added"] == 1, added.text
+
+    def members(trail: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [e["changes"]["members"]["new"] for e in trail if e["action"] == "members_changed"]
+
+    everything = (await client.get(f"/v1/lists/{list_id}/audit", headers=both)).json()
+    assert [m["added_ids"] for m in members(everything)] == [[a["id"]], [c["id"]]]
+    south_trail = (await client.get(f"/v1/lists/{list_id}/audit", headers=southern)).json()
+    assert members(south_trail) == [
+        {"added": 1, "removed": 0, "added_ids": [c["id"]], "removed_ids": []}
+    ]
+    assert "north-employee" not in str(south_trail)
+    assert a["id"] not in str(south_trail)
+    assert [e["action"] for e in south_trail] == ["created", "members_changed"]

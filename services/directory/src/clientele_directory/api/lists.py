@@ -259,9 +259,59 @@ async def list_audit(
     after: EntryCursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntry]:
+    """The list's changes; membership changes name only the organizations the caller sees
+    (an entry that moved none of them is left out: a shared list shows no other direction's
+    members, nor who added them)."""
     async with runtime.sessions() as session:
         await visible_list(session, principal, list_id)
-        return await audit_trail(session, KIND, list_id, after=after, limit=limit)
+        trail = await audit_trail(session, KIND, list_id, after=after, limit=limit)
+        if principal.sees_all_directions:
+            return trail
+        mentioned = {
+            uuid.UUID(value)
+            for entry in trail
+            for value in _member_change(entry).get("added_ids", [])
+            + _member_change(entry).get("removed_ids", [])
+        }
+        seen = set(
+            (
+                await session.scalars(
+                    select(organizations.c.id).where(
+                        organizations.c.id.in_(mentioned),
+                        visible_to(principal, organizations.c.directions),
+                    )
+                )
+            ).all()
+            if mentioned
+            else []
+        )
+    return [shown for entry in trail if (shown := _as_seen(entry, seen)) is not None]
+
+
+def _member_change(entry: AuditEntry) -> dict[str, Any]:
+    """The `members` change of a `members_changed` entry ({} for any other entry)."""
+    if entry.action != "members_changed":
+        return {}
+    new = entry.changes.get("members", {}).get("new")
+    return new if isinstance(new, dict) else {}
+
+
+def _as_seen(entry: AuditEntry, seen: set[uuid.UUID]) -> AuditEntry | None:
+    """The entry with only the members in `seen`; None when it moved none of them."""
+    change = _member_change(entry)
+    if not change:
+        return entry
+    added = [i for i in change.get("added_ids", []) if uuid.UUID(i) in seen]
+    removed = [i for i in change.get("removed_ids", []) if uuid.UUID(i) in seen]
+    if not added and not removed:
+        return None
+    members = {
+        "added": len(added),
+        "removed": len(removed),
+        "added_ids": added,
+        "removed_ids": removed,
+    }
+    return entry.model_copy(update={"changes": {"members": {"old": None, "new": members}}})
 
 
 @router.get("/{list_id}/members")
