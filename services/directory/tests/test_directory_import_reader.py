@@ -12,9 +12,16 @@ import signal
 import sys
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future
 
 import pytest
-from clientele_directory.import_reader import ImportReadFailed, Readers, ReadPlan, RowReader
+from clientele_directory.import_reader import (
+    ImportReadFailed,
+    Readers,
+    ReadPlan,
+    RowReader,
+    _stream,
+)
 from clientele_directory.tabular import TabularError
 
 
@@ -147,3 +154,25 @@ async def test_readers_end_when_the_service_process_is_killed() -> None:
             break
         await asyncio.sleep(0.1)
     assert not any(_alive(pid) for pid in workers)
+
+
+class _FinishedBeforeAccepted(Readers):
+    """Runs the worker's part in the calling thread: it connects, sends every chunk and returns
+    before the event loop has run the import's accept callback (the race of a small file)."""
+
+    def __init__(self) -> None:
+        super().__init__(workers=1, gc_young_threshold=100_000)
+
+    def submit(self, path: str, address: str, plan: ReadPlan) -> Future[None]:
+        _stream(path, address, plan)
+        finished: Future[None] = Future()
+        finished.set_result(None)
+        return finished
+
+
+async def test_a_worker_that_answers_before_its_connection_is_accepted_is_read() -> None:
+    async with RowReader(_FinishedBeforeAccepted(), _csv(3), _plan()) as reader:
+        chunks = []
+        while chunk := await reader.chunk():
+            chunks.append(chunk)
+    assert [row.number for chunk in chunks for row in chunk] == [2, 3, 4]

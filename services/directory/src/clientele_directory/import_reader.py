@@ -109,6 +109,10 @@ def _worker_started(gc_young_threshold: int) -> None:
         threading.Thread(target=orphaned, name="parent-watch", daemon=True).start()
 
 
+_ACCEPT_GRACE = 10.0
+"""Seconds an accepted connection may take to reach the import after its worker returned."""
+
+
 class ImportReadFailed(RuntimeError):
     """The worker reading the file stopped without an answer (killed, out of memory, a bug)."""
 
@@ -202,6 +206,10 @@ class RowReader:
             self.done = asyncio.wrap_future(self.readers.submit(path, address, self.plan))
             either: list[asyncio.Future[Any]] = [connected, self.done]
             await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if not connected.done() and self.done.done() and self.done.exception() is None:
+                # A worker returns only after connecting: a small file can be sent and the
+                # worker's answer arrive before the accept callback has run. Wait for it.
+                await asyncio.wait([connected], timeout=_ACCEPT_GRACE)
             if not connected.done():  # the worker failed before it connected
                 connected.cancel()
                 await self._outcome()
