@@ -308,6 +308,9 @@ class IdempotencyKeys:
             ),
         )
         await body.prefetch(PREFETCH_BYTES)
+        if body.disconnected:  # the client left, or the body was refused as too large
+            await self.app(scope, body.receive, send)
+            return
         subject = f"{principal.kind}:{principal.subject}"
         redis_key = storage_key(self.service, subject, scope["method"], scope["path"], key)
         owner = _PENDING + uuid.uuid4().hex.encode()
