@@ -228,7 +228,7 @@ class _Body:
         return message
 
     async def prefetch(self, limit: int) -> None:
-        """Read up to ``limit`` bytes before the app runs (the whole of a small body)."""
+        """Read the body before the app runs until it ends or passes ``limit`` bytes."""
         size = 0
         while not (self.complete or self.disconnected) and size <= limit:
             message = await self._next()
@@ -298,13 +298,13 @@ class IdempotencyKeys:
         if principal is None:
             await self.app(scope, receive, send)
             return
-        first = dict(reversed(headers))
+        first_of = dict(reversed(headers))
         body = _Body(
             receive,
             Fingerprint(
-                content_type=first.get(b"content-type", b""),
+                content_type=first_of.get(b"content-type", b""),
                 query=scope.get("query_string", b""),
-                if_match=first.get(b"if-match", b""),
+                if_match=first_of.get(b"if-match", b""),
             ),
         )
         await body.prefetch(PREFETCH_BYTES)
