@@ -21,6 +21,7 @@ from clientele_shared.events.catalog import REGISTRY
 from clientele_shared.events.inbox import EventConsumer, RetryPolicy
 from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
 from clientele_shared.events.registry import Registry
+from clientele_shared.http.idempotency import IdempotencyKeys
 from clientele_shared.http.middleware import BodySizeLimit, CorrelationAndMetrics
 from clientele_shared.http.problems import install_problem_handlers
 from clientele_shared.http.textguard import TextGuard
@@ -208,8 +209,19 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
     install_problem_handlers(app)
-    install_auth(app, verifier or TokenVerifier(settings.auth))
+    verifier = verifier or TokenVerifier(settings.auth)
+    install_auth(app, verifier)
     app.add_middleware(TextGuard)  # innermost: reads a body BodySizeLimit has already bounded
+    # Inside the size limit: it sees the body BodySizeLimit let through, logs with the
+    # correlation id, and checks callers with the app's own verifier (ADR 22).
+    app.add_middleware(
+        IdempotencyKeys,
+        service=runtime.service,
+        redis=runtime.redis,
+        verify=verifier.verify,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        max_response_bytes=settings.idempotency_max_response_bytes,
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, larger=upload_limits)
     app.add_middleware(CorrelationAndMetrics, service=runtime.service)
     app.include_router(_operations_router(runtime))

@@ -31,6 +31,12 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    idempotency_ttl_seconds: int = Field(
+        default=86_400, ge=60, description="how long an Idempotency-Key's answer is kept (ADR 22)"
+    )
+    idempotency_max_response_bytes: int = Field(
+        default=1_048_576, ge=1024, description="larger answers are not kept for replay"
+    )
     database_pool_size: int = Field(
         default=20,
         ge=1,

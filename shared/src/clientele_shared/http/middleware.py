@@ -27,6 +27,7 @@ async def send_problem(
     *,
     kind: str | None = None,
     extensions: Mapping[str, Any] | None = None,
+    retry_after: int | None = None,
 ) -> None:
     """Answer with a problem details document straight from ASGI middleware."""
     body = json.dumps(
@@ -46,6 +47,7 @@ async def send_problem(
             "headers": [
                 (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                 (b"content-length", str(len(body)).encode()),
+                *([(b"retry-after", str(retry_after).encode())] if retry_after is not None else []),
             ],
         }
     )
