@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 from aiosmtpd.controller import Controller
@@ -27,6 +28,7 @@ from clientele_notifier.domain import (
 )
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.envelope import Envelope
+from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import ServiceProcess, free_port
 from cryptography.fernet import Fernet
 
@@ -251,3 +253,16 @@ class EventTail:
     def __exit__(self, *_: object) -> None:
         self.stopping.set()
         self.thread.join(10)
+
+
+def known_employee(infra: Infrastructure, employee_id: str, version: int) -> bool:
+    """The notifier's read model has applied the employee's event of ``version``."""
+
+    async def read() -> Any:
+        conn = await asyncpg.connect(infra.test_database_url("notifier"))
+        try:
+            return await conn.fetchval("SELECT version FROM employees WHERE id = $1", employee_id)
+        finally:
+            await conn.close()
+
+    return asyncio.run(read()) == version

@@ -4,33 +4,25 @@ no e-mail (the delivery log says why)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import ServiceProcess, wait_for
-from notifier_testkit import REQUESTED, Publish, SmtpServer, deliveries, notifier_env
+from notifier_testkit import (
+    REQUESTED,
+    Publish,
+    SmtpServer,
+    deliveries,
+    known_employee,
+    notifier_env,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def known_employee(infra: Infrastructure, employee_id: str, version: int) -> bool:
-    """The notifier's read model has applied the employee's event of ``version``."""
-
-    async def read() -> Any:
-        conn = await asyncpg.connect(infra.test_database_url("notifier"))
-        try:
-            return await conn.fetchval("SELECT version FROM employees WHERE id = $1", employee_id)
-        finally:
-            await conn.close()
-
-    return asyncio.run(read()) == version
 
 
 def email_to(publish: Publish, key: str, recipient: dict[str, str], subject: str) -> None:

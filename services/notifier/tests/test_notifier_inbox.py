@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -13,8 +14,16 @@ from typing import Any
 import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.processes import ServiceProcess
-from notifier_testkit import WEBHOOK_SECRET, Publish, SmtpServer, bearer, notifier_env
+from clientele_shared.testing.infra import Infrastructure
+from clientele_shared.testing.processes import ServiceProcess, wait_for
+from notifier_testkit import (
+    WEBHOOK_SECRET,
+    Publish,
+    SmtpServer,
+    bearer,
+    known_employee,
+    notifier_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -166,3 +175,59 @@ def test_bad_input_is_a_problem_and_writes_nothing(
     )
     assert saved.status_code == 200, saved.text
     assert httpx.get(prefs, headers=sales).json()["timezone"] == "Europe/Moscow"
+
+
+def _read_until_closed(url: str, headers: dict[str, str], limit: float) -> tuple[list[str], float]:
+    """The event names of a stream read until the server ends it, and how long that took."""
+    started = time.monotonic()
+    names: list[str] = []
+    with httpx.stream("GET", url, headers=headers, params={"keepalive": 1}, timeout=limit) as r:
+        assert r.status_code == 200, r.read()
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                names.append(line.removeprefix("event: "))
+            assert time.monotonic() - started < limit, "the stream outlived its token"
+    return names, time.monotonic() - started
+
+
+def test_a_stream_ends_when_its_token_expires_or_its_employee_is_deactivated(
+    start_service: Callable[..., ServiceProcess],
+    smtp: SmtpServer,
+    publish: Publish,
+    issuer: TokenIssuer,
+    infra: Infrastructure,
+) -> None:
+    notifier = start_service("notifier", **notifier_env(smtp))
+    url = f"{notifier.url}/v1/inbox/stream"
+    short = {"Authorization": f"Bearer {issuer.mint('emp-short', roles=['sales'], ttl_seconds=3)}"}
+    names, took = _read_until_closed(url, short, limit=20)
+    assert names[-1] == "expired"
+    assert took < 10
+
+    employee = str(uuid.uuid4())
+    announced = {"employee_id": employee, "version": 1, "email": f"{employee}@example.com"}
+    publish(
+        "directory",
+        "directory.employee.created",
+        announced | {"name": "Анна", "roles": ["sales"], "directions": ["north"]},
+        aggregate_id=employee,
+    )
+    wait_for(lambda: known_employee(infra, employee, 1), 60, "the employee to be known")
+    token = issuer.mint(employee, roles=["sales"], directions=["north"], ttl_seconds=3600)
+    deactivated = threading.Timer(
+        2,
+        publish,
+        args=(
+            "directory",
+            "directory.employee.updated",
+            {
+                "employee_id": employee,
+                "version": 2,
+                "changes": {"active": {"old": True, "new": False}},
+            },
+        ),
+        kwargs={"aggregate_id": employee},
+    )
+    deactivated.start()
+    names, _ = _read_until_closed(url, {"Authorization": f"Bearer {token}"}, limit=60)
+    assert names[-1] == "revoked"

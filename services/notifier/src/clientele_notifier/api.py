@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -38,6 +39,7 @@ from clientele_notifier.store import (
     dead_letters,
     deliveries,
     delivery_attempts,
+    employees,
     notifications,
     preferences,
     reminders,
@@ -123,6 +125,22 @@ async def mark_all_read(principal: CurrentPrincipal, runtime: Runtime) -> dict[s
     return {"marked": int(result.rowcount)}  # type: ignore[attr-defined]
 
 
+def _seconds_left(principal: Principal) -> float:
+    """How long the caller's token stays valid (a stream ends when it expires)."""
+    if principal.expires_at is None:
+        return float("inf")
+    return principal.expires_at - time.time()
+
+
+async def _still_active(runtime: ServiceRuntime, principal: Principal) -> bool:
+    """False once the directory has deactivated the employee the stream belongs to."""
+    async with runtime.sessions() as session:
+        active = await session.scalar(
+            select(employees.c.active).where(employees.c.id == principal.subject)
+        )
+    return active is not False
+
+
 def _sse(notification: dict[str, Any]) -> str:
     return f"id: {notification['id']}\nevent: notification\ndata: {json.dumps(notification)}\n\n"
 
@@ -186,9 +204,16 @@ async def stream(
                 sent.add(item["id"])
                 yield _sse(item)
             while not await request.is_disconnected():
+                left = _seconds_left(principal)
+                if left <= 0:
+                    yield "event: expired\ndata: {}\n\n"  # reconnect with a fresh token
+                    return
                 try:
-                    item = await asyncio.wait_for(live.get(), keepalive)
+                    item = await asyncio.wait_for(live.get(), min(keepalive, left))
                 except TimeoutError:
+                    if not await _still_active(runtime, principal):
+                        yield "event: revoked\ndata: {}\n\n"
+                        return
                     yield ": keep-alive\n\n"
                     continue
                 if item["id"] not in sent:

@@ -45,6 +45,9 @@ class Principal(BaseModel):
     service: str | None = None
     name: str | None = None
     email: str | None = None
+    expires_at: float | None = None
+    """When the token it came from expires (seconds since the epoch): a long-lived connection,
+    such as a live stream, ends then."""
 
     @property
     def is_service(self) -> bool:

@@ -349,7 +349,9 @@ class TokenVerifier:
             )
         except (jwt.PyJWTError, TypeError, ValueError) as exc:
             raise _refusal(exc) from None
-        return principal_from_claims(claims), float(claims["exp"])
+        expires = float(claims["exp"])
+        principal = principal_from_claims(claims).model_copy(update={"expires_at": expires})
+        return principal, expires
 
 
 class TokenIssuer:
