@@ -97,7 +97,8 @@ async def refused(verifier: TokenVerifier, token: str) -> AuthenticationError:
 
 
 async def test_valid_token_gives_principal(verifier: TokenVerifier) -> None:
-    principal = await verifier.verify(sign(make_claims(directions=["north", "south"])))
+    claims = make_claims(directions=["north", "south"])
+    principal = await verifier.verify(sign(claims))
     assert principal == Principal(
         subject="alice",
         kind="user",
@@ -106,6 +107,7 @@ async def test_valid_token_gives_principal(verifier: TokenVerifier) -> None:
         service=None,
         name="Alice Martin",
         email="alice@example.com",
+        expires_at=claims["exp"],
     )
 
 
