@@ -4,13 +4,16 @@ SHELL := /bin/bash
 # Recursive (=): looked up when a recipe runs, after `uv-installed` may have installed it.
 UV = $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
-.PHONY: help uv-installed sync up down infra-up infra-down services-up services-down status test test-unit lint format bench token k8s-manifests
+.PHONY: help uv-installed uv-path sync up down infra-up infra-down services-up services-down status test test-unit lint format bench token k8s-manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 uv-installed:
 	@command -v uv >/dev/null 2>&1 || [ -x $(HOME)/.local/bin/uv ] || python3 -m pip install --quiet uv
+
+uv-path: # the uv that make uses (deploy/local/check-first-run.sh proves a fresh machine finds it)
+	@echo $(UV)
 
 sync: uv-installed ## install uv when missing and the locked Python dependencies
 	$(UV) sync --frozen --quiet
