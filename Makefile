@@ -4,7 +4,7 @@ SHELL := /bin/bash
 # Recursive (=): looked up when a recipe runs, after `uv-installed` may have installed it.
 UV = $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
-.PHONY: help uv-installed uv-path sync up down infra-up infra-down services-up services-down status test test-unit lint format bench token k8s-manifests
+.PHONY: help uv-installed uv-path sync up down infra-up infra-down services-up services-down status test test-unit lint format bench token contract k8s-manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ format: sync ## apply ruff's fixes and formatting
 
 bench: sync infra-up ## benchmarks against the real stack; report in bench/results/
 	$(UV) run --frozen python -m bench
+
+contract: sync ## regenerate docs/asyncapi (AsyncAPI documents, event JSON Schemas) from the registry
+	$(UV) run --frozen python -m clientele_shared.events.contract --write
 
 k8s-manifests: sync ## regenerate deploy/k8s (services, Kafka topics and ACLs) from the registry
 	$(UV) run --frozen python deploy/k8s/generate.py
