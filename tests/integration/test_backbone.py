@@ -7,10 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -28,18 +31,44 @@ PROBE = Path(probe.__file__)
 class Probe:
     """A fresh topic and schema, and the probe processes working on them."""
 
-    def __init__(self, infra: Infrastructure, tmp_path: Path) -> None:
+    def __init__(
+        self, infra: Infrastructure, tmp_path: Path, *, own_database: bool = False
+    ) -> None:
         run = uuid.uuid4().hex[:10]
         self.infra = infra
         self.topic = f"test.probe.{run}"
         self.schema = f"probe_{run}"
-        self.database_url = infra.database_url("clientele_test")
+        self.database = f"clientele_test_probe_{run}" if own_database else None
+        self.database_url = infra.database_url(self.database or "clientele_test")
         self.metadata, self.outbox, self.inbox, self.effects = probe.tables(self.schema)
         self.logs = tmp_path
         self.processes: list[subprocess.Popen[bytes]] = []
         asyncio.run(self._setup())
 
+    async def _admin(self, *statements: str) -> None:
+        """Run statements on the server's maintenance database (outside any probe database)."""
+        conn = await asyncpg.connect(self.infra.database_url("postgres"))
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    def refuse_connections(self, refuse: bool) -> None:
+        """Make the probe database refuse every connection ("too many connections for
+        database", SQLSTATE 53300) and end the open ones (57P01), or accept them again."""
+        assert self.database is not None, "only a probe with its own database"
+        terminate = (
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{self.database}' AND pid <> pg_backend_pid()"
+        )
+        limit = 0 if refuse else -1
+        statements = [f'ALTER DATABASE "{self.database}" CONNECTION LIMIT {limit}']
+        asyncio.run(self._admin(*statements, *([terminate] if refuse else [])))
+
     async def _setup(self) -> None:
+        if self.database is not None:
+            await self._admin(f'CREATE DATABASE "{self.database}"')
         engine = create_engine(self.database_url)
         async with engine.begin() as conn:
             await conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
@@ -80,6 +109,8 @@ class Probe:
         for process in self.processes:
             if process.poll() is None:
                 self.kill(process)
+        if self.database is not None:
+            asyncio.run(self._admin(f'DROP DATABASE "{self.database}" WITH (FORCE)'))
 
     def query(self, stmt: object) -> int:
         async def run() -> int:
@@ -249,3 +280,68 @@ def test_poison_message_is_dead_lettered_and_the_partition_moves_on(
     assert poison["dlt.consumer"] == "probe-consumer.effects"
     invalid = next(letter for letter in letters if letter["dlt.attempts"] == "0")
     assert "validation error" in invalid["dlt.error"].lower()
+
+
+async def _dead_letter_count(infra: Infrastructure, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        partition = TopicPartition(f"{topic}.dlt", 0)
+        return int((await consumer.end_offsets([partition]))[partition])
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture
+def own_database_probes(infra: Infrastructure, tmp_path: Path) -> Iterator[Probe]:
+    one = Probe(infra, tmp_path, own_database=True)
+    yield one
+    one.stop_all()
+
+
+def test_a_database_refusing_connections_is_waited_out_and_nothing_is_dead_lettered(
+    own_database_probes: Probe, infra: Infrastructure
+) -> None:
+    probes = own_database_probes
+    total = 600
+    probes.stage([probe.Happened(seq=seq) for seq in range(total)])
+    probes.start("relay")
+    wait_for(lambda: probes.backlog() == 0, 60, "every event published")
+    # Small batches: most of the events arrive after the consumer's start-up guard.
+    probes.start("consume", PROBE_BATCH_SIZE="20", PROBE_DELAY="0.005")
+    wait_for(lambda: probes.applied()[1] >= 100, 120, "the consumer to apply a first part")
+    probes.refuse_connections(True)
+    try:
+        time.sleep(8)  # "too many connections for database" for 8 s, after a terminate
+    finally:
+        probes.refuse_connections(False)
+    assert probes.applied()[1] < total, "the consumer finished before the outage"
+
+    probes.wait_applied(total, timeout=60)
+    assert probes.applied() == (total, total)
+    assert asyncio.run(_dead_letter_count(infra, probes.topic)) == 0
+
+
+def test_handler_bugs_are_dead_lettered_after_their_attempts_not_redelivered_forever(
+    probes: Probe, infra: Infrastructure
+) -> None:
+    key = str(uuid.uuid4())  # one partition, in order
+    faults: dict[int, Literal["bind", "interface", "file"]] = {
+        2: "bind",
+        4: "interface",
+        6: "file",
+    }
+    probes.stage(
+        [probe.Happened(seq=seq, fault=faults.get(seq)) for seq in range(10)], aggregate_id=key
+    )
+    probes.start("consume")
+    probes.start("relay")
+    probes.wait_applied(7, timeout=60)
+    assert probes.applied() == (7, 7)
+
+    letters = asyncio.run(_dead_letters(infra, probes.topic, expected=3))
+    assert [letter["dlt.attempts"] for letter in letters] == ["3", "3", "3"]
+    errors = [letter["dlt.error"] for letter in letters]
+    assert "DataError" in errors[0] or "invalid input" in errors[0]
+    assert "InterfaceError" in errors[1]
+    assert "FileNotFoundError" in errors[2]
