@@ -163,10 +163,16 @@ def test_forged_and_missing_tokens_get_401(services: dict[str, ServiceProcess]) 
 
 
 def test_health_checks_every_dependency(services: dict[str, ServiceProcess]) -> None:
-    body = httpx.get(f"{services['directory'].url}/health/ready").json()
-    assert body == {"status": "ok", "checks": {"database": "ok", "kafka": "ok", "redis": "ok"}}
-    metrics = httpx.get(f"{services['directory'].url}/metrics").text
+    body = httpx.get(f"{services['interactions'].url}/health/ready").json()
+    assert body["status"] == "ok"
+    assert body["checks"] == {"database": "ok"}  # readiness: can it serve HTTP
+    detail = body["detail"]
+    assert (detail["kafka"], detail["redis"], detail["outbox_relay"]) == ("ok", "ok", "ok")
+    assert set(detail["consumers"].values()) == {"ok"}
+    assert set(detail["background_tasks"].values()) == {"running"}
+    metrics = httpx.get(f"{services['interactions'].url}/metrics").text
     assert "clientele_outbox_backlog" in metrics
+    assert 'clientele_component_up{component="kafka",service="interactions"} 1.0' in metrics
 
 
 def test_service_wired_outside_its_grant_fails_at_startup(service_env: dict[str, str]) -> None:

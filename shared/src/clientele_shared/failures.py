@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import socket
 
+import aiokafka.errors
 import asyncpg
 import redis.exceptions
 from sqlalchemy import exc as sa
@@ -68,6 +69,8 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, Unavailable | sa.TimeoutError | sa.DisconnectionError):
         return True  # sa.TimeoutError: no pooled connection came free in time
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return True
+    if isinstance(exc, aiokafka.errors.KafkaConnectionError | aiokafka.errors.KafkaTimeoutError):
         return True
     if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
         return True

@@ -167,6 +167,14 @@ class OutboxRelay:
         self._lock_key = zlib.crc32(f"clientele-outbox:{service}".encode())
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
+        self._failing: tuple[float, str] | None = None
+
+    def health(self) -> str:
+        """'ok', or for how long and why the relay has been failing."""
+        if self._failing is None:
+            return "ok"
+        since, error = self._failing
+        return f"retrying for {time.monotonic() - since:.0f}s: {error}"
 
     async def publish_batch(self) -> int:
         """Publish up to one batch; return how many events went out."""
@@ -225,6 +233,7 @@ class OutboxRelay:
                 self._wake.clear()
                 while await self.publish_batch() == self.batch_size:
                     pass
+                self._failing = None
                 if time.monotonic() - self._backlog_observed >= 1.0:
                     OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
                     self._backlog_observed = time.monotonic()
@@ -236,6 +245,10 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # keep relaying: Kafka or the database may come back
                 log.warning("outbox relay failed, retrying", error=repr(exc))
+                if self._failing is None:
+                    self._failing = (time.monotonic(), repr(exc))
+                else:
+                    self._failing = (self._failing[0], repr(exc))
                 if self._listener is not None and not self._listener.is_closed():
                     await self._listener.close()
                 self._listener = None
