@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -18,11 +19,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from clientele_shared.db import create_engine, sessionmaker
+from clientele_shared.events.inbox import InboxPruner
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.testing import probe
 from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import wait_for
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 
 pytestmark = pytest.mark.integration
 PROBE = Path(probe.__file__)
@@ -345,3 +347,36 @@ def test_handler_bugs_are_dead_lettered_after_their_attempts_not_redelivered_for
     assert "DataError" in errors[0] or "invalid input" in errors[0]
     assert "InterfaceError" in errors[1]
     assert "FileNotFoundError" in errors[2]
+
+
+def test_the_inbox_pruner_deletes_old_rows_in_batches_and_keeps_recent_ones(
+    probes: Probe,
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+
+    def rows(count: int, age: dt.timedelta) -> list[dict[str, object]]:
+        return [
+            {
+                "consumer": "probe-consumer.effects",
+                "event_id": uuid.uuid4(),
+                "event_type": probe.EVENT,
+                "processed_at": now - age,
+            }
+            for _ in range(count)
+        ]
+
+    async def run() -> tuple[int, int]:
+        engine = create_engine(probes.database_url)
+        async with engine.begin() as conn:
+            await conn.execute(insert(probes.inbox), rows(12_001, dt.timedelta(days=8)))
+            await conn.execute(insert(probes.inbox), rows(150, dt.timedelta(days=6)))
+        pruner = InboxPruner(
+            "probe-consumer", engine, probes.inbox, retention=dt.timedelta(days=7), pause=0
+        )
+        pruned = await pruner.prune_once()
+        async with engine.connect() as conn:
+            left = await conn.scalar(select(func.count()).select_from(probes.inbox))
+        await engine.dispose()
+        return pruned, int(left or 0)
+
+    assert asyncio.run(run()) == (12_001, 150)

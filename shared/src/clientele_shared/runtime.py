@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import signal
 import sys
@@ -21,7 +22,7 @@ from clientele_shared.auth.dependencies import install_auth
 from clientele_shared.auth.tokens import TokenVerifier
 from clientele_shared.db import create_engine, ping, sessionmaker
 from clientele_shared.events.catalog import REGISTRY
-from clientele_shared.events.inbox import EventConsumer, RetryPolicy
+from clientele_shared.events.inbox import EventConsumer, InboxPruner, RetryPolicy
 from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
 from clientele_shared.events.registry import Registry
 from clientele_shared.http.middleware import BodySizeLimit, CorrelationAndMetrics
@@ -102,6 +103,13 @@ class ServiceRuntime:
             poll_interval=settings.outbox_poll_interval,
             linger=settings.outbox_linger,
         )
+        self.inbox_pruner = InboxPruner(
+            self.service,
+            self.engine,
+            self.inbox_table,
+            retention=dt.timedelta(hours=settings.inbox_retention_hours),
+            interval=settings.inbox_prune_interval,
+        )
         self.supervisor = Supervisor(self.service, on_give_up=self._give_up)
         self.gave_up: str | None = None
         """The background task that failed too often to be restarted, if any."""
@@ -125,6 +133,7 @@ class ServiceRuntime:
         await self.producer.start()
         if self.consuming:
             self.supervisor.start("consumers", self._run_consumers)
+            self.supervisor.start("inbox-pruner", self.inbox_pruner.run)
         if self.relaying:
             self.supervisor.start("outbox-relay", self.relay.run)
         for name, run in self._background:

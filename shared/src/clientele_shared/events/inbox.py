@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import traceback
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NoReturn
@@ -15,9 +17,21 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Integer, MetaData, String, Table, Uuid, delete, exists, literal, select
+from sqlalchemy import (
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import Delete
 
 from clientele_shared.events.envelope import Envelope
@@ -28,6 +42,7 @@ from clientele_shared.observability import (
     CONSUMER_LAG,
     DEAD_LETTERS,
     HANDLER_LATENCY,
+    INBOX_PRUNED,
     causation_id_var,
     correlation_id_var,
     get_logger,
@@ -458,3 +473,65 @@ class EventConsumer:
                 CONSUMER_LAG.labels(self.service, consumer, topic, str(partition)).set(
                     max(0, high - offset - 1)
                 )
+
+
+class InboxPruner:
+    """Deletes inbox rows processed longer ago than the retention, a few thousand at a time.
+
+    The retention must outlast any redelivery (an uncommitted batch after a crash or a
+    rebalance: minutes). Each batch is one short transaction deleting by primary key the oldest
+    rows (found by the processed_at index), so no lock is held long and consumers inserting new
+    rows are not blocked; replicas take turns through an advisory lock.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        engine: AsyncEngine,
+        inbox: Table,
+        *,
+        retention: dt.timedelta,
+        interval: float = 3600.0,
+        batch_size: int = 5000,
+        pause: float = 0.05,
+    ) -> None:
+        self.service = service
+        self.engine = engine
+        self.inbox = inbox
+        self.retention = retention
+        self.interval = interval
+        self.batch_size = batch_size
+        self.pause = pause
+        self._lock_key = zlib.crc32(f"clientele-inbox-pruner:{service}".encode())
+
+    async def prune_once(self) -> int:
+        """Delete every row older than the retention; return how many went."""
+        cutoff = dt.datetime.now(dt.UTC) - self.retention
+        oldest = (
+            select(self.inbox.c.consumer, self.inbox.c.event_id)
+            .where(self.inbox.c.processed_at < cutoff)
+            .order_by(self.inbox.c.processed_at)
+            .limit(self.batch_size)
+        )
+        statement = delete(self.inbox).where(
+            tuple_(self.inbox.c.consumer, self.inbox.c.event_id).in_(oldest)
+        )
+        total = 0
+        while True:
+            async with self.engine.begin() as conn:
+                if not await conn.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key))):
+                    return total  # another replica is pruning
+                deleted = (await conn.execute(statement)).rowcount
+            total += deleted
+            INBOX_PRUNED.labels(self.service).inc(deleted)
+            if deleted < self.batch_size:
+                return total
+            await asyncio.sleep(self.pause)  # let vacuum and the consumers breathe
+
+    async def run(self) -> None:
+        """Prune now and then every `interval` seconds, until cancelled."""
+        while True:
+            pruned = await self.prune_once()
+            if pruned:
+                log.info("pruned the inbox", rows=pruned, retention=str(self.retention))
+            await asyncio.sleep(self.interval)
