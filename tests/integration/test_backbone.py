@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -20,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.inbox import InboxPruner
-from clientele_shared.events.outbox import Outbox
+from clientele_shared.events.outbox import NOTIFY_CHANNEL, Outbox, OutboxRelay, create_producer
 from clientele_shared.testing import probe
 from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import wait_for
@@ -380,3 +381,53 @@ def test_the_inbox_pruner_deletes_old_rows_in_batches_and_keeps_recent_ones(
         return pruned, int(left or 0)
 
     assert asyncio.run(run()) == (12_001, 150)
+
+
+def test_a_commit_wakes_the_relay_of_its_process_without_notify(
+    probes: Probe, infra: Infrastructure
+) -> None:
+    async def run() -> tuple[list[str], list[str], float]:
+        engine = create_engine(probes.database_url)
+        producer = create_producer(infra.kafka_bootstrap_servers)
+        await producer.start()
+        # A poll far beyond the test: only the wake-up can make the relay publish in time.
+        relay = OutboxRelay(probe.PRODUCER, engine, probes.outbox, producer, poll_interval=60)
+        woken: list[str] = []
+
+        def wake() -> None:
+            woken.append("woken")
+            relay.wake()
+
+        writer = Outbox(probe.PRODUCER, probe.registry(probes.topic), probes.outbox, wake=wake)
+        heard: list[str] = []
+        listener = await asyncpg.connect(probes.database_url)
+        await listener.add_listener(NOTIFY_CHANNEL, lambda *_: heard.append("notify"))
+        relaying = asyncio.create_task(relay.run())
+        try:
+            await asyncio.sleep(0.5)  # the relay's first pass over an empty outbox
+            sessions = sessionmaker(engine)
+            async with sessions() as session, session.begin():
+                await writer.publish(session, probe.EVENT, probe.Happened(seq=1), aggregate_id="a")
+                assert woken == [], "woken before the commit"
+            async with sessions() as session, session.begin():  # rolled back: no wake-up
+                await writer.publish(session, probe.EVENT, probe.Happened(seq=2), aggregate_id="b")
+                await session.rollback()
+            started = time.monotonic()
+            while await relay.backlog():  # noqa: ASYNC110 (polls the database)
+                await asyncio.sleep(0.01)
+            published_after = time.monotonic() - started
+            await asyncio.sleep(0.2)
+        finally:
+            relaying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relaying
+            await relay.close()
+            await listener.close()
+            await producer.stop()
+            await engine.dispose()
+        return woken, heard, published_after
+
+    woken, heard, published_after = asyncio.run(run())
+    assert woken == ["woken"]
+    assert heard == []  # no NOTIFY: no server-wide lock at the writer's commit
+    assert published_after < 1.0

@@ -80,7 +80,6 @@ class ServiceRuntime:
             security=security.faststream(),
             logger=None,
         )
-        self.outbox = Outbox(self.service, registry, self.outbox_table)
         self.consumer = EventConsumer(
             self.service,
             self.broker,
@@ -103,6 +102,9 @@ class ServiceRuntime:
             poll_interval=settings.outbox_poll_interval,
             linger=settings.outbox_linger,
         )
+        # Commits wake this process's relay; NOTIFY only where no relay runs (ADR 17).
+        wake = self.relay.wake if settings.run_relay and self.publishes else None
+        self.outbox = Outbox(self.service, registry, self.outbox_table, wake=wake)
         self.inbox_pruner = InboxPruner(
             self.service,
             self.engine,

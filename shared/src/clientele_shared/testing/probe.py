@@ -130,7 +130,7 @@ async def main(mode: str) -> None:
     relaying = asyncio.create_task(relay.run())
     print("ready", flush=True)
     if mode == "produce":
-        writer = Outbox(PRODUCER, reg, outbox)
+        writer = Outbox(PRODUCER, reg, outbox, wake=relay.wake)  # as a service does
         sessions = sessionmaker(engine)
         count, rate = int(env["PROBE_COUNT"]), float(env.get("PROBE_RATE", "500"))
         started = time.monotonic()
