@@ -55,9 +55,10 @@ async def _notifier(conn: asyncpg.Connection, interval: float) -> None:
         " LISTEN connection each) on one PostgreSQL server, `writers` concurrent writers per"
         " service, each committing transactions of one business row and one outbox row as fast"
         " as it can for `seconds`, one round trip per transaction. `notify`: NOTIFY in every"
-        " transaction (as `Outbox.add_many` did); `plain`: no NOTIFY; `coalesced`: no NOTIFY in"
-        " the writers' transactions, one NOTIFY per service every `interval` s from a connection"
-        " of its own (ADR 17). Modes alternate within a run. NB: the local server runs with"
+        " transaction (as `Outbox.add_many` did); `plain`: no NOTIFY, the write path of a service"
+        " now (its commits wake its own relay in-process, ADR 17); `coalesced`: the alternative"
+        " considered, one NOTIFY per service every `interval` s from a connection of its own."
+        " Modes alternate within a run. NB: the local server runs with"
         " fsync and synchronous_commit off, so a commit costs no disk flush; on a durable server"
         " NOTIFY's global lock is held across the flush and costs more."
     ),
