@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -16,6 +20,8 @@ from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.registry import GrantError
 from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import ServiceProcess, wait_for
+
+VENV_BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.integration
 
@@ -183,3 +189,57 @@ def test_service_wired_outside_its_grant_fails_at_startup(service_env: dict[str,
     settings = DirectorySettings(postgres_url=service_env["POSTGRES_URL"])  # type: ignore[arg-type]
     with pytest.raises(GrantError, match="may not publish"):
         ServiceRuntime(settings, metadata, publishes=[DEALS])
+
+
+def _admin(infra: Infrastructure, *statements: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(infra.database_url("postgres"))
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def test_a_database_outage_answers_503_with_retry_after_and_readiness_503(
+    infra: Infrastructure,
+    service_env: dict[str, str],
+    tmp_path: Path,
+    issuer: TokenIssuer,
+) -> None:
+    database = f"clientele_test_outage_{uuid.uuid4().hex[:8]}"
+    url = infra.database_url(database)
+    _admin(infra, f'CREATE DATABASE "{database}"')
+    service: ServiceProcess | None = None
+    try:
+        env = {**service_env, "DATABASE_URL": url}
+        subprocess.run([str(VENV_BIN / "clientele"), "migrate", "directory"], env=env, check=True)
+        service = ServiceProcess("directory", env, tmp_path, VENV_BIN)
+        wait_for(service.ready, 60, "directory to be ready")
+        headers = _bearer(issuer, subject="alice", roles=["sales"], directions=["north"])
+        orgs = f"{service.url}/v1/organizations"
+        assert httpx.get(orgs, headers=headers).status_code == 200
+
+        _admin(
+            infra,
+            f'ALTER DATABASE "{database}" CONNECTION LIMIT 0',
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'",
+        )
+        outage = httpx.get(orgs, headers={**headers, "X-Correlation-ID": "outage-1"})
+        assert outage.status_code == 503, outage.text
+        assert outage.headers["content-type"] == "application/problem+json"
+        assert outage.headers["retry-after"] == "5"
+        assert outage.json()["correlation_id"] == "outage-1"
+        ready = httpx.get(f"{service.url}/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"].startswith("failed")
+
+        _admin(infra, f'ALTER DATABASE "{database}" CONNECTION LIMIT -1')
+        wait_for(service.ready, 30, "directory to be ready again")
+        assert httpx.get(orgs, headers=headers).status_code == 200
+    finally:
+        if service is not None:
+            service.stop()
+        _admin(infra, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
