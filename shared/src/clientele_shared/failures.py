@@ -13,6 +13,7 @@ import socket
 
 import aiokafka.errors
 import asyncpg
+import httpx
 import redis.exceptions
 from sqlalchemy import exc as sa
 
@@ -71,6 +72,8 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
         return True
     if isinstance(exc, aiokafka.errors.KafkaConnectionError | aiokafka.errors.KafkaTimeoutError):
+        return True
+    if isinstance(exc, httpx.TransportError):  # another service unreachable (ServiceClient)
         return True
     if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
         return True

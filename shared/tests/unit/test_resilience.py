@@ -48,6 +48,7 @@ def _wrapped(sqlstate: str, *, invalidated: bool = False) -> sa.DBAPIError:
         (OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 5432)"), True),
         (sa.TimeoutError("QueuePool limit reached"), True),
         (redis.exceptions.ConnectionError("Connection refused"), True),
+        (httpx.ConnectError("All connection attempts failed"), True),
         (_wrapped("22000"), False),  # invalid input for a bound value (asyncpg DataError)
         (_wrapped("22012"), False),  # division by zero
         (_wrapped("23505"), False),  # unique violation
