@@ -19,7 +19,7 @@ from clientele_shared.events.catalog import DEALS, ORGANIZATIONS
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.registry import GrantError
 from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from clientele_shared.testing.processes import ServiceProcess, free_port, wait_for
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -243,3 +243,56 @@ def test_a_database_outage_answers_503_with_retry_after_and_readiness_503(
         if service is not None:
             service.stop()
         _admin(infra, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+GIVE_UP_APP = """
+import os, sys
+import uvicorn
+from pydantic import SecretStr
+from sqlalchemy import MetaData
+from clientele_shared.events.tables import inbox_table, outbox_table
+from clientele_shared.runtime import ServiceRuntime, create_service_app
+from clientele_shared.settings import ServiceSettings
+from clientele_shared.testing import probe
+
+
+def create_app():
+    metadata = MetaData()
+    outbox_table(metadata)
+    inbox_table(metadata)
+    settings = ServiceSettings(
+        service_name=probe.PRODUCER, database_url=SecretStr(os.environ["DATABASE_URL"])
+    )
+    runtime = ServiceRuntime(
+        settings, metadata, publishes=["t.give-up"], registry=probe.registry("t.give-up")
+    )
+    runtime.supervisor.initial_backoff = 0.01
+    runtime.supervisor.give_up_after = 3
+
+    async def broken() -> None:
+        raise RuntimeError("broken for good")
+
+    runtime.add_background_task("broken", broken)
+    return create_service_app(runtime, title="t", description="t", routers=[])
+
+
+uvicorn.run(create_app, factory=True, host="127.0.0.1", port=int(sys.argv[1]), log_config=None)
+"""
+
+
+def test_a_process_whose_background_task_cannot_be_restarted_exits_non_zero(
+    infra: Infrastructure, service_env: dict[str, str], tmp_path: Path
+) -> None:
+    script = tmp_path / "give_up_app.py"
+    script.write_text(GIVE_UP_APP)
+    result = subprocess.run(
+        [sys.executable, str(script), str(free_port())],
+        env={**service_env, "DATABASE_URL": infra.database_url("clientele_test")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert result.stdout.count('"background task failed"') == 3
+    assert "background task gave up" in result.stdout
