@@ -13,11 +13,17 @@ import pytest
 from clientele_shared.auth.devtokens import main as token_cli
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import SERVICES
-from clientele_shared.testing.infra import Infrastructure, database_for_tests, infrastructure
+from clientele_shared.testing.infra import (
+    Infrastructure,
+    database_for_tests,
+    infrastructure,
+    use_test_instance,
+)
 from clientele_shared.testing.processes import ServiceProcess, wait_for
 
 REPO = Path(__file__).parent
 VENV_BIN = Path(sys.executable).parent
+use_test_instance(REPO)  # before any fixture reads the environment
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ["kafka", "http", "postgres", "notifier", "interactions", "directory", "directory_import"]
+MODULES = [
+    "kafka",
+    "http",
+    "postgres",
+    "outbox_notify",
+    "notifier",
+    "interactions",
+    "directory",
+    "directory_import",
+]
 
 
 def load() -> None:

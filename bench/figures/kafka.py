@@ -244,8 +244,9 @@ async def kafka_latency(ctx: Context) -> dict[str, float]:
     kind="figure",
     description=(
         "One consumer process as in Figure 1; one probe `produce` process writes `rate` events/s"
-        " for `seconds` s, each in its own transaction through Outbox.publish (NOTIFY wakes the"
-        " relay running in the same process, `relay_batch` events a batch). Latency per event:"
+        " for `seconds` s, each in its own transaction through Outbox.publish (its commit wakes"
+        " the relay running in the same process, ADR 17; `relay_batch` events a batch). Latency"
+        " per event:"
         " the effect's applied_at (clock_timestamp() in the consumer's transaction, just before"
         " its commit) - the envelope's occurred_at (set just before the producer's transaction;"
         " same machine clock)." + LATENCY_NOTE + " Production ends when all are written or"

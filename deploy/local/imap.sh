@@ -8,7 +8,6 @@ LOG_TAG=imap
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-IMAP_PORT=${CLIENTELE_IMAP_PORT:-11143}
 IMAP_USER=clientele
 DIR=$STATE/imap
 CONF=$DIR/dovecot.conf
@@ -31,7 +30,7 @@ start() {
   [[ -x $(dovecot_bin) ]] || apt_install dovecot-imapd
   [[ -x $(dovecot_bin) ]] || die "dovecot is not installed and could not be installed"
   if pid_alive "$PIDFILE" dovecot; then log "already running (pid $(<"$PIDFILE"))"; return 0; fi
-  port_open "$IMAP_PORT" && die "port $IMAP_PORT is in use by another process"
+  require_free_port "$IMAP_PORT" CLIENTELE_IMAP_PORT
   local internal login mail_uid mail_gid
   if [[ $EUID -eq 0 ]]; then
     # Dovecot never gives mail access as root: mailboxes belong to its own unprivileged user.

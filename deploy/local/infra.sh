@@ -30,7 +30,25 @@ local_value() {
 }
 external() { [[ -n ${!1:-} && ${!1} != "$(local_value "$1")" ]]; }
 
+# Before starting anything: every port of a component to start must be free (a half-started
+# stack is worse than a clear message).
+preflight() {
+  local c ports entry
+  for c in "${COMPONENTS[@]}"; do
+    external "${c#*:}" && continue
+    "$LOCAL_DIR/${c%%:*}.sh" status >/dev/null 2>&1 && continue  # ours, running
+    case ${c%%:*} in
+      kafka) ports=("$KAFKA_PORT:CLIENTELE_KAFKA_PORT" "$KAFKA_CONTROLLER_PORT:CLIENTELE_KAFKA_CONTROLLER_PORT") ;;
+      postgres) ports=("$PG_PORT:CLIENTELE_PG_PORT") ;;
+      redis) ports=("$REDIS_PORT:CLIENTELE_REDIS_PORT") ;;
+      s3) ports=("$S3_PORT:CLIENTELE_S3_PORT") ;;
+    esac
+    for entry in "${ports[@]}"; do require_free_port "${entry%%:*}" "${entry#*:}"; done
+  done
+}
+
 up() {
+  preflight
   if ! command -v uv >/dev/null; then
     log "installing uv"
     command -v pip >/dev/null || apt_install python3-pip

@@ -81,7 +81,8 @@ start() {
   if pid_alive "$PIDFILE" "$MAIN"; then
     log "already running (pid $(<"$PIDFILE"))"; return 0
   fi
-  port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by another process"
+  require_free_port "$KAFKA_PORT" CLIENTELE_KAFKA_PORT
+  require_free_port "$KAFKA_CONTROLLER_PORT" CLIENTELE_KAFKA_CONTROLLER_PORT
   install
   [[ -f $LOGFILE ]] && mv "$LOGFILE" "$LOGFILE.1"
   mkdir -p "$DATA"

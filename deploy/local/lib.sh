@@ -15,6 +15,8 @@ STATE=$(cd "$STATE" && pwd)
   KAFKA_CONTROLLER_PORT=${CLIENTELE_KAFKA_CONTROLLER_PORT:-19093}
   PG_PORT=${CLIENTELE_PG_PORT:-15432}
   REDIS_PORT=${CLIENTELE_REDIS_PORT:-16379}
+  S3_PORT=${CLIENTELE_S3_PORT:-19000}
+  IMAP_PORT=${CLIENTELE_IMAP_PORT:-11143}
 }
 
 log() { printf '[%s %s] %s\n' "$(date +%T)" "${LOG_TAG:-local}" "$*" >&2; }
@@ -48,6 +50,13 @@ elapsed() {
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# require_free_port PORT VARIABLE: fail, naming the variable to set, when a process that this
+# checkout's state dir does not know (another clone's stack, another program) holds PORT.
+require_free_port() {
+  port_open "$1" || return 0
+  die "port $1 is taken by a process not started from $STATE (another clone's stack?): set $2 to a free port (and CLIENTELE_STATE_DIR to keep a second instance apart), or stop that process"
+}
 
 # wait_until TIMEOUT_S DESCRIPTION CMD...: poll CMD every 0.25 s; fail after TIMEOUT_S.
 # If $WAIT_PIDFILE is set and its process dies, fail early.

@@ -101,7 +101,7 @@ start() {
   if running; then
     log "already running"
   else
-    port_open "$PG_PORT" && die "port $PG_PORT is in use by another process"
+    require_free_port "$PG_PORT" CLIENTELE_PG_PORT
     write_config
     log "starting on 127.0.0.1:$PG_PORT (log: $LOGFILE)"
     pg_ctl -l "$LOGFILE" -w -t 60 -s start 9>&- || { tail -n 30 "$LOGFILE" >&2; die "start failed"; }

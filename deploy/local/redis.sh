@@ -18,7 +18,7 @@ ping() { [[ $(cli ping 2>/dev/null) == PONG ]]; }
 start() {
   ensure_cmd redis-server redis-server
   if pid_alive "$PIDFILE" redis-server; then log "already running (pid $(<"$PIDFILE"))"; return 0; fi
-  port_open "$REDIS_PORT" && die "port $REDIS_PORT is in use by another process"
+  require_free_port "$REDIS_PORT" CLIENTELE_REDIS_PORT
   (umask 077 && cat >"$CONF" <<EOF
 # Written by deploy/local/redis.sh on every start.
 bind 127.0.0.1

@@ -11,7 +11,6 @@ LOG_TAG=s3
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-S3_PORT=${CLIENTELE_S3_PORT:-19000}
 BUCKET=clientele-attachments
 DIR=$STATE/s3
 PIDFILE=$DIR/moto.pid
@@ -40,7 +39,7 @@ start() {
   fi
   [[ -x $MOTO ]] || die "$MOTO is missing after uv sync"
   if pid_alive "$PIDFILE" moto_server; then log "already running (pid $(<"$PIDFILE"))"; return 0; fi
-  port_open "$S3_PORT" && die "port $S3_PORT is in use by another process"
+  require_free_port "$S3_PORT" CLIENTELE_S3_PORT
   mkdir -p "$DIR/tmp"
   secret "$DIR/secret" >/dev/null
   log "starting on 127.0.0.1:$S3_PORT (log: $LOGFILE)"

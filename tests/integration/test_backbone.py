@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from clientele_shared.db import create_engine, sessionmaker
-from clientele_shared.events.outbox import Outbox
+from clientele_shared.events.inbox import InboxPruner
+from clientele_shared.events.outbox import NOTIFY_CHANNEL, Outbox, OutboxRelay, create_producer
 from clientele_shared.testing import probe
 from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import wait_for
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 
 pytestmark = pytest.mark.integration
 PROBE = Path(probe.__file__)
@@ -28,18 +34,44 @@ PROBE = Path(probe.__file__)
 class Probe:
     """A fresh topic and schema, and the probe processes working on them."""
 
-    def __init__(self, infra: Infrastructure, tmp_path: Path) -> None:
+    def __init__(
+        self, infra: Infrastructure, tmp_path: Path, *, own_database: bool = False
+    ) -> None:
         run = uuid.uuid4().hex[:10]
         self.infra = infra
         self.topic = f"test.probe.{run}"
         self.schema = f"probe_{run}"
-        self.database_url = infra.database_url("clientele_test")
+        self.database = f"clientele_test_probe_{run}" if own_database else None
+        self.database_url = infra.database_url(self.database or "clientele_test")
         self.metadata, self.outbox, self.inbox, self.effects = probe.tables(self.schema)
         self.logs = tmp_path
         self.processes: list[subprocess.Popen[bytes]] = []
         asyncio.run(self._setup())
 
+    async def _admin(self, *statements: str) -> None:
+        """Run statements on the server's maintenance database (outside any probe database)."""
+        conn = await asyncpg.connect(self.infra.database_url("postgres"))
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    def refuse_connections(self, refuse: bool) -> None:
+        """Make the probe database refuse every connection ("too many connections for
+        database", SQLSTATE 53300) and end the open ones (57P01), or accept them again."""
+        assert self.database is not None, "only a probe with its own database"
+        terminate = (
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{self.database}' AND pid <> pg_backend_pid()"
+        )
+        limit = 0 if refuse else -1
+        statements = [f'ALTER DATABASE "{self.database}" CONNECTION LIMIT {limit}']
+        asyncio.run(self._admin(*statements, *([terminate] if refuse else [])))
+
     async def _setup(self) -> None:
+        if self.database is not None:
+            await self._admin(f'CREATE DATABASE "{self.database}"')
         engine = create_engine(self.database_url)
         async with engine.begin() as conn:
             await conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
@@ -80,6 +112,8 @@ class Probe:
         for process in self.processes:
             if process.poll() is None:
                 self.kill(process)
+        if self.database is not None:
+            asyncio.run(self._admin(f'DROP DATABASE "{self.database}" WITH (FORCE)'))
 
     def query(self, stmt: object) -> int:
         async def run() -> int:
@@ -249,3 +283,151 @@ def test_poison_message_is_dead_lettered_and_the_partition_moves_on(
     assert poison["dlt.consumer"] == "probe-consumer.effects"
     invalid = next(letter for letter in letters if letter["dlt.attempts"] == "0")
     assert "validation error" in invalid["dlt.error"].lower()
+
+
+async def _dead_letter_count(infra: Infrastructure, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        partition = TopicPartition(f"{topic}.dlt", 0)
+        return int((await consumer.end_offsets([partition]))[partition])
+    finally:
+        await consumer.stop()
+
+
+@pytest.fixture
+def own_database_probes(infra: Infrastructure, tmp_path: Path) -> Iterator[Probe]:
+    one = Probe(infra, tmp_path, own_database=True)
+    yield one
+    one.stop_all()
+
+
+def test_a_database_refusing_connections_is_waited_out_and_nothing_is_dead_lettered(
+    own_database_probes: Probe, infra: Infrastructure
+) -> None:
+    probes = own_database_probes
+    total = 600
+    probes.stage([probe.Happened(seq=seq) for seq in range(total)])
+    probes.start("relay")
+    wait_for(lambda: probes.backlog() == 0, 60, "every event published")
+    # Small batches: most of the events arrive after the consumer's start-up guard.
+    probes.start("consume", PROBE_BATCH_SIZE="20", PROBE_DELAY="0.005")
+    wait_for(lambda: probes.applied()[1] >= 100, 120, "the consumer to apply a first part")
+    probes.refuse_connections(True)
+    try:
+        time.sleep(8)  # "too many connections for database" for 8 s, after a terminate
+    finally:
+        probes.refuse_connections(False)
+    assert probes.applied()[1] < total, "the consumer finished before the outage"
+
+    probes.wait_applied(total, timeout=60)
+    assert probes.applied() == (total, total)
+    assert asyncio.run(_dead_letter_count(infra, probes.topic)) == 0
+
+
+def test_handler_bugs_are_dead_lettered_after_their_attempts_not_redelivered_forever(
+    probes: Probe, infra: Infrastructure
+) -> None:
+    key = str(uuid.uuid4())  # one partition, in order
+    faults: dict[int, Literal["bind", "interface", "file"]] = {
+        2: "bind",
+        4: "interface",
+        6: "file",
+    }
+    probes.stage(
+        [probe.Happened(seq=seq, fault=faults.get(seq)) for seq in range(10)], aggregate_id=key
+    )
+    probes.start("consume")
+    probes.start("relay")
+    probes.wait_applied(7, timeout=60)
+    assert probes.applied() == (7, 7)
+
+    letters = asyncio.run(_dead_letters(infra, probes.topic, expected=3))
+    assert [letter["dlt.attempts"] for letter in letters] == ["3", "3", "3"]
+    errors = [letter["dlt.error"] for letter in letters]
+    assert "DataError" in errors[0] or "invalid input" in errors[0]
+    assert "InterfaceError" in errors[1]
+    assert "FileNotFoundError" in errors[2]
+
+
+def test_the_inbox_pruner_deletes_old_rows_in_batches_and_keeps_recent_ones(
+    probes: Probe,
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+
+    def rows(count: int, age: dt.timedelta) -> list[dict[str, object]]:
+        return [
+            {
+                "consumer": "probe-consumer.effects",
+                "event_id": uuid.uuid4(),
+                "event_type": probe.EVENT,
+                "processed_at": now - age,
+            }
+            for _ in range(count)
+        ]
+
+    async def run() -> tuple[int, int]:
+        engine = create_engine(probes.database_url)
+        async with engine.begin() as conn:
+            await conn.execute(insert(probes.inbox), rows(12_001, dt.timedelta(days=8)))
+            await conn.execute(insert(probes.inbox), rows(150, dt.timedelta(days=6)))
+        pruner = InboxPruner(
+            "probe-consumer", engine, probes.inbox, retention=dt.timedelta(days=7), pause=0
+        )
+        pruned = await pruner.prune_once()
+        async with engine.connect() as conn:
+            left = await conn.scalar(select(func.count()).select_from(probes.inbox))
+        await engine.dispose()
+        return pruned, int(left or 0)
+
+    assert asyncio.run(run()) == (12_001, 150)
+
+
+def test_a_commit_wakes_the_relay_of_its_process_without_notify(
+    probes: Probe, infra: Infrastructure
+) -> None:
+    async def run() -> tuple[list[str], list[str], float]:
+        engine = create_engine(probes.database_url)
+        producer = create_producer(infra.kafka_bootstrap_servers)
+        await producer.start()
+        # A poll far beyond the test: only the wake-up can make the relay publish in time.
+        relay = OutboxRelay(probe.PRODUCER, engine, probes.outbox, producer, poll_interval=60)
+        woken: list[str] = []
+
+        def wake() -> None:
+            woken.append("woken")
+            relay.wake()
+
+        writer = Outbox(probe.PRODUCER, probe.registry(probes.topic), probes.outbox, wake=wake)
+        heard: list[str] = []
+        listener = await asyncpg.connect(probes.database_url)
+        await listener.add_listener(NOTIFY_CHANNEL, lambda *_: heard.append("notify"))
+        relaying = asyncio.create_task(relay.run())
+        try:
+            await asyncio.sleep(0.5)  # the relay's first pass over an empty outbox
+            sessions = sessionmaker(engine)
+            async with sessions() as session, session.begin():
+                await writer.publish(session, probe.EVENT, probe.Happened(seq=1), aggregate_id="a")
+                assert woken == [], "woken before the commit"
+            async with sessions() as session, session.begin():  # rolled back: no wake-up
+                await writer.publish(session, probe.EVENT, probe.Happened(seq=2), aggregate_id="b")
+                await session.rollback()
+            started = time.monotonic()
+            while await relay.backlog():  # noqa: ASYNC110 (polls the database)
+                await asyncio.sleep(0.01)
+            published_after = time.monotonic() - started
+            await asyncio.sleep(0.2)
+        finally:
+            relaying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relaying
+            await relay.close()
+            await listener.close()
+            await producer.stop()
+            await engine.dispose()
+        return woken, heard, published_after
+
+    woken, heard, published_after = asyncio.run(run())
+    assert woken == ["woken"]
+    assert heard == []  # no NOTIFY: no server-wide lock at the writer's commit
+    assert published_after < 1.0

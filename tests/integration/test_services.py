@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -15,7 +19,9 @@ from clientele_shared.events.catalog import DEALS, ORGANIZATIONS
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.registry import GrantError
 from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from clientele_shared.testing.processes import ServiceProcess, free_port, wait_for
+
+VENV_BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.integration
 
@@ -163,10 +169,16 @@ def test_forged_and_missing_tokens_get_401(services: dict[str, ServiceProcess]) 
 
 
 def test_health_checks_every_dependency(services: dict[str, ServiceProcess]) -> None:
-    body = httpx.get(f"{services['directory'].url}/health/ready").json()
-    assert body == {"status": "ok", "checks": {"database": "ok", "kafka": "ok", "redis": "ok"}}
-    metrics = httpx.get(f"{services['directory'].url}/metrics").text
+    body = httpx.get(f"{services['interactions'].url}/health/ready").json()
+    assert body["status"] == "ok"
+    assert body["checks"] == {"database": "ok"}  # readiness: can it serve HTTP
+    detail = body["detail"]
+    assert (detail["kafka"], detail["redis"], detail["outbox_relay"]) == ("ok", "ok", "ok")
+    assert set(detail["consumers"].values()) == {"ok"}
+    assert set(detail["background_tasks"].values()) == {"running"}
+    metrics = httpx.get(f"{services['interactions'].url}/metrics").text
     assert "clientele_outbox_backlog" in metrics
+    assert 'clientele_component_up{component="kafka",service="interactions"} 1.0' in metrics
 
 
 def test_service_wired_outside_its_grant_fails_at_startup(service_env: dict[str, str]) -> None:
@@ -177,3 +189,110 @@ def test_service_wired_outside_its_grant_fails_at_startup(service_env: dict[str,
     settings = DirectorySettings(postgres_url=service_env["POSTGRES_URL"])  # type: ignore[arg-type]
     with pytest.raises(GrantError, match="may not publish"):
         ServiceRuntime(settings, metadata, publishes=[DEALS])
+
+
+def _admin(infra: Infrastructure, *statements: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(infra.database_url("postgres"))
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def test_a_database_outage_answers_503_with_retry_after_and_readiness_503(
+    infra: Infrastructure,
+    service_env: dict[str, str],
+    tmp_path: Path,
+    issuer: TokenIssuer,
+) -> None:
+    database = f"clientele_test_outage_{uuid.uuid4().hex[:8]}"
+    url = infra.database_url(database)
+    _admin(infra, f'CREATE DATABASE "{database}"')
+    service: ServiceProcess | None = None
+    try:
+        env = {**service_env, "DATABASE_URL": url}
+        subprocess.run([str(VENV_BIN / "clientele"), "migrate", "directory"], env=env, check=True)
+        service = ServiceProcess("directory", env, tmp_path, VENV_BIN)
+        wait_for(service.ready, 60, "directory to be ready")
+        headers = _bearer(issuer, subject="alice", roles=["sales"], directions=["north"])
+        orgs = f"{service.url}/v1/organizations"
+        assert httpx.get(orgs, headers=headers).status_code == 200
+
+        _admin(
+            infra,
+            f'ALTER DATABASE "{database}" CONNECTION LIMIT 0',
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'",
+        )
+        outage = httpx.get(orgs, headers={**headers, "X-Correlation-ID": "outage-1"})
+        assert outage.status_code == 503, outage.text
+        assert outage.headers["content-type"] == "application/problem+json"
+        assert outage.headers["retry-after"] == "5"
+        assert outage.json()["correlation_id"] == "outage-1"
+        ready = httpx.get(f"{service.url}/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"].startswith("failed")
+
+        _admin(infra, f'ALTER DATABASE "{database}" CONNECTION LIMIT -1')
+        wait_for(service.ready, 30, "directory to be ready again")
+        assert httpx.get(orgs, headers=headers).status_code == 200
+    finally:
+        if service is not None:
+            service.stop()
+        _admin(infra, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+GIVE_UP_APP = """
+import os, sys
+import uvicorn
+from pydantic import SecretStr
+from sqlalchemy import MetaData
+from clientele_shared.events.tables import inbox_table, outbox_table
+from clientele_shared.runtime import ServiceRuntime, create_service_app
+from clientele_shared.settings import ServiceSettings
+from clientele_shared.testing import probe
+
+
+def create_app():
+    metadata = MetaData()
+    outbox_table(metadata)
+    inbox_table(metadata)
+    settings = ServiceSettings(
+        service_name=probe.PRODUCER, database_url=SecretStr(os.environ["DATABASE_URL"])
+    )
+    runtime = ServiceRuntime(
+        settings, metadata, publishes=["t.give-up"], registry=probe.registry("t.give-up")
+    )
+    runtime.supervisor.initial_backoff = 0.01
+    runtime.supervisor.give_up_after = 3
+
+    async def broken() -> None:
+        raise RuntimeError("broken for good")
+
+    runtime.add_background_task("broken", broken)
+    return create_service_app(runtime, title="t", description="t", routers=[])
+
+
+uvicorn.run(create_app, factory=True, host="127.0.0.1", port=int(sys.argv[1]), log_config=None)
+"""
+
+
+def test_a_process_whose_background_task_cannot_be_restarted_exits_non_zero(
+    infra: Infrastructure, service_env: dict[str, str], tmp_path: Path
+) -> None:
+    script = tmp_path / "give_up_app.py"
+    script.write_text(GIVE_UP_APP)
+    result = subprocess.run(
+        [sys.executable, str(script), str(free_port())],
+        env={**service_env, "DATABASE_URL": infra.database_url("clientele_test")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert result.stdout.count('"background task failed"') == 3
+    assert "background task gave up" in result.stdout

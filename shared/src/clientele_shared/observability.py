@@ -99,3 +99,16 @@ DEAD_LETTERS = Counter(
     "Records sent to a dead-letter topic",
     ["service", "consumer", "topic"],
 )
+COMPONENT_UP = Gauge(
+    "clientele_component_up",
+    "1 when a dependency answers or a background component works, else 0",
+    ["service", "component"],
+)
+BACKGROUND_TASK_FAILURES = Counter(
+    "clientele_background_task_failures_total",
+    "Background tasks that failed (or returned) and were restarted or given up",
+    ["service", "task"],
+)
+INBOX_PRUNED = Counter(
+    "clientele_inbox_pruned_total", "Processed inbox rows deleted after the retention", ["service"]
+)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +22,7 @@ from clientele_shared.auth.dependencies import install_auth
 from clientele_shared.auth.tokens import TokenVerifier
 from clientele_shared.db import create_engine, ping, sessionmaker
 from clientele_shared.events.catalog import REGISTRY
-from clientele_shared.events.inbox import EventConsumer, RetryPolicy
+from clientele_shared.events.inbox import EventConsumer, InboxPruner, RetryPolicy
 from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
 from clientele_shared.events.registry import Registry
 from clientele_shared.http.idempotency import IdempotencyKeys
@@ -26,8 +30,14 @@ from clientele_shared.http.middleware import BodySizeLimit, CorrelationAndMetric
 from clientele_shared.http.problems import install_problem_handlers
 from clientele_shared.http.textguard import TextGuard
 from clientele_shared.memory import tune_garbage_collector
-from clientele_shared.observability import OUTBOX_BACKLOG, configure_logging, get_logger
+from clientele_shared.observability import (
+    COMPONENT_UP,
+    OUTBOX_BACKLOG,
+    configure_logging,
+    get_logger,
+)
 from clientele_shared.settings import ServiceSettings
+from clientele_shared.supervision import Supervisor
 
 log = get_logger(__name__)
 
@@ -72,7 +82,6 @@ class ServiceRuntime:
             security=security.faststream(),
             logger=None,
         )
-        self.outbox = Outbox(self.service, registry, self.outbox_table)
         self.consumer = EventConsumer(
             self.service,
             self.broker,
@@ -95,42 +104,89 @@ class ServiceRuntime:
             poll_interval=settings.outbox_poll_interval,
             linger=settings.outbox_linger,
         )
-        self._tasks: list[asyncio.Task[None]] = []
+        # Commits wake this process's relay; NOTIFY only where no relay runs (ADR 17).
+        wake = self.relay.wake if settings.run_relay and self.publishes else None
+        self.outbox = Outbox(self.service, registry, self.outbox_table, wake=wake)
+        self.inbox_pruner = InboxPruner(
+            self.service,
+            self.engine,
+            self.inbox_table,
+            retention=dt.timedelta(hours=settings.inbox_retention_hours),
+            interval=settings.inbox_prune_interval,
+        )
+        self.supervisor = Supervisor(self.service, on_give_up=self._give_up)
+        self.gave_up: str | None = None
+        """The background task that failed too often to be restarted, if any."""
         self._background: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self._broker_started = False
 
     def add_background_task(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
-        """Run ``run()`` as a task from start() until stop() (a service's own worker loops)."""
+        """Run ``run()`` from start() until stop(), supervised: restarted with back-off if it
+        fails (a service's own worker loops)."""
         self._background.append((name, run))
+
+    @property
+    def consuming(self) -> bool:
+        return self.settings.run_consumers and bool(self.consumer.subscriptions)
+
+    @property
+    def relaying(self) -> bool:
+        return self.settings.run_relay and bool(self.publishes)
 
     async def start(self) -> None:
         await self.producer.start()
-        if self.settings.run_consumers and self.consumer.subscriptions:
-            await self.broker.start()
-        if self.settings.run_relay and self.publishes:
-            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.consuming:
+            self.supervisor.start("consumers", self._run_consumers)
+            self.supervisor.start("inbox-pruner", self.inbox_pruner.run)
+        if self.relaying:
+            self.supervisor.start("outbox-relay", self.relay.run)
         for name, run in self._background:
-            self._tasks.append(asyncio.create_task(_as_coroutine(run), name=name))
+            self.supervisor.start(name, run)
         log.info(
             "service started",
             publishes=list(self.publishes),
             consumes=[topic for topic, _ in self.consumer.subscriptions],
         )
 
+    async def _run_consumers(self) -> None:
+        """Start the broker's subscribers, then fail if one's consume loop is gone for good.
+
+        FastStream restarts a consume loop that raised; this notices one that stopped, and the
+        supervisor then starts the broker again.
+        """
+        if self._broker_started:  # a previous run failed: start afresh
+            self._broker_started = False
+            await self.broker.stop()
+        await self.broker.start()
+        self._broker_started = True
+        while True:
+            await asyncio.sleep(5)
+            for subscriber in self.broker.subscribers:
+                tasks: list[asyncio.Task[Any]] = getattr(subscriber, "tasks", [])
+                if not any(not task.done() for task in tasks):
+                    raise RuntimeError(f"the consume loop of {subscriber} stopped")
+
+    def _give_up(self, task: str) -> None:
+        """A background task cannot be restarted: stop the server; the process then exits 1."""
+        self.gave_up = task
+        os.kill(os.getpid(), signal.SIGTERM)
+
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await self.supervisor.stop()
         await self.relay.close()
         await self.broker.stop()
         await self.producer.stop()
         await self.redis.aclose()
         await self.engine.dispose()
 
-    async def readiness(self) -> dict[str, str]:
-        """Check each dependency within two seconds; 'ok' or the error."""
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the service can serve HTTP (its database answers), and the detail.
+
+        Kafka, Redis, the relay, the consumers and the background tasks are reported in the
+        detail and in `clientele_component_up`, but do not make the service unready: the outbox
+        lets writes go on while Kafka is away, and taking every pod out of the load balancer
+        for a broker blip would turn it into an outage.
+        """
 
         async def kafka() -> None:
             await self.producer.client.fetch_all_metadata()
@@ -138,21 +194,39 @@ class ServiceRuntime:
         async def redis() -> None:
             await self.redis.ping()
 
-        checks = {"database": ping(self.engine), "kafka": kafka(), "redis": redis()}
-        results: dict[str, str] = {}
-        for name, check in checks.items():
+        async def check(name: str, probe: Awaitable[object]) -> str:
             try:
-                await asyncio.wait_for(check, timeout=2.0)
-                results[name] = "ok"
+                await asyncio.wait_for(probe, timeout=2.0)
             except Exception as exc:
-                results[name] = f"failed: {type(exc).__name__}"
-        if self.publishes:
-            OUTBOX_BACKLOG.labels(self.service).set(await self.relay.backlog())
-        return results
+                result = f"failed: {type(exc).__name__}"
+            else:
+                result = "ok"
+            COMPONENT_UP.labels(self.service, name).set(result == "ok")
+            return result
 
-
-async def _as_coroutine(run: Callable[[], Awaitable[None]]) -> None:
-    await run()
+        database, kafka_result, redis_result = await asyncio.gather(
+            check("database", ping(self.engine)), check("kafka", kafka()), check("redis", redis())
+        )
+        detail: dict[str, Any] = {"kafka": kafka_result, "redis": redis_result}
+        if self.relaying:
+            detail["outbox_relay"] = relay = self.relay.health()
+            COMPONENT_UP.labels(self.service, "outbox-relay").set(relay == "ok")
+        if self.publishes and database == "ok":
+            with contextlib.suppress(Exception):
+                backlog = await asyncio.wait_for(self.relay.backlog(), timeout=2.0)
+                OUTBOX_BACKLOG.labels(self.service).set(backlog)
+                detail["outbox_backlog"] = backlog
+        if self.consuming:
+            detail["consumers"] = consumers = self.consumer.health()
+            for group, status in consumers.items():
+                COMPONENT_UP.labels(self.service, f"consumer:{group}").set(status == "ok")
+        detail["background_tasks"] = self.supervisor.health()
+        ready = database == "ok"
+        return ready, {
+            "status": "ok" if ready else "unavailable",
+            "checks": {"database": database},
+            "detail": detail,
+        }
 
 
 def _operations_router(runtime: ServiceRuntime) -> APIRouter:
@@ -165,16 +239,13 @@ def _operations_router(runtime: ServiceRuntime) -> APIRouter:
 
     @router.get("/health/ready")
     async def ready() -> JSONResponse:
-        """The database, Kafka and Redis answer."""
-        checks = await runtime.readiness()
-        healthy = all(value == "ok" for value in checks.values())
-        return JSONResponse(
-            {"status": "ok" if healthy else "unavailable", "checks": checks},
-            status_code=200 if healthy else 503,
-        )
+        """Ready to serve HTTP: the database answers (503 if not); the rest is detail."""
+        healthy, body = await runtime.health()
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
+        await runtime.health()  # refreshes the component gauges
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
@@ -205,6 +276,10 @@ def create_service_app(
             yield {}
         finally:
             await runtime.stop()
+            if runtime.gave_up is not None:
+                log.critical("exiting: a background task gave up", task=runtime.gave_up)
+                sys.stdout.flush()
+                os._exit(1)  # uvicorn would exit 0; Kubernetes should see a failure
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime

@@ -54,6 +54,10 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=5, ge=1)
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     consumer_initial_backoff: float = Field(default=0.2, ge=0)
+    inbox_retention_hours: float = Field(
+        default=168.0, gt=0, description="keep processed inbox rows this long (past redelivery)"
+    )
+    inbox_prune_interval: float = Field(default=3600.0, gt=0, description="seconds between runs")
     run_relay: bool = True
     run_consumers: bool = True
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import traceback
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NoReturn
@@ -15,19 +17,32 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Integer, MetaData, String, Table, Uuid, delete, exists, literal, select
+from sqlalchemy import (
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import Delete
 
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.registry import Registry, UnknownEventError
 from clientele_shared.events.tables import inbox_attempts_table
+from clientele_shared.failures import Unavailable, is_unavailable
 from clientele_shared.observability import (
     CONSUMER_LAG,
     DEAD_LETTERS,
     HANDLER_LATENCY,
+    INBOX_PRUNED,
     causation_id_var,
     correlation_id_var,
     get_logger,
@@ -48,7 +63,7 @@ def _bind(envelope: Envelope) -> None:
 log = get_logger(__name__)
 
 
-class InfrastructureError(Exception):
+class InfrastructureError(Unavailable):
     """The database is unreachable: do not dead-letter, redeliver once it is back."""
 
 
@@ -56,10 +71,13 @@ class ConsumerCrashed(Exception):
     """An event during whose processing the consumer process died again and again."""
 
 
-def _is_infrastructure(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | InterfaceError | ConnectionError | OSError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+@dataclass
+class _Outage:
+    """A consumer group waiting for the database: since when, how many tries, the last error."""
+
+    since: float
+    tries: int = 0
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,7 +103,9 @@ class EventConsumer:
     handler fails, the transaction rolls back and the batch is applied again one event per
     transaction: a failing handler is retried with back-off, and after the last attempt its record
     goes to the dead-letter topic while the rest of the partition moves on. A database outage is
-    never dead-lettered: the batch is redelivered once the database is back.
+    never dead-lettered (see `clientele_shared.failures`: connection errors, SQLSTATE classes 08
+    and 53, shutdowns, pool timeouts): the batch fails after a back-off that grows while the
+    outage lasts, and is redelivered until the database is back.
 
     A record that kills the process (out of memory, a crash in a native library, a pod killed
     for running too long) would be redelivered forever, since in-process attempts die with the
@@ -121,6 +141,7 @@ class EventConsumer:
         self.subscriptions: list[tuple[str, str]] = []
         self._next_offset: dict[tuple[str, str, int], int] = {}
         self._guarded_until: dict[tuple[str, str, int], int] = {}
+        self._outages: dict[str, _Outage] = {}
 
     def subscribe(self, topic: str, name: str, handler: Handler) -> None:
         """Consume `topic` as consumer group `<service>.<name>` with `handler`."""
@@ -130,7 +151,13 @@ class EventConsumer:
 
         async def on_batch(msg: KafkaMessage) -> None:
             records: tuple[ConsumerRecord[bytes, bytes], ...] = msg.raw_message
-            await self._process_batch(topic, consumer, handler, records, msg)
+            try:
+                await self._process_batch(topic, consumer, handler, records, msg)
+            except Exception as exc:
+                if is_unavailable(exc):
+                    await self._wait_for_infrastructure(consumer, exc)
+                raise
+            self._outages.pop(consumer, None)
 
         self.broker.subscriber(
             topic,
@@ -167,8 +194,8 @@ class EventConsumer:
             try:
                 await self._apply_batch(consumer, handler, valid, unmark=guarded)
             except Exception as exc:
-                if _is_infrastructure(exc):
-                    await self._wait_for_infrastructure(exc)
+                if is_unavailable(exc):
+                    raise InfrastructureError(str(exc)) from exc
                 log.info(
                     "a batch failed, applying its events one by one",
                     consumer=consumer,
@@ -328,10 +355,33 @@ class EventConsumer:
                     _bind(envelope)
                     await handler(session, envelope, payload)
 
-    async def _wait_for_infrastructure(self, exc: BaseException) -> NoReturn:
-        log.warning("database unavailable, will redeliver", error=repr(exc))
-        await asyncio.sleep(self.retry.max_backoff)
+    async def _wait_for_infrastructure(self, consumer: str, exc: BaseException) -> NoReturn:
+        """Back off (longer while the outage lasts), then fail the batch so it is redelivered."""
+        outage = self._outages.setdefault(consumer, _Outage(time.monotonic()))
+        outage.tries += 1
+        outage.error = repr(exc.__cause__ if isinstance(exc, InfrastructureError) else exc)
+        log.warning(
+            "database unavailable, will redeliver",
+            consumer=consumer,
+            tries=outage.tries,
+            error=outage.error,
+        )
+        await asyncio.sleep(self.retry.delay(outage.tries))
+        if isinstance(exc, InfrastructureError):
+            raise exc
         raise InfrastructureError(str(exc)) from exc
+
+    def health(self) -> dict[str, str]:
+        """Per consumer group: 'ok', or since when and why it waits for the database."""
+        now = time.monotonic()
+        return {
+            consumer: (
+                f"waiting for the database for {now - outage.since:.0f}s: {outage.error}"
+                if (outage := self._outages.get(consumer))
+                else "ok"
+            )
+            for _, consumer in self.subscriptions
+        }
 
     async def _apply_with_retries(
         self, topic: str, consumer: str, handler: Handler, received: _Received
@@ -341,8 +391,8 @@ class EventConsumer:
             try:
                 return await self._apply(consumer, handler, envelope, payload)
             except Exception as exc:
-                if _is_infrastructure(exc):
-                    await self._wait_for_infrastructure(exc)
+                if is_unavailable(exc):
+                    raise InfrastructureError(str(exc)) from exc
                 log.warning(
                     "event handler failed",
                     consumer=consumer,
@@ -423,3 +473,65 @@ class EventConsumer:
                 CONSUMER_LAG.labels(self.service, consumer, topic, str(partition)).set(
                     max(0, high - offset - 1)
                 )
+
+
+class InboxPruner:
+    """Deletes inbox rows processed longer ago than the retention, a few thousand at a time.
+
+    The retention must outlast any redelivery (an uncommitted batch after a crash or a
+    rebalance: minutes). Each batch is one short transaction deleting by primary key the oldest
+    rows (found by the processed_at index), so no lock is held long and consumers inserting new
+    rows are not blocked; replicas take turns through an advisory lock.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        engine: AsyncEngine,
+        inbox: Table,
+        *,
+        retention: dt.timedelta,
+        interval: float = 3600.0,
+        batch_size: int = 5000,
+        pause: float = 0.05,
+    ) -> None:
+        self.service = service
+        self.engine = engine
+        self.inbox = inbox
+        self.retention = retention
+        self.interval = interval
+        self.batch_size = batch_size
+        self.pause = pause
+        self._lock_key = zlib.crc32(f"clientele-inbox-pruner:{service}".encode())
+
+    async def prune_once(self) -> int:
+        """Delete every row older than the retention; return how many went."""
+        cutoff = dt.datetime.now(dt.UTC) - self.retention
+        oldest = (
+            select(self.inbox.c.consumer, self.inbox.c.event_id)
+            .where(self.inbox.c.processed_at < cutoff)
+            .order_by(self.inbox.c.processed_at)
+            .limit(self.batch_size)
+        )
+        statement = delete(self.inbox).where(
+            tuple_(self.inbox.c.consumer, self.inbox.c.event_id).in_(oldest)
+        )
+        total = 0
+        while True:
+            async with self.engine.begin() as conn:
+                if not await conn.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key))):
+                    return total  # another replica is pruning
+                deleted = (await conn.execute(statement)).rowcount
+            total += deleted
+            INBOX_PRUNED.labels(self.service).inc(deleted)
+            if deleted < self.batch_size:
+                return total
+            await asyncio.sleep(self.pause)  # let vacuum and the consumers breathe
+
+    async def run(self) -> None:
+        """Prune now and then every `interval` seconds, until cancelled."""
+        while True:
+            pruned = await self.prune_once()
+            if pruned:
+                log.info("pruned the inbox", rows=pruned, retention=str(self.retention))
+            await asyncio.sleep(self.interval)

@@ -6,14 +6,15 @@ import asyncio
 import contextlib
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
-from sqlalchemy import Table, delete, func, insert, select, text
+from sqlalchemy import Table, delete, event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
 
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.registry import Registry
@@ -26,16 +27,44 @@ from clientele_shared.observability import (
 )
 
 NOTIFY_CHANNEL = "clientele_outbox"
+_WAKE_AFTER_COMMIT = "clientele_outbox_wake"
 log = get_logger(__name__)
 
 
-class Outbox:
-    """Adds events to the outbox inside the caller's transaction."""
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    wake = session.info.pop(_WAKE_AFTER_COMMIT, None)
+    if wake is not None:
+        wake()
 
-    def __init__(self, service: str, registry: Registry, table: Table) -> None:
+
+@event.listens_for(Session, "after_rollback")
+def _forget_wake(session: Session) -> None:
+    session.info.pop(_WAKE_AFTER_COMMIT, None)
+
+
+class Outbox:
+    """Adds events to the outbox inside the caller's transaction.
+
+    The relay learns of them without waiting for its poll: with `wake` (the relay of this
+    process, `OutboxRelay.wake`), called once the transaction has committed; without one (a
+    process that runs no relay), by a `NOTIFY` in the transaction. NOTIFY takes a lock global to
+    the PostgreSQL server from the commit to its end, serialising the commits of every service
+    on it, so a service's own writes never use it (ADR 17).
+    """
+
+    def __init__(
+        self,
+        service: str,
+        registry: Registry,
+        table: Table,
+        *,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
         self.service = service
         self.registry = registry
         self.table = table
+        self.wake = wake
 
     def envelope(
         self,
@@ -73,11 +102,19 @@ class Outbox:
         return envelope
 
     async def add_many(self, session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
-        """Stage events with one multi-row insert and one NOTIFY (in the caller's transaction)."""
+        """Stage events with one multi-row insert (in the caller's transaction)."""
         if not envelopes:
             return
         await session.execute(insert(self.table), self.rows(envelopes))
-        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        await self.signal(session)
+
+    async def signal(self, session: AsyncSession) -> None:
+        """Have the relay woken when the session's transaction commits (for rows staged in it
+        by other means, such as COPY of `rows()`)."""
+        if self.wake is not None:
+            session.info[_WAKE_AFTER_COMMIT] = self.wake
+        else:
+            await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
     def rows(self, envelopes: Iterable[Envelope]) -> list[dict[str, Any]]:
         """The outbox rows of events this service may publish (for a bulk writer such as COPY)."""
@@ -167,13 +204,26 @@ class OutboxRelay:
         self._lock_key = zlib.crc32(f"clientele-outbox:{service}".encode())
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
+        self._failing: tuple[float, str] | None = None
+
+    def health(self) -> str:
+        """'ok', or for how long and why the relay has been failing."""
+        if self._failing is None:
+            return "ok"
+        since, error = self._failing
+        return f"retrying for {time.monotonic() - since:.0f}s: {error}"
+
+    def wake(self) -> None:
+        """Publish now: events were committed (called by this process's `Outbox`)."""
+        self._wake.set()
 
     async def publish_batch(self) -> int:
-        """Publish up to one batch; return how many events went out."""
+        """Publish up to one batch; return how many events went out (-1: another relay is
+        publishing)."""
         async with self.engine.begin() as conn:
             locked = await conn.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key)))
             if not locked:
-                return 0
+                return -1
             rows = (
                 await conn.execute(
                     select(
@@ -211,20 +261,33 @@ class OutboxRelay:
             count = await conn.scalar(select(func.count()).select_from(self.table))
         return int(count or 0)
 
+    async def _publish_all(self) -> None:
+        """Publish until the outbox is empty. While another replica's relay holds the lock, try
+        again shortly (for up to a poll interval): it may have read its batch before the commit
+        that woke this one."""
+        busy_until = time.monotonic() + self.poll_interval
+        while True:
+            published = await self.publish_batch()
+            if published == self.batch_size:
+                continue
+            if published >= 0 or time.monotonic() > busy_until:
+                return
+            await asyncio.sleep(self.linger or 0.005)
+
     async def _listen(self, dsn: str) -> None:
         self._listener = await asyncpg.connect(dsn)
         await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
 
     async def run(self) -> None:
-        """Publish until cancelled; wake on NOTIFY, poll as a fallback."""
+        """Publish until cancelled; wake on `wake()` or NOTIFY, poll as a fallback."""
         dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         while True:
             try:
                 if self._listener is None or self._listener.is_closed():
                     await self._listen(dsn)
                 self._wake.clear()
-                while await self.publish_batch() == self.batch_size:
-                    pass
+                await self._publish_all()
+                self._failing = None
                 if time.monotonic() - self._backlog_observed >= 1.0:
                     OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
                     self._backlog_observed = time.monotonic()
@@ -236,6 +299,10 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # keep relaying: Kafka or the database may come back
                 log.warning("outbox relay failed, retrying", error=repr(exc))
+                if self._failing is None:
+                    self._failing = (time.monotonic(), repr(exc))
+                else:
+                    self._failing = (self._failing[0], repr(exc))
                 if self._listener is not None and not self._listener.is_closed():
                     await self._listener.close()
                 self._listener = None

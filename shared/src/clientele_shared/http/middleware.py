@@ -9,9 +9,10 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clientele_shared.http.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from clientele_shared.http.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, unhandled_problem
 from clientele_shared.observability import HTTP_LATENCY, correlation_id_var, get_logger
 
 CORRELATION_HEADER = "x-correlation-id"
@@ -110,7 +111,11 @@ class BodySizeLimit:
 
 
 class CorrelationAndMetrics:
-    """Bind X-Correlation-ID (or a new one) to the context, echo it, time and log each request."""
+    """Bind X-Correlation-ID (or a new one) to the context, echo it, time and log each request.
+
+    An error that escapes the app before its answer started is answered here (see
+    `unhandled_problem`: 503 for an unavailable dependency, else 500), with the correlation id.
+    """
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
@@ -126,10 +131,12 @@ class CorrelationAndMetrics:
         token = correlation_id_var.set(correlation_id)
         status = 500
         started = time.perf_counter()
+        answering = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answering
             if message["type"] == "http.response.start":
+                answering = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((CORRELATION_HEADER.encode(), correlation_id.encode()))
@@ -138,6 +145,10 @@ class CorrelationAndMetrics:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if answering:
+                raise
+            await unhandled_problem(Request(scope), exc)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

@@ -9,8 +9,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from clientele_shared.failures import is_unavailable
+from clientele_shared.observability import correlation_id_var, get_logger
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://clientele.dev/problems/"
+RETRY_AFTER_SECONDS = 5
+"""What a 503 asks a client to wait: about one database restart or failover."""
+log = get_logger(__name__)
 
 
 class ProblemError(Exception):
@@ -112,8 +118,46 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def unhandled_problem(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to an error nothing else handled: 503 with Retry-After when a dependency
+    (the database) is unavailable, else 500; both carry the correlation id and are logged."""
+    correlation: dict[str, Any] = {}
+    if cid := correlation_id_var.get():
+        correlation["correlation_id"] = cid
+    if is_unavailable(exc):
+        log.warning("dependency unavailable", path=request.url.path, error=repr(exc))
+        return problem_response(
+            request,
+            503,
+            "Service Unavailable",
+            "A dependency of the service is unavailable for the moment; retry later.",
+            kind="service-unavailable",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            **correlation,
+        )
+    log.error("unhandled error", path=request.url.path, exc_info=exc)
+    return problem_response(
+        request,
+        500,
+        "Internal Server Error",
+        "An unexpected error occurred; quote the correlation id when reporting it.",
+        kind="internal-server-error",
+        **correlation,
+    )
+
+
+async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
+    return unhandled_problem(request, exc)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    """Answer every error of the app as application/problem+json."""
+    """Answer every error of the app as application/problem+json.
+
+    Errors no handler knows are answered by `unhandled_problem`: inside the correlation
+    middleware when it is installed (with the request's correlation id), else by Starlette's
+    outermost error middleware.
+    """
+    app.add_exception_handler(Exception, _on_unhandled)
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)

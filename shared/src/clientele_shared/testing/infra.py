@@ -1,7 +1,9 @@
 """Where integration tests find Kafka, PostgreSQL, Redis and an S3-compatible store.
 
 Order: addresses given in the environment; else containers through testcontainers when a Docker
-engine answers; else the project's own scripts (deploy/local/infra.sh) start private instances.
+engine answers; else the project's own scripts (deploy/local/infra.sh) start private instances:
+the test instance (`use_test_instance`: state in .state/test, ports of its own), so that tests
+never share a broker, consumer groups or databases with a stack started by `make up`.
 The S3 store follows the same order on its own (S3_ENDPOINT_URL with S3_ACCESS_KEY_ID and
 S3_SECRET_ACCESS_KEY; a MinIO container; deploy/local/s3.sh), so giving the other three does not
 require giving it too.
@@ -18,6 +20,31 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 ENV_KEYS = ("KAFKA_BOOTSTRAP_SERVERS", "POSTGRES_URL", "REDIS_URL")
+TEST_INSTANCE_PORTS = {
+    "CLIENTELE_KAFKA_PORT": "19192",
+    "CLIENTELE_KAFKA_CONTROLLER_PORT": "19193",
+    "CLIENTELE_PG_PORT": "15532",
+    "CLIENTELE_REDIS_PORT": "16479",
+    "CLIENTELE_S3_PORT": "19100",
+    "CLIENTELE_IMAP_PORT": "11243",
+}
+"""The local test instance's ports: the development stack's (deploy/local/lib.sh) plus 100."""
+
+
+def use_test_instance(repo_root: Path) -> None:
+    """Point the local scripts at the test instance unless an instance was chosen.
+
+    Without CLIENTELE_STATE_DIR, tests use the state dir .state/test and TEST_INSTANCE_PORTS
+    (each CLIENTELE_*_PORT given still wins); set once for the session, so every fixture and
+    script (infra.sh, s3.sh, imap.sh, a Kafka restart) works on that same instance.
+    """
+    if os.environ.get("CLIENTELE_STATE_DIR"):
+        return
+    os.environ["CLIENTELE_STATE_DIR"] = str(repo_root / ".state" / "test")
+    for name, port in TEST_INSTANCE_PORTS.items():
+        os.environ.setdefault(name, port)
+
+
 S3_ENV_KEYS = ("S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
 
 

@@ -6,7 +6,10 @@ Modes (configuration through PROBE_* variables, see `Probe`):
   consume  apply events by appending a row per event to `effects` (no unique key: a second
            application of one event would show as a duplicate row), until killed; the consumer
            group is `probe-consumer.<PROBE_SUBSCRIPTION>` (default `effects`); a `poison` event
-           raises, a `crash` event ends the process at once (exit status 3)
+           raises, a `crash` event ends the process at once (exit status 3), an event with a
+           `fault` fails as a buggy handler would (`bind`: a wrong bound value, `interface`: a
+           statement without its parameter, `file`: a missing file); PROBE_BATCH_SIZE sets the
+           consumer's batch size
 
 Each effect row keeps the event's `occurred_at` and the database clock when it was applied
 (`applied_at`, `clock_timestamp()`), so a benchmark can measure end-to-end latency.
@@ -19,10 +22,12 @@ import os
 import sys
 import time
 import uuid
+from pathlib import Path
+from typing import Literal
 
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Uuid, func, insert
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Uuid, func, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_shared.db import create_engine, sessionmaker
@@ -43,6 +48,7 @@ class Happened(BaseModel):
     seq: int
     poison: bool = False
     crash: bool = False
+    fault: Literal["bind", "interface", "file"] | None = None
 
 
 def registry(topic: str) -> Registry:
@@ -84,6 +90,12 @@ async def main(mode: str) -> None:
                 raise ValueError(f"poison event {payload.seq}")
             if payload.crash:
                 os._exit(3)
+            if payload.fault == "bind":  # asyncpg: DataError (SQLSTATE 22000)
+                await session.execute(insert(effects).values(event_id=event.event_id, seq="x"))
+            elif payload.fault == "interface":  # asyncpg: InterfaceError, connection intact
+                await session.execute(text("SELECT $1::int"))
+            elif payload.fault == "file":  # an OSError that is not the network's
+                await asyncio.to_thread(Path(f"/nonexistent/{event.event_id}").read_bytes)
             await session.execute(
                 insert(effects).values(
                     event_id=event.event_id, seq=payload.seq, occurred_at=event.occurred_at
@@ -99,7 +111,8 @@ async def main(mode: str) -> None:
             inbox,
             reg,
             producer,
-            retry=RetryPolicy(max_attempts=3, initial_backoff=0.05),
+            retry=RetryPolicy(max_attempts=3, initial_backoff=0.05, max_backoff=1.0),
+            batch_size=int(env.get("PROBE_BATCH_SIZE", "500")),
         )
         consumer.subscribe(topic, env.get("PROBE_SUBSCRIPTION", "effects"), apply)
         await broker.start()
@@ -117,7 +130,7 @@ async def main(mode: str) -> None:
     relaying = asyncio.create_task(relay.run())
     print("ready", flush=True)
     if mode == "produce":
-        writer = Outbox(PRODUCER, reg, outbox)
+        writer = Outbox(PRODUCER, reg, outbox, wake=relay.wake)  # as a service does
         sessions = sessionmaker(engine)
         count, rate = int(env["PROBE_COUNT"]), float(env.get("PROBE_RATE", "500"))
         started = time.monotonic()

@@ -24,7 +24,6 @@ from clientele_shared.auth.access import may_write, visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.envelope import Envelope
-from clientele_shared.events.outbox import NOTIFY_CHANNEL
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import current_correlation_id
 from clientele_shared.runtime import ServiceRuntime
@@ -631,10 +630,10 @@ class _Importer:
         )
 
     async def _stage(self, audit: Copy, events: Copy) -> None:
-        """Write audit entries and events: a COPY each and one NOTIFY for the relay."""
+        """Write audit entries and events: a COPY each, and the relay woken at the commit."""
         await audit.write(self.session)
         if await events.write(self.session):
-            await self.session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+            await self.runtime.outbox.signal(self.session)
 
     def _finish(self, line: RowReport) -> None:
         if line.errors:
