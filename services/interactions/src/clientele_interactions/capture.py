@@ -7,7 +7,11 @@ the same address matching, the same dedup by Message-ID per client, the same eve
 from __future__ import annotations
 
 import asyncio
+import functools
+import multiprocessing
 import uuid
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +19,7 @@ from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.runtime import ServiceRuntime
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +28,7 @@ from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.domain.email_capture import (
     CapturedMessage,
     ParseLimits,
+    UnreadableMessage,
     match_addresses,
     parse_message,
 )
@@ -95,17 +100,40 @@ class AlreadyCaptured(Conflict):
         self.interaction_id = interaction_id
 
 
+@functools.cache
+def _parsers(workers: int) -> ProcessPoolExecutor:
+    """The worker processes that parse message files (spawned: a fork of a process running an
+    event loop and threads is unsafe)."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
 async def read_message(
     settings: InteractionsSettings, filename: str | None, data: bytes
 ) -> CapturedMessage:
-    """Parse a message file in a worker thread (parsing is CPU work: the event loop keeps
-    serving), within the settings' bounds (UnreadableMessage beyond them)."""
+    """Parse a message file in a worker process (parsing is CPU work: the event loop keeps
+    serving, not even sharing the interpreter lock), within the settings' bounds
+    (UnreadableMessage beyond them; also when the file made its worker die)."""
     limits = ParseLimits(
         max_parts=settings.email_max_parts,
         max_recipients=settings.email_max_recipients,
         max_depth=settings.email_max_depth,
     )
-    return await asyncio.to_thread(parse_message, filename, data, limits)
+    pool = _parsers(settings.email_parse_workers)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(
+            pool, parse_message, filename, data, limits
+        )
+    except BrokenProcessPool:
+        _parsers.cache_clear()  # the next file gets new workers
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise UnreadableMessage("the file could not be read: its parser ended") from None
+
+
+def _subject_id(principal: Principal) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(principal.subject)
+    except ValueError:
+        return None
 
 
 async def persons_by_address(
@@ -138,15 +166,19 @@ async def persons_by_address(
 async def employees_by_address(
     session: AsyncSession, principal: Principal, addresses: list[str]
 ) -> dict[str, Any]:
-    """The company's active employees the caller may see (of the caller's directions) by
-    e-mail address; others are unknown addresses to the caller (unless of an own domain)."""
+    """The company's active employees the caller may see (himself and those sharing one of his
+    directions, as in the directory) by e-mail address; others are unknown addresses to the
+    caller (unless of an own domain)."""
     if not addresses:
         return {}
     rows = await session.execute(
         select(employees.c.email, employees.c.employee_id).where(
             employees.c.email.in_(addresses),
             employees.c.active,
-            visible_to(principal, employees.c.directions),
+            or_(
+                visible_to(principal, employees.c.directions),
+                employees.c.employee_id == _subject_id(principal),
+            ),
         )
     )
     return dict(rows.tuples().all())
