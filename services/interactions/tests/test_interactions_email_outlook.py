@@ -19,7 +19,7 @@ from clientele_shared.events.schemas.directory import (
     PersonCreated,
 )
 from clientele_shared.testing.processes import wait_for
-from interactions_testkit import Stack, bearer, directory_envelope, publish
+from interactions_testkit import Stack, bearer, directory_envelope, publish, sample_msg_builder
 
 pytestmark = pytest.mark.integration
 
@@ -241,8 +241,10 @@ def test_hostile_mail_is_refused_while_the_service_keeps_answering(
     assert deep.headers["content-type"] == "application/problem+json"
 
     wide = _wide(5_000)
+    crowd = sample_msg_builder().build(crowd=1_319)  # 1.5 MB, 1,321 recipients
     with ThreadPoolExecutor(3) as pool:
-        uploads = [pool.submit(_upload, stack, sales, "wide.eml", wide, org) for _ in range(3)]
+        uploads = [pool.submit(_upload, stack, sales, "wide.eml", wide, org) for _ in range(2)]
+        uploads.append(pool.submit(_upload, stack, sales, "crowd.msg", crowd, org))
         waits = []
         while not all(u.done() for u in uploads):
             started = time.monotonic()
@@ -250,5 +252,6 @@ def test_hostile_mail_is_refused_while_the_service_keeps_answering(
             waits.append(time.monotonic() - started)
             time.sleep(0.05)
         answers = [u.result() for u in uploads]
-    assert [a.status_code for a in answers] == [422] * 3, [a.text for a in answers]
+    assert [a.status_code for a in answers] == [422, 422, 201], [a.text for a in answers]
+    assert len(answers[2].json()["unknown_addresses"]) == 1_321
     assert max(waits) < 1.5, f"/health/live waited {max(waits):.2f} s during the parsing"

@@ -17,8 +17,19 @@ from clientele_interactions.domain.email_capture import (
     parse_message,
     valid_address,
 )
+from interactions_testkit import sample_msg_builder
 
 SAMPLE_MSG = Path(__file__).parent / "data" / "sample.msg"
+
+
+def test_the_sample_is_what_its_script_writes() -> None:
+    assert sample_msg_builder().build() == SAMPLE_MSG.read_bytes()
+
+
+def test_a_msg_without_a_date_gets_its_creation_time() -> None:
+    builder = sample_msg_builder()
+    message = parse_message("undated.msg", builder.build(dated=False))
+    assert message.sent_at == builder.CREATED
 
 
 def test_reads_the_sample_outlook_message() -> None:
