@@ -195,6 +195,12 @@ def test_an_html_only_mail_is_kept_as_text() -> None:
     assert "alert" not in message.body
 
 
+def test_an_html_only_outlook_message_is_kept_as_text() -> None:
+    html = "<html><head><script>alert('x')</script></head><body><p>Dear Anna,</p></body></html>"
+    message = parse_message("x.msg", sample_msg_builder().build(html=html))
+    assert message.body == "Dear Anna,"
+
+
 def _nested(depth: int) -> bytes:
     lines = ["From: a@client.example", "To: b@ourco.example", "MIME-Version: 1.0"]
     for level in range(depth):

@@ -51,17 +51,19 @@ def _strings(writer: OleWriter, base: str, values: dict[int, str]) -> bytes:
     return entries
 
 
-def build(*, dated: bool = True, crowd: int = 0) -> bytes:
+def build(*, dated: bool = True, crowd: int = 0, html: str | None = None) -> bytes:
     """The sample; ``dated=False``: without submit and delivery times (only when it was
-    created, ``CREATED``); ``crowd``: that many more recipients (a mass mailing)."""
+    created, ``CREATED``); ``crowd``: that many more recipients (a mass mailing); ``html``:
+    this HTML body (PR_HTML) instead of the plain text one."""
     writer = OleWriter()
+    body = {} if html else {0x1000: "Добрый день!\nНаправляем наше коммерческое предложение.\n"}
     properties = _strings(
         writer,
         "",
         {
             0x001A: "IPM.Note",
             0x0037: "Коммерческое предложение",
-            0x1000: "Добрый день!\nНаправляем наше коммерческое предложение.\n",
+            **body,
             0x0C1A: "Maria Ivanova",
             0x0C1F: "m.ivanova@client.example",
             0x0C1E: "SMTP",
@@ -71,6 +73,10 @@ def build(*, dated: bool = True, crowd: int = 0) -> bytes:
             0x1035: "<offer-2026-03@client.example>",
         },
     )
+    if html:
+        data = html.encode()
+        writer.addEntry(f"__substg1.0_{0x1013:04X}{PT_BINARY:04X}", data)
+        properties += _variable(0x1013, PT_BINARY, len(data))
     properties += _fixed(0x0E07, PT_LONG, 0x1)  # message flags: read, sent
     if dated:
         properties += _fixed(0x0039, PT_SYSTIME, _filetime(SENT))  # client submit time

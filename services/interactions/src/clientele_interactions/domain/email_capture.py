@@ -460,8 +460,9 @@ def parse_msg(data: bytes, limits: ParseLimits | None = None) -> CapturedMessage
         body = clean_text(message.body)
         if not body.strip():
             html = getattr(message, "htmlBody", None)
-            if isinstance(html, bytes):
-                body = clean_text(html_text(html.decode("utf-8", "replace")))
+            if isinstance(html, bytes):  # PR_HTML is written in PR_INTERNET_CPID's code page
+                charset = _codec(_prop(message, "3FDE0003")) or "utf-8"
+                body = clean_text(html_text(html.decode(charset, "replace")))
         sender = _msg_sender(message)
         return CapturedMessage(
             format="msg",
