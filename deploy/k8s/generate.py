@@ -247,8 +247,17 @@ RESOURCES_OF = {
         "cpu_limit": "2",
         "memory_limit": "1Gi",
     },
+    # e-mail capture: the service process and EMAIL_PARSE_WORKERS worker processes (about
+    # 80 MB each, plus the file being parsed) parsing captured mail on other cores
+    "interactions": {
+        "cpu_request": "250m",
+        "memory_request": "512Mi",
+        "cpu_limit": "2",
+        "memory_limit": "1Gi",
+    },
 }
-"""Requests and limits of a service's container; the directory's differ from the others'."""
+"""Requests and limits of a service's container; the directory's and interactions' differ from
+the others'."""
 
 
 def kustomization(services: Sequence[str]) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -194,3 +196,15 @@ def s3_client(store: S3Store) -> Any:
         aws_secret_access_key=store.secret_access_key,
         config=AioConfig(s3={"addressing_style": "path"}),
     )
+
+
+def sample_msg_builder() -> Any:
+    """``data/make_sample_msg.py``, the script that wrote ``data/sample.msg`` (its ``build``
+    makes variants)."""
+    path = Path(__file__).parent / "data" / "make_sample_msg.py"
+    spec = importlib.util.spec_from_file_location("make_sample_msg", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -168,7 +168,9 @@ def test_mail_from_an_employee_is_outgoing_and_theirs(stack: Stack, direction: s
         EMPLOYEES,
         directory_envelope(
             "directory.employee.created",
-            EmployeeCreated(employee_id=employee, email=address.upper(), name="Алиса"),
+            EmployeeCreated(
+                employee_id=employee, email=address.upper(), name="Алиса", directions=[direction]
+            ),
             employee,
             [direction],
         ),

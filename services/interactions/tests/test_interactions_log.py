@@ -244,6 +244,8 @@ def test_changes_need_the_current_etag_and_are_audited(stack: Stack, direction: 
     assert done.json()["interaction"]["status"] == "done"
     again = httpx.post(f"{url}/complete", json={}, headers={**sales, "If-Match": 'W/"3"'})
     assert again.status_code == 409
+    ahead = httpx.patch(url, json={"occurred_at": _at(24)}, headers={**sales, "If-Match": 'W/"3"'})
+    assert ahead.status_code == 422, "a contact that happened is not moved into the future"
     cancel = httpx.post(f"{url}/cancel", json={}, headers={**sales, "If-Match": 'W/"3"'})
     assert cancel.status_code == 409
 

@@ -212,6 +212,16 @@ def test_patching_a_done_contact_checks_its_result_against_its_kind() -> None:
         apply_patch(done, InteractionPatch(due_at=NOW), RESULTS, now=NOW)
 
 
+def test_a_done_contact_cannot_be_moved_into_the_future() -> None:
+    done = _interaction(status="done", occurred_at=NOW, due_at=None)
+    with pytest.raises(Rejected, match="in the future"):
+        apply_patch(done, InteractionPatch(occurred_at=NOW + timedelta(days=1)), RESULTS, now=NOW)
+    moved = apply_patch(
+        done, InteractionPatch(occurred_at=NOW + timedelta(minutes=4)), RESULTS, now=NOW
+    )
+    assert moved.values == {"occurred_at": NOW + timedelta(minutes=4)}
+
+
 def test_completing() -> None:
     values = completion_values(_interaction(), CompleteRequest(result="reached"), RESULTS, now=NOW)
     assert values == {"status": "done", "occurred_at": NOW, "result": "reached"}
@@ -262,6 +272,42 @@ def test_attachment_checks() -> None:
         with pytest.raises(AttachmentRefused) as caught:
             check_attachment(data, kind, max_bytes=100, allowed=ALLOWED)
         assert caught.value.status == status, (data, kind)
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "expected"),
+    [
+        (b"%PDF-1.4 ...", "smbprn.00009008.KdcPjl.pdf", "application/pdf"),
+        (b"%PDF-1.4 ...", "no-extension", "application/pdf"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 8, "offer.doc", "application/msword"),
+        ("Счёт во вложении".encode("cp1251"), "note.txt", "text/plain"),
+    ],
+)
+def test_an_octet_stream_declaration_is_resolved_by_the_content(
+    data: bytes, filename: str, expected: str
+) -> None:
+    allowed = [*ALLOWED, "application/msword"]
+    upload = check_attachment(
+        data, "application/octet-stream", max_bytes=100, allowed=allowed, filename=filename
+    )
+    assert upload.content_type == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "filename"),
+    [
+        (b"MZ\x90\x00 an executable", "invoice.txt"),
+        (b"%PDF-1.4", "invoice.png"),  # the name's type does not match: not guessed on
+        (b"\xff\xfe\x00\x00binary", "data.bin"),
+        (b"text with \x00 NUL", "a.txt"),
+    ],
+)
+def test_an_octet_stream_that_tells_nothing_stays_refused(data: bytes, filename: str) -> None:
+    with pytest.raises(AttachmentRefused) as caught:
+        check_attachment(
+            data, "application/octet-stream", max_bytes=100, allowed=ALLOWED, filename=filename
+        )
+    assert caught.value.status == 415
 
 
 def test_uploads_are_checked_a_chunk_at_a_time() -> None:

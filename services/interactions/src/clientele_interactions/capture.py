@@ -6,19 +6,32 @@ the same address matching, the same dedup by Message-ID per client, the same eve
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import multiprocessing
 import uuid
-from datetime import datetime
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime, timedelta
 from typing import Any
 
+from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.runtime import ServiceRuntime
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_interactions.domain.cards import ClientCard
-from clientele_interactions.domain.email_capture import CapturedMessage, match_addresses
+from clientele_interactions.domain.email_capture import (
+    CapturedMessage,
+    ParseLimits,
+    UnreadableMessage,
+    match_addresses,
+    parse_message,
+)
 from clientele_interactions.domain.model import (
     AddressMatch,
     Attachment,
@@ -87,20 +100,61 @@ class AlreadyCaptured(Conflict):
         self.interaction_id = interaction_id
 
 
-async def persons_by_address(session: AsyncSession, addresses: list[str]) -> dict[str, list[Any]]:
-    """Known persons by e-mail address (their own addresses and those of their positions)."""
+@functools.cache
+def _parsers(workers: int) -> ProcessPoolExecutor:
+    """The worker processes that parse message files (spawned: a fork of a process running an
+    event loop and threads is unsafe)."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+async def read_message(
+    settings: InteractionsSettings, filename: str | None, data: bytes
+) -> CapturedMessage:
+    """Parse a message file in a worker process (parsing is CPU work: the event loop keeps
+    serving, not even sharing the interpreter lock), within the settings' bounds
+    (UnreadableMessage beyond them; also when the file made its worker die)."""
+    limits = ParseLimits(
+        max_parts=settings.email_max_parts,
+        max_recipients=settings.email_max_recipients,
+        max_depth=settings.email_max_depth,
+    )
+    pool = _parsers(settings.email_parse_workers)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(
+            pool, parse_message, filename, data, limits
+        )
+    except BrokenProcessPool:
+        _parsers.cache_clear()  # the next file gets new workers
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise UnreadableMessage("the file could not be read: its parser ended") from None
+
+
+def _subject_id(principal: Principal) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(principal.subject)
+    except ValueError:
+        return None
+
+
+async def persons_by_address(
+    session: AsyncSession, principal: Principal, addresses: list[str]
+) -> dict[str, list[Any]]:
+    """Persons the caller may see by e-mail address (their own addresses and those of their
+    positions). Persons of other directions are left out: their addresses are unknown to the
+    caller, exactly as an address nobody has."""
     found: dict[str, list[Any]] = {}
     if not addresses:
         return found
+    seen = and_(~persons.c.deleted, visible_to(principal, persons.c.directions))
     own = await session.execute(
         select(persons.c.person_id, persons.c.emails).where(
-            persons.c.emails.overlap(addresses), ~persons.c.deleted
+            persons.c.emails.overlap(addresses), seen
         )
     )
     work = await session.execute(
-        select(employments.c.person_id, employments.c.emails).where(
-            employments.c.emails.overlap(addresses), ~employments.c.deleted
-        )
+        select(employments.c.person_id, employments.c.emails)
+        .join(persons, persons.c.person_id == employments.c.person_id)
+        .where(employments.c.emails.overlap(addresses), ~employments.c.deleted, seen)
     )
     for person_id, emails in [*work.all(), *own.all()]:
         for address in emails:
@@ -109,13 +163,22 @@ async def persons_by_address(session: AsyncSession, addresses: list[str]) -> dic
     return found
 
 
-async def employees_by_address(session: AsyncSession, addresses: list[str]) -> dict[str, Any]:
-    """The company's active employees by e-mail address."""
+async def employees_by_address(
+    session: AsyncSession, principal: Principal, addresses: list[str]
+) -> dict[str, Any]:
+    """The company's active employees the caller may see (himself and those sharing one of his
+    directions, as in the directory) by e-mail address; others are unknown addresses to the
+    caller (unless of an own domain)."""
     if not addresses:
         return {}
     rows = await session.execute(
         select(employees.c.email, employees.c.employee_id).where(
-            employees.c.email.in_(addresses), employees.c.active
+            employees.c.email.in_(addresses),
+            employees.c.active,
+            or_(
+                visible_to(principal, employees.c.directions),
+                employees.c.employee_id == _subject_id(principal),
+            ),
         )
     )
     return dict(rows.tuples().all())
@@ -229,6 +292,47 @@ async def record_uncaptured(
         )
 
 
+class AppointmentAhead(ProblemError):
+    """An appointment that starts in the future: it is planned, not captured."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            422,
+            "Appointment Not Held Yet",
+            "The appointment starts in the future: plan the meeting instead of capturing it.",
+            kind="appointment-not-held",
+        )
+
+
+def occurred_at(message: CapturedMessage, now: datetime) -> datetime:
+    """When the captured contact happened: a mail's date (now when it has none or one in the
+    future: clocks of senders are wrong), an appointment's start (AppointmentAhead when ahead)."""
+    if message.kind == "meeting" and message.sent_at is not None:
+        if message.sent_at > now + timedelta(minutes=5):
+            raise AppointmentAhead()
+        return min(message.sent_at, now)
+    return message.sent_at if message.sent_at and message.sent_at <= now else now
+
+
+async def captured_before(
+    session: AsyncSession, organization_id: uuid.UUID, key: str
+) -> uuid.UUID | None:
+    """The interaction the message (its Message-ID or content digest) was captured as."""
+    found: uuid.UUID | None = await session.scalar(
+        select(interactions.c.id).where(
+            interactions.c.organization_id == organization_id,
+            interactions.c.message_id == key,
+        )
+    )
+    return found
+
+
+def _violates(exc: IntegrityError, constraint: str) -> bool:
+    """Whether the database refused a write for the unique index or constraint ``constraint``."""
+    cause = getattr(exc.orig, "__cause__", None)
+    return getattr(cause, "constraint_name", None) == constraint or constraint in str(exc.orig)
+
+
 async def capture_message(
     runtime: ServiceRuntime,
     storage: AttachmentStorage,
@@ -254,10 +358,11 @@ async def capture_message(
     are removed."""
     actor = actor_of(principal)
     written: list[str] = []
+    key = message.dedup_key()
     try:
         async with runtime.sessions() as session, session.begin():
-            known = await persons_by_address(session, message.addresses())
-            staff = await employees_by_address(session, message.addresses())
+            known = await persons_by_address(session, principal, message.addresses())
+            staff = await employees_by_address(session, principal, message.addresses())
             everyone = list({p for ids in known.values() for p in ids})
             if organization_id is not None:
                 card = await writable_card(session, principal, organization_id)
@@ -288,21 +393,15 @@ async def capture_message(
                 organization_blocked=card.blocked,
                 blocked_person_ids=await blocked_among(session, matching.person_ids),
             )
-            if message.message_id:
-                existing = await session.scalar(
-                    select(interactions.c.id).where(
-                        interactions.c.organization_id == card.organization_id,
-                        interactions.c.message_id == message.message_id,
-                    )
-                )
-                if existing is not None:
-                    raise AlreadyCaptured(existing)
-            occurred = message.sent_at if message.sent_at and message.sent_at <= now else now
+            existing = await captured_before(session, card.organization_id, key)
+            if existing is not None:
+                raise AlreadyCaptured(existing)
+            occurred = occurred_at(message, now)
             interaction = await insert_interaction(
                 session,
                 {
                     "organization_id": card.organization_id,
-                    "kind": "email",
+                    "kind": message.kind,
                     "direction": matching.direction,
                     "status": "done",
                     "occurred_at": occurred,
@@ -315,7 +414,7 @@ async def capture_message(
                 },
                 created_by=principal.subject,
                 source=message.format,
-                message_id=message.message_id,
+                message_id=key,
             )
             await audit(
                 session,
@@ -330,12 +429,16 @@ async def capture_message(
             skipped: list[SkippedAttachment] = []
             for item in message.attachments:
                 name = safe_filename(item.filename)
+                if item.refused is not None:
+                    skipped.append(SkippedAttachment(filename=name, reason=item.refused))
+                    continue
                 try:
                     upload = check_attachment(
                         item.data,
                         item.content_type,
                         max_bytes=settings.attachment_max_bytes,
                         allowed=settings.attachment_content_types,
+                        filename=item.filename,
                     )
                 except AttachmentRefused as exc:
                     skipped.append(SkippedAttachment(filename=name, reason=exc.detail))
@@ -358,6 +461,16 @@ async def capture_message(
             publisher = Publisher(runtime.outbox, card.directions, actor)
             await runtime.outbox.add(session, publisher.created(interaction))
             await bump_summary(session, card.organization_id)
+    except IntegrityError as exc:
+        await discard(storage, written)
+        if not _violates(exc, "ux_interactions_message"):
+            raise
+        # a concurrent capture of the same message committed first: answer as it would have
+        async with runtime.sessions() as session:
+            existing = await captured_before(session, card.organization_id, key)
+        if existing is None:
+            raise
+        raise AlreadyCaptured(existing) from None
     except BaseException:
         await discard(storage, written)
         raise

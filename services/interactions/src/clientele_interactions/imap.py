@@ -37,10 +37,11 @@ from clientele_interactions.capture import (
     AlreadyCaptured,
     ClientNotDetermined,
     capture_message,
+    read_message,
     record_uncaptured,
 )
 from clientele_interactions.clock import Clock
-from clientele_interactions.domain.email_capture import UnreadableMessage, parse_message
+from clientele_interactions.domain.email_capture import UnreadableMessage
 from clientele_interactions.domain.rules import CounterpartyBlocked, Rejected
 from clientele_interactions.settings import InteractionsSettings
 from clientele_interactions.storage import AttachmentStorage
@@ -232,7 +233,7 @@ class ImapPoller:
         if raw is None:
             return
         try:
-            message = parse_message(None, raw)
+            message = await read_message(self.settings, None, raw)
         except UnreadableMessage as exc:
             await self._reject(box, uid, report, str(exc))
             return

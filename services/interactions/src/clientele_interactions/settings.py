@@ -55,6 +55,13 @@ class InteractionsSettings(ServiceSettings):
     attachment_max_bytes: int = Field(default=10_485_760, ge=1)
     attachment_content_types: list[str] = Field(default_factory=lambda: [*DEFAULT_ATTACHMENT_TYPES])
     email_max_bytes: int = Field(default=26_214_400, ge=1024)
+    email_max_parts: int = Field(default=1_000, ge=1, le=100_000)
+    """MIME parts of a captured .eml (attachments of a .msg); more is a 422."""
+    email_max_recipients: int = Field(default=5_000, ge=1, le=100_000)
+    email_max_depth: int = Field(default=30, ge=1, le=200)
+    """How deep the multiparts of a captured .eml may nest."""
+    email_parse_workers: int = Field(default=2, ge=1, le=32)
+    """Worker processes parsing captured message files (started at the first file)."""
     upload_overhead_bytes: int = Field(default=65_536, ge=0)
     """Room for the multipart framing around an uploaded file."""
     own_email_domains: list[str] = Field(default_factory=list)

@@ -13,6 +13,7 @@ import asyncio
 import codecs
 import contextlib
 import hashlib
+import mimetypes
 import os
 import re
 import tempfile
@@ -398,14 +399,65 @@ class UploadCheck:
         return self.kind, self.size, self.digest.hexdigest()
 
 
+GENERIC_TYPES = frozenset(
+    {"application/octet-stream", "binary/octet-stream", "application/unknown"}
+)
+"""Declarations that name no type (what mail programs send when they do not know it)."""
+
+
+_EXTENSIONS = mimetypes.MimeTypes()
+"""Python's own table of extensions (not the host's /etc/mime.types: the same everywhere)."""
+
+
+def sniff_content_type(data: bytes, filename: str | None) -> str | None:
+    """The type of bytes declared only as ``application/octet-stream``: the one the file name's
+    extension names when the content matches it (the signature checks of UploadCheck; text
+    must be UTF-8 or Windows-1251); for a name without a known extension, the one type whose
+    signature the content starts with. None when neither tells or they disagree."""
+    head = data[:_HEAD]
+    if head.startswith(_EXECUTABLES):
+        return None
+    guessed, _ = _EXTENSIONS.guess_type(filename or "", strict=False)
+    if guessed is not None:
+        kind = normalize_content_type(guessed)
+        signatures = _signatures(kind)
+        if signatures is not None and head.startswith(signatures):
+            return kind
+        if kind.startswith("text/") and _is_text(data):
+            return kind
+        return None  # the name says another type than the content: not guessed on
+    by_content = {kind for kind, signatures in _SIGNATURES.items() if head.startswith(signatures)}
+    return by_content.pop() if len(by_content) == 1 else None
+
+
+def _is_text(data: bytes) -> bool:
+    if b"\x00" in data:
+        return False
+    for encoding in ("utf-8", "cp1251"):
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return True
+    return False
+
+
 def check_attachment(
-    data: bytes, content_type: str | None, *, max_bytes: int, allowed: list[str]
+    data: bytes,
+    content_type: str | None,
+    *,
+    max_bytes: int,
+    allowed: list[str],
+    filename: str | None = None,
 ) -> Upload:
-    """Check bytes already in memory (see UploadCheck)."""
+    """Check bytes already in memory (see UploadCheck); a declaration that names no type
+    (``application/octet-stream``) is resolved by the content and the file name."""
     if len(data) > max_bytes:  # before the type: a large upload is refused for its size
         raise AttachmentRefused(
             413, "Content Too Large", f"An attachment may have at most {max_bytes} bytes."
         )
+    if normalize_content_type(content_type) in GENERIC_TYPES:
+        content_type = sniff_content_type(data, filename) or content_type
     check = UploadCheck(content_type, max_bytes=max_bytes, allowed=allowed)
     check.feed(data)
     kind, size, sha256 = check.finish()

@@ -14,12 +14,14 @@ one PDF attachment ``offer.pdf``.
 from __future__ import annotations
 
 import struct
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from extract_msg.ole_writer import OleWriter
 
 SENT = datetime(2026, 3, 2, 7, 15, tzinfo=UTC)
+CREATED = datetime(2026, 3, 1, 16, 40, tzinfo=UTC)
 PDF = b"%PDF-1.4\n% sample offer\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PT_LONG, PT_SYSTIME, PT_UNICODE, PT_BINARY = 0x0003, 0x0040, 0x001F, 0x0102
 
@@ -49,15 +51,19 @@ def _strings(writer: OleWriter, base: str, values: dict[int, str]) -> bytes:
     return entries
 
 
-def build() -> bytes:
+def build(*, dated: bool = True, crowd: int = 0, html: str | None = None) -> bytes:
+    """The sample; ``dated=False``: without submit and delivery times (only when it was
+    created, ``CREATED``); ``crowd``: that many more recipients (a mass mailing); ``html``:
+    this HTML body (PR_HTML) instead of the plain text one."""
     writer = OleWriter()
+    body = {} if html else {0x1000: "Добрый день!\nНаправляем наше коммерческое предложение.\n"}
     properties = _strings(
         writer,
         "",
         {
             0x001A: "IPM.Note",
             0x0037: "Коммерческое предложение",
-            0x1000: "Добрый день!\nНаправляем наше коммерческое предложение.\n",
+            **body,
             0x0C1A: "Maria Ivanova",
             0x0C1F: "m.ivanova@client.example",
             0x0C1E: "SMTP",
@@ -67,13 +73,22 @@ def build() -> bytes:
             0x1035: "<offer-2026-03@client.example>",
         },
     )
+    if html:
+        data = html.encode()
+        writer.addEntry(f"__substg1.0_{0x1013:04X}{PT_BINARY:04X}", data)
+        properties += _variable(0x1013, PT_BINARY, len(data))
     properties += _fixed(0x0E07, PT_LONG, 0x1)  # message flags: read, sent
-    properties += _fixed(0x0039, PT_SYSTIME, _filetime(SENT))  # client submit time
-    properties += _fixed(0x0E06, PT_SYSTIME, _filetime(SENT))  # delivery time
-    header = struct.pack("<8sIIII8s", b"\0" * 8, 2, 1, 2, 1, b"\0" * 8)
+    if dated:
+        properties += _fixed(0x0039, PT_SYSTIME, _filetime(SENT))  # client submit time
+        properties += _fixed(0x0E06, PT_SYSTIME, _filetime(SENT))  # delivery time
+    else:
+        properties += _fixed(0x3007, PT_SYSTIME, _filetime(CREATED))  # creation time
+    recipients = [("Sales", "sales@ourco.example", 1), ("stranger", "stranger@unknown.example", 2)]
+    recipients += [(f"Person {i}", f"person{i}@crowd.example", 1) for i in range(crowd)]
+    count = len(recipients)
+    header = struct.pack("<8sIIII8s", b"\0" * 8, count, 1, count, 1, b"\0" * 8)
     writer.addEntry("__properties_version1.0", header + properties)
 
-    recipients = [("Sales", "sales@ourco.example", 1), ("stranger", "stranger@unknown.example", 2)]
     for index, (name, address, kind) in enumerate(recipients):
         base = f"__recip_version1.0_#{index:08X}"
         writer.addEntry(base, storage=True)
@@ -98,12 +113,10 @@ def build() -> bytes:
     writer.addEntry("__nameid_version1.0", storage=True)
     for stream in ("00020102", "00030102", "00040102"):
         writer.addEntry(f"__nameid_version1.0/__substg1.0_{stream}", b"")
-    target = Path(__file__).with_name(".sample.msg.tmp")
-    writer.write(str(target))
-    try:
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "sample.msg"
+        writer.write(str(target))
         return target.read_bytes()
-    finally:
-        target.unlink()
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 
 from clientele_interactions.api.attachments import read_upload, storage_of
 from clientele_interactions.api.common import ClockDep, Runtime, Settings, Writer
-from clientele_interactions.capture import capture_message
+from clientele_interactions.capture import capture_message, read_message
 from clientele_interactions.domain.email_capture import (
     CapturedMessage,
+    NotMail,
     UnreadableMessage,
-    parse_message,
 )
 from clientele_interactions.domain.model import CapturedEmail
 
@@ -45,10 +45,15 @@ async def capture_email(
     ``responsible_employee_id`` or the first employee among the addresses. Attachments are
     stored under the usual checks; those refused are listed in ``skipped_attachments``. Unknown
     addresses are reported for the user to link or create. The same message (Message-ID) is
-    captured once per client (409)."""
+    captured once per client (409); mail without one, by a digest of its content. An Outlook
+    appointment is logged as a meeting at its start (422 while it lies ahead); contacts, tasks
+    and notes are refused (422 ``not-mail``). Beyond ``EMAIL_MAX_PARTS``,
+    ``EMAIL_MAX_RECIPIENTS`` or ``EMAIL_MAX_DEPTH`` a file is refused (422)."""
     data = await read_upload(file, settings.email_max_bytes)
     try:
-        message: CapturedMessage = parse_message(file.filename, data)
+        message: CapturedMessage = await read_message(settings, file.filename, data)
+    except NotMail as exc:
+        raise ProblemError(422, "Not An E-mail", str(exc), kind="not-mail") from None
     except UnreadableMessage as exc:
         raise _unreadable(str(exc)) from None
     captured = await capture_message(

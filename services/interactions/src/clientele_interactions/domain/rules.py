@@ -215,6 +215,8 @@ def apply_patch(
         if "occurred_at" in present and patch.occurred_at is None:
             msg = "an interaction that happened needs occurred_at"
             errors.append({"loc": ("occurred_at",), "msg": msg, "type": "value_error"})
+        elif "occurred_at" in present and in_the_future(patch.occurred_at, now):
+            errors.append({"loc": ("occurred_at",), "msg": FUTURE, "type": "value_error"})
     if errors:
         raise Rejected(errors)
 
@@ -250,8 +252,8 @@ def completion_values(
         )
     check_result(current.kind, request.result, results)
     occurred = occurred_or_now(request.occurred_at, now)
-    if occurred > now + timedelta(minutes=5):
-        raise Rejected.field("occurred_at", "an interaction cannot have happened in the future")
+    if in_the_future(occurred, now):
+        raise Rejected.field("occurred_at", FUTURE)
     values: dict[str, Any] = {"status": "done", "occurred_at": occurred, "result": request.result}
     if request.duration_seconds is not None:
         values["duration_seconds"] = request.duration_seconds
@@ -282,15 +284,20 @@ def created_changes(interaction: Interaction) -> dict[str, dict[str, Any]]:
     }
 
 
+FUTURE = "an interaction cannot have happened in the future"
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of the server's clock a time that happened may be (clients' clocks drift)."""
+
+
+def in_the_future(value: datetime | None, now: datetime) -> bool:
+    return value is not None and value > now + CLOCK_SKEW
+
+
 def check_log_time(draft: InteractionDraft, now: datetime) -> None:
-    """An interaction that happened is not in the future; a planned one may be due any time
-    (one planned in the past is overdue at once)."""
-    if (
-        draft.status == "done"
-        and draft.occurred_at
-        and draft.occurred_at > now + timedelta(minutes=5)
-    ):
-        raise Rejected.field("occurred_at", "an interaction cannot have happened in the future")
+    """An interaction that happened is not in the future (a change of its time is held to the
+    same rule); a planned one may be due any time (one planned in the past is overdue at once)."""
+    if draft.status == "done" and in_the_future(draft.occurred_at, now):
+        raise Rejected.field("occurred_at", FUTURE)
 
 
 # --- reminders and overdue -------------------------------------------------------------------
