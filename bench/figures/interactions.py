@@ -272,12 +272,19 @@ async def interactions_log(ctx: Context) -> dict[str, float]:
     seconds, warmup = float(ctx.params["seconds"]), float(ctx.params["warmup_s"])
     url, _, _ = await seeded(ctx)
     orgs = [uuid.uuid4() for _ in range(concurrency)]
+    participant = uuid.uuid4()
     conn = await asyncpg.connect(url)
     try:
         await conn.executemany(
             "INSERT INTO client_cards (organization_id, legal_name, status, directions, version)"
             " VALUES ($1, $2, 'client', $3, 1)",
             [(org, f"ООО «Клиент {i}»", [DIRECTION]) for i, org in enumerate(orgs)],
+        )
+        await conn.execute(  # a participant the caller may see (references are checked)
+            "INSERT INTO persons (person_id, last_name, directions, version) VALUES ($1, $2, $3, 1)",
+            participant,
+            "Иванов",
+            [DIRECTION],
         )
     finally:
         await conn.close()
@@ -297,7 +304,7 @@ async def interactions_log(ctx: Context) -> dict[str, float]:
                     "kind": "call",
                     "direction": "out",
                     "duration_seconds": 300,
-                    "person_ids": [str(uuid.uuid4())],
+                    "person_ids": [str(participant)],
                     "responsible_employee_id": str(EMPLOYEE),
                     "subject": "Уточнение условий поставки",
                     "notes": "Клиент просит скидку на объём. " * 5,

@@ -16,7 +16,7 @@ from aiobotocore.session import get_session
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.db import async_url
-from clientele_shared.events.catalog import ORGANIZATIONS, REGISTRY
+from clientele_shared.events.catalog import ORGANIZATIONS, PERSONS, REGISTRY
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.testing.infra import S3Store
 from clientele_shared.testing.processes import wait_for
@@ -145,6 +145,25 @@ class Stack:
             "the client card to arrive",
         )
         return org_id
+
+    def person(self, directions: Sequence[str], **extra: Any) -> uuid.UUID:
+        """A person in interactions' read model, from a directory event; waits until it is there."""
+        from clientele_shared.events.schemas.directory import PersonCreated
+
+        person_id = uuid.uuid4()
+        fields = {"last_name": "Петров", **extra}
+        payload = PersonCreated(person_id=person_id, directions=list(directions), **fields)
+        publish(
+            self.bootstrap,
+            PERSONS,
+            directory_envelope("directory.person.created", payload, person_id, directions),
+        )
+        wait_for(
+            lambda: self.scalar("SELECT 1 FROM persons WHERE person_id = :id", id=person_id),
+            60,
+            "the person to arrive",
+        )
+        return person_id
 
     def scalar(self, sql: str, **params: Any) -> Any:
         """One value from the service's database (to see a read model catch up)."""

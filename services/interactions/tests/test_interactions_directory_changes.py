@@ -68,7 +68,9 @@ def _person(
         PERSONS,
         directory_envelope(
             "directory.person.created",
-            PersonCreated(person_id=person, last_name="Петров", emails=[email]),
+            PersonCreated(
+                person_id=person, last_name="Петров", emails=[email], directions=[direction]
+            ),
             person,
             [direction],
         ),

@@ -34,7 +34,7 @@ def _count(stack: Stack, headers: dict[str, str], org: uuid.UUID) -> int:
 def test_log_a_call_and_plan_the_next_in_one_call(stack: Stack, direction: str) -> None:
     org = stack.client([direction])
     sales = bearer(stack.issuer, "alice", directions=[direction])
-    person = uuid.uuid4()
+    person = stack.person([direction])
     response = httpx.post(
         f"{stack.url}/v1/interactions",
         json={

@@ -37,7 +37,11 @@ def _person(stack: Stack, direction: str, **fields: object) -> uuid.UUID:
         PERSONS,
         directory_envelope(
             "directory.person.created",
-            PersonCreated(person_id=person, last_name="Новиков", **fields),  # type: ignore[arg-type]
+            PersonCreated(
+                person_id=person,
+                last_name="Новиков",
+                **{"directions": [direction], **fields},  # type: ignore[arg-type]
+            ),
             person,
             [direction],
         ),

@@ -133,21 +133,34 @@ async def lock_participants(
 
 
 async def resolve_persons(
-    session: AsyncSession, person_ids: Sequence[uuid.UUID], *, field: str
+    session: AsyncSession,
+    principal: Principal,
+    person_ids: Sequence[uuid.UUID],
+    *,
+    field: str,
 ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
     """The participants as they are now: a merged person becomes its survivor (order kept, no
-    duplicates), and which of them are blocked. A person deleted in the directory is refused
-    (Rejected, at ``field``); one not known here yet passes (it arrives with the directory's
-    events)."""
+    duplicates), and which of them are blocked.
+
+    A reference is checked: a person this service does not know, or one of directions the
+    caller cannot see (also when merged, deleted or blocked), is the same 422 (``field``), so
+    the answer tells nothing of other directions; a visible person deleted in the directory is
+    refused as deleted. A person created a moment ago may not be known yet: retry shortly.
+    """
     if not person_ids:
         return [], []
+    columns = (
+        persons.c.person_id,
+        persons.c.merged_into,
+        persons.c.deleted,
+        persons.c.blocked,
+        persons.c.directions,
+    )
     rows = {
         row.person_id: row
         for row in (
             await session.execute(
-                select(
-                    persons.c.person_id, persons.c.merged_into, persons.c.deleted, persons.c.blocked
-                )
+                select(*columns)
                 .where(persons.c.person_id.in_(list(person_ids)))
                 # a merge of one of them (FOR UPDATE) waits for this transaction, and it for it
                 .with_for_update(read=True, key_share=True)
@@ -157,25 +170,29 @@ async def resolve_persons(
     survivors = {r.merged_into for r in rows.values() if r.merged_into is not None}
     if survivors - rows.keys():
         extra = await session.execute(
-            select(
-                persons.c.person_id, persons.c.merged_into, persons.c.deleted, persons.c.blocked
-            ).where(persons.c.person_id.in_(list(survivors - rows.keys())))
+            select(*columns).where(persons.c.person_id.in_(list(survivors - rows.keys())))
         )
         rows.update({row.person_id: row for row in extra.all()})
+
+    def seen(person_id: uuid.UUID | None) -> Any:
+        row = rows.get(person_id) if person_id is not None else None
+        return row if row is not None and principal.can_see(row.directions) else None
+
     resolved: list[uuid.UUID] = []
     blocked: list[uuid.UUID] = []
-    for person_id in person_ids:
-        row = rows.get(person_id)
+    for requested in person_ids:
+        row = seen(requested)
         if row is not None and row.merged_into is not None:
-            person_id = row.merged_into
-            row = rows.get(person_id)
-        if row is not None and row.deleted:
-            raise Rejected.field(field, f"the person {person_id} was deleted in the directory")
-        if person_id in resolved:
+            row = seen(row.merged_into)
+        if row is None:
+            raise Rejected.field(field, f"no such person: {requested}")
+        if row.deleted:
+            raise Rejected.field(field, f"the person {requested} was deleted in the directory")
+        if row.person_id in resolved:
             continue
-        resolved.append(person_id)
-        if row is not None and row.blocked:
-            blocked.append(person_id)
+        resolved.append(row.person_id)
+        if row.blocked:
+            blocked.append(row.person_id)
     return resolved, blocked
 
 

@@ -85,6 +85,7 @@ class Changes:
         self.runtime = runtime
         self.session = session
         self.card = card
+        self.principal = principal
         self.actor = actor_of(principal)
         self.publisher = Publisher(runtime.outbox, card.directions, self.actor)
         self.lead = timedelta(minutes=settings.reminder_lead_minutes)
@@ -102,7 +103,7 @@ class Changes:
         """Plan the contact following ``previous`` (refused with a blocked counterparty)."""
         values = next_contact_values(previous.model_dump(), following, self.now)
         values["person_ids"], blocked = await resolve_persons(
-            self.session, values["person_ids"], field="next.person_ids"
+            self.session, self.principal, values["person_ids"], field="next.person_ids"
         )
         refuse_blocked(
             status="planned",
@@ -151,7 +152,9 @@ async def log_interaction(
     check_log_time(draft, now)
     async with runtime.sessions() as session, session.begin():
         card = await writable_card(session, principal, draft.organization_id)
-        person_ids, blocked = await resolve_persons(session, draft.person_ids, field="person_ids")
+        person_ids, blocked = await resolve_persons(
+            session, principal, draft.person_ids, field="person_ids"
+        )
         refuse_blocked(
             status=draft.status,
             direction=draft.direction,
@@ -305,7 +308,9 @@ async def update_interaction_fields(
         current, card = await writable_interaction(session, principal, interaction_id)
         check_version(wanted, current.version)
         if patch.person_ids is not None:
-            resolved, _ = await resolve_persons(session, patch.person_ids, field="person_ids")
+            resolved, _ = await resolve_persons(
+                session, principal, patch.person_ids, field="person_ids"
+            )
             patch = patch.model_copy(update={"person_ids": resolved})
         outcome = apply_patch(current, patch, await load_results(session), now=now)
         if not outcome.changes:
@@ -361,7 +366,9 @@ async def complete_interaction(
         current, card = await writable_interaction(session, principal, interaction_id)
         check_version(wanted, current.version)
         if request.person_ids is not None:
-            resolved, _ = await resolve_persons(session, request.person_ids, field="person_ids")
+            resolved, _ = await resolve_persons(
+                session, principal, request.person_ids, field="person_ids"
+            )
             request = request.model_copy(update={"person_ids": resolved})
         results = await load_results(session)
         values = completion_values(current, request, results, now=now)

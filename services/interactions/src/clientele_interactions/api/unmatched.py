@@ -27,7 +27,7 @@ from clientele_interactions.domain.model import (
     UnmatchedAddress,
     UnmatchedStatus,
 )
-from clientele_interactions.domain.rules import Rejected, StateConflict
+from clientele_interactions.domain.rules import StateConflict
 from clientele_interactions.operations import (
     actor_of,
     audit,
@@ -41,7 +41,7 @@ from clientele_interactions.operations import (
     writable_interaction,
 )
 from clientele_interactions.publishing import Publisher
-from clientele_interactions.store import client_cards, interactions, persons, unmatched_addresses
+from clientele_interactions.store import client_cards, interactions, unmatched_addresses
 
 router = APIRouter(prefix="/v1/unmatched-addresses", tags=["e-mail capture"])
 NO_ITEM = "No such unmatched address."
@@ -179,13 +179,10 @@ async def link_unmatched(
                 "link. Capture it with organization_id (upload the message) or dismiss this."
             )
         await lock_participants(session, item.interaction_id, [request.person_id])
-        [person_id], _ = await resolve_persons(session, [request.person_id], field="person_id")
-        current, card = await writable_interaction(session, principal, item.interaction_id)
-        known = await session.scalar(
-            select(persons.c.person_id).where(persons.c.person_id == person_id)
+        [person_id], _ = await resolve_persons(
+            session, principal, [request.person_id], field="person_id"
         )
-        if known is None:
-            raise Rejected.field("person_id", "no such person (yet) in the directory")
+        current, card = await writable_interaction(session, principal, item.interaction_id)
         updated = current
         if person_id not in current.person_ids:
             actor = actor_of(principal)
