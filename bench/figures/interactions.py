@@ -281,7 +281,8 @@ async def interactions_log(ctx: Context) -> dict[str, float]:
             [(org, f"ООО «Клиент {i}»", [DIRECTION]) for i, org in enumerate(orgs)],
         )
         await conn.execute(  # a participant the caller may see (references are checked)
-            "INSERT INTO persons (person_id, last_name, directions, version) VALUES ($1, $2, $3, 1)",
+            "INSERT INTO persons (person_id, last_name, directions, version)"
+            " VALUES ($1, $2, $3, 1)",
             participant,
             "Иванов",
             [DIRECTION],
