@@ -119,6 +119,7 @@ class ServiceRuntime:
         """The background task that failed too often to be restarted, if any."""
         self._background: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._broker_started = False
+        self.consumer_watch_interval = 5.0
 
     def add_background_task(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         """Run ``run()`` from start() until stop(), supervised: restarted with back-off if it
@@ -160,7 +161,7 @@ class ServiceRuntime:
         await self.broker.start()
         self._broker_started = True
         while True:
-            await asyncio.sleep(5)
+            await asyncio.sleep(self.consumer_watch_interval)
             for subscriber in self.broker.subscribers:
                 tasks: list[asyncio.Task[Any]] = getattr(subscriber, "tasks", [])
                 if not any(not task.done() for task in tasks):

@@ -233,3 +233,34 @@ async def test_an_outage_is_waited_out_without_giving_up() -> None:
     assert runs > 10
     assert gave_up == []
     await supervisor.stop()
+
+
+class _StubBroker:
+    """A broker whose one subscriber's consume loop has ended."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.subscribers: list[object] = []
+
+    async def start(self) -> None:
+        self.calls.append("start")
+        loop = asyncio.get_running_loop().create_future()
+        loop.set_result(None)
+        subscriber = type("Subscriber", (), {"tasks": [loop]})()
+        self.subscribers = [subscriber]
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+
+
+async def test_a_stopped_consume_loop_fails_the_consumers_task_and_the_broker_restarts() -> None:
+    runtime = _runtime(f"postgresql://u:p@127.0.0.1:{free_port()}/none")
+    broker = _StubBroker()
+    runtime.broker = broker  # type: ignore[assignment]
+    runtime.consumer_watch_interval = 0.01
+    with pytest.raises(RuntimeError, match="consume loop"):
+        await runtime._run_consumers()
+    with pytest.raises(RuntimeError, match="consume loop"):
+        await runtime._run_consumers()
+    assert broker.calls == ["start", "stop", "start"]
+    await runtime.stop()
