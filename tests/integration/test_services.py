@@ -28,6 +28,9 @@ pytestmark = pytest.mark.integration
 VALID_INN = "7707083893"
 
 
+SCRAPER_TOKEN = "scraper-" + "x" * 24
+
+
 def _bearer(issuer: TokenIssuer, **claims: object) -> dict[str, str]:
     return {"Authorization": f"Bearer {issuer.mint(**claims)}"}  # type: ignore[arg-type]
 
@@ -36,7 +39,10 @@ def _bearer(issuer: TokenIssuer, **claims: object) -> dict[str, str]:
 def services(
     start_service: Callable[..., ServiceProcess],
 ) -> dict[str, ServiceProcess]:
-    return {name: start_service(name) for name in ("directory", "interactions")}
+    return {
+        name: start_service(name, METRICS_TOKEN=SCRAPER_TOKEN)
+        for name in ("directory", "interactions")
+    }
 
 
 async def _find_event(bootstrap: str, topic: str, aggregate_id: str) -> Envelope:
@@ -168,7 +174,9 @@ def test_forged_and_missing_tokens_get_401(services: dict[str, ServiceProcess]) 
     assert httpx.get(url).status_code == 401
 
 
-def test_health_checks_every_dependency(services: dict[str, ServiceProcess]) -> None:
+def test_health_checks_every_dependency(
+    services: dict[str, ServiceProcess], issuer: TokenIssuer
+) -> None:
     body = httpx.get(f"{services['interactions'].url}/health/ready").json()
     assert body["status"] == "ok"
     assert body["checks"] == {"database": "ok"}  # readiness: can it serve HTTP
@@ -176,7 +184,15 @@ def test_health_checks_every_dependency(services: dict[str, ServiceProcess]) -> 
     assert (detail["kafka"], detail["redis"], detail["outbox_relay"]) == ("ok", "ok", "ok")
     assert set(detail["consumers"].values()) == {"ok"}
     assert set(detail["background_tasks"].values()) == {"running"}
-    metrics = httpx.get(f"{services['interactions'].url}/metrics").text
+    url = f"{services['interactions'].url}/metrics"
+    assert httpx.get(url).status_code == 401
+    sales = _bearer(issuer, subject="alice", roles=["sales"], directions=["north"])
+    assert httpx.get(url, headers=sales).status_code == 403
+    wrong = httpx.get(url, headers={"Authorization": "Bearer scraper-wrong"})
+    assert wrong.status_code == 401
+    admin = _bearer(issuer, subject="root", roles=["admin"])
+    assert "clientele_outbox_backlog" in httpx.get(url, headers=admin).text
+    metrics = httpx.get(url, headers={"Authorization": f"Bearer {SCRAPER_TOKEN}"}).text
     assert "clientele_outbox_backlog" in metrics
     assert 'clientele_component_up{component="kafka",service="interactions"} 1.0' in metrics
 

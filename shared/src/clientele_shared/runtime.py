@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hmac
 import os
 import signal
 import sys
@@ -18,7 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from sqlalchemy import MetaData
 
-from clientele_shared.auth.dependencies import install_auth
+from clientele_shared.auth.dependencies import ForbiddenError, current_principal, install_auth
+from clientele_shared.auth.principal import Role
 from clientele_shared.auth.tokens import TokenVerifier
 from clientele_shared.db import create_engine, ping, sessionmaker
 from clientele_shared.events.catalog import REGISTRY
@@ -230,6 +232,20 @@ class ServiceRuntime:
         }
 
 
+async def _metrics_reader(request: Request, settings: ServiceSettings) -> None:
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    expected = settings.metrics_token
+    if (
+        expected is not None
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), expected.get_secret_value().encode())
+    ):
+        return
+    principal = await current_principal(request)
+    if not (principal.is_service or principal.has_role(Role.ADMIN)):
+        raise ForbiddenError("Metrics are for the scraper, administrators and services.")
+
+
 def _operations_router(runtime: ServiceRuntime) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
@@ -245,7 +261,10 @@ def _operations_router(runtime: ServiceRuntime) -> APIRouter:
         return JSONResponse(body, status_code=200 if healthy else 503)
 
     @router.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics, for the scraper's `METRICS_TOKEN` or an admin's or a service's
+        token: they name routes, consumers and volumes nobody else needs to see."""
+        await _metrics_reader(request, runtime.settings)
         await runtime.health()  # refreshes the component gauges
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

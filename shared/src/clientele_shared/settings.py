@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    metrics_token: SecretStr | None = Field(
+        default=None, description="a bearer token the Prometheus scraper sends for /metrics"
+    )
     idempotency_ttl_seconds: int = Field(
         default=86_400, ge=60, description="how long an Idempotency-Key's answer is kept (ADR 22)"
     )
