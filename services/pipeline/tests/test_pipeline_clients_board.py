@@ -1,0 +1,261 @@
+"""The directory's events in the read models and what they mean for deals; the kanban board."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from clientele_shared.events.catalog import DEALS
+from clientele_shared.events.schemas.base import FieldChange
+from clientele_shared.events.schemas.directory import (
+    EmployeeUpdated,
+    OrganizationBlocked,
+    OrganizationCreated,
+    OrganizationDeleted,
+    OrganizationMerged,
+    OrganizationRestored,
+    OrganizationUnblocked,
+    OrganizationUpdated,
+)
+from pipeline_testkit import DEFAULT_STAGES, Stack
+
+NORTH = ["north"]
+
+
+@pytest.fixture(scope="module")
+def pipeline(stack: Stack) -> dict[str, Any]:
+    body = {"name": "Доска", "directions": ["north", "west"], "stages": DEFAULT_STAGES}
+    response = stack.call("POST", "/v1/pipelines", stack.user(["north", "west"]), json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _deal(
+    stack: Stack, pipeline: dict[str, Any], client: uuid.UUID, **extra: Any
+) -> dict[str, Any]:
+    directions = extra.get("directions", NORTH)
+    body = {"pipeline_id": pipeline["id"], "organization_id": str(client), "title": "Сделка"}
+    response = stack.call("POST", "/v1/deals", stack.user(directions), json={**body, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _column_flag(stack: Stack, deal_id: str, column: str) -> Any:
+    return stack.scalar(f"SELECT {column} FROM deals WHERE id = :id", id=uuid.UUID(deal_id))
+
+
+def test_blocking_flags_open_deals(stack: Stack, pipeline: dict[str, Any]) -> None:
+    client = stack.organization(NORTH)
+    open_deal = _deal(stack, pipeline, client)
+    won_deal = _deal(stack, pipeline, client)
+    won_stage = pipeline["stages"][2]["id"]
+    response = stack.call(
+        "POST",
+        f"/v1/deals/{won_deal['id']}/move",
+        stack.user(NORTH),
+        if_match=1,
+        json={"stage_id": won_stage},
+    )
+    assert response.status_code == 200
+    entry = uuid.uuid4()
+    blocked = OrganizationBlocked(
+        organization_id=client, entry_id=entry, basis="inn", reason="суд", decided_by="sec"
+    )
+    stack.publish("organization", "directory.organization.blocked", blocked, client)
+    stack.wait_until(
+        "SELECT client_blocked FROM deals WHERE id = :id",
+        True,
+        "the open deal flagged",
+        id=uuid.UUID(open_deal["id"]),
+    )
+    assert _column_flag(stack, won_deal["id"], "client_blocked") is False
+    got = stack.call("GET", f"/v1/deals/{open_deal['id']}", stack.user(NORTH)).json()
+    assert got["client_blocked"] is True
+    refused = stack.call(
+        "POST",
+        "/v1/deals",
+        stack.user(NORTH),
+        json={"pipeline_id": pipeline["id"], "organization_id": str(client), "title": "Ещё"},
+    )
+    assert refused.status_code == 409
+    unblocked = OrganizationUnblocked(organization_id=client, entry_id=entry)
+    stack.publish("organization", "directory.organization.unblocked", unblocked, client)
+    stack.wait_until(
+        "SELECT client_blocked FROM deals WHERE id = :id",
+        False,
+        "the flag cleared",
+        id=uuid.UUID(open_deal["id"]),
+    )
+
+
+def test_deleted_client_hides_deals_until_restored(stack: Stack, pipeline: dict[str, Any]) -> None:
+    client = stack.organization(NORTH)
+    deal = _deal(stack, pipeline, client)
+    north = stack.user(NORTH)
+    deleted = OrganizationDeleted(organization_id=client, version=2)
+    stack.publish("organization", "directory.organization.deleted", deleted, client)
+    stack.wait_until(
+        "SELECT client_hidden FROM deals WHERE id = :id", True, "hidden", id=uuid.UUID(deal["id"])
+    )
+    assert stack.call("GET", f"/v1/deals/{deal['id']}", north).status_code == 404
+    board = stack.call("GET", f"/v1/pipelines/{pipeline['id']}/board", north).json()
+    assert deal["id"] not in {d["id"] for c in board["columns"] for d in c["deals"]}
+    restored = OrganizationRestored(organization_id=client, version=3)
+    stack.publish("organization", "directory.organization.restored", restored, client)
+    stack.wait_until(
+        "SELECT client_hidden FROM deals WHERE id = :id", False, "shown", id=uuid.UUID(deal["id"])
+    )
+    assert stack.call("GET", f"/v1/deals/{deal['id']}", north).status_code == 200
+
+
+def test_merged_client_deals_move_to_the_survivor(stack: Stack, pipeline: dict[str, Any]) -> None:
+    survivor, merged = stack.organization(NORTH), stack.organization(NORTH)
+    deal = _deal(stack, pipeline, merged)
+    event = OrganizationMerged(
+        survivor_id=survivor, merged_id=merged, survivor_version=2, merged_version=2
+    )
+    stack.publish("organization", "directory.organization.merged", event, survivor)
+    stack.wait_until(
+        "SELECT organization_id FROM deals WHERE id = :id",
+        survivor,
+        "the deal on the survivor",
+        id=uuid.UUID(deal["id"]),
+    )
+    got = stack.call("GET", f"/v1/deals/{deal['id']}", stack.user(NORTH))
+    assert got.headers["ETag"] == 'W/"2"'
+    audit = stack.call("GET", f"/v1/deals/{deal['id']}/audit", stack.user(NORTH)).json()
+    assert audit[-1]["action"] == "client_merged"
+    assert audit[-1]["actor_kind"] == "user"  # the directory's actor, carried by the event
+    changed = stack.events(DEALS, {deal["id"]}, 2)[-1]
+    assert changed.type == "pipeline.deal.changed"
+    assert changed.payload["changes"]["organization_id"]["new"] == str(survivor)
+    assert (
+        stack.scalar("SELECT merged_into FROM organizations WHERE organization_id = :id", id=merged)
+        == survivor
+    )
+
+
+def test_an_older_version_never_overwrites_a_newer(stack: Stack) -> None:
+    client = stack.organization(NORTH, name="Старое")
+    update = OrganizationUpdated(
+        organization_id=client,
+        version=3,
+        changes={"legal_name": FieldChange(old="Старое", new="Новое")},
+    )
+    stack.publish("organization", "directory.organization.updated", update, client)
+    query = "SELECT legal_name FROM organizations WHERE organization_id = :id"
+    stack.wait_until(query, "Новое", "the update", id=client)
+    replay = OrganizationCreated(
+        organization_id=client, legal_name="Старое", status="active", directions=NORTH
+    )
+    stack.publish("organization", "directory.organization.created", replay, client)
+    after = OrganizationUpdated(  # same key, same partition: applied after the replay
+        organization_id=client,
+        version=4,
+        changes={"short_name": FieldChange(old=None, new="Н")},
+    )
+    stack.publish("organization", "directory.organization.updated", after, client)
+    stack.wait_until(
+        "SELECT version FROM organizations WHERE organization_id = :id", 4, "v4", id=client
+    )
+    assert stack.scalar(query, id=client) == "Новое"
+
+
+def test_employee_changes_decide_who_may_be_responsible(
+    stack: Stack, pipeline: dict[str, Any]
+) -> None:
+    client = stack.organization(NORTH)
+    seller = stack.employee(["west"])
+    body = {
+        "pipeline_id": pipeline["id"],
+        "organization_id": str(client),
+        "title": "С ответственным",
+        "responsible_employee_id": str(seller),
+    }
+    assert stack.call("POST", "/v1/deals", stack.user(NORTH), json=body).status_code == 422
+    moved = EmployeeUpdated(
+        employee_id=seller,
+        version=2,
+        changes={"directions": FieldChange(old=["west"], new=["north", "west"])},
+    )
+    stack.publish("employee", "directory.employee.updated", moved, seller)
+    stack.wait_until(
+        "SELECT version FROM employees WHERE employee_id = :id", 2, "the update", id=seller
+    )
+    assert stack.call("POST", "/v1/deals", stack.user(NORTH), json=body).status_code == 201
+
+
+def test_board_counts_sums_filters_and_pages(stack: Stack) -> None:
+    north = stack.user(["north", "west"])
+    body = {"name": "Канбан", "directions": ["north", "west"], "stages": DEFAULT_STAGES}
+    pipeline = stack.call("POST", "/v1/pipelines", north, json=body).json()
+    client = stack.organization(["north", "west"], name="ООО «Василёк»")
+    seller = stack.employee(NORTH)
+    first, second = pipeline["stages"][0]["id"], pipeline["stages"][1]["id"]
+    for index in range(5):
+        _deal(stack, pipeline, client, amount=f"{index + 1}00.00", currency="RUB", tags=["a"])
+    _deal(stack, pipeline, client, amount="50.25", currency="EUR", stage_id=second)
+    _deal(
+        stack,
+        pipeline,
+        client,
+        title="Западная сделка",
+        amount="7",
+        currency="RUB",
+        directions=["west"],
+        responsible_employee_id=None,
+    )
+    _deal(
+        stack,
+        pipeline,
+        client,
+        title="Особая",
+        responsible_employee_id=str(seller),
+        expected_close_date="2027-01-15",
+    )
+    path = f"/v1/pipelines/{pipeline['id']}/board"
+    board = stack.call("GET", path, north, params={"limit": 2}).json()
+    columns = {c["stage"]["id"]: c for c in board["columns"]}
+    assert [c["stage"]["name"] for c in board["columns"]] == [s["name"] for s in DEFAULT_STAGES]
+    assert columns[first]["count"] == 7
+    assert {(t["currency"], t["amount"]) for t in columns[first]["totals"]} == {
+        ("RUB", "1507.00"),
+        (None, None),
+    }
+    assert columns[second]["totals"] == [{"currency": "EUR", "amount": "50.25", "count": 1}]
+    assert len(columns[first]["deals"]) == 2
+    seen = [d["id"] for d in columns[first]["deals"]]
+    cursor = columns[first]["next_cursor"]
+    while cursor:
+        page = stack.call(
+            "GET", path, north, params={"limit": 2, "stage_id": first, "cursor": cursor}
+        ).json()
+        [column] = page["columns"]
+        seen += [d["id"] for d in column["deals"]]
+        cursor = column["next_cursor"]
+    assert len(seen) == len(set(seen)) == 7
+    only_north = stack.call("GET", path, stack.user(NORTH)).json()
+    assert only_north["columns"][0]["count"] == 6
+    filtered = {
+        "responsible_employee_id": str(seller),
+    }
+    assert stack.call("GET", path, north, params=filtered).json()["columns"][0]["count"] == 1
+    assert stack.call("GET", path, north, params={"tag": "a"}).json()["columns"][0]["count"] == 5
+    ranged = {"amount_min": "150", "amount_max": "400"}
+    assert stack.call("GET", path, north, params=ranged).json()["columns"][0]["count"] == 3
+    dated = {"close_from": "2027-01-01", "close_to": "2027-01-31"}
+    assert stack.call("GET", path, north, params=dated).json()["columns"][0]["count"] == 1
+    assert stack.call("GET", path, north, params={"q": "запад"}).json()["columns"][0]["count"] == 1
+    assert (
+        stack.call("GET", path, north, params={"q": "василёк"}).json()["columns"][0]["count"] == 7
+    )
+    assert (
+        stack.call("GET", path, north, params={"direction": "west"}).json()["columns"][0]["count"]
+        == 1
+    )
+    bad = stack.call("GET", path, north, params={"stage_id": first, "cursor": "!!"})
+    assert bad.status_code == 422
+    assert stack.call("GET", path, north, params={"cursor": cursor or "x"}).status_code == 422
+    assert stack.call("GET", path, north, params={"amount_min": "-1"}).status_code == 422
+    assert stack.call("GET", path, stack.user(["south"])).status_code == 404
