@@ -11,6 +11,7 @@ from clientele_pipeline.board.router import router as board
 from clientele_pipeline.deals.router import router as deals
 from clientele_pipeline.pipelines.router import router as pipelines
 from clientele_pipeline.settings import PipelineSettings
+from clientele_pipeline.stages.router import router as stages
 from clientele_pipeline.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -30,6 +31,7 @@ def create_app(settings: PipelineSettings | None = None) -> FastAPI:
         description="Pipelines and stages, deals and their stage history, the kanban board.",
         routers=[
             pipelines,
+            stages,
             board,
             deals,
         ],

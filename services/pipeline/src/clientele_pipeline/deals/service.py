@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,7 +50,7 @@ DEAL = Versioned(deals, KIND)
 _NOT_FOUND = "The deal does not exist."
 
 
-def _work(runtime: ServiceRuntime, principal: Principal) -> Any:
+def _work(runtime: ServiceRuntime, principal: Principal) -> AbstractAsyncContextManager[UnitOfWork]:
     return unit_of_work(runtime.sessions, runtime.outbox, audit_log, principal)
 
 

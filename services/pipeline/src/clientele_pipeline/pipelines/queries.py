@@ -7,7 +7,7 @@ from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
-from sqlalchemy import Select, exists, select, update
+from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.pipelines.rules import Pipeline, Stage
@@ -58,24 +58,15 @@ async def list_visible(
     return [pipeline for pipeline in found if pipeline is not None]
 
 
-async def insert_stage(session: AsyncSession, pipeline_id: uuid.UUID, stage: Stage) -> None:
-    await session.execute(stages.insert().values(pipeline_id=pipeline_id, **stage.model_dump()))
+async def insert_pipeline(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(pipelines.insert().values(**values))
 
 
-async def update_stage(session: AsyncSession, stage_id: uuid.UUID, values: dict[str, Any]) -> None:
-    await session.execute(update(stages).where(stages.c.id == stage_id).values(**values))
-
-
-async def set_positions(session: AsyncSession, order: list[uuid.UUID]) -> None:
-    for position, stage_id in enumerate(order):
-        await session.execute(
-            update(stages).where(stages.c.id == stage_id).values(position=position)
-        )
-
-
-async def stage_holds_deals(session: AsyncSession, stage_id: uuid.UUID) -> bool:
-    """Whether any deal (a deleted one too: it may be restored) is in the stage."""
-    return bool(await session.scalar(select(exists().where(deals.c.stage_id == stage_id))))
+async def insert_stages(session: AsyncSession, pipeline_id: uuid.UUID, new: list[Stage]) -> None:
+    """A new pipeline's stages."""
+    await session.execute(
+        stages.insert(), [{"pipeline_id": pipeline_id, **stage.model_dump()} for stage in new]
+    )
 
 
 async def pipeline_holds_deals(session: AsyncSession, pipeline_id: uuid.UUID) -> bool:
