@@ -78,23 +78,28 @@ def audit_table(metadata: MetaData, name: str = "audit_log") -> Table:
     )
 
 
+def _append_only_function(table: Table) -> str:
+    prefix = f"{table.schema}." if table.schema else ""
+    return f"{prefix}{table.name}_append_only"
+
+
 def create_append_only_table(bind: Connection, table: Table) -> None:
     """Create ``table`` (in a migration) with a trigger refusing UPDATE and DELETE on it."""
     table.create(bind)
-    name = table.name
+    function = _append_only_function(table)
     bind.exec_driver_sql(
-        f"CREATE FUNCTION {name}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        f"BEGIN RAISE EXCEPTION '{name} is append-only'; END $$"
+        f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN RAISE EXCEPTION '{table.fullname} is append-only'; END $$"
     )
     bind.exec_driver_sql(
-        f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {name} "
-        f"FOR EACH ROW EXECUTE FUNCTION {name}_append_only()"
+        f"CREATE TRIGGER {table.name}_append_only BEFORE UPDATE OR DELETE ON {table.fullname} "
+        f"FOR EACH ROW EXECUTE FUNCTION {function}()"
     )
 
 
 def drop_append_only_table(bind: Connection, table: Table) -> None:
     table.drop(bind)
-    bind.exec_driver_sql(f"DROP FUNCTION {table.name}_append_only()")
+    bind.exec_driver_sql(f"DROP FUNCTION {_append_only_function(table)}()")
 
 
 class AuditEntry(BaseModel):
