@@ -259,3 +259,48 @@ def test_board_counts_sums_filters_and_pages(stack: Stack) -> None:
     assert stack.call("GET", path, north, params={"cursor": cursor or "x"}).status_code == 422
     assert stack.call("GET", path, north, params={"amount_min": "-1"}).status_code == 422
     assert stack.call("GET", path, stack.user(["south"])).status_code == 404
+
+
+def test_stored_totals_follow_every_change(stack: Stack) -> None:
+    """The trigger-kept totals of an unfiltered board equal a live aggregate (forced by a
+    text filter every deal matches) after creates, patches, moves, deletes and a hidden client."""
+    north = stack.user(NORTH)
+    body = {"name": "Итоги", "directions": NORTH, "stages": DEFAULT_STAGES}
+    pipeline = stack.call("POST", "/v1/pipelines", north, json=body).json()
+    client, other = stack.organization(NORTH), stack.organization(NORTH)
+    deals = [
+        _deal(stack, pipeline, client, title="Итог", amount=f"{n}.25", currency="RUB")
+        for n in range(1, 5)
+    ]
+    extra = _deal(stack, pipeline, other, title="Итог", amount="1000", currency="USD")
+    _deal(stack, pipeline, client, title="Итог")
+    first, second = deals[0]["id"], deals[1]["id"]
+    talks = pipeline["stages"][1]["id"]
+    patch = {"amount": "2", "currency": "EUR"}
+    assert (
+        stack.call("PATCH", f"/v1/deals/{first}", north, if_match=1, json=patch).status_code == 200
+    )
+    move = {"stage_id": talks}
+    assert (
+        stack.call("POST", f"/v1/deals/{second}/move", north, if_match=1, json=move).status_code
+        == 200
+    )
+    assert stack.call("DELETE", f"/v1/deals/{deals[2]['id']}", north, if_match=1).status_code == 204
+    stack.publish(
+        "organization",
+        "directory.organization.deleted",
+        OrganizationDeleted(organization_id=other, version=2),
+        other,
+    )
+    stack.wait_until(
+        "SELECT client_hidden FROM deals WHERE id = :id", True, "hidden", id=uuid.UUID(extra["id"])
+    )
+    path = f"/v1/pipelines/{pipeline['id']}/board"
+    stored = stack.call("GET", path, north).json()["columns"]
+    live = stack.call("GET", path, north, params={"q": "Итог"}).json()["columns"]
+    assert [(c["count"], c["totals"]) for c in stored] == [(c["count"], c["totals"]) for c in live]
+    totals = {c["stage"]["id"]: c for c in stored}
+    assert totals[talks]["totals"] == [{"currency": "RUB", "amount": "2.25", "count": 1}]
+    assert sorted(
+        (t["currency"] or "", t["amount"]) for t in totals[pipeline["stages"][0]["id"]]["totals"]
+    ) == [("", None), ("EUR", "2.00"), ("RUB", "4.25")]

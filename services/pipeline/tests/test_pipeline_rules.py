@@ -156,6 +156,7 @@ def test_stage_changes_and_reorder() -> None:
 def test_cursors_round_trip_and_refuse_garbage() -> None:
     card = DealCard(
         id=uuid.uuid4(),
+        stage_id=uuid.uuid4(),
         title="t",
         organization_id=uuid.uuid4(),
         status="open",

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -122,6 +123,11 @@ deals = Table(
     Index("ix_deals_directions", "directions", postgresql_using="gin"),
     Index("ix_deals_tags", "tags", postgresql_using="gin"),
     Index(
+        "ix_deals_responsible",
+        "responsible_employee_id",
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+    Index(
         "ix_deals_title_trgm",
         "title",
         postgresql_using="gin",
@@ -130,6 +136,24 @@ deals = Table(
 )
 """``client_blocked``: the organization is in the unwanted register; ``client_hidden``: it is
 deleted in the directory (its deals come back when it is restored)."""
+
+stage_totals = Table(
+    "stage_totals",
+    metadata,
+    Column("pipeline_id", Uuid, nullable=False),
+    Column("stage_id", Uuid, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("shard", SmallInteger, nullable=False),
+    Column("deals", Integer, nullable=False),
+    Column("amount", Numeric(20, 2), nullable=False),
+    PrimaryKeyConstraint("stage_id", "currency", "directions", "shard"),
+    Index("ix_stage_totals_pipeline", "pipeline_id"),
+)
+"""Count and sum of the shown deals (live, client not deleted) per stage, currency ('' for
+none) and direction set, kept by a trigger on ``deals`` (migration 0004); each deal adds to one
+of 8 shards (by its id) so concurrent writes in one stage rarely wait for each other. The
+board's totals without filters read it instead of aggregating every deal."""
 
 deal_stage_history = Table(
     "deal_stage_history",
@@ -164,6 +188,15 @@ organizations = Table(
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_organizations_inn", "inn"),
+    *(
+        Index(
+            f"ix_organizations_{name}_trgm",
+            name,
+            postgresql_using="gin",
+            postgresql_ops={name: "gin_trgm_ops"},
+        )
+        for name in ("legal_name", "short_name")
+    ),
 )
 """Read model of the directory's organizations (version-guarded: never older over newer)."""
 

@@ -26,9 +26,16 @@ class BoardFilter(BaseModel):
     close_to: date | None = None
     q: str | None = Field(default=None, min_length=1, max_length=200, description="title or client")
 
+    def only_directions(self) -> bool:
+        """Whether the stored per-stage totals answer (no filter but the direction)."""
+        return not (self.model_fields_set - {"direction"}) or all(
+            getattr(self, name) is None for name in self.model_fields_set - {"direction"}
+        )
+
 
 class DealCard(BaseModel):
     id: uuid.UUID
+    stage_id: uuid.UUID
     title: str
     organization_id: uuid.UUID
     organization_name: str | None = None

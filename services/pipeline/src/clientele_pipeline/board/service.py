@@ -46,15 +46,27 @@ async def board(
                 raise NotFound("The stage does not exist.")
         where = queries.conditions(principal, pipeline_id, wanted)
         per_stage: dict[uuid.UUID, list[Total]] = defaultdict(list)
-        for row in await queries.totals(session, where):
+        if wanted.only_directions():
+            figures = await queries.stored_totals(
+                session, principal, pipeline_id, direction=wanted.direction, stage_id=stage_id
+            )
+        else:
+            figures = await queries.totals(session, where, stage_id)
+        for row in figures:
             per_stage[row["stage_id"]].append(
                 Total(currency=row["currency"], amount=row["amount"], count=row["count"])
             )
+        if after is None:
+            pages = await queries.first_pages(session, where, [s.id for s in stages], limit + 1)
+        else:
+            pages = {
+                stages[0].id: await queries.column_page(
+                    session, where, stages[0].id, after=after, limit=limit + 1
+                )
+            }
         columns = []
         for stage in stages:
-            cards = await queries.column_page(
-                session, where, stage.id, after=after, limit=limit + 1
-            )
+            cards = pages[stage.id]
             more = len(cards) > limit
             cards = cards[:limit]
             totals = sorted(per_stage.get(stage.id, []), key=lambda t: t.currency or "")
