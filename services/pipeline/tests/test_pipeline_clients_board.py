@@ -17,6 +17,7 @@ from clientele_shared.events.schemas.directory import (
     OrganizationRestored,
     OrganizationUnblocked,
     OrganizationUpdated,
+    PersonMerged,
 )
 from pipeline_testkit import DEFAULT_STAGES, Stack
 
@@ -304,3 +305,26 @@ def test_stored_totals_follow_every_change(stack: Stack) -> None:
     assert sorted(
         (t["currency"] or "", t["amount"]) for t in totals[pipeline["stages"][0]["id"]]["totals"]
     ) == [("", None), ("EUR", "2.00"), ("RUB", "4.25")]
+
+
+def test_merged_person_is_replaced_by_the_survivor(stack: Stack, pipeline: dict[str, Any]) -> None:
+    client = stack.organization(NORTH)
+    survivor, merged, other = stack.person(NORTH), stack.person(NORTH), stack.person(NORTH)
+    people = [str(merged), str(other), str(survivor)]
+    deal = _deal(stack, pipeline, client, person_ids=people, primary_person_id=str(merged))
+    event = PersonMerged(
+        survivor_id=survivor, merged_id=merged, survivor_version=2, merged_version=2
+    )
+    stack.publish("person", "directory.person.merged", event, survivor)
+    stack.wait_until(
+        "SELECT version FROM deals WHERE id = :id",
+        2,
+        "the deal re-pointed",
+        id=uuid.UUID(deal["id"]),
+    )
+    got = stack.call("GET", f"/v1/deals/{deal['id']}", stack.user(NORTH)).json()
+    assert got["person_ids"] == [str(survivor), str(other)]
+    assert got["primary_person_id"] == str(survivor)
+    audit = stack.call("GET", f"/v1/deals/{deal['id']}/audit", stack.user(NORTH)).json()
+    assert audit[-1]["action"] == "person_merged"
+    assert audit[-1]["changes"]["primary_person_id"] == {"old": str(merged), "new": str(survivor)}

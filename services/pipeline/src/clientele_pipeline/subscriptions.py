@@ -36,9 +36,19 @@ class OrganizationEvents:
                 await deals.follow_client(uow, before, record)
 
 
-async def on_person_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
-    for record in await clients.person_records(session, payload):
-        await clients.apply_person(session, record)
+class PersonEvents:
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+        actor = envelope.actor or DIRECTORY_ACTOR
+        async with within(session, self.outbox, audit_log, actor) as uow:
+            for record in await clients.person_records(session, payload):
+                before = (await clients.persons_of(session, [record.person_id])).get(
+                    record.person_id
+                )
+                await clients.apply_person(session, record)
+                await deals.follow_person(uow, before, record)
 
 
 async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
@@ -48,5 +58,5 @@ async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseMod
 
 def subscribe(consumer: EventConsumer, outbox: Outbox) -> None:
     consumer.subscribe(ORGANIZATIONS, "organizations", OrganizationEvents(outbox))
-    consumer.subscribe(PERSONS, "persons", on_person_event)
+    consumer.subscribe(PERSONS, "persons", PersonEvents(outbox))
     consumer.subscribe(EMPLOYEES, "employees", on_employee_event)

@@ -122,6 +122,7 @@ deals = Table(
     ),
     Index("ix_deals_directions", "directions", postgresql_using="gin"),
     Index("ix_deals_tags", "tags", postgresql_using="gin"),
+    Index("ix_deals_person_ids", "person_ids", postgresql_using="gin"),
     Index(
         "ix_deals_responsible",
         "responsible_employee_id",

@@ -11,8 +11,6 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_pipeline.tables import employees, organizations, persons
-
 
 def _key(table: Table) -> str:
     return str(table.primary_key.columns.values()[0].name)
@@ -53,6 +51,3 @@ async def load_many(
         return []
     rows = (await session.execute(select(table).where(table.c[_key(table)].in_(wanted)))).mappings()
     return [dict(row) for row in rows]
-
-
-__all__ = ["employees", "load", "load_many", "organizations", "persons", "upsert"]

@@ -108,6 +108,20 @@ async def client_deal_ids(session: AsyncSession, organization_id: uuid.UUID) -> 
     )
 
 
+async def person_deal_ids(session: AsyncSession, person_id: uuid.UUID) -> list[uuid.UUID]:
+    """Every deal (deleted ones too) with the person among its contacts, locked, in id order."""
+    return list(
+        (
+            await session.scalars(
+                select(deals.c.id)
+                .where(deals.c.person_ids.contains([person_id]))
+                .order_by(deals.c.id)
+                .with_for_update()
+            )
+        ).all()
+    )
+
+
 async def flag_client(
     session: AsyncSession, organization_id: uuid.UUID, *, blocked: bool, hidden: bool
 ) -> None:

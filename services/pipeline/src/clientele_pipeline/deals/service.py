@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline import publishing
 from clientele_pipeline.clients import service as clients
-from clientele_pipeline.clients.rules import OrganizationRecord
+from clientele_pipeline.clients.rules import OrganizationRecord, PersonRecord
 from clientele_pipeline.deals import queries
 from clientele_pipeline.deals.rules import (
     Deal,
@@ -497,3 +497,41 @@ async def follow_client(
         blocked=after.blocked,
         hidden=after.deleted and after.merged_into is None,
     )
+
+
+async def follow_person(uow: UnitOfWork, before: PersonRecord | None, after: PersonRecord) -> None:
+    """A merged contact person is replaced by the survivor in every deal naming it (a new
+    version, an audit entry and an event each)."""
+    survivor = after.merged_into
+    if survivor is None or (before is not None and before.merged_into == survivor):
+        return
+    for deal_id in await queries.person_deal_ids(uow.session, after.person_id):
+        current = await _reloaded(uow.session, deal_id)
+        fields = current.fields()
+        people = [survivor if pid == after.person_id else pid for pid in fields.person_ids]
+        primary = (
+            survivor if fields.primary_person_id == after.person_id else fields.primary_person_id
+        )
+        moved = fields.model_copy(
+            update={"person_ids": list(dict.fromkeys(people)), "primary_person_id": primary}
+        )
+        changes = changes_between(fields, moved)
+        await write_version(
+            uow,
+            DEAL,
+            deal_id,
+            current=current.version,
+            expected={current.version},
+            values={"person_ids": moved.person_ids, "primary_person_id": primary},
+            action="person_merged",
+            changes=changes,
+            note=f"the directory merged person {after.person_id} into {survivor}",
+            events=[
+                publishing.deal_changed(
+                    uow.outbox,
+                    current.model_copy(update={"version": current.version + 1}),
+                    changes,
+                    uow.actor,
+                )
+            ],
+        )

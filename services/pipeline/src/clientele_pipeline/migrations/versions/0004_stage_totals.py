@@ -1,5 +1,5 @@
 """The board's per-stage totals, kept by a trigger on deals; indexes of its filters (the
-responsible employee, client names by trigram).
+responsible employee, client names by trigram, contact persons).
 
 Revision ID: 0004
 """
@@ -45,6 +45,7 @@ def upgrade() -> None:
         ["responsible_employee_id"],
         postgresql_where=sa.text("deleted_at IS NULL"),
     )
+    op.create_index("ix_deals_person_ids", "deals", ["person_ids"], postgresql_using="gin")
     for name in ("legal_name", "short_name"):
         op.create_index(
             f"ix_organizations_{name}_trgm",
@@ -97,5 +98,6 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION deals_stage_totals()")
     op.drop_table("stage_totals")
     op.drop_index("ix_deals_responsible", "deals")
+    op.drop_index("ix_deals_person_ids", "deals")
     for name in ("legal_name", "short_name"):
         op.drop_index(f"ix_organizations_{name}_trgm", "organizations")
