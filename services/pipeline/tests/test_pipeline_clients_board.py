@@ -328,3 +328,32 @@ def test_merged_person_is_replaced_by_the_survivor(stack: Stack, pipeline: dict[
     audit = stack.call("GET", f"/v1/deals/{deal['id']}/audit", stack.user(NORTH)).json()
     assert audit[-1]["action"] == "person_merged"
     assert audit[-1]["changes"]["primary_person_id"] == {"old": str(merged), "new": str(survivor)}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "a\x00b"},
+        {"tag": "\x00"},
+        {"direction": "No Such!"},
+        {"responsible_employee_id": "nope"},
+        {"close_from": "2027-13-01"},
+        {"amount_max": "1e400"},
+        {"limit": "0"},
+        {"stage_id": str(uuid.uuid4())},
+    ],
+)
+def test_bad_board_queries_are_problems(
+    stack: Stack, pipeline: dict[str, Any], params: dict[str, str]
+) -> None:
+    response = stack.call(
+        "GET", f"/v1/pipelines/{pipeline['id']}/board", stack.user(NORTH), params=params
+    )
+    assert response.status_code in (404, 422), response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_the_openapi_document_renders(stack: Stack) -> None:
+    response = stack.call("GET", "/openapi.json", {})
+    assert response.status_code == 200
+    assert "/v1/deals/{deal_id}/move" in response.json()["paths"]

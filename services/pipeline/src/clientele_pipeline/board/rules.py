@@ -7,24 +7,28 @@ import binascii
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 
 from clientele_shared.http.problems import invalid_field
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from clientele_pipeline.pipelines.rules import Stage
+from clientele_pipeline.values import Direction, Label, clean_text
 
 
 class BoardFilter(BaseModel):
     """Deals shown: all of those filters hold (absent ones do not filter)."""
 
     responsible_employee_id: uuid.UUID | None = None
-    tag: str | None = Field(default=None, max_length=100)
-    direction: str | None = Field(default=None, max_length=64)
+    tag: Label | None = None
+    direction: Direction | None = None
     amount_min: Decimal | None = Field(default=None, ge=0, max_digits=18, allow_inf_nan=False)
     amount_max: Decimal | None = Field(default=None, ge=0, max_digits=18, allow_inf_nan=False)
     close_from: date | None = None
     close_to: date | None = None
-    q: str | None = Field(default=None, min_length=1, max_length=200, description="title or client")
+    q: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_text)] | None = (
+        Field(default=None, description="a fragment of the title or the client's name")
+    )
 
     def only_directions(self) -> bool:
         """Whether the stored per-stage totals answer (no filter but the direction)."""
