@@ -377,3 +377,29 @@ def test_a_stage_holding_deals_is_archived_not_deleted(stack: Stack, client: uui
     assert archived.status_code == 200
     held = stack.call("DELETE", path, north, if_match=2)
     assert held.status_code == 409
+
+
+def test_writes_need_every_direction_of_the_deal(
+    stack: Stack, pipeline: dict[str, Any], client: uuid.UUID
+) -> None:
+    both = stack.user(["north", "west"])
+    draft = _draft(pipeline, client, directions=["north", "west"])
+    created = stack.call("POST", "/v1/deals", both, json=draft)
+    assert created.status_code == 201, created.text
+    deal = created.json()
+    path = f"/v1/deals/{deal['id']}"
+    north = stack.user(NORTH)
+    assert stack.call("GET", path, north).status_code == 200
+    talks = pipeline["stages"][1]["id"]
+    for method, suffix, body in [
+        ("PATCH", "", {"title": "x"}),
+        ("POST", "/move", {"stage_id": talks}),
+        ("DELETE", "", None),
+    ]:
+        response = stack.call(method, path + suffix, north, if_match=1, json=body)
+        assert response.status_code == 403, (method, suffix, response.text)
+    officer = stack.user([], roles=["security_officer"], subject="sec")
+    assert stack.call("GET", path, officer).status_code == 200
+    response = stack.call("PATCH", path, officer, if_match=1, json={"title": "x"})
+    assert response.status_code == 403
+    assert stack.call("GET", f"{path}/audit", both).json()[-1]["action"] == "created"
