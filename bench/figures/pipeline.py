@@ -149,3 +149,131 @@ async def pipeline_board(ctx: Context) -> dict[str, float]:
         "text_p95_ms": percentile(results["text"], 95),
         "page_p95_ms": percentile(results["page"], 95),
     }
+
+
+async def _clients_and_stages(
+    url: str, pipeline: uuid.UUID
+) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    conn = await asyncpg.connect(url)
+    try:
+        clients = [
+            r[0] for r in await conn.fetch("SELECT organization_id FROM organizations LIMIT 500")
+        ]
+        stages = [
+            r[0]
+            for r in await conn.fetch(
+                "SELECT id FROM stages WHERE pipeline_id = $1 ORDER BY position", pipeline
+            )
+        ]
+    finally:
+        await conn.close()
+    return clients, stages
+
+
+@figure(
+    "pipeline-deals",
+    "Pipeline: deal creation and stage moves over HTTP",
+    kind="figure",
+    description=(
+        "`concurrency` clients (one keep-alive connection each) POST /v1/deals back to back for"
+        " `seconds` s after `warmup_s` s (each a deal with an amount, two tags, a responsible"
+        " employee and product lines, checked against the read models; one transaction with"
+        " its stage history row, audit entry, board totals and outbox event), then move the"
+        " deals they created to the next stage (POST /v1/deals/{id}/move with If-Match) for the"
+        " same time, on the pipeline of `pipeline-board` (100,000 open deals). The relay runs;"
+        " consumers are off. Ratio: to `http-bare` in the same bench run."
+    ),
+    metrics=[
+        Metric(
+            "create_per_s",
+            "deals created",
+            "req/s",
+            baseline="http-bare.req_per_s",
+        ),
+        Metric("create_p99_ms", "create p99", "ms", higher_is_better=False),
+        Metric("move_per_s", "stage moves", "req/s", baseline="http-bare.req_per_s"),
+        Metric("move_p99_ms", "move p99", "ms", higher_is_better=False),
+    ],
+    params={"deals": 100_000, "concurrency": 32, "seconds": 10.0, "warmup_s": 2.0},
+    quick_params={"seconds": 4.0, "warmup_s": 1.0},
+    timeout=600,
+)
+async def pipeline_deals(ctx: Context) -> dict[str, float]:
+    import asyncio
+    import contextlib
+
+    url, pipeline, employee = await seeded(ctx)
+    clients, stages = await _clients_and_stages(url, pipeline)
+    service = await start_service(ctx, "pipeline", url, RUN_CONSUMERS="false")
+    token = issuer(ctx).mint(
+        "bench-sales", roles=["sales"], directions=[DIRECTION], ttl_seconds=3600
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    workers, seconds = int(ctx.params["concurrency"]), float(ctx.params["seconds"])
+    warmup = float(ctx.params["warmup_s"])
+    loop = asyncio.get_running_loop()
+    created: list[list[str]] = [[] for _ in range(workers)]
+    latencies: dict[str, list[float]] = {"create": [], "move": []}
+    counts = {"create": 0, "move": 0}
+    elapsed = {"create": seconds, "move": seconds}
+
+    async def phase(name: str, work: Any) -> None:
+        start = loop.time() + warmup
+        stop = start + seconds
+        async with contextlib.AsyncExitStack() as stack:
+            pool = [
+                await stack.enter_async_context(httpx.AsyncClient(headers=headers, timeout=60))
+                for _ in range(workers)
+            ]
+
+            async def run(n: int, client: httpx.AsyncClient) -> None:
+                turn = 0
+                while loop.time() < stop:
+                    began = loop.time()
+                    if not await work(n, client, turn):
+                        return
+                    turn += 1
+                    if began >= start:
+                        latencies[name].append((loop.time() - began) * 1000)
+                        counts[name] += 1
+
+            await asyncio.gather(*(run(n, c) for n, c in enumerate(pool)))
+        elapsed[name] = max(min(loop.time(), stop) - start, 1e-9)
+
+    async def create(n: int, client: httpx.AsyncClient, turn: int) -> bool:
+        body = {
+            "pipeline_id": str(pipeline),
+            "organization_id": str(clients[(n * 7919 + turn) % len(clients)]),
+            "title": f"Бенч {n}-{turn}",
+            "currency": "RUB",
+            "responsible_employee_id": str(employee),
+            "tags": ["bench", f"w{n}"],
+            "products": [{"name": "Станок", "quantity": "2", "price": "1500.00", "discount": "5"}],
+            "amount_from_products": True,
+        }
+        response = await client.post(f"{service.url}/v1/deals", json=body)
+        response.raise_for_status()
+        created[n].append(response.json()["id"])
+        return True
+
+    async def move(n: int, client: httpx.AsyncClient, turn: int) -> bool:
+        if turn >= len(created[n]):
+            return False
+        response = await client.post(
+            f"{service.url}/v1/deals/{created[n][turn]}/move",
+            json={"stage_id": str(stages[1]), "reason": "bench"},
+            headers={"If-Match": 'W/"1"'},
+        )
+        response.raise_for_status()
+        return True
+
+    await phase("create", create)
+    await phase("move", move)
+    if elapsed["move"] < seconds:
+        ctx.notes.append(f"the moves ran out of deals after {elapsed['move']:.1f} s")
+    return {
+        "create_per_s": counts["create"] / elapsed["create"],
+        "create_p99_ms": percentile(latencies["create"], 99),
+        "move_per_s": counts["move"] / elapsed["move"],
+        "move_p99_ms": percentile(latencies["move"], 99),
+    }

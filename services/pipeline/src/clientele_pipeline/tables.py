@@ -152,8 +152,9 @@ stage_totals = Table(
     Index("ix_stage_totals_pipeline", "pipeline_id"),
 )
 """Count and sum of the shown deals (live, client not deleted) per stage, currency ('' for
-none) and direction set, kept by a trigger on ``deals`` (migration 0004); each deal adds to one
-of 8 shards (by its id) so concurrent writes in one stage rarely wait for each other. The
+none) and direction set, kept by a trigger on ``deals`` (migration 0004). A change adds or
+subtracts in the shard of its database connection (backend pid mod 64; only the sum over the
+shards means anything), so concurrent writes in one stage rarely wait for the same row. The
 board's totals without filters read it instead of aggregating every deal."""
 
 deal_stage_history = Table(

@@ -11,14 +11,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 revision = "0004"
 down_revision = "0003"
 
-SHARDS = 8
+SHARDS = 64
 
 _COUNT = """
     IF {row}.deleted_at IS NULL AND NOT {row}.client_hidden THEN
         INSERT INTO stage_totals AS t
             (pipeline_id, stage_id, currency, directions, shard, deals, amount)
         VALUES ({row}.pipeline_id, {row}.stage_id, coalesce({row}.currency, ''),
-            {row}.directions, abs(hashtext({row}.id::text)) % {shards},
+            {row}.directions, pg_backend_pid() % {shards},
             {sign}1, {sign}coalesce({row}.amount, 0))
         ON CONFLICT (stage_id, currency, directions, shard) DO UPDATE
             SET deals = t.deals + excluded.deals, amount = t.amount + excluded.amount;
