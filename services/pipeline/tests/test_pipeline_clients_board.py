@@ -71,6 +71,14 @@ def test_blocking_flags_open_deals(stack: Stack, pipeline: dict[str, Any]) -> No
         id=uuid.UUID(open_deal["id"]),
     )
     assert _column_flag(stack, won_deal["id"], "client_blocked") is False
+    reopened = stack.call(
+        "POST",
+        f"/v1/deals/{won_deal['id']}/move",
+        stack.user(NORTH),
+        if_match=2,
+        json={"stage_id": pipeline["stages"][0]["id"]},
+    )
+    assert reopened.json()["client_blocked"] is True
     got = stack.call("GET", f"/v1/deals/{open_deal['id']}", stack.user(NORTH)).json()
     assert got["client_blocked"] is True
     refused = stack.call(

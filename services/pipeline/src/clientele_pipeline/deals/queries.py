@@ -7,7 +7,7 @@ from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.deals.rules import Deal, DealFields, StageHistoryEntry
@@ -125,16 +125,15 @@ async def person_deal_ids(session: AsyncSession, person_id: uuid.UUID) -> list[u
 async def flag_client(
     session: AsyncSession, organization_id: uuid.UUID, *, blocked: bool, hidden: bool
 ) -> None:
-    """Blocked: its open deals are flagged (unblocked: every flag cleared); hidden while the
-    client is deleted in the directory."""
+    """A blocked client's open deals are flagged (closed ones and an unblocked client's are
+    not); all its deals are hidden while it is deleted in the directory. Rows already right are
+    not written."""
+    flagged = and_(literal(blocked), deals.c.status == "open")
     await session.execute(
         update(deals)
-        .where(deals.c.organization_id == organization_id)
-        .values(client_hidden=hidden, client_blocked=False)
-    )
-    if blocked:
-        await session.execute(
-            update(deals)
-            .where(deals.c.organization_id == organization_id, deals.c.status == "open")
-            .values(client_blocked=True)
+        .where(
+            deals.c.organization_id == organization_id,
+            or_(deals.c.client_hidden != hidden, deals.c.client_blocked != flagged),
         )
+        .values(client_hidden=hidden, client_blocked=flagged)
+    )

@@ -366,8 +366,8 @@ async def move_deal(
             "closed_at": moved_at if status != "open" else None,
             "lost_reason": move.lost_reason if status == "lost" else None,
         }
-        if status != "open":
-            values["client_blocked"] = False
+        client = await clients.organization(uow.session, current.organization_id)
+        values["client_blocked"] = status == "open" and client is not None and client.blocked
         new = current.model_copy(update={**values, "version": current.version + 1})
         changes = {
             name: {"old": old, "new": value}
