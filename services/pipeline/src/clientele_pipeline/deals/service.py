@@ -156,6 +156,8 @@ async def _pipeline(
 
 
 async def create_deal(*, runtime: ServiceRuntime, principal: Principal, draft: DealDraft) -> Deal:
+    """A deal in its pipeline's first open stage (or ``stage_id``), with its first stage
+    history row, audit entry and ``deal.created`` event."""
     deal_id = uuid.uuid4()
     async with _work(runtime, principal) as uow:
         session = uow.session
