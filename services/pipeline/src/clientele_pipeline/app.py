@@ -10,6 +10,7 @@ from clientele_pipeline import subscriptions
 from clientele_pipeline.board.router import router as board
 from clientele_pipeline.deals.router import router as deals
 from clientele_pipeline.pipelines.router import router as pipelines
+from clientele_pipeline.playbooks.router import router as playbooks
 from clientele_pipeline.settings import PipelineSettings
 from clientele_pipeline.stages.router import router as stages
 from clientele_pipeline.tables import metadata
@@ -34,5 +35,6 @@ def create_app(settings: PipelineSettings | None = None) -> FastAPI:
             stages,
             board,
             deals,
+            playbooks,
         ],
     )

@@ -12,7 +12,13 @@ from clientele_shared.service_layer import AuditEntry
 from fastapi import APIRouter, Query, Response, status
 
 from clientele_pipeline.deals import service
-from clientele_pipeline.deals.rules import Deal, DealDraft, DealPatch, Move, StageHistoryEntry
+from clientele_pipeline.deals.rules import (
+    Deal,
+    DealDraft,
+    DealPatch,
+    Move,
+    StageHistoryEntry,
+)
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"])
 Limit = Annotated[int, Query(ge=1, le=500)]

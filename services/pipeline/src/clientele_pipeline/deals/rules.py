@@ -172,6 +172,9 @@ class Deal(DealFields):
     client_blocked: bool = Field(
         default=False, description="the client is in the unwanted counterparty register"
     )
+    checklist_ticks: dict[str, list[str]] = Field(
+        default_factory=dict, description="ticked checklist items by stage id"
+    )
     version: int
     created_at: datetime
     updated_at: datetime

@@ -255,12 +255,39 @@ async def deal_history(
         return await queries.history(session, deal_id)
 
 
-async def _locked(
+async def locked_deal(
     uow: UnitOfWork, principal: Principal, deal_id: uuid.UUID, *, deleted: bool | None = False
 ) -> Deal:
     deal = await visible_deal(uow.session, principal, deal_id, lock=True, deleted=deleted)
     writable_directions(principal, deal.directions)
     return deal
+
+
+async def write_deal(
+    uow: UnitOfWork,
+    current: Deal,
+    *,
+    expected: set[int],
+    values: dict[str, Any],
+    action: str,
+    changes: dict[str, dict[str, Any]],
+    updated: dict[str, Any],
+) -> Deal:
+    """A new version of a deal locked by ``locked_deal`` (``updated``: its new field values),
+    audited and announced as ``deal.changed``."""
+    new = current.model_copy(update={**updated, "version": current.version + 1})
+    await write_version(
+        uow,
+        DEAL,
+        current.id,
+        current=current.version,
+        expected=expected,
+        values=values,
+        action=action,
+        changes=changes,
+        events=[publishing.deal_changed(uow.outbox, new, changes, uow.actor)],
+    )
+    return await _reloaded(uow.session, current.id)
 
 
 async def _reloaded(session: AsyncSession, deal_id: uuid.UUID) -> Deal:
@@ -279,7 +306,7 @@ async def update_deal(
 ) -> Deal:
     """Apply a merge patch (no change: no version); moving between directions needs both."""
     async with _work(runtime, principal) as uow:
-        current = await _locked(uow, principal, deal_id)
+        current = await locked_deal(uow, principal, deal_id)
         check_version(expected, current.version)
         try:
             fields = patched_fields(current.fields(), patch)
@@ -328,7 +355,7 @@ async def move_deal(
     playbook's fields filled (422 naming them); a won or lost stage closes the deal (a loss
     needs one of the pipeline's lost reasons); the move enters the stage history."""
     async with _work(runtime, principal) as uow:
-        current = await _locked(uow, principal, deal_id)
+        current = await locked_deal(uow, principal, deal_id)
         check_version(expected, current.version)
         pipeline = await pipelines.visible_pipeline(
             uow.session, principal, current.pipeline_id, lock="share", deleted=None
@@ -414,7 +441,7 @@ async def delete_deal(
     *, runtime: ServiceRuntime, principal: Principal, deal_id: uuid.UUID, expected: set[int]
 ) -> int:
     async with _work(runtime, principal) as uow:
-        current = await _locked(uow, principal, deal_id)
+        current = await locked_deal(uow, principal, deal_id)
         version = current.version + 1
         await write_version(
             uow,
@@ -437,7 +464,7 @@ async def restore_deal(
     *, runtime: ServiceRuntime, principal: Principal, deal_id: uuid.UUID, expected: set[int]
 ) -> Deal:
     async with _work(runtime, principal) as uow:
-        current = await _locked(uow, principal, deal_id, deleted=None)
+        current = await locked_deal(uow, principal, deal_id, deleted=None)
         if current.deleted_at is None:
             raise Conflict("The deal is not deleted.")
         pipeline = await pipelines.visible_pipeline(

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from clientele_pipeline.values import Directions, Label, Labels, Name
+from clientele_pipeline.values import Directions, Label, Labels, Name, Note
 
 StageKind = Literal["open", "won", "lost", "monitoring"]
 CLOSING_KINDS = frozenset({"won", "lost"})
@@ -47,9 +47,35 @@ RequiredField = Annotated[str, Field(max_length=100), AfterValidator(_requirable
 Color = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
 
 
+class Objection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    objection: Note
+    answer: Note
+
+
+class Script(BaseModel):
+    """What the responsible employee says at this stage, and answers to objections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: Note | None = None
+    objections: list[Objection] = Field(default_factory=list, max_length=30)
+
+
+def _distinct_items(items: list[str]) -> list[str]:
+    if len({item.casefold() for item in items}) != len(items):
+        raise PydanticCustomError("duplicate", "checklist items must be distinct")
+    return items
+
+
+Checklist = Annotated[list[Label], Field(max_length=30), AfterValidator(_distinct_items)]
+
+
 class StageDraft(BaseModel):
-    """A stage as a client describes it; ``required_fields`` is its playbook: the deal fields
-    that must be filled before a deal leaves the stage."""
+    """A stage as a client describes it, with its playbook: ``required_fields`` (the deal
+    fields that must be filled before a deal leaves the stage), a ``checklist`` ticked on each
+    deal and a call ``script``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +85,8 @@ class StageDraft(BaseModel):
     expected_days: int | None = Field(default=None, ge=0, le=3650)
     color: Color | None = None
     required_fields: list[RequiredField] = Field(default_factory=list, max_length=30)
+    checklist: Checklist = Field(default_factory=list)
+    script: Script | None = None
 
 
 class Stage(StageDraft):

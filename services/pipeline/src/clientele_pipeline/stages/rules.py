@@ -9,8 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from clientele_pipeline.pipelines.rules import (
     MAX_STAGES,
+    Checklist,
     Color,
     RequiredField,
+    Script,
     Stage,
     StageDraft,
     StageKind,
@@ -30,11 +32,13 @@ class StagePatch(BaseModel):
     expected_days: int | None = Field(default=None, ge=0, le=3650)
     color: Color | None = None
     required_fields: list[RequiredField] | None = Field(default=None, max_length=30)
+    checklist: Checklist | None = None
+    script: Script | None = None
     archived: bool | None = None
 
     @model_validator(mode="after")
     def _not_null(self) -> StagePatch:
-        for name in ("name", "kind", "probability", "required_fields", "archived"):
+        for name in ("name", "kind", "probability", "required_fields", "checklist", "archived"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
@@ -54,12 +58,12 @@ class StageOrder(BaseModel):
 
 def stage_changes(stage: Stage, patch: StagePatch) -> dict[str, dict[str, Any]]:
     """``{field: {old, new}}`` of the fields a patch really changes."""
-    changes = {}
-    for name in patch.model_fields_set:
-        old, new = getattr(stage, name), getattr(patch, name)
-        if old != new:
-            changes[name] = {"old": old, "new": new}
-    return changes
+    before, after = stage.model_dump(mode="json"), patch.model_dump(mode="json")
+    return {
+        name: {"old": before[name], "new": after[name]}
+        for name in patch.model_fields_set
+        if before[name] != after[name]
+    }
 
 
 def check_reorder(current: list[Stage], wanted: list[uuid.UUID]) -> None:
