@@ -10,9 +10,9 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -330,3 +330,7 @@ async def runtime_of(request: Request) -> ServiceRuntime:
     not hand it to a worker thread)."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
+
+
+CurrentRuntime = Annotated[ServiceRuntime, Depends(runtime_of)]
+"""Route parameter type for the runtime of the app serving the request."""

@@ -1,15 +1,22 @@
-"""Composition root of the pipeline service."""
+"""Composition root of the pipeline service: one line per feature router."""
 
 from pathlib import Path
 
+from clientele_shared.events.topics import DEALS
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
-from clientele_pipeline.api import router
+from clientele_pipeline import subscriptions
+from clientele_pipeline.board.router import router as board
+from clientele_pipeline.deals.router import router as deals
+from clientele_pipeline.pipelines.router import router as pipelines
+from clientele_pipeline.playbooks.router import router as playbooks
 from clientele_pipeline.settings import PipelineSettings
-from clientele_pipeline.store import metadata
+from clientele_pipeline.stages.router import router as stages
+from clientele_pipeline.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+PUBLISHES = (DEALS,)
 
 
 def load_settings() -> PipelineSettings:
@@ -17,10 +24,17 @@ def load_settings() -> PipelineSettings:
 
 
 def create_app(settings: PipelineSettings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or load_settings(), metadata)
+    runtime = ServiceRuntime(settings or load_settings(), metadata, publishes=PUBLISHES)
+    subscriptions.subscribe(runtime.consumer, runtime.outbox)
     return create_service_app(
         runtime,
         title="Clientele pipeline",
-        description="Pipelines, stages, deals, tasks, automation rules, leads and sales analytics.",
-        routers=[router],
+        description="Pipelines and stages, deals and their stage history, the kanban board.",
+        routers=[
+            pipelines,
+            stages,
+            board,
+            deals,
+            playbooks,
+        ],
     )

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from clientele_shared.events.registry import Registry, Topic
-from clientele_shared.events.schemas import directory, interactions, notifications, notifier
+from clientele_shared.events.schemas import (
+    directory,
+    interactions,
+    notifications,
+    notifier,
+    pipeline,
+)
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import (
     OrganizationCreated,
@@ -90,7 +96,13 @@ TOPICS = [
 ]
 
 
-EVENTS = [*directory.EVENTS, *interactions.EVENTS, *notifications.EVENTS, *notifier.EVENTS]
+EVENTS = [
+    *directory.EVENTS,
+    *interactions.EVENTS,
+    *notifications.EVENTS,
+    *notifier.EVENTS,
+    *pipeline.EVENTS,
+]
 
 __all__ = [
     "CAMPAIGNS",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -161,3 +162,24 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
+
+
+class Conflict(ProblemError):
+    """409: the request contradicts the record's current state (``kind`` names which rule)."""
+
+    def __init__(self, detail: str, *, kind: str = "conflict", **extensions: Any) -> None:
+        super().__init__(409, "Conflict", detail, kind=kind, **extensions)
+
+
+def invalid(errors: Sequence[dict[str, Any]], location: str = "body") -> RequestValidationError:
+    """A 422 validation problem (FastAPI's shape) for errors a service finds after parsing."""
+    return RequestValidationError(
+        [{**error, "loc": (location, *error.get("loc", ()))} for error in errors]
+    )
+
+
+def invalid_field(
+    field: str, message: str, kind: str = "value_error", *, location: str = "body"
+) -> RequestValidationError:
+    """A 422 validation problem naming one field."""
+    return invalid([{"loc": tuple(field.split(".")), "msg": message, "type": kind}], location)

@@ -1,4 +1,4 @@
-from clientele_pipeline.store import metadata
+from clientele_pipeline.tables import metadata
 from clientele_shared.db import run_env
 
 run_env(metadata)

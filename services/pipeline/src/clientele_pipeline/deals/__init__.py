@@ -1,0 +1,1 @@
+"""Deals: their fields, stage moves with the stage history, soft delete."""

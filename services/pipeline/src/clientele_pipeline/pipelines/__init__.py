@@ -1,0 +1,1 @@
+"""Pipelines and their ordered stages (one aggregate, one version)."""

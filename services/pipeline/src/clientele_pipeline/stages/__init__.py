@@ -1,0 +1,1 @@
+"""Stages of a pipeline: add, change, archive, reorder, delete an empty one."""

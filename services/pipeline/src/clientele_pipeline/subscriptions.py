@@ -1,0 +1,62 @@
+"""Events in: the directory's organizations, persons and employees folded into read models.
+
+Each handler turns an event into whole records (``clients.service.*_records``) and applies
+each with the read model's one apply step; for organizations, the deals then follow what the
+directory did to the client (merged, deleted, restored, blocked). All of it happens in the
+inbox's transaction: applied exactly once, with the deals' audit entries and events.
+"""
+
+from __future__ import annotations
+
+from clientele_shared.events.envelope import Actor, Envelope
+from clientele_shared.events.inbox import EventConsumer
+from clientele_shared.events.outbox import Outbox
+from clientele_shared.events.topics import EMPLOYEES, ORGANIZATIONS, PERSONS
+from clientele_shared.service_layer import within
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_pipeline.clients import service as clients
+from clientele_pipeline.deals import service as deals
+from clientele_pipeline.tables import audit_log
+
+DIRECTORY_ACTOR = Actor(subject="directory", kind="service")
+
+
+class OrganizationEvents:
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+        actor = envelope.actor or DIRECTORY_ACTOR
+        async with within(session, self.outbox, audit_log, actor) as uow:
+            for record in await clients.organization_records(session, payload):
+                before = await clients.organization(session, record.organization_id)
+                await clients.apply_organization(session, record)
+                await deals.follow_client(uow, before, record)
+
+
+class PersonEvents:
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+        actor = envelope.actor or DIRECTORY_ACTOR
+        async with within(session, self.outbox, audit_log, actor) as uow:
+            for record in await clients.person_records(session, payload):
+                before = (await clients.persons_of(session, [record.person_id])).get(
+                    record.person_id
+                )
+                await clients.apply_person(session, record)
+                await deals.follow_person(uow, before, record)
+
+
+async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
+    for record in await clients.employee_records(session, payload):
+        await clients.apply_employee(session, record)
+
+
+def subscribe(consumer: EventConsumer, outbox: Outbox) -> None:
+    consumer.subscribe(ORGANIZATIONS, "organizations", OrganizationEvents(outbox))
+    consumer.subscribe(PERSONS, "persons", PersonEvents(outbox))
+    consumer.subscribe(EMPLOYEES, "employees", on_employee_event)

@@ -1,0 +1,235 @@
+"""Every table of the pipeline service (SQLAlchemy Core): pipelines and stages, deals and their
+stage history, the audit trail, the read models of the directory, the outbox and the inbox."""
+
+from clientele_shared.events.tables import inbox_table, outbox_table
+from clientele_shared.service_layer import audit_table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+metadata = MetaData()
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+audit_log = audit_table(metadata)
+"""Append-only (a trigger refuses UPDATE and DELETE): one row per change of a pipeline or deal."""
+
+
+def _versioned() -> list[Column[object]]:
+    return [
+        Column("version", Integer, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("created_by", String(200), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_by", String(200), nullable=False),
+        Column("deleted_at", DateTime(timezone=True)),
+        Column("deleted_by", String(200)),
+    ]
+
+
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("lost_reasons", ARRAY(String(100)), nullable=False, server_default=text("'{}'")),
+    *_versioned(),
+    Index("ix_pipelines_directions", "directions", postgresql_using="gin"),
+)
+"""A pipeline and its stages are one aggregate: a stage change is a new pipeline version."""
+
+stages = Table(
+    "stages",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("pipeline_id", Uuid, ForeignKey("pipelines.id"), nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("probability", SmallInteger, nullable=False),
+    Column("expected_days", Integer),
+    Column("color", String(7)),
+    Column("required_fields", ARRAY(String(100)), nullable=False, server_default=text("'{}'")),
+    Column("checklist", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("script", JSONB),
+    Column("archived", Boolean, nullable=False, server_default=text("false")),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Index("ix_stages_pipeline", "pipeline_id", "position"),
+)
+"""A deleted stage stays a row: the stage history of deals that passed it keeps naming it."""
+
+deals = Table(
+    "deals",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("pipeline_id", Uuid, ForeignKey("pipelines.id"), nullable=False),
+    Column("stage_id", Uuid, ForeignKey("stages.id"), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("organization_id", Uuid, nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("amount", Numeric(18, 2)),
+    Column("currency", String(3)),
+    Column("person_ids", ARRAY(Uuid), nullable=False, server_default=text("'{}'")),
+    Column("primary_person_id", Uuid),
+    Column("responsible_employee_id", Uuid),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("tags", ARRAY(String(100)), nullable=False, server_default=text("'{}'")),
+    Column("custom_fields", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("expected_close_date", Date),
+    Column("source", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("lost_reason", String(100)),
+    Column("products", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("amount_from_products", Boolean, nullable=False, server_default=text("false")),
+    Column("checklist_ticks", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("stage_entered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("client_blocked", Boolean, nullable=False, server_default=text("false")),
+    Column("client_hidden", Boolean, nullable=False, server_default=text("false")),
+    *_versioned(),
+    Index("ix_deals_organization", "organization_id"),
+    Index("ix_deals_stage", "stage_id"),
+    Index(
+        "ix_deals_board",
+        "pipeline_id",
+        "stage_id",
+        text("created_at DESC"),
+        text("id DESC"),
+        postgresql_where=text("deleted_at IS NULL AND NOT client_hidden"),
+    ),
+    Index(
+        "ix_deals_board_totals",
+        "pipeline_id",
+        "stage_id",
+        "currency",
+        postgresql_include=["amount", "directions"],
+        postgresql_where=text("deleted_at IS NULL AND NOT client_hidden"),
+    ),
+    Index("ix_deals_directions", "directions", postgresql_using="gin"),
+    Index("ix_deals_tags", "tags", postgresql_using="gin"),
+    Index("ix_deals_person_ids", "person_ids", postgresql_using="gin"),
+    Index(
+        "ix_deals_responsible",
+        "responsible_employee_id",
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+    Index(
+        "ix_deals_title_trgm",
+        "title",
+        postgresql_using="gin",
+        postgresql_ops={"title": "gin_trgm_ops"},
+    ),
+)
+"""``client_blocked``: the organization is in the unwanted register; ``client_hidden``: it is
+deleted in the directory (its deals come back when it is restored)."""
+
+stage_totals = Table(
+    "stage_totals",
+    metadata,
+    Column("pipeline_id", Uuid, nullable=False),
+    Column("stage_id", Uuid, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("shard", SmallInteger, nullable=False),
+    Column("deals", Integer, nullable=False),
+    Column("amount", Numeric(20, 2), nullable=False),
+    PrimaryKeyConstraint("stage_id", "currency", "directions", "shard"),
+    Index("ix_stage_totals_pipeline", "pipeline_id"),
+)
+"""Count and sum of the shown deals (live, client not deleted) per stage, currency ('' for
+none) and direction set, kept by a trigger on ``deals`` (migration 0004). A change adds or
+subtracts in the shard of its database connection (backend pid mod 64; only the sum over the
+shards means anything), so concurrent writes in one stage rarely wait for the same row. The
+board's totals without filters read it instead of aggregating every deal."""
+
+deal_stage_history = Table(
+    "deal_stage_history",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("deal_id", Uuid, ForeignKey("deals.id"), nullable=False),
+    Column("pipeline_id", Uuid, nullable=False),
+    Column("from_stage_id", Uuid, ForeignKey("stages.id")),
+    Column("to_stage_id", Uuid, ForeignKey("stages.id"), nullable=False),
+    Column("moved_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor_subject", String(200), nullable=False),
+    Column("actor_kind", String(20), nullable=False),
+    Column("reason", Text),
+    Column("deal_version", Integer, nullable=False),
+    Index("ix_deal_stage_history_deal", "deal_id", "id"),
+    Index("ix_deal_stage_history_to_stage", "to_stage_id", "moved_at"),
+)
+"""Append-only: every stage a deal entered (the first row has no ``from_stage_id``), the input
+of the analytics (time in stage is computed from it, never from the deal's mutable fields)."""
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("organization_id", Uuid, primary_key=True),
+    Column("legal_name", String(500), nullable=False),
+    Column("short_name", String(500)),
+    Column("inn", String(12)),
+    Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("blocked", Boolean, nullable=False, server_default=text("false")),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Column("merged_into", Uuid),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_organizations_inn", "inn"),
+    *(
+        Index(
+            f"ix_organizations_{name}_trgm",
+            name,
+            postgresql_using="gin",
+            postgresql_ops={name: "gin_trgm_ops"},
+        )
+        for name in ("legal_name", "short_name")
+    ),
+)
+"""Read model of the directory's organizations (version-guarded: never older over newer)."""
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("person_id", Uuid, primary_key=True),
+    Column("last_name", String(200)),
+    Column("first_name", String(200)),
+    Column("middle_name", String(200)),
+    Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("blocked", Boolean, nullable=False, server_default=text("false")),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Column("merged_into", Uuid),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""Read model of the directory's persons (contact persons of deals)."""
+
+employees = Table(
+    "employees",
+    metadata,
+    Column("employee_id", Uuid, primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""Read model of the directory's employees (responsible employees of deals)."""

@@ -1,0 +1,295 @@
+"""What every service's business operations share: the unit of work, the versioned write and
+the append-only audit trail (ADR 20).
+
+A service function opens one :class:`UnitOfWork` per operation: one transaction in which it
+writes its rows, appends audit entries and stages outgoing events; the events reach the outbox
+in that same transaction, just before it commits, and are lost with it when it rolls back.
+A versioned record (``version``, ``updated_at``, ``updated_by`` columns) changes through
+:meth:`Versioned.lock` then :func:`write_version`: the row locked ``FOR UPDATE``, ``If-Match``
+checked against its version (412), the new values written with ``version + 1``, one audit entry
+with who, when and the old and new values, and the change's events staged.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from pydantic import BaseModel
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    RowMapping,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from clientele_shared.auth.principal import Principal
+from clientele_shared.events.envelope import Actor, Envelope
+from clientele_shared.events.outbox import Outbox
+from clientele_shared.http.concurrency import PreconditionFailed, check_version
+from clientele_shared.observability import current_correlation_id
+
+
+def actor_of(principal: Principal) -> Actor:
+    """The actor events and audit entries name for a caller."""
+    return Actor(subject=principal.subject, kind=principal.kind)
+
+
+# --- the audit trail -------------------------------------------------------------------------
+
+
+def audit_table(metadata: MetaData, name: str = "audit_log") -> Table:
+    """One append-only row per change of any record of a service (entity kind and id)."""
+    return Table(
+        name,
+        metadata,
+        Column("id", BigInteger, Identity(always=True), primary_key=True),
+        Column("entity_kind", String(40), nullable=False),
+        Column("entity_id", Uuid, nullable=False),
+        Column("version", Integer),
+        Column("action", String(40), nullable=False),
+        Column("actor_subject", String(200), nullable=False),
+        Column("actor_kind", String(20), nullable=False),
+        Column("actor_name", String(500)),
+        Column("correlation_id", String(128), nullable=False),
+        Column("changes", JSONB, nullable=False, server_default="{}"),
+        Column("note", Text),
+        Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Index(f"ix_{name}_entity", "entity_kind", "entity_id", "id"),
+    )
+
+
+def _append_only_function(table: Table) -> str:
+    prefix = f"{table.schema}." if table.schema else ""
+    return f"{prefix}{table.name}_append_only"
+
+
+def create_append_only_table(bind: Connection, table: Table) -> None:
+    """Create ``table`` (in a migration) with a trigger refusing UPDATE and DELETE on it."""
+    table.create(bind)
+    function = _append_only_function(table)
+    bind.exec_driver_sql(
+        f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN RAISE EXCEPTION '{table.fullname} is append-only'; END $$"
+    )
+    bind.exec_driver_sql(
+        f"CREATE TRIGGER {table.name}_append_only BEFORE UPDATE OR DELETE ON {table.fullname} "
+        f"FOR EACH ROW EXECUTE FUNCTION {function}()"
+    )
+
+
+def drop_append_only_table(bind: Connection, table: Table) -> None:
+    table.drop(bind)
+    bind.exec_driver_sql(f"DROP FUNCTION {_append_only_function(table)}()")
+
+
+class AuditEntry(BaseModel):
+    """One change of a record as the audit trail keeps it."""
+
+    id: int
+    entity_kind: str
+    entity_id: uuid.UUID
+    action: str
+    version: int | None
+    actor_subject: str
+    actor_kind: str
+    actor_name: str | None = None
+    correlation_id: str
+    occurred_at: datetime
+    changes: dict[str, Any]
+    note: str | None = None
+
+
+async def audit_trail(
+    session: AsyncSession,
+    table: Table,
+    kind: str,
+    entity_id: uuid.UUID,
+    *,
+    after: int = 0,
+    limit: int = 100,
+) -> list[AuditEntry]:
+    """A record's audit entries in the order they happened, after the entry id ``after``."""
+    rows = (
+        await session.execute(
+            select(table)
+            .where(table.c.entity_kind == kind, table.c.entity_id == entity_id, table.c.id > after)
+            .order_by(table.c.id)
+            .limit(limit)
+        )
+    ).all()
+    return [AuditEntry.model_validate(row, from_attributes=True) for row in rows]
+
+
+# --- the unit of work ------------------------------------------------------------------------
+
+
+class UnitOfWork:
+    """One business operation: its session (in a transaction), its author, its events."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        audit_log: Table,
+        actor: Actor,
+        actor_name: str | None = None,
+    ) -> None:
+        self.session = session
+        self.outbox = outbox
+        self.audit_log = audit_log
+        self.actor = actor
+        self.actor_name = actor_name
+        self.events: list[Envelope] = []
+
+    def stage(self, *envelopes: Envelope) -> None:
+        """Events to write to the outbox when the operation commits."""
+        self.events.extend(envelopes)
+
+    async def audit(
+        self,
+        *,
+        kind: str,
+        entity_id: uuid.UUID,
+        action: str,
+        version: int | None,
+        changes: dict[str, Any] | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Append one entry to the audit trail, in the operation's transaction."""
+        await self.session.execute(
+            insert(self.audit_log).values(
+                entity_kind=kind,
+                entity_id=entity_id,
+                version=version,
+                action=action,
+                actor_subject=self.actor.subject,
+                actor_kind=self.actor.kind,
+                actor_name=self.actor_name,
+                correlation_id=current_correlation_id(),
+                changes=changes or {},
+                note=note,
+            )
+        )
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessions: async_sessionmaker[AsyncSession],
+    outbox: Outbox,
+    audit_log: Table,
+    author: Principal | Actor,
+) -> AsyncIterator[UnitOfWork]:
+    """Open a transaction; on a clean exit stage the collected events in the outbox and commit,
+    on an exception roll everything back (rows, audit entries and events alike)."""
+    if isinstance(author, Principal):
+        actor, name = actor_of(author), author.name
+    else:
+        actor, name = author, None
+    async with sessions() as session, session.begin():
+        uow = UnitOfWork(session, outbox, audit_log, actor, name)
+        yield uow
+        await outbox.add_many(session, uow.events)
+
+
+@asynccontextmanager
+async def within(
+    session: AsyncSession, outbox: Outbox, audit_log: Table, actor: Actor
+) -> AsyncIterator[UnitOfWork]:
+    """A unit of work inside a transaction someone else owns (an event consumer's inbox
+    transaction): the events are staged when the block ends; the owner commits."""
+    uow = UnitOfWork(session, outbox, audit_log, actor)
+    yield uow
+    await outbox.add_many(session, uow.events)
+
+
+# --- versioned records -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A table of versioned records: an id, ``version``, ``updated_at``/``updated_by`` and
+    (for soft deletion) ``deleted_at``/``deleted_by``; ``kind`` names them in the audit trail."""
+
+    table: Table
+    kind: str
+    key: str = "id"
+
+    async def lock(self, session: AsyncSession, entity_id: uuid.UUID) -> RowMapping | None:
+        """The record locked FOR UPDATE until the transaction ends (deleted ones too)."""
+        key = self.table.c[self.key]
+        return (
+            (await session.execute(select(self.table).where(key == entity_id).with_for_update()))
+            .mappings()
+            .first()
+        )
+
+
+async def write_version(
+    uow: UnitOfWork,
+    record: Versioned,
+    entity_id: uuid.UUID,
+    *,
+    current: int,
+    expected: set[int],
+    values: dict[str, Any],
+    action: str,
+    changes: dict[str, Any] | None = None,
+    note: str | None = None,
+    events: Iterable[Envelope] = (),
+) -> int:
+    """Write a new version of a record locked by :meth:`Versioned.lock`; return its number.
+
+    412 unless ``expected`` (the versions ``If-Match`` names) holds ``current``. The audit entry
+    records ``changes`` (``{field: {old, new}}``); ``events`` are staged in the unit of work.
+    """
+    check_version(expected, current)
+    version = current + 1
+    key = record.table.c[record.key]
+    result = cast(
+        CursorResult[Any],
+        await uow.session.execute(
+            update(record.table)
+            .where(key == entity_id, record.table.c.version == current)
+            .values(**values, version=version, updated_at=func.now(), updated_by=uow.actor.subject)
+        ),
+    )
+    if result.rowcount != 1:  # not locked by the caller and changed meanwhile
+        raise PreconditionFailed(current + 1)
+    await uow.audit(
+        kind=record.kind,
+        entity_id=entity_id,
+        action=action,
+        version=version,
+        changes=changes,
+        note=note,
+    )
+    uow.stage(*events)
+    return version
+
+
+def soft_delete_values(subject: str, *, delete: bool = True) -> dict[str, Any]:
+    """The columns a soft delete (or, with ``delete=False``, a restore) sets besides the version."""
+    return {
+        "deleted_at": func.now() if delete else None,
+        "deleted_by": subject if delete else None,
+    }
