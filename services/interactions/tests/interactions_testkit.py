@@ -36,14 +36,20 @@ def bearer(
 
 
 def directory_envelope(
-    event_type: str, payload: BaseModel, aggregate_id: uuid.UUID, directions: Sequence[str] = ()
+    event_type: str,
+    payload: BaseModel,
+    aggregate_id: uuid.UUID,
+    directions: Sequence[str] = (),
+    *,
+    producer: str = "directory",
 ) -> Envelope:
+    """An event as its owner (the directory unless ``producer`` says otherwise) publishes it."""
     spec = REGISTRY.latest(event_type)
     assert isinstance(payload, spec.payload)
     return Envelope(
         type=event_type,
         schema_version=spec.version,
-        producer="directory",
+        producer=producer,
         correlation_id=uuid.uuid4().hex,
         actor=Actor(subject="test", kind="user"),
         directions=tuple(directions),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from clientele_shared.events.catalog import EMPLOYEES, PERSONS
+from clientele_shared.events.catalog import DEALS, EMPLOYEES, PERSONS
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.schemas.directory import (
@@ -22,11 +22,22 @@ from clientele_shared.events.schemas.directory import (
     PersonUnblocked,
     PersonUpdated,
 )
+from clientele_shared.events.schemas.pipeline import (
+    DealChanged,
+    DealCreated,
+    DealDeleted,
+    DealLost,
+    DealRestored,
+    DealStageChanged,
+    DealWon,
+)
+from clientele_shared.observability import get_logger
 from pydantic import BaseModel
 from sqlalchemy import Column, Table, any_, case, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clientele_interactions.domain.deals import deal_changes, deal_line
 from clientele_interactions.domain.people import (
     employee_changes,
     employee_values,
@@ -37,11 +48,14 @@ from clientele_interactions.domain.people import (
 from clientele_interactions.operations import SERVICE_ACTOR, bump_summary, move_interactions
 from clientele_interactions.store import (
     client_cards,
+    client_deals,
     employees,
     employments,
     interactions,
     persons,
 )
+
+log = get_logger(__name__)
 
 
 async def _bump_person(session: AsyncSession, person_id: uuid.UUID) -> None:
@@ -228,3 +242,42 @@ async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseMod
 def subscribe_read_models(consumer: EventConsumer) -> None:
     consumer.subscribe(PERSONS, "people", on_person_event)
     consumer.subscribe(EMPLOYEES, "employees", on_employee_event)
+    consumer.subscribe(DEALS, "deals", on_deal_event)
+
+
+async def on_deal_event(session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+    """The client's deals for the summary, from the pipeline's deal events: a snapshot event
+    writes the whole line, the others what they carry; an older version never overwrites a
+    newer one. A deal of a merged client follows the survivor (the pipeline re-points it and
+    says so with a new version)."""
+    if isinstance(payload, DealCreated | DealRestored):
+        values = deal_line(payload, envelope.occurred_at)
+        stmt = insert(client_deals).values(**values)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[client_deals.c.deal_id],
+                set_={key: stmt.excluded[key] for key in values if key != "deal_id"},
+                where=client_deals.c.version < stmt.excluded.version,
+            )
+        )
+        await bump_summary(session, payload.organization_id)
+        return
+    if not isinstance(payload, DealChanged | DealStageChanged | DealWon | DealLost | DealDeleted):
+        return
+    values = deal_changes(payload)
+    organization_id = await session.scalar(
+        update(client_deals)
+        .where(client_deals.c.deal_id == payload.deal_id, client_deals.c.version < payload.version)
+        .values(**values, version=payload.version, updated_at=envelope.occurred_at)
+        .returning(client_deals.c.organization_id)
+    )
+    if organization_id is None:
+        known = await session.scalar(
+            select(client_deals.c.version).where(client_deals.c.deal_id == payload.deal_id)
+        )
+        if known is None:  # never saw its creation (it predates this consumer): nothing to show
+            log.warning("deal event for an unknown deal", deal_id=str(payload.deal_id))
+        return
+    await bump_summary(session, organization_id)
+    if organization_id != payload.organization_id:
+        await bump_summary(session, payload.organization_id)

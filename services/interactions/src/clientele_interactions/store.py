@@ -316,7 +316,7 @@ client_deals = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_client_deals_org", "organization_id"),
 )
-"""Filled by the pipeline's deal events when it publishes them (a later issue)."""
+"""The client's deals from the pipeline's deal events (readmodels.on_deal_event)."""
 
 client_campaigns = Table(
     "client_campaigns",
