@@ -287,6 +287,11 @@ async def write_version(
     return version
 
 
+def field_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{field: {old, new}}`` of the keys whose values differ (the audit entry's changes)."""
+    return {key: {"old": old[key], "new": new[key]} for key in new if old.get(key) != new[key]}
+
+
 def soft_delete_values(subject: str, *, delete: bool = True) -> dict[str, Any]:
     """The columns a soft delete (or, with ``delete=False``, a restore) sets besides the version."""
     return {
