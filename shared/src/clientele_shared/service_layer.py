@@ -176,20 +176,40 @@ class UnitOfWork:
         note: str | None = None,
     ) -> None:
         """Append one entry to the audit trail, in the operation's transaction."""
-        await self.session.execute(
-            insert(self.audit_log).values(
-                entity_kind=kind,
-                entity_id=entity_id,
-                version=version,
-                action=action,
-                actor_subject=self.actor.subject,
-                actor_kind=self.actor.kind,
-                actor_name=self.actor_name,
-                correlation_id=current_correlation_id(),
-                changes=changes or {},
-                note=note,
-            )
+        await self.audit_many(
+            kind=kind,
+            action=action,
+            entries=[(entity_id, version, changes or {})],
+            note=note,
         )
+
+    async def audit_many(
+        self,
+        *,
+        kind: str,
+        action: str,
+        entries: Iterable[tuple[uuid.UUID, int | None, dict[str, Any]]],
+        note: str | None = None,
+    ) -> None:
+        """Append one entry per ``(entity_id, version, changes)`` in one statement (a bulk
+        operation's records, all changed the same way by the same actor)."""
+        rows = [
+            {
+                "entity_kind": kind,
+                "entity_id": entity_id,
+                "version": version,
+                "action": action,
+                "actor_subject": self.actor.subject,
+                "actor_kind": self.actor.kind,
+                "actor_name": self.actor_name,
+                "correlation_id": current_correlation_id(),
+                "changes": changes,
+                "note": note,
+            }
+            for entity_id, version, changes in entries
+        ]
+        if rows:
+            await self.session.execute(insert(self.audit_log), rows)
 
 
 @asynccontextmanager

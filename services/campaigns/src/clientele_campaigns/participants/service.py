@@ -1,0 +1,476 @@
+"""Participant operations: adding (by hand or in bulk, blocked counterparties refused and the
+refusal recorded), status and outcome changes one by one or in bulk, stage moves with their
+history; following what the directory does to organizations and persons."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from clientele_shared.auth.principal import Principal
+from clientele_shared.directory_read_models import OrganizationRecord, PersonRecord
+from clientele_shared.events.envelope import Envelope
+from clientele_shared.http.concurrency import check_version
+from clientele_shared.http.problems import NotFound, invalid_field
+from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.service_layer import (
+    AuditEntry,
+    UnitOfWork,
+    Versioned,
+    audit_trail,
+    write_version,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_campaigns import publishing
+from clientele_campaigns.campaigns import service as campaigns
+from clientele_campaigns.campaigns.rules import Campaign, Stage
+from clientele_campaigns.clients.service import READ_MODELS
+from clientele_campaigns.participants import queries
+from clientele_campaigns.participants.rules import (
+    Addition,
+    AdditionResult,
+    BulkUpdate,
+    Move,
+    Participant,
+    ParticipantPatch,
+    Refused,
+    StageHistoryEntry,
+    Who,
+    changed_values,
+    unique,
+)
+from clientele_campaigns.tables import audit_log, participants
+
+KIND = "participant"
+PARTICIPANT = Versioned(participants, KIND)
+_NOT_FOUND = "The participant does not exist."
+
+
+def _stage(campaign: Campaign, stage_id: uuid.UUID | None, field: str) -> Stage:
+    if stage_id is None:
+        return campaign.stages[0]
+    stage = campaign.stage(stage_id)
+    if stage is None:
+        raise invalid_field(field, "not a stage of the marketing event", "unknown_reference")
+    return stage
+
+
+def _refusal(
+    principal: Principal,
+    entry: Who,
+    organization: OrganizationRecord | None,
+    person: PersonRecord | None,
+) -> Refused | None:
+    """Why an entry is not added, if it is not: unknown or unseen organization or person (the
+    same answer: existence is not disclosed), or a blocked counterparty."""
+    if (
+        organization is None
+        or organization.deleted
+        or not principal.can_see(organization.directions)
+    ):
+        return Refused(organization_id=entry.organization_id, reason="unknown_organization")
+    if entry.person_id is not None and (
+        person is None or person.deleted or not principal.can_see(person.directions)
+    ):
+        return Refused(**entry.model_dump(), reason="unknown_person")
+    if organization.blocked or (person is not None and person.blocked):
+        return Refused(**entry.model_dump(), reason="blocked")
+    return None
+
+
+async def add_participants(
+    *, runtime: ServiceRuntime, principal: Principal, campaign_id: uuid.UUID, addition: Addition
+) -> AdditionResult:
+    """Organizations and their persons into the event at a stage, all in one transaction;
+    the refused ones returned and recorded (``GET .../refusals``)."""
+    async with campaigns.work(runtime, principal) as uow:
+        campaign = await campaigns.locked_campaign(uow, principal, campaign_id)
+        stage = _stage(campaign, addition.stage_id, "stage_id")
+        entries = unique(addition.participants)
+        organizations = await READ_MODELS.organizations_of(
+            uow.session, [entry.organization_id for entry in entries]
+        )
+        persons = await READ_MODELS.persons_of(
+            uow.session, [entry.person_id for entry in entries if entry.person_id]
+        )
+        refused: list[Refused] = []
+        accepted: list[Who] = []
+        for entry in entries:
+            person = persons.get(entry.person_id) if entry.person_id else None
+            reason = _refusal(principal, entry, organizations.get(entry.organization_id), person)
+            if reason is None:
+                accepted.append(entry)
+            else:
+                refused.append(reason)
+        already = await queries.present(uow.session, campaign_id, accepted)
+        refused += [Refused(**entry.model_dump(), reason="already_added") for entry in already]
+        accepted = [entry for entry in accepted if entry not in already]
+        await queries.record_refusals(uow.session, campaign_id, refused, principal.subject)
+        now = datetime.now(UTC)
+        added = [
+            Participant(
+                id=uuid.uuid4(),
+                campaign_id=campaign_id,
+                stage_id=stage.id,
+                organization_id=entry.organization_id,
+                person_id=entry.person_id,
+                status=addition.status,
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
+            for entry in accepted
+        ]
+        await _insert(uow, campaign, added)
+    return AdditionResult(added=added, refused=refused)
+
+
+async def _insert(uow: UnitOfWork, campaign: Campaign, added: list[Participant]) -> None:
+    """New participants, their first stage-history entries, audit entries and events."""
+    if not added:
+        return
+    subject = uow.actor.subject
+    stored = {"id", "campaign_id", "stage_id", "organization_id", "person_id", "status", "version"}
+    await queries.insert_participants(
+        uow.session,
+        [
+            {**p.model_dump(include=stored), "created_by": subject, "updated_by": subject}
+            for p in added
+        ],
+    )
+    await queries.record_moves(
+        uow.session,
+        [
+            {
+                "participant_id": p.id,
+                "campaign_id": p.campaign_id,
+                "to_stage_id": p.stage_id,
+                "status": p.status,
+                "actor_subject": subject,
+            }
+            for p in added
+        ],
+    )
+    await uow.audit_many(
+        kind=KIND,
+        action="added",
+        entries=[
+            (
+                p.id,
+                1,
+                {
+                    name: {"old": None, "new": value}
+                    for name, value in p.model_dump(
+                        mode="json",
+                        include={
+                            "campaign_id",
+                            "stage_id",
+                            "organization_id",
+                            "person_id",
+                            "status",
+                        },
+                    ).items()
+                },
+            )
+            for p in added
+        ],
+    )
+    uow.stage(*(publishing.participant_added(uow.outbox, campaign, p, uow.actor) for p in added))
+
+
+async def _visible(
+    session: AsyncSession, principal: Principal, campaign_id: uuid.UUID, participant_id: uuid.UUID
+) -> tuple[Campaign, Participant]:
+    campaign = await campaigns.visible_campaign(session, principal, campaign_id)
+    participant = await queries.load(session, campaign_id, participant_id)
+    if participant is None:
+        raise NotFound(_NOT_FOUND)
+    return campaign, participant
+
+
+async def list_participants(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    stage_id: uuid.UUID | None,
+    status: str | None,
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[Participant]:
+    """A page of the event's participants in id order (``after``: the last id of the previous)."""
+    async with runtime.sessions() as session:
+        await campaigns.visible_campaign(session, principal, campaign_id)
+        return await queries.list_live(
+            session, campaign_id, stage_id=stage_id, status=status, after=after, limit=limit
+        )
+
+
+async def get_participant(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    participant_id: uuid.UUID,
+) -> Participant:
+    async with runtime.sessions() as session:
+        return (await _visible(session, principal, campaign_id, participant_id))[1]
+
+
+async def participant_history(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    participant_id: uuid.UUID,
+) -> list[StageHistoryEntry]:
+    """Every stage the participant entered, in order."""
+    async with runtime.sessions() as session:
+        await _visible(session, principal, campaign_id, participant_id)
+        return await queries.history(session, participant_id)
+
+
+async def participant_audit(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    participant_id: uuid.UUID,
+    after: int,
+    limit: int,
+) -> list[AuditEntry]:
+    async with runtime.sessions() as session:
+        await _visible(session, principal, campaign_id, participant_id)
+        return await audit_trail(session, audit_log, KIND, participant_id, after=after, limit=limit)
+
+
+async def refusals(
+    *, runtime: ServiceRuntime, principal: Principal, campaign_id: uuid.UUID, limit: int
+) -> list[Refused]:
+    async with runtime.sessions() as session:
+        await campaigns.visible_campaign(session, principal, campaign_id)
+        return await queries.refused(session, campaign_id, limit)
+
+
+async def _change(
+    uow: UnitOfWork,
+    campaign: Campaign,
+    current: Participant,
+    values: dict[str, Any],
+    *,
+    expected: set[int],
+    action: str,
+    history: dict[str, Any] | None = None,
+) -> Participant:
+    """A participant's next version: audit entry, stage history when it moves, and the events
+    of attendance (status) and outcome."""
+    changes = {
+        name: {"old": getattr(current, name), "new": value} for name, value in values.items()
+    }
+    after = current.model_copy(update={**values, "version": current.version + 1})
+    events: list[Envelope] = []
+    if "status" in values:
+        events.append(
+            publishing.participant_status_changed(
+                uow.outbox, campaign, after, current.status, datetime.now(UTC), uow.actor
+            )
+        )
+    if {"loyalty", "partnership_interest", "notes", "follow_up"} & values.keys():
+        events.append(publishing.participant_outcome(uow.outbox, campaign, after, uow.actor))
+    await write_version(
+        uow,
+        PARTICIPANT,
+        current.id,
+        current=current.version,
+        expected=expected,
+        values=values,
+        action=action,
+        changes={name: {k: _json(v) for k, v in c.items()} for name, c in changes.items()},
+        events=events,
+    )
+    if history is not None:
+        await queries.record_moves(uow.session, [history])
+    return after
+
+
+def _json(value: Any) -> Any:
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
+async def update_participant(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    participant_id: uuid.UUID,
+    patch: ParticipantPatch,
+    expected: set[int],
+) -> Participant:
+    """Status and/or outcome of one participant (If-Match of the participant)."""
+    async with campaigns.work(runtime, principal) as uow:
+        campaign = await campaigns.locked_campaign(uow, principal, campaign_id)
+        found = await queries.locked(uow.session, campaign_id, [participant_id])
+        if not found:
+            raise NotFound(_NOT_FOUND)
+        current = found[0]
+        values = changed_values(current, patch)
+        if not values:
+            check_version(expected, current.version)
+            return current
+        return await _change(uow, campaign, current, values, expected=expected, action="updated")
+
+
+async def _locked_all(
+    uow: UnitOfWork, campaign_id: uuid.UUID, ids: list[uuid.UUID]
+) -> list[Participant]:
+    """Every named participant of the event, locked (422 naming those that are not)."""
+    found = await queries.locked(uow.session, campaign_id, ids)
+    missing = sorted({str(i) for i in ids} - {str(p.id) for p in found})
+    if missing:
+        shown = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
+        raise invalid_field(
+            "participant_ids", f"not participants of the event: {shown}", "unknown_reference"
+        )
+    return found
+
+
+async def bulk_update(
+    *, runtime: ServiceRuntime, principal: Principal, campaign_id: uuid.UUID, update: BulkUpdate
+) -> list[Participant]:
+    """The same status and/or outcome for many participants, all or none; each changed one gets
+    its version, audit entry and events (unchanged ones are left as they are)."""
+    async with campaigns.work(runtime, principal) as uow:
+        campaign = await campaigns.locked_campaign(uow, principal, campaign_id)
+        changed = []
+        for current in await _locked_all(uow, campaign_id, update.participant_ids):
+            values = changed_values(current, update)
+            if values:
+                changed.append(
+                    await _change(
+                        uow,
+                        campaign,
+                        current,
+                        values,
+                        expected={current.version},
+                        action="bulk_updated",
+                    )
+                )
+        return changed
+
+
+async def move_participants(
+    *, runtime: ServiceRuntime, principal: Principal, campaign_id: uuid.UUID, move: Move
+) -> list[Participant]:
+    """Participants to another stage of the event; each keeps its stage history."""
+    async with campaigns.work(runtime, principal) as uow:
+        campaign = await campaigns.locked_campaign(uow, principal, campaign_id)
+        stage = _stage(campaign, move.to_stage_id, "to_stage_id")
+        moved = []
+        for current in await _locked_all(uow, campaign_id, move.participant_ids):
+            if current.stage_id == stage.id:
+                continue
+            history = {
+                "participant_id": current.id,
+                "campaign_id": campaign_id,
+                "from_stage_id": current.stage_id,
+                "to_stage_id": stage.id,
+                "status": current.status,
+                "actor_subject": uow.actor.subject,
+            }
+            moved.append(
+                await _change(
+                    uow,
+                    campaign,
+                    current,
+                    {"stage_id": stage.id},
+                    expected={current.version},
+                    action="moved",
+                    history=history,
+                )
+            )
+        return moved
+
+
+# --- following the directory ------------------------------------------------------------------
+
+
+async def _refresh_flags(session: AsyncSession, found: list[Participant]) -> None:
+    """Hidden while its organization or person is deleted in the directory, flagged while
+    either is blocked; both follow the read models."""
+    organizations = await READ_MODELS.organizations_of(session, {p.organization_id for p in found})
+    persons = await READ_MODELS.persons_of(session, {p.person_id for p in found if p.person_id})
+    flags = []
+    for p in found:
+        organization = organizations.get(p.organization_id)
+        person = persons.get(p.person_id) if p.person_id else None
+        flags.append(
+            {
+                "pid": p.id,
+                "hidden": bool(organization and organization.deleted)
+                or bool(person and person.deleted),
+                "blocked": bool(organization and organization.blocked)
+                or bool(person and person.blocked),
+            }
+        )
+    await queries.set_flags(session, flags)
+
+
+async def follow_organization(
+    uow: UnitOfWork, before: OrganizationRecord | None, after: OrganizationRecord
+) -> None:
+    """A merged organization's participants move to the survivor (a new version and audit entry
+    each; one already there stays hidden with the merged record); deleted ones are hidden until
+    restored; blocked ones flagged."""
+    survivor = after.merged_into
+    found = await queries.of_client(uow.session, organization_id=after.organization_id)
+    if survivor is not None and (before is None or before.merged_into != survivor):
+        note = f"the directory merged {after.organization_id} into {survivor}"
+        for current in found:
+            who = Who(organization_id=survivor, person_id=current.person_id)
+            if await queries.present(uow.session, current.campaign_id, [who]):
+                continue
+            await write_version(
+                uow,
+                PARTICIPANT,
+                current.id,
+                current=current.version,
+                expected={current.version},
+                values={"organization_id": survivor},
+                action="client_merged",
+                changes={
+                    "organization_id": {"old": str(current.organization_id), "new": str(survivor)}
+                },
+                note=note,
+            )
+        found = await queries.of_client(
+            uow.session, organization_id=survivor
+        ) + await queries.of_client(uow.session, organization_id=after.organization_id)
+    await _refresh_flags(uow.session, found)
+
+
+async def follow_person(uow: UnitOfWork, before: PersonRecord | None, after: PersonRecord) -> None:
+    """The same for persons: a merged person's participations move to the survivor."""
+    survivor = after.merged_into
+    found = await queries.of_client(uow.session, person_id=after.person_id)
+    if survivor is not None and (before is None or before.merged_into != survivor):
+        for current in found:
+            who = Who(organization_id=current.organization_id, person_id=survivor)
+            if await queries.present(uow.session, current.campaign_id, [who]):
+                continue
+            await write_version(
+                uow,
+                PARTICIPANT,
+                current.id,
+                current=current.version,
+                expected={current.version},
+                values={"person_id": survivor},
+                action="client_merged",
+                changes={"person_id": {"old": str(current.person_id), "new": str(survivor)}},
+                note=f"the directory merged {after.person_id} into {survivor}",
+            )
+        found = await queries.of_client(uow.session, person_id=survivor) + await queries.of_client(
+            uow.session, person_id=after.person_id
+        )
+    await _refresh_flags(uow.session, found)
