@@ -26,6 +26,20 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
 
+class Money(BaseModel):
+    """Sums of one currency (rows of the budget query)."""
+
+    currency: str
+    category: str
+    planned: Decimal
+    actual: Decimal
+
+
+class Quantity(BaseModel):
+    unit: str
+    quantity: Decimal
+
+
 class StageCount(BaseModel):
     stage_id: uuid.UUID
     name: str
@@ -44,13 +58,11 @@ class Cost(BaseModel):
 
 
 class Consumable(BaseModel):
-    """Consumables (paper, cartridges) spent: an amount in one currency, or a quantity of a unit."""
+    """Money spent on consumables (paper, cartridges) in one currency."""
 
-    currency: str | None = None
-    planned: Decimal | None = None
-    actual: Decimal | None = None
-    unit: str | None = None
-    quantity: Decimal | None = None
+    currency: str
+    planned: Decimal
+    actual: Decimal
 
 
 class Figures(BaseModel):
@@ -59,6 +71,8 @@ class Figures(BaseModel):
     by_status: dict[str, int]
     costs: list[Cost]
     consumables: list[Consumable]
+    consumables_used: list[Quantity]
+    """How much of each unit (reams of paper, cartridges) the budget lines say was used."""
 
 
 class EventFigures(Figures):
@@ -73,20 +87,6 @@ class PeriodFigures(Figures):
     starts_from: datetime
     starts_before: datetime
     events: list[EventFigures]
-
-
-class Money(BaseModel):
-    """Sums of one currency (rows of the budget query)."""
-
-    currency: str
-    category: str
-    planned: Decimal
-    actual: Decimal
-
-
-class Quantity(BaseModel):
-    unit: str
-    quantity: Decimal
 
 
 def _per(amount: Decimal, count: int) -> Decimal | None:
@@ -129,6 +129,8 @@ def figures(
         consumables=[
             Consumable(currency=currency, planned=sums[0], actual=sums[1])
             for currency, sums in sorted(consumables.items())
-        ]
-        + [Consumable(unit=unit, quantity=quantity) for unit, quantity in sorted(units.items())],
+        ],
+        consumables_used=[
+            Quantity(unit=unit, quantity=quantity) for unit, quantity in sorted(units.items())
+        ],
     )
