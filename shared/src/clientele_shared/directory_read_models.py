@@ -222,6 +222,10 @@ def directory_tables(metadata: MetaData) -> DirectoryTables:
 # --- reading and applying --------------------------------------------------------------------
 
 
+CHUNK = 10_000
+"""Ids per look-up statement."""
+
+
 def _key(table: Table) -> str:
     return str(table.primary_key.columns.values()[0].name)
 
@@ -246,13 +250,17 @@ async def _upsert(session: AsyncSession, table: Table, record: BaseModel) -> Non
 async def _load_many(
     session: AsyncSession, table: Table, ids: Iterable[uuid.UUID], *, lock: bool = False
 ) -> list[dict[str, Any]]:
+    """The records of ``ids`` in id order, looked up in chunks (a statement binds at most
+    32,767 parameters)."""
     wanted = sorted(set(ids))
-    if not wanted:
-        return []
-    stmt = select(table).where(table.c[_key(table)].in_(wanted)).order_by(table.c[_key(table)])
-    if lock:
-        stmt = stmt.with_for_update()
-    return [dict(row) for row in (await session.execute(stmt)).mappings()]
+    key = table.c[_key(table)]
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(wanted), CHUNK):
+        stmt = select(table).where(key.in_(wanted[start : start + CHUNK])).order_by(key)
+        if lock:
+            stmt = stmt.with_for_update()
+        found += [dict(row) for row in (await session.execute(stmt)).mappings()]
+    return found
 
 
 @dataclass(frozen=True)

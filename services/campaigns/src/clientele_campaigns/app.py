@@ -10,6 +10,7 @@ from clientele_campaigns import subscriptions
 from clientele_campaigns.budget.router import router as budget
 from clientele_campaigns.campaigns.router import router as campaigns
 from clientele_campaigns.effectiveness.router import router as effectiveness
+from clientele_campaigns.lists.router import router as lists
 from clientele_campaigns.participants.router import router as participants
 from clientele_campaigns.settings import CampaignsSettings
 from clientele_campaigns.stages.router import router as stages
@@ -36,6 +37,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             budget,
             stages,
             participants,
+            lists,
             effectiveness,
         ],
     )

@@ -1,4 +1,5 @@
-"""Events in: the directory's organizations, persons and employees folded into read models.
+"""Events in: the directory's organizations, persons, employees and static list memberships
+folded into read models.
 
 Each handler turns an event into whole records (``clientele_shared.directory_read_models``) and
 applies each with the read model's one apply step; participants then follow what the directory
@@ -11,12 +12,14 @@ from __future__ import annotations
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.outbox import Outbox
+from clientele_shared.events.schemas.directory import ListMembershipChanged
 from clientele_shared.events.topics import EMPLOYEES, ORGANIZATIONS, PERSONS
 from clientele_shared.service_layer import within
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.clients.service import READ_MODELS
+from clientele_campaigns.lists import service as lists
 from clientele_campaigns.participants import service as participants
 from clientele_campaigns.tables import audit_log
 
@@ -24,7 +27,8 @@ DIRECTORY_ACTOR = Actor(subject="directory", kind="service")
 
 
 class DirectoryEvents:
-    """Organization and person events: the read model, then the participants."""
+    """Organization and person events: the read model, then the participants; the static
+    lists' membership changes (on the organizations topic) into the lists read model."""
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
@@ -32,6 +36,9 @@ class DirectoryEvents:
     async def organizations(
         self, session: AsyncSession, envelope: Envelope, payload: BaseModel
     ) -> None:
+        if isinstance(payload, ListMembershipChanged):
+            await lists.apply_membership(session, payload)
+            return
         actor = envelope.actor or DIRECTORY_ACTOR
         async with within(session, self.outbox, audit_log, actor) as uow:
             for record in await READ_MODELS.organization_records(session, payload):

@@ -160,5 +160,48 @@ refusals = Table(
 )
 """Append-only: each addition refused (a blocked counterparty, an unknown or invisible one)."""
 
+directory_lists = Table(
+    "directory_lists",
+    metadata,
+    Column("list_id", Uuid, primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""Read model of the directory's static lists (from ``directory.list.membership_changed``)."""
+
+directory_list_members = Table(
+    "directory_list_members",
+    metadata,
+    Column("list_id", Uuid, ForeignKey("directory_lists.list_id"), primary_key=True),
+    Column("organization_id", Uuid, primary_key=True),
+)
+
+list_resolutions = Table(
+    "list_resolutions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("campaign_id", Uuid, ForeignKey("marketing_events.id"), nullable=False),
+    Column("list_id", Uuid, nullable=False),
+    Column("list_name", String(500), nullable=False),
+    Column("stage_id", Uuid, ForeignKey("campaign_stages.id"), nullable=False),
+    Column("members", Integer, nullable=False),
+    Column("added", Integer, nullable=False),
+    Column("refused", Integer, nullable=False),
+    Column("resolved_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor_subject", String(200), nullable=False),
+    Index("ix_list_resolutions_campaign", "campaign_id", "resolved_at"),
+)
+"""Append-only: a list resolved into an event's participants at one moment."""
+
+list_resolution_members = Table(
+    "list_resolution_members",
+    metadata,
+    Column("resolution_id", Uuid, ForeignKey("list_resolutions.id"), primary_key=True),
+    Column("organization_id", Uuid, primary_key=True),
+    Column("outcome", String(40), nullable=False),
+)
+"""Append-only: the list's members at that moment and what became of each (``added`` or the
+reason it was refused)."""
+
 directory = directory_tables(metadata)
 """Read models of the directory's organizations, persons and employees."""

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from clientele_shared.directory_read_models import CHUNK
 from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,15 +30,15 @@ async def present(
 ) -> set[Who]:
     """Which of ``entries`` are already participants of the event (hidden ones too)."""
     organization_ids = sorted({entry.organization_id for entry in entries})
-    if not organization_ids:
-        return set()
-    rows = await session.execute(
-        select(participants.c.organization_id, participants.c.person_id).where(
-            participants.c.campaign_id == campaign_id,
-            participants.c.organization_id.in_(organization_ids),
+    found: set[Who] = set()
+    for start in range(0, len(organization_ids), CHUNK):
+        rows = await session.execute(
+            select(participants.c.organization_id, participants.c.person_id).where(
+                participants.c.campaign_id == campaign_id,
+                participants.c.organization_id.in_(organization_ids[start : start + CHUNK]),
+            )
         )
-    )
-    found = {Who(organization_id=org, person_id=person) for org, person in rows}
+        found |= {Who(organization_id=org, person_id=person) for org, person in rows}
     return found & set(entries)
 
 

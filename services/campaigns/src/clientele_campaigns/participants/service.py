@@ -35,6 +35,7 @@ from clientele_campaigns.participants.rules import (
     Move,
     Participant,
     ParticipantPatch,
+    ParticipantStatus,
     Refused,
     StageHistoryEntry,
     Who,
@@ -87,43 +88,64 @@ async def add_participants(
     the refused ones returned and recorded (``GET .../refusals``)."""
     async with campaigns.work(runtime, principal) as uow:
         campaign = await campaigns.locked_campaign(uow, principal, campaign_id)
-        stage = _stage(campaign, addition.stage_id, "stage_id")
-        entries = unique(addition.participants)
-        organizations = await READ_MODELS.organizations_of(
-            uow.session, [entry.organization_id for entry in entries]
+        return await add_to_event(
+            uow,
+            principal,
+            campaign,
+            stage_id=addition.stage_id,
+            entries=addition.participants,
+            status=addition.status,
         )
-        persons = await READ_MODELS.persons_of(
-            uow.session, [entry.person_id for entry in entries if entry.person_id]
+
+
+async def add_to_event(
+    uow: UnitOfWork,
+    principal: Principal,
+    campaign: Campaign,
+    *,
+    stage_id: uuid.UUID | None,
+    entries: list[Who],
+    status: ParticipantStatus,
+) -> AdditionResult:
+    """Add ``entries`` to an event locked by the caller's unit of work: each organization and
+    person known, live and visible to the caller, never a blocked one, never twice."""
+    stage = _stage(campaign, stage_id, "stage_id")
+    entries = unique(entries)
+    organizations = await READ_MODELS.organizations_of(
+        uow.session, [entry.organization_id for entry in entries]
+    )
+    persons = await READ_MODELS.persons_of(
+        uow.session, [entry.person_id for entry in entries if entry.person_id]
+    )
+    refused: list[Refused] = []
+    accepted: list[Who] = []
+    for entry in entries:
+        person = persons.get(entry.person_id) if entry.person_id else None
+        reason = _refusal(principal, entry, organizations.get(entry.organization_id), person)
+        if reason is None:
+            accepted.append(entry)
+        else:
+            refused.append(reason)
+    already = await queries.present(uow.session, campaign.id, accepted)
+    refused += [Refused(**entry.model_dump(), reason="already_added") for entry in already]
+    accepted = [entry for entry in accepted if entry not in already]
+    await queries.record_refusals(uow.session, campaign.id, refused, principal.subject)
+    now = datetime.now(UTC)
+    added = [
+        Participant(
+            id=uuid.uuid4(),
+            campaign_id=campaign.id,
+            stage_id=stage.id,
+            organization_id=entry.organization_id,
+            person_id=entry.person_id,
+            status=status,
+            version=1,
+            created_at=now,
+            updated_at=now,
         )
-        refused: list[Refused] = []
-        accepted: list[Who] = []
-        for entry in entries:
-            person = persons.get(entry.person_id) if entry.person_id else None
-            reason = _refusal(principal, entry, organizations.get(entry.organization_id), person)
-            if reason is None:
-                accepted.append(entry)
-            else:
-                refused.append(reason)
-        already = await queries.present(uow.session, campaign_id, accepted)
-        refused += [Refused(**entry.model_dump(), reason="already_added") for entry in already]
-        accepted = [entry for entry in accepted if entry not in already]
-        await queries.record_refusals(uow.session, campaign_id, refused, principal.subject)
-        now = datetime.now(UTC)
-        added = [
-            Participant(
-                id=uuid.uuid4(),
-                campaign_id=campaign_id,
-                stage_id=stage.id,
-                organization_id=entry.organization_id,
-                person_id=entry.person_id,
-                status=addition.status,
-                version=1,
-                created_at=now,
-                updated_at=now,
-            )
-            for entry in accepted
-        ]
-        await _insert(uow, campaign, added)
+        for entry in accepted
+    ]
+    await _insert(uow, campaign, added)
     return AdditionResult(added=added, refused=refused)
 
 
