@@ -180,6 +180,11 @@ def test_other_direction_404_on_reads_and_writes_403(stack: Stack) -> None:
             {"participant_ids": [participant], "to_stage_id": stage},
         ),
         ("GET", f"{base}/effectiveness", None),
+        ("GET", f"{base}/list-resolutions", None),
+        ("POST", f"{base}/list-resolutions", {"list_id": participant}),
+        ("GET", f"{base}/list-resolutions/{participant}/members", None),
+        ("GET", f"{base}/registrations", None),
+        ("POST", f"{base}/check-in", {"code": "A" * 16}),
     ]:
         response = stack.call(method, path, south, if_match=1, json=body)
         assert response.status_code == 404, (method, path, response.text)

@@ -12,6 +12,7 @@ from clientele_campaigns.campaigns.router import router as campaigns
 from clientele_campaigns.effectiveness.router import router as effectiveness
 from clientele_campaigns.lists.router import router as lists
 from clientele_campaigns.participants.router import router as participants
+from clientele_campaigns.registration.router import router as registration
 from clientele_campaigns.settings import CampaignsSettings
 from clientele_campaigns.stages.router import router as stages
 from clientele_campaigns.tables import metadata
@@ -38,6 +39,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             stages,
             participants,
             lists,
+            registration,
             effectiveness,
         ],
     )

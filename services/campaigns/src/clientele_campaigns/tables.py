@@ -60,6 +60,7 @@ campaigns = Table(
     Column("responsible_employee_id", Uuid),
     Column("directions", ARRAY(String(64)), nullable=False),
     Column("goals", ARRAY(String(500)), nullable=False, server_default=text("'{}'")),
+    Column("registration_open", Boolean, nullable=False, server_default=text("false")),
     *_versioned(),
     Column("deleted_at", DateTime(timezone=True)),
     Column("deleted_by", String(200)),
@@ -202,6 +203,28 @@ list_resolution_members = Table(
 )
 """Append-only: the list's members at that moment and what became of each (``added`` or the
 reason it was refused)."""
+
+registrations = Table(
+    "registrations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("campaign_id", Uuid, ForeignKey("marketing_events.id"), nullable=False),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("last_name", String(200), nullable=False),
+    Column("first_name", String(200), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("organization_name", String(500), nullable=False),
+    Column("inn", String(12)),
+    Column("status", String(20), nullable=False),
+    Column("organization_id", Uuid),
+    Column("participant_id", Uuid, ForeignKey("participants.id")),
+    Column("registered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("checked_in_at", DateTime(timezone=True)),
+    Column("checked_in_by", String(200)),
+    Index("ix_registrations_campaign", "campaign_id", "registered_at"),
+)
+"""Who registered through the public form: matched to a known organization (by INN) and added
+as a participant, or kept for review; the ticket code is stored only as its SHA-256."""
 
 directory = directory_tables(metadata)
 """Read models of the directory's organizations, persons and employees."""

@@ -40,6 +40,7 @@ EDITABLE = (
     "responsible_employee_id",
     "directions",
     "goals",
+    "registration_open",
 )
 
 
@@ -66,6 +67,9 @@ class CampaignFields(BaseModel):
     responsible_employee_id: uuid.UUID | None = None
     directions: Directions
     goals: list[Title] = Field(default_factory=list, max_length=MAX_GOALS)
+    registration_open: bool = Field(
+        default=False, description="whether the public registration form accepts registrants"
+    )
 
     @model_validator(mode="after")
     def _dates(self) -> CampaignFields:
@@ -104,10 +108,12 @@ class CampaignPatch(BaseModel):
     responsible_employee_id: uuid.UUID | None = None
     directions: Directions | None = None
     goals: list[Title] | None = Field(default=None, max_length=MAX_GOALS)
+    registration_open: bool | None = None
 
     @model_validator(mode="after")
     def _not_null(self) -> CampaignPatch:
-        for name in ("kind", "title", "status", "planned_start", "planned_end", "directions"):
+        required = ("kind", "title", "status", "planned_start", "planned_end", "directions")
+        for name in (*required, "registration_open"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self

@@ -76,6 +76,17 @@ async def load(
     return Participant.model_validate(dict(row)) if row else None
 
 
+async def find(session: AsyncSession, campaign_id: uuid.UUID, who: Who) -> Participant | None:
+    """The live participant of the event that is ``who``."""
+    person = participants.c.person_id
+    stmt = _live(campaign_id).where(
+        participants.c.organization_id == who.organization_id,
+        person.is_(None) if who.person_id is None else person == who.person_id,
+    )
+    row = (await session.execute(stmt)).mappings().first()
+    return Participant.model_validate(dict(row)) if row else None
+
+
 async def locked(
     session: AsyncSession, campaign_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> list[Participant]:

@@ -415,6 +415,25 @@ async def move_participants(
         return moved
 
 
+async def participant_of(
+    session: AsyncSession, campaign_id: uuid.UUID, who: Who
+) -> Participant | None:
+    return await queries.find(session, campaign_id, who)
+
+
+async def set_status(
+    uow: UnitOfWork, campaign: Campaign, participant_id: uuid.UUID, status: ParticipantStatus
+) -> Participant | None:
+    """One participant's status in a unit of work holding the event (None: not a live one)."""
+    found = await queries.locked(uow.session, campaign.id, [participant_id])
+    if not found or found[0].status == status:
+        return found[0] if found else None
+    current = found[0]
+    return await _change(
+        uow, campaign, current, {"status": status}, expected={current.version}, action="updated"
+    )
+
+
 # --- following the directory ------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.http.problems import ProblemError
+from clientele_shared.http.ratelimit import TooManyRequests, count_in_window
 from clientele_shared.observability import get_logger
 from fastapi import APIRouter, Request
 from redis.exceptions import RedisError
@@ -41,14 +42,12 @@ class InvalidCredentials(ProblemError):
         )
 
 
-class TooManyAttempts(ProblemError):
+class TooManyAttempts(TooManyRequests):
     def __init__(self, retry_after: int) -> None:
         super().__init__(
-            429,
-            "Too Many Requests",
+            retry_after,
             "Too many sign-in attempts for this e-mail; wait and try again.",
             kind="too-many-attempts",
-            headers={"Retry-After": str(max(retry_after, 1))},
         )
 
 
@@ -75,11 +74,7 @@ def _decoy_hash() -> str:
 async def _count_attempt(runtime: Runtime, settings: DirectorySettings, email: str) -> None:
     key = login_key(email)
     try:
-        async with runtime.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, settings.login_window_seconds, nx=True)
-            pipe.ttl(key)
-            attempts, _, ttl = await pipe.execute()
+        attempts, ttl = await count_in_window(runtime.redis, key, settings.login_window_seconds)
     except RedisError as exc:  # fail closed: without the counter, no guessing
         log.warning("login rate limiter unavailable", error=repr(exc))
         raise IssuerUnavailable("Sign-in is unavailable for a moment; try again.") from None

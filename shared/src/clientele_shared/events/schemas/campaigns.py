@@ -43,6 +43,7 @@ class CampaignSnapshot(Payload):
     responsible_employee_id: uuid.UUID | None = None
     directions: list[str] = Field(default_factory=list)
     goals: list[str] = Field(default_factory=list)
+    registration_open: bool = False
 
 
 class CampaignCreated(CampaignSnapshot):
