@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import Table, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from clientele_shared.bulk import COPY_FROM, Copy
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.registry import Registry
 from clientele_shared.observability import (
@@ -73,10 +74,14 @@ class Outbox:
         return envelope
 
     async def add_many(self, session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
-        """Stage events with one multi-row insert and one NOTIFY (in the caller's transaction)."""
+        """Stage events with one multi-row insert (a COPY from ``COPY_FROM`` events) and one
+        NOTIFY, in the caller's transaction."""
         if not envelopes:
             return
-        await session.execute(insert(self.table), self.rows(envelopes))
+        if len(envelopes) >= COPY_FROM:
+            await Copy.of(self.table, self.rows(envelopes)).write(session)
+        else:
+            await session.execute(insert(self.table), self.rows(envelopes))
         await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
     def rows(self, envelopes: Iterable[Envelope]) -> list[dict[str, Any]]:

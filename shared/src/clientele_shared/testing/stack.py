@@ -144,6 +144,19 @@ class Stack:
 
         return asyncio.run(run())
 
+    def execute(self, sql: str, **params: Any) -> None:
+        """Run a statement in the service's database and commit it (test set-up only)."""
+
+        async def run() -> None:
+            engine = create_async_engine(async_url(self.database_url))
+            try:
+                async with engine.begin() as conn:
+                    await conn.execute(text(sql), params)
+            finally:
+                await engine.dispose()
+
+        asyncio.run(run())
+
     def wait_until(self, sql: str, expected: Any, what: str, **params: Any) -> None:
         wait_for(lambda: self.scalar(sql, **params) == expected, 30, what)
 

@@ -86,10 +86,8 @@ async def period_figures(
             raise invalid_field(
                 "to", f"more than {MAX_EVENTS} events in the period", location="query"
             )
-        found = [await campaign_queries.load(session, campaign_id) for campaign_id in ids]
-        events, money, quantities = await _event_figures(
-            session, [campaign for campaign in found if campaign is not None]
-        )
+        found = await campaign_queries.load_many(session, ids)
+        events, money, quantities = await _event_figures(session, found)
     by_status: Counter[str] = Counter()
     for event in events:
         by_status.update(event.by_status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from clientele_shared.bulk import COPY_FROM, Copy
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,11 +71,11 @@ async def record_resolution(
     session: AsyncSession, values: dict[str, Any], outcomes: list[ResolutionMember]
 ) -> None:
     await session.execute(insert(list_resolutions).values(**values))
-    if outcomes:
-        await session.execute(
-            insert(list_resolution_members),
-            [{"resolution_id": values["id"], **member.model_dump()} for member in outcomes],
-        )
+    rows = [{"resolution_id": values["id"], **member.model_dump()} for member in outcomes]
+    if len(rows) >= COPY_FROM:
+        await Copy.of(list_resolution_members, rows).write(session)
+    elif rows:
+        await session.execute(insert(list_resolution_members), rows)
 
 
 async def resolution(

@@ -7,11 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from clientele_campaigns.participants.rules import (
-    AdditionResult,
-    ParticipantStatus,
-    Refused,
-)
+from clientele_campaigns.participants.rules import ParticipantStatus, Refused
 
 
 class FromList(BaseModel):
@@ -48,8 +44,12 @@ class ResolutionMember(BaseModel):
     """``added`` or the reason the member was refused."""
 
 
-class ListAddition(AdditionResult):
+class ListAddition(BaseModel):
+    """A resolution and its refusals (the added participants are listed under the event: a
+    list may add 100,000)."""
+
     resolution: Resolution
+    refused: list[Refused]
 
 
 def outcomes(members: list[uuid.UUID], refused: list[Refused]) -> list[ResolutionMember]:

@@ -68,7 +68,7 @@ async def add_from_list(
         )
         resolution = await queries.resolution(uow.session, campaign_id, resolution_id)
         assert resolution is not None
-    return ListAddition(added=result.added, refused=result.refused, resolution=resolution)
+    return ListAddition(refused=result.refused, resolution=resolution)
 
 
 async def list_resolutions(

@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from clientele_shared.bulk import COPY_FROM, Copy
 from clientele_shared.directory_read_models import CHUNK
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.participants.rules import (
@@ -43,13 +44,20 @@ async def present(
 
 
 async def insert_participants(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await session.execute(insert(participants), rows)
+    await _write(session, participants, rows)
 
 
 async def record_moves(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Entries of the append-only stage history."""
-    if rows:
-        await session.execute(insert(participant_stage_history), rows)
+    await _write(session, participant_stage_history, rows)
+
+
+async def _write(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """New rows: a multi-row insert, or one COPY for many (a list may add 100,000)."""
+    if len(rows) >= COPY_FROM:
+        await Copy.of(table, rows).write(session)
+    elif rows:
+        await session.execute(insert(table), rows)
 
 
 async def record_refusals(

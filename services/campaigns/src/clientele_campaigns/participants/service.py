@@ -16,10 +16,12 @@ from clientele_shared.http.problems import NotFound, invalid_field
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import (
     AuditEntry,
+    NewVersion,
     UnitOfWork,
     Versioned,
     audit_trail,
     write_version,
+    write_versions,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +31,7 @@ from clientele_campaigns.campaigns.rules import Campaign, Stage
 from clientele_campaigns.clients.service import READ_MODELS
 from clientele_campaigns.participants import queries
 from clientele_campaigns.participants.rules import (
+    OUTCOME_FIELDS,
     Addition,
     AdditionResult,
     BulkUpdate,
@@ -276,6 +279,29 @@ async def refusals(
         return await queries.refused(session, campaign_id, limit)
 
 
+def _next(
+    uow: UnitOfWork, campaign: Campaign, current: Participant, values: dict[str, Any]
+) -> tuple[Participant, dict[str, Any], list[Envelope]]:
+    """A participant after ``values``: the record, the audit entry's changes (of the fields
+    that differ) and the events of attendance (status) and outcome."""
+    changes = {
+        name: {"old": _json(getattr(current, name)), "new": _json(value)}
+        for name, value in values.items()
+        if getattr(current, name) != value
+    }
+    after = current.model_copy(update={**values, "version": current.version + 1})
+    events: list[Envelope] = []
+    if "status" in changes:
+        events.append(
+            publishing.participant_status_changed(
+                uow.outbox, campaign, after, current.status, datetime.now(UTC), uow.actor
+            )
+        )
+    if set(OUTCOME_FIELDS) & changes.keys():
+        events.append(publishing.participant_outcome(uow.outbox, campaign, after, uow.actor))
+    return after, changes, events
+
+
 async def _change(
     uow: UnitOfWork,
     campaign: Campaign,
@@ -284,23 +310,9 @@ async def _change(
     *,
     expected: set[int],
     action: str,
-    history: dict[str, Any] | None = None,
 ) -> Participant:
-    """A participant's next version: audit entry, stage history when it moves, and the events
-    of attendance (status) and outcome."""
-    changes = {
-        name: {"old": getattr(current, name), "new": value} for name, value in values.items()
-    }
-    after = current.model_copy(update={**values, "version": current.version + 1})
-    events: list[Envelope] = []
-    if "status" in values:
-        events.append(
-            publishing.participant_status_changed(
-                uow.outbox, campaign, after, current.status, datetime.now(UTC), uow.actor
-            )
-        )
-    if {"loyalty", "partnership_interest", "notes", "follow_up"} & values.keys():
-        events.append(publishing.participant_outcome(uow.outbox, campaign, after, uow.actor))
+    """A participant's next version: audit entry and events."""
+    after, changes, events = _next(uow, campaign, current, values)
     await write_version(
         uow,
         PARTICIPANT,
@@ -309,12 +321,33 @@ async def _change(
         expected=expected,
         values=values,
         action=action,
-        changes={name: {k: _json(v) for k, v in c.items()} for name, c in changes.items()},
+        changes=changes,
         events=events,
     )
-    if history is not None:
-        await queries.record_moves(uow.session, [history])
     return after
+
+
+async def _change_many(
+    uow: UnitOfWork,
+    campaign: Campaign,
+    found: list[Participant],
+    values: dict[str, Any],
+    *,
+    action: str,
+) -> list[Participant]:
+    """The same ``values`` for the locked participants they change, in one batch; the
+    unchanged ones are left as they are."""
+    changed: list[Participant] = []
+    versions: list[NewVersion] = []
+    events: list[Envelope] = []
+    for current in found:
+        after, changes, staged = _next(uow, campaign, current, values)
+        if changes:
+            changed.append(after)
+            versions.append(NewVersion(current.id, current.version, changes))
+            events += staged
+    await write_versions(uow, PARTICIPANT, versions, values=values, action=action, events=events)
+    return changed
 
 
 def _json(value: Any) -> Any:
@@ -365,21 +398,9 @@ async def bulk_update(
     its version, audit entry and events (unchanged ones are left as they are)."""
     async with campaigns.work(runtime, principal) as uow:
         campaign = await campaigns.locked_campaign(uow, principal, campaign_id)
-        changed = []
-        for current in await _locked_all(uow, campaign_id, update.participant_ids):
-            values = changed_values(current, update)
-            if values:
-                changed.append(
-                    await _change(
-                        uow,
-                        campaign,
-                        current,
-                        values,
-                        expected={current.version},
-                        action="bulk_updated",
-                    )
-                )
-        return changed
+        found = await _locked_all(uow, campaign_id, update.participant_ids)
+        values = update.model_dump(include=update.model_fields_set - {"participant_ids"})
+        return await _change_many(uow, campaign, found, values, action="bulk_updated")
 
 
 async def move_participants(
@@ -389,30 +410,31 @@ async def move_participants(
     async with campaigns.work(runtime, principal) as uow:
         campaign = await campaigns.locked_campaign(uow, principal, campaign_id)
         stage = _stage(campaign, move.to_stage_id, "to_stage_id")
-        moved = []
-        for current in await _locked_all(uow, campaign_id, move.participant_ids):
-            if current.stage_id == stage.id:
-                continue
-            history = {
-                "participant_id": current.id,
-                "campaign_id": campaign_id,
-                "from_stage_id": current.stage_id,
-                "to_stage_id": stage.id,
-                "status": current.status,
-                "actor_subject": uow.actor.subject,
-            }
-            moved.append(
-                await _change(
-                    uow,
-                    campaign,
-                    current,
-                    {"stage_id": stage.id},
-                    expected={current.version},
-                    action="moved",
-                    history=history,
-                )
-            )
+        found = await _locked_all(uow, campaign_id, move.participant_ids)
+        moved = await _change_many(uow, campaign, found, {"stage_id": stage.id}, action="moved")
+        await queries.record_moves(
+            uow.session,
+            [
+                {
+                    "participant_id": after.id,
+                    "campaign_id": campaign_id,
+                    "from_stage_id": before.stage_id,
+                    "to_stage_id": stage.id,
+                    "status": before.status,
+                    "actor_subject": uow.actor.subject,
+                }
+                for before, after in _pairs(found, moved)
+            ],
+        )
         return moved
+
+
+def _pairs(
+    found: list[Participant], changed: list[Participant]
+) -> list[tuple[Participant, Participant]]:
+    """Each changed participant with how it was before."""
+    before = {participant.id: participant for participant in found}
+    return [(before[after.id], after) for after in changed]
 
 
 async def participant_of(
