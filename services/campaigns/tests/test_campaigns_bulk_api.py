@@ -67,11 +67,12 @@ def test_large_list_and_bulk_update(stack: Stack) -> None:
     )
     assert changed.status_code == 200, changed.text
     assert len(changed.json()) == 1_200
-    published = Counter(
-        envelope.type
-        for envelope in stack.events(CAMPAIGN_EVENTS, {event["id"]}, 1 + N + 2 * 1_200)
-    )
-    assert published["campaigns.participant.added"] == N
+    envelopes = stack.events(CAMPAIGN_EVENTS, {event["id"]}, 1 + 2 + 2 * 1_200)
+    published = Counter(envelope.type for envelope in envelopes)
+    batches = [e.payload for e in envelopes if e.type == "campaigns.participants.added"]
+    assert [len(batch["participants"]) for batch in batches] == [1000, N - 1000]
+    named = {p["participant_id"] for batch in batches for p in batch["participants"]}
+    assert len(named) == N
     assert published["campaigns.participant.status_changed"] == 1_200
     assert published["campaigns.participant.outcome_recorded"] == 1_200
     figures = httpx.get(f"{base}/effectiveness", headers=north, timeout=60).json()

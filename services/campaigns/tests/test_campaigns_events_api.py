@@ -4,6 +4,7 @@ soft delete, events published; their budget and stages."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +16,14 @@ NORTH = ["north"]
 
 def test_create_read_list_with_default_stages(stack: Stack) -> None:
     employee = stack.employee(NORTH)
-    event = create_event(stack, responsible_employee_id=str(employee))
+    start = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=uuid.uuid4().int % 10**8)
+    event = create_event(
+        stack,
+        responsible_employee_id=str(employee),
+        planned_start=start.isoformat(),
+        planned_end=(start + timedelta(hours=8)).isoformat(),
+    )
+    window = {"from": start.isoformat(), "to": (start + timedelta(seconds=1)).isoformat()}
     assert [s["name"] for s in event["stages"]] == [
         "Подготовка",
         "Приглашения",
@@ -23,14 +31,16 @@ def test_create_read_list_with_default_stages(stack: Stack) -> None:
         "Постобработка",
     ]
     assert event["status"] == "planned"
-    assert event["planned_start"] == "2026-03-10T07:00:00Z"
+    assert datetime.fromisoformat(event["planned_start"]) == start
     read = stack.call("GET", f"/v1/campaigns/{event['id']}", stack.user(NORTH))
     assert read.status_code == 200
     assert read.json() == event
-    listed = stack.call("GET", "/v1/campaigns", stack.user(NORTH)).json()
+    listed = stack.call("GET", "/v1/campaigns", stack.user(NORTH), params=window).json()
     assert event["id"] in {e["id"] for e in listed}
-    south = stack.call("GET", "/v1/campaigns", stack.user(["south"])).json()
+    south = stack.call("GET", "/v1/campaigns", stack.user(["south"]), params=window).json()
     assert event["id"] not in {e["id"] for e in south}
+    naive = stack.call("GET", "/v1/campaigns", stack.user(NORTH), params={"from": "2026-01-01"})
+    assert naive.status_code == 422
 
 
 def test_responsible_employee_checked(stack: Stack) -> None:

@@ -82,9 +82,14 @@ def test_bulk_addition_refuses_blocked_unknown_and_unseen(stack: Stack) -> None:
         "GET", f"/v1/campaigns/{event['id']}/participants", stack.user(NORTH)
     ).json()
     assert len(listed) == 2
-    events = stack.events(CAMPAIGN_EVENTS, {event["id"]}, 3)
-    added = [e for e in events if e.type == "campaigns.participant.added"]
-    assert len(added) == 2
+    events = stack.events(CAMPAIGN_EVENTS, {event["id"]}, 2)
+    added = [e.payload for e in events if e.type == "campaigns.participants.added"]
+    assert len(added) == 1
+    assert {(p["organization_id"], p["person_id"]) for p in added[0]["participants"]} == {
+        (str(good), None),
+        (str(good), str(person)),
+    }
+    assert added[0]["status"] == "invited"
     blocked_person = stack.person(NORTH)
     stack.publish(
         "person",

@@ -14,15 +14,17 @@ from clientele_shared.events.schemas.campaigns import (
     CAMPAIGN_CREATED,
     CAMPAIGN_DELETED,
     CAMPAIGN_RESTORED,
-    PARTICIPANT_ADDED,
+    MAX_ADDED,
     PARTICIPANT_OUTCOME_RECORDED,
     PARTICIPANT_STATUS_CHANGED,
+    PARTICIPANTS_ADDED,
+    AddedParticipant,
     CampaignChanged,
     CampaignCreated,
     CampaignDeleted,
     CampaignRestored,
-    ParticipantAdded,
     ParticipantOutcomeRecorded,
+    ParticipantsAdded,
     ParticipantStatusChanged,
 )
 
@@ -88,23 +90,33 @@ def campaign_deleted(outbox: Outbox, campaign: Campaign, version: int, actor: Ac
     )
 
 
-def participant_added(
-    outbox: Outbox, campaign: Campaign, participant: Participant, actor: Actor
-) -> Envelope:
-    return outbox.envelope(
-        PARTICIPANT_ADDED,
-        ParticipantAdded(
-            campaign_id=campaign.id,
-            participant_id=participant.id,
-            organization_id=participant.organization_id,
-            person_id=participant.person_id,
-            stage_id=participant.stage_id,
-            status=participant.status,
-        ),
-        aggregate_id=str(campaign.id),
-        directions=campaign.directions,
-        actor=actor,
-    )
+def participants_added(
+    outbox: Outbox, campaign: Campaign, added: list[Participant], actor: Actor
+) -> list[Envelope]:
+    """One event per batch of up to ``MAX_ADDED`` participants that joined at one stage with
+    one status (an addition puts all of them at the same stage and status)."""
+    return [
+        outbox.envelope(
+            PARTICIPANTS_ADDED,
+            ParticipantsAdded(
+                campaign_id=campaign.id,
+                stage_id=batch[0].stage_id,
+                status=batch[0].status,
+                participants=[
+                    AddedParticipant(
+                        participant_id=p.id,
+                        organization_id=p.organization_id,
+                        person_id=p.person_id,
+                    )
+                    for p in batch
+                ],
+            ),
+            aggregate_id=str(campaign.id),
+            directions=campaign.directions,
+            actor=actor,
+        )
+        for batch in (added[i : i + MAX_ADDED] for i in range(0, len(added), MAX_ADDED))
+    ]
 
 
 def participant_status_changed(

@@ -47,7 +47,7 @@ async def add_from_list(
             principal,
             campaign,
             stage_id=request.stage_id,
-            entries=[Who(organization_id=member) for member in members],
+            entries=[Who.model_construct(organization_id=member) for member in members],
             status=request.status,
         )
         resolution_id = uuid.uuid4()

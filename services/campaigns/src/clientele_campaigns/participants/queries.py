@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from clientele_shared.bulk import COPY_FROM, Copy
-from clientele_shared.directory_read_models import CHUNK
+from clientele_shared.directory_read_models import any_of
 from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,16 +30,15 @@ async def present(
     session: AsyncSession, campaign_id: uuid.UUID, entries: Sequence[Who]
 ) -> set[Who]:
     """Which of ``entries`` are already participants of the event (hidden ones too)."""
-    organization_ids = sorted({entry.organization_id for entry in entries})
-    found: set[Who] = set()
-    for start in range(0, len(organization_ids), CHUNK):
-        rows = await session.execute(
-            select(participants.c.organization_id, participants.c.person_id).where(
-                participants.c.campaign_id == campaign_id,
-                participants.c.organization_id.in_(organization_ids[start : start + CHUNK]),
-            )
+    if not entries:
+        return set()
+    rows = await session.execute(
+        select(participants.c.organization_id, participants.c.person_id).where(
+            participants.c.campaign_id == campaign_id,
+            any_of(participants.c.organization_id, {e.organization_id for e in entries}),
         )
-        found |= {Who(organization_id=org, person_id=person) for org, person in rows}
+    )
+    found = {Who(organization_id=org, person_id=person) for org, person in rows}
     return found & set(entries)
 
 

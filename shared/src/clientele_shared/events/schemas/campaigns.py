@@ -69,15 +69,24 @@ class CampaignDeleted(Payload):
     version: int = Field(ge=1)
 
 
-class ParticipantAdded(Payload):
-    """An organization (and maybe one of its persons) joined a marketing event."""
-
-    campaign_id: uuid.UUID
+class AddedParticipant(Payload):
     participant_id: uuid.UUID
     organization_id: uuid.UUID
     person_id: uuid.UUID | None = None
+
+
+MAX_ADDED = 1000
+"""The most participants one ``participants.added`` event names (a large addition is several)."""
+
+
+class ParticipantsAdded(Payload):
+    """Organizations (and maybe one of their persons each) joined a marketing event at a stage,
+    with a status; one addition of many comes as several events of at most 1,000."""
+
+    campaign_id: uuid.UUID
     stage_id: uuid.UUID
     status: ParticipantStatus
+    participants: list[AddedParticipant] = Field(min_length=1, max_length=MAX_ADDED)
 
 
 class ParticipantStatusChanged(Payload):
@@ -111,7 +120,7 @@ CAMPAIGN_CREATED = "campaigns.campaign.created"
 CAMPAIGN_CHANGED = "campaigns.campaign.changed"
 CAMPAIGN_DELETED = "campaigns.campaign.deleted"
 CAMPAIGN_RESTORED = "campaigns.campaign.restored"
-PARTICIPANT_ADDED = "campaigns.participant.added"
+PARTICIPANTS_ADDED = "campaigns.participants.added"
 PARTICIPANT_STATUS_CHANGED = "campaigns.participant.status_changed"
 PARTICIPANT_OUTCOME_RECORDED = "campaigns.participant.outcome_recorded"
 
@@ -120,7 +129,7 @@ EVENTS = [
     EventSpec(CAMPAIGN_CHANGED, 1, CAMPAIGN_EVENTS, CampaignChanged),
     EventSpec(CAMPAIGN_DELETED, 1, CAMPAIGN_EVENTS, CampaignDeleted),
     EventSpec(CAMPAIGN_RESTORED, 1, CAMPAIGN_EVENTS, CampaignRestored),
-    EventSpec(PARTICIPANT_ADDED, 1, CAMPAIGN_EVENTS, ParticipantAdded),
+    EventSpec(PARTICIPANTS_ADDED, 1, CAMPAIGN_EVENTS, ParticipantsAdded),
     EventSpec(PARTICIPANT_STATUS_CHANGED, 1, CAMPAIGN_EVENTS, ParticipantStatusChanged),
     EventSpec(PARTICIPANT_OUTCOME_RECORDED, 1, CAMPAIGN_EVENTS, ParticipantOutcomeRecorded),
 ]
