@@ -17,6 +17,7 @@ from clientele_shared.events.schemas.directory import (
     OrganizationRestored,
     OrganizationUnblocked,
     PersonBlocked,
+    PersonDeleted,
     PersonMerged,
 )
 
@@ -385,3 +386,16 @@ def test_person_merge_followed(stack: Stack) -> None:
     stack.wait_until(
         "SELECT count(*) FROM participants WHERE person_id = :id", 1, "moved", id=survivor
     )
+    stack.publish(
+        "person",
+        "directory.person.deleted",
+        PersonDeleted(person_id=survivor, version=3),
+        survivor,
+    )
+    stack.wait_until(
+        "SELECT client_hidden FROM participants WHERE person_id = :id", True, "hidden", id=survivor
+    )
+    base = f"/v1/campaigns/{event['id']}"
+    assert stack.call("GET", f"{base}/participants", stack.user(NORTH)).json() == []
+    figures = stack.call("GET", f"{base}/effectiveness", stack.user(NORTH)).json()
+    assert figures["participants"] == 0
