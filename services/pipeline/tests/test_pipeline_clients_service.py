@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 from clientele_pipeline.clients import service as clients
-from clientele_pipeline.clients.rules import OrganizationRecord
 from clientele_shared.db import create_engine, sessionmaker
+from clientele_shared.directory_read_models import OrganizationRecord
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import (
     EmployeeCreated,

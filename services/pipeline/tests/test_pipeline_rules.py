@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from clientele_pipeline.board.rules import DealCard, decode_cursor, encode_cursor
-from clientele_pipeline.clients.rules import organization_created, organization_updated
 from clientele_pipeline.deals.rules import (
     DealFields,
     DealPatch,
@@ -22,6 +21,7 @@ from clientele_pipeline.deals.rules import (
 )
 from clientele_pipeline.pipelines.rules import PipelineDraft, Stage, StageRejected
 from clientele_pipeline.stages.rules import StagePatch, check_reorder, stage_changes
+from clientele_shared.directory_read_models import organization_created, organization_updated
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import OrganizationCreated, OrganizationUpdated
 from fastapi.exceptions import RequestValidationError

@@ -33,6 +33,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    bindparam,
     func,
     insert,
     select,
@@ -43,6 +44,7 @@ from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clientele_shared.auth.principal import Principal
+from clientele_shared.bulk import COPY_FROM, Copy
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.http.concurrency import PreconditionFailed, check_version
@@ -176,20 +178,42 @@ class UnitOfWork:
         note: str | None = None,
     ) -> None:
         """Append one entry to the audit trail, in the operation's transaction."""
-        await self.session.execute(
-            insert(self.audit_log).values(
-                entity_kind=kind,
-                entity_id=entity_id,
-                version=version,
-                action=action,
-                actor_subject=self.actor.subject,
-                actor_kind=self.actor.kind,
-                actor_name=self.actor_name,
-                correlation_id=current_correlation_id(),
-                changes=changes or {},
-                note=note,
-            )
+        await self.audit_many(
+            kind=kind,
+            action=action,
+            entries=[(entity_id, version, changes or {})],
+            note=note,
         )
+
+    async def audit_many(
+        self,
+        *,
+        kind: str,
+        action: str,
+        entries: Iterable[tuple[uuid.UUID, int | None, dict[str, Any]]],
+        note: str | None = None,
+    ) -> None:
+        """Append one entry per ``(entity_id, version, changes)`` in one statement (a bulk
+        operation's records, all changed the same way by the same actor)."""
+        rows = [
+            {
+                "entity_kind": kind,
+                "entity_id": entity_id,
+                "version": version,
+                "action": action,
+                "actor_subject": self.actor.subject,
+                "actor_kind": self.actor.kind,
+                "actor_name": self.actor_name,
+                "correlation_id": current_correlation_id(),
+                "changes": changes,
+                "note": note,
+            }
+            for entity_id, version, changes in entries
+        ]
+        if len(rows) >= COPY_FROM:
+            await Copy.of(self.audit_log, rows).write(self.session)
+        elif rows:
+            await self.session.execute(insert(self.audit_log), rows)
 
 
 @asynccontextmanager
@@ -285,6 +309,54 @@ async def write_version(
     )
     uow.stage(*events)
     return version
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """One record's change in :func:`write_versions`."""
+
+    entity_id: uuid.UUID
+    current: int
+    changes: dict[str, Any]
+
+
+async def write_versions(
+    uow: UnitOfWork,
+    record: Versioned,
+    versions: list[NewVersion],
+    *,
+    values: dict[str, Any],
+    action: str,
+    events: Iterable[Envelope] = (),
+) -> None:
+    """Write the same ``values`` as the next version of many records the caller locked (no
+    If-Match: the locks hold their versions), in one batch of statements, with one audit entry
+    each (its own ``changes``); ``events`` are staged in the unit of work."""
+    if not versions:
+        return
+    key = record.table.c[record.key]
+    await uow.session.execute(
+        update(record.table)
+        .where(key == bindparam("_entity_id"), record.table.c.version == bindparam("_current"))
+        .values(
+            **values,
+            version=record.table.c.version + 1,
+            updated_at=func.now(),
+            updated_by=uow.actor.subject,
+        ),
+        [{"_entity_id": v.entity_id, "_current": v.current} for v in versions],
+    )
+    await uow.audit_many(
+        kind=record.kind,
+        action=action,
+        entries=[(v.entity_id, v.current + 1, v.changes) for v in versions],
+    )
+    uow.stage(*events)
+
+
+def field_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{field: {old, new}}`` of the keys whose values differ (the audit entry's changes)."""
+    return {key: {"old": old[key], "new": new[key]} for key in new if old.get(key) != new[key]}
 
 
 def soft_delete_values(subject: str, *, delete: bool = True) -> dict[str, Any]:

@@ -1,15 +1,24 @@
-"""Composition root of the campaigns service."""
+"""Composition root of the campaigns service: one line per feature router."""
 
 from pathlib import Path
 
+from clientele_shared.events.topics import CAMPAIGN_EVENTS
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
-from clientele_campaigns.api import router
+from clientele_campaigns import subscriptions
+from clientele_campaigns.budget.router import router as budget
+from clientele_campaigns.campaigns.router import router as campaigns
+from clientele_campaigns.effectiveness.router import router as effectiveness
+from clientele_campaigns.lists.router import router as lists
+from clientele_campaigns.participants.router import router as participants
+from clientele_campaigns.registration.router import router as registration
 from clientele_campaigns.settings import CampaignsSettings
-from clientele_campaigns.store import metadata
+from clientele_campaigns.stages.router import router as stages
+from clientele_campaigns.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+PUBLISHES = (CAMPAIGN_EVENTS,)
 
 
 def load_settings() -> CampaignsSettings:
@@ -17,10 +26,20 @@ def load_settings() -> CampaignsSettings:
 
 
 def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or load_settings(), metadata)
+    runtime = ServiceRuntime(settings or load_settings(), metadata, publishes=PUBLISHES)
+    subscriptions.subscribe(runtime.consumer, runtime.outbox)
     return create_service_app(
         runtime,
         title="Clientele campaigns",
-        description="Marketing events, mailings, newsletters, consent and effectiveness.",
-        routers=[router],
+        description="Marketing events with plan and fact: budget, stages, participants and "
+        "their outcomes, effectiveness.",
+        routers=[
+            campaigns,
+            budget,
+            stages,
+            participants,
+            lists,
+            registration,
+            effectiveness,
+        ],
     )

@@ -1,6 +1,7 @@
 """Every table of the pipeline service (SQLAlchemy Core): pipelines and stages, deals and their
 stage history, the audit trail, the read models of the directory, the outbox and the inbox."""
 
+from clientele_shared.directory_read_models import directory_tables
 from clientele_shared.events.tables import inbox_table, outbox_table
 from clientele_shared.service_layer import audit_table
 from sqlalchemy import (
@@ -179,57 +180,14 @@ deal_stage_history = Table(
 """Append-only: every stage a deal entered (the first row has no ``from_stage_id``), the input
 of the analytics (time in stage is computed from it, never from the deal's mutable fields)."""
 
-organizations = Table(
-    "organizations",
-    metadata,
-    Column("organization_id", Uuid, primary_key=True),
-    Column("legal_name", String(500), nullable=False),
-    Column("short_name", String(500)),
-    Column("inn", String(12)),
-    Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
-    Column("blocked", Boolean, nullable=False, server_default=text("false")),
-    Column("deleted", Boolean, nullable=False, server_default=text("false")),
-    Column("merged_into", Uuid),
-    Column("version", Integer, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("ix_organizations_inn", "inn"),
-    *(
-        Index(
-            f"ix_organizations_{name}_trgm",
-            name,
-            postgresql_using="gin",
-            postgresql_ops={name: "gin_trgm_ops"},
-        )
-        for name in ("legal_name", "short_name")
-    ),
-)
-"""Read model of the directory's organizations (version-guarded: never older over newer)."""
-
-persons = Table(
-    "persons",
-    metadata,
-    Column("person_id", Uuid, primary_key=True),
-    Column("last_name", String(200)),
-    Column("first_name", String(200)),
-    Column("middle_name", String(200)),
-    Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
-    Column("blocked", Boolean, nullable=False, server_default=text("false")),
-    Column("deleted", Boolean, nullable=False, server_default=text("false")),
-    Column("merged_into", Uuid),
-    Column("version", Integer, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-)
-"""Read model of the directory's persons (contact persons of deals)."""
-
-employees = Table(
-    "employees",
-    metadata,
-    Column("employee_id", Uuid, primary_key=True),
-    Column("name", String(500), nullable=False),
-    Column("email", String(320), nullable=False),
-    Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
-    Column("active", Boolean, nullable=False, server_default=text("true")),
-    Column("version", Integer, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-)
-"""Read model of the directory's employees (responsible employees of deals)."""
+directory = directory_tables(metadata)
+organizations, persons, employees = directory.organizations, directory.persons, directory.employees
+"""Read models of the directory's organizations, persons and employees (version-guarded: never
+older over newer)."""
+for _name in ("legal_name", "short_name"):  # the board's client-name filter
+    Index(
+        f"ix_organizations_{_name}_trgm",
+        organizations.c[_name],
+        postgresql_using="gin",
+        postgresql_ops={_name: "gin_trgm_ops"},
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from clientele_shared.events.registry import Registry, Topic
 from clientele_shared.events.schemas import (
+    campaigns,
     directory,
     interactions,
     notifications,
@@ -102,6 +103,7 @@ EVENTS = [
     *notifications.EVENTS,
     *notifier.EVENTS,
     *pipeline.EVENTS,
+    *campaigns.EVENTS,
 ]
 
 __all__ = [

@@ -16,6 +16,7 @@ from sqlalchemy import Table, delete, event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
+from clientele_shared.bulk import COPY_FROM, Copy
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.registry import Registry
 from clientele_shared.observability import (
@@ -102,10 +103,14 @@ class Outbox:
         return envelope
 
     async def add_many(self, session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
-        """Stage events with one multi-row insert (in the caller's transaction)."""
+        """Stage events with one multi-row insert (a COPY from ``COPY_FROM`` events), in the
+        caller's transaction; the relay is woken when it commits."""
         if not envelopes:
             return
-        await session.execute(insert(self.table), self.rows(envelopes))
+        if len(envelopes) >= COPY_FROM:
+            await Copy.of(self.table, self.rows(envelopes)).write(session)
+        else:
+            await session.execute(insert(self.table), self.rows(envelopes))
         await self.signal(session)
 
     async def signal(self, session: AsyncSession) -> None:

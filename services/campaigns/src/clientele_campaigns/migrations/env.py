@@ -1,4 +1,4 @@
-from clientele_campaigns.store import metadata
+from clientele_campaigns.tables import metadata
 from clientele_shared.db import run_env
 
 run_env(metadata)

@@ -17,6 +17,7 @@ from typing import Any
 
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.http.problems import ProblemError
+from clientele_shared.http.ratelimit import TooManyRequests, count_in_window
 from clientele_shared.observability import get_logger
 from fastapi import APIRouter, Request
 from redis.exceptions import RedisError
@@ -49,14 +50,12 @@ class InvalidCredentials(ProblemError):
         )
 
 
-class TooManyAttempts(ProblemError):
+class TooManyAttempts(TooManyRequests):
     def __init__(self, retry_after: int, whose: str) -> None:
         super().__init__(
-            429,
-            "Too Many Requests",
+            retry_after,
             f"Too many sign-in attempts {whose}; wait and try again.",
             kind="too-many-attempts",
-            headers={"Retry-After": str(max(retry_after, 1))},
         )
 
 
@@ -85,20 +84,16 @@ async def _count_attempt(
 ) -> None:
     window = settings.login_window_seconds
     try:
-        async with runtime.redis.pipeline(transaction=True) as pipe:
-            for key in (login_key(email, client), login_client_key(client)):
-                pipe.incr(key)
-                pipe.expire(key, window, nx=True)
-                pipe.ttl(key)
-            mine, _, my_ttl, theirs, _, their_ttl = await pipe.execute()
+        mine, my_ttl = await count_in_window(runtime.redis, login_key(email, client), window)
+        theirs, their_ttl = await count_in_window(runtime.redis, login_client_key(client), window)
     except RedisError as exc:  # fail closed: without the counter, no guessing
         log.warning("login rate limiter unavailable", error=repr(exc))
         raise IssuerUnavailable("Sign-in is unavailable for a moment; try again.") from None
-    if int(mine) > settings.login_max_attempts:
-        raise TooManyAttempts(int(my_ttl), "for this e-mail")
-    if int(theirs) > settings.login_client_max_attempts:
-        log.warning("sign-in attempts limited for a client", attempts=int(theirs))
-        raise TooManyAttempts(int(their_ttl), "from this address")
+    if mine > settings.login_max_attempts:
+        raise TooManyAttempts(my_ttl, "for this e-mail")
+    if theirs > settings.login_client_max_attempts:
+        log.warning("sign-in attempts limited for a client", attempts=theirs)
+        raise TooManyAttempts(their_ttl, "from this address")
 
 
 async def _forget_attempt(runtime: Runtime, email: str, client: str) -> None:

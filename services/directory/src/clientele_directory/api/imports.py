@@ -23,17 +23,16 @@ from typing import IO, Annotated, Any
 from clientele_shared.auth.access import may_write, visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
+from clientele_shared.bulk import Copy
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import current_correlation_id
 from clientele_shared.runtime import ServiceRuntime
 from fastapi import APIRouter, Form, Response, UploadFile
-from pydantic_core import to_json
 from sqlalchemy import (
     ARRAY,
     Integer,
     String,
-    Table,
     Text,
     Uuid,
     bindparam,
@@ -42,7 +41,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.attributes import definitions_for
@@ -644,43 +642,6 @@ class _Importer:
         keep = self.report.mode is ImportMode.DRY_RUN or line.action is not RowAction.CREATED
         if keep or line.warnings or line.candidates:
             self.lines.append(line)
-
-
-class Copy:
-    """Rows of one table as COPY records (JSONB columns as JSON text), then written with COPY
-    in the session's transaction: one statement, so the table's statement triggers run once,
-    and the fastest way in. Building the records needs no connection (a worker thread may)."""
-
-    def __init__(self, table: Table, columns: list[str], records: list[tuple[Any, ...]]) -> None:
-        self.table, self.columns, self.records = table, columns, records
-
-    @classmethod
-    def of(cls, table: Table, rows: list[dict[str, Any]]) -> Copy:
-        columns = list(rows[0]) if rows else []
-        documents = {name for name in columns if isinstance(table.c[name].type, JSONB)}
-        records = [
-            tuple(
-                to_json(row[name]).decode()
-                if name in documents and row[name] is not None
-                else row[name]
-                for name in columns
-            )
-            for row in rows
-        ]
-        return cls(table, columns, records)
-
-    async def write(self, session: AsyncSession) -> bool:
-        """Write the records (True), or nothing when there are none (False)."""
-        if not self.records:
-            return False
-        connection = await session.connection()
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        await driver.copy_records_to_table(
-            self.table.name, records=self.records, columns=self.columns
-        )
-        return True
 
 
 def _unwanted() -> RowProblem:

@@ -10,10 +10,10 @@ from decimal import Decimal
 from typing import Annotated
 
 from clientele_shared.http.problems import invalid_field
+from clientele_shared.values import Direction, Label, clean_text
 from pydantic import AfterValidator, BaseModel, Field
 
 from clientele_pipeline.pipelines.rules import Stage
-from clientele_pipeline.values import Direction, Label, clean_text
 
 
 class BoardFilter(BaseModel):

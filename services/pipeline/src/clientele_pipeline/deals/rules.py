@@ -7,9 +7,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from clientele_pipeline.values import (
+from clientele_shared.values import (
     Amount,
     Currency,
     CustomFields,
@@ -19,6 +17,7 @@ from clientele_pipeline.values import (
     Note,
     Title,
 )
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DealStatus = Literal["open", "won", "lost"]
 CENT = Decimal("0.01")

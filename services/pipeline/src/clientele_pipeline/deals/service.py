@@ -9,6 +9,7 @@ from typing import Any
 
 from clientele_shared.auth.access import ensure_visible, writable_directions
 from clientele_shared.auth.principal import Principal
+from clientele_shared.directory_read_models import OrganizationRecord, PersonRecord
 from clientele_shared.events.envelope import Actor
 from clientele_shared.http.concurrency import check_version
 from clientele_shared.http.problems import Conflict, NotFound, invalid, invalid_field
@@ -27,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline import publishing
 from clientele_pipeline.clients import service as clients
-from clientele_pipeline.clients.rules import OrganizationRecord, PersonRecord
 from clientele_pipeline.deals import queries
 from clientele_pipeline.deals.rules import (
     Deal,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
+from clientele_shared.values import Directions, Label, Labels, Name, Note
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
-
-from clientele_pipeline.values import Directions, Label, Labels, Name, Note
 
 StageKind = Literal["open", "won", "lost", "monitoring"]
 CLOSING_KINDS = frozenset({"won", "lost"})
@@ -161,8 +160,3 @@ def check_stage_names(names: list[str]) -> None:
         raise StageRejected("name", "stage names must be distinct within a pipeline")
     if len(names) > MAX_STAGES:
         raise StageRejected("stages", f"a pipeline has at most {MAX_STAGES} stages")
-
-
-def field_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{field: {old, new}}`` of the keys whose values differ."""
-    return {key: {"old": old[key], "new": new[key]} for key in new if old.get(key) != new[key]}

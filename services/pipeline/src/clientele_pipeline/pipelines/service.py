@@ -16,6 +16,7 @@ from clientele_shared.service_layer import (
     UnitOfWork,
     Versioned,
     audit_trail,
+    field_changes,
     soft_delete_values,
     unit_of_work,
     write_version,
@@ -28,7 +29,6 @@ from clientele_pipeline.pipelines.rules import (
     PipelineDraft,
     PipelinePatch,
     Stage,
-    field_changes,
 )
 from clientele_pipeline.tables import audit_log, pipelines
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from clientele_shared.values import Label
 from pydantic import BaseModel, ConfigDict, Field
-
-from clientele_pipeline.values import Label
 
 
 class Ticks(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from clientele_shared.values import Name
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from clientele_pipeline.pipelines.rules import (
@@ -18,7 +19,6 @@ from clientele_pipeline.pipelines.rules import (
     StageKind,
     StageRejected,
 )
-from clientele_pipeline.values import Name
 
 
 class StagePatch(BaseModel):

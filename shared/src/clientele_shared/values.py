@@ -1,4 +1,4 @@
-"""Value types every feature of the pipeline shares (no I/O): clean text, directions, money.
+"""Value types the services share (no I/O): clean text, directions, money.
 
 Text is NFC-normalized and refuses control characters (PostgreSQL cannot store NUL), as the
 directory's text does; money is a Decimal with an ISO 4217 currency, never a float.

@@ -1,0 +1,1 @@
+"""The budget of a marketing event: planned and actual cost lines, totals per currency."""

@@ -1,0 +1,1 @@
+"""Marketing events (the API calls them campaigns): their fields, status and stages."""

@@ -1,0 +1,1 @@
+"""Effectiveness of marketing events: participants, costs per participant and attendee."""

@@ -1,0 +1,94 @@
+"""SQL of the effectiveness figures: counts and sums grouped by event, in three statements."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+
+from clientele_shared.auth.access import visible_to
+from clientele_shared.auth.principal import Principal
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_campaigns.effectiveness.rules import Money, Quantity
+from clientele_campaigns.tables import budget_lines, campaigns, participants
+
+
+async def visible_ids(
+    session: AsyncSession, principal: Principal, starts_from: datetime, starts_before: datetime
+) -> list[uuid.UUID]:
+    """Live events of the caller's directions planned to start in the period."""
+    return list(
+        (
+            await session.scalars(
+                select(campaigns.c.id)
+                .where(
+                    visible_to(principal, campaigns.c.directions),
+                    campaigns.c.deleted_at.is_(None),
+                    campaigns.c.planned_start >= starts_from,
+                    campaigns.c.planned_start < starts_before,
+                )
+                .order_by(campaigns.c.planned_start, campaigns.c.id)
+            )
+        ).all()
+    )
+
+
+async def counts(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[uuid.UUID, str, int]]]:
+    """Per event: (stage, status, participants) of its visible participants."""
+    rows = await session.execute(
+        select(
+            participants.c.campaign_id,
+            participants.c.stage_id,
+            participants.c.status,
+            func.count(),
+        )
+        .where(participants.c.campaign_id.in_(ids), ~participants.c.client_hidden)
+        .group_by(participants.c.campaign_id, participants.c.stage_id, participants.c.status)
+    )
+    found: dict[uuid.UUID, list[tuple[uuid.UUID, str, int]]] = defaultdict(list)
+    for campaign_id, stage_id, status, count in rows:
+        found[campaign_id].append((stage_id, status, count))
+    return found
+
+
+async def money(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Money]]:
+    rows = await session.execute(
+        select(
+            budget_lines.c.campaign_id,
+            budget_lines.c.category,
+            budget_lines.c.currency,
+            func.coalesce(func.sum(budget_lines.c.planned), 0),
+            func.coalesce(func.sum(budget_lines.c.actual), 0),
+        )
+        .where(budget_lines.c.campaign_id.in_(ids))
+        .group_by(budget_lines.c.campaign_id, budget_lines.c.category, budget_lines.c.currency)
+    )
+    found: dict[uuid.UUID, list[Money]] = defaultdict(list)
+    for campaign_id, category, currency, planned, actual in rows:
+        found[campaign_id].append(
+            Money(category=category, currency=currency, planned=planned, actual=actual)
+        )
+    return found
+
+
+async def quantities(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[Quantity]]:
+    """Consumables used, per event and unit."""
+    rows = await session.execute(
+        select(budget_lines.c.campaign_id, budget_lines.c.unit, func.sum(budget_lines.c.quantity))
+        .where(
+            budget_lines.c.campaign_id.in_(ids),
+            budget_lines.c.category == "consumables",
+            budget_lines.c.unit.is_not(None),
+        )
+        .group_by(budget_lines.c.campaign_id, budget_lines.c.unit)
+    )
+    found: dict[uuid.UUID, list[Quantity]] = defaultdict(list)
+    for campaign_id, unit, quantity in rows:
+        found[campaign_id].append(Quantity(unit=unit, quantity=quantity))
+    return found

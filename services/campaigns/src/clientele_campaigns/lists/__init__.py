@@ -1,0 +1,1 @@
+"""Directory static lists as kept here, resolved into an event's participants."""

@@ -1,0 +1,96 @@
+"""Directory lists: the membership read model, and a list resolved into an event's participants
+at one moment (the members then and what became of each are kept)."""
+
+from __future__ import annotations
+
+import uuid
+
+from clientele_shared.auth.principal import Principal
+from clientele_shared.events.schemas.directory import ListMembershipChanged
+from clientele_shared.http.problems import NotFound, invalid_field
+from clientele_shared.runtime import ServiceRuntime
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_campaigns.campaigns import service as campaigns
+from clientele_campaigns.lists import queries
+from clientele_campaigns.lists.rules import (
+    FromList,
+    ListAddition,
+    Resolution,
+    ResolutionMember,
+    outcomes,
+)
+from clientele_campaigns.participants import service as participants
+from clientele_campaigns.participants.rules import Who
+
+
+async def apply_membership(session: AsyncSession, event: ListMembershipChanged) -> None:
+    """One membership change of a static list (the directory sends at most 1,000 ids each)."""
+    await queries.apply_membership(
+        session, event.list_id, event.list_name, list(event.added), list(event.removed)
+    )
+
+
+async def add_from_list(
+    *, runtime: ServiceRuntime, principal: Principal, campaign_id: uuid.UUID, request: FromList
+) -> ListAddition:
+    """The list's members now, added as participants (the same checks as by hand: blocked,
+    unknown or unseen organizations refused); the resolution is kept with every member."""
+    async with campaigns.work(runtime, principal) as uow:
+        campaign = await campaigns.locked_campaign(uow, principal, campaign_id)
+        name = await queries.list_name(uow.session, request.list_id)
+        if name is None:
+            raise invalid_field("list_id", "no such list", "unknown_reference")
+        members = await queries.members(uow.session, request.list_id)
+        result = await participants.add_to_event(
+            uow,
+            principal,
+            campaign,
+            stage_id=request.stage_id,
+            entries=[Who.model_construct(organization_id=member) for member in members],
+            status=request.status,
+        )
+        resolution_id = uuid.uuid4()
+        await queries.record_resolution(
+            uow.session,
+            {
+                "id": resolution_id,
+                "campaign_id": campaign_id,
+                "list_id": request.list_id,
+                "list_name": name,
+                "stage_id": request.stage_id or campaign.stages[0].id,
+                "members": len(members),
+                "added": len(result.added),
+                "refused": len(result.refused),
+                "actor_subject": principal.subject,
+            },
+            outcomes(members, result.refused),
+        )
+        resolution = await queries.resolution(uow.session, campaign_id, resolution_id)
+        assert resolution is not None
+    return ListAddition(refused=result.refused, resolution=resolution)
+
+
+async def list_resolutions(
+    *, runtime: ServiceRuntime, principal: Principal, campaign_id: uuid.UUID
+) -> list[Resolution]:
+    async with runtime.sessions() as session:
+        await campaigns.visible_campaign(session, principal, campaign_id)
+        return await queries.resolutions(session, campaign_id)
+
+
+async def resolution_members(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    resolution_id: uuid.UUID,
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[ResolutionMember]:
+    """A page of the members as they were resolved, in organization id order."""
+    async with runtime.sessions() as session:
+        await campaigns.visible_campaign(session, principal, campaign_id)
+        if await queries.resolution(session, campaign_id, resolution_id) is None:
+            raise NotFound("The list resolution does not exist.")
+        return await queries.resolution_members(session, resolution_id, after, limit)

@@ -1,0 +1,1 @@
+"""Participants of a marketing event: who, at which stage, status and outcome."""

@@ -1,0 +1,169 @@
+"""Events out: each outgoing event built from the domain model (staged by the service layer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from clientele_shared.events.envelope import Actor, Envelope
+from clientele_shared.events.outbox import Outbox
+from clientele_shared.events.schemas.base import FieldChange
+from clientele_shared.events.schemas.campaigns import (
+    CAMPAIGN_CHANGED,
+    CAMPAIGN_CREATED,
+    CAMPAIGN_DELETED,
+    CAMPAIGN_RESTORED,
+    MAX_ADDED,
+    PARTICIPANT_OUTCOME_RECORDED,
+    PARTICIPANT_STATUS_CHANGED,
+    PARTICIPANTS_ADDED,
+    AddedParticipant,
+    CampaignChanged,
+    CampaignCreated,
+    CampaignDeleted,
+    CampaignRestored,
+    ParticipantOutcomeRecorded,
+    ParticipantsAdded,
+    ParticipantStatusChanged,
+)
+
+from clientele_campaigns.campaigns.rules import Campaign
+from clientele_campaigns.participants.rules import Participant
+
+
+def _snapshot(campaign: Campaign) -> dict[str, Any]:
+    values = campaign.fields().model_dump(mode="json")
+    return {**values, "campaign_id": str(campaign.id), "version": campaign.version}
+
+
+def campaign_created(outbox: Outbox, campaign: Campaign, actor: Actor) -> Envelope:
+    return outbox.envelope(
+        CAMPAIGN_CREATED,
+        CampaignCreated.model_validate(_snapshot(campaign)),
+        aggregate_id=str(campaign.id),
+        directions=campaign.directions,
+        actor=actor,
+    )
+
+
+def campaign_restored(outbox: Outbox, campaign: Campaign, actor: Actor) -> Envelope:
+    return outbox.envelope(
+        CAMPAIGN_RESTORED,
+        CampaignRestored.model_validate(_snapshot(campaign)),
+        aggregate_id=str(campaign.id),
+        directions=campaign.directions,
+        actor=actor,
+    )
+
+
+def campaign_changed(
+    outbox: Outbox,
+    campaign: Campaign,
+    changes: dict[str, dict[str, Any]],
+    actor: Actor,
+    *,
+    previous_directions: Sequence[str] = (),
+) -> Envelope:
+    """Only the changed fields; an event that left directions is announced to the old ones too."""
+    payload = CampaignChanged(
+        campaign_id=campaign.id,
+        version=campaign.version,
+        changes={name: FieldChange(**change) for name, change in changes.items()},
+    )
+    return outbox.envelope(
+        CAMPAIGN_CHANGED,
+        payload,
+        aggregate_id=str(campaign.id),
+        directions=sorted({*campaign.directions, *previous_directions}),
+        actor=actor,
+    )
+
+
+def campaign_deleted(outbox: Outbox, campaign: Campaign, version: int, actor: Actor) -> Envelope:
+    return outbox.envelope(
+        CAMPAIGN_DELETED,
+        CampaignDeleted(campaign_id=campaign.id, version=version),
+        aggregate_id=str(campaign.id),
+        directions=campaign.directions,
+        actor=actor,
+    )
+
+
+def participants_added(
+    outbox: Outbox, campaign: Campaign, added: list[Participant], actor: Actor
+) -> list[Envelope]:
+    """One event per batch of up to ``MAX_ADDED`` participants that joined at one stage with
+    one status (an addition puts all of them at the same stage and status)."""
+    return [
+        outbox.envelope(
+            PARTICIPANTS_ADDED,
+            ParticipantsAdded(
+                campaign_id=campaign.id,
+                stage_id=batch[0].stage_id,
+                status=batch[0].status,
+                participants=[
+                    AddedParticipant(
+                        participant_id=p.id,
+                        organization_id=p.organization_id,
+                        person_id=p.person_id,
+                    )
+                    for p in batch
+                ],
+            ),
+            aggregate_id=str(campaign.id),
+            directions=campaign.directions,
+            actor=actor,
+        )
+        for batch in (added[i : i + MAX_ADDED] for i in range(0, len(added), MAX_ADDED))
+    ]
+
+
+def participant_status_changed(
+    outbox: Outbox,
+    campaign: Campaign,
+    participant: Participant,
+    old_status: str,
+    changed_at: datetime,
+    actor: Actor,
+) -> Envelope:
+    return outbox.envelope(
+        PARTICIPANT_STATUS_CHANGED,
+        ParticipantStatusChanged.model_validate(
+            {
+                "campaign_id": campaign.id,
+                "participant_id": participant.id,
+                "version": participant.version,
+                "organization_id": participant.organization_id,
+                "person_id": participant.person_id,
+                "old_status": old_status,
+                "status": participant.status,
+                "changed_at": changed_at,
+            }
+        ),
+        aggregate_id=str(campaign.id),
+        directions=campaign.directions,
+        actor=actor,
+    )
+
+
+def participant_outcome(
+    outbox: Outbox, campaign: Campaign, participant: Participant, actor: Actor
+) -> Envelope:
+    return outbox.envelope(
+        PARTICIPANT_OUTCOME_RECORDED,
+        ParticipantOutcomeRecorded(
+            campaign_id=campaign.id,
+            participant_id=participant.id,
+            version=participant.version,
+            organization_id=participant.organization_id,
+            person_id=participant.person_id,
+            loyalty=participant.loyalty,
+            partnership_interest=participant.partnership_interest,
+            notes=participant.notes,
+            follow_up=participant.follow_up,
+        ),
+        aggregate_id=str(campaign.id),
+        directions=campaign.directions,
+        actor=actor,
+    )

@@ -1,0 +1,80 @@
+"""SQL of registrations."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_campaigns.registration.rules import Registration
+from clientele_campaigns.tables import directory, registrations
+
+
+async def organization_by_inn(session: AsyncSession, inn: str) -> uuid.UUID | None:
+    """The live organization with this INN in the read model (the first by id if several)."""
+    organizations = directory.organizations
+    return await session.scalar(
+        select(organizations.c.organization_id)
+        .where(organizations.c.inn == inn, ~organizations.c.deleted)
+        .order_by(organizations.c.organization_id)
+        .limit(1)
+    )
+
+
+async def insert_registration(session: AsyncSession, values: dict[str, Any]) -> Registration:
+    row = (
+        (await session.execute(insert(registrations).values(**values).returning(registrations)))
+        .mappings()
+        .one()
+    )
+    return Registration.model_validate(dict(row))
+
+
+async def by_code(
+    session: AsyncSession, campaign_id: uuid.UUID, code_hash: str
+) -> Registration | None:
+    row = (
+        (
+            await session.execute(
+                select(registrations)
+                .where(
+                    registrations.c.campaign_id == campaign_id,
+                    registrations.c.code_hash == code_hash,
+                )
+                .with_for_update()
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return Registration.model_validate(dict(row)) if row else None
+
+
+async def check_in(session: AsyncSession, registration_id: uuid.UUID, subject: str) -> Registration:
+    row = (
+        (
+            await session.execute(
+                update(registrations)
+                .where(registrations.c.id == registration_id)
+                .values(checked_in_at=func.now(), checked_in_by=subject)
+                .returning(registrations)
+            )
+        )
+        .mappings()
+        .one()
+    )
+    return Registration.model_validate(dict(row))
+
+
+async def listed(
+    session: AsyncSession, campaign_id: uuid.UUID, status: str | None, limit: int
+) -> list[Registration]:
+    stmt = select(registrations).where(registrations.c.campaign_id == campaign_id)
+    if status is not None:
+        stmt = stmt.where(registrations.c.status == status)
+    rows = (
+        await session.execute(stmt.order_by(registrations.c.registered_at).limit(limit))
+    ).mappings()
+    return [Registration.model_validate(dict(row)) for row in rows]

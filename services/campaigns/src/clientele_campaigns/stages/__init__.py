@@ -1,0 +1,1 @@
+"""Stages of a marketing event (preparation, invitations, the event, follow-up by default)."""

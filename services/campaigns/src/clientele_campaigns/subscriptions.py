@@ -1,0 +1,67 @@
+"""Events in: the directory's organizations, persons, employees and static list memberships
+folded into read models.
+
+Each handler turns an event into whole records (``clientele_shared.directory_read_models``) and
+applies each with the read model's one apply step; participants then follow what the directory
+did to the organization or person (merged, deleted, restored, blocked). All of it happens in
+the inbox's transaction: applied exactly once, with the participants' audit entries.
+"""
+
+from __future__ import annotations
+
+from clientele_shared.events.envelope import Actor, Envelope
+from clientele_shared.events.inbox import EventConsumer
+from clientele_shared.events.outbox import Outbox
+from clientele_shared.events.schemas.directory import ListMembershipChanged
+from clientele_shared.events.topics import EMPLOYEES, ORGANIZATIONS, PERSONS
+from clientele_shared.service_layer import within
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_campaigns.clients.service import READ_MODELS
+from clientele_campaigns.lists import service as lists
+from clientele_campaigns.participants import service as participants
+from clientele_campaigns.tables import audit_log
+
+DIRECTORY_ACTOR = Actor(subject="directory", kind="service")
+
+
+class DirectoryEvents:
+    """Organization and person events: the read model, then the participants; the static
+    lists' membership changes (on the organizations topic) into the lists read model."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def organizations(
+        self, session: AsyncSession, envelope: Envelope, payload: BaseModel
+    ) -> None:
+        if isinstance(payload, ListMembershipChanged):
+            await lists.apply_membership(session, payload)
+            return
+        actor = envelope.actor or DIRECTORY_ACTOR
+        async with within(session, self.outbox, audit_log, actor) as uow:
+            for record in await READ_MODELS.organization_records(session, payload):
+                before = await READ_MODELS.organization(session, record.organization_id)
+                await READ_MODELS.apply_organization(session, record)
+                await participants.follow_organization(uow, before, record)
+
+    async def persons(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+        actor = envelope.actor or DIRECTORY_ACTOR
+        async with within(session, self.outbox, audit_log, actor) as uow:
+            for record in await READ_MODELS.person_records(session, payload):
+                found = await READ_MODELS.persons_of(session, [record.person_id])
+                await READ_MODELS.apply_person(session, record)
+                await participants.follow_person(uow, found.get(record.person_id), record)
+
+
+async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
+    for record in await READ_MODELS.employee_records(session, payload):
+        await READ_MODELS.apply_employee(session, record)
+
+
+def subscribe(consumer: EventConsumer, outbox: Outbox) -> None:
+    directory = DirectoryEvents(outbox)
+    consumer.subscribe(ORGANIZATIONS, "organizations", directory.organizations)
+    consumer.subscribe(PERSONS, "persons", directory.persons)
+    consumer.subscribe(EMPLOYEES, "employees", on_employee_event)

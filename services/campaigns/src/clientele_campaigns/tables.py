@@ -1,0 +1,230 @@
+"""Every table of the campaigns service (SQLAlchemy Core): marketing events (campaigns) with
+their budget lines and stages, participants and their stage history, refused additions, the
+audit trail, the read models of the directory, the outbox and the inbox."""
+
+from clientele_shared.directory_read_models import directory_tables
+from clientele_shared.events.tables import inbox_table, outbox_table
+from clientele_shared.service_layer import audit_table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+metadata = MetaData()
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+audit_log = audit_table(metadata)
+"""Append-only (a trigger refuses UPDATE and DELETE): one row per change of a campaign or
+participant."""
+
+
+def _versioned() -> list[Column[object]]:
+    return [
+        Column("version", Integer, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("created_by", String(200), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_by", String(200), nullable=False),
+    ]
+
+
+campaigns = Table(
+    "marketing_events",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(30), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("planned_start", DateTime(timezone=True), nullable=False),
+    Column("planned_end", DateTime(timezone=True), nullable=False),
+    Column("actual_start", DateTime(timezone=True)),
+    Column("actual_end", DateTime(timezone=True)),
+    Column("place", String(500)),
+    Column("responsible_employee_id", Uuid),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("goals", ARRAY(String(500)), nullable=False, server_default=text("'{}'")),
+    Column("registration_open", Boolean, nullable=False, server_default=text("false")),
+    *_versioned(),
+    Column("deleted_at", DateTime(timezone=True)),
+    Column("deleted_by", String(200)),
+    Index("ix_marketing_events_directions", "directions", postgresql_using="gin"),
+    Index("ix_marketing_events_planned_start", "planned_start"),
+)
+"""A marketing event (the API calls it a campaign) with its budget lines and stages: one
+aggregate, a budget or stage change is a new version of the campaign."""
+
+budget_lines = Table(
+    "budget_lines",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("campaign_id", Uuid, ForeignKey("marketing_events.id"), nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("category", String(20), nullable=False),
+    Column("description", String(500)),
+    Column("currency", String(3), nullable=False),
+    Column("planned", Numeric(18, 2)),
+    Column("actual", Numeric(18, 2)),
+    Column("quantity", Numeric(18, 3)),
+    Column("unit", String(100)),
+    Index("ix_budget_lines_campaign", "campaign_id", "position"),
+)
+"""Planned and actual costs by category, each in its own currency (never converted)."""
+
+campaign_stages = Table(
+    "campaign_stages",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("campaign_id", Uuid, ForeignKey("marketing_events.id"), nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("due_date", Date),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Index("ix_campaign_stages_campaign", "campaign_id", "position"),
+)
+"""A deleted stage stays a row: the participants' stage history keeps naming it."""
+
+participants = Table(
+    "participants",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("campaign_id", Uuid, ForeignKey("marketing_events.id"), nullable=False),
+    Column("stage_id", Uuid, ForeignKey("campaign_stages.id"), nullable=False),
+    Column("organization_id", Uuid, nullable=False),
+    Column("person_id", Uuid),
+    Column("status", String(20), nullable=False),
+    Column("loyalty", SmallInteger),
+    Column("partnership_interest", SmallInteger),
+    Column("notes", Text),
+    Column("follow_up", Boolean, nullable=False, server_default=text("false")),
+    Column("client_blocked", Boolean, nullable=False, server_default=text("false")),
+    Column("client_hidden", Boolean, nullable=False, server_default=text("false")),
+    *_versioned(),
+    Index("ix_participants_campaign", "campaign_id", "stage_id"),
+    Index("ix_participants_organization", "organization_id"),
+    Index("ix_participants_person", "person_id"),
+    Index(
+        "uq_participants_who",
+        "campaign_id",
+        "organization_id",
+        text("coalesce(person_id, '00000000-0000-0000-0000-000000000000'::uuid)"),
+        unique=True,
+    ),
+)
+"""One organization (and optionally one of its persons) in one marketing event, at one stage;
+``client_hidden`` while the directory has the organization or person deleted,
+``client_blocked`` while it is in the unwanted register."""
+
+participant_stage_history = Table(
+    "participant_stage_history",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("participant_id", Uuid, ForeignKey("participants.id"), nullable=False),
+    Column("campaign_id", Uuid, nullable=False),
+    Column("from_stage_id", Uuid, ForeignKey("campaign_stages.id")),
+    Column("to_stage_id", Uuid, ForeignKey("campaign_stages.id"), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("moved_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor_subject", String(200), nullable=False),
+    Index("ix_participant_stage_history_participant", "participant_id", "id"),
+)
+"""Append-only: every stage a participant entered (the first row has no ``from_stage_id``)
+and its status then."""
+
+refusals = Table(
+    "participant_refusals",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("campaign_id", Uuid, ForeignKey("marketing_events.id"), nullable=False),
+    Column("organization_id", Uuid, nullable=False),
+    Column("person_id", Uuid),
+    Column("reason", String(40), nullable=False),
+    Column("refused_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor_subject", String(200), nullable=False),
+    Index("ix_participant_refusals_campaign", "campaign_id", "id"),
+)
+"""Append-only: each addition refused (a blocked counterparty, an unknown or invisible one)."""
+
+directory_lists = Table(
+    "directory_lists",
+    metadata,
+    Column("list_id", Uuid, primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""Read model of the directory's static lists (from ``directory.list.membership_changed``)."""
+
+directory_list_members = Table(
+    "directory_list_members",
+    metadata,
+    Column("list_id", Uuid, ForeignKey("directory_lists.list_id"), primary_key=True),
+    Column("organization_id", Uuid, primary_key=True),
+)
+
+list_resolutions = Table(
+    "list_resolutions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("campaign_id", Uuid, ForeignKey("marketing_events.id"), nullable=False),
+    Column("list_id", Uuid, nullable=False),
+    Column("list_name", String(500), nullable=False),
+    Column("stage_id", Uuid, ForeignKey("campaign_stages.id"), nullable=False),
+    Column("members", Integer, nullable=False),
+    Column("added", Integer, nullable=False),
+    Column("refused", Integer, nullable=False),
+    Column("resolved_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor_subject", String(200), nullable=False),
+    Index("ix_list_resolutions_campaign", "campaign_id", "resolved_at"),
+)
+"""Append-only: a list resolved into an event's participants at one moment."""
+
+list_resolution_members = Table(
+    "list_resolution_members",
+    metadata,
+    Column("resolution_id", Uuid, ForeignKey("list_resolutions.id"), primary_key=True),
+    Column("organization_id", Uuid, primary_key=True),
+    Column("outcome", String(40), nullable=False),
+)
+"""Append-only: the list's members at that moment and what became of each (``added`` or the
+reason it was refused)."""
+
+registrations = Table(
+    "registrations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("campaign_id", Uuid, ForeignKey("marketing_events.id"), nullable=False),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("last_name", String(200), nullable=False),
+    Column("first_name", String(200), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("organization_name", String(500), nullable=False),
+    Column("inn", String(12)),
+    Column("status", String(20), nullable=False),
+    Column("organization_id", Uuid),
+    Column("participant_id", Uuid, ForeignKey("participants.id")),
+    Column("registered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("checked_in_at", DateTime(timezone=True)),
+    Column("checked_in_by", String(200)),
+    Index("ix_registrations_campaign", "campaign_id", "registered_at"),
+)
+"""Who registered through the public form: matched to a known organization (by INN) and added
+as a participant, or kept for review; the ticket code is stored only as its SHA-256."""
+
+directory = directory_tables(metadata)
+"""Read models of the directory's organizations, persons and employees."""

@@ -1,0 +1,94 @@
+"""A directory list resolved into an event's participants: the static memberships read model,
+the members at that moment kept with what became of each, blocked and unseen ones refused."""
+
+from __future__ import annotations
+
+import uuid
+
+from campaigns_testkit import Stack, create_event
+from clientele_shared.events.schemas.directory import ListMembershipChanged
+
+NORTH = ["north"]
+
+
+def _membership(
+    stack: Stack,
+    list_id: uuid.UUID,
+    added: list[uuid.UUID] | None = None,
+    removed: list[uuid.UUID] | None = None,
+) -> None:
+    payload = ListMembershipChanged(
+        list_id=list_id, list_name="Дилеры 2026", added=added or [], removed=removed or []
+    )
+    stack.publish("organization", "directory.list.membership_changed", payload, list_id)
+
+
+def test_list_resolved_and_resolution_kept(stack: Stack) -> None:
+    event = create_event(stack)
+    base = f"/v1/campaigns/{event['id']}/list-resolutions"
+    north = stack.user(NORTH)
+    good = sorted([stack.organization(NORTH), stack.organization(NORTH)])
+    blocked = stack.organization(NORTH, blocked=True)
+    south = stack.organization(["south"])
+    gone = stack.organization(NORTH)
+    list_id = uuid.uuid4()
+    _membership(stack, list_id, added=[*good, blocked, south, gone])
+    _membership(stack, list_id, removed=[gone])
+    stack.wait_until(
+        "SELECT count(*) FROM directory_list_members WHERE list_id = :id",
+        4,
+        "the list's memberships",
+        id=list_id,
+    )
+    unknown = stack.call("POST", base, north, json={"list_id": str(uuid.uuid4())})
+    assert unknown.status_code == 422
+    stage = event["stages"][1]["id"]
+    response = stack.call("POST", base, north, json={"list_id": str(list_id), "stage_id": stage})
+    assert response.status_code == 201, response.text
+    result = response.json()
+    added = stack.call("GET", f"/v1/campaigns/{event['id']}/participants", north).json()
+    assert sorted(p["organization_id"] for p in added) == [str(org) for org in good]
+    assert {p["stage_id"] for p in added} == {stage}
+    assert sorted((r["organization_id"], r["reason"]) for r in result["refused"]) == sorted(
+        [(str(blocked), "blocked"), (str(south), "unknown_organization")]
+    )
+    resolution = result["resolution"]
+    assert (resolution["members"], resolution["added"], resolution["refused"]) == (4, 2, 2)
+    assert resolution["list_name"] == "Дилеры 2026"
+    # the list changes later: the resolution keeps the members as they were
+    late = stack.organization(NORTH)
+    _membership(stack, list_id, added=[late], removed=[good[0]])
+    stack.wait_until(
+        "SELECT count(*) FROM directory_list_members WHERE list_id = :id AND organization_id = :o",
+        1,
+        "the late member",
+        id=list_id,
+        o=late,
+    )
+    kept = stack.call("GET", f"{base}/{resolution['id']}/members", north).json()
+    assert {(m["organization_id"], m["outcome"]) for m in kept} == {
+        (str(good[0]), "added"),
+        (str(good[1]), "added"),
+        (str(blocked), "blocked"),
+        (str(south), "unknown_organization"),
+    }
+    assert [r["id"] for r in stack.call("GET", base, north).json()] == [resolution["id"]]
+    again = stack.call("POST", base, north, json={"list_id": str(list_id)}).json()
+    assert again["resolution"]["added"] == 1
+    everyone = stack.call("GET", f"/v1/campaigns/{event['id']}/participants", north).json()
+    assert str(late) in {p["organization_id"] for p in everyone}
+    assert {r["reason"] for r in again["refused"]} == {
+        "already_added",
+        "blocked",
+        "unknown_organization",
+    }
+    assert len(stack.call("GET", base, north).json()) == 2
+    south_user = stack.user(["south"])
+    for method, path, body in [
+        ("GET", base, None),
+        ("POST", base, {"list_id": str(list_id)}),
+        ("GET", f"{base}/{resolution['id']}/members", None),
+    ]:
+        assert stack.call(method, path, south_user, json=body).status_code == 404
+    missing = stack.call("GET", f"{base}/{uuid.uuid4()}/members", north)
+    assert missing.status_code == 404
