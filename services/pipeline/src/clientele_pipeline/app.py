@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
-from clientele_shared.events.topics import DEALS
+from clientele_shared.events.topics import DEALS, PIPELINE, notification_requests
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
 from clientele_pipeline import subscriptions
+from clientele_pipeline.automation.router import router as automation
 from clientele_pipeline.board.router import router as board
 from clientele_pipeline.deals.router import router as deals
 from clientele_pipeline.pipelines.router import router as pipelines
@@ -16,7 +17,7 @@ from clientele_pipeline.stages.router import router as stages
 from clientele_pipeline.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PUBLISHES = (DEALS,)
+PUBLISHES = (DEALS, notification_requests(PIPELINE))
 
 
 def load_settings() -> PipelineSettings:
@@ -36,5 +37,6 @@ def create_app(settings: PipelineSettings | None = None) -> FastAPI:
             board,
             deals,
             playbooks,
+            automation,
         ],
     )

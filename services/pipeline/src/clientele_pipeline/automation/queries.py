@@ -1,0 +1,175 @@
+"""SQL of automation: rules and their versions, firings and their steps."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import RowMapping, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_pipeline.automation.rules import Rule, Run, StepRecord
+from clientele_pipeline.tables import (
+    automation_firings,
+    automation_rule_versions,
+    automation_rules,
+    automation_steps,
+)
+
+
+def rule_of(row: RowMapping) -> Rule:
+    return Rule.model_validate(
+        {
+            **row["definition"],
+            **{
+                name: row[name]
+                for name in (
+                    "id",
+                    "pipeline_id",
+                    "version",
+                    "author_subject",
+                    "created_at",
+                    "updated_at",
+                    "deleted_at",
+                )
+            },
+        }
+    )
+
+
+async def load(session: AsyncSession, rule_id: uuid.UUID, *, lock: bool = False) -> Rule | None:
+    stmt = select(automation_rules).where(automation_rules.c.id == rule_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).mappings().first()
+    return None if row is None else rule_of(row)
+
+
+async def author_of(session: AsyncSession, rule_id: uuid.UUID, version: int) -> dict[str, Any]:
+    """The principal (subject, roles, directions) who wrote this version of the rule."""
+    return dict(
+        (
+            await session.execute(
+                select(automation_rule_versions.c.author).where(
+                    automation_rule_versions.c.rule_id == rule_id,
+                    automation_rule_versions.c.version == version,
+                )
+            )
+        ).scalar_one()
+    )
+
+
+async def insert_rule(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(automation_rules).values(**values))
+
+
+async def insert_version(
+    session: AsyncSession,
+    rule_id: uuid.UUID,
+    version: int,
+    definition: dict[str, Any],
+    author: dict[str, Any],
+) -> None:
+    await session.execute(
+        insert(automation_rule_versions).values(
+            rule_id=rule_id, version=version, definition=definition, author=author
+        )
+    )
+
+
+async def list_rules(
+    session: AsyncSession, pipeline_id: uuid.UUID | None, *, deleted: bool = False
+) -> list[Rule]:
+    stmt = select(automation_rules).order_by(automation_rules.c.created_at, automation_rules.c.id)
+    if pipeline_id is not None:
+        stmt = stmt.where(automation_rules.c.pipeline_id == pipeline_id)
+    stmt = stmt.where(
+        automation_rules.c.deleted_at.is_not(None)
+        if deleted
+        else automation_rules.c.deleted_at.is_(None)
+    )
+    return [rule_of(row) for row in (await session.execute(stmt)).mappings()]
+
+
+async def enabled_rules(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Rule]:
+    stmt = (
+        select(automation_rules)
+        .where(
+            automation_rules.c.pipeline_id == pipeline_id,
+            automation_rules.c.enabled,
+            automation_rules.c.deleted_at.is_(None),
+        )
+        .order_by(automation_rules.c.created_at, automation_rules.c.id)
+    )
+    return [rule_of(row) for row in (await session.execute(stmt)).mappings()]
+
+
+async def chain_of(session: AsyncSession, event_id: uuid.UUID) -> list[uuid.UUID]:
+    """The rules whose firing on ``event_id`` (and earlier in its chain) acted on the deal."""
+    rows = (
+        await session.execute(
+            select(automation_firings.c.rule_id, automation_firings.c.chain).where(
+                automation_firings.c.event_id == event_id,
+                automation_firings.c.status == "fired",
+            )
+        )
+    ).all()
+    chain: dict[uuid.UUID, None] = {}
+    for rule_id, earlier in rows:
+        chain.update(dict.fromkeys(earlier))
+        chain[rule_id] = None
+    return list(chain)
+
+
+async def claim_firing(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert the firing; False if this (rule, version, event) fired already."""
+    claimed = await session.scalar(
+        insert(automation_firings)
+        .values(**values)
+        .on_conflict_do_nothing(constraint="uq_automation_firings_key")
+        .returning(automation_firings.c.id)
+    )
+    return claimed is not None
+
+
+async def finish_firing(
+    session: AsyncSession, firing_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    await session.execute(
+        update(automation_firings).where(automation_firings.c.id == firing_id).values(**values)
+    )
+
+
+async def insert_step(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(automation_steps).values(**values))
+
+
+async def runs(
+    session: AsyncSession,
+    *,
+    rule_id: uuid.UUID | None = None,
+    deal_id: uuid.UUID | None = None,
+    limit: int = 100,
+) -> list[Run]:
+    """Firings newest first, each with its steps."""
+    stmt = select(automation_firings).order_by(
+        automation_firings.c.started_at.desc(), automation_firings.c.id
+    )
+    if rule_id is not None:
+        stmt = stmt.where(automation_firings.c.rule_id == rule_id)
+    if deal_id is not None:
+        stmt = stmt.where(automation_firings.c.deal_id == deal_id)
+    firings = (await session.execute(stmt.limit(limit))).mappings().all()
+    if not firings:
+        return []
+    steps: dict[uuid.UUID, list[StepRecord]] = {}
+    for row in (
+        await session.execute(
+            select(automation_steps)
+            .where(automation_steps.c.firing_id.in_([f["id"] for f in firings]))
+            .order_by(automation_steps.c.firing_id, automation_steps.c.position)
+        )
+    ).mappings():
+        steps.setdefault(row["firing_id"], []).append(StepRecord.model_validate(dict(row)))
+    return [Run.model_validate({**row, "steps": steps.get(row["id"], [])}) for row in firings]
