@@ -14,7 +14,7 @@ import celpy
 from celpy import celtypes
 from celpy.adapter import json_to_cel
 from clientele_shared.events.schemas.notifications import EndpointName
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from clientele_pipeline.deals.rules import Deal
 from clientele_pipeline.values import Label, Labels, Note, Title
@@ -114,12 +114,11 @@ class Group(_Strict):
     all: list[Check | Group] | None = Field(default=None, min_length=1, max_length=50)
     any: list[Check | Group] | None = Field(default=None, min_length=1, max_length=50)
 
-    @field_validator("any")
-    @classmethod
-    def _one(cls, value: Any, info: Any) -> Any:
-        if (value is None) == (info.data.get("all") is None):
+    @model_validator(mode="after")
+    def _one(self) -> Group:
+        if (self.all is None) == (self.any is None):
             raise ValueError("a group has exactly one of `all` or `any`")
-        return value
+        return self
 
 
 class SetField(_Strict):
