@@ -18,6 +18,7 @@ from clientele_shared.events.schemas.notifications import (
 )
 from clientele_shared.events.topics import PIPELINE
 from clientele_shared.http.problems import ProblemError
+from clientele_shared.observability import causation_id_var
 from clientele_shared.service_layer import UnitOfWork, within
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -156,8 +157,14 @@ async def fire(
             outcome["status"] = "conditions_not_met"
         else:
             actor = rule_actor(rule)
-            for position, action in enumerate(rule.actions):
-                await _step(session, outbox, actor, principal, firing_id, position, action, deal_id)
+            token = causation_id_var.set(str(firing_id))  # the actions' events name the firing
+            try:
+                for position, action in enumerate(rule.actions):
+                    await _step(
+                        session, outbox, actor, principal, firing_id, position, action, deal_id
+                    )
+            finally:
+                causation_id_var.reset(token)
     outcome["duration_ms"] = elapsed_ms(started)
     await queries.finish_firing(session, firing_id, outcome)
     return firing_id

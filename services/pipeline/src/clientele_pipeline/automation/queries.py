@@ -105,21 +105,17 @@ async def enabled_rules(session: AsyncSession, pipeline_id: uuid.UUID) -> list[R
     return [rule_of(row) for row in (await session.execute(stmt)).mappings()]
 
 
-async def chain_of(session: AsyncSession, event_id: uuid.UUID) -> list[uuid.UUID]:
-    """The rules whose firing on ``event_id`` (and earlier in its chain) acted on the deal."""
-    rows = (
+async def chain_of(session: AsyncSession, cause: uuid.UUID) -> list[uuid.UUID]:
+    """The rules that acted earlier in a causation chain: an automated change's events name
+    the firing that made them as their cause (none for a person's change)."""
+    row = (
         await session.execute(
             select(automation_firings.c.rule_id, automation_firings.c.chain).where(
-                automation_firings.c.event_id == event_id,
-                automation_firings.c.status == "fired",
+                automation_firings.c.id == cause
             )
         )
-    ).all()
-    chain: dict[uuid.UUID, None] = {}
-    for rule_id, earlier in rows:
-        chain.update(dict.fromkeys(earlier))
-        chain[rule_id] = None
-    return list(chain)
+    ).first()
+    return [] if row is None else [*row.chain, row.rule_id]
 
 
 async def claim_firing(session: AsyncSession, values: dict[str, Any]) -> bool:
@@ -150,6 +146,7 @@ async def runs(
     *,
     rule_id: uuid.UUID | None = None,
     deal_id: uuid.UUID | None = None,
+    firing_id: uuid.UUID | None = None,
     limit: int = 100,
 ) -> list[Run]:
     """Firings newest first, each with its steps."""
@@ -160,6 +157,8 @@ async def runs(
         stmt = stmt.where(automation_firings.c.rule_id == rule_id)
     if deal_id is not None:
         stmt = stmt.where(automation_firings.c.deal_id == deal_id)
+    if firing_id is not None:
+        stmt = stmt.where(automation_firings.c.id == firing_id)
     firings = (await session.execute(stmt.limit(limit))).mappings().all()
     if not firings:
         return []

@@ -11,7 +11,6 @@ from clientele_shared.auth.principal import Principal
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.http.problems import NotFound, invalid, invalid_field
-from clientele_shared.observability import causation_id_var
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import (
     AuditEntry,
@@ -255,25 +254,20 @@ async def run_manually(
     *, runtime: ServiceRuntime, principal: Principal, rule_id: uuid.UUID, deal_id: uuid.UUID
 ) -> Run:
     """Fire a manual rule for a deal of its pipeline (the caller must be able to change the
-    deal; the rule acts within its author's directions); the firing's events chain to it."""
-    event_id = uuid.uuid4()
-    token = causation_id_var.set(str(event_id))
-    try:
-        async with pipelines.work(runtime, principal) as uow:
-            rule, _ = await _locked(uow, principal, rule_id)
-            deal = await deals.locked_deal(uow, principal, deal_id)
-            if rule.trigger.kind != "manual" or not rule.enabled:
-                raise invalid_field("rule_id", "not an enabled rule with a manual trigger")
-            if deal.pipeline_id != rule.pipeline_id:
-                raise invalid_field("deal_id", "the deal is not in the rule's pipeline")
-            event = {"kind": "manual", "by": principal.subject}
-            firing_id = await engine.fire(
-                uow.session, uow.outbox, rule, deal_id, event_id, event, []
-            )
-            assert firing_id is not None  # a new event id: never fired before
-            found = await queries.runs(uow.session, rule_id=rule_id, deal_id=deal_id, limit=1)
-    finally:
-        causation_id_var.reset(token)
+    deal; the rule acts within its author's directions)."""
+    async with pipelines.work(runtime, principal) as uow:
+        rule, _ = await _locked(uow, principal, rule_id)
+        deal = await deals.locked_deal(uow, principal, deal_id)
+        if rule.trigger.kind != "manual" or not rule.enabled:
+            raise invalid_field("rule_id", "not an enabled rule with a manual trigger")
+        if deal.pipeline_id != rule.pipeline_id:
+            raise invalid_field("deal_id", "the deal is not in the rule's pipeline")
+        event = {"kind": "manual", "by": principal.subject}
+        firing_id = await engine.fire(
+            uow.session, uow.outbox, rule, deal_id, uuid.uuid4(), event, []
+        )
+        assert firing_id is not None  # a new event id: never fired before
+        found = await queries.runs(uow.session, firing_id=firing_id)
     return found[0]
 
 
