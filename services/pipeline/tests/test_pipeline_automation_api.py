@@ -237,3 +237,36 @@ def test_manual_run_move_failure_notification_and_blocked_client(
     assert (
         stack.call("POST", f"{RULES}/{rule['id']}/run", south, json={"deal_id": deal["id"]})
     ).status_code == 404
+
+
+def test_a_redelivered_event_never_fires_twice(stack: Stack, pipeline: dict[str, Any]) -> None:
+    """Even with its inbox row gone (the inbox kept apart from the firing), the same event
+    redelivered finds its firing claimed: no second firing, no second change."""
+    rule = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "deal_created"},
+        conditions={"all": [{"cel": "deal.title == 'Повтор'"}]},
+        actions=[{"kind": "set_field", "field": "custom_fields.seen", "value": True}],
+    )
+    deal = _deal(stack, pipeline, title="Повтор")
+    assert _runs(stack, deal["id"], rule["id"])[0]["status"] == "fired"
+    created = [e for e in stack.events(DEALS, {deal["id"]}, 2) if e.type.endswith(".created")]
+    stack.wait_until(
+        "SELECT version FROM deals WHERE id = :id", 2, "the rule's change", id=deal["id"]
+    )
+    _execute(
+        stack,
+        "DELETE FROM inbox WHERE consumer = 'pipeline.automation' AND event_id = :id",
+        id=created[0].event_id,
+    )
+    stack.send(DEALS, created)
+    stack.wait_until(
+        "SELECT count(*) FROM inbox WHERE consumer = 'pipeline.automation' AND event_id = :id",
+        1,
+        "the redelivered event consumed",
+        id=created[0].event_id,
+    )
+    assert len(_runs(stack, deal["id"], rule["id"])) == 1
+    assert stack.call("GET", f"/v1/deals/{deal['id']}", stack.user(NORTH)).json()["version"] == 2
+    stack.call("DELETE", f"{RULES}/{rule['id']}", stack.user(NORTH), if_match=1)
