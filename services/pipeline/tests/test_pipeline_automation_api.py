@@ -5,14 +5,17 @@ conditions, actions through the deals' service functions, loops stopped, the run
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from clientele_shared.db import async_url
 from clientele_shared.events.catalog import DEALS
 from clientele_shared.events.topics import notification_requests
-from clientele_shared.testing.processes import wait_for
+from clientele_shared.testing.processes import ServiceProcess, wait_for
 from pipeline_testkit import DEFAULT_STAGES, Stack
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -20,6 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 NORTH = ["north"]
 SOUTH = ["south"]
 RULES = "/v1/automation/rules"
+VENV_BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
@@ -270,3 +274,63 @@ def test_a_redelivered_event_never_fires_twice(stack: Stack, pipeline: dict[str,
     assert len(_runs(stack, deal["id"], rule["id"])) == 1
     assert stack.call("GET", f"/v1/deals/{deal['id']}", stack.user(NORTH)).json()["version"] == 2
     stack.call("DELETE", f"{RULES}/{rule['id']}", stack.user(NORTH), if_match=1)
+
+
+@pytest.fixture
+def replica(
+    service_env: dict[str, str], pipeline_migrated: str, tmp_path: Path
+) -> Iterator[ServiceProcess]:
+    """A second pipeline process on the same database and topics."""
+    process = ServiceProcess(
+        "pipeline", {**service_env, "DATABASE_URL": pipeline_migrated}, tmp_path, VENV_BIN
+    )
+    try:
+        wait_for(process.ready, 60, "the second pipeline replica to be ready")
+        yield process
+    finally:
+        process.stop()
+
+
+def test_delayed_actions_run_once_near_due_time_or_are_skipped(
+    stack: Stack, pipeline: dict[str, Any], replica: ServiceProcess
+) -> None:
+    """Two replicas run the schedule: each delayed action runs once, within a second of its
+    due time; one whose condition no longer holds is skipped with the reason."""
+    north = stack.user(NORTH)
+    rule = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "manual"},
+        conditions={"all": [{"cel": "!('stop' in deal.tags)"}]},
+        actions=[{"kind": "add_tags", "tags": ["later"], "delay_seconds": 2}],
+    )
+    deals = [_deal(stack, pipeline) for _ in range(6)]
+    for deal in deals:
+        run = stack.call("POST", f"{RULES}/{rule['id']}/run", north, json={"deal_id": deal["id"]})
+        assert run.json()["steps"][0]["status"] == "scheduled"
+    stopped = deals[0]
+    stack.call("PATCH", f"/v1/deals/{stopped['id']}", north, if_match=1, json={"tags": ["stop"]})
+
+    def settled() -> bool:
+        runs = stack.call("GET", f"{RULES}/{rule['id']}/runs", north).json()
+        return all(run["steps"][0]["status"] != "scheduled" for run in runs)
+
+    wait_for(settled, 30, "the delayed actions")
+    skipped = _runs(stack, stopped["id"], rule["id"])[0]["steps"][0]
+    assert skipped["status"] == "skipped"
+    assert skipped["detail"]["skipped"] == "the conditions no longer hold"
+    assert stack.call("GET", f"/v1/deals/{stopped['id']}", north).json()["tags"] == ["stop"]
+    for deal in deals[1:]:
+        step = _runs(stack, deal["id"], rule["id"])[0]["steps"][0]
+        assert step["status"] == "done", step
+        current = stack.call("GET", f"/v1/deals/{deal['id']}", north).json()
+        assert current["tags"] == ["later"]
+        assert current["version"] == 2  # once, though two replicas ran the schedule
+        lateness = stack.scalar(
+            "SELECT extract(epoch FROM a.occurred_at - s.due_at) FROM audit_log a, "
+            "automation_schedule s JOIN automation_firings f ON f.id = s.firing_id "
+            "WHERE a.entity_id = :id AND a.version = 2 AND f.deal_id = :id",
+            id=deal["id"],
+        )
+        assert 0 <= float(lateness) < 1.0
+    stack.call("DELETE", f"{RULES}/{rule['id']}", north, if_match=1)

@@ -7,6 +7,7 @@ from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
 from clientele_pipeline import subscriptions
+from clientele_pipeline.automation import engine as automation_engine
 from clientele_pipeline.automation.router import router as automation
 from clientele_pipeline.board.router import router as board
 from clientele_pipeline.deals.router import router as deals
@@ -27,6 +28,10 @@ def load_settings() -> PipelineSettings:
 def create_app(settings: PipelineSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings or load_settings(), metadata, publishes=PUBLISHES)
     subscriptions.subscribe(runtime.consumer, runtime.outbox)
+    runtime.add_background_task(
+        "automation-scheduler",
+        lambda: automation_engine.scheduler(runtime.sessions, runtime.outbox),
+    )
     return create_service_app(
         runtime,
         title="Clientele pipeline",

@@ -299,3 +299,16 @@ automation_steps = Table(
     PrimaryKeyConstraint("firing_id", "position"),
 )
 """One row per action of a firing: done, skipped (with why) or failed (with the error)."""
+
+automation_schedule = Table(
+    "automation_schedule",
+    metadata,
+    Column("firing_id", Uuid, ForeignKey("automation_firings.id"), nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("done", Boolean, nullable=False, server_default=text("false")),
+    PrimaryKeyConstraint("firing_id", "position"),
+    Index("ix_automation_schedule_due", "due_at", postgresql_where=text("NOT done")),
+)
+"""Delayed actions of firings: taken when due by one replica (``FOR UPDATE SKIP LOCKED``)
+and marked done in the transaction that runs them, so each runs once, across restarts."""

@@ -3,6 +3,7 @@ firing recorded once per (rule, version, event), each action in its own savepoin
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -18,9 +19,9 @@ from clientele_shared.events.schemas.notifications import (
 )
 from clientele_shared.events.topics import PIPELINE
 from clientele_shared.http.problems import ProblemError
-from clientele_shared.observability import causation_id_var
+from clientele_shared.observability import causation_id_var, get_logger
 from clientele_shared.service_layer import UnitOfWork, within
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clientele_pipeline.automation import queries
 from clientele_pipeline.automation.rules import (
@@ -45,6 +46,8 @@ from clientele_pipeline.deals import queries as deal_queries
 from clientele_pipeline.deals import service as deals
 from clientele_pipeline.deals.rules import Deal, DealPatch, Move
 from clientele_pipeline.tables import audit_log
+
+log = get_logger(__name__)
 
 
 def rule_actor(rule: Rule) -> Actor:
@@ -157,14 +160,24 @@ async def fire(
             outcome["status"] = "conditions_not_met"
         else:
             actor = rule_actor(rule)
-            token = causation_id_var.set(str(firing_id))  # the actions' events name the firing
-            try:
-                for position, action in enumerate(rule.actions):
-                    await _step(
+            for position, action in enumerate(rule.actions):
+                if action.delay_seconds:
+                    due_at = await queries.schedule(
+                        session, firing_id, position, action.delay_seconds
+                    )
+                    record = {
+                        "firing_id": firing_id,
+                        "position": position,
+                        "kind": action.kind,
+                        "status": "scheduled",
+                        "detail": {"due_at": due_at.isoformat()},
+                        "duration_ms": 0,
+                    }
+                else:
+                    record = await _step(
                         session, outbox, actor, principal, firing_id, position, action, deal_id
                     )
-            finally:
-                causation_id_var.reset(token)
+                await queries.insert_step(session, record)
     outcome["duration_ms"] = elapsed_ms(started)
     await queries.finish_firing(session, firing_id, outcome)
     return firing_id
@@ -179,10 +192,12 @@ async def _step(
     position: int,
     action: Any,
     deal_id: uuid.UUID,
-) -> None:
-    """Run one action in a savepoint and record it: done, skipped (why) or failed (error)."""
+) -> dict[str, Any]:
+    """Run one action in a savepoint (its events name the firing as their cause); the step's
+    record: done, skipped (why) or failed (the error)."""
     started = time.perf_counter()
     record: dict[str, Any] = {"firing_id": firing_id, "position": position, "kind": action.kind}
+    token = causation_id_var.set(str(firing_id))
     try:
         async with session.begin_nested(), within(session, outbox, audit_log, actor) as uow:
             detail = await _act(uow, principal, firing_id, position, action, deal_id)
@@ -191,8 +206,10 @@ async def _step(
         record |= {"status": "failed", "error": f"{exc.status} {exc.title}: {exc}"}
     except Exception as exc:  # an action's failure never blocks the rest
         record |= {"status": "failed", "error": repr(exc)}
+    finally:
+        causation_id_var.reset(token)
     record["duration_ms"] = elapsed_ms(started)
-    await queries.insert_step(session, record)
+    return record
 
 
 async def _act(
@@ -281,3 +298,74 @@ async def _notify(
         note=action.subject,
     )
     return {"channel": str(channel), "idempotency_key": key}
+
+
+# --- delayed actions -------------------------------------------------------------------------
+
+POLL_SECONDS = 0.25
+"""The longest the scheduler sleeps: a delayed action runs within this of its due time."""
+
+
+async def run_due(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> bool:
+    """Run one due delayed action in its own transaction (False: none is due). The rule's
+    version that fired decides; its conditions are evaluated again on the deal as it is now
+    and a disabled or deleted rule, a deleted deal or a condition no longer holding is a
+    recorded skip."""
+    async with sessions() as session, session.begin():
+        due = await queries.take_due(session)
+        if due is None:
+            return False
+        firing_id, position = due["firing_id"], due["position"]
+        started = time.perf_counter()
+        rule = await queries.rule_version(session, due["rule_id"], due["rule_version"])
+        current = await queries.load(session, due["rule_id"])
+        found = await deal_queries.load(session, due["deal_id"], lock=True)
+        assert rule is not None
+        action = rule.actions[position]
+        record: dict[str, Any] = {"firing_id": firing_id, "position": position}
+        late = {"due_at": due["due_at"].isoformat()}
+        if current is None or current.deleted_at is not None or not current.enabled:
+            record |= {"status": "skipped", "detail": {**late, "skipped": "the rule is off"}}
+        elif found is None or found[1] or found[0].deleted_at is not None:
+            record |= {"status": "skipped", "detail": {**late, "skipped": "the deal is gone"}}
+        else:
+            evaluation = evaluate(rule.conditions, deal_values(found[0]), due["trigger"])
+            if not evaluation.passed:
+                checks = [check.model_dump() for check in evaluation.checks]
+                reason = "the conditions no longer hold"
+                record |= {
+                    "status": "skipped",
+                    "detail": {**late, "skipped": reason, "conditions": checks},
+                }
+            else:
+                author = await queries.author_of(session, rule.id, rule.version)
+                record = await _step(
+                    session,
+                    outbox,
+                    rule_actor(rule),
+                    rule_principal(rule, author),
+                    firing_id,
+                    position,
+                    action,
+                    found[0].id,
+                )
+                record["detail"] = {**record.get("detail", {}), **late}
+        record.setdefault("duration_ms", elapsed_ms(started))
+        await queries.update_step(session, record)
+        await queries.mark_done(session, firing_id, position)
+    return True
+
+
+async def scheduler(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
+    """Run delayed actions as they fall due, until cancelled (every replica runs one; a due
+    action is taken by one of them). An error is logged and the loop goes on."""
+    while True:
+        try:
+            while await run_due(sessions, outbox):
+                pass
+            async with sessions() as session:
+                wait = await queries.seconds_to_next_due(session)
+        except Exception:
+            log.exception("delayed automation actions failed; retrying")
+            wait = 1.0
+        await asyncio.sleep(POLL_SECONDS if wait is None else min(max(wait, 0.0), POLL_SECONDS))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import RowMapping, select, update
+from sqlalchemy import RowMapping, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,11 +16,12 @@ from clientele_pipeline.tables import (
     automation_firings,
     automation_rule_versions,
     automation_rules,
+    automation_schedule,
     automation_steps,
 )
 
 
-def rule_of(row: RowMapping) -> Rule:
+def rule_of(row: Mapping[Any, Any]) -> Rule:
     return Rule.model_validate(
         {
             **row["definition"],
@@ -139,6 +142,117 @@ async def finish_firing(
 
 async def insert_step(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(insert(automation_steps).values(**values))
+
+
+async def update_step(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(
+        update(automation_steps)
+        .where(
+            automation_steps.c.firing_id == values["firing_id"],
+            automation_steps.c.position == values["position"],
+        )
+        .values(**values)
+    )
+
+
+async def schedule(
+    session: AsyncSession, firing_id: uuid.UUID, position: int, delay_seconds: int
+) -> datetime:
+    """Persist a delayed action; its due time."""
+    due_at: datetime = await session.scalar(
+        insert(automation_schedule)
+        .values(
+            firing_id=firing_id,
+            position=position,
+            due_at=func.now() + timedelta(seconds=delay_seconds),
+        )
+        .returning(automation_schedule.c.due_at)
+    )
+    return due_at
+
+
+async def take_due(session: AsyncSession) -> RowMapping | None:
+    """One due delayed action with its firing, locked (another replica skips it)."""
+    return (
+        (
+            await session.execute(
+                select(
+                    automation_schedule.c.firing_id,
+                    automation_schedule.c.position,
+                    automation_schedule.c.due_at,
+                    automation_firings.c.rule_id,
+                    automation_firings.c.rule_version,
+                    automation_firings.c.deal_id,
+                    automation_firings.c.trigger,
+                )
+                .join(
+                    automation_firings, automation_firings.c.id == automation_schedule.c.firing_id
+                )
+                .where(~automation_schedule.c.done, automation_schedule.c.due_at <= func.now())
+                .order_by(automation_schedule.c.due_at)
+                .limit(1)
+                .with_for_update(of=automation_schedule, skip_locked=True)
+            )
+        )
+        .mappings()
+        .first()
+    )
+
+
+async def mark_done(session: AsyncSession, firing_id: uuid.UUID, position: int) -> None:
+    await session.execute(
+        update(automation_schedule)
+        .where(
+            automation_schedule.c.firing_id == firing_id,
+            automation_schedule.c.position == position,
+        )
+        .values(done=True)
+    )
+
+
+async def seconds_to_next_due(session: AsyncSession) -> float | None:
+    """How long until the next delayed action is due (None: none pending)."""
+    value = await session.scalar(
+        select(func.extract("epoch", func.min(automation_schedule.c.due_at) - func.now())).where(
+            ~automation_schedule.c.done
+        )
+    )
+    return None if value is None else float(value)
+
+
+async def rule_version(session: AsyncSession, rule_id: uuid.UUID, version: int) -> Rule | None:
+    """The rule as it was at ``version`` (what a firing used)."""
+    row = (
+        (
+            await session.execute(
+                select(
+                    automation_rules,
+                    automation_rule_versions.c.definition.label("old_definition"),
+                    automation_rule_versions.c.author.label("old_author"),
+                )
+                .join(
+                    automation_rule_versions,
+                    automation_rule_versions.c.rule_id == automation_rules.c.id,
+                )
+                .where(
+                    automation_rules.c.id == rule_id,
+                    automation_rule_versions.c.version == version,
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    return rule_of(
+        {
+            **row,
+            "definition": row["old_definition"],
+            "version": version,
+            "author_subject": row["old_author"]["subject"],
+        }
+    )
 
 
 async def runs(

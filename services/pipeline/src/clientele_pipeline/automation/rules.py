@@ -121,35 +121,44 @@ class Group(_Strict):
         return self
 
 
-class SetField(_Strict):
+class _Action(_Strict):
+    delay_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=31_622_400,
+        description="run this long after the firing (its conditions checked again then)",
+    )
+
+
+class SetField(_Action):
     kind: Literal["set_field"]
     field: FieldName
     value: Any = None
 
 
-class AddTags(_Strict):
+class AddTags(_Action):
     kind: Literal["add_tags"]
     tags: Labels = Field(min_length=1)
 
 
-class RemoveTags(_Strict):
+class RemoveTags(_Action):
     kind: Literal["remove_tags"]
     tags: Labels = Field(min_length=1)
 
 
-class SetResponsible(_Strict):
+class SetResponsible(_Action):
     kind: Literal["set_responsible"]
     employee_id: uuid.UUID
 
 
-class MoveToStage(_Strict):
+class MoveToStage(_Action):
     kind: Literal["move_to_stage"]
     stage_id: uuid.UUID
     reason: Note | None = None
     lost_reason: Label | None = None
 
 
-class Notify(_Strict):
+class Notify(_Action):
     """An in-app notification or an e-mail to the deal's responsible employee (the notifier)."""
 
     kind: Literal["notify"]
@@ -158,7 +167,7 @@ class Notify(_Strict):
     text: str = Field(min_length=1, max_length=20_000)
 
 
-class Webhook(_Strict):
+class Webhook(_Action):
     """A call of one of the notifier's signed webhook endpoints with the deal."""
 
     kind: Literal["webhook"]
@@ -395,7 +404,7 @@ def elapsed_ms(started: float) -> int:
 class StepRecord(BaseModel):
     position: int
     kind: str
-    status: Literal["done", "skipped", "failed"]
+    status: Literal["scheduled", "done", "skipped", "failed"]
     detail: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     duration_ms: int

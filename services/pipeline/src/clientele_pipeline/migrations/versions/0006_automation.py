@@ -1,4 +1,4 @@
-"""Automation rules, their versions, firings and steps (the run log).
+"""Automation rules, their versions, firings and steps (the run log), delayed actions.
 
 Revision ID: 0006
 """
@@ -104,10 +104,26 @@ def _tables() -> dict[str, Table]:
         PrimaryKeyConstraint("firing_id", "position"),
     )
 
+    Table(
+        "automation_schedule",
+        metadata,
+        Column("firing_id", Uuid, ForeignKey("automation_firings.id"), nullable=False),
+        Column("position", SmallInteger, nullable=False),
+        Column("due_at", DateTime(timezone=True), nullable=False),
+        Column("done", Boolean, nullable=False, server_default=text("false")),
+        PrimaryKeyConstraint("firing_id", "position"),
+        Index("ix_automation_schedule_due", "due_at", postgresql_where=text("NOT done")),
+    )
     return {name: metadata.tables[name] for name in NAMES}
 
 
-NAMES = ("automation_rules", "automation_rule_versions", "automation_firings", "automation_steps")
+NAMES = (
+    "automation_rules",
+    "automation_rule_versions",
+    "automation_firings",
+    "automation_steps",
+    "automation_schedule",
+)
 
 
 def upgrade() -> None:
@@ -117,11 +133,13 @@ def upgrade() -> None:
     create_append_only_table(bind, tables["automation_rule_versions"])
     tables["automation_firings"].create(bind)
     tables["automation_steps"].create(bind)
+    tables["automation_schedule"].create(bind)
 
 
 def downgrade() -> None:
     bind = op.get_bind()
     tables = _tables()
+    tables["automation_schedule"].drop(bind)
     tables["automation_steps"].drop(bind)
     tables["automation_firings"].drop(bind)
     drop_append_only_table(bind, tables["automation_rule_versions"])
