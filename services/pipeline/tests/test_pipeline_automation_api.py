@@ -334,3 +334,35 @@ def test_delayed_actions_run_once_near_due_time_or_are_skipped(
         )
         assert 0 <= float(lateness) < 1.0
     stack.call("DELETE", f"{RULES}/{rule['id']}", north, if_match=1)
+
+
+def test_two_rules_moving_a_deal_back_and_forth_stop(
+    stack: Stack, pipeline: dict[str, Any]
+) -> None:
+    north = stack.user(NORTH)
+    first, second = pipeline["stages"][1]["id"], pipeline["stages"][2]["id"]
+    back = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "stage_entered", "stage_id": second},
+        actions=[{"kind": "move_to_stage", "stage_id": first, "reason": "назад"}],
+    )
+    forth = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "stage_entered", "stage_id": first},
+        actions=[{"kind": "move_to_stage", "stage_id": second, "reason": "вперёд"}],
+    )
+    deal = _deal(stack, pipeline, amount="10.00", currency="RUB")
+    moved = stack.call(
+        "POST", f"/v1/deals/{deal['id']}/move", north, if_match=1, json={"stage_id": second}
+    )
+    assert moved.status_code == 200, moved.text
+    backs = _runs(stack, deal["id"], back["id"], 2)
+    assert sorted(run["status"] for run in backs) == ["fired", "loop_stopped"]
+    assert [run["status"] for run in _runs(stack, deal["id"], forth["id"])] == ["fired"]
+    history = stack.call("GET", f"/v1/deals/{deal['id']}/history", north).json()
+    assert [entry["reason"] for entry in history[1:]] == [None, "назад", "вперёд"]
+    assert history[-1]["actor_subject"] == f"automation:{forth['id']}@v1"
+    for rule in (back, forth):
+        stack.call("DELETE", f"{RULES}/{rule['id']}", north, if_match=1)
