@@ -4,11 +4,13 @@ and how CEL conditions evaluate in AND/OR groups."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from clientele_pipeline.automation.rules import (
     Group,
+    Rule,
     RuleDefinition,
     evaluate,
     occurrences,
@@ -117,3 +119,22 @@ def test_invalid_rules_are_refused() -> None:
         _trigger(kind="field_changed", field="status")
     with pytest.raises(ValidationError):
         RuleDefinition.model_validate({"name": "r", "trigger": {"kind": "manual"}, "actions": []})
+
+
+def test_a_rule_never_fires_on_what_happened_before_it_existed() -> None:
+    now = datetime.now(UTC)
+    rule = Rule.model_validate(
+        {
+            "id": uuid.uuid4(),
+            "pipeline_id": uuid.uuid4(),
+            "version": 1,
+            "author_subject": "alice",
+            "created_at": now,
+            "updated_at": now,
+            "name": "r",
+            "trigger": {"kind": "deal_created"},
+            "actions": [{"kind": "add_tags", "tags": ["x"]}],
+        }
+    )
+    assert not rule.in_force_at(now - timedelta(seconds=1))
+    assert rule.in_force_at(now)

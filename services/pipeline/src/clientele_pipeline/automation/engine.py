@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from clientele_shared.auth.principal import Principal
@@ -82,6 +83,7 @@ async def on_occurrences(
     outbox: Outbox,
     occurrences: list[Occurrence],
     causation_id: str | None,
+    occurred_at: datetime,
 ) -> None:
     """Fire every enabled rule of the deal's pipeline whose trigger one of the event's
     occurrences matches (once per rule and event)."""
@@ -98,6 +100,8 @@ async def on_occurrences(
         except ValueError:
             chain = []
     for rule in await queries.enabled_rules(session, deal.pipeline_id):
+        if not rule.in_force_at(occurred_at):
+            continue
         for occurrence in occurrences:
             event = triggered(rule.trigger, occurrence)
             if event is not None and scope_stage(rule, occurrence, deal):

@@ -232,6 +232,11 @@ class Rule(RuleDefinition):
     updated_at: datetime
     deleted_at: datetime | None = None
 
+    def in_force_at(self, moment: datetime) -> bool:
+        """A rule fires only on events that happened after it was created (a consumer lagging
+        behind, or replaying the topic, never applies a new rule to the past)."""
+        return self.created_at <= moment
+
     def definition(self) -> RuleDefinition:
         return RuleDefinition.model_validate(
             self.model_dump(include=set(RuleDefinition.model_fields))

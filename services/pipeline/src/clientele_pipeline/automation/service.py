@@ -305,4 +305,6 @@ class DealEvents:
 
     async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
         found = occurrences(envelope.type, envelope.event_id, payload.model_dump(mode="json"))
-        await engine.on_occurrences(session, self.outbox, found, envelope.causation_id)
+        await engine.on_occurrences(
+            session, self.outbox, found, envelope.causation_id, envelope.occurred_at
+        )
