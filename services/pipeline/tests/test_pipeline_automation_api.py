@@ -220,6 +220,11 @@ def test_manual_run_move_failure_notification_and_blocked_client(
     assert [s["status"] for s in steps] == ["failed", "done", "done", "done"]
     assert "amount" in steps[0]["error"]  # the playbook's required field still applies
     assert stack.call("GET", f"/v1/deals/{deal['id']}", north).json()["stage_id"] != second
+    audit = stack.call("GET", f"/v1/deals/{deal['id']}/audit", north).json()
+    failed = [entry for entry in audit if entry["action"] == "automation_failed"]
+    assert len(failed) == 1
+    assert "amount" in failed[0]["note"]
+    assert failed[0]["actor_subject"] == f"automation:{rule['id']}@v1"
     keys = {steps[1]["detail"]["idempotency_key"], steps[2]["detail"]["idempotency_key"]}
     requests = stack.events(notification_requests("pipeline"), {deal["id"]}, 2)
     assert {r.payload["idempotency_key"] for r in requests} == keys

@@ -212,6 +212,15 @@ async def _step(
         record |= {"status": "failed", "error": repr(exc)}
     finally:
         causation_id_var.reset(token)
+    if record["status"] == "failed":  # on the deal's timeline too
+        await UnitOfWork(session, outbox, audit_log, actor).audit(
+            kind=deals.KIND,
+            entity_id=deal_id,
+            action="automation_failed",
+            version=None,
+            changes={"action": {"old": None, "new": action.kind}},
+            note=record["error"][:2000],
+        )
     record["duration_ms"] = elapsed_ms(started)
     return record
 
