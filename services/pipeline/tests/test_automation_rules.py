@@ -115,6 +115,11 @@ def test_invalid_rules_are_refused() -> None:
         TypeAdapter(Group).validate_python({"all": [{"cel": "true"}], "any": [{"cel": "true"}]})
     with pytest.raises(ValidationError):
         TypeAdapter(Group).validate_python({})
+    deep: dict[str, Any] = {"all": [{"cel": "true"}]}
+    for _ in range(5):
+        deep = {"any": [deep]}
+    with pytest.raises(ValidationError, match="nest"):
+        TypeAdapter(Group).validate_python(deep)
     with pytest.raises(ValidationError):
         _trigger(kind="field_changed", field="status")
     with pytest.raises(ValidationError):

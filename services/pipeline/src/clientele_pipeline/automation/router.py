@@ -33,7 +33,7 @@ def _tagged(response: Response, rule: Rule) -> Rule:
 
 
 @router.get(RULES + "/schema")
-async def rule_schema() -> dict[str, Any]:
+async def rule_schema(_: CurrentPrincipal) -> dict[str, Any]:
     """The JSON Schema every rule is validated against."""
     return RuleDraft.model_json_schema(by_alias=True)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -18,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from clientele_pipeline.deals.rules import Deal
 from clientele_pipeline.values import Label, Labels, Note, Title
+
+MAX_DEPTH = 5
+"""How deeply condition groups nest."""
 
 MAX_CHAIN = 8
 """Rule firings one causation chain may hold before the next is stopped as a loop."""
@@ -118,7 +120,13 @@ class Group(_Strict):
     def _one(self) -> Group:
         if (self.all is None) == (self.any is None):
             raise ValueError("a group has exactly one of `all` or `any`")
+        if self.depth() > MAX_DEPTH:
+            raise ValueError(f"groups nest at most {MAX_DEPTH} deep")
         return self
+
+    def depth(self) -> int:
+        members = self.all if self.all is not None else self.any or []
+        return 1 + max((m.depth() for m in members if isinstance(m, Group)), default=0)
 
 
 class _Action(_Strict):
@@ -350,12 +358,6 @@ class Evaluation(BaseModel):
     checks: list[CheckResult]
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
-
-
 def evaluate(group: Group | None, deal: dict[str, Any], event: dict[str, Any]) -> Evaluation:
     """Evaluate every condition (no short-circuit, so the run log shows each); an error in
     an expression (a missing field) counts as false."""
@@ -449,7 +451,3 @@ class DryRunResult(BaseModel):
     reason: str | None = None
     conditions: list[CheckResult]
     actions: list[dict[str, Any]]
-
-
-def with_jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: _jsonable(value) for name, value in values.items()}
