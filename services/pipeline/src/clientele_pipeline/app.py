@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
-from clientele_shared.events.topics import DEALS
+from clientele_shared.events.topics import DEALS, PIPELINE, notification_requests
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
 from clientele_pipeline import subscriptions
+from clientele_pipeline.automation import engine as automation_engine
+from clientele_pipeline.automation.router import router as automation
 from clientele_pipeline.board.router import router as board
 from clientele_pipeline.deals.router import router as deals
 from clientele_pipeline.pipelines.router import router as pipelines
@@ -16,7 +18,7 @@ from clientele_pipeline.stages.router import router as stages
 from clientele_pipeline.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PUBLISHES = (DEALS,)
+PUBLISHES = (DEALS, notification_requests(PIPELINE))
 
 
 def load_settings() -> PipelineSettings:
@@ -26,6 +28,10 @@ def load_settings() -> PipelineSettings:
 def create_app(settings: PipelineSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings or load_settings(), metadata, publishes=PUBLISHES)
     subscriptions.subscribe(runtime.consumer, runtime.outbox)
+    runtime.add_background_task(
+        "automation-scheduler",
+        lambda: automation_engine.scheduler(runtime.sessions, runtime.outbox),
+    )
     return create_service_app(
         runtime,
         title="Clientele pipeline",
@@ -36,5 +42,6 @@ def create_app(settings: PipelineSettings | None = None) -> FastAPI:
             board,
             deals,
             playbooks,
+            automation,
         ],
     )

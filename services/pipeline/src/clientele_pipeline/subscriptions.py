@@ -4,6 +4,7 @@ Each handler turns an event into whole records (``clients.service.*_records``) a
 each with the read model's one apply step; for organizations, the deals then follow what the
 directory did to the client (merged, deleted, restored, blocked). All of it happens in the
 inbox's transaction: applied exactly once, with the deals' audit entries and events.
+The pipeline's own deal events fire the automation rules (``automation``, ADR 25).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.outbox import Outbox
-from clientele_shared.events.topics import EMPLOYEES, ORGANIZATIONS, PERSONS
+from clientele_shared.events.topics import DEALS, EMPLOYEES, ORGANIZATIONS, PERSONS
 from clientele_shared.service_layer import within
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clientele_pipeline.automation.service import DealEvents
 from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import service as deals
 from clientele_pipeline.tables import audit_log
@@ -60,3 +62,4 @@ def subscribe(consumer: EventConsumer, outbox: Outbox) -> None:
     consumer.subscribe(ORGANIZATIONS, "organizations", OrganizationEvents(outbox))
     consumer.subscribe(PERSONS, "persons", PersonEvents(outbox))
     consumer.subscribe(EMPLOYEES, "employees", on_employee_event)
+    consumer.subscribe(DEALS, "automation", DealEvents(outbox))

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     Uuid,
     func,
     text,
@@ -191,3 +192,83 @@ for _name in ("legal_name", "short_name"):  # the board's client-name filter
         postgresql_using="gin",
         postgresql_ops={_name: "gin_trgm_ops"},
     )
+
+"""Read model of the directory's employees (responsible employees of deals)."""
+
+automation_rules = Table(
+    "automation_rules",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("pipeline_id", Uuid, ForeignKey("pipelines.id"), nullable=False),
+    Column("stage_id", Uuid),
+    Column("name", String(500), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("definition", JSONB, nullable=False),
+    Column("author_subject", String(200), nullable=False),
+    Column("author", JSONB, nullable=False),
+    *_versioned(),
+    Index("ix_automation_rules_pipeline", "pipeline_id"),
+)
+"""A rule's current version; ``author``: the principal whose directions bound what it does."""
+
+automation_rule_versions = Table(
+    "automation_rule_versions",
+    metadata,
+    Column("rule_id", Uuid, ForeignKey("automation_rules.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("definition", JSONB, nullable=False),
+    Column("author", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("rule_id", "version"),
+)
+"""Append-only: every version of every rule as it was (firings name the version they used)."""
+
+automation_firings = Table(
+    "automation_firings",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("rule_id", Uuid, nullable=False),
+    Column("rule_version", Integer, nullable=False),
+    Column("event_id", Uuid, nullable=False),
+    Column("deal_id", Uuid, nullable=False),
+    Column("trigger", JSONB, nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("reason", Text),
+    Column("conditions", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("chain", ARRAY(Uuid), nullable=False, server_default=text("'{}'")),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("duration_ms", Integer, nullable=False),
+    UniqueConstraint("rule_id", "rule_version", "event_id", name="uq_automation_firings_key"),
+    Index("ix_automation_firings_deal", "deal_id", "started_at"),
+    Index("ix_automation_firings_rule", "rule_id", "started_at"),
+    Index("ix_automation_firings_event", "event_id"),
+)
+"""One row per (rule, version, triggering event): a firing happens at most once; ``chain``
+holds the rules fired earlier in the same causation chain (loop detection)."""
+
+automation_steps = Table(
+    "automation_steps",
+    metadata,
+    Column("firing_id", Uuid, ForeignKey("automation_firings.id"), nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("detail", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+    PrimaryKeyConstraint("firing_id", "position"),
+)
+"""One row per action of a firing: done, skipped (with why) or failed (with the error)."""
+
+automation_schedule = Table(
+    "automation_schedule",
+    metadata,
+    Column("firing_id", Uuid, ForeignKey("automation_firings.id"), nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("done", Boolean, nullable=False, server_default=text("false")),
+    PrimaryKeyConstraint("firing_id", "position"),
+    Index("ix_automation_schedule_due", "due_at", postgresql_where=text("NOT done")),
+)
+"""Delayed actions of firings: taken when due by one replica (``FOR UPDATE SKIP LOCKED``)
+and marked done in the transaction that runs them, so each runs once, across restarts."""

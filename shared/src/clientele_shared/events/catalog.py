@@ -64,8 +64,8 @@ TOPICS = [
     Topic(
         DEALS,
         PIPELINE,
-        frozenset({INTERACTIONS, CAMPAIGNS, ERP}),
-        description="Deals and their stage changes.",
+        frozenset({INTERACTIONS, CAMPAIGNS, ERP, PIPELINE}),
+        description="Deals and their stage changes (the pipeline's automation consumes them too).",
     ),
     Topic(
         CAMPAIGN_EVENTS,

@@ -133,6 +133,10 @@ class Stack:
         envelope = directory_envelope(event_type, payload, aggregate_id)
         asyncio.run(_send(self.bootstrap, TOPIC_OF[kind], [envelope]))
 
+    def send(self, topic: str, envelopes: Sequence[Envelope]) -> None:
+        """Publish envelopes as they are (a redelivery)."""
+        asyncio.run(_send(self.bootstrap, topic, envelopes))
+
     def scalar(self, sql: str, **params: Any) -> Any:
         async def run() -> Any:
             engine = create_async_engine(async_url(self.database_url))

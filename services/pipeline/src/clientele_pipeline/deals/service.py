@@ -306,41 +306,52 @@ async def update_deal(
 ) -> Deal:
     """Apply a merge patch (no change: no version); moving between directions needs both."""
     async with _work(runtime, principal) as uow:
-        current = await locked_deal(uow, principal, deal_id)
-        check_version(expected, current.version)
-        try:
-            fields = patched_fields(current.fields(), patch)
-        except ValidationError as exc:
-            raise invalid([dict(error) for error in exc.errors(include_url=False)]) from None
-        changes = changes_between(current.fields(), fields)
-        if not changes:
-            return current
-        if "directions" in changes:
-            pipeline = await _pipeline(uow.session, principal, current.pipeline_id)
-            fields.directions = _directions(principal, pipeline, fields.directions)
-        assert fields.directions is not None
-        await _check_people(uow.session, fields, fields.directions, set(changes))
-        new = current.model_copy(update={**fields.model_dump(), "version": current.version + 1})
-        await write_version(
-            uow,
-            DEAL,
-            deal_id,
-            current=current.version,
-            expected=expected,
-            values=queries.storage_values(fields),
-            action="updated",
-            changes=changes,
-            events=[
-                publishing.deal_changed(
-                    runtime.outbox,
-                    new,
-                    changes,
-                    uow.actor,
-                    previous_directions=current.directions,
-                )
-            ],
-        )
-        return await _reloaded(uow.session, deal_id)
+        return await patch_deal(uow, principal, deal_id, patch, expected)
+
+
+async def patch_deal(
+    uow: UnitOfWork,
+    principal: Principal,
+    deal_id: uuid.UUID,
+    patch: DealPatch,
+    expected: set[int],
+) -> Deal:
+    """``update_deal`` inside a unit of work someone else owns (automation's actions)."""
+    current = await locked_deal(uow, principal, deal_id)
+    check_version(expected, current.version)
+    try:
+        fields = patched_fields(current.fields(), patch)
+    except ValidationError as exc:
+        raise invalid([dict(error) for error in exc.errors(include_url=False)]) from None
+    changes = changes_between(current.fields(), fields)
+    if not changes:
+        return current
+    if "directions" in changes:
+        pipeline = await _pipeline(uow.session, principal, current.pipeline_id)
+        fields.directions = _directions(principal, pipeline, fields.directions)
+    assert fields.directions is not None
+    await _check_people(uow.session, fields, fields.directions, set(changes))
+    new = current.model_copy(update={**fields.model_dump(), "version": current.version + 1})
+    await write_version(
+        uow,
+        DEAL,
+        deal_id,
+        current=current.version,
+        expected=expected,
+        values=queries.storage_values(fields),
+        action="updated",
+        changes=changes,
+        events=[
+            publishing.deal_changed(
+                uow.outbox,
+                new,
+                changes,
+                uow.actor,
+                previous_directions=current.directions,
+            )
+        ],
+    )
+    return await _reloaded(uow.session, deal_id)
 
 
 async def move_deal(
@@ -355,82 +366,87 @@ async def move_deal(
     playbook's fields filled (422 naming them); a won or lost stage closes the deal (a loss
     needs one of the pipeline's lost reasons); the move enters the stage history."""
     async with _work(runtime, principal) as uow:
-        current = await locked_deal(uow, principal, deal_id)
-        check_version(expected, current.version)
-        pipeline = await pipelines.visible_pipeline(
-            uow.session, principal, current.pipeline_id, lock="share", deleted=None
+        return await move_in(uow, principal, deal_id, move, expected)
+
+
+async def move_in(
+    uow: UnitOfWork, principal: Principal, deal_id: uuid.UUID, move: Move, expected: set[int]
+) -> Deal:
+    """``move_deal`` inside a unit of work someone else owns (automation's actions)."""
+    current = await locked_deal(uow, principal, deal_id)
+    check_version(expected, current.version)
+    pipeline = await pipelines.visible_pipeline(
+        uow.session, principal, current.pipeline_id, lock="share", deleted=None
+    )
+    target = pipeline.stage(move.stage_id)
+    if target is None or target.archived:
+        raise invalid_field("stage_id", "no such live stage in the pipeline", "unknown_reference")
+    if target.id == current.stage_id:
+        raise Conflict("The deal is already in this stage.", kind="already-in-stage")
+    leaving = pipeline.stage(current.stage_id)
+    missing = missing_fields(current.fields(), leaving.required_fields if leaving else [])
+    if missing:
+        raise invalid(
+            [
+                {
+                    "loc": tuple(name.split(".")),
+                    "msg": f"required to leave the stage {leaving.name if leaving else ''}",
+                    "type": "required_to_leave_stage",
+                }
+                for name in missing
+            ]
         )
-        target = pipeline.stage(move.stage_id)
-        if target is None or target.archived:
-            raise invalid_field(
-                "stage_id", "no such live stage in the pipeline", "unknown_reference"
-            )
-        if target.id == current.stage_id:
-            raise Conflict("The deal is already in this stage.", kind="already-in-stage")
-        leaving = pipeline.stage(current.stage_id)
-        missing = missing_fields(current.fields(), leaving.required_fields if leaving else [])
-        if missing:
-            raise invalid(
-                [
-                    {
-                        "loc": tuple(name.split(".")),
-                        "msg": f"required to leave the stage {leaving.name if leaving else ''}",
-                        "type": "required_to_leave_stage",
-                    }
-                    for name in missing
-                ]
-            )
-        status = status_of(target.kind)
-        if status == "lost" and (move.lost_reason not in pipeline.lost_reasons):
-            raise invalid_field(
-                "lost_reason",
-                "a lost deal needs one of the pipeline's lost reasons: "
-                + ", ".join(pipeline.lost_reasons),
-            )
-        moved_at = datetime.now(UTC)
-        values: dict[str, Any] = {
-            "stage_id": target.id,
-            "status": status,
-            "stage_entered_at": moved_at,
-            "closed_at": moved_at if status != "open" else None,
-            "lost_reason": move.lost_reason if status == "lost" else None,
-        }
-        client = await clients.organization(uow.session, current.organization_id)
-        values["client_blocked"] = status == "open" and client is not None and client.blocked
-        new = current.model_copy(update={**values, "version": current.version + 1})
-        changes = {
-            name: {"old": old, "new": value}
-            for name in ("stage_id", "status", "lost_reason")
-            if (old := _json(getattr(current, name))) != (value := _json(values[name]))
-        }
-        await queries.record_move(
-            uow.session,
-            deal=current,
+    status = status_of(target.kind)
+    if status == "lost" and (move.lost_reason not in pipeline.lost_reasons):
+        raise invalid_field(
+            "lost_reason",
+            "a lost deal needs one of the pipeline's lost reasons: "
+            + ", ".join(pipeline.lost_reasons),
+        )
+    moved_at = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "stage_id": target.id,
+        "status": status,
+        "stage_entered_at": moved_at,
+        "closed_at": moved_at if status != "open" else None,
+        "lost_reason": move.lost_reason if status == "lost" else None,
+    }
+    client = await clients.organization(uow.session, current.organization_id)
+    values["client_blocked"] = status == "open" and client is not None and client.blocked
+    new = current.model_copy(update={**values, "version": current.version + 1})
+    changes = {
+        name: {"old": old, "new": value}
+        for name in ("stage_id", "status", "lost_reason")
+        if (old := _json(getattr(current, name))) != (value := _json(values[name]))
+    }
+    await queries.record_move(
+        uow.session,
+        deal=current,
+        from_stage_id=current.stage_id,
+        to_stage_id=target.id,
+        values=_history_values(uow.actor, move.reason, new.version, moved_at),
+    )
+    await write_version(
+        uow,
+        DEAL,
+        deal_id,
+        current=current.version,
+        expected=expected,
+        values=values,
+        action="moved",
+        changes=changes,
+        note=move.reason,
+        events=publishing.deal_moved(
+            uow.outbox,
+            new,
             from_stage_id=current.stage_id,
-            to_stage_id=target.id,
-            values=_history_values(uow.actor, move.reason, new.version, moved_at),
-        )
-        await write_version(
-            uow,
-            DEAL,
-            deal_id,
-            current=current.version,
-            expected=expected,
-            values=values,
-            action="moved",
-            changes=changes,
-            note=move.reason,
-            events=publishing.deal_moved(
-                runtime.outbox,
-                new,
-                from_stage_id=current.stage_id,
-                stage=target,
-                reason=move.reason,
-                moved_at=moved_at,
-                actor=uow.actor,
-            ),
-        )
-        return await _reloaded(uow.session, deal_id)
+            stage=target,
+            reason=move.reason,
+            moved_at=moved_at,
+            actor=uow.actor,
+        ),
+    )
+    return await _reloaded(uow.session, deal_id)
 
 
 def _json(value: Any) -> Any:

@@ -1,0 +1,1 @@
+"""Automation rules: triggers on deal events, CEL conditions, actions (ADR 25)."""

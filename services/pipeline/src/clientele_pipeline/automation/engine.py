@@ -1,0 +1,384 @@
+"""Firing rules: a deal event (or a manual run) against the pipeline's enabled rules, each
+firing recorded once per (rule, version, event), each action in its own savepoint (ADR 25)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+from clientele_shared.auth.principal import Principal
+from clientele_shared.events.envelope import Actor
+from clientele_shared.events.outbox import Outbox
+from clientele_shared.events.schemas.notifications import (
+    Channel,
+    NotificationRequested,
+    Recipient,
+    notification_requested,
+)
+from clientele_shared.events.topics import PIPELINE
+from clientele_shared.http.problems import ProblemError
+from clientele_shared.observability import causation_id_var, get_logger
+from clientele_shared.service_layer import UnitOfWork, within
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from clientele_pipeline.automation import queries
+from clientele_pipeline.automation.rules import (
+    MAX_CHAIN,
+    AddTags,
+    MoveToStage,
+    Notify,
+    Occurrence,
+    RemoveTags,
+    Rule,
+    SetField,
+    SetResponsible,
+    Webhook,
+    deal_values,
+    elapsed_ms,
+    evaluate,
+    set_field_patch,
+    triggered,
+)
+from clientele_pipeline.clients import service as clients
+from clientele_pipeline.deals import queries as deal_queries
+from clientele_pipeline.deals import service as deals
+from clientele_pipeline.deals.rules import Deal, DealPatch, Move
+from clientele_pipeline.tables import audit_log
+
+log = get_logger(__name__)
+
+
+def rule_actor(rule: Rule) -> Actor:
+    """Who the audit trail and events name for a rule's actions: the rule and its version."""
+    return Actor(subject=f"automation:{rule.id}@v{rule.version}", kind="automation")
+
+
+def rule_principal(rule: Rule, author: dict[str, Any]) -> Principal:
+    """The rule acts with its author's roles and directions, never more."""
+    return Principal(
+        subject=f"automation:{rule.id}@v{rule.version}",
+        roles=frozenset(author.get("roles", [])),
+        directions=frozenset(author.get("directions", [])),
+        name=f"rule «{rule.name}» v{rule.version}",
+    )
+
+
+def scope_stage(rule: Rule, occurrence: Occurrence, deal: Deal) -> bool:
+    """A rule attached to a stage sees the stage entered, left, or the deal is in."""
+    if rule.stage_id is None:
+        return True
+    facts = occurrence.facts
+    stage = {
+        "stage_entered": facts.get("to_stage_id"),
+        "stage_left": facts.get("from_stage_id"),
+    }.get(occurrence.kind, str(deal.stage_id))
+    return stage == str(rule.stage_id)
+
+
+async def on_occurrences(
+    session: AsyncSession,
+    outbox: Outbox,
+    occurrences: list[Occurrence],
+    causation_id: str | None,
+    occurred_at: datetime,
+) -> None:
+    """Fire every enabled rule of the deal's pipeline whose trigger one of the event's
+    occurrences matches (once per rule and event)."""
+    if not occurrences:
+        return
+    found = await deal_queries.load(session, occurrences[0].deal_id, lock=True)
+    if found is None or found[1] or found[0].deleted_at is not None:
+        return
+    deal = found[0]
+    chain: list[uuid.UUID] = []
+    if causation_id is not None:
+        try:
+            chain = await queries.chain_of(session, uuid.UUID(causation_id))
+        except ValueError:
+            chain = []
+    for rule in await queries.enabled_rules(session, deal.pipeline_id):
+        if not rule.in_force_at(occurred_at):
+            continue
+        for occurrence in occurrences:
+            event = triggered(rule.trigger, occurrence)
+            if event is not None and scope_stage(rule, occurrence, deal):
+                await fire(session, outbox, rule, deal.id, occurrence.event_id, event, chain)
+                break
+
+
+async def fire(
+    session: AsyncSession,
+    outbox: Outbox,
+    rule: Rule,
+    deal_id: uuid.UUID,
+    event_id: uuid.UUID,
+    event: dict[str, Any],
+    chain: list[uuid.UUID],
+) -> uuid.UUID | None:
+    """One firing: claimed once, loop-checked, conditions evaluated, actions run in order
+    (each in a savepoint: a failure is recorded and the next action runs). None if this
+    (rule, version, event) fired before."""
+    started = time.perf_counter()
+    firing_id = uuid.uuid4()
+    claimed = await queries.claim_firing(
+        session,
+        {
+            "id": firing_id,
+            "rule_id": rule.id,
+            "rule_version": rule.version,
+            "event_id": event_id,
+            "deal_id": deal_id,
+            "trigger": event,
+            "status": "fired",
+            "chain": chain,
+            "duration_ms": 0,
+        },
+    )
+    if not claimed:
+        return None
+    outcome: dict[str, Any] = {"status": "fired"}
+    found = await deal_queries.load(session, deal_id, lock=True)
+    assert found is not None
+    deal = found[0]
+    principal = rule_principal(rule, await queries.author_of(session, rule.id, rule.version))
+    if rule.id in chain:
+        outcome = {
+            "status": "loop_stopped",
+            "reason": "the rule already acted in this causation chain: "
+            + " -> ".join(str(r) for r in chain),
+        }
+    elif len(chain) >= MAX_CHAIN:
+        outcome = {"status": "loop_stopped", "reason": f"causation chain longer than {MAX_CHAIN}"}
+    elif not principal.can_see(deal.directions):
+        outcome = {
+            "status": "skipped",
+            "reason": "the deal is outside the rule author's directions",
+        }
+    else:
+        evaluation = evaluate(rule.conditions, deal_values(deal), event)
+        outcome["conditions"] = [check.model_dump() for check in evaluation.checks]
+        if not evaluation.passed:
+            outcome["status"] = "conditions_not_met"
+        else:
+            actor = rule_actor(rule)
+            for position, action in enumerate(rule.actions):
+                if action.delay_seconds:
+                    due_at = await queries.schedule(
+                        session, firing_id, position, action.delay_seconds
+                    )
+                    record = {
+                        "firing_id": firing_id,
+                        "position": position,
+                        "kind": action.kind,
+                        "status": "scheduled",
+                        "detail": {"due_at": due_at.isoformat()},
+                        "duration_ms": 0,
+                    }
+                else:
+                    record = await _step(
+                        session, outbox, actor, principal, firing_id, position, action, deal_id
+                    )
+                await queries.insert_step(session, record)
+    outcome["duration_ms"] = elapsed_ms(started)
+    await queries.finish_firing(session, firing_id, outcome)
+    return firing_id
+
+
+async def _step(
+    session: AsyncSession,
+    outbox: Outbox,
+    actor: Actor,
+    principal: Principal,
+    firing_id: uuid.UUID,
+    position: int,
+    action: Any,
+    deal_id: uuid.UUID,
+) -> dict[str, Any]:
+    """Run one action in a savepoint (its events name the firing as their cause); the step's
+    record: done, skipped (why) or failed (the error)."""
+    started = time.perf_counter()
+    record: dict[str, Any] = {"firing_id": firing_id, "position": position, "kind": action.kind}
+    token = causation_id_var.set(str(firing_id))
+    try:
+        async with session.begin_nested(), within(session, outbox, audit_log, actor) as uow:
+            detail = await _act(uow, principal, firing_id, position, action, deal_id)
+        record |= {"status": "skipped" if "skipped" in detail else "done", "detail": detail}
+    except ProblemError as exc:
+        record |= {"status": "failed", "error": f"{exc.status} {exc.title}: {exc}"}
+    except Exception as exc:  # an action's failure never blocks the rest
+        record |= {"status": "failed", "error": repr(exc)}
+    finally:
+        causation_id_var.reset(token)
+    if record["status"] == "failed":  # on the deal's timeline too
+        await UnitOfWork(session, outbox, audit_log, actor).audit(
+            kind=deals.KIND,
+            entity_id=deal_id,
+            action="automation_failed",
+            version=None,
+            changes={"action": {"old": None, "new": action.kind}},
+            note=record["error"][:2000],
+        )
+    record["duration_ms"] = elapsed_ms(started)
+    return record
+
+
+async def _act(
+    uow: UnitOfWork,
+    principal: Principal,
+    firing_id: uuid.UUID,
+    position: int,
+    action: Any,
+    deal_id: uuid.UUID,
+) -> dict[str, Any]:
+    deal = await deals.locked_deal(uow, principal, deal_id)
+    expected = {deal.version}
+    if isinstance(action, SetResponsible | Notify) and deal.client_blocked:
+        blocked = isinstance(action, SetResponsible) or action.channel == "email"
+        if blocked:
+            await uow.audit(
+                kind=deals.KIND,
+                entity_id=deal_id,
+                action="automation_skipped",
+                version=deal.version,
+                note=f"{action.kind}: the client is in the unwanted counterparty register",
+            )
+            return {"skipped": "counterparty blocked"}
+    if isinstance(action, SetField | AddTags | RemoveTags | SetResponsible):
+        patch = _patch(deal, action)
+        new = await deals.patch_deal(
+            uow, principal, deal_id, DealPatch.model_validate(patch), expected
+        )
+        return {"version": new.version, "patch": patch}
+    if isinstance(action, MoveToStage):
+        move = Move(stage_id=action.stage_id, reason=action.reason, lost_reason=action.lost_reason)
+        new = await deals.move_in(uow, principal, deal_id, move, expected)
+        return {"version": new.version, "stage_id": str(new.stage_id)}
+    return await _notify(uow, deal, firing_id, position, action)
+
+
+def _patch(deal: Deal, action: Any) -> dict[str, Any]:
+    if isinstance(action, SetField):
+        return set_field_patch(deal, action.field, action.value)
+    if isinstance(action, AddTags):
+        return {"tags": list(dict.fromkeys([*deal.tags, *action.tags]))}
+    if isinstance(action, RemoveTags):
+        return {"tags": [tag for tag in deal.tags if tag not in action.tags]}
+    return {"responsible_employee_id": str(action.employee_id)}
+
+
+async def _notify(
+    uow: UnitOfWork, deal: Deal, firing_id: uuid.UUID, position: int, action: Notify | Webhook
+) -> dict[str, Any]:
+    """A delivery request to the notifier (idempotency key: the firing and the step)."""
+    if isinstance(action, Webhook):
+        channel, recipient = Channel.WEBHOOK, Recipient(endpoint=action.endpoint)
+        body = {"text": f"deal {deal.id}", "data": {"deal": deal.model_dump(mode="json")}}
+    else:
+        employee_id = deal.responsible_employee_id
+        employee = await clients.employee(uow.session, employee_id) if employee_id else None
+        if employee is None or not employee.active:
+            return {"skipped": "the deal has no active responsible employee"}
+        channel = Channel(action.channel)
+        recipient = Recipient(employee_id=str(employee_id), name=employee.name)
+        body = {"text": action.text, "data": {"deal_id": str(deal.id)}}
+    key = f"automation:{firing_id}:{position}"
+    payload = NotificationRequested(
+        idempotency_key=key,
+        channel=channel,
+        kind="automation",
+        recipients=[recipient],
+        subject=action.subject,
+        **body,
+    )
+    uow.stage(
+        uow.outbox.envelope(
+            notification_requested(PIPELINE),
+            payload,
+            aggregate_id=str(deal.id),
+            directions=deal.directions,
+            actor=uow.actor,
+        )
+    )
+    await uow.audit(
+        kind=deals.KIND,
+        entity_id=deal.id,
+        action="automation_notified",
+        version=deal.version,
+        changes={"channel": {"old": None, "new": str(channel)}},
+        note=action.subject,
+    )
+    return {"channel": str(channel), "idempotency_key": key}
+
+
+# --- delayed actions -------------------------------------------------------------------------
+
+POLL_SECONDS = 0.25
+"""The longest the scheduler sleeps: a delayed action runs within this of its due time."""
+
+
+async def run_due(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> bool:
+    """Run one due delayed action in its own transaction (False: none is due). The rule's
+    version that fired decides; its conditions are evaluated again on the deal as it is now
+    and a disabled or deleted rule, a deleted deal or a condition no longer holding is a
+    recorded skip."""
+    async with sessions() as session, session.begin():
+        due = await queries.take_due(session)
+        if due is None:
+            return False
+        firing_id, position = due["firing_id"], due["position"]
+        started = time.perf_counter()
+        rule = await queries.rule_version(session, due["rule_id"], due["rule_version"])
+        current = await queries.load(session, due["rule_id"])
+        found = await deal_queries.load(session, due["deal_id"], lock=True)
+        assert rule is not None
+        action = rule.actions[position]
+        record: dict[str, Any] = {"firing_id": firing_id, "position": position}
+        late = {"due_at": due["due_at"].isoformat()}
+        if current is None or current.deleted_at is not None or not current.enabled:
+            record |= {"status": "skipped", "detail": {**late, "skipped": "the rule is off"}}
+        elif found is None or found[1] or found[0].deleted_at is not None:
+            record |= {"status": "skipped", "detail": {**late, "skipped": "the deal is gone"}}
+        else:
+            evaluation = evaluate(rule.conditions, deal_values(found[0]), due["trigger"])
+            if not evaluation.passed:
+                checks = [check.model_dump() for check in evaluation.checks]
+                reason = "the conditions no longer hold"
+                record |= {
+                    "status": "skipped",
+                    "detail": {**late, "skipped": reason, "conditions": checks},
+                }
+            else:
+                author = await queries.author_of(session, rule.id, rule.version)
+                record = await _step(
+                    session,
+                    outbox,
+                    rule_actor(rule),
+                    rule_principal(rule, author),
+                    firing_id,
+                    position,
+                    action,
+                    found[0].id,
+                )
+                record["detail"] = {**record.get("detail", {}), **late}
+        record.setdefault("duration_ms", elapsed_ms(started))
+        await queries.update_step(session, record)
+        await queries.mark_done(session, firing_id, position)
+    return True
+
+
+async def scheduler(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
+    """Run delayed actions as they fall due, until cancelled (every replica runs one; a due
+    action is taken by one of them). An error is logged and the loop goes on."""
+    while True:
+        try:
+            while await run_due(sessions, outbox):
+                pass
+            async with sessions() as session:
+                wait = await queries.seconds_to_next_due(session)
+        except Exception:
+            log.exception("delayed automation actions failed; retrying")
+            wait = 1.0
+        await asyncio.sleep(POLL_SECONDS if wait is None else min(max(wait, 0.0), POLL_SECONDS))

@@ -1,0 +1,288 @@
+"""SQL of automation: rules and their versions, firings and their steps."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import RowMapping, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_pipeline.automation.rules import Rule, Run, StepRecord
+from clientele_pipeline.tables import (
+    automation_firings,
+    automation_rule_versions,
+    automation_rules,
+    automation_schedule,
+    automation_steps,
+)
+
+
+def rule_of(row: Mapping[Any, Any]) -> Rule:
+    return Rule.model_validate(
+        {
+            **row["definition"],
+            **{
+                name: row[name]
+                for name in (
+                    "id",
+                    "pipeline_id",
+                    "version",
+                    "author_subject",
+                    "created_at",
+                    "updated_at",
+                    "deleted_at",
+                )
+            },
+        }
+    )
+
+
+async def load(session: AsyncSession, rule_id: uuid.UUID, *, lock: bool = False) -> Rule | None:
+    stmt = select(automation_rules).where(automation_rules.c.id == rule_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).mappings().first()
+    return None if row is None else rule_of(row)
+
+
+async def author_of(session: AsyncSession, rule_id: uuid.UUID, version: int) -> dict[str, Any]:
+    """The principal (subject, roles, directions) who wrote this version of the rule."""
+    return dict(
+        (
+            await session.execute(
+                select(automation_rule_versions.c.author).where(
+                    automation_rule_versions.c.rule_id == rule_id,
+                    automation_rule_versions.c.version == version,
+                )
+            )
+        ).scalar_one()
+    )
+
+
+async def insert_rule(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(automation_rules).values(**values))
+
+
+async def insert_version(
+    session: AsyncSession,
+    rule_id: uuid.UUID,
+    version: int,
+    definition: dict[str, Any],
+    author: dict[str, Any],
+) -> None:
+    await session.execute(
+        insert(automation_rule_versions).values(
+            rule_id=rule_id, version=version, definition=definition, author=author
+        )
+    )
+
+
+async def list_rules(
+    session: AsyncSession, pipeline_id: uuid.UUID | None, *, deleted: bool = False
+) -> list[Rule]:
+    stmt = select(automation_rules).order_by(automation_rules.c.created_at, automation_rules.c.id)
+    if pipeline_id is not None:
+        stmt = stmt.where(automation_rules.c.pipeline_id == pipeline_id)
+    stmt = stmt.where(
+        automation_rules.c.deleted_at.is_not(None)
+        if deleted
+        else automation_rules.c.deleted_at.is_(None)
+    )
+    return [rule_of(row) for row in (await session.execute(stmt)).mappings()]
+
+
+async def enabled_rules(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Rule]:
+    stmt = (
+        select(automation_rules)
+        .where(
+            automation_rules.c.pipeline_id == pipeline_id,
+            automation_rules.c.enabled,
+            automation_rules.c.deleted_at.is_(None),
+        )
+        .order_by(automation_rules.c.created_at, automation_rules.c.id)
+    )
+    return [rule_of(row) for row in (await session.execute(stmt)).mappings()]
+
+
+async def chain_of(session: AsyncSession, cause: uuid.UUID) -> list[uuid.UUID]:
+    """The rules that acted earlier in a causation chain: an automated change's events name
+    the firing that made them as their cause (none for a person's change)."""
+    row = (
+        await session.execute(
+            select(automation_firings.c.rule_id, automation_firings.c.chain).where(
+                automation_firings.c.id == cause
+            )
+        )
+    ).first()
+    return [] if row is None else [*row.chain, row.rule_id]
+
+
+async def claim_firing(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert the firing; False if this (rule, version, event) fired already."""
+    claimed = await session.scalar(
+        insert(automation_firings)
+        .values(**values)
+        .on_conflict_do_nothing(constraint="uq_automation_firings_key")
+        .returning(automation_firings.c.id)
+    )
+    return claimed is not None
+
+
+async def finish_firing(
+    session: AsyncSession, firing_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    await session.execute(
+        update(automation_firings).where(automation_firings.c.id == firing_id).values(**values)
+    )
+
+
+async def insert_step(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(automation_steps).values(**values))
+
+
+async def update_step(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(
+        update(automation_steps)
+        .where(
+            automation_steps.c.firing_id == values["firing_id"],
+            automation_steps.c.position == values["position"],
+        )
+        .values(**values)
+    )
+
+
+async def schedule(
+    session: AsyncSession, firing_id: uuid.UUID, position: int, delay_seconds: int
+) -> datetime:
+    """Persist a delayed action; its due time."""
+    due_at: datetime = await session.scalar(
+        insert(automation_schedule)
+        .values(
+            firing_id=firing_id,
+            position=position,
+            due_at=func.now() + timedelta(seconds=delay_seconds),
+        )
+        .returning(automation_schedule.c.due_at)
+    )
+    return due_at
+
+
+async def take_due(session: AsyncSession) -> RowMapping | None:
+    """One due delayed action with its firing, locked (another replica skips it)."""
+    return (
+        (
+            await session.execute(
+                select(
+                    automation_schedule.c.firing_id,
+                    automation_schedule.c.position,
+                    automation_schedule.c.due_at,
+                    automation_firings.c.rule_id,
+                    automation_firings.c.rule_version,
+                    automation_firings.c.deal_id,
+                    automation_firings.c.trigger,
+                )
+                .join(
+                    automation_firings, automation_firings.c.id == automation_schedule.c.firing_id
+                )
+                .where(~automation_schedule.c.done, automation_schedule.c.due_at <= func.now())
+                .order_by(automation_schedule.c.due_at)
+                .limit(1)
+                .with_for_update(of=automation_schedule, skip_locked=True)
+            )
+        )
+        .mappings()
+        .first()
+    )
+
+
+async def mark_done(session: AsyncSession, firing_id: uuid.UUID, position: int) -> None:
+    await session.execute(
+        update(automation_schedule)
+        .where(
+            automation_schedule.c.firing_id == firing_id,
+            automation_schedule.c.position == position,
+        )
+        .values(done=True)
+    )
+
+
+async def seconds_to_next_due(session: AsyncSession) -> float | None:
+    """How long until the next delayed action is due (None: none pending)."""
+    value = await session.scalar(
+        select(func.extract("epoch", func.min(automation_schedule.c.due_at) - func.now())).where(
+            ~automation_schedule.c.done
+        )
+    )
+    return None if value is None else float(value)
+
+
+async def rule_version(session: AsyncSession, rule_id: uuid.UUID, version: int) -> Rule | None:
+    """The rule as it was at ``version`` (what a firing used)."""
+    row = (
+        (
+            await session.execute(
+                select(
+                    automation_rules,
+                    automation_rule_versions.c.definition.label("old_definition"),
+                    automation_rule_versions.c.author.label("old_author"),
+                )
+                .join(
+                    automation_rule_versions,
+                    automation_rule_versions.c.rule_id == automation_rules.c.id,
+                )
+                .where(
+                    automation_rules.c.id == rule_id,
+                    automation_rule_versions.c.version == version,
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    return rule_of(
+        {
+            **row,
+            "definition": row["old_definition"],
+            "version": version,
+            "author_subject": row["old_author"]["subject"],
+        }
+    )
+
+
+async def runs(
+    session: AsyncSession,
+    *,
+    rule_id: uuid.UUID | None = None,
+    deal_id: uuid.UUID | None = None,
+    firing_id: uuid.UUID | None = None,
+    limit: int = 100,
+) -> list[Run]:
+    """Firings newest first, each with its steps."""
+    stmt = select(automation_firings).order_by(
+        automation_firings.c.started_at.desc(), automation_firings.c.id
+    )
+    if rule_id is not None:
+        stmt = stmt.where(automation_firings.c.rule_id == rule_id)
+    if deal_id is not None:
+        stmt = stmt.where(automation_firings.c.deal_id == deal_id)
+    if firing_id is not None:
+        stmt = stmt.where(automation_firings.c.id == firing_id)
+    firings = (await session.execute(stmt.limit(limit))).mappings().all()
+    if not firings:
+        return []
+    steps: dict[uuid.UUID, list[StepRecord]] = {}
+    for row in (
+        await session.execute(
+            select(automation_steps)
+            .where(automation_steps.c.firing_id.in_([f["id"] for f in firings]))
+            .order_by(automation_steps.c.firing_id, automation_steps.c.position)
+        )
+    ).mappings():
+        steps.setdefault(row["firing_id"], []).append(StepRecord.model_validate(dict(row)))
+    return [Run.model_validate({**row, "steps": steps.get(row["id"], [])}) for row in firings]

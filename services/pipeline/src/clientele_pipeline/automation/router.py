@@ -1,0 +1,143 @@
+"""HTTP of automation rules: CRUD (versioned, If-Match), the JSON Schema, runs, dry runs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from clientele_shared.auth.dependencies import CurrentPrincipal
+from clientele_shared.http.concurrency import IfMatch, etag, required_versions
+from clientele_shared.runtime import CurrentRuntime
+from clientele_shared.service_layer import AuditEntry
+from fastapi import APIRouter, Query, Response, status
+
+from clientele_pipeline.automation import service
+from clientele_pipeline.automation.rules import (
+    DryRun,
+    DryRunResult,
+    ManualRun,
+    Rule,
+    RuleDraft,
+    RulePatch,
+    Run,
+)
+
+router = APIRouter(tags=["automation"])
+RULES = "/v1/automation/rules"
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+def _tagged(response: Response, rule: Rule) -> Rule:
+    response.headers["ETag"] = etag(rule.version)
+    return rule
+
+
+@router.get(RULES + "/schema")
+async def rule_schema(_: CurrentPrincipal) -> dict[str, Any]:
+    """The JSON Schema every rule is validated against."""
+    return RuleDraft.model_json_schema(by_alias=True)
+
+
+@router.post(RULES, status_code=status.HTTP_201_CREATED)
+async def create_rule(
+    draft: RuleDraft, principal: CurrentPrincipal, runtime: CurrentRuntime, response: Response
+) -> Rule:
+    """A rule on a pipeline the caller may write (403 outside its directions)."""
+    rule = await service.create_rule(runtime=runtime, principal=principal, draft=draft)
+    response.headers["Location"] = f"{RULES}/{rule.id}"
+    return _tagged(response, rule)
+
+
+@router.get(RULES)
+async def list_rules(
+    principal: CurrentPrincipal, runtime: CurrentRuntime, pipeline_id: uuid.UUID | None = None
+) -> list[Rule]:
+    return await service.list_rules(runtime=runtime, principal=principal, pipeline_id=pipeline_id)
+
+
+@router.get(RULES + "/{rule_id}")
+async def get_rule(
+    rule_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime, response: Response
+) -> Rule:
+    return _tagged(
+        response, await service.get_rule(runtime=runtime, principal=principal, rule_id=rule_id)
+    )
+
+
+@router.patch(RULES + "/{rule_id}")
+async def update_rule(
+    rule_id: uuid.UUID,
+    patch: RulePatch,
+    principal: CurrentPrincipal,
+    runtime: CurrentRuntime,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Rule:
+    """JSON merge patch: a new version (If-Match: 428 without, 412 stale)."""
+    rule = await service.update_rule(
+        runtime=runtime,
+        principal=principal,
+        rule_id=rule_id,
+        patch=patch,
+        expected=required_versions(if_match),
+    )
+    return _tagged(response, rule)
+
+
+@router.delete(RULES + "/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_rule(
+    rule_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    runtime: CurrentRuntime,
+    response: Response,
+    if_match: IfMatch = None,
+) -> None:
+    version = await service.delete_rule(
+        runtime=runtime, principal=principal, rule_id=rule_id, expected=required_versions(if_match)
+    )
+    response.headers["ETag"] = etag(version)
+
+
+@router.get(RULES + "/{rule_id}/audit")
+async def rule_audit(
+    rule_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime
+) -> list[AuditEntry]:
+    return await service.rule_audit(runtime=runtime, principal=principal, rule_id=rule_id)
+
+
+@router.get(RULES + "/{rule_id}/runs")
+async def rule_runs(
+    rule_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime, limit: Limit = 100
+) -> list[Run]:
+    """The rule's firings, newest first: trigger, conditions with results, steps, durations."""
+    return await service.rule_runs(
+        runtime=runtime, principal=principal, rule_id=rule_id, limit=limit
+    )
+
+
+@router.post(RULES + "/{rule_id}/run")
+async def run_rule(
+    rule_id: uuid.UUID, run: ManualRun, principal: CurrentPrincipal, runtime: CurrentRuntime
+) -> Run:
+    """Fire a rule with a manual trigger for a deal now."""
+    return await service.run_manually(
+        runtime=runtime, principal=principal, rule_id=rule_id, deal_id=run.deal_id
+    )
+
+
+@router.post(RULES + "/{rule_id}/dry-run")
+async def dry_run(
+    rule_id: uuid.UUID, dry: DryRun, principal: CurrentPrincipal, runtime: CurrentRuntime
+) -> DryRunResult:
+    """Would the rule fire for this deal if its event happened now? No side effects."""
+    return await service.dry_run(runtime=runtime, principal=principal, rule_id=rule_id, dry=dry)
+
+
+@router.get("/v1/deals/{deal_id}/automation-runs")
+async def deal_runs(
+    deal_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime, limit: Limit = 100
+) -> list[Run]:
+    """The automation firings for this deal, newest first."""
+    return await service.deal_runs(
+        runtime=runtime, principal=principal, deal_id=deal_id, limit=limit
+    )

@@ -1,0 +1,453 @@
+"""What an automation rule is (its JSON Schema is published), which deal events trigger it, how
+its conditions evaluate (CEL, ADR 25) and what its actions change (no I/O)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+import celpy
+from celpy import celtypes
+from celpy.adapter import json_to_cel
+from clientele_shared.events.schemas.notifications import EndpointName
+from clientele_shared.values import Label, Labels, Note, Title
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from clientele_pipeline.deals.rules import Deal
+
+MAX_DEPTH = 5
+"""How deeply condition groups nest."""
+
+MAX_CHAIN = 8
+"""Rule firings one causation chain may hold before the next is stopped as a loop."""
+
+FieldName = Annotated[
+    str,
+    Field(
+        pattern=r"^(title|amount|currency|responsible_employee_id|expected_close_date|"
+        r"primary_person_id|custom_fields\.[A-Za-z0-9_]{1,100}|source\.[a-z_]{1,20})$",
+        description="a deal field, `custom_fields.<name>` or `source.<name>`",
+    ),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DealCreated(_Strict):
+    kind: Literal["deal_created"]
+
+
+class StageEntered(_Strict):
+    kind: Literal["stage_entered"]
+    stage_id: uuid.UUID | None = Field(default=None, description="any stage when absent")
+
+
+class StageLeft(_Strict):
+    kind: Literal["stage_left"]
+    stage_id: uuid.UUID | None = Field(default=None, description="any stage when absent")
+
+
+class FieldChanged(_Strict):
+    """`any`: any change; `to`: changed to `to`; `from_to`: changed from `from` to `to`."""
+
+    kind: Literal["field_changed"]
+    field: FieldName
+    match: Literal["any", "to", "from_to"] = "any"
+    from_: Any = Field(default=None, alias="from")
+    to: Any = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class TagAdded(_Strict):
+    kind: Literal["tag_added"]
+    tag: Label | None = Field(default=None, description="any tag when absent")
+
+
+class TagRemoved(_Strict):
+    kind: Literal["tag_removed"]
+    tag: Label | None = Field(default=None, description="any tag when absent")
+
+
+class Manual(_Strict):
+    """Fired only by `POST /v1/automation/rules/{id}/run` for a deal."""
+
+    kind: Literal["manual"]
+
+
+Trigger = Annotated[
+    DealCreated | StageEntered | StageLeft | FieldChanged | TagAdded | TagRemoved | Manual,
+    Field(discriminator="kind"),
+]
+
+
+@lru_cache(maxsize=4096)
+def compiled(expression: str) -> Any:
+    """A CEL program (compiled once per expression); raises ``celpy.CELParseError``."""
+    environment = celpy.Environment()
+    return environment.program(environment.compile(expression))
+
+
+class Check(_Strict):
+    """One condition: a CEL expression over `deal` and `event` (e.g. `deal.amount >= 1000.0`,
+    `"vip" in deal.tags`, `deal.source.channel == "web"`, `event.new == "B"`)."""
+
+    cel: str = Field(min_length=1, max_length=2000)
+    label: Label | None = None
+
+    @field_validator("cel")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compiled(value)
+        except Exception as exc:
+            raise ValueError(f"not a CEL expression: {exc}") from None
+        return value
+
+
+class Group(_Strict):
+    """All (AND) or any (OR) of its conditions and nested groups."""
+
+    all: list[Check | Group] | None = Field(default=None, min_length=1, max_length=50)
+    any: list[Check | Group] | None = Field(default=None, min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _one(self) -> Group:
+        if (self.all is None) == (self.any is None):
+            raise ValueError("a group has exactly one of `all` or `any`")
+        if self.depth() > MAX_DEPTH:
+            raise ValueError(f"groups nest at most {MAX_DEPTH} deep")
+        return self
+
+    def depth(self) -> int:
+        members = self.all if self.all is not None else self.any or []
+        return 1 + max((m.depth() for m in members if isinstance(m, Group)), default=0)
+
+
+class _Action(_Strict):
+    delay_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=31_622_400,
+        description="run this long after the firing (its conditions checked again then)",
+    )
+
+
+class SetField(_Action):
+    kind: Literal["set_field"]
+    field: FieldName
+    value: Any = None
+
+
+class AddTags(_Action):
+    kind: Literal["add_tags"]
+    tags: Labels = Field(min_length=1)
+
+
+class RemoveTags(_Action):
+    kind: Literal["remove_tags"]
+    tags: Labels = Field(min_length=1)
+
+
+class SetResponsible(_Action):
+    kind: Literal["set_responsible"]
+    employee_id: uuid.UUID
+
+
+class MoveToStage(_Action):
+    kind: Literal["move_to_stage"]
+    stage_id: uuid.UUID
+    reason: Note | None = None
+    lost_reason: Label | None = None
+
+
+class Notify(_Action):
+    """An in-app notification or an e-mail to the deal's responsible employee (the notifier)."""
+
+    kind: Literal["notify"]
+    channel: Literal["inapp", "email"] = "inapp"
+    subject: Title
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class Webhook(_Action):
+    """A call of one of the notifier's signed webhook endpoints with the deal."""
+
+    kind: Literal["webhook"]
+    endpoint: EndpointName
+    subject: Title = "deal automation"
+
+
+Action = Annotated[
+    SetField | AddTags | RemoveTags | SetResponsible | MoveToStage | Notify | Webhook,
+    Field(discriminator="kind"),
+]
+
+
+class RuleDefinition(_Strict):
+    """What a rule does: when (trigger), if (conditions), what (actions, in order)."""
+
+    name: Title
+    stage_id: uuid.UUID | None = Field(
+        default=None, description="only deals in this stage of the pipeline (any when absent)"
+    )
+    enabled: bool = True
+    trigger: Trigger
+    conditions: Group | None = None
+    actions: list[Action] = Field(min_length=1, max_length=20)
+
+
+class RuleDraft(RuleDefinition):
+    pipeline_id: uuid.UUID
+
+
+class RulePatch(_Strict):
+    """A JSON merge patch of a rule's definition (a new version)."""
+
+    name: Any = None
+    stage_id: Any = None
+    enabled: Any = None
+    trigger: Any = None
+    conditions: Any = None
+    actions: Any = None
+
+
+def patched(current: RuleDefinition, patch: RulePatch) -> RuleDefinition:
+    """The definition after a merge patch; raises ``pydantic.ValidationError`` when invalid."""
+    values = current.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for name in patch.model_fields_set:
+        value = getattr(patch, name)
+        if value is None:
+            values.pop(name, None)
+        else:
+            values[name] = value
+    return RuleDefinition.model_validate(values)
+
+
+class Rule(RuleDefinition):
+    model_config = ConfigDict(extra="ignore")
+
+    id: uuid.UUID
+    pipeline_id: uuid.UUID
+    version: int
+    author_subject: str = Field(description="whose directions the rule acts within")
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+
+    def in_force_at(self, moment: datetime) -> bool:
+        """A rule fires only on events that happened after it was created (a consumer lagging
+        behind, or replaying the topic, never applies a new rule to the past)."""
+        return self.created_at <= moment
+
+    def definition(self) -> RuleDefinition:
+        return RuleDefinition.model_validate(
+            self.model_dump(include=set(RuleDefinition.model_fields))
+        )
+
+
+# --- triggers --------------------------------------------------------------------------------
+
+
+class Occurrence(BaseModel):
+    """What happened to a deal, as triggers see it: the event's type and facts."""
+
+    event_id: uuid.UUID
+    kind: str
+    deal_id: uuid.UUID
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+def _field_value(values: dict[str, Any], name: str) -> Any:
+    head, _, rest = name.partition(".")
+    value = values.get(head)
+    if rest:
+        return value.get(rest) if isinstance(value, dict) else None
+    return value
+
+
+def occurrences(event_type: str, event_id: uuid.UUID, payload: dict[str, Any]) -> list[Occurrence]:
+    """The trigger-relevant facts of a deal event (none for the events no trigger watches)."""
+    deal_id = uuid.UUID(str(payload["deal_id"]))
+    base = {"event_id": event_id, "deal_id": deal_id}
+    if event_type == "pipeline.deal.created":
+        return [Occurrence(**base, kind="deal_created", facts={"stage_id": payload["stage_id"]})]
+    if event_type == "pipeline.deal.stage_changed":
+        facts = {"from_stage_id": payload["from_stage_id"], "to_stage_id": payload["to_stage_id"]}
+        return [
+            Occurrence(**base, kind="stage_left", facts=facts),
+            Occurrence(**base, kind="stage_entered", facts=facts),
+        ]
+    if event_type == "pipeline.deal.changed":
+        changes = payload.get("changes", {})
+        old = {name: change.get("old") for name, change in changes.items()}
+        new = {name: change.get("new") for name, change in changes.items()}
+        found = [Occurrence(**base, kind="field_changed", facts={"old": old, "new": new})]
+        if "tags" in changes:
+            before, after = set(old["tags"] or []), set(new["tags"] or [])
+            found += [
+                Occurrence(**base, kind="tag_added", facts={"tag": tag})
+                for tag in sorted(after - before)
+            ]
+            found += [
+                Occurrence(**base, kind="tag_removed", facts={"tag": tag})
+                for tag in sorted(before - after)
+            ]
+        return found
+    return []
+
+
+def triggered(trigger: Any, occurrence: Occurrence) -> dict[str, Any] | None:
+    """The event as the rule's conditions see it if ``trigger`` matches, else None."""
+    facts = occurrence.facts
+    if trigger.kind != occurrence.kind:
+        return None
+    if isinstance(trigger, StageEntered | StageLeft):
+        key = "to_stage_id" if isinstance(trigger, StageEntered) else "from_stage_id"
+        if trigger.stage_id is not None and str(trigger.stage_id) != facts[key]:
+            return None
+        return {"kind": trigger.kind, **facts}
+    if isinstance(trigger, FieldChanged):
+        head = trigger.field.partition(".")[0]
+        if head not in facts["new"]:
+            return None
+        old, new = (
+            _field_value(facts["old"], trigger.field),
+            _field_value(facts["new"], trigger.field),
+        )
+        if old == new:
+            return None
+        if trigger.match in ("to", "from_to") and new != trigger.to:
+            return None
+        if trigger.match == "from_to" and old != trigger.from_:
+            return None
+        return {"kind": trigger.kind, "field": trigger.field, "old": old, "new": new}
+    if isinstance(trigger, TagAdded | TagRemoved):
+        if trigger.tag is not None and trigger.tag != facts["tag"]:
+            return None
+        return {"kind": trigger.kind, "tag": facts["tag"]}
+    return {"kind": trigger.kind, **facts}
+
+
+# --- conditions ------------------------------------------------------------------------------
+
+
+def deal_values(deal: Deal) -> dict[str, Any]:
+    """The deal as conditions see it: JSON, the amount as a number (CEL has no decimals)."""
+    values = deal.model_dump(mode="json", exclude={"checklist_ticks"})
+    values["amount"] = float(deal.amount) if deal.amount is not None else None
+    return values
+
+
+class CheckResult(BaseModel):
+    cel: str
+    label: str | None = None
+    result: bool | None
+    error: str | None = None
+
+
+class Evaluation(BaseModel):
+    """Whether the conditions hold, and each condition's result."""
+
+    passed: bool
+    checks: list[CheckResult]
+
+
+def evaluate(group: Group | None, deal: dict[str, Any], event: dict[str, Any]) -> Evaluation:
+    """Evaluate every condition (no short-circuit, so the run log shows each); an error in
+    an expression (a missing field) counts as false."""
+    checks: list[CheckResult] = []
+    if group is None:
+        return Evaluation(passed=True, checks=checks)
+    activation = {"deal": json_to_cel(deal), "event": json_to_cel(event)}
+    return Evaluation(passed=_group(group, activation, checks), checks=checks)
+
+
+def _group(group: Group, activation: dict[str, Any], checks: list[CheckResult]) -> bool:
+    members = group.all if group.all is not None else group.any or []
+    results = [
+        _group(member, activation, checks)
+        if isinstance(member, Group)
+        else _check(member, activation, checks)
+        for member in members
+    ]
+    return all(results) if group.all is not None else any(results)
+
+
+def _check(check: Check, activation: dict[str, Any], checks: list[CheckResult]) -> bool:
+    try:
+        value = compiled(check.cel).evaluate(activation)
+    except Exception as exc:
+        checks.append(CheckResult(cel=check.cel, label=check.label, result=None, error=str(exc)))
+        return False
+    result = bool(value) if isinstance(value, celtypes.BoolType) else None
+    error = None if result is not None else f"not a boolean: {value!r}"
+    checks.append(CheckResult(cel=check.cel, label=check.label, result=result, error=error))
+    return bool(result)
+
+
+def set_field_patch(deal: Deal, field: str, value: Any) -> dict[str, Any]:
+    """The merge patch setting ``field`` (a nested one inside its object)."""
+    head, _, rest = field.partition(".")
+    if not rest:
+        return {head: value}
+    current = dict(getattr(deal, head) if head == "custom_fields" else deal.source.model_dump())
+    current[rest] = value
+    return {head: current}
+
+
+def elapsed_ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+# --- what the API shows ----------------------------------------------------------------------
+
+
+class StepRecord(BaseModel):
+    position: int
+    kind: str
+    status: Literal["scheduled", "done", "skipped", "failed"]
+    detail: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    duration_ms: int
+
+
+class Run(BaseModel):
+    """One firing of one rule version for one deal event (or why it stopped)."""
+
+    id: uuid.UUID
+    rule_id: uuid.UUID
+    rule_version: int
+    deal_id: uuid.UUID
+    event_id: uuid.UUID
+    trigger: dict[str, Any]
+    status: Literal["fired", "conditions_not_met", "loop_stopped", "skipped"]
+    reason: str | None = None
+    conditions: list[CheckResult]
+    chain: list[uuid.UUID]
+    started_at: datetime
+    duration_ms: int
+    steps: list[StepRecord] = Field(default_factory=list)
+
+
+class ManualRun(_Strict):
+    deal_id: uuid.UUID
+
+
+class DryRun(_Strict):
+    """A hypothetical event for the deal: the trigger's facts (defaults: the rule's own)."""
+
+    deal_id: uuid.UUID
+    event: dict[str, Any] | None = None
+
+
+class DryRunResult(BaseModel):
+    would_fire: bool
+    reason: str | None = None
+    conditions: list[CheckResult]
+    actions: list[dict[str, Any]]

@@ -1,0 +1,310 @@
+"""Automation operations: rules as versioned, audited data bound to a pipeline's directions;
+manual runs, dry runs and the run log; the deal events that fire rules."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from clientele_shared.auth.access import writable_directions
+from clientele_shared.auth.principal import Principal
+from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.outbox import Outbox
+from clientele_shared.http.problems import NotFound, invalid, invalid_field
+from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.service_layer import (
+    AuditEntry,
+    UnitOfWork,
+    Versioned,
+    audit_trail,
+    soft_delete_values,
+    write_version,
+)
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_pipeline.automation import engine, queries
+from clientele_pipeline.automation.rules import (
+    DryRun,
+    DryRunResult,
+    MoveToStage,
+    Rule,
+    RuleDefinition,
+    RuleDraft,
+    RulePatch,
+    Run,
+    deal_values,
+    evaluate,
+    occurrences,
+    patched,
+)
+from clientele_pipeline.deals import service as deals
+from clientele_pipeline.pipelines import service as pipelines
+from clientele_pipeline.pipelines.rules import Pipeline
+from clientele_pipeline.tables import audit_log, automation_rules
+
+KIND = "automation_rule"
+RULE = Versioned(automation_rules, KIND)
+_NOT_FOUND = "The rule does not exist."
+
+
+def _author(principal: Principal) -> dict[str, Any]:
+    return {
+        "subject": principal.subject,
+        "roles": sorted(principal.roles),
+        "directions": sorted(principal.directions),
+    }
+
+
+def _checked(pipeline: Pipeline, definition: RuleDefinition) -> None:
+    """The stages a rule names belong to its pipeline (422)."""
+    stages = [("stage_id", definition.stage_id)]
+    stages += [
+        (f"actions.{i}.stage_id", a.stage_id)
+        for i, a in enumerate(definition.actions)
+        if isinstance(a, MoveToStage)
+    ]
+    trigger_stage = getattr(definition.trigger, "stage_id", None)
+    stages.append(("trigger.stage_id", trigger_stage))
+    for name, stage_id in stages:
+        if stage_id is not None and pipeline.stage(stage_id) is None:
+            raise invalid_field(name, "no such stage in the rule's pipeline", "unknown_reference")
+
+
+def _stored(definition: RuleDefinition) -> dict[str, Any]:
+    return definition.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+async def visible_rule(
+    session: AsyncSession, principal: Principal, rule_id: uuid.UUID, *, lock: bool = False
+) -> tuple[Rule, Pipeline]:
+    """The live rule if the caller sees its pipeline (404 otherwise)."""
+    rule = await queries.load(session, rule_id, lock=lock)
+    if rule is None or rule.deleted_at is not None:
+        raise NotFound(_NOT_FOUND)
+    try:
+        pipeline = await pipelines.visible_pipeline(
+            session, principal, rule.pipeline_id, deleted=None
+        )
+    except NotFound:
+        raise NotFound(_NOT_FOUND) from None
+    return rule, pipeline
+
+
+async def create_rule(*, runtime: ServiceRuntime, principal: Principal, draft: RuleDraft) -> Rule:
+    """A rule on a pipeline the caller may write in all directions of (403), version 1."""
+    rule_id = uuid.uuid4()
+    definition = RuleDefinition.model_validate(draft.model_dump(exclude={"pipeline_id"}))
+    async with pipelines.work(runtime, principal) as uow:
+        try:
+            pipeline = await pipelines.visible_pipeline(uow.session, principal, draft.pipeline_id)
+        except NotFound:
+            raise invalid_field("pipeline_id", "no such pipeline", "unknown_reference") from None
+        writable_directions(principal, pipeline.directions)
+        _checked(pipeline, definition)
+        stored, author = _stored(definition), _author(principal)
+        await queries.insert_rule(
+            uow.session,
+            {
+                "id": rule_id,
+                "pipeline_id": pipeline.id,
+                "stage_id": definition.stage_id,
+                "name": definition.name,
+                "enabled": definition.enabled,
+                "definition": stored,
+                "author_subject": principal.subject,
+                "author": author,
+                "version": 1,
+                "created_by": principal.subject,
+                "updated_by": principal.subject,
+            },
+        )
+        await queries.insert_version(uow.session, rule_id, 1, stored, author)
+        await uow.audit(
+            kind=KIND, entity_id=rule_id, action="created", version=1, changes={"new": stored}
+        )
+        rule = await queries.load(uow.session, rule_id)
+    assert rule is not None
+    return rule
+
+
+async def get_rule(*, runtime: ServiceRuntime, principal: Principal, rule_id: uuid.UUID) -> Rule:
+    async with runtime.sessions() as session:
+        return (await visible_rule(session, principal, rule_id))[0]
+
+
+async def list_rules(
+    *, runtime: ServiceRuntime, principal: Principal, pipeline_id: uuid.UUID | None
+) -> list[Rule]:
+    """Rules of the pipelines the caller sees."""
+    async with runtime.sessions() as session:
+        found = await queries.list_rules(session, pipeline_id)
+        visible: dict[uuid.UUID, bool] = {}
+        for rule in found:
+            if rule.pipeline_id not in visible:
+                try:
+                    await pipelines.visible_pipeline(
+                        session, principal, rule.pipeline_id, deleted=None
+                    )
+                    visible[rule.pipeline_id] = True
+                except NotFound:
+                    visible[rule.pipeline_id] = False
+        return [rule for rule in found if visible[rule.pipeline_id]]
+
+
+async def _locked(
+    uow: UnitOfWork, principal: Principal, rule_id: uuid.UUID
+) -> tuple[Rule, Pipeline]:
+    rule, pipeline = await visible_rule(uow.session, principal, rule_id, lock=True)
+    writable_directions(principal, pipeline.directions)
+    return rule, pipeline
+
+
+async def update_rule(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    rule_id: uuid.UUID,
+    patch: RulePatch,
+    expected: set[int],
+) -> Rule:
+    """A new version of the rule (the editor becomes its author: it acts within their
+    directions); the old version stays for the firings that used it."""
+    async with pipelines.work(runtime, principal) as uow:
+        current, pipeline = await _locked(uow, principal, rule_id)
+        try:
+            definition = patched(current.definition(), patch)
+        except ValidationError as exc:
+            raise invalid([dict(error) for error in exc.errors(include_url=False)]) from None
+        _checked(pipeline, definition)
+        before, stored, author = (
+            _stored(current.definition()),
+            _stored(definition),
+            _author(principal),
+        )
+        changes = {
+            name: {"old": before.get(name), "new": stored.get(name)}
+            for name in sorted({*before, *stored})
+            if before.get(name) != stored.get(name)
+        }
+        version = await write_version(
+            uow,
+            RULE,
+            rule_id,
+            current=current.version,
+            expected=expected,
+            values={
+                "stage_id": definition.stage_id,
+                "name": definition.name,
+                "enabled": definition.enabled,
+                "definition": stored,
+                "author_subject": principal.subject,
+                "author": author,
+            },
+            action="updated",
+            changes=changes,
+        )
+        await queries.insert_version(uow.session, rule_id, version, stored, author)
+        rule = await queries.load(uow.session, rule_id)
+    assert rule is not None
+    return rule
+
+
+async def delete_rule(
+    *, runtime: ServiceRuntime, principal: Principal, rule_id: uuid.UUID, expected: set[int]
+) -> int:
+    async with pipelines.work(runtime, principal) as uow:
+        current, _ = await _locked(uow, principal, rule_id)
+        return await write_version(
+            uow,
+            RULE,
+            rule_id,
+            current=current.version,
+            expected=expected,
+            values={**soft_delete_values(principal.subject), "enabled": False},
+            action="deleted",
+        )
+
+
+async def rule_audit(
+    *, runtime: ServiceRuntime, principal: Principal, rule_id: uuid.UUID
+) -> list[AuditEntry]:
+    async with runtime.sessions() as session:
+        await visible_rule(session, principal, rule_id)
+        return await audit_trail(session, audit_log, KIND, rule_id)
+
+
+async def rule_runs(
+    *, runtime: ServiceRuntime, principal: Principal, rule_id: uuid.UUID, limit: int
+) -> list[Run]:
+    async with runtime.sessions() as session:
+        await visible_rule(session, principal, rule_id)
+        return await queries.runs(session, rule_id=rule_id, limit=limit)
+
+
+async def deal_runs(
+    *, runtime: ServiceRuntime, principal: Principal, deal_id: uuid.UUID, limit: int
+) -> list[Run]:
+    async with runtime.sessions() as session:
+        await deals.visible_deal(session, principal, deal_id, deleted=None)
+        return await queries.runs(session, deal_id=deal_id, limit=limit)
+
+
+async def run_manually(
+    *, runtime: ServiceRuntime, principal: Principal, rule_id: uuid.UUID, deal_id: uuid.UUID
+) -> Run:
+    """Fire a manual rule for a deal of its pipeline (the caller must be able to change the
+    deal; the rule acts within its author's directions)."""
+    async with pipelines.work(runtime, principal) as uow:
+        rule, _ = await _locked(uow, principal, rule_id)
+        deal = await deals.locked_deal(uow, principal, deal_id)
+        if rule.trigger.kind != "manual" or not rule.enabled:
+            raise invalid_field("rule_id", "not an enabled rule with a manual trigger")
+        if deal.pipeline_id != rule.pipeline_id:
+            raise invalid_field("deal_id", "the deal is not in the rule's pipeline")
+        event = {"kind": "manual", "by": principal.subject}
+        firing_id = await engine.fire(
+            uow.session, uow.outbox, rule, deal_id, uuid.uuid4(), event, []
+        )
+        assert firing_id is not None  # a new event id: never fired before
+        found = await queries.runs(uow.session, firing_id=firing_id)
+    return found[0]
+
+
+async def dry_run(
+    *, runtime: ServiceRuntime, principal: Principal, rule_id: uuid.UUID, dry: DryRun
+) -> DryRunResult:
+    """What the rule would do for the deal if its trigger's event happened now: each
+    condition's result and the actions, nothing written."""
+    async with runtime.sessions() as session:
+        rule, _ = await visible_rule(session, principal, rule_id)
+        deal = await deals.visible_deal(session, principal, dry.deal_id)
+    event = dry.event if dry.event is not None else {"kind": rule.trigger.kind}
+    evaluation = evaluate(rule.conditions, deal_values(deal), event)
+    reason = None
+    if deal.pipeline_id != rule.pipeline_id:
+        reason = "the deal is not in the rule's pipeline"
+    elif not rule.enabled:
+        reason = "the rule is disabled"
+    elif not evaluation.passed:
+        reason = "conditions not met"
+    return DryRunResult(
+        would_fire=reason is None,
+        reason=reason,
+        conditions=evaluation.checks,
+        actions=[action.model_dump(mode="json", by_alias=True) for action in rule.actions],
+    )
+
+
+class DealEvents:
+    """The pipeline's own deal events, consumed through the inbox: each fires the matching
+    rules in the inbox's transaction (so a redelivered event never fires twice)."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+        found = occurrences(envelope.type, envelope.event_id, payload.model_dump(mode="json"))
+        await engine.on_occurrences(
+            session, self.outbox, found, envelope.causation_id, envelope.occurred_at
+        )

@@ -1,0 +1,145 @@
+"""Pure tests of automation rules: which deal events match which trigger (value precision),
+and how CEL conditions evaluate in AND/OR groups."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from clientele_pipeline.automation.rules import (
+    Group,
+    Rule,
+    RuleDefinition,
+    evaluate,
+    occurrences,
+    triggered,
+)
+from pydantic import TypeAdapter, ValidationError
+
+DEAL = str(uuid.uuid4())
+STAGE_A, STAGE_B = str(uuid.uuid4()), str(uuid.uuid4())
+
+
+def _trigger(**spec: Any) -> Any:
+    definition = RuleDefinition.model_validate(
+        {"name": "r", "trigger": spec, "actions": [{"kind": "add_tags", "tags": ["x"]}]}
+    )
+    return definition.trigger
+
+
+def _changed(changes: dict[str, Any]) -> list[Any]:
+    payload = {"deal_id": DEAL, "changes": changes}
+    return occurrences("pipeline.deal.changed", uuid.uuid4(), payload)
+
+
+def _fires(trigger: Any, found: list[Any]) -> list[dict[str, Any]]:
+    return [event for o in found if (event := triggered(trigger, o)) is not None]
+
+
+@pytest.mark.parametrize(
+    ("match", "old", "new", "fires"),
+    [
+        ({"match": "any"}, "B", "A", True),
+        ({"match": "to", "to": "A"}, "C", "A", True),
+        ({"match": "to", "to": "A"}, "A", "B", False),
+        ({"match": "from_to", "from": "B", "to": "A"}, "B", "A", True),
+        ({"match": "from_to", "from": "B", "to": "A"}, "C", "A", False),
+        ({"match": "from_to", "from": None, "to": "A"}, None, "A", True),
+        ({"match": "from_to", "from": "B", "to": None}, "B", None, True),
+    ],
+)
+def test_a_field_changed_from_x_to_y(
+    match: dict[str, Any], old: Any, new: Any, fires: bool
+) -> None:
+    trigger = _trigger(kind="field_changed", field="custom_fields.grade", **match)
+    changes = {"custom_fields": {"old": {"grade": old, "n": 1}, "new": {"grade": new, "n": 2}}}
+    assert bool(_fires(trigger, _changed(changes))) is fires
+
+
+def test_another_custom_field_changing_is_no_change_of_this_one() -> None:
+    trigger = _trigger(kind="field_changed", field="custom_fields.grade")
+    changes = {"custom_fields": {"old": {"grade": "A", "n": 1}, "new": {"grade": "A", "n": 2}}}
+    assert _fires(trigger, _changed(changes)) == []
+    assert _fires(_trigger(kind="field_changed", field="amount"), _changed(changes)) == []
+
+
+def test_tags_added_and_removed_one_by_one() -> None:
+    found = _changed({"tags": {"old": ["a", "b"], "new": ["b", "c"]}})
+    assert _fires(_trigger(kind="tag_added", tag="c"), found) == [{"kind": "tag_added", "tag": "c"}]
+    assert _fires(_trigger(kind="tag_added", tag="a"), found) == []
+    assert _fires(_trigger(kind="tag_removed"), found) == [{"kind": "tag_removed", "tag": "a"}]
+
+
+def test_stage_entered_and_left() -> None:
+    payload = {"deal_id": DEAL, "from_stage_id": STAGE_A, "to_stage_id": STAGE_B}
+    found = occurrences("pipeline.deal.stage_changed", uuid.uuid4(), payload)
+    assert _fires(_trigger(kind="stage_entered", stage_id=STAGE_B), found)
+    assert not _fires(_trigger(kind="stage_entered", stage_id=STAGE_A), found)
+    assert _fires(_trigger(kind="stage_left", stage_id=STAGE_A), found)
+    assert _fires(_trigger(kind="stage_left"), found)
+    assert not _fires(_trigger(kind="deal_created"), found)
+    created = occurrences(
+        "pipeline.deal.created", uuid.uuid4(), {"deal_id": DEAL, "stage_id": STAGE_A}
+    )
+    assert _fires(_trigger(kind="deal_created"), created)
+    assert occurrences("pipeline.deal.deleted", uuid.uuid4(), {"deal_id": DEAL}) == []
+
+
+def test_conditions_in_and_or_groups_with_each_result() -> None:
+    group = TypeAdapter(Group).validate_python(
+        {
+            "all": [
+                {"cel": "deal.amount >= 1000.0 && deal.amount < 10000.0"},
+                {"any": [{"cel": "'vip' in deal.tags"}, {"cel": "deal.source.channel == 'web'"}]},
+                {"cel": "'north' in deal.directions"},
+                {"cel": "event.new == 'A'"},
+            ]
+        }
+    )
+    deal = {"amount": 5000.0, "tags": [], "source": {"channel": "web"}, "directions": ["north"]}
+    evaluation = evaluate(group, deal, {"new": "A"})
+    assert evaluation.passed
+    assert [check.result for check in evaluation.checks] == [True, False, True, True, True]
+    missing = evaluate(group, {**deal, "amount": None}, {"new": "A"})
+    assert not missing.passed
+    assert missing.checks[0].result is None
+    assert missing.checks[0].error
+
+
+def test_invalid_rules_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        TypeAdapter(Group).validate_python({"all": [{"cel": "deal.amount >="}]})
+    with pytest.raises(ValidationError):
+        TypeAdapter(Group).validate_python({"all": [{"cel": "true"}], "any": [{"cel": "true"}]})
+    with pytest.raises(ValidationError):
+        TypeAdapter(Group).validate_python({})
+    deep: dict[str, Any] = {"all": [{"cel": "true"}]}
+    for _ in range(5):
+        deep = {"any": [deep]}
+    with pytest.raises(ValidationError, match="nest"):
+        TypeAdapter(Group).validate_python(deep)
+    with pytest.raises(ValidationError):
+        _trigger(kind="field_changed", field="status")
+    with pytest.raises(ValidationError):
+        RuleDefinition.model_validate({"name": "r", "trigger": {"kind": "manual"}, "actions": []})
+
+
+def test_a_rule_never_fires_on_what_happened_before_it_existed() -> None:
+    now = datetime.now(UTC)
+    rule = Rule.model_validate(
+        {
+            "id": uuid.uuid4(),
+            "pipeline_id": uuid.uuid4(),
+            "version": 1,
+            "author_subject": "alice",
+            "created_at": now,
+            "updated_at": now,
+            "name": "r",
+            "trigger": {"kind": "deal_created"},
+            "actions": [{"kind": "add_tags", "tags": ["x"]}],
+        }
+    )
+    assert not rule.in_force_at(now - timedelta(seconds=1))
+    assert rule.in_force_at(now)
