@@ -17,6 +17,7 @@ from sqlalchemy import MetaData
 from clientele_shared.auth.dependencies import install_auth
 from clientele_shared.auth.tokens import TokenVerifier
 from clientele_shared.db import create_engine, ping, sessionmaker
+from clientele_shared.events.admin import ensure_topics, topics_of
 from clientele_shared.events.catalog import REGISTRY
 from clientele_shared.events.inbox import EventConsumer, RetryPolicy
 from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
@@ -101,6 +102,7 @@ class ServiceRuntime:
         self._background.append((name, run))
 
     async def start(self) -> None:
+        await self.ensure_topics()
         await self.producer.start()
         if self.settings.run_consumers and self.consumer.subscriptions:
             await self.broker.start()
@@ -112,6 +114,16 @@ class ServiceRuntime:
             "service started",
             publishes=list(self.publishes),
             consumes=[topic for topic, _ in self.consumer.subscriptions],
+        )
+
+    async def ensure_topics(self) -> None:
+        """Create the topics this service publishes and consumes, when missing (ADR 18)."""
+        consumes = [topic for topic, _ in self.consumer.subscriptions]
+        await ensure_topics(
+            self.settings.kafka_bootstrap_servers,
+            topics_of(self.registry, publishes=self.publishes, consumes=consumes),
+            replication_factor=self.settings.kafka_topic_replicas,
+            **self.settings.kafka_security().client_options(),
         )
 
     async def stop(self) -> None:

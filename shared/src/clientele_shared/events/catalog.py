@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clientele_shared.events.registry import Registry, Topic
+from clientele_shared.events.registry import DAY_MS, Registry, Topic
 from clientele_shared.events.schemas import directory, interactions, notifications, notifier
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import (
@@ -23,30 +23,48 @@ from clientele_shared.events.topics import (
     NOTIFICATION_REQUESTS,
     NOTIFIER,
     ORGANIZATIONS,
+    ORGANIZATIONS_STATE,
     PERSONS,
     PIPELINE,
     SERVICES,
     notification_requests,
 )
 
+CHANGE_RETENTION_MS = 30 * DAY_MS
+"""Change events (old and new values) of entities with a state topic: kept 30 days; the state
+topic keeps the latest snapshot of every record for good (ADR 18)."""
+
+_DIRECTORY_READERS = frozenset({INTERACTIONS, PIPELINE, CAMPAIGNS, ERP})
+_STAFF_READERS = frozenset({INTERACTIONS, PIPELINE, CAMPAIGNS, NOTIFIER})
+
 TOPICS = [
     Topic(
         ORGANIZATIONS,
         DIRECTORY,
-        frozenset({INTERACTIONS, PIPELINE, CAMPAIGNS, ERP}),
+        _DIRECTORY_READERS,
         description="Organizations (counterparties): created, updated, merged, deleted, blocked.",
+        retention_ms=CHANGE_RETENTION_MS,
+    ),
+    Topic(
+        ORGANIZATIONS_STATE,
+        DIRECTORY,
+        _DIRECTORY_READERS,
+        description="The latest full snapshot of every organization (compacted; ADR 18).",
+        compacted=True,
     ),
     Topic(
         PERSONS,
         DIRECTORY,
-        frozenset({INTERACTIONS, PIPELINE, CAMPAIGNS, ERP}),
+        _DIRECTORY_READERS,
         description="Contact persons and their employments.",
+        retention_ms=CHANGE_RETENTION_MS,
     ),
     Topic(
         EMPLOYEES,
         DIRECTORY,
-        frozenset({INTERACTIONS, PIPELINE, CAMPAIGNS, NOTIFIER}),
+        _STAFF_READERS,
         description="The company's employees, roles and directions.",
+        retention_ms=CHANGE_RETENTION_MS,
     ),
     Topic(
         INTERACTION_LOG,
@@ -107,6 +125,7 @@ __all__ = [
     "NOTIFICATION_REQUESTS",
     "NOTIFIER",
     "ORGANIZATIONS",
+    "ORGANIZATIONS_STATE",
     "PERSONS",
     "PIPELINE",
     "REGISTRY",

@@ -13,6 +13,7 @@ SERVICES = (DIRECTORY, INTERACTIONS, PIPELINE, CAMPAIGNS, NOTIFIER)
 ORGANIZATIONS = "clientele.directory.organizations"
 PERSONS = "clientele.directory.persons"
 EMPLOYEES = "clientele.directory.employees"
+ORGANIZATIONS_STATE = "clientele.directory.organizations.state"
 INTERACTION_LOG = "clientele.interactions.interactions"
 DEALS = "clientele.pipeline.deals"
 CAMPAIGN_EVENTS = "clientele.campaigns.campaigns"
