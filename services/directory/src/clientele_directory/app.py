@@ -3,13 +3,14 @@
 from pathlib import Path
 
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.events.catalog import EMPLOYEES, ORGANIZATIONS, PERSONS
+from clientele_shared.events.catalog import EMPLOYEES, ORGANIZATIONS, ORGANIZATIONS_STATE, PERSONS
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
 from clientele_directory.api import ROUTERS
 from clientele_directory.api.auth import ISSUER_STATE_KEY
 from clientele_directory.settings import DirectorySettings
+from clientele_directory.state import organization_source
 from clientele_directory.store import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -21,7 +22,10 @@ def load_settings() -> DirectorySettings:
 
 def create_app(settings: DirectorySettings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    runtime = ServiceRuntime(settings, metadata, publishes=[ORGANIZATIONS, PERSONS, EMPLOYEES])
+    runtime = ServiceRuntime(
+        settings, metadata, publishes=[ORGANIZATIONS, ORGANIZATIONS_STATE, PERSONS, EMPLOYEES]
+    )
+    runtime.outbox.add_state_source(organization_source(runtime.outbox))
     app = create_service_app(
         runtime,
         title="Clientele directory",

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.registry import Registry
+from clientele_shared.events.state import StateSource
 from clientele_shared.observability import (
     OUTBOX_BACKLOG,
     OUTBOX_PUBLISHED,
@@ -30,12 +31,21 @@ log = get_logger(__name__)
 
 
 class Outbox:
-    """Adds events to the outbox inside the caller's transaction."""
+    """Adds events to the outbox inside the caller's transaction.
+
+    With state sources (ADR 18), staging a change event also stages the full state of each
+    record it changed, read in the same transaction, for the entity's state topic.
+    """
 
     def __init__(self, service: str, registry: Registry, table: Table) -> None:
         self.service = service
         self.registry = registry
         self.table = table
+        self.state_sources: list[StateSource] = []
+
+    def add_state_source(self, source: StateSource) -> None:
+        self.registry.check_publish(self.service, source.topic)
+        self.state_sources.append(source)
 
     def envelope(
         self,
@@ -77,7 +87,33 @@ class Outbox:
         if not envelopes:
             return
         await session.execute(insert(self.table), self.rows(envelopes))
+        await self.stage_state(session, envelopes)
         await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+    async def stage_state(self, session: AsyncSession, envelopes: Sequence[Envelope]) -> int:
+        """Stage the state records of the records these change events changed; return how many.
+
+        ``add_many`` calls it; a bulk writer that stages its events otherwise (COPY) calls it
+        itself, after writing the records.
+        """
+        staged = 0
+        for source in self.state_sources:
+            keys = list(
+                dict.fromkeys(
+                    key
+                    for envelope in envelopes
+                    if self.registry.spec(envelope.type, envelope.schema_version).topic
+                    == source.topic
+                    for key in source.keys(envelope)
+                )
+            )
+            if not keys:
+                continue
+            snapshots = await source.snapshots(session, keys)
+            if snapshots:
+                await session.execute(insert(self.table), self.rows(snapshots))
+                staged += len(snapshots)
+        return staged
 
     def rows(self, envelopes: Iterable[Envelope]) -> list[dict[str, Any]]:
         """The outbox rows of events this service may publish (for a bulk writer such as COPY)."""

@@ -3,18 +3,19 @@
 Organization events are keyed by the organization id; every payload of an organization carries
 ``blocked`` (listed in the unwanted counterparty register) so consumers can refuse business with
 it without asking the directory. Update events carry only the changed fields, each with its old
-and new value, in the same JSON shape as the directory's API.
+and new value, in the same JSON shape as the directory's API. Every change of an organization is
+also followed by its full state on the compacted state topic (``OrganizationState``, ADR 18).
 """
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
 from clientele_shared.events.registry import EventSpec
 from clientele_shared.events.schemas.base import FieldChange, Payload
-from clientele_shared.events.topics import EMPLOYEES, ORGANIZATIONS, PERSONS
+from clientele_shared.events.topics import EMPLOYEES, ORGANIZATIONS, ORGANIZATIONS_STATE, PERSONS
 
 
 class OrganizationCreated(Payload):
@@ -41,6 +42,53 @@ class OrganizationCreated(Payload):
     attributes: dict[str, Any] = Field(
         default_factory=dict, description="custom attribute values by key"
     )
+
+
+class OrganizationCreatedV2(OrganizationCreated):
+    """A new organization: the whole record (v1 left out the addresses and foreign tax id)."""
+
+    foreign_tax_id: str | None = None
+    legal_address: dict[str, Any] | None = None
+    actual_address: dict[str, Any] | None = None
+    postal_address: dict[str, Any] | None = None
+
+
+class OrganizationState(Payload):
+    """The whole organization after a change, on the state topic (compacted, keyed by its id).
+
+    Snapshots of one organization are ordered by ``version`` (its ETag; every change of its
+    fields) and then ``revision`` (every snapshot: a change of the ``blocked`` flag, which the
+    register decides, does not change the version).
+    """
+
+    organization_id: uuid.UUID
+    version: int
+    revision: int
+    legal_name: str
+    short_name: str | None = None
+    country: str | None = None
+    inn: str | None = None
+    kpp: str | None = None
+    ogrn: str | None = None
+    foreign_tax_id: str | None = None
+    legal_address: dict[str, Any] | None = None
+    actual_address: dict[str, Any] | None = None
+    postal_address: dict[str, Any] | None = None
+    phones: list[dict[str, Any]] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    sites: list[str] = Field(default_factory=list)
+    industry: str | None = None
+    categories: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    responsible_employee_id: uuid.UUID | None = None
+    status: str
+    directions: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    blocked: bool = False
+    deleted: bool = False
+    merged_into: uuid.UUID | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 class OrganizationUpdated(Payload):
@@ -253,6 +301,8 @@ class ListMembershipChanged(Payload):
 
 EVENTS = [
     EventSpec("directory.organization.created", 1, ORGANIZATIONS, OrganizationCreated),
+    EventSpec("directory.organization.created", 2, ORGANIZATIONS, OrganizationCreatedV2),
+    EventSpec("directory.organization.state", 1, ORGANIZATIONS_STATE, OrganizationState),
     EventSpec("directory.organization.updated", 1, ORGANIZATIONS, OrganizationUpdated),
     EventSpec("directory.organization.deleted", 1, ORGANIZATIONS, OrganizationDeleted),
     EventSpec("directory.organization.restored", 1, ORGANIZATIONS, OrganizationRestored),

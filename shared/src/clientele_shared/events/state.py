@@ -1,0 +1,257 @@
+"""State topics (ADR 18): full snapshots of an owner's records, and read models built from them.
+
+Owner side: a :class:`StateSource` tells the :class:`~clientele_shared.events.outbox.Outbox`
+which records a change event touches and how to read their snapshots; the outbox stages a
+state record for each of them in the transaction that stages the change event, so every change
+of a record is followed on its state topic by its full state.
+
+Consumer side: a :class:`ReadModel` applies snapshots to a table with one upsert guarded by the
+snapshot's order (``version``, then ``revision``): an older snapshot never overwrites a newer
+one, so state records may be applied in any order relative to change events, and again.
+:class:`StateLoader` reads a whole state topic (for a rebuild), :func:`subscribe_state` follows
+it through the inbox consumer.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import Counter
+from pydantic import BaseModel
+from sqlalchemy import Column, Table, delete, func, select, tuple_
+from sqlalchemy import Sequence as DbSequence
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.registry import Registry
+from clientele_shared.observability import get_logger
+
+log = get_logger(__name__)
+
+STATE_REVISIONS = "state_revisions"
+"""The owner's sequence that orders the snapshots of one record (see :func:`next_revision`)."""
+
+STATE_GAPS = Counter(
+    "clientele_state_gaps_total",
+    "Change events about a record the read model does not know yet (its state record fills it in)",
+    ["service", "consumer", "topic"],
+)
+
+
+def create_state_revisions(bind: Connection) -> None:
+    """Create the owner's revision sequence (in a migration)."""
+    DbSequence(STATE_REVISIONS).create(bind)
+
+
+def drop_state_revisions(bind: Connection) -> None:
+    DbSequence(STATE_REVISIONS).drop(bind)
+
+
+def next_revision() -> Any:
+    """SQL: the next revision; read it after locking the record, so that snapshots of one record
+    are numbered in the order their transactions commit."""
+    return func.nextval(STATE_REVISIONS)
+
+
+Snapshots = Callable[[AsyncSession, Sequence[str]], Awaitable[Sequence[Envelope]]]
+"""Reads the records with these ids in the caller's transaction (locking them) and returns their
+state envelopes; an id that no longer exists has none."""
+
+
+@dataclass(frozen=True)
+class StateSource:
+    """One entity's state topic as the owner's outbox feeds it."""
+
+    topic: str
+    """The change-event topic whose events change the entity."""
+    keys: Callable[[Envelope], Iterable[str]]
+    """The ids of the records a change event changes (none: an event about something else)."""
+    snapshots: Snapshots
+
+
+def gap(service: str, consumer: str, topic: str, envelope: Envelope) -> None:
+    """Record a change event about a record the read model has not seen (metric and log)."""
+    STATE_GAPS.labels(service, consumer, topic).inc()
+    log.warning(
+        "a change event about a record the read model does not know; its state record will "
+        "fill it in",
+        consumer=consumer,
+        topic=topic,
+        event_type=envelope.type,
+        aggregate_id=envelope.aggregate_id,
+    )
+
+
+@dataclass(frozen=True)
+class ReadModel:
+    """A table kept from a state topic: one row per record, replaced by newer snapshots.
+
+    ``columns`` maps a snapshot (the typed payload) to the row's column values; the table has
+    the key column ``key`` and the order columns ``version`` and ``revision`` (names given).
+    """
+
+    table: Table
+    columns: Callable[[Any], dict[str, Any]]
+    key: str
+    version: str = "version"
+    revision: str = "state_revision"
+
+    def rows(self, payloads: Iterable[BaseModel]) -> list[dict[str, Any]]:
+        """Column values of snapshots, the newest per key."""
+        newest: dict[Any, dict[str, Any]] = {}
+        for payload in payloads:
+            row = self.columns(payload)
+            known = newest.get(row[self.key])
+            if known is None or self._order(row) > self._order(known):
+                newest[row[self.key]] = row
+        return list(newest.values())
+
+    def _order(self, row: Mapping[str, Any]) -> tuple[int, int]:
+        return row[self.version], row[self.revision]
+
+    async def apply(
+        self, session: AsyncSession, payloads: Iterable[BaseModel], *, into: Table | None = None
+    ) -> int:
+        """Upsert snapshots that are newer than the rows (into ``into``, a copy of the table,
+        when given); return how many rows changed."""
+        rows = self.rows(payloads)
+        if not rows:
+            return 0
+        table = self.table if into is None else into
+        stmt = insert(table).values(rows)
+        excluded = stmt.excluded
+        names = [name for name in rows[0] if name != self.key]
+        newer = tuple_(excluded[self.version], excluded[self.revision]) > tuple_(
+            table.c[self.version], table.c[self.revision]
+        )
+        result = await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[table.c[self.key]],
+                set_={name: excluded[name] for name in names},
+                where=newer,
+            )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]  # a CursorResult for DML
+
+    async def remove(
+        self, session: AsyncSession, keys: Iterable[Any], *, into: Table | None = None
+    ) -> None:
+        """Apply tombstones: the records were purged by their owner."""
+        table = self.table if into is None else into
+        wanted = list(keys)
+        if wanted:
+            await session.execute(delete(table).where(table.c[self.key].in_(wanted)))
+
+    async def known(self, session: AsyncSession, key: Any) -> bool:
+        found = await session.scalar(select(self.table.c[self.key]).where(self._is(key)))
+        return found is not None
+
+    def _is(self, key: Any) -> Any:
+        column: Column[Any] = self.table.c[self.key]
+        return column == key
+
+
+@dataclass
+class Progress:
+    """How far a load of a state topic got."""
+
+    records: int = 0
+    tombstones: int = 0
+    total: int = 0
+    started: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+class StateLoader:
+    """Reads a state topic from its beginning up to its end as of the start, in batches.
+
+    No consumer group: offsets are assigned by hand, nothing is committed; for building a read
+    model aside (a rebuild). Events that arrive meanwhile are applied by the service's regular
+    subscription, which the version guard makes harmless to overlap with.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        registry: Registry,
+        *,
+        batch_size: int = 5000,
+        **client_options: Any,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.registry = registry
+        self.batch_size = batch_size
+        self.client_options = client_options
+
+    async def load(
+        self,
+        apply: Callable[[list[BaseModel], list[str]], Awaitable[None]],
+        *,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> Progress:
+        """Call ``apply(snapshots, purged_keys)`` per batch; return the totals."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            enable_auto_commit=False,
+            max_poll_records=self.batch_size,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            **self.client_options,
+        )
+        await consumer.start()
+        done = Progress(started=time.monotonic())
+        try:
+            partitions = [
+                TopicPartition(self.topic, p)
+                for p in sorted(consumer.partitions_for_topic(self.topic) or ())
+            ]
+            if not partitions:
+                raise LookupError(f"topic {self.topic} has no partitions (does it exist?)")
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            start = await consumer.beginning_offsets(partitions)
+            end = await consumer.end_offsets(partitions)
+            done.total = sum(end[tp] - start[tp] for tp in partitions)
+            remaining = {tp for tp in partitions if end[tp] > start[tp]}
+            while remaining:
+                batch = await consumer.getmany(*remaining, timeout_ms=1000)
+                snapshots: list[BaseModel] = []
+                purged: list[str] = []
+                for tp, records in batch.items():
+                    for record in records:
+                        if record.offset >= end[tp]:
+                            continue
+                        if record.value is None:
+                            purged.append((record.key or b"").decode())
+                        else:
+                            envelope = Envelope.from_bytes(record.value)
+                            snapshots.append(self.registry.validate(envelope))
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= end[tp]:
+                        remaining.discard(tp)
+                if snapshots or purged:
+                    await apply(snapshots, purged)
+                    done.records += len(snapshots)
+                    done.tombstones += len(purged)
+                    if progress is not None:
+                        progress(done)
+        finally:
+            await consumer.stop()
+        return done
+
+
+def state_key(value: Any) -> uuid.UUID:
+    """A record id from a state topic's key (the owner keys records by their UUID)."""
+    return uuid.UUID(str(value))
