@@ -120,10 +120,10 @@ class Stack:
         **extra: Any,
     ) -> uuid.UUID:
         """A client card in interactions, from a directory event; waits until it is there."""
-        from clientele_shared.events.schemas.directory import OrganizationCreated
+        from clientele_shared.events.schemas.directory import OrganizationCreatedV2
 
         org_id = uuid.uuid4()
-        payload = OrganizationCreated(
+        payload = OrganizationCreatedV2(
             organization_id=org_id,
             legal_name=legal_name,
             status="client",

@@ -19,13 +19,14 @@ from clientele_shared.events.registry import (
     Topic,
     UnknownEventError,
 )
+from clientele_shared.events.schemas.directory import OrganizationCreatedV2
 from clientele_shared.events.tables import outbox_table
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import MetaData
 
 
-def _created() -> OrganizationCreated:
-    return OrganizationCreated(
+def _created() -> OrganizationCreatedV2:
+    return OrganizationCreatedV2(
         organization_id=uuid.uuid4(),
         legal_name="ООО «Ромашка»",
         status="client",

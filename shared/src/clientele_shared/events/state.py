@@ -15,16 +15,15 @@ it through the inbox consumer.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter
 from pydantic import BaseModel
-from sqlalchemy import Column, Table, delete, func, select, tuple_
 from sqlalchemy import Sequence as DbSequence
+from sqlalchemy import Table, delete, func, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.registry import Registry
 from clientele_shared.observability import get_logger
+
+if TYPE_CHECKING:
+    from clientele_shared.events.inbox import EventConsumer
 
 log = get_logger(__name__)
 
@@ -95,6 +97,8 @@ class ReadModel:
 
     ``columns`` maps a snapshot (the typed payload) to the row's column values; the table has
     the key column ``key`` and the order columns ``version`` and ``revision`` (names given).
+    ``sticky`` columns keep a value once they have one (a snapshot does not clear them: e.g. a
+    merge alias the consumer has re-pointed since).
     """
 
     table: Table
@@ -102,6 +106,7 @@ class ReadModel:
     key: str
     version: str = "version"
     revision: str = "state_revision"
+    sticky: frozenset[str] = frozenset()
 
     def rows(self, payloads: Iterable[BaseModel]) -> list[dict[str, Any]]:
         """Column values of snapshots, the newest per key."""
@@ -134,7 +139,12 @@ class ReadModel:
         result = await session.execute(
             stmt.on_conflict_do_update(
                 index_elements=[table.c[self.key]],
-                set_={name: excluded[name] for name in names},
+                set_={
+                    name: func.coalesce(table.c[name], excluded[name])
+                    if name in self.sticky
+                    else excluded[name]
+                    for name in names
+                },
                 where=newer,
             )
         )
@@ -148,14 +158,6 @@ class ReadModel:
         wanted = list(keys)
         if wanted:
             await session.execute(delete(table).where(table.c[self.key].in_(wanted)))
-
-    async def known(self, session: AsyncSession, key: Any) -> bool:
-        found = await session.scalar(select(self.table.c[self.key]).where(self._is(key)))
-        return found is not None
-
-    def _is(self, key: Any) -> Any:
-        column: Column[Any] = self.table.c[self.key]
-        return column == key
 
 
 @dataclass
@@ -252,6 +254,10 @@ class StateLoader:
         return done
 
 
-def state_key(value: Any) -> uuid.UUID:
-    """A record id from a state topic's key (the owner keys records by their UUID)."""
-    return uuid.UUID(str(value))
+def subscribe_state(consumer: EventConsumer, topic: str, name: str, model: ReadModel) -> None:
+    """Follow a state topic into a read model through the inbox consumer (group ``name``)."""
+
+    async def apply(session: AsyncSession, _envelope: Envelope, payload: BaseModel) -> None:
+        await model.apply(session, [payload])
+
+    consumer.subscribe(topic, name, apply)
