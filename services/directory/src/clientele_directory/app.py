@@ -4,6 +4,8 @@ from pathlib import Path
 
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import EMPLOYEES, ORGANIZATIONS, ORGANIZATIONS_STATE, PERSONS
+from clientele_shared.events.outbox import Outbox
+from clientele_shared.rebuild import StateEntity
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
@@ -11,13 +13,18 @@ from clientele_directory.api import ROUTERS
 from clientele_directory.api.auth import ISSUER_STATE_KEY
 from clientele_directory.settings import DirectorySettings
 from clientele_directory.state import organization_source
-from clientele_directory.store import metadata
+from clientele_directory.store import metadata, organizations
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def load_settings() -> DirectorySettings:
     return DirectorySettings()
+
+
+def state_entities(outbox: Outbox) -> dict[str, StateEntity]:
+    """Entities `clientele republish directory <name>` stages the state records of."""
+    return {"organizations": StateEntity(organizations, organization_source(outbox))}
 
 
 def create_app(settings: DirectorySettings | None = None) -> FastAPI:

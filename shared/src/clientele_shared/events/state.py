@@ -14,12 +14,13 @@ it through the inbox consumer.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from prometheus_client import Counter
 from pydantic import BaseModel
 from sqlalchemy import Sequence as DbSequence
@@ -205,8 +206,11 @@ class StateLoader:
     ) -> Progress:
         """Call ``apply(snapshots, purged_keys)`` per batch; return the totals."""
         consumer = AIOKafkaConsumer(
+            self.topic,
             bootstrap_servers=self.bootstrap_servers,
+            group_id=None,  # every partition, no group, nothing committed
             enable_auto_commit=False,
+            auto_offset_reset="earliest",  # from the beginning (a seek could race the reset)
             max_poll_records=self.batch_size,
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
@@ -215,14 +219,12 @@ class StateLoader:
         await consumer.start()
         done = Progress(started=time.monotonic())
         try:
-            partitions = [
-                TopicPartition(self.topic, p)
-                for p in sorted(consumer.partitions_for_topic(self.topic) or ())
-            ]
-            if not partitions:
-                raise LookupError(f"topic {self.topic} has no partitions (does it exist?)")
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
+            deadline = time.monotonic() + 30
+            while not consumer.assignment():
+                if time.monotonic() > deadline:
+                    raise LookupError(f"no partitions of {self.topic} (does it exist?)")
+                await asyncio.sleep(0.1)
+            partitions = sorted(consumer.assignment())
             start = await consumer.beginning_offsets(partitions)
             end = await consumer.end_offsets(partitions)
             done.total = sum(end[tp] - start[tp] for tp in partitions)
