@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ["kafka", "http", "postgres", "notifier", "interactions", "directory", "directory_import"]
+MODULES = [
+    "kafka",
+    "http",
+    "postgres",
+    "notifier",
+    "interactions",
+    "directory",
+    "directory_import",
+    "state",
+]
 
 
 def load() -> None:

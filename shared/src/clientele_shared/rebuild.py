@@ -48,9 +48,10 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-async def _indexes(conn: AsyncConnection, table: str) -> dict[str, str]:
+async def _indexes(conn: AsyncConnection, schema: str, table: str) -> dict[str, str]:
     rows = await conn.execute(
-        text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :t"), {"t": table}
+        text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = :s AND tablename = :t"),
+        {"s": schema, "t": table},
     )
     return {str(name): str(definition) for name, definition in rows.all()}
 
@@ -73,11 +74,16 @@ async def rebuild(
     live = read_model.model.table
     name = live.name
     aside_name = f"{name}_rebuild"
-    aside = live.to_metadata(MetaData(), name=aside_name)
+    aside = live.to_metadata(MetaData(schema=live.schema), name=aside_name)
     async with engine.begin() as conn:
-        await conn.execute(text(f"DROP TABLE IF EXISTS {_quoted(aside_name)}"))
+        schema = live.schema or str(await conn.scalar(text("SELECT current_schema()")))
+        in_schema = f"{_quoted(schema)}."
+        await conn.execute(text(f"DROP TABLE IF EXISTS {in_schema}{_quoted(aside_name)}"))
         await conn.execute(
-            text(f"CREATE TABLE {_quoted(aside_name)} (LIKE {_quoted(name)} INCLUDING ALL)")
+            text(
+                f"CREATE TABLE {in_schema}{_quoted(aside_name)} "
+                f"(LIKE {in_schema}{_quoted(name)} INCLUDING ALL)"
+            )
         )
     sessions = sessionmaker(engine)
     last = 0.0
@@ -107,27 +113,32 @@ async def rebuild(
         f"(EXCLUDED.{_quoted(model.version)}, EXCLUDED.{_quoted(model.revision)})"
     )
     async with engine.begin() as conn:
-        before = await _indexes(conn, name)
-        await conn.execute(text(f"LOCK TABLE {_quoted(name)} IN ACCESS EXCLUSIVE MODE"))
+        before = await _indexes(conn, schema, name)
+        await conn.execute(text(f"LOCK TABLE {in_schema}{_quoted(name)} IN ACCESS EXCLUSIVE MODE"))
         # what the live consumers applied while the copy was loading
         await conn.execute(
             text(
                 # names from the service's own table definitions, quoted: no outside input
-                f"INSERT INTO {_quoted(aside_name)} SELECT * FROM {_quoted(name)} "  # noqa: S608
+                f"INSERT INTO {in_schema}{_quoted(aside_name)} "  # noqa: S608
+                f"SELECT * FROM {in_schema}{_quoted(name)} "
                 f"ON CONFLICT ({_quoted(model.key)}) DO UPDATE SET {updates} WHERE {newer}"
             )
         )
         replaced = f"{name}_replaced"
-        await conn.execute(text(f"ALTER TABLE {_quoted(name)} RENAME TO {_quoted(replaced)}"))
-        await conn.execute(text(f"ALTER TABLE {_quoted(aside_name)} RENAME TO {_quoted(name)}"))
-        await conn.execute(text(f"DROP TABLE {_quoted(replaced)}"))
-        after = await _indexes(conn, name)
+        await conn.execute(
+            text(f"ALTER TABLE {in_schema}{_quoted(name)} RENAME TO {_quoted(replaced)}")
+        )
+        await conn.execute(
+            text(f"ALTER TABLE {in_schema}{_quoted(aside_name)} RENAME TO {_quoted(name)}")
+        )
+        await conn.execute(text(f"DROP TABLE {in_schema}{_quoted(replaced)}"))
+        after = await _indexes(conn, schema, name)
         originals = {_shape(d, i, name): i for i, d in before.items()}
         for index, definition in after.items():
             original = originals.get(_shape(definition, index, name))
             if original is not None and original != index:
                 await conn.execute(
-                    text(f"ALTER INDEX {_quoted(index)} RENAME TO {_quoted(original)}")
+                    text(f"ALTER INDEX {in_schema}{_quoted(index)} RENAME TO {_quoted(original)}")
                 )
         rows = await conn.scalar(select(text("count(*)")).select_from(live))
     report(f"{name}: swapped in, {rows} rows ({done.records} snapshots in {done.seconds:.1f} s)")
