@@ -3,7 +3,14 @@
 from pathlib import Path
 
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.events.catalog import EMPLOYEES, ORGANIZATIONS, ORGANIZATIONS_STATE, PERSONS
+from clientele_shared.events.catalog import (
+    EMPLOYEES,
+    EMPLOYEES_STATE,
+    ORGANIZATIONS,
+    ORGANIZATIONS_STATE,
+    PERSONS,
+    PERSONS_STATE,
+)
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.rebuild import StateEntity
 from clientele_shared.runtime import ServiceRuntime, create_service_app
@@ -12,8 +19,8 @@ from fastapi import FastAPI
 from clientele_directory.api import ROUTERS
 from clientele_directory.api.auth import ISSUER_STATE_KEY
 from clientele_directory.settings import DirectorySettings
-from clientele_directory.state import organization_source
-from clientele_directory.store import metadata, organizations
+from clientele_directory.state import employee_source, organization_source, person_sources
+from clientele_directory.store import employees, metadata, organizations, persons
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,15 +31,31 @@ def load_settings() -> DirectorySettings:
 
 def state_entities(outbox: Outbox) -> dict[str, StateEntity]:
     """Entities `clientele republish directory <name>` stages the state records of."""
-    return {"organizations": StateEntity(organizations, organization_source(outbox))}
+    return {
+        "organizations": StateEntity(organizations, organization_source(outbox)),
+        "employees": StateEntity(employees, employee_source(outbox)),
+        "persons": StateEntity(persons, person_sources(outbox)[0]),
+    }
 
 
 def create_app(settings: DirectorySettings | None = None) -> FastAPI:
     settings = settings or load_settings()
     runtime = ServiceRuntime(
-        settings, metadata, publishes=[ORGANIZATIONS, ORGANIZATIONS_STATE, PERSONS, EMPLOYEES]
+        settings,
+        metadata,
+        publishes=[
+            ORGANIZATIONS,
+            ORGANIZATIONS_STATE,
+            PERSONS,
+            PERSONS_STATE,
+            EMPLOYEES,
+            EMPLOYEES_STATE,
+        ],
     )
     runtime.outbox.add_state_source(organization_source(runtime.outbox))
+    runtime.outbox.add_state_source(employee_source(runtime.outbox))
+    for source in person_sources(runtime.outbox):
+        runtime.outbox.add_state_source(source)
     app = create_service_app(
         runtime,
         title="Clientele directory",

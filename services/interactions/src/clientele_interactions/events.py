@@ -13,7 +13,7 @@ A change event about a card not known yet is counted (``clientele_state_gaps_tot
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clientele_shared.events.catalog import (
@@ -61,7 +61,7 @@ from clientele_interactions.store import (
 
 CARDS = ReadModel(
     client_cards,
-    lambda state: {**card_columns(state), "updated_at": func.now()},
+    lambda state: {**card_columns(state), "updated_at": datetime.now(UTC)},
     key="organization_id",
     sticky=frozenset({"merged_into"}),
 )

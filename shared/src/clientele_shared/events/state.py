@@ -124,20 +124,20 @@ class ReadModel:
 
     async def apply(
         self, session: AsyncSession, payloads: Iterable[BaseModel], *, into: Table | None = None
-    ) -> int:
-        """Upsert snapshots that are newer than the rows (into ``into``, a copy of the table,
-        when given); return how many rows changed."""
+    ) -> None:
+        """Upsert the snapshots that are newer than the rows (into ``into``, a copy of the
+        table, when given): one statement, its rows sent in pages (executemany)."""
         rows = self.rows(payloads)
         if not rows:
-            return 0
+            return
         table = self.table if into is None else into
-        stmt = insert(table).values(rows)
+        stmt = insert(table)
         excluded = stmt.excluded
         names = [name for name in rows[0] if name != self.key]
         newer = tuple_(excluded[self.version], excluded[self.revision]) > tuple_(
             table.c[self.version], table.c[self.revision]
         )
-        result = await session.execute(
+        await session.execute(
             stmt.on_conflict_do_update(
                 index_elements=[table.c[self.key]],
                 set_={
@@ -147,9 +147,9 @@ class ReadModel:
                     for name in names
                 },
                 where=newer,
-            )
+            ),
+            rows,
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]  # a CursorResult for DML
 
     async def remove(
         self, session: AsyncSession, keys: Iterable[Any], *, into: Table | None = None

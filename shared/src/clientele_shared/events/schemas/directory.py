@@ -15,7 +15,14 @@ from pydantic import Field
 
 from clientele_shared.events.registry import EventSpec
 from clientele_shared.events.schemas.base import FieldChange, Payload
-from clientele_shared.events.topics import EMPLOYEES, ORGANIZATIONS, ORGANIZATIONS_STATE, PERSONS
+from clientele_shared.events.topics import (
+    EMPLOYEES,
+    EMPLOYEES_STATE,
+    ORGANIZATIONS,
+    ORGANIZATIONS_STATE,
+    PERSONS,
+    PERSONS_STATE,
+)
 
 
 class OrganizationCreated(Payload):
@@ -173,6 +180,47 @@ class PersonCreated(Payload):
     )
 
 
+class EmploymentState(Payload):
+    """A live employment of a person, as part of the person's state."""
+
+    employment_id: uuid.UUID
+    organization_id: uuid.UUID
+    version: int
+    position: str | None = None
+    department: str | None = None
+    phones: list[dict[str, Any]] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    since: date | None = None
+    until: date | None = None
+
+
+class PersonState(Payload):
+    """The whole person with its live employments, on the state topic (compacted, keyed by the
+    person id; ordered by ``version``, then ``revision``: an employment change or a register
+    block does not change the person's version)."""
+
+    person_id: uuid.UUID
+    version: int
+    revision: int
+    last_name: str | None = None
+    first_name: str | None = None
+    middle_name: str | None = None
+    last_name_latin: str | None = None
+    first_name_latin: str | None = None
+    birthday: date | None = None
+    phones: list[dict[str, Any]] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    consent: dict[str, bool] = Field(default_factory=dict)
+    directions: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    employments: list[EmploymentState] = Field(default_factory=list)
+    blocked: bool = False
+    deleted: bool = False
+    merged_into: uuid.UUID | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
 class PersonUpdated(Payload):
     """Changed fields of a person, each with its old and new value."""
 
@@ -279,6 +327,23 @@ class EmployeeUpdated(Payload):
     changes: dict[str, FieldChange]
 
 
+class EmployeeState(Payload):
+    """The whole employee after a change, on the state topic (compacted, keyed by the id;
+    ordered by ``version``, then ``revision``)."""
+
+    employee_id: uuid.UUID
+    version: int
+    revision: int
+    email: str
+    name: str
+    roles: list[str] = Field(default_factory=list)
+    directions: list[str] = Field(default_factory=list)
+    manager_id: uuid.UUID | None = None
+    active: bool = True
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
 class DirectionChanged(Payload):
     """A direction (business line) was created or changed."""
 
@@ -318,7 +383,9 @@ EVENTS = [
     EventSpec("directory.employment.changed", 1, PERSONS, EmploymentChanged),
     EventSpec("directory.person.blocked", 1, PERSONS, PersonBlocked),
     EventSpec("directory.person.unblocked", 1, PERSONS, PersonUnblocked),
+    EventSpec("directory.person.state", 1, PERSONS_STATE, PersonState),
     EventSpec("directory.employee.created", 1, EMPLOYEES, EmployeeCreated),
     EventSpec("directory.employee.updated", 1, EMPLOYEES, EmployeeUpdated),
+    EventSpec("directory.employee.state", 1, EMPLOYEES_STATE, EmployeeState),
     EventSpec("directory.direction.changed", 1, EMPLOYEES, DirectionChanged),
 ]
