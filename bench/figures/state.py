@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import os
 import time
 import uuid
@@ -44,8 +45,12 @@ QUICK = {"organizations": 50_000}
 STATUS_CHANGE = {"status": FieldChange(old="prospect", new="client")}
 
 
+_EVENT_ID = "00000000-0000-4000-8000-0000000e0001"
+
+
 def _envelope(event_type: str, payload: Any, key: str) -> bytes:
     return Envelope(
+        event_id=uuid.UUID(_EVENT_ID),
         type=event_type,
         schema_version=REGISTRY.latest(event_type).version,
         producer="directory",
@@ -56,45 +61,65 @@ def _envelope(event_type: str, payload: Any, key: str) -> bytes:
     ).to_bytes()
 
 
-def _records(org: uuid.UUID, n: int) -> tuple[list[bytes], list[bytes]]:
-    """The state records (created, updated) and change events of one organization."""
+ORG = uuid.UUID("00000000-0000-4000-8000-00000000a001")
+"""The placeholder id in the record templates."""
+
+
+@functools.cache
+def _templates() -> tuple[list[str], list[str]]:
+    """The state records (as created, after an update) and change events (created, updated) of
+    one organization as JSON, with ORG and 123456789 as placeholders (built once with the real
+    schemas; each organization then costs a string replacement, not a pydantic round trip)."""
     fields: dict[str, Any] = {
-        "legal_name": f"ООО «Организация {n}»",
+        "legal_name": "ООО «Организация 123456789»",
         "inn": None,
-        "status": "prospect",
         "directions": ["north"],
-        "emails": [f"info{n}@example.org"],
+        "emails": ["info123456789@example.org"],
         "phones": [{"number": "+74955005550", "kind": "work"}],
-        "legal_address": {"text": f"Москва, ул. Вавилова, {n % 200}"},
+        "legal_address": {"text": "Москва, ул. Вавилова, 123456789"},
     }
-    key = str(org)
     state = [
         _envelope(
             "directory.organization.state",
             OrganizationState(
-                organization_id=org, version=version, revision=2 * n + version, **fields
-            ).model_copy(update={"status": status}),
-            key,
-        )
+                organization_id=ORG, version=version, revision=version, status=status, **fields
+            ),
+            str(ORG),
+        ).decode()
         for version, status in ((1, "prospect"), (2, "client"))
     ]
     changes = [
         _envelope(
             "directory.organization.created",
-            OrganizationCreatedV2(organization_id=org, **fields),
-            key,
-        ),
+            OrganizationCreatedV2(organization_id=ORG, status="prospect", **fields),
+            str(ORG),
+        ).decode(),
         _envelope(
             "directory.organization.updated",
-            OrganizationUpdated(
-                organization_id=org,
-                version=2,
-                changes={"status": {"old": "prospect", "new": "client"}},
-            ),
-            key,
-        ),
+            OrganizationUpdated(organization_id=ORG, version=2, changes=STATUS_CHANGE),
+            str(ORG),
+        ).decode(),
     ]
     return state, changes
+
+
+def _records(org: uuid.UUID, n: int) -> tuple[list[bytes], list[bytes]]:
+    """The state records and change events of organization number ``n`` (fresh event ids)."""
+    state, changes = _templates()
+
+    def fill(template: str, revision: int | None = None) -> bytes:
+        text = template.replace(str(ORG), str(org)).replace("123456789", str(n))
+        text = text.replace(_EVENT_ID, str(uuid.uuid4()), 1)
+        if revision is not None:
+            text = text.replace('"revision":1', f'"revision":{revision}', 1).replace(
+                '"revision":2', f'"revision":{revision}', 1
+            )
+        return text.encode()
+
+    return (
+        [fill(template, 2 * n + i) for i, template in enumerate(state, start=1)],
+        [fill(template) for template in changes],
+    )
 
 
 async def _produce(bootstrap: str, state_topic: str, change_topic: str, count: int) -> None:
@@ -150,6 +175,20 @@ async def _prepare(ctx: Context) -> dict[str, Any]:
     state = dataclasses.replace(template, name=state_topic, min_compaction_lag_ms=0)
     changes = dataclasses.replace(REGISTRY.topic(ORGANIZATIONS), name=change_topic)
     await ensure_topics(bootstrap, [state, changes])
+    # the change topic keeps everything (the broker's per-partition size cap would cut it)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        kept = {key: str(value) for key, value in changes.config().items()}
+        await admin.alter_configs(
+            [
+                ConfigResource(
+                    ConfigResourceType.TOPIC, change_topic, configs=kept | {"retention.bytes": "-1"}
+                )
+            ]
+        )
+    finally:
+        await admin.close()
     started = time.monotonic()
     await _produce(bootstrap, state_topic, change_topic, count)
     produce_s = time.monotonic() - started

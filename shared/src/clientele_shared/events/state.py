@@ -218,6 +218,7 @@ class StateLoader:
         )
         await consumer.start()
         done = Progress(started=time.monotonic())
+        writing: asyncio.Task[None] | None = None
         try:
             deadline = time.monotonic() + 30
             while not consumer.assignment():
@@ -229,6 +230,15 @@ class StateLoader:
             end = await consumer.end_offsets(partitions)
             done.total = sum(end[tp] - start[tp] for tp in partitions)
             remaining = {tp for tp in partitions if end[tp] > start[tp]}
+            # one batch is written while the next is fetched and decoded
+
+            async def write(snapshots: list[BaseModel], purged: list[str]) -> None:
+                await apply(snapshots, purged)
+                done.records += len(snapshots)
+                done.tombstones += len(purged)
+                if progress is not None:
+                    progress(done)
+
             while remaining:
                 batch = await consumer.getmany(*remaining, timeout_ms=1000)
                 snapshots: list[BaseModel] = []
@@ -246,12 +256,14 @@ class StateLoader:
                     if await consumer.position(tp) >= end[tp]:
                         remaining.discard(tp)
                 if snapshots or purged:
-                    await apply(snapshots, purged)
-                    done.records += len(snapshots)
-                    done.tombstones += len(purged)
-                    if progress is not None:
-                        progress(done)
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.create_task(write(snapshots, purged))
+            if writing is not None:
+                await writing
         finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
             await consumer.stop()
         return done
 
