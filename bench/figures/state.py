@@ -38,7 +38,7 @@ from clientele_shared.rebuild import StateReadModel, rebuild
 from sqlalchemy import MetaData, text
 
 from bench.registry import Context, Metric, Target, figure
-from bench.stack import new_id
+from bench.stack import Topics, new_id
 
 PARAMS = {"organizations": 1_000_000}
 QUICK = {"organizations": 50_000}
@@ -175,6 +175,7 @@ async def _prepare(ctx: Context) -> dict[str, Any]:
     state = dataclasses.replace(template, name=state_topic, min_compaction_lag_ms=0)
     changes = dataclasses.replace(REGISTRY.topic(ORGANIZATIONS), name=change_topic)
     await ensure_topics(bootstrap, [state, changes])
+    ctx.cleanup.push_async_exit(Topics(bootstrap, dict.fromkeys((state_topic, change_topic), 3)))
     # the change topic keeps everything (the broker's per-partition size cap would cut it)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
