@@ -44,3 +44,25 @@ def test_the_newest_snapshot_of_a_record_wins_by_version_then_revision() -> None
         ]
     )
     assert {row["id"]: row["name"] for row in rows} == {a: "a2", b: "b3 blocked"}
+
+
+def test_the_loader_decodes_state_records_in_one_pass_and_others_through_the_registry() -> None:
+    from clientele_shared.events.catalog import ORGANIZATIONS_STATE, REGISTRY
+    from clientele_shared.events.envelope import Envelope
+    from clientele_shared.events.state import StateLoader
+
+    org = uuid.uuid4()
+    envelope = Envelope(
+        type="directory.organization.state",
+        schema_version=1,
+        producer="directory",
+        correlation_id="c",
+        aggregate_id=str(org),
+        payload=_state(org, 2, 5, "a").model_dump(mode="json"),
+    )
+    loader = StateLoader(
+        "unused:9092", "any.copy.of.the.topic", REGISTRY, registered_as=ORGANIZATIONS_STATE
+    )
+    assert loader.decode(envelope.to_bytes()) == _state(org, 2, 5, "a")
+    plain = StateLoader("unused:9092", "unregistered", REGISTRY)
+    assert plain.decode(envelope.to_bytes()) == _state(org, 2, 5, "a")
