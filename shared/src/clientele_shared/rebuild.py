@@ -90,7 +90,7 @@ async def rebuild(
 
     async def apply(snapshots: list[BaseModel], purged: list[str]) -> None:
         async with sessions() as session, session.begin():
-            await read_model.model.apply(session, snapshots, into=aside)
+            await read_model.model.bulk(session, snapshots, into=aside)
             await read_model.model.remove(session, purged, into=aside)
 
     def progress(done: Progress) -> None:

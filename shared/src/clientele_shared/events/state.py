@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from sqlalchemy import Column, MetaData, Table, delete, func, select, text, tuple_
 from sqlalchemy import Sequence as DbSequence
-from sqlalchemy import Table, delete, func, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -149,6 +149,48 @@ class ReadModel:
                 where=newer,
             ),
             rows,
+        )
+
+    async def bulk(
+        self, session: AsyncSession, payloads: Iterable[BaseModel], *, into: Table
+    ) -> None:
+        """``apply`` for a large batch (a rebuild): COPY into a temporary table, then one
+        guarded upsert from it."""
+        rows = self.rows(payloads)
+        if not rows:
+            return
+        names = list(rows[0])
+        staging = f"{into.name}_staging"
+        target = f'"{into.schema}"."{into.name}"' if into.schema else f'"{into.name}"'
+        # through the session: it begins the transaction the COPY below then runs in
+        await session.execute(
+            text(
+                f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" '
+                f"(LIKE {target} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+        )
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None, "an asyncpg connection"
+        await driver.copy_records_to_table(
+            staging, records=[tuple(row[name] for name in names) for row in rows], columns=names
+        )
+        staged = Table(staging, MetaData(), *(Column(c.name, c.type) for c in into.columns))
+        stmt = insert(into).from_select(names, select(*(staged.c[name] for name in names)))
+        excluded = stmt.excluded
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[into.c[self.key]],
+                set_={
+                    name: func.coalesce(into.c[name], excluded[name])
+                    if name in self.sticky
+                    else excluded[name]
+                    for name in names
+                    if name != self.key
+                },
+                where=tuple_(excluded[self.version], excluded[self.revision])
+                > tuple_(into.c[self.version], into.c[self.revision]),
+            )
         )
 
     async def remove(
