@@ -41,7 +41,6 @@ class Topic:
     retention_ms: int | None = None
     min_compaction_lag_ms: int = 60_000
     delete_retention_ms: int = 7 * DAY_MS
-    segment_ms: int | None = None
 
     @property
     def dead_letter(self) -> str:
@@ -67,8 +66,6 @@ class Topic:
             config["delete.retention.ms"] = self.delete_retention_ms
         elif self.retention_ms is not None:
             config["retention.ms"] = self.retention_ms
-        if self.segment_ms is not None:
-            config["segment.ms"] = self.segment_ms
         return config
 
 
