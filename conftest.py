@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from clientele_shared.auth.devtokens import main as token_cli
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.events.catalog import SERVICES
+from clientele_shared.events.admin import all_topics, ensure_topics
+from clientele_shared.events.catalog import REGISTRY, SERVICES
 from clientele_shared.testing.infra import (
     Infrastructure,
     database_for_tests,
@@ -32,6 +33,8 @@ def infra() -> Iterator[Infrastructure]:
     with infrastructure(REPO) as found:
         databases = [database_for_tests(service) for service in SERVICES] + ["clientele_test"]
         asyncio.run(_ensure_databases(found, databases))
+        # the broker creates no topic on its own (ADR 18): tests publish before services start
+        asyncio.run(ensure_topics(found.kafka_bootstrap_servers, all_topics(REGISTRY)))
         yield found
 
 

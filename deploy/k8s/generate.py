@@ -225,6 +225,7 @@ data:
   KAFKA_BOOTSTRAP_SERVERS: clientele-kafka-bootstrap:9093
   KAFKA_SECURITY_PROTOCOL: SASL_SSL
   KAFKA_SASL_MECHANISM: SCRAM-SHA-512
+  KAFKA_TOPIC_REPLICAS: "3"
   AUTH_ISSUER: clientele
   AUTH_AUDIENCE: clientele
   AUTH_JWKS_URL: https://idp.example.com/.well-known/jwks.json

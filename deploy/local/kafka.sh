@@ -41,7 +41,9 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$DATA
 num.partitions=3
-auto.create.topics.enable=true
+# As on Kubernetes: every topic is created from the registry (services at start-up, the tests'
+# fixtures), with its partitions and configuration; a topic a consumer names is never made up.
+auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=1
 transaction.state.log.replication.factor=1
@@ -57,6 +59,9 @@ log.retention.hours=24
 log.retention.bytes=268435456
 log.segment.bytes=16777216
 log.retention.check.interval.ms=60000
+# The log cleaner compacts the state topics (cleanup.policy=compact, set per topic).
+log.cleaner.enable=true
+log.cleaner.backoff.ms=1000
 EOF
 }
 

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.events.catalog import ORGANIZATIONS
+from clientele_shared.events.catalog import ORGANIZATIONS, ORGANIZATIONS_STATE
 from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import ServiceProcess, wait_for
 from directory_testkit import (
@@ -389,3 +389,52 @@ async def test_the_audit_trail_is_append_only(
     finally:
         await conn.close()
     assert count == 1
+
+
+async def test_every_change_is_followed_by_the_whole_record_on_the_state_topic(
+    client: httpx.AsyncClient, issuer: TokenIssuer, tail: Callable[[str], TopicTail]
+) -> None:
+    """ADR 18: the created event carries the whole record; each change stages a snapshot."""
+    changes = await tail(ORGANIZATIONS).start()
+    states = await tail(ORGANIZATIONS_STATE).start()
+    direction = fresh_direction()
+    me = sales(issuer, direction)
+    addresses = {
+        "legal_address": {"text": "Москва, ул. Вавилова, 19", "postal_code": "117312"},
+        "actual_address": {"text": "Москва, ул. Тверская, 1"},
+        "postal_address": {"text": "а/я 7, Москва"},
+    }
+    org = await _create(
+        client,
+        me,
+        **{**FULL, **addresses, "directions": [direction], "foreign_tax_id": "DE123456789"},
+    )
+    url = f"/v1/organizations/{org['id']}"
+    patched = await client.patch(url, json={"short_name": "Р"}, headers=me | {"If-Match": 'W/"1"'})
+    assert patched.status_code == 200, patched.text
+    assert (await client.delete(url, headers=me | {"If-Match": 'W/"2"'})).status_code == 204
+    restored = await client.post(f"{url}/restore", headers=me | {"If-Match": 'W/"3"'})
+    assert restored.status_code == 200, restored.text
+
+    created = (await changes.events_of(org["id"], 1))[0]
+    assert created.schema_version == 2
+    assert created.payload["foreign_tax_id"] == "DE123456789"
+    for name in addresses:
+        assert created.payload[name] == org[name]
+    snapshots = await states.events_of(org["id"], 4)
+    assert {e.type for e in snapshots} == {"directory.organization.state"}
+    assert [(e.payload["version"], e.payload["deleted"]) for e in snapshots] == [
+        (1, False),
+        (2, False),
+        (3, True),
+        (4, False),
+    ]
+    revisions = [e.payload["revision"] for e in snapshots]
+    assert revisions == sorted(set(revisions))
+    last = snapshots[-1].payload
+    final = restored.json()
+    for name in (*FULL, "foreign_tax_id", *addresses, "attributes", "directions"):
+        assert last[name] == final[name], name
+    assert last["short_name"] == "Р"
+    assert last["blocked"] is False
+    assert last["merged_into"] is None

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.events.catalog import PERSONS
+from clientele_shared.events.catalog import PERSONS, PERSONS_STATE
 from clientele_shared.testing.processes import ServiceProcess
 from directory_testkit import TopicTail, admin, fresh_direction, problem, sales
 
@@ -290,3 +290,39 @@ async def test_a_change_may_move_a_person_out_of_ones_own_sight(
     assert (left.json()["directions"], left.json()["employments"]) == ([], [])
     problem(await client.get(url, headers=n), 404)
     assert (await client.get(url, headers=sales(issuer, south))).json()["version"] == 2
+
+
+async def test_the_person_state_follows_every_change_with_its_employments(
+    client: httpx.AsyncClient, issuer: TokenIssuer, tail: Callable[[str], TopicTail]
+) -> None:
+    """ADR 18: a snapshot of the person with its live employments after every change, also an
+    employment's (which does not change the person's version)."""
+    states = await tail(PERSONS_STATE).start()
+    direction = fresh_direction()
+    me = sales(issuer, direction)
+    org = await _org(client, me, direction)
+    person = await _person(
+        client,
+        me,
+        last_name="Иванова",
+        directions=[direction],
+        employments=[{"organization_id": org, "position": "Бухгалтер"}],
+    )
+    job_url = f"/v1/persons/{person['id']}/employments/{person['employments'][0]['id']}"
+    moved = await client.patch(
+        job_url, json={"position": "Главный бухгалтер"}, headers=me | {"If-Match": 'W/"1"'}
+    )
+    assert moved.status_code == 200, moved.text
+    last = await states.wait_for(
+        lambda e: (
+            e.aggregate_id == person["id"]
+            and [j["position"] for j in e.payload["employments"]] == ["Главный бухгалтер"]
+        )
+    )
+    snapshots = [e for e in states.seen if e.aggregate_id == person["id"]]
+    order = [(e.payload["version"], e.payload["revision"]) for e in snapshots]
+    assert order == sorted(set(order))
+    assert last.payload["version"] == 1  # an employment change keeps the person's version
+    assert last.payload["last_name"] == "Иванова"
+    assert last.payload["employments"][0]["organization_id"] == org
+    assert (last.payload["deleted"], last.payload["blocked"]) == (False, False)

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.events.catalog import EMPLOYEES
+from clientele_shared.events.catalog import EMPLOYEES, EMPLOYEES_STATE
 from clientele_shared.testing.processes import ServiceProcess
 from directory_testkit import TopicTail, admin, bearer, fresh_direction, problem, sales
 
@@ -329,3 +329,36 @@ async def _from_address(
         base_url=client.base_url, transport=transport, timeout=30
     ) as other:
         yield other
+
+
+async def test_every_change_of_an_employee_is_followed_by_its_state(
+    client: httpx.AsyncClient, issuer: TokenIssuer, tail: Callable[[str], TopicTail]
+) -> None:
+    """ADR 18: the employees state topic holds the whole employee after each change, never
+    the password."""
+    states = await tail(EMPLOYEES_STATE).start()
+    root = admin(issuer)
+    north = await _direction(client, root)
+    worker = await _employee(
+        client, root, name="Работник", roles=["sales"], directions=[north], password="x" * 16
+    )
+    moved = await client.patch(
+        f"/v1/employees/{worker['id']}",
+        json={"active": False},
+        headers=root | {"If-Match": 'W/"1"'},
+    )
+    assert moved.status_code == 200, moved.text
+    snapshots = await states.events_of(worker["id"], 2)
+    assert [(e.payload["version"], e.payload["active"]) for e in snapshots] == [
+        (1, True),
+        (2, False),
+    ]
+    assert snapshots[1].payload["revision"] > snapshots[0].payload["revision"]
+    last = snapshots[1].payload
+    assert (last["email"], last["name"], last["roles"], last["directions"]) == (
+        worker["email"],
+        "Работник",
+        ["sales"],
+        [north],
+    )
+    assert "password" not in str(last)

@@ -44,8 +44,7 @@ def directory_envelope(
     producer: str = "directory",
 ) -> Envelope:
     """An event as its owner (the directory unless ``producer`` says otherwise) publishes it."""
-    spec = REGISTRY.latest(event_type)
-    assert isinstance(payload, spec.payload)
+    spec = REGISTRY.spec_for(event_type, payload)
     return Envelope(
         type=event_type,
         schema_version=spec.version,
@@ -128,10 +127,10 @@ class Stack:
         **extra: Any,
     ) -> uuid.UUID:
         """A client card in interactions, from a directory event; waits until it is there."""
-        from clientele_shared.events.schemas.directory import OrganizationCreated
+        from clientele_shared.events.schemas.directory import OrganizationCreatedV2
 
         org_id = uuid.uuid4()
-        payload = OrganizationCreated(
+        payload = OrganizationCreatedV2(
             organization_id=org_id,
             legal_name=legal_name,
             status="client",

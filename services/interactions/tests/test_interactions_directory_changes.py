@@ -10,7 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-from clientele_shared.events.catalog import ORGANIZATIONS, PERSONS, notification_requests
+from clientele_shared.events.catalog import (
+    ORGANIZATIONS,
+    ORGANIZATIONS_STATE,
+    PERSONS,
+    FieldChange,
+    notification_requests,
+)
 from clientele_shared.events.schemas.directory import (
     EmploymentChanged,
     MovedEmployment,
@@ -18,7 +24,9 @@ from clientele_shared.events.schemas.directory import (
     OrganizationDeleted,
     OrganizationMerged,
     OrganizationRestored,
+    OrganizationState,
     OrganizationUnblocked,
+    OrganizationUpdated,
     PersonBlocked,
     PersonCreated,
     PersonDeleted,
@@ -492,3 +500,65 @@ def test_a_person_merge_moves_the_participants(stack: Stack, direction: str) -> 
     logged = _log(stack, sales, org, person_ids=[str(merged), str(survivor)])
     assert logged.status_code == 201, logged.text
     assert logged.json()["interaction"]["person_ids"] == [str(survivor)]
+
+
+def _gaps(stack: Stack) -> float:
+    metrics = httpx.get(f"{stack.url}/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("clientele_state_gaps_total{")
+    )
+
+
+def test_a_change_to_a_card_never_seen_is_counted_and_the_state_record_fills_it_in(
+    stack: Stack, direction: str
+) -> None:
+    """ADR 18: the created event was missed (a consumer that started late); the update is not
+    dropped silently, and the card comes from the organization's state record."""
+    org = uuid.uuid4()
+    before = _gaps(stack)
+    changes = {"legal_name": FieldChange(old="Старое", new="Новое")}
+    _org_event(
+        stack,
+        "directory.organization.updated",
+        OrganizationUpdated(organization_id=org, version=3, changes=changes),
+        org,
+        direction,
+    )
+    wait_for(lambda: _gaps(stack) > before, 60, "the gap to be counted")
+    card_url = f"{stack.url}/v1/clients/{org}"
+    assert httpx.get(card_url, headers=stack.admin).status_code == 404
+
+    def state(version: int, revision: int, **fields: Any) -> None:
+        snapshot = OrganizationState(
+            organization_id=org,
+            version=version,
+            revision=revision,
+            legal_name=fields.pop("legal_name", "Новое"),
+            status="client",
+            directions=[direction],
+            **fields,
+        )
+        publish(
+            stack.bootstrap,
+            ORGANIZATIONS_STATE,
+            directory_envelope("directory.organization.state", snapshot, org, [direction]),
+        )
+
+    state(3, 10, inn="7707083893")
+    wait_for(
+        lambda: httpx.get(card_url, headers=stack.admin).status_code == 200,
+        60,
+        "the card from the state record",
+    )
+    # an older snapshot arriving late changes nothing; the same version's later revision does
+    state(2, 9, legal_name="Старое")
+    state(3, 11, inn="7707083893", blocked=True)
+    wait_for(
+        lambda: httpx.get(card_url, headers=stack.admin).json().get("blocked") is True,
+        60,
+        "the newer revision",
+    )
+    card = httpx.get(card_url, headers=stack.admin).json()
+    assert (card["legal_name"], card["inn"], card["version"]) == ("Новое", "7707083893", 3)

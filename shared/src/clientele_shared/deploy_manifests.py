@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from clientele_shared.events.catalog import REGISTRY, SERVICES
-from clientele_shared.events.registry import Registry
+from clientele_shared.events.registry import Registry, Topic
 
 Manifest = dict[str, Any]
 
@@ -34,8 +34,6 @@ KAFKA_CLUSTER = "clientele"
 """The Strimzi ``Kafka`` resource the topics and users belong to (``strimzi.io/cluster``)."""
 REPLICAS = 3
 MIN_INSYNC_REPLICAS = 2
-DEAD_LETTER_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
-"""Dead letters wait for a human: keep them 30 days rather than the broker default."""
 DEFAULT_OUT = Path("deploy/k8s/kafka")
 HEADER = (
     "# Generated from clientele_shared.events.catalog by\n"
@@ -68,34 +66,27 @@ def _metadata(name: str, cluster: str, **labels: str) -> Manifest:
     }
 
 
-def _topic(name: str, partitions: int, owner: str, cluster: str, **config: int) -> Manifest:
+def _topic(topic: Topic, cluster: str) -> Manifest:
     return {
         "apiVersion": STRIMZI_API_VERSION,
         "kind": "KafkaTopic",
-        "metadata": _metadata(name, cluster, **{"clientele/owner": owner}),
+        "metadata": _metadata(topic.name, cluster, **{"clientele/owner": topic.owner}),
         "spec": {
-            "topicName": name,
-            "partitions": partitions,
+            "topicName": topic.name,
+            "partitions": topic.partitions,
             "replicas": REPLICAS,
-            "config": {"min.insync.replicas": MIN_INSYNC_REPLICAS, **config},
+            "config": {"min.insync.replicas": MIN_INSYNC_REPLICAS, **topic.config()},
         },
     }
 
 
 def kafka_topics(registry: Registry = REGISTRY, *, cluster: str = KAFKA_CLUSTER) -> list[Manifest]:
-    """A ``KafkaTopic`` for every registered topic, each followed by its dead-letter topic."""
+    """A ``KafkaTopic`` for every registered topic, each followed by its dead-letter topic
+    (state topics compacted, see ADR 18)."""
     manifests: list[Manifest] = []
     for topic in registry.topics.values():
-        manifests.append(_topic(topic.name, topic.partitions, topic.owner, cluster))
-        manifests.append(
-            _topic(
-                topic.dead_letter,
-                topic.partitions,
-                topic.owner,
-                cluster,
-                **{"retention.ms": DEAD_LETTER_RETENTION_MS},
-            )
-        )
+        manifests.append(_topic(topic, cluster))
+        manifests.append(_topic(topic.dead_letter_topic(), cluster))
     return manifests
 
 

@@ -23,6 +23,7 @@ from clientele_shared.auth.dependencies import ForbiddenError, current_principal
 from clientele_shared.auth.principal import Role
 from clientele_shared.auth.tokens import TokenVerifier
 from clientele_shared.db import create_engine, ping, sessionmaker
+from clientele_shared.events.admin import ensure_topics, topics_of
 from clientele_shared.events.catalog import REGISTRY
 from clientele_shared.events.inbox import EventConsumer, InboxPruner, RetryPolicy
 from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
@@ -137,6 +138,7 @@ class ServiceRuntime:
         return self.settings.run_relay and bool(self.publishes)
 
     async def start(self) -> None:
+        await self.ensure_topics()
         await self.producer.start()
         if self.consuming:
             self.supervisor.start("consumers", self._run_consumers)
@@ -173,6 +175,16 @@ class ServiceRuntime:
         """A background task cannot be restarted: stop the server; the process then exits 1."""
         self.gave_up = task
         os.kill(os.getpid(), signal.SIGTERM)
+
+    async def ensure_topics(self) -> None:
+        """Create the topics this service publishes and consumes, when missing (ADR 18)."""
+        consumes = [topic for topic, _ in self.consumer.subscriptions]
+        await ensure_topics(
+            self.settings.kafka_bootstrap_servers,
+            topics_of(self.registry, publishes=self.publishes, consumes=consumes),
+            replication_factor=self.settings.kafka_topic_replicas,
+            **self.settings.kafka_security().client_options(),
+        )
 
     async def stop(self) -> None:
         await self.supervisor.stop()

@@ -25,6 +25,11 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None
+    kafka_topic_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="replication factor of the topics a service finds missing and creates",
+    )
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:16379/0")
     http_host: str = "127.0.0.1"
     http_port: int = 8000

@@ -98,6 +98,19 @@ def test_every_topic_and_its_dead_letter_topic_is_declared() -> None:
             assert doc["spec"]["partitions"] == topic.partitions
             assert doc["spec"]["replicas"] == 3
             assert doc["spec"]["config"]["min.insync.replicas"] == 2
+        assert topics[topic.name]["spec"]["config"] == {"min.insync.replicas": 2, **topic.config()}
+
+
+def test_state_topics_are_compacted_and_their_dead_letters_are_not() -> None:
+    topics = {doc["spec"]["topicName"]: doc for doc in _load(K8S / "kafka" / "topics.yaml")}
+    state = topics["clientele.directory.organizations.state"]["spec"]["config"]
+    assert state["cleanup.policy"] == "compact"
+    assert state["min.compaction.lag.ms"] > 0
+    assert "retention.ms" not in state
+    dead_letters = topics["clientele.directory.organizations.state.dlt"]["spec"]["config"]
+    assert "cleanup.policy" not in dead_letters
+    changes = topics["clientele.directory.organizations"]["spec"]["config"]
+    assert changes["retention.ms"] == 30 * 24 * 3600 * 1000
 
 
 # -- users and ACLs ----------------------------------------------------------------------------

@@ -19,13 +19,14 @@ from clientele_shared.events.registry import (
     Topic,
     UnknownEventError,
 )
+from clientele_shared.events.schemas.directory import OrganizationCreatedV2
 from clientele_shared.events.tables import outbox_table
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import MetaData
 
 
-def _created() -> OrganizationCreated:
-    return OrganizationCreated(
+def _created() -> OrganizationCreatedV2:
+    return OrganizationCreatedV2(
         organization_id=uuid.uuid4(),
         legal_name="ООО «Ромашка»",
         status="client",
@@ -129,3 +130,17 @@ def test_latest_is_the_newest_version_of_an_event_type() -> None:
     assert registry.latest("test.thing").version == 2  # asked again: the same answer
     with pytest.raises(UnknownEventError, match=r"test\.other"):
         registry.latest("test.other")
+
+
+def test_a_service_creates_what_it_publishes_and_consumes_with_the_dead_letters() -> None:
+    from clientele_shared.events.admin import topics_of
+    from clientele_shared.events.catalog import ORGANIZATIONS_STATE
+
+    topics = {
+        topic.name: topic
+        for topic in topics_of(REGISTRY, publishes=[DEALS], consumes=[ORGANIZATIONS_STATE])
+    }
+    assert set(topics) == {DEALS, ORGANIZATIONS_STATE, f"{ORGANIZATIONS_STATE}.dlt"}
+    assert topics[ORGANIZATIONS_STATE].config()["cleanup.policy"] == "compact"
+    assert topics[f"{ORGANIZATIONS_STATE}.dlt"].config() == {"retention.ms": 30 * 86_400_000}
+    assert all(topic.partitions == 3 for topic in topics.values())

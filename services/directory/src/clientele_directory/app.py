@@ -3,14 +3,24 @@
 from pathlib import Path
 
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.events.catalog import EMPLOYEES, ORGANIZATIONS, PERSONS
+from clientele_shared.events.catalog import (
+    EMPLOYEES,
+    EMPLOYEES_STATE,
+    ORGANIZATIONS,
+    ORGANIZATIONS_STATE,
+    PERSONS,
+    PERSONS_STATE,
+)
+from clientele_shared.events.outbox import Outbox
+from clientele_shared.rebuild import StateEntity
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
 from clientele_directory.api import ROUTERS
 from clientele_directory.api.auth import ISSUER_STATE_KEY
 from clientele_directory.settings import DirectorySettings
-from clientele_directory.store import metadata
+from clientele_directory.state import employee_source, organization_source, person_sources
+from clientele_directory.store import employees, metadata, organizations, persons
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -19,9 +29,33 @@ def load_settings() -> DirectorySettings:
     return DirectorySettings()
 
 
+def state_entities(outbox: Outbox) -> dict[str, StateEntity]:
+    """Entities `clientele republish directory <name>` stages the state records of."""
+    return {
+        "organizations": StateEntity(organizations, organization_source(outbox)),
+        "employees": StateEntity(employees, employee_source(outbox)),
+        "persons": StateEntity(persons, person_sources(outbox)[0]),
+    }
+
+
 def create_app(settings: DirectorySettings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    runtime = ServiceRuntime(settings, metadata, publishes=[ORGANIZATIONS, PERSONS, EMPLOYEES])
+    runtime = ServiceRuntime(
+        settings,
+        metadata,
+        publishes=[
+            ORGANIZATIONS,
+            ORGANIZATIONS_STATE,
+            PERSONS,
+            PERSONS_STATE,
+            EMPLOYEES,
+            EMPLOYEES_STATE,
+        ],
+    )
+    runtime.outbox.add_state_source(organization_source(runtime.outbox))
+    runtime.outbox.add_state_source(employee_source(runtime.outbox))
+    for source in person_sources(runtime.outbox):
+        runtime.outbox.add_state_source(source)
     app = create_service_app(
         runtime,
         title="Clientele directory",

@@ -21,7 +21,7 @@ from clientele_shared.events.schemas.directory import (
     ListMembershipChanged,
     MovedEmployment,
     OrganizationBlocked,
-    OrganizationCreated,
+    OrganizationCreatedV2,
     OrganizationDeleted,
     OrganizationMerged,
     OrganizationRestored,
@@ -44,27 +44,13 @@ from clientele_directory.domain.staff import DirectionRecord, Employee
 
 
 def organization_created(outbox: Outbox, org: Organization, actor: Actor) -> Envelope:
-    fields = org.fields()
+    """The whole record: every user-settable field, custom attributes and the blocked flag."""
     return outbox.envelope(
         "directory.organization.created",
-        OrganizationCreated(
+        OrganizationCreatedV2(
             organization_id=org.id,
-            legal_name=org.legal_name,
-            short_name=org.short_name,
-            inn=org.inn,
-            status=org.status.value,
-            directions=org.directions,
+            **org.fields(),
             version=org.version,
-            country=org.country,
-            kpp=org.kpp,
-            ogrn=org.ogrn,
-            phones=fields["phones"],
-            emails=org.emails,
-            sites=org.sites,
-            industry=org.industry,
-            categories=org.categories,
-            tags=org.tags,
-            responsible_employee_id=org.responsible_employee_id,
             blocked=org.blocked,
             attributes=org.attributes,
         ),

@@ -5,14 +5,20 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from clientele_shared.events.topics import INTERACTION_LOG, INTERACTIONS, notification_requests
+from clientele_shared.events.topics import (
+    INTERACTION_LOG,
+    INTERACTIONS,
+    ORGANIZATIONS_STATE,
+    notification_requests,
+)
+from clientele_shared.rebuild import StateReadModel
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
 from clientele_interactions.api import routers
 from clientele_interactions.api.common import install_rule_handlers
 from clientele_interactions.clock import Clock, SystemClock
-from clientele_interactions.events import subscribe
+from clientele_interactions.events import CARDS, subscribe
 from clientele_interactions.imap import ImapPoller
 from clientele_interactions.readmodels import subscribe_read_models
 from clientele_interactions.settings import InteractionsSettings
@@ -23,6 +29,8 @@ from clientele_interactions.worker import OverdueWorker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PUBLISHES = (INTERACTION_LOG, notification_requests(INTERACTIONS))
+READ_MODELS = {"organizations": StateReadModel(ORGANIZATIONS_STATE, CARDS)}
+"""Read models `clientele rebuild interactions <name>` loads from their state topics."""
 
 
 def load_settings() -> InteractionsSettings:

@@ -1,20 +1,24 @@
-"""Interactions' subscriptions to the directory's organization events: the client cards.
+"""Interactions' subscriptions to the directory's organizations: the client cards.
 
-Besides the card's fields, the events say what the directory did to a client: blocked or
-unblocked (the unwanted register; new business is refused, see ``refuse_blocked``), deleted or
-restored (hidden from every read, history kept, reminders cancelled and rescheduled), merged
-(its contact log, planned contacts and read-model rows move to the survivor; its id stays an
-alias of the survivor's).
+The cards follow the organization state topic (``CARDS``, ADR 18): a card the change events
+never announced (a consumer that started late, a lost read model) is filled in from its state
+record. The change events also keep the card's fields (an older version never overwrites a
+newer one) and say what the directory did to a client: blocked or unblocked (the unwanted
+register; new business is refused, see ``refuse_blocked``), deleted or restored (hidden from every
+read, history kept, reminders cancelled and rescheduled), merged (its contact log, planned
+contacts and read-model rows move to the survivor; its id stays an alias of the survivor's).
+A change event about a card not known yet is counted (``clientele_state_gaps_total``) and logged.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clientele_shared.events.catalog import (
     ORGANIZATIONS,
+    ORGANIZATIONS_STATE,
     OrganizationCreated,
     OrganizationUpdated,
 )
@@ -28,6 +32,7 @@ from clientele_shared.events.schemas.directory import (
     OrganizationRestored,
     OrganizationUnblocked,
 )
+from clientele_shared.events.state import ReadModel, gap, subscribe_state
 from pydantic import BaseModel
 from sqlalchemy import and_, delete, exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -35,7 +40,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from clientele_interactions.clock import Clock
-from clientele_interactions.domain.cards import ClientCard, card_changes, card_from_created
+from clientele_interactions.domain.cards import (
+    ClientCard,
+    card_changes,
+    card_columns,
+    card_from_created,
+)
 from clientele_interactions.domain.model import Interaction
 from clientele_interactions.operations import SERVICE_ACTOR, bump_summary, move_interactions
 from clientele_interactions.publishing import Publisher
@@ -48,6 +58,17 @@ from clientele_interactions.store import (
     interactions,
     unmatched_addresses,
 )
+
+CARDS = ReadModel(
+    client_cards,
+    lambda state: {**card_columns(state), "updated_at": datetime.now(UTC)},
+    key="organization_id",
+    sticky=frozenset({"merged_into"}),
+)
+"""The client cards as a read model of the organization state topic (a merge alias, once set,
+is kept: the card may have been re-pointed to a later survivor since)."""
+CARD_CHANGES = "client-cards"
+CARD_STATES = "client-card-states"
 
 
 class CardEvents:
@@ -68,31 +89,39 @@ class CardEvents:
                 .on_conflict_do_nothing(index_elements=["organization_id"])
             )
         elif isinstance(payload, OrganizationUpdated):
-            await self._versioned(
+            current = await self._versioned(
                 session,
                 payload.organization_id,
                 payload.version,
                 {**card_changes(payload), "blocked": payload.blocked},
             )
+            if current is None:
+                gap(self.outbox.service, CARD_CHANGES, ORGANIZATIONS, envelope)
         elif isinstance(payload, OrganizationDeleted | OrganizationRestored):
             deleted = isinstance(payload, OrganizationDeleted)
-            await self._lock(session, payload.organization_id)
-            changed = await self._versioned(
+            if not await self._lock(session, payload.organization_id):
+                gap(self.outbox.service, CARD_CHANGES, ORGANIZATIONS, envelope)
+                return
+            current = await self._versioned(
                 session,
                 payload.organization_id,
                 payload.version,
                 {"deleted": deleted, "blocked": payload.blocked},
             )
-            if changed:
+            # the card is at this event's version (from it or from the state record that came
+            # first): its reminders follow; a later version's own event will see to them
+            if current == payload.version:
                 actor = envelope.actor or SERVICE_ACTOR
                 await self._reminders(session, payload.organization_id, actor)
                 await bump_summary(session, payload.organization_id)
         elif isinstance(payload, OrganizationBlocked | OrganizationUnblocked):
-            await session.execute(
+            blocked = await session.execute(
                 update(client_cards)
                 .where(client_cards.c.organization_id == payload.organization_id)
                 .values(blocked=isinstance(payload, OrganizationBlocked), updated_at=func.now())
             )
+            if not blocked.rowcount:  # type: ignore[attr-defined]  # a CursorResult for DML
+                gap(self.outbox.service, CARD_CHANGES, ORGANIZATIONS, envelope)
         elif isinstance(payload, OrganizationMerged):
             await self._merge(session, envelope, payload)
 
@@ -111,8 +140,10 @@ class CardEvents:
         organization_id: uuid.UUID,
         version: int,
         values: dict[str, Any],
-    ) -> bool:
-        result = await session.execute(
+    ) -> int | None:
+        """Apply an event's values unless the card is at its version or later already; the
+        card's version then (None: no such card)."""
+        await session.execute(
             update(client_cards)
             .where(
                 client_cards.c.organization_id == organization_id,
@@ -120,7 +151,10 @@ class CardEvents:
             )
             .values(**values, version=version, updated_at=func.now())
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]  # a CursorResult for DML
+        current: int | None = await session.scalar(
+            select(client_cards.c.version).where(client_cards.c.organization_id == organization_id)
+        )
+        return current
 
     async def _reminders(
         self,
@@ -275,4 +309,5 @@ class CardEvents:
 def subscribe(
     consumer: EventConsumer, outbox: Outbox, clock: Clock, reminder_lead: timedelta
 ) -> None:
-    consumer.subscribe(ORGANIZATIONS, "client-cards", CardEvents(outbox, clock, reminder_lead))
+    consumer.subscribe(ORGANIZATIONS, CARD_CHANGES, CardEvents(outbox, clock, reminder_lead))
+    subscribe_state(consumer, ORGANIZATIONS_STATE, CARD_STATES, CARDS)

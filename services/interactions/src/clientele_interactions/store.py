@@ -44,6 +44,7 @@ client_cards = Table(
     Column("blocked", Boolean, nullable=False, server_default=text("false")),
     Column("deleted", Boolean, nullable=False, server_default=text("false")),
     Column("merged_into", Uuid),
+    Column("state_revision", BigInteger, nullable=False, server_default="0"),
     Index("ix_client_cards_directions", "directions", postgresql_using="gin"),
     Index(
         "ix_client_cards_merged_into",
@@ -53,7 +54,8 @@ client_cards = Table(
 )
 """What interactions knows of an organization. ``blocked``: a match of the unwanted register;
 ``deleted``: soft-deleted in the directory (hidden, history kept); ``merged_into``: merged into
-that organization (an alias: reads and writes follow it)."""
+that organization (an alias: reads and writes follow it). Kept from the directory's state topic
+(``CARDS``; ``version`` then ``state_revision`` order the snapshots) and its change events."""
 
 # --- the contact log -------------------------------------------------------------------------
 

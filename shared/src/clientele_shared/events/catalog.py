@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clientele_shared.events.registry import Registry, Topic
+from clientele_shared.events.registry import DAY_MS, Registry, Topic
 from clientele_shared.events.schemas import (
     campaigns,
     directory,
@@ -23,6 +23,7 @@ from clientele_shared.events.topics import (
     DELIVERIES,
     DIRECTORY,
     EMPLOYEES,
+    EMPLOYEES_STATE,
     ERP,
     ERP_DOCUMENTS,
     INTERACTION_LOG,
@@ -30,30 +31,63 @@ from clientele_shared.events.topics import (
     NOTIFICATION_REQUESTS,
     NOTIFIER,
     ORGANIZATIONS,
+    ORGANIZATIONS_STATE,
     PERSONS,
+    PERSONS_STATE,
     PIPELINE,
     SERVICES,
     notification_requests,
 )
 
+CHANGE_RETENTION_MS = 30 * DAY_MS
+"""Change events (old and new values) of entities with a state topic: kept 30 days; the state
+topic keeps the latest snapshot of every record for good (ADR 18)."""
+
+_DIRECTORY_READERS = frozenset({INTERACTIONS, PIPELINE, CAMPAIGNS, ERP})
+_STAFF_READERS = frozenset({INTERACTIONS, PIPELINE, CAMPAIGNS, NOTIFIER})
+
 TOPICS = [
     Topic(
         ORGANIZATIONS,
         DIRECTORY,
-        frozenset({INTERACTIONS, PIPELINE, CAMPAIGNS, ERP}),
+        _DIRECTORY_READERS,
         description="Organizations (counterparties): created, updated, merged, deleted, blocked.",
+        retention_ms=CHANGE_RETENTION_MS,
+    ),
+    Topic(
+        ORGANIZATIONS_STATE,
+        DIRECTORY,
+        _DIRECTORY_READERS,
+        description="The latest full snapshot of every organization (compacted; ADR 18).",
+        compacted=True,
     ),
     Topic(
         PERSONS,
         DIRECTORY,
-        frozenset({INTERACTIONS, PIPELINE, CAMPAIGNS, ERP}),
+        _DIRECTORY_READERS,
         description="Contact persons and their employments.",
+        retention_ms=CHANGE_RETENTION_MS,
+    ),
+    Topic(
+        PERSONS_STATE,
+        DIRECTORY,
+        _DIRECTORY_READERS,
+        description="The latest full snapshot of every person with its employments (compacted).",
+        compacted=True,
     ),
     Topic(
         EMPLOYEES,
         DIRECTORY,
-        frozenset({INTERACTIONS, PIPELINE, CAMPAIGNS, NOTIFIER}),
+        _STAFF_READERS,
         description="The company's employees, roles and directions.",
+        retention_ms=CHANGE_RETENTION_MS,
+    ),
+    Topic(
+        EMPLOYEES_STATE,
+        DIRECTORY,
+        _STAFF_READERS,
+        description="The latest full snapshot of every employee (compacted; ADR 18).",
+        compacted=True,
     ),
     Topic(
         INTERACTION_LOG,
@@ -113,6 +147,7 @@ __all__ = [
     "DELIVERIES",
     "DIRECTORY",
     "EMPLOYEES",
+    "EMPLOYEES_STATE",
     "ERP",
     "ERP_DOCUMENTS",
     "EVENTS",
@@ -121,7 +156,9 @@ __all__ = [
     "NOTIFICATION_REQUESTS",
     "NOTIFIER",
     "ORGANIZATIONS",
+    "ORGANIZATIONS_STATE",
     "PERSONS",
+    "PERSONS_STATE",
     "PIPELINE",
     "REGISTRY",
     "SERVICES",

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from clientele_shared.bulk import COPY_FROM, Copy
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.registry import Registry
+from clientele_shared.events.state import StateSource
 from clientele_shared.observability import (
     OUTBOX_BACKLOG,
     OUTBOX_PUBLISHED,
@@ -52,6 +53,9 @@ class Outbox:
     process that runs no relay), by a `NOTIFY` in the transaction. NOTIFY takes a lock global to
     the PostgreSQL server from the commit to its end, serialising the commits of every service
     on it, so a service's own writes never use it (ADR 17).
+
+    With state sources (ADR 18), staging a change event also stages the full state of each
+    record it changed, read in the same transaction, for the entity's state topic.
     """
 
     def __init__(
@@ -66,6 +70,11 @@ class Outbox:
         self.registry = registry
         self.table = table
         self.wake = wake
+        self.state_sources: list[StateSource] = []
+
+    def add_state_source(self, source: StateSource) -> None:
+        self.registry.check_publish(self.service, source.topic)
+        self.state_sources.append(source)
 
     def envelope(
         self,
@@ -111,6 +120,7 @@ class Outbox:
             await Copy.of(self.table, self.rows(envelopes)).write(session)
         else:
             await session.execute(insert(self.table), self.rows(envelopes))
+        await self.stage_state(session, envelopes)
         await self.signal(session)
 
     async def signal(self, session: AsyncSession) -> None:
@@ -120,6 +130,31 @@ class Outbox:
             session.info[_WAKE_AFTER_COMMIT] = self.wake
         else:
             await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+    async def stage_state(self, session: AsyncSession, envelopes: Sequence[Envelope]) -> int:
+        """Stage the state records of the records these change events changed; return how many.
+
+        ``add_many`` calls it; a bulk writer that stages its events otherwise (COPY) calls it
+        itself, after writing the records.
+        """
+        staged = 0
+        for source in self.state_sources:
+            keys = list(
+                dict.fromkeys(
+                    key
+                    for envelope in envelopes
+                    if self.registry.spec(envelope.type, envelope.schema_version).topic
+                    == source.topic
+                    for key in source.keys(envelope)
+                )
+            )
+            if not keys:
+                continue
+            snapshots = await source.snapshots(session, keys)
+            if snapshots:
+                await session.execute(insert(self.table), self.rows(snapshots))
+                staged += len(snapshots)
+        return staged
 
     def rows(self, envelopes: Iterable[Envelope]) -> list[dict[str, Any]]:
         """The outbox rows of events this service may publish (for a bulk writer such as COPY)."""

@@ -18,20 +18,55 @@ class UnknownEventError(ValueError):
     """An event whose type, version or payload the registry does not accept."""
 
 
+DAY_MS = 24 * 60 * 60 * 1000
+DEAD_LETTER_RETENTION_MS = 30 * DAY_MS
+"""Dead letters wait for a human: keep them 30 days rather than the broker default."""
+
+
 @dataclass(frozen=True)
 class Topic:
-    """A Kafka topic: one owning (publishing) service and the services allowed to consume it."""
+    """A Kafka topic: one owning (publishing) service and the services allowed to consume it.
+
+    ``compacted``: a state topic (ADR 18): the latest record per key is kept for good
+    (``cleanup.policy=compact``), older ones only ``min_compaction_lag_ms`` at least, a tombstone
+    ``delete_retention_ms``. Otherwise records are kept ``retention_ms`` (None: the broker's).
+    """
 
     name: str
     owner: str
     consumers: frozenset[str]
     partitions: int = 3
     description: str = ""
+    compacted: bool = False
+    retention_ms: int | None = None
+    min_compaction_lag_ms: int = 60_000
+    delete_retention_ms: int = 7 * DAY_MS
 
     @property
     def dead_letter(self) -> str:
         """The dead-letter topic of this topic; any of its consumers may publish there."""
         return f"{self.name}.dlt"
+
+    def dead_letter_topic(self) -> Topic:
+        """The dead-letter topic as a topic of its own (never compacted: kept by time)."""
+        return Topic(
+            self.dead_letter,
+            self.owner,
+            self.consumers,
+            self.partitions,
+            retention_ms=DEAD_LETTER_RETENTION_MS,
+        )
+
+    def config(self) -> dict[str, str | int]:
+        """The topic-level Kafka configuration (for the admin client and Strimzi alike)."""
+        config: dict[str, str | int] = {}
+        if self.compacted:
+            config["cleanup.policy"] = "compact"
+            config["min.compaction.lag.ms"] = self.min_compaction_lag_ms
+            config["delete.retention.ms"] = self.delete_retention_ms
+        elif self.retention_ms is not None:
+            config["retention.ms"] = self.retention_ms
+        return config
 
 
 @dataclass(frozen=True)
@@ -89,6 +124,22 @@ class Registry:
             raise UnknownEventError(f"event type {event_type!r} is not registered")
         newest = self._latest[event_type] = max(versions, key=lambda spec: spec.version)
         return newest
+
+    def spec_for(self, event_type: str, payload: BaseModel) -> EventSpec:
+        """The version of an event type whose schema is the payload's class (the newest one
+        when several accept it): an owner that still builds an older payload publishes that."""
+        versions = sorted(
+            (spec for (name, _), spec in self.events.items() if name == event_type),
+            key=lambda spec: spec.version,
+            reverse=True,
+        )
+        for spec in versions:
+            if type(payload) is spec.payload:
+                return spec
+        for spec in versions:
+            if isinstance(payload, spec.payload):
+                return spec
+        raise UnknownEventError(f"no version of {event_type!r} takes a {type(payload).__name__}")
 
     def check_publish(self, service: str, topic_name: str) -> Topic:
         topic = self.topic(topic_name)

@@ -47,8 +47,7 @@ def bearer(
 
 
 def directory_envelope(event_type: str, payload: BaseModel, aggregate_id: uuid.UUID) -> Envelope:
-    spec = REGISTRY.latest(event_type)
-    assert isinstance(payload, spec.payload)
+    spec = REGISTRY.spec_for(event_type, payload)
     return Envelope(
         type=event_type,
         schema_version=spec.version,

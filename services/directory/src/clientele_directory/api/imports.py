@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import IO, Annotated, Any
 
 from clientele_shared.auth.access import may_write, visible_to
@@ -484,7 +484,7 @@ class _Importer:
             self._audit_records(
                 [(org.id, "updated", org.version, u.changes) for u, org in written]
             ),
-            self._event_records(
+            [
                 organization_updated(
                     self.runtime.outbox,
                     org,
@@ -493,7 +493,7 @@ class _Importer:
                     previous_directions=u.current.directions,
                 )
                 for u, org in written
-            ),
+            ],
         )
         for u, org in written:
             if org.blocked != u.current.blocked:
@@ -612,26 +612,22 @@ class _Importer:
             ],
         )
 
-    def _event_records(self, envelopes: Iterable[Envelope]) -> Copy:
-        """The outbox rows of events, staged as ``Outbox.add`` does (written by :meth:`_stage`)."""
-        outbox = self.runtime.outbox
-        return Copy.of(outbox.table, outbox.rows(envelopes))
-
-    def _creation_records(self, created: list[Organization]) -> tuple[Copy, Copy]:
+    def _creation_records(self, created: list[Organization]) -> tuple[Copy, list[Envelope]]:
         """The audit entries and events of new organizations (built in a worker thread while
         the organizations are written)."""
         return (
             self._audit_records([(o.id, "created", 1, created_changes(o)) for o in created]),
-            self._event_records(
-                organization_created(self.runtime.outbox, org, self.actor) for org in created
-            ),
+            [organization_created(self.runtime.outbox, org, self.actor) for org in created],
         )
 
-    async def _stage(self, audit: Copy, events: Copy) -> None:
-        """Write audit entries and events: a COPY each, and the relay woken at the commit."""
+    async def _stage(self, audit: Copy, events: list[Envelope]) -> None:
+        """Write audit entries and events (a COPY each) and the state records of the
+        organizations (ADR 18); the relay is woken at the commit."""
+        outbox = self.runtime.outbox
         await audit.write(self.session)
-        if await events.write(self.session):
-            await self.runtime.outbox.signal(self.session)
+        if await Copy.of(outbox.table, outbox.rows(events)).write(self.session):
+            await outbox.stage_state(self.session, events)
+            await outbox.signal(self.session)
 
     def _finish(self, line: RowReport) -> None:
         if line.errors:

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from clientele_shared.events.catalog import OrganizationCreated, OrganizationUpdated
+from clientele_shared.events.schemas.directory import OrganizationState
 from pydantic import BaseModel
 
 CARD_FIELDS = ("legal_name", "short_name", "inn", "status", "directions")
@@ -41,3 +42,20 @@ def card_from_created(event: OrganizationCreated) -> ClientCard:
 def card_changes(event: OrganizationUpdated) -> dict[str, Any]:
     """The card columns an update event changes (fields the card does not keep are ignored)."""
     return {name: change.new for name, change in event.changes.items() if name in CARD_FIELDS}
+
+
+def card_columns(state: OrganizationState) -> dict[str, Any]:
+    """The card's columns from the organization's state record (ADR 18)."""
+    return {
+        "organization_id": state.organization_id,
+        "legal_name": state.legal_name,
+        "short_name": state.short_name,
+        "inn": state.inn,
+        "status": state.status,
+        "directions": sorted(state.directions),
+        "version": state.version,
+        "state_revision": state.revision,
+        "blocked": state.blocked,
+        "deleted": state.deleted,
+        "merged_into": state.merged_into,
+    }

@@ -3,18 +3,26 @@
 Organization events are keyed by the organization id; every payload of an organization carries
 ``blocked`` (listed in the unwanted counterparty register) so consumers can refuse business with
 it without asking the directory. Update events carry only the changed fields, each with its old
-and new value, in the same JSON shape as the directory's API.
+and new value, in the same JSON shape as the directory's API. Every change of an organization is
+also followed by its full state on the compacted state topic (``OrganizationState``, ADR 18).
 """
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
 from clientele_shared.events.registry import EventSpec
 from clientele_shared.events.schemas.base import FieldChange, Payload
-from clientele_shared.events.topics import EMPLOYEES, ORGANIZATIONS, PERSONS
+from clientele_shared.events.topics import (
+    EMPLOYEES,
+    EMPLOYEES_STATE,
+    ORGANIZATIONS,
+    ORGANIZATIONS_STATE,
+    PERSONS,
+    PERSONS_STATE,
+)
 
 
 class OrganizationCreated(Payload):
@@ -41,6 +49,53 @@ class OrganizationCreated(Payload):
     attributes: dict[str, Any] = Field(
         default_factory=dict, description="custom attribute values by key"
     )
+
+
+class OrganizationCreatedV2(OrganizationCreated):
+    """A new organization: the whole record (v1 left out the addresses and foreign tax id)."""
+
+    foreign_tax_id: str | None = None
+    legal_address: dict[str, Any] | None = None
+    actual_address: dict[str, Any] | None = None
+    postal_address: dict[str, Any] | None = None
+
+
+class OrganizationState(Payload):
+    """The whole organization after a change, on the state topic (compacted, keyed by its id).
+
+    Snapshots of one organization are ordered by ``version`` (its ETag; every change of its
+    fields) and then ``revision`` (every snapshot: a change of the ``blocked`` flag, which the
+    register decides, does not change the version).
+    """
+
+    organization_id: uuid.UUID
+    version: int
+    revision: int
+    legal_name: str
+    short_name: str | None = None
+    country: str | None = None
+    inn: str | None = None
+    kpp: str | None = None
+    ogrn: str | None = None
+    foreign_tax_id: str | None = None
+    legal_address: dict[str, Any] | None = None
+    actual_address: dict[str, Any] | None = None
+    postal_address: dict[str, Any] | None = None
+    phones: list[dict[str, Any]] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    sites: list[str] = Field(default_factory=list)
+    industry: str | None = None
+    categories: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    responsible_employee_id: uuid.UUID | None = None
+    status: str
+    directions: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    blocked: bool = False
+    deleted: bool = False
+    merged_into: uuid.UUID | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 class OrganizationUpdated(Payload):
@@ -123,6 +178,47 @@ class PersonCreated(Payload):
     attributes: dict[str, Any] = Field(
         default_factory=dict, description="custom attribute values by key"
     )
+
+
+class EmploymentState(Payload):
+    """A live employment of a person, as part of the person's state."""
+
+    employment_id: uuid.UUID
+    organization_id: uuid.UUID
+    version: int
+    position: str | None = None
+    department: str | None = None
+    phones: list[dict[str, Any]] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    since: date | None = None
+    until: date | None = None
+
+
+class PersonState(Payload):
+    """The whole person with its live employments, on the state topic (compacted, keyed by the
+    person id; ordered by ``version``, then ``revision``: an employment change or a register
+    block does not change the person's version)."""
+
+    person_id: uuid.UUID
+    version: int
+    revision: int
+    last_name: str | None = None
+    first_name: str | None = None
+    middle_name: str | None = None
+    last_name_latin: str | None = None
+    first_name_latin: str | None = None
+    birthday: date | None = None
+    phones: list[dict[str, Any]] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    consent: dict[str, bool] = Field(default_factory=dict)
+    directions: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    employments: list[EmploymentState] = Field(default_factory=list)
+    blocked: bool = False
+    deleted: bool = False
+    merged_into: uuid.UUID | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 class PersonUpdated(Payload):
@@ -231,6 +327,23 @@ class EmployeeUpdated(Payload):
     changes: dict[str, FieldChange]
 
 
+class EmployeeState(Payload):
+    """The whole employee after a change, on the state topic (compacted, keyed by the id;
+    ordered by ``version``, then ``revision``)."""
+
+    employee_id: uuid.UUID
+    version: int
+    revision: int
+    email: str
+    name: str
+    roles: list[str] = Field(default_factory=list)
+    directions: list[str] = Field(default_factory=list)
+    manager_id: uuid.UUID | None = None
+    active: bool = True
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
 class DirectionChanged(Payload):
     """A direction (business line) was created or changed."""
 
@@ -253,6 +366,8 @@ class ListMembershipChanged(Payload):
 
 EVENTS = [
     EventSpec("directory.organization.created", 1, ORGANIZATIONS, OrganizationCreated),
+    EventSpec("directory.organization.created", 2, ORGANIZATIONS, OrganizationCreatedV2),
+    EventSpec("directory.organization.state", 1, ORGANIZATIONS_STATE, OrganizationState),
     EventSpec("directory.organization.updated", 1, ORGANIZATIONS, OrganizationUpdated),
     EventSpec("directory.organization.deleted", 1, ORGANIZATIONS, OrganizationDeleted),
     EventSpec("directory.organization.restored", 1, ORGANIZATIONS, OrganizationRestored),
@@ -268,7 +383,9 @@ EVENTS = [
     EventSpec("directory.employment.changed", 1, PERSONS, EmploymentChanged),
     EventSpec("directory.person.blocked", 1, PERSONS, PersonBlocked),
     EventSpec("directory.person.unblocked", 1, PERSONS, PersonUnblocked),
+    EventSpec("directory.person.state", 1, PERSONS_STATE, PersonState),
     EventSpec("directory.employee.created", 1, EMPLOYEES, EmployeeCreated),
     EventSpec("directory.employee.updated", 1, EMPLOYEES, EmployeeUpdated),
+    EventSpec("directory.employee.state", 1, EMPLOYEES_STATE, EmployeeState),
     EventSpec("directory.direction.changed", 1, EMPLOYEES, DirectionChanged),
 ]
