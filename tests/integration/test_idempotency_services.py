@@ -26,7 +26,8 @@ def test_a_retried_pipeline_create_makes_one(
 
     def new_body() -> dict[str, object]:
         name = f"Sales {uuid.uuid4().hex[:10]}"
-        return {"name": name, "stages": ["lead", "won"], "directions": [direction]}
+        stages = [{"name": "lead", "kind": "open"}, {"name": "won", "kind": "won"}]
+        return {"name": name, "stages": stages, "directions": [direction]}
 
     def count(body: dict[str, object]) -> int:
         sql = "SELECT count(*) FROM pipelines WHERE name = :name"

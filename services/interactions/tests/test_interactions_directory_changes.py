@@ -503,7 +503,7 @@ def test_a_person_merge_moves_the_participants(stack: Stack, direction: str) -> 
 
 
 def _gaps(stack: Stack) -> float:
-    metrics = httpx.get(f"{stack.url}/metrics").text
+    metrics = httpx.get(f"{stack.url}/metrics", headers=stack.admin).text
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
