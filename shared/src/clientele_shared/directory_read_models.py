@@ -36,12 +36,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_shared.events.schemas.directory import (
     EmployeeCreated,
+    EmployeeState,
     EmployeeUpdated,
     OrganizationBlocked,
     OrganizationCreated,
     OrganizationDeleted,
     OrganizationMerged,
     OrganizationRestored,
+    OrganizationState,
     OrganizationUnblocked,
     OrganizationUpdated,
     PersonBlocked,
@@ -49,6 +51,7 @@ from clientele_shared.events.schemas.directory import (
     PersonDeleted,
     PersonMerged,
     PersonRestored,
+    PersonState,
     PersonUnblocked,
     PersonUpdated,
 )
@@ -162,6 +165,46 @@ def employee_updated(current: EmployeeRecord, event: EmployeeUpdated) -> Employe
     if "directions" in changed:
         changed["directions"] = sorted(set(changed["directions"] or []))
     return current.model_copy(update={**changed, "version": event.version})
+
+
+def organization_of_state(state: OrganizationState) -> OrganizationRecord:
+    """The record of an organization's state snapshot (the whole organization)."""
+    return OrganizationRecord(
+        organization_id=state.organization_id,
+        legal_name=state.legal_name,
+        short_name=state.short_name,
+        inn=state.inn,
+        directions=sorted(set(state.directions)),
+        blocked=state.blocked,
+        deleted=state.deleted,
+        merged_into=state.merged_into,
+        version=state.version,
+    )
+
+
+def person_of_state(state: PersonState) -> PersonRecord:
+    return PersonRecord(
+        person_id=state.person_id,
+        last_name=state.last_name,
+        first_name=state.first_name,
+        middle_name=state.middle_name,
+        directions=sorted(set(state.directions)),
+        blocked=state.blocked,
+        deleted=state.deleted,
+        merged_into=state.merged_into,
+        version=state.version,
+    )
+
+
+def employee_of_state(state: EmployeeState) -> EmployeeRecord:
+    return EmployeeRecord(
+        employee_id=state.employee_id,
+        name=state.name,
+        email=state.email.strip().lower(),
+        directions=sorted(set(state.directions)),
+        active=state.active,
+        version=state.version,
+    )
 
 
 # --- tables ----------------------------------------------------------------------------------
@@ -308,7 +351,10 @@ class DirectoryReadModels:
         self, session: AsyncSession, payload: BaseModel
     ) -> list[OrganizationRecord]:
         """The whole records an organization event leads to (none when it says nothing the read
-        model keeps, or names an organization not seen yet)."""
+        model keeps, or names an organization not seen yet); a state snapshot is one whole
+        record (ADR 18)."""
+        if isinstance(payload, OrganizationState):
+            return [organization_of_state(payload)]
         if isinstance(payload, OrganizationCreated):
             return [organization_created(payload)]
         if isinstance(payload, OrganizationMerged):
@@ -354,6 +400,8 @@ class DirectoryReadModels:
 
     async def person_records(self, session: AsyncSession, payload: BaseModel) -> list[PersonRecord]:
         """The whole records a person event leads to (employments are not kept)."""
+        if isinstance(payload, PersonState):
+            return [person_of_state(payload)]
         if isinstance(payload, PersonCreated):
             return [person_created(payload)]
         if isinstance(payload, PersonMerged):
@@ -389,6 +437,8 @@ class DirectoryReadModels:
     async def employee_records(
         self, session: AsyncSession, payload: BaseModel
     ) -> list[EmployeeRecord]:
+        if isinstance(payload, EmployeeState):
+            return [employee_of_state(payload)]
         if isinstance(payload, EmployeeCreated):
             return [employee_created(payload)]
         if isinstance(payload, EmployeeUpdated):

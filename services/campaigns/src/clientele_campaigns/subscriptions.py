@@ -13,7 +13,14 @@ from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.directory import ListMembershipChanged
-from clientele_shared.events.topics import EMPLOYEES, ORGANIZATIONS, PERSONS
+from clientele_shared.events.topics import (
+    EMPLOYEES,
+    EMPLOYEES_STATE,
+    ORGANIZATIONS,
+    ORGANIZATIONS_STATE,
+    PERSONS,
+    PERSONS_STATE,
+)
 from clientele_shared.service_layer import within
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +51,9 @@ class DirectoryEvents:
             for record in await READ_MODELS.organization_records(session, payload):
                 before = await READ_MODELS.organization(session, record.organization_id)
                 await READ_MODELS.apply_organization(session, record)
-                await participants.follow_organization(uow, before, record)
+                after = await READ_MODELS.organization(session, record.organization_id)
+                if after is not None:  # what was stored: an older record changes nothing
+                    await participants.follow_organization(uow, before, after)
 
     async def persons(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
         actor = envelope.actor or DIRECTORY_ACTOR
@@ -52,7 +61,9 @@ class DirectoryEvents:
             for record in await READ_MODELS.person_records(session, payload):
                 found = await READ_MODELS.persons_of(session, [record.person_id])
                 await READ_MODELS.apply_person(session, record)
-                await participants.follow_person(uow, found.get(record.person_id), record)
+                stored = await READ_MODELS.persons_of(session, [record.person_id])
+                if (after := stored.get(record.person_id)) is not None:  # older: no change
+                    await participants.follow_person(uow, found.get(record.person_id), after)
 
 
 async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
@@ -61,7 +72,13 @@ async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseMod
 
 
 def subscribe(consumer: EventConsumer, outbox: Outbox) -> None:
+    """The directory's change topics and its state topics, through the same handlers: a new
+    consumer (or a wiped read model) learns every record from the state topics (ADR 18);
+    participants follow a record whichever stream tells first."""
     directory = DirectoryEvents(outbox)
     consumer.subscribe(ORGANIZATIONS, "organizations", directory.organizations)
+    consumer.subscribe(ORGANIZATIONS_STATE, "organization-states", directory.organizations)
     consumer.subscribe(PERSONS, "persons", directory.persons)
+    consumer.subscribe(PERSONS_STATE, "person-states", directory.persons)
     consumer.subscribe(EMPLOYEES, "employees", on_employee_event)
+    consumer.subscribe(EMPLOYEES_STATE, "employee-states", on_employee_event)

@@ -12,7 +12,15 @@ from __future__ import annotations
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.outbox import Outbox
-from clientele_shared.events.topics import DEALS, EMPLOYEES, ORGANIZATIONS, PERSONS
+from clientele_shared.events.topics import (
+    DEALS,
+    EMPLOYEES,
+    EMPLOYEES_STATE,
+    ORGANIZATIONS,
+    ORGANIZATIONS_STATE,
+    PERSONS,
+    PERSONS_STATE,
+)
 from clientele_shared.service_layer import within
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +43,9 @@ class OrganizationEvents:
             for record in await clients.organization_records(session, payload):
                 before = await clients.organization(session, record.organization_id)
                 await clients.apply_organization(session, record)
-                await deals.follow_client(uow, before, record)
+                after = await clients.organization(session, record.organization_id)
+                if after is not None:  # what was stored: an older record changes nothing
+                    await deals.follow_client(uow, before, after)
 
 
 class PersonEvents:
@@ -50,7 +60,11 @@ class PersonEvents:
                     record.person_id
                 )
                 await clients.apply_person(session, record)
-                await deals.follow_person(uow, before, record)
+                after = (await clients.persons_of(session, [record.person_id])).get(
+                    record.person_id
+                )
+                if after is not None:  # what was stored: an older record changes nothing
+                    await deals.follow_person(uow, before, after)
 
 
 async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
@@ -59,7 +73,15 @@ async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseMod
 
 
 def subscribe(consumer: EventConsumer, outbox: Outbox) -> None:
-    consumer.subscribe(ORGANIZATIONS, "organizations", OrganizationEvents(outbox))
-    consumer.subscribe(PERSONS, "persons", PersonEvents(outbox))
+    """The directory's change topics and its state topics, through the same handlers: a new
+    consumer (or a wiped read model) learns every record from the state topics, which keep the
+    latest snapshot of each (ADR 18); the deals follow a client whichever stream tells first,
+    since they follow the difference between the read model before and after."""
+    organizations, persons = OrganizationEvents(outbox), PersonEvents(outbox)
+    consumer.subscribe(ORGANIZATIONS, "organizations", organizations)
+    consumer.subscribe(ORGANIZATIONS_STATE, "organization-states", organizations)
+    consumer.subscribe(PERSONS, "persons", persons)
+    consumer.subscribe(PERSONS_STATE, "person-states", persons)
     consumer.subscribe(EMPLOYEES, "employees", on_employee_event)
+    consumer.subscribe(EMPLOYEES_STATE, "employee-states", on_employee_event)
     consumer.subscribe(DEALS, "automation", DealEvents(outbox))
