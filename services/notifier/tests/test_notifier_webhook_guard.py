@@ -7,7 +7,7 @@ import ipaddress
 import re
 
 import pytest
-from clientele_notifier.channels.webhook import WebhookGuard
+from clientele_notifier.channels.webhook import UnresolvableHostError, WebhookGuard, resolve
 from clientele_notifier.domain import (
     IPAddress,
     UrlRefusedError,
@@ -131,3 +131,10 @@ async def test_ip_literals_need_no_lookup() -> None:
     assert pinned.sni_hostname is None
     with pytest.raises(UrlRefusedError, match="loopback"):
         await guard.pin("http://[::1]/h")
+
+
+@pytest.mark.parametrize("host", ["a" * 64 + ".example.com", "a..example.com"])
+async def test_a_host_name_idna_cannot_encode_is_unresolvable_not_an_error(host: str) -> None:
+    """A label over 63 characters or an empty one: found by the API fuzz test as a 500."""
+    with pytest.raises(UnresolvableHostError):
+        await resolve(host, 443)

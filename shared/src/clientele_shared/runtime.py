@@ -30,7 +30,7 @@ from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
 from clientele_shared.events.registry import Registry
 from clientele_shared.http.idempotency import IdempotencyKeys
 from clientele_shared.http.middleware import BodySizeLimit, CorrelationAndMetrics
-from clientele_shared.http.problems import install_problem_handlers
+from clientele_shared.http.problems import document_problems, install_problem_handlers
 from clientele_shared.http.textguard import TextGuard
 from clientele_shared.memory import tune_garbage_collector
 from clientele_shared.observability import (
@@ -334,6 +334,7 @@ def create_service_app(
     app.include_router(_operations_router(runtime))
     for router in routers:
         app.include_router(router)
+    document_problems(app)
     return app
 
 

@@ -4,7 +4,12 @@ import httpx
 import pytest
 from clientele_shared.events.inbox import RetryPolicy
 from clientele_shared.http.middleware import BodySizeLimit, CorrelationAndMetrics
-from clientele_shared.http.problems import NotFound, install_problem_handlers
+from clientele_shared.http.problems import (
+    PROBLEM_MEDIA_TYPE,
+    NotFound,
+    document_problems,
+    install_problem_handlers,
+)
 from clientele_shared.observability import correlation_id_var
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -28,6 +33,7 @@ def _app() -> FastAPI:
     async def missing() -> None:
         raise NotFound("No such thing.")
 
+    document_problems(app)
     return app
 
 
@@ -86,3 +92,16 @@ def test_upload_paths_get_their_own_larger_limit() -> None:
     assert limit.limit_for("/v1/things/42/files") == 10_000
     assert limit.limit_for("/v1/things/42/files/extra") == 1024
     assert limit.limit_for("/v1/things") == 1024
+
+
+async def test_every_operation_declares_the_problems_it_answers(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    for path in ("/items", "/missing"):
+        for operation in schema["paths"][path].values():
+            for status in ("401", "403", "404", "409", "412", "422", "428"):
+                assert operation["responses"][status]["content"] == {PROBLEM_MEDIA_TYPE: problem}
+    assert "200" in schema["paths"]["/items"]["post"]["responses"]  # the route's own answer stays
+    assert "HTTPValidationError" not in schema["components"]["schemas"]  # never answered
+    answered = await client.post("/items", json={"name": 5})
+    assert answered.headers["content-type"] == PROBLEM_MEDIA_TYPE

@@ -183,3 +183,66 @@ def invalid_field(
 ) -> RequestValidationError:
     """A 422 validation problem naming one field."""
     return invalid([{"loc": tuple(field.split(".")), "msg": message, "type": kind}], location)
+
+
+PROBLEM_STATUSES = {
+    400: "Bad request (malformed body or header)",
+    401: "No valid token",
+    403: "Not allowed for the caller's role or directions",
+    404: "Not found, or not visible to the caller",
+    405: "Method not allowed",
+    409: "Conflicts with the record's current state",
+    412: "The If-Match version is not the current one",
+    413: "Body too large",
+    415: "Media type not accepted",
+    422: "Validation failed; nothing was changed",
+    428: "If-Match is required",
+    429: "Too many requests",
+    503: "A dependency is unavailable; retry later",
+}
+"""What any operation may answer as problem+json, declared once for every operation."""
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details; extensions (errors, ...) may follow.",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "correlation_id": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+_HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Declare the problem+json answers of `PROBLEM_STATUSES` on every operation of the app's
+    OpenAPI document (FastAPI's own 422 shape is replaced: the handlers never answer it)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _PROBLEM_SCHEMA
+        content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path_item in schema.get("paths", {}).values():
+            for method, operation in path_item.items():
+                if method not in _HTTP_METHODS:
+                    continue
+                responses = operation.setdefault("responses", {})
+                responses.pop("422", None)
+                for status, description in PROBLEM_STATUSES.items():
+                    declared = responses.setdefault(str(status), {"description": description})
+                    declared.setdefault("content", {}).update(content)
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

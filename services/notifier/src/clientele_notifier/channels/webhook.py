@@ -39,6 +39,8 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise UnresolvableHostError(f"{host} does not resolve: {exc.strerror}") from None
+    except UnicodeError:  # a label IDNA cannot encode (empty, or over 63 characters)
+        raise UnresolvableHostError(f"{host} is not a valid host name") from None
     found: dict[IPAddress, None] = {}
     for *_, sockaddr in infos:
         found[ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])] = None
