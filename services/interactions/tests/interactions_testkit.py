@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.db import async_url
 from clientele_shared.events.catalog import ORGANIZATIONS, PERSONS, REGISTRY
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.testing.infra import S3Store
 from clientele_shared.testing.processes import wait_for
+from clientele_shared.testing.stack import collect_envelopes, send_envelopes
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -57,47 +57,9 @@ def directory_envelope(
     )
 
 
-async def _send(bootstrap: str, topic: str, envelopes: Sequence[Envelope]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for envelope in envelopes:
-            await producer.send_and_wait(
-                topic, envelope.to_bytes(), key=envelope.aggregate_id.encode()
-            )
-    finally:
-        await producer.stop()
-
-
 def publish(bootstrap: str, topic: str, *envelopes: Envelope) -> None:
     """Publish as the directory would (its relay is not needed to test interactions)."""
-    asyncio.run(_send(bootstrap, topic, envelopes))
-
-
-async def _collect(
-    bootstrap: str, topic: str, keys: set[str], wanted: int, timeout_ms: int
-) -> list[Envelope]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"test-reader-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    found: list[Envelope] = []
-    try:
-        while len(found) < wanted:
-            batch = await consumer.getmany(timeout_ms=timeout_ms)
-            if not batch:
-                break
-            for records in batch.values():
-                for record in records:
-                    if record.key is not None and record.key.decode() in keys:
-                        found.append(Envelope.from_bytes(record.value or b""))
-    finally:
-        await consumer.stop()
-    return found
+    asyncio.run(send_envelopes(bootstrap, topic, envelopes))
 
 
 def events_for(
@@ -105,7 +67,7 @@ def events_for(
 ) -> list[Envelope]:
     """Read a topic from its start until ``wanted`` events keyed by ``keys`` were seen (or no
     more arrive within the timeout)."""
-    return asyncio.run(_collect(bootstrap, topic, keys, wanted, timeout_ms))
+    return asyncio.run(collect_envelopes(bootstrap, topic, keys, wanted, timeout_ms))
 
 
 @dataclass

@@ -59,7 +59,8 @@ def directory_envelope(event_type: str, payload: BaseModel, aggregate_id: uuid.U
     )
 
 
-async def _send(bootstrap: str, topic: str, envelopes: Sequence[Envelope]) -> None:
+async def send_envelopes(bootstrap: str, topic: str, envelopes: Sequence[Envelope]) -> None:
+    """Publish envelopes keyed by their aggregate, acknowledged by every replica."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
@@ -71,7 +72,7 @@ async def _send(bootstrap: str, topic: str, envelopes: Sequence[Envelope]) -> No
         await producer.stop()
 
 
-async def _collect(
+async def collect_envelopes(
     bootstrap: str, topic: str, keys: set[str], wanted: int, timeout_ms: int
 ) -> list[Envelope]:
     consumer = AIOKafkaConsumer(
@@ -130,11 +131,11 @@ class Stack:
     ) -> None:
         """Publish as the directory would (its relay is not needed to test a consumer)."""
         envelope = directory_envelope(event_type, payload, aggregate_id)
-        asyncio.run(_send(self.bootstrap, TOPIC_OF[kind], [envelope]))
+        asyncio.run(send_envelopes(self.bootstrap, TOPIC_OF[kind], [envelope]))
 
     def send(self, topic: str, envelopes: Sequence[Envelope]) -> None:
         """Publish envelopes as they are (a redelivery)."""
-        asyncio.run(_send(self.bootstrap, topic, envelopes))
+        asyncio.run(send_envelopes(self.bootstrap, topic, envelopes))
 
     def scalar(self, sql: str, **params: Any) -> Any:
         async def run() -> Any:
@@ -219,7 +220,7 @@ class Stack:
         self, topic: str, keys: set[str], wanted: int, timeout_ms: int = 10_000
     ) -> list[Envelope]:
         """Read a topic from its start until ``wanted`` events keyed by ``keys`` were seen."""
-        return asyncio.run(_collect(self.bootstrap, topic, keys, wanted, timeout_ms))
+        return asyncio.run(collect_envelopes(self.bootstrap, topic, keys, wanted, timeout_ms))
 
 
 def migrate(service: str, infra: Infrastructure, service_env: dict[str, str]) -> str:
