@@ -162,6 +162,8 @@ def test_other_directions_see_nothing_and_may_not_write(stack: Stack, direction:
             {"next": {"due_at": "2020-01-01T00:00:00Z"}, "responsible_employee_id": str(EMPLOYEE)},
             "next.due_at",
         ),
+        ({"occurred_at": "0001-01-01T00:00:00Z"}, "occurred_at"),
+        ({"occurred_at": "0001-01-01T00:00:00+03:00"}, "occurred_at"),
     ],
     ids=[
         "naive-time",
@@ -174,6 +176,8 @@ def test_other_directions_see_nothing_and_may_not_write(stack: Stack, direction:
         "negative-duration",
         "unknown-field",
         "next-in-the-past",
+        "year-one",
+        "year-one-east-of-utc",
     ],
 )
 def test_bad_input_is_a_problem_and_writes_nothing(

@@ -132,6 +132,22 @@ def test_a_draft_needs_timezones_and_a_consistent_state() -> None:
     )
     assert draft.occurred_at == datetime(2026, 1, 1, 7, 0, tzinfo=UTC)
     assert draft.subject == "x"
+    for moment in ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00+03:00", "9999-12-31T23:59:59Z"):
+        with pytest.raises(ValidationError, match="between 1900 and 2199"):
+            InteractionDraft.model_validate(
+                {"organization_id": org, "kind": "call", "subject": "x", "occurred_at": moment}
+            )
+        with pytest.raises(ValidationError, match="between 1900 and 2199"):
+            InteractionDraft.model_validate(
+                {
+                    "organization_id": org,
+                    "kind": "call",
+                    "subject": "x",
+                    "status": "planned",
+                    "due_at": moment,
+                    "responsible_employee_id": str(uuid.uuid4()),
+                }
+            )
 
 
 def test_results_belong_to_a_kind_and_must_be_active() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from clientele_shared.events.schemas.interactions import (
@@ -30,8 +30,20 @@ MAX_PERSONS = 50
 MAX_DURATION = 7 * 24 * 3600
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""Times of contacts outside these bounds are typing errors (0001-01-01 broke the event
+schemas and the reminder arithmetic downstream): refused as input."""
+
+
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:
+        moment = EARLIEST - timedelta(days=1)  # refused just below
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"must lie between {EARLIEST.year} and {LATEST.year - 1}")
+    return moment
 
 
 def _dedupe(values: list[uuid.UUID]) -> list[uuid.UUID]:
