@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from clientele_interactions.capture import occurred_at
+from clientele_interactions.domain.email_capture import CapturedMessage
 from clientele_interactions.domain.model import (
     CompleteRequest,
     Interaction,
@@ -429,3 +431,14 @@ def test_new_business_with_a_blocked_counterparty_is_refused(
         check()
     assert caught.value.organization_id == (org if org_blocked else None)
     assert caught.value.person_ids == people
+
+
+def test_a_captured_mail_dated_before_1900_or_ahead_happened_now() -> None:
+    def mail(sent_at: datetime | None) -> CapturedMessage:
+        return CapturedMessage(format="msg", subject="x", sender=None, sent_at=sent_at)
+
+    assert occurred_at(mail(datetime(1601, 1, 1, tzinfo=UTC)), NOW) == NOW  # FILETIME zero
+    assert occurred_at(mail(NOW + timedelta(days=1)), NOW) == NOW
+    assert occurred_at(mail(None), NOW) == NOW
+    earlier = NOW - timedelta(days=3)
+    assert occurred_at(mail(earlier), NOW) == earlier

@@ -33,6 +33,7 @@ from clientele_interactions.domain.email_capture import (
     parse_message,
 )
 from clientele_interactions.domain.model import (
+    EARLIEST,
     AddressMatch,
     Attachment,
     CapturedEmail,
@@ -305,13 +306,15 @@ class AppointmentAhead(ProblemError):
 
 
 def occurred_at(message: CapturedMessage, now: datetime) -> datetime:
-    """When the captured contact happened: a mail's date (now when it has none or one in the
-    future: clocks of senders are wrong), an appointment's start (AppointmentAhead when ahead)."""
+    """When the captured contact happened: a mail's date (now when it has none, one in the
+    future or one before 1900: clocks of senders are wrong), an appointment's start
+    (AppointmentAhead when ahead)."""
     if message.kind == "meeting" and message.sent_at is not None:
         if message.sent_at > now + timedelta(minutes=5):
             raise AppointmentAhead()
         return min(message.sent_at, now)
-    return message.sent_at if message.sent_at and message.sent_at <= now else now
+    sent = message.sent_at
+    return sent if sent is not None and EARLIEST <= sent <= now else now
 
 
 async def captured_before(
