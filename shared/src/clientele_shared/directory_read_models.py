@@ -270,12 +270,13 @@ def _key(table: Table) -> str:
     return str(table.primary_key.columns.values()[0].name)
 
 
-async def _upsert(session: AsyncSession, table: Table, record: BaseModel) -> None:
+async def _upsert(session: AsyncSession, table: Table, record: BaseModel) -> bool:
     """Write a whole record unless a newer version is already stored (an equal version is
-    written again: version-less events such as blocking carry the current one)."""
+    written again: version-less events such as blocking carry the current one); whether it
+    was written (the stored record is then ``record``)."""
     values = record.model_dump()
     stmt = insert(table).values(**values)
-    await session.execute(
+    written = await session.scalar(
         stmt.on_conflict_do_update(
             index_elements=[_key(table)],
             set_={
@@ -283,8 +284,9 @@ async def _upsert(session: AsyncSession, table: Table, record: BaseModel) -> Non
                 "updated_at": func.now(),
             },
             where=table.c.version <= stmt.excluded.version,
-        )
+        ).returning(table.c[_key(table)])
     )
+    return written is not None
 
 
 def any_of(column: Any, ids: Iterable[uuid.UUID]) -> Any:
@@ -337,15 +339,16 @@ class DirectoryReadModels:
         rows = await _load_many(session, self.tables.employees, [employee_id])
         return EmployeeRecord.model_validate(rows[0]) if rows else None
 
-    async def apply_organization(self, session: AsyncSession, record: OrganizationRecord) -> None:
-        """The one write of the organizations read model: a whole record at its version."""
-        await _upsert(session, self.tables.organizations, record)
+    async def apply_organization(self, session: AsyncSession, record: OrganizationRecord) -> bool:
+        """The one write of the organizations read model: a whole record at its version;
+        whether it was written (an older record is not)."""
+        return await _upsert(session, self.tables.organizations, record)
 
-    async def apply_person(self, session: AsyncSession, record: PersonRecord) -> None:
-        await _upsert(session, self.tables.persons, record)
+    async def apply_person(self, session: AsyncSession, record: PersonRecord) -> bool:
+        return await _upsert(session, self.tables.persons, record)
 
-    async def apply_employee(self, session: AsyncSession, record: EmployeeRecord) -> None:
-        await _upsert(session, self.tables.employees, record)
+    async def apply_employee(self, session: AsyncSession, record: EmployeeRecord) -> bool:
+        return await _upsert(session, self.tables.employees, record)
 
     async def organization_records(
         self, session: AsyncSession, payload: BaseModel

@@ -50,20 +50,16 @@ class DirectoryEvents:
         async with within(session, self.outbox, audit_log, actor) as uow:
             for record in await READ_MODELS.organization_records(session, payload):
                 before = await READ_MODELS.organization(session, record.organization_id)
-                await READ_MODELS.apply_organization(session, record)
-                after = await READ_MODELS.organization(session, record.organization_id)
-                if after is not None:  # what was stored: an older record changes nothing
-                    await participants.follow_organization(uow, before, after)
+                if await READ_MODELS.apply_organization(session, record):  # older: no change
+                    await participants.follow_organization(uow, before, record)
 
     async def persons(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
         actor = envelope.actor or DIRECTORY_ACTOR
         async with within(session, self.outbox, audit_log, actor) as uow:
             for record in await READ_MODELS.person_records(session, payload):
                 found = await READ_MODELS.persons_of(session, [record.person_id])
-                await READ_MODELS.apply_person(session, record)
-                stored = await READ_MODELS.persons_of(session, [record.person_id])
-                if (after := stored.get(record.person_id)) is not None:  # older: no change
-                    await participants.follow_person(uow, found.get(record.person_id), after)
+                if await READ_MODELS.apply_person(session, record):  # older: no change
+                    await participants.follow_person(uow, found.get(record.person_id), record)
 
 
 async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:

@@ -42,10 +42,8 @@ class OrganizationEvents:
         async with within(session, self.outbox, audit_log, actor) as uow:
             for record in await clients.organization_records(session, payload):
                 before = await clients.organization(session, record.organization_id)
-                await clients.apply_organization(session, record)
-                after = await clients.organization(session, record.organization_id)
-                if after is not None:  # what was stored: an older record changes nothing
-                    await deals.follow_client(uow, before, after)
+                if await clients.apply_organization(session, record):  # older: changes nothing
+                    await deals.follow_client(uow, before, record)
 
 
 class PersonEvents:
@@ -59,12 +57,8 @@ class PersonEvents:
                 before = (await clients.persons_of(session, [record.person_id])).get(
                     record.person_id
                 )
-                await clients.apply_person(session, record)
-                after = (await clients.persons_of(session, [record.person_id])).get(
-                    record.person_id
-                )
-                if after is not None:  # what was stored: an older record changes nothing
-                    await deals.follow_person(uow, before, after)
+                if await clients.apply_person(session, record):  # older: changes nothing
+                    await deals.follow_person(uow, before, record)
 
 
 async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
