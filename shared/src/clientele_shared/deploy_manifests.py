@@ -29,7 +29,7 @@ from clientele_shared.events.registry import Registry, Topic
 
 Manifest = dict[str, Any]
 
-STRIMZI_API_VERSION = "kafka.strimzi.io/v1beta2"
+STRIMZI_API_VERSION = "kafka.strimzi.io/v1"  # Strimzi 0.49 and later
 KAFKA_CLUSTER = "clientele"
 """The Strimzi ``Kafka`` resource the topics and users belong to (``strimzi.io/cluster``)."""
 REPLICAS = 3
