@@ -89,3 +89,19 @@ def test_objects_must_point_at_rendered_ones() -> None:
     monitor["spec"]["selector"]["matchLabels"] = {"app.kubernetes.io/name": "nobody"}
     problems = list(validate.reference_errors([*base, hpa, ingress, monitor]))
     assert len(problems) == 3
+
+
+def test_an_erp_user_limited_to_directions_reads_only_their_feeds() -> None:
+    from clientele_shared.deploy_manifests import erp_user
+
+    manifests = erp_user("acme", ["north"])
+    assert [message for doc in manifests for message in validate.schema_errors(doc)] == []
+    user = next(doc for doc in manifests if doc["kind"] == "KafkaUser")
+    readable = {
+        acl["resource"]["name"]
+        for acl in user["spec"]["authorization"]["acls"]
+        if "Read" in acl.get("operations", []) and acl["resource"]["type"] == "topic"
+    }
+    assert readable == {"clientele.feed.north", "clientele.feed.north.state"}
+    topics = {doc["spec"]["topicName"] for doc in manifests if doc["kind"] == "KafkaTopic"}
+    assert topics == readable
