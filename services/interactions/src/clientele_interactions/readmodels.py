@@ -1,15 +1,22 @@
 """Read models fed by other services' events: persons and employments for the summary, the
-address book and e-mail matching. Every change bumps the summaries it shows in (same
-transaction), so a cached summary is never served after its data changed."""
+address book and e-mail matching; deals and marketing events an interaction may refer to.
+Every change bumps the summaries it shows in (same transaction), so a cached summary is never
+served after its data changed."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from clientele_shared.events.catalog import DEALS, EMPLOYEES, PERSONS
+from clientele_shared.events.catalog import CAMPAIGN_EVENTS, DEALS, EMPLOYEES, PERSONS
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.inbox import EventConsumer
+from clientele_shared.events.schemas.campaigns import (
+    CampaignChanged,
+    CampaignCreated,
+    CampaignDeleted,
+    CampaignRestored,
+)
 from clientele_shared.events.schemas.directory import (
     EmployeeCreated,
     EmployeeUpdated,
@@ -47,6 +54,7 @@ from clientele_interactions.domain.people import (
 )
 from clientele_interactions.operations import SERVICE_ACTOR, bump_summary, move_interactions
 from clientele_interactions.store import (
+    campaigns,
     client_cards,
     client_deals,
     employees,
@@ -243,6 +251,48 @@ def subscribe_read_models(consumer: EventConsumer) -> None:
     consumer.subscribe(PERSONS, "people", on_person_event)
     consumer.subscribe(EMPLOYEES, "employees", on_employee_event)
     consumer.subscribe(DEALS, "deals", on_deal_event)
+    consumer.subscribe(CAMPAIGN_EVENTS, "campaigns", on_campaign_event)
+
+
+async def on_campaign_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
+    """Fold a marketing event's own events (participants' events are skipped); an older version
+    never overwrites a newer one, a change of one never seen is ignored."""
+    if isinstance(payload, CampaignCreated | CampaignRestored):
+        values = {
+            "campaign_id": payload.campaign_id,
+            "title": payload.title[:500],
+            "directions": sorted(set(payload.directions)),
+            "deleted": False,
+            "version": payload.version,
+        }
+        stmt = insert(campaigns).values(**values)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[campaigns.c.campaign_id],
+                set_={k: stmt.excluded[k] for k in values if k != "campaign_id"},
+                where=campaigns.c.version < stmt.excluded.version,
+            )
+        )
+        return
+    changes: dict[str, Any]
+    if isinstance(payload, CampaignDeleted):
+        changes = {"deleted": True}
+    elif isinstance(payload, CampaignChanged):
+        changes = {}
+        if "title" in payload.changes:
+            changes["title"] = str(payload.changes["title"].new)[:500]
+        if "directions" in payload.changes:
+            changes["directions"] = sorted(set(payload.changes["directions"].new or []))
+    else:
+        return
+    await session.execute(
+        update(campaigns)
+        .where(
+            campaigns.c.campaign_id == payload.campaign_id,
+            campaigns.c.version < payload.version,
+        )
+        .values(**changes, version=payload.version, updated_at=func.now())
+    )
 
 
 async def on_deal_event(session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:

@@ -333,6 +333,18 @@ client_campaigns = Table(
 )
 """Filled by the campaigns service's participation events (a later issue)."""
 
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("campaign_id", Uuid, primary_key=True),
+    Column("title", String(500), nullable=False),
+    Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""Marketing events from the campaigns service's events: what an interaction may refer to."""
+
 client_erp_documents = Table(
     "client_erp_documents",
     metadata,
