@@ -11,6 +11,9 @@ class CampaignsSettings(AttachmentStorageSettings):
     http_port: int = 8004
     registrations_per_minute: int = 10
     """Public registrations one client address may send to one event a minute (429 beyond)."""
+    deal_attribution_days: int = Field(default=90, ge=0, le=3650)
+    """A participant's deal opened up to this many days after an event's end is attributed to
+    it (the effectiveness figures; a request may ask for another window)."""
     # documents of an event (the storage's other settings: clientele_shared.storage)
     attachments_dir: Path = Path(".state/attachments/campaigns")
     attachment_max_bytes: int = Field(default=52_428_800, ge=1)

@@ -255,5 +255,24 @@ documents = Table(
 attachment storage (``clientele_shared.storage``) under ``<event>/<document>``; ``search``
 holds the file name, description and extracted text (Russian and English stemming)."""
 
+deals = Table(
+    "deals",
+    metadata,
+    Column("deal_id", Uuid, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("organization_id", Uuid, nullable=False),
+    Column("campaign_id", Uuid),
+    Column("status", String(20), nullable=False),
+    Column("amount", Numeric(18, 2)),
+    Column("currency", String(3)),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("opened_at", DateTime(timezone=True)),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Index("ix_deals_campaign", "campaign_id"),
+    Index("ix_deals_organization_opened", "organization_id", "opened_at"),
+)
+"""Read model of the pipeline's deals (from ``clientele.pipeline.deals``): who opened each,
+when (its creation event's time), the marketing event its source names, status and amount."""
+
 directory = directory_tables(metadata)
 """Read models of the directory's organizations, persons and employees."""
