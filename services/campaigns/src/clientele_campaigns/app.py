@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from clientele_shared.events.topics import CAMPAIGN_EVENTS
+from clientele_shared.events.topics import CAMPAIGN_EVENTS, CAMPAIGNS, notification_requests
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from clientele_shared.storage import S3Storage, create_storage
 from fastapi import FastAPI
@@ -20,7 +20,7 @@ from clientele_campaigns.stages.router import router as stages
 from clientele_campaigns.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PUBLISHES = (CAMPAIGN_EVENTS,)
+PUBLISHES = (CAMPAIGN_EVENTS, notification_requests(CAMPAIGNS))
 
 
 def load_settings() -> CampaignsSettings:
