@@ -2,13 +2,15 @@
 
 from pathlib import Path
 
-from clientele_shared.events.topics import CAMPAIGN_EVENTS
+from clientele_shared.events.topics import CAMPAIGN_EVENTS, CAMPAIGNS, notification_requests
 from clientele_shared.runtime import ServiceRuntime, create_service_app
+from clientele_shared.storage import S3Storage, create_storage
 from fastapi import FastAPI
 
 from clientele_campaigns import subscriptions
 from clientele_campaigns.budget.router import router as budget
 from clientele_campaigns.campaigns.router import router as campaigns
+from clientele_campaigns.documents.router import router as documents
 from clientele_campaigns.effectiveness.router import router as effectiveness
 from clientele_campaigns.lists.router import router as lists
 from clientele_campaigns.participants.router import router as participants
@@ -18,7 +20,7 @@ from clientele_campaigns.stages.router import router as stages
 from clientele_campaigns.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PUBLISHES = (CAMPAIGN_EVENTS,)
+PUBLISHES = (CAMPAIGN_EVENTS, notification_requests(CAMPAIGNS))
 
 
 def load_settings() -> CampaignsSettings:
@@ -26,9 +28,10 @@ def load_settings() -> CampaignsSettings:
 
 
 def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or load_settings(), metadata, publishes=PUBLISHES)
+    settings = settings or load_settings()
+    runtime = ServiceRuntime(settings, metadata, publishes=PUBLISHES)
     subscriptions.subscribe(runtime.consumer, runtime.outbox)
-    return create_service_app(
+    app = create_service_app(
         runtime,
         title="Clientele campaigns",
         description="Marketing events with plan and fact: budget, stages, participants and "
@@ -41,5 +44,14 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             lists,
             registration,
             effectiveness,
+            documents,
         ],
+        upload_limits={
+            r"/v1/campaigns/[^/]+/documents": settings.attachment_max_bytes
+            + settings.upload_overhead_bytes
+        },
     )
+    app.state.storage = storage = create_storage(settings)
+    if isinstance(storage, S3Storage):
+        runtime.add_background_task("s3-client", storage.run)
+    return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from clientele_shared.events.envelope import Actor, Envelope
@@ -27,9 +27,17 @@ from clientele_shared.events.schemas.campaigns import (
     ParticipantsAdded,
     ParticipantStatusChanged,
 )
+from clientele_shared.events.schemas.notifications import (
+    Channel,
+    NotificationRequested,
+    Recipient,
+    notification_requested,
+)
+from clientele_shared.events.topics import CAMPAIGNS
 
 from clientele_campaigns.campaigns.rules import Campaign
 from clientele_campaigns.participants.rules import Participant
+from clientele_campaigns.registration.rules import Registration
 
 
 def _snapshot(campaign: Campaign) -> dict[str, Any]:
@@ -164,6 +172,49 @@ def participant_outcome(
             follow_up=participant.follow_up,
         ),
         aggregate_id=str(campaign.id),
+        directions=campaign.directions,
+        actor=actor,
+    )
+
+
+def registration_confirmation(
+    outbox: Outbox, campaign: Campaign, registration: Registration, code: str, actor: Actor
+) -> Envelope:
+    """The registrant's confirmation e-mail with the ticket code, asked of the notifier once
+    per registration (the idempotency key is the registration's: a redelivery is one e-mail)."""
+    when = campaign.planned_start.astimezone(UTC).strftime("%d.%m.%Y %H:%M UTC")
+    lines = [
+        f"Здравствуйте, {registration.first_name} {registration.last_name}!",
+        "",
+        f"Вы зарегистрированы на мероприятие «{campaign.title}».",
+        f"Когда: {when}",
+        *([f"Где: {campaign.place}"] if campaign.place else []),
+        "",
+        f"Код билета: {code}",
+        "Покажите его на входе.",
+    ]
+    payload = NotificationRequested(
+        idempotency_key=f"registration:{registration.id}:confirmation",
+        channel=Channel.EMAIL,
+        kind="campaigns.registration",
+        recipients=[
+            Recipient(
+                email=registration.email,
+                name=f"{registration.first_name} {registration.last_name}"[:200],
+            )
+        ],
+        subject=f"Регистрация: {campaign.title}"[:500],
+        text="\n".join(lines),
+        data={
+            "campaign_id": str(campaign.id),
+            "registration_id": str(registration.id),
+            "ticket_code": code,
+        },
+    )
+    return outbox.envelope(
+        notification_requested(CAMPAIGNS),
+        payload,
+        aggregate_id=str(registration.id),
         directions=campaign.directions,
         actor=actor,
     )

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     Date,
     DateTime,
     ForeignKey,
@@ -25,7 +26,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 
 metadata = MetaData()
 outbox = outbox_table(metadata)
@@ -225,6 +226,53 @@ registrations = Table(
 )
 """Who registered through the public form: matched to a known organization (by INN) and added
 as a participant, or kept for review; the ticket code is stored only as its SHA-256."""
+
+DOCUMENT_SEARCH = (
+    "setweight(to_tsvector('russian', regexp_replace(filename, '[._-]+', ' ', 'g')), 'A')"
+    " || setweight(to_tsvector('russian', coalesce(description, '')), 'B')"
+    " || setweight(to_tsvector('russian', coalesce(extracted_text, '')), 'C')"
+)
+documents = Table(
+    "campaign_documents",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("campaign_id", Uuid, ForeignKey("marketing_events.id"), nullable=False),
+    Column("category", String(20), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("description", Text),
+    Column("content_type", String(200), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("storage_key", String(500), nullable=False),
+    Column("extracted_text", Text),
+    Column("search", TSVECTOR, Computed(DOCUMENT_SEARCH, persisted=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(200), nullable=False),
+    Index("ix_campaign_documents_campaign", "campaign_id", "created_at"),
+    Index("ix_campaign_documents_search", "search", postgresql_using="gin"),
+)
+"""Files of an event (programme, presentations, contracts, photos); the bytes live in the
+attachment storage (``clientele_shared.storage``) under ``<event>/<document>``; ``search``
+holds the file name, description and extracted text (Russian and English stemming)."""
+
+deals = Table(
+    "deals",
+    metadata,
+    Column("deal_id", Uuid, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("organization_id", Uuid, nullable=False),
+    Column("campaign_id", Uuid),
+    Column("status", String(20), nullable=False),
+    Column("amount", Numeric(18, 2)),
+    Column("currency", String(3)),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("opened_at", DateTime(timezone=True)),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Index("ix_deals_campaign", "campaign_id"),
+    Index("ix_deals_organization_opened", "organization_id", "opened_at"),
+)
+"""Read model of the pipeline's deals (from ``clientele.pipeline.deals``): who opened each,
+when (its creation event's time), the marketing event its source names, status and amount."""
 
 directory = directory_tables(metadata)
 """Read models of the directory's organizations, persons and employees."""

@@ -19,6 +19,12 @@ from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.storage import (
+    AttachmentRefused,
+    AttachmentStorage,
+    check_attachment,
+    safe_filename,
+)
 from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
@@ -57,12 +63,6 @@ from clientele_interactions.operations import (
 )
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.storage import (
-    AttachmentRefused,
-    AttachmentStorage,
-    check_attachment,
-    safe_filename,
-)
 from clientele_interactions.store import (
     client_cards,
     employees,

@@ -15,6 +15,7 @@ from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.events.envelope import Actor
 from clientele_shared.http.problems import NotFound, ProblemError
 from clientele_shared.observability import current_correlation_id
+from clientele_shared.storage import AttachmentStorage, Upload
 from sqlalchemy import Row, and_, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.domain.model import Attachment, Interaction, ResultDefinition
 from clientele_interactions.domain.rules import Rejected, Results
-from clientele_interactions.storage import AttachmentStorage, Upload
 from clientele_interactions.store import (
     attachments,
     campaigns,
