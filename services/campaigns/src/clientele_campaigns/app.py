@@ -2,13 +2,14 @@
 
 from pathlib import Path
 
-from clientele_shared.events.topics import CAMPAIGN_EVENTS
+from clientele_shared.events.topics import CAMPAIGN_CONSENTS, CAMPAIGN_EVENTS
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
 from clientele_campaigns import subscriptions
 from clientele_campaigns.budget.router import router as budget
 from clientele_campaigns.campaigns.router import router as campaigns
+from clientele_campaigns.consent.router import router as consent
 from clientele_campaigns.effectiveness.router import router as effectiveness
 from clientele_campaigns.lists.router import router as lists
 from clientele_campaigns.participants.router import router as participants
@@ -18,7 +19,7 @@ from clientele_campaigns.stages.router import router as stages
 from clientele_campaigns.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PUBLISHES = (CAMPAIGN_EVENTS,)
+PUBLISHES = (CAMPAIGN_EVENTS, CAMPAIGN_CONSENTS)
 
 
 def load_settings() -> CampaignsSettings:
@@ -41,5 +42,6 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             lists,
             registration,
             effectiveness,
+            consent,
         ],
     )

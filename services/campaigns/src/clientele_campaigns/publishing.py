@@ -27,8 +27,10 @@ from clientele_shared.events.schemas.campaigns import (
     ParticipantsAdded,
     ParticipantStatusChanged,
 )
+from clientele_shared.events.schemas.mailings import CONSENT_CHANGED, ConsentChanged
 
 from clientele_campaigns.campaigns.rules import Campaign
+from clientele_campaigns.consent.rules import ConsentEntry
 from clientele_campaigns.participants.rules import Participant
 
 
@@ -165,5 +167,29 @@ def participant_outcome(
         ),
         aggregate_id=str(campaign.id),
         directions=campaign.directions,
+        actor=actor,
+    )
+
+
+# --- mailings (ADR 38) -------------------------------------------------------------------------
+
+
+def consent_changed(
+    outbox: Outbox, entry: ConsentEntry, directions: Sequence[str], actor: Actor
+) -> Envelope:
+    return outbox.envelope(
+        CONSENT_CHANGED,
+        ConsentChanged(
+            consent_id=entry.id,
+            person_id=entry.person_id,
+            channel=entry.channel,
+            granted=entry.granted,
+            source=entry.source,
+            recorded_at=entry.recorded_at,
+            mailing_id=entry.mailing_id,
+            note=entry.note,
+        ),
+        aggregate_id=str(entry.person_id),
+        directions=directions,
         actor=actor,
     )

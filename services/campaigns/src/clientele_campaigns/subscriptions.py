@@ -13,6 +13,7 @@ from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.directory import ListMembershipChanged
+from clientele_shared.events.state import subscribe_state
 from clientele_shared.events.topics import (
     EMPLOYEES,
     EMPLOYEES_STATE,
@@ -26,6 +27,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.clients.service import READ_MODELS
+from clientele_campaigns.contacts.service import CONTACTS
 from clientele_campaigns.lists import service as lists
 from clientele_campaigns.participants import service as participants
 from clientele_campaigns.tables import audit_log
@@ -78,3 +80,5 @@ def subscribe(consumer: EventConsumer, outbox: Outbox) -> None:
     consumer.subscribe(PERSONS_STATE, "person-states", directory.persons)
     consumer.subscribe(EMPLOYEES, "employees", on_employee_event)
     consumer.subscribe(EMPLOYEES_STATE, "employee-states", on_employee_event)
+    # mailings: the addresses, birthdays and employments of persons (ADR 38)
+    subscribe_state(consumer, PERSONS_STATE, "mailing-contacts", CONTACTS)
