@@ -188,7 +188,8 @@ class _NameForms(Mapping[str, str | None]):
 class PersonFields(Mapping[str, Any]):
     """A person as a template sees it: the name parts, ``full_name``, ``first_middle``,
     ``gender``, ``salutation`` and the name in each case (``person.dative.first_middle`` →
-    "Ивану Петровичу"); declined forms are computed only when asked for."""
+    "Ивану Петровичу"), declined only when asked for; ``extra`` adds the caller's own fields
+    (an address, a position)."""
 
     def __init__(
         self,
@@ -197,7 +198,9 @@ class PersonFields(Mapping[str, Any]):
         middle_name: str | None,
         last_name: str | None,
         gender: str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
+        self._extra = dict(extra or {})
         self._first = _clean(first_name)
         self._middle = _clean(middle_name)
         self._last = _clean(last_name)
@@ -225,16 +228,18 @@ class PersonFields(Mapping[str, Any]):
                 last_name=self._last,
                 gender=self.gender,
             )
+        if key in self._extra:
+            return self._extra[key]
         try:
             return _NameForms(self, GrammaticalCase(key))
         except ValueError:
             raise KeyError(key) from None
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(PERSON_FIELDS))
+        return iter(sorted(PERSON_FIELDS | self._extra.keys()))
 
     def __len__(self) -> int:
-        return len(PERSON_FIELDS)
+        return len(PERSON_FIELDS | self._extra.keys())
 
 
 # --- templates -------------------------------------------------------------------------------

@@ -224,3 +224,11 @@ def test_a_message_needs_a_body() -> None:
     with pytest.raises(TemplateInvalid) as caught:
         template(html=None, text=None)
     assert caught.value.problems[0].kind == "missing_part"
+
+
+def test_extra_person_fields() -> None:
+    fields = PersonFields(
+        first_name="Анна", middle_name=None, last_name="Ким", extra={"position": "Директор"}
+    )
+    assert fields["position"] == "Директор"
+    assert "position" in set(fields)

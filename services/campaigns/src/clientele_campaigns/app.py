@@ -2,7 +2,12 @@
 
 from pathlib import Path
 
-from clientele_shared.events.topics import CAMPAIGN_CONSENTS, CAMPAIGN_EVENTS
+from clientele_shared.events.topics import (
+    CAMPAIGN_CONSENTS,
+    CAMPAIGN_EVENTS,
+    CAMPAIGNS,
+    notification_requests,
+)
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
@@ -12,14 +17,18 @@ from clientele_campaigns.campaigns.router import router as campaigns
 from clientele_campaigns.consent.router import router as consent
 from clientele_campaigns.effectiveness.router import router as effectiveness
 from clientele_campaigns.lists.router import router as lists
+from clientele_campaigns.mailings.router import router as mailings
+from clientele_campaigns.mailings.unsubscribe import router as unsubscribe
+from clientele_campaigns.mailings.worker import MailingWorker
 from clientele_campaigns.participants.router import router as participants
 from clientele_campaigns.registration.router import router as registration
 from clientele_campaigns.settings import CampaignsSettings
 from clientele_campaigns.stages.router import router as stages
 from clientele_campaigns.tables import metadata
+from clientele_campaigns.templates.router import router as templates
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PUBLISHES = (CAMPAIGN_EVENTS, CAMPAIGN_CONSENTS)
+PUBLISHES = (CAMPAIGN_EVENTS, CAMPAIGN_CONSENTS, notification_requests(CAMPAIGNS))
 
 
 def load_settings() -> CampaignsSettings:
@@ -27,8 +36,11 @@ def load_settings() -> CampaignsSettings:
 
 
 def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or load_settings(), metadata, publishes=PUBLISHES)
+    settings = settings or load_settings()
+    runtime = ServiceRuntime(settings, metadata, publishes=PUBLISHES)
     subscriptions.subscribe(runtime.consumer, runtime.outbox)
+    if settings.run_mailing_worker:
+        runtime.add_background_task("mailing-worker", MailingWorker(runtime, settings).run)
     return create_service_app(
         runtime,
         title="Clientele campaigns",
@@ -43,5 +55,8 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             registration,
             effectiveness,
             consent,
+            templates,
+            mailings,
+            unsubscribe,
         ],
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from clientele_shared.events.envelope import Actor, Envelope
@@ -27,10 +28,24 @@ from clientele_shared.events.schemas.campaigns import (
     ParticipantsAdded,
     ParticipantStatusChanged,
 )
-from clientele_shared.events.schemas.mailings import CONSENT_CHANGED, ConsentChanged
+from clientele_shared.events.schemas.mailings import (
+    ADDRESS_BOUNCED,
+    CONSENT_CHANGED,
+    AddressBounced,
+    ConsentChanged,
+)
+from clientele_shared.events.schemas.notifications import (
+    Channel,
+    NotificationRequested,
+    notification_requested,
+)
+from clientele_shared.events.schemas.notifications import Recipient as NotifiedRecipient
+from clientele_shared.events.topics import CAMPAIGNS
+from clientele_shared.templating import RenderedMessage
 
 from clientele_campaigns.campaigns.rules import Campaign
 from clientele_campaigns.consent.rules import ConsentEntry
+from clientele_campaigns.mailings.rules import Mailing, Resolved, idempotency_key
 from clientele_campaigns.participants.rules import Participant
 
 
@@ -192,4 +207,59 @@ def consent_changed(
         aggregate_id=str(entry.person_id),
         directions=directions,
         actor=actor,
+    )
+
+
+def address_bounced(
+    outbox: Outbox,
+    person_id: uuid.UUID,
+    email: str,
+    mailing_id: uuid.UUID,
+    reason: str | None,
+    directions: Sequence[str],
+    actor: Actor,
+) -> Envelope:
+    return outbox.envelope(
+        ADDRESS_BOUNCED,
+        AddressBounced(
+            person_id=person_id,
+            email=email,
+            mailing_id=mailing_id,
+            reason=reason[:2000] if reason else None,
+            bounced_at=datetime.now(UTC),
+        ),
+        aggregate_id=str(person_id),
+        directions=directions,
+        actor=actor,
+    )
+
+
+def mailing_message(
+    outbox: Outbox,
+    mailing: Mailing,
+    recipient: Resolved,
+    message: RenderedMessage,
+    *,
+    unsubscribe_url: str,
+    name: str | None,
+) -> Envelope:
+    """One recipient's personalised message as a delivery request to the notifier; its
+    idempotency key is the same however often it is handed over."""
+    key = idempotency_key(mailing.id, recipient.person_id)
+    return outbox.envelope(
+        notification_requested(CAMPAIGNS),
+        NotificationRequested(
+            idempotency_key=key,
+            channel=Channel.EMAIL,
+            kind="mailing",
+            recipients=[NotifiedRecipient(email=recipient.email, name=(name or "")[:200] or None)],
+            subject=message.subject[:500] or mailing.title[:500],
+            html=message.html,
+            text=message.text,
+            attachments=mailing.attachments,
+            reply_to=mailing.reply_to,
+            list_unsubscribe=unsubscribe_url,
+        ),
+        aggregate_id=key,
+        directions=mailing.directions,
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from clientele_shared.directory_read_models import any_of
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.consent.rules import ConsentEntry
@@ -36,7 +37,7 @@ async def granted(
     rows = await session.execute(
         select(consents)
         .where(any_of(consents.c.person_id, person_ids), consents.c.channel == channel)
-        .distinct(consents.c.person_id)
+        .ext(distinct_on(consents.c.person_id))
         .order_by(consents.c.person_id, consents.c.id.desc())
     )
     return {row.person_id: ConsentEntry.model_validate(row._mapping) for row in rows}
