@@ -7,6 +7,7 @@ from clientele_shared.events.schemas import (
     campaigns,
     directory,
     interactions,
+    mailings,
     notifications,
     notifier,
     pipeline,
@@ -17,6 +18,7 @@ from clientele_shared.events.schemas.directory import (
     OrganizationUpdated,
 )
 from clientele_shared.events.topics import (
+    CAMPAIGN_CONSENTS,
     CAMPAIGN_EVENTS,
     CAMPAIGNS,
     DEALS,
@@ -107,6 +109,12 @@ TOPICS = [
         frozenset({INTERACTIONS, PIPELINE}),
         description="Marketing events, participants and outcomes.",
     ),
+    Topic(
+        CAMPAIGN_CONSENTS,
+        CAMPAIGNS,
+        frozenset({DIRECTORY, INTERACTIONS, PIPELINE}),
+        description="Persons' consent per channel (unsubscribes too) and hard-bounced addresses.",
+    ),
     *(
         Topic(
             notification_requests(service),
@@ -138,10 +146,12 @@ EVENTS = [
     *notifier.EVENTS,
     *pipeline.EVENTS,
     *campaigns.EVENTS,
+    *mailings.EVENTS,
 ]
 
 __all__ = [
     "CAMPAIGNS",
+    "CAMPAIGN_CONSENTS",
     "CAMPAIGN_EVENTS",
     "DEALS",
     "DELIVERIES",

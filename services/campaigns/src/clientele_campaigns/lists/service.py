@@ -94,3 +94,10 @@ async def resolution_members(
         if await queries.resolution(session, campaign_id, resolution_id) is None:
             raise NotFound("The list resolution does not exist.")
         return await queries.resolution_members(session, resolution_id, after, limit)
+
+
+async def members_of(session: AsyncSession, list_id: uuid.UUID) -> list[uuid.UUID] | None:
+    """A static list's member organizations now (None: no such list); a mailing's audience."""
+    if await queries.list_name(session, list_id) is None:
+        return None
+    return await queries.members(session, list_id)
