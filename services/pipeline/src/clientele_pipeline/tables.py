@@ -272,3 +272,55 @@ automation_schedule = Table(
 )
 """Delayed actions of firings: taken when due by one replica (``FOR UPDATE SKIP LOCKED``)
 and marked done in the transaction that runs them, so each runs once, across restarts."""
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("title", String(500), nullable=False),
+    Column("description", Text),
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("assignee_employee_id", Uuid, nullable=False),
+    Column("priority", String(10), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("deal_id", Uuid, ForeignKey("deals.id")),
+    Column("organization_id", Uuid),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("result", Text),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("completed_by", String(200)),
+    Column("overdue_at", DateTime(timezone=True)),
+    *_versioned(),
+    Index("ix_tasks_assignee", "assignee_employee_id", "status", "deadline"),
+    Index("ix_tasks_deal", "deal_id", postgresql_where=text("deal_id IS NOT NULL")),
+    Index("ix_tasks_organization", "organization_id", "assignee_employee_id"),
+    Index("ix_tasks_directions", "directions", postgresql_using="gin"),
+    Index(
+        "ix_tasks_overdue_scan",
+        "deadline",
+        postgresql_where=text("status = 'open' AND overdue_at IS NULL AND deleted_at IS NULL"),
+    ),
+)
+"""Tasks of employees, linked to a deal and/or an organization; ``overdue_at``: when the open
+task was found past its deadline (once per deadline: a new deadline clears it)."""
+
+task_feed_tokens = Table(
+    "task_feed_tokens",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("employee_id", Uuid, nullable=False),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(200), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_by", String(200)),
+    Index(
+        "ux_task_feed_tokens_live",
+        "employee_id",
+        unique=True,
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+    Index("ix_task_feed_tokens_employee", "employee_id", "created_at"),
+)
+"""Secret task calendar feed URLs (``clientele_shared.calendar_feeds``): the token is the row id
+and a secret of which only the SHA-256 is kept; one live token per employee."""

@@ -10,6 +10,7 @@ from clientele_shared.events.schemas import (
     notifications,
     notifier,
     pipeline,
+    tasks,
 )
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import (
@@ -36,6 +37,7 @@ from clientele_shared.events.topics import (
     PERSONS_STATE,
     PIPELINE,
     SERVICES,
+    TASKS,
     notification_requests,
 )
 
@@ -102,6 +104,12 @@ TOPICS = [
         description="Deals and their stage changes (the pipeline's automation consumes them too).",
     ),
     Topic(
+        TASKS,
+        PIPELINE,
+        frozenset({INTERACTIONS, PIPELINE}),
+        description="Tasks: created, changed, completed, reassigned, overdue.",
+    ),
+    Topic(
         CAMPAIGN_EVENTS,
         CAMPAIGNS,
         frozenset({INTERACTIONS, PIPELINE}),
@@ -137,6 +145,7 @@ EVENTS = [
     *notifications.EVENTS,
     *notifier.EVENTS,
     *pipeline.EVENTS,
+    *tasks.EVENTS,
     *campaigns.EVENTS,
 ]
 
@@ -162,6 +171,7 @@ __all__ = [
     "PIPELINE",
     "REGISTRY",
     "SERVICES",
+    "TASKS",
     "TOPICS",
     "FieldChange",
     "OrganizationCreated",
