@@ -11,6 +11,7 @@ from clientele_pipeline.automation import engine as automation_engine
 from clientele_pipeline.automation.router import router as automation
 from clientele_pipeline.board.router import router as board
 from clientele_pipeline.deals.router import router as deals
+from clientele_pipeline.documents.router import router as documents
 from clientele_pipeline.pipelines.router import router as pipelines
 from clientele_pipeline.playbooks.router import router as playbooks
 from clientele_pipeline.settings import PipelineSettings
@@ -46,6 +47,7 @@ def create_app(settings: PipelineSettings | None = None) -> FastAPI:
             stages,
             board,
             deals,
+            documents,
             playbooks,
             automation,
             tasks,

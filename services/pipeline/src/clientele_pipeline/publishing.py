@@ -10,6 +10,7 @@ from typing import Any
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.base import FieldChange
+from clientele_shared.events.schemas.erp import PaymentReceived
 from clientele_shared.events.schemas.notifications import (
     Channel,
     NotificationRequested,
@@ -25,6 +26,7 @@ from clientele_shared.events.schemas.pipeline import (
     DEAL_CREATED,
     DEAL_DELETED,
     DEAL_LOST,
+    DEAL_PAYMENT_RECEIVED,
     DEAL_RESTORED,
     DEAL_STAGE_CHANGED,
     DEAL_WON,
@@ -32,6 +34,7 @@ from clientele_shared.events.schemas.pipeline import (
     DealCreated,
     DealDeleted,
     DealLost,
+    DealPaymentReceived,
     DealRestored,
     DealStageChanged,
     DealWon,
@@ -202,6 +205,31 @@ def deal_deleted(outbox: Outbox, deal: Deal, actor: Actor) -> Envelope:
     return outbox.envelope(
         DEAL_DELETED,
         DealDeleted(deal_id=deal.id, version=deal.version, organization_id=deal.organization_id),
+        aggregate_id=str(deal.id),
+        directions=deal.directions,
+        actor=actor,
+    )
+
+
+def deal_payment_received(
+    outbox: Outbox, deal: Deal, payment: PaymentReceived, actor: Actor
+) -> Envelope:
+    """A payment the ERP reported, attached to the deal (for automation and the summary)."""
+    payload = DealPaymentReceived(
+        deal_id=deal.id,
+        organization_id=deal.organization_id,
+        pipeline_id=deal.pipeline_id,
+        document_id=payment.document_id,
+        invoice_id=payment.invoice_id,
+        number=payment.number,
+        date=payment.date,
+        amount=payment.amount,
+        currency=payment.currency,
+        paid_at=payment.paid_at,
+    )
+    return outbox.envelope(
+        DEAL_PAYMENT_RECEIVED,
+        payload,
         aggregate_id=str(deal.id),
         directions=deal.directions,
         actor=actor,

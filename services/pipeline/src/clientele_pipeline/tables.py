@@ -324,3 +324,30 @@ task_feed_tokens = Table(
 )
 """Secret task calendar feed URLs (``clientele_shared.calendar_feeds``): the token is the row id
 and a secret of which only the SHA-256 is kept; one live token per employee."""
+
+erp_documents = Table(
+    "erp_documents",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("document_id", String(200), nullable=False),
+    Column("deal_id", Uuid, ForeignKey("deals.id")),
+    Column("organization_id", Uuid, nullable=False),
+    Column("inn", String(12)),
+    Column("number", String(100), nullable=False),
+    Column("document_date", Date, nullable=False),
+    Column("amount", Numeric(18, 2), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("lines", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("event_id", Uuid, nullable=False),
+    Column("revision", Integer, nullable=False, server_default=text("1")),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("kind", "document_id", name="uq_erp_documents_kind_document"),
+    Index("ix_erp_documents_deal", "deal_id", "document_date"),
+    Index("ix_erp_documents_organization", "organization_id", "document_date"),
+)
+"""Invoices, payments and shipments the ERP published, attached to a deal and/or client; one
+row per ERP document (a document sent again is a correction: ``revision`` counts them)."""

@@ -6,6 +6,7 @@ from clientele_shared.events.registry import DAY_MS, Registry, Topic
 from clientele_shared.events.schemas import (
     campaigns,
     directory,
+    erp,
     interactions,
     notifications,
     notifier,
@@ -134,7 +135,7 @@ TOPICS = [
         ERP_DOCUMENTS,
         ERP,
         frozenset({PIPELINE, INTERACTIONS}),
-        description="Invoices and payments published by the ERP.",
+        description="Invoices issued, payments received and shipments, published by the ERP.",
     ),
 ]
 
@@ -147,6 +148,7 @@ EVENTS = [
     *pipeline.EVENTS,
     *tasks.EVENTS,
     *campaigns.EVENTS,
+    *erp.EVENTS,
 ]
 
 __all__ = [
