@@ -7,6 +7,7 @@ from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
 from clientele_pipeline import subscriptions
+from clientele_pipeline.analytics.router import router as analytics
 from clientele_pipeline.automation import engine as automation_engine
 from clientele_pipeline.automation.router import router as automation
 from clientele_pipeline.board.router import router as board
@@ -51,5 +52,6 @@ def create_app(settings: PipelineSettings | None = None) -> FastAPI:
             playbooks,
             automation,
             tasks,
+            analytics,
         ],
     )

@@ -15,7 +15,11 @@ from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.erp import ErpDocument
-from clientele_shared.events.schemas.interactions import ResponsibilityHandedOver
+from clientele_shared.events.schemas.interactions import (
+    InteractionCompleted,
+    InteractionLogged,
+    ResponsibilityHandedOver,
+)
 from clientele_shared.events.topics import (
     DEALS,
     EMPLOYEES,
@@ -32,6 +36,7 @@ from clientele_shared.settings import ServiceSettings
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clientele_pipeline.analytics import service as analytics
 from clientele_pipeline.automation.service import DealEvents
 from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import service as deals
@@ -77,14 +82,18 @@ async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseMod
 
 
 class InteractionEvents:
-    """Interactions' events: a client handed over takes its open tasks along."""
+    """Interactions' events: a client handed over takes its open tasks along; a contact that
+    happened about a deal counts for the analytics."""
 
     def __init__(self, outbox: Outbox, settings: ServiceSettings) -> None:
         self.outbox = outbox
         self.settings = settings
 
     async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
-        if isinstance(payload, ResponsibilityHandedOver):
+        if isinstance(payload, InteractionLogged | InteractionCompleted):
+            if payload.deal_id is not None and payload.status == "done":
+                await analytics.record_contact(session, payload)
+        elif isinstance(payload, ResponsibilityHandedOver):
             actor = envelope.actor or Actor(subject="interactions", kind="service")
             async with within(session, self.outbox, audit_log, actor) as uow:
                 await tasks.hand_over(uow, payload, tasks.lead_of(self.settings))

@@ -175,11 +175,15 @@ deal_stage_history = Table(
     Column("actor_kind", String(20), nullable=False),
     Column("reason", Text),
     Column("deal_version", Integer, nullable=False),
+    Column("from_entered_at", DateTime(timezone=True)),
     Index("ix_deal_stage_history_deal", "deal_id", "id"),
     Index("ix_deal_stage_history_to_stage", "to_stage_id", "moved_at"),
 )
 """Append-only: every stage a deal entered (the first row has no ``from_stage_id``), the input
-of the analytics (time in stage is computed from it, never from the deal's mutable fields)."""
+of the analytics (time in stage is computed from it, never from the deal's mutable fields):
+``from_entered_at`` is when the deal had entered the stage it leaves (the previous row's
+``moved_at``), so a stay's length is one subtraction in the row, without a window over the
+history."""
 
 directory = directory_tables(metadata)
 organizations, persons, employees = directory.organizations, directory.persons, directory.employees
@@ -351,3 +355,15 @@ erp_documents = Table(
 )
 """Invoices, payments and shipments the ERP published, attached to a deal and/or client; one
 row per ERP document (a document sent again is a correction: ``revision`` counts them)."""
+
+deal_contacts = Table(
+    "deal_contacts",
+    metadata,
+    Column("interaction_id", Uuid, primary_key=True),
+    Column("deal_id", Uuid, nullable=False),
+    Column("organization_id", Uuid, nullable=False),
+    Column("occurred_at", DateTime(timezone=True)),
+    Index("ix_deal_contacts_deal", "deal_id"),
+)
+"""Read model of interactions: contacts that happened about a deal (logged, or planned and
+completed), for the analytics' contacts per won deal."""
