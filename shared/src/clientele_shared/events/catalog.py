@@ -6,11 +6,13 @@ from clientele_shared.events.registry import DAY_MS, Registry, Topic
 from clientele_shared.events.schemas import (
     campaigns,
     directory,
+    erp,
     interactions,
     mailings,
     notifications,
     notifier,
     pipeline,
+    tasks,
 )
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import (
@@ -38,6 +40,7 @@ from clientele_shared.events.topics import (
     PERSONS_STATE,
     PIPELINE,
     SERVICES,
+    TASKS,
     notification_requests,
 )
 
@@ -104,6 +107,12 @@ TOPICS = [
         description="Deals and their stage changes (the pipeline's automation consumes them too).",
     ),
     Topic(
+        TASKS,
+        PIPELINE,
+        frozenset({INTERACTIONS, PIPELINE}),
+        description="Tasks: created, changed, completed, reassigned, overdue.",
+    ),
+    Topic(
         CAMPAIGN_EVENTS,
         CAMPAIGNS,
         frozenset({INTERACTIONS, PIPELINE}),
@@ -134,7 +143,7 @@ TOPICS = [
         ERP_DOCUMENTS,
         ERP,
         frozenset({PIPELINE, INTERACTIONS}),
-        description="Invoices and payments published by the ERP.",
+        description="Invoices issued, payments received and shipments, published by the ERP.",
     ),
 ]
 
@@ -145,8 +154,10 @@ EVENTS = [
     *notifications.EVENTS,
     *notifier.EVENTS,
     *pipeline.EVENTS,
+    *tasks.EVENTS,
     *campaigns.EVENTS,
     *mailings.EVENTS,
+    *erp.EVENTS,
 ]
 
 __all__ = [
@@ -172,6 +183,7 @@ __all__ = [
     "PIPELINE",
     "REGISTRY",
     "SERVICES",
+    "TASKS",
     "TOPICS",
     "FieldChange",
     "OrganizationCreated",
