@@ -1,7 +1,8 @@
 """The example ERP adapter (docs/examples/erp-adapter) against the real directory and pipeline.
 
 What an ERP team needs to trust: an organization created in the directory reaches the adapter's
-copy; the invoice and payment it publishes reach the deal (a retried send is one document); an
+copy; the invoice and payment it publishes reach the deal (a retried send is one document) and
+the client's summary in interactions; an
 invalid document ends in the dead-letter topic with a readable reason; an adapter killed and
 restarted resumes from its committed offsets without losing or doubling anything.
 """
@@ -9,6 +10,7 @@ restarted resumes from its committed offsets without losing or doubling anything
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sqlite3
@@ -44,15 +46,19 @@ def stacks(
     migrated: None,
     issuer: TokenIssuer,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Stack, Stack]]:
-    directory_url = infra.test_database_url("directory")
-    pipeline_url = infra.test_database_url("pipeline")
+) -> Iterator[tuple[Stack, Stack, Stack]]:
     logs = tmp_path_factory.mktemp("erp")
+
+    def start(service: str) -> contextlib.AbstractContextManager[Stack]:
+        url = infra.test_database_url(service)
+        return running(service, infra, service_env, url, issuer, logs)
+
     with (
-        running("directory", infra, service_env, directory_url, issuer, logs) as directory,
-        running("pipeline", infra, service_env, pipeline_url, issuer, logs) as pipeline,
+        start("directory") as directory,
+        start("pipeline") as pipeline,
+        start("interactions") as interactions,
     ):
-        yield directory, pipeline
+        yield directory, pipeline, interactions
 
 
 class Adapter:
@@ -132,9 +138,9 @@ def _dead_letter_reason(bootstrap: str, key: str) -> str:
 
 
 def test_the_adapter_follows_the_directory_and_its_documents_reach_the_deal(
-    stacks: tuple[Stack, Stack], adapter: Adapter, tmp_path: Path
+    stacks: tuple[Stack, Stack, Stack], adapter: Adapter, tmp_path: Path
 ) -> None:
-    directory, pipeline = stacks
+    directory, pipeline, interactions = stacks
     north = [f"erp-{uuid.uuid4().hex[:6]}"]
     me = directory.user(north)
     adapter.start()
@@ -191,6 +197,16 @@ def test_the_adapter_follows_the_directory_and_its_documents_reach_the_deal(
     wait_for(lambda: len(documents()) >= 2, 60, "the invoice and the payment on the deal")
     kinds = sorted((doc["number"], doc["amount"]) for doc in documents())
     assert kinds == [("ПП-9", "125000.50"), ("СЧ-17", "125000.50")]
+
+    def on_summary() -> list[tuple[str, str, str]]:
+        url = f"/v1/clients/{client['id']}/summary"
+        response = interactions.call("GET", url, interactions.user(north))
+        assert response.status_code == 200, response.text
+        lines = response.json()["erp_documents"]
+        return sorted((line["kind"], line["number"], line["amount"]) for line in lines)
+
+    wait_for(lambda: len(on_summary()) >= 2, 60, "the documents on the client's summary")
+    assert on_summary() == [("invoice", "СЧ-17", "125000.50"), ("payment", "ПП-9", "125000.50")]
 
     broken = {**invoice, "document_id": f"BAD-{uuid.uuid4().hex[:8]}", "lines": []}
     broken["lines"] = [{"name": "Сталь", "quantity": "1", "price": "1.00", "amount": "1.00"}]

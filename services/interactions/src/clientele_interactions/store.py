@@ -350,7 +350,7 @@ client_erp_documents = Table(
     metadata,
     Column("document_id", String(200), primary_key=True),
     Column("organization_id", Uuid, nullable=False),
-    Column("kind", String(20), nullable=False),
+    Column("kind", String(20), primary_key=True),
     Column("number", String(100)),
     Column("issued_on", DateTime(timezone=True)),
     Column("amount", Numeric(18, 2)),
@@ -360,4 +360,5 @@ client_erp_documents = Table(
     UniqueConstraint("organization_id", "kind", "document_id", name="uq_client_erp_doc"),
     Index("ix_client_erp_documents_org", "organization_id", "issued_on"),
 )
-"""Filled by the ERP's invoice and payment events (a later issue)."""
+"""The ERP's invoices, payments and shipments of each client (``readmodels.on_erp_document``);
+keyed by kind and the ERP's id, a correction replaces."""
