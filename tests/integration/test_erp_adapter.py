@@ -137,6 +137,7 @@ def _dead_letter_reason(bootstrap: str, key: str) -> str:
     return asyncio.run(read())
 
 
+@pytest.mark.timeout(900)  # three services, the adapter twice and a dozen processes on 2 cores
 def test_the_adapter_follows_the_directory_and_its_documents_reach_the_deal(
     stacks: tuple[Stack, Stack, Stack], adapter: Adapter, tmp_path: Path
 ) -> None:
