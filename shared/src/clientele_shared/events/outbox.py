@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from clientele_shared.bulk import COPY_FROM, Copy
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.registry import Registry
-from clientele_shared.events.state import StateSource
+from clientele_shared.events.state import TOMBSTONE, StateSource, Tombstone
 from clientele_shared.observability import (
     OUTBOX_BACKLOG,
     OUTBOX_PUBLISHED,
@@ -156,10 +157,24 @@ class Outbox:
                 staged += len(snapshots)
         return staged
 
-    def rows(self, envelopes: Iterable[Envelope]) -> list[dict[str, Any]]:
-        """The outbox rows of events this service may publish (for a bulk writer such as COPY)."""
+    def rows(self, envelopes: Iterable[Envelope | Tombstone]) -> list[dict[str, Any]]:
+        """The outbox rows of events this service may publish (for a bulk writer such as COPY);
+        a tombstone's row has an empty value and is published with a null one."""
         rows = []
         for envelope in envelopes:
+            if isinstance(envelope, Tombstone):
+                self.registry.check_publish(self.service, envelope.topic)
+                rows.append(
+                    {
+                        "event_id": uuid.uuid4(),
+                        "topic": envelope.topic,
+                        "key": envelope.key,
+                        "event_type": TOMBSTONE,
+                        "value": b"",
+                        "headers": envelope.headers(),
+                    }
+                )
+                continue
             spec = self.registry.spec(envelope.type, envelope.schema_version)
             self.registry.check_publish(self.service, spec.topic)
             rows.append(
@@ -270,6 +285,7 @@ class OutboxRelay:
                         self.table.c.id,
                         self.table.c.topic,
                         self.table.c.key,
+                        self.table.c.event_type,
                         self.table.c.value,
                         self.table.c.headers,
                     )
@@ -283,7 +299,7 @@ class OutboxRelay:
             pending = [
                 await self.producer.send(
                     row.topic,
-                    value=row.value,
+                    value=None if row.event_type == TOMBSTONE else row.value,
                     key=row.key.encode(),
                     headers=[(name, str(value).encode()) for name, value in row.headers.items()],
                 )
