@@ -42,6 +42,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clientele_shared.bulk import Copy
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.registry import EventSpec, Registry
 from clientele_shared.observability import get_logger
@@ -251,9 +252,8 @@ class ReadModel:
         connection = await session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None, "an asyncpg connection"
-        await driver.copy_records_to_table(
-            staging, records=[tuple(row[name] for name in names) for row in rows], columns=names
-        )
+        records = Copy.of(into, rows).records  # JSONB columns as JSON text
+        await driver.copy_records_to_table(staging, records=records, columns=names)
         staged = Table(staging, MetaData(), *(Column(c.name, c.type) for c in into.columns))
         stmt = insert(into).from_select(names, select(*(staged.c[name] for name in names)))
         excluded = stmt.excluded
