@@ -463,8 +463,21 @@ class MemberSnapshots:
             )
             for row in rows
         ]
+        lists = {list_id for list_id, _ in gone}
+        directions_of = {
+            row.id: tuple(row.directions)
+            for row in (
+                await session.execute(
+                    select(organization_lists.c.id, organization_lists.c.directions).where(
+                        organization_lists.c.id.in_(lists)
+                    )
+                )
+            ).all()
+        }
         staged += [
-            Tombstone(LIST_MEMBERS_STATE, f"{list_id}:{org}", 1, revision)
+            Tombstone(
+                LIST_MEMBERS_STATE, f"{list_id}:{org}", 1, revision, directions_of.get(list_id, ())
+            )
             for (list_id, org), revision in zip(gone, revisions, strict=True)
         ]
         return staged

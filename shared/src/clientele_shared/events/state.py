@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_shared.bulk import Copy
 from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.feeds import DIRECTIONS_HEADER
 from clientele_shared.events.registry import EventSpec, Registry
 from clientele_shared.observability import get_logger
 
@@ -92,9 +93,14 @@ class Tombstone:
     key: str
     version: int
     revision: int
+    directions: tuple[str, ...] = ()
+    """The record's last directions (its direction feeds drop it too, ADR 26)."""
 
     def headers(self) -> dict[str, str]:
-        return dict(zip(ORDER_HEADERS, (str(self.version), str(self.revision)), strict=True))
+        headers = dict(zip(ORDER_HEADERS, (str(self.version), str(self.revision)), strict=True))
+        if self.directions:
+            headers[DIRECTIONS_HEADER] = ",".join(self.directions)
+        return headers
 
 
 class Removal(BaseModel):
