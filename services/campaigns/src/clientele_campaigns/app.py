@@ -6,8 +6,11 @@ from clientele_shared.events.topics import (
     CAMPAIGN_CONSENTS,
     CAMPAIGN_EVENTS,
     CAMPAIGNS,
+    LIST_MEMBERS_STATE,
+    LISTS_STATE,
     notification_requests,
 )
+from clientele_shared.rebuild import StateReadModel
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from clientele_shared.storage import S3Storage, create_storage
 from fastapi import FastAPI
@@ -18,6 +21,7 @@ from clientele_campaigns.campaigns.router import router as campaigns
 from clientele_campaigns.consent.router import router as consent
 from clientele_campaigns.documents.router import router as documents
 from clientele_campaigns.effectiveness.router import router as effectiveness
+from clientele_campaigns.lists.queries import LISTS, MEMBERS
 from clientele_campaigns.lists.router import router as lists
 from clientele_campaigns.mailings.router import router as mailings
 from clientele_campaigns.mailings.unsubscribe import router as unsubscribe
@@ -31,6 +35,11 @@ from clientele_campaigns.templates.router import router as templates
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PUBLISHES = (CAMPAIGN_EVENTS, CAMPAIGN_CONSENTS, notification_requests(CAMPAIGNS))
+READ_MODELS = {
+    "lists": StateReadModel(LISTS_STATE, LISTS),
+    "list-members": StateReadModel(LIST_MEMBERS_STATE, MEMBERS),
+}
+"""Read models `clientele rebuild campaigns <name>` loads from their state topics."""
 
 
 def load_settings() -> CampaignsSettings:

@@ -168,15 +168,25 @@ directory_lists = Table(
     Column("list_id", Uuid, primary_key=True),
     Column("name", String(500), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("kind", String(20), nullable=False, server_default="static"),
+    Column("filter", JSONB),
+    Column("directions", ARRAY(String(64)), nullable=False, server_default="{}"),
+    Column("deleted", Boolean, nullable=False, server_default="false"),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("state_revision", BigInteger, nullable=False, server_default="0"),
 )
-"""Read model of the directory's static lists (from ``directory.list.membership_changed``)."""
+"""Read model of the directory's lists, from its lists state topic (ADR 18)."""
 
 directory_list_members = Table(
     "directory_list_members",
     metadata,
-    Column("list_id", Uuid, ForeignKey("directory_lists.list_id"), primary_key=True),
+    Column("list_id", Uuid, primary_key=True),
     Column("organization_id", Uuid, primary_key=True),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("state_revision", BigInteger, nullable=False, server_default="0"),
 )
+"""Read model of the static lists' members, from the list members state topic (a member may
+arrive before its list: no foreign key)."""
 
 list_resolutions = Table(
     "list_resolutions",

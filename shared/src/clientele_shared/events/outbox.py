@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -20,7 +21,7 @@ from clientele_shared.bulk import COPY_FROM, Copy
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.feeds import DirectionFeeds, FeedRecord, routing_headers
 from clientele_shared.events.registry import Registry
-from clientele_shared.events.state import StateSource
+from clientele_shared.events.state import TOMBSTONE, StateSource, Tombstone
 from clientele_shared.observability import (
     OUTBOX_BACKLOG,
     OUTBOX_PUBLISHED,
@@ -157,10 +158,24 @@ class Outbox:
                 staged += len(snapshots)
         return staged
 
-    def rows(self, envelopes: Iterable[Envelope]) -> list[dict[str, Any]]:
-        """The outbox rows of events this service may publish (for a bulk writer such as COPY)."""
+    def rows(self, envelopes: Iterable[Envelope | Tombstone]) -> list[dict[str, Any]]:
+        """The outbox rows of events this service may publish (for a bulk writer such as COPY);
+        a tombstone's row has an empty value and is published with a null one."""
         rows = []
         for envelope in envelopes:
+            if isinstance(envelope, Tombstone):
+                self.registry.check_publish(self.service, envelope.topic)
+                rows.append(
+                    {
+                        "event_id": uuid.uuid4(),
+                        "topic": envelope.topic,
+                        "key": envelope.key,
+                        "event_type": TOMBSTONE,
+                        "value": b"",
+                        "headers": envelope.headers(),
+                    }
+                )
+                continue
             spec = self.registry.spec(envelope.type, envelope.schema_version)
             self.registry.check_publish(self.service, spec.topic)
             rows.append(
@@ -211,6 +226,12 @@ def create_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProduce
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+def _value(row: Any) -> bytes | None:
+    """An outbox row's record value: none for a tombstone."""
+    value: bytes | None = None if row.event_type == TOMBSTONE else row.value
+    return value
 
 
 class OutboxRelay:
@@ -274,6 +295,7 @@ class OutboxRelay:
                         self.table.c.id,
                         self.table.c.topic,
                         self.table.c.key,
+                        self.table.c.event_type,
                         self.table.c.value,
                         self.table.c.headers,
                     )
@@ -292,7 +314,7 @@ class OutboxRelay:
                 headers = [(name, str(value).encode()) for name, value in row.headers.items()]
                 key = row.key.encode()
                 pending.append(
-                    await self.producer.send(row.topic, value=row.value, key=key, headers=headers)
+                    await self.producer.send(row.topic, value=_value(row), key=key, headers=headers)
                 )
                 for record in feed.get(index, ()):
                     pending.append(
@@ -310,7 +332,7 @@ class OutboxRelay:
         if self.feeds is None:
             return {}
         feed = {
-            index: self.feeds.route(row.topic, row.key, row.value, row.headers)
+            index: self.feeds.route(row.topic, row.key, _value(row), row.headers)
             for index, row in enumerate(rows)
         }
         return {index: records for index, records in feed.items() if records}

@@ -54,7 +54,7 @@ from clientele_directory.domain.lists import (
 )
 from clientele_directory.domain.organizations import valid_inn
 from clientele_directory.domain.search import OrganizationFilter, OrganizationSort
-from clientele_directory.events import list_membership_changed
+from clientele_directory.events import list_changed, list_membership_changed
 from clientele_directory.store import organization_list_members, organization_lists, organizations
 from clientele_directory.tabular import TabularError, read_rows
 
@@ -136,6 +136,9 @@ async def create_list(
             action="created",
             version=1,
             changes={k: {"old": None, "new": v} for k, v in found.fields().items() if v},
+        )
+        await runtime.outbox.add(
+            session, list_changed(runtime.outbox, found, "created", actor_of(principal))
         )
     response.headers["ETag"] = etag(1)
     response.headers["Location"] = f"/v1/lists/{list_id}"
@@ -220,7 +223,11 @@ async def update_list(
             version=version,
             changes=changes,
         )
-    found = _from_row(row)
+        found = _from_row(row)
+        await runtime.outbox.add(
+            session,
+            list_changed(runtime.outbox, found, "updated", actor_of(principal), changes),
+        )
     response.headers["ETag"] = etag(found.version)
     return found
 
@@ -247,6 +254,10 @@ async def delete_list(
         )
         await audit(
             session, principal, kind=KIND, entity_id=list_id, action="deleted", version=version
+        )
+        gone = current.model_copy(update={"version": version})
+        await runtime.outbox.add(
+            session, list_changed(runtime.outbox, gone, "deleted", actor_of(principal))
         )
     response.headers["ETag"] = etag(version)
 
