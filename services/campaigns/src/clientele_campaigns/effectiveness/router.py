@@ -8,10 +8,10 @@ from typing import Annotated
 
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.runtime import CurrentRuntime, ServiceRuntime
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
-from clientele_campaigns.effectiveness import service
+from clientele_campaigns.effectiveness import service, spreadsheet
 from clientele_campaigns.effectiveness.rules import EventFigures, PeriodFigures
 from clientele_campaigns.settings import CampaignsSettings
 
@@ -67,3 +67,55 @@ async def period_figures(
         starts_before=starts_before,
         window=_window(runtime, attribution_days),
     )
+
+
+def _xlsx(data: bytes, name: str) -> Response:
+    return Response(
+        data,
+        media_type=spreadsheet.MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+    )
+
+
+@router.get(
+    "/v1/campaigns/{campaign_id}/effectiveness.xlsx",
+    response_class=Response,
+    responses={200: {"content": {spreadsheet.MEDIA_TYPE: {}}}},
+)
+async def event_workbook(
+    campaign_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    runtime: CurrentRuntime,
+    attribution_days: AttributionDays = None,
+) -> Response:
+    """The event's figures as an .xlsx (numbers as numbers)."""
+    data = await service.event_workbook(
+        runtime=runtime,
+        principal=principal,
+        campaign_id=campaign_id,
+        window=_window(runtime, attribution_days),
+    )
+    return _xlsx(data, f"effectiveness-{campaign_id}")
+
+
+@router.get(
+    "/v1/effectiveness.xlsx",
+    response_class=Response,
+    responses={200: {"content": {spreadsheet.MEDIA_TYPE: {}}}},
+)
+async def period_workbook(
+    principal: CurrentPrincipal,
+    runtime: CurrentRuntime,
+    starts_from: Annotated[AwareDatetime, Query(alias="from")],
+    starts_before: Annotated[AwareDatetime, Query(alias="to")],
+    attribution_days: AttributionDays = None,
+) -> Response:
+    """The period's figures as an .xlsx: each event's and their total."""
+    data = await service.period_workbook(
+        runtime=runtime,
+        principal=principal,
+        starts_from=starts_from,
+        starts_before=starts_before,
+        window=_window(runtime, attribution_days),
+    )
+    return _xlsx(data, f"effectiveness-{starts_from:%Y%m%d}-{starts_before:%Y%m%d}")

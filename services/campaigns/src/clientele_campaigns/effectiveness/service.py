@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clientele_campaigns.campaigns import queries as campaign_queries
 from clientele_campaigns.campaigns import service as campaigns
 from clientele_campaigns.campaigns.rules import Campaign
-from clientele_campaigns.effectiveness import queries
+from clientele_campaigns.effectiveness import queries, spreadsheet
 from clientele_campaigns.effectiveness.rules import (
     AttributedDeal,
     EventFigures,
@@ -127,3 +128,32 @@ async def period_figures(
     return PeriodFigures(
         **total.model_dump(), starts_from=starts_from, starts_before=starts_before, events=events
     )
+
+
+async def event_workbook(
+    *, runtime: ServiceRuntime, principal: Principal, campaign_id: uuid.UUID, window: timedelta
+) -> bytes:
+    """One event's figures as an .xlsx (built off the event loop)."""
+    report = await event_figures(
+        runtime=runtime, principal=principal, campaign_id=campaign_id, window=window
+    )
+    return await asyncio.to_thread(spreadsheet.workbook, [report], None)
+
+
+async def period_workbook(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    starts_from: datetime,
+    starts_before: datetime,
+    window: timedelta,
+) -> bytes:
+    """A period's figures, each event's and their total, as an .xlsx (built off the loop)."""
+    report = await period_figures(
+        runtime=runtime,
+        principal=principal,
+        starts_from=starts_from,
+        starts_before=starts_before,
+        window=window,
+    )
+    return await asyncio.to_thread(spreadsheet.workbook, report.events, report)
