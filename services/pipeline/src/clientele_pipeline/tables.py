@@ -129,9 +129,14 @@ deals = Table(
     Index("ix_deals_tags", "tags", postgresql_using="gin"),
     Index("ix_deals_person_ids", "person_ids", postgresql_using="gin"),
     Index(
-        "ix_deals_responsible",
+        "ix_deals_board_responsible",
+        "pipeline_id",
         "responsible_employee_id",
-        postgresql_where=text("deleted_at IS NULL"),
+        "stage_id",
+        text("created_at DESC"),
+        text("id DESC"),
+        postgresql_include=["currency", "amount", "directions"],
+        postgresql_where=text("deleted_at IS NULL AND NOT client_hidden"),
     ),
     Index(
         "ix_deals_title_trgm",

@@ -8,7 +8,7 @@ from typing import Any
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.schemas.interactions import InteractionSnapshot
-from sqlalchemy import Date, Numeric, TextClause, and_, cast, func, literal, select, text
+from sqlalchemy import Date, Numeric, and_, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -31,11 +31,6 @@ async def record_contact(session: AsyncSession, contact: InteractionSnapshot) ->
         )
         .on_conflict_do_nothing()
     )
-
-
-def repeatable_read() -> TextClause:
-    """The report's aggregates read one snapshot (the first statement of its transaction)."""
-    return text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
 def _shown(principal: Principal, pipeline_ids: list[uuid.UUID]) -> ColumnElement[bool]:

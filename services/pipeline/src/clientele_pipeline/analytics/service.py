@@ -8,6 +8,7 @@ import uuid
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.schemas.interactions import InteractionSnapshot
 from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.service_layer import read_snapshot
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.analytics import queries
@@ -58,7 +59,7 @@ async def sales_report(
     shown = await _pipelines(runtime, principal, pipeline_id)
     ids = [pipeline.id for pipeline in shown]
     async with runtime.sessions() as session, session.begin():
-        await session.execute(queries.repeatable_read())
+        await read_snapshot(session)
         reached = await queries.reached(session, principal, ids, window)
         stays = await queries.stays(session, principal, ids, window)
         won, total, cycle, contacts = await queries.won(session, principal, ids, window)
