@@ -9,8 +9,8 @@ members the directory's lists, exactly; the register's state topic read from its
 equals the directory's register. The same after the broker compacted the state topics, for
 fresh consumers and for ``clientele rebuild``.
 
-``CLIENTELE_STATE_TEST_ORGANIZATIONS`` sets the count (2,000 by default; see ADR 18 for a run
-with the issue's 10,000).
+``CLIENTELE_STATE_TEST_ORGANIZATIONS`` sets the count (2,000 by default; ADR 18 tells of an
+attempt with the issue's 10,000).
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ async def _populate(
         f"{uuid.uuid4().hex[:16]} {i},{inns[i] if i < len(inns) else ''}" for i in range(count)
     ]
     me = _bearer(issuer, ["sales"], [direction])
-    async with httpx.AsyncClient(base_url=url, timeout=600) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=600 + count // 5) as http:
         directory = Directory(http, me, _bearer(issuer, ["admin"], []))
         imported = await http.post(
             "/v1/organizations/import",
@@ -745,6 +745,7 @@ def test_republishing_twice_changes_no_read_model_and_applies_each_record_once(
 
         found = asyncio.run(_follow(infra, databases, direction, expected, groups, caught_up))
         assert found == expected
+        assert asyncio.run(caught_up())
         for _ in range(2):
             applied, ends = asyncio.run(_applied(databases)), asyncio.run(_ends(infra))
             for entity in ("organizations", "list-members"):
