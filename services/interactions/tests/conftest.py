@@ -89,7 +89,7 @@ def _service(
     }
     process = ServiceProcess("interactions", env, logs, VENV_BIN)
     try:
-        wait_for(process.ready, 60, "interactions to be ready")
+        wait_for(process.ready, 180, "interactions to be ready")  # a busy machine
         yield Stack(
             url=process.url,
             bootstrap=infra.kafka_bootstrap_servers,

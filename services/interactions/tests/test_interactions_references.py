@@ -175,7 +175,19 @@ def test_responsible_employees_are_checked_without_an_oracle(stack: Stack, direc
             headers=head,
         )
 
-    for call in (plan, follow_up, reassign, hand_over):
+    def capture(employee: uuid.UUID) -> httpx.Response:
+        mail = (
+            "From: Client <c@client.example>\r\nTo: Us <us@ourco.example>\r\n"
+            f"Subject: Hi\r\nMessage-ID: <{uuid.uuid4()}@client.example>\r\n\r\nBody\r\n"
+        )
+        return httpx.post(
+            f"{stack.url}/v1/interactions/email",
+            files={"file": ("mail.eml", mail.encode(), "message/rfc822")},
+            data={"organization_id": str(org), "responsible_employee_id": str(employee)},
+            headers=sales,
+        )
+
+    for call in (plan, follow_up, reassign, hand_over, capture):
         random = _blank(call(unknown), unknown)
         assert random[0] == 422, (call.__name__, random)
         assert _blank(call(theirs), theirs) == random, call.__name__
