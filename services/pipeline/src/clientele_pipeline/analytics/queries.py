@@ -100,10 +100,10 @@ async def stays(
 
 def _won(principal: Principal, ids: list[uuid.UUID], window: Window) -> Any:
     """Deals won now whose last win lies in the window, with its time."""
-    last_win = (
+    won_stages = select(s.c.id).where(s.c.pipeline_id.in_(ids), s.c.kind == "won")
+    last_win = (  # the entries into won stages only (ix_deal_stage_history_to_stage)
         select(h.c.deal_id, func.max(h.c.moved_at).label("won_at"))
-        .join(s, and_(s.c.id == h.c.to_stage_id, s.c.kind == "won"))
-        .where(h.c.pipeline_id.in_(ids), h.c.moved_at < window.end)
+        .where(h.c.to_stage_id.in_(won_stages), h.c.moved_at < window.end)
         .group_by(h.c.deal_id)
         .subquery()
     )
