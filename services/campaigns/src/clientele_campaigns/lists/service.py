@@ -18,10 +18,8 @@ from clientele_campaigns.lists.rules import (
     ListAddition,
     Resolution,
     ResolutionMember,
-    outcomes,
 )
 from clientele_campaigns.participants import service as participants
-from clientele_campaigns.participants.rules import Who
 
 
 async def apply_membership(session: AsyncSession, event: ListMembershipChanged) -> None:
@@ -41,13 +39,12 @@ async def add_from_list(
         name = await queries.list_name(uow.session, request.list_id)
         if name is None:
             raise invalid_field("list_id", "no such list", "unknown_reference")
-        members = await queries.members(uow.session, request.list_id)
-        result = await participants.add_to_event(
+        added, refused = await participants.add_many(
             uow,
             principal,
             campaign,
             stage_id=request.stage_id,
-            entries=[Who.model_construct(organization_id=member) for member in members],
+            source=queries.members(request.list_id),
             status=request.status,
         )
         resolution_id = uuid.uuid4()
@@ -59,16 +56,15 @@ async def add_from_list(
                 "list_id": request.list_id,
                 "list_name": name,
                 "stage_id": request.stage_id or campaign.stages[0].id,
-                "members": len(members),
-                "added": len(result.added),
-                "refused": len(result.refused),
+                "members": added + len(refused),
+                "added": added,
+                "refused": len(refused),
                 "actor_subject": principal.subject,
             },
-            outcomes(members, result.refused),
         )
         resolution = await queries.resolution(uow.session, campaign_id, resolution_id)
         assert resolution is not None
-    return ListAddition(refused=result.refused, resolution=resolution)
+    return ListAddition(refused=refused, resolution=resolution)
 
 
 async def list_resolutions(
