@@ -113,27 +113,40 @@ def participants_added(
 ) -> list[Envelope]:
     """One event per batch of up to ``MAX_ADDED`` participants that joined at one stage with
     one status (an addition puts all of them at the same stage and status)."""
+    if not added:
+        return []
+    entries = [
+        AddedParticipant(
+            participant_id=p.id, organization_id=p.organization_id, person_id=p.person_id
+        )
+        for p in added
+    ]
+    return organizations_added(outbox, campaign, added[0].stage_id, added[0].status, entries, actor)
+
+
+def organizations_added(
+    outbox: Outbox,
+    campaign: Campaign,
+    stage_id: uuid.UUID,
+    status: str,
+    entries: list[AddedParticipant],
+    actor: Actor,
+) -> list[Envelope]:
+    """``participants.added`` events of a bulk addition, ``MAX_ADDED`` participants each."""
     return [
         outbox.envelope(
             PARTICIPANTS_ADDED,
             ParticipantsAdded(
                 campaign_id=campaign.id,
-                stage_id=batch[0].stage_id,
-                status=batch[0].status,
-                participants=[
-                    AddedParticipant(
-                        participant_id=p.id,
-                        organization_id=p.organization_id,
-                        person_id=p.person_id,
-                    )
-                    for p in batch
-                ],
+                stage_id=stage_id,
+                status=status,
+                participants=entries[i : i + MAX_ADDED],
             ),
             aggregate_id=str(campaign.id),
             directions=campaign.directions,
             actor=actor,
         )
-        for batch in (added[i : i + MAX_ADDED] for i in range(0, len(added), MAX_ADDED))
+        for i in range(0, len(entries), MAX_ADDED)
     ]
 
 

@@ -17,10 +17,8 @@ from clientele_campaigns.lists.rules import (
     ListAddition,
     Resolution,
     ResolutionMember,
-    outcomes,
 )
 from clientele_campaigns.participants import service as participants
-from clientele_campaigns.participants.rules import Who
 
 
 async def add_from_list(
@@ -33,13 +31,12 @@ async def add_from_list(
         name = await queries.list_name(uow.session, request.list_id)
         if name is None:
             raise invalid_field("list_id", "no such list", "unknown_reference")
-        members = await queries.members(uow.session, request.list_id)
-        result = await participants.add_to_event(
+        added, refused = await participants.add_many(
             uow,
             principal,
             campaign,
             stage_id=request.stage_id,
-            entries=[Who.model_construct(organization_id=member) for member in members],
+            source=queries.members(request.list_id),
             status=request.status,
         )
         resolution_id = uuid.uuid4()
@@ -51,16 +48,15 @@ async def add_from_list(
                 "list_id": request.list_id,
                 "list_name": name,
                 "stage_id": request.stage_id or campaign.stages[0].id,
-                "members": len(members),
-                "added": len(result.added),
-                "refused": len(result.refused),
+                "members": added + len(refused),
+                "added": added,
+                "refused": len(refused),
                 "actor_subject": principal.subject,
             },
-            outcomes(members, result.refused),
         )
         resolution = await queries.resolution(uow.session, campaign_id, resolution_id)
         assert resolution is not None
-    return ListAddition(refused=result.refused, resolution=resolution)
+    return ListAddition(refused=refused, resolution=resolution)
 
 
 async def list_resolutions(
@@ -92,4 +88,4 @@ async def members_of(session: AsyncSession, list_id: uuid.UUID) -> list[uuid.UUI
     """A static list's member organizations now (None: no such list); a mailing's audience."""
     if await queries.list_name(session, list_id) is None:
         return None
-    return await queries.members(session, list_id)
+    return list((await session.scalars(queries.members(list_id))).all())
