@@ -245,12 +245,12 @@ def classify(
     organization: OrganizationRecord | None,
     contact: Contact | None,
     consent: ConsentEntry | None,
-    template: MessageTemplate,
+    template: MessageTemplate | None,
     context: Mapping[str, Any] | None,
 ) -> Resolved:
     """Whether a candidate gets the mailing, or the first reason it does not, in this order:
     unknown person, blocked person, blocked organization, unsubscribed, no consent, no address,
-    missing template fields (all of them named)."""
+    missing template fields (all of them named; not checked again without ``template``)."""
     email = contact.email_at(candidate.organization_id) if contact else None
 
     def excluded(reason: Exclusion, detail: str | None = None) -> Resolved:
@@ -269,7 +269,7 @@ def classify(
         return excluded("unsubscribed" if unsubscribed else "no_consent")
     if email is None:
         return excluded("no_address")
-    missing = template.missing(context or {})
+    missing = [] if template is None else template.missing(context or {})
     if missing:
         return excluded("missing_field", ", ".join(missing))
     return Resolved(candidate.person_id, candidate.organization_id, email, "pending")

@@ -348,13 +348,13 @@ def _outside(
 
 def _classify_all(
     mailing: Mailing,
-    template: MessageTemplate,
+    template: MessageTemplate | None,
     candidates: list[Candidate],
     facts: _Facts,
     url: Any,
 ) -> list[tuple[Resolved, dict[str, Any] | None]]:
     """Each candidate's row and (for those who get it) its template values: CPU work, run in a
-    thread."""
+    thread (``template`` None: its fields were checked when the mailing started)."""
     out: list[tuple[Resolved, dict[str, Any] | None]] = []
     for candidate in candidates:
         person = facts.persons.get(candidate.person_id)
@@ -587,11 +587,11 @@ def _render_batch(
     render each message: the recipients' outcomes and the delivery requests."""
     outcomes: list[tuple[uuid.UUID, str, str | None, str | None]] = []
     envelopes: list[Envelope] = []
-    for resolved, values in _classify_all(mailing, template, candidates, facts, url):
+    for resolved, values in _classify_all(mailing, None, candidates, facts, url):
         if resolved.status != "pending" or values is None or resolved.email is None:
             outcomes.append((resolved.person_id, "excluded", resolved.reason, resolved.detail))
             continue
-        rendered = try_render(template, values)
+        rendered = try_render(template, values, checked=True)
         if isinstance(rendered, str):
             outcomes.append((resolved.person_id, "failed", "render_failed", rendered[:2000]))
             continue
