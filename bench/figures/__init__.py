@@ -19,6 +19,7 @@ MODULES = [
     "directory_import",
     "pipeline",
     "campaigns",
+    "mailings",
     "state",
 ]
 

@@ -98,6 +98,8 @@ def _deliver(stack: Stack, key: str, event_type: str, reason: str | None = None)
 
 
 def test_a_mailing_from_validation_to_results(stack: Stack) -> None:
+    # the worker's steps take any due mailing: none of an earlier test's may be left open
+    stack.execute("UPDATE mailings SET status = 'cancelled' WHERE status <> 'done'")
     north = stack.user(NORTH)
     romashka = stack.organization(NORTH, name="ООО «Ромашка & Ко»")
     blocked_org = stack.organization(NORTH, blocked=True)
@@ -394,3 +396,61 @@ def test_sending_needs_an_unsubscribe_link(stack: Stack) -> None:
         "POST", "/v1/mail-templates/check", stack.user(NORTH), json=body["template"]
     )
     assert checked.json()["unsubscribe_link"] is False
+
+
+def test_a_newsletter_resolves_its_list_anew_for_each_issue(stack: Stack) -> None:
+    stack.execute("UPDATE mailings SET status = 'cancelled' WHERE status <> 'done'")
+    north = stack.user(NORTH)
+    first_org, later_org = stack.organization(NORTH), stack.organization(NORTH)
+    early = contact(
+        stack,
+        first="Анна",
+        middle="Ивановна",
+        last="Ранняя",
+        organization=first_org,
+        emails=["a@e.ru"],
+    )
+    late = contact(
+        stack,
+        first="Пётр",
+        middle="Ильич",
+        last="Поздний",
+        organization=later_org,
+        emails=["p@l.ru"],
+    )
+    consent(stack, early)
+    consent(stack, late)
+    list_id = _list(stack, [first_org])
+    recurrence = {"every": "month", "at": "10:00", "time_zone": "Asia/Yekaterinburg"}
+    body = mailing_body(
+        {"kind": "list", "list_id": str(list_id)},
+        scheduled_at="2026-01-31T10:00:00+05:00",
+        recurrence=recurrence,
+    )
+    newsletter = _create(stack, body)
+    assert newsletter["series_id"] == newsletter["id"]
+    assert _act(stack, newsletter, "send").json()["status"] == "scheduled"
+    assert worker(stack, mailings.prepare_due)
+    first = stack.call("GET", f"/v1/mailings/{newsletter['id']}/recipients", north).json()
+    assert [r["person_id"] for r in first if r["status"] == "pending"] == [str(early)]
+    issues = stack.call("GET", "/v1/mailings", north, params={"status": "scheduled"}).json()
+    [second] = [m for m in issues if m["series_id"] == newsletter["id"]]
+    assert second["issue"] == 2
+    assert second["scheduled_at"].startswith("2026-02-28T05:00:00")  # 10:00 in Yekaterinburg
+    # the list changes; the second issue, once due, reaches its members then
+    payload = ListMembershipChanged(list_id=list_id, list_name="Бухгалтеры", added=[later_org])
+    stack.publish("organization", "directory.list.membership_changed", payload, list_id)
+    stack.wait_until(
+        "SELECT count(*) FROM directory_list_members WHERE list_id = :id", 2, "the list", id=list_id
+    )
+    assert worker(stack, mailings.prepare_due)  # due already: February 2026 is past
+    again = stack.call("GET", f"/v1/mailings/{second['id']}/recipients", north).json()
+    assert sorted(r["person_id"] for r in again) == sorted([str(early), str(late)])
+    # cancelling the next issue ends the series
+    issues = stack.call("GET", "/v1/mailings", north, params={"status": "scheduled"}).json()
+    [third] = [m for m in issues if m["series_id"] == newsletter["id"]]
+    assert (third["issue"], third["scheduled_at"][:10]) == (3, "2026-03-31")
+    assert _act(stack, third, "cancel").json()["status"] == "cancelled"
+    unscheduled = mailing_body({"kind": "list", "list_id": str(list_id)}, recurrence=recurrence)
+    refused = stack.call("POST", "/v1/mailings", north, json=unscheduled)
+    assert refused.status_code == 422

@@ -5,22 +5,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from clientele_campaigns.consent.rules import ConsentEntry
 from clientele_campaigns.contacts.rules import Contact, Employment, recorded_gender
 from clientele_campaigns.mailings.rules import (
     Candidate,
+    Recurrence,
     candidates_at,
     classify,
     holds_position,
     idempotency_key,
+    next_issue,
     parse_idempotency_key,
     read_unsubscribe_token,
     unsubscribe_token,
 )
 from clientele_campaigns.templates.rules import TemplateParts, check, compile_parts, context
 from clientele_shared.directory_read_models import OrganizationRecord, PersonRecord
+from pydantic import ValidationError
 
 ORG = uuid.uuid4()
 TEMPLATE = compile_parts(
@@ -161,3 +165,50 @@ def test_template_check_reports_fields_and_problems() -> None:
         ("subject", "unknown_variable"),
         ("text", "syntax"),
     }
+
+
+def _at(text: str, zone: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(zone))
+
+
+@pytest.mark.parametrize(
+    ("every", "interval", "previous", "anchor", "expected"),
+    [
+        ("day", 1, "2026-12-31T09:00", 31, "2027-01-01T09:00"),
+        ("week", 2, "2026-12-28T09:00", 28, "2027-01-11T09:00"),
+        ("month", 1, "2027-01-31T09:00", 31, "2027-02-28T09:00"),
+        ("month", 1, "2028-01-31T09:00", 31, "2028-02-29T09:00"),
+        ("month", 1, "2027-02-28T09:00", 31, "2027-03-31T09:00"),
+        ("month", 12, "2028-02-29T09:00", 29, "2029-02-28T09:00"),
+    ],
+)
+def test_next_issue(every: str, interval: int, previous: str, anchor: int, expected: str) -> None:
+    recurrence = Recurrence.model_validate(
+        {"every": every, "interval": interval, "at": "09:00", "time_zone": "Asia/Vladivostok"}
+    )
+    found = next_issue(recurrence, _at(previous, "Asia/Vladivostok"), anchor)
+    assert found == _at(expected, "Asia/Vladivostok")
+
+
+def test_next_issue_keeps_the_local_hour_across_a_clock_change() -> None:
+    recurrence = Recurrence.model_validate(
+        {"every": "day", "at": "09:30", "time_zone": "America/New_York"}
+    )
+    before = datetime(2026, 3, 7, 14, 30, tzinfo=UTC)  # 09:30 EST
+    after = next_issue(recurrence, before, 7)
+    assert after.astimezone(UTC) == datetime(2026, 3, 8, 13, 30, tzinfo=UTC)  # 09:30 EDT
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"every": "hour", "at": "09:00"},
+        {"every": "day", "at": "25:00"},
+        {"every": "day", "at": "09:00", "time_zone": "Mars/Olympus"},
+        {"every": "day", "at": "09:00+03:00"},
+        {"every": "day", "at": "09:00", "interval": 0},
+    ],
+)
+def test_bad_recurrence(bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Recurrence.model_validate(bad)

@@ -17,11 +17,11 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.meta import find_undeclared_variables
 from jinja2.sandbox import SandboxedEnvironment
@@ -161,7 +161,7 @@ class _NameForms(Mapping[str, str | None]):
         self._case = case
 
     def _part(self, part: str) -> str | None:
-        value: str | None = self._person[part]
+        value: str | None = self._person._values[part]
         if value is None:
             return None
         return decline(part, value, self._person.gender, self._case)
@@ -200,40 +200,45 @@ class PersonFields(Mapping[str, Any]):
         gender: str | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
-        self._extra = dict(extra or {})
         self._first = _clean(first_name)
         self._middle = _clean(middle_name)
         self._last = _clean(last_name)
         self.gender = detect_gender(
             first_name=self._first, middle_name=self._middle, recorded=gender
         )
-
-    def __getitem__(self, key: str) -> Any:
-        if key == "first_name":
-            return self._first
-        if key == "middle_name":
-            return self._middle
-        if key == "last_name":
-            return self._last
-        if key == "full_name":
-            return _join(self._last, self._first, self._middle)
-        if key == "first_middle":
-            return _join(self._first, self._middle) if self._first else None
-        if key == "gender":
-            return self.gender.value
-        if key == "salutation":
-            return salutation(
+        self._extra = dict(extra or {})
+        self._values: dict[str, Any] = {
+            **self._extra,
+            "first_name": self._first,
+            "middle_name": self._middle,
+            "last_name": self._last,
+            "full_name": _join(self._last, self._first, self._middle),
+            "first_middle": _join(self._first, self._middle) if self._first else None,
+            "gender": self.gender.value,
+            "salutation": salutation(
                 first_name=self._first,
                 middle_name=self._middle,
                 last_name=self._last,
                 gender=self.gender,
-            )
-        if key in self._extra:
-            return self._extra[key]
+            ),
+        }
+
+    def __getitem__(self, key: str) -> Any:
         try:
-            return _NameForms(self, GrammaticalCase(key))
+            return self._values[key]
+        except KeyError:
+            pass
+        try:
+            forms = self._values[key] = _NameForms(self, GrammaticalCase(key))
         except ValueError:
             raise KeyError(key) from None
+        return forms
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(PERSON_FIELDS | self._extra.keys()))
@@ -376,7 +381,14 @@ class _Collector:
 @dataclass(frozen=True)
 class _Part:
     name: str
-    render: Callable[[Mapping[str, Any]], str]
+    template: Template
+
+    def render(self, context: Mapping[str, Any]) -> str:
+        """``Template.render`` without copying the values into a new dict each time (the
+        context is only read; the sandbox's checks are in the compiled code either way)."""
+        values = context if isinstance(context, dict) else dict(context)
+        state = self.template.new_context(values, shared=True)
+        return str(self.template.environment.concat(self.template.root_render_func(state)))
 
 
 def _get(value: Any, key: str) -> Any:
@@ -446,7 +458,7 @@ class MessageTemplate:
                     problems.append(TemplateProblem(name, "unknown_field", detail, use.line))
                 else:
                     uses.append(use)
-            self._parts[name] = _Part(name, compiled.render)
+            self._parts[name] = _Part(name, compiled)
         if problems:
             raise TemplateInvalid(_unique(problems))
         self.fields: frozenset[str] = frozenset(".".join(use.path) for use in uses)
@@ -486,10 +498,12 @@ def find_missing(
     ]
 
 
-def try_render(template: MessageTemplate, context: Mapping[str, Any]) -> RenderedMessage | str:
-    """The rendered message, or why it could not be (a missing field found only while rendering,
-    say an attribute that is a list where text was expected, or a sandbox refusal)."""
-    missing = template.missing(context)
+def try_render(
+    template: MessageTemplate, context: Mapping[str, Any], *, checked: bool = False
+) -> RenderedMessage | str:
+    """The rendered message, or why it could not be (a missing field, one found only while
+    rendering, a sandbox refusal); ``checked``: the caller found no field missing already."""
+    missing = [] if checked else template.missing(context)
     if missing:
         return f"missing field {missing[0]}"
     try:

@@ -351,12 +351,17 @@ mailings = Table(
     Column("scheduled_at", DateTime(timezone=True)),
     Column("prepared_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
+    Column("recurrence", JSONB),
+    Column("series_id", Uuid),
+    Column("issue", Integer, nullable=False, server_default=text("1")),
     *_versioned(),
     Index("ix_mailings_directions", "directions", postgresql_using="gin"),
     Index("ix_mailings_due", "status", "scheduled_at"),
+    Index("ix_mailings_series", "series_id", "issue"),
 )
 """A mailing: its template (subject, HTML and text parts, attachments), its audience and its
-state (``draft`` → ``scheduled`` → ``sending`` ⇄ ``paused`` → ``done``; ``cancelled``)."""
+state (``draft`` → ``scheduled`` → ``sending`` ⇄ ``paused`` → ``done``; ``cancelled``); a
+recurring newsletter's issues share ``series_id`` (the first issue's id) and a ``recurrence``."""
 
 mailing_recipients = Table(
     "mailing_recipients",

@@ -4,19 +4,29 @@ unsubscribe token (no I/O)."""
 from __future__ import annotations
 
 import base64
+import calendar
 import hashlib
 import hmac
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clientele_shared.directory_read_models import OrganizationRecord, PersonRecord
 from clientele_shared.events.schemas.notifications import AttachmentRef, EmailAddress
 from clientele_shared.templating import MessageTemplate
 from clientele_shared.values import Directions, Title
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from clientele_campaigns.consent.rules import ConsentEntry
 from clientele_campaigns.contacts.rules import Contact
@@ -83,6 +93,51 @@ Audience = Annotated[
 ]
 
 
+class Recurrence(BaseModel):
+    """A newsletter's schedule: every ``interval`` days, weeks or months, at ``at`` in
+    ``time_zone`` (a monthly issue on a day the month lacks goes out on its last day)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    every: Literal["day", "week", "month"]
+    interval: int = Field(default=1, ge=1, le=366)
+    at: time
+    time_zone: str = Field(default="Europe/Moscow", max_length=64)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("at")
+    @classmethod
+    def _naive(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError("give the time without an offset; time_zone says where")
+        return value
+
+
+def next_issue(recurrence: Recurrence, previous: datetime, anchor_day: int) -> datetime:
+    """When the issue after one scheduled at ``previous`` goes out: the next day, week or month
+    (``anchor_day``: the series' day of the month) at the local time ``at``."""
+    zone = ZoneInfo(recurrence.time_zone)
+    local = previous.astimezone(zone).date()
+    if recurrence.every == "day":
+        day = local + timedelta(days=recurrence.interval)
+    elif recurrence.every == "week":
+        day = local + timedelta(weeks=recurrence.interval)
+    else:
+        months = local.year * 12 + local.month - 1 + recurrence.interval
+        year, month = divmod(months, 12)
+        last = calendar.monthrange(year, month + 1)[1]
+        day = date(year, month + 1, min(anchor_day, last))
+    return datetime.combine(day, recurrence.at, tzinfo=zone)
+
+
 class MailingDraft(BaseModel):
     """A new e-mail mailing."""
 
@@ -96,6 +151,15 @@ class MailingDraft(BaseModel):
     reply_to: EmailAddress | None = None
     audience: Audience
     scheduled_at: AwareDatetime | None = None
+    recurrence: Recurrence | None = Field(
+        default=None, description="a newsletter: each issue resolves the audience anew"
+    )
+
+    @model_validator(mode="after")
+    def _first_issue(self) -> MailingDraft:
+        if self.recurrence is not None and self.scheduled_at is None:
+            raise ValueError("a newsletter needs scheduled_at, its first issue")
+        return self
 
 
 class MailingPatch(BaseModel):
@@ -109,6 +173,7 @@ class MailingPatch(BaseModel):
     reply_to: EmailAddress | None = None
     audience: Audience | None = None
     scheduled_at: AwareDatetime | None = None
+    recurrence: Recurrence | None = None
 
 
 class Mailing(BaseModel):
@@ -129,6 +194,9 @@ class Mailing(BaseModel):
     scheduled_at: datetime | None = None
     prepared_at: datetime | None = None
     finished_at: datetime | None = None
+    recurrence: Recurrence | None = None
+    series_id: uuid.UUID | None = None
+    issue: int = 1
     version: int
     created_at: datetime
     created_by: str
@@ -245,12 +313,12 @@ def classify(
     organization: OrganizationRecord | None,
     contact: Contact | None,
     consent: ConsentEntry | None,
-    template: MessageTemplate,
+    template: MessageTemplate | None,
     context: Mapping[str, Any] | None,
 ) -> Resolved:
     """Whether a candidate gets the mailing, or the first reason it does not, in this order:
     unknown person, blocked person, blocked organization, unsubscribed, no consent, no address,
-    missing template fields (all of them named)."""
+    missing template fields (all of them named; not checked again without ``template``)."""
     email = contact.email_at(candidate.organization_id) if contact else None
 
     def excluded(reason: Exclusion, detail: str | None = None) -> Resolved:
@@ -269,7 +337,7 @@ def classify(
         return excluded("unsubscribed" if unsubscribed else "no_consent")
     if email is None:
         return excluded("no_address")
-    missing = template.missing(context or {})
+    missing = [] if template is None else template.missing(context or {})
     if missing:
         return excluded("missing_field", ", ".join(missing))
     return Resolved(candidate.person_id, candidate.organization_id, email, "pending")

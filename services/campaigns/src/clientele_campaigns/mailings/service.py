@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from clientele_shared.auth.access import ensure_visible, writable_directions
 from clientele_shared.auth.principal import Principal
@@ -45,6 +46,7 @@ from clientele_campaigns.mailings.rules import (
     Validation,
     candidates_at,
     classify,
+    next_issue,
     read_unsubscribe_token,
     status_allowed,
     unsubscribe_token,
@@ -122,6 +124,9 @@ def _values(draft: MailingDraft) -> dict[str, Any]:
         "reply_to": draft.reply_to,
         "audience": draft.audience.model_dump(mode="json"),
         "scheduled_at": draft.scheduled_at,
+        "recurrence": None
+        if draft.recurrence is None
+        else draft.recurrence.model_dump(mode="json"),
     }
 
 
@@ -140,6 +145,7 @@ async def create(*, runtime: ServiceRuntime, principal: Principal, draft: Mailin
                 "channel": CHANNEL,
                 "status": "draft",
                 "directions": draft.directions,
+                "series_id": mailing_id if draft.recurrence is not None else None,
                 "version": 1,
                 "created_by": principal.subject,
                 "updated_by": principal.subject,
@@ -194,6 +200,7 @@ async def change(
                 "reply_to": current.reply_to,
                 "audience": current.audience,
                 "scheduled_at": current.scheduled_at,
+                "recurrence": current.recurrence,
                 **patch.model_dump(exclude_unset=True),
             }
         )
@@ -226,6 +233,7 @@ def _draft_of(mailing: Mailing) -> dict[str, Any]:
         "reply_to": mailing.reply_to,
         "audience": mailing.audience,
         "scheduled_at": mailing.scheduled_at,
+        "recurrence": mailing.recurrence,
     }
 
 
@@ -348,13 +356,13 @@ def _outside(
 
 def _classify_all(
     mailing: Mailing,
-    template: MessageTemplate,
+    template: MessageTemplate | None,
     candidates: list[Candidate],
     facts: _Facts,
     url: Any,
 ) -> list[tuple[Resolved, dict[str, Any] | None]]:
     """Each candidate's row and (for those who get it) its template values: CPU work, run in a
-    thread."""
+    thread (``template`` None: its fields were checked when the mailing started)."""
     out: list[tuple[Resolved, dict[str, Any] | None]] = []
     for candidate in candidates:
         person = facts.persons.get(candidate.person_id)
@@ -534,7 +542,46 @@ async def prepare_due(runtime: ServiceRuntime) -> bool:
             changes={"status": {"old": "scheduled", "new": "sending"}},
             note=f"{len(resolved)} resolved, {pending} to send",
         )
+        if mailing.recurrence is not None:
+            await _schedule_next_issue(uow, mailing)
     return True
+
+
+async def _schedule_next_issue(uow: UnitOfWork, mailing: Mailing) -> None:
+    """A newsletter's next issue, scheduled when this one starts: the same template, audience
+    and schedule; it resolves its audience when it falls due (cancel it to end the series)."""
+    assert mailing.recurrence is not None
+    assert mailing.scheduled_at is not None
+    series_id = mailing.series_id or mailing.id
+    first = await queries.load(uow.session, series_id) if series_id != mailing.id else mailing
+    anchor = (first or mailing).scheduled_at or mailing.scheduled_at
+    zone = ZoneInfo(mailing.recurrence.time_zone)
+    due = next_issue(mailing.recurrence, mailing.scheduled_at, anchor.astimezone(zone).day)
+    issue_id = uuid.uuid4()
+    await queries.insert_mailing(
+        uow.session,
+        {
+            **_values(MailingDraft.model_validate(_draft_of(mailing))),
+            "id": issue_id,
+            "channel": CHANNEL,
+            "status": "scheduled",
+            "directions": mailing.directions,
+            "scheduled_at": due,
+            "series_id": series_id,
+            "issue": mailing.issue + 1,
+            "version": 1,
+            "created_by": uow.actor.subject,
+            "updated_by": uow.actor.subject,
+        },
+    )
+    await uow.audit(
+        kind=KIND,
+        entity_id=issue_id,
+        action="created",
+        version=1,
+        changes={"scheduled_at": {"old": None, "new": due.isoformat()}},
+        note=f"issue {mailing.issue + 1} of the newsletter {series_id}",
+    )
 
 
 async def hand_over(runtime: ServiceRuntime, settings: CampaignsSettings) -> int:
@@ -587,11 +634,11 @@ def _render_batch(
     render each message: the recipients' outcomes and the delivery requests."""
     outcomes: list[tuple[uuid.UUID, str, str | None, str | None]] = []
     envelopes: list[Envelope] = []
-    for resolved, values in _classify_all(mailing, template, candidates, facts, url):
+    for resolved, values in _classify_all(mailing, None, candidates, facts, url):
         if resolved.status != "pending" or values is None or resolved.email is None:
             outcomes.append((resolved.person_id, "excluded", resolved.reason, resolved.detail))
             continue
-        rendered = try_render(template, values)
+        rendered = try_render(template, values, checked=True)
         if isinstance(rendered, str):
             outcomes.append((resolved.person_id, "failed", "render_failed", rendered[:2000]))
             continue
