@@ -272,3 +272,16 @@ automation_schedule = Table(
 )
 """Delayed actions of firings: taken when due by one replica (``FOR UPDATE SKIP LOCKED``)
 and marked done in the transaction that runs them, so each runs once, across restarts."""
+
+automation_calendars = Table(
+    "automation_calendars",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("settings", JSONB),
+    Column("days", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(200), nullable=False),
+)
+"""Business calendars (ADR 34): the company's (scope ``*``) and a direction's own: working
+week, hours and time zone (null: the company's), and own days off and working days."""

@@ -25,6 +25,7 @@ from clientele_shared.service_layer import UnitOfWork, within
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clientele_pipeline.automation import queries
+from clientele_pipeline.automation.calendar import BusinessCalendar
 from clientele_pipeline.automation.rules import (
     MAX_CHAIN,
     AddTags,
@@ -164,11 +165,17 @@ async def fire(
             outcome["status"] = "conditions_not_met"
         else:
             actor = rule_actor(rule)
+            calendar: BusinessCalendar | None = None
             for position, action in enumerate(rule.actions):
-                if action.delay_seconds:
-                    due_at = await queries.schedule(
-                        session, firing_id, position, action.delay_seconds
-                    )
+                due_at = None
+                if action.waits():
+                    if calendar is None:
+                        calendar = await queries.calendar_for(session, deal.directions)
+                    moment = await queries.now(session)
+                    due_at = action.due(calendar, moment)
+                    due_at = due_at if due_at > moment else None  # in working hours already
+                if due_at is not None:
+                    await queries.schedule(session, firing_id, position, due_at)
                     record = {
                         "firing_id": firing_id,
                         "position": position,

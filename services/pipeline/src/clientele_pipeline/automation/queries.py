@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clientele_pipeline.automation.calendar import COMPANY, BusinessCalendar, Calendar, effective
 from clientele_pipeline.automation.rules import Rule, Run, StepRecord
 from clientele_pipeline.tables import (
+    automation_calendars,
     automation_firings,
     automation_rule_versions,
     automation_rules,
@@ -156,19 +158,19 @@ async def update_step(session: AsyncSession, values: dict[str, Any]) -> None:
 
 
 async def schedule(
-    session: AsyncSession, firing_id: uuid.UUID, position: int, delay_seconds: int
-) -> datetime:
-    """Persist a delayed action; its due time."""
-    due_at: datetime = await session.scalar(
-        insert(automation_schedule)
-        .values(
-            firing_id=firing_id,
-            position=position,
-            due_at=func.now() + timedelta(seconds=delay_seconds),
-        )
-        .returning(automation_schedule.c.due_at)
+    session: AsyncSession, firing_id: uuid.UUID, position: int, due_at: datetime
+) -> None:
+    """Persist a delayed action."""
+    await session.execute(
+        insert(automation_schedule).values(firing_id=firing_id, position=position, due_at=due_at)
     )
-    return due_at
+
+
+async def now(session: AsyncSession) -> datetime:
+    """The database's time (the transaction's start): delays count from it."""
+    moment = await session.scalar(select(func.now()))
+    assert isinstance(moment, datetime)
+    return moment
 
 
 async def take_due(session: AsyncSession) -> RowMapping | None:
@@ -286,3 +288,47 @@ async def runs(
     ).mappings():
         steps.setdefault(row["firing_id"], []).append(StepRecord.model_validate(dict(row)))
     return [Run.model_validate({**row, "steps": steps.get(row["id"], [])}) for row in firings]
+
+
+# --- business calendars ----------------------------------------------------------------------
+
+
+def _calendar(row: Mapping[Any, Any]) -> Calendar:
+    return Calendar.model_validate(dict(row))
+
+
+async def calendars(session: AsyncSession, scopes: list[str] | None = None) -> list[Calendar]:
+    """The stored calendars (of ``scopes`` when given), the company's first."""
+    stmt = select(automation_calendars).order_by(automation_calendars.c.scope)
+    if scopes is not None:
+        stmt = stmt.where(automation_calendars.c.scope.in_(scopes))
+    return [_calendar(row) for row in (await session.execute(stmt)).mappings()]
+
+
+async def load_calendar(
+    session: AsyncSession, scope: str, *, lock: bool = False
+) -> Calendar | None:
+    stmt = select(automation_calendars).where(automation_calendars.c.scope == scope)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).mappings().first()
+    return None if row is None else _calendar(row)
+
+
+async def save_calendar(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(
+        insert(automation_calendars)
+        .values(**values)
+        .on_conflict_do_update(
+            index_elements=[automation_calendars.c.scope],
+            set_={**values, "updated_at": func.now()},
+        )
+    )
+
+
+async def calendar_for(session: AsyncSession, directions: list[str]) -> BusinessCalendar:
+    """The calendar of a record in ``directions``: that of the first of them (in order) with a
+    calendar of its own, over the company's."""
+    found = {c.scope: c for c in await calendars(session, [COMPANY, *directions])}
+    own = next((found[d] for d in sorted(directions) if d in found), None)
+    return effective(found.get(COMPANY), own)

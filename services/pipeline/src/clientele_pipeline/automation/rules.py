@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -16,6 +16,12 @@ from clientele_shared.events.schemas.notifications import EndpointName
 from clientele_shared.values import Label, Labels, Note, Title
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from clientele_pipeline.automation.calendar import (
+    BusinessCalendar,
+    CalendarDay,
+    CalendarSettings,
+    Delay,
+)
 from clientele_pipeline.deals.rules import Deal
 
 MAX_DEPTH = 5
@@ -136,6 +142,33 @@ class _Action(_Strict):
         le=31_622_400,
         description="run this long after the firing (its conditions checked again then)",
     )
+    delay: Delay | None = Field(
+        default=None,
+        description="run after this delay, in calendar time or working hours or days of the "
+        "deal's business calendar (instead of `delay_seconds`)",
+    )
+    at_working_time: bool = Field(
+        default=False,
+        description="run at the next working-hours time (after the delay, if any)",
+    )
+
+    @model_validator(mode="after")
+    def _one_delay(self) -> _Action:
+        if self.delay_seconds and self.delay is not None:
+            raise ValueError("either `delay_seconds` or `delay`, not both")
+        return self
+
+    def waits(self) -> bool:
+        """Whether the action is scheduled rather than run in the firing."""
+        return bool(self.delay_seconds or self.delay or self.at_working_time)
+
+    def due(self, calendar: BusinessCalendar, moment: datetime) -> datetime:
+        """When the action is due if fired at ``moment``."""
+        delay = self.delay
+        if self.delay_seconds:
+            delay = Delay(amount=self.delay_seconds // 60, unit="minutes")
+            moment += timedelta(seconds=self.delay_seconds % 60)
+        return calendar.due(moment, delay, at_working_time=self.at_working_time)
 
 
 class SetField(_Action):
@@ -451,3 +484,19 @@ class DryRunResult(BaseModel):
     reason: str | None = None
     conditions: list[CheckResult]
     actions: list[dict[str, Any]]
+
+
+# --- business calendars (API bodies) ---------------------------------------------------------
+
+
+class CalendarBody(_Strict):
+    """A calendar as written: settings (a direction without them works the company's) and
+    its own days (`{"2026-12-31": {"working": false, "note": "..."}}`), replaced whole."""
+
+    settings: CalendarSettings | None = None
+    days: dict[date, CalendarDay] = Field(default_factory=dict, max_length=2000)
+
+
+class DuePreview(BaseModel):
+    due_at: datetime
+    timezone: str

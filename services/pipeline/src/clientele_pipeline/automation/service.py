@@ -3,14 +3,17 @@ manual runs, dry runs and the run log; the deal events that fire rules."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 from clientele_shared.auth.access import writable_directions
-from clientele_shared.auth.principal import Principal
+from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.outbox import Outbox
-from clientele_shared.http.problems import NotFound, invalid, invalid_field
+from clientele_shared.http.concurrency import check_version, required_versions
+from clientele_shared.http.problems import NotFound, ProblemError, invalid, invalid_field
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import (
     AuditEntry,
@@ -24,9 +27,12 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.automation import engine, queries
+from clientele_pipeline.automation.calendar import COMPANY, Calendar, CalendarSettings, Delay
 from clientele_pipeline.automation.rules import (
+    CalendarBody,
     DryRun,
     DryRunResult,
+    DuePreview,
     MoveToStage,
     Rule,
     RuleDefinition,
@@ -43,6 +49,7 @@ from clientele_pipeline.pipelines import service as pipelines
 from clientele_pipeline.pipelines.rules import Pipeline
 from clientele_pipeline.tables import audit_log, automation_rules
 
+DIRECTION = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 KIND = "automation_rule"
 RULE = Versioned(automation_rules, KIND)
 _NOT_FOUND = "The rule does not exist."
@@ -294,6 +301,124 @@ async def dry_run(
         conditions=evaluation.checks,
         actions=[action.model_dump(mode="json", by_alias=True) for action in rule.actions],
     )
+
+
+# --- business calendars (ADR 34) -------------------------------------------------------------
+
+CALENDAR_KIND = "business_calendar"
+_NO_CALENDAR = "The calendar does not exist."
+
+
+def _calendar_entity(scope: str) -> uuid.UUID:
+    """The audit trail's id of a calendar (calendars are keyed by their scope)."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"clientele:automation-calendar:{scope}")
+
+
+def _seen(principal: Principal, scope: str) -> None:
+    """The company's calendar is everybody's; a direction's is seen by who sees it (404)."""
+    if scope != COMPANY and (DIRECTION.fullmatch(scope) is None or not principal.can_see([scope])):
+        raise NotFound(_NO_CALENDAR)
+
+
+def _stored_or_default(stored: Calendar | None, scope: str) -> Calendar:
+    if stored is not None:
+        return stored
+    return Calendar(scope=scope, settings=CalendarSettings() if scope == COMPANY else None)
+
+
+async def list_calendars(*, runtime: ServiceRuntime, principal: Principal) -> list[Calendar]:
+    """The company's calendar and the stored ones of the directions the caller sees."""
+    async with runtime.sessions() as session:
+        found = await queries.calendars(session)
+    company = next((c for c in found if c.scope == COMPANY), None)
+    return [
+        _stored_or_default(company, COMPANY),
+        *(c for c in found if c.scope != COMPANY and principal.can_see([c.scope])),
+    ]
+
+
+async def get_calendar(*, runtime: ServiceRuntime, principal: Principal, scope: str) -> Calendar:
+    _seen(principal, scope)
+    async with runtime.sessions() as session:
+        return _stored_or_default(await queries.load_calendar(session, scope), scope)
+
+
+async def put_calendar(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    scope: str,
+    body: CalendarBody,
+    if_match: str | None,
+) -> Calendar:
+    """Replace a calendar (the company's: admins; a direction's: who writes in it, 403).
+    Creating one needs no If-Match; replacing one does (428, 412 when stale)."""
+    _seen(principal, scope)
+    if scope == COMPANY:
+        if not (principal.is_service or principal.has_role(Role.ADMIN)):
+            raise ProblemError(
+                403,
+                "Forbidden",
+                "Only an administrator changes the company's calendar.",
+                kind="forbidden",
+            )
+    else:
+        writable_directions(principal, [scope])
+    if scope == COMPANY and body.settings is None:
+        body = body.model_copy(update={"settings": CalendarSettings()})
+    async with pipelines.work(runtime, principal) as uow:
+        current = await queries.load_calendar(uow.session, scope, lock=True)
+        if current is not None:
+            check_version(required_versions(if_match), current.version)
+        version = 1 if current is None else current.version + 1
+        stored = body.model_dump(mode="json")
+        before = (
+            {} if current is None else current.model_dump(mode="json", include={"settings", "days"})
+        )
+        await queries.save_calendar(
+            uow.session,
+            {"scope": scope, **stored, "version": version, "updated_by": principal.subject},
+        )
+        await uow.audit(
+            kind=CALENDAR_KIND,
+            entity_id=_calendar_entity(scope),
+            action="created" if current is None else "updated",
+            version=version,
+            changes={
+                name: {"old": before.get(name), "new": stored[name]}
+                for name in stored
+                if before.get(name) != stored[name]
+            },
+            note=scope,
+        )
+        saved = await queries.load_calendar(uow.session, scope)
+    assert saved is not None
+    return saved
+
+
+async def calendar_audit(
+    *, runtime: ServiceRuntime, principal: Principal, scope: str
+) -> list[AuditEntry]:
+    _seen(principal, scope)
+    async with runtime.sessions() as session:
+        return await audit_trail(session, audit_log, CALENDAR_KIND, _calendar_entity(scope))
+
+
+async def due_preview(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    scope: str,
+    start: datetime,
+    delay: Delay | None,
+    at_working_time: bool,
+) -> DuePreview:
+    """When an action delayed so from ``start`` would be due under the scope's calendar."""
+    _seen(principal, scope)
+    async with runtime.sessions() as session:
+        calendar = await queries.calendar_for(session, [] if scope == COMPANY else [scope])
+    due_at = calendar.due(start, delay, at_working_time=at_working_time)
+    return DuePreview(due_at=due_at, timezone=calendar.settings.timezone)
 
 
 class DealEvents:
