@@ -307,7 +307,7 @@ def test_delayed_actions_run_once_near_due_time_or_are_skipped(
         pipeline,
         trigger={"kind": "manual"},
         conditions={"all": [{"cel": "!('stop' in deal.tags)"}]},
-        actions=[{"kind": "add_tags", "tags": ["later"], "delay_seconds": 3}],
+        actions=[{"kind": "add_tags", "tags": ["later"], "delay_seconds": 5}],
     )
     deals = [_deal(stack, pipeline) for _ in range(6)]
     stopped = deals[0]
@@ -316,7 +316,10 @@ def test_delayed_actions_run_once_near_due_time_or_are_skipped(
         assert run.json()["steps"][0]["status"] == "scheduled"
         if deal is stopped:  # at once, well before its action is due
             patch = {"tags": ["stop"]}
-            changed = stack.call("PATCH", f"/v1/deals/{deal['id']}", north, if_match=1, json=patch)
+            tag = stack.call("GET", f"/v1/deals/{deal['id']}", north).headers["ETag"]
+            changed = stack.call(
+                "PATCH", f"/v1/deals/{deal['id']}", north, if_match=tag, json=patch
+            )
             assert changed.status_code == 200, changed.text
 
     def settled() -> bool:

@@ -4,7 +4,8 @@ Each handler turns an event into whole records (``clients.service.*_records``) a
 each with the read model's one apply step; for organizations, the deals then follow what the
 directory did to the client (merged, deleted, restored, blocked). All of it happens in the
 inbox's transaction: applied exactly once, with the deals' audit entries and events.
-The pipeline's own deal events fire the automation rules (``automation``, ADR 25).
+The pipeline's own deal events fire the automation rules (``automation``, ADR 25), and so do
+interactions' contacts with a deal and the notifier's results of the rules' requests.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.topics import (
     DEALS,
+    DELIVERIES,
     EMPLOYEES,
     EMPLOYEES_STATE,
+    INTERACTION_LOG,
     ORGANIZATIONS,
     ORGANIZATIONS_STATE,
     PERSONS,
@@ -25,7 +28,7 @@ from clientele_shared.service_layer import within
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_pipeline.automation.service import DealEvents
+from clientele_pipeline.automation.service import DealEvents, DeliveryEvents, InteractionEvents
 from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import service as deals
 from clientele_pipeline.tables import audit_log
@@ -79,3 +82,5 @@ def subscribe(consumer: EventConsumer, outbox: Outbox) -> None:
     consumer.subscribe(EMPLOYEES, "employees", on_employee_event)
     consumer.subscribe(EMPLOYEES_STATE, "employee-states", on_employee_event)
     consumer.subscribe(DEALS, "automation", DealEvents(outbox))
+    consumer.subscribe(INTERACTION_LOG, "automation-interactions", InteractionEvents(outbox))
+    consumer.subscribe(DELIVERIES, "automation-deliveries", DeliveryEvents(outbox))

@@ -285,3 +285,18 @@ automation_calendars = Table(
 )
 """Business calendars (ADR 34): the company's (scope ``*``) and a direction's own: working
 week, hours and time zone (null: the company's), and own days off and working days."""
+
+automation_watches = Table(
+    "automation_watches",
+    metadata,
+    Column("rule_id", Uuid, ForeignKey("automation_rules.id"), nullable=False),
+    Column("deal_id", Uuid, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("basis", String(100), nullable=False),
+    PrimaryKeyConstraint("rule_id", "deal_id"),
+    Index("ix_automation_watches_due", "due_at"),
+    Index("ix_automation_watches_deal", "deal_id"),
+)
+"""When a rule's date-field or inactivity trigger falls due for a deal (ADR 25, amended), and
+what it was computed from (the date, or the last activity): recalculated on each deal event,
+taken when due by one replica and deleted in the transaction of its firing."""

@@ -28,8 +28,11 @@ from clientele_pipeline.automation import queries
 from clientele_pipeline.automation.calendar import BusinessCalendar
 from clientele_pipeline.automation.rules import (
     MAX_CHAIN,
+    WATCHED,
     AddTags,
+    DateReached,
     MoveToStage,
+    NoActivity,
     Notify,
     Occurrence,
     RemoveTags,
@@ -42,6 +45,8 @@ from clientele_pipeline.automation.rules import (
     evaluate,
     set_field_patch,
     triggered,
+    watch_due,
+    watch_event,
 )
 from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import queries as deal_queries
@@ -94,13 +99,14 @@ async def on_occurrences(
     if found is None or found[1] or found[0].deleted_at is not None:
         return
     deal = found[0]
+    rules = await queries.enabled_rules(session, deal.pipeline_id)
     chain: list[uuid.UUID] = []
     if causation_id is not None:
         try:
             chain = await queries.chain_of(session, uuid.UUID(causation_id))
         except ValueError:
             chain = []
-    for rule in await queries.enabled_rules(session, deal.pipeline_id):
+    for rule in rules:
         if not rule.in_force_at(occurred_at):
             continue
         for occurrence in occurrences:
@@ -108,6 +114,83 @@ async def on_occurrences(
             if event is not None and scope_stage(rule, occurrence, deal):
                 await fire(session, outbox, rule, deal.id, occurrence.event_id, event, chain)
                 break
+
+
+async def on_deal_event(
+    session: AsyncSession, deal_id: uuid.UUID, occurred_at: datetime, *, activity: bool
+) -> None:
+    """Re-time the watched triggers (date fields, inactivity) of the deal after any of its
+    events: a changed date moves its watch, an ``activity`` (an event not made by a rule)
+    restarts the inactivity count, a deleted deal loses its watches."""
+    found = await deal_queries.load(session, deal_id)
+    if found is None or found[0].deleted_at is not None:
+        await queries.drop_watches(session, deal_id=deal_id)
+        return
+    rules = [
+        rule
+        for rule in await queries.enabled_rules(session, found[0].pipeline_id)
+        if rule.trigger.kind == "date_reached" or (activity and rule.trigger.kind in WATCHED)
+    ]
+    if rules:
+        await watch(session, found[0], rules, occurred_at)
+
+
+async def watch(
+    session: AsyncSession, deal: Deal, rules: list[Rule], activity_at: datetime
+) -> None:
+    """Set, move or drop the deal's watches of these rules (a due time already past is not
+    watched: a date moved into the past does not fire late)."""
+    calendar = await queries.calendar_for(session, deal.directions)
+    now = await queries.now(session)
+    values = deal_values(deal)
+    for rule in rules:
+        trigger = rule.trigger
+        assert isinstance(trigger, DateReached | NoActivity)
+        found = watch_due(trigger, values, calendar, activity_at)
+        if isinstance(trigger, NoActivity) and deal.status != "open":
+            found = None
+        if found is None or found[0] <= now:
+            await queries.drop_watch(session, rule.id, deal.id)
+        else:
+            await queries.set_watch(session, rule.id, deal.id, *found)
+
+
+async def watch_pipeline(session: AsyncSession, rule: Rule) -> None:
+    """A rule just written: its watches set anew on every live deal of its pipeline (none
+    when it is disabled, deleted or not watching)."""
+    await queries.drop_watches(session, rule_id=rule.id)
+    if rule.trigger.kind not in WATCHED or not rule.enabled or rule.deleted_at is not None:
+        return
+    for deal in await queries.live_deals(session, rule.pipeline_id):
+        await watch(session, deal, [rule], deal.updated_at)
+
+
+async def run_due_watch(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> bool:
+    """Fire one due watched trigger in its own transaction (False: none is due): the rule's
+    current version, once per (rule, deal, basis), conditions evaluated on the deal now."""
+    async with sessions() as session, session.begin():
+        due = await queries.take_due_watch(session)
+        if due is None:
+            return False
+        rule = await queries.load(session, due["rule_id"])
+        found = await deal_queries.load(session, due["deal_id"], lock=True)
+        if (
+            rule is None
+            or not rule.enabled
+            or rule.deleted_at is not None
+            or not isinstance(rule.trigger, DateReached | NoActivity)
+            or found is None
+            or found[1]
+            or found[0].deleted_at is not None
+            or (rule.stage_id is not None and rule.stage_id != found[0].stage_id)
+        ):
+            return True
+        event_id = uuid.uuid5(
+            uuid.NAMESPACE_URL, f"automation:{rule.id}:{found[0].id}:{due['basis']}"
+        )
+        event = watch_event(rule.trigger, due["basis"])
+        await fire(session, outbox, rule, found[0].id, event_id, event, [])
+    return True
 
 
 async def fire(
@@ -383,8 +466,14 @@ async def scheduler(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) 
         try:
             while await run_due(sessions, outbox):
                 pass
+            while await run_due_watch(sessions, outbox):
+                pass
             async with sessions() as session:
-                wait = await queries.seconds_to_next_due(session)
+                waits = [
+                    await queries.seconds_to_next_due(session),
+                    await queries.seconds_to_next_watch(session),
+                ]
+            wait = min((w for w in waits if w is not None), default=None)
         except Exception:
             log.exception("delayed automation actions failed; retrying")
             wait = 1.0

@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, func, select, update
+from sqlalchemy import RowMapping, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.automation.calendar import COMPANY, BusinessCalendar, Calendar, effective
 from clientele_pipeline.automation.rules import Rule, Run, StepRecord
+from clientele_pipeline.deals.rules import Deal
 from clientele_pipeline.tables import (
     automation_calendars,
     automation_firings,
@@ -20,6 +21,8 @@ from clientele_pipeline.tables import (
     automation_rules,
     automation_schedule,
     automation_steps,
+    automation_watches,
+    deals,
 )
 
 
@@ -332,3 +335,92 @@ async def calendar_for(session: AsyncSession, directions: list[str]) -> Business
     found = {c.scope: c for c in await calendars(session, [COMPANY, *directions])}
     own = next((found[d] for d in sorted(directions) if d in found), None)
     return effective(found.get(COMPANY), own)
+
+
+# --- watched triggers (date fields, inactivity) ----------------------------------------------
+
+
+async def set_watch(
+    session: AsyncSession, rule_id: uuid.UUID, deal_id: uuid.UUID, due_at: datetime, basis: str
+) -> None:
+    """Watch (or re-time) a rule's trigger for a deal; unchanged when the basis is the same."""
+    stmt = insert(automation_watches).values(
+        rule_id=rule_id, deal_id=deal_id, due_at=due_at, basis=basis
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[automation_watches.c.rule_id, automation_watches.c.deal_id],
+            set_={"due_at": stmt.excluded.due_at, "basis": stmt.excluded.basis},
+            where=automation_watches.c.basis != stmt.excluded.basis,
+        )
+    )
+
+
+async def drop_watches(
+    session: AsyncSession, *, rule_id: uuid.UUID | None = None, deal_id: uuid.UUID | None = None
+) -> None:
+    stmt = delete(automation_watches)
+    if rule_id is not None:
+        stmt = stmt.where(automation_watches.c.rule_id == rule_id)
+    if deal_id is not None:
+        stmt = stmt.where(automation_watches.c.deal_id == deal_id)
+    await session.execute(stmt)
+
+
+async def take_due_watch(session: AsyncSession) -> RowMapping | None:
+    """One due watch, deleted (its firing commits in the same transaction; another replica
+    skips the locked row)."""
+    due = (
+        (
+            await session.execute(
+                select(automation_watches)
+                .where(automation_watches.c.due_at <= func.now())
+                .order_by(automation_watches.c.due_at)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if due is not None:
+        await drop_watch(session, due["rule_id"], due["deal_id"])
+    return due
+
+
+async def drop_watch(session: AsyncSession, rule_id: uuid.UUID, deal_id: uuid.UUID) -> None:
+    await session.execute(
+        delete(automation_watches).where(
+            automation_watches.c.rule_id == rule_id, automation_watches.c.deal_id == deal_id
+        )
+    )
+
+
+async def watches_of(session: AsyncSession, deal_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(automation_watches).where(automation_watches.c.deal_id == deal_id)
+    )
+    return [dict(row) for row in rows.mappings()]
+
+
+async def seconds_to_next_watch(session: AsyncSession) -> float | None:
+    value = await session.scalar(
+        select(func.extract("epoch", func.min(automation_watches.c.due_at) - func.now()))
+    )
+    return None if value is None else float(value)
+
+
+async def live_deals(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Deal]:
+    """The pipeline's deals that are not deleted (a new watched rule is set on each)."""
+    rows = await session.execute(
+        select(deals).where(deals.c.pipeline_id == pipeline_id, deals.c.deleted_at.is_(None))
+    )
+    return [Deal.model_validate(dict(row)) for row in rows.mappings()]
+
+
+async def firing_deal(session: AsyncSession, firing_id: uuid.UUID) -> uuid.UUID | None:
+    """The deal a firing acted on (None: no such firing)."""
+    found = await session.scalar(
+        select(automation_firings.c.deal_id).where(automation_firings.c.id == firing_id)
+    )
+    return found if isinstance(found, uuid.UUID) else None

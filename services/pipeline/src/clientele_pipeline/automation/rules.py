@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import date, datetime, timedelta
+from datetime import time as clock
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -80,6 +81,56 @@ class TagRemoved(_Strict):
     tag: Label | None = Field(default=None, description="any tag when absent")
 
 
+DateFieldName = Annotated[
+    str,
+    Field(
+        pattern=r"^(expected_close_date|custom_fields\.[A-Za-z0-9_]{1,100})$",
+        description="`expected_close_date` or a custom field holding an ISO date",
+    ),
+]
+
+
+class DateReached(_Strict):
+    """`offset_days` before (negative) or after a deal's date, at a local time of the deal's
+    business calendar; recalculated whenever the date changes."""
+
+    kind: Literal["date_reached"]
+    field: DateFieldName
+    offset_days: int = Field(default=0, ge=-366, le=366)
+    at: clock = Field(default=clock(9, 0), description="local time of the deal's calendar")
+
+
+class NoActivity(_Strict):
+    """No event of the deal (a change, a move) for `days` calendar or working days."""
+
+    kind: Literal["no_activity"]
+    days: int = Field(ge=1, le=366)
+    working_days: bool = False
+
+
+WATCHED = ("date_reached", "no_activity")
+"""Triggers that fire on time passing rather than on an event (``automation_watches``)."""
+
+
+class InteractionWith(_Strict):
+    """A contact with the deal was logged, or a planned one completed (interactions'
+    events), optionally of a kind, direction and with exactly a given result."""
+
+    kind: Literal["interaction_logged"]
+    interaction_kind: Literal["call", "email", "meeting", "message", "other"] | None = None
+    direction: Literal["in", "out"] | None = None
+    result: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class DeliveryOutcome(_Strict):
+    """A notification a rule sent for the deal was delivered, failed or bounced (the
+    notifier's delivery results of the pipeline's own requests)."""
+
+    kind: Literal["delivery_result"]
+    outcome: Literal["succeeded", "failed", "bounced"] | None = None
+    channel: Literal["email", "inapp", "webhook", "sms", "telegram"] | None = None
+
+
 class Manual(_Strict):
     """Fired only by `POST /v1/automation/rules/{id}/run` for a deal."""
 
@@ -87,7 +138,17 @@ class Manual(_Strict):
 
 
 Trigger = Annotated[
-    DealCreated | StageEntered | StageLeft | FieldChanged | TagAdded | TagRemoved | Manual,
+    DealCreated
+    | StageEntered
+    | StageLeft
+    | FieldChanged
+    | TagAdded
+    | TagRemoved
+    | DateReached
+    | NoActivity
+    | InteractionWith
+    | DeliveryOutcome
+    | Manual,
     Field(discriminator="kind"),
 ]
 
@@ -335,6 +396,50 @@ def occurrences(event_type: str, event_id: uuid.UUID, payload: dict[str, Any]) -
     return []
 
 
+INTERACTION_TYPES = ("interactions.interaction.logged", "interactions.interaction.completed")
+
+
+def interaction_occurrences(
+    event_type: str, event_id: uuid.UUID, payload: dict[str, Any]
+) -> list[Occurrence]:
+    """An interaction with a deal that happened (logged, or a planned one completed)."""
+    if event_type not in INTERACTION_TYPES or payload.get("deal_id") is None:
+        return []
+    facts = {
+        "interaction_id": payload["interaction_id"],
+        "interaction_kind": payload["kind"],
+        "direction": payload["direction"],
+        "result": payload.get("result"),
+        "subject": payload["subject"],
+        "responsible_employee_id": payload.get("responsible_employee_id"),
+    }
+    deal_id = uuid.UUID(str(payload["deal_id"]))
+    return [Occurrence(event_id=event_id, kind="interaction_logged", deal_id=deal_id, facts=facts)]
+
+
+def automation_request(idempotency_key: str) -> tuple[uuid.UUID, int] | None:
+    """The firing and step of a notifier request a rule made (its idempotency key)."""
+    prefix, _, rest = idempotency_key.partition(":")
+    firing, _, position = rest.partition(":")
+    try:
+        return (uuid.UUID(firing), int(position)) if prefix == "automation" else None
+    except ValueError:
+        return None
+
+
+def delivery_occurrence(
+    event_type: str, event_id: uuid.UUID, payload: dict[str, Any], deal_id: uuid.UUID
+) -> Occurrence:
+    facts = {
+        "outcome": event_type.rsplit(".", 1)[-1],
+        "channel": payload["channel"],
+        "recipient": payload["recipient"],
+        "reason": payload.get("reason"),
+        "attempts": payload["attempts"],
+    }
+    return Occurrence(event_id=event_id, kind="delivery_result", deal_id=deal_id, facts=facts)
+
+
 def triggered(trigger: Any, occurrence: Occurrence) -> dict[str, Any] | None:
     """The event as the rule's conditions see it if ``trigger`` matches, else None."""
     facts = occurrence.facts
@@ -360,11 +465,68 @@ def triggered(trigger: Any, occurrence: Occurrence) -> dict[str, Any] | None:
         if trigger.match == "from_to" and old != trigger.from_:
             return None
         return {"kind": trigger.kind, "field": trigger.field, "old": old, "new": new}
+    if isinstance(trigger, InteractionWith):
+        wanted = {
+            "interaction_kind": trigger.interaction_kind,
+            "direction": trigger.direction,
+            "result": trigger.result,
+        }
+        if any(value is not None and facts[name] != value for name, value in wanted.items()):
+            return None
+    if isinstance(trigger, DeliveryOutcome):
+        wanted = {"outcome": trigger.outcome, "channel": trigger.channel}
+        if any(value is not None and facts[name] != value for name, value in wanted.items()):
+            return None
     if isinstance(trigger, TagAdded | TagRemoved):
         if trigger.tag is not None and trigger.tag != facts["tag"]:
             return None
         return {"kind": trigger.kind, "tag": facts["tag"]}
     return {"kind": trigger.kind, **facts}
+
+
+def date_of(value: Any) -> date | None:
+    """An ISO date (or the date of an ISO date-time) held by a field; None otherwise."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def watch_due(
+    trigger: DateReached | NoActivity,
+    deal: dict[str, Any],
+    calendar: BusinessCalendar,
+    activity_at: datetime,
+) -> tuple[datetime, str] | None:
+    """When a watched trigger falls due for the deal, and what that was computed from (the
+    date, or the last activity); None when the deal's field holds no date."""
+    if isinstance(trigger, DateReached):
+        day = date_of(_field_value(deal, trigger.field))
+        if day is None:
+            return None
+        moment = datetime.combine(
+            day + timedelta(days=trigger.offset_days), trigger.at, tzinfo=calendar.zone
+        )
+        return moment, day.isoformat()
+    if trigger.working_days:
+        due = calendar.add_working_days(activity_at, trigger.days)
+    else:
+        due = activity_at + timedelta(days=trigger.days)
+    return due, activity_at.isoformat()
+
+
+def watch_event(trigger: DateReached | NoActivity, basis: str) -> dict[str, Any]:
+    """The facts a watched trigger's firing shows its conditions and the run log."""
+    if isinstance(trigger, DateReached):
+        return {
+            "kind": trigger.kind,
+            "field": trigger.field,
+            "date": basis,
+            "offset_days": trigger.offset_days,
+        }
+    return {"kind": trigger.kind, "days": trigger.days, "since": basis}
 
 
 # --- conditions ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from clientele_shared.auth.access import writable_directions
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.outbox import Outbox
+from clientele_shared.events.topics import PIPELINE
 from clientele_shared.http.concurrency import check_version, required_versions
 from clientele_shared.http.problems import NotFound, ProblemError, invalid, invalid_field
 from clientele_shared.runtime import ServiceRuntime
@@ -39,8 +40,11 @@ from clientele_pipeline.automation.rules import (
     RuleDraft,
     RulePatch,
     Run,
+    automation_request,
     deal_values,
+    delivery_occurrence,
     evaluate,
+    interaction_occurrences,
     occurrences,
     patched,
 )
@@ -131,7 +135,8 @@ async def create_rule(*, runtime: ServiceRuntime, principal: Principal, draft: R
             kind=KIND, entity_id=rule_id, action="created", version=1, changes={"new": stored}
         )
         rule = await queries.load(uow.session, rule_id)
-    assert rule is not None
+        assert rule is not None
+        await engine.watch_pipeline(uow.session, rule)
     return rule
 
 
@@ -213,7 +218,8 @@ async def update_rule(
         )
         await queries.insert_version(uow.session, rule_id, version, stored, author)
         rule = await queries.load(uow.session, rule_id)
-    assert rule is not None
+        assert rule is not None
+        await engine.watch_pipeline(uow.session, rule)
     return rule
 
 
@@ -222,6 +228,7 @@ async def delete_rule(
 ) -> int:
     async with pipelines.work(runtime, principal) as uow:
         current, _ = await _locked(uow, principal, rule_id)
+        await queries.drop_watches(uow.session, rule_id=rule_id)
         return await write_version(
             uow,
             RULE,
@@ -421,6 +428,47 @@ async def due_preview(
     return DuePreview(due_at=due_at, timezone=calendar.settings.timezone)
 
 
+class InteractionEvents:
+    """Interactions' events: a contact with a deal logged (or a planned one completed) is
+    activity on the deal and fires the `interaction_logged` rules."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+        found = interaction_occurrences(
+            envelope.type, envelope.event_id, payload.model_dump(mode="json")
+        )
+        if not found:
+            return
+        await engine.on_deal_event(session, found[0].deal_id, envelope.occurred_at, activity=True)
+        await engine.on_occurrences(
+            session, self.outbox, found, envelope.causation_id, envelope.occurred_at
+        )
+
+
+class DeliveryEvents:
+    """The notifier's results of the requests rules made: fire `delivery_result` rules on the
+    deal the request was for; the causation chain is the requesting firing's (a rule answering
+    its own e-mail's bounce with another e-mail is a loop)."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+        values = payload.model_dump(mode="json")
+        request = automation_request(str(values.get("idempotency_key", "")))
+        if values.get("requester") != PIPELINE or request is None or "channel" not in values:
+            return
+        deal_id = await queries.firing_deal(session, request[0])
+        if deal_id is None:
+            return
+        occurrence = delivery_occurrence(envelope.type, envelope.event_id, values, deal_id)
+        await engine.on_occurrences(
+            session, self.outbox, [occurrence], str(request[0]), envelope.occurred_at
+        )
+
+
 class DealEvents:
     """The pipeline's own deal events, consumed through the inbox: each fires the matching
     rules in the inbox's transaction (so a redelivered event never fires twice)."""
@@ -429,7 +477,12 @@ class DealEvents:
         self.outbox = outbox
 
     async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
-        found = occurrences(envelope.type, envelope.event_id, payload.model_dump(mode="json"))
+        values = payload.model_dump(mode="json")
+        by_rule = envelope.actor is not None and envelope.actor.kind == "automation"
+        await engine.on_deal_event(
+            session, uuid.UUID(str(values["deal_id"])), envelope.occurred_at, activity=not by_rule
+        )
+        found = occurrences(envelope.type, envelope.event_id, values)
         await engine.on_occurrences(
             session, self.outbox, found, envelope.causation_id, envelope.occurred_at
         )
