@@ -206,6 +206,7 @@ automation_rules = Table(
     Column("definition", JSONB, nullable=False),
     Column("author_subject", String(200), nullable=False),
     Column("author", JSONB, nullable=False),
+    Column("hook_secret", String(100)),
     *_versioned(),
     Index("ix_automation_rules_pipeline", "pipeline_id"),
 )

@@ -424,3 +424,34 @@ async def firing_deal(session: AsyncSession, firing_id: uuid.UUID) -> uuid.UUID 
         select(automation_firings.c.deal_id).where(automation_firings.c.id == firing_id)
     )
     return found if isinstance(found, uuid.UUID) else None
+
+
+async def set_hook_secret(session: AsyncSession, rule_id: uuid.UUID, secret: str) -> None:
+    await session.execute(
+        update(automation_rules).where(automation_rules.c.id == rule_id).values(hook_secret=secret)
+    )
+
+
+async def hook_secret(session: AsyncSession, rule_id: uuid.UUID) -> str | None:
+    """The inbound webhook secret of a live, enabled rule (None otherwise)."""
+    found = await session.scalar(
+        select(automation_rules.c.hook_secret).where(
+            automation_rules.c.id == rule_id,
+            automation_rules.c.enabled,
+            automation_rules.c.deleted_at.is_(None),
+        )
+    )
+    return found if isinstance(found, str) else None
+
+
+async def firing_of(
+    session: AsyncSession, rule_id: uuid.UUID, version: int, event_id: uuid.UUID
+) -> uuid.UUID | None:
+    found = await session.scalar(
+        select(automation_firings.c.id).where(
+            automation_firings.c.rule_id == rule_id,
+            automation_firings.c.rule_version == version,
+            automation_firings.c.event_id == event_id,
+        )
+    )
+    return found if isinstance(found, uuid.UUID) else None

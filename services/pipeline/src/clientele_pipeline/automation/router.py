@@ -9,7 +9,7 @@ from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.http.concurrency import IfMatch, etag, required_versions
 from clientele_shared.runtime import CurrentRuntime
 from clientele_shared.service_layer import AuditEntry
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from pydantic import AwareDatetime
 
 from clientele_pipeline.automation import service
@@ -19,6 +19,7 @@ from clientele_pipeline.automation.rules import (
     DryRun,
     DryRunResult,
     DuePreview,
+    HookSecret,
     ManualRun,
     Rule,
     RuleDraft,
@@ -213,4 +214,31 @@ async def due_preview(
         start=start,
         delay=Delay(amount=amount, unit=unit) if amount else None,
         at_working_time=at_working_time,
+    )
+
+
+@router.post(RULES + "/{rule_id}/webhook-secret")
+async def issue_hook_secret(
+    rule_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime
+) -> HookSecret:
+    """A new secret for an inbound webhook rule (shown once; the old one stops working)."""
+    return await service.issue_hook_secret(runtime=runtime, principal=principal, rule_id=rule_id)
+
+
+@router.post("/v1/public/automation/hooks/{rule_id}")
+async def inbound_hook(
+    rule_id: uuid.UUID,
+    request: Request,
+    runtime: CurrentRuntime,
+    x_clientele_timestamp: Annotated[str | None, Header()] = None,
+    x_clientele_signature: Annotated[str | None, Header()] = None,
+) -> Run:
+    """An inbound webhook call (no token: signed with the rule's secret, HMAC-SHA256 of
+    `<timestamp>.<body>`): `{"deal_id", "data"}` fires the rule for the deal."""
+    return await service.call_hook(
+        runtime=runtime,
+        rule_id=rule_id,
+        body=await request.body(),
+        timestamp=x_clientele_timestamp,
+        signature=x_clientele_signature,
     )

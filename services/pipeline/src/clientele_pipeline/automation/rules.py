@@ -3,6 +3,8 @@ its conditions evaluate (CEL, ADR 25) and what its actions change (no I/O)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 import uuid
 from datetime import date, datetime, timedelta
@@ -131,6 +133,13 @@ class DeliveryOutcome(_Strict):
     channel: Literal["email", "inapp", "webhook", "sms", "telegram"] | None = None
 
 
+class InboundWebhook(_Strict):
+    """A signed call of `POST /v1/public/automation/hooks/{rule_id}` (the rule's own secret,
+    issued by `POST /v1/automation/rules/{id}/webhook-secret`) naming a deal."""
+
+    kind: Literal["inbound_webhook"]
+
+
 class Manual(_Strict):
     """Fired only by `POST /v1/automation/rules/{id}/run` for a deal."""
 
@@ -148,6 +157,7 @@ Trigger = Annotated[
     | NoActivity
     | InteractionWith
     | DeliveryOutcome
+    | InboundWebhook
     | Manual,
     Field(discriminator="kind"),
 ]
@@ -662,3 +672,45 @@ class CalendarBody(_Strict):
 class DuePreview(BaseModel):
     due_at: datetime
     timezone: str
+
+
+# --- inbound webhooks ------------------------------------------------------------------------
+
+HOOK_TOLERANCE_SECONDS = 300
+"""How far a signed call's timestamp may be from now (a captured call replays only so long,
+and then only onto the same firing)."""
+
+MAX_HOOK_BODY = 64 * 1024
+
+
+class HookCall(_Strict):
+    """The body of an inbound webhook call: the deal and what the caller knows (`event.data`
+    in conditions)."""
+
+    deal_id: uuid.UUID
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class HookSecret(BaseModel):
+    """A rule's inbound webhook secret, shown once: sign `<timestamp>.<body>` with
+    HMAC-SHA256 and send `X-Clientele-Timestamp` (Unix seconds) and
+    `X-Clientele-Signature: sha256=<hex>`."""
+
+    secret: str
+    url: str
+
+
+def hook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def hook_signed(
+    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float
+) -> bool:
+    """Whether a call is signed with the secret at a time near ``now`` (constant time)."""
+    if timestamp is None or signature is None or not timestamp.isdigit() or len(timestamp) > 12:
+        return False
+    if abs(now - int(timestamp)) > HOOK_TOLERANCE_SECONDS:
+        return False
+    return hmac.compare_digest(hook_signature(secret, timestamp, body), signature)

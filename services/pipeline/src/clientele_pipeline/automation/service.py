@@ -4,6 +4,8 @@ manual runs, dry runs and the run log; the deal events that fire rules."""
 from __future__ import annotations
 
 import re
+import secrets
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -30,10 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clientele_pipeline.automation import engine, queries
 from clientele_pipeline.automation.calendar import COMPANY, Calendar, CalendarSettings, Delay
 from clientele_pipeline.automation.rules import (
+    MAX_HOOK_BODY,
     CalendarBody,
     DryRun,
     DryRunResult,
     DuePreview,
+    HookCall,
+    HookSecret,
     MoveToStage,
     Rule,
     RuleDefinition,
@@ -44,10 +49,12 @@ from clientele_pipeline.automation.rules import (
     deal_values,
     delivery_occurrence,
     evaluate,
+    hook_signed,
     interaction_occurrences,
     occurrences,
     patched,
 )
+from clientele_pipeline.deals import queries as deal_queries
 from clientele_pipeline.deals import service as deals
 from clientele_pipeline.pipelines import service as pipelines
 from clientele_pipeline.pipelines.rules import Pipeline
@@ -426,6 +433,78 @@ async def due_preview(
         calendar = await queries.calendar_for(session, [] if scope == COMPANY else [scope])
     due_at = calendar.due(start, delay, at_working_time=at_working_time)
     return DuePreview(due_at=due_at, timezone=calendar.settings.timezone)
+
+
+# --- inbound webhooks ------------------------------------------------------------------------
+
+
+def _hook_caller(rule_id: uuid.UUID) -> Principal:
+    """Who the audit trail names for an inbound webhook call (the caller has no account)."""
+    return Principal(subject=f"hook:{rule_id}", kind="service", service="pipeline")
+
+
+async def issue_hook_secret(
+    *, runtime: ServiceRuntime, principal: Principal, rule_id: uuid.UUID
+) -> HookSecret:
+    """A new secret for the rule's inbound webhook (the old one stops working); shown once."""
+    secret = secrets.token_urlsafe(32)
+    async with pipelines.work(runtime, principal) as uow:
+        rule, _ = await _locked(uow, principal, rule_id)
+        if rule.trigger.kind != "inbound_webhook":
+            raise invalid_field("rule_id", "not a rule with an inbound webhook trigger")
+        await queries.set_hook_secret(uow.session, rule_id, secret)
+        await uow.audit(
+            kind=KIND, entity_id=rule_id, action="webhook_secret_issued", version=rule.version
+        )
+    return HookSecret(secret=secret, url=f"/v1/public/automation/hooks/{rule_id}")
+
+
+async def call_hook(
+    *,
+    runtime: ServiceRuntime,
+    rule_id: uuid.UUID,
+    body: bytes,
+    timestamp: str | None,
+    signature: str | None,
+) -> Run:
+    """Fire an inbound webhook rule for the deal the signed call names; the same signed call
+    again answers the same firing (nothing runs twice)."""
+    refused = ProblemError(
+        401,
+        "Unauthorized",
+        "No enabled rule takes this call, or the signature or its time is wrong.",
+        kind="bad-signature",
+    )
+    if len(body) > MAX_HOOK_BODY:
+        raise invalid_field("body", f"at most {MAX_HOOK_BODY} bytes")
+    async with pipelines.work(runtime, _hook_caller(rule_id)) as uow:
+        secret = await queries.hook_secret(uow.session, rule_id)
+        if secret is None or not hook_signed(secret, timestamp, signature, body, time.time()):
+            raise refused
+        try:
+            call = HookCall.model_validate_json(body)
+        except ValidationError as exc:
+            raise invalid([dict(error) for error in exc.errors(include_url=False)]) from None
+        rule = await queries.load(uow.session, rule_id, lock=True)
+        assert rule is not None
+        found = await deal_queries.load(uow.session, call.deal_id, lock=True)
+        if (
+            found is None
+            or found[0].deleted_at is not None
+            or found[0].pipeline_id != (rule.pipeline_id)
+        ):
+            raise invalid_field(
+                "deal_id", "no such deal in the rule's pipeline", "unknown_reference"
+            )
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"automation-hook:{rule_id}:{signature}")
+        event = {"kind": "inbound_webhook", "data": call.data}
+        firing_id = await engine.fire(
+            uow.session, uow.outbox, rule, call.deal_id, event_id, event, []
+        )
+        if firing_id is None:
+            firing_id = await queries.firing_of(uow.session, rule.id, rule.version, event_id)
+        found_runs = await queries.runs(uow.session, firing_id=firing_id)
+    return found_runs[0]
 
 
 class InteractionEvents:
