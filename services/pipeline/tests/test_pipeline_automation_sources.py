@@ -8,14 +8,15 @@ import hmac
 import json
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from clientele_shared.events.catalog import DELIVERIES, INTERACTION_LOG
+from clientele_shared.events.catalog import DELIVERIES, INTERACTION_LOG, PIPELINE
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.schemas.interactions import InteractionLogged
 from clientele_shared.events.schemas.notifier import DeliveryResult
+from clientele_shared.events.topics import notification_requests
 from clientele_shared.testing.processes import wait_for
 from pipeline_testkit import DEFAULT_STAGES, Stack
 from pydantic import BaseModel
@@ -228,3 +229,124 @@ def test_an_inbound_webhook_with_the_rules_own_secret(
     audit = stack.call("GET", f"{RULES}/{rule['id']}/audit", user).json()
     assert [entry["action"] for entry in audit].count("webhook_secret_issued") == 2
     assert secret not in json.dumps(audit)
+
+
+def _delivery(event_type: str, key: str, reason: str | None = None) -> Envelope:
+    payload = DeliveryResult(
+        delivery_id=uuid.uuid4(),
+        request_id=uuid.uuid4(),
+        requester="pipeline",
+        idempotency_key=key,
+        kind="automation",
+        channel="webhook",  # type: ignore[arg-type]
+        recipient="crm-hook",
+        attempts=3,
+        reason=reason,
+    )
+    return _envelope("notifier", event_type, payload, key)
+
+
+def test_a_failed_webhook_delivery_is_retried_with_back_off(
+    stack: Stack, pipeline: dict[str, Any]
+) -> None:
+    user = stack.user(SRC)
+    deal = _deal(stack, pipeline)
+    rule = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "manual"},
+        actions=[{"kind": "webhook", "endpoint": "crm-hook"}],
+    )
+    run = stack.call("POST", f"{RULES}/{rule['id']}/run", user, json={"deal_id": deal["id"]})
+    key = run.json()["steps"][0]["detail"]["idempotency_key"]
+
+    def step() -> dict[str, Any]:
+        return _runs(stack, deal, rule)[0]["steps"][0]  # type: ignore[no-any-return]
+
+    stack.send(DELIVERIES, [_delivery("notifier.delivery.failed", key, "502 from the endpoint")])
+    wait_for(lambda: step()["status"] == "retrying", 30, "the retry scheduled")
+    retrying = step()
+    assert retrying["error"] == "delivery failed (attempt 1): 502 from the endpoint"
+    retry_at = datetime.fromisoformat(retrying["detail"]["retry_at"])
+    assert retry_at > datetime.fromisoformat(run.json()["started_at"]) + timedelta(seconds=29)
+    audit = stack.call("GET", f"/v1/deals/{deal['id']}/audit", user).json()
+    failed = [entry for entry in audit if entry["action"] == "automation_failed"]
+    assert "retry at" in failed[-1]["note"]
+    stack.execute(  # the back-off passes
+        "UPDATE automation_schedule SET due_at = now() WHERE firing_id = :id",
+        id=run.json()["id"],
+    )
+    wait_for(lambda: step()["status"] == "done", 30, "the second attempt")
+    assert step()["detail"]["idempotency_key"] == f"{key}:2"
+    assert step()["error"] is None
+    requests = stack.events(notification_requests(PIPELINE), {deal["id"]}, 2)
+    assert [e.payload["idempotency_key"] for e in requests if e.payload["kind"] == "automation"][
+        -2:
+    ] == [key, f"{key}:2"]
+    # a late result of the first attempt changes nothing; the last attempt's failure is final
+    stack.send(DELIVERIES, [_delivery("notifier.delivery.failed", key, "late")])
+    stack.execute(
+        "UPDATE automation_steps SET detail = detail || '{\"attempt\": 5}' WHERE firing_id = :id",
+        id=run.json()["id"],
+    )
+    stack.send(DELIVERIES, [_delivery("notifier.delivery.failed", f"{key}:5", "410 gone")])
+    wait_for(lambda: step()["status"] == "failed", 30, "the step failed for good")
+    assert step()["error"] == "delivery failed (attempt 5): 410 gone"
+
+
+def test_a_disabled_rule_is_tested_against_the_last_events_without_side_effects(
+    stack: Stack, pipeline: dict[str, Any]
+) -> None:
+    user = stack.user(SRC)
+    backtested = stack.call(
+        "POST",
+        "/v1/pipelines",
+        user,
+        json={"name": "Проба", "directions": SRC, "stages": DEFAULT_STAGES},
+    ).json()
+    big = _deal(stack, backtested, amount="5000.00", currency="RUB", custom_fields={"grade": "C"})
+    small = _deal(stack, backtested, amount="100.00", currency="RUB", custom_fields={"grade": "C"})
+    for deal in (big, small):
+        changed = stack.call(
+            "PATCH",
+            f"/v1/deals/{deal['id']}",
+            user,
+            if_match=1,
+            json={"custom_fields": {"grade": "A"}},
+        )
+        assert changed.status_code == 200, changed.text
+    stack.wait_until(
+        "SELECT count(*) FROM automation_recent_events WHERE pipeline_id = :id",
+        4,
+        "the four events kept",
+        id=backtested["id"],
+    )
+    rule = _rule(
+        stack,
+        backtested,
+        enabled=False,
+        trigger={"kind": "field_changed", "field": "custom_fields.grade", "match": "to", "to": "A"},
+        conditions={"all": [{"cel": "deal.amount >= 1000.0", "label": "крупная"}]},
+        actions=[{"kind": "add_tags", "tags": ["a-grade"]}],
+    )
+    path = f"{RULES}/{rule['id']}/backtest"
+    assert stack.call("POST", path, stack.user(["elsewhere"]), json={"last": 10}).status_code == 404
+    assert stack.call("POST", path, user, json={"last": 0}).status_code == 422
+    answer = stack.call("POST", path, user, json={"last": 10})
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert found["events"] == 4
+    assert found["would_fire"] == 1
+    by_deal = {(r["deal_id"], r["event_type"]): r for r in found["results"]}
+    hit = by_deal[(big["id"], "pipeline.deal.changed")]
+    assert hit["would_fire"] is True
+    assert hit["trigger"]["new"] == "A"
+    miss = by_deal[(small["id"], "pipeline.deal.changed")]
+    assert miss["triggered"] is True
+    assert miss["would_fire"] is False
+    assert miss["conditions"][0]["result"] is False
+    assert by_deal[(big["id"], "pipeline.deal.created")]["triggered"] is False
+    assert len(stack.call("POST", path, user, json={"last": 1}).json()["results"]) == 1
+    # nothing happened: no firing, no change
+    assert _runs(stack, big, rule) == []
+    assert stack.call("GET", f"/v1/deals/{big['id']}", user).json()["version"] == 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from clientele_shared.auth.principal import Principal
@@ -28,6 +28,7 @@ from clientele_pipeline.automation import queries
 from clientele_pipeline.automation.calendar import BusinessCalendar
 from clientele_pipeline.automation.rules import (
     MAX_CHAIN,
+    RETRY_BACKOFF_SECONDS,
     WATCHED,
     AddTags,
     DateReached,
@@ -43,6 +44,7 @@ from clientele_pipeline.automation.rules import (
     deal_values,
     elapsed_ms,
     evaluate,
+    request_key,
     set_field_patch,
     triggered,
     watch_due,
@@ -286,6 +288,7 @@ async def _step(
     position: int,
     action: Any,
     deal_id: uuid.UUID,
+    attempt: int = 1,
 ) -> dict[str, Any]:
     """Run one action in a savepoint (its events name the firing as their cause); the step's
     record: done, skipped (why) or failed (the error)."""
@@ -294,7 +297,7 @@ async def _step(
     token = causation_id_var.set(str(firing_id))
     try:
         async with session.begin_nested(), within(session, outbox, audit_log, actor) as uow:
-            detail = await _act(uow, principal, firing_id, position, action, deal_id)
+            detail = await _act(uow, principal, firing_id, position, action, deal_id, attempt)
         record |= {"status": "skipped" if "skipped" in detail else "done", "detail": detail}
     except ProblemError as exc:
         record |= {"status": "failed", "error": f"{exc.status} {exc.title}: {exc}"}
@@ -322,6 +325,7 @@ async def _act(
     position: int,
     action: Any,
     deal_id: uuid.UUID,
+    attempt: int,
 ) -> dict[str, Any]:
     deal = await deals.locked_deal(uow, principal, deal_id)
     expected = {deal.version}
@@ -346,7 +350,7 @@ async def _act(
         move = Move(stage_id=action.stage_id, reason=action.reason, lost_reason=action.lost_reason)
         new = await deals.move_in(uow, principal, deal_id, move, expected)
         return {"version": new.version, "stage_id": str(new.stage_id)}
-    return await _notify(uow, deal, firing_id, position, action)
+    return await _notify(uow, deal, firing_id, position, action, attempt)
 
 
 def _patch(deal: Deal, action: Any) -> dict[str, Any]:
@@ -360,7 +364,12 @@ def _patch(deal: Deal, action: Any) -> dict[str, Any]:
 
 
 async def _notify(
-    uow: UnitOfWork, deal: Deal, firing_id: uuid.UUID, position: int, action: Notify | Webhook
+    uow: UnitOfWork,
+    deal: Deal,
+    firing_id: uuid.UUID,
+    position: int,
+    action: Notify | Webhook,
+    attempt: int,
 ) -> dict[str, Any]:
     """A delivery request to the notifier (idempotency key: the firing and the step)."""
     if isinstance(action, Webhook):
@@ -374,7 +383,7 @@ async def _notify(
         channel = Channel(action.channel)
         recipient = Recipient(employee_id=str(employee_id), name=employee.name)
         body = {"text": action.text, "data": {"deal_id": str(deal.id)}}
-    key = f"automation:{firing_id}:{position}"
+    key = request_key(firing_id, position, attempt)
     payload = NotificationRequested(
         idempotency_key=key,
         channel=channel,
@@ -400,7 +409,55 @@ async def _notify(
         changes={"channel": {"old": None, "new": str(channel)}},
         note=action.subject,
     )
-    return {"channel": str(channel), "idempotency_key": key}
+    return {"channel": str(channel), "idempotency_key": key, "attempt": attempt}
+
+
+async def on_delivery_failed(
+    session: AsyncSession,
+    outbox: Outbox,
+    firing_id: uuid.UUID,
+    position: int,
+    attempt: int,
+    reason: str | None,
+) -> None:
+    """The notifier gave up delivering a rule's e-mail or webhook: the step is retried with
+    back-off (a new request at the next attempt), or has failed for good after the last one;
+    either way the error goes on the deal's timeline and in the run log. A result of an older
+    attempt changes nothing."""
+    step = await queries.step_of(session, firing_id, position)
+    if step is None or step["kind"] not in ("notify", "webhook") or step["status"] != "done":
+        return
+    if int(step["detail"].get("attempt", 1)) != attempt:
+        return
+    rule = await queries.rule_version(session, step["rule_id"], step["rule_version"])
+    assert rule is not None
+    error = f"delivery failed (attempt {attempt}): {reason or 'no reason given'}"
+    detail = {**step["detail"]}
+    if attempt <= len(RETRY_BACKOFF_SECONDS):
+        due_at = await queries.now(session) + timedelta(seconds=RETRY_BACKOFF_SECONDS[attempt - 1])
+        await queries.reschedule(session, firing_id, position, due_at)
+        detail |= {"next_attempt": attempt + 1, "retry_at": due_at.isoformat()}
+        status, note = "retrying", f"{error}; retry at {due_at.isoformat()}"
+    else:
+        status, note = "failed", f"{error}; no attempts left"
+    await queries.update_step(
+        session,
+        {
+            "firing_id": firing_id,
+            "position": position,
+            "status": status,
+            "error": error[:2000],
+            "detail": detail,
+        },
+    )
+    await UnitOfWork(session, outbox, audit_log, rule_actor(rule)).audit(
+        kind=deals.KIND,
+        entity_id=step["deal_id"],
+        action="automation_failed",
+        version=None,
+        changes={"action": {"old": None, "new": step["kind"]}},
+        note=note[:2000],
+    )
 
 
 # --- delayed actions -------------------------------------------------------------------------
@@ -442,6 +499,8 @@ async def run_due(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) ->
                 }
             else:
                 author = await queries.author_of(session, rule.id, rule.version)
+                step = await queries.step_of(session, firing_id, position)
+                attempt = int(step["detail"].get("next_attempt", 1)) if step else 1
                 record = await _step(
                     session,
                     outbox,
@@ -451,9 +510,11 @@ async def run_due(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) ->
                     position,
                     action,
                     found[0].id,
+                    attempt,
                 )
                 record["detail"] = {**record.get("detail", {}), **late}
         record.setdefault("duration_ms", elapsed_ms(started))
+        record.setdefault("error", None)
         await queries.update_step(session, record)
         await queries.mark_done(session, firing_id, position)
     return True

@@ -455,3 +455,42 @@ async def firing_of(
         )
     )
     return found if isinstance(found, uuid.UUID) else None
+
+
+async def step_of(session: AsyncSession, firing_id: uuid.UUID, position: int) -> RowMapping | None:
+    """A firing's step with the firing's rule, version and deal, locked."""
+    return (
+        (
+            await session.execute(
+                select(
+                    automation_steps,
+                    automation_firings.c.rule_id,
+                    automation_firings.c.rule_version,
+                    automation_firings.c.deal_id,
+                )
+                .join(automation_firings, automation_firings.c.id == automation_steps.c.firing_id)
+                .where(
+                    automation_steps.c.firing_id == firing_id,
+                    automation_steps.c.position == position,
+                )
+                .with_for_update(of=automation_steps)
+            )
+        )
+        .mappings()
+        .first()
+    )
+
+
+async def reschedule(
+    session: AsyncSession, firing_id: uuid.UUID, position: int, due_at: datetime
+) -> None:
+    """Run a firing's step again at ``due_at`` (a retry)."""
+    stmt = insert(automation_schedule).values(
+        firing_id=firing_id, position=position, due_at=due_at, done=False
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[automation_schedule.c.firing_id, automation_schedule.c.position],
+            set_={"due_at": due_at, "done": False},
+        )
+    )

@@ -427,12 +427,25 @@ def interaction_occurrences(
     return [Occurrence(event_id=event_id, kind="interaction_logged", deal_id=deal_id, facts=facts)]
 
 
-def automation_request(idempotency_key: str) -> tuple[uuid.UUID, int] | None:
-    """The firing and step of a notifier request a rule made (its idempotency key)."""
-    prefix, _, rest = idempotency_key.partition(":")
-    firing, _, position = rest.partition(":")
+RETRY_BACKOFF_SECONDS = (30, 120, 600, 3600)
+"""How long a rule's e-mail or webhook whose delivery failed waits before its 2nd, 3rd, 4th
+and 5th attempt (then the step has failed for good)."""
+
+
+def request_key(firing_id: uuid.UUID, position: int, attempt: int) -> str:
+    """The idempotency key of a rule's notifier request (a retry is a new request)."""
+    key = f"automation:{firing_id}:{position}"
+    return key if attempt <= 1 else f"{key}:{attempt}"
+
+
+def automation_request(idempotency_key: str) -> tuple[uuid.UUID, int, int] | None:
+    """The firing, step and attempt of a notifier request a rule made (its key)."""
+    parts = idempotency_key.split(":")
+    if len(parts) not in (3, 4) or parts[0] != "automation":
+        return None
     try:
-        return (uuid.UUID(firing), int(position)) if prefix == "automation" else None
+        attempt = int(parts[3]) if len(parts) == 4 else 1
+        return uuid.UUID(parts[1]), int(parts[2]), attempt
     except ValueError:
         return None
 
@@ -616,7 +629,7 @@ def elapsed_ms(started: float) -> int:
 class StepRecord(BaseModel):
     position: int
     kind: str
-    status: Literal["scheduled", "done", "skipped", "failed"]
+    status: Literal["scheduled", "done", "skipped", "failed", "retrying"]
     detail: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     duration_ms: int

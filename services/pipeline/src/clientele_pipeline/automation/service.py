@@ -542,6 +542,10 @@ class DeliveryEvents:
         deal_id = await queries.firing_deal(session, request[0])
         if deal_id is None:
             return
+        if envelope.type == "notifier.delivery.failed":
+            await engine.on_delivery_failed(
+                session, self.outbox, request[0], request[1], request[2], values.get("reason")
+            )
         occurrence = delivery_occurrence(envelope.type, envelope.event_id, values, deal_id)
         await engine.on_occurrences(
             session, self.outbox, [occurrence], str(request[0]), envelope.occurred_at
