@@ -301,3 +301,19 @@ automation_watches = Table(
 """When a rule's date-field or inactivity trigger falls due for a deal (ADR 25, amended), and
 what it was computed from (the date, or the last activity): recalculated on each deal event,
 taken when due by one replica and deleted in the transaction of its firing."""
+
+automation_recent_events = Table(
+    "automation_recent_events",
+    metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("pipeline_id", Uuid, nullable=False),
+    Column("deal_id", Uuid, nullable=False),
+    Column("event_type", String(200), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("occurrences", JSONB, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_automation_recent_events_pipeline", "pipeline_id", "occurred_at"),
+    Index("ix_automation_recent_events_recorded", "recorded_at"),
+)
+"""The events rules could fire on, as triggers see them, kept for a while (ADR 35): a rule is
+tested against the last N of its pipeline before it is enabled."""

@@ -31,6 +31,7 @@ from clientele_pipeline.automation.rules import (
     RETRY_BACKOFF_SECONDS,
     WATCHED,
     AddTags,
+    BacktestResult,
     DateReached,
     MoveToStage,
     NoActivity,
@@ -92,6 +93,7 @@ async def on_occurrences(
     occurrences: list[Occurrence],
     causation_id: str | None,
     occurred_at: datetime,
+    event_type: str,
 ) -> None:
     """Fire every enabled rule of the deal's pipeline whose trigger one of the event's
     occurrences matches (once per rule and event)."""
@@ -101,6 +103,15 @@ async def on_occurrences(
     if found is None or found[1] or found[0].deleted_at is not None:
         return
     deal = found[0]
+    await queries.remember(
+        session,
+        event_id=occurrences[0].event_id,
+        pipeline_id=deal.pipeline_id,
+        deal_id=deal.id,
+        event_type=event_type,
+        occurred_at=occurred_at,
+        occurrences=[{"kind": o.kind, "facts": o.facts} for o in occurrences],
+    )
     rules = await queries.enabled_rules(session, deal.pipeline_id)
     chain: list[uuid.UUID] = []
     if causation_id is not None:
@@ -116,6 +127,33 @@ async def on_occurrences(
             if event is not None and scope_stage(rule, occurrence, deal):
                 await fire(session, outbox, rule, deal.id, occurrence.event_id, event, chain)
                 break
+
+
+def backtest_one(rule: Rule, row: Any, deal: Deal) -> BacktestResult:
+    """Whether ``rule`` would have fired on one stored trigger event, its conditions
+    evaluated on the deal as it is now (no I/O)."""
+    base = {
+        "event_id": row["event_id"],
+        "event_type": row["event_type"],
+        "occurred_at": row["occurred_at"],
+        "deal_id": deal.id,
+    }
+    for stored in row["occurrences"]:
+        occurrence = Occurrence(
+            event_id=row["event_id"], kind=stored["kind"], deal_id=deal.id, facts=stored["facts"]
+        )
+        event = triggered(rule.trigger, occurrence)
+        if event is None or not scope_stage(rule, occurrence, deal):
+            continue
+        evaluation = evaluate(rule.conditions, deal_values(deal), event)
+        return BacktestResult(
+            **base,
+            triggered=True,
+            would_fire=evaluation.passed and deal.deleted_at is None,
+            trigger=event,
+            conditions=evaluation.checks,
+        )
+    return BacktestResult(**base, triggered=False, would_fire=False)
 
 
 async def on_deal_event(
@@ -462,6 +500,9 @@ async def on_delivery_failed(
 
 # --- delayed actions -------------------------------------------------------------------------
 
+PRUNE_SECONDS = 600.0
+"""How often old trigger events are pruned."""
+
 POLL_SECONDS = 0.25
 """The longest the scheduler sleeps: a delayed action runs within this of its due time."""
 
@@ -523,12 +564,17 @@ async def run_due(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) ->
 async def scheduler(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
     """Run delayed actions as they fall due, until cancelled (every replica runs one; a due
     action is taken by one of them). An error is logged and the loop goes on."""
+    prune_at = 0.0
     while True:
         try:
             while await run_due(sessions, outbox):
                 pass
             while await run_due_watch(sessions, outbox):
                 pass
+            if time.monotonic() >= prune_at:
+                async with sessions() as session, session.begin():
+                    await queries.forget_old_events(session)
+                prune_at = time.monotonic() + PRUNE_SECONDS
             async with sessions() as session:
                 waits = [
                     await queries.seconds_to_next_due(session),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import RowMapping, delete, func, select, update
@@ -17,6 +17,7 @@ from clientele_pipeline.deals.rules import Deal
 from clientele_pipeline.tables import (
     automation_calendars,
     automation_firings,
+    automation_recent_events,
     automation_rule_versions,
     automation_rules,
     automation_schedule,
@@ -494,3 +495,60 @@ async def reschedule(
             set_={"due_at": due_at, "done": False},
         )
     )
+
+
+# --- recent events (testing a rule before enabling it) --------------------------------------
+
+RECENT_DAYS = 30
+"""How long trigger events are kept for testing rules against them."""
+
+
+async def remember(
+    session: AsyncSession,
+    *,
+    event_id: uuid.UUID,
+    pipeline_id: uuid.UUID,
+    deal_id: uuid.UUID,
+    event_type: str,
+    occurred_at: datetime,
+    occurrences: list[dict[str, Any]],
+) -> None:
+    await session.execute(
+        insert(automation_recent_events)
+        .values(
+            event_id=event_id,
+            pipeline_id=pipeline_id,
+            deal_id=deal_id,
+            event_type=event_type,
+            occurred_at=occurred_at,
+            occurrences=occurrences,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+async def recent_events(
+    session: AsyncSession, pipeline_id: uuid.UUID, last: int
+) -> list[RowMapping]:
+    """The pipeline's last ``last`` trigger events, newest first."""
+    rows = await session.execute(
+        select(automation_recent_events)
+        .where(automation_recent_events.c.pipeline_id == pipeline_id)
+        .order_by(automation_recent_events.c.occurred_at.desc())
+        .limit(last)
+    )
+    return list(rows.mappings())
+
+
+async def forget_old_events(session: AsyncSession, batch: int = 5000) -> int:
+    """Delete a batch of trigger events older than ``RECENT_DAYS``; how many went."""
+    old = (
+        select(automation_recent_events.c.event_id)
+        .where(automation_recent_events.c.recorded_at < func.now() - timedelta(days=RECENT_DAYS))
+        .limit(batch)
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        delete(automation_recent_events).where(automation_recent_events.c.event_id.in_(old))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -15,6 +15,8 @@ from pydantic import AwareDatetime
 from clientele_pipeline.automation import service
 from clientele_pipeline.automation.calendar import Calendar, Delay, Unit
 from clientele_pipeline.automation.rules import (
+    Backtest,
+    BacktestRequest,
     CalendarBody,
     DryRun,
     DryRunResult,
@@ -136,6 +138,17 @@ async def dry_run(
 ) -> DryRunResult:
     """Would the rule fire for this deal if its event happened now? No side effects."""
     return await service.dry_run(runtime=runtime, principal=principal, rule_id=rule_id, dry=dry)
+
+
+@router.post(RULES + "/{rule_id}/backtest")
+async def backtest(
+    rule_id: uuid.UUID, body: BacktestRequest, principal: CurrentPrincipal, runtime: CurrentRuntime
+) -> Backtest:
+    """The rule (enabled or not) against its pipeline's last `last` trigger events: which it
+    would fire on, with each condition's result; no side effects."""
+    return await service.backtest(
+        runtime=runtime, principal=principal, rule_id=rule_id, last=body.last
+    )
 
 
 @router.get("/v1/deals/{deal_id}/automation-runs")

@@ -664,6 +664,32 @@ class DryRun(_Strict):
     event: dict[str, Any] | None = None
 
 
+class BacktestRequest(_Strict):
+    last: int = Field(default=100, ge=1, le=1000, description="how many of the last events")
+
+
+class BacktestResult(BaseModel):
+    """One stored event: did the trigger match, would the rule have fired (conditions on the
+    deal as it is now)."""
+
+    event_id: uuid.UUID
+    event_type: str
+    occurred_at: datetime
+    deal_id: uuid.UUID
+    triggered: bool
+    would_fire: bool
+    trigger: dict[str, Any] | None = None
+    conditions: list[CheckResult] = Field(default_factory=list)
+
+
+class Backtest(BaseModel):
+    rule_id: uuid.UUID
+    rule_version: int
+    events: int
+    would_fire: int
+    results: list[BacktestResult]
+
+
 class DryRunResult(BaseModel):
     would_fire: bool
     reason: str | None = None

@@ -31,8 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.automation import engine, queries
 from clientele_pipeline.automation.calendar import COMPANY, Calendar, CalendarSettings, Delay
+from clientele_pipeline.automation.engine import backtest_one
+from clientele_pipeline.automation.engine import rule_principal as rule_principal_of
 from clientele_pipeline.automation.rules import (
     MAX_HOOK_BODY,
+    Backtest,
+    BacktestResult,
     CalendarBody,
     DryRun,
     DryRunResult,
@@ -317,6 +321,37 @@ async def dry_run(
     )
 
 
+async def backtest(
+    *, runtime: ServiceRuntime, principal: Principal, rule_id: uuid.UUID, last: int
+) -> Backtest:
+    """The rule (enabled or not) against its pipeline's last ``last`` trigger events: which
+    it would fire on and each condition's result on the deal as it is now; nothing written,
+    nothing sent. Events of deals the caller or the rule's author cannot see are left out."""
+    async with runtime.sessions() as session:
+        rule, _ = await visible_rule(session, principal, rule_id)
+        author = rule_principal_of(rule, await queries.author_of(session, rule.id, rule.version))
+        events = await queries.recent_events(session, rule.pipeline_id, last)
+        results: list[BacktestResult] = []
+        deals_now: dict[uuid.UUID, Any] = {}
+        for row in events:
+            if row["deal_id"] not in deals_now:
+                found = await deal_queries.load(session, row["deal_id"])
+                deals_now[row["deal_id"]] = found[0] if found else None
+            deal = deals_now[row["deal_id"]]
+            if deal is None or not (
+                principal.can_see(deal.directions) and author.can_see(deal.directions)
+            ):
+                continue
+            results.append(backtest_one(rule, row, deal))
+    return Backtest(
+        rule_id=rule.id,
+        rule_version=rule.version,
+        events=len(results),
+        would_fire=sum(result.would_fire for result in results),
+        results=results,
+    )
+
+
 # --- business calendars (ADR 34) -------------------------------------------------------------
 
 CALENDAR_KIND = "business_calendar"
@@ -522,7 +557,12 @@ class InteractionEvents:
             return
         await engine.on_deal_event(session, found[0].deal_id, envelope.occurred_at, activity=True)
         await engine.on_occurrences(
-            session, self.outbox, found, envelope.causation_id, envelope.occurred_at
+            session,
+            self.outbox,
+            found,
+            envelope.causation_id,
+            envelope.occurred_at,
+            envelope.type,
         )
 
 
@@ -548,7 +588,7 @@ class DeliveryEvents:
             )
         occurrence = delivery_occurrence(envelope.type, envelope.event_id, values, deal_id)
         await engine.on_occurrences(
-            session, self.outbox, [occurrence], str(request[0]), envelope.occurred_at
+            session, self.outbox, [occurrence], str(request[0]), envelope.occurred_at, envelope.type
         )
 
 
@@ -567,5 +607,10 @@ class DealEvents:
         )
         found = occurrences(envelope.type, envelope.event_id, values)
         await engine.on_occurrences(
-            session, self.outbox, found, envelope.causation_id, envelope.occurred_at
+            session,
+            self.outbox,
+            found,
+            envelope.causation_id,
+            envelope.occurred_at,
+            envelope.type,
         )
