@@ -18,6 +18,7 @@ MODULES = [
     "directory",
     "directory_import",
     "pipeline",
+    "automation",
     "state",
 ]
 

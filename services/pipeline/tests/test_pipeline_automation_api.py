@@ -69,7 +69,7 @@ def _runs(stack: Stack, deal_id: str, rule_id: str, wanted: int = 1) -> list[dic
         runs = stack.call("GET", f"/v1/deals/{deal_id}/automation-runs", stack.user(NORTH)).json()
         return [run for run in runs if run["rule_id"] == rule_id]
 
-    wait_for(lambda: len(found()) >= wanted, 30, "the rule's firings")
+    wait_for(lambda: len(found()) >= wanted, 90, "the rule's firings")
     return found()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clientele_shared.auth.principal import Principal
@@ -22,6 +22,7 @@ from clientele_shared.events.topics import PIPELINE
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import causation_id_var, get_logger
 from clientele_shared.service_layer import UnitOfWork, within
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clientele_pipeline.automation import queries
@@ -259,6 +260,7 @@ async def fire(
             "status": "fired",
             "chain": chain,
             "duration_ms": 0,
+            "started_at": func.clock_timestamp(),  # not the batch transaction's start
         },
     )
     if not claimed:
@@ -507,58 +509,70 @@ POLL_SECONDS = 0.25
 """The longest the scheduler sleeps: a delayed action runs within this of its due time."""
 
 
-async def run_due(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> bool:
-    """Run one due delayed action in its own transaction (False: none is due). The rule's
-    version that fired decides; its conditions are evaluated again on the deal as it is now
-    and a disabled or deleted rule, a deleted deal or a condition no longer holding is a
-    recorded skip."""
+DUE_BATCH = 20
+"""Delayed actions run in one transaction (one commit for several when they pile up; few
+enough that the last one's commit follows its run closely)."""
+
+
+async def run_due(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> int:
+    """Run the due delayed actions, up to ``DUE_BATCH``, in one transaction (each in a
+    savepoint: one that breaks is recorded as failed and the others commit); how many ran.
+    The rule's version that fired decides; its conditions are evaluated again on the deal as
+    it is now and a disabled or deleted rule, a deleted deal or a condition no longer holding
+    is a recorded skip."""
     async with sessions() as session, session.begin():
-        due = await queries.take_due(session)
-        if due is None:
-            return False
-        firing_id, position = due["firing_id"], due["position"]
-        started = time.perf_counter()
-        rule = await queries.rule_version(session, due["rule_id"], due["rule_version"])
-        current = await queries.load(session, due["rule_id"])
-        found = await deal_queries.load(session, due["deal_id"], lock=True)
-        assert rule is not None
-        action = rule.actions[position]
-        record: dict[str, Any] = {"firing_id": firing_id, "position": position}
-        late = {"due_at": due["due_at"].isoformat()}
-        if current is None or current.deleted_at is not None or not current.enabled:
-            record |= {"status": "skipped", "detail": {**late, "skipped": "the rule is off"}}
-        elif found is None or found[1] or found[0].deleted_at is not None:
-            record |= {"status": "skipped", "detail": {**late, "skipped": "the deal is gone"}}
-        else:
-            evaluation = evaluate(rule.conditions, deal_values(found[0]), due["trigger"])
-            if not evaluation.passed:
-                checks = [check.model_dump() for check in evaluation.checks]
-                reason = "the conditions no longer hold"
-                record |= {
-                    "status": "skipped",
-                    "detail": {**late, "skipped": reason, "conditions": checks},
-                }
-            else:
-                author = await queries.author_of(session, rule.id, rule.version)
-                step = await queries.step_of(session, firing_id, position)
-                attempt = int(step["detail"].get("next_attempt", 1)) if step else 1
-                record = await _step(
-                    session,
-                    outbox,
-                    rule_actor(rule),
-                    rule_principal(rule, author),
-                    firing_id,
-                    position,
-                    action,
-                    found[0].id,
-                    attempt,
-                )
-                record["detail"] = {**record.get("detail", {}), **late}
-        record.setdefault("duration_ms", elapsed_ms(started))
-        record.setdefault("error", None)
-        await queries.update_step(session, record)
-        await queries.mark_done(session, firing_id, position)
-    return True
+        taken = await queries.take_due(session, DUE_BATCH)
+        for due in taken:
+            started = time.perf_counter()
+            try:
+                async with session.begin_nested():
+                    record = await _run_one_due(session, outbox, due)
+            except Exception as exc:  # a broken row never blocks the schedule
+                log.exception("a delayed automation action broke", firing_id=due["firing_id"])
+                record = {"status": "failed", "error": repr(exc)[:2000], "detail": {}}
+            record |= {"firing_id": due["firing_id"], "position": due["position"]}
+            record["detail"] = {
+                **record.get("detail", {}),
+                "due_at": due["due_at"].isoformat(),
+                "ran_at": datetime.now(UTC).isoformat(),
+            }
+            record.setdefault("duration_ms", elapsed_ms(started))
+            record.setdefault("error", None)
+            await queries.update_step(session, record)
+            await queries.mark_done(session, due["firing_id"], due["position"])
+    return len(taken)
+
+
+async def _run_one_due(session: AsyncSession, outbox: Outbox, due: Any) -> dict[str, Any]:
+    firing_id, position = due["firing_id"], due["position"]
+    rule = await queries.rule_version(session, due["rule_id"], due["rule_version"])
+    live = await queries.rule_live(session, due["rule_id"])
+    found = await deal_queries.load(session, due["deal_id"], lock=True)
+    assert rule is not None
+    action = rule.actions[position]
+    if not live:
+        return {"status": "skipped", "detail": {"skipped": "the rule is off"}}
+    if found is None or found[1] or found[0].deleted_at is not None:
+        return {"status": "skipped", "detail": {"skipped": "the deal is gone"}}
+    evaluation = evaluate(rule.conditions, deal_values(found[0]), due["trigger"])
+    if not evaluation.passed:
+        checks = [check.model_dump() for check in evaluation.checks]
+        reason = "the conditions no longer hold"
+        return {"status": "skipped", "detail": {"skipped": reason, "conditions": checks}}
+    author = await queries.author_of(session, rule.id, rule.version)
+    step = await queries.step_of(session, firing_id, position)
+    attempt = int(step["detail"].get("next_attempt", 1)) if step else 1
+    return await _step(
+        session,
+        outbox,
+        rule_actor(rule),
+        rule_principal(rule, author),
+        firing_id,
+        position,
+        action,
+        found[0].id,
+        attempt,
+    )
 
 
 async def scheduler(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:

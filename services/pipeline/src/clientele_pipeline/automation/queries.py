@@ -101,7 +101,34 @@ async def list_rules(
     return [rule_of(row) for row in (await session.execute(stmt)).mappings()]
 
 
+_RULES: dict[uuid.UUID, tuple[tuple[int, int], list[Rule]]] = {}
+"""Parsed enabled rules per pipeline with the stamp they were read at (this process)."""
+
+
 async def enabled_rules(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Rule]:
+    """The pipeline's enabled rules, parsed once per change of its rules: a cheap stamp (how
+    many rules, the sum of their versions: every write adds a rule or a version) is read
+    every time and the cached rules reused while it holds, so every replica sees a rule's
+    edit at its next event."""
+    row = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(automation_rules.c.version), 0)).where(
+                automation_rules.c.pipeline_id == pipeline_id
+            )
+        )
+    ).one()
+    stamp = (int(row[0]), int(row[1]))
+    cached = _RULES.get(pipeline_id)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    rules = await _enabled_rules(session, pipeline_id)
+    if len(_RULES) > 1000:
+        _RULES.clear()
+    _RULES[pipeline_id] = (stamp, rules)
+    return rules
+
+
+async def _enabled_rules(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Rule]:
     stmt = (
         select(automation_rules)
         .where(
@@ -177,32 +204,26 @@ async def now(session: AsyncSession) -> datetime:
     return moment
 
 
-async def take_due(session: AsyncSession) -> RowMapping | None:
-    """One due delayed action with its firing, locked (another replica skips it)."""
-    return (
-        (
-            await session.execute(
-                select(
-                    automation_schedule.c.firing_id,
-                    automation_schedule.c.position,
-                    automation_schedule.c.due_at,
-                    automation_firings.c.rule_id,
-                    automation_firings.c.rule_version,
-                    automation_firings.c.deal_id,
-                    automation_firings.c.trigger,
-                )
-                .join(
-                    automation_firings, automation_firings.c.id == automation_schedule.c.firing_id
-                )
-                .where(~automation_schedule.c.done, automation_schedule.c.due_at <= func.now())
-                .order_by(automation_schedule.c.due_at)
-                .limit(1)
-                .with_for_update(of=automation_schedule, skip_locked=True)
-            )
+async def take_due(session: AsyncSession, limit: int) -> list[RowMapping]:
+    """Due delayed actions with their firings, the earliest first, locked (another replica
+    skips them)."""
+    rows = await session.execute(
+        select(
+            automation_schedule.c.firing_id,
+            automation_schedule.c.position,
+            automation_schedule.c.due_at,
+            automation_firings.c.rule_id,
+            automation_firings.c.rule_version,
+            automation_firings.c.deal_id,
+            automation_firings.c.trigger,
         )
-        .mappings()
-        .first()
+        .join(automation_firings, automation_firings.c.id == automation_schedule.c.firing_id)
+        .where(~automation_schedule.c.done, automation_schedule.c.due_at <= func.now())
+        .order_by(automation_schedule.c.due_at)
+        .limit(limit)
+        .with_for_update(of=automation_schedule, skip_locked=True)
     )
+    return list(rows.mappings())
 
 
 async def mark_done(session: AsyncSession, firing_id: uuid.UUID, position: int) -> None:
@@ -226,8 +247,36 @@ async def seconds_to_next_due(session: AsyncSession) -> float | None:
     return None if value is None else float(value)
 
 
+_VERSIONS: dict[tuple[uuid.UUID, int], Rule] = {}
+"""Parsed rule versions (append-only, so never stale; this process)."""
+
+
 async def rule_version(session: AsyncSession, rule_id: uuid.UUID, version: int) -> Rule | None:
-    """The rule as it was at ``version`` (what a firing used)."""
+    """The rule as it was at ``version`` (what a firing used), parsed once per process."""
+    cached = _VERSIONS.get((rule_id, version))
+    if cached is not None:
+        return cached
+    found = await _rule_version(session, rule_id, version)
+    if found is not None:
+        if len(_VERSIONS) > 10_000:
+            _VERSIONS.clear()
+        _VERSIONS[(rule_id, version)] = found
+    return found
+
+
+async def rule_live(session: AsyncSession, rule_id: uuid.UUID) -> bool:
+    """Whether the rule is enabled and not deleted now."""
+    found = await session.scalar(
+        select(automation_rules.c.id).where(
+            automation_rules.c.id == rule_id,
+            automation_rules.c.enabled,
+            automation_rules.c.deleted_at.is_(None),
+        )
+    )
+    return found is not None
+
+
+async def _rule_version(session: AsyncSession, rule_id: uuid.UUID, version: int) -> Rule | None:
     row = (
         (
             await session.execute(
