@@ -542,7 +542,7 @@ async def call_hook(
     return found_runs[0]
 
 
-class InteractionEvents:
+class InteractionTriggers:
     """Interactions' events: a contact with a deal logged (or a planned one completed) is
     activity on the deal and fires the `interaction_logged` rules."""
 
@@ -566,7 +566,7 @@ class InteractionEvents:
         )
 
 
-class DeliveryEvents:
+class DeliveryTriggers:
     """The notifier's results of the requests rules made: fire `delivery_result` rules on the
     deal the request was for; the causation chain is the requesting firing's (a rule answering
     its own e-mail's bounce with another e-mail is a loop)."""

@@ -1,14 +1,14 @@
 """Recent trigger events of automation, for testing a rule against them (ADR 35).
 
-Revision ID: 0010
+Revision ID: 0014_automation_recent_events
 """
 
 from alembic import op
 from sqlalchemy import Column, DateTime, String, Uuid, func
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0010"
-down_revision = "0009"
+revision = "0014_automation_recent_events"
+down_revision = "0013_automation_hook_secret"
 
 
 def upgrade() -> None:

@@ -1,13 +1,13 @@
 """A rule's inbound webhook secret (ADR 25, amended).
 
-Revision ID: 0009
+Revision ID: 0013_automation_hook_secret
 """
 
 from alembic import op
 from sqlalchemy import Column, String
 
-revision = "0009"
-down_revision = "0008"
+revision = "0013_automation_hook_secret"
+down_revision = "0012_automation_watches"
 
 
 def upgrade() -> None:

@@ -1,13 +1,13 @@
 """Watched triggers of automation: date fields and inactivity (ADR 25, amended).
 
-Revision ID: 0008
+Revision ID: 0012_automation_watches
 """
 
 from alembic import op
 from sqlalchemy import Column, DateTime, ForeignKey, PrimaryKeyConstraint, String, Uuid
 
-revision = "0008"
-down_revision = "0007"
+revision = "0012_automation_watches"
+down_revision = "0011_automation_calendars"
 
 
 def upgrade() -> None:

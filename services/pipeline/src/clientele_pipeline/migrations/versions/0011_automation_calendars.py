@@ -1,14 +1,14 @@
 """Business calendars of automation: the company's and each direction's (ADR 34).
 
-Revision ID: 0007
+Revision ID: 0011_automation_calendars
 """
 
 from alembic import op
 from sqlalchemy import Column, DateTime, Integer, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0007"
-down_revision = "0006"
+revision = "0011_automation_calendars"
+down_revision = "0010_board_responsible"
 
 
 def upgrade() -> None:
