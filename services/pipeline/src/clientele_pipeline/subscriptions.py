@@ -4,7 +4,8 @@ Each handler turns an event into whole records (``clients.service.*_records``) a
 each with the read model's one apply step; for organizations, the deals then follow what the
 directory did to the client (merged, deleted, restored, blocked). All of it happens in the
 inbox's transaction: applied exactly once, with the deals' audit entries and events.
-The pipeline's own deal events fire the automation rules (``automation``, ADR 25).
+The pipeline's own deal events fire the automation rules (``automation``, ADR 25), and so do
+interactions' contacts with a deal and the notifier's results of the rules' requests.
 Interactions' hand-overs of a client pass its open tasks to the new employee (``tasks``).
 The ERP's documents are attached to their deals and clients (``documents``).
 """
@@ -22,6 +23,7 @@ from clientele_shared.events.schemas.interactions import (
 )
 from clientele_shared.events.topics import (
     DEALS,
+    DELIVERIES,
     EMPLOYEES,
     EMPLOYEES_STATE,
     ERP_DOCUMENTS,
@@ -37,7 +39,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.analytics import service as analytics
-from clientele_pipeline.automation.service import DealEvents
+from clientele_pipeline.automation.service import DealEvents, DeliveryTriggers, InteractionTriggers
 from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import service as deals
 from clientele_pipeline.documents import service as documents
@@ -128,3 +130,5 @@ def subscribe(consumer: EventConsumer, outbox: Outbox, settings: ServiceSettings
     consumer.subscribe(DEALS, "automation", DealEvents(outbox))
     consumer.subscribe(INTERACTION_LOG, "interactions", InteractionEvents(outbox, settings))
     consumer.subscribe(ERP_DOCUMENTS, "erp-documents", ErpDocuments(outbox))
+    consumer.subscribe(INTERACTION_LOG, "automation-interactions", InteractionTriggers(outbox))
+    consumer.subscribe(DELIVERIES, "automation-deliveries", DeliveryTriggers(outbox))

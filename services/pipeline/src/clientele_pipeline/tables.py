@@ -215,6 +215,7 @@ automation_rules = Table(
     Column("definition", JSONB, nullable=False),
     Column("author_subject", String(200), nullable=False),
     Column("author", JSONB, nullable=False),
+    Column("hook_secret", String(100)),
     *_versioned(),
     Index("ix_automation_rules_pipeline", "pipeline_id"),
 )
@@ -372,3 +373,47 @@ deal_contacts = Table(
 )
 """Read model of interactions: contacts that happened about a deal (logged, or planned and
 completed), for the analytics' contacts per won deal."""
+
+automation_calendars = Table(
+    "automation_calendars",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("settings", JSONB),
+    Column("days", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(200), nullable=False),
+)
+"""Business calendars (ADR 34): the company's (scope ``*``) and a direction's own: working
+week, hours and time zone (null: the company's), and own days off and working days."""
+
+automation_watches = Table(
+    "automation_watches",
+    metadata,
+    Column("rule_id", Uuid, ForeignKey("automation_rules.id"), nullable=False),
+    Column("deal_id", Uuid, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("basis", String(100), nullable=False),
+    PrimaryKeyConstraint("rule_id", "deal_id"),
+    Index("ix_automation_watches_due", "due_at"),
+    Index("ix_automation_watches_deal", "deal_id"),
+)
+"""When a rule's date-field or inactivity trigger falls due for a deal (ADR 25, amended), and
+what it was computed from (the date, or the last activity): recalculated on each deal event,
+taken when due by one replica and deleted in the transaction of its firing."""
+
+automation_recent_events = Table(
+    "automation_recent_events",
+    metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("pipeline_id", Uuid, nullable=False),
+    Column("deal_id", Uuid, nullable=False),
+    Column("event_type", String(200), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("occurrences", JSONB, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_automation_recent_events_pipeline", "pipeline_id", "occurred_at"),
+    Index("ix_automation_recent_events_recorded", "recorded_at"),
+)
+"""The events rules could fire on, as triggers see them, kept for a while (ADR 35): a rule is
+tested against the last N of its pipeline before it is enabled."""
