@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from clientele_directory.api.blocking import organization_blocked_expr
-from clientele_directory.store import organizations
+from clientele_directory.tables import organizations
 from clientele_interactions.clock import SystemClock
 from clientele_interactions.events import CARDS, CardEvents
 from clientele_interactions.store import client_cards

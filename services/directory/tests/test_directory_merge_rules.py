@@ -12,7 +12,6 @@ from clientele_directory.domain.merging import (
     chosen_values,
     retargeted,
 )
-from clientele_directory.domain.organizations import PatchRejected
 from clientele_directory.domain.persons import (
     Employment,
     Person,
@@ -21,6 +20,7 @@ from clientele_directory.domain.persons import (
     merge_person_fields,
     same_employment,
 )
+from clientele_directory.organizations.rules import PatchRejected
 
 
 def _person(**fields: Any) -> Person:

@@ -7,7 +7,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from clientele_directory.domain.organizations import PatchRejected
 from clientele_directory.domain.persons import (
     Employment,
     EmploymentPatch,
@@ -22,6 +21,7 @@ from clientele_directory.domain.persons import (
     person_created_changes,
     person_storage_values,
 )
+from clientele_directory.organizations.rules import PatchRejected
 from pydantic import ValidationError
 
 

@@ -20,7 +20,7 @@ from clientele_directory.api import ROUTERS
 from clientele_directory.api.auth import ISSUER_STATE_KEY
 from clientele_directory.settings import DirectorySettings
 from clientele_directory.state import employee_source, organization_source, person_sources
-from clientele_directory.store import employees, metadata, organizations, persons
+from clientele_directory.tables import employees, metadata, organizations, persons
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -19,10 +19,10 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.blocking import organization_blocked_expr, person_blocked_expr
-from clientele_directory.domain.common import STORED
-from clientele_directory.domain.organizations import Organization
 from clientele_directory.domain.persons import PERSON_FIELDS, Person
-from clientele_directory.store import employees, employments, organizations, persons
+from clientele_directory.organizations.rules import Organization
+from clientele_directory.tables import employees, employments, organizations, persons
+from clientele_directory.values import STORED
 
 
 def changed_organizations(envelope: Envelope) -> list[str]:

@@ -14,21 +14,16 @@ from clientele_shared.auth.dependencies import CurrentPrincipal, require_roles
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
 from clientele_shared.http.params import EntryCursor
-from clientele_shared.http.problems import NotFound
+from clientele_shared.http.problems import Conflict, NotFound, invalid, invalid_field
+from clientele_shared.runtime import CurrentRuntime
+from clientele_shared.service_layer import AuditEntry
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import ColumnElement, Date, Numeric, and_, cast, func, insert, not_, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.common import (
-    Conflict,
-    Runtime,
-    audit,
-    audit_trail,
-    invalid,
-    invalid_field,
-)
+from clientele_directory.api.common import audit, audit_trail
 from clientele_directory.domain.attributes import (
     AttributeDefinition,
     AttributeDefinitionDraft,
@@ -42,9 +37,9 @@ from clientele_directory.domain.attributes import (
     patch_definition,
     references,
 )
-from clientele_directory.domain.common import AuditEntry, diff
 from clientele_directory.domain.search import OrganizationFilter
-from clientele_directory.store import attribute_definitions, organizations, persons
+from clientele_directory.tables import attribute_definitions, organizations, persons
+from clientele_directory.values import diff
 
 router = APIRouter(prefix="/v1/attributes", tags=["custom attributes"])
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
@@ -235,7 +230,7 @@ async def _load(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_definition(
-    draft: AttributeDefinitionDraft, principal: Admin, runtime: Runtime, response: Response
+    draft: AttributeDefinitionDraft, principal: Admin, runtime: CurrentRuntime, response: Response
 ) -> AttributeDefinition:
     """Define an attribute (administrators). Its key, kind and type never change; a key stays
     taken by an archived attribute (restore it instead)."""
@@ -282,7 +277,7 @@ async def create_definition(
 @router.get("")
 async def list_definitions(
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     entity_kind: EntityKind | None = None,
     include_archived: Annotated[bool, Query(description="archived ones too")] = False,
 ) -> list[AttributeDefinition]:
@@ -301,7 +296,10 @@ async def list_definitions(
 
 @router.get("/{definition_id}")
 async def get_definition(
-    definition_id: uuid.UUID, principal: CurrentPrincipal, runtime: Runtime, response: Response
+    definition_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    runtime: CurrentRuntime,
+    response: Response,
 ) -> AttributeDefinition:
     async with runtime.sessions() as session:
         definition = await _load(session, definition_id)
@@ -310,7 +308,7 @@ async def get_definition(
 
 
 async def _change(
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     principal: Principal,
     definition_id: uuid.UUID,
     patch: AttributeDefinitionPatch,
@@ -359,7 +357,7 @@ async def update_definition(
     definition_id: uuid.UUID,
     patch: AttributeDefinitionPatch,
     principal: Admin,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
 ) -> AttributeDefinition:
@@ -376,7 +374,7 @@ async def update_definition(
 async def archive_definition(
     definition_id: uuid.UUID,
     principal: Admin,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
 ) -> AttributeDefinition:
@@ -392,7 +390,7 @@ async def archive_definition(
 async def definition_audit(
     definition_id: uuid.UUID,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     after: EntryCursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntry]:

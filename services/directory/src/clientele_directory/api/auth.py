@@ -19,11 +19,11 @@ from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.http.ratelimit import TooManyRequests, count_in_window
 from clientele_shared.observability import get_logger
+from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Request
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 
-from clientele_directory.api.common import Runtime
 from clientele_directory.api.staff import HASHER, hash_password, verify_password
 from clientele_directory.domain.staff import (
     AccessToken,
@@ -32,7 +32,7 @@ from clientele_directory.domain.staff import (
     login_key,
 )
 from clientele_directory.settings import DirectorySettings
-from clientele_directory.store import employees
+from clientele_directory.tables import employees
 
 router = APIRouter(tags=["auth"])
 log = get_logger(__name__)
@@ -80,7 +80,7 @@ def _decoy_hash() -> str:
 
 
 async def _count_attempt(
-    runtime: Runtime, settings: DirectorySettings, email: str, client: str
+    runtime: CurrentRuntime, settings: DirectorySettings, email: str, client: str
 ) -> None:
     window = settings.login_window_seconds
     try:
@@ -96,7 +96,7 @@ async def _count_attempt(
         raise TooManyAttempts(their_ttl, "from this address")
 
 
-async def _forget_attempt(runtime: Runtime, email: str, client: str) -> None:
+async def _forget_attempt(runtime: CurrentRuntime, email: str, client: str) -> None:
     """A right password: its e-mail's count restarts and the client gets its attempt back."""
     async with runtime.redis.pipeline(transaction=True) as pipe:
         pipe.delete(login_key(email, client))
@@ -105,7 +105,9 @@ async def _forget_attempt(runtime: Runtime, email: str, client: str) -> None:
 
 
 @router.post("/v1/auth/token")
-async def issue_token(credentials: Credentials, request: Request, runtime: Runtime) -> AccessToken:
+async def issue_token(
+    credentials: Credentials, request: Request, runtime: CurrentRuntime
+) -> AccessToken:
     """Sign in with e-mail and password; answers a bearer token (401 when wrong, 429 when
     there were too many attempts for this e-mail or from this address)."""
     issuer = issuer_of(request)
@@ -142,7 +144,7 @@ async def issue_token(credentials: Credentials, request: Request, runtime: Runti
     return AccessToken(access_token=token, expires_in=settings.access_token_ttl_seconds)
 
 
-async def _rehash(runtime: Runtime, employee_id: Any, password: str) -> None:
+async def _rehash(runtime: CurrentRuntime, employee_id: Any, password: str) -> None:
     new_hash = await hash_password(password)
     async with runtime.sessions() as session, session.begin():
         await session.execute(

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
+from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.attributes import definitions_for
 from clientele_directory.api.blocking import organization_blocked_expr
-from clientele_directory.api.common import Runtime
 from clientele_directory.api.lists import list_filter, visible_list
 from clientele_directory.api.search import (
     filter_conditions,
@@ -36,7 +36,7 @@ from clientele_directory.api.search import (
 )
 from clientele_directory.domain.attributes import AttributeDefinition, EntityKind
 from clientele_directory.domain.search import OrganizationFilter
-from clientele_directory.store import organizations
+from clientele_directory.tables import organizations
 from clientele_directory.tabular import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, XlsxStream, csv_chunks
 
 router = APIRouter(tags=["export"])
@@ -110,7 +110,7 @@ def _header(language: HeaderLanguage, definitions: Sequence[AttributeDefinition]
 
 async def _prepare(
     session: AsyncSession,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     principal: Principal,
     flt: OrganizationFilter,
     extra: Sequence[ColumnElement[bool]],
@@ -136,7 +136,7 @@ async def _prepare(
 
 
 async def _rows(
-    runtime: Runtime, stmt: Any, definitions: list[AttributeDefinition]
+    runtime: CurrentRuntime, stmt: Any, definitions: list[AttributeDefinition]
 ) -> AsyncIterator[list[list[Any]]]:
     """Batches of export rows, read through a server-side cursor."""
     async with runtime.sessions() as session, session.begin():
@@ -158,7 +158,7 @@ def _disposition(name: str, fmt: ExportFormat) -> str:
 
 
 async def _stream(
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     stmt: Any,
     definitions: list[AttributeDefinition],
     header: list[str],
@@ -190,7 +190,7 @@ async def _stream(
 
 
 def _response(
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     stmt: Any,
     definitions: list[AttributeDefinition],
     language: HeaderLanguage,
@@ -211,7 +211,7 @@ def _response(
     responses={200: {"content": {XLSX_MEDIA_TYPE: {}, CSV_MEDIA_TYPE: {}}}},
 )
 async def export_organizations(
-    export: OrganizationExport, principal: CurrentPrincipal, runtime: Runtime
+    export: OrganizationExport, principal: CurrentPrincipal, runtime: CurrentRuntime
 ) -> StreamingResponse:
     """Every organization the caller may see that matches the filter, as .xlsx or CSV
     (UTF-8 with a BOM, ``;``-separated, for Excel), by name; custom attributes as columns."""
@@ -228,7 +228,7 @@ async def export_organizations(
 async def export_list(
     list_id: uuid.UUID,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     format: Annotated[ExportFormat, Query()] = ExportFormat.XLSX,
     headers: Annotated[HeaderLanguage, Query()] = HeaderLanguage.EN,
 ) -> StreamingResponse:

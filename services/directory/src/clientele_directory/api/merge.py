@@ -10,13 +10,15 @@ from typing import Annotated, Any
 from clientele_shared.auth.access import visible_to, writable_directions
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.http.concurrency import IfMatch, etag, required_versions
+from clientele_shared.runtime import CurrentRuntime
+from clientele_shared.service_layer import actor_of
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import Text, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from clientele_directory.api.blocking import announce_organization
-from clientele_directory.api.common import Runtime, actor_of
+from clientele_directory.api.common import legacy_work
 from clientele_directory.api.imports import (
     MATCHING_IDS,
     NAME_SIMILARITY,
@@ -31,14 +33,9 @@ from clientele_directory.api.merging import (
     move_register_entries,
     retarget_references,
 )
-from clientele_directory.api.organizations import (
-    load_organization,
-    organization_select,
-    visible_organization,
-)
 from clientele_directory.domain.attributes import EntityKind
-from clientele_directory.domain.common import STORED
-from clientele_directory.domain.organizations import (
+from clientele_directory.organizations.queries import organization_select
+from clientele_directory.organizations.rules import (
     Organization,
     OrganizationDuplicate,
     changes_between,
@@ -47,12 +44,14 @@ from clientele_directory.domain.organizations import (
     organization_duplicate,
     storage_values,
 )
-from clientele_directory.events import (
+from clientele_directory.organizations.service import load_organization, visible_organization
+from clientele_directory.publishing import (
     organization_deleted,
     organization_merged,
     organization_updated,
 )
-from clientele_directory.store import employments, organization_list_members, organizations
+from clientele_directory.tables import employments, organization_list_members, organizations
+from clientele_directory.values import STORED
 
 router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
 NAME_SCAN = 50
@@ -73,7 +72,7 @@ async def merge_organizations(
     org_id: uuid.UUID,
     request: MergeRequest,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
 ) -> MergeResult:
@@ -184,7 +183,8 @@ async def merge_organizations(
         await runtime.outbox.add(
             session, organization_merged(runtime.outbox, org, gone, changes, actor)
         )
-        await announce_organization(session, runtime, principal, org, was_blocked=survivor.blocked)
+        async with legacy_work(session, runtime, principal) as uow:
+            await announce_organization(uow, org, was_blocked=survivor.blocked)
     response.headers["ETag"] = etag(org.version)
     return MergeResult(
         survivor=org,
@@ -203,7 +203,7 @@ async def merge_organizations(
 async def organization_duplicates(
     org_id: uuid.UUID,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[OrganizationDuplicate]:
     """Organizations that may be this one (live, and visible to the caller: nobody else's are

@@ -14,7 +14,9 @@ from typing import Any, Protocol, TypeVar
 from clientele_shared.auth.access import writable_directions
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import check_version
-from clientele_shared.http.problems import NotFound
+from clientele_shared.http.problems import Conflict, NotFound, invalid
+from clientele_shared.runtime import CurrentRuntime
+from clientele_shared.service_layer import actor_of
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Table, Text, cast, exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
@@ -22,23 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.attributes import definitions_for, resolve_attributes
 from clientele_directory.api.blocking import active
-from clientele_directory.api.common import (
-    Conflict,
-    Runtime,
-    actor_of,
-    audit,
-    invalid,
-    soft_delete_values,
-)
-from clientele_directory.api.organizations import load_organization
+from clientele_directory.api.common import audit, soft_delete_values
 from clientele_directory.api.persons import effective_directions, visible_person
 from clientele_directory.api.register import KIND as ENTRY_KIND
 from clientele_directory.domain.attributes import EntityKind
 from clientele_directory.domain.merging import retargeted
-from clientele_directory.domain.organizations import OrganizationFields, PatchRejected
 from clientele_directory.domain.persons import PersonFields
-from clientele_directory.events import organization_updated, person_updated
-from clientele_directory.store import (
+from clientele_directory.organizations.rules import OrganizationFields, PatchRejected
+from clientele_directory.organizations.service import load_organization
+from clientele_directory.publishing import organization_updated, person_updated
+from clientele_directory.tables import (
     attribute_definitions,
     employments,
     organizations,
@@ -264,7 +259,7 @@ async def move_register_entries(
 
 async def retarget_references(
     session: AsyncSession,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     principal: Principal,
     kind: EntityKind,
     survivor_id: uuid.UUID,

@@ -16,6 +16,9 @@ from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.schemas.directory import MovedEmployment
 from clientele_shared.http.concurrency import IfMatch, etag, required_versions
+from clientele_shared.http.problems import invalid
+from clientele_shared.runtime import CurrentRuntime
+from clientele_shared.service_layer import actor_of
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Float, Text, and_, func, literal, or_, select, update
@@ -23,13 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.blocking import announce_person
-from clientele_directory.api.common import (
-    Runtime,
-    actor_of,
-    audit,
-    invalid,
-    soft_delete_values,
-)
+from clientele_directory.api.common import audit, legacy_work, soft_delete_values
 from clientele_directory.api.merging import (
     MergeRequest,
     lock_employments,
@@ -50,7 +47,6 @@ from clientele_directory.api.persons import (
     visible_person,
 )
 from clientele_directory.domain.attributes import EntityKind
-from clientele_directory.domain.common import STORED
 from clientele_directory.domain.persons import (
     NAME_SIMILARITY,
     DuplicateCandidate,
@@ -66,8 +62,9 @@ from clientele_directory.domain.persons import (
     person_storage_values,
     same_employment,
 )
-from clientele_directory.events import person_deleted, person_merged, person_updated
-from clientele_directory.store import employments, persons
+from clientele_directory.publishing import person_deleted, person_merged, person_updated
+from clientele_directory.tables import employments, persons
+from clientele_directory.values import STORED
 
 router = APIRouter(prefix="/v1/persons", tags=["persons"])
 NAME_SCAN = 50
@@ -199,7 +196,7 @@ async def merge_persons(
     person_id: uuid.UUID,
     request: MergeRequest,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
 ) -> PersonMergeResult:
@@ -307,15 +304,14 @@ async def merge_persons(
                 runtime.outbox, person, gone, changes, report, actor, directions=directions
             ),
         )
-        await announce_person(
-            session,
-            runtime,
-            principal,
-            person_id,
-            version,
-            directions,
-            was_blocked=survivor.blocked,
-        )
+        async with legacy_work(session, runtime, principal) as uow:
+            await announce_person(
+                uow,
+                person_id,
+                version,
+                directions,
+                was_blocked=survivor.blocked,
+            )
     response.headers["ETag"] = etag(person.version)
     return PersonMergeResult(
         survivor=person,
@@ -358,7 +354,7 @@ async def _ids(session: AsyncSession, stmt: Any) -> set[uuid.UUID]:
 async def person_duplicates(
     person_id: uuid.UUID,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     same_birthday: Annotated[
         bool, Query(description="only candidates born the same day (both birthdays known)")
     ] = False,

@@ -14,7 +14,9 @@ from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
 from clientele_shared.http.params import EntryCursor
-from clientele_shared.http.problems import NotFound, ProblemError
+from clientele_shared.http.problems import Conflict, NotFound, ProblemError, invalid, invalid_field
+from clientele_shared.runtime import CurrentRuntime
+from clientele_shared.service_layer import AuditEntry, actor_of
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import (
     ColumnElement,
@@ -33,18 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.attributes import resolve_attributes
 from clientele_directory.api.blocking import announce_person, person_blocked_expr
-from clientele_directory.api.common import (
-    Conflict,
-    Runtime,
-    actor_of,
-    audit,
-    invalid,
-    invalid_field,
-    soft_delete_values,
-)
+from clientele_directory.api.common import audit, legacy_work, soft_delete_values
 from clientele_directory.domain.attributes import EntityKind
-from clientele_directory.domain.common import STORED, AuditEntry
-from clientele_directory.domain.organizations import PatchRejected
 from clientele_directory.domain.persons import (
     Employment,
     EmploymentDraft,
@@ -63,14 +55,16 @@ from clientele_directory.domain.persons import (
     person_created_changes,
     person_storage_values,
 )
-from clientele_directory.events import (
+from clientele_directory.organizations.rules import PatchRejected
+from clientele_directory.publishing import (
     employment_changed,
     person_created,
     person_deleted,
     person_restored,
     person_updated,
 )
-from clientele_directory.store import audit_log, employments, organizations, persons
+from clientele_directory.tables import audit_log, employments, organizations, persons
+from clientele_directory.values import STORED
 
 router = APIRouter(prefix="/v1/persons", tags=["persons"])
 KIND, EMPLOYMENT_KIND = "person", "employment"
@@ -239,7 +233,7 @@ async def _check_organization(
 
 async def _insert_employment(
     session: AsyncSession,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     principal: Principal,
     person_id: uuid.UUID,
     draft: EmploymentDraft,
@@ -316,7 +310,7 @@ async def rewrite_employment(
 
 async def publish_employment(
     session: AsyncSession,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     principal: Principal,
     employment: Employment,
     change: str,
@@ -342,7 +336,7 @@ async def publish_employment(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_person(
-    draft: PersonDraft, principal: CurrentPrincipal, runtime: Runtime, response: Response
+    draft: PersonDraft, principal: CurrentPrincipal, runtime: CurrentRuntime, response: Response
 ) -> Person:
     """A new person with his own directions (403 outside the caller's) and/or employments at
     organizations the caller sees (422 for any other)."""
@@ -384,9 +378,8 @@ async def create_person(
             session,
             person_created(runtime.outbox, person, actor_of(principal), directions=directions),
         )
-        await announce_person(
-            session, runtime, principal, person_id, 1, directions, was_blocked=False
-        )
+        async with legacy_work(session, runtime, principal) as uow:
+            await announce_person(uow, person_id, 1, directions, was_blocked=False)
         for job in jobs:
             await publish_employment(
                 session, runtime, principal, job, "created", employment_created_changes(job)
@@ -400,7 +393,7 @@ async def create_person(
 async def get_person(
     person_id: uuid.UUID,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     include_deleted: Annotated[bool, Query(description="also answer for a deleted one")] = False,
 ) -> Person:
@@ -416,7 +409,7 @@ async def get_person(
 @router.get("")
 async def list_persons(
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     organization_id: Annotated[
         uuid.UUID | None, Query(description="only the people working at this organization")
     ] = None,
@@ -458,7 +451,7 @@ async def update_person(
     person_id: uuid.UUID,
     patch: PersonPatch,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
 ) -> Person:
@@ -524,21 +517,20 @@ async def update_person(
                 runtime.outbox, person, changes, actor_of(principal), directions=directions
             ),
         )
-        await announce_person(
-            session,
-            runtime,
-            principal,
-            person_id,
-            version,
-            directions,
-            was_blocked=current.blocked,
-        )
+        async with legacy_work(session, runtime, principal) as uow:
+            await announce_person(
+                uow,
+                person_id,
+                version,
+                directions,
+                was_blocked=current.blocked,
+            )
     response.headers["ETag"] = etag(person.version)
     return person
 
 
 async def _set_deleted(
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     principal: Principal,
     person_id: uuid.UUID,
     if_match: str | None,
@@ -586,7 +578,7 @@ async def _set_deleted(
 async def delete_person(
     person_id: uuid.UUID,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
 ) -> None:
@@ -599,7 +591,7 @@ async def delete_person(
 async def restore_person(
     person_id: uuid.UUID,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
 ) -> Person:
@@ -613,7 +605,7 @@ async def restore_person(
 async def person_audit(
     person_id: uuid.UUID,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     after: EntryCursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntry]:
@@ -677,7 +669,7 @@ async def add_employment(
     person_id: uuid.UUID,
     draft: EmploymentDraft,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
 ) -> Employment:
     """The person works at an organization the caller sees (422 for any other)."""
@@ -705,7 +697,7 @@ async def update_employment(
     employment_id: uuid.UUID,
     patch: EmploymentPatch,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
 ) -> Employment:
@@ -746,7 +738,7 @@ async def delete_employment(
     person_id: uuid.UUID,
     employment_id: uuid.UUID,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
 ) -> None:

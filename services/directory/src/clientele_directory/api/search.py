@@ -15,6 +15,8 @@ from typing import Any
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
+from clientele_shared.http.problems import invalid, invalid_field
+from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
@@ -39,10 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Integer, String, Text, Uuid
 
 from clientele_directory.api.blocking import organization_blocked_expr, person_blocked_expr
-from clientele_directory.api.common import Runtime, invalid_field
 from clientele_directory.domain.attributes import EntityKind
-from clientele_directory.domain.common import STORED
-from clientele_directory.domain.organizations import Organization
 from clientele_directory.domain.persons import Person
 from clientele_directory.domain.search import (
     Cursor,
@@ -57,7 +56,9 @@ from clientele_directory.domain.search import (
     like_pattern,
     search_terms,
 )
-from clientele_directory.store import employments, organizations, persons, search_words
+from clientele_directory.organizations.rules import Organization
+from clientele_directory.tables import employments, organizations, persons, search_words
+from clientele_directory.values import STORED
 
 router = APIRouter(tags=["search"])
 
@@ -103,18 +104,23 @@ async def prepare_search(session: AsyncSession, threshold: float) -> None:
     )
 
 
-def search_similarity(runtime: Runtime) -> float:
+def search_similarity(runtime: CurrentRuntime) -> float:
     """The configured word similarity from which a search term is taken for a word."""
     return float(getattr(runtime.settings, "search_word_similarity", 0.4))
+
+
+def _invalid_text(field: str, message: str) -> Exception:
+    """A 422 naming the search text's field as one name (``filter.q`` too)."""
+    return invalid([{"loc": (field,), "msg": message, "type": "q"}])
 
 
 def _terms(q: str, field: str = "q") -> list[str]:
     try:
         terms = search_terms(q)
     except Exception:
-        raise invalid_field(field, "the search text has control characters", "q") from None
+        raise _invalid_text(field, "the search text has control characters") from None
     if not terms:
-        raise invalid_field(field, "the search text has no words", "q")
+        raise _invalid_text(field, "the search text has no words")
     return terms
 
 
@@ -494,7 +500,7 @@ class OrganizationPage(BaseModel):
 
 async def search_organizations_page(
     session: AsyncSession,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     principal: Principal,
     flt: OrganizationFilter,
     *,
@@ -549,7 +555,7 @@ async def search_organizations_page(
 
 @router.post("/v1/organizations/search")
 async def search_organizations(
-    search: OrganizationSearch, principal: CurrentPrincipal, runtime: Runtime
+    search: OrganizationSearch, principal: CurrentPrincipal, runtime: CurrentRuntime
 ) -> OrganizationPage:
     """Organizations the caller may see that match the filter, one page at a time.
 
@@ -594,7 +600,7 @@ class PersonPage(BaseModel):
 
 @router.post("/v1/persons/search")
 async def search_persons(
-    search: PersonSearch, principal: CurrentPrincipal, runtime: Runtime
+    search: PersonSearch, principal: CurrentPrincipal, runtime: CurrentRuntime
 ) -> PersonPage:
     """Persons the caller may see whose names (Cyrillic or Latin), phones or e-mails match,
     by name or relevance, a page at a time."""

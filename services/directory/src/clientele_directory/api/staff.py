@@ -17,23 +17,15 @@ from clientele_shared.auth.dependencies import CurrentPrincipal, ForbiddenError,
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
 from clientele_shared.http.params import EntryCursor
-from clientele_shared.http.problems import NotFound
+from clientele_shared.http.problems import Conflict, NotFound, invalid, invalid_field
+from clientele_shared.runtime import CurrentRuntime
+from clientele_shared.service_layer import AuditEntry, actor_of
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import ColumnElement, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.common import (
-    Conflict,
-    Runtime,
-    actor_of,
-    audit,
-    audit_trail,
-    invalid,
-    invalid_field,
-)
-from clientele_directory.domain.common import STORED, AuditEntry
-from clientele_directory.domain.organizations import PatchRejected
+from clientele_directory.api.common import audit, audit_trail
 from clientele_directory.domain.staff import (
     DirectionDraft,
     DirectionPatch,
@@ -49,8 +41,10 @@ from clientele_directory.domain.staff import (
     employee_created_changes,
     employee_storage_values,
 )
-from clientele_directory.events import direction_changed, employee_created, employee_updated
-from clientele_directory.store import directions, employees
+from clientele_directory.organizations.rules import PatchRejected
+from clientele_directory.publishing import direction_changed, employee_created, employee_updated
+from clientele_directory.tables import directions, employees
+from clientele_directory.values import STORED
 
 directions_router = APIRouter(prefix="/v1/directions", tags=["directions"])
 employees_router = APIRouter(prefix="/v1/employees", tags=["employees"])
@@ -76,7 +70,7 @@ async def _direction(session: AsyncSession, code: str, *, lock: bool = False) ->
 
 @directions_router.get("")
 async def list_directions(
-    principal: CurrentPrincipal, runtime: Runtime, include_archived: bool = False
+    principal: CurrentPrincipal, runtime: CurrentRuntime, include_archived: bool = False
 ) -> list[DirectionRecord]:
     """The company's directions (business lines), by code."""
     stmt = select(directions).order_by(directions.c.code)
@@ -89,7 +83,7 @@ async def list_directions(
 
 @directions_router.get("/{code}")
 async def get_direction(
-    code: str, principal: CurrentPrincipal, runtime: Runtime, response: Response
+    code: str, principal: CurrentPrincipal, runtime: CurrentRuntime, response: Response
 ) -> DirectionRecord:
     async with runtime.sessions() as session:
         direction = await _direction(session, code)
@@ -99,7 +93,7 @@ async def get_direction(
 
 @directions_router.post("", status_code=status.HTTP_201_CREATED)
 async def create_direction(
-    draft: DirectionDraft, principal: Admin, runtime: Runtime, response: Response
+    draft: DirectionDraft, principal: Admin, runtime: CurrentRuntime, response: Response
 ) -> DirectionRecord:
     async with runtime.sessions() as session, session.begin():
         try:
@@ -140,7 +134,7 @@ async def update_direction(
     code: str,
     patch: DirectionPatch,
     principal: Admin,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
 ) -> DirectionRecord:
@@ -281,7 +275,7 @@ async def verify_password(password_hash: str, password: str) -> bool:
 @employees_router.get("")
 async def list_employees(
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     direction: Annotated[str | None, Query(max_length=64)] = None,
     active: bool | None = True,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -303,7 +297,9 @@ async def list_employees(
 
 
 @employees_router.get("/me")
-async def who_am_i(principal: CurrentPrincipal, runtime: Runtime, response: Response) -> Employee:
+async def who_am_i(
+    principal: CurrentPrincipal, runtime: CurrentRuntime, response: Response
+) -> Employee:
     """The caller's own employee record (404 for principals that are not employees)."""
     employee_id = _subject_id(principal)
     if employee_id is None:
@@ -316,7 +312,7 @@ async def who_am_i(principal: CurrentPrincipal, runtime: Runtime, response: Resp
 
 @employees_router.get("/{employee_id}")
 async def get_employee(
-    employee_id: uuid.UUID, principal: CurrentPrincipal, runtime: Runtime, response: Response
+    employee_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime, response: Response
 ) -> Employee:
     async with runtime.sessions() as session:
         employee = await _visible_employee(session, principal, employee_id)
@@ -328,7 +324,7 @@ async def get_employee(
 async def employee_audit(
     employee_id: uuid.UUID,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     after: EntryCursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntry]:
@@ -339,7 +335,7 @@ async def employee_audit(
 
 @employees_router.post("", status_code=status.HTTP_201_CREATED)
 async def create_employee(
-    draft: EmployeeDraft, principal: Admin, runtime: Runtime, response: Response
+    draft: EmployeeDraft, principal: Admin, runtime: CurrentRuntime, response: Response
 ) -> Employee:
     """A new employee (administrators); 409 when the e-mail is taken."""
     employee_id = uuid.uuid4()
@@ -390,7 +386,7 @@ async def update_employee(
     employee_id: uuid.UUID,
     patch: EmployeePatch,
     principal: Admin,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
 ) -> Employee:
@@ -452,7 +448,10 @@ async def update_employee(
 
 @employees_router.put("/{employee_id}/password", status_code=status.HTTP_204_NO_CONTENT)
 async def set_password(
-    employee_id: uuid.UUID, change: PasswordChange, principal: CurrentPrincipal, runtime: Runtime
+    employee_id: uuid.UUID,
+    change: PasswordChange,
+    principal: CurrentPrincipal,
+    runtime: CurrentRuntime,
 ) -> None:
     """Set the password used with POST /v1/auth/token: administrators for anybody, employees
     for themselves (with their current password)."""
