@@ -38,8 +38,8 @@ def state_entities(outbox: Outbox) -> dict[str, StateEntity]:
     }
 
 
-def create_app(settings: DirectorySettings | None = None) -> FastAPI:
-    settings = settings or load_settings()
+def create_runtime(settings: DirectorySettings) -> ServiceRuntime:
+    """The directory's runtime: its grants and the sources of its state topics."""
     runtime = ServiceRuntime(
         settings,
         metadata,
@@ -56,6 +56,12 @@ def create_app(settings: DirectorySettings | None = None) -> FastAPI:
     runtime.outbox.add_state_source(employee_source(runtime.outbox))
     for source in person_sources(runtime.outbox):
         runtime.outbox.add_state_source(source)
+    return runtime
+
+
+def create_app(settings: DirectorySettings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    runtime = create_runtime(settings)
     app = create_service_app(
         runtime,
         title="Clientele directory",
