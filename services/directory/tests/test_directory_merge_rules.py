@@ -12,7 +12,8 @@ from clientele_directory.domain.merging import (
     chosen_values,
     retargeted,
 )
-from clientele_directory.domain.persons import (
+from clientele_directory.organizations.rules import PatchRejected
+from clientele_directory.persons.rules import (
     Employment,
     Person,
     duplicate_candidate,
@@ -20,7 +21,6 @@ from clientele_directory.domain.persons import (
     merge_person_fields,
     same_employment,
 )
-from clientele_directory.organizations.rules import PatchRejected
 
 
 def _person(**fields: Any) -> Person:

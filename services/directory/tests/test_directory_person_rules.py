@@ -7,7 +7,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from clientele_directory.domain.persons import (
+from clientele_directory.organizations.rules import PatchRejected
+from clientele_directory.persons.rules import (
     Employment,
     EmploymentPatch,
     Person,
@@ -21,7 +22,6 @@ from clientele_directory.domain.persons import (
     person_created_changes,
     person_storage_values,
 )
-from clientele_directory.organizations.rules import PatchRejected
 from pydantic import ValidationError
 
 

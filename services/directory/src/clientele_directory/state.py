@@ -19,8 +19,8 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.blocking import organization_blocked_expr, person_blocked_expr
-from clientele_directory.domain.persons import PERSON_FIELDS, Person
 from clientele_directory.organizations.rules import Organization
+from clientele_directory.persons.rules import PERSON_FIELDS, Person
 from clientele_directory.tables import employees, employments, organizations, persons
 from clientele_directory.values import STORED
 

@@ -9,11 +9,11 @@ from clientele_directory.api.imports import router as imports_router
 from clientele_directory.api.lists import router as lists_router
 from clientele_directory.api.merge import router as merge_router
 from clientele_directory.api.person_merge import router as person_merge_router
-from clientele_directory.api.persons import router as persons_router
 from clientele_directory.api.register import router as register_router
 from clientele_directory.api.search import router as search_router
 from clientele_directory.api.staff import directions_router, employees_router
 from clientele_directory.organizations.router import router as organizations_router
+from clientele_directory.persons.router import router as persons_router
 
 ROUTERS: list[APIRouter] = [
     exports_router,

@@ -40,6 +40,7 @@ from clientele_directory.domain.attributes import (
 from clientele_directory.domain.search import OrganizationFilter
 from clientele_directory.tables import attribute_definitions, organizations, persons
 from clientele_directory.values import diff
+from clientele_directory.visibility import person_visible
 
 router = APIRouter(prefix="/v1/attributes", tags=["custom attributes"])
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
@@ -73,8 +74,6 @@ async def check_references(
 ) -> None:
     """422 for a reference to a record that does not exist, is deleted or is invisible to the
     principal (an invisible record is never confirmed to exist)."""
-    from clientele_directory.api.persons import person_visible
-
     errors = []
     for key, kind, record_id in found:
         if kind is EntityKind.ORGANIZATION:

@@ -47,7 +47,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clientele_directory.api.attributes import definitions_for
 from clientele_directory.api.blocking import announce_organization, organization_blocked_expr
 from clientele_directory.api.common import legacy_work
-from clientele_directory.api.persons import person_visible
 from clientele_directory.domain.attributes import (
     AttributeDefinition,
     AttributeErrors,
@@ -91,6 +90,7 @@ from clientele_directory.tables import (
 )
 from clientele_directory.tabular import TabularError
 from clientele_directory.values import STORED, email_domain
+from clientele_directory.visibility import person_visible
 
 router = APIRouter(prefix="/v1/organizations", tags=["import"])
 NAME_SIMILARITY = 0.5

@@ -25,13 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clientele_directory.api.attributes import definitions_for, resolve_attributes
 from clientele_directory.api.blocking import active
 from clientele_directory.api.common import audit, soft_delete_values
-from clientele_directory.api.persons import effective_directions, visible_person
 from clientele_directory.api.register import KIND as ENTRY_KIND
 from clientele_directory.domain.attributes import EntityKind
 from clientele_directory.domain.merging import retargeted
-from clientele_directory.domain.persons import PersonFields
 from clientele_directory.organizations.rules import OrganizationFields, PatchRejected
 from clientele_directory.organizations.service import load_organization
+from clientele_directory.persons.rules import PersonFields
+from clientele_directory.persons.service import effective_directions, visible_person
 from clientele_directory.publishing import organization_updated, person_updated
 from clientele_directory.tables import (
     attribute_definitions,

@@ -18,7 +18,7 @@ from clientele_shared.events.schemas.directory import MovedEmployment
 from clientele_shared.http.concurrency import IfMatch, etag, required_versions
 from clientele_shared.http.problems import invalid
 from clientele_shared.runtime import CurrentRuntime
-from clientele_shared.service_layer import actor_of
+from clientele_shared.service_layer import UnitOfWork, actor_of
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Float, Text, and_, func, literal, or_, select, update
@@ -35,19 +35,10 @@ from clientele_directory.api.merging import (
     move_register_entries,
     retarget_references,
 )
-from clientele_directory.api.persons import (
-    EMPLOYMENT_KIND,
-    _visible_employments,
-    effective_directions,
-    live_employment_count,
-    person_select,
-    person_visible,
-    publish_employment,
-    rewrite_employment,
-    visible_person,
-)
 from clientele_directory.domain.attributes import EntityKind
-from clientele_directory.domain.persons import (
+from clientele_directory.persons.queries import person_select
+from clientele_directory.persons.queries import visible_employments as _visible_employments
+from clientele_directory.persons.rules import (
     NAME_SIMILARITY,
     DuplicateCandidate,
     Employment,
@@ -62,9 +53,18 @@ from clientele_directory.domain.persons import (
     person_storage_values,
     same_employment,
 )
+from clientele_directory.persons.service import (
+    EMPLOYMENT_KIND,
+    effective_directions,
+    live_employment_count,
+    publish_employment,
+    rewrite_employment,
+    visible_person,
+)
 from clientele_directory.publishing import person_deleted, person_merged, person_updated
 from clientele_directory.tables import employments, persons
 from clientele_directory.values import STORED
+from clientele_directory.visibility import person_visible
 
 router = APIRouter(prefix="/v1/persons", tags=["persons"])
 NAME_SCAN = 50
@@ -94,13 +94,14 @@ async def _live_jobs(session: AsyncSession, person_id: uuid.UUID) -> list[Employ
 
 
 async def _move_employments(
-    session: AsyncSession, principal: Principal, survivor_id: uuid.UUID, other_id: uuid.UUID
+    uow: UnitOfWork, principal: Principal, survivor_id: uuid.UUID, other_id: uuid.UUID
 ) -> tuple[list[MovedEmployment], list[tuple[Employment, str, dict[str, Any]]]]:
     """The other's employments become the survivor's: ``(what moved, what to publish)``.
 
     One at an organization where the survivor holds the same position is folded into the
     survivor's (its gaps filled, the other's soft-deleted); ended ones follow as they are.
     """
+    session = uow.session
     await lock_employments(session, employments.c.person_id, [survivor_id, other_id])
     mine = await _live_jobs(session, survivor_id)
     moved_to = {"person_id": {"old": str(other_id), "new": str(survivor_id)}}
@@ -112,7 +113,7 @@ async def _move_employments(
         job_id: uuid.UUID, action: str, changes: dict[str, Any], note: str, **values: Any
     ) -> Employment:
         return await rewrite_employment(
-            session, principal, job_id, values, action=action, changes=changes, note=note
+            uow, job_id, values, action=action, changes=changes, note=note
         )
 
     for job in await _live_jobs(session, other_id):
@@ -248,7 +249,8 @@ async def merge_persons(
                 updated_at=func.now(),
             )
         )
-        report, touched = await _move_employments(session, principal, person_id, other.id)
+        async with legacy_work(session, runtime, principal) as uow:
+            report, touched = await _move_employments(uow, principal, person_id, other.id)
         if not keeps_person_visible(
             fields.directions, await live_employment_count(session, person_id)
         ):
@@ -294,7 +296,8 @@ async def merge_persons(
                 person_updated(runtime.outbox, person, changes, actor, directions=directions),
             )
         for job, change, job_changes in touched:
-            await publish_employment(session, runtime, principal, job, change, job_changes)
+            async with legacy_work(session, runtime, principal) as uow:
+                await publish_employment(uow, job, change, job_changes)
         await runtime.outbox.add(
             session, person_deleted(runtime.outbox, gone, actor, directions=sorted(previous))
         )

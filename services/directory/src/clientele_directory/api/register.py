@@ -28,7 +28,6 @@ from clientele_directory.api.blocking import (
     matches_person,
 )
 from clientele_directory.api.common import audit, audit_trail, legacy_work
-from clientele_directory.api.persons import effective_directions
 from clientele_directory.domain.register import (
     RegisterBasis,
     RegisterCheck,
@@ -38,6 +37,7 @@ from clientele_directory.domain.register import (
 )
 from clientele_directory.organizations.rules import valid_inn
 from clientele_directory.organizations.service import load_organization
+from clientele_directory.persons.service import effective_directions
 from clientele_directory.tables import organizations, persons, unwanted_register
 from clientele_directory.values import (
     LongText,

@@ -42,7 +42,6 @@ from sqlalchemy.types import Integer, String, Text, Uuid
 
 from clientele_directory.api.blocking import organization_blocked_expr, person_blocked_expr
 from clientele_directory.domain.attributes import EntityKind
-from clientele_directory.domain.persons import Person
 from clientele_directory.domain.search import (
     Cursor,
     CursorError,
@@ -57,6 +56,7 @@ from clientele_directory.domain.search import (
     search_terms,
 )
 from clientele_directory.organizations.rules import Organization
+from clientele_directory.persons.rules import Person
 from clientele_directory.tables import employments, organizations, persons, search_words
 from clientele_directory.values import STORED
 
@@ -604,12 +604,12 @@ async def search_persons(
 ) -> PersonPage:
     """Persons the caller may see whose names (Cyrillic or Latin), phones or e-mails match,
     by name or relevance, a page at a time."""
-    from clientele_directory.api.persons import (
-        _employment_orgs,
-        _live_employment_at_live_org,
-        _visible_employments,
-        person_visible,
+    from clientele_directory.persons.queries import visible_employments as _visible_employments
+    from clientele_directory.visibility import employment_orgs as _employment_orgs
+    from clientele_directory.visibility import (
+        live_employment_at_live_org as _live_employment_at_live_org,
     )
+    from clientele_directory.visibility import person_visible
 
     if search.sort is PersonSort.RELEVANCE and search.q is None:
         raise invalid_field("sort", "relevance needs a search text (q)", "sort")
