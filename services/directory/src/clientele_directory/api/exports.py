@@ -25,7 +25,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.attributes import definitions_for
 from clientele_directory.api.blocking import organization_blocked_expr
 from clientele_directory.api.lists import list_filter, visible_list
 from clientele_directory.api.search import (
@@ -34,7 +33,8 @@ from clientele_directory.api.search import (
     prepare_search,
     search_similarity,
 )
-from clientele_directory.domain.attributes import AttributeDefinition, EntityKind
+from clientele_directory.attributes.rules import AttributeDefinition, EntityKind
+from clientele_directory.attributes.service import definitions_for
 from clientele_directory.domain.search import OrganizationFilter
 from clientele_directory.tables import organizations
 from clientele_directory.tabular import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, XlsxStream, csv_chunks

@@ -44,16 +44,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.attributes import definitions_for
 from clientele_directory.api.blocking import announce_organization, organization_blocked_expr
 from clientele_directory.api.common import legacy_work
-from clientele_directory.domain.attributes import (
+from clientele_directory.attributes.rules import (
     AttributeDefinition,
     AttributeErrors,
     EntityKind,
     apply_attribute_patch,
     references,
 )
+from clientele_directory.attributes.service import definitions_for
 from clientele_directory.domain.imports import (
     Candidate,
     FileKeys,

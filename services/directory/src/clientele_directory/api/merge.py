@@ -33,7 +33,7 @@ from clientele_directory.api.merging import (
     move_register_entries,
     retarget_references,
 )
-from clientele_directory.domain.attributes import EntityKind
+from clientele_directory.attributes.rules import EntityKind
 from clientele_directory.organizations.queries import organization_select
 from clientele_directory.organizations.rules import (
     Organization,

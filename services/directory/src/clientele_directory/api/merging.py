@@ -22,11 +22,11 @@ from sqlalchemy import ColumnElement, Table, Text, cast, exists, func, literal, 
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.attributes import definitions_for, resolve_attributes
 from clientele_directory.api.blocking import active
 from clientele_directory.api.common import audit, soft_delete_values
 from clientele_directory.api.register import KIND as ENTRY_KIND
-from clientele_directory.domain.attributes import EntityKind
+from clientele_directory.attributes.rules import EntityKind
+from clientele_directory.attributes.service import definitions_for, resolve_attributes
 from clientele_directory.domain.merging import retargeted
 from clientele_directory.organizations.rules import OrganizationFields, PatchRejected
 from clientele_directory.organizations.service import load_organization

@@ -35,7 +35,7 @@ from clientele_directory.api.merging import (
     move_register_entries,
     retarget_references,
 )
-from clientele_directory.domain.attributes import EntityKind
+from clientele_directory.attributes.rules import EntityKind
 from clientele_directory.persons.queries import person_select
 from clientele_directory.persons.queries import visible_employments as _visible_employments
 from clientele_directory.persons.rules import (

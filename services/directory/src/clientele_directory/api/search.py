@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Integer, String, Text, Uuid
 
 from clientele_directory.api.blocking import organization_blocked_expr, person_blocked_expr
-from clientele_directory.domain.attributes import EntityKind
+from clientele_directory.attributes.rules import EntityKind
 from clientele_directory.domain.search import (
     Cursor,
     CursorError,
@@ -239,7 +239,7 @@ async def filter_sql(
     """A filter over live organizations the principal may see, as SQL: its text resolved against
     the search vocabulary and the people, its attributes against their definitions (422 for
     what does not fit)."""
-    from clientele_directory.api.attributes import attribute_conditions
+    from clientele_directory.attributes.service import attribute_conditions
 
     others = other_conditions(
         flt, await attribute_conditions(session, EntityKind.ORGANIZATION, flt)

@@ -22,7 +22,7 @@ from pydantic_core import PydanticCustomError
 from stdnum.ru import inn as ru_inn
 from stdnum.ru import ogrn as ru_ogrn
 
-from clientele_directory.domain.attributes import attribute_changes
+from clientele_directory.attributes.rules import attribute_changes
 from clientele_directory.domain.merging import (
     ATTRIBUTES,
     choice_errors,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import AbstractAsyncContextManager
 
 from clientele_shared.auth.access import ensure_visible, writable_directions
 from clientele_shared.auth.principal import Principal
@@ -13,18 +12,16 @@ from clientele_shared.http.problems import Conflict, NotFound, invalid
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import (
     AuditEntry,
-    UnitOfWork,
     Versioned,
     audit_trail,
     soft_delete_values,
-    unit_of_work,
     write_version,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.attributes import resolve_attributes
 from clientele_directory.api.blocking import announce_organization
-from clientele_directory.domain.attributes import EntityKind
+from clientele_directory.attributes.rules import EntityKind
+from clientele_directory.attributes.service import resolve_attributes
 from clientele_directory.employees import service as employees
 from clientele_directory.organizations import queries
 from clientele_directory.organizations.rules import (
@@ -45,15 +42,11 @@ from clientele_directory.publishing import (
     organization_updated,
 )
 from clientele_directory.tables import audit_log, organizations
+from clientele_directory.work import work
 
 KIND = "organization"
 ORGANIZATION = Versioned(organizations, KIND)
 _NOT_FOUND = "No such organization."
-
-
-def work(runtime: ServiceRuntime, principal: Principal) -> AbstractAsyncContextManager[UnitOfWork]:
-    """A unit of work of the directory on behalf of ``principal``."""
-    return unit_of_work(runtime.sessions, runtime.outbox, audit_log, principal)
 
 
 async def load_organization(

@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
-from clientele_directory.domain.attributes import attribute_changes
+from clientele_directory.attributes.rules import attribute_changes
 from clientele_directory.domain.merging import (
     ATTRIBUTES,
     choice_errors,

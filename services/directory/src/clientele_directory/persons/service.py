@@ -24,11 +24,10 @@ from clientele_shared.service_layer import (
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.attributes import resolve_attributes
 from clientele_directory.api.blocking import announce_person
-from clientele_directory.domain.attributes import EntityKind
+from clientele_directory.attributes.rules import EntityKind
+from clientele_directory.attributes.service import resolve_attributes
 from clientele_directory.organizations.rules import PatchRejected
-from clientele_directory.organizations.service import work
 from clientele_directory.persons import queries
 from clientele_directory.persons.rules import (
     Employment,
@@ -56,6 +55,7 @@ from clientele_directory.publishing import (
     person_updated,
 )
 from clientele_directory.tables import persons
+from clientele_directory.work import work
 
 KIND, EMPLOYMENT_KIND = "person", "employment"
 PERSON = Versioned(persons, KIND)
