@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from clientele_directory.domain.merging import (
+from clientele_directory.merging.rules import (
     chosen_attributes,
     chosen_values,
     retargeted,

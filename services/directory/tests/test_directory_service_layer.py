@@ -8,8 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from clientele_directory.app import create_runtime
+from clientele_directory.merging import service as merging
+from clientele_directory.merging.schemas import MergeRequest
 from clientele_directory.organizations import service as organizations
 from clientele_directory.organizations.rules import OrganizationDraft, OrganizationPatch
+from clientele_directory.persons import service as persons
+from clientele_directory.persons.rules import PersonDraft
 from clientele_directory.settings import DirectorySettings
 from clientele_directory.tables import audit_log, outbox
 from clientele_shared.auth.principal import Principal
@@ -134,3 +138,47 @@ async def test_soft_delete_and_restore_are_versions_and_nothing_is_written_when_
         "directory.organization.deleted",
         "directory.organization.restored",
     ]
+
+
+async def test_merge_moves_the_other_into_the_survivor_in_one_unit_of_work(
+    runtime: ServiceRuntime,
+) -> None:
+    survivor_id = await _create(runtime, "ООО Ромашка")
+    other_id = await _create(runtime, "Ромашка ООО")
+    person = await persons.create_person(
+        runtime=runtime,
+        principal=ALICE,
+        draft=PersonDraft(last_name="Иванов", employments=[{"organization_id": other_id}]),
+    )
+    request = MergeRequest(other_id=other_id, other_version=1, take=["short_name"])
+    with pytest.raises(Conflict):  # the other changed since it was read
+        await merging.merge_organizations(
+            runtime=runtime,
+            principal=ALICE,
+            org_id=survivor_id,
+            request=request.model_copy(update={"other_version": 2}),
+            expected={1},
+        )
+    result = await merging.merge_organizations(
+        runtime=runtime, principal=ALICE, org_id=survivor_id, request=request, expected={1}
+    )
+    assert (result.survivor.version, result.merged_id, result.employments_moved) == (
+        2,
+        other_id,
+        1,
+    )
+    moved = await persons.get_person(
+        runtime=runtime, principal=ALICE, person_id=person.id, include_deleted=False
+    )
+    assert [job.organization_id for job in moved.employments] == [survivor_id]
+    assert await _audit(runtime, survivor_id) == [("created", 1), ("merged", 2)]
+    assert await _audit(runtime, other_id) == [("created", 1), ("merged_into", 2)]
+    assert await _events(runtime, other_id) == [
+        "directory.organization.created",
+        "directory.organization.deleted",
+    ]
+    assert (await _events(runtime, survivor_id))[-1] == "directory.organization.merged"
+    with pytest.raises(Conflict):  # merged away: it cannot be restored
+        await organizations.restore_organization(
+            runtime=runtime, principal=ALICE, org_id=other_id, expected={2}
+        )

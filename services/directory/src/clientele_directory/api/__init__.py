@@ -6,12 +6,11 @@ from clientele_directory.api.auth import router as auth_router
 from clientele_directory.api.exports import router as exports_router
 from clientele_directory.api.imports import router as imports_router
 from clientele_directory.api.lists import router as lists_router
-from clientele_directory.api.merge import router as merge_router
-from clientele_directory.api.person_merge import router as person_merge_router
 from clientele_directory.api.register import router as register_router
 from clientele_directory.api.search import router as search_router
 from clientele_directory.api.staff import directions_router, employees_router
 from clientele_directory.attributes.router import router as attributes_router
+from clientele_directory.merging.router import router as merging_router
 from clientele_directory.organizations.router import router as organizations_router
 from clientele_directory.persons.router import router as persons_router
 
@@ -20,9 +19,8 @@ ROUTERS: list[APIRouter] = [
     imports_router,
     search_router,  # before the routers whose /{id} paths would take its fixed paths
     organizations_router,
-    merge_router,
+    merging_router,
     persons_router,
-    person_merge_router,
     attributes_router,
     lists_router,
     register_router,

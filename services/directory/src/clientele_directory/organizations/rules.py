@@ -23,7 +23,7 @@ from stdnum.ru import inn as ru_inn
 from stdnum.ru import ogrn as ru_ogrn
 
 from clientele_directory.attributes.rules import attribute_changes
-from clientele_directory.domain.merging import (
+from clientele_directory.merging.rules import (
     ATTRIBUTES,
     choice_errors,
     chosen_attributes,

@@ -27,7 +27,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from clientele_directory.attributes.rules import attribute_changes
-from clientele_directory.domain.merging import (
+from clientele_directory.merging.rules import (
     ATTRIBUTES,
     choice_errors,
     chosen_attributes,
