@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from clientele_directory.domain.staff import (
+from clientele_directory.employees.rules import (
     Credentials,
     Employee,
     EmployeeDraft,

@@ -17,7 +17,7 @@ from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
 from clientele_directory.api import ROUTERS
-from clientele_directory.api.auth import ISSUER_STATE_KEY
+from clientele_directory.auth.router import ISSUER_STATE_KEY
 from clientele_directory.settings import DirectorySettings
 from clientele_directory.state import employee_source, organization_source, person_sources
 from clientele_directory.tables import employees, metadata, organizations, persons

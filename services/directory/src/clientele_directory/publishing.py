@@ -38,7 +38,7 @@ from clientele_shared.events.schemas.directory import (
 )
 
 from clientele_directory.domain.lists import OrganizationList
-from clientele_directory.domain.staff import DirectionRecord, Employee
+from clientele_directory.employees.rules import DirectionRecord, Employee
 from clientele_directory.organizations.rules import Organization
 from clientele_directory.persons.rules import Employment, Person
 
