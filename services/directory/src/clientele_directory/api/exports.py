@@ -27,15 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.blocking import organization_blocked_expr
 from clientele_directory.api.lists import list_filter, visible_list
-from clientele_directory.api.search import (
-    filter_conditions,
-    name_collation,
-    prepare_search,
-    search_similarity,
-)
 from clientele_directory.attributes.rules import AttributeDefinition, EntityKind
 from clientele_directory.attributes.service import definitions_for
-from clientele_directory.domain.search import OrganizationFilter
+from clientele_directory.search.queries import name_collation
+from clientele_directory.search.rules import OrganizationFilter
+from clientele_directory.search.service import filter_conditions, prepare_search
 from clientele_directory.tables import organizations
 from clientele_directory.tabular import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, XlsxStream, csv_chunks
 
@@ -117,7 +113,7 @@ async def _prepare(
 ) -> tuple[Any, list[AttributeDefinition]]:
     """The statement and attribute columns of an export; problems (422) surface here, before
     the response starts."""
-    await prepare_search(session, search_similarity(runtime))
+    await prepare_search(session, runtime)
     conditions = await filter_conditions(session, principal, flt)
     conditions.extend(extra)
     collation = await name_collation(session)
@@ -140,7 +136,7 @@ async def _rows(
 ) -> AsyncIterator[list[list[Any]]]:
     """Batches of export rows, read through a server-side cursor."""
     async with runtime.sessions() as session, session.begin():
-        await prepare_search(session, search_similarity(runtime))
+        await prepare_search(session, runtime)
         result = await session.stream(stmt)
         async for partition in result.partitions(BATCH):
             yield [

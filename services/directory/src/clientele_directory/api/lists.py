@@ -25,13 +25,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.common import audit, audit_trail, soft_delete_values
-from clientele_directory.api.search import (
-    OrganizationPage,
-    filter_conditions,
-    prepare_search,
-    search_organizations_page,
-    search_similarity,
-)
 from clientele_directory.domain.imports import map_headers
 from clientele_directory.domain.lists import (
     ListDraft,
@@ -45,9 +38,15 @@ from clientele_directory.domain.lists import (
     list_changes,
     storage_values,
 )
-from clientele_directory.domain.search import OrganizationFilter, OrganizationSort
 from clientele_directory.organizations.rules import valid_inn
 from clientele_directory.publishing import list_membership_changed
+from clientele_directory.search.rules import OrganizationFilter, OrganizationSort
+from clientele_directory.search.schemas import OrganizationPage
+from clientele_directory.search.service import (
+    filter_conditions,
+    prepare_search,
+    search_organizations_page,
+)
 from clientele_directory.tables import organization_list_members, organization_lists, organizations
 from clientele_directory.tabular import TabularError, read_rows
 
@@ -439,7 +438,7 @@ async def add_members(
             total = len(seen)
         else:
             assert request.filter is not None
-            await prepare_search(session, search_similarity(runtime))
+            await prepare_search(session, runtime)
             conditions = await filter_conditions(session, principal, request.filter)
             total = -1
         added = await _add_where(session, principal, found, conditions) if conditions else []

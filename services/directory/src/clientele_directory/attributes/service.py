@@ -29,7 +29,7 @@ from clientele_directory.attributes.rules import (
     patch_definition,
     references,
 )
-from clientele_directory.domain.search import OrganizationFilter
+from clientele_directory.search.rules import OrganizationFilter
 from clientele_directory.tables import attribute_definitions, audit_log
 from clientele_directory.values import diff
 from clientele_directory.work import work
