@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import check_version
 from clientele_shared.http.problems import Conflict, NotFound, invalid, invalid_field
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import AuditEntry, Versioned, audit_trail, write_version
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,6 +82,36 @@ async def resolve_attributes(
     changed = {key: values[key] for key in given if key in values}
     await check_references(session, principal, references(definitions, changed))
     return values
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class AttributePatch(Protocol):
+    """A merge patch of a record that may carry custom attribute values."""
+
+    @property
+    def attributes(self) -> Mapping[str, Any] | None: ...
+    @property
+    def model_fields_set(self) -> set[str]: ...
+
+
+async def patch_attributes(
+    session: AsyncSession,
+    principal: Principal,
+    kind: EntityKind,
+    current: Mapping[str, Any],
+    patch: AttributePatch,
+    patched: M,
+) -> M:
+    """``patched`` (a record after ``patch``) with its attribute values after the patch's
+    ``attributes``, validated, when the patch names them."""
+    if "attributes" not in patch.model_fields_set:
+        return patched
+    attributes = await resolve_attributes(
+        session, principal, kind, current, patch.attributes, creating=False
+    )
+    return patched.model_copy(update={"attributes": attributes})
 
 
 async def attribute_conditions(

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.blocking import announce_organization
 from clientele_directory.attributes.rules import EntityKind
-from clientele_directory.attributes.service import resolve_attributes
+from clientele_directory.attributes.service import patch_attributes, resolve_attributes
 from clientele_directory.employees import service as employees
 from clientele_directory.organizations import queries
 from clientele_directory.organizations.rules import (
@@ -146,16 +146,9 @@ async def update_organization(
             patched = apply_patch(current, patch)
         except PatchRejected as exc:
             raise invalid(exc.errors) from None
-        if "attributes" in patch.model_fields_set:
-            attributes = await resolve_attributes(
-                uow.session,
-                principal,
-                EntityKind.ORGANIZATION,
-                current.attributes,
-                patch.attributes,
-                creating=False,
-            )
-            patched = patched.model_copy(update={"attributes": attributes})
+        patched = await patch_attributes(
+            uow.session, principal, EntityKind.ORGANIZATION, current.attributes, patch, patched
+        )
         changes = changes_between(current, patched)
         if not changes:
             return current

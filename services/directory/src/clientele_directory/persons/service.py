@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.blocking import announce_person
 from clientele_directory.attributes.rules import EntityKind
-from clientele_directory.attributes.service import resolve_attributes
+from clientele_directory.attributes.service import patch_attributes, resolve_attributes
 from clientele_directory.organizations.rules import PatchRejected
 from clientele_directory.persons import queries
 from clientele_directory.persons.rules import (
@@ -302,16 +302,9 @@ async def update_person(
             patched = apply_person_patch(current, patch)
         except PatchRejected as exc:
             raise invalid(exc.errors) from None
-        if "attributes" in patch.model_fields_set:
-            attributes = await resolve_attributes(
-                uow.session,
-                principal,
-                EntityKind.PERSON,
-                current.attributes,
-                patch.attributes,
-                creating=False,
-            )
-            patched = patched.model_copy(update={"attributes": attributes})
+        patched = await patch_attributes(
+            uow.session, principal, EntityKind.PERSON, current.attributes, patch, patched
+        )
         changes = person_changes(current, patched)
         if not changes:
             return current
