@@ -14,7 +14,7 @@ from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.params import EntryCursor
 from clientele_shared.http.problems import Conflict, NotFound, invalid_field
 from clientele_shared.runtime import CurrentRuntime
-from clientele_shared.service_layer import AuditEntry
+from clientele_shared.service_layer import AuditEntry, actor_of
 from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy import and_, any_, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +38,7 @@ from clientele_directory.domain.register import (
 from clientele_directory.organizations.rules import valid_inn
 from clientele_directory.organizations.service import load_organization
 from clientele_directory.persons.service import effective_directions
+from clientele_directory.publishing import register_changed
 from clientele_directory.tables import organizations, persons, unwanted_register
 from clientele_directory.values import (
     LongText,
@@ -180,6 +181,9 @@ async def add_entry(
                 if value is not None and name not in ("id", "created_at", "created_by")
             },
             note=draft.reason,
+        )
+        await runtime.outbox.add(
+            session, register_changed(runtime.outbox, entry, actor_of(principal))
         )
         await _announce_all(
             session,
@@ -376,6 +380,9 @@ async def remove_entry(
             version=None,
             changes={"removed": {"old": False, "new": True}},
             note=reason,
+        )
+        await runtime.outbox.add(
+            session, register_changed(runtime.outbox, _entry(updated), actor_of(principal))
         )
         await _announce_all(
             session,
