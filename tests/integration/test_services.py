@@ -199,7 +199,7 @@ def test_health_checks_every_dependency(
 
 def test_service_wired_outside_its_grant_fails_at_startup(service_env: dict[str, str]) -> None:
     from clientele_directory.settings import DirectorySettings
-    from clientele_directory.store import metadata
+    from clientele_directory.tables import metadata
     from clientele_shared.runtime import ServiceRuntime
 
     settings = DirectorySettings(postgres_url=service_env["POSTGRES_URL"])  # type: ignore[arg-type]

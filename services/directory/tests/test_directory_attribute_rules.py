@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from clientele_directory.domain.attributes import (
+from clientele_directory.attributes.rules import (
     AttributeDefinition,
     AttributeDefinitionDraft,
     AttributeDefinitionPatch,

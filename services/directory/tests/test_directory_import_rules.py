@@ -24,7 +24,7 @@ from clientele_directory.domain.imports import (
     patch_of,
     row_document,
 )
-from clientele_directory.domain.organizations import Organization
+from clientele_directory.organizations.rules import Organization
 
 
 def test_headers_are_read_in_russian_and_english() -> None:

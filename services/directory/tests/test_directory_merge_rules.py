@@ -7,13 +7,13 @@ from datetime import date
 from typing import Any
 
 import pytest
-from clientele_directory.domain.merging import (
+from clientele_directory.merging.rules import (
     chosen_attributes,
     chosen_values,
     retargeted,
 )
-from clientele_directory.domain.organizations import PatchRejected
-from clientele_directory.domain.persons import (
+from clientele_directory.organizations.rules import PatchRejected
+from clientele_directory.persons.rules import (
     Employment,
     Person,
     duplicate_candidate,

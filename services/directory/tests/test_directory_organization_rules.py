@@ -6,8 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from clientele_directory.domain.common import email_domains, normalize_domain, normalize_phone
-from clientele_directory.domain.organizations import (
+from clientele_directory.organizations.rules import (
     Organization,
     OrganizationDraft,
     OrganizationPatch,
@@ -20,6 +19,7 @@ from clientele_directory.domain.organizations import (
     ogrn_is_valid,
     storage_values,
 )
+from clientele_directory.values import email_domains, normalize_domain, normalize_phone
 from clientele_shared.http.concurrency import etag, versions_in_if_match
 from pydantic import ValidationError
 
@@ -183,7 +183,7 @@ def test_if_match_parsing(header: str, versions: set[int]) -> None:
 def test_stored_values_are_not_rechecked_against_library_data() -> None:
     """A numbering plan or e-mail rule that changes later never makes a stored record
     unreadable; new input is still checked."""
-    from clientele_directory.domain.common import STORED
+    from clientele_directory.values import STORED
 
     stored = {
         "legal_name": "Старая",

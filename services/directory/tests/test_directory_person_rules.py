@@ -7,8 +7,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from clientele_directory.domain.organizations import PatchRejected
-from clientele_directory.domain.persons import (
+from clientele_directory.organizations.rules import PatchRejected
+from clientele_directory.persons.rules import (
     Employment,
     EmploymentPatch,
     Person,

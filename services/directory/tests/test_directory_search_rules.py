@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from clientele_directory.domain.search import (
+from clientele_directory.search.rules import (
     Cursor,
     CursorError,
     OrganizationFilter,

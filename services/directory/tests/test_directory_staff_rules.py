@@ -6,8 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from clientele_directory.domain.organizations import PatchRejected
-from clientele_directory.domain.staff import (
+from clientele_directory.employees.rules import (
     Credentials,
     Employee,
     EmployeeDraft,
@@ -18,6 +17,7 @@ from clientele_directory.domain.staff import (
     login_client_key,
     login_key,
 )
+from clientele_directory.organizations.rules import PatchRejected
 from pydantic import ValidationError
 
 BASE = {"email": "Anna@Example.com", "name": "Анна Смирнова", "roles": ["sales"]}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
@@ -36,6 +38,17 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = N
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def statement_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session for a read that is one statement: its connection is in autocommit mode, so
+    there is no BEGIN and no ROLLBACK round trip (a statement sees one snapshot on its own).
+    Not for anything that writes or reads twice."""
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        async with AsyncSession(bind=connection) as session:
+            yield session
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -22,7 +22,7 @@ from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
 from clientele_directory.api import ROUTERS
-from clientele_directory.api.auth import ISSUER_STATE_KEY
+from clientele_directory.auth.router import ISSUER_STATE_KEY
 from clientele_directory.settings import DirectorySettings
 from clientele_directory.state import (
     direction_source,
@@ -34,7 +34,7 @@ from clientele_directory.state import (
     person_sources,
     register_sources,
 )
-from clientele_directory.store import (
+from clientele_directory.tables import (
     directions,
     employees,
     metadata,
@@ -81,8 +81,8 @@ def state_sources(outbox: Outbox) -> list[StateSource]:
     ]
 
 
-def create_app(settings: DirectorySettings | None = None) -> FastAPI:
-    settings = settings or load_settings()
+def create_runtime(settings: DirectorySettings) -> ServiceRuntime:
+    """The directory's runtime: its grants and the sources of its state topics."""
     runtime = ServiceRuntime(
         settings,
         metadata,
@@ -101,6 +101,12 @@ def create_app(settings: DirectorySettings | None = None) -> FastAPI:
     )
     for source in state_sources(runtime.outbox):
         runtime.outbox.add_state_source(source)
+    return runtime
+
+
+def create_app(settings: DirectorySettings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    runtime = create_runtime(settings)
     app = create_service_app(
         runtime,
         title="Clientele directory",

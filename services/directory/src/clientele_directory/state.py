@@ -24,10 +24,9 @@ from sqlalchemy import Column, ColumnElement, Table, Text, cast, func, select, t
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.blocking import organization_blocked_expr, person_blocked_expr
-from clientele_directory.domain.common import STORED
-from clientele_directory.domain.organizations import Organization
-from clientele_directory.domain.persons import PERSON_FIELDS, Person
-from clientele_directory.store import (
+from clientele_directory.organizations.rules import Organization
+from clientele_directory.persons.rules import PERSON_FIELDS, Person
+from clientele_directory.tables import (
     directions,
     employees,
     employments,
@@ -37,6 +36,7 @@ from clientele_directory.store import (
     persons,
     unwanted_register,
 )
+from clientele_directory.values import STORED
 
 
 def changed_organizations(envelope: Envelope) -> list[str]:

@@ -11,21 +11,19 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from clientele_shared.auth.principal import Principal
-from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.service_layer import UnitOfWork
 from sqlalchemy import ColumnElement, and_, any_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.common import actor_of, audit
-from clientele_directory.domain.organizations import Organization
 from clientele_directory.domain.register import RegisterMatch
-from clientele_directory.events import (
+from clientele_directory.organizations.rules import Organization
+from clientele_directory.publishing import (
     organization_blocked,
     organization_unblocked,
     person_blocked,
     person_unblocked,
 )
-from clientele_directory.store import organizations, persons, unwanted_register
+from clientele_directory.tables import organizations, persons, unwanted_register
 
 register = unwanted_register
 active = register.c.removed_at.is_(None)
@@ -91,24 +89,22 @@ async def person_matches(session: AsyncSession, person_id: uuid.UUID) -> list[Re
 
 
 async def announce_organization(
-    session: AsyncSession,
-    runtime: ServiceRuntime,
-    principal: Principal,
+    uow: UnitOfWork,
     org: Organization,
     *,
     was_blocked: bool,
     entry_id: uuid.UUID | None = None,
 ) -> None:
     """Audit and publish a change of the organization's blocked flag, if there is one."""
-    matches = await organization_matches(session, org.id)
+    matches = await organization_matches(uow.session, org.id)
     blocked = bool(matches)
     if blocked == was_blocked:
         return
-    actor = actor_of(principal)
+    actor = uow.actor
     if blocked:
         match = next((m for m in matches if m.entry_id == entry_id), matches[0])
         envelope = organization_blocked(
-            runtime.outbox,
+            uow.outbox,
             org,
             actor,
             entry_id=match.entry_id,
@@ -118,11 +114,9 @@ async def announce_organization(
         )
         note = match.reason
     else:
-        envelope = organization_unblocked(runtime.outbox, org, actor, entry_id=entry_id)
+        envelope = organization_unblocked(uow.outbox, org, actor, entry_id=entry_id)
         note = None
-    await audit(
-        session,
-        principal,
+    await uow.audit(
         kind="organization",
         entity_id=org.id,
         action="blocked" if blocked else "unblocked",
@@ -130,13 +124,11 @@ async def announce_organization(
         changes={"blocked": {"old": was_blocked, "new": blocked}},
         note=note,
     )
-    await runtime.outbox.add(session, envelope)
+    uow.stage(envelope)
 
 
 async def announce_person(
-    session: AsyncSession,
-    runtime: ServiceRuntime,
-    principal: Principal,
+    uow: UnitOfWork,
     person_id: uuid.UUID,
     version: int,
     directions: list[str],
@@ -145,15 +137,15 @@ async def announce_person(
     entry_id: uuid.UUID | None = None,
 ) -> None:
     """Audit and publish a change of the person's blocked flag, if there is one."""
-    matches = await person_matches(session, person_id)
+    matches = await person_matches(uow.session, person_id)
     blocked = bool(matches)
     if blocked == was_blocked:
         return
-    actor = actor_of(principal)
+    actor = uow.actor
     if blocked:
         match = next((m for m in matches if m.entry_id == entry_id), matches[0])
         envelope = person_blocked(
-            runtime.outbox,
+            uow.outbox,
             person_id,
             actor,
             directions=directions,
@@ -165,12 +157,10 @@ async def announce_person(
         note = match.reason
     else:
         envelope = person_unblocked(
-            runtime.outbox, person_id, actor, directions=directions, entry_id=entry_id
+            uow.outbox, person_id, actor, directions=directions, entry_id=entry_id
         )
         note = None
-    await audit(
-        session,
-        principal,
+    await uow.audit(
         kind="person",
         entity_id=person_id,
         action="blocked" if blocked else "unblocked",
@@ -178,4 +168,4 @@ async def announce_person(
         changes={"blocked": {"old": was_blocked, "new": blocked}},
         note=note,
     )
-    await runtime.outbox.add(session, envelope)
+    uow.stage(envelope)

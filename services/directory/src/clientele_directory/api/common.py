@@ -1,26 +1,22 @@
-"""What every directory endpoint shares: preconditions, audit rows, validation problems."""
+"""What the directory's older endpoints still share: one-statement reads, the audit helpers
+(until every feature writes through ``clientele_shared.service_layer``)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
 from clientele_shared.auth.principal import Principal
-from clientele_shared.events.envelope import Actor
-from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import current_correlation_id
-from clientele_shared.runtime import ServiceRuntime, runtime_of
-from fastapi import Depends
-from fastapi.exceptions import RequestValidationError
-from sqlalchemy import func, insert, select
+from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.service_layer import AuditEntry, UnitOfWork, actor_of
+from clientele_shared.service_layer import audit_trail as shared_audit_trail
+from sqlalchemy import func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.domain.common import AuditEntry
-from clientele_directory.store import audit_log
-
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+from clientele_directory.tables import audit_log
 
 
 @asynccontextmanager
@@ -34,26 +30,14 @@ async def statement_session(runtime: ServiceRuntime) -> AsyncIterator[AsyncSessi
             yield session
 
 
-class Conflict(ProblemError):
-    def __init__(self, detail: str, **extensions: Any) -> None:
-        super().__init__(409, "Conflict", detail, kind="conflict", **extensions)
-
-
-def invalid(errors: Sequence[Any], location: str = "body") -> RequestValidationError:
-    """A 422 validation problem (same shape as FastAPI's) for errors found after parsing."""
-    return RequestValidationError(
-        [{**error, "loc": (location, *error.get("loc", ()))} for error in errors]
-    )
-
-
-def invalid_field(
-    field: str, message: str, kind: str = "value_error", *, location: str = "body"
-) -> RequestValidationError:
-    return invalid([{"loc": (field,), "msg": message, "type": kind}], location)
-
-
-def actor_of(principal: Principal) -> Actor:
-    return Actor(subject=principal.subject, kind=principal.kind)
+@asynccontextmanager
+async def legacy_work(
+    session: AsyncSession, runtime: ServiceRuntime, principal: Principal
+) -> AsyncIterator[UnitOfWork]:
+    """A unit of work in a transaction an older endpoint owns (its events staged at the end)."""
+    uow = UnitOfWork(session, runtime.outbox, audit_log, actor_of(principal), principal.name)
+    yield uow
+    await runtime.outbox.add_many(session, uow.events)
 
 
 async def audit(
@@ -88,19 +72,7 @@ async def audit_trail(
     session: AsyncSession, kind: str, entity_id: uuid.UUID, *, after: int, limit: int
 ) -> list[AuditEntry]:
     """A record's audit entries in the order they happened, after the entry id ``after``."""
-    rows = (
-        await session.execute(
-            select(audit_log)
-            .where(
-                audit_log.c.entity_kind == kind,
-                audit_log.c.entity_id == entity_id,
-                audit_log.c.id > after,
-            )
-            .order_by(audit_log.c.id)
-            .limit(limit)
-        )
-    ).all()
-    return [AuditEntry.model_validate(row, from_attributes=True) for row in rows]
+    return await shared_audit_trail(session, audit_log, kind, entity_id, after=after, limit=limit)
 
 
 def soft_delete_values(

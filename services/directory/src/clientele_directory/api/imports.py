@@ -27,7 +27,8 @@ from clientele_shared.bulk import Copy
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import current_correlation_id
-from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.runtime import CurrentRuntime, ServiceRuntime
+from clientele_shared.service_layer import actor_of
 from fastapi import APIRouter, Form, Response, UploadFile
 from sqlalchemy import (
     ARRAY,
@@ -43,19 +44,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.attributes import definitions_for
 from clientele_directory.api.blocking import announce_organization, organization_blocked_expr
-from clientele_directory.api.common import Runtime, actor_of
-from clientele_directory.api.organizations import organization_select
-from clientele_directory.api.persons import person_visible
-from clientele_directory.domain.attributes import (
+from clientele_directory.api.common import legacy_work
+from clientele_directory.attributes.rules import (
     AttributeDefinition,
     AttributeErrors,
     EntityKind,
     apply_attribute_patch,
     references,
 )
-from clientele_directory.domain.common import STORED, email_domain
+from clientele_directory.attributes.service import definitions_for
 from clientele_directory.domain.imports import (
     Candidate,
     FileKeys,
@@ -69,7 +67,9 @@ from clientele_directory.domain.imports import (
     parse_mapping,
     patch_of,
 )
-from clientele_directory.domain.organizations import (
+from clientele_directory.import_reader import ReadPlan, RowReader, readers
+from clientele_directory.organizations.queries import organization_select
+from clientele_directory.organizations.rules import (
     Organization,
     OrganizationFields,
     OrganizationPatch,
@@ -80,9 +80,8 @@ from clientele_directory.domain.organizations import (
     moved_directions,
     storage_values,
 )
-from clientele_directory.events import organization_created, organization_updated
-from clientele_directory.import_reader import ReadPlan, RowReader, readers
-from clientele_directory.store import (
+from clientele_directory.publishing import organization_created, organization_updated
+from clientele_directory.tables import (
     audit_log,
     employees,
     organizations,
@@ -90,6 +89,8 @@ from clientele_directory.store import (
     unwanted_register,
 )
 from clientele_directory.tabular import TabularError
+from clientele_directory.values import STORED, email_domain
+from clientele_directory.visibility import person_visible
 
 router = APIRouter(prefix="/v1/organizations", tags=["import"])
 NAME_SIMILARITY = 0.5
@@ -497,9 +498,8 @@ class _Importer:
         )
         for u, org in written:
             if org.blocked != u.current.blocked:
-                await announce_organization(
-                    self.session, self.runtime, p, org, was_blocked=u.current.blocked
-                )
+                async with legacy_work(self.session, self.runtime, p) as uow:
+                    await announce_organization(uow, org, was_blocked=u.current.blocked)
 
     async def _create(
         self,
@@ -555,9 +555,8 @@ class _Importer:
         await self._stage(*records.result())
         for org in created:
             if org.blocked:
-                await announce_organization(
-                    self.session, self.runtime, self.principal, org, was_blocked=False
-                )
+                async with legacy_work(self.session, self.runtime, self.principal) as uow:
+                    await announce_organization(uow, org, was_blocked=False)
 
     async def _candidates(
         self, rows: list[ParsedRow], created: list[Organization]
@@ -721,7 +720,7 @@ async def run_import(
 async def import_organizations(
     file: UploadFile,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     mode: Annotated[ImportMode, Form(description="dry_run, all_or_nothing or valid_rows")] = (
         ImportMode.DRY_RUN
     ),

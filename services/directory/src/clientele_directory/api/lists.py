@@ -16,30 +16,16 @@ from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
 from clientele_shared.http.params import EntryCursor
-from clientele_shared.http.problems import NotFound, ProblemError
+from clientele_shared.http.problems import Conflict, NotFound, ProblemError, invalid
+from clientele_shared.runtime import CurrentRuntime
+from clientele_shared.service_layer import AuditEntry, actor_of
 from fastapi import APIRouter, Form, Query, Response, UploadFile, status
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.common import (
-    Conflict,
-    Runtime,
-    actor_of,
-    audit,
-    audit_trail,
-    invalid,
-    soft_delete_values,
-)
-from clientele_directory.api.search import (
-    OrganizationPage,
-    filter_conditions,
-    prepare_search,
-    search_organizations_page,
-    search_similarity,
-)
-from clientele_directory.domain.common import AuditEntry
+from clientele_directory.api.common import audit, audit_trail, soft_delete_values
 from clientele_directory.domain.imports import map_headers
 from clientele_directory.domain.lists import (
     ListDraft,
@@ -53,10 +39,16 @@ from clientele_directory.domain.lists import (
     list_changes,
     storage_values,
 )
-from clientele_directory.domain.organizations import valid_inn
-from clientele_directory.domain.search import OrganizationFilter, OrganizationSort
-from clientele_directory.events import list_changed, list_membership_changed
-from clientele_directory.store import organization_list_members, organization_lists, organizations
+from clientele_directory.organizations.rules import valid_inn
+from clientele_directory.publishing import list_changed, list_membership_changed
+from clientele_directory.search.rules import OrganizationFilter, OrganizationSort
+from clientele_directory.search.schemas import OrganizationPage
+from clientele_directory.search.service import (
+    filter_conditions,
+    prepare_search,
+    search_organizations_page,
+)
+from clientele_directory.tables import organization_list_members, organization_lists, organizations
 from clientele_directory.tabular import TabularError, read_rows
 
 router = APIRouter(prefix="/v1/lists", tags=["lists"])
@@ -109,7 +101,7 @@ def list_filter(found: OrganizationList) -> tuple[OrganizationFilter, list[Colum
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_list(
-    draft: ListDraft, principal: CurrentPrincipal, runtime: Runtime, response: Response
+    draft: ListDraft, principal: CurrentPrincipal, runtime: CurrentRuntime, response: Response
 ) -> OrganizationList:
     """A static or dynamic list in directions the caller works in (403 outside them)."""
     writable_directions(principal, draft.directions)
@@ -149,7 +141,7 @@ async def create_list(
 @router.get("")
 async def list_lists(
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[OrganizationList]:
     """The lists the caller may see, by name."""
@@ -170,7 +162,7 @@ async def list_lists(
 
 @router.get("/{list_id}")
 async def get_list(
-    list_id: uuid.UUID, principal: CurrentPrincipal, runtime: Runtime, response: Response
+    list_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime, response: Response
 ) -> OrganizationList:
     async with runtime.sessions() as session:
         found = await visible_list(session, principal, list_id)
@@ -183,7 +175,7 @@ async def update_list(
     list_id: uuid.UUID,
     patch: ListPatch,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
 ) -> OrganizationList:
@@ -195,7 +187,7 @@ async def update_list(
         try:
             patched = apply_list_patch(current, patch)
         except ValidationError as exc:
-            raise invalid(exc.errors(include_url=False)) from None
+            raise invalid([dict(e) for e in exc.errors(include_url=False)]) from None
         changes = list_changes(current, patched)
         if not changes:
             response.headers["ETag"] = etag(current.version)
@@ -237,7 +229,7 @@ async def update_list(
 async def delete_list(
     list_id: uuid.UUID,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
 ) -> None:
@@ -267,7 +259,7 @@ async def delete_list(
 async def list_audit(
     list_id: uuid.UUID,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     after: EntryCursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntry]:
@@ -330,7 +322,7 @@ def _as_seen(entry: AuditEntry, seen: set[uuid.UUID]) -> AuditEntry | None:
 async def list_members(
     list_id: uuid.UUID,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     sort: OrganizationSort = OrganizationSort.NAME,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
@@ -355,7 +347,7 @@ async def list_members(
 
 async def _publish(
     session: AsyncSession,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     principal: Principal,
     found: OrganizationList,
     *,
@@ -440,7 +432,7 @@ async def add_members(
     list_id: uuid.UUID,
     request: MembershipRequest,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
 ) -> MembershipChange:
     """Add organizations to a static list by id, or every organization a filter finds now.
     Organizations the caller may not see are never added (reported as not found)."""
@@ -458,7 +450,7 @@ async def add_members(
             total = len(seen)
         else:
             assert request.filter is not None
-            await prepare_search(session, search_similarity(runtime))
+            await prepare_search(session, runtime)
             conditions = await filter_conditions(session, principal, request.filter)
             total = -1
         added = await _add_where(session, principal, found, conditions) if conditions else []
@@ -472,7 +464,7 @@ async def remove_members(
     list_id: uuid.UUID,
     request: MembershipRequest,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
 ) -> MembershipChange:
     """Remove organizations from a static list (by id; only members the caller may see)."""
     if request.organization_ids is None:
@@ -507,7 +499,7 @@ async def upload_members(
     list_id: uuid.UUID,
     file: UploadFile,
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     column: Annotated[
         str | None, Form(description="the header of the column to read (default: INN or id)")
     ] = None,

@@ -12,7 +12,9 @@ from typing import Annotated, Any
 from clientele_shared.auth.dependencies import CurrentPrincipal, require_roles
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.params import EntryCursor
-from clientele_shared.http.problems import NotFound
+from clientele_shared.http.problems import Conflict, NotFound, invalid_field
+from clientele_shared.runtime import CurrentRuntime
+from clientele_shared.service_layer import AuditEntry, actor_of
 from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy import and_, any_, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -25,24 +27,7 @@ from clientele_directory.api.blocking import (
     matches_organization,
     matches_person,
 )
-from clientele_directory.api.common import (
-    Conflict,
-    Runtime,
-    actor_of,
-    audit,
-    audit_trail,
-    invalid_field,
-)
-from clientele_directory.api.organizations import load_organization
-from clientele_directory.api.persons import effective_directions
-from clientele_directory.domain.common import (
-    AuditEntry,
-    LongText,
-    email_domain,
-    normalize_domain,
-    normalize_email,
-)
-from clientele_directory.domain.organizations import valid_inn
+from clientele_directory.api.common import audit, audit_trail, legacy_work
 from clientele_directory.domain.register import (
     RegisterBasis,
     RegisterCheck,
@@ -50,8 +35,17 @@ from clientele_directory.domain.register import (
     RegisterEntryDraft,
     RegisterMatch,
 )
-from clientele_directory.events import register_changed
-from clientele_directory.store import organizations, persons, unwanted_register
+from clientele_directory.organizations.rules import valid_inn
+from clientele_directory.organizations.service import load_organization
+from clientele_directory.persons.service import effective_directions
+from clientele_directory.publishing import register_changed
+from clientele_directory.tables import organizations, persons, unwanted_register
+from clientele_directory.values import (
+    LongText,
+    email_domain,
+    normalize_domain,
+    normalize_email,
+)
 
 router = APIRouter(prefix="/v1/unwanted", tags=["unwanted counterparties"])
 Keeper = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.SECURITY_OFFICER))]
@@ -84,7 +78,7 @@ async def _affected_persons(session: AsyncSession, entry_id: uuid.UUID) -> list[
 
 async def _announce_all(
     session: AsyncSession,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     principal: Principal,
     entry_id: uuid.UUID,
     *,
@@ -95,26 +89,24 @@ async def _announce_all(
     for org_id in org_ids:
         org = await load_organization(session, org_id)
         assert org is not None
-        await announce_organization(
-            session,
-            runtime,
-            principal,
-            org,
-            was_blocked=org_id in was_blocked["organizations"],
-            entry_id=entry_id,
-        )
+        async with legacy_work(session, runtime, principal) as uow:
+            await announce_organization(
+                uow,
+                org,
+                was_blocked=org_id in was_blocked["organizations"],
+                entry_id=entry_id,
+            )
     for person_id in person_ids:
         version = await session.scalar(select(persons.c.version).where(persons.c.id == person_id))
-        await announce_person(
-            session,
-            runtime,
-            principal,
-            person_id,
-            int(version or 1),
-            await effective_directions(session, person_id),
-            was_blocked=person_id in was_blocked["persons"],
-            entry_id=entry_id,
-        )
+        async with legacy_work(session, runtime, principal) as uow:
+            await announce_person(
+                uow,
+                person_id,
+                int(version or 1),
+                await effective_directions(session, person_id),
+                was_blocked=person_id in was_blocked["persons"],
+                entry_id=entry_id,
+            )
 
 
 async def _blocked_now(
@@ -136,7 +128,7 @@ async def _blocked_now(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def add_entry(
-    draft: RegisterEntryDraft, principal: Keeper, runtime: Runtime
+    draft: RegisterEntryDraft, principal: Keeper, runtime: CurrentRuntime
 ) -> RegisterEntry:
     """List a counterparty (or an INN, or an e-mail domain) as unwanted, with the reason and who
     decided. Every matching organization and person becomes blocked (event and audit entry)."""
@@ -233,7 +225,7 @@ async def _blocked_without(
 @router.get("")
 async def list_entries(
     principal: Keeper,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     basis: RegisterBasis | None = None,
     include_removed: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -254,7 +246,7 @@ async def list_entries(
 @router.get("/check")
 async def check(
     principal: CurrentPrincipal,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     inn: Annotated[str | None, Query(max_length=20)] = None,
     email: Annotated[str | None, Query(max_length=320)] = None,
     domain: Annotated[str | None, Query(max_length=255)] = None,
@@ -315,7 +307,9 @@ async def check(
 
 
 @router.get("/{entry_id}")
-async def get_entry(entry_id: uuid.UUID, principal: Keeper, runtime: Runtime) -> RegisterEntry:
+async def get_entry(
+    entry_id: uuid.UUID, principal: Keeper, runtime: CurrentRuntime
+) -> RegisterEntry:
     async with runtime.sessions() as session:
         row = (
             await session.execute(
@@ -331,7 +325,7 @@ async def get_entry(entry_id: uuid.UUID, principal: Keeper, runtime: Runtime) ->
 async def entry_audit(
     entry_id: uuid.UUID,
     principal: Keeper,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     after: EntryCursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEntry]:
@@ -349,7 +343,7 @@ async def entry_audit(
 async def remove_entry(
     entry_id: uuid.UUID,
     principal: Keeper,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     reason: Annotated[LongText | None, Query(description="why the entry is removed")] = None,
 ) -> RegisterEntry:
     """Remove an entry (kept, marked removed); records no longer matching any entry become

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from clientele_directory.domain.organizations import Organization, OrganizationDraft
+from clientele_directory.organizations.rules import Organization, OrganizationDraft
 
 ORGANIZATION_COLUMNS: dict[str, tuple[str, ...]] = {
     "id": ("id", "идентификатор", "organization_id", "uuid"),

@@ -12,8 +12,8 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from clientele_directory.domain.common import LongText, Name, RequiredDirections, diff
-from clientele_directory.domain.search import OrganizationFilter
+from clientele_directory.search.rules import OrganizationFilter
+from clientele_directory.values import LongText, Name, RequiredDirections, diff
 
 MAX_IDS_PER_REQUEST = 1000
 EVENT_CHUNK = 1000

@@ -15,8 +15,8 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
-from clientele_directory.domain.common import LongText, ShortText, normalize_domain
-from clientele_directory.domain.organizations import Inn
+from clientele_directory.organizations.rules import Inn
+from clientele_directory.values import LongText, ShortText, normalize_domain
 
 
 class RegisterBasis(enum.StrEnum):

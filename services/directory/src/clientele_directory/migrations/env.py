@@ -1,4 +1,4 @@
-from clientele_directory.store import metadata
+from clientele_directory.tables import metadata
 from clientele_shared.db import run_env
 
 run_env(metadata)

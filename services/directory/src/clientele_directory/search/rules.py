@@ -19,8 +19,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from clientele_directory.domain.common import Direction, Label, ShortText, _clean_text
-from clientele_directory.domain.organizations import OrganizationStatus
+from clientele_directory.organizations.rules import OrganizationStatus
+from clientele_directory.values import Direction, Label, ShortText, _clean_text
 
 MAX_TERMS = 8
 MAX_CURSOR_CHARS = 2048

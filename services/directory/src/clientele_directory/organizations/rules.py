@@ -22,8 +22,15 @@ from pydantic_core import PydanticCustomError
 from stdnum.ru import inn as ru_inn
 from stdnum.ru import ogrn as ru_ogrn
 
-from clientele_directory.domain.attributes import attribute_changes
-from clientele_directory.domain.common import (
+from clientele_directory.attributes.rules import attribute_changes
+from clientele_directory.merging.rules import (
+    ATTRIBUTES,
+    choice_errors,
+    chosen_attributes,
+    chosen_values,
+    duplicate_score,
+)
+from clientele_directory.values import (
     Address,
     CountryCode,
     Emails,
@@ -36,13 +43,6 @@ from clientele_directory.domain.common import (
     creation_changes,
     diff,
     email_domains,
-)
-from clientele_directory.domain.merging import (
-    ATTRIBUTES,
-    choice_errors,
-    chosen_attributes,
-    chosen_values,
-    duplicate_score,
 )
 
 MAX_ATTRIBUTES = 200

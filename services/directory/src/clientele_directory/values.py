@@ -10,9 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Annotated, Any
 
 import phonenumbers
@@ -306,20 +304,3 @@ def creation_changes(new: Mapping[str, Any], fields: Iterable[str]) -> dict[str,
         for name in fields
         if new.get(name) not in (None, [], {}, "")
     }
-
-
-class AuditEntry(BaseModel):
-    """One change of a record as the audit trail keeps it."""
-
-    id: int
-    entity_kind: str
-    entity_id: uuid.UUID
-    action: str
-    version: int | None
-    actor_subject: str
-    actor_kind: str
-    actor_name: str | None = None
-    correlation_id: str
-    occurred_at: datetime
-    changes: dict[str, Any]
-    note: str | None = None

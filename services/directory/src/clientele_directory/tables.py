@@ -1,19 +1,18 @@
-"""Directory tables: its own state plus the outbox and inbox of the event backbone.
+"""Every table of the directory: its own state plus the outbox and inbox of the event backbone.
 
 The migrations (``migrations/versions``) create these tables with explicit DDL; these
 definitions are what the code reads and writes, and must agree with them.
 """
 
 from clientele_shared.events.tables import inbox_table, outbox_table
+from clientele_shared.service_layer import audit_table
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     Computed,
     Date,
     DateTime,
     ForeignKey,
-    Identity,
     Index,
     Integer,
     MetaData,
@@ -276,21 +275,5 @@ search_words = Table(
 by statement triggers (migration 0012): a search term is compared with these to find its typo'd
 spellings."""
 
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", BigInteger, Identity(always=True), primary_key=True),
-    Column("entity_kind", String(40), nullable=False),
-    Column("entity_id", Uuid, nullable=False),
-    Column("version", Integer),
-    Column("action", String(40), nullable=False),
-    Column("actor_subject", String(200), nullable=False),
-    Column("actor_kind", String(20), nullable=False),
-    Column("actor_name", String(500)),
-    Column("correlation_id", String(128), nullable=False),
-    Column("changes", JSONB, nullable=False, server_default="{}"),
-    Column("note", Text),
-    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("ix_audit_log_entity", "entity_kind", "entity_id", "id"),
-)
+audit_log = audit_table(metadata)
 """Append-only (a trigger refuses UPDATE and DELETE): one row per change of any record."""

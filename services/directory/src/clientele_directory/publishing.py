@@ -40,10 +40,10 @@ from clientele_shared.events.schemas.directory import (
 )
 
 from clientele_directory.domain.lists import OrganizationList
-from clientele_directory.domain.organizations import Organization
-from clientele_directory.domain.persons import Employment, Person
 from clientele_directory.domain.register import RegisterEntry
-from clientele_directory.domain.staff import DirectionRecord, Employee
+from clientele_directory.employees.rules import DirectionRecord, Employee
+from clientele_directory.organizations.rules import Organization
+from clientele_directory.persons.rules import Employment, Person
 
 
 def organization_created(outbox: Outbox, org: Organization, actor: Actor) -> Envelope:

@@ -26,8 +26,16 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
-from clientele_directory.domain.attributes import attribute_changes
-from clientele_directory.domain.common import (
+from clientele_directory.attributes.rules import attribute_changes
+from clientele_directory.merging.rules import (
+    ATTRIBUTES,
+    choice_errors,
+    chosen_attributes,
+    chosen_values,
+    duplicate_score,
+)
+from clientele_directory.organizations.rules import MAX_ATTRIBUTES, PatchRejected
+from clientele_directory.values import (
     STORED,
     Directions,
     Emails,
@@ -38,14 +46,6 @@ from clientele_directory.domain.common import (
     email_domains,
     is_stored,
 )
-from clientele_directory.domain.merging import (
-    ATTRIBUTES,
-    choice_errors,
-    chosen_attributes,
-    chosen_values,
-    duplicate_score,
-)
-from clientele_directory.domain.organizations import MAX_ATTRIBUTES, PatchRejected
 
 OLDEST_BIRTHDAY = date(1900, 1, 1)
 _M = TypeVar("_M", bound=BaseModel)

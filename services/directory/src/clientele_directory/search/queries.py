@@ -1,8 +1,5 @@
-"""Search over organizations and persons: text (pg_trgm), filters, sorting, keyset pages.
-
-Every query here is direction-filtered: what a principal may not read never matches. The same
-filter conditions serve dynamic lists and exports (``filter_sql``).
-"""
+"""SQL of search over organizations and persons: text (pg_trgm), filters, sorting, keyset
+pages. Every condition here is direction-filtered: what a principal may not read never matches."""
 
 from __future__ import annotations
 
@@ -13,10 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from clientele_shared.auth.access import visible_to
-from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from clientele_shared.http.problems import invalid_field
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -39,27 +34,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Integer, String, Text, Uuid
 
 from clientele_directory.api.blocking import organization_blocked_expr, person_blocked_expr
-from clientele_directory.api.common import Runtime, invalid_field
-from clientele_directory.domain.attributes import EntityKind
-from clientele_directory.domain.common import STORED
-from clientele_directory.domain.organizations import Organization
-from clientele_directory.domain.persons import Person
-from clientele_directory.domain.search import (
-    Cursor,
-    CursorError,
+from clientele_directory.search.rules import (
     OrganizationFilter,
     OrganizationSort,
-    PersonSort,
-    SearchText,
-    decode_cursor,
-    encode_cursor,
-    fingerprint,
     like_pattern,
-    search_terms,
 )
-from clientele_directory.store import employments, organizations, persons, search_words
-
-router = APIRouter(tags=["search"])
+from clientele_directory.tables import employments, organizations, persons, search_words
+from clientele_directory.visibility import (
+    employment_orgs,
+    live_employment_at_live_org,
+    person_visible,
+)
 
 ICU_COLLATION = "und-x-icu"
 _collation: dict[str, str | None] = {}
@@ -101,21 +86,6 @@ async def prepare_search(session: AsyncSession, threshold: float) -> None:
             func.set_config("max_parallel_workers_per_gather", "0", True),
         )
     )
-
-
-def search_similarity(runtime: Runtime) -> float:
-    """The configured word similarity from which a search term is taken for a word."""
-    return float(getattr(runtime.settings, "search_word_similarity", 0.4))
-
-
-def _terms(q: str, field: str = "q") -> list[str]:
-    try:
-        terms = search_terms(q)
-    except Exception:
-        raise invalid_field(field, "the search text has control characters", "q") from None
-    if not terms:
-        raise invalid_field(field, "the search text has no words", "q")
-    return terms
 
 
 async def term_patterns(session: AsyncSession, terms: Sequence[str]) -> list[list[str]]:
@@ -225,36 +195,6 @@ class FilterSql:
         if self.text is not None:
             conditions.append(self.text(organizations))
         return [*conditions, *self.others]
-
-
-async def filter_sql(
-    session: AsyncSession, principal: Principal, flt: OrganizationFilter
-) -> FilterSql:
-    """A filter over live organizations the principal may see, as SQL: its text resolved against
-    the search vocabulary and the people, its attributes against their definitions (422 for
-    what does not fit)."""
-    from clientele_directory.api.attributes import attribute_conditions
-
-    others = other_conditions(
-        flt, await attribute_conditions(session, EntityKind.ORGANIZATION, flt)
-    )
-    if flt.q is not None:
-        patterns = await term_patterns(session, _terms(flt.q, "filter.q"))
-        people = await people_matches(session, patterns)
-
-        def text(table: Any) -> ColumnElement[bool]:
-            return organization_text(table, patterns, people)
-
-        return FilterSql(lambda table: field_conditions(principal, flt, table), text, others)
-    return FilterSql(lambda table: field_conditions(principal, flt, table), None, others)
-
-
-async def filter_conditions(
-    session: AsyncSession, principal: Principal, flt: OrganizationFilter
-) -> list[ColumnElement[bool]]:
-    """SQL conditions of a filter over live organizations the principal may see (see
-    ``filter_sql``)."""
-    return (await filter_sql(session, principal, flt)).all()
 
 
 def _labels(values: list[str]) -> Any:
@@ -465,224 +405,103 @@ def _covered_page(
     )
 
 
-def _cursor_key(token: str | None, sort: str, bound: str, size: int) -> tuple[Any, ...] | None:
-    if token is None:
-        return None
-    try:
-        return decode_cursor(token, sort=sort, fingerprint=bound, size=size)
-    except CursorError as exc:
-        raise invalid_field("cursor", str(exc), "cursor") from None
-
-
-class OrganizationSearch(BaseModel):
-    """A search: the filter, the order and the page (``cursor`` from the previous page)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    filter: OrganizationFilter = Field(default_factory=OrganizationFilter)
-    sort: OrganizationSort = OrganizationSort.NAME
-    limit: int = Field(default=50, ge=1, le=500)
-    cursor: str | None = Field(default=None, max_length=2048)
-
-
-class OrganizationPage(BaseModel):
-    items: list[Organization]
-    next_cursor: str | None = Field(
-        default=None, description="give it as `cursor` for the next page; null on the last page"
-    )
-
-
-async def search_organizations_page(
-    session: AsyncSession,
-    runtime: Runtime,
-    principal: Principal,
-    flt: OrganizationFilter,
-    *,
+def organization_page_statement(
+    sql: FilterSql,
+    extra: Sequence[ColumnElement[bool]],
     sort: OrganizationSort,
-    limit: int,
-    cursor: str | None,
-    extra: Sequence[ColumnElement[bool]] = (),
-    bound_to: str = "",
-) -> OrganizationPage:
-    """One page of the organizations matching ``flt`` (plus ``extra`` conditions)."""
-    if sort is OrganizationSort.RELEVANCE and flt.q is None:
-        raise invalid_field("sort", "relevance needs a search text (filter.q)", "sort")
-    await prepare_search(session, search_similarity(runtime))
-    collation = await name_collation(session)
-    score = None
-    if sort is OrganizationSort.RELEVANCE:
-        assert flt.q is not None
-        score = func.word_similarity(
-            literal(" ".join(_terms(flt.q, "filter.q"))), organizations.c.search_text
-        )
-    order = organization_order(sort, collation, score)
-    sql = await filter_sql(session, principal, flt)
-    bound = fingerprint(flt.canonical(), sort.value, bound_to)
-    key = _cursor_key(cursor, sort.value, bound, len(order.columns))
-    stmt: Select[Any]
-    if flt.q is not None and sort in (OrganizationSort.NAME, OrganizationSort.NAME_DESC):
-        stmt = _covered_page(sql, extra, sort, collation, key, limit + 1)
-    else:
-        conditions = [*sql.all(), *extra]
-        if key is not None:
-            conditions.append(order.after(key))
-        columns: list[Any] = [organizations, organization_blocked_expr().label("blocked")]
-        if score is not None:
-            columns.append(score.label("score"))
-        stmt = select(*columns).where(*conditions).order_by(*order.order_by()).limit(limit + 1)
-    rows = (await session.execute(stmt)).all()
-    items = [Organization.model_validate(r, from_attributes=True, context=STORED) for r in rows]
-    next_cursor = None
-    if len(rows) > limit:
-        items = items[:limit]
-        last = rows[limit - 1]
-        values: tuple[Any, ...]
-        if sort is OrganizationSort.RELEVANCE:
-            values = (float(last.score), last.id)
-        elif sort in (OrganizationSort.NAME, OrganizationSort.NAME_DESC):
-            values = (last.legal_name, last.id)
-        else:
-            values = (last.created_at, last.id)
-        next_cursor = encode_cursor(Cursor(sort.value, tuple(_json_key(v) for v in values), bound))
-    return OrganizationPage(items=items, next_cursor=next_cursor)
+    collation: str | None,
+    order: _Order,
+    key: tuple[Any, ...] | None,
+    score: ColumnElement[float] | None,
+    size: int,
+) -> Select[Any]:
+    """A page of organizations matching ``sql`` and ``extra``, after ``key`` in ``order``."""
+    if sql.text is not None and sort in (OrganizationSort.NAME, OrganizationSort.NAME_DESC):
+        return _covered_page(sql, extra, sort, collation, key, size)
+    conditions = [*sql.all(), *extra]
+    if key is not None:
+        conditions.append(order.after(key))
+    columns: list[Any] = [organizations, organization_blocked_expr().label("blocked")]
+    if score is not None:
+        columns.append(score.label("score"))
+    return select(*columns).where(*conditions).order_by(*order.order_by()).limit(size)
 
 
-@router.post("/v1/organizations/search")
-async def search_organizations(
-    search: OrganizationSearch, principal: CurrentPrincipal, runtime: Runtime
-) -> OrganizationPage:
-    """Organizations the caller may see that match the filter, one page at a time.
-
-    ``filter.q`` finds words (typos tolerated) in names, INN/KPP/OGRN, phones (any usual
-    writing), e-mails and the names, phones and e-mails of the organization's people. Sort by
-    ``name`` (Cyrillic-aware when the database has ICU), ``created``, their reverse, or
-    ``relevance`` (needs ``q``). ``next_cursor`` continues the same search; a cursor given to
-    another search is refused (422).
-    """
-    async with runtime.sessions() as session, session.begin():
-        return await search_organizations_page(
-            session,
-            runtime,
-            principal,
-            search.filter,
-            sort=search.sort,
-            limit=search.limit,
-            cursor=search.cursor,
-        )
+def organization_score(terms: Sequence[str]) -> ColumnElement[float]:
+    return func.word_similarity(literal(" ".join(terms)), organizations.c.search_text)
 
 
-# --- persons ---------------------------------------------------------------------------------
+def person_score(terms: Sequence[str]) -> ColumnElement[float]:
+    return func.word_similarity(literal(" ".join(terms)), persons.c.search_text)
 
 
-class PersonSearch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    q: SearchText | None = Field(default=None, description="words of names, phones, e-mails")
-    organization_id: uuid.UUID | None = Field(
-        default=None, description="only people working at this organization"
-    )
-    blocked: bool | None = None
-    sort: PersonSort = PersonSort.NAME
-    limit: int = Field(default=50, ge=1, le=500)
-    cursor: str | None = Field(default=None, max_length=2048)
-
-
-class PersonPage(BaseModel):
-    items: list[Person]
-    next_cursor: str | None = None
-
-
-@router.post("/v1/persons/search")
-async def search_persons(
-    search: PersonSearch, principal: CurrentPrincipal, runtime: Runtime
-) -> PersonPage:
-    """Persons the caller may see whose names (Cyrillic or Latin), phones or e-mails match,
-    by name or relevance, a page at a time."""
-    from clientele_directory.api.persons import (
-        _employment_orgs,
-        _live_employment_at_live_org,
-        _visible_employments,
-        person_visible,
-    )
-
-    if search.sort is PersonSort.RELEVANCE and search.q is None:
-        raise invalid_field("sort", "relevance needs a search text (q)", "sort")
+def person_conditions(
+    principal: Principal, organization_id: uuid.UUID | None, blocked: bool | None
+) -> list[ColumnElement[bool]]:
+    """Live persons the principal sees (working at ``organization_id``; blocked or not)."""
     conditions: list[ColumnElement[bool]] = [
         persons.c.deleted_at.is_(None),
         person_visible(principal),
     ]
-    terms = _terms(search.q) if search.q is not None else None
-    score = None
-    if terms is not None:
-        score = func.word_similarity(literal(" ".join(terms)), persons.c.search_text)
-    if search.organization_id is not None:
+    if organization_id is not None:
         conditions.append(
             exists(
                 select(1)
-                .select_from(_employment_orgs)
+                .select_from(employment_orgs)
                 .where(
                     employments.c.person_id == persons.c.id,
-                    employments.c.organization_id == search.organization_id,
-                    _live_employment_at_live_org,
+                    employments.c.organization_id == organization_id,
+                    live_employment_at_live_org,
                     visible_to(principal, organizations.c.directions),
                 )
             )
         )
-    if search.blocked is not None:
-        blocked = person_blocked_expr()
-        conditions.append(blocked if search.blocked else ~blocked)
-    async with runtime.sessions() as session, session.begin():
-        await prepare_search(session, search_similarity(runtime))
-        if terms is not None:
-            patterns = await term_patterns(session, terms)
-            conditions.append(_all_terms(persons.c.search_text, patterns))
-        collation = await name_collation(session)
-        last_name: Any = func.coalesce(persons.c.last_name, persons.c.last_name_latin, "")
-        first_name: Any = func.coalesce(persons.c.first_name, persons.c.first_name_latin, "")
-        if collation:
-            last_name, first_name = last_name.collate(collation), first_name.collate(collation)
-        if search.sort is PersonSort.RELEVANCE:
-            order = _Order([score, persons.c.id], True, [_to_float, _to_uuid], mixed=True)
-        else:
-            order = _Order(
-                [last_name, first_name, persons.c.id], False, [_to_str, _to_str, _to_uuid]
-            )
-        canonical = search.model_dump_json(exclude={"cursor", "limit", "sort"})
-        bound = fingerprint(canonical, search.sort.value, "persons")
-        key = _cursor_key(search.cursor, search.sort.value, bound, len(order.columns))
-        if key is not None:
-            conditions.append(order.after(key))
-        columns: list[Any] = [
-            persons,
-            person_blocked_expr().label("blocked"),
-            last_name.label("sort_last"),
-            first_name.label("sort_first"),
-        ]
-        if score is not None:
-            columns.append(score.label("score"))
-        rows = (
-            await session.execute(
-                select(*columns)
-                .where(*conditions)
-                .order_by(*order.order_by())
-                .limit(search.limit + 1)
-            )
-        ).all()
-        found = [Person.model_validate(r, from_attributes=True, context=STORED) for r in rows]
-        jobs = await _visible_employments(session, principal, [p.id for p in found])
-    next_cursor = None
-    if len(rows) > search.limit:
-        found = found[: search.limit]
-        last = rows[search.limit - 1]
-        values = (
-            (float(last.score), last.id)
-            if search.sort is PersonSort.RELEVANCE
-            else (last.sort_last, last.sort_first, last.id)
-        )
-        next_cursor = encode_cursor(
-            Cursor(search.sort.value, tuple(_json_key(v) for v in values), bound)
-        )
-    return PersonPage(
-        items=[p.model_copy(update={"employments": jobs[p.id]}) for p in found],
-        next_cursor=next_cursor,
-    )
+    if blocked is not None:
+        flag = person_blocked_expr()
+        conditions.append(flag if blocked else ~flag)
+    return conditions
+
+
+def person_text(patterns: Sequence[Sequence[str]]) -> ColumnElement[bool]:
+    return _all_terms(persons.c.search_text, patterns)
+
+
+def person_names(collation: str | None) -> tuple[Any, Any]:
+    """The last and first names persons sort by (Latin ones when there are no others)."""
+    last_name: Any = func.coalesce(persons.c.last_name, persons.c.last_name_latin, "")
+    first_name: Any = func.coalesce(persons.c.first_name, persons.c.first_name_latin, "")
+    if collation:
+        last_name, first_name = last_name.collate(collation), first_name.collate(collation)
+    return last_name, first_name
+
+
+def person_order(
+    relevance: bool, score: ColumnElement[float] | None, names: tuple[Any, Any]
+) -> _Order:
+    if relevance:
+        return _Order([score, persons.c.id], True, [_to_float, _to_uuid], mixed=True)
+    last_name, first_name = names
+    return _Order([last_name, first_name, persons.c.id], False, [_to_str, _to_str, _to_uuid])
+
+
+def person_page_statement(
+    conditions: Sequence[ColumnElement[bool]],
+    order: _Order,
+    names: tuple[Any, Any],
+    score: ColumnElement[float] | None,
+    size: int,
+) -> Select[Any]:
+    last_name, first_name = names
+    columns: list[Any] = [
+        persons,
+        person_blocked_expr().label("blocked"),
+        last_name.label("sort_last"),
+        first_name.label("sort_first"),
+    ]
+    if score is not None:
+        columns.append(score.label("score"))
+    return select(*columns).where(*conditions).order_by(*order.order_by()).limit(size)
+
+
+def cursor_value(value: Any) -> Any:
+    return _json_key(value)

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
-from clientele_directory.domain.common import LongText, ShortText, _clean_text
+from clientele_directory.values import LongText, ShortText, _clean_text
 
 
 class EntityKind(enum.StrEnum):

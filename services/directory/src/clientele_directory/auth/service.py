@@ -13,30 +13,24 @@ elsewhere. A successful sign-in resets its e-mail's count and gives its attempt 
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.http.ratelimit import TooManyRequests, count_in_window
 from clientele_shared.observability import get_logger
-from fastapi import APIRouter, Request
+from clientele_shared.runtime import ServiceRuntime
 from redis.exceptions import RedisError
-from sqlalchemy import func, select, update
 
-from clientele_directory.api.common import Runtime
-from clientele_directory.api.staff import HASHER, hash_password, verify_password
-from clientele_directory.domain.staff import (
+from clientele_directory.employees import service as employees
+from clientele_directory.employees.rules import (
     AccessToken,
     Credentials,
     login_client_key,
     login_key,
 )
 from clientele_directory.settings import DirectorySettings
-from clientele_directory.store import employees
 
-router = APIRouter(tags=["auth"])
 log = get_logger(__name__)
-ISSUER_STATE_KEY = "token_issuer"
 
 
 class InvalidCredentials(ProblemError):
@@ -64,23 +58,14 @@ class IssuerUnavailable(ProblemError):
         super().__init__(503, "Service Unavailable", detail, kind="issuer-unavailable")
 
 
-def issuer_of(request: Request) -> TokenIssuer:
-    issuer = getattr(request.app.state, ISSUER_STATE_KEY, None)
-    if not isinstance(issuer, TokenIssuer):
-        raise IssuerUnavailable(
-            "The built-in token issuer is not configured (AUTH_PRIVATE_KEY_FILE)."
-        )
-    return issuer
-
-
 @functools.cache
 def _decoy_hash() -> str:
     """A hash to verify against for unknown e-mails, so their answer takes as long."""
-    return HASHER.hash("decoy password that matches nothing")
+    return employees.HASHER.hash("decoy password that matches nothing")
 
 
 async def _count_attempt(
-    runtime: Runtime, settings: DirectorySettings, email: str, client: str
+    runtime: ServiceRuntime, settings: DirectorySettings, email: str, client: str
 ) -> None:
     window = settings.login_window_seconds
     try:
@@ -96,7 +81,7 @@ async def _count_attempt(
         raise TooManyAttempts(their_ttl, "from this address")
 
 
-async def _forget_attempt(runtime: Runtime, email: str, client: str) -> None:
+async def _forget_attempt(runtime: ServiceRuntime, email: str, client: str) -> None:
     """A right password: its e-mail's count restarts and the client gets its attempt back."""
     async with runtime.redis.pipeline(transaction=True) as pipe:
         pipe.delete(login_key(email, client))
@@ -104,31 +89,23 @@ async def _forget_attempt(runtime: Runtime, email: str, client: str) -> None:
         await pipe.execute()
 
 
-@router.post("/v1/auth/token")
-async def issue_token(credentials: Credentials, request: Request, runtime: Runtime) -> AccessToken:
-    """Sign in with e-mail and password; answers a bearer token (401 when wrong, 429 when
-    there were too many attempts for this e-mail or from this address)."""
-    issuer = issuer_of(request)
+async def issue_token(
+    *, runtime: ServiceRuntime, issuer: TokenIssuer, credentials: Credentials, client: str
+) -> AccessToken:
+    """A bearer token for the right e-mail and password (401 when wrong, 429 when there were
+    too many attempts for this e-mail or from this address)."""
     settings = runtime.settings
     assert isinstance(settings, DirectorySettings)
-    client = request.client.host if request.client else "unknown"
     await _count_attempt(runtime, settings, credentials.email, client)
-    async with runtime.sessions() as session:
-        row = (
-            await session.execute(
-                select(employees).where(
-                    func.lower(employees.c.email) == credentials.email.strip().lower()
-                )
-            )
-        ).first()
+    row = await employees.sign_in_record(runtime=runtime, email=credentials.email)
     password = credentials.password.get_secret_value()
     stored = row.password_hash if row is not None else None
-    valid = await verify_password(stored or _decoy_hash(), password)
+    valid = await employees.verify_password(stored or _decoy_hash(), password)
     if row is None or stored is None or not valid or not row.active:
         log.info("sign-in refused", known=row is not None)
         raise InvalidCredentials()
-    if HASHER.check_needs_rehash(stored):
-        await _rehash(runtime, row.id, password)
+    if employees.HASHER.check_needs_rehash(stored):
+        await employees.rehash_password(runtime=runtime, employee_id=row.id, password=password)
     await _forget_attempt(runtime, credentials.email, client)
     token = issuer.mint(
         str(row.id),
@@ -140,17 +117,3 @@ async def issue_token(credentials: Credentials, request: Request, runtime: Runti
     )
     log.info("signed in", employee_id=str(row.id))
     return AccessToken(access_token=token, expires_in=settings.access_token_ttl_seconds)
-
-
-async def _rehash(runtime: Runtime, employee_id: Any, password: str) -> None:
-    new_hash = await hash_password(password)
-    async with runtime.sessions() as session, session.begin():
-        await session.execute(
-            update(employees).where(employees.c.id == employee_id).values(password_hash=new_hash)
-        )
-
-
-@router.get("/.well-known/jwks.json")
-async def jwks(request: Request) -> dict[str, Any]:
-    """The public key of the built-in issuer, for services verifying its tokens by JWKS."""
-    return issuer_of(request).jwks()

@@ -13,7 +13,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, St
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
-from clientele_directory.domain.common import (
+from clientele_directory.organizations.rules import PatchRejected
+from clientele_directory.values import (
     MAX_LIST,
     Direction,
     Directions,
@@ -24,7 +25,6 @@ from clientele_directory.domain.common import (
     creation_changes,
     diff,
 )
-from clientele_directory.domain.organizations import PatchRejected
 
 USER_ROLES = frozenset(Role) - {Role.SERVICE}
 """Roles an employee may hold (``service`` belongs to service principals only)."""

@@ -1,0 +1,1 @@
+"""Custom attributes: their definitions and the values records carry."""

@@ -1,0 +1,1 @@
+"""Employees: the company's users, their roles, directions and managers."""

@@ -1,0 +1,1 @@
+"""Export of organizations to .xlsx or CSV."""

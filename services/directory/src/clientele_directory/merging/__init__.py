@@ -1,0 +1,1 @@
+"""Merging two organizations or two persons, and finding the candidates."""

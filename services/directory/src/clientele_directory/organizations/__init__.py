@@ -1,0 +1,1 @@
+"""Organizations: the directory's counterparties."""

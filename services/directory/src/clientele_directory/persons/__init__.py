@@ -1,0 +1,1 @@
+"""Persons and their employments at organizations."""

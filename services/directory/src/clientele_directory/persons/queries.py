@@ -1,0 +1,255 @@
+"""SQL of persons and their employments."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from clientele_shared.auth.access import visible_to
+from clientele_shared.auth.principal import Principal
+from clientele_shared.service_layer import AuditEntry
+from sqlalchemy import Select, and_, exists, func, insert, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_directory.api.blocking import person_blocked_expr
+from clientele_directory.persons.rules import Employment, Person
+from clientele_directory.tables import audit_log, employments, organizations, persons
+from clientele_directory.values import STORED
+from clientele_directory.visibility import (
+    employment_orgs,
+    live_employment_at_live_org,
+    merged_into_visible,
+    person_visible,
+)
+
+
+def person_select() -> Select[Any]:
+    return select(persons, person_blocked_expr().label("blocked"))
+
+
+def to_person(row: Any) -> Person:
+    return Person.model_validate(row, from_attributes=True, context=STORED)
+
+
+def to_employment(row: Any) -> Employment:
+    return Employment.model_validate(row, from_attributes=True, context=STORED)
+
+
+async def visible_employments(
+    session: AsyncSession, principal: Principal, person_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[Employment]]:
+    """The live employments at live organizations the principal sees, per person."""
+    rows = (
+        await session.execute(
+            select(employments)
+            .select_from(employment_orgs)
+            .where(
+                employments.c.person_id.in_(person_ids),
+                live_employment_at_live_org,
+                visible_to(principal, organizations.c.directions),
+            )
+            .order_by(employments.c.created_at, employments.c.id)
+        )
+    ).all()
+    found: dict[uuid.UUID, list[Employment]] = {pid: [] for pid in person_ids}
+    for row in rows:
+        found[row.person_id].append(to_employment(row))
+    return found
+
+
+async def load_person(
+    session: AsyncSession,
+    principal: Principal,
+    person_id: uuid.UUID,
+    *,
+    for_update: bool,
+    deleted: bool | None,
+    check_visible: bool,
+) -> Person | None:
+    """The person row if the principal sees it (without his employments)."""
+    seen = person_visible(principal)
+    if deleted is not False:
+        seen = or_(seen, merged_into_visible(principal))
+    stmt = person_select().where(persons.c.id == person_id, seen if check_visible else true())
+    if deleted is not None:
+        stmt = stmt.where(
+            persons.c.deleted_at.is_not(None) if deleted else persons.c.deleted_at.is_(None)
+        )
+    if for_update:
+        stmt = stmt.with_for_update(of=persons)
+    row = (await session.execute(stmt)).first()
+    return to_person(row) if row is not None else None
+
+
+async def visible_survivor(
+    session: AsyncSession, principal: Principal, person_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The live person the principal sees that this one was merged into, if any."""
+    return await session.scalar(
+        select(persons.c.merged_into).where(
+            persons.c.id == person_id, merged_into_visible(principal)
+        )
+    )
+
+
+async def list_visible(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    organization_id: uuid.UUID | None,
+    deleted: bool,
+    limit: int,
+) -> list[Person]:
+    """Persons the principal may see, by name (without their employments)."""
+    stmt = (
+        person_select()
+        .where(
+            person_visible(principal),
+            persons.c.deleted_at.is_not(None) if deleted else persons.c.deleted_at.is_(None),
+        )
+        .order_by(persons.c.last_name, persons.c.first_name, persons.c.id)
+        .limit(limit)
+    )
+    if organization_id is not None:
+        stmt = stmt.where(
+            exists(
+                select(1)
+                .select_from(employment_orgs)
+                .where(
+                    employments.c.person_id == persons.c.id,
+                    employments.c.organization_id == organization_id,
+                    live_employment_at_live_org,
+                    visible_to(principal, organizations.c.directions),
+                )
+            )
+        )
+    return [to_person(row) for row in (await session.execute(stmt)).all()]
+
+
+async def own_directions(session: AsyncSession, person_id: uuid.UUID) -> list[str]:
+    return list(
+        await session.scalar(select(persons.c.directions).where(persons.c.id == person_id)) or []
+    )
+
+
+async def employer_directions(session: AsyncSession, person_id: uuid.UUID) -> list[list[str]]:
+    """The directions of each live organization the person works at."""
+    return list(
+        (
+            await session.scalars(
+                select(organizations.c.directions)
+                .select_from(employment_orgs)
+                .where(employments.c.person_id == person_id, live_employment_at_live_org)
+            )
+        ).all()
+    )
+
+
+async def organization_directions(session: AsyncSession, org_id: uuid.UUID) -> list[str] | None:
+    """A live organization's directions (None when there is none)."""
+    return await session.scalar(
+        select(organizations.c.directions).where(
+            organizations.c.id == org_id, organizations.c.deleted_at.is_(None)
+        )
+    )
+
+
+async def any_organization_directions(session: AsyncSession, org_id: uuid.UUID) -> list[str]:
+    """An organization's directions, deleted ones too."""
+    return list(
+        await session.scalar(select(organizations.c.directions).where(organizations.c.id == org_id))
+        or []
+    )
+
+
+async def live_employment_count(session: AsyncSession, person_id: uuid.UUID) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(employment_orgs)
+        .where(employments.c.person_id == person_id, live_employment_at_live_org)
+    )
+    return int(count or 0)
+
+
+async def insert_person(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(persons).values(**values))
+
+
+async def insert_employment(session: AsyncSession, values: dict[str, Any]) -> Employment:
+    row = (await session.execute(insert(employments).values(**values).returning(employments))).one()
+    return to_employment(row)
+
+
+async def update_employment(
+    session: AsyncSession, employment_id: uuid.UUID, values: dict[str, Any]
+) -> Employment:
+    row = (
+        await session.execute(
+            update(employments)
+            .where(employments.c.id == employment_id)
+            .values(**values)
+            .returning(employments)
+        )
+    ).one()
+    return to_employment(row)
+
+
+async def visible_employment(
+    session: AsyncSession, principal: Principal, person_id: uuid.UUID, employment_id: uuid.UUID
+) -> Employment | None:
+    """A live employment of the person at a live organization the principal sees, locked."""
+    row = (
+        await session.execute(
+            select(employments)
+            .select_from(employment_orgs)
+            .where(
+                employments.c.id == employment_id,
+                employments.c.person_id == person_id,
+                live_employment_at_live_org,
+                visible_to(principal, organizations.c.directions),
+            )
+            .with_for_update(of=employments)
+        )
+    ).first()
+    return to_employment(row) if row is not None else None
+
+
+async def person_audit(
+    session: AsyncSession,
+    principal: Principal,
+    person_id: uuid.UUID,
+    *,
+    kinds: tuple[str, str],
+    after: int,
+    limit: int,
+) -> list[AuditEntry]:
+    """The person's audit entries and those of his employments the principal may see."""
+    person_kind, employment_kind = kinds
+    visible_jobs = (
+        select(employments.c.id)
+        .select_from(employment_orgs)
+        .where(
+            employments.c.person_id == person_id,
+            visible_to(principal, organizations.c.directions),
+        )
+    )
+    rows = (
+        await session.execute(
+            select(audit_log)
+            .where(
+                or_(
+                    and_(
+                        audit_log.c.entity_kind == person_kind, audit_log.c.entity_id == person_id
+                    ),
+                    and_(
+                        audit_log.c.entity_kind == employment_kind,
+                        audit_log.c.entity_id.in_(visible_jobs),
+                    ),
+                ),
+                audit_log.c.id > after,
+            )
+            .order_by(audit_log.c.id)
+            .limit(limit)
+        )
+    ).all()
+    return [AuditEntry.model_validate(row, from_attributes=True) for row in rows]

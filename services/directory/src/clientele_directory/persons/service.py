@@ -1,0 +1,476 @@
+"""Person and employment operations: each one a unit of work (transaction, audit, outbox).
+
+A person is visible through one of his own directions or through a live employment at a live
+organization the reader sees; an employment is visible when its organization is.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from clientele_shared.auth.access import writable_directions
+from clientele_shared.auth.principal import Principal
+from clientele_shared.http.concurrency import check_version
+from clientele_shared.http.problems import Conflict, NotFound, ProblemError, invalid, invalid_field
+from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.service_layer import (
+    AuditEntry,
+    UnitOfWork,
+    Versioned,
+    soft_delete_values,
+    write_version,
+)
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_directory.api.blocking import announce_person
+from clientele_directory.attributes.rules import EntityKind
+from clientele_directory.attributes.service import patch_attributes, resolve_attributes
+from clientele_directory.organizations.rules import PatchRejected
+from clientele_directory.persons import queries
+from clientele_directory.persons.rules import (
+    Employment,
+    EmploymentDraft,
+    EmploymentFields,
+    EmploymentPatch,
+    Person,
+    PersonDraft,
+    PersonPatch,
+    apply_employment_patch,
+    apply_person_patch,
+    employment_changes,
+    employment_created_changes,
+    employment_storage_values,
+    keeps_person_visible,
+    person_changes,
+    person_created_changes,
+    person_storage_values,
+)
+from clientele_directory.publishing import (
+    employment_changed,
+    person_created,
+    person_deleted,
+    person_restored,
+    person_updated,
+)
+from clientele_directory.tables import persons
+from clientele_directory.work import work
+
+KIND, EMPLOYMENT_KIND = "person", "employment"
+PERSON = Versioned(persons, KIND)
+_NOT_FOUND = "No such person."
+_NO_EMPLOYMENT = "No such employment."
+
+
+class MergedAway(ProblemError):
+    """404 for a person merged into another the caller sees: the answer names the survivor."""
+
+    def __init__(self, survivor_id: uuid.UUID) -> None:
+        super().__init__(
+            404,
+            "Not Found",
+            "The person was merged into another; read that one.",
+            kind="not-found",
+            merged_into=str(survivor_id),
+        )
+
+
+async def visible_person(
+    session: AsyncSession,
+    principal: Principal,
+    person_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+    deleted: bool | None = False,
+    check_visible: bool = True,
+) -> Person:
+    """The person with the employments the principal sees; 404 if he may not see the person.
+
+    ``deleted``: False for live persons only, True for deleted ones only, None for either; a
+    merged person is also seen by whoever sees its survivor, and a live read of it is a 404
+    naming the survivor (``merged_into``). ``check_visible=False`` reads the person the
+    principal has just changed, which his change may have moved out of his sight.
+    """
+    person = await queries.load_person(
+        session,
+        principal,
+        person_id,
+        for_update=for_update,
+        deleted=deleted,
+        check_visible=check_visible,
+    )
+    if person is None:
+        if deleted is False:
+            survivor = await queries.visible_survivor(session, principal, person_id)
+            if survivor is not None:
+                raise MergedAway(survivor)
+        raise NotFound(_NOT_FOUND)
+    jobs = await queries.visible_employments(session, principal, [person_id])
+    return person.model_copy(update={"employments": jobs[person_id]})
+
+
+async def with_employments(
+    session: AsyncSession, principal: Principal, found: list[Person]
+) -> list[Person]:
+    """The persons with the employments the principal sees."""
+    jobs = await queries.visible_employments(session, principal, [p.id for p in found])
+    return [person.model_copy(update={"employments": jobs[person.id]}) for person in found]
+
+
+async def effective_directions(session: AsyncSession, person_id: uuid.UUID) -> list[str]:
+    """The person's own directions and those of the organizations he works at."""
+    own = await queries.own_directions(session, person_id)
+    through = await queries.employer_directions(session, person_id)
+    return sorted({*own, *(d for directions in through for d in directions)})
+
+
+async def live_employment_count(session: AsyncSession, person_id: uuid.UUID) -> int:
+    return await queries.live_employment_count(session, person_id)
+
+
+async def _check_organization(
+    session: AsyncSession, principal: Principal, org_id: uuid.UUID, field: str
+) -> None:
+    """422 when the organization does not exist, is deleted or is invisible to the principal."""
+    directions = await queries.organization_directions(session, org_id)
+    if directions is None or not principal.can_see(directions):
+        raise invalid(
+            [{"loc": (field,), "msg": "no such organization", "type": "unknown_reference"}]
+        )
+
+
+async def _insert_employment(
+    uow: UnitOfWork,
+    principal: Principal,
+    person_id: uuid.UUID,
+    draft: EmploymentDraft,
+    field: str,
+) -> Employment:
+    await _check_organization(uow.session, principal, draft.organization_id, field)
+    fields = EmploymentFields.model_validate(draft.model_dump(exclude={"organization_id"}))
+    employment = await queries.insert_employment(
+        uow.session,
+        {
+            "id": uuid.uuid4(),
+            "person_id": person_id,
+            "organization_id": draft.organization_id,
+            **employment_storage_values(fields),
+            "version": 1,
+            "created_by": principal.subject,
+            "updated_by": principal.subject,
+        },
+    )
+    await _audit_employment(uow, employment, "created", employment_created_changes(employment))
+    return employment
+
+
+async def _audit_employment(
+    uow: UnitOfWork,
+    employment: Employment,
+    action: str,
+    changes: dict[str, Any] | None = None,
+    note: str | None = None,
+) -> None:
+    await uow.audit(
+        kind=EMPLOYMENT_KIND,
+        entity_id=employment.id,
+        action=action,
+        version=employment.version,
+        changes=changes,
+        note=note,
+    )
+
+
+async def rewrite_employment(
+    uow: UnitOfWork,
+    employment_id: uuid.UUID,
+    values: dict[str, Any],
+    *,
+    action: str,
+    changes: dict[str, Any] | None = None,
+    note: str | None = None,
+) -> Employment:
+    """Write a new version of an employment (``values`` carry its version) and audit it."""
+    employment = await queries.update_employment(uow.session, employment_id, values)
+    await _audit_employment(uow, employment, action, changes, note)
+    return employment
+
+
+async def publish_employment(
+    uow: UnitOfWork, employment: Employment, change: str, changes: dict[str, Any]
+) -> None:
+    """Stage ``directory.employment.changed`` (directions of the person and the organization)."""
+    directions = await effective_directions(uow.session, employment.person_id)
+    org_directions = await queries.any_organization_directions(
+        uow.session, employment.organization_id
+    )
+    uow.stage(
+        employment_changed(
+            uow.outbox,
+            employment,
+            change,
+            changes,
+            uow.actor,
+            directions=sorted({*directions, *org_directions}),
+        )
+    )
+
+
+async def create_person(
+    *, runtime: ServiceRuntime, principal: Principal, draft: PersonDraft
+) -> Person:
+    """A new person with his own directions (403 outside the caller's) and/or employments at
+    organizations the caller sees (422 for any other)."""
+    writable_directions(principal, draft.directions)
+    person_id = uuid.uuid4()
+    async with work(runtime, principal) as uow:
+        attributes = await resolve_attributes(
+            uow.session, principal, EntityKind.PERSON, {}, draft.attributes, creating=True
+        )
+        draft = draft.model_copy(update={"attributes": attributes})
+        await queries.insert_person(
+            uow.session,
+            {
+                "id": person_id,
+                **person_storage_values(draft.fields()),
+                "version": 1,
+                "created_by": principal.subject,
+                "updated_by": principal.subject,
+            },
+        )
+        fresh = Person(**draft.fields().model_dump(), id=person_id, version=1)
+        await uow.audit(
+            kind=KIND,
+            entity_id=person_id,
+            action="created",
+            version=1,
+            changes=person_created_changes(fresh),
+        )
+        jobs = [
+            await _insert_employment(
+                uow, principal, person_id, job, f"employments.{index}.organization_id"
+            )
+            for index, job in enumerate(draft.employments)
+        ]
+        person = await visible_person(uow.session, principal, person_id)
+        directions = await effective_directions(uow.session, person_id)
+        uow.stage(person_created(uow.outbox, person, uow.actor, directions=directions))
+        await announce_person(uow, person_id, 1, directions, was_blocked=False)
+        for job in jobs:
+            await publish_employment(uow, job, "created", employment_created_changes(job))
+    return person
+
+
+async def get_person(
+    *, runtime: ServiceRuntime, principal: Principal, person_id: uuid.UUID, include_deleted: bool
+) -> Person:
+    async with runtime.sessions() as session:
+        return await visible_person(
+            session, principal, person_id, deleted=None if include_deleted else False
+        )
+
+
+async def list_persons(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    organization_id: uuid.UUID | None,
+    deleted: bool,
+    limit: int,
+) -> list[Person]:
+    async with runtime.sessions() as session:
+        found = await queries.list_visible(
+            session, principal, organization_id=organization_id, deleted=deleted, limit=limit
+        )
+        return await with_employments(session, principal, found)
+
+
+async def update_person(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    person_id: uuid.UUID,
+    patch: PersonPatch,
+    expected: set[int],
+) -> Person:
+    """JSON merge patch of the person's own fields; a patch that changes nothing writes none."""
+    async with work(runtime, principal) as uow:
+        current = await visible_person(uow.session, principal, person_id, for_update=True)
+        check_version(expected, current.version)
+        try:
+            patched = apply_person_patch(current, patch)
+        except PatchRejected as exc:
+            raise invalid(exc.errors) from None
+        patched = await patch_attributes(
+            uow.session, principal, EntityKind.PERSON, current.attributes, patch, patched
+        )
+        changes = person_changes(current, patched)
+        if not changes:
+            return current
+        writable_directions(principal, set(current.directions) ^ set(patched.directions))
+        if not keeps_person_visible(
+            patched.directions, await queries.live_employment_count(uow.session, person_id)
+        ):
+            raise invalid_field(
+                "directions", "a person without employments needs a direction", "orphan"
+            )
+        previous = await effective_directions(uow.session, person_id)
+        version = await write_version(
+            uow,
+            PERSON,
+            person_id,
+            current=current.version,
+            expected=expected,
+            values=person_storage_values(patched),
+            action="updated",
+            changes=changes,
+        )
+        person = await visible_person(
+            uow.session, principal, person_id, deleted=None, check_visible=False
+        )
+        directions = sorted({*previous, *await effective_directions(uow.session, person_id)})
+        uow.stage(person_updated(uow.outbox, person, changes, uow.actor, directions=directions))
+        await announce_person(uow, person_id, version, directions, was_blocked=current.blocked)
+    return person
+
+
+async def set_deleted(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    person_id: uuid.UUID,
+    expected: set[int],
+    delete: bool,
+) -> Person:
+    """Soft-delete a person (restorable) or, with ``delete=False``, bring him back."""
+    async with work(runtime, principal) as uow:
+        current = await visible_person(
+            uow.session, principal, person_id, for_update=True, deleted=False if delete else None
+        )
+        if not delete and current.deleted_at is None:
+            raise Conflict("The person is not deleted.")
+        if current.merged_into is not None:
+            raise Conflict(
+                "The person was merged into another; he cannot be restored.",
+                merged_into=str(current.merged_into),
+            )
+        check_version(expected, current.version)
+        writable_directions(principal, current.directions)
+        await write_version(
+            uow,
+            PERSON,
+            person_id,
+            current=current.version,
+            expected=expected,
+            values=soft_delete_values(principal.subject, delete=delete),
+            action="deleted" if delete else "restored",
+        )
+        person = await visible_person(uow.session, principal, person_id, deleted=None)
+        directions = await effective_directions(uow.session, person_id)
+        build = person_deleted if delete else person_restored
+        uow.stage(build(uow.outbox, person, uow.actor, directions=directions))
+    return person
+
+
+async def person_audit(
+    *, runtime: ServiceRuntime, principal: Principal, person_id: uuid.UUID, after: int, limit: int
+) -> list[AuditEntry]:
+    """The person's changes and those of the employments the caller may see."""
+    async with runtime.sessions() as session:
+        await visible_person(session, principal, person_id, deleted=None)
+        return await queries.person_audit(
+            session, principal, person_id, kinds=(KIND, EMPLOYMENT_KIND), after=after, limit=limit
+        )
+
+
+async def _visible_employment(
+    session: AsyncSession, principal: Principal, person_id: uuid.UUID, employment_id: uuid.UUID
+) -> Employment:
+    employment = await queries.visible_employment(session, principal, person_id, employment_id)
+    if employment is None:
+        raise NotFound(_NO_EMPLOYMENT)
+    return employment
+
+
+async def add_employment(
+    *, runtime: ServiceRuntime, principal: Principal, person_id: uuid.UUID, draft: EmploymentDraft
+) -> Employment:
+    """The person works at an organization the caller sees (422 for any other)."""
+    async with work(runtime, principal) as uow:
+        await visible_person(uow.session, principal, person_id, for_update=True)
+        employment = await _insert_employment(uow, principal, person_id, draft, "organization_id")
+        await publish_employment(uow, employment, "created", employment_created_changes(employment))
+    return employment
+
+
+async def update_employment(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    person_id: uuid.UUID,
+    employment_id: uuid.UUID,
+    patch: EmploymentPatch,
+    expected: set[int],
+) -> Employment:
+    """JSON merge patch of an employment (its own version)."""
+    async with work(runtime, principal) as uow:
+        await visible_person(uow.session, principal, person_id, for_update=True)
+        current = await _visible_employment(uow.session, principal, person_id, employment_id)
+        check_version(expected, current.version)
+        try:
+            patched = apply_employment_patch(current, patch)
+        except PatchRejected as exc:
+            raise invalid(exc.errors) from None
+        changes = employment_changes(current, patched)
+        if not changes:
+            return current
+        employment = await rewrite_employment(
+            uow,
+            employment_id,
+            {
+                **employment_storage_values(patched),
+                "version": current.version + 1,
+                "updated_by": principal.subject,
+                "updated_at": func.now(),
+            },
+            action="updated",
+            changes=changes,
+        )
+        await publish_employment(uow, employment, "updated", changes)
+    return employment
+
+
+async def delete_employment(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    person_id: uuid.UUID,
+    employment_id: uuid.UUID,
+    expected: set[int],
+) -> int:
+    """Remove an employment (kept for the audit); a person without directions keeps at least
+    one employment (409). Answers the employment's new version."""
+    async with work(runtime, principal) as uow:
+        person = await visible_person(uow.session, principal, person_id, for_update=True)
+        current = await _visible_employment(uow.session, principal, person_id, employment_id)
+        check_version(expected, current.version)
+        remaining = await queries.live_employment_count(uow.session, person_id) - 1
+        if not keeps_person_visible(person.directions, remaining):
+            raise Conflict(
+                "This is the person's last employment and he has no direction of his own; "
+                "give him a direction first."
+            )
+        employment = await rewrite_employment(
+            uow,
+            employment_id,
+            {
+                "version": current.version + 1,
+                "updated_by": principal.subject,
+                "updated_at": func.now(),
+                **soft_delete_values(principal.subject),
+            },
+            action="deleted",
+        )
+        await publish_employment(uow, employment, "deleted", {})
+    return employment.version

@@ -1,0 +1,1 @@
+"""Search over organizations and persons: text, filters, sorting, keyset pages."""
