@@ -5,6 +5,7 @@ the notifier) and the delivery results coming back. ADR 38."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -360,9 +361,13 @@ def _classify_all(
     candidates: list[Candidate],
     facts: _Facts,
     url: Any,
+    *,
+    keep_values: bool = True,
 ) -> list[tuple[Resolved, dict[str, Any] | None]]:
     """Each candidate's row and (for those who get it) its template values: CPU work, run in a
-    thread (``template`` None: its fields were checked when the mailing started)."""
+    thread (``template`` None: its fields were checked when the mailing started;
+    ``keep_values`` False: the values are dropped once checked, as a whole audience's would
+    not fit in memory)."""
     out: list[tuple[Resolved, dict[str, Any] | None]] = []
     for candidate in candidates:
         person = facts.persons.get(candidate.person_id)
@@ -403,7 +408,7 @@ def _classify_all(
                 template=template,
                 context=values,
             )
-        out.append((resolved, values))
+        out.append((resolved, values if keep_values else None))
     return out
 
 
@@ -413,7 +418,12 @@ async def _resolve(
     candidates = await _candidates(session, mailing)
     facts = await _facts(session, mailing, candidates)
     classified = await asyncio.to_thread(
-        _classify_all, mailing, template, candidates, facts, lambda _p: _PLACEHOLDER_URL
+        functools.partial(_classify_all, keep_values=False),
+        mailing,
+        template,
+        candidates,
+        facts,
+        lambda _p: _PLACEHOLDER_URL,
     )
     return [resolved for resolved, _ in classified]
 
