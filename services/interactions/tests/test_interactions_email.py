@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +21,13 @@ from clientele_shared.testing.processes import wait_for
 from interactions_testkit import Stack, bearer, directory_envelope, publish
 
 pytestmark = pytest.mark.integration
+
+
+def _post(url: str, **request: Any) -> httpx.Response:
+    """A POST with room for the first capture, which starts the parser processes (longer than
+    httpx's default 5 s on a busy machine)."""
+    return httpx.post(url, timeout=60, **request)
+
 
 SAMPLE_MSG = Path(__file__).parent / "data" / "sample.msg"
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -85,7 +93,7 @@ def test_an_outlook_msg_becomes_an_interaction(stack: Stack, direction: str) -> 
     content = SAMPLE_MSG.read_bytes()
     files = {"file": ("offer.msg", content, "application/vnd.ms-outlook")}
 
-    response = httpx.post(url, files=files, headers=sales)
+    response = _post(url, files=files, headers=sales)
     assert response.status_code == 201, response.text
     captured = response.json()
     interaction = captured["interaction"]
@@ -107,7 +115,7 @@ def test_an_outlook_msg_becomes_an_interaction(stack: Stack, direction: str) -> 
     )
     assert download.content.startswith(b"%PDF-1.4")
 
-    again = httpx.post(url, files=files, headers=sales)
+    again = _post(url, files=files, headers=sales)
     assert again.status_code == 409
     assert again.json()["interaction_id"] == interaction["id"]
     assert _count(stack, org) == 1
@@ -134,7 +142,7 @@ def test_an_eml_sent_by_us_is_outgoing(stack: Stack, direction: str) -> None:
     sales = bearer(stack.issuer, "alice", directions=[direction])
     maria = _maria(stack, org, direction, sales)
     eml = _eml("Alice <alice@ourco.example>", "Мария <m.ivanova@client.example>")
-    response = httpx.post(
+    response = _post(
         f"{stack.url}/v1/interactions/email",
         files={"file": ("contract.eml", eml, "message/rfc822")},
         data={"organization_id": str(org)},
@@ -177,7 +185,7 @@ def test_mail_from_an_employee_is_outgoing_and_theirs(stack: Stack, direction: s
     )
     wait_for(lambda: _employee_known(stack, employee), 60, "the employee to arrive")
     eml = _eml(f"Alice <{address}>", "m.ivanova@client.example")
-    response = httpx.post(
+    response = _post(
         f"{stack.url}/v1/interactions/email",
         files={"file": ("mail.eml", eml)},
         headers=sales,
@@ -197,14 +205,14 @@ def test_refused_captures_write_nothing(stack: Stack, direction: str) -> None:
     url = f"{stack.url}/v1/interactions/email"
     eml = _eml("Nobody <nobody@nowhere.example>", "someone@else.example")
 
-    undetermined = httpx.post(url, files={"file": ("a.eml", eml)}, headers=sales)
+    undetermined = _post(url, files={"file": ("a.eml", eml)}, headers=sales)
     assert undetermined.status_code == 422
     assert undetermined.json()["unknown_addresses"] == [
         "nobody@nowhere.example",
         "someone@else.example",
         "new.contact@client.example",
     ]
-    garbage = httpx.post(
+    garbage = _post(
         url,
         files={"file": ("a.eml", b"just some text")},
         data={"organization_id": str(org)},
@@ -212,23 +220,23 @@ def test_refused_captures_write_nothing(stack: Stack, direction: str) -> None:
     )
     assert garbage.status_code == 422
     assert garbage.headers["content-type"] == "application/problem+json"
-    fake_msg = httpx.post(
+    fake_msg = _post(
         url, files={"file": ("a.msg", eml)}, data={"organization_id": str(org)}, headers=sales
     )
     assert fake_msg.status_code == 422
-    broken_ole = httpx.post(
+    broken_ole = _post(
         url,
         files={"file": ("a.msg", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)},
         data={"organization_id": str(org)},
         headers=sales,
     )
     assert broken_ole.status_code == 422
-    bad_id = httpx.post(
+    bad_id = _post(
         url, files={"file": ("a.eml", eml)}, data={"organization_id": "nope"}, headers=sales
     )
     assert bad_id.status_code == 422
     stranger = bearer(stack.issuer, "bob", directions=["elsewhere"])
-    hidden = httpx.post(
+    hidden = _post(
         url, files={"file": ("a.eml", eml)}, data={"organization_id": str(org)}, headers=stranger
     )
     assert hidden.status_code == 404

@@ -185,6 +185,7 @@ def test_responsible_employees_are_checked_without_an_oracle(stack: Stack, direc
             files={"file": ("mail.eml", mail.encode(), "message/rfc822")},
             data={"organization_id": str(org), "responsible_employee_id": str(employee)},
             headers=sales,
+            timeout=60,  # the first capture starts the parser processes
         )
 
     for call in (plan, follow_up, reassign, hand_over, capture):
