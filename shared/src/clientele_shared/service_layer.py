@@ -152,7 +152,7 @@ class UnitOfWork:
         self,
         session: AsyncSession,
         outbox: Outbox,
-        audit_log: Table,
+        audit_log: Table | None,
         actor: Actor,
         actor_name: str | None = None,
     ) -> None:
@@ -210,6 +210,8 @@ class UnitOfWork:
             }
             for entity_id, version, changes in entries
         ]
+        if self.audit_log is None:
+            raise RuntimeError("this service keeps no audit trail")
         if len(rows) >= COPY_FROM:
             await Copy.of(self.audit_log, rows).write(self.session)
         elif rows:
@@ -220,11 +222,12 @@ class UnitOfWork:
 async def unit_of_work(
     sessions: async_sessionmaker[AsyncSession],
     outbox: Outbox,
-    audit_log: Table,
+    audit_log: Table | None,
     author: Principal | Actor,
 ) -> AsyncIterator[UnitOfWork]:
     """Open a transaction; on a clean exit stage the collected events in the outbox and commit,
-    on an exception roll everything back (rows, audit entries and events alike)."""
+    on an exception roll everything back (rows, audit entries and events alike). A service
+    without an audit trail (the notifier: its delivery log is its record) passes None."""
     if isinstance(author, Principal):
         actor, name = actor_of(author), author.name
     else:
@@ -237,7 +240,7 @@ async def unit_of_work(
 
 @asynccontextmanager
 async def within(
-    session: AsyncSession, outbox: Outbox, audit_log: Table, actor: Actor
+    session: AsyncSession, outbox: Outbox, audit_log: Table | None, actor: Actor
 ) -> AsyncIterator[UnitOfWork]:
     """A unit of work inside a transaction someone else owns (an event consumer's inbox
     transaction): the events are staged when the block ends; the owner commits."""

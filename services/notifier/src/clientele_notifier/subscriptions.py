@@ -1,5 +1,5 @@
-"""The notifier's subscriptions: every service's notification topic, and the directory's
-employees (whom an e-mail to an employee goes to)."""
+"""Events in: every service's notification topic, and the directory's employees (whom an
+e-mail to an employee goes to)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ from clientele_shared.events.schemas.notifications import (
     ReminderCancelled,
     ReminderScheduled,
 )
+from clientele_shared.service_layer import within
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_notifier import delivery
-from clientele_notifier.employees import employees_handler
-from clientele_notifier.livestream import InboxHub
-from clientele_notifier.reminders import ReminderScheduler, apply_cancelled, apply_scheduled
+from clientele_notifier.deliveries import service as deliveries
+from clientele_notifier.employees import service as employees
+from clientele_notifier.inbox.live import InboxHub
+from clientele_notifier.reminders import service as reminders
+from clientele_notifier.reminders.scheduler import ReminderScheduler
 
 
 def request_handler(
@@ -32,24 +34,28 @@ def request_handler(
 
     async def handle(session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
         if isinstance(payload, NotificationRequested):
-            accepted = await delivery.accept_request(
-                session,
-                outbox,
-                requester=requester,
-                request=payload,
-                event_id=envelope.event_id,
-                now=dt.datetime.now(dt.UTC),
-            )
+            async with within(session, outbox, None, deliveries.NOTIFIER_ACTOR) as uow:
+                accepted = await deliveries.accept_request(
+                    uow,
+                    requester=requester,
+                    request=payload,
+                    event_id=envelope.event_id,
+                    now=dt.datetime.now(dt.UTC),
+                )
             hub.publish_after_commit(session, accepted.inbox)
         elif isinstance(payload, ReminderScheduled):
-            if await apply_scheduled(session, requester, envelope, payload):
+            if await reminders.apply_scheduled(session, requester, envelope, payload):
                 scheduler.index(payload.reminder_id, payload.due_at)
-        elif isinstance(payload, ReminderCancelled) and await apply_cancelled(
+        elif isinstance(payload, ReminderCancelled) and await reminders.apply_cancelled(
             session, requester, envelope, payload
         ):
             scheduler.index(payload.reminder_id, None)
 
     return handle
+
+
+async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
+    await employees.apply(session, payload)
 
 
 def subscribe(
@@ -61,4 +67,4 @@ def subscribe(
             f"requests-{requester}",
             request_handler(requester, outbox, scheduler, hub),
         )
-    consumer.subscribe(EMPLOYEES, "employees", employees_handler())
+    consumer.subscribe(EMPLOYEES, "employees", on_employee_event)

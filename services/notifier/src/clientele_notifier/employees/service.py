@@ -7,35 +7,18 @@ redelivery, a replay) changes nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
-from clientele_shared.events.envelope import Envelope
-from clientele_shared.events.inbox import Handler
 from clientele_shared.events.schemas.directory import EmployeeCreated, EmployeeUpdated
 from pydantic import BaseModel
-from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_notifier.store import employees
+from clientele_notifier.employees import queries
 
 KEPT = ("email", "name", "active")
 """The fields of an employee the notifier keeps."""
 
 
-async def _upsert(session: AsyncSession, employee_id: str, version: int, **fields: Any) -> None:
-    stmt = insert(employees).values(id=employee_id, version=version, **fields)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={**fields, "version": version, "updated_at": func.now()},
-            where=employees.c.version < version,
-        )
-    )
-
-
 async def apply_created(session: AsyncSession, event: EmployeeCreated) -> None:
-    await _upsert(
+    await queries.upsert(
         session,
         str(event.employee_id),
         event.version,
@@ -51,16 +34,17 @@ async def apply_updated(session: AsyncSession, event: EmployeeUpdated) -> None:
     changed = {name: event.changes[name].new for name in KEPT if name in event.changes}
     if isinstance(changed.get("email"), str):
         changed["email"] = changed["email"].lower()
-    await _upsert(session, str(event.employee_id), event.version, **changed)
+    await queries.upsert(session, str(event.employee_id), event.version, **changed)
 
 
-def employees_handler() -> Handler:
-    """Applies the employees topic; direction events carry nothing delivery needs."""
+async def is_active(session: AsyncSession, employee_id: str) -> bool:
+    """False only for an employee the directory has deactivated (an unknown one may be new)."""
+    return await queries.active(session, employee_id) is not False
 
-    async def handle(session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
-        if isinstance(payload, EmployeeCreated):
-            await apply_created(session, payload)
-        elif isinstance(payload, EmployeeUpdated):
-            await apply_updated(session, payload)
 
-    return handle
+async def apply(session: AsyncSession, payload: BaseModel) -> None:
+    """Apply one event of the employees topic; direction events carry nothing delivery needs."""
+    if isinstance(payload, EmployeeCreated):
+        await apply_created(session, payload)
+    elif isinstance(payload, EmployeeUpdated):
+        await apply_updated(session, payload)

@@ -19,9 +19,8 @@ from clientele_shared.events.schemas.notifications import Channel, NotificationR
 from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
 from prometheus_client import Counter
-from sqlalchemy import Row, select
+from sqlalchemy import Row
 
-from clientele_notifier import delivery
 from clientele_notifier.channels.email import (
     AttachmentError,
     SmtpPool,
@@ -35,22 +34,23 @@ from clientele_notifier.channels.webhook import (
     WebhookGuard,
     WebhookSender,
 )
-from clientele_notifier.domain import (
+from clientele_notifier.deliveries import service
+from clientele_notifier.deliveries.rules import (
+    DeliveryRetryPolicy,
     DeliveryState,
     EmailTarget,
     EmployeeContact,
     Outcome,
-    RetryPolicy,
     SendResult,
     UnknownTemplateError,
-    WebhookUrlPolicy,
     after_failure,
     email_target,
     rate_limit_key,
     render,
 )
 from clientele_notifier.settings import NotifierSettings
-from clientele_notifier.store import webhook_endpoints
+from clientele_notifier.webhooks import service as webhooks
+from clientele_notifier.webhooks.rules import WebhookUrlPolicy
 
 log = get_logger(__name__)
 
@@ -88,12 +88,12 @@ class DeliveryWorker:
         self._slots = asyncio.Semaphore(settings.worker_concurrency)
         self._next_digest = 0.0
         self.policies = {
-            Channel.EMAIL: RetryPolicy(
+            Channel.EMAIL: DeliveryRetryPolicy(
                 settings.email_max_attempts,
                 settings.email_initial_backoff,
                 settings.retry_max_backoff,
             ),
-            Channel.WEBHOOK: RetryPolicy(
+            Channel.WEBHOOK: DeliveryRetryPolicy(
                 settings.webhook_max_attempts,
                 settings.webhook_initial_backoff,
                 settings.retry_max_backoff,
@@ -125,17 +125,13 @@ class DeliveryWorker:
         """Compile due digests, then claim and send a batch; how many were claimed."""
         if time.monotonic() >= self._next_digest:
             self._next_digest = time.monotonic() + self.settings.digest_check_interval
-            async with self.runtime.sessions() as session, session.begin():
-                await delivery.compile_digests(
-                    session, self.runtime.outbox, dt.datetime.now(dt.UTC)
-                )
-        async with self.runtime.sessions() as session, session.begin():
-            rows = await delivery.claim(
-                session,
-                self.settings.worker_batch_size,
-                self.settings.delivery_lease,
-                SENT_CHANNELS,
-            )
+            await service.compile_digests(runtime=self.runtime, now=dt.datetime.now(dt.UTC))
+        rows = await service.claim_due(
+            runtime=self.runtime,
+            batch=self.settings.worker_batch_size,
+            lease_seconds=self.settings.delivery_lease,
+            channels=SENT_CHANNELS,
+        )
         if rows:
             await asyncio.gather(*(self._guarded(row) for row in rows))
         return len(rows)
@@ -156,7 +152,7 @@ class DeliveryWorker:
         if channel is Channel.WEBHOOK:
             endpoint = await self._endpoint(row.recipient)
             if endpoint is not None and endpoint.max_attempts:
-                policy = RetryPolicy(
+                policy = DeliveryRetryPolicy(
                     endpoint.max_attempts, policy.initial_backoff, policy.max_backoff
                 )
         if row.attempts > policy.max_attempts:
@@ -200,15 +196,14 @@ class DeliveryWorker:
 
     async def _defer(self, rows: list[Row[Any]], wait: float) -> None:
         until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
-        async with self.runtime.sessions() as session, session.begin():
-            await delivery.defer(session, rows, until)
+        await service.defer(runtime=self.runtime, rows=rows, until=until)
         for row in rows:
             DELIVERIES_FINISHED.labels(row.channel, Outcome.DEFERRED.value).inc()
 
     async def _record(
         self,
         row: Row[Any],
-        policy: RetryPolicy,
+        policy: DeliveryRetryPolicy,
         result: SendResult,
         duration_ms: float,
         *,
@@ -228,16 +223,14 @@ class DeliveryWorker:
         detail = result.detail or result.outcome.value
         if state is DeliveryState.DEAD and result.outcome is Outcome.RETRY:
             detail = f"gave up after {row.attempts} attempts: {detail}"
-        async with self.runtime.sessions() as session, session.begin():
-            recorded = await delivery.finish(
-                session,
-                self.runtime.outbox,
-                row,
-                state,
-                detail=detail,
-                duration_ms=duration_ms,
-                next_attempt_at=next_at,
-            )
+        recorded = await service.finish(
+            runtime=self.runtime,
+            row=row,
+            state=state,
+            detail=detail,
+            duration_ms=duration_ms,
+            next_attempt_at=next_at,
+        )
         if not recorded:
             log.warning("a delivery's claim was lost before its outcome", delivery_id=str(row.id))
         DELIVERIES_FINISHED.labels(row.channel, state.value).inc()
@@ -281,12 +274,7 @@ class DeliveryWorker:
         return await self.smtp.send(message)
 
     async def _endpoint(self, name: str) -> Row[Any] | None:
-        async with self.runtime.sessions() as session:
-            return (
-                await session.execute(
-                    select(webhook_endpoints).where(webhook_endpoints.c.name == name)
-                )
-            ).first()
+        return await webhooks.endpoint_named(runtime=self.runtime, name=name)
 
     async def _send_webhook(
         self, row: Row[Any], request: NotificationRequested, endpoint: Row[Any] | None

@@ -20,31 +20,17 @@ import time
 import uuid
 import zlib
 from collections.abc import Sequence
-from typing import Any
 
-from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.outbox import Outbox
-from clientele_shared.events.schemas.notifications import (
-    NotificationRequested,
-    Recipient,
-    ReminderCancelled,
-    ReminderScheduled,
-)
-from clientele_shared.events.schemas.notifier import REMINDER_FIRED, ReminderFired
 from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
 from prometheus_client import Histogram
-from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Row, any_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_notifier import delivery
-from clientele_notifier.livestream import InboxHub
+from clientele_notifier.inbox.live import InboxHub
+from clientele_notifier.reminders import service
 from clientele_notifier.settings import NotifierSettings
-from clientele_notifier.store import id_array, reminders
 
 log = get_logger(__name__)
 
@@ -65,95 +51,6 @@ FIRING_DELAY = Histogram(
     "Delay between a reminder's due time and its firing",
     buckets=(0.01, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60),
 )
-
-
-def _upsert_reminder() -> Any:
-    """Schedule: insert, or change a reminder of the same requester that has not fired and was
-    not changed by a newer event; returns the id when it wrote. Built once (the values come as
-    parameters), so applying an event costs no statement construction."""
-    stmt = insert(reminders)
-    changed = (
-        "state",
-        "due_at",
-        "recipient",
-        "channel",
-        "kind",
-        "subject",
-        "text",
-        "payload",
-        "changed_by_event_at",
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=["id"],
-        set_={name: stmt.excluded[name] for name in changed},
-        where=(reminders.c.requester == stmt.excluded.requester)
-        & (reminders.c.state != "fired")
-        & (reminders.c.changed_by_event_at <= stmt.excluded.changed_by_event_at),
-    ).returning(reminders.c.id)
-
-
-def _cancel_reminder() -> Any:
-    """Cancel: mark a scheduled reminder of the same requester not changed by a newer event,
-    or leave a tombstone for an unknown one; returns the id when it wrote."""
-    stmt = insert(reminders)
-    return stmt.on_conflict_do_update(
-        index_elements=["id"],
-        set_={"state": "cancelled", "changed_by_event_at": stmt.excluded.changed_by_event_at},
-        where=(reminders.c.requester == stmt.excluded.requester)
-        & (reminders.c.state == "scheduled")
-        & (reminders.c.changed_by_event_at <= stmt.excluded.changed_by_event_at),
-    ).returning(reminders.c.id)
-
-
-UPSERT_REMINDER = _upsert_reminder()
-CANCEL_REMINDER = _cancel_reminder()
-
-
-async def apply_scheduled(
-    session: AsyncSession, requester: str, envelope: Envelope, event: ReminderScheduled
-) -> bool:
-    """Upsert the reminder unless a newer event changed it or it has fired; True if changed."""
-    changed = await session.scalar(
-        UPSERT_REMINDER,
-        {
-            "id": event.reminder_id,
-            "requester": requester,
-            "state": "scheduled",
-            "due_at": event.due_at,
-            "recipient": event.recipient.model_dump(mode="json", exclude_none=True),
-            "channel": event.channel.value,
-            "kind": event.kind,
-            "subject": event.subject,
-            "text": event.text,
-            "payload": event.payload,
-            "changed_by_event_at": envelope.occurred_at,
-        },
-    )
-    return changed is not None
-
-
-async def apply_cancelled(
-    session: AsyncSession, requester: str, envelope: Envelope, event: ReminderCancelled
-) -> bool:
-    """Mark the reminder cancelled; an unknown one gets a tombstone so a late older schedule
-    event does not bring it back. False when the cancel came too late (fired, or rescheduled by
-    a newer event)."""
-    changed = await session.scalar(
-        CANCEL_REMINDER,
-        {
-            "id": event.reminder_id,
-            "requester": requester,
-            "state": "cancelled",
-            "due_at": envelope.occurred_at,
-            "recipient": {},
-            "channel": "inapp",
-            "kind": "reminder",
-            "subject": "",
-            "payload": {},
-            "changed_by_event_at": envelope.occurred_at,
-        },
-    )
-    return changed is not None
 
 
 class ReminderScheduler:
@@ -202,21 +99,7 @@ class ReminderScheduler:
         count = 0
         last: tuple[dt.datetime, uuid.UUID] | None = None
         while True:
-            stmt = (
-                select(reminders.c.id, reminders.c.due_at)
-                .where(reminders.c.state == "scheduled")
-                .order_by(reminders.c.due_at, reminders.c.id)
-                .limit(10_000)
-            )
-            if last is not None:
-                stmt = stmt.where(
-                    or_(
-                        reminders.c.due_at > last[0],
-                        (reminders.c.due_at == last[0]) & (reminders.c.id > last[1]),
-                    )
-                )
-            async with self.runtime.sessions() as session:
-                rows = (await session.execute(stmt)).all()
+            rows = await service.scheduled_after(runtime=self.runtime, last=last, limit=10_000)
             if not rows:
                 break
             await self.redis.zadd(INDEX, {str(r.id): r.due_at.timestamp() for r in rows})
@@ -270,21 +153,10 @@ class ReminderScheduler:
         except RedisError as exc:
             log.warning("reminder index unreachable", error=repr(exc))
         grace = dt.timedelta(seconds=max(1.0, 10 * self.settings.reminder_tick))
-        async with self.runtime.sessions() as session:
-            overdue = [
-                str(i)
-                for i in (
-                    await session.scalars(
-                        select(reminders.c.id)
-                        .where(
-                            reminders.c.state == "scheduled",
-                            reminders.c.due_at <= func.clock_timestamp() - grace,
-                        )
-                        .order_by(reminders.c.due_at)
-                        .limit(FIRE_BATCH)
-                    )
-                ).all()
-            ]
+        overdue = [
+            str(i)
+            for i in await service.overdue(runtime=self.runtime, grace=grace, limit=FIRE_BATCH)
+        ]
         if not overdue:
             return
         try:  # those still in the index are only behind (a backlog): the ticks fire them
@@ -327,33 +199,7 @@ class ReminderScheduler:
         commit): it is dropped only once it is a minute overdue.
         """
         wanted = [uuid.UUID(i) for i in ids]
-        async with self.runtime.sessions() as session, session.begin():
-            claimed = list(
-                (
-                    await session.scalars(
-                        select(reminders.c.id)
-                        .where(
-                            reminders.c.id == any_(id_array(wanted)),
-                            reminders.c.state == "scheduled",
-                            reminders.c.due_at <= func.clock_timestamp(),
-                        )
-                        .with_for_update(skip_locked=True)
-                    )
-                ).all()
-            )
-            fired = (
-                (
-                    await session.execute(
-                        update(reminders)
-                        .where(reminders.c.id == any_(id_array(claimed)))
-                        .values(state="fired", fired_at=func.clock_timestamp())
-                        .returning(*reminders.c)
-                    )
-                ).all()
-                if claimed
-                else []
-            )
-            await self._deliver(session, fired)
+        fired = await service.fire(runtime=self.runtime, hub=self.hub, ids=wanted)
         fired_ids = {row.id for row in fired}
         for row in fired:
             FIRING_DELAY.observe((row.fired_at - row.due_at).total_seconds())
@@ -361,14 +207,7 @@ class ReminderScheduler:
         stale: list[str] = [str(i) for i in fired_ids]
         moved: dict[str, float] = {}
         if rest:
-            async with self.runtime.sessions() as session:
-                pending = (
-                    await session.execute(
-                        select(reminders.c.id, reminders.c.due_at, reminders.c.state).where(
-                            reminders.c.id == any_(id_array(rest))
-                        )
-                    )
-                ).all()
+            pending = await service.states(runtime=self.runtime, ids=rest)
             known = {row.id: row for row in pending}
             unknown = [str(i) for i in rest if i not in known]
             if unknown:  # not in PostgreSQL (yet?): dropped once a minute past due
@@ -397,53 +236,3 @@ class ReminderScheduler:
             except RedisError as exc:  # fired ones are skipped by the claim; cleaned up later
                 log.warning("could not clean the reminder index", error=repr(exc))
         return len(fired)
-
-    async def _deliver(self, session: AsyncSession, rows: Sequence[Row[Any]]) -> None:
-        """The deliveries and ``notifier.reminder.fired`` events of fired reminders, with a
-        few multi-row statements in the firing transaction."""
-        if not rows:
-            return
-        requested: list[delivery.NewRequest] = []
-        events: list[Envelope] = []
-        for row in rows:
-            recipient = Recipient.model_validate(row.recipient)
-            try:
-                request = NotificationRequested(
-                    idempotency_key=f"reminder:{row.id}",
-                    channel=row.channel,
-                    kind=row.kind,
-                    recipients=[recipient],
-                    subject=row.subject,
-                    text=row.text or row.subject,
-                    template="reminder",
-                    data=row.payload,
-                )
-            except ValidationError as exc:  # the reminder still fires, with nobody to tell
-                log.error(
-                    "a fired reminder has no deliverable recipient",
-                    reminder_id=str(row.id),
-                    error=str(exc)[:500],
-                )
-            else:
-                requested.append(delivery.NewRequest(row.requester, request))
-            events.append(
-                self.outbox.envelope(
-                    REMINDER_FIRED,
-                    ReminderFired(
-                        reminder_id=row.id,
-                        requester=row.requester,
-                        recipient=recipient.employee_id
-                        or recipient.email
-                        or recipient.endpoint
-                        or "",
-                        due_at=row.due_at,
-                        fired_at=row.fired_at,
-                    ),
-                    aggregate_id=str(row.id),
-                )
-            )
-        accepted = await delivery.accept_requests(
-            session, self.outbox, requested, max(row.fired_at for row in rows)
-        )
-        self.hub.publish_after_commit(session, accepted.inbox)
-        await self.outbox.add_many(session, events)
