@@ -195,23 +195,26 @@ class UnitOfWork:
     ) -> None:
         """Append one entry per ``(entity_id, version, changes)`` in one statement (a bulk
         operation's records, all changed the same way by the same actor)."""
-        rows = [
-            {
-                "entity_kind": kind,
-                "entity_id": entity_id,
-                "version": version,
-                "action": action,
-                "actor_subject": self.actor.subject,
-                "actor_kind": self.actor.kind,
-                "actor_name": self.actor_name,
-                "correlation_id": current_correlation_id(),
-                "changes": changes,
-                "note": note,
-            }
-            for entity_id, version, changes in entries
-        ]
         if self.audit_log is None:
             raise RuntimeError("this service keeps no audit trail")
+        columns = self.audit_log.c
+        # The shared shape (audit_table) names the entity by kind and id; an older trail of one
+        # kind of record (interactions' interaction_audit) keys it by a "<kind>_id" column.
+        entity = "entity_id" if "entity_kind" in columns else f"{kind}_id"
+        common = {
+            "entity_kind": kind,
+            "action": action,
+            "actor_subject": self.actor.subject,
+            "actor_kind": self.actor.kind,
+            "actor_name": self.actor_name,
+            "correlation_id": current_correlation_id(),
+            "note": note,
+        }
+        common = {name: value for name, value in common.items() if name in columns}
+        rows = [
+            {**common, entity: entity_id, "version": version, "changes": changes}
+            for entity_id, version, changes in entries
+        ]
         if len(rows) >= COPY_FROM:
             await Copy.of(self.audit_log, rows).write(self.session)
         elif rows:

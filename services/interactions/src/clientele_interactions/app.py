@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from clientele_interactions.api import routers
 from clientele_interactions.api.common import install_rule_handlers
+from clientele_interactions.clients.cache import SummaryCache
 from clientele_interactions.clock import Clock, SystemClock
 from clientele_interactions.events import CARDS, subscribe
 from clientele_interactions.imap import ImapPoller
@@ -24,7 +25,6 @@ from clientele_interactions.readmodels import subscribe_read_models
 from clientele_interactions.settings import InteractionsSettings
 from clientele_interactions.storage import S3Storage, create_storage
 from clientele_interactions.store import metadata
-from clientele_interactions.summary import SummaryCache
 from clientele_interactions.worker import OverdueWorker
 
 MIGRATIONS = Path(__file__).parent / "migrations"

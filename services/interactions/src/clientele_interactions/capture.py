@@ -17,8 +17,9 @@ from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal, Role
-from clientele_shared.http.problems import ProblemError
+from clientele_shared.http.problems import Conflict, ProblemError
 from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.service_layer import actor_of
 from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
@@ -42,8 +43,6 @@ from clientele_interactions.domain.model import (
 )
 from clientele_interactions.domain.rules import created_changes, refuse_blocked
 from clientele_interactions.operations import (
-    Conflict,
-    actor_of,
     audit,
     blocked_among,
     bump_summary,

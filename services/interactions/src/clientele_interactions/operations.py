@@ -13,7 +13,7 @@ from typing import Any
 from clientele_shared.auth.access import ForbiddenDirectionError, ensure_visible, visible_to
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.events.envelope import Actor
-from clientele_shared.http.problems import NotFound, ProblemError
+from clientele_shared.http.problems import Conflict, NotFound
 from clientele_shared.observability import current_correlation_id
 from sqlalchemy import Row, and_, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -37,15 +37,6 @@ from clientele_interactions.store import (
 NO_CLIENT = "No such client."
 NO_INTERACTION = "No such interaction."
 SERVICE_ACTOR = Actor(subject="interactions", kind="service")
-
-
-class Conflict(ProblemError):
-    def __init__(self, detail: str, **extensions: Any) -> None:
-        super().__init__(409, "Conflict", detail, kind="conflict", **extensions)
-
-
-def actor_of(principal: Principal) -> Actor:
-    return Actor(subject=principal.subject, kind=principal.kind)
 
 
 def live_cards() -> ColumnElement[bool]:

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.http.problems import NotFound, ProblemError
 from clientele_shared.observability import get_logger
+from clientele_shared.service_layer import actor_of
 from fastapi import APIRouter, File, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import delete, select
@@ -18,7 +19,6 @@ from sqlalchemy import delete, select
 from clientele_interactions.api.common import Runtime, Settings, Writer
 from clientele_interactions.domain.model import Attachment
 from clientele_interactions.operations import (
-    actor_of,
     audit,
     discard,
     ensure_writable,

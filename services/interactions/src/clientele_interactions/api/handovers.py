@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 from clientele_shared.events.schemas.interactions import ResponsibilityHandedOver
+from clientele_shared.service_layer import actor_of
 from fastapi import APIRouter, Response, status
 from sqlalchemy import insert, select
 
@@ -13,7 +14,6 @@ from clientele_interactions.api.common import ClockDep, Manager, Runtime, Settin
 from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.domain.model import Handover, HandoverRequest, Interaction
 from clientele_interactions.operations import (
-    actor_of,
     audit,
     bump_summary,
     update_interaction,

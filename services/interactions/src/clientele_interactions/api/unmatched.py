@@ -15,6 +15,7 @@ from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import etag
 from clientele_shared.http.problems import NotFound
+from clientele_shared.service_layer import actor_of
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import Select, and_, any_, exists, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +30,6 @@ from clientele_interactions.domain.model import (
 )
 from clientele_interactions.domain.rules import StateConflict
 from clientele_interactions.operations import (
-    actor_of,
     audit,
     bump_summary,
     ensure_writable,

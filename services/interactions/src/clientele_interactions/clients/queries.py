@@ -1,4 +1,4 @@
-"""Building and caching the client summary.
+"""SQL of the client card and summary.
 
 A summary's body is cached in Redis under the client's *summary generation*, a counter bumped in
 the transaction of every change the summary shows (interactions written here, person and
@@ -15,20 +15,18 @@ from datetime import date, datetime
 from typing import Any
 
 from clientele_shared.observability import get_logger
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import Row, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.domain.cards import ClientCard
-from clientele_interactions.domain.model import Interaction
-from clientele_interactions.domain.people import Person, full_name
-from clientele_interactions.domain.summary import (
+from clientele_interactions.clients.rules import (
     CampaignLine,
     DealLine,
     ErpDocumentLine,
     SummaryBody,
 )
+from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.domain.model import Interaction
+from clientele_interactions.domain.people import Person, full_name
 from clientele_interactions.store import (
     client_campaigns,
     client_cards,
@@ -183,36 +181,3 @@ async def build_body(
         erp_documents=[ErpDocumentLine.model_validate(r, from_attributes=True) for r in documents],
         built_at=now,
     )
-
-
-class SummaryCache:
-    """Summary bodies in Redis; a Redis outage only costs speed, never an answer."""
-
-    def __init__(self, redis: Redis, ttl: int) -> None:
-        self.redis = redis
-        self.ttl = ttl
-
-    @staticmethod
-    def key(organization_id: uuid.UUID, generation: int, last: int, upcoming: int) -> str:
-        return f"interactions:summary:{organization_id}:{generation}:{last}:{upcoming}"
-
-    async def get(self, key: str) -> SummaryBody | None:
-        if self.ttl == 0:
-            return None
-        try:
-            raw = await self.redis.get(key)
-        except RedisError as exc:
-            log.warning("summary cache unavailable", error=repr(exc))
-            return None
-        return SummaryBody.model_validate_json(raw) if raw else None
-
-    async def put(self, key: str, body: SummaryBody) -> None:
-        if self.ttl == 0:
-            return
-        try:
-            await self.redis.set(key, body.model_dump_json(), ex=self.ttl)
-        except RedisError as exc:
-            log.warning("summary cache unavailable", error=repr(exc))
-
-
-__all__ = ["SummaryCache", "build_body", "card_and_generation", "overdue_count"]
