@@ -8,18 +8,18 @@ from clientele_interactions.api import (
     email,
     handovers,
     interactions,
-    unmatched,
 )
 from clientele_interactions.clients.router import router as clients
 from clientele_interactions.exports.router import router as exports
 from clientele_interactions.results.router import router as results
+from clientele_interactions.unmatched.router import router as unmatched
 
 
 def routers() -> list[APIRouter]:
     return [
         clients,
         email.router,
-        unmatched.router,
+        unmatched,
         interactions.router,
         results,
         attachments.router,
