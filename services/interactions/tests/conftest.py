@@ -161,3 +161,10 @@ def s3_stack(
 def direction() -> str:
     """A direction no other test uses, so counts and lists see only this test's data."""
     return f"d-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def employee(stack: Stack, direction: str) -> uuid.UUID:
+    """An active employee of the test's direction, announced to the service (references to
+    employees are checked: one never announced is refused)."""
+    return stack.employee([direction])

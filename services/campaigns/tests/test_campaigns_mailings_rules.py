@@ -1,0 +1,163 @@
+"""Mailing rules without infrastructure: who is excluded and why, positions, the signed
+unsubscribe token, the notifier's idempotency key."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from clientele_campaigns.consent.rules import ConsentEntry
+from clientele_campaigns.contacts.rules import Contact, Employment, recorded_gender
+from clientele_campaigns.mailings.rules import (
+    Candidate,
+    candidates_at,
+    classify,
+    holds_position,
+    idempotency_key,
+    parse_idempotency_key,
+    read_unsubscribe_token,
+    unsubscribe_token,
+)
+from clientele_campaigns.templates.rules import TemplateParts, check, compile_parts, context
+from clientele_shared.directory_read_models import OrganizationRecord, PersonRecord
+
+ORG = uuid.uuid4()
+TEMPLATE = compile_parts(
+    TemplateParts(
+        subject="{{ person.salutation }}",
+        text="{{ person.dative.first_middle }}, {{ organization.name }} {{ unsubscribe_url }}",
+    )
+)
+
+
+def _consent(granted: bool, source: str = "form") -> ConsentEntry:
+    return ConsentEntry(
+        id=1,
+        person_id=uuid.uuid4(),
+        channel="email",
+        granted=granted,
+        source=source,  # type: ignore[arg-type]
+        recorded_at=datetime.now(UTC),
+        actor_subject="alice",
+    )
+
+
+def _case(
+    *,
+    first: str | None = "Иван",
+    blocked: bool = False,
+    org_blocked: bool = False,
+    consent: ConsentEntry | None = None,
+    emails: tuple[str, ...] = ("ivan@example.ru",),
+) -> tuple[str, str | None]:
+    person_id = uuid.uuid4()
+    person = PersonRecord(
+        person_id=person_id,
+        first_name=first,
+        middle_name="Петрович",
+        last_name="Иванов",
+        blocked=blocked,
+        version=1,
+    )
+    organization = OrganizationRecord(
+        organization_id=ORG, legal_name="ООО «Ромашка»", blocked=org_blocked, version=1
+    )
+    contact = Contact(
+        person_id=person_id,
+        emails=list(emails),
+        employments=[Employment(organization_id=ORG, position="Бухгалтер")],
+    )
+    values = context(
+        person=person,
+        contact=contact,
+        organization=organization,
+        email=contact.email_at(ORG),
+        event=None,
+        mailing_title="Новости",
+        unsubscribe_url="https://x/u",
+    )
+    resolved = classify(
+        Candidate(person_id, ORG),
+        person=person,
+        organization=organization,
+        contact=contact,
+        consent=consent,
+        template=TEMPLATE,
+        context=values,
+    )
+    return resolved.status if resolved.reason is None else resolved.reason, resolved.detail
+
+
+def test_exclusion_reasons_in_order() -> None:
+    yes = _consent(True)
+    assert _case(consent=yes) == ("pending", None)
+    assert _case(consent=None) == ("no_consent", None)
+    assert _case(consent=_consent(False, "call")) == ("no_consent", None)
+    assert _case(consent=_consent(False, "unsubscribe")) == ("unsubscribed", None)
+    assert _case(consent=yes, blocked=True) == ("blocked_person", None)
+    assert _case(consent=yes, org_blocked=True) == ("blocked_organization", None)
+    assert _case(consent=yes, emails=()) == ("no_address", None)
+    assert _case(consent=yes, first=None) == (
+        "missing_field",
+        "person.dative.first_middle, person.salutation",
+    )
+
+
+def test_positions_match_case_insensitively_by_part() -> None:
+    assert holds_position("Главный бухгалтер", ["БУХГАЛТЕР"])
+    assert not holds_position("Директор", ["бухгалтер"])
+    assert not holds_position(None, ["бухгалтер"])
+    assert holds_position(None, [])
+    other = uuid.uuid4()
+    person = uuid.uuid4()
+    contacts = [
+        Contact(
+            person_id=person,
+            employments=[
+                Employment(organization_id=max(ORG, other), position="Бухгалтер"),
+                Employment(organization_id=min(ORG, other), position="Бухгалтер"),
+            ],
+        )
+    ]
+    found = candidates_at(contacts, {ORG, other}, ["бухгалтер"])
+    assert found == [Candidate(person, min(ORG, other))]  # once, at the first organization
+
+
+def test_unsubscribe_token_is_signed() -> None:
+    key, mailing, person = b"k" * 32, uuid.uuid4(), uuid.uuid4()
+    token = unsubscribe_token(key, mailing, person)
+    assert read_unsubscribe_token(key, token) == (mailing, person)
+    assert read_unsubscribe_token(b"x" * 32, token) is None
+    body, mac = token.split(".")
+    forged = unsubscribe_token(key, mailing, uuid.uuid4()).split(".")[0]
+    for bad in [f"{forged}.{mac}", f"{body}.{mac[:-2]}AA", "", ".", "a.b.c", "é.é", "x" * 200]:
+        assert read_unsubscribe_token(key, bad) is None
+
+
+def test_idempotency_key_round_trip() -> None:
+    mailing, person = uuid.uuid4(), uuid.uuid4()
+    assert parse_idempotency_key(idempotency_key(mailing, person)) == (mailing, person)
+    for other in ["automation:1:2", "mailing:x:y", "mailing:1"]:
+        assert parse_idempotency_key(other) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("Ж", "female"), ("мужской", "male"), ("x", None), (5, None)]
+)
+def test_recorded_gender(value: object, expected: str | None) -> None:
+    assert recorded_gender({"пол": value}) == expected
+
+
+def test_template_check_reports_fields_and_problems() -> None:
+    good = check(
+        TemplateParts(subject="Привет", html="{{ person.salutation }} {{ unsubscribe_url }}")
+    )
+    assert good.problems == []
+    assert good.required == ["person.salutation", "unsubscribe_url"]
+    assert good.unsubscribe_link
+    bad = check(TemplateParts(subject="{{ persona }}", text="{% for %}"))
+    assert {(p.part, p.kind) for p in bad.problems} == {
+        ("subject", "unknown_variable"),
+        ("text", "syntax"),
+    }
