@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 from clientele_shared.auth.principal import Principal, Role
+from clientele_shared.calendar_feeds import new_token, parse_token, secret_matches
 from clientele_shared.http.problems import NotFound
 from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
@@ -22,9 +23,6 @@ from clientele_interactions.exports.rules import (
     Meeting,
     VCardVersion,
     meetings_calendar,
-    new_token,
-    parse_token,
-    secret_matches,
     vcards,
 )
 
