@@ -13,11 +13,13 @@ grants:
   the owners of topics the ERP reads: their relays copy those events there (ADR 26).
 
 An ERP limited to some directions gets a user of its own, reading only those directions' feeds:
-``python -m clientele_shared.deploy_manifests --erp-user NAME --directions a,b`` prints it with
+``uv run python deploy/k8s/kafka_manifests.py --erp-user NAME --directions a,b`` prints it with
 the feeds' ``KafkaTopic``s.
 
-``python -m clientele_shared.deploy_manifests [--out DIR] [--check]`` writes (or verifies)
-``topics.yaml`` and ``users.yaml``; the committed copies live in ``deploy/k8s/kafka/``.
+``uv run python deploy/k8s/kafka_manifests.py [--out DIR] [--check]`` writes (or verifies)
+``topics.yaml`` and ``users.yaml``; the committed copies live in ``deploy/k8s/kafka/`` and
+``deploy/k8s/generate.py`` writes them with the rest. Deploy tooling, not a runtime package: no
+service installs it (pyyaml is a dev dependency).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from clientele_shared.events.catalog import ERP, ERP_DOCUMENTS, REGISTRY, SERVICES
 from clientele_shared.events.feeds import FEED_PREFIX, feed_topic
 from clientele_shared.events.registry import Registry, Topic
@@ -46,7 +47,7 @@ MIN_INSYNC_REPLICAS = 2
 DEFAULT_OUT = Path("deploy/k8s/kafka")
 HEADER = (
     "# Generated from clientele_shared.events.catalog by\n"
-    "#   uv run python -m clientele_shared.deploy_manifests\n"
+    "#   uv run python deploy/k8s/generate.py\n"
     "# Do not edit: change the topic registry and regenerate.\n"
 )
 
@@ -207,7 +208,7 @@ def write(out: Path, rendered: dict[str, str]) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m clientele_shared.deploy_manifests", description=__doc__.split("\n")[0]
+        prog="deploy/k8s/kafka_manifests.py", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default: {DEFAULT_OUT}")
     parser.add_argument("--cluster", default=KAFKA_CLUSTER, help="the strimzi.io/cluster label")
