@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 from clientele_interactions.app import PUBLISHES
+from clientele_interactions.clients.readmodels import on_employee_event
 from clientele_interactions.domain.model import ResultDraft, ResultPatch
 from clientele_interactions.exports import service as exports
-from clientele_interactions.readmodels import on_employee_event
 from clientele_interactions.results import service as results
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.store import interaction_audit, metadata
+from clientele_interactions.tables import interaction_audit, metadata
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.schemas.directory import EmployeeCreated

@@ -198,28 +198,53 @@ class UnitOfWork:
         operation's records, all changed the same way by the same actor)."""
         if self.audit_log is None:
             raise RuntimeError("this service keeps no audit trail")
-        columns = self.audit_log.c
-        # The shared shape (audit_table) names the entity by kind and id; an older trail of one
-        # kind of record (interactions' interaction_audit) keys it by a "<kind>_id" column.
-        entity = "entity_id" if "entity_kind" in columns else f"{kind}_id"
-        common = {
-            "entity_kind": kind,
-            "action": action,
-            "actor_subject": self.actor.subject,
-            "actor_kind": self.actor.kind,
-            "actor_name": self.actor_name,
-            "correlation_id": current_correlation_id(),
-            "note": note,
-        }
-        common = {name: value for name, value in common.items() if name in columns}
-        rows = [
-            {**common, entity: entity_id, "version": version, "changes": changes}
-            for entity_id, version, changes in entries
-        ]
-        if len(rows) >= COPY_FROM:
-            await Copy.of(self.audit_log, rows).write(self.session)
-        elif rows:
-            await self.session.execute(insert(self.audit_log), rows)
+        await append_audit(
+            self.session,
+            self.audit_log,
+            self.actor,
+            kind=kind,
+            action=action,
+            entries=entries,
+            actor_name=self.actor_name,
+            note=note,
+        )
+
+
+async def append_audit(
+    session: AsyncSession,
+    audit_log: Table,
+    actor: Actor,
+    *,
+    kind: str,
+    action: str,
+    entries: Iterable[tuple[uuid.UUID, int | None, dict[str, Any]]],
+    actor_name: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Append one audit entry per ``(entity_id, version, changes)`` in the session's transaction
+    (what :meth:`UnitOfWork.audit_many` does; for code that has a session but no unit of work)."""
+    columns = audit_log.c
+    # The shared shape (audit_table) names the entity by kind and id; an older trail of one
+    # kind of record (interactions' interaction_audit) keys it by a "<kind>_id" column.
+    entity = "entity_id" if "entity_kind" in columns else f"{kind}_id"
+    common = {
+        "entity_kind": kind,
+        "action": action,
+        "actor_subject": actor.subject,
+        "actor_kind": actor.kind,
+        "actor_name": actor_name,
+        "correlation_id": current_correlation_id(),
+        "note": note,
+    }
+    common = {name: value for name, value in common.items() if name in columns}
+    rows = [
+        {**common, entity: entity_id, "version": version, "changes": changes}
+        for entity_id, version, changes in entries
+    ]
+    if len(rows) >= COPY_FROM:
+        await Copy.of(audit_log, rows).write(session)
+    elif rows:
+        await session.execute(insert(audit_log), rows)
 
 
 @asynccontextmanager

@@ -62,7 +62,7 @@ from clientele_interactions.operations import (
 )
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.store import (
+from clientele_interactions.tables import (
     client_cards,
     employees,
     employments,

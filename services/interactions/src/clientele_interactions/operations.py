@@ -15,6 +15,7 @@ from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.events.envelope import Actor
 from clientele_shared.http.problems import Conflict, NotFound
 from clientele_shared.observability import current_correlation_id
+from clientele_shared.service_layer import append_audit
 from clientele_shared.storage import AttachmentStorage, Upload
 from sqlalchemy import Row, and_, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.domain.model import Attachment, Interaction, ResultDefinition
 from clientele_interactions.domain.rules import Rejected, Results
-from clientele_interactions.store import (
+from clientele_interactions.tables import (
     attachments,
     campaigns,
     client_cards,
@@ -435,18 +436,16 @@ async def audit(
     changes: Mapping[str, Any] | None = None,
     note: str | None = None,
 ) -> None:
-    """Append one row to the interaction's audit trail, in the caller's transaction."""
-    await session.execute(
-        insert(interaction_audit).values(
-            interaction_id=interaction_id,
-            version=version,
-            action=action,
-            actor_subject=actor.subject,
-            actor_kind=actor.kind,
-            correlation_id=current_correlation_id(),
-            changes=dict(changes or {}),
-            note=note,
-        )
+    """Append one row to the interaction's audit trail, in the caller's transaction (the shared
+    writer; features in the one shape audit through their unit of work)."""
+    await append_audit(
+        session,
+        interaction_audit,
+        actor,
+        kind="interaction",
+        action=action,
+        entries=[(interaction_id, version, dict(changes or {}))],
+        note=note,
     )
 
 

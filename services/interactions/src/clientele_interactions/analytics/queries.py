@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from clientele_interactions.operations import visible_clients
-from clientele_interactions.store import client_cards, interactions
+from clientele_interactions.tables import client_cards, interactions
 
 
 def _visible(stmt: Select[Any], principal: Principal) -> Select[Any]:

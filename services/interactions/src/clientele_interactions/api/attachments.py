@@ -34,7 +34,7 @@ from clientele_interactions.operations import (
     visible_interaction,
     writable_interaction,
 )
-from clientele_interactions.store import attachments
+from clientele_interactions.tables import attachments
 
 router = APIRouter(prefix="/v1/interactions/{interaction_id}/attachments", tags=["attachments"])
 _NOT_FOUND = "No such attachment."

@@ -22,7 +22,7 @@ from clientele_interactions.operations import (
     writable_card,
 )
 from clientele_interactions.publishing import Publisher
-from clientele_interactions.store import client_cards, handovers, interactions
+from clientele_interactions.tables import client_cards, handovers, interactions
 
 router = APIRouter(prefix="/v1/handovers", tags=["hand-over"])
 

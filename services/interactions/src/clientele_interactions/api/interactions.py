@@ -63,7 +63,7 @@ from clientele_interactions.operations import (
 )
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.store import client_cards, interaction_audit, interactions, persons
+from clientele_interactions.tables import client_cards, interaction_audit, interactions, persons
 
 router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
 

@@ -1,4 +1,4 @@
-"""Interactions' subscriptions to the directory's organizations: the client cards.
+"""The client cards: the directory's organizations as interactions keeps them.
 
 The cards follow the organization state topic (``CARDS``, ADR 18): a card the change events
 never announced (a consumer that started late, a lost read model) is filled in from its state
@@ -18,12 +18,10 @@ from typing import Any
 
 from clientele_shared.events.catalog import (
     ORGANIZATIONS,
-    ORGANIZATIONS_STATE,
     OrganizationCreated,
     OrganizationUpdated,
 )
 from clientele_shared.events.envelope import Actor, Envelope
-from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.directory import (
     OrganizationBlocked,
@@ -32,7 +30,7 @@ from clientele_shared.events.schemas.directory import (
     OrganizationRestored,
     OrganizationUnblocked,
 )
-from clientele_shared.events.state import ReadModel, gap, subscribe_state
+from clientele_shared.events.state import ReadModel, gap
 from pydantic import BaseModel
 from sqlalchemy import and_, delete, exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -49,7 +47,7 @@ from clientele_interactions.domain.cards import (
 from clientele_interactions.domain.model import Interaction
 from clientele_interactions.operations import SERVICE_ACTOR, bump_summary, move_interactions
 from clientele_interactions.publishing import Publisher
-from clientele_interactions.store import (
+from clientele_interactions.tables import (
     client_campaigns,
     client_cards,
     client_deals,
@@ -304,10 +302,3 @@ class CardEvents:
         await self._reminders(session, survivor, actor, only=moved)
         await bump_summary(session, merged)
         await bump_summary(session, survivor)
-
-
-def subscribe(
-    consumer: EventConsumer, outbox: Outbox, clock: Clock, reminder_lead: timedelta
-) -> None:
-    consumer.subscribe(ORGANIZATIONS, CARD_CHANGES, CardEvents(outbox, clock, reminder_lead))
-    subscribe_state(consumer, ORGANIZATIONS_STATE, CARD_STATES, CARDS)

@@ -27,7 +27,7 @@ from clientele_interactions.clients.rules import (
 from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.domain.model import Interaction
 from clientele_interactions.domain.people import Person, full_name
-from clientele_interactions.store import (
+from clientele_interactions.tables import (
     client_campaigns,
     client_cards,
     client_deals,

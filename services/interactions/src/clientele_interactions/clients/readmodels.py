@@ -9,15 +9,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from clientele_shared.events.catalog import (
-    CAMPAIGN_EVENTS,
-    DEALS,
-    EMPLOYEES,
-    ERP_DOCUMENTS,
-    PERSONS,
-)
 from clientele_shared.events.envelope import Envelope
-from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.schemas.campaigns import (
     CampaignChanged,
     CampaignCreated,
@@ -61,7 +53,7 @@ from clientele_interactions.domain.people import (
     person_values,
 )
 from clientele_interactions.operations import SERVICE_ACTOR, bump_summary, move_interactions
-from clientele_interactions.store import (
+from clientele_interactions.tables import (
     campaigns,
     client_cards,
     client_deals,
@@ -254,14 +246,6 @@ async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseMod
             )
             .values(**employee_changes(payload), version=payload.version, updated_at=func.now())
         )
-
-
-def subscribe_read_models(consumer: EventConsumer) -> None:
-    consumer.subscribe(PERSONS, "people", on_person_event)
-    consumer.subscribe(EMPLOYEES, "employees", on_employee_event)
-    consumer.subscribe(DEALS, "deals", on_deal_event)
-    consumer.subscribe(CAMPAIGN_EVENTS, "campaigns", on_campaign_event)
-    consumer.subscribe(ERP_DOCUMENTS, "erp-documents", on_erp_document)
 
 
 async def on_campaign_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:

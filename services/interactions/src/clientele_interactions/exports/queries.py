@@ -12,7 +12,7 @@ from sqlalchemy import Row, and_, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_interactions.operations import visible_clients
-from clientele_interactions.store import (
+from clientele_interactions.tables import (
     calendar_feed_tokens,
     client_cards,
     employees,

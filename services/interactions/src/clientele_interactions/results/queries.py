@@ -8,7 +8,7 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.store import interaction_results
+from clientele_interactions.tables import interaction_results
 
 
 async def results(

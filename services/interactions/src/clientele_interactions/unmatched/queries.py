@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from clientele_interactions.operations import visible_clients
-from clientele_interactions.store import client_cards, interactions, unmatched_addresses
+from clientele_interactions.tables import client_cards, interactions, unmatched_addresses
 
 candidate = client_cards.alias("candidate")
 

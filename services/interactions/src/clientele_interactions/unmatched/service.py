@@ -24,7 +24,7 @@ from clientele_interactions.operations import (
     writable_interaction,
 )
 from clientele_interactions.publishing import Publisher
-from clientele_interactions.store import interaction_audit
+from clientele_interactions.tables import interaction_audit
 from clientele_interactions.unmatched import queries
 
 NO_ITEM = "No such unmatched address."
