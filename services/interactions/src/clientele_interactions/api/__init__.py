@@ -6,11 +6,11 @@ from clientele_interactions.analytics.router import router as analytics
 from clientele_interactions.api import (
     attachments,
     email,
-    handovers,
     interactions,
 )
 from clientele_interactions.clients.router import router as clients
 from clientele_interactions.exports.router import router as exports
+from clientele_interactions.handovers.router import router as handovers
 from clientele_interactions.results.router import router as results
 from clientele_interactions.unmatched.router import router as unmatched
 
@@ -23,7 +23,7 @@ def routers() -> list[APIRouter]:
         interactions.router,
         results,
         attachments.router,
-        handovers.router,
+        handovers,
         exports,
         analytics,
     ]
