@@ -198,7 +198,7 @@ async def notifier_email(ctx: Context) -> dict[str, float]:
 async def notifier_email_direct(ctx: Context) -> dict[str, float]:
     import aiosmtplib
     from clientele_notifier.channels.email import build_message
-    from clientele_notifier.domain import render
+    from clientele_notifier.deliveries.rules import render
     from clientele_shared.events.schemas.notifications import NotificationRequested
 
     from bench.stack import new_id

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from clientele_interactions.events import CARDS
+from clientele_interactions.clients.events import CARDS
 from clientele_shared.db import create_engine
 from clientele_shared.events.admin import ensure_topics
 from clientele_shared.events.catalog import ORGANIZATIONS, ORGANIZATIONS_STATE, REGISTRY

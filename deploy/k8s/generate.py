@@ -3,22 +3,36 @@
 usage: uv run python deploy/k8s/generate.py [--check]
 
 The service list is ``clientele_shared.events.catalog.SERVICES``; the Kafka topics and users come
-from ``clientele_shared.deploy_manifests``. The output is committed; ``--check`` writes nothing
+from ``kafka_manifests.py`` beside this script. The output is committed; ``--check`` writes nothing
 and exits 1 when a committed file differs from what would be generated.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from string import Template
+from types import ModuleType
 
-from clientele_shared import deploy_manifests
 from clientele_shared.events.catalog import SERVICES
 
 K8S = Path(__file__).resolve().parent
+
+
+def _beside(name: str) -> ModuleType:
+    """A module beside this script (deploy tooling is no installed package)."""
+    spec = importlib.util.spec_from_file_location(f"clientele_k8s_{name}", K8S / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+kafka_manifests = _beside("kafka_manifests")
 BASE = K8S / "base"
 KAFKA = K8S / "kafka"
 
@@ -285,7 +299,7 @@ def render_base(services: Sequence[str] = SERVICES) -> dict[str, str]:
 
 def outputs() -> dict[Path, dict[str, str]]:
     """Directory -> (file name -> content) of everything this script generates."""
-    return {BASE: render_base(), KAFKA: deploy_manifests.render()}
+    return {BASE: render_base(), KAFKA: kafka_manifests.render()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -297,11 +311,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     stale = False
     for directory, rendered in outputs().items():
         if args.check:
-            for path in deploy_manifests.stale(directory, rendered):
+            for path in kafka_manifests.stale(directory, rendered):
                 print(f"stale: {path.relative_to(K8S.parents[1])}", file=sys.stderr)
                 stale = True
         else:
-            for path in deploy_manifests.write(directory, rendered):
+            for path in kafka_manifests.write(directory, rendered):
                 print(f"wrote {path.relative_to(K8S.parents[1])}")
     return 1 if stale else 0
 

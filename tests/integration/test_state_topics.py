@@ -43,10 +43,10 @@ from clientele_directory.tables import (
     organizations,
     unwanted_register,
 )
+from clientele_interactions.clients.events import CARDS, CardEvents
 from clientele_interactions.clock import SystemClock
-from clientele_interactions.events import CARDS, CardEvents
-from clientele_interactions.store import client_cards
-from clientele_interactions.store import metadata as interactions_metadata
+from clientele_interactions.tables import client_cards
+from clientele_interactions.tables import metadata as interactions_metadata
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.catalog import (

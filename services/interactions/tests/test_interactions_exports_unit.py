@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import icalendar
 import vobject
-from clientele_interactions.domain.exports import Contact, Meeting, meetings_calendar, vcards
+from clientele_interactions.exports.rules import Contact, Meeting, meetings_calendar, vcards
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import icalendar
 import pytest
-from clientele_interactions.domain.feeds import new_token, parse_token, secret_matches
+from clientele_shared.calendar_feeds import new_token, parse_token, secret_matches
 from clientele_shared.events.catalog import EMPLOYEES
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import EmployeeCreated, EmployeeUpdated

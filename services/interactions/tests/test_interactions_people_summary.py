@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from clientele_interactions.clients.rules import DealLine, SummaryBody, present
 from clientele_interactions.clock import ManualClock
 from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.domain.model import Interaction
@@ -16,7 +17,6 @@ from clientele_interactions.domain.people import (
     person_changes,
     person_values,
 )
-from clientele_interactions.domain.summary import DealLine, SummaryBody, present
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import PersonCreated, PersonUpdated

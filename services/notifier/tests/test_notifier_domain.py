@@ -7,22 +7,20 @@ import datetime as dt
 import random
 
 import pytest
-from clientele_notifier.domain import (
+from clientele_notifier.deliveries.rules import (
+    DeliveryRetryPolicy,
     DeliveryState,
     EmployeeContact,
     Outcome,
-    Preferences,
-    RetryPolicy,
     SendResult,
     after_failure,
     email_target,
-    quiet_until,
     rate_limit_key,
     recipient_address,
     render,
-    sign,
-    verify,
 )
+from clientele_notifier.preferences.rules import Preferences, quiet_until
+from clientele_notifier.webhooks.rules import sign, verify
 from clientele_shared.events.schemas.notifications import (
     Channel,
     NotificationRequested,
@@ -34,7 +32,7 @@ UTC = dt.UTC
 
 
 def test_backoff_doubles_with_jitter_in_the_upper_half_and_is_capped() -> None:
-    policy = RetryPolicy(max_attempts=10, initial_backoff=2.0, max_backoff=30.0)
+    policy = DeliveryRetryPolicy(max_attempts=10, initial_backoff=2.0, max_backoff=30.0)
     rng = random.Random(7)
     for attempt, ceiling in [(1, 2.0), (2, 4.0), (3, 8.0), (4, 16.0), (5, 30.0), (9, 30.0)]:
         delays = [policy.backoff(attempt, rng) for _ in range(200)]
@@ -43,7 +41,7 @@ def test_backoff_doubles_with_jitter_in_the_upper_half_and_is_capped() -> None:
 
 
 def test_after_failure_retries_until_the_last_attempt() -> None:
-    policy = RetryPolicy(max_attempts=3, initial_backoff=1)
+    policy = DeliveryRetryPolicy(max_attempts=3, initial_backoff=1)
     transient = SendResult(Outcome.RETRY, "451")
     assert after_failure(policy, 1, transient) is DeliveryState.RETRY
     assert after_failure(policy, 3, transient) is DeliveryState.DEAD

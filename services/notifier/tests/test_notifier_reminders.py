@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from clientele_notifier.reminders import INDEX, INDEX_BUILT
+from clientele_notifier.reminders.scheduler import INDEX, INDEX_BUILT
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import DELIVERIES
 from clientele_shared.events.envelope import Envelope

@@ -8,13 +8,13 @@ import re
 
 import pytest
 from clientele_notifier.channels.webhook import UnresolvableHostError, WebhookGuard, resolve
-from clientele_notifier.domain import (
+from clientele_notifier.settings import NotifierSettings
+from clientele_notifier.webhooks.rules import (
     IPAddress,
     UrlRefusedError,
     WebhookUrlPolicy,
     address_kind,
 )
-from clientele_notifier.settings import NotifierSettings
 
 STRICT = WebhookUrlPolicy()
 

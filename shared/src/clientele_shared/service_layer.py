@@ -153,7 +153,7 @@ class UnitOfWork:
         self,
         session: AsyncSession,
         outbox: Outbox,
-        audit_log: Table,
+        audit_log: Table | None,
         actor: Actor,
         actor_name: str | None = None,
     ) -> None:
@@ -196,36 +196,67 @@ class UnitOfWork:
     ) -> None:
         """Append one entry per ``(entity_id, version, changes)`` in one statement (a bulk
         operation's records, all changed the same way by the same actor)."""
-        rows = [
-            {
-                "entity_kind": kind,
-                "entity_id": entity_id,
-                "version": version,
-                "action": action,
-                "actor_subject": self.actor.subject,
-                "actor_kind": self.actor.kind,
-                "actor_name": self.actor_name,
-                "correlation_id": current_correlation_id(),
-                "changes": changes,
-                "note": note,
-            }
-            for entity_id, version, changes in entries
-        ]
-        if len(rows) >= COPY_FROM:
-            await Copy.of(self.audit_log, rows).write(self.session)
-        elif rows:
-            await self.session.execute(insert(self.audit_log), rows)
+        if self.audit_log is None:
+            raise RuntimeError("this service keeps no audit trail")
+        await append_audit(
+            self.session,
+            self.audit_log,
+            self.actor,
+            kind=kind,
+            action=action,
+            entries=entries,
+            actor_name=self.actor_name,
+            note=note,
+        )
+
+
+async def append_audit(
+    session: AsyncSession,
+    audit_log: Table,
+    actor: Actor,
+    *,
+    kind: str,
+    action: str,
+    entries: Iterable[tuple[uuid.UUID, int | None, dict[str, Any]]],
+    actor_name: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Append one audit entry per ``(entity_id, version, changes)`` in the session's transaction
+    (what :meth:`UnitOfWork.audit_many` does; for code that has a session but no unit of work)."""
+    columns = audit_log.c
+    # The shared shape (audit_table) names the entity by kind and id; an older trail of one
+    # kind of record (interactions' interaction_audit) keys it by a "<kind>_id" column.
+    entity = "entity_id" if "entity_kind" in columns else f"{kind}_id"
+    common = {
+        "entity_kind": kind,
+        "action": action,
+        "actor_subject": actor.subject,
+        "actor_kind": actor.kind,
+        "actor_name": actor_name,
+        "correlation_id": current_correlation_id(),
+        "note": note,
+    }
+    common = {name: value for name, value in common.items() if name in columns}
+    rows = [
+        {**common, entity: entity_id, "version": version, "changes": changes}
+        for entity_id, version, changes in entries
+    ]
+    if len(rows) >= COPY_FROM:
+        await Copy.of(audit_log, rows).write(session)
+    elif rows:
+        await session.execute(insert(audit_log), rows)
 
 
 @asynccontextmanager
 async def unit_of_work(
     sessions: async_sessionmaker[AsyncSession],
     outbox: Outbox,
-    audit_log: Table,
+    audit_log: Table | None,
     author: Principal | Actor,
 ) -> AsyncIterator[UnitOfWork]:
     """Open a transaction; on a clean exit stage the collected events in the outbox and commit,
-    on an exception roll everything back (rows, audit entries and events alike)."""
+    on an exception roll everything back (rows, audit entries and events alike). A service
+    without an audit trail (the notifier: its delivery log is its record) passes None."""
     if isinstance(author, Principal):
         actor, name = actor_of(author), author.name
     else:
@@ -238,7 +269,7 @@ async def unit_of_work(
 
 @asynccontextmanager
 async def within(
-    session: AsyncSession, outbox: Outbox, audit_log: Table, actor: Actor
+    session: AsyncSession, outbox: Outbox, audit_log: Table | None, actor: Actor
 ) -> AsyncIterator[UnitOfWork]:
     """A unit of work inside a transaction someone else owns (an event consumer's inbox
     transaction): the events are staged when the block ends; the owner commits."""

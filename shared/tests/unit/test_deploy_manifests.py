@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-from clientele_shared import deploy_manifests
 from clientele_shared.events.catalog import (
     DEALS,
     ERP,
@@ -22,18 +21,26 @@ REPO = Path(__file__).resolve().parents[3]
 K8S = REPO / "deploy" / "k8s"
 
 
+def _beside(name: str) -> ModuleType:
+    """A module of deploy/k8s (deploy tooling is no installed package)."""
+    spec = importlib.util.spec_from_file_location(f"clientele_k8s_{name}", K8S / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+deploy_manifests = _beside("kafka_manifests")
+
+
 def _load(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
 
 
 @pytest.fixture(scope="module")
 def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("clientele_k8s_generate", K8S / "generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _beside("generate")
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,13 @@ from fastapi import FastAPI
 
 from clientele_interactions.api import routers
 from clientele_interactions.api.common import install_rule_handlers
+from clientele_interactions.clients.cache import SummaryCache
+from clientele_interactions.clients.events import CARDS
 from clientele_interactions.clock import Clock, SystemClock
-from clientele_interactions.events import CARDS, subscribe
 from clientele_interactions.imap import ImapPoller
-from clientele_interactions.readmodels import subscribe_read_models
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.store import metadata
-from clientele_interactions.summary import SummaryCache
+from clientele_interactions.subscriptions import subscribe
+from clientele_interactions.tables import metadata
 from clientele_interactions.worker import OverdueWorker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -49,7 +49,6 @@ def create_app(
         clock,
         timedelta(minutes=settings.reminder_lead_minutes),
     )
-    subscribe_read_models(runtime.consumer)
     app = create_service_app(
         runtime,
         title="Clientele interactions",

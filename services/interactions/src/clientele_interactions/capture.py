@@ -17,8 +17,9 @@ from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal, Role
-from clientele_shared.http.problems import ProblemError
+from clientele_shared.http.problems import Conflict, ProblemError
 from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.service_layer import actor_of
 from clientele_shared.storage import (
     AttachmentRefused,
     AttachmentStorage,
@@ -48,8 +49,6 @@ from clientele_interactions.domain.model import (
 )
 from clientele_interactions.domain.rules import created_changes, refuse_blocked
 from clientele_interactions.operations import (
-    Conflict,
-    actor_of,
     audit,
     blocked_among,
     bump_summary,
@@ -63,7 +62,7 @@ from clientele_interactions.operations import (
 )
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.store import (
+from clientele_interactions.tables import (
     client_cards,
     employees,
     employments,

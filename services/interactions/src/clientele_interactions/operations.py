@@ -13,8 +13,9 @@ from typing import Any
 from clientele_shared.auth.access import ForbiddenDirectionError, ensure_visible, visible_to
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.events.envelope import Actor
-from clientele_shared.http.problems import NotFound, ProblemError
+from clientele_shared.http.problems import Conflict, NotFound
 from clientele_shared.observability import current_correlation_id
+from clientele_shared.service_layer import append_audit
 from clientele_shared.storage import AttachmentStorage, Upload
 from sqlalchemy import Row, and_, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.domain.model import Attachment, Interaction, ResultDefinition
 from clientele_interactions.domain.rules import Rejected, Results
-from clientele_interactions.store import (
+from clientele_interactions.tables import (
     attachments,
     campaigns,
     client_cards,
@@ -40,15 +41,6 @@ from clientele_interactions.store import (
 NO_CLIENT = "No such client."
 NO_INTERACTION = "No such interaction."
 SERVICE_ACTOR = Actor(subject="interactions", kind="service")
-
-
-class Conflict(ProblemError):
-    def __init__(self, detail: str, **extensions: Any) -> None:
-        super().__init__(409, "Conflict", detail, kind="conflict", **extensions)
-
-
-def actor_of(principal: Principal) -> Actor:
-    return Actor(subject=principal.subject, kind=principal.kind)
 
 
 def live_cards() -> ColumnElement[bool]:
@@ -444,18 +436,16 @@ async def audit(
     changes: Mapping[str, Any] | None = None,
     note: str | None = None,
 ) -> None:
-    """Append one row to the interaction's audit trail, in the caller's transaction."""
-    await session.execute(
-        insert(interaction_audit).values(
-            interaction_id=interaction_id,
-            version=version,
-            action=action,
-            actor_subject=actor.subject,
-            actor_kind=actor.kind,
-            correlation_id=current_correlation_id(),
-            changes=dict(changes or {}),
-            note=note,
-        )
+    """Append one row to the interaction's audit trail, in the caller's transaction (the shared
+    writer; features in the one shape audit through their unit of work)."""
+    await append_audit(
+        session,
+        interaction_audit,
+        actor,
+        kind="interaction",
+        action=action,
+        entries=[(interaction_id, version, dict(changes or {}))],
+        note=note,
     )
 
 

@@ -19,7 +19,7 @@ from clientele_interactions.clock import Clock
 from clientele_interactions.domain.model import Interaction
 from clientele_interactions.operations import SERVICE_ACTOR, audit, bump_summary, live_cards
 from clientele_interactions.publishing import Publisher
-from clientele_interactions.store import client_cards, interactions
+from clientele_interactions.tables import client_cards, interactions
 
 log = get_logger(__name__)
 

@@ -1,4 +1,5 @@
-"""Composition root of the notifier service."""
+"""Composition root of the notifier service: its parts around the runtime, one line per feature
+router."""
 
 from pathlib import Path
 
@@ -6,13 +7,17 @@ from clientele_shared.events.catalog import DELIVERIES
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
-from clientele_notifier.api import ROUTERS
-from clientele_notifier.events import subscribe
-from clientele_notifier.livestream import InboxHub
-from clientele_notifier.reminders import ReminderScheduler
+from clientele_notifier.deliveries.router import router as deliveries
+from clientele_notifier.deliveries.worker import DeliveryWorker
+from clientele_notifier.inbox.live import InboxHub
+from clientele_notifier.inbox.router import router as inbox
+from clientele_notifier.preferences.router import router as preferences
+from clientele_notifier.reminders.router import router as reminders
+from clientele_notifier.reminders.scheduler import ReminderScheduler
 from clientele_notifier.settings import NotifierSettings
-from clientele_notifier.store import metadata
-from clientele_notifier.worker import DeliveryWorker
+from clientele_notifier.subscriptions import subscribe
+from clientele_notifier.tables import metadata
+from clientele_notifier.webhooks.router import router as webhooks
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -44,7 +49,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         runtime,
         title="Clientele notifier",
         description="Delivery of e-mail, in-app notifications, webhooks and reminders.",
-        routers=ROUTERS,
+        routers=[inbox, webhooks, deliveries, reminders, preferences],
     )
     app.state.notifier = notifier
     return app

@@ -2,30 +2,28 @@
 
 from fastapi import APIRouter
 
+from clientele_interactions.analytics.router import router as analytics
 from clientele_interactions.api import (
-    analytics,
     attachments,
-    clients,
     email,
-    exports,
-    feeds,
-    handovers,
     interactions,
-    results,
-    unmatched,
 )
+from clientele_interactions.clients.router import router as clients
+from clientele_interactions.exports.router import router as exports
+from clientele_interactions.handovers.router import router as handovers
+from clientele_interactions.results.router import router as results
+from clientele_interactions.unmatched.router import router as unmatched
 
 
 def routers() -> list[APIRouter]:
     return [
-        clients.router,
+        clients,
         email.router,
-        unmatched.router,
+        unmatched,
         interactions.router,
-        results.router,
+        results,
         attachments.router,
-        handovers.router,
-        exports.router,
-        feeds.router,
-        analytics.router,
+        handovers,
+        exports,
+        analytics,
     ]

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.http.problems import NotFound, ProblemError
 from clientele_shared.observability import get_logger
+from clientele_shared.service_layer import actor_of
 from clientele_shared.storage import (
     AttachmentRefused,
     AttachmentStorage,
@@ -25,7 +26,6 @@ from sqlalchemy import delete, select
 from clientele_interactions.api.common import Runtime, Settings, Writer
 from clientele_interactions.domain.model import Attachment
 from clientele_interactions.operations import (
-    actor_of,
     audit,
     discard,
     ensure_writable,
@@ -34,7 +34,7 @@ from clientele_interactions.operations import (
     visible_interaction,
     writable_interaction,
 )
-from clientele_interactions.store import attachments
+from clientele_interactions.tables import attachments
 
 router = APIRouter(prefix="/v1/interactions/{interaction_id}/attachments", tags=["attachments"])
 _NOT_FOUND = "No such attachment."

@@ -10,6 +10,7 @@ from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import IfMatch, check_version, etag, required_versions
 from clientele_shared.http.params import EntryCursor
+from clientele_shared.service_layer import actor_of
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import and_, any_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +45,6 @@ from clientele_interactions.domain.rules import (
     suggest_next,
 )
 from clientele_interactions.operations import (
-    actor_of,
     audit,
     blocked_among,
     bump_summary,
@@ -63,7 +63,7 @@ from clientele_interactions.operations import (
 )
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.store import client_cards, interaction_audit, interactions, persons
+from clientele_interactions.tables import client_cards, interaction_audit, interactions, persons
 
 router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
 

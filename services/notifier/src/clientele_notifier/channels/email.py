@@ -16,7 +16,7 @@ import httpx
 from clientele_shared.events.schemas.notifications import AttachmentRef
 from clientele_shared.observability import get_logger
 
-from clientele_notifier.domain import Content, Outcome, SendResult
+from clientele_notifier.deliveries.rules import Content, Outcome, SendResult
 from clientele_notifier.settings import NotifierSettings
 
 log = get_logger(__name__)

@@ -14,13 +14,12 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from cryptography.fernet import Fernet, InvalidToken
 
-from clientele_notifier.domain import (
+from clientele_notifier.deliveries.rules import Outcome, SendResult
+from clientele_notifier.webhooks.rules import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     WEBHOOK_ID_HEADER,
     IPAddress,
-    Outcome,
-    SendResult,
     UrlRefusedError,
     WebhookUrlPolicy,
     sign,

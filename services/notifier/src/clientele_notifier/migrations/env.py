@@ -1,4 +1,4 @@
-from clientele_notifier.store import metadata
+from clientele_notifier.tables import metadata
 from clientele_shared.db import run_env
 
 run_env(metadata)

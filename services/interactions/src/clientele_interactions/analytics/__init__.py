@@ -1,0 +1,1 @@
+"""Analytics of the contact log, always within the caller's directions."""

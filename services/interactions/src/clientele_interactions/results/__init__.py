@@ -1,0 +1,1 @@
+"""The configurable results of interactions, per kind (admins manage them)."""

@@ -1,0 +1,1 @@
+"""Unmatched addresses of captured mail: list, link one to a person, or dismiss it."""

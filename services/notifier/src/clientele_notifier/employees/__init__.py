@@ -1,0 +1,1 @@
+"""The directory's employees as far as delivery needs them (a read model)."""

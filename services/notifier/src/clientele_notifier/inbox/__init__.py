@@ -1,0 +1,1 @@
+"""Each employee's in-app inbox and its live stream."""

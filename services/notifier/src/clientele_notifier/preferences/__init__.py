@@ -1,0 +1,1 @@
+"""Each employee's own notification preferences."""

@@ -1,0 +1,1 @@
+"""Reminders other services schedule; the notifier fires them when due."""

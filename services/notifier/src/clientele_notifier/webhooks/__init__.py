@@ -1,0 +1,1 @@
+"""Webhook endpoints the notifier calls (admins register them)."""
