@@ -4,8 +4,8 @@ The broker cannot filter records by content, so per-direction access is given by
 event of a topic the ERP may read is also published, by its owner's outbox relay, to
 ``clientele.feed.<direction>`` for each direction it belongs to, and every state record to the
 compacted ``clientele.feed.<direction>.state``. An ERP principal limited to some directions gets
-Read ACLs on those feeds only (``deploy/k8s/kafka_manifests.py --erp-user``), so the broker refuses it
-the rest.
+Read ACLs on those feeds only (``deploy/k8s/kafka_manifests.py --erp-user``), so the broker
+refuses it the rest.
 
 A record that leaves a direction (its ``directions`` changed) is still sent to the feed of the
 direction it left, so that subscriber sees it go, and a tombstone removes its snapshot from that
