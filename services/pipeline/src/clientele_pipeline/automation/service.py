@@ -57,6 +57,7 @@ from clientele_pipeline.automation.rules import (
     interaction_occurrences,
     occurrences,
     patched,
+    task_occurrences,
 )
 from clientele_pipeline.deals import queries as deal_queries
 from clientele_pipeline.deals import service as deals
@@ -589,6 +590,28 @@ class DeliveryTriggers:
         occurrence = delivery_occurrence(envelope.type, envelope.event_id, values, deal_id)
         await engine.on_occurrences(
             session, self.outbox, [occurrence], str(request[0]), envelope.occurred_at, envelope.type
+        )
+
+
+class TaskTriggers:
+    """The pipeline's task events: a task about a deal completed or overdue fires the
+    `task_completed`/`task_overdue` rules and counts as activity on the deal."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+        found = task_occurrences(envelope.type, envelope.event_id, payload.model_dump(mode="json"))
+        if not found:
+            return
+        await engine.on_deal_event(session, found[0].deal_id, envelope.occurred_at, activity=True)
+        await engine.on_occurrences(
+            session,
+            self.outbox,
+            found,
+            envelope.causation_id,
+            envelope.occurred_at,
+            envelope.type,
         )
 
 
