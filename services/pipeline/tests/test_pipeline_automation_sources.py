@@ -465,3 +465,59 @@ def test_create_task_actions_and_triggers_from_tasks_and_payments(
         assert _runs(stack, deal, rule)[0]["status"] == "fired"
     tags = set(stack.call("GET", f"/v1/deals/{deal['id']}", user).json()["tags"])
     assert {"agreed-by-task", "task-late", "paid"} <= tags
+
+
+def test_email_templates_fail_on_preview_never_mid_run(
+    stack: Stack, pipeline: dict[str, Any]
+) -> None:
+    user = stack.user(SRC)
+    employee = stack.employee(SRC)
+    for subject, text in (("{{ deal.title", "x"), ("x", "{{ client.name }}")):
+        bad = {
+            "pipeline_id": pipeline["id"],
+            "name": "Плохое письмо",
+            "trigger": {"kind": "manual"},
+            "actions": [{"kind": "notify", "channel": "email", "subject": subject, "text": text}],
+        }
+        assert stack.call("POST", RULES, user, json=bad).status_code == 422
+    rule = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "manual"},
+        actions=[
+            {
+                "kind": "notify",
+                "channel": "email",
+                "subject": "Сделка «{{ deal.title }}»",
+                "text": "{{ employee.name }}, позвоните: {{ deal.custom_fields.contact_day }}",
+            }
+        ],
+    )
+    lacking = _deal(stack, pipeline, title="Без дня", responsible_employee_id=str(employee))
+    ready = _deal(
+        stack,
+        pipeline,
+        title="С днём",
+        responsible_employee_id=str(employee),
+        custom_fields={"contact_day": "вторник"},
+    )
+    preview = f"{RULES}/{rule['id']}/preview"
+    refused = stack.call("POST", preview, user, json={"deal_id": lacking["id"]})
+    assert refused.status_code == 422, refused.text
+    assert "deal.custom_fields.contact_day" in refused.text
+    shown = stack.call("POST", preview, user, json={"deal_id": ready["id"]})
+    assert shown.status_code == 200, shown.text
+    assert shown.json() == {
+        "subject": "Сделка «С днём»",
+        "text": "Пётр Петров, позвоните: вторник",
+    }
+    skipped = stack.call("POST", f"{RULES}/{rule['id']}/run", user, json={"deal_id": lacking["id"]})
+    step = skipped.json()["steps"][0]
+    assert step["status"] == "skipped"
+    assert step["detail"]["skipped"] == "missing fields: deal.custom_fields.contact_day"
+    sent = stack.call("POST", f"{RULES}/{rule['id']}/run", user, json={"deal_id": ready["id"]})
+    assert sent.json()["steps"][0]["status"] == "done"
+    requests = stack.events(notification_requests(PIPELINE), {ready["id"]}, 1)
+    assert requests[-1].payload["subject"] == "Сделка «С днём»"
+    assert requests[-1].payload["text"] == "Пётр Петров, позвоните: вторник"
+    assert stack.events(notification_requests(PIPELINE), {lacking["id"]}, 1, 3000) == []

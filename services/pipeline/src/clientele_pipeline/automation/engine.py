@@ -22,7 +22,7 @@ from clientele_shared.events.topics import PIPELINE
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import causation_id_var, get_logger
 from clientele_shared.service_layer import UnitOfWork, within
-from clientele_shared.templating import try_render
+from clientele_shared.templating import RenderedMessage, try_render
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -400,6 +400,16 @@ async def _act(
     return await _notify(uow, deal, firing_id, position, action, attempt)
 
 
+def render_notice(action: Notify, deal: Deal, name: str, email: str) -> RenderedMessage | str:
+    """The message for this deal and employee, or why it cannot be made (missing fields)."""
+    template = action.template()
+    context = {"deal": deal_values(deal), "employee": {"name": name, "email": email}}
+    missing = template.missing(context)
+    if missing:
+        return "missing fields: " + ", ".join(missing)
+    return try_render(template, context)
+
+
 async def _create_task(
     uow: UnitOfWork, principal: Principal, firing_id: uuid.UUID, action: CreateTask, deal: Deal
 ) -> dict[str, Any]:
@@ -458,9 +468,13 @@ async def _notify(
     attempt: int,
 ) -> dict[str, Any]:
     """A delivery request to the notifier (idempotency key: the firing and the step)."""
+    subject = action.subject
     if isinstance(action, Webhook):
         channel, recipient = Channel.WEBHOOK, Recipient(endpoint=action.endpoint)
-        body = {"text": f"deal {deal.id}", "data": {"deal": deal.model_dump(mode="json")}}
+        body: dict[str, Any] = {
+            "text": f"deal {deal.id}",
+            "data": {"deal": deal.model_dump(mode="json")},
+        }
     else:
         employee_id = deal.responsible_employee_id
         employee = await clients.employee(uow.session, employee_id) if employee_id else None
@@ -468,14 +482,18 @@ async def _notify(
             return {"skipped": "the deal has no active responsible employee"}
         channel = Channel(action.channel)
         recipient = Recipient(employee_id=str(employee_id), name=employee.name)
-        body = {"text": action.text, "data": {"deal_id": str(deal.id)}}
+        rendered = render_notice(action, deal, employee.name, employee.email)
+        if isinstance(rendered, str):  # never a half-filled message: recorded, not sent
+            return {"skipped": rendered}
+        subject = rendered.subject
+        body = {"text": rendered.text, "data": {"deal_id": str(deal.id)}}
     key = request_key(firing_id, position, attempt)
     payload = NotificationRequested(
         idempotency_key=key,
         channel=channel,
         kind="automation",
         recipients=[recipient],
-        subject=action.subject,
+        subject=subject,
         **body,
     )
     uow.stage(

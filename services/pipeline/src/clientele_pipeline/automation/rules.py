@@ -295,12 +295,35 @@ class MoveToStage(_Action):
 
 
 class Notify(_Action):
-    """An in-app notification or an e-mail to the deal's responsible employee (the notifier)."""
+    """An in-app notification or an e-mail to the deal's responsible employee (the notifier);
+    `subject` and `text` are sandboxed templates over `deal` and `employee` (`name`, `email`),
+    checked when the rule is saved (ADR 37)."""
 
     kind: Literal["notify"]
     channel: Literal["inapp", "email"] = "inapp"
     subject: Title
     text: str = Field(min_length=1, max_length=20_000)
+
+    @model_validator(mode="after")
+    def _templates(self) -> Notify:
+        try:
+            self.template()
+        except TemplateInvalid as exc:
+            raise ValueError(f"not a valid template: {exc}") from None
+        return self
+
+    def template(self) -> MessageTemplate:
+        return message_template(self.subject, self.text)
+
+
+@lru_cache(maxsize=1024)
+def message_template(subject: str, text: str) -> MessageTemplate:
+    return MessageTemplate(
+        subject=subject,
+        html=None,
+        text=text,
+        variables={"deal": None, "employee": ("name", "email")},
+    )
 
 
 class Webhook(_Action):
@@ -787,6 +810,16 @@ class Backtest(BaseModel):
     events: int
     would_fire: int
     results: list[BacktestResult]
+
+
+class PreviewRequest(_Strict):
+    deal_id: uuid.UUID
+    position: int = Field(default=0, ge=0, lt=20, description="which action (a `notify`)")
+
+
+class Preview(BaseModel):
+    subject: str
+    text: str | None
 
 
 class DryRunResult(BaseModel):
