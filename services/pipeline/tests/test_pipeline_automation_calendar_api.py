@@ -3,6 +3,7 @@ direction's, their access and versions, and delays in working time that use them
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from pipeline_testkit import DEFAULT_STAGES, Stack
 
 CALENDARS = "/v1/automation/calendars"
 RULES = "/v1/automation/rules"
-CAL = ["calendar-east"]
+CAL = [f"calendar-{uuid.uuid4().hex[:8]}"]  # a direction of this run only
 
 
 def test_the_company_calendar_is_russian_by_default_and_admins_change_it(stack: Stack) -> None:
@@ -26,16 +27,23 @@ def test_the_company_calendar_is_russian_by_default_and_admins_change_it(stack: 
     assert company.json()["settings"]["timezone"] == "Europe/Moscow"
     body = {"days": {"2030-01-15": {"working": False, "note": "день компании"}}}
     assert stack.call("PUT", f"{CALENDARS}/*", user, json=body).status_code == 403
-    created = stack.call("PUT", f"{CALENDARS}/*", admin, json=body)
+    before = company.json()["version"]  # 0 on a fresh database: never written
+    created = stack.call(
+        "PUT", f"{CALENDARS}/*", admin, json=body, if_match=before if before else None
+    )
     assert created.status_code == 200, created.text
-    assert created.headers["ETag"] == 'W/"1"'
+    assert created.headers["ETag"] == f'W/"{before + 1}"'
     assert created.json()["settings"]["workdays"] == [1, 2, 3, 4, 5]
     assert stack.call("PUT", f"{CALENDARS}/*", admin, json=body).status_code == 428
-    assert stack.call("PUT", f"{CALENDARS}/*", admin, json=body, if_match=7).status_code == 412
-    again = stack.call("PUT", f"{CALENDARS}/*", admin, json=body, if_match=1)
-    assert again.json()["version"] == 2
+    stale = stack.call("PUT", f"{CALENDARS}/*", admin, json=body, if_match=before)
+    assert stale.status_code == 412
+    again = stack.call("PUT", f"{CALENDARS}/*", admin, json=body, if_match=before + 1)
+    assert again.json()["version"] == before + 2
     audit = stack.call("GET", f"{CALENDARS}/*/audit", user).json()
-    assert [entry["action"] for entry in audit] == ["created", "updated"]
+    assert [entry["action"] for entry in audit][-2:] == [
+        "created" if not before else "updated",
+        "updated",
+    ]
     # 23 February over the API: Friday 17:30 + 1 working hour is Tuesday 09:30
     due = stack.call(
         "GET",

@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from clientele_shared.events.catalog import DELIVERIES, INTERACTION_LOG, PIPELINE
+from clientele_shared.events.catalog import DEALS, DELIVERIES, INTERACTION_LOG, PIPELINE, TASKS
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.schemas.interactions import InteractionLogged
 from clientele_shared.events.schemas.notifier import DeliveryResult
+from clientele_shared.events.schemas.pipeline import DealPaymentReceived
+from clientele_shared.events.schemas.tasks import TaskCompleted, TaskOverdue
 from clientele_shared.events.topics import notification_requests
 from clientele_shared.testing.processes import wait_for
 from pipeline_testkit import DEFAULT_STAGES, Stack
@@ -350,3 +352,172 @@ def test_a_disabled_rule_is_tested_against_the_last_events_without_side_effects(
     # nothing happened: no firing, no change
     assert _runs(stack, big, rule) == []
     assert stack.call("GET", f"/v1/deals/{big['id']}", user).json()["version"] == 2
+
+
+def test_create_task_actions_and_triggers_from_tasks_and_payments(
+    stack: Stack, pipeline: dict[str, Any]
+) -> None:
+    user = stack.user(SRC)
+    first = stack.employee(SRC)
+    stack.employee(SRC)  # a second one to take turns with
+    bad = {
+        "pipeline_id": pipeline["id"],
+        "name": "Плохой шаблон",
+        "trigger": {"kind": "manual"},
+        "actions": [{"kind": "create_task", "title": "Позвонить {{ deal.title "}],
+    }
+    assert stack.call("POST", RULES, user, json=bad).status_code == 422
+    turns = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "manual"},
+        actions=[
+            {
+                "kind": "create_task",
+                "title": "Позвонить: {{ deal.title }}",
+                "assignee": {"rule": "round_robin"},
+                "deadline": {"amount": 2, "unit": "working_hours"},
+                "priority": "high",
+            }
+        ],
+    )
+    deals = [_deal(stack, pipeline, responsible_employee_id=str(first)) for _ in range(2)]
+    assignees = []
+    for deal in deals:
+        run = stack.call("POST", f"{RULES}/{turns['id']}/run", user, json={"deal_id": deal["id"]})
+        step = run.json()["steps"][0]
+        assert step["status"] == "done", step
+        row = stack.scalar(
+            "SELECT json_build_array(title, assignee_employee_id, priority) FROM tasks"
+            " WHERE deal_id = :id",
+            id=deal["id"],
+        )
+        assert row[0] == "Позвонить: Сделка"
+        assert row[2] == "high"
+        assignees.append(row[1])
+    assert assignees[0] != assignees[1]  # in turn
+
+    deal = deals[0]
+    done = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "task_completed", "result": "Договорились"},
+        actions=[{"kind": "add_tags", "tags": ["agreed-by-task"]}],
+    )
+    late = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "task_overdue"},
+        actions=[{"kind": "add_tags", "tags": ["task-late"]}],
+    )
+    paid = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "payment_received", "currency": "RUB"},
+        conditions={"all": [{"cel": "double(event.amount) >= 1000.0"}]},
+        actions=[{"kind": "add_tags", "tags": ["paid"]}],
+    )
+    task_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    common = {"task_id": task_id, "version": 2, "deal_id": deal["id"]}
+    completed = TaskCompleted.model_validate(
+        {
+            **common,
+            "assignee_employee_id": str(first),
+            "result": "Договорились",
+            "completed_at": now,
+            "overdue": False,
+        }
+    )
+    overdue = TaskOverdue.model_validate(
+        {
+            **common,
+            "assignee_employee_id": str(first),
+            "title": "Т",
+            "deadline": now,
+            "detected_at": now,
+        }
+    )
+    payment = DealPaymentReceived.model_validate(
+        {
+            "deal_id": deal["id"],
+            "organization_id": deal["organization_id"],
+            "pipeline_id": pipeline["id"],
+            "document_id": "pay-1",
+            "number": "17",
+            "date": str(now.date()),
+            "amount": "1500.00",
+            "currency": "RUB",
+        }
+    )
+    stack.send(
+        TASKS,
+        [
+            _envelope("pipeline", "pipeline.task.completed", completed, task_id),
+            _envelope("pipeline", "pipeline.task.overdue", overdue, task_id),
+        ],
+    )
+    stack.send(
+        DEALS, [_envelope("pipeline", "pipeline.deal.payment_received", payment, deal["id"])]
+    )
+    for rule in (done, late, paid):
+        wait_for(lambda rule=rule: bool(_runs(stack, deal, rule)), 60, "the firing")  # type: ignore[misc]
+        assert _runs(stack, deal, rule)[0]["status"] == "fired"
+    tags = set(stack.call("GET", f"/v1/deals/{deal['id']}", user).json()["tags"])
+    assert {"agreed-by-task", "task-late", "paid"} <= tags
+
+
+def test_email_templates_fail_on_preview_never_mid_run(
+    stack: Stack, pipeline: dict[str, Any]
+) -> None:
+    user = stack.user(SRC)
+    employee = stack.employee(SRC)
+    for subject, text in (("{{ deal.title", "x"), ("x", "{{ client.name }}")):
+        bad = {
+            "pipeline_id": pipeline["id"],
+            "name": "Плохое письмо",
+            "trigger": {"kind": "manual"},
+            "actions": [{"kind": "notify", "channel": "email", "subject": subject, "text": text}],
+        }
+        assert stack.call("POST", RULES, user, json=bad).status_code == 422
+    rule = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "manual"},
+        actions=[
+            {
+                "kind": "notify",
+                "channel": "email",
+                "subject": "Сделка «{{ deal.title }}»",
+                "text": "{{ employee.name }}, позвоните: {{ deal.custom_fields.contact_day }}",
+            }
+        ],
+    )
+    lacking = _deal(stack, pipeline, title="Без дня", responsible_employee_id=str(employee))
+    ready = _deal(
+        stack,
+        pipeline,
+        title="С днём",
+        responsible_employee_id=str(employee),
+        custom_fields={"contact_day": "вторник"},
+    )
+    preview = f"{RULES}/{rule['id']}/preview"
+    refused = stack.call("POST", preview, user, json={"deal_id": lacking["id"]})
+    assert refused.status_code == 422, refused.text
+    assert "deal.custom_fields.contact_day" in refused.text
+    shown = stack.call("POST", preview, user, json={"deal_id": ready["id"]})
+    assert shown.status_code == 200, shown.text
+    assert shown.json() == {
+        "subject": "Сделка «С днём»",
+        "text": "Пётр Петров, позвоните: вторник",
+    }
+    skipped = stack.call("POST", f"{RULES}/{rule['id']}/run", user, json={"deal_id": lacking["id"]})
+    step = skipped.json()["steps"][0]
+    assert step["status"] == "skipped"
+    assert step["detail"]["skipped"] == "missing fields: deal.custom_fields.contact_day"
+    sent = stack.call("POST", f"{RULES}/{rule['id']}/run", user, json={"deal_id": ready["id"]})
+    assert sent.json()["steps"][0]["status"] == "done"
+    requests = stack.events(notification_requests(PIPELINE), {ready["id"]}, 1)
+    assert requests[-1].payload["subject"] == "Сделка «С днём»"
+    assert requests[-1].payload["text"] == "Пётр Петров, позвоните: вторник"
+    assert stack.events(notification_requests(PIPELINE), {lacking["id"]}, 1, 3000) == []

@@ -32,6 +32,7 @@ from clientele_shared.events.topics import (
     ORGANIZATIONS_STATE,
     PERSONS,
     PERSONS_STATE,
+    TASKS,
 )
 from clientele_shared.service_layer import within
 from clientele_shared.settings import ServiceSettings
@@ -39,7 +40,12 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.analytics import service as analytics
-from clientele_pipeline.automation.service import DealEvents, DeliveryTriggers, InteractionTriggers
+from clientele_pipeline.automation.service import (
+    DealEvents,
+    DeliveryTriggers,
+    InteractionTriggers,
+    TaskTriggers,
+)
 from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import service as deals
 from clientele_pipeline.documents import service as documents
@@ -132,3 +138,4 @@ def subscribe(consumer: EventConsumer, outbox: Outbox, settings: ServiceSettings
     consumer.subscribe(ERP_DOCUMENTS, "erp-documents", ErpDocuments(outbox))
     consumer.subscribe(INTERACTION_LOG, "automation-interactions", InteractionTriggers(outbox))
     consumer.subscribe(DELIVERIES, "automation-deliveries", DeliveryTriggers(outbox))
+    consumer.subscribe(TASKS, "automation-tasks", TaskTriggers(outbox))

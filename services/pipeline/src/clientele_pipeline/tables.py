@@ -417,3 +417,11 @@ automation_recent_events = Table(
 )
 """The events rules could fire on, as triggers see them, kept for a while (ADR 35): a rule is
 tested against the last N of its pipeline before it is enabled."""
+
+automation_round_robin = Table(
+    "automation_round_robin",
+    metadata,
+    Column("rule_id", Uuid, primary_key=True),
+    Column("turns", BigInteger, nullable=False),
+)
+"""How many tasks a rule handed out in turn (the next goes to employee ``turns`` mod n)."""

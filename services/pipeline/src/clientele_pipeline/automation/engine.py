@@ -22,6 +22,7 @@ from clientele_shared.events.topics import PIPELINE
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import causation_id_var, get_logger
 from clientele_shared.service_layer import UnitOfWork, within
+from clientele_shared.templating import RenderedMessage, try_render
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,6 +34,7 @@ from clientele_pipeline.automation.rules import (
     WATCHED,
     AddTags,
     BacktestResult,
+    CreateTask,
     DateReached,
     MoveToStage,
     NoActivity,
@@ -48,6 +50,7 @@ from clientele_pipeline.automation.rules import (
     evaluate,
     request_key,
     set_field_patch,
+    title_template,
     triggered,
     watch_due,
     watch_event,
@@ -57,6 +60,8 @@ from clientele_pipeline.deals import queries as deal_queries
 from clientele_pipeline.deals import service as deals
 from clientele_pipeline.deals.rules import Deal, DealPatch, Move
 from clientele_pipeline.tables import audit_log
+from clientele_pipeline.tasks import service as tasks
+from clientele_pipeline.tasks.rules import TaskDraft
 
 log = get_logger(__name__)
 
@@ -369,8 +374,8 @@ async def _act(
 ) -> dict[str, Any]:
     deal = await deals.locked_deal(uow, principal, deal_id)
     expected = {deal.version}
-    if isinstance(action, SetResponsible | Notify) and deal.client_blocked:
-        blocked = isinstance(action, SetResponsible) or action.channel == "email"
+    if isinstance(action, SetResponsible | Notify | CreateTask) and deal.client_blocked:
+        blocked = not isinstance(action, Notify) or action.channel == "email"
         if blocked:
             await uow.audit(
                 kind=deals.KIND,
@@ -390,7 +395,58 @@ async def _act(
         move = Move(stage_id=action.stage_id, reason=action.reason, lost_reason=action.lost_reason)
         new = await deals.move_in(uow, principal, deal_id, move, expected)
         return {"version": new.version, "stage_id": str(new.stage_id)}
+    if isinstance(action, CreateTask):
+        return await _create_task(uow, principal, firing_id, action, deal)
     return await _notify(uow, deal, firing_id, position, action, attempt)
+
+
+def render_notice(action: Notify, deal: Deal, name: str, email: str) -> RenderedMessage | str:
+    """The message for this deal and employee, or why it cannot be made (missing fields)."""
+    template = action.template()
+    context = {"deal": deal_values(deal), "employee": {"name": name, "email": email}}
+    missing = template.missing(context)
+    if missing:
+        return "missing fields: " + ", ".join(missing)
+    return try_render(template, context)
+
+
+async def _create_task(
+    uow: UnitOfWork, principal: Principal, firing_id: uuid.UUID, action: CreateTask, deal: Deal
+) -> dict[str, Any]:
+    """A task about the deal through the tasks' own service function (in this unit of work)."""
+    session = uow.session
+    if action.assignee.rule == "employee":
+        assignee = action.assignee.employee_id
+    elif action.assignee.rule == "round_robin":
+        staff = await queries.active_employees(session, deal.directions)
+        if not staff:
+            return {"skipped": "no active employee in the deal's directions"}
+        rule_id = await queries.firing_rule(session, firing_id)
+        assignee = staff[await queries.next_turn(session, rule_id) % len(staff)]
+    else:
+        assignee = deal.responsible_employee_id
+    if assignee is None:
+        return {"skipped": "the deal has no responsible employee"}
+    context = {"deal": deal_values(deal)}
+    title = try_render(title_template(action.title), context)
+    if isinstance(title, str):
+        raise ValueError(f"the title cannot be rendered: {title}")
+    calendar = await queries.calendar_for(session, deal.directions)
+    deadline = calendar.due(await queries.now(session), action.deadline, at_working_time=False)
+    draft = TaskDraft(
+        title=title.subject,
+        description=action.description,
+        deadline=deadline,
+        priority=action.priority,
+        assignee_employee_id=assignee,
+        deal_id=deal.id,
+    )
+    task = await tasks.create_task(principal=principal, draft=draft, uow=uow)
+    return {
+        "task_id": str(task.id),
+        "assignee_employee_id": str(assignee),
+        "deadline": deadline.isoformat(),
+    }
 
 
 def _patch(deal: Deal, action: Any) -> dict[str, Any]:
@@ -412,9 +468,13 @@ async def _notify(
     attempt: int,
 ) -> dict[str, Any]:
     """A delivery request to the notifier (idempotency key: the firing and the step)."""
+    subject = action.subject
     if isinstance(action, Webhook):
         channel, recipient = Channel.WEBHOOK, Recipient(endpoint=action.endpoint)
-        body = {"text": f"deal {deal.id}", "data": {"deal": deal.model_dump(mode="json")}}
+        body: dict[str, Any] = {
+            "text": f"deal {deal.id}",
+            "data": {"deal": deal.model_dump(mode="json")},
+        }
     else:
         employee_id = deal.responsible_employee_id
         employee = await clients.employee(uow.session, employee_id) if employee_id else None
@@ -422,14 +482,18 @@ async def _notify(
             return {"skipped": "the deal has no active responsible employee"}
         channel = Channel(action.channel)
         recipient = Recipient(employee_id=str(employee_id), name=employee.name)
-        body = {"text": action.text, "data": {"deal_id": str(deal.id)}}
+        rendered = render_notice(action, deal, employee.name, employee.email)
+        if isinstance(rendered, str):  # never a half-filled message: recorded, not sent
+            return {"skipped": rendered}
+        subject = rendered.subject
+        body = {"text": rendered.text, "data": {"deal_id": str(deal.id)}}
     key = request_key(firing_id, position, attempt)
     payload = NotificationRequested(
         idempotency_key=key,
         channel=channel,
         kind="automation",
         recipients=[recipient],
-        subject=action.subject,
+        subject=subject,
         **body,
     )
     uow.stage(

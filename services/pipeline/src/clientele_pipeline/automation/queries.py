@@ -18,12 +18,14 @@ from clientele_pipeline.tables import (
     automation_calendars,
     automation_firings,
     automation_recent_events,
+    automation_round_robin,
     automation_rule_versions,
     automation_rules,
     automation_schedule,
     automation_steps,
     automation_watches,
     deals,
+    employees,
 )
 
 
@@ -601,3 +603,33 @@ async def forget_old_events(session: AsyncSession, batch: int = 5000) -> int:
         delete(automation_recent_events).where(automation_recent_events.c.event_id.in_(old))
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def next_turn(session: AsyncSession, rule_id: uuid.UUID) -> int:
+    """The rule's next round-robin turn (0, 1, 2, ...; the row locked until commit)."""
+    stmt = insert(automation_round_robin).values(rule_id=rule_id, turns=1)
+    turns = await session.scalar(
+        stmt.on_conflict_do_update(
+            index_elements=[automation_round_robin.c.rule_id],
+            set_={"turns": automation_round_robin.c.turns + 1},
+        ).returning(automation_round_robin.c.turns)
+    )
+    return int(turns or 1) - 1
+
+
+async def active_employees(session: AsyncSession, directions: list[str]) -> list[uuid.UUID]:
+    """Active employees working in any of ``directions``, in a stable order."""
+    rows = await session.execute(
+        select(employees.c.employee_id)
+        .where(employees.c.active, employees.c.directions.overlap(directions))
+        .order_by(employees.c.employee_id)
+    )
+    return list(rows.scalars())
+
+
+async def firing_rule(session: AsyncSession, firing_id: uuid.UUID) -> uuid.UUID:
+    found = await session.scalar(
+        select(automation_firings.c.rule_id).where(automation_firings.c.id == firing_id)
+    )
+    assert isinstance(found, uuid.UUID)
+    return found

@@ -23,6 +23,8 @@ from clientele_pipeline.automation.rules import (
     DuePreview,
     HookSecret,
     ManualRun,
+    Preview,
+    PreviewRequest,
     Rule,
     RuleDraft,
     RulePatch,
@@ -138,6 +140,16 @@ async def dry_run(
 ) -> DryRunResult:
     """Would the rule fire for this deal if its event happened now? No side effects."""
     return await service.dry_run(runtime=runtime, principal=principal, rule_id=rule_id, dry=dry)
+
+
+@router.post(RULES + "/{rule_id}/preview")
+async def preview(
+    rule_id: uuid.UUID, body: PreviewRequest, principal: CurrentPrincipal, runtime: CurrentRuntime
+) -> Preview:
+    """A `notify` action's message rendered for a deal (422 naming a missing field)."""
+    return await service.preview(
+        runtime=runtime, principal=principal, rule_id=rule_id, request=body
+    )
 
 
 @router.post(RULES + "/{rule_id}/backtest")

@@ -16,6 +16,7 @@ import celpy
 from celpy import celtypes
 from celpy.adapter import json_to_cel
 from clientele_shared.events.schemas.notifications import EndpointName
+from clientele_shared.templating import MessageTemplate, TemplateInvalid
 from clientele_shared.values import Label, Labels, Note, Title
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -140,6 +141,26 @@ class InboundWebhook(_Strict):
     kind: Literal["inbound_webhook"]
 
 
+class TaskDone(_Strict):
+    """A task about the deal was completed (optionally with exactly this result)."""
+
+    kind: Literal["task_completed"]
+    result: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class TaskOverdue(_Strict):
+    """An open task about the deal passed its deadline."""
+
+    kind: Literal["task_overdue"]
+
+
+class PaymentReceived(_Strict):
+    """The ERP reported a payment for the deal (`pipeline.deal.payment_received`)."""
+
+    kind: Literal["payment_received"]
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+
+
 class Manual(_Strict):
     """Fired only by `POST /v1/automation/rules/{id}/run` for a deal."""
 
@@ -158,6 +179,9 @@ Trigger = Annotated[
     | InteractionWith
     | DeliveryOutcome
     | InboundWebhook
+    | TaskDone
+    | TaskOverdue
+    | PaymentReceived
     | Manual,
     Field(discriminator="kind"),
 ]
@@ -271,12 +295,35 @@ class MoveToStage(_Action):
 
 
 class Notify(_Action):
-    """An in-app notification or an e-mail to the deal's responsible employee (the notifier)."""
+    """An in-app notification or an e-mail to the deal's responsible employee (the notifier);
+    `subject` and `text` are sandboxed templates over `deal` and `employee` (`name`, `email`),
+    checked when the rule is saved (ADR 37)."""
 
     kind: Literal["notify"]
     channel: Literal["inapp", "email"] = "inapp"
     subject: Title
     text: str = Field(min_length=1, max_length=20_000)
+
+    @model_validator(mode="after")
+    def _templates(self) -> Notify:
+        try:
+            self.template()
+        except TemplateInvalid as exc:
+            raise ValueError(f"not a valid template: {exc}") from None
+        return self
+
+    def template(self) -> MessageTemplate:
+        return message_template(self.subject, self.text)
+
+
+@lru_cache(maxsize=1024)
+def message_template(subject: str, text: str) -> MessageTemplate:
+    return MessageTemplate(
+        subject=subject,
+        html=None,
+        text=text,
+        variables={"deal": None, "employee": ("name", "email")},
+    )
 
 
 class Webhook(_Action):
@@ -287,8 +334,48 @@ class Webhook(_Action):
     subject: Title = "deal automation"
 
 
+class Assignee(_Strict):
+    """Who gets a task: the deal's responsible employee, a named one, or the next active
+    employee of the deal's directions in turn (round-robin per rule)."""
+
+    rule: Literal["responsible", "employee", "round_robin"] = "responsible"
+    employee_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> Assignee:
+        if (self.rule == "employee") != (self.employee_id is not None):
+            raise ValueError("`employee_id` names the employee exactly when `rule` is `employee`")
+        return self
+
+
+class CreateTask(_Action):
+    """A task about the deal (`title`: a template over `deal`), its deadline a delay from
+    the action's run in calendar or working time of the deal's business calendar."""
+
+    kind: Literal["create_task"]
+    title: Title
+    description: str | None = Field(default=None, max_length=20_000)
+    assignee: Assignee = Field(default_factory=Assignee)
+    deadline: Delay = Field(default_factory=lambda: Delay(amount=1, unit="working_days"))
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+
+    @field_validator("title")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            title_template(value)
+        except TemplateInvalid as exc:
+            raise ValueError(f"not a valid template: {exc}") from None
+        return value
+
+
+def title_template(source: str) -> MessageTemplate:
+    """A task title as a sandboxed template over the deal (`{{ deal.title }}`)."""
+    return MessageTemplate(subject=source, html=None, text=source, variables={"deal": None})
+
+
 Action = Annotated[
-    SetField | AddTags | RemoveTags | SetResponsible | MoveToStage | Notify | Webhook,
+    SetField | AddTags | RemoveTags | SetResponsible | MoveToStage | Notify | Webhook | CreateTask,
     Field(discriminator="kind"),
 ]
 
@@ -387,6 +474,13 @@ def occurrences(event_type: str, event_id: uuid.UUID, payload: dict[str, Any]) -
             Occurrence(**base, kind="stage_left", facts=facts),
             Occurrence(**base, kind="stage_entered", facts=facts),
         ]
+    if event_type == "pipeline.deal.payment_received":
+        facts = {
+            name: payload.get(name)
+            for name in ("document_id", "invoice_id", "number", "date", "currency")
+        }
+        facts["amount"] = str(payload["amount"])
+        return [Occurrence(**base, kind="payment_received", facts=facts)]
     if event_type == "pipeline.deal.changed":
         changes = payload.get("changes", {})
         old = {name: change.get("old") for name, change in changes.items()}
@@ -436,6 +530,27 @@ def request_key(firing_id: uuid.UUID, position: int, attempt: int) -> str:
     """The idempotency key of a rule's notifier request (a retry is a new request)."""
     key = f"automation:{firing_id}:{position}"
     return key if attempt <= 1 else f"{key}:{attempt}"
+
+
+def task_occurrences(
+    event_type: str, event_id: uuid.UUID, payload: dict[str, Any]
+) -> list[Occurrence]:
+    """A task about a deal completed or overdue (the pipeline's task events)."""
+    kind = {
+        "pipeline.task.completed": "task_completed",
+        "pipeline.task.overdue": "task_overdue",
+    }.get(event_type)
+    if kind is None or payload.get("deal_id") is None:
+        return []
+    facts = {
+        "task_id": payload["task_id"],
+        "assignee_employee_id": payload.get("assignee_employee_id"),
+        "result": payload.get("result"),
+        "overdue": payload.get("overdue", kind == "task_overdue"),
+        "title": payload.get("title"),
+    }
+    deal_id = uuid.UUID(str(payload["deal_id"]))
+    return [Occurrence(event_id=event_id, kind=kind, deal_id=deal_id, facts=facts)]
 
 
 def automation_request(idempotency_key: str) -> tuple[uuid.UUID, int, int] | None:
@@ -496,6 +611,13 @@ def triggered(trigger: Any, occurrence: Occurrence) -> dict[str, Any] | None:
         }
         if any(value is not None and facts[name] != value for name, value in wanted.items()):
             return None
+    if isinstance(trigger, TaskDone) and trigger.result not in (None, facts["result"]):
+        return None
+    if isinstance(trigger, PaymentReceived) and trigger.currency not in (
+        None,
+        facts["currency"],
+    ):
+        return None
     if isinstance(trigger, DeliveryOutcome):
         wanted = {"outcome": trigger.outcome, "channel": trigger.channel}
         if any(value is not None and facts[name] != value for name, value in wanted.items()):
@@ -688,6 +810,16 @@ class Backtest(BaseModel):
     events: int
     would_fire: int
     results: list[BacktestResult]
+
+
+class PreviewRequest(_Strict):
+    deal_id: uuid.UUID
+    position: int = Field(default=0, ge=0, lt=20, description="which action (a `notify`)")
+
+
+class Preview(BaseModel):
+    subject: str
+    text: str | None
 
 
 class DryRunResult(BaseModel):

@@ -44,6 +44,9 @@ from clientele_pipeline.automation.rules import (
     HookCall,
     HookSecret,
     MoveToStage,
+    Notify,
+    Preview,
+    PreviewRequest,
     Rule,
     RuleDefinition,
     RuleDraft,
@@ -57,7 +60,9 @@ from clientele_pipeline.automation.rules import (
     interaction_occurrences,
     occurrences,
     patched,
+    task_occurrences,
 )
+from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import queries as deal_queries
 from clientele_pipeline.deals import service as deals
 from clientele_pipeline.pipelines import service as pipelines
@@ -352,6 +357,28 @@ async def backtest(
     )
 
 
+async def preview(
+    *, runtime: ServiceRuntime, principal: Principal, rule_id: uuid.UUID, request: PreviewRequest
+) -> Preview:
+    """A rule's message rendered for a deal and its responsible employee; a field the deal
+    lacks is a 422 naming it (at run time such a message is skipped, never sent half-filled)."""
+    async with runtime.sessions() as session:
+        rule, _ = await visible_rule(session, principal, rule_id)
+        deal = await deals.visible_deal(session, principal, request.deal_id)
+        if request.position >= len(rule.actions) or not isinstance(
+            action := rule.actions[request.position], Notify
+        ):
+            raise invalid_field("position", "not a notify action of the rule")
+        employee_id = deal.responsible_employee_id
+        employee = await clients.employee(session, employee_id) if employee_id else None
+    if employee is None:
+        raise invalid_field("deal_id", "the deal has no responsible employee to write to")
+    rendered = engine.render_notice(action, deal, employee.name, employee.email)
+    if isinstance(rendered, str):
+        raise invalid_field("deal_id", rendered, "missing_field")
+    return Preview(subject=rendered.subject, text=rendered.text)
+
+
 # --- business calendars (ADR 34) -------------------------------------------------------------
 
 CALENDAR_KIND = "business_calendar"
@@ -589,6 +616,28 @@ class DeliveryTriggers:
         occurrence = delivery_occurrence(envelope.type, envelope.event_id, values, deal_id)
         await engine.on_occurrences(
             session, self.outbox, [occurrence], str(request[0]), envelope.occurred_at, envelope.type
+        )
+
+
+class TaskTriggers:
+    """The pipeline's task events: a task about a deal completed or overdue fires the
+    `task_completed`/`task_overdue` rules and counts as activity on the deal."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+        found = task_occurrences(envelope.type, envelope.event_id, payload.model_dump(mode="json"))
+        if not found:
+            return
+        await engine.on_deal_event(session, found[0].deal_id, envelope.occurred_at, activity=True)
+        await engine.on_occurrences(
+            session,
+            self.outbox,
+            found,
+            envelope.causation_id,
+            envelope.occurred_at,
+            envelope.type,
         )
 
 
