@@ -36,7 +36,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from clientele_campaigns.lists.queries import LISTS, MEMBERS
 from clientele_campaigns.tables import directory_list_members, directory_lists
 from clientele_campaigns.tables import metadata as campaigns_metadata
-from clientele_directory.api.blocking import organization_blocked_expr
+from clientele_directory.blocking import organization_blocked_expr
 from clientele_directory.tables import (
     organization_list_members,
     organization_lists,

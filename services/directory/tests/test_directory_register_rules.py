@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from clientele_directory.domain.register import RegisterBasis, RegisterEntryDraft
+from clientele_directory.register.rules import RegisterBasis, RegisterEntryDraft
 from pydantic import ValidationError
 
 WHY = {"reason": "Судебные споры", "decided_by": "Служба безопасности, протокол 7"}

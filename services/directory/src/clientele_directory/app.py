@@ -21,8 +21,19 @@ from clientele_shared.rebuild import StateEntity
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
-from clientele_directory.api import ROUTERS
+from clientele_directory.api.imports import router as imports_router
+from clientele_directory.api.lists import router as lists_router
+from clientele_directory.attributes.router import router as attributes_router
 from clientele_directory.auth.router import ISSUER_STATE_KEY
+from clientele_directory.auth.router import router as auth_router
+from clientele_directory.directions.router import router as directions_router
+from clientele_directory.employees.router import router as employees_router
+from clientele_directory.exports.router import router as exports_router
+from clientele_directory.merging.router import router as merging_router
+from clientele_directory.organizations.router import router as organizations_router
+from clientele_directory.persons.router import router as persons_router
+from clientele_directory.register.router import router as register_router
+from clientele_directory.search.router import router as search_router
 from clientele_directory.settings import DirectorySettings
 from clientele_directory.state import (
     direction_source,
@@ -111,7 +122,20 @@ def create_app(settings: DirectorySettings | None = None) -> FastAPI:
         runtime,
         title="Clientele directory",
         description="Organizations, persons, lists, directions and employees.",
-        routers=ROUTERS,
+        routers=[
+            exports_router,
+            imports_router,
+            search_router,  # before the routers whose /{id} paths would take its own
+            organizations_router,
+            merging_router,
+            persons_router,
+            attributes_router,
+            lists_router,
+            register_router,
+            directions_router,
+            employees_router,
+            auth_router,
+        ],
         upload_limits=dict.fromkeys(
             (r"/v1/organizations/import", r"/v1/lists/[^/]+/members/upload"),
             settings.import_max_bytes + settings.upload_overhead_bytes,

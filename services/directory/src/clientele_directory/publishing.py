@@ -39,11 +39,12 @@ from clientele_shared.events.schemas.directory import (
     RegisterEntryChanged,
 )
 
+from clientele_directory.directions.rules import DirectionRecord
 from clientele_directory.domain.lists import OrganizationList
-from clientele_directory.domain.register import RegisterEntry
-from clientele_directory.employees.rules import DirectionRecord, Employee
+from clientele_directory.employees.rules import Employee
 from clientele_directory.organizations.rules import Organization
 from clientele_directory.persons.rules import Employment, Person
+from clientele_directory.register.rules import RegisterEntry
 
 
 def organization_created(outbox: Outbox, org: Organization, actor: Actor) -> Envelope:

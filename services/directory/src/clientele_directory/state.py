@@ -23,7 +23,7 @@ from clientele_shared.events.state import StateSource, Tombstone, next_revision
 from sqlalchemy import Column, ColumnElement, Table, Text, cast, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.blocking import organization_blocked_expr, person_blocked_expr
+from clientele_directory.blocking import organization_blocked_expr, person_blocked_expr
 from clientele_directory.organizations.rules import Organization
 from clientele_directory.persons.rules import PERSON_FIELDS, Person
 from clientele_directory.tables import (

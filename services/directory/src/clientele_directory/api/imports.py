@@ -44,7 +44,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.blocking import announce_organization, organization_blocked_expr
 from clientele_directory.api.common import legacy_work
 from clientele_directory.attributes.rules import (
     AttributeDefinition,
@@ -54,6 +53,7 @@ from clientele_directory.attributes.rules import (
     references,
 )
 from clientele_directory.attributes.service import definitions_for
+from clientele_directory.blocking import organization_blocked_expr
 from clientele_directory.domain.imports import (
     Candidate,
     FileKeys,
@@ -81,6 +81,7 @@ from clientele_directory.organizations.rules import (
     storage_values,
 )
 from clientele_directory.publishing import organization_created, organization_updated
+from clientele_directory.register import service as register
 from clientele_directory.tables import (
     audit_log,
     employees,
@@ -499,7 +500,7 @@ class _Importer:
         for u, org in written:
             if org.blocked != u.current.blocked:
                 async with legacy_work(self.session, self.runtime, p) as uow:
-                    await announce_organization(uow, org, was_blocked=u.current.blocked)
+                    await register.announce_organization(uow, org, was_blocked=u.current.blocked)
 
     async def _create(
         self,
@@ -556,7 +557,7 @@ class _Importer:
         for org in created:
             if org.blocked:
                 async with legacy_work(self.session, self.runtime, self.principal) as uow:
-                    await announce_organization(uow, org, was_blocked=False)
+                    await register.announce_organization(uow, org, was_blocked=False)
 
     async def _candidates(
         self, rows: list[ParsedRow], created: list[Organization]

@@ -16,12 +16,9 @@ from pydantic_core import PydanticCustomError
 from clientele_directory.organizations.rules import PatchRejected
 from clientele_directory.values import (
     MAX_LIST,
-    Direction,
     Directions,
     Email,
-    LongText,
     Name,
-    ShortText,
     creation_changes,
     diff,
 )
@@ -62,35 +59,6 @@ def _password(value: SecretStr) -> SecretStr:
 
 
 Password = Annotated[SecretStr, AfterValidator(_password)]
-
-
-# --- directions ------------------------------------------------------------------------------
-
-
-class DirectionDraft(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    code: Direction
-    name: ShortText
-    description: LongText | None = None
-
-
-class DirectionPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    name: ShortText | None = None
-    description: LongText | None = None
-    archived: bool | None = None
-
-
-class DirectionRecord(BaseModel):
-    code: str
-    name: str
-    description: str | None = None
-    archived: bool = False
-    version: int
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
 
 
 # --- employees -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.blocking import organization_blocked_expr
+from clientele_directory.blocking import organization_blocked_expr
 from clientele_directory.tables import organizations
 
 BATCH = 1000

@@ -28,7 +28,6 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.blocking import active
 from clientele_directory.api.imports import (
     MATCHING_IDS,
     NAME_SIMILARITY,
@@ -36,6 +35,7 @@ from clientele_directory.api.imports import (
     SIMILAR_WITHOUT_INN,
 )
 from clientele_directory.attributes.rules import EntityKind
+from clientele_directory.blocking import active
 from clientele_directory.organizations.queries import organization_select
 from clientele_directory.persons.queries import person_select, to_employment
 from clientele_directory.persons.rules import Employment, Person

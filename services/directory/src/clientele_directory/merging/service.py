@@ -21,7 +21,6 @@ from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import UnitOfWork, soft_delete_values
 from sqlalchemy import func
 
-from clientele_directory.api.blocking import announce_organization, announce_person
 from clientele_directory.api.imports import NAME_SIMILARITY
 from clientele_directory.attributes.rules import EntityKind
 from clientele_directory.attributes.service import definitions_for, resolve_attributes
@@ -72,6 +71,7 @@ from clientele_directory.publishing import (
     person_merged,
     person_updated,
 )
+from clientele_directory.register import service as register
 from clientele_directory.tables import employments
 from clientele_directory.values import STORED
 from clientele_directory.work import work
@@ -394,7 +394,7 @@ async def merge_organizations(
             organization_deleted(uow.outbox, gone, uow.actor),
             organization_merged(uow.outbox, org, gone, changes, uow.actor),
         )
-        await announce_organization(uow, org, was_blocked=survivor.blocked)
+        await register.announce_organization(uow, org, was_blocked=survivor.blocked)
     return MergeResult(
         survivor=org,
         merged_id=other.id,
@@ -583,7 +583,9 @@ async def merge_persons(
                 uow.outbox, person, gone, changes, report, uow.actor, directions=directions
             ),
         )
-        await announce_person(uow, person_id, version, directions, was_blocked=survivor.blocked)
+        await register.announce_person(
+            uow, person_id, version, directions, was_blocked=survivor.blocked
+        )
     return PersonMergeResult(
         survivor=person,
         merged_id=other.id,

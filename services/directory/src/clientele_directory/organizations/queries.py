@@ -10,7 +10,7 @@ from clientele_shared.auth.principal import Principal
 from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.blocking import organization_blocked_expr
+from clientele_directory.blocking import organization_blocked_expr
 from clientele_directory.organizations.rules import Organization
 from clientele_directory.tables import organizations
 from clientele_directory.values import STORED

@@ -19,7 +19,6 @@ from clientele_shared.service_layer import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.blocking import announce_organization
 from clientele_directory.attributes.rules import EntityKind
 from clientele_directory.attributes.service import patch_attributes, resolve_attributes
 from clientele_directory.employees import service as employees
@@ -41,6 +40,7 @@ from clientele_directory.publishing import (
     organization_restored,
     organization_updated,
 )
+from clientele_directory.register import service as register
 from clientele_directory.tables import audit_log, organizations
 from clientele_directory.work import work
 
@@ -107,7 +107,7 @@ async def create_organization(
             changes=created_changes(org),
         )
         uow.stage(organization_created(uow.outbox, org, uow.actor))
-        await announce_organization(uow, org, was_blocked=False)
+        await register.announce_organization(uow, org, was_blocked=False)
     return org
 
 
@@ -172,7 +172,7 @@ async def update_organization(
                 uow.outbox, org, changes, uow.actor, previous_directions=current.directions
             )
         )
-        await announce_organization(uow, org, was_blocked=current.blocked)
+        await register.announce_organization(uow, org, was_blocked=current.blocked)
     return org
 
 

@@ -11,7 +11,7 @@ from clientele_shared.service_layer import AuditEntry
 from sqlalchemy import Select, and_, exists, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.blocking import person_blocked_expr
+from clientele_directory.blocking import person_blocked_expr
 from clientele_directory.persons.rules import Employment, Person
 from clientele_directory.tables import audit_log, employments, organizations, persons
 from clientele_directory.values import STORED

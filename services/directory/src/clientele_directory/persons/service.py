@@ -24,7 +24,6 @@ from clientele_shared.service_layer import (
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.blocking import announce_person
 from clientele_directory.attributes.rules import EntityKind
 from clientele_directory.attributes.service import patch_attributes, resolve_attributes
 from clientele_directory.organizations.rules import PatchRejected
@@ -54,6 +53,7 @@ from clientele_directory.publishing import (
     person_restored,
     person_updated,
 )
+from clientele_directory.register import service as register
 from clientele_directory.tables import persons
 from clientele_directory.work import work
 
@@ -256,7 +256,7 @@ async def create_person(
         person = await visible_person(uow.session, principal, person_id)
         directions = await effective_directions(uow.session, person_id)
         uow.stage(person_created(uow.outbox, person, uow.actor, directions=directions))
-        await announce_person(uow, person_id, 1, directions, was_blocked=False)
+        await register.announce_person(uow, person_id, 1, directions, was_blocked=False)
         for job in jobs:
             await publish_employment(uow, job, "created", employment_created_changes(job))
     return person
@@ -331,7 +331,9 @@ async def update_person(
         )
         directions = sorted({*previous, *await effective_directions(uow.session, person_id)})
         uow.stage(person_updated(uow.outbox, person, changes, uow.actor, directions=directions))
-        await announce_person(uow, person_id, version, directions, was_blocked=current.blocked)
+        await register.announce_person(
+            uow, person_id, version, directions, was_blocked=current.blocked
+        )
     return person
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Integer, String, Text, Uuid
 
-from clientele_directory.api.blocking import organization_blocked_expr, person_blocked_expr
+from clientele_directory.blocking import organization_blocked_expr, person_blocked_expr
 from clientele_directory.search.rules import (
     OrganizationFilter,
     OrganizationSort,

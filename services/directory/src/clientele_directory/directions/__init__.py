@@ -1,0 +1,1 @@
+"""Directions: the company's business lines, which records and employees belong to."""

@@ -1,0 +1,1 @@
+"""The unwanted-counterparty register and the blocked flag it gives records."""
