@@ -43,11 +43,12 @@ test: sync ## the whole suite against real Kafka, PostgreSQL and Redis (started 
 test-unit: sync ## the tests that need no infrastructure
 	$(UV) run --frozen pytest -m "not integration"
 
-lint: sync ## ruff (lint + format check) and mypy
+lint: sync ## ruff (lint + format check), mypy, and the K8s manifests (fresh, rendered, schema-valid)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy shared/src services/*/src
 	$(UV) run --frozen python deploy/k8s/generate.py --check
+	KUSTOMIZE=$$(deploy/k8s/tools.sh) $(UV) run --frozen python deploy/k8s/validate.py
 
 format: sync ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .

@@ -19,6 +19,8 @@ MODULES = [
     "directory_import",
     "pipeline",
     "campaigns",
+    "mailings",
+    "automation",
     "state",
 ]
 

@@ -145,7 +145,7 @@ spec:
             periodSeconds: 10
             timeoutSeconds: 2
             failureThreshold: 3
-          readinessProbe:  # database, Kafka and Redis checks of up to 2 s each
+          readinessProbe:  # the database only (ADR 16); Kafka and Redis are detail and metrics
             httpGet:
               path: /health/ready
               port: http

@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 
 from campaigns_testkit import Stack, create_event
-from clientele_shared.events.catalog import CAMPAIGN_EVENTS
-from clientele_shared.events.schemas.directory import ListMembershipChanged
+from clientele_shared.events.catalog import CAMPAIGN_EVENTS, LIST_MEMBERS_STATE
+from clientele_shared.events.schemas.directory import ListMemberState, OrganizationListState
 
 NORTH = ["north"]
+_revisions = iter(range(1, 1_000_000))
 
 
 def _membership(
@@ -18,10 +19,17 @@ def _membership(
     added: list[uuid.UUID] | None = None,
     removed: list[uuid.UUID] | None = None,
 ) -> None:
-    payload = ListMembershipChanged(
-        list_id=list_id, list_name="Дилеры 2026", added=added or [], removed=removed or []
+    """The directory's state records of a membership change: the list, a record per member
+    added, a tombstone per member removed."""
+    list_state = OrganizationListState(
+        list_id=list_id, version=1, revision=next(_revisions), name="Дилеры 2026", kind="static"
     )
-    stack.publish("organization", "directory.list.membership_changed", payload, list_id)
+    stack.publish_state("directory.list.state", list_state, str(list_id))
+    for org in added or []:
+        member = ListMemberState(list_id=list_id, organization_id=org, revision=next(_revisions))
+        stack.publish_state("directory.list_member.state", member, f"{list_id}:{org}")
+    for org in removed or []:
+        stack.remove_state(LIST_MEMBERS_STATE, f"{list_id}:{org}", (1, next(_revisions)))
 
 
 def test_list_resolved_and_resolution_kept(stack: Stack) -> None:
@@ -124,3 +132,28 @@ def test_list_resolved_and_resolution_kept(stack: Stack) -> None:
         assert stack.call(method, path, south_user, json=body).status_code == 404
     missing = stack.call("GET", f"{base}/{uuid.uuid4()}/members", north)
     assert missing.status_code == 404
+
+
+def test_tombstones_remove_members_but_never_a_newer_one(stack: Stack) -> None:
+    """A tombstone on the live subscription deletes the member; one older than the member's
+    record (a redelivery, or the member came back since) leaves it."""
+    list_id = uuid.uuid4()
+    stays, leaves = stack.organization(NORTH), stack.organization(NORTH)
+    _membership(stack, list_id, added=[stays, leaves])
+    _membership(stack, list_id, removed=[leaves])
+    stack.wait_until(
+        "SELECT count(*) FROM directory_list_members WHERE list_id = :id",
+        1,
+        "the member that left gone",
+        id=list_id,
+    )
+    seen = "SELECT count(*) FROM inbox WHERE event_type = 'tombstone'"
+    before = stack.scalar(seen)
+    stack.remove_state(LIST_MEMBERS_STATE, f"{list_id}:{stays}", (1, 0))
+    stack.wait_until(seen, before + 1, "the stale tombstone handled")
+    assert (
+        stack.scalar(
+            "SELECT organization_id FROM directory_list_members WHERE list_id = :id", id=list_id
+        )
+        == stays
+    )

@@ -57,6 +57,8 @@ def test_registration_matches_or_waits_and_check_in_marks_attendance(stack: Stac
     event = create_event(stack)
     closed = _register(stack, event["id"])
     assert closed.status_code == 404
+    missing = _register(stack, str(uuid.uuid4()))
+    assert missing.json()["detail"] == closed.json()["detail"], "an unknown event answers alike"
     north = stack.user(NORTH)
     opened = stack.call(
         "PATCH", f"/v1/campaigns/{event['id']}", north, if_match=1, json={"registration_open": True}

@@ -13,6 +13,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.state import Removal
 from stdnum.ru import inn as ru_inn
 
 VALID_INN = "7707083893"
@@ -69,6 +70,7 @@ class TopicTail:
             auto_offset_reset="latest",
         )
         self.seen: list[Envelope] = []
+        self.removed: list[Removal] = []
 
     async def start(self) -> TopicTail:
         await self.consumer.start()
@@ -88,7 +90,11 @@ class TopicTail:
         """Keep every record of a batch (a test may look for several events of one batch)."""
         batch = await self.consumer.getmany(timeout_ms=500)
         for records in batch.values():
-            self.seen.extend(Envelope.from_bytes(r.value or b"") for r in records)
+            for record in records:
+                if record.value is None:  # a tombstone (a state topic)
+                    self.removed.append(Removal.of(record.key, record.headers))
+                else:
+                    self.seen.append(Envelope.from_bytes(record.value))
 
     async def wait_for(
         self, predicate: Callable[[Envelope], bool], *, within: float = 30
@@ -108,6 +114,17 @@ class TopicTail:
             f"no matching event on {self.topic} within {within}s; seen: "
             + ", ".join(f"{e.type}@{e.aggregate_id}" for e in self.seen[-20:])
         )
+
+    async def removal_of(self, key: str, within: float = 30) -> Removal:
+        """The first tombstone on ``key``."""
+        deadline = time.monotonic() + within
+        while True:
+            for removal in self.removed:
+                if removal.key == key:
+                    return removal
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no tombstone on {key} in {self.topic} within {within}s")
+            await self._fetch()
 
     async def events_of(self, aggregate_id: str, count: int, within: float = 30) -> list[Envelope]:
         """The first ``count`` events of one aggregate, in the order Kafka delivered them."""

@@ -8,7 +8,13 @@ grants:
 * Describe and Write on the topics it owns;
 * Describe and Read on the topics it consumes, and Write on their ``.dlt`` topics;
 * Read on the consumer groups prefixed ``<principal>.`` (group ids are ``<service>.<name>``);
-* IdempotentWrite on the cluster (the producers run with ``enable_idempotence``).
+* IdempotentWrite on the cluster (the producers run with ``enable_idempotence``);
+* Create, Describe and Write on the per-direction feed topics (prefix ``clientele.feed.``) for
+  the owners of topics the ERP reads: their relays copy those events there (ADR 26).
+
+An ERP limited to some directions gets a user of its own, reading only those directions' feeds:
+``python -m clientele_shared.deploy_manifests --erp-user NAME --directions a,b`` prints it with
+the feeds' ``KafkaTopic``s.
 
 ``python -m clientele_shared.deploy_manifests [--out DIR] [--check]`` writes (or verifies)
 ``topics.yaml`` and ``users.yaml``; the committed copies live in ``deploy/k8s/kafka/``.
@@ -17,6 +23,7 @@ grants:
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -24,12 +31,14 @@ from typing import Any
 
 import yaml
 
-from clientele_shared.events.catalog import REGISTRY, SERVICES
+from clientele_shared.events.catalog import ERP, ERP_DOCUMENTS, REGISTRY, SERVICES
+from clientele_shared.events.feeds import FEED_PREFIX, feed_topic
 from clientele_shared.events.registry import Registry, Topic
 
 Manifest = dict[str, Any]
+DIRECTION = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
-STRIMZI_API_VERSION = "kafka.strimzi.io/v1beta2"
+STRIMZI_API_VERSION = "kafka.strimzi.io/v1"  # Strimzi 0.49 and later
 KAFKA_CLUSTER = "clientele"
 """The Strimzi ``Kafka`` resource the topics and users belong to (``strimzi.io/cluster``)."""
 REPLICAS = 3
@@ -112,8 +121,35 @@ def kafka_acls(principal: str, registry: Registry = REGISTRY) -> list[Manifest]:
         acls.append(_acl("topic", topic.dead_letter, ["Write"]))
     if consumed:
         acls.append(_acl("group", f"{principal}.", ["Read"], prefix=True))
+    if any(ERP in topic.consumers for topic in owned):
+        acls.append(_acl("topic", FEED_PREFIX, ["Create", "Describe", "Write"], prefix=True))
     acls.append({"resource": {"type": "cluster"}, "operations": ["IdempotentWrite"], "host": "*"})
     return acls
+
+
+def erp_user(
+    name: str, directions: Sequence[str], *, cluster: str = KAFKA_CLUSTER
+) -> list[Manifest]:
+    """An ERP principal that reads only these directions' feeds (and publishes documents back),
+    with the feeds' topics (ADR 26)."""
+    feeds = [feed_topic(d, state=state) for d in directions for state in (False, True)]
+    documents = REGISTRY.topic(ERP_DOCUMENTS)
+    acls = [_acl("topic", topic.name, ["Describe", "Read"]) for topic in feeds]
+    acls.append(_acl("topic", documents.name, ["Describe", "Write"]))
+    acls.append(_acl("group", f"erp-{name}.", ["Read"], prefix=True))
+    acls.append({"resource": {"type": "cluster"}, "operations": ["IdempotentWrite"], "host": "*"})
+    user = {
+        "apiVersion": STRIMZI_API_VERSION,
+        "kind": "KafkaUser",
+        "metadata": _metadata(
+            kafka_user_name(f"erp-{name}"), cluster, **{"clientele/principal": f"erp-{name}"}
+        ),
+        "spec": {
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {"type": "simple", "acls": acls},
+        },
+    }
+    return [*(_topic(topic, cluster) for topic in feeds), user]
 
 
 def kafka_users(registry: Registry = REGISTRY, *, cluster: str = KAFKA_CLUSTER) -> list[Manifest]:
@@ -178,7 +214,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 when the files are stale"
     )
+    parser.add_argument("--erp-user", help="print a KafkaUser for an ERP limited to --directions")
+    parser.add_argument("--directions", default="", help="comma-separated direction codes")
     args = parser.parse_args(argv)
+    if args.erp_user:
+        directions = [d for d in args.directions.split(",") if d]
+        if not directions or not all(DIRECTION.fullmatch(d) for d in [args.erp_user, *directions]):
+            parser.error("--erp-user NAME needs --directions a,b (codes such as north, b2b-msk)")
+        print(to_yaml(erp_user(args.erp_user, directions, cluster=args.cluster)), end="")
+        return 0
     rendered = render(cluster=args.cluster)
     if args.check:
         outdated = stale(args.out, rendered)

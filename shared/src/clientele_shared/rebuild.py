@@ -18,14 +18,21 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import MetaData, Table, insert, select, text
+from sqlalchemy import ColumnElement, MetaData, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from clientele_shared.db import sessionmaker
 from clientele_shared.events.outbox import NOTIFY_CHANNEL, Outbox
-from clientele_shared.events.state import Progress, ReadModel, StateLoader, StateSource
+from clientele_shared.events.state import (
+    Progress,
+    ReadModel,
+    Removal,
+    StateLoader,
+    StateSource,
+)
 
 
 @dataclass(frozen=True)
@@ -38,10 +45,16 @@ class StateReadModel:
 
 @dataclass(frozen=True)
 class StateEntity:
-    """An owner's table (keyed by ``id``) and how its state records are read."""
+    """An owner's table and how its state records are read; ``key`` is the column (or SQL
+    expression) whose values, as text, are the records' keys on the state topic (``id`` when
+    not given)."""
 
     table: Table
     source: StateSource
+    key: str | ColumnElement[Any] = "id"
+
+    def key_column(self) -> ColumnElement[Any]:
+        return self.table.c[self.key] if isinstance(self.key, str) else self.key
 
 
 def _quoted(name: str) -> str:
@@ -88,7 +101,7 @@ async def rebuild(
     sessions = sessionmaker(engine)
     last = 0.0
 
-    async def apply(snapshots: list[BaseModel], purged: list[str]) -> None:
+    async def apply(snapshots: list[BaseModel], purged: list[Removal]) -> None:
         async with sessions() as session, session.begin():
             await read_model.model.bulk(session, snapshots, into=aside)
             await read_model.model.remove(session, purged, into=aside)
@@ -106,7 +119,10 @@ async def rebuild(
     done = await loader.load(apply, progress=progress)
     model = read_model.model
     columns = [column.name for column in live.columns]
-    updates = ", ".join(f"{_quoted(c)} = EXCLUDED.{_quoted(c)}" for c in columns if c != model.key)
+    updates = ", ".join(
+        f"{_quoted(c)} = EXCLUDED.{_quoted(c)}" for c in columns if c not in model.keys
+    )
+    conflict = ", ".join(_quoted(c) for c in model.keys)
     newer = (
         f"({_quoted(aside_name)}.{_quoted(model.version)}, "
         f"{_quoted(aside_name)}.{_quoted(model.revision)}) < "
@@ -121,7 +137,7 @@ async def rebuild(
                 # names from the service's own table definitions, quoted: no outside input
                 f"INSERT INTO {in_schema}{_quoted(aside_name)} "  # noqa: S608
                 f"SELECT * FROM {in_schema}{_quoted(name)} "
-                f"ON CONFLICT ({_quoted(model.key)}) DO UPDATE SET {updates} WHERE {newer}"
+                f"ON CONFLICT ({conflict}) DO UPDATE SET {updates} WHERE {newer}"
             )
         )
         replaced = f"{name}_replaced"
@@ -157,7 +173,7 @@ async def republish(
     """Stage the state record of every row of ``entity`` (``rate`` records per second at most);
     return how many were staged."""
     sessions = sessionmaker(engine)
-    key = entity.table.c.id
+    key = entity.key_column()
     after = None
     staged = 0
     started = time.monotonic()

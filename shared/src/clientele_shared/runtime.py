@@ -25,9 +25,10 @@ from clientele_shared.auth.tokens import TokenVerifier
 from clientele_shared.db import create_engine, ping, sessionmaker
 from clientele_shared.events.admin import ensure_topics, topics_of
 from clientele_shared.events.catalog import REGISTRY
+from clientele_shared.events.feeds import DirectionFeeds
 from clientele_shared.events.inbox import EventConsumer, InboxPruner, RetryPolicy
 from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
-from clientele_shared.events.registry import Registry
+from clientele_shared.events.registry import Registry, Topic
 from clientele_shared.http.idempotency import IdempotencyKeys
 from clientele_shared.http.middleware import BodySizeLimit, CorrelationAndMetrics
 from clientele_shared.http.problems import document_problems, install_problem_handlers
@@ -106,6 +107,7 @@ class ServiceRuntime:
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval,
             linger=settings.outbox_linger,
+            feeds=DirectionFeeds(registry, self._ensure) if settings.direction_feeds else None,
         )
         # Commits wake this process's relay; NOTIFY only where no relay runs (ADR 17).
         wake = self.relay.wake if settings.run_relay and self.publishes else None
@@ -179,9 +181,12 @@ class ServiceRuntime:
     async def ensure_topics(self) -> None:
         """Create the topics this service publishes and consumes, when missing (ADR 18)."""
         consumes = [topic for topic, _ in self.consumer.subscriptions]
-        await ensure_topics(
+        await self._ensure(topics_of(self.registry, publishes=self.publishes, consumes=consumes))
+
+    async def _ensure(self, topics: Iterable[Topic]) -> list[str]:
+        return await ensure_topics(
             self.settings.kafka_bootstrap_servers,
-            topics_of(self.registry, publishes=self.publishes, consumes=consumes),
+            topics,
             replication_factor=self.settings.kafka_topic_replicas,
             **self.settings.kafka_security().client_options(),
         )

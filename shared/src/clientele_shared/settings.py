@@ -67,6 +67,10 @@ class ServiceSettings(BaseSettings):
     )
     inbox_prune_interval: float = Field(default=3600.0, gt=0, description="seconds between runs")
     run_relay: bool = True
+    direction_feeds: bool = Field(
+        default=True,
+        description="copy events the ERP may read to per-direction feed topics (ADR 26)",
+    )
     run_consumers: bool = True
     auth: AuthSettings = Field(default_factory=AuthSettings)
 

@@ -29,15 +29,24 @@ from clientele_shared.events.schemas.campaigns import (
     ParticipantsAdded,
     ParticipantStatusChanged,
 )
+from clientele_shared.events.schemas.mailings import (
+    ADDRESS_BOUNCED,
+    CONSENT_CHANGED,
+    AddressBounced,
+    ConsentChanged,
+)
 from clientele_shared.events.schemas.notifications import (
     Channel,
     NotificationRequested,
-    Recipient,
     notification_requested,
 )
+from clientele_shared.events.schemas.notifications import Recipient as NotifiedRecipient
 from clientele_shared.events.topics import CAMPAIGNS
+from clientele_shared.templating import RenderedMessage
 
 from clientele_campaigns.campaigns.rules import Campaign
+from clientele_campaigns.consent.rules import ConsentEntry
+from clientele_campaigns.mailings.rules import Mailing, Resolved, idempotency_key
 from clientele_campaigns.participants.rules import Participant
 from clientele_campaigns.registration.rules import Registration
 
@@ -235,7 +244,7 @@ def registration_confirmation(
         channel=Channel.EMAIL,
         kind="campaigns.registration",
         recipients=[
-            Recipient(
+            NotifiedRecipient(
                 email=registration.email,
                 name=f"{registration.first_name} {registration.last_name}"[:200],
             )
@@ -254,4 +263,83 @@ def registration_confirmation(
         aggregate_id=str(registration.id),
         directions=campaign.directions,
         actor=actor,
+    )
+
+
+# --- mailings (ADR 38) -------------------------------------------------------------------------
+
+
+def consent_changed(
+    outbox: Outbox, entry: ConsentEntry, directions: Sequence[str], actor: Actor
+) -> Envelope:
+    return outbox.envelope(
+        CONSENT_CHANGED,
+        ConsentChanged(
+            consent_id=entry.id,
+            person_id=entry.person_id,
+            channel=entry.channel,
+            granted=entry.granted,
+            source=entry.source,
+            recorded_at=entry.recorded_at,
+            mailing_id=entry.mailing_id,
+            note=entry.note,
+        ),
+        aggregate_id=str(entry.person_id),
+        directions=directions,
+        actor=actor,
+    )
+
+
+def address_bounced(
+    outbox: Outbox,
+    person_id: uuid.UUID,
+    email: str,
+    mailing_id: uuid.UUID,
+    reason: str | None,
+    directions: Sequence[str],
+    actor: Actor,
+) -> Envelope:
+    return outbox.envelope(
+        ADDRESS_BOUNCED,
+        AddressBounced(
+            person_id=person_id,
+            email=email,
+            mailing_id=mailing_id,
+            reason=reason[:2000] if reason else None,
+            bounced_at=datetime.now(UTC),
+        ),
+        aggregate_id=str(person_id),
+        directions=directions,
+        actor=actor,
+    )
+
+
+def mailing_message(
+    outbox: Outbox,
+    mailing: Mailing,
+    recipient: Resolved,
+    message: RenderedMessage,
+    *,
+    unsubscribe_url: str,
+    name: str | None,
+) -> Envelope:
+    """One recipient's personalised message as a delivery request to the notifier; its
+    idempotency key is the same however often it is handed over."""
+    key = idempotency_key(mailing.id, recipient.person_id)
+    return outbox.envelope(
+        notification_requested(CAMPAIGNS),
+        NotificationRequested(
+            idempotency_key=key,
+            channel=Channel.EMAIL,
+            kind="mailing",
+            recipients=[NotifiedRecipient(email=recipient.email, name=(name or "")[:200] or None)],
+            subject=message.subject[:500] or mailing.title[:500],
+            html=message.html,
+            text=message.text,
+            attachments=mailing.attachments,
+            reply_to=mailing.reply_to,
+            list_unsubscribe=unsubscribe_url,
+        ),
+        aggregate_id=key,
+        directions=mailing.directions,
     )

@@ -20,3 +20,11 @@ class CampaignsSettings(AttachmentStorageSettings):
     """A document's largest size (presentations and photos are larger than mail attachments)."""
     upload_overhead_bytes: int = Field(default=65_536, ge=0)
     """Room for the multipart framing around an uploaded file."""
+    public_base_url: str = "http://localhost:8004"
+    """Where recipients reach this service (the unsubscribe links of mailings); https in
+    production (the one-click List-Unsubscribe-Post header needs it)."""
+    run_mailing_worker: bool = True
+    mailing_batch_size: int = 500
+    """Recipients rendered and handed to the notifier in one transaction."""
+    mailing_poll_interval: float = 1.0
+    """Seconds the mailing worker sleeps when nothing is due or pending."""

@@ -26,7 +26,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 
 metadata = MetaData()
 outbox = outbox_table(metadata)
@@ -170,15 +170,25 @@ directory_lists = Table(
     Column("list_id", Uuid, primary_key=True),
     Column("name", String(500), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("kind", String(20), nullable=False, server_default="static"),
+    Column("filter", JSONB),
+    Column("directions", ARRAY(String(64)), nullable=False, server_default="{}"),
+    Column("deleted", Boolean, nullable=False, server_default="false"),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("state_revision", BigInteger, nullable=False, server_default="0"),
 )
-"""Read model of the directory's static lists (from ``directory.list.membership_changed``)."""
+"""Read model of the directory's lists, from its lists state topic (ADR 18)."""
 
 directory_list_members = Table(
     "directory_list_members",
     metadata,
-    Column("list_id", Uuid, ForeignKey("directory_lists.list_id"), primary_key=True),
+    Column("list_id", Uuid, primary_key=True),
     Column("organization_id", Uuid, primary_key=True),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("state_revision", BigInteger, nullable=False, server_default="0"),
 )
+"""Read model of the static lists' members, from the list members state topic (a member may
+arrive before its list: no foreign key)."""
 
 list_resolutions = Table(
     "list_resolutions",
@@ -278,3 +288,100 @@ when (its creation event's time), the marketing event its source names, status a
 
 directory = directory_tables(metadata)
 """Read models of the directory's organizations, persons and employees."""
+
+# --- mailings (issue 15, ADR 38): contacts, consent, mailings and their recipients ------------
+
+mailing_contacts = Table(
+    "mailing_contacts",
+    metadata,
+    Column("person_id", Uuid, primary_key=True),
+    Column("emails", ARRAY(String(320)), nullable=False, server_default=text("'{}'")),
+    Column("birthday", Date),
+    Column("gender", String(10)),
+    Column("attributes", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("employments", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("organization_ids", ARRAY(Uuid), nullable=False, server_default=text("'{}'")),
+    Column("version", Integer, nullable=False),
+    Column("state_revision", BigInteger, nullable=False),
+    Index("ix_mailing_contacts_organizations", "organization_ids", postgresql_using="gin"),
+)
+"""Read model of what a mailing needs of a person beyond ``persons`` (from the persons state
+topic): addresses, birthday, custom attributes, live employments (organization and position)."""
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("person_id", Uuid, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("note", Text),
+    Column("mailing_id", Uuid),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor_subject", String(200), nullable=False),
+    Index("ix_consents_person", "person_id", "channel", "id"),
+)
+"""Append-only: every consent given or withdrawn; a person's consent for a channel is the
+newest entry (none: no consent)."""
+
+mailing_keys = Table(
+    "mailing_keys",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("key", String(128), nullable=False),
+)
+"""The key unsubscribe tokens are signed with: made once by the first replica that needs it."""
+
+mailings = Table(
+    "mailings",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("campaign_id", Uuid, ForeignKey("marketing_events.id")),
+    Column("title", String(500), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("html", Text),
+    Column("text", Text),
+    Column("attachments", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("reply_to", String(320)),
+    Column("audience", JSONB, nullable=False),
+    Column("scheduled_at", DateTime(timezone=True)),
+    Column("prepared_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("recurrence", JSONB),
+    Column("series_id", Uuid),
+    Column("issue", Integer, nullable=False, server_default=text("1")),
+    *_versioned(),
+    Index("ix_mailings_directions", "directions", postgresql_using="gin"),
+    Index("ix_mailings_due", "status", "scheduled_at"),
+    Index("ix_mailings_series", "series_id", "issue"),
+)
+"""A mailing: its template (subject, HTML and text parts, attachments), its audience and its
+state (``draft`` → ``scheduled`` → ``sending`` ⇄ ``paused`` → ``done``; ``cancelled``); a
+recurring newsletter's issues share ``series_id`` (the first issue's id) and a ``recurrence``."""
+
+mailing_recipients = Table(
+    "mailing_recipients",
+    metadata,
+    Column("mailing_id", Uuid, ForeignKey("mailings.id"), primary_key=True),
+    Column("person_id", Uuid, primary_key=True),
+    Column("organization_id", Uuid),
+    Column("email", String(320)),
+    Column("status", String(20), nullable=False),
+    Column("reason", String(40)),
+    Column("detail", Text),
+    Column("queued_at", DateTime(timezone=True)),
+    Column("result_at", DateTime(timezone=True)),
+    Index(
+        "ix_mailing_recipients_pending",
+        "mailing_id",
+        "person_id",
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+"""The recipients resolved when the mailing started, kept: each one ``excluded`` (with the
+reason), ``pending``, ``queued`` (handed to the notifier, once) and then ``sent``, ``bounced``
+or ``failed``; ``cancelled`` when the mailing was cancelled before its turn."""

@@ -4,14 +4,19 @@ from pathlib import Path
 
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import (
+    DIRECTIONS_STATE,
     EMPLOYEES,
     EMPLOYEES_STATE,
+    LIST_MEMBERS_STATE,
+    LISTS_STATE,
     ORGANIZATIONS,
     ORGANIZATIONS_STATE,
     PERSONS,
     PERSONS_STATE,
+    REGISTER_STATE,
 )
 from clientele_shared.events.outbox import Outbox
+from clientele_shared.events.state import StateSource
 from clientele_shared.rebuild import StateEntity
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
@@ -19,8 +24,26 @@ from fastapi import FastAPI
 from clientele_directory.api import ROUTERS
 from clientele_directory.api.auth import ISSUER_STATE_KEY
 from clientele_directory.settings import DirectorySettings
-from clientele_directory.state import employee_source, organization_source, person_sources
-from clientele_directory.store import employees, metadata, organizations, persons
+from clientele_directory.state import (
+    direction_source,
+    employee_source,
+    list_source,
+    member_sources,
+    membership_key,
+    organization_source,
+    person_sources,
+    register_sources,
+)
+from clientele_directory.store import (
+    directions,
+    employees,
+    metadata,
+    organization_list_members,
+    organization_lists,
+    organizations,
+    persons,
+    unwanted_register,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,7 +58,27 @@ def state_entities(outbox: Outbox) -> dict[str, StateEntity]:
         "organizations": StateEntity(organizations, organization_source(outbox)),
         "employees": StateEntity(employees, employee_source(outbox)),
         "persons": StateEntity(persons, person_sources(outbox)[0]),
+        "directions": StateEntity(directions, direction_source(outbox), key="code"),
+        "lists": StateEntity(organization_lists, list_source(outbox)),
+        "list-members": StateEntity(
+            organization_list_members, member_sources(outbox)[0], key=membership_key()
+        ),
+        "register": StateEntity(unwanted_register, register_sources(outbox)[0]),
     }
+
+
+def state_sources(outbox: Outbox) -> list[StateSource]:
+    """Every state source of the directory: staging a change event stages the state records of
+    what it changed (ADR 18)."""
+    return [
+        organization_source(outbox),
+        employee_source(outbox),
+        *person_sources(outbox),
+        direction_source(outbox),
+        list_source(outbox),
+        *member_sources(outbox),
+        *register_sources(outbox),
+    ]
 
 
 def create_app(settings: DirectorySettings | None = None) -> FastAPI:
@@ -50,11 +93,13 @@ def create_app(settings: DirectorySettings | None = None) -> FastAPI:
             PERSONS_STATE,
             EMPLOYEES,
             EMPLOYEES_STATE,
+            DIRECTIONS_STATE,
+            LISTS_STATE,
+            LIST_MEMBERS_STATE,
+            REGISTER_STATE,
         ],
     )
-    runtime.outbox.add_state_source(organization_source(runtime.outbox))
-    runtime.outbox.add_state_source(employee_source(runtime.outbox))
-    for source in person_sources(runtime.outbox):
+    for source in state_sources(runtime.outbox):
         runtime.outbox.add_state_source(source)
     app = create_service_app(
         runtime,

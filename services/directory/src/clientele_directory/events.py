@@ -18,6 +18,7 @@ from clientele_shared.events.schemas.directory import (
     EmployeeCreated,
     EmployeeUpdated,
     EmploymentChanged,
+    ListChanged,
     ListMembershipChanged,
     MovedEmployment,
     OrganizationBlocked,
@@ -35,11 +36,13 @@ from clientele_shared.events.schemas.directory import (
     PersonUnblocked,
     PersonUpdated,
     RegisterBasis,
+    RegisterEntryChanged,
 )
 
 from clientele_directory.domain.lists import OrganizationList
 from clientele_directory.domain.organizations import Organization
 from clientele_directory.domain.persons import Employment, Person
+from clientele_directory.domain.register import RegisterEntry
 from clientele_directory.domain.staff import DirectionRecord, Employee
 
 
@@ -413,5 +416,44 @@ def list_membership_changed(
         ),
         aggregate_id=f"list:{found.id}",
         directions=found.directions,
+        actor=actor,
+    )
+
+
+def list_changed(
+    outbox: Outbox,
+    found: OrganizationList,
+    change: str,
+    actor: Actor,
+    changes: dict[str, Any] | None = None,
+) -> Envelope:
+    """A list created, updated or deleted (its whole record follows on the state topic)."""
+    return outbox.envelope(
+        "directory.list.changed",
+        ListChanged(
+            list_id=found.id,
+            change=cast(Any, change),
+            version=found.version,
+            name=found.name,
+            kind=found.kind.value,
+            directions=found.directions,
+            changes={name: FieldChange(**value) for name, value in (changes or {}).items()},
+        ),
+        aggregate_id=f"list:{found.id}",
+        directions=found.directions,
+        actor=actor,
+    )
+
+
+def register_changed(outbox: Outbox, entry: RegisterEntry, actor: Actor) -> Envelope:
+    """A register entry listed or removed (its whole record follows on the state topic)."""
+    return outbox.envelope(
+        "directory.register.changed",
+        RegisterEntryChanged(
+            entry_id=entry.id,
+            change="removed" if entry.removed_at is not None else "listed",
+            basis=entry.basis.value,
+        ),
+        aggregate_id=f"register:{entry.id}",
         actor=actor,
     )

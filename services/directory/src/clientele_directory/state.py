@@ -4,25 +4,39 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from clientele_shared.events.catalog import EMPLOYEES, ORGANIZATIONS, PERSONS
+from clientele_shared.events.catalog import EMPLOYEES, LIST_MEMBERS_STATE, ORGANIZATIONS, PERSONS
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.directory import (
+    DirectionState,
     EmployeeState,
     EmploymentState,
+    ListMemberState,
+    OrganizationListState,
     OrganizationState,
     PersonState,
+    RegisterEntryState,
 )
-from clientele_shared.events.state import StateSource, next_revision
-from sqlalchemy import Table, select
+from clientele_shared.events.state import StateSource, Tombstone, next_revision
+from sqlalchemy import Column, ColumnElement, Table, Text, cast, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.blocking import organization_blocked_expr, person_blocked_expr
 from clientele_directory.domain.common import STORED
 from clientele_directory.domain.organizations import Organization
 from clientele_directory.domain.persons import PERSON_FIELDS, Person
-from clientele_directory.store import employees, employments, organizations, persons
+from clientele_directory.store import (
+    directions,
+    employees,
+    employments,
+    organization_list_members,
+    organization_lists,
+    organizations,
+    persons,
+    unwanted_register,
+)
 
 
 def changed_organizations(envelope: Envelope) -> list[str]:
@@ -54,16 +68,16 @@ def organization_state(outbox: Outbox, org: Organization, revision: int) -> Enve
     )
 
 
-async def _lock(session: AsyncSession, table: Table, ids: Sequence[str]) -> list[uuid.UUID]:
+async def _lock(
+    session: AsyncSession, table: Table, ids: Sequence[Any], key: str = "id"
+) -> list[Any]:
     """Lock the records in id order before numbering their snapshots: two transactions that
     snapshot one record take revisions in the order they commit, and the second reads what the
     first wrote."""
-    wanted = sorted({uuid.UUID(str(value)) for value in ids})
+    column = table.c[key]
+    wanted = sorted({uuid.UUID(str(value)) if key == "id" else value for value in ids})
     await session.execute(
-        select(table.c.id)
-        .where(table.c.id.in_(wanted))
-        .order_by(table.c.id)
-        .with_for_update(key_share=True)
+        select(column).where(column.in_(wanted)).order_by(column).with_for_update(key_share=True)
     )
     return wanted
 
@@ -279,4 +293,309 @@ def person_sources(outbox: Outbox) -> list[StateSource]:
     return [
         StateSource(PERSONS, changed_persons, PersonSnapshots(outbox)),
         StateSource(ORGANIZATIONS, merge_survivors, PersonsAtOrganizations(unlocked)),
+    ]
+
+
+# --- directions, lists and their members, the unwanted register -------------------------------
+
+
+def changed_directions(envelope: Envelope) -> list[str]:
+    """The direction an event of the employees topic changes (keyed by its code)."""
+    if envelope.type == "directory.direction.changed":
+        return [envelope.payload["code"]]
+    return []
+
+
+class DirectionSnapshots:
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, codes: Sequence[str]) -> list[Envelope]:
+        wanted = await _lock(session, directions, codes, key="code")
+        c = directions.c
+        rows = (
+            await session.execute(
+                select(directions, next_revision().label("revision"))
+                .where(c.code.in_(wanted))
+                .order_by(c.code)
+            )
+        ).all()
+        return [
+            self.outbox.envelope(
+                "directory.direction.state",
+                DirectionState(
+                    code=row.code,
+                    version=row.version,
+                    revision=row.revision,
+                    name=row.name,
+                    description=row.description,
+                    archived=row.archived,
+                    created_at=row.created_at,
+                    updated_at=row.updated_at,
+                ),
+                aggregate_id=row.code,
+                directions=[row.code],
+            )
+            for row in rows
+        ]
+
+
+def direction_source(outbox: Outbox) -> StateSource:
+    return StateSource(EMPLOYEES, changed_directions, DirectionSnapshots(outbox))
+
+
+def changed_lists(envelope: Envelope) -> list[str]:
+    """The list a list event changes (its membership changes do not change the list)."""
+    if envelope.type == "directory.list.changed":
+        return [envelope.payload["list_id"]]
+    return []
+
+
+class ListSnapshots:
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, ids: Sequence[str]) -> list[Envelope]:
+        wanted = await _lock(session, organization_lists, ids)
+        c = organization_lists.c
+        rows = (
+            await session.execute(
+                select(organization_lists, next_revision().label("revision"))
+                .where(c.id.in_(wanted))
+                .order_by(c.id)
+            )
+        ).all()
+        return [
+            self.outbox.envelope(
+                "directory.list.state",
+                OrganizationListState(
+                    list_id=row.id,
+                    version=row.version,
+                    revision=row.revision,
+                    name=row.name,
+                    description=row.description,
+                    kind=row.kind,
+                    filter=row.filter,
+                    directions=list(row.directions),
+                    deleted=row.deleted_at is not None,
+                    created_at=row.created_at,
+                    updated_at=row.updated_at,
+                ),
+                aggregate_id=str(row.id),
+                directions=list(row.directions),
+            )
+            for row in rows
+        ]
+
+
+def list_source(outbox: Outbox) -> StateSource:
+    return StateSource(ORGANIZATIONS, changed_lists, ListSnapshots(outbox))
+
+
+def changed_members(envelope: Envelope) -> list[str]:
+    """The memberships (``<list_id>:<organization_id>``) a membership change adds or removes."""
+    if envelope.type != "directory.list.membership_changed":
+        return []
+    payload = envelope.payload
+    return [f"{payload['list_id']}:{org}" for org in [*payload["added"], *payload["removed"]]]
+
+
+def membership_key() -> ColumnElement[str]:
+    """SQL: a membership's key on the state topic, ``<list_id>:<organization_id>``."""
+    m = organization_list_members.c
+    return func.concat(cast(m.list_id, Text), ":", cast(m.organization_id, Text))
+
+
+def _membership(key: str) -> tuple[uuid.UUID, uuid.UUID]:
+    list_id, organization_id = key.split(":")
+    return uuid.UUID(list_id), uuid.UUID(organization_id)
+
+
+class MemberSnapshots:
+    """A record per membership that exists, a tombstone per one that no longer does.
+
+    The memberships of a list change under the list's lock (and a merge's under the
+    organizations'), so their revisions are taken in commit order."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(
+        self, session: AsyncSession, keys: Sequence[str]
+    ) -> list[Envelope | Tombstone]:
+        wanted = sorted({_membership(key) for key in keys})
+        m = organization_list_members.c
+        rows = (
+            await session.execute(
+                select(
+                    organization_list_members,
+                    organization_lists.c.directions,
+                    next_revision().label("revision"),
+                )
+                .join(organization_lists, organization_lists.c.id == m.list_id)
+                .where(tuple_(m.list_id, m.organization_id).in_(wanted))
+                .order_by(m.list_id, m.organization_id)
+            )
+        ).all()
+        found = {(row.list_id, row.organization_id) for row in rows}
+        gone = [key for key in wanted if key not in found]
+        revisions = (
+            list(
+                await session.scalars(
+                    select(next_revision()).select_from(func.generate_series(1, len(gone)))
+                )
+            )
+            if gone
+            else []
+        )
+        staged: list[Envelope | Tombstone] = [
+            self.outbox.envelope(
+                "directory.list_member.state",
+                ListMemberState(
+                    list_id=row.list_id,
+                    organization_id=row.organization_id,
+                    revision=row.revision,
+                    added_by=row.added_by,
+                    added_at=row.added_at,
+                ),
+                aggregate_id=f"{row.list_id}:{row.organization_id}",
+                directions=list(row.directions),
+            )
+            for row in rows
+        ]
+        lists = {list_id for list_id, _ in gone}
+        directions_of = {
+            row.id: tuple(row.directions)
+            for row in (
+                await session.execute(
+                    select(organization_lists.c.id, organization_lists.c.directions).where(
+                        organization_lists.c.id.in_(lists)
+                    )
+                )
+            ).all()
+        }
+        staged += [
+            Tombstone(
+                LIST_MEMBERS_STATE, f"{list_id}:{org}", 1, revision, directions_of.get(list_id, ())
+            )
+            for (list_id, org), revision in zip(gone, revisions, strict=True)
+        ]
+        return staged
+
+
+def merged_pairs(envelope: Envelope) -> list[str]:
+    """An organization merge: ``<survivor_id>:<merged_id>``."""
+    if envelope.type == "directory.organization.merged":
+        return [f"{envelope.payload['survivor_id']}:{envelope.payload['merged_id']}"]
+    return []
+
+
+class MembersAfterMerge:
+    """After an organization merge: the survivor's memberships (it took the merged one's) and a
+    tombstone for the merged one's in each of those lists (it has none left)."""
+
+    def __init__(self, members: MemberSnapshots) -> None:
+        self.members = members
+
+    async def __call__(
+        self, session: AsyncSession, pairs: Sequence[str]
+    ) -> list[Envelope | Tombstone]:
+        keys: list[str] = []
+        m = organization_list_members.c
+        for pair in pairs:
+            survivor, merged = pair.split(":")
+            lists = await session.scalars(
+                select(m.list_id).where(m.organization_id == uuid.UUID(survivor))
+            )
+            for list_id in lists:
+                keys += [f"{list_id}:{survivor}", f"{list_id}:{merged}"]
+        return await self.members(session, keys) if keys else []
+
+
+def member_sources(outbox: Outbox) -> list[StateSource]:
+    members = MemberSnapshots(outbox)
+    return [
+        StateSource(ORGANIZATIONS, changed_members, members),
+        StateSource(ORGANIZATIONS, merged_pairs, MembersAfterMerge(members)),
+    ]
+
+
+def changed_entries(envelope: Envelope) -> list[str]:
+    if envelope.type == "directory.register.changed":
+        return [envelope.payload["entry_id"]]
+    return []
+
+
+class EntrySnapshots:
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, ids: Sequence[str]) -> list[Envelope]:
+        wanted = await _lock(session, unwanted_register, ids)
+        c = unwanted_register.c
+        rows = (
+            await session.execute(
+                select(unwanted_register, next_revision().label("revision"))
+                .where(c.id.in_(wanted))
+                .order_by(c.id)
+            )
+        ).all()
+        return [
+            self.outbox.envelope(
+                "directory.register.state",
+                RegisterEntryState(
+                    entry_id=row.id,
+                    version=1 if row.removed_at is None else 2,
+                    revision=row.revision,
+                    basis=row.basis,
+                    organization_id=row.organization_id,
+                    person_id=row.person_id,
+                    inn=row.inn,
+                    email_domain=row.email_domain,
+                    reason=row.reason,
+                    decided_by=row.decided_by,
+                    active=row.removed_at is None,
+                    created_at=row.created_at,
+                    removed_at=row.removed_at,
+                    removal_reason=row.removal_reason,
+                ),
+                aggregate_id=str(row.id),
+            )
+            for row in rows
+        ]
+
+
+class EntriesOf:
+    """The entries naming these records (after a merge moved the other's to the survivor)."""
+
+    def __init__(self, entries: EntrySnapshots, column: Column[Any]) -> None:
+        self.entries = entries
+        self.column = column
+
+    async def __call__(self, session: AsyncSession, ids: Sequence[str]) -> list[Envelope]:
+        named = await session.scalars(
+            select(unwanted_register.c.id).where(
+                self.column.in_([uuid.UUID(str(value)) for value in ids])
+            )
+        )
+        found = [str(entry) for entry in named]
+        return await self.entries(session, found) if found else []
+
+
+def person_merge_survivors(envelope: Envelope) -> list[str]:
+    if envelope.type == "directory.person.merged":
+        return [envelope.payload["survivor_id"]]
+    return []
+
+
+def register_sources(outbox: Outbox) -> list[StateSource]:
+    entries = EntrySnapshots(outbox)
+    return [
+        StateSource(ORGANIZATIONS, changed_entries, entries),
+        StateSource(
+            ORGANIZATIONS, merge_survivors, EntriesOf(entries, unwanted_register.c.organization_id)
+        ),
+        StateSource(
+            PERSONS, person_merge_survivors, EntriesOf(entries, unwanted_register.c.person_id)
+        ),
     ]

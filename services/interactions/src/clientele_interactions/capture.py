@@ -53,6 +53,7 @@ from clientele_interactions.operations import (
     audit,
     blocked_among,
     bump_summary,
+    check_employee,
     discard,
     insert_interaction,
     record_attachment,
@@ -367,6 +368,10 @@ async def capture_message(
             known = await persons_by_address(session, principal, message.addresses())
             staff = await employees_by_address(session, principal, message.addresses())
             everyone = list({p for ids in known.values() for p in ids})
+            if responsible_employee_id is not None:
+                await check_employee(
+                    session, principal, responsible_employee_id, field="responsible_employee_id"
+                )
             if organization_id is not None:
                 card = await writable_card(session, principal, organization_id)
             else:

@@ -6,10 +6,13 @@ from clientele_shared.events.registry import DAY_MS, Registry, Topic
 from clientele_shared.events.schemas import (
     campaigns,
     directory,
+    erp,
     interactions,
+    mailings,
     notifications,
     notifier,
     pipeline,
+    tasks,
 )
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import (
@@ -17,10 +20,12 @@ from clientele_shared.events.schemas.directory import (
     OrganizationUpdated,
 )
 from clientele_shared.events.topics import (
+    CAMPAIGN_CONSENTS,
     CAMPAIGN_EVENTS,
     CAMPAIGNS,
     DEALS,
     DELIVERIES,
+    DIRECTIONS_STATE,
     DIRECTORY,
     EMPLOYEES,
     EMPLOYEES_STATE,
@@ -28,6 +33,8 @@ from clientele_shared.events.topics import (
     ERP_DOCUMENTS,
     INTERACTION_LOG,
     INTERACTIONS,
+    LIST_MEMBERS_STATE,
+    LISTS_STATE,
     NOTIFICATION_REQUESTS,
     NOTIFIER,
     ORGANIZATIONS,
@@ -35,7 +42,9 @@ from clientele_shared.events.topics import (
     PERSONS,
     PERSONS_STATE,
     PIPELINE,
+    REGISTER_STATE,
     SERVICES,
+    TASKS,
     notification_requests,
 )
 
@@ -90,6 +99,36 @@ TOPICS = [
         compacted=True,
     ),
     Topic(
+        DIRECTIONS_STATE,
+        DIRECTORY,
+        _STAFF_READERS,
+        description="The latest full snapshot of every direction, keyed by its code (compacted).",
+        compacted=True,
+    ),
+    Topic(
+        LISTS_STATE,
+        DIRECTORY,
+        _DIRECTORY_READERS,
+        description="The latest full snapshot of every list of organizations (compacted).",
+        compacted=True,
+    ),
+    Topic(
+        LIST_MEMBERS_STATE,
+        DIRECTORY,
+        _DIRECTORY_READERS,
+        description="One record per member of a static list, keyed <list_id>:<organization_id>; "
+        "a tombstone when it leaves (compacted).",
+        compacted=True,
+    ),
+    Topic(
+        REGISTER_STATE,
+        DIRECTORY,
+        _DIRECTORY_READERS,
+        description="The latest full snapshot of every entry of the unwanted counterparty "
+        "register (compacted).",
+        compacted=True,
+    ),
+    Topic(
         INTERACTION_LOG,
         INTERACTIONS,
         frozenset({PIPELINE, CAMPAIGNS, ERP}),
@@ -102,10 +141,22 @@ TOPICS = [
         description="Deals and their stage changes (the pipeline's automation consumes them too).",
     ),
     Topic(
+        TASKS,
+        PIPELINE,
+        frozenset({INTERACTIONS, PIPELINE}),
+        description="Tasks: created, changed, completed, reassigned, overdue.",
+    ),
+    Topic(
         CAMPAIGN_EVENTS,
         CAMPAIGNS,
         frozenset({INTERACTIONS, PIPELINE}),
         description="Marketing events, participants and outcomes.",
+    ),
+    Topic(
+        CAMPAIGN_CONSENTS,
+        CAMPAIGNS,
+        frozenset({DIRECTORY, INTERACTIONS, PIPELINE}),
+        description="Persons' consent per channel (unsubscribes too) and hard-bounced addresses.",
     ),
     *(
         Topic(
@@ -126,7 +177,7 @@ TOPICS = [
         ERP_DOCUMENTS,
         ERP,
         frozenset({PIPELINE, INTERACTIONS}),
-        description="Invoices and payments published by the ERP.",
+        description="Invoices issued, payments received and shipments, published by the ERP.",
     ),
 ]
 
@@ -137,14 +188,19 @@ EVENTS = [
     *notifications.EVENTS,
     *notifier.EVENTS,
     *pipeline.EVENTS,
+    *tasks.EVENTS,
     *campaigns.EVENTS,
+    *mailings.EVENTS,
+    *erp.EVENTS,
 ]
 
 __all__ = [
     "CAMPAIGNS",
+    "CAMPAIGN_CONSENTS",
     "CAMPAIGN_EVENTS",
     "DEALS",
     "DELIVERIES",
+    "DIRECTIONS_STATE",
     "DIRECTORY",
     "EMPLOYEES",
     "EMPLOYEES_STATE",
@@ -153,6 +209,8 @@ __all__ = [
     "EVENTS",
     "INTERACTIONS",
     "INTERACTION_LOG",
+    "LISTS_STATE",
+    "LIST_MEMBERS_STATE",
     "NOTIFICATION_REQUESTS",
     "NOTIFIER",
     "ORGANIZATIONS",
@@ -160,8 +218,10 @@ __all__ = [
     "PERSONS",
     "PERSONS_STATE",
     "PIPELINE",
+    "REGISTER_STATE",
     "REGISTRY",
     "SERVICES",
+    "TASKS",
     "TOPICS",
     "FieldChange",
     "OrganizationCreated",

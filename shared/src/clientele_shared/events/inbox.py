@@ -36,6 +36,7 @@ from sqlalchemy.sql.dml import Delete
 
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.registry import Registry, UnknownEventError
+from clientele_shared.events.state import TOMBSTONE, Removal
 from clientele_shared.events.tables import inbox_attempts_table
 from clientele_shared.failures import Unavailable, is_unavailable
 from clientele_shared.observability import (
@@ -52,6 +53,8 @@ Handler = Callable[[AsyncSession, Envelope, BaseModel], Awaitable[None]]
 """Applies one event inside the inbox transaction; raise to retry."""
 
 _Received = tuple[ConsumerRecord[bytes, bytes], Envelope, BaseModel]
+_TOMBSTONES = uuid.UUID("6f1c2d4e-9a57-4c1b-8d0e-5b7a3e2f9c10")
+"""The namespace of the made-up event ids of tombstones."""
 
 
 def _bind(envelope: Envelope) -> None:
@@ -306,7 +309,24 @@ class EventConsumer:
     async def _validate(
         self, topic: str, consumer: str, record: ConsumerRecord[bytes, bytes]
     ) -> _Received | None:
-        """The envelope and typed payload of a record; an invalid one is dead-lettered at once."""
+        """The envelope and typed payload of a record; an invalid one is dead-lettered at once.
+        A tombstone of a state topic is a :class:`Removal` (its envelope made up, with an id of
+        its offset: a redelivered tombstone is recognised like any event)."""
+        if record.value is None and (found := self.registry.topics.get(topic)) and found.compacted:
+            removal = Removal.of(record.key, record.headers)
+            return (
+                record,
+                Envelope(
+                    event_id=uuid.uuid5(_TOMBSTONES, f"{topic}:{record.partition}:{record.offset}"),
+                    type=TOMBSTONE,
+                    schema_version=1,
+                    producer=found.owner,
+                    correlation_id=f"tombstone:{topic}:{record.partition}:{record.offset}",
+                    aggregate_id=removal.key or "-",
+                    payload=removal.model_dump(mode="json"),
+                ),
+                removal,
+            )
         try:
             envelope = Envelope.from_bytes(record.value or b"")
             return record, envelope, self.registry.validate(envelope)

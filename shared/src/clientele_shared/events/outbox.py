@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -18,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from clientele_shared.bulk import COPY_FROM, Copy
 from clientele_shared.events.envelope import Actor, Envelope
+from clientele_shared.events.feeds import DirectionFeeds, FeedRecord, routing_headers
 from clientele_shared.events.registry import Registry
-from clientele_shared.events.state import StateSource
+from clientele_shared.events.state import TOMBSTONE, StateSource, Tombstone
 from clientele_shared.observability import (
     OUTBOX_BACKLOG,
     OUTBOX_PUBLISHED,
@@ -156,10 +158,24 @@ class Outbox:
                 staged += len(snapshots)
         return staged
 
-    def rows(self, envelopes: Iterable[Envelope]) -> list[dict[str, Any]]:
-        """The outbox rows of events this service may publish (for a bulk writer such as COPY)."""
+    def rows(self, envelopes: Iterable[Envelope | Tombstone]) -> list[dict[str, Any]]:
+        """The outbox rows of events this service may publish (for a bulk writer such as COPY);
+        a tombstone's row has an empty value and is published with a null one."""
         rows = []
         for envelope in envelopes:
+            if isinstance(envelope, Tombstone):
+                self.registry.check_publish(self.service, envelope.topic)
+                rows.append(
+                    {
+                        "event_id": uuid.uuid4(),
+                        "topic": envelope.topic,
+                        "key": envelope.key,
+                        "event_type": TOMBSTONE,
+                        "value": b"",
+                        "headers": envelope.headers(),
+                    }
+                )
+                continue
             spec = self.registry.spec(envelope.type, envelope.schema_version)
             self.registry.check_publish(self.service, spec.topic)
             rows.append(
@@ -173,6 +189,7 @@ class Outbox:
                         "event_type": envelope.type,
                         "schema_version": str(envelope.schema_version),
                         "correlation_id": envelope.correlation_id,
+                        **routing_headers(envelope),
                     },
                 }
             )
@@ -211,6 +228,12 @@ def create_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProduce
     return AIOKafkaProducer(**options)
 
 
+def _value(row: Any) -> bytes | None:
+    """An outbox row's record value: none for a tombstone."""
+    value: bytes | None = None if row.event_type == TOMBSTONE else row.value
+    return value
+
+
 class OutboxRelay:
     """Publishes outbox rows in order, one relay of a service at a time, then deletes them.
 
@@ -231,8 +254,10 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         retry_delay: float = 1.0,
         linger: float = 0.005,
+        feeds: DirectionFeeds | None = None,
     ) -> None:
         self.service = service
+        self.feeds = feeds
         self.engine = engine
         self.table = table
         self.producer = producer
@@ -270,6 +295,7 @@ class OutboxRelay:
                         self.table.c.id,
                         self.table.c.topic,
                         self.table.c.key,
+                        self.table.c.event_type,
                         self.table.c.value,
                         self.table.c.headers,
                     )
@@ -280,19 +306,36 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            pending = [
-                await self.producer.send(
-                    row.topic,
-                    value=row.value,
-                    key=row.key.encode(),
-                    headers=[(name, str(value).encode()) for name, value in row.headers.items()],
+            feed = self._feed_records(rows)
+            if feed and self.feeds is not None:
+                await self.feeds.prepare(record for records in feed.values() for record in records)
+            pending = []
+            for index, row in enumerate(rows):
+                headers = [(name, str(value).encode()) for name, value in row.headers.items()]
+                key = row.key.encode()
+                pending.append(
+                    await self.producer.send(row.topic, value=_value(row), key=key, headers=headers)
                 )
-                for row in rows
-            ]
+                for record in feed.get(index, ()):
+                    pending.append(
+                        await self.producer.send(
+                            record.topic.name, value=record.value, key=key, headers=headers
+                        )
+                    )
             await asyncio.gather(*pending)
             await conn.execute(delete(self.table).where(self.table.c.id.in_([r.id for r in rows])))
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
+
+    def _feed_records(self, rows: Sequence[Any]) -> dict[int, list[FeedRecord]]:
+        """The per-direction feed records of a batch, by the row they copy (ADR 26)."""
+        if self.feeds is None:
+            return {}
+        feed = {
+            index: self.feeds.route(row.topic, row.key, _value(row), row.headers)
+            for index, row in enumerate(rows)
+        }
+        return {index: records for index, records in feed.items() if records}
 
     async def backlog(self, conn: AsyncConnection | None = None) -> int:
         async with contextlib.AsyncExitStack() as stack:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,13 +24,27 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
-from sqlalchemy import Column, MetaData, Table, delete, func, select, text, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    MetaData,
+    Table,
+    Uuid,
+    delete,
+    func,
+    select,
+    text,
+    tuple_,
+    values,
+)
 from sqlalchemy import Sequence as DbSequence
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clientele_shared.bulk import Copy
 from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.feeds import DIRECTIONS_HEADER
 from clientele_shared.events.registry import EventSpec, Registry
 from clientele_shared.observability import get_logger
 
@@ -63,9 +78,57 @@ def next_revision() -> Any:
     return func.nextval(STATE_REVISIONS)
 
 
-Snapshots = Callable[[AsyncSession, Sequence[str]], Awaitable[Sequence[Envelope]]]
+TOMBSTONE = "tombstone"
+"""The outbox's event type of a tombstone (published with a null value)."""
+ORDER_HEADERS = ("state_version", "state_revision")
+"""Headers of a tombstone: the order of the removal, so a consumer deletes only older rows."""
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A record removed by its owner: a null value on its key of a state topic, with its order
+    (``version``, ``revision``) in the headers."""
+
+    topic: str
+    key: str
+    version: int
+    revision: int
+    directions: tuple[str, ...] = ()
+    """The record's last directions (its direction feeds drop it too, ADR 26)."""
+
+    def headers(self) -> dict[str, str]:
+        headers = dict(zip(ORDER_HEADERS, (str(self.version), str(self.revision)), strict=True))
+        if self.directions:
+            headers[DIRECTIONS_HEADER] = ",".join(self.directions)
+        return headers
+
+
+class Removal(BaseModel):
+    """A tombstone as a consumer receives it: the record's key on the topic and, when the owner
+    sent it, the order of the removal (a row at this order or newer stays)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    order: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, key: bytes | None, headers: Iterable[tuple[str, bytes]] | None) -> Removal:
+        found = {name: value for name, value in headers or () if name in ORDER_HEADERS}
+        try:
+            order: tuple[int, int] | None = (
+                int(found[ORDER_HEADERS[0]].decode()),
+                int(found[ORDER_HEADERS[1]].decode()),
+            )
+        except (KeyError, ValueError):
+            order = None
+        return cls(key=(key or b"").decode(errors="replace"), order=order)
+
+
+Snapshots = Callable[[AsyncSession, Sequence[str]], Awaitable[Sequence[Envelope | Tombstone]]]
 """Reads the records with these ids in the caller's transaction (locking them) and returns their
-state envelopes; an id that no longer exists has none."""
+state envelopes; an id that no longer exists has none, or a tombstone if the source removes
+records for good (list memberships)."""
 
 
 @dataclass(frozen=True)
@@ -92,35 +155,64 @@ def gap(service: str, consumer: str, topic: str, envelope: Envelope) -> None:
     )
 
 
+_NEWEST = (2**31 - 1, 2**63 - 1)
+"""The order of a tombstone that carries none: it removes whatever the row holds."""
+
+
 @dataclass(frozen=True)
 class ReadModel:
     """A table kept from a state topic: one row per record, replaced by newer snapshots.
 
     ``columns`` maps a snapshot (the typed payload) to the row's column values; the table has
-    the key column ``key`` and the order columns ``version`` and ``revision`` (names given).
-    ``sticky`` columns keep a value once they have one (a snapshot does not clear them: e.g. a
-    merge alias the consumer has re-pointed since).
+    the key column ``key`` (or several: a tuple, whose values the topic's key joins with ``:``)
+    and the order columns ``version`` and ``revision`` (names given). ``sticky`` columns keep a
+    value once they have one (a snapshot does not clear them: e.g. a merge alias the consumer
+    has re-pointed since).
     """
 
     table: Table
     columns: Callable[[Any], dict[str, Any]]
-    key: str
+    key: str | tuple[str, ...]
     version: str = "version"
     revision: str = "state_revision"
     sticky: frozenset[str] = frozenset()
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.key,) if isinstance(self.key, str) else self.key
+
+    def key_values(self, key: str) -> tuple[Any, ...]:
+        """The key columns' values of a record's key on the topic."""
+        parts = [key] if len(self.keys) == 1 else key.split(":")
+        if len(parts) != len(self.keys):
+            raise ValueError(f"a key of {len(self.keys)} parts expected, got {key!r}")
+        return tuple(
+            uuid.UUID(part) if isinstance(self.table.c[name].type, Uuid) else part
+            for name, part in zip(self.keys, parts, strict=True)
+        )
+
     def rows(self, payloads: Iterable[BaseModel]) -> list[dict[str, Any]]:
         """Column values of snapshots, the newest per key."""
-        newest: dict[Any, dict[str, Any]] = {}
+        newest: dict[tuple[Any, ...], dict[str, Any]] = {}
         for payload in payloads:
             row = self.columns(payload)
-            known = newest.get(row[self.key])
+            key = tuple(row[name] for name in self.keys)
+            known = newest.get(key)
             if known is None or self._order(row) > self._order(known):
-                newest[row[self.key]] = row
+                newest[key] = row
         return list(newest.values())
 
     def _order(self, row: Mapping[str, Any]) -> tuple[int, int]:
         return row[self.version], row[self.revision]
+
+    def _upsert_set(self, table: Table, excluded: Any, names: Iterable[str]) -> dict[str, Any]:
+        return {
+            name: func.coalesce(table.c[name], excluded[name])
+            if name in self.sticky
+            else excluded[name]
+            for name in names
+            if name not in self.keys
+        }
 
     async def apply(
         self, session: AsyncSession, payloads: Iterable[BaseModel], *, into: Table | None = None
@@ -133,19 +225,13 @@ class ReadModel:
         table = self.table if into is None else into
         stmt = insert(table)
         excluded = stmt.excluded
-        names = [name for name in rows[0] if name != self.key]
         newer = tuple_(excluded[self.version], excluded[self.revision]) > tuple_(
             table.c[self.version], table.c[self.revision]
         )
         await session.execute(
             stmt.on_conflict_do_update(
-                index_elements=[table.c[self.key]],
-                set_={
-                    name: func.coalesce(table.c[name], excluded[name])
-                    if name in self.sticky
-                    else excluded[name]
-                    for name in names
-                },
+                index_elements=[table.c[name] for name in self.keys],
+                set_=self._upsert_set(table, excluded, rows[0]),
                 where=newer,
             ),
             rows,
@@ -172,35 +258,45 @@ class ReadModel:
         connection = await session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None, "an asyncpg connection"
-        await driver.copy_records_to_table(
-            staging, records=[tuple(row[name] for name in names) for row in rows], columns=names
-        )
+        records = Copy.of(into, rows).records  # JSONB columns as JSON text
+        await driver.copy_records_to_table(staging, records=records, columns=names)
         staged = Table(staging, MetaData(), *(Column(c.name, c.type) for c in into.columns))
         stmt = insert(into).from_select(names, select(*(staged.c[name] for name in names)))
         excluded = stmt.excluded
         await session.execute(
             stmt.on_conflict_do_update(
-                index_elements=[into.c[self.key]],
-                set_={
-                    name: func.coalesce(into.c[name], excluded[name])
-                    if name in self.sticky
-                    else excluded[name]
-                    for name in names
-                    if name != self.key
-                },
+                index_elements=[into.c[name] for name in self.keys],
+                set_=self._upsert_set(into, excluded, names),
                 where=tuple_(excluded[self.version], excluded[self.revision])
                 > tuple_(into.c[self.version], into.c[self.revision]),
             )
         )
 
     async def remove(
-        self, session: AsyncSession, keys: Iterable[Any], *, into: Table | None = None
+        self, session: AsyncSession, removals: Iterable[Removal], *, into: Table | None = None
     ) -> None:
-        """Apply tombstones: the records were purged by their owner."""
+        """Apply tombstones: the records were removed by their owner. A row as new as the
+        tombstone or newer (the record came back since) stays."""
         table = self.table if into is None else into
-        wanted = list(keys)
-        if wanted:
-            await session.execute(delete(table).where(table.c[self.key].in_(wanted)))
+        newest: dict[tuple[Any, ...], tuple[int, int]] = {}
+        for removal in removals:
+            key = self.key_values(removal.key)
+            newest[key] = max(newest.get(key, (0, 0)), removal.order or _NEWEST)
+        if not newest:
+            return
+        removed = values(
+            *(Column(name, table.c[name].type) for name in self.keys),
+            Column("removed_version", BigInteger),
+            Column("removed_revision", BigInteger),
+            name="removed",
+        ).data([(*key, *order) for key, order in newest.items()])
+        await session.execute(
+            delete(table).where(
+                *(table.c[name] == removed.c[name] for name in self.keys),
+                tuple_(table.c[self.version], table.c[self.revision])
+                < tuple_(removed.c.removed_version, removed.c.removed_revision),
+            )
+        )
 
 
 @dataclass
@@ -276,11 +372,13 @@ class StateLoader:
 
     async def load(
         self,
-        apply: Callable[[list[BaseModel], list[str]], Awaitable[None]],
+        apply: Callable[[list[BaseModel], list[Removal]], Awaitable[None]],
         *,
         progress: Callable[[Progress], None] | None = None,
     ) -> Progress:
-        """Call ``apply(snapshots, purged_keys)`` per batch; return the totals."""
+        """Call ``apply(snapshots, removals)`` per batch, with the last record of each key in
+        the batch (a record removed and back again in one batch is one snapshot); return the
+        totals."""
         consumer = AIOKafkaConsumer(
             self.topic,
             bootstrap_servers=self.bootstrap_servers,
@@ -308,7 +406,7 @@ class StateLoader:
             remaining = {tp for tp in partitions if end[tp] > start[tp]}
             # one batch is written while the next is fetched and decoded
 
-            async def write(snapshots: list[BaseModel], purged: list[str]) -> None:
+            async def write(snapshots: list[BaseModel], purged: list[Removal]) -> None:
                 await apply(snapshots, purged)
                 done.records += len(snapshots)
                 done.tombstones += len(purged)
@@ -317,16 +415,19 @@ class StateLoader:
 
             while remaining:
                 batch = await consumer.getmany(*remaining, timeout_ms=1000)
-                snapshots: list[BaseModel] = []
-                purged: list[str] = []
+                last: dict[bytes | None, Any] = {}  # a key's records are in one partition
                 for tp, records in batch.items():
                     for record in records:
-                        if record.offset >= end[tp]:
-                            continue
-                        if record.value is None:
-                            purged.append((record.key or b"").decode())
-                        else:
-                            snapshots.append(self.decode(record.value))
+                        if record.offset < end[tp]:
+                            last.pop(record.key, None)  # keep the order of the last ones
+                            last[record.key] = record
+                snapshots: list[BaseModel] = []
+                purged: list[Removal] = []
+                for record in last.values():
+                    if record.value is None:
+                        purged.append(Removal.of(record.key, record.headers))
+                    else:
+                        snapshots.append(self.decode(record.value))
                 for tp in list(remaining):
                     if await consumer.position(tp) >= end[tp]:
                         remaining.discard(tp)
@@ -344,9 +445,13 @@ class StateLoader:
 
 
 def subscribe_state(consumer: EventConsumer, topic: str, name: str, model: ReadModel) -> None:
-    """Follow a state topic into a read model through the inbox consumer (group ``name``)."""
+    """Follow a state topic into a read model through the inbox consumer (group ``name``):
+    snapshots are applied, tombstones remove the row."""
 
     async def apply(session: AsyncSession, _envelope: Envelope, payload: BaseModel) -> None:
-        await model.apply(session, [payload])
+        if isinstance(payload, Removal):
+            await model.remove(session, [payload])
+        else:
+            await model.apply(session, [payload])
 
     consumer.subscribe(topic, name, apply)

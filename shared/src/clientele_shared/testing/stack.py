@@ -28,6 +28,7 @@ from clientele_shared.events.schemas.directory import (
     OrganizationCreated,
     PersonCreated,
 )
+from clientele_shared.events.state import Tombstone
 from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import ServiceProcess, wait_for
 
@@ -46,7 +47,9 @@ def bearer(
     return {"Authorization": f"Bearer {token}"}
 
 
-def directory_envelope(event_type: str, payload: BaseModel, aggregate_id: uuid.UUID) -> Envelope:
+def directory_envelope(
+    event_type: str, payload: BaseModel, aggregate_id: uuid.UUID | str
+) -> Envelope:
     spec = REGISTRY.spec_for(event_type, payload)
     return Envelope(
         type=event_type,
@@ -132,6 +135,32 @@ class Stack:
         """Publish as the directory would (its relay is not needed to test a consumer)."""
         envelope = directory_envelope(event_type, payload, aggregate_id)
         asyncio.run(send_envelopes(self.bootstrap, TOPIC_OF[kind], [envelope]))
+
+    def publish_state(self, event_type: str, payload: BaseModel, key: str) -> None:
+        """Publish a state record as the directory would, on its state topic under ``key``."""
+        topic = REGISTRY.spec_for(event_type, payload).topic
+        asyncio.run(
+            send_envelopes(self.bootstrap, topic, [directory_envelope(event_type, payload, key)])
+        )
+
+    def remove_state(self, topic: str, key: str, order: tuple[int, int]) -> None:
+        """Publish a tombstone on ``key`` of a state topic with its order (ADR 18)."""
+
+        async def send() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+            await producer.start()
+            try:
+                headers = Tombstone(topic, key, *order).headers()
+                await producer.send_and_wait(
+                    topic,
+                    None,
+                    key=key.encode(),
+                    headers=[(name, value.encode()) for name, value in headers.items()],
+                )
+            finally:
+                await producer.stop()
+
+        asyncio.run(send())
 
     def send(self, topic: str, envelopes: Sequence[Envelope]) -> None:
         """Publish envelopes as they are (a redelivery)."""

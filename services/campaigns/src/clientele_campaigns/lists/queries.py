@@ -1,12 +1,14 @@
-"""SQL of the lists read model and of list resolutions."""
+"""The lists read model (from the directory's state topics) and the SQL of list resolutions."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, literal, select
-from sqlalchemy.dialects.postgresql import insert as upsert
+from clientele_shared.events.schemas.directory import ListMemberState, OrganizationListState
+from clientele_shared.events.state import ReadModel
+from sqlalchemy import Select, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.lists.rules import Resolution, ResolutionMember
@@ -19,38 +21,41 @@ from clientele_campaigns.tables import (
 )
 
 
-async def apply_membership(
-    session: AsyncSession,
-    list_id: uuid.UUID,
-    name: str,
-    added: list[uuid.UUID],
-    removed: list[uuid.UUID],
-) -> None:
-    """Fold one membership change into the read model (repeating one changes nothing)."""
-    stmt = upsert(directory_lists).values(list_id=list_id, name=name)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["list_id"], set_={"name": name, "updated_at": func.now()}
-        )
-    )
-    if added:
-        await session.execute(
-            upsert(directory_list_members)
-            .values([{"list_id": list_id, "organization_id": org} for org in added])
-            .on_conflict_do_nothing()
-        )
-    if removed:
-        await session.execute(
-            delete(directory_list_members).where(
-                directory_list_members.c.list_id == list_id,
-                directory_list_members.c.organization_id.in_(removed),
-            )
-        )
+def _list_row(state: OrganizationListState) -> dict[str, Any]:
+    return {
+        "list_id": state.list_id,
+        "name": state.name,
+        "kind": state.kind,
+        "filter": state.filter,
+        "directions": sorted(set(state.directions)),
+        "deleted": state.deleted,
+        "version": state.version,
+        "state_revision": state.revision,
+        "updated_at": state.updated_at or datetime.now(UTC),
+    }
+
+
+def _member_row(state: ListMemberState) -> dict[str, Any]:
+    return {
+        "list_id": state.list_id,
+        "organization_id": state.organization_id,
+        "version": state.version,
+        "state_revision": state.revision,
+    }
+
+
+LISTS = ReadModel(directory_lists, _list_row, key="list_id")
+"""The directory's lists, from its lists state topic (ADR 18)."""
+MEMBERS = ReadModel(directory_list_members, _member_row, key=("list_id", "organization_id"))
+"""The static lists' members, from the list members state topic (a tombstone: a member left)."""
 
 
 async def list_name(session: AsyncSession, list_id: uuid.UUID) -> str | None:
+    """The name of a list that exists (not deleted)."""
     return await session.scalar(
-        select(directory_lists.c.name).where(directory_lists.c.list_id == list_id)
+        select(directory_lists.c.name).where(
+            directory_lists.c.list_id == list_id, directory_lists.c.deleted.is_(False)
+        )
     )
 
 

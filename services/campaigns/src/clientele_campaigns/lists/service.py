@@ -1,12 +1,11 @@
-"""Directory lists: the membership read model, and a list resolved into an event's participants
-at one moment (the members then and what became of each are kept)."""
+"""Directory lists (read from the directory's lists state topics) resolved into an event's
+participants at one moment (the members then and what became of each are kept)."""
 
 from __future__ import annotations
 
 import uuid
 
 from clientele_shared.auth.principal import Principal
-from clientele_shared.events.schemas.directory import ListMembershipChanged
 from clientele_shared.http.problems import NotFound, invalid_field
 from clientele_shared.runtime import ServiceRuntime
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,13 +19,6 @@ from clientele_campaigns.lists.rules import (
     ResolutionMember,
 )
 from clientele_campaigns.participants import service as participants
-
-
-async def apply_membership(session: AsyncSession, event: ListMembershipChanged) -> None:
-    """One membership change of a static list (the directory sends at most 1,000 ids each)."""
-    await queries.apply_membership(
-        session, event.list_id, event.list_name, list(event.added), list(event.removed)
-    )
 
 
 async def add_from_list(
@@ -90,3 +82,10 @@ async def resolution_members(
         if await queries.resolution(session, campaign_id, resolution_id) is None:
             raise NotFound("The list resolution does not exist.")
         return await queries.resolution_members(session, resolution_id, after, limit)
+
+
+async def members_of(session: AsyncSession, list_id: uuid.UUID) -> list[uuid.UUID] | None:
+    """A static list's member organizations now (None: no such list); a mailing's audience."""
+    if await queries.list_name(session, list_id) is None:
+        return None
+    return list((await session.scalars(queries.members(list_id))).all())

@@ -566,3 +566,12 @@ async def follow_person(uow: UnitOfWork, before: PersonRecord | None, after: Per
             uow.session, person_id=after.person_id
         )
     await _refresh_flags(uow.session, found)
+
+
+async def at_stage(
+    session: AsyncSession, campaign_id: uuid.UUID, stage_id: uuid.UUID
+) -> list[Participant]:
+    """Every live participant of an event at a stage (a mailing's audience)."""
+    return await queries.list_live(
+        session, campaign_id, stage_id=stage_id, status=None, after=None, limit=10_000_000
+    )

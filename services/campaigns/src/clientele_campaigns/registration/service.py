@@ -61,7 +61,12 @@ async def register(
         log.info("registration honeypot filled", campaign_id=str(campaign_id))
         return Ticket(registration_id=uuid.uuid4(), status="review", code=code), True
     async with campaigns.work(runtime, REGISTRAR) as uow:
-        campaign = await campaigns.visible_campaign(uow.session, REGISTRAR, campaign_id, lock=True)
+        try:  # an unknown event answers as a closed one: the form tells nothing of which
+            campaign = await campaigns.visible_campaign(
+                uow.session, REGISTRAR, campaign_id, lock=True
+            )
+        except NotFound:
+            raise NotFound(_CLOSED) from None
         if not campaign.registration_open:
             raise NotFound(_CLOSED)
         known = await queries.by_email(uow.session, campaign_id, form.email)

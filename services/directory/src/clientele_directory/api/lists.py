@@ -7,6 +7,7 @@ reader may see them, so two readers of one list may see different members.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated, Any
 
@@ -54,7 +55,7 @@ from clientele_directory.domain.lists import (
 )
 from clientele_directory.domain.organizations import valid_inn
 from clientele_directory.domain.search import OrganizationFilter, OrganizationSort
-from clientele_directory.events import list_membership_changed
+from clientele_directory.events import list_changed, list_membership_changed
 from clientele_directory.store import organization_list_members, organization_lists, organizations
 from clientele_directory.tabular import TabularError, read_rows
 
@@ -136,6 +137,9 @@ async def create_list(
             action="created",
             version=1,
             changes={k: {"old": None, "new": v} for k, v in found.fields().items() if v},
+        )
+        await runtime.outbox.add(
+            session, list_changed(runtime.outbox, found, "created", actor_of(principal))
         )
     response.headers["ETag"] = etag(1)
     response.headers["Location"] = f"/v1/lists/{list_id}"
@@ -220,7 +224,11 @@ async def update_list(
             version=version,
             changes=changes,
         )
-    found = _from_row(row)
+        found = _from_row(row)
+        await runtime.outbox.add(
+            session,
+            list_changed(runtime.outbox, found, "updated", actor_of(principal), changes),
+        )
     response.headers["ETag"] = etag(found.version)
     return found
 
@@ -247,6 +255,10 @@ async def delete_list(
         )
         await audit(
             session, principal, kind=KIND, entity_id=list_id, action="deleted", version=version
+        )
+        gone = current.model_copy(update={"version": version})
+        await runtime.outbox.add(
+            session, list_changed(runtime.outbox, gone, "deleted", actor_of(principal))
         )
     response.headers["ETag"] = etag(version)
 
@@ -504,30 +516,8 @@ async def upload_members(
     header row naming the column). Rows naming no organization the caller sees are reported
     by row number; a broken file is a 422 problem and adds nothing."""
     max_rows = int(getattr(runtime.settings, "import_max_rows", MAX_UPLOAD_ROWS))
-    rows = _read_upload(file)
-    try:
-        header = next(rows, None)
-        if header is None:
-            raise TabularError("the file is empty")
-        overrides = {column: "inn"} if column else None
-        mapping, problems = map_headers(header, {}, overrides)
-        by_field = {field: index for index, field in mapping.items()}
-        if problems or not ({"inn", "id"} & set(by_field)):
-            raise TabularError(
-                "; ".join(problems) or "no column of INN or id (name it «ИНН», «INN» or «id»)"
-            )
-        wanted: dict[str, list[int]] = {}
-        not_found: list[str] = []
-        for number, row in enumerate(rows, start=2):
-            if number > max_rows + 1:
-                raise TabularError(f"more than {max_rows} rows")
-            key = _member_key(row, by_field)
-            if key is None:
-                not_found.append(f"row {number}")
-            else:
-                wanted.setdefault(key, []).append(number)
-    except TabularError as exc:
-        raise _broken_file(str(exc)) from None
+    # reading a spreadsheet is CPU work: off the event loop, which keeps serving meanwhile
+    wanted, not_found = await asyncio.to_thread(_wanted_members, file, column, max_rows)
     async with runtime.sessions() as session, session.begin():
         found = await visible_list(session, principal, list_id, for_update=True)
         _static(found)
@@ -556,6 +546,38 @@ async def upload_members(
     return MembershipChange(
         added=len(added), unchanged=len(chosen) - len(added), not_found=not_found
     )
+
+
+def _wanted_members(
+    file: UploadFile, column: str | None, max_rows: int
+) -> tuple[dict[str, list[int]], list[str]]:
+    """The organizations an uploaded file names (key -> row numbers) and the rows naming none;
+    a 422 problem for a file that cannot be read."""
+    rows = _read_upload(file)
+    try:
+        header = next(rows, None)
+        if header is None:
+            raise TabularError("the file is empty")
+        overrides = {column: "inn"} if column else None
+        mapping, problems = map_headers(header, {}, overrides)
+        by_field = {field: index for index, field in mapping.items()}
+        if problems or not ({"inn", "id"} & set(by_field)):
+            raise TabularError(
+                "; ".join(problems) or "no column of INN or id (name it «ИНН», «INN» or «id»)"
+            )
+        wanted: dict[str, list[int]] = {}
+        not_found: list[str] = []
+        for number, row in enumerate(rows, start=2):
+            if number > max_rows + 1:
+                raise TabularError(f"more than {max_rows} rows")
+            key = _member_key(row, by_field)
+            if key is None:
+                not_found.append(f"row {number}")
+            else:
+                wanted.setdefault(key, []).append(number)
+    except TabularError as exc:
+        raise _broken_file(str(exc)) from None
+    return wanted, not_found
 
 
 def _member_key(row: list[str | None], by_field: dict[str, int]) -> str | None:

@@ -28,6 +28,7 @@ from clientele_directory.api.blocking import (
 from clientele_directory.api.common import (
     Conflict,
     Runtime,
+    actor_of,
     audit,
     audit_trail,
     invalid_field,
@@ -49,6 +50,7 @@ from clientele_directory.domain.register import (
     RegisterEntryDraft,
     RegisterMatch,
 )
+from clientele_directory.events import register_changed
 from clientele_directory.store import organizations, persons, unwanted_register
 
 router = APIRouter(prefix="/v1/unwanted", tags=["unwanted counterparties"])
@@ -187,6 +189,9 @@ async def add_entry(
                 if value is not None and name not in ("id", "created_at", "created_by")
             },
             note=draft.reason,
+        )
+        await runtime.outbox.add(
+            session, register_changed(runtime.outbox, entry, actor_of(principal))
         )
         await _announce_all(
             session,
@@ -381,6 +386,9 @@ async def remove_entry(
             version=None,
             changes={"removed": {"old": False, "new": True}},
             note=reason,
+        )
+        await runtime.outbox.add(
+            session, register_changed(runtime.outbox, _entry(updated), actor_of(principal))
         )
         await _announce_all(
             session,

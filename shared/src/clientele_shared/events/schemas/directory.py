@@ -16,12 +16,16 @@ from pydantic import Field
 from clientele_shared.events.registry import EventSpec
 from clientele_shared.events.schemas.base import FieldChange, Payload
 from clientele_shared.events.topics import (
+    DIRECTIONS_STATE,
     EMPLOYEES,
     EMPLOYEES_STATE,
+    LIST_MEMBERS_STATE,
+    LISTS_STATE,
     ORGANIZATIONS,
     ORGANIZATIONS_STATE,
     PERSONS,
     PERSONS_STATE,
+    REGISTER_STATE,
 )
 
 
@@ -364,6 +368,99 @@ class ListMembershipChanged(Payload):
     removed: list[uuid.UUID] = Field(default_factory=list)
 
 
+class DirectionState(Payload):
+    """The whole direction after a change, on the state topic (compacted, keyed by its code;
+    ordered by ``version``, then ``revision``)."""
+
+    code: str
+    version: int
+    revision: int
+    name: str
+    description: str | None = None
+    archived: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class ListChanged(Payload):
+    """A list of organizations was created, changed or (soft-)deleted; keyed ``list:<id>`` like
+    its membership changes. Its whole record follows on the lists state topic."""
+
+    list_id: uuid.UUID
+    change: Literal["created", "updated", "deleted"]
+    version: int
+    name: str
+    kind: Literal["static", "dynamic"]
+    directions: list[str] = Field(default_factory=list)
+    changes: dict[str, FieldChange] = Field(default_factory=dict)
+
+
+class OrganizationListState(Payload):
+    """The whole list after a change, on the lists state topic (compacted, keyed by its id;
+    ordered by ``version``, then ``revision``). A static list's members are on the list
+    members state topic, one record each; a dynamic list's members are its ``filter``'s result
+    (the directory's search filter, as its API takes it)."""
+
+    list_id: uuid.UUID
+    version: int
+    revision: int
+    name: str
+    description: str | None = None
+    kind: Literal["static", "dynamic"]
+    filter: dict[str, Any] | None = None
+    directions: list[str] = Field(default_factory=list)
+    deleted: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class ListMemberState(Payload):
+    """An organization is a member of a static list: one record per membership on the list
+    members state topic (compacted, keyed ``<list_id>:<organization_id>``; a list of 100,000
+    members is 100,000 small records, not one message over Kafka's size limit). A tombstone on
+    the key: the organization left the list. A membership has no fields that change, so
+    ``version`` is always 1 and ``revision`` orders the records of one key."""
+
+    list_id: uuid.UUID
+    organization_id: uuid.UUID
+    version: int = 1
+    revision: int
+    added_by: str | None = None
+    added_at: datetime | None = None
+
+
+class RegisterEntryChanged(Payload):
+    """An entry of the unwanted counterparty register was listed or removed; keyed
+    ``register:<entry_id>``. The organizations and persons it blocks or unblocks get their own
+    events; the whole entry follows on the register state topic."""
+
+    entry_id: uuid.UUID
+    change: Literal["listed", "removed"]
+    basis: RegisterBasis
+
+
+class RegisterEntryState(Payload):
+    """The whole register entry after a change, on the register state topic (compacted, keyed
+    by the entry id). Entries are never deleted: a removed entry has ``active`` false and
+    ``version`` 2 (a listed one 1); ``revision`` orders the records of one entry (a merge moves
+    an entry to the survivor without a new version)."""
+
+    entry_id: uuid.UUID
+    version: int
+    revision: int
+    basis: RegisterBasis
+    organization_id: uuid.UUID | None = None
+    person_id: uuid.UUID | None = None
+    inn: str | None = None
+    email_domain: str | None = None
+    reason: str
+    decided_by: str
+    active: bool = True
+    created_at: datetime | None = None
+    removed_at: datetime | None = None
+    removal_reason: str | None = None
+
+
 EVENTS = [
     EventSpec("directory.organization.created", 1, ORGANIZATIONS, OrganizationCreated),
     EventSpec("directory.organization.created", 2, ORGANIZATIONS, OrganizationCreatedV2),
@@ -375,6 +472,11 @@ EVENTS = [
     EventSpec("directory.organization.blocked", 1, ORGANIZATIONS, OrganizationBlocked),
     EventSpec("directory.organization.unblocked", 1, ORGANIZATIONS, OrganizationUnblocked),
     EventSpec("directory.list.membership_changed", 1, ORGANIZATIONS, ListMembershipChanged),
+    EventSpec("directory.list.changed", 1, ORGANIZATIONS, ListChanged),
+    EventSpec("directory.list.state", 1, LISTS_STATE, OrganizationListState),
+    EventSpec("directory.list_member.state", 1, LIST_MEMBERS_STATE, ListMemberState),
+    EventSpec("directory.register.changed", 1, ORGANIZATIONS, RegisterEntryChanged),
+    EventSpec("directory.register.state", 1, REGISTER_STATE, RegisterEntryState),
     EventSpec("directory.person.created", 1, PERSONS, PersonCreated),
     EventSpec("directory.person.updated", 1, PERSONS, PersonUpdated),
     EventSpec("directory.person.deleted", 1, PERSONS, PersonDeleted),
@@ -388,4 +490,5 @@ EVENTS = [
     EventSpec("directory.employee.updated", 1, EMPLOYEES, EmployeeUpdated),
     EventSpec("directory.employee.state", 1, EMPLOYEES_STATE, EmployeeState),
     EventSpec("directory.direction.changed", 1, EMPLOYEES, DirectionChanged),
+    EventSpec("directory.direction.state", 1, DIRECTIONS_STATE, DirectionState),
 ]

@@ -8,7 +8,7 @@ Revision ID: 0008_bulk_fks
 from alembic import op
 
 revision = "0008_bulk_fks"
-down_revision = "0007_deals"
+down_revision = "0006"
 
 DROPPED = [
     ("participants", "campaign_id", "marketing_events"),
