@@ -194,8 +194,8 @@ async def campaigns_bulk_status(ctx: Context) -> dict[str, float]:
 
 
 async def seeded_events(ctx: Context) -> str:
-    """`events` events over the year 2031, each with `per_event` participants (a quarter
-    attended), four budget lines in two currencies, and deals of its participants in the
+    """`events` events over the year 2031, each with `per_event` participants of its own (a
+    quarter attended), four budget lines in two currencies, and deals of its participants in the
     deals read model (one in ten participants opened one within 30 days); made once."""
     events, per_event = int(ctx.params["events"]), int(ctx.params["per_event"])
     key = f"campaigns:events:{events}:{per_event}"
@@ -204,9 +204,35 @@ async def seeded_events(ctx: Context) -> str:
         return url
     conn = await asyncpg.connect(url)
     try:
-        for n in range(events):
-            event = await _event(conn, f"Семинар {n}", 365 + n % 365)
-            await _participants(conn, event, per_event)
+        await conn.execute(
+            "INSERT INTO marketing_events (id, kind, title, status, planned_start, planned_end,"
+            " directions, version, created_by, updated_by) SELECT gen_random_uuid(), 'seminar',"
+            " 'Семинар ' || n, 'planned', timestamptz '2031-01-01 10:00+00' + (n % 365) * interval"
+            " '1 day', timestamptz '2031-01-01 18:00+00' + (n % 365) * interval '1 day', $1, 1,"
+            " 'bench', 'bench' FROM generate_series(1, $2::int) n",
+            [DIRECTION],
+            events,
+        )
+        await conn.execute(
+            "INSERT INTO campaign_stages (id, campaign_id, position, name) SELECT"
+            " gen_random_uuid(), e.id, n, 'Этап ' || n FROM marketing_events e,"
+            " generate_series(0, 3) n WHERE e.planned_start >= '2031-01-01'"
+        )
+        # each event its own `per_event` organizations (the n-th block of the read model)
+        await conn.execute(
+            "WITH e AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM marketing_events"
+            " WHERE planned_start >= '2031-01-01'), o AS (SELECT organization_id, (row_number()"
+            " OVER (ORDER BY organization_id) - 1) / $1 AS n FROM organizations WHERE NOT"
+            " blocked), s AS (SELECT campaign_id, id FROM campaign_stages WHERE position = 0),"
+            " added AS (INSERT INTO participants (id, campaign_id, stage_id, organization_id,"
+            " status, version, created_by, updated_by) SELECT gen_random_uuid(), e.id, s.id,"
+            " o.organization_id, 'invited', 1, 'bench', 'bench' FROM e JOIN o USING (n) JOIN s"
+            " ON s.campaign_id = e.id RETURNING id, campaign_id, stage_id)"
+            " INSERT INTO participant_stage_history (participant_id, campaign_id, to_stage_id,"
+            " status, actor_subject) SELECT id, campaign_id, stage_id, 'invited', 'bench'"
+            " FROM added",
+            per_event,
+        )
         await conn.execute(
             "UPDATE participants p SET status = 'attended' FROM marketing_events e"
             " WHERE e.id = p.campaign_id AND e.planned_start >= '2031-01-01'"

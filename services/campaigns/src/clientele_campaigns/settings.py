@@ -14,6 +14,10 @@ class CampaignsSettings(AttachmentStorageSettings):
     deal_attribution_days: int = Field(default=90, ge=0, le=3650)
     """A participant's deal opened up to this many days after an event's end is attributed to
     it (the effectiveness figures; a request may ask for another window)."""
+    directory_url: str = "http://127.0.0.1:8001"
+    """The directory service's API: a dynamic list is resolved there, as the caller (ADR 36)."""
+    directory_timeout: float = Field(default=30.0, gt=0)
+    dynamic_list_max_members: int = Field(default=100_000, ge=1, le=1_000_000)
     # documents of an event (the storage's other settings: clientele_shared.storage)
     attachments_dir: Path = Path(".state/attachments/campaigns")
     attachment_max_bytes: int = Field(default=52_428_800, ge=1)

@@ -197,6 +197,7 @@ list_resolutions = Table(
     Column("campaign_id", Uuid, ForeignKey("marketing_events.id"), nullable=False),
     Column("list_id", Uuid, nullable=False),
     Column("list_name", String(500), nullable=False),
+    Column("list_kind", String(20), nullable=False, server_default="static"),
     Column("stage_id", Uuid, ForeignKey("campaign_stages.id"), nullable=False),
     Column("members", Integer, nullable=False),
     Column("added", Integer, nullable=False),

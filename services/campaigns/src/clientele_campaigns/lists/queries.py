@@ -8,7 +8,8 @@ from typing import Any
 
 from clientele_shared.events.schemas.directory import ListMemberState, OrganizationListState
 from clientele_shared.events.state import ReadModel
-from sqlalchemy import Select, insert, literal, select
+from sqlalchemy import Select, Uuid, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.lists.rules import Resolution, ResolutionMember
@@ -57,6 +58,21 @@ async def list_name(session: AsyncSession, list_id: uuid.UUID) -> str | None:
             directory_lists.c.list_id == list_id, directory_lists.c.deleted.is_(False)
         )
     )
+
+
+async def list_kind(session: AsyncSession, list_id: uuid.UUID) -> str | None:
+    """``static`` or ``dynamic`` for a list that exists (not deleted), None otherwise."""
+    return await session.scalar(
+        select(directory_lists.c.kind).where(
+            directory_lists.c.list_id == list_id, directory_lists.c.deleted.is_(False)
+        )
+    )
+
+
+def given(ids: list[uuid.UUID]) -> Select[Any]:
+    """Organization ids read elsewhere (a dynamic list the directory resolved), as a select of
+    ``organization_id`` (one array parameter)."""
+    return select(func.unnest(literal(ids, ARRAY(Uuid))).label("organization_id"))
 
 
 def members(list_id: uuid.UUID) -> Select[Any]:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.runtime import CurrentRuntime
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from clientele_campaigns.lists import service
 from clientele_campaigns.lists.rules import FromList, ListAddition, Resolution, ResolutionMember
@@ -17,11 +17,20 @@ router = APIRouter(prefix="/v1/campaigns/{campaign_id}/list-resolutions", tags=[
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def add_from_list(
-    campaign_id: uuid.UUID, request: FromList, principal: CurrentPrincipal, runtime: CurrentRuntime
+    campaign_id: uuid.UUID,
+    request: FromList,
+    principal: CurrentPrincipal,
+    runtime: CurrentRuntime,
+    http: Request,
 ) -> ListAddition:
-    """Resolve a static directory list now and add its members; the resolution is kept."""
+    """Resolve a directory list now (a dynamic one by the directory, as the caller) and add
+    its members; the resolution is kept."""
     return await service.add_from_list(
-        runtime=runtime, principal=principal, campaign_id=campaign_id, request=request
+        runtime=runtime,
+        principal=principal,
+        campaign_id=campaign_id,
+        request=request,
+        authorization=http.headers.get("authorization", ""),
     )
 
 

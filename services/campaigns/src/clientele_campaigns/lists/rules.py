@@ -30,6 +30,8 @@ class Resolution(BaseModel):
     campaign_id: uuid.UUID
     list_id: uuid.UUID
     list_name: str
+    list_kind: str
+    """``static`` (the read model's members) or ``dynamic`` (the directory's filter then)."""
     stage_id: uuid.UUID
     members: int
     added: int

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 
+from clientele_shared.auth.access import writable_directions
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.problems import NotFound, invalid_field
 from clientele_shared.runtime import ServiceRuntime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.campaigns import service as campaigns
+from clientele_campaigns.clients.directory import DirectoryClient
 from clientele_campaigns.lists import queries
 from clientele_campaigns.lists.rules import (
     FromList,
@@ -19,13 +21,37 @@ from clientele_campaigns.lists.rules import (
     ResolutionMember,
 )
 from clientele_campaigns.participants import service as participants
+from clientele_campaigns.settings import CampaignsSettings
 
 
 async def add_from_list(
-    *, runtime: ServiceRuntime, principal: Principal, campaign_id: uuid.UUID, request: FromList
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    request: FromList,
+    authorization: str,
 ) -> ListAddition:
     """The list's members now, added as participants (the same checks as by hand: blocked,
-    unknown or unseen organizations refused); the resolution is kept with every member."""
+    unknown or unseen organizations refused); the resolution is kept with every member. A
+    static list's members come from the read model; a dynamic list is resolved by the
+    directory as the caller (ADR 36), before the event is locked."""
+    async with runtime.sessions() as session:
+        campaign = await campaigns.visible_campaign(session, principal, campaign_id)
+        writable_directions(principal, campaign.directions)
+        kind = await queries.list_kind(session, request.list_id)
+    if kind is None:
+        raise invalid_field("list_id", "no such list", "unknown_reference")
+    resolved = None
+    if kind == "dynamic":
+        settings = runtime.settings
+        assert isinstance(settings, CampaignsSettings)
+        directory = DirectoryClient(
+            settings.directory_url,
+            timeout=settings.directory_timeout,
+            max_members=settings.dynamic_list_max_members,
+        )
+        resolved = await directory.resolve(request.list_id, authorization)
     async with campaigns.work(runtime, principal) as uow:
         campaign = await campaigns.locked_campaign(uow, principal, campaign_id)
         name = await queries.list_name(uow.session, request.list_id)
@@ -36,7 +62,11 @@ async def add_from_list(
             principal,
             campaign,
             stage_id=request.stage_id,
-            source=queries.members(request.list_id),
+            source=(
+                queries.members(request.list_id)
+                if resolved is None
+                else queries.given(resolved.members)
+            ),
             status=request.status,
         )
         resolution_id = uuid.uuid4()
@@ -46,7 +76,8 @@ async def add_from_list(
                 "id": resolution_id,
                 "campaign_id": campaign_id,
                 "list_id": request.list_id,
-                "list_name": name,
+                "list_name": name if resolved is None else resolved.name,
+                "list_kind": kind,
                 "stage_id": request.stage_id or campaign.stages[0].id,
                 "members": added + len(refused),
                 "added": added,

@@ -392,19 +392,41 @@ async def insert_candidates(
 
 
 async def candidate_outcomes(
-    session: AsyncSession,
-) -> tuple[list[tuple[uuid.UUID, uuid.UUID]], list[Refused]]:
-    """The added candidates (participant id, organization id) and the refused ones."""
-    rows = await session.execute(
+    session: AsyncSession, batch: int
+) -> tuple[int, list[str], list[Refused]]:
+    """How many candidates were added, their ``participants.added`` entries as JSON arrays of
+    at most ``batch`` (built by the database: 100,000 need no Python objects), and the refused
+    ones."""
+    added = (
         select(
-            candidates.c.organization_id, candidates.c.outcome, candidates.c.participant_id
-        ).order_by(candidates.c.organization_id)
+            candidates.c.participant_id,
+            candidates.c.organization_id,
+            ((func.row_number().over() - 1) // batch).label("batch"),
+        )
+        .where(candidates.c.outcome == "added")
+        .subquery("added")
     )
-    added: list[tuple[uuid.UUID, uuid.UUID]] = []
-    refused: list[Refused] = []
-    for organization_id, outcome, participant_id in rows:
-        if outcome == "added":
-            added.append((participant_id, organization_id))
-        else:
-            refused.append(Refused(organization_id=organization_id, reason=outcome))
-    return added, refused
+    batches = (
+        await session.execute(
+            select(
+                func.count(),
+                func.json_agg(
+                    func.json_build_object(
+                        "participant_id",
+                        added.c.participant_id,
+                        "organization_id",
+                        added.c.organization_id,
+                    )
+                ).cast(Text),
+            ).group_by(added.c.batch)
+        )
+    ).all()
+    refused = [
+        Refused(organization_id=organization_id, reason=outcome)
+        for organization_id, outcome in await session.execute(
+            select(candidates.c.organization_id, candidates.c.outcome).where(
+                candidates.c.outcome != "added"
+            )
+        )
+    ]
+    return sum(count for count, _ in batches), [entries for _, entries in batches], refused

@@ -11,7 +11,7 @@ from typing import Any
 from clientele_shared.auth.principal import Principal
 from clientele_shared.directory_read_models import OrganizationRecord, PersonRecord
 from clientele_shared.events.envelope import Envelope
-from clientele_shared.events.schemas.campaigns import AddedParticipant
+from clientele_shared.events.schemas.campaigns import MAX_ADDED
 from clientele_shared.http.concurrency import check_version
 from clientele_shared.http.problems import NotFound, invalid_field
 from clientele_shared.runtime import ServiceRuntime
@@ -173,17 +173,9 @@ async def add_many(
     await queries.insert_candidates(
         uow.session, campaign.id, stage.id, status, uow.actor, uow.actor_name
     )
-    pairs, refused = await queries.candidate_outcomes(uow.session)
-    entries = [  # from the database's own rows: not validated again
-        AddedParticipant.model_construct(
-            participant_id=participant_id, organization_id=organization_id, person_id=None
-        )
-        for participant_id, organization_id in pairs
-    ]
-    uow.stage(
-        *publishing.organizations_added(uow.outbox, campaign, stage.id, status, entries, uow.actor)
-    )
-    return len(entries), refused
+    count, batches, refused = await queries.candidate_outcomes(uow.session, MAX_ADDED)
+    uow.stage(*publishing.batches_added(uow.outbox, campaign, stage.id, status, batches, uow.actor))
+    return count, refused
 
 
 async def _insert(uow: UnitOfWork, campaign: Campaign, added: list[Participant]) -> None:
