@@ -18,6 +18,9 @@ MODULES = [
     "directory",
     "directory_import",
     "pipeline",
+    "campaigns",
+    "mailings",
+    "automation",
     "state",
 ]
 

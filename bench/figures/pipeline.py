@@ -21,6 +21,18 @@ DIRECTION = "bench"
 STAGES = ("Новая", "Квалификация", "Предложение", "Переговоры", "Счёт", "Выиграна")
 
 
+STAGE_TOTALS_OFF = "ALTER TABLE deals DISABLE TRIGGER deals_stage_totals_insert_delete"
+"""The board totals' row trigger would upsert the same few rows once per seeded deal in one
+transaction (a version chain as long as the seed): off while seeding, the totals summed after."""
+STAGE_TOTALS_ON = "ALTER TABLE deals ENABLE TRIGGER deals_stage_totals_insert_delete"
+STAGE_TOTALS_OF_PIPELINE = (
+    "INSERT INTO stage_totals (pipeline_id, stage_id, currency, directions, shard, deals, amount)"
+    " SELECT pipeline_id, stage_id, coalesce(currency, ''), directions, 0, count(*),"
+    " coalesce(sum(amount), 0) FROM deals WHERE pipeline_id = $1"
+    " GROUP BY pipeline_id, stage_id, coalesce(currency, ''), directions"
+)
+
+
 async def seeded(ctx: Context) -> tuple[str, uuid.UUID, uuid.UUID]:
     """The database with one pipeline of `deals` open deals over five open stages, 5,000
     clients and 50 employees; made once per bench. (url, pipeline id, an employee id)."""
@@ -63,6 +75,7 @@ async def seeded(ctx: Context) -> tuple[str, uuid.UUID, uuid.UUID]:
             " FROM generate_series(1, 5000) i",
             [DIRECTION],
         )
+        await conn.execute(STAGE_TOTALS_OFF)
         await conn.execute(
             """
             WITH orgs AS (SELECT array_agg(organization_id) AS ids FROM organizations)
@@ -82,6 +95,8 @@ async def seeded(ctx: Context) -> tuple[str, uuid.UUID, uuid.UUID]:
             employees,
             deals,
         )
+        await conn.execute(STAGE_TOTALS_ON)
+        await conn.execute(STAGE_TOTALS_OF_PIPELINE, pipeline)
         await conn.execute("VACUUM ANALYZE deals")
         await conn.execute("VACUUM ANALYZE organizations")
     finally:
@@ -276,4 +291,246 @@ async def pipeline_deals(ctx: Context) -> dict[str, float]:
         "create_p99_ms": percentile(latencies["create"], 99),
         "move_per_s": counts["move"] / elapsed["move"],
         "move_p99_ms": percentile(latencies["move"], 99),
+    }
+
+
+ANALYTICS_PATHS = (
+    # (stage positions entered in order, final status): 5 stage history rows per deal
+    ((0, 1, 2, 3, 5), "won"),
+    ((0, 1, 2, 3, 6), "lost"),
+    ((0, 1, 0, 1, 2), "open"),
+    ((0, 1, 2, 1, 4), "open"),
+)
+ANALYTICS_STAGES = (
+    ("Новая", "open", 10),
+    ("Квалификация", "open", 30),
+    ("Предложение", "open", 50),
+    ("Счёт", "open", 70),
+    ("Наблюдение", "monitoring", 0),
+    ("Выиграна", "won", 100),
+    ("Проиграна", "lost", 0),
+)
+
+
+def _analytics_rows(
+    pipeline: uuid.UUID,
+    stage_ids: list[uuid.UUID],
+    employees: list[uuid.UUID],
+    clients: list[uuid.UUID],
+    deals: int,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Deals over the last year, each with five stage history rows, and contacts."""
+    import random
+    from datetime import UTC, date, datetime, timedelta
+    from decimal import Decimal
+
+    rng = random.Random(12)
+    now = datetime.now(UTC)
+    deal_rows: list[tuple[Any, ...]] = []
+    history_rows: list[tuple[Any, ...]] = []
+    contact_rows: list[tuple[Any, ...]] = []
+    for i in range(deals):
+        deal_id = uuid.uuid4()
+        path, status = ANALYTICS_PATHS[i % len(ANALYTICS_PATHS)]
+        moved = now - timedelta(days=360 * (i / deals) + 5, seconds=rng.randrange(86_400))
+        created = moved
+        previous: datetime | None = None
+        for n, position in enumerate(path):
+            history_rows.append(
+                (
+                    deal_id,
+                    pipeline,
+                    stage_ids[path[n - 1]] if n else None,
+                    stage_ids[position],
+                    moved,
+                    "bench",
+                    "user",
+                    1 + n,
+                    previous,
+                )
+            )
+            previous = moved
+            moved = moved + timedelta(hours=rng.randrange(1, 24 * 20))
+        closed = previous if status != "open" else None
+        deal_rows.append(
+            (
+                deal_id,
+                pipeline,
+                stage_ids[path[-1]],
+                status,
+                clients[i % len(clients)],
+                f"Сделка {i}",
+                Decimal(rng.randrange(1_000, 10_000_000)) / 100,
+                "USD" if i % 10 == 0 else "RUB",
+                ["bench"] if i % 2 == 0 else ["bench", "other"],
+                employees[i % len(employees)],
+                date.today() + timedelta(days=i % 365),
+                5,
+                "bench",
+                "bench",
+                created,
+                created,
+                previous,
+                closed,
+                "Дорого" if status == "lost" else None,
+            )
+        )
+        if status == "won":
+            contact_rows.extend(
+                (uuid.uuid4(), deal_id, clients[i % len(clients)], created) for _ in range(i % 5)
+            )
+    return deal_rows, history_rows, contact_rows
+
+
+async def analytics_seeded(ctx: Context) -> tuple[str, uuid.UUID]:
+    """One pipeline of `deals` deals with 5 stage changes each, written by COPY; once per
+    bench. (url, pipeline id)."""
+    deals = int(ctx.params["deals"])
+    key = f"pipeline:analytics:{deals}"
+    url = await service_database(ctx, "pipeline")
+    if key in ctx.shared:
+        return url, ctx.shared[key]
+    pipeline = uuid.uuid4()
+    stage_ids = [uuid.uuid4() for _ in ANALYTICS_STAGES]
+    employees = [uuid.uuid4() for _ in range(50)]
+    clients = [uuid.uuid4() for _ in range(5000)]
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO pipelines (id, name, directions, version, created_by, updated_by,"
+            " lost_reasons) VALUES ($1, 'Аналитика', $2, 1, 'bench', 'bench', '{Дорого}')",
+            pipeline,
+            [DIRECTION, "other"],
+        )
+        await conn.executemany(
+            "INSERT INTO stages (id, pipeline_id, position, name, kind, probability)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            [
+                (sid, pipeline, n, name, kind, probability)
+                for n, (sid, (name, kind, probability)) in enumerate(
+                    zip(stage_ids, ANALYTICS_STAGES, strict=True)
+                )
+            ],
+        )
+        await conn.copy_records_to_table(
+            "employees",
+            records=[
+                (e, f"Продавец {n}", f"a{n}@bench.test", [DIRECTION], 1)
+                for n, e in enumerate(employees)
+            ],
+            columns=["employee_id", "name", "email", "directions", "version"],
+        )
+        await conn.copy_records_to_table(
+            "organizations",
+            records=[(c, f"ООО «Аналитика {n}»", [DIRECTION], 1) for n, c in enumerate(clients)],
+            columns=["organization_id", "legal_name", "directions", "version"],
+        )
+        deal_rows, history_rows, contact_rows = _analytics_rows(
+            pipeline, stage_ids, employees, clients, deals
+        )
+        await conn.execute(STAGE_TOTALS_OFF)
+        await conn.copy_records_to_table(
+            "deals",
+            records=deal_rows,
+            columns=[
+                "id",
+                "pipeline_id",
+                "stage_id",
+                "status",
+                "organization_id",
+                "title",
+                "amount",
+                "currency",
+                "directions",
+                "responsible_employee_id",
+                "expected_close_date",
+                "version",
+                "created_by",
+                "updated_by",
+                "created_at",
+                "updated_at",
+                "stage_entered_at",
+                "closed_at",
+                "lost_reason",
+            ],
+        )
+        await conn.execute(STAGE_TOTALS_ON)
+        await conn.execute(STAGE_TOTALS_OF_PIPELINE, pipeline)
+        await conn.copy_records_to_table(
+            "deal_stage_history",
+            records=history_rows,
+            columns=[
+                "deal_id",
+                "pipeline_id",
+                "from_stage_id",
+                "to_stage_id",
+                "moved_at",
+                "actor_subject",
+                "actor_kind",
+                "deal_version",
+                "from_entered_at",
+            ],
+        )
+        await conn.copy_records_to_table(
+            "deal_contacts",
+            records=contact_rows,
+            columns=["interaction_id", "deal_id", "organization_id", "occurred_at"],
+        )
+        for table in ("deals", "deal_stage_history", "deal_contacts", "employees"):
+            await conn.execute(f"VACUUM ANALYZE {table}")
+        changes = await conn.fetchval(
+            "SELECT count(*) FROM deal_stage_history WHERE pipeline_id = $1", pipeline
+        )
+        if changes != deals * 5:
+            ctx.notes.append(f"seeded {changes} stage changes")
+    finally:
+        await conn.close()
+    ctx.shared[key] = pipeline
+    return url, pipeline
+
+
+@figure(
+    "pipeline-analytics",
+    "Pipeline: sales analytics over 1,000,000 stage changes",
+    kind="figure",
+    description=(
+        "GET /v1/analytics/sales (funnel and time in stage per stage, won deals per employee"
+        " and month, cycle length, contacts per won deal, monitoring, forecast) of one pipeline"
+        " of `deals` deals with five stage history rows each (1,000,000 stage changes over a"
+        " year, seeded by COPY), for the whole year, as a sales user of the deals' direction;"
+        " `requests` sequential requests after `warmup` untimed ones. The .xlsx of the same"
+        " report is timed too."
+    ),
+    metrics=[
+        Metric("json_p50_ms", "report p50", "ms", target=Target("<", 1000), higher_is_better=False),
+        Metric("json_max_ms", "report slowest", "ms", higher_is_better=False),
+        Metric("xlsx_p50_ms", ".xlsx p50", "ms", higher_is_better=False),
+    ],
+    params={"deals": 200_000, "requests": 10, "warmup": 2},
+    quick_params={"requests": 5},
+    timeout=900,
+)
+async def pipeline_analytics(ctx: Context) -> dict[str, float]:
+    count, warmup = int(ctx.params["requests"]), int(ctx.params["warmup"])
+    url, pipeline = await analytics_seeded(ctx)
+    service = await start_service(ctx, "pipeline", url, RUN_CONSUMERS="false")
+    token = issuer(ctx).mint(
+        "bench-sales", roles=["sales"], directions=[DIRECTION], ttl_seconds=3600
+    )
+    report = f"{service.url}/v1/analytics/sales?pipeline_id={pipeline}&period=month"
+    async with httpx.AsyncClient(
+        headers={"Authorization": f"Bearer {token}"}, timeout=120
+    ) as client:
+        first = (await client.get(report)).raise_for_status().json()
+        reached = first["pipelines"][0]["funnel"][0]["reached"]
+        if reached < int(ctx.params["deals"]) * 0.9:
+            ctx.notes.append(f"the funnel's first stage counts {reached} deals")
+        await timed_gets(client, report, warmup)
+        report_ms = await timed_gets(client, report, count)
+        workbook = report.replace("/sales?", "/sales.xlsx?")
+        xlsx_ms = await timed_gets(client, workbook, max(count // 2, 1))
+    return {
+        "json_p50_ms": percentile(report_ms, 50),
+        "json_max_ms": max(report_ms),
+        "xlsx_p50_ms": percentile(xlsx_ms, 50),
     }

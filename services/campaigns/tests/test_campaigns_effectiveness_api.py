@@ -3,10 +3,13 @@ caller's directions."""
 
 from __future__ import annotations
 
+import io
 import uuid
+from datetime import datetime
 from typing import Any
 
 from campaigns_testkit import Stack, create_event
+from openpyxl import load_workbook
 
 NORTH = ["north"]
 
@@ -155,3 +158,92 @@ def test_period_bad_input(stack: Stack) -> None:
     assert empty["participants"] == 0
     assert empty["costs"] == []
     assert empty["consumables_used"] == []
+
+
+def _sheets(content: bytes) -> dict[str, list[tuple[Any, ...]]]:
+    book = load_workbook(io.BytesIO(content))
+    return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in book.worksheets}
+
+
+def test_figures_as_xlsx_with_numbers_as_numbers(stack: Stack) -> None:
+    year = 2100 + uuid.uuid4().int % 7000
+    start = f"{year}-07-01T10:00:00+00:00"
+    direction = f"d-{uuid.uuid4().hex[:8]}"
+    event = _event_with_figures(
+        stack,
+        [direction],
+        start,
+        ["attended", "attended", "invited"],
+        [
+            {"category": "venue", "currency": "RUB", "planned": "1000", "actual": "1000.01"},
+            {
+                "category": "consumables",
+                "currency": "RUB",
+                "actual": "200",
+                "quantity": "2.5",
+                "unit": "пачка",
+            },
+        ],
+    )
+    user = stack.user([direction])
+    renamed = stack.call(
+        "PATCH",
+        f"/v1/campaigns/{event['id']}",
+        user,
+        if_match=2,
+        json={"title": '=HYPERLINK("http://evil.example")'},
+    )
+    assert renamed.status_code == 200, renamed.text
+    answer = stack.call("GET", f"/v1/campaigns/{event['id']}/effectiveness.xlsx", user)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    sheets = _sheets(answer.content)
+    assert list(sheets) == ["Сводка", "Затраты", "Сделки", "Расходные материалы", "Этапы"]
+    title = '=HYPERLINK("http://evil.example")'  # text, not a formula
+    summary = sheets["Сводка"]
+    assert summary[1][:4] == (title, "planned", datetime(year, 7, 1, 10), 3)
+    assert summary[1][4:10] == (1, 0, 0, 2, 0, 0)  # by status, as integers
+    assert summary[1][10:14] == (0, 0, 3, 0)
+    assert summary[1][14] == 0  # conversion: no deals, 0 of 3 organizations
+    # RUB actual 1000.01 + 200 = 1200.01; / 3 = 400.00; / 2 attendees = 600.01 (half up)
+    assert sheets["Затраты"][1] == (title, "RUB", 1000, 1200.01, 400, 600.01)
+    assert sheets["Расходные материалы"][1:] == [
+        (
+            title,
+            "RUB",
+            0,
+            200,
+        ),
+        (title, "пачка", None, 2.5),
+    ]
+    assert [row[1:] for row in sheets["Этапы"][1:]] == [
+        ("Подготовка", 3),
+        ("Приглашения", 0),
+        ("Мероприятие", 0),
+        ("Постобработка", 0),
+    ]
+    book = load_workbook(io.BytesIO(answer.content))
+    costs = book["Затраты"]
+    assert costs["D2"].data_type == "n"
+    assert costs["D2"].number_format == "#,##0.00"
+    assert book["Сводка"]["A2"].data_type == "s"
+    assert book["Сводка"]["O2"].number_format == "0.00%"
+
+    period = stack.call(
+        "GET",
+        "/v1/effectiveness.xlsx",
+        user,
+        params={"from": f"{year}-07-01T00:00:00Z", "to": f"{year}-08-01T00:00:00Z"},
+    )
+    assert period.status_code == 200, period.text
+    rows = _sheets(period.content)["Сводка"]
+    assert [row[0] for row in rows[1:]] == [title, "Итого"]
+    assert rows[2][3] == 3
+    assert (
+        stack.call(
+            "GET", f"/v1/campaigns/{event['id']}/effectiveness.xlsx", stack.user(["elsewhere"])
+        ).status_code
+        == 404
+    )

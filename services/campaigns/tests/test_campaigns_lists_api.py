@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from campaigns_testkit import Stack, create_event
-from clientele_shared.events.catalog import LIST_MEMBERS_STATE
+from clientele_shared.events.catalog import CAMPAIGN_EVENTS, LIST_MEMBERS_STATE
 
 NORTH = ["north"]
 
@@ -51,6 +51,37 @@ def test_list_resolved_and_resolution_kept(stack: Stack) -> None:
     )
     resolution = result["resolution"]
     assert (resolution["members"], resolution["added"], resolution["refused"]) == (4, 2, 2)
+    # each added one as an addition by hand writes it: audit entry, stage history, event
+    first = f"/v1/campaigns/{event['id']}/participants/{added[0]['id']}"
+    audit = stack.call("GET", f"{first}/audit", north).json()
+    assert [(e["action"], e["version"], e["actor_subject"]) for e in audit] == [
+        ("added", 1, "alice")
+    ]
+    assert audit[0]["changes"] == {
+        "campaign_id": {"old": None, "new": event["id"]},
+        "stage_id": {"old": None, "new": stage},
+        "organization_id": {"old": None, "new": added[0]["organization_id"]},
+        "person_id": {"old": None, "new": None},
+        "status": {"old": None, "new": "invited"},
+    }
+    history = stack.call("GET", f"{first}/history", north).json()
+    assert [(h["from_stage_id"], h["to_stage_id"], h["status"]) for h in history] == [
+        (None, stage, "invited")
+    ]
+    refusals = stack.call("GET", f"/v1/campaigns/{event['id']}/participants/refusals", north).json()
+    assert sorted((r["organization_id"], r["reason"]) for r in refusals) == sorted(
+        [(str(blocked), "blocked"), (str(south), "unknown_organization")]
+    )
+    published = [
+        e
+        for e in stack.events(CAMPAIGN_EVENTS, {event["id"]}, wanted=2)
+        if e.type == "campaigns.participants.added"
+    ]
+    assert len(published) == 1
+    assert published[0].payload["stage_id"] == stage
+    assert sorted(p["organization_id"] for p in published[0].payload["participants"]) == [
+        str(org) for org in good
+    ]
     assert resolution["list_name"] == "Дилеры 2026"
     # the list changes later: the resolution keeps the members as they were
     late = stack.organization(NORTH)

@@ -4,12 +4,15 @@ for review; a honeypot and a per-address limit; the ticket code marks attendance
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 from campaigns_testkit import Stack, create_event
 from clientele_shared.events.catalog import CAMPAIGN_EVENTS
 from clientele_shared.events.schemas.directory import OrganizationBlocked, OrganizationCreated
+from clientele_shared.events.schemas.notifications import NotificationRequested
+from clientele_shared.events.topics import CAMPAIGNS, notification_requests
 
 NORTH = ["north"]
 
@@ -54,6 +57,8 @@ def test_registration_matches_or_waits_and_check_in_marks_attendance(stack: Stac
     event = create_event(stack)
     closed = _register(stack, event["id"])
     assert closed.status_code == 404
+    missing = _register(stack, str(uuid.uuid4()))
+    assert missing.json()["detail"] == closed.json()["detail"], "an unknown event answers alike"
     north = stack.user(NORTH)
     opened = stack.call(
         "PATCH", f"/v1/campaigns/{event['id']}", north, if_match=1, json={"registration_open": True}
@@ -155,3 +160,57 @@ def test_registrations_limited_per_address_and_event(stack: Stack) -> None:
     assert answers[10].headers["content-type"] == "application/problem+json"
     other = create_event(stack, registration_open=True)
     assert _register(stack, other["id"]).status_code == 201
+
+
+def test_registration_asks_the_notifier_for_one_confirmation(stack: Stack) -> None:
+    event = create_event(stack, title="Форум дилеров", place="Казань")
+    north = stack.user(NORTH)
+    opened = stack.call(
+        "PATCH", f"/v1/campaigns/{event['id']}", north, if_match=1, json={"registration_open": True}
+    )
+    assert opened.status_code == 200, opened.text
+    first = _register(stack, event["id"], email="anna@example.com")
+    assert first.status_code == 201, first.text
+    ticket = first.json()
+    again = _register(stack, event["id"], email="Anna@Example.com", first_name="Анна")
+    assert again.status_code == 200, again.text  # the same address: the same registration
+    assert again.json() == {**ticket, "code": None}  # the code is not given twice
+    count = stack.scalar(
+        "SELECT count(*) FROM registrations WHERE campaign_id = :id", id=uuid.UUID(event["id"])
+    )
+    assert count == 1
+    bot = _register(stack, event["id"], website="http://spam.example", email="bot@example.com")
+    assert bot.status_code == 201
+    topic = notification_requests(CAMPAIGNS)
+    keys = {ticket["registration_id"], bot.json()["registration_id"]}
+    requests = stack.events(topic, keys, wanted=2, timeout_ms=5_000)
+    assert [r.aggregate_id for r in requests] == [ticket["registration_id"]]  # none for the bot
+    request = requests[0]
+    assert request.type == "campaigns.notification.requested"
+    assert request.directions == ("north",)
+    payload = NotificationRequested.model_validate(request.payload)
+    assert payload.idempotency_key == f"registration:{ticket['registration_id']}:confirmation"
+    assert payload.channel == "email"
+    assert [(r.email, r.name) for r in payload.recipients] == [
+        ("anna@example.com", "Сергей Сидоров")
+    ]
+    assert payload.subject == "Регистрация: Форум дилеров"
+    assert payload.text is not None
+    assert f"Код билета: {ticket['code']}" in payload.text
+    assert "Где: Казань" in payload.text
+    assert "10.03.2026 07:00 UTC" in payload.text  # 10:00 in Moscow
+    assert payload.data["ticket_code"] == ticket["code"]
+
+
+def test_concurrent_registrations_of_one_address_make_one(stack: Stack) -> None:
+    event = create_event(stack, registration_open=True)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(
+            pool.map(lambda _: _register(stack, event["id"], email="same@example.com"), range(6))
+        )
+    assert sorted(a.status_code for a in answers) == [200] * 5 + [201]
+    assert len({a.json()["registration_id"] for a in answers}) == 1
+    count = stack.scalar(
+        "SELECT count(*) FROM registrations WHERE campaign_id = :id", id=uuid.UUID(event["id"])
+    )
+    assert count == 1

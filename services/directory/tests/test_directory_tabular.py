@@ -13,6 +13,8 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.cell.rich_text import CellRichText, TextBlock
 from openpyxl.cell.text import InlineFont
 
+from tests.security import hostile_files
+
 
 def _openpyxl_rows(content: bytes) -> list[list[str | None]]:
     workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
@@ -67,3 +69,22 @@ def test_what_is_not_a_workbook_is_refused() -> None:
     content = _workbook(write_only=False)
     with pytest.raises(TabularError):
         list(read_rows(io.BytesIO(content[: len(content) // 2]), "x.xlsx"))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("zip-bomb.xlsx", "zip bomb"),
+        ("shared-strings-bomb.xlsx", "zip bomb"),
+        ("shared-string-huge.xlsx", "zip bomb"),
+        ("huge-row-number.xlsx", "beyond a worksheet's last row"),
+        ("billion-laughs.xlsx", "XML cannot be read"),
+        ("external-entity.xlsx", "XML cannot be read"),
+    ],
+)
+def test_hostile_workbooks_are_refused_before_they_cost(name: str, expected: str) -> None:
+    """Bombs are refused from the package's sizes before anything is inflated; an entity bomb
+    or an external entity is a broken file, not a server error."""
+    samples = dict(hostile_files.spreadsheets())
+    with pytest.raises(TabularError, match=expected):
+        list(read_rows(io.BytesIO(samples[name]), name))

@@ -89,7 +89,7 @@ def _service(
     }
     process = ServiceProcess("interactions", env, logs, VENV_BIN)
     try:
-        wait_for(process.ready, 60, "interactions to be ready")
+        wait_for(process.ready, 180, "interactions to be ready")  # a busy machine
         yield Stack(
             url=process.url,
             bootstrap=infra.kafka_bootstrap_servers,
@@ -161,3 +161,10 @@ def s3_stack(
 def direction() -> str:
     """A direction no other test uses, so counts and lists see only this test's data."""
     return f"d-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def employee(stack: Stack, direction: str) -> uuid.UUID:
+    """An active employee of the test's direction, announced to the service (references to
+    employees are checked: one never announced is refused)."""
+    return stack.employee([direction])

@@ -7,6 +7,7 @@ import importlib.util
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,14 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.db import async_url
-from clientele_shared.events.catalog import ORGANIZATIONS, PERSONS, REGISTRY
+from clientele_shared.events.catalog import (
+    CAMPAIGN_EVENTS,
+    DEALS,
+    EMPLOYEES,
+    ORGANIZATIONS,
+    PERSONS,
+    REGISTRY,
+)
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.testing.infra import S3Store
 from clientele_shared.testing.processes import wait_for
@@ -131,6 +139,102 @@ class Stack:
             "the person to arrive",
         )
         return person_id
+
+    def employee(
+        self, directions: Sequence[str], *, active: bool = True, email: str | None = None
+    ) -> uuid.UUID:
+        """An employee in interactions' read model, from a directory event; waits until it is
+        there."""
+        from clientele_shared.events.schemas.directory import EmployeeCreated
+
+        employee_id = uuid.uuid4()
+        payload = EmployeeCreated(
+            employee_id=employee_id,
+            email=email or f"{employee_id.hex[:12]}@ourco.example",
+            name="Пётр Петров",
+            roles=["sales"],
+            directions=list(directions),
+            active=active,
+        )
+        publish(
+            self.bootstrap,
+            EMPLOYEES,
+            directory_envelope("directory.employee.created", payload, employee_id, directions),
+        )
+        self.wait_for_row("employees", "employee_id", employee_id)
+        return employee_id
+
+    def deal(
+        self, organization_id: uuid.UUID, directions: Sequence[str], *, title: str = "Сделка"
+    ) -> uuid.UUID:
+        """A deal in interactions' read model, from a pipeline event; waits until it is there."""
+        from decimal import Decimal
+
+        from clientele_shared.events.schemas.pipeline import DealCreated
+
+        deal_id = uuid.uuid4()
+        payload = DealCreated(
+            deal_id=deal_id,
+            version=1,
+            pipeline_id=uuid.uuid4(),
+            stage_id=uuid.uuid4(),
+            stage_name="Квалификация",
+            stage_kind="open",
+            status="open",
+            organization_id=organization_id,
+            title=title,
+            amount=Decimal("1000.00"),
+            currency="RUB",
+            directions=list(directions),
+        )
+        publish(
+            self.bootstrap,
+            DEALS,
+            directory_envelope(
+                "pipeline.deal.created", payload, deal_id, directions, producer="pipeline"
+            ),
+        )
+        self.wait_for_row("client_deals", "deal_id", deal_id)
+        return deal_id
+
+    def campaign(self, directions: Sequence[str], *, title: str = "Семинар") -> uuid.UUID:
+        """A marketing event in interactions' read model, from a campaigns event; waits until it
+        is there."""
+        from clientele_shared.events.schemas.campaigns import CampaignCreated
+
+        campaign_id = uuid.uuid4()
+        start = datetime.now(UTC) + timedelta(days=30)
+        payload = CampaignCreated(
+            campaign_id=campaign_id,
+            version=1,
+            kind="seminar",
+            title=title,
+            status="planned",
+            planned_start=start,
+            planned_end=start + timedelta(hours=4),
+            directions=list(directions),
+        )
+        publish(
+            self.bootstrap,
+            CAMPAIGN_EVENTS,
+            directory_envelope(
+                "campaigns.campaign.created",
+                payload,
+                campaign_id,
+                directions,
+                producer="campaigns",
+            ),
+        )
+        self.wait_for_row("campaigns", "campaign_id", campaign_id)
+        return campaign_id
+
+    def wait_for_row(self, table: str, key: str, value: uuid.UUID) -> None:
+        """Wait until a read model's ``table`` has the row whose ``key`` is ``value``."""
+        wait_for(
+            lambda: self.scalar(f"SELECT 1 FROM {table} WHERE {key} = :id", id=value),
+            60,
+            f"the {table} row to arrive",
+        )
 
     def scalar(self, sql: str, **params: Any) -> Any:
         """One value from the service's database (to see a read model catch up)."""

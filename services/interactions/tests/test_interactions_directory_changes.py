@@ -37,15 +37,15 @@ from interactions_testkit import Stack, bearer, directory_envelope, events_for, 
 
 pytestmark = pytest.mark.integration
 
-EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-0000000000c1")
-
 
 def _log(stack: Stack, headers: dict[str, str], org: uuid.UUID, **fields: Any) -> httpx.Response:
     body = {"organization_id": str(org), "kind": "call", "subject": "Call", **fields}
     return httpx.post(f"{stack.url}/v1/interactions", json=body, headers=headers)
 
 
-def _plan(stack: Stack, headers: dict[str, str], org: uuid.UUID, **fields: Any) -> httpx.Response:
+def _plan(
+    stack: Stack, headers: dict[str, str], org: uuid.UUID, employee: uuid.UUID, **fields: Any
+) -> httpx.Response:
     due = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     return _log(
         stack,
@@ -54,7 +54,7 @@ def _plan(stack: Stack, headers: dict[str, str], org: uuid.UUID, **fields: Any) 
         kind="meeting",
         status="planned",
         due_at=due,
-        responsible_employee_id=str(EMPLOYEE),
+        responsible_employee_id=str(employee),
         **fields,
     )
 
@@ -117,12 +117,16 @@ def _eml(message_id: str) -> bytes:
     ).encode()
 
 
-def test_a_merge_moves_the_history_to_the_survivor(stack: Stack, direction: str) -> None:
+def test_a_merge_moves_the_history_to_the_survivor(
+    stack: Stack, direction: str, employee: uuid.UUID
+) -> None:
     survivor = stack.client([direction], legal_name="ООО «Выживший»")
     merged = stack.client([direction], legal_name="ООО «Дубль»")
     sales = bearer(stack.issuer, "alice", directions=[direction])
     done = _log(stack, sales, merged, subject="Old call").json()["interaction"]
-    planned = _plan(stack, sales, merged, subject="Meeting at the double").json()["interaction"]
+    planned = _plan(stack, sales, merged, employee, subject="Meeting at the double").json()[
+        "interaction"
+    ]
     person = _person(stack, merged, direction, f"p-{uuid.uuid4().hex[:8]}@client.example")
     message_id = f"{uuid.uuid4()}@client.example"
     for org in (survivor, merged):  # the same message captured for both before the merge
@@ -221,11 +225,13 @@ def test_a_merge_moves_the_history_to_the_survivor(stack: Stack, direction: str)
     assert duplicate.status_code == 409
 
 
-def test_a_deleted_client_is_hidden_until_restored(stack: Stack, direction: str) -> None:
+def test_a_deleted_client_is_hidden_until_restored(
+    stack: Stack, direction: str, employee: uuid.UUID
+) -> None:
     org = stack.client([direction], legal_name="ООО «Удаляемое»")
     sales = bearer(stack.issuer, "alice", directions=[direction])
     done = _log(stack, sales, org, subject="Before deletion").json()["interaction"]
-    planned = _plan(stack, sales, org).json()["interaction"]
+    planned = _plan(stack, sales, org, employee).json()["interaction"]
     _person(stack, org, direction, f"d-{uuid.uuid4().hex[:8]}@client.example")
     window = {
         "from": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
@@ -247,7 +253,7 @@ def test_a_deleted_client_is_hidden_until_restored(stack: Stack, direction: str)
             "listed": len(
                 httpx.get(
                     f"{stack.url}/v1/interactions",
-                    params={"responsible_employee_id": str(EMPLOYEE)},
+                    params={"responsible_employee_id": str(employee)},
                     headers=sales,
                 ).json()
             ),
@@ -315,11 +321,13 @@ def test_a_deleted_client_is_hidden_until_restored(stack: Stack, direction: str)
     assert rescheduled[-1].type == "interactions.reminder.scheduled"
 
 
-def test_blocked_counterparties_take_no_new_business(stack: Stack, direction: str) -> None:
+def test_blocked_counterparties_take_no_new_business(
+    stack: Stack, direction: str, employee: uuid.UUID
+) -> None:
     org = stack.client([direction])
     sales = bearer(stack.issuer, "alice", directions=[direction])
     person = _person(stack, org, direction, f"b-{uuid.uuid4().hex[:8]}@client.example")
-    existing = _plan(stack, sales, org, person_ids=[str(person)]).json()["interaction"]
+    existing = _plan(stack, sales, org, employee, person_ids=[str(person)]).json()["interaction"]
     _org_event(
         stack,
         "directory.organization.blocked",
@@ -345,7 +353,7 @@ def test_blocked_counterparties_take_no_new_business(stack: Stack, direction: st
     ).json()
     assert [i["client_blocked"] for i in listed] == [True]
 
-    refused = _plan(stack, sales, org)
+    refused = _plan(stack, sales, org, employee)
     assert refused.status_code == 409
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["type"].endswith("/counterparty-blocked")
@@ -359,7 +367,7 @@ def test_blocked_counterparties_take_no_new_business(stack: Stack, direction: st
         org,
         direction="in",
         next={"due_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()},
-        responsible_employee_id=str(EMPLOYEE),
+        responsible_employee_id=str(employee),
     )
     assert follow_up.status_code == 409  # the next contact would be new business
     # what was planned before the block may still be completed (a record of what happened)
@@ -391,10 +399,10 @@ def test_blocked_counterparties_take_no_new_business(stack: Stack, direction: st
         60,
         "the unblock to arrive",
     )
-    assert _plan(stack, sales, org).status_code == 201
+    assert _plan(stack, sales, org, employee).status_code == 201
 
 
-def test_blocked_and_deleted_persons(stack: Stack, direction: str) -> None:
+def test_blocked_and_deleted_persons(stack: Stack, direction: str, employee: uuid.UUID) -> None:
     org = stack.client([direction])
     sales = bearer(stack.issuer, "alice", directions=[direction])
     blocked = _person(stack, org, direction, f"x-{uuid.uuid4().hex[:8]}@client.example")
@@ -431,7 +439,7 @@ def test_blocked_and_deleted_persons(stack: Stack, direction: str) -> None:
     assert shown["blocked_person_ids"] == [str(blocked)]
     assert shown["client_blocked"] is False
 
-    refused = _plan(stack, sales, org, person_ids=[str(blocked)])
+    refused = _plan(stack, sales, org, employee, person_ids=[str(blocked)])
     assert refused.status_code == 409
     assert refused.json()["person_ids"] == [str(blocked)]
     assert _log(stack, sales, org, direction="in", person_ids=[str(blocked)]).status_code == 201

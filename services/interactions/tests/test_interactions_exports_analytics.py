@@ -30,7 +30,8 @@ class World:
         self.other = f"{direction}-x"
         self.mine = bearer(stack.issuer, "alice", directions=[direction])
         self.theirs = bearer(stack.issuer, "bob", directions=[self.other])
-        self.e1, self.e2 = uuid.uuid4(), uuid.uuid4()
+        self.e1 = stack.employee([direction, self.other])
+        self.e2 = stack.employee([direction])
         self.alpha = stack.client([direction], legal_name="ООО «Альфа»")
         self.beta = stack.client([direction], legal_name="ООО «Бета»")
         self.gamma = stack.client([self.other], legal_name="ООО «Гамма»")

@@ -58,6 +58,7 @@ def test_a_secret_feed_url_per_employee(stack: Stack, direction: str) -> None:
             employee,
         ),
     )
+    stack.wait_for_row("employees", "employee_id", employee)
     mine, theirs = stack.client([direction], legal_name="ООО «Своя»"), stack.client([other])
     due = (datetime.now(UTC) + timedelta(days=3)).isoformat()
     for org, subject in ((mine, "Встреча"), (theirs, "Чужая встреча")):

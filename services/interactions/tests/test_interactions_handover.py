@@ -33,8 +33,9 @@ def _plan(stack: Stack, headers: dict[str, str], org: uuid.UUID, employee: uuid.
 def test_bulk_hand_over_moves_only_open_contacts_the_manager_sees(
     stack: Stack, direction: str
 ) -> None:
-    leaving, taking = uuid.uuid4(), uuid.uuid4()
     other_direction = f"{direction}-other"
+    leaving = stack.employee([direction, other_direction])
+    taking = stack.employee([direction])
     first, second = stack.client([direction]), stack.client([direction])
     foreign = stack.client([other_direction])
     mine = bearer(stack.issuer, "alice", directions=[direction])
@@ -95,7 +96,7 @@ def test_bulk_hand_over_moves_only_open_contacts_the_manager_sees(
 
 
 def test_hand_over_one_client(stack: Stack, direction: str) -> None:
-    leaving, taking = uuid.uuid4(), uuid.uuid4()
+    leaving, taking = stack.employee([direction]), stack.employee([direction])
     target, other = stack.client([direction]), stack.client([direction])
     sales = bearer(stack.issuer, "alice", directions=[direction])
     moved = _plan(stack, sales, target, leaving)
@@ -117,7 +118,7 @@ def test_hand_over_one_client(stack: Stack, direction: str) -> None:
 
 
 def test_hand_over_refusals_write_nothing(stack: Stack, direction: str) -> None:
-    leaving, taking = uuid.uuid4(), uuid.uuid4()
+    leaving, taking = stack.employee([direction]), stack.employee([direction])
     org = stack.client([direction])
     sales = bearer(stack.issuer, "alice", directions=[direction])
     contact = _plan(stack, sales, org, leaving)
@@ -132,7 +133,10 @@ def test_hand_over_refusals_write_nothing(stack: Stack, direction: str) -> None:
     stranger = bearer(stack.issuer, "eve", roles=["head_of_sales"], directions=["elsewhere"])
     hidden = httpx.post(url, json={**body, "organization_id": str(org)}, headers=stranger)
     assert hidden.status_code == 404
-    nothing = httpx.post(url, json=body, headers=stranger)
+    unseen = httpx.post(url, json=body, headers=stranger)
+    assert unseen.status_code == 422, "the employee taking over is not one the caller sees"
+    theirs = stack.employee(["elsewhere"])
+    nothing = httpx.post(url, json={**body, "to_employee_id": str(theirs)}, headers=stranger)
     assert nothing.status_code == 201
     assert nothing.json()["interactions_moved"] == 0, "invisible contacts are not moved"
     got = httpx.get(f"{stack.url}/v1/interactions/{contact}", headers=sales).json()

@@ -13,9 +13,6 @@ from interactions_testkit import Stack, bearer, events_for
 
 pytestmark = pytest.mark.integration
 
-EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-000000000001")
-OTHER_EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-000000000002")
-
 
 def _at(hours: float) -> str:
     return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
@@ -31,7 +28,9 @@ def _count(stack: Stack, headers: dict[str, str], org: uuid.UUID) -> int:
     return len(response.json())
 
 
-def test_log_a_call_and_plan_the_next_in_one_call(stack: Stack, direction: str) -> None:
+def test_log_a_call_and_plan_the_next_in_one_call(
+    stack: Stack, direction: str, employee: uuid.UUID
+) -> None:
     org = stack.client([direction])
     sales = bearer(stack.issuer, "alice", directions=[direction])
     person = stack.person([direction])
@@ -44,11 +43,11 @@ def test_log_a_call_and_plan_the_next_in_one_call(stack: Stack, direction: str) 
             "occurred_at": "2026-03-02T10:15:00+03:00",
             "duration_seconds": 420,
             "person_ids": [str(person), str(person)],
-            "responsible_employee_id": str(EMPLOYEE),
+            "responsible_employee_id": str(employee),
             "subject": "Pricing for 2026",
             "notes": "Wants a discount",
             "result": "call_back",
-            "deal_id": str(uuid.uuid4()),
+            "deal_id": str(stack.deal(org, [direction])),
             "next": {"due_at": _at(48), "kind": "meeting"},
         },
         headers=sales,
@@ -63,7 +62,7 @@ def test_log_a_call_and_plan_the_next_in_one_call(stack: Stack, direction: str) 
     assert planned["status"] == "planned"
     assert planned["kind"] == "meeting"
     assert planned["follows_id"] == logged["id"]
-    assert planned["responsible_employee_id"] == str(EMPLOYEE)
+    assert planned["responsible_employee_id"] == str(employee)
     assert planned["subject"] == "Follow-up: Pricing for 2026"
     assert body["suggested_next"] is None
     assert response.headers["location"] == f"/v1/interactions/{logged['id']}"
@@ -87,10 +86,12 @@ def test_log_a_call_and_plan_the_next_in_one_call(stack: Stack, direction: str) 
     due = datetime.fromisoformat(planned["due_at"])
     reminder_due = datetime.fromisoformat(reminders[0].payload["due_at"])
     assert due - reminder_due == timedelta(minutes=30)
-    assert reminders[0].payload["recipient"]["employee_id"] == str(EMPLOYEE)
+    assert reminders[0].payload["recipient"]["employee_id"] == str(employee)
 
 
-def test_a_result_suggests_the_next_contact(stack: Stack, direction: str) -> None:
+def test_a_result_suggests_the_next_contact(
+    stack: Stack, direction: str, employee: uuid.UUID
+) -> None:
     org = stack.client([direction])
     sales = bearer(stack.issuer, "alice", directions=[direction])
     body = httpx.post(
@@ -100,7 +101,7 @@ def test_a_result_suggests_the_next_contact(stack: Stack, direction: str) -> Non
             "kind": "meeting",
             "subject": "Kick-off",
             "result": "held",
-            "responsible_employee_id": str(EMPLOYEE),
+            "responsible_employee_id": str(employee),
         },
         headers=sales,
     ).json()
@@ -159,7 +160,7 @@ def test_other_directions_see_nothing_and_may_not_write(stack: Stack, direction:
         ({"duration_seconds": -5}, "duration_seconds"),
         ({"unknown": 1}, "unknown"),
         (
-            {"next": {"due_at": "2020-01-01T00:00:00Z"}, "responsible_employee_id": str(EMPLOYEE)},
+            {"next": {"due_at": "2020-01-01T00:00:00Z"}, "responsible_employee_id": "EMPLOYEE"},
             "next.due_at",
         ),
         ({"occurred_at": "0001-01-01T00:00:00Z"}, "occurred_at"),
@@ -181,7 +182,7 @@ def test_other_directions_see_nothing_and_may_not_write(stack: Stack, direction:
     ],
 )
 def test_bad_input_is_a_problem_and_writes_nothing(
-    stack: Stack, direction: str, change: dict[str, object], field: str
+    stack: Stack, direction: str, employee: uuid.UUID, change: dict[str, object], field: str
 ) -> None:
     org = stack.client([direction])
     sales = bearer(stack.issuer, "alice", directions=[direction])
@@ -190,7 +191,7 @@ def test_bad_input_is_a_problem_and_writes_nothing(
         "kind": "call",
         "subject": "Hello",
         "responsible_employee_id": None,
-        **change,
+        **{k: str(employee) if v == "EMPLOYEE" else v for k, v in change.items()},
     }
     response = httpx.post(f"{stack.url}/v1/interactions", json=draft, headers=sales)
     assert response.status_code == 422, response.text
@@ -202,7 +203,9 @@ def test_bad_input_is_a_problem_and_writes_nothing(
     assert events_for(stack.bootstrap, INTERACTION_LOG, {str(org)}, 1, timeout_ms=500) == []
 
 
-def test_changes_need_the_current_etag_and_are_audited(stack: Stack, direction: str) -> None:
+def test_changes_need_the_current_etag_and_are_audited(
+    stack: Stack, direction: str, employee: uuid.UUID
+) -> None:
     org = stack.client([direction])
     sales = bearer(stack.issuer, "alice", directions=[direction])
     created = httpx.post(
@@ -212,7 +215,7 @@ def test_changes_need_the_current_etag_and_are_audited(stack: Stack, direction: 
             "kind": "call",
             "status": "planned",
             "due_at": _at(24),
-            "responsible_employee_id": str(EMPLOYEE),
+            "responsible_employee_id": str(employee),
             "subject": "Renewal",
         },
         headers=sales,
@@ -277,7 +280,7 @@ def test_changes_need_the_current_etag_and_are_audited(stack: Stack, direction: 
     assert len({r.payload["reminder_id"] for r in requests}) == 1
 
 
-def test_cancel_a_planned_contact(stack: Stack, direction: str) -> None:
+def test_cancel_a_planned_contact(stack: Stack, direction: str, employee: uuid.UUID) -> None:
     org = stack.client([direction])
     sales = bearer(stack.issuer, "alice", directions=[direction])
     created = httpx.post(
@@ -287,7 +290,7 @@ def test_cancel_a_planned_contact(stack: Stack, direction: str) -> None:
             "kind": "meeting",
             "status": "planned",
             "due_at": _at(5),
-            "responsible_employee_id": str(OTHER_EMPLOYEE),
+            "responsible_employee_id": str(employee),
             "subject": "Demo",
         },
         headers=sales,

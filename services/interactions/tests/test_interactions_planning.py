@@ -19,8 +19,6 @@ from interactions_testkit import Stack, bearer, events_for
 
 pytestmark = pytest.mark.integration
 
-EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-00000000000a")
-
 
 def run_worker(stack: Stack, clock: ManualClock) -> int:
     """Run the overdue worker against the service's database until it finds nothing more; the
@@ -45,7 +43,9 @@ def run_worker(stack: Stack, clock: ManualClock) -> int:
     return asyncio.run(drain())
 
 
-def test_overdue_once_per_due_time_with_a_controllable_clock(stack: Stack, direction: str) -> None:
+def test_overdue_once_per_due_time_with_a_controllable_clock(
+    stack: Stack, direction: str, employee: uuid.UUID
+) -> None:
     org = stack.client([direction], legal_name="ООО «Вектор»")
     sales = bearer(stack.issuer, "alice", directions=[direction])
     start = datetime.now(UTC).replace(microsecond=0)
@@ -57,7 +57,7 @@ def test_overdue_once_per_due_time_with_a_controllable_clock(stack: Stack, direc
             "kind": "call",
             "status": "planned",
             "due_at": due.isoformat(),
-            "responsible_employee_id": str(EMPLOYEE),
+            "responsible_employee_id": str(employee),
             "subject": "Check the delivery",
         },
         headers=sales,
@@ -86,7 +86,7 @@ def test_overdue_once_per_due_time_with_a_controllable_clock(stack: Stack, direc
         if e.type == "interactions.interaction.overdue"
     ]
     assert len(overdue) == 1
-    assert overdue[0].payload["responsible_employee_id"] == str(EMPLOYEE)
+    assert overdue[0].payload["responsible_employee_id"] == str(employee)
     assert overdue[0].directions == (direction,)
     assert overdue[0].actor is not None
     assert overdue[0].actor.kind == "service"
@@ -124,7 +124,7 @@ def test_overdue_once_per_due_time_with_a_controllable_clock(stack: Stack, direc
     assert len({n.payload["idempotency_key"] for n in notices}) == 2
     assert notices[0].payload["channel"] == "inapp"
     assert notices[0].payload["recipients"] == [
-        {"email": None, "employee_id": str(EMPLOYEE), "endpoint": None, "name": None}
+        {"email": None, "employee_id": str(employee), "endpoint": None, "name": None}
     ]
     assert "ООО «Вектор»" in notices[0].payload["subject"]
     trail = [e["action"] for e in httpx.get(f"{url}/audit", headers=sales).json()]
@@ -132,7 +132,7 @@ def test_overdue_once_per_due_time_with_a_controllable_clock(stack: Stack, direc
 
 
 def test_a_contact_planned_in_the_past_has_no_reminder_and_is_overdue_at_once(
-    stack: Stack, direction: str
+    stack: Stack, direction: str, employee: uuid.UUID
 ) -> None:
     org = stack.client([direction])
     sales = bearer(stack.issuer, "alice", directions=[direction])
@@ -143,7 +143,7 @@ def test_a_contact_planned_in_the_past_has_no_reminder_and_is_overdue_at_once(
             "kind": "meeting",
             "status": "planned",
             "due_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-            "responsible_employee_id": str(EMPLOYEE),
+            "responsible_employee_id": str(employee),
             "subject": "Forgotten meeting",
         },
         headers=sales,

@@ -32,7 +32,8 @@ from clientele_interactions.domain.rules import (
     reminder_time,
     suggest_next,
 )
-from clientele_interactions.storage import (
+from clientele_shared.http.concurrency import versions_in_if_match
+from clientele_shared.storage import (
     AttachmentRefused,
     BlobMissing,
     LocalDiskStorage,
@@ -40,7 +41,6 @@ from clientele_interactions.storage import (
     check_attachment,
     safe_filename,
 )
-from clientele_shared.http.concurrency import versions_in_if_match
 from pydantic import ValidationError
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

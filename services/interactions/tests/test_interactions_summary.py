@@ -24,8 +24,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 pytestmark = pytest.mark.integration
 
-EMPLOYEE = uuid.UUID("00000000-0000-4000-8000-0000000000b1")
-
 
 def _summary(
     stack: Stack, org: uuid.UUID, headers: dict[str, str], **params: int
@@ -59,7 +57,9 @@ def _person_events(org: uuid.UUID, direction: str) -> tuple[uuid.UUID, list[obje
     ]
 
 
-def test_directory_events_update_the_cached_summary(stack: Stack, direction: str) -> None:
+def test_directory_events_update_the_cached_summary(
+    stack: Stack, direction: str, employee: uuid.UUID
+) -> None:
     org = stack.client([direction], legal_name="ООО «Старое имя»")
     sales = bearer(stack.issuer, "alice", directions=[direction])
     for hours in (3, 2, 1):
@@ -80,7 +80,7 @@ def test_directory_events_update_the_cached_summary(stack: Stack, direction: str
             "kind": "meeting",
             "status": "planned",
             "due_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
-            "responsible_employee_id": str(EMPLOYEE),
+            "responsible_employee_id": str(employee),
             "subject": "Contract signing",
         },
         headers=sales,

@@ -37,6 +37,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -244,6 +245,13 @@ async def within(
     uow = UnitOfWork(session, outbox, audit_log, actor)
     yield uow
     await outbox.add_many(session, uow.events)
+
+
+async def read_snapshot(session: AsyncSession) -> None:
+    """Make the session's transaction (just begun, nothing run yet) a read-only snapshot: its
+    reads agree with each other (REPEATABLE READ), as a report or a board of counts and pages
+    needs."""
+    await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
 
 
 # --- versioned records -----------------------------------------------------------------------

@@ -39,8 +39,11 @@ def test_every_topic_has_one_known_owner_and_known_consumers() -> None:
     for topic in REGISTRY.topics.values():
         assert topic.owner in known
         assert topic.consumers <= known
-        # only the pipeline reads its own topic: its automation fires on deal events (ADR 25)
-        assert topic.owner not in topic.consumers or topic.name == DEALS
+        # only the pipeline reads its own topics: its automation fires on deal and task events
+        assert topic.owner not in topic.consumers or topic.name in (
+            DEALS,
+            "clientele.pipeline.tasks",
+        )
 
 
 def test_publishing_outside_the_grant_fails() -> None:
@@ -96,6 +99,26 @@ def test_unknown_type_version_and_bad_payload_are_rejected() -> None:
         REGISTRY.validate(good.model_copy(update={"schema_version": 9}))
     with pytest.raises(UnknownEventError, match="invalid payload"):
         REGISTRY.validate(good.model_copy(update={"payload": {"legal_name": 5}}))
+
+
+def test_a_reader_ignores_fields_it_does_not_know_at_any_depth() -> None:
+    outbox = Outbox("directory", REGISTRY, outbox_table(MetaData()))
+    good = outbox.envelope("directory.organization.created", _created(), aggregate_id="1")
+    newer = {**good.payload, "loyalty_tier": "gold"}
+    payload = REGISTRY.validate(good.model_copy(update={"payload": newer}))
+    assert isinstance(payload, OrganizationCreated)
+    assert not hasattr(payload, "loyalty_tier")
+    changes = {"legal_name": {"old": "A", "new": "B", "changed_by_rule": "r1"}}
+    updated = {"organization_id": str(uuid.uuid4()), "version": 2, "changes": changes}
+    envelope = good.model_copy(
+        update={"type": "directory.organization.updated", "schema_version": 1, "payload": updated}
+    )
+    assert REGISTRY.validate(envelope).changes["legal_name"].new == "B"  # type: ignore[attr-defined]
+    with pytest.raises(UnknownEventError, match="invalid payload"):
+        (
+            REGISTRY.validate(good.model_copy(update={"payload": {**newer, "legal_name": 5}})),
+            "an unknown field never excuses a wrong one",
+        )
 
 
 def test_envelope_needs_an_aware_time_and_rejects_extra_fields() -> None:

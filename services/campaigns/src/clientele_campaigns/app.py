@@ -2,25 +2,39 @@
 
 from pathlib import Path
 
-from clientele_shared.events.topics import CAMPAIGN_EVENTS, LIST_MEMBERS_STATE, LISTS_STATE
+from clientele_shared.events.topics import (
+    CAMPAIGN_CONSENTS,
+    CAMPAIGN_EVENTS,
+    CAMPAIGNS,
+    LIST_MEMBERS_STATE,
+    LISTS_STATE,
+    notification_requests,
+)
 from clientele_shared.rebuild import StateReadModel
 from clientele_shared.runtime import ServiceRuntime, create_service_app
+from clientele_shared.storage import S3Storage, create_storage
 from fastapi import FastAPI
 
 from clientele_campaigns import subscriptions
 from clientele_campaigns.budget.router import router as budget
 from clientele_campaigns.campaigns.router import router as campaigns
+from clientele_campaigns.consent.router import router as consent
+from clientele_campaigns.documents.router import router as documents
 from clientele_campaigns.effectiveness.router import router as effectiveness
 from clientele_campaigns.lists.queries import LISTS, MEMBERS
 from clientele_campaigns.lists.router import router as lists
+from clientele_campaigns.mailings.router import router as mailings
+from clientele_campaigns.mailings.unsubscribe import router as unsubscribe
+from clientele_campaigns.mailings.worker import MailingWorker
 from clientele_campaigns.participants.router import router as participants
 from clientele_campaigns.registration.router import router as registration
 from clientele_campaigns.settings import CampaignsSettings
 from clientele_campaigns.stages.router import router as stages
 from clientele_campaigns.tables import metadata
+from clientele_campaigns.templates.router import router as templates
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PUBLISHES = (CAMPAIGN_EVENTS,)
+PUBLISHES = (CAMPAIGN_EVENTS, CAMPAIGN_CONSENTS, notification_requests(CAMPAIGNS))
 READ_MODELS = {
     "lists": StateReadModel(LISTS_STATE, LISTS),
     "list-members": StateReadModel(LIST_MEMBERS_STATE, MEMBERS),
@@ -33,9 +47,12 @@ def load_settings() -> CampaignsSettings:
 
 
 def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or load_settings(), metadata, publishes=PUBLISHES)
+    settings = settings or load_settings()
+    runtime = ServiceRuntime(settings, metadata, publishes=PUBLISHES)
     subscriptions.subscribe(runtime.consumer, runtime.outbox)
-    return create_service_app(
+    if settings.run_mailing_worker:
+        runtime.add_background_task("mailing-worker", MailingWorker(runtime, settings).run)
+    app = create_service_app(
         runtime,
         title="Clientele campaigns",
         description="Marketing events with plan and fact: budget, stages, participants and "
@@ -48,5 +65,18 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             lists,
             registration,
             effectiveness,
+            documents,
+            consent,
+            templates,
+            mailings,
+            unsubscribe,
         ],
+        upload_limits={
+            r"/v1/campaigns/[^/]+/documents": settings.attachment_max_bytes
+            + settings.upload_overhead_bytes
+        },
     )
+    app.state.storage = storage = create_storage(settings)
+    if isinstance(storage, S3Storage):
+        runtime.add_background_task("s3-client", storage.run)
+    return app

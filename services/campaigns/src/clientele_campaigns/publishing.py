@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from clientele_shared.events.envelope import Actor, Envelope
@@ -27,9 +28,26 @@ from clientele_shared.events.schemas.campaigns import (
     ParticipantsAdded,
     ParticipantStatusChanged,
 )
+from clientele_shared.events.schemas.mailings import (
+    ADDRESS_BOUNCED,
+    CONSENT_CHANGED,
+    AddressBounced,
+    ConsentChanged,
+)
+from clientele_shared.events.schemas.notifications import (
+    Channel,
+    NotificationRequested,
+    notification_requested,
+)
+from clientele_shared.events.schemas.notifications import Recipient as NotifiedRecipient
+from clientele_shared.events.topics import CAMPAIGNS
+from clientele_shared.templating import RenderedMessage
 
 from clientele_campaigns.campaigns.rules import Campaign
+from clientele_campaigns.consent.rules import ConsentEntry
+from clientele_campaigns.mailings.rules import Mailing, Resolved, idempotency_key
 from clientele_campaigns.participants.rules import Participant
+from clientele_campaigns.registration.rules import Registration
 
 
 def _snapshot(campaign: Campaign) -> dict[str, Any]:
@@ -95,27 +113,40 @@ def participants_added(
 ) -> list[Envelope]:
     """One event per batch of up to ``MAX_ADDED`` participants that joined at one stage with
     one status (an addition puts all of them at the same stage and status)."""
+    if not added:
+        return []
+    entries = [
+        AddedParticipant(
+            participant_id=p.id, organization_id=p.organization_id, person_id=p.person_id
+        )
+        for p in added
+    ]
+    return organizations_added(outbox, campaign, added[0].stage_id, added[0].status, entries, actor)
+
+
+def organizations_added(
+    outbox: Outbox,
+    campaign: Campaign,
+    stage_id: uuid.UUID,
+    status: str,
+    entries: list[AddedParticipant],
+    actor: Actor,
+) -> list[Envelope]:
+    """``participants.added`` events of a bulk addition, ``MAX_ADDED`` participants each."""
     return [
         outbox.envelope(
             PARTICIPANTS_ADDED,
             ParticipantsAdded(
                 campaign_id=campaign.id,
-                stage_id=batch[0].stage_id,
-                status=batch[0].status,
-                participants=[
-                    AddedParticipant(
-                        participant_id=p.id,
-                        organization_id=p.organization_id,
-                        person_id=p.person_id,
-                    )
-                    for p in batch
-                ],
+                stage_id=stage_id,
+                status=status,
+                participants=entries[i : i + MAX_ADDED],
             ),
             aggregate_id=str(campaign.id),
             directions=campaign.directions,
             actor=actor,
         )
-        for batch in (added[i : i + MAX_ADDED] for i in range(0, len(added), MAX_ADDED))
+        for i in range(0, len(entries), MAX_ADDED)
     ]
 
 
@@ -166,4 +197,126 @@ def participant_outcome(
         aggregate_id=str(campaign.id),
         directions=campaign.directions,
         actor=actor,
+    )
+
+
+def registration_confirmation(
+    outbox: Outbox, campaign: Campaign, registration: Registration, code: str, actor: Actor
+) -> Envelope:
+    """The registrant's confirmation e-mail with the ticket code, asked of the notifier once
+    per registration (the idempotency key is the registration's: a redelivery is one e-mail)."""
+    when = campaign.planned_start.astimezone(UTC).strftime("%d.%m.%Y %H:%M UTC")
+    lines = [
+        f"Здравствуйте, {registration.first_name} {registration.last_name}!",
+        "",
+        f"Вы зарегистрированы на мероприятие «{campaign.title}».",
+        f"Когда: {when}",
+        *([f"Где: {campaign.place}"] if campaign.place else []),
+        "",
+        f"Код билета: {code}",
+        "Покажите его на входе.",
+    ]
+    payload = NotificationRequested(
+        idempotency_key=f"registration:{registration.id}:confirmation",
+        channel=Channel.EMAIL,
+        kind="campaigns.registration",
+        recipients=[
+            NotifiedRecipient(
+                email=registration.email,
+                name=f"{registration.first_name} {registration.last_name}"[:200],
+            )
+        ],
+        subject=f"Регистрация: {campaign.title}"[:500],
+        text="\n".join(lines),
+        data={
+            "campaign_id": str(campaign.id),
+            "registration_id": str(registration.id),
+            "ticket_code": code,
+        },
+    )
+    return outbox.envelope(
+        notification_requested(CAMPAIGNS),
+        payload,
+        aggregate_id=str(registration.id),
+        directions=campaign.directions,
+        actor=actor,
+    )
+
+
+# --- mailings (ADR 38) -------------------------------------------------------------------------
+
+
+def consent_changed(
+    outbox: Outbox, entry: ConsentEntry, directions: Sequence[str], actor: Actor
+) -> Envelope:
+    return outbox.envelope(
+        CONSENT_CHANGED,
+        ConsentChanged(
+            consent_id=entry.id,
+            person_id=entry.person_id,
+            channel=entry.channel,
+            granted=entry.granted,
+            source=entry.source,
+            recorded_at=entry.recorded_at,
+            mailing_id=entry.mailing_id,
+            note=entry.note,
+        ),
+        aggregate_id=str(entry.person_id),
+        directions=directions,
+        actor=actor,
+    )
+
+
+def address_bounced(
+    outbox: Outbox,
+    person_id: uuid.UUID,
+    email: str,
+    mailing_id: uuid.UUID,
+    reason: str | None,
+    directions: Sequence[str],
+    actor: Actor,
+) -> Envelope:
+    return outbox.envelope(
+        ADDRESS_BOUNCED,
+        AddressBounced(
+            person_id=person_id,
+            email=email,
+            mailing_id=mailing_id,
+            reason=reason[:2000] if reason else None,
+            bounced_at=datetime.now(UTC),
+        ),
+        aggregate_id=str(person_id),
+        directions=directions,
+        actor=actor,
+    )
+
+
+def mailing_message(
+    outbox: Outbox,
+    mailing: Mailing,
+    recipient: Resolved,
+    message: RenderedMessage,
+    *,
+    unsubscribe_url: str,
+    name: str | None,
+) -> Envelope:
+    """One recipient's personalised message as a delivery request to the notifier; its
+    idempotency key is the same however often it is handed over."""
+    key = idempotency_key(mailing.id, recipient.person_id)
+    return outbox.envelope(
+        notification_requested(CAMPAIGNS),
+        NotificationRequested(
+            idempotency_key=key,
+            channel=Channel.EMAIL,
+            kind="mailing",
+            recipients=[NotifiedRecipient(email=recipient.email, name=(name or "")[:200] or None)],
+            subject=message.subject[:500] or mailing.title[:500],
+            html=message.html,
+            text=message.text,
+            attachments=mailing.attachments,
+            reply_to=mailing.reply_to,
+            list_unsubscribe=unsubscribe_url,
+        ),
+        aggregate_id=key,
+        directions=mailing.directions,
     )

@@ -12,8 +12,17 @@ from __future__ import annotations
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.outbox import Outbox
+from clientele_shared.events.schemas.notifier import (
+    DELIVERY_BOUNCED,
+    DELIVERY_FAILED,
+    DELIVERY_SUCCEEDED,
+    DeliveryResult,
+)
 from clientele_shared.events.state import subscribe_state
 from clientele_shared.events.topics import (
+    CAMPAIGNS,
+    DEALS,
+    DELIVERIES,
     EMPLOYEES,
     EMPLOYEES_STATE,
     LIST_MEMBERS_STATE,
@@ -28,7 +37,11 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.clients.service import READ_MODELS
+from clientele_campaigns.contacts.service import CONTACTS
+from clientele_campaigns.deals.service import apply_deal_event
 from clientele_campaigns.lists.queries import LISTS, MEMBERS
+from clientele_campaigns.mailings import service as mailings
+from clientele_campaigns.mailings.rules import parse_idempotency_key
 from clientele_campaigns.participants import service as participants
 from clientele_campaigns.tables import audit_log
 
@@ -65,6 +78,28 @@ async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseMod
         await READ_MODELS.apply_employee(session, record)
 
 
+NOTIFIER_ACTOR = Actor(subject="notifier", kind="service")
+_RESULTS = {DELIVERY_SUCCEEDED: "sent", DELIVERY_BOUNCED: "bounced", DELIVERY_FAILED: "failed"}
+
+
+class MailingResults:
+    """The notifier's results on mailings' messages: each recipient's outcome; a hard bounce
+    published for the directory."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+        if not isinstance(payload, DeliveryResult) or payload.requester != CAMPAIGNS:
+            return
+        key = parse_idempotency_key(payload.idempotency_key)
+        status = _RESULTS.get(envelope.type)
+        if key is None or status is None:
+            return
+        async with within(session, self.outbox, audit_log, NOTIFIER_ACTOR) as uow:
+            await mailings.delivery_result(uow, key, status, payload.reason)
+
+
 def subscribe(consumer: EventConsumer, outbox: Outbox) -> None:
     """The directory's change topics and its state topics, through the same handlers: a new
     consumer (or a wiped read model) learns every record from the state topics (ADR 18);
@@ -76,6 +111,10 @@ def subscribe(consumer: EventConsumer, outbox: Outbox) -> None:
     consumer.subscribe(PERSONS_STATE, "person-states", directory.persons)
     consumer.subscribe(EMPLOYEES, "employees", on_employee_event)
     consumer.subscribe(EMPLOYEES_STATE, "employee-states", on_employee_event)
+    consumer.subscribe(DEALS, "deals", apply_deal_event)
+    # mailings: the addresses, birthdays and employments of persons (ADR 38)
+    subscribe_state(consumer, PERSONS_STATE, "mailing-contacts", CONTACTS)
+    consumer.subscribe(DELIVERIES, "mailing-deliveries", MailingResults(outbox))
     # lists and members only from their state topics: one stream, ordered per record
     subscribe_state(consumer, LISTS_STATE, "list-states", LISTS)
     subscribe_state(consumer, LIST_MEMBERS_STATE, "list-member-states", MEMBERS)

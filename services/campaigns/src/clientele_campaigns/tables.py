@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     Date,
     DateTime,
     ForeignKey,
@@ -25,7 +26,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 
 metadata = MetaData()
 outbox = outbox_table(metadata)
@@ -104,8 +105,8 @@ participants = Table(
     "participants",
     metadata,
     Column("id", Uuid, primary_key=True),
-    Column("campaign_id", Uuid, ForeignKey("marketing_events.id"), nullable=False),
-    Column("stage_id", Uuid, ForeignKey("campaign_stages.id"), nullable=False),
+    Column("campaign_id", Uuid, nullable=False),
+    Column("stage_id", Uuid, nullable=False),
     Column("organization_id", Uuid, nullable=False),
     Column("person_id", Uuid),
     Column("status", String(20), nullable=False),
@@ -129,16 +130,18 @@ participants = Table(
 )
 """One organization (and optionally one of its persons) in one marketing event, at one stage;
 ``client_hidden`` while the directory has the organization or person deleted,
-``client_blocked`` while it is in the unwanted register."""
+``client_blocked`` while it is in the unwanted register. No foreign keys: a list adds 100,000
+rows at once and row-by-row checks were two thirds of it; the service writes participants only
+under the event's lock and never deletes an event or a stage row (migration 0008)."""
 
 participant_stage_history = Table(
     "participant_stage_history",
     metadata,
     Column("id", BigInteger, Identity(always=True), primary_key=True),
-    Column("participant_id", Uuid, ForeignKey("participants.id"), nullable=False),
+    Column("participant_id", Uuid, nullable=False),
     Column("campaign_id", Uuid, nullable=False),
-    Column("from_stage_id", Uuid, ForeignKey("campaign_stages.id")),
-    Column("to_stage_id", Uuid, ForeignKey("campaign_stages.id"), nullable=False),
+    Column("from_stage_id", Uuid),
+    Column("to_stage_id", Uuid, nullable=False),
     Column("status", String(20), nullable=False),
     Column("moved_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("actor_subject", String(200), nullable=False),
@@ -207,7 +210,7 @@ list_resolutions = Table(
 list_resolution_members = Table(
     "list_resolution_members",
     metadata,
-    Column("resolution_id", Uuid, ForeignKey("list_resolutions.id"), primary_key=True),
+    Column("resolution_id", Uuid, primary_key=True),
     Column("organization_id", Uuid, primary_key=True),
     Column("outcome", String(40), nullable=False),
 )
@@ -236,5 +239,149 @@ registrations = Table(
 """Who registered through the public form: matched to a known organization (by INN) and added
 as a participant, or kept for review; the ticket code is stored only as its SHA-256."""
 
+DOCUMENT_SEARCH = (
+    "setweight(to_tsvector('russian', regexp_replace(filename, '[._-]+', ' ', 'g')), 'A')"
+    " || setweight(to_tsvector('russian', coalesce(description, '')), 'B')"
+    " || setweight(to_tsvector('russian', coalesce(extracted_text, '')), 'C')"
+)
+documents = Table(
+    "campaign_documents",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("campaign_id", Uuid, ForeignKey("marketing_events.id"), nullable=False),
+    Column("category", String(20), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("description", Text),
+    Column("content_type", String(200), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("storage_key", String(500), nullable=False),
+    Column("extracted_text", Text),
+    Column("search", TSVECTOR, Computed(DOCUMENT_SEARCH, persisted=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(200), nullable=False),
+    Index("ix_campaign_documents_campaign", "campaign_id", "created_at"),
+    Index("ix_campaign_documents_search", "search", postgresql_using="gin"),
+)
+"""Files of an event (programme, presentations, contracts, photos); the bytes live in the
+attachment storage (``clientele_shared.storage``) under ``<event>/<document>``; ``search``
+holds the file name, description and extracted text (Russian and English stemming)."""
+
+deals = Table(
+    "deals",
+    metadata,
+    Column("deal_id", Uuid, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("organization_id", Uuid, nullable=False),
+    Column("campaign_id", Uuid),
+    Column("status", String(20), nullable=False),
+    Column("amount", Numeric(18, 2)),
+    Column("currency", String(3)),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("opened_at", DateTime(timezone=True)),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Index("ix_deals_campaign", "campaign_id"),
+    Index("ix_deals_organization_opened", "organization_id", "opened_at"),
+)
+"""Read model of the pipeline's deals (from ``clientele.pipeline.deals``): who opened each,
+when (its creation event's time), the marketing event its source names, status and amount."""
+
 directory = directory_tables(metadata)
 """Read models of the directory's organizations, persons and employees."""
+
+# --- mailings (issue 15, ADR 38): contacts, consent, mailings and their recipients ------------
+
+mailing_contacts = Table(
+    "mailing_contacts",
+    metadata,
+    Column("person_id", Uuid, primary_key=True),
+    Column("emails", ARRAY(String(320)), nullable=False, server_default=text("'{}'")),
+    Column("birthday", Date),
+    Column("gender", String(10)),
+    Column("attributes", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("employments", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("organization_ids", ARRAY(Uuid), nullable=False, server_default=text("'{}'")),
+    Column("version", Integer, nullable=False),
+    Column("state_revision", BigInteger, nullable=False),
+    Index("ix_mailing_contacts_organizations", "organization_ids", postgresql_using="gin"),
+)
+"""Read model of what a mailing needs of a person beyond ``persons`` (from the persons state
+topic): addresses, birthday, custom attributes, live employments (organization and position)."""
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("person_id", Uuid, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("note", Text),
+    Column("mailing_id", Uuid),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor_subject", String(200), nullable=False),
+    Index("ix_consents_person", "person_id", "channel", "id"),
+)
+"""Append-only: every consent given or withdrawn; a person's consent for a channel is the
+newest entry (none: no consent)."""
+
+mailing_keys = Table(
+    "mailing_keys",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("key", String(128), nullable=False),
+)
+"""The key unsubscribe tokens are signed with: made once by the first replica that needs it."""
+
+mailings = Table(
+    "mailings",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("campaign_id", Uuid, ForeignKey("marketing_events.id")),
+    Column("title", String(500), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("html", Text),
+    Column("text", Text),
+    Column("attachments", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("reply_to", String(320)),
+    Column("audience", JSONB, nullable=False),
+    Column("scheduled_at", DateTime(timezone=True)),
+    Column("prepared_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("recurrence", JSONB),
+    Column("series_id", Uuid),
+    Column("issue", Integer, nullable=False, server_default=text("1")),
+    *_versioned(),
+    Index("ix_mailings_directions", "directions", postgresql_using="gin"),
+    Index("ix_mailings_due", "status", "scheduled_at"),
+    Index("ix_mailings_series", "series_id", "issue"),
+)
+"""A mailing: its template (subject, HTML and text parts, attachments), its audience and its
+state (``draft`` → ``scheduled`` → ``sending`` ⇄ ``paused`` → ``done``; ``cancelled``); a
+recurring newsletter's issues share ``series_id`` (the first issue's id) and a ``recurrence``."""
+
+mailing_recipients = Table(
+    "mailing_recipients",
+    metadata,
+    Column("mailing_id", Uuid, ForeignKey("mailings.id"), primary_key=True),
+    Column("person_id", Uuid, primary_key=True),
+    Column("organization_id", Uuid),
+    Column("email", String(320)),
+    Column("status", String(20), nullable=False),
+    Column("reason", String(40)),
+    Column("detail", Text),
+    Column("queued_at", DateTime(timezone=True)),
+    Column("result_at", DateTime(timezone=True)),
+    Index(
+        "ix_mailing_recipients_pending",
+        "mailing_id",
+        "person_id",
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+"""The recipients resolved when the mailing started, kept: each one ``excluded`` (with the
+reason), ``pending``, ``queued`` (handed to the notifier, once) and then ``sent``, ``bounced``
+or ``failed``; ``cancelled`` when the mailing was cancelled before its turn."""

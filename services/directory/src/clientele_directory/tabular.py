@@ -33,6 +33,15 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 MAX_COLUMNS = 200
 MAX_CELL_CHARS = 32_767  # what Excel keeps in a cell
+MAX_ROW_NUMBER = 1_048_576  # a worksheet's last row
+MAX_INFLATE_RATIO = 100
+"""A part of an .xlsx package may unpack to at most 100 times its packed size (Apache POI's
+ZipSecureFile default): beyond it is a zip bomb, refused before it is inflated."""
+MAX_UNPACKED_BYTES = 1 << 30
+"""What all parts of one .xlsx package may unpack to together."""
+MAX_SHARED_STRINGS_CHARS = 128_000_000
+"""The shared strings of a workbook, all together (they are held in memory while it is read)."""
+_RATIO_FROM_BYTES = 1 << 20
 _SNIFF_BYTES = 65_536
 
 
@@ -73,6 +82,7 @@ class _Workbook:
     def __init__(self, file: IO[bytes]) -> None:
         reader = ExcelReader(file, read_only=True, data_only=True)
         self.archive = reader.archive
+        _check_inflation(self.archive)
         reader.read_manifest()
         reader.read_workbook()
         self.epoch = reader.wb.epoch
@@ -99,6 +109,24 @@ class _Workbook:
                 self.strings = _shared_strings(source)
 
 
+def _check_inflation(archive: zipfile.ZipFile) -> None:
+    """Refuse a package whose parts would unpack to far more than they weigh (TabularError).
+    The sizes are the package's own; a part cannot unpack beyond its declared size (zipfile
+    stops there), so checking them bounds the work."""
+    total = 0
+    for info in archive.infolist():
+        total += info.file_size
+        if info.file_size > _RATIO_FROM_BYTES and (
+            info.file_size > MAX_INFLATE_RATIO * max(info.compress_size, 1)
+        ):
+            raise TabularError(
+                f"the .xlsx file unpacks to more than {MAX_INFLATE_RATIO} times its size "
+                "(a zip bomb?)"
+            )
+    if total > MAX_UNPACKED_BYTES:
+        raise TabularError(f"the .xlsx file unpacks to more than {MAX_UNPACKED_BYTES >> 20} MiB")
+
+
 def _text_of(node: Any) -> str:
     """The text of a string item: its ``t`` and its runs' (phonetic hints left out)."""
     plain = node.find(_TEXT)
@@ -108,9 +136,15 @@ def _text_of(node: Any) -> str:
 
 def _shared_strings(source: IO[bytes]) -> list[str]:
     strings = []
+    chars = 0
     for _, node in iterparse(source):
         if node.tag == _STRING_ITEM:
             strings.append(_text_of(node).replace("x005F_", ""))
+            chars += len(strings[-1])
+            if chars > MAX_SHARED_STRINGS_CHARS:
+                raise TabularError(
+                    f"the .xlsx file's texts hold more than {MAX_SHARED_STRINGS_CHARS:,} characters"
+                )
             node.clear()
     return strings
 
@@ -156,8 +190,12 @@ def _xlsx_rows(file: IO[bytes]) -> Iterator[list[str | None]]:
     instead of through its read-only worksheet is several times faster."""
     try:
         book = _Workbook(file)
+    except TabularError:
+        raise
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         raise TabularError(f"not a readable .xlsx file ({exc.__class__.__name__})") from None
+    except ParseError:  # malformed XML, an entity bomb or an external entity
+        raise TabularError("not a readable .xlsx file (its XML cannot be read)") from None
     try:
         if book.sheet is None:
             raise TabularError("the workbook has no sheet")
@@ -173,6 +211,8 @@ def _xlsx_rows(file: IO[bytes]) -> Iterator[list[str | None]]:
                     continue
                 at = node.get("r")
                 row_number = int(float(at)) if at else number + 1
+                if row_number > MAX_ROW_NUMBER:
+                    raise TabularError(f"row {row_number} is beyond a worksheet's last row")
                 while number + 1 < row_number:  # rows the file leaves out
                     number += 1
                     yield []
@@ -191,6 +231,8 @@ def _xlsx_rows(file: IO[bytes]) -> Iterator[list[str | None]]:
                 if data is not None:
                     data.clear()  # the rows read so far are not kept
                 yield values
+    except TabularError:
+        raise
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, IndexError) as exc:
         raise TabularError(f"the .xlsx file is damaged ({exc.__class__.__name__})") from None
     except ParseError:

@@ -13,6 +13,7 @@ from clientele_shared.events.topics import (
 )
 from clientele_shared.rebuild import StateReadModel
 from clientele_shared.runtime import ServiceRuntime, create_service_app
+from clientele_shared.storage import S3Storage, create_storage
 from fastapi import FastAPI
 
 from clientele_interactions.api import routers
@@ -22,7 +23,6 @@ from clientele_interactions.events import CARDS, subscribe
 from clientele_interactions.imap import ImapPoller
 from clientele_interactions.readmodels import subscribe_read_models
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.storage import S3Storage, create_storage
 from clientele_interactions.store import metadata
 from clientele_interactions.summary import SummaryCache
 from clientele_interactions.worker import OverdueWorker

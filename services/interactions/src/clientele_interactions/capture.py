@@ -19,6 +19,12 @@ from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.storage import (
+    AttachmentRefused,
+    AttachmentStorage,
+    check_attachment,
+    safe_filename,
+)
 from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +53,7 @@ from clientele_interactions.operations import (
     audit,
     blocked_among,
     bump_summary,
+    check_employee,
     discard,
     insert_interaction,
     record_attachment,
@@ -56,12 +63,6 @@ from clientele_interactions.operations import (
 )
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.storage import (
-    AttachmentRefused,
-    AttachmentStorage,
-    check_attachment,
-    safe_filename,
-)
 from clientele_interactions.store import (
     client_cards,
     employees,
@@ -367,6 +368,10 @@ async def capture_message(
             known = await persons_by_address(session, principal, message.addresses())
             staff = await employees_by_address(session, principal, message.addresses())
             everyone = list({p for ids in known.values() for p in ids})
+            if responsible_employee_id is not None:
+                await check_employee(
+                    session, principal, responsible_employee_id, field="responsible_employee_id"
+                )
             if organization_id is not None:
                 card = await writable_card(session, principal, organization_id)
             else:

@@ -32,6 +32,7 @@ from clientele_shared.auth.principal import Principal
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.storage import AttachmentStorage
 
 from clientele_interactions.capture import (
     AlreadyCaptured,
@@ -44,7 +45,6 @@ from clientele_interactions.clock import Clock
 from clientele_interactions.domain.email_capture import UnreadableMessage
 from clientele_interactions.domain.rules import CounterpartyBlocked, Rejected
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.storage import AttachmentStorage
 
 log = get_logger(__name__)
 

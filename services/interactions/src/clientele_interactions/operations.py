@@ -15,6 +15,7 @@ from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.events.envelope import Actor
 from clientele_shared.http.problems import NotFound, ProblemError
 from clientele_shared.observability import current_correlation_id
+from clientele_shared.storage import AttachmentStorage, Upload
 from sqlalchemy import Row, and_, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,10 +24,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.domain.model import Attachment, Interaction, ResultDefinition
 from clientele_interactions.domain.rules import Rejected, Results
-from clientele_interactions.storage import AttachmentStorage, Upload
 from clientele_interactions.store import (
     attachments,
+    campaigns,
     client_cards,
+    client_deals,
+    employees,
     interaction_audit,
     interaction_results,
     interactions,
@@ -194,6 +197,93 @@ async def resolve_persons(
         if row.blocked:
             blocked.append(row.person_id)
     return resolved, blocked
+
+
+async def check_employee(
+    session: AsyncSession, principal: Principal, employee_id: uuid.UUID, *, field: str
+) -> None:
+    """An employee named as responsible (or taking over) must be known here, active and of a
+    direction the caller sees: an unknown one and one of other directions are the same 422
+    (``field``), so the answer tells nothing of other directions."""
+    row = (
+        await session.execute(
+            select(employees.c.directions, employees.c.active).where(
+                employees.c.employee_id == employee_id
+            )
+        )
+    ).first()
+    if row is None or not principal.can_see(row.directions):
+        raise Rejected.field(field, f"no such employee: {employee_id}")
+    if not row.active:
+        raise Rejected.field(field, f"the employee {employee_id} is not active")
+
+
+async def check_deal(
+    session: AsyncSession,
+    principal: Principal,
+    deal_id: uuid.UUID,
+    card: ClientCard,
+    *,
+    field: str = "deal_id",
+) -> None:
+    """A deal an interaction refers to must be known here (the pipeline's deal events), not
+    deleted, visible to the caller and one of the interaction's client (or of a client merged
+    into it); otherwise one 422 (``field``) whatever the reason."""
+    row = (
+        await session.execute(
+            select(
+                client_deals.c.organization_id, client_deals.c.directions, client_deals.c.status
+            ).where(client_deals.c.deal_id == deal_id)
+        )
+    ).first()
+    if row is None or row.status == "deleted" or not principal.can_see(row.directions):
+        raise Rejected.field(field, f"no such deal: {deal_id}")
+    if row.organization_id != card.organization_id:
+        merged_into = await session.scalar(
+            select(client_cards.c.merged_into).where(
+                client_cards.c.organization_id == row.organization_id
+            )
+        )
+        if merged_into != card.organization_id:
+            raise Rejected.field(field, f"the deal {deal_id} is not one of this client")
+
+
+async def check_campaign(
+    session: AsyncSession,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    *,
+    field: str = "campaign_id",
+) -> None:
+    """A marketing event an interaction refers to must be known here (the campaigns service's
+    events), not deleted and visible to the caller; otherwise one 422 (``field``)."""
+    row = (
+        await session.execute(
+            select(campaigns.c.directions, campaigns.c.deleted).where(
+                campaigns.c.campaign_id == campaign_id
+            )
+        )
+    ).first()
+    if row is None or row.deleted or not principal.can_see(row.directions):
+        raise Rejected.field(field, f"no such campaign: {campaign_id}")
+
+
+async def check_references(
+    session: AsyncSession,
+    principal: Principal,
+    card: ClientCard,
+    values: Mapping[str, Any],
+    *,
+    prefix: str = "",
+) -> None:
+    """Check the employee, deal and campaign ``values`` name (those present and not null)."""
+    if (employee_id := values.get("responsible_employee_id")) is not None:
+        field = f"{prefix}responsible_employee_id"
+        await check_employee(session, principal, employee_id, field=field)
+    if (deal_id := values.get("deal_id")) is not None:
+        await check_deal(session, principal, deal_id, card, field=f"{prefix}deal_id")
+    if (campaign_id := values.get("campaign_id")) is not None:
+        await check_campaign(session, principal, campaign_id, field=f"{prefix}campaign_id")
 
 
 async def blocked_among(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:

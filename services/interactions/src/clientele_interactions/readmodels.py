@@ -1,15 +1,29 @@
 """Read models fed by other services' events: persons and employments for the summary, the
-address book and e-mail matching. Every change bumps the summaries it shows in (same
-transaction), so a cached summary is never served after its data changed."""
+address book and e-mail matching; deals and marketing events an interaction may refer to.
+Every change bumps the summaries it shows in (same transaction), so a cached summary is never
+served after its data changed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
-from clientele_shared.events.catalog import DEALS, EMPLOYEES, PERSONS
+from clientele_shared.events.catalog import (
+    CAMPAIGN_EVENTS,
+    DEALS,
+    EMPLOYEES,
+    ERP_DOCUMENTS,
+    PERSONS,
+)
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.inbox import EventConsumer
+from clientele_shared.events.schemas.campaigns import (
+    CampaignChanged,
+    CampaignCreated,
+    CampaignDeleted,
+    CampaignRestored,
+)
 from clientele_shared.events.schemas.directory import (
     EmployeeCreated,
     EmployeeUpdated,
@@ -22,6 +36,7 @@ from clientele_shared.events.schemas.directory import (
     PersonUnblocked,
     PersonUpdated,
 )
+from clientele_shared.events.schemas.erp import ErpDocument
 from clientele_shared.events.schemas.pipeline import (
     DealChanged,
     DealCreated,
@@ -47,8 +62,10 @@ from clientele_interactions.domain.people import (
 )
 from clientele_interactions.operations import SERVICE_ACTOR, bump_summary, move_interactions
 from clientele_interactions.store import (
+    campaigns,
     client_cards,
     client_deals,
+    client_erp_documents,
     employees,
     employments,
     interactions,
@@ -243,6 +260,49 @@ def subscribe_read_models(consumer: EventConsumer) -> None:
     consumer.subscribe(PERSONS, "people", on_person_event)
     consumer.subscribe(EMPLOYEES, "employees", on_employee_event)
     consumer.subscribe(DEALS, "deals", on_deal_event)
+    consumer.subscribe(CAMPAIGN_EVENTS, "campaigns", on_campaign_event)
+    consumer.subscribe(ERP_DOCUMENTS, "erp-documents", on_erp_document)
+
+
+async def on_campaign_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
+    """Fold a marketing event's own events (participants' events are skipped); an older version
+    never overwrites a newer one, a change of one never seen is ignored."""
+    if isinstance(payload, CampaignCreated | CampaignRestored):
+        values = {
+            "campaign_id": payload.campaign_id,
+            "title": payload.title[:500],
+            "directions": sorted(set(payload.directions)),
+            "deleted": False,
+            "version": payload.version,
+        }
+        stmt = insert(campaigns).values(**values)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[campaigns.c.campaign_id],
+                set_={k: stmt.excluded[k] for k in values if k != "campaign_id"},
+                where=campaigns.c.version < stmt.excluded.version,
+            )
+        )
+        return
+    changes: dict[str, Any]
+    if isinstance(payload, CampaignDeleted):
+        changes = {"deleted": True}
+    elif isinstance(payload, CampaignChanged):
+        changes = {}
+        if "title" in payload.changes:
+            changes["title"] = str(payload.changes["title"].new)[:500]
+        if "directions" in payload.changes:
+            changes["directions"] = sorted(set(payload.changes["directions"].new or []))
+    else:
+        return
+    await session.execute(
+        update(campaigns)
+        .where(
+            campaigns.c.campaign_id == payload.campaign_id,
+            campaigns.c.version < payload.version,
+        )
+        .values(**changes, version=payload.version, updated_at=func.now())
+    )
 
 
 async def on_deal_event(session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
@@ -281,3 +341,77 @@ async def on_deal_event(session: AsyncSession, envelope: Envelope, payload: Base
     await bump_summary(session, organization_id)
     if organization_id != payload.organization_id:
         await bump_summary(session, payload.organization_id)
+
+
+ERP_KINDS = {
+    "erp.invoice.issued": ("invoice", "issued"),
+    "erp.payment.received": ("payment", "received"),
+    "erp.shipment.dispatched": ("shipment", "dispatched"),
+}
+
+
+async def _client_of(session: AsyncSession, document: ErpDocument) -> uuid.UUID | None:
+    """The client a document is about: its id, its deal's client, or the one live client with
+    its INN; a merged client's survivor."""
+    organization_id = document.organization_id
+    if organization_id is None and document.deal_id is not None:
+        organization_id = await session.scalar(
+            select(client_deals.c.organization_id).where(client_deals.c.deal_id == document.deal_id)
+        )
+    if organization_id is None and document.inn is not None:
+        found = (
+            await session.scalars(
+                select(client_cards.c.organization_id)
+                .where(client_cards.c.inn == document.inn, client_cards.c.deleted.is_(False))
+                .limit(2)
+            )
+        ).all()
+        organization_id = found[0] if len(found) == 1 else None
+    if organization_id is None:
+        return None
+    survivor = await session.scalar(
+        select(client_cards.c.merged_into).where(client_cards.c.organization_id == organization_id)
+    )
+    return survivor or organization_id
+
+
+async def on_erp_document(session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+    """The ERP's invoices, payments and shipments on the client summary; a document sent again
+    with the same id is a correction and replaces the line. One this service cannot place (an
+    unknown deal or client, an INN of no or several clients) is logged and left out: the
+    pipeline, which owns documents, dead-letters what it cannot attach."""
+    if not isinstance(payload, ErpDocument) or envelope.type not in ERP_KINDS:
+        return
+    organization_id = await _client_of(session, payload)
+    if organization_id is None:
+        log.warning("ERP document for no known client", document_id=payload.document_id)
+        return
+    kind, status = ERP_KINDS[envelope.type]
+    values = {
+        "document_id": payload.document_id,
+        "kind": kind,
+        "organization_id": organization_id,
+        "number": payload.number,
+        "issued_on": dt.datetime.combine(payload.date, dt.time(), tzinfo=dt.UTC),
+        "amount": payload.amount,
+        "currency": payload.currency,
+        "status": status,
+        "updated_at": envelope.occurred_at,
+    }
+    stmt = insert(client_erp_documents).values(**values)
+    previous = await session.scalar(
+        select(client_erp_documents.c.organization_id).where(
+            client_erp_documents.c.kind == kind,
+            client_erp_documents.c.document_id == payload.document_id,
+        )
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[client_erp_documents.c.kind, client_erp_documents.c.document_id],
+            set_={key: stmt.excluded[key] for key in values if key not in ("kind", "document_id")},
+            where=client_erp_documents.c.updated_at <= stmt.excluded.updated_at,
+        )
+    )
+    await bump_summary(session, organization_id)
+    if previous is not None and previous != organization_id:
+        await bump_summary(session, previous)

@@ -6,54 +6,16 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-from clientele_shared.settings import ServiceSettings
-from pydantic import Field, SecretStr, model_validator
-
-DEFAULT_ATTACHMENT_TYPES = (
-    "application/pdf",
-    "application/msword",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.ms-excel",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.ms-powerpoint",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "application/vnd.oasis.opendocument.text",
-    "application/vnd.oasis.opendocument.spreadsheet",
-    "application/zip",
-    "application/vnd.ms-outlook",
-    "message/rfc822",
-    "text/plain",
-    "text/csv",
-    "text/calendar",
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/webp",
-)
+from clientele_shared.storage import AttachmentStorageSettings
+from pydantic import Field, SecretStr
 
 
-class InteractionsSettings(ServiceSettings):
+class InteractionsSettings(AttachmentStorageSettings):
     service_name: str = "interactions"
     http_port: int = 8002
-    # attachments
-    attachment_storage: Literal["local", "s3"] = "local"
+    # attachments (the storage's settings: clientele_shared.storage)
     attachments_dir: Path = Path(".state/attachments/interactions")
     """Where ``local`` storage keeps the bytes."""
-    s3_endpoint_url: str | None = None
-    """An S3-compatible store (MinIO, Ceph, a cloud's); none: AWS S3 of ``S3_REGION``."""
-    s3_bucket: str | None = None
-    s3_region: str = "us-east-1"
-    s3_access_key_id: SecretStr | None = None
-    s3_secret_access_key: SecretStr | None = None
-    """Without a key pair botocore's default chain applies (AWS_* variables, a pod's role)."""
-    s3_addressing_style: Literal["path", "virtual", "auto"] = "path"
-    s3_key_prefix: str = Field(default="", max_length=200)
-    s3_part_size: int = Field(default=8 << 20, ge=5 << 20, le=5 << 30)
-    """Uploads larger than this go as multipart uploads of parts this large (S3: at least
-    5 MiB)."""
-    s3_timeout: float = Field(default=60.0, gt=0)
-    attachment_max_bytes: int = Field(default=10_485_760, ge=1)
-    attachment_content_types: list[str] = Field(default_factory=lambda: [*DEFAULT_ATTACHMENT_TYPES])
     email_max_bytes: int = Field(default=26_214_400, ge=1024)
     email_max_parts: int = Field(default=1_000, ge=1, le=100_000)
     """MIME parts of a captured .eml (attachments of a .msg); more is a 422."""
@@ -99,11 +61,3 @@ class InteractionsSettings(ServiceSettings):
     principal that may write about every client)."""
     imap_employee_id: uuid.UUID | None = None
     """The responsible employee when no employee is among the message's addresses."""
-
-    @model_validator(mode="after")
-    def _storage_complete(self) -> InteractionsSettings:
-        if self.attachment_storage == "s3" and not self.s3_bucket:
-            raise ValueError("ATTACHMENT_STORAGE=s3 needs S3_BUCKET")
-        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
-            raise ValueError("give both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither")
-        return self

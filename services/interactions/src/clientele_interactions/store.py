@@ -333,12 +333,24 @@ client_campaigns = Table(
 )
 """Filled by the campaigns service's participation events (a later issue)."""
 
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("campaign_id", Uuid, primary_key=True),
+    Column("title", String(500), nullable=False),
+    Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("deleted", Boolean, nullable=False, server_default=text("false")),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""Marketing events from the campaigns service's events: what an interaction may refer to."""
+
 client_erp_documents = Table(
     "client_erp_documents",
     metadata,
     Column("document_id", String(200), primary_key=True),
     Column("organization_id", Uuid, nullable=False),
-    Column("kind", String(20), nullable=False),
+    Column("kind", String(20), primary_key=True),
     Column("number", String(100)),
     Column("issued_on", DateTime(timezone=True)),
     Column("amount", Numeric(18, 2)),
@@ -348,4 +360,5 @@ client_erp_documents = Table(
     UniqueConstraint("organization_id", "kind", "document_id", name="uq_client_erp_doc"),
     Index("ix_client_erp_documents_org", "organization_id", "issued_on"),
 )
-"""Filled by the ERP's invoice and payment events (a later issue)."""
+"""The ERP's invoices, payments and shipments of each client (``readmodels.on_erp_document``);
+keyed by kind and the ERP's id, a correction replaces."""

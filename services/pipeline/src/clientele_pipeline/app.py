@@ -2,23 +2,27 @@
 
 from pathlib import Path
 
-from clientele_shared.events.topics import DEALS, PIPELINE, notification_requests
+from clientele_shared.events.topics import DEALS, PIPELINE, TASKS, notification_requests
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
 from clientele_pipeline import subscriptions
+from clientele_pipeline.analytics.router import router as analytics
 from clientele_pipeline.automation import engine as automation_engine
 from clientele_pipeline.automation.router import router as automation
 from clientele_pipeline.board.router import router as board
 from clientele_pipeline.deals.router import router as deals
+from clientele_pipeline.documents.router import router as documents
 from clientele_pipeline.pipelines.router import router as pipelines
 from clientele_pipeline.playbooks.router import router as playbooks
 from clientele_pipeline.settings import PipelineSettings
 from clientele_pipeline.stages.router import router as stages
 from clientele_pipeline.tables import metadata
+from clientele_pipeline.tasks import service as task_service
+from clientele_pipeline.tasks.router import router as tasks
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PUBLISHES = (DEALS, notification_requests(PIPELINE))
+PUBLISHES = (DEALS, TASKS, notification_requests(PIPELINE))
 
 
 def load_settings() -> PipelineSettings:
@@ -27,21 +31,27 @@ def load_settings() -> PipelineSettings:
 
 def create_app(settings: PipelineSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings or load_settings(), metadata, publishes=PUBLISHES)
-    subscriptions.subscribe(runtime.consumer, runtime.outbox)
+    subscriptions.subscribe(runtime.consumer, runtime.outbox, runtime.settings)
     runtime.add_background_task(
         "automation-scheduler",
         lambda: automation_engine.scheduler(runtime.sessions, runtime.outbox),
     )
+    runtime.add_background_task("task-overdue", lambda: task_service.overdue_worker(runtime))
     return create_service_app(
         runtime,
         title="Clientele pipeline",
-        description="Pipelines and stages, deals and their stage history, the kanban board.",
+        description=(
+            "Pipelines and stages, deals and their stage history, the kanban board, tasks."
+        ),
         routers=[
             pipelines,
             stages,
             board,
             deals,
+            documents,
             playbooks,
             automation,
+            tasks,
+            analytics,
         ],
     )

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.base import FieldChange
+from clientele_shared.events.schemas.erp import PaymentReceived
+from clientele_shared.events.schemas.notifications import (
+    Channel,
+    NotificationRequested,
+    Recipient,
+    ReminderCancelled,
+    ReminderScheduled,
+    notification_requested,
+    reminder_cancelled,
+    reminder_scheduled,
+)
 from clientele_shared.events.schemas.pipeline import (
     DEAL_CHANGED,
     DEAL_CREATED,
     DEAL_DELETED,
     DEAL_LOST,
+    DEAL_PAYMENT_RECEIVED,
     DEAL_RESTORED,
     DEAL_STAGE_CHANGED,
     DEAL_WON,
@@ -22,13 +34,28 @@ from clientele_shared.events.schemas.pipeline import (
     DealCreated,
     DealDeleted,
     DealLost,
+    DealPaymentReceived,
     DealRestored,
     DealStageChanged,
     DealWon,
 )
+from clientele_shared.events.schemas.tasks import (
+    TASK_CHANGED,
+    TASK_COMPLETED,
+    TASK_CREATED,
+    TASK_OVERDUE,
+    TASK_REASSIGNED,
+    TaskChanged,
+    TaskCompleted,
+    TaskCreated,
+    TaskOverdue,
+    TaskReassigned,
+)
+from clientele_shared.events.topics import PIPELINE
 
 from clientele_pipeline.deals.rules import Deal
 from clientele_pipeline.pipelines.rules import Stage
+from clientele_pipeline.tasks.rules import Task, overdue_key, reminder_id, reminder_time
 
 
 def _snapshot(deal: Deal, stage: Stage) -> dict[str, Any]:
@@ -182,3 +209,170 @@ def deal_deleted(outbox: Outbox, deal: Deal, actor: Actor) -> Envelope:
         directions=deal.directions,
         actor=actor,
     )
+
+
+def deal_payment_received(
+    outbox: Outbox, deal: Deal, payment: PaymentReceived, actor: Actor
+) -> Envelope:
+    """A payment the ERP reported, attached to the deal (for automation and the summary)."""
+    payload = DealPaymentReceived(
+        deal_id=deal.id,
+        organization_id=deal.organization_id,
+        pipeline_id=deal.pipeline_id,
+        document_id=payment.document_id,
+        invoice_id=payment.invoice_id,
+        number=payment.number,
+        date=payment.date,
+        amount=payment.amount,
+        currency=payment.currency,
+        paid_at=payment.paid_at,
+    )
+    return outbox.envelope(
+        DEAL_PAYMENT_RECEIVED,
+        payload,
+        aggregate_id=str(deal.id),
+        directions=deal.directions,
+        actor=actor,
+    )
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+
+def _task_event(
+    outbox: Outbox, event_type: str, payload: Any, task: Task, actor: Actor
+) -> Envelope:
+    return outbox.envelope(
+        event_type, payload, aggregate_id=str(task.id), directions=task.directions, actor=actor
+    )
+
+
+def _links(task: Task) -> dict[str, Any]:
+    return {
+        "task_id": task.id,
+        "version": task.version,
+        "deal_id": task.deal_id,
+        "organization_id": task.organization_id,
+    }
+
+
+def task_created(outbox: Outbox, task: Task, actor: Actor) -> Envelope:
+    payload = TaskCreated.model_validate(
+        {
+            **_links(task),
+            **task.model_dump(
+                include={
+                    "title",
+                    "description",
+                    "deadline",
+                    "assignee_employee_id",
+                    "priority",
+                    "status",
+                    "directions",
+                }
+            ),
+        }
+    )
+    return _task_event(outbox, TASK_CREATED, payload, task, actor)
+
+
+def task_changed(
+    outbox: Outbox, task: Task, changes: dict[str, dict[str, Any]], actor: Actor
+) -> Envelope:
+    payload = TaskChanged(
+        **_links(task),
+        changes={name: FieldChange(**change) for name, change in changes.items()},
+    )
+    return _task_event(outbox, TASK_CHANGED, payload, task, actor)
+
+
+def task_completed(outbox: Outbox, task: Task, actor: Actor) -> Envelope:
+    assert task.result is not None
+    assert task.completed_at is not None
+    payload = TaskCompleted(
+        **_links(task),
+        assignee_employee_id=task.assignee_employee_id,
+        result=task.result,
+        completed_at=task.completed_at,
+        overdue=task.completed_at > task.deadline,
+    )
+    return _task_event(outbox, TASK_COMPLETED, payload, task, actor)
+
+
+def task_reassigned(
+    outbox: Outbox,
+    task: Task,
+    *,
+    from_employee_id: uuid.UUID,
+    reason: str | None,
+    handover_id: uuid.UUID | None,
+    actor: Actor,
+) -> Envelope:
+    payload = TaskReassigned(
+        **_links(task),
+        from_employee_id=from_employee_id,
+        to_employee_id=task.assignee_employee_id,
+        reason=reason,
+        handover_id=handover_id,
+    )
+    return _task_event(outbox, TASK_REASSIGNED, payload, task, actor)
+
+
+def task_overdue(outbox: Outbox, task: Task, detected_at: datetime, actor: Actor) -> Envelope:
+    payload = TaskOverdue(
+        **_links(task),
+        assignee_employee_id=task.assignee_employee_id,
+        title=task.title,
+        deadline=task.deadline,
+        detected_at=detected_at,
+    )
+    return _task_event(outbox, TASK_OVERDUE, payload, task, actor)
+
+
+def _task_data(task: Task) -> dict[str, Any]:
+    return {
+        "task_id": str(task.id),
+        "deal_id": str(task.deal_id) if task.deal_id else None,
+        "organization_id": str(task.organization_id) if task.organization_id else None,
+        "deadline": task.deadline.isoformat(),
+    }
+
+
+def task_reminder(
+    outbox: Outbox, task: Task, *, lead: timedelta, now: datetime, actor: Actor
+) -> Envelope:
+    """Schedule (or move) the reminder of an open task to its assignee, or cancel it when
+    there is nothing left to remind of (done, or already due)."""
+    when = reminder_time(task.deadline, lead, now) if task.status == "open" else None
+    if when is None:
+        return task_reminder_cancelled(outbox, task, actor)
+    payload = ReminderScheduled(
+        reminder_id=reminder_id(task.id),
+        due_at=when,
+        recipient=Recipient(employee_id=str(task.assignee_employee_id)),
+        channel=Channel.INAPP,
+        kind="task.reminder",
+        subject=f"Task: {task.title}"[:500],
+        text=(f"Due at {task.deadline.isoformat()}.\n{task.description or ''}")[:20_000],
+        payload=_task_data(task),
+    )
+    return _task_event(outbox, reminder_scheduled(PIPELINE), payload, task, actor)
+
+
+def task_reminder_cancelled(outbox: Outbox, task: Task, actor: Actor) -> Envelope:
+    payload = ReminderCancelled(reminder_id=reminder_id(task.id))
+    return _task_event(outbox, reminder_cancelled(PIPELINE), payload, task, actor)
+
+
+def task_overdue_notice(outbox: Outbox, task: Task, actor: Actor) -> Envelope:
+    """Ask the notifier to tell the assignee a task is overdue (once per deadline)."""
+    payload = NotificationRequested(
+        idempotency_key=overdue_key(task.id, task.deadline),
+        channel=Channel.INAPP,
+        kind="task.overdue",
+        recipients=[Recipient(employee_id=str(task.assignee_employee_id))],
+        subject=f"Overdue task: {task.title}"[:500],
+        text=f"Was due at {task.deadline.isoformat()}.",
+        data=_task_data(task),
+    )
+    return _task_event(outbox, notification_requested(PIPELINE), payload, task, actor)

@@ -1,8 +1,17 @@
 """Pipeline service settings."""
 
 from clientele_shared.settings import ServiceSettings
+from pydantic import Field
 
 
 class PipelineSettings(ServiceSettings):
     service_name: str = "pipeline"
     http_port: int = 8003
+    task_overdue_interval: float = Field(default=15.0, gt=0)
+    """Seconds between scans for tasks newly past their deadline."""
+    task_overdue_batch: int = Field(default=500, ge=1, le=10_000)
+    task_reminder_lead_minutes: int = Field(default=15, ge=0, le=7 * 24 * 60)
+    """How long before a task's deadline its assignee is reminded (through the notifier)."""
+    board_sparse_matches: int = Field(default=500, ge=0)
+    """Up to this many deals matching a board's filters, its pages come from the matches ranked
+    per stage; beyond, each column is read in board order (where matches are dense)."""

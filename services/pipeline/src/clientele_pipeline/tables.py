@@ -129,9 +129,14 @@ deals = Table(
     Index("ix_deals_tags", "tags", postgresql_using="gin"),
     Index("ix_deals_person_ids", "person_ids", postgresql_using="gin"),
     Index(
-        "ix_deals_responsible",
+        "ix_deals_board_responsible",
+        "pipeline_id",
         "responsible_employee_id",
-        postgresql_where=text("deleted_at IS NULL"),
+        "stage_id",
+        text("created_at DESC"),
+        text("id DESC"),
+        postgresql_include=["currency", "amount", "directions"],
+        postgresql_where=text("deleted_at IS NULL AND NOT client_hidden"),
     ),
     Index(
         "ix_deals_title_trgm",
@@ -175,11 +180,15 @@ deal_stage_history = Table(
     Column("actor_kind", String(20), nullable=False),
     Column("reason", Text),
     Column("deal_version", Integer, nullable=False),
+    Column("from_entered_at", DateTime(timezone=True)),
     Index("ix_deal_stage_history_deal", "deal_id", "id"),
     Index("ix_deal_stage_history_to_stage", "to_stage_id", "moved_at"),
 )
 """Append-only: every stage a deal entered (the first row has no ``from_stage_id``), the input
-of the analytics (time in stage is computed from it, never from the deal's mutable fields)."""
+of the analytics (time in stage is computed from it, never from the deal's mutable fields):
+``from_entered_at`` is when the deal had entered the stage it leaves (the previous row's
+``moved_at``), so a stay's length is one subtraction in the row, without a window over the
+history."""
 
 directory = directory_tables(metadata)
 organizations, persons, employees = directory.organizations, directory.persons, directory.employees
@@ -206,6 +215,7 @@ automation_rules = Table(
     Column("definition", JSONB, nullable=False),
     Column("author_subject", String(200), nullable=False),
     Column("author", JSONB, nullable=False),
+    Column("hook_secret", String(100)),
     *_versioned(),
     Index("ix_automation_rules_pipeline", "pipeline_id"),
 )
@@ -272,3 +282,138 @@ automation_schedule = Table(
 )
 """Delayed actions of firings: taken when due by one replica (``FOR UPDATE SKIP LOCKED``)
 and marked done in the transaction that runs them, so each runs once, across restarts."""
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("title", String(500), nullable=False),
+    Column("description", Text),
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("assignee_employee_id", Uuid, nullable=False),
+    Column("priority", String(10), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("deal_id", Uuid, ForeignKey("deals.id")),
+    Column("organization_id", Uuid),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("result", Text),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("completed_by", String(200)),
+    Column("overdue_at", DateTime(timezone=True)),
+    *_versioned(),
+    Index("ix_tasks_assignee", "assignee_employee_id", "status", "deadline"),
+    Index("ix_tasks_deal", "deal_id", postgresql_where=text("deal_id IS NOT NULL")),
+    Index("ix_tasks_organization", "organization_id", "assignee_employee_id"),
+    Index("ix_tasks_directions", "directions", postgresql_using="gin"),
+    Index(
+        "ix_tasks_overdue_scan",
+        "deadline",
+        postgresql_where=text("status = 'open' AND overdue_at IS NULL AND deleted_at IS NULL"),
+    ),
+)
+"""Tasks of employees, linked to a deal and/or an organization; ``overdue_at``: when the open
+task was found past its deadline (once per deadline: a new deadline clears it)."""
+
+task_feed_tokens = Table(
+    "task_feed_tokens",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("employee_id", Uuid, nullable=False),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(200), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_by", String(200)),
+    Index(
+        "ux_task_feed_tokens_live",
+        "employee_id",
+        unique=True,
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+    Index("ix_task_feed_tokens_employee", "employee_id", "created_at"),
+)
+"""Secret task calendar feed URLs (``clientele_shared.calendar_feeds``): the token is the row id
+and a secret of which only the SHA-256 is kept; one live token per employee."""
+
+erp_documents = Table(
+    "erp_documents",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("document_id", String(200), nullable=False),
+    Column("deal_id", Uuid, ForeignKey("deals.id")),
+    Column("organization_id", Uuid, nullable=False),
+    Column("inn", String(12)),
+    Column("number", String(100), nullable=False),
+    Column("document_date", Date, nullable=False),
+    Column("amount", Numeric(18, 2), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("lines", JSONB, nullable=False, server_default=text("'[]'")),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("event_id", Uuid, nullable=False),
+    Column("revision", Integer, nullable=False, server_default=text("1")),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("kind", "document_id", name="uq_erp_documents_kind_document"),
+    Index("ix_erp_documents_deal", "deal_id", "document_date"),
+    Index("ix_erp_documents_organization", "organization_id", "document_date"),
+)
+"""Invoices, payments and shipments the ERP published, attached to a deal and/or client; one
+row per ERP document (a document sent again is a correction: ``revision`` counts them)."""
+
+deal_contacts = Table(
+    "deal_contacts",
+    metadata,
+    Column("interaction_id", Uuid, primary_key=True),
+    Column("deal_id", Uuid, nullable=False),
+    Column("organization_id", Uuid, nullable=False),
+    Column("occurred_at", DateTime(timezone=True)),
+    Index("ix_deal_contacts_deal", "deal_id"),
+)
+"""Read model of interactions: contacts that happened about a deal (logged, or planned and
+completed), for the analytics' contacts per won deal."""
+
+automation_calendars = Table(
+    "automation_calendars",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("settings", JSONB),
+    Column("days", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(200), nullable=False),
+)
+"""Business calendars (ADR 34): the company's (scope ``*``) and a direction's own: working
+week, hours and time zone (null: the company's), and own days off and working days."""
+
+automation_watches = Table(
+    "automation_watches",
+    metadata,
+    Column("rule_id", Uuid, ForeignKey("automation_rules.id"), nullable=False),
+    Column("deal_id", Uuid, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("basis", String(100), nullable=False),
+    PrimaryKeyConstraint("rule_id", "deal_id"),
+    Index("ix_automation_watches_due", "due_at"),
+    Index("ix_automation_watches_deal", "deal_id"),
+)
+"""When a rule's date-field or inactivity trigger falls due for a deal (ADR 25, amended), and
+what it was computed from (the date, or the last activity): recalculated on each deal event,
+taken when due by one replica and deleted in the transaction of its firing."""
+
+automation_recent_events = Table(
+    "automation_recent_events",
+    metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("pipeline_id", Uuid, nullable=False),
+    Column("deal_id", Uuid, nullable=False),
+    Column("event_type", String(200), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("occurrences", JSONB, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_automation_recent_events_pipeline", "pipeline_id", "occurred_at"),
+    Index("ix_automation_recent_events_recorded", "recorded_at"),
+)
+"""The events rules could fire on, as triggers see them, kept for a while (ADR 35): a rule is
+tested against the last N of its pipeline before it is enabled."""

@@ -6,10 +6,13 @@ from clientele_shared.events.registry import DAY_MS, Registry, Topic
 from clientele_shared.events.schemas import (
     campaigns,
     directory,
+    erp,
     interactions,
+    mailings,
     notifications,
     notifier,
     pipeline,
+    tasks,
 )
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import (
@@ -17,6 +20,7 @@ from clientele_shared.events.schemas.directory import (
     OrganizationUpdated,
 )
 from clientele_shared.events.topics import (
+    CAMPAIGN_CONSENTS,
     CAMPAIGN_EVENTS,
     CAMPAIGNS,
     DEALS,
@@ -40,6 +44,7 @@ from clientele_shared.events.topics import (
     PIPELINE,
     REGISTER_STATE,
     SERVICES,
+    TASKS,
     notification_requests,
 )
 
@@ -136,10 +141,22 @@ TOPICS = [
         description="Deals and their stage changes (the pipeline's automation consumes them too).",
     ),
     Topic(
+        TASKS,
+        PIPELINE,
+        frozenset({INTERACTIONS, PIPELINE}),
+        description="Tasks: created, changed, completed, reassigned, overdue.",
+    ),
+    Topic(
         CAMPAIGN_EVENTS,
         CAMPAIGNS,
         frozenset({INTERACTIONS, PIPELINE}),
         description="Marketing events, participants and outcomes.",
+    ),
+    Topic(
+        CAMPAIGN_CONSENTS,
+        CAMPAIGNS,
+        frozenset({DIRECTORY, INTERACTIONS, PIPELINE}),
+        description="Persons' consent per channel (unsubscribes too) and hard-bounced addresses.",
     ),
     *(
         Topic(
@@ -160,7 +177,7 @@ TOPICS = [
         ERP_DOCUMENTS,
         ERP,
         frozenset({PIPELINE, INTERACTIONS}),
-        description="Invoices and payments published by the ERP.",
+        description="Invoices issued, payments received and shipments, published by the ERP.",
     ),
 ]
 
@@ -171,11 +188,15 @@ EVENTS = [
     *notifications.EVENTS,
     *notifier.EVENTS,
     *pipeline.EVENTS,
+    *tasks.EVENTS,
     *campaigns.EVENTS,
+    *mailings.EVENTS,
+    *erp.EVENTS,
 ]
 
 __all__ = [
     "CAMPAIGNS",
+    "CAMPAIGN_CONSENTS",
     "CAMPAIGN_EVENTS",
     "DEALS",
     "DELIVERIES",
@@ -200,6 +221,7 @@ __all__ = [
     "REGISTER_STATE",
     "REGISTRY",
     "SERVICES",
+    "TASKS",
     "TOPICS",
     "FieldChange",
     "OrganizationCreated",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -172,12 +174,42 @@ class Registry:
         return [topic for topic in self.topics.values() if topic.owner == service]
 
     def validate(self, envelope: Envelope) -> BaseModel:
-        """Return the typed payload of an envelope or raise UnknownEventError."""
+        """Return the typed payload of an envelope or raise UnknownEventError.
+
+        A tolerant reader: fields this version of the code does not know are ignored, at any
+        depth (a producer may add optional fields to a published version, docs/integration.md);
+        payload models stay strict for what this code produces.
+        """
         spec = self.spec(envelope.type, envelope.schema_version)
         try:
             return spec.payload.model_validate(envelope.payload)
         except ValidationError as exc:
+            known = _without_unknown_fields(envelope.payload, exc)
+            if known is not None:
+                try:
+                    return spec.payload.model_validate(known)
+                except ValidationError as again:
+                    exc = again
             raise UnknownEventError(
                 f"event {envelope.type} v{envelope.schema_version} has an invalid payload: "
                 f"{exc.error_count()} error(s): {exc.errors(include_url=False)}"
             ) from exc
+
+
+def _without_unknown_fields(
+    payload: dict[str, Any], error: ValidationError
+) -> dict[str, Any] | None:
+    """The payload without the fields a strict model refused as unknown; None when something
+    else is wrong too (or nothing was unknown)."""
+    problems = error.errors(include_url=False)
+    if not problems or any(problem["type"] != "extra_forbidden" for problem in problems):
+        return None
+    known = copy.deepcopy(payload)
+    for problem in problems:
+        *path, name = problem["loc"]
+        container: Any = known
+        for step in path:
+            container = container[step]
+        if isinstance(container, dict):
+            container.pop(name, None)
+    return known

@@ -287,3 +287,9 @@ async def restore_campaign(
         )
         uow.stage(publishing.campaign_restored(uow.outbox, restored, uow.actor))
         return restored
+
+
+async def campaign_of(session: AsyncSession, campaign_id: uuid.UUID) -> Campaign | None:
+    """A live marketing event whoever asks (a mailing's worker fills in the event's fields)."""
+    campaign = await queries.load(session, campaign_id)
+    return None if campaign is None or campaign.deleted_at is not None else campaign

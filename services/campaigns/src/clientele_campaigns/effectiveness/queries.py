@@ -1,18 +1,19 @@
-"""SQL of the effectiveness figures: counts and sums grouped by event, in three statements."""
+"""SQL of the effectiveness figures: counts and sums grouped by event, in five statements."""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_campaigns.effectiveness.rules import Money, Quantity
-from clientele_campaigns.tables import budget_lines, campaigns, participants
+from clientele_campaigns.effectiveness.rules import AttributedDeal, Money, Quantity
+from clientele_campaigns.tables import budget_lines, campaigns, deals, participants
 
 
 async def visible_ids(
@@ -91,4 +92,67 @@ async def quantities(
     found: dict[uuid.UUID, list[Quantity]] = defaultdict(list)
     for campaign_id, unit, quantity in rows:
         found[campaign_id].append(Quantity(unit=unit, quantity=quantity))
+    return found
+
+
+def _participating(ids: list[uuid.UUID]) -> Any:
+    """(event, organization) of the events' visible participants who did not cancel."""
+    return (
+        select(participants.c.campaign_id, participants.c.organization_id)
+        .where(
+            participants.c.campaign_id.in_(ids),
+            ~participants.c.client_hidden,
+            participants.c.status != "cancelled",
+        )
+        .distinct()
+    )
+
+
+async def participating(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, set[uuid.UUID]]:
+    found: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    for campaign_id, organization_id in await session.execute(_participating(ids)):
+        found[campaign_id].add(organization_id)
+    return found
+
+
+async def attributed(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], window: timedelta
+) -> dict[uuid.UUID, list[AttributedDeal]]:
+    """Per event, the live deals the caller sees whose source names the event, or opened by a
+    participating organization from the event's start until ``window`` after its end (actual
+    dates where given, else planned), in one statement."""
+    events = (
+        select(
+            campaigns.c.id,
+            func.coalesce(campaigns.c.actual_start, campaigns.c.planned_start).label("starts"),
+            (func.coalesce(campaigns.c.actual_end, campaigns.c.planned_end) + window).label("ends"),
+        )
+        .where(campaigns.c.id.in_(ids))
+        .cte("events")
+    )
+    who = _participating(ids).cte("who")
+    live = (~deals.c.deleted, visible_to(principal, deals.c.directions))
+    columns = (
+        deals.c.deal_id,
+        deals.c.organization_id,
+        deals.c.status,
+        deals.c.amount,
+        deals.c.currency,
+    )
+    named = (
+        select(events.c.id.label("event_id"), *columns)
+        .join(deals, deals.c.campaign_id == events.c.id)
+        .where(*live)
+    )
+    opened = (
+        select(who.c.campaign_id.label("event_id"), *columns)
+        .join(events, events.c.id == who.c.campaign_id)
+        .join(deals, deals.c.organization_id == who.c.organization_id)
+        .where(deals.c.opened_at >= events.c.starts, deals.c.opened_at < events.c.ends, *live)
+    )
+    found: dict[uuid.UUID, list[AttributedDeal]] = defaultdict(list)
+    for row in (await session.execute(union(named, opened))).mappings():
+        found[row["event_id"]].append(AttributedDeal.model_validate(dict(row)))
     return found

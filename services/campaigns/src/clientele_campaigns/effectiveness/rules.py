@@ -1,6 +1,7 @@
 """Effectiveness figures of marketing events from counted participants and summed costs (no
 I/O): participants by status and stage, costs per participant and per attendee (actual costs
-divided by the count, per currency, rounded half up to the cent), consumables spent."""
+divided by the count, per currency, rounded half up to the cent), consumables spent; deals
+attributed to the events and the conversion of participants into deals."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ STATUSES: tuple[ParticipantStatus, ...] = (
     "cancelled",
 )
 CENT = Decimal("0.01")
+SHARE = Decimal("0.0001")
 ZERO = Decimal("0.00")
 
 
@@ -65,6 +67,40 @@ class Consumable(BaseModel):
     actual: Decimal
 
 
+class AttributedDeal(BaseModel):
+    """A deal attributed to an event (a row of the attribution query)."""
+
+    deal_id: uuid.UUID
+    organization_id: uuid.UUID
+    status: str
+    amount: Decimal | None
+    currency: str | None
+
+
+class DealSum(BaseModel):
+    """Attributed deals with an amount in one currency, and the won ones among them."""
+
+    currency: str
+    deals: int
+    amount: Decimal
+    won_deals: int
+    won_amount: Decimal
+
+
+class DealFigures(BaseModel):
+    """Deals attributed to the event(s): those whose source names the event, and those opened
+    by a participant's organization between the event's start and the end of the attribution
+    window after it; conversion: the share of participating organizations (per event) with
+    such a deal, rounded half up to 4 places (null without participants)."""
+
+    deals: int
+    won: int
+    by_currency: list[DealSum]
+    participating_organizations: int
+    converted_organizations: int
+    conversion: Decimal | None
+
+
 class Figures(BaseModel):
     participants: int
     attendees: int
@@ -73,6 +109,7 @@ class Figures(BaseModel):
     consumables: list[Consumable]
     consumables_used: list[Quantity]
     """How much of each unit (reams of paper, cartridges) the budget lines say was used."""
+    deals: DealFigures
 
 
 class EventFigures(Figures):
@@ -93,8 +130,55 @@ def _per(amount: Decimal, count: int) -> Decimal | None:
     return (amount / count).quantize(CENT, rounding=ROUND_HALF_UP) if count else None
 
 
+def deal_figures(
+    attributed: Iterable[AttributedDeal], participating: int, converted: int
+) -> DealFigures:
+    """Counts and sums of attributed deals (each deal once; currencies never added together)."""
+    unique = {deal.deal_id: deal for deal in attributed}
+    sums: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for deal in unique.values():
+        if deal.amount is None or deal.currency is None:
+            continue
+        won = deal.status == "won"
+        sums[deal.currency][0] += deal.amount
+        counts[deal.currency][0] += 1
+        if won:
+            sums[deal.currency][1] += deal.amount
+            counts[deal.currency][1] += 1
+    return DealFigures(
+        deals=len(unique),
+        won=sum(deal.status == "won" for deal in unique.values()),
+        by_currency=[
+            DealSum(
+                currency=currency,
+                deals=counts[currency][0],
+                amount=amounts[0],
+                won_deals=counts[currency][1],
+                won_amount=amounts[1],
+            )
+            for currency, amounts in sorted(sums.items())
+        ],
+        participating_organizations=participating,
+        converted_organizations=converted,
+        conversion=(
+            (Decimal(converted) / participating).quantize(SHARE, rounding=ROUND_HALF_UP)
+            if participating
+            else None
+        ),
+    )
+
+
+def converted(attributed: Iterable[AttributedDeal], organizations: set[uuid.UUID]) -> int:
+    """How many of an event's participating organizations have a deal attributed to it."""
+    return len({deal.organization_id for deal in attributed} & organizations)
+
+
 def figures(
-    by_status: dict[str, int], money: Iterable[Money], quantities: Iterable[Quantity]
+    by_status: dict[str, int],
+    money: Iterable[Money],
+    quantities: Iterable[Quantity],
+    deals: DealFigures,
 ) -> Figures:
     """The figures of one event or of several together (costs never mix currencies)."""
     counts = {status: by_status.get(status, 0) for status in STATUSES}
@@ -133,4 +217,5 @@ def figures(
         consumables_used=[
             Quantity(unit=unit, quantity=quantity) for unit, quantity in sorted(units.items())
         ],
+        deals=deals,
     )

@@ -6,13 +6,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from clientele_shared.bulk import COPY_FROM, Copy
 from clientele_shared.events.schemas.directory import ListMemberState, OrganizationListState
 from clientele_shared.events.state import ReadModel
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.lists.rules import Resolution, ResolutionMember
+from clientele_campaigns.participants.queries import candidates
 from clientele_campaigns.tables import (
     directory_list_members,
     directory_lists,
@@ -59,28 +59,22 @@ async def list_name(session: AsyncSession, list_id: uuid.UUID) -> str | None:
     )
 
 
-async def members(session: AsyncSession, list_id: uuid.UUID) -> list[uuid.UUID]:
-    """The list's members now, in id order (locked against a concurrent change of the list)."""
-    return list(
-        (
-            await session.scalars(
-                select(directory_list_members.c.organization_id)
-                .where(directory_list_members.c.list_id == list_id)
-                .order_by(directory_list_members.c.organization_id)
-            )
-        ).all()
+def members(list_id: uuid.UUID) -> Select[Any]:
+    """The static list's members now (``organization_id``), as the read model holds them."""
+    return select(directory_list_members.c.organization_id).where(
+        directory_list_members.c.list_id == list_id
     )
 
 
-async def record_resolution(
-    session: AsyncSession, values: dict[str, Any], outcomes: list[ResolutionMember]
-) -> None:
+async def record_resolution(session: AsyncSession, values: dict[str, Any]) -> None:
+    """The resolution and each of its members' outcome, from the addition's candidates."""
     await session.execute(insert(list_resolutions).values(**values))
-    rows = [{"resolution_id": values["id"], **member.model_dump()} for member in outcomes]
-    if len(rows) >= COPY_FROM:
-        await Copy.of(list_resolution_members, rows).write(session)
-    elif rows:
-        await session.execute(insert(list_resolution_members), rows)
+    await session.execute(
+        insert(list_resolution_members).from_select(
+            ["resolution_id", "organization_id", "outcome"],
+            select(literal(values["id"]), candidates.c.organization_id, candidates.c.outcome),
+        )
+    )
 
 
 async def resolution(

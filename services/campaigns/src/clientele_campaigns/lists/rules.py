@@ -50,12 +50,3 @@ class ListAddition(BaseModel):
 
     resolution: Resolution
     refused: list[Refused]
-
-
-def outcomes(members: list[uuid.UUID], refused: list[Refused]) -> list[ResolutionMember]:
-    """What became of each member: added, or refused with its reason."""
-    reasons = {entry.organization_id: entry.reason for entry in refused}
-    return [
-        ResolutionMember(organization_id=member, outcome=reasons.get(member, "added"))
-        for member in members
-    ]

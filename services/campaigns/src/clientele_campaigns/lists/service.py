@@ -8,6 +8,7 @@ import uuid
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.problems import NotFound, invalid_field
 from clientele_shared.runtime import ServiceRuntime
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.campaigns import service as campaigns
 from clientele_campaigns.lists import queries
@@ -16,10 +17,8 @@ from clientele_campaigns.lists.rules import (
     ListAddition,
     Resolution,
     ResolutionMember,
-    outcomes,
 )
 from clientele_campaigns.participants import service as participants
-from clientele_campaigns.participants.rules import Who
 
 
 async def add_from_list(
@@ -32,13 +31,12 @@ async def add_from_list(
         name = await queries.list_name(uow.session, request.list_id)
         if name is None:
             raise invalid_field("list_id", "no such list", "unknown_reference")
-        members = await queries.members(uow.session, request.list_id)
-        result = await participants.add_to_event(
+        added, refused = await participants.add_many(
             uow,
             principal,
             campaign,
             stage_id=request.stage_id,
-            entries=[Who.model_construct(organization_id=member) for member in members],
+            source=queries.members(request.list_id),
             status=request.status,
         )
         resolution_id = uuid.uuid4()
@@ -50,16 +48,15 @@ async def add_from_list(
                 "list_id": request.list_id,
                 "list_name": name,
                 "stage_id": request.stage_id or campaign.stages[0].id,
-                "members": len(members),
-                "added": len(result.added),
-                "refused": len(result.refused),
+                "members": added + len(refused),
+                "added": added,
+                "refused": len(refused),
                 "actor_subject": principal.subject,
             },
-            outcomes(members, result.refused),
         )
         resolution = await queries.resolution(uow.session, campaign_id, resolution_id)
         assert resolution is not None
-    return ListAddition(refused=result.refused, resolution=resolution)
+    return ListAddition(refused=refused, resolution=resolution)
 
 
 async def list_resolutions(
@@ -85,3 +82,10 @@ async def resolution_members(
         if await queries.resolution(session, campaign_id, resolution_id) is None:
             raise NotFound("The list resolution does not exist.")
         return await queries.resolution_members(session, resolution_id, after, limit)
+
+
+async def members_of(session: AsyncSession, list_id: uuid.UUID) -> list[uuid.UUID] | None:
+    """A static list's member organizations now (None: no such list); a mailing's audience."""
+    if await queries.list_name(session, list_id) is None:
+        return None
+    return list((await session.scalars(queries.members(list_id))).all())

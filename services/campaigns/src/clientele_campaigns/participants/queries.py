@@ -6,9 +6,32 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from clientele_shared.auth.access import visible_to
+from clientele_shared.auth.principal import Principal
 from clientele_shared.bulk import COPY_FROM, Copy
 from clientele_shared.directory_read_models import any_of
-from sqlalchemy import Select, Table, bindparam, insert, select, update
+from clientele_shared.events.envelope import Actor
+from clientele_shared.observability import current_correlation_id
+from sqlalchemy import (
+    Column,
+    MetaData,
+    Select,
+    String,
+    Table,
+    Text,
+    Uuid,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.participants.rules import (
@@ -17,7 +40,13 @@ from clientele_campaigns.participants.rules import (
     StageHistoryEntry,
     Who,
 )
-from clientele_campaigns.tables import participant_stage_history, participants, refusals
+from clientele_campaigns.tables import (
+    audit_log,
+    directory,
+    participant_stage_history,
+    participants,
+    refusals,
+)
 
 
 def _live(campaign_id: uuid.UUID) -> Select[Any]:
@@ -183,3 +212,199 @@ async def set_flags(session: AsyncSession, flags: list[dict[str, Any]]) -> None:
             .values(client_hidden=bindparam("hidden"), client_blocked=bindparam("blocked")),
             flags,
         )
+
+
+# --- set-based addition of many organizations (a list of 100,000) ----------------------------
+
+candidates = Table(
+    "addition_candidates",
+    MetaData(),
+    Column("organization_id", Uuid, primary_key=True),
+    Column("outcome", String(40), nullable=False),
+    Column("participant_id", Uuid),
+)
+"""A temporary table (dropped at commit, never in ``tables.py``'s metadata): the organizations
+one addition considers, what becomes of each, and the new participant's id of an added one."""
+
+
+async def classify_candidates(
+    session: AsyncSession,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    source: Select[Any],
+) -> None:
+    """Fill ``addition_candidates`` from ``source`` (a select of ``organization_id``s) with the
+    rules of an addition by hand, in one statement: unknown, deleted or unseen organizations
+    refused ``unknown_organization``, blocked ones ``blocked``, those in the event already
+    ``already_added``, the rest ``added`` with a new participant id."""
+    await session.execute(
+        text(
+            "CREATE TEMPORARY TABLE addition_candidates (organization_id uuid PRIMARY KEY,"
+            " outcome varchar(40) NOT NULL, participant_id uuid) ON COMMIT DROP"
+        )
+    )
+    organizations = directory.organizations
+    wanted = source.subquery("wanted")
+    present = (
+        select(participants.c.id)
+        .where(
+            participants.c.campaign_id == campaign_id,
+            participants.c.organization_id == wanted.c.organization_id,
+            participants.c.person_id.is_(None),
+        )
+        .exists()
+    )
+    outcome = case(
+        (
+            or_(
+                organizations.c.organization_id.is_(None),
+                organizations.c.deleted,
+                ~visible_to(principal, organizations.c.directions),
+            ),
+            "unknown_organization",
+        ),
+        (organizations.c.blocked, "blocked"),
+        (present, "already_added"),
+        else_="added",
+    )
+    judged = (
+        select(wanted.c.organization_id, outcome.label("outcome"))
+        .select_from(
+            wanted.outerjoin(
+                organizations, organizations.c.organization_id == wanted.c.organization_id
+            )
+        )
+        .subquery("judged")
+    )
+    await session.execute(
+        insert(candidates).from_select(
+            ["organization_id", "outcome", "participant_id"],
+            select(
+                judged.c.organization_id,
+                judged.c.outcome,
+                case((judged.c.outcome == "added", func.gen_random_uuid())),
+            ),
+        )
+    )
+
+
+async def insert_candidates(
+    session: AsyncSession,
+    campaign_id: uuid.UUID,
+    stage_id: uuid.UUID,
+    status: str,
+    actor: Actor,
+    actor_name: str | None,
+) -> None:
+    """The added candidates as participants with their first stage-history entries and audit
+    entries (the same as an addition by hand writes), and the refused ones' refusals: each one
+    INSERT ... SELECT."""
+    added = select(candidates).where(candidates.c.outcome == "added").subquery("added")
+    subject = actor.subject
+    await session.execute(
+        insert(participants).from_select(
+            [
+                "id",
+                "campaign_id",
+                "stage_id",
+                "organization_id",
+                "status",
+                "version",
+                "created_by",
+                "updated_by",
+            ],
+            select(
+                added.c.participant_id,
+                literal(campaign_id),
+                literal(stage_id),
+                added.c.organization_id,
+                literal(status),
+                literal(1),
+                literal(subject),
+                literal(subject),
+            ),
+        )
+    )
+    await session.execute(
+        insert(participant_stage_history).from_select(
+            ["participant_id", "campaign_id", "to_stage_id", "status", "actor_subject"],
+            select(
+                added.c.participant_id,
+                literal(campaign_id),
+                literal(stage_id),
+                literal(status),
+                literal(subject),
+            ),
+        )
+    )
+
+    def change(new: str | None) -> dict[str, str | None]:
+        return {"old": None, "new": new}
+
+    template = {  # the changes of an addition by hand; only the organization differs per row
+        "campaign_id": change(str(campaign_id)),
+        "stage_id": change(str(stage_id)),
+        "organization_id": change(None),
+        "person_id": change(None),
+        "status": change(status),
+    }
+    await session.execute(
+        insert(audit_log).from_select(
+            [
+                "entity_kind",
+                "entity_id",
+                "version",
+                "action",
+                "actor_subject",
+                "actor_kind",
+                "actor_name",
+                "correlation_id",
+                "changes",
+            ],
+            select(
+                literal("participant"),
+                added.c.participant_id,
+                literal(1),
+                literal("added"),
+                literal(subject),
+                literal(actor.kind),
+                literal(actor_name, String),
+                literal(current_correlation_id()),
+                func.jsonb_set(
+                    literal(template, JSONB),
+                    literal(["organization_id", "new"], ARRAY(Text)),
+                    func.to_jsonb(cast(added.c.organization_id, Text)),
+                ),
+            ),
+        )
+    )
+    await session.execute(
+        insert(refusals).from_select(
+            ["campaign_id", "organization_id", "reason", "actor_subject"],
+            select(
+                literal(campaign_id),
+                candidates.c.organization_id,
+                candidates.c.outcome,
+                literal(subject),
+            ).where(candidates.c.outcome != "added"),
+        )
+    )
+
+
+async def candidate_outcomes(
+    session: AsyncSession,
+) -> tuple[list[tuple[uuid.UUID, uuid.UUID]], list[Refused]]:
+    """The added candidates (participant id, organization id) and the refused ones."""
+    rows = await session.execute(
+        select(
+            candidates.c.organization_id, candidates.c.outcome, candidates.c.participant_id
+        ).order_by(candidates.c.organization_id)
+    )
+    added: list[tuple[uuid.UUID, uuid.UUID]] = []
+    refused: list[Refused] = []
+    for organization_id, outcome, participant_id in rows:
+        if outcome == "added":
+            added.append((participant_id, organization_id))
+        else:
+            refused.append(Refused(organization_id=organization_id, reason=outcome))
+    return added, refused

@@ -11,6 +11,7 @@ from typing import Any
 from clientele_shared.auth.principal import Principal
 from clientele_shared.directory_read_models import OrganizationRecord, PersonRecord
 from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.schemas.campaigns import AddedParticipant
 from clientele_shared.http.concurrency import check_version
 from clientele_shared.http.problems import NotFound, invalid_field
 from clientele_shared.runtime import ServiceRuntime
@@ -23,6 +24,7 @@ from clientele_shared.service_layer import (
     write_version,
     write_versions,
 )
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns import publishing
@@ -150,6 +152,38 @@ async def add_to_event(
     ]
     await _insert(uow, campaign, added)
     return AdditionResult(added=added, refused=refused)
+
+
+async def add_many(
+    uow: UnitOfWork,
+    principal: Principal,
+    campaign: Campaign,
+    *,
+    stage_id: uuid.UUID | None,
+    source: Select[Any],
+    status: ParticipantStatus,
+) -> tuple[int, list[Refused]]:
+    """Add the organizations ``source`` selects (a list's members: up to 100,000) to an event
+    locked by the unit of work, with the rules of ``add_to_event`` checked in SQL and every row
+    (participants, stage history, audit entries, refusals) written by INSERT ... SELECT; the
+    candidates and their outcomes stay in ``addition_candidates`` until the commit. How many
+    were added, and the refused ones."""
+    stage = _stage(campaign, stage_id, "stage_id")
+    await queries.classify_candidates(uow.session, principal, campaign.id, source)
+    await queries.insert_candidates(
+        uow.session, campaign.id, stage.id, status, uow.actor, uow.actor_name
+    )
+    pairs, refused = await queries.candidate_outcomes(uow.session)
+    entries = [  # from the database's own rows: not validated again
+        AddedParticipant.model_construct(
+            participant_id=participant_id, organization_id=organization_id, person_id=None
+        )
+        for participant_id, organization_id in pairs
+    ]
+    uow.stage(
+        *publishing.organizations_added(uow.outbox, campaign, stage.id, status, entries, uow.actor)
+    )
+    return len(entries), refused
 
 
 async def _insert(uow: UnitOfWork, campaign: Campaign, added: list[Participant]) -> None:
@@ -540,3 +574,12 @@ async def follow_person(uow: UnitOfWork, before: PersonRecord | None, after: Per
             uow.session, person_id=after.person_id
         )
     await _refresh_flags(uow.session, found)
+
+
+async def at_stage(
+    session: AsyncSession, campaign_id: uuid.UUID, stage_id: uuid.UUID
+) -> list[Participant]:
+    """Every live participant of an event at a stage (a mailing's audience)."""
+    return await queries.list_live(
+        session, campaign_id, stage_id=stage_id, status=None, after=None, limit=10_000_000
+    )

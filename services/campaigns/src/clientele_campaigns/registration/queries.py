@@ -32,6 +32,28 @@ async def insert_registration(session: AsyncSession, values: dict[str, Any]) -> 
     return Registration.model_validate(dict(row))
 
 
+async def by_email(
+    session: AsyncSession, campaign_id: uuid.UUID, email: str
+) -> Registration | None:
+    """The event's registration of this e-mail address (case-insensitive), if any."""
+    row = (
+        (
+            await session.execute(
+                select(registrations)
+                .where(
+                    registrations.c.campaign_id == campaign_id,
+                    func.lower(registrations.c.email) == email.lower(),
+                )
+                .order_by(registrations.c.registered_at)
+                .limit(1)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return Registration.model_validate(dict(row)) if row else None
+
+
 async def by_code(
     session: AsyncSession, campaign_id: uuid.UUID, code_hash: str
 ) -> Registration | None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.runtime import CurrentRuntime
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from clientele_campaigns.registration import service
 from clientele_campaigns.registration.rules import (
@@ -25,12 +25,22 @@ router = APIRouter(tags=["registration"])
     "/v1/public/campaigns/{campaign_id}/registrations", status_code=status.HTTP_201_CREATED
 )
 async def register(
-    campaign_id: uuid.UUID, form: RegistrationForm, request: Request, runtime: CurrentRuntime
+    campaign_id: uuid.UUID,
+    form: RegistrationForm,
+    request: Request,
+    response: Response,
+    runtime: CurrentRuntime,
 ) -> Ticket:
     """Register for an event open to registration (no token; rate-limited per address): the
-    answer carries the ticket code to show at the entrance."""
+    answer carries the ticket code to show at the entrance, also sent by e-mail; an address
+    already registered gets 200 with its registration and no code."""
     host = request.client.host if request.client else "unknown"
-    return await service.register(runtime=runtime, campaign_id=campaign_id, form=form, host=host)
+    ticket, created = await service.register(
+        runtime=runtime, campaign_id=campaign_id, form=form, host=host
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return ticket
 
 
 @router.get("/v1/campaigns/{campaign_id}/registrations")

@@ -32,11 +32,12 @@ class RegistrationForm(BaseModel):
 
 
 class Ticket(BaseModel):
-    """The answer to a registrant: the ticket code is shown once (kept only as its hash)."""
+    """The answer to a registrant: the ticket code is shown once (kept only as its hash) and
+    sent once by e-mail; a repeated registration of the same address gets no code."""
 
     registration_id: uuid.UUID
     status: RegistrationStatus
-    code: str
+    code: str | None
 
 
 class Registration(BaseModel):

@@ -13,6 +13,7 @@ from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
 from redis.exceptions import RedisError
 
+from clientele_campaigns import publishing
 from clientele_campaigns.campaigns import service as campaigns
 from clientele_campaigns.participants import service as participants
 from clientele_campaigns.participants.rules import Who
@@ -49,18 +50,28 @@ async def _count(runtime: ServiceRuntime, campaign_id: uuid.UUID, host: str) -> 
 
 async def register(
     *, runtime: ServiceRuntime, campaign_id: uuid.UUID, form: RegistrationForm, host: str
-) -> Ticket:
-    """A registration with its ticket code; a filled honeypot gets the same answer and nothing
-    is written."""
+) -> tuple[Ticket, bool]:
+    """A registration with its ticket code and its confirmation e-mail, and whether it is new:
+    the same address registering again to the same event gets its registration back without a
+    code and without another e-mail (the code is only in the first answer and that e-mail). A
+    filled honeypot gets the answer of a new one and nothing is written."""
     await _count(runtime, campaign_id, host)
     code = new_code()
     if form.website:
         log.info("registration honeypot filled", campaign_id=str(campaign_id))
-        return Ticket(registration_id=uuid.uuid4(), status="review", code=code)
+        return Ticket(registration_id=uuid.uuid4(), status="review", code=code), True
     async with campaigns.work(runtime, REGISTRAR) as uow:
-        campaign = await campaigns.visible_campaign(uow.session, REGISTRAR, campaign_id, lock=True)
+        try:  # an unknown event answers as a closed one: the form tells nothing of which
+            campaign = await campaigns.visible_campaign(
+                uow.session, REGISTRAR, campaign_id, lock=True
+            )
+        except NotFound:
+            raise NotFound(_CLOSED) from None
         if not campaign.registration_open:
             raise NotFound(_CLOSED)
+        known = await queries.by_email(uow.session, campaign_id, form.email)
+        if known is not None:  # the event's row is locked: one registration per address
+            return Ticket(registration_id=known.id, status=known.status, code=None), False
         organization_id = (
             await queries.organization_by_inn(uow.session, form.inn) if form.inn else None
         )
@@ -94,7 +105,12 @@ async def register(
             version=None,
             changes={"status": {"old": None, "new": registration.status}},
         )
-    return Ticket(registration_id=registration.id, status=registration.status, code=code)
+        uow.stage(
+            publishing.registration_confirmation(
+                uow.outbox, campaign, registration, code, uow.actor
+            )
+        )
+    return Ticket(registration_id=registration.id, status=registration.status, code=code), True
 
 
 async def list_registrations(

@@ -7,6 +7,7 @@ reader may see them, so two readers of one list may see different members.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated, Any
 
@@ -515,30 +516,8 @@ async def upload_members(
     header row naming the column). Rows naming no organization the caller sees are reported
     by row number; a broken file is a 422 problem and adds nothing."""
     max_rows = int(getattr(runtime.settings, "import_max_rows", MAX_UPLOAD_ROWS))
-    rows = _read_upload(file)
-    try:
-        header = next(rows, None)
-        if header is None:
-            raise TabularError("the file is empty")
-        overrides = {column: "inn"} if column else None
-        mapping, problems = map_headers(header, {}, overrides)
-        by_field = {field: index for index, field in mapping.items()}
-        if problems or not ({"inn", "id"} & set(by_field)):
-            raise TabularError(
-                "; ".join(problems) or "no column of INN or id (name it «ИНН», «INN» or «id»)"
-            )
-        wanted: dict[str, list[int]] = {}
-        not_found: list[str] = []
-        for number, row in enumerate(rows, start=2):
-            if number > max_rows + 1:
-                raise TabularError(f"more than {max_rows} rows")
-            key = _member_key(row, by_field)
-            if key is None:
-                not_found.append(f"row {number}")
-            else:
-                wanted.setdefault(key, []).append(number)
-    except TabularError as exc:
-        raise _broken_file(str(exc)) from None
+    # reading a spreadsheet is CPU work: off the event loop, which keeps serving meanwhile
+    wanted, not_found = await asyncio.to_thread(_wanted_members, file, column, max_rows)
     async with runtime.sessions() as session, session.begin():
         found = await visible_list(session, principal, list_id, for_update=True)
         _static(found)
@@ -567,6 +546,38 @@ async def upload_members(
     return MembershipChange(
         added=len(added), unchanged=len(chosen) - len(added), not_found=not_found
     )
+
+
+def _wanted_members(
+    file: UploadFile, column: str | None, max_rows: int
+) -> tuple[dict[str, list[int]], list[str]]:
+    """The organizations an uploaded file names (key -> row numbers) and the rows naming none;
+    a 422 problem for a file that cannot be read."""
+    rows = _read_upload(file)
+    try:
+        header = next(rows, None)
+        if header is None:
+            raise TabularError("the file is empty")
+        overrides = {column: "inn"} if column else None
+        mapping, problems = map_headers(header, {}, overrides)
+        by_field = {field: index for index, field in mapping.items()}
+        if problems or not ({"inn", "id"} & set(by_field)):
+            raise TabularError(
+                "; ".join(problems) or "no column of INN or id (name it «ИНН», «INN» or «id»)"
+            )
+        wanted: dict[str, list[int]] = {}
+        not_found: list[str] = []
+        for number, row in enumerate(rows, start=2):
+            if number > max_rows + 1:
+                raise TabularError(f"more than {max_rows} rows")
+            key = _member_key(row, by_field)
+            if key is None:
+                not_found.append(f"row {number}")
+            else:
+                wanted.setdefault(key, []).append(number)
+    except TabularError as exc:
+        raise _broken_file(str(exc)) from None
+    return wanted, not_found
 
 
 def _member_key(row: list[str | None], by_field: dict[str, int]) -> str | None:

@@ -4,13 +4,20 @@ storage), list, download (streamed), delete."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import quote
 
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.http.problems import NotFound, ProblemError
 from clientele_shared.observability import get_logger
+from clientele_shared.storage import (
+    AttachmentRefused,
+    AttachmentStorage,
+    BlobMissing,
+    check_upload,
+    refused,
+    safe_filename,
+)
 from fastapi import APIRouter, File, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import delete, select
@@ -27,16 +34,6 @@ from clientele_interactions.operations import (
     visible_interaction,
     writable_interaction,
 )
-from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.storage import (
-    CHUNK,
-    AttachmentRefused,
-    AttachmentStorage,
-    BlobMissing,
-    Upload,
-    UploadCheck,
-    safe_filename,
-)
 from clientele_interactions.store import attachments
 
 router = APIRouter(prefix="/v1/interactions/{interaction_id}/attachments", tags=["attachments"])
@@ -47,31 +44,6 @@ log = get_logger(__name__)
 def storage_of(request: Request) -> AttachmentStorage:
     storage: AttachmentStorage = request.app.state.storage
     return storage
-
-
-def refused(exc: AttachmentRefused) -> ProblemError:
-    kind = exc.title.lower().replace(" ", "-")
-    return ProblemError(exc.status, exc.title, exc.detail, kind=kind)
-
-
-async def check_upload(file: UploadFile, settings: InteractionsSettings) -> Upload:
-    """Check an uploaded file a chunk at a time (it is spooled by the server already); the
-    checked upload reads it again from the start."""
-    check = UploadCheck(
-        file.content_type,
-        max_bytes=settings.attachment_max_bytes,
-        allowed=settings.attachment_content_types,
-    )
-    while chunk := await file.read(CHUNK):
-        check.feed(chunk)
-    kind, size, sha256 = check.finish()
-
-    async def chunks() -> AsyncIterator[bytes]:
-        await file.seek(0)
-        while chunk := await file.read(CHUNK):
-            yield chunk
-
-    return Upload(kind, size, sha256, chunks)
 
 
 async def read_upload(upload: UploadFile, limit: int) -> bytes:
@@ -101,7 +73,11 @@ async def upload_attachment(
     bytes match it (415). The bytes are stored before the attachment is recorded (no lock is
     held while a large file travels to the storage); a blob whose record fails is removed."""
     try:
-        upload = await check_upload(file, settings)
+        upload = await check_upload(
+            file,
+            max_bytes=settings.attachment_max_bytes,
+            allowed=settings.attachment_content_types,
+        )
     except AttachmentRefused as exc:
         raise refused(exc) from None
     storage = storage_of(request)

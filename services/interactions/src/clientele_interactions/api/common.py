@@ -8,13 +8,13 @@ from clientele_shared.auth.dependencies import require_roles
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.problems import problem_response
 from clientele_shared.runtime import ServiceRuntime, runtime_of
+from clientele_shared.storage import StorageUnavailable
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from clientele_interactions.clock import Clock
 from clientele_interactions.domain.rules import CounterpartyBlocked, Rejected, StateConflict
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.storage import StorageUnavailable
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 

@@ -16,6 +16,7 @@ from clientele_interactions.operations import (
     actor_of,
     audit,
     bump_summary,
+    check_employee,
     update_interaction,
     visible_clients,
     writable_card,
@@ -40,7 +41,8 @@ async def hand_over(
     it); without: all clients the caller may see. Each contact gets a new version, an audit
     entry and an ``interaction.handed_over`` event, and its reminder goes to the new employee;
     each client an ``interactions.responsibility.handed_over`` event. History stays intact:
-    done and cancelled contacts keep who was responsible."""
+    done and cancelled contacts keep who was responsible. ``to_employee_id`` must be an active
+    employee of a direction the caller sees (422 otherwise, the same for an unknown one)."""
     now = clock.now()
     actor = actor_of(principal)
     lead = timedelta(minutes=settings.reminder_lead_minutes)
@@ -49,6 +51,7 @@ async def hand_over(
         client: ClientCard | None = None  # a merged organization's survivor
         if request.organization_id is not None:
             client = await writable_card(session, principal, request.organization_id)
+        await check_employee(session, principal, request.to_employee_id, field="to_employee_id")
         client_id = client.organization_id if client else None
         stmt = (
             select(

@@ -48,6 +48,8 @@ from clientele_interactions.operations import (
     audit,
     blocked_among,
     bump_summary,
+    check_employee,
+    check_references,
     insert_interaction,
     load_results,
     lock_participants,
@@ -102,6 +104,13 @@ class Changes:
     async def plan_next(self, previous: Interaction, following: NextContact) -> Interaction:
         """Plan the contact following ``previous`` (refused with a blocked counterparty)."""
         values = next_contact_values(previous.model_dump(), following, self.now)
+        if following.responsible_employee_id is not None:
+            await check_employee(
+                self.session,
+                self.principal,
+                following.responsible_employee_id,
+                field="next.responsible_employee_id",
+            )
         values["person_ids"], blocked = await resolve_persons(
             self.session, self.principal, values["person_ids"], field="next.person_ids"
         )
@@ -142,7 +151,10 @@ async def log_interaction(
     A contact that happened may plan the next one in the same call (``next``); otherwise the
     answer offers the follow-up its result suggests (``suggested_next``). The organization must
     be visible to the caller (404) and in one of the caller's directions (403); a merged
-    organization stands for its survivor, a merged person for theirs.
+    organization stands for its survivor, a merged person for theirs. The responsible
+    employee, the deal and the campaign must be known here and visible to the caller (the deal
+    one of this client); each failing reference is a 422, the same whether it does not exist or
+    lies in another direction.
 
     A client or person in the unwanted counterparty register takes no new business: a planned
     or outgoing contact with one is refused (409 ``counterparty-blocked``); an inbound contact
@@ -152,6 +164,7 @@ async def log_interaction(
     check_log_time(draft, now)
     async with runtime.sessions() as session, session.begin():
         card = await writable_card(session, principal, draft.organization_id)
+        await check_references(session, principal, card, draft.model_dump())
         person_ids, blocked = await resolve_persons(
             session, principal, draft.person_ids, field="person_ids"
         )
@@ -312,6 +325,13 @@ async def update_interaction_fields(
                 session, principal, patch.person_ids, field="person_ids"
             )
             patch = patch.model_copy(update={"person_ids": resolved})
+        named = patch.model_dump(include=patch.model_fields_set)
+        await check_references(
+            session,
+            principal,
+            card,
+            {name: value for name, value in named.items() if value != getattr(current, name)},
+        )
         outcome = apply_patch(current, patch, await load_results(session), now=now)
         if not outcome.changes:
             response.headers["ETag"] = etag(current.version)

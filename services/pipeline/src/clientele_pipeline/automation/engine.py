@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clientele_shared.auth.principal import Principal
@@ -22,13 +22,20 @@ from clientele_shared.events.topics import PIPELINE
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import causation_id_var, get_logger
 from clientele_shared.service_layer import UnitOfWork, within
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clientele_pipeline.automation import queries
+from clientele_pipeline.automation.calendar import BusinessCalendar
 from clientele_pipeline.automation.rules import (
     MAX_CHAIN,
+    RETRY_BACKOFF_SECONDS,
+    WATCHED,
     AddTags,
+    BacktestResult,
+    DateReached,
     MoveToStage,
+    NoActivity,
     Notify,
     Occurrence,
     RemoveTags,
@@ -39,8 +46,11 @@ from clientele_pipeline.automation.rules import (
     deal_values,
     elapsed_ms,
     evaluate,
+    request_key,
     set_field_patch,
     triggered,
+    watch_due,
+    watch_event,
 )
 from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import queries as deal_queries
@@ -84,6 +94,7 @@ async def on_occurrences(
     occurrences: list[Occurrence],
     causation_id: str | None,
     occurred_at: datetime,
+    event_type: str,
 ) -> None:
     """Fire every enabled rule of the deal's pipeline whose trigger one of the event's
     occurrences matches (once per rule and event)."""
@@ -93,13 +104,23 @@ async def on_occurrences(
     if found is None or found[1] or found[0].deleted_at is not None:
         return
     deal = found[0]
+    await queries.remember(
+        session,
+        event_id=occurrences[0].event_id,
+        pipeline_id=deal.pipeline_id,
+        deal_id=deal.id,
+        event_type=event_type,
+        occurred_at=occurred_at,
+        occurrences=[{"kind": o.kind, "facts": o.facts} for o in occurrences],
+    )
+    rules = await queries.enabled_rules(session, deal.pipeline_id)
     chain: list[uuid.UUID] = []
     if causation_id is not None:
         try:
             chain = await queries.chain_of(session, uuid.UUID(causation_id))
         except ValueError:
             chain = []
-    for rule in await queries.enabled_rules(session, deal.pipeline_id):
+    for rule in rules:
         if not rule.in_force_at(occurred_at):
             continue
         for occurrence in occurrences:
@@ -107,6 +128,110 @@ async def on_occurrences(
             if event is not None and scope_stage(rule, occurrence, deal):
                 await fire(session, outbox, rule, deal.id, occurrence.event_id, event, chain)
                 break
+
+
+def backtest_one(rule: Rule, row: Any, deal: Deal) -> BacktestResult:
+    """Whether ``rule`` would have fired on one stored trigger event, its conditions
+    evaluated on the deal as it is now (no I/O)."""
+    base = {
+        "event_id": row["event_id"],
+        "event_type": row["event_type"],
+        "occurred_at": row["occurred_at"],
+        "deal_id": deal.id,
+    }
+    for stored in row["occurrences"]:
+        occurrence = Occurrence(
+            event_id=row["event_id"], kind=stored["kind"], deal_id=deal.id, facts=stored["facts"]
+        )
+        event = triggered(rule.trigger, occurrence)
+        if event is None or not scope_stage(rule, occurrence, deal):
+            continue
+        evaluation = evaluate(rule.conditions, deal_values(deal), event)
+        return BacktestResult(
+            **base,
+            triggered=True,
+            would_fire=evaluation.passed and deal.deleted_at is None,
+            trigger=event,
+            conditions=evaluation.checks,
+        )
+    return BacktestResult(**base, triggered=False, would_fire=False)
+
+
+async def on_deal_event(
+    session: AsyncSession, deal_id: uuid.UUID, occurred_at: datetime, *, activity: bool
+) -> None:
+    """Re-time the watched triggers (date fields, inactivity) of the deal after any of its
+    events: a changed date moves its watch, an ``activity`` (an event not made by a rule)
+    restarts the inactivity count, a deleted deal loses its watches."""
+    found = await deal_queries.load(session, deal_id)
+    if found is None or found[0].deleted_at is not None:
+        await queries.drop_watches(session, deal_id=deal_id)
+        return
+    rules = [
+        rule
+        for rule in await queries.enabled_rules(session, found[0].pipeline_id)
+        if rule.trigger.kind == "date_reached" or (activity and rule.trigger.kind in WATCHED)
+    ]
+    if rules:
+        await watch(session, found[0], rules, occurred_at)
+
+
+async def watch(
+    session: AsyncSession, deal: Deal, rules: list[Rule], activity_at: datetime
+) -> None:
+    """Set, move or drop the deal's watches of these rules (a due time already past is not
+    watched: a date moved into the past does not fire late)."""
+    calendar = await queries.calendar_for(session, deal.directions)
+    now = await queries.now(session)
+    values = deal_values(deal)
+    for rule in rules:
+        trigger = rule.trigger
+        assert isinstance(trigger, DateReached | NoActivity)
+        found = watch_due(trigger, values, calendar, activity_at)
+        if isinstance(trigger, NoActivity) and deal.status != "open":
+            found = None
+        if found is None or found[0] <= now:
+            await queries.drop_watch(session, rule.id, deal.id)
+        else:
+            await queries.set_watch(session, rule.id, deal.id, *found)
+
+
+async def watch_pipeline(session: AsyncSession, rule: Rule) -> None:
+    """A rule just written: its watches set anew on every live deal of its pipeline (none
+    when it is disabled, deleted or not watching)."""
+    await queries.drop_watches(session, rule_id=rule.id)
+    if rule.trigger.kind not in WATCHED or not rule.enabled or rule.deleted_at is not None:
+        return
+    for deal in await queries.live_deals(session, rule.pipeline_id):
+        await watch(session, deal, [rule], deal.updated_at)
+
+
+async def run_due_watch(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> bool:
+    """Fire one due watched trigger in its own transaction (False: none is due): the rule's
+    current version, once per (rule, deal, basis), conditions evaluated on the deal now."""
+    async with sessions() as session, session.begin():
+        due = await queries.take_due_watch(session)
+        if due is None:
+            return False
+        rule = await queries.load(session, due["rule_id"])
+        found = await deal_queries.load(session, due["deal_id"], lock=True)
+        if (
+            rule is None
+            or not rule.enabled
+            or rule.deleted_at is not None
+            or not isinstance(rule.trigger, DateReached | NoActivity)
+            or found is None
+            or found[1]
+            or found[0].deleted_at is not None
+            or (rule.stage_id is not None and rule.stage_id != found[0].stage_id)
+        ):
+            return True
+        event_id = uuid.uuid5(
+            uuid.NAMESPACE_URL, f"automation:{rule.id}:{found[0].id}:{due['basis']}"
+        )
+        event = watch_event(rule.trigger, due["basis"])
+        await fire(session, outbox, rule, found[0].id, event_id, event, [])
+    return True
 
 
 async def fire(
@@ -135,6 +260,7 @@ async def fire(
             "status": "fired",
             "chain": chain,
             "duration_ms": 0,
+            "started_at": func.clock_timestamp(),  # not the batch transaction's start
         },
     )
     if not claimed:
@@ -164,11 +290,17 @@ async def fire(
             outcome["status"] = "conditions_not_met"
         else:
             actor = rule_actor(rule)
+            calendar: BusinessCalendar | None = None
             for position, action in enumerate(rule.actions):
-                if action.delay_seconds:
-                    due_at = await queries.schedule(
-                        session, firing_id, position, action.delay_seconds
-                    )
+                due_at = None
+                if action.waits():
+                    if calendar is None:
+                        calendar = await queries.calendar_for(session, deal.directions)
+                    moment = await queries.now(session)
+                    due_at = action.due(calendar, moment)
+                    due_at = due_at if due_at > moment else None  # in working hours already
+                if due_at is not None:
+                    await queries.schedule(session, firing_id, position, due_at)
                     record = {
                         "firing_id": firing_id,
                         "position": position,
@@ -196,6 +328,7 @@ async def _step(
     position: int,
     action: Any,
     deal_id: uuid.UUID,
+    attempt: int = 1,
 ) -> dict[str, Any]:
     """Run one action in a savepoint (its events name the firing as their cause); the step's
     record: done, skipped (why) or failed (the error)."""
@@ -204,7 +337,7 @@ async def _step(
     token = causation_id_var.set(str(firing_id))
     try:
         async with session.begin_nested(), within(session, outbox, audit_log, actor) as uow:
-            detail = await _act(uow, principal, firing_id, position, action, deal_id)
+            detail = await _act(uow, principal, firing_id, position, action, deal_id, attempt)
         record |= {"status": "skipped" if "skipped" in detail else "done", "detail": detail}
     except ProblemError as exc:
         record |= {"status": "failed", "error": f"{exc.status} {exc.title}: {exc}"}
@@ -232,6 +365,7 @@ async def _act(
     position: int,
     action: Any,
     deal_id: uuid.UUID,
+    attempt: int,
 ) -> dict[str, Any]:
     deal = await deals.locked_deal(uow, principal, deal_id)
     expected = {deal.version}
@@ -256,7 +390,7 @@ async def _act(
         move = Move(stage_id=action.stage_id, reason=action.reason, lost_reason=action.lost_reason)
         new = await deals.move_in(uow, principal, deal_id, move, expected)
         return {"version": new.version, "stage_id": str(new.stage_id)}
-    return await _notify(uow, deal, firing_id, position, action)
+    return await _notify(uow, deal, firing_id, position, action, attempt)
 
 
 def _patch(deal: Deal, action: Any) -> dict[str, Any]:
@@ -270,7 +404,12 @@ def _patch(deal: Deal, action: Any) -> dict[str, Any]:
 
 
 async def _notify(
-    uow: UnitOfWork, deal: Deal, firing_id: uuid.UUID, position: int, action: Notify | Webhook
+    uow: UnitOfWork,
+    deal: Deal,
+    firing_id: uuid.UUID,
+    position: int,
+    action: Notify | Webhook,
+    attempt: int,
 ) -> dict[str, Any]:
     """A delivery request to the notifier (idempotency key: the firing and the step)."""
     if isinstance(action, Webhook):
@@ -284,7 +423,7 @@ async def _notify(
         channel = Channel(action.channel)
         recipient = Recipient(employee_id=str(employee_id), name=employee.name)
         body = {"text": action.text, "data": {"deal_id": str(deal.id)}}
-    key = f"automation:{firing_id}:{position}"
+    key = request_key(firing_id, position, attempt)
     payload = NotificationRequested(
         idempotency_key=key,
         channel=channel,
@@ -310,74 +449,152 @@ async def _notify(
         changes={"channel": {"old": None, "new": str(channel)}},
         note=action.subject,
     )
-    return {"channel": str(channel), "idempotency_key": key}
+    return {"channel": str(channel), "idempotency_key": key, "attempt": attempt}
+
+
+async def on_delivery_failed(
+    session: AsyncSession,
+    outbox: Outbox,
+    firing_id: uuid.UUID,
+    position: int,
+    attempt: int,
+    reason: str | None,
+) -> None:
+    """The notifier gave up delivering a rule's e-mail or webhook: the step is retried with
+    back-off (a new request at the next attempt), or has failed for good after the last one;
+    either way the error goes on the deal's timeline and in the run log. A result of an older
+    attempt changes nothing."""
+    step = await queries.step_of(session, firing_id, position)
+    if step is None or step["kind"] not in ("notify", "webhook") or step["status"] != "done":
+        return
+    if int(step["detail"].get("attempt", 1)) != attempt:
+        return
+    rule = await queries.rule_version(session, step["rule_id"], step["rule_version"])
+    assert rule is not None
+    error = f"delivery failed (attempt {attempt}): {reason or 'no reason given'}"
+    detail = {**step["detail"]}
+    if attempt <= len(RETRY_BACKOFF_SECONDS):
+        due_at = await queries.now(session) + timedelta(seconds=RETRY_BACKOFF_SECONDS[attempt - 1])
+        await queries.reschedule(session, firing_id, position, due_at)
+        detail |= {"next_attempt": attempt + 1, "retry_at": due_at.isoformat()}
+        status, note = "retrying", f"{error}; retry at {due_at.isoformat()}"
+    else:
+        status, note = "failed", f"{error}; no attempts left"
+    await queries.update_step(
+        session,
+        {
+            "firing_id": firing_id,
+            "position": position,
+            "status": status,
+            "error": error[:2000],
+            "detail": detail,
+        },
+    )
+    await UnitOfWork(session, outbox, audit_log, rule_actor(rule)).audit(
+        kind=deals.KIND,
+        entity_id=step["deal_id"],
+        action="automation_failed",
+        version=None,
+        changes={"action": {"old": None, "new": step["kind"]}},
+        note=note[:2000],
+    )
 
 
 # --- delayed actions -------------------------------------------------------------------------
+
+PRUNE_SECONDS = 600.0
+"""How often old trigger events are pruned."""
 
 POLL_SECONDS = 0.25
 """The longest the scheduler sleeps: a delayed action runs within this of its due time."""
 
 
-async def run_due(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> bool:
-    """Run one due delayed action in its own transaction (False: none is due). The rule's
-    version that fired decides; its conditions are evaluated again on the deal as it is now
-    and a disabled or deleted rule, a deleted deal or a condition no longer holding is a
-    recorded skip."""
+DUE_BATCH = 20
+"""Delayed actions run in one transaction (one commit for several when they pile up; few
+enough that the last one's commit follows its run closely)."""
+
+
+async def run_due(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> int:
+    """Run the due delayed actions, up to ``DUE_BATCH``, in one transaction (each in a
+    savepoint: one that breaks is recorded as failed and the others commit); how many ran.
+    The rule's version that fired decides; its conditions are evaluated again on the deal as
+    it is now and a disabled or deleted rule, a deleted deal or a condition no longer holding
+    is a recorded skip."""
     async with sessions() as session, session.begin():
-        due = await queries.take_due(session)
-        if due is None:
-            return False
-        firing_id, position = due["firing_id"], due["position"]
-        started = time.perf_counter()
-        rule = await queries.rule_version(session, due["rule_id"], due["rule_version"])
-        current = await queries.load(session, due["rule_id"])
-        found = await deal_queries.load(session, due["deal_id"], lock=True)
-        assert rule is not None
-        action = rule.actions[position]
-        record: dict[str, Any] = {"firing_id": firing_id, "position": position}
-        late = {"due_at": due["due_at"].isoformat()}
-        if current is None or current.deleted_at is not None or not current.enabled:
-            record |= {"status": "skipped", "detail": {**late, "skipped": "the rule is off"}}
-        elif found is None or found[1] or found[0].deleted_at is not None:
-            record |= {"status": "skipped", "detail": {**late, "skipped": "the deal is gone"}}
-        else:
-            evaluation = evaluate(rule.conditions, deal_values(found[0]), due["trigger"])
-            if not evaluation.passed:
-                checks = [check.model_dump() for check in evaluation.checks]
-                reason = "the conditions no longer hold"
-                record |= {
-                    "status": "skipped",
-                    "detail": {**late, "skipped": reason, "conditions": checks},
-                }
-            else:
-                author = await queries.author_of(session, rule.id, rule.version)
-                record = await _step(
-                    session,
-                    outbox,
-                    rule_actor(rule),
-                    rule_principal(rule, author),
-                    firing_id,
-                    position,
-                    action,
-                    found[0].id,
-                )
-                record["detail"] = {**record.get("detail", {}), **late}
-        record.setdefault("duration_ms", elapsed_ms(started))
-        await queries.update_step(session, record)
-        await queries.mark_done(session, firing_id, position)
-    return True
+        taken = await queries.take_due(session, DUE_BATCH)
+        for due in taken:
+            started = time.perf_counter()
+            try:
+                async with session.begin_nested():
+                    record = await _run_one_due(session, outbox, due)
+            except Exception as exc:  # a broken row never blocks the schedule
+                log.exception("a delayed automation action broke", firing_id=due["firing_id"])
+                record = {"status": "failed", "error": repr(exc)[:2000], "detail": {}}
+            record |= {"firing_id": due["firing_id"], "position": due["position"]}
+            record["detail"] = {
+                **record.get("detail", {}),
+                "due_at": due["due_at"].isoformat(),
+                "ran_at": datetime.now(UTC).isoformat(),
+            }
+            record.setdefault("duration_ms", elapsed_ms(started))
+            record.setdefault("error", None)
+            await queries.update_step(session, record)
+            await queries.mark_done(session, due["firing_id"], due["position"])
+    return len(taken)
+
+
+async def _run_one_due(session: AsyncSession, outbox: Outbox, due: Any) -> dict[str, Any]:
+    firing_id, position = due["firing_id"], due["position"]
+    rule = await queries.rule_version(session, due["rule_id"], due["rule_version"])
+    live = await queries.rule_live(session, due["rule_id"])
+    found = await deal_queries.load(session, due["deal_id"], lock=True)
+    assert rule is not None
+    action = rule.actions[position]
+    if not live:
+        return {"status": "skipped", "detail": {"skipped": "the rule is off"}}
+    if found is None or found[1] or found[0].deleted_at is not None:
+        return {"status": "skipped", "detail": {"skipped": "the deal is gone"}}
+    evaluation = evaluate(rule.conditions, deal_values(found[0]), due["trigger"])
+    if not evaluation.passed:
+        checks = [check.model_dump() for check in evaluation.checks]
+        reason = "the conditions no longer hold"
+        return {"status": "skipped", "detail": {"skipped": reason, "conditions": checks}}
+    author = await queries.author_of(session, rule.id, rule.version)
+    step = await queries.step_of(session, firing_id, position)
+    attempt = int(step["detail"].get("next_attempt", 1)) if step else 1
+    return await _step(
+        session,
+        outbox,
+        rule_actor(rule),
+        rule_principal(rule, author),
+        firing_id,
+        position,
+        action,
+        found[0].id,
+        attempt,
+    )
 
 
 async def scheduler(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
     """Run delayed actions as they fall due, until cancelled (every replica runs one; a due
     action is taken by one of them). An error is logged and the loop goes on."""
+    prune_at = 0.0
     while True:
         try:
             while await run_due(sessions, outbox):
                 pass
+            while await run_due_watch(sessions, outbox):
+                pass
+            if time.monotonic() >= prune_at:
+                async with sessions() as session, session.begin():
+                    await queries.forget_old_events(session)
+                prune_at = time.monotonic() + PRUNE_SECONDS
             async with sessions() as session:
-                wait = await queries.seconds_to_next_due(session)
+                waits = [
+                    await queries.seconds_to_next_due(session),
+                    await queries.seconds_to_next_watch(session),
+                ]
+            wait = min((w for w in waits if w is not None), default=None)
         except Exception:
             log.exception("delayed automation actions failed; retrying")
             wait = 1.0

@@ -7,17 +7,23 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import RowMapping, func, select, update
+from sqlalchemy import RowMapping, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clientele_pipeline.automation.calendar import COMPANY, BusinessCalendar, Calendar, effective
 from clientele_pipeline.automation.rules import Rule, Run, StepRecord
+from clientele_pipeline.deals.rules import Deal
 from clientele_pipeline.tables import (
+    automation_calendars,
     automation_firings,
+    automation_recent_events,
     automation_rule_versions,
     automation_rules,
     automation_schedule,
     automation_steps,
+    automation_watches,
+    deals,
 )
 
 
@@ -95,7 +101,34 @@ async def list_rules(
     return [rule_of(row) for row in (await session.execute(stmt)).mappings()]
 
 
+_RULES: dict[uuid.UUID, tuple[tuple[int, int], list[Rule]]] = {}
+"""Parsed enabled rules per pipeline with the stamp they were read at (this process)."""
+
+
 async def enabled_rules(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Rule]:
+    """The pipeline's enabled rules, parsed once per change of its rules: a cheap stamp (how
+    many rules, the sum of their versions: every write adds a rule or a version) is read
+    every time and the cached rules reused while it holds, so every replica sees a rule's
+    edit at its next event."""
+    row = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(automation_rules.c.version), 0)).where(
+                automation_rules.c.pipeline_id == pipeline_id
+            )
+        )
+    ).one()
+    stamp = (int(row[0]), int(row[1]))
+    cached = _RULES.get(pipeline_id)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    rules = await _enabled_rules(session, pipeline_id)
+    if len(_RULES) > 1000:
+        _RULES.clear()
+    _RULES[pipeline_id] = (stamp, rules)
+    return rules
+
+
+async def _enabled_rules(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Rule]:
     stmt = (
         select(automation_rules)
         .where(
@@ -156,47 +189,41 @@ async def update_step(session: AsyncSession, values: dict[str, Any]) -> None:
 
 
 async def schedule(
-    session: AsyncSession, firing_id: uuid.UUID, position: int, delay_seconds: int
-) -> datetime:
-    """Persist a delayed action; its due time."""
-    due_at: datetime = await session.scalar(
-        insert(automation_schedule)
-        .values(
-            firing_id=firing_id,
-            position=position,
-            due_at=func.now() + timedelta(seconds=delay_seconds),
-        )
-        .returning(automation_schedule.c.due_at)
+    session: AsyncSession, firing_id: uuid.UUID, position: int, due_at: datetime
+) -> None:
+    """Persist a delayed action."""
+    await session.execute(
+        insert(automation_schedule).values(firing_id=firing_id, position=position, due_at=due_at)
     )
-    return due_at
 
 
-async def take_due(session: AsyncSession) -> RowMapping | None:
-    """One due delayed action with its firing, locked (another replica skips it)."""
-    return (
-        (
-            await session.execute(
-                select(
-                    automation_schedule.c.firing_id,
-                    automation_schedule.c.position,
-                    automation_schedule.c.due_at,
-                    automation_firings.c.rule_id,
-                    automation_firings.c.rule_version,
-                    automation_firings.c.deal_id,
-                    automation_firings.c.trigger,
-                )
-                .join(
-                    automation_firings, automation_firings.c.id == automation_schedule.c.firing_id
-                )
-                .where(~automation_schedule.c.done, automation_schedule.c.due_at <= func.now())
-                .order_by(automation_schedule.c.due_at)
-                .limit(1)
-                .with_for_update(of=automation_schedule, skip_locked=True)
-            )
+async def now(session: AsyncSession) -> datetime:
+    """The database's time (the transaction's start): delays count from it."""
+    moment = await session.scalar(select(func.now()))
+    assert isinstance(moment, datetime)
+    return moment
+
+
+async def take_due(session: AsyncSession, limit: int) -> list[RowMapping]:
+    """Due delayed actions with their firings, the earliest first, locked (another replica
+    skips them)."""
+    rows = await session.execute(
+        select(
+            automation_schedule.c.firing_id,
+            automation_schedule.c.position,
+            automation_schedule.c.due_at,
+            automation_firings.c.rule_id,
+            automation_firings.c.rule_version,
+            automation_firings.c.deal_id,
+            automation_firings.c.trigger,
         )
-        .mappings()
-        .first()
+        .join(automation_firings, automation_firings.c.id == automation_schedule.c.firing_id)
+        .where(~automation_schedule.c.done, automation_schedule.c.due_at <= func.now())
+        .order_by(automation_schedule.c.due_at)
+        .limit(limit)
+        .with_for_update(of=automation_schedule, skip_locked=True)
     )
+    return list(rows.mappings())
 
 
 async def mark_done(session: AsyncSession, firing_id: uuid.UUID, position: int) -> None:
@@ -220,8 +247,36 @@ async def seconds_to_next_due(session: AsyncSession) -> float | None:
     return None if value is None else float(value)
 
 
+_VERSIONS: dict[tuple[uuid.UUID, int], Rule] = {}
+"""Parsed rule versions (append-only, so never stale; this process)."""
+
+
 async def rule_version(session: AsyncSession, rule_id: uuid.UUID, version: int) -> Rule | None:
-    """The rule as it was at ``version`` (what a firing used)."""
+    """The rule as it was at ``version`` (what a firing used), parsed once per process."""
+    cached = _VERSIONS.get((rule_id, version))
+    if cached is not None:
+        return cached
+    found = await _rule_version(session, rule_id, version)
+    if found is not None:
+        if len(_VERSIONS) > 10_000:
+            _VERSIONS.clear()
+        _VERSIONS[(rule_id, version)] = found
+    return found
+
+
+async def rule_live(session: AsyncSession, rule_id: uuid.UUID) -> bool:
+    """Whether the rule is enabled and not deleted now."""
+    found = await session.scalar(
+        select(automation_rules.c.id).where(
+            automation_rules.c.id == rule_id,
+            automation_rules.c.enabled,
+            automation_rules.c.deleted_at.is_(None),
+        )
+    )
+    return found is not None
+
+
+async def _rule_version(session: AsyncSession, rule_id: uuid.UUID, version: int) -> Rule | None:
     row = (
         (
             await session.execute(
@@ -286,3 +341,263 @@ async def runs(
     ).mappings():
         steps.setdefault(row["firing_id"], []).append(StepRecord.model_validate(dict(row)))
     return [Run.model_validate({**row, "steps": steps.get(row["id"], [])}) for row in firings]
+
+
+# --- business calendars ----------------------------------------------------------------------
+
+
+def _calendar(row: Mapping[Any, Any]) -> Calendar:
+    return Calendar.model_validate(dict(row))
+
+
+async def calendars(session: AsyncSession, scopes: list[str] | None = None) -> list[Calendar]:
+    """The stored calendars (of ``scopes`` when given), the company's first."""
+    stmt = select(automation_calendars).order_by(automation_calendars.c.scope)
+    if scopes is not None:
+        stmt = stmt.where(automation_calendars.c.scope.in_(scopes))
+    return [_calendar(row) for row in (await session.execute(stmt)).mappings()]
+
+
+async def load_calendar(
+    session: AsyncSession, scope: str, *, lock: bool = False
+) -> Calendar | None:
+    stmt = select(automation_calendars).where(automation_calendars.c.scope == scope)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).mappings().first()
+    return None if row is None else _calendar(row)
+
+
+async def save_calendar(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(
+        insert(automation_calendars)
+        .values(**values)
+        .on_conflict_do_update(
+            index_elements=[automation_calendars.c.scope],
+            set_={**values, "updated_at": func.now()},
+        )
+    )
+
+
+async def calendar_for(session: AsyncSession, directions: list[str]) -> BusinessCalendar:
+    """The calendar of a record in ``directions``: that of the first of them (in order) with a
+    calendar of its own, over the company's."""
+    found = {c.scope: c for c in await calendars(session, [COMPANY, *directions])}
+    own = next((found[d] for d in sorted(directions) if d in found), None)
+    return effective(found.get(COMPANY), own)
+
+
+# --- watched triggers (date fields, inactivity) ----------------------------------------------
+
+
+async def set_watch(
+    session: AsyncSession, rule_id: uuid.UUID, deal_id: uuid.UUID, due_at: datetime, basis: str
+) -> None:
+    """Watch (or re-time) a rule's trigger for a deal; unchanged when the basis is the same."""
+    stmt = insert(automation_watches).values(
+        rule_id=rule_id, deal_id=deal_id, due_at=due_at, basis=basis
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[automation_watches.c.rule_id, automation_watches.c.deal_id],
+            set_={"due_at": stmt.excluded.due_at, "basis": stmt.excluded.basis},
+            where=automation_watches.c.basis != stmt.excluded.basis,
+        )
+    )
+
+
+async def drop_watches(
+    session: AsyncSession, *, rule_id: uuid.UUID | None = None, deal_id: uuid.UUID | None = None
+) -> None:
+    stmt = delete(automation_watches)
+    if rule_id is not None:
+        stmt = stmt.where(automation_watches.c.rule_id == rule_id)
+    if deal_id is not None:
+        stmt = stmt.where(automation_watches.c.deal_id == deal_id)
+    await session.execute(stmt)
+
+
+async def take_due_watch(session: AsyncSession) -> RowMapping | None:
+    """One due watch, deleted (its firing commits in the same transaction; another replica
+    skips the locked row)."""
+    due = (
+        (
+            await session.execute(
+                select(automation_watches)
+                .where(automation_watches.c.due_at <= func.now())
+                .order_by(automation_watches.c.due_at)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if due is not None:
+        await drop_watch(session, due["rule_id"], due["deal_id"])
+    return due
+
+
+async def drop_watch(session: AsyncSession, rule_id: uuid.UUID, deal_id: uuid.UUID) -> None:
+    await session.execute(
+        delete(automation_watches).where(
+            automation_watches.c.rule_id == rule_id, automation_watches.c.deal_id == deal_id
+        )
+    )
+
+
+async def watches_of(session: AsyncSession, deal_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(automation_watches).where(automation_watches.c.deal_id == deal_id)
+    )
+    return [dict(row) for row in rows.mappings()]
+
+
+async def seconds_to_next_watch(session: AsyncSession) -> float | None:
+    value = await session.scalar(
+        select(func.extract("epoch", func.min(automation_watches.c.due_at) - func.now()))
+    )
+    return None if value is None else float(value)
+
+
+async def live_deals(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Deal]:
+    """The pipeline's deals that are not deleted (a new watched rule is set on each)."""
+    rows = await session.execute(
+        select(deals).where(deals.c.pipeline_id == pipeline_id, deals.c.deleted_at.is_(None))
+    )
+    return [Deal.model_validate(dict(row)) for row in rows.mappings()]
+
+
+async def firing_deal(session: AsyncSession, firing_id: uuid.UUID) -> uuid.UUID | None:
+    """The deal a firing acted on (None: no such firing)."""
+    found = await session.scalar(
+        select(automation_firings.c.deal_id).where(automation_firings.c.id == firing_id)
+    )
+    return found if isinstance(found, uuid.UUID) else None
+
+
+async def set_hook_secret(session: AsyncSession, rule_id: uuid.UUID, secret: str) -> None:
+    await session.execute(
+        update(automation_rules).where(automation_rules.c.id == rule_id).values(hook_secret=secret)
+    )
+
+
+async def hook_secret(session: AsyncSession, rule_id: uuid.UUID) -> str | None:
+    """The inbound webhook secret of a live, enabled rule (None otherwise)."""
+    found = await session.scalar(
+        select(automation_rules.c.hook_secret).where(
+            automation_rules.c.id == rule_id,
+            automation_rules.c.enabled,
+            automation_rules.c.deleted_at.is_(None),
+        )
+    )
+    return found if isinstance(found, str) else None
+
+
+async def firing_of(
+    session: AsyncSession, rule_id: uuid.UUID, version: int, event_id: uuid.UUID
+) -> uuid.UUID | None:
+    found = await session.scalar(
+        select(automation_firings.c.id).where(
+            automation_firings.c.rule_id == rule_id,
+            automation_firings.c.rule_version == version,
+            automation_firings.c.event_id == event_id,
+        )
+    )
+    return found if isinstance(found, uuid.UUID) else None
+
+
+async def step_of(session: AsyncSession, firing_id: uuid.UUID, position: int) -> RowMapping | None:
+    """A firing's step with the firing's rule, version and deal, locked."""
+    return (
+        (
+            await session.execute(
+                select(
+                    automation_steps,
+                    automation_firings.c.rule_id,
+                    automation_firings.c.rule_version,
+                    automation_firings.c.deal_id,
+                )
+                .join(automation_firings, automation_firings.c.id == automation_steps.c.firing_id)
+                .where(
+                    automation_steps.c.firing_id == firing_id,
+                    automation_steps.c.position == position,
+                )
+                .with_for_update(of=automation_steps)
+            )
+        )
+        .mappings()
+        .first()
+    )
+
+
+async def reschedule(
+    session: AsyncSession, firing_id: uuid.UUID, position: int, due_at: datetime
+) -> None:
+    """Run a firing's step again at ``due_at`` (a retry)."""
+    stmt = insert(automation_schedule).values(
+        firing_id=firing_id, position=position, due_at=due_at, done=False
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[automation_schedule.c.firing_id, automation_schedule.c.position],
+            set_={"due_at": due_at, "done": False},
+        )
+    )
+
+
+# --- recent events (testing a rule before enabling it) --------------------------------------
+
+RECENT_DAYS = 30
+"""How long trigger events are kept for testing rules against them."""
+
+
+async def remember(
+    session: AsyncSession,
+    *,
+    event_id: uuid.UUID,
+    pipeline_id: uuid.UUID,
+    deal_id: uuid.UUID,
+    event_type: str,
+    occurred_at: datetime,
+    occurrences: list[dict[str, Any]],
+) -> None:
+    await session.execute(
+        insert(automation_recent_events)
+        .values(
+            event_id=event_id,
+            pipeline_id=pipeline_id,
+            deal_id=deal_id,
+            event_type=event_type,
+            occurred_at=occurred_at,
+            occurrences=occurrences,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+async def recent_events(
+    session: AsyncSession, pipeline_id: uuid.UUID, last: int
+) -> list[RowMapping]:
+    """The pipeline's last ``last`` trigger events, newest first."""
+    rows = await session.execute(
+        select(automation_recent_events)
+        .where(automation_recent_events.c.pipeline_id == pipeline_id)
+        .order_by(automation_recent_events.c.occurred_at.desc())
+        .limit(last)
+    )
+    return list(rows.mappings())
+
+
+async def forget_old_events(session: AsyncSession, batch: int = 5000) -> int:
+    """Delete a batch of trigger events older than ``RECENT_DAYS``; how many went."""
+    old = (
+        select(automation_recent_events.c.event_id)
+        .where(automation_recent_events.c.recorded_at < func.now() - timedelta(days=RECENT_DAYS))
+        .limit(batch)
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        delete(automation_recent_events).where(automation_recent_events.c.event_id.in_(old))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

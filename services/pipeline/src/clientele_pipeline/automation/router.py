@@ -9,12 +9,19 @@ from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.http.concurrency import IfMatch, etag, required_versions
 from clientele_shared.runtime import CurrentRuntime
 from clientele_shared.service_layer import AuditEntry
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from pydantic import AwareDatetime
 
 from clientele_pipeline.automation import service
+from clientele_pipeline.automation.calendar import Calendar, Delay, Unit
 from clientele_pipeline.automation.rules import (
+    Backtest,
+    BacktestRequest,
+    CalendarBody,
     DryRun,
     DryRunResult,
+    DuePreview,
+    HookSecret,
     ManualRun,
     Rule,
     RuleDraft,
@@ -133,6 +140,17 @@ async def dry_run(
     return await service.dry_run(runtime=runtime, principal=principal, rule_id=rule_id, dry=dry)
 
 
+@router.post(RULES + "/{rule_id}/backtest")
+async def backtest(
+    rule_id: uuid.UUID, body: BacktestRequest, principal: CurrentPrincipal, runtime: CurrentRuntime
+) -> Backtest:
+    """The rule (enabled or not) against its pipeline's last `last` trigger events: which it
+    would fire on, with each condition's result; no side effects."""
+    return await service.backtest(
+        runtime=runtime, principal=principal, rule_id=rule_id, last=body.last
+    )
+
+
 @router.get("/v1/deals/{deal_id}/automation-runs")
 async def deal_runs(
     deal_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime, limit: Limit = 100
@@ -140,4 +158,100 @@ async def deal_runs(
     """The automation firings for this deal, newest first."""
     return await service.deal_runs(
         runtime=runtime, principal=principal, deal_id=deal_id, limit=limit
+    )
+
+
+CALENDARS = "/v1/automation/calendars"
+Scope = Annotated[str, Path(max_length=64, description="`*` (the company) or a direction")]
+
+
+def _calendar_tagged(response: Response, calendar: Calendar) -> Calendar:
+    response.headers["ETag"] = etag(calendar.version)
+    return calendar
+
+
+@router.get(CALENDARS)
+async def list_calendars(principal: CurrentPrincipal, runtime: CurrentRuntime) -> list[Calendar]:
+    """The company's business calendar and those of the directions the caller sees."""
+    return await service.list_calendars(runtime=runtime, principal=principal)
+
+
+@router.get(CALENDARS + "/{scope}")
+async def get_calendar(
+    scope: Scope, principal: CurrentPrincipal, runtime: CurrentRuntime, response: Response
+) -> Calendar:
+    calendar = await service.get_calendar(runtime=runtime, principal=principal, scope=scope)
+    return _calendar_tagged(response, calendar)
+
+
+@router.put(CALENDARS + "/{scope}")
+async def put_calendar(
+    scope: Scope,
+    body: CalendarBody,
+    principal: CurrentPrincipal,
+    runtime: CurrentRuntime,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Calendar:
+    """Working week, hours, time zone, public holidays' country and own days (If-Match to
+    replace an existing calendar)."""
+    calendar = await service.put_calendar(
+        runtime=runtime, principal=principal, scope=scope, body=body, if_match=if_match
+    )
+    return _calendar_tagged(response, calendar)
+
+
+@router.get(CALENDARS + "/{scope}/audit")
+async def calendar_audit(
+    scope: Scope, principal: CurrentPrincipal, runtime: CurrentRuntime
+) -> list[AuditEntry]:
+    return await service.calendar_audit(runtime=runtime, principal=principal, scope=scope)
+
+
+@router.get(CALENDARS + "/{scope}/due")
+async def due_preview(
+    scope: Scope,
+    principal: CurrentPrincipal,
+    runtime: CurrentRuntime,
+    start: Annotated[AwareDatetime, Query(alias="from")],
+    amount: Annotated[int, Query(ge=0, le=366 * 24 * 60)] = 0,
+    unit: Unit = "minutes",
+    at_working_time: bool = False,
+) -> DuePreview:
+    """When an action delayed by `amount` `unit` from `from` would be due (the scope's
+    calendar over the company's)."""
+    return await service.due_preview(
+        runtime=runtime,
+        principal=principal,
+        scope=scope,
+        start=start,
+        delay=Delay(amount=amount, unit=unit) if amount else None,
+        at_working_time=at_working_time,
+    )
+
+
+@router.post(RULES + "/{rule_id}/webhook-secret")
+async def issue_hook_secret(
+    rule_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime
+) -> HookSecret:
+    """A new secret for an inbound webhook rule (shown once; the old one stops working)."""
+    return await service.issue_hook_secret(runtime=runtime, principal=principal, rule_id=rule_id)
+
+
+@router.post("/v1/public/automation/hooks/{rule_id}")
+async def inbound_hook(
+    rule_id: uuid.UUID,
+    request: Request,
+    runtime: CurrentRuntime,
+    x_clientele_timestamp: Annotated[str | None, Header()] = None,
+    x_clientele_signature: Annotated[str | None, Header()] = None,
+) -> Run:
+    """An inbound webhook call (no token: signed with the rule's secret, HMAC-SHA256 of
+    `<timestamp>.<body>`): `{"deal_id", "data"}` fires the rule for the deal."""
+    return await service.call_hook(
+        runtime=runtime,
+        rule_id=rule_id,
+        body=await request.body(),
+        timestamp=x_clientele_timestamp,
+        signature=x_clientele_signature,
     )

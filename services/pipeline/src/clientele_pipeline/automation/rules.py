@@ -3,9 +3,12 @@ its conditions evaluate (CEL, ADR 25) and what its actions change (no I/O)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 import uuid
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from datetime import time as clock
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -16,6 +19,12 @@ from clientele_shared.events.schemas.notifications import EndpointName
 from clientele_shared.values import Label, Labels, Note, Title
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from clientele_pipeline.automation.calendar import (
+    BusinessCalendar,
+    CalendarDay,
+    CalendarSettings,
+    Delay,
+)
 from clientele_pipeline.deals.rules import Deal
 
 MAX_DEPTH = 5
@@ -74,6 +83,63 @@ class TagRemoved(_Strict):
     tag: Label | None = Field(default=None, description="any tag when absent")
 
 
+DateFieldName = Annotated[
+    str,
+    Field(
+        pattern=r"^(expected_close_date|custom_fields\.[A-Za-z0-9_]{1,100})$",
+        description="`expected_close_date` or a custom field holding an ISO date",
+    ),
+]
+
+
+class DateReached(_Strict):
+    """`offset_days` before (negative) or after a deal's date, at a local time of the deal's
+    business calendar; recalculated whenever the date changes."""
+
+    kind: Literal["date_reached"]
+    field: DateFieldName
+    offset_days: int = Field(default=0, ge=-366, le=366)
+    at: clock = Field(default=clock(9, 0), description="local time of the deal's calendar")
+
+
+class NoActivity(_Strict):
+    """No event of the deal (a change, a move) for `days` calendar or working days."""
+
+    kind: Literal["no_activity"]
+    days: int = Field(ge=1, le=366)
+    working_days: bool = False
+
+
+WATCHED = ("date_reached", "no_activity")
+"""Triggers that fire on time passing rather than on an event (``automation_watches``)."""
+
+
+class InteractionWith(_Strict):
+    """A contact with the deal was logged, or a planned one completed (interactions'
+    events), optionally of a kind, direction and with exactly a given result."""
+
+    kind: Literal["interaction_logged"]
+    interaction_kind: Literal["call", "email", "meeting", "message", "other"] | None = None
+    direction: Literal["in", "out"] | None = None
+    result: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class DeliveryOutcome(_Strict):
+    """A notification a rule sent for the deal was delivered, failed or bounced (the
+    notifier's delivery results of the pipeline's own requests)."""
+
+    kind: Literal["delivery_result"]
+    outcome: Literal["succeeded", "failed", "bounced"] | None = None
+    channel: Literal["email", "inapp", "webhook", "sms", "telegram"] | None = None
+
+
+class InboundWebhook(_Strict):
+    """A signed call of `POST /v1/public/automation/hooks/{rule_id}` (the rule's own secret,
+    issued by `POST /v1/automation/rules/{id}/webhook-secret`) naming a deal."""
+
+    kind: Literal["inbound_webhook"]
+
+
 class Manual(_Strict):
     """Fired only by `POST /v1/automation/rules/{id}/run` for a deal."""
 
@@ -81,7 +147,18 @@ class Manual(_Strict):
 
 
 Trigger = Annotated[
-    DealCreated | StageEntered | StageLeft | FieldChanged | TagAdded | TagRemoved | Manual,
+    DealCreated
+    | StageEntered
+    | StageLeft
+    | FieldChanged
+    | TagAdded
+    | TagRemoved
+    | DateReached
+    | NoActivity
+    | InteractionWith
+    | DeliveryOutcome
+    | InboundWebhook
+    | Manual,
     Field(discriminator="kind"),
 ]
 
@@ -136,6 +213,33 @@ class _Action(_Strict):
         le=31_622_400,
         description="run this long after the firing (its conditions checked again then)",
     )
+    delay: Delay | None = Field(
+        default=None,
+        description="run after this delay, in calendar time or working hours or days of the "
+        "deal's business calendar (instead of `delay_seconds`)",
+    )
+    at_working_time: bool = Field(
+        default=False,
+        description="run at the next working-hours time (after the delay, if any)",
+    )
+
+    @model_validator(mode="after")
+    def _one_delay(self) -> _Action:
+        if self.delay_seconds and self.delay is not None:
+            raise ValueError("either `delay_seconds` or `delay`, not both")
+        return self
+
+    def waits(self) -> bool:
+        """Whether the action is scheduled rather than run in the firing."""
+        return bool(self.delay_seconds or self.delay or self.at_working_time)
+
+    def due(self, calendar: BusinessCalendar, moment: datetime) -> datetime:
+        """When the action is due if fired at ``moment``."""
+        delay = self.delay
+        if self.delay_seconds:
+            delay = Delay(amount=self.delay_seconds // 60, unit="minutes")
+            moment += timedelta(seconds=self.delay_seconds % 60)
+        return calendar.due(moment, delay, at_working_time=self.at_working_time)
 
 
 class SetField(_Action):
@@ -302,6 +406,63 @@ def occurrences(event_type: str, event_id: uuid.UUID, payload: dict[str, Any]) -
     return []
 
 
+INTERACTION_TYPES = ("interactions.interaction.logged", "interactions.interaction.completed")
+
+
+def interaction_occurrences(
+    event_type: str, event_id: uuid.UUID, payload: dict[str, Any]
+) -> list[Occurrence]:
+    """An interaction with a deal that happened (logged, or a planned one completed)."""
+    if event_type not in INTERACTION_TYPES or payload.get("deal_id") is None:
+        return []
+    facts = {
+        "interaction_id": payload["interaction_id"],
+        "interaction_kind": payload["kind"],
+        "direction": payload["direction"],
+        "result": payload.get("result"),
+        "subject": payload["subject"],
+        "responsible_employee_id": payload.get("responsible_employee_id"),
+    }
+    deal_id = uuid.UUID(str(payload["deal_id"]))
+    return [Occurrence(event_id=event_id, kind="interaction_logged", deal_id=deal_id, facts=facts)]
+
+
+RETRY_BACKOFF_SECONDS = (30, 120, 600, 3600)
+"""How long a rule's e-mail or webhook whose delivery failed waits before its 2nd, 3rd, 4th
+and 5th attempt (then the step has failed for good)."""
+
+
+def request_key(firing_id: uuid.UUID, position: int, attempt: int) -> str:
+    """The idempotency key of a rule's notifier request (a retry is a new request)."""
+    key = f"automation:{firing_id}:{position}"
+    return key if attempt <= 1 else f"{key}:{attempt}"
+
+
+def automation_request(idempotency_key: str) -> tuple[uuid.UUID, int, int] | None:
+    """The firing, step and attempt of a notifier request a rule made (its key)."""
+    parts = idempotency_key.split(":")
+    if len(parts) not in (3, 4) or parts[0] != "automation":
+        return None
+    try:
+        attempt = int(parts[3]) if len(parts) == 4 else 1
+        return uuid.UUID(parts[1]), int(parts[2]), attempt
+    except ValueError:
+        return None
+
+
+def delivery_occurrence(
+    event_type: str, event_id: uuid.UUID, payload: dict[str, Any], deal_id: uuid.UUID
+) -> Occurrence:
+    facts = {
+        "outcome": event_type.rsplit(".", 1)[-1],
+        "channel": payload["channel"],
+        "recipient": payload["recipient"],
+        "reason": payload.get("reason"),
+        "attempts": payload["attempts"],
+    }
+    return Occurrence(event_id=event_id, kind="delivery_result", deal_id=deal_id, facts=facts)
+
+
 def triggered(trigger: Any, occurrence: Occurrence) -> dict[str, Any] | None:
     """The event as the rule's conditions see it if ``trigger`` matches, else None."""
     facts = occurrence.facts
@@ -327,11 +488,68 @@ def triggered(trigger: Any, occurrence: Occurrence) -> dict[str, Any] | None:
         if trigger.match == "from_to" and old != trigger.from_:
             return None
         return {"kind": trigger.kind, "field": trigger.field, "old": old, "new": new}
+    if isinstance(trigger, InteractionWith):
+        wanted = {
+            "interaction_kind": trigger.interaction_kind,
+            "direction": trigger.direction,
+            "result": trigger.result,
+        }
+        if any(value is not None and facts[name] != value for name, value in wanted.items()):
+            return None
+    if isinstance(trigger, DeliveryOutcome):
+        wanted = {"outcome": trigger.outcome, "channel": trigger.channel}
+        if any(value is not None and facts[name] != value for name, value in wanted.items()):
+            return None
     if isinstance(trigger, TagAdded | TagRemoved):
         if trigger.tag is not None and trigger.tag != facts["tag"]:
             return None
         return {"kind": trigger.kind, "tag": facts["tag"]}
     return {"kind": trigger.kind, **facts}
+
+
+def date_of(value: Any) -> date | None:
+    """An ISO date (or the date of an ISO date-time) held by a field; None otherwise."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def watch_due(
+    trigger: DateReached | NoActivity,
+    deal: dict[str, Any],
+    calendar: BusinessCalendar,
+    activity_at: datetime,
+) -> tuple[datetime, str] | None:
+    """When a watched trigger falls due for the deal, and what that was computed from (the
+    date, or the last activity); None when the deal's field holds no date."""
+    if isinstance(trigger, DateReached):
+        day = date_of(_field_value(deal, trigger.field))
+        if day is None:
+            return None
+        moment = datetime.combine(
+            day + timedelta(days=trigger.offset_days), trigger.at, tzinfo=calendar.zone
+        )
+        return moment, day.isoformat()
+    if trigger.working_days:
+        due = calendar.add_working_days(activity_at, trigger.days)
+    else:
+        due = activity_at + timedelta(days=trigger.days)
+    return due, activity_at.isoformat()
+
+
+def watch_event(trigger: DateReached | NoActivity, basis: str) -> dict[str, Any]:
+    """The facts a watched trigger's firing shows its conditions and the run log."""
+    if isinstance(trigger, DateReached):
+        return {
+            "kind": trigger.kind,
+            "field": trigger.field,
+            "date": basis,
+            "offset_days": trigger.offset_days,
+        }
+    return {"kind": trigger.kind, "days": trigger.days, "since": basis}
 
 
 # --- conditions ------------------------------------------------------------------------------
@@ -411,7 +629,7 @@ def elapsed_ms(started: float) -> int:
 class StepRecord(BaseModel):
     position: int
     kind: str
-    status: Literal["scheduled", "done", "skipped", "failed"]
+    status: Literal["scheduled", "done", "skipped", "failed", "retrying"]
     detail: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     duration_ms: int
@@ -446,8 +664,92 @@ class DryRun(_Strict):
     event: dict[str, Any] | None = None
 
 
+class BacktestRequest(_Strict):
+    last: int = Field(default=100, ge=1, le=1000, description="how many of the last events")
+
+
+class BacktestResult(BaseModel):
+    """One stored event: did the trigger match, would the rule have fired (conditions on the
+    deal as it is now)."""
+
+    event_id: uuid.UUID
+    event_type: str
+    occurred_at: datetime
+    deal_id: uuid.UUID
+    triggered: bool
+    would_fire: bool
+    trigger: dict[str, Any] | None = None
+    conditions: list[CheckResult] = Field(default_factory=list)
+
+
+class Backtest(BaseModel):
+    rule_id: uuid.UUID
+    rule_version: int
+    events: int
+    would_fire: int
+    results: list[BacktestResult]
+
+
 class DryRunResult(BaseModel):
     would_fire: bool
     reason: str | None = None
     conditions: list[CheckResult]
     actions: list[dict[str, Any]]
+
+
+# --- business calendars (API bodies) ---------------------------------------------------------
+
+
+class CalendarBody(_Strict):
+    """A calendar as written: settings (a direction without them works the company's) and
+    its own days (`{"2026-12-31": {"working": false, "note": "..."}}`), replaced whole."""
+
+    settings: CalendarSettings | None = None
+    days: dict[date, CalendarDay] = Field(default_factory=dict, max_length=2000)
+
+
+class DuePreview(BaseModel):
+    due_at: datetime
+    timezone: str
+
+
+# --- inbound webhooks ------------------------------------------------------------------------
+
+HOOK_TOLERANCE_SECONDS = 300
+"""How far a signed call's timestamp may be from now (a captured call replays only so long,
+and then only onto the same firing)."""
+
+MAX_HOOK_BODY = 64 * 1024
+
+
+class HookCall(_Strict):
+    """The body of an inbound webhook call: the deal and what the caller knows (`event.data`
+    in conditions)."""
+
+    deal_id: uuid.UUID
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class HookSecret(BaseModel):
+    """A rule's inbound webhook secret, shown once: sign `<timestamp>.<body>` with
+    HMAC-SHA256 and send `X-Clientele-Timestamp` (Unix seconds) and
+    `X-Clientele-Signature: sha256=<hex>`."""
+
+    secret: str
+    url: str
+
+
+def hook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def hook_signed(
+    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float
+) -> bool:
+    """Whether a call is signed with the secret at a time near ``now`` (constant time)."""
+    if timestamp is None or signature is None or not timestamp.isdigit() or len(timestamp) > 12:
+        return False
+    if abs(now - int(timestamp)) > HOOK_TOLERANCE_SECONDS:
+        return False
+    return hmac.compare_digest(hook_signature(secret, timestamp, body), signature)

@@ -3,14 +3,20 @@ manual runs, dry runs and the run log; the deal events that fire rules."""
 
 from __future__ import annotations
 
+import re
+import secrets
+import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from clientele_shared.auth.access import writable_directions
-from clientele_shared.auth.principal import Principal
+from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.outbox import Outbox
-from clientele_shared.http.problems import NotFound, invalid, invalid_field
+from clientele_shared.events.topics import PIPELINE
+from clientele_shared.http.concurrency import check_version, required_versions
+from clientele_shared.http.problems import NotFound, ProblemError, invalid, invalid_field
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import (
     AuditEntry,
@@ -24,25 +30,41 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.automation import engine, queries
+from clientele_pipeline.automation.calendar import COMPANY, Calendar, CalendarSettings, Delay
+from clientele_pipeline.automation.engine import backtest_one
+from clientele_pipeline.automation.engine import rule_principal as rule_principal_of
 from clientele_pipeline.automation.rules import (
+    MAX_HOOK_BODY,
+    Backtest,
+    BacktestResult,
+    CalendarBody,
     DryRun,
     DryRunResult,
+    DuePreview,
+    HookCall,
+    HookSecret,
     MoveToStage,
     Rule,
     RuleDefinition,
     RuleDraft,
     RulePatch,
     Run,
+    automation_request,
     deal_values,
+    delivery_occurrence,
     evaluate,
+    hook_signed,
+    interaction_occurrences,
     occurrences,
     patched,
 )
+from clientele_pipeline.deals import queries as deal_queries
 from clientele_pipeline.deals import service as deals
 from clientele_pipeline.pipelines import service as pipelines
 from clientele_pipeline.pipelines.rules import Pipeline
 from clientele_pipeline.tables import audit_log, automation_rules
 
+DIRECTION = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 KIND = "automation_rule"
 RULE = Versioned(automation_rules, KIND)
 _NOT_FOUND = "The rule does not exist."
@@ -124,7 +146,8 @@ async def create_rule(*, runtime: ServiceRuntime, principal: Principal, draft: R
             kind=KIND, entity_id=rule_id, action="created", version=1, changes={"new": stored}
         )
         rule = await queries.load(uow.session, rule_id)
-    assert rule is not None
+        assert rule is not None
+        await engine.watch_pipeline(uow.session, rule)
     return rule
 
 
@@ -206,7 +229,8 @@ async def update_rule(
         )
         await queries.insert_version(uow.session, rule_id, version, stored, author)
         rule = await queries.load(uow.session, rule_id)
-    assert rule is not None
+        assert rule is not None
+        await engine.watch_pipeline(uow.session, rule)
     return rule
 
 
@@ -215,6 +239,7 @@ async def delete_rule(
 ) -> int:
     async with pipelines.work(runtime, principal) as uow:
         current, _ = await _locked(uow, principal, rule_id)
+        await queries.drop_watches(uow.session, rule_id=rule_id)
         return await write_version(
             uow,
             RULE,
@@ -296,6 +321,277 @@ async def dry_run(
     )
 
 
+async def backtest(
+    *, runtime: ServiceRuntime, principal: Principal, rule_id: uuid.UUID, last: int
+) -> Backtest:
+    """The rule (enabled or not) against its pipeline's last ``last`` trigger events: which
+    it would fire on and each condition's result on the deal as it is now; nothing written,
+    nothing sent. Events of deals the caller or the rule's author cannot see are left out."""
+    async with runtime.sessions() as session:
+        rule, _ = await visible_rule(session, principal, rule_id)
+        author = rule_principal_of(rule, await queries.author_of(session, rule.id, rule.version))
+        events = await queries.recent_events(session, rule.pipeline_id, last)
+        results: list[BacktestResult] = []
+        deals_now: dict[uuid.UUID, Any] = {}
+        for row in events:
+            if row["deal_id"] not in deals_now:
+                found = await deal_queries.load(session, row["deal_id"])
+                deals_now[row["deal_id"]] = found[0] if found else None
+            deal = deals_now[row["deal_id"]]
+            if deal is None or not (
+                principal.can_see(deal.directions) and author.can_see(deal.directions)
+            ):
+                continue
+            results.append(backtest_one(rule, row, deal))
+    return Backtest(
+        rule_id=rule.id,
+        rule_version=rule.version,
+        events=len(results),
+        would_fire=sum(result.would_fire for result in results),
+        results=results,
+    )
+
+
+# --- business calendars (ADR 34) -------------------------------------------------------------
+
+CALENDAR_KIND = "business_calendar"
+_NO_CALENDAR = "The calendar does not exist."
+
+
+def _calendar_entity(scope: str) -> uuid.UUID:
+    """The audit trail's id of a calendar (calendars are keyed by their scope)."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"clientele:automation-calendar:{scope}")
+
+
+def _seen(principal: Principal, scope: str) -> None:
+    """The company's calendar is everybody's; a direction's is seen by who sees it (404)."""
+    if scope != COMPANY and (DIRECTION.fullmatch(scope) is None or not principal.can_see([scope])):
+        raise NotFound(_NO_CALENDAR)
+
+
+def _stored_or_default(stored: Calendar | None, scope: str) -> Calendar:
+    if stored is not None:
+        return stored
+    return Calendar(scope=scope, settings=CalendarSettings() if scope == COMPANY else None)
+
+
+async def list_calendars(*, runtime: ServiceRuntime, principal: Principal) -> list[Calendar]:
+    """The company's calendar and the stored ones of the directions the caller sees."""
+    async with runtime.sessions() as session:
+        found = await queries.calendars(session)
+    company = next((c for c in found if c.scope == COMPANY), None)
+    return [
+        _stored_or_default(company, COMPANY),
+        *(c for c in found if c.scope != COMPANY and principal.can_see([c.scope])),
+    ]
+
+
+async def get_calendar(*, runtime: ServiceRuntime, principal: Principal, scope: str) -> Calendar:
+    _seen(principal, scope)
+    async with runtime.sessions() as session:
+        return _stored_or_default(await queries.load_calendar(session, scope), scope)
+
+
+async def put_calendar(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    scope: str,
+    body: CalendarBody,
+    if_match: str | None,
+) -> Calendar:
+    """Replace a calendar (the company's: admins; a direction's: who writes in it, 403).
+    Creating one needs no If-Match; replacing one does (428, 412 when stale)."""
+    _seen(principal, scope)
+    if scope == COMPANY:
+        if not (principal.is_service or principal.has_role(Role.ADMIN)):
+            raise ProblemError(
+                403,
+                "Forbidden",
+                "Only an administrator changes the company's calendar.",
+                kind="forbidden",
+            )
+    else:
+        writable_directions(principal, [scope])
+    if scope == COMPANY and body.settings is None:
+        body = body.model_copy(update={"settings": CalendarSettings()})
+    async with pipelines.work(runtime, principal) as uow:
+        current = await queries.load_calendar(uow.session, scope, lock=True)
+        if current is not None:
+            check_version(required_versions(if_match), current.version)
+        version = 1 if current is None else current.version + 1
+        stored = body.model_dump(mode="json")
+        before = (
+            {} if current is None else current.model_dump(mode="json", include={"settings", "days"})
+        )
+        await queries.save_calendar(
+            uow.session,
+            {"scope": scope, **stored, "version": version, "updated_by": principal.subject},
+        )
+        await uow.audit(
+            kind=CALENDAR_KIND,
+            entity_id=_calendar_entity(scope),
+            action="created" if current is None else "updated",
+            version=version,
+            changes={
+                name: {"old": before.get(name), "new": stored[name]}
+                for name in stored
+                if before.get(name) != stored[name]
+            },
+            note=scope,
+        )
+        saved = await queries.load_calendar(uow.session, scope)
+    assert saved is not None
+    return saved
+
+
+async def calendar_audit(
+    *, runtime: ServiceRuntime, principal: Principal, scope: str
+) -> list[AuditEntry]:
+    _seen(principal, scope)
+    async with runtime.sessions() as session:
+        return await audit_trail(session, audit_log, CALENDAR_KIND, _calendar_entity(scope))
+
+
+async def due_preview(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    scope: str,
+    start: datetime,
+    delay: Delay | None,
+    at_working_time: bool,
+) -> DuePreview:
+    """When an action delayed so from ``start`` would be due under the scope's calendar."""
+    _seen(principal, scope)
+    async with runtime.sessions() as session:
+        calendar = await queries.calendar_for(session, [] if scope == COMPANY else [scope])
+    due_at = calendar.due(start, delay, at_working_time=at_working_time)
+    return DuePreview(due_at=due_at, timezone=calendar.settings.timezone)
+
+
+# --- inbound webhooks ------------------------------------------------------------------------
+
+
+def _hook_caller(rule_id: uuid.UUID) -> Principal:
+    """Who the audit trail names for an inbound webhook call (the caller has no account)."""
+    return Principal(subject=f"hook:{rule_id}", kind="service", service="pipeline")
+
+
+async def issue_hook_secret(
+    *, runtime: ServiceRuntime, principal: Principal, rule_id: uuid.UUID
+) -> HookSecret:
+    """A new secret for the rule's inbound webhook (the old one stops working); shown once."""
+    secret = secrets.token_urlsafe(32)
+    async with pipelines.work(runtime, principal) as uow:
+        rule, _ = await _locked(uow, principal, rule_id)
+        if rule.trigger.kind != "inbound_webhook":
+            raise invalid_field("rule_id", "not a rule with an inbound webhook trigger")
+        await queries.set_hook_secret(uow.session, rule_id, secret)
+        await uow.audit(
+            kind=KIND, entity_id=rule_id, action="webhook_secret_issued", version=rule.version
+        )
+    return HookSecret(secret=secret, url=f"/v1/public/automation/hooks/{rule_id}")
+
+
+async def call_hook(
+    *,
+    runtime: ServiceRuntime,
+    rule_id: uuid.UUID,
+    body: bytes,
+    timestamp: str | None,
+    signature: str | None,
+) -> Run:
+    """Fire an inbound webhook rule for the deal the signed call names; the same signed call
+    again answers the same firing (nothing runs twice)."""
+    refused = ProblemError(
+        401,
+        "Unauthorized",
+        "No enabled rule takes this call, or the signature or its time is wrong.",
+        kind="bad-signature",
+    )
+    if len(body) > MAX_HOOK_BODY:
+        raise invalid_field("body", f"at most {MAX_HOOK_BODY} bytes")
+    async with pipelines.work(runtime, _hook_caller(rule_id)) as uow:
+        secret = await queries.hook_secret(uow.session, rule_id)
+        if secret is None or not hook_signed(secret, timestamp, signature, body, time.time()):
+            raise refused
+        try:
+            call = HookCall.model_validate_json(body)
+        except ValidationError as exc:
+            raise invalid([dict(error) for error in exc.errors(include_url=False)]) from None
+        rule = await queries.load(uow.session, rule_id, lock=True)
+        assert rule is not None
+        found = await deal_queries.load(uow.session, call.deal_id, lock=True)
+        if (
+            found is None
+            or found[0].deleted_at is not None
+            or found[0].pipeline_id != (rule.pipeline_id)
+        ):
+            raise invalid_field(
+                "deal_id", "no such deal in the rule's pipeline", "unknown_reference"
+            )
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"automation-hook:{rule_id}:{signature}")
+        event = {"kind": "inbound_webhook", "data": call.data}
+        firing_id = await engine.fire(
+            uow.session, uow.outbox, rule, call.deal_id, event_id, event, []
+        )
+        if firing_id is None:
+            firing_id = await queries.firing_of(uow.session, rule.id, rule.version, event_id)
+        found_runs = await queries.runs(uow.session, firing_id=firing_id)
+    return found_runs[0]
+
+
+class InteractionTriggers:
+    """Interactions' events: a contact with a deal logged (or a planned one completed) is
+    activity on the deal and fires the `interaction_logged` rules."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+        found = interaction_occurrences(
+            envelope.type, envelope.event_id, payload.model_dump(mode="json")
+        )
+        if not found:
+            return
+        await engine.on_deal_event(session, found[0].deal_id, envelope.occurred_at, activity=True)
+        await engine.on_occurrences(
+            session,
+            self.outbox,
+            found,
+            envelope.causation_id,
+            envelope.occurred_at,
+            envelope.type,
+        )
+
+
+class DeliveryTriggers:
+    """The notifier's results of the requests rules made: fire `delivery_result` rules on the
+    deal the request was for; the causation chain is the requesting firing's (a rule answering
+    its own e-mail's bounce with another e-mail is a loop)."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
+        values = payload.model_dump(mode="json")
+        request = automation_request(str(values.get("idempotency_key", "")))
+        if values.get("requester") != PIPELINE or request is None or "channel" not in values:
+            return
+        deal_id = await queries.firing_deal(session, request[0])
+        if deal_id is None:
+            return
+        if envelope.type == "notifier.delivery.failed":
+            await engine.on_delivery_failed(
+                session, self.outbox, request[0], request[1], request[2], values.get("reason")
+            )
+        occurrence = delivery_occurrence(envelope.type, envelope.event_id, values, deal_id)
+        await engine.on_occurrences(
+            session, self.outbox, [occurrence], str(request[0]), envelope.occurred_at, envelope.type
+        )
+
+
 class DealEvents:
     """The pipeline's own deal events, consumed through the inbox: each fires the matching
     rules in the inbox's transaction (so a redelivered event never fires twice)."""
@@ -304,7 +600,17 @@ class DealEvents:
         self.outbox = outbox
 
     async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
-        found = occurrences(envelope.type, envelope.event_id, payload.model_dump(mode="json"))
+        values = payload.model_dump(mode="json")
+        by_rule = envelope.actor is not None and envelope.actor.kind == "automation"
+        await engine.on_deal_event(
+            session, uuid.UUID(str(values["deal_id"])), envelope.occurred_at, activity=not by_rule
+        )
+        found = occurrences(envelope.type, envelope.event_id, values)
         await engine.on_occurrences(
-            session, self.outbox, found, envelope.causation_id, envelope.occurred_at
+            session,
+            self.outbox,
+            found,
+            envelope.causation_id,
+            envelope.occurred_at,
+            envelope.type,
         )

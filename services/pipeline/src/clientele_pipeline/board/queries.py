@@ -150,6 +150,47 @@ def _cards(where: list[ColumnElement[bool]], limit: int) -> Select[Any]:
     )
 
 
+async def sparse_pages(
+    session: AsyncSession,
+    where: list[ColumnElement[bool]],
+    stage_ids: list[uuid.UUID],
+    limit: int,
+) -> dict[uuid.UUID, list[DealCard]]:
+    """The first page of every column when few deals match: the matching deals found once
+    (through the filter's own index), ranked per stage, the client names joined to the kept
+    ones. Never scans a column in board order for matches that may not be there."""
+    fields = [deals.c[name] for name in DealCard.model_fields if name in deals.c]
+    rank = func.row_number().over(
+        partition_by=deals.c.stage_id, order_by=(deals.c.created_at.desc(), deals.c.id.desc())
+    )
+    ranked = (
+        select(*fields, rank.label("rank"))
+        .where(*where, deals.c.stage_id.in_(stage_ids))
+        .subquery("ranked")
+    )
+    rows = (
+        await session.execute(
+            select(
+                *(ranked.c[column.name] for column in fields),
+                func.coalesce(organizations.c.short_name, organizations.c.legal_name).label(
+                    "organization_name"
+                ),
+            )
+            .select_from(
+                ranked.outerjoin(
+                    organizations, organizations.c.organization_id == ranked.c.organization_id
+                )
+            )
+            .where(ranked.c.rank <= limit)
+            .order_by(ranked.c.stage_id, ranked.c.rank)
+        )
+    ).mappings()
+    pages: dict[uuid.UUID, list[DealCard]] = {stage_id: [] for stage_id in stage_ids}
+    for row in rows:
+        pages[row["stage_id"]].append(DealCard.model_validate(dict(row)))
+    return pages
+
+
 async def first_pages(
     session: AsyncSession,
     where: list[ColumnElement[bool]],

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from typing import cast
 
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.problems import NotFound, invalid_field
 from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.service_layer import read_snapshot
 
 from clientele_pipeline.board import queries
 from clientele_pipeline.board.rules import (
@@ -19,6 +21,11 @@ from clientele_pipeline.board.rules import (
     encode_cursor,
 )
 from clientele_pipeline.pipelines import service as pipelines
+from clientele_pipeline.settings import PipelineSettings
+
+
+def _settings(runtime: ServiceRuntime) -> PipelineSettings:
+    return cast(PipelineSettings, runtime.settings)
 
 
 async def board(
@@ -38,6 +45,7 @@ async def board(
         )
     after = decode_cursor(cursor) if cursor is not None else None
     async with runtime.sessions() as session, session.begin():
+        await read_snapshot(session)  # the counts and the pages agree
         pipeline = await pipelines.visible_pipeline(session, principal, pipeline_id)
         stages = pipeline.stages
         if stage_id is not None:
@@ -56,8 +64,17 @@ async def board(
             per_stage[row["stage_id"]].append(
                 Total(currency=row["currency"], amount=row["amount"], count=row["count"])
             )
+        counts = {stage: sum(total.count for total in found) for stage, found in per_stage.items()}
         if after is None:
-            pages = await queries.first_pages(session, where, [s.id for s in stages], limit + 1)
+            # a column without matches is not read; few matches overall are found through the
+            # filter's index rather than by walking each column in board order (ADR 20)
+            shown = [stage.id for stage in stages if counts.get(stage.id, 0) > 0]
+            fetch = (
+                queries.sparse_pages
+                if sum(counts.values()) <= _settings(runtime).board_sparse_matches
+                else queries.first_pages
+            )
+            pages = await fetch(session, where, shown, limit + 1) if shown else {}
         else:
             pages = {
                 stages[0].id: await queries.column_page(
@@ -66,7 +83,7 @@ async def board(
             }
         columns = []
         for stage in stages:
-            cards = pages[stage.id]
+            cards = pages.get(stage.id, [])
             more = len(cards) > limit
             cards = cards[:limit]
             totals = sorted(per_stage.get(stage.id, []), key=lambda t: t.currency or "")

@@ -47,13 +47,25 @@ async def record_move(
     to_stage_id: uuid.UUID,
     values: dict[str, Any],
 ) -> None:
-    """One entry of the append-only stage history."""
+    """One entry of the append-only stage history; a move also records when the deal had
+    entered the stage it leaves (the previous entry's time)."""
+    history = deal_stage_history
+    entered = (
+        select(history.c.moved_at)
+        .where(history.c.deal_id == deal.id)
+        .order_by(history.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        if from_stage_id is not None
+        else None
+    )
     await session.execute(
-        insert(deal_stage_history).values(
+        insert(history).values(
             deal_id=deal.id,
             pipeline_id=deal.pipeline_id,
             from_stage_id=from_stage_id,
             to_stage_id=to_stage_id,
+            from_entered_at=entered,
             **values,
         )
     )

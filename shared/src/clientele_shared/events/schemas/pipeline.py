@@ -136,3 +136,23 @@ EVENTS = [
     EventSpec(DEAL_DELETED, 1, DEALS, DealDeleted),
     EventSpec(DEAL_RESTORED, 1, DEALS, DealRestored),
 ]
+
+
+class DealPaymentReceived(Payload):
+    """The ERP reported a payment for a deal (``clientele.erp.documents``), attached to it."""
+
+    deal_id: uuid.UUID
+    organization_id: uuid.UUID
+    pipeline_id: uuid.UUID
+    document_id: str
+    """The ERP's id of the payment."""
+    invoice_id: str | None = None
+    number: str
+    date: date
+    amount: Decimal
+    currency: str
+    paid_at: AwareDatetime | None = None
+
+
+DEAL_PAYMENT_RECEIVED = "pipeline.deal.payment_received"
+EVENTS.append(EventSpec(DEAL_PAYMENT_RECEIVED, 1, DEALS, DealPaymentReceived))

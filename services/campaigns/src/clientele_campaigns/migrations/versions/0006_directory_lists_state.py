@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 revision = "0006"
-down_revision = "0005"
+down_revision = "0006_mailings"
 
 
 def _order() -> list[sa.Column[int]]:

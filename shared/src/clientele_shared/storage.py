@@ -1,5 +1,6 @@
-"""Where attachment bytes live — local disk (default) or an S3-compatible object store — and the
-size and content-type checks every upload passes.
+"""Where uploaded files live — local disk (default) or an S3-compatible object store — and the
+size and content-type checks every upload passes (interaction attachments, documents of a
+marketing event).
 
 Bytes stream both ways: an upload is checked chunk by chunk, then written chunk by chunk (to S3
 as one PUT, or as a multipart upload once it outgrows ``S3_PART_SIZE``); a download is read
@@ -21,14 +22,17 @@ import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
-from clientele_shared.observability import get_logger
+from fastapi import UploadFile
+from pydantic import Field, SecretStr, model_validator
 
-from clientele_interactions.settings import InteractionsSettings
+from clientele_shared.http.problems import ProblemError
+from clientele_shared.observability import get_logger
+from clientele_shared.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -49,7 +53,7 @@ class StorageUnavailable(RuntimeError):
 
 
 class AttachmentStorage(Protocol):
-    """Stores blobs by key. Keys are made by the service (``<interaction>/<attachment>``)."""
+    """Stores blobs by key. Keys are made by the service (``<owner record>/<file id>``)."""
 
     async def put(self, key: str, chunks: AsyncIterable[bytes], *, content_type: str) -> None:
         """Store the bytes ``chunks`` yields under ``key`` (all or nothing)."""
@@ -256,7 +260,61 @@ class S3Storage:
             raise StorageUnavailable(f"S3 delete of {key} failed: {exc}") from exc
 
 
-def create_storage(settings: InteractionsSettings) -> AttachmentStorage:
+DEFAULT_ATTACHMENT_TYPES = (
+    "application/pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/zip",
+    "application/vnd.ms-outlook",
+    "message/rfc822",
+    "text/plain",
+    "text/csv",
+    "text/calendar",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+)
+
+
+class AttachmentStorageSettings(ServiceSettings):
+    """The settings of a service that keeps uploaded files (the same variables everywhere)."""
+
+    attachment_storage: Literal["local", "s3"] = "local"
+    attachments_dir: Path = Path(".state/attachments")
+    """Where ``local`` storage keeps the bytes."""
+    s3_endpoint_url: str | None = None
+    """An S3-compatible store (MinIO, Ceph, a cloud's); none: AWS S3 of ``S3_REGION``."""
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    """Without a key pair botocore's default chain applies (AWS_* variables, a pod's role)."""
+    s3_addressing_style: Literal["path", "virtual", "auto"] = "path"
+    s3_key_prefix: str = Field(default="", max_length=200)
+    s3_part_size: int = Field(default=8 << 20, ge=5 << 20, le=5 << 30)
+    """Uploads larger than this go as multipart uploads of parts this large (S3: at least
+    5 MiB)."""
+    s3_timeout: float = Field(default=60.0, gt=0)
+    attachment_max_bytes: int = Field(default=10_485_760, ge=1)
+    attachment_content_types: list[str] = Field(default_factory=lambda: [*DEFAULT_ATTACHMENT_TYPES])
+
+    @model_validator(mode="after")
+    def _storage_complete(self) -> AttachmentStorageSettings:
+        if self.attachment_storage == "s3" and not self.s3_bucket:
+            raise ValueError("ATTACHMENT_STORAGE=s3 needs S3_BUCKET")
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise ValueError("give both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither")
+        return self
+
+
+def create_storage(settings: AttachmentStorageSettings) -> AttachmentStorage:
     if settings.attachment_storage == "s3":
         assert settings.s3_bucket is not None  # the settings validate it
         return S3Storage(
@@ -462,6 +520,28 @@ def check_attachment(
     check.feed(data)
     kind, size, sha256 = check.finish()
     return Upload(kind, size, sha256, lambda: single(data))
+
+
+async def check_upload(file: UploadFile, *, max_bytes: int, allowed: list[str]) -> Upload:
+    """Check an uploaded file a chunk at a time (it is spooled by the server already); the
+    checked upload reads it again from the start."""
+    check = UploadCheck(file.content_type, max_bytes=max_bytes, allowed=allowed)
+    while chunk := await file.read(CHUNK):
+        check.feed(chunk)
+    kind, size, sha256 = check.finish()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        await file.seek(0)
+        while chunk := await file.read(CHUNK):
+            yield chunk
+
+    return Upload(kind, size, sha256, chunks)
+
+
+def refused(exc: AttachmentRefused) -> ProblemError:
+    """The problem answer of a refused upload (413, 415 or 422)."""
+    kind = exc.title.lower().replace(" ", "-")
+    return ProblemError(exc.status, exc.title, exc.detail, kind=kind)
 
 
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|]+')

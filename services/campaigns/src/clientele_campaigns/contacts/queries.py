@@ -1,0 +1,49 @@
+"""SQL of the contacts read model."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from clientele_shared.directory_read_models import any_of
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import bindparam
+from sqlalchemy.types import Uuid
+
+from clientele_campaigns.contacts.rules import Contact
+from clientele_campaigns.tables import mailing_contacts
+
+_COLUMNS = [
+    mailing_contacts.c.person_id,
+    mailing_contacts.c.emails,
+    mailing_contacts.c.birthday,
+    mailing_contacts.c.gender,
+    mailing_contacts.c.attributes,
+    mailing_contacts.c.employments,
+]
+
+
+async def contacts_of(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Contact]:
+    rows = await session.execute(select(*_COLUMNS).where(any_of(mailing_contacts.c.person_id, ids)))
+    return {row.person_id: Contact.model_validate(row._mapping) for row in rows}
+
+
+async def employed_at(
+    session: AsyncSession, organization_ids: Iterable[uuid.UUID]
+) -> list[Contact]:
+    """The persons with a live employment at any of these organizations."""
+    wanted = sorted(set(organization_ids))
+    if not wanted:
+        return []
+    rows = await session.execute(
+        select(*_COLUMNS)
+        .where(
+            mailing_contacts.c.organization_ids.overlap(
+                func.cast(bindparam(None, wanted, type_=ARRAY(Uuid)), ARRAY(Uuid))
+            )
+        )
+        .order_by(mailing_contacts.c.person_id)
+    )
+    return [Contact.model_validate(row._mapping) for row in rows]

@@ -1,0 +1,85 @@
+"""What a mailing needs of a person beyond the persons read model, as one row of the contacts
+read model (no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from clientele_shared.events.schemas.directory import PersonState
+from pydantic import BaseModel, ConfigDict
+
+GENDER_ATTRIBUTES = ("gender", "пол")
+"""Custom attributes a person's record may state the gender in."""
+_GENDERS = {"male": "male", "m": "male", "м": "male", "муж": "male", "мужской": "male"} | {
+    "female": "female",
+    "f": "female",
+    "ж": "female",
+    "жен": "female",
+    "женский": "female",
+}
+
+
+class Employment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    organization_id: uuid.UUID
+    position: str | None = None
+    emails: list[str] = []
+
+
+class Contact(BaseModel):
+    """A person's addresses, birthday, recorded gender, attributes and live employments."""
+
+    model_config = ConfigDict(frozen=True)
+
+    person_id: uuid.UUID
+    emails: list[str] = []
+    birthday: date | None = None
+    gender: str | None = None
+    attributes: dict[str, Any] = {}
+    employments: list[Employment] = []
+
+    def email_at(self, organization_id: uuid.UUID | None) -> str | None:
+        """The address to write to about an organization: the employment's own first, else
+        the person's."""
+        for employment in self.employments:
+            if employment.organization_id == organization_id and employment.emails:
+                return employment.emails[0]
+        return self.emails[0] if self.emails else None
+
+
+def recorded_gender(attributes: dict[str, Any]) -> str | None:
+    for name in GENDER_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str) and value.strip().lower() in _GENDERS:
+            return _GENDERS[value.strip().lower()]
+    return None
+
+
+def _address(value: str) -> str:
+    return value.strip().lower()
+
+
+def contact_columns(state: PersonState) -> dict[str, Any]:
+    """The read model's row of a person's state snapshot."""
+    employments = [
+        {
+            "organization_id": str(e.organization_id),
+            "position": e.position,
+            "emails": [_address(x) for x in e.emails if x.strip()],
+        }
+        for e in state.employments
+    ]
+    return {
+        "person_id": state.person_id,
+        "emails": [_address(x) for x in state.emails if x.strip()],
+        "birthday": state.birthday,
+        "gender": recorded_gender(state.attributes),
+        "attributes": state.attributes,
+        "employments": employments,
+        "organization_ids": sorted({e.organization_id for e in state.employments}),
+        "version": state.version,
+        "state_revision": state.revision,
+    }

@@ -1,0 +1,1 @@
+"""Documents of a marketing event."""

@@ -1,0 +1,706 @@
+"""Mailing operations: create and change a mailing, validate and preview it, start, pause,
+resume and cancel it; the worker's steps (prepare a due mailing, hand a batch of recipients to
+the notifier) and the delivery results coming back. ADR 38."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from clientele_shared.auth.access import ensure_visible, writable_directions
+from clientele_shared.auth.principal import Principal
+from clientele_shared.directory_read_models import OrganizationRecord, PersonRecord
+from clientele_shared.events.envelope import Actor, Envelope
+from clientele_shared.http.problems import Conflict, NotFound, invalid, invalid_field
+from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.service_layer import UnitOfWork, Versioned, unit_of_work, write_version
+from clientele_shared.templating import MessageTemplate, TemplateInvalid, try_render
+from pydantic import ValidationError
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_campaigns import publishing
+from clientele_campaigns.campaigns import service as campaigns
+from clientele_campaigns.clients.service import READ_MODELS
+from clientele_campaigns.consent import service as consent
+from clientele_campaigns.contacts import queries as contacts_queries
+from clientele_campaigns.contacts.rules import Contact
+from clientele_campaigns.lists import service as lists
+from clientele_campaigns.mailings import queries
+from clientele_campaigns.mailings.rules import (
+    EDITABLE_STATUSES,
+    Candidate,
+    ListAudience,
+    Mailing,
+    MailingDraft,
+    MailingPatch,
+    OrganizationsAudience,
+    Preview,
+    Recipient,
+    Resolved,
+    StageAudience,
+    Validation,
+    candidates_at,
+    classify,
+    next_issue,
+    read_unsubscribe_token,
+    status_allowed,
+    unsubscribe_token,
+)
+from clientele_campaigns.participants import service as participants
+from clientele_campaigns.settings import CampaignsSettings
+from clientele_campaigns.tables import audit_log, mailings
+from clientele_campaigns.templates.rules import compile_parts, context, problems_of
+
+KIND = "mailing"
+MAILING = Versioned(mailings, KIND)
+WORKER = Actor(subject="campaigns-mailer", kind="service")
+CHANNEL = "email"
+MAX_EXCLUSIONS_SHOWN = 1000
+_NOT_FOUND = "The mailing does not exist."
+_PLACEHOLDER_URL = "https://unsubscribe.invalid/"
+
+
+def _template(mailing: Mailing | MailingDraft) -> MessageTemplate:
+    parts = mailing.template if isinstance(mailing, MailingDraft) else mailing.parts
+    try:
+        return compile_parts(parts)
+    except TemplateInvalid as problems:
+        raise invalid(problems_of(problems)) from None
+
+
+async def _visible(
+    session: AsyncSession, principal: Principal, mailing_id: uuid.UUID, *, lock: bool = False
+) -> Mailing:
+    mailing = await queries.load(session, mailing_id, lock=lock, with_totals=not lock)
+    if mailing is None:
+        raise NotFound(_NOT_FOUND)
+    ensure_visible(principal, mailing.directions, _NOT_FOUND)
+    return mailing
+
+
+async def _locked(uow: UnitOfWork, principal: Principal, mailing_id: uuid.UUID) -> Mailing:
+    mailing = await _visible(uow.session, principal, mailing_id, lock=True)
+    writable_directions(principal, mailing.directions)
+    return mailing
+
+
+async def _check_audience(
+    session: AsyncSession, principal: Principal, draft: MailingDraft | Mailing
+) -> None:
+    """The audience's and the event's references exist and the caller sees them (422)."""
+    if draft.campaign_id is not None:
+        try:
+            await campaigns.visible_campaign(session, principal, draft.campaign_id)
+        except NotFound:
+            raise invalid_field("campaign_id", "no such event", "unknown_reference") from None
+    audience = draft.audience
+    if isinstance(audience, ListAudience):
+        if await lists.members_of(session, audience.list_id) is None:
+            raise invalid_field("audience.list_id", "no such list", "unknown_reference")
+    elif isinstance(audience, StageAudience):
+        try:
+            event = await campaigns.visible_campaign(session, principal, audience.campaign_id)
+        except NotFound:
+            raise invalid_field(
+                "audience.campaign_id", "no such event", "unknown_reference"
+            ) from None
+        if event.stage(audience.stage_id) is None:
+            raise invalid_field("audience.stage_id", "no such stage", "unknown_reference")
+
+
+def _values(draft: MailingDraft) -> dict[str, Any]:
+    return {
+        "title": draft.title,
+        "campaign_id": draft.campaign_id,
+        "subject": draft.template.subject,
+        "html": draft.template.html,
+        "text": draft.template.text,
+        "attachments": [a.model_dump(mode="json") for a in draft.attachments],
+        "reply_to": draft.reply_to,
+        "audience": draft.audience.model_dump(mode="json"),
+        "scheduled_at": draft.scheduled_at,
+        "recurrence": None
+        if draft.recurrence is None
+        else draft.recurrence.model_dump(mode="json"),
+    }
+
+
+async def create(*, runtime: ServiceRuntime, principal: Principal, draft: MailingDraft) -> Mailing:
+    writable_directions(principal, draft.directions)
+    _template(draft)
+    mailing_id = uuid.uuid4()
+    async with campaigns.work(runtime, principal) as uow:
+        await _check_audience(uow.session, principal, draft)
+        values = _values(draft)
+        await queries.insert_mailing(
+            uow.session,
+            {
+                **values,
+                "id": mailing_id,
+                "channel": CHANNEL,
+                "status": "draft",
+                "directions": draft.directions,
+                "series_id": mailing_id if draft.recurrence is not None else None,
+                "version": 1,
+                "created_by": principal.subject,
+                "updated_by": principal.subject,
+            },
+        )
+        await uow.audit(
+            kind=KIND,
+            entity_id=mailing_id,
+            action="created",
+            version=1,
+            changes={k: {"old": None, "new": _json(v)} for k, v in values.items()},
+        )
+    return await get(runtime=runtime, principal=principal, mailing_id=mailing_id)
+
+
+def _json(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+async def get(*, runtime: ServiceRuntime, principal: Principal, mailing_id: uuid.UUID) -> Mailing:
+    async with runtime.sessions() as session:
+        return await _visible(session, principal, mailing_id)
+
+
+async def list_mailings(
+    *, runtime: ServiceRuntime, principal: Principal, status: str | None, limit: int
+) -> list[Mailing]:
+    async with runtime.sessions() as session:
+        return await queries.list_visible(session, principal, status, limit)
+
+
+async def change(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    mailing_id: uuid.UUID,
+    patch: MailingPatch,
+    expected: set[int],
+) -> Mailing:
+    """Change a mailing not started yet (409 ``mailing-started`` otherwise)."""
+    async with campaigns.work(runtime, principal) as uow:
+        current = await _locked(uow, principal, mailing_id)
+        if current.status not in EDITABLE_STATUSES:
+            raise Conflict("A started mailing cannot be changed.", kind="mailing-started")
+        draft = MailingDraft.model_validate(
+            {
+                "title": current.title,
+                "directions": current.directions,
+                "campaign_id": current.campaign_id,
+                "template": current.parts.model_dump(),
+                "attachments": current.attachments,
+                "reply_to": current.reply_to,
+                "audience": current.audience,
+                "scheduled_at": current.scheduled_at,
+                "recurrence": current.recurrence,
+                **patch.model_dump(exclude_unset=True),
+            }
+        )
+        _template(draft)
+        await _check_audience(uow.session, principal, draft)
+        old, new = _values(MailingDraft.model_validate(_draft_of(current))), _values(draft)
+        changes = {
+            k: {"old": _json(old[k]), "new": _json(v)} for k, v in new.items() if old[k] != v
+        }
+        await write_version(
+            uow,
+            MAILING,
+            mailing_id,
+            current=current.version,
+            expected=expected,
+            values=new,
+            action="changed",
+            changes=changes,
+        )
+    return await get(runtime=runtime, principal=principal, mailing_id=mailing_id)
+
+
+def _draft_of(mailing: Mailing) -> dict[str, Any]:
+    return {
+        "title": mailing.title,
+        "directions": mailing.directions,
+        "campaign_id": mailing.campaign_id,
+        "template": mailing.parts.model_dump(),
+        "attachments": mailing.attachments,
+        "reply_to": mailing.reply_to,
+        "audience": mailing.audience,
+        "scheduled_at": mailing.scheduled_at,
+        "recurrence": mailing.recurrence,
+    }
+
+
+_ACTIONS = {"send": "scheduled", "pause": "paused", "resume": "sending", "cancel": "cancelled"}
+
+
+async def act(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    mailing_id: uuid.UUID,
+    action: str,
+    expected: set[int],
+) -> Mailing:
+    """``send`` (now, or at ``scheduled_at``), ``pause``, ``resume``, ``cancel`` (409
+    ``status-transition`` when the mailing's state does not allow it)."""
+    target = _ACTIONS[action]
+    async with campaigns.work(runtime, principal) as uow:
+        current = await _locked(uow, principal, mailing_id)
+        if not status_allowed(current.status, target):
+            raise Conflict(
+                f"A {current.status} mailing cannot be {target}.", kind="status-transition"
+            )
+        values: dict[str, Any] = {"status": target}
+        if action == "send":
+            if not _template(current).refers_to("unsubscribe_url"):
+                raise invalid_field(
+                    "template", "an e-mail mailing needs {{ unsubscribe_url }}", "unsubscribe_link"
+                )
+            await _check_audience(uow.session, principal, current)
+            if current.scheduled_at is None:
+                values["scheduled_at"] = await uow.session.scalar(_now())
+        cancelled = 0
+        if action == "cancel":
+            cancelled = await queries.cancel_pending(uow.session, mailing_id)
+            values["finished_at"] = await uow.session.scalar(_now())
+        await write_version(
+            uow,
+            MAILING,
+            mailing_id,
+            current=current.version,
+            expected=expected,
+            values=values,
+            action=action,
+            changes={"status": {"old": current.status, "new": target}},
+            note=f"{cancelled} pending recipients cancelled" if cancelled else None,
+        )
+    return await get(runtime=runtime, principal=principal, mailing_id=mailing_id)
+
+
+def _now() -> Select[Any]:
+    return select(func.now())
+
+
+# --- resolving the audience ------------------------------------------------------------------
+
+
+@dataclass
+class _Facts:
+    """What classifying candidates needs, loaded in a few statements."""
+
+    persons: dict[uuid.UUID, PersonRecord]
+    organizations: dict[uuid.UUID, OrganizationRecord]
+    contacts: dict[uuid.UUID, Contact]
+    consents: dict[uuid.UUID, Any]
+    event: dict[str, Any] | None
+
+
+async def _candidates(session: AsyncSession, mailing: Mailing) -> list[Candidate]:
+    audience = mailing.audience
+    if isinstance(audience, StageAudience):
+        found = await participants.at_stage(session, audience.campaign_id, audience.stage_id)
+        direct = [Candidate(p.person_id, p.organization_id) for p in found if p.person_id]
+        whole = {p.organization_id for p in found if p.person_id is None}
+        people = await contacts_queries.employed_at(session, whole)
+        named = {c.person_id for c in direct}
+        return direct + [
+            c for c in candidates_at(people, whole, audience.positions) if c.person_id not in named
+        ]
+    if isinstance(audience, ListAudience):
+        organizations = set(await lists.members_of(session, audience.list_id) or [])
+    else:
+        assert isinstance(audience, OrganizationsAudience)
+        organizations = set(audience.organization_ids)
+    people = await contacts_queries.employed_at(session, organizations)
+    return candidates_at(people, organizations, audience.positions)
+
+
+async def _facts(
+    session: AsyncSession, mailing: Mailing, candidates: Iterable[Candidate]
+) -> _Facts:
+    listed = list(candidates)
+    person_ids = [c.person_id for c in listed]
+    organization_ids = [c.organization_id for c in listed if c.organization_id]
+    event_id = mailing.campaign_id
+    if event_id is None and isinstance(mailing.audience, StageAudience):
+        event_id = mailing.audience.campaign_id
+    event = None
+    if event_id is not None:
+        found = await campaigns.campaign_of(session, event_id)
+        event = None if found is None else found.model_dump()
+    return _Facts(
+        persons=await READ_MODELS.persons_of(session, person_ids),
+        organizations=await READ_MODELS.organizations_of(session, organization_ids),
+        contacts=await contacts_queries.contacts_of(session, person_ids),
+        consents=await consent.granted(session, person_ids, CHANNEL),
+        event=event,
+    )
+
+
+def _outside(
+    mailing: Mailing, person: PersonRecord | None, organization: OrganizationRecord | None
+) -> bool:
+    """A person or organization none of whose directions is the mailing's."""
+    wanted = set(mailing.directions)
+    if organization is not None:
+        return wanted.isdisjoint(organization.directions)
+    return person is not None and wanted.isdisjoint(person.directions)
+
+
+def _classify_all(
+    mailing: Mailing,
+    template: MessageTemplate | None,
+    candidates: list[Candidate],
+    facts: _Facts,
+    url: Any,
+) -> list[tuple[Resolved, dict[str, Any] | None]]:
+    """Each candidate's row and (for those who get it) its template values: CPU work, run in a
+    thread (``template`` None: its fields were checked when the mailing started)."""
+    out: list[tuple[Resolved, dict[str, Any] | None]] = []
+    for candidate in candidates:
+        person = facts.persons.get(candidate.person_id)
+        organization = (
+            facts.organizations.get(candidate.organization_id)
+            if candidate.organization_id
+            else None
+        )
+        contact = facts.contacts.get(candidate.person_id)
+        values = None
+        if person is not None:
+            email = contact.email_at(candidate.organization_id) if contact else None
+            values = context(
+                person=person,
+                contact=contact,
+                organization=organization,
+                email=email,
+                event=facts.event,
+                mailing_title=mailing.title,
+                unsubscribe_url=url(candidate.person_id),
+            )
+        if _outside(mailing, person, organization):
+            resolved = Resolved(
+                candidate.person_id,
+                candidate.organization_id,
+                None,
+                "excluded",
+                "unknown_person",
+                "outside the mailing's directions",
+            )
+        else:
+            resolved = classify(
+                candidate,
+                person=person,
+                organization=organization,
+                contact=contact,
+                consent=facts.consents.get(candidate.person_id),
+                template=template,
+                context=values,
+            )
+        out.append((resolved, values))
+    return out
+
+
+async def _resolve(
+    session: AsyncSession, mailing: Mailing, template: MessageTemplate
+) -> list[Resolved]:
+    candidates = await _candidates(session, mailing)
+    facts = await _facts(session, mailing, candidates)
+    classified = await asyncio.to_thread(
+        _classify_all, mailing, template, candidates, facts, lambda _p: _PLACEHOLDER_URL
+    )
+    return [resolved for resolved, _ in classified]
+
+
+async def validate(
+    *, runtime: ServiceRuntime, principal: Principal, mailing_id: uuid.UUID
+) -> Validation:
+    """Who a send now would reach and who not, with why (no writes)."""
+    async with runtime.sessions() as session:
+        mailing = await _visible(session, principal, mailing_id)
+        template = _template(mailing)
+        resolved = await _resolve(session, mailing, template)
+    excluded = [r for r in resolved if r.status == "excluded"]
+    counts: dict[str, int] = {}
+    for r in excluded:
+        counts[str(r.reason)] = counts.get(str(r.reason), 0) + 1
+    shown = sorted(excluded, key=lambda r: r.person_id)[:MAX_EXCLUSIONS_SHOWN]
+    return Validation(
+        recipients=len(resolved) - len(excluded),
+        excluded=counts,
+        exclusions=[Recipient.model_validate(r.row(mailing_id)) for r in shown],
+        unsubscribe_link=template.refers_to("unsubscribe_url"),
+    )
+
+
+async def preview(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    mailing_id: uuid.UUID,
+    person_id: uuid.UUID,
+    organization_id: uuid.UUID | None,
+) -> Preview:
+    """The message as a chosen person would get it (and whether a send would exclude them)."""
+    async with runtime.sessions() as session:
+        mailing = await _visible(session, principal, mailing_id)
+        template = _template(mailing)
+        person = (await READ_MODELS.persons_of(session, [person_id])).get(person_id)
+        if person is None or person.deleted or not principal.can_see(person.directions):
+            raise invalid_field(
+                "person_id", "no such person", "unknown_reference", location="query"
+            )
+        if organization_id is None:
+            contact = (await contacts_queries.contacts_of(session, [person_id])).get(person_id)
+            if contact and contact.employments:
+                organization_id = contact.employments[0].organization_id
+        candidate = Candidate(person_id, organization_id)
+        facts = await _facts(session, mailing, [candidate])
+        key = await queries.signing_key(session)
+        await session.commit()
+    url = _url_maker(settings_of(runtime), key, mailing_id)
+    [(resolved, values)] = await asyncio.to_thread(
+        _classify_all, mailing, template, [candidate], facts, url
+    )
+    rendered = try_render(template, values or {})
+    shown = Preview(
+        person_id=person_id,
+        organization_id=organization_id,
+        email=resolved.email,
+        excluded=resolved.reason,
+        detail=resolved.detail,
+    )
+    if isinstance(rendered, str):
+        return shown.model_copy(update={"detail": shown.detail or rendered})
+    return shown.model_copy(
+        update={"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
+    )
+
+
+def settings_of(runtime: ServiceRuntime) -> CampaignsSettings:
+    settings = runtime.settings
+    assert isinstance(settings, CampaignsSettings)
+    return settings
+
+
+def _url_maker(settings: CampaignsSettings, key: bytes, mailing_id: uuid.UUID) -> Any:
+    base = settings.public_base_url.rstrip("/")
+
+    def url(person_id: uuid.UUID) -> str:
+        return f"{base}/v1/public/unsubscribe/{unsubscribe_token(key, mailing_id, person_id)}"
+
+    return url
+
+
+async def list_recipients(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    mailing_id: uuid.UUID,
+    status: str | None,
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[Recipient]:
+    async with runtime.sessions() as session:
+        await _visible(session, principal, mailing_id)
+        return await queries.recipients(
+            session, mailing_id, status=status, after=after, limit=limit
+        )
+
+
+# --- the worker's steps ----------------------------------------------------------------------
+
+
+def _work(runtime: ServiceRuntime) -> Any:
+    return unit_of_work(runtime.sessions, runtime.outbox, audit_log, WORKER)
+
+
+async def prepare_due(runtime: ServiceRuntime) -> bool:
+    """Resolve the recipients of the mailing longest due and keep them (one transaction; a
+    replica preparing another mailing is not waited for); whether there was one."""
+    async with _work(runtime) as uow:
+        mailing = await queries.due(uow.session)
+        if mailing is None:
+            return False
+        resolved = await _resolve(uow.session, mailing, compile_parts(mailing.parts))
+        await queries.insert_recipients(uow.session, [r.row(mailing.id) for r in resolved])
+        pending = sum(1 for r in resolved if r.status == "pending")
+        await write_version(
+            uow,
+            MAILING,
+            mailing.id,
+            current=mailing.version,
+            expected={mailing.version},
+            values={"status": "sending", "prepared_at": await uow.session.scalar(_now())},
+            action="prepared",
+            changes={"status": {"old": "scheduled", "new": "sending"}},
+            note=f"{len(resolved)} resolved, {pending} to send",
+        )
+        if mailing.recurrence is not None:
+            await _schedule_next_issue(uow, mailing)
+    return True
+
+
+async def _schedule_next_issue(uow: UnitOfWork, mailing: Mailing) -> None:
+    """A newsletter's next issue, scheduled when this one starts: the same template, audience
+    and schedule; it resolves its audience when it falls due (cancel it to end the series)."""
+    assert mailing.recurrence is not None
+    assert mailing.scheduled_at is not None
+    series_id = mailing.series_id or mailing.id
+    first = await queries.load(uow.session, series_id) if series_id != mailing.id else mailing
+    anchor = (first or mailing).scheduled_at or mailing.scheduled_at
+    zone = ZoneInfo(mailing.recurrence.time_zone)
+    due = next_issue(mailing.recurrence, mailing.scheduled_at, anchor.astimezone(zone).day)
+    issue_id = uuid.uuid4()
+    await queries.insert_mailing(
+        uow.session,
+        {
+            **_values(MailingDraft.model_validate(_draft_of(mailing))),
+            "id": issue_id,
+            "channel": CHANNEL,
+            "status": "scheduled",
+            "directions": mailing.directions,
+            "scheduled_at": due,
+            "series_id": series_id,
+            "issue": mailing.issue + 1,
+            "version": 1,
+            "created_by": uow.actor.subject,
+            "updated_by": uow.actor.subject,
+        },
+    )
+    await uow.audit(
+        kind=KIND,
+        entity_id=issue_id,
+        action="created",
+        version=1,
+        changes={"scheduled_at": {"old": None, "new": due.isoformat()}},
+        note=f"issue {mailing.issue + 1} of the newsletter {series_id}",
+    )
+
+
+async def hand_over(runtime: ServiceRuntime, settings: CampaignsSettings) -> int:
+    """One batch of pending recipients of each sending mailing, rendered and handed to the
+    notifier through the outbox in the transaction that marks them queued; how many."""
+    async with runtime.sessions() as session:
+        sending = await queries.sending(session)
+    handed = 0
+    for mailing_id in sending:
+        count = await _batch(runtime, settings, mailing_id)
+        if count == 0:
+            async with _work(runtime) as uow:
+                await queries.finish_if_handed_over(uow.session, mailing_id)
+        handed += count
+    return handed
+
+
+async def _batch(
+    runtime: ServiceRuntime, settings: CampaignsSettings, mailing_id: uuid.UUID
+) -> int:
+    async with _work(runtime) as uow:
+        mailing = await queries.share_if_sending(uow.session, mailing_id)
+        if mailing is None:
+            return 0
+        claimed = await queries.claim_pending(uow.session, mailing_id, settings.mailing_batch_size)
+        if not claimed:
+            return 0
+        template = compile_parts(mailing.parts)
+        candidates = [Candidate(r.person_id, r.organization_id) for r in claimed]
+        facts = await _facts(uow.session, mailing, candidates)
+        key = await queries.signing_key(uow.session)
+        url = _url_maker(settings, key, mailing_id)
+        outcomes, envelopes = await asyncio.to_thread(
+            _render_batch, uow, mailing, template, candidates, facts, url
+        )
+        await queries.record_outcomes(uow.session, mailing_id, outcomes)
+        uow.stage(*envelopes)
+    return len(claimed)
+
+
+def _render_batch(
+    uow: UnitOfWork,
+    mailing: Mailing,
+    template: MessageTemplate,
+    candidates: list[Candidate],
+    facts: _Facts,
+    url: Any,
+) -> tuple[list[tuple[uuid.UUID, str, str | None, str | None]], list[Envelope]]:
+    """Classify again (consent withdrawn or a block since the mailing started excludes now) and
+    render each message: the recipients' outcomes and the delivery requests."""
+    outcomes: list[tuple[uuid.UUID, str, str | None, str | None]] = []
+    envelopes: list[Envelope] = []
+    for resolved, values in _classify_all(mailing, None, candidates, facts, url):
+        if resolved.status != "pending" or values is None or resolved.email is None:
+            outcomes.append((resolved.person_id, "excluded", resolved.reason, resolved.detail))
+            continue
+        rendered = try_render(template, values, checked=True)
+        if isinstance(rendered, str):
+            outcomes.append((resolved.person_id, "failed", "render_failed", rendered[:2000]))
+            continue
+        try:
+            envelope = publishing.mailing_message(
+                uow.outbox,
+                mailing,
+                resolved,
+                rendered,
+                unsubscribe_url=values["unsubscribe_url"],
+                name=values["person"]["full_name"],
+            )
+        except ValidationError as error:  # a message too long for the notifier, say
+            detail = str(error)[:2000]
+            outcomes.append((resolved.person_id, "failed", "render_failed", detail))
+            continue
+        envelopes.append(envelope)
+        outcomes.append((resolved.person_id, "queued", None, None))
+    return outcomes, envelopes
+
+
+async def delivery_result(
+    uow: UnitOfWork, key: tuple[uuid.UUID, uuid.UUID], status: str, reason: str | None
+) -> None:
+    """A result from the notifier on a recipient; a hard bounce is published for the
+    directory to mark the address for review."""
+    mailing_id, person_id = key
+    found = await queries.record_result(uow.session, mailing_id, person_id, status, reason)
+    if found is None or status != "bounced":
+        return
+    email, directions = found
+    if email:
+        uow.stage(
+            publishing.address_bounced(
+                uow.outbox, person_id, email, mailing_id, reason, directions, uow.actor
+            )
+        )
+
+
+# --- the unsubscribe link ------------------------------------------------------------------------
+
+_BAD_LINK = "The unsubscribe link is not valid."
+
+
+async def _token_target(session: AsyncSession, token: str) -> tuple[uuid.UUID, uuid.UUID]:
+    key = await queries.signing_key(session)
+    found = read_unsubscribe_token(key, token)
+    if found is None or await queries.load(session, found[0]) is None:
+        raise NotFound(_BAD_LINK)
+    return found
+
+
+async def check_token(*, runtime: ServiceRuntime, token: str) -> None:
+    """404 unless the token is one of ours, for a mailing that exists."""
+    async with runtime.sessions() as session, session.begin():
+        await _token_target(session, token)
+
+
+async def unsubscribe(*, runtime: ServiceRuntime, token: str) -> None:
+    """The link's person withdraws e-mail consent (recorded once, published)."""
+    async with runtime.sessions() as session, session.begin():
+        mailing_id, person_id = await _token_target(session, token)
+    actor = Actor(subject=f"person:{person_id}", kind="person")
+    async with unit_of_work(runtime.sessions, runtime.outbox, audit_log, actor) as uow:
+        await consent.unsubscribed(uow, person_id, mailing_id, CHANNEL)

@@ -1,0 +1,24 @@
+"""The mailing worker: starts due mailings and hands their recipients to the notifier, batch by
+batch, on every replica (row locks keep replicas apart)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from clientele_shared.runtime import ServiceRuntime
+
+from clientele_campaigns.mailings import service
+from clientele_campaigns.settings import CampaignsSettings
+
+
+class MailingWorker:
+    def __init__(self, runtime: ServiceRuntime, settings: CampaignsSettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+
+    async def run(self) -> None:
+        while True:
+            prepared = await service.prepare_due(self.runtime)
+            handed = await service.hand_over(self.runtime, self.settings)
+            if not prepared and handed == 0:
+                await asyncio.sleep(self.settings.mailing_poll_interval)

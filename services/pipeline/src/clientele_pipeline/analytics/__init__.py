@@ -1,0 +1,1 @@
+"""Sales analytics: funnel, time in stage, cycle, contacts, won deals, monitoring, forecast."""

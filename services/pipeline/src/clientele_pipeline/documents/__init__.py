@@ -1,0 +1,1 @@
+"""ERP documents (invoices, payments, shipments) attached to deals and clients."""

@@ -1,0 +1,1 @@
+"""Tasks of employees and their calendar feed."""
