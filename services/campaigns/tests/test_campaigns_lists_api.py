@@ -7,10 +7,8 @@ import uuid
 
 from campaigns_testkit import Stack, create_event
 from clientele_shared.events.catalog import CAMPAIGN_EVENTS, LIST_MEMBERS_STATE
-from clientele_shared.events.schemas.directory import ListMemberState, OrganizationListState
 
 NORTH = ["north"]
-_revisions = iter(range(1, 1_000_000))
 
 
 def _membership(
@@ -19,17 +17,7 @@ def _membership(
     added: list[uuid.UUID] | None = None,
     removed: list[uuid.UUID] | None = None,
 ) -> None:
-    """The directory's state records of a membership change: the list, a record per member
-    added, a tombstone per member removed."""
-    list_state = OrganizationListState(
-        list_id=list_id, version=1, revision=next(_revisions), name="Дилеры 2026", kind="static"
-    )
-    stack.publish_state("directory.list.state", list_state, str(list_id))
-    for org in added or []:
-        member = ListMemberState(list_id=list_id, organization_id=org, revision=next(_revisions))
-        stack.publish_state("directory.list_member.state", member, f"{list_id}:{org}")
-    for org in removed or []:
-        stack.remove_state(LIST_MEMBERS_STATE, f"{list_id}:{org}", (1, next(_revisions)))
+    stack.static_list(list_id, added or [], removed or [], name="Дилеры 2026")
 
 
 def test_list_resolved_and_resolution_kept(stack: Stack) -> None:

@@ -20,7 +20,6 @@ from clientele_shared.events.catalog import (
     notification_requests,
 )
 from clientele_shared.events.envelope import Envelope
-from clientele_shared.events.schemas.directory import ListMembershipChanged
 from clientele_shared.events.schemas.notifier import DeliveryResult
 from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.stack import Stack, running
@@ -47,8 +46,7 @@ def stack(
 
 def _list(stack: Stack, organizations: list[uuid.UUID]) -> uuid.UUID:
     list_id = uuid.uuid4()
-    payload = ListMembershipChanged(list_id=list_id, list_name="Бухгалтеры", added=organizations)
-    stack.publish("organization", "directory.list.membership_changed", payload, list_id)
+    stack.static_list(list_id, organizations, name="Бухгалтеры", directions=NORTH)
     stack.wait_until(
         "SELECT count(*) FROM directory_list_members WHERE list_id = :id",
         len(organizations),
@@ -438,8 +436,7 @@ def test_a_newsletter_resolves_its_list_anew_for_each_issue(stack: Stack) -> Non
     assert second["issue"] == 2
     assert second["scheduled_at"].startswith("2026-02-28T05:00:00")  # 10:00 in Yekaterinburg
     # the list changes; the second issue, once due, reaches its members then
-    payload = ListMembershipChanged(list_id=list_id, list_name="Бухгалтеры", added=[later_org])
-    stack.publish("organization", "directory.list.membership_changed", payload, list_id)
+    stack.static_list(list_id, [later_org], name="Бухгалтеры", directions=NORTH)
     stack.wait_until(
         "SELECT count(*) FROM directory_list_members WHERE list_id = :id", 2, "the list", id=list_id
     )

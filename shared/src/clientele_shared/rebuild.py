@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, MetaData, Table, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from clientele_shared.db import sessionmaker
 from clientele_shared.events.outbox import NOTIFY_CHANNEL, Outbox
@@ -101,7 +101,10 @@ async def rebuild(
     sessions = sessionmaker(engine)
     last = 0.0
 
+    removed: list[Removal] = []
+
     async def apply(snapshots: list[BaseModel], purged: list[Removal]) -> None:
+        removed.extend(purged)
         async with sessions() as session, session.begin():
             await read_model.model.bulk(session, snapshots, into=aside)
             await read_model.model.remove(session, purged, into=aside)
@@ -140,6 +143,10 @@ async def rebuild(
                 f"ON CONFLICT ({conflict}) DO UPDATE SET {updates} WHERE {newer}"
             )
         )
+        # a row the live table kept although the topic removed it since (its tombstone came
+        # while the service was not consuming) does not come back: the tombstones again
+        async with AsyncSession(bind=conn) as session:
+            await model.remove(session, removed, into=aside)
         replaced = f"{name}_replaced"
         await conn.execute(
             text(f"ALTER TABLE {in_schema}{_quoted(name)} RENAME TO {_quoted(replaced)}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,11 +22,19 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.db import async_url
-from clientele_shared.events.catalog import EMPLOYEES, ORGANIZATIONS, PERSONS, REGISTRY
+from clientele_shared.events.catalog import (
+    EMPLOYEES,
+    LIST_MEMBERS_STATE,
+    ORGANIZATIONS,
+    PERSONS,
+    REGISTRY,
+)
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.schemas.directory import (
     EmployeeCreated,
+    ListMemberState,
     OrganizationCreated,
+    OrganizationListState,
     PersonCreated,
 )
 from clientele_shared.events.state import Tombstone
@@ -142,6 +151,35 @@ class Stack:
         asyncio.run(
             send_envelopes(self.bootstrap, topic, [directory_envelope(event_type, payload, key)])
         )
+
+    def static_list(
+        self,
+        list_id: uuid.UUID,
+        added: Sequence[uuid.UUID] = (),
+        removed: Sequence[uuid.UUID] = (),
+        *,
+        name: str = "Список",
+        directions: Sequence[str] = (),
+    ) -> None:
+        """The directory's state records of a static list's change: the list, a record per
+        member added, a tombstone per member removed (ADR 18)."""
+        revision = time.time_ns()  # later calls, later records
+        state = OrganizationListState(
+            list_id=list_id,
+            version=1,
+            revision=revision,
+            name=name,
+            kind="static",
+            directions=list(directions),
+        )
+        self.publish_state("directory.list.state", state, str(list_id))
+        for offset, org in enumerate(added, start=1):
+            member = ListMemberState(
+                list_id=list_id, organization_id=org, revision=revision + offset
+            )
+            self.publish_state("directory.list_member.state", member, f"{list_id}:{org}")
+        for offset, org in enumerate(removed, start=len(added) + 1):
+            self.remove_state(LIST_MEMBERS_STATE, f"{list_id}:{org}", (1, revision + offset))
 
     def remove_state(self, topic: str, key: str, order: tuple[int, int]) -> None:
         """Publish a tombstone on ``key`` of a state topic with its order (ADR 18)."""
