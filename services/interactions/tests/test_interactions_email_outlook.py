@@ -254,4 +254,6 @@ def test_hostile_mail_is_refused_while_the_service_keeps_answering(
         answers = [u.result() for u in uploads]
     assert [a.status_code for a in answers] == [422, 422, 201], [a.text for a in answers]
     assert len(answers[2].json()["unknown_addresses"]) == 1_321
-    assert max(waits) < 1.5, f"/health/live waited {max(waits):.2f} s during the parsing"
+    # not a time limit (machines are noisy): a loop blocked by parsing answers a poll only
+    # between parses (3 or 4 in all); a free one keeps answering while the workers parse
+    assert len(waits) >= 10, f"/health/live answered {len(waits)} times during the parsing"
