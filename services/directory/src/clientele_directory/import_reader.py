@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing.connection import wait
 from typing import IO, Any
 
 from clientele_shared.memory import tune_garbage_collector
+from clientele_shared.worker_processes import end_with_parent
 
 from clientele_directory.domain.imports import ParsedRow, is_blank, map_headers, parse_row
 from clientele_directory.tabular import TabularError, read_rows
@@ -98,15 +98,7 @@ def _worker_started(gc_young_threshold: int) -> None:
     reader when the service process is gone (a pool's idle worker would wait for work forever
     after its parent was killed)."""
     tune_garbage_collector(gc_young_threshold)
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        sentinel = parent.sentinel
-
-        def orphaned() -> None:
-            wait([sentinel])
-            os._exit(1)
-
-        threading.Thread(target=orphaned, name="parent-watch", daemon=True).start()
+    end_with_parent()
 
 
 _ACCEPT_GRACE = 10.0

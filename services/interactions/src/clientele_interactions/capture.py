@@ -26,6 +26,7 @@ from clientele_shared.storage import (
     check_attachment,
     safe_filename,
 )
+from clientele_shared.worker_processes import end_with_parent
 from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
@@ -104,8 +105,10 @@ class AlreadyCaptured(Conflict):
 @functools.cache
 def _parsers(workers: int) -> ProcessPoolExecutor:
     """The worker processes that parse message files (spawned: a fork of a process running an
-    event loop and threads is unsafe)."""
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    event loop and threads is unsafe); each ends when the service process is gone."""
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=end_with_parent
+    )
 
 
 async def read_message(
