@@ -8,12 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays
 from clientele_shared.values import Note
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 COMPANY = "*"
 """The calendar of the company: a direction without its own calendar uses it."""
@@ -24,6 +31,20 @@ HORIZON_DAYS = 3 * 366
 Unit = Literal["minutes", "hours", "days", "working_hours", "working_days"]
 
 
+ClockTime = Annotated[
+    time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$",
+            "examples": ["09:00"],
+        }
+    ),
+]
+"""A local wall-clock time, \"09:00\" or \"09:00:00\" (JSON Schema's ``format: time`` wants an
+offset, which a working day in a named time zone has not)."""
+
+
 class CalendarSettings(BaseModel):
     """A working week (ISO weekdays, 1 = Monday), working hours in a time zone, and whose
     public holidays apply (``holidays`` country code; none when null)."""
@@ -32,8 +53,8 @@ class CalendarSettings(BaseModel):
 
     timezone: str = "Europe/Moscow"
     workdays: list[int] = Field(default=[1, 2, 3, 4, 5], min_length=1, max_length=7)
-    work_start: time = time(9, 0)
-    work_end: time = time(18, 0)
+    work_start: ClockTime = time(9, 0)
+    work_end: ClockTime = time(18, 0)
     holidays_country: str | None = Field(default="RU", pattern=r"^[A-Z]{2}$")
 
     @field_validator("timezone")
