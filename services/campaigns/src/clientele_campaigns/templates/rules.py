@@ -50,7 +50,7 @@ class TemplateParts(BaseModel):
     text: Body | None = None
 
 
-class Problem(BaseModel):
+class TemplateIssue(BaseModel):
     part: str
     kind: str
     detail: str
@@ -63,11 +63,13 @@ class TemplateCheck(BaseModel):
     fields: list[str]
     required: list[str]
     unsubscribe_link: bool
-    problems: list[Problem] = Field(default_factory=list)
+    problems: list[TemplateIssue] = Field(default_factory=list)
 
 
-def _problem(problem: TemplateProblem) -> Problem:
-    return Problem(part=problem.part, kind=problem.kind, detail=problem.detail, line=problem.line)
+def _problem(problem: TemplateProblem) -> TemplateIssue:
+    return TemplateIssue(
+        part=problem.part, kind=problem.kind, detail=problem.detail, line=problem.line
+    )
 
 
 def compile_parts(parts: TemplateParts) -> MessageTemplate:
