@@ -53,6 +53,12 @@ UNSEEDED = {
     "endpoint_id": "webhooks are for administrators only (403 before any look-up)",
     "delivery_id": "deliveries are for administrators and services only",
     "reminder_id": "reminders are for administrators and services only",
+    # added after the matrix was written; their own tests check access by direction, seeding
+    # them here is open work (issue 18)
+    "scope": "business calendars: a direction's working hours (pipeline automation)",
+    "task_id": "pipeline tasks: test_pipeline_tasks_api.py checks other directions",
+    "mailing_id": "mailings: test_campaigns_mailings_api.py checks other directions",
+    "document_id": "event documents: test_campaigns_documents_api.py checks other directions",
 }
 
 
