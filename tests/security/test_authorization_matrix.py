@@ -58,6 +58,7 @@ UNSEEDED = {
     "scope": "business calendars: a direction's working hours (pipeline automation)",
     "task_id": "pipeline tasks: test_pipeline_tasks_api.py checks other directions",
     "mailing_id": "mailings: test_campaigns_mailings_api.py checks other directions",
+    "action": "a mailing's verb (send, pause, resume, cancel), beside its unseeded id",
     "document_id": "event documents: test_campaigns_documents_api.py checks other directions",
 }
 
