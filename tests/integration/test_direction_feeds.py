@@ -8,11 +8,9 @@ exactly that direction's events and snapshots, a record that leaves the directio
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,10 +21,9 @@ from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.feeds import feed_topic
 from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from clientele_shared.testing.stack import Stack, running
 
 pytestmark = pytest.mark.integration
-VENV_BIN = Path(sys.executable).parent
 Record = tuple[str, Envelope | None]
 
 
@@ -35,21 +32,13 @@ def directory(
     infra: Infrastructure,
     service_env: dict[str, str],
     migrated: None,
+    issuer: TokenIssuer,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ServiceProcess]:
-    env = {**service_env, "DATABASE_URL": infra.test_database_url("directory")}
-    process = ServiceProcess("directory", env, tmp_path_factory.mktemp("directory"), VENV_BIN)
-    try:
-        wait_for(process.ready, 60, "directory to be ready")
-        yield process
-    finally:
-        process.stop()
-
-
-def _headers(issuer: TokenIssuer, *directions: str, admin: bool = False) -> dict[str, str]:
-    roles = ["admin"] if admin else ["sales"]
-    token = issuer.mint("feeds", roles=roles, directions=list(directions), ttl_seconds=600)
-    return {"Authorization": f"Bearer {token}"}
+) -> Iterator[Stack]:
+    url = infra.test_database_url("directory")
+    logs = tmp_path_factory.mktemp("directory")
+    with running("directory", infra, service_env, url, issuer, logs) as stack:
+        yield stack
 
 
 async def _read(bootstrap: str, topic: str, until: int, within: float = 30) -> list[Record]:
@@ -69,30 +58,29 @@ async def _read(bootstrap: str, topic: str, until: int, within: float = 30) -> l
     )
     await consumer.start()
     records: list[Record] = []
-    try:
-        while len(records) < until and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=300)
-            for partition_records in batch.values():
-                records.extend(
-                    (
-                        (r.key or b"").decode(),
-                        Envelope.from_bytes(r.value) if r.value is not None else None,
-                    )
-                    for r in partition_records
-                )
-        await asyncio.sleep(0.5)  # anything more that should not be there
-        for partition_records in (await consumer.getmany(timeout_ms=500)).values():
+
+    async def fetch(timeout_ms: int) -> None:
+        for partition_records in (await consumer.getmany(timeout_ms=timeout_ms)).values():
             records.extend(
-                ((r.key or b"").decode(), Envelope.from_bytes(r.value) if r.value else None)
+                (
+                    (r.key or b"").decode(),
+                    Envelope.from_bytes(r.value) if r.value is not None else None,
+                )
                 for r in partition_records
             )
+
+    try:
+        while len(records) < until and time.monotonic() < deadline:
+            await fetch(300)
+        await asyncio.sleep(0.5)  # anything more that should not be there
+        await fetch(500)
     finally:
         await consumer.stop()
     return records
 
 
 async def test_a_direction_feed_carries_its_records_and_sees_them_leave(
-    directory: ServiceProcess, issuer: TokenIssuer, infra: Infrastructure
+    directory: Stack, infra: Infrastructure
 ) -> None:
     run = uuid.uuid4().hex[:8]
     north, south = f"feed-n-{run}", f"feed-s-{run}"
@@ -102,7 +90,7 @@ async def test_a_direction_feed_carries_its_records_and_sees_them_leave(
         async def create(name: str, direction: str) -> dict[str, Any]:
             body = {"legal_name": name, "directions": [direction]}
             response = await http.post(
-                "/v1/organizations", json=body, headers=_headers(issuer, direction)
+                "/v1/organizations", json=body, headers=directory.user([direction])
             )
             assert response.status_code == 201, response.text
             created: dict[str, Any] = response.json()
@@ -114,7 +102,7 @@ async def test_a_direction_feed_carries_its_records_and_sees_them_leave(
         response = await http.patch(
             f"/v1/organizations/{moved['id']}",
             json={"directions": [south]},
-            headers=_headers(issuer, admin=True) | {"If-Match": 'W/"1"'},
+            headers=directory.user([], roles=["admin"]) | {"If-Match": 'W/"1"'},
         )
         assert response.status_code == 200, response.text
 
