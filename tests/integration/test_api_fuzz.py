@@ -7,6 +7,7 @@ within a few minutes on two slow cores; a failure names the operation and the ch
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 
@@ -116,6 +117,10 @@ def _fuzz_operation(
 def _fuzz(url: str, headers: dict[str, str], service: str) -> dict[tuple[str, str, str], str]:
     """Run every operation; each (service, operation, failure kind) found, with one example."""
     raw = httpx.get(f"{url}/openapi.json", timeout=30).json()
+    assert '"format": "time"' not in json.dumps(raw), (
+        f"{service}: a field is declared as JSON Schema format time, which needs an offset that "
+        "a wall-clock time lacks; use clientele_shared.values.ClockTime"
+    )
     failures: dict[tuple[str, str, str], str] = {}
     for result in schemathesis.openapi.from_dict(raw).get_all_operations():
         if isinstance(result, Err):  # an operation schemathesis cannot read fails the test

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from datetime import time
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 MAX_LIST = 50
@@ -59,6 +60,19 @@ Label = Annotated[
     AfterValidator(_one_line),
 ]
 Direction = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+ClockTime = Annotated[
+    time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$",
+            "examples": ["09:00"],
+        }
+    ),
+]
+"""A local wall-clock time, "09:00" or "09:00:00", in a time zone named beside it (JSON
+Schema's ``format: time`` wants an offset, which such a time has not)."""
 
 
 def _sorted_set(values: list[str]) -> list[str]:

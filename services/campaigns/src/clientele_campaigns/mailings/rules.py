@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from clientele_shared.directory_read_models import OrganizationRecord, PersonRecord
 from clientele_shared.events.schemas.notifications import AttachmentRef, EmailAddress
 from clientele_shared.templating import MessageTemplate
-from clientele_shared.values import Directions, Title
+from clientele_shared.values import ClockTime, Directions, Title
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -101,7 +101,7 @@ class Recurrence(BaseModel):
 
     every: Literal["day", "week", "month"]
     interval: int = Field(default=1, ge=1, le=366)
-    at: time
+    at: ClockTime
     time_zone: str = Field(default="Europe/Moscow", max_length=64)
 
     @field_validator("time_zone")

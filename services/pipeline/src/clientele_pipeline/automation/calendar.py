@@ -8,16 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays
-from clientele_shared.values import Note
+from clientele_shared.values import ClockTime, Note
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -29,20 +28,6 @@ HORIZON_DAYS = 3 * 366
 """How far ahead a working time is looked for (a calendar with no working day is refused)."""
 
 Unit = Literal["minutes", "hours", "days", "working_hours", "working_days"]
-
-
-ClockTime = Annotated[
-    time,
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$",
-            "examples": ["09:00"],
-        }
-    ),
-]
-"""A local wall-clock time, \"09:00\" or \"09:00:00\" (JSON Schema's ``format: time`` wants an
-offset, which a working day in a named time zone has not)."""
 
 
 class CalendarSettings(BaseModel):

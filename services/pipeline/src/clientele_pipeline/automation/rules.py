@@ -17,7 +17,7 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 from clientele_shared.events.schemas.notifications import EndpointName
 from clientele_shared.templating import MessageTemplate, TemplateInvalid
-from clientele_shared.values import Label, Labels, Note, Title
+from clientele_shared.values import ClockTime, Label, Labels, Note, Title
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from clientele_pipeline.automation.calendar import (
@@ -100,7 +100,7 @@ class DateReached(_Strict):
     kind: Literal["date_reached"]
     field: DateFieldName
     offset_days: int = Field(default=0, ge=-366, le=366)
-    at: clock = Field(default=clock(9, 0), description="local time of the deal's calendar")
+    at: ClockTime = Field(default=clock(9, 0), description="local time of the deal's calendar")
 
 
 class NoActivity(_Strict):
