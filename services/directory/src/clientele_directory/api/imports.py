@@ -44,7 +44,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.common import legacy_work
 from clientele_directory.attributes.rules import (
     AttributeDefinition,
     AttributeErrors,
@@ -92,6 +91,7 @@ from clientele_directory.tables import (
 from clientele_directory.tabular import TabularError
 from clientele_directory.values import STORED, email_domain
 from clientele_directory.visibility import person_visible
+from clientele_directory.work import legacy_work
 
 router = APIRouter(prefix="/v1/organizations", tags=["import"])
 NAME_SIMILARITY = 0.5
