@@ -269,11 +269,15 @@ async def unit_of_work(
 
 @asynccontextmanager
 async def within(
-    session: AsyncSession, outbox: Outbox, audit_log: Table | None, actor: Actor
+    session: AsyncSession,
+    outbox: Outbox,
+    audit_log: Table | None,
+    actor: Actor,
+    actor_name: str | None = None,
 ) -> AsyncIterator[UnitOfWork]:
     """A unit of work inside a transaction someone else owns (an event consumer's inbox
     transaction): the events are staged when the block ends; the owner commits."""
-    uow = UnitOfWork(session, outbox, audit_log, actor)
+    uow = UnitOfWork(session, outbox, audit_log, actor, actor_name)
     yield uow
     await outbox.add_many(session, uow.events)
 

@@ -30,7 +30,6 @@ from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import actor_of
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.common import legacy_work
 from clientele_directory.attributes.rules import (
     AttributeDefinition,
     AttributeErrors,
@@ -73,6 +72,7 @@ from clientele_directory.tables import (
 )
 from clientele_directory.tabular import TabularError
 from clientele_directory.values import email_domain
+from clientele_directory.work import legacy_work
 
 
 def _unreadable(detail: str) -> ProblemError:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from clientele_directory.domain.imports import map_headers
+from clientele_directory.organizations.rules import valid_inn
 from clientele_directory.search.rules import OrganizationFilter
+from clientele_directory.tabular import TabularError
 from clientele_directory.values import LongText, Name, RequiredDirections, diff
 
 MAX_IDS_PER_REQUEST = 1000
@@ -136,3 +139,52 @@ class MembershipChange(BaseModel):
         default_factory=list,
         description="ids or file rows that name no organization the caller may see",
     )
+
+
+def wanted_members(
+    rows: Iterable[list[str | None]], column: str | None, max_rows: int
+) -> tuple[dict[str, list[int]], list[str]]:
+    """The organizations an uploaded file's rows name (``inn`` or ``id:<uuid>`` -> row numbers)
+    and the rows naming none; TabularError for a file that names no column to read."""
+    rows = iter(rows)
+    header = next(rows, None)
+    if header is None:
+        raise TabularError("the file is empty")
+    overrides = {column: "inn"} if column else None
+    mapping, problems = map_headers(header, {}, overrides)
+    by_field = {field: index for index, field in mapping.items()}
+    if problems or not ({"inn", "id"} & set(by_field)):
+        raise TabularError(
+            "; ".join(problems) or "no column of INN or id (name it «ИНН», «INN» or «id»)"
+        )
+    wanted: dict[str, list[int]] = {}
+    not_found: list[str] = []
+    for number, row in enumerate(rows, start=2):
+        if number > max_rows + 1:
+            raise TabularError(f"more than {max_rows} rows")
+        key = member_key(row, by_field)
+        if key is None:
+            not_found.append(f"row {number}")
+        else:
+            wanted.setdefault(key, []).append(number)
+    return wanted, not_found
+
+
+def member_key(row: list[str | None], by_field: dict[str, int]) -> str | None:
+    """What a row names: ``id:<uuid>`` or a valid INN (None for neither)."""
+
+    def cell(field: str) -> str | None:
+        index = by_field.get(field)
+        return row[index] if index is not None and index < len(row) else None
+
+    if (raw_id := cell("id")) is not None:
+        try:
+            return f"id:{uuid.UUID(raw_id)}"
+        except ValueError:
+            return None
+    if (raw_inn := cell("inn")) is not None:
+        try:
+            return valid_inn(raw_inn.replace(" ", ""))
+        except ValueError:
+            return None
+    return None
