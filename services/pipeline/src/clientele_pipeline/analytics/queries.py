@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.schemas.interactions import InteractionSnapshot
-from sqlalchemy import Date, Numeric, and_, cast, func, literal, select
+from sqlalchemy import Date, Numeric, and_, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from clientele_pipeline.analytics.rules import Window
-from clientele_pipeline.tables import deal_contacts, deal_stage_history, deals, employees, stages
+from clientele_pipeline.analytics.rules import Days, Span, Window, split
+from clientele_pipeline.tables import (
+    deal_contacts,
+    deal_stage_history,
+    deals,
+    employees,
+    funnel_totals,
+    stage_stay_totals,
+    stages,
+)
 
 h, s, d = deal_stage_history, stages, deals
 DAY = 86_400.0
@@ -49,21 +59,23 @@ def _period(window: Window, column: Any) -> Any:
     return cast(func.date_trunc(literal(window.period), local), Date)
 
 
-async def reached(
-    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], window: Window
-) -> dict[uuid.UUID, dict[int, int]]:
-    """Per pipeline: how many deals created in the window got at most as far as each position
-    (the furthest open or won stage each entered)."""
+def _spans(column: Any, spans: list[Span]) -> ColumnElement[bool]:
+    return or_(*(and_(column >= since, column < until) for since, until in spans))
+
+
+async def reached_in_history(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], spans: list[Span]
+) -> dict[uuid.UUID, Counter[int]]:
+    """Per pipeline: how many deals created in the spans got at most as far as each position
+    (the furthest open or won stage each entered), from the stage history."""
+    found: dict[uuid.UUID, Counter[int]] = {}
+    if not spans:
+        return found
     furthest = (
         select(h.c.pipeline_id, func.max(s.c.position).label("position"))
         .join(s, s.c.id == h.c.to_stage_id)
         .join(d, d.c.id == h.c.deal_id)
-        .where(
-            s.c.kind.in_(("open", "won")),
-            d.c.created_at >= window.start,
-            d.c.created_at < window.end,
-            _shown(principal, ids),
-        )
+        .where(s.c.kind.in_(("open", "won")), _spans(d.c.created_at, spans), _shown(principal, ids))
         .group_by(h.c.deal_id, h.c.pipeline_id)
         .subquery()
     )
@@ -72,30 +84,103 @@ async def reached(
             furthest.c.pipeline_id, furthest.c.position
         )
     )
-    found: dict[uuid.UUID, dict[int, int]] = {}
     for pipeline_id, position, count in rows:
-        found.setdefault(pipeline_id, {})[position] = count
+        found.setdefault(pipeline_id, Counter())[position] = count
     return found
+
+
+async def reached_in_totals(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], days: Days
+) -> dict[uuid.UUID, Counter[int]]:
+    """The same over the deals created in whole UTC days, from ``funnel_totals``."""
+    f = funnel_totals
+    count = func.sum(f.c.deals)
+    rows = await session.execute(
+        select(f.c.pipeline_id, s.c.position, count)
+        .join(s, s.c.id == f.c.stage_id)
+        .where(
+            f.c.pipeline_id.in_(ids),
+            f.c.day >= days[0],
+            f.c.day < days[1],
+            visible_to(principal, f.c.directions),
+        )
+        .group_by(f.c.pipeline_id, s.c.position)
+        .having(count != 0)
+    )
+    found: dict[uuid.UUID, Counter[int]] = {}
+    for pipeline_id, position, n in rows:
+        found.setdefault(pipeline_id, Counter())[position] = int(n)
+    return found
+
+
+async def reached(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], window: Window
+) -> dict[uuid.UUID, Counter[int]]:
+    """Per pipeline and position, the funnel of the deals created in the window: whole UTC days
+    from the totals, the partial days at its edges from the history (ADR 44)."""
+    days, edges = split(window.start, window.end)
+    found = await reached_in_history(session, principal, ids, edges)
+    if days is not None:
+        for pipeline_id, counts in (await reached_in_totals(session, principal, ids, days)).items():
+            found.setdefault(pipeline_id, Counter()).update(counts)
+    return found
+
+
+async def stays_in_history(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], spans: list[Span]
+) -> dict[uuid.UUID, tuple[int, Decimal]]:
+    """Per stage: the stays that ended in the spans, and their summed length in seconds, from
+    the stage history."""
+    if not spans:
+        return {}
+    length = func.extract("epoch", h.c.moved_at - h.c.from_entered_at)
+    rows = await session.execute(
+        select(h.c.from_stage_id, func.count(), func.sum(length))
+        .join(d, d.c.id == h.c.deal_id)
+        .where(
+            h.c.from_stage_id.is_not(None),
+            h.c.from_entered_at.is_not(None),
+            h.c.pipeline_id.in_(ids),
+            _spans(h.c.moved_at, spans),
+            _shown(principal, ids),
+        )
+        .group_by(h.c.from_stage_id)
+    )
+    return {stage: (count, Decimal(seconds)) for stage, count, seconds in rows}
+
+
+async def stays_in_totals(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], days: Days
+) -> dict[uuid.UUID, tuple[int, Decimal]]:
+    """The same over whole UTC days, from ``stage_stay_totals``."""
+    t = stage_stay_totals
+    count = func.sum(t.c.stays)
+    rows = await session.execute(
+        select(t.c.stage_id, count, func.sum(t.c.seconds))
+        .where(
+            t.c.pipeline_id.in_(ids),
+            t.c.day >= days[0],
+            t.c.day < days[1],
+            visible_to(principal, t.c.directions),
+        )
+        .group_by(t.c.stage_id)
+        .having(count != 0)
+    )
+    return {stage: (int(n), Decimal(seconds)) for stage, n, seconds in rows}
 
 
 async def stays(
     session: AsyncSession, principal: Principal, ids: list[uuid.UUID], window: Window
 ) -> dict[uuid.UUID, tuple[int, float]]:
-    """Per stage: the stays that ended in the window, and their average length in days."""
-    length = func.extract("epoch", h.c.moved_at - h.c.from_entered_at)
-    rows = await session.execute(
-        select(h.c.from_stage_id, func.count(), func.avg(length))
-        .join(d, d.c.id == h.c.deal_id)
-        .where(
-            h.c.from_stage_id.is_not(None),
-            h.c.from_entered_at.is_not(None),
-            h.c.moved_at >= window.start,
-            h.c.moved_at < window.end,
-            _shown(principal, ids),
-        )
-        .group_by(h.c.from_stage_id)
-    )
-    return {stage: (count, float(seconds) / DAY) for stage, count, seconds in rows}
+    """Per stage: the stays that ended in the window, and their average length in days (whole
+    UTC days from the totals, the edges from the history)."""
+    days, edges = split(window.start, window.end)
+    found = await stays_in_history(session, principal, ids, edges)
+    if days is not None:
+        for stage, (n, seconds) in (await stays_in_totals(session, principal, ids, days)).items():
+            before, summed = found.get(stage, (0, Decimal(0)))
+            found[stage] = (before + n, summed + seconds)
+    return {stage: (n, float(seconds / n) / DAY) for stage, (n, seconds) in found.items() if n}
 
 
 def _won(principal: Principal, ids: list[uuid.UUID], window: Window) -> Any:
