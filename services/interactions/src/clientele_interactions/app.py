@@ -22,10 +22,10 @@ from clientele_interactions.clients.cache import SummaryCache
 from clientele_interactions.clients.events import CARDS
 from clientele_interactions.clock import Clock, SystemClock
 from clientele_interactions.imap import ImapPoller
+from clientele_interactions.log.overdue import OverdueWorker
 from clientele_interactions.settings import InteractionsSettings
 from clientele_interactions.subscriptions import subscribe
 from clientele_interactions.tables import metadata
-from clientele_interactions.worker import OverdueWorker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PUBLISHES = (INTERACTION_LOG, notification_requests(INTERACTIONS))

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clientele_interactions.attachments.service import discard, record_attachment, store_blob
 from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.domain.email_capture import (
     CapturedMessage,
@@ -40,26 +41,21 @@ from clientele_interactions.domain.email_capture import (
     match_addresses,
     parse_message,
 )
-from clientele_interactions.domain.model import (
+from clientele_interactions.log.queries import (
+    audit,
+    blocked_among,
+    bump_summary,
+    check_employee,
+    insert_interaction,
+)
+from clientele_interactions.log.rules import created_changes, refuse_blocked
+from clientele_interactions.log.schemas import (
     EARLIEST,
     AddressMatch,
     Attachment,
     CapturedEmail,
     SkippedAttachment,
     UnmatchedAddress,
-)
-from clientele_interactions.domain.rules import created_changes, refuse_blocked
-from clientele_interactions.operations import (
-    audit,
-    blocked_among,
-    bump_summary,
-    check_employee,
-    discard,
-    insert_interaction,
-    record_attachment,
-    store_blob,
-    visible_clients,
-    writable_card,
 )
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.settings import InteractionsSettings
@@ -71,6 +67,7 @@ from clientele_interactions.tables import (
     persons,
     unmatched_addresses,
 )
+from clientele_interactions.visibility import visible_clients, writable_card
 
 
 class ClientNotDetermined(ProblemError):

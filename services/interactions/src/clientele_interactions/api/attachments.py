@@ -24,17 +24,15 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import delete, select
 
 from clientele_interactions.api.common import Runtime, Settings, Writer
-from clientele_interactions.domain.model import Attachment
-from clientele_interactions.operations import (
+from clientele_interactions.attachments.service import discard, record_attachment, store_blob
+from clientele_interactions.log.queries import (
     audit,
-    discard,
-    ensure_writable,
-    record_attachment,
-    store_blob,
     visible_interaction,
     writable_interaction,
 )
+from clientele_interactions.log.schemas import Attachment
 from clientele_interactions.tables import attachments
+from clientele_interactions.visibility import ensure_writable
 
 router = APIRouter(prefix="/v1/interactions/{interaction_id}/attachments", tags=["attachments"])
 _NOT_FOUND = "No such attachment."

@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from clientele_interactions.clock import Clock
-from clientele_interactions.domain.rules import CounterpartyBlocked, Rejected, StateConflict
+from clientele_interactions.log.rules import CounterpartyBlocked, Rejected, StateConflict
 from clientele_interactions.settings import InteractionsSettings
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]

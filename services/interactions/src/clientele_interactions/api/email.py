@@ -17,7 +17,7 @@ from clientele_interactions.domain.email_capture import (
     NotMail,
     UnreadableMessage,
 )
-from clientele_interactions.domain.model import CapturedEmail
+from clientele_interactions.log.schemas import CapturedEmail
 
 router = APIRouter(prefix="/v1/interactions/email", tags=["e-mail capture"])
 
