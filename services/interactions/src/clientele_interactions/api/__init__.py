@@ -3,7 +3,8 @@
 from fastapi import APIRouter
 
 from clientele_interactions.analytics.router import router as analytics
-from clientele_interactions.api import attachments, email
+from clientele_interactions.api import email
+from clientele_interactions.attachments.router import router as attachments
 from clientele_interactions.clients.router import router as clients
 from clientele_interactions.exports.router import router as exports
 from clientele_interactions.handovers.router import router as handovers
@@ -19,7 +20,7 @@ def routers() -> list[APIRouter]:
         unmatched,
         log,
         results,
-        attachments.router,
+        attachments,
         handovers,
         exports,
         analytics,

@@ -16,7 +16,6 @@ from clientele_shared.auth.principal import Principal
 from clientele_shared.events.envelope import Actor
 from clientele_shared.http.problems import Conflict, NotFound
 from clientele_shared.observability import current_correlation_id
-from clientele_shared.service_layer import append_audit
 from sqlalchemy import Row, and_, any_, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -362,29 +361,6 @@ async def update_interaction(
         )
     ).one()
     return Interaction.model_validate(row, from_attributes=True)
-
-
-async def audit(
-    session: AsyncSession,
-    actor: Actor,
-    *,
-    interaction_id: uuid.UUID,
-    action: str,
-    version: int | None,
-    changes: Mapping[str, Any] | None = None,
-    note: str | None = None,
-) -> None:
-    """Append one row to the interaction's audit trail, in the caller's transaction (the shared
-    writer; features in the one shape audit through their unit of work)."""
-    await append_audit(
-        session,
-        interaction_audit,
-        actor,
-        kind="interaction",
-        action=action,
-        entries=[(interaction_id, version, dict(changes or {}))],
-        note=note,
-    )
 
 
 async def move_interactions(

@@ -12,7 +12,7 @@ from clientele_shared.http.params import EntryCursor
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Query, Response, status
 
-from clientele_interactions.api.common import ClockDep, Settings, Writer
+from clientele_interactions.dependencies import ClockDep, Settings, Writer
 from clientele_interactions.log import service
 from clientele_interactions.log.schemas import (
     AuditEntry,

@@ -10,7 +10,7 @@ from clientele_shared.http.concurrency import etag
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Query, Response
 
-from clientele_interactions.api.common import Writer
+from clientele_interactions.dependencies import Writer
 from clientele_interactions.log.schemas import (
     LinkOutcome,
     LinkRequest,
