@@ -9,7 +9,6 @@ from decimal import Decimal
 from clientele_interactions.clients.rules import DealLine, SummaryBody, present
 from clientele_interactions.clock import ManualClock
 from clientele_interactions.domain.cards import ClientCard
-from clientele_interactions.domain.model import Interaction
 from clientele_interactions.domain.people import (
     employment_active,
     full_name,
@@ -17,6 +16,7 @@ from clientele_interactions.domain.people import (
     person_changes,
     person_values,
 )
+from clientele_interactions.log.schemas import Interaction
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import PersonCreated, PersonUpdated

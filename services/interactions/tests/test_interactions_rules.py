@@ -11,15 +11,7 @@ from pathlib import Path
 import pytest
 from clientele_interactions.capture import occurred_at
 from clientele_interactions.domain.email_capture import CapturedMessage
-from clientele_interactions.domain.model import (
-    CompleteRequest,
-    Interaction,
-    InteractionDraft,
-    InteractionPatch,
-    NextContact,
-    ResultDefinition,
-)
-from clientele_interactions.domain.rules import (
+from clientele_interactions.log.rules import (
     CounterpartyBlocked,
     Rejected,
     StateConflict,
@@ -31,6 +23,14 @@ from clientele_interactions.domain.rules import (
     refuse_blocked,
     reminder_time,
     suggest_next,
+)
+from clientele_interactions.log.schemas import (
+    CompleteRequest,
+    Interaction,
+    InteractionDraft,
+    InteractionPatch,
+    NextContact,
+    ResultDefinition,
 )
 from clientele_shared.http.concurrency import versions_in_if_match
 from clientele_shared.storage import (

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import pytest
 from clientele_interactions.app import PUBLISHES
 from clientele_interactions.clients.readmodels import on_employee_event
-from clientele_interactions.domain.model import ResultDraft, ResultPatch
 from clientele_interactions.exports import service as exports
+from clientele_interactions.log.schemas import ResultDraft, ResultPatch
 from clientele_interactions.results import service as results
 from clientele_interactions.settings import InteractionsSettings
 from clientele_interactions.tables import interaction_audit, metadata

@@ -19,7 +19,7 @@ from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.problems import Conflict, ProblemError
 from clientele_shared.runtime import ServiceRuntime
-from clientele_shared.service_layer import actor_of
+from clientele_shared.service_layer import unit_of_work
 from clientele_shared.storage import (
     AttachmentRefused,
     AttachmentStorage,
@@ -32,6 +32,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clientele_interactions.attachments.rules import Attachment
+from clientele_interactions.attachments.service import discard, record_attachment, store_blob
 from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.domain.email_capture import (
     CapturedMessage,
@@ -40,26 +42,19 @@ from clientele_interactions.domain.email_capture import (
     match_addresses,
     parse_message,
 )
-from clientele_interactions.domain.model import (
-    EARLIEST,
-    AddressMatch,
-    Attachment,
-    CapturedEmail,
-    SkippedAttachment,
-    UnmatchedAddress,
-)
-from clientele_interactions.domain.rules import created_changes, refuse_blocked
-from clientele_interactions.operations import (
-    audit,
+from clientele_interactions.log.queries import (
     blocked_among,
     bump_summary,
     check_employee,
-    discard,
     insert_interaction,
-    record_attachment,
-    store_blob,
-    visible_clients,
-    writable_card,
+)
+from clientele_interactions.log.rules import created_changes, refuse_blocked
+from clientele_interactions.log.schemas import (
+    EARLIEST,
+    AddressMatch,
+    CapturedEmail,
+    SkippedAttachment,
+    UnmatchedAddress,
 )
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.settings import InteractionsSettings
@@ -67,10 +62,12 @@ from clientele_interactions.tables import (
     client_cards,
     employees,
     employments,
+    interaction_audit,
     interactions,
     persons,
     unmatched_addresses,
 )
+from clientele_interactions.visibility import visible_clients, writable_card
 
 
 class ClientNotDetermined(ProblemError):
@@ -362,11 +359,13 @@ async def capture_message(
     the mail came from, none for an upload). Raises ClientNotDetermined,
     AlreadyCaptured, or the card's access errors; attachment bytes written before a failure
     are removed."""
-    actor = actor_of(principal)
     written: list[str] = []
     key = message.dedup_key()
     try:
-        async with runtime.sessions() as session, session.begin():
+        async with unit_of_work(
+            runtime.sessions, runtime.outbox, interaction_audit, principal
+        ) as uow:
+            session = uow.session
             known = await persons_by_address(session, principal, message.addresses())
             staff = await employees_by_address(session, principal, message.addresses())
             everyone = list({p for ids in known.values() for p in ids})
@@ -426,10 +425,9 @@ async def capture_message(
                 source=message.format,
                 message_id=key,
             )
-            await audit(
-                session,
-                actor,
-                interaction_id=interaction.id,
+            await uow.audit(
+                kind="interaction",
+                entity_id=interaction.id,
                 action="logged",
                 version=1,
                 changes=created_changes(interaction),
@@ -455,9 +453,7 @@ async def capture_message(
                     continue
                 blob = await store_blob(storage, interaction.id, upload, written)
                 stored.append(
-                    await record_attachment(
-                        session, interaction.id, blob, filename=name, upload=upload, actor=actor
-                    )
+                    await record_attachment(uow, interaction.id, blob, filename=name, upload=upload)
                 )
             unmatched = await record_unmatched(
                 session,
@@ -468,8 +464,8 @@ async def capture_message(
                 organization_id=card.organization_id,
                 mailbox=mailbox,
             )
-            publisher = Publisher(runtime.outbox, card.directions, actor)
-            await runtime.outbox.add(session, publisher.created(interaction))
+            publisher = Publisher(runtime.outbox, card.directions, uow.actor)
+            uow.stage(publisher.created(interaction))
             await bump_summary(session, card.organization_id)
     except IntegrityError as exc:
         await discard(storage, written)

@@ -43,7 +43,7 @@ from clientele_interactions.capture import (
 )
 from clientele_interactions.clock import Clock
 from clientele_interactions.domain.email_capture import UnreadableMessage
-from clientele_interactions.domain.rules import CounterpartyBlocked, Rejected
+from clientele_interactions.log.rules import CounterpartyBlocked, Rejected
 from clientele_interactions.settings import InteractionsSettings
 
 log = get_logger(__name__)

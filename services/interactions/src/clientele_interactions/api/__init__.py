@@ -3,14 +3,12 @@
 from fastapi import APIRouter
 
 from clientele_interactions.analytics.router import router as analytics
-from clientele_interactions.api import (
-    attachments,
-    email,
-    interactions,
-)
+from clientele_interactions.api import email
+from clientele_interactions.attachments.router import router as attachments
 from clientele_interactions.clients.router import router as clients
 from clientele_interactions.exports.router import router as exports
 from clientele_interactions.handovers.router import router as handovers
+from clientele_interactions.log.router import router as log
 from clientele_interactions.results.router import router as results
 from clientele_interactions.unmatched.router import router as unmatched
 
@@ -20,9 +18,9 @@ def routers() -> list[APIRouter]:
         clients,
         email.router,
         unmatched,
-        interactions.router,
+        log,
         results,
-        attachments.router,
+        attachments,
         handovers,
         exports,
         analytics,

@@ -7,17 +7,17 @@ from typing import Annotated
 
 from clientele_shared.http.concurrency import etag
 from clientele_shared.http.problems import ProblemError
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
+from clientele_shared.runtime import CurrentRuntime
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from clientele_interactions.api.attachments import read_upload, storage_of
-from clientele_interactions.api.common import ClockDep, Runtime, Settings, Writer
 from clientele_interactions.capture import capture_message, read_message
+from clientele_interactions.dependencies import ClockDep, Settings, Storage, Writer, read_upload
 from clientele_interactions.domain.email_capture import (
     CapturedMessage,
     NotMail,
     UnreadableMessage,
 )
-from clientele_interactions.domain.model import CapturedEmail
+from clientele_interactions.log.schemas import CapturedEmail
 
 router = APIRouter(prefix="/v1/interactions/email", tags=["e-mail capture"])
 
@@ -30,10 +30,10 @@ def _unreadable(detail: str) -> ProblemError:
 async def capture_email(
     file: Annotated[UploadFile, File(description="an .eml or Outlook .msg file")],
     principal: Writer,
-    runtime: Runtime,
+    runtime: CurrentRuntime,
     settings: Settings,
     clock: ClockDep,
-    request: Request,
+    storage: Storage,
     response: Response,
     organization_id: Annotated[uuid.UUID | None, Form()] = None,
     responsible_employee_id: Annotated[uuid.UUID | None, Form()] = None,
@@ -58,7 +58,7 @@ async def capture_email(
         raise _unreadable(str(exc)) from None
     captured = await capture_message(
         runtime,
-        storage_of(request),
+        storage,
         settings,
         principal,
         message,

@@ -44,8 +44,8 @@ from clientele_interactions.domain.cards import (
     card_columns,
     card_from_created,
 )
-from clientele_interactions.domain.model import Interaction
-from clientele_interactions.operations import SERVICE_ACTOR, bump_summary, move_interactions
+from clientele_interactions.log.queries import SERVICE_ACTOR, bump_summary, move_interactions
+from clientele_interactions.log.schemas import Interaction
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.tables import (
     client_campaigns,

@@ -25,8 +25,8 @@ from clientele_interactions.clients.rules import (
     SummaryBody,
 )
 from clientele_interactions.domain.cards import ClientCard
-from clientele_interactions.domain.model import Interaction
 from clientele_interactions.domain.people import Person, full_name
+from clientele_interactions.log.schemas import Interaction
 from clientele_interactions.tables import (
     client_campaigns,
     client_cards,

@@ -52,7 +52,7 @@ from clientele_interactions.domain.people import (
     person_changes,
     person_values,
 )
-from clientele_interactions.operations import SERVICE_ACTOR, bump_summary, move_interactions
+from clientele_interactions.log.queries import SERVICE_ACTOR, bump_summary, move_interactions
 from clientele_interactions.tables import (
     campaigns,
     client_cards,

@@ -15,9 +15,9 @@ from clientele_shared.auth.principal import Principal
 from pydantic import BaseModel
 
 from clientele_interactions.domain.cards import ClientCard
-from clientele_interactions.domain.model import Interaction
 from clientele_interactions.domain.people import Person
-from clientele_interactions.domain.rules import is_overdue
+from clientele_interactions.log.rules import is_overdue
+from clientele_interactions.log.schemas import Interaction
 
 
 class DealLine(BaseModel):

@@ -9,8 +9,8 @@ from clientele_shared.http.concurrency import IfMatch, etag, required_versions
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Query, Response, status
 
-from clientele_interactions.api.common import Admin
-from clientele_interactions.domain.model import Kind, ResultDefinition, ResultDraft, ResultPatch
+from clientele_interactions.dependencies import Admin
+from clientele_interactions.log.schemas import Kind, ResultDefinition, ResultDraft, ResultPatch
 from clientele_interactions.results import service
 
 router = APIRouter(prefix="/v1/results", tags=["results"])

@@ -6,8 +6,8 @@ from clientele_shared.http.concurrency import check_version
 from clientele_shared.http.problems import Conflict, NotFound
 from clientele_shared.runtime import ServiceRuntime
 
-from clientele_interactions.domain.model import Kind, ResultDefinition, ResultDraft, ResultPatch
-from clientele_interactions.domain.rules import Rejected
+from clientele_interactions.log.rules import Rejected
+from clientele_interactions.log.schemas import Kind, ResultDefinition, ResultDraft, ResultPatch
 from clientele_interactions.results import queries
 
 NOT_FOUND = "No such result."

@@ -15,8 +15,8 @@ from sqlalchemy import Row, Select, and_, any_, exists, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from clientele_interactions.operations import visible_clients
 from clientele_interactions.tables import client_cards, interactions, unmatched_addresses
+from clientele_interactions.visibility import visible_clients
 
 candidate = client_cards.alias("candidate")
 

@@ -10,8 +10,8 @@ from clientele_shared.http.concurrency import etag
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Query, Response
 
-from clientele_interactions.api.common import Writer
-from clientele_interactions.domain.model import (
+from clientele_interactions.dependencies import Writer
+from clientele_interactions.log.schemas import (
     LinkOutcome,
     LinkRequest,
     UnmatchedAddress,

@@ -12,20 +12,20 @@ from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import unit_of_work
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.domain.model import LinkOutcome, UnmatchedAddress
-from clientele_interactions.domain.rules import StateConflict
-from clientele_interactions.operations import (
+from clientele_interactions.log.queries import (
     bump_summary,
-    ensure_writable,
     lock_participants,
     resolve_persons,
     update_interaction,
     visible_interaction,
     writable_interaction,
 )
+from clientele_interactions.log.rules import StateConflict
+from clientele_interactions.log.schemas import LinkOutcome, UnmatchedAddress
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.tables import interaction_audit
 from clientele_interactions.unmatched import queries
+from clientele_interactions.visibility import ensure_writable
 
 NO_ITEM = "No such unmatched address."
 

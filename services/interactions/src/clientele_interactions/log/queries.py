@@ -1,32 +1,30 @@
-"""Reads and writes of the contact log shared by the API, the e-mail capture and the workers.
+"""SQL of the contact log: interactions, their participants and references, the audit trail.
 
-Every function works in the caller's session and transaction. Visibility follows the client card:
-an interaction is visible to whoever sees its organization.
+Every function works in the caller's session and transaction; other features (hand-over,
+unmatched addresses, e-mail capture, the client read models) write interactions through them.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from clientele_shared.auth.access import ForbiddenDirectionError, ensure_visible, visible_to
-from clientele_shared.auth.principal import Principal, Role
+from clientele_shared.auth.access import ensure_visible
+from clientele_shared.auth.principal import Principal
 from clientele_shared.events.envelope import Actor
 from clientele_shared.http.problems import Conflict, NotFound
 from clientele_shared.observability import current_correlation_id
-from clientele_shared.service_layer import append_audit
-from clientele_shared.storage import AttachmentStorage, Upload
-from sqlalchemy import Row, and_, func, insert, select
+from sqlalchemy import Row, and_, any_, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from clientele_interactions.domain.cards import ClientCard
-from clientele_interactions.domain.model import Attachment, Interaction, ResultDefinition
-from clientele_interactions.domain.rules import Rejected, Results
+from clientele_interactions.log.rules import Rejected, Results
+from clientele_interactions.log.schemas import AuditEntry, Interaction, ResultDefinition
 from clientele_interactions.tables import (
-    attachments,
     campaigns,
     client_cards,
     client_deals,
@@ -37,76 +35,15 @@ from clientele_interactions.tables import (
     persons,
     summary_generations,
 )
+from clientele_interactions.visibility import (
+    ensure_writable,
+    live_cards,
+    load_card,
+    visible_clients,
+)
 
-NO_CLIENT = "No such client."
 NO_INTERACTION = "No such interaction."
 SERVICE_ACTOR = Actor(subject="interactions", kind="service")
-
-
-def live_cards() -> ColumnElement[bool]:
-    """Cards that are shown: not deleted in the directory (a merged one is deleted too)."""
-    return ~client_cards.c.deleted
-
-
-def visible_clients(principal: Principal) -> ColumnElement[bool]:
-    """The clients ``principal`` sees: live cards of the caller's directions (join
-    ``client_cards``)."""
-    return and_(live_cards(), visible_to(principal, client_cards.c.directions))
-
-
-async def _card_row(
-    session: AsyncSession, organization_id: uuid.UUID, lock: bool
-) -> Row[Any] | None:
-    stmt = select(client_cards).where(client_cards.c.organization_id == organization_id)
-    if lock:
-        # FOR KEY SHARE: writers about one client do not wait for each other, but an event
-        # that merges or deletes the client (FOR UPDATE) waits for them, and they for it.
-        stmt = stmt.with_for_update(read=True, key_share=True)
-    return (await session.execute(stmt)).first()
-
-
-async def load_card(
-    session: AsyncSession, organization_id: uuid.UUID, *, lock: bool = False
-) -> ClientCard | None:
-    """The client's card; a merged organization answers its survivor's (merges are flattened:
-    one hop). None when unknown here or deleted."""
-    row = await _card_row(session, organization_id, lock)
-    if row is not None and row.merged_into is not None:
-        row = await _card_row(session, row.merged_into, lock)
-    if row is None or row.deleted:
-        return None
-    return ClientCard.model_validate(row, from_attributes=True)
-
-
-async def visible_card(
-    session: AsyncSession, principal: Principal, organization_id: uuid.UUID, *, lock: bool = False
-) -> ClientCard:
-    """The client card if the caller may see it; 404 otherwise (also when unknown here yet or
-    deleted). The card of a merged organization is its survivor's."""
-    card = await load_card(session, organization_id, lock=lock)
-    if card is None:
-        raise NotFound(NO_CLIENT)
-    ensure_visible(principal, card.directions, NO_CLIENT)
-    return card
-
-
-def ensure_writable(principal: Principal, card: ClientCard) -> None:
-    """Writing about a client needs membership of one of its directions (admins and services
-    may write anywhere; seeing every direction, as a security officer does, is not enough)."""
-    if principal.is_service or principal.has_role(Role.ADMIN):
-        return
-    if principal.directions.isdisjoint(card.directions):
-        raise ForbiddenDirectionError(card.directions)
-
-
-async def writable_card(
-    session: AsyncSession, principal: Principal, organization_id: uuid.UUID
-) -> ClientCard:
-    """The card to write about, locked against a concurrent merge or deletion until the
-    transaction ends (a merged organization's survivor)."""
-    card = await visible_card(session, principal, organization_id, lock=True)
-    ensure_writable(principal, card)
-    return card
 
 
 async def lock_participants(
@@ -426,29 +363,6 @@ async def update_interaction(
     return Interaction.model_validate(row, from_attributes=True)
 
 
-async def audit(
-    session: AsyncSession,
-    actor: Actor,
-    *,
-    interaction_id: uuid.UUID,
-    action: str,
-    version: int | None,
-    changes: Mapping[str, Any] | None = None,
-    note: str | None = None,
-) -> None:
-    """Append one row to the interaction's audit trail, in the caller's transaction (the shared
-    writer; features in the one shape audit through their unit of work)."""
-    await append_audit(
-        session,
-        interaction_audit,
-        actor,
-        kind="interaction",
-        action=action,
-        entries=[(interaction_id, version, dict(changes or {}))],
-        note=note,
-    )
-
-
 async def move_interactions(
     session: AsyncSession,
     actor: Actor,
@@ -507,58 +421,106 @@ async def bump_summary(session: AsyncSession, organization_id: uuid.UUID) -> Non
     )
 
 
-async def store_blob(
-    storage: AttachmentStorage, interaction_id: uuid.UUID, upload: Upload, written: list[str]
-) -> tuple[uuid.UUID, str]:
-    """Store a checked upload under a new key (appended to ``written`` first, so the caller
-    can remove the blob when the transaction recording it does not commit): its id and key."""
-    attachment_id = uuid.uuid4()
-    key = f"{interaction_id}/{attachment_id}"
-    written.append(key)
-    await storage.put(key, upload.chunks(), content_type=upload.content_type)
-    return attachment_id, key
-
-
-async def record_attachment(
+async def list_interactions(
     session: AsyncSession,
-    interaction_id: uuid.UUID,
-    stored: tuple[uuid.UUID, str],
+    principal: Principal,
     *,
-    filename: str,
-    upload: Upload,
-    actor: Actor,
-) -> Attachment:
-    """Record a stored blob as an attachment of the interaction, with its audit entry."""
-    attachment_id, key = stored
-    row = (
-        await session.execute(
-            insert(attachments)
-            .values(
-                id=attachment_id,
-                interaction_id=interaction_id,
-                filename=filename,
-                content_type=upload.content_type,
-                size=upload.size,
-                sha256=upload.sha256,
-                storage_key=key,
-                created_by=actor.subject,
-            )
-            .returning(attachments)
-        )
-    ).one()
-    attachment = Attachment.model_validate(row, from_attributes=True)
-    await audit(
-        session,
-        actor,
-        interaction_id=interaction_id,
-        action="attachment_added",
-        version=None,
-        changes={"attachment": {"old": None, "new": attachment.model_dump(mode="json")}},
+    organization_id: uuid.UUID | None,
+    status: str | None,
+    kind: str | None,
+    responsible_employee_id: uuid.UUID | None,
+    overdue: bool | None,
+    since: datetime | None,
+    until: datetime | None,
+    order: str,
+    limit: int,
+    offset: int,
+    now: datetime,
+) -> list[Row[Any]]:
+    """Interactions at the clients ``principal`` sees (``organization_id`` already resolved to a
+    survivor), each with ``client_blocked`` and ``blocked_person_ids``."""
+    when = func.coalesce(interactions.c.occurred_at, interactions.c.due_at)
+    blocked_people = (
+        select(func.array_agg(persons.c.person_id))
+        .where(persons.c.person_id == any_(interactions.c.person_ids), persons.c.blocked)
+        .scalar_subquery()
     )
-    return attachment
+    stmt = (
+        select(
+            interactions,
+            client_cards.c.blocked.label("client_blocked"),
+            blocked_people.label("blocked_person_ids"),
+        )
+        .join(client_cards, client_cards.c.organization_id == interactions.c.organization_id)
+        .where(visible_clients(principal))
+    )
+    if organization_id is not None:
+        stmt = stmt.where(interactions.c.organization_id == organization_id)
+    if status is not None:
+        stmt = stmt.where(interactions.c.status == status)
+    if kind is not None:
+        stmt = stmt.where(interactions.c.kind == kind)
+    if responsible_employee_id is not None:
+        stmt = stmt.where(interactions.c.responsible_employee_id == responsible_employee_id)
+    if overdue is not None:
+        past_due = and_(
+            interactions.c.status == "planned",
+            or_(interactions.c.overdue_at.is_not(None), interactions.c.due_at <= now),
+        )
+        stmt = stmt.where(past_due if overdue else ~past_due)
+    if since is not None:
+        stmt = stmt.where(when >= since)
+    if until is not None:
+        stmt = stmt.where(when < until)
+    ordering = (
+        (when.desc(), interactions.c.id) if order == "recent" else (when.asc(), interactions.c.id)
+    )
+    result: Any = await session.execute(stmt.order_by(*ordering).limit(limit).offset(offset))
+    return list(result.all())
 
 
-async def discard(storage: AttachmentStorage, keys: list[str]) -> None:
-    """Remove blobs whose database rows were not committed."""
-    for key in keys:
-        await storage.delete(key)
+async def audit_entries(
+    session: AsyncSession, interaction_id: uuid.UUID, *, after: int, limit: int
+) -> list[AuditEntry]:
+    rows = (
+        await session.execute(
+            select(interaction_audit)
+            .where(
+                interaction_audit.c.interaction_id == interaction_id,
+                interaction_audit.c.id > after,
+            )
+            .order_by(interaction_audit.c.id)
+            .limit(limit)
+        )
+    ).all()
+    return [AuditEntry.model_validate(row, from_attributes=True) for row in rows]
+
+
+async def claim_overdue(session: AsyncSession, now: datetime, batch: int) -> list[Row[Any]]:
+    """Up to ``batch`` planned contacts past due and not yet marked overdue, locked FOR UPDATE
+    SKIP LOCKED (replicas share the work), each with its card's directions and names."""
+    result: Any = await session.execute(
+        select(
+            interactions,
+            client_cards.c.directions.label("card_directions"),
+            client_cards.c.legal_name.label("card_legal_name"),
+            client_cards.c.short_name.label("card_short_name"),
+        )
+        .join(client_cards, client_cards.c.organization_id == interactions.c.organization_id)
+        .where(
+            interactions.c.status == "planned",
+            interactions.c.overdue_at.is_(None),
+            interactions.c.due_at <= now,
+            live_cards(),  # a deleted client's contacts wait for its restoration
+        )
+        .order_by(interactions.c.due_at, interactions.c.id)
+        .limit(batch)
+        .with_for_update(of=interactions, skip_locked=True)
+    )
+    return list(result.all())
+
+
+async def mark_overdue(session: AsyncSession, interaction_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        interactions.update().where(interactions.c.id == interaction_id).values(overdue_at=now)
+    )

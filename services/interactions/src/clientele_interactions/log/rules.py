@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from clientele_interactions.domain.model import (
+from clientele_interactions.log.schemas import (
     REQUIRED_WHEN_PRESENT,
     CompleteRequest,
     Interaction,

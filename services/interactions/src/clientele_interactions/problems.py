@@ -1,45 +1,15 @@
-"""What every interactions endpoint shares: dependencies, preconditions, rule errors."""
+"""How the rules' errors and an unavailable attachment storage answer: RFC 9457 problems."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from clientele_shared.auth.dependencies import require_roles
-from clientele_shared.auth.principal import Principal, Role
 from clientele_shared.http.problems import problem_response
-from clientele_shared.runtime import ServiceRuntime, runtime_of
 from clientele_shared.storage import StorageUnavailable
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from clientele_interactions.clock import Clock
-from clientele_interactions.domain.rules import CounterpartyBlocked, Rejected, StateConflict
-from clientele_interactions.settings import InteractionsSettings
-
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
-
-
-def clock_of(request: Request) -> Clock:
-    clock: Clock = request.app.state.clock
-    return clock
-
-
-def settings_of(request: Request) -> InteractionsSettings:
-    settings = request.app.state.runtime.settings
-    assert isinstance(settings, InteractionsSettings)
-    return settings
-
-
-ClockDep = Annotated[Clock, Depends(clock_of)]
-Settings = Annotated[InteractionsSettings, Depends(settings_of)]
-
-Writer = Annotated[
-    Principal,
-    Depends(require_roles(Role.ADMIN, Role.HEAD_OF_SALES, Role.SALES, Role.MARKETER, Role.SERVICE)),
-]
-"""Who may write to the contact log (a security officer reads only)."""
-Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
-Manager = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.HEAD_OF_SALES, Role.SERVICE))]
+from clientele_interactions.log.rules import CounterpartyBlocked, Rejected, StateConflict
 
 
 def _location(loc: Any) -> list[str]:

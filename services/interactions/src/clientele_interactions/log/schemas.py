@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from clientele_interactions.attachments.rules import Attachment
+
 Kind = InteractionKind
 Direction = InteractionDirection
 Status = InteractionStatus
@@ -263,17 +265,6 @@ class AuditEntry(BaseModel):
     occurred_at: datetime
     changes: dict[str, Any]
     note: str | None = None
-
-
-class Attachment(BaseModel):
-    id: uuid.UUID
-    interaction_id: uuid.UUID
-    filename: str
-    content_type: str
-    size: int
-    sha256: str
-    created_at: datetime
-    created_by: str
 
 
 class HandoverRequest(_Input):
