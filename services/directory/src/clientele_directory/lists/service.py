@@ -20,7 +20,7 @@ from clientele_shared.service_layer import (
     UnitOfWork,
     Versioned,
     audit_trail,
-    soft_delete_values,
+    soft_delete,
     write_version,
 )
 from pydantic import ValidationError
@@ -162,19 +162,9 @@ async def delete_list(
     """Soft-delete a list (its members are kept with it); answers the new version."""
     async with work(runtime, principal) as uow:
         current = await visible_list(uow.session, principal, list_id, for_update=True)
-        check_version(expected, current.version)
-        writable_directions(principal, current.directions)
         gone = current.model_copy(update={"version": current.version + 1})
-        return await write_version(
-            uow,
-            LIST,
-            list_id,
-            current=current.version,
-            expected=expected,
-            values=soft_delete_values(principal.subject),
-            action="deleted",
-            events=[list_changed(uow.outbox, gone, "deleted", uow.actor)],
-        )
+        event = list_changed(uow.outbox, gone, "deleted", uow.actor)
+        return await soft_delete(uow, LIST, current, expected, writer=principal, events=[event])
 
 
 async def list_audit(

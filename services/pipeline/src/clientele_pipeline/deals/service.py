@@ -19,6 +19,7 @@ from clientele_shared.service_layer import (
     UnitOfWork,
     Versioned,
     audit_trail,
+    restore,
     soft_delete_values,
     unit_of_work,
     write_version,
@@ -481,24 +482,14 @@ async def restore_deal(
 ) -> Deal:
     async with _work(runtime, principal) as uow:
         current = await locked_deal(uow, principal, deal_id, deleted=None)
-        if current.deleted_at is None:
-            raise Conflict("The deal is not deleted.")
         pipeline = await pipelines.visible_pipeline(
             uow.session, principal, current.pipeline_id, lock="share", deleted=None
         )
         stage = pipeline.stage(current.stage_id)
         assert stage is not None  # a stage holding deals is never deleted
         restored = current.model_copy(update={"version": current.version + 1, "deleted_at": None})
-        await write_version(
-            uow,
-            DEAL,
-            deal_id,
-            current=current.version,
-            expected=expected,
-            values=soft_delete_values(principal.subject, delete=False),
-            action="restored",
-            events=[publishing.deal_restored(runtime.outbox, restored, stage, uow.actor)],
-        )
+        event = publishing.deal_restored(runtime.outbox, restored, stage, uow.actor)
+        await restore(uow, DEAL, current, expected, what="deal", events=[event])
         return await _reloaded(uow.session, deal_id)
 
 
