@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from clientele_interactions.capture import occurred_at
-from clientele_interactions.domain.email_capture import CapturedMessage
+from clientele_interactions.capture.parsing import CapturedMessage
+from clientele_interactions.capture.rules import occurred_at
 from clientele_interactions.log.rules import (
     CounterpartyBlocked,
     Rejected,

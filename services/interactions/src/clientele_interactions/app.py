@@ -17,10 +17,10 @@ from clientele_shared.storage import S3Storage, create_storage
 from fastapi import FastAPI
 
 from clientele_interactions.api import routers
+from clientele_interactions.capture.imap import ImapPoller
 from clientele_interactions.clients.cache import SummaryCache
 from clientele_interactions.clients.events import CARDS
 from clientele_interactions.clock import Clock, SystemClock
-from clientele_interactions.imap import ImapPoller
 from clientele_interactions.log.overdue import OverdueWorker
 from clientele_interactions.problems import install_rule_handlers
 from clientele_interactions.settings import InteractionsSettings

@@ -3,8 +3,8 @@
 from fastapi import APIRouter
 
 from clientele_interactions.analytics.router import router as analytics
-from clientele_interactions.api import email
 from clientele_interactions.attachments.router import router as attachments
+from clientele_interactions.capture.router import router as capture
 from clientele_interactions.clients.router import router as clients
 from clientele_interactions.exports.router import router as exports
 from clientele_interactions.handovers.router import router as handovers
@@ -16,7 +16,7 @@ from clientele_interactions.unmatched.router import router as unmatched
 def routers() -> list[APIRouter]:
     return [
         clients,
-        email.router,
+        capture,
         unmatched,
         log,
         results,

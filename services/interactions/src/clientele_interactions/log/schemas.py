@@ -21,8 +21,6 @@ from pydantic import (
     model_validator,
 )
 
-from clientele_interactions.attachments.rules import Attachment
-
 Kind = InteractionKind
 Direction = InteractionDirection
 Status = InteractionStatus
@@ -296,65 +294,3 @@ class Handover(BaseModel):
     organizations: list[uuid.UUID]
     created_at: datetime
     created_by: str
-
-
-class AddressMatch(BaseModel):
-    address: str
-    person_id: uuid.UUID
-
-
-class SkippedAttachment(BaseModel):
-    filename: str
-    reason: str
-
-
-UnmatchedStatus = Literal["open", "linked", "dismissed"]
-
-
-class UnmatchedAddress(BaseModel):
-    """An address of captured mail that matched no person nor the company, to resolve: link it
-    to a person (who joins the interaction's participants) or dismiss it. Without
-    ``interaction_id`` the mail itself found no client (``candidates``: the clients its known
-    persons work at, none or several) and stays flagged in the mailbox."""
-
-    id: uuid.UUID
-    address: str
-    display_name: str | None
-    role: Literal["from", "to", "cc"]
-    subject: str
-    message_id: str | None
-    sent_at: datetime | None
-    interaction_id: uuid.UUID | None
-    organization_id: uuid.UUID | None = None
-    """The captured interaction's client."""
-    candidates: list[uuid.UUID]
-    mailbox: str | None
-    """The mailbox it came from (none: an uploaded file)."""
-    status: UnmatchedStatus
-    person_id: uuid.UUID | None
-    created_at: datetime
-    created_by: str
-    resolved_at: datetime | None
-    resolved_by: str | None
-
-
-class LinkRequest(_Input):
-    person_id: uuid.UUID = Field(description="a person the directory knows (not deleted)")
-
-
-class LinkOutcome(BaseModel):
-    unmatched: UnmatchedAddress
-    interaction: Interaction
-
-
-class CapturedEmail(BaseModel):
-    """What capturing an e-mail file answers: the interaction, its attachments, who was
-    recognised, and the addresses to link or create persons for (kept as ``unmatched``
-    records until resolved)."""
-
-    interaction: Interaction
-    attachments: list[Attachment]
-    matched: list[AddressMatch]
-    unknown_addresses: list[str]
-    unmatched: list[UnmatchedAddress]
-    skipped_attachments: list[SkippedAttachment]

@@ -34,15 +34,10 @@ from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.storage import AttachmentStorage
 
-from clientele_interactions.capture import (
-    AlreadyCaptured,
-    ClientNotDetermined,
-    capture_message,
-    read_message,
-    record_uncaptured,
-)
+from clientele_interactions.capture import service
+from clientele_interactions.capture.parsing import UnreadableMessage
+from clientele_interactions.capture.rules import AlreadyCaptured, ClientNotDetermined
 from clientele_interactions.clock import Clock
-from clientele_interactions.domain.email_capture import UnreadableMessage
 from clientele_interactions.log.rules import CounterpartyBlocked, Rejected
 from clientele_interactions.settings import InteractionsSettings
 
@@ -233,17 +228,17 @@ class ImapPoller:
         if raw is None:
             return
         try:
-            message = await read_message(self.settings, None, raw)
+            message = await service.read_message(self.settings, None, raw)
         except UnreadableMessage as exc:
             await self._reject(box, uid, report, str(exc))
             return
         try:
-            captured = await capture_message(
-                self.runtime,
-                self.storage,
-                self.settings,
-                self.principal,
-                message,
+            captured = await service.capture_message(
+                runtime=self.runtime,
+                storage=self.storage,
+                settings=self.settings,
+                principal=self.principal,
+                message=message,
                 now=self.clock.now(),
                 origin=f"{self.origin} uid {uid}",
                 default_employee_id=self.settings.imap_employee_id,
@@ -270,7 +265,13 @@ class ImapPoller:
                 unknown_addresses=exc.unknown_addresses,
                 candidates=[str(c) for c in exc.candidates],
             )
-            await record_uncaptured(self.runtime, self.principal, message, exc, mailbox=self.origin)
+            await service.record_uncaptured(
+                runtime=self.runtime,
+                principal=self.principal,
+                message=message,
+                refused=exc,
+                mailbox=self.origin,
+            )
             await asyncio.to_thread(box.flag, uid, UNMATCHED)
             report.unmatched.append(uid)
             return

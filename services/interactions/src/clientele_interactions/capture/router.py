@@ -1,4 +1,5 @@
-"""E-mail capture: an uploaded .eml or Outlook .msg becomes an interaction with attachments."""
+"""HTTP of e-mail capture: an uploaded .eml or Outlook .msg becomes an interaction with
+attachments."""
 
 from __future__ import annotations
 
@@ -10,14 +11,10 @@ from clientele_shared.http.problems import ProblemError
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from clientele_interactions.capture import capture_message, read_message
+from clientele_interactions.capture import service
+from clientele_interactions.capture.parsing import CapturedMessage, NotMail, UnreadableMessage
+from clientele_interactions.capture.rules import CapturedEmail
 from clientele_interactions.dependencies import ClockDep, Settings, Storage, Writer, read_upload
-from clientele_interactions.domain.email_capture import (
-    CapturedMessage,
-    NotMail,
-    UnreadableMessage,
-)
-from clientele_interactions.log.schemas import CapturedEmail
 
 router = APIRouter(prefix="/v1/interactions/email", tags=["e-mail capture"])
 
@@ -51,17 +48,17 @@ async def capture_email(
     ``EMAIL_MAX_RECIPIENTS`` or ``EMAIL_MAX_DEPTH`` a file is refused (422)."""
     data = await read_upload(file, settings.email_max_bytes)
     try:
-        message: CapturedMessage = await read_message(settings, file.filename, data)
+        message: CapturedMessage = await service.read_message(settings, file.filename, data)
     except NotMail as exc:
         raise ProblemError(422, "Not An E-mail", str(exc), kind="not-mail") from None
     except UnreadableMessage as exc:
         raise _unreadable(str(exc)) from None
-    captured = await capture_message(
-        runtime,
-        storage,
-        settings,
-        principal,
-        message,
+    captured = await service.capture_message(
+        runtime=runtime,
+        storage=storage,
+        settings=settings,
+        principal=principal,
+        message=message,
         now=clock.now(),
         origin=file.filename or "an uploaded file",
         organization_id=organization_id,

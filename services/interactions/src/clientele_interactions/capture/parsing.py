@@ -1,6 +1,6 @@
 """Reading captured e-mail: RFC 5322 ``.eml`` (stdlib ``email``) and Outlook ``.msg``
-(``extract-msg``) into one shape; deciding who is who (pure: works on bytes in memory; CPU-bound,
-so callers run :func:`parse_message` in a worker thread)."""
+(``extract-msg``) into one shape (pure: works on bytes in memory; CPU-bound, so the service runs
+:func:`parse_message` in a worker process)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
@@ -491,60 +491,3 @@ def parse_message(
     if (filename or "").lower().endswith(".msg"):
         raise UnreadableMessage("not an Outlook message: no compound file signature")
     return parse_eml(data, limits)
-
-
-# --- who is who ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Matching:
-    person_ids: list[Any]
-    """Persons found among the message's addresses, in the order of the addresses."""
-    matched: dict[str, Any]
-    """address -> person id."""
-    unknown: list[str]
-    """Addresses that are neither a known person nor the company's own."""
-    direction: Literal["in", "out"]
-    employee_id: Any | None = None
-    """The first of the company's employees among the addresses (the sender when ours)."""
-
-
-def own_address(address: str, own_domains: Iterable[str]) -> bool:
-    domain = address.rpartition("@")[2]
-    return any(domain == d.lower() or domain.endswith("." + d.lower()) for d in own_domains)
-
-
-def match_addresses(
-    message: CapturedMessage,
-    persons_by_address: Mapping[str, Sequence[Any]],
-    own_domains: Iterable[str],
-    *,
-    preferred: Collection[Any] = (),
-    employees_by_address: Mapping[str, Any] | None = None,
-) -> Matching:
-    """One person per known address (one of ``preferred``, those working at the client, when
-    an address belongs to several persons); the company's employees and own domains are ours.
-    A message from ours went out, any other came in."""
-    own = list(own_domains)
-    staff = employees_by_address or {}
-    matched: dict[str, Any] = {}
-    for address in message.addresses():
-        candidates = list(persons_by_address.get(address, ()))
-        if candidates and address not in staff:
-            at_client = [p for p in candidates if p in preferred]
-            matched[address] = (at_client or candidates)[0]
-
-    def ours(address: str) -> bool:
-        return address in staff or own_address(address, own)
-
-    unknown = [a for a in message.addresses() if a not in matched and not ours(a)]
-    sender = message.sender.address if message.sender else None
-    outgoing = sender is not None and sender not in matched and ours(sender)
-    employee = next((staff[a] for a in message.addresses() if a in staff), None)
-    return Matching(
-        person_ids=list(dict.fromkeys(matched.values())),
-        matched=matched,
-        unknown=unknown,
-        direction="out" if outgoing else "in",
-        employee_id=employee,
-    )

@@ -1,4 +1,5 @@
-"""E-mail capture: one parsed message becomes an interaction on its client, with attachments.
+"""E-mail capture operations: one parsed message becomes an interaction on its client, with
+attachments.
 
 The one path behind the upload endpoint (``POST /v1/interactions/email``) and the IMAP poller:
 the same address matching, the same dedup by Message-ID per client, the same events.
@@ -12,12 +13,10 @@ import multiprocessing
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal, Role
-from clientele_shared.http.problems import Conflict, ProblemError
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import unit_of_work
 from clientele_shared.storage import (
@@ -27,21 +26,28 @@ from clientele_shared.storage import (
     safe_filename,
 )
 from clientele_shared.worker_processes import end_with_parent
-from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_interactions.attachments.rules import Attachment
 from clientele_interactions.attachments.service import discard, record_attachment, store_blob
-from clientele_interactions.domain.cards import ClientCard
-from clientele_interactions.domain.email_capture import (
+from clientele_interactions.capture import queries
+from clientele_interactions.capture.parsing import (
     CapturedMessage,
     ParseLimits,
     UnreadableMessage,
-    match_addresses,
     parse_message,
 )
+from clientele_interactions.capture.rules import (
+    AddressMatch,
+    AlreadyCaptured,
+    CapturedEmail,
+    ClientNotDetermined,
+    SkippedAttachment,
+    match_addresses,
+    occurred_at,
+)
+from clientele_interactions.domain.cards import ClientCard
 from clientele_interactions.log.queries import (
     blocked_among,
     bump_summary,
@@ -49,54 +55,12 @@ from clientele_interactions.log.queries import (
     insert_interaction,
 )
 from clientele_interactions.log.rules import created_changes, refuse_blocked
-from clientele_interactions.log.schemas import (
-    EARLIEST,
-    AddressMatch,
-    CapturedEmail,
-    SkippedAttachment,
-    UnmatchedAddress,
-)
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.tables import (
-    client_cards,
-    employees,
-    employments,
-    interaction_audit,
-    interactions,
-    persons,
-    unmatched_addresses,
-)
-from clientele_interactions.visibility import visible_clients, writable_card
-
-
-class ClientNotDetermined(ProblemError):
-    """No ``organization_id`` was given and the message's persons work at no client the caller
-    may write about, or at several."""
-
-    def __init__(self, candidates: list[ClientCard], unknown_addresses: list[str]) -> None:
-        super().__init__(
-            422,
-            "Client Not Determined",
-            "Pass organization_id: the message's persons work at "
-            + ("no client you may write about." if not candidates else "several clients."),
-            kind="client-not-determined",
-            candidates=[str(c.organization_id) for c in candidates],
-            unknown_addresses=unknown_addresses,
-        )
-        self.candidates = [c.organization_id for c in candidates]
-        self.unknown_addresses = unknown_addresses
-
-
-class AlreadyCaptured(Conflict):
-    """The message (its Message-ID) was captured for the client already."""
-
-    def __init__(self, interaction_id: uuid.UUID) -> None:
-        super().__init__(
-            "This message was captured for the client already.",
-            interaction_id=str(interaction_id),
-        )
-        self.interaction_id = interaction_id
+from clientele_interactions.tables import interaction_audit
+from clientele_interactions.unmatched.rules import UnmatchedAddress
+from clientele_interactions.unmatched.service import keep_unknown
+from clientele_interactions.visibility import writable_card
 
 
 @functools.cache
@@ -130,160 +94,29 @@ async def read_message(
         raise UnreadableMessage("the file could not be read: its parser ended") from None
 
 
-def _subject_id(principal: Principal) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(principal.subject)
-    except ValueError:
-        return None
-
-
-async def persons_by_address(
-    session: AsyncSession, principal: Principal, addresses: list[str]
-) -> dict[str, list[Any]]:
-    """Persons the caller may see by e-mail address (their own addresses and those of their
-    positions). Persons of other directions are left out: their addresses are unknown to the
-    caller, exactly as an address nobody has."""
-    found: dict[str, list[Any]] = {}
-    if not addresses:
-        return found
-    seen = and_(~persons.c.deleted, visible_to(principal, persons.c.directions))
-    own = await session.execute(
-        select(persons.c.person_id, persons.c.emails).where(
-            persons.c.emails.overlap(addresses), seen
-        )
-    )
-    work = await session.execute(
-        select(employments.c.person_id, employments.c.emails)
-        .join(persons, persons.c.person_id == employments.c.person_id)
-        .where(employments.c.emails.overlap(addresses), ~employments.c.deleted, seen)
-    )
-    for person_id, emails in [*work.all(), *own.all()]:
-        for address in emails:
-            if address in addresses and person_id not in found.setdefault(address, []):
-                found[address].append(person_id)
-    return found
-
-
-async def employees_by_address(
-    session: AsyncSession, principal: Principal, addresses: list[str]
-) -> dict[str, Any]:
-    """The company's active employees the caller may see (himself and those sharing one of his
-    directions, as in the directory) by e-mail address; others are unknown addresses to the
-    caller (unless of an own domain)."""
-    if not addresses:
-        return {}
-    rows = await session.execute(
-        select(employees.c.email, employees.c.employee_id).where(
-            employees.c.email.in_(addresses),
-            employees.c.active,
-            or_(
-                visible_to(principal, employees.c.directions),
-                employees.c.employee_id == _subject_id(principal),
-            ),
-        )
-    )
-    return dict(rows.tuples().all())
-
-
-async def employed_at(
-    session: AsyncSession, organization_id: uuid.UUID, person_ids: list[Any]
-) -> set[Any]:
-    if not person_ids:
-        return set()
-    rows = await session.scalars(
-        select(employments.c.person_id).where(
-            employments.c.organization_id == organization_id,
-            employments.c.person_id.in_(person_ids),
-            ~employments.c.deleted,
-        )
-    )
-    return set(rows.all())
-
-
 async def candidate_clients(
     session: AsyncSession, principal: Principal, person_ids: list[Any]
 ) -> list[ClientCard]:
     """The clients where the matched persons work, that the caller may write about."""
-    if not person_ids:
-        return []
-    stmt = (
-        select(client_cards)
-        .join(employments, employments.c.organization_id == client_cards.c.organization_id)
-        .where(
-            employments.c.person_id.in_(person_ids),
-            ~employments.c.deleted,
-            visible_clients(principal),
-        )
-        .distinct()
-    )
-    cards = [
-        ClientCard.model_validate(row, from_attributes=True)
-        for row in (await session.execute(stmt)).all()
-    ]
+    cards = await queries.cards_employing(session, principal, person_ids)
     if principal.is_service or principal.has_role(Role.ADMIN):
         return cards
     return [c for c in cards if not principal.directions.isdisjoint(c.directions)]
 
 
-async def record_unmatched(
-    session: AsyncSession,
-    principal: Principal,
-    message: CapturedMessage,
-    unknown: list[str],
-    *,
-    interaction_id: uuid.UUID | None,
-    organization_id: uuid.UUID | None = None,
-    candidates: list[uuid.UUID] | None = None,
-    mailbox: str | None,
-) -> list[UnmatchedAddress]:
-    """Keep the unknown addresses of a message for a person to resolve (one record per address
-    and captured interaction, or per address and mailbox message when it was not captured)."""
-    if not unknown:
-        return []
-    roles = message.roles()
-    rows = [  # in the order of the addresses (``seq``)
-        {
-            "id": uuid.uuid4(),
-            "address": address[:320],
-            "display_name": (roles[address][1] or "")[:500] or None,
-            "role": roles[address][0],
-            "subject": (message.subject or "(no subject)")[:500],
-            "message_id": message.message_id,
-            "sent_at": message.sent_at,
-            "interaction_id": interaction_id,
-            "candidates": candidates or [],
-            "mailbox": mailbox,
-            "created_by": principal.subject,
-        }
-        for address in unknown
-    ]
-    stored = (
-        await session.execute(
-            insert(unmatched_addresses)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(unmatched_addresses)
-        )
-    ).all()
-    return [
-        UnmatchedAddress.model_validate({**row._mapping, "organization_id": organization_id})
-        for row in stored
-    ]
-
-
 async def record_uncaptured(
+    *,
     runtime: ServiceRuntime,
     principal: Principal,
     message: CapturedMessage,
     refused: ClientNotDetermined,
-    *,
     mailbox: str,
 ) -> list[UnmatchedAddress]:
     """Keep the unknown addresses of mailbox mail that found no client (a repeated poll of the
     same message adds nothing: one record per mailbox, Message-ID and address)."""
-    async with runtime.sessions() as session, session.begin():
-        return await record_unmatched(
-            session,
+    async with unit_of_work(runtime.sessions, runtime.outbox, interaction_audit, principal) as uow:
+        return await keep_unknown(
+            uow.session,
             principal,
             message,
             refused.unknown_addresses,
@@ -293,43 +126,6 @@ async def record_uncaptured(
         )
 
 
-class AppointmentAhead(ProblemError):
-    """An appointment that starts in the future: it is planned, not captured."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            422,
-            "Appointment Not Held Yet",
-            "The appointment starts in the future: plan the meeting instead of capturing it.",
-            kind="appointment-not-held",
-        )
-
-
-def occurred_at(message: CapturedMessage, now: datetime) -> datetime:
-    """When the captured contact happened: a mail's date (now when it has none, one in the
-    future or one before 1900: clocks of senders are wrong), an appointment's start
-    (AppointmentAhead when ahead)."""
-    if message.kind == "meeting" and message.sent_at is not None:
-        if message.sent_at > now + timedelta(minutes=5):
-            raise AppointmentAhead()
-        return min(message.sent_at, now)
-    sent = message.sent_at
-    return sent if sent is not None and EARLIEST <= sent <= now else now
-
-
-async def captured_before(
-    session: AsyncSession, organization_id: uuid.UUID, key: str
-) -> uuid.UUID | None:
-    """The interaction the message (its Message-ID or content digest) was captured as."""
-    found: uuid.UUID | None = await session.scalar(
-        select(interactions.c.id).where(
-            interactions.c.organization_id == organization_id,
-            interactions.c.message_id == key,
-        )
-    )
-    return found
-
-
 def _violates(exc: IntegrityError, constraint: str) -> bool:
     """Whether the database refused a write for the unique index or constraint ``constraint``."""
     cause = getattr(exc.orig, "__cause__", None)
@@ -337,12 +133,12 @@ def _violates(exc: IntegrityError, constraint: str) -> bool:
 
 
 async def capture_message(
+    *,
     runtime: ServiceRuntime,
     storage: AttachmentStorage,
     settings: InteractionsSettings,
     principal: Principal,
     message: CapturedMessage,
-    *,
     now: datetime,
     origin: str,
     organization_id: uuid.UUID | None = None,
@@ -366,8 +162,8 @@ async def capture_message(
             runtime.sessions, runtime.outbox, interaction_audit, principal
         ) as uow:
             session = uow.session
-            known = await persons_by_address(session, principal, message.addresses())
-            staff = await employees_by_address(session, principal, message.addresses())
+            known = await queries.persons_by_address(session, principal, message.addresses())
+            staff = await queries.employees_by_address(session, principal, message.addresses())
             everyone = list({p for ids in known.values() for p in ids})
             if responsible_employee_id is not None:
                 await check_employee(
@@ -392,7 +188,7 @@ async def capture_message(
                 message,
                 known,
                 settings.own_email_domains,
-                preferred=await employed_at(session, card.organization_id, everyone),
+                preferred=await queries.employed_at(session, card.organization_id, everyone),
                 employees_by_address=staff,
             )
             refuse_blocked(
@@ -402,7 +198,7 @@ async def capture_message(
                 organization_blocked=card.blocked,
                 blocked_person_ids=await blocked_among(session, matching.person_ids),
             )
-            existing = await captured_before(session, card.organization_id, key)
+            existing = await queries.captured_before(session, card.organization_id, key)
             if existing is not None:
                 raise AlreadyCaptured(existing)
             occurred = occurred_at(message, now)
@@ -455,7 +251,7 @@ async def capture_message(
                 stored.append(
                     await record_attachment(uow, interaction.id, blob, filename=name, upload=upload)
                 )
-            unmatched = await record_unmatched(
+            unmatched = await keep_unknown(
                 session,
                 principal,
                 message,
@@ -473,7 +269,7 @@ async def capture_message(
             raise
         # a concurrent capture of the same message committed first: answer as it would have
         async with runtime.sessions() as session:
-            existing = await captured_before(session, card.organization_id, key)
+            existing = await queries.captured_before(session, card.organization_id, key)
         if existing is None:
             raise
         raise AlreadyCaptured(existing) from None
