@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from clientele_directory.domain.imports import (
+from clientele_directory.imports.rules import (
     FileKeys,
     ImportMode,
     ImportReport,

@@ -21,7 +21,6 @@ from clientele_shared.rebuild import StateEntity
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
-from clientele_directory.api.imports import router as imports_router
 from clientele_directory.api.lists import router as lists_router
 from clientele_directory.attributes.router import router as attributes_router
 from clientele_directory.auth.router import ISSUER_STATE_KEY
@@ -29,6 +28,7 @@ from clientele_directory.auth.router import router as auth_router
 from clientele_directory.directions.router import router as directions_router
 from clientele_directory.employees.router import router as employees_router
 from clientele_directory.exports.router import router as exports_router
+from clientele_directory.imports.router import router as imports_router
 from clientele_directory.merging.router import router as merging_router
 from clientele_directory.organizations.router import router as organizations_router
 from clientele_directory.persons.router import router as persons_router

@@ -1,1 +1,1 @@
-"""The directory's features not yet moved to feature folders (ADR 1): imports and lists."""
+"""The directory's feature not yet moved to a feature folder (ADR 1): lists."""

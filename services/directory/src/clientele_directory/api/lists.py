@@ -26,7 +26,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.common import audit, audit_trail, soft_delete_values
-from clientele_directory.domain.imports import map_headers
 from clientele_directory.domain.lists import (
     ListDraft,
     ListKind,
@@ -39,6 +38,7 @@ from clientele_directory.domain.lists import (
     list_changes,
     storage_values,
 )
+from clientele_directory.imports.rules import map_headers
 from clientele_directory.organizations.rules import valid_inn
 from clientele_directory.publishing import list_changed, list_membership_changed
 from clientele_directory.search.rules import OrganizationFilter, OrganizationSort

@@ -28,14 +28,14 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.imports import (
+from clientele_directory.attributes.rules import EntityKind
+from clientele_directory.blocking import active
+from clientele_directory.imports.queries import (
     MATCHING_IDS,
     NAME_SIMILARITY,
     SIMILAR_WITH_INN,
     SIMILAR_WITHOUT_INN,
 )
-from clientele_directory.attributes.rules import EntityKind
-from clientele_directory.blocking import active
 from clientele_directory.organizations.queries import organization_select
 from clientele_directory.persons.queries import person_select, to_employment
 from clientele_directory.persons.rules import Employment, Person

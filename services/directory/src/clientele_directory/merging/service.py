@@ -21,9 +21,9 @@ from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import UnitOfWork, soft_delete_values
 from sqlalchemy import func
 
-from clientele_directory.api.imports import NAME_SIMILARITY
 from clientele_directory.attributes.rules import EntityKind
 from clientele_directory.attributes.service import definitions_for, resolve_attributes
+from clientele_directory.imports.queries import NAME_SIMILARITY
 from clientele_directory.merging import queries
 from clientele_directory.merging.rules import retargeted
 from clientele_directory.merging.schemas import MergeRequest, MergeResult, PersonMergeResult

@@ -30,7 +30,7 @@ from typing import IO, Any
 from clientele_shared.memory import tune_garbage_collector
 from clientele_shared.worker_processes import end_with_parent
 
-from clientele_directory.domain.imports import ParsedRow, is_blank, map_headers, parse_row
+from clientele_directory.imports.rules import ParsedRow, is_blank, map_headers, parse_row
 from clientele_directory.tabular import TabularError, read_rows
 
 _FRAME = struct.Struct("!Q")

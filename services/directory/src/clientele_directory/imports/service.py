@@ -1,6 +1,6 @@
 """Import of organizations from .xlsx or CSV: dry run, all-or-nothing, or the valid rows.
 
-The file is read and its rows checked by a reader process (``import_reader``), a chunk of rows
+The file is read and its rows checked by a reader process (``reader``), a chunk of rows
 at a time, the next chunk while the current one is matched and written, all inside one
 transaction: a dry run rolls it back, all-or-nothing rolls it back when any row is bad (422
 with the report), valid-rows commits the good rows. Per chunk, a handful of set-based
@@ -18,30 +18,16 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import IO, Annotated, Any
+from typing import IO, Any
 
-from clientele_shared.auth.access import may_write, visible_to
-from clientele_shared.auth.dependencies import CurrentPrincipal
+from clientele_shared.auth.access import may_write
 from clientele_shared.auth.principal import Principal
 from clientele_shared.bulk import Copy
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import current_correlation_id
-from clientele_shared.runtime import CurrentRuntime, ServiceRuntime
+from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import actor_of
-from fastapi import APIRouter, Form, Response, UploadFile
-from sqlalchemy import (
-    ARRAY,
-    Integer,
-    String,
-    Text,
-    Uuid,
-    bindparam,
-    func,
-    select,
-    text,
-    update,
-)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.api.common import legacy_work
@@ -53,8 +39,9 @@ from clientele_directory.attributes.rules import (
     references,
 )
 from clientele_directory.attributes.service import definitions_for
-from clientele_directory.blocking import organization_blocked_expr
-from clientele_directory.domain.imports import (
+from clientele_directory.imports import queries
+from clientele_directory.imports.reader import ReadPlan, RowReader, readers
+from clientele_directory.imports.rules import (
     Candidate,
     FileKeys,
     ImportMode,
@@ -67,8 +54,6 @@ from clientele_directory.domain.imports import (
     parse_mapping,
     patch_of,
 )
-from clientele_directory.import_reader import ReadPlan, RowReader, readers
-from clientele_directory.organizations.queries import organization_select
 from clientele_directory.organizations.rules import (
     Organization,
     OrganizationFields,
@@ -84,90 +69,10 @@ from clientele_directory.publishing import organization_created, organization_up
 from clientele_directory.register import service as register
 from clientele_directory.tables import (
     audit_log,
-    employees,
     organizations,
-    persons,
-    unwanted_register,
 )
 from clientele_directory.tabular import TabularError
-from clientele_directory.values import STORED, email_domain
-from clientele_directory.visibility import person_visible
-
-router = APIRouter(prefix="/v1/organizations", tags=["import"])
-NAME_SIMILARITY = 0.5
-MAX_CANDIDATES = 3
-
-_CANDIDATES = """
-WITH n AS MATERIALIZED (
-    SELECT num, pos, directory_name_key(name) AS key
-    FROM unnest(:nums, :positions, :names) AS u(num, pos, name)
-)
-SELECT n.num, c.id, c.legal_name, c.sim FROM n CROSS JOIN LATERAL (
-    SELECT o.id, o.legal_name, similarity(o.name_key, n.key) AS sim
-    FROM organizations o
-    WHERE {name} % n.key AND o.deleted_at IS NULL
-      AND (CAST(:all AS boolean) OR o.directions && :dirs)
-      AND coalesce(array_position(:created, o.id), 0) < n.pos
-    ORDER BY sim DESC, o.id LIMIT :limit
-) AS c
-WHERE c.sim >= :threshold
-"""
-"""Similar names of a chunk's new rows, ``%`` through a GIN trigram index on the name without its
-legal form. A row with an INN is compared only with organizations without one (two INNs are two
-companies: ``name`` is then the name of those only, indexed apart, migration 0016), a row
-without one with every organization (migration 0013).
-``created`` lists the chunk's new ids in row order, already inserted: a row is compared with
-the rows before it, never with itself or later ones (``pos`` is its place in that list)."""
-
-
-_IMPORT_SETTINGS = text(
-    "SELECT set_config('pg_trgm.similarity_threshold', :similarity, true),"
-    " set_config('gin_pending_list_limit', '16384', true), set_config('jit', 'off', true)"
-)
-"""For the import's transaction: the ``%`` threshold; GIN pending lists long enough to take a
-chunk's rows without a merge half-way (they are merged at once by _MERGE_PENDING); no JIT
-compiling of statements whose costs are overestimated."""
-
-_MERGE_PENDING = text(
-    "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
-    " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
-    " WHERE i.indrelid = 'organizations'::regclass AND a.amname = 'gin'"
-)
-"""Merge the pending lists of the organizations' GIN indexes into the indexes, after a chunk's
-rows are written. The rows are probed by the next look-ups (trigram names, e-mails, phones), and
-every probe reads the whole pending list: merged, a chunk's look-ups take milliseconds (with
-4 MB lists left pending they took seconds; kept short by a small limit, the writes merged them
-a few rows at a time and took twice as long)."""
-
-
-def _candidates_sql(with_inn: bool) -> Any:
-    name = "(CASE WHEN o.inn IS NULL THEN o.name_key END)" if with_inn else "o.name_key"
-    return text(_CANDIDATES.format(name=name)).bindparams(
-        bindparam("nums", type_=ARRAY(Integer)),
-        bindparam("positions", type_=ARRAY(Integer)),
-        bindparam("names", type_=ARRAY(Text)),
-        bindparam("dirs", type_=ARRAY(String(64))),
-        bindparam("created", type_=ARRAY(Uuid)),
-    )
-
-
-MATCHING_IDS = text(
-    "SELECT id FROM organizations WHERE inn = ANY(:inns)"
-    " UNION SELECT o.id FROM unnest(:emails) AS e(email)"
-    " JOIN organizations o ON o.emails @> ARRAY[e.email]"
-    " UNION SELECT o.id FROM unnest(:phones) AS p(number)"
-    " JOIN organizations o"
-    " ON o.phones @> jsonb_build_array(jsonb_build_object('number', p.number))"
-).bindparams(
-    bindparam("inns", type_=ARRAY(String(12))),
-    bindparam("emails", type_=ARRAY(String(320))),
-    bindparam("phones", type_=ARRAY(Text)),
-)
-"""Organizations with one of the INNs, e-mails or phone numbers (E.164) of a chunk: a probe of
-the INN index and of the GIN indexes on e-mails and phones (migration 0013) per value."""
-
-SIMILAR_WITH_INN = _candidates_sql(with_inn=True)
-SIMILAR_WITHOUT_INN = _candidates_sql(with_inn=False)
+from clientele_directory.values import email_domain
 
 
 def _unreadable(detail: str) -> ProblemError:
@@ -227,58 +132,29 @@ class _Importer:
     # --- the lookups of a chunk (one statement each) -------------------------------------------
 
     async def _existing(self, rows: list[ParsedRow]) -> KnownOrganizations:
-        """Live organizations the caller sees that a row may match, locked for the import: the
-        ids by INN, e-mail and phone (index probes), then the organizations by id."""
-        params = {
-            "inns": sorted({r.inn for r in rows if r.inn}),
-            "emails": sorted({e for r in rows for e in r.emails()}),
-            "phones": sorted({p for r in rows for p in r.phones()}),
-        }
-        if not any(params.values()):
-            return KnownOrganizations([])
-        ids = list(await self.session.scalars(MATCHING_IDS, params))
-        if not ids:
-            return KnownOrganizations([])
-        stmt = (
-            organization_select()
-            .where(
-                organizations.c.id.in_(ids),
-                organizations.c.deleted_at.is_(None),
-                visible_to(self.principal, organizations.c.directions),
-            )
-            .order_by(organizations.c.created_at, organizations.c.id)
-            .with_for_update(of=organizations)
-        )
-        found = (await self.session.execute(stmt)).all()
+        """Live organizations the caller sees that a row may match, locked for the import."""
         return KnownOrganizations(
-            Organization.model_validate(row, from_attributes=True, context=STORED) for row in found
+            await queries.matching(
+                self.session,
+                self.principal,
+                inns=sorted({r.inn for r in rows if r.inn}),
+                emails=sorted({e for r in rows for e in r.emails()}),
+                phones=sorted({p for r in rows for p in r.phones()}),
+            )
         )
 
     async def _register(self, rows: list[ParsedRow]) -> tuple[set[str], set[str]]:
         inns = sorted({r.inn for r in rows if r.inn})
         domains = sorted({email_domain(e) for r in rows for e in r.emails()})
-        if not inns and not domains:
-            return set(), set()
-        found = (
-            await self.session.execute(
-                select(unwanted_register.c.inn, unwanted_register.c.email_domain).where(
-                    unwanted_register.c.removed_at.is_(None),
-                    unwanted_register.c.inn.in_(inns)
-                    | unwanted_register.c.email_domain.in_(domains),
-                )
-            )
-        ).all()
-        return {r.inn for r in found if r.inn}, {r.email_domain for r in found if r.email_domain}
+        return await queries.registered(self.session, inns, domains)
 
     async def _employees(self, rows: list[ParsedRow]) -> set[uuid.UUID]:
-        ids = {r.draft.responsible_employee_id for r in rows if r.draft}
-        ids.discard(None)
-        if not ids:
-            return set()
-        found = await self.session.scalars(
-            select(employees.c.id).where(employees.c.id.in_(ids), employees.c.active)
-        )
-        return set(found)
+        ids = {
+            r.draft.responsible_employee_id
+            for r in rows
+            if r.draft and r.draft.responsible_employee_id
+        }
+        return await queries.active_employees(self.session, ids)
 
     async def _references(self, rows: list[ParsedRow]) -> set[uuid.UUID]:
         """The live records the caller sees among those the rows' reference attributes name."""
@@ -296,25 +172,9 @@ class _Importer:
                 wanted.setdefault(kind, set()).add(record_id)
         seen: set[uuid.UUID] = set()
         if ids := wanted.get(EntityKind.ORGANIZATION):
-            seen |= set(
-                await self.session.scalars(
-                    select(organizations.c.id).where(
-                        organizations.c.id.in_(ids),
-                        organizations.c.deleted_at.is_(None),
-                        visible_to(self.principal, organizations.c.directions),
-                    )
-                )
-            )
+            seen |= await queries.visible_organizations(self.session, self.principal, ids)
         if ids := wanted.get(EntityKind.PERSON):
-            seen |= set(
-                await self.session.scalars(
-                    select(persons.c.id).where(
-                        persons.c.id.in_(ids),
-                        persons.c.deleted_at.is_(None),
-                        person_visible(self.principal),
-                    )
-                )
-            )
+            seen |= await queries.visible_persons(self.session, self.principal, ids)
         return seen
 
     def _missing_references(
@@ -457,10 +317,8 @@ class _Importer:
             return
         pending, self.pending = list(self.pending.values()), {}
         p = self.principal
-        await self.session.execute(
-            update(organizations)
-            .where(organizations.c.id == bindparam("b_id"))
-            .values(updated_at=func.now()),
+        await queries.update_organizations(
+            self.session,
             [
                 {
                     "b_id": u.current.id,
@@ -471,13 +329,8 @@ class _Importer:
                 for u in pending
             ],
         )
-        await self.session.execute(_MERGE_PENDING)
-        now_blocked = await self.session.execute(
-            select(organizations.c.id, organization_blocked_expr()).where(
-                organizations.c.id.in_([u.current.id for u in pending])
-            )
-        )
-        blocked: dict[uuid.UUID, bool] = {row.id: row[1] for row in now_blocked}
+        await self.session.execute(queries.MERGE_PENDING)
+        blocked = await queries.blocked_flags(self.session, [u.current.id for u in pending])
         written = []
         for u in pending:
             org = u.patched.model_copy(update={"blocked": blocked[u.current.id]})
@@ -538,7 +391,7 @@ class _Importer:
                     for org in created
                 ],
             ).write(self.session)
-            await self.session.execute(_MERGE_PENDING)
+            await self.session.execute(queries.MERGE_PENDING)
             candidates = await self._candidates([p for p, _ in creating], created)
         finally:
             await asyncio.wait([records])
@@ -566,7 +419,10 @@ class _Importer:
         similar (``similarity`` ≥ NAME_SIMILARITY), the most similar first."""
         result: dict[int, list[Candidate]] = {}
         order = [org.id for org in created]
-        for with_inn, sql in ((True, SIMILAR_WITH_INN), (False, SIMILAR_WITHOUT_INN)):
+        for with_inn, sql in (
+            (True, queries.SIMILAR_WITH_INN),
+            (False, queries.SIMILAR_WITHOUT_INN),
+        ):
             part = [
                 (pos, parsed)
                 for pos, parsed in enumerate(rows, start=1)
@@ -579,8 +435,8 @@ class _Importer:
                 "positions": [pos for pos, _ in part],
                 "names": [created[pos - 1].legal_name for pos, _ in part],
                 "created": order,
-                "threshold": NAME_SIMILARITY,
-                "limit": MAX_CANDIDATES,
+                "threshold": queries.NAME_SIMILARITY,
+                "limit": queries.MAX_CANDIDATES,
                 "all": self.principal.sees_all_directions,
                 "dirs": sorted(self.principal.directions),
             }
@@ -683,7 +539,9 @@ async def run_import(
     importer: _Importer | None = None
     try:
         async with runtime.sessions() as session, session.begin():
-            await session.execute(_IMPORT_SETTINGS, {"similarity": str(NAME_SIMILARITY)})
+            await session.execute(
+                queries.IMPORT_SETTINGS, {"similarity": str(queries.NAME_SIMILARITY)}
+            )
             definitions = await definitions_for(session, EntityKind.ORGANIZATION)
             labels = {k: d.label for k, d in definitions.items() if not d.archived}
             importer = _Importer(session, runtime, principal, definitions, report, on_chunk)
@@ -717,30 +575,18 @@ async def run_import(
     return report
 
 
-@router.post("/import", response_model=ImportReport)
-async def import_organizations(
-    file: UploadFile,
-    principal: CurrentPrincipal,
-    runtime: CurrentRuntime,
-    mode: Annotated[ImportMode, Form(description="dry_run, all_or_nothing or valid_rows")] = (
-        ImportMode.DRY_RUN
-    ),
-    mapping: Annotated[
-        str | None,
-        Form(description='JSON {"header as written": "field" or null}; wins over detection'),
-    ] = None,
-    directions: Annotated[
-        str | None,
-        Form(description="comma-separated directions of rows that name none (default: yours)"),
-    ] = None,
-) -> Response:
-    """Import organizations from an .xlsx (first sheet) or CSV file with a header row.
-
-    A dry run reports per row what would be created, updated, left unchanged or skipped and
-    why, and writes nothing. ``all_or_nothing`` writes every row or none (422 with the report
-    when any row is bad); ``valid_rows`` writes the good rows and reports the rest. Updates and
-    creations are audited and published like the API's. A broken file is a 422 problem.
-    """
+async def import_file(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    file: IO[bytes],
+    filename: str | None,
+    *,
+    mode: ImportMode,
+    mapping: str | None,
+    directions: str | None,
+) -> bytes:
+    """One import as the HTTP API answers it: the report as JSON (422 problems for a broken
+    file or mapping and for a rejected all-or-nothing run)."""
     try:
         overrides = parse_mapping(mapping)
     except ValueError as exc:
@@ -760,8 +606,8 @@ async def import_organizations(
         report = await run_import(
             runtime,
             principal,
-            file.file,
-            file.filename,
+            file,
+            filename,
             mode=mode,
             overrides=overrides,
             directions=defaults,
@@ -780,7 +626,7 @@ async def import_organizations(
             **exc.report.model_dump(mode="json", exclude={"report"}),
             report=[json.loads(line) for line in lines],
         ) from None
-    return Response(_with_lines(report, lines), media_type="application/json")
+    return _with_lines(report, lines)
 
 
 def _with_lines(report: ImportReport, lines: list[bytes]) -> bytes:

@@ -1,0 +1,204 @@
+"""SQL of imports: the look-ups of a chunk of rows and the writes that are no COPY."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from clientele_shared.auth.access import visible_to
+from clientele_shared.auth.principal import Principal
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_directory.blocking import organization_blocked_expr
+from clientele_directory.organizations.queries import organization_select
+from clientele_directory.organizations.rules import Organization
+from clientele_directory.tables import employees, organizations, persons, unwanted_register
+from clientele_directory.values import STORED
+from clientele_directory.visibility import person_visible
+
+NAME_SIMILARITY = 0.5
+MAX_CANDIDATES = 3
+
+_CANDIDATES = """
+WITH n AS MATERIALIZED (
+    SELECT num, pos, directory_name_key(name) AS key
+    FROM unnest(:nums, :positions, :names) AS u(num, pos, name)
+)
+SELECT n.num, c.id, c.legal_name, c.sim FROM n CROSS JOIN LATERAL (
+    SELECT o.id, o.legal_name, similarity(o.name_key, n.key) AS sim
+    FROM organizations o
+    WHERE {name} % n.key AND o.deleted_at IS NULL
+      AND (CAST(:all AS boolean) OR o.directions && :dirs)
+      AND coalesce(array_position(:created, o.id), 0) < n.pos
+    ORDER BY sim DESC, o.id LIMIT :limit
+) AS c
+WHERE c.sim >= :threshold
+"""
+"""Similar names of a chunk's new rows, ``%`` through a GIN trigram index on the name without its
+legal form. A row with an INN is compared only with organizations without one (two INNs are two
+companies: ``name`` is then the name of those only, indexed apart, migration 0016), a row
+without one with every organization (migration 0013).
+``created`` lists the chunk's new ids in row order, already inserted: a row is compared with
+the rows before it, never with itself or later ones (``pos`` is its place in that list)."""
+
+
+IMPORT_SETTINGS = text(
+    "SELECT set_config('pg_trgm.similarity_threshold', :similarity, true),"
+    " set_config('gin_pending_list_limit', '16384', true), set_config('jit', 'off', true)"
+)
+"""For the import's transaction: the ``%`` threshold; GIN pending lists long enough to take a
+chunk's rows without a merge half-way (they are merged at once by MERGE_PENDING); no JIT
+compiling of statements whose costs are overestimated."""
+
+MERGE_PENDING = text(
+    "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
+    " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+    " WHERE i.indrelid = 'organizations'::regclass AND a.amname = 'gin'"
+)
+"""Merge the pending lists of the organizations' GIN indexes into the indexes, after a chunk's
+rows are written. The rows are probed by the next look-ups (trigram names, e-mails, phones), and
+every probe reads the whole pending list: merged, a chunk's look-ups take milliseconds (with
+4 MB lists left pending they took seconds; kept short by a small limit, the writes merged them
+a few rows at a time and took twice as long)."""
+
+
+def _candidates_sql(with_inn: bool) -> Any:
+    name = "(CASE WHEN o.inn IS NULL THEN o.name_key END)" if with_inn else "o.name_key"
+    return text(_CANDIDATES.format(name=name)).bindparams(
+        bindparam("nums", type_=ARRAY(Integer)),
+        bindparam("positions", type_=ARRAY(Integer)),
+        bindparam("names", type_=ARRAY(Text)),
+        bindparam("dirs", type_=ARRAY(String(64))),
+        bindparam("created", type_=ARRAY(Uuid)),
+    )
+
+
+MATCHING_IDS = text(
+    "SELECT id FROM organizations WHERE inn = ANY(:inns)"
+    " UNION SELECT o.id FROM unnest(:emails) AS e(email)"
+    " JOIN organizations o ON o.emails @> ARRAY[e.email]"
+    " UNION SELECT o.id FROM unnest(:phones) AS p(number)"
+    " JOIN organizations o"
+    " ON o.phones @> jsonb_build_array(jsonb_build_object('number', p.number))"
+).bindparams(
+    bindparam("inns", type_=ARRAY(String(12))),
+    bindparam("emails", type_=ARRAY(String(320))),
+    bindparam("phones", type_=ARRAY(Text)),
+)
+"""Organizations with one of the INNs, e-mails or phone numbers (E.164) of a chunk: a probe of
+the INN index and of the GIN indexes on e-mails and phones (migration 0013) per value."""
+
+SIMILAR_WITH_INN = _candidates_sql(with_inn=True)
+SIMILAR_WITHOUT_INN = _candidates_sql(with_inn=False)
+
+
+async def matching(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    inns: list[str],
+    emails: list[str],
+    phones: list[str],
+) -> list[Organization]:
+    """Live organizations the principal sees with one of the INNs, e-mails or phones, locked for
+    the import, oldest first: the ids by index probes, then the organizations by id."""
+    params = {"inns": inns, "emails": emails, "phones": phones}
+    if not any(params.values()):
+        return []
+    ids = list(await session.scalars(MATCHING_IDS, params))
+    if not ids:
+        return []
+    stmt = (
+        organization_select()
+        .where(
+            organizations.c.id.in_(ids),
+            organizations.c.deleted_at.is_(None),
+            visible_to(principal, organizations.c.directions),
+        )
+        .order_by(organizations.c.created_at, organizations.c.id)
+        .with_for_update(of=organizations)
+    )
+    found = (await session.execute(stmt)).all()
+    return [Organization.model_validate(row, from_attributes=True, context=STORED) for row in found]
+
+
+async def registered(
+    session: AsyncSession, inns: list[str], domains: list[str]
+) -> tuple[set[str], set[str]]:
+    """The INNs and e-mail domains among these that the unwanted register lists."""
+    if not inns and not domains:
+        return set(), set()
+    found = (
+        await session.execute(
+            select(unwanted_register.c.inn, unwanted_register.c.email_domain).where(
+                unwanted_register.c.removed_at.is_(None),
+                unwanted_register.c.inn.in_(inns) | unwanted_register.c.email_domain.in_(domains),
+            )
+        )
+    ).all()
+    return {r.inn for r in found if r.inn}, {r.email_domain for r in found if r.email_domain}
+
+
+async def active_employees(session: AsyncSession, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    found = await session.scalars(
+        select(employees.c.id).where(employees.c.id.in_(ids), employees.c.active)
+    )
+    return set(found)
+
+
+async def visible_organizations(
+    session: AsyncSession, principal: Principal, ids: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The live organizations among ``ids`` the principal sees."""
+    found = await session.scalars(
+        select(organizations.c.id).where(
+            organizations.c.id.in_(ids),
+            organizations.c.deleted_at.is_(None),
+            visible_to(principal, organizations.c.directions),
+        )
+    )
+    return set(found)
+
+
+async def visible_persons(
+    session: AsyncSession, principal: Principal, ids: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The live persons among ``ids`` the principal sees."""
+    found = await session.scalars(
+        select(persons.c.id).where(
+            persons.c.id.in_(ids), persons.c.deleted_at.is_(None), person_visible(principal)
+        )
+    )
+    return set(found)
+
+
+async def update_organizations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One executemany UPDATE; each row names its organization by ``b_id``."""
+    await session.execute(
+        update(organizations)
+        .where(organizations.c.id == bindparam("b_id"))
+        .values(updated_at=func.now()),
+        rows,
+    )
+
+
+async def blocked_flags(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, bool]:
+    """The blocked flag of each of these organizations, as written."""
+    found = await session.execute(
+        select(organizations.c.id, organization_blocked_expr()).where(organizations.c.id.in_(ids))
+    )
+    return {row.id: row[1] for row in found}
