@@ -9,7 +9,7 @@ from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Form, Response, UploadFile
 
 from clientele_directory.imports import service
-from clientele_directory.imports.rules import ImportMode, ImportReport
+from clientele_directory.imports.rules import ImportMode, ImportReport, ListUpdate
 
 router = APIRouter(prefix="/v1/organizations", tags=["import"])
 
@@ -30,13 +30,21 @@ async def import_organizations(
         str | None,
         Form(description="comma-separated directions of rows that name none (default: yours)"),
     ] = None,
+    lists: Annotated[
+        ListUpdate,
+        Form(
+            description="merge: a row's phones, e-mails, sites, categories and tags are added"
+            " to an existing organization's; replace: they replace them"
+        ),
+    ] = ListUpdate.MERGE,
 ) -> Response:
     """Import organizations from an .xlsx (first sheet) or CSV file with a header row.
 
-    A dry run reports per row what would be created, updated, left unchanged or skipped and
-    why, and writes nothing. ``all_or_nothing`` writes every row or none (422 with the report
-    when any row is bad); ``valid_rows`` writes the good rows and reports the rest. Updates and
-    creations are audited and published like the API's. A broken file is a 422 problem.
+    A dry run reports per row what would be created, updated (with the changes), left unchanged
+    or skipped and why, and writes nothing. ``all_or_nothing`` writes every row or none (422
+    with the report when any row is bad); ``valid_rows`` writes the good rows and reports the
+    rest. Updates and creations are audited and published like the API's. An ``id`` column
+    (an export's) names the organization a row updates. A broken file is a 422 problem.
     """
     report = await service.import_file(
         runtime,
@@ -46,5 +54,6 @@ async def import_organizations(
         mode=mode,
         mapping=mapping,
         directions=directions,
+        replace_lists=lists is ListUpdate.REPLACE,
     )
     return Response(report, media_type="application/json")

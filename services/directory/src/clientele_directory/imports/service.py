@@ -52,7 +52,7 @@ from clientele_directory.imports.rules import (
     RowProblem,
     RowReport,
     parse_mapping,
-    patch_of,
+    patch_against,
 )
 from clientele_directory.organizations.rules import (
     Organization,
@@ -120,6 +120,8 @@ class _Importer:
         self.session, self.runtime, self.principal = session, runtime, principal
         self.definitions, self.report, self.on_chunk = definitions, report, on_chunk
         self.keys = FileKeys()
+        self.replace_lists = False
+        """Whether the lists of a row replace an organization's (else they are added to them)."""
         self.bad = 0
         self.actor = actor_of(principal)
         self.lines: list[RowReport] = []
@@ -140,6 +142,7 @@ class _Importer:
                 inns=sorted({r.inn for r in rows if r.inn}),
                 emails=sorted({e for r in rows for e in r.emails()}),
                 phones=sorted({p for r in rows for p in r.phones()}),
+                ids=sorted({r.id for r in rows if r.id is not None}),
             )
         )
 
@@ -275,7 +278,8 @@ class _Importer:
         if current.blocked and not any(w.kind == "unwanted" for w in line.warnings):
             line.warnings.append(_unwanted())
         try:
-            patched = apply_patch(current, OrganizationPatch(**patch_of(parsed)))
+            patch = patch_against(parsed, current.fields(), replace_lists=self.replace_lists)
+            patched = apply_patch(current, OrganizationPatch(**patch))
             values = apply_attribute_patch(
                 self.definitions, current.attributes, parsed.attributes, creating=False
             )
@@ -290,6 +294,7 @@ class _Importer:
         if not changes:
             line.action = RowAction.UNCHANGED
             return None
+        line.changes = changes
         if not self._writable(moved_directions(current.directions, patched.directions)):
             line.errors.append(
                 RowProblem(
@@ -419,10 +424,8 @@ class _Importer:
         similar (``similarity`` ≥ NAME_SIMILARITY), the most similar first."""
         result: dict[int, list[Candidate]] = {}
         order = [org.id for org in created]
-        for with_inn, sql in (
-            (True, queries.SIMILAR_WITH_INN),
-            (False, queries.SIMILAR_WITHOUT_INN),
-        ):
+        sees_all = self.principal.sees_all_directions
+        for with_inn in (True, False):
             part = [
                 (pos, parsed)
                 for pos, parsed in enumerate(rows, start=1)
@@ -437,9 +440,10 @@ class _Importer:
                 "created": order,
                 "threshold": queries.NAME_SIMILARITY,
                 "limit": queries.MAX_CANDIDATES,
-                "all": self.principal.sees_all_directions,
-                "dirs": sorted(self.principal.directions),
             }
+            if not sees_all:
+                params["dirs"] = sorted(self.principal.directions)
+            sql = queries.similar_names(with_inn, sees_all)
             for num, org_id, name, sim in (await self.session.execute(sql, params)).all():
                 result.setdefault(num, []).append(
                     Candidate(organization_id=org_id, legal_name=name, similarity=round(sim, 3))
@@ -529,6 +533,7 @@ async def run_import(
     max_rows: int,
     too_many: str,
     on_chunk: ChunkDone,
+    replace_lists: bool = False,
 ) -> ImportReport:
     """Run one import in one transaction (committed unless a dry run or rejected); the counts.
 
@@ -545,6 +550,7 @@ async def run_import(
             definitions = await definitions_for(session, EntityKind.ORGANIZATION)
             labels = {k: d.label for k, d in definitions.items() if not d.archived}
             importer = _Importer(session, runtime, principal, definitions, report, on_chunk)
+            importer.replace_lists = replace_lists
             settings = runtime.settings
             plan = ReadPlan(
                 filename=filename,
@@ -584,6 +590,7 @@ async def import_file(
     mode: ImportMode,
     mapping: str | None,
     directions: str | None,
+    replace_lists: bool = False,
 ) -> bytes:
     """One import as the HTTP API answers it: the report as JSON (422 problems for a broken
     file or mapping and for a rejected all-or-nothing run)."""
@@ -614,6 +621,7 @@ async def import_file(
             max_rows=max_rows,
             too_many=f"more than {max_rows} rows",
             on_chunk=keep,
+            replace_lists=replace_lists,
         )
     except TabularError as exc:
         raise _unreadable(str(exc)) from None

@@ -9,12 +9,12 @@ then filtered out). A GIN index serves a condition on either column alone as wel
 callers who see every direction still use it for the name. ``directory_fold_emails(emails)``
 (migration 0011) is indexed for organizations as it is for persons.
 
-Revision ID: 0019
+Revision ID: 0020
 """
 
 from alembic import op
 
-revision = "0019"
+revision = "0020"
 down_revision = "0018"
 
 
