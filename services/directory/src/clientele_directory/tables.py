@@ -290,6 +290,7 @@ import_jobs = Table(
     Column("filename", Text),
     Column("directions", ARRAY(String(64)), nullable=False),
     Column("overrides", JSONB, nullable=False),
+    Column("replace_lists", Boolean, nullable=False, server_default=text("false")),
     Column("principal", JSONB, nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

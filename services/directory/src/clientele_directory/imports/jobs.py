@@ -238,6 +238,7 @@ class JobRunner:
                 job.filename,
                 mode=mode,
                 overrides=dict(job.overrides),
+                replace_lists=job.replace_lists,
                 directions=list(job.directions),
                 max_rows=self.max_rows,
                 too_many=f"more than {self.max_rows:,} rows",

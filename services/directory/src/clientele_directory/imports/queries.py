@@ -51,7 +51,7 @@ SELECT n.num, c.id, c.legal_name, c.sim FROM n CROSS JOIN LATERAL (
     SELECT o.id, o.legal_name, similarity(o.name_key, n.key) AS sim
     FROM organizations o
     WHERE {name} % n.key AND o.deleted_at IS NULL
-      AND (CAST(:all AS boolean) OR o.directions && :dirs)
+      {directions}
       AND coalesce(array_position(:created, o.id), 0) < n.pos
     ORDER BY sim DESC, o.id LIMIT :limit
 ) AS c
@@ -60,7 +60,11 @@ WHERE c.sim >= :threshold
 """Similar names of a chunk's new rows, ``%`` through a GIN trigram index on the name without its
 legal form. A row with an INN is compared only with organizations without one (two INNs are two
 companies: ``name`` is then the name of those only, indexed apart, migration 0016), a row
-without one with every organization (migration 0013).
+without one with every organization (migration 0013). Both indexes lead with ``directions``
+(migration 0020): for a caller who does not see every direction, ``directions && :dirs`` is
+intersected with the name's trigrams inside the index, so organizations of other directions are
+never fetched (the cost per row does not grow with them). Each variant is its own statement: a
+generic plan of one with ``:all OR directions && :dirs`` could not use the directions.
 ``created`` lists the chunk's new ids in row order, already inserted: a row is compared with
 the rows before it, never with itself or later ones (``pos`` is its place in that list)."""
 
@@ -85,34 +89,44 @@ every probe reads the whole pending list: merged, a chunk's look-ups take millis
 a few rows at a time and took twice as long)."""
 
 
-def _candidates_sql(with_inn: bool) -> Any:
+def _candidates_sql(with_inn: bool, sees_all: bool) -> Any:
     name = "(CASE WHEN o.inn IS NULL THEN o.name_key END)" if with_inn else "o.name_key"
-    return text(_CANDIDATES.format(name=name)).bindparams(
+    directions = "" if sees_all else "AND o.directions && :dirs"
+    sql = text(_CANDIDATES.format(name=name, directions=directions)).bindparams(
         bindparam("nums", type_=ARRAY(Integer)),
         bindparam("positions", type_=ARRAY(Integer)),
         bindparam("names", type_=ARRAY(Text)),
-        bindparam("dirs", type_=ARRAY(String(64))),
         bindparam("created", type_=ARRAY(Uuid)),
     )
+    return sql if sees_all else sql.bindparams(bindparam("dirs", type_=ARRAY(String(64))))
+
+
+_SIMILAR = {(i, a): _candidates_sql(i, a) for i in (True, False) for a in (True, False)}
+
+
+def similar_names(with_inn: bool, sees_all: bool) -> Any:
+    """The statement of similar names (see _CANDIDATES) for rows with or without an INN, of a
+    caller who sees every direction (no ``:dirs``) or not."""
+    return _SIMILAR[(with_inn, sees_all)]
 
 
 MATCHING_IDS = text(
-    "SELECT id FROM organizations WHERE inn = ANY(:inns)"
+    "SELECT id FROM organizations WHERE id = ANY(:ids)"
+    " UNION SELECT id FROM organizations WHERE inn = ANY(:inns)"
     " UNION SELECT o.id FROM unnest(:emails) AS e(email)"
-    " JOIN organizations o ON o.emails @> ARRAY[e.email]"
+    " JOIN organizations o ON directory_fold_emails(o.emails) @> ARRAY[lower(e.email)]"
     " UNION SELECT o.id FROM unnest(:phones) AS p(number)"
     " JOIN organizations o"
     " ON o.phones @> jsonb_build_array(jsonb_build_object('number', p.number))"
 ).bindparams(
+    bindparam("ids", type_=ARRAY(Uuid)),
     bindparam("inns", type_=ARRAY(String(12))),
     bindparam("emails", type_=ARRAY(String(320))),
     bindparam("phones", type_=ARRAY(Text)),
 )
-"""Organizations with one of the INNs, e-mails or phone numbers (E.164) of a chunk: a probe of
-the INN index and of the GIN indexes on e-mails and phones (migration 0013) per value."""
-
-SIMILAR_WITH_INN = _candidates_sql(with_inn=True)
-SIMILAR_WITHOUT_INN = _candidates_sql(with_inn=False)
+"""Organizations with one of the ids, INNs, e-mails (case-folded, as persons' are) or phone numbers
+(E.164) of a chunk: a probe of the INN index and of the GIN indexes on folded e-mails (migration
+0020) and phones (migration 0013) per value."""
 
 
 async def matching(
@@ -122,10 +136,11 @@ async def matching(
     inns: list[str],
     emails: list[str],
     phones: list[str],
+    ids: list[uuid.UUID] | None = None,
 ) -> list[Organization]:
-    """Live organizations the principal sees with one of the INNs, e-mails or phones, locked for
-    the import, oldest first: the ids by index probes, then the organizations by id."""
-    params = {"inns": inns, "emails": emails, "phones": phones}
+    """Live organizations the principal sees with one of the ids, INNs, e-mails or phones,
+    locked for the import, oldest first: the ids by index probes, then the organizations by id."""
+    params = {"ids": ids or [], "inns": inns, "emails": emails, "phones": phones}
     if not any(params.values()):
         return []
     ids = list(await session.scalars(MATCHING_IDS, params))

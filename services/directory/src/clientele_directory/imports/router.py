@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from clientele_directory.imports import service
 from clientele_directory.imports.jobs import JobRunner
-from clientele_directory.imports.rules import ImportJob, ImportMode, ReportPage
+from clientele_directory.imports.rules import ImportJob, ImportMode, ListUpdate, ReportPage
 from clientele_directory.tabular import XLSX_MEDIA_TYPE
 
 router = APIRouter(prefix="/v1/organizations", tags=["import"])
@@ -39,18 +39,33 @@ async def import_organizations(
         str | None,
         Form(description="comma-separated directions of rows that name none (default: yours)"),
     ] = None,
+    lists: Annotated[
+        ListUpdate,
+        Form(
+            description="merge: a row's phones, e-mails, sites, categories and tags are added"
+            " to an existing organization's; replace: they replace them"
+        ),
+    ] = ListUpdate.MERGE,
 ) -> ImportJob:
     """Queue an import of organizations from an .xlsx (first sheet) or CSV file with a header
     row; 202 with the job (``Location``), which runs in the background.
 
-    A dry run reports per row what would be created, updated, left unchanged or skipped and
-    why, and writes nothing. ``all_or_nothing`` writes every row or none (the job ends
-    ``rejected`` when any row is bad); ``valid_rows`` writes the good rows and reports the rest.
+    A dry run reports per row what would be created, updated (with the changes), left unchanged
+    or skipped and why, and writes nothing. ``all_or_nothing`` writes every row or none (the
+    job ends ``rejected`` when any row is bad); ``valid_rows`` writes the good rows and reports
+    the rest.
     Updates and creations are audited and published like the API's. A broken file ends the job
-    ``failed`` with its problem; a mapping that is no mapping is a 422 at once.
+    ``failed`` with its problem; a mapping that is no mapping is a 422 at once. An ``id`` column
+    (an export's) names the organization a row updates.
     """
     job = await service.submit(
-        runtime, principal, file, mode=mode, mapping=mapping, directions=directions
+        runtime,
+        principal,
+        file,
+        mode=mode,
+        mapping=mapping,
+        directions=directions,
+        replace_lists=lists is ListUpdate.REPLACE,
     )
     runner: JobRunner | None = getattr(request.app.state, RUNNER_STATE_KEY, None)
     if runner is not None:

@@ -3,6 +3,7 @@ overridable), and turning a row into an organization draft with its problems."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 import enum
@@ -72,6 +73,7 @@ ORGANIZATION_COLUMNS: dict[str, tuple[str, ...]] = {
 """Fields an organization import fills, with the headers that name them."""
 
 LIST_FIELDS = frozenset({"phones", "emails", "sites", "categories", "tags", "directions"})
+LABEL_FIELDS = frozenset({"categories", "tags"})
 ADDRESS_FIELDS = frozenset({"legal_address", "actual_address", "postal_address"})
 
 STATUS_WORDS: dict[str, str] = {
@@ -145,11 +147,66 @@ def split_list(text: str) -> list[str]:
     return [part.strip() for part in re.split(r"[;\n]|,(?=\s*\S)", text) if part.strip()]
 
 
+def split_labels(text: str) -> list[str]:
+    """Categories or tags in one cell: separated by ``;`` or new lines, never by ``,`` (a label
+    may hold one); a label holding ``;`` is written in double quotes (as exports write it)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    rows = csv.reader(lines, delimiter=";", quotechar='"', skipinitialspace=True)
+    return [label.strip() for row in rows for label in row if label.strip()]
+
+
+def quote_labels(labels: Sequence[str]) -> list[str]:
+    """Labels as an export writes them, so that split_labels reads them back: one holding ``;``
+    or a leading ``"`` in double quotes (quotes inside doubled)."""
+    return [
+        '"' + label.replace('"', '""') + '"' if ";" in label or label.startswith('"') else label
+        for label in labels
+    ]
+
+
+def split_sites(text: str) -> list[str]:
+    """Sites in one cell: separated by spaces, ``;`` or ``,`` (``a.ru; b.ru`` is two sites)."""
+    return [part for part in re.split(r"[\s;,]+", text) if part]
+
+
+_PHONE_KIND = re.compile(r"\s*\[(work|mobile|fax|other)\]\s*$", re.IGNORECASE)
+_INTERNAL = re.compile(r"\b(?:вн|внутр)\.?\s*(?=\d)", re.IGNORECASE)
+
+
+def phone_value(text: str) -> str | dict[str, str]:
+    """One phone of a cell: a trailing ``[mobile]``, ``[fax]``, ``[other]`` or ``[work]`` is its
+    kind (as exports write it); ``вн. 12`` is read as the extension ``доб. 12``."""
+    text = _INTERNAL.sub("доб. ", text)
+    kind = _PHONE_KIND.search(text)
+    if kind is None:
+        return text
+    return {"number": text[: kind.start()].strip(), "kind": kind.group(1).lower()}
+
+
+def phone_cell(number: str, kind: str, extension: str | None) -> str:
+    """A phone as an export writes it (read back by phone_value)."""
+    return (
+        number
+        + (f" доб. {extension}" if extension else "")
+        + (f" [{kind}]" if kind != "work" else "")
+    )
+
+
+_FORMULA_GUARD = ("'=", "'+", "'-", "'@")
+
+
+def unguarded(value: str) -> str:
+    """A cell without the apostrophe an export puts before ``=``, ``+``, ``-`` or ``@`` (the
+    formula guard): exported text comes back as it was."""
+    return value[1:] if value.startswith(_FORMULA_GUARD) else value
+
+
 def row_document(
     mapping: Mapping[int, str], row: Sequence[str | None]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(organization fields, attribute values)`` of one row as raw values for validation:
-    empty cells are left out, lists split, addresses wrapped, statuses read in either language.
+    empty cells are left out, formula guards dropped, lists split, addresses wrapped, statuses
+    read in either language.
     """
     fields: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
@@ -157,10 +214,17 @@ def row_document(
         value = row[index] if index < len(row) else None
         if value is None:
             continue
+        value = unguarded(value)
         if field.startswith("attributes."):
             attributes[field.removeprefix("attributes.")] = value
+        elif field == "sites":
+            fields[field] = split_sites(value)
+        elif field in LABEL_FIELDS:
+            fields[field] = split_labels(value)
+        elif field == "phones":
+            fields[field] = [phone_value(part) for part in split_list(value)]
         elif field in LIST_FIELDS:
-            fields[field] = split_list(value) if field != "sites" else value.split()
+            fields[field] = split_list(value)
         elif field in ADDRESS_FIELDS:
             fields[field] = {"text": value}
         elif field == "status":
@@ -179,6 +243,13 @@ class ImportMode(enum.StrEnum):
     DRY_RUN = "dry_run"
     ALL_OR_NOTHING = "all_or_nothing"
     VALID_ROWS = "valid_rows"
+
+
+class ListUpdate(enum.StrEnum):
+    """What a row's lists do to an existing organization's."""
+
+    MERGE = "merge"
+    REPLACE = "replace"
 
 
 class RowAction(enum.StrEnum):
@@ -206,10 +277,15 @@ class RowReport(BaseModel):
     row: int = Field(description="the row number in the file (the header is row 1)")
     action: RowAction
     organization_id: uuid.UUID | None = None
-    matched_by: str | None = Field(default=None, description="inn, email or phone")
+    matched_by: str | None = Field(default=None, description="id, inn, email or phone")
     errors: list[RowProblem] = Field(default_factory=list)
     warnings: list[RowProblem] = Field(default_factory=list)
     candidates: list[Candidate] = Field(default_factory=list)
+    changes: dict[str, Any] | None = Field(
+        default=None,
+        description='an update\'s changes, per field {"old", "new"} (lists: the row\'s values'
+        " added to the organization's unless the import replaces lists)",
+    )
 
 
 class ImportReport(BaseModel):
@@ -241,13 +317,17 @@ class ParsedRow:
     errors: list[RowProblem]
     cells: list[str | None] = dataclasses.field(default_factory=list)
     """The row as read (for the report of the rows that fail)."""
+    id: uuid.UUID | None = None
+    """The organization the row names by its id (an export's ``id`` column), matched first."""
 
     @property
     def inn(self) -> str | None:
         return self.draft.inn if self.draft else None
 
     def emails(self) -> list[str]:
-        return list(self.draft.emails) if self.draft else []
+        """The row's e-mails as they are compared: lower case (``OFFICE@x.ru`` is
+        ``office@x.ru``, as for persons)."""
+        return [e.lower() for e in self.draft.emails] if self.draft else []
 
     def phones(self) -> list[str]:
         return [phone.number for phone in self.draft.phones] if self.draft else []
@@ -274,14 +354,22 @@ def parse_row(
     """A row checked by the same rules as ``POST /v1/organizations`` (checksums, phones,
     e-mails, identifiers agreeing); directions default to the import's."""
     fields, attributes = row_document(mapping, row)
+    org_id: uuid.UUID | None = None
+    errors: list[RowProblem] = []
+    if (named := fields.pop("id", None)) is not None:
+        try:
+            org_id = uuid.UUID(str(named).strip())
+        except ValueError:
+            errors.append(RowProblem(field="id", message="not an organization id", kind="uuid"))
     given = set(fields)
     if "directions" not in fields:
         fields["directions"] = list(default_directions)
     try:
         draft = OrganizationDraft.model_validate(fields)
     except PydanticValidationError as exc:
-        return ParsedRow(number, given, None, attributes, _problems(exc.errors(include_url=False)))
-    return ParsedRow(number, given, draft, attributes, [])
+        errors += _problems(exc.errors(include_url=False))
+        return ParsedRow(number, given, None, attributes, errors, id=org_id)
+    return ParsedRow(number, given, draft if not errors else None, attributes, errors, id=org_id)
 
 
 def is_blank(row: Sequence[str | None]) -> bool:
@@ -292,6 +380,42 @@ def patch_of(parsed: ParsedRow) -> dict[str, Any]:
     """The fields an update takes from a row: those its cells give (validated values)."""
     assert parsed.draft is not None
     return parsed.draft.model_dump(mode="json", include=parsed.given)
+
+
+IMPORT_MERGED_LISTS = ("phones", "emails", "sites", "categories", "tags")
+"""List fields an import over an organization adds to (unless told to replace them)."""
+
+
+def _united(field: str, current: list[Any], given: list[Any]) -> list[Any]:
+    """The current values, then the given ones not among them (phones by number, e-mails and
+    labels whatever their case)."""
+
+    def key(value: Any) -> Any:
+        if field == "phones":
+            return value["number"]
+        return value.casefold() if isinstance(value, str) and field != "sites" else value
+
+    seen = {key(value) for value in current}
+    return [*current, *(value for value in given if key(value) not in seen)]
+
+
+def patch_against(
+    parsed: ParsedRow, current: Mapping[str, Any], *, replace_lists: bool = False
+) -> dict[str, Any]:
+    """The fields an update takes from a row, given the organization's fields as they are:
+    the row's lists are added to the current ones (``replace_lists`` replaces them), and an
+    address whose text did not change keeps its parts (postcode, city, region, country), which
+    an export does not write."""
+    patch = patch_of(parsed)
+    for field in ADDRESS_FIELDS & patch.keys():
+        old, new = current.get(field), patch[field]
+        if old and new and old.get("text") == new.get("text"):
+            del patch[field]
+    if not replace_lists:
+        for field in IMPORT_MERGED_LISTS:
+            if field in patch:
+                patch[field] = _united(field, list(current.get(field) or []), patch[field])
+    return patch
 
 
 def parse_mapping(text: str | None) -> dict[str, str | None]:
@@ -330,6 +454,7 @@ class FileKeys:
     def check(self, parsed: ParsedRow) -> RowProblem | None:
         """The problem when the row repeats an earlier row; the row's keys are kept either way."""
         keys = [
+            *([("id", str(parsed.id))] if parsed.id else []),
             *([("inn", parsed.inn)] if parsed.inn else []),
             *(("email", e) for e in parsed.emails()),
             *(("phone", p) for p in parsed.phones()),
@@ -353,7 +478,7 @@ class FileKeys:
 def _contacts(org: Organization) -> list[tuple[str, str]]:
     return [
         *([("inn", org.inn)] if org.inn else []),
-        *(("email", e) for e in org.emails),
+        *(("email", e.lower()) for e in org.emails),
         *(("phone", p.number) for p in org.phones),
     ]
 
@@ -379,8 +504,21 @@ class KnownOrganizations:
             self.by_key.setdefault(f"{kind}:{key}", {})[org.id] = org.inn
 
     def match(self, parsed: ParsedRow) -> tuple[Organization | None, str | None, RowProblem | None]:
-        """``(organization, matched_by, problem)``: the INN first, then an e-mail, then a phone;
-        several organizations for one criterion make the row ``ambiguous``."""
+        """``(organization, matched_by, problem)``: the id the row names (``unknown_id`` when
+        it is none of these), else the INN, then an e-mail, then a phone; several organizations
+        for one criterion make the row ``ambiguous``."""
+        if parsed.id is not None:
+            if (named := self.organizations.get(parsed.id)) is not None:
+                return named, "id", None
+            return (
+                None,
+                None,
+                RowProblem(
+                    field="id",
+                    kind="unknown_id",
+                    message="no organization with this id that you may see",
+                ),
+            )
         tries: list[tuple[str, list[str]]] = [
             *([("inn", [parsed.inn])] if parsed.inn else []),
             ("email", parsed.emails()),

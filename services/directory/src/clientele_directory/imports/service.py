@@ -55,7 +55,7 @@ from clientele_directory.imports.rules import (
     RowProblem,
     RowReport,
     parse_mapping,
-    patch_of,
+    patch_against,
 )
 from clientele_directory.organizations.rules import (
     Organization,
@@ -128,6 +128,8 @@ class _Importer:
         self.session, self.runtime, self.principal = session, runtime, principal
         self.definitions, self.report, self.on_chunk = definitions, report, on_chunk
         self.keys = FileKeys()
+        self.replace_lists = False
+        """Whether the lists of a row replace an organization's (else they are added to them)."""
         self.bad = 0
         self.actor = actor_of(principal)
         self.lines: list[RowReport] = []
@@ -148,6 +150,7 @@ class _Importer:
                 inns=sorted({r.inn for r in rows if r.inn}),
                 emails=sorted({e for r in rows for e in r.emails()}),
                 phones=sorted({p for r in rows for p in r.phones()}),
+                ids=sorted({r.id for r in rows if r.id is not None}),
             )
         )
 
@@ -283,7 +286,8 @@ class _Importer:
         if current.blocked and not any(w.kind == "unwanted" for w in line.warnings):
             line.warnings.append(_unwanted())
         try:
-            patched = apply_patch(current, OrganizationPatch(**patch_of(parsed)))
+            patch = patch_against(parsed, current.fields(), replace_lists=self.replace_lists)
+            patched = apply_patch(current, OrganizationPatch(**patch))
             values = apply_attribute_patch(
                 self.definitions, current.attributes, parsed.attributes, creating=False
             )
@@ -298,6 +302,7 @@ class _Importer:
         if not changes:
             line.action = RowAction.UNCHANGED
             return None
+        line.changes = changes
         if not self._writable(moved_directions(current.directions, patched.directions)):
             line.errors.append(
                 RowProblem(
@@ -427,10 +432,8 @@ class _Importer:
         similar (``similarity`` ≥ NAME_SIMILARITY), the most similar first."""
         result: dict[int, list[Candidate]] = {}
         order = [org.id for org in created]
-        for with_inn, sql in (
-            (True, queries.SIMILAR_WITH_INN),
-            (False, queries.SIMILAR_WITHOUT_INN),
-        ):
+        sees_all = self.principal.sees_all_directions
+        for with_inn in (True, False):
             part = [
                 (pos, parsed)
                 for pos, parsed in enumerate(rows, start=1)
@@ -445,9 +448,10 @@ class _Importer:
                 "created": order,
                 "threshold": queries.NAME_SIMILARITY,
                 "limit": queries.MAX_CANDIDATES,
-                "all": self.principal.sees_all_directions,
-                "dirs": sorted(self.principal.directions),
             }
+            if not sees_all:
+                params["dirs"] = sorted(self.principal.directions)
+            sql = queries.similar_names(with_inn, sees_all)
             for num, org_id, name, sim in (await self.session.execute(sql, params)).all():
                 result.setdefault(num, []).append(
                     Candidate(organization_id=org_id, legal_name=name, similarity=round(sim, 3))
@@ -540,6 +544,7 @@ async def run_import(
     on_open: Opened | None = None,
     before_commit: Committing | None = None,
     report: ImportReport | None = None,
+    replace_lists: bool = False,
 ) -> ImportReport:
     """Run one import in one transaction (committed unless a dry run or rejected); the counts.
     Writing imports run one at a time (IMPORT_LOCK, taken before the first row is matched).
@@ -557,6 +562,7 @@ async def run_import(
             definitions = await definitions_for(session, EntityKind.ORGANIZATION)
             labels = {k: d.label for k, d in definitions.items() if not d.archived}
             importer = _Importer(session, runtime, principal, definitions, report, on_chunk)
+            importer.replace_lists = replace_lists
             settings = runtime.settings
             plan = ReadPlan(
                 filename=filename,
@@ -612,6 +618,7 @@ async def submit(
     mode: ImportMode,
     mapping: str | None,
     directions: str | None,
+    replace_lists: bool = False,
 ) -> ImportJob:
     """Store the file and queue its import (a 422 problem for a mapping that is no mapping);
     a process running jobs takes it up (``jobs.JobRunner``)."""
@@ -640,6 +647,7 @@ async def submit(
                 "filename": upload.filename,
                 "directions": defaults,
                 "overrides": overrides,
+                "replace_lists": replace_lists,
                 "principal": principal.model_dump(mode="json", exclude={"expires_at"}),
                 "created_by": principal.subject,
                 "file_bytes": 0,

@@ -8,7 +8,7 @@ from clientele_shared.auth.access import ensure_visible, writable_directions
 from clientele_shared.auth.principal import Principal
 from clientele_shared.db import statement_session
 from clientele_shared.http.concurrency import check_version
-from clientele_shared.http.problems import NotFound, invalid
+from clientele_shared.http.problems import NotFound, invalid, invalid_field
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import (
     AuditEntry,
@@ -42,6 +42,13 @@ from clientele_directory.publishing import (
     organization_updated,
 )
 from clientele_directory.register import service as register
+from clientele_directory.search.rules import (
+    Cursor,
+    CursorError,
+    decode_cursor,
+    encode_cursor,
+    fingerprint,
+)
 from clientele_directory.tables import audit_log, organizations
 from clientele_directory.work import work
 
@@ -123,11 +130,36 @@ async def get_organization(
         )
 
 
+LIST_ORDER = "legal_name"
+"""The order of ``GET /v1/organizations`` (what its cursors are bound to)."""
+
+
 async def list_organizations(
-    *, runtime: ServiceRuntime, principal: Principal, deleted: bool, limit: int
-) -> list[Organization]:
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    deleted: bool,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[Organization], str | None]:
+    """A page of the organizations the principal sees, by legal name, and the cursor of the
+    next page (None after the last)."""
+    bound = fingerprint("organizations", str(deleted))
+    after: tuple[str, uuid.UUID] | None = None
+    if cursor is not None:
+        try:
+            name, org_id = decode_cursor(cursor, sort=LIST_ORDER, fingerprint=bound, size=2)
+            after = (str(name), uuid.UUID(str(org_id)))
+        except (CursorError, ValueError) as exc:
+            raise invalid_field("cursor", str(exc), "cursor") from None
     async with runtime.sessions() as session:
-        return await queries.list_visible(session, principal, deleted=deleted, limit=limit)
+        page = await queries.list_visible(
+            session, principal, deleted=deleted, limit=limit + 1, after=after
+        )
+    if len(page) <= limit:
+        return page, None
+    last = page[limit - 1]
+    return page[:limit], encode_cursor(Cursor(LIST_ORDER, (last.legal_name, str(last.id)), bound))
 
 
 async def update_organization(
