@@ -7,7 +7,7 @@ import uuid
 from clientele_shared.auth.access import ensure_visible
 from clientele_shared.auth.principal import Principal
 from clientele_shared.directory_read_models import OrganizationRecord
-from clientele_shared.events.schemas.erp import ErpDocument, PaymentReceived
+from clientele_shared.events.schemas.erp import ErpDocument, InvoiceIssued, PaymentReceived
 from clientele_shared.http.problems import NotFound
 from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
@@ -87,7 +87,8 @@ async def attach(
     uow: UnitOfWork, kind: DocumentKind, document: ErpDocument, event_id: uuid.UUID
 ) -> None:
     """Keep the document with its deal and client (a correction replaces it), and announce a
-    new payment on a deal (``pipeline.deal.payment_received``). Raises ``DocumentRejected``."""
+    new payment or invoice on a deal (``pipeline.deal.payment_received``,
+    ``.invoice_received``). Raises ``DocumentRejected``."""
     deal, client = await _resolve(uow.session, document)
     directions = deal.directions if deal is not None else client.directions
     inserted = await queries.upsert(
@@ -110,6 +111,8 @@ async def attach(
     )
     if inserted and deal is not None and isinstance(document, PaymentReceived):
         uow.stage(publishing.deal_payment_received(uow.outbox, deal, document, uow.actor))
+    if inserted and deal is not None and isinstance(document, InvoiceIssued):
+        uow.stage(publishing.deal_invoice_received(uow.outbox, deal, document, uow.actor))
 
 
 async def deal_documents(
