@@ -185,7 +185,12 @@ deal_stage_history = Table(
     Column("deal_version", Integer, nullable=False),
     Column("from_entered_at", DateTime(timezone=True)),
     Index("ix_deal_stage_history_deal", "deal_id", "id"),
-    Index("ix_deal_stage_history_to_stage", "to_stage_id", "moved_at"),
+    Index(
+        "ix_deal_stage_history_to_stage",
+        "to_stage_id",
+        "moved_at",
+        postgresql_include=["deal_id"],  # the wins read from the index alone (ADR 44)
+    ),
     Index("ix_deal_stage_history_pipeline_moved", "pipeline_id", "moved_at"),
 )
 """Append-only: every stage a deal entered (the first row has no ``from_stage_id``), the input

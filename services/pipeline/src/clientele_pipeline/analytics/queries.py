@@ -183,9 +183,10 @@ async def stays(
     return {stage: (n, float(seconds / n) / DAY) for stage, (n, seconds) in found.items() if n}
 
 
-def _won(principal: Principal, ids: list[uuid.UUID], window: Window) -> Any:
+def _won(
+    principal: Principal, ids: list[uuid.UUID], window: Window, won_stages: list[uuid.UUID]
+) -> Any:
     """Deals won now whose last win lies in the window, with its time."""
-    won_stages = select(s.c.id).where(s.c.pipeline_id.in_(ids), s.c.kind == "won")
     last_win = (  # the entries into won stages only (ix_deal_stage_history_to_stage)
         select(h.c.deal_id, func.max(h.c.moved_at).label("won_at"))
         .where(h.c.to_stage_id.in_(won_stages), h.c.moved_at < window.end)
@@ -212,10 +213,20 @@ async def won(
 ) -> tuple[list[dict[str, Any]], int, float | None, float | None]:
     """Won deals per employee, period and currency; their number; the average cycle in days;
     the average number of contacts about each."""
-    wins = _won(principal, ids, window)
+    # the won stages' ids as values: the planner then reads their entries by the index
+    won_stages = list(
+        await session.scalars(select(s.c.id).where(s.c.pipeline_id.in_(ids), s.c.kind == "won"))
+    )
+    wins = _won(principal, ids, window, won_stages)
     period = _period(window, wins.c.won_at)
+    contacts = (
+        select(deal_contacts.c.deal_id, func.count().label("n"))
+        .group_by(deal_contacts.c.deal_id)
+        .subquery()
+    )
+    cycle = func.extract("epoch", wins.c.won_at - wins.c.created_at)
     rows = (
-        await session.execute(
+        await session.execute(  # one pass over the wins: the totals are summed from the groups
             select(
                 wins.c.responsible_employee_id.label("employee_id"),
                 employees.c.name.label("employee_name"),
@@ -223,31 +234,29 @@ async def won(
                 wins.c.currency,
                 func.count().label("count"),
                 func.coalesce(func.sum(wins.c.amount), 0).label("amount"),
+                func.sum(cycle).label("cycle"),
+                func.sum(func.coalesce(contacts.c.n, 0)).label("contacts"),
             )
             .outerjoin(employees, employees.c.employee_id == wins.c.responsible_employee_id)
+            .outerjoin(contacts, contacts.c.deal_id == wins.c.id)
             .group_by(wins.c.responsible_employee_id, employees.c.name, period, wins.c.currency)
             .order_by(period, employees.c.name, wins.c.currency)
         )
     ).mappings()
-    by_employee = [dict(row) for row in rows]
-    contacts = (
-        select(deal_contacts.c.deal_id, func.count().label("n"))
-        .group_by(deal_contacts.c.deal_id)
-        .subquery()
-    )
-    cycle = func.extract("epoch", wins.c.won_at - wins.c.created_at)
-    total, seconds, per_deal = (
-        await session.execute(
-            select(func.count(), func.avg(cycle), func.avg(func.coalesce(contacts.c.n, 0)))
-            .select_from(wins)
-            .outerjoin(contacts, contacts.c.deal_id == wins.c.id)
-        )
-    ).one()
+    by_employee, total, seconds, contacted = [], 0, Decimal(0), Decimal(0)
+    for row in rows:
+        found = dict(row)
+        total += found["count"]
+        seconds += found.pop("cycle")
+        contacted += found.pop("contacts")
+        by_employee.append(found)
+    if not total:
+        return by_employee, 0, None, None
     return (
         by_employee,
         total,
-        None if seconds is None else round(float(seconds) / DAY, 2),
-        None if per_deal is None else round(float(per_deal), 2),
+        round(float(seconds / total) / DAY, 2),
+        round(float(contacted / total), 2),
     )
 
 

@@ -159,43 +159,50 @@ async def _pipeline(
 async def create_deal(*, runtime: ServiceRuntime, principal: Principal, draft: DealDraft) -> Deal:
     """A deal in its pipeline's first open stage (or ``stage_id``), with its first stage
     history row, audit entry and ``deal.created`` event."""
-    deal_id = uuid.uuid4()
     async with _work(runtime, principal) as uow:
-        session = uow.session
-        pipeline = await _pipeline(session, principal, draft.pipeline_id)
-        stage = _open_stage(pipeline, draft.stage_id)
-        directions = _directions(principal, pipeline, draft.directions)
-        await _client(session, principal, draft.organization_id)
-        fields = draft.model_copy(update={"directions": directions})
-        await _check_people(session, fields, directions, None)
-        await queries.insert_deal(
-            session,
-            {
-                **queries.storage_values(fields),
-                "id": deal_id,
-                "pipeline_id": pipeline.id,
-                "stage_id": stage.id,
-                "status": "open",
-                "organization_id": draft.organization_id,
-                "version": 1,
-                "created_by": principal.subject,
-                "updated_by": principal.subject,
-            },
-        )
-        deal = await visible_deal(session, principal, deal_id)
-        await queries.record_move(
-            session,
-            deal=deal,
-            from_stage_id=None,
-            to_stage_id=stage.id,
-            values=_history_values(uow.actor, None, 1, deal.stage_entered_at),
-        )
-        created = changes_between(DealFields(title=deal.title), deal.fields())
-        created["title"] = {"old": None, "new": deal.title}
-        for name in ("pipeline_id", "stage_id", "organization_id"):
-            created[name] = {"old": None, "new": str(getattr(deal, name))}
-        await uow.audit(kind=KIND, entity_id=deal_id, action="created", version=1, changes=created)
-        uow.stage(publishing.deal_created(runtime.outbox, deal, stage, uow.actor))
+        return await create_in(uow, principal, draft, uuid.uuid4())
+
+
+async def create_in(
+    uow: UnitOfWork, principal: Principal, draft: DealDraft, deal_id: uuid.UUID
+) -> Deal:
+    """``create_deal`` in the caller's unit of work (an automation's firing: ``deal_id``
+    derived from it, so a second run cannot add another)."""
+    session = uow.session
+    pipeline = await _pipeline(session, principal, draft.pipeline_id)
+    stage = _open_stage(pipeline, draft.stage_id)
+    directions = _directions(principal, pipeline, draft.directions)
+    await _client(session, principal, draft.organization_id)
+    fields = draft.model_copy(update={"directions": directions})
+    await _check_people(session, fields, directions, None)
+    await queries.insert_deal(
+        session,
+        {
+            **queries.storage_values(fields),
+            "id": deal_id,
+            "pipeline_id": pipeline.id,
+            "stage_id": stage.id,
+            "status": "open",
+            "organization_id": draft.organization_id,
+            "version": 1,
+            "created_by": principal.subject,
+            "updated_by": principal.subject,
+        },
+    )
+    deal = await visible_deal(session, principal, deal_id)
+    await queries.record_move(
+        session,
+        deal=deal,
+        from_stage_id=None,
+        to_stage_id=stage.id,
+        values=_history_values(uow.actor, None, 1, deal.stage_entered_at),
+    )
+    created = changes_between(DealFields(title=deal.title), deal.fields())
+    created["title"] = {"old": None, "new": deal.title}
+    for name in ("pipeline_id", "stage_id", "organization_id"):
+        created[name] = {"old": None, "new": str(getattr(deal, name))}
+    await uow.audit(kind=KIND, entity_id=deal_id, action="created", version=1, changes=created)
+    uow.stage(publishing.deal_created(uow.outbox, deal, stage, uow.actor))
     return deal
 
 

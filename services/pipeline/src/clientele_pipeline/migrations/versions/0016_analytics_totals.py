@@ -162,6 +162,13 @@ def upgrade() -> None:
         "ix_deal_stage_history_pipeline_moved", "deal_stage_history", ["pipeline_id", "moved_at"]
     )
     op.create_index("ix_deals_pipeline_created", "deals", ["pipeline_id", "created_at"])
+    op.drop_index("ix_deal_stage_history_to_stage", "deal_stage_history")
+    op.create_index(
+        "ix_deal_stage_history_to_stage",
+        "deal_stage_history",
+        ["to_stage_id", "moved_at"],
+        postgresql_include=["deal_id"],
+    )
     for function in FUNCTIONS:
         op.execute(function)
     op.execute(
@@ -192,6 +199,10 @@ def downgrade() -> None:
     ):
         op.execute(f"DROP FUNCTION {name}")
     op.drop_index("ix_deals_pipeline_created", "deals")
+    op.drop_index("ix_deal_stage_history_to_stage", "deal_stage_history")
+    op.create_index(
+        "ix_deal_stage_history_to_stage", "deal_stage_history", ["to_stage_id", "moved_at"]
+    )
     op.drop_index("ix_deal_stage_history_pipeline_moved", "deal_stage_history")
     op.drop_table("funnel_totals")
     op.drop_table("stage_stay_totals")
