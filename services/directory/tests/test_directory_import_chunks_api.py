@@ -201,7 +201,7 @@ async def test_one_organization_updated_twice_in_a_chunk_keeps_both_changes(
     found = (await client.get(f"/v1/organizations/{org['id']}", headers=me)).json()
     assert found["version"] == 3
     assert found["legal_name"] == "Новое"
-    # lists are merged (replace is a choice): the second row adds its phone to the one the first row added
+    # lists merge (replace is a choice): the second row adds its phone to the first one's
     assert [p["number"] for p in found["phones"]] == ["+74951112233", "+74951112244"]
     assert found["attributes"] == {key: "крупный"}  # a row without the column keeps it
     audit = (await client.get(f"/v1/organizations/{org['id']}/audit", headers=me)).json()
