@@ -30,8 +30,8 @@ from clientele_interactions.log.schemas import (
     InteractionDraft,
     InteractionPatch,
     NextContact,
-    ResultDefinition,
 )
+from clientele_interactions.results.rules import ResultDefinition
 from clientele_shared.http.concurrency import versions_in_if_match
 from clientele_shared.storage import (
     AttachmentRefused,

@@ -16,7 +16,7 @@ from sqlalchemy import Row, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.clients.rules import ClientCard
 from clientele_interactions.tables import client_cards
 
 NO_CLIENT = "No such client."

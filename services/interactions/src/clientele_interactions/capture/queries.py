@@ -10,7 +10,7 @@ from clientele_shared.auth.principal import Principal
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.clients.rules import ClientCard
 from clientele_interactions.tables import (
     client_cards,
     employees,

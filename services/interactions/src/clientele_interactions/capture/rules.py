@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from clientele_interactions.attachments.rules import Attachment
 from clientele_interactions.capture.parsing import CapturedMessage
-from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.clients.rules import ClientCard
 from clientele_interactions.log.schemas import EARLIEST, Interaction
 from clientele_interactions.unmatched.rules import UnmatchedAddress
 

@@ -47,7 +47,7 @@ from clientele_interactions.capture.rules import (
     match_addresses,
     occurred_at,
 )
-from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.clients.rules import ClientCard
 from clientele_interactions.log.queries import (
     blocked_among,
     bump_summary,

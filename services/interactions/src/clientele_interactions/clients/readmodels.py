@@ -44,8 +44,9 @@ from sqlalchemy import Column, Table, any_, case, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.domain.deals import deal_changes, deal_line
-from clientele_interactions.domain.people import (
+from clientele_interactions.clients.rules import (
+    deal_changes,
+    deal_line,
     employee_changes,
     employee_values,
     employment_values,

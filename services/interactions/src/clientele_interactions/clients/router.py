@@ -11,9 +11,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from clientele_interactions.clients import service
 from clientele_interactions.clients.cache import SummaryCache
-from clientele_interactions.clients.rules import Summary
+from clientele_interactions.clients.rules import ClientCard, Summary
 from clientele_interactions.dependencies import ClockDep, Settings
-from clientele_interactions.domain.cards import ClientCard
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 

@@ -13,7 +13,7 @@ from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.domain.people import full_name
+from clientele_interactions.clients.rules import full_name
 from clientele_interactions.exports import queries
 from clientele_interactions.exports.rules import (
     Contact,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response, status
 
 from clientele_interactions.dependencies import ClockDep, Manager, Settings
 from clientele_interactions.handovers import service
-from clientele_interactions.log.schemas import Handover, HandoverRequest
+from clientele_interactions.handovers.rules import Handover, HandoverRequest
 
 router = APIRouter(prefix="/v1/handovers", tags=["hand-over"])
 

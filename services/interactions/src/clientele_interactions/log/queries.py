@@ -21,9 +21,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.clients.rules import ClientCard
 from clientele_interactions.log.rules import Rejected, Results
-from clientele_interactions.log.schemas import AuditEntry, Interaction, ResultDefinition
+from clientele_interactions.log.schemas import AuditEntry, Interaction
+from clientele_interactions.results.rules import ResultDefinition
 from clientele_interactions.tables import (
     campaigns,
     client_cards,

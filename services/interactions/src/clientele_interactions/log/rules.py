@@ -16,9 +16,9 @@ from clientele_interactions.log.schemas import (
     InteractionDraft,
     InteractionPatch,
     NextContact,
-    ResultDefinition,
     SuggestedNext,
 )
+from clientele_interactions.results.rules import ResultDefinition
 
 Results = Mapping[tuple[str, str], ResultDefinition]
 """The result definitions by (kind, code)."""

@@ -71,11 +71,13 @@ PersonIds = Annotated[list[uuid.UUID], Field(max_length=MAX_PERSONS), AfterValid
 Duration = Annotated[int, Field(ge=0, le=MAX_DURATION)]
 
 
-class _Input(BaseModel):
+class Input(BaseModel):
+    """A request body: unknown fields are refused."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class NextContact(_Input):
+class NextContact(Input):
     """The planned contact to create together with a result; omitted fields follow the
     interaction the result belongs to."""
 
@@ -89,7 +91,7 @@ class NextContact(_Input):
     duration_seconds: Duration | None = None
 
 
-class InteractionDraft(_Input):
+class InteractionDraft(Input):
     """A new interaction: one that happened (``done``, the default) or a planned one."""
 
     organization_id: uuid.UUID
@@ -127,7 +129,7 @@ class InteractionDraft(_Input):
         return self
 
 
-class InteractionPatch(_Input):
+class InteractionPatch(Input):
     """A JSON merge patch: fields present are set, ``null`` clears (where a field may be empty).
 
     ``due_at`` applies to planned interactions (a reschedule), ``occurred_at`` and ``result`` to
@@ -152,7 +154,7 @@ REQUIRED_WHEN_PRESENT = ("kind", "direction", "subject", "person_ids")
 """Patch fields that may be changed but never cleared with ``null``."""
 
 
-class CompleteRequest(_Input):
+class CompleteRequest(Input):
     """Record the result of a planned contact; ``next`` plans the following one."""
 
     occurred_at: Moment | None = Field(default=None, description="default now")
@@ -163,7 +165,7 @@ class CompleteRequest(_Input):
     next: NextContact | None = None
 
 
-class CancelRequest(_Input):
+class CancelRequest(Input):
     reason: Reason | None = None
 
 
@@ -223,34 +225,6 @@ class LogOutcome(BaseModel):
     suggested_next: SuggestedNext | None = None
 
 
-class ResultDefinition(BaseModel):
-    """One result an interaction of a kind may have (admin-managed)."""
-
-    kind: Kind
-    code: str
-    label: str
-    position: int
-    follow_up_days: int | None
-    active: bool
-    version: int
-
-
-class ResultDraft(_Input):
-    kind: Kind
-    code: Code
-    label: Label
-    position: int = Field(default=0, ge=0, le=10_000)
-    follow_up_days: int | None = Field(default=None, ge=0, le=365)
-    active: bool = True
-
-
-class ResultPatch(_Input):
-    label: Label | None = None
-    position: int | None = Field(default=None, ge=0, le=10_000)
-    follow_up_days: int | None = Field(default=None, ge=0, le=365)
-    active: bool | None = None
-
-
 class AuditEntry(BaseModel):
     """One change of an interaction as the audit trail keeps it."""
 
@@ -263,34 +237,3 @@ class AuditEntry(BaseModel):
     occurred_at: datetime
     changes: dict[str, Any]
     note: str | None = None
-
-
-class HandoverRequest(_Input):
-    """Move the open planned contacts of one employee to another: of one client, or all the
-    caller may see (vacation, dismissal)."""
-
-    from_employee_id: uuid.UUID
-    to_employee_id: uuid.UUID
-    organization_id: uuid.UUID | None = Field(
-        default=None, description="only this client's contacts (default: every visible client)"
-    )
-    reason: Reason | None = None
-
-    @model_validator(mode="after")
-    def _two_people(self) -> HandoverRequest:
-        if self.from_employee_id == self.to_employee_id:
-            raise ValueError("hand over to another employee")
-        return self
-
-
-class Handover(BaseModel):
-    id: uuid.UUID
-    from_employee_id: uuid.UUID
-    to_employee_id: uuid.UUID
-    organization_id: uuid.UUID | None
-    reason: str | None
-    interactions_moved: int
-    interaction_ids: list[uuid.UUID]
-    organizations: list[uuid.UUID]
-    created_at: datetime
-    created_by: str

@@ -15,7 +15,7 @@ from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import UnitOfWork, unit_of_work
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.clients.rules import ClientCard
 from clientele_interactions.log import queries
 from clientele_interactions.log.rules import (
     Results,
@@ -246,6 +246,26 @@ async def list_interactions(
     ]
 
 
+async def _lock_for_change(
+    session: AsyncSession,
+    principal: Principal,
+    interaction_id: uuid.UUID,
+    expected: set[int],
+    person_ids: list[uuid.UUID] | None,
+    *more: list[uuid.UUID] | None,
+) -> tuple[Interaction, ClientCard, list[uuid.UUID] | None]:
+    """Lock the persons a change may name (``person_ids`` and ``more``), then the interaction
+    (the order a person merge takes them in); check If-Match (412); resolve the new
+    participants (None when the change names none)."""
+    await queries.lock_participants(session, interaction_id, person_ids, *more)
+    current, card = await queries.writable_interaction(session, principal, interaction_id)
+    check_version(expected, current.version)
+    if person_ids is None:
+        return current, card, None
+    resolved, _ = await queries.resolve_persons(session, principal, person_ids, field="person_ids")
+    return current, card, resolved
+
+
 async def change_interaction(
     *,
     runtime: ServiceRuntime,
@@ -260,13 +280,10 @@ async def change_interaction(
     contact's ``due_at`` reschedules it and its reminder. Unchanged: the current version."""
     async with _open(runtime, principal) as uow:
         session = uow.session
-        await queries.lock_participants(session, interaction_id, patch.person_ids)
-        current, card = await queries.writable_interaction(session, principal, interaction_id)
-        check_version(expected, current.version)
-        if patch.person_ids is not None:
-            resolved, _ = await queries.resolve_persons(
-                session, principal, patch.person_ids, field="person_ids"
-            )
+        current, card, resolved = await _lock_for_change(
+            session, principal, interaction_id, expected, patch.person_ids
+        )
+        if resolved is not None:
             patch = patch.model_copy(update={"person_ids": resolved})
         named = patch.model_dump(include=patch.model_fields_set)
         await queries.check_references(
@@ -312,13 +329,10 @@ async def complete_interaction(
     async with _open(runtime, principal) as uow:
         session = uow.session
         next_people = request.next.person_ids if request.next else None
-        await queries.lock_participants(session, interaction_id, request.person_ids, next_people)
-        current, card = await queries.writable_interaction(session, principal, interaction_id)
-        check_version(expected, current.version)
-        if request.person_ids is not None:
-            resolved, _ = await queries.resolve_persons(
-                session, principal, request.person_ids, field="person_ids"
-            )
+        current, card, resolved = await _lock_for_change(
+            session, principal, interaction_id, expected, request.person_ids, next_people
+        )
+        if resolved is not None:
             request = request.model_copy(update={"person_ids": resolved})
         results = await queries.load_results(session)
         values = completion_values(current, request, results, now=now)

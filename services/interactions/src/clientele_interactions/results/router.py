@@ -10,8 +10,9 @@ from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Query, Response, status
 
 from clientele_interactions.dependencies import Admin
-from clientele_interactions.log.schemas import Kind, ResultDefinition, ResultDraft, ResultPatch
+from clientele_interactions.log.schemas import Kind
 from clientele_interactions.results import service
+from clientele_interactions.results.rules import ResultDefinition, ResultDraft, ResultPatch
 
 router = APIRouter(prefix="/v1/results", tags=["results"])
 
