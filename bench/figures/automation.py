@@ -295,7 +295,8 @@ async def _publish(ctx: Context, pipeline: uuid.UUID, deals: list[uuid.UUID], ru
 
 
 async def _drain(conn: asyncpg.Connection, rules: list[uuid.UUID], sent: int, wait: float) -> None:
-    """Until every sent event fired its rule or nothing moved for a while."""
+    """Until every sent event fired its rule, or nothing moved for a while after the first
+    firing, or ``wait`` s."""
     deadline, last, still = time.monotonic() + wait, -1, 0
     while time.monotonic() < deadline:
         fired = await conn.fetchval(
@@ -304,7 +305,7 @@ async def _drain(conn: asyncpg.Connection, rules: list[uuid.UUID], sent: int, wa
         if fired >= sent:
             return
         still = still + 1 if fired == last else 0
-        if still >= 20:
+        if still >= 20 and fired:  # none yet: a slow first inbox batch, not a stall
             return
         last = fired
         await asyncio.sleep(1.0)

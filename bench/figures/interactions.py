@@ -116,7 +116,7 @@ async def seeded(ctx: Context) -> tuple[str, uuid.UUID, int]:
     return url, org, count
 
 
-async def start_interactions(ctx: Context, url: str) -> Proc:
+async def start_interactions(ctx: Context, url: str, *, consumers: bool = False) -> Proc:
     if "interactions:attachments" not in ctx.shared:
         holder = tempfile.TemporaryDirectory(prefix="clientele-bench-attachments-")
         ctx.cleanup.callback(holder.cleanup)
@@ -125,7 +125,7 @@ async def start_interactions(ctx: Context, url: str) -> Proc:
         ctx,
         "interactions",
         url,
-        RUN_CONSUMERS="false",
+        RUN_CONSUMERS="true" if consumers else "false",
         ATTACHMENTS_DIR=ctx.shared["interactions:attachments"],
     )
 

@@ -610,3 +610,111 @@ async def _funnel_and_stays(
     finally:
         await engine.dispose()
     return timings["totals"], timings["history"]
+
+
+@figure(
+    "pipeline-summary-latency",
+    "Pipeline: a stage move to the client summary in interactions showing it",
+    kind="figure",
+    description=(
+        "The pipeline (relay on) and interactions (consumers on) as processes on their own"
+        " databases; `deals` deals created over HTTP on the pipeline of `pipeline-board` and"
+        " waited for in interactions' summary read model (`client_deals`). Then each deal is"
+        " moved to the next stage over HTTP (If-Match), one after the other, and the time"
+        " from sending the move to the read model holding the new stage (polled every 5 ms"
+        " in interactions' database) is taken: the outbox, the relay, Kafka, interactions'"
+        " inbox and its commit. Ratio: to the move's own HTTP latency in the same run."
+    ),
+    metrics=[
+        Metric(
+            "summary_p50_ms",
+            "move to summary p50",
+            "ms",
+            baseline="pipeline-summary-latency.move_p50_ms",
+            higher_is_better=False,
+        ),
+        Metric("summary_p99_ms", "move to summary p99", "ms", higher_is_better=False),
+        Metric("move_p50_ms", "the move's HTTP p50", "ms", higher_is_better=False),
+    ],
+    params={"deals": 100_000, "moves": 200},
+    quick_params={"moves": 40},
+    timeout=900,
+)
+async def pipeline_summary_latency(ctx: Context) -> dict[str, float]:
+    import time
+
+    from bench.figures.interactions import start_interactions
+
+    url, pipeline, employee = await seeded(ctx)
+    clients, stages = await _clients_and_stages(url, pipeline)
+    interactions_url = await service_database(ctx, "interactions")
+    await start_interactions(ctx, interactions_url, consumers=True)
+    service = await start_service(ctx, "pipeline", url)
+    token = issuer(ctx).mint(
+        "bench-sales", roles=["sales"], directions=[DIRECTION], ttl_seconds=3600
+    )
+    moves = int(ctx.params["moves"])
+    summary = await asyncpg.connect(interactions_url)
+    target = STAGES[1]
+    summary_ms: list[float] = []
+    move_ms: list[float] = []
+    try:
+        async with httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as client:
+            ids = []
+            for n in range(moves):
+                body = {
+                    "pipeline_id": str(pipeline),
+                    "organization_id": str(clients[n % len(clients)]),
+                    "title": f"Сводка {n}",
+                    "responsible_employee_id": str(employee),
+                }
+                created = await client.post(f"{service.url}/v1/deals", json=body)
+                ids.append(uuid.UUID(created.raise_for_status().json()["id"]))
+            await _until(
+                lambda: summary.fetchval(
+                    "SELECT count(*) FROM client_deals WHERE deal_id = ANY($1::uuid[])", ids
+                ),
+                len(ids),
+                seconds=120,
+                pause=0.1,
+            )
+            for deal_id in ids:
+                began = time.perf_counter()
+                response = await client.post(
+                    f"{service.url}/v1/deals/{deal_id}/move",
+                    json={"stage_id": str(stages[1]), "reason": "bench"},
+                    headers={"If-Match": 'W/"1"'},
+                )
+                move_ms.append((time.perf_counter() - began) * 1000)
+                response.raise_for_status()
+                await _until(
+                    lambda deal_id=deal_id: summary.fetchval(
+                        "SELECT stage FROM client_deals WHERE deal_id = $1", deal_id
+                    ),
+                    target,
+                    seconds=60,
+                    pause=0.005,
+                )
+                summary_ms.append((time.perf_counter() - began) * 1000)
+    finally:
+        await summary.close()
+    return {
+        "summary_p50_ms": percentile(summary_ms, 50),
+        "summary_p99_ms": percentile(summary_ms, 99),
+        "move_p50_ms": percentile(move_ms, 50),
+    }
+
+
+async def _until(read: Any, wanted: Any, *, seconds: float, pause: float) -> None:
+    """Poll ``read()`` every ``pause`` s until it gives ``wanted``; TimeoutError after
+    ``seconds``."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (found := await read()) != wanted:
+        if loop.time() > deadline:
+            raise TimeoutError(f"still {found!r}, not {wanted!r}, after {seconds} s")
+        await asyncio.sleep(pause)

@@ -12,6 +12,7 @@ from clientele_pipeline.automation.rules import (
     Group,
     Rule,
     RuleDefinition,
+    RuleIndex,
     evaluate,
     occurrences,
     triggered,
@@ -143,3 +144,60 @@ def test_a_rule_never_fires_on_what_happened_before_it_existed() -> None:
     )
     assert not rule.in_force_at(now - timedelta(seconds=1))
     assert rule.in_force_at(now)
+
+
+def _rule(trigger: dict[str, Any]) -> Rule:
+    now = datetime.now(UTC)
+    return Rule.model_validate(
+        {
+            "id": uuid.uuid4(),
+            "pipeline_id": uuid.uuid4(),
+            "version": 1,
+            "author_subject": "alice",
+            "created_at": now,
+            "updated_at": now,
+            "name": "r",
+            "trigger": trigger,
+            "actions": [{"kind": "add_tags", "tags": ["x"]}],
+        }
+    )
+
+
+def test_the_rule_index_offers_every_rule_that_fires_and_few_others() -> None:
+    """The index's candidates for an event hold every rule whose trigger matches it, in the
+    rules' order; 2,000 `to` rules on one field give one candidate."""
+    many = [
+        _rule(
+            {"kind": "field_changed", "field": "custom_fields.grade", "match": "to", "to": f"v{n}"}
+        )
+        for n in range(2_000)
+    ]
+    others = [
+        _rule({"kind": "field_changed", "field": "amount", "match": "any"}),
+        _rule(
+            {"kind": "field_changed", "field": "title", "match": "from_to", "from": "a", "to": "b"}
+        ),
+        _rule({"kind": "field_changed", "field": "amount", "match": "to", "to": 5}),
+        _rule({"kind": "tag_added", "tag": "vip"}),
+        _rule({"kind": "stage_entered", "stage_id": STAGE_B}),
+        _rule({"kind": "deal_created"}),
+    ]
+    rules = [*others[:3], *many, *others[3:]]
+    index = RuleIndex(rules)
+    events = [
+        _changed({"custom_fields": {"old": {}, "new": {"grade": "v1234"}}}),
+        _changed({"amount": {"old": 1, "new": 5}, "title": {"old": "a", "new": "b"}}),
+        _changed({"tags": {"old": [], "new": ["vip"]}}),
+        occurrences(
+            "pipeline.deal.stage_changed",
+            uuid.uuid4(),
+            {"deal_id": DEAL, "from_stage_id": STAGE_A, "to_stage_id": STAGE_B},
+        ),
+    ]
+    for found in events:
+        firing = [rule for rule in rules if _fires(rule.trigger, found)]
+        candidates = index.candidates(found)
+        assert firing, found
+        assert [rule for rule in candidates if _fires(rule.trigger, found)] == firing
+        assert candidates == [rule for rule in rules if rule in candidates]  # in order
+    assert index.candidates(events[0]) == [rules[0], rules[2], many[1234]]  # 3 of 2,006

@@ -119,7 +119,7 @@ async def on_occurrences(
         occurred_at=occurred_at,
         occurrences=[{"kind": o.kind, "facts": o.facts} for o in occurrences],
     )
-    rules = await queries.enabled_rules(session, deal.pipeline_id)
+    rules = (await queries.rule_index(session, deal.pipeline_id)).candidates(occurrences)
     chain: list[uuid.UUID] = []
     if causation_id is not None:
         try:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.automation.calendar import COMPANY, BusinessCalendar, Calendar, effective
-from clientele_pipeline.automation.rules import Rule, Run, StepRecord
+from clientele_pipeline.automation.rules import Rule, RuleIndex, Run, StepRecord
 from clientele_pipeline.deals.rules import Deal
 from clientele_pipeline.tables import (
     automation_calendars,
@@ -103,11 +103,16 @@ async def list_rules(
     return [rule_of(row) for row in (await session.execute(stmt)).mappings()]
 
 
-_RULES: dict[uuid.UUID, tuple[tuple[int, int], list[Rule]]] = {}
+_RULES: dict[uuid.UUID, tuple[tuple[int, int], RuleIndex]] = {}
 """Parsed enabled rules per pipeline with the stamp they were read at (this process)."""
 
 
 async def enabled_rules(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Rule]:
+    """The pipeline's enabled rules (see ``rule_index``)."""
+    return (await rule_index(session, pipeline_id)).rules
+
+
+async def rule_index(session: AsyncSession, pipeline_id: uuid.UUID) -> RuleIndex:
     """The pipeline's enabled rules, parsed once per change of its rules: a cheap stamp (how
     many rules, the sum of their versions: every write adds a rule or a version) is read
     every time and the cached rules reused while it holds, so every replica sees a rule's
@@ -123,11 +128,11 @@ async def enabled_rules(session: AsyncSession, pipeline_id: uuid.UUID) -> list[R
     cached = _RULES.get(pipeline_id)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    rules = await _enabled_rules(session, pipeline_id)
+    index = RuleIndex(await _enabled_rules(session, pipeline_id))
     if len(_RULES) > 1000:
         _RULES.clear()
-    _RULES[pipeline_id] = (stamp, rules)
-    return rules
+    _RULES[pipeline_id] = (stamp, index)
+    return index
 
 
 async def _enabled_rules(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Rule]:

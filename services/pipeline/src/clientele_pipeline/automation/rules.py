@@ -621,6 +621,44 @@ def delivery_occurrence(
     return Occurrence(event_id=event_id, kind="delivery_result", deal_id=deal_id, facts=facts)
 
 
+class RuleIndex:
+    """A pipeline's rules by what their triggers listen to, so that an event is matched
+    against the few rules it can fire rather than all of them (2,000 rules of one pipeline
+    took 2,000 trigger checks per event): by trigger kind, and a `field_changed` rule with a
+    text `to` by its field and that value."""
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.rules = rules
+        self._by_kind: dict[str, list[int]] = {}
+        self._by_value: dict[str, dict[str, list[int]]] = {}
+        for position, rule in enumerate(rules):
+            trigger = rule.trigger
+            if (
+                isinstance(trigger, FieldChanged)
+                and trigger.match != "any"
+                and isinstance(trigger.to, str)
+            ):
+                values = self._by_value.setdefault(trigger.field, {})
+                values.setdefault(trigger.to, []).append(position)
+            else:
+                self._by_kind.setdefault(trigger.kind, []).append(position)
+
+    def candidates(self, occurrences: list[Occurrence]) -> list[Rule]:
+        """The rules, in their order, whose trigger one of the occurrences may match (a
+        superset: ``triggered`` decides)."""
+        found: set[int] = set()
+        for occurrence in occurrences:
+            found.update(self._by_kind.get(occurrence.kind, ()))
+            if occurrence.kind == "field_changed":
+                for name, values in self._by_value.items():
+                    if name.partition(".")[0] not in occurrence.facts["new"]:
+                        continue
+                    value = _field_value(occurrence.facts["new"], name)
+                    if isinstance(value, str):
+                        found.update(values.get(value, ()))
+        return [self.rules[position] for position in sorted(found)]
+
+
 def triggered(trigger: Any, occurrence: Occurrence) -> dict[str, Any] | None:
     """The event as the rule's conditions see it if ``trigger`` matches, else None."""
     facts = occurrence.facts
