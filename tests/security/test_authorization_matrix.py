@@ -60,6 +60,7 @@ UNSEEDED = {
     "mailing_id": "mailings: test_campaigns_mailings_api.py checks other directions",
     "action": "a mailing's verb (send, pause, resume, cancel), beside its unseeded id",
     "document_id": "event documents: test_campaigns_documents_api.py checks other directions",
+    "job_id": "directory import jobs: test_directory_import_jobs_api.py checks other directions",
 }
 
 
