@@ -365,6 +365,21 @@ def world(
         )
     )["id"]
 
+    queued = http.post(
+        f"{directory}/v1/organizations/import",
+        files={"file": ("north.csv", "Наименование;ИНН\nСеверное;\n".encode(), "text/csv")},
+        data={"mode": "dry_run"},
+        headers=seller,
+    )
+    assert queued.status_code == 202, queued.text
+    job = queued.json()["id"]
+    job_url = f"{directory}/v1/organizations/imports/{job}"
+    wait_for(
+        lambda: http.get(job_url, headers=seller).json()["state"] not in ("queued", "running"),
+        timeout=120,
+        what="the north import job to end",
+    )
+
     records = North(
         ids={
             "org_id": org,
@@ -387,6 +402,7 @@ def world(
             "task_id": task,
             "mailing_id": mailing,
             "document_id": document,
+            "job_id": job,
         },
         by_service={
             "pipeline": {"stage_id": pipeline["stages"][0]["id"], "scope": north},
@@ -407,6 +423,7 @@ def world(
             ("pipeline", f"/v1/tasks/{task}"),
             ("pipeline", f"/v1/automation/calendars/{north}"),
             ("campaigns", f"/v1/mailings/{mailing}"),
+            ("directory", f"/v1/organizations/imports/{job}"),
             ("campaigns", f"/v1/campaigns/{campaign['id']}/documents/{document}"),
         ],
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.integration
 VENV_BIN = Path(sys.executable).parent
 STARTUP_SECONDS = 300  # several processes importing at once on two busy cores
 POLL_TIMEOUT = 60.0
+JOB_SECONDS = 300
 
 
 class Poller:
@@ -115,11 +117,41 @@ def _verdict(name: str, response: httpx.Response) -> str | None:
     return f"{name}: {response.status_code} {media} {response.text[:300]}"
 
 
-def _send(client: httpx.Client, name: str, **request: Any) -> str | None:
+def _send(
+    client: httpx.Client,
+    name: str,
+    jobs: list[tuple[str, str]] | None = None,
+    **request: Any,
+) -> str | None:
     try:
-        return _verdict(name, client.post(**request))
+        response = client.post(**request)
     except httpx.HTTPError as exc:  # a dropped connection or no answer at all
         return f"{name}: {exc!r}"
+    if jobs is not None and response.status_code == 202:
+        jobs.append((name, response.headers["Location"]))
+    return _verdict(name, response)
+
+
+def _job_verdict(
+    client: httpx.Client, base: str, name: str, location: str, headers: dict[str, str]
+) -> str | None:
+    """What is wrong with how an import job of a file ended, or None: it must end, and end
+    either succeeded or with a 4xx problem (never an internal failure)."""
+    deadline = time.monotonic() + JOB_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            job: dict[str, Any] = client.get(f"{base}{location}", headers=headers).json()
+        except httpx.HTTPError as exc:
+            return f"{name} job: {exc!r}"
+        if job["state"] == "succeeded":
+            return None
+        if job["state"] in ("failed", "rejected", "cancelled"):
+            problem = job["problem"] or {}
+            if 400 <= problem.get("status", 500) < 500 and problem.get("type"):
+                return None
+            return f"{name} job: {job['state']} {problem}"
+        time.sleep(0.5)
+    return f"{name} job: still {job['state']} after {JOB_SECONDS} s"
 
 
 @pytest.mark.timeout(1800)
@@ -157,6 +189,7 @@ def test_hostile_files_get_an_answer_and_the_services_keep_answering(
 
     http.close()
     failures: list[str | None] = []
+    jobs: list[tuple[str, str]] = []  # an import answers 202 and runs as a job (ADR 41)
     sent = 0
     with Poller([directory, interactions]) as poller, httpx.Client(timeout=300) as client:
         for name, data in hostile_files.spreadsheets():
@@ -168,6 +201,7 @@ def test_hostile_files_get_an_answer_and_the_services_keep_answering(
                     files={"file": (name, data, "application/octet-stream")},
                     data={"mode": "dry_run"},
                     headers=headers,
+                    jobs=jobs,
                 )
             )
             failures.append(
@@ -203,6 +237,7 @@ def test_hostile_files_get_an_answer_and_the_services_keep_answering(
                 )
             )
             sent += 1
+        failures.extend(_job_verdict(client, directory, name, at, headers) for name, at in jobs)
     found = [failure for failure in failures if failure is not None]
     assert sent > 100, sent
     assert poller.answered > 0, "the poller never got an answer"

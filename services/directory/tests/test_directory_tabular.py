@@ -8,7 +8,8 @@ import datetime as dt
 import io
 
 import pytest
-from clientele_directory.tabular import TabularError, _cell, read_rows
+from clientele_directory import tabular
+from clientele_directory.tabular import TabularError, _cell, last_row, read_rows
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.rich_text import CellRichText, TextBlock
 from openpyxl.cell.text import InlineFont
@@ -88,3 +89,30 @@ def test_hostile_workbooks_are_refused_before_they_cost(name: str, expected: str
     samples = dict(hostile_files.spreadsheets())
     with pytest.raises(TabularError, match=expected):
         list(read_rows(io.BytesIO(samples[name]), name))
+
+
+def test_the_rows_are_counted_with_blank_rows_and_the_numbers_a_sheet_gives_them() -> None:
+    far = hostile_files.xlsx(
+        hostile_files._sheet([b'<row r="2"/>', b'<x:row r="7"><c r="A7"><v>1</v></c></x:row>'])
+    )
+    assert last_row(io.BytesIO(far), "f.xlsx") == 7
+    unnumbered = hostile_files.xlsx(hostile_files._sheet([b"<row/>", b"<row ></row>"]))
+    assert last_row(io.BytesIO(unnumbered), "u.xlsx") == 3  # the header row and two more
+    csv = "Наименование\r\nА\r\n\r\n\r\n".encode()
+    assert last_row(io.BytesIO(csv), "c.csv") == 4
+    assert last_row(io.BytesIO(b'a\r\n"two\r\nlines"\r\n'), "q.csv") == 2
+    beyond = hostile_files.xlsx(hostile_files._sheet([b'<row r="50000000"/>']))
+    with pytest.raises(TabularError, match="beyond a worksheet's last row"):
+        last_row(io.BytesIO(beyond), "b.xlsx")
+
+
+def test_shared_strings_are_bounded_by_their_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tabular, "MAX_SHARED_STRINGS_BYTES", 64 * 1000)
+    many = hostile_files.xlsx(
+        hostile_files._sheet([b'<row r="2"><c r="A2" t="s"><v>0</v></c></row>']),
+        hostile_files._strings(f"<si><t>{n}</t></si>".encode() for n in range(2000)),
+    )
+    with pytest.raises(TabularError, match="shared texts would take more than"):
+        list(read_rows(io.BytesIO(many), "m.xlsx"))
+    monkeypatch.setattr(tabular, "MAX_SHARED_STRINGS_BYTES", 1 << 20)
+    assert list(read_rows(io.BytesIO(many), "m.xlsx"))[1] == ["0"]

@@ -248,6 +248,8 @@ class JobRunner:
                 report=report,
             )
         except (TabularError, ImportReadFailed) as exc:
+            async with self.runtime.sessions() as session, session.begin():
+                await queries.clear_lines(session, job_id, rank=1)  # nothing was written
             await self._finish(
                 job_id,
                 state=JobState.FAILED,
