@@ -48,7 +48,8 @@ UNSEEDED = {
     "definition_id": "attribute definitions are company-wide, not of a direction",
     "code": "directions are company-wide names; a direction's record is no secret",
     "kind": "result definitions are company-wide",
-    "token": "a calendar feed's secret URL: whoever holds it reads the feed by design",
+    "token": "a secret URL (a calendar feed; a fax's PDF or result for the fax gateway): whoever "
+    "holds it uses it by design",
     "notification_id": "the inbox is per recipient (filtered by the caller's subject)",
     "endpoint_id": "webhooks are for administrators only (403 before any look-up)",
     "delivery_id": "deliveries are for administrators and services only",
@@ -60,6 +61,8 @@ UNSEEDED = {
     "mailing_id": "mailings: test_campaigns_mailings_api.py checks other directions",
     "action": "a mailing's verb (send, pause, resume, cancel), beside its unseeded id",
     "document_id": "event documents: test_campaigns_documents_api.py checks other directions",
+    "name": "a paper mailing's printed PDF (letters, envelopes), beside its unseeded mailing id",
+    "template_id": "stored mail templates: test_campaigns_mailings_api.py checks other directions",
 }
 
 

@@ -32,7 +32,10 @@ class Complaint(BaseModel):
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"multipart/report": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "the report's bytes (sent as multipart/report or any other type)",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         }
     },
 )
