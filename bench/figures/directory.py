@@ -427,12 +427,17 @@ async def _vacuum(url: str) -> None:
 
 async def seeded(ctx: Context) -> Seed:
     """The kept, seeded database of `organizations` organizations (see the module's doc)."""
-    organizations, persons = int(ctx.params["organizations"]), int(ctx.params["persons"])
-    key = f"directory:seed:{organizations}"
+    return await seeded_base(ctx, int(ctx.params["organizations"]), int(ctx.params["persons"]))
+
+
+async def seeded_base(ctx: Context, organizations: int, persons: int) -> Seed:
+    """The kept database of `organizations` organizations and `persons` persons, seeded by COPY
+    when it is missing or of another seed version or size."""
+    key = f"directory:seed:{organizations}:{persons}"
     if key in ctx.shared:
         seed: Seed = ctx.shared[key]
         return seed
-    name = f"clientele_bench_directory_{organizations}"
+    name = f"clientele_bench_directory_{organizations}" + ("" if persons else "_orgs")
     postgres = ctx.infra.postgres_url
     url = ctx.infra.database_url(name)
     if os.environ.get("BENCH_DIRECTORY_RESEED", "").strip() in {"1", "true", "yes"}:

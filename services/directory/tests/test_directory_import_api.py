@@ -21,6 +21,7 @@ from directory_testkit import (
     fresh_domain,
     fresh_inn,
     problem,
+    run_import,
     sales,
 )
 from openpyxl import Workbook
@@ -61,11 +62,11 @@ async def _import(
     name: str = "orgs.xlsx",
     **form: str,
 ) -> httpx.Response:
-    return await client.post(
-        "/v1/organizations/import",
+    return await run_import(
+        client,
+        headers,
         files={"file": (name, content, "application/octet-stream")},
         data={"mode": mode, **form},
-        headers=headers,
     )
 
 
@@ -162,8 +163,10 @@ async def test_all_or_nothing_rolls_back_then_imports_with_events_and_audit(
     bad = [*good, ["Вторая", "1234567890", None, None, None]]
     rejected = await _import(client, me, _xlsx(bad), "all_or_nothing")
     body = problem(rejected, 422)
-    assert body["skipped"] == 1
+    assert body["state"] == "rejected"
+    assert (body["rows"], body["created"], body["updated"], body["skipped"]) == (3, 0, 0, 3)
     assert _by_row(body)[4]["errors"][0]["field"] == "inn"
+    assert all(line["action"] != "created" for line in body["report"])  # none was written
     assert sorted(await _names(client, me)) == ["Старое имя"]
 
     events = await tail(ORGANIZATIONS).start()
@@ -290,3 +293,36 @@ async def test_seeing_every_direction_does_not_grant_importing_into_it(
     )
     assert direct.status_code == 403, direct.text
     assert await _names(client, sales(issuer, north)) == []
+
+
+async def test_e_mails_match_in_any_case_and_names_are_compared_within_what_one_sees(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north, south = fresh_direction(), fresh_direction()
+    me = sales(issuer, north)
+    domain = fresh_domain()
+    stored = await _org(
+        client, me, legal_name="Регистр Почты", emails=[f"Office@{domain}"], directions=[north]
+    )
+    elsewhere = await _org(
+        client, sales(issuer, south), legal_name=f"Южный Сосед {south}", directions=[south]
+    )
+    content = _xlsx(
+        [
+            HEADER,
+            ["Регистр Почты", None, None, f"OFFICE@{domain.upper()}", None],  # 2
+            [f"Южный Сосед {south}.", None, None, None, None],  # 3: south's name
+        ]
+    )
+    response = await _import(client, me, content, "dry_run")
+    assert response.status_code == 200, response.text
+    rows = _by_row(response.json())
+    assert rows[2]["matched_by"] == "email"
+    assert rows[2]["organization_id"] == stored["id"]
+    assert rows[3]["action"] == "created"
+    assert rows[3]["candidates"] == []  # south is not his to see
+    everyone = bearer(issuer, f"admin-{north}", roles=["admin"])
+    seen = await _import(client, everyone, content, "dry_run", directions=north)
+    assert seen.status_code == 200, seen.text
+    candidates = _by_row(seen.json())[3]["candidates"]
+    assert [c["organization_id"] for c in candidates] == [elsewhere["id"]]

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 
 import pytest
-from clientele_directory.import_reader import (
+from clientele_directory.imports.reader import (
     ImportReadFailed,
     Readers,
     ReadPlan,
@@ -118,7 +118,7 @@ async def test_a_worker_that_dies_fails_its_import_and_the_next_gets_a_new_pool(
 
 _KILLED_SERVICE = """
 import asyncio, io, multiprocessing, os, signal
-from clientele_directory.import_reader import Readers, ReadPlan, RowReader
+from clientele_directory.imports.reader import Readers, ReadPlan, RowReader
 
 async def main() -> None:
     plan = ReadPlan("rows.csv", {}, {}, ["north"], 100, "too many", 10)

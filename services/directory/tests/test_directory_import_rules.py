@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from clientele_directory.domain.imports import (
+from clientele_directory.imports.rules import (
     FileKeys,
     ImportMode,
     ImportReport,
@@ -21,8 +21,12 @@ from clientele_directory.domain.imports import (
     normalize_header,
     parse_mapping,
     parse_row,
+    patch_against,
     patch_of,
+    phone_cell,
+    quote_labels,
     row_document,
+    split_labels,
 )
 from clientele_directory.organizations.rules import Organization
 
@@ -86,7 +90,7 @@ def test_a_row_is_checked_like_a_new_organization() -> None:
     assert good.errors == []
     assert good.inn == "7707083893"
     assert good.phones() == ["+74951234567"]
-    assert good.emails() == ["A@x.ru"]
+    assert good.emails() == ["a@x.ru"]  # compared in lower case, stored as written
     assert good.given == {"legal_name", "inn", "phones", "emails"}
     assert patch_of(good) == {
         "legal_name": "Ромашка",
@@ -194,6 +198,18 @@ def test_existing_organizations_match_by_inn_then_email_then_phone() -> None:
     assert problem.kind == "ambiguous"
 
 
+def test_e_mails_match_whatever_their_case_in_the_file_and_in_the_base() -> None:
+    keys = FileKeys()
+    assert keys.check(_row(2, email="Office@X.ru")) is None
+    again = keys.check(_row(3, email="OFFICE@x.RU"))
+    assert again is not None
+    assert again.field == "email"
+    stored = _org(emails=["Office@x.ru"])
+    known = KnownOrganizations([stored])
+    org, kind, _ = known.match(_row(4, email="office@X.RU"))
+    assert (org, kind) == (stored, "email")
+
+
 def test_known_organizations_follow_an_update_of_their_identifiers() -> None:
     org = _org(emails=["old@x.ru"])
     known = KnownOrganizations([org])
@@ -202,3 +218,78 @@ def test_known_organizations_follow_an_update_of_their_identifiers() -> None:
     found, kind, _ = known.match(_row(3, inn="7707083893"))
     assert found is not None
     assert (found.id, kind) == (org.id, "inn")
+
+
+def test_an_exported_row_reads_back_as_it_was_written() -> None:
+    mapping = {0: "id", 1: "legal_name", 2: "phones", 3: "sites", 4: "tags", 5: "industry"}
+    org_id = uuid.uuid4()
+    labels = ["опт, розница", "a;b", '"кавычки"', "vip"]
+    phones = "; ".join(
+        [
+            phone_cell("+74955005550", "work", "12"),
+            phone_cell("+79161234567", "mobile", None),
+            phone_cell("+74955005551", "fax", None),
+        ]
+    )
+    row = [str(org_id), "'=Формула", phones, "a.ru; b.ru, c.ru", "; ".join(quote_labels(labels))]
+    parsed = parse_row(2, mapping, [*row, "'-минус"], ["n"])
+    assert parsed.errors == []
+    assert parsed.id == org_id
+    assert parsed.draft is not None
+    assert parsed.draft.legal_name == "=Формула"  # the export's formula guard is dropped
+    assert parsed.draft.industry == "-минус"
+    assert [(p.number, p.kind.value, p.extension) for p in parsed.draft.phones] == [
+        ("+74955005550", "work", "12"),
+        ("+79161234567", "mobile", None),
+        ("+74955005551", "fax", None),
+    ]
+    assert parsed.draft.sites == ["https://a.ru", "https://b.ru", "https://c.ru"]
+    assert parsed.draft.tags == labels
+    assert "id" not in parsed.given
+    assert split_labels("a, b\nc") == ["a, b", "c"]
+
+
+def test_internal_extensions_and_bad_ids_in_a_row() -> None:
+    mapping = {0: "id", 1: "legal_name", 2: "phones"}
+    good = parse_row(2, mapping, [None, "Ромашка", "+7 495 123-45-67 вн. 12"], ["n"])
+    assert good.draft is not None
+    assert [(p.number, p.extension) for p in good.draft.phones] == [("+74951234567", "12")]
+    bad = parse_row(3, mapping, ["не id", "Ромашка", None], ["n"])
+    assert bad.draft is None
+    assert [(e.field, e.kind) for e in bad.errors] == [("id", "uuid")]
+
+
+def test_a_row_naming_an_id_matches_that_organization_or_none() -> None:
+    org = _org(inn="7707083893")
+    known = KnownOrganizations([org])
+    mapping = {0: "id", 1: "legal_name", 2: "inn"}
+    named = parse_row(2, mapping, [str(org.id), "Другое имя", None], ["n"])
+    assert known.match(named) == (org, "id", None)
+    unknown = parse_row(3, mapping, [str(uuid.uuid4()), "Ромашка", "7707083893"], ["n"])
+    found, _, problem = known.match(unknown)
+    assert found is None
+    assert problem is not None
+    assert problem.kind == "unknown_id"
+
+
+def test_an_update_adds_to_lists_keeps_address_parts_or_replaces_when_told() -> None:
+    current = _org(
+        emails=["Office@x.ru"],
+        phones=[{"number": "+79161234567", "kind": "mobile"}],
+        tags=["VIP"],
+        legal_address={"text": "Москва, ул. Ленина, 1", "postal_code": "101000", "city": "Москва"},
+    ).fields()
+    mapping = {0: "legal_name", 1: "emails", 2: "phones", 3: "tags", 4: "legal_address"}
+    row = ["Ромашка", "office@x.ru; new@x.ru", "+7 495 123-45-67", "vip; опт", None]
+    parsed = parse_row(2, mapping, [*row[:4], "Москва, ул. Ленина, 1"], ["n"])
+    merged = patch_against(parsed, current)
+    assert merged["emails"] == ["Office@x.ru", "new@x.ru"]
+    assert [p["number"] for p in merged["phones"]] == ["+79161234567", "+74951234567"]
+    assert merged["phones"][0]["kind"] == "mobile"
+    assert merged["tags"] == ["VIP", "опт"]
+    assert "legal_address" not in merged  # the same text: postcode and city stay
+    replaced = patch_against(parsed, current, replace_lists=True)
+    assert replaced["emails"] == ["office@x.ru", "new@x.ru"]
+    assert replaced["tags"] == ["vip", "опт"]
+    moved = parse_row(3, mapping, [*row[:4], "Казань, ул. Баумана, 2"], ["n"])
+    assert patch_against(moved, current)["legal_address"]["text"] == "Казань, ул. Баумана, 2"

@@ -438,3 +438,38 @@ async def test_every_change_is_followed_by_the_whole_record_on_the_state_topic(
     assert last["short_name"] == "Р"
     assert last["blocked"] is False
     assert last["merged_into"] is None
+
+
+async def test_the_list_pages_by_cursor_beyond_a_page(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    direction = fresh_direction()
+    me = sales(issuer, direction)
+    names = [f"ООО «Страница {n:02d}»" for n in range(7)] + ["ООО «Страница 03»"]
+    for name in names:
+        await _create(client, me, legal_name=name, directions=[direction])
+    seen: list[str] = []
+    url: str | None = "/v1/organizations?limit=3"
+    pages = 0
+    while url is not None:
+        response = await client.get(url, headers=me)
+        assert response.status_code == 200, response.text
+        seen += [org["legal_name"] for org in response.json()]
+        pages += 1
+        link = response.headers.get("link")
+        url = link.split(">", 1)[0].lstrip("<") if link else None
+        if url is not None:
+            assert response.headers["x-next-cursor"] in url
+    assert seen == sorted(names)
+    assert pages == 3
+
+    first = await client.get("/v1/organizations?limit=3", headers=me)
+    cursor = first.headers["x-next-cursor"]
+    other = await client.get(
+        "/v1/organizations", params={"cursor": cursor, "deleted": "true"}, headers=me
+    )
+    assert problem(other, 422)
+    for bad in ("", "not-a-cursor", "\x00", "é" * 3000):
+        assert (
+            await client.get("/v1/organizations", params={"cursor": bad}, headers=me)
+        ).status_code == 422

@@ -10,12 +10,18 @@ from typing import Any
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
 from clientele_shared.bulk import COPY_FROM, Copy
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.mailings.rules import Mailing, PrintRun, Recipient
-from clientele_campaigns.tables import mailing_keys, mailing_prints, mailing_recipients, mailings
+from clientele_campaigns.tables import (
+    directory,
+    mailing_keys,
+    mailing_prints,
+    mailing_recipients,
+    mailings,
+)
 
 
 async def signing_key(session: AsyncSession) -> bytes:
@@ -264,8 +270,15 @@ async def recipients(
     status: str | None,
     after: uuid.UUID | None,
     limit: int,
+    reader: Principal,
 ) -> list[Recipient]:
-    stmt = select(mailing_recipients).where(mailing_recipients.c.mailing_id == mailing_id)
+    """A page of a mailing's recipients; the excluded only when ``reader`` may see them."""
+    persons = directory.persons
+    seen = select(persons.c.person_id).where(visible_to(reader, persons.c.directions))
+    stmt = select(mailing_recipients).where(
+        mailing_recipients.c.mailing_id == mailing_id,
+        or_(mailing_recipients.c.status != "excluded", mailing_recipients.c.person_id.in_(seen)),
+    )
     if status is not None:
         stmt = stmt.where(mailing_recipients.c.status == status)
     if after is not None:

@@ -328,7 +328,9 @@ class Validation(BaseModel):
 
     recipients: int
     excluded: dict[str, int]
-    exclusions: list[Recipient] = Field(description="up to 1,000, in person id order")
+    exclusions: list[Recipient] = Field(
+        description="up to 1,000 the caller may see, in person id order"
+    )
     unsubscribe_link: bool
 
 

@@ -562,7 +562,8 @@ async def validate(
     *, runtime: ServiceRuntime, principal: Principal, mailing_id: uuid.UUID, authorization: str
 ) -> Validation:
     """Who a send now would reach and who not, with why (no writes; a dynamic list resolved
-    by the directory for the caller)."""
+    by the directory for the caller). The excluded are only those the caller may see: a shared
+    list's members of other directions name nobody."""
     async with runtime.sessions() as session:
         mailing = await _visible(session, principal, mailing_id)
         template = _template(mailing)
@@ -571,13 +572,17 @@ async def validate(
         members = await _dynamic_members(runtime, mailing, authorization)
     async with runtime.sessions() as session:
         resolved = await _resolve(session, mailing, template, members)
-    excluded = [r for r in resolved if r.status == "excluded"]
+        excluded = [r for r in resolved if r.status == "excluded"]
+        if not principal.sees_all_directions:
+            persons = await READ_MODELS.persons_of(session, {r.person_id for r in excluded})
+            seen = {i for i, p in persons.items() if principal.can_see(p.directions)}
+            excluded = [r for r in excluded if r.person_id in seen]
     counts: dict[str, int] = {}
     for r in excluded:
         counts[str(r.reason)] = counts.get(str(r.reason), 0) + 1
     shown = sorted(excluded, key=lambda r: r.person_id)[:MAX_EXCLUSIONS_SHOWN]
     return Validation(
-        recipients=len(resolved) - len(excluded),
+        recipients=sum(1 for r in resolved if r.status != "excluded"),
         excluded=counts,
         exclusions=[Recipient.model_validate(r.row(mailing_id)) for r in shown],
         unsubscribe_link=template.refers_to("unsubscribe_url"),
@@ -655,7 +660,7 @@ async def list_recipients(
     async with runtime.sessions() as session:
         await _visible(session, principal, mailing_id)
         return await queries.recipients(
-            session, mailing_id, status=status, after=after, limit=limit
+            session, mailing_id, status=status, after=after, limit=limit, reader=principal
         )
 
 

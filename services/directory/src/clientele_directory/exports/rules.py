@@ -12,6 +12,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from clientele_directory.attributes.rules import AttributeDefinition
+from clientele_directory.imports.rules import LABEL_FIELDS, phone_cell, quote_labels
 from clientele_directory.search.rules import OrganizationFilter
 
 
@@ -61,12 +62,16 @@ class OrganizationExport(BaseModel):
 
 
 def cell(row: Any, field: str) -> Any:
+    """A field's value as written in an export, so that an import reads it back unchanged:
+    phones with their extension and kind, labels holding ``;`` in quotes."""
     value = getattr(row, field)
     if field == "phones":
         return [
-            phone["number"] + (f" доб. {phone['extension']}" if phone.get("extension") else "")
+            phone_cell(phone["number"], phone.get("kind") or "work", phone.get("extension"))
             for phone in value or []
         ]
+    if field in LABEL_FIELDS:
+        return quote_labels(value or [])
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, datetime):

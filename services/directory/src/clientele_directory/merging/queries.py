@@ -28,14 +28,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.imports import (
-    MATCHING_IDS,
-    NAME_SIMILARITY,
-    SIMILAR_WITH_INN,
-    SIMILAR_WITHOUT_INN,
-)
 from clientele_directory.attributes.rules import EntityKind
 from clientele_directory.blocking import active
+from clientele_directory.imports.queries import (
+    MATCHING_IDS,
+    NAME_SIMILARITY,
+    similar_names,
+)
 from clientele_directory.organizations.queries import organization_select
 from clientele_directory.persons.queries import person_select, to_employment
 from clientele_directory.persons.rules import Employment, Person
@@ -418,7 +417,7 @@ async def organizations_matching(
     """Live organizations with one of the INNs, e-mails or phones (the import's look-up)."""
     if not (inns or emails or phones):
         return set()
-    params = {"inns": inns, "emails": emails, "phones": phones}
+    params = {"ids": [], "inns": inns, "emails": emails, "phones": phones}
     return set(await session.scalars(MATCHING_IDS, params))
 
 
@@ -441,8 +440,8 @@ async def organizations_named_like(
         "created": [org_id],  # the organization itself comes first: never its own candidate
         "threshold": NAME_SIMILARITY,
         "limit": scan,
-        "all": principal.sees_all_directions,
-        "dirs": sorted(principal.directions),
     }
-    similar = SIMILAR_WITH_INN if with_inn else SIMILAR_WITHOUT_INN
+    if not principal.sees_all_directions:
+        params["dirs"] = sorted(principal.directions)
+    similar = similar_names(with_inn, principal.sees_all_directions)
     return {row.id for row in await session.execute(similar, params)}

@@ -7,7 +7,7 @@ from typing import Any
 
 from clientele_shared.auth.access import apply_direction_filter
 from clientele_shared.auth.principal import Principal
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, insert, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.blocking import organization_blocked_expr
@@ -44,10 +44,16 @@ async def insert_organization(session: AsyncSession, values: dict[str, Any]) -> 
 
 
 async def list_visible(
-    session: AsyncSession, principal: Principal, *, deleted: bool, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    deleted: bool,
+    limit: int,
+    after: tuple[str, uuid.UUID] | None = None,
 ) -> list[Organization]:
-    """Organizations in the principal's directions, by legal name."""
-    stmt = apply_direction_filter(
+    """Organizations in the principal's directions, by legal name (then id), after ``after``
+    (the legal name and id of the previous page's last one)."""
+    stmt = (
         organization_select()
         .where(
             organizations.c.deleted_at.is_not(None)
@@ -55,8 +61,12 @@ async def list_visible(
             else organizations.c.deleted_at.is_(None)
         )
         .order_by(organizations.c.legal_name, organizations.c.id)
-        .limit(limit),
-        principal,
-        organizations.c.directions,
+        .limit(limit)
     )
+    if after is not None:
+        stmt = stmt.where(
+            tuple_(organizations.c.legal_name, organizations.c.id)
+            > tuple_(literal(after[0]), literal(after[1]))
+        )
+    stmt = apply_direction_filter(stmt, principal, organizations.c.directions)
     return [from_row(row) for row in (await session.execute(stmt)).all()]

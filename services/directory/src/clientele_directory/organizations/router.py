@@ -10,7 +10,7 @@ from clientele_shared.http.concurrency import IfMatch, etag, required_versions
 from clientele_shared.http.params import EntryCursor
 from clientele_shared.runtime import CurrentRuntime
 from clientele_shared.service_layer import AuditEntry
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from clientele_directory.organizations import service
 from clientele_directory.organizations.rules import (
@@ -57,13 +57,28 @@ async def get_organization(
 async def list_organizations(
     principal: CurrentPrincipal,
     runtime: CurrentRuntime,
+    response: Response,
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     deleted: Annotated[bool, Query(description="list the deleted ones instead")] = False,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=2000, description="the next page: the cursor of the Link header"),
+    ] = None,
 ) -> list[Organization]:
-    """Organizations in the caller's directions, by legal name."""
-    return await service.list_organizations(
-        runtime=runtime, principal=principal, deleted=deleted, limit=limit
+    """Organizations in the caller's directions, by legal name, ``limit`` at a time.
+
+    When more follow, the ``Link`` header (``rel="next"``) names the next page and
+    ``X-Next-Cursor`` its cursor; a cursor of another listing (``deleted``) is a 422.
+    """
+    page, next_cursor = await service.list_organizations(
+        runtime=runtime, principal=principal, deleted=deleted, limit=limit, cursor=cursor
     )
+    if next_cursor is not None:
+        following = request.url.include_query_params(cursor=next_cursor)
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+        response.headers["X-Next-Cursor"] = next_cursor
+    return page
 
 
 @router.patch("/{org_id}")

@@ -1,0 +1,1 @@
+"""Imports: organizations from .xlsx or CSV files (dry run, all-or-nothing, valid rows)."""

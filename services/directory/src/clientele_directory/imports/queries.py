@@ -1,0 +1,354 @@
+"""SQL of imports: the look-ups of a chunk of rows and the writes that are no COPY."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from clientele_shared.auth.access import visible_to
+from clientele_shared.auth.principal import Principal
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_directory.blocking import organization_blocked_expr
+from clientele_directory.organizations.queries import organization_select
+from clientele_directory.organizations.rules import Organization
+from clientele_directory.tables import (
+    employees,
+    import_job_files,
+    import_job_lines,
+    import_jobs,
+    organizations,
+    persons,
+    unwanted_register,
+)
+from clientele_directory.values import STORED
+from clientele_directory.visibility import person_visible
+
+NAME_SIMILARITY = 0.5
+MAX_CANDIDATES = 3
+
+_CANDIDATES = """
+WITH n AS MATERIALIZED (
+    SELECT num, pos, directory_name_key(name) AS key
+    FROM unnest(:nums, :positions, :names) AS u(num, pos, name)
+)
+SELECT n.num, c.id, c.legal_name, c.sim FROM n CROSS JOIN LATERAL (
+    SELECT o.id, o.legal_name, similarity(o.name_key, n.key) AS sim
+    FROM organizations o
+    WHERE {name} % n.key AND o.deleted_at IS NULL
+      {directions}
+      AND coalesce(array_position(:created, o.id), 0) < n.pos
+    ORDER BY sim DESC, o.id LIMIT :limit
+) AS c
+WHERE c.sim >= :threshold
+"""
+"""Similar names of a chunk's new rows, ``%`` through a GIN trigram index on the name without its
+legal form. A row with an INN is compared only with organizations without one (two INNs are two
+companies: ``name`` is then the name of those only, indexed apart, migration 0016), a row
+without one with every organization (migration 0013). Both indexes lead with ``directions``
+(migration 0020): for a caller who does not see every direction, ``directions && :dirs`` is
+intersected with the name's trigrams inside the index, so organizations of other directions are
+never fetched (the cost per row does not grow with them). Each variant is its own statement: a
+generic plan of one with ``:all OR directions && :dirs`` could not use the directions.
+``created`` lists the chunk's new ids in row order, already inserted: a row is compared with
+the rows before it, never with itself or later ones (``pos`` is its place in that list)."""
+
+
+IMPORT_SETTINGS = text(
+    "SELECT set_config('pg_trgm.similarity_threshold', :similarity, true),"
+    " set_config('gin_pending_list_limit', '16384', true), set_config('jit', 'off', true)"
+)
+"""For the import's transaction: the ``%`` threshold; GIN pending lists long enough to take a
+chunk's rows without a merge half-way (they are merged at once by MERGE_PENDING); no JIT
+compiling of statements whose costs are overestimated."""
+
+MERGE_PENDING = text(
+    "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
+    " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+    " WHERE i.indrelid = 'organizations'::regclass AND a.amname = 'gin'"
+)
+"""Merge the pending lists of the organizations' GIN indexes into the indexes, after a chunk's
+rows are written. The rows are probed by the next look-ups (trigram names, e-mails, phones), and
+every probe reads the whole pending list: merged, a chunk's look-ups take milliseconds (with
+4 MB lists left pending they took seconds; kept short by a small limit, the writes merged them
+a few rows at a time and took twice as long)."""
+
+
+def _candidates_sql(with_inn: bool, sees_all: bool) -> Any:
+    name = "(CASE WHEN o.inn IS NULL THEN o.name_key END)" if with_inn else "o.name_key"
+    directions = "" if sees_all else "AND o.directions && :dirs"
+    sql = text(_CANDIDATES.format(name=name, directions=directions)).bindparams(
+        bindparam("nums", type_=ARRAY(Integer)),
+        bindparam("positions", type_=ARRAY(Integer)),
+        bindparam("names", type_=ARRAY(Text)),
+        bindparam("created", type_=ARRAY(Uuid)),
+    )
+    return sql if sees_all else sql.bindparams(bindparam("dirs", type_=ARRAY(String(64))))
+
+
+_SIMILAR = {(i, a): _candidates_sql(i, a) for i in (True, False) for a in (True, False)}
+
+
+def similar_names(with_inn: bool, sees_all: bool) -> Any:
+    """The statement of similar names (see _CANDIDATES) for rows with or without an INN, of a
+    caller who sees every direction (no ``:dirs``) or not."""
+    return _SIMILAR[(with_inn, sees_all)]
+
+
+MATCHING_IDS = text(
+    "SELECT id FROM organizations WHERE id = ANY(:ids)"
+    " UNION SELECT id FROM organizations WHERE inn = ANY(:inns)"
+    " UNION SELECT o.id FROM unnest(:emails) AS e(email)"
+    " JOIN organizations o ON directory_fold_emails(o.emails) @> ARRAY[lower(e.email)]"
+    " UNION SELECT o.id FROM unnest(:phones) AS p(number)"
+    " JOIN organizations o"
+    " ON o.phones @> jsonb_build_array(jsonb_build_object('number', p.number))"
+).bindparams(
+    bindparam("ids", type_=ARRAY(Uuid)),
+    bindparam("inns", type_=ARRAY(String(12))),
+    bindparam("emails", type_=ARRAY(String(320))),
+    bindparam("phones", type_=ARRAY(Text)),
+)
+"""Organizations with one of the ids, INNs, e-mails (case-folded, as persons' are) or phone numbers
+(E.164) of a chunk: a probe of the INN index and of the GIN indexes on folded e-mails (migration
+0020) and phones (migration 0013) per value."""
+
+
+async def matching(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    inns: list[str],
+    emails: list[str],
+    phones: list[str],
+    ids: list[uuid.UUID] | None = None,
+) -> list[Organization]:
+    """Live organizations the principal sees with one of the ids, INNs, e-mails or phones,
+    locked for the import, oldest first: the ids by index probes, then the organizations by id."""
+    params = {"ids": ids or [], "inns": inns, "emails": emails, "phones": phones}
+    if not any(params.values()):
+        return []
+    ids = list(await session.scalars(MATCHING_IDS, params))
+    if not ids:
+        return []
+    stmt = (
+        organization_select()
+        .where(
+            organizations.c.id.in_(ids),
+            organizations.c.deleted_at.is_(None),
+            visible_to(principal, organizations.c.directions),
+        )
+        .order_by(organizations.c.created_at, organizations.c.id)
+        .with_for_update(of=organizations)
+    )
+    found = (await session.execute(stmt)).all()
+    return [Organization.model_validate(row, from_attributes=True, context=STORED) for row in found]
+
+
+async def registered(
+    session: AsyncSession, inns: list[str], domains: list[str]
+) -> tuple[set[str], set[str]]:
+    """The INNs and e-mail domains among these that the unwanted register lists."""
+    if not inns and not domains:
+        return set(), set()
+    found = (
+        await session.execute(
+            select(unwanted_register.c.inn, unwanted_register.c.email_domain).where(
+                unwanted_register.c.removed_at.is_(None),
+                unwanted_register.c.inn.in_(inns) | unwanted_register.c.email_domain.in_(domains),
+            )
+        )
+    ).all()
+    return {r.inn for r in found if r.inn}, {r.email_domain for r in found if r.email_domain}
+
+
+async def active_employees(session: AsyncSession, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    found = await session.scalars(
+        select(employees.c.id).where(employees.c.id.in_(ids), employees.c.active)
+    )
+    return set(found)
+
+
+async def visible_organizations(
+    session: AsyncSession, principal: Principal, ids: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The live organizations among ``ids`` the principal sees."""
+    found = await session.scalars(
+        select(organizations.c.id).where(
+            organizations.c.id.in_(ids),
+            organizations.c.deleted_at.is_(None),
+            visible_to(principal, organizations.c.directions),
+        )
+    )
+    return set(found)
+
+
+async def visible_persons(
+    session: AsyncSession, principal: Principal, ids: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The live persons among ``ids`` the principal sees."""
+    found = await session.scalars(
+        select(persons.c.id).where(
+            persons.c.id.in_(ids), persons.c.deleted_at.is_(None), person_visible(principal)
+        )
+    )
+    return set(found)
+
+
+async def update_organizations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One executemany UPDATE; each row names its organization by ``b_id``."""
+    await session.execute(
+        update(organizations)
+        .where(organizations.c.id == bindparam("b_id"))
+        .values(updated_at=func.now()),
+        rows,
+    )
+
+
+async def blocked_flags(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, bool]:
+    """The blocked flag of each of these organizations, as written."""
+    found = await session.execute(
+        select(organizations.c.id, organization_blocked_expr()).where(organizations.c.id.in_(ids))
+    )
+    return {row.id: row[1] for row in found}
+
+
+# --- jobs (ADR 41) ----------------------------------------------------------------------------
+
+IMPORT_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('clientele-directory-import'))")
+"""Writing imports one at a time: the second of two imports of the same new file waits, then
+finds the first one's organizations and updates them instead of creating them again."""
+
+_CLAIM = text(
+    "UPDATE import_jobs SET state = 'running', owner = :owner, attempts = attempts + 1,"
+    " lease_until = now() + make_interval(secs => :lease), updated_at = now()"
+    " WHERE id = (SELECT id FROM import_jobs WHERE state IN ('queued', 'running')"
+    " AND (lease_until IS NULL OR lease_until < now())"
+    " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+    " RETURNING *"
+)
+"""The oldest job no live process runs: queued, or running under a lease its process stopped
+renewing (it died); the claiming process owns it from now."""
+
+
+async def insert_job(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(import_jobs).values(**values))
+
+
+async def insert_file_part(
+    session: AsyncSession, job_id: uuid.UUID, part: int, data: bytes
+) -> None:
+    await session.execute(insert(import_job_files).values(job_id=job_id, part=part, data=data))
+
+
+async def file_part(session: AsyncSession, job_id: uuid.UUID, part: int) -> bytes | None:
+    found: bytes | None = await session.scalar(
+        select(import_job_files.c.data).where(
+            import_job_files.c.job_id == job_id, import_job_files.c.part == part
+        )
+    )
+    return found
+
+
+async def visible_job(
+    session: AsyncSession, principal: Principal, job_id: uuid.UUID, *, for_update: bool = False
+) -> Any:
+    """The job if the principal sees one of its directions (None otherwise)."""
+    stmt = select(import_jobs).where(
+        import_jobs.c.id == job_id, visible_to(principal, import_jobs.c.directions)
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).first()
+
+
+async def claim(session: AsyncSession, owner: str, lease: float) -> Any:
+    return (await session.execute(_CLAIM, {"owner": owner, "lease": lease})).first()
+
+
+async def renew(session: AsyncSession, job_id: uuid.UUID, owner: str, lease: float) -> bool | None:
+    """Extend the lease; whether a cancel was asked (None: the lease is someone else's)."""
+    found: bool | None = await session.scalar(
+        update(import_jobs)
+        .where(import_jobs.c.id == job_id, import_jobs.c.owner == owner)
+        .values(lease_until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, lease))
+        .returning(import_jobs.c.cancel_requested)
+    )
+    return found
+
+
+async def set_job(
+    session: AsyncSession, job_id: uuid.UUID, holder: str | None, **values: Any
+) -> bool:
+    """Update the job if ``holder`` still owns it (whoever does when None); whether it did."""
+    stmt = update(import_jobs).where(import_jobs.c.id == job_id)
+    if holder is not None:
+        stmt = stmt.where(import_jobs.c.owner == holder)
+    result = await session.execute(stmt.values(updated_at=func.now(), **values))
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def finish_job(
+    session: AsyncSession, job_id: uuid.UUID, holder: str | None, **values: Any
+) -> bool:
+    """End the job (its file removed); False when another process holds it now."""
+    if not await set_job(
+        session, job_id, holder, finished_at=func.now(), owner=None, lease_until=None, **values
+    ):
+        return False
+    await session.execute(delete(import_job_files).where(import_job_files.c.job_id == job_id))
+    return True
+
+
+async def clear_lines(session: AsyncSession, job_id: uuid.UUID, *, rank: int | None = None) -> None:
+    """Remove the job's report lines (those of one rank only, when given)."""
+    stmt = delete(import_job_lines).where(import_job_lines.c.job_id == job_id)
+    if rank is not None:
+        stmt = stmt.where(import_job_lines.c.rank == rank)
+    await session.execute(stmt)
+
+
+async def report_lines(
+    session: AsyncSession, job_id: uuid.UUID, after: tuple[int, int], limit: int
+) -> list[Any]:
+    """Lines after the (rank, row) cursor, errors (rank 0) first."""
+    return list(
+        (
+            await session.execute(
+                select(import_job_lines.c.rank, import_job_lines.c.row, import_job_lines.c.line)
+                .where(
+                    import_job_lines.c.job_id == job_id,
+                    tuple_(import_job_lines.c.rank, import_job_lines.c.row) > tuple_(*after),
+                )
+                .order_by(import_job_lines.c.rank, import_job_lines.c.row)
+                .limit(limit)
+            )
+        ).all()
+    )
+
+
+async def failed_lines(session: AsyncSession, job_id: uuid.UUID) -> Any:
+    """The lines of the rows with errors, in row order, with the rows as read (streamed)."""
+    return await session.stream(
+        select(import_job_lines.c.line, import_job_lines.c.cells)
+        .where(import_job_lines.c.job_id == job_id, import_job_lines.c.rank == 0)
+        .order_by(import_job_lines.c.row)
+        .execution_options(yield_per=1000)
+    )

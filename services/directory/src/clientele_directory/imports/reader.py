@@ -1,0 +1,283 @@
+"""The rows of an import file, read and checked in a worker process (ADR 11).
+
+Reading the .xlsx and validating every row (checksums, phones, e-mails) is half of an import's
+Python. In the service process it held the interpreter lock against the chunk being matched
+and written; in a worker process it runs on another core. The workers are a process pool
+started with the first import and kept (`IMPORT_READERS` of them), so an import pays no
+interpreter start. A worker reads a temporary copy of the upload and streams the parsed rows,
+a chunk at a time, to a unix socket the import listens on: the socket's buffers are all it gets
+ahead, so memory holds a few chunks, never the file's rows. The end of the stream ends the
+rows; the pool's future says whether the file was read to the end or why not (TabularError).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import pickle
+import shutil
+import socket
+import struct
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import IO, Any
+
+from clientele_shared.memory import tune_garbage_collector
+from clientele_shared.worker_processes import end_with_parent
+
+from clientele_directory.imports.rules import ParsedRow, is_blank, map_headers, parse_row
+from clientele_directory.tabular import TabularError, last_row, read_rows
+
+_FRAME = struct.Struct("!Q")
+"""A chunk on the socket: its pickle's length, then the pickle."""
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """What the worker needs besides the file: the column mapping's inputs and the limits."""
+
+    filename: str | None
+    overrides: dict[str, str | None]
+    labels: dict[str, str]
+    directions: list[str]
+    max_rows: int
+    too_many: str
+    chunk_rows: int
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What the reader knows before the first row: the header and the rows the file has (its
+    last row number, blank rows included, the header excluded)."""
+
+    header: list[str | None]
+    rows: int
+
+
+def parsed_chunks(
+    file: IO[bytes], plan: ReadPlan, opened: Callable[[Opening], None] | None = None
+) -> Iterator[list[ParsedRow]]:
+    """The file's data rows checked, ``plan.chunk_rows`` at a time; TabularError for a file
+    that cannot be read, has no usable header or has too many rows. The rows are counted
+    before any is read (blank rows and the numbers an .xlsx gives its rows count), then
+    ``opened`` is told the header and the count."""
+    total = max(last_row(file, plan.filename) - 1, 0)
+    if total > plan.max_rows:
+        raise TabularError(f"{plan.too_many} (the file has {total:,} rows)")
+    rows = read_rows(file, plan.filename)
+    header = next(rows, None)
+    if header is None:
+        raise TabularError("the file is empty")
+    mapping, problems = map_headers(header, plan.labels, plan.overrides)
+    if problems:
+        raise TabularError("; ".join(problems))
+    if not {"legal_name", "inn"} & set(mapping.values()):
+        raise TabularError(
+            "no column names the organization (name it «Наименование»/«legal_name» or «ИНН»)"
+        )
+    if opened is not None:
+        opened(Opening(header, total))
+    chunk: list[ParsedRow] = []
+    for number, row in enumerate(rows, start=2):
+        if number > plan.max_rows + 1:
+            raise TabularError(plan.too_many)
+        if is_blank(row):
+            continue
+        parsed = parse_row(number, mapping, row, plan.directions)
+        parsed.cells = row
+        chunk.append(parsed)
+        if len(chunk) >= plan.chunk_rows:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _stream(path: str, address: str, plan: ReadPlan) -> None:
+    """In a worker: send the file's chunks to the import listening at ``address``, then close.
+    A closed socket (the import gave up) ends it quietly; TabularError reaches the import
+    through the pool's future."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(address)
+
+        def send(item: object) -> None:
+            data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+            connection.sendall(_FRAME.pack(len(data)) + data)
+
+        try:
+            with open(path, "rb") as file:
+                for chunk in parsed_chunks(file, plan, send):
+                    send(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+
+def _worker_started(gc_young_threshold: int) -> None:
+    """A reader's start: the collector tuned as the service's, and a thread that ends the
+    reader when the service process is gone (a pool's idle worker would wait for work forever
+    after its parent was killed)."""
+    tune_garbage_collector(gc_young_threshold)
+    end_with_parent()
+
+
+_ACCEPT_GRACE = 10.0
+"""Seconds an accepted connection may take to reach the import after its worker returned."""
+
+
+class ImportReadFailed(RuntimeError):
+    """The worker reading the file stopped without an answer (killed, out of memory, a bug)."""
+
+
+class Readers:
+    """The process pool of one service process, started on first use."""
+
+    def __init__(self, workers: int, gc_young_threshold: int) -> None:
+        self.workers, self.gc_young_threshold = workers, gc_young_threshold
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, path: str, address: str, plan: ReadPlan) -> Future[None]:
+        """Read the file at ``path`` into the socket at ``address``; a pool broken by a worker
+        that died is replaced."""
+        with self._lock:
+            if self._pool is not None:
+                try:
+                    return self._pool.submit(_stream, path, address, plan)
+                except BrokenProcessPool:
+                    self._pool.shutdown(wait=False)
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_started,
+                initargs=(self.gc_young_threshold,),
+            )
+            return self._pool.submit(_stream, path, address, plan)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+_READERS: Readers | None = None
+_READERS_LOCK = threading.Lock()
+
+
+def readers(workers: int, gc_young_threshold: int) -> Readers:
+    """The process's pool of readers (one per service process, sized by the first import)."""
+    global _READERS
+    with _READERS_LOCK:
+        if _READERS is None:
+            _READERS = Readers(workers, gc_young_threshold)
+        return _READERS
+
+
+class RowReader:
+    """One import's rows from a worker: ``async with RowReader(readers, file, plan) as reader``
+    copies the upload and starts reading; ``await reader.chunk()`` until it returns an empty
+    list. Leaving the block closes the stream (a worker still reading stops) and removes the
+    copy, however the import ended."""
+
+    def __init__(self, readers: Readers, file: IO[bytes], plan: ReadPlan) -> None:
+        self.readers, self.file, self.plan = readers, file, plan
+        self.directory: str | None = None
+        self.done: asyncio.Future[None] | None = None
+        self.stream: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.opening: Opening | None = None
+        """The header and row count, known once entered."""
+
+    def _copy(self, directory: str) -> str:
+        path = os.path.join(directory, "upload")
+        self.file.seek(0)
+        with open(path, "wb") as copy:
+            shutil.copyfileobj(self.file, copy, 1 << 20)
+        return path
+
+    async def __aenter__(self) -> RowReader:
+        try:
+            await self._start()
+        except BaseException:
+            await self.__aexit__()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        self.directory = tempfile.mkdtemp(prefix="clientele-import-")
+        path = await asyncio.to_thread(self._copy, self.directory)
+        address = os.path.join(self.directory, "rows.sock")
+        connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+        connected = asyncio.get_running_loop().create_future()
+
+        def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if not connected.done():
+                connected.set_result((reader, writer))
+
+        server = await asyncio.start_unix_server(accept, address, limit=1 << 20)
+        try:
+            self.done = asyncio.wrap_future(self.readers.submit(path, address, self.plan))
+            either: list[asyncio.Future[Any]] = [connected, self.done]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if not connected.done() and self.done.done() and self.done.exception() is None:
+                # A worker returns only after connecting: a small file can be sent and the
+                # worker's answer arrive before the accept callback has run. Wait for it.
+                await asyncio.wait([connected], timeout=_ACCEPT_GRACE)
+            if not connected.done():  # the worker failed before it connected
+                connected.cancel()
+                await self._outcome()
+                raise ImportReadFailed("the import's reader ended without reading the file")
+            self.stream, self.writer = connected.result()
+        finally:
+            server.close()
+        opening = await self._frame()
+        if not isinstance(opening, Opening):
+            raise ImportReadFailed("the import's reader sent no header")
+        self.opening = opening
+
+    async def _frame(self) -> object:
+        """The worker's next item (None at the end of the stream)."""
+        assert self.stream is not None
+        try:
+            size = _FRAME.unpack(await self.stream.readexactly(_FRAME.size))[0]
+            data = await self.stream.readexactly(size)
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                await self._outcome()
+                raise ImportReadFailed("the import's reader stopped half-way") from None
+            await self._outcome()
+            return None
+        # our own worker's pickle, over a socket in a directory only this user may enter
+        return pickle.loads(data)  # noqa: S301
+
+    async def chunk(self) -> list[ParsedRow]:
+        """The next chunk of parsed rows (empty at the end); TabularError from the worker."""
+        rows = await self._frame()
+        return rows if isinstance(rows, list) else []
+
+    async def _outcome(self) -> None:
+        """Wait for the worker's answer: TabularError, ImportReadFailed, or nothing."""
+        assert self.done is not None
+        try:
+            await self.done
+        except TabularError:
+            raise
+        except Exception as exc:
+            raise ImportReadFailed(f"the import's reader failed: {exc!r}") from exc
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.writer is not None:
+            self.writer.close()  # a worker still sending gets a broken pipe and stops
+        elif self.done is not None:
+            self.done.cancel()  # still queued behind other imports: never started
+        if self.done is not None:
+            await asyncio.wait([self.done])
+            if not self.done.cancelled():
+                self.done.exception()  # retrieved: the import raised what mattered
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
