@@ -20,6 +20,7 @@ MODULES = [
     "pipeline",
     "campaigns",
     "mailings",
+    "printing",
     "automation",
     "state",
 ]

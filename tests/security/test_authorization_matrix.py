@@ -48,15 +48,16 @@ UNSEEDED = {
     "definition_id": "attribute definitions are company-wide, not of a direction",
     "code": "directions are company-wide names; a direction's record is no secret",
     "kind": "result definitions are company-wide",
-    "token": "a calendar feed's secret URL: whoever holds it reads the feed by design",
+    "token": "a secret URL (a calendar feed; a fax's PDF or result for the gateway): by design",
     "notification_id": "the inbox is per recipient (filtered by the caller's subject)",
     "endpoint_id": "webhooks are for administrators only (403 before any look-up)",
     "delivery_id": "deliveries are for administrators and services only",
     "reminder_id": "reminders are for administrators and services only",
 }
 
-FIXED = {"action": "cancel"}
-"""Path parameters that name no record (a mailing's verb): the same value in both requests."""
+FIXED = {"action": "cancel", "name": "letters"}
+"""Path parameters that name no record (a mailing's verb, a printed PDF's name): the same value
+in both requests."""
 
 
 @dataclass
@@ -357,6 +358,17 @@ def world(
             headers=seller,
         )
     )["id"]
+    template = _created(
+        http.post(
+            f"{campaigns}/v1/mail-templates",
+            json={
+                "name": f"Северный шаблон {tag}",
+                "directions": [north],
+                "template": {"subject": "Новости", "text": "Текст"},
+            },
+            headers=seller,
+        )
+    )["id"]
     document = _created(
         http.post(
             f"{campaigns}/v1/campaigns/{campaign['id']}/documents",
@@ -403,6 +415,7 @@ def world(
             "mailing_id": mailing,
             "document_id": document,
             "job_id": job,
+            "template_id": template,
         },
         by_service={
             "pipeline": {"stage_id": pipeline["stages"][0]["id"], "scope": north},
@@ -425,6 +438,7 @@ def world(
             ("campaigns", f"/v1/mailings/{mailing}"),
             ("directory", f"/v1/organizations/imports/{job}"),
             ("campaigns", f"/v1/campaigns/{campaign['id']}/documents/{document}"),
+            ("campaigns", f"/v1/mail-templates/{template}"),
         ],
     )
     return north, south, records

@@ -12,6 +12,7 @@ from campaigns_testkit import Stack, create_event
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.stack import migrate, running
+from mailings_testkit import contact, mailing_body
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +118,73 @@ def test_dynamic_list_resolved_by_the_directory_and_kept(directory: Stack, stack
     assert refused.status_code == 422, refused.text
     assert refused.json()["errors"][0]["type"] == "unknown_reference"
     assert len(stack.call("GET", base, caller).json()) == 2
+
+
+def test_a_mailing_to_a_dynamic_list_resolves_it_when_sent_and_keeps_it(
+    directory: Stack, stack: Stack
+) -> None:
+    d = f"d-{uuid.uuid4().hex[:8]}"
+    caller = stack.user([d])
+    first = [_client(directory, stack, caller, f"Клиент {n}", d) for n in range(2)]
+    list_id = _dynamic_list(directory, stack, caller, d)
+    persons = []
+    for n, org in enumerate(first):
+        person = contact(
+            stack,
+            first="Иван",
+            middle="Петрович",
+            last=f"Иванов-{n}",
+            organization=uuid.UUID(org),
+            emails=[f"ivan{n}@example.ru"],
+            directions=[d],
+        )
+        body = {"person_id": str(person), "channel": "email", "granted": True, "source": "form"}
+        assert stack.call("POST", "/v1/consents", caller, json=body).status_code == 201
+        persons.append(str(person))
+    body = mailing_body({"kind": "list", "list_id": list_id}, directions=[d])
+    created = stack.call("POST", "/v1/mailings", caller, json=body)
+    assert created.status_code == 201, created.text
+    base = f"/v1/mailings/{created.json()['id']}"
+    assert stack.call("GET", f"{base}/validation", caller).json()["recipients"] == 2
+
+    sent = stack.call("POST", f"{base}/send", caller, if_match=created.headers["ETag"])
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["audience_resolved_at"] is not None
+    late = _client(directory, stack, caller, "Клиент поздний", d)  # the filter now finds three
+    late_person = contact(
+        stack,
+        first="Лев",
+        middle=None,
+        last="Поздний",
+        organization=uuid.UUID(late),
+        emails=["lev@example.ru"],
+        directions=[d],
+    )
+    body = {"person_id": str(late_person), "channel": "email", "granted": True, "source": "form"}
+    assert stack.call("POST", "/v1/consents", caller, json=body).status_code == 201
+    assert stack.call("GET", f"{base}/validation", caller).json()["recipients"] == 2  # kept
+    stack.wait_until(
+        "SELECT count(*) FROM mailing_recipients WHERE mailing_id = :m",
+        2,
+        "the recipients resolved by the worker",
+        m=uuid.UUID(created.json()["id"]),
+    )
+    kept = stack.call("GET", f"{base}/recipients", caller).json()
+    assert sorted(r["person_id"] for r in kept) == sorted(persons)
+
+    newsletter = mailing_body(
+        {"kind": "list", "list_id": list_id},
+        directions=[d],
+        scheduled_at="2030-01-01T10:00:00+03:00",
+        recurrence={"every": "week", "at": "10:00"},
+    )
+    created = stack.call("POST", "/v1/mailings", caller, json=newsletter)
+    assert created.status_code == 201, created.text
+    refused = stack.call(
+        "POST",
+        f"/v1/mailings/{created.json()['id']}/send",
+        caller,
+        if_match=created.headers["ETag"],
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["type"] == "dynamic_newsletter"

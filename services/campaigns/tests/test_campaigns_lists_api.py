@@ -6,7 +6,11 @@ from __future__ import annotations
 import uuid
 
 from campaigns_testkit import Stack, create_event
-from clientele_shared.events.catalog import CAMPAIGN_EVENTS, LIST_MEMBERS_STATE
+from clientele_shared.bulk import COPY_FROM
+from clientele_shared.events.catalog import CAMPAIGN_EVENTS, LIST_MEMBERS_STATE, ORGANIZATIONS
+from clientele_shared.events.schemas.directory import ListMemberState, OrganizationCreated
+from clientele_shared.testing.processes import wait_for
+from clientele_shared.testing.stack import directory_envelope
 
 NORTH = ["north"]
 
@@ -145,3 +149,87 @@ def test_tombstones_remove_members_but_never_a_newer_one(stack: Stack) -> None:
         )
         == stays
     )
+
+
+def test_a_list_of_more_than_a_thousand_members_is_added_in_bulk(stack: Stack) -> None:
+    """Past ``COPY_FROM`` members the addition writes with COPY: the same participants, audit,
+    stage history and refusals as one by one."""
+    count = COPY_FROM + 200
+    organizations = [uuid.uuid4() for _ in range(count)]
+    blocked = set(organizations[:3])
+    stack.send(
+        ORGANIZATIONS,
+        [
+            directory_envelope(
+                "directory.organization.created",
+                OrganizationCreated(
+                    organization_id=org,
+                    legal_name=f"ООО «Участник {n}»",
+                    status="active",
+                    directions=NORTH,
+                    blocked=org in blocked,
+                ),
+                org,
+            )
+            for n, org in enumerate(organizations)
+        ],
+    )
+    list_id = uuid.uuid4()
+    stack.static_list(list_id, name="Большой список")
+    stack.send(
+        LIST_MEMBERS_STATE,
+        [
+            directory_envelope(
+                "directory.list_member.state",
+                ListMemberState(list_id=list_id, organization_id=org, revision=n + 1),
+                f"{list_id}:{org}",
+            )
+            for n, org in enumerate(organizations)
+        ],
+    )
+    known = (
+        "SELECT count(*) FROM directory_list_members m JOIN organizations o "
+        "USING (organization_id) WHERE m.list_id = :id"
+    )
+    wait_for(  # 2,400 records through the consumer: longer than one record's wait
+        lambda: stack.scalar(known, id=list_id) == count, 180, "the members and organizations"
+    )
+    event = create_event(stack)
+    base = f"/v1/campaigns/{event['id']}/list-resolutions"
+    response = stack.call("POST", base, stack.user(NORTH), json={"list_id": str(list_id)})
+    assert response.status_code == 201, response.text
+    resolution = response.json()["resolution"]
+    assert (resolution["members"], resolution["added"], resolution["refused"]) == (
+        count,
+        count - 3,
+        3,
+    )
+    assert {(r["organization_id"], r["reason"]) for r in response.json()["refused"]} == {
+        (str(org), "blocked") for org in blocked
+    }
+    params = {"campaign": event["id"]}
+    assert (
+        stack.scalar("SELECT count(*) FROM participants WHERE campaign_id = :campaign", **params)
+        == count - 3
+    )
+    assert (
+        stack.scalar(
+            "SELECT count(*) FROM participant_stage_history h JOIN participants p "
+            "ON p.id = h.participant_id WHERE p.campaign_id = :campaign",
+            **params,
+        )
+        == count - 3
+    )
+    assert (
+        stack.scalar(
+            "SELECT count(*) FROM audit_log a JOIN participants p ON p.id = a.entity_id "
+            "WHERE p.campaign_id = :campaign AND a.entity_kind = 'participant' "
+            "AND a.action = 'added'",
+            **params,
+        )
+        == count - 3
+    )
+    members = stack.call(
+        "GET", f"{base}/{resolution['id']}/members", stack.user(NORTH), params={"limit": 5000}
+    )
+    assert len(members.json()) == count

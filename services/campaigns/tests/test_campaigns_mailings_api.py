@@ -492,3 +492,102 @@ def test_a_newsletter_resolves_its_list_anew_for_each_issue(stack: Stack) -> Non
     unscheduled = mailing_body({"kind": "list", "list_id": str(list_id)}, recurrence=recurrence)
     refused = stack.call("POST", "/v1/mailings", north, json=unscheduled)
     assert refused.status_code == 422
+
+
+def test_a_complaint_marks_the_recipient_and_withdraws_consent(stack: Stack) -> None:
+    stack.execute("UPDATE mailings SET status = 'cancelled' WHERE status <> 'done'")
+    north = stack.user(NORTH)
+    organization = stack.organization(NORTH)
+    read, unread = (
+        contact(
+            stack,
+            first=name,
+            middle=None,
+            last="Жалобный",
+            organization=organization,
+            emails=[f"{n}@example.ru"],
+        )
+        for n, name in enumerate(("Олег", "Ольга"))
+    )
+    for person in (read, unread):
+        consent(stack, person)
+    mailing = _create(
+        stack, mailing_body({"kind": "organizations", "organization_ids": [str(organization)]})
+    )
+    assert _act(stack, mailing, "send").status_code == 200
+    assert worker(stack, mailings.prepare_due)
+    assert worker(stack, lambda rt: mailings.hand_over(rt, mailings.settings_of(rt))) == 2
+    key = f"mailing:{mailing['id']}:"
+    _deliver(stack, f"{key}{read}", "notifier.delivery.succeeded")
+    for person in (read, unread, read):  # once sent, once only queued, and a repeat
+        _deliver(stack, f"{key}{person}", "notifier.delivery.complained", "complaint")
+    stack.wait_until(
+        "SELECT count(*) FROM mailing_recipients WHERE mailing_id = :m AND status = 'complained'",
+        2,
+        "the complaints",
+        m=mailing["id"],
+    )
+    totals = stack.call("GET", f"/v1/mailings/{mailing['id']}", north).json()["totals"]
+    assert totals["complained"] == 2
+    stack.wait_until(
+        "SELECT count(*) FROM consents WHERE person_id = :p", 2, "the withdrawal", p=read
+    )
+    seen = stack.call("GET", f"/v1/consents/{read}", north).json()
+    assert seen["current"]["email"]["granted"] is False
+    assert seen["current"]["email"]["source"] == "unsubscribe"
+    assert seen["current"]["email"]["mailing_id"] == mailing["id"]
+
+
+def test_stored_templates_are_versioned_and_mailings_are_made_from_them(stack: Stack) -> None:
+    north, south = stack.user(NORTH), stack.user(["south"], subject="bob")
+    parts = mailing_body({"kind": "organizations", "organization_ids": [str(uuid.uuid4())]})
+    body = {"name": "Новости", "directions": NORTH, "template": parts["template"]}
+    created = stack.call("POST", "/v1/mail-templates", north, json=body)
+    assert created.status_code == 201, created.text
+    assert created.headers["ETag"] == 'W/"1"'
+    template = created.json()
+    base = f"/v1/mail-templates/{template['id']}"
+    broken = {**body, "template": {"subject": "{{ person.nosuch }", "text": "x"}}
+    assert stack.call("POST", "/v1/mail-templates", north, json=broken).status_code == 422
+    assert stack.call("GET", base, south).status_code == 404
+    assert template["id"] in {
+        t["id"] for t in stack.call("GET", "/v1/mail-templates", north).json()
+    }
+    assert template["id"] not in {
+        t["id"] for t in stack.call("GET", "/v1/mail-templates", south).json()
+    }
+    subject = "{{ person.salutation }}, второй выпуск"
+    changed = stack.call(
+        "PATCH",
+        base,
+        north,
+        if_match=1,
+        json={"template": {**body["template"], "subject": subject}},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["version"] == 2
+    assert stack.call("PATCH", base, north, if_match=1, json={"name": "x"}).status_code == 412
+    versions = stack.call("GET", f"{base}/versions", north).json()
+    assert [(v["version"], v["subject"]) for v in versions] == [
+        (1, body["template"]["subject"]),
+        (2, subject),
+    ]
+
+    made = {**parts, "template_id": template["id"]}
+    del made["template"]
+    mailing = stack.call("POST", "/v1/mailings", north, json=made)
+    assert mailing.status_code == 201, mailing.text
+    assert (mailing.json()["template_id"], mailing.json()["template_version"]) == (
+        template["id"],
+        2,
+    )
+    assert mailing.json()["subject"] == subject
+    both = stack.call("POST", "/v1/mailings", north, json={**parts, "template_id": template["id"]})
+    assert both.status_code == 422
+    foreign = stack.call("POST", "/v1/mailings", south, json={**made, "directions": ["south"]})
+    assert foreign.status_code == 422, foreign.text
+    assert foreign.json()["errors"][0]["type"] == "unknown_reference"
+    unknown = stack.call(
+        "POST", "/v1/mailings", north, json={**made, "template_id": str(uuid.uuid4())}
+    )
+    assert unknown.status_code == 422

@@ -1,4 +1,5 @@
-"""Paper post (ADR 46): a mailing's letters and envelopes as PDFs, opened and read back."""
+"""Paper post (ADR 46) and fax (ADR 47): a mailing's letters, envelopes and faxes as PDFs,
+opened and read back; the fax gateway's callback."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
+import httpx
 import pytest
 from campaigns_testkit import create_event
 from clientele_campaigns.app import PUBLISHES
@@ -17,6 +20,13 @@ from clientele_campaigns.mailings import service as mailings
 from clientele_campaigns.settings import CampaignsSettings
 from clientele_campaigns.tables import metadata
 from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.events.catalog import DELIVERIES, REGISTRY, notification_requests
+from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.schemas.notifier import (
+    DELIVERY_FAILED,
+    DELIVERY_SUCCEEDED,
+    DeliveryResult,
+)
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.storage import LocalDiskStorage
 from clientele_shared.testing.infra import Infrastructure
@@ -26,6 +36,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 NORTH = ["north"]
+REQUESTS = notification_requests("campaigns")
 ADDRESS = {"text": "620014, г. Екатеринбург, ул. Малышева, д. 36, оф. 12", "postal_code": "620014"}
 
 
@@ -56,8 +67,9 @@ def stack(
         yield stack
 
 
-def _print(stack: Stack, files_dir: Path) -> int:
-    """The worker's printing step, in this process, on the service's database and files."""
+def _print(stack: Stack, files_dir: Path, fax: bool = False) -> int:
+    """The worker's printing (or fax hand-over) step, in this process, on the service's
+    database and files."""
 
     async def run() -> int:
         settings = CampaignsSettings(
@@ -69,7 +81,10 @@ def _print(stack: Stack, files_dir: Path) -> int:
         runtime = ServiceRuntime(settings, metadata, publishes=PUBLISHES)
         try:
             assert await mailings.prepare_due(runtime)
-            return await mailings.print_due(runtime, settings, LocalDiskStorage(files_dir))
+            storage = LocalDiskStorage(files_dir)
+            if fax:
+                return await mailings.hand_over(runtime, settings, storage)
+            return await mailings.print_due(runtime, settings, storage)
         finally:
             await runtime.producer.stop()
             await runtime.engine.dispose()
@@ -271,3 +286,131 @@ def test_bad_paper_mailings_are_refused(stack: Stack) -> None:
     current = stack.call("GET", base, north).json()
     assert current["letterhead"] is None
     assert current["version"] == 1
+
+
+def _gateway_result(
+    stack: Stack, person_id: uuid.UUID, status: str, channel: str = "webhook", **extra: Any
+) -> Envelope:
+    """The notifier's result on a fax request (its webhook to the gateway)."""
+    payload = DeliveryResult(
+        delivery_id=uuid.uuid4(),
+        request_id=uuid.uuid4(),
+        requester="campaigns",
+        idempotency_key=extra.pop("key"),
+        kind="mailing.fax",
+        channel=channel,  # type: ignore[arg-type]
+        recipient="fax-gateway",
+        attempts=1,
+        reason=extra.pop("reason", None),
+    )
+    envelope = Envelope(
+        type=status,
+        schema_version=REGISTRY.spec_for(status, payload).version,
+        producer="notifier",
+        correlation_id=uuid.uuid4().hex,
+        aggregate_id=str(person_id),
+        payload=payload.model_dump(mode="json"),
+    )
+    stack.send(DELIVERIES, [envelope])
+    return envelope
+
+
+def test_a_fax_mailing_goes_through_the_notifier_and_the_gateway_reports(
+    stack: Stack, files_dir: Path
+) -> None:
+    stack.execute("UPDATE mailings SET status = 'cancelled' WHERE status <> 'done'")
+    north = stack.user(NORTH)
+    faxed = premises(stack, "АО «Факсимиле»", postal_address=None, fax="+74951234567")
+    no_fax = premises(stack, "ООО «Без факса»", postal_address=ADDRESS)
+    ivan = contact(stack, first="Иван", middle="Петрович", last="Иванов", organization=faxed)
+    anna = contact(stack, first="Анна", middle="Сергеевна", last="Кузнецова", organization=faxed)
+    oleg = contact(stack, first="Олег", middle="Ильич", last="Олегов", organization=faxed)
+    lost = contact(stack, first="Нина", middle=None, last="Нет", organization=no_fax)
+    for person in (ivan, anna, oleg, lost):
+        consent(stack, person, channel="fax")
+    body = _body([faxed, no_fax])
+    body["channel"] = "fax"
+    del body["post"]
+    created = stack.call("POST", "/v1/mailings", north, json=body)
+    assert created.status_code == 201, created.text
+    mailing_id = created.json()["id"]
+    base = f"/v1/mailings/{mailing_id}"
+    report = stack.call("GET", f"{base}/validation", north).json()
+    assert report["recipients"] == 3
+    assert [(e["person_id"], e["reason"], e["detail"]) for e in report["exclusions"]] == [
+        (str(lost), "no_address", "no fax number")
+    ]
+    sent = stack.call("POST", f"{base}/send", north, if_match=created.headers["ETag"])
+    assert sent.status_code == 200, sent.text
+
+    assert _print(stack, files_dir, fax=True) == 3
+    keys = {f"mailing:{mailing_id}:{p}" for p in (ivan, anna, oleg)}
+    requests = {e.payload["idempotency_key"]: e.payload for e in stack.events(REQUESTS, keys, 3)}
+    request = requests[f"mailing:{mailing_id}:{ivan}"]
+    assert request["channel"] == "webhook"
+    assert request["recipients"] == [
+        {"email": None, "employee_id": None, "endpoint": "fax-gateway", "name": ANY}
+    ]
+    data = request["data"]
+    assert data["fax_number"] == "+74951234567"
+    document = data["document_url"].removeprefix(PUBLIC_URL)
+    result = data["result_url"].removeprefix(PUBLIC_URL)
+    fetched = httpx.get(stack.url + document, timeout=30)
+    assert fetched.status_code == 200
+    assert fetched.headers["content-type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(fetched.content))
+    assert len(reader.pages) == 1
+    text = reader.pages[0].extract_text()
+    assert "Уважаемый Иван Петрович!" in text
+    assert "Факс: +74951234567" in text
+    assert "Иванову Ивану Петровичу" in text
+
+    # the gateway took them: the notifier's success is no result; its failure is one
+    taken = _gateway_result(stack, ivan, DELIVERY_SUCCEEDED, key=f"mailing:{mailing_id}:{ivan}")
+    refused = _gateway_result(
+        stack, oleg, DELIVERY_FAILED, key=f"mailing:{mailing_id}:{oleg}", reason="HTTP 400"
+    )
+    for envelope in (taken, refused):
+        stack.wait_until(
+            "SELECT count(*) FROM inbox WHERE event_id = :e", 1, "the result", e=envelope.event_id
+        )
+    states = {r["person_id"]: r for r in stack.call("GET", f"{base}/recipients", north).json()}
+    assert states[str(ivan)]["status"] == "queued"
+    assert states[str(oleg)]["status"] == "failed"
+
+    # the gateway's callbacks, each authenticated by its own signed URL
+    anna_data = requests[f"mailing:{mailing_id}:{anna}"]["data"]
+    anna_result = stack.url + anna_data["result_url"].removeprefix(PUBLIC_URL)
+    bad = [
+        document + "/result",  # the document's token records nothing
+        result.replace("/result", ""),  # the result's token fetches nothing (GET below)
+        result[:-12] + ("AAAA" if not result[:-12].endswith("AAAA") else "BBBB") + "/result",
+        "/v1/public/fax/nonsense/result",
+    ]
+    assert httpx.post(stack.url + bad[0], json={"status": "sent"}, timeout=30).status_code == 404
+    assert httpx.get(stack.url + bad[1], timeout=30).status_code == 404
+    for path in bad[2:]:
+        assert httpx.post(stack.url + path, json={"status": "sent"}, timeout=30).status_code == 404
+    for wrong in (
+        {"status": "delivered"},
+        {"status": "sent", "pages": -1},
+        {"status": "sent", "x": 1},
+    ):
+        answer = httpx.post(stack.url + result, json=wrong, timeout=30)
+        assert answer.status_code == 422
+    ok = httpx.post(stack.url + result, json={"status": "sent", "pages": 1}, timeout=30)
+    assert ok.status_code == 204
+    busy = httpx.post(anna_result, json={"status": "busy", "detail": "занято"}, timeout=30)
+    assert busy.status_code == 204
+    again = httpx.post(stack.url + result, json={"status": "failed"}, timeout=30)
+    assert again.status_code == 204  # recorded once: the later report changes nothing
+    states = {r["person_id"]: r for r in stack.call("GET", f"{base}/recipients", north).json()}
+    assert (states[str(ivan)]["status"], states[str(ivan)]["detail"]) == (
+        "sent",
+        "fax sent; 1 pages",
+    )
+    assert (states[str(anna)]["status"], states[str(anna)]["detail"]) == (
+        "failed",
+        "fax busy; занято",
+    )
+    assert stack.call("GET", f"{base}/print/letters", stack.user(["south"])).status_code == 404

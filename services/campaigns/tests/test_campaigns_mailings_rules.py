@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from clientele_campaigns.consent.rules import ConsentEntry
-from clientele_campaigns.contacts.rules import Contact, Employment, recorded_gender
+from clientele_campaigns.contacts.rules import Contact, Employment, phone_key, recorded_gender
 from clientele_campaigns.mailings.rules import (
     Candidate,
     Recurrence,
@@ -212,3 +212,21 @@ def test_next_issue_keeps_the_local_hour_across_a_clock_change() -> None:
 def test_bad_recurrence(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Recurrence.model_validate(bad)
+
+
+@pytest.mark.parametrize(
+    ("written", "key"),
+    [
+        ("+74951234567", "+74951234567"),
+        ("+7 (495) 123-45-67", "+74951234567"),
+        ("8 (495) 123-45-67", "+74951234567"),
+        ("84951234567", "+74951234567"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("123", None),
+        ("", None),
+        (None, None),
+        (12345678, None),
+    ],
+)
+def test_phone_keys_compare_numbers_as_written(written: object, key: str | None) -> None:
+    assert phone_key(written) == key

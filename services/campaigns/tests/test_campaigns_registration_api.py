@@ -9,10 +9,16 @@ from typing import Any
 
 import httpx
 from campaigns_testkit import Stack, create_event
-from clientele_shared.events.catalog import CAMPAIGN_EVENTS
-from clientele_shared.events.schemas.directory import OrganizationBlocked, OrganizationCreated
+from clientele_shared.events.catalog import CAMPAIGN_EVENTS, PERSONS_STATE
+from clientele_shared.events.schemas.directory import (
+    EmploymentState,
+    OrganizationBlocked,
+    OrganizationCreated,
+    PersonState,
+)
 from clientele_shared.events.schemas.notifications import NotificationRequested
 from clientele_shared.events.topics import CAMPAIGNS, notification_requests
+from clientele_shared.testing.stack import directory_envelope
 
 NORTH = ["north"]
 
@@ -214,3 +220,78 @@ def test_concurrent_registrations_of_one_address_make_one(stack: Stack) -> None:
         "SELECT count(*) FROM registrations WHERE campaign_id = :id", id=uuid.UUID(event["id"])
     )
     assert count == 1
+
+
+def test_a_registrant_is_matched_to_a_known_person_by_email_or_phone(stack: Stack) -> None:
+    event = create_event(stack)
+    north = stack.user(NORTH)
+    opened = stack.call(
+        "PATCH", f"/v1/campaigns/{event['id']}", north, if_match=1, json={"registration_open": True}
+    )
+    assert opened.status_code == 200, opened.text
+    org = _organization_with_inn(stack, _inn())
+    tag = uuid.uuid4().hex[:8]
+    by_email = _known(stack, org, emails=[f"Petrov.{tag}@Example.com"])
+    by_phone = _known(stack, org, phones=[{"number": "+74951234567", "kind": "work"}], tag=tag)
+    twins = [_known(stack, org, emails=[f"twin.{tag}@example.com"]) for _ in range(2)]
+
+    first = _register(stack, event["id"], email=f"petrov.{tag}@example.com")
+    second = _register(
+        stack, event["id"], email=f"other.{tag}@example.com", phone="8 (495) 123-45-67"
+    )
+    shared = _register(stack, event["id"], email=f"twin.{tag}@example.com")
+    for answer in (first, second, shared):
+        assert answer.status_code == 201, answer.text
+    listed = {
+        r["email"]: r
+        for r in stack.call("GET", f"/v1/campaigns/{event['id']}/registrations", north).json()
+    }
+    matched = listed[f"petrov.{tag}@example.com"]
+    assert (matched["status"], matched["person_id"], matched["organization_id"]) == (
+        "registered",
+        str(by_email),
+        str(org),
+    )
+    participant = stack.call(
+        "GET", f"/v1/campaigns/{event['id']}/participants/{matched['participant_id']}", north
+    ).json()
+    assert participant["person_id"] == str(by_email)
+    phoned = listed[f"other.{tag}@example.com"]
+    assert (phoned["person_id"], phoned["phone"]) == (str(by_phone), "+74951234567")
+    assert listed[f"twin.{tag}@example.com"]["person_id"] is None  # two match: nobody
+    assert listed[f"twin.{tag}@example.com"]["status"] == "review"
+    assert twins
+
+
+def _known(
+    stack: Stack,
+    organization: uuid.UUID,
+    *,
+    emails: list[str] | None = None,
+    phones: list[dict[str, str]] | None = None,
+    tag: str = "",
+) -> uuid.UUID:
+    """A person of the organization as the directory's persons state topic announces it."""
+    person_id = uuid.uuid4()
+    state = PersonState(
+        person_id=person_id,
+        version=1,
+        revision=1,
+        first_name="Пётр",
+        last_name=f"Петров {tag}",
+        emails=emails or [],
+        phones=phones or [],
+        directions=NORTH,
+        employments=[
+            EmploymentState(employment_id=uuid.uuid4(), organization_id=organization, version=1)
+        ],
+    )
+    stack.send(PERSONS_STATE, [directory_envelope("directory.person.state", state, person_id)])
+    stack.wait_until(
+        "SELECT count(*) FROM mailing_contacts c JOIN persons p USING (person_id) "
+        "WHERE person_id = :p",
+        1,
+        "the person",
+        p=person_id,
+    )
+    return person_id

@@ -23,6 +23,7 @@ from clientele_campaigns.documents.router import router as documents
 from clientele_campaigns.effectiveness.router import router as effectiveness
 from clientele_campaigns.lists.queries import LISTS, MEMBERS
 from clientele_campaigns.lists.router import router as lists
+from clientele_campaigns.mailings.fax import router as fax
 from clientele_campaigns.mailings.router import router as mailings
 from clientele_campaigns.mailings.unsubscribe import router as unsubscribe
 from clientele_campaigns.mailings.worker import MailingWorker
@@ -72,6 +73,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             templates,
             mailings,
             unsubscribe,
+            fax,
         ],
         upload_limits={
             r"/v1/campaigns/[^/]+/documents": settings.attachment_max_bytes

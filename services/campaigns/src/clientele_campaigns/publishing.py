@@ -314,6 +314,35 @@ def address_bounced(
     )
 
 
+def fax_message(
+    outbox: Outbox,
+    mailing: Mailing,
+    person_id: uuid.UUID,
+    message: RenderedMessage,
+    *,
+    endpoint: str,
+    name: str | None,
+    data: dict[str, Any],
+) -> Envelope:
+    """One recipient's fax as a request to the notifier's webhook channel (the fax gateway's
+    endpoint); ``data`` tells the gateway the number, the PDF's and the result's URLs (ADR 47)."""
+    key = idempotency_key(mailing.id, person_id)
+    return outbox.envelope(
+        notification_requested(CAMPAIGNS),
+        NotificationRequested(
+            idempotency_key=key,
+            channel=Channel.WEBHOOK,
+            kind="mailing.fax",
+            recipients=[NotifiedRecipient(endpoint=endpoint, name=(name or "")[:200] or None)],
+            subject=message.subject[:500] or mailing.title[:500],
+            text=message.text,
+            data=data,
+        ),
+        aggregate_id=key,
+        directions=mailing.directions,
+    )
+
+
 def mailing_message(
     outbox: Outbox,
     mailing: Mailing,

@@ -38,3 +38,6 @@ class CampaignsSettings(AttachmentStorageSettings):
     """Pages a toner cartridge prints at 5 % coverage (ISO/IEC 19752): the consumables
     estimate of paper mailings."""
     letterhead_max_bytes: int = Field(default=5_242_880, ge=1)
+    fax_endpoint: str = Field(default="fax-gateway", pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+    """The notifier's webhook endpoint of the fax gateway: fax mailings are handed to it
+    through the notifier (ADR 47)."""

@@ -14,6 +14,7 @@ from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.notifier import (
     DELIVERY_BOUNCED,
+    DELIVERY_COMPLAINED,
     DELIVERY_FAILED,
     DELIVERY_SUCCEEDED,
     DeliveryResult,
@@ -79,12 +80,17 @@ async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseMod
 
 
 NOTIFIER_ACTOR = Actor(subject="notifier", kind="service")
-_RESULTS = {DELIVERY_SUCCEEDED: "sent", DELIVERY_BOUNCED: "bounced", DELIVERY_FAILED: "failed"}
+_RESULTS = {
+    DELIVERY_SUCCEEDED: "sent",
+    DELIVERY_BOUNCED: "bounced",
+    DELIVERY_FAILED: "failed",
+    DELIVERY_COMPLAINED: "complained",
+}
 
 
 class MailingResults:
     """The notifier's results on mailings' messages: each recipient's outcome; a hard bounce
-    published for the directory."""
+    published for the directory; a complaint withdraws the person's e-mail consent."""
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
@@ -96,6 +102,8 @@ class MailingResults:
         status = _RESULTS.get(envelope.type)
         if key is None or status is None:
             return
+        if payload.channel == "webhook" and status == "sent":
+            return  # a fax the gateway took: its own callback tells the result (ADR 47)
         async with within(session, self.outbox, audit_log, NOTIFIER_ACTOR) as uow:
             await mailings.delivery_result(uow, key, status, payload.reason)
 

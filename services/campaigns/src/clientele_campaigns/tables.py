@@ -231,6 +231,8 @@ registrations = Table(
     Column("inn", String(12)),
     Column("status", String(20), nullable=False),
     Column("organization_id", Uuid),
+    Column("person_id", Uuid),
+    Column("phone", String(20)),
     Column("participant_id", Uuid, ForeignKey("participants.id")),
     Column("registered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("checked_in_at", DateTime(timezone=True)),
@@ -302,12 +304,16 @@ mailing_contacts = Table(
     Column("attributes", JSONB, nullable=False, server_default=text("'{}'")),
     Column("employments", JSONB, nullable=False, server_default=text("'[]'")),
     Column("organization_ids", ARRAY(Uuid), nullable=False, server_default=text("'{}'")),
+    Column("match_keys", ARRAY(String(340)), nullable=False, server_default=text("'{}'")),
     Column("version", Integer, nullable=False),
     Column("state_revision", BigInteger, nullable=False),
     Index("ix_mailing_contacts_organizations", "organization_ids", postgresql_using="gin"),
+    Index("ix_mailing_contacts_match_keys", "match_keys", postgresql_using="gin"),
 )
 """Read model of what a mailing needs of a person beyond ``persons`` (from the persons state
-topic): addresses, birthday, custom attributes, live employments (organization and position)."""
+topic): addresses, birthday, custom attributes, live employments (organization and position);
+``match_keys`` (``email:<address>``, ``phone:<E.164>``, the person's and their positions') find
+a public registrant among known persons."""
 
 consents = Table(
     "consents",
@@ -325,6 +331,34 @@ consents = Table(
 )
 """Append-only: every consent given or withdrawn; a person's consent for a channel is the
 newest entry (none: no consent)."""
+
+mail_templates = Table(
+    "mail_templates",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("html", Text),
+    Column("text", Text),
+    *_versioned(),
+    Index("ix_mail_templates_directions", "directions", postgresql_using="gin"),
+)
+"""A stored template (subject, HTML and text parts) mailings are made from; each change a new
+version, every version kept in ``mail_template_versions``."""
+
+mail_template_versions = Table(
+    "mail_template_versions",
+    metadata,
+    Column("template_id", Uuid, ForeignKey("mail_templates.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("html", Text),
+    Column("text", Text),
+    Column("saved_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("saved_by", String(200), nullable=False),
+)
 
 mailing_keys = Table(
     "mailing_keys",
@@ -357,6 +391,10 @@ mailings = Table(
     Column("issue", Integer, nullable=False, server_default=text("1")),
     Column("post", JSONB),
     Column("letterhead", JSONB),
+    Column("audience_organizations", ARRAY(Uuid)),
+    Column("audience_resolved_at", DateTime(timezone=True)),
+    Column("template_id", Uuid),
+    Column("template_version", Integer),
     *_versioned(),
     Index("ix_mailings_directions", "directions", postgresql_using="gin"),
     Index("ix_mailings_due", "status", "scheduled_at"),

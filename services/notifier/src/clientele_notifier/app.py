@@ -7,6 +7,7 @@ from clientele_shared.events.catalog import DELIVERIES
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
+from clientele_notifier.complaints.router import router as complaints
 from clientele_notifier.deliveries.router import router as deliveries
 from clientele_notifier.deliveries.worker import DeliveryWorker
 from clientele_notifier.inbox.live import InboxHub
@@ -49,7 +50,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         runtime,
         title="Clientele notifier",
         description="Delivery of e-mail, in-app notifications, webhooks and reminders.",
-        routers=[inbox, webhooks, deliveries, reminders, preferences],
+        routers=[inbox, webhooks, deliveries, complaints, reminders, preferences],
     )
     app.state.notifier = notifier
     return app

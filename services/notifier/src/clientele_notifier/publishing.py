@@ -10,6 +10,7 @@ from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.notifications import Channel
 from clientele_shared.events.schemas.notifier import (
     DELIVERY_BOUNCED,
+    DELIVERY_COMPLAINED,
     DELIVERY_FAILED,
     DELIVERY_SUCCEEDED,
     REMINDER_FIRED,
@@ -85,4 +86,33 @@ def reminder_fired(
             fired_at=fired_at,
         ),
         aggregate_id=str(reminder_id),
+    )
+
+
+def complaint_event(
+    outbox: Outbox,
+    *,
+    delivery_id: uuid.UUID,
+    request_id: uuid.UUID,
+    requester: str,
+    idempotency_key: str,
+    kind: str,
+    recipient: str,
+    attempts: int,
+) -> Envelope:
+    """A sent e-mail its recipient reported as spam, for its requester."""
+    return outbox.envelope(
+        DELIVERY_COMPLAINED,
+        DeliveryResult(
+            delivery_id=delivery_id,
+            request_id=request_id,
+            requester=requester,
+            idempotency_key=idempotency_key,
+            kind=kind,
+            channel=Channel.EMAIL,
+            recipient=recipient,
+            attempts=attempts,
+            reason="complaint",
+        ),
+        aggregate_id=str(request_id),
     )

@@ -3,6 +3,7 @@ read model (no I/O)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date
 from typing import Any
@@ -58,6 +59,17 @@ def recorded_gender(attributes: dict[str, Any]) -> str | None:
     return None
 
 
+def phone_key(value: Any) -> str | None:
+    """A phone number as matching compares it: ``+`` and its digits (the directory keeps
+    E.164; a registrant writes "+7 (495) 123-45-67"; a leading 8 of a Russian number is +7)."""
+    if not isinstance(value, str):
+        return None
+    digits = re.sub(r"\D", "", value)
+    if len(digits) == 11 and digits.startswith("8") and not value.strip().startswith("+"):
+        digits = "7" + digits[1:]
+    return f"+{digits}" if 8 <= len(digits) <= 15 else None
+
+
 def _address(value: str) -> str:
     return value.strip().lower()
 
@@ -72,9 +84,18 @@ def contact_columns(state: PersonState) -> dict[str, Any]:
         }
         for e in state.employments
     ]
+    emails = [_address(x) for x in state.emails if x.strip()]
+    phones = [p.get("number") for p in state.phones]
+    for e in state.employments:
+        emails += [_address(x) for x in e.emails if x.strip()]
+        phones += [p.get("number") for p in e.phones]
+    keys = {f"email:{x}" for x in emails} | {
+        f"phone:{number}" for p in phones if (number := phone_key(p)) is not None
+    }
     return {
         "person_id": state.person_id,
         "emails": [_address(x) for x in state.emails if x.strip()],
+        "match_keys": sorted(keys),
         "birthday": state.birthday,
         "gender": recorded_gender(state.attributes),
         "attributes": state.attributes,

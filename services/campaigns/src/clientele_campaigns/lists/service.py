@@ -12,7 +12,7 @@ from clientele_shared.runtime import ServiceRuntime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.campaigns import service as campaigns
-from clientele_campaigns.clients.directory import DirectoryClient
+from clientele_campaigns.clients.directory import DirectoryClient, DirectoryList
 from clientele_campaigns.lists import queries
 from clientele_campaigns.lists.rules import (
     FromList,
@@ -44,14 +44,7 @@ async def add_from_list(
         raise invalid_field("list_id", "no such list", "unknown_reference")
     resolved = None
     if kind == "dynamic":
-        settings = runtime.settings
-        assert isinstance(settings, CampaignsSettings)
-        directory = DirectoryClient(
-            settings.directory_url,
-            timeout=settings.directory_timeout,
-            max_members=settings.dynamic_list_max_members,
-        )
-        resolved = await directory.resolve(request.list_id, authorization)
+        resolved = await resolve_dynamic(runtime, request.list_id, authorization)
     async with campaigns.work(runtime, principal) as uow:
         campaign = await campaigns.locked_campaign(uow, principal, campaign_id)
         name = await queries.list_name(uow.session, request.list_id)
@@ -90,6 +83,25 @@ async def add_from_list(
     return ListAddition(refused=refused, resolution=resolution)
 
 
+async def resolve_dynamic(
+    runtime: ServiceRuntime, list_id: uuid.UUID, authorization: str
+) -> DirectoryList:
+    """A dynamic list's members now, as the directory resolves it for the caller (ADR 36)."""
+    settings = runtime.settings
+    assert isinstance(settings, CampaignsSettings)
+    directory = DirectoryClient(
+        settings.directory_url,
+        timeout=settings.directory_timeout,
+        max_members=settings.dynamic_list_max_members,
+    )
+    return await directory.resolve(list_id, authorization)
+
+
+async def list_kind(session: AsyncSession, list_id: uuid.UUID) -> str | None:
+    """``static`` or ``dynamic`` (None: no such list)."""
+    return await queries.list_kind(session, list_id)
+
+
 async def list_resolutions(
     *, runtime: ServiceRuntime, principal: Principal, campaign_id: uuid.UUID
 ) -> list[Resolution]:
@@ -116,7 +128,8 @@ async def resolution_members(
 
 
 async def members_of(session: AsyncSession, list_id: uuid.UUID) -> list[uuid.UUID] | None:
-    """A static list's member organizations now (None: no such list); a mailing's audience."""
+    """A static list's member organizations now (None: no such list; none for a dynamic one,
+    which the directory resolves); a mailing's audience."""
     if await queries.list_name(session, list_id) is None:
         return None
     return list((await session.scalars(queries.members(list_id))).all())

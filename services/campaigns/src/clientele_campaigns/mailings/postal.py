@@ -47,7 +47,7 @@ class Letter:
     """One recipient's letter: who it is to (the addressee block) and what it says."""
 
     addressee: tuple[str, ...]
-    address: PostalAddress
+    address: PostalAddress | None
     subject: str
     body: str
     recipient: str = ""
@@ -105,6 +105,21 @@ def print_job(job: PrintJob) -> PrintResult:
     from clientele_campaigns.mailings.printing import render
 
     return render(job)
+
+
+@dataclass(frozen=True)
+class FaxJob:
+    """One fax batch: a PDF per letter, under the letterhead (sent to a worker process)."""
+
+    letters: list[Letter]
+    letterhead: bytes | None
+
+
+def fax_documents(job: FaxJob) -> list[bytes]:
+    """Each letter as a PDF of its own (in a worker process)."""
+    from clientele_campaigns.mailings.printing import render_each
+
+    return render_each(job)
 
 
 def letterhead_size(data: bytes) -> tuple[int, int]:

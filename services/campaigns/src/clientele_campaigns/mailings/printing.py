@@ -29,6 +29,7 @@ from reportlab.platypus import KeepTogether, PageBreak, Paragraph, SimpleDocTemp
 
 from clientele_campaigns.mailings.postal import (
     EnvelopeFormat,
+    FaxJob,
     Letter,
     LetterheadInvalid,
     PrintJob,
@@ -138,8 +139,9 @@ def render_letters(letters: list[Letter], letterhead: bytes | None) -> Printed:
         if index:
             story.append(PageBreak())
         block = [Paragraph(escape(line), styles["addressee"]) for line in letter.addressee]
-        block += [Paragraph(escape(line), styles["addressee"]) for line in letter.address.lines]
-        block.append(Paragraph(escape(letter.address.postcode), styles["addressee"]))
+        if letter.address is not None:
+            lines = [*letter.address.lines, letter.address.postcode]
+            block += [Paragraph(escape(line), styles["addressee"]) for line in lines]
         story += [Mark(), KeepTogether(block), Paragraph(escape(letter.subject), styles["subject"])]
         story += _paragraphs(letter.body, styles["body"])
     buffer = io.BytesIO()
@@ -191,6 +193,7 @@ def render_envelopes(letters: list[Letter], sender: Sender, kind: EnvelopeFormat
     pad = 10 * mm
     half = page_w / 2 - pad
     for letter in letters:
+        assert letter.address is not None  # a paper letter has one (the service checks)
         y = _lines(canvas, pad, page_h - pad - 3 * mm, ["От кого: " + sender.name], 9, half)
         y = _lines(canvas, pad, y, ["Откуда: " + ", ".join(sender.address.lines)], 9, half)
         _lines(canvas, pad, y, ["Индекс: " + sender.address.postcode], 9, half)
@@ -217,3 +220,8 @@ def render(job: PrintJob) -> PrintResult:
         pages=letters.pages,
         consumables=consumables(letters.pages, envelopes.pages, job.cartridge_yield),
     )
+
+
+def render_each(job: FaxJob) -> list[bytes]:
+    """Each letter as a PDF of its own (a fax per recipient)."""
+    return [render_letters([letter], job.letterhead).pdf for letter in job.letters]

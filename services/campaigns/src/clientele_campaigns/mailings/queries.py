@@ -120,7 +120,7 @@ async def due(session: AsyncSession) -> Mailing | None:
     return None if row is None else Mailing.model_validate(row)
 
 
-async def sending(session: AsyncSession, channel: str = "email") -> list[uuid.UUID]:
+async def sending(session: AsyncSession, channel: str) -> list[uuid.UUID]:
     rows = await session.scalars(
         select(mailings.c.id)
         .where(mailings.c.status == "sending", mailings.c.channel == channel)
@@ -314,3 +314,30 @@ async def record_result(
         select(mailings.c.directions).where(mailings.c.id == mailing_id)
     )
     return row.email, list(directions or [])
+
+
+async def kept_audience(session: AsyncSession, mailing_id: uuid.UUID) -> list[uuid.UUID] | None:
+    """The organizations a dynamic list was resolved to when the mailing was sent (None: not
+    resolved so)."""
+    found = await session.scalar(
+        select(mailings.c.audience_organizations).where(mailings.c.id == mailing_id)
+    )
+    return None if found is None else list(found)
+
+
+async def record_complaint(
+    session: AsyncSession, mailing_id: uuid.UUID, person_id: uuid.UUID
+) -> bool:
+    """A recipient reported the message as spam: ``complained`` (once; only a message handed
+    over or sent can be complained about)."""
+    found = await session.execute(
+        update(mailing_recipients)
+        .where(
+            mailing_recipients.c.mailing_id == mailing_id,
+            mailing_recipients.c.person_id == person_id,
+            mailing_recipients.c.status.in_(("queued", "sent")),
+        )
+        .values(status="complained", detail="reported as spam", result_at=func.now())
+        .returning(mailing_recipients.c.person_id)
+    )
+    return found.first() is not None

@@ -91,26 +91,34 @@ async def act_on_mailing(
     action: Literal["send", "pause", "resume", "cancel"],
     principal: CurrentPrincipal,
     runtime: CurrentRuntime,
+    request: Request,
     response: Response,
     if_match: IfMatch = None,
 ) -> Mailing:
-    """``send`` (at ``scheduled_at``, or now), ``pause``, ``resume``, ``cancel``."""
+    """``send`` (at ``scheduled_at``, or now; a dynamic list is resolved now, as the caller),
+    ``pause``, ``resume``, ``cancel``."""
     mailing = await service.act(
         runtime=runtime,
         principal=principal,
         mailing_id=mailing_id,
         action=action,
         expected=required_versions(if_match),
+        authorization=request.headers.get("authorization", ""),
     )
     return _tagged(response, mailing)
 
 
 @router.get("/{mailing_id}/validation")
 async def validate_mailing(
-    mailing_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime
+    mailing_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime, request: Request
 ) -> Validation:
     """Who a send now would reach, who not and why (missing template fields named)."""
-    return await service.validate(runtime=runtime, principal=principal, mailing_id=mailing_id)
+    return await service.validate(
+        runtime=runtime,
+        principal=principal,
+        mailing_id=mailing_id,
+        authorization=request.headers.get("authorization", ""),
+    )
 
 
 @router.get("/{mailing_id}/preview")

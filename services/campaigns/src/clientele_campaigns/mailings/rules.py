@@ -36,9 +36,18 @@ from clientele_campaigns.templates.rules import TemplateParts
 
 MailingStatus = Literal["draft", "scheduled", "sending", "paused", "done", "cancelled"]
 RecipientStatus = Literal[
-    "excluded", "pending", "queued", "printed", "sent", "bounced", "failed", "cancelled"
+    "excluded",
+    "pending",
+    "queued",
+    "printed",
+    "sent",
+    "bounced",
+    "failed",
+    "complained",
+    "cancelled",
 ]
-Channel = Literal["email", "post"]
+Channel = Literal["email", "post", "fax"]
+TokenPurpose = Literal["unsubscribe", "fax-document", "fax-result"]
 Exclusion = Literal[
     "no_consent",
     "unsubscribed",
@@ -62,7 +71,9 @@ MAX_ORGANIZATIONS = 10_000
 
 
 class ListAudience(BaseModel):
-    """The persons of a static directory list's organizations (those holding ``positions``)."""
+    """The persons of a directory list's organizations (those holding ``positions``): a static
+    list's members when the mailing starts; a dynamic list resolved by the directory for the
+    caller who sends it, at that moment, and kept (ADR 36)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -180,7 +191,12 @@ class MailingDraft(BaseModel):
     channel: Channel = "email"
     post: PostOptions | None = Field(default=None, description="a paper mailing's envelopes")
     campaign_id: uuid.UUID | None = None
-    template: TemplateParts
+    template: TemplateParts | None = Field(
+        default=None, description="the message; or name a stored template with template_id"
+    )
+    template_id: uuid.UUID | None = Field(
+        default=None, description="a stored template whose newest version the mailing copies"
+    )
     attachments: list[AttachmentRef] = Field(default_factory=list, max_length=20)
     reply_to: EmailAddress | None = None
     audience: Audience
@@ -189,10 +205,19 @@ class MailingDraft(BaseModel):
         default=None, description="a newsletter: each issue resolves the audience anew"
     )
 
+    @property
+    def parts(self) -> TemplateParts:
+        assert self.template is not None  # the service fills it from a stored template
+        return self.template
+
     @model_validator(mode="after")
     def _first_issue(self) -> MailingDraft:
         if self.recurrence is not None and self.scheduled_at is None:
             raise ValueError("a newsletter needs scheduled_at, its first issue")
+        if (self.template is None) == (self.template_id is None):
+            raise ValueError("give the template, or the template_id of a stored one")
+        if self.template is None:
+            return self  # checked again once the stored template is copied
         if self.channel != "email" and not self.template.text:
             raise ValueError("a paper or fax mailing prints the template's text part: give one")
         if self.channel == "post" and self.post is None:
@@ -260,6 +285,13 @@ class Mailing(BaseModel):
     scheduled_at: datetime | None = None
     prepared_at: datetime | None = None
     finished_at: datetime | None = None
+    audience_resolved_at: datetime | None = Field(
+        default=None, description="when a dynamic list was resolved for the sender, and kept"
+    )
+    template_id: uuid.UUID | None = Field(
+        default=None, description="the stored template the mailing was made from"
+    )
+    template_version: int | None = None
     recurrence: Recurrence | None = None
     series_id: uuid.UUID | None = None
     issue: int = 1
@@ -385,12 +417,13 @@ def classify(
     context: Mapping[str, Any] | None,
     channel: Channel = "email",
     postal: PostalAddress | None = None,
+    fax: str | None = None,
 ) -> Resolved:
     """Whether a candidate gets the mailing, or the first reason it does not, in this order:
     unknown person, blocked person, blocked organization, unsubscribed, no consent, no address
-    (for the channel: an e-mail address, or the organization's postal address with its
-    postcode), missing template fields (all of them named; not checked again without
-    ``template``)."""
+    (for the channel: an e-mail address, the organization's postal address with its
+    postcode, or its fax number), missing template fields (all of them named; not checked
+    again without ``template``)."""
     email = contact.email_at(candidate.organization_id) if contact else None
 
     def excluded(reason: Exclusion, detail: str | None = None) -> Resolved:
@@ -411,6 +444,8 @@ def classify(
         return excluded("no_address")
     if channel == "post" and postal is None:
         return excluded("no_address", "no postal address with a postcode")
+    if channel == "fax" and fax is None:
+        return excluded("no_address", "no fax number")
     missing = [] if template is None else template.missing(context or {})
     if missing:
         return excluded("missing_field", ", ".join(missing))
@@ -428,18 +463,27 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _mac(key: bytes, body: bytes) -> bytes:
-    return hmac.new(key, b"unsubscribe:" + body, hashlib.sha256).digest()[:16]
+def _mac(key: bytes, body: bytes, purpose: TokenPurpose) -> bytes:
+    return hmac.new(key, purpose.encode() + b":" + body, hashlib.sha256).digest()[:16]
 
 
-def unsubscribe_token(key: bytes, mailing_id: uuid.UUID, person_id: uuid.UUID) -> str:
-    """A token naming a mailing and a person, signed (HMAC-SHA-256, 128 bits kept)."""
+def unsubscribe_token(
+    key: bytes,
+    mailing_id: uuid.UUID,
+    person_id: uuid.UUID,
+    purpose: TokenPurpose = "unsubscribe",
+) -> str:
+    """A token naming a mailing and a person, signed for one purpose (HMAC-SHA-256, 128 bits
+    kept): an unsubscribe link's does not fetch a fax, a fax document's records no result."""
     body = mailing_id.bytes + person_id.bytes
-    return f"{_b64(body)}.{_b64(_mac(key, body))}"
+    return f"{_b64(body)}.{_b64(_mac(key, body, purpose))}"
 
 
-def read_unsubscribe_token(key: bytes, token: str) -> tuple[uuid.UUID, uuid.UUID] | None:
-    """The mailing and person a token names, or None when it is not one this key signed."""
+def read_unsubscribe_token(
+    key: bytes, token: str, purpose: TokenPurpose = "unsubscribe"
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The mailing and person a token names, or None when it is not one this key signed for
+    this purpose."""
     if len(token) > 100 or token.count(".") != 1:
         return None
     body_text, mac_text = token.split(".")
@@ -447,7 +491,7 @@ def read_unsubscribe_token(key: bytes, token: str) -> tuple[uuid.UUID, uuid.UUID
         body, mac = _unb64(body_text), _unb64(mac_text)
     except (ValueError, UnicodeEncodeError):
         return None
-    if len(body) != 32 or not hmac.compare_digest(mac, _mac(key, body)):
+    if len(body) != 32 or not hmac.compare_digest(mac, _mac(key, body, purpose)):
         return None
     return uuid.UUID(bytes=body[:16]), uuid.UUID(bytes=body[16:])
 
@@ -465,3 +509,13 @@ def parse_idempotency_key(key: str) -> tuple[uuid.UUID, uuid.UUID] | None:
         return uuid.UUID(parts[1]), uuid.UUID(parts[2])
     except ValueError:
         return None
+
+
+class FaxResult(BaseModel):
+    """What the fax gateway reports on one recipient's fax."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["sent", "failed", "busy", "no_answer"]
+    pages: int | None = Field(default=None, ge=0, le=10_000)
+    detail: str | None = Field(default=None, max_length=2000)

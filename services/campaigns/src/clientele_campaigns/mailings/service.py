@@ -8,11 +8,11 @@ import asyncio
 import functools
 import multiprocessing
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from clientele_shared.auth.access import ensure_visible, writable_directions
@@ -29,7 +29,12 @@ from clientele_shared.http.problems import (
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import UnitOfWork, Versioned, unit_of_work, write_version
 from clientele_shared.storage import AttachmentStorage, BlobMissing, single
-from clientele_shared.templating import MessageTemplate, TemplateInvalid, try_render
+from clientele_shared.templating import (
+    MessageTemplate,
+    RenderedMessage,
+    TemplateInvalid,
+    try_render,
+)
 from clientele_shared.worker_processes import end_with_parent
 from fastapi import UploadFile
 from pydantic import ValidationError
@@ -45,11 +50,13 @@ from clientele_campaigns.contacts.rules import Contact, Premises
 from clientele_campaigns.lists import service as lists
 from clientele_campaigns.mailings import queries
 from clientele_campaigns.mailings.postal import (
+    FaxJob,
     Letter,
     LetterheadInvalid,
     PostalAddress,
     PrintJob,
     Sender,
+    fax_documents,
     letterhead_size,
     postal_address,
     print_job,
@@ -57,6 +64,7 @@ from clientele_campaigns.mailings.postal import (
 from clientele_campaigns.mailings.rules import (
     EDITABLE_STATUSES,
     Candidate,
+    FaxResult,
     Letterhead,
     ListAudience,
     Mailing,
@@ -67,6 +75,7 @@ from clientele_campaigns.mailings.rules import (
     Recipient,
     Resolved,
     StageAudience,
+    TokenPurpose,
     Validation,
     candidates_at,
     classify,
@@ -78,8 +87,10 @@ from clientele_campaigns.mailings.rules import (
 from clientele_campaigns.participants import service as participants
 from clientele_campaigns.settings import CampaignsSettings
 from clientele_campaigns.tables import audit_log, mailings
+from clientele_campaigns.templates import service as templates
 from clientele_campaigns.templates.rules import compile_parts, context, problems_of
 
+T = TypeVar("T")
 KIND = "mailing"
 MAILING = Versioned(mailings, KIND)
 WORKER = Actor(subject="campaigns-mailer", kind="service")
@@ -90,7 +101,7 @@ _PLACEHOLDER_URL = "https://unsubscribe.invalid/"
 
 
 def _template(mailing: Mailing | MailingDraft) -> MessageTemplate:
-    parts = mailing.template if isinstance(mailing, MailingDraft) else mailing.parts
+    parts = mailing.parts
     try:
         return compile_parts(parts)
     except TemplateInvalid as problems:
@@ -141,9 +152,9 @@ def _values(draft: MailingDraft) -> dict[str, Any]:
     return {
         "title": draft.title,
         "campaign_id": draft.campaign_id,
-        "subject": draft.template.subject,
-        "html": draft.template.html,
-        "text": draft.template.text,
+        "subject": draft.parts.subject,
+        "html": draft.parts.html,
+        "text": draft.parts.text,
         "attachments": [a.model_dump(mode="json") for a in draft.attachments],
         "reply_to": draft.reply_to,
         "audience": draft.audience.model_dump(mode="json"),
@@ -156,12 +167,27 @@ def _values(draft: MailingDraft) -> dict[str, Any]:
 
 
 async def create(*, runtime: ServiceRuntime, principal: Principal, draft: MailingDraft) -> Mailing:
+    """A draft; made from a stored template, it copies its newest version (and names it)."""
     writable_directions(principal, draft.directions)
-    _template(draft)
     mailing_id = uuid.uuid4()
     async with campaigns.work(runtime, principal) as uow:
+        made_from: dict[str, Any] = {}
+        if draft.template_id is not None:
+            stored = await templates.for_mailing(uow.session, principal, draft.template_id)
+            made_from = {"template_id": stored.id, "template_version": stored.version}
+            try:
+                draft = MailingDraft.model_validate(
+                    {
+                        **draft.model_dump(),
+                        "template": stored.parts.model_dump(),
+                        "template_id": None,
+                    }
+                )
+            except ValidationError as error:
+                raise invalid_field("template_id", str(error.errors()[0]["msg"])) from None
+        _template(draft)
         await _check_audience(uow.session, principal, draft)
-        values = _values(draft)
+        values = {**_values(draft), **made_from}
         await queries.insert_mailing(
             uow.session,
             {
@@ -240,6 +266,8 @@ async def change(
         changes = {
             k: {"old": _json(old[k]), "new": _json(v)} for k, v in new.items() if old[k] != v
         }
+        if "audience" in changes:  # a dynamic list resolved when it was sent no longer is
+            new |= {"audience_organizations": None, "audience_resolved_at": None}
         await write_version(
             uow,
             MAILING,
@@ -279,10 +307,19 @@ async def act(
     mailing_id: uuid.UUID,
     action: str,
     expected: set[int],
+    authorization: str = "",
 ) -> Mailing:
     """``send`` (now, or at ``scheduled_at``), ``pause``, ``resume``, ``cancel`` (409
-    ``status-transition`` when the mailing's state does not allow it)."""
+    ``status-transition`` when the mailing's state does not allow it). Sending to a dynamic
+    list resolves it now, by the directory for the caller, and keeps its organizations."""
     target = _ACTIONS[action]
+    members = None
+    if action == "send":
+        members = await _dynamic_members(
+            runtime,
+            await get(runtime=runtime, principal=principal, mailing_id=mailing_id),
+            authorization,
+        )
     async with campaigns.work(runtime, principal) as uow:
         current = await _locked(uow, principal, mailing_id)
         if not status_allowed(current.status, target):
@@ -298,10 +335,23 @@ async def act(
             await _check_audience(uow.session, principal, current)
             if current.scheduled_at is None:
                 values["scheduled_at"] = await uow.session.scalar(_now())
-        cancelled = 0
+            if members is not None:
+                if current.recurrence is not None:
+                    raise invalid_field(
+                        "audience",
+                        "a newsletter cannot resolve a dynamic list for each issue (nobody "
+                        "sends it then): use a static list",
+                        "dynamic_newsletter",
+                    )
+                values["audience_organizations"] = members
+                values["audience_resolved_at"] = await uow.session.scalar(_now())
+        note = None
+        if members is not None:
+            note = f"the dynamic list resolved to {len(members)} organizations"
         if action == "cancel":
             cancelled = await queries.cancel_pending(uow.session, mailing_id)
             values["finished_at"] = await uow.session.scalar(_now())
+            note = f"{cancelled} pending recipients cancelled" if cancelled else None
         await write_version(
             uow,
             MAILING,
@@ -311,7 +361,7 @@ async def act(
             values=values,
             action=action,
             changes={"status": {"old": current.status, "new": target}},
-            note=f"{cancelled} pending recipients cancelled" if cancelled else None,
+            note=note,
         )
     return await get(runtime=runtime, principal=principal, mailing_id=mailing_id)
 
@@ -335,7 +385,40 @@ class _Facts:
     event: dict[str, Any] | None
 
 
-async def _candidates(session: AsyncSession, mailing: Mailing) -> list[Candidate]:
+async def _list_organizations(
+    session: AsyncSession,
+    mailing: Mailing,
+    audience: ListAudience,
+    resolved: list[uuid.UUID] | None,
+) -> set[uuid.UUID]:
+    """A list audience's organizations: just resolved by the directory, or as kept when the
+    mailing was sent (a dynamic list), or the static list's members now."""
+    if resolved is not None:
+        return set(resolved)
+    kept = await queries.kept_audience(session, mailing.id)
+    if kept is not None:
+        return set(kept)
+    return set(await lists.members_of(session, audience.list_id) or [])
+
+
+async def _dynamic_members(
+    runtime: ServiceRuntime, mailing: Mailing, authorization: str
+) -> list[uuid.UUID] | None:
+    """A dynamic list audience's organizations now, resolved by the directory for the caller
+    (None: the audience is no dynamic list)."""
+    audience = mailing.audience
+    if not isinstance(audience, ListAudience):
+        return None
+    async with runtime.sessions() as session:
+        kind = await lists.list_kind(session, audience.list_id)
+    if kind != "dynamic":
+        return None
+    return (await lists.resolve_dynamic(runtime, audience.list_id, authorization)).members
+
+
+async def _candidates(
+    session: AsyncSession, mailing: Mailing, resolved: list[uuid.UUID] | None = None
+) -> list[Candidate]:
     audience = mailing.audience
     if isinstance(audience, StageAudience):
         found = await participants.at_stage(session, audience.campaign_id, audience.stage_id)
@@ -347,7 +430,7 @@ async def _candidates(session: AsyncSession, mailing: Mailing) -> list[Candidate
             c for c in candidates_at(people, whole, audience.positions) if c.person_id not in named
         ]
     if isinstance(audience, ListAudience):
-        organizations = set(await lists.members_of(session, audience.list_id) or [])
+        organizations = await _list_organizations(session, mailing, audience, resolved)
     else:
         assert isinstance(audience, OrganizationsAudience)
         organizations = set(audience.organization_ids)
@@ -442,6 +525,7 @@ def _classify_all(
                 context=values,
                 channel=mailing.channel,
                 postal=_postal(facts, candidate),
+                fax=_fax_number(facts, candidate),
             )
         out.append((resolved, values if keep_values else None))
     return out
@@ -456,9 +540,12 @@ def _postal(facts: _Facts, candidate: Candidate) -> PostalAddress | None:
 
 
 async def _resolve(
-    session: AsyncSession, mailing: Mailing, template: MessageTemplate
+    session: AsyncSession,
+    mailing: Mailing,
+    template: MessageTemplate,
+    resolved: list[uuid.UUID] | None = None,
 ) -> list[Resolved]:
-    candidates = await _candidates(session, mailing)
+    candidates = await _candidates(session, mailing, resolved)
     facts = await _facts(session, mailing, candidates)
     classified = await asyncio.to_thread(
         functools.partial(_classify_all, keep_values=False),
@@ -472,14 +559,19 @@ async def _resolve(
 
 
 async def validate(
-    *, runtime: ServiceRuntime, principal: Principal, mailing_id: uuid.UUID
+    *, runtime: ServiceRuntime, principal: Principal, mailing_id: uuid.UUID, authorization: str
 ) -> Validation:
-    """Who a send now would reach and who not, with why (no writes). The excluded are only
-    those the caller may see: a shared list's members of other directions name nobody."""
+    """Who a send now would reach and who not, with why (no writes; a dynamic list resolved
+    by the directory for the caller). The excluded are only those the caller may see: a shared
+    list's members of other directions name nobody."""
     async with runtime.sessions() as session:
         mailing = await _visible(session, principal, mailing_id)
         template = _template(mailing)
-        resolved = await _resolve(session, mailing, template)
+    members = None
+    if mailing.audience_resolved_at is None:
+        members = await _dynamic_members(runtime, mailing, authorization)
+    async with runtime.sessions() as session:
+        resolved = await _resolve(session, mailing, template, members)
         excluded = [r for r in resolved if r.status == "excluded"]
         if not principal.sees_all_directions:
             persons = await READ_MODELS.persons_of(session, {r.person_id for r in excluded})
@@ -642,14 +734,19 @@ async def _schedule_next_issue(uow: UnitOfWork, mailing: Mailing) -> None:
     )
 
 
-async def hand_over(runtime: ServiceRuntime, settings: CampaignsSettings) -> int:
+async def hand_over(
+    runtime: ServiceRuntime, settings: CampaignsSettings, storage: AttachmentStorage | None = None
+) -> int:
     """One batch of pending recipients of each sending mailing, rendered and handed to the
-    notifier through the outbox in the transaction that marks them queued; how many."""
+    notifier through the outbox in the transaction that marks them queued; how many (fax
+    mailings only with a ``storage`` for their PDFs)."""
     async with runtime.sessions() as session:
-        sending = await queries.sending(session)
+        sending = await queries.sending(session, EMAIL)
+        if storage is not None:
+            sending += await queries.sending(session, "fax")
     handed = 0
     for mailing_id in sending:
-        count = await _batch(runtime, settings, mailing_id)
+        count = await _batch(runtime, settings, mailing_id, storage)
         if count == 0:
             async with _work(runtime) as uow:
                 await queries.finish_if_handed_over(uow.session, mailing_id)
@@ -658,7 +755,10 @@ async def hand_over(runtime: ServiceRuntime, settings: CampaignsSettings) -> int
 
 
 async def _batch(
-    runtime: ServiceRuntime, settings: CampaignsSettings, mailing_id: uuid.UUID
+    runtime: ServiceRuntime,
+    settings: CampaignsSettings,
+    mailing_id: uuid.UUID,
+    storage: AttachmentStorage | None,
 ) -> int:
     async with _work(runtime) as uow:
         mailing = await queries.share_if_sending(uow.session, mailing_id)
@@ -671,6 +771,10 @@ async def _batch(
         candidates = [Candidate(r.person_id, r.organization_id) for r in claimed]
         facts = await _facts(uow.session, mailing, candidates)
         key = await queries.signing_key(uow.session)
+        if mailing.channel == "fax":
+            assert storage is not None
+            await _fax_batch(uow, settings, storage, mailing, template, candidates, facts, key)
+            return len(claimed)
         url = _url_maker(settings, key, mailing_id)
         outcomes, envelopes = await asyncio.to_thread(
             _render_batch, uow, mailing, template, candidates, facts, url
@@ -730,10 +834,22 @@ def _printers(workers: int) -> ProcessPoolExecutor:
     )
 
 
+async def _in_printers(settings: CampaignsSettings, work: Callable[[Any], T], job: Any) -> T:
+    """``work(job)`` in a printing worker process."""
+    pool = _printers(settings.print_workers)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, work, job)
+    except BrokenProcessPool:
+        _printers.cache_clear()  # the next attempt gets new workers
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+
+
 def _print_key(mailing_id: uuid.UUID, name: str) -> str:
     return f"mailings/{mailing_id}/{name}"
 
 
+PDF = "application/pdf"
 PRINTS = {"letters": "letters.pdf", "envelopes": "envelopes.pdf"}
 """The PDFs of a printed paper mailing, by the name its download takes."""
 
@@ -777,16 +893,10 @@ async def _print(
             envelope=mailing.post.envelope,
             cartridge_yield=settings.toner_cartridge_yield,
         )
-        pool = _printers(settings.print_workers)
-        try:
-            result = await asyncio.get_running_loop().run_in_executor(pool, print_job, job)
-        except BrokenProcessPool:
-            _printers.cache_clear()  # the next attempt gets new workers
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        result = await _in_printers(settings, print_job, job)
         for name, data in (("letters", result.letters_pdf), ("envelopes", result.envelopes_pdf)):
             key = _print_key(mailing_id, PRINTS[name])
-            await storage.put(key, single(data), content_type="application/pdf")
+            await storage.put(key, single(data), content_type=PDF)
         await queries.record_outcomes(uow.session, mailing_id, outcomes)
         used = result.consumables
         await queries.insert_print_run(
@@ -837,20 +947,144 @@ def _letters(
             detail = rendered[:2000] if isinstance(rendered, str) else "no text"
             outcomes.append((resolved.person_id, "failed", "render_failed", detail))
             continue
-        person, organization = values["person"], values["organization"]
-        addressee = [str(organization["legal_name"])] if organization else []
-        addressee.append(str(person["dative"]["full_name"] or person["full_name"]))
-        letters.append(
-            Letter(
-                addressee=tuple(addressee),
-                address=address,
-                subject=rendered.subject,
-                body=rendered.text,
-                recipient=", ".join([*addressee[:1], str(person["full_name"])]),
-            )
-        )
+        letters.append(_letter(values, rendered, address))
         outcomes.append((resolved.person_id, "printed", None, None))
     return outcomes, letters
+
+
+def _letter(
+    values: dict[str, Any],
+    rendered: RenderedMessage,
+    address: PostalAddress | None,
+    fax: str | None = None,
+) -> Letter:
+    """A recipient's letter: to the organization and the person (in the dative), at the
+    address or fax number, the rendered subject and text."""
+    person, organization = values["person"], values["organization"]
+    addressee = [str(organization["legal_name"])] if organization else []
+    addressee.append(str(person["dative"]["full_name"] or person["full_name"]))
+    if fax is not None:
+        addressee.append(f"Факс: {fax}")
+    return Letter(
+        addressee=tuple(addressee),
+        address=address,
+        subject=rendered.subject,
+        body=rendered.text or "",
+        recipient=", ".join([*addressee[:1], str(person["full_name"])]),
+    )
+
+
+# --- fax (ADR 47) ------------------------------------------------------------------------------
+
+
+async def _fax_batch(
+    uow: UnitOfWork,
+    settings: CampaignsSettings,
+    storage: AttachmentStorage,
+    mailing: Mailing,
+    template: MessageTemplate,
+    candidates: list[Candidate],
+    facts: _Facts,
+    key: bytes,
+) -> None:
+    """A batch of a fax mailing: each recipient's letter as a PDF of its own (rendered in the
+    worker processes), stored, and handed to the fax gateway through the notifier's webhook
+    channel with signed URLs to fetch it and to report the result."""
+    outcomes, faxes = await asyncio.to_thread(_faxes, mailing, template, candidates, facts)
+    letterhead = None
+    if mailing.letterhead is not None:
+        letterhead = await _read(storage, _print_key(mailing.id, "letterhead"))
+    job = FaxJob(letters=[letter for _, letter, _, _ in faxes], letterhead=letterhead)
+    documents = await _in_printers(settings, fax_documents, job)
+    base = settings.public_base_url.rstrip("/") + "/v1/public/fax"
+    for (person_id, letter, number, rendered), pdf in zip(faxes, documents, strict=True):
+        await storage.put(_fax_key(mailing.id, person_id), single(pdf), content_type=PDF)
+        document = unsubscribe_token(key, mailing.id, person_id, "fax-document")
+        result = unsubscribe_token(key, mailing.id, person_id, "fax-result")
+        uow.stage(
+            publishing.fax_message(
+                uow.outbox,
+                mailing,
+                person_id,
+                rendered,
+                endpoint=settings.fax_endpoint,
+                name=letter.recipient,
+                data={
+                    "fax_number": number,
+                    "document_url": f"{base}/{document}",
+                    "result_url": f"{base}/{result}/result",
+                    "mailing_id": str(mailing.id),
+                },
+            )
+        )
+        outcomes.append((person_id, "queued", None, None))
+    await queries.record_outcomes(uow.session, mailing.id, outcomes)
+
+
+def _fax_key(mailing_id: uuid.UUID, person_id: uuid.UUID) -> str:
+    return _print_key(mailing_id, f"fax/{person_id}.pdf")
+
+
+def _faxes(
+    mailing: Mailing, template: MessageTemplate, candidates: list[Candidate], facts: _Facts
+) -> tuple[
+    list[tuple[uuid.UUID, str, str | None, str | None]],
+    list[tuple[uuid.UUID, Letter, str, RenderedMessage]],
+]:
+    """Classify again and render each fax's text: the outcomes of those who get none, and
+    (person, letter, number, message) of those who do."""
+    outcomes: list[tuple[uuid.UUID, str, str | None, str | None]] = []
+    faxes: list[tuple[uuid.UUID, Letter, str, RenderedMessage]] = []
+    for (resolved, values), candidate in zip(
+        _classify_all(mailing, None, candidates, facts, lambda _p: None),
+        candidates,
+        strict=True,
+    ):
+        number = _fax_number(facts, candidate)
+        if resolved.status != "pending" or values is None or number is None:
+            outcomes.append((resolved.person_id, "excluded", resolved.reason, resolved.detail))
+            continue
+        rendered = try_render(template, values, checked=True)
+        if isinstance(rendered, str) or not rendered.text:
+            detail = rendered[:2000] if isinstance(rendered, str) else "no text"
+            outcomes.append((resolved.person_id, "failed", "render_failed", detail))
+            continue
+        faxes.append(
+            (resolved.person_id, _letter(values, rendered, None, number), number, rendered)
+        )
+    return outcomes, faxes
+
+
+def _fax_number(facts: _Facts, candidate: Candidate) -> str | None:
+    """The fax number a fax to the candidate goes to: their organization's."""
+    if candidate.organization_id is None:
+        return None
+    premises = facts.premises.get(candidate.organization_id)
+    return None if premises is None else premises.fax
+
+
+async def open_fax(
+    *, runtime: ServiceRuntime, storage: AttachmentStorage, token: str
+) -> AsyncIterator[bytes]:
+    """A recipient's fax PDF for the gateway (the document token: 404 otherwise)."""
+    async with runtime.sessions() as session, session.begin():
+        mailing_id, person_id = await _token_target(session, token, "fax-document")
+    try:
+        return await storage.get(_fax_key(mailing_id, person_id))
+    except BlobMissing:
+        raise NotFound(_BAD_LINK) from None
+
+
+async def fax_result(*, runtime: ServiceRuntime, token: str, result: FaxResult) -> None:
+    """The gateway's result on a recipient's fax (the result token: 404 otherwise): ``sent``,
+    or ``failed`` with the gateway's reason; a result seen again changes nothing."""
+    async with runtime.sessions() as session, session.begin():
+        target = await _token_target(session, token, "fax-result")
+    status = "sent" if result.status == "sent" else "failed"
+    pages = None if result.pages is None else f"{result.pages} pages"
+    detail = "; ".join(x for x in (f"fax {result.status}", pages, result.detail) if x)
+    async with runtime.sessions() as session, session.begin():
+        await queries.record_result(session, *target, status, detail)
 
 
 async def _read(storage: AttachmentStorage, key: str) -> bytes:
@@ -867,13 +1101,13 @@ async def set_letterhead(
     upload: UploadFile,
     expected: set[int],
 ) -> Mailing:
-    """The company letterhead (a PNG or JPEG image) of a paper mailing not started yet: its
-    letters are printed under it. Checked in a thread; stored before the mailing names it."""
+    """The company letterhead (a PNG or JPEG image) of a paper or fax mailing not started yet:
+    its letters are printed under it. Checked in a thread; stored before the mailing names it."""
     async with runtime.sessions() as session:
         mailing = await _visible(session, principal, mailing_id)
     writable_directions(principal, mailing.directions)
-    if mailing.channel != "post":
-        raise invalid_field("channel", "only paper mailings have a letterhead", "not_paper")
+    if mailing.channel == EMAIL:
+        raise invalid_field("channel", "only paper and fax mailings have a letterhead", "not_paper")
     data = await upload.read(settings.letterhead_max_bytes + 1)
     if len(data) > settings.letterhead_max_bytes:
         raise ProblemError(413, "Too large", "The letterhead image is too large.")
@@ -924,8 +1158,13 @@ async def delivery_result(
     uow: UnitOfWork, key: tuple[uuid.UUID, uuid.UUID], status: str, reason: str | None
 ) -> None:
     """A result from the notifier on a recipient; a hard bounce is published for the
-    directory to mark the address for review."""
+    directory to mark the address for review; a complaint (reported as spam, after it was
+    sent) withdraws the person's e-mail consent, as an unsubscribe would."""
     mailing_id, person_id = key
+    if status == "complained":
+        if await queries.record_complaint(uow.session, mailing_id, person_id):
+            await consent.unsubscribed(uow, person_id, mailing_id, EMAIL)
+        return
     found = await queries.record_result(uow.session, mailing_id, person_id, status, reason)
     if found is None or status != "bounced":
         return
@@ -943,9 +1182,11 @@ async def delivery_result(
 _BAD_LINK = "The unsubscribe link is not valid."
 
 
-async def _token_target(session: AsyncSession, token: str) -> tuple[uuid.UUID, uuid.UUID]:
+async def _token_target(
+    session: AsyncSession, token: str, purpose: TokenPurpose = "unsubscribe"
+) -> tuple[uuid.UUID, uuid.UUID]:
     key = await queries.signing_key(session)
-    found = read_unsubscribe_token(key, token)
+    found = read_unsubscribe_token(key, token, purpose)
     if found is None or await queries.load(session, found[0]) is None:
         raise NotFound(_BAD_LINK)
     return found

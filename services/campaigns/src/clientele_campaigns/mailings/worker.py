@@ -23,7 +23,7 @@ class MailingWorker:
     async def run(self) -> None:
         while True:
             prepared = await service.prepare_due(self.runtime)
-            handed = await service.hand_over(self.runtime, self.settings)
+            handed = await service.hand_over(self.runtime, self.settings, self.storage)
             handed += await service.print_due(self.runtime, self.settings, self.storage)
             if not prepared and handed == 0:
                 await asyncio.sleep(self.settings.mailing_poll_interval)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import String, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.registration.rules import Registration
-from clientele_campaigns.tables import directory, registrations
+from clientele_campaigns.tables import directory, mailing_contacts, registrations
 
 
 async def organization_by_inn(session: AsyncSession, inn: str) -> uuid.UUID | None:
@@ -21,6 +22,29 @@ async def organization_by_inn(session: AsyncSession, inn: str) -> uuid.UUID | No
         .order_by(organizations.c.organization_id)
         .limit(1)
     )
+
+
+async def persons_by_contact(
+    session: AsyncSession, keys: list[str]
+) -> list[tuple[uuid.UUID, list[uuid.UUID]]]:
+    """Up to two live, unblocked persons with any of these e-mail or phone keys, each with the
+    organizations they work at (two: the match is not unique)."""
+    persons = directory.persons
+    contacts = mailing_contacts
+    rows = await session.execute(
+        select(contacts.c.person_id, contacts.c.organization_ids)
+        .join(persons, persons.c.person_id == contacts.c.person_id)
+        .where(
+            contacts.c.match_keys.overlap(
+                func.cast(bindparam(None, keys, type_=ARRAY(String)), ARRAY(String))
+            ),
+            ~persons.c.deleted,
+            ~persons.c.blocked,
+        )
+        .order_by(contacts.c.person_id)
+        .limit(2)
+    )
+    return [(row.person_id, list(row.organization_ids)) for row in rows]
 
 
 async def insert_registration(session: AsyncSession, values: dict[str, Any]) -> Registration:

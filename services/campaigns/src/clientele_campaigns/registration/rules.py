@@ -12,8 +12,9 @@ from clientele_shared.values import Name, Title
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 RegistrationStatus = Literal["registered", "review"]
-"""``registered``: matched to a known organization and added as a participant; ``review``: kept
-for a person to match (unknown organization, or a blocked one, never added)."""
+"""``registered``: matched to a known organization (by INN, or as the one organization of the
+known person matched by e-mail or phone) and added as a participant; ``review``: kept for a
+person to match (unknown organization, or a blocked one, never added)."""
 
 Inn = Annotated[str, StringConstraints(pattern=r"^(\d{10}|\d{12})$")]
 
@@ -28,6 +29,9 @@ class RegistrationForm(BaseModel):
     email: Annotated[EmailStr, Field(max_length=320)]
     organization_name: Title
     inn: Inn | None = None
+    phone: str | None = Field(
+        default=None, max_length=40, pattern=r"^[0-9+() .-]+$", description="e.g. +7 495 123-45-67"
+    )
     website: str = Field(default="", max_length=500, description="leave empty")
 
 
@@ -52,6 +56,10 @@ class Registration(BaseModel):
     inn: str | None = None
     status: RegistrationStatus
     organization_id: uuid.UUID | None = None
+    person_id: uuid.UUID | None = Field(
+        default=None, description="the known person matched by e-mail or phone"
+    )
+    phone: str | None = None
     participant_id: uuid.UUID | None = None
     registered_at: datetime
     checked_in_at: datetime | None = None

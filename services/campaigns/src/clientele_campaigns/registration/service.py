@@ -12,9 +12,11 @@ from clientele_shared.http.ratelimit import TooManyRequests, count_in_window
 from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns import publishing
 from clientele_campaigns.campaigns import service as campaigns
+from clientele_campaigns.contacts.rules import phone_key
 from clientele_campaigns.participants import service as participants
 from clientele_campaigns.participants.rules import Who
 from clientele_campaigns.registration import queries
@@ -75,9 +77,12 @@ async def register(
         organization_id = (
             await queries.organization_by_inn(uow.session, form.inn) if form.inn else None
         )
+        person_id, organization_id, employed = await _known_person(
+            uow.session, form, organization_id
+        )
         participant_id = None
         if organization_id is not None:
-            who = Who(organization_id=organization_id)
+            who = Who(organization_id=organization_id, person_id=person_id if employed else None)
             result = await participants.add_to_event(
                 uow, REGISTRAR, campaign, stage_id=None, entries=[who], status="registered"
             )
@@ -89,7 +94,9 @@ async def register(
         registration = await queries.insert_registration(
             uow.session,
             {
-                **form.model_dump(exclude={"website"}),
+                **form.model_dump(exclude={"website", "phone"}),
+                "phone": phone_key(form.phone),
+                "person_id": person_id,
                 "id": uuid.uuid4(),
                 "campaign_id": campaign_id,
                 "code_hash": code_hash(code),
@@ -111,6 +118,25 @@ async def register(
             )
         )
     return Ticket(registration_id=registration.id, status=registration.status, code=code), True
+
+
+async def _known_person(
+    session: AsyncSession, form: RegistrationForm, organization_id: uuid.UUID | None
+) -> tuple[uuid.UUID | None, uuid.UUID | None, bool]:
+    """The one known person with the registrant's e-mail or phone (none when no one or several
+    match), the organization (the INN's, else the person's only one), and whether the person
+    works there (then the participant names them)."""
+    keys = [f"email:{form.email.strip().lower()}"]
+    phone = phone_key(form.phone)
+    if phone is not None:
+        keys.append(f"phone:{phone}")
+    found = await queries.persons_by_contact(session, keys)
+    if len(found) != 1:
+        return None, organization_id, False
+    person_id, organizations = found[0]
+    if organization_id is None and len(organizations) == 1:
+        organization_id = organizations[0]
+    return person_id, organization_id, organization_id in organizations
 
 
 async def list_registrations(

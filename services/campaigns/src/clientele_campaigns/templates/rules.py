@@ -6,6 +6,7 @@ template needs found up front, Russian salutations and declined names.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from clientele_shared.templating import (
     TemplateInvalid,
     TemplateProblem,
 )
+from clientele_shared.values import Directions, Title
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from clientele_campaigns.contacts.rules import Contact
@@ -48,6 +50,59 @@ class TemplateParts(BaseModel):
     subject: Subject
     html: Body | None = None
     text: Body | None = None
+
+
+class StoredTemplateDraft(BaseModel):
+    """A new stored template: a name, its directions and its parts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Title
+    directions: Directions = Field(min_length=1)
+    template: TemplateParts
+
+
+class StoredTemplatePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Title | None = None
+    template: TemplateParts | None = None
+
+
+class StoredTemplate(BaseModel):
+    """A stored template's newest version."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: uuid.UUID
+    name: str
+    directions: list[str]
+    subject: str
+    html: str | None = None
+    text: str | None = None
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+
+    @property
+    def parts(self) -> TemplateParts:
+        return TemplateParts(subject=self.subject, html=self.html, text=self.text)
+
+
+class TemplateVersion(BaseModel):
+    """One kept version of a stored template."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: int
+    name: str
+    subject: str
+    html: str | None = None
+    text: str | None = None
+    saved_at: datetime
+    saved_by: str
 
 
 class TemplateIssue(BaseModel):

@@ -39,11 +39,14 @@ class ReminderFired(Payload):
 DELIVERY_SUCCEEDED = "notifier.delivery.succeeded"
 DELIVERY_FAILED = "notifier.delivery.failed"
 DELIVERY_BOUNCED = "notifier.delivery.bounced"
+DELIVERY_COMPLAINED = "notifier.delivery.complained"
+"""The recipient of a sent e-mail reported it as spam (a feedback-loop report, RFC 5965)."""
 REMINDER_FIRED = "notifier.reminder.fired"
 
 EVENTS = [
     EventSpec(DELIVERY_SUCCEEDED, 1, DELIVERIES, DeliveryResult),
     EventSpec(DELIVERY_FAILED, 1, DELIVERIES, DeliveryResult),
     EventSpec(DELIVERY_BOUNCED, 1, DELIVERIES, DeliveryResult),
+    EventSpec(DELIVERY_COMPLAINED, 1, DELIVERIES, DeliveryResult),
     EventSpec(REMINDER_FIRED, 1, DELIVERIES, ReminderFired),
 ]
