@@ -250,6 +250,9 @@ def test_merge_keeps_the_survivor_fills_gaps_unites_lists_and_takes_what_is_chos
         ("304500116000191", 11),
         ("304500116000202", 12),
         (OGRNIP, None),
+        # published by sole traders on their sites; python-stdnum 2.2 refuses both
+        ("312091715800012", 12),
+        ("323570000015061", 11),
     ],
 )
 def test_an_ogrnip_keeps_the_last_digit_of_its_remainder(
