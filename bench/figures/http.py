@@ -79,25 +79,30 @@ async def hammer(
     time in its pool (about a quarter of the rate on this machine) and would measure itself."""
     latencies: list[float] = []
     loop = asyncio.get_running_loop()
-    measuring = loop.time() + warmup
-    stop = measuring + seconds
     marks: list[tuple[float, float]] = []
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(client: httpx.AsyncClient, measuring: float, stop: float) -> None:
         while (sent := loop.time()) < stop:
-            if not marks and sent >= measuring:
-                marks.append((time.process_time(), cpu_seconds(server_pid)))
             response = await client.get(url)
             response.raise_for_status()
             if sent >= measuring:
                 latencies.append((loop.time() - sent) * 1000)
+
+    async def mark(measuring: float) -> None:
+        """The CPU counters at the end of the warm-up, whether or not a request starts then."""
+        await asyncio.sleep(max(measuring - loop.time(), 0))
+        marks.append((time.process_time(), cpu_seconds(server_pid)))
 
     async with contextlib.AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(httpx.AsyncClient(timeout=10))
             for _ in range(concurrency)
         ]
-        await asyncio.gather(*(worker(client) for client in clients))
+        # the clock starts once the clients exist: on a loaded machine, creating 32 of them
+        # took longer than a quick run's whole window, and no request was ever measured
+        measuring = loop.time() + warmup
+        stop = measuring + seconds
+        await asyncio.gather(mark(measuring), *(worker(c, measuring, stop) for c in clients))
         ended = loop.time()
         client_cpu, server_cpu = time.process_time(), cpu_seconds(server_pid)
     elapsed = ended - measuring

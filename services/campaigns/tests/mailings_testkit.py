@@ -12,7 +12,11 @@ from clientele_campaigns.app import PUBLISHES
 from clientele_campaigns.settings import CampaignsSettings
 from clientele_campaigns.tables import metadata
 from clientele_shared.events.catalog import PERSONS_STATE
-from clientele_shared.events.schemas.directory import EmploymentState, PersonState
+from clientele_shared.events.schemas.directory import (
+    EmploymentState,
+    OrganizationState,
+    PersonState,
+)
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.testing.stack import Stack, directory_envelope
 
@@ -72,8 +76,45 @@ def contact(
     return person_id
 
 
-def consent(stack: Stack, person_id: uuid.UUID, granted: bool = True, source: str = "form") -> None:
-    body = {"person_id": str(person_id), "channel": "email", "granted": granted, "source": source}
+def premises(
+    stack: Stack,
+    name: str,
+    *,
+    postal_address: dict[str, Any] | None,
+    fax: str | None = None,
+    directions: Sequence[str] = ("north",),
+) -> uuid.UUID:
+    """An organization with a postal address (and a fax), as its state topic announces it."""
+    organization_id = uuid.uuid4()
+    state = OrganizationState(
+        organization_id=organization_id,
+        version=1,
+        revision=1,
+        legal_name=name,
+        postal_address=postal_address,
+        phones=[] if fax is None else [{"number": fax, "kind": "fax"}],
+        status="active",
+        directions=list(directions),
+    )
+    stack.publish_state("directory.organization.state", state, str(organization_id))
+    stack.wait_until(
+        "SELECT count(*) FROM mailing_organizations m JOIN organizations o USING "
+        "(organization_id) WHERE organization_id = :o",
+        1,
+        "the organization's premises",
+        o=organization_id,
+    )
+    return organization_id
+
+
+def consent(
+    stack: Stack,
+    person_id: uuid.UUID,
+    granted: bool = True,
+    source: str = "form",
+    channel: str = "email",
+) -> None:
+    body = {"person_id": str(person_id), "channel": channel, "granted": granted, "source": source}
     response = stack.call("POST", "/v1/consents", stack.user(["north"]), json=body)
     assert response.status_code == 201, response.text
 

@@ -340,6 +340,47 @@ def test_mailings_are_seen_by_direction(stack: Stack) -> None:
     assert unseen.status_code == 422
 
 
+def test_the_validation_report_names_no_person_the_reader_may_not_see(stack: Stack) -> None:
+    north_org, south_org = stack.organization(NORTH), stack.organization(["south"])
+    ours = contact(stack, first="Иван", middle=None, last="Северов", organization=north_org)
+    theirs = contact(
+        stack,
+        first="Юрий",
+        middle=None,
+        last="Южный",
+        organization=south_org,
+        directions=["south"],
+    )
+    list_id = uuid.uuid4()  # a list both directions share, a member of each
+    stack.static_list(list_id, [north_org, south_org], directions=["north", "south"])
+    stack.wait_until(
+        "SELECT count(*) FROM directory_list_members WHERE list_id = :id", 2, "the list", id=list_id
+    )
+    mailing = _create(stack, mailing_body({"kind": "list", "list_id": str(list_id)}))
+    base = f"/v1/mailings/{mailing['id']}"
+
+    report = stack.call("GET", f"{base}/validation", stack.user(NORTH))
+    assert report.status_code == 200, report.text
+    assert [e["person_id"] for e in report.json()["exclusions"]] == [str(ours)]
+    assert report.json()["excluded"] == {"no_consent": 1}
+    assert str(theirs) not in report.text
+    both = stack.call("GET", f"{base}/validation", stack.user(["north", "south"])).json()
+    assert {e["person_id"] for e in both["exclusions"]} == {str(ours), str(theirs)}
+
+    # nor do the recipients kept at send time
+    stack.execute(
+        "UPDATE mailings SET status = 'cancelled' WHERE status <> 'done' AND id <> :m",
+        m=mailing["id"],
+    )
+    assert _act(stack, mailing, "send").json()["status"] == "scheduled"
+    assert worker(stack, mailings.prepare_due)
+    kept = stack.call("GET", f"{base}/recipients", stack.user(NORTH))
+    assert [r["person_id"] for r in kept.json()] == [str(ours)]
+    assert str(theirs) not in kept.text
+    everyone = stack.call("GET", f"{base}/recipients", stack.user(["north", "south"])).json()
+    assert {r["person_id"] for r in everyone} == {str(ours), str(theirs)}
+
+
 @pytest.mark.parametrize(
     ("change", "where"),
     [

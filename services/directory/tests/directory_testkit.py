@@ -136,3 +136,69 @@ class TopicTail:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{len(found)} of {count} events of {aggregate_id} arrived")
             await self._fetch()
+
+
+FINISHED_IMPORTS = {"succeeded", "rejected", "failed", "cancelled"}
+
+
+IMPORT_SECONDS = 600
+
+
+async def wait_for_import(
+    client: httpx.AsyncClient, headers: dict[str, str], location: str
+) -> dict[str, Any]:
+    """Poll an import job until it ends (IMPORT_SECONDS at most); the job."""
+    deadline = time.monotonic() + IMPORT_SECONDS
+    while True:
+        response = await client.get(location, headers=headers)
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()
+        if job["state"] in FINISHED_IMPORTS:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the import did not end: {job}")
+        await asyncio.sleep(0.2)
+
+
+async def import_report(
+    client: httpx.AsyncClient, headers: dict[str, str], location: str
+) -> list[dict[str, Any]]:
+    """Every line of an import's report, page after page (errors first)."""
+    lines: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        params = {"limit": "1000", **({"after": after} if after else {})}
+        page = await client.get(f"{location}/report", params=params, headers=headers)
+        assert page.status_code == 200, page.text
+        lines.extend(page.json()["items"])
+        after = page.json()["next_cursor"]
+        if after is None:
+            return lines
+
+
+async def run_import(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    *,
+    files: dict[str, Any],
+    data: dict[str, str],
+) -> httpx.Response:
+    """Queue an import, wait for its job, and answer as the synchronous import did: 200 with
+    the counts and the report lines in row order, or the job's problem (with the counts and
+    the report of a rejected run). A refusal before the job (422, 403) is returned as it is."""
+    queued = await client.post("/v1/organizations/import", files=files, data=data, headers=headers)
+    if queued.status_code != 202:
+        return queued
+    location = queued.headers["Location"]
+    assert location == f"/v1/organizations/imports/{queued.json()['id']}"
+    job = await wait_for_import(client, headers, location)
+    lines = sorted(await import_report(client, headers, location), key=lambda line: line["row"])
+    body = {"mode": job["mode"], **job["counts"], "report": lines}
+    if job["state"] == "succeeded":
+        return httpx.Response(200, json=body)
+    assert job["problem"] is not None, job
+    return httpx.Response(
+        job["problem"]["status"],
+        json={**body, **job["problem"], "state": job["state"]},
+        headers={"content-type": "application/problem+json"},
+    )

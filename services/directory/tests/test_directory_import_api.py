@@ -21,6 +21,7 @@ from directory_testkit import (
     fresh_domain,
     fresh_inn,
     problem,
+    run_import,
     sales,
 )
 from openpyxl import Workbook
@@ -61,11 +62,11 @@ async def _import(
     name: str = "orgs.xlsx",
     **form: str,
 ) -> httpx.Response:
-    return await client.post(
-        "/v1/organizations/import",
+    return await run_import(
+        client,
+        headers,
         files={"file": (name, content, "application/octet-stream")},
         data={"mode": mode, **form},
-        headers=headers,
     )
 
 
@@ -162,8 +163,10 @@ async def test_all_or_nothing_rolls_back_then_imports_with_events_and_audit(
     bad = [*good, ["Вторая", "1234567890", None, None, None]]
     rejected = await _import(client, me, _xlsx(bad), "all_or_nothing")
     body = problem(rejected, 422)
-    assert body["skipped"] == 1
+    assert body["state"] == "rejected"
+    assert (body["rows"], body["created"], body["updated"], body["skipped"]) == (3, 0, 0, 3)
     assert _by_row(body)[4]["errors"][0]["field"] == "inn"
+    assert all(line["action"] != "created" for line in body["report"])  # none was written
     assert sorted(await _names(client, me)) == ["Старое имя"]
 
     events = await tail(ORGANIZATIONS).start()

@@ -14,7 +14,15 @@ import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.testing.processes import ServiceProcess
-from directory_testkit import admin, fresh_direction, fresh_domain, fresh_inn, problem, sales
+from directory_testkit import (
+    admin,
+    fresh_direction,
+    fresh_domain,
+    fresh_inn,
+    problem,
+    run_import,
+    sales,
+)
 from openpyxl import Workbook
 
 pytestmark = pytest.mark.integration
@@ -45,11 +53,11 @@ def _xlsx(rows: list[list[Any]]) -> bytes:
 async def _import(
     client: httpx.AsyncClient, headers: dict[str, str], content: bytes, mode: str, name: str
 ) -> httpx.Response:
-    return await client.post(
-        "/v1/organizations/import",
+    return await run_import(
+        client,
+        headers,
         files={"file": (name, content, "application/octet-stream")},
         data={"mode": mode},
-        headers=headers,
     )
 
 
@@ -131,7 +139,8 @@ async def test_a_bad_row_in_a_later_chunk_rejects_everything(
     )
     body = problem(rejected, 422)
     assert body["type"].endswith("import-rejected")
-    assert (body["rows"], body["skipped"]) == (7, 1)
+    assert (body["rows"], body["created"], body["updated"], body["skipped"]) == (7, 0, 0, 7)
+    assert [line["row"] for line in body["report"]] == [8]  # only the bad row: none was written
     assert _by_row(body)[8]["errors"][0]["field"] == "inn"
     assert await _names(client, me) == ["Было"]
     audit = await client.get(f"/v1/organizations/{existing.json()['id']}/audit", headers=me)
@@ -192,7 +201,8 @@ async def test_one_organization_updated_twice_in_a_chunk_keeps_both_changes(
     found = (await client.get(f"/v1/organizations/{org['id']}", headers=me)).json()
     assert found["version"] == 3
     assert found["legal_name"] == "Новое"
-    assert [p["number"] for p in found["phones"]] == ["+74951112244"]
+    # lists merge (replace is a choice): the second row adds its phone to the first one's
+    assert [p["number"] for p in found["phones"]] == ["+74951112233", "+74951112244"]
     assert found["attributes"] == {key: "крупный"}  # a row without the column keeps it
     audit = (await client.get(f"/v1/organizations/{org['id']}/audit", headers=me)).json()
     assert [(e["action"], e["version"]) for e in audit] == [

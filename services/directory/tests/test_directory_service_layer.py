@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 from clientele_directory.app import create_runtime
+from clientele_directory.lists import service as lists
+from clientele_directory.lists.rules import ListDraft, MembershipRequest
 from clientele_directory.merging import service as merging
 from clientele_directory.merging.schemas import MergeRequest
 from clientele_directory.organizations import service as organizations
@@ -182,3 +184,50 @@ async def test_merge_moves_the_other_into_the_survivor_in_one_unit_of_work(
         await organizations.restore_organization(
             runtime=runtime, principal=ALICE, org_id=other_id, expected={2}
         )
+
+
+async def test_a_lists_members_and_deletion_are_units_of_work_with_audit_and_events(
+    runtime: ServiceRuntime,
+) -> None:
+    ours = await _create(runtime, "ООО Северная")
+    theirs = (
+        await organizations.create_organization(
+            runtime=runtime,
+            principal=BOB,
+            draft=OrganizationDraft(legal_name="ООО Южная", directions=["south"]),
+        )
+    ).id
+    found = await lists.create_list(
+        runtime=runtime, principal=ALICE, draft=ListDraft(name="Север", directions=["north"])
+    )
+    change = await lists.add_members(
+        runtime=runtime,
+        principal=ALICE,
+        list_id=found.id,
+        request=MembershipRequest(organization_ids=[ours, theirs]),
+    )
+    assert (change.added, change.not_found) == (1, [str(theirs)])  # south's is never added
+    with pytest.raises(NotFound):
+        await lists.delete_list(runtime=runtime, principal=BOB, list_id=found.id, expected={1})
+    with pytest.raises(PreconditionFailed):
+        await lists.delete_list(runtime=runtime, principal=ALICE, list_id=found.id, expected={7})
+    assert (
+        await lists.delete_list(runtime=runtime, principal=ALICE, list_id=found.id, expected={1})
+        == 2
+    )
+    assert await _audit(runtime, found.id) == [
+        ("created", 1),
+        ("members_changed", 1),
+        ("deleted", 2),
+    ]
+    async with runtime.sessions() as session:
+        events = await session.scalars(
+            select(outbox.c.event_type)
+            .where(outbox.c.key == f"list:{found.id}")
+            .order_by(outbox.c.id)
+        )
+        assert list(events) == [
+            "directory.list.changed",
+            "directory.list.membership_changed",
+            "directory.list.changed",
+        ]

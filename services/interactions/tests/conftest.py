@@ -8,15 +8,20 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from clientele_interactions.app import PUBLISHES
+from clientele_interactions.settings import InteractionsSettings
+from clientele_interactions.tables import metadata
 from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.testing.infra import Infrastructure
 from clientele_shared.testing.processes import ServiceProcess, wait_for
 from interactions_testkit import S3Bucket, Stack, bearer, s3_client
+from pydantic import SecretStr
 
 VENV_BIN = Path(sys.executable).parent
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -66,6 +71,26 @@ def interactions_migrated(infra: Infrastructure, service_env: dict[str, str]) ->
         check=True,
     )
     return url
+
+
+@pytest.fixture
+async def runtime(
+    infra: Infrastructure, interactions_migrated: str
+) -> AsyncIterator[ServiceRuntime]:
+    """The interactions runtime, not started: its sessions and outbox are all the service tier
+    (business operations through their service functions) uses."""
+    settings = InteractionsSettings(
+        database_url=SecretStr(interactions_migrated),
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        redis_url=SecretStr(infra.redis_url),
+    )
+    runtime = ServiceRuntime(settings, metadata, publishes=PUBLISHES)
+    try:
+        yield runtime
+    finally:
+        await runtime.producer.stop()  # never started: this only closes it
+        await runtime.redis.aclose()
+        await runtime.engine.dispose()
 
 
 def _service(

@@ -7,16 +7,16 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from clientele_interactions.domain.email_capture import (
+from clientele_interactions.capture.parsing import (
     Address,
     CapturedMessage,
     NotMail,
     ParseLimits,
     UnreadableMessage,
-    match_addresses,
     parse_message,
     valid_address,
 )
+from clientele_interactions.capture.rules import match_addresses
 from interactions_testkit import sample_msg_builder
 
 SAMPLE_MSG = Path(__file__).parent / "data" / "sample.msg"

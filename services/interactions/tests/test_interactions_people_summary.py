@@ -6,17 +6,19 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from clientele_interactions.clients.rules import DealLine, SummaryBody, present
-from clientele_interactions.clock import ManualClock
-from clientele_interactions.domain.cards import ClientCard
-from clientele_interactions.domain.model import Interaction
-from clientele_interactions.domain.people import (
+from clientele_interactions.clients.rules import (
+    ClientCard,
+    DealLine,
+    SummaryBody,
     employment_active,
     full_name,
     normalize_emails,
     person_changes,
     person_values,
+    present,
 )
+from clientele_interactions.clock import ManualClock
+from clientele_interactions.log.schemas import Interaction
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import PersonCreated, PersonUpdated

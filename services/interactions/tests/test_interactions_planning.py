@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from clientele_interactions.clock import ManualClock
+from clientele_interactions.log.overdue import OverdueWorker
 from clientele_interactions.tables import outbox as outbox_table
-from clientele_interactions.worker import OverdueWorker
 from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.catalog import INTERACTION_LOG, REGISTRY, notification_requests
 from clientele_shared.events.outbox import Outbox

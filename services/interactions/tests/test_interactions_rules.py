@@ -9,17 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from clientele_interactions.capture import occurred_at
-from clientele_interactions.domain.email_capture import CapturedMessage
-from clientele_interactions.domain.model import (
-    CompleteRequest,
-    Interaction,
-    InteractionDraft,
-    InteractionPatch,
-    NextContact,
-    ResultDefinition,
-)
-from clientele_interactions.domain.rules import (
+from clientele_interactions.capture.parsing import CapturedMessage
+from clientele_interactions.capture.rules import occurred_at
+from clientele_interactions.log.rules import (
     CounterpartyBlocked,
     Rejected,
     StateConflict,
@@ -32,6 +24,14 @@ from clientele_interactions.domain.rules import (
     reminder_time,
     suggest_next,
 )
+from clientele_interactions.log.schemas import (
+    CompleteRequest,
+    Interaction,
+    InteractionDraft,
+    InteractionPatch,
+    NextContact,
+)
+from clientele_interactions.results.rules import ResultDefinition
 from clientele_shared.http.concurrency import versions_in_if_match
 from clientele_shared.storage import (
     AttachmentRefused,

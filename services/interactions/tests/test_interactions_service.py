@@ -5,17 +5,14 @@ work writing the interactions' own audit trail."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from clientele_interactions.app import PUBLISHES
 from clientele_interactions.clients.readmodels import on_employee_event
-from clientele_interactions.domain.model import ResultDraft, ResultPatch
 from clientele_interactions.exports import service as exports
 from clientele_interactions.results import service as results
-from clientele_interactions.settings import InteractionsSettings
-from clientele_interactions.tables import interaction_audit, metadata
+from clientele_interactions.results.rules import ResultDraft, ResultPatch
+from clientele_interactions.tables import interaction_audit
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.schemas.directory import EmployeeCreated
@@ -23,32 +20,11 @@ from clientele_shared.http.concurrency import PreconditionFailed
 from clientele_shared.http.problems import Conflict, NotFound
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import unit_of_work
-from clientele_shared.testing.infra import Infrastructure
-from pydantic import SecretStr
 from sqlalchemy import select
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def runtime(
-    infra: Infrastructure, interactions_migrated: str
-) -> AsyncIterator[ServiceRuntime]:
-    """The interactions runtime, not started: its sessions and outbox are all these use."""
-    settings = InteractionsSettings(
-        database_url=SecretStr(interactions_migrated),
-        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
-        redis_url=SecretStr(infra.redis_url),
-    )
-    runtime = ServiceRuntime(settings, metadata, publishes=PUBLISHES)
-    try:
-        yield runtime
-    finally:
-        await runtime.producer.stop()  # never started: this only closes it
-        await runtime.redis.aclose()
-        await runtime.engine.dispose()
 
 
 async def test_results_are_unique_per_kind_and_change_under_if_match(

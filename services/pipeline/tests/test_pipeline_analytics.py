@@ -196,3 +196,84 @@ def test_workbook(stack: Stack, direction: str, sales: dict[str, Any]) -> None:
     funnel = list(book["Funnel"].iter_rows(values_only=True))
     assert funnel[1][0] == sales["pipeline"]["id"]
     assert funnel[1][5] == 4
+
+
+KEPT_AND_RECOMPUTED = """
+    WITH kept AS (
+        SELECT 'stay' AS kind, stage_id, directions, day, sum(stays) AS n, sum(seconds) AS seconds
+        FROM stage_stay_totals WHERE pipeline_id = :p
+        GROUP BY stage_id, directions, day HAVING sum(stays) <> 0
+        UNION ALL
+        SELECT 'funnel', stage_id, directions, day, sum(deals), NULL
+        FROM funnel_totals WHERE pipeline_id = :p
+        GROUP BY stage_id, directions, day HAVING sum(deals) <> 0
+    ), recomputed AS (
+        SELECT 'stay', h.from_stage_id, d.directions, (h.moved_at AT TIME ZONE 'UTC')::date,
+            count(*), sum(extract(epoch FROM h.moved_at - h.from_entered_at))
+        FROM deal_stage_history h JOIN deals d ON d.id = h.deal_id
+        WHERE h.pipeline_id = :p AND h.from_stage_id IS NOT NULL
+            AND d.deleted_at IS NULL AND NOT d.client_hidden
+        GROUP BY 2, 3, 4
+        UNION ALL
+        SELECT 'funnel', f.position_stage, d.directions, (d.created_at AT TIME ZONE 'UTC')::date,
+            count(*), NULL
+        FROM deals d JOIN LATERAL (
+            SELECT s.id AS position_stage FROM deal_stage_history h
+            JOIN stages s ON s.id = h.to_stage_id
+            WHERE h.deal_id = d.id AND s.kind IN ('open', 'won')
+            ORDER BY s.position DESC, s.id DESC LIMIT 1
+        ) f ON true
+        WHERE d.pipeline_id = :p AND d.deleted_at IS NULL AND NOT d.client_hidden
+        GROUP BY 2, 3, 4
+    )
+    SELECT json_build_object(
+        'kept', (SELECT count(*) FROM kept),
+        'differ', (SELECT count(*) FROM (
+            (TABLE kept EXCEPT ALL TABLE recomputed)
+            UNION ALL (TABLE recomputed EXCEPT ALL TABLE kept)) diff))
+"""
+
+
+def test_totals_match_a_recomputation_from_the_history(
+    stack: Stack, direction: str, sales: dict[str, Any]
+) -> None:
+    """The per-day totals the report reads (ADR 44) equal the stage history recomputed, after
+    moves, a deletion, a restore and a reordering of the stages."""
+    me = stack.user([direction])
+    pipeline, ids, won = sales["pipeline"]["id"], sales["ids"], sales["won"]["id"]
+
+    def check() -> None:
+        found = stack.scalar(KEPT_AND_RECOMPUTED, p=pipeline)
+        assert found["kept"] > 0
+        assert found["differ"] == 0, found
+
+    def first_reached() -> int:
+        report = stack.call("GET", f"/v1/analytics/sales?pipeline_id={pipeline}", me).json()
+        return int(report["pipelines"][0]["funnel"][0]["reached"])
+
+    check()
+    version = int(stack.scalar("SELECT version FROM deals WHERE id = :id", id=won))
+    deleted = stack.call("DELETE", f"/v1/deals/{won}", me, if_match=version)
+    assert deleted.status_code == 204, deleted.text
+    check()
+    assert first_reached() == 3
+    restored = stack.call("POST", f"/v1/deals/{won}/restore", me, if_match=version + 1)
+    assert restored.status_code == 200, restored.text
+    check()
+    assert first_reached() == 4
+
+    def reorder(order: list[str]) -> None:
+        current = stack.call("GET", f"/v1/pipelines/{pipeline}", me)
+        response = stack.call(
+            "PUT",
+            f"/v1/pipelines/{pipeline}/stages/order",
+            me,
+            if_match=int(current.headers["ETag"].split('"')[1]),
+            json={"stage_ids": order},
+        )
+        assert response.status_code == 200, response.text
+
+    reorder([ids[1], ids[0], *ids[2:]])
+    check()
+    reorder(ids)
+    check()

@@ -12,7 +12,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from clientele_shared.events.catalog import DEALS, DELIVERIES, INTERACTION_LOG, PIPELINE, TASKS
+from clientele_shared.events.catalog import (
+    DEALS,
+    DELIVERIES,
+    ERP_DOCUMENTS,
+    INTERACTION_LOG,
+    PIPELINE,
+    TASKS,
+)
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.schemas.interactions import InteractionLogged
 from clientele_shared.events.schemas.notifier import DeliveryResult
@@ -465,6 +472,114 @@ def test_create_task_actions_and_triggers_from_tasks_and_payments(
         assert _runs(stack, deal, rule)[0]["status"] == "fired"
     tags = set(stack.call("GET", f"/v1/deals/{deal['id']}", user).json()["tags"])
     assert {"agreed-by-task", "task-late", "paid"} <= tags
+
+
+def test_an_erp_invoice_on_the_deal_fires(stack: Stack, pipeline: dict[str, Any]) -> None:
+    """The ERP's invoice (over `clientele.erp.documents`) attached to the deal fires an
+    `invoice_received` rule of its currency, once across a redelivery; another currency not."""
+    rubles = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "invoice_received", "currency": "RUB"},
+        conditions={"all": [{"cel": "event.due_date == '2027-01-15'"}]},
+        actions=[{"kind": "add_tags", "tags": ["invoiced"]}],
+    )
+    dollars = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "invoice_received", "currency": "USD"},
+        actions=[{"kind": "add_tags", "tags": ["dollars"]}],
+    )
+    deal = _deal(stack, pipeline)
+    document_id = f"INV-{uuid.uuid4()}"
+    invoice = Envelope(
+        type="erp.invoice.issued",
+        schema_version=1,
+        producer="erp",
+        correlation_id=uuid.uuid4().hex,
+        actor=Actor(subject="erp", kind="service"),
+        aggregate_id=document_id,
+        payload={
+            "document_id": document_id,
+            "deal_id": deal["id"],
+            "number": "СЧ-1",
+            "date": "2027-01-05",
+            "due_date": "2027-01-15",
+            "amount": "1200.50",
+            "currency": "RUB",
+        },
+    )
+    stack.send(ERP_DOCUMENTS, [invoice, invoice])
+    wait_for(lambda: bool(_runs(stack, deal, rubles)), 60, "the invoice firing")
+    [run] = _runs(stack, deal, rubles)
+    assert run["status"] == "fired"
+    assert run["trigger"]["amount"] == "1200.50"
+    assert run["trigger"]["document_id"] == document_id
+    current = stack.call("GET", f"/v1/deals/{deal['id']}", stack.user(SRC)).json()
+    assert current["tags"] == ["invoiced"]
+    assert _runs(stack, deal, dollars) == []
+
+
+def test_create_a_deal_in_another_pipeline(stack: Stack, pipeline: dict[str, Any]) -> None:
+    """`create_deal` adds one deal for the client in another pipeline in the firing's unit of
+    work (its id derived from the firing: a run is one deal), copying the deal's fields."""
+    user = stack.user(SRC)
+    body = {"name": "Повторные продажи", "directions": SRC, "stages": DEFAULT_STAGES}
+    repeat = stack.call("POST", "/v1/pipelines", user, json=body).json()
+    seller = stack.employee(SRC)
+    rule = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "manual"},
+        actions=[
+            {
+                "kind": "create_deal",
+                "pipeline_id": repeat["id"],
+                "title": "Повтор: {{ deal.title }}",
+                "tags": ["repeat"],
+            }
+        ],
+    )
+    deal = _deal(
+        stack, pipeline, amount="700.00", currency="RUB", responsible_employee_id=str(seller)
+    )
+    run = stack.call("POST", f"{RULES}/{rule['id']}/run", user, json={"deal_id": deal["id"]})
+    assert run.status_code == 200, run.text
+    [step] = run.json()["steps"]
+    assert step["status"] == "done", step
+    created = stack.call("GET", f"/v1/deals/{step['detail']['deal_id']}", user).json()
+    assert created["pipeline_id"] == repeat["id"]
+    assert created["stage_id"] == repeat["stages"][0]["id"]
+    assert (created["title"], created["amount"], created["currency"]) == (
+        "Повтор: Сделка",
+        "700.00",
+        "RUB",
+    )
+    assert created["responsible_employee_id"] == str(seller)
+    assert created["organization_id"] == deal["organization_id"]
+    assert created["tags"] == ["repeat"]
+    [event] = stack.events(DEALS, {created["id"]}, 1)
+    assert event.type == "pipeline.deal.created"
+    assert event.causation_id == run.json()["id"]
+    count = "SELECT count(*) FROM deals WHERE pipeline_id = :p"
+    assert stack.scalar(count, p=repeat["id"]) == 1
+    # a pipeline the rule's author cannot see: the step fails and nothing is written
+    hidden = stack.call(
+        "POST",
+        "/v1/pipelines",
+        stack.user(["elsewhere"]),
+        json={"name": "Чужая", "directions": ["elsewhere"], "stages": DEFAULT_STAGES},
+    ).json()
+    foreign = _rule(
+        stack,
+        pipeline,
+        trigger={"kind": "manual"},
+        actions=[{"kind": "create_deal", "pipeline_id": hidden["id"], "title": "x"}],
+    )
+    run = stack.call("POST", f"{RULES}/{foreign['id']}/run", user, json={"deal_id": deal["id"]})
+    [step] = run.json()["steps"]
+    assert step["status"] == "failed", step
+    assert stack.scalar(count, p=hidden["id"]) == 0
 
 
 def test_email_templates_fail_on_preview_never_mid_run(

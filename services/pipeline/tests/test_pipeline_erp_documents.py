@@ -13,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from clientele_shared.events.catalog import DEALS, ERP_DOCUMENTS, REGISTRY
 from clientele_shared.events.envelope import Actor, Envelope
-from clientele_shared.events.schemas.directory import OrganizationCreated
+from clientele_shared.events.schemas.directory import OrganizationCreated, OrganizationMerged
 from pipeline_testkit import DEFAULT_STAGES, Stack
 
 NORTH = ["north"]
@@ -180,6 +180,51 @@ def test_by_inn_only(stack: Stack) -> None:
         "the shipment with its client",
         id=client,
     )
+
+
+def test_a_clients_documents_without_a_deal(stack: Stack, deal: dict[str, Any]) -> None:
+    """A client's documents are read by organization, those attached to no deal too, within
+    the caller's directions; a merged client's documents show on the survivor."""
+    inn = _inn()
+    client = _organization(stack, inn)
+    invoice = _erp(
+        "erp.invoice.issued",
+        document_id=f"INV-{uuid.uuid4()}",
+        inn=inn,
+        number="СЧ-9",
+        date="2026-12-05",
+        amount="0.10",
+        currency="EUR",
+    )
+    stack.send(ERP_DOCUMENTS, [invoice])
+    stack.wait_until(
+        "SELECT count(*) FROM erp_documents WHERE organization_id = :id",
+        1,
+        "the invoice",
+        id=client,
+    )
+    north, south = stack.user(NORTH), stack.user(["south"])
+    response = stack.call("GET", f"/v1/organizations/{client}/documents", north)
+    assert response.status_code == 200, response.text
+    [found] = response.json()
+    assert (found["kind"], found["deal_id"], found["amount"]) == ("invoice", None, "0.10")
+    assert stack.call("GET", f"/v1/organizations/{client}/documents", south).status_code == 404
+    unknown = stack.call("GET", f"/v1/organizations/{uuid.uuid4()}/documents", north)
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"].startswith("application/problem+json")
+    survivor = uuid.UUID(deal["organization_id"])
+    merged = OrganizationMerged(
+        survivor_id=survivor, merged_id=client, survivor_version=2, merged_version=2
+    )
+    stack.publish("organization", "directory.organization.merged", merged, survivor)
+    stack.wait_until(
+        "SELECT merged_into FROM organizations WHERE organization_id = :id",
+        survivor,
+        "the merge",
+        id=client,
+    )
+    on_survivor = stack.call("GET", f"/v1/organizations/{survivor}/documents", north).json()
+    assert invoice.payload["document_id"] in {d["document_id"] for d in on_survivor}
 
 
 def test_documents_it_cannot_attach_are_dead_lettered(stack: Stack, deal: dict[str, Any]) -> None:

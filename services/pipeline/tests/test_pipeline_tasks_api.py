@@ -16,6 +16,7 @@ import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import INTERACTION_LOG, REGISTRY, TASKS
 from clientele_shared.events.envelope import Actor, Envelope
+from clientele_shared.events.schemas.directory import OrganizationMerged
 from clientele_shared.events.schemas.interactions import ResponsibilityHandedOver
 from clientele_shared.events.topics import PIPELINE, notification_requests
 from clientele_shared.testing.infra import Infrastructure
@@ -310,6 +311,44 @@ def test_hand_over_moves_the_clients_open_tasks(stack: Stack, seller: uuid.UUID)
     for task in (done, elsewhere, someone_elses):
         unchanged = stack.call("GET", f"/v1/tasks/{task['id']}", north).json()
         assert unchanged["assignee_employee_id"] == task["assignee_employee_id"]
+
+
+def test_merged_client_tasks_follow_the_survivor(stack: Stack, seller: uuid.UUID) -> None:
+    """The directory's merge (over Kafka) moves every task of the merged client, done ones too,
+    to the survivor, as it moves deals; a redelivery changes nothing more."""
+    survivor, merged, other = (stack.organization(NORTH) for _ in range(3))
+    common = {"deadline": _in(10), "assignee_employee_id": str(seller)}
+    moving = [_create(stack, title=f"M{i}", organization_id=str(merged), **common) for i in (1, 2)]
+    stack.call(
+        "POST",
+        f"/v1/tasks/{moving[1]['id']}/complete",
+        stack.user(NORTH),
+        if_match=1,
+        json={"result": "ok"},
+    ).raise_for_status()
+    elsewhere = _create(stack, title="other", organization_id=str(other), **common)
+    event = OrganizationMerged(
+        survivor_id=survivor, merged_id=merged, survivor_version=2, merged_version=2
+    )
+    stack.publish("organization", "directory.organization.merged", event, survivor)
+    stack.wait_until(
+        "SELECT count(*) FROM tasks WHERE organization_id = :org",
+        2,
+        "the tasks on the survivor",
+        org=survivor,
+    )
+    stack.publish("organization", "directory.organization.merged", event, survivor)
+    north = stack.user(NORTH)
+    for task, version in zip(moving, (2, 3), strict=True):
+        current = stack.call("GET", f"/v1/tasks/{task['id']}", north).json()
+        assert (current["organization_id"], current["version"]) == (str(survivor), version)
+        audit = stack.call("GET", f"/v1/tasks/{task['id']}/audit", north).json()
+        assert audit[-1]["action"] == "client_merged"
+        changed = stack.events(TASKS, {task["id"]}, version)[-1]
+        assert changed.type == "pipeline.task.changed"
+        assert changed.payload["changes"]["organization_id"]["new"] == str(survivor)
+    unchanged = stack.call("GET", f"/v1/tasks/{elsewhere['id']}", north).json()
+    assert (unchanged["organization_id"], unchanged["version"]) == (str(other), 1)
 
 
 def test_secret_calendar_feed(stack: Stack, seller: uuid.UUID) -> None:

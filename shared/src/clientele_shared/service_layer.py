@@ -13,11 +13,11 @@ with who, when and the old and new values, and the change's events staged.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -44,11 +44,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from clientele_shared.auth.access import writable_directions
 from clientele_shared.auth.principal import Principal
 from clientele_shared.bulk import COPY_FROM, Copy
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.http.concurrency import PreconditionFailed, check_version
+from clientele_shared.http.problems import Conflict
 from clientele_shared.observability import current_correlation_id
 
 
@@ -269,11 +271,15 @@ async def unit_of_work(
 
 @asynccontextmanager
 async def within(
-    session: AsyncSession, outbox: Outbox, audit_log: Table | None, actor: Actor
+    session: AsyncSession,
+    outbox: Outbox,
+    audit_log: Table | None,
+    actor: Actor,
+    actor_name: str | None = None,
 ) -> AsyncIterator[UnitOfWork]:
     """A unit of work inside a transaction someone else owns (an event consumer's inbox
     transaction): the events are staged when the block ends; the owner commits."""
-    uow = UnitOfWork(session, outbox, audit_log, actor)
+    uow = UnitOfWork(session, outbox, audit_log, actor, actor_name)
     yield uow
     await outbox.add_many(session, uow.events)
 
@@ -404,3 +410,84 @@ def soft_delete_values(subject: str, *, delete: bool = True) -> dict[str, Any]:
         "deleted_at": func.now() if delete else None,
         "deleted_by": subject if delete else None,
     }
+
+
+class Deletable(Protocol):
+    """A soft-deletable record as a service reads it."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def deleted_at(self) -> datetime | None: ...
+
+    @property
+    def directions(self) -> Sequence[str]: ...
+
+
+async def soft_delete(
+    uow: UnitOfWork,
+    record: Versioned,
+    current: Deletable,
+    expected: set[int],
+    *,
+    writer: Principal | None = None,
+    events: Iterable[Envelope] = (),
+) -> int:
+    """Soft-delete a record locked by :meth:`Versioned.lock` (restorable); return the new
+    version. 412 on a stale If-Match, then, with ``writer``, 403 unless he may write in all its
+    directions; audited as ``deleted``, ``events`` staged."""
+    return await _set_deleted(uow, record, current, expected, True, writer, events)
+
+
+async def restore(
+    uow: UnitOfWork,
+    record: Versioned,
+    current: Deletable,
+    expected: set[int],
+    *,
+    what: str,
+    writer: Principal | None = None,
+    events: Iterable[Envelope] = (),
+) -> int:
+    """Bring back a soft-deleted record locked by :meth:`Versioned.lock`; return the new
+    version. 409 when it is not deleted or was merged into another (its ``merged_into``, where
+    it has one; ``what`` names it: "The deal is not deleted."), 412 on a stale If-Match, then,
+    with ``writer``, 403 unless he may write in all its directions; audited as ``restored``,
+    ``events`` staged."""
+    if current.deleted_at is None:
+        raise Conflict(f"The {what} is not deleted.")
+    merged_into = getattr(current, "merged_into", None)
+    if merged_into is not None:
+        raise Conflict(
+            f"The {what} was merged into another; it cannot be restored.",
+            merged_into=str(merged_into),
+        )
+    return await _set_deleted(uow, record, current, expected, False, writer, events)
+
+
+async def _set_deleted(
+    uow: UnitOfWork,
+    record: Versioned,
+    current: Deletable,
+    expected: set[int],
+    delete: bool,
+    writer: Principal | None,
+    events: Iterable[Envelope],
+) -> int:
+    check_version(expected, current.version)
+    if writer is not None:
+        writable_directions(writer, current.directions)
+    return await write_version(
+        uow,
+        record,
+        current.id,
+        current=current.version,
+        expected=expected,
+        values=soft_delete_values(uow.actor.subject, delete=delete),
+        action="deleted" if delete else "restored",
+        events=events,
+    )

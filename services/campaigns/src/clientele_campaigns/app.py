@@ -50,8 +50,10 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
     runtime = ServiceRuntime(settings, metadata, publishes=PUBLISHES)
     subscriptions.subscribe(runtime.consumer, runtime.outbox)
+    storage = create_storage(settings)
     if settings.run_mailing_worker:
-        runtime.add_background_task("mailing-worker", MailingWorker(runtime, settings).run)
+        worker = MailingWorker(runtime, settings, storage)
+        runtime.add_background_task("mailing-worker", worker.run)
     app = create_service_app(
         runtime,
         title="Clientele campaigns",
@@ -73,10 +75,12 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         ],
         upload_limits={
             r"/v1/campaigns/[^/]+/documents": settings.attachment_max_bytes
-            + settings.upload_overhead_bytes
+            + settings.upload_overhead_bytes,
+            r"/v1/mailings/[^/]+/letterhead": settings.letterhead_max_bytes
+            + settings.upload_overhead_bytes,
         },
     )
-    app.state.storage = storage = create_storage(settings)
+    app.state.storage = storage
     if isinstance(storage, S3Storage):
         runtime.add_background_task("s3-client", storage.run)
     return app

@@ -32,3 +32,9 @@ class CampaignsSettings(AttachmentStorageSettings):
     """Recipients rendered and handed to the notifier in one transaction."""
     mailing_poll_interval: float = 1.0
     """Seconds the mailing worker sleeps when nothing is due or pending."""
+    print_workers: int = Field(default=1, ge=1, le=32)
+    """Worker processes rendering paper mailings' PDFs (CPU work, off the event loop)."""
+    toner_cartridge_yield: int = Field(default=3000, ge=1)
+    """Pages a toner cartridge prints at 5 % coverage (ISO/IEC 19752): the consumables
+    estimate of paper mailings."""
+    letterhead_max_bytes: int = Field(default=5_242_880, ge=1)

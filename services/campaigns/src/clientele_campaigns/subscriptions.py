@@ -37,7 +37,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.clients.service import READ_MODELS
-from clientele_campaigns.contacts.service import CONTACTS
+from clientele_campaigns.contacts.service import CONTACTS, PREMISES
 from clientele_campaigns.deals.service import apply_deal_event
 from clientele_campaigns.lists.queries import LISTS, MEMBERS
 from clientele_campaigns.mailings import service as mailings
@@ -114,6 +114,7 @@ def subscribe(consumer: EventConsumer, outbox: Outbox) -> None:
     consumer.subscribe(DEALS, "deals", apply_deal_event)
     # mailings: the addresses, birthdays and employments of persons (ADR 38)
     subscribe_state(consumer, PERSONS_STATE, "mailing-contacts", CONTACTS)
+    subscribe_state(consumer, ORGANIZATIONS_STATE, "mailing-premises", PREMISES)  # ADR 46
     consumer.subscribe(DELIVERIES, "mailing-deliveries", MailingResults(outbox))
     # lists and members only from their state topics: one stream, ordered per record
     subscribe_state(consumer, LISTS_STATE, "list-states", LISTS)

@@ -355,6 +355,8 @@ mailings = Table(
     Column("recurrence", JSONB),
     Column("series_id", Uuid),
     Column("issue", Integer, nullable=False, server_default=text("1")),
+    Column("post", JSONB),
+    Column("letterhead", JSONB),
     *_versioned(),
     Index("ix_mailings_directions", "directions", postgresql_using="gin"),
     Index("ix_mailings_due", "status", "scheduled_at"),
@@ -385,4 +387,34 @@ mailing_recipients = Table(
 )
 """The recipients resolved when the mailing started, kept: each one ``excluded`` (with the
 reason), ``pending``, ``queued`` (handed to the notifier, once) and then ``sent``, ``bounced``
-or ``failed``; ``cancelled`` when the mailing was cancelled before its turn."""
+or ``failed``; ``printed`` (paper post: in the mailing's PDFs); ``cancelled`` when the mailing
+was cancelled before its turn."""
+
+mailing_prints = Table(
+    "mailing_prints",
+    metadata,
+    Column("mailing_id", Uuid, ForeignKey("mailings.id"), primary_key=True),
+    Column("campaign_id", Uuid),
+    Column("letters", Integer, nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("sheets", Integer, nullable=False),
+    Column("envelope", String(10), nullable=False),
+    Column("envelopes", Integer, nullable=False),
+    Column("toner_cartridges", Numeric(12, 2), nullable=False),
+    Column("printed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_mailing_prints_campaign", "campaign_id"),
+)
+"""A paper mailing as printed (ADR 46): its letters' and envelopes' PDFs are in the storage
+under ``mailings/<id>/``; the consumables they take count in the effectiveness report."""
+
+mailing_organizations = Table(
+    "mailing_organizations",
+    metadata,
+    Column("organization_id", Uuid, primary_key=True),
+    Column("postal_address", JSONB),
+    Column("fax", String(40)),
+    Column("version", Integer, nullable=False),
+    Column("state_revision", BigInteger, nullable=False),
+)
+"""Read model of what paper and fax mailings need of an organization (from its state topic):
+the postal address (else the actual, else the legal one) and the first fax number."""

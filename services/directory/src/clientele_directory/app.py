@@ -21,14 +21,16 @@ from clientele_shared.rebuild import StateEntity
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
-from clientele_directory.api.lists import router as lists_router
 from clientele_directory.attributes.router import router as attributes_router
 from clientele_directory.auth.router import ISSUER_STATE_KEY
 from clientele_directory.auth.router import router as auth_router
 from clientele_directory.directions.router import router as directions_router
 from clientele_directory.employees.router import router as employees_router
 from clientele_directory.exports.router import router as exports_router
+from clientele_directory.imports.jobs import JobRunner
+from clientele_directory.imports.router import RUNNER_STATE_KEY
 from clientele_directory.imports.router import router as imports_router
+from clientele_directory.lists.router import router as lists_router
 from clientele_directory.merging.router import router as merging_router
 from clientele_directory.organizations.router import router as organizations_router
 from clientele_directory.persons.router import router as persons_router
@@ -141,6 +143,9 @@ def create_app(settings: DirectorySettings | None = None) -> FastAPI:
             settings.import_max_bytes + settings.upload_overhead_bytes,
         ),
     )
+    runner = JobRunner(runtime)
+    runtime.add_background_task("import-jobs", runner.run)
+    setattr(app.state, RUNNER_STATE_KEY, runner)
     auth = runtime.settings.auth
     if auth.private_key_file is not None:  # the built-in token issuer (POST /v1/auth/token)
         setattr(app.state, ISSUER_STATE_KEY, TokenIssuer.from_settings(auth))

@@ -40,8 +40,8 @@ from clientele_shared.events.schemas.directory import (
 )
 
 from clientele_directory.directions.rules import DirectionRecord
-from clientele_directory.domain.lists import OrganizationList
 from clientele_directory.employees.rules import Employee
+from clientele_directory.lists.rules import OrganizationList
 from clientele_directory.organizations.rules import Organization
 from clientele_directory.persons.rules import Employment, Person
 from clientele_directory.register.rules import RegisterEntry

@@ -43,3 +43,17 @@ class DirectorySettings(ServiceSettings):
     import_chunk_rows: int = Field(
         default=2500, ge=1, le=5000, description="rows an import matches and writes together"
     )
+    import_jobs_per_process: int = Field(
+        default=2, ge=1, le=16, description="import jobs one directory process runs at a time"
+    )
+    import_job_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="a job's lease: renewed by its heartbeat, then another process takes it",
+    )
+    import_job_sweep_seconds: float = Field(
+        default=15.0, gt=0, description="how often a process looks for jobs no live process runs"
+    )
+    import_job_max_attempts: int = Field(
+        default=3, ge=1, description="runs of one job (its process died) before it fails"
+    )

@@ -7,6 +7,7 @@ definitions are what the code reads and writes, and must agree with them.
 from clientele_shared.events.tables import inbox_table, outbox_table
 from clientele_shared.service_layer import audit_table
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Computed,
@@ -15,7 +16,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -277,3 +280,55 @@ spellings."""
 
 audit_log = audit_table(metadata)
 """Append-only (a trigger refuses UPDATE and DELETE): one row per change of any record."""
+
+import_jobs = Table(
+    "import_jobs",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("filename", Text),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("overrides", JSONB, nullable=False),
+    Column("replace_lists", Boolean, nullable=False, server_default=text("false")),
+    Column("principal", JSONB, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("file_bytes", BigInteger, nullable=False),
+    Column("total_rows", Integer),
+    Column("rows_read", Integer, nullable=False, server_default=text("0")),
+    Column("counts", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("header", JSONB),
+    Column("problem", JSONB),
+    Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("owner", Text),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+)
+"""Imports run as background jobs (ADR 41): who asked (``principal``, replayed by whichever
+process runs it), the directions that see it, its progress and counts, and the lease of the
+process running it (``owner`` until ``lease_until``, renewed by its heartbeat)."""
+
+import_job_files = Table(
+    "import_job_files",
+    metadata,
+    Column("job_id", Uuid, ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+"""A job's uploaded file in parts of a MiB (written and read a part at a time), removed when
+the job ends."""
+
+import_job_lines = Table(
+    "import_job_lines",
+    metadata,
+    Column("job_id", Uuid, ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("rank", SmallInteger, primary_key=True),
+    Column("row", Integer, primary_key=True),
+    Column("line", JSONB, nullable=False),
+    Column("cells", JSONB),
+)
+"""A job's report, a line per row worth reporting; ``rank`` 0 for rows with errors (listed
+first), 1 for the others; ``cells`` the offending row as read, for the .xlsx report."""

@@ -41,6 +41,13 @@ MAX_UNPACKED_BYTES = 1 << 30
 """What all parts of one .xlsx package may unpack to together."""
 MAX_SHARED_STRINGS_CHARS = 128_000_000
 """The shared strings of a workbook, all together (they are held in memory while it is read)."""
+MAX_SHARED_STRINGS_BYTES = 256 << 20
+"""What the shared strings may take in memory, estimated per string (its characters and the
+object around it): a package of tiny strings (``<si/>`` by the million) is refused at this
+size instead of driving a reader to gigabytes."""
+_STRING_OVERHEAD = 64
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row(?=[\s/>])([^>]*)>")
+_ROW_NUMBER = re.compile(rb"""\br\s*=\s*["']\s*([0-9.eE+]+)""")
 _RATIO_FROM_BYTES = 1 << 20
 _SNIFF_BYTES = 65_536
 
@@ -86,14 +93,7 @@ class _Workbook:
         reader.read_manifest()
         reader.read_workbook()
         self.epoch = reader.wb.epoch
-        self.sheet = next(
-            (
-                rel.target
-                for _, rel in reader.parser.find_sheets()
-                if rel.target in reader.valid_files and "chartsheet" not in rel.Type
-            ),
-            None,
-        )
+        self.sheet = _first_sheet(reader)
         self.date_formats: set[int] = set()
         self.timedelta_formats: set[int] = set()
         if ARC_STYLE in reader.valid_files:
@@ -107,6 +107,18 @@ class _Workbook:
         if part is not None:
             with self.archive.open(part.PartName[1:]) as source:
                 self.strings = _shared_strings(source)
+
+
+def _first_sheet(reader: ExcelReader) -> str | None:
+    """The part of the workbook's first worksheet (None when it has none)."""
+    return next(
+        (
+            rel.target
+            for _, rel in reader.parser.find_sheets()
+            if rel.target in reader.valid_files and "chartsheet" not in rel.Type
+        ),
+        None,
+    )
 
 
 def _check_inflation(archive: zipfile.ZipFile) -> None:
@@ -135,17 +147,33 @@ def _text_of(node: Any) -> str:
 
 
 def _shared_strings(source: IO[bytes]) -> list[str]:
+    """The workbook's shared strings; TabularError beyond MAX_SHARED_STRINGS_CHARS characters
+    or MAX_SHARED_STRINGS_BYTES of memory. Each item is dropped from the parsed tree once read
+    (the tree would otherwise keep an element per string)."""
     strings = []
-    chars = 0
-    for _, node in iterparse(source):
+    chars = weight = 0
+    root = None
+    for event, node in iterparse(source, events=("start", "end")):
+        if event == "start":
+            if root is None:
+                root = node
+            continue
         if node.tag == _STRING_ITEM:
-            strings.append(_text_of(node).replace("x005F_", ""))
-            chars += len(strings[-1])
+            text = _text_of(node).replace("x005F_", "")
+            strings.append(text)
+            chars += len(text)
+            weight += 2 * len(text) + _STRING_OVERHEAD
             if chars > MAX_SHARED_STRINGS_CHARS:
                 raise TabularError(
                     f"the .xlsx file's texts hold more than {MAX_SHARED_STRINGS_CHARS:,} characters"
                 )
-            node.clear()
+            if weight > MAX_SHARED_STRINGS_BYTES:
+                raise TabularError(
+                    f"the .xlsx file's shared texts would take more than "
+                    f"{MAX_SHARED_STRINGS_BYTES >> 20} MiB of memory"
+                )
+            if root is not None:
+                root.clear()
     return strings
 
 
@@ -273,6 +301,78 @@ def _csv_rows(file: IO[bytes]) -> Iterator[list[str | None]]:
         raise TabularError(f"line {reader.line_num}: {exc}") from None
     finally:
         text.detach()
+
+
+def _xlsx_last_row(file: IO[bytes]) -> int:
+    """The first worksheet's last row number, from a scan of its XML for row tags (the rows
+    it leaves out and blank ones count): no cell is read, no shared string loaded."""
+    try:
+        reader = ExcelReader(file, read_only=True, data_only=True)
+        _check_inflation(reader.archive)
+        reader.read_manifest()
+        reader.read_workbook()
+        sheet = _first_sheet(reader)
+        if sheet is None:
+            return 0
+        last = 0
+        tail = b""
+        with reader.archive.open(sheet) as source:
+            while block := source.read(1 << 20):
+                data = tail + block
+                end = 0
+                for match in _ROW_TAG.finditer(data):
+                    end = match.end()
+                    number = _ROW_NUMBER.search(match.group(1))
+                    try:
+                        at = int(float(number.group(1))) if number else last + 1
+                    except (ValueError, OverflowError):
+                        at = last + 1
+                    last = max(last, at)
+                    if last > MAX_ROW_NUMBER:
+                        raise TabularError(f"row {last} is beyond a worksheet's last row")
+                tail = data[max(end, len(data) - 4096) :]
+        reader.archive.close()
+        return last
+    except TabularError:
+        raise
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise TabularError(f"not a readable .xlsx file ({exc.__class__.__name__})") from None
+    except ParseError:
+        raise TabularError("not a readable .xlsx file (its XML cannot be read)") from None
+
+
+def _csv_last_row(file: IO[bytes]) -> int:
+    """The number of records of a CSV file (blank lines count), read once with the csv module;
+    undecodable bytes are left to the reading pass to report."""
+    sample = file.read(_SNIFF_BYTES)
+    file.seek(0)
+    encoding = _encoding(sample)
+    first_line = sample.split(b"\n", 1)[0].decode(encoding, errors="replace")
+    delimiter = max(";,\t|", key=first_line.count)
+    text = io.TextIOWrapper(file, encoding=encoding, errors="replace", newline="")
+    try:
+        return sum(1 for _ in csv.reader(text, delimiter=delimiter))
+    except csv.Error:
+        return 0  # the reading pass names the line
+    finally:
+        text.detach()
+        file.seek(0)
+
+
+def last_row(file: IO[bytes], filename: str | None) -> int:
+    """How many rows the file has, the header and blank rows included (an .xlsx counts to its
+    last row number): what the row limits are checked against before any row is read."""
+    head = file.read(8)
+    file.seek(0)
+    try:
+        if head.startswith(b"PK\x03\x04"):
+            return _xlsx_last_row(file)
+        if not head or head.startswith(b"\xd0\xcf\x11\xe0") or b"\x00" in file.read(_SNIFF_BYTES):
+            return 0  # refused by read_rows with its reason
+        file.seek(0)
+        return _csv_last_row(file)
+    finally:
+        file.seek(0)
 
 
 def read_rows(file: IO[bytes], filename: str | None) -> Iterator[list[str | None]]:

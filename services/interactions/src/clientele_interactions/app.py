@@ -1,4 +1,4 @@
-"""Composition root of the interactions service."""
+"""Composition root of the interactions service: one line per feature router."""
 
 from __future__ import annotations
 
@@ -16,16 +16,24 @@ from clientele_shared.runtime import ServiceRuntime, create_service_app
 from clientele_shared.storage import S3Storage, create_storage
 from fastapi import FastAPI
 
-from clientele_interactions.api import routers
-from clientele_interactions.api.common import install_rule_handlers
+from clientele_interactions.analytics.router import router as analytics
+from clientele_interactions.attachments.router import router as attachments
+from clientele_interactions.capture.imap import ImapPoller
+from clientele_interactions.capture.router import router as capture
 from clientele_interactions.clients.cache import SummaryCache
 from clientele_interactions.clients.events import CARDS
+from clientele_interactions.clients.router import router as clients
 from clientele_interactions.clock import Clock, SystemClock
-from clientele_interactions.imap import ImapPoller
+from clientele_interactions.exports.router import router as exports
+from clientele_interactions.handovers.router import router as handovers
+from clientele_interactions.log.overdue import OverdueWorker
+from clientele_interactions.log.router import router as log
+from clientele_interactions.problems import install_rule_handlers
+from clientele_interactions.results.router import router as results
 from clientele_interactions.settings import InteractionsSettings
 from clientele_interactions.subscriptions import subscribe
 from clientele_interactions.tables import metadata
-from clientele_interactions.worker import OverdueWorker
+from clientele_interactions.unmatched.router import router as unmatched
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PUBLISHES = (INTERACTION_LOG, notification_requests(INTERACTIONS))
@@ -53,7 +61,17 @@ def create_app(
         runtime,
         title="Clientele interactions",
         description="The log of contacts with clients, planning, reminders and the client summary.",
-        routers=routers(),
+        routers=[
+            clients,
+            capture,
+            unmatched,
+            log,
+            results,
+            attachments,
+            handovers,
+            exports,
+            analytics,
+        ],
         upload_limits={
             r"/v1/interactions/[^/]+/attachments": settings.attachment_max_bytes
             + settings.upload_overhead_bytes,

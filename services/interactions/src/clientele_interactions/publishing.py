@@ -23,8 +23,8 @@ from clientele_shared.events.schemas.notifications import (
 from clientele_shared.events.topics import INTERACTIONS
 from pydantic import BaseModel
 
-from clientele_interactions.domain.model import Interaction
-from clientele_interactions.domain.rules import overdue_key, reminder_id, reminder_time
+from clientele_interactions.log.rules import overdue_key, reminder_id, reminder_time
+from clientele_interactions.log.schemas import Interaction
 
 
 def _snapshot(interaction: Interaction) -> dict[str, object]:

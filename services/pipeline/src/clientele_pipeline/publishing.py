@@ -10,7 +10,7 @@ from typing import Any
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.base import FieldChange
-from clientele_shared.events.schemas.erp import PaymentReceived
+from clientele_shared.events.schemas.erp import InvoiceIssued, PaymentReceived
 from clientele_shared.events.schemas.notifications import (
     Channel,
     NotificationRequested,
@@ -25,6 +25,7 @@ from clientele_shared.events.schemas.pipeline import (
     DEAL_CHANGED,
     DEAL_CREATED,
     DEAL_DELETED,
+    DEAL_INVOICE_RECEIVED,
     DEAL_LOST,
     DEAL_PAYMENT_RECEIVED,
     DEAL_RESTORED,
@@ -33,6 +34,7 @@ from clientele_shared.events.schemas.pipeline import (
     DealChanged,
     DealCreated,
     DealDeleted,
+    DealInvoiceReceived,
     DealLost,
     DealPaymentReceived,
     DealRestored,
@@ -205,6 +207,30 @@ def deal_deleted(outbox: Outbox, deal: Deal, actor: Actor) -> Envelope:
     return outbox.envelope(
         DEAL_DELETED,
         DealDeleted(deal_id=deal.id, version=deal.version, organization_id=deal.organization_id),
+        aggregate_id=str(deal.id),
+        directions=deal.directions,
+        actor=actor,
+    )
+
+
+def deal_invoice_received(
+    outbox: Outbox, deal: Deal, invoice: InvoiceIssued, actor: Actor
+) -> Envelope:
+    """An invoice the ERP issued, attached to the deal (for automation)."""
+    payload = DealInvoiceReceived(
+        deal_id=deal.id,
+        organization_id=deal.organization_id,
+        pipeline_id=deal.pipeline_id,
+        document_id=invoice.document_id,
+        number=invoice.number,
+        date=invoice.date,
+        due_date=invoice.due_date,
+        amount=invoice.amount,
+        currency=invoice.currency,
+    )
+    return outbox.envelope(
+        DEAL_INVOICE_RECEIVED,
+        payload,
         aggregate_id=str(deal.id),
         directions=deal.directions,
         actor=actor,

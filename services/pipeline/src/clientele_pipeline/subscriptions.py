@@ -67,6 +67,7 @@ class OrganizationEvents:
                 before = await clients.organization(session, record.organization_id)
                 if await clients.apply_organization(session, record):  # older: changes nothing
                     await deals.follow_client(uow, before, record)
+                    await tasks.follow_client(uow, before, record)
 
 
 class PersonEvents:

@@ -1,6 +1,8 @@
 """Every table of the pipeline service (SQLAlchemy Core): pipelines and stages, deals and their
 stage history, the audit trail, the read models of the directory, the outbox and the inbox."""
 
+from typing import Any
+
 from clientele_shared.directory_read_models import directory_tables
 from clientele_shared.events.tables import inbox_table, outbox_table
 from clientele_shared.service_layer import audit_table
@@ -108,6 +110,7 @@ deals = Table(
     Column("client_hidden", Boolean, nullable=False, server_default=text("false")),
     *_versioned(),
     Index("ix_deals_organization", "organization_id"),
+    Index("ix_deals_pipeline_created", "pipeline_id", "created_at"),
     Index("ix_deals_stage", "stage_id"),
     Index(
         "ix_deals_board",
@@ -182,13 +185,51 @@ deal_stage_history = Table(
     Column("deal_version", Integer, nullable=False),
     Column("from_entered_at", DateTime(timezone=True)),
     Index("ix_deal_stage_history_deal", "deal_id", "id"),
-    Index("ix_deal_stage_history_to_stage", "to_stage_id", "moved_at"),
+    Index(
+        "ix_deal_stage_history_to_stage",
+        "to_stage_id",
+        "moved_at",
+        postgresql_include=["deal_id"],  # the wins read from the index alone (ADR 44)
+    ),
+    Index("ix_deal_stage_history_pipeline_moved", "pipeline_id", "moved_at"),
 )
 """Append-only: every stage a deal entered (the first row has no ``from_stage_id``), the input
 of the analytics (time in stage is computed from it, never from the deal's mutable fields):
 ``from_entered_at`` is when the deal had entered the stage it leaves (the previous row's
 ``moved_at``), so a stay's length is one subtraction in the row, without a window over the
 history."""
+
+
+def _analytics_totals(name: str, *measures: Column[Any]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("pipeline_id", Uuid, nullable=False),
+        Column("stage_id", Uuid, nullable=False),
+        Column("directions", ARRAY(String(64)), nullable=False),
+        Column("day", Date, nullable=False),
+        Column("shard", SmallInteger, nullable=False),
+        *measures,
+        PrimaryKeyConstraint("stage_id", "directions", "day", "shard"),
+        Index(f"ix_{name}_pipeline_day", "pipeline_id", "day"),
+    )
+
+
+stage_stay_totals = _analytics_totals(
+    "stage_stay_totals",
+    Column("stays", Integer, nullable=False),
+    Column("seconds", Numeric, nullable=False),
+)
+"""Stays in a stage (from the stage history) of the shown deals per stage, direction set and
+UTC day the stay ended: their number and their summed length in seconds. Kept by triggers on
+``deal_stage_history`` and ``deals`` in the transaction of each move, deletion, restore or
+direction change (migration 0016, ADR 44); summed over the shards like ``stage_totals``."""
+
+funnel_totals = _analytics_totals("funnel_totals", Column("deals", Integer, nullable=False))
+"""Shown deals per furthest open or won stage they entered, direction set and UTC day of their
+creation (the funnel), kept by the same triggers; recomputed from the history when a stage's
+position or kind changes (``analytics_funnel_rebuild``, ADR 44)."""
+
 
 directory = directory_tables(metadata)
 organizations, persons, employees = directory.organizations, directory.persons, directory.employees

@@ -20,6 +20,7 @@ from clientele_shared.service_layer import (
     Versioned,
     audit_trail,
     field_changes,
+    restore,
     soft_delete_values,
     unit_of_work,
     write_version,
@@ -275,16 +276,9 @@ async def restore_campaign(
 ) -> Campaign:
     async with work(runtime, principal) as uow:
         current = await locked_campaign(uow, principal, campaign_id, deleted=None)
-        if current.deleted_at is None:
-            raise Conflict("The marketing event is not deleted.")
-        restored = await new_version(
-            uow,
-            current,
-            expected,
-            action="restored",
-            changes={},
-            values=soft_delete_values(principal.subject, delete=False),
-        )
+        await restore(uow, CAMPAIGN, current, expected, what="marketing event")
+        restored = await queries.load(uow.session, campaign_id)
+        assert restored is not None
         uow.stage(publishing.campaign_restored(uow.outbox, restored, uow.actor))
         return restored
 

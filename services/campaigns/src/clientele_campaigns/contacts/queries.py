@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import bindparam
 from sqlalchemy.types import Uuid
 
-from clientele_campaigns.contacts.rules import Contact
-from clientele_campaigns.tables import mailing_contacts
+from clientele_campaigns.contacts.rules import Contact, Premises
+from clientele_campaigns.tables import mailing_contacts, mailing_organizations
 
 _COLUMNS = [
     mailing_contacts.c.person_id,
@@ -47,3 +47,13 @@ async def employed_at(
         .order_by(mailing_contacts.c.person_id)
     )
     return [Contact.model_validate(row._mapping) for row in rows]
+
+
+async def premises_of(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Premises]:
+    table = mailing_organizations
+    rows = await session.execute(
+        select(table.c.organization_id, table.c.postal_address, table.c.fax).where(
+            any_of(table.c.organization_id, ids)
+        )
+    )
+    return {row.organization_id: Premises.model_validate(row._mapping) for row in rows}

@@ -7,7 +7,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from clientele_shared.events.schemas.directory import PersonState
+from clientele_shared.events.schemas.directory import OrganizationState, PersonState
 from pydantic import BaseModel, ConfigDict
 
 GENDER_ATTRIBUTES = ("gender", "пол")
@@ -80,6 +80,29 @@ def contact_columns(state: PersonState) -> dict[str, Any]:
         "attributes": state.attributes,
         "employments": employments,
         "organization_ids": sorted({e.organization_id for e in state.employments}),
+        "version": state.version,
+        "state_revision": state.revision,
+    }
+
+
+class Premises(BaseModel):
+    """Where paper and faxes reach an organization."""
+
+    model_config = ConfigDict(frozen=True)
+
+    organization_id: uuid.UUID
+    postal_address: dict[str, Any] | None = None
+    fax: str | None = None
+
+
+def organization_columns(state: OrganizationState) -> dict[str, Any]:
+    """The organizations read model's row of a state snapshot: the postal address (else the
+    actual, else the legal one) and the first fax number."""
+    fax = next((p.get("number") for p in state.phones if p.get("kind") == "fax"), None)
+    return {
+        "organization_id": state.organization_id,
+        "postal_address": state.postal_address or state.actual_address or state.legal_address,
+        "fax": fax if isinstance(fax, str) else None,
         "version": state.version,
         "state_revision": state.revision,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from clientele_shared.auth.access import visible_to
@@ -13,7 +14,7 @@ from sqlalchemy import func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.effectiveness.rules import AttributedDeal, Money, Quantity
-from clientele_campaigns.tables import budget_lines, campaigns, deals, participants
+from clientele_campaigns.tables import budget_lines, campaigns, deals, mailing_prints, participants
 
 
 async def visible_ids(
@@ -92,7 +93,37 @@ async def quantities(
     found: dict[uuid.UUID, list[Quantity]] = defaultdict(list)
     for campaign_id, unit, quantity in rows:
         found[campaign_id].append(Quantity(unit=unit, quantity=quantity))
+    for campaign_id, used in (await printed(session, ids)).items():
+        found[campaign_id] += used
     return found
+
+
+async def printed(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Quantity]]:
+    """What the events' printed paper mailings took (ADR 46), as units of their own:
+    ``mailing_sheet_a4``, ``mailing_envelope_dl`` / ``_c5``, ``mailing_toner_cartridge``."""
+    p = mailing_prints.c
+    rows = await session.execute(
+        select(
+            p.campaign_id,
+            p.envelope,
+            func.sum(p.sheets),
+            func.sum(p.envelopes),
+            func.sum(p.toner_cartridges),
+        )
+        .where(p.campaign_id.in_(ids))
+        .group_by(p.campaign_id, p.envelope)
+        .order_by(p.campaign_id, p.envelope)
+    )
+    found: dict[uuid.UUID, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for campaign_id, envelope, sheets, envelopes, toner in rows:
+        used = found[campaign_id]
+        used["mailing_sheet_a4"] += sheets
+        used[f"mailing_envelope_{envelope}"] += envelopes
+        used["mailing_toner_cartridge"] += toner
+    return {
+        campaign_id: [Quantity(unit=unit, quantity=q) for unit, q in sorted(used.items())]
+        for campaign_id, used in found.items()
+    }
 
 
 def _participating(ids: list[uuid.UUID]) -> Any:

@@ -10,12 +10,18 @@ from typing import Any
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
 from clientele_shared.bulk import COPY_FROM, Copy
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_campaigns.mailings.rules import Mailing, Recipient
-from clientele_campaigns.tables import mailing_keys, mailing_recipients, mailings
+from clientele_campaigns.mailings.rules import Mailing, PrintRun, Recipient
+from clientele_campaigns.tables import (
+    directory,
+    mailing_keys,
+    mailing_prints,
+    mailing_recipients,
+    mailings,
+)
 
 
 async def signing_key(session: AsyncSession) -> bytes:
@@ -59,7 +65,25 @@ async def load(
     if row is None:
         return None
     counted = await totals(session, mailing_id) if with_totals else {}
-    return Mailing.model_validate({**row, "totals": counted})
+    printed = await print_run(session, mailing_id) if with_totals else None
+    return Mailing.model_validate({**row, "totals": counted, "printed": printed})
+
+
+async def print_run(session: AsyncSession, mailing_id: uuid.UUID) -> PrintRun | None:
+    row = (
+        (
+            await session.execute(
+                select(mailing_prints).where(mailing_prints.c.mailing_id == mailing_id)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else PrintRun.model_validate(row)
+
+
+async def insert_print_run(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(mailing_prints).values(**values))
 
 
 async def list_visible(
@@ -96,11 +120,29 @@ async def due(session: AsyncSession) -> Mailing | None:
     return None if row is None else Mailing.model_validate(row)
 
 
-async def sending(session: AsyncSession) -> list[uuid.UUID]:
+async def sending(session: AsyncSession, channel: str = "email") -> list[uuid.UUID]:
     rows = await session.scalars(
-        select(mailings.c.id).where(mailings.c.status == "sending").order_by(mailings.c.prepared_at)
+        select(mailings.c.id)
+        .where(mailings.c.status == "sending", mailings.c.channel == channel)
+        .order_by(mailings.c.prepared_at)
     )
     return list(rows)
+
+
+async def lock_if_sending(session: AsyncSession, mailing_id: uuid.UUID) -> Mailing | None:
+    """The mailing while it is sending, locked for this replica alone (others skip it)."""
+    row = (
+        (
+            await session.execute(
+                select(mailings)
+                .where(mailings.c.id == mailing_id, mailings.c.status == "sending")
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else Mailing.model_validate(row)
 
 
 async def share_if_sending(session: AsyncSession, mailing_id: uuid.UUID) -> Mailing | None:
@@ -128,9 +170,10 @@ async def insert_recipients(session: AsyncSession, rows: list[dict[str, Any]]) -
 
 
 async def claim_pending(
-    session: AsyncSession, mailing_id: uuid.UUID, limit: int
+    session: AsyncSession, mailing_id: uuid.UUID, limit: int | None
 ) -> list[Recipient]:
-    """Up to ``limit`` pending recipients, locked; those another replica holds are skipped."""
+    """Up to ``limit`` (None: all) pending recipients, locked; those another replica holds are
+    skipped."""
     rows = await session.execute(
         select(mailing_recipients)
         .where(
@@ -227,8 +270,15 @@ async def recipients(
     status: str | None,
     after: uuid.UUID | None,
     limit: int,
+    reader: Principal,
 ) -> list[Recipient]:
-    stmt = select(mailing_recipients).where(mailing_recipients.c.mailing_id == mailing_id)
+    """A page of a mailing's recipients; the excluded only when ``reader`` may see them."""
+    persons = directory.persons
+    seen = select(persons.c.person_id).where(visible_to(reader, persons.c.directions))
+    stmt = select(mailing_recipients).where(
+        mailing_recipients.c.mailing_id == mailing_id,
+        or_(mailing_recipients.c.status != "excluded", mailing_recipients.c.person_id.in_(seen)),
+    )
     if status is not None:
         stmt = stmt.where(mailing_recipients.c.status == status)
     if after is not None:

@@ -1,5 +1,5 @@
 """HTTP of mailings: create, change, validate, preview, send, pause, resume, cancel; the
-recipients and the totals."""
+recipients and the totals; a paper mailing's letterhead and printed PDFs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from typing import Annotated, Literal
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.http.concurrency import IfMatch, etag, required_versions
 from clientele_shared.runtime import CurrentRuntime
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
 
+from clientele_campaigns.documents.router import storage_of
 from clientele_campaigns.mailings import service
 from clientele_campaigns.mailings.rules import (
     Mailing,
@@ -146,4 +148,53 @@ async def mailing_recipients(
         status=status,
         after=after,
         limit=limit,
+    )
+
+
+@router.put("/{mailing_id}/letterhead")
+async def upload_letterhead(
+    mailing_id: uuid.UUID,
+    file: Annotated[UploadFile, File(description="the company letterhead, PNG or JPEG")],
+    principal: CurrentPrincipal,
+    runtime: CurrentRuntime,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Mailing:
+    """The letterhead a paper mailing's letters are printed under (before it starts)."""
+    mailing = await service.set_letterhead(
+        runtime=runtime,
+        principal=principal,
+        storage=storage_of(request),
+        settings=service.settings_of(runtime),
+        mailing_id=mailing_id,
+        upload=file,
+        expected=required_versions(if_match),
+    )
+    return _tagged(response, mailing)
+
+
+@router.get("/{mailing_id}/print/{name}", response_class=Response)
+async def download_print(
+    mailing_id: uuid.UUID,
+    name: Literal["letters", "envelopes"],
+    principal: CurrentPrincipal,
+    runtime: CurrentRuntime,
+    request: Request,
+) -> Response:
+    """A printed paper mailing's PDF: all its letters (A4), or its envelopes."""
+    chunks = await service.open_print(
+        runtime=runtime,
+        principal=principal,
+        storage=storage_of(request),
+        mailing_id=mailing_id,
+        name=name,
+    )
+    return StreamingResponse(
+        chunks,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{mailing_id}-{name}.pdf"',
+            "X-Content-Type-Options": "nosniff",
+        },
     )

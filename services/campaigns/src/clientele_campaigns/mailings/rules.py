@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,10 +31,14 @@ from pydantic import (
 
 from clientele_campaigns.consent.rules import ConsentEntry
 from clientele_campaigns.contacts.rules import Contact
+from clientele_campaigns.mailings.postal import EnvelopeFormat, PostalAddress, postal_address
 from clientele_campaigns.templates.rules import TemplateParts
 
 MailingStatus = Literal["draft", "scheduled", "sending", "paused", "done", "cancelled"]
-RecipientStatus = Literal["excluded", "pending", "queued", "sent", "bounced", "failed", "cancelled"]
+RecipientStatus = Literal[
+    "excluded", "pending", "queued", "printed", "sent", "bounced", "failed", "cancelled"
+]
+Channel = Literal["email", "post"]
 Exclusion = Literal[
     "no_consent",
     "unsubscribed",
@@ -138,13 +143,42 @@ def next_issue(recurrence: Recurrence, previous: datetime, anchor_day: int) -> d
     return datetime.combine(day, recurrence.at, tzinfo=zone)
 
 
+class PostOptions(BaseModel):
+    """A paper mailing's envelopes: their format and the sender's name and address (the
+    address as written, with its six-digit postcode: "123456, г. Москва, ул. Ленина, д. 1")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    envelope: EnvelopeFormat = "dl"
+    sender_name: Title
+    sender_address: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=8, max_length=500)
+    ]
+
+    @field_validator("sender_address")
+    @classmethod
+    def _with_postcode(cls, value: str) -> str:
+        if postal_address({"text": value}) is None:
+            raise ValueError("the sender's address must start with its six-digit postcode")
+        return value
+
+    @property
+    def sender(self) -> PostalAddress:
+        found = postal_address({"text": self.sender_address})
+        assert found is not None
+        return found
+
+
 class MailingDraft(BaseModel):
-    """A new e-mail mailing."""
+    """A new mailing: e-mail (the default), paper post (``post``: letters and envelopes as
+    PDF) or fax."""
 
     model_config = ConfigDict(extra="forbid")
 
     title: Title
     directions: Directions = Field(min_length=1)
+    channel: Channel = "email"
+    post: PostOptions | None = Field(default=None, description="a paper mailing's envelopes")
     campaign_id: uuid.UUID | None = None
     template: TemplateParts
     attachments: list[AttachmentRef] = Field(default_factory=list, max_length=20)
@@ -159,6 +193,12 @@ class MailingDraft(BaseModel):
     def _first_issue(self) -> MailingDraft:
         if self.recurrence is not None and self.scheduled_at is None:
             raise ValueError("a newsletter needs scheduled_at, its first issue")
+        if self.channel != "email" and not self.template.text:
+            raise ValueError("a paper or fax mailing prints the template's text part: give one")
+        if self.channel == "post" and self.post is None:
+            raise ValueError("a paper mailing needs post: its envelopes and sender")
+        if self.channel != "post" and self.post is not None:
+            raise ValueError("post is for paper mailings only")
         return self
 
 
@@ -174,6 +214,29 @@ class MailingPatch(BaseModel):
     audience: Audience | None = None
     scheduled_at: AwareDatetime | None = None
     recurrence: Recurrence | None = None
+    post: PostOptions | None = None
+
+
+class Letterhead(BaseModel):
+    """The company letterhead a paper mailing's letters are printed under."""
+
+    content_type: str
+    width: int
+    height: int
+    size: int
+
+
+class PrintRun(BaseModel):
+    """A paper mailing as printed: its two PDFs and what printing them takes (the
+    effectiveness report counts these consumables)."""
+
+    letters: int
+    pages: int
+    sheets: int
+    envelope: EnvelopeFormat
+    envelopes: int
+    toner_cartridges: Decimal
+    printed_at: datetime
 
 
 class Mailing(BaseModel):
@@ -181,7 +244,10 @@ class Mailing(BaseModel):
 
     id: uuid.UUID
     title: str
-    channel: Literal["email"]
+    channel: Channel
+    post: PostOptions | None = None
+    letterhead: Letterhead | None = None
+    printed: PrintRun | None = None
     status: MailingStatus
     directions: list[str]
     campaign_id: uuid.UUID | None = None
@@ -230,7 +296,9 @@ class Validation(BaseModel):
 
     recipients: int
     excluded: dict[str, int]
-    exclusions: list[Recipient] = Field(description="up to 1,000, in person id order")
+    exclusions: list[Recipient] = Field(
+        description="up to 1,000 the caller may see, in person id order"
+    )
     unsubscribe_link: bool
 
 
@@ -315,10 +383,14 @@ def classify(
     consent: ConsentEntry | None,
     template: MessageTemplate | None,
     context: Mapping[str, Any] | None,
+    channel: Channel = "email",
+    postal: PostalAddress | None = None,
 ) -> Resolved:
     """Whether a candidate gets the mailing, or the first reason it does not, in this order:
-    unknown person, blocked person, blocked organization, unsubscribed, no consent, no address,
-    missing template fields (all of them named; not checked again without ``template``)."""
+    unknown person, blocked person, blocked organization, unsubscribed, no consent, no address
+    (for the channel: an e-mail address, or the organization's postal address with its
+    postcode), missing template fields (all of them named; not checked again without
+    ``template``)."""
     email = contact.email_at(candidate.organization_id) if contact else None
 
     def excluded(reason: Exclusion, detail: str | None = None) -> Resolved:
@@ -335,8 +407,10 @@ def classify(
     if consent is None or not consent.granted:
         unsubscribed = consent is not None and consent.source == "unsubscribe"
         return excluded("unsubscribed" if unsubscribed else "no_consent")
-    if email is None:
+    if channel == "email" and email is None:
         return excluded("no_address")
+    if channel == "post" and postal is None:
+        return excluded("no_address", "no postal address with a postcode")
     missing = [] if template is None else template.missing(context or {})
     if missing:
         return excluded("missing_field", ", ".join(missing))

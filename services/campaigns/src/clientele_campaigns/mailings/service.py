@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import multiprocessing
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,10 +19,19 @@ from clientele_shared.auth.access import ensure_visible, writable_directions
 from clientele_shared.auth.principal import Principal
 from clientele_shared.directory_read_models import OrganizationRecord, PersonRecord
 from clientele_shared.events.envelope import Actor, Envelope
-from clientele_shared.http.problems import Conflict, NotFound, invalid, invalid_field
+from clientele_shared.http.problems import (
+    Conflict,
+    NotFound,
+    ProblemError,
+    invalid,
+    invalid_field,
+)
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import UnitOfWork, Versioned, unit_of_work, write_version
+from clientele_shared.storage import AttachmentStorage, BlobMissing, single
 from clientele_shared.templating import MessageTemplate, TemplateInvalid, try_render
+from clientele_shared.worker_processes import end_with_parent
+from fastapi import UploadFile
 from pydantic import ValidationError
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,12 +41,23 @@ from clientele_campaigns.campaigns import service as campaigns
 from clientele_campaigns.clients.service import READ_MODELS
 from clientele_campaigns.consent import service as consent
 from clientele_campaigns.contacts import queries as contacts_queries
-from clientele_campaigns.contacts.rules import Contact
+from clientele_campaigns.contacts.rules import Contact, Premises
 from clientele_campaigns.lists import service as lists
 from clientele_campaigns.mailings import queries
+from clientele_campaigns.mailings.postal import (
+    Letter,
+    LetterheadInvalid,
+    PostalAddress,
+    PrintJob,
+    Sender,
+    letterhead_size,
+    postal_address,
+    print_job,
+)
 from clientele_campaigns.mailings.rules import (
     EDITABLE_STATUSES,
     Candidate,
+    Letterhead,
     ListAudience,
     Mailing,
     MailingDraft,
@@ -60,7 +83,7 @@ from clientele_campaigns.templates.rules import compile_parts, context, problems
 KIND = "mailing"
 MAILING = Versioned(mailings, KIND)
 WORKER = Actor(subject="campaigns-mailer", kind="service")
-CHANNEL = "email"
+EMAIL = "email"
 MAX_EXCLUSIONS_SHOWN = 1000
 _NOT_FOUND = "The mailing does not exist."
 _PLACEHOLDER_URL = "https://unsubscribe.invalid/"
@@ -128,6 +151,7 @@ def _values(draft: MailingDraft) -> dict[str, Any]:
         "recurrence": None
         if draft.recurrence is None
         else draft.recurrence.model_dump(mode="json"),
+        "post": None if draft.post is None else draft.post.model_dump(mode="json"),
     }
 
 
@@ -143,7 +167,7 @@ async def create(*, runtime: ServiceRuntime, principal: Principal, draft: Mailin
             {
                 **values,
                 "id": mailing_id,
-                "channel": CHANNEL,
+                "channel": draft.channel,
                 "status": "draft",
                 "directions": draft.directions,
                 "series_id": mailing_id if draft.recurrence is not None else None,
@@ -163,6 +187,9 @@ async def create(*, runtime: ServiceRuntime, principal: Principal, draft: Mailin
 
 
 def _json(value: Any) -> Any:
+    """A value as the audit's JSON keeps it (an event's id as text, a time in ISO 8601)."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
@@ -202,6 +229,8 @@ async def change(
                 "audience": current.audience,
                 "scheduled_at": current.scheduled_at,
                 "recurrence": current.recurrence,
+                "channel": current.channel,
+                "post": current.post,
                 **patch.model_dump(exclude_unset=True),
             }
         )
@@ -235,6 +264,8 @@ def _draft_of(mailing: Mailing) -> dict[str, Any]:
         "audience": mailing.audience,
         "scheduled_at": mailing.scheduled_at,
         "recurrence": mailing.recurrence,
+        "channel": mailing.channel,
+        "post": mailing.post,
     }
 
 
@@ -260,7 +291,7 @@ async def act(
             )
         values: dict[str, Any] = {"status": target}
         if action == "send":
-            if not _template(current).refers_to("unsubscribe_url"):
+            if current.channel == EMAIL and not _template(current).refers_to("unsubscribe_url"):
                 raise invalid_field(
                     "template", "an e-mail mailing needs {{ unsubscribe_url }}", "unsubscribe_link"
                 )
@@ -299,6 +330,7 @@ class _Facts:
     persons: dict[uuid.UUID, PersonRecord]
     organizations: dict[uuid.UUID, OrganizationRecord]
     contacts: dict[uuid.UUID, Contact]
+    premises: dict[uuid.UUID, Premises]
     consents: dict[uuid.UUID, Any]
     event: dict[str, Any] | None
 
@@ -340,7 +372,8 @@ async def _facts(
         persons=await READ_MODELS.persons_of(session, person_ids),
         organizations=await READ_MODELS.organizations_of(session, organization_ids),
         contacts=await contacts_queries.contacts_of(session, person_ids),
-        consents=await consent.granted(session, person_ids, CHANNEL),
+        premises=await contacts_queries.premises_of(session, organization_ids),
+        consents=await consent.granted(session, person_ids, mailing.channel),
         event=event,
     )
 
@@ -407,9 +440,19 @@ def _classify_all(
                 consent=facts.consents.get(candidate.person_id),
                 template=template,
                 context=values,
+                channel=mailing.channel,
+                postal=_postal(facts, candidate),
             )
         out.append((resolved, values if keep_values else None))
     return out
+
+
+def _postal(facts: _Facts, candidate: Candidate) -> PostalAddress | None:
+    """The postal address a letter to the candidate goes to: their organization's."""
+    if candidate.organization_id is None:
+        return None
+    premises = facts.premises.get(candidate.organization_id)
+    return None if premises is None else postal_address(premises.postal_address)
 
 
 async def _resolve(
@@ -431,18 +474,23 @@ async def _resolve(
 async def validate(
     *, runtime: ServiceRuntime, principal: Principal, mailing_id: uuid.UUID
 ) -> Validation:
-    """Who a send now would reach and who not, with why (no writes)."""
+    """Who a send now would reach and who not, with why (no writes). The excluded are only
+    those the caller may see: a shared list's members of other directions name nobody."""
     async with runtime.sessions() as session:
         mailing = await _visible(session, principal, mailing_id)
         template = _template(mailing)
         resolved = await _resolve(session, mailing, template)
-    excluded = [r for r in resolved if r.status == "excluded"]
+        excluded = [r for r in resolved if r.status == "excluded"]
+        if not principal.sees_all_directions:
+            persons = await READ_MODELS.persons_of(session, {r.person_id for r in excluded})
+            seen = {i for i, p in persons.items() if principal.can_see(p.directions)}
+            excluded = [r for r in excluded if r.person_id in seen]
     counts: dict[str, int] = {}
     for r in excluded:
         counts[str(r.reason)] = counts.get(str(r.reason), 0) + 1
     shown = sorted(excluded, key=lambda r: r.person_id)[:MAX_EXCLUSIONS_SHOWN]
     return Validation(
-        recipients=len(resolved) - len(excluded),
+        recipients=sum(1 for r in resolved if r.status != "excluded"),
         excluded=counts,
         exclusions=[Recipient.model_validate(r.row(mailing_id)) for r in shown],
         unsubscribe_link=template.refers_to("unsubscribe_url"),
@@ -520,7 +568,7 @@ async def list_recipients(
     async with runtime.sessions() as session:
         await _visible(session, principal, mailing_id)
         return await queries.recipients(
-            session, mailing_id, status=status, after=after, limit=limit
+            session, mailing_id, status=status, after=after, limit=limit, reader=principal
         )
 
 
@@ -573,7 +621,7 @@ async def _schedule_next_issue(uow: UnitOfWork, mailing: Mailing) -> None:
         {
             **_values(MailingDraft.model_validate(_draft_of(mailing))),
             "id": issue_id,
-            "channel": CHANNEL,
+            "channel": mailing.channel,
             "status": "scheduled",
             "directions": mailing.directions,
             "scheduled_at": due,
@@ -670,6 +718,208 @@ def _render_batch(
     return outcomes, envelopes
 
 
+# --- paper post (ADR 46) ----------------------------------------------------------------------
+
+
+@functools.cache
+def _printers(workers: int) -> ProcessPoolExecutor:
+    """The worker processes that render paper mailings (spawned: a fork of a process running
+    an event loop and threads is unsafe); each ends when the service process is gone."""
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=end_with_parent
+    )
+
+
+def _print_key(mailing_id: uuid.UUID, name: str) -> str:
+    return f"mailings/{mailing_id}/{name}"
+
+
+PRINTS = {"letters": "letters.pdf", "envelopes": "envelopes.pdf"}
+"""The PDFs of a printed paper mailing, by the name its download takes."""
+
+
+async def print_due(
+    runtime: ServiceRuntime, settings: CampaignsSettings, storage: AttachmentStorage
+) -> int:
+    """Print each sending paper mailing: its letters and envelopes as two PDFs (rendered in
+    worker processes), stored, its recipients marked printed and it done, in one transaction
+    (a replica printing another mailing is not waited for); how many letters."""
+    async with runtime.sessions() as session:
+        sending = await queries.sending(session, "post")
+    printed = 0
+    for mailing_id in sending:
+        printed += await _print(runtime, settings, storage, mailing_id)
+    return printed
+
+
+async def _print(
+    runtime: ServiceRuntime,
+    settings: CampaignsSettings,
+    storage: AttachmentStorage,
+    mailing_id: uuid.UUID,
+) -> int:
+    async with _work(runtime) as uow:
+        mailing = await queries.lock_if_sending(uow.session, mailing_id)
+        if mailing is None or mailing.post is None:
+            return 0
+        claimed = await queries.claim_pending(uow.session, mailing_id, limit=None)
+        candidates = [Candidate(r.person_id, r.organization_id) for r in claimed]
+        facts = await _facts(uow.session, mailing, candidates)
+        template = compile_parts(mailing.parts)
+        outcomes, letters = await asyncio.to_thread(_letters, mailing, template, candidates, facts)
+        letterhead = None
+        if mailing.letterhead is not None:
+            letterhead = await _read(storage, _print_key(mailing_id, "letterhead"))
+        job = PrintJob(
+            letters=letters,
+            letterhead=letterhead,
+            sender=Sender(mailing.post.sender_name, mailing.post.sender),
+            envelope=mailing.post.envelope,
+            cartridge_yield=settings.toner_cartridge_yield,
+        )
+        pool = _printers(settings.print_workers)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(pool, print_job, job)
+        except BrokenProcessPool:
+            _printers.cache_clear()  # the next attempt gets new workers
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        for name, data in (("letters", result.letters_pdf), ("envelopes", result.envelopes_pdf)):
+            key = _print_key(mailing_id, PRINTS[name])
+            await storage.put(key, single(data), content_type="application/pdf")
+        await queries.record_outcomes(uow.session, mailing_id, outcomes)
+        used = result.consumables
+        await queries.insert_print_run(
+            uow.session,
+            {
+                "mailing_id": mailing_id,
+                "campaign_id": mailing.campaign_id,
+                "letters": len(letters),
+                "pages": result.pages,
+                "sheets": used.sheets,
+                "envelope": mailing.post.envelope,
+                "envelopes": used.envelopes,
+                "toner_cartridges": used.toner_cartridges,
+            },
+        )
+        await write_version(
+            uow,
+            MAILING,
+            mailing_id,
+            current=mailing.version,
+            expected={mailing.version},
+            values={"status": "done", "finished_at": await uow.session.scalar(_now())},
+            action="printed",
+            changes={"status": {"old": "sending", "new": "done"}},
+            note=f"{len(letters)} letters on {used.sheets} sheets, {used.envelopes} envelopes",
+        )
+    return len(letters)
+
+
+def _letters(
+    mailing: Mailing, template: MessageTemplate, candidates: list[Candidate], facts: _Facts
+) -> tuple[list[tuple[uuid.UUID, str, str | None, str | None]], list[Letter]]:
+    """Classify again (a consent withdrawn or a block since the start excludes now) and render
+    each letter's text: the recipients' outcomes and the letters."""
+    outcomes: list[tuple[uuid.UUID, str, str | None, str | None]] = []
+    letters: list[Letter] = []
+    for (resolved, values), candidate in zip(
+        _classify_all(mailing, None, candidates, facts, lambda _p: None),
+        candidates,
+        strict=True,
+    ):
+        address = _postal(facts, candidate)
+        if resolved.status != "pending" or values is None or address is None:
+            outcomes.append((resolved.person_id, "excluded", resolved.reason, resolved.detail))
+            continue
+        rendered = try_render(template, values, checked=True)
+        if isinstance(rendered, str) or not rendered.text:
+            detail = rendered[:2000] if isinstance(rendered, str) else "no text"
+            outcomes.append((resolved.person_id, "failed", "render_failed", detail))
+            continue
+        person, organization = values["person"], values["organization"]
+        addressee = [str(organization["legal_name"])] if organization else []
+        addressee.append(str(person["dative"]["full_name"] or person["full_name"]))
+        letters.append(
+            Letter(
+                addressee=tuple(addressee),
+                address=address,
+                subject=rendered.subject,
+                body=rendered.text,
+                recipient=", ".join([*addressee[:1], str(person["full_name"])]),
+            )
+        )
+        outcomes.append((resolved.person_id, "printed", None, None))
+    return outcomes, letters
+
+
+async def _read(storage: AttachmentStorage, key: str) -> bytes:
+    return b"".join([chunk async for chunk in await storage.get(key)])
+
+
+async def set_letterhead(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    storage: AttachmentStorage,
+    settings: CampaignsSettings,
+    mailing_id: uuid.UUID,
+    upload: UploadFile,
+    expected: set[int],
+) -> Mailing:
+    """The company letterhead (a PNG or JPEG image) of a paper mailing not started yet: its
+    letters are printed under it. Checked in a thread; stored before the mailing names it."""
+    async with runtime.sessions() as session:
+        mailing = await _visible(session, principal, mailing_id)
+    writable_directions(principal, mailing.directions)
+    if mailing.channel != "post":
+        raise invalid_field("channel", "only paper mailings have a letterhead", "not_paper")
+    data = await upload.read(settings.letterhead_max_bytes + 1)
+    if len(data) > settings.letterhead_max_bytes:
+        raise ProblemError(413, "Too large", "The letterhead image is too large.")
+    try:
+        width, height = await asyncio.to_thread(letterhead_size, data)
+    except LetterheadInvalid as exc:
+        raise invalid_field("file", str(exc), "not_an_image", location="body") from None
+    content_type = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+    await storage.put(_print_key(mailing_id, "letterhead"), single(data), content_type=content_type)
+    head = Letterhead(content_type=content_type, width=width, height=height, size=len(data))
+    async with campaigns.work(runtime, principal) as uow:
+        current = await _locked(uow, principal, mailing_id)
+        if current.status not in EDITABLE_STATUSES:
+            raise Conflict("A started mailing cannot be changed.", kind="mailing-started")
+        await write_version(
+            uow,
+            MAILING,
+            mailing_id,
+            current=current.version,
+            expected=expected,
+            values={"letterhead": head.model_dump()},
+            action="letterhead",
+            changes={"letterhead": {"old": None, "new": head.model_dump()}},
+        )
+    return await get(runtime=runtime, principal=principal, mailing_id=mailing_id)
+
+
+async def open_print(
+    *,
+    runtime: ServiceRuntime,
+    principal: Principal,
+    storage: AttachmentStorage,
+    mailing_id: uuid.UUID,
+    name: str,
+) -> AsyncIterator[bytes]:
+    """A printed paper mailing's letters or envelopes PDF (404 before it is printed)."""
+    async with runtime.sessions() as session:
+        mailing = await _visible(session, principal, mailing_id)
+    if mailing.printed is None:
+        raise NotFound("The mailing has not been printed.")
+    try:
+        return await storage.get(_print_key(mailing_id, PRINTS[name]))
+    except BlobMissing:
+        raise NotFound("The printed file is missing from the storage.") from None
+
+
 async def delivery_result(
     uow: UnitOfWork, key: tuple[uuid.UUID, uuid.UUID], status: str, reason: str | None
 ) -> None:
@@ -713,4 +963,4 @@ async def unsubscribe(*, runtime: ServiceRuntime, token: str) -> None:
         mailing_id, person_id = await _token_target(session, token)
     actor = Actor(subject=f"person:{person_id}", kind="person")
     async with unit_of_work(runtime.sessions, runtime.outbox, audit_log, actor) as uow:
-        await consent.unsubscribed(uow, person_id, mailing_id, CHANNEL)
+        await consent.unsubscribed(uow, person_id, mailing_id, EMAIL)

@@ -1,24 +1,29 @@
 """The mailing worker: starts due mailings and hands their recipients to the notifier, batch by
-batch, on every replica (row locks keep replicas apart)."""
+batch, and prints paper mailings, on every replica (row locks keep replicas apart)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.storage import AttachmentStorage
 
 from clientele_campaigns.mailings import service
 from clientele_campaigns.settings import CampaignsSettings
 
 
 class MailingWorker:
-    def __init__(self, runtime: ServiceRuntime, settings: CampaignsSettings) -> None:
+    def __init__(
+        self, runtime: ServiceRuntime, settings: CampaignsSettings, storage: AttachmentStorage
+    ) -> None:
         self.runtime = runtime
         self.settings = settings
+        self.storage = storage
 
     async def run(self) -> None:
         while True:
             prepared = await service.prepare_due(self.runtime)
             handed = await service.hand_over(self.runtime, self.settings)
+            handed += await service.print_due(self.runtime, self.settings, self.storage)
             if not prepared and handed == 0:
                 await asyncio.sleep(self.settings.mailing_poll_interval)

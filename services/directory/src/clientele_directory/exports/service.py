@@ -19,7 +19,6 @@ from clientele_shared.runtime import ServiceRuntime
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.lists import list_filter, visible_list
 from clientele_directory.attributes.rules import AttributeDefinition, EntityKind
 from clientele_directory.attributes.service import definitions_for
 from clientele_directory.exports import queries
@@ -32,6 +31,7 @@ from clientele_directory.exports.rules import (
     disposition,
     header,
 )
+from clientele_directory.lists.service import list_filter, visible_list
 from clientele_directory.search.queries import name_collation
 from clientele_directory.search.rules import OrganizationFilter
 from clientele_directory.search.service import filter_conditions, prepare_search

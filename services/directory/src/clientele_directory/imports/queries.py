@@ -14,9 +14,12 @@ from sqlalchemy import (
     Text,
     Uuid,
     bindparam,
+    delete,
     func,
+    insert,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +27,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clientele_directory.blocking import organization_blocked_expr
 from clientele_directory.organizations.queries import organization_select
 from clientele_directory.organizations.rules import Organization
-from clientele_directory.tables import employees, organizations, persons, unwanted_register
+from clientele_directory.tables import (
+    employees,
+    import_job_files,
+    import_job_lines,
+    import_jobs,
+    organizations,
+    persons,
+    unwanted_register,
+)
 from clientele_directory.values import STORED
 from clientele_directory.visibility import person_visible
 
@@ -217,3 +228,127 @@ async def blocked_flags(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uui
         select(organizations.c.id, organization_blocked_expr()).where(organizations.c.id.in_(ids))
     )
     return {row.id: row[1] for row in found}
+
+
+# --- jobs (ADR 41) ----------------------------------------------------------------------------
+
+IMPORT_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('clientele-directory-import'))")
+"""Writing imports one at a time: the second of two imports of the same new file waits, then
+finds the first one's organizations and updates them instead of creating them again."""
+
+_CLAIM = text(
+    "UPDATE import_jobs SET state = 'running', owner = :owner, attempts = attempts + 1,"
+    " lease_until = now() + make_interval(secs => :lease), updated_at = now()"
+    " WHERE id = (SELECT id FROM import_jobs WHERE state IN ('queued', 'running')"
+    " AND (lease_until IS NULL OR lease_until < now())"
+    " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+    " RETURNING *"
+)
+"""The oldest job no live process runs: queued, or running under a lease its process stopped
+renewing (it died); the claiming process owns it from now."""
+
+
+async def insert_job(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(import_jobs).values(**values))
+
+
+async def insert_file_part(
+    session: AsyncSession, job_id: uuid.UUID, part: int, data: bytes
+) -> None:
+    await session.execute(insert(import_job_files).values(job_id=job_id, part=part, data=data))
+
+
+async def file_part(session: AsyncSession, job_id: uuid.UUID, part: int) -> bytes | None:
+    found: bytes | None = await session.scalar(
+        select(import_job_files.c.data).where(
+            import_job_files.c.job_id == job_id, import_job_files.c.part == part
+        )
+    )
+    return found
+
+
+async def visible_job(
+    session: AsyncSession, principal: Principal, job_id: uuid.UUID, *, for_update: bool = False
+) -> Any:
+    """The job if the principal sees one of its directions (None otherwise)."""
+    stmt = select(import_jobs).where(
+        import_jobs.c.id == job_id, visible_to(principal, import_jobs.c.directions)
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).first()
+
+
+async def claim(session: AsyncSession, owner: str, lease: float) -> Any:
+    return (await session.execute(_CLAIM, {"owner": owner, "lease": lease})).first()
+
+
+async def renew(session: AsyncSession, job_id: uuid.UUID, owner: str, lease: float) -> bool | None:
+    """Extend the lease; whether a cancel was asked (None: the lease is someone else's)."""
+    found: bool | None = await session.scalar(
+        update(import_jobs)
+        .where(import_jobs.c.id == job_id, import_jobs.c.owner == owner)
+        .values(lease_until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, lease))
+        .returning(import_jobs.c.cancel_requested)
+    )
+    return found
+
+
+async def set_job(
+    session: AsyncSession, job_id: uuid.UUID, holder: str | None, **values: Any
+) -> bool:
+    """Update the job if ``holder`` still owns it (whoever does when None); whether it did."""
+    stmt = update(import_jobs).where(import_jobs.c.id == job_id)
+    if holder is not None:
+        stmt = stmt.where(import_jobs.c.owner == holder)
+    result = await session.execute(stmt.values(updated_at=func.now(), **values))
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def finish_job(
+    session: AsyncSession, job_id: uuid.UUID, holder: str | None, **values: Any
+) -> bool:
+    """End the job (its file removed); False when another process holds it now."""
+    if not await set_job(
+        session, job_id, holder, finished_at=func.now(), owner=None, lease_until=None, **values
+    ):
+        return False
+    await session.execute(delete(import_job_files).where(import_job_files.c.job_id == job_id))
+    return True
+
+
+async def clear_lines(session: AsyncSession, job_id: uuid.UUID, *, rank: int | None = None) -> None:
+    """Remove the job's report lines (those of one rank only, when given)."""
+    stmt = delete(import_job_lines).where(import_job_lines.c.job_id == job_id)
+    if rank is not None:
+        stmt = stmt.where(import_job_lines.c.rank == rank)
+    await session.execute(stmt)
+
+
+async def report_lines(
+    session: AsyncSession, job_id: uuid.UUID, after: tuple[int, int], limit: int
+) -> list[Any]:
+    """Lines after the (rank, row) cursor, errors (rank 0) first."""
+    return list(
+        (
+            await session.execute(
+                select(import_job_lines.c.rank, import_job_lines.c.row, import_job_lines.c.line)
+                .where(
+                    import_job_lines.c.job_id == job_id,
+                    tuple_(import_job_lines.c.rank, import_job_lines.c.row) > tuple_(*after),
+                )
+                .order_by(import_job_lines.c.rank, import_job_lines.c.row)
+                .limit(limit)
+            )
+        ).all()
+    )
+
+
+async def failed_lines(session: AsyncSession, job_id: uuid.UUID) -> Any:
+    """The lines of the rows with errors, in row order, with the rows as read (streamed)."""
+    return await session.stream(
+        select(import_job_lines.c.line, import_job_lines.c.cells)
+        .where(import_job_lines.c.job_id == job_id, import_job_lines.c.rank == 0)
+        .order_by(import_job_lines.c.row)
+        .execution_options(yield_per=1000)
+    )

@@ -21,7 +21,7 @@ import socket
 import struct
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -31,7 +31,7 @@ from clientele_shared.memory import tune_garbage_collector
 from clientele_shared.worker_processes import end_with_parent
 
 from clientele_directory.imports.rules import ParsedRow, is_blank, map_headers, parse_row
-from clientele_directory.tabular import TabularError, read_rows
+from clientele_directory.tabular import TabularError, last_row, read_rows
 
 _FRAME = struct.Struct("!Q")
 """A chunk on the socket: its pickle's length, then the pickle."""
@@ -50,9 +50,25 @@ class ReadPlan:
     chunk_rows: int
 
 
-def parsed_chunks(file: IO[bytes], plan: ReadPlan) -> Iterator[list[ParsedRow]]:
+@dataclass(frozen=True)
+class Opening:
+    """What the reader knows before the first row: the header and the rows the file has (its
+    last row number, blank rows included, the header excluded)."""
+
+    header: list[str | None]
+    rows: int
+
+
+def parsed_chunks(
+    file: IO[bytes], plan: ReadPlan, opened: Callable[[Opening], None] | None = None
+) -> Iterator[list[ParsedRow]]:
     """The file's data rows checked, ``plan.chunk_rows`` at a time; TabularError for a file
-    that cannot be read, has no usable header or has too many rows."""
+    that cannot be read, has no usable header or has too many rows. The rows are counted
+    before any is read (blank rows and the numbers an .xlsx gives its rows count), then
+    ``opened`` is told the header and the count."""
+    total = max(last_row(file, plan.filename) - 1, 0)
+    if total > plan.max_rows:
+        raise TabularError(f"{plan.too_many} (the file has {total:,} rows)")
     rows = read_rows(file, plan.filename)
     header = next(rows, None)
     if header is None:
@@ -64,13 +80,17 @@ def parsed_chunks(file: IO[bytes], plan: ReadPlan) -> Iterator[list[ParsedRow]]:
         raise TabularError(
             "no column names the organization (name it «Наименование»/«legal_name» or «ИНН»)"
         )
+    if opened is not None:
+        opened(Opening(header, total))
     chunk: list[ParsedRow] = []
     for number, row in enumerate(rows, start=2):
-        if is_blank(row):
-            continue
         if number > plan.max_rows + 1:
             raise TabularError(plan.too_many)
-        chunk.append(parse_row(number, mapping, row, plan.directions))
+        if is_blank(row):
+            continue
+        parsed = parse_row(number, mapping, row, plan.directions)
+        parsed.cells = row
+        chunk.append(parsed)
         if len(chunk) >= plan.chunk_rows:
             yield chunk
             chunk = []
@@ -84,11 +104,15 @@ def _stream(path: str, address: str, plan: ReadPlan) -> None:
     through the pool's future."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.connect(address)
+
+        def send(item: object) -> None:
+            data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+            connection.sendall(_FRAME.pack(len(data)) + data)
+
         try:
             with open(path, "rb") as file:
-                for chunk in parsed_chunks(file, plan):
-                    data = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
-                    connection.sendall(_FRAME.pack(len(data)) + data)
+                for chunk in parsed_chunks(file, plan, send):
+                    send(chunk)
         except (BrokenPipeError, ConnectionResetError):
             return
 
@@ -166,6 +190,8 @@ class RowReader:
         self.done: asyncio.Future[None] | None = None
         self.stream: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.opening: Opening | None = None
+        """The header and row count, known once entered."""
 
     def _copy(self, directory: str) -> str:
         path = os.path.join(directory, "upload")
@@ -209,9 +235,13 @@ class RowReader:
             self.stream, self.writer = connected.result()
         finally:
             server.close()
+        opening = await self._frame()
+        if not isinstance(opening, Opening):
+            raise ImportReadFailed("the import's reader sent no header")
+        self.opening = opening
 
-    async def chunk(self) -> list[ParsedRow]:
-        """The next chunk of parsed rows (empty at the end); TabularError from the worker."""
+    async def _frame(self) -> object:
+        """The worker's next item (None at the end of the stream)."""
         assert self.stream is not None
         try:
             size = _FRAME.unpack(await self.stream.readexactly(_FRAME.size))[0]
@@ -221,10 +251,14 @@ class RowReader:
                 await self._outcome()
                 raise ImportReadFailed("the import's reader stopped half-way") from None
             await self._outcome()
-            return []
+            return None
         # our own worker's pickle, over a socket in a directory only this user may enter
-        rows: list[ParsedRow] = pickle.loads(data)  # noqa: S301
-        return rows
+        return pickle.loads(data)  # noqa: S301
+
+    async def chunk(self) -> list[ParsedRow]:
+        """The next chunk of parsed rows (empty at the end); TabularError from the worker."""
+        rows = await self._frame()
+        return rows if isinstance(rows, list) else []
 
     async def _outcome(self) -> None:
         """Wait for the worker's answer: TabularError, ImportReadFailed, or nothing."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import enum
 import json
 import re
@@ -333,6 +334,8 @@ class ParsedRow:
     draft: OrganizationDraft | None
     attributes: dict[str, Any]
     errors: list[RowProblem]
+    cells: list[str | None] = dataclasses.field(default_factory=list)
+    """The row as read (for the report of the rows that fail)."""
     id: uuid.UUID | None = None
     """The organization the row names by its id (an export's ``id`` column), matched first."""
 
@@ -384,8 +387,8 @@ def parse_row(
         draft = OrganizationDraft.model_validate(fields)
     except PydanticValidationError as exc:
         errors += _problems(exc.errors(include_url=False))
-        return ParsedRow(number, given, None, attributes, errors, org_id)
-    return ParsedRow(number, given, draft if not errors else None, attributes, errors, org_id)
+        return ParsedRow(number, given, None, attributes, errors, id=org_id)
+    return ParsedRow(number, given, draft if not errors else None, attributes, errors, id=org_id)
 
 
 def is_blank(row: Sequence[str | None]) -> bool:
@@ -562,3 +565,62 @@ class KnownOrganizations:
             if ids:
                 return self.organizations[ids[0]], kind, None
         return None, None, None
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+UNFINISHED = frozenset({JobState.QUEUED, JobState.RUNNING})
+
+
+class ImportCounts(BaseModel):
+    """What an import did so far (a rejected all-or-nothing run: nothing created or updated)."""
+
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = Field(default=0, description="rows not imported: the rows with errors")
+
+
+class ImportJob(BaseModel):
+    """An import running in the background (ADR 41)."""
+
+    id: uuid.UUID
+    state: JobState
+    mode: ImportMode
+    filename: str | None
+    directions: list[str]
+    created_by: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    total_rows: int | None = Field(description="rows the file has (blank ones too), once counted")
+    rows_read: int = Field(description="rows matched and written (or checked) so far")
+    counts: ImportCounts
+    problem: dict[str, Any] | None = Field(
+        description="why a failed or rejected import ended (problem+json)"
+    )
+    cancel_requested: bool
+    attempts: int = Field(description="runs started; more than one after a process died")
+
+
+class ReportPage(BaseModel):
+    """Report lines, the rows with errors first, then by row number."""
+
+    items: list[RowReport]
+    next_cursor: str | None = None
+
+
+def counts_of(report: ImportReport) -> ImportCounts:
+    return ImportCounts(**report.model_dump(exclude={"mode", "report"}))
+
+
+def rejected_counts(report: ImportReport) -> ImportCounts:
+    """An all-or-nothing run refused: its rows were read, none created or updated."""
+    return ImportCounts(rows=report.rows, skipped=report.rows)

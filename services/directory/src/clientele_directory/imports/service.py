@@ -15,7 +15,6 @@ whichever chunk they were in.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import IO, Any
@@ -24,13 +23,13 @@ from clientele_shared.auth.access import may_write
 from clientele_shared.auth.principal import Principal
 from clientele_shared.bulk import Copy
 from clientele_shared.events.envelope import Envelope
-from clientele_shared.http.problems import ProblemError
+from clientele_shared.http.problems import NotFound, ProblemError
 from clientele_shared.observability import current_correlation_id
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import actor_of
+from fastapi import UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.api.common import legacy_work
 from clientele_directory.attributes.rules import (
     AttributeDefinition,
     AttributeErrors,
@@ -40,14 +39,18 @@ from clientele_directory.attributes.rules import (
 )
 from clientele_directory.attributes.service import definitions_for
 from clientele_directory.imports import queries
-from clientele_directory.imports.reader import ReadPlan, RowReader, readers
+from clientele_directory.imports.reader import Opening, ReadPlan, RowReader, readers
 from clientele_directory.imports.rules import (
     Candidate,
     FileKeys,
+    ImportCounts,
+    ImportJob,
     ImportMode,
     ImportReport,
+    JobState,
     KnownOrganizations,
     ParsedRow,
+    ReportPage,
     RowAction,
     RowProblem,
     RowReport,
@@ -71,8 +74,9 @@ from clientele_directory.tables import (
     audit_log,
     organizations,
 )
-from clientele_directory.tabular import TabularError
+from clientele_directory.tabular import XlsxStream
 from clientele_directory.values import email_domain
+from clientele_directory.work import legacy_work
 
 
 def _unreadable(detail: str) -> ProblemError:
@@ -101,8 +105,12 @@ class _Update:
         self.current, self.patched, self.changes = current, patched, changes
 
 
-ChunkDone = Callable[[list[RowReport]], Awaitable[None]]
-"""Called after each chunk with the report lines kept from it, in row order."""
+ChunkDone = Callable[[list[ParsedRow], list[RowReport]], Awaitable[None]]
+"""Called after each chunk with its rows and the report lines kept from it, in row order."""
+Opened = Callable[[Opening], Awaitable[None]]
+"""Called with the file's header and row count, before the first chunk."""
+Committing = Callable[[AsyncSession, ImportReport], Awaitable[None]]
+"""Called inside the import's transaction just before a writing import commits."""
 
 
 class _Importer:
@@ -263,7 +271,7 @@ class _Importer:
         if creating:
             await self._create(creating, blocked_inns, blocked_domains)
         kept, self.lines = sorted(self.lines, key=lambda line: line.row), []
-        await self.on_chunk(kept)
+        await self.on_chunk(rows, kept)
 
     def _update(
         self,
@@ -533,14 +541,18 @@ async def run_import(
     max_rows: int,
     too_many: str,
     on_chunk: ChunkDone,
+    on_open: Opened | None = None,
+    before_commit: Committing | None = None,
+    report: ImportReport | None = None,
     replace_lists: bool = False,
 ) -> ImportReport:
     """Run one import in one transaction (committed unless a dry run or rejected); the counts.
+    Writing imports run one at a time (IMPORT_LOCK, taken before the first row is matched).
 
     Raises TabularError for a file that cannot be read (even half-way: nothing is written) and
     ImportRejected for an all-or-nothing import with bad rows.
     """
-    report = ImportReport(mode=mode)
+    report = report or ImportReport(mode=mode)
     importer: _Importer | None = None
     try:
         async with runtime.sessions() as session, session.begin():
@@ -563,6 +575,11 @@ async def run_import(
             )
             pool = readers(int(getattr(settings, "import_readers", 2)), settings.gc_young_threshold)
             async with RowReader(pool, file, plan) as reader:
+                assert reader.opening is not None
+                if on_open is not None:
+                    await on_open(reader.opening)
+                if mode is not ImportMode.DRY_RUN:
+                    await session.execute(queries.IMPORT_LOCK)
                 # the next chunk is received while the current one is written
                 following = asyncio.ensure_future(reader.chunk())
                 try:
@@ -574,6 +591,8 @@ async def run_import(
                         following.exception()  # retrieved: the first error is the one raised
             if mode is ImportMode.DRY_RUN or (mode is ImportMode.ALL_OR_NOTHING and importer.bad):
                 raise _Rollback
+            if before_commit is not None:
+                await before_commit(session, report)
     except _Rollback:
         if mode is ImportMode.ALL_OR_NOTHING:
             assert importer is not None
@@ -581,19 +600,28 @@ async def run_import(
     return report
 
 
-async def import_file(
+# --- jobs (ADR 41) ----------------------------------------------------------------------------
+
+FILE_PART = 1 << 20
+"""Bytes of the uploaded file per stored part."""
+
+
+def job_of(row: Any) -> ImportJob:
+    return ImportJob.model_validate(row, from_attributes=True)
+
+
+async def submit(
     runtime: ServiceRuntime,
     principal: Principal,
-    file: IO[bytes],
-    filename: str | None,
+    upload: UploadFile,
     *,
     mode: ImportMode,
     mapping: str | None,
     directions: str | None,
     replace_lists: bool = False,
-) -> bytes:
-    """One import as the HTTP API answers it: the report as JSON (422 problems for a broken
-    file or mapping and for a rejected all-or-nothing run)."""
+) -> ImportJob:
+    """Store the file and queue its import (a 422 problem for a mapping that is no mapping);
+    a process running jobs takes it up (``jobs.JobRunner``)."""
     try:
         overrides = parse_mapping(mapping)
     except ValueError as exc:
@@ -603,41 +631,127 @@ async def import_file(
         if directions
         else sorted(principal.directions)
     )
-    max_rows = int(getattr(runtime.settings, "import_max_rows", 200_000))
-    lines: list[bytes] = []  # as JSON: a dry run keeps a line per row
-
-    async def keep(chunk: list[RowReport]) -> None:
-        lines.extend(line.model_dump_json().encode() for line in chunk)
-
-    try:
-        report = await run_import(
-            runtime,
-            principal,
-            file,
-            filename,
-            mode=mode,
-            overrides=overrides,
-            directions=defaults,
-            max_rows=max_rows,
-            too_many=f"more than {max_rows} rows",
-            on_chunk=keep,
-            replace_lists=replace_lists,
-        )
-    except TabularError as exc:
-        raise _unreadable(str(exc)) from None
-    except ImportRejected as exc:
+    if not defaults or not principal.can_see(defaults):
         raise ProblemError(
-            422,
-            "Import Rejected",
-            str(exc),
-            kind="import-rejected",
-            **exc.report.model_dump(mode="json", exclude={"report"}),
-            report=[json.loads(line) for line in lines],
-        ) from None
-    return _with_lines(report, lines)
+            403, "Forbidden", "You may only import into your own directions.", kind="forbidden"
+        )
+    job_id = uuid.uuid4()
+    async with runtime.sessions() as session, session.begin():
+        size = part = 0
+        await queries.insert_job(
+            session,
+            {
+                "id": job_id,
+                "state": JobState.QUEUED,
+                "mode": mode,
+                "filename": upload.filename,
+                "directions": defaults,
+                "overrides": overrides,
+                "replace_lists": replace_lists,
+                "principal": principal.model_dump(mode="json", exclude={"expires_at"}),
+                "created_by": principal.subject,
+                "file_bytes": 0,
+                "counts": ImportCounts().model_dump(),
+            },
+        )
+        while data := await upload.read(FILE_PART):
+            await queries.insert_file_part(session, job_id, part, data)
+            size, part = size + len(data), part + 1
+        await queries.set_job(session, job_id, None, file_bytes=size)
+        row = await queries.visible_job(session, principal, job_id)
+    return job_of(row)
 
 
-def _with_lines(report: ImportReport, lines: list[bytes]) -> bytes:
-    """The report as JSON with its lines, already JSON, spliced in (not a model per line)."""
-    counts = report.model_dump_json(exclude={"report"}).encode()
-    return b"".join([counts[:-1], b',"report":[', b",".join(lines), b"]}"])
+async def get_job(runtime: ServiceRuntime, principal: Principal, job_id: uuid.UUID) -> ImportJob:
+    async with runtime.sessions() as session:
+        row = await queries.visible_job(session, principal, job_id)
+    if row is None:
+        raise NotFound("No such import.")
+    return job_of(row)
+
+
+async def cancel_job(runtime: ServiceRuntime, principal: Principal, job_id: uuid.UUID) -> ImportJob:
+    """Cancel a queued job at once, a running one at its next chunk (its transaction rolled
+    back: nothing of it is written). Ended jobs are left as they are."""
+    async with runtime.sessions() as session, session.begin():
+        row = await queries.visible_job(session, principal, job_id, for_update=True)
+        if row is None:
+            raise NotFound("No such import.")
+        if row.created_by != principal.subject and not may_write(principal, row.directions):
+            raise ProblemError(
+                403, "Forbidden", "You may not cancel this import.", kind="forbidden"
+            )
+        if row.state == JobState.QUEUED:
+            await queries.finish_job(session, job_id, None, state=JobState.CANCELLED)
+        elif row.state == JobState.RUNNING:
+            await queries.set_job(session, job_id, None, cancel_requested=True)
+        row = await queries.visible_job(session, principal, job_id)
+    return job_of(row)
+
+
+def _cursor(after: str | None) -> tuple[int, int]:
+    if not after:
+        return (-1, 0)
+    try:
+        rank, row = (int(part) for part in after.split(":", 1))
+    except ValueError:
+        raise ProblemError(422, "Invalid Cursor", "Not a cursor of this report.") from None
+    return (rank, row)
+
+
+async def report_page(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    job_id: uuid.UUID,
+    *,
+    after: str | None,
+    limit: int,
+) -> ReportPage:
+    """A page of the job's report: rows with errors first, then the others, by row."""
+    cursor = _cursor(after)
+    async with runtime.sessions() as session:
+        if await queries.visible_job(session, principal, job_id) is None:
+            raise NotFound("No such import.")
+        found = await queries.report_lines(session, job_id, cursor, limit + 1)
+    items = [RowReport.model_validate(line.line) for line in found[:limit]]
+    more = len(found) > limit
+    last = found[limit - 1] if more else None
+    return ReportPage(items=items, next_cursor=f"{last.rank}:{last.row}" if last else None)
+
+
+REASON_HEADER = "Причина / Reason"
+
+
+def _reason(line: RowReport) -> str:
+    return "; ".join(
+        f"{problem.field}: {problem.message}" if problem.field else problem.message
+        for problem in line.errors
+    )
+
+
+def _append_rows(sheet: XlsxStream, rows: list[list[Any]]) -> None:
+    for row in rows:
+        sheet.append(row)
+
+
+async def failed_rows_xlsx(
+    runtime: ServiceRuntime, principal: Principal, job_id: uuid.UUID
+) -> IO[bytes]:
+    """The rows with errors as read from the file, its header above them, a reason column
+    after them (an .xlsx to correct and import again)."""
+    async with runtime.sessions() as session:
+        job = await queries.visible_job(session, principal, job_id)
+        if job is None:
+            raise NotFound("No such import.")
+        header = [cell or "" for cell in (job.header or [])]
+        sheet = XlsxStream(["Строка / Row", *header, REASON_HEADER], "Errors")
+        result = await queries.failed_lines(session, job_id)
+        async for batch in result.partitions(1000):
+            rows = []
+            for found in batch:
+                line = RowReport.model_validate(found.line)
+                cells = list(found.cells or [])
+                cells += [None] * (len(header) - len(cells))
+                rows.append([line.row, *cells, _reason(line)])
+            await asyncio.to_thread(_append_rows, sheet, rows)
+    return await asyncio.to_thread(sheet.finish)

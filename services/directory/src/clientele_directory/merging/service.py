@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from clientele_shared.auth.access import writable_directions
@@ -18,7 +17,7 @@ from clientele_shared.events.schemas.directory import MovedEmployment
 from clientele_shared.http.concurrency import check_version
 from clientele_shared.http.problems import Conflict, NotFound, invalid
 from clientele_shared.runtime import ServiceRuntime
-from clientele_shared.service_layer import UnitOfWork, soft_delete_values
+from clientele_shared.service_layer import Deletable, UnitOfWork, soft_delete_values
 from sqlalchemy import func
 
 from clientele_directory.attributes.rules import EntityKind
@@ -81,13 +80,7 @@ NAME_SCAN = 50
 """The most similar names a candidate search takes (among the records the caller sees)."""
 
 
-class Mergeable(Protocol):
-    @property
-    def id(self) -> uuid.UUID: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def deleted_at(self) -> datetime | None: ...
+class Mergeable(Deletable, Protocol):
     @property
     def merged_into(self) -> uuid.UUID | None: ...
     @property

@@ -8,13 +8,14 @@ from clientele_shared.auth.access import ensure_visible, writable_directions
 from clientele_shared.auth.principal import Principal
 from clientele_shared.db import statement_session
 from clientele_shared.http.concurrency import check_version
-from clientele_shared.http.problems import Conflict, NotFound, invalid, invalid_field
+from clientele_shared.http.problems import NotFound, invalid, invalid_field
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import (
     AuditEntry,
     Versioned,
     audit_trail,
-    soft_delete_values,
+    restore,
+    soft_delete,
     write_version,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -214,18 +215,10 @@ async def delete_organization(
     """Soft-delete (restorable); needs membership of all its directions. Answers the version."""
     async with work(runtime, principal) as uow:
         current = await visible_organization(uow.session, principal, org_id, for_update=True)
-        check_version(expected, current.version)
-        writable_directions(principal, current.directions)
         org = current.model_copy(update={"version": current.version + 1})
-        return await write_version(
-            uow,
-            ORGANIZATION,
-            org_id,
-            current=current.version,
-            expected=expected,
-            values=soft_delete_values(principal.subject),
-            action="deleted",
-            events=[organization_deleted(uow.outbox, org, uow.actor)],
+        event = organization_deleted(uow.outbox, org, uow.actor)
+        return await soft_delete(
+            uow, ORGANIZATION, current, expected, writer=principal, events=[event]
         )
 
 
@@ -237,24 +230,7 @@ async def restore_organization(
         current = await visible_organization(
             uow.session, principal, org_id, for_update=True, deleted=None
         )
-        if current.deleted_at is None:
-            raise Conflict("The organization is not deleted.")
-        if current.merged_into is not None:
-            raise Conflict(
-                "The organization was merged into another; it cannot be restored.",
-                merged_into=str(current.merged_into),
-            )
-        check_version(expected, current.version)
-        writable_directions(principal, current.directions)
-        await write_version(
-            uow,
-            ORGANIZATION,
-            org_id,
-            current=current.version,
-            expected=expected,
-            values=soft_delete_values(principal.subject, delete=False),
-            action="restored",
-        )
+        await restore(uow, ORGANIZATION, current, expected, what="organization", writer=principal)
         org = await queries.load(uow.session, org_id)
         assert org is not None
         uow.stage(organization_restored(uow.outbox, org, uow.actor))

@@ -18,6 +18,8 @@ from clientele_shared.service_layer import (
     AuditEntry,
     UnitOfWork,
     Versioned,
+    restore,
+    soft_delete,
     soft_delete_values,
     write_version,
 )
@@ -350,24 +352,10 @@ async def set_deleted(
         current = await visible_person(
             uow.session, principal, person_id, for_update=True, deleted=False if delete else None
         )
-        if not delete and current.deleted_at is None:
-            raise Conflict("The person is not deleted.")
-        if current.merged_into is not None:
-            raise Conflict(
-                "The person was merged into another; he cannot be restored.",
-                merged_into=str(current.merged_into),
-            )
-        check_version(expected, current.version)
-        writable_directions(principal, current.directions)
-        await write_version(
-            uow,
-            PERSON,
-            person_id,
-            current=current.version,
-            expected=expected,
-            values=soft_delete_values(principal.subject, delete=delete),
-            action="deleted" if delete else "restored",
-        )
+        if delete:
+            await soft_delete(uow, PERSON, current, expected, writer=principal)
+        else:
+            await restore(uow, PERSON, current, expected, what="person", writer=principal)
         person = await visible_person(uow.session, principal, person_id, deleted=None)
         directions = await effective_directions(uow.session, person_id)
         build = person_deleted if delete else person_restored

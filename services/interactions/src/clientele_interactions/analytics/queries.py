@@ -11,8 +11,8 @@ from sqlalchemy import Row, Select, and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from clientele_interactions.operations import visible_clients
 from clientele_interactions.tables import client_cards, interactions
+from clientele_interactions.visibility import visible_clients
 
 
 def _visible(stmt: Select[Any], principal: Principal) -> Select[Any]:

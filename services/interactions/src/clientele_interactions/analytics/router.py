@@ -23,7 +23,7 @@ from clientele_interactions.analytics.rules import (
     Totals,
     Workload,
 )
-from clientele_interactions.api.common import ClockDep
+from clientele_interactions.dependencies import ClockDep
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
 
-from clientele_interactions.domain.rules import Rejected
+from clientele_interactions.log.rules import Rejected
 
 Period = Literal["day", "week", "month", "quarter", "year"]
 MAX_SPAN = timedelta(days=3 * 366)

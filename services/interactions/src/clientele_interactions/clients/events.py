@@ -37,15 +37,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from clientele_interactions.clock import Clock
-from clientele_interactions.domain.cards import (
+from clientele_interactions.clients.rules import (
     ClientCard,
     card_changes,
     card_columns,
     card_from_created,
 )
-from clientele_interactions.domain.model import Interaction
-from clientele_interactions.operations import SERVICE_ACTOR, bump_summary, move_interactions
+from clientele_interactions.clock import Clock
+from clientele_interactions.log.queries import SERVICE_ACTOR, bump_summary, move_interactions
+from clientele_interactions.log.schemas import Interaction
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.tables import (
     client_campaigns,

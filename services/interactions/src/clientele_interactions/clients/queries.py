@@ -20,13 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_interactions.clients.rules import (
     CampaignLine,
+    ClientCard,
     DealLine,
     ErpDocumentLine,
+    Person,
     SummaryBody,
+    full_name,
 )
-from clientele_interactions.domain.cards import ClientCard
-from clientele_interactions.domain.model import Interaction
-from clientele_interactions.domain.people import Person, full_name
+from clientele_interactions.log.schemas import Interaction
 from clientele_interactions.tables import (
     client_campaigns,
     client_cards,

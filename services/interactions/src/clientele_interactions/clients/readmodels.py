@@ -44,15 +44,16 @@ from sqlalchemy import Column, Table, any_, case, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.domain.deals import deal_changes, deal_line
-from clientele_interactions.domain.people import (
+from clientele_interactions.clients.rules import (
+    deal_changes,
+    deal_line,
     employee_changes,
     employee_values,
     employment_values,
     person_changes,
     person_values,
 )
-from clientele_interactions.operations import SERVICE_ACTOR, bump_summary, move_interactions
+from clientele_interactions.log.queries import SERVICE_ACTOR, bump_summary, move_interactions
 from clientele_interactions.tables import (
     campaigns,
     client_cards,

@@ -9,11 +9,10 @@ from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Query, Request, Response
 
-from clientele_interactions.api.common import ClockDep, Settings
 from clientele_interactions.clients import service
 from clientele_interactions.clients.cache import SummaryCache
-from clientele_interactions.clients.rules import Summary
-from clientele_interactions.domain.cards import ClientCard
+from clientele_interactions.clients.rules import ClientCard, Summary
+from clientele_interactions.dependencies import ClockDep, Settings
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 

@@ -12,9 +12,8 @@ from clientele_shared.runtime import ServiceRuntime
 
 from clientele_interactions.clients import queries
 from clientele_interactions.clients.cache import SummaryCache
-from clientele_interactions.clients.rules import Summary, present
-from clientele_interactions.domain.cards import ClientCard
-from clientele_interactions.operations import NO_CLIENT, visible_card
+from clientele_interactions.clients.rules import ClientCard, Summary, present
+from clientele_interactions.visibility import NO_CLIENT, visible_card
 
 
 async def client_card(

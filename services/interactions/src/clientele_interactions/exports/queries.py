@@ -11,7 +11,6 @@ from clientele_shared.auth.principal import Principal
 from sqlalchemy import Row, and_, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.operations import visible_clients
 from clientele_interactions.tables import (
     calendar_feed_tokens,
     client_cards,
@@ -20,6 +19,7 @@ from clientele_interactions.tables import (
     interactions,
     persons,
 )
+from clientele_interactions.visibility import visible_clients
 
 
 async def persons_with_positions(

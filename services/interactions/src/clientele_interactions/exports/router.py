@@ -16,7 +16,7 @@ from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Query, Response, status
 
-from clientele_interactions.api.common import ClockDep
+from clientele_interactions.dependencies import ClockDep
 from clientele_interactions.exports import service
 from clientele_interactions.exports.rules import FeedIssued, FeedRecord, VCardVersion
 

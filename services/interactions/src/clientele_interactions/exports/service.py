@@ -13,8 +13,7 @@ from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.domain.people import full_name
-from clientele_interactions.domain.rules import is_overdue
+from clientele_interactions.clients.rules import full_name
 from clientele_interactions.exports import queries
 from clientele_interactions.exports.rules import (
     Contact,
@@ -25,6 +24,7 @@ from clientele_interactions.exports.rules import (
     meetings_calendar,
     vcards,
 )
+from clientele_interactions.log.rules import is_overdue
 
 log = get_logger(__name__)
 NO_EMPLOYEE = "No such employee."

@@ -9,8 +9,8 @@ from clientele_shared.auth.principal import Principal
 from sqlalchemy import Row, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.operations import visible_clients
 from clientele_interactions.tables import client_cards, handovers, interactions
+from clientele_interactions.visibility import visible_clients
 
 
 async def open_planned(

@@ -7,9 +7,9 @@ from datetime import timedelta
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Response, status
 
-from clientele_interactions.api.common import ClockDep, Manager, Settings
-from clientele_interactions.domain.model import Handover, HandoverRequest
+from clientele_interactions.dependencies import ClockDep, Manager, Settings
 from clientele_interactions.handovers import service
+from clientele_interactions.handovers.rules import Handover, HandoverRequest
 
 router = APIRouter(prefix="/v1/handovers", tags=["hand-over"])
 

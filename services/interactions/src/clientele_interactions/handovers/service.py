@@ -10,17 +10,14 @@ from clientele_shared.events.schemas.interactions import ResponsibilityHandedOve
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import unit_of_work
 
-from clientele_interactions.domain.cards import ClientCard
-from clientele_interactions.domain.model import Handover, HandoverRequest, Interaction
+from clientele_interactions.clients.rules import ClientCard
 from clientele_interactions.handovers import queries
-from clientele_interactions.operations import (
-    bump_summary,
-    check_employee,
-    update_interaction,
-    writable_card,
-)
+from clientele_interactions.handovers.rules import Handover, HandoverRequest
+from clientele_interactions.log.queries import bump_summary, check_employee, update_interaction
+from clientele_interactions.log.schemas import Interaction
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.tables import client_cards, interaction_audit
+from clientele_interactions.visibility import writable_card
 
 
 async def hand_over(

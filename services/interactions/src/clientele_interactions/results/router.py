@@ -9,9 +9,10 @@ from clientele_shared.http.concurrency import IfMatch, etag, required_versions
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Query, Response, status
 
-from clientele_interactions.api.common import Admin
-from clientele_interactions.domain.model import Kind, ResultDefinition, ResultDraft, ResultPatch
+from clientele_interactions.dependencies import Admin
+from clientele_interactions.log.schemas import Kind
 from clientele_interactions.results import service
+from clientele_interactions.results.rules import ResultDefinition, ResultDraft, ResultPatch
 
 router = APIRouter(prefix="/v1/results", tags=["results"])
 

@@ -6,9 +6,10 @@ from clientele_shared.http.concurrency import check_version
 from clientele_shared.http.problems import Conflict, NotFound
 from clientele_shared.runtime import ServiceRuntime
 
-from clientele_interactions.domain.model import Kind, ResultDefinition, ResultDraft, ResultPatch
-from clientele_interactions.domain.rules import Rejected
+from clientele_interactions.log.rules import Rejected
+from clientele_interactions.log.schemas import Kind
 from clientele_interactions.results import queries
+from clientele_interactions.results.rules import ResultDefinition, ResultDraft, ResultPatch
 
 NOT_FOUND = "No such result."
 

@@ -12,11 +12,12 @@ from typing import Any
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
 from sqlalchemy import Row, Select, and_, any_, exists, func, or_, select, true
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from clientele_interactions.operations import visible_clients
 from clientele_interactions.tables import client_cards, interactions, unmatched_addresses
+from clientele_interactions.visibility import visible_clients
 
 candidate = client_cards.alias("candidate")
 
@@ -105,3 +106,15 @@ async def resolve(
     )
     row: Row[Any] = result.one()
     return row
+
+
+async def insert_items(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Row[Any]]:
+    """Insert unmatched addresses; one already kept (the same address of the same interaction,
+    or of the same mailbox message) is left as it is and not answered."""
+    result: Any = await session.execute(
+        insert(unmatched_addresses)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(unmatched_addresses)
+    )
+    return list(result.all())

@@ -10,14 +10,14 @@ from clientele_shared.http.concurrency import etag
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Query, Response
 
-from clientele_interactions.api.common import Writer
-from clientele_interactions.domain.model import (
+from clientele_interactions.dependencies import Writer
+from clientele_interactions.unmatched import service
+from clientele_interactions.unmatched.rules import (
     LinkOutcome,
     LinkRequest,
     UnmatchedAddress,
     UnmatchedStatus,
 )
-from clientele_interactions.unmatched import service
 
 router = APIRouter(prefix="/v1/unmatched-addresses", tags=["e-mail capture"])
 

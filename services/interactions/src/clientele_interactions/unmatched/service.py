@@ -1,5 +1,5 @@
-"""Unmatched address operations: list and read them, link one to a person (who joins the
-captured interaction's participants), or dismiss it."""
+"""Unmatched address operations: keep those of captured mail, list and read them, link one to a
+person (who joins the captured interaction's participants), or dismiss it."""
 
 from __future__ import annotations
 
@@ -12,22 +12,63 @@ from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import unit_of_work
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_interactions.domain.model import LinkOutcome, UnmatchedAddress
-from clientele_interactions.domain.rules import StateConflict
-from clientele_interactions.operations import (
+from clientele_interactions.capture.parsing import CapturedMessage
+from clientele_interactions.log.queries import (
     bump_summary,
-    ensure_writable,
     lock_participants,
     resolve_persons,
     update_interaction,
     visible_interaction,
     writable_interaction,
 )
+from clientele_interactions.log.rules import StateConflict
 from clientele_interactions.publishing import Publisher
 from clientele_interactions.tables import interaction_audit
 from clientele_interactions.unmatched import queries
+from clientele_interactions.unmatched.rules import LinkOutcome, UnmatchedAddress
+from clientele_interactions.visibility import ensure_writable
 
 NO_ITEM = "No such unmatched address."
+
+
+async def keep_unknown(
+    session: AsyncSession,
+    principal: Principal,
+    message: CapturedMessage,
+    unknown: list[str],
+    *,
+    interaction_id: uuid.UUID | None,
+    organization_id: uuid.UUID | None = None,
+    candidates: list[uuid.UUID] | None = None,
+    mailbox: str | None,
+) -> list[UnmatchedAddress]:
+    """Keep the unknown addresses of a message for a person to resolve, in the caller's
+    transaction (one record per address and captured interaction, or per address and mailbox
+    message when it was not captured)."""
+    if not unknown:
+        return []
+    roles = message.roles()
+    rows = [  # in the order of the addresses (``seq``)
+        {
+            "id": uuid.uuid4(),
+            "address": address[:320],
+            "display_name": (roles[address][1] or "")[:500] or None,
+            "role": roles[address][0],
+            "subject": (message.subject or "(no subject)")[:500],
+            "message_id": message.message_id,
+            "sent_at": message.sent_at,
+            "interaction_id": interaction_id,
+            "candidates": candidates or [],
+            "mailbox": mailbox,
+            "created_by": principal.subject,
+        }
+        for address in unknown
+    ]
+    stored = await queries.insert_items(session, rows)
+    return [
+        UnmatchedAddress.model_validate({**row._mapping, "organization_id": organization_id})
+        for row in stored
+    ]
 
 
 def _item(row: Any) -> UnmatchedAddress:

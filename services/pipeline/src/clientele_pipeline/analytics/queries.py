@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.schemas.interactions import InteractionSnapshot
-from sqlalchemy import Date, Numeric, and_, cast, func, literal, select
+from sqlalchemy import Date, Numeric, and_, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from clientele_pipeline.analytics.rules import Window
-from clientele_pipeline.tables import deal_contacts, deal_stage_history, deals, employees, stages
+from clientele_pipeline.analytics.rules import Days, Span, Window, split
+from clientele_pipeline.tables import (
+    deal_contacts,
+    deal_stage_history,
+    deals,
+    employees,
+    funnel_totals,
+    stage_stay_totals,
+    stages,
+)
 
 h, s, d = deal_stage_history, stages, deals
 DAY = 86_400.0
@@ -49,21 +59,23 @@ def _period(window: Window, column: Any) -> Any:
     return cast(func.date_trunc(literal(window.period), local), Date)
 
 
-async def reached(
-    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], window: Window
-) -> dict[uuid.UUID, dict[int, int]]:
-    """Per pipeline: how many deals created in the window got at most as far as each position
-    (the furthest open or won stage each entered)."""
+def _spans(column: Any, spans: list[Span]) -> ColumnElement[bool]:
+    return or_(*(and_(column >= since, column < until) for since, until in spans))
+
+
+async def reached_in_history(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], spans: list[Span]
+) -> dict[uuid.UUID, Counter[int]]:
+    """Per pipeline: how many deals created in the spans got at most as far as each position
+    (the furthest open or won stage each entered), from the stage history."""
+    found: dict[uuid.UUID, Counter[int]] = {}
+    if not spans:
+        return found
     furthest = (
         select(h.c.pipeline_id, func.max(s.c.position).label("position"))
         .join(s, s.c.id == h.c.to_stage_id)
         .join(d, d.c.id == h.c.deal_id)
-        .where(
-            s.c.kind.in_(("open", "won")),
-            d.c.created_at >= window.start,
-            d.c.created_at < window.end,
-            _shown(principal, ids),
-        )
+        .where(s.c.kind.in_(("open", "won")), _spans(d.c.created_at, spans), _shown(principal, ids))
         .group_by(h.c.deal_id, h.c.pipeline_id)
         .subquery()
     )
@@ -72,35 +84,109 @@ async def reached(
             furthest.c.pipeline_id, furthest.c.position
         )
     )
-    found: dict[uuid.UUID, dict[int, int]] = {}
     for pipeline_id, position, count in rows:
-        found.setdefault(pipeline_id, {})[position] = count
+        found.setdefault(pipeline_id, Counter())[position] = count
     return found
+
+
+async def reached_in_totals(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], days: Days
+) -> dict[uuid.UUID, Counter[int]]:
+    """The same over the deals created in whole UTC days, from ``funnel_totals``."""
+    f = funnel_totals
+    count = func.sum(f.c.deals)
+    rows = await session.execute(
+        select(f.c.pipeline_id, s.c.position, count)
+        .join(s, s.c.id == f.c.stage_id)
+        .where(
+            f.c.pipeline_id.in_(ids),
+            f.c.day >= days[0],
+            f.c.day < days[1],
+            visible_to(principal, f.c.directions),
+        )
+        .group_by(f.c.pipeline_id, s.c.position)
+        .having(count != 0)
+    )
+    found: dict[uuid.UUID, Counter[int]] = {}
+    for pipeline_id, position, n in rows:
+        found.setdefault(pipeline_id, Counter())[position] = int(n)
+    return found
+
+
+async def reached(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], window: Window
+) -> dict[uuid.UUID, Counter[int]]:
+    """Per pipeline and position, the funnel of the deals created in the window: whole UTC days
+    from the totals, the partial days at its edges from the history (ADR 44)."""
+    days, edges = split(window.start, window.end)
+    found = await reached_in_history(session, principal, ids, edges)
+    if days is not None:
+        for pipeline_id, counts in (await reached_in_totals(session, principal, ids, days)).items():
+            found.setdefault(pipeline_id, Counter()).update(counts)
+    return found
+
+
+async def stays_in_history(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], spans: list[Span]
+) -> dict[uuid.UUID, tuple[int, Decimal]]:
+    """Per stage: the stays that ended in the spans, and their summed length in seconds, from
+    the stage history."""
+    if not spans:
+        return {}
+    length = func.extract("epoch", h.c.moved_at - h.c.from_entered_at)
+    rows = await session.execute(
+        select(h.c.from_stage_id, func.count(), func.sum(length))
+        .join(d, d.c.id == h.c.deal_id)
+        .where(
+            h.c.from_stage_id.is_not(None),
+            h.c.from_entered_at.is_not(None),
+            h.c.pipeline_id.in_(ids),
+            _spans(h.c.moved_at, spans),
+            _shown(principal, ids),
+        )
+        .group_by(h.c.from_stage_id)
+    )
+    return {stage: (count, Decimal(seconds)) for stage, count, seconds in rows}
+
+
+async def stays_in_totals(
+    session: AsyncSession, principal: Principal, ids: list[uuid.UUID], days: Days
+) -> dict[uuid.UUID, tuple[int, Decimal]]:
+    """The same over whole UTC days, from ``stage_stay_totals``."""
+    t = stage_stay_totals
+    count = func.sum(t.c.stays)
+    rows = await session.execute(
+        select(t.c.stage_id, count, func.sum(t.c.seconds))
+        .where(
+            t.c.pipeline_id.in_(ids),
+            t.c.day >= days[0],
+            t.c.day < days[1],
+            visible_to(principal, t.c.directions),
+        )
+        .group_by(t.c.stage_id)
+        .having(count != 0)
+    )
+    return {stage: (int(n), Decimal(seconds)) for stage, n, seconds in rows}
 
 
 async def stays(
     session: AsyncSession, principal: Principal, ids: list[uuid.UUID], window: Window
 ) -> dict[uuid.UUID, tuple[int, float]]:
-    """Per stage: the stays that ended in the window, and their average length in days."""
-    length = func.extract("epoch", h.c.moved_at - h.c.from_entered_at)
-    rows = await session.execute(
-        select(h.c.from_stage_id, func.count(), func.avg(length))
-        .join(d, d.c.id == h.c.deal_id)
-        .where(
-            h.c.from_stage_id.is_not(None),
-            h.c.from_entered_at.is_not(None),
-            h.c.moved_at >= window.start,
-            h.c.moved_at < window.end,
-            _shown(principal, ids),
-        )
-        .group_by(h.c.from_stage_id)
-    )
-    return {stage: (count, float(seconds) / DAY) for stage, count, seconds in rows}
+    """Per stage: the stays that ended in the window, and their average length in days (whole
+    UTC days from the totals, the edges from the history)."""
+    days, edges = split(window.start, window.end)
+    found = await stays_in_history(session, principal, ids, edges)
+    if days is not None:
+        for stage, (n, seconds) in (await stays_in_totals(session, principal, ids, days)).items():
+            before, summed = found.get(stage, (0, Decimal(0)))
+            found[stage] = (before + n, summed + seconds)
+    return {stage: (n, float(seconds / n) / DAY) for stage, (n, seconds) in found.items() if n}
 
 
-def _won(principal: Principal, ids: list[uuid.UUID], window: Window) -> Any:
+def _won(
+    principal: Principal, ids: list[uuid.UUID], window: Window, won_stages: list[uuid.UUID]
+) -> Any:
     """Deals won now whose last win lies in the window, with its time."""
-    won_stages = select(s.c.id).where(s.c.pipeline_id.in_(ids), s.c.kind == "won")
     last_win = (  # the entries into won stages only (ix_deal_stage_history_to_stage)
         select(h.c.deal_id, func.max(h.c.moved_at).label("won_at"))
         .where(h.c.to_stage_id.in_(won_stages), h.c.moved_at < window.end)
@@ -127,10 +213,20 @@ async def won(
 ) -> tuple[list[dict[str, Any]], int, float | None, float | None]:
     """Won deals per employee, period and currency; their number; the average cycle in days;
     the average number of contacts about each."""
-    wins = _won(principal, ids, window)
+    # the won stages' ids as values: the planner then reads their entries by the index
+    won_stages = list(
+        await session.scalars(select(s.c.id).where(s.c.pipeline_id.in_(ids), s.c.kind == "won"))
+    )
+    wins = _won(principal, ids, window, won_stages)
     period = _period(window, wins.c.won_at)
+    contacts = (
+        select(deal_contacts.c.deal_id, func.count().label("n"))
+        .group_by(deal_contacts.c.deal_id)
+        .subquery()
+    )
+    cycle = func.extract("epoch", wins.c.won_at - wins.c.created_at)
     rows = (
-        await session.execute(
+        await session.execute(  # one pass over the wins: the totals are summed from the groups
             select(
                 wins.c.responsible_employee_id.label("employee_id"),
                 employees.c.name.label("employee_name"),
@@ -138,31 +234,29 @@ async def won(
                 wins.c.currency,
                 func.count().label("count"),
                 func.coalesce(func.sum(wins.c.amount), 0).label("amount"),
+                func.sum(cycle).label("cycle"),
+                func.sum(func.coalesce(contacts.c.n, 0)).label("contacts"),
             )
             .outerjoin(employees, employees.c.employee_id == wins.c.responsible_employee_id)
+            .outerjoin(contacts, contacts.c.deal_id == wins.c.id)
             .group_by(wins.c.responsible_employee_id, employees.c.name, period, wins.c.currency)
             .order_by(period, employees.c.name, wins.c.currency)
         )
     ).mappings()
-    by_employee = [dict(row) for row in rows]
-    contacts = (
-        select(deal_contacts.c.deal_id, func.count().label("n"))
-        .group_by(deal_contacts.c.deal_id)
-        .subquery()
-    )
-    cycle = func.extract("epoch", wins.c.won_at - wins.c.created_at)
-    total, seconds, per_deal = (
-        await session.execute(
-            select(func.count(), func.avg(cycle), func.avg(func.coalesce(contacts.c.n, 0)))
-            .select_from(wins)
-            .outerjoin(contacts, contacts.c.deal_id == wins.c.id)
-        )
-    ).one()
+    by_employee, total, seconds, contacted = [], 0, Decimal(0), Decimal(0)
+    for row in rows:
+        found = dict(row)
+        total += found["count"]
+        seconds += found.pop("cycle")
+        contacted += found.pop("contacts")
+        by_employee.append(found)
+    if not total:
+        return by_employee, 0, None, None
     return (
         by_employee,
         total,
-        None if seconds is None else round(float(seconds) / DAY, 2),
-        None if per_deal is None else round(float(per_deal), 2),
+        round(float(seconds / total) / DAY, 2),
+        round(float(contacted / total), 2),
     )
 
 

@@ -6,7 +6,7 @@ import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -35,6 +35,23 @@ class Window:
     def end(self) -> datetime:
         """Exclusive: the midnight after ``date_to``."""
         return datetime.combine(self.date_to + timedelta(days=1), time(), self.zone)
+
+
+Span = tuple[datetime, datetime]
+Days = tuple[date, date]
+
+
+def split(start: datetime, end: datetime) -> tuple[Days | None, list[Span]]:
+    """The whole UTC days within [start, end) (first, exclusive last), and the partial spans
+    left at its edges: the analytics' totals are kept per UTC day (ADR 44)."""
+    since, until = start.astimezone(UTC), end.astimezone(UTC)
+    first = since.date() if since.timetz() == time(tzinfo=UTC) else since.date() + timedelta(1)
+    last = until.date()
+    if first >= last:
+        return None, [(start, end)]
+    midnights = (datetime.combine(first, time(), UTC), datetime.combine(last, time(), UTC))
+    edges = [(start, midnights[0]), (midnights[1], end)]
+    return (first, last), [(a, b) for a, b in edges if a < b]
 
 
 def window(

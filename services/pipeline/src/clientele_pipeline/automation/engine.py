@@ -34,6 +34,7 @@ from clientele_pipeline.automation.rules import (
     WATCHED,
     AddTags,
     BacktestResult,
+    CreateDeal,
     CreateTask,
     DateReached,
     MoveToStage,
@@ -58,7 +59,7 @@ from clientele_pipeline.automation.rules import (
 from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import queries as deal_queries
 from clientele_pipeline.deals import service as deals
-from clientele_pipeline.deals.rules import Deal, DealPatch, Move
+from clientele_pipeline.deals.rules import Deal, DealDraft, DealPatch, Move
 from clientele_pipeline.tables import audit_log
 from clientele_pipeline.tasks import service as tasks
 from clientele_pipeline.tasks.rules import TaskDraft
@@ -374,7 +375,10 @@ async def _act(
 ) -> dict[str, Any]:
     deal = await deals.locked_deal(uow, principal, deal_id)
     expected = {deal.version}
-    if isinstance(action, SetResponsible | Notify | CreateTask) and deal.client_blocked:
+    if (
+        isinstance(action, SetResponsible | Notify | CreateTask | CreateDeal)
+        and deal.client_blocked
+    ):
         blocked = not isinstance(action, Notify) or action.channel == "email"
         if blocked:
             await uow.audit(
@@ -397,6 +401,8 @@ async def _act(
         return {"version": new.version, "stage_id": str(new.stage_id)}
     if isinstance(action, CreateTask):
         return await _create_task(uow, principal, firing_id, action, deal)
+    if isinstance(action, CreateDeal):
+        return await _create_deal(uow, principal, firing_id, position, action, deal)
     return await _notify(uow, deal, firing_id, position, action, attempt)
 
 
@@ -447,6 +453,45 @@ async def _create_task(
         "assignee_employee_id": str(assignee),
         "deadline": deadline.isoformat(),
     }
+
+
+async def _create_deal(
+    uow: UnitOfWork,
+    principal: Principal,
+    firing_id: uuid.UUID,
+    position: int,
+    action: CreateDeal,
+    deal: Deal,
+) -> dict[str, Any]:
+    """A deal for the client in another pipeline through the deals' own service function (in
+    this unit of work; its id derived from the firing and the step: at most one)."""
+    title = try_render(title_template(action.title), {"deal": deal_values(deal)})
+    if isinstance(title, str):
+        raise ValueError(f"the title cannot be rendered: {title}")
+    copied = (
+        deal.fields().model_dump(
+            include={
+                "amount",
+                "currency",
+                "responsible_employee_id",
+                "person_ids",
+                "primary_person_id",
+            }
+        )
+        if action.copy_fields
+        else {}
+    )
+    draft = DealDraft(
+        **copied,
+        title=title.subject,
+        tags=action.tags,
+        pipeline_id=action.pipeline_id,
+        stage_id=action.stage_id,
+        organization_id=deal.organization_id,
+    )
+    deal_id = uuid.uuid5(firing_id, f"create_deal:{position}")
+    created = await deals.create_in(uow, principal, draft, deal_id)
+    return {"deal_id": str(created.id), "pipeline_id": str(created.pipeline_id)}
 
 
 def _patch(deal: Deal, action: Any) -> dict[str, Any]:

@@ -161,6 +161,13 @@ class PaymentReceived(_Strict):
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
 
 
+class InvoiceReceived(_Strict):
+    """The ERP reported an invoice issued for the deal (`pipeline.deal.invoice_received`)."""
+
+    kind: Literal["invoice_received"]
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+
+
 class Manual(_Strict):
     """Fired only by `POST /v1/automation/rules/{id}/run` for a deal."""
 
@@ -182,6 +189,7 @@ Trigger = Annotated[
     | TaskDone
     | TaskOverdue
     | PaymentReceived
+    | InvoiceReceived
     | Manual,
     Field(discriminator="kind"),
 ]
@@ -369,13 +377,43 @@ class CreateTask(_Action):
         return value
 
 
+class CreateDeal(_Action):
+    """A deal for the same client in another pipeline (its first open stage unless
+    `stage_id`; `title`: a template over `deal`), with the deal's amount, currency,
+    responsible employee and contact persons when `copy_fields`."""
+
+    kind: Literal["create_deal"]
+    pipeline_id: uuid.UUID
+    stage_id: uuid.UUID | None = None
+    title: Title
+    copy_fields: bool = True
+    tags: Labels = Field(default_factory=list)
+
+    @field_validator("title")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            title_template(value)
+        except TemplateInvalid as exc:
+            raise ValueError(f"not a valid template: {exc}") from None
+        return value
+
+
 def title_template(source: str) -> MessageTemplate:
     """A task title as a sandboxed template over the deal (`{{ deal.title }}`)."""
     return MessageTemplate(subject=source, html=None, text=source, variables={"deal": None})
 
 
 Action = Annotated[
-    SetField | AddTags | RemoveTags | SetResponsible | MoveToStage | Notify | Webhook | CreateTask,
+    SetField
+    | AddTags
+    | RemoveTags
+    | SetResponsible
+    | MoveToStage
+    | Notify
+    | Webhook
+    | CreateTask
+    | CreateDeal,
     Field(discriminator="kind"),
 ]
 
@@ -481,6 +519,11 @@ def occurrences(event_type: str, event_id: uuid.UUID, payload: dict[str, Any]) -
         }
         facts["amount"] = str(payload["amount"])
         return [Occurrence(**base, kind="payment_received", facts=facts)]
+    if event_type == "pipeline.deal.invoice_received":
+        facts = {name: payload.get(name) for name in ("document_id", "number", "date", "currency")}
+        facts["due_date"] = payload.get("due_date")
+        facts["amount"] = str(payload["amount"])
+        return [Occurrence(**base, kind="invoice_received", facts=facts)]
     if event_type == "pipeline.deal.changed":
         changes = payload.get("changes", {})
         old = {name: change.get("old") for name, change in changes.items()}
@@ -613,7 +656,7 @@ def triggered(trigger: Any, occurrence: Occurrence) -> dict[str, Any] | None:
             return None
     if isinstance(trigger, TaskDone) and trigger.result not in (None, facts["result"]):
         return None
-    if isinstance(trigger, PaymentReceived) and trigger.currency not in (
+    if isinstance(trigger, PaymentReceived | InvoiceReceived) and trigger.currency not in (
         None,
         facts["currency"],
     ):

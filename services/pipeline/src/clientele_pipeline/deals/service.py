@@ -19,6 +19,7 @@ from clientele_shared.service_layer import (
     UnitOfWork,
     Versioned,
     audit_trail,
+    restore,
     soft_delete_values,
     unit_of_work,
     write_version,
@@ -158,43 +159,50 @@ async def _pipeline(
 async def create_deal(*, runtime: ServiceRuntime, principal: Principal, draft: DealDraft) -> Deal:
     """A deal in its pipeline's first open stage (or ``stage_id``), with its first stage
     history row, audit entry and ``deal.created`` event."""
-    deal_id = uuid.uuid4()
     async with _work(runtime, principal) as uow:
-        session = uow.session
-        pipeline = await _pipeline(session, principal, draft.pipeline_id)
-        stage = _open_stage(pipeline, draft.stage_id)
-        directions = _directions(principal, pipeline, draft.directions)
-        await _client(session, principal, draft.organization_id)
-        fields = draft.model_copy(update={"directions": directions})
-        await _check_people(session, fields, directions, None)
-        await queries.insert_deal(
-            session,
-            {
-                **queries.storage_values(fields),
-                "id": deal_id,
-                "pipeline_id": pipeline.id,
-                "stage_id": stage.id,
-                "status": "open",
-                "organization_id": draft.organization_id,
-                "version": 1,
-                "created_by": principal.subject,
-                "updated_by": principal.subject,
-            },
-        )
-        deal = await visible_deal(session, principal, deal_id)
-        await queries.record_move(
-            session,
-            deal=deal,
-            from_stage_id=None,
-            to_stage_id=stage.id,
-            values=_history_values(uow.actor, None, 1, deal.stage_entered_at),
-        )
-        created = changes_between(DealFields(title=deal.title), deal.fields())
-        created["title"] = {"old": None, "new": deal.title}
-        for name in ("pipeline_id", "stage_id", "organization_id"):
-            created[name] = {"old": None, "new": str(getattr(deal, name))}
-        await uow.audit(kind=KIND, entity_id=deal_id, action="created", version=1, changes=created)
-        uow.stage(publishing.deal_created(runtime.outbox, deal, stage, uow.actor))
+        return await create_in(uow, principal, draft, uuid.uuid4())
+
+
+async def create_in(
+    uow: UnitOfWork, principal: Principal, draft: DealDraft, deal_id: uuid.UUID
+) -> Deal:
+    """``create_deal`` in the caller's unit of work (an automation's firing: ``deal_id``
+    derived from it, so a second run cannot add another)."""
+    session = uow.session
+    pipeline = await _pipeline(session, principal, draft.pipeline_id)
+    stage = _open_stage(pipeline, draft.stage_id)
+    directions = _directions(principal, pipeline, draft.directions)
+    await _client(session, principal, draft.organization_id)
+    fields = draft.model_copy(update={"directions": directions})
+    await _check_people(session, fields, directions, None)
+    await queries.insert_deal(
+        session,
+        {
+            **queries.storage_values(fields),
+            "id": deal_id,
+            "pipeline_id": pipeline.id,
+            "stage_id": stage.id,
+            "status": "open",
+            "organization_id": draft.organization_id,
+            "version": 1,
+            "created_by": principal.subject,
+            "updated_by": principal.subject,
+        },
+    )
+    deal = await visible_deal(session, principal, deal_id)
+    await queries.record_move(
+        session,
+        deal=deal,
+        from_stage_id=None,
+        to_stage_id=stage.id,
+        values=_history_values(uow.actor, None, 1, deal.stage_entered_at),
+    )
+    created = changes_between(DealFields(title=deal.title), deal.fields())
+    created["title"] = {"old": None, "new": deal.title}
+    for name in ("pipeline_id", "stage_id", "organization_id"):
+        created[name] = {"old": None, "new": str(getattr(deal, name))}
+    await uow.audit(kind=KIND, entity_id=deal_id, action="created", version=1, changes=created)
+    uow.stage(publishing.deal_created(uow.outbox, deal, stage, uow.actor))
     return deal
 
 
@@ -481,24 +489,14 @@ async def restore_deal(
 ) -> Deal:
     async with _work(runtime, principal) as uow:
         current = await locked_deal(uow, principal, deal_id, deleted=None)
-        if current.deleted_at is None:
-            raise Conflict("The deal is not deleted.")
         pipeline = await pipelines.visible_pipeline(
             uow.session, principal, current.pipeline_id, lock="share", deleted=None
         )
         stage = pipeline.stage(current.stage_id)
         assert stage is not None  # a stage holding deals is never deleted
         restored = current.model_copy(update={"version": current.version + 1, "deleted_at": None})
-        await write_version(
-            uow,
-            DEAL,
-            deal_id,
-            current=current.version,
-            expected=expected,
-            values=soft_delete_values(principal.subject, delete=False),
-            action="restored",
-            events=[publishing.deal_restored(runtime.outbox, restored, stage, uow.actor)],
-        )
+        event = publishing.deal_restored(runtime.outbox, restored, stage, uow.actor)
+        await restore(uow, DEAL, current, expected, what="deal", events=[event])
         return await _reloaded(uow.session, deal_id)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import literal_column, select
+from clientele_shared.auth.access import visible_to
+from clientele_shared.auth.principal import Principal
+from sqlalchemy import literal_column, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,6 +55,30 @@ async def of_deal(session: AsyncSession, deal_id: uuid.UUID) -> list[Document]:
         await session.execute(
             select(erp_documents)
             .where(erp_documents.c.deal_id == deal_id)
+            .order_by(erp_documents.c.document_date, erp_documents.c.received_at)
+        )
+    ).mappings()
+    return [Document.model_validate(dict(row)) for row in rows]
+
+
+async def of_organization(
+    session: AsyncSession, principal: Principal, organization_id: uuid.UUID
+) -> list[Document]:
+    """The client's documents (and those of clients merged into it) in the caller's
+    directions: a document on a deal of another direction is not shown."""
+    merged = select(organizations.c.organization_id).where(
+        organizations.c.merged_into == organization_id
+    )
+    rows = (
+        await session.execute(
+            select(erp_documents)
+            .where(
+                or_(
+                    erp_documents.c.organization_id == organization_id,
+                    erp_documents.c.organization_id.in_(merged),
+                ),
+                visible_to(principal, erp_documents.c.directions),
+            )
             .order_by(erp_documents.c.document_date, erp_documents.c.received_at)
         )
     ).mappings()

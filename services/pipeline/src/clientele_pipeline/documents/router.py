@@ -1,4 +1,4 @@
-"""HTTP of the ERP's documents: shown on their deal."""
+"""HTTP of the ERP's documents: shown on their deal and on their client."""
 
 from __future__ import annotations
 
@@ -20,3 +20,14 @@ async def deal_documents(
 ) -> list[Document]:
     """Invoices, payments and shipments the ERP reported for the deal, by date."""
     return await service.deal_documents(runtime=runtime, principal=principal, deal_id=deal_id)
+
+
+@router.get("/v1/organizations/{organization_id}/documents", tags=["documents"])
+async def organization_documents(
+    organization_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime
+) -> list[Document]:
+    """Invoices, payments and shipments the ERP reported for the client (those attached to no
+    deal too, and those of clients merged into it) in the caller's directions, by date."""
+    return await service.organization_documents(
+        runtime=runtime, principal=principal, organization_id=organization_id
+    )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from clientele_shared.auth.access import ensure_visible
 from clientele_shared.auth.principal import Principal
 from clientele_shared.directory_read_models import OrganizationRecord
-from clientele_shared.events.schemas.erp import ErpDocument, PaymentReceived
+from clientele_shared.events.schemas.erp import ErpDocument, InvoiceIssued, PaymentReceived
+from clientele_shared.http.problems import NotFound
 from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import UnitOfWork
@@ -85,7 +87,8 @@ async def attach(
     uow: UnitOfWork, kind: DocumentKind, document: ErpDocument, event_id: uuid.UUID
 ) -> None:
     """Keep the document with its deal and client (a correction replaces it), and announce a
-    new payment on a deal (``pipeline.deal.payment_received``). Raises ``DocumentRejected``."""
+    new payment or invoice on a deal (``pipeline.deal.payment_received``,
+    ``.invoice_received``). Raises ``DocumentRejected``."""
     deal, client = await _resolve(uow.session, document)
     directions = deal.directions if deal is not None else client.directions
     inserted = await queries.upsert(
@@ -108,6 +111,8 @@ async def attach(
     )
     if inserted and deal is not None and isinstance(document, PaymentReceived):
         uow.stage(publishing.deal_payment_received(uow.outbox, deal, document, uow.actor))
+    if inserted and deal is not None and isinstance(document, InvoiceIssued):
+        uow.stage(publishing.deal_invoice_received(uow.outbox, deal, document, uow.actor))
 
 
 async def deal_documents(
@@ -117,3 +122,16 @@ async def deal_documents(
     async with runtime.sessions() as session:
         await deals.visible_deal(session, principal, deal_id, deleted=None)
         return await queries.of_deal(session, deal_id)
+
+
+async def organization_documents(
+    *, runtime: ServiceRuntime, principal: Principal, organization_id: uuid.UUID
+) -> list[Document]:
+    """The ERP's documents of a client the caller sees (404 otherwise: unknown, deleted or of
+    other directions), with or without a deal, by date."""
+    async with runtime.sessions() as session:
+        client = await clients.organization(session, organization_id)
+        if client is None or client.deleted:
+            raise NotFound("The organization does not exist.")
+        ensure_visible(principal, client.directions, "The organization does not exist.")
+        return await queries.of_organization(session, principal, organization_id)

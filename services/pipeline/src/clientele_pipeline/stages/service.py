@@ -68,7 +68,7 @@ async def add_stage(
         await queries.insert_stage(uow.session, pipeline_id, stage)
         order = [s.id for s in current.stages]
         order.insert(min(position, len(order)), stage.id)
-        await queries.set_positions(uow.session, order)
+        await queries.set_positions(uow.session, pipeline_id, order)
         return await pipelines.new_version(
             uow,
             current,
@@ -107,6 +107,8 @@ async def update_stage(
                 "The stage holds deals; its kind cannot change.", kind="stage-holds-deals"
             )
         await queries.update_stage(uow.session, stage_id, {k: v["new"] for k, v in changes.items()})
+        if "kind" in changes:
+            await queries.rebuild_funnel(uow.session, pipeline_id)
         return await pipelines.new_version(
             uow,
             current,
@@ -135,7 +137,7 @@ async def reorder_stages(
         new = [str(stage_id) for stage_id in order.stage_ids]
         if old == new:
             return current
-        await queries.set_positions(uow.session, order.stage_ids)
+        await queries.set_positions(uow.session, pipeline_id, order.stage_ids)
         return await pipelines.new_version(
             uow,
             current,
@@ -169,7 +171,7 @@ async def delete_stage(
             raise invalid_field("stages", "a pipeline keeps at least two stages")
         _keeps_a_start(others)
         await queries.update_stage(uow.session, stage_id, {"deleted": True})
-        await queries.set_positions(uow.session, [s.id for s in others])
+        await queries.set_positions(uow.session, pipeline_id, [s.id for s in others])
         return await pipelines.new_version(
             uow,
             current,

@@ -107,6 +107,20 @@ async def handed_over_ids(
     )
 
 
+async def client_task_ids(session: AsyncSession, organization_id: uuid.UUID) -> list[uuid.UUID]:
+    """Every task about a client (done and deleted ones too), locked in id order."""
+    return list(
+        (
+            await session.scalars(
+                select(tasks.c.id)
+                .where(tasks.c.organization_id == organization_id)
+                .order_by(tasks.c.id)
+                .with_for_update()
+            )
+        ).all()
+    )
+
+
 async def claim_overdue(session: AsyncSession, now: datetime, batch: int) -> list[Task]:
     """Open tasks newly past their deadline, locked (``SKIP LOCKED``: replicas share them)."""
     rows = (

@@ -156,3 +156,23 @@ class DealPaymentReceived(Payload):
 
 DEAL_PAYMENT_RECEIVED = "pipeline.deal.payment_received"
 EVENTS.append(EventSpec(DEAL_PAYMENT_RECEIVED, 1, DEALS, DealPaymentReceived))
+
+
+class DealInvoiceReceived(Payload):
+    """The ERP reported an invoice issued for a deal (``clientele.erp.documents``), attached
+    to it."""
+
+    deal_id: uuid.UUID
+    organization_id: uuid.UUID
+    pipeline_id: uuid.UUID
+    document_id: str
+    """The ERP's id of the invoice."""
+    due_date: date | None = None  # before ``date``, whose name hides the type below it
+    number: str
+    date: date
+    amount: Decimal
+    currency: str
+
+
+DEAL_INVOICE_RECEIVED = "pipeline.deal.invoice_received"
+EVENTS.append(EventSpec(DEAL_INVOICE_RECEIVED, 1, DEALS, DealInvoiceReceived))

@@ -15,7 +15,7 @@ Revision ID: 0020
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 
 
 def upgrade() -> None:

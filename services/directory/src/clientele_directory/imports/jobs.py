@@ -1,0 +1,312 @@
+"""The process side of import jobs (ADR 41): claiming jobs, the lease and its heartbeat, and the
+run of one job.
+
+Every directory process runs a :class:`JobRunner` (a supervised background task). It claims the
+oldest job no live process holds — a queued one, or a running one whose lease ran out because
+its process died — up to ``IMPORT_JOBS_PER_PROCESS`` at a time, and renews the lease of each
+job it runs every third of ``IMPORT_JOB_LEASE_SECONDS``. An import is one transaction, so a
+process that dies leaves nothing of it written: the next process to claim the job runs it again
+from the stored file (``IMPORT_JOB_MAX_ATTEMPTS`` runs at most, then it fails). A writing
+import's job is marked succeeded in the import's own transaction, and only while its process
+still holds the lease: a job is never committed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import gc
+import os
+import socket
+import tempfile
+import uuid
+from typing import IO, Any
+
+from clientele_shared.auth.principal import Principal
+from clientele_shared.bulk import Copy
+from clientele_shared.http.problems import PROBLEM_BASE
+from clientele_shared.observability import get_logger
+from clientele_shared.runtime import ServiceRuntime
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_directory.imports import queries
+from clientele_directory.imports.reader import ImportReadFailed, Opening
+from clientele_directory.imports.rules import (
+    ImportMode,
+    ImportReport,
+    JobState,
+    ParsedRow,
+    RowReport,
+    counts_of,
+    rejected_counts,
+)
+from clientele_directory.imports.service import ImportRejected, run_import
+from clientele_directory.tables import import_job_lines
+from clientele_directory.tabular import TabularError
+
+log = get_logger(__name__)
+
+
+def _problem(status: int, title: str, detail: str, kind: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": PROBLEM_BASE + kind,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+
+
+def _release_memory() -> None:
+    """Hand the heap a finished import freed back to the system (glibc keeps it otherwise)."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name:
+        libc = ctypes.CDLL(name)
+        trim = getattr(libc, "malloc_trim", None)
+        if trim is not None:
+            trim(0)
+
+
+class _LeaseLost(Exception):
+    """Another process holds the job now (this one was too slow to renew its lease)."""
+
+
+class JobRunner:
+    """Claims and runs this process's import jobs."""
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease = float(getattr(settings, "import_job_lease_seconds", 60.0))
+        self.sweep = float(getattr(settings, "import_job_sweep_seconds", 15.0))
+        self.capacity = int(getattr(settings, "import_jobs_per_process", 2))
+        self.max_attempts = int(getattr(settings, "import_job_max_attempts", 3))
+        self.max_rows = int(getattr(settings, "import_max_rows", 200_000))
+        self.running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look for jobs now (a job was queued)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim jobs while there is room, then wait for a wake-up or the next sweep."""
+        try:
+            while True:
+                while len(self.running) < self.capacity and await self._claim_one():
+                    pass
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.sweep)
+                self._wake.clear()
+        finally:
+            for task in self.running.values():
+                task.cancel()
+            if self.running:
+                await asyncio.wait(list(self.running.values()))
+
+    async def _claim_one(self) -> bool:
+        async with self.runtime.sessions() as session, session.begin():
+            job = await queries.claim(session, self.owner, self.lease)
+            if job is None:
+                return False
+            if job.cancel_requested:
+                await queries.finish_job(session, job.id, self.owner, state=JobState.CANCELLED)
+                return True
+            if job.attempts > self.max_attempts:
+                await queries.finish_job(
+                    session,
+                    job.id,
+                    self.owner,
+                    state=JobState.FAILED,
+                    problem=_problem(
+                        500,
+                        "Import Interrupted",
+                        f"The import stopped {self.max_attempts} times before it ended "
+                        "(its process died); nothing of it was written.",
+                        "import-interrupted",
+                    ),
+                )
+                return True
+        log.info("import job claimed", job=str(job.id), attempt=job.attempts)
+        task = asyncio.create_task(self._execute(job), name=f"import-{job.id}")
+        self.running[job.id] = task
+        task.add_done_callback(lambda _: self._done(job.id))
+        return True
+
+    def _done(self, job_id: uuid.UUID) -> None:
+        self.running.pop(job_id, None)
+        self._wake.set()
+
+    # --- one job ------------------------------------------------------------------------------
+
+    async def _execute(self, job: Any) -> None:
+        try:
+            with tempfile.TemporaryFile(prefix="clientele-import-") as file:
+                await self._restore(job.id, file)
+                await self._supervised(job, file)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._release(job.id))  # this process stops: another resumes
+            raise
+        except Exception:
+            log.exception("import job failed", job=str(job.id))
+            await self._finish(
+                job.id,
+                state=JobState.FAILED,
+                problem=_problem(
+                    500, "Import Failed", "The import failed; nothing was written.", "import-failed"
+                ),
+            )
+        finally:
+            await asyncio.to_thread(_release_memory)
+
+    async def _restore(self, job_id: uuid.UUID, file: IO[bytes]) -> None:
+        """The stored file into ``file``, a part at a time; the report of an earlier run gone."""
+        async with self.runtime.sessions() as session, session.begin():
+            await queries.clear_lines(session, job_id)
+        part = 0
+        while True:
+            async with self.runtime.sessions() as session:
+                data = await queries.file_part(session, job_id, part)
+            if data is None:
+                break
+            await asyncio.to_thread(file.write, data)
+            part += 1
+        await asyncio.to_thread(file.seek, 0)
+
+    async def _supervised(self, job: Any, file: IO[bytes]) -> None:
+        """Run the import beside its heartbeat; a cancel or a lost lease stops it."""
+        stop: dict[str, str] = {}
+        work = asyncio.create_task(self._import(job, file))
+        beat = asyncio.create_task(self._heartbeat(job.id, work, stop))
+        try:
+            await asyncio.wait([work])
+        finally:
+            beat.cancel()
+            await asyncio.wait([beat])
+        if work.cancelled():
+            if stop.get("why") == "cancel":
+                await self._finish(job.id, state=JobState.CANCELLED)
+            return  # lease lost: the process holding the job now runs it
+        work.result()
+
+    async def _heartbeat(
+        self, job_id: uuid.UUID, work: asyncio.Task[None], stop: dict[str, str]
+    ) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            async with self.runtime.sessions() as session, session.begin():
+                cancel = await queries.renew(session, job_id, self.owner, self.lease)
+            if cancel is None or cancel:
+                stop["why"] = "cancel" if cancel else "lease"
+                work.cancel()
+                return
+
+    async def _import(self, job: Any, file: IO[bytes]) -> None:
+        mode = ImportMode(job.mode)
+        principal = Principal.model_validate(job.principal)
+        job_id = job.id
+
+        async def opened(opening: Opening) -> None:
+            async with self.runtime.sessions() as session, session.begin():
+                await queries.set_job(
+                    session, job_id, self.owner, total_rows=opening.rows, header=opening.header
+                )
+
+        async def chunk_done(rows: list[ParsedRow], lines: list[RowReport]) -> None:
+            await self._progress(job_id, rows, lines, report)
+
+        async def committing(session: AsyncSession, done: ImportReport) -> None:
+            if not await queries.finish_job(
+                session,
+                job_id,
+                self.owner,
+                state=JobState.SUCCEEDED,
+                counts=counts_of(done).model_dump(),
+            ):
+                raise _LeaseLost
+
+        report = ImportReport(mode=mode)
+        try:
+            done = await run_import(
+                self.runtime,
+                principal,
+                file,
+                job.filename,
+                mode=mode,
+                overrides=dict(job.overrides),
+                replace_lists=job.replace_lists,
+                directions=list(job.directions),
+                max_rows=self.max_rows,
+                too_many=f"more than {self.max_rows:,} rows",
+                on_chunk=chunk_done,
+                on_open=opened,
+                before_commit=committing,
+                report=report,
+            )
+        except (TabularError, ImportReadFailed) as exc:
+            await self._finish(
+                job_id,
+                state=JobState.FAILED,
+                problem=_problem(
+                    422, "Unreadable File", f"The file cannot be read: {exc}.", "unreadable-file"
+                ),
+            )
+            return
+        except ImportRejected as exc:
+            async with self.runtime.sessions() as session, session.begin():
+                await queries.clear_lines(session, job_id, rank=1)  # nothing was written
+            await self._finish(
+                job_id,
+                state=JobState.REJECTED,
+                counts=rejected_counts(exc.report).model_dump(),
+                problem=_problem(422, "Import Rejected", str(exc), "import-rejected"),
+            )
+            return
+        except _LeaseLost:
+            log.warning("import job taken over by another process", job=str(job_id))
+            return
+        if mode is ImportMode.DRY_RUN:
+            await self._finish(
+                job_id, state=JobState.SUCCEEDED, counts=counts_of(done).model_dump()
+            )
+
+    async def _progress(
+        self, job_id: uuid.UUID, rows: list[ParsedRow], lines: list[RowReport], report: ImportReport
+    ) -> None:
+        """A chunk's report lines (with the rows that failed as read) and the counts so far."""
+        cells = {row.number: row.cells for row in rows}
+        records = [
+            {
+                "job_id": job_id,
+                "rank": 0 if line.errors else 1,
+                "row": line.row,
+                "line": line.model_dump(mode="json"),
+                "cells": cells.get(line.row) if line.errors else None,
+            }
+            for line in lines
+        ]
+        async with self.runtime.sessions() as session, session.begin():
+            await Copy.of(import_job_lines, records).write(session)
+            await queries.set_job(
+                session,
+                job_id,
+                self.owner,
+                rows_read=rows[-1].number - 1 if rows else 0,
+                counts=counts_of(report).model_dump(),
+            )
+
+    async def _finish(self, job_id: uuid.UUID, **values: Any) -> None:
+        async with self.runtime.sessions() as session, session.begin():
+            await queries.finish_job(session, job_id, self.owner, **values)
+
+    async def _release(self, job_id: uuid.UUID) -> None:
+        """Give the job back (this process stops): the next sweep of any process resumes it."""
+        try:
+            async with self.runtime.sessions() as session, session.begin():
+                await queries.set_job(session, job_id, self.owner, owner=None, lease_until=None)
+        except Exception:  # the lease then runs out instead
+            log.warning("import job not released", job=str(job_id))

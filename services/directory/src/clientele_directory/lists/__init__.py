@@ -1,0 +1,1 @@
+"""Lists of organizations: static (members by hand, by a filter, by a file) and dynamic."""

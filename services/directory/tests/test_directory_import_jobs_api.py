@@ -1,0 +1,282 @@
+"""Imports as background jobs (ADR 41): 202 and a job to poll, the report a page at a time with
+the errors first and as an .xlsx of the failed rows, cancel, the directions that see a job,
+two identical imports at once, limits checked before any row is read, and a job whose process
+died taken up by the running one."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.testing.infra import Infrastructure
+from clientele_shared.testing.processes import ServiceProcess
+from directory_testkit import (
+    fresh_direction,
+    fresh_inn,
+    import_report,
+    run_import,
+    sales,
+    wait_for_import,
+)
+from openpyxl import Workbook, load_workbook
+
+pytestmark = pytest.mark.integration
+MAX_ROWS = 400
+
+
+@pytest.fixture(scope="module")
+def directory_env() -> dict[str, str]:
+    return {
+        "IMPORT_MAX_ROWS": str(MAX_ROWS),
+        "IMPORT_CHUNK_ROWS": "50",
+        "IMPORT_JOB_LEASE_SECONDS": "2",
+        "IMPORT_JOB_SWEEP_SECONDS": "0.5",
+    }
+
+
+@pytest.fixture
+async def client(directory: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=directory.url, timeout=60) as http:
+        yield http
+
+
+def _xlsx(rows: list[list[Any]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    return "\r\n".join(";".join(row) for row in rows).encode() + b"\r\n"
+
+
+async def _queue(
+    client: httpx.AsyncClient, headers: dict[str, str], content: bytes, mode: str, name: str
+) -> str:
+    queued = await client.post(
+        "/v1/organizations/import",
+        files={"file": (name, content, "application/octet-stream")},
+        data={"mode": mode},
+        headers=headers,
+    )
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["state"] in ("queued", "running")
+    location: str = queued.headers["Location"]
+    return location
+
+
+async def _count(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    response = await client.get("/v1/organizations?limit=500", headers=headers)
+    assert response.status_code == 200, response.text
+    return len(response.json())
+
+
+async def test_a_job_reports_progress_errors_first_and_the_failed_rows_as_xlsx(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north = fresh_direction()
+    me = sales(issuer, north)
+    header = ["Наименование", "ИНН", "Примечание"]
+    rows = [
+        header,
+        ["Первая", fresh_inn(), "a"],
+        ["Плохая", "1234567890", "@SUM(A1)"],
+        ["Вторая", fresh_inn(), None],
+        [None, None, None],
+        ["Третья", fresh_inn(), "c"],
+        ["", "77070838", "d"],
+    ]
+    location = await _queue(client, me, _xlsx(rows), "valid_rows", "orgs.xlsx")
+    job = await wait_for_import(client, me, location)
+    assert job["state"] == "succeeded", job
+    assert job["total_rows"] == 6
+    assert job["rows_read"] == 6
+    assert job["counts"] == {"rows": 5, "created": 3, "updated": 0, "unchanged": 0, "skipped": 2}
+    assert job["finished_at"] is not None
+    assert job["problem"] is None
+
+    first = await client.get(f"{location}/report", params={"limit": 1}, headers=me)
+    assert first.status_code == 200, first.text
+    assert [line["row"] for line in first.json()["items"]] == [3]
+    second = await client.get(
+        f"{location}/report", params={"limit": 1, "after": first.json()["next_cursor"]}, headers=me
+    )
+    assert [line["row"] for line in second.json()["items"]] == [7]
+    assert all(line["errors"] for line in (await import_report(client, me, location))[:2])
+
+    download = await client.get(f"{location}/report.xlsx", headers=me)
+    assert download.status_code == 200, download.text
+    sheet = load_workbook(io.BytesIO(download.content), read_only=True).active
+    assert sheet is not None
+    got = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert got[0] == ["Строка / Row", *header, "Причина / Reason"]
+    assert [row[:4] for row in got[1:]] == [
+        [3, "Плохая", "1234567890", "'@SUM(A1)"],  # a formula is neutralised
+        [7, None, "77070838", "d"],
+    ]
+    assert all("inn" in str(row[4]) for row in got[1:])
+
+
+async def test_only_the_jobs_directions_see_it(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north, south = fresh_direction(), fresh_direction()
+    me, colleague, stranger = sales(issuer, north), sales(issuer, north), sales(issuer, south)
+    content = _csv([["Наименование", "ИНН"], ["Своя", fresh_inn()]])
+    location = await _queue(client, me, content, "dry_run", "o.csv")
+    await wait_for_import(client, me, location)
+    assert (await client.get(location, headers=colleague)).status_code == 200
+    for path in (location, f"{location}/report", f"{location}/report.xlsx"):
+        assert (await client.get(path, headers=stranger)).status_code == 404, path
+    refused = await client.post(f"{location}/cancel", headers=stranger)
+    assert refused.status_code == 404, refused.text
+    elsewhere = await client.post(
+        "/v1/organizations/import",
+        files={"file": ("o.csv", content, "text/csv")},
+        data={"mode": "dry_run", "directions": north},
+        headers=stranger,
+    )
+    assert elsewhere.status_code == 403, elsewhere.text
+
+
+async def test_two_identical_imports_at_once_create_each_organization_once(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north = fresh_direction()
+    me = sales(issuer, north)
+    rows = [["Наименование", "ИНН"], *[[f"Близнец {n}", fresh_inn()] for n in range(120)]]
+    content = _xlsx(rows)
+    first, second = await asyncio.gather(
+        *(
+            run_import(
+                client,
+                me,
+                files={"file": ("same.xlsx", content, "application/octet-stream")},
+                data={"mode": "valid_rows"},
+            )
+            for _ in range(2)
+        )
+    )
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    created = sorted([first.json()["created"], second.json()["created"]])
+    assert created == [0, 120]
+    assert sorted([first.json()["unchanged"], second.json()["unchanged"]]) == [0, 120]
+    assert await _count(client, me) == 120
+
+
+async def test_a_cancelled_import_writes_nothing(
+    client: httpx.AsyncClient, issuer: TokenIssuer, infra: Infrastructure
+) -> None:
+    north = fresh_direction()
+    me = sales(issuer, north)
+    rows = [["Наименование", "ИНН"], *[[f"Отмена {n}", fresh_inn()] for n in range(100)]]
+    conn = await asyncpg.connect(infra.test_database_url("directory"))
+    try:  # writing imports wait for this lock: the job is caught running
+        await conn.execute("SELECT pg_advisory_lock(hashtext('clientele-directory-import'))")
+        location = await _queue(client, me, _csv(rows), "valid_rows", "o.csv")
+        await _opened(client, me, location)
+        cancelled = await client.post(f"{location}/cancel", headers=me)
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["cancel_requested"] is True
+        job = await wait_for_import(client, me, location)
+    finally:
+        await conn.close()
+    assert job["state"] == "cancelled", job
+    assert await _count(client, me) == 0
+
+
+async def _opened(client: httpx.AsyncClient, headers: dict[str, str], location: str) -> None:
+    """Wait until the job has counted its file's rows (it is running)."""
+    for _ in range(600):
+        if (await client.get(location, headers=headers)).json()["total_rows"] is not None:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the import never started")
+
+
+def _far_row(number: int) -> bytes:
+    """An .xlsx whose second row is numbered ``number`` (the rows between are left out)."""
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Наименование"])
+    sheet.cell(row=number, column=1, value="Далеко")
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("blank.csv", _csv([["Наименование"], ["А"]]) + b"\r\n" * MAX_ROWS),
+        ("numbered.xlsx", _far_row(MAX_ROWS + 5)),
+    ],
+)
+async def test_rows_are_counted_before_any_is_read(
+    client: httpx.AsyncClient, issuer: TokenIssuer, name: str, content: bytes
+) -> None:
+    me = sales(issuer, fresh_direction())
+    response = await run_import(
+        client,
+        me,
+        files={"file": (name, content, "application/octet-stream")},
+        data={"mode": "valid_rows"},
+    )
+    body = response.json()
+    assert response.status_code == 422, response.text
+    assert body["type"].endswith("unreadable-file")
+    assert f"more than {MAX_ROWS} rows" in body["detail"]
+    assert body["rows"] == 0  # refused before the first row
+    assert await _count(client, me) == 0
+
+
+async def test_a_job_whose_process_died_is_taken_up_or_failed(
+    client: httpx.AsyncClient, issuer: TokenIssuer, infra: Infrastructure
+) -> None:
+    north = fresh_direction()
+    me = sales(issuer, north, subject=f"user-{north}")
+    principal = {"subject": f"user-{north}", "roles": ["sales"], "directions": [north]}
+    content = _csv([["Наименование", "ИНН"], ["Сирота", fresh_inn()]])
+    resumed, given_up = uuid.uuid4(), uuid.uuid4()
+    conn = await asyncpg.connect(infra.test_database_url("directory"))
+    try:
+        for job_id, attempts in ((resumed, 1), (given_up, 3)):
+            await conn.execute(
+                "INSERT INTO import_jobs (id, state, mode, filename, directions, overrides,"
+                " principal, created_by, file_bytes, owner, lease_until, attempts)"
+                " VALUES ($1, 'running', 'valid_rows', 'o.csv', $2, '{}', $3, $4, $5,"
+                " 'a-process-that-died', now() - interval '1 minute', $6)",
+                job_id,
+                [north],
+                json.dumps(principal),
+                principal["subject"],
+                len(content),
+                attempts,
+            )
+            await conn.execute(
+                "INSERT INTO import_job_files (job_id, part, data) VALUES ($1, 0, $2)",
+                job_id,
+                content,
+            )
+    finally:
+        await conn.close()
+    job = await wait_for_import(client, me, f"/v1/organizations/imports/{resumed}")
+    assert (job["state"], job["attempts"], job["counts"]["created"]) == ("succeeded", 2, 1)
+    failed = await wait_for_import(client, me, f"/v1/organizations/imports/{given_up}")
+    assert failed["state"] == "failed", failed
+    assert failed["problem"]["type"].endswith("import-interrupted")
+    assert await _count(client, me) == 1

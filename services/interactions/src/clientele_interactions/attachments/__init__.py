@@ -1,0 +1,1 @@
+"""Attachments of an interaction: upload, list, download, delete."""

@@ -1,1 +1,0 @@
-"""The contact log's domain: models and rules, pure (no I/O; time is passed in)."""

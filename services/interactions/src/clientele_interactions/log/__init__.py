@@ -1,0 +1,1 @@
+"""The contact log: log or plan a contact, read, list, change, complete, cancel; overdue."""
