@@ -326,3 +326,78 @@ async def test_e_mails_match_in_any_case_and_names_are_compared_within_what_one_
     assert seen.status_code == 200, seen.text
     candidates = _by_row(seen.json())[3]["candidates"]
     assert [c["organization_id"] for c in candidates] == [elsewhere["id"]]
+
+
+async def test_an_export_imports_back_changing_nothing(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north = fresh_direction()
+    me = sales(issuer, north)
+    org = await _org(
+        client,
+        me,
+        legal_name="=ООО «Формула»",
+        phones=[
+            "+7 495 500-55-50 доб. 12",
+            {"number": "+7 916 123-45-67", "kind": "mobile"},
+            {"number": "+7 495 500-55-51", "kind": "fax"},
+        ],
+        emails=[f"Office@{fresh_domain()}"],
+        sites=["a.example", "b.example"],
+        tags=["опт, розница", "a;b", "vip"],
+        categories=["A"],
+        legal_address={
+            "text": "Москва, ул. Вавилова, 19",
+            "country": "ru",
+            "postal_code": "117312",
+            "city": "Москва",
+        },
+        status="client",
+        directions=[north],
+    )
+    for fmt, language in (("xlsx", "ru"), ("csv", "en"), ("csv", "ru")):
+        exported = await client.post(
+            "/v1/organizations/export", json={"format": fmt, "headers": language}, headers=me
+        )
+        assert exported.status_code == 200, exported.text
+        response = await _import(client, me, exported.content, "valid_rows", name=f"o.{fmt}")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["rows"], body["unchanged"]) == (1, 1), (fmt, language, body)
+    again = await client.get(f"/v1/organizations/{org['id']}", headers=me)
+    assert again.json()["version"] == 1
+
+
+async def test_an_import_over_an_organization_adds_to_its_lists_unless_told_to_replace(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north = fresh_direction()
+    me = sales(issuer, north)
+    inn = fresh_inn()
+    org = await _org(
+        client,
+        me,
+        legal_name="Списки",
+        inn=inn,
+        phones=[{"number": "+7 916 123-45-67", "kind": "mobile"}],
+        tags=["VIP"],
+        directions=[north],
+    )
+    content = _xlsx(
+        [["Наименование", "ИНН", "Телефон", "Теги"], ["Списки", inn, "+7 495 1234567", "опт"]]
+    )
+    preview = await _import(client, me, content, "dry_run")
+    assert preview.status_code == 200, preview.text
+    row = _by_row(preview.json())[2]
+    assert row["action"] == "updated"
+    assert row["changes"]["tags"] == {"old": ["VIP"], "new": ["VIP", "опт"]}
+    merged = await _import(client, me, content, "valid_rows")
+    assert merged.json()["updated"] == 1, merged.text
+    after = (await client.get(f"/v1/organizations/{org['id']}", headers=me)).json()
+    assert [p["number"] for p in after["phones"]] == ["+79161234567", "+74951234567"]
+    assert after["tags"] == ["VIP", "опт"]
+    replaced = await _import(client, me, content, "valid_rows", lists="replace")
+    assert replaced.json()["updated"] == 1, replaced.text
+    last = (await client.get(f"/v1/organizations/{org['id']}", headers=me)).json()
+    assert [p["number"] for p in last["phones"]] == ["+74951234567"]
+    assert last["tags"] == ["опт"]

@@ -29,6 +29,7 @@ from clientele_directory.imports.rules import (
     split_labels,
 )
 from clientele_directory.organizations.rules import Organization
+from import_generator import generate
 
 
 def test_headers_are_read_in_russian_and_english() -> None:
@@ -293,3 +294,30 @@ def test_an_update_adds_to_lists_keeps_address_parts_or_replaces_when_told() -> 
     assert replaced["tags"] == ["vip", "опт"]
     moved = parse_row(3, mapping, [*row[:4], "Казань, ул. Баумана, 2"], ["n"])
     assert patch_against(moved, current)["legal_address"]["text"] == "Казань, ул. Баумана, 2"
+
+
+def test_a_generated_1c_file_is_read_as_its_ground_truth_says() -> None:
+    file = generate(1500)
+    assert generate(1500).rows == file.rows  # seeded
+    mapping, problems = map_headers(file.header, {})
+    assert problems == []
+    assert set(mapping.values()) >= {"legal_name", "inn", "kpp", "ogrn", "phones", "emails"}
+    keys = FileKeys()
+    outcomes: dict[str, int] = {}
+    for number, row in enumerate(file.rows, start=2):
+        truth = file.truth[number]
+        outcomes[truth.outcome] = outcomes.get(truth.outcome, 0) + 1
+        parsed = parse_row(number, mapping, row, ["n"])
+        if truth.outcome == "error":
+            assert truth.field in {e.field for e in parsed.errors}, (number, row, parsed.errors)
+            continue
+        assert parsed.errors == [], (number, row, parsed.errors)
+        duplicate = keys.check(parsed)
+        if truth.outcome == "duplicate":
+            assert duplicate is not None, (number, row)
+            assert duplicate.message == f"the same {truth.field} as row {truth.earlier}"
+        else:
+            assert duplicate is None, (number, row, duplicate)
+    assert min(outcomes.values()) >= 20  # every kind of row is there
+    remainders = {int(r[3][:-1]) % 13 for r in file.rows if r[3] and len(r[3]) == 15}
+    assert {10, 11, 12} <= remainders

@@ -52,8 +52,11 @@ def test_russian_identifiers_are_checked_and_compacted() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"inn": "7707083894"}, "INN has a wrong length or checksum"),
-        ({"inn": "77070838"}, "INN has a wrong length or checksum"),
+        ({"inn": "7707083894"}, "INN has a wrong checksum"),
+        ({"inn": "77070838"}, "INN has 8 characters: 10 or 12 digits expected"),
+        ({"inn": "707083893"}, "INN has 9 digits: a leading zero lost by Excel?"),
+        ({"inn": "50100732259"}, "INN has 11 digits: a leading zero lost by Excel?"),
+        ({"inn": "7,707083893E+09"}, "a number in exponent form: format the column as text"),
         ({"ogrn": "1027700132196"}, "OGRN has a wrong length or checksum"),
         ({"inn": LEGAL_INN, "kpp": "77360100"}, "KPP must be 9 characters"),
         ({"kpp": LEGAL_KPP}, "KPP needs the 10-digit INN"),
@@ -250,6 +253,9 @@ def test_merge_keeps_the_survivor_fills_gaps_unites_lists_and_takes_what_is_chos
         ("304500116000191", 11),
         ("304500116000202", 12),
         (OGRNIP, None),
+        # published by sole traders on their sites; python-stdnum 2.2 refuses both
+        ("312091715800012", 12),
+        ("323570000015061", 11),
     ],
 )
 def test_an_ogrnip_keeps_the_last_digit_of_its_remainder(

@@ -55,11 +55,27 @@ class OrganizationStatus(enum.StrEnum):
     FORMER = "former"
 
 
+_EXPONENT = re.compile(r"^\d[.,]\d+E\+?\d+$", re.IGNORECASE)
+
+
 def valid_inn(value: str) -> str:
-    """The compact INN; ValueError when its length or checksum is wrong."""
-    if not ru_inn.is_valid(value):
-        raise ValueError("INN has a wrong length or checksum")
-    return str(ru_inn.compact(value))
+    """The compact INN; ValueError saying what is wrong: an exponent form or a lost leading
+    zero (what Excel does to a number column), the length, the checksum."""
+    if ru_inn.is_valid(value):
+        return str(ru_inn.compact(value))
+    digits = str(ru_inn.compact(value))
+    if _EXPONENT.match(digits):
+        raise ValueError(
+            f"INN {value} is a number in exponent form: format the column as text in Excel"
+        )
+    if digits.isdigit() and len(digits) in (9, 11):
+        raise ValueError(
+            f"INN has {len(digits)} digits: a leading zero lost by Excel? (format the column"
+            " as text)"
+        )
+    if not digits.isdigit() or len(digits) not in (10, 12):
+        raise ValueError(f"INN has {len(digits)} characters: 10 or 12 digits expected")
+    raise ValueError("INN has a wrong checksum")
 
 
 def _valid_inn(value: str) -> str:
