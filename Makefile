@@ -46,7 +46,7 @@ test-unit: sync ## the tests that need no infrastructure
 lint: sync ## ruff (lint + format check), mypy, and the K8s manifests (fresh, rendered, schema-valid)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy shared/src services/*/src
+	$(UV) run --frozen mypy shared/src tests/testkit/src services/*/src
 	$(UV) run --frozen python deploy/k8s/generate.py --check
 	KUSTOMIZE=$$(deploy/k8s/tools.sh) $(UV) run --frozen python deploy/k8s/validate.py
 

@@ -14,13 +14,13 @@ from clientele_shared.auth.devtokens import main as token_cli
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.admin import all_topics, ensure_topics
 from clientele_shared.events.catalog import REGISTRY, SERVICES
-from clientele_shared.testing.infra import (
+from clientele_testkit.infra import (
     Infrastructure,
     database_for_tests,
     infrastructure,
     use_test_instance,
 )
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from clientele_testkit.processes import ServiceProcess, wait_for
 
 REPO = Path(__file__).parent
 VENV_BIN = Path(sys.executable).parent

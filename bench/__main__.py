@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from clientele_shared.testing.infra import infrastructure
+from clientele_testkit.infra import infrastructure
 
 from bench import figures, machine, report
 from bench.registry import FIGURES

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from clientele_shared.testing.infra import Infrastructure
+from clientele_testkit.infra import Infrastructure
 
 from bench.processes import Processes
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clientele_shared.testing.infra import Infrastructure
+from clientele_testkit.infra import Infrastructure
 
 from bench.contention import Watch, wait_for_quiet
 from bench.processes import Processes

@@ -14,7 +14,7 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.outbox import Outbox
-from clientele_shared.testing import probe
+from clientele_testkit import probe
 from sqlalchemy import text
 
 from bench.processes import Proc
@@ -116,7 +116,7 @@ async def wait_group_stable(bootstrap: str, group: str, *, within: float) -> Non
 
 
 class ProbeStack:
-    """A fresh schema and topic for the probe processes of `clientele_shared.testing.probe`."""
+    """A fresh schema and topic for the probe processes of `clientele_testkit.probe`."""
 
     def __init__(self, ctx: Context, *, kafka: bool = True) -> None:
         run = new_id()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from clientele_shared.testing.processes import free_port
+from clientele_testkit.processes import free_port
 
 from bench.processes import Proc
 from bench.registry import Context, Metric, figure

@@ -1,6 +1,6 @@
 """The event backbone (outbox -> relay -> Kafka -> inbox -> effect) and raw aiokafka baselines.
 
-The backbone figures drive the probe processes of `clientele_shared.testing.probe` (a relay or
+The backbone figures drive the probe processes of `clientele_testkit.probe` (a relay or
 producer, and a consumer, each its own process) on a fresh schema and topic; the baselines do
 the same Kafka work with plain aiokafka (producer in the bench process, consumer in its own).
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clientele_shared.events.outbox import Outbox, create_producer
-from clientele_shared.testing import probe
+from clientele_testkit import probe
 
 from bench.rawkafka import stamp
 from bench.registry import Context, Metric, Target, figure

@@ -28,7 +28,7 @@ NOTIFIER_TABLES = (
 
 
 async def start_sink(ctx: Context) -> tuple[Proc, int]:
-    from clientele_shared.testing.processes import free_port
+    from clientele_testkit.processes import free_port
 
     port = free_port()
     sink = await ctx.processes.start(

@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 from clientele_shared.auth.devtokens import main as token_cli
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.processes import free_port
+from clientele_testkit.processes import free_port
 from redis.asyncio import Redis
 
 from bench.processes import Proc

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import schemathesis
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.processes import ServiceProcess
+from clientele_testkit.processes import ServiceProcess
 from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable

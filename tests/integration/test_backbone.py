@@ -22,9 +22,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.inbox import InboxPruner
 from clientele_shared.events.outbox import NOTIFY_CHANNEL, Outbox, OutboxRelay, create_producer
-from clientele_shared.testing import probe
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import wait_for
+from clientele_testkit import probe
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import wait_for
 from sqlalchemy import func, insert, select, text
 
 pytestmark = pytest.mark.integration

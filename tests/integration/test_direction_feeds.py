@@ -20,8 +20,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.feeds import feed_topic
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.stack import Stack, running
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.stack import Stack, running
 
 pytestmark = pytest.mark.integration
 Record = tuple[str, Envelope | None]

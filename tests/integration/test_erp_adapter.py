@@ -26,9 +26,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import ERP_DOCUMENTS
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import wait_for
-from clientele_shared.testing.stack import Stack, running
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import wait_for
+from clientele_testkit.stack import Stack, running
 
 pytestmark = pytest.mark.integration
 ADAPTER = Path(__file__).resolve().parents[2] / "docs" / "examples" / "erp-adapter" / "adapter.py"

@@ -16,8 +16,8 @@ from clientele_shared.auth.settings import AuthSettings
 from clientele_shared.auth.tokens import TokenIssuer, TokenVerifier
 from clientele_shared.http.idempotency import IdempotencyKeys
 from clientele_shared.http.problems import install_problem_handlers
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import free_port
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import free_port
 from fastapi import FastAPI, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel

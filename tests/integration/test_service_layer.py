@@ -25,7 +25,7 @@ from clientele_shared.service_layer import (
     unit_of_work,
     write_version,
 )
-from clientele_shared.testing.infra import Infrastructure
+from clientele_testkit.infra import Infrastructure
 from sqlalchemy import (
     Column,
     DateTime,

@@ -18,8 +18,8 @@ from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import DEALS, ORGANIZATIONS
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.registry import GrantError
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, free_port, wait_for
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess, free_port, wait_for
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -269,7 +269,7 @@ from sqlalchemy import MetaData
 from clientele_shared.events.tables import inbox_table, outbox_table
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from clientele_shared.settings import ServiceSettings
-from clientele_shared.testing import probe
+from clientele_testkit import probe
 
 
 def create_app():

@@ -61,8 +61,8 @@ from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.outbox import Outbox, create_producer
 from clientele_shared.events.schemas.directory import RegisterEntryState
 from clientele_shared.events.state import Removal, StateLoader, subscribe_state
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess
 from faststream.kafka import KafkaBroker
 from sqlalchemy import any_, select
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from clientele_shared.testing.stack import Stack
+from clientele_testkit.stack import Stack
 
 __all__ = ["Stack", "create_event", "event_body"]
 

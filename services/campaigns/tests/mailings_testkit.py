@@ -18,7 +18,7 @@ from clientele_shared.events.schemas.directory import (
     PersonState,
 )
 from clientele_shared.runtime import ServiceRuntime
-from clientele_shared.testing.stack import Stack, directory_envelope
+from clientele_testkit.stack import Stack, directory_envelope
 
 PUBLIC_URL = "https://crm.example.test"
 T = TypeVar("T")

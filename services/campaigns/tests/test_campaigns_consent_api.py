@@ -9,7 +9,7 @@ from datetime import date
 from campaigns_testkit import Stack
 from clientele_shared.events.catalog import CAMPAIGN_CONSENTS, PERSONS_STATE
 from clientele_shared.events.schemas.directory import EmploymentState, PersonState
-from clientele_shared.testing.stack import directory_envelope
+from clientele_testkit.stack import directory_envelope
 
 NORTH = ["north"]
 

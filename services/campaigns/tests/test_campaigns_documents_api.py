@@ -16,8 +16,8 @@ import pytest
 from aiobotocore.session import get_session
 from campaigns_testkit import Stack, create_event
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.stack import running
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.stack import running
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from campaigns_testkit import Stack, create_event
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.stack import migrate, running
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.stack import migrate, running
 from mailings_testkit import contact, mailing_body
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ from campaigns_testkit import Stack, create_event
 from clientele_shared.bulk import COPY_FROM
 from clientele_shared.events.catalog import CAMPAIGN_EVENTS, LIST_MEMBERS_STATE, ORGANIZATIONS
 from clientele_shared.events.schemas.directory import ListMemberState, OrganizationCreated
-from clientele_shared.testing.processes import wait_for
-from clientele_shared.testing.stack import directory_envelope
+from clientele_testkit.processes import wait_for
+from clientele_testkit.stack import directory_envelope
 
 NORTH = ["north"]
 

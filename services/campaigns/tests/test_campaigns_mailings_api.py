@@ -21,8 +21,8 @@ from clientele_shared.events.catalog import (
 )
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.schemas.notifier import DeliveryResult
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.stack import Stack, running
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.stack import Stack, running
 from mailings_testkit import PUBLIC_URL, consent, contact, mailing_body, worker
 
 NORTH = ["north"]

@@ -15,9 +15,9 @@ import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import PERSONS_STATE, notification_requests
 from clientele_shared.events.schemas.directory import EmploymentState, PersonState
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, wait_for
-from clientele_shared.testing.stack import VENV_BIN, Stack, directory_envelope, running
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess, wait_for
+from clientele_testkit.stack import VENV_BIN, Stack, directory_envelope, running
 from mailings_testkit import PUBLIC_URL, mailing_body
 
 NORTH = ["north"]

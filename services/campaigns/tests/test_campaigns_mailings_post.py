@@ -29,8 +29,8 @@ from clientele_shared.events.schemas.notifier import (
 )
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.storage import LocalDiskStorage
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.stack import Stack, running
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.stack import Stack, running
 from mailings_testkit import PUBLIC_URL, consent, contact, premises
 from PIL import Image
 from pypdf import PdfReader

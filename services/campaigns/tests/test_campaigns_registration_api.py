@@ -18,7 +18,7 @@ from clientele_shared.events.schemas.directory import (
 )
 from clientele_shared.events.schemas.notifications import NotificationRequested
 from clientele_shared.events.topics import CAMPAIGNS, notification_requests
-from clientele_shared.testing.stack import directory_envelope
+from clientele_testkit.stack import directory_envelope
 
 NORTH = ["north"]
 

@@ -5,9 +5,9 @@ import uuid
 import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.idempotency import IdempotentCreate, check_idempotent_create, scalar
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess
+from clientele_testkit.idempotency import IdempotentCreate, check_idempotent_create, scalar
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess
 from directory_testkit import fresh_direction, sales
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,8 @@ import asyncpg
 import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess
 from directory_testkit import (
     fresh_direction,
     fresh_inn,

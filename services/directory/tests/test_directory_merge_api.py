@@ -12,7 +12,7 @@ import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import ORGANIZATIONS
-from clientele_shared.testing.processes import ServiceProcess
+from clientele_testkit.processes import ServiceProcess
 from directory_testkit import (
     TopicTail,
     admin,

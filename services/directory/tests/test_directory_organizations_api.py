@@ -12,8 +12,8 @@ import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import ORGANIZATIONS, ORGANIZATIONS_STATE
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess, wait_for
 from directory_testkit import (
     OTHER_INN,
     VALID_INN,

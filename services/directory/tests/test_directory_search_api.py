@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.processes import ServiceProcess
+from clientele_testkit.processes import ServiceProcess
 from directory_testkit import admin, fresh_direction, fresh_inn, problem, sales
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from clientele_shared.events.topics import ORGANIZATIONS
 from clientele_shared.http.concurrency import PreconditionFailed
 from clientele_shared.http.problems import Conflict, NotFound
 from clientele_shared.runtime import ServiceRuntime
-from clientele_shared.testing.infra import Infrastructure
+from clientele_testkit.infra import Infrastructure
 from pydantic import SecretStr
 from sqlalchemy import select
 

@@ -17,7 +17,7 @@ from clientele_shared.events.catalog import (
     ORGANIZATIONS,
     REGISTER_STATE,
 )
-from clientele_shared.testing.processes import ServiceProcess
+from clientele_testkit.processes import ServiceProcess
 from directory_testkit import TopicTail, admin, bearer, fresh_direction, fresh_inn, sales
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ from clientele_interactions.settings import InteractionsSettings
 from clientele_interactions.tables import metadata
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.runtime import ServiceRuntime
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess, wait_for
 from interactions_testkit import S3Bucket, Stack, bearer, s3_client
 from pydantic import SecretStr
 

@@ -25,9 +25,9 @@ from clientele_shared.events.catalog import (
     REGISTRY,
 )
 from clientele_shared.events.envelope import Actor, Envelope
-from clientele_shared.testing.infra import S3Store
-from clientele_shared.testing.processes import wait_for
-from clientele_shared.testing.stack import collect_envelopes, send_envelopes
+from clientele_testkit.infra import S3Store
+from clientele_testkit.processes import wait_for
+from clientele_testkit.stack import collect_envelopes, send_envelopes
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine

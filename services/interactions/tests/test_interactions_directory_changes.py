@@ -32,7 +32,7 @@ from clientele_shared.events.schemas.directory import (
     PersonDeleted,
     PersonMerged,
 )
-from clientele_shared.testing.processes import wait_for
+from clientele_testkit.processes import wait_for
 from interactions_testkit import Stack, bearer, directory_envelope, events_for, publish
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from clientele_shared.events.schemas.directory import (
     EmploymentChanged,
     PersonCreated,
 )
-from clientele_shared.testing.processes import wait_for
+from clientele_testkit.processes import wait_for
 from interactions_testkit import Stack, bearer, directory_envelope, publish, sample_msg_builder
 
 pytestmark = pytest.mark.integration

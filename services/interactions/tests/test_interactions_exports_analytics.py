@@ -12,7 +12,7 @@ import pytest
 import vobject
 from clientele_shared.events.catalog import PERSONS
 from clientele_shared.events.schemas.directory import EmploymentChanged, PersonCreated
-from clientele_shared.testing.processes import wait_for
+from clientele_testkit.processes import wait_for
 from interactions_testkit import Stack, bearer, directory_envelope, publish
 
 pytestmark = pytest.mark.integration

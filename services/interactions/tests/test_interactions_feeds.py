@@ -15,7 +15,7 @@ from clientele_shared.calendar_feeds import new_token, parse_token, secret_match
 from clientele_shared.events.catalog import EMPLOYEES
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import EmployeeCreated, EmployeeUpdated
-from clientele_shared.testing.processes import wait_for
+from clientele_testkit.processes import wait_for
 from interactions_testkit import Stack, bearer, directory_envelope, publish
 
 

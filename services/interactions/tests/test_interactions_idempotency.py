@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 import pytest
-from clientele_shared.testing.idempotency import IdempotentCreate, check_idempotent_create, scalar
+from clientele_testkit.idempotency import IdempotentCreate, check_idempotent_create, scalar
 from interactions_testkit import S3Bucket, Stack, bearer
 
 pytestmark = pytest.mark.integration

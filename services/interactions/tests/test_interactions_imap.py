@@ -18,8 +18,8 @@ import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import PERSONS
 from clientele_shared.events.schemas.directory import EmploymentChanged, PersonCreated
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess, wait_for
 from interactions_testkit import Stack, bearer, directory_envelope, publish
 
 from conftest import VENV_BIN, ImapServer

@@ -19,7 +19,7 @@ from clientele_shared.events.schemas.directory import (
     PersonMerged,
 )
 from clientele_shared.events.schemas.pipeline import DealDeleted
-from clientele_shared.testing.processes import wait_for
+from clientele_testkit.processes import wait_for
 from interactions_testkit import Stack, bearer, directory_envelope, publish
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from clientele_shared.events.schemas.directory import (
     PersonCreated,
     PersonUpdated,
 )
-from clientele_shared.testing.processes import wait_for
+from clientele_testkit.processes import wait_for
 from interactions_testkit import Stack, bearer, directory_envelope, publish
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine

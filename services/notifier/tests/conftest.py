@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from clientele_shared.events.catalog import REGISTRY
 from clientele_shared.events.envelope import Envelope
-from clientele_shared.testing.infra import Infrastructure
+from clientele_testkit.infra import Infrastructure
 from notifier_testkit import WEBHOOK_SECRET, Publish, SmtpServer, WebhookReceiver
 
 

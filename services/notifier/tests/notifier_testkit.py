@@ -28,8 +28,8 @@ from clientele_notifier.webhooks.rules import (
 )
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.envelope import Envelope
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, free_port
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess, free_port
 from cryptography.fernet import Fernet
 
 WEBHOOK_SECRET = "s3cret-s3cret-s3cret-s3cret-s3cret!"

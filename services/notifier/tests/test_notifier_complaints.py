@@ -14,8 +14,8 @@ from clientele_notifier.complaints.rules import ReportInvalid, complained_delive
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import DELIVERIES
 from clientele_shared.events.schemas.notifier import DELIVERY_COMPLAINED
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess, wait_for
 from notifier_testkit import (
     REQUESTED,
     EventTail,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from clientele_testkit.processes import ServiceProcess, wait_for
 from notifier_testkit import (
     REQUESTED,
     WEBHOOK_SECRET,

@@ -5,9 +5,9 @@ from collections.abc import Callable
 
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.idempotency import IdempotentCreate, check_idempotent_create, scalar
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess
+from clientele_testkit.idempotency import IdempotentCreate, check_idempotent_create, scalar
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess
 from notifier_testkit import WEBHOOK_SECRET, SmtpServer, bearer, notifier_env
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess, wait_for
 from notifier_testkit import (
     WEBHOOK_SECRET,
     Publish,

@@ -17,8 +17,8 @@ from clientele_notifier.reminders.scheduler import INDEX, INDEX_BUILT
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import DELIVERIES
 from clientele_shared.events.envelope import Envelope
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess, wait_for
 from notifier_testkit import (
     EventTail,
     Publish,

@@ -26,7 +26,7 @@ from clientele_shared.events.schemas.notifications import (
 from clientele_shared.events.schemas.notifier import DELIVERY_FAILED, DELIVERY_SUCCEEDED
 from clientele_shared.http.problems import Conflict, NotFound
 from clientele_shared.runtime import ServiceRuntime
-from clientele_shared.testing.infra import Infrastructure
+from clientele_testkit.infra import Infrastructure
 from pydantic import SecretStr
 from sqlalchemy import select
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.stack import Stack, migrate, running
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.stack import Stack, migrate, running
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clientele_shared.testing.stack import Stack
+from clientele_testkit.stack import Stack
 
 __all__ = ["DEFAULT_STAGES", "Stack", "stages"]
 

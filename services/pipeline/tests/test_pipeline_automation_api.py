@@ -15,7 +15,7 @@ import pytest
 from clientele_shared.db import async_url
 from clientele_shared.events.catalog import DEALS
 from clientele_shared.events.topics import notification_requests
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from clientele_testkit.processes import ServiceProcess, wait_for
 from pipeline_testkit import DEFAULT_STAGES, Stack
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess, wait_for
 from pipeline_testkit import DEFAULT_STAGES, Stack
 
 VENV_BIN = Path(sys.executable).parent

@@ -26,7 +26,7 @@ from clientele_shared.events.schemas.notifier import DeliveryResult
 from clientele_shared.events.schemas.pipeline import DealPaymentReceived
 from clientele_shared.events.schemas.tasks import TaskCompleted, TaskOverdue
 from clientele_shared.events.topics import notification_requests
-from clientele_shared.testing.processes import wait_for
+from clientele_testkit.processes import wait_for
 from pipeline_testkit import DEFAULT_STAGES, Stack
 from pydantic import BaseModel
 

@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from clientele_shared.testing.processes import wait_for
+from clientele_testkit.processes import wait_for
 from pipeline_testkit import DEFAULT_STAGES, Stack
 
 RULES = "/v1/automation/rules"

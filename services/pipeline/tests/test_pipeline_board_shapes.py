@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.stack import running
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.stack import running
 from pipeline_testkit import DEFAULT_STAGES, Stack
 
 NORTH = ["north"]

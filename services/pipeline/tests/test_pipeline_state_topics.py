@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from clientele_shared.events.schemas.directory import OrganizationCreated, OrganizationState
 from clientele_shared.events.topics import ORGANIZATIONS, ORGANIZATIONS_STATE
-from clientele_shared.testing.stack import directory_envelope
+from clientele_testkit.stack import directory_envelope
 from pipeline_testkit import DEFAULT_STAGES, Stack
 
 pytestmark = pytest.mark.integration

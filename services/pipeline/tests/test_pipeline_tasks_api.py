@@ -19,8 +19,8 @@ from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.schemas.directory import OrganizationMerged
 from clientele_shared.events.schemas.interactions import ResponsibilityHandedOver
 from clientele_shared.events.topics import PIPELINE, notification_requests
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.stack import running
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.stack import running
 from icalendar import Calendar
 from pipeline_testkit import DEFAULT_STAGES, Stack
 

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from clientele_shared.testing.infra import TEST_INSTANCE_PORTS, use_test_instance
+from clientele_testkit.infra import TEST_INSTANCE_PORTS, use_test_instance
 
 REPO = Path(__file__).resolve().parents[3]
 DEV_PORTS = {  # deploy/local/lib.sh

@@ -17,9 +17,9 @@ from clientele_shared.observability import BACKGROUND_TASK_FAILURES, COMPONENT_U
 from clientele_shared.runtime import ServiceRuntime, _operations_router
 from clientele_shared.settings import ServiceSettings
 from clientele_shared.supervision import Supervisor
-from clientele_shared.testing import probe
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import free_port
+from clientele_testkit import probe
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import free_port
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import MetaData

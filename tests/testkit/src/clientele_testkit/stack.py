@@ -16,10 +16,6 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pydantic import BaseModel
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.db import async_url
 from clientele_shared.events.catalog import (
@@ -38,8 +34,12 @@ from clientele_shared.events.schemas.directory import (
     PersonCreated,
 )
 from clientele_shared.events.state import Tombstone
-from clientele_shared.testing.infra import Infrastructure
-from clientele_shared.testing.processes import ServiceProcess, wait_for
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from clientele_testkit.infra import Infrastructure
+from clientele_testkit.processes import ServiceProcess, wait_for
 
 VENV_BIN = Path(sys.executable).parent
 

@@ -25,17 +25,16 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-from faststream.kafka import KafkaBroker
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Uuid, func, insert, text
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.inbox import EventConsumer, RetryPolicy
 from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
 from clientele_shared.events.registry import EventSpec, Registry, Topic
 from clientele_shared.events.tables import inbox_attempts_table, inbox_table, outbox_table
+from faststream.kafka import KafkaBroker
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Uuid, func, insert, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 PRODUCER = "probe-producer"
 CONSUMER = "probe-consumer"

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from clientele_shared.db import async_url
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-
-from clientele_shared.db import async_url
 
 Body = dict[str, Any]
 
