@@ -310,17 +310,21 @@ def world(
             headers=seller,
         )
     )
-    participant = _until_created(
-        lambda: http.post(
+    added: list[dict[str, Any]] = []
+
+    def add_participant() -> bool:
+        """Added once both reached campaigns' read models (refused as unknown before)."""
+        answer = http.post(
             f"{campaigns}/v1/campaigns/{campaign['id']}/participants",
             json={"participants": [{"organization_id": org, "person_id": person_id}]},
             headers=seller,
-        ),
-        "the north organization in campaigns",
-    )
-    participant_id = http.get(
-        f"{campaigns}/v1/campaigns/{campaign['id']}/participants", headers=seller
-    ).json()[0]["id"]
+        )
+        assert answer.status_code == 200, answer.text
+        added.extend(answer.json()["added"])
+        return bool(added)
+
+    wait_for(add_participant, 90, "the north organization and person in campaigns")
+    participant_id = added[0]["id"]
     resolution = _until_created(
         lambda: http.post(
             f"{campaigns}/v1/campaigns/{campaign['id']}/list-resolutions",
@@ -329,7 +333,6 @@ def world(
         ),
         "the north list in campaigns",
     )["resolution"]["id"]
-    assert participant is not None
     deadline = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     task = _until_created(
         lambda: http.post(
