@@ -8,7 +8,7 @@ import asyncio
 import functools
 import multiprocessing
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -91,6 +91,10 @@ from clientele_campaigns.templates import service as templates
 from clientele_campaigns.templates.rules import compile_parts, context, problems_of
 
 T = TypeVar("T")
+
+Outcome = tuple[uuid.UUID, str, str | None, str | None]
+"""A recipient's outcome row: (person, status, reason, detail)."""
+
 KIND = "mailing"
 MAILING = Versioned(mailings, KIND)
 WORKER = Actor(subject="campaigns-mailer", kind="service")
@@ -791,10 +795,10 @@ def _render_batch(
     candidates: list[Candidate],
     facts: _Facts,
     url: Any,
-) -> tuple[list[tuple[uuid.UUID, str, str | None, str | None]], list[Envelope]]:
+) -> tuple[list[Outcome], list[Envelope]]:
     """Classify again (consent withdrawn or a block since the mailing started excludes now) and
     render each message: the recipients' outcomes and the delivery requests."""
-    outcomes: list[tuple[uuid.UUID, str, str | None, str | None]] = []
+    outcomes: list[Outcome] = []
     envelopes: list[Envelope] = []
     for resolved, values in _classify_all(mailing, None, candidates, facts, url):
         if resolved.status != "pending" or values is None or resolved.email is None:
@@ -926,20 +930,24 @@ async def _print(
     return len(letters)
 
 
-def _letters(
-    mailing: Mailing, template: MessageTemplate, candidates: list[Candidate], facts: _Facts
-) -> tuple[list[tuple[uuid.UUID, str, str | None, str | None]], list[Letter]]:
+def _rendered_each(
+    mailing: Mailing,
+    template: MessageTemplate,
+    candidates: list[Candidate],
+    facts: _Facts,
+    destination: Callable[[_Facts, Candidate], T | None],
+    outcomes: list[Outcome],
+) -> Iterator[tuple[uuid.UUID, dict[str, Any], RenderedMessage, T]]:
     """Classify again (a consent withdrawn or a block since the start excludes now) and render
-    each letter's text: the recipients' outcomes and the letters."""
-    outcomes: list[tuple[uuid.UUID, str, str | None, str | None]] = []
-    letters: list[Letter] = []
+    each text: those excluded, without a ``destination`` or failing to render are recorded in
+    ``outcomes``; the others come out as (person, values, message, destination)."""
     for (resolved, values), candidate in zip(
         _classify_all(mailing, None, candidates, facts, lambda _p: None),
         candidates,
         strict=True,
     ):
-        address = _postal(facts, candidate)
-        if resolved.status != "pending" or values is None or address is None:
+        where = destination(facts, candidate)
+        if resolved.status != "pending" or values is None or where is None:
             outcomes.append((resolved.person_id, "excluded", resolved.reason, resolved.detail))
             continue
         rendered = try_render(template, values, checked=True)
@@ -947,8 +955,20 @@ def _letters(
             detail = rendered[:2000] if isinstance(rendered, str) else "no text"
             outcomes.append((resolved.person_id, "failed", "render_failed", detail))
             continue
+        yield resolved.person_id, values, rendered, where
+
+
+def _letters(
+    mailing: Mailing, template: MessageTemplate, candidates: list[Candidate], facts: _Facts
+) -> tuple[list[Outcome], list[Letter]]:
+    """The recipients' outcomes and the letters of those printed."""
+    outcomes: list[Outcome] = []
+    letters: list[Letter] = []
+    for person_id, values, rendered, address in _rendered_each(
+        mailing, template, candidates, facts, _postal, outcomes
+    ):
         letters.append(_letter(values, rendered, address))
-        outcomes.append((resolved.person_id, "printed", None, None))
+        outcomes.append((person_id, "printed", None, None))
     return outcomes, letters
 
 
@@ -1027,31 +1047,16 @@ def _fax_key(mailing_id: uuid.UUID, person_id: uuid.UUID) -> str:
 
 def _faxes(
     mailing: Mailing, template: MessageTemplate, candidates: list[Candidate], facts: _Facts
-) -> tuple[
-    list[tuple[uuid.UUID, str, str | None, str | None]],
-    list[tuple[uuid.UUID, Letter, str, RenderedMessage]],
-]:
-    """Classify again and render each fax's text: the outcomes of those who get none, and
-    (person, letter, number, message) of those who do."""
-    outcomes: list[tuple[uuid.UUID, str, str | None, str | None]] = []
-    faxes: list[tuple[uuid.UUID, Letter, str, RenderedMessage]] = []
-    for (resolved, values), candidate in zip(
-        _classify_all(mailing, None, candidates, facts, lambda _p: None),
-        candidates,
-        strict=True,
-    ):
-        number = _fax_number(facts, candidate)
-        if resolved.status != "pending" or values is None or number is None:
-            outcomes.append((resolved.person_id, "excluded", resolved.reason, resolved.detail))
-            continue
-        rendered = try_render(template, values, checked=True)
-        if isinstance(rendered, str) or not rendered.text:
-            detail = rendered[:2000] if isinstance(rendered, str) else "no text"
-            outcomes.append((resolved.person_id, "failed", "render_failed", detail))
-            continue
-        faxes.append(
-            (resolved.person_id, _letter(values, rendered, None, number), number, rendered)
+) -> tuple[list[Outcome], list[tuple[uuid.UUID, Letter, str, RenderedMessage]]]:
+    """The outcomes of those who get no fax, and (person, letter, number, message) of those
+    who do."""
+    outcomes: list[Outcome] = []
+    faxes = [
+        (person_id, _letter(values, rendered, None, number), number, rendered)
+        for person_id, values, rendered, number in _rendered_each(
+            mailing, template, candidates, facts, _fax_number, outcomes
         )
+    ]
     return outcomes, faxes
 
 
