@@ -57,6 +57,11 @@ _TOMBSTONES = uuid.UUID("6f1c2d4e-9a57-4c1b-8d0e-5b7a3e2f9c10")
 """The namespace of the made-up event ids of tombstones."""
 
 
+def tombstone_event_id(topic: str, partition: int, offset: int) -> uuid.UUID:
+    """The inbox's event id of the tombstone at ``offset``: a redelivery has the same one."""
+    return uuid.uuid5(_TOMBSTONES, f"{topic}:{partition}:{offset}")
+
+
 def _bind(envelope: Envelope) -> None:
     """Log lines and events caused by this event carry its correlation and causation ids."""
     correlation_id_var.set(envelope.correlation_id)
@@ -317,7 +322,7 @@ class EventConsumer:
             return (
                 record,
                 Envelope(
-                    event_id=uuid.uuid5(_TOMBSTONES, f"{topic}:{record.partition}:{record.offset}"),
+                    event_id=tombstone_event_id(topic, record.partition, record.offset),
                     type=TOMBSTONE,
                     schema_version=1,
                     producer=found.owner,

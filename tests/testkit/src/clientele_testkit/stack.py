@@ -26,6 +26,7 @@ from clientele_shared.events.catalog import (
     REGISTRY,
 )
 from clientele_shared.events.envelope import Actor, Envelope
+from clientele_shared.events.inbox import tombstone_event_id
 from clientele_shared.events.schemas.directory import (
     EmployeeCreated,
     ListMemberState,
@@ -160,9 +161,9 @@ class Stack:
         *,
         name: str = "Список",
         directions: Sequence[str] = (),
-    ) -> None:
+    ) -> list[uuid.UUID]:
         """The directory's state records of a static list's change: the list, a record per
-        member added, a tombstone per member removed (ADR 18)."""
+        member added, a tombstone per member removed (ADR 18); the tombstones' event ids."""
         revision = time.time_ns()  # later calls, later records
         state = OrganizationListState(
             list_id=list_id,
@@ -178,18 +179,21 @@ class Stack:
                 list_id=list_id, organization_id=org, revision=revision + offset
             )
             self.publish_state("directory.list_member.state", member, f"{list_id}:{org}")
-        for offset, org in enumerate(removed, start=len(added) + 1):
+        return [
             self.remove_state(LIST_MEMBERS_STATE, f"{list_id}:{org}", (1, revision + offset))
+            for offset, org in enumerate(removed, start=len(added) + 1)
+        ]
 
-    def remove_state(self, topic: str, key: str, order: tuple[int, int]) -> None:
-        """Publish a tombstone on ``key`` of a state topic with its order (ADR 18)."""
+    def remove_state(self, topic: str, key: str, order: tuple[int, int]) -> uuid.UUID:
+        """Publish a tombstone on ``key`` of a state topic with its order (ADR 18); the event id
+        a consumer's inbox records it under."""
 
-        async def send() -> None:
+        async def send() -> uuid.UUID:
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
             await producer.start()
             try:
                 headers = Tombstone(topic, key, *order).headers()
-                await producer.send_and_wait(
+                sent = await producer.send_and_wait(
                     topic,
                     None,
                     key=key.encode(),
@@ -197,8 +201,9 @@ class Stack:
                 )
             finally:
                 await producer.stop()
+            return tombstone_event_id(topic, sent.partition, sent.offset)
 
-        asyncio.run(send())
+        return asyncio.run(send())
 
     def send(self, topic: str, envelopes: Sequence[Envelope]) -> None:
         """Publish envelopes as they are (a redelivery)."""
