@@ -85,7 +85,7 @@ async def totals(
     directions = await session.execute(
         select(base.c.direction, func.count()).group_by(base.c.direction)
     )
-    return count, clients, dict(kinds.tuples().all()), dict(directions.tuples().all())
+    return count, clients, dict(kinds.all()), dict(directions.all())
 
 
 async def overdue_by_employee(

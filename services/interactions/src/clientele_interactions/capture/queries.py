@@ -73,7 +73,7 @@ async def employees_by_address(
             ),
         )
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 async def employed_at(
