@@ -47,6 +47,7 @@ def test_defaults_are_seeded_and_everybody_reads_them(stack: Stack) -> None:
     assert one.status_code == 200
     assert one.json()["name_ru"] == "Конференция"
     assert stack.call("GET", f"{KINDS}/nothing-like-it", stack.user(NORTH)).status_code == 404
+    assert stack.call("GET", f"{KINDS}/Not%20a%20code", stack.user(NORTH)).status_code == 422
     assert httpx.get(stack.url + KINDS).status_code == 401
 
 

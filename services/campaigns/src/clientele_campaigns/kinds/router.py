@@ -6,16 +6,18 @@ from typing import Annotated
 
 from clientele_shared.auth.dependencies import CurrentPrincipal, require_roles
 from clientele_shared.auth.principal import Principal, Role
+from clientele_shared.events.schemas.campaigns import EVENT_KIND_CODE
 from clientele_shared.http.concurrency import IfMatch, etag, required_versions
 from clientele_shared.runtime import CurrentRuntime
 from clientele_shared.service_layer import AuditEntry
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from clientele_campaigns.kinds import service
 from clientele_campaigns.kinds.rules import EventKind, KindDraft, KindPatch
 
 router = APIRouter(prefix="/v1/event-kinds", tags=["event kinds"])
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+Code = Annotated[str, Path(pattern=EVENT_KIND_CODE, description="the kind's code")]
 
 
 @router.get("")
@@ -30,7 +32,7 @@ async def list_kinds(
 
 @router.get("/{code}")
 async def get_kind(
-    code: str, principal: CurrentPrincipal, runtime: CurrentRuntime, response: Response
+    code: Code, principal: CurrentPrincipal, runtime: CurrentRuntime, response: Response
 ) -> EventKind:
     kind = await service.get_kind(runtime=runtime, code=code)
     response.headers["ETag"] = etag(kind.version)
@@ -50,7 +52,7 @@ async def create_kind(
 
 @router.patch("/{code}")
 async def update_kind(
-    code: str,
+    code: Code,
     patch: KindPatch,
     principal: Admin,
     runtime: CurrentRuntime,
@@ -71,7 +73,7 @@ async def update_kind(
 
 @router.get("/{code}/audit")
 async def kind_audit(
-    code: str,
+    code: Code,
     principal: Admin,
     runtime: CurrentRuntime,
     after: Annotated[int, Query(ge=0, description="entries after this entry id")] = 0,

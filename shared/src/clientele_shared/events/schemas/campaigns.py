@@ -25,7 +25,8 @@ from clientele_shared.events.topics import CAMPAIGN_EVENTS
 CampaignKind = Literal[
     "seminar", "conference", "exhibition", "webinar", "mailing_campaign", "other"
 ]
-EventKindCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,29}$")]
+EVENT_KIND_CODE = r"^[a-z0-9][a-z0-9_-]{0,29}$"
+EventKindCode = Annotated[str, StringConstraints(pattern=EVENT_KIND_CODE)]
 """The code of a kind in the campaigns service's catalogue of event kinds."""
 CampaignStatus = Literal["planned", "preparing", "running", "done", "cancelled"]
 ParticipantStatus = Literal[
