@@ -9,8 +9,6 @@ from clientele_shared.events.schemas.campaigns import EventKindCode
 from clientele_shared.values import Name
 from pydantic import BaseModel, ConfigDict, model_validator
 
-__all__ = ["EventKind", "EventKindCode", "KindDraft", "KindPatch", "kind_audit_id"]
-
 
 def kind_audit_id(code: str) -> uuid.UUID:
     """Kinds are keyed by code; the audit trail keys them by this stable UUID."""
