@@ -79,3 +79,22 @@ def test_the_asyncapi_document_names_topics_and_messages() -> None:
     assert channel["address"] == "clientele.directory.organizations"
     assert "directory_organization_created_v1" in channel["messages"]
     assert not list(breaches("x", {"properties": {}}, {"properties": {"a": {"type": "string"}}}))
+
+
+def test_a_marketing_events_kind_as_a_code_is_a_new_version_beside_the_old() -> None:
+    """Kinds became a catalogue (ADR 52): v1's fixed list could not take a code in place, so
+    ``created`` and ``restored`` got v2, and v1 stays published for the events already sent."""
+    schemas = DOCS / "schemas"
+    for event in ("campaigns.campaign.created", "campaigns.campaign.restored"):
+        v1 = json.loads((schemas / f"{event}.v1.json").read_text())
+        v2 = json.loads((schemas / f"{event}.v2.json").read_text())
+        assert v1["properties"]["kind"]["enum"][0] == "seminar"
+        assert v2["properties"]["kind"]["type"] == "string"
+        assert "enum" not in v2["properties"]["kind"]
+        assert {"kind", "kind_name_ru", "kind_name_en"} <= set(v2["required"])
+        assert [b.reason for b in breaches(event, v1, v2)] == [
+            "field 'kind' changed its type or constraints",
+            "field 'kind_name_en' is newly required",
+            "field 'kind_name_ru' is newly required",
+        ]
+        assert REGISTRY.latest(event).version == 2

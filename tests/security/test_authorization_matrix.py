@@ -46,7 +46,7 @@ SKIPPED = {
 
 UNSEEDED = {
     "definition_id": "attribute definitions are company-wide, not of a direction",
-    "code": "directions are company-wide names; a direction's record is no secret",
+    "code": "directions and kinds of marketing events are company-wide names, no secret",
     "kind": "result definitions are company-wide",
     "token": "a secret URL (a calendar feed; a fax's PDF or result for the gateway): by design",
     "notification_id": "the inbox is per recipient (filtered by the caller's subject)",

@@ -197,22 +197,31 @@ class Stack:
         self.wait_for_row("client_deals", "deal_id", deal_id)
         return deal_id
 
-    def campaign(self, directions: Sequence[str], *, title: str = "Семинар") -> uuid.UUID:
-        """A marketing event in interactions' read model, from a campaigns event; waits until it
-        is there."""
-        from clientele_shared.events.schemas.campaigns import CampaignCreated
+    def campaign(
+        self, directions: Sequence[str], *, title: str = "Семинар", schema_version: int = 2
+    ) -> uuid.UUID:
+        """A marketing event in interactions' read model, from a campaigns event (``created``
+        at either schema version: v1 had a fixed list of kinds, v2 a catalogue code); waits
+        until it is there."""
+        from clientele_shared.events.schemas.campaigns import CampaignCreated, CampaignCreatedV2
 
         campaign_id = uuid.uuid4()
         start = datetime.now(UTC) + timedelta(days=30)
-        payload = CampaignCreated(
-            campaign_id=campaign_id,
-            version=1,
-            kind="seminar",
-            title=title,
-            status="planned",
-            planned_start=start,
-            planned_end=start + timedelta(hours=4),
-            directions=list(directions),
+        fields: dict[str, Any] = {
+            "campaign_id": campaign_id,
+            "version": 1,
+            "title": title,
+            "status": "planned",
+            "planned_start": start,
+            "planned_end": start + timedelta(hours=4),
+            "directions": list(directions),
+        }
+        payload = (
+            CampaignCreated(**fields, kind="seminar")
+            if schema_version == 1
+            else CampaignCreatedV2(
+                **fields, kind="trade_fair", kind_name_ru="Ярмарка", kind_name_en="Trade fair"
+            )
         )
         publish(
             self.bootstrap,

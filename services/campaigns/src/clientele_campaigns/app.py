@@ -21,6 +21,7 @@ from clientele_campaigns.campaigns.router import router as campaigns
 from clientele_campaigns.consent.router import router as consent
 from clientele_campaigns.documents.router import router as documents
 from clientele_campaigns.effectiveness.router import router as effectiveness
+from clientele_campaigns.kinds.router import router as kinds
 from clientele_campaigns.lists.queries import LISTS, MEMBERS
 from clientele_campaigns.lists.router import router as lists
 from clientele_campaigns.mailings.fax import router as fax
@@ -62,6 +63,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         "their outcomes, effectiveness.",
         routers=[
             campaigns,
+            kinds,
             budget,
             stages,
             participants,

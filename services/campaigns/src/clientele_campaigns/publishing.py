@@ -22,9 +22,9 @@ from clientele_shared.events.schemas.campaigns import (
     PARTICIPANTS_ADDED,
     AddedParticipant,
     CampaignChanged,
-    CampaignCreated,
+    CampaignCreatedV2,
     CampaignDeleted,
-    CampaignRestored,
+    CampaignRestoredV2,
     ParticipantOutcomeRecorded,
     ParticipantsAdded,
     ParticipantStatusChanged,
@@ -52,14 +52,21 @@ from clientele_campaigns.registration.rules import Registration
 
 
 def _snapshot(campaign: Campaign) -> dict[str, Any]:
+    """The whole record as v2 of ``created`` and ``restored`` carry it (the kind's names too)."""
     values = campaign.fields().model_dump(mode="json")
-    return {**values, "campaign_id": str(campaign.id), "version": campaign.version}
+    return {
+        **values,
+        "campaign_id": str(campaign.id),
+        "version": campaign.version,
+        "kind_name_ru": campaign.kind_name_ru,
+        "kind_name_en": campaign.kind_name_en,
+    }
 
 
 def campaign_created(outbox: Outbox, campaign: Campaign, actor: Actor) -> Envelope:
     return outbox.envelope(
         CAMPAIGN_CREATED,
-        CampaignCreated.model_validate(_snapshot(campaign)),
+        CampaignCreatedV2.model_validate(_snapshot(campaign)),
         aggregate_id=str(campaign.id),
         directions=campaign.directions,
         actor=actor,
@@ -69,7 +76,7 @@ def campaign_created(outbox: Outbox, campaign: Campaign, actor: Actor) -> Envelo
 def campaign_restored(outbox: Outbox, campaign: Campaign, actor: Actor) -> Envelope:
     return outbox.envelope(
         CAMPAIGN_RESTORED,
-        CampaignRestored.model_validate(_snapshot(campaign)),
+        CampaignRestoredV2.model_validate(_snapshot(campaign)),
         aggregate_id=str(campaign.id),
         directions=campaign.directions,
         actor=actor,

@@ -46,11 +46,23 @@ def _versioned() -> list[Column[object]]:
     ]
 
 
+event_kinds = Table(
+    "event_kinds",
+    metadata,
+    Column("code", String(30), primary_key=True),
+    Column("name_ru", String(200), nullable=False),
+    Column("name_en", String(200), nullable=False),
+    Column("archived", Boolean, nullable=False, server_default=text("false")),
+    *_versioned(),
+)
+"""The kinds of marketing events an administrator keeps (seminar, webinar...); archived ones
+stay for the events that have them but are refused for new writes."""
+
 campaigns = Table(
     "marketing_events",
     metadata,
     Column("id", Uuid, primary_key=True),
-    Column("kind", String(30), nullable=False),
+    Column("kind", String(30), ForeignKey("event_kinds.code"), nullable=False),
     Column("title", String(500), nullable=False),
     Column("status", String(20), nullable=False),
     Column("planned_start", DateTime(timezone=True), nullable=False),
@@ -67,6 +79,7 @@ campaigns = Table(
     Column("deleted_by", String(200)),
     Index("ix_marketing_events_directions", "directions", postgresql_using="gin"),
     Index("ix_marketing_events_planned_start", "planned_start"),
+    Index("ix_marketing_events_kind", "kind"),
 )
 """A marketing event (the API calls it a campaign) with its budget lines and stages: one
 aggregate, a budget or stage change is a new version of the campaign."""

@@ -13,7 +13,7 @@ from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.campaigns.rules import Campaign, Stage
-from clientele_campaigns.tables import campaign_stages, campaigns
+from clientele_campaigns.tables import campaign_stages, campaigns, event_kinds
 
 
 async def load(
@@ -27,11 +27,19 @@ async def load(
 async def load_many(
     session: AsyncSession, ids: list[uuid.UUID], *, lock: bool = False
 ) -> list[Campaign]:
-    """Marketing events in the order of ``ids`` (missing ones left out), with their stages, in
-    two statements."""
-    stmt: Select[Any] = select(campaigns).where(campaigns.c.id.in_(ids))
+    """Marketing events in the order of ``ids`` (missing ones left out), with their kind's
+    names and their stages, in two statements."""
+    stmt: Select[Any] = (
+        select(
+            campaigns,
+            event_kinds.c.name_ru.label("kind_name_ru"),
+            event_kinds.c.name_en.label("kind_name_en"),
+        )
+        .join(event_kinds, event_kinds.c.code == campaigns.c.kind)
+        .where(campaigns.c.id.in_(ids))
+    )
     if lock:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(of=campaigns)
     rows = {row["id"]: row for row in (await session.execute(stmt)).mappings()}
     stages: dict[uuid.UUID, list[Stage]] = defaultdict(list)
     for stage in (

@@ -6,12 +6,10 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
+from clientele_shared.events.schemas.campaigns import EventKindCode
 from clientele_shared.values import Directions, Name, Title
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-CampaignKind = Literal[
-    "seminar", "conference", "exhibition", "webinar", "mailing_campaign", "other"
-]
 CampaignStatus = Literal["planned", "preparing", "running", "done", "cancelled"]
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -56,7 +54,9 @@ class CampaignFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: CampaignKind
+    kind: EventKindCode = Field(
+        description="a code of the kinds catalogue (GET /v1/event-kinds), not archived"
+    )
     title: Title
     status: CampaignStatus = "planned"
     planned_start: AwareDatetime
@@ -97,7 +97,7 @@ class CampaignDraft(CampaignFields):
 class CampaignPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: CampaignKind | None = None
+    kind: EventKindCode | None = None
     title: Title | None = None
     status: CampaignStatus | None = None
     planned_start: AwareDatetime | None = None
@@ -123,6 +123,8 @@ class Campaign(CampaignFields):
     model_config = ConfigDict(extra="ignore")
 
     id: uuid.UUID
+    kind_name_ru: str = Field(description="the kind's Russian name")
+    kind_name_en: str = Field(description="the kind's English name")
     stages: list[Stage]
     version: int
     created_at: datetime

@@ -40,6 +40,7 @@ from clientele_campaigns.campaigns.rules import (
     status_allowed,
 )
 from clientele_campaigns.clients.service import READ_MODELS
+from clientele_campaigns.kinds.service import usable_kind
 from clientele_campaigns.tables import audit_log, campaigns
 
 KIND = "campaign"
@@ -133,6 +134,7 @@ async def create_campaign(
     campaign_id = uuid.uuid4()
     fields = CampaignFields.model_validate(draft.model_dump(exclude={"stages"}))
     async with work(runtime, principal) as uow:
+        await usable_kind(uow.session, fields.kind)
         await _check_responsible(uow.session, fields)
         await queries.insert_campaign(
             uow.session,
@@ -234,6 +236,8 @@ async def update_campaign(
                 kind="status-transition",
             )
         writable_directions(principal, new.directions)
+        if "kind" in changes:
+            await usable_kind(uow.session, new.kind)
         if {"responsible_employee_id", "directions"} & changes.keys():
             await _check_responsible(uow.session, new)
         after = current.model_copy(update={**new.model_dump(), "version": current.version + 1})

@@ -115,14 +115,28 @@ class Figures(BaseModel):
 class EventFigures(Figures):
     campaign_id: uuid.UUID
     title: str
+    kind: str
+    kind_name_ru: str
+    kind_name_en: str
     status: str
     planned_start: datetime
     by_stage: list[StageCount]
 
 
+class KindFigures(Figures):
+    """The figures of the period's events of one kind together."""
+
+    kind: str
+    kind_name_ru: str
+    kind_name_en: str
+    events: int
+
+
 class PeriodFigures(Figures):
     starts_from: datetime
     starts_before: datetime
+    by_kind: list[KindFigures]
+    """The events grouped by their kind (by code), each group's figures as the total's."""
     events: list[EventFigures]
 
 

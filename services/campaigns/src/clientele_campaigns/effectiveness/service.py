@@ -19,6 +19,8 @@ from clientele_campaigns.effectiveness import queries, spreadsheet
 from clientele_campaigns.effectiveness.rules import (
     AttributedDeal,
     EventFigures,
+    Figures,
+    KindFigures,
     Money,
     PeriodFigures,
     Quantity,
@@ -32,64 +34,92 @@ MAX_EVENTS = 5000
 """The most events one period report covers (422 beyond: ask for a shorter period)."""
 
 
-class Totals:
-    """What the period's totals are computed from: every event's money, quantities and
-    attributed deals, and the participations and conversions summed over the events."""
+class Sources:
+    """What figures over one or several events are computed from: their participants by
+    status, money, quantities and attributed deals, and the participations and conversions
+    summed per event."""
 
     def __init__(self) -> None:
+        self.by_status: Counter[str] = Counter()
         self.money: list[Money] = []
         self.quantities: list[Quantity] = []
         self.deals: list[AttributedDeal] = []
         self.participating = 0
         self.converted = 0
 
+    def add(self, other: Sources) -> None:
+        self.by_status.update(other.by_status)
+        self.money += other.money
+        self.quantities += other.quantities
+        self.deals += other.deals
+        self.participating += other.participating
+        self.converted += other.converted
+
+    def figures(self) -> Figures:
+        """The figures (a deal attributed to several of the events counts once)."""
+        deals = deal_figures(self.deals, self.participating, self.converted)
+        return figures(self.by_status, self.money, self.quantities, deals)
+
 
 async def _event_figures(
     session: AsyncSession, principal: Principal, found: list[Campaign], window: timedelta
-) -> tuple[list[EventFigures], Totals]:
-    """Each event's figures, and the totals' sources."""
+) -> list[tuple[EventFigures, Sources]]:
+    """Each event's figures and what they were computed from."""
     ids = [campaign.id for campaign in found]
     counts = await queries.counts(session, ids)
     money = await queries.money(session, ids)
     quantities = await queries.quantities(session, ids)
     organizations = await queries.participating(session, ids)
     attributed = await queries.attributed(session, principal, ids, window)
-    totals = Totals()
     reports = []
     for campaign in found:
-        by_status: Counter[str] = Counter()
+        sources = Sources()
         by_stage: Counter[uuid.UUID] = Counter()
         for stage_id, status, count in counts.get(campaign.id, []):
-            by_status[status] += count
+            sources.by_status[status] += count
             by_stage[stage_id] += count
-        deals = attributed.get(campaign.id, [])
-        participating = len(organizations.get(campaign.id, ()))
-        won_over = converted(deals, organizations.get(campaign.id, set()))
-        totals.deals += deals
-        totals.participating += participating
-        totals.converted += won_over
-        base = figures(
-            by_status,
-            money.get(campaign.id, []),
-            quantities.get(campaign.id, []),
-            deal_figures(deals, participating, won_over),
+        sources.money = money.get(campaign.id, [])
+        sources.quantities = quantities.get(campaign.id, [])
+        sources.deals = attributed.get(campaign.id, [])
+        sources.participating = len(organizations.get(campaign.id, ()))
+        sources.converted = converted(sources.deals, organizations.get(campaign.id, set()))
+        report = EventFigures(
+            **sources.figures().model_dump(),
+            campaign_id=campaign.id,
+            title=campaign.title,
+            kind=campaign.kind,
+            kind_name_ru=campaign.kind_name_ru,
+            kind_name_en=campaign.kind_name_en,
+            status=campaign.status,
+            planned_start=campaign.planned_start,
+            by_stage=[
+                StageCount(stage_id=stage.id, name=stage.name, participants=by_stage[stage.id])
+                for stage in campaign.stages
+            ],
         )
-        reports.append(
-            EventFigures(
-                **base.model_dump(),
-                campaign_id=campaign.id,
-                title=campaign.title,
-                status=campaign.status,
-                planned_start=campaign.planned_start,
-                by_stage=[
-                    StageCount(stage_id=stage.id, name=stage.name, participants=by_stage[stage.id])
-                    for stage in campaign.stages
-                ],
-            )
+        reports.append((report, sources))
+    return reports
+
+
+def _by_kind(events: list[tuple[EventFigures, Sources]]) -> list[KindFigures]:
+    """The events' figures grouped by kind, by code."""
+    groups: dict[str, Sources] = {}
+    named: dict[str, EventFigures] = {}
+    counted: Counter[str] = Counter()
+    for event, sources in events:
+        groups.setdefault(event.kind, Sources()).add(sources)
+        named[event.kind] = event
+        counted[event.kind] += 1
+    return [
+        KindFigures(
+            **groups[code].figures().model_dump(),
+            kind=code,
+            kind_name_ru=named[code].kind_name_ru,
+            kind_name_en=named[code].kind_name_en,
+            events=counted[code],
         )
-    totals.money = [row for rows in money.values() for row in rows]
-    totals.quantities = [row for rows in quantities.values() for row in rows]
-    return reports, totals
+        for code in sorted(groups)
+    ]
 
 
 async def event_figures(
@@ -119,14 +149,16 @@ async def period_figures(
                 "to", f"more than {MAX_EVENTS} events in the period", location="query"
             )
         found = await campaign_queries.load_many(session, ids)
-        events, totals = await _event_figures(session, principal, found, window)
-    by_status: Counter[str] = Counter()
-    for event in events:
-        by_status.update(event.by_status)
-    deals = deal_figures(totals.deals, totals.participating, totals.converted)
-    total = figures(by_status, totals.money, totals.quantities, deals)
+        events = await _event_figures(session, principal, found, window)
+    total = Sources()
+    for _, sources in events:
+        total.add(sources)
     return PeriodFigures(
-        **total.model_dump(), starts_from=starts_from, starts_before=starts_before, events=events
+        **total.figures().model_dump(),
+        starts_from=starts_from,
+        starts_before=starts_before,
+        by_kind=_by_kind(events),
+        events=[event for event, _ in events],
     )
 
 
@@ -137,7 +169,7 @@ async def event_workbook(
     report = await event_figures(
         runtime=runtime, principal=principal, campaign_id=campaign_id, window=window
     )
-    return await asyncio.to_thread(spreadsheet.workbook, [report], None)
+    return await asyncio.to_thread(spreadsheet.workbook, [report], None, [])
 
 
 async def period_workbook(
@@ -156,4 +188,4 @@ async def period_workbook(
         starts_before=starts_before,
         window=window,
     )
-    return await asyncio.to_thread(spreadsheet.workbook, report.events, report)
+    return await asyncio.to_thread(spreadsheet.workbook, report.events, report, report.by_kind)

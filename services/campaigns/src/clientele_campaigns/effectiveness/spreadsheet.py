@@ -17,13 +17,14 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from clientele_campaigns.effectiveness.rules import STATUSES, EventFigures, Figures
+from clientele_campaigns.effectiveness.rules import STATUSES, EventFigures, Figures, KindFigures
 
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MONEY = "#,##0.00"
 SHARE = "0.00%"
 WHEN = "yyyy-mm-dd hh:mm"
 TOTAL = "Итого"
+KIND = "Вид"
 STATUS_NAMES = {
     "invited": "Приглашены",
     "confirmed": "Подтвердили",
@@ -63,17 +64,20 @@ class _Sheet:
 
 
 def _named(
-    events: Iterable[EventFigures], total: Figures | None
+    events: Iterable[EventFigures], total: Figures | None, kinds: Iterable[KindFigures]
 ) -> list[tuple[str, Figures, bool]]:
-    """Each event's title and figures, then the total's (the last flag: a total row)."""
+    """Each event's title and figures, each kind's, then the total's (the last flag: a total
+    row)."""
     rows: list[tuple[str, Figures, bool]] = [(event.title, event, False) for event in events]
+    rows += [(f"{KIND}: {kind.kind_name_ru}", kind, False) for kind in kinds]
     if total is not None:
         rows.append((TOTAL, total, True))
     return rows
 
 
-def workbook(events: list[EventFigures], total: Figures | None) -> bytes:
-    """The figures of the events (and their total, for a period) on five sheets."""
+def workbook(events: list[EventFigures], total: Figures | None, kinds: list[KindFigures]) -> bytes:
+    """The figures of the events (and for a period their total and those of each kind of
+    event) on five sheets, six with the kinds."""
     book = Workbook(write_only=True)
     summary = _Sheet(
         book,
@@ -89,6 +93,7 @@ def workbook(events: list[EventFigures], total: Figures | None) -> bytes:
             "Организаций-участников",
             "Из них со сделкой",
             "Конверсия",
+            KIND,
         ],
     )
     for event in events:
@@ -103,6 +108,7 @@ def workbook(events: list[EventFigures], total: Figures | None) -> bytes:
             event.deals.participating_organizations,
             event.deals.converted_organizations,
             event.deals.conversion,
+            event.kind_name_ru,
             formats={14: SHARE},
         )
     if total is not None:
@@ -134,7 +140,7 @@ def workbook(events: list[EventFigures], total: Figures | None) -> bytes:
     consumables = _Sheet(
         book, "Расходные материалы", ["Мероприятие", "Валюта / единица", "План", "Факт"]
     )
-    for name, figures, bold in _named(events, total):
+    for name, figures, bold in _named(events, total, kinds):
         for cost in figures.costs:
             costs.row(
                 name,
@@ -163,6 +169,8 @@ def workbook(events: list[EventFigures], total: Figures | None) -> bytes:
             )
         for used in figures.consumables_used:
             consumables.row(name, used.unit, None, used.quantity, bold=bold)
+    if kinds:
+        _kinds_sheet(book, kinds)
     stages = _Sheet(book, "Этапы", ["Мероприятие", "Этап", "Участники"])
     for event in events:
         for stage in event.by_stage:
@@ -170,3 +178,37 @@ def workbook(events: list[EventFigures], total: Figures | None) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _kinds_sheet(book: Workbook, kinds: list[KindFigures]) -> None:
+    """The period's events grouped by kind: how many, participants, deals and conversion."""
+    sheet = _Sheet(
+        book,
+        "По видам",
+        [
+            KIND,
+            "Код",
+            "Мероприятий",
+            "Участники",
+            "Посетили",
+            "Сделки",
+            "Выиграно",
+            "Организаций-участников",
+            "Из них со сделкой",
+            "Конверсия",
+        ],
+    )
+    for kind in kinds:
+        sheet.row(
+            kind.kind_name_ru,
+            kind.kind,
+            kind.events,
+            kind.participants,
+            kind.attendees,
+            kind.deals.deals,
+            kind.deals.won,
+            kind.deals.participating_organizations,
+            kind.deals.converted_organizations,
+            kind.deals.conversion,
+            formats={9: SHARE},
+        )

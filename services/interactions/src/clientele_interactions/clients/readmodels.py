@@ -13,8 +13,10 @@ from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.schemas.campaigns import (
     CampaignChanged,
     CampaignCreated,
+    CampaignCreatedV2,
     CampaignDeleted,
     CampaignRestored,
+    CampaignRestoredV2,
 )
 from clientele_shared.events.schemas.directory import (
     EmployeeCreated,
@@ -250,9 +252,12 @@ async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseMod
 
 
 async def on_campaign_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:
-    """Fold a marketing event's own events (participants' events are skipped); an older version
-    never overwrites a newer one, a change of one never seen is ignored."""
-    if isinstance(payload, CampaignCreated | CampaignRestored):
+    """Fold a marketing event's own events (participants' events are skipped; ``created`` and
+    ``restored`` in either schema version); an older version never overwrites a newer one, a
+    change of one never seen is ignored."""
+    if isinstance(
+        payload, CampaignCreated | CampaignRestored | CampaignCreatedV2 | CampaignRestoredV2
+    ):
         values = {
             "campaign_id": payload.campaign_id,
             "title": payload.title[:500],

@@ -1,0 +1,1 @@
+"""Kinds of marketing events: the catalogue an administrator keeps (seminar, webinar...)."""
