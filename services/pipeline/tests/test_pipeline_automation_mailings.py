@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from clientele_pipeline.automation.mailing_trigger import MailingResult
 from clientele_shared.events.catalog import MAILING_RESULTS, REGISTRY
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.schemas.mailings import MAILING_RESULT_RECORDED, MailingResultRecorded
@@ -212,3 +213,24 @@ def test_bad_mailing_result_triggers_are_refused(
 def test_the_rule_schema_names_the_trigger(stack: Stack) -> None:
     schema = stack.call("GET", f"{RULES}/schema", stack.user(MAIL)).json()
     assert "MailingResult" in schema["$defs"]
+
+
+def test_the_trigger_filters_each_fact_it_names() -> None:
+    mailing, campaign = uuid.uuid4(), uuid.uuid4()
+    facts = {
+        "mailing_id": str(mailing),
+        "campaign_id": str(campaign),
+        "channel": "email",
+        "result": "complained",
+    }
+    assert MailingResult(kind="mailing_result").matches(facts)
+    assert MailingResult(kind="mailing_result", mailing_id=mailing, result="complained").matches(
+        facts
+    )
+    assert not MailingResult(kind="mailing_result", mailing_id=uuid.uuid4()).matches(facts)
+    assert not MailingResult(kind="mailing_result", campaign_id=mailing).matches(facts)
+    assert not MailingResult(kind="mailing_result", channel="fax").matches(facts)
+    assert not MailingResult(kind="mailing_result", result="sent").matches(facts)
+    assert not MailingResult(kind="mailing_result", campaign_id=campaign).matches(
+        {**facts, "campaign_id": None}
+    )
