@@ -18,6 +18,7 @@ from clientele_directory.persons.rules import (
     EmploymentDraft,
     EmploymentPatch,
     Person,
+    PersonCard,
     PersonDraft,
     PersonPatch,
 )
@@ -44,8 +45,10 @@ async def get_person(
     runtime: CurrentRuntime,
     response: Response,
     include_deleted: Annotated[bool, Query(description="also answer for a deleted one")] = False,
-) -> Person:
-    """One person with the employments the caller may see; 404 if the caller may not see him."""
+) -> PersonCard:
+    """One person with the employments the caller may see, and campaigns' consent per mailing
+    channel (source and time) and addresses a mailing hard-bounced on, read-only; 404 if the
+    caller may not see him."""
     person = await service.get_person(
         runtime=runtime, principal=principal, person_id=person_id, include_deleted=include_deleted
     )

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.attributes.rules import EntityKind
 from clientele_directory.attributes.service import patch_attributes, resolve_attributes
+from clientele_directory.mailing_facts import service as mailing_facts
 from clientele_directory.organizations.rules import PatchRejected
 from clientele_directory.persons import queries
 from clientele_directory.persons.rules import (
@@ -36,6 +37,7 @@ from clientele_directory.persons.rules import (
     EmploymentFields,
     EmploymentPatch,
     Person,
+    PersonCard,
     PersonDraft,
     PersonPatch,
     apply_employment_patch,
@@ -57,6 +59,7 @@ from clientele_directory.publishing import (
 )
 from clientele_directory.register import service as register
 from clientele_directory.tables import persons
+from clientele_directory.values import STORED
 from clientele_directory.work import work
 
 KIND, EMPLOYMENT_KIND = "person", "employment"
@@ -266,11 +269,14 @@ async def create_person(
 
 async def get_person(
     *, runtime: ServiceRuntime, principal: Principal, person_id: uuid.UUID, include_deleted: bool
-) -> Person:
+) -> PersonCard:
+    """The person with campaigns' facts about him (consent per channel, addresses to review)."""
     async with runtime.sessions() as session:
-        return await visible_person(
+        person = await visible_person(
             session, principal, person_id, deleted=None if include_deleted else False
         )
+        facts = await mailing_facts.facts_of(session, person_id, person.emails)
+    return PersonCard.model_validate({**dict(person), **dict(facts)}, context=STORED)
 
 
 async def list_persons(
