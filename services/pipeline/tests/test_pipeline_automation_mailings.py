@@ -190,6 +190,24 @@ def test_conditions_see_the_result_and_a_closed_deal_is_left_alone(
     assert by_source[str(ok.event_id)] == "conditions_not_met"
     assert _runs(stack, closed, MAIL) == []
 
+    # a rule is tested against the results that came before it (nothing runs)
+    later = _rule(
+        stack,
+        pipeline,
+        enabled=False,
+        trigger={"kind": "mailing_result", "result": "failed", "channel": "fax"},
+        actions=[{"kind": "add_tags", "tags": ["никогда"]}],
+    )
+    answer = stack.call(
+        "POST", f"{RULES}/{later['id']}/backtest", stack.user(MAIL), json={"last": 100}
+    )
+    assert answer.status_code == 200, answer.text
+    mine = [r for r in answer.json()["results"] if r["deal_id"] == open_deal]
+    assert {r["event_type"] for r in mine} >= {"campaigns.mailing.result_recorded"}
+    fired = [r["trigger"]["source_event_id"] for r in mine if r["would_fire"]]
+    assert fired == [str(failed.event_id)]
+    assert later["id"] not in {r["rule_id"] for r in _runs(stack, open_deal, MAIL)}  # nothing ran
+
 
 @pytest.mark.parametrize(
     "trigger",
