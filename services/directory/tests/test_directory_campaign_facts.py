@@ -1,6 +1,7 @@
 """Campaigns' consent changes and hard bounces seen by the directory (over real Kafka): the
 person's card shows the newest consent per mailing channel with its source and time, and the
-addresses a mailing bounced on, read-only, each audited on the person as done by campaigns."""
+addresses a mailing bounced on, read-only, each audited on the person as done by campaigns;
+a reviewed address's mark cleared by a user."""
 
 from __future__ import annotations
 
@@ -193,6 +194,26 @@ async def test_a_hard_bounce_marks_the_address_for_review_while_the_person_has_i
     assert len(marks) == 1
     assert marks[0]["actor_subject"] == "campaigns"
     assert marks[0]["changes"] == {"address_for_review": {"old": None, "new": "anna@romashka.ru"}}
+
+    # a reviewed address: its mark cleared by who sees the person (any case), audited
+    other = _bounce(person, "a.s@romashka.ru", mailing, None)
+    await send(other)
+    await _card_until(client, me, person, lambda c: len(c["addresses_for_review"]) == 2)
+    url = f"/v1/persons/{person}/addresses-for-review"
+    south = sales(issuer, fresh_direction())
+    problem(await client.delete(url, params={"email": "a.s@romashka.ru"}, headers=south), 404)
+    problem(await client.delete(url, params={"email": "A.S@romashka.ru\x00"}, headers=me), 422)
+    problem(await client.delete(url, headers=me), 422)
+    cleared = await client.delete(url, params={"email": "A.S@Romashka.ru"}, headers=me)
+    assert cleared.status_code == 204, cleared.text
+    problem(await client.delete(url, params={"email": "a.s@romashka.ru"}, headers=me), 404)
+    card = (await client.get(f"/v1/persons/{person}", headers=me)).json()
+    assert [r["email"] for r in card["addresses_for_review"]] == ["anna@romashka.ru"]
+    assert card["version"] == 1
+    audit = (await client.get(f"/v1/persons/{person}/audit", headers=me)).json()
+    [done] = [e for e in audit if e["action"] == "address_review_cleared"]
+    assert done["actor_kind"] == "user"
+    assert done["changes"] == {"address_for_review": {"old": "a.s@romashka.ru", "new": None}}
 
     # the address replaced on the card: nothing left to review
     current = await client.get(f"/v1/persons/{person}", headers=me)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,3 +80,15 @@ async def reviews_of(
         .order_by(address_reviews.c.email)
     )
     return [AddressReview.model_validate(row, from_attributes=True) for row in rows]
+
+
+async def clear_review(session: AsyncSession, person_id: uuid.UUID, email: str) -> str | None:
+    """Remove the mark on the address (compared in any case); the address as marked, or None."""
+    return await session.scalar(
+        delete(address_reviews)
+        .where(
+            address_reviews.c.person_id == person_id,
+            func.lower(address_reviews.c.email) == email.lower(),
+        )
+        .returning(address_reviews.c.email)
+    )

@@ -116,6 +116,28 @@ async def delete_person(
     response.headers["ETag"] = etag(person.version)
 
 
+@router.delete("/{person_id}/addresses-for-review", status_code=status.HTTP_204_NO_CONTENT)
+async def clear_address_review(
+    person_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    runtime: CurrentRuntime,
+    email: Annotated[
+        str,
+        Query(
+            min_length=3,
+            max_length=320,
+            pattern=r"^[^\x00-\x1f\x7f]+$",
+            description="the address reviewed (any case)",
+        ),
+    ],
+) -> None:
+    """The address a mailing hard-bounced on was reviewed: its mark leaves the card (audited);
+    404 when the caller does not see the person or the address carries no mark."""
+    await service.clear_address_review(
+        runtime=runtime, principal=principal, person_id=person_id, email=email
+    )
+
+
 @router.post("/{person_id}/restore")
 async def restore_person(
     person_id: uuid.UUID,

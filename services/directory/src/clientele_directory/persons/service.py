@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.attributes.rules import EntityKind
 from clientele_directory.attributes.service import patch_attributes, resolve_attributes
+from clientele_directory.mailing_facts import queries as mailing_facts_queries
 from clientele_directory.mailing_facts import service as mailing_facts
 from clientele_directory.organizations.rules import PatchRejected
 from clientele_directory.persons import queries
@@ -277,6 +278,25 @@ async def get_person(
         )
         facts = await mailing_facts.facts_of(session, person_id, person.emails)
     return PersonCard.model_validate({**dict(person), **dict(facts)}, context=STORED)
+
+
+async def clear_address_review(
+    *, runtime: ServiceRuntime, principal: Principal, person_id: uuid.UUID, email: str
+) -> None:
+    """The caller reviewed an address a mailing bounced on: the mark goes (audited); 404 when
+    the caller does not see the person or the address carries no mark."""
+    async with work(runtime, principal) as uow:
+        person = await visible_person(uow.session, principal, person_id, for_update=True)
+        cleared = await mailing_facts_queries.clear_review(uow.session, person_id, email)
+        if cleared is None:
+            raise NotFound("No such address to review.")
+        await uow.audit(
+            kind=KIND,
+            entity_id=person_id,
+            action="address_review_cleared",
+            version=person.version,
+            changes={"address_for_review": {"old": cleared, "new": None}},
+        )
 
 
 async def list_persons(
