@@ -1,7 +1,8 @@
 """Mailings end to end with the worker's steps run in-process (deterministic): a Cyrillic
 template validated up front, the audience resolved at send time and kept with every exclusion
 and its reason, a preview, the hand-over to the notifier, pause/resume/cancel, delivery results,
-a hard bounce published, the one-click unsubscribe, access by direction, bad input."""
+each recipient's result and a hard bounce published, the one-click unsubscribe, access by
+direction, bad input."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import (
     CAMPAIGN_CONSENTS,
     DELIVERIES,
+    MAILING_RESULTS,
     REGISTRY,
     notification_requests,
 )
@@ -72,7 +74,7 @@ def _act(stack: Stack, mailing: dict[str, Any], action: str) -> httpx.Response:
     )
 
 
-def _deliver(stack: Stack, key: str, event_type: str, reason: str | None = None) -> None:
+def _deliver(stack: Stack, key: str, event_type: str, reason: str | None = None) -> Envelope:
     payload = DeliveryResult(
         delivery_id=uuid.uuid4(),
         request_id=uuid.uuid4(),
@@ -93,6 +95,21 @@ def _deliver(stack: Stack, key: str, event_type: str, reason: str | None = None)
         payload=payload.model_dump(mode="json"),
     )
     stack.send(DELIVERIES, [envelope])
+    return envelope
+
+
+def _results(stack: Stack, last: Envelope, persons: set[str], expected: int) -> list[Envelope]:
+    """Every result event published for the persons, once the last delivery result sent was
+    applied and the outbox relayed all of them (so one too many would be seen)."""
+    stack.wait_until(
+        "SELECT count(*) FROM inbox WHERE event_id = :e", 1, "the last result", e=last.event_id
+    )
+    stack.wait_until(
+        "SELECT count(*) FROM outbox WHERE topic = :t", 0, "the relay", t=MAILING_RESULTS
+    )
+    found = stack.events(MAILING_RESULTS, persons, expected + 1, timeout_ms=3000)
+    assert len(found) == expected, [e.payload for e in found]
+    return found
 
 
 def test_a_mailing_from_validation_to_results(stack: Stack) -> None:
@@ -226,7 +243,7 @@ def test_a_mailing_from_validation_to_results(stack: Stack) -> None:
     _deliver(
         stack, f"mailing:{mailing['id']}:{anna}", "notifier.delivery.bounced", "550 no such user"
     )
-    _deliver(
+    late = _deliver(
         stack, f"mailing:{mailing['id']}:{anna}", "notifier.delivery.succeeded"
     )  # late, ignored
     stack.wait_until(
@@ -241,6 +258,16 @@ def test_a_mailing_from_validation_to_results(stack: Stack) -> None:
     assert bounce.type == "campaigns.address.bounced"
     assert bounce.payload["email"] == "anna@romashka.ru"
     assert bounce.payload["reason"] == "550 no such user"
+    # each recipient's result published once, with the mailing's facts (the late one: none)
+    results = _results(stack, late, {str(ivan), str(anna)}, 2)
+    seen = {(e.payload["person_id"], e.payload["result"], e.payload["reason"]) for e in results}
+    assert seen == {(str(ivan), "sent", None), (str(anna), "bounced", "550 no such user")}
+    for event in results:
+        assert event.type == "campaigns.mailing.result_recorded"
+        assert list(event.directions) == NORTH
+        assert event.payload["mailing_id"] == mailing["id"]
+        assert event.payload["organization_id"] == str(romashka)
+        assert event.payload["channel"] == "email"
 
     # one-click unsubscribe (RFC 8058): a POST to the List-Unsubscribe URL
     link = message["list_unsubscribe"].removeprefix(PUBLIC_URL)
@@ -520,7 +547,7 @@ def test_a_complaint_marks_the_recipient_and_withdraws_consent(stack: Stack) -> 
     key = f"mailing:{mailing['id']}:"
     _deliver(stack, f"{key}{read}", "notifier.delivery.succeeded")
     for person in (read, unread, read):  # once sent, once only queued, and a repeat
-        _deliver(stack, f"{key}{person}", "notifier.delivery.complained", "complaint")
+        last = _deliver(stack, f"{key}{person}", "notifier.delivery.complained", "complaint")
     stack.wait_until(
         "SELECT count(*) FROM mailing_recipients WHERE mailing_id = :m AND status = 'complained'",
         2,
@@ -536,6 +563,12 @@ def test_a_complaint_marks_the_recipient_and_withdraws_consent(stack: Stack) -> 
     assert seen["current"]["email"]["granted"] is False
     assert seen["current"]["email"]["source"] == "unsubscribe"
     assert seen["current"]["email"]["mailing_id"] == mailing["id"]
+    results = _results(stack, last, {str(read), str(unread)}, 3)  # the repeat: nothing
+    assert sorted((e.payload["person_id"] == str(read), e.payload["result"]) for e in results) == [
+        (False, "complained"),
+        (True, "complained"),
+        (True, "sent"),
+    ]
 
 
 def test_stored_templates_are_versioned_and_mailings_are_made_from_them(stack: Stack) -> None:

@@ -20,7 +20,12 @@ from clientele_campaigns.mailings import service as mailings
 from clientele_campaigns.settings import CampaignsSettings
 from clientele_campaigns.tables import metadata
 from clientele_shared.auth.tokens import TokenIssuer
-from clientele_shared.events.catalog import DELIVERIES, REGISTRY, notification_requests
+from clientele_shared.events.catalog import (
+    DELIVERIES,
+    MAILING_RESULTS,
+    REGISTRY,
+    notification_requests,
+)
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.schemas.notifier import (
     DELIVERY_FAILED,
@@ -413,4 +418,13 @@ def test_a_fax_mailing_goes_through_the_notifier_and_the_gateway_reports(
         "failed",
         "fax busy; занято",
     )
+    stack.wait_until("SELECT count(*) FROM outbox WHERE topic = :t", 0, "relay", t=MAILING_RESULTS)
+    found = stack.events(MAILING_RESULTS, {str(p) for p in (ivan, anna, oleg)}, 4, 3000)
+    assert sorted(
+        (e.payload["channel"], e.payload["result"], e.payload["reason"]) for e in found
+    ) == [
+        ("fax", "failed", "HTTP 400"),
+        ("fax", "failed", "fax busy; занято"),
+        ("fax", "sent", "fax sent; 1 pages"),
+    ]  # the gateway's second report on a recipient: no second result
     assert stack.call("GET", f"{base}/print/letters", stack.user(["south"])).status_code == 404

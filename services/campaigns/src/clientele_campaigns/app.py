@@ -8,6 +8,7 @@ from clientele_shared.events.topics import (
     CAMPAIGNS,
     LIST_MEMBERS_STATE,
     LISTS_STATE,
+    MAILING_RESULTS,
     notification_requests,
 )
 from clientele_shared.rebuild import StateReadModel
@@ -36,7 +37,12 @@ from clientele_campaigns.tables import metadata
 from clientele_campaigns.templates.router import router as templates
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PUBLISHES = (CAMPAIGN_EVENTS, CAMPAIGN_CONSENTS, notification_requests(CAMPAIGNS))
+PUBLISHES = (
+    CAMPAIGN_EVENTS,
+    CAMPAIGN_CONSENTS,
+    MAILING_RESULTS,
+    notification_requests(CAMPAIGNS),
+)
 READ_MODELS = {
     "lists": StateReadModel(LISTS_STATE, LISTS),
     "list-members": StateReadModel(LIST_MEMBERS_STATE, MEMBERS),

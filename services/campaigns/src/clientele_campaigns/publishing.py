@@ -32,8 +32,10 @@ from clientele_shared.events.schemas.campaigns import (
 from clientele_shared.events.schemas.mailings import (
     ADDRESS_BOUNCED,
     CONSENT_CHANGED,
+    MAILING_RESULT_RECORDED,
     AddressBounced,
     ConsentChanged,
+    MailingResultRecorded,
 )
 from clientele_shared.events.schemas.notifications import (
     Channel,
@@ -317,6 +319,36 @@ def address_bounced(
         ),
         aggregate_id=str(person_id),
         directions=directions,
+        actor=actor,
+    )
+
+
+def mailing_result(
+    outbox: Outbox,
+    mailing_id: uuid.UUID,
+    person_id: uuid.UUID,
+    result: str,
+    reason: str | None,
+    facts: dict[str, Any],
+    actor: Actor,
+) -> Envelope:
+    """One recipient's delivery result, for the automation engine (keyed by the person)."""
+    return outbox.envelope(
+        MAILING_RESULT_RECORDED,
+        MailingResultRecorded.model_validate(
+            {
+                "mailing_id": mailing_id,
+                "campaign_id": facts["campaign_id"],
+                "person_id": person_id,
+                "organization_id": facts["organization_id"],
+                "channel": facts["channel"],
+                "result": result,
+                "reason": reason[:2000] if reason else None,
+                "recorded_at": facts["result_at"] or datetime.now(UTC),
+            }
+        ),
+        aggregate_id=str(person_id),
+        directions=facts["directions"],
         actor=actor,
     )
 

@@ -89,8 +89,9 @@ _RESULTS = {
 
 
 class MailingResults:
-    """The notifier's results on mailings' messages: each recipient's outcome; a hard bounce
-    published for the directory; a complaint withdraws the person's e-mail consent."""
+    """The notifier's results on mailings' messages: each recipient's outcome, published once
+    for the automation engine; a hard bounce published for the directory; a complaint withdraws
+    the person's e-mail consent."""
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox

@@ -21,6 +21,7 @@ from clientele_shared.rebuild import StateEntity
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
+from clientele_directory import subscriptions
 from clientele_directory.attributes.router import router as attributes_router
 from clientele_directory.auth.router import ISSUER_STATE_KEY
 from clientele_directory.auth.router import router as auth_router
@@ -114,6 +115,7 @@ def create_runtime(settings: DirectorySettings) -> ServiceRuntime:
     )
     for source in state_sources(runtime.outbox):
         runtime.outbox.add_state_source(source)
+    subscriptions.subscribe(runtime.consumer, runtime.outbox)
     return runtime
 
 

@@ -278,6 +278,32 @@ search_words = Table(
 by statement triggers (migration 0012): a search term is compared with these to find its typo'd
 spellings."""
 
+person_mailing_consents = Table(
+    "person_mailing_consents",
+    metadata,
+    Column("person_id", Uuid, primary_key=True),
+    Column("channel", String(10), primary_key=True),
+    Column("granted", Boolean, nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("mailing_id", Uuid),
+    Column("consent_id", BigInteger, nullable=False),
+)
+"""Campaigns' consent ledger as the directory sees it (``campaigns.consent.changed``): the
+newest entry per person and channel, read-only on the person's card."""
+
+address_reviews = Table(
+    "address_reviews",
+    metadata,
+    Column("person_id", Uuid, primary_key=True),
+    Column("email", String(320), primary_key=True),
+    Column("mailing_id", Uuid, nullable=False),
+    Column("reason", Text),
+    Column("bounced_at", DateTime(timezone=True), nullable=False),
+)
+"""Addresses a mailing hard-bounced on (``campaigns.address.bounced``), marked for review on
+the person's card while the person still has the address (the latest bounce per address)."""
+
 audit_log = audit_table(metadata)
 """Append-only (a trigger refuses UPDATE and DELETE): one row per change of any record."""
 

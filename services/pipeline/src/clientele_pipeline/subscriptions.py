@@ -5,7 +5,8 @@ each with the read model's one apply step; for organizations, the deals then fol
 directory did to the client (merged, deleted, restored, blocked). All of it happens in the
 inbox's transaction: applied exactly once, with the deals' audit entries and events.
 The pipeline's own deal events fire the automation rules (``automation``, ADR 25), and so do
-interactions' contacts with a deal and the notifier's results of the rules' requests.
+interactions' contacts with a deal, the notifier's results of the rules' requests and
+campaigns' mailing results for a deal's client or contacts (``automation.mailing_results``).
 Interactions' hand-overs of a client pass its open tasks to the new employee (``tasks``).
 The ERP's documents are attached to their deals and clients (``documents``).
 """
@@ -28,6 +29,7 @@ from clientele_shared.events.topics import (
     EMPLOYEES_STATE,
     ERP_DOCUMENTS,
     INTERACTION_LOG,
+    MAILING_RESULTS,
     ORGANIZATIONS,
     ORGANIZATIONS_STATE,
     PERSONS,
@@ -40,6 +42,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.analytics import service as analytics
+from clientele_pipeline.automation.mailing_results import MailingResultTriggers
 from clientele_pipeline.automation.service import (
     DealEvents,
     DeliveryTriggers,
@@ -140,3 +143,4 @@ def subscribe(consumer: EventConsumer, outbox: Outbox, settings: ServiceSettings
     consumer.subscribe(INTERACTION_LOG, "automation-interactions", InteractionTriggers(outbox))
     consumer.subscribe(DELIVERIES, "automation-deliveries", DeliveryTriggers(outbox))
     consumer.subscribe(TASKS, "automation-tasks", TaskTriggers(outbox))
+    consumer.subscribe(MAILING_RESULTS, "automation-mailings", MailingResultTriggers(outbox))

@@ -35,6 +35,7 @@ from clientele_shared.events.topics import (
     INTERACTIONS,
     LIST_MEMBERS_STATE,
     LISTS_STATE,
+    MAILING_RESULTS,
     NOTIFICATION_REQUESTS,
     NOTIFIER,
     ORGANIZATIONS,
@@ -158,6 +159,13 @@ TOPICS = [
         frozenset({DIRECTORY, INTERACTIONS, PIPELINE}),
         description="Persons' consent per channel (unsubscribes too) and hard-bounced addresses.",
     ),
+    Topic(
+        MAILING_RESULTS,
+        CAMPAIGNS,
+        frozenset({PIPELINE}),
+        description="Each mailing recipient's delivery result (sent, bounced, failed, "
+        "complained); the automation engine fires rules on it.",
+    ),
     *(
         Topic(
             notification_requests(service),
@@ -211,6 +219,7 @@ __all__ = [
     "INTERACTION_LOG",
     "LISTS_STATE",
     "LIST_MEMBERS_STATE",
+    "MAILING_RESULTS",
     "NOTIFICATION_REQUESTS",
     "NOTIFIER",
     "ORGANIZATIONS",

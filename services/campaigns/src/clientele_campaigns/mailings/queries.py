@@ -316,6 +316,30 @@ async def record_result(
     return row.email, list(directions or [])
 
 
+async def result_facts(
+    session: AsyncSession, mailing_id: uuid.UUID, person_id: uuid.UUID
+) -> dict[str, Any]:
+    """What a recipient's published result tells besides the result: the mailing's campaign,
+    channel and directions, the recipient's organization and when the result was recorded."""
+    row = (
+        await session.execute(
+            select(
+                mailings.c.campaign_id,
+                mailings.c.channel,
+                mailings.c.directions,
+                mailing_recipients.c.organization_id,
+                mailing_recipients.c.result_at,
+            )
+            .join(mailings, mailings.c.id == mailing_recipients.c.mailing_id)
+            .where(
+                mailing_recipients.c.mailing_id == mailing_id,
+                mailing_recipients.c.person_id == person_id,
+            )
+        )
+    ).one()
+    return dict(row._mapping)
+
+
 async def kept_audience(session: AsyncSession, mailing_id: uuid.UUID) -> list[uuid.UUID] | None:
     """The organizations a dynamic list was resolved to when the mailing was sent (None: not
     resolved so)."""

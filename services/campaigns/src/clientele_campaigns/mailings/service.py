@@ -1080,6 +1080,9 @@ async def open_fax(
         raise NotFound(_BAD_LINK) from None
 
 
+FAX_GATEWAY = Actor(subject="fax-gateway", kind="service")
+
+
 async def fax_result(*, runtime: ServiceRuntime, token: str, result: FaxResult) -> None:
     """The gateway's result on a recipient's fax (the result token: 404 otherwise): ``sent``,
     or ``failed`` with the gateway's reason; a result seen again changes nothing."""
@@ -1088,8 +1091,9 @@ async def fax_result(*, runtime: ServiceRuntime, token: str, result: FaxResult) 
     status = "sent" if result.status == "sent" else "failed"
     pages = None if result.pages is None else f"{result.pages} pages"
     detail = "; ".join(x for x in (f"fax {result.status}", pages, result.detail) if x)
-    async with runtime.sessions() as session, session.begin():
-        await queries.record_result(session, *target, status, detail)
+    async with unit_of_work(runtime.sessions, runtime.outbox, audit_log, FAX_GATEWAY) as uow:
+        if await queries.record_result(uow.session, *target, status, detail) is not None:
+            await _published_result(uow, *target, status, detail)
 
 
 async def _read(storage: AttachmentStorage, key: str) -> bytes:
@@ -1162,16 +1166,21 @@ async def open_print(
 async def delivery_result(
     uow: UnitOfWork, key: tuple[uuid.UUID, uuid.UUID], status: str, reason: str | None
 ) -> None:
-    """A result from the notifier on a recipient; a hard bounce is published for the
-    directory to mark the address for review; a complaint (reported as spam, after it was
-    sent) withdraws the person's e-mail consent, as an unsubscribe would."""
+    """A result from the notifier on a recipient, published once (for the automation
+    engine); a hard bounce is published for the directory to mark the address for review; a
+    complaint (reported as spam, after it was sent) withdraws the person's e-mail consent, as
+    an unsubscribe would."""
     mailing_id, person_id = key
     if status == "complained":
         if await queries.record_complaint(uow.session, mailing_id, person_id):
             await consent.unsubscribed(uow, person_id, mailing_id, EMAIL)
+            await _published_result(uow, mailing_id, person_id, status, reason)
         return
     found = await queries.record_result(uow.session, mailing_id, person_id, status, reason)
-    if found is None or status != "bounced":
+    if found is None:
+        return
+    await _published_result(uow, mailing_id, person_id, status, reason)
+    if status != "bounced":
         return
     email, directions = found
     if email:
@@ -1180,6 +1189,17 @@ async def delivery_result(
                 uow.outbox, person_id, email, mailing_id, reason, directions, uow.actor
             )
         )
+
+
+async def _published_result(
+    uow: UnitOfWork, mailing_id: uuid.UUID, person_id: uuid.UUID, status: str, reason: str | None
+) -> None:
+    facts = await queries.result_facts(uow.session, mailing_id, person_id)
+    uow.stage(
+        publishing.mailing_result(
+            uow.outbox, mailing_id, person_id, status, reason, facts, uow.actor
+        )
+    )
 
 
 # --- the unsubscribe link ------------------------------------------------------------------------

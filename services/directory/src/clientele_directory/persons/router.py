@@ -18,6 +18,7 @@ from clientele_directory.persons.rules import (
     EmploymentDraft,
     EmploymentPatch,
     Person,
+    PersonCard,
     PersonDraft,
     PersonPatch,
 )
@@ -44,8 +45,10 @@ async def get_person(
     runtime: CurrentRuntime,
     response: Response,
     include_deleted: Annotated[bool, Query(description="also answer for a deleted one")] = False,
-) -> Person:
-    """One person with the employments the caller may see; 404 if the caller may not see him."""
+) -> PersonCard:
+    """One person with the employments the caller may see, and campaigns' consent per mailing
+    channel (source and time) and addresses a mailing hard-bounced on, read-only; 404 if the
+    caller may not see him."""
     person = await service.get_person(
         runtime=runtime, principal=principal, person_id=person_id, include_deleted=include_deleted
     )
@@ -111,6 +114,28 @@ async def delete_person(
         delete=True,
     )
     response.headers["ETag"] = etag(person.version)
+
+
+@router.delete("/{person_id}/addresses-for-review", status_code=status.HTTP_204_NO_CONTENT)
+async def clear_address_review(
+    person_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    runtime: CurrentRuntime,
+    email: Annotated[
+        str,
+        Query(
+            min_length=3,
+            max_length=320,
+            pattern=r"^[^\x00-\x1f\x7f]+$",
+            description="the address reviewed (any case)",
+        ),
+    ],
+) -> None:
+    """The address a mailing hard-bounced on was reviewed: its mark leaves the card (audited);
+    404 when the caller does not see the person or the address carries no mark."""
+    await service.clear_address_review(
+        runtime=runtime, principal=principal, person_id=person_id, email=email
+    )
 
 
 @router.post("/{person_id}/restore")

@@ -27,6 +27,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from clientele_directory.attributes.rules import attribute_changes
+from clientele_directory.mailing_facts.rules import MailingFacts
 from clientele_directory.merging.rules import (
     ATTRIBUTES,
     choice_errors,
@@ -203,6 +204,11 @@ class Person(PersonFields):
 
     def fields(self) -> dict[str, Any]:
         return self.model_dump(mode="json", include=set(PERSON_FIELDS))
+
+
+class PersonCard(Person, MailingFacts):
+    """A person as one reads it alone: also campaigns' consent per mailing channel and the
+    addresses a mailing hard-bounced on, read-only (kept from campaigns' events)."""
 
 
 class _MergePatch(BaseModel):

@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.attributes.rules import EntityKind
 from clientele_directory.attributes.service import patch_attributes, resolve_attributes
+from clientele_directory.mailing_facts import queries as mailing_facts_queries
+from clientele_directory.mailing_facts import service as mailing_facts
 from clientele_directory.organizations.rules import PatchRejected
 from clientele_directory.persons import queries
 from clientele_directory.persons.rules import (
@@ -36,6 +38,7 @@ from clientele_directory.persons.rules import (
     EmploymentFields,
     EmploymentPatch,
     Person,
+    PersonCard,
     PersonDraft,
     PersonPatch,
     apply_employment_patch,
@@ -57,6 +60,7 @@ from clientele_directory.publishing import (
 )
 from clientele_directory.register import service as register
 from clientele_directory.tables import persons
+from clientele_directory.values import STORED
 from clientele_directory.work import work
 
 KIND, EMPLOYMENT_KIND = "person", "employment"
@@ -266,10 +270,32 @@ async def create_person(
 
 async def get_person(
     *, runtime: ServiceRuntime, principal: Principal, person_id: uuid.UUID, include_deleted: bool
-) -> Person:
+) -> PersonCard:
+    """The person with campaigns' facts about him (consent per channel, addresses to review)."""
     async with runtime.sessions() as session:
-        return await visible_person(
+        person = await visible_person(
             session, principal, person_id, deleted=None if include_deleted else False
+        )
+        facts = await mailing_facts.facts_of(session, person_id, person.emails)
+    return PersonCard.model_validate({**dict(person), **dict(facts)}, context=STORED)
+
+
+async def clear_address_review(
+    *, runtime: ServiceRuntime, principal: Principal, person_id: uuid.UUID, email: str
+) -> None:
+    """The caller reviewed an address a mailing bounced on: the mark goes (audited); 404 when
+    the caller does not see the person or the address carries no mark."""
+    async with work(runtime, principal) as uow:
+        person = await visible_person(uow.session, principal, person_id, for_update=True)
+        cleared = await mailing_facts_queries.clear_review(uow.session, person_id, email)
+        if cleared is None:
+            raise NotFound("No such address to review.")
+        await uow.audit(
+            kind=KIND,
+            entity_id=person_id,
+            action="address_review_cleared",
+            version=person.version,
+            changes={"address_for_review": {"old": cleared, "new": None}},
         )
 
 

@@ -26,6 +26,7 @@ from clientele_pipeline.automation.calendar import (
     CalendarSettings,
     Delay,
 )
+from clientele_pipeline.automation.mailing_trigger import MailingResult
 from clientele_pipeline.deals.rules import Deal
 
 MAX_DEPTH = 5
@@ -190,6 +191,7 @@ Trigger = Annotated[
     | TaskOverdue
     | PaymentReceived
     | InvoiceReceived
+    | MailingResult
     | Manual,
     Field(discriminator="kind"),
 ]
@@ -698,6 +700,8 @@ def triggered(trigger: Any, occurrence: Occurrence) -> dict[str, Any] | None:
         None,
         facts["currency"],
     ):
+        return None
+    if isinstance(trigger, MailingResult) and not trigger.matches(facts):
         return None
     if isinstance(trigger, DeliveryOutcome):
         wanted = {"outcome": trigger.outcome, "channel": trigger.channel}

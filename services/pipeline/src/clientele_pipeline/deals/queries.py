@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from clientele_shared.auth.access import visible_to
@@ -115,6 +116,33 @@ async def client_deal_ids(session: AsyncSession, organization_id: uuid.UUID) -> 
                 .where(deals.c.organization_id == organization_id)
                 .order_by(deals.c.id)
                 .with_for_update()
+            )
+        ).all()
+    )
+
+
+async def open_deal_ids_about(
+    session: AsyncSession,
+    organization_id: uuid.UUID | None,
+    person_id: uuid.UUID,
+    directions: Sequence[str],
+) -> list[uuid.UUID]:
+    """The open, live deals of a client or with the person among their contacts that share a
+    direction with ``directions``, in id order (the order they are locked in)."""
+    about = deals.c.person_ids.contains([person_id])
+    if organization_id is not None:
+        about = or_(deals.c.organization_id == organization_id, about)
+    return list(
+        (
+            await session.scalars(
+                select(deals.c.id)
+                .where(
+                    about,
+                    deals.c.status == "open",
+                    deals.c.deleted_at.is_(None),
+                    deals.c.directions.overlap(list(directions)),
+                )
+                .order_by(deals.c.id)
             )
         ).all()
     )
