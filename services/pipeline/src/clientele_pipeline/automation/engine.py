@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from clientele_pipeline.automation import queries
 from clientele_pipeline.automation.calendar import BusinessCalendar
 from clientele_pipeline.automation.rules import (
+    BIRTHDAY,
     MAX_CHAIN,
     RETRY_BACKOFF_SECONDS,
     WATCHED,
@@ -55,6 +56,7 @@ from clientele_pipeline.automation.rules import (
     triggered,
     watch_due,
     watch_event,
+    watch_key,
 )
 from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import queries as deal_queries
@@ -190,16 +192,33 @@ async def watch(
     calendar = await queries.calendar_for(session, deal.directions)
     now = await queries.now(session)
     values = deal_values(deal)
+    if any(_on_birthday(rule) for rule in rules):
+        values["contact"] = {"birthday": await queries.contact_birthday(session, deal)}
     for rule in rules:
         trigger = rule.trigger
         assert isinstance(trigger, DateReached | NoActivity)
-        found = watch_due(trigger, values, calendar, activity_at)
-        if isinstance(trigger, NoActivity) and deal.status != "open":
+        found = watch_due(trigger, values, calendar, activity_at, now)
+        if (isinstance(trigger, NoActivity) or _on_birthday(rule)) and deal.status != "open":
             found = None
         if found is None or found[0] <= now:
             await queries.drop_watch(session, rule.id, deal.id)
         else:
             await queries.set_watch(session, rule.id, deal.id, *found)
+
+
+def _on_birthday(rule: Rule) -> bool:
+    return isinstance(rule.trigger, DateReached) and rule.trigger.field == BIRTHDAY
+
+
+async def on_contact_changed(session: AsyncSession, person_id: uuid.UUID) -> None:
+    """A person's birthday (or presence) changed: the birthday watches of the open deals it
+    is the primary contact of are moved."""
+    for deal in await queries.open_deals_of_contact(session, person_id):
+        rules = [
+            r for r in await queries.enabled_rules(session, deal.pipeline_id) if _on_birthday(r)
+        ]
+        if rules:
+            await watch(session, deal, rules, deal.updated_at)
 
 
 async def watch_pipeline(session: AsyncSession, rule: Rule) -> None:
@@ -230,13 +249,17 @@ async def run_due_watch(sessions: async_sessionmaker[AsyncSession], outbox: Outb
             or found[1]
             or found[0].deleted_at is not None
             or (rule.stage_id is not None and rule.stage_id != found[0].stage_id)
+            or (_on_birthday(rule) and found[0].status != "open")
         ):
             return True
-        event_id = uuid.uuid5(
-            uuid.NAMESPACE_URL, f"automation:{rule.id}:{found[0].id}:{due['basis']}"
-        )
+        key = watch_key(rule.trigger, due["basis"])
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"automation:{rule.id}:{found[0].id}:{key}")
         event = watch_event(rule.trigger, due["basis"])
         await fire(session, outbox, rule, found[0].id, event_id, event, [])
+        if _on_birthday(rule):  # next year's
+            again = await deal_queries.load(session, found[0].id)
+            assert again is not None
+            await watch(session, again[0], [rule], again[0].updated_at)
     return True
 
 
