@@ -406,6 +406,42 @@ class CreateDeal(_Action):
         return value
 
 
+class ScheduleInteraction(_Action):
+    """A planned contact with the deal's client (and its primary contact person) for the
+    deal's responsible employee, created in the interactions service: `channel` the contact's
+    kind, `subject` a template over `deal`, due `due_in_working_days` working days after the
+    step runs (0: the next working-hours time), at working time of the deal's business
+    calendar. Always run by the scheduler, never inside the triggering event's transaction;
+    an unavailable interactions service is retried with back-off under the same
+    Idempotency-Key (the firing and the step: one interaction however often it is sent)."""
+
+    kind: Literal["schedule_interaction"]
+    channel: Literal["call", "email", "meeting", "message", "other"] = Field(
+        default="call", description="the planned contact's kind"
+    )
+    subject: Title = Field(description="a template over `deal`, e.g. `Звонок: {{ deal.title }}`")
+    notes: str | None = Field(default=None, max_length=20_000)
+    due_in_working_days: int = Field(
+        default=1,
+        ge=0,
+        le=250,
+        description="working days of the deal's business calendar from the step's run to the "
+        "contact's due time (at working time; 0: the next working-hours time)",
+    )
+
+    @field_validator("subject")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            title_template(value)
+        except TemplateInvalid as exc:
+            raise ValueError(f"not a valid template: {exc}") from None
+        return value
+
+    def waits(self) -> bool:
+        return True
+
+
 def title_template(source: str) -> MessageTemplate:
     """A task title as a sandboxed template over the deal (`{{ deal.title }}`)."""
     return MessageTemplate(subject=source, html=None, text=source, variables={"deal": None})
@@ -420,7 +456,8 @@ Action = Annotated[
     | Notify
     | Webhook
     | CreateTask
-    | CreateDeal,
+    | CreateDeal
+    | ScheduleInteraction,
     Field(discriminator="kind"),
 ]
 
@@ -572,8 +609,9 @@ def interaction_occurrences(
 
 
 RETRY_BACKOFF_SECONDS = (30, 120, 600, 3600)
-"""How long a rule's e-mail or webhook whose delivery failed waits before its 2nd, 3rd, 4th
-and 5th attempt (then the step has failed for good)."""
+"""How long a rule's e-mail or webhook whose delivery failed, or a call of a service that was
+unavailable, waits before its 2nd, 3rd, 4th and 5th attempt (then the step has failed for
+good)."""
 
 
 def request_key(firing_id: uuid.UUID, position: int, attempt: int) -> str:
