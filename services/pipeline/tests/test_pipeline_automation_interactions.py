@@ -281,3 +281,33 @@ def test_the_action_is_validated_by_the_rule_schema(stack: Stack, pipeline: dict
         }
         response = stack.call("POST", RULES, stack.user(PLAN), json=body)
         assert response.status_code == 422, (bad, response.text)
+
+
+def test_a_confined_token_reaches_only_its_directions(
+    interactions: Interactions, parties: dict[str, uuid.UUID], issuer: TokenIssuer
+) -> None:
+    body = {
+        "organization_id": str(parties["organization"]),
+        "kind": "call",
+        "status": "planned",
+        "due_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+        "responsible_employee_id": str(parties["employee"]),
+        "subject": "Чужой звонок",
+    }
+
+    def confined(directions: list[str]) -> dict[str, str]:
+        token = issuer.mint(
+            "service:pipeline",
+            roles=["service"],
+            directions=directions,
+            service="pipeline",
+            confined=True,
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    elsewhere = interactions.stack.call(
+        "POST", "/v1/interactions", confined(["elsewhere"]), json=body
+    )
+    assert elsewhere.status_code == 404, elsewhere.text  # the client is not seen from there
+    own = interactions.stack.call("POST", "/v1/interactions", confined(PLAN), json=body)
+    assert own.status_code == 201, own.text
