@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clientele_pipeline.automation import queries
 from clientele_pipeline.automation.calendar import BusinessCalendar, Delay
-from clientele_pipeline.automation.peers import Interactions, PeerUnavailable
+from clientele_pipeline.automation.peers import Interactions, PeerRefused, PeerUnavailable
 from clientele_pipeline.automation.rules import (
     BIRTHDAY,
     MAX_CHAIN,
@@ -479,7 +479,19 @@ async def _schedule_interaction(
             "deal_id": str(deal.id),
         }
     key = f"automation:{firing_id}:{position}"
-    planned = await interactions.plan(body, deal.directions, key)
+    try:
+        planned = await interactions.plan(body, deal.directions, key)
+    except PeerRefused as exc:
+        if not exc.blocked:
+            raise
+        await uow.audit(  # a contact person in the register: recorded, never planned
+            kind=deals.KIND,
+            entity_id=deal.id,
+            action="automation_skipped",
+            version=deal.version,
+            note=f"{action.kind}: {exc}"[:2000],
+        )
+        return {"skipped": "counterparty blocked", "request": body}
     await uow.audit(
         kind=deals.KIND,
         entity_id=deal.id,

@@ -27,7 +27,12 @@ class PeerUnavailable(Exception):
 
 
 class PeerRefused(Exception):
-    """The peer refused the request for good (a 4xx other than the transient ones)."""
+    """The peer refused the request for good (a 4xx other than the transient ones);
+    ``blocked``: because a party is in the unwanted counterparty register."""
+
+    def __init__(self, reason: str, *, blocked: bool = False) -> None:
+        super().__init__(reason)
+        self.blocked = blocked
 
 
 TRANSIENT = frozenset({408, 425, 429})
@@ -71,14 +76,16 @@ class Interactions:
             f"interactions answered {response.status_code} "
             f"{problem.get('title', '')}: {problem.get('detail', response.text[:500])}"
         )
-        kind = str(problem.get("type", ""))
+        blocked = response.status_code == 409 and str(problem.get("type", "")).endswith(
+            "/counterparty-blocked"
+        )
         if (
             response.status_code >= 500
             or response.status_code in TRANSIENT
-            or (response.status_code == 409 and "blocked" not in kind)
+            or (response.status_code == 409 and not blocked)
         ):
             raise PeerUnavailable(reason, body)
-        raise PeerRefused(reason)
+        raise PeerRefused(reason, blocked=blocked)
 
     async def aclose(self) -> None:
         await self.client.aclose()
