@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from clientele_shared.events.schemas.base import FieldChange
-from clientele_shared.events.schemas.directory import PersonCreated, PersonUpdated
+from clientele_shared.events.schemas.directory import PersonCreated, PersonState, PersonUpdated
 from clientele_testkit.processes import wait_for
 from pipeline_testkit import DEFAULT_STAGES, Stack
 
@@ -176,3 +176,32 @@ def test_29_february_falls_on_28_february_in_a_year_without_it(
     )
     assert closed.status_code == 200, closed.text
     wait_for(lambda: _watch(stack, rule, deal) is None, 30, "the watch dropped")
+
+
+def test_a_state_snapshot_of_the_same_version_fills_a_birthday_in(
+    stack: Stack, pipeline: dict[str, Any]
+) -> None:
+    """Persons stored before the read model kept birthdays get theirs from a republished
+    state record of the version they already have (`clientele republish directory persons`)."""
+    rule = _rule(stack, pipeline, 0, "09:00")
+    person_id = _person(stack, None)
+    deal = _deal(stack, pipeline, person_id)
+    state = PersonState(
+        person_id=person_id,
+        version=1,
+        revision=1,
+        last_name="Сидорова",
+        first_name="Анна",
+        birthday=date(1979, 6, 1),
+        directions=BIRTH,
+    )
+    stack.publish_state("directory.person.state", state, str(person_id))
+    stack.wait_until(
+        "SELECT birthday::text FROM persons WHERE person_id = :id",
+        "1979-06-01",
+        "the birthday filled in",
+        id=person_id,
+    )
+    wait_for(lambda: _watch(stack, rule, deal) is not None, 30, "the birthday's watch")
+    assert str(_basis(stack, rule, deal))[4:] == "-06-01"
+    stack.call("DELETE", f"{RULES}/{rule['id']}", stack.user(BIRTH), if_match=1)
