@@ -4,18 +4,23 @@ and how CEL conditions evaluate in AND/OR groups."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from clientele_pipeline.automation.calendar import effective
 from clientele_pipeline.automation.rules import (
     Group,
     Rule,
     RuleDefinition,
     RuleIndex,
+    anniversary,
     evaluate,
+    next_birthday,
     occurrences,
     triggered,
+    watch_due,
+    watch_key,
 )
 from pydantic import TypeAdapter, ValidationError
 
@@ -201,3 +206,58 @@ def test_the_rule_index_offers_every_rule_that_fires_and_few_others() -> None:
         assert [rule for rule in candidates if _fires(rule.trigger, found)] == firing
         assert candidates == [rule for rule in rules if rule in candidates]  # in order
     assert index.candidates(events[0]) == [rules[0], rules[2], many[1234]]  # 3 of 2,006
+
+
+# --- the birthday trigger ----------------------------------------------------------------------
+
+
+def _birthday(offset_days: int = 0, at: str = "09:00") -> Any:
+    return _trigger(kind="date_reached", field="contact.birthday", offset_days=offset_days, at=at)
+
+
+def test_29_february_falls_on_28_february_in_a_year_without_it() -> None:
+    born = date(1992, 2, 29)
+    assert anniversary(born, 2027) == date(2027, 2, 28)
+    assert anniversary(born, 2028) == date(2028, 2, 29)
+    assert anniversary(date(1990, 3, 14), 2027) == date(2027, 3, 14)
+
+
+def test_the_next_birthday_is_the_first_whose_moment_is_still_ahead() -> None:
+    calendar = effective(None, None)  # the company's default: Europe/Moscow
+    msk = calendar.zone
+    born = date(1980, 3, 14)
+    before = datetime(2027, 3, 1, 12, tzinfo=msk)
+    assert next_birthday(_birthday(-3), born, calendar, before) == (
+        datetime(2027, 3, 11, 9, tzinfo=msk),
+        "2027-03-14",
+    )
+    just_past = datetime(2027, 3, 11, 9, 0, 1, tzinfo=msk)  # this year's has fired: next year
+    assert next_birthday(_birthday(-3), born, calendar, just_past)[1] == "2028-03-14"
+    # 10 days before 5 January is in December of the year before; after it, the next January's
+    january = next_birthday(
+        _birthday(-10), date(1970, 1, 5), calendar, datetime(2026, 12, 1, tzinfo=msk)
+    )
+    assert january == (datetime(2026, 12, 26, 9, tzinfo=msk), "2027-01-05")
+    leap = next_birthday(
+        _birthday(1, "10:30"), date(1992, 2, 29), calendar, before.replace(month=1)
+    )
+    assert leap == (datetime(2027, 3, 1, 10, 30, tzinfo=msk), "2027-02-28")
+
+
+def test_a_birthday_fires_once_a_year_however_it_moves() -> None:
+    trigger = _birthday()
+    assert watch_key(trigger, "2027-03-14") == watch_key(trigger, "2027-05-01") == "birthday:2027"
+    assert watch_key(trigger, "2028-03-14") != watch_key(trigger, "2027-03-14")
+    dated = _trigger(kind="date_reached", field="expected_close_date")
+    assert watch_key(dated, "2027-03-14") == "2027-03-14"
+
+
+def test_a_birthday_watch_comes_from_the_contact_and_none_without_one() -> None:
+    calendar = effective(None, None)
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    trigger = _birthday()
+    assert watch_due(trigger, {"contact": {"birthday": None}}, calendar, now, now) is None
+    assert watch_due(trigger, {}, calendar, now, now) is None
+    found = watch_due(trigger, {"contact": {"birthday": "1980-03-14"}}, calendar, now, now)
+    assert found is not None
+    assert found[1] == "2027-03-14"

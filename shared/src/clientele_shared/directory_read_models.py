@@ -13,12 +13,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -80,6 +82,7 @@ class PersonRecord(BaseModel):
     last_name: str | None = None
     first_name: str | None = None
     middle_name: str | None = None
+    birthday: date | None = None
     directions: list[str] = []
     blocked: bool = False
     deleted: bool = False
@@ -99,7 +102,7 @@ class EmployeeRecord(BaseModel):
 
 
 ORGANIZATION_FIELDS = ("legal_name", "short_name", "inn", "directions")
-PERSON_FIELDS = ("last_name", "first_name", "middle_name", "directions")
+PERSON_FIELDS = ("last_name", "first_name", "middle_name", "birthday", "directions")
 EMPLOYEE_FIELDS = ("name", "email", "directions", "active")
 
 
@@ -134,6 +137,7 @@ def person_created(event: PersonCreated) -> PersonRecord:
         last_name=event.last_name,
         first_name=event.first_name,
         middle_name=event.middle_name,
+        birthday=event.birthday,
         directions=sorted(set(event.directions)),
         blocked=event.blocked,
         version=event.version,
@@ -144,6 +148,8 @@ def person_updated(current: PersonRecord, event: PersonUpdated) -> PersonRecord:
     changed = {name: c.new for name, c in event.changes.items() if name in PERSON_FIELDS}
     if "directions" in changed:
         changed["directions"] = sorted(set(changed["directions"] or []))
+    if isinstance(changed.get("birthday"), str):  # an event's JSON: an ISO date
+        changed["birthday"] = date.fromisoformat(changed["birthday"])
     return current.model_copy(
         update={**changed, "blocked": event.blocked, "version": event.version}
     )
@@ -188,6 +194,7 @@ def person_of_state(state: PersonState) -> PersonRecord:
         last_name=state.last_name,
         first_name=state.first_name,
         middle_name=state.middle_name,
+        birthday=state.birthday,
         directions=sorted(set(state.directions)),
         blocked=state.blocked,
         deleted=state.deleted,
@@ -228,8 +235,9 @@ class DirectoryTables:
     employees: Table
 
 
-def directory_tables(metadata: MetaData) -> DirectoryTables:
-    """The read models' tables in a service's metadata."""
+def directory_tables(metadata: MetaData, *, birthdays: bool = False) -> DirectoryTables:
+    """The read models' tables in a service's metadata (persons' birthdays kept only by a
+    service that asks: a record's fields its table lacks are not written)."""
     organizations = Table(
         "organizations",
         metadata,
@@ -247,6 +255,7 @@ def directory_tables(metadata: MetaData) -> DirectoryTables:
         Column("last_name", String(200)),
         Column("first_name", String(200)),
         Column("middle_name", String(200)),
+        *([Column("birthday", Date)] if birthdays else []),
         *_record_columns(),
     )
     employees = Table(
@@ -274,7 +283,7 @@ async def _upsert(session: AsyncSession, table: Table, record: BaseModel) -> boo
     """Write a whole record unless a newer version is already stored (an equal version is
     written again: version-less events such as blocking carry the current one); whether it
     was written (the stored record is then ``record``)."""
-    values = record.model_dump()
+    values = {name: value for name, value in record.model_dump().items() if name in table.c}
     stmt = insert(table).values(**values)
     written = await session.scalar(
         stmt.on_conflict_do_update(

@@ -33,6 +33,7 @@ from clientele_shared.auth import (
     TokenIssuer,
     TokenVerifier,
 )
+from clientele_shared.auth.access import may_write
 from clientele_shared.auth.keys import jwk_thumbprint, public_key_pem
 from clientele_shared.http.problems import ProblemError
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -405,3 +406,33 @@ async def test_a_remembered_token_still_expires(tmp_path: Path) -> None:
     await asyncio.sleep(1.1)
     error = await refused(verifier, token)
     assert error.detail == "The token has expired."
+
+
+async def test_a_confined_service_token_reaches_only_its_directions(
+    issuer: TokenIssuer, verifier: TokenVerifier
+) -> None:
+    provider = ServiceTokenProvider("pipeline", issuer)
+    header = provider.confined_header(["north"])
+    principal = await verifier.verify(header["Authorization"].removeprefix("Bearer "))
+    assert principal.kind == "service"
+    assert principal.confined
+    assert principal.has_role(Role.SERVICE)
+    assert not principal.is_service  # no service's reach
+    assert principal.can_see(["north"])
+    assert not principal.can_see(["south"])
+    assert not principal.sees_all_directions
+    assert may_write(principal, ["north"])
+    assert not may_write(principal, ["south"])
+    with pytest.raises(ValueError, match="confined"):
+        issuer.mint("service:pipeline", service="pipeline", confined=True)  # no directions
+
+
+async def test_a_confined_claim_without_a_service_or_directions_is_refused(
+    verifier: TokenVerifier,
+) -> None:
+    user = sign(make_claims(confined=True))
+    assert (await refused(verifier, user)).status == 401
+    nowhere = sign(make_claims(svc="pipeline", directions=[], confined=True))
+    assert (await refused(verifier, nowhere)).status == 401
+    odd = sign(make_claims(svc="pipeline", directions=["north"], confined="yes"))
+    assert (await refused(verifier, odd)).status == 401

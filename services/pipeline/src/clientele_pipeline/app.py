@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from clientele_pipeline import subscriptions
 from clientele_pipeline.analytics.router import router as analytics
 from clientele_pipeline.automation import engine as automation_engine
+from clientele_pipeline.automation.peers import Interactions
 from clientele_pipeline.automation.router import router as automation
 from clientele_pipeline.board.router import router as board
 from clientele_pipeline.deals.router import router as deals
@@ -30,11 +31,13 @@ def load_settings() -> PipelineSettings:
 
 
 def create_app(settings: PipelineSettings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or load_settings(), metadata, publishes=PUBLISHES)
+    settings = settings or load_settings()
+    runtime = ServiceRuntime(settings, metadata, publishes=PUBLISHES)
     subscriptions.subscribe(runtime.consumer, runtime.outbox, runtime.settings)
+    interactions = Interactions.from_settings(settings)
     runtime.add_background_task(
         "automation-scheduler",
-        lambda: automation_engine.scheduler(runtime.sessions, runtime.outbox),
+        lambda: automation_engine.scheduler(runtime.sessions, runtime.outbox, interactions),
     )
     runtime.add_background_task("task-overdue", lambda: task_service.overdue_worker(runtime))
     return create_service_app(

@@ -15,3 +15,6 @@ class PipelineSettings(ServiceSettings):
     board_sparse_matches: int = Field(default=500, ge=0)
     """Up to this many deals matching a board's filters, its pages come from the matches ranked
     per stage; beyond, each column is read in board order (where matches are dense)."""
+    interactions_url: str = "http://127.0.0.1:8002"
+    """The interactions service, where `schedule_interaction` actions plan contacts."""
+    interactions_timeout: float = Field(default=5.0, gt=0)

@@ -42,6 +42,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.analytics import service as analytics
+from clientele_pipeline.automation import engine as automation
 from clientele_pipeline.automation.mailing_results import MailingResultTriggers
 from clientele_pipeline.automation.service import (
     DealEvents,
@@ -86,6 +87,11 @@ class PersonEvents:
                 )
                 if await clients.apply_person(session, record):  # older: changes nothing
                     await deals.follow_person(uow, before, record)
+                    if before is None or (before.birthday, before.deleted) != (
+                        record.birthday,
+                        record.deleted,
+                    ):
+                        await automation.on_contact_changed(session, record.person_id)
 
 
 async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:

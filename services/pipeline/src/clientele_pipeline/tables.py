@@ -231,7 +231,7 @@ creation (the funnel), kept by the same triggers; recomputed from the history wh
 position or kind changes (``analytics_funnel_rebuild``, ADR 44)."""
 
 
-directory = directory_tables(metadata)
+directory = directory_tables(metadata, birthdays=True)  # the birthday trigger
 organizations, persons, employees = directory.organizations, directory.persons, directory.employees
 """Read models of the directory's organizations, persons and employees (version-guarded: never
 older over newer)."""

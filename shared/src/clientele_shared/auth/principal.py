@@ -48,11 +48,15 @@ class Principal(BaseModel):
     expires_at: float | None = None
     """When the token it came from expires (seconds since the epoch): a long-lived connection,
     such as a live stream, ends then."""
+    confined: bool = False
+    """A service acting for records of its ``directions`` only (an automation rule's call for
+    one deal): it reads and writes as a member of those directions, never everywhere."""
 
     @property
     def is_service(self) -> bool:
-        """True for a service-to-service caller."""
-        return self.kind == "service"
+        """True for a service-to-service caller with a service's reach (every direction); a
+        confined one is not."""
+        return self.kind == "service" and not self.confined
 
     @property
     def sees_all_directions(self) -> bool:

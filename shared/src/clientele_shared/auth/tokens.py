@@ -135,6 +135,9 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         # users who silently see nothing (or, with a lenient reader, everything).
         raise AuthenticationError("The token lacks the required 'directions' claim.")
     kind: PrincipalKind = "user"
+    confined = claims.get("confined", False)
+    if not isinstance(confined, bool) or (confined and (service is None or not directions)):
+        raise AuthenticationError(_MALFORMED_CLAIMS)
     if service is not None:
         if not isinstance(service, str) or not service:
             raise AuthenticationError(_MALFORMED_CLAIMS)
@@ -145,6 +148,7 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         kind=kind,
         roles=roles,
         directions=directions,
+        confined=confined,
         service=service,
         name=_optional_string(claims, "name"),
         email=_optional_string(claims, "email"),
@@ -421,8 +425,10 @@ class TokenIssuer:
         ttl_seconds: int = 300,
         audience: str | None = None,
         now: float | None = None,
+        confined: bool = False,
     ) -> str:
-        """A signed token for ``subject`` valid ``ttl_seconds`` from ``now`` (default: now)."""
+        """A signed token for ``subject`` valid ``ttl_seconds`` from ``now`` (default: now);
+        ``confined``: a service's token for ``directions`` only."""
         if not subject:
             raise ValueError("subject must not be empty")
         if ttl_seconds <= 0:
@@ -441,6 +447,10 @@ class TokenIssuer:
         }
         if service is not None:
             claims["svc"] = service
+        if confined:
+            if service is None or not claims["directions"]:
+                raise ValueError("a confined token is a service's, for some directions")
+            claims["confined"] = True
         if name is not None:
             claims["name"] = name
         if email is not None:
@@ -511,3 +521,17 @@ class ServiceTokenProvider:
     def authorization_header(self) -> dict[str, str]:
         """``{"Authorization": "Bearer <token>"}`` for an outgoing request."""
         return {"Authorization": f"Bearer {self.token()}"}
+
+    def confined_header(self, directions: Iterable[str]) -> dict[str, str]:
+        """A bearer header for a call on behalf of records of ``directions`` only: the callee
+        treats us as a member of those directions (reads and writes nowhere else). Minted
+        per call (short-lived, never cached across direction sets)."""
+        token = self._issuer.mint(
+            self.subject,
+            roles=[Role.SERVICE],
+            directions=directions,
+            service=self.service_name,
+            ttl_seconds=min(self._ttl, 60),
+            confined=True,
+        )
+        return {"Authorization": f"Bearer {token}"}

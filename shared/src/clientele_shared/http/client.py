@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -25,10 +26,19 @@ class ServiceClient:
         self.tokens = tokens
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def request(
+        self, method: str, path: str, *, directions: Iterable[str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """A request with our service token, or with one confined to ``directions`` (a call
+        on behalf of records of those directions only)."""
+        token = (
+            self.tokens.authorization_header()
+            if directions is None
+            else self.tokens.confined_header(directions)
+        )
         headers = {
             **kwargs.pop("headers", {}),
-            **self.tokens.authorization_header(),
+            **token,
             CORRELATION_HEADER: current_correlation_id(),
         }
         return await self._http.request(method, path, headers=headers, **kwargs)

@@ -28,15 +28,24 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 class ServiceProcess:
     """One service running as its own process, as in production."""
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path, bin_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        env: dict[str, str],
+        log_dir: Path,
+        bin_dir: Path,
+        *,
+        port: int | None = None,
+    ) -> None:
+        """``port``: a given one (a service restarted where its callers expect it)."""
         self.name = name
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_dir / f"{name}-{self.port}.log"
         self.process = subprocess.Popen(
             [str(bin_dir / "clientele"), "serve", name, "--port", str(self.port)],
             env=env,
-            stdout=self.log.open("wb"),
+            stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
         )
 

@@ -27,8 +27,10 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clientele_pipeline.automation import queries
-from clientele_pipeline.automation.calendar import BusinessCalendar
+from clientele_pipeline.automation.calendar import BusinessCalendar, Delay
+from clientele_pipeline.automation.peers import Interactions, PeerRefused, PeerUnavailable
 from clientele_pipeline.automation.rules import (
+    BIRTHDAY,
     MAX_CHAIN,
     RETRY_BACKOFF_SECONDS,
     WATCHED,
@@ -43,6 +45,7 @@ from clientele_pipeline.automation.rules import (
     Occurrence,
     RemoveTags,
     Rule,
+    ScheduleInteraction,
     SetField,
     SetResponsible,
     Webhook,
@@ -55,6 +58,7 @@ from clientele_pipeline.automation.rules import (
     triggered,
     watch_due,
     watch_event,
+    watch_key,
 )
 from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import queries as deal_queries
@@ -190,16 +194,33 @@ async def watch(
     calendar = await queries.calendar_for(session, deal.directions)
     now = await queries.now(session)
     values = deal_values(deal)
+    if any(_on_birthday(rule) for rule in rules):
+        values["contact"] = {"birthday": await queries.contact_birthday(session, deal)}
     for rule in rules:
         trigger = rule.trigger
         assert isinstance(trigger, DateReached | NoActivity)
-        found = watch_due(trigger, values, calendar, activity_at)
-        if isinstance(trigger, NoActivity) and deal.status != "open":
+        found = watch_due(trigger, values, calendar, activity_at, now)
+        if (isinstance(trigger, NoActivity) or _on_birthday(rule)) and deal.status != "open":
             found = None
         if found is None or found[0] <= now:
             await queries.drop_watch(session, rule.id, deal.id)
         else:
             await queries.set_watch(session, rule.id, deal.id, *found)
+
+
+def _on_birthday(rule: Rule) -> bool:
+    return isinstance(rule.trigger, DateReached) and rule.trigger.field == BIRTHDAY
+
+
+async def on_contact_changed(session: AsyncSession, person_id: uuid.UUID) -> None:
+    """A person's birthday (or presence) changed: the birthday watches of the open deals it
+    is the primary contact of are moved."""
+    for deal in await queries.open_deals_of_contact(session, person_id):
+        rules = [
+            r for r in await queries.enabled_rules(session, deal.pipeline_id) if _on_birthday(r)
+        ]
+        if rules:
+            await watch(session, deal, rules, deal.updated_at)
 
 
 async def watch_pipeline(session: AsyncSession, rule: Rule) -> None:
@@ -230,13 +251,17 @@ async def run_due_watch(sessions: async_sessionmaker[AsyncSession], outbox: Outb
             or found[1]
             or found[0].deleted_at is not None
             or (rule.stage_id is not None and rule.stage_id != found[0].stage_id)
+            or (_on_birthday(rule) and found[0].status != "open")
         ):
             return True
-        event_id = uuid.uuid5(
-            uuid.NAMESPACE_URL, f"automation:{rule.id}:{found[0].id}:{due['basis']}"
-        )
+        key = watch_key(rule.trigger, due["basis"])
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"automation:{rule.id}:{found[0].id}:{key}")
         event = watch_event(rule.trigger, due["basis"])
         await fire(session, outbox, rule, found[0].id, event_id, event, [])
+        if _on_birthday(rule):  # next year's
+            again = await deal_queries.load(session, found[0].id)
+            assert again is not None
+            await watch(session, again[0], [rule], again[0].updated_at)
     return True
 
 
@@ -304,7 +329,8 @@ async def fire(
                         calendar = await queries.calendar_for(session, deal.directions)
                     moment = await queries.now(session)
                     due_at = action.due(calendar, moment)
-                    due_at = due_at if due_at > moment else None  # in working hours already
+                    if due_at <= moment and not isinstance(action, ScheduleInteraction):
+                        due_at = None  # in working hours already: at once
                 if due_at is not None:
                     await queries.schedule(session, firing_id, position, due_at)
                     record = {
@@ -335,23 +361,29 @@ async def _step(
     action: Any,
     deal_id: uuid.UUID,
     attempt: int = 1,
+    interactions: Interactions | None = None,
 ) -> dict[str, Any]:
     """Run one action in a savepoint (its events name the firing as their cause); the step's
-    record: done, skipped (why) or failed (the error)."""
+    record: done, skipped (why), retrying (a peer unavailable) or failed (the error)."""
     started = time.perf_counter()
     record: dict[str, Any] = {"firing_id": firing_id, "position": position, "kind": action.kind}
     token = causation_id_var.set(str(firing_id))
     try:
         async with session.begin_nested(), within(session, outbox, audit_log, actor) as uow:
-            detail = await _act(uow, principal, firing_id, position, action, deal_id, attempt)
+            detail = await _act(
+                uow, principal, firing_id, position, action, deal_id, attempt, interactions
+            )
         record |= {"status": "skipped" if "skipped" in detail else "done", "detail": detail}
+    except PeerUnavailable as exc:  # the scheduler retries it with back-off, the same request
+        detail = {"attempt": attempt, "request": exc.request}
+        record |= {"status": "retrying", "error": str(exc)[:2000], "detail": detail}
     except ProblemError as exc:
         record |= {"status": "failed", "error": f"{exc.status} {exc.title}: {exc}"}
     except Exception as exc:  # an action's failure never blocks the rest
         record |= {"status": "failed", "error": repr(exc)}
     finally:
         causation_id_var.reset(token)
-    if record["status"] == "failed":  # on the deal's timeline too
+    if record["status"] in ("failed", "retrying"):  # on the deal's timeline too
         await UnitOfWork(session, outbox, audit_log, actor).audit(
             kind=deals.KIND,
             entity_id=deal_id,
@@ -372,11 +404,12 @@ async def _act(
     action: Any,
     deal_id: uuid.UUID,
     attempt: int,
+    interactions: Interactions | None,
 ) -> dict[str, Any]:
     deal = await deals.locked_deal(uow, principal, deal_id)
     expected = {deal.version}
     if (
-        isinstance(action, SetResponsible | Notify | CreateTask | CreateDeal)
+        isinstance(action, SetResponsible | Notify | CreateTask | CreateDeal | ScheduleInteraction)
         and deal.client_blocked
     ):
         blocked = not isinstance(action, Notify) or action.channel == "email"
@@ -403,7 +436,71 @@ async def _act(
         return await _create_task(uow, principal, firing_id, action, deal)
     if isinstance(action, CreateDeal):
         return await _create_deal(uow, principal, firing_id, position, action, deal)
+    if isinstance(action, ScheduleInteraction):
+        return await _schedule_interaction(uow, firing_id, position, action, deal, interactions)
     return await _notify(uow, deal, firing_id, position, action, attempt)
+
+
+async def _schedule_interaction(
+    uow: UnitOfWork,
+    firing_id: uuid.UUID,
+    position: int,
+    action: ScheduleInteraction,
+    deal: Deal,
+    interactions: Interactions | None,
+) -> dict[str, Any]:
+    """A planned contact in the interactions service, as the pipeline confined to the deal's
+    directions, under the firing's and step's Idempotency-Key (a retry finds the same one)."""
+    if interactions is None:
+        raise ValueError("no service token can be signed here (AUTH_PRIVATE_KEY_FILE is unset)")
+    step = await queries.step_of(uow.session, firing_id, position)
+    body = step["detail"].get("request") if step is not None else None
+    if body is None:  # the first attempt; a retry sends the very same request
+        responsible = deal.responsible_employee_id
+        if responsible is None:
+            return {"skipped": "the deal has no responsible employee"}
+        subject = try_render(title_template(action.subject), {"deal": deal_values(deal)})
+        if isinstance(subject, str):
+            raise ValueError(f"the subject cannot be rendered: {subject}")
+        calendar = await queries.calendar_for(uow.session, deal.directions)
+        days = action.due_in_working_days
+        delay = Delay(amount=days, unit="working_days") if days else None
+        due_at = calendar.due(await queries.now(uow.session), delay, at_working_time=True)
+        body = {
+            "organization_id": str(deal.organization_id),
+            "kind": action.channel,
+            "direction": "out",
+            "status": "planned",
+            "due_at": due_at.isoformat(),
+            "responsible_employee_id": str(responsible),
+            "subject": subject.subject,
+            "notes": action.notes,
+            "person_ids": [str(deal.primary_person_id)] if deal.primary_person_id else [],
+            "deal_id": str(deal.id),
+        }
+    key = f"automation:{firing_id}:{position}"
+    try:
+        planned = await interactions.plan(body, deal.directions, key)
+    except PeerRefused as exc:
+        if not exc.blocked:
+            raise
+        await uow.audit(  # a contact person in the register: recorded, never planned
+            kind=deals.KIND,
+            entity_id=deal.id,
+            action="automation_skipped",
+            version=deal.version,
+            note=f"{action.kind}: {exc}"[:2000],
+        )
+        return {"skipped": "counterparty blocked", "request": body}
+    await uow.audit(
+        kind=deals.KIND,
+        entity_id=deal.id,
+        action="automation_interaction_planned",
+        version=deal.version,
+        changes={"interaction_id": {"old": None, "new": str(planned["id"])}},
+        note=body["subject"],
+    )
+    return {"interaction_id": str(planned["id"]), "request": body, "key": key}
 
 
 def render_notice(action: Notify, deal: Deal, name: str, email: str) -> RenderedMessage | str:
@@ -623,7 +720,11 @@ DUE_BATCH = 20
 enough that the last one's commit follows its run closely)."""
 
 
-async def run_due(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> int:
+async def run_due(
+    sessions: async_sessionmaker[AsyncSession],
+    outbox: Outbox,
+    interactions: Interactions | None = None,
+) -> int:
     """Run the due delayed actions, up to ``DUE_BATCH``, in one transaction (each in a
     savepoint: one that breaks is recorded as failed and the others commit); how many ran.
     The rule's version that fired decides; its conditions are evaluated again on the deal as
@@ -635,7 +736,7 @@ async def run_due(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) ->
             started = time.perf_counter()
             try:
                 async with session.begin_nested():
-                    record = await _run_one_due(session, outbox, due)
+                    record = await _run_one_due(session, outbox, due, interactions)
             except Exception as exc:  # a broken row never blocks the schedule
                 log.exception("a delayed automation action broke", firing_id=due["firing_id"])
                 record = {"status": "failed", "error": repr(exc)[:2000], "detail": {}}
@@ -647,12 +748,32 @@ async def run_due(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) ->
             }
             record.setdefault("duration_ms", elapsed_ms(started))
             record.setdefault("error", None)
+            retry_at = await _retry(session, record)
             await queries.update_step(session, record)
-            await queries.mark_done(session, due["firing_id"], due["position"])
+            if retry_at is None:
+                await queries.mark_done(session, due["firing_id"], due["position"])
     return len(taken)
 
 
-async def _run_one_due(session: AsyncSession, outbox: Outbox, due: Any) -> dict[str, Any]:
+async def _retry(session: AsyncSession, record: dict[str, Any]) -> datetime | None:
+    """A step whose peer was unavailable: rescheduled after its back-off (when), or failed
+    for good after the last attempt (None)."""
+    if record["status"] != "retrying":
+        return None
+    attempt = int(record["detail"].get("attempt", 1))
+    if attempt > len(RETRY_BACKOFF_SECONDS):
+        record["status"] = "failed"
+        record["error"] = f"{record['error']}; no attempts left"[:2000]
+        return None
+    retry_at = await queries.now(session) + timedelta(seconds=RETRY_BACKOFF_SECONDS[attempt - 1])
+    await queries.reschedule(session, record["firing_id"], record["position"], retry_at)
+    record["detail"] |= {"next_attempt": attempt + 1, "retry_at": retry_at.isoformat()}
+    return retry_at
+
+
+async def _run_one_due(
+    session: AsyncSession, outbox: Outbox, due: Any, interactions: Interactions | None
+) -> dict[str, Any]:
     firing_id, position = due["firing_id"], due["position"]
     rule = await queries.rule_version(session, due["rule_id"], due["rule_version"])
     live = await queries.rule_live(session, due["rule_id"])
@@ -681,16 +802,21 @@ async def _run_one_due(session: AsyncSession, outbox: Outbox, due: Any) -> dict[
         action,
         found[0].id,
         attempt,
+        interactions,
     )
 
 
-async def scheduler(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
+async def scheduler(
+    sessions: async_sessionmaker[AsyncSession],
+    outbox: Outbox,
+    interactions: Interactions | None = None,
+) -> None:
     """Run delayed actions as they fall due, until cancelled (every replica runs one; a due
     action is taken by one of them). An error is logged and the loop goes on."""
     prune_at = 0.0
     while True:
         try:
-            while await run_due(sessions, outbox):
+            while await run_due(sessions, outbox, interactions):
                 pass
             while await run_due_watch(sessions, outbox):
                 pass

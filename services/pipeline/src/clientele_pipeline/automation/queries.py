@@ -26,6 +26,7 @@ from clientele_pipeline.tables import (
     automation_watches,
     deals,
     employees,
+    persons,
 )
 
 
@@ -471,6 +472,32 @@ async def live_deals(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Deal
     """The pipeline's deals that are not deleted (a new watched rule is set on each)."""
     rows = await session.execute(
         select(deals).where(deals.c.pipeline_id == pipeline_id, deals.c.deleted_at.is_(None))
+    )
+    return [Deal.model_validate(dict(row)) for row in rows.mappings()]
+
+
+async def contact_birthday(session: AsyncSession, deal: Deal) -> str | None:
+    """The ISO birthday of the deal's primary contact person (None: no contact, no birthday
+    known, or the person is deleted or merged away)."""
+    if deal.primary_person_id is None:
+        return None
+    found = await session.scalar(
+        select(persons.c.birthday).where(
+            persons.c.person_id == deal.primary_person_id, ~persons.c.deleted
+        )
+    )
+    return found.isoformat() if found is not None else None
+
+
+async def open_deals_of_contact(session: AsyncSession, person_id: uuid.UUID) -> list[Deal]:
+    """The open, live deals whose primary contact is the person."""
+    rows = await session.execute(
+        select(deals).where(
+            deals.c.person_ids.contains([person_id]),  # the GIN index
+            deals.c.primary_person_id == person_id,
+            deals.c.status == "open",
+            deals.c.deleted_at.is_(None),
+        )
     )
     return [Deal.model_validate(dict(row)) for row in rows.mappings()]
 

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import time
 import uuid
+from calendar import isleap
 from datetime import date, datetime, timedelta
 from datetime import time as clock
 from functools import lru_cache
@@ -85,18 +86,24 @@ class TagRemoved(_Strict):
     tag: Label | None = Field(default=None, description="any tag when absent")
 
 
+BIRTHDAY = "contact.birthday"
+"""The date field of the deal's primary contact person's birthday (each year)."""
+
 DateFieldName = Annotated[
     str,
     Field(
-        pattern=r"^(expected_close_date|custom_fields\.[A-Za-z0-9_]{1,100})$",
-        description="`expected_close_date` or a custom field holding an ISO date",
+        pattern=r"^(expected_close_date|contact\.birthday|custom_fields\.[A-Za-z0-9_]{1,100})$",
+        description="`expected_close_date`, a custom field holding an ISO date, or "
+        "`contact.birthday`: the birthday of the deal's primary contact person, every year, "
+        "for open deals only (29 February: 28 February in a year without it)",
     ),
 ]
 
 
 class DateReached(_Strict):
     """`offset_days` before (negative) or after a deal's date, at a local time of the deal's
-    business calendar; recalculated whenever the date changes."""
+    business calendar; recalculated whenever the date changes. On `contact.birthday` it fires
+    once a year per deal for its primary contact's next birthday."""
 
     kind: Literal["date_reached"]
     field: DateFieldName
@@ -401,6 +408,42 @@ class CreateDeal(_Action):
         return value
 
 
+class ScheduleInteraction(_Action):
+    """A planned contact with the deal's client (and its primary contact person) for the
+    deal's responsible employee, created in the interactions service: `channel` the contact's
+    kind, `subject` a template over `deal`, due `due_in_working_days` working days after the
+    step runs (0: the next working-hours time), at working time of the deal's business
+    calendar. Always run by the scheduler, never inside the triggering event's transaction;
+    an unavailable interactions service is retried with back-off under the same
+    Idempotency-Key (the firing and the step: one interaction however often it is sent)."""
+
+    kind: Literal["schedule_interaction"]
+    channel: Literal["call", "email", "meeting", "message", "other"] = Field(
+        default="call", description="the planned contact's kind"
+    )
+    subject: Title = Field(description="a template over `deal`, e.g. `Звонок: {{ deal.title }}`")
+    notes: str | None = Field(default=None, max_length=20_000)
+    due_in_working_days: int = Field(
+        default=1,
+        ge=0,
+        le=250,
+        description="working days of the deal's business calendar from the step's run to the "
+        "contact's due time (at working time; 0: the next working-hours time)",
+    )
+
+    @field_validator("subject")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            title_template(value)
+        except TemplateInvalid as exc:
+            raise ValueError(f"not a valid template: {exc}") from None
+        return value
+
+    def waits(self) -> bool:
+        return True
+
+
 def title_template(source: str) -> MessageTemplate:
     """A task title as a sandboxed template over the deal (`{{ deal.title }}`)."""
     return MessageTemplate(subject=source, html=None, text=source, variables={"deal": None})
@@ -415,7 +458,8 @@ Action = Annotated[
     | Notify
     | Webhook
     | CreateTask
-    | CreateDeal,
+    | CreateDeal
+    | ScheduleInteraction,
     Field(discriminator="kind"),
 ]
 
@@ -567,8 +611,9 @@ def interaction_occurrences(
 
 
 RETRY_BACKOFF_SECONDS = (30, 120, 600, 3600)
-"""How long a rule's e-mail or webhook whose delivery failed waits before its 2nd, 3rd, 4th
-and 5th attempt (then the step has failed for good)."""
+"""How long a rule's e-mail or webhook whose delivery failed, or a call of a service that was
+unavailable, waits before its 2nd, 3rd, 4th and 5th attempt (then the step has failed for
+good)."""
 
 
 def request_key(firing_id: uuid.UUID, position: int, attempt: int) -> str:
@@ -724,18 +769,45 @@ def date_of(value: Any) -> date | None:
         return None
 
 
+def anniversary(birthday: date, year: int) -> date:
+    """The birthday in ``year``: 29 February falls on 28 February in a year without it."""
+    if (birthday.month, birthday.day) == (2, 29) and not isleap(year):
+        return date(year, 2, 28)
+    return birthday.replace(year=year)
+
+
+def next_birthday(
+    trigger: DateReached, birthday: date, calendar: BusinessCalendar, now: datetime
+) -> tuple[datetime, str]:
+    """The first birthday whose moment (``offset_days`` from it, at the trigger's local time)
+    is after ``now``, and that birthday's date (its year keys the firing)."""
+    year = now.astimezone(calendar.zone).year - 2  # an offset reaches up to a year either way
+    while True:
+        day = anniversary(birthday, year)
+        moment = datetime.combine(
+            day + timedelta(days=trigger.offset_days), trigger.at, tzinfo=calendar.zone
+        )
+        if moment > now:
+            return moment, day.isoformat()
+        year += 1
+
+
 def watch_due(
     trigger: DateReached | NoActivity,
     deal: dict[str, Any],
     calendar: BusinessCalendar,
     activity_at: datetime,
+    now: datetime,
 ) -> tuple[datetime, str] | None:
     """When a watched trigger falls due for the deal, and what that was computed from (the
-    date, or the last activity); None when the deal's field holds no date."""
+    date, the birthday of the year, or the last activity); None when the deal's field holds
+    no date."""
     if isinstance(trigger, DateReached):
         day = date_of(_field_value(deal, trigger.field))
         if day is None:
             return None
+        if trigger.field == BIRTHDAY:
+            return next_birthday(trigger, day, calendar, now)
         moment = datetime.combine(
             day + timedelta(days=trigger.offset_days), trigger.at, tzinfo=calendar.zone
         )
@@ -745,6 +817,14 @@ def watch_due(
     else:
         due = activity_at + timedelta(days=trigger.days)
     return due, activity_at.isoformat()
+
+
+def watch_key(trigger: DateReached | NoActivity, basis: str) -> str:
+    """What makes a watched firing unique for its rule and deal: the date or activity it was
+    computed from; for a birthday, its year (once a year, even when the birthday moves)."""
+    if isinstance(trigger, DateReached) and trigger.field == BIRTHDAY:
+        return f"birthday:{basis[:4]}"
+    return basis
 
 
 def watch_event(trigger: DateReached | NoActivity, basis: str) -> dict[str, Any]:
