@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_campaigns.mailings.rules import Mailing, PrintRun, Recipient
+from clientele_campaigns.mailings.rules import Candidate, Mailing, PrintRun, Recipient
 from clientele_campaigns.tables import (
     directory,
     mailing_keys,
@@ -314,6 +314,16 @@ async def record_result(
         select(mailings.c.directions).where(mailings.c.id == mailing_id)
     )
     return row.email, list(directions or [])
+
+
+async def kept_candidates(session: AsyncSession, mailing_id: uuid.UUID) -> list[Candidate]:
+    """A started mailing's recipients as kept (a greeting's day names its own)."""
+    rows = await session.execute(
+        select(mailing_recipients.c.person_id, mailing_recipients.c.organization_id)
+        .where(mailing_recipients.c.mailing_id == mailing_id)
+        .order_by(mailing_recipients.c.person_id)
+    )
+    return [Candidate(row.person_id, row.organization_id) for row in rows]
 
 
 async def kept_audience(session: AsyncSession, mailing_id: uuid.UUID) -> list[uuid.UUID] | None:

@@ -109,6 +109,24 @@ Audience = Annotated[
 ]
 
 
+class GreetingDayAudience(BaseModel):
+    """The recipients a greeting's sweep found due (their birthday or professional holiday
+    today in their time zone), kept as the mailing's recipients (ADR 51); made by the sweep
+    only, never by a draft."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["greeting"]
+    greeting_id: uuid.UUID
+    occasion: str
+
+
+StoredAudience = Annotated[
+    ListAudience | StageAudience | OrganizationsAudience | GreetingDayAudience,
+    Field(discriminator="kind"),
+]
+
+
 class Recurrence(BaseModel):
     """A newsletter's schedule: every ``interval`` days, weeks or months, at ``at`` in
     ``time_zone`` (a monthly issue on a day the month lacks goes out on its last day)."""
@@ -281,7 +299,7 @@ class Mailing(BaseModel):
     text: str | None = None
     attachments: list[AttachmentRef] = []
     reply_to: str | None = None
-    audience: Audience
+    audience: StoredAudience
     scheduled_at: datetime | None = None
     prepared_at: datetime | None = None
     finished_at: datetime | None = None

@@ -1,5 +1,6 @@
 """The mailing worker: starts due mailings and hands their recipients to the notifier, batch by
-batch, and prints paper mailings, on every replica (row locks keep replicas apart)."""
+batch, and prints paper mailings, on every replica (row locks keep replicas apart); the
+greetings' sweep starts each greeting's mailing of the day (ADR 51)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.storage import AttachmentStorage
 
+from clientele_campaigns.greetings import service as greetings
 from clientele_campaigns.mailings import service
 from clientele_campaigns.settings import CampaignsSettings
 
@@ -22,6 +24,7 @@ class MailingWorker:
 
     async def run(self) -> None:
         while True:
+            await greetings.sweep(self.runtime, self.settings)
             prepared = await service.prepare_due(self.runtime)
             handed = await service.hand_over(self.runtime, self.settings, self.storage)
             handed += await service.print_due(self.runtime, self.settings, self.storage)
