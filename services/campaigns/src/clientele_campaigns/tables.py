@@ -423,6 +423,11 @@ mailing_recipients = Table(
         "person_id",
         postgresql_where=text("status = 'pending'"),
     ),
+    Index(
+        "ix_mailing_recipients_queued",
+        "queued_at",
+        postgresql_where=text("status = 'queued'"),
+    ),
 )
 """The recipients resolved when the mailing started, kept: each one ``excluded`` (with the
 reason), ``pending``, ``queued`` (handed to the notifier, once) and then ``sent``, ``bounced``

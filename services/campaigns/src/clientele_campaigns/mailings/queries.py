@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from clientele_shared.auth.access import visible_to
@@ -314,6 +315,24 @@ async def record_result(
         select(mailings.c.directions).where(mailings.c.id == mailing_id)
     )
     return row.email, list(directions or [])
+
+
+async def fail_unanswered_faxes(session: AsyncSession, minutes: int, detail: str) -> int:
+    """Fax recipients handed to the gateway more than ``minutes`` ago with no result yet:
+    ``failed`` (reason ``no_callback``); how many. A callback coming later changes nothing."""
+    result = await session.execute(
+        update(mailing_recipients)
+        .where(
+            mailing_recipients.c.status == "queued",
+            mailing_recipients.c.queued_at < func.now() - timedelta(minutes=minutes),
+            mailing_recipients.c.mailing_id.in_(
+                select(mailings.c.id).where(mailings.c.channel == "fax")
+            ),
+        )
+        .values(status="failed", reason="no_callback", detail=detail, result_at=func.now())
+        .returning(mailing_recipients.c.person_id)
+    )
+    return len(result.all())
 
 
 async def kept_candidates(session: AsyncSession, mailing_id: uuid.UUID) -> list[Candidate]:

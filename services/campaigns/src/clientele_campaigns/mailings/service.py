@@ -1133,6 +1133,15 @@ async def fax_result(*, runtime: ServiceRuntime, token: str, result: FaxResult) 
         await queries.record_result(session, *target, status, detail)
 
 
+async def fail_unanswered_faxes(runtime: ServiceRuntime, settings: CampaignsSettings) -> int:
+    """Faxes the gateway took but never reported on within ``fax_callback_timeout_minutes``:
+    failed, so that none stays queued forever (ADR 47); how many."""
+    minutes = settings.fax_callback_timeout_minutes
+    detail = f"no callback from the fax gateway within {minutes} minutes"
+    async with _work(runtime) as uow:
+        return await queries.fail_unanswered_faxes(uow.session, minutes, detail)
+
+
 async def _read(storage: AttachmentStorage, key: str) -> bytes:
     return b"".join([chunk async for chunk in await storage.get(key)])
 

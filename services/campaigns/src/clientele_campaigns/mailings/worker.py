@@ -23,7 +23,12 @@ class MailingWorker:
         self.storage = storage
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_fax_check = loop.time()
         while True:
+            if loop.time() >= next_fax_check:  # once a minute: the timeout is in minutes
+                await service.fail_unanswered_faxes(self.runtime, self.settings)
+                next_fax_check = loop.time() + 60
             await greetings.sweep(self.runtime, self.settings)
             prepared = await service.prepare_due(self.runtime)
             handed = await service.hand_over(self.runtime, self.settings, self.storage)
