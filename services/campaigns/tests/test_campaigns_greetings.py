@@ -270,6 +270,23 @@ def test_a_professional_holiday_by_rule_reaches_its_industry(stack: Stack) -> No
     assert str(clerk) not in _greeted(stack, greeting)
 
 
+def test_a_professional_holiday_of_a_position_reaches_it_in_any_industry(stack: Stack) -> None:
+    calendar = stack.call("GET", "/v1/professional-holidays", stack.user(OWN)).json()
+    [accountants] = [h for h in calendar if h["name"] == "День бухгалтера"]
+    assert (accountants["rule"], accountants["industries"], accountants["positions"]) == (
+        {"kind": "fixed", "month": 11, "day": 21},
+        [],
+        ["бухгалтер"],
+    )
+    shop = _organization(stack, industry="Торговля")
+    accountant = _person(stack, shop, first="Анна", position="Главный бухгалтер")
+    engineer = _person(stack, shop, first="Борис")
+    greeting = _greeting(stack, {"kind": "holiday", "holiday_id": accountants["id"]})
+    _sweep(stack, datetime(2026, 11, 21, 9, tzinfo=UTC))
+    assert _greeted(stack, greeting) == {str(accountant): "2026-11-21"}
+    assert str(engineer) not in _greeted(stack, greeting)
+
+
 def test_once_a_year_across_a_restart_and_two_sweepers_at_once(stack: Stack) -> None:
     organization = _organization(stack, time_zone="Europe/Moscow")
     person = _person(stack, organization, first="Иван", birthday=date(1970, 5, 5))

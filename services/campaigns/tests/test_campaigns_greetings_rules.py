@@ -3,12 +3,14 @@ time, the (month, day) pairs celebrated somewhere at a moment, bad calendar inpu
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 from clientele_campaigns.greetings.rules import (
     FixedDate,
+    Holiday,
     HolidayDraft,
     NthWeekday,
     birthday_days,
@@ -75,6 +77,20 @@ def test_the_birthdays_celebrated_somewhere_now() -> None:
     assert (2, 27) in days
     assert (2, 29) not in birthday_days(datetime(2028, 2, 27, 12, tzinfo=UTC))  # a leap year
     assert (2, 29) in birthday_days(datetime(2028, 2, 29, 12, tzinfo=UTC))
+
+
+def test_a_holiday_of_industries_and_one_of_any() -> None:
+    base = {"id": uuid.uuid4(), "version": 1, "created_by": "x"}
+    times = {"created_at": datetime.now(UTC), "updated_at": datetime.now(UTC)}
+    rule = {"kind": "fixed", "month": 12, "day": 22}
+    energy = Holiday.model_validate(
+        {**base, **times, "name": "Э", "rule": rule, "industries": ["Энергетика"]}
+    )
+    assert energy.of_industry(" энергетика ")
+    assert not energy.of_industry("Торговля")
+    assert not energy.of_industry(None)
+    anyone = Holiday.model_validate({**base, **times, "name": "Б", "rule": rule})
+    assert anyone.of_industry(None)
 
 
 def test_a_time_zone_from_custom_attributes() -> None:

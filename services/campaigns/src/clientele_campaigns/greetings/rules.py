@@ -16,7 +16,7 @@ from clientele_shared.values import ClockTime, Directions, Label, Labels, Title
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from clientele_campaigns.contacts.rules import TIME_ZONE_ATTRIBUTES
-from clientele_campaigns.mailings.rules import Position, holds_position
+from clientele_campaigns.mailings.rules import Position
 from clientele_campaigns.templates.rules import TemplateParts
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -134,13 +134,12 @@ class Holiday(BaseModel):
     def on(self, year: int) -> date | None:
         return self.rule.on(year)
 
-    def celebrated_by(self, industry: str | None, position: str | None) -> bool:
-        if self.industries and (
-            industry is None
-            or industry.strip().casefold() not in {i.casefold() for i in self.industries}
-        ):
-            return False
-        return holds_position(position, self.positions)
+    def of_industry(self, industry: str | None) -> bool:
+        """Whether an organization of this industry celebrates it (no industries: any)."""
+        if not self.industries:
+            return True
+        wanted = {i.casefold() for i in self.industries}
+        return industry is not None and industry.strip().casefold() in wanted
 
 
 class BirthdayOccasion(BaseModel):

@@ -387,9 +387,7 @@ async def _greet(
         session, greeting.directions, greeting.audience
     )
     if holiday is not None:
-        organizations = {
-            k: v for k, v in organizations.items() if holiday.celebrated_by(v.industry, None)
-        }
+        organizations = {k: v for k, v in organizations.items() if holiday.of_industry(v.industry)}
     if isinstance(occasion, BirthdayOccasion):
         contacts = await queries.born_on(session, birthday_days(now), organizations)
     else:
