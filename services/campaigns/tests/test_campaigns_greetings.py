@@ -378,6 +378,8 @@ BAD_GREETINGS: list[tuple[dict[str, Any], str]] = [
     ({"template": {"subject": "{{ person.", "text": "{{ unsubscribe_url }}"}}, "subject"),
     ({"audience": {"list_id": str(uuid.uuid4())}}, "list_id"),
     ({"audience": {"kind": "list"}}, "audience"),
+    ({"audience": {"positions": ["бух\x00галтер"]}}, "positions"),
+    ({"audience": {"industries": ["Металл\x00ургия"]}}, "industries"),
 ]
 
 
@@ -407,9 +409,15 @@ def test_bad_greetings_are_refused(stack: Stack, change: dict[str, Any], where: 
     ],
 )
 def test_bad_holidays_are_refused(stack: Stack, rule: dict[str, Any]) -> None:
-    body = {"name": "День\x00", "rule": rule}
+    body: dict[str, Any] = {"name": "День\x00", "rule": rule}
     admin = stack.user(OWN, roles=["admin"])
     assert stack.call("POST", "/v1/professional-holidays", admin, json=body).status_code == 422
     body["name"] = "День"
     response = stack.call("POST", "/v1/professional-holidays", admin, json=body)
     assert response.status_code == 422, response.text
+    fine = {"kind": "fixed", "month": 1, "day": 1}
+    for wrong in ({"positions": ["бух\x00галтер"]}, {"industries": ["\x00"]}):
+        response = stack.call(
+            "POST", "/v1/professional-holidays", admin, json={**body, "rule": fine, **wrong}
+        )
+        assert response.status_code == 422, response.text

@@ -24,6 +24,8 @@ from sqlalchemy import (
     Text,
     Time,
     Uuid,
+    cast,
+    extract,
     func,
     text,
 )
@@ -315,6 +317,17 @@ mailing_contacts = Table(
 topic): addresses, birthday, custom attributes, live employments (organization and position);
 ``match_keys`` (``email:<address>``, ``phone:<E.164>``, the person's and their positions') find
 a public registrant among known persons."""
+
+BIRTHDAY_MONTH_DAY = (
+    cast(extract("month", mailing_contacts.c.birthday), Integer),
+    cast(extract("day", mailing_contacts.c.birthday), Integer),
+)
+"""A birthday's (month, day): greetings find the persons born on a day by it (ADR 51)."""
+Index(
+    "ix_mailing_contacts_birthday",
+    *BIRTHDAY_MONTH_DAY,
+    postgresql_where=mailing_contacts.c.birthday.is_not(None),
+)
 
 consents = Table(
     "consents",

@@ -9,7 +9,7 @@ from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
-from sqlalchemy import Integer, bindparam, cast, extract, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, cast, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +20,7 @@ from clientele_campaigns.contacts.rules import Contact, Premises
 from clientele_campaigns.greetings.rules import Greeting, GreetingAudience, Holiday
 from clientele_campaigns.lists import queries as lists
 from clientele_campaigns.tables import (
+    BIRTHDAY_MONTH_DAY,
     directory,
     greeting_sends,
     greetings,
@@ -162,10 +163,7 @@ async def born_on(
     pairs = sorted(set(days))
     if not wanted or not pairs:
         return []
-    born = tuple_(
-        cast(extract("month", mailing_contacts.c.birthday), Integer),
-        cast(extract("day", mailing_contacts.c.birthday), Integer),
-    )
+    born = tuple_(*BIRTHDAY_MONTH_DAY)
     rows = await session.execute(
         select(*CONTACT_COLUMNS)
         .where(

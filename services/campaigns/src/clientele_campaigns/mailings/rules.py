@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from clientele_shared.directory_read_models import OrganizationRecord, PersonRecord
 from clientele_shared.events.schemas.notifications import AttachmentRef, EmailAddress
 from clientele_shared.templating import MessageTemplate
-from clientele_shared.values import ClockTime, Directions, Title
+from clientele_shared.values import ClockTime, Directions, Name, Title
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -66,7 +66,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "cancelled": frozenset(),
 }
 EDITABLE_STATUSES = frozenset({"draft", "scheduled"})
-Position = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Position = Name
+"""A position wanted, as a part of the position held (one line, no control characters: a NUL
+cannot be stored)."""
 MAX_ORGANIZATIONS = 10_000
 
 

@@ -1,8 +1,8 @@
 """Greetings (ADR 51): the professional holidays calendar (seeded with Russian holidays, all
 editable), standing greetings, the once-a-year key of each greeting sent; the industry and the
 time zone of organizations in the mailings' organizations read model (filled by each
-organization's next snapshot, or ``clientele republish directory organizations``). The persons'
-birthday is in ``mailing_contacts`` since 0006.
+organization's next snapshot, or ``clientele republish directory organizations``); the persons'
+birthday (in ``mailing_contacts`` since 0006) indexed by month and day.
 
 Revision ID: 0014_greetings
 """
@@ -75,6 +75,11 @@ def _versioned() -> list[sa.Column[object]]:
 def upgrade() -> None:
     op.add_column("mailing_organizations", sa.Column("industry", sa.String(200)))
     op.add_column("mailing_organizations", sa.Column("time_zone", sa.String(64)))
+    op.execute(
+        "CREATE INDEX ix_mailing_contacts_birthday ON mailing_contacts "
+        "((CAST(EXTRACT(month FROM birthday) AS INTEGER)), "
+        "(CAST(EXTRACT(day FROM birthday) AS INTEGER))) WHERE birthday IS NOT NULL"
+    )
     holidays = op.create_table(
         "professional_holidays",
         sa.Column("id", sa.Uuid, primary_key=True),
@@ -149,5 +154,6 @@ def downgrade() -> None:
     op.drop_table("greeting_sends")
     op.drop_table("greetings")
     op.drop_table("professional_holidays")
+    op.drop_index("ix_mailing_contacts_birthday", "mailing_contacts")
     op.drop_column("mailing_organizations", "time_zone")
     op.drop_column("mailing_organizations", "industry")
