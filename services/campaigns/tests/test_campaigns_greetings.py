@@ -63,6 +63,17 @@ def _only_this_tests_greetings(stack: Stack) -> Iterator[None]:
     OWN[:] = [f"t{uuid.uuid4().hex[:12]}"]
     yield
     OWN[:] = ["north"]
+    _leave_nothing_open(stack)
+
+
+def _leave_nothing_open(stack: Stack) -> None:
+    """No greeting swept and no day's mailing handed over after the test (other modules' worker
+    steps take any sending mailing)."""
+    stack.execute("UPDATE greetings SET active = false")
+    stack.execute(
+        "UPDATE mailings SET status = 'cancelled' "
+        "WHERE audience->>'kind' = 'greeting' AND status <> 'done'"
+    )
 
 
 def _organization(
@@ -336,6 +347,31 @@ def test_greetings_are_seen_and_written_by_direction(stack: Stack) -> None:
     assert changed.status_code == 200, changed.text
     assert (changed.json()["send_at"], changed.json()["version"]) == ("11:30:00", 2)
     assert stack.call("PATCH", path, north, if_match=1, json={"title": "x"}).status_code == 412
+
+
+def test_a_greeting_from_a_stored_template_names_it_until_its_text_changes(
+    stack: Stack,
+) -> None:
+    user = stack.user(OWN)
+    stored = stack.call(
+        "POST",
+        "/v1/mail-templates",
+        user,
+        json={"name": "Поздравление", "directions": OWN, "template": TEMPLATE},
+    )
+    assert stored.status_code == 201, stored.text
+    greeting = _greeting(
+        stack, {"kind": "birthday"}, template=None, template_id=stored.json()["id"]
+    )
+    assert (greeting["template_id"], greeting["template_version"]) == (stored.json()["id"], 1)
+    assert greeting["subject"] == TEMPLATE["subject"]
+    path = f"/v1/greetings/{greeting['id']}"
+    renamed = stack.call("PATCH", path, user, if_match=1, json={"title": "Иначе"}).json()
+    assert renamed["template_id"] == stored.json()["id"]
+    rewritten = stack.call(
+        "PATCH", path, user, if_match=2, json={"template": {**TEMPLATE, "subject": "Ура!"}}
+    ).json()
+    assert (rewritten["subject"], rewritten["template_id"]) == ("Ура!", None)
 
 
 def test_the_holiday_calendar_is_data_written_by_marketers(stack: Stack) -> None:

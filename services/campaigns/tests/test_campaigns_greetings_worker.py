@@ -137,3 +137,8 @@ def test_the_worker_greets_a_birthday_today_once(stack: Stack) -> None:
         )
         == 1
     )
+    stack.execute("UPDATE greetings SET active = false")
+    stack.execute(
+        "UPDATE mailings SET status = 'cancelled' "
+        "WHERE audience->>'kind' = 'greeting' AND status <> 'done'"
+    )

@@ -307,13 +307,20 @@ async def change_greeting(
         await _check_references(uow.session, draft)
         old = _greeting_values(GreetingDraft.model_validate(_draft_of(current)))
         new = _greeting_values(draft)
+        stored = {}
+        if (
+            new["subject"] != old["subject"]
+            or new["html"] != old["html"]
+            or new["text"] != old["text"]
+        ):
+            stored = {"template_id": None, "template_version": None}  # no stored version's now
         await write_version(
             uow,
             GREETING,
             greeting_id,
             current=current.version,
             expected=expected,
-            values=new,
+            values={**new, **stored},
             action="changed",
             changes=field_changes(_audited(old), _audited(new)),
         )
