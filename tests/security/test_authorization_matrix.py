@@ -53,6 +53,7 @@ UNSEEDED = {
     "endpoint_id": "webhooks are for administrators only (403 before any look-up)",
     "delivery_id": "deliveries are for administrators and services only",
     "reminder_id": "reminders are for administrators and services only",
+    "holiday_id": "the professional holidays calendar is company-wide, not of a direction",
 }
 
 FIXED = {"action": "cancel", "name": "letters"}
@@ -372,6 +373,19 @@ def world(
             headers=seller,
         )
     )["id"]
+    greeting = _created(
+        http.post(
+            f"{campaigns}/v1/greetings",
+            json={
+                "title": f"Северное поздравление {tag}",
+                "directions": [north],
+                "occasion": {"kind": "birthday"},
+                "template": {"subject": "С днём рождения", "text": "{{ unsubscribe_url }}"},
+                "active": False,
+            },
+            headers=seller,
+        )
+    )["id"]
     document = _created(
         http.post(
             f"{campaigns}/v1/campaigns/{campaign['id']}/documents",
@@ -419,6 +433,7 @@ def world(
             "document_id": document,
             "job_id": job,
             "template_id": template,
+            "greeting_id": greeting,
         },
         by_service={
             "pipeline": {"stage_id": pipeline["stages"][0]["id"], "scope": north},
@@ -442,6 +457,7 @@ def world(
             ("directory", f"/v1/organizations/imports/{job}"),
             ("campaigns", f"/v1/campaigns/{campaign['id']}/documents/{document}"),
             ("campaigns", f"/v1/mail-templates/{template}"),
+            ("campaigns", f"/v1/greetings/{greeting}"),
         ],
     )
     return north, south, records

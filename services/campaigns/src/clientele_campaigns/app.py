@@ -22,6 +22,7 @@ from clientele_campaigns.campaigns.router import router as campaigns
 from clientele_campaigns.consent.router import router as consent
 from clientele_campaigns.documents.router import router as documents
 from clientele_campaigns.effectiveness.router import router as effectiveness
+from clientele_campaigns.greetings.router import router as greetings
 from clientele_campaigns.kinds.router import router as kinds
 from clientele_campaigns.lists.queries import LISTS, MEMBERS
 from clientele_campaigns.lists.router import router as lists
@@ -82,6 +83,7 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
             mailings,
             unsubscribe,
             fax,
+            greetings,
         ],
         upload_limits={
             r"/v1/campaigns/[^/]+/documents": settings.attachment_max_bytes

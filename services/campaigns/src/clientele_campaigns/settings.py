@@ -1,9 +1,10 @@
 """Campaigns service settings."""
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from clientele_shared.storage import AttachmentStorageSettings
-from pydantic import Field
+from pydantic import Field, field_validator
 
 
 class CampaignsSettings(AttachmentStorageSettings):
@@ -41,3 +42,18 @@ class CampaignsSettings(AttachmentStorageSettings):
     fax_endpoint: str = Field(default="fax-gateway", pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")
     """The notifier's webhook endpoint of the fax gateway: fax mailings are handed to it
     through the notifier (ADR 47)."""
+    fax_callback_timeout_minutes: int = Field(default=60, ge=1, le=10_080)
+    """A fax handed to the gateway whose callback has not come within this many minutes ends
+    as failed (ADR 47)."""
+    greeting_time_zone: str = "Europe/Moscow"
+    """The company's time zone: a greeting's recipient with none of their own, their
+    organization's or the greeting's is greeted at its send time there (ADR 51)."""
+    greeting_sweep_interval: float = Field(default=300.0, ge=1.0, le=3600.0)
+    """Seconds between two looks of the sweeper at one greeting (the granularity of send
+    times)."""
+
+    @field_validator("greeting_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # an unknown zone fails the start
+        return value

@@ -22,7 +22,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Time,
     Uuid,
+    cast,
+    extract,
     func,
     text,
 )
@@ -328,6 +331,17 @@ topic): addresses, birthday, custom attributes, live employments (organization a
 ``match_keys`` (``email:<address>``, ``phone:<E.164>``, the person's and their positions') find
 a public registrant among known persons."""
 
+BIRTHDAY_MONTH_DAY = (
+    cast(extract("month", mailing_contacts.c.birthday), Integer),
+    cast(extract("day", mailing_contacts.c.birthday), Integer),
+)
+"""A birthday's (month, day): greetings find the persons born on a day by it (ADR 51)."""
+Index(
+    "ix_mailing_contacts_birthday",
+    *BIRTHDAY_MONTH_DAY,
+    postgresql_where=mailing_contacts.c.birthday.is_not(None),
+)
+
 consents = Table(
     "consents",
     metadata,
@@ -435,6 +449,11 @@ mailing_recipients = Table(
         "person_id",
         postgresql_where=text("status = 'pending'"),
     ),
+    Index(
+        "ix_mailing_recipients_queued",
+        "queued_at",
+        postgresql_where=text("status = 'queued'"),
+    ),
 )
 """The recipients resolved when the mailing started, kept: each one ``excluded`` (with the
 reason), ``pending``, ``queued`` (handed to the notifier, once) and then ``sent``, ``bounced``
@@ -464,8 +483,69 @@ mailing_organizations = Table(
     Column("organization_id", Uuid, primary_key=True),
     Column("postal_address", JSONB),
     Column("fax", String(40)),
+    Column("industry", String(200)),
+    Column("time_zone", String(64)),
     Column("version", Integer, nullable=False),
     Column("state_revision", BigInteger, nullable=False),
 )
 """Read model of what paper and fax mailings need of an organization (from its state topic):
-the postal address (else the actual, else the legal one) and the first fax number."""
+the postal address (else the actual, else the legal one), the first fax number; the industry
+and the time zone its attributes name (greetings, ADR 51)."""
+
+# --- greetings (issue 15, ADR 51): the professional holidays calendar, standing greetings ------
+
+professional_holidays = Table(
+    "professional_holidays",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("rule", JSONB, nullable=False),
+    Column("industries", ARRAY(String(100)), nullable=False, server_default=text("'{}'")),
+    Column("positions", ARRAY(String(200)), nullable=False, server_default=text("'{}'")),
+    *_versioned(),
+    Column("deleted_at", DateTime(timezone=True)),
+    Column("deleted_by", String(200)),
+)
+"""The company's calendar of professional holidays (a fixed date or the nth weekday of a
+month), each for the persons of some industries and positions; seeded with Russian ones."""
+
+greetings = Table(
+    "greetings",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("title", String(500), nullable=False),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("occasion", JSONB, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("html", Text),
+    Column("text", Text),
+    Column("template_id", Uuid),
+    Column("template_version", Integer),
+    Column("reply_to", String(320)),
+    Column("audience", JSONB, nullable=False),
+    Column("send_at", Time, nullable=False),
+    Column("time_zone", String(64)),
+    Column("active", Boolean, nullable=False),
+    Column("next_run_at", DateTime(timezone=True)),
+    *_versioned(),
+    Index("ix_greetings_directions", "directions", postgresql_using="gin"),
+    Index("ix_greetings_due", "next_run_at", postgresql_where=text("active")),
+)
+"""A standing greeting (birthday or professional holiday): its template, channel and audience;
+the sweeper looks at it again at ``next_run_at`` (the persisted schedule)."""
+
+greeting_sends = Table(
+    "greeting_sends",
+    metadata,
+    Column("greeting_id", Uuid, ForeignKey("greetings.id"), primary_key=True),
+    Column("person_id", Uuid, primary_key=True),
+    Column("occasion", String(60), primary_key=True),
+    Column("year", SmallInteger, primary_key=True),
+    Column("mailing_id", Uuid, nullable=False),
+    Column("local_date", Date, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""A person greeted for an occasion in a year (the key that makes it once, across restarts and
+replicas), and the day's mailing that holds the outcome (written just before that mailing, in
+its transaction: no foreign key)."""

@@ -15,7 +15,7 @@ from sqlalchemy.types import Uuid
 from clientele_campaigns.contacts.rules import Contact, Premises
 from clientele_campaigns.tables import mailing_contacts, mailing_organizations
 
-_COLUMNS = [
+CONTACT_COLUMNS = [
     mailing_contacts.c.person_id,
     mailing_contacts.c.emails,
     mailing_contacts.c.birthday,
@@ -26,7 +26,9 @@ _COLUMNS = [
 
 
 async def contacts_of(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Contact]:
-    rows = await session.execute(select(*_COLUMNS).where(any_of(mailing_contacts.c.person_id, ids)))
+    rows = await session.execute(
+        select(*CONTACT_COLUMNS).where(any_of(mailing_contacts.c.person_id, ids))
+    )
     return {row.person_id: Contact.model_validate(row._mapping) for row in rows}
 
 
@@ -38,7 +40,7 @@ async def employed_at(
     if not wanted:
         return []
     rows = await session.execute(
-        select(*_COLUMNS)
+        select(*CONTACT_COLUMNS)
         .where(
             mailing_contacts.c.organization_ids.overlap(
                 func.cast(bindparam(None, wanted, type_=ARRAY(Uuid)), ARRAY(Uuid))
@@ -52,8 +54,12 @@ async def employed_at(
 async def premises_of(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Premises]:
     table = mailing_organizations
     rows = await session.execute(
-        select(table.c.organization_id, table.c.postal_address, table.c.fax).where(
-            any_of(table.c.organization_id, ids)
-        )
+        select(
+            table.c.organization_id,
+            table.c.postal_address,
+            table.c.fax,
+            table.c.industry,
+            table.c.time_zone,
+        ).where(any_of(table.c.organization_id, ids))
     )
     return {row.organization_id: Premises.model_validate(row._mapping) for row in rows}

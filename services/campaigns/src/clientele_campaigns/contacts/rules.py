@@ -11,6 +11,8 @@ from typing import Any
 from clientele_shared.events.schemas.directory import OrganizationState, PersonState
 from pydantic import BaseModel, ConfigDict
 
+TIME_ZONE_ATTRIBUTES = ("time_zone", "timezone", "часовой пояс")
+"""Custom attributes of a person or organization that may name its IANA time zone."""
 GENDER_ATTRIBUTES = ("gender", "пол")
 """Custom attributes a person's record may state the gender in."""
 _GENDERS = {"male": "male", "m": "male", "м": "male", "муж": "male", "мужской": "male"} | {
@@ -114,16 +116,29 @@ class Premises(BaseModel):
     organization_id: uuid.UUID
     postal_address: dict[str, Any] | None = None
     fax: str | None = None
+    industry: str | None = None
+    time_zone: str | None = None
 
 
 def organization_columns(state: OrganizationState) -> dict[str, Any]:
     """The organizations read model's row of a state snapshot: the postal address (else the
-    actual, else the legal one) and the first fax number."""
+    actual, else the legal one), the first fax number, the industry and the time zone its
+    attributes name (greetings: ADR 51)."""
     fax = next((p.get("number") for p in state.phones if p.get("kind") == "fax"), None)
+    zone = next(
+        (
+            value.strip()[:64]
+            for name in TIME_ZONE_ATTRIBUTES
+            if isinstance(value := state.attributes.get(name), str) and value.strip()
+        ),
+        None,
+    )
     return {
         "organization_id": state.organization_id,
         "postal_address": state.postal_address or state.actual_address or state.legal_address,
         "fax": fax if isinstance(fax, str) else None,
+        "industry": state.industry.strip()[:200] if state.industry else None,
+        "time_zone": zone,
         "version": state.version,
         "state_revision": state.revision,
     }

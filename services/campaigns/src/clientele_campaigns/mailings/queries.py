@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from clientele_shared.auth.access import visible_to
@@ -14,7 +15,7 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_campaigns.mailings.rules import Mailing, PrintRun, Recipient
+from clientele_campaigns.mailings.rules import Candidate, Mailing, PrintRun, Recipient
 from clientele_campaigns.tables import (
     directory,
     mailing_keys,
@@ -338,6 +339,37 @@ async def result_facts(
         )
     ).one()
     return dict(row._mapping)
+
+
+async def fail_unanswered_faxes(
+    session: AsyncSession, minutes: int, detail: str
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Fax recipients handed to the gateway more than ``minutes`` ago with no result yet:
+    ``failed`` (reason ``no_callback``); their mailings and persons. A callback coming later
+    changes nothing."""
+    result = await session.execute(
+        update(mailing_recipients)
+        .where(
+            mailing_recipients.c.status == "queued",
+            mailing_recipients.c.queued_at < func.now() - timedelta(minutes=minutes),
+            mailing_recipients.c.mailing_id.in_(
+                select(mailings.c.id).where(mailings.c.channel == "fax")
+            ),
+        )
+        .values(status="failed", reason="no_callback", detail=detail, result_at=func.now())
+        .returning(mailing_recipients.c.mailing_id, mailing_recipients.c.person_id)
+    )
+    return [(row.mailing_id, row.person_id) for row in result]
+
+
+async def kept_candidates(session: AsyncSession, mailing_id: uuid.UUID) -> list[Candidate]:
+    """A started mailing's recipients as kept (a greeting's day names its own)."""
+    rows = await session.execute(
+        select(mailing_recipients.c.person_id, mailing_recipients.c.organization_id)
+        .where(mailing_recipients.c.mailing_id == mailing_id)
+        .order_by(mailing_recipients.c.person_id)
+    )
+    return [Candidate(row.person_id, row.organization_id) for row in rows]
 
 
 async def kept_audience(session: AsyncSession, mailing_id: uuid.UUID) -> list[uuid.UUID] | None:

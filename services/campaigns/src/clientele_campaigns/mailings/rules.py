@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from clientele_shared.directory_read_models import OrganizationRecord, PersonRecord
 from clientele_shared.events.schemas.notifications import AttachmentRef, EmailAddress
 from clientele_shared.templating import MessageTemplate
-from clientele_shared.values import ClockTime, Directions, Title
+from clientele_shared.values import ClockTime, Directions, Name, Title
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -66,7 +66,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "cancelled": frozenset(),
 }
 EDITABLE_STATUSES = frozenset({"draft", "scheduled"})
-Position = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Position = Name
+"""A position wanted, as a part of the position held (one line, no control characters: a NUL
+cannot be stored)."""
 MAX_ORGANIZATIONS = 10_000
 
 
@@ -106,6 +108,24 @@ class OrganizationsAudience(BaseModel):
 
 Audience = Annotated[
     ListAudience | StageAudience | OrganizationsAudience, Field(discriminator="kind")
+]
+
+
+class GreetingDayAudience(BaseModel):
+    """The recipients a greeting's sweep found due (their birthday or professional holiday
+    today in their time zone), kept as the mailing's recipients (ADR 51); made by the sweep
+    only, never by a draft."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["greeting"]
+    greeting_id: uuid.UUID
+    occasion: str
+
+
+StoredAudience = Annotated[
+    ListAudience | StageAudience | OrganizationsAudience | GreetingDayAudience,
+    Field(discriminator="kind"),
 ]
 
 
@@ -281,7 +301,7 @@ class Mailing(BaseModel):
     text: str | None = None
     attachments: list[AttachmentRef] = []
     reply_to: str | None = None
-    audience: Audience
+    audience: StoredAudience
     scheduled_at: datetime | None = None
     prepared_at: datetime | None = None
     finished_at: datetime | None = None

@@ -65,6 +65,7 @@ from clientele_campaigns.mailings.rules import (
     EDITABLE_STATUSES,
     Candidate,
     FaxResult,
+    GreetingDayAudience,
     Letterhead,
     ListAudience,
     Mailing,
@@ -424,6 +425,8 @@ async def _candidates(
     session: AsyncSession, mailing: Mailing, resolved: list[uuid.UUID] | None = None
 ) -> list[Candidate]:
     audience = mailing.audience
+    if isinstance(audience, GreetingDayAudience):
+        return await queries.kept_candidates(session, mailing.id)
     if isinstance(audience, StageAudience):
         found = await participants.at_stage(session, audience.campaign_id, audience.stage_id)
         direct = [Candidate(p.person_id, p.organization_id) for p in found if p.person_id]
@@ -548,8 +551,10 @@ async def _resolve(
     mailing: Mailing,
     template: MessageTemplate,
     resolved: list[uuid.UUID] | None = None,
+    candidates: list[Candidate] | None = None,
 ) -> list[Resolved]:
-    candidates = await _candidates(session, mailing, resolved)
+    if candidates is None:
+        candidates = await _candidates(session, mailing, resolved)
     facts = await _facts(session, mailing, candidates)
     classified = await asyncio.to_thread(
         functools.partial(_classify_all, keep_values=False),
@@ -699,6 +704,42 @@ async def prepare_due(runtime: ServiceRuntime) -> bool:
         if mailing.recurrence is not None:
             await _schedule_next_issue(uow, mailing)
     return True
+
+
+async def start_now(
+    uow: UnitOfWork, values: dict[str, Any], candidates: list[Candidate], note: str
+) -> Mailing:
+    """A mailing started at once for candidates chosen by its maker (a greeting's day, ADR 51):
+    its recipients classified and kept as a due mailing's are when it starts (consent, blocks,
+    unsubscribes, addresses, template fields), then handed over batch by batch as any other."""
+    now = await uow.session.scalar(_now())
+    mailing_id = values["id"]
+    await queries.insert_mailing(
+        uow.session,
+        {
+            **values,
+            "status": "sending",
+            "scheduled_at": now,
+            "prepared_at": now,
+            "version": 1,
+            "created_by": uow.actor.subject,
+            "updated_by": uow.actor.subject,
+        },
+    )
+    mailing = await queries.load(uow.session, mailing_id)
+    assert mailing is not None
+    resolved = await _resolve(uow.session, mailing, compile_parts(mailing.parts), None, candidates)
+    await queries.insert_recipients(uow.session, [r.row(mailing_id) for r in resolved])
+    pending = sum(1 for r in resolved if r.status == "pending")
+    await uow.audit(
+        kind=KIND,
+        entity_id=mailing_id,
+        action="created",
+        version=1,
+        changes={"status": {"old": None, "new": "sending"}},
+        note=f"{note}: {len(resolved)} resolved, {pending} to send",
+    )
+    return mailing
 
 
 async def _schedule_next_issue(uow: UnitOfWork, mailing: Mailing) -> None:
@@ -1094,6 +1135,19 @@ async def fax_result(*, runtime: ServiceRuntime, token: str, result: FaxResult) 
     async with unit_of_work(runtime.sessions, runtime.outbox, audit_log, FAX_GATEWAY) as uow:
         if await queries.record_result(uow.session, *target, status, detail) is not None:
             await _published_result(uow, *target, status, detail)
+
+
+async def fail_unanswered_faxes(runtime: ServiceRuntime, settings: CampaignsSettings) -> int:
+    """Faxes the gateway took but never reported on within ``fax_callback_timeout_minutes``:
+    failed, so that none stays queued forever (ADR 47), each result published (ADR 50); how
+    many."""
+    minutes = settings.fax_callback_timeout_minutes
+    detail = f"no callback from the fax gateway within {minutes} minutes"
+    async with _work(runtime) as uow:
+        failed = await queries.fail_unanswered_faxes(uow.session, minutes, detail)
+        for mailing_id, person_id in failed:
+            await _published_result(uow, mailing_id, person_id, "failed", detail)
+    return len(failed)
 
 
 async def _read(storage: AttachmentStorage, key: str) -> bytes:
