@@ -19,6 +19,7 @@ from clientele_shared.auth.tokens import TokenIssuer
 from clientele_testkit.infra import Infrastructure
 from clientele_testkit.processes import ServiceProcess
 from directory_testkit import (
+    admin,
     fresh_direction,
     fresh_inn,
     import_report,
@@ -280,3 +281,76 @@ async def test_a_job_whose_process_died_is_taken_up_or_failed(
     assert failed["state"] == "failed", failed
     assert failed["problem"]["type"].endswith("import-interrupted")
     assert await _count(client, me) == 1
+
+
+async def test_a_bitrix24_file_on_a_second_sheet_names_its_responsible_by_name(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    root = admin(issuer)
+    north, south = fresh_direction(), fresh_direction()
+    for code in (north, south):
+        made = await client.post("/v1/directions", json={"code": code, "name": code}, headers=root)
+        assert made.status_code == 201, made.text
+    tag = uuid.uuid4().hex[:6]
+    seen, unseen = f"Анна Смирнова-{tag}", f"Пётр Кузнецов-{tag}"
+    employees = {}
+    for name, code in ((seen, north), (unseen, south)):
+        made = await client.post(
+            "/v1/employees",
+            json={
+                "email": f"{uuid.uuid4().hex[:8]}@corp.example",
+                "name": name,
+                "roles": ["sales"],
+                "directions": [code],
+            },
+            headers=root,
+        )
+        assert made.status_code == 201, made.text
+        employees[name] = made.json()["id"]
+    me = sales(issuer, north)
+    workbook = Workbook()
+    notes = workbook.active
+    assert notes is not None
+    notes.title = "Инструкция"
+    notes.append(["Выгрузка компаний из Битрикс24"])
+    data = workbook.create_sheet("Компании")
+    data.append(["Компании на 06.12.2026"])
+    data.append(
+        ["ID", "Название компании", "ИНН", "Рабочий телефон", "Рабочий e-mail", "Ответственный"]
+    )
+    first, second = fresh_inn(), fresh_inn()
+    data.append(
+        [
+            "101",
+            "ООО «Первая»",
+            first,
+            "+7 495 100-00-01 доб. 12",
+            "a@first.example",
+            f"смирнова-{tag} анна",
+        ]
+    )
+    data.append(["102", "ООО «Вторая»", second, None, None, unseen])
+    out = io.BytesIO()
+    workbook.save(out)
+    location = await _queue(client, me, out.getvalue(), "valid_rows", "bitrix.xlsx")
+    job = await wait_for_import(client, me, location)
+    assert job["state"] == "succeeded", job
+    assert job["source"] == {
+        "sheet": "Компании",
+        "header_row": 2,
+        "header_rows": 1,
+        "encoding": None,
+    }
+    assert (job["counts"]["created"], job["counts"]["skipped"]) == (1, 1)
+    report = await import_report(client, me, location)
+    refused = next(line for line in report if line["row"] == 4)
+    assert [(e["field"], e["kind"]) for e in refused["errors"]] == [
+        ("responsible_employee_id", "unknown_reference")
+    ]
+    found = await client.get("/v1/organizations", headers=me)  # a new direction: only these
+    assert found.status_code == 200, found.text
+    [created] = found.json()
+    assert created["inn"] == first
+    assert created["responsible_employee_id"] == employees[seen]
+    phone = created["phones"][0]
+    assert (phone["number"], phone["extension"]) == ("+74951000001", "12")

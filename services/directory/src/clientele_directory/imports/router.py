@@ -47,8 +47,9 @@ async def import_organizations(
         ),
     ] = ListUpdate.MERGE,
 ) -> ImportJob:
-    """Queue an import of organizations from an .xlsx (first sheet) or CSV file with a header
-    row; 202 with the job (``Location``), which runs in the background.
+    """Queue an import of organizations from an .xlsx or CSV file with a header row (found
+    among the first rows of the first sheet that has one; the job's ``source`` says where);
+    202 with the job (``Location``), which runs in the background.
 
     A dry run reports per row what would be created, updated (with the changes), left unchanged
     or skipped and why, and writes nothing. ``all_or_nothing`` writes every row or none (the

@@ -54,6 +54,7 @@ from clientele_directory.imports.rules import (
     RowAction,
     RowProblem,
     RowReport,
+    Staff,
     parse_mapping,
     patch_against,
 )
@@ -134,6 +135,8 @@ class _Importer:
         self.actor = actor_of(principal)
         self.lines: list[RowReport] = []
         self.pending: dict[uuid.UUID, _Update] = {}
+        self.staff: Staff | None = None
+        """The employees a row's responsible may name, read at the first row that names one."""
 
     def _writable(self, directions: list[str] | set[str]) -> bool:
         """Writing, unlike reading, is not granted by seeing all directions (a security officer)."""
@@ -158,6 +161,24 @@ class _Importer:
         inns = sorted({r.inn for r in rows if r.inn})
         domains = sorted({email_domain(e) for r in rows for e in r.emails()})
         return await queries.registered(self.session, inns, domains)
+
+    async def _responsibles(self, rows: list[ParsedRow]) -> None:
+        """Rows naming their responsible get the employee's id, or the problem why none."""
+        named = [r for r in rows if r.responsible is not None]
+        if not named:
+            return
+        if self.staff is None:
+            self.staff = Staff(await queries.visible_staff(self.session, self.principal))
+        for parsed in named:
+            assert parsed.responsible is not None
+            employee_id, problem = self.staff.find(parsed.responsible)
+            if problem is not None:
+                parsed.errors.append(problem)
+                parsed.draft = None
+            elif parsed.draft is not None:
+                parsed.draft = parsed.draft.model_copy(
+                    update={"responsible_employee_id": employee_id}
+                )
 
     async def _employees(self, rows: list[ParsedRow]) -> set[uuid.UUID]:
         ids = {
@@ -201,6 +222,7 @@ class _Importer:
     # --- one chunk ----------------------------------------------------------------------------
 
     async def chunk(self, rows: list[ParsedRow]) -> None:
+        await self._responsibles(rows)
         known = await self._existing(rows)
         blocked_inns, blocked_domains = await self._register(rows)
         active_employees = await self._employees(rows)
