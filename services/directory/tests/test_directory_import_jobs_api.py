@@ -354,3 +354,44 @@ async def test_a_bitrix24_file_on_a_second_sheet_names_its_responsible_by_name(
     assert created["responsible_employee_id"] == employees[seen]
     phone = created["phones"][0]
     assert (phone["number"], phone["extension"]) == ("+74951000001", "12")
+
+
+async def test_messages_come_in_the_callers_language_with_the_same_codes(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    me = sales(issuer, fresh_direction())
+    ru = {**me, "Accept-Language": "ru-RU,ru;q=0.9,en;q=0.8"}
+    rows = [["Наименование", "ИНН"], ["Без нуля", "773456789"], ["Число", "7,707083893E+09"]]
+    location = await _queue(client, me, _csv(rows), "valid_rows", "orgs.csv")
+    job = await wait_for_import(client, me, location)
+    assert job["state"] == "succeeded", job
+    english = await import_report(client, me, location)
+    russian = await import_report(client, ru, location)
+
+    def problems(lines: list[dict[str, Any]]) -> list[tuple[int, str, str, str]]:
+        return [
+            (line["row"], *(e[k] for k in ("field", "kind", "message")))
+            for line in lines
+            for e in line["errors"]
+        ]
+
+    assert [p[:3] for p in problems(russian)] == [p[:3] for p in problems(english)]
+    messages = {row: message for row, _, _, message in problems(russian)}
+    assert messages[2].startswith("В ИНН 9 цифр: Excel потерял ведущий ноль?")
+    assert "Excel превратил ячейку в число" in messages[3]
+    assert problems(english)[0][3].startswith("INN has 9 digits: a leading zero lost by Excel?")
+    download = await client.get(f"{location}/report.xlsx", headers=ru)
+    assert download.status_code == 200, download.text
+    sheet = load_workbook(io.BytesIO(download.content), read_only=True).worksheets[0]
+    reasons = [row[-1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert reasons[0] == f"inn: {messages[2]}"
+
+    broken = "Наименование\r\nАльфа\r\n".encode() + b"\xff\r\n"
+    failed = await wait_for_import(
+        client, me, await _queue(client, me, broken, "dry_run", "bad.csv")
+    )
+    assert failed["state"] == "failed"
+    in_russian = await client.get(f"/v1/organizations/imports/{failed['id']}", headers=ru)
+    problem = in_russian.json()["problem"]
+    assert problem["type"].endswith("unreadable-file")
+    assert problem["detail"].startswith("Файл не прочитан: строка 3 не в кодировке UTF-8")
