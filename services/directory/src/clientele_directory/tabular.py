@@ -22,6 +22,8 @@ from typing import IO, Any
 from xml.etree.ElementTree import ParseError
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles.stylesheet import Stylesheet
 from openpyxl.utils.cell import column_index_from_string
@@ -34,6 +36,7 @@ from clientele_directory import charsets
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+CSV_CP1251_MEDIA_TYPE = "text/csv; charset=windows-1251"
 MAX_COLUMNS = 200
 MAX_CELL_CHARS = 32_767  # what Excel keeps in a cell
 MAX_ROW_NUMBER = 1_048_576  # a worksheet's last row
@@ -475,31 +478,55 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def csv_chunks(header: list[str], rows: Iterable[list[Any]]) -> Iterator[bytes]:
-    """CSV for Excel: UTF-8 with a BOM, ``;`` separated (what Excel expects in Russian
-    locales), CRLF line ends; yields a chunk per row."""
+def csv_chunks(
+    header: list[str], rows: Iterable[list[Any]], encoding: str = "utf-8"
+) -> Iterator[bytes]:
+    """CSV for Excel: UTF-8 with a BOM (or ``cp1251``, without), ``;`` separated (what Excel
+    expects in Russian locales), CRLF line ends; yields a chunk per row. A character cp1251
+    lacks becomes ``?`` (the export checks there is none before it starts)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(header)
-    yield codecs.BOM_UTF8 + buffer.getvalue().encode()
+    bom = codecs.BOM_UTF8 if encoding == "utf-8" else b""
+    yield bom + buffer.getvalue().encode(encoding, errors="replace")
     for row in rows:
         buffer.seek(0)
         buffer.truncate()
         writer.writerow(["" if v is None else _safe_text(_out(v)) for v in row])
-        yield buffer.getvalue().encode()
+        yield buffer.getvalue().encode(encoding, errors="replace")
+
+
+TEXT_FORMAT = "@"
+"""Excel's text number format: what a person types into the cell stays text."""
 
 
 class XlsxStream:
     """An .xlsx written a row at a time with openpyxl's write-only mode (rows go to a temporary
-    file, not to memory); ``finish`` packs it into a spooled temporary file, rewound."""
+    file, not to memory); ``finish`` packs it into a spooled temporary file, rewound. The
+    ``text_columns`` (by index) are text cells in the text format, whatever they hold."""
 
-    def __init__(self, header: list[str], title: str) -> None:
+    def __init__(self, header: list[str], title: str, text_columns: Iterable[int] = ()) -> None:
         self.workbook = Workbook(write_only=True)
         self.sheet = self.workbook.create_sheet(title=_sheet_title(title))
         self.sheet.append(header)
+        self.text_columns = frozenset(text_columns)
+
+    def _text(self, value: Any) -> Cell:
+        """A text cell: stored as a string, never as a formula, so it needs no guard."""
+        cell = WriteOnlyCell(self.sheet)
+        if value is not None:
+            cell.value = str(value)[:MAX_CELL_CHARS]
+            cell.data_type = "s"
+        cell.number_format = TEXT_FORMAT
+        return cell
 
     def append(self, row: list[Any]) -> None:
-        self.sheet.append([_safe_text(_out(value)) for value in row])
+        self.sheet.append(
+            [
+                self._text(_out(value)) if index in self.text_columns else _safe_text(_out(value))
+                for index, value in enumerate(row)
+            ]
+        )
 
     def finish(self) -> IO[bytes]:
         spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
