@@ -7,9 +7,11 @@ from __future__ import annotations
 import io
 import uuid
 
+import pytest
 from clientele_directory.imports.headers import Header, find_header, map_headers
 from clientele_directory.imports.reader import Opening, ReadPlan, parsed_chunks
 from clientele_directory.imports.rules import ParsedRow, Staff, parse_row
+from clientele_directory.tabular import TabularError
 from openpyxl import Workbook
 
 INN = "7707083893"
@@ -210,3 +212,11 @@ def test_a_responsible_is_found_by_name_in_any_order_or_by_email() -> None:
     )
     assert ambiguous is not None
     assert ambiguous.kind == "ambiguous"
+
+
+def test_a_workbook_without_a_header_on_any_sheet_is_refused() -> None:
+    file = _xlsx({"Один": [["Цвет", "Размер"], ["красный", "XL"]], "Два": [["Итого", 5]]})
+    with pytest.raises(TabularError, match="no column names the organization"):
+        _read(file)
+    with pytest.raises(TabularError, match="the file is empty"):
+        _read(_xlsx({"Пусто": [], "Тоже": [[None]]}))

@@ -14,7 +14,7 @@ import io
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -230,7 +230,7 @@ def _open_book(file: IO[bytes], sheet: int) -> _Workbook:
         raise TabularError("not a readable .xlsx file (its XML cannot be read)") from None
 
 
-def _xlsx_rows(book: _Workbook) -> Iterator[list[str | None]]:
+def _xlsx_rows(book: _Workbook) -> Generator[list[str | None], None, None]:
     """A worksheet's rows as text, streamed from its XML (a missing row comes as an empty one,
     so row numbers stay Excel's). The values are openpyxl's; reading them here instead of
     through its read-only worksheet is several times faster."""
@@ -286,7 +286,7 @@ def _delimiter(head: str) -> str:
     return max(";,\t|", key=lambda c: max(line.count(c) for line in lines))
 
 
-def _csv_rows(file: IO[bytes], encoding: str) -> Iterator[list[str | None]]:
+def _csv_rows(file: IO[bytes], encoding: str) -> Generator[list[str | None], None, None]:
     """The records of a CSV file in an encoding that decodes all of it (charsets.detect)."""
     head = file.read(_SNIFF_BYTES).decode(encoding, errors="replace")
     file.seek(0)
@@ -377,7 +377,7 @@ def last_row(file: IO[bytes], filename: str | None, sheet: int = 0) -> int:
 class Table:
     """An uploaded file's rows (the header first) and where they were read from."""
 
-    rows: Iterator[list[str | None]]
+    rows: Generator[list[str | None], None, None]
     sheet: str | None = None
     """The worksheet of an .xlsx file."""
     index: int = 0

@@ -154,14 +154,18 @@ async def _stream(
     text_columns = [index for index, (field, _) in enumerate(COLUMNS) if field in TEXT_COLUMNS]
     xlsx = XlsxStream(head, title, text_columns)
     async for batch in _rows(runtime, stmt, definitions, shape.language):
-        for row in batch:
-            xlsx.append(row)
+        await asyncio.to_thread(_append_rows, xlsx, batch)  # off the event loop
     packed = await asyncio.to_thread(xlsx.finish)
     try:
         while chunk := await asyncio.to_thread(packed.read, _XLSX_CHUNK):
             yield chunk
     finally:
         packed.close()
+
+
+def _append_rows(xlsx: XlsxStream, rows: list[list[Any]]) -> None:
+    for row in rows:
+        xlsx.append(row)
 
 
 def _export(

@@ -65,21 +65,25 @@ class Opening:
     and ``encoding`` (a CSV file's)."""
 
 
-def _locate(file: IO[bytes], plan: ReadPlan) -> tuple[Table, Header | None, list[list[str | None]]]:
+def _locate(file: IO[bytes], plan: ReadPlan) -> tuple[Table, Header, list[list[str | None]]]:
     """The sheet holding the organizations (the first whose first rows have a header naming
-    them, else the first sheet), its header and the rows read to find it."""
-    found: tuple[Table, Header | None, list[list[str | None]]] | None = None
+    them), its header and the rows read to find it; TabularError when no sheet has one. The
+    sheets passed over are closed (their shared strings freed) before the next is opened."""
+    empty = True
     for index in range(sheet_count(file)):
         table = open_table(file, plan.filename, index)
         first = list(itertools.islice(table.rows, SCANNED_ROWS))
         header = find_header(first, plan.labels, plan.overrides)
-        if header is not None or found is None:
-            found = (table, header, first)
         if header is not None:
-            break
+            return table, header, first
+        table.rows.close()
+        empty = empty and not any(first)
         file.seek(0)
-    assert found is not None
-    return found
+    if empty:
+        raise TabularError("the file is empty")
+    raise TabularError(
+        "no column names the organization (name it «Наименование»/«legal_name» or «ИНН»)"
+    )
 
 
 def parsed_chunks(
@@ -91,12 +95,6 @@ def parsed_chunks(
     data row is read (blank rows and the numbers an .xlsx gives its rows count), then
     ``opened`` is told the header, the count and where the header was read."""
     table, header, first = _locate(file, plan)
-    if header is None:
-        if not any(first):
-            raise TabularError("the file is empty")
-        raise TabularError(
-            "no column names the organization (name it «Наименование»/«legal_name» or «ИНН»)"
-        )
     mapping, problems = map_headers(header.names, plan.labels, plan.overrides)
     if problems:
         raise TabularError("; ".join(problems))
