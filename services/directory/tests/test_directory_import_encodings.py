@@ -97,3 +97,9 @@ def test_detect_leaves_the_file_at_its_start() -> None:
     file = io.BytesIO("Имя\r\nБ\r\n".encode("cp1251"))
     assert charsets.detect(file).codec == "cp1251"
     assert file.tell() == 0
+
+
+def test_a_stray_byte_in_a_utf8_file_with_lone_cr_line_ends_is_refused_too() -> None:
+    content = _generated(300).replace("\r\n", "\r").encode() + b"\xe9t\xe9\r"
+    with pytest.raises(TabularError, match=r"^line 1 is not UTF-8 text"):
+        list(read_rows(io.BytesIO(content), "mac.csv"))

@@ -1,13 +1,14 @@
 """Telling a text (CSV) file's encoding from the whole file (ADR 43).
 
 Every line is decoded as UTF-8 (a file with a BOM is UTF-8 whatever follows). A file whose
-lines all decode is UTF-8. When some do not, the lines decide: a file with more valid non-ASCII
-UTF-8 lines than bad ones is UTF-8 with damaged lines, refused with the first bad line named
-(never read as another encoding, which would turn all of its Cyrillic into mojibake); otherwise
-the non-ASCII lines, wherever they are in the file, go to charset-normalizer, which picks among
-the encodings Russian and Western spreadsheets are saved in (by a vote of groups of lines, so
-that one stray byte does not swing it), and the whole file is checked in that encoding too.
-Lines are physical lines (what an editor numbers), counted from 1.
+lines all decode is UTF-8. When some do not, the characters of all lines decide (so a file
+whose line ends are lone CRs, one line here, decides the same): with at least as many valid
+multi-byte UTF-8 characters as bytes that are none, it is UTF-8 with damaged lines, refused
+with the first bad line named (never read as another encoding, which would turn all of its
+Cyrillic into mojibake); otherwise the non-ASCII lines, wherever they are in the file, go to
+charset-normalizer, which picks among the encodings Russian and Western spreadsheets are saved
+in (by a vote of groups of lines, so that one stray byte does not swing it), and the whole file
+is checked in that encoding too. Lines are physical lines (what an editor numbers), from 1.
 """
 
 from __future__ import annotations
@@ -100,25 +101,30 @@ def _detect(file: IO[bytes]) -> Detected:
     file.seek(0)
     bom = file.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
     first_bad = 0
-    bad = utf8 = 0
+    bad = 0
+    """Lines that are not UTF-8."""
+    valid = invalid = 0
+    """Multi-byte UTF-8 characters, and bytes no UTF-8 character takes, in all the lines."""
     evidence: list[bytes] = []
     weight = 0
     for number, line in _lines(file):
         if line.isascii():
             continue
         try:
-            line.decode("utf-8")
+            valid += len(line) - len(line.decode("utf-8"))
         except UnicodeDecodeError:
+            text = line.decode("utf-8", errors="replace")
+            broken = text.count("\ufffd")
+            valid += len(line) - len(text)
+            invalid += broken
             bad += 1
             first_bad = first_bad or number
             if weight < EVIDENCE_BYTES:
                 evidence.append(line)
                 weight += len(line)
-        else:
-            utf8 += 1
     if not bad:
         return Detected("utf-8-sig" if bom else "utf-8")
-    if bom or utf8 >= bad:
+    if bom or valid >= invalid:
         file.seek(0)
         line = next(line for number, line in _lines(file) if number == first_bad)
         byte, column = _bad_byte(line.removeprefix(codecs.BOM_UTF8), "utf-8")
