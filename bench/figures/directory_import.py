@@ -28,7 +28,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-from clientele_directory.imports.rules import map_headers, parse_row
+from clientele_directory.imports.headers import map_headers
+from clientele_directory.imports.rules import parse_row
 from clientele_directory.organizations.rules import storage_values
 from openpyxl import Workbook
 from stdnum.ru import inn as ru_inn

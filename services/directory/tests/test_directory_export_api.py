@@ -140,3 +140,84 @@ async def test_a_list_exports_only_the_members_the_reader_sees(
         await client.get(f"/v1/lists/{list_id}/export", headers=sales(issuer, fresh_direction())),
         404,
     )
+
+
+async def test_an_export_for_russian_excel_keeps_numbers_as_text_and_speaks_russian(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north = fresh_direction()
+    me = sales(issuer, north)
+    trader = "500100732259"  # 5,00101E+11 when Excel takes it for a number
+    await _org(
+        client,
+        me,
+        legal_name="ИП Иванов",
+        inn=trader,
+        ogrn="304500116000157",
+        phones=["+7 495 500-55-50 доб. 12"],
+        status="client",
+        directions=[north],
+    )
+    response = await client.post(
+        "/v1/organizations/export", json={"format": "xlsx", "headers": "ru"}, headers=me
+    )
+    assert response.status_code == 200, response.text
+    sheet = load_workbook(io.BytesIO(response.content)).worksheets[0]
+    head = [c.value for c in sheet[1]]
+    row = {name: sheet.cell(row=2, column=index + 1) for index, name in enumerate(head)}
+    for column, value in (
+        ("ИНН", trader),
+        ("ОГРН", "304500116000157"),
+        ("Телефоны", "+74955005550 доб. 12"),
+    ):
+        assert (row[column].value, row[column].data_type) == (value, "s"), column
+        assert row[column].number_format == "@", column
+    assert row["КПП"].number_format == "@"
+    assert row["Статус"].value == "Клиент"
+    english = await client.post(
+        "/v1/organizations/export", json={"format": "csv", "headers": "en"}, headers=me
+    )
+    assert _csv(english)[0]["status"] == "client"
+
+    cp1251 = await client.post(
+        "/v1/organizations/export",
+        json={"format": "csv", "headers": "ru", "encoding": "cp1251"},
+        headers=me,
+    )
+    assert cp1251.status_code == 200, cp1251.text
+    assert cp1251.headers["content-type"] == "text/csv; charset=windows-1251"
+    assert not cp1251.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(cp1251.content.decode("cp1251")), delimiter=";"))
+    assert [(r["Наименование"], r["ИНН"], r["Статус"]) for r in rows] == [
+        ("ИП Иванов", trader, "Клиент")
+    ]
+
+
+async def test_a_windows_1251_export_refuses_characters_it_lacks_before_it_starts(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    north = fresh_direction()
+    me = sales(issuer, north)
+    await _org(client, me, legal_name="ООО «Ёлка»", directions=[north])
+    await _org(client, me, legal_name="Кафе", tags=["Café"], directions=[north])
+    body = problem(
+        await client.post(
+            "/v1/organizations/export",
+            json={"format": "csv", "encoding": "cp1251"},
+            headers=me,
+        ),
+        422,
+    )
+    assert body["type"].endswith("not-windows-1251")
+    assert body["detail"].startswith("the organization «Кафе» holds «é» (U+00E9)")
+    utf8 = await client.post(
+        "/v1/organizations/export", json={"format": "csv", "encoding": "utf-8"}, headers=me
+    )
+    assert sorted(r["legal_name"] for r in _csv(utf8)) == ["Кафе", "ООО «Ёлка»"]
+    only_elka = await client.post(
+        "/v1/organizations/export",
+        json={"format": "csv", "encoding": "cp1251", "filter": {"q": "елка"}},
+        headers=me,
+    )
+    assert only_elka.status_code == 200, only_elka.text
+    assert "ООО «Ёлка»" in only_elka.content.decode("cp1251")

@@ -355,15 +355,24 @@ async def test_an_export_imports_back_changing_nothing(
         status="client",
         directions=[north],
     )
-    for fmt, language in (("xlsx", "ru"), ("csv", "en"), ("csv", "ru")):
+    shapes = [
+        ("xlsx", "ru", "utf-8"),
+        ("xlsx", "en", "utf-8"),
+        ("csv", "en", "utf-8"),
+        ("csv", "ru", "utf-8"),
+        ("csv", "ru", "cp1251"),  # statuses in Russian, in Windows-1251
+    ]
+    for fmt, language, encoding in shapes:
         exported = await client.post(
-            "/v1/organizations/export", json={"format": fmt, "headers": language}, headers=me
+            "/v1/organizations/export",
+            json={"format": fmt, "headers": language, "encoding": encoding},
+            headers=me,
         )
         assert exported.status_code == 200, exported.text
         response = await _import(client, me, exported.content, "valid_rows", name=f"o.{fmt}")
         assert response.status_code == 200, response.text
         body = response.json()
-        assert (body["rows"], body["unchanged"]) == (1, 1), (fmt, language, body)
+        assert (body["rows"], body["unchanged"]) == (1, 1), (fmt, language, encoding, body)
     again = await client.get(f"/v1/organizations/{org['id']}", headers=me)
     assert again.json()["version"] == 1
 

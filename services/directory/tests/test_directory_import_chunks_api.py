@@ -158,6 +158,7 @@ async def test_a_file_damaged_in_a_later_chunk_writes_nothing(
     response = await _import(client, me, content, "valid_rows", "o.csv")
     body = problem(response, 422)
     assert body["type"].endswith("unreadable-file")
+    assert "line 392 is not UTF-8 text (byte 0xFF at character 1)" in body["detail"]
     assert "save the file as UTF-8" in body["detail"]
     assert await _names(client, me) == []
 

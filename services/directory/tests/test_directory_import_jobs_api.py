@@ -19,6 +19,7 @@ from clientele_shared.auth.tokens import TokenIssuer
 from clientele_testkit.infra import Infrastructure
 from clientele_testkit.processes import ServiceProcess
 from directory_testkit import (
+    admin,
     fresh_direction,
     fresh_inn,
     import_report,
@@ -280,3 +281,117 @@ async def test_a_job_whose_process_died_is_taken_up_or_failed(
     assert failed["state"] == "failed", failed
     assert failed["problem"]["type"].endswith("import-interrupted")
     assert await _count(client, me) == 1
+
+
+async def test_a_bitrix24_file_on_a_second_sheet_names_its_responsible_by_name(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    root = admin(issuer)
+    north, south = fresh_direction(), fresh_direction()
+    for code in (north, south):
+        made = await client.post("/v1/directions", json={"code": code, "name": code}, headers=root)
+        assert made.status_code == 201, made.text
+    tag = uuid.uuid4().hex[:6]
+    seen, unseen = f"Анна Смирнова-{tag}", f"Пётр Кузнецов-{tag}"
+    employees = {}
+    for name, code in ((seen, north), (unseen, south)):
+        made = await client.post(
+            "/v1/employees",
+            json={
+                "email": f"{uuid.uuid4().hex[:8]}@corp.example",
+                "name": name,
+                "roles": ["sales"],
+                "directions": [code],
+            },
+            headers=root,
+        )
+        assert made.status_code == 201, made.text
+        employees[name] = made.json()["id"]
+    me = sales(issuer, north)
+    workbook = Workbook()
+    notes = workbook.active
+    assert notes is not None
+    notes.title = "Инструкция"
+    notes.append(["Выгрузка компаний из Битрикс24"])
+    data = workbook.create_sheet("Компании")
+    data.append(["Компании на 06.12.2026"])
+    data.append(
+        ["ID", "Название компании", "ИНН", "Рабочий телефон", "Рабочий e-mail", "Ответственный"]
+    )
+    first, second = fresh_inn(), fresh_inn()
+    data.append(
+        [
+            "101",
+            "ООО «Первая»",
+            first,
+            "+7 495 100-00-01 доб. 12",
+            "a@first.example",
+            f"смирнова-{tag} анна",
+        ]
+    )
+    data.append(["102", "ООО «Вторая»", second, None, None, unseen])
+    out = io.BytesIO()
+    workbook.save(out)
+    location = await _queue(client, me, out.getvalue(), "valid_rows", "bitrix.xlsx")
+    job = await wait_for_import(client, me, location)
+    assert job["state"] == "succeeded", job
+    assert job["source"] == {
+        "sheet": "Компании",
+        "header_row": 2,
+        "header_rows": 1,
+        "encoding": None,
+    }
+    assert (job["counts"]["created"], job["counts"]["skipped"]) == (1, 1)
+    report = await import_report(client, me, location)
+    refused = next(line for line in report if line["row"] == 4)
+    assert [(e["field"], e["kind"]) for e in refused["errors"]] == [
+        ("responsible_employee_id", "unknown_reference")
+    ]
+    found = await client.get("/v1/organizations", headers=me)  # a new direction: only these
+    assert found.status_code == 200, found.text
+    [created] = found.json()
+    assert created["inn"] == first
+    assert created["responsible_employee_id"] == employees[seen]
+    phone = created["phones"][0]
+    assert (phone["number"], phone["extension"]) == ("+74951000001", "12")
+
+
+async def test_messages_come_in_the_callers_language_with_the_same_codes(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    me = sales(issuer, fresh_direction())
+    ru = {**me, "Accept-Language": "ru-RU,ru;q=0.9,en;q=0.8"}
+    rows = [["Наименование", "ИНН"], ["Без нуля", "773456789"], ["Число", "7,707083893E+09"]]
+    location = await _queue(client, me, _csv(rows), "valid_rows", "orgs.csv")
+    job = await wait_for_import(client, me, location)
+    assert job["state"] == "succeeded", job
+    english = await import_report(client, me, location)
+    russian = await import_report(client, ru, location)
+
+    def problems(lines: list[dict[str, Any]]) -> list[tuple[int, str, str, str]]:
+        return [
+            (line["row"], *(e[k] for k in ("field", "kind", "message")))
+            for line in lines
+            for e in line["errors"]
+        ]
+
+    assert [p[:3] for p in problems(russian)] == [p[:3] for p in problems(english)]
+    messages = {row: message for row, _, _, message in problems(russian)}
+    assert messages[2].startswith("В ИНН 9 цифр: Excel потерял ведущий ноль?")
+    assert "Excel превратил ячейку в число" in messages[3]
+    assert problems(english)[0][3].startswith("INN has 9 digits: a leading zero lost by Excel?")
+    download = await client.get(f"{location}/report.xlsx", headers=ru)
+    assert download.status_code == 200, download.text
+    sheet = load_workbook(io.BytesIO(download.content), read_only=True).worksheets[0]
+    reasons = [row[-1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert reasons[0] == f"inn: {messages[2]}"
+
+    broken = "Наименование\r\nАльфа\r\n".encode() + b"\xff\r\n"
+    failed = await wait_for_import(
+        client, me, await _queue(client, me, broken, "dry_run", "bad.csv")
+    )
+    assert failed["state"] == "failed"
+    in_russian = await client.get(f"/v1/organizations/imports/{failed['id']}", headers=ru)
+    problem = in_russian.json()["problem"]
+    assert problem["type"].endswith("unreadable-file")
+    assert problem["detail"].startswith("Файл не прочитан: строка 3 не в кодировке UTF-8")

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from clientele_directory.imports.headers import map_headers, normalize_header
 from clientele_directory.imports.rules import (
     FileKeys,
     ImportMode,
@@ -17,8 +18,6 @@ from clientele_directory.imports.rules import (
     RowAction,
     RowReport,
     is_blank,
-    map_headers,
-    normalize_header,
     parse_mapping,
     parse_row,
     patch_against,

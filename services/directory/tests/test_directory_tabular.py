@@ -116,3 +116,27 @@ def test_shared_strings_are_bounded_by_their_memory(monkeypatch: pytest.MonkeyPa
         list(read_rows(io.BytesIO(many), "m.xlsx"))
     monkeypatch.setattr(tabular, "MAX_SHARED_STRINGS_BYTES", 1 << 20)
     assert list(read_rows(io.BytesIO(many), "m.xlsx"))[1] == ["0"]
+
+
+def test_text_columns_are_text_cells_never_formulas_and_read_back() -> None:
+    stream = tabular.XlsxStream(["ИНН", "Телефоны", "Наименование"], "t", text_columns=[0, 1])
+    stream.append(["007707083893", ["+74955005550 доб. 12"], "=1+1"])
+    stream.append([None, "=SUM(A1)", "+7"])
+    content = stream.finish().read()
+    sheet = load_workbook(io.BytesIO(content)).worksheets[0]
+    cells = [[(c.value, c.data_type, c.number_format) for c in row] for row in sheet.iter_rows()]
+    assert cells[1][:2] == [("007707083893", "s", "@"), ("+74955005550 доб. 12", "s", "@")]
+    assert cells[1][2] == ("'=1+1", "s", "General")  # the formula guard outside text columns
+    assert cells[2][:2] == [(None, "n", "@"), ("=SUM(A1)", "s", "@")]
+    assert list(read_rows(io.BytesIO(content), "t.xlsx"))[1] == [
+        "007707083893",
+        "+74955005550 доб. 12",
+        "'=1+1",
+    ]
+
+
+def test_a_windows_1251_csv_has_no_bom_and_marks_what_it_cannot_hold() -> None:
+    chunks = list(tabular.csv_chunks(["Наименование"], [["ООО «Ёлка»"], ["Café"]], "cp1251"))
+    assert chunks[0] == "Наименование\r\n".encode("cp1251")
+    assert b"".join(chunks[1:]).decode("cp1251") == "ООО «Ёлка»\r\nCaf?\r\n"
+    assert next(iter(tabular.csv_chunks(["a"], [], "utf-8"))).startswith(b"\xef\xbb\xbf")

@@ -327,6 +327,7 @@ import_jobs = Table(
     Column("rows_read", Integer, nullable=False, server_default=text("0")),
     Column("counts", JSONB, nullable=False, server_default=text("'{}'")),
     Column("header", JSONB),
+    Column("source", JSONB),
     Column("problem", JSONB),
     Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
     Column("owner", Text),

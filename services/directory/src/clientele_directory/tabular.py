@@ -1,6 +1,6 @@
 """Reading and writing spreadsheets a row at a time: .xlsx (the worksheet's XML streamed, the
 package read by openpyxl; written with openpyxl's write-only mode) and CSV (UTF-8, with a BOM
-when written so Excel keeps Cyrillic; cp1251 is read too).
+when written so Excel keeps Cyrillic; read in the encoding the whole file shows, ADR 43).
 
 Nothing here holds a whole file's rows in memory: readers yield rows, the .xlsx writer streams
 into a temporary file that spills to disk.
@@ -14,13 +14,16 @@ import io
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import IO, Any
 from xml.etree.ElementTree import ParseError
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles.stylesheet import Stylesheet
 from openpyxl.utils.cell import column_index_from_string
@@ -29,8 +32,11 @@ from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.xml.constants import ARC_STYLE, SHARED_STRINGS, SHEET_MAIN_NS
 from openpyxl.xml.functions import fromstring, iterparse
 
+from clientele_directory import charsets
+
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+CSV_CP1251_MEDIA_TYPE = "text/csv; charset=windows-1251"
 MAX_COLUMNS = 200
 MAX_CELL_CHARS = 32_767  # what Excel keeps in a cell
 MAX_ROW_NUMBER = 1_048_576  # a worksheet's last row
@@ -83,17 +89,21 @@ _COLUMN = re.compile(r"[A-Z]+")
 
 
 class _Workbook:
-    """What reading the first worksheet's values needs: its part, the shared strings, which
-    styles are dates and the date epoch (openpyxl reads the package, styles and workbook)."""
+    """What reading a worksheet's values needs: its part, the shared strings, which styles are
+    dates and the date epoch (openpyxl reads the package, styles and workbook)."""
 
-    def __init__(self, file: IO[bytes]) -> None:
+    def __init__(self, file: IO[bytes], sheet: int) -> None:
         reader = ExcelReader(file, read_only=True, data_only=True)
         self.archive = reader.archive
         _check_inflation(self.archive)
         reader.read_manifest()
         reader.read_workbook()
         self.epoch = reader.wb.epoch
-        self.sheet = _first_sheet(reader)
+        sheets = _sheets(reader)
+        self.name: str | None = None
+        self.sheet: str | None = None
+        if sheet < len(sheets):
+            self.name, self.sheet = sheets[sheet]
         self.date_formats: set[int] = set()
         self.timedelta_formats: set[int] = set()
         if ARC_STYLE in reader.valid_files:
@@ -109,16 +119,13 @@ class _Workbook:
                 self.strings = _shared_strings(source)
 
 
-def _first_sheet(reader: ExcelReader) -> str | None:
-    """The part of the workbook's first worksheet (None when it has none)."""
-    return next(
-        (
-            rel.target
-            for _, rel in reader.parser.find_sheets()
-            if rel.target in reader.valid_files and "chartsheet" not in rel.Type
-        ),
-        None,
-    )
+def _sheets(reader: ExcelReader) -> list[tuple[str, str]]:
+    """``(name, part)`` of the workbook's worksheets, in the workbook's order."""
+    return [
+        (sheet.name, rel.target)
+        for sheet, rel in reader.parser.find_sheets()
+        if rel.target in reader.valid_files and "chartsheet" not in rel.Type
+    ]
 
 
 def _check_inflation(archive: zipfile.ZipFile) -> None:
@@ -212,18 +219,21 @@ def _column(reference: str) -> int:
     return int(column_index_from_string(letters.group())) - 1
 
 
-def _xlsx_rows(file: IO[bytes]) -> Iterator[list[str | None]]:
-    """The first worksheet's rows as text, streamed from its XML (a missing row comes as an
-    empty one, so row numbers stay Excel's). The values are openpyxl's; reading them here
-    instead of through its read-only worksheet is several times faster."""
+def _open_book(file: IO[bytes], sheet: int) -> _Workbook:
     try:
-        book = _Workbook(file)
+        return _Workbook(file, sheet)
     except TabularError:
         raise
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         raise TabularError(f"not a readable .xlsx file ({exc.__class__.__name__})") from None
     except ParseError:  # malformed XML, an entity bomb or an external entity
         raise TabularError("not a readable .xlsx file (its XML cannot be read)") from None
+
+
+def _xlsx_rows(book: _Workbook) -> Generator[list[str | None], None, None]:
+    """A worksheet's rows as text, streamed from its XML (a missing row comes as an empty one,
+    so row numbers stay Excel's). The values are openpyxl's; reading them here instead of
+    through its read-only worksheet is several times faster."""
     try:
         if book.sheet is None:
             raise TabularError("the workbook has no sheet")
@@ -269,51 +279,40 @@ def _xlsx_rows(file: IO[bytes]) -> Iterator[list[str | None]]:
         book.archive.close()
 
 
-def _encoding(sample: bytes) -> str:
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(sample) - 3:  # not just a character cut at the sample's end
-            return "cp1251"
-    return "utf-8"
+def _delimiter(head: str) -> str:
+    """The separator of a CSV file: the one a line of its first ones holds most of (a title
+    line above the header may hold none, an address a few commas)."""
+    lines = head.splitlines()[:20] or [""]
+    return max(";,\t|", key=lambda c: max(line.count(c) for line in lines))
 
 
-def _csv_rows(file: IO[bytes]) -> Iterator[list[str | None]]:
-    sample = file.read(_SNIFF_BYTES)
+def _csv_rows(file: IO[bytes], encoding: str) -> Generator[list[str | None], None, None]:
+    """The records of a CSV file in an encoding that decodes all of it (charsets.detect)."""
+    head = file.read(_SNIFF_BYTES).decode(encoding, errors="replace")
     file.seek(0)
-    if b"\x00" in sample:
-        raise TabularError("not a text (CSV) file: it has NUL bytes")
-    encoding = _encoding(sample)
-    first_line = sample.split(b"\n", 1)[0].decode(encoding, errors="replace")
-    delimiter = max(";,\t|", key=first_line.count)
     text = io.TextIOWrapper(file, encoding=encoding, newline="")
-    reader = csv.reader(text, delimiter=delimiter)
+    reader = csv.reader(text, delimiter=_delimiter(head))
     try:
         for row in reader:
             yield [_cell(value) for value in row[:MAX_COLUMNS]]
-    except UnicodeDecodeError:
-        raise TabularError(
-            f"line {reader.line_num + 1} is not {encoding} text; save the file as UTF-8"
-        ) from None
     except csv.Error as exc:
         raise TabularError(f"line {reader.line_num}: {exc}") from None
     finally:
         text.detach()
 
 
-def _xlsx_last_row(file: IO[bytes]) -> int:
-    """The first worksheet's last row number, from a scan of its XML for row tags (the rows
-    it leaves out and blank ones count): no cell is read, no shared string loaded."""
+def _xlsx_last_row(file: IO[bytes], index: int) -> int:
+    """A worksheet's last row number, from a scan of its XML for row tags (the rows it leaves
+    out and blank ones count): no cell is read, no shared string loaded."""
     try:
         reader = ExcelReader(file, read_only=True, data_only=True)
         _check_inflation(reader.archive)
         reader.read_manifest()
         reader.read_workbook()
-        sheet = _first_sheet(reader)
-        if sheet is None:
+        sheets = _sheets(reader)
+        if index >= len(sheets):
             return 0
+        sheet = sheets[index][1]
         last = 0
         tail = b""
         with reader.archive.open(sheet) as source:
@@ -342,16 +341,14 @@ def _xlsx_last_row(file: IO[bytes]) -> int:
 
 
 def _csv_last_row(file: IO[bytes]) -> int:
-    """The number of records of a CSV file (blank lines count), read once with the csv module;
-    undecodable bytes are left to the reading pass to report."""
-    sample = file.read(_SNIFF_BYTES)
+    """The number of records of a CSV file (blank lines count), read once with the csv module.
+    The bytes are read as Latin-1: quotes, separators and line ends are ASCII in every encoding
+    a CSV file may have, so the count is the same; the reading pass tells the encoding."""
+    head = file.read(_SNIFF_BYTES).decode("latin-1")
     file.seek(0)
-    encoding = _encoding(sample)
-    first_line = sample.split(b"\n", 1)[0].decode(encoding, errors="replace")
-    delimiter = max(";,\t|", key=first_line.count)
-    text = io.TextIOWrapper(file, encoding=encoding, errors="replace", newline="")
+    text = io.TextIOWrapper(file, encoding="latin-1", newline="")
     try:
-        return sum(1 for _ in csv.reader(text, delimiter=delimiter))
+        return sum(1 for _ in csv.reader(text, delimiter=_delimiter(head)))
     except csv.Error:
         return 0  # the reading pass names the line
     finally:
@@ -359,14 +356,15 @@ def _csv_last_row(file: IO[bytes]) -> int:
         file.seek(0)
 
 
-def last_row(file: IO[bytes], filename: str | None) -> int:
-    """How many rows the file has, the header and blank rows included (an .xlsx counts to its
-    last row number): what the row limits are checked against before any row is read."""
+def last_row(file: IO[bytes], filename: str | None, sheet: int = 0) -> int:
+    """How many rows the file (an .xlsx file's worksheet ``sheet``, counted from 0) has, the
+    header and blank rows included (an .xlsx counts to its last row number): what the row
+    limits are checked against before any row is read."""
     head = file.read(8)
     file.seek(0)
     try:
         if head.startswith(b"PK\x03\x04"):
-            return _xlsx_last_row(file)
+            return _xlsx_last_row(file, sheet)
         if not head or head.startswith(b"\xd0\xcf\x11\xe0") or b"\x00" in file.read(_SNIFF_BYTES):
             return 0  # refused by read_rows with its reason
         file.seek(0)
@@ -375,21 +373,70 @@ def last_row(file: IO[bytes], filename: str | None) -> int:
         file.seek(0)
 
 
-def read_rows(file: IO[bytes], filename: str | None) -> Iterator[list[str | None]]:
-    """The rows of an uploaded .xlsx or CSV file, the header first (TabularError when it is
-    neither, or damaged). The format is told by the content, not the name."""
+@dataclass
+class Table:
+    """An uploaded file's rows (the header first) and where they were read from."""
+
+    rows: Generator[list[str | None], None, None]
+    sheet: str | None = None
+    """The worksheet of an .xlsx file."""
+    index: int = 0
+    """The worksheet's place in the workbook, from 0."""
+    encoding: str | None = None
+    """The encoding a CSV file was read in (charsets.Detected.name)."""
+
+
+def sheet_count(file: IO[bytes]) -> int:
+    """How many worksheets an .xlsx file has (1 for any other file, or an unreadable one: the
+    reading tells why)."""
+    if file.read(4) != b"PK\x03\x04":
+        file.seek(0)
+        return 1
+    file.seek(0)
+    try:
+        reader = ExcelReader(file, read_only=True, data_only=True)
+        _check_inflation(reader.archive)
+        reader.read_manifest()
+        reader.read_workbook()
+        count = len(_sheets(reader))
+        reader.archive.close()
+        return max(count, 1)
+    except (TabularError, zipfile.BadZipFile, InvalidFileException, KeyError, OSError):
+        return 1
+    except (ValueError, ParseError):  # damaged: the reading names it
+        return 1
+    finally:
+        file.seek(0)
+
+
+def open_table(file: IO[bytes], filename: str | None, sheet: int = 0) -> Table:
+    """The rows of an uploaded .xlsx (its worksheet ``sheet``, from 0) or CSV file
+    (TabularError when it is neither, damaged, or a text in no one encoding). The format is
+    told by the content, not the name."""
     head = file.read(8)
     file.seek(0)
     name = (filename or "").lower()
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise TabularError("Excel 97-2003 (.xls) files are not read; save it as .xlsx")
     if head.startswith(b"PK\x03\x04"):
-        return _xlsx_rows(file)
+        book = _open_book(file, sheet)
+        return Table(_xlsx_rows(book), sheet=book.name, index=sheet)
     if name.endswith((".xlsx", ".xlsm")):
         raise TabularError("not a readable .xlsx file (it is not a ZIP package)")
     if not head:
         raise TabularError("the file is empty")
-    return _csv_rows(file)
+    if b"\x00" in file.read(_SNIFF_BYTES):
+        raise TabularError("not a text (CSV) file: it has NUL bytes")
+    try:
+        detected = charsets.detect(file)
+    except charsets.EncodingError as exc:
+        raise TabularError(str(exc)) from None
+    return Table(_csv_rows(file, detected.codec), encoding=detected.name)
+
+
+def read_rows(file: IO[bytes], filename: str | None) -> Iterator[list[str | None]]:
+    """The rows of an uploaded .xlsx or CSV file, the header first (see open_table)."""
+    return open_table(file, filename).rows
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -431,31 +478,55 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def csv_chunks(header: list[str], rows: Iterable[list[Any]]) -> Iterator[bytes]:
-    """CSV for Excel: UTF-8 with a BOM, ``;`` separated (what Excel expects in Russian
-    locales), CRLF line ends; yields a chunk per row."""
+def csv_chunks(
+    header: list[str], rows: Iterable[list[Any]], encoding: str = "utf-8"
+) -> Iterator[bytes]:
+    """CSV for Excel: UTF-8 with a BOM (or ``cp1251``, without), ``;`` separated (what Excel
+    expects in Russian locales), CRLF line ends; yields a chunk per row. A character cp1251
+    lacks becomes ``?`` (the export checks there is none before it starts)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(header)
-    yield codecs.BOM_UTF8 + buffer.getvalue().encode()
+    bom = codecs.BOM_UTF8 if encoding == "utf-8" else b""
+    yield bom + buffer.getvalue().encode(encoding, errors="replace")
     for row in rows:
         buffer.seek(0)
         buffer.truncate()
         writer.writerow(["" if v is None else _safe_text(_out(v)) for v in row])
-        yield buffer.getvalue().encode()
+        yield buffer.getvalue().encode(encoding, errors="replace")
+
+
+TEXT_FORMAT = "@"
+"""Excel's text number format: what a person types into the cell stays text."""
 
 
 class XlsxStream:
     """An .xlsx written a row at a time with openpyxl's write-only mode (rows go to a temporary
-    file, not to memory); ``finish`` packs it into a spooled temporary file, rewound."""
+    file, not to memory); ``finish`` packs it into a spooled temporary file, rewound. The
+    ``text_columns`` (by index) are text cells in the text format, whatever they hold."""
 
-    def __init__(self, header: list[str], title: str) -> None:
+    def __init__(self, header: list[str], title: str, text_columns: Iterable[int] = ()) -> None:
         self.workbook = Workbook(write_only=True)
         self.sheet = self.workbook.create_sheet(title=_sheet_title(title))
         self.sheet.append(header)
+        self.text_columns = frozenset(text_columns)
+
+    def _text(self, value: Any) -> Cell:
+        """A text cell: stored as a string, never as a formula, so it needs no guard."""
+        cell = WriteOnlyCell(self.sheet)
+        if value is not None:
+            cell.value = str(value)[:MAX_CELL_CHARS]
+            cell.data_type = "s"
+        cell.number_format = TEXT_FORMAT
+        return cell
 
     def append(self, row: list[Any]) -> None:
-        self.sheet.append([_safe_text(_out(value)) for value in row])
+        self.sheet.append(
+            [
+                self._text(_out(value)) if index in self.text_columns else _safe_text(_out(value))
+                for index, value in enumerate(row)
+            ]
+        )
 
     def finish(self) -> IO[bytes]:
         spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115

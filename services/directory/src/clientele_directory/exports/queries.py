@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, Text, cast, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,25 @@ def organizations_statement(
         .order_by(ordered, organizations.c.id)
         .execution_options(yield_per=BATCH)
     )
+
+
+async def first_holding(
+    session: AsyncSession,
+    conditions: Sequence[ColumnElement[bool]],
+    fields: Sequence[str],
+    pattern: str,
+) -> tuple[str, str] | None:
+    """``(legal name, the matched text)`` of one organization matching ``conditions`` whose
+    ``fields`` hold a match of the regular expression ``pattern`` (None when none does)."""
+    text = func.concat_ws(" ", *(cast(organizations.c[field], Text) for field in fields))
+    found = (
+        await session.execute(
+            select(organizations.c.legal_name, func.substring(text, pattern))
+            .where(*conditions, text.op("~")(pattern))
+            .limit(1)
+        )
+    ).first()
+    return None if found is None else (found[0], found[1])
 
 
 async def batches(session: AsyncSession, stmt: Select[Any]) -> AsyncIterator[Sequence[Row[Any]]]:

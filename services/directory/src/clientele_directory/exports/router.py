@@ -11,8 +11,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from clientele_directory.exports import service
-from clientele_directory.exports.rules import ExportFormat, HeaderLanguage, OrganizationExport
-from clientele_directory.tabular import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
+from clientele_directory.exports.rules import (
+    CsvEncoding,
+    ExportFormat,
+    HeaderLanguage,
+    OrganizationExport,
+)
+from clientele_directory.tabular import CSV_CP1251_MEDIA_TYPE, CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 
 router = APIRouter(tags=["export"])
 
@@ -28,13 +33,17 @@ def _response(export: service.Export) -> StreamingResponse:
 @router.post(
     "/v1/organizations/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {XLSX_MEDIA_TYPE: {}, CSV_MEDIA_TYPE: {}}}},
+    responses={
+        200: {"content": {XLSX_MEDIA_TYPE: {}, CSV_MEDIA_TYPE: {}, CSV_CP1251_MEDIA_TYPE: {}}}
+    },
 )
 async def export_organizations(
     export: OrganizationExport, principal: CurrentPrincipal, runtime: CurrentRuntime
 ) -> StreamingResponse:
     """Every organization the caller may see that matches the filter, as .xlsx or CSV
-    (UTF-8 with a BOM, ``;``-separated, for Excel), by name; custom attributes as columns."""
+    (UTF-8 with a BOM, or Windows-1251; ``;``-separated, for Excel), by name; custom attributes
+    as columns. INN, KPP, OGRN and phones are text cells in an .xlsx; with Russian headers the
+    statuses are Russian too."""
     return _response(
         await service.export_organizations(runtime=runtime, principal=principal, export=export)
     )
@@ -43,7 +52,9 @@ async def export_organizations(
 @router.get(
     "/v1/lists/{list_id}/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {XLSX_MEDIA_TYPE: {}, CSV_MEDIA_TYPE: {}}}},
+    responses={
+        200: {"content": {XLSX_MEDIA_TYPE: {}, CSV_MEDIA_TYPE: {}, CSV_CP1251_MEDIA_TYPE: {}}}
+    },
 )
 async def export_list(
     list_id: uuid.UUID,
@@ -51,10 +62,16 @@ async def export_list(
     runtime: CurrentRuntime,
     format: Annotated[ExportFormat, Query()] = ExportFormat.XLSX,
     headers: Annotated[HeaderLanguage, Query()] = HeaderLanguage.EN,
+    encoding: Annotated[
+        CsvEncoding, Query(description="a CSV file's: utf-8 (with a BOM) or cp1251")
+    ] = CsvEncoding.UTF8,
 ) -> StreamingResponse:
     """The members of a list the caller may see, as .xlsx or CSV."""
     return _response(
         await service.export_list(
-            runtime=runtime, principal=principal, list_id=list_id, fmt=format, language=headers
+            runtime=runtime,
+            principal=principal,
+            list_id=list_id,
+            shape=service.Shape(format, headers, encoding),
         )
     )

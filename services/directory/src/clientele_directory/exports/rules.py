@@ -12,6 +12,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from clientele_directory.attributes.rules import AttributeDefinition
+from clientele_directory.imports.headers import STATUS_RU
 from clientele_directory.imports.rules import LABEL_FIELDS, phone_cell, quote_labels
 from clientele_directory.search.rules import OrganizationFilter
 
@@ -24,6 +25,13 @@ class ExportFormat(enum.StrEnum):
 class HeaderLanguage(enum.StrEnum):
     EN = "en"
     RU = "ru"
+
+
+class CsvEncoding(enum.StrEnum):
+    """A CSV export's encoding: UTF-8 with a BOM, or Windows-1251 for 1C and old Excel."""
+
+    UTF8 = "utf-8"
+    CP1251 = "cp1251"
 
 
 COLUMNS: list[tuple[str, str]] = [
@@ -52,6 +60,45 @@ COLUMNS: list[tuple[str, str]] = [
 ]
 """Exported columns: the field (the English header) and the Russian header."""
 
+TEXT_COLUMNS = frozenset({"inn", "kpp", "ogrn", "phones"})
+"""Columns an .xlsx writes as text cells (the text format ``@``): Excel shows a 12-digit INN as
+``5,00101E+11`` and drops a leading zero from a number."""
+
+CP1251_TEXT_FIELDS = (
+    "legal_name",
+    "short_name",
+    "foreign_tax_id",
+    "legal_address",
+    "actual_address",
+    "postal_address",
+    "phones",
+    "emails",
+    "sites",
+    "industry",
+    "categories",
+    "tags",
+    "directions",
+    "attributes",
+)
+"""The exported fields that may hold characters Windows-1251 lacks (the others are ASCII)."""
+
+CP1251_CHARACTERS = bytes(range(0x80, 0x100)).decode("cp1251", errors="ignore")
+"""The characters Windows-1251 has beyond ASCII."""
+
+
+def cp1251_missing_pattern() -> str:
+    """A PostgreSQL regular expression matching one character Windows-1251 lacks."""
+    return "[^\\u0001-\\u007f" + CP1251_CHARACTERS + "]"
+
+
+def cp1251_missing(text: str) -> str | None:
+    """The first character of a text that Windows-1251 lacks (None when it has them all)."""
+    try:
+        text.encode("cp1251")
+    except UnicodeEncodeError as exc:
+        return text[exc.start]
+    return None
+
 
 class OrganizationExport(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -59,12 +106,20 @@ class OrganizationExport(BaseModel):
     filter: OrganizationFilter = Field(default_factory=OrganizationFilter)
     format: ExportFormat = ExportFormat.XLSX
     headers: HeaderLanguage = HeaderLanguage.EN
+    encoding: CsvEncoding = Field(
+        default=CsvEncoding.UTF8,
+        description="a CSV file's encoding: utf-8 (with a BOM) or cp1251 (Windows-1251; an"
+        " organization holding a character it lacks is a 422); an .xlsx is always Unicode",
+    )
 
 
-def cell(row: Any, field: str) -> Any:
+def cell(row: Any, field: str, language: HeaderLanguage = HeaderLanguage.EN) -> Any:
     """A field's value as written in an export, so that an import reads it back unchanged:
-    phones with their extension and kind, labels holding ``;`` in quotes."""
+    phones with their extension and kind, labels holding ``;`` in quotes, the status in the
+    headers' language."""
     value = getattr(row, field)
+    if field == "status" and language is HeaderLanguage.RU:
+        return STATUS_RU.get(value, value)
     if field == "phones":
         return [
             phone_cell(phone["number"], phone.get("kind") or "work", phone.get("extension"))

@@ -213,7 +213,12 @@ class JobRunner:
         async def opened(opening: Opening) -> None:
             async with self.runtime.sessions() as session, session.begin():
                 await queries.set_job(
-                    session, job_id, self.owner, total_rows=opening.rows, header=opening.header
+                    session,
+                    job_id,
+                    self.owner,
+                    total_rows=opening.rows,
+                    header=opening.header,
+                    source=opening.source,
                 )
 
         async def chunk_done(rows: list[ParsedRow], lines: list[RowReport]) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.blocking import organization_blocked_expr
+from clientele_directory.employees.queries import employee_visible
 from clientele_directory.organizations.queries import organization_select
 from clientele_directory.organizations.rules import Organization
 from clientele_directory.tables import (
@@ -184,6 +185,17 @@ async def active_employees(session: AsyncSession, ids: set[uuid.UUID]) -> set[uu
         select(employees.c.id).where(employees.c.id.in_(ids), employees.c.active)
     )
     return set(found)
+
+
+async def visible_staff(session: AsyncSession, principal: Principal) -> list[tuple[Any, ...]]:
+    """``(id, name, email)`` of the active employees the principal sees (a file's
+    «Ответственный» names one of them)."""
+    found = await session.execute(
+        select(employees.c.id, employees.c.name, employees.c.email).where(
+            employees.c.active, employee_visible(principal)
+        )
+    )
+    return [tuple(row) for row in found]
 
 
 async def visible_organizations(

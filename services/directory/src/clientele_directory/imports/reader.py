@@ -13,6 +13,7 @@ rows; the pool's future says whether the file was read to the end or why not (Ta
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -24,14 +25,15 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from clientele_shared.memory import tune_garbage_collector
 from clientele_shared.worker_processes import end_with_parent
 
-from clientele_directory.imports.rules import ParsedRow, is_blank, map_headers, parse_row
-from clientele_directory.tabular import TabularError, last_row, read_rows
+from clientele_directory.imports.headers import SCANNED_ROWS, Header, find_header, map_headers
+from clientele_directory.imports.rules import ParsedRow, is_blank, parse_row
+from clientele_directory.tabular import Table, TabularError, last_row, open_table, sheet_count
 
 _FRAME = struct.Struct("!Q")
 """A chunk on the socket: its pickle's length, then the pickle."""
@@ -52,39 +54,68 @@ class ReadPlan:
 
 @dataclass(frozen=True)
 class Opening:
-    """What the reader knows before the first row: the header and the rows the file has (its
-    last row number, blank rows included, the header excluded)."""
+    """What the reader knows before the first row: the header, the rows the file has (its
+    last row number, blank rows included, the rows up to the header's end excluded) and where
+    the header was read."""
 
     header: list[str | None]
     rows: int
+    source: dict[str, Any] = field(default_factory=dict)
+    """``sheet`` (an .xlsx file's), ``header_row`` and ``header_rows`` (the file's row numbers)
+    and ``encoding`` (a CSV file's)."""
+
+
+def _locate(file: IO[bytes], plan: ReadPlan) -> tuple[Table, Header, list[list[str | None]]]:
+    """The sheet holding the organizations (the first whose first rows have a header naming
+    them), its header and the rows read to find it; TabularError when no sheet has one. The
+    sheets passed over are closed (their shared strings freed) before the next is opened."""
+    empty = True
+    for index in range(sheet_count(file)):
+        table = open_table(file, plan.filename, index)
+        first = list(itertools.islice(table.rows, SCANNED_ROWS))
+        header = find_header(first, plan.labels, plan.overrides)
+        if header is not None:
+            return table, header, first
+        table.rows.close()
+        empty = empty and not any(first)
+        file.seek(0)
+    if empty:
+        raise TabularError("the file is empty")
+    raise TabularError(
+        "no column names the organization (name it «Наименование»/«legal_name» or «ИНН»)"
+    )
 
 
 def parsed_chunks(
     file: IO[bytes], plan: ReadPlan, opened: Callable[[Opening], None] | None = None
 ) -> Iterator[list[ParsedRow]]:
     """The file's data rows checked, ``plan.chunk_rows`` at a time; TabularError for a file
-    that cannot be read, has no usable header or has too many rows. The rows are counted
-    before any is read (blank rows and the numbers an .xlsx gives its rows count), then
-    ``opened`` is told the header and the count."""
-    total = max(last_row(file, plan.filename) - 1, 0)
-    if total > plan.max_rows:
-        raise TabularError(f"{plan.too_many} (the file has {total:,} rows)")
-    rows = read_rows(file, plan.filename)
-    header = next(rows, None)
-    if header is None:
-        raise TabularError("the file is empty")
-    mapping, problems = map_headers(header, plan.labels, plan.overrides)
+    that cannot be read, has no usable header or has too many rows. The header is looked for
+    in the first rows of each sheet (headers.find_header); the rows are counted before any
+    data row is read (blank rows and the numbers an .xlsx gives its rows count), then
+    ``opened`` is told the header, the count and where the header was read."""
+    table, header, first = _locate(file, plan)
+    mapping, problems = map_headers(header.names, plan.labels, plan.overrides)
     if problems:
         raise TabularError("; ".join(problems))
-    if not {"legal_name", "inn"} & set(mapping.values()):
-        raise TabularError(
-            "no column names the organization (name it «Наименование»/«legal_name» or «ИНН»)"
-        )
+    start = header.row + header.rows  # the first data row's number
+    position = file.tell()
+    file.seek(0)
+    total = max(last_row(file, plan.filename, table.index) - start + 1, 0)
+    file.seek(position)
+    if total > plan.max_rows:
+        raise TabularError(f"{plan.too_many} (the file has {total:,} rows)")
     if opened is not None:
-        opened(Opening(header, total))
+        source: dict[str, Any] = {"header_row": header.row, "header_rows": header.rows}
+        if table.sheet is not None:
+            source["sheet"] = table.sheet
+        if table.encoding is not None:
+            source["encoding"] = table.encoding
+        opened(Opening(header.names, total, source))
+    rows = itertools.chain(first[start - 1 :], table.rows)
     chunk: list[ParsedRow] = []
-    for number, row in enumerate(rows, start=2):
-        if number > plan.max_rows + 1:
+    for number, row in enumerate(rows, start=start):
+        if number >= start + plan.max_rows:
             raise TabularError(plan.too_many)
         if is_blank(row):
             continue

@@ -9,16 +9,31 @@ from typing import Annotated
 
 from clientele_shared.auth.dependencies import CurrentPrincipal
 from clientele_shared.runtime import CurrentRuntime
-from fastapi import APIRouter, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 
-from clientele_directory.imports import service
+from clientele_directory.imports import messages, service
 from clientele_directory.imports.jobs import JobRunner
 from clientele_directory.imports.rules import ImportJob, ImportMode, ListUpdate, ReportPage
 from clientele_directory.tabular import XLSX_MEDIA_TYPE
 
 router = APIRouter(prefix="/v1/organizations", tags=["import"])
 RUNNER_STATE_KEY = "import_jobs"
+
+
+def _language(
+    accept_language: Annotated[
+        str | None,
+        Header(
+            max_length=500,
+            description="ru for messages in Russian (their codes stay English); else English",
+        ),
+    ] = None,
+) -> str:
+    return messages.language(accept_language)
+
+
+Language = Annotated[str, Depends(_language)]
 
 
 @router.post("/import", status_code=status.HTTP_202_ACCEPTED)
@@ -47,8 +62,9 @@ async def import_organizations(
         ),
     ] = ListUpdate.MERGE,
 ) -> ImportJob:
-    """Queue an import of organizations from an .xlsx (first sheet) or CSV file with a header
-    row; 202 with the job (``Location``), which runs in the background.
+    """Queue an import of organizations from an .xlsx or CSV file with a header row (found
+    among the first rows of the first sheet that has one; the job's ``source`` says where);
+    202 with the job (``Location``), which runs in the background.
 
     A dry run reports per row what would be created, updated (with the changes), left unchanged
     or skipped and why, and writes nothing. ``all_or_nothing`` writes every row or none (the
@@ -76,19 +92,19 @@ async def import_organizations(
 
 @router.get("/imports/{job_id}")
 async def get_import(
-    job_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime
+    job_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime, lang: Language
 ) -> ImportJob:
     """An import job: its state, progress and counts so far (404 outside the caller's
     directions)."""
-    return await service.get_job(runtime, principal, job_id)
+    return await service.get_job(runtime, principal, job_id, lang)
 
 
 @router.post("/imports/{job_id}/cancel")
 async def cancel_import(
-    job_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime
+    job_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime, lang: Language
 ) -> ImportJob:
     """Cancel an import: nothing of it is written (a running one stops at its next chunk)."""
-    return await service.cancel_job(runtime, principal, job_id)
+    return await service.cancel_job(runtime, principal, job_id, lang)
 
 
 @router.get("/imports/{job_id}/report")
@@ -96,19 +112,23 @@ async def import_report(
     job_id: uuid.UUID,
     principal: CurrentPrincipal,
     runtime: CurrentRuntime,
+    lang: Language,
     after: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> ReportPage:
-    """The report so far, a page at a time: rows with errors first, then the others by row."""
-    return await service.report_page(runtime, principal, job_id, after=after, limit=limit)
+    """The report so far, a page at a time: rows with errors first, then the others by row
+    (messages in Russian with ``Accept-Language: ru``)."""
+    return await service.report_page(
+        runtime, principal, job_id, after=after, limit=limit, lang=lang
+    )
 
 
 @router.get("/imports/{job_id}/report.xlsx", response_class=StreamingResponse)
 async def import_report_xlsx(
-    job_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime
+    job_id: uuid.UUID, principal: CurrentPrincipal, runtime: CurrentRuntime, lang: Language
 ) -> StreamingResponse:
     """The rows with errors as the file had them, with a reason column, as an .xlsx."""
-    workbook = await service.failed_rows_xlsx(runtime, principal, job_id)
+    workbook = await service.failed_rows_xlsx(runtime, principal, job_id, lang)
 
     def chunks() -> Iterator[bytes]:
         with workbook:

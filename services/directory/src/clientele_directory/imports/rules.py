@@ -17,148 +17,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
 
+from clientele_directory.imports.headers import STATUS_WORDS, normalize_header
 from clientele_directory.organizations.rules import Organization, OrganizationDraft
-
-ORGANIZATION_COLUMNS: dict[str, tuple[str, ...]] = {
-    "id": ("id", "идентификатор", "organization_id", "uuid"),
-    "legal_name": (
-        "legal_name",
-        "legal name",
-        "name",
-        "company",
-        "company name",
-        "organization",
-        "organisation",
-        "наименование",
-        "полное наименование",
-        "название",
-        "организация",
-        "компания",
-        "юридическое наименование",
-        "юр наименование",
-    ),
-    "short_name": (
-        "short_name",
-        "short name",
-        "brand",
-        "краткое наименование",
-        "сокращенное наименование",
-        "короткое название",
-        "бренд",
-    ),
-    "inn": ("inn", "tax id", "tin", "инн"),
-    "kpp": ("kpp", "кпп"),
-    "ogrn": ("ogrn", "огрн", "огрнип", "ogrnip"),
-    "country": ("country", "страна"),
-    "foreign_tax_id": ("foreign_tax_id", "foreign tax id", "vat", "vat id", "иностранный номер"),
-    "legal_address": ("legal_address", "legal address", "юридический адрес", "юр адрес"),
-    "actual_address": (
-        "actual_address",
-        "actual address",
-        "address",
-        "фактический адрес",
-        "адрес",
-    ),
-    "postal_address": ("postal_address", "postal address", "почтовый адрес"),
-    "phones": (
-        "phones",
-        "phone",
-        "telephone",
-        "tel",
-        "телефон",
-        "телефоны",
-        "тел",
-        "контактный телефон",
-        "рабочий телефон",
-    ),
-    "emails": (
-        "emails",
-        "email",
-        "e-mail",
-        "mail",
-        "почта",
-        "электронная почта",
-        "эл почта",
-        "адрес электронной почты",
-    ),
-    "sites": ("sites", "site", "website", "web", "url", "сайт", "сайты", "веб-сайт"),
-    "industry": ("industry", "отрасль", "вид деятельности", "сфера"),
-    "categories": ("categories", "category", "категория", "категории"),
-    "tags": ("tags", "tag", "теги", "тег", "метки"),
-    "status": ("status", "статус"),
-    "directions": ("directions", "direction", "направление", "направления"),
-    "responsible_employee_id": ("responsible_employee_id", "responsible", "ответственный"),
-}
-"""Fields an organization import fills, with the headers that name them."""
 
 LIST_FIELDS = frozenset({"phones", "emails", "sites", "categories", "tags", "directions"})
 LABEL_FIELDS = frozenset({"categories", "tags"})
 ADDRESS_FIELDS = frozenset({"legal_address", "actual_address", "postal_address"})
-
-STATUS_WORDS: dict[str, str] = {
-    "prospect": "prospect",
-    "потенциальный": "prospect",
-    "потенциальный клиент": "prospect",
-    "лид": "prospect",
-    "client": "client",
-    "клиент": "client",
-    "customer": "client",
-    "partner": "partner",
-    "партнер": "partner",
-    "former": "former",
-    "бывший": "former",
-    "бывший клиент": "former",
-}
-
-
-def normalize_header(header: str) -> str:
-    """A header as compared: lower case, ё as е, punctuation and extra spaces dropped."""
-    text = header.replace("ё", "е").replace("Ё", "Е").casefold()
-    text = re.sub(r"[\s_.:*()\-]+", " ", text)
-    return text.strip()
-
-
-def map_headers(
-    headers: Sequence[str | None],
-    attributes: Mapping[str, str],
-    overrides: Mapping[str, str | None] | None = None,
-) -> tuple[dict[int, str], list[str]]:
-    """``({column index: field}, problems)`` for a header row.
-
-    Fields are the keys of ORGANIZATION_COLUMNS or ``attributes.<key>`` (a column named by an
-    attribute's key or label, given as ``{key: label}``). ``overrides`` maps a header as written
-    to a field, or to None to ignore that column; they win over detection. Columns that name
-    nothing are ignored; two columns naming one field is a problem.
-    """
-    aliases: dict[str, str] = {}
-    for field, names in ORGANIZATION_COLUMNS.items():
-        for name in names:
-            aliases[normalize_header(name)] = field
-    for key, label in attributes.items():
-        aliases.setdefault(normalize_header(key), f"attributes.{key}")
-        aliases.setdefault(normalize_header(label), f"attributes.{key}")
-    known = set(ORGANIZATION_COLUMNS) | {f"attributes.{key}" for key in attributes}
-    wanted = {normalize_header(h): f for h, f in (overrides or {}).items()}
-    problems = [
-        f"the mapping names an unknown field {field!r}"
-        for field in wanted.values()
-        if field is not None and field not in known
-    ]
-    mapping: dict[int, str] = {}
-    seen: dict[str, int] = {}
-    for index, header in enumerate(headers):
-        if header is None:
-            continue
-        normalized = normalize_header(header)
-        target = wanted[normalized] if normalized in wanted else aliases.get(normalized)
-        if target is None or target not in known:
-            continue
-        if target in seen:
-            problems.append(f"columns {seen[target] + 1} and {index + 1} both name {target!r}")
-            continue
-        seen[target] = index
-        mapping[index] = target
-    return mapping, problems
 
 
 def split_list(text: str) -> list[str]:
@@ -220,12 +84,21 @@ def unguarded(value: str) -> str:
     return value[1:] if value.startswith(_FORMULA_GUARD) else value
 
 
+def _phones(text: str, kind: str | None) -> list[str | dict[str, str]]:
+    """The phones of a cell; a column of mobile, fax or other phones gives them that kind."""
+    phones = [phone_value(part) for part in split_list(text)]
+    if kind is None:
+        return phones
+    return [{"number": p, "kind": kind} if isinstance(p, str) else p for p in phones]
+
+
 def row_document(
     mapping: Mapping[int, str], row: Sequence[str | None]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(organization fields, attribute values)`` of one row as raw values for validation:
-    empty cells are left out, formula guards dropped, lists split, addresses wrapped, statuses
-    read in either language.
+    empty cells are left out, formula guards dropped, lists split (and put together when
+    several columns give one), addresses wrapped, statuses read in either language; a
+    responsible employee named, not given by id, is left as ``responsible`` (a name).
     """
     fields: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
@@ -236,23 +109,34 @@ def row_document(
         value = unguarded(value)
         if field.startswith("attributes."):
             attributes[field.removeprefix("attributes.")] = value
+        elif field.startswith("phones"):
+            kind = field.partition(".")[2] or None
+            fields.setdefault("phones", []).extend(_phones(value, kind))
         elif field == "sites":
-            fields[field] = split_sites(value)
+            fields.setdefault(field, []).extend(split_sites(value))
         elif field in LABEL_FIELDS:
-            fields[field] = split_labels(value)
-        elif field == "phones":
-            fields[field] = [phone_value(part) for part in split_list(value)]
+            fields.setdefault(field, []).extend(split_labels(value))
         elif field in LIST_FIELDS:
-            fields[field] = split_list(value)
+            fields.setdefault(field, []).extend(split_list(value))
         elif field in ADDRESS_FIELDS:
             fields[field] = {"text": value}
         elif field == "status":
             fields[field] = STATUS_WORDS.get(normalize_header(value), value)
         elif field == "inn":
             fields[field] = re.sub(r"\s", "", value)
+        elif field == "responsible_employee_id" and not _is_uuid(value):
+            fields["responsible"] = value.strip()
         else:
             fields[field] = value
     return fields, attributes
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text.strip())
+    except ValueError:
+        return False
+    return True
 
 
 # --- rows as import candidates ---------------------------------------------------------------
@@ -338,6 +222,9 @@ class ParsedRow:
     """The row as read (for the report of the rows that fail)."""
     id: uuid.UUID | None = None
     """The organization the row names by its id (an export's ``id`` column), matched first."""
+    responsible: str | None = None
+    """The responsible employee as the file names them (1C, Bitrix24 and amoCRM write a name),
+    matched to an employee the importer sees."""
 
     @property
     def inn(self) -> str | None:
@@ -375,20 +262,70 @@ def parse_row(
     fields, attributes = row_document(mapping, row)
     org_id: uuid.UUID | None = None
     errors: list[RowProblem] = []
-    if (named := fields.pop("id", None)) is not None:
+    named = fields.pop("id", None)
+    if named is not None and not named.strip().isdigit():  # digits: Bitrix24's or amoCRM's id
         try:
-            org_id = uuid.UUID(str(named).strip())
+            org_id = uuid.UUID(named.strip())
         except ValueError:
             errors.append(RowProblem(field="id", message="not an organization id", kind="uuid"))
-    given = set(fields)
+    responsible = fields.pop("responsible", None)
+    given = set(fields) | ({"responsible_employee_id"} if responsible else set())
     if "directions" not in fields:
         fields["directions"] = list(default_directions)
     try:
         draft = OrganizationDraft.model_validate(fields)
     except PydanticValidationError as exc:
         errors += _problems(exc.errors(include_url=False))
-        return ParsedRow(number, given, None, attributes, errors, id=org_id)
-    return ParsedRow(number, given, draft if not errors else None, attributes, errors, id=org_id)
+        draft = None
+    return ParsedRow(
+        number,
+        given,
+        draft if not errors else None,
+        attributes,
+        errors,
+        id=org_id,
+        responsible=responsible,
+    )
+
+
+def _name_key(name: str) -> frozenset[str]:
+    """A person's name as compared: its words in any order, any case, ё as е."""
+    return frozenset(normalize_header(name).split())
+
+
+class Staff:
+    """The employees a responsible named in a file may be: by e-mail, or by name with its
+    words in any order (a name with a patronymic the employee's record lacks matches too)."""
+
+    def __init__(self, employees: Iterable[tuple[uuid.UUID, str, str]]) -> None:
+        self.by_email: dict[str, uuid.UUID] = {}
+        self.names: list[tuple[frozenset[str], uuid.UUID]] = []
+        for employee_id, name, email in employees:
+            self.by_email[email.casefold()] = employee_id
+            self.names.append((_name_key(name), employee_id))
+
+    def find(self, text: str) -> tuple[uuid.UUID | None, RowProblem | None]:
+        """The employee a cell names, or the problem why none."""
+        if (by_email := self.by_email.get(text.casefold())) is not None:
+            return by_email, None
+        key = _name_key(text)
+        exact = {employee_id for name, employee_id in self.names if name == key}
+        found = exact or {
+            employee_id for name, employee_id in self.names if len(name) > 1 and name < key
+        }
+        if len(found) == 1:
+            return found.pop(), None
+        if found:
+            return None, RowProblem(
+                field="responsible_employee_id",
+                kind="ambiguous",
+                message=f"{len(found)} employees are named «{text}»: give the e-mail or the id",
+            )
+        return None, RowProblem(
+            field="responsible_employee_id",
+            kind="unknown_reference",
+            message=f"no active employee named «{text}» that you may see",
+        )
 
 
 def is_blank(row: Sequence[str | None]) -> bool:
@@ -589,6 +526,17 @@ class ImportCounts(BaseModel):
     skipped: int = Field(default=0, description="rows not imported: the rows with errors")
 
 
+class ImportSource(BaseModel):
+    """Where the import read the file's header (ADR 48)."""
+
+    sheet: str | None = Field(default=None, description="the worksheet of an .xlsx file")
+    header_row: int = Field(description="the header's (first) row, as the file numbers it")
+    header_rows: int = Field(default=1, description="2 for a two-row header (1C's groups)")
+    encoding: str | None = Field(
+        default=None, description="the encoding a CSV file was read in (ADR 43)"
+    )
+
+
 class ImportJob(BaseModel):
     """An import running in the background (ADR 41)."""
 
@@ -600,7 +548,12 @@ class ImportJob(BaseModel):
     created_by: str
     created_at: dt.datetime
     finished_at: dt.datetime | None
-    total_rows: int | None = Field(description="rows the file has (blank ones too), once counted")
+    total_rows: int | None = Field(
+        description="data rows the file has (blank ones too), once counted"
+    )
+    source: ImportSource | None = Field(
+        default=None, description="where the header was read, once the file is opened"
+    )
     rows_read: int = Field(description="rows matched and written (or checked) so far")
     counts: ImportCounts
     problem: dict[str, Any] | None = Field(

@@ -38,7 +38,7 @@ from clientele_directory.attributes.rules import (
     references,
 )
 from clientele_directory.attributes.service import definitions_for
-from clientele_directory.imports import queries
+from clientele_directory.imports import messages, queries
 from clientele_directory.imports.reader import Opening, ReadPlan, RowReader, readers
 from clientele_directory.imports.rules import (
     Candidate,
@@ -54,6 +54,7 @@ from clientele_directory.imports.rules import (
     RowAction,
     RowProblem,
     RowReport,
+    Staff,
     parse_mapping,
     patch_against,
 )
@@ -134,6 +135,8 @@ class _Importer:
         self.actor = actor_of(principal)
         self.lines: list[RowReport] = []
         self.pending: dict[uuid.UUID, _Update] = {}
+        self.staff: Staff | None = None
+        """The employees a row's responsible may name, read at the first row that names one."""
 
     def _writable(self, directions: list[str] | set[str]) -> bool:
         """Writing, unlike reading, is not granted by seeing all directions (a security officer)."""
@@ -158,6 +161,24 @@ class _Importer:
         inns = sorted({r.inn for r in rows if r.inn})
         domains = sorted({email_domain(e) for r in rows for e in r.emails()})
         return await queries.registered(self.session, inns, domains)
+
+    async def _responsibles(self, rows: list[ParsedRow]) -> None:
+        """Rows naming their responsible get the employee's id, or the problem why none."""
+        named = [r for r in rows if r.responsible is not None]
+        if not named:
+            return
+        if self.staff is None:
+            self.staff = Staff(await queries.visible_staff(self.session, self.principal))
+        for parsed in named:
+            assert parsed.responsible is not None
+            employee_id, problem = self.staff.find(parsed.responsible)
+            if problem is not None:
+                parsed.errors.append(problem)
+                parsed.draft = None
+            elif parsed.draft is not None:
+                parsed.draft = parsed.draft.model_copy(
+                    update={"responsible_employee_id": employee_id}
+                )
 
     async def _employees(self, rows: list[ParsedRow]) -> set[uuid.UUID]:
         ids = {
@@ -201,6 +222,7 @@ class _Importer:
     # --- one chunk ----------------------------------------------------------------------------
 
     async def chunk(self, rows: list[ParsedRow]) -> None:
+        await self._responsibles(rows)
         known = await self._existing(rows)
         blocked_inns, blocked_domains = await self._register(rows)
         active_employees = await self._employees(rows)
@@ -606,8 +628,12 @@ FILE_PART = 1 << 20
 """Bytes of the uploaded file per stored part."""
 
 
-def job_of(row: Any) -> ImportJob:
-    return ImportJob.model_validate(row, from_attributes=True)
+def job_of(row: Any, lang: str = messages.EN) -> ImportJob:
+    """A job as the API shows it, its problem's detail in the language."""
+    job = ImportJob.model_validate(row, from_attributes=True)
+    if job.problem and isinstance(job.problem.get("detail"), str):
+        job.problem["detail"] = messages.detail_in(job.problem["detail"], lang)
+    return job
 
 
 async def submit(
@@ -662,15 +688,19 @@ async def submit(
     return job_of(row)
 
 
-async def get_job(runtime: ServiceRuntime, principal: Principal, job_id: uuid.UUID) -> ImportJob:
+async def get_job(
+    runtime: ServiceRuntime, principal: Principal, job_id: uuid.UUID, lang: str = messages.EN
+) -> ImportJob:
     async with runtime.sessions() as session:
         row = await queries.visible_job(session, principal, job_id)
     if row is None:
         raise NotFound("No such import.")
-    return job_of(row)
+    return job_of(row, lang)
 
 
-async def cancel_job(runtime: ServiceRuntime, principal: Principal, job_id: uuid.UUID) -> ImportJob:
+async def cancel_job(
+    runtime: ServiceRuntime, principal: Principal, job_id: uuid.UUID, lang: str = messages.EN
+) -> ImportJob:
     """Cancel a queued job at once, a running one at its next chunk (its transaction rolled
     back: nothing of it is written). Ended jobs are left as they are."""
     async with runtime.sessions() as session, session.begin():
@@ -686,7 +716,7 @@ async def cancel_job(runtime: ServiceRuntime, principal: Principal, job_id: uuid
         elif row.state == JobState.RUNNING:
             await queries.set_job(session, job_id, None, cancel_requested=True)
         row = await queries.visible_job(session, principal, job_id)
-    return job_of(row)
+    return job_of(row, lang)
 
 
 def _cursor(after: str | None) -> tuple[int, int]:
@@ -706,14 +736,16 @@ async def report_page(
     *,
     after: str | None,
     limit: int,
+    lang: str = messages.EN,
 ) -> ReportPage:
-    """A page of the job's report: rows with errors first, then the others, by row."""
+    """A page of the job's report: rows with errors first, then the others, by row; the
+    messages in the language."""
     cursor = _cursor(after)
     async with runtime.sessions() as session:
         if await queries.visible_job(session, principal, job_id) is None:
             raise NotFound("No such import.")
         found = await queries.report_lines(session, job_id, cursor, limit + 1)
-    items = [RowReport.model_validate(line.line) for line in found[:limit]]
+    items = [messages.line_in(RowReport.model_validate(line.line), lang) for line in found[:limit]]
     more = len(found) > limit
     last = found[limit - 1] if more else None
     return ReportPage(items=items, next_cursor=f"{last.rank}:{last.row}" if last else None)
@@ -735,10 +767,10 @@ def _append_rows(sheet: XlsxStream, rows: list[list[Any]]) -> None:
 
 
 async def failed_rows_xlsx(
-    runtime: ServiceRuntime, principal: Principal, job_id: uuid.UUID
+    runtime: ServiceRuntime, principal: Principal, job_id: uuid.UUID, lang: str = messages.EN
 ) -> IO[bytes]:
     """The rows with errors as read from the file, its header above them, a reason column
-    after them (an .xlsx to correct and import again)."""
+    after them in the language (an .xlsx to correct and import again)."""
     async with runtime.sessions() as session:
         job = await queries.visible_job(session, principal, job_id)
         if job is None:
@@ -749,7 +781,7 @@ async def failed_rows_xlsx(
         async for batch in result.partitions(1000):
             rows = []
             for found in batch:
-                line = RowReport.model_validate(found.line)
+                line = messages.line_in(RowReport.model_validate(found.line), lang)
                 cells = list(found.cells or [])
                 cells += [None] * (len(header) - len(cells))
                 rows.append([line.row, *cells, _reason(line)])

@@ -12,7 +12,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from clientele_directory.imports.rules import map_headers
+from clientele_directory.imports.headers import map_headers
 from clientele_directory.organizations.rules import valid_inn
 from clientele_directory.search.rules import OrganizationFilter
 from clientele_directory.tabular import TabularError

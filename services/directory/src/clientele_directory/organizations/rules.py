@@ -56,22 +56,31 @@ class OrganizationStatus(enum.StrEnum):
 
 
 _EXPONENT = re.compile(r"^\d[.,]\d+E\+?\d+$", re.IGNORECASE)
+_DATE = re.compile(r"^(?:\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?|\d{1,2}[./]\d{1,2}[./]\d{2,4})$")
+"""A date as a spreadsheet cell gives it (ISO from an .xlsx date cell, 01.03.2024 typed)."""
+_EXCEL_TEXT = "(format the column as text)"
 
 
 def valid_inn(value: str) -> str:
-    """The compact INN; ValueError saying what is wrong: an exponent form or a lost leading
-    zero (what Excel does to a number column), the length, the checksum."""
+    """The compact INN; ValueError saying what is wrong: a number in scientific notation, a
+    date or a lost leading zero (what Excel does to a column not formatted as text), the
+    length, the checksum."""
     if ru_inn.is_valid(value):
         return str(ru_inn.compact(value))
     digits = str(ru_inn.compact(value))
     if _EXPONENT.match(digits):
         raise ValueError(
-            f"INN {value} is a number in exponent form: format the column as text in Excel"
+            f"INN {value} is a number in scientific notation: the cell was turned into a number"
+            f" by Excel {_EXCEL_TEXT}"
+        )
+    if _DATE.match(value.strip()):
+        raise ValueError(
+            f"INN holds a date ({value.strip()}): the cell was turned into a date by Excel"
+            f" {_EXCEL_TEXT}"
         )
     if digits.isdigit() and len(digits) in (9, 11):
         raise ValueError(
-            f"INN has {len(digits)} digits: a leading zero lost by Excel? (format the column"
-            " as text)"
+            f"INN has {len(digits)} digits: a leading zero lost by Excel? {_EXCEL_TEXT}"
         )
     if not digits.isdigit() or len(digits) not in (10, 12):
         raise ValueError(f"INN has {len(digits)} characters: 10 or 12 digits expected")
@@ -111,6 +120,10 @@ _KPP = re.compile(r"^[0-9]{4}[0-9A-Z]{2}[0-9]{3}$")
 def _valid_kpp(value: str) -> str:
     """KPP has no checksum: 4 digits (tax office), 2 digits or letters (reason), 3 digits."""
     compact = value.replace(" ", "").upper()
+    if compact.isdigit() and len(compact) == 8:
+        raise PydanticCustomError(
+            "kpp", f"KPP has 8 digits: a leading zero lost by Excel? {_EXCEL_TEXT}"
+        )
     if not _KPP.match(compact):
         raise PydanticCustomError("kpp", "KPP must be 9 characters: NNNNPPNNN")
     return compact

@@ -1,0 +1,158 @@
+"""Telling a text (CSV) file's encoding from the whole file (ADR 43).
+
+Every line is decoded as UTF-8 (a file with a BOM is UTF-8 whatever follows). A file whose
+lines all decode is UTF-8. When some do not, the characters of all lines decide (so a file
+whose line ends are lone CRs, one line here, decides the same): with at least as many valid
+multi-byte UTF-8 characters as bytes that are none, it is UTF-8 with damaged lines, refused
+with the first bad line named (never read as another encoding, which would turn all of its
+Cyrillic into mojibake); otherwise the non-ASCII lines, wherever they are in the file, go to
+charset-normalizer, which picks among the encodings Russian and Western spreadsheets are saved
+in (by a vote of groups of lines, so that one stray byte does not swing it), and the whole file
+is checked in that encoding too. Lines are physical lines (what an editor numbers), from 1.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections import Counter
+from dataclasses import dataclass
+from typing import IO
+
+from charset_normalizer import from_bytes
+
+LEGACY_ENCODINGS = ("cp1251", "koi8_r", "cp866", "mac_cyrillic", "iso8859_5", "cp1252")
+"""What a file that is not UTF-8 may be: Windows-1251 (1C, Excel in Russian), KOI8-R, DOS 866,
+Mac Cyrillic, ISO 8859-5 and Windows-1252 (Excel in Western locales)."""
+
+EVIDENCE_BYTES = 1 << 20
+"""The non-ASCII lines given to the detector, at most (they are taken from the whole file)."""
+VOTES = 8
+
+_NAMES = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8",
+    "cp1251": "Windows-1251",
+    "koi8_r": "KOI8-R",
+    "cp866": "DOS 866",
+    "mac_cyrillic": "Mac Cyrillic",
+    "iso8859_5": "ISO 8859-5",
+    "cp1252": "Windows-1252",
+}
+
+
+class EncodingError(ValueError):
+    """A file that is no text in any one encoding, with the line that shows it."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass(frozen=True)
+class Detected:
+    """A file's encoding: the Python codec and the name people know it by."""
+
+    codec: str
+
+    @property
+    def name(self) -> str:
+        return _NAMES.get(self.codec, self.codec)
+
+
+def _bad_byte(line: bytes, codec: str) -> tuple[int, int]:
+    """``(byte, character)`` of the first byte of a line that does not decode (the character
+    counted from 1)."""
+    try:
+        line.decode(codec)
+    except UnicodeDecodeError as exc:
+        return line[exc.start], len(line[: exc.start].decode(codec, errors="replace")) + 1
+    return 0, 0
+
+
+def _lines(file: IO[bytes]) -> enumerate[bytes]:
+    file.seek(0)
+    return enumerate(file, start=1)
+
+
+def _vote(evidence: list[bytes]) -> str | None:
+    """The encoding most groups of the evidence lines are in, by charset-normalizer. The
+    lines go in VOTES groups of neighbours, so that a stray byte another encoding has (0x98,
+    which Windows-1251 leaves undefined) rules that encoding out of one group, not of all."""
+    size = -(-len(evidence) // VOTES)
+    groups = [b"".join(evidence[at : at + size]) for at in range(0, len(evidence), size)]
+    votes = Counter(
+        best.encoding
+        for group in groups
+        if (best := from_bytes(group, cp_isolation=list(LEGACY_ENCODINGS)).best()) is not None
+    )
+    return votes.most_common(1)[0][0] if votes else None
+
+
+def detect(file: IO[bytes]) -> Detected:
+    """The encoding of the whole text file (EncodingError naming the line that is in none);
+    the file is left at its start."""
+    try:
+        return _detect(file)
+    finally:
+        file.seek(0)
+
+
+def _detect(file: IO[bytes]) -> Detected:
+    file.seek(0)
+    bom = file.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+    first_bad = 0
+    bad = 0
+    """Lines that are not UTF-8."""
+    valid = invalid = 0
+    """Multi-byte UTF-8 characters, and bytes no UTF-8 character takes, in all the lines."""
+    evidence: list[bytes] = []
+    weight = 0
+    for number, line in _lines(file):
+        if line.isascii():
+            continue
+        try:
+            valid += len(line) - len(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            text = line.decode("utf-8", errors="replace")
+            broken = text.count("\ufffd")
+            valid += len(line) - len(text)
+            invalid += broken
+            bad += 1
+            first_bad = first_bad or number
+            if weight < EVIDENCE_BYTES:
+                evidence.append(line)
+                weight += len(line)
+    if not bad:
+        return Detected("utf-8-sig" if bom else "utf-8")
+    if bom or valid >= invalid:
+        file.seek(0)
+        line = next(line for number, line in _lines(file) if number == first_bad)
+        byte, column = _bad_byte(line.removeprefix(codecs.BOM_UTF8), "utf-8")
+        others = f" ({bad} lines in all)" if bad > 1 else ""
+        raise EncodingError(
+            f"line {first_bad} is not UTF-8 text (byte 0x{byte:02X} at character {column}){others},"
+            " while the rest of the file is UTF-8: correct the line or save the file as UTF-8 "
+            "again; nothing was imported",
+            first_bad,
+        )
+    best = _vote(evidence)
+    if best is None:
+        raise EncodingError(
+            f"the file's encoding cannot be told (line {first_bad} is not UTF-8 text, nor "
+            "Windows-1251, KOI8-R or DOS 866); save the file as UTF-8",
+            first_bad,
+        )
+    detected = Detected(best)
+    for number, line in _lines(file):
+        if not line.isascii():
+            try:
+                line.decode(detected.codec)
+            except UnicodeDecodeError:
+                byte, column = _bad_byte(line, detected.codec)
+                raise EncodingError(
+                    f"line {number} is neither UTF-8 nor {detected.name} text (byte 0x{byte:02X} "
+                    f"at character {column}), while the rest of the file is {detected.name}: "
+                    "correct the line or save the file as UTF-8",
+                    number,
+                ) from None
+    return detected
