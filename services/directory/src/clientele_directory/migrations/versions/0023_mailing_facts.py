@@ -1,12 +1,12 @@
 """Campaigns' consent per person and channel, and hard-bounced addresses to review.
 
-Revision ID: 0022
+Revision ID: 0023
 """
 
 from alembic import op
 
-revision = "0022"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 
 
 def upgrade() -> None:
