@@ -91,8 +91,10 @@ async def test_directions_lists_members_and_register_entries_have_state_records(
     assert (renamed.payload["version"], renamed.payload["name"]) == (2, "VIP")
     assert created.payload["kind"] == "static"
     assert created.directions == (code,)
-    change = await changes.wait_for(lambda e: e.type == "directory.list.changed")
-    assert change.aggregate_id == f"list:{list_id}"
+    change = await changes.wait_for(
+        lambda e: e.type == "directory.list.changed" and e.aggregate_id == f"list:{list_id}"
+    )
+    assert (change.payload["change"], change.payload["name"]) == ("created", "Клиенты")
 
     first, again = await members.events_of(f"{list_id}:{a}", 2)
     left = await members.removal_of(f"{list_id}:{a}")
