@@ -23,6 +23,7 @@ from clientele_shared.service_layer import (
     soft_delete_values,
     unit_of_work,
     write_version,
+    write_version_row,
 )
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +45,7 @@ from clientele_pipeline.deals.rules import (
 )
 from clientele_pipeline.pipelines import service as pipelines
 from clientele_pipeline.pipelines.rules import Pipeline, Stage
-from clientele_pipeline.tables import audit_log, deals
+from clientele_pipeline.tables import audit_log, deal_stage_history, deals
 
 KIND = "deal"
 DEAL = Versioned(deals, KIND)
@@ -175,7 +176,7 @@ async def create_in(
     await _client(session, principal, draft.organization_id)
     fields = draft.model_copy(update={"directions": directions})
     await _check_people(session, fields, directions, None)
-    await queries.insert_deal(
+    deal = await queries.insert_deal(
         session,
         {
             **queries.storage_values(fields),
@@ -189,14 +190,8 @@ async def create_in(
             "updated_by": principal.subject,
         },
     )
-    deal = await visible_deal(session, principal, deal_id)
-    await queries.record_move(
-        session,
-        deal=deal,
-        from_stage_id=None,
-        to_stage_id=stage.id,
-        values=_history_values(uow.actor, None, 1, deal.stage_entered_at),
-    )
+    entered = _history_values(uow.actor, None, 1, deal.stage_entered_at)
+    await _record_move(uow, deal, None, stage.id, entered)
     created = changes_between(DealFields(title=deal.title), deal.fields())
     created["title"] = {"old": None, "new": deal.title}
     for name in ("pipeline_id", "stage_id", "organization_id"):
@@ -204,6 +199,20 @@ async def create_in(
     await uow.audit(kind=KIND, entity_id=deal_id, action="created", version=1, changes=created)
     uow.stage(publishing.deal_created(uow.outbox, deal, stage, uow.actor))
     return deal
+
+
+async def _record_move(
+    uow: UnitOfWork,
+    deal: Deal,
+    from_stage_id: uuid.UUID | None,
+    to_stage_id: uuid.UUID,
+    values: dict[str, Any],
+) -> None:
+    """The move's stage history entry, written with the audit entry and the events."""
+    entry = queries.history_entry(
+        deal=deal, from_stage_id=from_stage_id, to_stage_id=to_stage_id, values=values
+    )
+    await uow.append(deal_stage_history, [entry])
 
 
 def _history_values(
@@ -284,7 +293,7 @@ async def write_deal(
     """A new version of a deal locked by ``locked_deal`` (``updated``: its new field values),
     audited and announced as ``deal.changed``."""
     new = current.model_copy(update={**updated, "version": current.version + 1})
-    await write_version(
+    row = await write_version_row(
         uow,
         DEAL,
         current.id,
@@ -295,7 +304,7 @@ async def write_deal(
         changes=changes,
         events=[publishing.deal_changed(uow.outbox, new, changes, uow.actor)],
     )
-    return await _reloaded(uow.session, current.id)
+    return Deal.model_validate(dict(row))
 
 
 async def _reloaded(session: AsyncSession, deal_id: uuid.UUID) -> Deal:
@@ -340,7 +349,7 @@ async def patch_deal(
     assert fields.directions is not None
     await _check_people(uow.session, fields, fields.directions, set(changes))
     new = current.model_copy(update={**fields.model_dump(), "version": current.version + 1})
-    await write_version(
+    row = await write_version_row(
         uow,
         DEAL,
         deal_id,
@@ -359,7 +368,7 @@ async def patch_deal(
             )
         ],
     )
-    return await _reloaded(uow.session, deal_id)
+    return Deal.model_validate(dict(row))
 
 
 async def move_deal(
@@ -427,14 +436,14 @@ async def move_in(
         for name in ("stage_id", "status", "lost_reason")
         if (old := _json(getattr(current, name))) != (value := _json(values[name]))
     }
-    await queries.record_move(
-        uow.session,
-        deal=current,
-        from_stage_id=current.stage_id,
-        to_stage_id=target.id,
-        values=_history_values(uow.actor, move.reason, new.version, moved_at),
+    await _record_move(
+        uow,
+        current,
+        current.stage_id,
+        target.id,
+        _history_values(uow.actor, move.reason, new.version, moved_at),
     )
-    await write_version(
+    row = await write_version_row(
         uow,
         DEAL,
         deal_id,
@@ -454,7 +463,7 @@ async def move_in(
             actor=uow.actor,
         ),
     )
-    return await _reloaded(uow.session, deal_id)
+    return Deal.model_validate(dict(row))
 
 
 def _json(value: Any) -> Any:
