@@ -428,8 +428,7 @@ async def move_in(
         "closed_at": moved_at if status != "open" else None,
         "lost_reason": move.lost_reason if status == "lost" else None,
     }
-    client = await clients.organization(uow.session, current.organization_id)
-    values["client_blocked"] = status == "open" and client is not None and client.blocked
+    values["client_blocked"] = status == "open" and await _client_blocked(uow.session, current)
     new = current.model_copy(update={**values, "version": current.version + 1})
     changes = {
         name: {"old": old, "new": value}
@@ -464,6 +463,15 @@ async def move_in(
         ),
     )
     return Deal.model_validate(dict(row))
+
+
+async def _client_blocked(session: AsyncSession, deal: Deal) -> bool:
+    """Whether the deal's client is blocked: an open deal's flag says it (``follow_client``
+    keeps it under the deal's row lock), a closed one's is read from the client (ADR 53)."""
+    if deal.status == "open":
+        return deal.client_blocked
+    client = await clients.organization(session, deal.organization_id)
+    return client is not None and client.blocked
 
 
 def _json(value: Any) -> Any:
