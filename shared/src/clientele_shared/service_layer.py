@@ -2,8 +2,9 @@
 the append-only audit trail (ADR 20).
 
 A service function opens one :class:`UnitOfWork` per operation: one transaction in which it
-writes its rows, appends audit entries and stages outgoing events; the events reach the outbox
-in that same transaction, just before it commits, and are lost with it when it rolls back.
+writes its rows, appends audit entries and stages outgoing events; the audit entries (and any
+other appended rows) and the events are written in one statement in that same transaction, just
+before it commits, and are lost with it when it rolls back (ADR 53).
 A versioned record (``version``, ``updated_at``, ``updated_by`` columns) changes through
 :meth:`Versioned.lock` then :func:`write_version`: the row locked ``FOR UPDATE``, ``If-Match``
 checked against its version (412), the new values written with ``version + 1``, one audit entry
