@@ -92,11 +92,10 @@ def _directions(principal: Principal, pipeline: Pipeline, requested: list[str] |
     return sorted(set(requested))
 
 
-async def _client(
-    session: AsyncSession, principal: Principal, organization_id: uuid.UUID
-) -> OrganizationRecord:
+def _check_client(
+    principal: Principal, organization_id: uuid.UUID, client: OrganizationRecord | None
+) -> None:
     """The deal's client: known, live and visible to the caller (422), not blocked (409)."""
-    client = await clients.organization(session, organization_id)
     if client is None or client.deleted or not principal.can_see(client.directions):
         raise invalid_field("organization_id", "no such organization", "unknown_reference")
     if client.blocked:
@@ -105,25 +104,43 @@ async def _client(
             kind="counterparty-blocked",
             organization_id=str(organization_id),
         )
-    return client
 
 
-async def _check_people(
-    session: AsyncSession, fields: DealFields, directions: list[str], changed: set[str] | None
+async def _check_references(
+    session: AsyncSession,
+    principal: Principal,
+    fields: DealFields,
+    directions: list[str],
+    changed: set[str] | None,
+    *,
+    organization_id: uuid.UUID | None = None,
 ) -> None:
-    """Contact persons known and live; the responsible employee active in a deal's direction."""
-    if changed is None or "person_ids" in changed:
-        found = await clients.persons_of(session, fields.person_ids)
-        unknown = [str(pid) for pid in fields.person_ids if pid not in found or found[pid].deleted]
-        if unknown:
-            raise invalid_field(
-                "person_ids", f"no such persons: {', '.join(unknown)}", "unknown_reference"
-            )
+    """The client (on creation), the contact persons (known and live) and the responsible
+    employee (active in a deal's direction) that ``changed`` touches (None: all), read from the
+    read models in one statement."""
+    persons = fields.person_ids if changed is None or "person_ids" in changed else []
     employee_id = fields.responsible_employee_id
-    if employee_id is not None and (
-        changed is None or {"responsible_employee_id", "directions"} & changed
-    ):
-        employee = await clients.employee(session, employee_id)
+    if changed is not None and not {"responsible_employee_id", "directions"} & changed:
+        employee_id = None
+    if organization_id is None and not persons and employee_id is None:
+        return
+    found = await clients.references(
+        session,
+        organizations=[organization_id] if organization_id is not None else [],
+        persons=persons,
+        employees=[employee_id] if employee_id is not None else [],
+    )
+    if organization_id is not None:
+        _check_client(principal, organization_id, found.organizations.get(organization_id))
+    unknown = [
+        str(pid) for pid in persons if pid not in found.persons or found.persons[pid].deleted
+    ]
+    if unknown:
+        raise invalid_field(
+            "person_ids", f"no such persons: {', '.join(unknown)}", "unknown_reference"
+        )
+    if employee_id is not None:
+        employee = found.employees.get(employee_id)
         if employee is None or not employee.active:
             raise invalid_field(
                 "responsible_employee_id", "no such active employee", "unknown_reference"
@@ -173,9 +190,10 @@ async def create_in(
     pipeline = await _pipeline(session, principal, draft.pipeline_id)
     stage = _open_stage(pipeline, draft.stage_id)
     directions = _directions(principal, pipeline, draft.directions)
-    await _client(session, principal, draft.organization_id)
     fields = draft.model_copy(update={"directions": directions})
-    await _check_people(session, fields, directions, None)
+    await _check_references(
+        session, principal, fields, directions, None, organization_id=draft.organization_id
+    )
     deal = await queries.insert_deal(
         session,
         {
@@ -347,7 +365,7 @@ async def patch_deal(
         pipeline = await _pipeline(uow.session, principal, current.pipeline_id)
         fields.directions = _directions(principal, pipeline, fields.directions)
     assert fields.directions is not None
-    await _check_people(uow.session, fields, fields.directions, set(changes))
+    await _check_references(uow.session, principal, fields, fields.directions, set(changes))
     new = current.model_copy(update={**fields.model_dump(), "version": current.version + 1})
     row = await write_version_row(
         uow,
