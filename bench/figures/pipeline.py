@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench.figures.http import cpu_seconds
 from bench.figures.interactions import timed_gets
 from bench.figures.services import issuer, service_database, start_service
 from bench.registry import Context, Metric, Target, figure
@@ -196,7 +197,10 @@ async def _clients_and_stages(
         " its stage history row, audit entry, board totals and outbox event), then move the"
         " deals they created to the next stage (POST /v1/deals/{id}/move with If-Match) for the"
         " same time, on the pipeline of `pipeline-board` (100,000 open deals). The relay runs;"
-        " consumers are off. Ratio: to `http-bare` in the same bench run."
+        " consumers are off. Ratio: to `http-bare` in the same bench run. The service's CPU"
+        " per request (user + system time of its process over the timed window, its relay"
+        " included, divided by the requests answered) depends less on what else loads the"
+        " machine than the rates do."
     ),
     metrics=[
         Metric(
@@ -208,6 +212,8 @@ async def _clients_and_stages(
         Metric("create_p99_ms", "create p99", "ms", higher_is_better=False),
         Metric("move_per_s", "stage moves", "req/s", baseline="http-bare.req_per_s"),
         Metric("move_p99_ms", "move p99", "ms", higher_is_better=False),
+        Metric("create_cpu_ms", "service CPU per creation", "ms", higher_is_better=False),
+        Metric("move_cpu_ms", "service CPU per move", "ms", higher_is_better=False),
     ],
     params={"deals": 100_000, "concurrency": 32, "seconds": 10.0, "warmup_s": 2.0},
     quick_params={"seconds": 4.0, "warmup_s": 1.0},
@@ -231,10 +237,19 @@ async def pipeline_deals(ctx: Context) -> dict[str, float]:
     latencies: dict[str, list[float]] = {"create": [], "move": []}
     counts = {"create": 0, "move": 0}
     elapsed = {"create": seconds, "move": seconds}
+    cpu = {"create": 0.0, "move": 0.0}
+
+    async def service_cpu(name: str, start: float, stop: float) -> None:
+        """The service process's CPU seconds over the timed window (its relay included)."""
+        await asyncio.sleep(max(start - loop.time(), 0))
+        began = cpu_seconds(service.process.pid)
+        await asyncio.sleep(max(stop - loop.time(), 0))
+        cpu[name] = cpu_seconds(service.process.pid) - began
 
     async def phase(name: str, work: Any) -> None:
         start = loop.time() + warmup
         stop = start + seconds
+        metered = asyncio.create_task(service_cpu(name, start, stop))
         async with contextlib.AsyncExitStack() as stack:
             pool = [
                 await stack.enter_async_context(httpx.AsyncClient(headers=headers, timeout=60))
@@ -254,6 +269,7 @@ async def pipeline_deals(ctx: Context) -> dict[str, float]:
 
             await asyncio.gather(*(run(n, c) for n, c in enumerate(pool)))
         elapsed[name] = max(min(loop.time(), stop) - start, 1e-9)
+        await metered
 
     async def create(n: int, client: httpx.AsyncClient, turn: int) -> bool:
         body = {
@@ -291,6 +307,8 @@ async def pipeline_deals(ctx: Context) -> dict[str, float]:
         "create_p99_ms": percentile(latencies["create"], 99),
         "move_per_s": counts["move"] / elapsed["move"],
         "move_p99_ms": percentile(latencies["move"], 99),
+        "create_cpu_ms": 1000 * cpu["create"] / max(counts["create"], 1),
+        "move_cpu_ms": 1000 * cpu["move"] / max(counts["move"], 1),
     }
 
 

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from clientele_shared import db as db_module
 from clientele_shared.auth.principal import Principal
+from clientele_shared.bulk import TOGETHER_UP_TO
 from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.catalog import REGISTRY
 from clientele_shared.events.envelope import Envelope
@@ -24,6 +26,7 @@ from clientele_shared.service_layer import (
     create_append_only_table,
     unit_of_work,
     write_version,
+    write_version_row,
 )
 from clientele_testkit.infra import Infrastructure
 from sqlalchemy import (
@@ -34,6 +37,7 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    event,
     func,
     insert,
     select,
@@ -188,3 +192,75 @@ async def test_the_audit_trail_is_append_only(db: Db) -> None:
             async with db.engine.begin() as conn:
                 await conn.execute(text(statement))
     assert await db.count(db.audit) == 1
+
+
+async def test_appended_rows_and_events_are_one_statement_at_the_end(db: Db) -> None:
+    """ADR 53: a versioned write costs the lock, the update and one insert of the audit entries,
+    the other appended rows and the events together; nothing appended is written before."""
+    thing_id = await _thing(db)
+    things = Versioned(db.things, "thing")
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with unit_of_work(db.sessions, db.outbox, db.audit, ALICE) as uow:
+            row = await things.lock(uow.session, thing_id)
+            assert row is not None
+            new = await write_version_row(
+                uow,
+                things,
+                thing_id,
+                current=row["version"],
+                expected={1},
+                values={"name": "b"},
+                action="renamed",
+                events=[_deleted(db, thing_id, 2)],
+            )
+            await uow.audit(kind="thing", entity_id=thing_id, action="seen", version=2)
+            await uow.append(db.things, [{"id": uuid.uuid4(), "name": "c", "version": 1}])
+            written = await uow.session.scalar(select(func.count()).select_from(db.audit))
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert (new["name"], new["version"], new["updated_by"]) == ("b", 2, "alice")
+    assert written == 0
+    assert statements == ["SELECT", "UPDATE", "SELECT", "WITH", "NOTIFY"]  # no relay: NOTIFY
+    assert await db.count(db.things) == 2
+    assert await db.count(db.outbox.table) == 1
+    async with db.sessions() as session:
+        trail = await audit_trail(session, db.audit, "thing", thing_id)
+    assert [entry.action for entry in trail] == ["renamed", "seen"]
+
+
+async def test_many_appended_rows_are_written_too(db: Db) -> None:
+    ids = [uuid.uuid4() for _ in range(TOGETHER_UP_TO + 5)]
+    async with unit_of_work(db.sessions, db.outbox, db.audit, ALICE) as uow:
+        await uow.audit_many(kind="thing", action="seen", entries=[(i, 1, {}) for i in ids])
+        uow.stage(*(_deleted(db, i, 1) for i in ids[:3]))
+    assert await db.count(db.audit) == len(ids)
+    assert await db.count(db.outbox.table) == 3
+
+
+async def test_an_idle_pooled_connection_that_died_is_replaced(
+    infra: Infrastructure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool pings a connection idle for PING_AFTER_IDLE_S before handing it out (one round
+    trip, instead of pool_pre_ping's three before every transaction) and replaces a dead one."""
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 0.0)
+    engine = create_engine(infra.database_url("clientele_test"), pool_size=1, max_overflow=0)
+    admin = create_engine(infra.database_url("clientele_test"), pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            first = await conn.scalar(text("SELECT pg_backend_pid()"))
+        async with admin.connect() as other:
+            # with a timeout, it returns once the backend is gone
+            terminate = text("SELECT pg_terminate_backend(:pid, 10000)")
+            assert await other.scalar(terminate, {"pid": first})
+        async with engine.connect() as conn:
+            second = await conn.scalar(text("SELECT pg_backend_pid()"))
+        assert second != first
+    finally:
+        await engine.dispose()
+        await admin.dispose()

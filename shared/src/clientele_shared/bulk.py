@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import Table
+from sqlalchemy import Table, insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,3 +49,29 @@ class Copy:
             self.table.name, records=self.records, columns=self.columns
         )
         return True
+
+
+TOGETHER_UP_TO = 20
+"""Batches of at most this many rows each are written in one statement by :func:`insert_together`
+(a statement per row count is compiled and cached; larger batches go one statement each)."""
+
+
+async def insert_together(
+    session: AsyncSession, batches: Sequence[tuple[Table, list[Any]]]
+) -> None:
+    """Rows of several tables (each table once) in one round trip: the first batches as
+    data-modifying CTEs of the last one's multi-row INSERT (PostgreSQL runs every one of
+    them, in the caller's transaction). Batches larger than ``TOGETHER_UP_TO`` rows are
+    written one statement each, as a plain executemany."""
+    batches = [(table, rows) for table, rows in batches if rows]
+    if not batches:
+        return
+    if any(len(rows) > TOGETHER_UP_TO for _, rows in batches):
+        for table, rows in batches:
+            await session.execute(insert(table), rows)
+        return
+    *first, (last_table, last_rows) = batches
+    statement = insert(last_table).values(last_rows)
+    for n, (table, rows) in enumerate(first):
+        statement = statement.add_cte(insert(table).values(rows).cte(f"together_{n}"))
+    await session.execute(statement)

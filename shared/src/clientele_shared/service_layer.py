@@ -2,8 +2,9 @@
 the append-only audit trail (ADR 20).
 
 A service function opens one :class:`UnitOfWork` per operation: one transaction in which it
-writes its rows, appends audit entries and stages outgoing events; the events reach the outbox
-in that same transaction, just before it commits, and are lost with it when it rolls back.
+writes its rows, appends audit entries and stages outgoing events; the audit entries (and any
+other appended rows) and the events are written in one statement in that same transaction, just
+before it commits, and are lost with it when it rolls back (ADR 53).
 A versioned record (``version``, ``updated_at``, ``updated_by`` columns) changes through
 :meth:`Versioned.lock` then :func:`write_version`: the row locked ``FOR UPDATE``, ``If-Match``
 checked against its version (412), the new values written with ``version + 1``, one audit entry
@@ -46,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clientele_shared.auth.access import writable_directions
 from clientele_shared.auth.principal import Principal
-from clientele_shared.bulk import COPY_FROM, Copy
+from clientele_shared.bulk import COPY_FROM, Copy, insert_together
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.http.concurrency import PreconditionFailed, check_version
@@ -158,6 +159,8 @@ class UnitOfWork:
         audit_log: Table | None,
         actor: Actor,
         actor_name: str | None = None,
+        *,
+        batched: bool = False,
     ) -> None:
         self.session = session
         self.outbox = outbox
@@ -165,6 +168,24 @@ class UnitOfWork:
         self.actor = actor
         self.actor_name = actor_name
         self.events: list[Envelope] = []
+        # batched (unit_of_work, within): appended rows wait for finish(), else written at once
+        self._appended: dict[Table, list[dict[str, Any]]] | None = {} if batched else None
+
+    async def append(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+        """Rows of an append-only table (the audit trail, a history) that nothing in the
+        operation reads back: written when it ends, in one statement with its events (ADR 53)."""
+        if self._appended is None:
+            await insert_together(self.session, [(table, list(rows))])
+        else:
+            self._appended.setdefault(table, []).extend(rows)
+
+    async def finish(self) -> None:
+        """Write the appended rows and stage the events in the outbox, in one statement."""
+        appended = self._appended or {}
+        if self._appended is not None:
+            self._appended = {}
+        events, self.events = self.events, []
+        await self.outbox.add_many(self.session, events, together=list(appended.items()))
 
     def stage(self, *envelopes: Envelope) -> None:
         """Events to write to the outbox when the operation commits."""
@@ -200,8 +221,7 @@ class UnitOfWork:
         operation's records, all changed the same way by the same actor)."""
         if self.audit_log is None:
             raise RuntimeError("this service keeps no audit trail")
-        await append_audit(
-            self.session,
+        rows = audit_rows(
             self.audit_log,
             self.actor,
             kind=kind,
@@ -210,6 +230,10 @@ class UnitOfWork:
             actor_name=self.actor_name,
             note=note,
         )
+        if len(rows) >= COPY_FROM:
+            await Copy.of(self.audit_log, rows).write(self.session)
+        else:
+            await self.append(self.audit_log, rows)
 
 
 async def append_audit(
@@ -225,6 +249,32 @@ async def append_audit(
 ) -> None:
     """Append one audit entry per ``(entity_id, version, changes)`` in the session's transaction
     (what :meth:`UnitOfWork.audit_many` does; for code that has a session but no unit of work)."""
+    rows = audit_rows(
+        audit_log,
+        actor,
+        kind=kind,
+        action=action,
+        entries=entries,
+        actor_name=actor_name,
+        note=note,
+    )
+    if len(rows) >= COPY_FROM:
+        await Copy.of(audit_log, rows).write(session)
+    elif rows:
+        await session.execute(insert(audit_log), rows)
+
+
+def audit_rows(
+    audit_log: Table,
+    actor: Actor,
+    *,
+    kind: str,
+    action: str,
+    entries: Iterable[tuple[uuid.UUID, int | None, dict[str, Any]]],
+    actor_name: str | None = None,
+    note: str | None = None,
+) -> list[dict[str, Any]]:
+    """The audit trail's rows of ``entries``."""
     columns = audit_log.c
     # The shared shape (audit_table) names the entity by kind and id; an older trail of one
     # kind of record (interactions' interaction_audit) keys it by a "<kind>_id" column.
@@ -239,14 +289,10 @@ async def append_audit(
         "note": note,
     }
     common = {name: value for name, value in common.items() if name in columns}
-    rows = [
+    return [
         {**common, entity: entity_id, "version": version, "changes": changes}
         for entity_id, version, changes in entries
     ]
-    if len(rows) >= COPY_FROM:
-        await Copy.of(audit_log, rows).write(session)
-    elif rows:
-        await session.execute(insert(audit_log), rows)
 
 
 @asynccontextmanager
@@ -256,17 +302,18 @@ async def unit_of_work(
     audit_log: Table | None,
     author: Principal | Actor,
 ) -> AsyncIterator[UnitOfWork]:
-    """Open a transaction; on a clean exit stage the collected events in the outbox and commit,
-    on an exception roll everything back (rows, audit entries and events alike). A service
+    """Open a transaction; on a clean exit write the appended rows (audit entries...) and stage
+    the collected events in the outbox, in one statement, and commit; on an exception roll
+    everything back (rows, audit entries and events alike). A service
     without an audit trail (the notifier: its delivery log is its record) passes None."""
     if isinstance(author, Principal):
         actor, name = actor_of(author), author.name
     else:
         actor, name = author, None
     async with sessions() as session, session.begin():
-        uow = UnitOfWork(session, outbox, audit_log, actor, name)
+        uow = UnitOfWork(session, outbox, audit_log, actor, name, batched=True)
         yield uow
-        await outbox.add_many(session, uow.events)
+        await uow.finish()
 
 
 @asynccontextmanager
@@ -278,10 +325,11 @@ async def within(
     actor_name: str | None = None,
 ) -> AsyncIterator[UnitOfWork]:
     """A unit of work inside a transaction someone else owns (an event consumer's inbox
-    transaction): the events are staged when the block ends; the owner commits."""
-    uow = UnitOfWork(session, outbox, audit_log, actor, actor_name)
+    transaction): the appended rows and the events are written when the block ends; the owner
+    commits."""
+    uow = UnitOfWork(session, outbox, audit_log, actor, actor_name, batched=True)
     yield uow
-    await outbox.add_many(session, uow.events)
+    await uow.finish()
 
 
 async def read_snapshot(session: AsyncSession) -> None:
@@ -331,18 +379,74 @@ async def write_version(
     412 unless ``expected`` (the versions ``If-Match`` names) holds ``current``. The audit entry
     records ``changes`` (``{field: {old, new}}``); ``events`` are staged in the unit of work.
     """
+    await _write_version(
+        uow, record, entity_id, current, expected, values, action, changes, note, events
+    )
+    return current + 1
+
+
+async def write_version_row(
+    uow: UnitOfWork,
+    record: Versioned,
+    entity_id: uuid.UUID,
+    *,
+    current: int,
+    expected: set[int],
+    values: dict[str, Any],
+    action: str,
+    changes: dict[str, Any] | None = None,
+    note: str | None = None,
+    events: Iterable[Envelope] = (),
+) -> RowMapping:
+    """:func:`write_version` answering the record's new row, as the update returned it (no
+    second read of what was just written)."""
+    row = await _write_version(
+        uow,
+        record,
+        entity_id,
+        current,
+        expected,
+        values,
+        action,
+        changes,
+        note,
+        events,
+        returning=True,
+    )
+    assert row is not None
+    return row
+
+
+async def _write_version(
+    uow: UnitOfWork,
+    record: Versioned,
+    entity_id: uuid.UUID,
+    current: int,
+    expected: set[int],
+    values: dict[str, Any],
+    action: str,
+    changes: dict[str, Any] | None,
+    note: str | None,
+    events: Iterable[Envelope],
+    *,
+    returning: bool = False,
+) -> RowMapping | None:
     check_version(expected, current)
     version = current + 1
     key = record.table.c[record.key]
-    result = cast(
-        CursorResult[Any],
-        await uow.session.execute(
-            update(record.table)
-            .where(key == entity_id, record.table.c.version == current)
-            .values(**values, version=version, updated_at=func.now(), updated_by=uow.actor.subject)
-        ),
+    statement = (
+        update(record.table)
+        .where(key == entity_id, record.table.c.version == current)
+        .values(**values, version=version, updated_at=func.now(), updated_by=uow.actor.subject)
     )
-    if result.rowcount != 1:  # not locked by the caller and changed meanwhile
+    row: RowMapping | None = None
+    if returning:
+        row = (await uow.session.execute(statement.returning(record.table))).mappings().first()
+        written = row is not None
+    else:
+        result = cast(CursorResult[Any], await uow.session.execute(statement))
+        written = result.rowcount == 1
+    if not written:  # not locked by the caller and changed meanwhile
         raise PreconditionFailed(current + 1)
     await uow.audit(
         kind=record.kind,
@@ -353,7 +457,7 @@ async def write_version(
         note=note,
     )
     uow.stage(*events)
-    return version
+    return row
 
 
 @dataclass(frozen=True)

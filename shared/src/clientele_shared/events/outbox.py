@@ -17,7 +17,7 @@ from sqlalchemy import Table, delete, event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
-from clientele_shared.bulk import COPY_FROM, Copy
+from clientele_shared.bulk import COPY_FROM, Copy, insert_together
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.feeds import DirectionFeeds, FeedRecord, routing_headers
 from clientele_shared.events.registry import Registry
@@ -113,15 +113,24 @@ class Outbox:
         await self.add_many(session, [envelope])
         return envelope
 
-    async def add_many(self, session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
+    async def add_many(
+        self,
+        session: AsyncSession,
+        envelopes: Sequence[Envelope],
+        *,
+        together: Sequence[tuple[Table, list[dict[str, Any]]]] = (),
+    ) -> None:
         """Stage events with one multi-row insert (a COPY from ``COPY_FROM`` events), in the
-        caller's transaction; the relay is woken when it commits."""
-        if not envelopes:
-            return
+        caller's transaction; the relay is woken when it commits. ``together``: other tables'
+        rows (the operation's audit entries...) written in the same statement."""
         if len(envelopes) >= COPY_FROM:
+            await insert_together(session, together)
             await Copy.of(self.table, self.rows(envelopes)).write(session)
         else:
-            await session.execute(insert(self.table), self.rows(envelopes))
+            rows = self.rows(envelopes)
+            await insert_together(session, [*together, (self.table, rows)])
+        if not envelopes:
+            return
         await self.stage_state(session, envelopes)
         await self.signal(session)
 

@@ -12,6 +12,7 @@ READ_MODELS = DirectoryReadModels(directory)
 organization = READ_MODELS.organization
 persons_of = READ_MODELS.persons_of
 employee = READ_MODELS.employee
+references = READ_MODELS.references
 apply_organization = READ_MODELS.apply_organization
 apply_person = READ_MODELS.apply_person
 apply_employee = READ_MODELS.apply_employee

@@ -36,20 +36,21 @@ async def load(
     return Deal.model_validate(dict(row)), bool(row["client_hidden"])
 
 
-async def insert_deal(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(insert(deals).values(**values))
+async def insert_deal(session: AsyncSession, values: dict[str, Any]) -> Deal:
+    """The new deal as written (RETURNING: no second read)."""
+    row = (await session.execute(insert(deals).values(**values).returning(deals))).mappings().one()
+    return Deal.model_validate(dict(row))
 
 
-async def record_move(
-    session: AsyncSession,
+def history_entry(
     *,
     deal: Deal,
     from_stage_id: uuid.UUID | None,
     to_stage_id: uuid.UUID,
     values: dict[str, Any],
-) -> None:
-    """One entry of the append-only stage history; a move also records when the deal had
-    entered the stage it leaves (the previous entry's time)."""
+) -> dict[str, Any]:
+    """One row of the append-only stage history; a move also records when the deal had
+    entered the stage it leaves (the previous entry's time, read by the insert itself)."""
     history = deal_stage_history
     entered = (
         select(history.c.moved_at)
@@ -60,16 +61,14 @@ async def record_move(
         if from_stage_id is not None
         else None
     )
-    await session.execute(
-        insert(history).values(
-            deal_id=deal.id,
-            pipeline_id=deal.pipeline_id,
-            from_stage_id=from_stage_id,
-            to_stage_id=to_stage_id,
-            from_entered_at=entered,
-            **values,
-        )
-    )
+    return {
+        "deal_id": deal.id,
+        "pipeline_id": deal.pipeline_id,
+        "from_stage_id": from_stage_id,
+        "to_stage_id": to_stage_id,
+        "from_entered_at": entered,
+        **values,
+    }
 
 
 async def history(session: AsyncSession, deal_id: uuid.UUID) -> list[StageHistoryEntry]:

@@ -23,6 +23,7 @@ from clientele_shared.service_layer import (
     soft_delete_values,
     unit_of_work,
     write_version,
+    write_version_row,
 )
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +45,7 @@ from clientele_pipeline.deals.rules import (
 )
 from clientele_pipeline.pipelines import service as pipelines
 from clientele_pipeline.pipelines.rules import Pipeline, Stage
-from clientele_pipeline.tables import audit_log, deals
+from clientele_pipeline.tables import audit_log, deal_stage_history, deals
 
 KIND = "deal"
 DEAL = Versioned(deals, KIND)
@@ -91,11 +92,10 @@ def _directions(principal: Principal, pipeline: Pipeline, requested: list[str] |
     return sorted(set(requested))
 
 
-async def _client(
-    session: AsyncSession, principal: Principal, organization_id: uuid.UUID
-) -> OrganizationRecord:
+def _check_client(
+    principal: Principal, organization_id: uuid.UUID, client: OrganizationRecord | None
+) -> None:
     """The deal's client: known, live and visible to the caller (422), not blocked (409)."""
-    client = await clients.organization(session, organization_id)
     if client is None or client.deleted or not principal.can_see(client.directions):
         raise invalid_field("organization_id", "no such organization", "unknown_reference")
     if client.blocked:
@@ -104,25 +104,43 @@ async def _client(
             kind="counterparty-blocked",
             organization_id=str(organization_id),
         )
-    return client
 
 
-async def _check_people(
-    session: AsyncSession, fields: DealFields, directions: list[str], changed: set[str] | None
+async def _check_references(
+    session: AsyncSession,
+    principal: Principal,
+    fields: DealFields,
+    directions: list[str],
+    changed: set[str] | None,
+    *,
+    organization_id: uuid.UUID | None = None,
 ) -> None:
-    """Contact persons known and live; the responsible employee active in a deal's direction."""
-    if changed is None or "person_ids" in changed:
-        found = await clients.persons_of(session, fields.person_ids)
-        unknown = [str(pid) for pid in fields.person_ids if pid not in found or found[pid].deleted]
-        if unknown:
-            raise invalid_field(
-                "person_ids", f"no such persons: {', '.join(unknown)}", "unknown_reference"
-            )
+    """The client (on creation), the contact persons (known and live) and the responsible
+    employee (active in a deal's direction) that ``changed`` touches (None: all), read from the
+    read models in one statement."""
+    persons = fields.person_ids if changed is None or "person_ids" in changed else []
     employee_id = fields.responsible_employee_id
-    if employee_id is not None and (
-        changed is None or {"responsible_employee_id", "directions"} & changed
-    ):
-        employee = await clients.employee(session, employee_id)
+    if changed is not None and not {"responsible_employee_id", "directions"} & changed:
+        employee_id = None
+    if organization_id is None and not persons and employee_id is None:
+        return
+    found = await clients.references(
+        session,
+        organizations=[organization_id] if organization_id is not None else [],
+        persons=persons,
+        employees=[employee_id] if employee_id is not None else [],
+    )
+    if organization_id is not None:
+        _check_client(principal, organization_id, found.organizations.get(organization_id))
+    unknown = [
+        str(pid) for pid in persons if pid not in found.persons or found.persons[pid].deleted
+    ]
+    if unknown:
+        raise invalid_field(
+            "person_ids", f"no such persons: {', '.join(unknown)}", "unknown_reference"
+        )
+    if employee_id is not None:
+        employee = found.employees.get(employee_id)
         if employee is None or not employee.active:
             raise invalid_field(
                 "responsible_employee_id", "no such active employee", "unknown_reference"
@@ -172,10 +190,11 @@ async def create_in(
     pipeline = await _pipeline(session, principal, draft.pipeline_id)
     stage = _open_stage(pipeline, draft.stage_id)
     directions = _directions(principal, pipeline, draft.directions)
-    await _client(session, principal, draft.organization_id)
     fields = draft.model_copy(update={"directions": directions})
-    await _check_people(session, fields, directions, None)
-    await queries.insert_deal(
+    await _check_references(
+        session, principal, fields, directions, None, organization_id=draft.organization_id
+    )
+    deal = await queries.insert_deal(
         session,
         {
             **queries.storage_values(fields),
@@ -189,14 +208,8 @@ async def create_in(
             "updated_by": principal.subject,
         },
     )
-    deal = await visible_deal(session, principal, deal_id)
-    await queries.record_move(
-        session,
-        deal=deal,
-        from_stage_id=None,
-        to_stage_id=stage.id,
-        values=_history_values(uow.actor, None, 1, deal.stage_entered_at),
-    )
+    entered = _history_values(uow.actor, None, 1, deal.stage_entered_at)
+    await _record_move(uow, deal, None, stage.id, entered)
     created = changes_between(DealFields(title=deal.title), deal.fields())
     created["title"] = {"old": None, "new": deal.title}
     for name in ("pipeline_id", "stage_id", "organization_id"):
@@ -204,6 +217,20 @@ async def create_in(
     await uow.audit(kind=KIND, entity_id=deal_id, action="created", version=1, changes=created)
     uow.stage(publishing.deal_created(uow.outbox, deal, stage, uow.actor))
     return deal
+
+
+async def _record_move(
+    uow: UnitOfWork,
+    deal: Deal,
+    from_stage_id: uuid.UUID | None,
+    to_stage_id: uuid.UUID,
+    values: dict[str, Any],
+) -> None:
+    """The move's stage history entry, written with the audit entry and the events."""
+    entry = queries.history_entry(
+        deal=deal, from_stage_id=from_stage_id, to_stage_id=to_stage_id, values=values
+    )
+    await uow.append(deal_stage_history, [entry])
 
 
 def _history_values(
@@ -284,7 +311,7 @@ async def write_deal(
     """A new version of a deal locked by ``locked_deal`` (``updated``: its new field values),
     audited and announced as ``deal.changed``."""
     new = current.model_copy(update={**updated, "version": current.version + 1})
-    await write_version(
+    row = await write_version_row(
         uow,
         DEAL,
         current.id,
@@ -295,7 +322,7 @@ async def write_deal(
         changes=changes,
         events=[publishing.deal_changed(uow.outbox, new, changes, uow.actor)],
     )
-    return await _reloaded(uow.session, current.id)
+    return Deal.model_validate(dict(row))
 
 
 async def _reloaded(session: AsyncSession, deal_id: uuid.UUID) -> Deal:
@@ -338,9 +365,9 @@ async def patch_deal(
         pipeline = await _pipeline(uow.session, principal, current.pipeline_id)
         fields.directions = _directions(principal, pipeline, fields.directions)
     assert fields.directions is not None
-    await _check_people(uow.session, fields, fields.directions, set(changes))
+    await _check_references(uow.session, principal, fields, fields.directions, set(changes))
     new = current.model_copy(update={**fields.model_dump(), "version": current.version + 1})
-    await write_version(
+    row = await write_version_row(
         uow,
         DEAL,
         deal_id,
@@ -359,7 +386,7 @@ async def patch_deal(
             )
         ],
     )
-    return await _reloaded(uow.session, deal_id)
+    return Deal.model_validate(dict(row))
 
 
 async def move_deal(
@@ -419,22 +446,21 @@ async def move_in(
         "closed_at": moved_at if status != "open" else None,
         "lost_reason": move.lost_reason if status == "lost" else None,
     }
-    client = await clients.organization(uow.session, current.organization_id)
-    values["client_blocked"] = status == "open" and client is not None and client.blocked
+    values["client_blocked"] = status == "open" and await _client_blocked(uow.session, current)
     new = current.model_copy(update={**values, "version": current.version + 1})
     changes = {
         name: {"old": old, "new": value}
         for name in ("stage_id", "status", "lost_reason")
         if (old := _json(getattr(current, name))) != (value := _json(values[name]))
     }
-    await queries.record_move(
-        uow.session,
-        deal=current,
-        from_stage_id=current.stage_id,
-        to_stage_id=target.id,
-        values=_history_values(uow.actor, move.reason, new.version, moved_at),
+    await _record_move(
+        uow,
+        current,
+        current.stage_id,
+        target.id,
+        _history_values(uow.actor, move.reason, new.version, moved_at),
     )
-    await write_version(
+    row = await write_version_row(
         uow,
         DEAL,
         deal_id,
@@ -454,7 +480,16 @@ async def move_in(
             actor=uow.actor,
         ),
     )
-    return await _reloaded(uow.session, deal_id)
+    return Deal.model_validate(dict(row))
+
+
+async def _client_blocked(session: AsyncSession, deal: Deal) -> bool:
+    """Whether the deal's client is blocked: an open deal's flag says it (``follow_client``
+    keeps it under the deal's row lock), a closed one's is read from the client (ADR 53)."""
+    if deal.status == "open":
+        return deal.client_blocked
+    client = await clients.organization(session, deal.organization_id)
+    return client is not None and client.blocked
 
 
 def _json(value: Any) -> Any:

@@ -7,34 +7,48 @@ from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
-from sqlalchemy import Select, exists, select
+from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, Select, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.pipelines.rules import Pipeline, Stage
 from clientele_pipeline.tables import deals, pipelines, stages
 
+_PIPELINE_COLUMNS = [(f"pipelines_{column.name}", column.name) for column in pipelines.c]
+_STAGE_COLUMNS = [(f"stages_{column.name}", column.name) for column in stages.c]
+
 
 async def load(
     session: AsyncSession, pipeline_id: uuid.UUID, *, lock: str | None = None
 ) -> Pipeline | None:
-    """A pipeline with its live stages in order; ``lock`` 'update' or 'share' locks its row."""
-    stmt: Select[Any] = select(pipelines).where(pipelines.c.id == pipeline_id)
-    if lock == "update":
-        stmt = stmt.with_for_update()
-    elif lock == "share":
-        stmt = stmt.with_for_update(read=True)
-    row = (await session.execute(stmt)).mappings().first()
-    if row is None:
-        return None
-    rows = (
-        await session.execute(
-            select(stages)
-            .where(stages.c.pipeline_id == pipeline_id, ~stages.c.deleted)
-            .order_by(stages.c.position)
+    """A pipeline with its live stages in order, in one statement (a row per stage); ``lock``
+    'update' or 'share' locks the pipeline's row."""
+    stmt: Select[Any] = (
+        select(pipelines, stages)
+        .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
+        .select_from(
+            pipelines.outerjoin(
+                stages, and_(stages.c.pipeline_id == pipelines.c.id, ~stages.c.deleted)
+            )
         )
-    ).mappings()
+        .where(pipelines.c.id == pipeline_id)
+        .order_by(stages.c.position)
+    )
+    if lock == "update":
+        stmt = stmt.with_for_update(of=pipelines)
+    elif lock == "share":
+        stmt = stmt.with_for_update(read=True, of=pipelines)
+    rows = (await session.execute(stmt)).mappings().all()
+    if not rows:
+        return None
     return Pipeline.model_validate(
-        {**row, "stages": [Stage.model_validate(dict(stage)) for stage in rows]}
+        {
+            **{name: rows[0][label] for label, name in _PIPELINE_COLUMNS},
+            "stages": [
+                Stage.model_validate({name: row[label] for label, name in _STAGE_COLUMNS})
+                for row in rows
+                if row["stages_id"] is not None
+            ],
+        }
     )
 
 
