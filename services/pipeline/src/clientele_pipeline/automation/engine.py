@@ -715,7 +715,7 @@ POLL_SECONDS = 0.25
 """The longest the scheduler sleeps: a delayed action runs within this of its due time."""
 
 
-DUE_BATCH = 20
+DUE_BATCH = 50
 """Delayed actions run in one transaction (one commit for several when they pile up; few
 enough that the last one's commit follows its run closely)."""
 
@@ -729,14 +729,26 @@ async def run_due(
     savepoint: one that breaks is recorded as failed and the others commit); how many ran.
     The rule's version that fired decides; its conditions are evaluated again on the deal as
     it is now and a disabled or deleted rule, a deleted deal or a condition no longer holding
-    is a recorded skip."""
+    is a recorded skip. The batch's rules' state and deals are read (and the deals locked)
+    in one query each, and its step records and schedule marks written in one each."""
     async with sessions() as session, session.begin():
         taken = await queries.take_due(session, DUE_BATCH)
+        if not taken:
+            return 0
+        live = await queries.live_rules(session, {due["rule_id"] for due in taken})
+        found = await queries.locked_deals(session, {due["deal_id"] for due in taken})
+        records: list[dict[str, Any]] = []
+        done: list[tuple[uuid.UUID, int]] = []
         for due in taken:
             started = time.perf_counter()
+            deal = found.pop(due["deal_id"], None)  # a second step on it reads it again
+            if deal is None:
+                deal = await deal_queries.load(session, due["deal_id"], lock=True)
             try:
                 async with session.begin_nested():
-                    record = await _run_one_due(session, outbox, due, interactions)
+                    record = await _run_one_due(
+                        session, outbox, due, due["rule_id"] in live, deal, interactions
+                    )
             except Exception as exc:  # a broken row never blocks the schedule
                 log.exception("a delayed automation action broke", firing_id=due["firing_id"])
                 record = {"status": "failed", "error": repr(exc)[:2000], "detail": {}}
@@ -748,10 +760,10 @@ async def run_due(
             }
             record.setdefault("duration_ms", elapsed_ms(started))
             record.setdefault("error", None)
-            retry_at = await _retry(session, record)
-            await queries.update_step(session, record)
-            if retry_at is None:
-                await queries.mark_done(session, due["firing_id"], due["position"])
+            if await _retry(session, record) is None:
+                done.append((due["firing_id"], due["position"]))
+            records.append(record)
+        await queries.finish_due(session, records, done)
     return len(taken)
 
 
@@ -772,12 +784,16 @@ async def _retry(session: AsyncSession, record: dict[str, Any]) -> datetime | No
 
 
 async def _run_one_due(
-    session: AsyncSession, outbox: Outbox, due: Any, interactions: Interactions | None
+    session: AsyncSession,
+    outbox: Outbox,
+    due: Any,
+    live: bool,
+    found: tuple[Deal, bool] | None,
+    interactions: Interactions | None,
 ) -> dict[str, Any]:
+    """One delayed step of a batch (``live``: its rule is on; ``found``: its deal, locked)."""
     firing_id, position = due["firing_id"], due["position"]
     rule = await queries.rule_version(session, due["rule_id"], due["rule_version"])
-    live = await queries.rule_live(session, due["rule_id"])
-    found = await deal_queries.load(session, due["deal_id"], lock=True)
     assert rule is not None
     action = rule.actions[position]
     if not live:
@@ -790,8 +806,7 @@ async def _run_one_due(
         reason = "the conditions no longer hold"
         return {"status": "skipped", "detail": {"skipped": reason, "conditions": checks}}
     author = await queries.author_of(session, rule.id, rule.version)
-    step = await queries.step_of(session, firing_id, position)
-    attempt = int(step["detail"].get("next_attempt", 1)) if step else 1
+    attempt = int(due["step_detail"].get("next_attempt", 1))
     return await _step(
         session,
         outbox,
