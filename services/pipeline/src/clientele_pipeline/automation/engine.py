@@ -425,7 +425,7 @@ async def _act(
     if isinstance(action, SetField | AddTags | RemoveTags | SetResponsible):
         patch = _patch(deal, action)
         new = await deals.patch_deal(
-            uow, principal, deal_id, DealPatch.model_validate(patch), expected
+            uow, principal, deal_id, DealPatch.model_validate(patch), expected, deal
         )
         return {"version": new.version, "patch": patch}
     if isinstance(action, MoveToStage):
@@ -767,6 +767,28 @@ async def run_due(
     return len(taken)
 
 
+DUE_WORKERS = 3
+"""Batches of due actions one replica runs at once (each in its own transaction and
+connection; ``SKIP LOCKED`` gives them different actions): one batch's database round trips
+overlap another's work."""
+
+
+async def drain_due(
+    sessions: async_sessionmaker[AsyncSession],
+    outbox: Outbox,
+    interactions: Interactions | None = None,
+) -> None:
+    """Run due delayed actions until none is due, ``DUE_WORKERS`` batches at a time."""
+
+    async def worker() -> None:
+        while await run_due(sessions, outbox, interactions):
+            pass
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(DUE_WORKERS):
+            group.create_task(worker())
+
+
 async def _retry(session: AsyncSession, record: dict[str, Any]) -> datetime | None:
     """A step whose peer was unavailable: rescheduled after its back-off (when), or failed
     for good after the last attempt (None)."""
@@ -831,8 +853,7 @@ async def scheduler(
     prune_at = 0.0
     while True:
         try:
-            while await run_due(sessions, outbox, interactions):
-                pass
+            await drain_due(sessions, outbox, interactions)
             while await run_due_watch(sessions, outbox):
                 pass
             if time.monotonic() >= prune_at:

@@ -323,9 +323,12 @@ async def patch_deal(
     deal_id: uuid.UUID,
     patch: DealPatch,
     expected: set[int],
+    current: Deal | None = None,
 ) -> Deal:
-    """``update_deal`` inside a unit of work someone else owns (automation's actions)."""
-    current = await locked_deal(uow, principal, deal_id)
+    """``update_deal`` inside a unit of work someone else owns (automation's actions;
+    ``current``: the deal as ``locked_deal`` returned it in this unit of work, not read again)."""
+    if current is None:
+        current = await locked_deal(uow, principal, deal_id)
     check_version(expected, current.version)
     try:
         fields = patched_fields(current.fields(), patch)
