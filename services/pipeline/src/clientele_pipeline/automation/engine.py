@@ -362,16 +362,18 @@ async def _step(
     deal_id: uuid.UUID,
     attempt: int = 1,
     interactions: Interactions | None = None,
+    locked: tuple[Deal, bool] | None = None,
 ) -> dict[str, Any]:
     """Run one action in a savepoint (its events name the firing as their cause); the step's
-    record: done, skipped (why), retrying (a peer unavailable) or failed (the error)."""
+    record: done, skipped (why), retrying (a peer unavailable) or failed (the error).
+    ``locked``: the deal as this transaction locked and read it, unchanged since."""
     started = time.perf_counter()
     record: dict[str, Any] = {"firing_id": firing_id, "position": position, "kind": action.kind}
     token = causation_id_var.set(str(firing_id))
     try:
         async with session.begin_nested(), within(session, outbox, audit_log, actor) as uow:
             detail = await _act(
-                uow, principal, firing_id, position, action, deal_id, attempt, interactions
+                uow, principal, firing_id, position, action, deal_id, attempt, interactions, locked
             )
         record |= {"status": "skipped" if "skipped" in detail else "done", "detail": detail}
     except PeerUnavailable as exc:  # the scheduler retries it with back-off, the same request
@@ -405,8 +407,13 @@ async def _act(
     deal_id: uuid.UUID,
     attempt: int,
     interactions: Interactions | None,
+    locked: tuple[Deal, bool] | None,
 ) -> dict[str, Any]:
-    deal = await deals.locked_deal(uow, principal, deal_id)
+    deal = (
+        await deals.locked_deal(uow, principal, deal_id)
+        if locked is None
+        else deals.writable_deal(principal, locked)
+    )
     expected = {deal.version}
     if (
         isinstance(action, SetResponsible | Notify | CreateTask | CreateDeal | ScheduleInteraction)
@@ -840,6 +847,7 @@ async def _run_one_due(
         found[0].id,
         attempt,
         interactions,
+        found,
     )
 
 

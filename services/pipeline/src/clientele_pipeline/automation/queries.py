@@ -7,8 +7,20 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, delete, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import (
+    BindParameter,
+    RowMapping,
+    SmallInteger,
+    Uuid,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.automation.calendar import COMPANY, BusinessCalendar, Calendar, effective
@@ -287,16 +299,28 @@ async def finish_due(
         schedule = automation_schedule
         await session.execute(
             update(schedule)
-            .where(tuple_(schedule.c.firing_id, schedule.c.position).in_(done))
+            .where(
+                tuple_(schedule.c.firing_id, schedule.c.position).in_(
+                    select(
+                        func.unnest(_array([key[0] for key in done], Uuid)),
+                        func.unnest(_array([key[1] for key in done], SmallInteger)),
+                    )
+                )
+            )
             .values(done=True)
         )
+
+
+def _array(values: list[Any], item: Any) -> BindParameter[Any]:
+    """One array parameter (one statement text, prepared once, for any number of values)."""
+    return bindparam(None, values, type_=ARRAY(item))
 
 
 async def live_rules(session: AsyncSession, rule_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     """Which of these rules are enabled and not deleted now."""
     found = await session.scalars(
         select(automation_rules.c.id).where(
-            automation_rules.c.id.in_(rule_ids),
+            automation_rules.c.id == any_(_array(list(rule_ids), Uuid)),
             automation_rules.c.enabled,
             automation_rules.c.deleted_at.is_(None),
         )
@@ -310,7 +334,10 @@ async def locked_deals(
     """These deals (deleted ones too) and whether each one's client is hidden, locked in id
     order (two batches never wait on each other in a circle)."""
     rows = await session.execute(
-        select(deals).where(deals.c.id.in_(deal_ids)).order_by(deals.c.id).with_for_update()
+        select(deals)
+        .where(deals.c.id == any_(_array(list(deal_ids), Uuid)))
+        .order_by(deals.c.id)
+        .with_for_update()
     )
     return {
         row["id"]: (Deal.model_validate(dict(row)), bool(row["client_hidden"]))

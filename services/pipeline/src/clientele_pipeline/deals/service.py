@@ -64,7 +64,13 @@ async def visible_deal(
     deleted: bool | None = False,
 ) -> Deal:
     """The deal if the caller may see it (404 otherwise: also while its client is deleted)."""
-    found = await queries.load(session, deal_id, lock=lock)
+    return checked_deal(principal, await queries.load(session, deal_id, lock=lock), deleted)
+
+
+def checked_deal(
+    principal: Principal, found: tuple[Deal, bool] | None, deleted: bool | None = False
+) -> Deal:
+    """``visible_deal``'s checks on a deal as ``queries.load`` returned it."""
     if found is None:
         raise NotFound(_NOT_FOUND)
     deal, hidden = found
@@ -267,6 +273,13 @@ async def locked_deal(
     uow: UnitOfWork, principal: Principal, deal_id: uuid.UUID, *, deleted: bool | None = False
 ) -> Deal:
     deal = await visible_deal(uow.session, principal, deal_id, lock=True, deleted=deleted)
+    writable_directions(principal, deal.directions)
+    return deal
+
+
+def writable_deal(principal: Principal, found: tuple[Deal, bool] | None) -> Deal:
+    """``locked_deal``'s checks on a live deal the caller locked and read in this unit of work."""
+    deal = checked_deal(principal, found)
     writable_directions(principal, deal.directions)
     return deal
 
