@@ -93,7 +93,8 @@ async def _rule(
         "`actions` delayed `add_tags` actions of one rule on as many deals, seeded as scheduled"
         " steps due evenly over `spread` seconds from 10 s after the pipeline `replicas` are"
         " ready; each replica's scheduler takes due actions (`FOR UPDATE SKIP LOCKED`) and runs"
-        " them through the deals' service functions, up to 20 in one transaction. Lateness: the"
+        " them through the deals' service functions, up to 50 in one transaction, three"
+        " transactions at once. Lateness: the"
         " time the action finished (recorded in its step) minus its due time, over every"
         " action; its commit follows within its batch."
     ),

@@ -362,16 +362,18 @@ async def _step(
     deal_id: uuid.UUID,
     attempt: int = 1,
     interactions: Interactions | None = None,
+    locked: tuple[Deal, bool] | None = None,
 ) -> dict[str, Any]:
     """Run one action in a savepoint (its events name the firing as their cause); the step's
-    record: done, skipped (why), retrying (a peer unavailable) or failed (the error)."""
+    record: done, skipped (why), retrying (a peer unavailable) or failed (the error).
+    ``locked``: the deal as this transaction locked and read it, unchanged since."""
     started = time.perf_counter()
     record: dict[str, Any] = {"firing_id": firing_id, "position": position, "kind": action.kind}
     token = causation_id_var.set(str(firing_id))
     try:
         async with session.begin_nested(), within(session, outbox, audit_log, actor) as uow:
             detail = await _act(
-                uow, principal, firing_id, position, action, deal_id, attempt, interactions
+                uow, principal, firing_id, position, action, deal_id, attempt, interactions, locked
             )
         record |= {"status": "skipped" if "skipped" in detail else "done", "detail": detail}
     except PeerUnavailable as exc:  # the scheduler retries it with back-off, the same request
@@ -405,8 +407,13 @@ async def _act(
     deal_id: uuid.UUID,
     attempt: int,
     interactions: Interactions | None,
+    locked: tuple[Deal, bool] | None,
 ) -> dict[str, Any]:
-    deal = await deals.locked_deal(uow, principal, deal_id)
+    deal = (
+        await deals.locked_deal(uow, principal, deal_id)
+        if locked is None
+        else deals.writable_deal(principal, locked)
+    )
     expected = {deal.version}
     if (
         isinstance(action, SetResponsible | Notify | CreateTask | CreateDeal | ScheduleInteraction)
@@ -425,7 +432,7 @@ async def _act(
     if isinstance(action, SetField | AddTags | RemoveTags | SetResponsible):
         patch = _patch(deal, action)
         new = await deals.patch_deal(
-            uow, principal, deal_id, DealPatch.model_validate(patch), expected
+            uow, principal, deal_id, DealPatch.model_validate(patch), expected, deal
         )
         return {"version": new.version, "patch": patch}
     if isinstance(action, MoveToStage):
@@ -715,7 +722,7 @@ POLL_SECONDS = 0.25
 """The longest the scheduler sleeps: a delayed action runs within this of its due time."""
 
 
-DUE_BATCH = 20
+DUE_BATCH = 50
 """Delayed actions run in one transaction (one commit for several when they pile up; few
 enough that the last one's commit follows its run closely)."""
 
@@ -729,14 +736,26 @@ async def run_due(
     savepoint: one that breaks is recorded as failed and the others commit); how many ran.
     The rule's version that fired decides; its conditions are evaluated again on the deal as
     it is now and a disabled or deleted rule, a deleted deal or a condition no longer holding
-    is a recorded skip."""
+    is a recorded skip. The batch's rules' state and deals are read (and the deals locked)
+    in one query each, and its step records and schedule marks written in one each."""
     async with sessions() as session, session.begin():
         taken = await queries.take_due(session, DUE_BATCH)
+        if not taken:
+            return 0
+        live = await queries.live_rules(session, {due["rule_id"] for due in taken})
+        found = await queries.locked_deals(session, {due["deal_id"] for due in taken})
+        records: list[dict[str, Any]] = []
+        done: list[tuple[uuid.UUID, int]] = []
         for due in taken:
             started = time.perf_counter()
+            deal = found.pop(due["deal_id"], None)  # a second step on it reads it again
+            if deal is None:
+                deal = await deal_queries.load(session, due["deal_id"], lock=True)
             try:
                 async with session.begin_nested():
-                    record = await _run_one_due(session, outbox, due, interactions)
+                    record = await _run_one_due(
+                        session, outbox, due, due["rule_id"] in live, deal, interactions
+                    )
             except Exception as exc:  # a broken row never blocks the schedule
                 log.exception("a delayed automation action broke", firing_id=due["firing_id"])
                 record = {"status": "failed", "error": repr(exc)[:2000], "detail": {}}
@@ -748,11 +767,33 @@ async def run_due(
             }
             record.setdefault("duration_ms", elapsed_ms(started))
             record.setdefault("error", None)
-            retry_at = await _retry(session, record)
-            await queries.update_step(session, record)
-            if retry_at is None:
-                await queries.mark_done(session, due["firing_id"], due["position"])
+            if await _retry(session, record) is None:
+                done.append((due["firing_id"], due["position"]))
+            records.append(record)
+        await queries.finish_due(session, records, done)
     return len(taken)
+
+
+DUE_WORKERS = 3
+"""Batches of due actions one replica runs at once (each in its own transaction and
+connection; ``SKIP LOCKED`` gives them different actions): one batch's database round trips
+overlap another's work."""
+
+
+async def drain_due(
+    sessions: async_sessionmaker[AsyncSession],
+    outbox: Outbox,
+    interactions: Interactions | None = None,
+) -> None:
+    """Run due delayed actions until none is due, ``DUE_WORKERS`` batches at a time."""
+
+    async def worker() -> None:
+        while await run_due(sessions, outbox, interactions):
+            pass
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(DUE_WORKERS):
+            group.create_task(worker())
 
 
 async def _retry(session: AsyncSession, record: dict[str, Any]) -> datetime | None:
@@ -772,12 +813,16 @@ async def _retry(session: AsyncSession, record: dict[str, Any]) -> datetime | No
 
 
 async def _run_one_due(
-    session: AsyncSession, outbox: Outbox, due: Any, interactions: Interactions | None
+    session: AsyncSession,
+    outbox: Outbox,
+    due: Any,
+    live: bool,
+    found: tuple[Deal, bool] | None,
+    interactions: Interactions | None,
 ) -> dict[str, Any]:
+    """One delayed step of a batch (``live``: its rule is on; ``found``: its deal, locked)."""
     firing_id, position = due["firing_id"], due["position"]
     rule = await queries.rule_version(session, due["rule_id"], due["rule_version"])
-    live = await queries.rule_live(session, due["rule_id"])
-    found = await deal_queries.load(session, due["deal_id"], lock=True)
     assert rule is not None
     action = rule.actions[position]
     if not live:
@@ -790,8 +835,7 @@ async def _run_one_due(
         reason = "the conditions no longer hold"
         return {"status": "skipped", "detail": {"skipped": reason, "conditions": checks}}
     author = await queries.author_of(session, rule.id, rule.version)
-    step = await queries.step_of(session, firing_id, position)
-    attempt = int(step["detail"].get("next_attempt", 1)) if step else 1
+    attempt = int(due["step_detail"].get("next_attempt", 1))
     return await _step(
         session,
         outbox,
@@ -803,6 +847,7 @@ async def _run_one_due(
         found[0].id,
         attempt,
         interactions,
+        found,
     )
 
 
@@ -816,8 +861,7 @@ async def scheduler(
     prune_at = 0.0
     while True:
         try:
-            while await run_due(sessions, outbox, interactions):
-                pass
+            await drain_due(sessions, outbox, interactions)
             while await run_due_watch(sessions, outbox):
                 pass
             if time.monotonic() >= prune_at:

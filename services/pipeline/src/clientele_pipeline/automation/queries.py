@@ -7,8 +7,20 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import RowMapping, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    BindParameter,
+    RowMapping,
+    SmallInteger,
+    Uuid,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.automation.calendar import COMPANY, BusinessCalendar, Calendar, effective
@@ -58,9 +70,16 @@ async def load(session: AsyncSession, rule_id: uuid.UUID, *, lock: bool = False)
     return None if row is None else rule_of(row)
 
 
+_AUTHORS: dict[tuple[uuid.UUID, int], dict[str, Any]] = {}
+"""Authors of rule versions (append-only, so never stale; this process)."""
+
+
 async def author_of(session: AsyncSession, rule_id: uuid.UUID, version: int) -> dict[str, Any]:
     """The principal (subject, roles, directions) who wrote this version of the rule."""
-    return dict(
+    cached = _AUTHORS.get((rule_id, version))
+    if cached is not None:
+        return dict(cached)
+    author = dict(
         (
             await session.execute(
                 select(automation_rule_versions.c.author).where(
@@ -70,6 +89,10 @@ async def author_of(session: AsyncSession, rule_id: uuid.UUID, version: int) -> 
             )
         ).scalar_one()
     )
+    if len(_AUTHORS) > 10_000:
+        _AUTHORS.clear()
+    _AUTHORS[(rule_id, version)] = author
+    return dict(author)
 
 
 async def insert_rule(session: AsyncSession, values: dict[str, Any]) -> None:
@@ -213,8 +236,9 @@ async def now(session: AsyncSession) -> datetime:
 
 
 async def take_due(session: AsyncSession, limit: int) -> list[RowMapping]:
-    """Due delayed actions with their firings, the earliest first, locked (another replica
-    skips them)."""
+    """Due delayed actions with their firings and steps (the step's ``detail``), the earliest
+    first, the schedule and step rows locked (another replica, or a delivery result for the
+    step, skips them)."""
     rows = await session.execute(
         select(
             automation_schedule.c.firing_id,
@@ -224,25 +248,101 @@ async def take_due(session: AsyncSession, limit: int) -> list[RowMapping]:
             automation_firings.c.rule_version,
             automation_firings.c.deal_id,
             automation_firings.c.trigger,
+            automation_steps.c.detail.label("step_detail"),
         )
         .join(automation_firings, automation_firings.c.id == automation_schedule.c.firing_id)
+        .join(
+            automation_steps,
+            (automation_steps.c.firing_id == automation_schedule.c.firing_id)
+            & (automation_steps.c.position == automation_schedule.c.position),
+        )
         .where(~automation_schedule.c.done, automation_schedule.c.due_at <= func.now())
         .order_by(automation_schedule.c.due_at)
         .limit(limit)
-        .with_for_update(of=automation_schedule, skip_locked=True)
+        .with_for_update(of=[automation_schedule, automation_steps], skip_locked=True)
     )
     return list(rows.mappings())
 
 
-async def mark_done(session: AsyncSession, firing_id: uuid.UUID, position: int) -> None:
-    await session.execute(
-        update(automation_schedule)
-        .where(
-            automation_schedule.c.firing_id == firing_id,
-            automation_schedule.c.position == position,
+async def finish_due(
+    session: AsyncSession, records: list[dict[str, Any]], done: list[tuple[uuid.UUID, int]]
+) -> None:
+    """A batch of delayed steps' records written, and the schedule rows of those that will
+    not run again marked done (two statements for the whole batch)."""
+    if records:
+        steps = automation_steps
+        await session.execute(
+            update(steps)
+            .where(
+                steps.c.firing_id == bindparam("k_firing_id"),
+                steps.c.position == bindparam("k_position"),
+            )
+            .values(
+                status=bindparam("v_status"),
+                detail=bindparam("v_detail", type_=JSONB),
+                error=bindparam("v_error"),
+                duration_ms=bindparam("v_duration_ms"),
+            ),
+            [
+                {
+                    "k_firing_id": record["firing_id"],
+                    "k_position": record["position"],
+                    "v_status": record["status"],
+                    "v_detail": record["detail"],
+                    "v_error": record["error"],
+                    "v_duration_ms": record["duration_ms"],
+                }
+                for record in records
+            ],
         )
-        .values(done=True)
+    if done:
+        schedule = automation_schedule
+        await session.execute(
+            update(schedule)
+            .where(
+                tuple_(schedule.c.firing_id, schedule.c.position).in_(
+                    select(
+                        func.unnest(_array([key[0] for key in done], Uuid)),
+                        func.unnest(_array([key[1] for key in done], SmallInteger)),
+                    )
+                )
+            )
+            .values(done=True)
+        )
+
+
+def _array(values: list[Any], item: Any) -> BindParameter[Any]:
+    """One array parameter (one statement text, prepared once, for any number of values)."""
+    return bindparam(None, values, type_=ARRAY(item))
+
+
+async def live_rules(session: AsyncSession, rule_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these rules are enabled and not deleted now."""
+    found = await session.scalars(
+        select(automation_rules.c.id).where(
+            automation_rules.c.id == any_(_array(list(rule_ids), Uuid)),
+            automation_rules.c.enabled,
+            automation_rules.c.deleted_at.is_(None),
+        )
     )
+    return set(found)
+
+
+async def locked_deals(
+    session: AsyncSession, deal_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Deal, bool]]:
+    """These deals (deleted ones too) and whether each one's client is hidden, locked in id
+    order (two batches never wait on each other in a circle)."""
+    rows = await session.execute(
+        select(deals)
+        .where(deals.c.id == any_(_array(list(deal_ids), Uuid)))
+        .order_by(deals.c.id)
+        .with_for_update()
+    )
+    return {
+        row["id"]: (Deal.model_validate(dict(row)), bool(row["client_hidden"]))
+        for row in rows.mappings()
+    }
 
 
 async def seconds_to_next_due(session: AsyncSession) -> float | None:
@@ -270,18 +370,6 @@ async def rule_version(session: AsyncSession, rule_id: uuid.UUID, version: int) 
             _VERSIONS.clear()
         _VERSIONS[(rule_id, version)] = found
     return found
-
-
-async def rule_live(session: AsyncSession, rule_id: uuid.UUID) -> bool:
-    """Whether the rule is enabled and not deleted now."""
-    found = await session.scalar(
-        select(automation_rules.c.id).where(
-            automation_rules.c.id == rule_id,
-            automation_rules.c.enabled,
-            automation_rules.c.deleted_at.is_(None),
-        )
-    )
-    return found is not None
 
 
 async def _rule_version(session: AsyncSession, rule_id: uuid.UUID, version: int) -> Rule | None:

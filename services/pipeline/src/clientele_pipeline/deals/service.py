@@ -65,7 +65,13 @@ async def visible_deal(
     deleted: bool | None = False,
 ) -> Deal:
     """The deal if the caller may see it (404 otherwise: also while its client is deleted)."""
-    found = await queries.load(session, deal_id, lock=lock)
+    return checked_deal(principal, await queries.load(session, deal_id, lock=lock), deleted)
+
+
+def checked_deal(
+    principal: Principal, found: tuple[Deal, bool] | None, deleted: bool | None = False
+) -> Deal:
+    """``visible_deal``'s checks on a deal as ``queries.load`` returned it."""
     if found is None:
         raise NotFound(_NOT_FOUND)
     deal, hidden = found
@@ -298,6 +304,13 @@ async def locked_deal(
     return deal
 
 
+def writable_deal(principal: Principal, found: tuple[Deal, bool] | None) -> Deal:
+    """``locked_deal``'s checks on a live deal the caller locked and read in this unit of work."""
+    deal = checked_deal(principal, found)
+    writable_directions(principal, deal.directions)
+    return deal
+
+
 async def write_deal(
     uow: UnitOfWork,
     current: Deal,
@@ -350,9 +363,12 @@ async def patch_deal(
     deal_id: uuid.UUID,
     patch: DealPatch,
     expected: set[int],
+    current: Deal | None = None,
 ) -> Deal:
-    """``update_deal`` inside a unit of work someone else owns (automation's actions)."""
-    current = await locked_deal(uow, principal, deal_id)
+    """``update_deal`` inside a unit of work someone else owns (automation's actions;
+    ``current``: the deal as ``locked_deal`` returned it in this unit of work, not read again)."""
+    if current is None:
+        current = await locked_deal(uow, principal, deal_id)
     check_version(expected, current.version)
     try:
         fields = patched_fields(current.fields(), patch)
