@@ -18,9 +18,7 @@ from zoneinfo import ZoneInfo
 from clientele_shared.auth.access import ensure_visible, writable_directions
 from clientele_shared.auth.principal import Principal
 from clientele_shared.directory_read_models import OrganizationRecord, PersonRecord
-from clientele_shared.events.catalog import REGISTRY
 from clientele_shared.events.envelope import Actor, Envelope
-from clientele_shared.events.outbox import Outbox
 from clientele_shared.http.problems import (
     Conflict,
     NotFound,
@@ -28,7 +26,6 @@ from clientele_shared.http.problems import (
     invalid,
     invalid_field,
 )
-from clientele_shared.observability import correlation_id_var, current_correlation_id
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import UnitOfWork, Versioned, unit_of_work, write_version
 from clientele_shared.storage import AttachmentStorage, BlobMissing, single
@@ -90,14 +87,9 @@ from clientele_campaigns.mailings.rules import (
 )
 from clientele_campaigns.participants import service as participants
 from clientele_campaigns.settings import CampaignsSettings
-from clientele_campaigns.tables import audit_log, mailings, outbox
+from clientele_campaigns.tables import audit_log, mailings
 from clientele_campaigns.templates import service as templates
-from clientele_campaigns.templates.rules import (
-    TemplateParts,
-    compile_parts,
-    context,
-    problems_of,
-)
+from clientele_campaigns.templates.rules import compile_parts, context, problems_of
 
 T = TypeVar("T")
 
@@ -449,8 +441,10 @@ async def _candidates(
     else:
         assert isinstance(audience, OrganizationsAudience)
         organizations = set(audience.organization_ids)
-    people = await contacts_queries.employed_at(session, organizations)
-    return candidates_at(people, organizations, audience.positions)
+    chosen: list[Candidate] = []
+    async for page in contacts_queries.employed_at_pages(session, organizations):
+        chosen.extend(candidates_at(page, organizations, audience.positions))  # each person once
+    return chosen
 
 
 async def _facts(
@@ -559,13 +553,26 @@ async def _resolve(
     mailing: Mailing,
     template: MessageTemplate,
     resolved: list[uuid.UUID] | None = None,
-    candidates: list[Candidate] | None = None,
 ) -> list[Resolved]:
-    """Each candidate classified, a page of ``RESOLVE_PAGE`` at a time: only one page's facts
-    (persons, contacts, consents) are held at once, however large the audience."""
+    """Each candidate classified (no writes)."""
+    return [r async for page in _resolved_pages(session, mailing, template, resolved) for r in page]
+
+
+RESOLVE_PAGE = 5_000
+"""Candidates classified per page when a mailing starts or is validated."""
+
+
+async def _resolved_pages(
+    session: AsyncSession,
+    mailing: Mailing,
+    template: MessageTemplate,
+    resolved: list[uuid.UUID] | None = None,
+    candidates: list[Candidate] | None = None,
+) -> AsyncIterator[list[Resolved]]:
+    """The candidates classified, ``RESOLVE_PAGE`` at a time: only one page's facts (persons,
+    contacts, consents) are held at once, however large the audience."""
     if candidates is None:
         candidates = await _candidates(session, mailing, resolved)
-    out: list[Resolved] = []
     for start in range(0, len(candidates), RESOLVE_PAGE):
         page = candidates[start : start + RESOLVE_PAGE]
         facts = await _facts(session, mailing, page)
@@ -577,12 +584,24 @@ async def _resolve(
             facts,
             lambda _p: _PLACEHOLDER_URL,
         )
-        out.extend(resolved for resolved, _ in classified)
-    return out
+        yield [resolved for resolved, _ in classified]
 
 
-RESOLVE_PAGE = 5_000
-"""Candidates classified per page when a mailing starts or is validated."""
+async def _keep_recipients(
+    session: AsyncSession,
+    mailing: Mailing,
+    resolved: list[uuid.UUID] | None = None,
+    candidates: list[Candidate] | None = None,
+) -> tuple[int, int]:
+    """Resolve the recipients of a starting mailing and keep them, page by page; (resolved,
+    to send)."""
+    template = compile_parts(mailing.parts)
+    total = pending = 0
+    async for page in _resolved_pages(session, mailing, template, resolved, candidates):
+        await queries.insert_recipients(session, [r.row(mailing.id) for r in page])
+        total += len(page)
+        pending += sum(1 for r in page if r.status == "pending")
+    return total, pending
 
 
 async def validate(
@@ -667,11 +686,7 @@ def settings_of(runtime: ServiceRuntime) -> CampaignsSettings:
 
 
 def _url_maker(settings: CampaignsSettings, key: bytes, mailing_id: uuid.UUID) -> Any:
-    return _url_maker_of(settings.public_base_url, key, mailing_id)
-
-
-def _url_maker_of(base_url: str, key: bytes, mailing_id: uuid.UUID) -> Any:
-    base = base_url.rstrip("/")
+    base = settings.public_base_url.rstrip("/")
 
     def url(person_id: uuid.UUID) -> str:
         return f"{base}/v1/public/unsubscribe/{unsubscribe_token(key, mailing_id, person_id)}"
@@ -709,9 +724,7 @@ async def prepare_due(runtime: ServiceRuntime) -> bool:
         mailing = await queries.due(uow.session)
         if mailing is None:
             return False
-        resolved = await _resolve(uow.session, mailing, compile_parts(mailing.parts))
-        await queries.insert_recipients(uow.session, [r.row(mailing.id) for r in resolved])
-        pending = sum(1 for r in resolved if r.status == "pending")
+        total, pending = await _keep_recipients(uow.session, mailing)
         await write_version(
             uow,
             MAILING,
@@ -721,7 +734,7 @@ async def prepare_due(runtime: ServiceRuntime) -> bool:
             values={"status": "sending", "prepared_at": await uow.session.scalar(_now())},
             action="prepared",
             changes={"status": {"old": "scheduled", "new": "sending"}},
-            note=f"{len(resolved)} resolved, {pending} to send",
+            note=f"{total} resolved, {pending} to send",
         )
         if mailing.recurrence is not None:
             await _schedule_next_issue(uow, mailing)
@@ -750,16 +763,14 @@ async def start_now(
     )
     mailing = await queries.load(uow.session, mailing_id)
     assert mailing is not None
-    resolved = await _resolve(uow.session, mailing, compile_parts(mailing.parts), None, candidates)
-    await queries.insert_recipients(uow.session, [r.row(mailing_id) for r in resolved])
-    pending = sum(1 for r in resolved if r.status == "pending")
+    total, pending = await _keep_recipients(uow.session, mailing, None, candidates)
     await uow.audit(
         kind=KIND,
         entity_id=mailing_id,
         action="created",
         version=1,
         changes={"status": {"old": None, "new": "sending"}},
-        note=f"{note}: {len(resolved)} resolved, {pending} to send",
+        note=f"{note}: {total} resolved, {pending} to send",
     )
     return mailing
 
@@ -834,77 +845,25 @@ async def _batch(
         claimed = await queries.claim_pending(uow.session, mailing_id, settings.mailing_batch_size)
         if not claimed:
             return 0
+        template = compile_parts(mailing.parts)
         candidates = [Candidate(r.person_id, r.organization_id) for r in claimed]
         facts = await _facts(uow.session, mailing, candidates)
         key = await queries.signing_key(uow.session)
         if mailing.channel == "fax":
             assert storage is not None
-            template = compile_parts(mailing.parts)
             await _fax_batch(uow, settings, storage, mailing, template, candidates, facts, key)
             return len(claimed)
-        job = _RenderJob(
-            mailing=mailing,
-            candidates=candidates,
-            facts=facts,
-            service=uow.outbox.service,
-            base_url=settings.public_base_url,
-            key=key,
-            correlation_id=current_correlation_id(),
+        url = _url_maker(settings, key, mailing_id)
+        outcomes, envelopes = await asyncio.to_thread(
+            _render_batch, uow, mailing, template, candidates, facts, url
         )
-        outcomes, envelopes = await _in_pool(_renderers(), _renderers.cache_clear, _render_job, job)
         await queries.record_outcomes(uow.session, mailing_id, outcomes)
         uow.stage(*envelopes)
     return len(claimed)
 
 
-@dataclass
-class _RenderJob:
-    """What rendering one batch of an e-mail mailing needs, sent to a rendering process."""
-
-    mailing: Mailing
-    candidates: list[Candidate]
-    facts: _Facts
-    service: str
-    base_url: str
-    key: bytes
-    correlation_id: str
-
-
-@functools.lru_cache(maxsize=8)
-def _compiled(subject: str, html: str | None, text: str | None) -> MessageTemplate:
-    """A mailing's template compiled once per rendering process, not once per batch."""
-    return compile_parts(TemplateParts(subject=subject, html=html, text=text))
-
-
-@functools.cache
-def _render_outbox(service: str) -> Outbox:
-    """An outbox that only builds envelopes (a rendering process writes none)."""
-    return Outbox(service, REGISTRY, outbox)
-
-
-def _render_job(job: _RenderJob) -> tuple[list[Outcome], list[Envelope]]:
-    """One batch rendered in a rendering process (the envelopes carry the batch's
-    correlation id)."""
-    correlation_id_var.set(job.correlation_id)
-    mailing = job.mailing
-    template = _compiled(mailing.subject, mailing.html, mailing.text)
-    url = _url_maker_of(job.base_url, job.key, mailing.id)
-    return _render_batch(
-        _render_outbox(job.service), mailing, template, job.candidates, job.facts, url
-    )
-
-
-@functools.cache
-def _renderers() -> ProcessPoolExecutor:
-    """The worker process that renders e-mail mailings' batches off the event loop and out
-    of the service's GIL (spawned, as the printers are)."""
-    return ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"), initializer=end_with_parent
-    )
-
-
 def _render_batch(
-    outbox: Outbox,
+    uow: UnitOfWork,
     mailing: Mailing,
     template: MessageTemplate,
     candidates: list[Candidate],
@@ -925,7 +884,7 @@ def _render_batch(
             continue
         try:
             envelope = publishing.mailing_message(
-                outbox,
+                uow.outbox,
                 mailing,
                 resolved,
                 rendered,
@@ -956,18 +915,10 @@ def _printers(workers: int) -> ProcessPoolExecutor:
 async def _in_printers(settings: CampaignsSettings, work: Callable[[Any], T], job: Any) -> T:
     """``work(job)`` in a printing worker process."""
     pool = _printers(settings.print_workers)
-    return await _in_pool(pool, _printers.cache_clear, work, job)
-
-
-async def _in_pool(
-    pool: ProcessPoolExecutor, forget: Callable[[], None], work: Callable[[Any], T], job: Any
-) -> T:
-    """``work(job)`` in a worker process of ``pool``; a broken pool is forgotten (``forget``)
-    so that the next attempt gets new workers."""
     try:
         return await asyncio.get_running_loop().run_in_executor(pool, work, job)
     except BrokenProcessPool:
-        forget()
+        _printers.cache_clear()  # the next attempt gets new workers
         pool.shutdown(wait=False, cancel_futures=True)
         raise
 
