@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 from clientele_shared.directory_read_models import any_of
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import bindparam
@@ -32,14 +33,8 @@ async def contacts_of(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[u
     return {row.person_id: Contact.model_validate(row._mapping) for row in rows}
 
 
-async def employed_at(
-    session: AsyncSession, organization_ids: Iterable[uuid.UUID]
-) -> list[Contact]:
-    """The persons with a live employment at any of these organizations."""
-    wanted = sorted(set(organization_ids))
-    if not wanted:
-        return []
-    rows = await session.execute(
+def _employed_at(wanted: list[uuid.UUID]) -> Select[Any]:
+    return (
         select(*CONTACT_COLUMNS)
         .where(
             mailing_contacts.c.organization_ids.overlap(
@@ -48,7 +43,31 @@ async def employed_at(
         )
         .order_by(mailing_contacts.c.person_id)
     )
+
+
+async def employed_at(
+    session: AsyncSession, organization_ids: Iterable[uuid.UUID]
+) -> list[Contact]:
+    """The persons with a live employment at any of these organizations."""
+    wanted = sorted(set(organization_ids))
+    if not wanted:
+        return []
+    rows = await session.execute(_employed_at(wanted))
     return [Contact.model_validate(row._mapping) for row in rows]
+
+
+async def employed_at_pages(
+    session: AsyncSession, organization_ids: Iterable[uuid.UUID], page: int = 5_000
+) -> AsyncIterator[list[Contact]]:
+    """The persons with a live employment at any of these organizations, ``page`` at a time
+    from a server-side cursor (each person once, in id order; a large audience is never
+    held whole)."""
+    wanted = sorted(set(organization_ids))
+    if not wanted:
+        return
+    result = await session.stream(_employed_at(wanted).execution_options(yield_per=page))
+    async for rows in result.partitions():
+        yield [Contact.model_validate(row._mapping) for row in rows]
 
 
 async def premises_of(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Premises]:

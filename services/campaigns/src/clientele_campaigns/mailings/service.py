@@ -441,8 +441,10 @@ async def _candidates(
     else:
         assert isinstance(audience, OrganizationsAudience)
         organizations = set(audience.organization_ids)
-    people = await contacts_queries.employed_at(session, organizations)
-    return candidates_at(people, organizations, audience.positions)
+    chosen: list[Candidate] = []
+    async for page in contacts_queries.employed_at_pages(session, organizations):
+        chosen.extend(candidates_at(page, organizations, audience.positions))  # each person once
+    return chosen
 
 
 async def _facts(
@@ -551,20 +553,55 @@ async def _resolve(
     mailing: Mailing,
     template: MessageTemplate,
     resolved: list[uuid.UUID] | None = None,
-    candidates: list[Candidate] | None = None,
 ) -> list[Resolved]:
+    """Each candidate classified (no writes)."""
+    return [r async for page in _resolved_pages(session, mailing, template, resolved) for r in page]
+
+
+RESOLVE_PAGE = 5_000
+"""Candidates classified per page when a mailing starts or is validated."""
+
+
+async def _resolved_pages(
+    session: AsyncSession,
+    mailing: Mailing,
+    template: MessageTemplate,
+    resolved: list[uuid.UUID] | None = None,
+    candidates: list[Candidate] | None = None,
+) -> AsyncIterator[list[Resolved]]:
+    """The candidates classified, ``RESOLVE_PAGE`` at a time: only one page's facts (persons,
+    contacts, consents) are held at once, however large the audience."""
     if candidates is None:
         candidates = await _candidates(session, mailing, resolved)
-    facts = await _facts(session, mailing, candidates)
-    classified = await asyncio.to_thread(
-        functools.partial(_classify_all, keep_values=False),
-        mailing,
-        template,
-        candidates,
-        facts,
-        lambda _p: _PLACEHOLDER_URL,
-    )
-    return [resolved for resolved, _ in classified]
+    for start in range(0, len(candidates), RESOLVE_PAGE):
+        page = candidates[start : start + RESOLVE_PAGE]
+        facts = await _facts(session, mailing, page)
+        classified = await asyncio.to_thread(
+            functools.partial(_classify_all, keep_values=False),
+            mailing,
+            template,
+            page,
+            facts,
+            lambda _p: _PLACEHOLDER_URL,
+        )
+        yield [resolved for resolved, _ in classified]
+
+
+async def _keep_recipients(
+    session: AsyncSession,
+    mailing: Mailing,
+    resolved: list[uuid.UUID] | None = None,
+    candidates: list[Candidate] | None = None,
+) -> tuple[int, int]:
+    """Resolve the recipients of a starting mailing and keep them, page by page; (resolved,
+    to send)."""
+    template = compile_parts(mailing.parts)
+    total = pending = 0
+    async for page in _resolved_pages(session, mailing, template, resolved, candidates):
+        await queries.insert_recipients(session, [r.row(mailing.id) for r in page])
+        total += len(page)
+        pending += sum(1 for r in page if r.status == "pending")
+    return total, pending
 
 
 async def validate(
@@ -687,9 +724,7 @@ async def prepare_due(runtime: ServiceRuntime) -> bool:
         mailing = await queries.due(uow.session)
         if mailing is None:
             return False
-        resolved = await _resolve(uow.session, mailing, compile_parts(mailing.parts))
-        await queries.insert_recipients(uow.session, [r.row(mailing.id) for r in resolved])
-        pending = sum(1 for r in resolved if r.status == "pending")
+        total, pending = await _keep_recipients(uow.session, mailing)
         await write_version(
             uow,
             MAILING,
@@ -699,7 +734,7 @@ async def prepare_due(runtime: ServiceRuntime) -> bool:
             values={"status": "sending", "prepared_at": await uow.session.scalar(_now())},
             action="prepared",
             changes={"status": {"old": "scheduled", "new": "sending"}},
-            note=f"{len(resolved)} resolved, {pending} to send",
+            note=f"{total} resolved, {pending} to send",
         )
         if mailing.recurrence is not None:
             await _schedule_next_issue(uow, mailing)
@@ -728,16 +763,14 @@ async def start_now(
     )
     mailing = await queries.load(uow.session, mailing_id)
     assert mailing is not None
-    resolved = await _resolve(uow.session, mailing, compile_parts(mailing.parts), None, candidates)
-    await queries.insert_recipients(uow.session, [r.row(mailing_id) for r in resolved])
-    pending = sum(1 for r in resolved if r.status == "pending")
+    total, pending = await _keep_recipients(uow.session, mailing, None, candidates)
     await uow.audit(
         kind=KIND,
         entity_id=mailing_id,
         action="created",
         version=1,
         changes={"status": {"old": None, "new": "sending"}},
-        note=f"{note}: {len(resolved)} resolved, {pending} to send",
+        note=f"{note}: {total} resolved, {pending} to send",
     )
     return mailing
 
