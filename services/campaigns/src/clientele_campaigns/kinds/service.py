@@ -7,7 +7,7 @@ from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import check_version
 from clientele_shared.http.problems import Conflict, NotFound, invalid_field
 from clientele_shared.runtime import ServiceRuntime
-from clientele_shared.service_layer import AuditEntry, audit_trail, unit_of_work
+from clientele_shared.service_layer import AuditEntry, audit_trail, field_changes, unit_of_work
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -101,12 +101,7 @@ async def update_kind(
         current = await _kind(uow.session, code, lock=True)
         check_version(expected, current.version)
         given = patch.model_dump(exclude_unset=True)
-        old = current.model_dump(include=set(given))
-        changes = {
-            name: {"old": old[name], "new": value}
-            for name, value in given.items()
-            if old[name] != value
-        }
+        changes = field_changes(current.model_dump(include=set(given)), given)
         if not changes:
             return current
         kind = await queries.update_kind(

@@ -7,6 +7,7 @@ from clientele_shared.auth.principal import Principal
 from clientele_shared.http.concurrency import check_version
 from clientele_shared.http.problems import Conflict, NotFound, invalid_field
 from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.service_layer import field_changes
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,12 +88,7 @@ async def update_direction(
         given = patch.model_dump(exclude_unset=True)
         if given.get("name", "") is None or given.get("archived", False) is None:
             raise invalid_field("name", "name and archived cannot be null")
-        old = current.model_dump(include=set(given))
-        changes = {
-            name: {"old": old[name], "new": value}
-            for name, value in given.items()
-            if old[name] != value
-        }
+        changes = field_changes(current.model_dump(include=set(given)), given)
         if not changes:
             return current
         direction = await queries.update_direction(
