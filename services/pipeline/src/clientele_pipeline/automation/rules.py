@@ -211,6 +211,15 @@ def compiled(expression: str) -> Any:
     return environment.program(environment.compile(expression))
 
 
+def _valid_template(value: str) -> str:
+    """A title or subject template that compiles (a validator of the actions that have one)."""
+    try:
+        title_template(value)
+    except TemplateInvalid as exc:
+        raise ValueError(f"not a valid template: {exc}") from None
+    return value
+
+
 class Check(_Strict):
     """One condition: a CEL expression over `deal` and `event` (e.g. `deal.amount >= 1000.0`,
     `"vip" in deal.tags`, `deal.source.channel == "web"`, `event.new == "B"`)."""
@@ -376,14 +385,7 @@ class CreateTask(_Action):
     deadline: Delay = Field(default_factory=lambda: Delay(amount=1, unit="working_days"))
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
 
-    @field_validator("title")
-    @classmethod
-    def _template(cls, value: str) -> str:
-        try:
-            title_template(value)
-        except TemplateInvalid as exc:
-            raise ValueError(f"not a valid template: {exc}") from None
-        return value
+    _template = field_validator("title")(_valid_template)
 
 
 class CreateDeal(_Action):
@@ -398,14 +400,7 @@ class CreateDeal(_Action):
     copy_fields: bool = True
     tags: Labels = Field(default_factory=list)
 
-    @field_validator("title")
-    @classmethod
-    def _template(cls, value: str) -> str:
-        try:
-            title_template(value)
-        except TemplateInvalid as exc:
-            raise ValueError(f"not a valid template: {exc}") from None
-        return value
+    _template = field_validator("title")(_valid_template)
 
 
 class ScheduleInteraction(_Action):
@@ -431,14 +426,7 @@ class ScheduleInteraction(_Action):
         "contact's due time (at working time; 0: the next working-hours time)",
     )
 
-    @field_validator("subject")
-    @classmethod
-    def _template(cls, value: str) -> str:
-        try:
-            title_template(value)
-        except TemplateInvalid as exc:
-            raise ValueError(f"not a valid template: {exc}") from None
-        return value
+    _template = field_validator("subject")(_valid_template)
 
     def waits(self) -> bool:
         return True
