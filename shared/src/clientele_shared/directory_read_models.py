@@ -415,7 +415,11 @@ class DirectoryReadModels:
         if isinstance(payload, OrganizationCreated):
             return [organization_created(payload)]
         if isinstance(payload, OrganizationMerged):
-            merged = await self.organization(session, payload.merged_id, lock=True)
+            # both locked in one statement, in id order like every batch's rows (ADR 59)
+            both = await self.organizations_of(
+                session, [payload.merged_id, payload.survivor_id], lock=True
+            )
+            merged = both.get(payload.merged_id)
             tombstone = OrganizationRecord(
                 organization_id=payload.merged_id, legal_name="", version=payload.merged_version
             )
@@ -428,7 +432,7 @@ class DirectoryReadModels:
                     }
                 )
             ]
-            survivor = await self.organization(session, payload.survivor_id, lock=True)
+            survivor = both.get(payload.survivor_id)
             if survivor is not None:
                 changes = OrganizationUpdated(
                     organization_id=payload.survivor_id,

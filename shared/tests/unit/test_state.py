@@ -46,6 +46,12 @@ def test_the_newest_snapshot_of_a_record_wins_by_version_then_revision() -> None
     assert {row["id"]: row["name"] for row in rows} == {a: "a2", b: "b3 blocked"}
 
 
+def test_rows_come_in_key_order_whatever_order_the_snapshots_came_in() -> None:
+    keys = sorted(uuid.uuid4() for _ in range(20))
+    rows = MODEL.rows([_state(key, 1, 1, str(key)) for key in reversed(keys)])
+    assert [row["id"] for row in rows] == keys  # the upsert locks rows in one order (ADR 59)
+
+
 def test_the_loader_decodes_state_records_in_one_pass_and_others_through_the_registry() -> None:
     from clientele_shared.events.catalog import ORGANIZATIONS_STATE, REGISTRY
     from clientele_shared.events.envelope import Envelope

@@ -62,6 +62,18 @@ def tombstone_event_id(topic: str, partition: int, offset: int) -> uuid.UUID:
     return uuid.uuid5(_TOMBSTONES, f"{topic}:{partition}:{offset}")
 
 
+def in_lock_order(received: list[_Received]) -> list[_Received]:
+    """A batch's events sorted by their record's key, each key's in offset order (ADR 59).
+
+    Two consumers of one entity (its state topic and its change topic) lock the same read-model
+    rows in their batch transactions; applied in arrival order, two batches holding a record's
+    row each and wanting the other's deadlock. In key order every batch takes its rows in one
+    global order, so one waits for the other instead. The sort is stable: a key lives in one
+    partition, so its events keep their order; events of different keys had none to keep.
+    """
+    return sorted(received, key=lambda item: item[0].key or b"")
+
+
 def _bind(envelope: Envelope) -> None:
     """Log lines and events caused by this event carry its correlation and causation ids."""
     correlation_id_var.set(envelope.correlation_id)
@@ -106,7 +118,8 @@ class EventConsumer:
     Records arrive in batches (up to `batch_size`). Each record's envelope and payload are
     validated against the registry (invalid: straight to the dead-letter topic). The batch's inbox
     rows (consumer, event id) are inserted with one statement and the handlers of the events not
-    seen before apply their effects, all in one transaction. Offsets are committed only after that
+    seen before apply their effects in their records' key order (:func:`in_lock_order`), all in
+    one transaction. Offsets are committed only after that
     commit (FastStream NACK_ON_ERROR: ack after success, seek back on an unhandled error). If any
     handler fails, the transaction rolls back and the batch is applied again one event per
     transaction: a failing handler is retried with back-off, and after the last attempt its record
@@ -350,7 +363,8 @@ class EventConsumer:
     async def _apply_batch(
         self, consumer: str, handler: Handler, valid: list[_Received], *, unmark: bool
     ) -> None:
-        """Claim every event in the inbox with one statement and apply the new ones, atomically."""
+        """Claim every event in the inbox with one statement and apply the new ones, atomically,
+        in lock order (:func:`in_lock_order`)."""
         async with self.sessions() as session, session.begin():
             if unmark:
                 ids = [envelope.event_id for _, envelope, _ in valid]
@@ -374,7 +388,7 @@ class EventConsumer:
                     )
                 ).all()
             )
-            for _, envelope, payload in valid:
+            for _, envelope, payload in in_lock_order(valid):
                 if envelope.event_id in claimed:
                     claimed.discard(envelope.event_id)  # a record twice in one batch: once
                     _bind(envelope)

@@ -192,7 +192,8 @@ class ReadModel:
         )
 
     def rows(self, payloads: Iterable[BaseModel]) -> list[dict[str, Any]]:
-        """Column values of snapshots, the newest per key."""
+        """Column values of snapshots, the newest per key, in key order (the order the upsert
+        locks the rows in, the same in every transaction: ADR 59)."""
         newest: dict[tuple[Any, ...], dict[str, Any]] = {}
         for payload in payloads:
             row = self.columns(payload)
@@ -200,7 +201,7 @@ class ReadModel:
             known = newest.get(key)
             if known is None or self._order(row) > self._order(known):
                 newest[key] = row
-        return list(newest.values())
+        return [newest[key] for key in sorted(newest)]
 
     def _order(self, row: Mapping[str, Any]) -> tuple[int, int]:
         return row[self.version], row[self.revision]
