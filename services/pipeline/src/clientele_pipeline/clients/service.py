@@ -1,10 +1,18 @@
 """The read models' operations (``clientele_shared.directory_read_models``) over the pipeline's
 tables: fold a directory event into whole records and apply them; look clients, persons and
-employees up for the deals."""
+employees up for the deals; move a merged client's deals and tasks to its survivor."""
 
 from __future__ import annotations
 
-from clientele_shared.directory_read_models import DirectoryReadModels
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Protocol, Self, TypeVar
+
+from clientele_shared.directory_read_models import DirectoryReadModels, OrganizationRecord
+from clientele_shared.events.envelope import Actor, Envelope
+from clientele_shared.events.outbox import Outbox
+from clientele_shared.service_layer import UnitOfWork, Versioned, write_version
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.tables import directory
 
@@ -19,3 +27,49 @@ apply_employee = READ_MODELS.apply_employee
 organization_records = READ_MODELS.organization_records
 person_records = READ_MODELS.person_records
 employee_records = READ_MODELS.employee_records
+
+
+class _OfClient(Protocol):
+    """A record of a client's (a deal, a task)."""
+
+    @property
+    def organization_id(self) -> uuid.UUID | None: ...
+    @property
+    def version(self) -> int: ...
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Self: ...
+
+
+OfClient = TypeVar("OfClient", bound=_OfClient)
+
+
+async def move_to_survivor(
+    uow: UnitOfWork,
+    record: Versioned,
+    ids: Iterable[uuid.UUID],
+    reload: Callable[[AsyncSession, uuid.UUID], Awaitable[OfClient]],
+    changed: Callable[[Outbox, OfClient, dict[str, dict[str, Any]], Actor], Envelope],
+    merged: OrganizationRecord,
+) -> None:
+    """A merged client's records (``ids``, locked) move to its survivor: a new version, an
+    audit entry ``client_merged`` and a ``changed`` event each."""
+    survivor = merged.merged_into
+    for entity_id in ids:
+        current = await reload(uow.session, entity_id)
+        changes = {"organization_id": {"old": str(current.organization_id), "new": str(survivor)}}
+        moved = current.model_copy(
+            update={"organization_id": survivor, "version": current.version + 1}
+        )
+        await write_version(
+            uow,
+            record,
+            entity_id,
+            current=current.version,
+            expected={current.version},
+            values={"organization_id": survivor},
+            action="client_merged",
+            changes=changes,
+            note=f"the directory merged {merged.organization_id} into {survivor}",
+            events=[changed(uow.outbox, moved, changes, uow.actor)],
+        )

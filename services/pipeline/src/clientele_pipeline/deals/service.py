@@ -559,26 +559,14 @@ async def follow_client(
     hidden until it is restored; a blocked one's open deals are flagged."""
     survivor = after.merged_into
     if survivor is not None and (before is None or before.merged_into != survivor):
-        for deal_id in await queries.client_deal_ids(uow.session, after.organization_id):
-            current = await _reloaded(uow.session, deal_id)
-            changes = {
-                "organization_id": {"old": str(current.organization_id), "new": str(survivor)}
-            }
-            moved = current.model_copy(
-                update={"organization_id": survivor, "version": current.version + 1}
-            )
-            await write_version(
-                uow,
-                DEAL,
-                deal_id,
-                current=current.version,
-                expected={current.version},
-                values={"organization_id": survivor},
-                action="client_merged",
-                changes=changes,
-                note=f"the directory merged {after.organization_id} into {survivor}",
-                events=[publishing.deal_changed(uow.outbox, moved, changes, uow.actor)],
-            )
+        await clients.move_to_survivor(
+            uow,
+            DEAL,
+            await queries.client_deal_ids(uow.session, after.organization_id),
+            _reloaded,
+            publishing.deal_changed,
+            after,
+        )
         target = await clients.organization(uow.session, survivor)
         if target is not None:
             await queries.flag_client(

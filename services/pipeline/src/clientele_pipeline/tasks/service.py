@@ -461,32 +461,20 @@ async def hand_over(uow: UnitOfWork, handover: ResponsibilityHandedOver, lead: t
 
 async def follow_client(
     uow: UnitOfWork, before: OrganizationRecord | None, after: OrganizationRecord
-) -> int:
+) -> None:
     """A merged client's tasks move to the survivor, as its deals do (a new version, an audit
-    entry and an event each); how many."""
+    entry and an event each)."""
     survivor = after.merged_into
     if survivor is None or (before is not None and before.merged_into == survivor):
-        return 0
-    ids = await queries.client_task_ids(uow.session, after.organization_id)
-    for task_id in ids:
-        current = await _reloaded(uow.session, task_id)
-        changes = {"organization_id": {"old": str(current.organization_id), "new": str(survivor)}}
-        moved = current.model_copy(
-            update={"organization_id": survivor, "version": current.version + 1}
-        )
-        await write_version(
-            uow,
-            TASK,
-            task_id,
-            current=current.version,
-            expected={current.version},
-            values={"organization_id": survivor},
-            action="client_merged",
-            changes=changes,
-            note=f"the directory merged {after.organization_id} into {survivor}",
-            events=[publishing.task_changed(uow.outbox, moved, changes, uow.actor)],
-        )
-    return len(ids)
+        return
+    await clients.move_to_survivor(
+        uow,
+        TASK,
+        await queries.client_task_ids(uow.session, after.organization_id),
+        _reloaded,
+        publishing.task_changed,
+        after,
+    )
 
 
 # --- overdue detection ---------------------------------------------------------------------
