@@ -170,11 +170,28 @@ def _sweep(stack: Stack, at: datetime) -> int:
     return worker(stack, lambda rt: greetings.sweep(rt, mailings.settings_of(rt), at))
 
 
-def _greeted(stack: Stack, greeting: dict[str, Any]) -> dict[str, str]:
-    """Person → local date greeted."""
+def _outcomes(stack: Stack, greeting: dict[str, Any]) -> list[dict[str, Any]]:
     response = stack.call("GET", f"/v1/greetings/{greeting['id']}/greeted", stack.user(OWN))
     assert response.status_code == 200, response.text
-    return {row["person_id"]: row["local_date"] for row in response.json()}
+    return list(response.json())
+
+
+def _greeted(stack: Stack, greeting: dict[str, Any]) -> dict[str, str]:
+    """Person → local date greeted."""
+    return {
+        row["person_id"]: row["local_date"]
+        for row in _outcomes(stack, greeting)
+        if row["outcome"] == "greeted"
+    }
+
+
+def _excluded(stack: Stack, greeting: dict[str, Any]) -> dict[str, str]:
+    """Person → why the day's mailing excluded them (no greeting yet)."""
+    return {
+        row["person_id"]: row["reason"]
+        for row in _outcomes(stack, greeting)
+        if row["outcome"] == "excluded"
+    }
 
 
 def _day_mailings(stack: Stack, greeting: dict[str, Any]) -> int:
@@ -205,12 +222,8 @@ def test_a_birthday_today_in_vladivostok_but_not_yet_in_kaliningrad(stack: Stack
     # 00:30 UTC: 10:30 in Vladivostok, 02:30 in Kaliningrad
     assert _sweep(stack, datetime(2026, 3, 10, 0, 30, tzinfo=UTC)) >= 1
     first = _greeted(stack, greeting)
-    assert first == {
-        str(by_org): "2026-03-10",
-        str(own_zone): "2026-03-10",
-        str(silent): "2026-03-10",
-        str(blocked): "2026-03-10",
-    }
+    assert first == {str(by_org): "2026-03-10", str(own_zone): "2026-03-10"}
+    assert _excluded(stack, greeting) == {str(silent): "no_consent", str(blocked): "blocked_person"}
     assert str(yesterday) not in first
     assert str(no_birthday) not in first
     mailing_id = stack.scalar(
@@ -238,6 +251,57 @@ def test_a_birthday_today_in_vladivostok_but_not_yet_in_kaliningrad(stack: Stack
     # 08:30 UTC: 10:30 in Kaliningrad; those greeted at dawn are not greeted again
     _sweep(stack, datetime(2026, 3, 10, 8, 30, tzinfo=UTC))
     assert _greeted(stack, greeting) == {**first, str(in_west): "2026-03-10"}
+    assert _day_mailings(stack, greeting) == 2
+
+
+def test_an_exclusion_on_the_day_is_no_greeting_and_is_retried_once_lifted(stack: Stack) -> None:
+    """An excluded recipient is kept as excluded with the reason, not as greeted: the sweep
+    takes them again (no mailing while they would still be excluded) and greets them once
+    the exclusion is lifted within the day; a greeting is still once a year."""
+    organization = _organization(stack, time_zone="Europe/Moscow")
+    silent = _person(
+        stack, organization, first="Нил", birthday=date(1985, 6, 1), with_consent=False
+    )
+    blocked = _person(stack, organization, first="Лев", birthday=date(1985, 6, 1), blocked=True)
+    greeting = _greeting(stack, {"kind": "birthday"}, send_at="10:00")
+
+    _sweep(stack, datetime(2027, 6, 1, 8, tzinfo=UTC))  # 11:00 in Moscow
+    assert _greeted(stack, greeting) == {}
+    excluded = {str(silent): "no_consent", str(blocked): "blocked_person"}
+    assert _excluded(stack, greeting) == excluded
+    assert _day_mailings(stack, greeting) == 1
+    _sweep(stack, datetime(2027, 6, 1, 9, tzinfo=UTC))  # still excluded: no second mailing
+    assert (_excluded(stack, greeting), _day_mailings(stack, greeting)) == (excluded, 1)
+
+    body = {"person_id": str(silent), "channel": "email", "granted": True, "source": "form"}
+    response = stack.call("POST", "/v1/consents", stack.user(OWN), json=body)
+    assert response.status_code == 201, response.text
+    _sweep(stack, datetime(2027, 6, 1, 10, tzinfo=UTC))
+    assert _greeted(stack, greeting) == {str(silent): "2027-06-01"}
+    assert _excluded(stack, greeting) == {str(blocked): "blocked_person"}
+    assert _day_mailings(stack, greeting) == 2
+    [retried] = [r for r in _outcomes(stack, greeting) if r["person_id"] == str(silent)]
+    rows = stack.call("GET", f"/v1/mailings/{retried['mailing_id']}/recipients", stack.user(OWN))
+    assert [(r["person_id"], r["status"]) for r in rows.json()] == [(str(silent), "pending")]
+    _sweep(stack, datetime(2027, 6, 1, 12, tzinfo=UTC))
+    assert _day_mailings(stack, greeting) == 2
+
+
+def test_a_sweeper_down_for_a_whole_day_greets_a_day_late_but_not_two(stack: Stack) -> None:
+    """GREETING_CATCH_UP_DAYS (1 by default): a birthday the sweeper missed yesterday is
+    greeted today, one missed the day before is not."""
+    organization = _organization(stack, time_zone="Europe/Moscow")
+    yesterday = _person(stack, organization, first="Глеб", birthday=date(1975, 8, 9))
+    two_days_ago = _person(stack, organization, first="Фрол", birthday=date(1975, 8, 8))
+    today = _person(stack, organization, first="Ефим", birthday=date(1975, 8, 10))
+    greeting = _greeting(stack, {"kind": "birthday"}, send_at="10:00")
+
+    _sweep(stack, datetime(2027, 8, 10, 5, tzinfo=UTC))  # 08:00 of the 10th in Moscow
+    assert _greeted(stack, greeting) == {str(yesterday): "2027-08-09"}
+    _sweep(stack, datetime(2027, 8, 10, 8, tzinfo=UTC))  # 11:00: today's too
+    assert _greeted(stack, greeting) == {str(yesterday): "2027-08-09", str(today): "2027-08-10"}
+    assert str(two_days_ago) not in _greeted(stack, greeting)
+    _sweep(stack, datetime(2027, 8, 11, 8, tzinfo=UTC))  # a day later: nobody twice
     assert _day_mailings(stack, greeting) == 2
 
 

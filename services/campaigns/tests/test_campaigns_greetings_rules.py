@@ -69,6 +69,26 @@ def test_a_recipient_is_due_on_their_local_date_once_their_send_time_has_come() 
     assert due_now(eve, vladivostok, time(10), on) is None  # 06:00 of the 10th: too early
 
 
+def test_a_missed_occasion_is_due_up_to_late_days_after_if_the_greeting_existed() -> None:
+    moscow = ZoneInfo("Europe/Moscow")
+
+    def new_year_eve(year: int) -> date:
+        return on_day(12, 31, year)
+
+    now = datetime(2028, 1, 1, 5, tzinfo=UTC)  # 08:00 of 1 January in Moscow
+    assert due_now(now, moscow, time(10), new_year_eve) is None
+    assert due_now(now, moscow, time(10), new_year_eve, late_days=1) == date(2027, 12, 31)
+    made = datetime(2027, 12, 1, tzinfo=UTC)
+    assert due_now(now, moscow, time(10), new_year_eve, late_days=1, since=made) == date(
+        2027, 12, 31
+    )
+    made_after = datetime(2027, 12, 31, 12, tzinfo=UTC)  # after 10:00 of the 31st in Moscow
+    assert due_now(now, moscow, time(10), new_year_eve, late_days=1, since=made_after) is None
+    two_days = datetime(2028, 1, 2, 5, tzinfo=UTC)
+    assert due_now(two_days, moscow, time(10), new_year_eve, late_days=1) is None
+    assert due_now(two_days, moscow, time(10), new_year_eve, late_days=2) == date(2027, 12, 31)
+
+
 def test_the_birthdays_celebrated_somewhere_now() -> None:
     days = birthday_days(datetime(2027, 2, 28, 12, tzinfo=UTC))
     assert (2, 28) in days
@@ -77,6 +97,10 @@ def test_the_birthdays_celebrated_somewhere_now() -> None:
     assert (2, 27) in days
     assert (2, 29) not in birthday_days(datetime(2028, 2, 27, 12, tzinfo=UTC))  # a leap year
     assert (2, 29) in birthday_days(datetime(2028, 2, 29, 12, tzinfo=UTC))
+    late = birthday_days(datetime(2027, 3, 2, 12, tzinfo=UTC), late_days=2)
+    assert (2, 27) in late  # two days before some zone's 1 March
+    assert (2, 29) in late
+    assert (2, 26) not in late
 
 
 def test_a_holiday_of_industries_and_one_of_any() -> None:

@@ -51,6 +51,9 @@ class CampaignsSettings(AttachmentStorageSettings):
     greeting_sweep_interval: float = Field(default=300.0, ge=1.0, le=3600.0)
     """Seconds between two looks of the sweeper at one greeting (the granularity of send
     times)."""
+    greeting_catch_up_days: int = Field(default=1, ge=0, le=7)
+    """How many days late a greeting is still sent: a sweeper that was down for a
+    recipient's whole local day greets them this many days after (ADR 51); 0: on the day only."""
 
     @field_validator("greeting_time_zone")
     @classmethod

@@ -545,7 +545,10 @@ greeting_sends = Table(
     Column("mailing_id", Uuid, nullable=False),
     Column("local_date", Date, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("outcome", String(20), nullable=False, server_default="greeted"),
+    Column("reason", String(40)),
 )
 """A person greeted for an occasion in a year (the key that makes it once, across restarts and
 replicas), and the day's mailing that holds the outcome (written just before that mailing, in
-its transaction: no foreign key)."""
+its transaction: no foreign key). ``outcome`` ``excluded`` (with the mailing's ``reason``) is
+no greeting: the sweep tries again while the occasion's window lasts (ADR 51)."""

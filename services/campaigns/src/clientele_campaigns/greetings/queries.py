@@ -26,6 +26,7 @@ from clientele_campaigns.tables import (
     greetings,
     mailing_contacts,
     mailing_organizations,
+    mailing_recipients,
     professional_holidays,
 )
 
@@ -178,6 +179,26 @@ async def born_on(
     return [Contact.model_validate(row._mapping) for row in rows]
 
 
+async def outcomes(
+    session: AsyncSession,
+    greeting_id: uuid.UUID,
+    occasion: str,
+    due: Iterable[tuple[uuid.UUID, int]],
+) -> dict[uuid.UUID, str]:
+    """The outcome kept for each (person, year) that has one: ``greeted`` or ``excluded``."""
+    keys = list(due)
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(greeting_sends.c.person_id, greeting_sends.c.outcome).where(
+            greeting_sends.c.greeting_id == greeting_id,
+            greeting_sends.c.occasion == occasion,
+            tuple_(greeting_sends.c.person_id, greeting_sends.c.year).in_(keys),
+        )
+    )
+    return {row.person_id: row.outcome for row in rows}
+
+
 async def claim_sends(
     session: AsyncSession,
     greeting_id: uuid.UUID,
@@ -185,8 +206,9 @@ async def claim_sends(
     mailing_id: uuid.UUID,
     due: Iterable[tuple[uuid.UUID, date]],
 ) -> set[uuid.UUID]:
-    """Record each (person, local date) as greeted for the occasion in that date's year; the
-    persons newly recorded (those already greeted this year are left out)."""
+    """Record each (person, local date) as greeted for the occasion in that date's year by
+    ``mailing_id``; the persons newly recorded (those greeted this year already are left out;
+    those excluded before are taken again)."""
     rows = [
         {
             "greeting_id": greeting_id,
@@ -195,18 +217,43 @@ async def claim_sends(
             "year": on.year,
             "mailing_id": mailing_id,
             "local_date": on,
+            "outcome": "greeted",
+            "reason": None,
         }
         for person_id, on in due
     ]
     if not rows:
         return set()
+    stmt = upsert(greeting_sends).values(rows)
     result = await session.execute(
-        upsert(greeting_sends)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["greeting_id", "person_id", "occasion", "year"])
-        .returning(greeting_sends.c.person_id)
+        stmt.on_conflict_do_update(
+            index_elements=["greeting_id", "person_id", "occasion", "year"],
+            set_={
+                "mailing_id": stmt.excluded.mailing_id,
+                "local_date": stmt.excluded.local_date,
+                "outcome": stmt.excluded.outcome,
+                "reason": stmt.excluded.reason,
+            },
+            where=greeting_sends.c.outcome == "excluded",
+        ).returning(greeting_sends.c.person_id)
     )
     return {row.person_id for row in result}
+
+
+async def keep_exclusions(session: AsyncSession, mailing_id: uuid.UUID) -> None:
+    """The day's recipients its mailing excluded are kept as excluded, with the reason (no
+    greeting this year yet)."""
+    recipients = mailing_recipients
+    await session.execute(
+        update(greeting_sends)
+        .where(
+            greeting_sends.c.mailing_id == mailing_id,
+            recipients.c.mailing_id == mailing_id,
+            recipients.c.person_id == greeting_sends.c.person_id,
+            recipients.c.status == "excluded",
+        )
+        .values(outcome="excluded", reason=recipients.c.reason)
+    )
 
 
 async def sends(

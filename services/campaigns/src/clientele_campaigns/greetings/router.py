@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from clientele_shared.auth.dependencies import CurrentPrincipal, require_roles
 from clientele_shared.auth.principal import Principal, Role
@@ -32,13 +32,17 @@ GREETINGS = "/v1/greetings"
 
 
 class Greeted(BaseModel):
-    """A person greeted for an occasion in a year, on their local date, by a day's mailing."""
+    """A person greeted for an occasion in a year, on their local date, by a day's mailing; or
+    excluded by it (``reason``: why), which is no greeting: tried again while the occasion's
+    window lasts (ADR 51)."""
 
     person_id: uuid.UUID
     occasion: str
     year: int
     local_date: date
     mailing_id: uuid.UUID
+    outcome: Literal["greeted", "excluded"]
+    reason: str | None = None
 
 
 def _tagged(response: Response, record: T) -> T:
@@ -164,7 +168,8 @@ async def greeted(
     year: Annotated[int | None, Query(ge=1900, le=9999)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[Greeted]:
-    """Who was greeted, by year; each outcome is on the day's mailing's recipients."""
+    """Who was greeted or excluded, by year; each outcome is on the day's mailing's
+    recipients."""
     rows = await service.greeted(
         runtime=runtime, principal=principal, greeting_id=greeting_id, year=year, limit=limit
     )

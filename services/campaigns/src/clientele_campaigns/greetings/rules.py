@@ -293,16 +293,18 @@ def zone_named(attributes: dict[str, Any] | None) -> ZoneInfo | None:
     return None
 
 
-def local_dates(now: datetime) -> list[date]:
-    """Every date some time zone has at ``now``."""
-    return sorted({(now - LATEST_OFFSET).date(), now.date(), (now + LATEST_OFFSET).date()})
+def local_dates(now: datetime, late_days: int = 0) -> list[date]:
+    """Every date some time zone has at ``now``, and the ``late_days`` before each."""
+    today = {(now - LATEST_OFFSET).date(), now.date(), (now + LATEST_OFFSET).date()}
+    return sorted({d - timedelta(days=back) for d in today for back in range(late_days + 1)})
 
 
-def birthday_days(now: datetime) -> list[tuple[int, int]]:
-    """The (month, day) of birthdays celebrated somewhere at ``now`` (29 February with 28
-    February of a year without it)."""
-    days = {(d.month, d.day) for d in local_dates(now)}
-    if any(d.month == 2 and d.day == 28 and not calendar.isleap(d.year) for d in local_dates(now)):
+def birthday_days(now: datetime, late_days: int = 0) -> list[tuple[int, int]]:
+    """The (month, day) of birthdays celebrated somewhere at ``now`` or up to ``late_days``
+    before (29 February with 28 February of a year without it)."""
+    dates = local_dates(now, late_days)
+    days = {(d.month, d.day) for d in dates}
+    if any(d.month == 2 and d.day == 28 and not calendar.isleap(d.year) for d in dates):
         days.add((2, 29))
     return sorted(days)
 
@@ -317,11 +319,26 @@ class Due:
 
 
 def due_now(
-    now: datetime, zone: ZoneInfo, send_at: time, occasion_on: Callable[[int], date | None]
+    now: datetime,
+    zone: ZoneInfo,
+    send_at: time,
+    occasion_on: Callable[[int], date | None],
+    *,
+    late_days: int = 0,
+    since: datetime | None = None,
 ) -> date | None:
-    """The recipient's local date if their occasion is today there and ``send_at`` has come
-    (``occasion_on(year)``: the occasion's date in a year, or None)."""
+    """The recipient's local date of their occasion if it is today there and ``send_at`` has
+    come, or it was up to ``late_days`` before and its send time then was after ``since`` (the
+    greeting existed: it was missed, not made afterwards); ``occasion_on(year)``: the occasion's
+    date in a year, or None."""
     local = now.astimezone(zone)
-    if local.time().replace(tzinfo=None) < send_at:
-        return None
-    return local.date() if occasion_on(local.year) == local.date() else None
+    today = local.date()
+    for back in range(late_days, -1, -1):  # the oldest missed day first
+        day = today - timedelta(days=back)
+        if occasion_on(day.year) != day:
+            continue
+        if back == 0:
+            return day if local.time().replace(tzinfo=None) >= send_at else None
+        if since is None or datetime.combine(day, send_at, zone) >= since:
+            return day
+    return None

@@ -378,17 +378,20 @@ async def sweep(
 async def _greet(
     uow: UnitOfWork, settings: CampaignsSettings, greeting: Greeting, now: datetime
 ) -> None:
-    """The recipients whose occasion is today in their time zone and whose send time has come,
-    not greeted for it this year: recorded once and sent one mailing (the send path's
-    consent, block and unsubscribe filtering applies; each outcome kept)."""
+    """The recipients whose occasion is today in their time zone and whose send time has come
+    (or was up to ``GREETING_CATCH_UP_DAYS`` before, missed), not greeted for it this year:
+    recorded and sent one mailing (the send path's consent, block and unsubscribe filtering
+    applies; each outcome kept). Those it excludes are kept as excluded, not greeted, and taken
+    again once they would get it, while the window lasts."""
     session = uow.session
     occasion = greeting.occasion
+    late = settings.greeting_catch_up_days
     holiday: Holiday | None = None
     if isinstance(occasion, HolidayOccasion):
         holiday = await queries.holiday(session, occasion.holiday_id)
         if holiday is None or holiday.deleted_at is not None:
             return
-        if not any(holiday.on(d.year) == d for d in local_dates(now)):
+        if not any(holiday.on(d.year) == d for d in local_dates(now, late)):
             return
     organizations = await queries.audience_organizations(
         session, greeting.directions, greeting.audience
@@ -396,42 +399,54 @@ async def _greet(
     if holiday is not None:
         organizations = {k: v for k, v in organizations.items() if holiday.of_industry(v.industry)}
     if isinstance(occasion, BirthdayOccasion):
-        contacts = await queries.born_on(session, birthday_days(now), organizations)
+        contacts = await queries.born_on(session, birthday_days(now, late), organizations)
     else:
         contacts = await contacts_queries.employed_at(session, organizations)
     default = _zone(greeting.time_zone) or ZoneInfo(settings.greeting_time_zone)
     found = [
         d
         for contact in contacts
-        if (d := _due(contact, organizations, greeting, holiday, default, now)) is not None
+        if (d := _due(contact, organizations, greeting, holiday, default, now, late)) is not None
     ]
     if not found:
         return
     key = occasion_key(occasion)
     mailing_id = uuid.uuid4()
+    values = {
+        "id": mailing_id,
+        "title": greeting.title,
+        "channel": greeting.channel,
+        "directions": greeting.directions,
+        "subject": greeting.subject,
+        "html": greeting.html,
+        "text": greeting.text,
+        "reply_to": greeting.reply_to,
+        "audience": {"kind": "greeting", "greeting_id": str(greeting.id), "occasion": key},
+        "template_id": greeting.template_id,
+        "template_version": greeting.template_version,
+    }
+    kept = await queries.outcomes(
+        session, greeting.id, key, [(d.person_id, d.on.year) for d in found]
+    )
+    excluded = [
+        Candidate(d.person_id, d.organization_id)
+        for d in found
+        if kept.get(d.person_id) == "excluded"
+    ]
+    now_sendable = await mailings.sendable(session, values, excluded) if excluded else set()
+    trying = [d for d in found if d.person_id not in kept or d.person_id in now_sendable]
     claimed = await queries.claim_sends(
-        session, greeting.id, key, mailing_id, [(d.person_id, d.on) for d in found]
+        session, greeting.id, key, mailing_id, [(d.person_id, d.on) for d in trying]
     )
     if not claimed:
         return
     await mailings.start_now(
         uow,
-        {
-            "id": mailing_id,
-            "title": greeting.title,
-            "channel": greeting.channel,
-            "directions": greeting.directions,
-            "subject": greeting.subject,
-            "html": greeting.html,
-            "text": greeting.text,
-            "reply_to": greeting.reply_to,
-            "audience": {"kind": "greeting", "greeting_id": str(greeting.id), "occasion": key},
-            "template_id": greeting.template_id,
-            "template_version": greeting.template_version,
-        },
-        [Candidate(d.person_id, d.organization_id) for d in found if d.person_id in claimed],
+        values,
+        [Candidate(d.person_id, d.organization_id) for d in trying if d.person_id in claimed],
         note=f"the greeting {greeting.id} ({key})",
     )
+    await queries.keep_exclusions(session, mailing_id)
 
 
 def _due(
@@ -441,10 +456,11 @@ def _due(
     holiday: Holiday | None,
     default: ZoneInfo,
     now: datetime,
+    late_days: int,
 ) -> Due | None:
-    """Whether a person's greeting is due now: at their first audience organization (in id
-    order) where they hold a wanted position, in their time zone, else that organization's,
-    else ``default``."""
+    """Whether a person's greeting is due now (or was up to ``late_days`` before): at their
+    first audience organization (in id order) where they hold a wanted position, in their time
+    zone, else that organization's, else ``default``."""
     wanted = greeting.audience.positions
     at = next(
         (
@@ -473,5 +489,7 @@ def _due(
         assert birthday is not None
         return on_day(birthday.month, birthday.day, year)
 
-    on = due_now(now, zone, greeting.send_at, occasion_on)
+    on = due_now(
+        now, zone, greeting.send_at, occasion_on, late_days=late_days, since=greeting.created_at
+    )
     return None if on is None else Due(contact.person_id, at.organization_id, on)

@@ -775,6 +775,31 @@ async def start_now(
     return mailing
 
 
+async def sendable(
+    session: AsyncSession, values: dict[str, Any], candidates: list[Candidate]
+) -> set[uuid.UUID]:
+    """The candidates a mailing of ``values`` started now would send to (no writes): a
+    greeting retries a recipient excluded earlier only once they would get it (ADR 51)."""
+    now = await session.scalar(_now())
+    mailing = Mailing.model_validate(
+        {
+            **values,
+            "status": "sending",
+            "version": 1,
+            "created_at": now,
+            "created_by": WORKER.subject,
+            "updated_at": now,
+        }
+    )
+    template = compile_parts(mailing.parts)
+    return {
+        r.person_id
+        async for page in _resolved_pages(session, mailing, template, None, candidates)
+        for r in page
+        if r.status == "pending"
+    }
+
+
 async def _schedule_next_issue(uow: UnitOfWork, mailing: Mailing) -> None:
     """A newsletter's next issue, scheduled when this one starts: the same template, audience
     and schedule; it resolves its audience when it falls due (cancel it to end the series)."""
