@@ -46,16 +46,20 @@ OfClient = TypeVar("OfClient", bound=_OfClient)
 
 async def move_to_survivor(
     uow: UnitOfWork,
+    before: OrganizationRecord | None,
+    after: OrganizationRecord,
     record: Versioned,
-    ids: Iterable[uuid.UUID],
+    ids_of: Callable[[AsyncSession, uuid.UUID], Awaitable[Iterable[uuid.UUID]]],
     reload: Callable[[AsyncSession, uuid.UUID], Awaitable[OfClient]],
     changed: Callable[[Outbox, OfClient, dict[str, dict[str, Any]], Actor], Envelope],
-    merged: OrganizationRecord,
-) -> None:
-    """A merged client's records (``ids``, locked) move to its survivor: a new version, an
-    audit entry ``client_merged`` and a ``changed`` event each."""
-    survivor = merged.merged_into
-    for entity_id in ids:
+) -> bool:
+    """If the directory has just merged the client (``before`` → ``after``), move its records
+    (``ids_of``: locked) to the survivor: a new version, an audit entry ``client_merged`` and a
+    ``changed`` event each. Whether it had (a redelivered merge moves nothing)."""
+    survivor = after.merged_into
+    if survivor is None or (before is not None and before.merged_into == survivor):
+        return False
+    for entity_id in await ids_of(uow.session, after.organization_id):
         current = await reload(uow.session, entity_id)
         changes = {"organization_id": {"old": str(current.organization_id), "new": str(survivor)}}
         moved = current.model_copy(
@@ -70,6 +74,7 @@ async def move_to_survivor(
             values={"organization_id": survivor},
             action="client_merged",
             changes=changes,
-            note=f"the directory merged {merged.organization_id} into {survivor}",
+            note=f"the directory merged {after.organization_id} into {survivor}",
             events=[changed(uow.outbox, moved, changes, uow.actor)],
         )
+    return True

@@ -558,15 +558,9 @@ async def follow_client(
     to the survivor (a new version, an audit entry and an event each); a deleted one's are
     hidden until it is restored; a blocked one's open deals are flagged."""
     survivor = after.merged_into
-    if survivor is not None and (before is None or before.merged_into != survivor):
-        await clients.move_to_survivor(
-            uow,
-            DEAL,
-            await queries.client_deal_ids(uow.session, after.organization_id),
-            _reloaded,
-            publishing.deal_changed,
-            after,
-        )
+    if survivor is not None and await clients.move_to_survivor(
+        uow, before, after, DEAL, queries.client_deal_ids, _reloaded, publishing.deal_changed
+    ):
         target = await clients.organization(uow.session, survivor)
         if target is not None:
             await queries.flag_client(

@@ -464,16 +464,8 @@ async def follow_client(
 ) -> None:
     """A merged client's tasks move to the survivor, as its deals do (a new version, an audit
     entry and an event each)."""
-    survivor = after.merged_into
-    if survivor is None or (before is not None and before.merged_into == survivor):
-        return
     await clients.move_to_survivor(
-        uow,
-        TASK,
-        await queries.client_task_ids(uow.session, after.organization_id),
-        _reloaded,
-        publishing.task_changed,
-        after,
+        uow, before, after, TASK, queries.client_task_ids, _reloaded, publishing.task_changed
     )
 
 
