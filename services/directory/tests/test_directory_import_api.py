@@ -258,6 +258,31 @@ async def test_excel_unicode_text_imports_and_a_broken_one_is_a_problem(
     assert await _names(client, other) == []
 
 
+async def test_an_amocrm_contacts_export_is_refused_as_persons_creating_nothing(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    """Read as organizations, each contact's company would get the person's mobile and
+    e-mail; the job fails with a problem saying what the file is and what to import (ADR 58)."""
+    me = sales(issuer, fresh_direction())
+    header = ["ID", "Полное имя", "Имя", "Фамилия", "Компания", "Должность", "Мобильный телефон"]
+    row = ["11", "Иван Петров", "Иван", "Петров", "ООО «Альфа»", "Директор", "+7 916 123-45-67"]
+    queued = await client.post(
+        "/v1/organizations/import",
+        files={"file": ("amocrm.xlsx", _xlsx([header, row]), "application/octet-stream")},
+        data={"mode": "valid_rows"},
+        headers=me,
+    )
+    assert queued.status_code == 202, queued.text
+    job = await wait_for_import(client, me, queued.headers["Location"])
+    assert job["state"] == "failed", job
+    assert job["problem"]["status"] == 422
+    assert job["problem"]["type"].endswith("persons-file")
+    assert "«Полное имя», «Имя», «Фамилия»" in job["problem"]["detail"]
+    assert await _names(client, me) == []
+    russian = await client.get(queued.headers["Location"], headers={**me, "Accept-Language": "ru"})
+    assert russian.json()["problem"]["detail"].startswith("в файле люди (контакты)")
+
+
 async def test_broken_files_and_bad_mappings_are_problems(
     client: httpx.AsyncClient, issuer: TokenIssuer
 ) -> None:

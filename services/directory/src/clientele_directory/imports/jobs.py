@@ -34,7 +34,7 @@ from clientele_shared.service_layer import append_audit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.imports import queries
-from clientele_directory.imports.reader import ImportReadFailed, Opening
+from clientele_directory.imports.reader import ImportReadFailed, Opening, PersonsFile
 from clientele_directory.imports.rules import (
     ImportMode,
     ImportReport,
@@ -313,13 +313,15 @@ class JobRunner:
                 before_commit=committing,
                 report=report,
             )
+        except PersonsFile as exc:
+            await self._refuse(
+                job_id, _problem(422, "Not A File Of Organizations", f"{exc}.", "persons-file")
+            )
+            return
         except (TabularError, ImportReadFailed) as exc:
-            async with self.runtime.sessions() as session, session.begin():
-                await queries.clear_lines(session, job_id, rank=1)  # nothing was written
-            await self._finish(
+            await self._refuse(
                 job_id,
-                state=JobState.FAILED,
-                problem=_problem(
+                _problem(
                     422, "Unreadable File", f"The file cannot be read: {exc}.", "unreadable-file"
                 ),
             )
@@ -366,6 +368,12 @@ class JobRunner:
                 rows_read=rows[-1].number - 1 if rows else 0,
                 counts=counts_of(report).model_dump(),
             )
+
+    async def _refuse(self, job_id: uuid.UUID, problem: dict[str, Any]) -> None:
+        """End a job whose file was not imported: failed, with its problem."""
+        async with self.runtime.sessions() as session, session.begin():
+            await queries.clear_lines(session, job_id, rank=1)  # nothing was written
+        await self._finish(job_id, state=JobState.FAILED, problem=problem)
 
     async def _finish(self, job_id: uuid.UUID, **values: Any) -> None:
         async with self.runtime.sessions() as session, session.begin():
