@@ -17,6 +17,7 @@ MODULES = [
     "interactions",
     "directory",
     "directory_import",
+    "directory_import_memory",
     "pipeline",
     "campaigns",
     "mailings",

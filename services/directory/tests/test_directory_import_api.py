@@ -4,6 +4,7 @@ headers, broken files, CSV with a BOM and ';', register warnings, events, the di
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 from collections.abc import AsyncIterator, Callable
@@ -20,9 +21,11 @@ from directory_testkit import (
     fresh_direction,
     fresh_domain,
     fresh_inn,
+    import_report,
     problem,
     run_import,
     sales,
+    wait_for_import,
 )
 from openpyxl import Workbook
 
@@ -216,6 +219,68 @@ async def test_valid_rows_csv_with_bom_semicolons_and_a_mapping(
     assert org["inn"] == inn
     assert [p["number"] for p in org["phones"]] == ["+74957654321", "+78121234567"]
     assert org["directions"] == [north]
+
+
+async def test_excel_unicode_text_imports_and_a_broken_one_is_a_problem(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    """Excel's «Unicode text» (UTF-16 LE with a BOM, tab separated) imports as it is; one
+    broken character refuses the file naming its line, and nothing is written (ADR 58)."""
+    north = fresh_direction()
+    me = sales(issuer, north)
+    inn = fresh_inn()
+    text = (
+        "Наименование\tИНН\tТелефон\r\n"
+        f"ООО «Ёлка»\t{inn}\t+7 495 765-43-21\r\n"
+        "Без ИНН\t7707083894\t\r\n"
+    )
+    content = codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+    queued = await client.post(
+        "/v1/organizations/import",
+        files={"file": ("orgs.txt", content, "text/plain")},
+        data={"mode": "valid_rows"},
+        headers=me,
+    )
+    assert queued.status_code == 202, queued.text
+    job = await wait_for_import(client, me, queued.headers["Location"])
+    assert job["state"] == "succeeded", job
+    assert job["source"]["encoding"] == "UTF-16 LE"
+    assert (job["counts"]["created"], job["counts"]["skipped"]) == (1, 1)
+    report = await import_report(client, me, queued.headers["Location"])
+    assert [line["row"] for line in report] == [3]  # the file's row numbers
+    assert await _names(client, me) == ["ООО «Ёлка»"]
+
+    other = sales(issuer, fresh_direction())
+    broken = content.replace("Ёлка".encode("utf-16-le"), b"\x00\xd8" + "лка".encode("utf-16-le"))
+    refused = problem(await _import(client, other, broken, "valid_rows", name="b.txt"), 422)
+    assert refused["type"].endswith("unreadable-file")
+    assert "line 2 is not UTF-16 text" in refused["detail"]
+    assert await _names(client, other) == []
+
+
+async def test_an_amocrm_contacts_export_is_refused_as_persons_creating_nothing(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    """Read as organizations, each contact's company would get the person's mobile and
+    e-mail; the job fails with a problem saying what the file is and what to import (ADR 58)."""
+    me = sales(issuer, fresh_direction())
+    header = ["ID", "Полное имя", "Имя", "Фамилия", "Компания", "Должность", "Мобильный телефон"]
+    row = ["11", "Иван Петров", "Иван", "Петров", "ООО «Альфа»", "Директор", "+7 916 123-45-67"]
+    queued = await client.post(
+        "/v1/organizations/import",
+        files={"file": ("amocrm.xlsx", _xlsx([header, row]), "application/octet-stream")},
+        data={"mode": "valid_rows"},
+        headers=me,
+    )
+    assert queued.status_code == 202, queued.text
+    job = await wait_for_import(client, me, queued.headers["Location"])
+    assert job["state"] == "failed", job
+    assert job["problem"]["status"] == 422
+    assert job["problem"]["type"].endswith("persons-file")
+    assert "«Полное имя», «Имя», «Фамилия»" in job["problem"]["detail"]
+    assert await _names(client, me) == []
+    russian = await client.get(queued.headers["Location"], headers={**me, "Accept-Language": "ru"})
+    assert russian.json()["problem"]["detail"].startswith("в файле люди (контакты)")
 
 
 async def test_broken_files_and_bad_mappings_are_problems(

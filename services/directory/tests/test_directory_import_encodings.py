@@ -5,12 +5,13 @@ names the line an editor shows (3002, where the reader's read-ahead said 2914)."
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 
 import pytest
 from clientele_directory import charsets
-from clientele_directory.tabular import TabularError, open_table, read_rows
+from clientele_directory.tabular import TabularError, last_row, open_table, read_rows
 from import_generator import generate
 
 
@@ -103,3 +104,79 @@ def test_a_stray_byte_in_a_utf8_file_with_lone_cr_line_ends_is_refused_too() -> 
     content = _generated(300).replace("\r\n", "\r").encode() + b"\xe9t\xe9\r"
     with pytest.raises(TabularError, match=r"^line 1 is not UTF-8 text"):
         list(read_rows(io.BytesIO(content), "mac.csv"))
+
+
+# --- UTF-16: Excel's «Unicode text» (ADR 58) ----------------------------------------------
+
+
+def _unicode_text(rows: int) -> str:
+    """A generated file as Excel saves it as «Unicode text»: tab separated, CRLF line ends."""
+    file = generate(rows)
+    out = io.StringIO()
+    csv.writer(out, delimiter="\t", lineterminator="\r\n").writerows(
+        [["" if cell is None else cell for cell in row] for row in [file.header, *file.rows]]
+    )
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "name"),
+    [
+        (codecs.BOM_UTF16_LE + _unicode_text(300).encode("utf-16-le"), "UTF-16 LE"),
+        (codecs.BOM_UTF16_BE + _unicode_text(300).encode("utf-16-be"), "UTF-16 BE"),
+        (_unicode_text(300).encode("utf-16-le"), "UTF-16 LE"),  # no BOM
+        (_unicode_text(300).encode("utf-16-be"), "UTF-16 BE"),
+    ],
+)
+def test_excel_unicode_text_is_read_as_utf16(content: bytes, name: str) -> None:
+    table = open_table(io.BytesIO(content), "base.txt")
+    assert table.encoding == name
+    rows = list(table.rows)
+    assert rows == list(read_rows(io.BytesIO(_generated(300).encode()), "base.csv"))
+    assert last_row(io.BytesIO(content), "base.txt") == 301
+
+
+def test_utf16_reads_quoted_line_breaks_and_characters_beyond_the_bmp() -> None:
+    text = (
+        'Наименование\tПримечание\r\n"ООО «Альфа»"\t"две\nстроки, ""в кавычках"""\r\nБета 😀\t\r\n'
+    )
+    content = codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+    assert list(read_rows(io.BytesIO(content), "o.txt")) == [
+        ["Наименование", "Примечание"],
+        ["ООО «Альфа»", 'две\nстроки, "в кавычках"'],
+        ["Бета 😀", None],
+    ]
+    assert last_row(io.BytesIO(content), "o.txt") == 3
+
+
+def test_a_pair_of_surrogates_across_blocks_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(charsets, "_UTF16_BLOCK", 5)  # odd, so pairs and halves straddle blocks
+    text = "Наименование\r\n" + "".join(f"Фирма 😀{n} 𝔄\r\n" for n in range(50))
+    content = codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+    assert charsets.detect(io.BytesIO(content)).name == "UTF-16 LE"
+
+
+def test_a_broken_character_in_a_utf16_file_is_refused_naming_its_line() -> None:
+    lines = _unicode_text(5000).split("\r\n")
+    data = [codecs.BOM_UTF16_LE] + [line.encode("utf-16-le") for line in lines]
+    data[4800] = data[4800][:4] + b"\x00\xdc" + data[4800][4:]  # a lone low surrogate
+    content = "\r\n".encode("utf-16-le").join(data[1:])
+    with pytest.raises(TabularError) as caught:
+        list(read_rows(io.BytesIO(data[0] + content), "base.txt"))
+    assert str(caught.value).startswith(
+        "line 4800 is not UTF-16 text (a broken character at character 3), while the rest of "
+        "the file is UTF-16 LE"
+    )
+    assert len(b"".join(data[:4800])) > 1 << 20  # past the first block: lines counted across
+
+
+def test_a_utf16_file_cut_in_half_a_character_is_refused() -> None:
+    content = codecs.BOM_UTF16_LE + _unicode_text(20).encode("utf-16-le")[:-1]
+    with pytest.raises(TabularError, match=r"^line 21 ends in half a character: the UTF-16 LE"):
+        list(read_rows(io.BytesIO(content), "base.txt"))
+
+
+def test_a_binary_file_with_nul_bytes_is_still_refused() -> None:
+    content = bytes(range(256)) * 10
+    with pytest.raises(TabularError, match="it has NUL bytes"):
+        list(read_rows(io.BytesIO(content), "x.csv"))

@@ -1,6 +1,7 @@
 """Headers as files come (ADR 48): 1C two-row headers, a title row above the header, data on
 another sheet than the first, Bitrix24 and amoCRM exports, 1C's «Адрес электронной почты» and
-«Контактный телефон»; the report says which sheet and row the header was read from."""
+«Контактный телефон»; the report says which sheet and row the header was read from; a contacts
+(persons) export is named as such, not read as companies (ADR 58)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import uuid
 
 import pytest
 from clientele_directory.imports.headers import Header, find_header, map_headers
-from clientele_directory.imports.reader import Opening, ReadPlan, parsed_chunks
+from clientele_directory.imports.messages import russian
+from clientele_directory.imports.reader import Opening, PersonsFile, ReadPlan, parsed_chunks
 from clientele_directory.imports.rules import ParsedRow, Staff, parse_row
 from clientele_directory.tabular import TabularError
 from openpyxl import Workbook
@@ -220,3 +222,57 @@ def test_a_workbook_without_a_header_on_any_sheet_is_refused() -> None:
         _read(file)
     with pytest.raises(TabularError, match="the file is empty"):
         _read(_xlsx({"Пусто": [], "Тоже": [[None]]}))
+
+
+AMOCRM_CONTACTS = [
+    "ID",
+    "Полное имя",
+    "Имя",
+    "Фамилия",
+    "Компания",
+    "Ответственный",
+    "Теги",
+    "Должность",
+    "Рабочий телефон",
+    "Мобильный телефон",
+    "Рабочий email",
+    "Личный email",
+]
+"""An amoCRM contacts export's columns (ADR 58)."""
+
+
+def test_an_amocrm_contacts_export_is_refused_as_persons_not_read_as_companies() -> None:
+    """Its «Компания» names an organization, but its phones and e-mails are the person's: read
+    as organizations it would give a company its employees' mobiles (ADR 58)."""
+    row = ["1", "Иван Петров", "Иван", "Петров", "ООО «Альфа»", "", "", "Директор"]
+    row += ["+7 495 123-45-67", "+7 916 123-45-67", "ivan@alfa.ru", ""]
+    with pytest.raises(PersonsFile) as caught:
+        _read(_xlsx({"Контакты": [AMOCRM_CONTACTS, row]}))
+    message = str(caught.value)
+    assert message.startswith("the file is a list of persons (contacts)")
+    assert "«Полное имя», «Имя», «Фамилия»" in message
+    assert russian(message + ".") is not None
+
+
+def test_a_contacts_file_without_a_company_column_is_named_as_persons_too() -> None:
+    content = "Имя;Фамилия;Мобильный телефон\r\nИван;Петров;+79161234567\r\n".encode()
+    with pytest.raises(PersonsFile, match="«Имя», «Фамилия»"):
+        _read(io.BytesIO(content), "contacts.csv")
+
+
+def test_the_companies_sheet_beside_a_contacts_sheet_is_read() -> None:
+    contacts = [AMOCRM_CONTACTS, ["1", "Иван Петров", "Иван", "Петров", "ООО «Альфа»"]]
+    companies = [["ID", "Название", "ИНН", "Рабочий телефон"], ["7", "ООО «Альфа»", INN, ""]]
+    opening, rows = _read(_xlsx({"Контакты": contacts, "Компании": companies}))
+    assert opening.source["sheet"] == "Компании"
+    assert [row.draft.legal_name for row in rows if row.draft] == ["ООО «Альфа»"]
+
+
+def test_person_columns_mapped_to_null_read_each_row_as_its_company() -> None:
+    row = ["1", "Иван Петров", "Иван", "Петров", "ООО «Альфа»"]
+    plan = _plan("contacts.xlsx")
+    plan = ReadPlan(**{**plan.__dict__, "overrides": dict.fromkeys(AMOCRM_CONTACTS[1:4])})
+    chunks = parsed_chunks(_xlsx({"Контакты": [AMOCRM_CONTACTS, row]}), plan)
+    [parsed] = [parsed for chunk in chunks for parsed in chunk]
+    assert parsed.draft is not None
+    assert parsed.draft.legal_name == "ООО «Альфа»"

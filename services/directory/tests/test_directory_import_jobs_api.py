@@ -1,7 +1,8 @@
 """Imports as background jobs (ADR 41): 202 and a job to poll, the report a page at a time with
 the errors first and as an .xlsx of the failed rows, cancel, the directions that see a job,
 two identical imports at once, limits checked before any row is read, and a job whose process
-died taken up by the running one."""
+died taken up by the running one; jobs finished more than the kept days ago removed with their
+report and file (ADR 58)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def directory_env() -> dict[str, str]:
         "IMPORT_CHUNK_ROWS": "50",
         "IMPORT_JOB_LEASE_SECONDS": "2",
         "IMPORT_JOB_SWEEP_SECONDS": "0.5",
+        "IMPORT_JOB_PRUNE_ROWS": "50",
     }
 
 
@@ -395,3 +397,91 @@ async def test_messages_come_in_the_callers_language_with_the_same_codes(
     problem = in_russian.json()["problem"]
     assert problem["type"].endswith("unreadable-file")
     assert problem["detail"].startswith("Файл не прочитан: строка 3 не в кодировке UTF-8")
+
+
+async def _old_job(
+    conn: asyncpg.Connection, north: str, principal: dict[str, Any], days: int, lines: int
+) -> uuid.UUID:
+    """A job that finished ``days`` ago, with ``lines`` report lines and a part of its file."""
+    job_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO import_jobs (id, state, mode, filename, directions, overrides, principal,"
+        " created_by, file_bytes, created_at, finished_at) VALUES ($1, 'succeeded',"
+        " 'valid_rows', 'old.csv', $2, '{}', $3, $4, 3, now() - make_interval(days => $5 + 1),"
+        " now() - make_interval(days => $5))",
+        job_id,
+        [north],
+        json.dumps(principal),
+        principal["subject"],
+        days,
+    )
+    await conn.execute(
+        "INSERT INTO import_job_lines (job_id, rank, row, line)"
+        " SELECT $1, 1, n, '{}' FROM generate_series(2, $2 + 1) AS n",
+        job_id,
+        lines,
+    )
+    await conn.execute(
+        "INSERT INTO import_job_files (job_id, part, data) VALUES ($1, 0, 'abc')", job_id
+    )
+    return job_id
+
+
+async def test_jobs_finished_more_than_the_kept_days_ago_are_removed(
+    client: httpx.AsyncClient, issuer: TokenIssuer, infra: Infrastructure
+) -> None:
+    """Removed with their report lines (many: several transactions) and stored file, audited;
+    a recent job stays; a job another process is removing (its row locked) is skipped, not
+    waited for, and removed once free."""
+    north = fresh_direction()
+    me = sales(issuer, north, subject=f"user-{north}")
+    principal = {"subject": f"user-{north}", "roles": ["sales"], "directions": [north]}
+    conn = await asyncpg.connect(infra.test_database_url("directory"))
+    holder = await asyncpg.connect(infra.test_database_url("directory"))
+    try:
+        locked = await _old_job(conn, north, principal, 40, 10)
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute("SELECT 1 FROM import_jobs WHERE id = $1 FOR UPDATE", locked)
+        old = await _old_job(conn, north, principal, 31, 230)  # five transactions of 50 lines
+        recent = await _old_job(conn, north, principal, 29, 5)
+        assert (await client.get(f"/v1/organizations/imports/{old}", headers=me)).status_code == 200
+
+        async def gone(job_id: uuid.UUID) -> None:
+            """Until the job is no more (a 404), 60 s at most."""
+            for _ in range(300):
+                answer = await client.get(f"/v1/organizations/imports/{job_id}", headers=me)
+                if answer.status_code == 404:
+                    return
+                await asyncio.sleep(0.2)
+            raise AssertionError(f"job {job_id} was not removed")
+
+        await gone(old)
+        assert (
+            await client.get(f"/v1/organizations/imports/{locked}", headers=me)
+        ).status_code == 200
+        await transaction.rollback()
+        await gone(locked)
+        for job_id in (old, locked):
+            for table in ("import_job_lines", "import_job_files"):
+                left = await conn.fetchval(
+                    f"SELECT count(*) FROM {table} WHERE job_id = $1", job_id
+                )
+                assert left == 0, (table, job_id)
+            audit = await conn.fetchrow(
+                "SELECT action, actor_subject, changes FROM audit_log"
+                " WHERE entity_kind = 'import_job' AND entity_id = $1",
+                job_id,
+            )
+            assert audit is not None
+            assert (audit["action"], audit["actor_subject"]) == ("removed", "directory")
+            assert json.loads(audit["changes"])["filename"] == "old.csv"
+        kept = await client.get(f"/v1/organizations/imports/{recent}", headers=me)
+        assert kept.status_code == 200
+        assert (
+            await conn.fetchval("SELECT count(*) FROM import_job_lines WHERE job_id = $1", recent)
+            == 5
+        )
+    finally:
+        await holder.close()
+        await conn.close()

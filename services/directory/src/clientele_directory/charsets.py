@@ -9,6 +9,10 @@ Cyrillic into mojibake); otherwise the non-ASCII lines, wherever they are in the
 charset-normalizer, which picks among the encodings Russian and Western spreadsheets are saved
 in (by a vote of groups of lines, so that one stray byte does not swing it), and the whole file
 is checked in that encoding too. Lines are physical lines (what an editor numbers), from 1.
+
+UTF-16 (Excel's «Unicode text»: UTF-16 LE with a BOM, tab separated) is told first: by its
+BOM, or without one by NUL bytes all on one side of the byte pairs (the high bytes of Latin
+text); it is checked whole too, and a broken character is refused with its line (ADR 58).
 """
 
 from __future__ import annotations
@@ -37,7 +41,14 @@ _NAMES = {
     "mac_cyrillic": "Mac Cyrillic",
     "iso8859_5": "ISO 8859-5",
     "cp1252": "Windows-1252",
+    "utf-16-le": "UTF-16 LE",
+    "utf-16-be": "UTF-16 BE",
 }
+
+SNIFF_BYTES = 65_536
+"""The head of a file that tells UTF-16 without a BOM."""
+_UTF16_BLOCK = 1 << 20
+_WIDE_BOMS = {codecs.BOM_UTF16_LE: "utf-16-le", codecs.BOM_UTF16_BE: "utf-16-be"}
 
 
 class EncodingError(ValueError):
@@ -53,10 +64,71 @@ class Detected:
     """A file's encoding: the Python codec and the name people know it by."""
 
     codec: str
+    label: str | None = None
+    """The name when the codec does not tell it (``utf-16`` reads either byte order by the BOM)."""
 
     @property
     def name(self) -> str:
-        return _NAMES.get(self.codec, self.codec)
+        return self.label or _NAMES.get(self.codec, self.codec)
+
+
+def utf16(file: IO[bytes]) -> Detected | None:
+    """The file's UTF-16 encoding when it is UTF-16 (None otherwise), told from its head: a
+    UTF-16 BOM, or NUL bytes nearly all on one side of the byte pairs (the high bytes of ASCII
+    characters: the odd bytes in little-endian, the even ones in big-endian), in at least one
+    pair of 20 (a binary file's few NULs fall on both sides or are fewer). The file is left at
+    its start."""
+    file.seek(0)
+    head = file.read(SNIFF_BYTES)
+    file.seek(0)
+    for bom, codec in _WIDE_BOMS.items():
+        if head.startswith(bom):
+            return Detected("utf-16", _NAMES[codec])
+    head = head[: len(head) & ~1]
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    enough = max(len(head) // 2 // 20, 1)  # separators, digits and line ends at the least
+    if odd >= enough and even * 20 <= odd:
+        return Detected("utf-16-le")
+    if even >= enough and odd * 20 <= even:
+        return Detected("utf-16-be")
+    return None
+
+
+def _check_utf16(file: IO[bytes], detected: Detected) -> None:
+    """EncodingError naming the first line of a UTF-16 file holding a broken character (a lone
+    surrogate, a half character at the end), after decoding the whole file a block at a time."""
+    file.seek(0)
+    head = file.read(2)
+    codec = _WIDE_BOMS.get(head) or detected.codec
+    if head not in _WIDE_BOMS:
+        file.seek(0)
+    line = 1
+    carry = b""
+    while block := file.read(_UTF16_BLOCK):
+        data = carry + block
+        usable = len(data) & ~1
+        last = data[usable - 2 : usable]
+        if len(last) == 2 and 0xD8 <= last[1 if codec == "utf-16-le" else 0] <= 0xDB:
+            usable -= 2  # a high surrogate: its pair is in the next block
+        data, carry = data[:usable], data[usable:]
+        try:
+            line += data.decode(codec).count("\n")
+        except UnicodeDecodeError as exc:
+            good = data[: exc.start].decode(codec)
+            line += good.count("\n")
+            column = len(good) - good.rfind("\n")
+            raise EncodingError(
+                f"line {line} is not UTF-16 text (a broken character at character {column}), "
+                f"while the rest of the file is {detected.name}: correct the line or save the "
+                "file again; nothing was imported",
+                line,
+            ) from None
+    if carry:
+        raise EncodingError(
+            f"line {line} ends in half a character: the {detected.name} file is cut short; "
+            "save it again; nothing was imported",
+            line,
+        )
 
 
 def _bad_byte(line: bytes, codec: str) -> tuple[int, int]:
@@ -98,6 +170,10 @@ def detect(file: IO[bytes]) -> Detected:
 
 
 def _detect(file: IO[bytes]) -> Detected:
+    wide = utf16(file)
+    if wide is not None:
+        _check_utf16(file, wide)
+        return wide
     file.seek(0)
     bom = file.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
     first_bad = 0

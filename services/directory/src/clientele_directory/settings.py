@@ -57,3 +57,14 @@ class DirectorySettings(ServiceSettings):
     import_job_max_attempts: int = Field(
         default=3, ge=1, description="runs of one job (its process died) before it fails"
     )
+    import_jobs_kept_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="days a finished import job, its report and its file are kept, then removed",
+    )
+    import_job_prune_rows: int = Field(
+        default=5000,
+        ge=1,
+        le=100_000,
+        description="report lines of old jobs one transaction of the removal sweep deletes",
+    )

@@ -56,6 +56,7 @@ _ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row(?=[\s/>])([^>]*)>")
 _ROW_NUMBER = re.compile(rb"""\br\s*=\s*["']\s*([0-9.eE+]+)""")
 _RATIO_FROM_BYTES = 1 << 20
 _SNIFF_BYTES = 65_536
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
 
 
 class TabularError(ValueError):
@@ -280,9 +281,9 @@ def _xlsx_rows(book: _Workbook) -> Generator[list[str | None], None, None]:
 
 
 def _delimiter(head: str) -> str:
-    """The separator of a CSV file: the one a line of its first ones holds most of (a title
-    line above the header may hold none, an address a few commas)."""
-    lines = head.splitlines()[:20] or [""]
+    """The separator of a CSV file: the one a line of its first ones holds most of outside
+    quoted values (a title line above the header may hold none, an address a few commas)."""
+    lines = _QUOTED.sub("", head).splitlines()[:20] or [""]
     return max(";,\t|", key=lambda c: max(line.count(c) for line in lines))
 
 
@@ -340,13 +341,14 @@ def _xlsx_last_row(file: IO[bytes], index: int) -> int:
         raise TabularError("not a readable .xlsx file (its XML cannot be read)") from None
 
 
-def _csv_last_row(file: IO[bytes]) -> int:
+def _csv_last_row(file: IO[bytes], encoding: str) -> int:
     """The number of records of a CSV file (blank lines count), read once with the csv module.
-    The bytes are read as Latin-1: quotes, separators and line ends are ASCII in every encoding
-    a CSV file may have, so the count is the same; the reading pass tells the encoding."""
-    head = file.read(_SNIFF_BYTES).decode("latin-1")
+    A file of one byte a character is read as Latin-1: quotes, separators and line ends are
+    ASCII in every such encoding, so the count is the same; a UTF-16 file in UTF-16 (a broken
+    character replaced: the reading pass refuses it). The reading pass tells the encoding."""
+    head = file.read(_SNIFF_BYTES).decode(encoding, errors="replace")
     file.seek(0)
-    text = io.TextIOWrapper(file, encoding="latin-1", newline="")
+    text = io.TextIOWrapper(file, encoding=encoding, errors="replace", newline="")
     try:
         return sum(1 for _ in csv.reader(text, delimiter=_delimiter(head)))
     except csv.Error:
@@ -365,10 +367,13 @@ def last_row(file: IO[bytes], filename: str | None, sheet: int = 0) -> int:
     try:
         if head.startswith(b"PK\x03\x04"):
             return _xlsx_last_row(file, sheet)
-        if not head or head.startswith(b"\xd0\xcf\x11\xe0") or b"\x00" in file.read(_SNIFF_BYTES):
+        if not head or head.startswith(b"\xd0\xcf\x11\xe0"):
             return 0  # refused by read_rows with its reason
+        wide = charsets.utf16(file)
+        if wide is None and b"\x00" in file.read(_SNIFF_BYTES):
+            return 0
         file.seek(0)
-        return _csv_last_row(file)
+        return _csv_last_row(file, "latin-1" if wide is None else wide.codec)
     finally:
         file.seek(0)
 
@@ -425,8 +430,9 @@ def open_table(file: IO[bytes], filename: str | None, sheet: int = 0) -> Table:
         raise TabularError("not a readable .xlsx file (it is not a ZIP package)")
     if not head:
         raise TabularError("the file is empty")
-    if b"\x00" in file.read(_SNIFF_BYTES):
+    if charsets.utf16(file) is None and b"\x00" in file.read(_SNIFF_BYTES):
         raise TabularError("not a text (CSV) file: it has NUL bytes")
+    file.seek(0)
     try:
         detected = charsets.detect(file)
     except charsets.EncodingError as exc:

@@ -125,6 +125,27 @@ FIELD_HEADERS: dict[str, tuple[str, ...]] = {
 """Fields an organization import fills, with the headers that name them (compared as
 normalize_header makes them). ``phones.<kind>`` columns give phones of that kind."""
 
+PERSON_HEADERS = frozenset(
+    {
+        "имя",
+        "фамилия",
+        "отчество",
+        "полное имя",  # amoCRM
+        "фио",
+        "ф и о",
+        "контакт",
+        "контактное лицо",
+        "first name",
+        "last name",
+        "middle name",
+        "full name",
+        "contact name",
+    }
+)
+"""Columns that name a person: a file with one is a list of contacts (amoCRM's and Bitrix24's
+contact exports have «Имя», «Фамилия», «Должность» and «Компания»), not of organizations
+(ADR 58); compared as normalize_header makes them."""
+
 FIELDS = frozenset(FIELD_HEADERS)
 SEVERAL_COLUMNS = frozenset(
     {"phones", "phones.mobile", "phones.fax", "phones.other", "emails", "sites", "tags"}
@@ -276,3 +297,18 @@ def find_header(
             if points and (best is None or points > best[0]):
                 best = (points, header)
     return None if best is None else best[1]
+
+
+def person_columns(
+    row: Sequence[str | None], overrides: Mapping[str, str | None] | None = None
+) -> list[str]:
+    """The headers in a row that name a person (PERSON_HEADERS), as written; a column the
+    mapping names (to a field, or to None to ignore it) is the caller's choice and left out."""
+    mapped = {normalize_header(header) for header in overrides or {}}
+    return [
+        cell
+        for cell in row
+        if cell is not None
+        and (name := normalize_header(cell)) in PERSON_HEADERS
+        and name not in mapped
+    ]

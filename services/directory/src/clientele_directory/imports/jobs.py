@@ -8,13 +8,13 @@ job it runs every third of ``IMPORT_JOB_LEASE_SECONDS``. An import is one transa
 process that dies leaves nothing of it written: the next process to claim the job runs it again
 from the stored file (``IMPORT_JOB_MAX_ATTEMPTS`` runs at most, then it fails). A writing
 import's job is marked succeeded in the import's own transaction, and only while its process
-still holds the lease: a job is never committed twice.
+still holds the lease: a job is never committed twice. The same sweep removes the jobs that
+finished more than ``IMPORT_JOBS_KEPT_DAYS`` ago (ADR 58).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import ctypes.util
 import gc
@@ -26,13 +26,15 @@ from typing import IO, Any
 
 from clientele_shared.auth.principal import Principal
 from clientele_shared.bulk import Copy
+from clientele_shared.events.envelope import Actor
 from clientele_shared.http.problems import PROBLEM_BASE
 from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.service_layer import append_audit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.imports import queries
-from clientele_directory.imports.reader import ImportReadFailed, Opening
+from clientele_directory.imports.reader import ImportReadFailed, Opening, PersonsFile
 from clientele_directory.imports.rules import (
     ImportMode,
     ImportReport,
@@ -43,7 +45,7 @@ from clientele_directory.imports.rules import (
     rejected_counts,
 )
 from clientele_directory.imports.service import ImportRejected, run_import
-from clientele_directory.tables import import_job_lines
+from clientele_directory.tables import audit_log, import_job_lines
 from clientele_directory.tabular import TabularError
 
 log = get_logger(__name__)
@@ -70,6 +72,12 @@ def _release_memory() -> None:
             trim(0)
 
 
+PRUNER = Actor(subject="directory", kind="service")
+"""Who the audit names for the removal of old jobs."""
+PRUNE_STEPS = 20
+"""Transactions one sweep spends on removing old jobs, at most."""
+
+
 class _LeaseLost(Exception):
     """Another process holds the job now (this one was too slow to renew its lease)."""
 
@@ -86,6 +94,8 @@ class JobRunner:
         self.capacity = int(getattr(settings, "import_jobs_per_process", 2))
         self.max_attempts = int(getattr(settings, "import_job_max_attempts", 3))
         self.max_rows = int(getattr(settings, "import_max_rows", 200_000))
+        self.kept_days = float(getattr(settings, "import_jobs_kept_days", 30.0))
+        self.prune_rows = int(getattr(settings, "import_job_prune_rows", 5000))
         self.running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
 
@@ -99,8 +109,10 @@ class JobRunner:
             while True:
                 while len(self.running) < self.capacity and await self._claim_one():
                     pass
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wake.wait(), self.sweep)
+                except TimeoutError:
+                    await self._prune_quietly()
                 self._wake.clear()
         finally:
             for task in self.running.values():
@@ -136,6 +148,55 @@ class JobRunner:
         self.running[job.id] = task
         task.add_done_callback(lambda _: self._done(job.id))
         return True
+
+    # --- old jobs (ADR 58) ----------------------------------------------------------------------
+
+    async def prune(self) -> int:
+        """Remove the jobs that finished more than the kept days ago, with their report lines
+        and what is left of their file: a transaction deletes at most ``prune_rows`` lines, a
+        sweep runs at most PRUNE_STEPS of them (a large report takes several sweeps). Each job
+        is locked while it is removed and skipped by another process's sweep; each removal is
+        audited. How many jobs were removed."""
+        removed: list[str] = []
+        for _ in range(PRUNE_STEPS):
+            async with self.runtime.sessions() as session, session.begin():
+                job = await queries.old_job(session, self.kept_days * 86_400)
+                if job is None:
+                    break
+                if await queries.prune_lines(session, job.id, self.prune_rows) >= self.prune_rows:
+                    continue  # more lines left: the next transaction goes on
+                await queries.delete_job(session, job.id)
+                await append_audit(
+                    session,
+                    audit_log,
+                    PRUNER,
+                    kind="import_job",
+                    action="removed",
+                    entries=[
+                        (
+                            job.id,
+                            None,
+                            {
+                                "state": job.state,
+                                "filename": job.filename,
+                                "created_by": job.created_by,
+                                "finished_at": job.finished_at.isoformat(),
+                            },
+                        )
+                    ],
+                    note=f"finished more than {self.kept_days:g} days ago",
+                )
+                removed.append(str(job.id))
+        if removed:
+            log.info("old import jobs removed", jobs=removed, kept_days=self.kept_days)
+        return len(removed)
+
+    async def _prune_quietly(self) -> None:
+        """A sweep's removal of old jobs; a failure is logged and tried again at the next."""
+        try:
+            await self.prune()
+        except Exception:
+            log.exception("old import jobs not removed")
 
     def _done(self, job_id: uuid.UUID) -> None:
         self.running.pop(job_id, None)
@@ -252,13 +313,15 @@ class JobRunner:
                 before_commit=committing,
                 report=report,
             )
+        except PersonsFile as exc:
+            await self._refuse(
+                job_id, _problem(422, "Not A File Of Organizations", f"{exc}.", "persons-file")
+            )
+            return
         except (TabularError, ImportReadFailed) as exc:
-            async with self.runtime.sessions() as session, session.begin():
-                await queries.clear_lines(session, job_id, rank=1)  # nothing was written
-            await self._finish(
+            await self._refuse(
                 job_id,
-                state=JobState.FAILED,
-                problem=_problem(
+                _problem(
                     422, "Unreadable File", f"The file cannot be read: {exc}.", "unreadable-file"
                 ),
             )
@@ -305,6 +368,12 @@ class JobRunner:
                 rows_read=rows[-1].number - 1 if rows else 0,
                 counts=counts_of(report).model_dump(),
             )
+
+    async def _refuse(self, job_id: uuid.UUID, problem: dict[str, Any]) -> None:
+        """End a job whose file was not imported: failed, with its problem."""
+        async with self.runtime.sessions() as session, session.begin():
+            await queries.clear_lines(session, job_id, rank=1)  # nothing was written
+        await self._finish(job_id, state=JobState.FAILED, problem=problem)
 
     async def _finish(self, job_id: uuid.UUID, **values: Any) -> None:
         async with self.runtime.sessions() as session, session.begin():

@@ -147,6 +147,29 @@ RUSSIAN: list[tuple[str, _Template]] = [
         r"no column names the organization \(name it «Наименование»/«legal_name» or «ИНН»\)\.?",
         "нет столбца с организацией (назовите его «Наименование» или «ИНН»).",
     ),
+    (
+        r"line (?P<n>\d+) is not UTF-16 text \(a broken character at character (?P<c>\d+)\), "
+        r"while the rest of the file is (?P<e>.+): correct the line or save the file again; "
+        r"nothing was imported\.?",
+        "строка {n} не в кодировке UTF-16 (испорченный символ, символ {c}), а весь остальной "
+        "файл в {e}: исправьте строку или сохраните файл заново; ничего не импортировано.",
+    ),
+    (
+        r"line (?P<n>\d+) ends in half a character: the (?P<e>.+) file is cut short; save it "
+        r"again; nothing was imported\.?",
+        "строка {n} обрывается на половине символа: файл в {e} обрезан; сохраните его заново; "
+        "ничего не импортировано.",
+    ),
+    (
+        r"the file is a list of persons \(contacts\), as amoCRM and Bitrix24 export them: its "
+        r"columns (?P<v>.+) name people, and the import takes organizations only, so nothing "
+        r"was imported; export the companies \(amoCRM: Компании → Экспорт\) and import that "
+        r"file, or map those columns to null to read each row as its company\.?",
+        "в файле люди (контакты), как их выгружают amoCRM и Битрикс24: столбцы {v} — это "
+        "люди, а импорт принимает только организации, поэтому ничего не импортировано; "
+        "выгрузите компании (в amoCRM: Компании → Экспорт) и импортируйте этот файл или "
+        "сопоставьте эти столбцы с null, чтобы читать каждую строку как её компанию.",
+    ),
     (r"the file is empty\.?", "файл пуст."),
     (
         r"more than (?P<n>[\d,]+) rows(?: \(the file has (?P<m>[\d,]+) rows\))?\.?",

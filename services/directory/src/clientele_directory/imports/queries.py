@@ -364,3 +364,36 @@ async def failed_lines(session: AsyncSession, job_id: uuid.UUID) -> Any:
         .order_by(import_job_lines.c.row)
         .execution_options(yield_per=1000)
     )
+
+
+# --- removing old jobs (ADR 58) ----------------------------------------------------------------
+
+_OLD_JOB = text(
+    "SELECT id, state, filename, created_by, finished_at FROM import_jobs"
+    " WHERE finished_at < now() - make_interval(secs => :seconds)"
+    " ORDER BY finished_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+"""The job that finished longest ago beyond the kept days and no other process is removing
+(another replica's sweep holds its row lock until its transaction ends: it is skipped)."""
+
+_PRUNE_LINES = text(
+    "DELETE FROM import_job_lines WHERE ctid = ANY(ARRAY("
+    "SELECT ctid FROM import_job_lines WHERE job_id = :job_id LIMIT :limit))"
+)
+
+
+async def old_job(session: AsyncSession, seconds: float) -> Any:
+    """An old finished job, locked for its removal (None when there is none to take)."""
+    return (await session.execute(_OLD_JOB, {"seconds": seconds})).first()
+
+
+async def prune_lines(session: AsyncSession, job_id: uuid.UUID, limit: int) -> int:
+    """Delete up to ``limit`` of the job's report lines; how many were deleted."""
+    result = await session.execute(_PRUNE_LINES, {"job_id": job_id, "limit": limit})
+    return int(getattr(result, "rowcount", 0))
+
+
+async def delete_job(session: AsyncSession, job_id: uuid.UUID) -> None:
+    """Remove the job with what is left of its file (its report lines are gone already)."""
+    await session.execute(delete(import_job_files).where(import_job_files.c.job_id == job_id))
+    await session.execute(delete(import_jobs).where(import_jobs.c.id == job_id))

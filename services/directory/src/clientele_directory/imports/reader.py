@@ -31,7 +31,13 @@ from typing import IO, Any
 from clientele_shared.memory import tune_garbage_collector
 from clientele_shared.worker_processes import end_with_parent
 
-from clientele_directory.imports.headers import SCANNED_ROWS, Header, find_header, map_headers
+from clientele_directory.imports.headers import (
+    SCANNED_ROWS,
+    Header,
+    find_header,
+    map_headers,
+    person_columns,
+)
 from clientele_directory.imports.rules import ParsedRow, is_blank, parse_row
 from clientele_directory.tabular import Table, TabularError, last_row, open_table, sheet_count
 
@@ -65,20 +71,45 @@ class Opening:
     and ``encoding`` (a CSV file's)."""
 
 
+class PersonsFile(TabularError):
+    """A file of persons (contacts, as amoCRM and Bitrix24 export them), not of organizations:
+    the import takes organizations only, and reading people's phones and e-mails as their
+    company's would make wrong organizations (ADR 58)."""
+
+    @classmethod
+    def of(cls, columns: list[str]) -> PersonsFile:
+        named = ", ".join(f"«{column}»" for column in columns)
+        return cls(
+            f"the file is a list of persons (contacts), as amoCRM and Bitrix24 export them: its "
+            f"columns {named} name people, and the import takes organizations only, so nothing "
+            "was imported; export the companies (amoCRM: Компании → Экспорт) and import that "
+            "file, or map those columns to null to read each row as its company"
+        )
+
+
 def _locate(file: IO[bytes], plan: ReadPlan) -> tuple[Table, Header, list[list[str | None]]]:
     """The sheet holding the organizations (the first whose first rows have a header naming
-    them), its header and the rows read to find it; TabularError when no sheet has one. The
-    sheets passed over are closed (their shared strings freed) before the next is opened."""
+    them and no person), its header and the rows read to find it; PersonsFile when the sheets
+    list persons only, TabularError when no sheet has a header. The sheets passed over are
+    closed (their shared strings freed) before the next is opened."""
     empty = True
+    persons: list[str] = []
     for index in range(sheet_count(file)):
         table = open_table(file, plan.filename, index)
         first = list(itertools.islice(table.rows, SCANNED_ROWS))
         header = find_header(first, plan.labels, plan.overrides)
-        if header is not None:
+        people = person_columns(header.names if header else [], plan.overrides) or next(
+            (found for row in first if len(found := person_columns(row, plan.overrides)) > 1),
+            [],
+        )
+        if header is not None and not people:
             return table, header, first
         table.rows.close()
+        persons = persons or people
         empty = empty and not any(first)
         file.seek(0)
+    if persons:
+        raise PersonsFile.of(persons)
     if empty:
         raise TabularError("the file is empty")
     raise TabularError(
