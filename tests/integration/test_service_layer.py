@@ -234,6 +234,35 @@ async def test_appended_rows_and_events_are_one_statement_at_the_end(db: Db) -> 
     assert [entry.action for entry in trail] == ["renamed", "seen"]
 
 
+async def test_the_statement_of_appended_rows_and_events_is_compiled_once(db: Db) -> None:
+    """The one insert of a unit of work's audit entries, appended rows and events is taken from
+    SQLAlchemy's compiled cache the second time a write of the same shape runs (a multi-row
+    VALUES has no cache key and was compiled again on every write)."""
+    hits: list[object] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("WITH"):
+            hits.append(getattr(args[1], "cache_hit", None))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        for _ in range(2):
+            thing_id = uuid.uuid4()
+            async with unit_of_work(db.sessions, db.outbox, db.audit, ALICE) as uow:
+                await uow.audit_many(
+                    kind="thing", action="seen", entries=[(thing_id, 1, {}), (thing_id, 2, {})]
+                )
+                await uow.append(db.things, [{"id": thing_id, "name": "c", "version": 1}])
+                uow.stage(_deleted(db, thing_id, 1))
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    dialect = db.engine.sync_engine.dialect
+    assert hits == [dialect.CACHE_MISS, dialect.CACHE_HIT]
+    assert await db.count(db.audit) == 4
+    assert await db.count(db.things) == 2
+    assert await db.count(db.outbox.table) == 2
+
+
 async def test_many_appended_rows_are_written_too(db: Db) -> None:
     ids = [uuid.uuid4() for _ in range(TOGETHER_UP_TO + 5)]
     async with unit_of_work(db.sessions, db.outbox, db.audit, ALICE) as uow:

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import Table, insert
+from sqlalchemy import Insert, Table, insert, literal, select, union_all
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 COPY_FROM = 1000
 """From this many rows a bulk write uses COPY (one statement) instead of a multi-row insert."""
@@ -53,16 +54,43 @@ class Copy:
 
 TOGETHER_UP_TO = 20
 """Batches of at most this many rows each are written in one statement by :func:`insert_together`
-(a statement per row count is compiled and cached; larger batches go one statement each)."""
+(larger batches go one statement each)."""
+
+
+def _cached_insert(table: Table, rows: list[dict[str, Any]]) -> Insert:
+    """An INSERT of ``rows`` that SQLAlchemy compiles once per shape and then takes from its
+    cache: one row as ``VALUES``, more as ``INSERT … SELECT … UNION ALL SELECT …`` in their order
+    (a multi-row ``VALUES`` has no cache key, so it was compiled again on every write)."""
+    if len(rows) == 1:
+        return insert(table).values(rows[0])
+    columns = list(rows[0])
+    if any(list(row) != columns for row in rows):
+        return insert(table).values(rows)  # rows of different columns: not cached
+    selects = [
+        select(
+            *(
+                (
+                    value
+                    if isinstance(value, ColumnElement)
+                    else literal(value, table.c[name].type)
+                ).label(name)
+                for name, value in row.items()
+            )
+        )
+        for row in rows
+    ]
+    return insert(table).from_select(columns, union_all(*selects))
 
 
 async def insert_together(
     session: AsyncSession, batches: Sequence[tuple[Table, list[Any]]]
 ) -> None:
     """Rows of several tables (each table once) in one round trip: the first batches as
-    data-modifying CTEs of the last one's multi-row INSERT (PostgreSQL runs every one of
-    them, in the caller's transaction). Batches larger than ``TOGETHER_UP_TO`` rows are
-    written one statement each, as a plain executemany."""
+    data-modifying CTEs of the last one's INSERT (PostgreSQL runs every one of them, in the
+    caller's transaction), each batch's rows in their order. The statement is compiled once
+    per shape (tables, row counts, columns) and then taken from SQLAlchemy's cache. Batches
+    larger than ``TOGETHER_UP_TO`` rows are written one statement each, as a plain
+    executemany."""
     batches = [(table, rows) for table, rows in batches if rows]
     if not batches:
         return
@@ -71,7 +99,7 @@ async def insert_together(
             await session.execute(insert(table), rows)
         return
     *first, (last_table, last_rows) = batches
-    statement = insert(last_table).values(last_rows)
+    statement = _cached_insert(last_table, last_rows)
     for n, (table, rows) in enumerate(first):
-        statement = statement.add_cte(insert(table).values(rows).cte(f"together_{n}"))
+        statement = statement.add_cte(_cached_insert(table, rows).cte(f"together_{n}"))
     await session.execute(statement)

@@ -13,6 +13,7 @@ with who, when and the old and new values, and the change's events staged.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -44,6 +45,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import Update
+from sqlalchemy.sql.elements import ClauseElement
 
 from clientele_shared.auth.access import writable_directions
 from clientele_shared.auth.principal import Principal
@@ -417,6 +420,56 @@ async def write_version_row(
     return row
 
 
+@functools.lru_cache(maxsize=256)
+def _cached_version_update(
+    table: Table, key: str, names: tuple[str, ...], returning: bool
+) -> Update:
+    """The versioned write's UPDATE of ``names`` (bound parameters only), built once per
+    shape: a statement object keeps its cache key, so a write builds and hashes nothing."""
+    statement = (
+        update(table)
+        .where(table.c[key] == bindparam("w_key"), table.c.version == bindparam("w_current"))
+        .values(
+            {
+                **{name: bindparam(f"w_{name}", type_=table.c[name].type) for name in names},
+                "version": bindparam("w_version"),
+                "updated_at": func.now(),
+                "updated_by": bindparam("w_by"),
+            }
+        )
+    )
+    return statement.returning(table) if returning else statement
+
+
+def _version_update(
+    record: Versioned,
+    entity_id: uuid.UUID,
+    current: int,
+    values: dict[str, Any],
+    returning: bool,
+) -> tuple[Update, dict[str, Any]]:
+    """The versioned write's UPDATE and its parameters (but ``w_by``, the author)."""
+    table = record.table
+    parameters = {"w_key": entity_id, "w_current": current, "w_version": current + 1}
+    if any(isinstance(value, ClauseElement) for value in values.values()):
+        statement = (
+            update(table)
+            .where(
+                table.c[record.key] == bindparam("w_key"),
+                table.c.version == bindparam("w_current"),
+            )
+            .values(
+                **values,
+                version=bindparam("w_version"),
+                updated_at=func.now(),
+                updated_by=bindparam("w_by"),
+            )
+        )
+        return (statement.returning(table) if returning else statement), parameters
+    parameters |= {f"w_{name}": value for name, value in values.items()}
+    return _cached_version_update(table, record.key, tuple(values), returning), parameters
+
+
 async def _write_version(
     uow: UnitOfWork,
     record: Versioned,
@@ -433,18 +486,14 @@ async def _write_version(
 ) -> RowMapping | None:
     check_version(expected, current)
     version = current + 1
-    key = record.table.c[record.key]
-    statement = (
-        update(record.table)
-        .where(key == entity_id, record.table.c.version == current)
-        .values(**values, version=version, updated_at=func.now(), updated_by=uow.actor.subject)
-    )
+    statement, parameters = _version_update(record, entity_id, current, values, returning)
+    parameters["w_by"] = uow.actor.subject
     row: RowMapping | None = None
     if returning:
-        row = (await uow.session.execute(statement.returning(record.table))).mappings().first()
+        row = (await uow.session.execute(statement, parameters)).mappings().first()
         written = row is not None
     else:
-        result = cast(CursorResult[Any], await uow.session.execute(statement))
+        result = cast(CursorResult[Any], await uow.session.execute(statement, parameters))
         written = result.rowcount == 1
     if not written:  # not locked by the caller and changed meanwhile
         raise PreconditionFailed(current + 1)

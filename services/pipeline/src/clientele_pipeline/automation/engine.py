@@ -784,16 +784,22 @@ async def drain_due(
     sessions: async_sessionmaker[AsyncSession],
     outbox: Outbox,
     interactions: Interactions | None = None,
-) -> None:
-    """Run due delayed actions until none is due, ``DUE_WORKERS`` batches at a time."""
+) -> int:
+    """Run due delayed actions until none is due, ``DUE_WORKERS`` batches at a time once a
+    first batch came back full; how many ran."""
+    ran = await run_due(sessions, outbox, interactions)
+    if ran < DUE_BATCH:
+        return ran
+    counts = [0] * DUE_WORKERS
 
-    async def worker() -> None:
-        while await run_due(sessions, outbox, interactions):
-            pass
+    async def worker(n: int) -> None:
+        while done := await run_due(sessions, outbox, interactions):
+            counts[n] += done
 
     async with asyncio.TaskGroup() as group:
-        for _ in range(DUE_WORKERS):
-            group.create_task(worker())
+        for n in range(DUE_WORKERS):
+            group.create_task(worker(n))
+    return ran + sum(counts)
 
 
 async def _retry(session: AsyncSession, record: dict[str, Any]) -> datetime | None:
@@ -861,19 +867,22 @@ async def scheduler(
     prune_at = 0.0
     while True:
         try:
-            await drain_due(sessions, outbox, interactions)
-            while await run_due_watch(sessions, outbox):
-                pass
+            async with sessions() as session:
+                due_in, watch_in = await queries.seconds_to_next(session)
+            ran = 0
+            if due_in is not None and due_in <= 0:
+                ran += await drain_due(sessions, outbox, interactions)
+            if watch_in is not None and watch_in <= 0:
+                while await run_due_watch(sessions, outbox):
+                    ran += 1
             if time.monotonic() >= prune_at:
                 async with sessions() as session, session.begin():
                     await queries.forget_old_events(session)
                 prune_at = time.monotonic() + PRUNE_SECONDS
-            async with sessions() as session:
-                waits = [
-                    await queries.seconds_to_next_due(session),
-                    await queries.seconds_to_next_watch(session),
-                ]
-            wait = min((w for w in waits if w is not None), default=None)
+            # something ran: look again at once; else sleep until the next due time (one a
+            # replica is running right now counts as not due here, so no busy loop)
+            later = [w for w in (due_in, watch_in) if w is not None and w > 0]
+            wait = 0.0 if ran else min(later, default=None)
         except Exception:
             log.exception("delayed automation actions failed; retrying")
             wait = 1.0

@@ -345,14 +345,23 @@ async def locked_deals(
     }
 
 
-async def seconds_to_next_due(session: AsyncSession) -> float | None:
-    """How long until the next delayed action is due (None: none pending)."""
-    value = await session.scalar(
-        select(func.extract("epoch", func.min(automation_schedule.c.due_at) - func.now())).where(
-            ~automation_schedule.c.done
+async def seconds_to_next(session: AsyncSession) -> tuple[float | None, float | None]:
+    """How long until the next delayed action and the next watched trigger are due (None:
+    none pending), in one statement: the scheduler's idle poll is this one read."""
+    row = (
+        await session.execute(
+            select(
+                select(func.extract("epoch", func.min(automation_schedule.c.due_at) - func.now()))
+                .where(~automation_schedule.c.done)
+                .scalar_subquery(),
+                select(
+                    func.extract("epoch", func.min(automation_watches.c.due_at) - func.now())
+                ).scalar_subquery(),
+            )
         )
-    )
-    return None if value is None else float(value)
+    ).one()
+    due, watch = row
+    return (None if due is None else float(due)), (None if watch is None else float(watch))
 
 
 _VERSIONS: dict[tuple[uuid.UUID, int], Rule] = {}
@@ -547,13 +556,6 @@ async def watches_of(session: AsyncSession, deal_id: uuid.UUID) -> list[dict[str
         select(automation_watches).where(automation_watches.c.deal_id == deal_id)
     )
     return [dict(row) for row in rows.mappings()]
-
-
-async def seconds_to_next_watch(session: AsyncSession) -> float | None:
-    value = await session.scalar(
-        select(func.extract("epoch", func.min(automation_watches.c.due_at) - func.now()))
-    )
-    return None if value is None else float(value)
 
 
 async def live_deals(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Deal]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
-from sqlalchemy import and_, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.deals.rules import Deal, DealFields, StageHistoryEntry
@@ -23,14 +23,18 @@ def storage_values(fields: DealFields) -> dict[str, Any]:
     return values
 
 
+_LOAD = select(deals).where(deals.c.id == bindparam("deal_id"))
+_LOAD_LOCKED = _LOAD.with_for_update()
+_INSERT = insert(deals).returning(deals)
+"""Statements built once: each keeps its cache key, so a request builds and hashes none."""
+
+
 async def load(
     session: AsyncSession, deal_id: uuid.UUID, *, lock: bool = False
 ) -> tuple[Deal, bool] | None:
     """A deal (deleted ones too) and whether its client is hidden (deleted in the directory)."""
-    stmt = select(deals).where(deals.c.id == deal_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = (await session.execute(stmt)).mappings().first()
+    stmt = _LOAD_LOCKED if lock else _LOAD
+    row = (await session.execute(stmt, {"deal_id": deal_id})).mappings().first()
     if row is None:
         return None
     return Deal.model_validate(dict(row)), bool(row["client_hidden"])
@@ -38,7 +42,7 @@ async def load(
 
 async def insert_deal(session: AsyncSession, values: dict[str, Any]) -> Deal:
     """The new deal as written (RETURNING: no second read)."""
-    row = (await session.execute(insert(deals).values(**values).returning(deals))).mappings().one()
+    row = (await session.execute(_INSERT, values)).mappings().one()
     return Deal.model_validate(dict(row))
 
 

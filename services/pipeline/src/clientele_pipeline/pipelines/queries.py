@@ -7,7 +7,7 @@ from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
-from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, Select, and_, exists, select
+from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, Select, and_, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.pipelines.rules import Pipeline, Stage
@@ -17,11 +17,7 @@ _PIPELINE_COLUMNS = [(f"pipelines_{column.name}", column.name) for column in pip
 _STAGE_COLUMNS = [(f"stages_{column.name}", column.name) for column in stages.c]
 
 
-async def load(
-    session: AsyncSession, pipeline_id: uuid.UUID, *, lock: str | None = None
-) -> Pipeline | None:
-    """A pipeline with its live stages in order, in one statement (a row per stage); ``lock``
-    'update' or 'share' locks the pipeline's row."""
+def _load_statement(lock: str | None) -> Select[Any]:
     stmt: Select[Any] = (
         select(pipelines, stages)
         .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
@@ -30,14 +26,26 @@ async def load(
                 stages, and_(stages.c.pipeline_id == pipelines.c.id, ~stages.c.deleted)
             )
         )
-        .where(pipelines.c.id == pipeline_id)
+        .where(pipelines.c.id == bindparam("pipeline_id"))
         .order_by(stages.c.position)
     )
     if lock == "update":
-        stmt = stmt.with_for_update(of=pipelines)
-    elif lock == "share":
-        stmt = stmt.with_for_update(read=True, of=pipelines)
-    rows = (await session.execute(stmt)).mappings().all()
+        return stmt.with_for_update(of=pipelines)
+    if lock == "share":
+        return stmt.with_for_update(read=True, of=pipelines)
+    return stmt
+
+
+_LOAD = {lock: _load_statement(lock) for lock in (None, "update", "share")}
+"""Built once: a statement object keeps its cache key, so a read builds and hashes nothing."""
+
+
+async def load(
+    session: AsyncSession, pipeline_id: uuid.UUID, *, lock: str | None = None
+) -> Pipeline | None:
+    """A pipeline with its live stages in order, in one statement (a row per stage); ``lock``
+    'update' or 'share' locks the pipeline's row."""
+    rows = (await session.execute(_LOAD[lock], {"pipeline_id": pipeline_id})).mappings().all()
     if not rows:
         return None
     return Pipeline.model_validate(
