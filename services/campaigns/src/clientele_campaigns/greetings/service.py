@@ -168,17 +168,19 @@ def _compiled(parts: TemplateParts, channel: str) -> None:
         )
 
 
-async def _check_references(session: AsyncSession, draft: GreetingDraft) -> None:
-    """The holiday and the list it names exist (422), and the list is a static one."""
+async def _check_references(
+    session: AsyncSession, principal: Principal, draft: GreetingDraft
+) -> None:
+    """The holiday and the list it names exist, the caller sees the list (422), and it is a
+    static one."""
     if isinstance(draft.occasion, HolidayOccasion):
         found = await queries.holiday(session, draft.occasion.holiday_id)
         if found is None or found.deleted_at is not None:
             raise invalid_field("occasion.holiday_id", "no such holiday", "unknown_reference")
     list_id = draft.audience.list_id
     if list_id is not None:
-        if await lists.members_of(session, list_id) is None:
-            raise invalid_field("audience.list_id", "no such list", "unknown_reference")
-        if await lists.list_kind(session, list_id) == "dynamic":
+        kind = await lists.referenced_kind(session, principal, list_id, "audience.list_id")
+        if kind == "dynamic":
             raise invalid_field(
                 "audience.list_id",
                 "a greeting cannot resolve a dynamic list each day (nobody sends it then): "
@@ -237,7 +239,7 @@ async def create_greeting(
                 raise invalid_field("template_id", "a fax prints the template's text part")
         assert draft.template is not None
         _compiled(draft.template, draft.channel)
-        await _check_references(uow.session, draft)
+        await _check_references(uow.session, principal, draft)
         values = _greeting_values(draft)
         await queries.insert_greeting(
             uow.session,
@@ -304,7 +306,7 @@ async def change_greeting(
         )
         assert draft.template is not None
         _compiled(draft.template, draft.channel)
-        await _check_references(uow.session, draft)
+        await _check_references(uow.session, principal, draft)
         old = _greeting_values(GreetingDraft.model_validate(_draft_of(current)))
         new = _greeting_values(draft)
         stored = {}
@@ -351,7 +353,7 @@ def _zone(name: str | None) -> ZoneInfo | None:
         return None
     try:
         return ZoneInfo(name)
-    except (ValueError, ZoneInfoNotFoundError):
+    except (ValueError, OSError, ZoneInfoNotFoundError):  # a folder of zones: OSError
         return None
 
 
