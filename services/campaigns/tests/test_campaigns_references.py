@@ -122,3 +122,34 @@ def test_greeting_and_holiday_writes_need_if_match(stack: Stack) -> None:
     assert stack.call("DELETE", path, admin).status_code == 428
     assert stack.call("DELETE", path, admin, if_match=2).status_code == 412
     assert stack.call("GET", path, north).status_code == 200
+
+
+def test_a_field_patched_to_null_is_refused_not_a_server_error(stack: Stack) -> None:
+    north = stack.user(["north"])
+    created = stack.call("POST", "/v1/greetings", north, json=_greeting(["north"]))
+    assert created.status_code == 201, created.text
+    greeting = f"/v1/greetings/{created.json()['id']}"
+    admin = stack.user(["north"], roles=["admin"])
+    made = stack.call(
+        "POST",
+        "/v1/professional-holidays",
+        admin,
+        json={"name": "День пустоты", "rule": {"kind": "fixed", "month": 4, "day": 4}},
+    )
+    assert made.status_code == 201, made.text
+    holiday = f"/v1/professional-holidays/{made.json()['id']}"
+    for path, who, field in (
+        (greeting, north, "title"),
+        (greeting, north, "template"),
+        (greeting, north, "audience"),
+        (greeting, north, "send_at"),
+        (greeting, north, "active"),
+        (holiday, admin, "name"),
+        (holiday, admin, "rule"),
+        (holiday, admin, "industries"),
+    ):
+        response = stack.call("PATCH", path, who, if_match=1, json={field: None})
+        assert response.status_code == 422, (field, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert field in response.text
+        assert stack.call("GET", path, who).json()["version"] == 1
