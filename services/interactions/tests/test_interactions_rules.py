@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from clientele_interactions.analytics.rules import checked_interval
 from clientele_interactions.capture.parsing import CapturedMessage
 from clientele_interactions.capture.rules import occurred_at
 from clientele_interactions.log.rules import (
@@ -442,3 +443,11 @@ def test_a_captured_mail_dated_before_1900_or_ahead_happened_now() -> None:
     assert occurred_at(mail(None), NOW) == NOW
     earlier = NOW - timedelta(days=3)
     assert occurred_at(mail(earlier), NOW) == earlier
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "Europe", "America", "zone.tab"])
+def test_an_analytics_zone_that_is_no_zone_is_rejected(zone: str) -> None:
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(Rejected) as refused:
+        checked_interval(since, since + timedelta(days=1), zone)
+    assert refused.value.errors[0]["loc"] == ("query", "tz")

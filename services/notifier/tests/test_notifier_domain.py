@@ -106,8 +106,9 @@ def test_preferences_plan_suppresses_delays_and_digests() -> None:
     assert digest.plan("x", Channel.EMAIL, now)[0] is DeliveryState.DIGEST
     with pytest.raises(ValidationError):
         Preferences(quiet_start="22:00")
-    with pytest.raises(ValidationError):
-        Preferences(timezone="Nowhere/City")
+    for zone in ("Nowhere/City", "Europe", "zone.tab"):  # a folder or a data file: no zone
+        with pytest.raises(ValidationError):
+            Preferences(timezone=zone)
 
 
 def test_templates_escape_html_values() -> None:

@@ -165,6 +165,7 @@ def test_bad_parameters(stack: Stack, direction: str) -> None:
     for query in (
         "tz=Mars/Olympus",
         "tz=../../etc/passwd",
+        "tz=Europe",  # a folder of zones
         "date_from=2027-01-02&date_to=2027-01-01",
         "period=decade",
         "date_from=2027-13-01",

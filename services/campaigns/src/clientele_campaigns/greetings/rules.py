@@ -36,7 +36,7 @@ LATEST_OFFSET = timedelta(hours=14)
 def known_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ValueError, ZoneInfoNotFoundError):
+    except (ValueError, OSError, ZoneInfoNotFoundError):  # a folder of zones: OSError
         raise ValueError(f"unknown time zone {value!r}") from None
     return value
 
@@ -288,7 +288,7 @@ def zone_named(attributes: dict[str, Any] | None) -> ZoneInfo | None:
         if isinstance(value, str) and value.strip():
             try:
                 return ZoneInfo(value.strip())
-            except (ValueError, ZoneInfoNotFoundError):
+            except (ValueError, OSError, ZoneInfoNotFoundError):  # a folder of zones: OSError
                 continue
     return None
 

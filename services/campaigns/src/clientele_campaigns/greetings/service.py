@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clientele_shared.auth.access import ensure_visible, writable_directions
@@ -22,6 +22,7 @@ from clientele_shared.service_layer import (
     write_version,
 )
 from clientele_shared.templating import TemplateInvalid
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,6 +59,15 @@ HOLIDAY = Versioned(professional_holidays, "professional_holiday")
 GREETING = Versioned(greetings, "greeting")
 _NO_HOLIDAY = "The professional holiday does not exist."
 _NO_GREETING = "The greeting does not exist."
+Draft = TypeVar("Draft", HolidayDraft, GreetingDraft)
+
+
+def _patched(model: type[Draft], values: dict[str, Any]) -> Draft:
+    """A record with a patch applied, as a draft (a field patched to null: 422, not a 500)."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise invalid([dict(error) for error in exc.errors(include_url=False)]) from None
 
 
 # --- the professional holidays calendar (company-wide; writes need a role: the router) -------
@@ -128,8 +138,9 @@ async def change_holiday(
 ) -> Holiday:
     async with campaigns.work(runtime, principal) as uow:
         current = await _locked_holiday(uow, holiday_id)
-        changed = HolidayDraft.model_validate(
-            {**_holiday_values(current), **patch.model_dump(exclude_unset=True, mode="json")}
+        changed = _patched(
+            HolidayDraft,
+            {**_holiday_values(current), **patch.model_dump(exclude_unset=True, mode="json")},
         )
         old, new = _holiday_values(current), _holiday_values(changed)
         await write_version(
@@ -168,17 +179,19 @@ def _compiled(parts: TemplateParts, channel: str) -> None:
         )
 
 
-async def _check_references(session: AsyncSession, draft: GreetingDraft) -> None:
-    """The holiday and the list it names exist (422), and the list is a static one."""
+async def _check_references(
+    session: AsyncSession, principal: Principal, draft: GreetingDraft
+) -> None:
+    """The holiday and the list it names exist, the caller sees the list (422), and it is a
+    static one."""
     if isinstance(draft.occasion, HolidayOccasion):
         found = await queries.holiday(session, draft.occasion.holiday_id)
         if found is None or found.deleted_at is not None:
             raise invalid_field("occasion.holiday_id", "no such holiday", "unknown_reference")
     list_id = draft.audience.list_id
     if list_id is not None:
-        if await lists.members_of(session, list_id) is None:
-            raise invalid_field("audience.list_id", "no such list", "unknown_reference")
-        if await lists.list_kind(session, list_id) == "dynamic":
+        kind = await lists.referenced_kind(session, principal, list_id, "audience.list_id")
+        if kind == "dynamic":
             raise invalid_field(
                 "audience.list_id",
                 "a greeting cannot resolve a dynamic list each day (nobody sends it then): "
@@ -237,7 +250,7 @@ async def create_greeting(
                 raise invalid_field("template_id", "a fax prints the template's text part")
         assert draft.template is not None
         _compiled(draft.template, draft.channel)
-        await _check_references(uow.session, draft)
+        await _check_references(uow.session, principal, draft)
         values = _greeting_values(draft)
         await queries.insert_greeting(
             uow.session,
@@ -299,12 +312,12 @@ async def change_greeting(
     async with campaigns.work(runtime, principal) as uow:
         current = await _visible(uow.session, principal, greeting_id, lock=True)
         writable_directions(principal, current.directions)
-        draft = GreetingDraft.model_validate(
-            {**_draft_of(current), **patch.model_dump(exclude_unset=True)}
+        draft = _patched(
+            GreetingDraft, {**_draft_of(current), **patch.model_dump(exclude_unset=True)}
         )
         assert draft.template is not None
         _compiled(draft.template, draft.channel)
-        await _check_references(uow.session, draft)
+        await _check_references(uow.session, principal, draft)
         old = _greeting_values(GreetingDraft.model_validate(_draft_of(current)))
         new = _greeting_values(draft)
         stored = {}
@@ -351,7 +364,7 @@ def _zone(name: str | None) -> ZoneInfo | None:
         return None
     try:
         return ZoneInfo(name)
-    except (ValueError, ZoneInfoNotFoundError):
+    except (ValueError, OSError, ZoneInfoNotFoundError):  # a folder of zones: OSError
         return None
 
 

@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from clientele_shared.auth.access import visible_to
+from clientele_shared.auth.principal import Principal
 from clientele_shared.events.schemas.directory import ListMemberState, OrganizationListState
 from clientele_shared.events.state import ReadModel
 from sqlalchemy import Select, Uuid, func, insert, literal, select
@@ -65,6 +67,20 @@ async def list_kind(session: AsyncSession, list_id: uuid.UUID) -> str | None:
     return await session.scalar(
         select(directory_lists.c.kind).where(
             directory_lists.c.list_id == list_id, directory_lists.c.deleted.is_(False)
+        )
+    )
+
+
+async def visible_kind(
+    session: AsyncSession, principal: Principal, list_id: uuid.UUID
+) -> str | None:
+    """``static`` or ``dynamic`` for a live list sharing a direction with the principal, None
+    for any other (unknown, deleted or another direction's)."""
+    return await session.scalar(
+        select(directory_lists.c.kind).where(
+            directory_lists.c.list_id == list_id,
+            directory_lists.c.deleted.is_(False),
+            visible_to(principal, directory_lists.c.directions),
         )
     )
 

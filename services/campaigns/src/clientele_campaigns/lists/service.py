@@ -102,6 +102,17 @@ async def list_kind(session: AsyncSession, list_id: uuid.UUID) -> str | None:
     return await queries.list_kind(session, list_id)
 
 
+async def referenced_kind(
+    session: AsyncSession, principal: Principal, list_id: uuid.UUID, field: str
+) -> str:
+    """The kind of a list a record refers to in ``field``: one the principal sees (422
+    unknown_reference otherwise, never telling another direction's list from none)."""
+    kind = await queries.visible_kind(session, principal, list_id)
+    if kind is None:
+        raise invalid_field(field, "no such list", "unknown_reference")
+    return kind
+
+
 async def list_resolutions(
     *, runtime: ServiceRuntime, principal: Principal, campaign_id: uuid.UUID
 ) -> list[Resolution]:

@@ -145,7 +145,7 @@ class Recurrence(BaseModel):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ValueError, ZoneInfoNotFoundError):
+        except (ValueError, OSError, ZoneInfoNotFoundError):  # a folder of zones: OSError
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 

@@ -140,8 +140,7 @@ async def _check_audience(
             raise invalid_field("campaign_id", "no such event", "unknown_reference") from None
     audience = draft.audience
     if isinstance(audience, ListAudience):
-        if await lists.members_of(session, audience.list_id) is None:
-            raise invalid_field("audience.list_id", "no such list", "unknown_reference")
+        await lists.referenced_kind(session, principal, audience.list_id, "audience.list_id")
     elif isinstance(audience, StageAudience):
         try:
             event = await campaigns.visible_campaign(session, principal, audience.campaign_id)

@@ -32,7 +32,7 @@ def checked_interval(since: datetime, until: datetime, tz: str) -> str:
         )
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a folder of zones: OSError
         raise Rejected(
             [{"loc": ("query", "tz"), "msg": "unknown time zone", "type": "value_error"}]
         ) from None

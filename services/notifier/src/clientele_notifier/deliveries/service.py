@@ -450,7 +450,7 @@ async def _send_digest(
 def _visible(principal: Principal, row: Row[Any] | None) -> Row[Any]:
     """A service sees only its own requests' deliveries (404 for the others)."""
     if row is None or (
-        principal.is_service and row.requester not in (principal.service, principal.subject)
+        principal.kind == "service" and row.requester not in (principal.service, principal.subject)
     ):
         raise NotFound("No such delivery.")
     return row
@@ -488,7 +488,7 @@ async def list_deliveries(
 ) -> list[Delivery]:
     """The deliveries of a message (by requester and idempotency key, or request id) with the
     log of their attempts. A service sees only its own requests."""
-    if principal.is_service:
+    if principal.kind == "service":  # confined or not: its own requests only
         if requester is not None and requester != principal.service:
             raise NotFound("No such deliveries.")
         requester = principal.service or principal.subject

@@ -24,7 +24,7 @@ from clientele_notifier.deliveries.rules import DeliveryState
 def _valid_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a folder of zones: OSError
         raise ValueError(f"unknown time zone {value!r}") from None
     return value
 

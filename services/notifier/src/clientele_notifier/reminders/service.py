@@ -85,7 +85,7 @@ async def get_reminder(
     async with runtime.sessions() as session:
         row = await queries.reminder(session, reminder_id)
     if row is None or (
-        principal.is_service and row.requester not in (principal.service, principal.subject)
+        principal.kind == "service" and row.requester not in (principal.service, principal.subject)
     ):
         raise NotFound("No such reminder.")
     return Reminder.model_validate(row, from_attributes=True)

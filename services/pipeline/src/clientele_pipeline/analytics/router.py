@@ -34,7 +34,7 @@ def _window(
 ) -> Window:
     try:
         zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a folder of zones: OSError
         raise invalid_field("tz", "not an IANA time zone", location="query") from None
     try:
         return window(date_from, date_to, zone, period, datetime.now(UTC).astimezone(zone).date())

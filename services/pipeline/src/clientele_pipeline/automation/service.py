@@ -38,6 +38,7 @@ from clientele_pipeline.automation.rules import (
     Backtest,
     BacktestResult,
     CalendarBody,
+    CreateTask,
     DryRun,
     DryRunResult,
     DuePreview,
@@ -52,6 +53,7 @@ from clientele_pipeline.automation.rules import (
     RuleDraft,
     RulePatch,
     Run,
+    SetResponsible,
     automation_request,
     deal_values,
     delivery_occurrence,
@@ -98,6 +100,43 @@ def _checked(pipeline: Pipeline, definition: RuleDefinition) -> None:
             raise invalid_field(name, "no such stage in the rule's pipeline", "unknown_reference")
 
 
+def _employees_named(definition: RuleDefinition) -> dict[str, uuid.UUID]:
+    """The employees a rule's actions name, by the field naming each."""
+    named: dict[str, uuid.UUID] = {}
+    for i, action in enumerate(definition.actions):
+        if isinstance(action, SetResponsible):
+            named[f"actions.{i}.employee_id"] = action.employee_id
+        elif isinstance(action, CreateTask) and action.assignee.employee_id is not None:
+            named[f"actions.{i}.assignee.employee_id"] = action.assignee.employee_id
+    return named
+
+
+async def _check_employees(
+    session: AsyncSession,
+    pipeline: Pipeline,
+    definition: RuleDefinition,
+    before: RuleDefinition | None = None,
+) -> None:
+    """The employees a rule's actions name are active and work in one of its pipeline's
+    directions (422), as a deal's responsible employee must; those its version ``before``
+    named already are not checked again (a rule whose employee left can still be paused)."""
+    kept = set() if before is None else set(_employees_named(before).values())
+    named = {k: v for k, v in _employees_named(definition).items() if v not in kept}
+    if not named:
+        return
+    found = (await clients.references(session, employees=set(named.values()))).employees
+    for name, employee_id in named.items():
+        employee = found.get(employee_id)
+        if employee is None or not employee.active:
+            raise invalid_field(name, "no such active employee", "unknown_reference")
+        if set(employee.directions).isdisjoint(pipeline.directions):
+            raise invalid_field(
+                name,
+                "the employee does not work in the pipeline's directions",
+                "direction_mismatch",
+            )
+
+
 def _stored(definition: RuleDefinition) -> dict[str, Any]:
     return definition.model_dump(mode="json", by_alias=True, exclude_none=True)
 
@@ -129,6 +168,7 @@ async def create_rule(*, runtime: ServiceRuntime, principal: Principal, draft: R
             raise invalid_field("pipeline_id", "no such pipeline", "unknown_reference") from None
         writable_directions(principal, pipeline.directions)
         _checked(pipeline, definition)
+        await _check_employees(uow.session, pipeline, definition)
         stored, author = _stored(definition), _author(principal)
         await queries.insert_rule(
             uow.session,
@@ -205,6 +245,7 @@ async def update_rule(
         except ValidationError as exc:
             raise invalid([dict(error) for error in exc.errors(include_url=False)]) from None
         _checked(pipeline, definition)
+        await _check_employees(uow.session, pipeline, definition, current.definition())
         before, stored, author = (
             _stored(current.definition()),
             _stored(definition),
