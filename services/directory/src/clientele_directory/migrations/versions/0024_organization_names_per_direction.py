@@ -22,40 +22,56 @@ down_revision = "0023"
 NAME_PARTITIONS = 64
 BATCH = 50_000
 
-KEEP = """
+CHANGED = """(n.directions, n.name_key, n.inn IS NULL, n.deleted_at IS NULL)
+              IS DISTINCT FROM (o.directions, o.name_key, o.inn IS NULL, o.deleted_at IS NULL)"""
+
+KEEP = f"""
 CREATE FUNCTION directory_keep_names() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT
 AS $$
+DECLARE
+    code varchar;
+    ids uuid[];
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO organization_names (direction, organization_id, name_key, has_inn)
-        SELECT DISTINCT d, n.id, n.name_key, n.inn IS NOT NULL
-        FROM new_rows n, unnest(n.directions) AS d
-        WHERE n.deleted_at IS NULL
-        ORDER BY 1, 2;
-    ELSIF TG_OP = 'DELETE' THEN
-        DELETE FROM organization_names m USING old_rows o
-        WHERE m.organization_id = o.id AND m.direction = ANY(o.directions);
-    ELSE
-        DELETE FROM organization_names m USING old_rows o JOIN new_rows n ON n.id = o.id
-        WHERE m.organization_id = o.id AND m.direction = ANY(o.directions)
-          AND (n.directions, n.name_key, n.inn IS NULL, n.deleted_at IS NULL)
-              IS DISTINCT FROM (o.directions, o.name_key, o.inn IS NULL, o.deleted_at IS NULL);
+    IF TG_OP = 'DELETE' THEN
+        FOR code, ids IN
+            SELECT d, array_agg(o.id ORDER BY o.id) FROM old_rows o, unnest(o.directions) AS d
+            GROUP BY d ORDER BY d
+        LOOP
+            DELETE FROM organization_names WHERE direction = code AND organization_id = ANY(ids);
+        END LOOP;
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        FOR code, ids IN
+            SELECT d, array_agg(o.id ORDER BY o.id)
+            FROM old_rows o JOIN new_rows n ON n.id = o.id, unnest(o.directions) AS d
+            WHERE {CHANGED}
+            GROUP BY d ORDER BY d
+        LOOP
+            DELETE FROM organization_names WHERE direction = code AND organization_id = ANY(ids);
+        END LOOP;
         INSERT INTO organization_names (direction, organization_id, name_key, has_inn)
         SELECT DISTINCT d, n.id, n.name_key, n.inn IS NOT NULL
         FROM new_rows n JOIN old_rows o ON o.id = n.id, unnest(n.directions) AS d
-        WHERE n.deleted_at IS NULL
-          AND (n.directions, n.name_key, n.inn IS NULL, n.deleted_at IS NULL)
-              IS DISTINCT FROM (o.directions, o.name_key, o.inn IS NULL, o.deleted_at IS NULL)
+        WHERE n.deleted_at IS NULL AND {CHANGED}
         ORDER BY 1, 2;
+        RETURN NULL;
     END IF;
+    INSERT INTO organization_names (direction, organization_id, name_key, has_inn)
+    SELECT DISTINCT d, n.id, n.name_key, n.inn IS NOT NULL
+    FROM new_rows n, unnest(n.directions) AS d
+    WHERE n.deleted_at IS NULL
+    ORDER BY 1, 2;
     RETURN NULL;
 END $$
-"""
+"""  # noqa: S608 - constants only
 """One function for the three triggers (a trigger with transition tables has one event). An
 update touches only the organizations whose directions, name, INN presence or liveness changed
-(an import's list merges and most edits write none of them). Rows are written sorted, so two
-transactions lock names in one order."""
+(an import's list merges and most edits write none of them). Names are deleted one direction at
+a time (``direction = code`` prunes the statement to one partition and probes its primary key;
+a join of the transition table with the whole table would scan every partition). Rows are
+written sorted, so two transactions lock names in one order."""
 
 _TRIGGERS = {
     "insert": "REFERENCING NEW TABLE AS new_rows",
