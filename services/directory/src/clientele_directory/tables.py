@@ -93,6 +93,18 @@ organizations = Table(
     ),
 )
 
+organization_names = Table(
+    "organization_names",
+    metadata,
+    Column("direction", String(64), primary_key=True),
+    Column("organization_id", Uuid, primary_key=True),
+    Column("name_key", Text, nullable=False),
+    Column("has_inn", Boolean, nullable=False),
+)
+"""A live organization's name (``name_key``) per direction, for similar names: hash-partitioned
+by direction with trigram indexes per partition, kept by triggers on ``organizations`` in the
+same transaction as every write of them (migration 0024, ADR 57). Read only, by the look-ups."""
+
 persons = Table(
     "persons",
     metadata,

@@ -51,23 +51,31 @@ WITH n AS MATERIALIZED (
 SELECT n.num, c.id, c.legal_name, c.sim FROM n CROSS JOIN LATERAL (
     SELECT o.id, o.legal_name, similarity(o.name_key, n.key) AS sim
     FROM organizations o
-    WHERE {name} % n.key AND o.deleted_at IS NULL
-      {directions}
+    WHERE o.id IN ({names}) AND o.deleted_at IS NULL
       AND coalesce(array_position(:created, o.id), 0) < n.pos
     ORDER BY sim DESC, o.id LIMIT :limit
 ) AS c
 WHERE c.sim >= :threshold
 """
-"""Similar names of a chunk's new rows, ``%`` through a GIN trigram index on the name without its
-legal form. A row with an INN is compared only with organizations without one (two INNs are two
-companies: ``name`` is then the name of those only, indexed apart, migration 0016), a row
-without one with every organization (migration 0013). Both indexes lead with ``directions``
-(migration 0020): for a caller who does not see every direction, ``directions && :dirs`` is
-intersected with the name's trigrams inside the index, so organizations of other directions are
-never fetched (the cost per row does not grow with them). Each variant is its own statement: a
-generic plan of one with ``:all OR directions && :dirs`` could not use the directions.
-``created`` lists the chunk's new ids in row order, already inserted: a row is compared with
-the rows before it, never with itself or later ones (``pos`` is its place in that list)."""
+"""Similar names of a chunk's new rows, ``%`` through the GIN trigram indexes of
+``organization_names`` (migration 0024: a row per live organization and direction, its name
+without the legal form). A row with an INN is compared only with organizations without one (two
+INNs are two companies: the partial index of those names), a row without one with every
+organization. For a caller who does not see every direction the names are read direction by
+direction (``direction = d.direction`` in a LATERAL subquery that ``OFFSET 0`` keeps from being
+flattened into a join, which could scan every partition), so each scan is pruned, while it
+runs, to the one partition holding that direction: the trigram lists read hold the names of
+the caller's directions (and of the few hashed with them), never the whole base's. A caller who
+sees every direction reads every partition. Each variant is its own statement. ``created``
+lists the chunk's new ids in row order, already inserted: a row is compared with the rows
+before it, never with itself or later ones (``pos`` is its place in that list)."""
+
+_NAMES_OF_DIRECTIONS = (
+    "SELECT m.organization_id FROM unnest(CAST(:dirs AS varchar[])) AS d(direction)"
+    " CROSS JOIN LATERAL (SELECT m.organization_id FROM organization_names m"
+    " WHERE m.direction = d.direction AND m.name_key % n.key{inn} OFFSET 0) AS m"
+)
+_NAMES_OF_ALL = "SELECT m.organization_id FROM organization_names m WHERE m.name_key % n.key{inn}"
 
 
 IMPORT_SETTINGS = text(
@@ -81,19 +89,22 @@ compiling of statements whose costs are overestimated."""
 MERGE_PENDING = text(
     "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
     " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
-    " WHERE i.indrelid = 'organizations'::regclass AND a.amname = 'gin'"
+    " WHERE a.amname = 'gin' AND (i.indrelid = 'organizations'::regclass OR i.indrelid IN ("
+    " SELECT inhrelid FROM pg_inherits WHERE inhparent = 'organization_names'::regclass))"
 )
-"""Merge the pending lists of the organizations' GIN indexes into the indexes, after a chunk's
-rows are written. The rows are probed by the next look-ups (trigram names, e-mails, phones), and
-every probe reads the whole pending list: merged, a chunk's look-ups take milliseconds (with
-4 MB lists left pending they took seconds; kept short by a small limit, the writes merged them
-a few rows at a time and took twice as long)."""
+"""Merge the pending lists of the GIN indexes of the organizations and of their names (each
+partition's, migration 0024) into the indexes, after a chunk's rows are written. The rows are
+probed by the next look-ups (trigram names, e-mails, phones), and every probe reads the whole
+pending list: merged, a chunk's look-ups take milliseconds (with 4 MB lists left pending they
+took seconds; kept short by a small limit, the writes merged them a few rows at a time and took
+twice as long)."""
 
 
 def _candidates_sql(with_inn: bool, sees_all: bool) -> Any:
-    name = "(CASE WHEN o.inn IS NULL THEN o.name_key END)" if with_inn else "o.name_key"
-    directions = "" if sees_all else "AND o.directions && :dirs"
-    sql = text(_CANDIDATES.format(name=name, directions=directions)).bindparams(
+    names = (_NAMES_OF_ALL if sees_all else _NAMES_OF_DIRECTIONS).format(
+        inn=" AND NOT m.has_inn" if with_inn else ""
+    )
+    sql = text(_CANDIDATES.format(names=names)).bindparams(
         bindparam("nums", type_=ARRAY(Integer)),
         bindparam("positions", type_=ARRAY(Integer)),
         bindparam("names", type_=ARRAY(Text)),
