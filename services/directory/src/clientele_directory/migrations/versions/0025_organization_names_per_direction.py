@@ -11,13 +11,13 @@ transaction of every write of ``organizations`` (creations, COPY of an import, e
 deletions and restorations, direction changes). It replaces 0020's two trigram indexes of
 ``organizations``: a caller who sees every direction reads every partition.
 
-Revision ID: 0024
+Revision ID: 0025
 """
 
 from alembic import op
 
-revision = "0024"
-down_revision = "0023"
+revision = "0025"
+down_revision = "0024"
 
 NAME_PARTITIONS = 64
 BATCH = 50_000
