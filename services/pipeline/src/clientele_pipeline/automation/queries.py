@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
     RowMapping,
     SmallInteger,
     Uuid,
@@ -316,16 +317,26 @@ def _array(values: list[Any], item: Any) -> BindParameter[Any]:
     return bindparam(None, values, type_=ARRAY(item))
 
 
+def _live(rule_ids: set[uuid.UUID]) -> tuple[ColumnElement[bool], ...]:
+    return (
+        automation_rules.c.id == any_(_array(list(rule_ids), Uuid)),
+        automation_rules.c.enabled,
+        automation_rules.c.deleted_at.is_(None),
+    )
+
+
 async def live_rules(session: AsyncSession, rule_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     """Which of these rules are enabled and not deleted now."""
-    found = await session.scalars(
-        select(automation_rules.c.id).where(
-            automation_rules.c.id == any_(_array(list(rule_ids), Uuid)),
-            automation_rules.c.enabled,
-            automation_rules.c.deleted_at.is_(None),
-        )
-    )
-    return set(found)
+    return set(await session.scalars(select(automation_rules.c.id).where(*_live(rule_ids))))
+
+
+async def live_rule_rows(
+    session: AsyncSession, rule_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, RowMapping]:
+    """The stored rows of these rules that are enabled and not deleted now (``rule_of``
+    parses one)."""
+    rows = await session.execute(select(automation_rules).where(*_live(rule_ids)))
+    return {row["id"]: row for row in rows.mappings()}
 
 
 async def locked_deals(
@@ -513,25 +524,26 @@ async def drop_watches(
     await session.execute(stmt)
 
 
-async def take_due_watch(session: AsyncSession) -> RowMapping | None:
-    """One due watch, deleted (its firing commits in the same transaction; another replica
-    skips the locked row)."""
+async def take_due_watches(session: AsyncSession, limit: int) -> list[RowMapping]:
+    """Up to ``limit`` due watches, the earliest first, deleted (their firings commit in the
+    same transaction) with their deals locked; a watch or deal another transaction holds (a
+    replica's batch, a deal event in the inbox) is skipped, never waited for."""
+    watches = automation_watches
     due = (
-        (
-            await session.execute(
-                select(automation_watches)
-                .where(automation_watches.c.due_at <= func.now())
-                .order_by(automation_watches.c.due_at)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        .mappings()
-        .first()
+        select(watches.c.rule_id, watches.c.deal_id)
+        .join(deals, deals.c.id == watches.c.deal_id)
+        .where(watches.c.due_at <= func.now())
+        .order_by(watches.c.due_at)
+        .limit(limit)
+        .with_for_update(of=[watches, deals], skip_locked=True)
+        .cte("due")
     )
-    if due is not None:
-        await drop_watch(session, due["rule_id"], due["deal_id"])
-    return due
+    rows = await session.execute(
+        delete(watches)
+        .where(watches.c.rule_id == due.c.rule_id, watches.c.deal_id == due.c.deal_id)
+        .returning(watches)
+    )
+    return sorted(rows.mappings(), key=lambda row: (row["due_at"], row["deal_id"]))
 
 
 async def drop_watch(session: AsyncSession, rule_id: uuid.UUID, deal_id: uuid.UUID) -> None:

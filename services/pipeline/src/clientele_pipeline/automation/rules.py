@@ -919,7 +919,7 @@ class Run(BaseModel):
     deal_id: uuid.UUID
     event_id: uuid.UUID
     trigger: dict[str, Any]
-    status: Literal["fired", "conditions_not_met", "loop_stopped", "skipped"]
+    status: Literal["fired", "conditions_not_met", "loop_stopped", "skipped", "failed"]
     reason: str | None = None
     conditions: list[CheckResult]
     chain: list[uuid.UUID]
