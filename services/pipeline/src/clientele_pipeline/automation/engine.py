@@ -539,7 +539,9 @@ async def _schedule_interaction(
     """A planned contact in the interactions service, as the pipeline confined to the deal's
     directions, under the firing's and step's Idempotency-Key (a retry finds the same one)."""
     if interactions is None:
-        raise ValueError("no service token can be signed here (AUTH_PRIVATE_KEY_FILE is unset)")
+        raise ValueError(
+            "no service token can be signed here (AUTH_PRIVATE_KEY_FILE is unset or names no file)"
+        )
     step = await queries.step_of(uow.session, firing_id, position)
     body = step["detail"].get("request") if step is not None else None
     if body is None:  # the first attempt; a retry sends the very same request
