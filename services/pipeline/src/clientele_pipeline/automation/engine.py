@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -60,6 +61,7 @@ from clientele_pipeline.automation.rules import (
     watch_due,
     watch_event,
     watch_key,
+    watched_values,
 )
 from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import queries as deal_queries
@@ -187,26 +189,78 @@ async def on_deal_event(
         await watch(session, found[0], rules, occurred_at)
 
 
+@dataclass(frozen=True)
+class Watched:
+    """What a watch reads of a deal: its dates (``values``, as conditions see them), its
+    primary contact, whether it is open, and its last activity."""
+
+    id: uuid.UUID
+    directions: list[str]
+    status: str
+    activity_at: datetime
+    primary_person_id: uuid.UUID | None
+    values: dict[str, Any]
+
+    @classmethod
+    def of(cls, deal: Deal, activity_at: datetime) -> Watched:
+        return cls(
+            deal.id,
+            deal.directions,
+            deal.status,
+            activity_at,
+            deal.primary_person_id,
+            watched_values(deal.expected_close_date, deal.custom_fields),
+        )
+
+    @classmethod
+    def of_row(cls, row: RowMapping) -> Watched:
+        """A deal read with ``queries.WATCHED_COLUMNS``, its last change its last activity."""
+        return cls(
+            row["id"],
+            row["directions"],
+            row["status"],
+            row["updated_at"],
+            row["primary_person_id"],
+            watched_values(row["expected_close_date"], row["custom_fields"]),
+        )
+
+
 async def watch(
     session: AsyncSession, deal: Deal, rules: list[Rule], activity_at: datetime
 ) -> None:
-    """Set, move or drop the deal's watches of these rules (a due time already past is not
-    watched: a date moved into the past does not fire late)."""
-    calendar = await queries.calendar_for(session, deal.directions)
+    """Set, move or drop the deal's watches of these rules (``watch_deals``)."""
+    await watch_deals(session, [Watched.of(deal, activity_at)], rules)
+
+
+async def watch_deals(session: AsyncSession, found: list[Watched], rules: list[Rule]) -> None:
+    """Set, move or drop these deals' watches of these rules (a due time already past is not
+    watched: a date moved into the past does not fire late): the database's time read once,
+    each directions' calendar once, the contacts' birthdays in one query, the watches set and
+    dropped in one statement each."""
     now = await queries.now(session)
-    values = deal_values(deal)
-    if any(_on_birthday(rule) for rule in rules):
-        values["contact"] = {"birthday": await queries.contact_birthday(session, deal)}
-    for rule in rules:
-        trigger = rule.trigger
-        assert isinstance(trigger, DateReached | NoActivity)
-        found = watch_due(trigger, values, calendar, activity_at, now)
-        if (isinstance(trigger, NoActivity) or _on_birthday(rule)) and deal.status != "open":
-            found = None
-        if found is None or found[0] <= now:
-            await queries.drop_watch(session, rule.id, deal.id)
-        else:
-            await queries.set_watch(session, rule.id, deal.id, *found)
+    calendars: dict[tuple[str, ...], BusinessCalendar] = {}
+    contacts = {deal.primary_person_id for deal in found if deal.primary_person_id}
+    known = await queries.birthdays(session, contacts) if any(map(_on_birthday, rules)) else {}
+    kept: list[tuple[uuid.UUID, uuid.UUID, datetime, str]] = []
+    dropped: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for deal in found:
+        scope = tuple(sorted(deal.directions))
+        if scope not in calendars:
+            calendars[scope] = await queries.calendar_for(session, deal.directions)
+        person = deal.primary_person_id
+        values = {**deal.values, "contact": {"birthday": known.get(person) if person else None}}
+        for rule in rules:
+            trigger = rule.trigger
+            assert isinstance(trigger, DateReached | NoActivity)
+            due = watch_due(trigger, values, calendars[scope], deal.activity_at, now)
+            if (isinstance(trigger, NoActivity) or _on_birthday(rule)) and deal.status != "open":
+                due = None
+            if due is None or due[0] <= now:
+                dropped.append((rule.id, deal.id))
+            else:
+                kept.append((rule.id, deal.id, *due))
+    await queries.set_watches(session, kept)
+    await queries.drop_watches_of(session, dropped)
 
 
 def _on_birthday(rule: Rule) -> bool:
@@ -224,14 +278,20 @@ async def on_contact_changed(session: AsyncSession, person_id: uuid.UUID) -> Non
             await watch(session, deal, rules, deal.updated_at)
 
 
+WATCH_PAGE = 2000
+"""Deals re-watched together when a rule is written (one page of reads, two statements)."""
+
+
 async def watch_pipeline(session: AsyncSession, rule: Rule) -> None:
-    """A rule just written: its watches set anew on every live deal of its pipeline (none
-    when it is disabled, deleted or not watching)."""
+    """A rule just written: its watches set anew on every live deal of its pipeline, a page of
+    deals at a time (none when it is disabled, deleted or not watching)."""
     await queries.drop_watches(session, rule_id=rule.id)
     if rule.trigger.kind not in WATCHED or not rule.enabled or rule.deleted_at is not None:
         return
-    for deal in await queries.live_deals(session, rule.pipeline_id):
-        await watch(session, deal, [rule], deal.updated_at)
+    after: tuple[datetime, uuid.UUID] | None = None
+    while page := await queries.live_deal_page(session, rule.pipeline_id, after, WATCH_PAGE):
+        await watch_deals(session, [Watched.of_row(row) for row in page], [rule])
+        after = (page[-1]["created_at"], page[-1]["id"])
 
 
 async def run_due_watches(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> int:
@@ -803,6 +863,10 @@ PRUNE_SECONDS = 600.0
 POLL_SECONDS = 0.25
 """The longest the scheduler sleeps: a delayed action runs within this of its due time."""
 
+BUSY_SECONDS = 0.02
+"""How soon the scheduler looks again when what is due after a drain is held by others (another
+replica's batch, a deal an event is being applied to): not at once, in a loop."""
+
 
 DUE_BATCH = 50
 """Due items (delayed actions, watched triggers) run in one transaction (one commit for several
@@ -1020,4 +1084,6 @@ async def scheduler(
         except Exception:
             log.exception("delayed automation actions failed; retrying")
             wait = 1.0
-        await asyncio.sleep(POLL_SECONDS if wait is None else min(max(wait, 0.0), POLL_SECONDS))
+        await asyncio.sleep(
+            POLL_SECONDS if wait is None else min(max(wait, BUSY_SECONDS), POLL_SECONDS)
+        )
