@@ -303,7 +303,8 @@ async def run_due_watches(sessions: async_sessionmaker[AsyncSession], outbox: Ou
     async def begin(session: AsyncSession) -> tuple[list[RowMapping], DueBatch[Any]]:
         taken = await queries.take_due_watches(session, DUE_BATCH)
         rules = {d["rule_id"] for d in taken}
-        return taken, _DueWatches(session, outbox, await queries.live_rule_rows(session, rules))
+        rows = await queries.live_rule_rows(session, rules) if taken else {}
+        return taken, _DueWatches(session, outbox, rows)
 
     return await run_batch(sessions, begin)
 
