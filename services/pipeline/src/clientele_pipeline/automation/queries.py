@@ -565,6 +565,7 @@ async def take_due_watches(session: AsyncSession, limit: int) -> list[RowMapping
         .limit(limit)
         .with_for_update(of=[watches, deals], skip_locked=True)
         .cte("due")
+        .prefix_with("MATERIALIZED")  # taken once: never re-run (and re-locked) by the join
     )
     rows = await session.execute(
         delete(watches)
