@@ -151,7 +151,7 @@ spec:
                   key: password
             - name: KAFKA_SSL_CAFILE
               value: /etc/kafka-ca/ca.crt
-          livenessProbe:
+${peer_env}          livenessProbe:
             httpGet:
               path: /health/live
               port: http
@@ -186,14 +186,14 @@ spec:
             - name: kafka-ca
               mountPath: /etc/kafka-ca
               readOnly: true
-      volumes:
+${peer_mounts}      volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
         - name: kafka-ca  # the cluster CA Strimzi publishes; copy it into this namespace
           secret:
             secretName: clientele-cluster-ca-cert
----
+${peer_volumes}---
 apiVersion: v1
 kind: Service
 metadata:
@@ -275,6 +275,44 @@ RESOURCES_OF = {
 the others'."""
 
 
+PEERS = {
+    # schedule_interaction rules plan contacts there, with a confined service token (ADR 49)
+    "pipeline": ("interactions",),
+}
+"""The services a service calls over HTTP: it gets each one's Service URL (``<PEER>_URL``) and
+the key it signs its service tokens with (``AUTH_PRIVATE_KEY_FILE``) from the Secret
+``SIGNING_KEY``, which is optional: without it the pod starts and the calls fail, recorded."""
+
+SIGNING_KEY = "clientele-service-signing-key"
+SIGNING_DIR = "/etc/clientele-signing"
+
+
+def peer_parts(service: str) -> dict[str, str]:
+    """The env entries, volume mounts and volumes of a service's calls to its peers."""
+    peers = PEERS.get(service, ())
+    if not peers:
+        return {"peer_env": "", "peer_mounts": "", "peer_volumes": ""}
+    urls = "".join(
+        f"            - name: {peer.upper()}_URL\n              value: http://clientele-{peer}\n"
+        for peer in peers
+    )
+    return {
+        "peer_env": urls
+        + "            - name: AUTH_PRIVATE_KEY_FILE  # signs service tokens for the calls\n"
+        f"              value: {SIGNING_DIR}/private.pem\n",
+        "peer_mounts": "            - name: signing-key\n"
+        f"              mountPath: {SIGNING_DIR}\n"
+        "              readOnly: true\n",
+        "peer_volumes": "        - name: signing-key  # optional: no key, no service tokens\n"
+        "          secret:\n"
+        f"            secretName: {SIGNING_KEY}\n"
+        "            optional: true\n"
+        "            items:\n"
+        "              - key: private.pem\n"
+        "                path: private.pem\n",
+    }
+
+
 def kustomization(services: Sequence[str]) -> str:
     resources = "".join(f"  - {service}.yaml\n" for service in services)
     return (
@@ -293,7 +331,9 @@ def render_base(services: Sequence[str] = SERVICES) -> dict[str, str]:
     files = {"kustomization.yaml": HEADER + kustomization(services), "config.yaml": HEADER + CONFIG}
     for service in services:
         resources = RESOURCES | RESOURCES_OF.get(service, {})
-        files[f"{service}.yaml"] = HEADER + SERVICE.substitute(service=service, **resources)
+        files[f"{service}.yaml"] = HEADER + SERVICE.substitute(
+            service=service, **resources, **peer_parts(service)
+        )
     return files
 
 

@@ -4,13 +4,16 @@ transport stands for the peer): what is retried, what fails for good, and what i
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 from clientele_pipeline.automation.peers import Interactions, PeerRefused, PeerUnavailable
-from clientele_shared.auth.keys import generate_rsa_key
+from clientele_pipeline.settings import PipelineSettings
+from clientele_shared.auth.keys import generate_rsa_key, private_key_pem
+from clientele_shared.auth.settings import AuthSettings
 from clientele_shared.auth.tokens import ServiceTokenProvider, TokenIssuer
 from clientele_shared.http.client import ServiceClient
 
@@ -84,3 +87,17 @@ async def test_a_refusal_fails_the_step_for_good(answer: httpx.Response) -> None
     with pytest.raises(PeerRefused, match=str(answer.status_code)) as caught:
         await _peer(answer, []).plan(BODY, ["north"], "k")
     assert caught.value.blocked == (answer.status_code == 409)
+
+
+def test_without_a_key_file_there_is_no_peer_and_the_service_still_starts(tmp_path: Path) -> None:
+    """The Kubernetes base mounts the signing key from an optional Secret: a path naming no
+    file is no key (the steps then fail, recorded), not a crash at start."""
+    key = tmp_path / "private.pem"
+
+    def settings() -> PipelineSettings:
+        return PipelineSettings(auth=AuthSettings(private_key_file=key))
+
+    assert Interactions.from_settings(settings()) is None
+    assert Interactions.from_settings(PipelineSettings(auth=AuthSettings())) is None
+    key.write_bytes(private_key_pem(generate_rsa_key()))
+    assert Interactions.from_settings(settings()) is not None

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from clientele_shared.auth.principal import Principal
 from clientele_shared.events.envelope import Actor
@@ -23,7 +25,7 @@ from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import causation_id_var, get_logger
 from clientele_shared.service_layer import UnitOfWork, within
 from clientele_shared.templating import RenderedMessage, try_render
-from sqlalchemy import func
+from sqlalchemy import RowMapping, func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clientele_pipeline.automation import queries
@@ -59,6 +61,7 @@ from clientele_pipeline.automation.rules import (
     watch_due,
     watch_event,
     watch_key,
+    watched_values,
 )
 from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import queries as deal_queries
@@ -186,26 +189,78 @@ async def on_deal_event(
         await watch(session, found[0], rules, occurred_at)
 
 
+@dataclass(frozen=True)
+class Watched:
+    """What a watch reads of a deal: its dates (``values``, as conditions see them), its
+    primary contact, whether it is open, and its last activity."""
+
+    id: uuid.UUID
+    directions: list[str]
+    status: str
+    activity_at: datetime
+    primary_person_id: uuid.UUID | None
+    values: dict[str, Any]
+
+    @classmethod
+    def of(cls, deal: Deal, activity_at: datetime) -> Watched:
+        return cls(
+            deal.id,
+            deal.directions,
+            deal.status,
+            activity_at,
+            deal.primary_person_id,
+            watched_values(deal.expected_close_date, deal.custom_fields),
+        )
+
+    @classmethod
+    def of_row(cls, row: RowMapping) -> Watched:
+        """A deal read with ``queries.WATCHED_COLUMNS``, its last change its last activity."""
+        return cls(
+            row["id"],
+            row["directions"],
+            row["status"],
+            row["updated_at"],
+            row["primary_person_id"],
+            watched_values(row["expected_close_date"], row["custom_fields"]),
+        )
+
+
 async def watch(
     session: AsyncSession, deal: Deal, rules: list[Rule], activity_at: datetime
 ) -> None:
-    """Set, move or drop the deal's watches of these rules (a due time already past is not
-    watched: a date moved into the past does not fire late)."""
-    calendar = await queries.calendar_for(session, deal.directions)
+    """Set, move or drop the deal's watches of these rules (``watch_deals``)."""
+    await watch_deals(session, [Watched.of(deal, activity_at)], rules)
+
+
+async def watch_deals(session: AsyncSession, found: list[Watched], rules: list[Rule]) -> None:
+    """Set, move or drop these deals' watches of these rules (a due time already past is not
+    watched: a date moved into the past does not fire late): the database's time read once,
+    each directions' calendar once, the contacts' birthdays in one query, the watches set and
+    dropped in one statement each."""
     now = await queries.now(session)
-    values = deal_values(deal)
-    if any(_on_birthday(rule) for rule in rules):
-        values["contact"] = {"birthday": await queries.contact_birthday(session, deal)}
-    for rule in rules:
-        trigger = rule.trigger
-        assert isinstance(trigger, DateReached | NoActivity)
-        found = watch_due(trigger, values, calendar, activity_at, now)
-        if (isinstance(trigger, NoActivity) or _on_birthday(rule)) and deal.status != "open":
-            found = None
-        if found is None or found[0] <= now:
-            await queries.drop_watch(session, rule.id, deal.id)
-        else:
-            await queries.set_watch(session, rule.id, deal.id, *found)
+    calendars: dict[tuple[str, ...], BusinessCalendar] = {}
+    contacts = {deal.primary_person_id for deal in found if deal.primary_person_id}
+    known = await queries.birthdays(session, contacts) if any(map(_on_birthday, rules)) else {}
+    kept: list[tuple[uuid.UUID, uuid.UUID, datetime, str]] = []
+    dropped: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for deal in found:
+        scope = tuple(sorted(deal.directions))
+        if scope not in calendars:
+            calendars[scope] = await queries.calendar_for(session, deal.directions)
+        person = deal.primary_person_id
+        values = {**deal.values, "contact": {"birthday": known.get(person) if person else None}}
+        for rule in rules:
+            trigger = rule.trigger
+            assert isinstance(trigger, DateReached | NoActivity)
+            due = watch_due(trigger, values, calendars[scope], deal.activity_at, now)
+            if (isinstance(trigger, NoActivity) or _on_birthday(rule)) and deal.status != "open":
+                due = None
+            if due is None or due[0] <= now:
+                dropped.append((rule.id, deal.id))
+            else:
+                kept.append((rule.id, deal.id, *due))
+    await queries.set_watches(session, kept)
+    await queries.drop_watches_of(session, dropped)
 
 
 def _on_birthday(rule: Rule) -> bool:
@@ -223,29 +278,55 @@ async def on_contact_changed(session: AsyncSession, person_id: uuid.UUID) -> Non
             await watch(session, deal, rules, deal.updated_at)
 
 
+WATCH_PAGE = 2000
+"""Deals re-watched together when a rule is written (one page of reads, two statements)."""
+
+
 async def watch_pipeline(session: AsyncSession, rule: Rule) -> None:
-    """A rule just written: its watches set anew on every live deal of its pipeline (none
-    when it is disabled, deleted or not watching)."""
+    """A rule just written: its watches set anew on every live deal of its pipeline, a page of
+    deals at a time (none when it is disabled, deleted or not watching)."""
     await queries.drop_watches(session, rule_id=rule.id)
     if rule.trigger.kind not in WATCHED or not rule.enabled or rule.deleted_at is not None:
         return
-    for deal in await queries.live_deals(session, rule.pipeline_id):
-        await watch(session, deal, [rule], deal.updated_at)
+    after: tuple[datetime, uuid.UUID] | None = None
+    while page := await queries.live_deal_page(session, rule.pipeline_id, after, WATCH_PAGE):
+        await watch_deals(session, [Watched.of_row(row) for row in page], [rule])
+        after = (page[-1]["created_at"], page[-1]["id"])
 
 
-async def run_due_watch(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> bool:
-    """Fire one due watched trigger in its own transaction (False: none is due): the rule's
-    current version, once per (rule, deal, basis), conditions evaluated on the deal now."""
-    async with sessions() as session, session.begin():
-        due = await queries.take_due_watch(session)
-        if due is None:
-            return False
-        rule = await queries.load(session, due["rule_id"])
-        found = await deal_queries.load(session, due["deal_id"], lock=True)
+async def run_due_watches(sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> int:
+    """Fire a batch of due watched triggers (``run_batch``: the watches deleted in the batch's
+    transaction, their deals locked); how many were taken. Each fires its rule's current
+    version once per (rule, deal, basis), its conditions evaluated on the deal now; a
+    birthday's next year is watched again, even after a broken firing."""
+
+    async def begin(session: AsyncSession) -> tuple[list[RowMapping], DueBatch[Any]]:
+        taken = await queries.take_due_watches(session, DUE_BATCH)
+        rules = {d["rule_id"] for d in taken}
+        rows = await queries.live_rule_rows(session, rules) if taken else {}
+        return taken, _DueWatches(session, outbox, rows)
+
+    return await run_batch(sessions, begin)
+
+
+class _DueWatches:
+    """A batch of due watches (``rows``: their rules that are on, parsed once each)."""
+
+    def __init__(
+        self, session: AsyncSession, outbox: Outbox, rows: dict[uuid.UUID, RowMapping]
+    ) -> None:
+        self.session, self.outbox, self.rows = session, outbox, rows
+        self.rules: dict[uuid.UUID, Rule] = {}
+
+    def rule(self, rule_id: uuid.UUID) -> Rule | None:
+        if rule_id not in self.rules and rule_id in self.rows:
+            self.rules[rule_id] = queries.rule_of(self.rows[rule_id])
+        return self.rules.get(rule_id)
+
+    async def run(self, due: RowMapping, found: tuple[Deal, bool] | None) -> None:
+        rule = self.rule(due["rule_id"])
         if (
             rule is None
-            or not rule.enabled
-            or rule.deleted_at is not None
             or not isinstance(rule.trigger, DateReached | NoActivity)
             or found is None
             or found[1]
@@ -253,16 +334,76 @@ async def run_due_watch(sessions: async_sessionmaker[AsyncSession], outbox: Outb
             or (rule.stage_id is not None and rule.stage_id != found[0].stage_id)
             or (_on_birthday(rule) and found[0].status != "open")
         ):
-            return True
-        key = watch_key(rule.trigger, due["basis"])
-        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"automation:{rule.id}:{found[0].id}:{key}")
+            return
         event = watch_event(rule.trigger, due["basis"])
-        await fire(session, outbox, rule, found[0].id, event_id, event, [])
-        if _on_birthday(rule):  # next year's
-            again = await deal_queries.load(session, found[0].id)
-            assert again is not None
-            await watch(session, again[0], [rule], again[0].updated_at)
-    return True
+        event_id = _watch_event_id(due, watch_key(rule.trigger, due["basis"]))
+        await fire(self.session, self.outbox, rule, found[0].id, event_id, event, [])
+
+    async def broke(self, due: RowMapping, error: str) -> None:
+        """Recorded in the run log (a ``failed`` firing under the watch's key) and on the
+        deal's timeline."""
+        row = self.rows.get(due["rule_id"])
+        version = int(row["version"]) if row is not None else 0
+        try:
+            rule = self.rule(due["rule_id"])
+        except Exception:  # a rule that does not parse: its basis keys the record
+            rule = None
+        trigger = rule.trigger if rule is not None else None
+        if isinstance(trigger, DateReached | NoActivity):
+            event = watch_event(trigger, due["basis"])
+            key = watch_key(trigger, due["basis"])
+        else:
+            event, key = {"basis": due["basis"]}, due["basis"]
+        await queries.claim_firing(
+            self.session,
+            {
+                "id": uuid.uuid4(),
+                "rule_id": due["rule_id"],
+                "rule_version": version,
+                "event_id": _watch_event_id(due, key),
+                "deal_id": due["deal_id"],
+                "trigger": event,
+                "status": "failed",
+                "reason": error,
+                "chain": [],
+                "duration_ms": 0,
+                "started_at": func.clock_timestamp(),
+            },
+        )
+        actor = Actor(subject=f"automation:{due['rule_id']}@v{version}", kind="automation")
+        await UnitOfWork(self.session, self.outbox, audit_log, actor).audit(
+            kind=deals.KIND,
+            entity_id=due["deal_id"],
+            action="automation_failed",
+            version=None,
+            changes={"trigger": {"old": None, "new": event}},
+            note=error,
+        )
+
+    async def settle(self, due: RowMapping, result: None, started: float) -> None:
+        """A birthday's next year watched (in its own savepoint: a deal that cannot be watched
+        is logged and keeps no watch)."""
+        try:
+            rule = self.rule(due["rule_id"])
+        except Exception:
+            return
+        if rule is None or not _on_birthday(rule):
+            return
+        try:
+            async with self.session.begin_nested():
+                again = await deal_queries.load(self.session, due["deal_id"])
+                if again is not None and again[0].deleted_at is None:
+                    await watch(self.session, again[0], [rule], again[0].updated_at)
+        except Exception:
+            log.exception("a birthday could not be watched again", due=dict(due))
+
+    async def finish(self) -> None:
+        pass
+
+
+def _watch_event_id(due: RowMapping, key: str) -> uuid.UUID:
+    """A watched firing's event id: its rule, deal and key (the firing happens once)."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"automation:{due['rule_id']}:{due['deal_id']}:{key}")
 
 
 async def fire(
@@ -459,7 +600,9 @@ async def _schedule_interaction(
     """A planned contact in the interactions service, as the pipeline confined to the deal's
     directions, under the firing's and step's Idempotency-Key (a retry finds the same one)."""
     if interactions is None:
-        raise ValueError("no service token can be signed here (AUTH_PRIVATE_KEY_FILE is unset)")
+        raise ValueError(
+            "no service token can be signed here (AUTH_PRIVATE_KEY_FILE is unset or names no file)"
+        )
     step = await queries.step_of(uow.session, firing_id, position)
     body = step["detail"].get("request") if step is not None else None
     if body is None:  # the first attempt; a retry sends the very same request
@@ -721,63 +864,64 @@ PRUNE_SECONDS = 600.0
 POLL_SECONDS = 0.25
 """The longest the scheduler sleeps: a delayed action runs within this of its due time."""
 
+BUSY_SECONDS = 0.02
+"""How soon the scheduler looks again when what is due after a drain is held by others (another
+replica's batch, a deal an event is being applied to): not at once, in a loop."""
+
 
 DUE_BATCH = 50
-"""Delayed actions run in one transaction (one commit for several when they pile up; few
-enough that the last one's commit follows its run closely)."""
+"""Due items (delayed actions, watched triggers) run in one transaction (one commit for several
+when they pile up; few enough that the last one's commit follows its run closely)."""
+
+DUE_WORKERS = 3
+"""Batches of due items one replica runs at once (each in its own transaction and connection;
+``SKIP LOCKED`` gives them different items): one batch's database round trips overlap
+another's work."""
+
+Result = TypeVar("Result")
 
 
-async def run_due(
+class DueBatch(Protocol[Result]):
+    """One batch of due items of one kind, taken in its transaction: how one runs (in its
+    savepoint), how a broken one is recorded, what follows each (outside its savepoint) and
+    what the batch writes at its end."""
+
+    async def run(self, due: RowMapping, deal: tuple[Deal, bool] | None) -> Result: ...
+
+    async def broke(self, due: RowMapping, error: str) -> Result: ...
+
+    async def settle(self, due: RowMapping, result: Result, started: float) -> None: ...
+
+    async def finish(self) -> None: ...
+
+
+async def run_batch(
     sessions: async_sessionmaker[AsyncSession],
-    outbox: Outbox,
-    interactions: Interactions | None = None,
+    begin: Callable[[AsyncSession], Awaitable[tuple[list[RowMapping], DueBatch[Result]]]],
 ) -> int:
-    """Run the due delayed actions, up to ``DUE_BATCH``, in one transaction (each in a
-    savepoint: one that breaks is recorded as failed and the others commit); how many ran.
-    The rule's version that fired decides; its conditions are evaluated again on the deal as
-    it is now and a disabled or deleted rule, a deleted deal or a condition no longer holding
-    is a recorded skip. The batch's rules' state and deals are read (and the deals locked)
-    in one query each, and its step records and schedule marks written in one each."""
+    """Take a batch of due items (``begin``: taken with ``SKIP LOCKED``, and the batch's
+    shared reads) and run each in a savepoint on its deal, the batch's deals read and locked
+    in one query (in id order: two batches never wait on each other in a circle); one that
+    breaks is recorded as broken and the others commit. How many were taken."""
     async with sessions() as session, session.begin():
-        taken = await queries.take_due(session, DUE_BATCH)
+        taken, batch = await begin(session)
         if not taken:
             return 0
-        live = await queries.live_rules(session, {due["rule_id"] for due in taken})
         found = await queries.locked_deals(session, {due["deal_id"] for due in taken})
-        records: list[dict[str, Any]] = []
-        done: list[tuple[uuid.UUID, int]] = []
         for due in taken:
             started = time.perf_counter()
-            deal = found.pop(due["deal_id"], None)  # a second step on it reads it again
+            deal = found.pop(due["deal_id"], None)  # a second item on it reads it again
             if deal is None:
                 deal = await deal_queries.load(session, due["deal_id"], lock=True)
             try:
                 async with session.begin_nested():
-                    record = await _run_one_due(
-                        session, outbox, due, due["rule_id"] in live, deal, interactions
-                    )
-            except Exception as exc:  # a broken row never blocks the schedule
-                log.exception("a delayed automation action broke", firing_id=due["firing_id"])
-                record = {"status": "failed", "error": repr(exc)[:2000], "detail": {}}
-            record |= {"firing_id": due["firing_id"], "position": due["position"]}
-            record["detail"] = {
-                **record.get("detail", {}),
-                "due_at": due["due_at"].isoformat(),
-                "ran_at": datetime.now(UTC).isoformat(),
-            }
-            record.setdefault("duration_ms", elapsed_ms(started))
-            record.setdefault("error", None)
-            if await _retry(session, record) is None:
-                done.append((due["firing_id"], due["position"]))
-            records.append(record)
-        await queries.finish_due(session, records, done)
+                    result = await batch.run(due, deal)
+            except Exception as exc:  # a broken item never blocks the batch
+                log.exception("a due automation item broke", due=dict(due))
+                result = await batch.broke(due, repr(exc)[:2000])
+            await batch.settle(due, result, started)
+        await batch.finish()
     return len(taken)
-
-
-DUE_WORKERS = 3
-"""Batches of due actions one replica runs at once (each in its own transaction and
-connection; ``SKIP LOCKED`` gives them different actions): one batch's database round trips
-overlap another's work."""
 
 
 async def drain_due(
@@ -785,21 +929,91 @@ async def drain_due(
     outbox: Outbox,
     interactions: Interactions | None = None,
 ) -> int:
-    """Run due delayed actions until none is due, ``DUE_WORKERS`` batches at a time once a
-    first batch came back full; how many ran."""
+    """Run due delayed actions and watched triggers until none is due: a batch of each kind
+    first, then, once one came back full, ``DUE_WORKERS`` workers each taking a batch of each
+    kind in turn; how many ran."""
+
+    async def both() -> int:
+        return await run_due(sessions, outbox, interactions) + await run_due_watches(
+            sessions, outbox
+        )
+
     ran = await run_due(sessions, outbox, interactions)
-    if ran < DUE_BATCH:
-        return ran
+    watched = await run_due_watches(sessions, outbox)
+    if max(ran, watched) < DUE_BATCH:
+        return ran + watched
     counts = [0] * DUE_WORKERS
 
     async def worker(n: int) -> None:
-        while done := await run_due(sessions, outbox, interactions):
+        while done := await both():
             counts[n] += done
 
     async with asyncio.TaskGroup() as group:
         for n in range(DUE_WORKERS):
             group.create_task(worker(n))
-    return ran + sum(counts)
+    return ran + watched + sum(counts)
+
+
+async def run_due(
+    sessions: async_sessionmaker[AsyncSession],
+    outbox: Outbox,
+    interactions: Interactions | None = None,
+) -> int:
+    """Run a batch of due delayed actions (``run_batch``); how many ran. The rule's version
+    that fired decides; its conditions are evaluated again on the deal as it is now and a
+    disabled or deleted rule, a deleted deal or a condition no longer holding is a recorded
+    skip. The batch reads its rules' state in one query, and writes its step records and
+    schedule marks in one statement each."""
+
+    async def begin(session: AsyncSession) -> tuple[list[RowMapping], DueBatch[Any]]:
+        taken = await queries.take_due(session, DUE_BATCH)
+        live = await queries.live_rules(session, {d["rule_id"] for d in taken}) if taken else set()
+        return taken, _DelayedActions(session, outbox, interactions, live)
+
+    return await run_batch(sessions, begin)
+
+
+class _DelayedActions:
+    """A batch of due delayed actions (``live``: those of its rules that are on)."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        interactions: Interactions | None,
+        live: set[uuid.UUID],
+    ) -> None:
+        self.session, self.outbox, self.interactions, self.live = (
+            session,
+            outbox,
+            interactions,
+            live,
+        )
+        self.records: list[dict[str, Any]] = []
+        self.done: list[tuple[uuid.UUID, int]] = []
+
+    async def run(self, due: RowMapping, deal: tuple[Deal, bool] | None) -> dict[str, Any]:
+        live = due["rule_id"] in self.live
+        return await _run_one_due(self.session, self.outbox, due, live, deal, self.interactions)
+
+    async def broke(self, due: RowMapping, error: str) -> dict[str, Any]:
+        return {"status": "failed", "error": error, "detail": {}}
+
+    async def settle(self, due: RowMapping, result: dict[str, Any], started: float) -> None:
+        record = result | {"firing_id": due["firing_id"], "position": due["position"]}
+        record["detail"] = {
+            **record.get("detail", {}),
+            "due_at": due["due_at"].isoformat(),
+            "ran_at": datetime.now(UTC).isoformat(),
+        }
+        record.setdefault("duration_ms", elapsed_ms(started))
+        record.setdefault("error", None)
+        if await _retry(self.session, record) is None:
+            self.done.append((due["firing_id"], due["position"]))
+        self.records.append(record)
+
+    async def finish(self) -> None:
+        await queries.finish_due(self.session, self.records, self.done)
 
 
 async def _retry(session: AsyncSession, record: dict[str, Any]) -> datetime | None:
@@ -862,19 +1076,17 @@ async def scheduler(
     outbox: Outbox,
     interactions: Interactions | None = None,
 ) -> None:
-    """Run delayed actions as they fall due, until cancelled (every replica runs one; a due
-    action is taken by one of them). An error is logged and the loop goes on."""
+    """Run delayed actions and watched triggers as they fall due, until cancelled (every
+    replica runs one; a due item is taken by one of them). An error is logged and the loop
+    goes on."""
     prune_at = 0.0
     while True:
         try:
             async with sessions() as session:
                 due_in, watch_in = await queries.seconds_to_next(session)
             ran = 0
-            if due_in is not None and due_in <= 0:
-                ran += await drain_due(sessions, outbox, interactions)
-            if watch_in is not None and watch_in <= 0:
-                while await run_due_watch(sessions, outbox):
-                    ran += 1
+            if (due_in is not None and due_in <= 0) or (watch_in is not None and watch_in <= 0):
+                ran = await drain_due(sessions, outbox, interactions)
             if time.monotonic() >= prune_at:
                 async with sessions() as session, session.begin():
                     await queries.forget_old_events(session)
@@ -886,4 +1098,6 @@ async def scheduler(
         except Exception:
             log.exception("delayed automation actions failed; retrying")
             wait = 1.0
-        await asyncio.sleep(POLL_SECONDS if wait is None else min(max(wait, 0.0), POLL_SECONDS))
+        await asyncio.sleep(
+            POLL_SECONDS if wait is None else min(max(wait, BUSY_SECONDS), POLL_SECONDS)
+        )

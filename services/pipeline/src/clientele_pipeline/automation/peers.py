@@ -12,8 +12,11 @@ from typing import Any
 import httpx
 from clientele_shared.auth.tokens import ServiceTokenProvider
 from clientele_shared.http.client import ServiceClient
+from clientele_shared.observability import get_logger
 
 from clientele_pipeline.settings import PipelineSettings
+
+log = get_logger(__name__)
 
 
 class PeerUnavailable(Exception):
@@ -44,8 +47,15 @@ class Interactions:
 
     @classmethod
     def from_settings(cls, settings: PipelineSettings) -> Interactions | None:
-        """None when no key to sign service tokens with is configured."""
-        if settings.auth.private_key_file is None:
+        """None when no key to sign service tokens with is configured, or the key file is
+        absent (the Kubernetes base mounts it from an optional Secret): its steps then fail,
+        recorded."""
+        key = settings.auth.private_key_file
+        if key is None or not key.is_file():
+            log.warning(
+                "no key to sign service tokens: schedule_interaction steps will fail",
+                private_key_file=None if key is None else str(key),
+            )
             return None
         tokens = ServiceTokenProvider.from_settings(settings.service_name, settings.auth)
         return cls(

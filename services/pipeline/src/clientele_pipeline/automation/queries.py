@@ -9,13 +9,17 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
+    DateTime,
     RowMapping,
     SmallInteger,
+    String,
     Uuid,
     any_,
     bindparam,
     delete,
     func,
+    literal,
     select,
     tuple_,
     update,
@@ -316,16 +320,26 @@ def _array(values: list[Any], item: Any) -> BindParameter[Any]:
     return bindparam(None, values, type_=ARRAY(item))
 
 
+def _live(rule_ids: set[uuid.UUID]) -> tuple[ColumnElement[bool], ...]:
+    return (
+        automation_rules.c.id == any_(_array(list(rule_ids), Uuid)),
+        automation_rules.c.enabled,
+        automation_rules.c.deleted_at.is_(None),
+    )
+
+
 async def live_rules(session: AsyncSession, rule_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     """Which of these rules are enabled and not deleted now."""
-    found = await session.scalars(
-        select(automation_rules.c.id).where(
-            automation_rules.c.id == any_(_array(list(rule_ids), Uuid)),
-            automation_rules.c.enabled,
-            automation_rules.c.deleted_at.is_(None),
-        )
-    )
-    return set(found)
+    return set(await session.scalars(select(automation_rules.c.id).where(*_live(rule_ids))))
+
+
+async def live_rule_rows(
+    session: AsyncSession, rule_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, RowMapping]:
+    """The stored rows of these rules that are enabled and not deleted now (``rule_of``
+    parses one)."""
+    rows = await session.execute(select(automation_rules).where(*_live(rule_ids)))
+    return {row["id"]: row for row in rows.mappings()}
 
 
 async def locked_deals(
@@ -495,18 +509,43 @@ async def calendar_for(session: AsyncSession, directions: list[str]) -> Business
 # --- watched triggers (date fields, inactivity) ----------------------------------------------
 
 
-async def set_watch(
-    session: AsyncSession, rule_id: uuid.UUID, deal_id: uuid.UUID, due_at: datetime, basis: str
+async def set_watches(
+    session: AsyncSession, watches: list[tuple[uuid.UUID, uuid.UUID, datetime, str]]
 ) -> None:
-    """Watch (or re-time) a rule's trigger for a deal; unchanged when the basis is the same."""
-    stmt = insert(automation_watches).values(
-        rule_id=rule_id, deal_id=deal_id, due_at=due_at, basis=basis
+    """Watch (or re-time) rules' triggers for deals, ``(rule, deal, due_at, basis)`` each, in one
+    statement; a watch whose basis is the same stays as it is."""
+    if not watches:
+        return
+    table = automation_watches
+    given = select(
+        func.unnest(_array([w[0] for w in watches], Uuid)).label("rule_id"),
+        func.unnest(_array([w[1] for w in watches], Uuid)).label("deal_id"),
+        func.unnest(_array([w[2] for w in watches], DateTime(timezone=True))).label("due_at"),
+        func.unnest(_array([w[3] for w in watches], String)).label("basis"),
     )
+    stmt = insert(table).from_select(["rule_id", "deal_id", "due_at", "basis"], given)
     await session.execute(
         stmt.on_conflict_do_update(
-            index_elements=[automation_watches.c.rule_id, automation_watches.c.deal_id],
+            index_elements=[table.c.rule_id, table.c.deal_id],
             set_={"due_at": stmt.excluded.due_at, "basis": stmt.excluded.basis},
-            where=automation_watches.c.basis != stmt.excluded.basis,
+            where=table.c.basis != stmt.excluded.basis,
+        )
+    )
+
+
+async def drop_watches_of(session: AsyncSession, keys: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    """Drop the watches of these ``(rule, deal)`` pairs, in one statement."""
+    if not keys:
+        return
+    table = automation_watches
+    await session.execute(
+        delete(table).where(
+            tuple_(table.c.rule_id, table.c.deal_id).in_(
+                select(
+                    func.unnest(_array([key[0] for key in keys], Uuid)),
+                    func.unnest(_array([key[1] for key in keys], Uuid)),
+                )
+            )
         )
     )
 
@@ -522,33 +561,27 @@ async def drop_watches(
     await session.execute(stmt)
 
 
-async def take_due_watch(session: AsyncSession) -> RowMapping | None:
-    """One due watch, deleted (its firing commits in the same transaction; another replica
-    skips the locked row)."""
+async def take_due_watches(session: AsyncSession, limit: int) -> list[RowMapping]:
+    """Up to ``limit`` due watches, the earliest first, deleted (their firings commit in the
+    same transaction) with their deals locked; a watch or deal another transaction holds (a
+    replica's batch, a deal event in the inbox) is skipped, never waited for."""
+    watches = automation_watches
     due = (
-        (
-            await session.execute(
-                select(automation_watches)
-                .where(automation_watches.c.due_at <= func.now())
-                .order_by(automation_watches.c.due_at)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        .mappings()
-        .first()
+        select(watches.c.rule_id, watches.c.deal_id)
+        .join(deals, deals.c.id == watches.c.deal_id)
+        .where(watches.c.due_at <= func.now())
+        .order_by(watches.c.due_at)
+        .limit(limit)
+        .with_for_update(of=[watches, deals], skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED")  # taken once: never re-run (and re-locked) by the join
     )
-    if due is not None:
-        await drop_watch(session, due["rule_id"], due["deal_id"])
-    return due
-
-
-async def drop_watch(session: AsyncSession, rule_id: uuid.UUID, deal_id: uuid.UUID) -> None:
-    await session.execute(
-        delete(automation_watches).where(
-            automation_watches.c.rule_id == rule_id, automation_watches.c.deal_id == deal_id
-        )
+    rows = await session.execute(
+        delete(watches)
+        .where(watches.c.rule_id == due.c.rule_id, watches.c.deal_id == due.c.deal_id)
+        .returning(watches)
     )
+    return sorted(rows.mappings(), key=lambda row: (row["due_at"], row["deal_id"]))
 
 
 async def watches_of(session: AsyncSession, deal_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -558,25 +591,52 @@ async def watches_of(session: AsyncSession, deal_id: uuid.UUID) -> list[dict[str
     return [dict(row) for row in rows.mappings()]
 
 
-async def live_deals(session: AsyncSession, pipeline_id: uuid.UUID) -> list[Deal]:
-    """The pipeline's deals that are not deleted (a new watched rule is set on each)."""
-    rows = await session.execute(
-        select(deals).where(deals.c.pipeline_id == pipeline_id, deals.c.deleted_at.is_(None))
+WATCHED_COLUMNS = (
+    deals.c.id,
+    deals.c.directions,
+    deals.c.status,
+    deals.c.updated_at,
+    deals.c.primary_person_id,
+    deals.c.expected_close_date,
+    deals.c.custom_fields,
+    deals.c.created_at,
+)
+"""What a watch reads of a deal (its dates, its primary contact, whether it is open)."""
+
+
+async def live_deal_page(
+    session: AsyncSession,
+    pipeline_id: uuid.UUID,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[RowMapping]:
+    """A page of the pipeline's deals that are not deleted (``WATCHED_COLUMNS``), in creation
+    order after ``after`` (the last page's last ``created_at`` and id)."""
+    stmt = select(*WATCHED_COLUMNS).where(
+        deals.c.pipeline_id == pipeline_id, deals.c.deleted_at.is_(None)
     )
-    return [Deal.model_validate(dict(row)) for row in rows.mappings()]
+    if after is not None:
+        stmt = stmt.where(
+            tuple_(deals.c.created_at, deals.c.id)
+            > tuple_(literal(after[0], deals.c.created_at.type), literal(after[1], Uuid))
+        )
+    rows = await session.execute(stmt.order_by(deals.c.created_at, deals.c.id).limit(limit))
+    return list(rows.mappings())
 
 
-async def contact_birthday(session: AsyncSession, deal: Deal) -> str | None:
-    """The ISO birthday of the deal's primary contact person (None: no contact, no birthday
-    known, or the person is deleted or merged away)."""
-    if deal.primary_person_id is None:
-        return None
-    found = await session.scalar(
-        select(persons.c.birthday).where(
-            persons.c.person_id == deal.primary_person_id, ~persons.c.deleted
+async def birthdays(session: AsyncSession, person_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The ISO birthdays of these persons that have one known and are not deleted or merged
+    away."""
+    if not person_ids:
+        return {}
+    rows = await session.execute(
+        select(persons.c.person_id, persons.c.birthday).where(
+            persons.c.person_id == any_(_array(list(person_ids), Uuid)),
+            ~persons.c.deleted,
+            persons.c.birthday.is_not(None),
         )
     )
-    return found.isoformat() if found is not None else None
+    return {row.person_id: row.birthday.isoformat() for row in rows}
 
 
 async def open_deals_of_contact(session: AsyncSession, person_id: uuid.UUID) -> list[Deal]:

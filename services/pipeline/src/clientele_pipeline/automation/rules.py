@@ -807,6 +807,17 @@ def watch_due(
     return due, activity_at.isoformat()
 
 
+def watched_values(
+    expected_close_date: date | None, custom_fields: dict[str, Any]
+) -> dict[str, Any]:
+    """The deal's dates a watched trigger reads, as ``deal_values`` shows them (JSON), without
+    dumping the whole deal."""
+    return {
+        "expected_close_date": expected_close_date.isoformat() if expected_close_date else None,
+        "custom_fields": custom_fields,
+    }
+
+
 def watch_key(trigger: DateReached | NoActivity, basis: str) -> str:
     """What makes a watched firing unique for its rule and deal: the date or activity it was
     computed from; for a birthday, its year (once a year, even when the birthday moves)."""
@@ -919,7 +930,7 @@ class Run(BaseModel):
     deal_id: uuid.UUID
     event_id: uuid.UUID
     trigger: dict[str, Any]
-    status: Literal["fired", "conditions_not_met", "loop_stopped", "skipped"]
+    status: Literal["fired", "conditions_not_met", "loop_stopped", "skipped", "failed"]
     reason: str | None = None
     conditions: list[CheckResult]
     chain: list[uuid.UUID]
