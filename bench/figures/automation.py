@@ -9,6 +9,7 @@ pipelines, deals, rules, their schedule and watches are seeded straight into its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.topics import DEALS
 
@@ -278,6 +279,10 @@ async def automation_watches(ctx: Context) -> dict[str, float]:
         " `backbone-latency`, is not included). Latency: the firing's start (clock time) plus its"
         " duration, i.e. the end of its actions, minus the event's time, for every firing; the"
         " inbox batch's commit follows after the batch's remaining events (not included)."
+        " Effect committed: the arrival of the firing's own `deal.changed` (published by the"
+        " relay only after the inbox batch committed, so this includes the relay's hop)"
+        " minus the event's time; only a firing that changed the deal publishes one (a deal's"
+        " second event adds the tag it has already), so it covers each deal's first event."
     ),
     metrics=[
         Metric("p50_ms_200", "p50, 200 rules", "ms", higher_is_better=False),
@@ -285,6 +290,26 @@ async def automation_watches(ctx: Context) -> dict[str, float]:
         Metric("p50_ms_2000", "p50, 2,000 rules", "ms", higher_is_better=False),
         Metric("p99_ms_2000", "p99, 2,000 rules", "ms", higher_is_better=False),
         Metric("fired_share_2000", "share of events fired, 2,000 rules", "%"),
+        Metric(
+            "p50_published_ms_200", "effect committed, p50, 200 rules", "ms", higher_is_better=False
+        ),
+        Metric(
+            "p99_published_ms_200", "effect committed, p99, 200 rules", "ms", higher_is_better=False
+        ),
+        Metric(
+            "p50_published_ms_2000",
+            "effect committed, p50, 2,000 rules",
+            "ms",
+            higher_is_better=False,
+        ),
+        Metric(
+            "p99_published_ms_2000",
+            "effect committed, p99, 2,000 rules",
+            "ms",
+            higher_is_better=False,
+        ),
+        Metric("published_share_200", "share of firings seen committed, 200 rules", "%"),
+        Metric("published_share_2000", "share of firings seen committed, 2,000 rules", "%"),
     ],
     params={"rate": 500, "seconds": 20.0, "deals": 2_000},
     quick_params={"seconds": 8.0},
@@ -316,11 +341,14 @@ async def automation_latency(ctx: Context) -> dict[str, float]:
                 for n in range(rules)
             ]
             service = await start_service(ctx, "pipeline", url)
-            sent = await _publish(ctx, pipeline, deals, rules)
-            await _drain(conn, ids, sent, float(ctx.params["seconds"]) + 120)
+            async with _Effects(ctx) as effects:
+                sent = await _publish(ctx, pipeline, deals, rules)
+                await _drain(conn, ids, sent, float(ctx.params["seconds"]) + 120)
+                await effects.wait(sent, 30.0)
             service.check()
             rows = await conn.fetch(
-                "SELECT extract(epoch FROM f.started_at + make_interval(secs =>"
+                "SELECT f.id, extract(epoch FROM e.occurred_at) AS occurred,"
+                " extract(epoch FROM f.started_at + make_interval(secs =>"
                 " f.duration_ms / 1000.0) - e.occurred_at) * 1000 AS ms"
                 " FROM automation_firings f JOIN automation_recent_events e"
                 " ON e.event_id = f.event_id WHERE f.rule_id = ANY($1::uuid[])",
@@ -331,9 +359,64 @@ async def automation_latency(ctx: Context) -> dict[str, float]:
         latency = [float(row["ms"]) for row in rows if row["ms"] is not None]
         results[f"p50_ms_{rules}"] = percentile(latency, 50)
         results[f"p99_ms_{rules}"] = percentile(latency, 99)
+        published = [
+            (effects.seen[str(row["id"])] - float(row["occurred"])) * 1000
+            for row in rows
+            if str(row["id"]) in effects.seen
+        ]
+        if published:
+            results[f"p50_published_ms_{rules}"] = percentile(published, 50)
+            results[f"p99_published_ms_{rules}"] = percentile(published, 99)
+        results[f"published_share_{rules}"] = 100.0 * len(published) / max(len(rows), 1)
         if rules == 2_000:
             results["fired_share_2000"] = 100.0 * len(rows) / max(sent, 1)
     return results
+
+
+class _Effects:
+    """The rules' effects as the pipeline's relay publishes them once committed: the time each
+    firing's `deal.changed` (caused by the firing) arrived, by firing id."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.consumer = AIOKafkaConsumer(
+            DEALS, bootstrap_servers=ctx.infra.kafka_bootstrap_servers, auto_offset_reset="latest"
+        )
+        self.seen: dict[str, float] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> _Effects:
+        await self.consumer.start()
+        await self.consumer.seek_to_end()
+        for partition in self.consumer.assignment():
+            await self.consumer.position(partition)  # positioned before anything is sent
+        self.task = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await self.consumer.stop()
+
+    async def wait(self, count: int, still: float) -> None:
+        """Until ``count`` effects arrived, or none for ``still`` seconds (the relay's backlog
+        after the last commit)."""
+        last, since = -1, time.monotonic()
+        while len(self.seen) < count and time.monotonic() - since < still:
+            if len(self.seen) != last:
+                last, since = len(self.seen), time.monotonic()
+            await asyncio.sleep(0.5)
+
+    async def _read(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=200)
+            now = time.time()
+            for records in batches.values():
+                for record in records:
+                    envelope = json.loads(record.value or b"{}")
+                    if (envelope.get("actor") or {}).get("kind") == "automation":
+                        self.seen.setdefault(str(envelope.get("causation_id")), now)
 
 
 async def _publish(ctx: Context, pipeline: uuid.UUID, deals: list[uuid.UUID], rules: int) -> int:

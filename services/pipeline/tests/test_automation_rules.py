@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from clientele_pipeline.automation.calendar import effective
+from clientele_pipeline.automation.engine import Trigger, _rounds
 from clientele_pipeline.automation.rules import (
     Group,
     Rule,
@@ -261,3 +262,41 @@ def test_a_birthday_watch_comes_from_the_contact_and_none_without_one() -> None:
     found = watch_due(trigger, {"contact": {"birthday": "1980-03-14"}}, calendar, now, now)
     assert found is not None
     assert found[1] == "2027-03-14"
+
+
+def test_a_batch_goes_in_rounds_that_keep_each_deals_order() -> None:
+    one, two, three = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+    batch = [
+        Trigger(deal, [], str(n), now, "pipeline.deal.changed")
+        for n, deal in enumerate((one, two, one, three, one, two))
+    ]
+    rounds = _rounds(batch)
+    assert [[t.deal_id for t in round_] for round_ in rounds] == [
+        [one, two, three],
+        [one, two],
+        [one],
+    ]
+    assert [t.causation_id for round_ in rounds for t in round_] == ["0", "1", "3", "2", "5", "4"]
+
+
+def test_the_index_knows_whether_a_rule_watches_time() -> None:
+    def rule(trigger: dict[str, Any]) -> Rule:
+        return Rule.model_validate(
+            {
+                "id": uuid.uuid4(),
+                "pipeline_id": uuid.uuid4(),
+                "version": 1,
+                "author_subject": "a",
+                "created_at": datetime.now(UTC),
+                "updated_at": datetime.now(UTC),
+                "name": "r",
+                "trigger": trigger,
+                "actions": [{"kind": "add_tags", "tags": ["x"]}],
+            }
+        )
+
+    tagged = rule({"kind": "tag_added", "tag": "x"})
+    idle = rule({"kind": "no_activity", "days": 3})
+    assert not RuleIndex([tagged]).watching
+    assert RuleIndex([tagged, idle]).watching

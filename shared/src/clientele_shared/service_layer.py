@@ -190,6 +190,17 @@ class UnitOfWork:
         events, self.events = self.events, []
         await self.outbox.add_many(self.session, events, together=list(appended.items()))
 
+    def hand_over(self, to: UnitOfWork) -> None:
+        """Give this operation's appended rows and staged events to ``to`` (both batched),
+        written when that one finishes: a step of a larger operation whose rows are written
+        together at its end (automation's inbox batch, ADR 54)."""
+        if self._appended is None or to._appended is None:
+            raise RuntimeError("only a batched unit of work hands its rows over")
+        for table, rows in self._appended.items():
+            to._appended.setdefault(table, []).extend(rows)
+        to.events.extend(self.events)
+        self._appended, self.events = {}, []
+
     def stage(self, *envelopes: Envelope) -> None:
         """Events to write to the outbox when the operation commits."""
         self.events.extend(envelopes)

@@ -143,7 +143,7 @@ def subscribe(consumer: EventConsumer, outbox: Outbox, settings: ServiceSettings
     consumer.subscribe(PERSONS_STATE, "person-states", persons)
     consumer.subscribe(EMPLOYEES, "employees", on_employee_event)
     consumer.subscribe(EMPLOYEES_STATE, "employee-states", on_employee_event)
-    consumer.subscribe(DEALS, "automation", DealEvents(outbox))
+    consumer.subscribe_batch(DEALS, "automation", DealEvents(outbox))
     consumer.subscribe(INTERACTION_LOG, "interactions", InteractionEvents(outbox, settings))
     consumer.subscribe(ERP_DOCUMENTS, "erp-documents", ErpDocuments(outbox))
     consumer.subscribe(INTERACTION_LOG, "automation-interactions", InteractionTriggers(outbox))

@@ -52,6 +52,11 @@ from clientele_shared.observability import (
 Handler = Callable[[AsyncSession, Envelope, BaseModel], Awaitable[None]]
 """Applies one event inside the inbox transaction; raise to retry."""
 
+BatchHandler = Callable[[AsyncSession, list[tuple[Envelope, BaseModel]]], Awaitable[None]]
+"""Applies a batch's new events (in their order, each once) inside the inbox transaction,
+binding each with :func:`bind` while it works on it; raise to retry: the events are then
+applied again one per transaction, each as a batch of one."""
+
 _Received = tuple[ConsumerRecord[bytes, bytes], Envelope, BaseModel]
 _TOMBSTONES = uuid.UUID("6f1c2d4e-9a57-4c1b-8d0e-5b7a3e2f9c10")
 """The namespace of the made-up event ids of tombstones."""
@@ -74,7 +79,7 @@ def in_lock_order(received: list[_Received]) -> list[_Received]:
     return sorted(received, key=lambda item: item[0].key or b"")
 
 
-def _bind(envelope: Envelope) -> None:
+def bind(envelope: Envelope) -> None:
     """Log lines and events caused by this event carry its correlation and causation ids."""
     correlation_id_var.set(envelope.correlation_id)
     causation_id_var.set(str(envelope.event_id))
@@ -166,6 +171,17 @@ class EventConsumer:
 
     def subscribe(self, topic: str, name: str, handler: Handler) -> None:
         """Consume `topic` as consumer group `<service>.<name>` with `handler`."""
+
+        async def each(session: AsyncSession, events: list[tuple[Envelope, BaseModel]]) -> None:
+            for envelope, payload in events:
+                bind(envelope)
+                await handler(session, envelope, payload)
+
+        self.subscribe_batch(topic, name, each)
+
+    def subscribe_batch(self, topic: str, name: str, handler: BatchHandler) -> None:
+        """Consume `topic` as consumer group `<service>.<name>`, a batch's new events at once
+        (a handler that shares work between them: one read of the records they touch)."""
         self.registry.check_consume(self.service, topic)
         consumer = f"{self.service}.{name}"
         self.subscriptions.append((topic, consumer))
@@ -194,7 +210,7 @@ class EventConsumer:
         self,
         topic: str,
         consumer: str,
-        handler: Handler,
+        handler: BatchHandler,
         records: tuple[ConsumerRecord[bytes, bytes], ...],
         msg: KafkaMessage,
     ) -> None:
@@ -303,7 +319,7 @@ class EventConsumer:
         return attempts
 
     async def _apply_counted(
-        self, topic: str, consumer: str, handler: Handler, received: _Received
+        self, topic: str, consumer: str, handler: BatchHandler, received: _Received
     ) -> None:
         """Apply an event of a batch whose earlier try died, dead-lettering a repeat killer."""
         record, envelope, _ = received
@@ -361,7 +377,7 @@ class EventConsumer:
             return None
 
     async def _apply_batch(
-        self, consumer: str, handler: Handler, valid: list[_Received], *, unmark: bool
+        self, consumer: str, handler: BatchHandler, valid: list[_Received], *, unmark: bool
     ) -> None:
         """Claim every event in the inbox with one statement and apply the new ones, atomically,
         in lock order (:func:`in_lock_order`)."""
@@ -388,11 +404,13 @@ class EventConsumer:
                     )
                 ).all()
             )
+            new: list[tuple[Envelope, BaseModel]] = []
             for _, envelope, payload in in_lock_order(valid):
                 if envelope.event_id in claimed:
                     claimed.discard(envelope.event_id)  # a record twice in one batch: once
-                    _bind(envelope)
-                    await handler(session, envelope, payload)
+                    new.append((envelope, payload))
+            if new:
+                await handler(session, new)
 
     async def _wait_for_infrastructure(self, consumer: str, exc: BaseException) -> NoReturn:
         """Back off (longer while the outage lasts), then fail the batch so it is redelivered."""
@@ -423,7 +441,7 @@ class EventConsumer:
         }
 
     async def _apply_with_retries(
-        self, topic: str, consumer: str, handler: Handler, received: _Received
+        self, topic: str, consumer: str, handler: BatchHandler, received: _Received
     ) -> str:
         record, envelope, payload = received
         for attempt in range(1, self.retry.max_attempts + 1):
@@ -447,7 +465,7 @@ class EventConsumer:
         raise AssertionError("unreachable")
 
     async def _apply(
-        self, consumer: str, handler: Handler, envelope: Envelope, payload: BaseModel
+        self, consumer: str, handler: BatchHandler, envelope: Envelope, payload: BaseModel
     ) -> str:
         async with self.sessions() as session, session.begin():
             claimed = await session.scalar(
@@ -458,8 +476,8 @@ class EventConsumer:
             )
             if claimed is None:
                 return "duplicate"
-            _bind(envelope)
-            await handler(session, envelope, payload)
+            bind(envelope)
+            await handler(session, [(envelope, payload)])
         return "applied"
 
     async def _dead_letter(

@@ -7,12 +7,13 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from clientele_shared.auth.principal import Principal
-from clientele_shared.events.envelope import Actor
+from clientele_shared.events.envelope import Actor, Envelope
+from clientele_shared.events.inbox import bind
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.notifications import (
     Channel,
@@ -23,7 +24,7 @@ from clientele_shared.events.schemas.notifications import (
 from clientele_shared.events.topics import PIPELINE
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.observability import causation_id_var, get_logger
-from clientele_shared.service_layer import UnitOfWork, within
+from clientele_shared.service_layer import UnitOfWork
 from clientele_shared.templating import RenderedMessage, try_render
 from sqlalchemy import RowMapping, func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -47,6 +48,7 @@ from clientele_pipeline.automation.rules import (
     Occurrence,
     RemoveTags,
     Rule,
+    RuleIndex,
     ScheduleInteraction,
     SetField,
     SetResponsible,
@@ -101,6 +103,47 @@ def scope_stage(rule: Rule, occurrence: Occurrence, deal: Deal) -> bool:
     return stage == str(rule.stage_id)
 
 
+@dataclass(frozen=True)
+class Trigger:
+    """One event as the engine takes it: its occurrences (about one deal), its cause and,
+    for the events that re-time the deal's watches first, whether it is activity."""
+
+    deal_id: uuid.UUID
+    occurrences: list[Occurrence]
+    causation_id: str | None
+    occurred_at: datetime
+    event_type: str
+    activity: bool | None = None
+    """Re-time the deal's watches first (True: an activity restarts the inactivity count);
+    None: no re-timing."""
+    envelope: Envelope | None = None
+    """Bound while the engine works on this event (its logs and events carry its ids)."""
+
+
+@dataclass
+class Held:
+    """A deal this transaction locked, as it is now (``found``: ``deal_queries.load``'s
+    answer; None: to be read again, e.g. after an action that failed in its savepoint)."""
+
+    deal_id: uuid.UUID
+    found: tuple[Deal, bool] | None
+
+    async def get(self, session: AsyncSession) -> tuple[Deal, bool] | None:
+        if self.found is None:
+            self.found = await deal_queries.load(session, self.deal_id, lock=True)
+        return self.found
+
+
+@dataclass(frozen=True)
+class _Planned:
+    trigger: Trigger
+    rule: Rule
+    event_id: uuid.UUID
+    event: dict[str, Any]
+    chain: list[uuid.UUID]
+    firing_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
 async def on_occurrences(
     session: AsyncSession,
     outbox: Outbox,
@@ -111,36 +154,166 @@ async def on_occurrences(
 ) -> None:
     """Fire every enabled rule of the deal's pipeline whose trigger one of the event's
     occurrences matches (once per rule and event)."""
-    if not occurrences:
+    if occurrences:
+        trigger = Trigger(
+            occurrences[0].deal_id, occurrences, causation_id, occurred_at, event_type
+        )
+        await on_triggers(session, outbox, [trigger])
+
+
+async def on_triggers(session: AsyncSession, outbox: Outbox, triggers: list[Trigger]) -> None:
+    """Several events (an inbox batch, in their order) against the enabled rules of their
+    deals' pipelines, as if each was taken alone in turn (ADR 54): the deals are locked (in id
+    order) and read in one query, the pipelines' rules, the events' causation chains and the
+    events remembered in one statement each; then in rounds (the first event of each deal,
+    then the second...) each round's firings claimed in one statement and run, each on its
+    deal as the earlier firings left it; the firings' outcomes, steps, audit entries and
+    events written at the end in a few statements."""
+    if not triggers:
         return
-    found = await deal_queries.load(session, occurrences[0].deal_id, lock=True)
-    if found is None or found[1] or found[0].deleted_at is not None:
-        return
-    deal = found[0]
-    await queries.remember(
+    locked = await queries.locked_deals(session, {t.deal_id for t in triggers})
+    held = {t.deal_id: Held(t.deal_id, locked.get(t.deal_id)) for t in triggers}
+    live = {
+        deal_id: h.found[0]
+        for deal_id, h in held.items()
+        if h.found is not None and not h.found[1] and h.found[0].deleted_at is None
+    }
+    indexes = {
+        pipeline_id: await queries.rule_index(session, pipeline_id)
+        for pipeline_id in {deal.pipeline_id for deal in live.values()}
+    }
+    await queries.remember_many(
         session,
-        event_id=occurrences[0].event_id,
-        pipeline_id=deal.pipeline_id,
-        deal_id=deal.id,
-        event_type=event_type,
-        occurred_at=occurred_at,
-        occurrences=[{"kind": o.kind, "facts": o.facts} for o in occurrences],
+        [
+            {
+                "event_id": t.occurrences[0].event_id,
+                "pipeline_id": live[t.deal_id].pipeline_id,
+                "deal_id": t.deal_id,
+                "event_type": t.event_type,
+                "occurred_at": t.occurred_at,
+                "occurrences": [{"kind": o.kind, "facts": o.facts} for o in t.occurrences],
+            }
+            for t in triggers
+            if t.occurrences and t.deal_id in live
+        ],
     )
-    rules = (await queries.rule_index(session, deal.pipeline_id)).candidates(occurrences)
-    chain: list[uuid.UUID] = []
-    if causation_id is not None:
-        try:
-            chain = await queries.chain_of(session, uuid.UUID(causation_id))
-        except ValueError:
-            chain = []
-    for rule in rules:
-        if not rule.in_force_at(occurred_at):
+    chains = await queries.chains_of(
+        session, {cause for t in triggers if (cause := _cause(t)) is not None}
+    )
+    batch = UnitOfWork(session, outbox, audit_log, Actor(subject="automation"), batched=True)
+    outcomes: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
+    for round_ in _rounds(triggers):
+        planned: list[_Planned] = []
+        for trigger in round_:
+            _enter(trigger)
+            if trigger.activity is not None:
+                await _retime(session, held[trigger.deal_id], trigger, indexes)
+            if not trigger.occurrences or trigger.deal_id not in live:
+                continue
+            found = await held[trigger.deal_id].get(session)
+            assert found is not None
+            cause = _cause(trigger)
+            chain = chains.get(cause, []) if cause is not None else []
+            planned += _plan(trigger, found[0], indexes[found[0].pipeline_id], chain)
+        claimed = await queries.claim_firings(
+            session,
+            [
+                {
+                    "id": p.firing_id,
+                    "rule_id": p.rule.id,
+                    "rule_version": p.rule.version,
+                    "event_id": p.event_id,
+                    "deal_id": p.trigger.deal_id,
+                    "trigger": p.event,
+                    "status": "fired",
+                    "chain": p.chain,
+                    "duration_ms": 0,
+                }
+                for p in planned
+            ],
+        )
+        for p in planned:
+            if p.firing_id not in claimed:
+                continue
+            _enter(p.trigger)
+            began = datetime.now(UTC)
+            outcome, records = await _fired(
+                session,
+                outbox,
+                p.rule,
+                p.firing_id,
+                held[p.trigger.deal_id],
+                p.event,
+                p.chain,
+                batch,
+            )
+            outcomes.append({**outcome, "id": p.firing_id, "started_at": began})
+            steps += records
+    await queries.insert_steps(session, steps)
+    await queries.finish_firings(session, outcomes)
+    await batch.finish()
+
+
+def _enter(trigger: Trigger) -> None:
+    if trigger.envelope is not None:
+        bind(trigger.envelope)
+
+
+def _cause(trigger: Trigger) -> uuid.UUID | None:
+    if trigger.causation_id is None:
+        return None
+    try:
+        return uuid.UUID(trigger.causation_id)
+    except ValueError:
+        return None
+
+
+def _rounds(triggers: list[Trigger]) -> list[list[Trigger]]:
+    """The events in rounds: the first event of each deal, then the second... (a deal's
+    events keep their order; different deals' do not touch each other)."""
+    rounds: list[list[Trigger]] = []
+    seen: dict[uuid.UUID, int] = {}
+    for trigger in triggers:
+        turn = seen.get(trigger.deal_id, 0)
+        seen[trigger.deal_id] = turn + 1
+        if turn == len(rounds):
+            rounds.append([])
+        rounds[turn].append(trigger)
+    return rounds
+
+
+def _plan(trigger: Trigger, deal: Deal, index: RuleIndex, chain: list[uuid.UUID]) -> list[_Planned]:
+    """The rules one event fires on the deal (each at most once), in the rules' order."""
+    planned = []
+    for rule in index.candidates(trigger.occurrences):
+        if not rule.in_force_at(trigger.occurred_at):
             continue
-        for occurrence in occurrences:
+        for occurrence in trigger.occurrences:
             event = triggered(rule.trigger, occurrence)
             if event is not None and scope_stage(rule, occurrence, deal):
-                await fire(session, outbox, rule, deal.id, occurrence.event_id, event, chain)
+                planned.append(_Planned(trigger, rule, occurrence.event_id, event, chain))
                 break
+    return planned
+
+
+async def _retime(
+    session: AsyncSession, held: Held, trigger: Trigger, indexes: dict[uuid.UUID, RuleIndex]
+) -> None:
+    """``on_deal_event`` on a deal the batch locked: nothing to read or write when its
+    pipeline has no watched rule (no watch of the deal can exist then)."""
+    found = await held.get(session)
+    if found is None or found[0].deleted_at is not None:
+        await queries.drop_watches(session, deal_id=held.deal_id)
+        return
+    index = indexes.get(found[0].pipeline_id)
+    if index is None:  # a deal of a hidden client: its pipeline's rules not read yet
+        index = indexes[found[0].pipeline_id] = await queries.rule_index(
+            session, found[0].pipeline_id
+        )
+    if index.watching:
+        assert trigger.activity is not None
+        await retime(session, found[0], index.rules, trigger.occurred_at, trigger.activity)
 
 
 def backtest_one(rule: Rule, row: Any, deal: Deal) -> BacktestResult:
@@ -180,13 +353,21 @@ async def on_deal_event(
     if found is None or found[0].deleted_at is not None:
         await queries.drop_watches(session, deal_id=deal_id)
         return
-    rules = [
+    rules = await queries.enabled_rules(session, found[0].pipeline_id)
+    await retime(session, found[0], rules, occurred_at, activity)
+
+
+async def retime(
+    session: AsyncSession, deal: Deal, rules: list[Rule], occurred_at: datetime, activity: bool
+) -> None:
+    """``on_deal_event`` with the deal and its pipeline's enabled rules read."""
+    watched = [
         rule
-        for rule in await queries.enabled_rules(session, found[0].pipeline_id)
+        for rule in rules
         if rule.trigger.kind == "date_reached" or (activity and rule.trigger.kind in WATCHED)
     ]
-    if rules:
-        await watch(session, found[0], rules, occurred_at)
+    if watched:
+        await watch(session, deal, watched, occurred_at)
 
 
 @dataclass(frozen=True)
@@ -437,8 +618,32 @@ async def fire(
     )
     if not claimed:
         return None
+    held = Held(deal_id, None)
+    outcome, records = await _fired(session, outbox, rule, firing_id, held, event, chain, None)
+    for record in records:
+        await queries.insert_step(session, record)
+    outcome["duration_ms"] = elapsed_ms(started)
+    await queries.finish_firing(session, firing_id, outcome)
+    return firing_id
+
+
+async def _fired(
+    session: AsyncSession,
+    outbox: Outbox,
+    rule: Rule,
+    firing_id: uuid.UUID,
+    held: Held,
+    event: dict[str, Any],
+    chain: list[uuid.UUID],
+    batch: UnitOfWork | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A claimed firing's work on the locked deal: its outcome and its steps' records (to
+    write). ``batch``: the unit of work the steps' audit entries and events go to (written
+    at its end); None: each step writes its own."""
+    started = time.perf_counter()
     outcome: dict[str, Any] = {"status": "fired"}
-    found = await deal_queries.load(session, deal_id, lock=True)
+    records: list[dict[str, Any]] = []
+    found = await held.get(session)
     assert found is not None
     deal = found[0]
     principal = rule_principal(rule, await queries.author_of(session, rule.id, rule.version))
@@ -484,12 +689,20 @@ async def fire(
                     }
                 else:
                     record = await _step(
-                        session, outbox, actor, principal, firing_id, position, action, deal_id
+                        session,
+                        outbox,
+                        actor,
+                        principal,
+                        firing_id,
+                        position,
+                        action,
+                        held.deal_id,
+                        held=held,
+                        batch=batch,
                     )
-                await queries.insert_step(session, record)
+                records.append(record)
     outcome["duration_ms"] = elapsed_ms(started)
-    await queries.finish_firing(session, firing_id, outcome)
-    return firing_id
+    return outcome, records
 
 
 async def _step(
@@ -503,19 +716,27 @@ async def _step(
     deal_id: uuid.UUID,
     attempt: int = 1,
     interactions: Interactions | None = None,
-    locked: tuple[Deal, bool] | None = None,
+    *,
+    held: Held | None = None,
+    batch: UnitOfWork | None = None,
 ) -> dict[str, Any]:
     """Run one action in a savepoint (its events name the firing as their cause); the step's
     record: done, skipped (why), retrying (a peer unavailable) or failed (the error).
-    ``locked``: the deal as this transaction locked and read it, unchanged since."""
+    ``held``: the deal as this transaction locked it (kept as the action leaves it);
+    ``batch``: where the step's audit entries and events go (else written at its end)."""
     started = time.perf_counter()
     record: dict[str, Any] = {"firing_id": firing_id, "position": position, "kind": action.kind}
     token = causation_id_var.set(str(firing_id))
     try:
-        async with session.begin_nested(), within(session, outbox, audit_log, actor) as uow:
+        async with session.begin_nested():
+            uow = UnitOfWork(session, outbox, audit_log, actor, batched=True)
             detail = await _act(
-                uow, principal, firing_id, position, action, deal_id, attempt, interactions, locked
+                uow, principal, firing_id, position, action, deal_id, attempt, interactions, held
             )
+            if batch is None:
+                await uow.finish()
+        if batch is not None:
+            uow.hand_over(batch)
         record |= {"status": "skipped" if "skipped" in detail else "done", "detail": detail}
     except PeerUnavailable as exc:  # the scheduler retries it with back-off, the same request
         detail = {"attempt": attempt, "request": exc.request}
@@ -526,6 +747,8 @@ async def _step(
         record |= {"status": "failed", "error": repr(exc)}
     finally:
         causation_id_var.reset(token)
+    if record["status"] in ("failed", "retrying") and held is not None:
+        held.found = None  # rolled back to its savepoint: read again when needed
     if record["status"] in ("failed", "retrying"):  # on the deal's timeline too
         await UnitOfWork(session, outbox, audit_log, actor).audit(
             kind=deals.KIND,
@@ -548,12 +771,12 @@ async def _act(
     deal_id: uuid.UUID,
     attempt: int,
     interactions: Interactions | None,
-    locked: tuple[Deal, bool] | None,
+    held: Held | None,
 ) -> dict[str, Any]:
     deal = (
         await deals.locked_deal(uow, principal, deal_id)
-        if locked is None
-        else deals.writable_deal(principal, locked)
+        if held is None or held.found is None
+        else deals.writable_deal(principal, held.found)
     )
     expected = {deal.version}
     if (
@@ -575,10 +798,14 @@ async def _act(
         new = await deals.patch_deal(
             uow, principal, deal_id, DealPatch.model_validate(patch), expected, deal
         )
+        if held is not None:
+            held.found = (new, False)  # visible: writable_deal or locked_deal said so
         return {"version": new.version, "patch": patch}
     if isinstance(action, MoveToStage):
         move = Move(stage_id=action.stage_id, reason=action.reason, lost_reason=action.lost_reason)
         new = await deals.move_in(uow, principal, deal_id, move, expected)
+        if held is not None:
+            held.found = (new, False)
         return {"version": new.version, "stage_id": str(new.stage_id)}
     if isinstance(action, CreateTask):
         return await _create_task(uow, principal, firing_id, action, deal)
@@ -1067,7 +1294,7 @@ async def _run_one_due(
         found[0].id,
         attempt,
         interactions,
-        found,
+        held=Held(found[0].id, found),
     )
 
 

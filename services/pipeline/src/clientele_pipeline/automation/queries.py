@@ -189,6 +189,64 @@ async def chain_of(session: AsyncSession, cause: uuid.UUID) -> list[uuid.UUID]:
     return [] if row is None else [*row.chain, row.rule_id]
 
 
+async def chains_of(
+    session: AsyncSession, causes: set[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """``chain_of`` for several causes in one query (a cause that is no firing: absent)."""
+    if not causes:
+        return {}
+    rows = await session.execute(
+        select(
+            automation_firings.c.id, automation_firings.c.rule_id, automation_firings.c.chain
+        ).where(automation_firings.c.id == any_(_array(list(causes), Uuid)))
+    )
+    return {row.id: [*row.chain, row.rule_id] for row in rows}
+
+
+async def claim_firings(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """Insert the firings in one statement; the ids of those claimed (the others' (rule,
+    version, event) fired already)."""
+    if not rows:
+        return set()
+    claimed = await session.scalars(
+        insert(automation_firings)
+        .values(rows)
+        .on_conflict_do_nothing(constraint="uq_automation_firings_key")
+        .returning(automation_firings.c.id)
+    )
+    return set(claimed)
+
+
+async def finish_firings(session: AsyncSession, outcomes: list[dict[str, Any]]) -> None:
+    """Several firings' outcomes (``id``, ``status``, ``reason``, ``conditions``,
+    ``started_at``, ``duration_ms``) written in one statement."""
+    if not outcomes:
+        return
+    firings = automation_firings
+    await session.execute(
+        update(firings)
+        .where(firings.c.id == bindparam("k_id"))
+        .values(
+            status=bindparam("v_status"),
+            reason=bindparam("v_reason"),
+            conditions=bindparam("v_conditions", type_=JSONB),
+            started_at=bindparam("v_started_at"),
+            duration_ms=bindparam("v_duration_ms"),
+        ),
+        [
+            {
+                "k_id": outcome["id"],
+                "v_status": outcome["status"],
+                "v_reason": outcome.get("reason"),
+                "v_conditions": outcome.get("conditions", []),
+                "v_started_at": outcome["started_at"],
+                "v_duration_ms": outcome["duration_ms"],
+            }
+            for outcome in outcomes
+        ],
+    )
+
+
 async def claim_firing(session: AsyncSession, values: dict[str, Any]) -> bool:
     """Insert the firing; False if this (rule, version, event) fired already."""
     claimed = await session.scalar(
@@ -210,6 +268,14 @@ async def finish_firing(
 
 async def insert_step(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(insert(automation_steps).values(**values))
+
+
+async def insert_steps(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Several firings' step records in one statement."""
+    if rows:
+        await session.execute(
+            insert(automation_steps), [{"detail": {}, "error": None, **row} for row in rows]
+        )
 
 
 async def update_step(session: AsyncSession, values: dict[str, Any]) -> None:
@@ -758,6 +824,14 @@ async def remember(
         )
         .on_conflict_do_nothing()
     )
+
+
+async def remember_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """``remember`` for several events in one statement."""
+    if rows:
+        await session.execute(
+            insert(automation_recent_events).values(rows).on_conflict_do_nothing()
+        )
 
 
 async def recent_events(

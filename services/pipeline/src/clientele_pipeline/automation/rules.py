@@ -666,6 +666,8 @@ class RuleIndex:
         self.rules = rules
         self._by_kind: dict[str, list[int]] = {}
         self._by_value: dict[str, dict[str, list[int]]] = {}
+        self.watching = any(rule.trigger.kind in WATCHED for rule in rules)
+        """Whether a rule watches time passing (the deals' watches to re-time on events)."""
         for position, rule in enumerate(rules):
             trigger = rule.trigger
             if (

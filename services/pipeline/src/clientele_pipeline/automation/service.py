@@ -683,24 +683,30 @@ class TaskTriggers:
 
 
 class DealEvents:
-    """The pipeline's own deal events, consumed through the inbox: each fires the matching
-    rules in the inbox's transaction (so a redelivered event never fires twice)."""
+    """The pipeline's own deal events, consumed through the inbox a batch at a time: each
+    re-times the deal's watches and fires the matching rules, in the inbox's transaction (so
+    a redelivered event never fires twice), the batch's events together (ADR 54)."""
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
 
-    async def __call__(self, session: AsyncSession, envelope: Envelope, payload: BaseModel) -> None:
-        values = payload.model_dump(mode="json")
-        by_rule = envelope.actor is not None and envelope.actor.kind == "automation"
-        await engine.on_deal_event(
-            session, uuid.UUID(str(values["deal_id"])), envelope.occurred_at, activity=not by_rule
-        )
-        found = occurrences(envelope.type, envelope.event_id, values)
-        await engine.on_occurrences(
-            session,
-            self.outbox,
-            found,
-            envelope.causation_id,
-            envelope.occurred_at,
-            envelope.type,
-        )
+    async def __call__(
+        self, session: AsyncSession, events: list[tuple[Envelope, BaseModel]]
+    ) -> None:
+        triggers = []
+        for envelope, payload in events:
+            values = payload.model_dump(mode="json")
+            by_rule = envelope.actor is not None and envelope.actor.kind == "automation"
+            deal_id = uuid.UUID(str(values["deal_id"]))
+            triggers.append(
+                engine.Trigger(
+                    deal_id,
+                    occurrences(envelope.type, envelope.event_id, values),
+                    envelope.causation_id,
+                    envelope.occurred_at,
+                    envelope.type,
+                    activity=not by_rule,
+                    envelope=envelope,
+                )
+            )
+        await engine.on_triggers(session, self.outbox, triggers)
