@@ -12,7 +12,7 @@ import pytest
 from aiokafka import ConsumerRecord
 from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.envelope import Envelope
-from clientele_shared.events.inbox import EventConsumer, Handler
+from clientele_shared.events.inbox import EventConsumer, Handler, per_event
 from clientele_shared.events.outbox import create_producer
 from clientele_shared.events.registry import EventSpec, Registry, Topic
 from clientele_shared.events.state import ReadModel
@@ -161,7 +161,11 @@ def test_batches_of_the_same_rows_in_opposite_orders_neither_deadlock_nor_fall_b
             topic: str, other: str, records: tuple[ConsumerRecord[bytes, bytes], ...]
         ) -> Awaitable[None]:
             return consumer._process_batch(  # one batch, as the subscriber hands it
-                topic, f"{SERVICE}.{topic}", handler(topic, other), records, types.SimpleNamespace()
+                topic,
+                f"{SERVICE}.{topic}",
+                per_event(handler(topic, other)),
+                records,
+                types.SimpleNamespace(),
             )
 
         try:

@@ -67,6 +67,17 @@ def tombstone_event_id(topic: str, partition: int, offset: int) -> uuid.UUID:
     return uuid.uuid5(_TOMBSTONES, f"{topic}:{partition}:{offset}")
 
 
+def per_event(handler: Handler) -> BatchHandler:
+    """A batch handler applying a batch's new events one at a time with ``handler``."""
+
+    async def each(session: AsyncSession, events: list[tuple[Envelope, BaseModel]]) -> None:
+        for envelope, payload in events:
+            bind(envelope)
+            await handler(session, envelope, payload)
+
+    return each
+
+
 def in_lock_order(received: list[_Received]) -> list[_Received]:
     """A batch's events sorted by their record's key, each key's in offset order (ADR 59).
 
@@ -171,13 +182,7 @@ class EventConsumer:
 
     def subscribe(self, topic: str, name: str, handler: Handler) -> None:
         """Consume `topic` as consumer group `<service>.<name>` with `handler`."""
-
-        async def each(session: AsyncSession, events: list[tuple[Envelope, BaseModel]]) -> None:
-            for envelope, payload in events:
-                bind(envelope)
-                await handler(session, envelope, payload)
-
-        self.subscribe_batch(topic, name, each)
+        self.subscribe_batch(topic, name, per_event(handler))
 
     def subscribe_batch(self, topic: str, name: str, handler: BatchHandler) -> None:
         """Consume `topic` as consumer group `<service>.<name>`, a batch's new events at once
