@@ -86,6 +86,20 @@ async def _rule(
     return rule
 
 
+def _lateness(fired: str) -> list[Metric]:
+    """How late scheduled work ran (target within a second) and how much ran per second."""
+    return [
+        Metric(
+            "late_p50_ms", "lateness p50", "ms", target=Target("<", 1000), higher_is_better=False
+        ),
+        Metric(
+            "late_p99_ms", "lateness p99", "ms", target=Target("<", 1000), higher_is_better=False
+        ),
+        Metric("late_max_ms", "lateness max", "ms", higher_is_better=False),
+        Metric("fired_per_s", fired, "1/s"),
+    ]
+
+
 @figure(
     "automation-delays",
     "Automation: delayed actions firing, 10,000 due within a minute",
@@ -99,16 +113,7 @@ async def _rule(
         " time the action finished (recorded in its step) minus its due time, over every"
         " action; its commit follows within its batch."
     ),
-    metrics=[
-        Metric(
-            "late_p50_ms", "lateness p50", "ms", target=Target("<", 1000), higher_is_better=False
-        ),
-        Metric(
-            "late_p99_ms", "lateness p99", "ms", target=Target("<", 1000), higher_is_better=False
-        ),
-        Metric("late_max_ms", "lateness max", "ms", higher_is_better=False),
-        Metric("fired_per_s", "actions run per second", "1/s"),
-    ],
+    metrics=_lateness("actions run per second"),
     params={"actions": 10_000, "spread": 60.0, "replicas": 2},
     quick_params={"actions": 2_000, "spread": 20.0},
     timeout=900,
@@ -194,16 +199,7 @@ async def automation_delays(ctx: Context) -> dict[str, float]:
         " savepoint. Lateness: the firing's end (its start, clock time, plus its duration)"
         " minus the watch's due time, over every firing; its commit follows within its batch."
     ),
-    metrics=[
-        Metric(
-            "late_p50_ms", "lateness p50", "ms", target=Target("<", 1000), higher_is_better=False
-        ),
-        Metric(
-            "late_p99_ms", "lateness p99", "ms", target=Target("<", 1000), higher_is_better=False
-        ),
-        Metric("late_max_ms", "lateness max", "ms", higher_is_better=False),
-        Metric("fired_per_s", "watches fired per second", "1/s"),
-    ],
+    metrics=_lateness("watches fired per second"),
     params={"watches": 10_000, "spread": 60.0, "replicas": 2},
     quick_params={"watches": 2_000, "spread": 20.0},
     timeout=900,
