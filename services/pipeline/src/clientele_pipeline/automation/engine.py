@@ -151,12 +151,15 @@ async def on_occurrences(
     causation_id: str | None,
     occurred_at: datetime,
     event_type: str,
+    *,
+    activity: bool | None = None,
 ) -> None:
     """Fire every enabled rule of the deal's pipeline whose trigger one of the event's
-    occurrences matches (once per rule and event)."""
+    occurrences matches (once per rule and event); ``activity``: re-time the deal's watches
+    first, as ``Trigger.activity``."""
     if occurrences:
         trigger = Trigger(
-            occurrences[0].deal_id, occurrences, causation_id, occurred_at, event_type
+            occurrences[0].deal_id, occurrences, causation_id, occurred_at, event_type, activity
         )
         await on_triggers(session, outbox, [trigger])
 
@@ -300,8 +303,9 @@ def _plan(trigger: Trigger, deal: Deal, index: RuleIndex, chain: list[uuid.UUID]
 async def _retime(
     session: AsyncSession, held: Held, trigger: Trigger, indexes: dict[uuid.UUID, RuleIndex]
 ) -> None:
-    """``on_deal_event`` on a deal the batch locked: nothing to read or write when its
-    pipeline has no watched rule (no watch of the deal can exist then)."""
+    """``retime`` on a deal the batch locked (a deleted one loses its watches): nothing to
+    read or write when its pipeline has no watched rule (no watch of the deal can exist
+    then)."""
     found = await held.get(session)
     if found is None or found[0].deleted_at is not None:
         await queries.drop_watches(session, deal_id=held.deal_id)
@@ -343,24 +347,12 @@ def backtest_one(rule: Rule, row: Any, deal: Deal) -> BacktestResult:
     return BacktestResult(**base, triggered=False, would_fire=False)
 
 
-async def on_deal_event(
-    session: AsyncSession, deal_id: uuid.UUID, occurred_at: datetime, *, activity: bool
-) -> None:
-    """Re-time the watched triggers (date fields, inactivity) of the deal after any of its
-    events: a changed date moves its watch, an ``activity`` (an event not made by a rule)
-    restarts the inactivity count, a deleted deal loses its watches."""
-    found = await deal_queries.load(session, deal_id)
-    if found is None or found[0].deleted_at is not None:
-        await queries.drop_watches(session, deal_id=deal_id)
-        return
-    rules = await queries.enabled_rules(session, found[0].pipeline_id)
-    await retime(session, found[0], rules, occurred_at, activity)
-
-
 async def retime(
     session: AsyncSession, deal: Deal, rules: list[Rule], occurred_at: datetime, activity: bool
 ) -> None:
-    """``on_deal_event`` with the deal and its pipeline's enabled rules read."""
+    """Re-time the deal's watched triggers (date fields, inactivity) of these enabled rules
+    after one of its events: a changed date moves its watch, an ``activity`` (an event not
+    made by a rule) restarts the inactivity count."""
     watched = [
         rule
         for rule in rules
@@ -620,8 +612,7 @@ async def fire(
         return None
     held = Held(deal_id, None)
     outcome, records = await _fired(session, outbox, rule, firing_id, held, event, chain, None)
-    for record in records:
-        await queries.insert_step(session, record)
+    await queries.insert_steps(session, records)
     outcome["duration_ms"] = elapsed_ms(started)
     await queries.finish_firing(session, firing_id, outcome)
     return firing_id

@@ -266,10 +266,6 @@ async def finish_firing(
     )
 
 
-async def insert_step(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(insert(automation_steps).values(**values))
-
-
 async def insert_steps(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Several firings' step records in one statement."""
     if rows:

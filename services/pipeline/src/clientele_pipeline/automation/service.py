@@ -623,7 +623,6 @@ class InteractionTriggers:
         )
         if not found:
             return
-        await engine.on_deal_event(session, found[0].deal_id, envelope.occurred_at, activity=True)
         await engine.on_occurrences(
             session,
             self.outbox,
@@ -631,6 +630,7 @@ class InteractionTriggers:
             envelope.causation_id,
             envelope.occurred_at,
             envelope.type,
+            activity=True,
         )
 
 
@@ -671,7 +671,6 @@ class TaskTriggers:
         found = task_occurrences(envelope.type, envelope.event_id, payload.model_dump(mode="json"))
         if not found:
             return
-        await engine.on_deal_event(session, found[0].deal_id, envelope.occurred_at, activity=True)
         await engine.on_occurrences(
             session,
             self.outbox,
@@ -679,6 +678,7 @@ class TaskTriggers:
             envelope.causation_id,
             envelope.occurred_at,
             envelope.type,
+            activity=True,
         )
 
 
