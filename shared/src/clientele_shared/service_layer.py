@@ -431,18 +431,15 @@ async def write_version_row(
     return row
 
 
-@functools.lru_cache(maxsize=256)
-def _cached_version_update(
-    table: Table, key: str, names: tuple[str, ...], returning: bool
-) -> Update:
-    """The versioned write's UPDATE of ``names`` (bound parameters only), built once per
-    shape: a statement object keeps its cache key, so a write builds and hashes nothing."""
+def _version_statement(table: Table, key: str, values: dict[str, Any], returning: bool) -> Update:
+    """The versioned write's UPDATE of ``values`` where the key and the current version match
+    (bound as ``w_key``, ``w_current``; the new version ``w_version``, the author ``w_by``)."""
     statement = (
         update(table)
         .where(table.c[key] == bindparam("w_key"), table.c.version == bindparam("w_current"))
         .values(
             {
-                **{name: bindparam(f"w_{name}", type_=table.c[name].type) for name in names},
+                **values,
                 "version": bindparam("w_version"),
                 "updated_at": func.now(),
                 "updated_by": bindparam("w_by"),
@@ -450,6 +447,16 @@ def _cached_version_update(
         )
     )
     return statement.returning(table) if returning else statement
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_version_update(
+    table: Table, key: str, names: tuple[str, ...], returning: bool
+) -> Update:
+    """``_version_statement`` of ``names`` as bound parameters, built once per shape: a
+    statement object keeps its cache key, so a write builds and hashes nothing."""
+    values = {name: bindparam(f"w_{name}", type_=table.c[name].type) for name in names}
+    return _version_statement(table, key, values, returning)
 
 
 def _version_update(
@@ -460,25 +467,11 @@ def _version_update(
     returning: bool,
 ) -> tuple[Update, dict[str, Any]]:
     """The versioned write's UPDATE and its parameters (but ``w_by``, the author)."""
-    table = record.table
     parameters = {"w_key": entity_id, "w_current": current, "w_version": current + 1}
     if any(isinstance(value, ClauseElement) for value in values.values()):
-        statement = (
-            update(table)
-            .where(
-                table.c[record.key] == bindparam("w_key"),
-                table.c.version == bindparam("w_current"),
-            )
-            .values(
-                **values,
-                version=bindparam("w_version"),
-                updated_at=func.now(),
-                updated_by=bindparam("w_by"),
-            )
-        )
-        return (statement.returning(table) if returning else statement), parameters
+        return _version_statement(record.table, record.key, values, returning), parameters
     parameters |= {f"w_{name}": value for name, value in values.items()}
-    return _cached_version_update(table, record.key, tuple(values), returning), parameters
+    return _cached_version_update(record.table, record.key, tuple(values), returning), parameters
 
 
 async def _write_version(
