@@ -137,3 +137,167 @@ def generate(rows: int, seed: int = 17) -> GeneratedFile:
         out.rows.append(row)
         out.truth[number] = truth
     return out
+
+
+# --- persons (ADR 63) -------------------------------------------------------------------------
+
+AMOCRM_CONTACTS = [
+    "ID",
+    "Полное имя",
+    "Имя",
+    "Фамилия",
+    "Компания",
+    "Должность",
+    "Рабочий телефон",
+    "Мобильный телефон",
+    "Рабочий email",
+    "Личный email",
+    "Ответственный",
+    "Теги",
+    "Дата рождения",
+]
+"""An amoCRM contacts export's columns (its «Ответственный» and «Теги» are not read)."""
+
+BITRIX24_CONTACTS = [
+    "ID",
+    "Имя",
+    "Отчество",
+    "Фамилия",
+    "Компания",
+    "Должность",
+    "Рабочий телефон",
+    "Мобильный телефон",
+    "Рабочий e-mail",
+    "Частный e-mail",
+    "Ответственный",
+    "Дата рождения",
+]
+"""A Bitrix24 contacts export's columns."""
+
+_FIRST = ("Иван", "Мария", "Пётр", "Ольга", "Сергей", "Анна", "Dmitrii", "Zoë", "Łukasz")
+_LAST = ("Иванов", "Смирнова", "Кузнецов", "Попова", "Соколов", "Ёлкина", "O'Neil", "Müller")
+_PATRONYMIC = ("Иванович", "Петровна", "Сергеевич", "Алексеевна")
+
+
+@dataclass(frozen=True)
+class PersonTruth:
+    """What the import must make of a row: ``ok``, an ``error`` in ``field``, or a
+    ``duplicate`` of the ``earlier`` row; ``company`` the organization (by name) the person is
+    linked to, ``warning`` the warning's kind when the company it names is none the caller
+    sees."""
+
+    outcome: str
+    field: str | None = None
+    earlier: int | None = None
+    company: str | None = None
+    warning: str | None = None
+
+
+@dataclass
+class GeneratedPersons:
+    header: list[str]
+    rows: list[list[str | None]] = field(default_factory=list)
+    truth: dict[int, PersonTruth] = field(default_factory=dict)
+    """By row number in the file (the header is row 1)."""
+
+
+def generate_persons(
+    rows: int, companies: list[str], *, seed: int = 63, bitrix: bool = False
+) -> GeneratedPersons:
+    """``rows`` contacts as amoCRM (or Bitrix24) exports them, with their truth, the same for
+    the same seed: most work at one of ``companies`` (the organizations the importer sees),
+    some at a company nobody has, some at none; broken birthdays and e-mails, rows without a
+    name, and in-file duplicates (an earlier row's e-mail in another case, or its mobile
+    written another way by a row without an e-mail)."""
+    rng = random.Random(seed)
+    out = GeneratedPersons(header=list(BITRIX24_CONTACTS if bitrix else AMOCRM_CONTACTS))
+    earlier_mails: list[tuple[int, str]] = []
+    earlier_mobiles: list[tuple[int, str]] = []
+    for index in range(rows):
+        number = index + 2
+        seq = seed * 10_000 + index
+        first, last = rng.choice(_FIRST), f"{rng.choice(_LAST)}{index}"
+        middle = rng.choice(_PATRONYMIC)
+        mobile_digits = f"9{seq % 10**9:09d}"
+        mobile = rng.choice(
+            (
+                f"+7 {mobile_digits[:3]} {mobile_digits[3:6]}-{mobile_digits[6:8]}-"
+                f"{mobile_digits[8:]}",
+                f"8{mobile_digits}",
+                f"8 ({mobile_digits[:3]}) {mobile_digits[3:]}",
+            )
+        )
+        mail = f"p{seq}@contacts{seed}.example"
+        if rng.random() < 0.3:
+            mail = mail.upper()
+        pick = rng.random()
+        company: str | None
+        truth_company: str | None = None
+        warning: str | None = None
+        if pick < 0.7 and companies:
+            company = truth_company = rng.choice(companies)
+        elif pick < 0.85:
+            company, warning = f"ООО «Неизвестная-{seq}»", "unknown_organization"
+        else:
+            company = None
+        birthday = f"{seq % 28 + 1:02d}.{seq % 12 + 1:02d}.19{seq % 50 + 50}"
+        row: list[str | None]
+        if bitrix:
+            row = [
+                str(1000 + index),
+                first,
+                middle,
+                last,
+                company,
+                "Менеджер",
+                None,
+                mobile,
+                mail,
+                None,
+                "Иван Менеджеров",
+                birthday,
+            ]
+            mail_at, mobile_at, birthday_at, name_at = 8, 7, 11, (1, 3)
+        else:
+            row = [
+                str(1000 + index),
+                f"{first} {last}",
+                first,
+                last,
+                company,
+                "Менеджер",
+                None,
+                mobile,
+                mail,
+                None,
+                "Иван Менеджеров",
+                "vip",
+                birthday,
+            ]
+            mail_at, mobile_at, birthday_at, name_at = 8, 7, 12, (1, 2, 3)
+        kind = rng.random()
+        truth = PersonTruth("ok", company=truth_company, warning=warning)
+        if kind > 0.97:
+            row[birthday_at] = "31.02.1990"
+            truth = PersonTruth("error", "birthday")
+        elif kind > 0.95:
+            row[mail_at] = "не почта"
+            truth = PersonTruth("error", "emails")
+        elif kind > 0.93:
+            for at in name_at:
+                row[at] = None
+            truth = PersonTruth("error", None)
+        elif kind > 0.90 and earlier_mails:
+            first_row, known = rng.choice(earlier_mails)
+            row[mail_at] = known.swapcase()
+            truth = PersonTruth("duplicate", "email", first_row)
+        elif kind > 0.87 and earlier_mobiles:
+            first_row, known = rng.choice(earlier_mobiles)
+            row[mail_at], row[mobile_at] = None, known
+            truth = PersonTruth("duplicate", "phone", first_row)
+        if truth.outcome == "ok":
+            earlier_mails.append((number, mail))
+            earlier_mobiles.append((number, f"+7{mobile_digits}"))
+        out.rows.append(row)
+        out.truth[number] = truth
+    return out

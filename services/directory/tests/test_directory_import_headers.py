@@ -251,7 +251,8 @@ def test_an_amocrm_contacts_export_is_refused_as_persons_not_read_as_companies()
     message = str(caught.value)
     assert message.startswith("the file is a list of persons (contacts)")
     assert "«Полное имя», «Имя», «Фамилия»" in message
-    assert russian(message + ".") is not None
+    assert "to import the file as persons send it to POST /v1/persons/import" in message
+    assert "POST /v1/persons/import" in str(russian(message + "."))
 
 
 def test_a_contacts_file_without_a_company_column_is_named_as_persons_too() -> None:

@@ -34,6 +34,7 @@ from clientele_directory.imports.router import router as imports_router
 from clientele_directory.lists.router import router as lists_router
 from clientele_directory.merging.router import router as merging_router
 from clientele_directory.organizations.router import router as organizations_router
+from clientele_directory.person_imports.router import router as person_imports_router
 from clientele_directory.persons.router import router as persons_router
 from clientele_directory.register.router import router as register_router
 from clientele_directory.search.router import router as search_router
@@ -129,6 +130,7 @@ def create_app(settings: DirectorySettings | None = None) -> FastAPI:
         routers=[
             exports_router,
             imports_router,
+            person_imports_router,
             search_router,  # before the routers whose /{id} paths would take its own
             organizations_router,
             merging_router,

@@ -325,6 +325,7 @@ import_jobs = Table(
     Column("id", Uuid, primary_key=True),
     Column("state", String(16), nullable=False),
     Column("mode", String(16), nullable=False),
+    Column("kind", String(16), nullable=False, server_default=text("'organization'")),
     Column("filename", Text),
     Column("directions", ARRAY(String(64)), nullable=False),
     Column("overrides", JSONB, nullable=False),

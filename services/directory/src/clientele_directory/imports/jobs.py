@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clientele_directory.imports import queries
 from clientele_directory.imports.reader import ImportReadFailed, Opening, PersonsFile
 from clientele_directory.imports.rules import (
+    ImportKind,
     ImportMode,
     ImportReport,
     JobState,
@@ -45,6 +46,7 @@ from clientele_directory.imports.rules import (
     rejected_counts,
 )
 from clientele_directory.imports.service import ImportRejected, run_import
+from clientele_directory.person_imports.service import run_persons_import
 from clientele_directory.tables import audit_log, import_job_lines
 from clientele_directory.tabular import TabularError
 
@@ -296,8 +298,9 @@ class JobRunner:
                 raise _LeaseLost
 
         report = ImportReport(mode=mode)
+        run = run_persons_import if job.kind == ImportKind.PERSON else run_import
         try:
-            done = await run_import(
+            done = await run(
                 self.runtime,
                 principal,
                 file,

@@ -162,13 +162,17 @@ RUSSIAN: list[tuple[str, _Template]] = [
     ),
     (
         r"the file is a list of persons \(contacts\), as amoCRM and Bitrix24 export them: its "
-        r"columns (?P<v>.+) name people, and the import takes organizations only, so nothing "
-        r"was imported; export the companies \(amoCRM: Компании → Экспорт\) and import that "
-        r"file, or map those columns to null to read each row as its company\.?",
+        r"columns (?P<v>.+) name people, and the import of organizations takes organizations "
+        r"only, so nothing was imported; to import the file as persons send it to "
+        r"POST /v1/persons/import; to import companies export them \(amoCRM: Компании → "
+        r"Экспорт\) and import that file, or map those columns to null to read each row as "
+        r"its company\.?",
         "в файле люди (контакты), как их выгружают amoCRM и Битрикс24: столбцы {v} — это "
-        "люди, а импорт принимает только организации, поэтому ничего не импортировано; "
-        "выгрузите компании (в amoCRM: Компании → Экспорт) и импортируйте этот файл или "
-        "сопоставьте эти столбцы с null, чтобы читать каждую строку как её компанию.",
+        "люди, а импорт организаций принимает только организации, поэтому ничего не "
+        "импортировано; чтобы импортировать файл как людей, отправьте его в "
+        "POST /v1/persons/import; чтобы импортировать компании, выгрузите их (в amoCRM: "
+        "Компании → Экспорт) и импортируйте этот файл или сопоставьте эти столбцы с null, "
+        "чтобы читать каждую строку как её компанию.",
     ),
     (r"the file is empty\.?", "файл пуст."),
     (

@@ -56,6 +56,12 @@ class ReadPlan:
     max_rows: int
     too_many: str
     chunk_rows: int
+    rows: (
+        Callable[[IO[bytes], ReadPlan, Callable[[Opening], None] | None], Iterator[list[Any]]]
+        | None
+    ) = None
+    """What reads the rows, when not :func:`parsed_chunks` (organizations): a module's function
+    (the worker gets it by name), e.g. the import of persons' (ADR 63)."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +87,11 @@ class PersonsFile(TabularError):
         named = ", ".join(f"«{column}»" for column in columns)
         return cls(
             f"the file is a list of persons (contacts), as amoCRM and Bitrix24 export them: its "
-            f"columns {named} name people, and the import takes organizations only, so nothing "
-            "was imported; export the companies (amoCRM: Компании → Экспорт) and import that "
-            "file, or map those columns to null to read each row as its company"
+            f"columns {named} name people, and the import of organizations takes organizations "
+            "only, so nothing was imported; to import the file as persons send it to "
+            "POST /v1/persons/import; to import companies export them (amoCRM: Компании → "
+            "Экспорт) and import that file, or map those columns to null to read each row as "
+            "its company"
         )
 
 
@@ -173,7 +181,7 @@ def _stream(path: str, address: str, plan: ReadPlan) -> None:
 
         try:
             with open(path, "rb") as file:
-                for chunk in parsed_chunks(file, plan, send):
+                for chunk in (plan.rows or parsed_chunks)(file, plan, send):
                     send(chunk)
         except (BrokenPipeError, ConnectionResetError):
             return

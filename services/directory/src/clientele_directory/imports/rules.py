@@ -148,6 +148,13 @@ class ImportMode(enum.StrEnum):
     VALID_ROWS = "valid_rows"
 
 
+class ImportKind(enum.StrEnum):
+    """What an import's rows become (ADR 63)."""
+
+    ORGANIZATION = "organization"
+    PERSON = "person"
+
+
 class ListUpdate(enum.StrEnum):
     """What a row's lists do to an existing organization's."""
 
@@ -179,7 +186,14 @@ class Candidate(BaseModel):
 class RowReport(BaseModel):
     row: int = Field(description="the row number in the file (the header is row 1)")
     action: RowAction
-    organization_id: uuid.UUID | None = None
+    organization_id: uuid.UUID | None = Field(
+        default=None,
+        description="the organization the row created or updated; in an import of persons, the"
+        " organization the person was linked to",
+    )
+    person_id: uuid.UUID | None = Field(
+        default=None, description="the person an import of persons created or updated"
+    )
     matched_by: str | None = Field(default=None, description="id, inn, email or phone")
     errors: list[RowProblem] = Field(default_factory=list)
     warnings: list[RowProblem] = Field(default_factory=list)
@@ -543,6 +557,10 @@ class ImportJob(BaseModel):
     id: uuid.UUID
     state: JobState
     mode: ImportMode
+    kind: ImportKind = Field(
+        default=ImportKind.ORGANIZATION,
+        description="what the file's rows are imported as: organizations or persons",
+    )
     filename: str | None
     directions: list[str]
     created_by: str

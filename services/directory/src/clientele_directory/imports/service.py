@@ -45,6 +45,7 @@ from clientele_directory.imports.rules import (
     FileKeys,
     ImportCounts,
     ImportJob,
+    ImportKind,
     ImportMode,
     ImportReport,
     JobState,
@@ -645,9 +646,10 @@ async def submit(
     mapping: str | None,
     directions: str | None,
     replace_lists: bool = False,
+    kind: ImportKind = ImportKind.ORGANIZATION,
 ) -> ImportJob:
-    """Store the file and queue its import (a 422 problem for a mapping that is no mapping);
-    a process running jobs takes it up (``jobs.JobRunner``)."""
+    """Store the file and queue its import of ``kind`` (a 422 problem for a mapping that is no
+    mapping); a process running jobs takes it up (``jobs.JobRunner``)."""
     try:
         overrides = parse_mapping(mapping)
     except ValueError as exc:
@@ -670,6 +672,7 @@ async def submit(
                 "id": job_id,
                 "state": JobState.QUEUED,
                 "mode": mode,
+                "kind": kind,
                 "filename": upload.filename,
                 "directions": defaults,
                 "overrides": overrides,

@@ -229,42 +229,49 @@ async def create_person(
     """A new person with his own directions (403 outside the caller's) and/or employments at
     organizations the caller sees (422 for any other)."""
     writable_directions(principal, draft.directions)
-    person_id = uuid.uuid4()
     async with work(runtime, principal) as uow:
-        attributes = await resolve_attributes(
-            uow.session, principal, EntityKind.PERSON, {}, draft.attributes, creating=True
+        return await insert_person(uow, principal, draft)
+
+
+async def insert_person(uow: UnitOfWork, principal: Principal, draft: PersonDraft) -> Person:
+    """Write a new person and his employments in the unit of work: audited, announced
+    (``directory.person.created``, the register, the employments' events). The caller checked
+    that he may write the draft's directions (create_person, the import of persons)."""
+    person_id = uuid.uuid4()
+    attributes = await resolve_attributes(
+        uow.session, principal, EntityKind.PERSON, {}, draft.attributes, creating=True
+    )
+    draft = draft.model_copy(update={"attributes": attributes})
+    await queries.insert_person(
+        uow.session,
+        {
+            "id": person_id,
+            **person_storage_values(draft.fields()),
+            "version": 1,
+            "created_by": principal.subject,
+            "updated_by": principal.subject,
+        },
+    )
+    fresh = Person(**draft.fields().model_dump(), id=person_id, version=1)
+    await uow.audit(
+        kind=KIND,
+        entity_id=person_id,
+        action="created",
+        version=1,
+        changes=person_created_changes(fresh),
+    )
+    jobs = [
+        await _insert_employment(
+            uow, principal, person_id, job, f"employments.{index}.organization_id"
         )
-        draft = draft.model_copy(update={"attributes": attributes})
-        await queries.insert_person(
-            uow.session,
-            {
-                "id": person_id,
-                **person_storage_values(draft.fields()),
-                "version": 1,
-                "created_by": principal.subject,
-                "updated_by": principal.subject,
-            },
-        )
-        fresh = Person(**draft.fields().model_dump(), id=person_id, version=1)
-        await uow.audit(
-            kind=KIND,
-            entity_id=person_id,
-            action="created",
-            version=1,
-            changes=person_created_changes(fresh),
-        )
-        jobs = [
-            await _insert_employment(
-                uow, principal, person_id, job, f"employments.{index}.organization_id"
-            )
-            for index, job in enumerate(draft.employments)
-        ]
-        person = await visible_person(uow.session, principal, person_id)
-        directions = await effective_directions(uow.session, person_id)
-        uow.stage(person_created(uow.outbox, person, uow.actor, directions=directions))
-        await register.announce_person(uow, person_id, 1, directions, was_blocked=False)
-        for job in jobs:
-            await publish_employment(uow, job, "created", employment_created_changes(job))
+        for index, job in enumerate(draft.employments)
+    ]
+    person = await visible_person(uow.session, principal, person_id)
+    directions = await effective_directions(uow.session, person_id)
+    uow.stage(person_created(uow.outbox, person, uow.actor, directions=directions))
+    await register.announce_person(uow, person_id, 1, directions, was_blocked=False)
+    for job in jobs:
+        await publish_employment(uow, job, "created", employment_created_changes(job))
     return person
 
 
@@ -326,42 +333,49 @@ async def update_person(
     async with work(runtime, principal) as uow:
         current = await visible_person(uow.session, principal, person_id, for_update=True)
         check_version(expected, current.version)
-        try:
-            patched = apply_person_patch(current, patch)
-        except PatchRejected as exc:
-            raise invalid(exc.errors) from None
-        patched = await patch_attributes(
-            uow.session, principal, EntityKind.PERSON, current.attributes, patch, patched
+        return await patch_person(uow, principal, current, patch)
+
+
+async def patch_person(
+    uow: UnitOfWork, principal: Principal, current: Person, patch: PersonPatch
+) -> Person:
+    """Apply a merge patch to ``current`` (read for update by the caller) in the unit of work:
+    checked, audited and announced as update_person's; unchanged when it changes nothing."""
+    person_id = current.id
+    try:
+        patched = apply_person_patch(current, patch)
+    except PatchRejected as exc:
+        raise invalid(exc.errors) from None
+    patched = await patch_attributes(
+        uow.session, principal, EntityKind.PERSON, current.attributes, patch, patched
+    )
+    changes = person_changes(current, patched)
+    if not changes:
+        return current
+    writable_directions(principal, set(current.directions) ^ set(patched.directions))
+    if not keeps_person_visible(
+        patched.directions, await queries.live_employment_count(uow.session, person_id)
+    ):
+        raise invalid_field(
+            "directions", "a person without employments needs a direction", "orphan"
         )
-        changes = person_changes(current, patched)
-        if not changes:
-            return current
-        writable_directions(principal, set(current.directions) ^ set(patched.directions))
-        if not keeps_person_visible(
-            patched.directions, await queries.live_employment_count(uow.session, person_id)
-        ):
-            raise invalid_field(
-                "directions", "a person without employments needs a direction", "orphan"
-            )
-        previous = await effective_directions(uow.session, person_id)
-        version = await write_version(
-            uow,
-            PERSON,
-            person_id,
-            current=current.version,
-            expected=expected,
-            values=person_storage_values(patched),
-            action="updated",
-            changes=changes,
-        )
-        person = await visible_person(
-            uow.session, principal, person_id, deleted=None, check_visible=False
-        )
-        directions = sorted({*previous, *await effective_directions(uow.session, person_id)})
-        uow.stage(person_updated(uow.outbox, person, changes, uow.actor, directions=directions))
-        await register.announce_person(
-            uow, person_id, version, directions, was_blocked=current.blocked
-        )
+    previous = await effective_directions(uow.session, person_id)
+    version = await write_version(
+        uow,
+        PERSON,
+        person_id,
+        current=current.version,
+        expected={current.version},
+        values=person_storage_values(patched),
+        action="updated",
+        changes=changes,
+    )
+    person = await visible_person(
+        uow.session, principal, person_id, deleted=None, check_visible=False
+    )
+    directions = sorted({*previous, *await effective_directions(uow.session, person_id)})
+    uow.stage(person_updated(uow.outbox, person, changes, uow.actor, directions=directions))
+    await register.announce_person(uow, person_id, version, directions, was_blocked=current.blocked)
     return person
 
 
@@ -415,8 +429,16 @@ async def add_employment(
     """The person works at an organization the caller sees (422 for any other)."""
     async with work(runtime, principal) as uow:
         await visible_person(uow.session, principal, person_id, for_update=True)
-        employment = await _insert_employment(uow, principal, person_id, draft, "organization_id")
-        await publish_employment(uow, employment, "created", employment_created_changes(employment))
+        return await employ(uow, principal, person_id, draft)
+
+
+async def employ(
+    uow: UnitOfWork, principal: Principal, person_id: uuid.UUID, draft: EmploymentDraft
+) -> Employment:
+    """Write an employment of the person (read for update by the caller) at an organization
+    the principal sees (422 for any other) in the unit of work: audited and announced."""
+    employment = await _insert_employment(uow, principal, person_id, draft, "organization_id")
+    await publish_employment(uow, employment, "created", employment_created_changes(employment))
     return employment
 
 

@@ -1,0 +1,1 @@
+"""Imports of persons (contacts) from amoCRM, Bitrix24 and Excel files (ADR 63)."""

@@ -1,0 +1,85 @@
+"""SQL of an import of persons: the persons a chunk's rows may match and the organizations they
+name, among those the caller sees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clientele_shared.auth.access import visible_to
+from clientele_shared.auth.principal import Principal
+from sqlalchemy import ARRAY, Text, bindparam, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clientele_directory.person_imports.rules import KnownOrganization, KnownPerson
+from clientele_directory.tables import organizations, persons
+from clientele_directory.visibility import person_visible
+
+MATCHING_PERSON_IDS = text(
+    "SELECT id FROM persons WHERE directory_fold_emails(emails) && :emails"
+    " UNION SELECT p.id FROM unnest(:phones) AS x(number)"
+    " JOIN persons p ON p.phones @> jsonb_build_array(jsonb_build_object('number', x.number))"
+).bindparams(bindparam("emails", type_=ARRAY(Text)), bindparam("phones", type_=ARRAY(Text)))
+"""Persons with one of a chunk's e-mails (case-folded) or phones (E.164): probes of the GIN
+indexes on folded e-mails and on phones (migration 0011)."""
+
+NAME_KEYS = text("SELECT n, directory_name_key(n) FROM unnest(:names) AS n").bindparams(
+    bindparam("names", type_=ARRAY(Text))
+)
+
+
+async def matching_persons(
+    session: AsyncSession, principal: Principal, emails: list[str], phones: list[str]
+) -> list[KnownPerson]:
+    """Live persons the principal sees with one of the e-mails or phones, locked for the
+    import (a person the caller cannot see is never matched)."""
+    if not emails and not phones:
+        return []
+    ids = list(await session.scalars(MATCHING_PERSON_IDS, {"emails": emails, "phones": phones}))
+    if not ids:
+        return []
+    rows = (
+        await session.execute(
+            select(persons.c.id, persons.c.emails, persons.c.phones)
+            .where(
+                persons.c.id.in_(ids),
+                persons.c.deleted_at.is_(None),
+                person_visible(principal),
+            )
+            .order_by(persons.c.id)
+            .with_for_update(of=persons)
+        )
+    ).all()
+    return [
+        KnownPerson(
+            id=row.id,
+            emails=frozenset(e.lower() for e in row.emails),
+            phones=frozenset(p["number"] for p in row.phones),
+        )
+        for row in rows
+    ]
+
+
+async def name_keys(session: AsyncSession, names: list[str]) -> dict[str, str]:
+    """Each name's key as organizations' ``name_key`` is computed."""
+    if not names:
+        return {}
+    found = (await session.execute(NAME_KEYS, {"names": names})).all()
+    return {str(name): str(key) for name, key in found}
+
+
+async def named_organizations(
+    session: AsyncSession, principal: Principal, inns: list[str], keys: list[str]
+) -> list[KnownOrganization]:
+    """Live organizations the principal sees with one of the INNs or name keys."""
+    if not inns and not keys:
+        return []
+    rows: Any = (
+        await session.execute(
+            select(organizations.c.id, organizations.c.inn, organizations.c.name_key).where(
+                organizations.c.deleted_at.is_(None),
+                or_(organizations.c.inn.in_(inns), organizations.c.name_key.in_(keys)),
+                visible_to(principal, organizations.c.directions),
+            )
+        )
+    ).all()
+    return [KnownOrganization(id=r.id, inn=r.inn, name_key=r.name_key) for r in rows]
