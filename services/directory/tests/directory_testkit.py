@@ -182,15 +182,17 @@ async def run_import(
     *,
     files: dict[str, Any],
     data: dict[str, str],
+    what: str = "organizations",
 ) -> httpx.Response:
     """Queue an import, wait for its job, and answer as the synchronous import did: 200 with
     the counts and the report lines in row order, or the job's problem (with the counts and
-    the report of a rejected run). A refusal before the job (422, 403) is returned as it is."""
-    queued = await client.post("/v1/organizations/import", files=files, data=data, headers=headers)
+    the report of a rejected run). A refusal before the job (422, 403) is returned as it is.
+    ``what``: organizations or persons."""
+    queued = await client.post(f"/v1/{what}/import", files=files, data=data, headers=headers)
     if queued.status_code != 202:
         return queued
     location = queued.headers["Location"]
-    assert location == f"/v1/organizations/imports/{queued.json()['id']}"
+    assert location == f"/v1/{what}/imports/{queued.json()['id']}"
     job = await wait_for_import(client, headers, location)
     lines = sorted(await import_report(client, headers, location), key=lambda line: line["row"])
     body = {"mode": job["mode"], **job["counts"], "report": lines}

@@ -121,6 +121,37 @@ RUSSIAN: list[tuple[str, _Template]] = [
         r"matches the unwanted counterparty register",
         "Совпадает с реестром нежелательных контрагентов",
     ),
+    # the import of persons' (person_imports.rules, persons.rules; ADR 63)
+    (
+        r"the (?P<key>\w+) matches (?P<n>\d+) persons; merge them first",
+        lambda m: f"{_key(m)}: совпадает с {m.group('n')} людьми; сначала объедините их",
+    ),
+    (
+        r"no organization (?:INN (?P<inn>\S+)|named «(?P<v>.*)») that you may see: imported "
+        r"without the link",
+        lambda m: (
+            "Нет доступной вам организации "
+            + (f"с ИНН {m['inn']}" if m["inn"] else f"«{m['v']}»")
+            + ": человек импортирован без связи с ней"
+        ),
+    ),
+    (
+        r"(?P<n>\d+) organizations (?:INN (?P<inn>\S+)|named «(?P<v>.*)»): imported without "
+        r"the link",
+        lambda m: (
+            "Организаций "
+            + (f"с ИНН {m['inn']}" if m["inn"] else f"«{m['v']}»")
+            + f": {m['n']}; человек импортирован без связи с ними"
+        ),
+    ),
+    (r"not a date: «(?P<v>.*)» \(DD\.MM\.YYYY expected\)", "Это не дата: «{v}» (нужно ДД.ММ.ГГГГ)"),
+    (r"the cell holds a NUL character", "В ячейке символ NUL"),
+    (r"not a yes or no: «(?P<v>.*)»", "Ни «да», ни «нет»: «{v}»"),
+    (r"a person needs a first or last name", "Нужны имя или фамилия"),
+    (
+        r"a birthday lies between 1900-01-01 and today",
+        "Дата рождения — между 01.01.1900 и сегодняшним днём",
+    ),
     (r"no such organization", "Нет такой организации"),
     (r"no such person", "Нет такого человека"),
     # the file's (the job's problem)
@@ -173,6 +204,10 @@ RUSSIAN: list[tuple[str, _Template]] = [
         "POST /v1/persons/import; чтобы импортировать компании, выгрузите их (в amoCRM: "
         "Компании → Экспорт) и импортируйте этот файл или сопоставьте эти столбцы с null, "
         "чтобы читать каждую строку как её компанию.",
+    ),
+    (
+        r"no column names the person \(name it «Фамилия», «Имя», «ФИО» or «Полное имя»\)\.?",
+        "нет столбца с человеком (назовите его «Фамилия», «Имя», «ФИО» или «Полное имя»).",
     ),
     (r"the file is empty\.?", "файл пуст."),
     (
