@@ -23,6 +23,8 @@ from clientele_directory.person_imports.rules import (
     parse_person_row,
     split_full_name,
 )
+from clientele_directory.person_imports.service import person_patch
+from clientele_directory.persons.rules import Consent, Person
 from clientele_directory.tabular import TabularError
 from import_generator import AMOCRM_CONTACTS, BITRIX24_CONTACTS, generate_persons
 from openpyxl import Workbook
@@ -292,3 +294,29 @@ def test_the_generator_is_seeded_with_its_truth() -> None:
         else:
             assert parsed.errors == [], (number, parsed.errors)
             assert duplicate is None, number
+
+
+def test_a_matched_person_gets_the_row_s_lists_added_and_consent_only_where_given() -> None:
+    current = Person(
+        id=uuid.uuid4(),
+        version=3,
+        last_name="Смирнова",
+        emails=["anna@x.example"],
+        phones=[{"number": "+74951112233"}],
+        directions=["north"],
+        consent=Consent(email=True, sms=True),
+    )
+    header = ["Фамилия", "Отчество", "Телефон", "Email", "Согласие на SMS"]
+    mapping, _ = map_person_headers(header)
+    row = ["Смирнова", "Ивановна", "+7 916 555-12-34", "ANNA@x.example; a2@x.example", "нет"]
+    patch = person_patch(parse_person_row(2, mapping, row, ["south"]), current)
+    given = patch.model_dump(exclude_unset=True)
+    assert given["middle_name"] == "Ивановна"
+    assert [p["number"] for p in given["phones"]] == ["+74951112233", "+79165551234"]
+    assert given["emails"] == ["anna@x.example", "a2@x.example"]
+    assert "directions" not in given  # the job's directions are for new persons only
+    assert given["consent"] == {"email": True, "sms": False, "phone": False}
+
+    mapping, _ = map_person_headers(["Фамилия"])
+    silent = person_patch(parse_person_row(3, mapping, ["Смирнова"], ["south"]), current)
+    assert "consent" not in silent.model_dump(exclude_unset=True)
