@@ -62,6 +62,19 @@ def test_consent_of_an_unseen_or_unknown_person(stack: Stack) -> None:
     assert stack.scalar("SELECT count(*) FROM consents WHERE person_id = :p", p=south_person) == 0
 
 
+def test_a_security_officer_reads_consent_but_records_none(stack: Stack) -> None:
+    person = stack.person(NORTH)
+    officer = stack.user([], roles=["security_officer"], subject="sec")
+    body = {"person_id": str(person), "channel": "email", "granted": True, "source": "call"}
+    refused = stack.call("POST", "/v1/consents", officer, json=body)
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert stack.scalar("SELECT count(*) FROM consents WHERE person_id = :p", p=person) == 0
+    assert stack.call("GET", f"/v1/consents/{person}", officer).status_code == 200
+    marketer = stack.user(NORTH, roles=["marketer"])
+    assert stack.call("POST", "/v1/consents", marketer, json=body).status_code == 201
+
+
 def test_bad_consent_requests(stack: Stack) -> None:
     person = str(stack.person(NORTH))
     north = stack.user(NORTH)
