@@ -22,7 +22,10 @@ def test_large_list_and_bulk_update(stack: Stack) -> None:
             INSERT INTO organizations (organization_id, legal_name, directions, version)
             SELECT gen_random_uuid(), 'Org ' || g, '{north}', 1 FROM generate_series(1, :n) g
             RETURNING organization_id
-        ), l AS (INSERT INTO directory_lists (list_id, name) VALUES (:l, 'big') RETURNING list_id)
+        ), l AS (
+            INSERT INTO directory_lists (list_id, name, directions) VALUES (:l, 'big', '{north}')
+            RETURNING list_id
+        )
         INSERT INTO directory_list_members (list_id, organization_id)
         SELECT (SELECT list_id FROM l), organization_id FROM o
         """,

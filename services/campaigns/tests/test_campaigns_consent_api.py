@@ -3,13 +3,18 @@ contacts read model follows the persons state topic."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 
 from campaigns_testkit import Stack
-from clientele_shared.events.catalog import CAMPAIGN_CONSENTS, PERSONS_STATE
-from clientele_shared.events.schemas.directory import EmploymentState, PersonState
-from clientele_testkit.stack import directory_envelope
+from clientele_shared.events.catalog import CAMPAIGN_CONSENTS, PERSONS, PERSONS_STATE
+from clientele_shared.events.schemas.directory import (
+    EmploymentState,
+    PersonMerged,
+    PersonState,
+)
+from clientele_testkit.stack import directory_envelope, send_envelopes
 
 NORTH = ["north"]
 
@@ -55,6 +60,19 @@ def test_consent_of_an_unseen_or_unknown_person(stack: Stack) -> None:
         assert response.headers["content-type"].startswith("application/problem+json")
         assert stack.call("GET", f"/v1/consents/{person_id}", north).status_code == 404
     assert stack.scalar("SELECT count(*) FROM consents WHERE person_id = :p", p=south_person) == 0
+
+
+def test_a_security_officer_reads_consent_but_records_none(stack: Stack) -> None:
+    person = stack.person(NORTH)
+    officer = stack.user([], roles=["security_officer"], subject="sec")
+    body = {"person_id": str(person), "channel": "email", "granted": True, "source": "call"}
+    refused = stack.call("POST", "/v1/consents", officer, json=body)
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert stack.scalar("SELECT count(*) FROM consents WHERE person_id = :p", p=person) == 0
+    assert stack.call("GET", f"/v1/consents/{person}", officer).status_code == 200
+    marketer = stack.user(NORTH, roles=["marketer"])
+    assert stack.call("POST", "/v1/consents", marketer, json=body).status_code == 201
 
 
 def test_bad_consent_requests(stack: Stack) -> None:
@@ -115,3 +133,50 @@ def test_contacts_follow_the_persons_state_topic(stack: Stack) -> None:
         )
         == organization_id
     )
+
+
+def test_consent_follows_a_person_merge_and_no_opt_out_is_lost(stack: Stack) -> None:
+    """B merged into A: per channel the more restrictive consent stays on A (ADR 64): B's
+    withdrawal overrides A's grant, B's grant fills only a channel A never answered, A's own
+    withdrawal stays; a redelivered merge records nothing new."""
+    survivor, merged = stack.person(NORTH), stack.person(NORTH)
+    north = stack.user(NORTH)
+    for person, channel, granted, source in [
+        (survivor, "email", True, "form"),
+        (merged, "email", False, "call"),
+        (merged, "post", True, "import"),
+        (survivor, "fax", False, "call"),
+        (merged, "fax", True, "form"),
+    ]:
+        body = {"person_id": str(person), "channel": channel, "granted": granted, "source": source}
+        assert stack.call("POST", "/v1/consents", north, json=body).status_code == 201
+
+    def merge() -> None:
+        payload = PersonMerged(
+            survivor_id=survivor, merged_id=merged, survivor_version=2, merged_version=2
+        )
+        envelope = directory_envelope("directory.person.merged", payload, survivor)
+        asyncio.run(send_envelopes(stack.bootstrap, PERSONS, [envelope]))
+        stack.wait_until(
+            "SELECT count(*) > 0 FROM inbox WHERE event_id = :id",
+            True,
+            "the merge handled",
+            id=envelope.event_id,
+        )
+
+    merge()
+    assert stack.scalar("SELECT count(*) FROM consents WHERE person_id = :p", p=survivor) == 4
+    seen = stack.call("GET", f"/v1/consents/{survivor}", north).json()
+    current = {
+        channel: (entry["granted"], entry["source"]) for channel, entry in seen["current"].items()
+    }
+    assert current == {"email": (False, "call"), "post": (True, "import"), "fax": (False, "call")}
+    carried = [e for e in seen["history"] if e["note"] and str(merged) in e["note"]]
+    assert sorted(e["channel"] for e in carried) == ["email", "post"]
+    events = stack.events(CAMPAIGN_CONSENTS, {str(survivor)}, 4)
+    assert {(e.payload["channel"], e.payload["granted"]) for e in events[2:]} == {
+        ("email", False),
+        ("post", True),
+    }
+    merge()  # the same merge again (a redelivery): nothing new
+    assert stack.scalar("SELECT count(*) FROM consents WHERE person_id = :p", p=survivor) == 4

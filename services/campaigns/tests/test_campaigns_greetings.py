@@ -115,6 +115,7 @@ def _person(
     position: str = "Инженер",
     blocked: bool = False,
     with_consent: bool = True,
+    directions: Sequence[str] | None = None,
 ) -> uuid.UUID:
     person_id = uuid.uuid4()
     state = PersonState(
@@ -126,7 +127,7 @@ def _person(
         last_name="Иванов",
         birthday=birthday,
         emails=[f"{person_id.hex[:8]}@example.ru"],
-        directions=list(OWN),
+        directions=list(directions or OWN),
         attributes={} if time_zone is None else {"time_zone": time_zone},
         employments=[
             EmploymentState(
@@ -285,6 +286,48 @@ def test_an_exclusion_on_the_day_is_no_greeting_and_is_retried_once_lifted(stack
     assert [(r["person_id"], r["status"]) for r in rows.json()] == [(str(silent), "pending")]
     _sweep(stack, datetime(2027, 6, 1, 12, tzinfo=UTC))
     assert _day_mailings(stack, greeting) == 2
+
+
+def test_a_reader_sees_no_excluded_person_of_a_direction_they_lack(stack: Stack) -> None:
+    """A greeting of two directions: its excluded are named to a reader of one direction only
+    when the reader sees them (as a mailing's recipients); a reader of both sees all."""
+    other = [f"t{uuid.uuid4().hex[:12]}"]
+    both = [*OWN, *other]
+    mine = _person(
+        stack,
+        _organization(stack, time_zone="Europe/Moscow"),
+        first="Нил",
+        birthday=date(1985, 6, 1),
+        with_consent=False,
+    )
+    theirs = _person(
+        stack,
+        _organization(stack, time_zone="Europe/Moscow", directions=other),
+        first="Лев",
+        birthday=date(1985, 6, 1),
+        with_consent=False,
+        directions=other,
+    )
+    body = {
+        "title": "Поздравление",
+        "directions": both,
+        "occasion": {"kind": "birthday"},
+        "template": TEMPLATE,
+        "send_at": "10:00",
+    }
+    created = stack.call("POST", "/v1/greetings", stack.user(both), json=body)
+    assert created.status_code == 201, created.text
+    path = f"/v1/greetings/{created.json()['id']}/greeted"
+    _sweep(stack, datetime(2027, 6, 1, 8, tzinfo=UTC))
+
+    def excluded(directions: list[str]) -> set[str]:
+        response = stack.call("GET", path, stack.user(directions))
+        assert response.status_code == 200, response.text
+        return {r["person_id"] for r in response.json() if r["outcome"] == "excluded"}
+
+    assert excluded(both) == {str(mine), str(theirs)}
+    assert excluded(OWN) == {str(mine)}
+    assert excluded(other) == {str(theirs)}
 
 
 def test_a_sweeper_down_for_a_whole_day_greets_a_day_late_but_not_two(stack: Stack) -> None:

@@ -23,7 +23,9 @@ def _membership(
 ) -> None:
     """Publish a static list's change; wait until its removals are handled (a member's record
     and its tombstone share a key, so the record was handled before)."""
-    for removal in stack.static_list(list_id, added or [], removed or [], name="Дилеры 2026"):
+    for removal in stack.static_list(
+        list_id, added or [], removed or [], name="Дилеры 2026", directions=NORTH
+    ):
         stack.wait_until(
             "SELECT count(*) > 0 FROM inbox WHERE event_id = :id",
             True,
@@ -134,6 +136,39 @@ def test_list_resolved_and_resolution_kept(stack: Stack) -> None:
     assert missing.status_code == 404
 
 
+def test_another_directions_list_is_an_unknown_reference(stack: Stack) -> None:
+    """A caller may resolve only a list sharing a direction with them: another direction's
+    list (or one without directions) is refused like a list that does not exist (422
+    unknown_reference), and nothing is written."""
+    event = create_event(stack)
+    base = f"/v1/campaigns/{event['id']}/list-resolutions"
+    member = stack.organization(NORTH)
+    south_list, no_direction = uuid.uuid4(), uuid.uuid4()
+    stack.static_list(south_list, [member], name="Южный", directions=["south"])
+    stack.static_list(no_direction, [member], name="Ничей")
+    stack.wait_until(
+        "SELECT count(*) FROM directory_list_members WHERE list_id IN (:a, :b)",
+        2,
+        "both lists' members",
+        a=south_list,
+        b=no_direction,
+    )
+    north = stack.user(NORTH)
+    for list_id in (south_list, no_direction):
+        response = stack.call("POST", base, north, json={"list_id": str(list_id)})
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        [error] = response.json()["errors"]
+        assert (error["location"][-1], error["type"]) == ("list_id", "unknown_reference")
+    assert stack.call("GET", base, north).json() == []
+    assert stack.call("GET", f"/v1/campaigns/{event['id']}/participants", north).json() == []
+    # a caller of both directions sees the south list
+    both = stack.user(["north", "south"])
+    response = stack.call("POST", base, both, json={"list_id": str(south_list)})
+    assert response.status_code == 201, response.text
+    assert response.json()["resolution"]["added"] == 1
+
+
 def test_tombstones_remove_members_but_never_a_newer_one(stack: Stack) -> None:
     """A tombstone on the live subscription deletes the member; one older than the member's
     record (a redelivery, or the member came back since) leaves it."""
@@ -186,7 +221,7 @@ def test_a_list_of_more_than_a_thousand_members_is_added_in_bulk(stack: Stack) -
         ],
     )
     list_id = uuid.uuid4()
-    stack.static_list(list_id, name="Большой список")
+    stack.static_list(list_id, name="Большой список", directions=NORTH)
     stack.send(
         LIST_MEMBERS_STATE,
         [

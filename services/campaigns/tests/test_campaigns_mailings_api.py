@@ -22,6 +22,7 @@ from clientele_shared.events.catalog import (
     notification_requests,
 )
 from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.schemas.directory import PersonMerged
 from clientele_shared.events.schemas.notifier import DeliveryResult
 from clientele_testkit.infra import Infrastructure
 from clientele_testkit.stack import Stack, running
@@ -569,6 +570,51 @@ def test_a_complaint_marks_the_recipient_and_withdraws_consent(stack: Stack) -> 
         (True, "complained"),
         (True, "sent"),
     ]
+
+
+def test_a_complaint_of_a_person_merged_since_withdraws_the_survivors_consent(
+    stack: Stack,
+) -> None:
+    """A mailing reached B, then the directory merged B into A: B's complaint (or unsubscribe
+    link) withdraws A's consent, the person standing for B now (ADR 64)."""
+    stack.execute("UPDATE mailings SET status = 'cancelled' WHERE status <> 'done'")
+    organization = stack.organization(NORTH)
+    merged, survivor = (
+        contact(
+            stack,
+            first=name,
+            middle=None,
+            last="Слитный",
+            organization=organization,
+            emails=[f"{uuid.uuid4().hex[:8]}@example.ru"],
+        )
+        for name in ("Павел", "Пётр")
+    )
+    for person in (merged, survivor):
+        consent(stack, person)
+    mailing = _create(
+        stack, mailing_body({"kind": "organizations", "organization_ids": [str(organization)]})
+    )
+    assert _act(stack, mailing, "send").status_code == 200
+    assert worker(stack, mailings.prepare_due)
+    assert worker(stack, lambda rt: mailings.hand_over(rt, mailings.settings_of(rt))) == 2
+    payload = PersonMerged(
+        survivor_id=survivor, merged_id=merged, survivor_version=2, merged_version=2
+    )
+    stack.publish("person", "directory.person.merged", payload, survivor)
+    stack.wait_until(
+        "SELECT merged_into FROM persons WHERE person_id = :p", survivor, "the merge", p=merged
+    )
+    _deliver(stack, f"mailing:{mailing['id']}:{merged}", "notifier.delivery.complained", "x")
+    stack.wait_until(
+        "SELECT count(*) FROM consents WHERE person_id = :p", 2, "the withdrawal", p=survivor
+    )
+    seen = stack.call("GET", f"/v1/consents/{survivor}", stack.user(NORTH)).json()
+    assert (seen["current"]["email"]["granted"], seen["current"]["email"]["mailing_id"]) == (
+        False,
+        mailing["id"],
+    )
+    assert stack.scalar("SELECT count(*) FROM consents WHERE person_id = :p", p=merged) == 1
 
 
 def test_stored_templates_are_versioned_and_mailings_are_made_from_them(stack: Stack) -> None:

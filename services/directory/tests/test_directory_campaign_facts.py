@@ -26,7 +26,7 @@ from clientele_shared.events.schemas.mailings import (
 from clientele_testkit.infra import Infrastructure
 from clientele_testkit.processes import ServiceProcess
 from clientele_testkit.stack import send_envelopes
-from directory_testkit import fresh_direction, problem, sales
+from directory_testkit import bearer, fresh_direction, problem, sales
 
 pytestmark = pytest.mark.integration
 
@@ -204,7 +204,24 @@ async def test_a_hard_bounce_marks_the_address_for_review_while_the_person_has_i
     problem(await client.delete(url, params={"email": "a.s@romashka.ru"}, headers=south), 404)
     problem(await client.delete(url, params={"email": "A.S@romashka.ru\x00"}, headers=me), 422)
     problem(await client.delete(url, headers=me), 422)
-    cleared = await client.delete(url, params={"email": "A.S@Romashka.ru"}, headers=me)
+    # a security officer sees every card but writes none: no clearing, no edit (403)
+    officer = bearer(issuer, "sec", roles=["security_officer"])
+    assert (await client.get(f"/v1/persons/{person}", headers=officer)).status_code == 200
+    refused = await client.delete(url, params={"email": "a.s@romashka.ru"}, headers=officer)
+    assert problem(refused, 403)["type"].endswith("/forbidden")
+    edit = await client.patch(
+        f"/v1/persons/{person}",
+        json={"first_name": "Мария"},
+        headers=officer | {"If-Match": 'W/"1"'},
+    )
+    problem(edit, 403)
+    for path in (f"/v1/persons/{person}/restore", f"/v1/persons/{person}/employments"):
+        problem(await client.post(path, json={}, headers=officer | {"If-Match": 'W/"1"'}), 403)
+    still = (await client.get(f"/v1/persons/{person}", headers=me)).json()
+    assert (len(still["addresses_for_review"]), still["first_name"]) == (2, "Анна")
+    # a role that writes, in the person's direction, may clear it
+    marketer = bearer(issuer, "mia", roles=["marketer"], directions=[direction])
+    cleared = await client.delete(url, params={"email": "A.S@Romashka.ru"}, headers=marketer)
     assert cleared.status_code == 204, cleared.text
     problem(await client.delete(url, params={"email": "a.s@romashka.ru"}, headers=me), 404)
     card = (await client.get(f"/v1/persons/{person}", headers=me)).json()
@@ -212,7 +229,7 @@ async def test_a_hard_bounce_marks_the_address_for_review_while_the_person_has_i
     assert card["version"] == 1
     audit = (await client.get(f"/v1/persons/{person}/audit", headers=me)).json()
     [done] = [e for e in audit if e["action"] == "address_review_cleared"]
-    assert done["actor_kind"] == "user"
+    assert (done["actor_subject"], done["actor_kind"]) == ("mia", "user")
     assert done["changes"] == {"address_for_review": {"old": "a.s@romashka.ru", "new": None}}
 
     # the address replaced on the card: nothing left to review
@@ -225,3 +242,42 @@ async def test_a_hard_bounce_marks_the_address_for_review_while_the_person_has_i
     assert changed.status_code == 200, changed.text
     card = (await client.get(f"/v1/persons/{person}", headers=me)).json()
     assert card["addresses_for_review"] == []
+
+
+async def test_a_merged_persons_bounce_marks_apply_to_the_survivor(
+    client: httpx.AsyncClient, issuer: TokenIssuer, send: Callable[..., Any]
+) -> None:
+    """B merged into A: the addresses a mailing bounced on for B are marked on A too (the later
+    bounce kept where both have one), audited on A, in the merge's transaction (ADR 64)."""
+    direction = fresh_direction()
+    me = sales(issuer, direction)
+    survivor, merged = (
+        await _new_person(client, me, direction),
+        await _new_person(client, me, direction),
+    )
+    mailing = uuid.uuid4()
+    await send(_bounce(merged, "anna@romashka.ru", mailing, "550 5.1.1 no such user"))
+    await _card_until(client, me, merged, lambda c: bool(c["addresses_for_review"]))
+    assert (await client.get(f"/v1/persons/{survivor}", headers=me)).json()[
+        "addresses_for_review"
+    ] == []
+
+    response = await client.post(
+        f"/v1/persons/{survivor}/merge",
+        json={"other_id": merged, "other_version": 1},
+        headers=me | {"If-Match": 'W/"1"'},
+    )
+    assert response.status_code == 200, response.text
+    card = (await client.get(f"/v1/persons/{survivor}", headers=me)).json()
+    assert card["addresses_for_review"] == [
+        {
+            "email": "anna@romashka.ru",
+            "mailing_id": str(mailing),
+            "reason": "550 5.1.1 no such user",
+            "bounced_at": T0.isoformat().replace("+00:00", "Z"),
+        }
+    ]
+    audit = (await client.get(f"/v1/persons/{survivor}/audit", headers=me)).json()
+    [mark] = [e for e in audit if e["action"] == "address_marked_for_review"]
+    assert mark["changes"] == {"address_for_review": {"old": None, "new": "anna@romashka.ru"}}
+    assert merged in mark["note"]

@@ -88,6 +88,12 @@ async def test_directions_decide_who_reads_what(
     officer = bearer(issuer, "officer", roles=["security_officer"])
     for viewer in (admin(issuer), officer):
         assert (await client.get(url, headers=viewer)).status_code == 200
+    # a security officer reads every direction but writes nothing (403, nothing changed)
+    edit = await client.patch(
+        url, json={"legal_name": "ООО «Чужая»"}, headers=officer | {"If-Match": 'W/"1"'}
+    )
+    assert problem(edit, 403)["type"].endswith("/forbidden")
+    assert (await client.get(url, headers=mine)).headers["etag"] == 'W/"1"'
 
     listed = (await client.get("/v1/organizations", headers=mine)).json()
     assert [item["id"] for item in listed] == [org["id"]]

@@ -1,7 +1,6 @@
-"""A service's confined token (an automation rule's call for one deal's directions, ADR 49) sees
-at the notifier no more than its service's own token does: another requester's deliveries are
-404, as they are to the service itself (the confined token is not a service's reach, and must
-not fall back to an administrator's view of every delivery either)."""
+"""A service's confined token (an automation rule's call for one deal's directions, ADR 49) holds
+no role, so the notifier's operator endpoints (deliveries, complaints) refuse it (403); the
+service's own token sees only its own requests: another requester's deliveries are 404."""
 
 from __future__ import annotations
 
@@ -47,17 +46,26 @@ def test_a_confined_token_sees_only_its_own_services_deliveries(
         )
         return {"Authorization": f"Bearer {minted}"}
 
-    for headers in (token(False), token(True)):
-        one = httpx.get(f"{notifier.url}/v1/deliveries/{delivery['id']}", headers=headers)
-        assert one.status_code == 404, one.text
-        listed = httpx.get(
-            f"{notifier.url}/v1/deliveries",
-            params={"requester": "interactions", "idempotency_key": key},
-            headers=headers,
-        )
-        assert listed.status_code == 404, listed.text
-        own = httpx.get(
-            f"{notifier.url}/v1/deliveries", params={"idempotency_key": key}, headers=headers
-        )
-        assert own.status_code == 200, own.text
-        assert own.json() == []
+    confined = token(True)  # holds no role: the operators' endpoints refuse it (403)
+    refused = [
+        httpx.get(f"{notifier.url}/v1/deliveries/{delivery['id']}", headers=confined),
+        httpx.get(
+            f"{notifier.url}/v1/deliveries", params={"idempotency_key": key}, headers=confined
+        ),
+        httpx.post(f"{notifier.url}/v1/complaints", content=b"report", headers=confined),
+    ]
+    assert [response.status_code for response in refused] == [403, 403, 403]
+    service = token(False)
+    one = httpx.get(f"{notifier.url}/v1/deliveries/{delivery['id']}", headers=service)
+    assert one.status_code == 404, one.text
+    listed = httpx.get(
+        f"{notifier.url}/v1/deliveries",
+        params={"requester": "interactions", "idempotency_key": key},
+        headers=service,
+    )
+    assert listed.status_code == 404, listed.text
+    own = httpx.get(
+        f"{notifier.url}/v1/deliveries", params={"idempotency_key": key}, headers=service
+    )
+    assert own.status_code == 200, own.text
+    assert own.json() == []

@@ -300,3 +300,18 @@ def test_the_index_knows_whether_a_rule_watches_time() -> None:
     idle = rule({"kind": "no_activity", "days": 3})
     assert not RuleIndex([tagged]).watching
     assert RuleIndex([tagged, idle]).watching
+
+
+def test_a_date_at_the_end_of_the_calendar_is_not_watched_rather_than_an_error() -> None:
+    """A deal's date of 9999-12-31 (or 0001-01-01) with an offset past the calendar's ends has
+    no moment: it is not watched (before: OverflowError, a 500 on a rule's write and a dead
+    letter for the deal's events)."""
+    calendar = effective(None, None)
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    later = _trigger(kind="date_reached", field="expected_close_date", offset_days=1)
+    earlier = _trigger(kind="date_reached", field="expected_close_date", offset_days=-1)
+    assert watch_due(later, {"expected_close_date": "9999-12-31"}, calendar, now, now) is None
+    assert watch_due(earlier, {"expected_close_date": "0001-01-01"}, calendar, now, now) is None
+    found = watch_due(later, {"expected_close_date": "9999-12-30"}, calendar, now, now)
+    assert found is not None
+    assert found[0].date() == date(9999, 12, 31)

@@ -237,10 +237,12 @@ def test_an_unavailable_interactions_service_is_recorded_and_retried(
     interactions.stop()
     try:
         run = _run(stack, rule, deal)
-        wait_for(lambda: _step_is(stack, deal, run["id"], "retrying"), 30, "the failed attempt")
+        wait_for(lambda: _step_is(stack, deal, run["id"], "retrying"), 60, "the failed attempt")
+        # read while the service is still down: a restart slower than the back-off may see a
+        # second attempt fail too, which this test does not depend on
+        step = _step(stack, deal, run["id"])
     finally:
         interactions.start()
-    step = _step(stack, deal, run["id"])
     assert "unreachable" in step["error"]
     assert step["detail"]["next_attempt"] == 2
     retry_at = datetime.fromisoformat(step["detail"]["retry_at"])
@@ -248,11 +250,11 @@ def test_an_unavailable_interactions_service_is_recorded_and_retried(
     audit = stack.call("GET", f"/v1/deals/{deal['id']}/audit", stack.user(PLAN)).json()
     assert "automation_failed" in [entry["action"] for entry in audit]
     assert _planned_of(interactions, deal) == 0
-    stack.execute(  # the back-off passes
-        "UPDATE automation_schedule SET due_at = now() WHERE firing_id = :f",
+    stack.execute(  # the back-off passes (whichever attempt is due next)
+        "UPDATE automation_schedule SET due_at = now() WHERE firing_id = :f AND NOT done",
         f=uuid.UUID(run["id"]),
     )
-    wait_for(lambda: _step_is(stack, deal, run["id"], "done"), 30, "the retried attempt")
+    wait_for(lambda: _step_is(stack, deal, run["id"], "done"), 60, "the retried attempt")
     done = _step(stack, deal, run["id"])
     assert done["detail"]["request"] == step["detail"]["request"]  # the same request again
     assert _planned_of(interactions, deal) == 1
@@ -311,3 +313,9 @@ def test_a_confined_token_reaches_only_its_directions(
     assert elsewhere.status_code == 404, elsewhere.text  # the client is not seen from there
     own = interactions.stack.call("POST", "/v1/interactions", confined(PLAN), json=body)
     assert own.status_code == 201, own.text
+    # planning a contact is all it may do: a hand-over, even within its directions, is refused
+    employee = str(parties["employee"])
+    handover = {"from_employee_id": employee, "to_employee_id": employee}
+    refused = interactions.stack.call("POST", "/v1/handovers", confined(PLAN), json=handover)
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")

@@ -54,6 +54,14 @@ def build_app(verifier: TokenVerifier | None) -> FastAPI:
     ) -> dict[str, str]:
         return {"owner": principal.subject}
 
+    @app.post("/plans", status_code=201)
+    async def plan(
+        principal: Annotated[
+            Principal, Depends(require_roles(Role.SALES, Role.SERVICE, admit_confined=True))
+        ],
+    ) -> dict[str, str]:
+        return {"planner": principal.subject}
+
     return app
 
 
@@ -121,6 +129,28 @@ async def test_require_roles_refuses_writes_with_403(
     response = await client.post("/deals", headers=bearer(seller))
     assert response.status_code == 201
     assert response.json() == {"owner": "alice"}
+
+
+async def test_a_confined_service_passes_only_where_admitted(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    confined = issuer.mint(
+        "service:pipeline",
+        roles=[Role.SERVICE, Role.SALES],
+        directions=["north"],
+        service="pipeline",
+        confined=True,
+    )
+    refused = await client.post("/deals", headers=bearer(confined))
+    assert refused.status_code == 403
+    assert refused.json()["type"].endswith("/forbidden")
+    assert (await client.post("/plans", headers=bearer(confined))).status_code == 201
+    # the same service unconfined holds the service role; admitting confined ones takes none
+    service = issuer.mint("service:pipeline", service="pipeline")
+    assert (await client.post("/plans", headers=bearer(service))).status_code == 201
+    assert (await client.post("/deals", headers=bearer(service))).status_code == 403
+    marketer = issuer.mint("mia", roles=[Role.MARKETER], directions=["north"])
+    assert (await client.post("/plans", headers=bearer(marketer))).status_code == 403
 
 
 async def test_require_roles_still_needs_authentication(client: httpx.AsyncClient) -> None:

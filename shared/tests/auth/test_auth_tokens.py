@@ -416,7 +416,7 @@ async def test_a_confined_service_token_reaches_only_its_directions(
     principal = await verifier.verify(header["Authorization"].removeprefix("Bearer "))
     assert principal.kind == "service"
     assert principal.confined
-    assert principal.has_role(Role.SERVICE)
+    assert principal.roles == frozenset()  # no role: only endpoints admitting it take it
     assert not principal.is_service  # no service's reach
     assert principal.can_see(["north"])
     assert not principal.can_see(["south"])
@@ -425,6 +425,22 @@ async def test_a_confined_service_token_reaches_only_its_directions(
     assert not may_write(principal, ["south"])
     with pytest.raises(ValueError, match="confined"):
         issuer.mint("service:pipeline", service="pipeline", confined=True)  # no directions
+
+
+async def test_a_confined_tokens_role_claims_are_ignored(
+    issuer: TokenIssuer, verifier: TokenVerifier
+) -> None:
+    token = issuer.mint(
+        "service:pipeline",
+        roles=[Role.SERVICE, Role.ADMIN],
+        directions=["north"],
+        service="pipeline",
+        confined=True,
+    )
+    principal = await verifier.verify(token)
+    assert principal.confined
+    assert not principal.has_role(Role.SERVICE, Role.ADMIN)
+    assert not principal.sees_all_directions
 
 
 async def test_a_confined_claim_without_a_service_or_directions_is_refused(

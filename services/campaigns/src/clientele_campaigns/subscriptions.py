@@ -38,6 +38,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_campaigns.clients.service import READ_MODELS
+from clientele_campaigns.consent import service as consent
 from clientele_campaigns.contacts.service import CONTACTS, PREMISES
 from clientele_campaigns.deals.service import apply_deal_event
 from clientele_campaigns.lists.queries import LISTS, MEMBERS
@@ -71,7 +72,9 @@ class DirectoryEvents:
             for record in await READ_MODELS.person_records(session, payload):
                 found = await READ_MODELS.persons_of(session, [record.person_id])
                 if await READ_MODELS.apply_person(session, record):  # older: no change
-                    await participants.follow_person(uow, found.get(record.person_id), record)
+                    before = found.get(record.person_id)
+                    await participants.follow_person(uow, before, record)
+                    await consent.follow_merge(uow, before, record)
 
 
 async def on_employee_event(session: AsyncSession, _: Envelope, payload: BaseModel) -> None:

@@ -34,6 +34,21 @@ Writer = Annotated[
     Depends(require_roles(Role.ADMIN, Role.HEAD_OF_SALES, Role.SALES, Role.MARKETER, Role.SERVICE)),
 ]
 """Who may write to the contact log (a security officer reads only)."""
+Logger = Annotated[
+    Principal,
+    Depends(
+        require_roles(
+            Role.ADMIN,
+            Role.HEAD_OF_SALES,
+            Role.SALES,
+            Role.MARKETER,
+            Role.SERVICE,
+            admit_confined=True,
+        )
+    ),
+]
+"""Who may log or plan a contact: the writers, and a service confined to a deal's directions
+(an automation rule's planned contact, ADR 49), which may do nothing else here."""
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 Manager = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.HEAD_OF_SALES, Role.SERVICE))]
 

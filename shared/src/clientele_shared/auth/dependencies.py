@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..http.problems import ProblemError, install_problem_handlers
-from .principal import Principal
+from .principal import WRITER_ROLES, Principal
 from .tokens import AuthenticationError, TokenVerifier
 
 VERIFIER_STATE_KEY: Final = "auth_verifier"
@@ -80,11 +80,15 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 """Route parameter type for the authenticated caller: ``principal: CurrentPrincipal``."""
 
 
-def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+def require_roles(
+    *roles: str, admit_confined: bool = False
+) -> Callable[[Principal], Awaitable[Principal]]:
     """Dependency factory for write actions: the caller must hold at least one of ``roles``.
 
     There is no implicit super-user: list ``Role.ADMIN`` (or ``Role.SERVICE``) explicitly when
-    they may perform the action. Use it as ``Depends(require_roles(Role.SALES))`` or in
+    they may perform the action. A confined service token (ADR 49) holds no role and passes
+    only where ``admit_confined`` says so (the one action its feature needs), as a member of
+    its directions. Use it as ``Depends(require_roles(Role.SALES))`` or in
     ``Annotated[Principal, Depends(require_roles(...))]``; answers a 403 problem otherwise.
     """
     if not roles:
@@ -92,9 +96,17 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     allowed = frozenset(roles)
 
     async def dependency(principal: CurrentPrincipal) -> Principal:
-        if not principal.has_role(*allowed):
+        if principal.confined:
+            if not admit_confined:
+                raise ForbiddenError("A confined service token does not allow this action.")
+        elif not principal.has_role(*allowed):
             raise ForbiddenError("Your roles do not allow this action.")
         return principal
 
     dependency.__name__ = f"require_roles_{'_'.join(sorted(allowed))}"
     return dependency
+
+
+Writer = Annotated[Principal, Depends(require_roles(*WRITER_ROLES))]
+"""Route parameter type for a write any role that writes business records may make (a security
+officer, who only reads, gets a 403); the directions are checked by the service."""

@@ -26,6 +26,17 @@ ALL_ROLES: frozenset[str] = frozenset(Role)
 ALL_DIRECTIONS_ROLES: frozenset[str] = frozenset({Role.ADMIN, Role.SECURITY_OFFICER})
 """Roles whose holders see every direction (service principals see every direction too)."""
 
+WRITER_ROLES: tuple[str, ...] = (
+    Role.ADMIN,
+    Role.HEAD_OF_SALES,
+    Role.SALES,
+    Role.MARKETER,
+    Role.SERVICE,
+)
+"""Roles that may write business records (within their directions; admins and services
+anywhere). A security officer reads every direction and keeps the unwanted-counterparty
+register, but writes nothing else."""
+
 PrincipalKind = Literal["user", "service"]
 
 

@@ -117,8 +117,9 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     """Map verified JWT claims to a :class:`Principal`.
 
     ``sub`` → subject, ``roles``/``directions`` (lists of strings), ``svc`` → service name (its
-    presence makes the principal a service, which also gets the ``service`` role), ``name``,
-    ``email``. Raises :class:`AuthenticationError` when an authorization claim is malformed.
+    presence makes the principal a service, which also gets the ``service`` role unless the
+    token is ``confined``: then it holds no role at all), ``name``, ``email``. Raises
+    :class:`AuthenticationError` when an authorization claim is malformed.
     """
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject.strip():
@@ -142,7 +143,9 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         if not isinstance(service, str) or not service:
             raise AuthenticationError(_MALFORMED_CLAIMS)
         kind = "service"
-        roles = roles | {Role.SERVICE}
+        # A confined token holds no role (its role claims are ignored): it passes only the
+        # endpoints that admit confined services by name (``require_roles(admit_confined=...)``).
+        roles = frozenset() if confined else roles | {Role.SERVICE}
     return Principal(
         subject=subject,
         kind=kind,
@@ -524,11 +527,11 @@ class ServiceTokenProvider:
 
     def confined_header(self, directions: Iterable[str]) -> dict[str, str]:
         """A bearer header for a call on behalf of records of ``directions`` only: the callee
-        treats us as a member of those directions (reads and writes nowhere else). Minted
-        per call (short-lived, never cached across direction sets)."""
+        treats us as a member of those directions (reads and writes nowhere else) holding no
+        role, so only endpoints admitting confined services take it. Minted per call
+        (short-lived, never cached across direction sets)."""
         token = self._issuer.mint(
             self.subject,
-            roles=[Role.SERVICE],
             directions=directions,
             service=self.service_name,
             ttl_seconds=min(self._ttl, 60),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from clientele_shared.auth.dependencies import CurrentPrincipal
+from clientele_shared.auth.dependencies import CurrentPrincipal, Writer
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Query, status
 
@@ -17,9 +17,10 @@ router = APIRouter(prefix="/v1/consents", tags=["consent"])
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def record_consent(
-    request: ConsentRequest, principal: CurrentPrincipal, runtime: CurrentRuntime
+    request: ConsentRequest, principal: Writer, runtime: CurrentRuntime
 ) -> ConsentEntry:
-    """A consent given or withdrawn (a form, an import, a call); kept and published."""
+    """A consent given or withdrawn (a form, an import, a call); kept and published (a role
+    that writes: a security officer reads a person's consent, records none)."""
     return await service.record(runtime=runtime, principal=principal, request=request)
 
 

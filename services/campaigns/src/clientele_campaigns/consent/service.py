@@ -15,9 +15,17 @@ from clientele_campaigns import publishing
 from clientele_campaigns.campaigns import service as campaigns
 from clientele_campaigns.clients.service import READ_MODELS
 from clientele_campaigns.consent import queries
-from clientele_campaigns.consent.rules import ConsentEntry, ConsentRequest, Consents, consents
+from clientele_campaigns.consent.rules import (
+    CHANNELS,
+    ConsentEntry,
+    ConsentRequest,
+    Consents,
+    consents,
+)
 
 _NOT_FOUND = "The person does not exist."
+MAX_MERGE_HOPS = 8
+"""How many merges in a row a withdrawal follows to the person standing for them now."""
 
 
 async def _visible_person(
@@ -51,16 +59,64 @@ async def unsubscribed(
     uow: UnitOfWork, person_id: uuid.UUID, mailing_id: uuid.UUID, channel: str
 ) -> ConsentEntry | None:
     """A withdrawal through a mailing's unsubscribe link (none for a person the directory no
-    longer has; a repeated click records nothing new)."""
-    person = (await READ_MODELS.persons_of(uow.session, [person_id])).get(person_id)
+    longer has; a repeated click records nothing new). A link of a person merged since
+    withdraws the survivor's consent (ADR 64)."""
+    person = await _survivor(uow.session, person_id)
     if person is None:
         return None
+    person_id = person.person_id
     newest = (await queries.granted(uow.session, [person_id], channel)).get(person_id)
     if newest is not None and not newest.granted and newest.source == "unsubscribe":
         return newest
     return await _record(
         uow, person, channel=channel, granted=False, source="unsubscribe", mailing_id=mailing_id
     )
+
+
+async def _survivor(session: AsyncSession, person_id: uuid.UUID) -> PersonRecord | None:
+    """The person, or the one they were merged into (through a few merges in a row)."""
+    person = (await READ_MODELS.persons_of(session, [person_id])).get(person_id)
+    for _ in range(MAX_MERGE_HOPS):
+        if person is None or person.merged_into is None:
+            return person
+        survivor = (await READ_MODELS.persons_of(session, [person.merged_into])).get(
+            person.merged_into
+        )
+        if survivor is None:
+            return person
+        person = survivor
+    return person
+
+
+async def follow_merge(uow: UnitOfWork, before: PersonRecord | None, after: PersonRecord) -> None:
+    """A person merged into another: their consent carries over to the survivor, per channel,
+    the more restrictive kept (ADR 64). The merged person's withdrawal is recorded on the
+    survivor unless the survivor's newest entry withdraws already; their grant only where the
+    survivor has no entry at all. An opt-out is never lost to a merge."""
+    survivor_id = after.merged_into
+    if survivor_id is None or (before is not None and before.merged_into == survivor_id):
+        return
+    survivor = (await READ_MODELS.persons_of(uow.session, [survivor_id])).get(survivor_id)
+    target = survivor or after.model_copy(update={"person_id": survivor_id, "merged_into": None})
+    for channel in CHANNELS:
+        theirs = (await queries.granted(uow.session, [after.person_id], channel)).get(
+            after.person_id
+        )
+        if theirs is None:
+            continue
+        kept = (await queries.granted(uow.session, [survivor_id], channel)).get(survivor_id)
+        if (theirs.granted and kept is not None) or (kept is not None and not kept.granted):
+            continue
+        await _record(
+            uow,
+            target,
+            channel=channel,
+            granted=theirs.granted,
+            source=theirs.source,
+            mailing_id=theirs.mailing_id,
+            note=f"the directory merged {after.person_id} into {survivor_id}: "
+            f"their consent entry {theirs.id}",
+        )
 
 
 async def _record(

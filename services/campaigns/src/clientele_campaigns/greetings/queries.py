@@ -257,9 +257,17 @@ async def keep_exclusions(session: AsyncSession, mailing_id: uuid.UUID) -> None:
 
 
 async def sends(
-    session: AsyncSession, greeting_id: uuid.UUID, year: int | None, limit: int
+    session: AsyncSession, greeting_id: uuid.UUID, year: int | None, limit: int, reader: Principal
 ) -> list[dict[str, Any]]:
-    stmt = select(greeting_sends).where(greeting_sends.c.greeting_id == greeting_id)
+    """The greeting's outcomes; the excluded only when ``reader`` may see them (a greeting of
+    several directions names no excluded person of a direction the reader lacks), as a
+    mailing's recipients."""
+    persons = directory.persons
+    seen = select(persons.c.person_id).where(visible_to(reader, persons.c.directions))
+    stmt = select(greeting_sends).where(
+        greeting_sends.c.greeting_id == greeting_id,
+        or_(greeting_sends.c.outcome != "excluded", greeting_sends.c.person_id.in_(seen)),
+    )
     if year is not None:
         stmt = stmt.where(greeting_sends.c.year == year)
     rows = await session.execute(

@@ -348,10 +348,11 @@ async def greeted(
     year: int | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """Who was greeted (per occasion and year) and by which day's mailing."""
+    """Who was greeted (per occasion and year) and by which day's mailing; the excluded only
+    when the caller may see them."""
     async with runtime.sessions() as session:
         await _visible(session, principal, greeting_id)
-        return await queries.sends(session, greeting_id, year, limit)
+        return await queries.sends(session, greeting_id, year, limit, principal)
 
 
 # --- the sweep ------------------------------------------------------------------------------------

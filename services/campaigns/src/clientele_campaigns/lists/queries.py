@@ -53,13 +53,17 @@ MEMBERS = ReadModel(directory_list_members, _member_row, key=("list_id", "organi
 """The static lists' members, from the list members state topic (a tombstone: a member left)."""
 
 
-async def list_name(session: AsyncSession, list_id: uuid.UUID) -> str | None:
-    """The name of a list that exists (not deleted)."""
-    return await session.scalar(
-        select(directory_lists.c.name).where(
-            directory_lists.c.list_id == list_id, directory_lists.c.deleted.is_(False)
-        )
+async def list_name(
+    session: AsyncSession, list_id: uuid.UUID, principal: Principal | None = None
+) -> str | None:
+    """The name of a list that exists (not deleted), and shares a direction with the principal
+    when one is given."""
+    stmt = select(directory_lists.c.name).where(
+        directory_lists.c.list_id == list_id, directory_lists.c.deleted.is_(False)
     )
+    if principal is not None:
+        stmt = stmt.where(visible_to(principal, directory_lists.c.directions))
+    return await session.scalar(stmt)
 
 
 async def list_kind(session: AsyncSession, list_id: uuid.UUID) -> str | None:

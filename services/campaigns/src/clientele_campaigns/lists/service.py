@@ -33,21 +33,20 @@ async def add_from_list(
     authorization: str,
 ) -> ListAddition:
     """The list's members now, added as participants (the same checks as by hand: blocked,
-    unknown or unseen organizations refused); the resolution is kept with every member. A
-    static list's members come from the read model; a dynamic list is resolved by the
-    directory as the caller (ADR 36), before the event is locked."""
+    unknown or unseen organizations refused); the resolution is kept with every member. The
+    list must be one the caller sees (another direction's list is refused like one that does
+    not exist). A static list's members come from the read model; a dynamic list is resolved
+    by the directory as the caller (ADR 36), before the event is locked."""
     async with runtime.sessions() as session:
         campaign = await campaigns.visible_campaign(session, principal, campaign_id)
         writable_directions(principal, campaign.directions)
-        kind = await queries.list_kind(session, request.list_id)
-    if kind is None:
-        raise invalid_field("list_id", "no such list", "unknown_reference")
+        kind = await referenced_kind(session, principal, request.list_id, "list_id")
     resolved = None
     if kind == "dynamic":
         resolved = await resolve_dynamic(runtime, request.list_id, authorization)
     async with campaigns.work(runtime, principal) as uow:
         campaign = await campaigns.locked_campaign(uow, principal, campaign_id)
-        name = await queries.list_name(uow.session, request.list_id)
+        name = await queries.list_name(uow.session, request.list_id, principal)
         if name is None:
             raise invalid_field("list_id", "no such list", "unknown_reference")
         added, refused = await participants.add_many(

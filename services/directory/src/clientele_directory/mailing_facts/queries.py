@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,3 +92,26 @@ async def clear_review(session: AsyncSession, person_id: uuid.UUID, email: str) 
         )
         .returning(address_reviews.c.email)
     )
+
+
+async def carry_reviews(
+    session: AsyncSession, survivor_id: uuid.UUID, merged_id: uuid.UUID
+) -> list[str]:
+    """The merged person's marks, now the survivor's too (the later bounce kept where both
+    have one); the addresses newly marked or updated on the survivor."""
+    theirs = select(
+        literal(survivor_id).label("person_id"),
+        address_reviews.c.email,
+        address_reviews.c.mailing_id,
+        address_reviews.c.reason,
+        address_reviews.c.bounced_at,
+    ).where(address_reviews.c.person_id == merged_id)
+    stmt = upsert(address_reviews).from_select(
+        ["person_id", "email", "mailing_id", "reason", "bounced_at"], theirs
+    )
+    carried = stmt.on_conflict_do_update(
+        index_elements=["person_id", "email"],
+        set_={name: stmt.excluded[name] for name in ("mailing_id", "reason", "bounced_at")},
+        where=address_reviews.c.bounced_at < stmt.excluded.bounced_at,
+    ).returning(address_reviews.c.email)
+    return sorted((await session.scalars(carried)).all())

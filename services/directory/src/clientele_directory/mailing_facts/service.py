@@ -104,6 +104,25 @@ async def address_bounced(uow: UnitOfWork, payload: AddressBounced) -> None:
         )
 
 
+async def follow_merge(
+    uow: UnitOfWork, survivor_id: uuid.UUID, survivor_version: int, merged_id: uuid.UUID
+) -> int:
+    """The merged person's bounce marks carried to the survivor in the merge's transaction,
+    each audited on the survivor (ADR 64); how many. Consent follows through campaigns'
+    ledger, which records the carried-over entries and publishes them."""
+    carried = await queries.carry_reviews(uow.session, survivor_id, merged_id)
+    for email in carried:
+        await uow.audit(
+            kind=PERSON_KIND,
+            entity_id=survivor_id,
+            action="address_marked_for_review",
+            version=survivor_version,
+            changes={"address_for_review": {"old": None, "new": email}},
+            note=f"carried over from the merged person {merged_id}",
+        )
+    return len(carried)
+
+
 async def facts_of(session: AsyncSession, person_id: uuid.UUID, emails: list[str]) -> MailingFacts:
     """What the person's card shows of campaigns' facts."""
     return MailingFacts(

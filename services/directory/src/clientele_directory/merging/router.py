@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from clientele_shared.auth.dependencies import CurrentPrincipal
+from clientele_shared.auth.dependencies import CurrentPrincipal, Writer
 from clientele_shared.http.concurrency import IfMatch, etag, required_versions
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Query, Response
@@ -22,7 +22,7 @@ router = APIRouter()
 async def merge_organizations(
     org_id: uuid.UUID,
     request: MergeRequest,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
@@ -68,7 +68,7 @@ async def organization_duplicates(
 async def merge_persons(
     person_id: uuid.UUID,
     request: MergeRequest,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,

@@ -23,6 +23,7 @@ from sqlalchemy import func
 from clientele_directory.attributes.rules import EntityKind
 from clientele_directory.attributes.service import definitions_for, resolve_attributes
 from clientele_directory.imports.queries import NAME_SIMILARITY
+from clientele_directory.mailing_facts import service as mailing_facts
 from clientele_directory.merging import queries
 from clientele_directory.merging.rules import retargeted
 from clientele_directory.merging.schemas import MergeRequest, MergeResult, PersonMergeResult
@@ -547,6 +548,7 @@ async def merge_persons(
         moved_references = await retarget_references(
             uow, principal, EntityKind.PERSON, person_id, other.id
         )
+        await mailing_facts.follow_merge(uow, person_id, version, other.id)
         folded = sum(1 for job in report if job.merged_into is not None)
         await mark_merged(
             uow,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from clientele_shared.auth.dependencies import CurrentPrincipal
+from clientele_shared.auth.dependencies import CurrentPrincipal, Writer
 from clientele_shared.http.concurrency import IfMatch, etag, required_versions
 from clientele_shared.http.params import EntryCursor
 from clientele_shared.runtime import CurrentRuntime
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1/organizations", tags=["organizations"])
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_organization(
     draft: OrganizationDraft,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     response: Response,
 ) -> Organization:
@@ -85,7 +85,7 @@ async def list_organizations(
 async def update_organization(
     org_id: uuid.UUID,
     patch: OrganizationPatch,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
@@ -110,7 +110,7 @@ async def update_organization(
 @router.delete("/{org_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_organization(
     org_id: uuid.UUID,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
@@ -125,7 +125,7 @@ async def delete_organization(
 @router.post("/{org_id}/restore")
 async def restore_organization(
     org_id: uuid.UUID,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from clientele_shared.auth.dependencies import CurrentPrincipal
+from clientele_shared.auth.dependencies import CurrentPrincipal, Writer
 from clientele_shared.http.concurrency import IfMatch, etag, required_versions
 from clientele_shared.http.params import EntryCursor
 from clientele_shared.runtime import CurrentRuntime
@@ -28,7 +28,7 @@ router = APIRouter(prefix="/v1/persons", tags=["persons"])
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_person(
-    draft: PersonDraft, principal: CurrentPrincipal, runtime: CurrentRuntime, response: Response
+    draft: PersonDraft, principal: Writer, runtime: CurrentRuntime, response: Response
 ) -> Person:
     """A new person with his own directions (403 outside the caller's) and/or employments at
     organizations the caller sees (422 for any other)."""
@@ -80,7 +80,7 @@ async def list_persons(
 async def update_person(
     person_id: uuid.UUID,
     patch: PersonPatch,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
@@ -100,7 +100,7 @@ async def update_person(
 @router.delete("/{person_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_person(
     person_id: uuid.UUID,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
@@ -119,7 +119,7 @@ async def delete_person(
 @router.delete("/{person_id}/addresses-for-review", status_code=status.HTTP_204_NO_CONTENT)
 async def clear_address_review(
     person_id: uuid.UUID,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     email: Annotated[
         str,
@@ -141,7 +141,7 @@ async def clear_address_review(
 @router.post("/{person_id}/restore")
 async def restore_person(
     person_id: uuid.UUID,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
@@ -176,7 +176,7 @@ async def person_audit(
 async def add_employment(
     person_id: uuid.UUID,
     draft: EmploymentDraft,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     response: Response,
 ) -> Employment:
@@ -194,7 +194,7 @@ async def update_employment(
     person_id: uuid.UUID,
     employment_id: uuid.UUID,
     patch: EmploymentPatch,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,
@@ -216,7 +216,7 @@ async def update_employment(
 async def delete_employment(
     person_id: uuid.UUID,
     employment_id: uuid.UUID,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     response: Response,
     if_match: IfMatch = None,

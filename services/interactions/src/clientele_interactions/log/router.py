@@ -12,7 +12,7 @@ from clientele_shared.http.params import EntryCursor
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Query, Response, status
 
-from clientele_interactions.dependencies import ClockDep, Settings, Writer
+from clientele_interactions.dependencies import ClockDep, Logger, Settings, Writer
 from clientele_interactions.log import service
 from clientele_interactions.log.schemas import (
     AuditEntry,
@@ -38,7 +38,7 @@ def _lead(settings: InteractionsSettings) -> timedelta:
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def log_interaction(
     draft: InteractionDraft,
-    principal: Writer,
+    principal: Logger,
     runtime: CurrentRuntime,
     settings: Settings,
     clock: ClockDep,

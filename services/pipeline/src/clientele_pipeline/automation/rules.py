@@ -8,7 +8,7 @@ import hmac
 import time
 import uuid
 from calendar import isleap
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -798,9 +798,13 @@ def watch_due(
             return None
         if trigger.field == BIRTHDAY:
             return next_birthday(trigger, day, calendar, now)
-        moment = datetime.combine(
-            day + timedelta(days=trigger.offset_days), trigger.at, tzinfo=calendar.zone
-        )
+        try:  # a date at the calendar's ends (9999-12-31 and a day after) has no moment
+            moment = datetime.combine(
+                day + timedelta(days=trigger.offset_days), trigger.at, tzinfo=calendar.zone
+            )
+            moment.astimezone(UTC)
+        except OverflowError:
+            return None
         return moment, day.isoformat()
     if trigger.working_days:
         due = calendar.add_working_days(activity_at, trigger.days)
