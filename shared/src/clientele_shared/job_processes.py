@@ -118,7 +118,12 @@ def _main(
     try:
         asyncio.run(_run(settings, make_runtime, work, args))
     except asyncio.CancelledError:
-        return  # asked to stop: the service decides what becomes of the job
+        pass  # asked to stop: the service decides what becomes of the job
+    finally:
+        # The job's own helpers (an import's reader pool) have nothing left to do; a pool's
+        # worker still starting would otherwise hold the exit for as long as its start takes.
+        for helper in multiprocessing.active_children():
+            helper.kill()
 
 
 async def _run(
