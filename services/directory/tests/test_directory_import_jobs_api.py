@@ -11,6 +11,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -195,10 +196,19 @@ async def test_a_cancelled_import_writes_nothing(
         assert cancelled.status_code == 200, cancelled.text
         assert cancelled.json()["cancel_requested"] is True
         job = await wait_for_import(client, me, location)
+        child = await conn.fetchval(
+            "SELECT worker_pid FROM import_jobs WHERE id = $1", uuid.UUID(job["id"])
+        )
     finally:
         await conn.close()
     assert job["state"] == "cancelled", job
+    assert child is not None
+    assert not _exists(child)  # the job's process was stopped (ADR 62)
     assert await _count(client, me) == 0
+
+
+def _exists(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
 
 
 async def _opened(client: httpx.AsyncClient, headers: dict[str, str], location: str) -> None:

@@ -147,7 +147,7 @@ def create_app(settings: DirectorySettings | None = None) -> FastAPI:
             settings.import_max_bytes + settings.upload_overhead_bytes,
         ),
     )
-    runner = JobRunner(runtime)
+    runner = JobRunner(runtime, create_runtime)  # a job's child builds its runtime the same way
     runtime.add_background_task("import-jobs", runner.run)
     setattr(app.state, RUNNER_STATE_KEY, runner)
     auth = runtime.settings.auth

@@ -38,7 +38,7 @@ class DirectorySettings(ServiceSettings):
         default=2,
         ge=1,
         le=64,
-        description="worker processes that read and check import files (started on first use)",
+        description="reader processes an import job's process may start (ADR 62)",
     )
     import_chunk_rows: int = Field(
         default=2500, ge=1, le=5000, description="rows an import matches and writes together"

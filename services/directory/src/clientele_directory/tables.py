@@ -346,10 +346,12 @@ import_jobs = Table(
     Column("owner", Text),
     Column("lease_until", DateTime(timezone=True)),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("worker_pid", Integer),
 )
 """Imports run as background jobs (ADR 41): who asked (``principal``, replayed by whichever
-process runs it), the directions that see it, its progress and counts, and the lease of the
-process running it (``owner`` until ``lease_until``, renewed by its heartbeat)."""
+process runs it), the directions that see it, its progress and counts, the lease of the
+process running it (``owner`` until ``lease_until``, renewed by its heartbeat) and the pid of
+the child process its last run's rows ran in (``worker_pid``, ADR 62)."""
 
 import_job_files = Table(
     "import_job_files",

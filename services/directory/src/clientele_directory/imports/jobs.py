@@ -10,24 +10,30 @@ from the stored file (``IMPORT_JOB_MAX_ATTEMPTS`` runs at most, then it fails). 
 import's job is marked succeeded in the import's own transaction, and only while its process
 still holds the lease: a job is never committed twice. The same sweep removes the jobs that
 finished more than ``IMPORT_JOBS_KEPT_DAYS`` ago (ADR 58).
+
+A job's work — reading the stored file, the rows' validation, matching and writing, the report
+and the job's outcome — runs in a child process that ends with the job (ADR 62,
+``clientele_shared.job_processes``): :func:`run_job` there, the runner here. Whatever an import
+allocated goes back to the system when its child exits. The runner keeps the lease, reads the
+cancel flag and stops the child on a cancel, a lost lease or its own shutdown; a child that
+died gives its job back to the sweep, as a process that died does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
-import gc
 import os
 import socket
 import tempfile
 import uuid
+from types import SimpleNamespace
 from typing import IO, Any
 
 from clientele_shared.auth.principal import Principal
 from clientele_shared.bulk import Copy
 from clientele_shared.events.envelope import Actor
 from clientele_shared.http.problems import PROBLEM_BASE
+from clientele_shared.job_processes import JobProcess, RuntimeFactory
 from clientele_shared.observability import get_logger
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import append_audit
@@ -63,17 +69,6 @@ def _problem(status: int, title: str, detail: str, kind: str, **extra: Any) -> d
     }
 
 
-def _release_memory() -> None:
-    """Hand the heap a finished import freed back to the system (glibc keeps it otherwise)."""
-    gc.collect()
-    name = ctypes.util.find_library("c")
-    if name:
-        libc = ctypes.CDLL(name)
-        trim = getattr(libc, "malloc_trim", None)
-        if trim is not None:
-            trim(0)
-
-
 PRUNER = Actor(subject="directory", kind="service")
 """Who the audit names for the removal of old jobs."""
 PRUNE_STEPS = 20
@@ -87,15 +82,15 @@ class _LeaseLost(Exception):
 class JobRunner:
     """Claims and runs this process's import jobs."""
 
-    def __init__(self, runtime: ServiceRuntime) -> None:
+    def __init__(self, runtime: ServiceRuntime, make_runtime: RuntimeFactory) -> None:
+        """``make_runtime``: the composition root, which builds a job's child its runtime."""
         settings = runtime.settings
-        self.runtime = runtime
+        self.runtime, self.make_runtime = runtime, make_runtime
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease = float(getattr(settings, "import_job_lease_seconds", 60.0))
         self.sweep = float(getattr(settings, "import_job_sweep_seconds", 15.0))
         self.capacity = int(getattr(settings, "import_jobs_per_process", 2))
         self.max_attempts = int(getattr(settings, "import_job_max_attempts", 3))
-        self.max_rows = int(getattr(settings, "import_max_rows", 200_000))
         self.kept_days = float(getattr(settings, "import_jobs_kept_days", 30.0))
         self.prune_rows = int(getattr(settings, "import_job_prune_rows", 5000))
         self.running: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -204,16 +199,102 @@ class JobRunner:
         self.running.pop(job_id, None)
         self._wake.set()
 
-    # --- one job ------------------------------------------------------------------------------
+    # --- one job: its child process ---------------------------------------------------------
 
     async def _execute(self, job: Any) -> None:
+        """Run the job in a child process beside its heartbeat, and settle what the child left."""
+        child = JobProcess(
+            self.runtime.settings,
+            self.make_runtime,
+            run_job,
+            self.owner,
+            dict(job._mapping),
+            name=f"import-{job.id}",
+        )
+        try:
+            why, code = await self._supervised(job.id, child)
+        except asyncio.CancelledError:  # this process stops: another one resumes the job
+            await asyncio.shield(self._give_back(job.id, child))
+            raise
+        except Exception:
+            log.exception("import job not run", job=str(job.id))
+            await asyncio.shield(self._give_back(job.id, child))
+            return
+        finally:
+            child.close()
+        if why == "cancel":
+            await self._finish(job.id, state=JobState.CANCELLED)  # unless the child ended it
+        elif why == "lease":
+            log.warning("import job taken over by another process", job=str(job.id))
+        else:
+            if code != 0:
+                log.warning("import job's process died", job=str(job.id), exit_code=code)
+            await self._release(job.id)  # unfinished (the child died): the next sweep resumes it
+
+    async def _supervised(self, job_id: uuid.UUID, child: JobProcess) -> tuple[str | None, int]:
+        """Start the child, note its pid on the job and wait for its end while the heartbeat
+        renews the lease; why it was stopped (``cancel``, ``lease`` or None) and its exit code."""
+        stop: dict[str, str] = {}
+        await child.start()
+        async with self.runtime.sessions() as session, session.begin():
+            await queries.set_job(session, job_id, self.owner, worker_pid=child.pid)
+        beat = asyncio.create_task(self._heartbeat(job_id, child, stop))
+        try:
+            code = await child.wait()
+        finally:
+            beat.cancel()
+            await asyncio.wait([beat])
+        return stop.get("why"), code
+
+    async def _heartbeat(self, job_id: uuid.UUID, child: JobProcess, stop: dict[str, str]) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            async with self.runtime.sessions() as session, session.begin():
+                cancel = await queries.renew(session, job_id, self.owner, self.lease)
+            if cancel is None or cancel:
+                stop["why"] = "cancel" if cancel else "lease"
+                await child.stop()
+                return
+
+    async def _give_back(self, job_id: uuid.UUID, child: JobProcess) -> None:
+        await child.stop()
+        await self._release(job_id)
+
+    async def _finish(self, job_id: uuid.UUID, **values: Any) -> None:
+        async with self.runtime.sessions() as session, session.begin():
+            await queries.finish_job(session, job_id, self.owner, **values)
+
+    async def _release(self, job_id: uuid.UUID) -> None:
+        """Give the job back (this process stops, or its child died): the next sweep of any
+        process resumes it; a job the child ended has no owner left to match."""
+        try:
+            async with self.runtime.sessions() as session, session.begin():
+                await queries.set_job(session, job_id, self.owner, owner=None, lease_until=None)
+        except Exception:  # the lease then runs out instead
+            log.warning("import job not released", job=str(job_id))
+
+
+# --- in the job's child process ------------------------------------------------------------------
+
+
+async def run_job(runtime: ServiceRuntime, owner: str, job: dict[str, Any]) -> None:
+    """A job's work in its child process (ADR 62): the stored file restored, the import run,
+    its progress and outcome written as ``owner``, the runner holding the job's lease."""
+    await _Run(runtime, owner).execute(SimpleNamespace(**job))
+
+
+class _Run:
+    """One run of a job, in its child process."""
+
+    def __init__(self, runtime: ServiceRuntime, owner: str) -> None:
+        self.runtime, self.owner = runtime, owner
+        self.max_rows = int(getattr(runtime.settings, "import_max_rows", 200_000))
+
+    async def execute(self, job: Any) -> None:
         try:
             with tempfile.TemporaryFile(prefix="clientele-import-") as file:
                 await self._restore(job.id, file)
-                await self._supervised(job, file)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._release(job.id))  # this process stops: another resumes
-            raise
+                await self._import(job, file)
         except Exception:
             log.exception("import job failed", job=str(job.id))
             await self._finish(
@@ -223,8 +304,6 @@ class JobRunner:
                     500, "Import Failed", "The import failed; nothing was written.", "import-failed"
                 ),
             )
-        finally:
-            await asyncio.to_thread(_release_memory)
 
     async def _restore(self, job_id: uuid.UUID, file: IO[bytes]) -> None:
         """The stored file into ``file``, a part at a time; the report of an earlier run gone."""
@@ -239,34 +318,6 @@ class JobRunner:
             await asyncio.to_thread(file.write, data)
             part += 1
         await asyncio.to_thread(file.seek, 0)
-
-    async def _supervised(self, job: Any, file: IO[bytes]) -> None:
-        """Run the import beside its heartbeat; a cancel or a lost lease stops it."""
-        stop: dict[str, str] = {}
-        work = asyncio.create_task(self._import(job, file))
-        beat = asyncio.create_task(self._heartbeat(job.id, work, stop))
-        try:
-            await asyncio.wait([work])
-        finally:
-            beat.cancel()
-            await asyncio.wait([beat])
-        if work.cancelled():
-            if stop.get("why") == "cancel":
-                await self._finish(job.id, state=JobState.CANCELLED)
-            return  # lease lost: the process holding the job now runs it
-        work.result()
-
-    async def _heartbeat(
-        self, job_id: uuid.UUID, work: asyncio.Task[None], stop: dict[str, str]
-    ) -> None:
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            async with self.runtime.sessions() as session, session.begin():
-                cancel = await queries.renew(session, job_id, self.owner, self.lease)
-            if cancel is None or cancel:
-                stop["why"] = "cancel" if cancel else "lease"
-                work.cancel()
-                return
 
     async def _import(self, job: Any, file: IO[bytes]) -> None:
         mode = ImportMode(job.mode)
@@ -381,11 +432,3 @@ class JobRunner:
     async def _finish(self, job_id: uuid.UUID, **values: Any) -> None:
         async with self.runtime.sessions() as session, session.begin():
             await queries.finish_job(session, job_id, self.owner, **values)
-
-    async def _release(self, job_id: uuid.UUID) -> None:
-        """Give the job back (this process stops): the next sweep of any process resumes it."""
-        try:
-            async with self.runtime.sessions() as session, session.begin():
-                await queries.set_job(session, job_id, self.owner, owner=None, lease_until=None)
-        except Exception:  # the lease then runs out instead
-            log.warning("import job not released", job=str(job_id))

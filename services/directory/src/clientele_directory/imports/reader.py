@@ -3,11 +3,12 @@
 Reading the .xlsx and validating every row (checksums, phones, e-mails) is half of an import's
 Python. In the service process it held the interpreter lock against the chunk being matched
 and written; in a worker process it runs on another core. The workers are a process pool
-started with the first import and kept (`IMPORT_READERS` of them), so an import pays no
-interpreter start. A worker reads a temporary copy of the upload and streams the parsed rows,
-a chunk at a time, to a unix socket the import listens on: the socket's buffers are all it gets
-ahead, so memory holds a few chunks, never the file's rows. The end of the stream ends the
-rows; the pool's future says whether the file was read to the end or why not (TabularError).
+of the process running the import (`IMPORT_READERS` of them, started on first use), which is
+an import job's child process: they end with the job (ADR 62). A worker reads a temporary
+copy of the upload and streams the parsed rows, a chunk at a time, to a unix socket the import
+listens on: the socket's buffers are all it gets ahead, so memory holds a few chunks, never the
+file's rows. The end of the stream ends the rows; the pool's future says whether the file was
+read to the end or why not (TabularError).
 """
 
 from __future__ import annotations
