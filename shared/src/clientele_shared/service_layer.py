@@ -237,7 +237,9 @@ class UnitOfWork:
                 }
             )
         for (table, column, names), parameters in shapes.items():
-            await self.session.execute(_cached_version_update(table, column, names, False), parameters)
+            await self.session.execute(
+                _cached_version_update(table, column, names, False), parameters
+            )
 
     def stage(self, *envelopes: Envelope) -> None:
         """Events to write to the outbox when the operation commits."""
