@@ -725,8 +725,8 @@ async def _step(
     ``batch``: where the step's audit entries and events go (else written at its end)."""
     started = time.perf_counter()
     record: dict[str, Any] = {"firing_id": firing_id, "position": position, "kind": action.kind}
-    if batch is not None and batch.deferring and held is not None and held.found is not None:
-        if isinstance(action, DEFERRED):
+    if batch is not None and batch.deferring:
+        if isinstance(action, DEFERRED) and held is not None and held.found is not None:
             return await _deferred_step(
                 session, outbox, actor, principal, firing_id, position, action, held, batch
             )

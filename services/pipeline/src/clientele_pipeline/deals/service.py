@@ -402,10 +402,9 @@ async def patch_deal(
             changes=changes,
             events=events,
         )
-        return Deal.model_validate(
-            {
-                **current.model_dump(),
-                **values,
+        return current.model_copy(  # the checked fields as they are: nothing to validate again
+            update={
+                **{name: getattr(fields, name) for name in type(fields).model_fields},
                 "version": current.version + 1,
                 "updated_at": uow.defer_at,
                 "updated_by": uow.actor.subject,
