@@ -5,6 +5,8 @@ Environment:
   BENCH_QUICK=1         2 short runs; the report is then <date>-quick
   BENCH_WAIT_FOR_TESTS  before each figure run, wait up to this many seconds while pytest runs on
                         the machine (default 0); runs measured while tests ran are marked anyway
+  BENCH_PARAMS          name=value,... overriding the parameters of the figures that have them
+                        (e.g. BENCH_PARAMS=rate=300,seconds=20)
 Kafka, PostgreSQL and Redis come from KAFKA_BOOTSTRAP_SERVERS, POSTGRES_URL and REDIS_URL when
 set, else deploy/local/infra.sh starts (or finds) them.
 """
@@ -34,7 +36,7 @@ from bench.runner import run_figures
 from bench.stack import BENCH_DATABASE, ensure_database
 
 REPO = Path(__file__).resolve().parent.parent
-ENV = ["BENCH_QUICK", "BENCH_RUNS", "BENCH_WAIT_FOR_TESTS"]
+ENV = ["BENCH_QUICK", "BENCH_RUNS", "BENCH_WAIT_FOR_TESTS", "BENCH_PARAMS"]
 RESULTS = REPO / "bench" / "results"
 
 

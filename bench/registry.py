@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,14 @@ class Figure:
     """Seconds one run may take before it is abandoned (and reported as an error)."""
 
     def parameters(self, quick: bool) -> dict[str, Any]:
-        return {**self.params, **(self.quick_params if quick else {})}
+        """The run's parameters: the figure's, its quick ones in quick mode, then those of
+        ``BENCH_PARAMS`` (``name=value,...``) the figure has, as the type of its own value."""
+        chosen = {**self.params, **(self.quick_params if quick else {})}
+        for item in filter(None, os.environ.get("BENCH_PARAMS", "").split(",")):
+            name, _, value = item.partition("=")
+            if name.strip() in chosen:
+                chosen[name.strip()] = type(chosen[name.strip()])(value.strip())
+        return chosen
 
 
 FIGURES: dict[str, Figure] = {}

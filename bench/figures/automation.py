@@ -279,6 +279,10 @@ async def automation_watches(ctx: Context) -> dict[str, float]:
         " relay only after the inbox batch committed, so this includes the relay's hop)"
         " minus the event's time; only a firing that changed the deal publishes one (a deal's"
         " second event adds the tag it has already), so it covers each deal's first event."
+        " Events fired per second: the firings over the time from the first event to the last"
+        " firing's end (the rate the engine keeps up with; below `rate` when it falls behind);"
+        " latency growth: the p50 of the last quarter of the events (by their time) minus the"
+        " first quarter's (about 0 when the engine keeps up). `rules`: the rule counts run."
     ),
     metrics=[
         Metric("p50_ms_200", "p50, 200 rules", "ms", higher_is_better=False),
@@ -306,15 +310,29 @@ async def automation_watches(ctx: Context) -> dict[str, float]:
         ),
         Metric("published_share_200", "share of firings seen committed, 200 rules", "%"),
         Metric("published_share_2000", "share of firings seen committed, 2,000 rules", "%"),
+        Metric("kept_per_s_200", "events fired per second, 200 rules", "1/s"),
+        Metric("kept_per_s_2000", "events fired per second, 2,000 rules", "1/s"),
+        Metric(
+            "growth_ms_200",
+            "latency growth (p50 of the last quarter minus the first's), 200 rules",
+            "ms",
+            higher_is_better=False,
+        ),
+        Metric(
+            "growth_ms_2000",
+            "latency growth (p50 of the last quarter minus the first's), 2,000 rules",
+            "ms",
+            higher_is_better=False,
+        ),
     ],
-    params={"rate": 500, "seconds": 20.0, "deals": 2_000},
+    params={"rate": 500, "seconds": 20.0, "deals": 2_000, "rules": "200 2000"},
     quick_params={"seconds": 8.0},
     timeout=1200,
 )
 async def automation_latency(ctx: Context) -> dict[str, float]:
     url = await service_database(ctx, "pipeline")
     results: dict[str, float] = {}
-    for rules in (200, 2_000):
+    for rules in map(int, str(ctx.params["rules"]).split()):
         conn = await asyncpg.connect(url)
         try:
             pipeline, deals = await _pipeline(conn, int(ctx.params["deals"]))
@@ -352,8 +370,17 @@ async def automation_latency(ctx: Context) -> dict[str, float]:
             )
         finally:
             await conn.close()
-        latency = [float(row["ms"]) for row in rows if row["ms"] is not None]
+        timed = sorted(
+            (float(row["occurred"]), float(row["ms"])) for row in rows if row["ms"] is not None
+        )
+        latency = [ms for _, ms in timed]
         results[f"p50_ms_{rules}"] = percentile(latency, 50)
+        quarter = max(len(timed) // 4, 1)
+        results[f"growth_ms_{rules}"] = percentile(latency[-quarter:], 50) - percentile(
+            latency[:quarter], 50
+        )
+        span = timed[-1][0] + timed[-1][1] / 1000 - timed[0][0]  # first event to last effect
+        results[f"kept_per_s_{rules}"] = len(timed) / max(span, 1e-3)
         results[f"p99_ms_{rules}"] = percentile(latency, 99)
         published = [
             (effects.seen[str(row["id"])] - float(row["occurred"])) * 1000

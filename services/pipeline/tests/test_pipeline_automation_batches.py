@@ -159,3 +159,71 @@ def test_a_batch_partly_applied_before_fires_only_its_new_events(
         "the last event taken",
     )
     assert len(_firings(stack, [rule])) == 3
+
+
+def test_a_patch_that_fails_in_the_database_is_recorded_and_the_batch_still_applies(
+    stack: Stack, pipeline: dict[str, Any]
+) -> None:
+    """A batch's patches are written together at its end (ADR 60): when that write fails in
+    the database, the batch is applied again one event at a time, each action in its own
+    savepoint, so the failing action is recorded as failed and every other event applies."""
+    boom = _grade_rule(stack, pipeline, "boom", ["boom"])
+    fine = _grade_rule(stack, pipeline, "fine", ["fine"])
+    bad, good, also = _deal(stack, pipeline), _deal(stack, pipeline), _deal(stack, pipeline)
+    stack.execute(
+        "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF 'boom' = ANY(NEW.tags) THEN RAISE EXCEPTION 'no boom here'; END IF;"
+        " RETURN NEW; END $$"
+    )
+    stack.execute(
+        "CREATE TRIGGER refuse_boom BEFORE UPDATE ON deals FOR EACH ROW"
+        " EXECUTE FUNCTION refuse_boom()"
+    )
+    try:
+        events = [
+            _graded(good, None, "fine"),
+            _graded(bad, None, "boom"),
+            _graded(also, None, "fine"),
+            _graded(bad, "boom", "fine"),  # the same deal, after the failed patch
+        ]
+        stack.send(DEALS, events)
+        wait_for(lambda: len(_firings(stack, [boom, fine])) == 4, 60, "four firings")
+    finally:
+        stack.execute("DROP TRIGGER refuse_boom ON deals")
+        stack.execute("DROP FUNCTION refuse_boom()")
+    runs = {run["event_id"]: run for run in _firings(stack, [boom, fine])}
+    failed = runs[str(events[1].event_id)]
+    assert failed["status"] == "fired"
+    assert [step["status"] for step in failed["steps"]] == ["failed"]
+    assert "no boom here" in failed["steps"][0]["error"]
+    for event in (events[0], events[2], events[3]):
+        assert [step["status"] for step in runs[str(event.event_id)]["steps"]] == ["done"]
+    assert _tags(stack, good) == ["fine"]
+    assert _tags(stack, also) == ["fine"]
+    assert _tags(stack, bad) == ["fine"]
+
+
+def test_a_patch_refused_in_a_batch_changes_nothing_and_the_deals_next_patch_applies(
+    stack: Stack, pipeline: dict[str, Any]
+) -> None:
+    """A patch refused before it is written (here: an empty title) is a failed step; the deal
+    stays as it was, and the batch's next firing on it sees it so."""
+    trigger = {"kind": "field_changed", "field": "custom_fields.grade", "match": "to", "to": "e"}
+    empty = _rule(
+        stack,
+        pipeline,
+        trigger=trigger,
+        actions=[{"kind": "set_field", "field": "title", "value": ""}],
+    )
+    short = _grade_rule(stack, pipeline, "short", ["short"])
+    deal, other = _deal(stack, pipeline), _deal(stack, pipeline)
+    events = [_graded(deal, None, "e"), _graded(other, None, "short"), _graded(deal, "e", "short")]
+    stack.send(DEALS, events)
+    wait_for(lambda: len(_firings(stack, [empty, short])) == 3, 60, "three firings")
+    runs = {run["event_id"]: run for run in _firings(stack, [empty, short])}
+    assert [step["status"] for step in runs[str(events[0].event_id)]["steps"]] == ["failed"]
+    assert [step["status"] for step in runs[str(events[2].event_id)]["steps"]] == ["done"]
+    found = stack.call("GET", f"/v1/deals/{deal['id']}", stack.user(BATCH)).json()
+    assert (found["title"], found["tags"]) == (deal["title"], ["short"])
+    assert found["version"] == deal["version"] + 1
+    assert _tags(stack, other) == ["short"]

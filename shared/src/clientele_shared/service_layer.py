@@ -164,6 +164,7 @@ class UnitOfWork:
         actor_name: str | None = None,
         *,
         batched: bool = False,
+        defer_at: datetime | None = None,
     ) -> None:
         self.session = session
         self.outbox = outbox
@@ -173,6 +174,10 @@ class UnitOfWork:
         self.events: list[Envelope] = []
         # batched (unit_of_work, within): appended rows wait for finish(), else written at once
         self._appended: dict[Table, list[dict[str, Any]]] | None = {} if batched else None
+        self.defer_at = defer_at
+        """Set (the transaction's time): :func:`defer_version` keeps its writes for
+        :meth:`flush_versions` (a batch of locked records' writes in one round trip, ADR 60)."""
+        self._deferred: list[_Deferred] = []
 
     async def append(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
         """Rows of an append-only table (the audit trail, a history) that nothing in the
@@ -183,7 +188,9 @@ class UnitOfWork:
             self._appended.setdefault(table, []).extend(rows)
 
     async def finish(self) -> None:
-        """Write the appended rows and stage the events in the outbox, in one statement."""
+        """Write the deferred versions, then the appended rows and the events to the outbox,
+        in one statement."""
+        await self.flush_versions()
         appended = self._appended or {}
         if self._appended is not None:
             self._appended = {}
@@ -199,7 +206,40 @@ class UnitOfWork:
         for table, rows in self._appended.items():
             to._appended.setdefault(table, []).extend(rows)
         to.events.extend(self.events)
-        self._appended, self.events = {}, []
+        to._deferred.extend(self._deferred)
+        self._appended, self.events, self._deferred = {}, [], []
+
+    @property
+    def deferring(self) -> bool:
+        """Whether versioned writes wait for :meth:`flush_versions` (``defer_at`` set)."""
+        return self.defer_at is not None
+
+    async def flush_versions(self) -> None:
+        """Write the versions :func:`defer_version` kept: one UPDATE per record (from the
+        version it had to its last, with its last values), those of one table and one set of
+        columns sent together (one round trip), in no particular order between records."""
+        pending, self._deferred = self._deferred, []
+        merged: dict[tuple[Table, uuid.UUID], _Deferred] = {}
+        for write in pending:
+            key = (write.record.table, write.entity_id)
+            first = merged.get(key)
+            merged[key] = write if first is None else write.after(first)
+        shapes: dict[tuple[Table, str, tuple[str, ...]], list[dict[str, Any]]] = {}
+        for write in merged.values():
+            names = tuple(sorted(write.values))
+            shapes.setdefault((write.record.table, write.record.key, names), []).append(
+                {
+                    "w_key": write.entity_id,
+                    "w_current": write.current,
+                    "w_version": write.version,
+                    "w_by": write.by,
+                    **{f"w_{name}": write.values[name] for name in names},
+                }
+            )
+        for (table, column, names), parameters in shapes.items():
+            await self.session.execute(
+                _cached_version_update(table, column, names, False), parameters
+            )
 
     def stage(self, *envelopes: Envelope) -> None:
         """Events to write to the outbox when the operation commits."""
@@ -511,6 +551,65 @@ async def _write_version(
     )
     uow.stage(*events)
     return row
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    """A versioned write :func:`defer_version` kept: ``current`` to ``version``."""
+
+    record: Versioned
+    entity_id: uuid.UUID
+    current: int
+    version: int
+    values: dict[str, Any]
+    by: str
+
+    def after(self, first: _Deferred) -> _Deferred:
+        """This write following ``first`` of the same record: one write from its version."""
+        if first.version != self.current:
+            raise PreconditionFailed(first.version)
+        return _Deferred(
+            self.record,
+            self.entity_id,
+            first.current,
+            self.version,
+            {**first.values, **self.values},
+            self.by,
+        )
+
+
+async def defer_version(
+    uow: UnitOfWork,
+    record: Versioned,
+    entity_id: uuid.UUID,
+    *,
+    current: int,
+    expected: set[int],
+    values: dict[str, Any],
+    action: str,
+    changes: dict[str, Any] | None = None,
+    note: str | None = None,
+    events: Iterable[Envelope] = (),
+) -> None:
+    """:func:`write_version` of a record the caller locked (so its version cannot move), its
+    UPDATE kept in the unit of work (``defer_at`` set) until :meth:`UnitOfWork.flush_versions`
+    or its end: a batch of records' writes in one round trip (automation, ADR 60). ``values``
+    are plain values (no SQL expressions); the audit entry and the events as ``write_version``."""
+    check_version(expected, current)
+    if not uow.deferring or any(isinstance(v, ClauseElement) for v in values.values()):
+        raise RuntimeError("defer_version needs a deferring unit of work and plain values")
+    uow._deferred.append(
+        _Deferred(record, entity_id, current, current + 1, dict(values), uow.actor.subject)
+    )
+    await uow.audit(
+        kind=record.kind,
+        entity_id=entity_id,
+        action=action,
+        version=current + 1,
+        changes=changes,
+        note=note,
+    )
+    uow.stage(*events)
 
 
 @dataclass(frozen=True)

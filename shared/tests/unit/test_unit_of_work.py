@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.outbox import Outbox
-from clientele_shared.service_layer import UnitOfWork
-from sqlalchemy import Column, MetaData, String, Table
+from clientele_shared.http.concurrency import PreconditionFailed
+from clientele_shared.service_layer import UnitOfWork, Versioned, audit_table, defer_version
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 HISTORY = Table("history", MetaData(), Column("entry", String))
@@ -56,3 +58,91 @@ async def test_hand_over_moves_rows_and_events_in_order() -> None:
 def test_only_a_batched_unit_of_work_hands_over() -> None:
     with pytest.raises(RuntimeError):
         _uow(batched=False).hand_over(_uow())
+
+
+class _Recorder:
+    """A session that records what it is asked to execute."""
+
+    def __init__(self) -> None:
+        self.executed: list[tuple[Any, Any]] = []
+
+    async def execute(self, statement: Any, parameters: Any = None) -> None:
+        self.executed.append((statement, parameters))
+
+
+RECORDS = Table(
+    "records",
+    MetaData(),
+    Column("id", Uuid, primary_key=True),
+    Column("name", String),
+    Column("note", String),
+    Column("version", Integer),
+    Column("updated_at", DateTime(timezone=True)),
+    Column("updated_by", String),
+)
+RECORD = Versioned(RECORDS, "record")
+
+
+def _deferring(session: _Recorder) -> UnitOfWork:
+    return UnitOfWork(
+        cast(AsyncSession, session),
+        cast(Outbox, object()),
+        audit_table(MetaData()),
+        Actor(subject="rule"),
+        batched=True,
+        defer_at=datetime.now(UTC),
+    )
+
+
+async def test_deferred_versions_are_one_write_per_record_sent_together() -> None:
+    """ADR 60: two patches of one record become one UPDATE from its first version to its
+    last, with the later values over the earlier; records of one shape go in one execute."""
+    session = _Recorder()
+    uow = _deferring(session)
+    one, two = uuid.uuid4(), uuid.uuid4()
+    for entity, current, values in (
+        (one, 1, {"name": "a", "note": "x"}),
+        (two, 7, {"name": "b", "note": "y"}),
+        (one, 2, {"name": "c", "note": "x"}),
+    ):
+        await defer_version(
+            uow, RECORD, entity, current=current, expected={current}, values=values, action="u"
+        )
+    assert session.executed == []  # nothing written before the flush
+    await uow.flush_versions()
+    assert len(session.executed) == 1
+    _, parameters = session.executed[0]
+    by_key = {row["w_key"]: row for row in parameters}
+    assert (by_key[one]["w_current"], by_key[one]["w_version"], by_key[one]["w_name"]) == (
+        1,
+        3,
+        "c",
+    )
+    assert (by_key[two]["w_current"], by_key[two]["w_version"], by_key[two]["w_by"]) == (
+        7,
+        8,
+        "rule",
+    )
+    await uow.flush_versions()
+    assert len(session.executed) == 1  # flushed once
+
+
+async def test_a_deferred_write_out_of_version_order_is_refused_at_the_flush() -> None:
+    session = _Recorder()
+    uow = _deferring(session)
+    entity = uuid.uuid4()
+    await defer_version(
+        uow, RECORD, entity, current=1, expected={1}, values={"name": "a"}, action="u"
+    )
+    await defer_version(
+        uow, RECORD, entity, current=5, expected={5}, values={"name": "b"}, action="u"
+    )
+    with pytest.raises(PreconditionFailed):
+        await uow.flush_versions()
+
+
+async def test_only_a_deferring_unit_of_work_defers() -> None:
+    with pytest.raises(RuntimeError):
+        await defer_version(
+            _uow(), RECORD, uuid.uuid4(), current=1, expected={1}, values={}, action="u"
+        )

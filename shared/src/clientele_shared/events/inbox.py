@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    bindparam,
     delete,
     exists,
     func,
@@ -30,7 +31,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import Delete
 
@@ -179,6 +180,19 @@ class EventConsumer:
         self._next_offset: dict[tuple[str, str, int], int] = {}
         self._guarded_until: dict[tuple[str, str, int], int] = {}
         self._outages: dict[str, _Outage] = {}
+        self._claim = (  # one statement text for any batch: compiled and prepared once
+            insert(inbox)
+            .from_select(
+                ["consumer", "event_id", "event_type"],
+                select(
+                    bindparam("consumer", type_=String),
+                    func.unnest(bindparam("event_ids", type_=ARRAY(Uuid))),
+                    func.unnest(bindparam("event_types", type_=ARRAY(String))),
+                ),
+            )
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
+        )
 
     def subscribe(self, topic: str, name: str, handler: Handler) -> None:
         """Consume `topic` as consumer group `<service>.<name>` with `handler`."""
@@ -393,19 +407,12 @@ class EventConsumer:
             claimed = set(
                 (
                     await session.scalars(
-                        insert(self.inbox)
-                        .values(
-                            [
-                                {
-                                    "consumer": consumer,
-                                    "event_id": envelope.event_id,
-                                    "event_type": envelope.type,
-                                }
-                                for _, envelope, _ in valid
-                            ]
-                        )
-                        .on_conflict_do_nothing()
-                        .returning(self.inbox.c.event_id)
+                        self._claim,
+                        {
+                            "consumer": consumer,
+                            "event_ids": [envelope.event_id for _, envelope, _ in valid],
+                            "event_types": [envelope.type for _, envelope, _ in valid],
+                        },
                     )
                 ).all()
             )

@@ -27,6 +27,7 @@ from clientele_shared.observability import causation_id_var, get_logger
 from clientele_shared.service_layer import UnitOfWork
 from clientele_shared.templating import RenderedMessage, try_render
 from sqlalchemy import RowMapping, func
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clientele_pipeline.automation import queries
@@ -203,7 +204,14 @@ async def on_triggers(session: AsyncSession, outbox: Outbox, triggers: list[Trig
     chains = await queries.chains_of(
         session, {cause for t in triggers if (cause := _cause(t)) is not None}
     )
-    batch = UnitOfWork(session, outbox, audit_log, Actor(subject="automation"), batched=True)
+    batch = UnitOfWork(
+        session,
+        outbox,
+        audit_log,
+        Actor(subject="automation"),
+        batched=True,
+        defer_at=await queries.now(session) if len(triggers) > 1 else None,
+    )
     outcomes: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []
     for round_ in _rounds(triggers):
@@ -717,6 +725,12 @@ async def _step(
     ``batch``: where the step's audit entries and events go (else written at its end)."""
     started = time.perf_counter()
     record: dict[str, Any] = {"firing_id": firing_id, "position": position, "kind": action.kind}
+    if batch is not None and batch.deferring:
+        if isinstance(action, DEFERRED) and held is not None and held.found is not None:
+            return await _deferred_step(
+                session, outbox, actor, principal, firing_id, position, action, held, batch
+            )
+        await batch.flush_versions()  # the action reads the deal from the database
     token = causation_id_var.set(str(firing_id))
     try:
         async with session.begin_nested():
@@ -744,6 +758,57 @@ async def _step(
         await UnitOfWork(session, outbox, audit_log, actor).audit(
             kind=deals.KIND,
             entity_id=deal_id,
+            action="automation_failed",
+            version=None,
+            changes={"action": {"old": None, "new": action.kind}},
+            note=record["error"][:2000],
+        )
+    record["duration_ms"] = elapsed_ms(started)
+    return record
+
+
+DEFERRED = (SetField, AddTags, RemoveTags, SetResponsible)
+"""The actions that only patch the deal: in a batch, their writes wait for its end (ADR 60)."""
+
+
+async def _deferred_step(
+    session: AsyncSession,
+    outbox: Outbox,
+    actor: Actor,
+    principal: Principal,
+    firing_id: uuid.UUID,
+    position: int,
+    action: Any,
+    held: Held,
+    batch: UnitOfWork,
+) -> dict[str, Any]:
+    """``_step`` of a patch of the held deal in a batch, without a savepoint: the patch is
+    checked here and its UPDATE written with the batch's others (``flush_versions``), so a
+    failure here has written nothing and the deal stays as it was. A database error (the
+    transaction may be broken) fails the batch: the inbox then applies its events one per
+    transaction, where each action has its savepoint again."""
+    started = time.perf_counter()
+    record: dict[str, Any] = {"firing_id": firing_id, "position": position, "kind": action.kind}
+    token = causation_id_var.set(str(firing_id))
+    uow = UnitOfWork(session, outbox, audit_log, actor, batched=True, defer_at=batch.defer_at)
+    try:
+        detail = await _act(
+            uow, principal, firing_id, position, action, held.deal_id, 1, None, held
+        )
+        uow.hand_over(batch)
+        record |= {"status": "skipped" if "skipped" in detail else "done", "detail": detail}
+    except SQLAlchemyError:
+        raise
+    except ProblemError as exc:
+        record |= {"status": "failed", "error": f"{exc.status} {exc.title}: {exc}"}
+    except Exception as exc:  # an action's failure never blocks the rest
+        record |= {"status": "failed", "error": repr(exc)}
+    finally:
+        causation_id_var.reset(token)
+    if record["status"] == "failed":  # on the deal's timeline too
+        await UnitOfWork(session, outbox, audit_log, actor).audit(
+            kind=deals.KIND,
+            entity_id=held.deal_id,
             action="automation_failed",
             version=None,
             changes={"action": {"old": None, "new": action.kind}},

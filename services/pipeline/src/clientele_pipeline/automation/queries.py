@@ -12,11 +12,14 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     RowMapping,
+    Select,
     SmallInteger,
     String,
+    Table,
     Uuid,
     any_,
     bindparam,
+    column,
     delete,
     func,
     literal,
@@ -203,18 +206,56 @@ async def chains_of(
     return {row.id: [*row.chain, row.rule_id] for row in rows}
 
 
+def _recordset(table: Table, names: tuple[str, ...]) -> Select[Any]:
+    """The named columns, typed as the table's, of the rows of one JSON parameter ``rows``
+    (``jsonb_to_recordset``): one statement text, compiled and prepared once, for any number
+    of rows (a multi-row VALUES is a new text, compiled and prepared, for each count)."""
+    rows = (
+        func.jsonb_to_recordset(bindparam("rows", type_=JSONB))
+        .table_valued(*(column(name, table.c[name].type) for name in names))
+        .render_derived("r", with_types=True)
+    )
+    return select(*(rows.c[name] for name in names))
+
+
+def _plain(value: Any) -> Any:
+    """A column's value as JSON (ids and times as text)."""
+    if isinstance(value, uuid.UUID | datetime):
+        return str(value) if isinstance(value, uuid.UUID) else value.isoformat()
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _records(rows: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, Any]:
+    return {"rows": [{name: _plain(row[name]) for name in names} for row in rows]}
+
+
+_CLAIMED = (
+    "id",
+    "rule_id",
+    "rule_version",
+    "event_id",
+    "deal_id",
+    "trigger",
+    "status",
+    "chain",
+    "duration_ms",
+)
+_CLAIM = (
+    insert(automation_firings)
+    .from_select(list(_CLAIMED), _recordset(automation_firings, _CLAIMED))
+    .on_conflict_do_nothing(constraint="uq_automation_firings_key")
+    .returning(automation_firings.c.id)
+)
+
+
 async def claim_firings(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
-    """Insert the firings in one statement; the ids of those claimed (the others' (rule,
-    version, event) fired already)."""
+    """Insert the firings (``_CLAIMED`` each) in one statement; the ids of those claimed (the
+    others' (rule, version, event) fired already)."""
     if not rows:
         return set()
-    claimed = await session.scalars(
-        insert(automation_firings)
-        .values(rows)
-        .on_conflict_do_nothing(constraint="uq_automation_firings_key")
-        .returning(automation_firings.c.id)
-    )
-    return set(claimed)
+    return set(await session.scalars(_CLAIM, _records(rows, _CLAIMED)))
 
 
 async def finish_firings(session: AsyncSession, outcomes: list[dict[str, Any]]) -> None:
@@ -822,12 +863,18 @@ async def remember(
     )
 
 
+_REMEMBERED = ("event_id", "pipeline_id", "deal_id", "event_type", "occurred_at", "occurrences")
+_REMEMBER = (
+    insert(automation_recent_events)
+    .from_select(list(_REMEMBERED), _recordset(automation_recent_events, _REMEMBERED))
+    .on_conflict_do_nothing()
+)
+
+
 async def remember_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """``remember`` for several events in one statement."""
     if rows:
-        await session.execute(
-            insert(automation_recent_events).values(rows).on_conflict_do_nothing()
-        )
+        await session.execute(_REMEMBER, _records(rows, _REMEMBERED))
 
 
 async def recent_events(

@@ -19,6 +19,7 @@ from clientele_shared.service_layer import (
     UnitOfWork,
     Versioned,
     audit_trail,
+    defer_version,
     restore,
     soft_delete_values,
     unit_of_work,
@@ -383,24 +384,42 @@ async def patch_deal(
     assert fields.directions is not None
     await _check_references(uow.session, principal, fields, fields.directions, set(changes))
     new = current.model_copy(update={**fields.model_dump(), "version": current.version + 1})
+    events = [
+        publishing.deal_changed(
+            uow.outbox, new, changes, uow.actor, previous_directions=current.directions
+        )
+    ]
+    values = queries.storage_values(fields)
+    if uow.defer_at is not None:  # the caller locked the deal; written with its batch
+        await defer_version(
+            uow,
+            DEAL,
+            deal_id,
+            current=current.version,
+            expected=expected,
+            values=values,
+            action="updated",
+            changes=changes,
+            events=events,
+        )
+        return current.model_copy(  # the checked fields as they are: nothing to validate again
+            update={
+                **{name: getattr(fields, name) for name in type(fields).model_fields},
+                "version": current.version + 1,
+                "updated_at": uow.defer_at,
+                "updated_by": uow.actor.subject,
+            }
+        )
     row = await write_version_row(
         uow,
         DEAL,
         deal_id,
         current=current.version,
         expected=expected,
-        values=queries.storage_values(fields),
+        values=values,
         action="updated",
         changes=changes,
-        events=[
-            publishing.deal_changed(
-                uow.outbox,
-                new,
-                changes,
-                uow.actor,
-                previous_directions=current.directions,
-            )
-        ],
+        events=events,
     )
     return Deal.model_validate(dict(row))
 
