@@ -18,10 +18,12 @@ from clientele_directory.organizations.rules import (
     moved_directions,
     ogrn_is_valid,
     storage_values,
+    valid_inn,
 )
 from clientele_directory.values import email_domains, normalize_domain, normalize_phone
 from clientele_shared.http.concurrency import etag, versions_in_if_match
 from pydantic import ValidationError
+from stdnum.ru import inn as ru_inn
 
 LEGAL_INN, LEGAL_KPP, LEGAL_OGRN = "7707083893", "773601001", "1027700132195"
 SOLE_TRADER_INN, OGRNIP = "500100732259", "304500116000157"
@@ -267,3 +269,43 @@ def test_an_ogrnip_keeps_the_last_digit_of_its_remainder(
     assert _draft(inn=SOLE_TRADER_INN, ogrn=ogrnip).ogrn == ogrnip
     wrong = ogrnip[:-1] + str((int(ogrnip[-1]) + 1) % 10)
     assert not ogrn_is_valid(wrong)
+
+
+@pytest.mark.parametrize(
+    ("name", "refused"),
+    [
+        ("ООО «Ромашка»", False),
+        ("Zero\u200bwidth", False),  # a format character (Cf): not printable, yet allowed
+        ("No\u00a0break", False),  # a no-break space (Zs)
+        ("Nul\x00byte", True),
+        ("Next\u0085line", True),  # a C1 control character
+        ("Private\ue000use", True),  # Co
+        ("Unassigned\U000e0080", True),  # Cn
+        ("Two\nlines", True),
+    ],
+)
+def test_a_name_refuses_control_private_and_unassigned_characters(name: str, refused: bool) -> None:
+    if refused:
+        with pytest.raises(ValidationError, match="control or unassigned"):
+            _draft(legal_name=name)
+    else:
+        assert _draft(legal_name=name).legal_name == name
+
+
+def test_inn_checked_by_its_check_digits_agrees_with_stdnum() -> None:
+    numbers = [
+        LEGAL_INN,
+        SOLE_TRADER_INN,
+        "7707083894",
+        "500100732250",
+        " 7707083893",
+        "77 07083893",
+    ]
+    numbers += [f"{n:010d}" for n in range(7707083880, 7707083900)]
+    numbers += ["７７０７０８３８９３", "٧٧٠٧٠٨٣٨٩٣"]  # digits, but not ASCII ones
+    for number in numbers:
+        if ru_inn.is_valid(number):
+            assert valid_inn(number) == ru_inn.compact(number)
+        else:
+            with pytest.raises(ValueError, match="INN"):
+                valid_inn(number)

@@ -44,6 +44,8 @@ def is_stored(info: ValidationInfo | None) -> bool:
 
 def _clean_text(value: str, *, multiline: bool = False) -> str:
     value = unicodedata.normalize("NFC", value)
+    if value.isprintable():  # no character of category C (nor Z but the space): nothing to refuse
+        return value
     allowed = {"\n", "\t"} if multiline else set()
     for char in value:
         if unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn") and char not in allowed:

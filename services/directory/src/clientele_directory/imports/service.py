@@ -139,6 +139,14 @@ class _Importer:
         self.staff: Staff | None = None
         """The employees a row's responsible may name, read at the first row that names one."""
 
+    @property
+    def discarding(self) -> bool:
+        """Whether the transaction is sure to be rolled back (a dry run, or an all-or-nothing
+        import with a bad row): what only a commit would show (audit entries, events, state
+        records) is then not written."""
+        mode = self.report.mode
+        return mode is ImportMode.DRY_RUN or (mode is ImportMode.ALL_OR_NOTHING and self.bad > 0)
+
     def _writable(self, directions: list[str] | set[str]) -> bool:
         """Writing, unlike reading, is not granted by seeing all directions (a security officer)."""
         return may_write(self.principal, directions)
@@ -371,6 +379,8 @@ class _Importer:
         for u in pending:
             org = u.patched.model_copy(update={"blocked": blocked[u.current.id]})
             written.append((u, org))
+        if self.discarding:
+            return
         await self._stage(
             self._audit_records(
                 [(org.id, "updated", org.version, u.changes) for u, org in written]
@@ -411,7 +421,11 @@ class _Importer:
             created.append(org)
             line.organization_id, line.action = org.id, RowAction.CREATED
         # the audit entries and events are built while the organizations are written
-        records = asyncio.ensure_future(asyncio.to_thread(self._creation_records, created))
+        records = (
+            None
+            if self.discarding
+            else asyncio.ensure_future(asyncio.to_thread(self._creation_records, created))
+        )
         try:
             subject = self.principal.subject
             await Copy.of(
@@ -430,7 +444,8 @@ class _Importer:
             await self.session.execute(queries.MERGE_PENDING)
             candidates = await self._candidates([p for p, _ in creating], created)
         finally:
-            await asyncio.wait([records])
+            if records is not None:
+                await asyncio.wait([records])
         for parsed, line in creating:
             line.candidates = candidates.get(parsed.number, [])
             if line.candidates:
@@ -442,6 +457,8 @@ class _Importer:
                     )
                 )
             self._finish(line)
+        if records is None:
+            return
         await self._stage(*records.result())
         for org in created:
             if org.blocked:

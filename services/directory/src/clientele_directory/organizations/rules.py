@@ -65,7 +65,15 @@ def valid_inn(value: str) -> str:
     """The compact INN; ValueError saying what is wrong: a number in scientific notation, a
     date or a lost leading zero (what Excel does to a column not formatted as text), the
     length, the checksum."""
-    if ru_inn.is_valid(value):
+    if len(value) in (10, 12) and value.isascii() and value.isdigit():
+        # already compact: only the check digits (what is_valid would compute after compact)
+        if len(value) == 10:
+            check = value[-1] == ru_inn.calc_company_check_digit(value)
+        else:
+            check = value[-2:] == ru_inn.calc_personal_check_digits(value)
+        if check:
+            return value
+    elif ru_inn.is_valid(value):
         return str(ru_inn.compact(value))
     digits = str(ru_inn.compact(value))
     if _EXPONENT.match(digits):
