@@ -300,11 +300,17 @@ def find_header(
 
 
 def person_columns(
-    row: Sequence[str | None], overrides: Mapping[str, str | None] | None = None
+    row: Sequence[str | None],
+    overrides: Mapping[str, str | None] | None = None,
+    attributes: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The headers in a row that name a person (PERSON_HEADERS), as written; a column the
-    mapping names (to a field, or to None to ignore it) is the caller's choice and left out."""
+    mapping names (to a field, or to None to ignore it) is the caller's choice and left out,
+    and so is an organizations' attribute named by its key or label (an attribute «Контакт»
+    is the organization's, as its export writes it)."""
     mapped = {normalize_header(header) for header in overrides or {}}
+    for key, label in (attributes or {}).items():
+        mapped |= {normalize_header(key), normalize_header(label)}
     return [
         cell
         for cell in row

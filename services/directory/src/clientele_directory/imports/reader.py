@@ -107,8 +107,14 @@ def _locate(file: IO[bytes], plan: ReadPlan) -> tuple[Table, Header, list[list[s
         table = open_table(file, plan.filename, index)
         first = list(itertools.islice(table.rows, SCANNED_ROWS))
         header = find_header(first, plan.labels, plan.overrides)
-        people = person_columns(header.names if header else [], plan.overrides) or next(
-            (found for row in first if len(found := person_columns(row, plan.overrides)) > 1),
+        people = person_columns(
+            header.names if header else [], plan.overrides, plan.labels
+        ) or next(
+            (
+                found
+                for row in first
+                if len(found := person_columns(row, plan.overrides, plan.labels)) > 1
+            ),
             [],
         )
         if header is not None and not people:
