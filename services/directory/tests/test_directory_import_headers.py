@@ -279,10 +279,13 @@ def test_person_columns_mapped_to_null_read_each_row_as_its_company() -> None:
     assert parsed.draft.legal_name == "ООО «Альфа»"
 
 
-def test_an_organizations_attribute_named_like_a_person_column_is_the_organizations() -> None:
+@pytest.mark.parametrize("kind", ["labels", "archived"])
+def test_an_organizations_attribute_named_like_a_person_column_is_the_organizations(
+    kind: str,
+) -> None:
     header = ["Наименование", "ИНН", "Контакт"]
     plan = _plan("export.xlsx")
-    plan = ReadPlan(**{**plan.__dict__, "labels": {"contact_person": "Контакт"}})
+    plan = ReadPlan(**{**plan.__dict__, kind: {"contact_person": "Контакт"}})
     chunks = parsed_chunks(_xlsx({"Организации": [header, ["ООО «Альфа»", INN, ""]]}), plan)
     [parsed] = [parsed for chunk in chunks for parsed in chunk]
     assert parsed.draft is not None

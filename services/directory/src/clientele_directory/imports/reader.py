@@ -63,6 +63,9 @@ class ReadPlan:
     ) = None
     """What reads the rows, when not :func:`parsed_chunks` (organizations): a module's function
     (the worker gets it by name), e.g. the import of persons' (ADR 63)."""
+    archived: dict[str, str] = field(default_factory=dict)
+    """Archived attributes' labels by key: columns an export writes that the import reads as
+    nothing, never as a sign of a persons file."""
 
 
 @dataclass(frozen=True)
@@ -103,17 +106,16 @@ def _locate(file: IO[bytes], plan: ReadPlan) -> tuple[Table, Header, list[list[s
     closed (their shared strings freed) before the next is opened."""
     empty = True
     persons: list[str] = []
+    attributes = plan.labels | plan.archived
     for index in range(sheet_count(file)):
         table = open_table(file, plan.filename, index)
         first = list(itertools.islice(table.rows, SCANNED_ROWS))
         header = find_header(first, plan.labels, plan.overrides)
-        people = person_columns(
-            header.names if header else [], plan.overrides, plan.labels
-        ) or next(
+        people = person_columns(header.names if header else [], plan.overrides, attributes) or next(
             (
                 found
                 for row in first
-                if len(found := person_columns(row, plan.overrides, plan.labels)) > 1
+                if len(found := person_columns(row, plan.overrides, attributes)) > 1
             ),
             [],
         )

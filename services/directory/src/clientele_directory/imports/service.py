@@ -608,6 +608,7 @@ async def run_import(
                 filename=filename,
                 overrides=overrides,
                 labels=labels,
+                archived={k: d.label for k, d in definitions.items() if d.archived},
                 directions=directions,
                 max_rows=max_rows,
                 too_many=too_many,
