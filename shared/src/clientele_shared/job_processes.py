@@ -68,8 +68,20 @@ class JobProcess:
         return self.process.pid
 
     async def start(self) -> None:
-        # the start writes the pickled arguments to the child's pipe: not on the event loop
-        await asyncio.to_thread(self.process.start)
+        """Start the child. The start writes the pickled arguments to the child's pipe, so it
+        runs off the event loop; a caller cancelled meanwhile still waits for it to finish, so
+        that ``stop()`` always finds the child it must end."""
+        starting = asyncio.ensure_future(asyncio.to_thread(self.process.start))
+        try:
+            await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            await asyncio.wait([starting])
+            if not starting.cancelled() and starting.exception() is None:
+                self._watch()
+            raise
+        self._watch()
+
+    def _watch(self) -> None:
         loop = asyncio.get_running_loop()
         self._ended = loop.create_future()
         loop.add_reader(self.process.sentinel, self._exited)

@@ -249,8 +249,12 @@ class JobRunner:
     async def _heartbeat(self, job_id: uuid.UUID, child: JobProcess, stop: dict[str, str]) -> None:
         while True:
             await asyncio.sleep(self.lease / 3)
-            async with self.runtime.sessions() as session, session.begin():
-                cancel = await queries.renew(session, job_id, self.owner, self.lease)
+            try:
+                async with self.runtime.sessions() as session, session.begin():
+                    cancel = await queries.renew(session, job_id, self.owner, self.lease)
+            except Exception:  # a database blip: the next beat tries again within the lease
+                log.warning("import job's lease not renewed", job=str(job_id))
+                continue
             if cancel is None or cancel:
                 stop["why"] = "cancel" if cancel else "lease"
                 await child.stop()
