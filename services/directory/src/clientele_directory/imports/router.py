@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated
 
-from clientele_shared.auth.dependencies import CurrentPrincipal
+from clientele_shared.auth.dependencies import CurrentPrincipal, Writer
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
@@ -39,7 +39,7 @@ Language = Annotated[str, Depends(_language)]
 @router.post("/import", status_code=status.HTTP_202_ACCEPTED)
 async def import_organizations(
     file: UploadFile,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     request: Request,
     response: Response,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from clientele_shared.auth.dependencies import CurrentPrincipal
+from clientele_shared.auth.dependencies import CurrentPrincipal, Writer
 from clientele_shared.runtime import CurrentRuntime
 from fastapi import APIRouter, Form, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/persons", tags=["import"])
 @router.post("/import", status_code=status.HTTP_202_ACCEPTED)
 async def import_persons(
     file: UploadFile,
-    principal: CurrentPrincipal,
+    principal: Writer,
     runtime: CurrentRuntime,
     request: Request,
     response: Response,
