@@ -320,3 +320,13 @@ def test_a_matched_person_gets_the_row_s_lists_added_and_consent_only_where_give
     mapping, _ = map_person_headers(["Фамилия"])
     silent = person_patch(parse_person_row(3, mapping, ["Смирнова"], ["south"]), current)
     assert "consent" not in silent.model_dump(exclude_unset=True)
+
+
+def test_a_company_named_by_its_legal_form_alone_links_to_no_organization() -> None:
+    # «ООО» has an empty name key, as an organization named only by punctuation has: no link
+    nameless = uuid.uuid4()
+    orgs = Organizations([KnownOrganization(nameless, None, "")], {"ООО": ""})
+    none, warning = orgs.resolve("ООО", None)
+    assert none is None
+    assert warning is not None
+    assert warning.kind == "unknown_organization"

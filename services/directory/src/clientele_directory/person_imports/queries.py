@@ -60,11 +60,12 @@ async def matching_persons(
 
 
 async def name_keys(session: AsyncSession, names: list[str]) -> dict[str, str]:
-    """Each name's key as organizations' ``name_key`` is computed."""
+    """Each name's key as organizations' ``name_key`` is computed; a name that is all legal
+    form or punctuation («ООО») has an empty key, names no organization and is left out."""
     if not names:
         return {}
     found = (await session.execute(NAME_KEYS, {"names": names})).all()
-    return {str(name): str(key) for name, key in found}
+    return {str(name): str(key) for name, key in found if key}
 
 
 async def named_organizations(
