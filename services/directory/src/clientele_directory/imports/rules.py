@@ -253,7 +253,8 @@ class ParsedRow:
         return [phone.number for phone in self.draft.phones] if self.draft else []
 
 
-def _problems(errors: list[Any]) -> list[RowProblem]:
+def row_problems(errors: Iterable[Any]) -> list[RowProblem]:
+    """A validation's errors as a row's problems, naming each field (list positions left out)."""
     return [
         RowProblem(
             field=".".join(str(part) for part in error.get("loc", ()) if not isinstance(part, int))
@@ -289,7 +290,7 @@ def parse_row(
     try:
         draft = OrganizationDraft.model_validate(fields)
     except PydanticValidationError as exc:
-        errors += _problems(exc.errors(include_url=False))
+        errors += row_problems(exc.errors(include_url=False))
         draft = None
     return ParsedRow(
         number,

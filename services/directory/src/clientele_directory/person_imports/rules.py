@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from clientele_directory.imports.headers import SCANNED_ROWS, normalize_header
-from clientele_directory.imports.rules import RowProblem, phone_value, split_list
+from clientele_directory.imports.rules import RowProblem, phone_value, row_problems, split_list
 from clientele_directory.persons.rules import PersonDraft
 
 PERSON_FIELD_HEADERS: dict[str, tuple[str, ...]] = {
@@ -233,18 +233,6 @@ class ParsedPerson:
         return [phone.number for phone in self.draft.phones] if self.draft else []
 
 
-def _problems(errors: Iterable[Any]) -> list[RowProblem]:
-    return [
-        RowProblem(
-            field=".".join(str(part) for part in error.get("loc", ()) if not isinstance(part, int))
-            or None,
-            message=str(error.get("msg", "invalid")),
-            kind=str(error.get("type", "invalid")),
-        )
-        for error in errors
-    ]
-
-
 def _phones(text: str, kind: str | None) -> list[str | dict[str, str]]:
     phones = [phone_value(part) for part in split_list(text)]
     if kind is None:
@@ -322,7 +310,7 @@ def parse_person_row(
     try:
         draft = PersonDraft.model_validate(fields)
     except PydanticValidationError as exc:
-        errors += _problems(exc.errors(include_url=False))
+        errors += row_problems(exc.errors(include_url=False))
     return ParsedPerson(
         number,
         given,
