@@ -543,8 +543,12 @@ async def _reset(url: str, ready: Prepared) -> None:
 
 
 def _tree(pid: int) -> list[int]:
-    """A process and its descendants (the service, its import readers and their helpers)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    """A process and its descendants (the service, an import job's child process, its readers
+    and their helpers); a process that ended meanwhile has none."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (FileNotFoundError, ProcessLookupError):
+        return []
     return [pid, *(p for child in children for p in _tree(int(child)))]
 
 
@@ -553,7 +557,10 @@ def _peak_mb(proc: Proc) -> float:
     (pages they share are counted in each)."""
     total = 0
     for pid in _tree(proc.process.pid):
-        status = Path(f"/proc/{pid}/status").read_text()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended between the listing and the read
         line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
         total += int(line.split()[1])
     return total / 1024
@@ -585,7 +592,10 @@ async def _import(
         )
         if queued.status_code != 202:
             raise RuntimeError(f"{mode} answered {queued.status_code}: {queued.text[:500]}")
+        peak = 0.0
         while True:
+            # sampled while the job runs: its child process and readers end with it (ADR 62)
+            peak = max(peak, _peak_mb(service))
             job = (await client.get(queued.headers["Location"], headers=headers)).json()
             if job["state"] in FINISHED:
                 break
@@ -594,7 +604,7 @@ async def _import(
     expected = "rejected" if mode == "all_or_nothing" else "succeeded"
     if job["state"] != expected:
         raise RuntimeError(f"{mode} ended {job['state']}: {json.dumps(job)[:500]}")
-    peak = _peak_mb(service)
+    peak = max(peak, _peak_mb(service))
     await service.stop()
     return seconds, peak, {k: job["counts"][k] for k in ("rows", "created", "updated", "skipped")}
 
@@ -660,7 +670,8 @@ def _import_metrics(base: int) -> list[Metric]:
         " whole per-row report stored), all-or-nothing (rejected: the in-file duplicates are"
         " bad rows) and the import of the valid rows (committed), each a job, from the first"
         " byte of the upload to the job's end (polled every 0.2 s). Peak memory: the VmHWM of"
-        " the service process and its import readers, summed. `growth` is the committed"
+        " the service process and its descendants (the job's child process, its readers), summed,"
+        " the highest of the samples taken at every poll. `growth` is the committed"
         " import's time into the larger base over the smaller's (1.0: the cost per row does"
         " not grow with the base)."
         " Baselines, in the same run: `copy_s`, asyncpg COPY of the same rows as the text of"
