@@ -545,8 +545,11 @@ async def _reset(url: str, ready: Prepared) -> None:
 def _tree(pid: int) -> list[int]:
     """A process and its descendants (the service, an import job's child process, its readers
     and their helpers); a process that ended meanwhile has none."""
+    children: list[str] = []
     try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        # every thread's children: the job's child is started from a worker thread (ADR 62)
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children += (task / "children").read_text().split()
     except (FileNotFoundError, ProcessLookupError):
         return []
     return [pid, *(p for child in children for p in _tree(int(child)))]
