@@ -6,7 +6,7 @@ over «Телефон» and «Адрес электронной почты»). N
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 FIELD_HEADERS: dict[str, tuple[str, ...]] = {
@@ -211,6 +211,20 @@ def map_headers(
         aliases.setdefault(normalize_header(key), f"attributes.{key}")
         aliases.setdefault(normalize_header(label), f"attributes.{key}")
     known = FIELDS | {f"attributes.{key}" for key in attributes}
+    return map_columns(headers, overrides, aliases, known, SEVERAL_COLUMNS)
+
+
+def map_columns(
+    headers: Sequence[str | None],
+    overrides: Mapping[str, str | None] | None,
+    aliases: Mapping[str, str],
+    known: Set[str],
+    several: Set[str],
+) -> tuple[dict[int, str], list[str]]:
+    """``({column index: field}, problems)`` of a header row by ``aliases`` (normalized header
+    -> field), the caller's ``overrides`` winning; fields outside ``known`` are problems when
+    asked for and ignored when detected; two columns of one field are a problem unless it is
+    one of ``several`` (for every kind of import)."""
     wanted = {normalize_header(h): f for h, f in (overrides or {}).items()}
     problems = [
         f"the mapping names an unknown field {field!r}"
@@ -226,7 +240,7 @@ def map_headers(
         target = wanted[normalized] if normalized in wanted else aliases.get(normalized)
         if target is None or target not in known:
             continue
-        if target in seen and target not in SEVERAL_COLUMNS:
+        if target in seen and target not in several:
             problems.append(f"columns {seen[target] + 1} and {index + 1} both name {target!r}")
             continue
         seen.setdefault(target, index)

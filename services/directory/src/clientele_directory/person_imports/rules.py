@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from clientele_directory.imports.headers import SCANNED_ROWS, normalize_header
+from clientele_directory.imports.headers import SCANNED_ROWS, map_columns, normalize_header
 from clientele_directory.imports.rules import RowProblem, phone_value, row_problems, split_list
 from clientele_directory.persons.rules import PersonDraft
 
@@ -123,27 +123,7 @@ def map_person_headers(
 ) -> tuple[dict[int, str], list[str]]:
     """``({column index: field}, problems)`` for a header row; ``overrides`` map a header as
     written to a field or to None (ignore it) and win over detection."""
-    wanted = {normalize_header(h): f for h, f in (overrides or {}).items()}
-    problems = [
-        f"the mapping names an unknown field {field!r}"
-        for field in wanted.values()
-        if field is not None and field not in FIELDS
-    ]
-    mapping: dict[int, str] = {}
-    seen: dict[str, int] = {}
-    for index, header in enumerate(headers):
-        if header is None:
-            continue
-        normalized = normalize_header(header)
-        target = wanted[normalized] if normalized in wanted else _ALIASES.get(normalized)
-        if target is None or target not in FIELDS:
-            continue
-        if target in seen and target not in SEVERAL_COLUMNS:
-            problems.append(f"columns {seen[target] + 1} and {index + 1} both name {target!r}")
-            continue
-        seen.setdefault(target, index)
-        mapping[index] = target
-    return mapping, problems
+    return map_columns(headers, overrides, _ALIASES, FIELDS, SEVERAL_COLUMNS)
 
 
 def find_person_header(
