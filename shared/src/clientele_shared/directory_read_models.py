@@ -30,13 +30,17 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     func,
+    or_,
     select,
     text,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
+from clientele_shared.auth.access import visible_to
+from clientele_shared.auth.principal import Principal
 from clientele_shared.events.schemas.directory import (
     EmployeeCreated,
     EmployeeState,
@@ -234,6 +238,25 @@ class DirectoryTables:
     organizations: Table
     persons: Table
     employees: Table
+
+    def may_name(
+        self, principal: Principal, organization_id: Any, person_id: Any = None
+    ) -> ColumnElement[bool]:
+        """SQL condition: a record of the service's own that names these ids may be shown to
+        ``principal`` with them: neither is held by the read models in directions the
+        principal does not see (an id no read model holds tells nothing of another direction:
+        the caller gave it, or it is gone)."""
+        named = [(self.organizations, "organization_id", organization_id)]
+        if person_id is not None:
+            named.append((self.persons, "person_id", person_id))
+        return ~or_(
+            *(
+                select(table.c[key])
+                .where(table.c[key] == value, ~visible_to(principal, table.c.directions))
+                .exists()
+                for table, key, value in named
+            )
+        )
 
 
 def directory_tables(metadata: MetaData, *, birthdays: bool = False) -> DirectoryTables:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clientele_campaigns.lists.rules import Resolution, ResolutionMember
 from clientele_campaigns.participants.queries import candidates
 from clientele_campaigns.tables import (
+    directory,
     directory_list_members,
     directory_lists,
     list_resolution_members,
@@ -143,10 +144,15 @@ async def resolutions(session: AsyncSession, campaign_id: uuid.UUID) -> list[Res
 
 
 async def resolution_members(
-    session: AsyncSession, resolution_id: uuid.UUID, after: uuid.UUID | None, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    resolution_id: uuid.UUID,
+    after: uuid.UUID | None,
+    limit: int,
 ) -> list[ResolutionMember]:
     stmt = select(list_resolution_members).where(
-        list_resolution_members.c.resolution_id == resolution_id
+        list_resolution_members.c.resolution_id == resolution_id,
+        directory.may_name(principal, list_resolution_members.c.organization_id),
     )
     if after is not None:
         stmt = stmt.where(list_resolution_members.c.organization_id > after)

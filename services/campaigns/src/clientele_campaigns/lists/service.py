@@ -49,7 +49,7 @@ async def add_from_list(
         name = await queries.list_name(uow.session, request.list_id, principal)
         if name is None:
             raise invalid_field("list_id", "no such list", "unknown_reference")
-        added, refused = await participants.add_many(
+        added, refusals, refused = await participants.add_many(
             uow,
             principal,
             campaign,
@@ -71,9 +71,9 @@ async def add_from_list(
                 "list_name": name if resolved is None else resolved.name,
                 "list_kind": kind,
                 "stage_id": request.stage_id or campaign.stages[0].id,
-                "members": added + len(refused),
+                "members": added + refusals,
                 "added": added,
-                "refused": len(refused),
+                "refused": refusals,
                 "actor_subject": principal.subject,
             },
         )
@@ -129,12 +129,13 @@ async def resolution_members(
     after: uuid.UUID | None,
     limit: int,
 ) -> list[ResolutionMember]:
-    """A page of the members as they were resolved, in organization id order."""
+    """A page of the members as they were resolved, in organization id order (not those of
+    directions the reader does not see: the counts of the resolution include them)."""
     async with runtime.sessions() as session:
         await campaigns.visible_campaign(session, principal, campaign_id)
         if await queries.resolution(session, campaign_id, resolution_id) is None:
             raise NotFound("The list resolution does not exist.")
-        return await queries.resolution_members(session, resolution_id, after, limit)
+        return await queries.resolution_members(session, principal, resolution_id, after, limit)
 
 
 async def members_of(session: AsyncSession, list_id: uuid.UUID) -> list[uuid.UUID] | None:

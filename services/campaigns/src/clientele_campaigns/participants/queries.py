@@ -169,11 +169,18 @@ async def history(session: AsyncSession, participant_id: uuid.UUID) -> list[Stag
     return [StageHistoryEntry.model_validate(dict(row)) for row in rows]
 
 
-async def refused(session: AsyncSession, campaign_id: uuid.UUID, limit: int) -> list[Refused]:
+async def refused(
+    session: AsyncSession, principal: Principal, campaign_id: uuid.UUID, limit: int
+) -> list[Refused]:
+    """The event's refusals, oldest first, but those naming an organization or person of
+    directions the reader does not see (ADR 64)."""
     rows = (
         await session.execute(
             select(refusals)
-            .where(refusals.c.campaign_id == campaign_id)
+            .where(
+                refusals.c.campaign_id == campaign_id,
+                directory.may_name(principal, refusals.c.organization_id, refusals.c.person_id),
+            )
             .order_by(refusals.c.id)
             .limit(limit)
         )
@@ -392,11 +399,12 @@ async def insert_candidates(
 
 
 async def candidate_outcomes(
-    session: AsyncSession, batch: int
-) -> tuple[int, list[str], list[Refused]]:
+    session: AsyncSession, principal: Principal, batch: int
+) -> tuple[int, list[str], int, list[Refused]]:
     """How many candidates were added, their ``participants.added`` entries as JSON arrays of
-    at most ``batch`` (built by the database: 100,000 need no Python objects), and the refused
-    ones."""
+    at most ``batch`` (built by the database: 100,000 need no Python objects), how many were
+    refused, and the refused ones ``principal`` may be told of (not another direction's
+    organizations: a list may hold them)."""
     added = (
         select(
             candidates.c.participant_id,
@@ -421,12 +429,19 @@ async def candidate_outcomes(
             ).group_by(added.c.batch)
         )
     ).all()
+    outcomes = (
+        await session.execute(
+            select(
+                candidates.c.organization_id,
+                candidates.c.outcome,
+                directory.may_name(principal, candidates.c.organization_id),
+            ).where(candidates.c.outcome != "added")
+        )
+    ).all()
     refused = [
         Refused(organization_id=organization_id, reason=outcome)
-        for organization_id, outcome in await session.execute(
-            select(candidates.c.organization_id, candidates.c.outcome).where(
-                candidates.c.outcome != "added"
-            )
-        )
+        for organization_id, outcome, shown in outcomes
+        if shown
     ]
-    return sum(count for count, _ in batches), [entries for _, entries in batches], refused
+    count = sum(number for number, _ in batches)
+    return count, [entries for _, entries in batches], len(outcomes), refused

@@ -162,20 +162,22 @@ async def add_many(
     stage_id: uuid.UUID | None,
     source: Select[Any],
     status: ParticipantStatus,
-) -> tuple[int, list[Refused]]:
+) -> tuple[int, int, list[Refused]]:
     """Add the organizations ``source`` selects (a list's members: up to 100,000) to an event
     locked by the unit of work, with the rules of ``add_to_event`` checked in SQL and every row
     (participants, stage history, audit entries, refusals) written by INSERT ... SELECT; the
     candidates and their outcomes stay in ``addition_candidates`` until the commit. How many
-    were added, and the refused ones."""
+    were added, how many refused, and the refused ones the caller may be told of."""
     stage = _stage(campaign, stage_id, "stage_id")
     await queries.classify_candidates(uow.session, principal, campaign.id, source)
     await queries.insert_candidates(
         uow.session, campaign.id, stage.id, status, uow.actor, uow.actor_name
     )
-    count, batches, refused = await queries.candidate_outcomes(uow.session, MAX_ADDED)
+    count, batches, refusals, refused = await queries.candidate_outcomes(
+        uow.session, principal, MAX_ADDED
+    )
     uow.stage(*publishing.batches_added(uow.outbox, campaign, stage.id, status, batches, uow.actor))
-    return count, refused
+    return count, refusals, refused
 
 
 async def _insert(uow: UnitOfWork, campaign: Campaign, added: list[Participant]) -> None:
@@ -305,7 +307,7 @@ async def refusals(
 ) -> list[Refused]:
     async with runtime.sessions() as session:
         await campaigns.visible_campaign(session, principal, campaign_id)
-        return await queries.refused(session, campaign_id, limit)
+        return await queries.refused(session, principal, campaign_id, limit)
 
 
 def _next(
