@@ -17,7 +17,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from clientele_directory.imports import queries
 from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.db import async_url
 from clientele_testkit.infra import Infrastructure
 from clientele_testkit.processes import ServiceProcess
 from directory_testkit import (
@@ -30,6 +32,7 @@ from directory_testkit import (
     wait_for_import,
 )
 from openpyxl import Workbook, load_workbook
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 pytestmark = pytest.mark.integration
 MAX_ROWS = 400
@@ -495,3 +498,47 @@ async def test_jobs_finished_more_than_the_kept_days_ago_are_removed(
     finally:
         await holder.close()
         await conn.close()
+
+
+async def test_a_lease_renewal_tells_a_job_its_child_finished_from_one_taken_over(
+    directory: ServiceProcess, infra: Infrastructure
+) -> None:
+    """The heartbeat stops the child for a cancel or a job another process took over, but
+    lets a child that finished its job exit by itself (no "taken over" then)."""
+    job_id, owner = uuid.uuid4(), f"process-{uuid.uuid4()}"
+    engine = create_async_engine(async_url(infra.test_database_url("directory")))
+    sessions = async_sessionmaker(engine)
+    try:
+        async with sessions() as session, session.begin():
+            await queries.insert_job(
+                session,
+                {
+                    "id": job_id,
+                    "state": "running",
+                    "mode": "valid_rows",
+                    "filename": "o.csv",
+                    "directions": ["north"],
+                    "overrides": {},
+                    "principal": {"subject": "someone"},
+                    "created_by": "someone",
+                    "file_bytes": 0,
+                    "owner": owner,
+                },
+            )
+
+        async def renew() -> str:
+            async with sessions() as session, session.begin():
+                return await queries.renew(session, job_id, owner, 5)
+
+        assert await renew() == "kept"
+        async with sessions() as session, session.begin():
+            await queries.set_job(session, job_id, None, cancel_requested=True)
+        assert await renew() == "cancel"
+        async with sessions() as session, session.begin():
+            await queries.set_job(session, job_id, None, owner="another-process")
+        assert await renew() == "lost"
+        async with sessions() as session, session.begin():
+            await queries.finish_job(session, job_id, None, state="succeeded")
+        assert await renew() == "ended"
+    finally:
+        await engine.dispose()

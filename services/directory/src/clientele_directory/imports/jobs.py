@@ -251,12 +251,14 @@ class JobRunner:
             await asyncio.sleep(self.lease / 3)
             try:
                 async with self.runtime.sessions() as session, session.begin():
-                    cancel = await queries.renew(session, job_id, self.owner, self.lease)
+                    lease = await queries.renew(session, job_id, self.owner, self.lease)
             except Exception:  # a database blip: the next beat tries again within the lease
                 log.warning("import job's lease not renewed", job=str(job_id))
                 continue
-            if cancel is None or cancel:
-                stop["why"] = "cancel" if cancel else "lease"
+            if lease == "ended":  # the child finished the job and is exiting
+                return
+            if lease != "kept":
+                stop["why"] = "cancel" if lease == "cancel" else "lease"
                 await child.stop()
                 return
 

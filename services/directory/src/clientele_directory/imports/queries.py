@@ -306,15 +306,22 @@ async def claim(session: AsyncSession, owner: str, lease: float) -> Any:
     return (await session.execute(_CLAIM, {"owner": owner, "lease": lease})).first()
 
 
-async def renew(session: AsyncSession, job_id: uuid.UUID, owner: str, lease: float) -> bool | None:
-    """Extend the lease; whether a cancel was asked (None: the lease is someone else's)."""
-    found: bool | None = await session.scalar(
+async def renew(session: AsyncSession, job_id: uuid.UUID, owner: str, lease: float) -> str:
+    """Extend the lease of ``owner``'s job: ``kept``, ``cancel`` (kept, and a cancel was
+    asked), ``ended`` (the job is finished: its child ended it) or ``lost`` (another process
+    holds it now)."""
+    cancel: bool | None = await session.scalar(
         update(import_jobs)
         .where(import_jobs.c.id == job_id, import_jobs.c.owner == owner)
         .values(lease_until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, lease))
         .returning(import_jobs.c.cancel_requested)
     )
-    return found
+    if cancel is not None:
+        return "cancel" if cancel else "kept"
+    running = await session.scalar(
+        select(import_jobs.c.finished_at.is_(None)).where(import_jobs.c.id == job_id)
+    )
+    return "lost" if running else "ended"
 
 
 async def set_job(
