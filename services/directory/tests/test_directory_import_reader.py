@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future
+from pathlib import Path
 
 import pytest
 from clientele_directory.imports.reader import (
@@ -47,6 +48,13 @@ def readers() -> Iterator[Readers]:
     pool = Readers(workers=1, gc_young_threshold=100_000)
     yield pool
     pool.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _own_temporary_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The import's copies go to a directory of this test's alone (other imports running on
+    the machine come and go in the shared one)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 def _leftovers() -> set[str]:
