@@ -24,10 +24,12 @@ from clientele_directory.organizations.rules import (
 )
 from clientele_directory.values import (
     _PLAIN_EMAIL,
+    _PLAIN_RU_PHONE,
     email_domains,
     normalize_domain,
     normalize_email,
     normalize_phone,
+    parsed_phone,
     validated_email,
 )
 from clientele_shared.http.concurrency import etag, versions_in_if_match
@@ -383,3 +385,46 @@ def test_the_plain_form_is_normalized_as_email_validator_does() -> None:
         assert got == expected, address
         taken += _PLAIN_EMAIL.fullmatch(address.strip()) is not None
     assert taken > 2_000  # the plain path was exercised, not only the fallback
+
+
+def _generated_phones(count: int, seed: int = 3166) -> list[str]:
+    """Numbers near the common Russian form's edges: +7, 8, 7 and none before them, 9 to 12
+    digits, leading zeros, any of spaces, brackets, hyphens, dots and slashes between digits,
+    extensions, letters."""
+    rng = random.Random(seed)
+    separators = ["", "", "", " ", "-", "(", ")", " (", ") ", "  ", "--", ".", "/", "   "]
+    phones = []
+    for _ in range(count):
+        common = rng.random() < 0.5  # half in the common form's shape, half around it
+        prefix = rng.choice(
+            ["+7", "8"] if common else ["+7", "8", "7", "", "+8", "+ 7", "+77", "007"]
+        )
+        digits = [
+            rng.choice("0123456789") for _ in range(10 if common else rng.choice([9, 10, 11]))
+        ]
+        if rng.random() < 0.6:  # mostly valid-looking: mobile or Moscow codes first
+            digits[:3] = list(rng.choice(["916", "495", "800", "812", "343", "700", "717"]))
+        between = separators[:9] if common else separators
+        text = prefix + "".join(rng.choice(between) + digit for digit in digits)
+        if rng.random() < 0.05:
+            text += rng.choice([" доб. 12", " ext 7", "#1", " x"])
+        phones.append(text)
+    return phones
+
+
+def test_the_common_russian_form_is_read_as_phonenumbers_reads_it() -> None:
+    """The fast path of ``normalize_phone`` decides exactly as phonenumbers' parser: the same
+    number and extension, or an error."""
+    taken = 0
+    for raw in _generated_phones(20_000):
+        try:
+            expected: tuple[str, str | None] | None = parsed_phone(raw)
+        except ValueError:
+            expected = None
+        try:
+            got: tuple[str, str | None] | None = normalize_phone(raw)
+        except ValueError:
+            got = None
+        assert got == expected, raw
+        taken += _PLAIN_RU_PHONE.fullmatch(raw) is not None
+    assert taken > 5_000  # the fast path was exercised, not only the parser
