@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from clientele_directory.state import OrganizationSnapshots
+from clientele_directory.tables import outbox as outbox_table
 from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.db import create_engine
+from clientele_shared.events.catalog import ORGANIZATIONS_STATE, REGISTRY
+from clientele_shared.events.outbox import Outbox
+from clientele_testkit.infra import Infrastructure
 from clientele_testkit.processes import ServiceProcess
 from directory_testkit import (
+    TopicTail,
     admin,
     fresh_direction,
     fresh_domain,
@@ -24,6 +31,7 @@ from directory_testkit import (
     sales,
 )
 from openpyxl import Workbook
+from sqlalchemy.ext.asyncio import AsyncSession
 
 pytestmark = pytest.mark.integration
 
@@ -212,3 +220,74 @@ async def test_one_organization_updated_twice_in_a_chunk_keeps_both_changes(
         ("updated", 3),
     ]
     assert audit[2]["changes"]["phones"]["old"][0]["number"] == "+74951112233"
+
+
+async def test_the_state_records_of_an_import_are_what_a_read_back_gives(
+    client: httpx.AsyncClient,
+    issuer: TokenIssuer,
+    infra: Infrastructure,
+    tail: Callable[[str], TopicTail],
+) -> None:
+    """The import builds the state records of what it wrote instead of reading them back
+    (ADR 61): each one equals the snapshot read from the database, the blocked flag and the
+    timestamps included, and the snapshots of one organization are numbered in order."""
+    north = fresh_direction()
+    me = sales(issuer, north)
+    mail = f"info@{fresh_domain()}"
+    existing = await client.post(
+        "/v1/organizations",
+        json={"legal_name": "Было", "inn": fresh_inn(), "emails": [mail], "directions": [north]},
+        headers=me,
+    )
+    assert existing.status_code == 201, existing.text
+    org = existing.json()
+    refused = fresh_inn()
+    entry = await client.post(
+        "/v1/unwanted",
+        json={"inn": refused, "reason": "Не платит", "decided_by": "Совет директоров"},
+        headers=admin(issuer),
+    )
+    assert entry.status_code == 201, entry.text
+    states = await tail(ORGANIZATIONS_STATE).start()
+    content = _xlsx(
+        [
+            ["Наименование", "ИНН", "E-mail", "Телефон", "Адрес"],
+            ["Стало", org["inn"], None, "+7 495 111-22-33", None],  # 2 chunk 1: an update
+            ["Новая", fresh_inn(), f"info@{fresh_domain()}", "8 (912) 555-01-02", "Москва"],
+            ["Нежеланная", refused, None, None, None],  # 4 chunk 2: created blocked
+            ["Стало", None, mail, "+7 495 111-22-44", None],  # 5: the update again
+            ["Третья", None, None, None, "г. Казань, ул. Баумана, д. 1"],  # 6 chunk 3
+        ]
+    )
+    response = await _import(client, me, content, "valid_rows", "o.xlsx")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["created"], body["updated"]) == (3, 2), body
+    listed = await client.get("/v1/organizations?limit=500", headers=me)
+    by_name = {item["legal_name"]: item["id"] for item in listed.json()}
+    ids = [by_name[name] for name in ("Стало", "Новая", "Нежеланная", "Третья")]
+    assert ids[0] == org["id"]
+    await states.wait_for(lambda e: e.aggregate_id == org["id"] and e.payload["version"] == 3)
+    published = {key: await states.events_of(key, 1) for key in ids[1:]}
+    published[org["id"]] = updates = [
+        e for e in states.seen if e.aggregate_id == org["id"] and e.payload["version"] > 1
+    ]
+    assert [e.payload["version"] for e in updates] == [2, 3]
+    assert updates[0].payload["revision"] < updates[1].payload["revision"]
+    assert published[ids[2]][0].payload["blocked"] is True
+
+    engine = create_engine(infra.test_database_url("directory"), pool_size=1)
+    try:
+        async with AsyncSession(engine) as session:
+            outbox = Outbox("directory", REGISTRY, outbox_table)
+            read_back = await OrganizationSnapshots(outbox)(session, ids)
+            await session.rollback()
+    finally:
+        await engine.dispose()
+    assert len(read_back) == len(ids)
+    for snapshot in read_back:
+        last = published[snapshot.aggregate_id][-1]
+        assert last.type == snapshot.type
+        assert last.directions == snapshot.directions
+        assert {**last.payload, "revision": 0} == {**snapshot.payload, "revision": 0}
+        assert last.payload["revision"] < snapshot.payload["revision"]

@@ -78,6 +78,17 @@ def next_revision() -> Any:
     return func.nextval(STATE_REVISIONS)
 
 
+async def next_revisions(session: AsyncSession, count: int) -> list[int]:
+    """``count`` revisions in one statement, in increasing order, for records the caller holds
+    locked (or created, invisible to others until its commit): see :func:`next_revision`."""
+    if count <= 0:
+        return []
+    taken = await session.scalars(
+        select(next_revision()).select_from(func.generate_series(1, count))
+    )
+    return sorted(taken)
+
+
 TOMBSTONE = "tombstone"
 """The outbox's event type of a tombstone (published with a null value)."""
 ORDER_HEADERS = ("state_version", "state_revision")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import IO, Any
 
 from clientele_shared.auth.access import may_write
@@ -28,6 +29,7 @@ from clientele_shared.observability import current_correlation_id
 from clientele_shared.runtime import ServiceRuntime
 from clientele_shared.service_layer import actor_of
 from fastapi import UploadFile
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.attributes.rules import (
@@ -72,6 +74,7 @@ from clientele_directory.organizations.rules import (
 )
 from clientele_directory.publishing import organization_created, organization_updated
 from clientele_directory.register import service as register
+from clientele_directory.state import written_organization_states
 from clientele_directory.tables import (
     audit_log,
     organizations,
@@ -137,6 +140,7 @@ class _Importer:
         self.lines: list[RowReport] = []
         self.pending: dict[uuid.UUID, _Update] = {}
         self.staff: Staff | None = None
+        self.now: datetime | None = None
         """The employees a row's responsible may name, read at the first row that names one."""
 
     @property
@@ -375,12 +379,13 @@ class _Importer:
         )
         await self.session.execute(queries.MERGE_PENDING)
         blocked = await queries.blocked_flags(self.session, [u.current.id for u in pending])
-        written = []
-        for u in pending:
-            org = u.patched.model_copy(update={"blocked": blocked[u.current.id]})
-            written.append((u, org))
         if self.discarding:
             return
+        now = await self._now()
+        written = [
+            (u, u.patched.model_copy(update={"blocked": blocked[u.current.id], "updated_at": now}))
+            for u in pending
+        ]
         await self._stage(
             self._audit_records(
                 [(org.id, "updated", org.version, u.changes) for u, org in written]
@@ -395,6 +400,7 @@ class _Importer:
                 )
                 for u, org in written
             ],
+            [org for _, org in written],
         )
         for u, org in written:
             if org.blocked != u.current.blocked:
@@ -459,7 +465,11 @@ class _Importer:
             self._finish(line)
         if records is None:
             return
-        await self._stage(*records.result())
+        now = await self._now()
+        await self._stage(
+            *records.result(),
+            [org.model_copy(update={"created_at": now, "updated_at": now}) for org in created],
+        )
         for org in created:
             if org.blocked:
                 async with legacy_work(self.session, self.runtime, self.principal) as uow:
@@ -528,14 +538,23 @@ class _Importer:
             [organization_created(self.runtime.outbox, org, self.actor) for org in created],
         )
 
-    async def _stage(self, audit: Copy, events: list[Envelope]) -> None:
-        """Write audit entries and events (a COPY each) and the state records of the
-        organizations (ADR 18); the relay is woken at the commit."""
+    async def _now(self) -> datetime:
+        """The transaction's ``now()``: what the organizations' timestamps were written as."""
+        if self.now is None:
+            self.now = await self.session.scalar(select(func.now()))
+            assert self.now is not None
+        return self.now
+
+    async def _stage(
+        self, audit: Copy, events: list[Envelope], written: list[Organization]
+    ) -> None:
+        """Write audit entries (a COPY), then the events and the state records of the
+        organizations as written (ADR 18, built without reading them back: ADR 61), one COPY;
+        the relay is woken at the commit."""
         outbox = self.runtime.outbox
         await audit.write(self.session)
-        if await Copy.of(outbox.table, outbox.rows(events)).write(self.session):
-            await outbox.stage_state(self.session, events)
-            await outbox.signal(self.session)
+        states = await written_organization_states(self.session, outbox, written)
+        await outbox.copy_with_state(self.session, events, states)
 
     def _finish(self, line: RowReport) -> None:
         if line.errors:
