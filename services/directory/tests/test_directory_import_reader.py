@@ -8,7 +8,9 @@ import asyncio
 import io
 import multiprocessing
 import os
+import pickle
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from clientele_directory.imports.reader import (
+    _FRAME,
+    FRAME_ROWS,
     ImportReadFailed,
     Readers,
     ReadPlan,
@@ -184,3 +188,35 @@ async def test_a_worker_that_answers_before_its_connection_is_accepted_is_read()
         while chunk := await reader.chunk():
             chunks.append(chunk)
     assert [row.number for chunk in chunks for row in chunk] == [2, 3, 4]
+
+
+def test_the_worker_sends_small_frames_and_the_import_gets_whole_chunks(readers: Readers) -> None:
+    """The worker parses and sends at most FRAME_ROWS rows at a time (its memory holds a frame,
+    not a chunk); the import still gets chunks of ``chunk_rows`` (ADR 66)."""
+    rows, chunk_rows = 2 * FRAME_ROWS + 60, FRAME_ROWS + 100
+    with tempfile.TemporaryDirectory() as directory:
+        path, address = os.path.join(directory, "rows.csv"), os.path.join(directory, "rows.sock")
+        with open(path, "wb") as copy:
+            copy.write(_csv(rows).getvalue())
+        frames: list[list[object]] = []
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+            server.bind(address)
+            server.listen(1)
+            worker = readers.submit(path, address, _plan(chunk_rows=chunk_rows))
+            connection, _ = server.accept()
+            with connection, connection.makefile("rb") as stream:
+                while header := stream.read(_FRAME.size):
+                    item = pickle.loads(stream.read(_FRAME.unpack(header)[0]))  # noqa: S301
+                    if isinstance(item, list):
+                        frames.append(item)
+            worker.result(timeout=60)
+    assert [len(frame) for frame in frames] == [FRAME_ROWS, FRAME_ROWS, 60]
+
+    async def chunks() -> list[int]:
+        sizes = []
+        async with RowReader(readers, _csv(rows), _plan(chunk_rows=chunk_rows)) as reader:
+            while chunk := await reader.chunk():
+                sizes.append(len(chunk))
+        return sizes
+
+    assert asyncio.run(chunks()) == [chunk_rows, rows - chunk_rows]

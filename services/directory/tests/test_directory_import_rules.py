@@ -176,6 +176,24 @@ def test_a_row_repeating_an_earlier_rows_inn_email_or_phone_is_a_duplicate_in_th
     assert keys.check(_row(7, inn="7736050003", phone="8 (495) 1234567")) is not None
 
 
+def test_a_contact_shared_by_several_companies_names_the_row_of_the_same_company() -> None:
+    """A key given by rows of three INNs keeps each (ADR 66 keeps one row number per key and
+    a list only when companies share it); a repetition names its own company's row."""
+    keys = FileKeys()
+    inns = ["7707083893", "500100732259", "7736050003"]
+    for row, inn in enumerate(inns, start=2):
+        assert keys.check(_row(row, inn=inn, phone="+7 495 123-45-67")) is None
+    for row, inn in enumerate(inns, start=2):
+        again = keys.check(_row(row + 10, inn=inn, email=f"{row}@x.ru", phone="84951234567"))
+        assert again is not None
+        assert (again.field, again.message) == ("inn", f"the same inn as row {row}")
+    # a row without an INN repeats the first row that gave the phone
+    bare = keys.check(_row(20, phone="+7 (495) 123 45 67"))
+    assert bare is not None
+    assert (bare.field, bare.message) == ("phone", "the same phone as row 2")
+    assert keys.check(_row(21, inn="7710140679", phone="+7 495 765-43-21")) is None
+
+
 def test_existing_organizations_match_by_inn_then_email_then_phone() -> None:
     by_inn = _org(inn="7707083893")
     by_mail = _org(emails=["info@x.ru"])

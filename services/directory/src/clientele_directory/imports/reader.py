@@ -7,8 +7,10 @@ of the process running the import (`IMPORT_READERS` of them, started on first us
 an import job's child process: they end with the job (ADR 62). A worker reads a temporary
 copy of the upload and streams the parsed rows, a chunk at a time, to a unix socket the import
 listens on: the socket's buffers are all it gets ahead, so memory holds a few chunks, never the
-file's rows. The end of the stream ends the rows; the pool's future says whether the file was
-read to the end or why not (TabularError).
+file's rows. The worker sends frames of at most ``FRAME_ROWS`` rows, which the import gathers
+into its chunks of ``chunk_rows``: what a worker holds at once (the frame being parsed and its
+pickle) is a tenth of a chunk, and its peak 35 MB lower (ADR 66). The end of the stream ends the
+rows; the pool's future says whether the file was read to the end or why not (TabularError).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from clientele_shared.memory import tune_garbage_collector
@@ -43,7 +45,9 @@ from clientele_directory.imports.rules import ParsedRow, is_blank, parse_row
 from clientele_directory.tabular import Table, TabularError, last_row, open_table, sheet_count
 
 _FRAME = struct.Struct("!Q")
-"""A chunk on the socket: its pickle's length, then the pickle."""
+"""A frame on the socket: its pickle's length, then the pickle."""
+FRAME_ROWS = 250
+"""Rows a worker parses and sends at a time (at most the plan's ``chunk_rows``)."""
 
 
 @dataclass(frozen=True)
@@ -188,10 +192,11 @@ def _stream(path: str, address: str, plan: ReadPlan) -> None:
             data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
             connection.sendall(_FRAME.pack(len(data)) + data)
 
+        framed = replace(plan, chunk_rows=min(plan.chunk_rows, FRAME_ROWS))
         try:
             with open(path, "rb") as file:
-                for chunk in (plan.rows or parsed_chunks)(file, plan, send):
-                    send(chunk)
+                for frame in (plan.rows or parsed_chunks)(file, framed, send):
+                    send(frame)
         except (BrokenPipeError, ConnectionResetError):
             return
 
@@ -271,6 +276,8 @@ class RowReader:
         self.writer: asyncio.StreamWriter | None = None
         self.opening: Opening | None = None
         """The header and row count, known once entered."""
+        self.rest: list[ParsedRow] = []
+        """Rows of the last frame beyond the chunk returned: the next chunk's first."""
 
     def _copy(self, directory: str) -> str:
         path = os.path.join(directory, "upload")
@@ -335,9 +342,16 @@ class RowReader:
         return pickle.loads(data)  # noqa: S301
 
     async def chunk(self) -> list[ParsedRow]:
-        """The next chunk of parsed rows (empty at the end); TabularError from the worker."""
-        rows = await self._frame()
-        return rows if isinstance(rows, list) else []
+        """The next chunk of parsed rows, up to ``chunk_rows`` of them gathered from the worker's
+        frames (empty at the end); TabularError from the worker."""
+        rows, self.rest = self.rest, []
+        while len(rows) < self.plan.chunk_rows:
+            frame = await self._frame()
+            if not isinstance(frame, list):
+                break
+            rows += frame
+        rows, self.rest = rows[: self.plan.chunk_rows], rows[self.plan.chunk_rows :]
+        return rows
 
     async def _outcome(self) -> None:
         """Wait for the worker's answer: TabularError, ImportReadFailed, or nothing."""

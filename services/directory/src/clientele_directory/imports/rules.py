@@ -418,9 +418,19 @@ def _other_company(inn: str | None, other: str | None) -> bool:
 class FileKeys:
     """The INNs, e-mails and phones the earlier rows of a file gave, so that a row repeating one
     is reported as ``duplicate_in_file`` wherever in the file it is. An e-mail or phone repeated
-    by a row of another INN is not a repetition (the same rule as for existing organizations)."""
+    by a row of another INN is not a repetition (the same rule as for existing organizations).
 
-    seen: dict[str, list[tuple[int, str | None]]] = dataclasses.field(default_factory=dict)
+    Held for the whole file (100,000 rows: 300,000 keys), so kept compact (ADR 66): per kind,
+    each key maps to the number of the row that gave it (several numbers when rows of other
+    companies gave it too), and each such row's INN is kept once, not once per key."""
+
+    seen: dict[str, dict[str, int | list[int]]] = dataclasses.field(default_factory=dict)
+    inns: dict[int, str | None] = dataclasses.field(default_factory=dict)
+    """The INN of each row that gave a key, by row number."""
+
+    def _rows(self, kind: str, key: str) -> list[int]:
+        found = self.seen.get(kind, {}).get(key)
+        return [] if found is None else [found] if isinstance(found, int) else found
 
     def check(self, parsed: ParsedRow) -> RowProblem | None:
         """The problem when the row repeats an earlier row; the row's keys are kept either way."""
@@ -432,17 +442,31 @@ class FileKeys:
         ]
         problem = None
         for kind, key in keys:
-            earlier = self.seen.get(f"{kind}:{key}", [])
-            match = next((row for row, inn in earlier if not _other_company(parsed.inn, inn)), None)
+            match = next(
+                (
+                    row
+                    for row in self._rows(kind, key)
+                    if not _other_company(parsed.inn, self.inns[row])
+                ),
+                None,
+            )
             if match is not None:
                 problem = RowProblem(
                     field=kind, message=f"the same {kind} as row {match}", kind="duplicate_in_file"
                 )
                 break
         for kind, key in keys:
-            earlier = self.seen.setdefault(f"{kind}:{key}", [])
-            if not any(inn == parsed.inn for _, inn in earlier):
-                earlier.append((parsed.number, parsed.inn))
+            earlier = self._rows(kind, key)
+            if any(self.inns[row] == parsed.inn for row in earlier):
+                continue
+            self.inns[parsed.number] = parsed.inn
+            table = self.seen.setdefault(kind, {})
+            if not earlier:
+                table[key] = parsed.number
+            elif len(earlier) == 1:
+                table[key] = [*earlier, parsed.number]
+            else:
+                earlier.append(parsed.number)
         return problem
 
 
