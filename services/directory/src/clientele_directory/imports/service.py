@@ -15,9 +15,10 @@ whichever chunk they were in.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from clientele_shared.auth.access import may_write
 from clientele_shared.auth.principal import Principal
@@ -569,51 +570,46 @@ class _Rollback(Exception):
     pass
 
 
-async def run_import(
+class ChunkImporter(Protocol):
+    """Matches and writes one kind of record a chunk of rows at a time, in the import's
+    transaction (organizations' ``_Importer``, persons' ``_PersonImporter``)."""
+
+    bad: int
+    """The rows refused so far."""
+
+    async def chunk(self, rows: list[Any]) -> None: ...
+
+
+Start = Callable[[AsyncSession, ImportReport], Awaitable[tuple[ChunkImporter, dict[str, Any]]]]
+"""Makes an import's importer in its transaction, with the ReadPlan fields of its kind."""
+
+
+async def run_chunks(
     runtime: ServiceRuntime,
-    principal: Principal,
     file: IO[bytes],
-    filename: str | None,
+    plan: ReadPlan,
+    start: Start,
     *,
     mode: ImportMode,
-    overrides: dict[str, str | None],
-    directions: list[str],
-    max_rows: int,
-    too_many: str,
-    on_chunk: ChunkDone,
-    on_open: Opened | None = None,
-    before_commit: Committing | None = None,
-    report: ImportReport | None = None,
-    replace_lists: bool = False,
+    on_open: Opened | None,
+    before_commit: Committing | None,
+    report: ImportReport | None,
 ) -> ImportReport:
-    """Run one import in one transaction (committed unless a dry run or rejected); the counts.
-    Writing imports run one at a time (IMPORT_LOCK, taken before the first row is matched).
+    """Run one import of any kind in one transaction (committed unless a dry run or
+    rejected); the counts. Writing imports run one at a time (IMPORT_LOCK, taken before the
+    first row is matched). The file is read by a reader process, the next chunk while the
+    importer writes the current one.
 
     Raises TabularError for a file that cannot be read (even half-way: nothing is written) and
     ImportRejected for an all-or-nothing import with bad rows.
     """
     report = report or ImportReport(mode=mode)
-    importer: _Importer | None = None
+    importer: ChunkImporter | None = None
     try:
         async with runtime.sessions() as session, session.begin():
-            await session.execute(
-                queries.IMPORT_SETTINGS, {"similarity": str(queries.NAME_SIMILARITY)}
-            )
-            definitions = await definitions_for(session, EntityKind.ORGANIZATION)
-            labels = {k: d.label for k, d in definitions.items() if not d.archived}
-            importer = _Importer(session, runtime, principal, definitions, report, on_chunk)
-            importer.replace_lists = replace_lists
+            importer, fields = await start(session, report)
+            plan = dataclasses.replace(plan, **fields)
             settings = runtime.settings
-            plan = ReadPlan(
-                filename=filename,
-                overrides=overrides,
-                labels=labels,
-                archived={k: d.label for k, d in definitions.items() if d.archived},
-                directions=directions,
-                max_rows=max_rows,
-                too_many=too_many,
-                chunk_rows=int(getattr(settings, "import_chunk_rows", 2500)),
-            )
             pool = readers(int(getattr(settings, "import_readers", 2)), settings.gc_young_threshold)
             async with RowReader(pool, file, plan) as reader:
                 assert reader.opening is not None
@@ -639,6 +635,64 @@ async def run_import(
             assert importer is not None
             raise ImportRejected(importer.bad, report) from None
     return report
+
+
+def read_plan(runtime: ServiceRuntime, **fields: Any) -> ReadPlan:
+    """An import's ReadPlan, its chunk size the service's."""
+    return ReadPlan(
+        chunk_rows=int(getattr(runtime.settings, "import_chunk_rows", 2500)), labels={}, **fields
+    )
+
+
+async def run_import(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    file: IO[bytes],
+    filename: str | None,
+    *,
+    mode: ImportMode,
+    overrides: dict[str, str | None],
+    directions: list[str],
+    max_rows: int,
+    too_many: str,
+    on_chunk: ChunkDone,
+    on_open: Opened | None = None,
+    before_commit: Committing | None = None,
+    report: ImportReport | None = None,
+    replace_lists: bool = False,
+) -> ImportReport:
+    """Run one import of organizations (:func:`run_chunks`)."""
+
+    async def start(
+        session: AsyncSession, report: ImportReport
+    ) -> tuple[_Importer, dict[str, Any]]:
+        await session.execute(queries.IMPORT_SETTINGS, {"similarity": str(queries.NAME_SIMILARITY)})
+        definitions = await definitions_for(session, EntityKind.ORGANIZATION)
+        importer = _Importer(session, runtime, principal, definitions, report, on_chunk)
+        importer.replace_lists = replace_lists
+        return importer, {
+            "labels": {k: d.label for k, d in definitions.items() if not d.archived},
+            "archived": {k: d.label for k, d in definitions.items() if d.archived},
+        }
+
+    plan = read_plan(
+        runtime,
+        filename=filename,
+        overrides=overrides,
+        directions=directions,
+        max_rows=max_rows,
+        too_many=too_many,
+    )
+    return await run_chunks(
+        runtime,
+        file,
+        plan,
+        start,
+        mode=mode,
+        on_open=on_open,
+        before_commit=before_commit,
+        report=report,
+    )
 
 
 # --- jobs (ADR 41) ----------------------------------------------------------------------------
