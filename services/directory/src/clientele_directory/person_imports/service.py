@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from clientele_shared.auth.access import may_write
 from clientele_shared.auth.principal import Principal
@@ -32,13 +32,7 @@ from clientele_directory.imports.rules import (
     RowProblem,
     RowReport,
 )
-from clientele_directory.imports.service import (
-    ChunkDone,
-    Committing,
-    Opened,
-    read_plan,
-    run_chunks,
-)
+from clientele_directory.imports.service import ChunkDone, Start, import_runner
 from clientele_directory.person_imports import queries
 from clientele_directory.person_imports.reading import person_chunks
 from clientele_directory.person_imports.rules import (
@@ -338,48 +332,20 @@ def _problems_of(exc: ProblemError) -> list[RowProblem]:
     return [RowProblem(message=exc.detail or exc.title, kind=exc.kind)]
 
 
-async def run_persons_import(
-    runtime: ServiceRuntime,
-    principal: Principal,
-    file: IO[bytes],
-    filename: str | None,
-    *,
-    mode: ImportMode,
-    overrides: dict[str, str | None],
-    directions: list[str],
-    max_rows: int,
-    too_many: str,
-    on_chunk: ChunkDone,
-    on_open: Opened | None = None,
-    before_commit: Committing | None = None,
-    report: ImportReport | None = None,
-    replace_lists: bool = False,
-) -> ImportReport:
-    """Run one import of persons (``imports.service.run_chunks``), with the arguments of
-    ``run_import``; a person's phones and e-mails are always merged (ADR 63)."""
-    del replace_lists
+def _persons(
+    runtime: ServiceRuntime, principal: Principal, on_chunk: ChunkDone, replace_lists: bool
+) -> Start:
+    """A person's phones and e-mails are always merged (ADR 63): ``replace_lists`` is unused."""
 
     async def start(
         session: AsyncSession, report: ImportReport
     ) -> tuple[_PersonImporter, dict[str, Any]]:
-        return _PersonImporter(session, runtime, principal, report, on_chunk), {}
+        return _PersonImporter(session, runtime, principal, report, on_chunk), {
+            "rows": person_chunks
+        }
 
-    plan = read_plan(
-        runtime,
-        filename=filename,
-        overrides=overrides,
-        directions=directions,
-        max_rows=max_rows,
-        too_many=too_many,
-        rows=person_chunks,
-    )
-    return await run_chunks(
-        runtime,
-        file,
-        plan,
-        start,
-        mode=mode,
-        on_open=on_open,
-        before_commit=before_commit,
-        report=report,
-    )
+    return start
+
+
+run_persons_import = import_runner(_persons)
+"""Run one import of persons (the arguments of ``imports.service.run_import``)."""
