@@ -18,6 +18,7 @@ MODULES = [
     "directory",
     "directory_import",
     "directory_import_memory",
+    "directory_person_import",
     "pipeline",
     "campaigns",
     "mailings",

@@ -12,7 +12,7 @@ import io
 import pytest
 from clientele_directory import charsets
 from clientele_directory.tabular import TabularError, last_row, open_table, read_rows
-from import_generator import generate
+from clientele_testkit.import_generator import generate
 
 
 def _csv(rows: list[list[str | None]]) -> str:

@@ -22,7 +22,7 @@ from clientele_directory.imports.rules import (
     RowReport,
     parse_row,
 )
-from import_generator import generate
+from clientele_testkit.import_generator import generate
 
 MAPPING = {0: "legal_name", 1: "inn", 2: "phones", 3: "kpp", 4: "ogrn"}
 

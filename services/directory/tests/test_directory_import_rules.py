@@ -28,7 +28,7 @@ from clientele_directory.imports.rules import (
     split_labels,
 )
 from clientele_directory.organizations.rules import Organization
-from import_generator import generate
+from clientele_testkit.import_generator import generate
 
 
 def test_headers_are_read_in_russian_and_english() -> None:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import PERSONS
+from clientele_testkit.import_generator import AMOCRM_CONTACTS, BITRIX24_CONTACTS, generate_persons
 from clientele_testkit.processes import ServiceProcess
 from directory_testkit import (
     TopicTail,
@@ -25,7 +26,6 @@ from directory_testkit import (
     sales,
     wait_for_import,
 )
-from import_generator import AMOCRM_CONTACTS, BITRIX24_CONTACTS, generate_persons
 from openpyxl import Workbook, load_workbook
 
 pytestmark = pytest.mark.integration

@@ -26,7 +26,7 @@ from clientele_directory.person_imports.rules import (
 from clientele_directory.person_imports.service import person_patch
 from clientele_directory.persons.rules import Consent, Person
 from clientele_directory.tabular import TabularError
-from import_generator import AMOCRM_CONTACTS, BITRIX24_CONTACTS, generate_persons
+from clientele_testkit.import_generator import AMOCRM_CONTACTS, BITRIX24_CONTACTS, generate_persons
 from openpyxl import Workbook
 
 
@@ -190,6 +190,30 @@ def test_matching_by_email_then_phone_and_ambiguity() -> None:
     # both have e-mails, and they differ: two people sharing a phone
     assert match("+7 495 111-22-33", "other@x.example") == (None, None, None)
     assert match("+7 495 222-33-44", None) == (None, None, "ambiguous")
+
+
+def test_a_person_as_an_earlier_row_left_him_is_what_later_rows_match() -> None:
+    mapping, _ = map_person_headers(["Фамилия", "Телефон", "Email"])
+    boris, clara = uuid.uuid4(), uuid.uuid4()
+    known = KnownPersons(
+        [
+            KnownPerson(boris, frozenset(), frozenset({"+74952223344"})),
+            KnownPerson(clara, frozenset({"clara@x.example"}), frozenset()),
+        ]
+    )
+
+    def match(phone: str | None, email: str | None) -> object:
+        return known.match(parse_person_row(2, mapping, ["Икс", phone, email], ["n"]))[0]
+
+    assert match("+7 495 222-33-44", "vera@x.example") == boris
+    # an earlier row gave Boris an e-mail: a colleague on his phone is no longer him
+    known.put(KnownPerson(boris, frozenset({"boris@x.example"}), frozenset({"+74952223344"})))
+    assert match("+7 495 222-33-44", "vera@x.example") is None
+    assert match(None, "boris@x.example") == boris
+    # Clara's e-mail moved away from her: nobody has it now
+    known.put(KnownPerson(clara, frozenset({"c@x.example"}), frozenset({"+74953334455"})))
+    assert match(None, "clara@x.example") is None
+    assert match("+7 495 333-44-55", None) == clara
 
 
 def test_an_organization_is_linked_only_when_exactly_one_is_named() -> None:

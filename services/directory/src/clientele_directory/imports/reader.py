@@ -141,16 +141,44 @@ def _locate(file: IO[bytes], plan: ReadPlan) -> tuple[Table, Header, list[list[s
 def parsed_chunks(
     file: IO[bytes], plan: ReadPlan, opened: Callable[[Opening], None] | None = None
 ) -> Iterator[list[ParsedRow]]:
-    """The file's data rows checked, ``plan.chunk_rows`` at a time; TabularError for a file
-    that cannot be read, has no usable header or has too many rows. The header is looked for
-    in the first rows of each sheet (headers.find_header); the rows are counted before any
-    data row is read (blank rows and the numbers an .xlsx gives its rows count), then
-    ``opened`` is told the header, the count and where the header was read."""
+    """The file's organizations checked, ``plan.chunk_rows`` at a time (:func:`read_chunks`);
+    the header is looked for in the first rows of each sheet (headers.find_header)."""
     table, header, first = _locate(file, plan)
     mapping, problems = map_headers(header.names, plan.labels, plan.overrides)
     if problems:
         raise TabularError("; ".join(problems))
-    start = header.row + header.rows  # the first data row's number
+    found = Located(table, header.names, header.row, header.rows, first)
+    yield from read_chunks(
+        file, plan, found, lambda n, row: parse_row(n, mapping, row, plan.directions), opened
+    )
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a file's records are: the sheet, its header, the header's first row and its
+    number of rows, and the rows read to find it."""
+
+    table: Table
+    names: list[str | None]
+    row: int
+    rows: int
+    first: list[list[str | None]]
+
+
+def read_chunks(
+    file: IO[bytes],
+    plan: ReadPlan,
+    found: Located,
+    parse: Callable[[int, list[str | None]], Any],
+    opened: Callable[[Opening], None] | None = None,
+) -> Iterator[list[Any]]:
+    """The data rows below a header, each parsed (``parse(number, cells)``, the cells kept on
+    it), ``plan.chunk_rows`` at a time; TabularError for a file that cannot be read or has too
+    many rows. The rows are counted before any data row is read (blank rows and the numbers an
+    .xlsx gives its rows count), then ``opened`` is told the header, the count and where the
+    header was read."""
+    table = found.table
+    start = found.row + found.rows  # the first data row's number
     position = file.tell()
     file.seek(0)
     total = max(last_row(file, plan.filename, table.index) - start + 1, 0)
@@ -158,20 +186,20 @@ def parsed_chunks(
     if total > plan.max_rows:
         raise TabularError(f"{plan.too_many} (the file has {total:,} rows)")
     if opened is not None:
-        source: dict[str, Any] = {"header_row": header.row, "header_rows": header.rows}
+        source: dict[str, Any] = {"header_row": found.row, "header_rows": found.rows}
         if table.sheet is not None:
             source["sheet"] = table.sheet
         if table.encoding is not None:
             source["encoding"] = table.encoding
-        opened(Opening(header.names, total, source))
-    rows = itertools.chain(first[start - 1 :], table.rows)
-    chunk: list[ParsedRow] = []
+        opened(Opening(found.names, total, source))
+    rows = itertools.chain(found.first[start - 1 :], table.rows)
+    chunk: list[Any] = []
     for number, row in enumerate(rows, start=start):
         if number >= start + plan.max_rows:
             raise TabularError(plan.too_many)
         if is_blank(row):
             continue
-        parsed = parse_row(number, mapping, row, plan.directions)
+        parsed = parse(number, row)
         parsed.cells = row
         chunk.append(parsed)
         if len(chunk) >= plan.chunk_rows:

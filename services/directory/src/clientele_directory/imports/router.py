@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from clientele_shared.auth.dependencies import CurrentPrincipal, Writer
@@ -36,13 +37,16 @@ def _language(
 Language = Annotated[str, Depends(_language)]
 
 
-@router.post("/import", status_code=status.HTTP_202_ACCEPTED)
-async def import_organizations(
-    file: UploadFile,
-    principal: Writer,
-    runtime: CurrentRuntime,
-    request: Request,
-    response: Response,
+@dataclass(frozen=True)
+class ImportForm:
+    """The form fields every import takes besides its file."""
+
+    mode: ImportMode
+    mapping: str | None
+    directions: str | None
+
+
+def _import_form(
     mode: Annotated[ImportMode, Form(description="dry_run, all_or_nothing or valid_rows")] = (
         ImportMode.DRY_RUN
     ),
@@ -52,8 +56,26 @@ async def import_organizations(
     ] = None,
     directions: Annotated[
         str | None,
-        Form(description="comma-separated directions of rows that name none (default: yours)"),
+        Form(
+            description="comma-separated directions of new records whose row names none"
+            " (default: yours)"
+        ),
     ] = None,
+) -> ImportForm:
+    return ImportForm(mode, mapping, directions)
+
+
+ImportFields = Annotated[ImportForm, Depends(_import_form)]
+
+
+@router.post("/import", status_code=status.HTTP_202_ACCEPTED)
+async def import_organizations(
+    file: UploadFile,
+    principal: Writer,
+    runtime: CurrentRuntime,
+    request: Request,
+    response: Response,
+    form: ImportFields,
     lists: Annotated[
         ListUpdate,
         Form(
@@ -78,9 +100,9 @@ async def import_organizations(
         runtime,
         principal,
         file,
-        mode=mode,
-        mapping=mapping,
-        directions=directions,
+        mode=form.mode,
+        mapping=form.mapping,
+        directions=form.directions,
         replace_lists=lists is ListUpdate.REPLACE,
     )
     runner: JobRunner | None = getattr(request.app.state, RUNNER_STATE_KEY, None)

@@ -18,7 +18,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from clientele_shared.auth.access import may_write
 from clientele_shared.auth.principal import Principal
@@ -588,76 +588,119 @@ class _Rollback(Exception):
     pass
 
 
-async def run_import(
-    runtime: ServiceRuntime,
-    principal: Principal,
-    file: IO[bytes],
-    filename: str | None,
-    *,
-    mode: ImportMode,
-    overrides: dict[str, str | None],
-    directions: list[str],
-    max_rows: int,
-    too_many: str,
-    on_chunk: ChunkDone,
-    on_open: Opened | None = None,
-    before_commit: Committing | None = None,
-    report: ImportReport | None = None,
-    replace_lists: bool = False,
-) -> ImportReport:
-    """Run one import in one transaction (committed unless a dry run or rejected); the counts.
-    Writing imports run one at a time (IMPORT_LOCK, taken before the first row is matched).
+class ChunkImporter(Protocol):
+    """Matches and writes one kind of record a chunk of rows at a time, in the import's
+    transaction (organizations' ``_Importer``, persons' ``_PersonImporter``)."""
 
-    Raises TabularError for a file that cannot be read (even half-way: nothing is written) and
-    ImportRejected for an all-or-nothing import with bad rows.
-    """
-    report = report or ImportReport(mode=mode)
-    importer: _Importer | None = None
-    try:
-        async with runtime.sessions() as session, session.begin():
-            await session.execute(
-                queries.IMPORT_SETTINGS, {"similarity": str(queries.NAME_SIMILARITY)}
-            )
-            definitions = await definitions_for(session, EntityKind.ORGANIZATION)
-            labels = {k: d.label for k, d in definitions.items() if not d.archived}
-            importer = _Importer(session, runtime, principal, definitions, report, on_chunk)
-            importer.replace_lists = replace_lists
-            settings = runtime.settings
-            plan = ReadPlan(
-                filename=filename,
-                overrides=overrides,
-                labels=labels,
-                archived={k: d.label for k, d in definitions.items() if d.archived},
-                directions=directions,
-                max_rows=max_rows,
-                too_many=too_many,
-                chunk_rows=int(getattr(settings, "import_chunk_rows", 2500)),
-            )
-            pool = readers(int(getattr(settings, "import_readers", 2)), settings.gc_young_threshold)
-            async with RowReader(pool, file, plan) as reader:
-                assert reader.opening is not None
-                if on_open is not None:
-                    await on_open(reader.opening)
-                if mode is not ImportMode.DRY_RUN:
-                    await session.execute(queries.IMPORT_LOCK)
-                # the next chunk is received while the current one is written
-                following = asyncio.ensure_future(reader.chunk())
-                try:
-                    while rows := await following:
-                        following = asyncio.ensure_future(reader.chunk())
-                        await importer.chunk(rows)
-                finally:
-                    if not following.cancel() and not following.cancelled():
-                        following.exception()  # retrieved: the first error is the one raised
-            if mode is ImportMode.DRY_RUN or (mode is ImportMode.ALL_OR_NOTHING and importer.bad):
-                raise _Rollback
-            if before_commit is not None:
-                await before_commit(session, report)
-    except _Rollback:
-        if mode is ImportMode.ALL_OR_NOTHING:
-            assert importer is not None
-            raise ImportRejected(importer.bad, report) from None
-    return report
+    bad: int
+    """The rows refused so far."""
+
+    async def chunk(self, rows: list[Any]) -> None: ...
+
+
+Start = Callable[[AsyncSession, ImportReport], Awaitable[tuple[ChunkImporter, dict[str, Any]]]]
+"""Makes an import's importer in its transaction, with the ReadPlan fields of its kind."""
+StartOf = Callable[[ServiceRuntime, Principal, ChunkDone, bool], Start]
+"""An import kind's Start, given the runtime, the principal, ``on_chunk`` and ``replace_lists``."""
+RunImport = Callable[..., Awaitable[ImportReport]]
+
+
+def import_runner(start_of: StartOf) -> RunImport:
+    """The function running one import of a kind (``run_import``, ``run_persons_import``)."""
+
+    async def run(
+        runtime: ServiceRuntime,
+        principal: Principal,
+        file: IO[bytes],
+        filename: str | None,
+        *,
+        mode: ImportMode,
+        overrides: dict[str, str | None],
+        directions: list[str],
+        max_rows: int,
+        too_many: str,
+        on_chunk: ChunkDone,
+        on_open: Opened | None = None,
+        before_commit: Committing | None = None,
+        report: ImportReport | None = None,
+        replace_lists: bool = False,
+    ) -> ImportReport:
+        """Run one import in one transaction (committed unless a dry run or rejected); the
+        counts. Writing imports run one at a time (IMPORT_LOCK, taken before the first row is
+        matched). A reader process reads the file, the next chunk while the current one is
+        written.
+
+        Raises TabularError for a file that cannot be read (even half-way: nothing is written)
+        and ImportRejected for an all-or-nothing import with bad rows.
+        """
+        report = report or ImportReport(mode=mode)
+        start = start_of(runtime, principal, on_chunk, replace_lists)
+        importer: ChunkImporter | None = None
+        settings = runtime.settings
+        try:
+            async with runtime.sessions() as session, session.begin():
+                importer, fields = await start(session, report)
+                plan = ReadPlan(
+                    filename=filename,
+                    overrides=overrides,
+                    directions=directions,
+                    max_rows=max_rows,
+                    too_many=too_many,
+                    chunk_rows=int(getattr(settings, "import_chunk_rows", 2500)),
+                    **{"labels": {}, **fields},
+                )
+                workers = int(getattr(settings, "import_readers", 2))
+                pool = readers(workers, settings.gc_young_threshold)
+                async with RowReader(pool, file, plan) as reader:
+                    assert reader.opening is not None
+                    if on_open is not None:
+                        await on_open(reader.opening)
+                    if mode is not ImportMode.DRY_RUN:
+                        await session.execute(queries.IMPORT_LOCK)
+                    # the next chunk is received while the current one is written
+                    following = asyncio.ensure_future(reader.chunk())
+                    try:
+                        while rows := await following:
+                            following = asyncio.ensure_future(reader.chunk())
+                            await importer.chunk(rows)
+                    finally:
+                        if not following.cancel() and not following.cancelled():
+                            following.exception()  # retrieved: the first error is raised
+                bad = importer.bad
+                if mode is ImportMode.DRY_RUN or (mode is ImportMode.ALL_OR_NOTHING and bad):
+                    raise _Rollback
+                if before_commit is not None:
+                    await before_commit(session, report)
+        except _Rollback:
+            if mode is ImportMode.ALL_OR_NOTHING:
+                assert importer is not None
+                raise ImportRejected(importer.bad, report) from None
+        return report
+
+    return run
+
+
+def _organizations(
+    runtime: ServiceRuntime, principal: Principal, on_chunk: ChunkDone, replace_lists: bool
+) -> Start:
+    async def start(
+        session: AsyncSession, report: ImportReport
+    ) -> tuple[_Importer, dict[str, Any]]:
+        similarity = {"similarity": str(queries.NAME_SIMILARITY)}
+        await session.execute(queries.IMPORT_SETTINGS, similarity)
+        definitions = await definitions_for(session, EntityKind.ORGANIZATION)
+        importer = _Importer(session, runtime, principal, definitions, report, on_chunk)
+        importer.replace_lists = replace_lists
+        return importer, {
+            "labels": {k: d.label for k, d in definitions.items() if not d.archived},
+            "archived": {k: d.label for k, d in definitions.items() if d.archived},
+        }
+
+    return start
+
+
+run_import = import_runner(_organizations)
+"""Run one import of organizations."""
 
 
 # --- jobs (ADR 41) ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ name, among those the caller sees."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from clientele_shared.auth.access import visible_to
@@ -10,7 +11,9 @@ from clientele_shared.auth.principal import Principal
 from sqlalchemy import ARRAY, Text, bindparam, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.person_imports.rules import KnownOrganization, KnownPerson
+from clientele_directory.person_imports.rules import KnownOrganization
+from clientele_directory.persons.queries import person_select, to_person
+from clientele_directory.persons.rules import Person
 from clientele_directory.tables import organizations, persons
 from clientele_directory.visibility import person_visible
 
@@ -29,9 +32,9 @@ NAME_KEYS = text("SELECT n, directory_name_key(n) FROM unnest(:names) AS n").bin
 
 async def matching_persons(
     session: AsyncSession, principal: Principal, emails: list[str], phones: list[str]
-) -> list[KnownPerson]:
-    """Live persons the principal sees with one of the e-mails or phones, locked for the
-    import (a person the caller cannot see is never matched)."""
+) -> list[Person]:
+    """Live persons the principal sees with one of the e-mails or phones (without their
+    employments), locked for the import (a person the caller cannot see is never matched)."""
     if not emails and not phones:
         return []
     ids = list(await session.scalars(MATCHING_PERSON_IDS, {"emails": emails, "phones": phones}))
@@ -39,7 +42,7 @@ async def matching_persons(
         return []
     rows = (
         await session.execute(
-            select(persons.c.id, persons.c.emails, persons.c.phones)
+            person_select()
             .where(
                 persons.c.id.in_(ids),
                 persons.c.deleted_at.is_(None),
@@ -49,14 +52,7 @@ async def matching_persons(
             .with_for_update(of=persons)
         )
     ).all()
-    return [
-        KnownPerson(
-            id=row.id,
-            emails=frozenset(e.lower() for e in row.emails),
-            phones=frozenset(p["number"] for p in row.phones),
-        )
-        for row in rows
-    ]
+    return [to_person(row) for row in rows]
 
 
 async def name_keys(session: AsyncSession, names: list[str]) -> dict[str, str]:
@@ -71,16 +67,24 @@ async def name_keys(session: AsyncSession, names: list[str]) -> dict[str, str]:
 async def named_organizations(
     session: AsyncSession, principal: Principal, inns: list[str], keys: list[str]
 ) -> list[KnownOrganization]:
-    """Live organizations the principal sees with one of the INNs or name keys."""
+    """Live organizations the principal sees with one of the INNs or name keys, kept from
+    being changed or deleted until the import ends (its persons are linked to them)."""
     if not inns and not keys:
         return []
     rows: Any = (
         await session.execute(
-            select(organizations.c.id, organizations.c.inn, organizations.c.name_key).where(
+            select(organizations.c.id, organizations.c.inn, organizations.c.name_key)
+            .where(
                 organizations.c.deleted_at.is_(None),
                 or_(organizations.c.inn.in_(inns), organizations.c.name_key.in_(keys)),
                 visible_to(principal, organizations.c.directions),
             )
+            .with_for_update(read=True, of=organizations)
         )
     ).all()
     return [KnownOrganization(id=r.id, inn=r.inn, name_key=r.name_key) for r in rows]
+
+
+async def now(session: AsyncSession) -> datetime:
+    """The transaction's time."""
+    return (await session.execute(text("SELECT now()"))).scalar_one()  # type: ignore[no-any-return]

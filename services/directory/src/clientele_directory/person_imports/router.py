@@ -8,13 +8,13 @@ from typing import Annotated
 
 from clientele_shared.auth.dependencies import CurrentPrincipal, Writer
 from clientele_shared.runtime import CurrentRuntime
-from fastapi import APIRouter, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 
 from clientele_directory.imports import router as imports
 from clientele_directory.imports import service
 from clientele_directory.imports.jobs import JobRunner
-from clientele_directory.imports.rules import ImportJob, ImportKind, ImportMode, ReportPage
+from clientele_directory.imports.rules import ImportJob, ImportKind, ReportPage
 
 router = APIRouter(prefix="/v1/persons", tags=["import"])
 
@@ -26,17 +26,7 @@ async def import_persons(
     runtime: CurrentRuntime,
     request: Request,
     response: Response,
-    mode: Annotated[ImportMode, Form(description="dry_run, all_or_nothing or valid_rows")] = (
-        ImportMode.DRY_RUN
-    ),
-    mapping: Annotated[
-        str | None,
-        Form(description='JSON {"header as written": "field" or null}; wins over detection'),
-    ] = None,
-    directions: Annotated[
-        str | None,
-        Form(description="comma-separated directions of the new persons (default: yours)"),
-    ] = None,
+    form: imports.ImportFields,
 ) -> ImportJob:
     """Queue an import of persons (contacts, as amoCRM and Bitrix24 export them, or an Excel
     list) from an .xlsx or CSV file; 202 with the job (``Location``).
@@ -51,9 +41,9 @@ async def import_persons(
         runtime,
         principal,
         file,
-        mode=mode,
-        mapping=mapping,
-        directions=directions,
+        mode=form.mode,
+        mapping=form.mapping,
+        directions=form.directions,
         kind=ImportKind.PERSON,
     )
     runner: JobRunner | None = getattr(request.app.state, imports.RUNNER_STATE_KEY, None)

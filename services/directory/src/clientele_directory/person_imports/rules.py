@@ -17,7 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from clientele_directory.imports.headers import SCANNED_ROWS, map_columns, normalize_header
 from clientele_directory.imports.rules import RowProblem, phone_value, row_problems, split_list
-from clientele_directory.persons.rules import PersonDraft
+from clientele_directory.persons.rules import Person, PersonDraft
 
 PERSON_FIELD_HEADERS: dict[str, tuple[str, ...]] = {
     "full_name": (
@@ -347,6 +347,15 @@ class KnownPerson:
     emails: frozenset[str]
     phones: frozenset[str]
 
+    @classmethod
+    def of(cls, person: Person) -> KnownPerson:
+        """A person's keys as rows are matched against them (e-mails case-folded)."""
+        return cls(
+            person.id,
+            frozenset(e.lower() for e in person.emails),
+            frozenset(p.number for p in person.phones),
+        )
+
 
 class KnownPersons:
     """Existing persons the caller sees that a chunk's rows may match: by e-mail (case-folded),
@@ -354,14 +363,24 @@ class KnownPersons:
     people sharing a phone); several persons for one criterion make the row ``ambiguous``."""
 
     def __init__(self, found: Iterable[KnownPerson]) -> None:
-        self.persons = {person.id: person for person in found}
+        self.persons: dict[uuid.UUID, KnownPerson] = {}
         self.by_email: dict[str, set[uuid.UUID]] = {}
         self.by_phone: dict[str, set[uuid.UUID]] = {}
-        for person in self.persons.values():
-            for email in person.emails:
-                self.by_email.setdefault(email, set()).add(person.id)
-            for phone in person.phones:
-                self.by_phone.setdefault(phone, set()).add(person.id)
+        for person in found:
+            self.put(person)
+
+    def put(self, person: KnownPerson) -> None:
+        """The person as an earlier row left him (his e-mails and phones now)."""
+        if (old := self.persons.get(person.id)) is not None:
+            for email in old.emails:
+                self.by_email[email].discard(old.id)
+            for phone in old.phones:
+                self.by_phone[phone].discard(old.id)
+        self.persons[person.id] = person
+        for email in person.emails:
+            self.by_email.setdefault(email, set()).add(person.id)
+        for phone in person.phones:
+            self.by_phone.setdefault(phone, set()).add(person.id)
 
     def match(self, parsed: ParsedPerson) -> tuple[uuid.UUID | None, str | None, RowProblem | None]:
         """``(person id, matched_by, problem)``."""

@@ -3,26 +3,28 @@ the organizations' import is: read and checked by a reader process a chunk at a 
 and written in one transaction (a dry run rolls it back, all-or-nothing rolls it back when a
 row is bad, valid-rows commits the good rows), writing imports one at a time.
 
-A row matches a live person the caller sees by e-mail, then by phone (rules.KnownPersons); a
-new person is written, and a matched one patched, by the persons feature's own operations
-(``persons.service.insert_person``, ``patch_person``, ``employ``) in a unit of work of the
-import's transaction, so each is checked, audited and announced exactly as over the API. Each
-row's writes are a savepoint: a row refused there leaves nothing behind.
+A row matches a live person the caller sees by e-mail, then by phone (rules.KnownPersons); the
+new persons, the changes of matched ones and their employments are written per chunk by the
+persons feature's own set-based operations (``persons.service.insert_persons``,
+``write_patches`` after ``checked_patch``, ``employ_many``: the API's single operations are
+these with one record), so each is checked, audited and announced exactly as over the API, in
+a handful of statements per chunk (ADR 67). A row is checked before anything of it is
+written: a row refused leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import IO, Any
+import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from clientele_shared.auth.access import may_write
 from clientele_shared.auth.principal import Principal
 from clientele_shared.http.problems import ProblemError
 from clientele_shared.runtime import ServiceRuntime
+from clientele_shared.service_layer import UnitOfWork, actor_of
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.imports import queries as import_queries
-from clientele_directory.imports.reader import ReadPlan, RowReader, readers
 from clientele_directory.imports.rules import (
     ImportMode,
     ImportReport,
@@ -30,18 +32,25 @@ from clientele_directory.imports.rules import (
     RowProblem,
     RowReport,
 )
-from clientele_directory.imports.service import ChunkDone, Committing, ImportRejected, Opened
+from clientele_directory.imports.service import ChunkDone, Start, import_runner
 from clientele_directory.person_imports import queries
 from clientele_directory.person_imports.reading import person_chunks
 from clientele_directory.person_imports.rules import (
+    KnownPerson,
     KnownPersons,
     Organizations,
     ParsedPerson,
     PersonKeys,
 )
 from clientele_directory.persons import service as persons
-from clientele_directory.persons.rules import EmploymentDraft, Person, PersonPatch, person_changes
-from clientele_directory.work import legacy_work
+from clientele_directory.persons.rules import (
+    EmploymentDraft,
+    Person,
+    PersonDraft,
+    PersonFields,
+    PersonPatch,
+)
+from clientele_directory.tables import audit_log
 
 
 def _united(current: list[Any], given: list[Any], key: Any) -> list[Any]:
@@ -85,8 +94,25 @@ def person_patch(parsed: ParsedPerson, current: Person) -> PersonPatch:
     return PersonPatch.model_validate(patch)
 
 
+@dataclass
+class _Update:
+    """What a row changes of a matched person, written with the others of its chunk."""
+
+    current: Person
+    patched: PersonFields | None
+    """The person's own fields after the row (None: the row changes none of them)."""
+    changes: dict[str, Any]
+    job: EmploymentDraft | None
+    """The employment the row adds (None: none)."""
+
+
 class _PersonImporter:
-    """Matches and writes the chunks of one import of persons inside its transaction."""
+    """Matches and writes the chunks of one import of persons inside its transaction: per
+    chunk one lookup of the persons and one of the organizations the rows name, then the
+    persons feature's set-based writes (``write_patches``, ``employ_many``, ``insert_persons``)
+    in one unit of work whose audit entries and events are written together at the chunk's
+    end. Rows behave as if imported one after another: a row matching a person an earlier row
+    of its chunk changed sees that change (the earlier changes are written first)."""
 
     def __init__(
         self,
@@ -101,16 +127,31 @@ class _PersonImporter:
         self.keys = PersonKeys()
         self.bad = 0
         self.lines: list[RowReport] = []
+        self.pending: dict[uuid.UUID, _Update] = {}
+        self.current: dict[uuid.UUID, Person] = {}
+        self.counts: dict[uuid.UUID, int] = {}
+
+    @property
+    def discarding(self) -> bool:
+        """Whether the transaction is sure to be rolled back (a dry run, or an all-or-nothing
+        import with a bad row): the audit entries and events are then not written (ADR 61)."""
+        mode = self.report.mode
+        return mode is ImportMode.DRY_RUN or (mode is ImportMode.ALL_OR_NOTHING and self.bad > 0)
 
     async def chunk(self, rows: list[ParsedPerson]) -> None:
-        known = KnownPersons(
+        found = await persons.with_employments(
+            self.session,
+            self.principal,
             await queries.matching_persons(
                 self.session,
                 self.principal,
                 sorted({e for r in rows for e in r.emails()}),
                 sorted({p for r in rows for p in r.phones()}),
-            )
+            ),
         )
+        self.current = {person.id: person for person in found}
+        self.counts = await persons.live_employment_counts(self.session, list(self.current))
+        known = KnownPersons(KnownPerson.of(person) for person in found)
         names = sorted({r.company for r in rows if r.company and r.draft and not r.company_inn})
         keys = await queries.name_keys(self.session, names)
         orgs = Organizations(
@@ -122,12 +163,33 @@ class _PersonImporter:
             ),
             keys,
         )
+        uow = UnitOfWork(
+            self.session,
+            self.runtime.outbox,
+            audit_log,
+            actor_of(self.principal),
+            self.principal.name,
+            batched=True,
+            defer_at=await queries.now(self.session),
+        )
+        creating: list[tuple[PersonDraft, RowReport]] = []
         for parsed in rows:
-            await self._row(parsed, known, orgs)
-        kept, self.lines = self.lines, []
+            await self._row(uow, parsed, known, orgs, creating)
+        await self._write_updates(uow)
+        await self._create(uow, creating)
+        if not self.discarding:
+            await uow.finish()
+        kept, self.lines = sorted(self.lines, key=lambda line: line.row), []
         await self.on_chunk(rows, kept)  # type: ignore[arg-type]
 
-    async def _row(self, parsed: ParsedPerson, known: KnownPersons, orgs: Organizations) -> None:
+    async def _row(
+        self,
+        uow: UnitOfWork,
+        parsed: ParsedPerson,
+        known: KnownPersons,
+        orgs: Organizations,
+        creating: list[tuple[PersonDraft, RowReport]],
+    ) -> None:
         line = RowReport(row=parsed.number, action=RowAction.SKIPPED, errors=list(parsed.errors))
         draft = parsed.draft
         if draft is not None and (duplicate := self.keys.check(parsed)) is not None:
@@ -161,39 +223,86 @@ class _PersonImporter:
             else None
         )
         line.organization_id = org_id
+        if target is None:
+            employments = [job] if job is not None else []
+            creating.append((draft.model_copy(update={"employments": employments}), line))
+            return  # finished when written
+        line.matched_by = matched_by
+        if target in self.pending:  # a second row of this chunk matches him: he is written first
+            await self._write_updates(uow)
+        current = self.current[target]
         try:
-            async with (
-                self.session.begin_nested(),
-                legacy_work(self.session, self.runtime, self.principal) as uow,
-            ):
-                if target is None:
-                    employments = [job] if job is not None else []
-                    draft = draft.model_copy(update={"employments": employments})
-                    person = await persons.insert_person(uow, self.principal, draft)
-                    line.action = RowAction.CREATED
-                else:
-                    line.matched_by = matched_by
-                    current = await persons.visible_person(
-                        self.session, self.principal, target, for_update=True
-                    )
-                    person = await persons.patch_person(
-                        uow, self.principal, current, person_patch(parsed, current)
-                    )
-                    changes = person_changes(current, person)
-                    if job is not None and all(
-                        e.organization_id != job.organization_id for e in current.employments
-                    ):
-                        await persons.employ(uow, self.principal, current.id, job)
-                        changes["employments"] = {
-                            "old": None,
-                            "new": job.model_dump(mode="json", exclude_none=True),
-                        }
-                    line.action = RowAction.UPDATED if changes else RowAction.UNCHANGED
-                    line.changes = changes or None
-                line.person_id = person.id
+            patched, changes = await persons.checked_patch(
+                self.session,
+                self.principal,
+                current,
+                person_patch(parsed, current),
+                self.counts[target],
+            )
         except ProblemError as exc:
             line.errors.extend(_problems_of(exc))
+            self._finish(line)
+            return
+        line.person_id = target
+        if job is not None and any(e.organization_id == org_id for e in current.employments):
+            job = None
+        if changes or job is not None:
+            self.pending[target] = _Update(current, patched if changes else None, changes, job)
+            known.put(
+                KnownPerson(
+                    target,
+                    frozenset(e.lower() for e in patched.emails),
+                    frozenset(p.number for p in patched.phones),
+                )
+            )
+        if job is not None:
+            changes = {
+                **changes,
+                "employments": {"old": None, "new": job.model_dump(mode="json", exclude_none=True)},
+            }
+        line.action = RowAction.UPDATED if changes else RowAction.UNCHANGED
+        line.changes = changes or None
         self._finish(line)
+
+    async def _write_updates(self, uow: UnitOfWork) -> None:
+        """Write the pending updates and employments of matched persons (their audit entries
+        and events staged in ``uow``); the persons as they are after them."""
+        if not self.pending:
+            return
+        pending, self.pending = list(self.pending.values()), {}
+        written = await persons.write_patches(
+            uow,
+            self.principal,
+            [(u.current, u.patched, u.changes) for u in pending if u.patched is not None],
+        )
+        jobs = await persons.employ_many(
+            uow, self.principal, [(u.current.id, u.job) for u in pending if u.job is not None]
+        )
+        after = {person.id: person for person in written}
+        for u in pending:
+            person = after.get(u.current.id, u.current)
+            added = [job for job in jobs if job.person_id == person.id]
+            self.current[person.id] = person.model_copy(
+                update={"employments": [*person.employments, *added]}
+            )
+            self.counts[person.id] += len(added)
+
+    async def _create(self, uow: UnitOfWork, creating: list[tuple[PersonDraft, RowReport]]) -> None:
+        """Write the chunk's new persons together (their employments, audit and events too)."""
+        resolved = await persons.resolved_drafts(
+            self.session, self.principal, [draft for draft, _ in creating]
+        )
+        writing: list[tuple[PersonDraft, RowReport]] = []
+        for (_, line), draft in zip(creating, resolved, strict=True):
+            if isinstance(draft, ProblemError):
+                line.errors.extend(_problems_of(draft))
+                self._finish(line)
+            else:
+                writing.append((draft, line))
+        made = await persons.insert_persons(uow, self.principal, [d for d, _ in writing])
+        for person, (_, line) in zip(made, writing, strict=True):
+            line.person_id, line.action = person.id, RowAction.CREATED
+            self._finish(line)
 
     def _finish(self, line: RowReport) -> None:
         if line.errors:
@@ -223,71 +332,20 @@ def _problems_of(exc: ProblemError) -> list[RowProblem]:
     return [RowProblem(message=exc.detail or exc.title, kind=exc.kind)]
 
 
-class _Rollback(Exception):
-    pass
+def _persons(
+    runtime: ServiceRuntime, principal: Principal, on_chunk: ChunkDone, replace_lists: bool
+) -> Start:
+    """A person's phones and e-mails are always merged (ADR 63): ``replace_lists`` is unused."""
+
+    async def start(
+        session: AsyncSession, report: ImportReport
+    ) -> tuple[_PersonImporter, dict[str, Any]]:
+        return _PersonImporter(session, runtime, principal, report, on_chunk), {
+            "rows": person_chunks
+        }
+
+    return start
 
 
-async def run_persons_import(
-    runtime: ServiceRuntime,
-    principal: Principal,
-    file: IO[bytes],
-    filename: str | None,
-    *,
-    mode: ImportMode,
-    overrides: dict[str, str | None],
-    directions: list[str],
-    max_rows: int,
-    too_many: str,
-    on_chunk: ChunkDone,
-    on_open: Opened | None = None,
-    before_commit: Committing | None = None,
-    report: ImportReport | None = None,
-    replace_lists: bool = False,
-) -> ImportReport:
-    """Run one import of persons in one transaction, as ``imports.service.run_import`` runs
-    one of organizations (the same arguments; lists are always merged); the counts.
-
-    Raises TabularError for a file that cannot be read and ImportRejected for an
-    all-or-nothing import with bad rows (nothing written either way).
-    """
-    del replace_lists  # a person's phones and e-mails are merged (ADR 63)
-    report = report or ImportReport(mode=mode)
-    importer: _PersonImporter | None = None
-    try:
-        async with runtime.sessions() as session, session.begin():
-            importer = _PersonImporter(session, runtime, principal, report, on_chunk)
-            settings = runtime.settings
-            plan = ReadPlan(
-                filename=filename,
-                overrides=overrides,
-                labels={},
-                directions=directions,
-                max_rows=max_rows,
-                too_many=too_many,
-                chunk_rows=int(getattr(settings, "import_chunk_rows", 2500)),
-                rows=person_chunks,
-            )
-            pool = readers(int(getattr(settings, "import_readers", 2)), settings.gc_young_threshold)
-            async with RowReader(pool, file, plan) as reader:
-                assert reader.opening is not None
-                if on_open is not None:
-                    await on_open(reader.opening)
-                if mode is not ImportMode.DRY_RUN:
-                    await session.execute(import_queries.IMPORT_LOCK)
-                following = asyncio.ensure_future(reader.chunk())
-                try:
-                    while rows := await following:
-                        following = asyncio.ensure_future(reader.chunk())
-                        await importer.chunk(rows)  # type: ignore[arg-type]
-                finally:
-                    if not following.cancel() and not following.cancelled():
-                        following.exception()
-            if mode is ImportMode.DRY_RUN or (mode is ImportMode.ALL_OR_NOTHING and importer.bad):
-                raise _Rollback
-            if before_commit is not None:
-                await before_commit(session, report)
-    except _Rollback:
-        if mode is ImportMode.ALL_OR_NOTHING:
-            assert importer is not None
-            raise ImportRejected(importer.bad, report) from None
-    return report
+run_persons_import = import_runner(_persons)
+"""Run one import of persons (the arguments of ``imports.service.run_import``)."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
+from clientele_shared.bulk import COPY_FROM, Copy
 from clientele_shared.service_layer import AuditEntry
 from sqlalchemy import Select, and_, exists, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -126,58 +127,77 @@ async def list_visible(
     return [to_person(row) for row in (await session.execute(stmt)).all()]
 
 
-async def own_directions(session: AsyncSession, person_id: uuid.UUID) -> list[str]:
-    return list(
-        await session.scalar(select(persons.c.directions).where(persons.c.id == person_id)) or []
+async def insert_persons(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Write new persons in one statement (a COPY from ``COPY_FROM`` of them)."""
+    if len(rows) >= COPY_FROM:
+        await Copy.of(persons, rows).write(session)
+    elif rows:
+        await session.execute(insert(persons), rows)
+
+
+async def insert_employments(session: AsyncSession, rows: list[dict[str, Any]]) -> list[Employment]:
+    """Write new employments in one statement; them as written, in the rows' order."""
+    if not rows:
+        return []
+    found = await session.execute(
+        insert(employments).returning(employments, sort_by_parameter_order=True), rows
     )
+    return [to_employment(row) for row in found.all()]
 
 
-async def employer_directions(session: AsyncSession, person_id: uuid.UUID) -> list[list[str]]:
-    """The directions of each live organization the person works at."""
-    return list(
-        (
-            await session.scalars(
-                select(organizations.c.directions)
-                .select_from(employment_orgs)
-                .where(employments.c.person_id == person_id, live_employment_at_live_org)
-            )
-        ).all()
+async def persons_by_id(
+    session: AsyncSession, person_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Person]:
+    """The person rows (without their employments) by id, as they are now."""
+    stmt = person_select().where(persons.c.id.in_(person_ids))
+    return {p.id: p for p in map(to_person, (await session.execute(stmt)).all())}
+
+
+async def effective_directions_of(
+    session: AsyncSession, person_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """Each person's own directions and those of the live organizations he works at."""
+    found: dict[uuid.UUID, set[str]] = {pid: set() for pid in person_ids}
+    own = await session.execute(
+        select(persons.c.id, persons.c.directions).where(persons.c.id.in_(person_ids))
     )
-
-
-async def organization_directions(session: AsyncSession, org_id: uuid.UUID) -> list[str] | None:
-    """A live organization's directions (None when there is none)."""
-    return await session.scalar(
-        select(organizations.c.directions).where(
-            organizations.c.id == org_id, organizations.c.deleted_at.is_(None)
-        )
-    )
-
-
-async def any_organization_directions(session: AsyncSession, org_id: uuid.UUID) -> list[str]:
-    """An organization's directions, deleted ones too."""
-    return list(
-        await session.scalar(select(organizations.c.directions).where(organizations.c.id == org_id))
-        or []
-    )
-
-
-async def live_employment_count(session: AsyncSession, person_id: uuid.UUID) -> int:
-    count = await session.scalar(
-        select(func.count())
+    for person_id, directions in own.all():
+        found[person_id].update(directions or [])
+    through = await session.execute(
+        select(employments.c.person_id, organizations.c.directions)
         .select_from(employment_orgs)
-        .where(employments.c.person_id == person_id, live_employment_at_live_org)
+        .where(employments.c.person_id.in_(person_ids), live_employment_at_live_org)
     )
-    return int(count or 0)
+    for person_id, directions in through.all():
+        found[person_id].update(directions or [])
+    return {pid: sorted(directions) for pid, directions in found.items()}
 
 
-async def insert_person(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(insert(persons).values(**values))
+async def organizations_directions(
+    session: AsyncSession, org_ids: list[uuid.UUID], *, live: bool
+) -> dict[uuid.UUID, list[str]]:
+    """Organizations' directions by id (only live ones' with ``live``)."""
+    stmt = select(organizations.c.id, organizations.c.directions).where(
+        organizations.c.id.in_(org_ids)
+    )
+    if live:
+        stmt = stmt.where(organizations.c.deleted_at.is_(None))
+    return {org_id: list(d or []) for org_id, d in (await session.execute(stmt)).all()}
 
 
-async def insert_employment(session: AsyncSession, values: dict[str, Any]) -> Employment:
-    row = (await session.execute(insert(employments).values(**values).returning(employments))).one()
-    return to_employment(row)
+async def live_employment_counts(
+    session: AsyncSession, person_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Each person's live employments at live organizations."""
+    rows = await session.execute(
+        select(employments.c.person_id, func.count())
+        .select_from(employment_orgs)
+        .where(employments.c.person_id.in_(person_ids), live_employment_at_live_org)
+        .group_by(employments.c.person_id)
+    )
+    counts = dict.fromkeys(person_ids, 0)
+    counts.update({pid: int(n) for pid, n in rows.all()})
+    return counts
 
 
 async def update_employment(

@@ -18,6 +18,7 @@ from clientele_shared.service_layer import (
     AuditEntry,
     UnitOfWork,
     Versioned,
+    defer_version,
     restore,
     soft_delete,
     soft_delete_values,
@@ -26,8 +27,17 @@ from clientele_shared.service_layer import (
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clientele_directory.attributes.rules import EntityKind
-from clientele_directory.attributes.service import patch_attributes, resolve_attributes
+from clientele_directory.attributes.rules import (
+    AttributeErrors,
+    EntityKind,
+    apply_attribute_patch,
+    references,
+)
+from clientele_directory.attributes.service import (
+    check_references,
+    definitions_for,
+    patch_attributes,
+)
 from clientele_directory.mailing_facts import queries as mailing_facts_queries
 from clientele_directory.mailing_facts import service as mailing_facts
 from clientele_directory.organizations.rules import PatchRejected
@@ -40,6 +50,7 @@ from clientele_directory.persons.rules import (
     Person,
     PersonCard,
     PersonDraft,
+    PersonFields,
     PersonPatch,
     apply_employment_patch,
     apply_person_patch,
@@ -126,49 +137,72 @@ async def with_employments(
 
 async def effective_directions(session: AsyncSession, person_id: uuid.UUID) -> list[str]:
     """The person's own directions and those of the organizations he works at."""
-    own = await queries.own_directions(session, person_id)
-    through = await queries.employer_directions(session, person_id)
-    return sorted({*own, *(d for directions in through for d in directions)})
+    return (await queries.effective_directions_of(session, [person_id]))[person_id]
 
 
 async def live_employment_count(session: AsyncSession, person_id: uuid.UUID) -> int:
-    return await queries.live_employment_count(session, person_id)
+    return (await live_employment_counts(session, [person_id]))[person_id]
 
 
-async def _check_organization(
-    session: AsyncSession, principal: Principal, org_id: uuid.UUID, field: str
+async def live_employment_counts(
+    session: AsyncSession, person_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Each person's live employments at live organizations (whoever sees them)."""
+    return await queries.live_employment_counts(session, person_ids)
+
+
+async def _check_organizations(
+    session: AsyncSession, principal: Principal, wanted: list[tuple[uuid.UUID, str]]
 ) -> None:
-    """422 when the organization does not exist, is deleted or is invisible to the principal."""
-    directions = await queries.organization_directions(session, org_id)
-    if directions is None or not principal.can_see(directions):
-        raise invalid(
-            [{"loc": (field,), "msg": "no such organization", "type": "unknown_reference"}]
-        )
+    """422 naming each ``(organization, field)`` whose organization does not exist, is deleted
+    or is invisible to the principal."""
+    found = await queries.organizations_directions(
+        session, sorted({org_id for org_id, _ in wanted}), live=True
+    )
+    errors = [
+        {"loc": (field,), "msg": "no such organization", "type": "unknown_reference"}
+        for org_id, field in wanted
+        if org_id not in found or not principal.can_see(found[org_id])
+    ]
+    if errors:
+        raise invalid(errors)
 
 
-async def _insert_employment(
+async def _insert_employments(
     uow: UnitOfWork,
     principal: Principal,
-    person_id: uuid.UUID,
-    draft: EmploymentDraft,
-    field: str,
-) -> Employment:
-    await _check_organization(uow.session, principal, draft.organization_id, field)
-    fields = EmploymentFields.model_validate(draft.model_dump(exclude={"organization_id"}))
-    employment = await queries.insert_employment(
-        uow.session,
-        {
-            "id": uuid.uuid4(),
-            "person_id": person_id,
-            "organization_id": draft.organization_id,
-            **employment_storage_values(fields),
-            "version": 1,
-            "created_by": principal.subject,
-            "updated_by": principal.subject,
-        },
+    jobs: list[tuple[uuid.UUID, EmploymentDraft, str]],
+) -> list[Employment]:
+    """Write ``(person, employment, field)``s at organizations the principal sees (422 naming
+    the field of any other) in one statement, each audited."""
+    if not jobs:
+        return []
+    await _check_organizations(
+        uow.session, principal, [(draft.organization_id, field) for _, draft, field in jobs]
     )
-    await _audit_employment(uow, employment, "created", employment_created_changes(employment))
-    return employment
+    written = await queries.insert_employments(
+        uow.session,
+        [
+            {
+                "id": uuid.uuid4(),
+                "person_id": person_id,
+                "organization_id": draft.organization_id,
+                **employment_storage_values(
+                    EmploymentFields.model_validate(draft.model_dump(exclude={"organization_id"}))
+                ),
+                "version": 1,
+                "created_by": principal.subject,
+                "updated_by": principal.subject,
+            }
+            for person_id, draft, _ in jobs
+        ],
+    )
+    await uow.audit_many(
+        kind=EMPLOYMENT_KIND,
+        action="created",
+        entries=[(job.id, job.version, employment_created_changes(job)) for job in written],
+    )
+    return written
 
 
 async def _audit_employment(
@@ -207,18 +241,32 @@ async def publish_employment(
     uow: UnitOfWork, employment: Employment, change: str, changes: dict[str, Any]
 ) -> None:
     """Stage ``directory.employment.changed`` (directions of the person and the organization)."""
-    directions = await effective_directions(uow.session, employment.person_id)
-    org_directions = await queries.any_organization_directions(
-        uow.session, employment.organization_id
+    await publish_employments(uow, [(employment, change, changes)])
+
+
+async def publish_employments(
+    uow: UnitOfWork, changed: list[tuple[Employment, str, dict[str, Any]]]
+) -> None:
+    """:func:`publish_employment` of many employments, their directions read together."""
+    if not changed:
+        return
+    people = await queries.effective_directions_of(
+        uow.session, sorted({job.person_id for job, _, _ in changed})
+    )
+    orgs = await queries.organizations_directions(
+        uow.session, sorted({job.organization_id for job, _, _ in changed}), live=False
     )
     uow.stage(
-        employment_changed(
-            uow.outbox,
-            employment,
-            change,
-            changes,
-            uow.actor,
-            directions=sorted({*directions, *org_directions}),
+        *(
+            employment_changed(
+                uow.outbox,
+                job,
+                change,
+                changes,
+                uow.actor,
+                directions=sorted({*people[job.person_id], *orgs.get(job.organization_id, [])}),
+            )
+            for job, change, changes in changed
         )
     )
 
@@ -233,46 +281,90 @@ async def create_person(
         return await insert_person(uow, principal, draft)
 
 
+async def resolved_drafts(
+    session: AsyncSession, principal: Principal, drafts: list[PersonDraft]
+) -> list[PersonDraft | ProblemError]:
+    """Each new person's draft with its attribute values as created (the definitions read
+    once), or the 422 problem why it cannot be."""
+    definitions = await definitions_for(session, EntityKind.PERSON)
+    resolved: list[PersonDraft | ProblemError] = []
+    for draft in drafts:
+        try:
+            try:
+                values = apply_attribute_patch(definitions, {}, draft.attributes, creating=True)
+            except AttributeErrors as exc:
+                raise invalid(exc.errors) from None
+            changed = {key: values[key] for key in draft.attributes if key in values}
+            await check_references(session, principal, references(definitions, changed))
+        except ProblemError as exc:
+            resolved.append(exc)
+            continue
+        resolved.append(draft.model_copy(update={"attributes": values}))
+    return resolved
+
+
 async def insert_person(uow: UnitOfWork, principal: Principal, draft: PersonDraft) -> Person:
     """Write a new person and his employments in the unit of work: audited, announced
     (``directory.person.created``, the register, the employments' events). The caller checked
     that he may write the draft's directions (create_person, the import of persons)."""
-    person_id = uuid.uuid4()
-    attributes = await resolve_attributes(
-        uow.session, principal, EntityKind.PERSON, {}, draft.attributes, creating=True
-    )
-    draft = draft.model_copy(update={"attributes": attributes})
-    await queries.insert_person(
-        uow.session,
-        {
-            "id": person_id,
-            **person_storage_values(draft.fields()),
-            "version": 1,
-            "created_by": principal.subject,
-            "updated_by": principal.subject,
-        },
-    )
-    fresh = Person(**draft.fields().model_dump(), id=person_id, version=1)
-    await uow.audit(
-        kind=KIND,
-        entity_id=person_id,
-        action="created",
-        version=1,
-        changes=person_created_changes(fresh),
-    )
-    jobs = [
-        await _insert_employment(
-            uow, principal, person_id, job, f"employments.{index}.organization_id"
-        )
-        for index, job in enumerate(draft.employments)
-    ]
-    person = await visible_person(uow.session, principal, person_id)
-    directions = await effective_directions(uow.session, person_id)
-    uow.stage(person_created(uow.outbox, person, uow.actor, directions=directions))
-    await register.announce_person(uow, person_id, 1, directions, was_blocked=False)
-    for job in jobs:
-        await publish_employment(uow, job, "created", employment_created_changes(job))
+    (resolved,) = await resolved_drafts(uow.session, principal, [draft])
+    if isinstance(resolved, ProblemError):
+        raise resolved
+    (person,) = await insert_persons(uow, principal, [resolved])
     return person
+
+
+async def insert_persons(
+    uow: UnitOfWork, principal: Principal, drafts: list[PersonDraft]
+) -> list[Person]:
+    """:func:`insert_person` of many drafts resolved by :func:`resolved_drafts`, in a handful
+    of statements (one insert of the persons, one of their employments, one read back); each
+    person audited and announced as one created alone."""
+    if not drafts:
+        return []
+    fresh = [Person(**draft.fields().model_dump(), id=uuid.uuid4(), version=1) for draft in drafts]
+    await queries.insert_persons(
+        uow.session,
+        [
+            {
+                "id": person.id,
+                **person_storage_values(draft.fields()),
+                "version": 1,
+                "created_by": principal.subject,
+                "updated_by": principal.subject,
+            }
+            for person, draft in zip(fresh, drafts, strict=True)
+        ],
+    )
+    await uow.audit_many(
+        kind=KIND,
+        action="created",
+        entries=[(person.id, 1, person_created_changes(person)) for person in fresh],
+    )
+    jobs = await _insert_employments(
+        uow,
+        principal,
+        [
+            (person.id, job, f"employments.{index}.organization_id")
+            for person, draft in zip(fresh, drafts, strict=True)
+            for index, job in enumerate(draft.employments)
+        ],
+    )
+    ids = [person.id for person in fresh]
+    written = await queries.persons_by_id(uow.session, ids)
+    seen = await queries.visible_employments(uow.session, principal, ids)
+    directions = await queries.effective_directions_of(uow.session, ids)
+    people = [written[pid].model_copy(update={"employments": seen[pid]}) for pid in ids]
+    for person in people:
+        uow.stage(person_created(uow.outbox, person, uow.actor, directions=directions[person.id]))
+        if person.blocked:
+            await register.announce_person(
+                uow, person.id, 1, directions[person.id], was_blocked=False
+            )
+    await publish_employments(
+        uow, [(job, "created", employment_created_changes(job)) for job in jobs]
+    )
+    return people
 
 
 async def get_person(
@@ -341,42 +433,82 @@ async def patch_person(
 ) -> Person:
     """Apply a merge patch to ``current`` (read for update by the caller) in the unit of work:
     checked, audited and announced as update_person's; unchanged when it changes nothing."""
-    person_id = current.id
+    count = await live_employment_count(uow.session, current.id)
+    patched, changes = await checked_patch(uow.session, principal, current, patch, count)
+    if not changes:
+        return current
+    (person,) = await write_patches(uow, principal, [(current, patched, changes)])
+    return person
+
+
+async def checked_patch(
+    session: AsyncSession,
+    principal: Principal,
+    current: Person,
+    patch: PersonPatch,
+    live_employments: int,
+) -> tuple[PersonFields, dict[str, Any]]:
+    """``current`` after a merge patch and the changes (none: nothing to write), checked as
+    update_person checks it (422 for a bad value or a person left without a direction and
+    employment, 403 for a move out of or into a direction the principal may not write)."""
     try:
         patched = apply_person_patch(current, patch)
     except PatchRejected as exc:
         raise invalid(exc.errors) from None
     patched = await patch_attributes(
-        uow.session, principal, EntityKind.PERSON, current.attributes, patch, patched
+        session, principal, EntityKind.PERSON, current.attributes, patch, patched
     )
     changes = person_changes(current, patched)
     if not changes:
-        return current
+        return patched, changes
     writable_directions(principal, set(current.directions) ^ set(patched.directions))
-    if not keeps_person_visible(
-        patched.directions, await queries.live_employment_count(uow.session, person_id)
-    ):
+    if not keeps_person_visible(patched.directions, live_employments):
         raise invalid_field(
             "directions", "a person without employments needs a direction", "orphan"
         )
-    previous = await effective_directions(uow.session, person_id)
-    version = await write_version(
-        uow,
-        PERSON,
-        person_id,
-        current=current.version,
-        expected={current.version},
-        values=person_storage_values(patched),
-        action="updated",
-        changes=changes,
-    )
-    person = await visible_person(
-        uow.session, principal, person_id, deleted=None, check_visible=False
-    )
-    directions = sorted({*previous, *await effective_directions(uow.session, person_id)})
-    uow.stage(person_updated(uow.outbox, person, changes, uow.actor, directions=directions))
-    await register.announce_person(uow, person_id, version, directions, was_blocked=current.blocked)
-    return person
+    return patched, changes
+
+
+async def write_patches(
+    uow: UnitOfWork,
+    principal: Principal,
+    patches: list[tuple[Person, PersonFields, dict[str, Any]]],
+) -> list[Person]:
+    """Write ``(current, patched, changes)``s of :func:`checked_patch` (one per person, each
+    read for update by the caller) in the unit of work, the persons read back together: each
+    audited and announced as update_person's. A deferring unit of work (``defer_at``) sends
+    the updates in one round trip."""
+    if not patches:
+        return []
+    ids = [current.id for current, _, _ in patches]
+    previous = await queries.effective_directions_of(uow.session, ids)
+    write = defer_version if uow.deferring else write_version
+    for current, patched, changes in patches:
+        await write(
+            uow,
+            PERSON,
+            current.id,
+            current=current.version,
+            expected={current.version},
+            values=person_storage_values(patched),
+            action="updated",
+            changes=changes,
+        )
+    await uow.flush_versions()
+    written = await queries.persons_by_id(uow.session, ids)
+    seen = await queries.visible_employments(uow.session, principal, ids)
+    now = await queries.effective_directions_of(uow.session, ids)
+    people = []
+    for current, _, changes in patches:
+        person = written[current.id].model_copy(update={"employments": seen[current.id]})
+        directions = sorted({*previous[current.id], *now[current.id]})
+        uow.stage(person_updated(uow.outbox, person, changes, uow.actor, directions=directions))
+        if person.blocked != current.blocked:
+            await register.announce_person(
+                uow, person.id, person.version, directions, was_blocked=current.blocked
+            )
+        people.append(person)
+    return people
 
 
 async def set_deleted(
@@ -437,9 +569,21 @@ async def employ(
 ) -> Employment:
     """Write an employment of the person (read for update by the caller) at an organization
     the principal sees (422 for any other) in the unit of work: audited and announced."""
-    employment = await _insert_employment(uow, principal, person_id, draft, "organization_id")
-    await publish_employment(uow, employment, "created", employment_created_changes(employment))
+    (employment,) = await employ_many(uow, principal, [(person_id, draft)])
     return employment
+
+
+async def employ_many(
+    uow: UnitOfWork, principal: Principal, jobs: list[tuple[uuid.UUID, EmploymentDraft]]
+) -> list[Employment]:
+    """:func:`employ` of many ``(person, employment)``s in a handful of statements."""
+    written = await _insert_employments(
+        uow, principal, [(person_id, draft, "organization_id") for person_id, draft in jobs]
+    )
+    await publish_employments(
+        uow, [(job, "created", employment_created_changes(job)) for job in written]
+    )
+    return written
 
 
 async def update_employment(
@@ -493,7 +637,7 @@ async def delete_employment(
         person = await visible_person(uow.session, principal, person_id, for_update=True)
         current = await _visible_employment(uow.session, principal, person_id, employment_id)
         check_version(expected, current.version)
-        remaining = await queries.live_employment_count(uow.session, person_id) - 1
+        remaining = await live_employment_count(uow.session, person_id) - 1
         if not keeps_person_visible(person.directions, remaining):
             raise Conflict(
                 "This is the person's last employment and he has no direction of his own; "

@@ -242,6 +242,7 @@ def generate_persons(
             company = None
         birthday = f"{seq % 28 + 1:02d}.{seq % 12 + 1:02d}.19{seq % 50 + 50}"
         row: list[str | None]
+        name_at: tuple[int, ...]
         if bitrix:
             row = [
                 str(1000 + index),
