@@ -251,3 +251,21 @@ async def test_a_person_imported_is_audited_and_announced_as_one_created_over_th
     trail, events = await _record(client, me, topic, imported)
     assert trail == api_trail[:2]
     assert events == api_events
+
+
+async def test_a_contacts_file_over_a_megabyte_is_taken_as_an_organizations_file_is(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    me = sales(issuer, fresh_direction())
+    # a 20,000-contact export is about 1.5 MB: the upload limit of imports, not the API's 1 MB
+    content = _csv([["x" * 100_000] * len(HEADER) for _ in range(2)])
+    assert len(content) > 1 << 20
+    done = await run_import(
+        client,
+        me,
+        files={"file": ("big.csv", content, "text/csv")},
+        data={"mode": "dry_run"},
+        what="persons",
+    )
+    assert done.status_code == 200, done.text
+    assert (done.json()["rows"], done.json()["skipped"]) == (2, 2)

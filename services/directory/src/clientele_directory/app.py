@@ -143,7 +143,7 @@ def create_app(settings: DirectorySettings | None = None) -> FastAPI:
             auth_router,
         ],
         upload_limits=dict.fromkeys(
-            (r"/v1/organizations/import", r"/v1/lists/[^/]+/members/upload"),
+            (r"/v1/organizations/import", r"/v1/persons/import", r"/v1/lists/[^/]+/members/upload"),
             settings.import_max_bytes + settings.upload_overhead_bytes,
         ),
     )
