@@ -178,12 +178,12 @@ class Outbox:
         record it wrote and built their state records itself, revisions taken by
         :func:`~clientele_shared.events.state.next_revisions` while it holds the records
         (ADR 61): nothing is read back, unlike ``stage_state``. The relay is woken at the
-        commit."""
-        rows = self.rows([*events, *states])
-        if not await Copy.of(self.table, rows).write(session):
+        commit. The rows are made in a worker thread (their JSON is CPU work)."""
+        copy = await asyncio.to_thread(lambda: Copy.of(self.table, self.rows([*events, *states])))
+        if not await copy.write(session):
             return 0
         await self.signal(session)
-        return len(rows)
+        return len(copy.records)
 
     def rows(self, envelopes: Iterable[Envelope | Tombstone]) -> list[dict[str, Any]]:
         """The outbox rows of events this service may publish (for a bulk writer such as COPY);

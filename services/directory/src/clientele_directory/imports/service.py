@@ -414,6 +414,7 @@ class _Importer:
         blocked_domains: set[str],
     ) -> None:
         created: list[Organization] = []
+        now = await self._now()
         for parsed, line in creating:
             assert parsed.draft is not None
             draft = parsed.draft
@@ -423,6 +424,8 @@ class _Importer:
                 version=1,
                 blocked=draft.inn in blocked_inns
                 or any(email_domain(e) in blocked_domains for e in draft.emails),
+                created_at=now,  # as the database writes them (its default, now())
+                updated_at=now,
             )
             created.append(org)
             line.organization_id, line.action = org.id, RowAction.CREATED
@@ -465,11 +468,7 @@ class _Importer:
             self._finish(line)
         if records is None:
             return
-        now = await self._now()
-        await self._stage(
-            *records.result(),
-            [org.model_copy(update={"created_at": now, "updated_at": now}) for org in created],
-        )
+        await self._stage(*records.result(), created)
         for org in created:
             if org.blocked:
                 async with legacy_work(self.session, self.runtime, self.principal) as uow:
