@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import DEALS, LEADS
-from clientele_shared.events.schemas.directory import EmployeeCreated, OrganizationCreated
+from clientele_shared.events.schemas.base import FieldChange
+from clientele_shared.events.schemas.directory import (
+    EmployeeCreated,
+    EmployeeUpdated,
+    OrganizationCreated,
+)
+from clientele_shared.events.topics import PIPELINE, notification_requests
 from clientele_testkit.infra import Infrastructure
 from clientele_testkit.stack import running
 from pipeline_testkit import DEFAULT_STAGES, Stack
@@ -119,6 +125,10 @@ def test_intake_normalizes_suggests_the_organization_and_assigns(stack: Stack) -
     assert events[0].directions == (direction,)
     assert events[1].payload["to_employee_id"] == str(seller)
     assert events[1].payload["automatic"] is True
+    [notice] = stack.events(notification_requests(PIPELINE), {lead["id"]}, 1)
+    assert notice.type == "pipeline.notification.requested"
+    assert notice.payload["recipients"][0]["employee_id"] == str(seller)
+    assert notice.payload["subject"] == "New lead: ООО «Ёлка» 🎄"
     other = _post(stack, direction, email=_email(), inn="7736207543")
     assert other.json()["suggested_organization_id"] is None  # another direction's
     audit = stack.call("GET", f"/v1/leads/{lead['id']}/audit", stack.user([direction])).json()
@@ -294,6 +304,22 @@ def test_round_robin_over_three_and_none_for_other_roles(stack: Stack) -> None:
         "GET", f"/v1/leads?assignee_employee_id={given[0]}", stack.user([direction])
     ).json()
     assert len(mine) == 2
+    demoted = uuid.UUID(given[0])
+    change = {"roles": FieldChange(old=["sales"], new=["marketer"])}
+    stack.publish(
+        "employee",
+        "directory.employee.updated",
+        EmployeeUpdated(employee_id=demoted, version=2, changes=change),
+        demoted,
+    )
+    stack.wait_until(
+        "SELECT roles FROM employees WHERE employee_id = :id", ["marketer"], "roles", id=demoted
+    )
+    later = [
+        _post(stack, direction, email=_email()).json()["assignee_employee_id"] for _ in range(4)
+    ]
+    assert str(demoted) not in later
+    assert set(later) == set(staff) - {str(demoted)}
 
 
 def test_assignment_at_once_never_hands_a_turn_twice(stack: Stack) -> None:

@@ -493,3 +493,27 @@ def lead_rejected(outbox: Outbox, lead: Lead, actor: Actor) -> Envelope:
         comment=lead.reject_comment,
     )
     return _lead_event(outbox, LEAD_REJECTED, payload, lead, actor)
+
+
+def lead_assigned_notice(outbox: Outbox, lead: Lead, actor: Actor) -> Envelope:
+    """Ask the notifier to tell the manager a lead is theirs (once per lead version)."""
+    assert lead.assignee_employee_id is not None
+    who = lead.company_name or lead.contact_name or lead.email or lead.phone or lead.source
+    payload = NotificationRequested(
+        idempotency_key=f"lead-assigned:{lead.id}:{lead.version}",
+        channel=Channel.INAPP,
+        kind="lead.assigned",
+        recipients=[Recipient(employee_id=str(lead.assignee_employee_id))],
+        subject=f"New lead: {who}"[:500],
+        text=(lead.last_message if lead.repeats else lead.message) or f"From {lead.source}.",
+        data={
+            "lead_id": str(lead.id),
+            "direction": lead.direction,
+            "source": lead.source,
+            "contact_name": lead.contact_name,
+            "email": lead.email,
+            "phone": lead.phone,
+            "company_name": lead.company_name,
+        },
+    )
+    return _lead_event(outbox, notification_requested(PIPELINE), payload, lead, actor)

@@ -193,7 +193,10 @@ async def _create(
             .one()
         )
         lead = lead_of_row(row)
-        events.append(publishing.lead_assigned(uow.outbox, lead, None, True, uow.actor))
+        events += [
+            publishing.lead_assigned(uow.outbox, lead, None, True, uow.actor),
+            publishing.lead_assigned_notice(uow.outbox, lead, uow.actor),
+        ]
     created = {
         name: {"old": None, "new": value}
         for name, value in lead.model_dump(
@@ -311,6 +314,7 @@ async def assign_lead(
         event = publishing.lead_assigned(
             uow.outbox, new, current.assignee_employee_id, False, uow.actor
         )
+        uow.stage(publishing.lead_assigned_notice(uow.outbox, new, uow.actor))
         return await _write(uow, current, values, "assigned", None, event)
 
 
