@@ -5,13 +5,16 @@ conversion into a deal, rejection, and the events published."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 from clientele_shared.auth.tokens import TokenIssuer
+from clientele_shared.db import async_url
 from clientele_shared.events.catalog import DEALS, LEADS
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import (
@@ -23,6 +26,8 @@ from clientele_shared.events.topics import PIPELINE, notification_requests
 from clientele_testkit.infra import Infrastructure
 from clientele_testkit.stack import running
 from pipeline_testkit import DEFAULT_STAGES, Stack
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 INN = "7707083893"
 """A company's INN with valid check digits."""
@@ -212,6 +217,9 @@ def test_the_same_external_id_gives_the_first_lead_back_even_at_once(stack: Stac
     again = _post(stack, direction, **body)
     assert again.status_code == 200
     assert again.json()["id"] == lead_id
+    elsewhere = _post(stack, _direction(), **body)
+    assert elsewhere.status_code == 409, elsewhere.text
+    assert lead_id not in elsewhere.text
     assert (
         stack.scalar("SELECT count(*) FROM leads WHERE external_id = :e", e=body["external_id"])
         == 1
@@ -219,13 +227,46 @@ def test_the_same_external_id_gives_the_first_lead_back_even_at_once(stack: Stac
 
 
 def test_identical_requests_without_an_id_at_once_make_one_lead(stack: Stack) -> None:
+    """Both requests are held where the first has inserted its lead (the direction's turn
+    row is locked here): the second must wait for the first's commit and see its lead."""
     direction = _direction()
+    stack.employee([direction])
+    _post(stack, direction, email=_email())  # the direction's turn row exists
     email = _email()
-    with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda _: _post(stack, direction, email=email), range(4)))
-    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
+
+    async def race() -> list[httpx.Response]:
+        engine = create_async_engine(async_url(stack.database_url))
+        try:
+            async with engine.connect() as holder, engine.connect() as watcher:
+                await holder.begin()
+                await holder.execute(
+                    text("SELECT 1 FROM lead_round_robin WHERE direction = :d FOR UPDATE"),
+                    {"d": direction},
+                )
+                async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
+                    body = {"source": "web_form", "email": email}
+                    headers = stack.user([direction])
+                    sent = [
+                        asyncio.create_task(client.post("/v1/leads", json=body, headers=headers))
+                        for _ in range(2)
+                    ]
+                    waiting = text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND (query LIKE '%lead_round_robin%' OR query LIKE '%advisory%')"
+                    )
+                    while (await watcher.execute(waiting)).scalar() < 2:
+                        await watcher.rollback()  # pg_stat_activity: one snapshot a transaction
+                        await asyncio.sleep(0.05)
+                    await holder.rollback()
+                    return list(await asyncio.gather(*sent))
+        finally:
+            await engine.dispose()
+
+    answers = asyncio.run(race())
+    assert sorted(a.status_code for a in answers) == [200, 201]
     assert len({a.json()["id"] for a in answers}) == 1
-    assert stack.scalar("SELECT repeats FROM leads WHERE email = :e", e=email) == 3
+    assert stack.scalar("SELECT count(*) FROM leads WHERE email = :e", e=email) == 1
+    assert stack.scalar("SELECT repeats FROM leads WHERE email = :e", e=email) == 1
 
 
 def test_an_idempotency_key_replays_the_answer(stack: Stack) -> None:
@@ -296,6 +337,19 @@ def test_round_robin_over_three_and_none_for_other_roles(stack: Stack) -> None:
     ]
     assert sorted(given[:3]) == staff
     assert given[3:] == given[:3]
+    first_page = stack.call(
+        "GET", f"/v1/leads?direction={direction}&limit=4", stack.user([direction])
+    ).json()
+    next_page = stack.call(
+        "GET",
+        "/v1/leads",
+        stack.user([direction]),
+        params={"direction": direction, "before": first_page[-1]["created_at"]},
+    ).json()
+    assert len(first_page) == 4
+    assert len(next_page) == 4
+    assert {lead["id"] for lead in first_page}.isdisjoint(lead["id"] for lead in next_page)
+    assert next_page[-1]["id"] == nobody.json()["id"]
     unassigned = stack.call(
         "GET", f"/v1/leads?unassigned=true&direction={direction}", stack.user([direction])
     ).json()
