@@ -298,20 +298,23 @@ def test_repeats_within_the_window_and_a_new_lead_after(stack: Stack) -> None:
     assert repeated["message"] == "Первое"
     assert repeated["phone"] == "+79120001122"  # learnt from the repeat
     assert repeated["version"] == 2
+    mail_id = f"<{uuid.uuid4()}@mail>"
+    mailed = _post(stack, direction, email=email, source="email", external_id=mail_id)
+    assert mailed.json()["repeats"] == 2
+    again = _post(stack, direction, email=email, source="email", external_id=mail_id)
+    assert again.status_code == 200
+    assert again.json()["repeats"] == 2  # the repeat's own id, sent again: no new repeat
     phone_only = _post(stack, direction, phone="89120001122", message="Третье")
     assert phone_only.json()["id"] == lead_id
-    assert phone_only.json()["repeats"] == 2
+    assert phone_only.json()["repeats"] == 3
     elsewhere = _post(stack, _direction(), email=email)
     assert elsewhere.status_code == 201  # another direction's request is its own lead
     audit = stack.call("GET", f"/v1/leads/{lead_id}/audit", stack.user([direction])).json()
-    assert [entry["action"] for entry in audit] == ["created", "repeated", "repeated"]
+    assert [entry["action"] for entry in audit] == ["created", *["repeated"] * 3]
     assert audit[1]["note"] == "web_form: Второе"
-    events = stack.events(LEADS, {lead_id}, 3)
-    assert [e.payload["repeats"] for e in events if e.type == "pipeline.lead.received"] == [
-        0,
-        1,
-        2,
-    ]
+    events = stack.events(LEADS, {lead_id}, 4)
+    received = [e.payload["repeats"] for e in events if e.type == "pipeline.lead.received"]
+    assert received == [0, 1, 2, 3]
     stack.execute(
         "UPDATE leads SET last_received_at = now() - interval '2 hours' WHERE id = :id",
         id=uuid.UUID(lead_id),

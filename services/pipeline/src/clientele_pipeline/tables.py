@@ -492,14 +492,25 @@ leads = Table(
     Column("reject_reason", String(20)),
     Column("reject_comment", Text),
     *_versioned(),
-    UniqueConstraint("source", "external_id", name="uq_leads_source_external_id"),
     Index("ix_leads_directions", "directions", postgresql_using="gin"),
     Index("ix_leads_created", "created_at"),
     Index("ix_leads_email_open", "email", postgresql_where=text("status IN ('new', 'assigned')")),
     Index("ix_leads_phone_open", "phone", postgresql_where=text("status IN ('new', 'assigned')")),
 )
 """Inbound requests (ADR 69): one row per lead, its repeats counted on it; one direction each
-(an array, as every direction-filtered table); ``(source, external_id)`` taken once."""
+(an array, as every direction-filtered table); ``external_id``: its first request's."""
+
+lead_external_ids = Table(
+    "lead_external_ids",
+    metadata,
+    Column("source", String(20), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("lead_id", Uuid, nullable=False),
+    PrimaryKeyConstraint("source", "external_id"),
+    Index("ix_lead_external_ids_lead", "lead_id"),
+)
+"""Every source id a lead was handed in under (its first request's and its repeats'), each
+taken once: the same id again answers the lead."""
 
 lead_round_robin = Table(
     "lead_round_robin",

@@ -8,13 +8,14 @@ from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
-from sqlalchemy import bindparam, func, or_, select, text
+from sqlalchemy import bindparam, func, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_pipeline.leads.rules import OPEN_STATUSES, SALES_ROLES, Lead, lead_of_row
 from clientele_pipeline.tables import (
     employees,
+    lead_external_ids,
     lead_round_robin,
     leads,
     organizations,
@@ -31,25 +32,53 @@ async def load(session: AsyncSession, lead_id: uuid.UUID, *, lock: bool = False)
     return None if row is None else lead_of_row(row)
 
 
-async def insert_lead(session: AsyncSession, values: dict[str, Any]) -> Lead | None:
-    """The new lead as written; None when its ``(source, external_id)`` is taken (the insert
-    waits for a concurrent one's transaction, then yields to it)."""
-    stmt = pg_insert(leads).values(values).on_conflict_do_nothing().returning(leads)
-    row = (await session.execute(stmt)).mappings().first()
-    return None if row is None else lead_of_row(row)
+_INSERT = insert(leads).returning(leads)
 
 
-async def by_external_id(session: AsyncSession, source: str, external_id: str) -> Lead | None:
+async def insert_lead(session: AsyncSession, values: dict[str, Any]) -> Lead:
+    """The new lead as written (RETURNING: no second read)."""
+    return lead_of_row((await session.execute(_INSERT, values)).mappings().one())
+
+
+async def lead_of_external_id(session: AsyncSession, source: str, external_id: str) -> Lead | None:
+    """The lead a source's id was taken for (its first request or a repeat)."""
     row = (
         (
             await session.execute(
-                select(leads).where(leads.c.source == source, leads.c.external_id == external_id)
+                select(leads).join(
+                    lead_external_ids,
+                    (lead_external_ids.c.lead_id == leads.c.id)
+                    & (lead_external_ids.c.source == source)
+                    & (lead_external_ids.c.external_id == external_id),
+                )
             )
         )
         .mappings()
         .first()
     )
     return None if row is None else lead_of_row(row)
+
+
+async def claim_external_id(
+    session: AsyncSession, source: str, external_id: str, lead_id: uuid.UUID
+) -> uuid.UUID:
+    """Take a source's id for ``lead_id``; the lead that holds it (another one's when it was
+    taken first: the insert waits for a concurrent one's transaction, then yields to it)."""
+    claimed = await session.scalar(
+        pg_insert(lead_external_ids)
+        .values(source=source, external_id=external_id, lead_id=lead_id)
+        .on_conflict_do_nothing()
+        .returning(lead_external_ids.c.lead_id)
+    )
+    if claimed is not None:
+        return lead_id
+    owner = await session.scalar(
+        select(lead_external_ids.c.lead_id).where(
+            lead_external_ids.c.source == source, lead_external_ids.c.external_id == external_id
+        )
+    )
+    assert owner is not None
+    return owner
 
 
 async def serialize_contacts(session: AsyncSession, direction: str, contacts: list[str]) -> None:

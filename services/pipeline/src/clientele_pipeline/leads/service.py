@@ -70,10 +70,10 @@ def _direction(principal: Principal, requested: str | None) -> str:
 async def receive(
     *, runtime: ServiceRuntime, principal: Principal, intake: LeadIntake
 ) -> tuple[Lead, bool]:
-    """Take a request in: the lead of its ``(source, external_id)`` if one was taken already
-    (False); a repeat of the direction's open lead from the same e-mail or phone within the
-    window (False); otherwise a new lead, assigned at once to the direction's next sales
-    employee in turn (True)."""
+    """Take a request in: the lead its ``(source, external_id)`` was taken for already, by a
+    first request or a repeat (False); a repeat of the direction's open lead from the same
+    e-mail or phone within the window (False); otherwise a new lead, assigned at once to the
+    direction's next sales employee in turn (True)."""
     if intake.email is None and intake.phone is None and intake.message is None:
         raise invalid_field("email", "a lead needs an e-mail, a phone or a message")
     direction = _direction(principal, intake.direction)
@@ -82,7 +82,7 @@ async def receive(
         contacts = [c for c in (intake.email, intake.phone) if c is not None]
         await queries.serialize_contacts(session, direction, contacts)
         if intake.external_id is not None:
-            taken = await queries.by_external_id(session, intake.source, intake.external_id)
+            taken = await queries.lead_of_external_id(session, intake.source, intake.external_id)
             if taken is not None:
                 return _seen(principal, taken), False
         now = await queries.now(session)
@@ -93,15 +93,18 @@ async def receive(
             phone=intake.phone,
             since=now - _repeat_window(runtime),
         )
+        lead_id = repeated.id if repeated is not None else uuid.uuid4()
+        if intake.external_id is not None:
+            owner = await queries.claim_external_id(
+                session, intake.source, intake.external_id, lead_id
+            )
+            if owner != lead_id:  # the same id was taken meanwhile (a contact-less request)
+                taken = await queries.load(session, owner)
+                assert taken is not None
+                return _seen(principal, taken), False
         if repeated is not None:
             return await _repeat(uow, repeated, intake, now), False
-        created = await _create(uow, principal, intake, direction)
-        if created is None:  # the same (source, external_id) committed meanwhile
-            assert intake.external_id is not None
-            taken = await queries.by_external_id(session, intake.source, intake.external_id)
-            assert taken is not None
-            return _seen(principal, taken), False
-        return created, True
+        return await _create(uow, principal, intake, direction, lead_id), True
 
 
 def _seen(principal: Principal, lead: Lead) -> Lead:
@@ -146,17 +149,16 @@ async def _repeat(uow: UnitOfWork, current: Lead, intake: LeadIntake, now: datet
 
 
 async def _create(
-    uow: UnitOfWork, principal: Principal, intake: LeadIntake, direction: str
-) -> Lead | None:
-    """A new lead (None: its external id was taken meanwhile): the organization of its INN the
-    direction sees suggested, handed to the next sales employee in turn (none: unassigned)."""
+    uow: UnitOfWork, principal: Principal, intake: LeadIntake, direction: str, lead_id: uuid.UUID
+) -> Lead:
+    """A new lead: the organization of its INN the direction sees suggested, handed to the next
+    sales employee in turn (none: unassigned)."""
     session = uow.session
     suggested = (
         await queries.organization_by_inn(session, direction, intake.inn)
         if intake.inn is not None
         else None
     )
-    lead_id = uuid.uuid4()
     lead = await queries.insert_lead(
         session,
         {
@@ -170,8 +172,6 @@ async def _create(
             "updated_by": principal.subject,
         },
     )
-    if lead is None:
-        return None
     staff = await queries.sales_staff(session, direction)
     events = []
     if staff:

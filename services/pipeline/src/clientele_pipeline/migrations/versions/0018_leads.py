@@ -1,5 +1,5 @@
-"""Leads (inbound requests), their round-robin turns per direction, employees' roles in the
-employees read model (who may be handed a lead).
+"""Leads (inbound requests), the source ids they were handed in under, their round-robin
+turns per direction, employees' roles in the employees read model (who may be handed a lead).
 
 Existing employees get their roles from the directory's employee states: ``clientele republish
 directory employees`` (a snapshot of the same version is applied again).
@@ -13,9 +13,9 @@ from sqlalchemy import (
     Column,
     DateTime,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
-    UniqueConstraint,
     Uuid,
     func,
     text,
@@ -65,12 +65,19 @@ def upgrade() -> None:
         Column("updated_by", String(200), nullable=False),
         Column("deleted_at", DateTime(timezone=True)),
         Column("deleted_by", String(200)),
-        UniqueConstraint("source", "external_id", name="uq_leads_source_external_id"),
     )
     op.create_index("ix_leads_directions", "leads", ["directions"], postgresql_using="gin")
     op.create_index("ix_leads_created", "leads", ["created_at"])
     op.create_index("ix_leads_email_open", "leads", ["email"], postgresql_where=_OPEN)
     op.create_index("ix_leads_phone_open", "leads", ["phone"], postgresql_where=_OPEN)
+    op.create_table(
+        "lead_external_ids",
+        Column("source", String(20), nullable=False),
+        Column("external_id", String(200), nullable=False),
+        Column("lead_id", Uuid, nullable=False),
+        PrimaryKeyConstraint("source", "external_id"),
+    )
+    op.create_index("ix_lead_external_ids_lead", "lead_external_ids", ["lead_id"])
     op.create_table(
         "lead_round_robin",
         Column("direction", String(64), primary_key=True),
@@ -80,5 +87,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("lead_round_robin")
+    op.drop_table("lead_external_ids")
     op.drop_table("leads")
     op.drop_column("employees", "roles")
