@@ -77,7 +77,7 @@ async def claim_external_id(
             lead_external_ids.c.source == source, lead_external_ids.c.external_id == external_id
         )
     )
-    assert owner is not None
+    assert isinstance(owner, uuid.UUID)
     return owner
 
 
