@@ -102,13 +102,14 @@ class EmployeeRecord(BaseModel):
     name: str
     email: str
     directions: list[str] = []
+    roles: list[str] = []
     active: bool = True
     version: int
 
 
 ORGANIZATION_FIELDS = ("legal_name", "short_name", "inn", "directions")
 PERSON_FIELDS = ("last_name", "first_name", "middle_name", "birthday", "directions")
-EMPLOYEE_FIELDS = ("name", "email", "directions", "active")
+EMPLOYEE_FIELDS = ("name", "email", "directions", "roles", "active")
 
 
 def organization_created(event: OrganizationCreated) -> OrganizationRecord:
@@ -166,6 +167,7 @@ def employee_created(event: EmployeeCreated) -> EmployeeRecord:
         name=event.name,
         email=event.email.strip().lower(),
         directions=sorted(set(event.directions)),
+        roles=sorted(set(event.roles)),
         active=event.active,
         version=event.version,
     )
@@ -173,8 +175,9 @@ def employee_created(event: EmployeeCreated) -> EmployeeRecord:
 
 def employee_updated(current: EmployeeRecord, event: EmployeeUpdated) -> EmployeeRecord:
     changed = {name: c.new for name, c in event.changes.items() if name in EMPLOYEE_FIELDS}
-    if "directions" in changed:
-        changed["directions"] = sorted(set(changed["directions"] or []))
+    for name in ("directions", "roles"):
+        if name in changed:
+            changed[name] = sorted(set(changed[name] or []))
     return current.model_copy(update={**changed, "version": event.version})
 
 
@@ -214,6 +217,7 @@ def employee_of_state(state: EmployeeState) -> EmployeeRecord:
         name=state.name,
         email=state.email.strip().lower(),
         directions=sorted(set(state.directions)),
+        roles=sorted(set(state.roles)),
         active=state.active,
         version=state.version,
     )
@@ -259,9 +263,11 @@ class DirectoryTables:
         )
 
 
-def directory_tables(metadata: MetaData, *, birthdays: bool = False) -> DirectoryTables:
-    """The read models' tables in a service's metadata (persons' birthdays kept only by a
-    service that asks: a record's fields its table lacks are not written)."""
+def directory_tables(
+    metadata: MetaData, *, birthdays: bool = False, employee_roles: bool = False
+) -> DirectoryTables:
+    """The read models' tables in a service's metadata (persons' birthdays and employees' roles
+    kept only by a service that asks: a record's fields its table lacks are not written)."""
     organizations = Table(
         "organizations",
         metadata,
@@ -289,6 +295,11 @@ def directory_tables(metadata: MetaData, *, birthdays: bool = False) -> Director
         Column("name", String(500), nullable=False),
         Column("email", String(320), nullable=False),
         Column("directions", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+        *(
+            [Column("roles", ARRAY(String(64)), nullable=False, server_default=text("'{}'"))]
+            if employee_roles
+            else []
+        ),
         Column("active", Boolean, nullable=False, server_default=text("true")),
         Column("version", Integer, nullable=False),
         Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

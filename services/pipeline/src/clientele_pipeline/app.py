@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from clientele_shared.events.topics import DEALS, PIPELINE, TASKS, notification_requests
+from clientele_shared.events.topics import DEALS, LEADS, PIPELINE, TASKS, notification_requests
 from clientele_shared.runtime import ServiceRuntime, create_service_app
 from fastapi import FastAPI
 
@@ -14,6 +14,7 @@ from clientele_pipeline.automation.router import router as automation
 from clientele_pipeline.board.router import router as board
 from clientele_pipeline.deals.router import router as deals
 from clientele_pipeline.documents.router import router as documents
+from clientele_pipeline.leads.router import router as leads
 from clientele_pipeline.pipelines.router import router as pipelines
 from clientele_pipeline.playbooks.router import router as playbooks
 from clientele_pipeline.settings import PipelineSettings
@@ -23,7 +24,7 @@ from clientele_pipeline.tasks import service as task_service
 from clientele_pipeline.tasks.router import router as tasks
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PUBLISHES = (DEALS, TASKS, notification_requests(PIPELINE))
+PUBLISHES = (DEALS, TASKS, LEADS, notification_requests(PIPELINE))
 
 
 def load_settings() -> PipelineSettings:
@@ -44,7 +45,7 @@ def create_app(settings: PipelineSettings | None = None) -> FastAPI:
         runtime,
         title="Clientele pipeline",
         description=(
-            "Pipelines and stages, deals and their stage history, the kanban board, tasks."
+            "Pipelines and stages, deals and their stage history, the kanban board, tasks, leads."
         ),
         routers=[
             pipelines,
@@ -55,6 +56,7 @@ def create_app(settings: PipelineSettings | None = None) -> FastAPI:
             playbooks,
             automation,
             tasks,
+            leads,
             analytics,
         ],
     )

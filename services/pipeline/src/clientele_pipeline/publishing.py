@@ -11,6 +11,16 @@ from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.erp import InvoiceIssued, PaymentReceived
+from clientele_shared.events.schemas.leads import (
+    LEAD_ASSIGNED,
+    LEAD_CONVERTED,
+    LEAD_RECEIVED,
+    LEAD_REJECTED,
+    LeadAssigned,
+    LeadConverted,
+    LeadReceived,
+    LeadRejected,
+)
 from clientele_shared.events.schemas.notifications import (
     Channel,
     NotificationRequested,
@@ -56,6 +66,7 @@ from clientele_shared.events.schemas.tasks import (
 from clientele_shared.events.topics import PIPELINE
 
 from clientele_pipeline.deals.rules import Deal
+from clientele_pipeline.leads.rules import Lead
 from clientele_pipeline.pipelines.rules import Stage
 from clientele_pipeline.tasks.rules import Task, overdue_key, reminder_id, reminder_time
 
@@ -402,3 +413,107 @@ def task_overdue_notice(outbox: Outbox, task: Task, actor: Actor) -> Envelope:
         data=_task_data(task),
     )
     return _task_event(outbox, notification_requested(PIPELINE), payload, task, actor)
+
+
+def _lead_event(
+    outbox: Outbox, event_type: str, payload: Any, lead: Lead, actor: Actor
+) -> Envelope:
+    return outbox.envelope(
+        event_type, payload, aggregate_id=str(lead.id), directions=lead.directions, actor=actor
+    )
+
+
+def lead_received(outbox: Outbox, lead: Lead, actor: Actor) -> Envelope:
+    """A new lead, or a repeat of an open one (its count of repeats)."""
+    payload = LeadReceived.model_validate(
+        {
+            **lead.model_dump(
+                mode="json",
+                include={
+                    "version",
+                    "direction",
+                    "source",
+                    "external_id",
+                    "status",
+                    "contact_name",
+                    "email",
+                    "phone",
+                    "company_name",
+                    "inn",
+                    "details",
+                    "suggested_organization_id",
+                    "assignee_employee_id",
+                    "repeats",
+                },
+            ),
+            "lead_id": str(lead.id),
+            "message": lead.last_message if lead.repeats else lead.message,
+            "received_at": lead.last_received_at.isoformat(),
+        }
+    )
+    return _lead_event(outbox, LEAD_RECEIVED, payload, lead, actor)
+
+
+def lead_assigned(
+    outbox: Outbox, lead: Lead, previous: uuid.UUID | None, automatic: bool, actor: Actor
+) -> Envelope:
+    assert lead.assignee_employee_id is not None
+    payload = LeadAssigned(
+        lead_id=lead.id,
+        version=lead.version,
+        direction=lead.direction,
+        from_employee_id=previous,
+        to_employee_id=lead.assignee_employee_id,
+        automatic=automatic,
+    )
+    return _lead_event(outbox, LEAD_ASSIGNED, payload, lead, actor)
+
+
+def lead_converted(
+    outbox: Outbox, lead: Lead, organization_id: uuid.UUID, actor: Actor
+) -> Envelope:
+    assert lead.deal_id is not None
+    payload = LeadConverted(
+        lead_id=lead.id,
+        version=lead.version,
+        direction=lead.direction,
+        deal_id=lead.deal_id,
+        organization_id=organization_id,
+    )
+    return _lead_event(outbox, LEAD_CONVERTED, payload, lead, actor)
+
+
+def lead_rejected(outbox: Outbox, lead: Lead, actor: Actor) -> Envelope:
+    assert lead.reject_reason is not None
+    payload = LeadRejected(
+        lead_id=lead.id,
+        version=lead.version,
+        direction=lead.direction,
+        reason=lead.reject_reason,
+        comment=lead.reject_comment,
+    )
+    return _lead_event(outbox, LEAD_REJECTED, payload, lead, actor)
+
+
+def lead_assigned_notice(outbox: Outbox, lead: Lead, actor: Actor) -> Envelope:
+    """Ask the notifier to tell the manager a lead is theirs (once per lead version)."""
+    assert lead.assignee_employee_id is not None
+    who = lead.company_name or lead.contact_name or lead.email or lead.phone or lead.source
+    payload = NotificationRequested(
+        idempotency_key=f"lead-assigned:{lead.id}:{lead.version}",
+        channel=Channel.INAPP,
+        kind="lead.assigned",
+        recipients=[Recipient(employee_id=str(lead.assignee_employee_id))],
+        subject=f"New lead: {who}"[:500],
+        text=(lead.last_message if lead.repeats else lead.message) or f"From {lead.source}.",
+        data={
+            "lead_id": str(lead.id),
+            "direction": lead.direction,
+            "source": lead.source,
+            "contact_name": lead.contact_name,
+            "email": lead.email,
+            "phone": lead.phone,
+            "company_name": lead.company_name,
+        },
+    )
+    return _lead_event(outbox, notification_requested(PIPELINE), payload, lead, actor)

@@ -18,3 +18,6 @@ class PipelineSettings(ServiceSettings):
     interactions_url: str = "http://127.0.0.1:8002"
     """The interactions service, where `schedule_interaction` actions plan contacts."""
     interactions_timeout: float = Field(default=5.0, gt=0)
+    lead_repeat_hours: float = Field(default=72.0, ge=0, le=24 * 365)
+    """A request from the e-mail or phone of an open lead of its direction received within this
+    many hours is a repeat of that lead, not a new one."""

@@ -231,7 +231,7 @@ creation (the funnel), kept by the same triggers; recomputed from the history wh
 position or kind changes (``analytics_funnel_rebuild``, ADR 44)."""
 
 
-directory = directory_tables(metadata, birthdays=True)  # the birthday trigger
+directory = directory_tables(metadata, birthdays=True, employee_roles=True)  # birthdays, leads
 organizations, persons, employees = directory.organizations, directory.persons, directory.employees
 """Read models of the directory's organizations, persons and employees (version-guarded: never
 older over newer)."""
@@ -466,3 +466,57 @@ automation_round_robin = Table(
     Column("turns", BigInteger, nullable=False),
 )
 """How many tasks a rule handed out in turn (the next goes to employee ``turns`` mod n)."""
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("directions", ARRAY(String(64)), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("external_id", String(200)),
+    Column("status", String(20), nullable=False),
+    Column("contact_name", String(500)),
+    Column("email", String(320)),
+    Column("phone", String(32)),
+    Column("company_name", String(500)),
+    Column("inn", String(12)),
+    Column("message", Text),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'")),
+    Column("suggested_organization_id", Uuid),
+    Column("assignee_employee_id", Uuid),
+    Column("assigned_at", DateTime(timezone=True)),
+    Column("repeats", Integer, nullable=False, server_default=text("0")),
+    Column("last_message", Text),
+    Column("last_received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("deal_id", Uuid),
+    Column("reject_reason", String(20)),
+    Column("reject_comment", Text),
+    *_versioned(),
+    Index("ix_leads_directions", "directions", postgresql_using="gin"),
+    Index("ix_leads_created", "created_at"),
+    Index("ix_leads_email_open", "email", postgresql_where=text("status IN ('new', 'assigned')")),
+    Index("ix_leads_phone_open", "phone", postgresql_where=text("status IN ('new', 'assigned')")),
+)
+"""Inbound requests (ADR 69): one row per lead, its repeats counted on it; one direction each
+(an array, as every direction-filtered table); ``external_id``: its first request's."""
+
+lead_external_ids = Table(
+    "lead_external_ids",
+    metadata,
+    Column("source", String(20), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("lead_id", Uuid, nullable=False),
+    PrimaryKeyConstraint("source", "external_id"),
+    Index("ix_lead_external_ids_lead", "lead_id"),
+)
+"""Every source id a lead was handed in under (its first request's and its repeats'), each
+taken once: the same id again answers the lead."""
+
+lead_round_robin = Table(
+    "lead_round_robin",
+    metadata,
+    Column("direction", String(64), primary_key=True),
+    Column("turns", BigInteger, nullable=False),
+)
+"""How many leads of a direction were handed out in turn (the next goes to employee ``turns``
+mod n of its sales staff, ordered by id)."""

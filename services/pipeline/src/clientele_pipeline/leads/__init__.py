@@ -1,0 +1,1 @@
+"""Leads: inbound requests taken in, repeated, assigned by turns, converted or rejected."""
