@@ -14,13 +14,8 @@ from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 import phonenumbers
-from clientele_shared.contacts import _PLAIN_EMAIL as _PLAIN_EMAIL
-from clientele_shared.contacts import _PLAIN_RU_PHONE as _PLAIN_RU_PHONE
-from clientele_shared.contacts import DEFAULT_PHONE_REGION as DEFAULT_PHONE_REGION
 from clientele_shared.contacts import normalize_email as normalize_email
 from clientele_shared.contacts import normalize_phone as normalize_phone
-from clientele_shared.contacts import parsed_phone as parsed_phone
-from clientele_shared.contacts import validated_email as validated_email
 from pydantic import (
     AfterValidator,
     BaseModel,
