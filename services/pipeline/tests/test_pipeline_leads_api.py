@@ -379,6 +379,24 @@ def test_round_robin_over_three_and_none_for_other_roles(stack: Stack) -> None:
     assert set(later) == set(staff) - {str(demoted)}
 
 
+def test_leads_received_at_one_instant_page_by_id(stack: Stack) -> None:
+    """The page cursor is the last lead's time and id: leads of one instant are neither
+    skipped nor repeated across pages."""
+    direction = _direction()
+    ids = sorted(_post(stack, direction, email=_email()).json()["id"] for _ in range(3))
+    stack.execute(
+        "UPDATE leads SET created_at = '2026-12-07T10:00:00+00' WHERE directions = :d",
+        d=[direction],
+    )
+    seen: list[str] = []
+    params: dict[str, str] = {"direction": direction, "limit": "1"}
+    while page := stack.call("GET", "/v1/leads", stack.user([direction]), params=params).json():
+        seen += [lead["id"] for lead in page]
+        params.update(before=page[-1]["created_at"], before_id=page[-1]["id"])
+        assert len(seen) <= 3, seen
+    assert seen == ids
+
+
 def test_assignment_at_once_never_hands_a_turn_twice(stack: Stack) -> None:
     direction = _direction()
     staff = {str(stack.employee([direction])) for _ in range(3)}

@@ -8,7 +8,7 @@ from typing import Any
 
 from clientele_shared.auth.access import visible_to
 from clientele_shared.auth.principal import Principal
-from sqlalchemy import bindparam, func, insert, or_, select, text
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -194,9 +194,11 @@ async def list_visible(
     direction: str | None,
     source: str | None,
     before: datetime | None,
+    before_id: uuid.UUID | None,
     limit: int,
 ) -> list[Lead]:
-    """The caller's leads, newest first (``before``: the page after a lead received then)."""
+    """The caller's leads, newest first, then by id (``before`` and ``before_id``: the page
+    after that lead; ``before`` alone: after every lead received then)."""
     stmt = select(leads).where(
         visible_to(principal, leads.c.directions), leads.c.deleted_at.is_(None)
     )
@@ -211,7 +213,10 @@ async def list_visible(
     if source is not None:
         stmt = stmt.where(leads.c.source == source)
     if before is not None:
-        stmt = stmt.where(leads.c.created_at < before)
+        earlier = leads.c.created_at < before
+        if before_id is not None:  # leads received at the same instant, by id
+            earlier = or_(earlier, and_(leads.c.created_at == before, leads.c.id > before_id))
+        stmt = stmt.where(earlier)
     rows = (
         await session.execute(stmt.order_by(leads.c.created_at.desc(), leads.c.id).limit(limit))
     ).mappings()

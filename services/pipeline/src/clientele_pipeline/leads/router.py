@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from clientele_shared.auth.dependencies import CurrentPrincipal, Writer, require_roles
@@ -13,6 +12,7 @@ from clientele_shared.http.concurrency import IfMatch, etag, required_versions
 from clientele_shared.runtime import CurrentRuntime
 from clientele_shared.service_layer import AuditEntry
 from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import AwareDatetime
 
 from clientele_pipeline.leads import service
 from clientele_pipeline.leads.rules import Assignment, Conversion, Lead, LeadIntake, Rejection
@@ -54,7 +54,10 @@ async def list_leads(
     direction: str | None = None,
     source: LeadSource | None = None,
     before: Annotated[
-        datetime | None, Query(description="the page after: the last lead's created_at")
+        AwareDatetime | None, Query(description="the page after: the last lead's created_at")
+    ] = None,
+    before_id: Annotated[
+        uuid.UUID | None, Query(description="and the last lead's id (leads of one instant)")
     ] = None,
     limit: Limit = 100,
 ) -> list[Lead]:
@@ -68,6 +71,7 @@ async def list_leads(
         direction=direction,
         source=source,
         before=before,
+        before_id=before_id,
         limit=limit,
     )
 

@@ -403,6 +403,7 @@ async def list_leads(
     direction: str | None,
     source: str | None,
     before: datetime | None,
+    before_id: uuid.UUID | None,
     limit: int,
 ) -> list[Lead]:
     async with runtime.sessions() as session:
@@ -415,6 +416,7 @@ async def list_leads(
             direction=direction,
             source=source,
             before=before,
+            before_id=before_id,
             limit=limit,
         )
 
