@@ -82,9 +82,9 @@ IMPORT_SETTINGS = text(
     "SELECT set_config('pg_trgm.similarity_threshold', :similarity, true),"
     " set_config('gin_pending_list_limit', '16384', true), set_config('jit', 'off', true)"
 )
-"""For the import's transaction: the ``%`` threshold; GIN pending lists long enough to take a
-chunk's rows without a merge half-way (they are merged at once by MERGE_PENDING); no JIT
-compiling of statements whose costs are overestimated."""
+"""For an import's transaction, of organizations or persons: the ``%`` threshold; GIN pending
+lists long enough to take a chunk's rows without a merge half-way (they are merged at once by
+MERGE_PENDING); no JIT compiling of statements whose costs are overestimated."""
 
 MERGE_PENDING = text(
     "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"

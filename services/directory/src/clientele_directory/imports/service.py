@@ -638,6 +638,8 @@ def import_runner(start_of: StartOf) -> RunImport:
         settings = runtime.settings
         try:
             async with runtime.sessions() as session, session.begin():
+                similarity = {"similarity": str(queries.NAME_SIMILARITY)}
+                await session.execute(queries.IMPORT_SETTINGS, similarity)
                 importer, fields = await start(session, report)
                 plan = ReadPlan(
                     filename=filename,
@@ -685,8 +687,6 @@ def _organizations(
     async def start(
         session: AsyncSession, report: ImportReport
     ) -> tuple[_Importer, dict[str, Any]]:
-        similarity = {"similarity": str(queries.NAME_SIMILARITY)}
-        await session.execute(queries.IMPORT_SETTINGS, similarity)
         definitions = await definitions_for(session, EntityKind.ORGANIZATION)
         importer = _Importer(session, runtime, principal, definitions, report, on_chunk)
         importer.replace_lists = replace_lists
