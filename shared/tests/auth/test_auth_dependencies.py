@@ -48,6 +48,10 @@ def build_app(verifier: TokenVerifier | None) -> FastAPI:
     async def me(principal: CurrentPrincipal) -> dict[str, Any]:
         return {"subject": principal.subject, "roles": sorted(principal.roles)}
 
+    @app.post("/notes", status_code=201)
+    async def note(principal: CurrentPrincipal) -> dict[str, str]:
+        return {"author": principal.subject}
+
     @app.post("/deals", status_code=201)
     async def create_deal(
         principal: Annotated[Principal, Depends(require_roles(Role.SALES, Role.HEAD_OF_SALES))],
@@ -145,6 +149,12 @@ async def test_a_confined_service_passes_only_where_admitted(
     assert refused.status_code == 403
     assert refused.json()["type"].endswith("/forbidden")
     assert (await client.post("/plans", headers=bearer(confined))).status_code == 201
+    # a route that checks no role, a read included, refuses it too: only admitting ones take it
+    for method, path in (("POST", "/notes"), ("GET", "/me")):
+        answer = await client.request(method, path, headers=bearer(confined))
+        assert answer.status_code == 403, (method, path)
+    sales = issuer.mint("sam", roles=[Role.SALES], directions=["north"])
+    assert (await client.post("/notes", headers=bearer(sales))).status_code == 201
     # the same service unconfined holds the service role; admitting confined ones takes none
     service = issuer.mint("service:pipeline", service="pipeline")
     assert (await client.post("/plans", headers=bearer(service))).status_code == 201

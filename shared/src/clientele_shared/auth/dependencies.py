@@ -72,8 +72,25 @@ async def current_principal(
             "The Authorization header must be 'Bearer <token>'.", error="invalid_request"
         )
     principal = await verifier.verify(token)
+    if principal.confined and not _admits_confined(request):
+        raise ForbiddenError("A confined service token does not allow this action.")
     request.state.principal = principal
     return principal
+
+
+def _admits_confined(request: Request) -> bool:
+    """Whether the matched route takes a confined service token (ADR 49): one of its
+    dependencies is ``require_roles(..., admit_confined=True)``. Every other route, reads
+    included, refuses it, whether or not it checks roles itself."""
+    pending = [getattr(request.scope.get("route"), "dependant", None)]
+    while pending:
+        dependant = pending.pop()
+        if dependant is None:
+            continue
+        if getattr(dependant.call, "admits_confined", False):
+            return True
+        pending.extend(dependant.dependencies)
+    return False
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -104,6 +121,7 @@ def require_roles(
         return principal
 
     dependency.__name__ = f"require_roles_{'_'.join(sorted(allowed))}"
+    dependency.__dict__["admits_confined"] = admit_confined  # read by current_principal
     return dependency
 
 
