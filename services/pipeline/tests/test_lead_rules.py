@@ -72,6 +72,8 @@ def test_the_deal_takes_the_company_else_the_contact_and_the_utm_marks() -> None
         "Заявка: ООО «А»"
     )
     assert deal_title(_lead(contact_name="Анна"), conversion) == "Заявка: Анна"
+    long_name = "Я" * 500  # a title past its limit would refuse a conversion nobody titled
+    assert deal_title(_lead(company_name=long_name), conversion) == ("Заявка: " + long_name)[:500]
     assert deal_title(_lead(), conversion) == "Заявка (web_form)"
     named = Conversion(organization_id=uuid.uuid4(), title="Лицензии")
     assert deal_title(_lead(company_name="ООО «А»"), named) == "Лицензии"

@@ -11,9 +11,10 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 DEFAULT_PHONE_REGION = "RU"
 """Numbers written without a country code are read as Russian numbers."""
 
-_PLAIN_RU_PHONE = re.compile(r"(?:\+7|8)[ ()-]{0,2}[1-9](?:[ ()-]{0,2}[0-9]){9}")
-"""A Russian number in its common written forms (``+7`` or ``8``, ten digits, spaces,
-brackets and hyphens between them, no extension): read without phonenumbers' parser."""
+_PLAIN_RU_PHONE = re.compile(r"(?:\+7[ ()-]{0,2}[1-9]|8[ ()-]{0,2}[2-9])(?:[ ()-]{0,2}[0-9]){9}")
+"""A Russian number in its common written forms (``+7`` or ``8``, ten digits, the first not 0,
+nor 1 after ``8``: ``8 10`` dials abroad; spaces, brackets and hyphens between them, no
+extension): read without phonenumbers' parser."""
 
 
 def normalize_phone(raw: str, region: str = DEFAULT_PHONE_REGION) -> tuple[str, str | None]:

@@ -173,7 +173,7 @@ async def refused(
     session: AsyncSession, principal: Principal, campaign_id: uuid.UUID, limit: int
 ) -> list[Refused]:
     """The event's refusals, oldest first, but those naming an organization or person of
-    directions the reader does not see (ADR 64)."""
+    directions the reader does not see (ADR 68)."""
     rows = (
         await session.execute(
             select(refusals)

@@ -247,6 +247,7 @@ class JobRunner:
         return stop.get("why"), code
 
     async def _heartbeat(self, job_id: uuid.UUID, child: JobProcess, stop: dict[str, str]) -> None:
+        ended = False
         while True:
             await asyncio.sleep(self.lease / 3)
             try:
@@ -255,9 +256,10 @@ class JobRunner:
             except Exception:  # a database blip: the next beat tries again within the lease
                 log.warning("import job's lease not renewed", job=str(job_id))
                 continue
-            if lease == "ended":  # the child finished the job and is exiting
-                return
-            if lease != "kept":
+            if lease == "ended" and not ended:  # the child finished the job and is exiting
+                ended = True
+                continue
+            if lease != "kept":  # a child still running a beat after its job ended is stale
                 stop["why"] = "cancel" if lease == "cancel" else "lease"
                 await child.stop()
                 return

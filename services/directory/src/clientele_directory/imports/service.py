@@ -140,8 +140,9 @@ class _Importer:
         self.lines: list[RowReport] = []
         self.pending: dict[uuid.UUID, _Update] = {}
         self.staff: Staff | None = None
-        self.now: datetime | None = None
         """The employees a row's responsible may name, read at the first row that names one."""
+        self.now: datetime | None = None
+        """The transaction's time, read once: what the database writes as ``now()``."""
 
     @property
     def discarding(self) -> bool:

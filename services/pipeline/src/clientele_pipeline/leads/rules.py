@@ -168,12 +168,17 @@ class Rejection(BaseModel):
     comment: Note | None = None
 
 
+TITLE_MAX = 500
+"""A deal title's limit (``clientele_shared.values.Title``): a long company name is cut."""
+
+
 def deal_title(lead: Lead, conversion: Conversion) -> str:
     """The new deal's title: the one given, else the lead's company, contact or source."""
     if conversion.title:
         return conversion.title
     name = lead.company_name or lead.contact_name or lead.email or lead.phone
-    return f"Заявка: {name}" if name else f"Заявка ({lead.source})"
+    title = f"Заявка: {name}" if name else f"Заявка ({lead.source})"
+    return title[:TITLE_MAX]
 
 
 def deal_source(lead: Lead) -> dict[str, Any]:
