@@ -94,6 +94,23 @@ async def test_mint_service_token(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert principal.has_role(Role.SERVICE)
 
 
+async def test_mint_a_confined_connector_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keygen(tmp_path)
+    capsys.readouterr()
+    key = str(tmp_path / "private.pem")
+    args = ["mint", "--key", key, "--service", "web-forms", "--directions", "north", "--confined"]
+    assert main(args) == 0
+    verifier = TokenVerifier(AuthSettings(public_key_file=tmp_path / "public.pem"))
+    principal = await verifier.verify(capsys.readouterr().out.strip())
+    assert principal.confined
+    assert principal.roles == frozenset()
+    assert principal.directions == frozenset({"north"})
+    assert main(["mint", "--key", key, "--service", "web-forms", "--confined"]) == 2
+    assert main([*args, "--roles", "sales"]) == 2
+
+
 def test_mint_audience_and_issuer_are_honoured(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -503,14 +503,16 @@ leads = Table(
 lead_external_ids = Table(
     "lead_external_ids",
     metadata,
+    Column("direction", String(64), nullable=False),
     Column("source", String(20), nullable=False),
     Column("external_id", String(200), nullable=False),
     Column("lead_id", Uuid, nullable=False),
-    PrimaryKeyConstraint("source", "external_id"),
+    PrimaryKeyConstraint("direction", "source", "external_id"),
     Index("ix_lead_external_ids_lead", "lead_id"),
 )
 """Every source id a lead was handed in under (its first request's and its repeats'), each
-taken once: the same id again answers the lead."""
+taken once per direction (two directions' connectors may number alike): the same id again in
+the direction answers the lead."""
 
 lead_round_robin = Table(
     "lead_round_robin",

@@ -2,7 +2,7 @@
 
     clientele-token keygen --dir .state/keys [--force]
     clientele-token mint --key .state/keys/private.pem --sub alice --roles sales \\
-        --directions north,south [--service notifier] [--ttl 3600]
+        --directions north,south [--service notifier [--confined]] [--ttl 3600]
     clientele-token jwks --key .state/keys/private.pem
 
 For development and tests only: production tokens come from the identity provider.
@@ -76,7 +76,14 @@ def _mint(args: argparse.Namespace) -> int:
         return 2
     issuer = TokenIssuer.from_file(args.key, issuer=args.issuer, audience=args.audience)
     roles = _csv(args.roles)
-    if args.service and "service" not in roles:
+    if args.confined:
+        if not args.service or not _csv(args.directions) or roles:
+            print(
+                "clientele-token mint: --confined needs --service and --directions, no --roles",
+                file=sys.stderr,
+            )
+            return 2
+    elif args.service and "service" not in roles:
         roles.append("service")
     token = issuer.mint(
         args.sub or f"service:{args.service}",
@@ -86,6 +93,7 @@ def _mint(args: argparse.Namespace) -> int:
         name=args.name,
         email=args.email,
         ttl_seconds=args.ttl,
+        confined=args.confined,
     )
     print(token)
     return 0
@@ -123,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     mint.add_argument("--roles", default="", help="comma-separated roles")
     mint.add_argument("--directions", default="", help="comma-separated direction codes")
     mint.add_argument("--service", help="mint a service token for this service name")
+    mint.add_argument(
+        "--confined",
+        action="store_true",
+        help="a service token confined to --directions, holding no role (ADR 49): a connector's",
+    )
     mint.add_argument("--name")
     mint.add_argument("--email")
     mint.add_argument("--ttl", type=_positive, default=3600, help="lifetime in seconds")

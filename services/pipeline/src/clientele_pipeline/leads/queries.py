@@ -40,14 +40,17 @@ async def insert_lead(session: AsyncSession, values: dict[str, Any]) -> Lead:
     return lead_of_row((await session.execute(_INSERT, values)).mappings().one())
 
 
-async def lead_of_external_id(session: AsyncSession, source: str, external_id: str) -> Lead | None:
-    """The lead a source's id was taken for (its first request or a repeat)."""
+async def lead_of_external_id(
+    session: AsyncSession, direction: str, source: str, external_id: str
+) -> Lead | None:
+    """The lead a source's id was taken for in the direction (its first request or a repeat)."""
     row = (
         (
             await session.execute(
                 select(leads).join(
                     lead_external_ids,
                     (lead_external_ids.c.lead_id == leads.c.id)
+                    & (lead_external_ids.c.direction == direction)
                     & (lead_external_ids.c.source == source)
                     & (lead_external_ids.c.external_id == external_id),
                 )
@@ -60,13 +63,13 @@ async def lead_of_external_id(session: AsyncSession, source: str, external_id: s
 
 
 async def claim_external_id(
-    session: AsyncSession, source: str, external_id: str, lead_id: uuid.UUID
+    session: AsyncSession, direction: str, source: str, external_id: str, lead_id: uuid.UUID
 ) -> uuid.UUID:
     """Take a source's id for ``lead_id``; the lead that holds it (another one's when it was
     taken first: the insert waits for a concurrent one's transaction, then yields to it)."""
     claimed = await session.scalar(
         pg_insert(lead_external_ids)
-        .values(source=source, external_id=external_id, lead_id=lead_id)
+        .values(direction=direction, source=source, external_id=external_id, lead_id=lead_id)
         .on_conflict_do_nothing()
         .returning(lead_external_ids.c.lead_id)
     )
@@ -74,7 +77,9 @@ async def claim_external_id(
         return lead_id
     owner = await session.scalar(
         select(lead_external_ids.c.lead_id).where(
-            lead_external_ids.c.source == source, lead_external_ids.c.external_id == external_id
+            lead_external_ids.c.direction == direction,
+            lead_external_ids.c.source == source,
+            lead_external_ids.c.external_id == external_id,
         )
     )
     assert isinstance(owner, uuid.UUID)

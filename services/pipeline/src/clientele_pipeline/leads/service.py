@@ -70,10 +70,10 @@ def _direction(principal: Principal, requested: str | None) -> str:
 async def receive(
     *, runtime: ServiceRuntime, principal: Principal, intake: LeadIntake
 ) -> tuple[Lead, bool]:
-    """Take a request in: the lead its ``(source, external_id)`` was taken for already, by a
-    first request or a repeat (False); a repeat of the direction's open lead from the same
-    e-mail or phone within the window (False); otherwise a new lead, assigned at once to the
-    direction's next sales employee in turn (True)."""
+    """Take a request in: the lead its ``(source, external_id)`` was taken for already in the
+    direction, by a first request or a repeat (False); a repeat of the direction's open lead
+    from the same e-mail or phone within the window (False); otherwise a new lead, assigned at
+    once to the direction's next sales employee in turn (True)."""
     if intake.email is None and intake.phone is None and intake.message is None:
         raise invalid_field("email", "a lead needs an e-mail, a phone or a message")
     direction = _direction(principal, intake.direction)
@@ -82,9 +82,11 @@ async def receive(
         contacts = [c for c in (intake.email, intake.phone) if c is not None]
         await queries.serialize_contacts(session, direction, contacts)
         if intake.external_id is not None:
-            taken = await queries.lead_of_external_id(session, intake.source, intake.external_id)
+            taken = await queries.lead_of_external_id(
+                session, direction, intake.source, intake.external_id
+            )
             if taken is not None:
-                return _seen(principal, taken), False
+                return taken, False
         now = await queries.now(session)
         repeated = await queries.open_lead_of(
             session,
@@ -96,25 +98,15 @@ async def receive(
         lead_id = repeated.id if repeated is not None else uuid.uuid4()
         if intake.external_id is not None:
             owner = await queries.claim_external_id(
-                session, intake.source, intake.external_id, lead_id
+                session, direction, intake.source, intake.external_id, lead_id
             )
             if owner != lead_id:  # the same id was taken meanwhile (a contact-less request)
                 taken = await queries.load(session, owner)
                 assert taken is not None
-                return _seen(principal, taken), False
+                return taken, False
         if repeated is not None:
             return await _repeat(uow, repeated, intake, now), False
         return await _create(uow, principal, intake, direction, lead_id), True
-
-
-def _seen(principal: Principal, lead: Lead) -> Lead:
-    """The lead already taken under the request's external id, if the caller may see it (a
-    source's id taken in another direction is a conflict, never disclosed)."""
-    if not principal.can_see(lead.directions):
-        raise Conflict(
-            "This source's external id belongs to another lead.", kind="external-id-taken"
-        )
-    return lead
 
 
 async def _repeat(uow: UnitOfWork, current: Lead, intake: LeadIntake, now: datetime) -> Lead:

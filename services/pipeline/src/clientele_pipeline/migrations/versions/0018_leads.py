@@ -72,10 +72,11 @@ def upgrade() -> None:
     op.create_index("ix_leads_phone_open", "leads", ["phone"], postgresql_where=_OPEN)
     op.create_table(
         "lead_external_ids",
+        Column("direction", String(64), nullable=False),
         Column("source", String(20), nullable=False),
         Column("external_id", String(200), nullable=False),
         Column("lead_id", Uuid, nullable=False),
-        PrimaryKeyConstraint("source", "external_id"),
+        PrimaryKeyConstraint("direction", "source", "external_id"),
     )
     op.create_index("ix_lead_external_ids_lead", "lead_external_ids", ["lead_id"])
     op.create_table(
