@@ -74,6 +74,19 @@ async def resolve_attributes(
 ) -> dict[str, Any]:
     """A record's attribute values after ``patch``, validated (422 with every problem)."""
     definitions = await definitions_for(session, kind)
+    return await resolve_with(session, principal, definitions, current, patch, creating=creating)
+
+
+async def resolve_with(
+    session: AsyncSession,
+    principal: Principal,
+    definitions: Mapping[str, AttributeDefinition],
+    current: Mapping[str, Any],
+    patch: Mapping[str, Any] | None,
+    *,
+    creating: bool,
+) -> dict[str, Any]:
+    """:func:`resolve_attributes` with the kind's definitions read already (a batch's)."""
     try:
         values = apply_attribute_patch(definitions, current, patch, creating=creating)
     except AttributeErrors as exc:

@@ -28,15 +28,12 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.attributes.rules import (
-    AttributeErrors,
     EntityKind,
-    apply_attribute_patch,
-    references,
 )
 from clientele_directory.attributes.service import (
-    check_references,
     definitions_for,
     patch_attributes,
+    resolve_with,
 )
 from clientele_directory.mailing_facts import queries as mailing_facts_queries
 from clientele_directory.mailing_facts import service as mailing_facts
@@ -290,12 +287,9 @@ async def resolved_drafts(
     resolved: list[PersonDraft | ProblemError] = []
     for draft in drafts:
         try:
-            try:
-                values = apply_attribute_patch(definitions, {}, draft.attributes, creating=True)
-            except AttributeErrors as exc:
-                raise invalid(exc.errors) from None
-            changed = {key: values[key] for key in draft.attributes if key in values}
-            await check_references(session, principal, references(definitions, changed))
+            values = await resolve_with(
+                session, principal, definitions, {}, draft.attributes, creating=True
+            )
         except ProblemError as exc:
             resolved.append(exc)
             continue
