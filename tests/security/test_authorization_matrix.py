@@ -348,6 +348,13 @@ def world(
         ),
         "the north employee in the pipeline",
     )["id"]
+    lead = _created(
+        http.post(
+            f"{pipeline_url}/v1/leads",
+            json={"source": "phone", "direction": north, "email": f"lead-{tag}@north.example"},
+            headers=seller,
+        )
+    )["id"]
     calendar = f"{pipeline_url}/v1/automation/calendars/{north}"
     _created(http.put(calendar, json={}, headers=seller))
     mailing = _created(
@@ -429,6 +436,7 @@ def world(
             "participant_id": participant_id,
             "resolution_id": resolution,
             "task_id": task,
+            "lead_id": lead,
             "mailing_id": mailing,
             "document_id": document,
             "job_id": job,
@@ -448,6 +456,7 @@ def world(
             ("interactions", f"/v1/unmatched-addresses/{item}"),
             ("pipeline", f"/v1/pipelines/{pipeline['id']}"),
             ("pipeline", f"/v1/deals/{deal}"),
+            ("pipeline", f"/v1/leads/{lead}"),
             ("pipeline", f"/v1/automation/rules/{rule}"),
             ("campaigns", f"/v1/campaigns/{campaign['id']}"),
             ("campaigns", f"/v1/campaigns/{campaign['id']}/participants/{participant_id}"),

@@ -7,6 +7,7 @@ import re
 
 import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 DEFAULT_PHONE_REGION = "RU"
 """Numbers written without a country code are read as Russian numbers."""
@@ -50,10 +51,14 @@ _PLAIN_EMAIL = re.compile(
     r"@(?=.{4,253}$)(?!.*--)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
     r"(?P<tld>[A-Za-z]{2,63})"
 )
-"""An address in the common ASCII form whose normalization is only lower-casing the domain:
+"""An address in the common ASCII form whose normalization is lower-casing the domain (and an
+RFC 2142 role mailbox):
 dot-atoms of letters, digits and ``_%+-``, labels of letters, digits and inner hyphens (none
 doubled: no IDNA ``xn--`` label), a TLD of letters. Anything else goes to email-validator."""
 _SPECIAL_USE_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+_CASE_INSENSITIVE_MAILBOXES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
+"""RFC 2142's role mailboxes (``info``, ``sales``, ``postmaster``...): email-validator lower-cases
+them."""
 
 
 def normalize_email(value: str) -> str:
@@ -66,6 +71,8 @@ def normalize_email(value: str) -> str:
     plain = _PLAIN_EMAIL.fullmatch(value)
     if plain is not None and plain["tld"].lower() not in _SPECIAL_USE_TLDS and len(value) <= 254:
         local, _, domain = value.rpartition("@")
+        if local.lower() in _CASE_INSENSITIVE_MAILBOXES:  # info@, sales@...: as email-validator
+            local = local.lower()
         return f"{local}@{domain.lower()}"
     return validated_email(value)
 
