@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -17,7 +16,6 @@ from clientele_shared.service_layer import (
     UnitOfWork,
     Versioned,
     audit_trail,
-    unit_of_work,
     write_version_row,
 )
 from pydantic import ValidationError
@@ -40,16 +38,13 @@ from clientele_pipeline.leads.rules import (
     lead_of_row,
     turn_of,
 )
+from clientele_pipeline.pipelines import service as pipelines
 from clientele_pipeline.settings import PipelineSettings
 from clientele_pipeline.tables import audit_log, leads
 
 KIND = "lead"
 LEAD = Versioned(leads, KIND)
 _NOT_FOUND = "The lead does not exist."
-
-
-def _work(runtime: ServiceRuntime, principal: Principal) -> AbstractAsyncContextManager[UnitOfWork]:
-    return unit_of_work(runtime.sessions, runtime.outbox, audit_log, principal)
 
 
 def _repeat_window(runtime: ServiceRuntime) -> timedelta:
@@ -77,7 +72,7 @@ async def receive(
     if intake.email is None and intake.phone is None and intake.message is None:
         raise invalid_field("email", "a lead needs an e-mail, a phone or a message")
     direction = _direction(principal, intake.direction)
-    async with _work(runtime, principal) as uow:
+    async with pipelines.work(runtime, principal) as uow:
         session = uow.session
         contacts = [c for c in (intake.email, intake.phone) if c is not None]
         await queries.serialize_contacts(session, direction, contacts)
@@ -285,7 +280,7 @@ async def assign_lead(
     expected: set[int],
 ) -> Lead:
     """Hand an open lead to an active employee of its direction (422 otherwise)."""
-    async with _work(runtime, principal) as uow:
+    async with pipelines.work(runtime, principal) as uow:
         current = await _open_lead(uow, principal, lead_id, expected)
         employee = await clients.employee(uow.session, assignment.employee_id)
         if employee is None or not employee.active:
@@ -320,7 +315,7 @@ async def convert_lead(
 ) -> Lead:
     """An open lead becomes a deal with a client of the directory, made by the deals' own
     operation in this transaction (its checks, audit entry and events)."""
-    async with _work(runtime, principal) as uow:
+    async with pipelines.work(runtime, principal) as uow:
         session = uow.session
         current = await _open_lead(uow, principal, lead_id, expected)
         pipeline_id = conversion.pipeline_id or await queries.default_pipeline(
@@ -368,7 +363,7 @@ async def reject_lead(
     rejection: Rejection,
     expected: set[int],
 ) -> Lead:
-    async with _work(runtime, principal) as uow:
+    async with pipelines.work(runtime, principal) as uow:
         current = await _open_lead(uow, principal, lead_id, expected)
         values = {
             "status": "rejected",
