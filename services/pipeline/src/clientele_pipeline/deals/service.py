@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +21,6 @@ from clientele_shared.service_layer import (
     defer_version,
     restore,
     soft_delete_values,
-    unit_of_work,
     write_version,
     write_version_row,
 )
@@ -51,10 +49,6 @@ from clientele_pipeline.tables import audit_log, deal_stage_history, deals
 KIND = "deal"
 DEAL = Versioned(deals, KIND)
 _NOT_FOUND = "The deal does not exist."
-
-
-def _work(runtime: ServiceRuntime, principal: Principal) -> AbstractAsyncContextManager[UnitOfWork]:
-    return unit_of_work(runtime.sessions, runtime.outbox, audit_log, principal)
 
 
 async def visible_deal(
@@ -184,7 +178,7 @@ async def _pipeline(
 async def create_deal(*, runtime: ServiceRuntime, principal: Principal, draft: DealDraft) -> Deal:
     """A deal in its pipeline's first open stage (or ``stage_id``), with its first stage
     history row, audit entry and ``deal.created`` event."""
-    async with _work(runtime, principal) as uow:
+    async with pipelines.work(runtime, principal) as uow:
         return await create_in(uow, principal, draft, uuid.uuid4())
 
 
@@ -354,7 +348,7 @@ async def update_deal(
     expected: set[int],
 ) -> Deal:
     """Apply a merge patch (no change: no version); moving between directions needs both."""
-    async with _work(runtime, principal) as uow:
+    async with pipelines.work(runtime, principal) as uow:
         return await patch_deal(uow, principal, deal_id, patch, expected)
 
 
@@ -435,7 +429,7 @@ async def move_deal(
     """Move a deal to another stage of its pipeline: the stage it leaves must have its
     playbook's fields filled (422 naming them); a won or lost stage closes the deal (a loss
     needs one of the pipeline's lost reasons); the move enters the stage history."""
-    async with _work(runtime, principal) as uow:
+    async with pipelines.work(runtime, principal) as uow:
         return await move_in(uow, principal, deal_id, move, expected)
 
 
@@ -534,7 +528,7 @@ def _json(value: Any) -> Any:
 async def delete_deal(
     *, runtime: ServiceRuntime, principal: Principal, deal_id: uuid.UUID, expected: set[int]
 ) -> int:
-    async with _work(runtime, principal) as uow:
+    async with pipelines.work(runtime, principal) as uow:
         current = await locked_deal(uow, principal, deal_id)
         version = current.version + 1
         await write_version(
@@ -557,7 +551,7 @@ async def delete_deal(
 async def restore_deal(
     *, runtime: ServiceRuntime, principal: Principal, deal_id: uuid.UUID, expected: set[int]
 ) -> Deal:
-    async with _work(runtime, principal) as uow:
+    async with pipelines.work(runtime, principal) as uow:
         current = await locked_deal(uow, principal, deal_id, deleted=None)
         pipeline = await pipelines.visible_pipeline(
             uow.session, principal, current.pipeline_id, lock="share", deleted=None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -38,6 +37,7 @@ from clientele_pipeline import publishing
 from clientele_pipeline.clients import service as clients
 from clientele_pipeline.deals import service as deals
 from clientele_pipeline.deals.rules import Deal
+from clientele_pipeline.pipelines import service as pipelines
 from clientele_pipeline.settings import PipelineSettings
 from clientele_pipeline.tables import audit_log, tasks
 from clientele_pipeline.tasks import queries
@@ -75,10 +75,6 @@ def lead_of(settings: ServiceSettings) -> timedelta:
 
 def reminder_lead(runtime: ServiceRuntime | None) -> timedelta:
     return DEFAULT_LEAD if runtime is None else lead_of(runtime.settings)
-
-
-def _work(runtime: ServiceRuntime, principal: Principal) -> AbstractAsyncContextManager[UnitOfWork]:
-    return unit_of_work(runtime.sessions, runtime.outbox, audit_log, principal)
 
 
 async def visible_task(
@@ -176,7 +172,7 @@ async def create_task(
         return await _create(uow, principal, draft, reminder_lead(runtime))
     if runtime is None:
         raise TypeError("create_task needs a runtime or a unit of work")
-    async with _work(runtime, principal) as own:
+    async with pipelines.work(runtime, principal) as own:
         return await _create(own, principal, draft, reminder_lead(runtime))
 
 
@@ -291,7 +287,7 @@ async def update_task(
 ) -> Task:
     """A merge patch of title, description, deadline, priority (no change: no version); a new
     deadline may become overdue again and moves the reminder."""
-    async with _work(runtime, principal) as uow:
+    async with pipelines.work(runtime, principal) as uow:
         current = await _locked(uow, principal, task_id)
         check_version(expected, current.version)
         _open(current)
@@ -335,7 +331,7 @@ async def complete_task(
     expected: set[int],
 ) -> Task:
     """Done, with its result (409 when already done); the reminder is cancelled."""
-    async with _work(runtime, principal) as uow:
+    async with pipelines.work(runtime, principal) as uow:
         current = await _locked(uow, principal, task_id)
         check_version(expected, current.version)
         _open(current)
@@ -376,7 +372,7 @@ async def reassign_task(
     expected: set[int],
 ) -> Task:
     """To another active employee of the task's directions (422); the reminder follows."""
-    async with _work(runtime, principal) as uow:
+    async with pipelines.work(runtime, principal) as uow:
         current = await _locked(uow, principal, task_id)
         check_version(expected, current.version)
         _open(current)
