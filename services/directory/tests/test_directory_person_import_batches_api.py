@@ -269,3 +269,81 @@ async def test_a_contacts_file_over_a_megabyte_is_taken_as_an_organizations_file
     )
     assert done.status_code == 200, done.text
     assert (done.json()["rows"], done.json()["skipped"]) == (2, 2)
+
+
+async def test_rows_the_chunk_s_writers_would_refuse_are_decided_alone_before_them(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    """What the set-based writers of a chunk refuse (an employment at an organization the
+    caller does not see or that is deleted, a person moved into a direction he may not write)
+    is decided per row before them: the row is skipped or imported without the link, never
+    the job failed, and the rest of its chunk is written."""
+    direction, elsewhere = fresh_direction(), fresh_direction()
+    me, other = sales(issuer, direction), sales(issuer, elsewhere)
+    hidden_inn, deleted_inn = fresh_inn(), fresh_inn()
+    hidden = await _post(
+        client,
+        other,
+        "/v1/organizations",
+        legal_name="ООО «Чужая»",
+        inn=hidden_inn,
+        directions=[elsewhere],
+    )
+    deleted = await _post(
+        client,
+        me,
+        "/v1/organizations",
+        legal_name="ООО «Закрытая»",
+        inn=deleted_inn,
+        directions=[direction],
+    )
+    gone = await client.delete(f"/v1/organizations/{deleted}", headers={**me, "If-Match": 'W/"1"'})
+    assert gone.status_code == 204, gone.text
+    anna = await _post(
+        client,
+        me,
+        "/v1/persons",
+        last_name="Смирнова",
+        emails=[f"anna.{direction}@example.org"],
+        directions=[direction],
+    )
+    header = ["Фамилия", "Email", "ИНН", "Должность", "Направления"]
+    rows = [
+        ["Смирнова", f"anna.{direction}@example.org", None, None, f"{direction}, {elsewhere}"],
+        ["Орлов", f"orlov.{direction}@example.org", hidden_inn, "Директор", None],
+        ["Зайцева", f"zaytseva.{direction}@example.org", deleted_inn, "Юрист", None],
+        ["Чужой", f"alien.{direction}@example.org", None, None, elsewhere],
+        ["Волков", f"volkov.{direction}@example.org", None, None, None],
+    ]
+    content = "\r\n".join(";".join(cell or "" for cell in row) for row in [header, *rows])
+    done = await run_import(
+        client,
+        me,
+        files={"file": ("contacts.csv", content.encode(), "text/csv")},
+        data={"mode": "valid_rows", "directions": direction},
+        what="persons",
+    )
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert (body["created"], body["updated"], body["skipped"]) == (3, 0, 2)
+    lines = {line["row"]: line for line in body["report"]}
+    assert (lines[2]["action"], [e["kind"] for e in lines[2]["errors"]]) == (
+        "skipped",
+        ["forbidden-direction"],
+    )
+    assert (lines[5]["action"], [e["kind"] for e in lines[5]["errors"]]) == (
+        "skipped",
+        ["forbidden_direction"],
+    )
+    for row in (3, 4):
+        assert [w["kind"] for w in lines[row]["warnings"]] == ["unknown_organization"]
+        assert lines[row]["organization_id"] is None
+    mine = {p["last_name"]: p for p in await _persons(client, me)}
+    assert sorted(mine) == ["Волков", "Зайцева", "Орлов", "Смирнова"]
+    assert [p["employments"] for p in mine.values()] == [[], [], [], []]
+    card = (await client.get(f"/v1/persons/{anna}", headers=me)).json()
+    assert (card["version"], card["directions"]) == (1, [direction])
+    trail = (await client.get(f"/v1/persons/{anna}/audit", headers=me)).json()
+    assert [e["action"] for e in trail] == ["created"]
+    staff = await client.get("/v1/persons", params={"organization_id": hidden}, headers=other)
+    assert staff.json() == []

@@ -112,7 +112,16 @@ class _PersonImporter:
     persons feature's set-based writes (``write_patches``, ``employ_many``, ``insert_persons``)
     in one unit of work whose audit entries and events are written together at the chunk's
     end. Rows behave as if imported one after another: a row matching a person an earlier row
-    of its chunk changed sees that change (the earlier changes are written first)."""
+    of its chunk changed sees that change (the earlier changes are written first).
+
+    Every refusal those writers could raise is decided per row before them, so none raises
+    here and a refused row is skipped alone: a new person's attribute values
+    (``resolved_drafts``) and directions (``may_write``), a matched one's patch
+    (``checked_patch``: values, directions, left without one); the organizations a row links
+    to are live, seen by the caller and locked against change (``named_organizations``), as
+    the writers' check of an employment's organization asks; the matched persons are locked
+    for update (``matching_persons``) and written once per flush at the version read, so the
+    versioned writes' 412 cannot arise."""
 
     def __init__(
         self,
