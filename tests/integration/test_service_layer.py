@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
 
 import pytest
 from clientele_shared import db as db_module
@@ -20,10 +24,13 @@ from clientele_shared.events.schemas.pipeline import DEAL_DELETED, DealDeleted
 from clientele_shared.events.tables import outbox_table
 from clientele_shared.http.concurrency import PreconditionFailed
 from clientele_shared.service_layer import (
+    UnitOfWork,
     Versioned,
+    actor_of,
     audit_table,
     audit_trail,
     create_append_only_table,
+    defer_version,
     unit_of_work,
     write_version,
     write_version_row,
@@ -31,9 +38,11 @@ from clientele_shared.service_layer import (
 from clientele_testkit.infra import Infrastructure
 from sqlalchemy import (
     Column,
+    Date,
     DateTime,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     Uuid,
@@ -42,7 +51,9 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -270,6 +281,140 @@ async def test_many_appended_rows_are_written_too(db: Db) -> None:
         uow.stage(*(_deleted(db, i, 1) for i in ids[:3]))
     assert await db.count(db.audit) == len(ids)
     assert await db.count(db.outbox.table) == 3
+
+
+@pytest.fixture
+async def shelves(db: Db) -> Table:
+    """Versioned records with columns of the kinds deferred writes carry (arrays, JSON lists)."""
+    table = Table(
+        "shelves",
+        db.things.metadata,
+        Column("id", Uuid, primary_key=True),
+        Column("name", String(100), nullable=False),
+        Column("tags", ARRAY(String(100)), nullable=False),
+        Column("person_ids", ARRAY(Uuid), nullable=False),
+        Column("items", JSONB, nullable=False),
+        Column("amount", Numeric(18, 2)),
+        Column("due", Date),
+        Column("version", Integer, nullable=False),
+        Column("updated_at", DateTime(timezone=True), server_default=func.now()),
+        Column("updated_by", String(200)),
+    )
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda sync: table.create(sync))
+    return table
+
+
+async def _shelf(db: Db, shelves: Table) -> uuid.UUID:
+    shelf_id = uuid.uuid4()
+    async with db.sessions() as session, session.begin():
+        await session.execute(
+            insert(shelves).values(
+                id=shelf_id, name="a", tags=[], person_ids=[], items=[], version=1
+            )
+        )
+    return shelf_id
+
+
+@asynccontextmanager
+async def _deferring(db: Db) -> AsyncIterator[UnitOfWork]:
+    """A unit of work that keeps its versioned writes for its flush (ADR 60), committed."""
+    async with db.sessions() as session, session.begin():
+        uow = UnitOfWork(
+            session,
+            db.outbox,
+            db.audit,
+            actor_of(ALICE),
+            batched=True,
+            defer_at=datetime.now(UTC),
+        )
+        yield uow
+        await uow.finish()
+
+
+async def test_deferred_versions_are_written_by_one_update_with_all_their_values(
+    db: Db, shelves: Table
+) -> None:
+    record = Versioned(shelves, "shelf")
+    one, two = await _shelf(db, shelves), await _shelf(db, shelves)
+    person = uuid.uuid4()
+    values: dict[uuid.UUID, dict[str, Any]] = {
+        one: {
+            "name": "b",
+            "tags": ['a "quoted", comma', "back\\slash", "{brace}", "NULL"],
+            "person_ids": [person],
+            "items": [{"sku": "x", "qty": 2}, ["nested"]],
+            "amount": Decimal("12.50"),
+            "due": date(2026, 12, 31),
+        },
+        two: {
+            "name": "c",
+            "tags": [],
+            "person_ids": [],
+            "items": [],
+            "amount": None,
+            "due": None,
+        },
+    }
+    updates: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("UPDATE"):
+            updates.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with _deferring(db) as uow:
+            for shelf_id, shelf in values.items():
+                await defer_version(
+                    uow, record, shelf_id, current=1, expected={1}, values=shelf, action="u"
+                )
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert len(updates) == 1
+    async with db.sessions() as session:
+        rows = {row.id: row for row in (await session.execute(select(shelves))).all()}
+    for shelf_id, shelf in values.items():
+        row = rows[shelf_id]
+        assert {name: getattr(row, name) for name in shelf} == shelf
+        assert (row.version, row.updated_by) == (2, "alice")
+    assert await db.count(db.audit) == 2
+
+
+async def test_a_deferred_version_of_a_record_changed_underneath_is_refused(
+    db: Db, shelves: Table
+) -> None:
+    """A record the caller did not lock and another writer changed before the flush is not
+    written by its UPDATE: the flush refuses the unit of work (412) instead of committing the
+    others, the audit entries and the events without that record's change."""
+    record = Versioned(shelves, "shelf")
+    kept, moved = await _shelf(db, shelves), await _shelf(db, shelves)
+
+    async def write() -> None:
+        async with _deferring(db) as uow:
+            for shelf_id in (kept, moved):
+                await defer_version(
+                    uow,
+                    record,
+                    shelf_id,
+                    current=1,
+                    expected={1},
+                    values={"name": "mine", "tags": ["t"]},
+                    action="u",
+                    events=[_deleted(db, shelf_id, 2)],
+                )
+            async with db.sessions() as other, other.begin():
+                await other.execute(
+                    update(shelves).where(shelves.c.id == moved).values(name="theirs", version=2)
+                )
+
+    with pytest.raises(PreconditionFailed):
+        await write()
+    async with db.sessions() as session:
+        rows = {row.id: (row.name, row.version) for row in (await session.execute(select(shelves)))}
+    assert rows == {kept: ("a", 1), moved: ("theirs", 2)}
+    assert await db.count(db.audit) == 0
+    assert await db.count(db.outbox.table) == 0
 
 
 async def test_an_idle_pooled_connection_that_died_is_replaced(

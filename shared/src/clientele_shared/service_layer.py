@@ -42,7 +42,8 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import column as sql_column
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import Update
@@ -215,31 +216,30 @@ class UnitOfWork:
         return self.defer_at is not None
 
     async def flush_versions(self) -> None:
-        """Write the versions :func:`defer_version` kept: one UPDATE per record (from the
-        version it had to its last, with its last values), those of one table and one set of
-        columns sent together (one round trip), in no particular order between records."""
+        """Write the versions :func:`defer_version` kept: each record from the version it had
+        to its last, with its last values; those of one table and one set of columns in one
+        UPDATE (one round trip). 412 when a record's version moved meanwhile (it was not
+        locked by the caller): nothing of it is written then, as :func:`write_version`."""
         pending, self._deferred = self._deferred, []
         merged: dict[tuple[Table, uuid.UUID], _Deferred] = {}
         for write in pending:
             key = (write.record.table, write.entity_id)
             first = merged.get(key)
             merged[key] = write if first is None else write.after(first)
-        shapes: dict[tuple[Table, str, tuple[str, ...]], list[dict[str, Any]]] = {}
+        shapes: dict[tuple[Table, str, tuple[str, ...]], list[_Deferred]] = {}
         for write in merged.values():
             names = tuple(sorted(write.values))
-            shapes.setdefault((write.record.table, write.record.key, names), []).append(
-                {
-                    "w_key": write.entity_id,
-                    "w_current": write.current,
-                    "w_version": write.version,
-                    "w_by": write.by,
-                    **{f"w_{name}": write.values[name] for name in names},
-                }
+            shapes.setdefault((write.record.table, write.record.key, names), []).append(write)
+        for (table, column, names), writes in shapes.items():
+            written = set(
+                await self.session.scalars(
+                    _cached_deferred_update(table, column, names),
+                    _deferred_parameters(table, names, writes),
+                )
             )
-        for (table, column, names), parameters in shapes.items():
-            await self.session.execute(
-                _cached_version_update(table, column, names, False), parameters
-            )
+            stale = next((w for w in writes if w.entity_id not in written), None)
+            if stale is not None:
+                raise PreconditionFailed(stale.current + 1)
 
     def stage(self, *envelopes: Envelope) -> None:
         """Events to write to the outbox when the operation commits."""
@@ -497,6 +497,83 @@ def _cached_version_update(
     statement object keeps its cache key, so a write builds and hashes nothing."""
     values = {name: bindparam(f"w_{name}", type_=table.c[name].type) for name in names}
     return _version_statement(table, key, values, returning)
+
+
+def _is_array(column: Column[Any]) -> bool:
+    return isinstance(column.type, ARRAY)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_deferred_update(table: Table, key: str, names: tuple[str, ...]) -> Update:
+    """One UPDATE of many records' deferred writes of ``names``, built once per shape: the
+    records' keys, versions, authors and values bound as one array per column (``w_key``,
+    ``w_current``, ``w_version``, ``w_by``, ``w_<name>``) and unnested together, answering the
+    keys of the records it wrote. An array column's values travel as array literals (text):
+    PostgreSQL has no array of arrays of different lengths; the bound arrays have one
+    dimension, so a JSON column's list value is one element."""
+    types = {
+        "w_key": table.c[key].type,
+        "w_current": Integer(),
+        "w_version": Integer(),
+        "w_by": table.c.updated_by.type,
+        **{f"w_{n}": Text() if _is_array(table.c[n]) else table.c[n].type for n in names},
+    }
+    rows = (
+        func.unnest(
+            *(bindparam(name, type_=ARRAY(type_, dimensions=1)) for name, type_ in types.items())
+        )
+        .table_valued(*(sql_column(name, type_) for name, type_ in types.items()))
+        .render_derived(name="w")
+    )
+    values: dict[str, Any] = {
+        n: rows.c[f"w_{n}"].cast(table.c[n].type) if _is_array(table.c[n]) else rows.c[f"w_{n}"]
+        for n in names
+    }
+    return (
+        update(table)
+        .where(table.c[key] == rows.c.w_key, table.c.version == rows.c.w_current)
+        .values(
+            {
+                **values,
+                "version": rows.c.w_version,
+                "updated_at": func.now(),
+                "updated_by": rows.c.w_by,
+            }
+        )
+        .returning(table.c[key])
+    )
+
+
+def _deferred_parameters(
+    table: Table, names: tuple[str, ...], writes: list[_Deferred]
+) -> dict[str, list[Any]]:
+    """The arrays :func:`_cached_deferred_update` unnests, one element per write."""
+    parameters: dict[str, list[Any]] = {
+        "w_key": [w.entity_id for w in writes],
+        "w_current": [w.current for w in writes],
+        "w_version": [w.version for w in writes],
+        "w_by": [w.by for w in writes],
+    }
+    for name in names:
+        array = _is_array(table.c[name])
+        parameters[f"w_{name}"] = [
+            _array_literal(w.values[name]) if array else w.values[name] for w in writes
+        ]
+    return parameters
+
+
+def _array_literal(values: Sequence[Any] | None) -> str | None:
+    """A one-dimensional array as PostgreSQL reads it from text: each element quoted, its
+    quotes and backslashes escaped."""
+    if values is None:
+        return None
+    quoted = (
+        "NULL"
+        if value is None
+        else '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for value in values
+    )
+    return "{" + ",".join(quoted) + "}"
 
 
 def _version_update(

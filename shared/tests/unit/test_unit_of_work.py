@@ -61,13 +61,16 @@ def test_only_a_batched_unit_of_work_hands_over() -> None:
 
 
 class _Recorder:
-    """A session that records what it is asked to execute."""
+    """A session that records the statements it is asked to run; an UPDATE of deferred
+    versions writes every record it names but those in ``changed`` (changed underneath)."""
 
-    def __init__(self) -> None:
+    def __init__(self, changed: frozenset[uuid.UUID] = frozenset()) -> None:
         self.executed: list[tuple[Any, Any]] = []
+        self.changed = changed
 
-    async def execute(self, statement: Any, parameters: Any = None) -> None:
+    async def scalars(self, statement: Any, parameters: Any) -> list[uuid.UUID]:
         self.executed.append((statement, parameters))
+        return [key for key in parameters["w_key"] if key not in self.changed]
 
 
 RECORDS = Table(
@@ -112,7 +115,12 @@ async def test_deferred_versions_are_one_write_per_record_sent_together() -> Non
     await uow.flush_versions()
     assert len(session.executed) == 1
     _, parameters = session.executed[0]
-    by_key = {row["w_key"]: row for row in parameters}
+    by_key = {
+        key: dict(zip(parameters, row, strict=True))
+        for key, row in zip(
+            parameters["w_key"], zip(*parameters.values(), strict=True), strict=True
+        )
+    }
     assert (by_key[one]["w_current"], by_key[one]["w_version"], by_key[one]["w_name"]) == (
         1,
         3,
@@ -125,6 +133,20 @@ async def test_deferred_versions_are_one_write_per_record_sent_together() -> Non
     )
     await uow.flush_versions()
     assert len(session.executed) == 1  # flushed once
+
+
+async def test_a_deferred_write_of_a_record_changed_underneath_is_refused_at_the_flush() -> None:
+    """A record whose version moved since it was read is not written by the flush's UPDATE:
+    the flush says so (412) rather than leave the write silently undone."""
+    changed = uuid.uuid4()
+    session = _Recorder(changed=frozenset({changed}))
+    uow = _deferring(session)
+    for entity in (uuid.uuid4(), changed):
+        await defer_version(
+            uow, RECORD, entity, current=3, expected={3}, values={"name": "a"}, action="u"
+        )
+    with pytest.raises(PreconditionFailed):
+        await uow.flush_versions()
 
 
 async def test_a_deferred_write_out_of_version_order_is_refused_at_the_flush() -> None:
