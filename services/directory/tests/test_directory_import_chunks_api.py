@@ -6,17 +6,24 @@ file in a later chunk leaves nothing written."""
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from clientele_directory.blocking import organization_blocked_expr
+from clientele_directory.organizations.rules import Organization, created_changes
+from clientele_directory.publishing import organization_created
 from clientele_directory.state import OrganizationSnapshots
+from clientele_directory.tables import organizations
 from clientele_directory.tables import outbox as outbox_table
+from clientele_directory.values import STORED
 from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.db import create_engine
-from clientele_shared.events.catalog import ORGANIZATIONS_STATE, REGISTRY
+from clientele_shared.events.catalog import ORGANIZATIONS, ORGANIZATIONS_STATE, REGISTRY
+from clientele_shared.events.envelope import Actor
 from clientele_shared.events.outbox import Outbox
 from clientele_testkit.infra import Infrastructure
 from clientele_testkit.processes import ServiceProcess
@@ -31,6 +38,7 @@ from directory_testkit import (
     sales,
 )
 from openpyxl import Workbook
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 pytestmark = pytest.mark.integration
@@ -291,3 +299,103 @@ async def test_the_state_records_of_an_import_are_what_a_read_back_gives(
         assert last.directions == snapshot.directions
         assert {**last.payload, "revision": 0} == {**snapshot.payload, "revision": 0}
         assert last.payload["revision"] < snapshot.payload["revision"]
+
+
+async def test_what_the_database_builds_for_new_organizations_is_what_python_builds(
+    client: httpx.AsyncClient,
+    issuer: TokenIssuer,
+    infra: Infrastructure,
+    tail: Callable[[str], TopicTail],
+) -> None:
+    """The import has the database build the created events and audit entries of its new
+    organizations (ADR 70): each equals what ``organization_created`` and ``created_changes``
+    make of the organization read back — addresses, several phones, sites, tags, custom
+    attributes, unicode and the blocked flag included."""
+    north = fresh_direction()
+    subject = f"importer-{uuid.uuid4().hex[:8]}"
+    me = sales(issuer, north, subject=subject)
+    word, number = (f"{kind}_{uuid.uuid4().hex[:8]}" for kind in ("word", "number"))
+    for key, kind in ((word, "string"), (number, "number")):
+        defined = await client.post(
+            "/v1/attributes",
+            json={"entity_kind": "organization", "key": key, "label": key, "type": kind},
+            headers=admin(issuer),
+        )
+        assert defined.status_code == 201, defined.text
+    refused = fresh_inn()
+    entry = await client.post(
+        "/v1/unwanted",
+        json={"inn": refused, "reason": "Не платит", "decided_by": "Совет директоров"},
+        headers=admin(issuer),
+    )
+    assert entry.status_code == 201, entry.text
+    created_tail = await tail(ORGANIZATIONS).start()
+    header = ["Наименование", "ИНН", "КПП", "E-mail", "Телефон", "Адрес", "Сайт", "Теги"]
+    content = _xlsx(
+        [
+            [*header, word, number],
+            [
+                "ООО «Ёлка» 🎄",
+                fresh_inn(),
+                "773301001",
+                f"Info@{fresh_domain()}; sales@{fresh_domain()}",
+                "+7 495 111-22-33 доб. 12; 8 (912) 555-01-02",
+                "125009, г. Москва, ул. Тверская, д. 7",
+                "elka.example.ru",
+                "VIP; опт",
+                "крупный «клиент»",
+                "12.5",
+            ],
+            ["Нежеланная", refused, None, None, None, None, None, None, None, None],
+            ["Без всего", None, None, None, None, None, None, None, None, "0"],
+        ]
+    )
+    response = await _import(client, me, content, "valid_rows", "o.xlsx")
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 3, response.text
+    listed = await client.get("/v1/organizations?limit=500", headers=me)
+    ids = [item["id"] for item in listed.json()]
+    published = {key: (await created_tail.events_of(key, 1))[0] for key in ids}
+
+    engine = create_engine(infra.test_database_url("directory"), pool_size=1)
+    try:
+        async with AsyncSession(engine) as session:
+            rows = (
+                await session.execute(
+                    select(organizations, organization_blocked_expr().label("blocked")).where(
+                        organizations.c.id.in_([uuid.UUID(i) for i in ids])
+                    )
+                )
+            ).all()
+            await session.rollback()
+    finally:
+        await engine.dispose()
+    outbox = Outbox("directory", REGISTRY, outbox_table)
+    actor = Actor(subject=subject, kind="user")
+    blocked = []
+    for row in rows:
+        org = Organization.model_validate(row, from_attributes=True, context=STORED)
+        expected = organization_created(outbox, org, actor)
+        got = published[str(org.id)]
+        assert (got.type, got.schema_version, got.producer) == (
+            expected.type,
+            expected.schema_version,
+            expected.producer,
+        )
+        assert (got.actor, got.directions, got.aggregate_id) == (
+            expected.actor,
+            expected.directions,
+            expected.aggregate_id,
+        )
+        assert got.payload == expected.payload
+        audit = (await client.get(f"/v1/organizations/{org.id}/audit", headers=me)).json()
+        entries = [e for e in audit if e["action"] == "created"]  # a blocked one: "blocked" too
+        assert [(e["version"], e["note"]) for e in entries] == [(1, "import")]
+        assert entries[0]["changes"] == created_changes(org)
+        assert entries[0]["actor_subject"] == subject
+        blocked.append(org.blocked)
+    assert sorted(blocked) == [False, False, True]
+    full = next(p.payload for p in published.values() if p.payload["tags"])
+    assert len(full["phones"]) == 2
+    assert "Тверская" in json.dumps(full["actual_address"], ensure_ascii=False)
+    assert full["attributes"] == {word: "крупный «клиент»", number: 12.5}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,15 +15,23 @@ from clientele_directory.organizations.rules import (
     apply_patch,
     changes_between,
     created_changes,
+    creation_changes_of,
     merge_fields,
     moved_directions,
     ogrn_is_valid,
     storage_values,
     valid_inn,
 )
+from clientele_directory.publishing import created_payload, organization_created
+from clientele_directory.state import created_state_payload, organization_state
+from clientele_directory.tables import outbox as outbox_table
 from clientele_directory.values import email_domains, normalize_domain, normalize_phone
+from clientele_shared.events.catalog import REGISTRY
+from clientele_shared.events.envelope import Actor
+from clientele_shared.events.outbox import Outbox
 from clientele_shared.http.concurrency import etag, versions_in_if_match
 from pydantic import ValidationError
+from pydantic_core import from_json, to_json
 from stdnum.ru import inn as ru_inn
 
 LEGAL_INN, LEGAL_KPP, LEGAL_OGRN = "7707083893", "773601001", "1027700132195"
@@ -309,3 +318,46 @@ def test_inn_checked_by_its_check_digits_agrees_with_stdnum() -> None:
         else:
             with pytest.raises(ValueError, match="INN"):
                 valid_inn(number)
+
+
+def test_a_bulk_writers_payloads_are_what_the_models_make() -> None:
+    """The import builds a new organization's payloads from its storage values without a model
+    (ADR 70): they dump to what ``organization_created`` and ``organization_state`` make,
+    and its audit changes are ``created_changes``; a field either side forgets fails here."""
+    outbox = Outbox("directory", REGISTRY, outbox_table)
+    actor = Actor(subject="importer", kind="user")
+    now = datetime(2026, 12, 7, 5, 22, 30, 120, tzinfo=UTC)
+    for fields in (
+        {},
+        {
+            "short_name": "Ромашка",
+            "inn": LEGAL_INN,
+            "kpp": LEGAL_KPP,
+            "ogrn": LEGAL_OGRN,
+            "legal_address": {"text": "125009, г. Москва, ул. Тверская", "postal_code": "125009"},
+            "phones": [
+                "8 (495) 500-55-50 доб. 123",
+                {"number": "+7 912 555 01 02", "kind": "mobile"},
+            ],
+            "emails": ["Info@Example.COM", "sales@пример.рф"],
+            "sites": ["example.com"],
+            "industry": "Опт",
+            "categories": ["A"],
+            "tags": ["VIP", "опт"],
+            "responsible_employee_id": uuid.uuid4(),
+            "attributes": {"size": 12.5, "vip": True, "note": "«крупный»"},
+            "directions": ["south", "north"],
+        },
+    ):
+        for blocked in (False, True):
+            org = _stored(**fields).model_copy(
+                update={"version": 1, "blocked": blocked, "created_at": now, "updated_at": now}
+            )
+            values = storage_values(org)
+            built = from_json(to_json(created_payload(org.id, values, blocked)))
+            assert built == organization_created(outbox, org, actor).payload
+            state = from_json(to_json(created_state_payload(org.id, values, blocked, 7, now)))
+            assert state == organization_state(outbox, org, 7).payload
+            assert from_json(to_json(creation_changes_of(values, values["attributes"]))) == (
+                from_json(to_json(created_changes(org)))
+            )

@@ -10,7 +10,7 @@ from clientele_shared.events.catalog import (
     SERVICES,
     OrganizationCreated,
 )
-from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.events.registry import (
     EventSpec,
@@ -167,3 +167,62 @@ def test_a_service_creates_what_it_publishes_and_consumes_with_the_dead_letters(
     assert topics[ORGANIZATIONS_STATE].config()["cleanup.policy"] == "compact"
     assert topics[f"{ORGANIZATIONS_STATE}.dlt"].config() == {"retention.ms": 30 * 86_400_000}
     assert all(topic.partitions == 3 for topic in topics.values())
+
+
+def test_payload_rows_are_the_rows_of_the_envelopes_a_model_makes() -> None:
+    """A bulk writer's rows from JSON payloads (ADR 70) carry what ``envelope`` and ``rows``
+    make of the same payload model: envelope, headers, topic and key; only the event id and
+    the moment differ."""
+    outbox = Outbox("directory", REGISTRY, outbox_table(MetaData()))
+    actor = Actor(subject="importer", kind="user")
+    payloads = [
+        _created(),
+        OrganizationCreatedV2(
+            organization_id=uuid.uuid4(),
+            legal_name="Ёлка «🎄»",
+            status="lead",
+            directions=["south", "north"],
+            phones=[{"number": "+74951112233", "kind": "work", "extension": "12"}],
+            attributes={"size": 12.5, "vip": True},
+            responsible_employee_id=uuid.uuid4(),
+        ),
+        OrganizationCreatedV2(
+            organization_id=uuid.uuid4(), legal_name="Без направлений", status="client"
+        ),
+    ]
+    fast = outbox.payload_rows(
+        "directory.organization.created",
+        [(str(p.organization_id), p.directions, p.model_dump(mode="json")) for p in payloads],
+        actor=actor,
+    )
+    slow = outbox.rows(
+        [
+            outbox.envelope(
+                "directory.organization.created",
+                p,
+                aggregate_id=str(p.organization_id),
+                directions=p.directions,
+                actor=actor,
+            )
+            for p in payloads
+        ]
+    )
+    assert len(fast) == len(slow) == 3
+    varying = {"event_id", "occurred_at"}
+    for got, want in zip(fast, slow, strict=True):
+        assert {k: v for k, v in got.items() if k not in {"event_id", "value"}} == {
+            k: v for k, v in want.items() if k not in {"event_id", "value"}
+        }
+        envelope = Envelope.from_bytes(got["value"])
+        assert envelope.event_id == got["event_id"]
+        assert envelope.model_dump(exclude=varying) == Envelope.from_bytes(
+            want["value"]
+        ).model_dump(exclude=varying)
+        assert isinstance(REGISTRY.validate(envelope), OrganizationCreatedV2)
+    assert "directions" not in fast[2]["headers"]
+
+
+def test_payload_rows_refuse_events_carrying_changes() -> None:
+    outbox = Outbox("directory", REGISTRY, outbox_table(MetaData()))
+    with pytest.raises(TypeError, match="changes"):
+        outbox.payload_rows("directory.organization.updated", [])

@@ -8,6 +8,7 @@ direction also learns that a record left its view. ``aggregate_id`` is the entit
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any, cast
 
 from clientele_shared.events.envelope import Actor, Envelope
@@ -42,9 +43,21 @@ from clientele_shared.events.schemas.directory import (
 from clientele_directory.directions.rules import DirectionRecord
 from clientele_directory.employees.rules import Employee
 from clientele_directory.lists.rules import OrganizationList
-from clientele_directory.organizations.rules import Organization
+from clientele_directory.organizations.rules import ORGANIZATION_FIELDS, Organization
 from clientele_directory.persons.rules import Employment, Person
 from clientele_directory.register.rules import RegisterEntry
+
+
+def created_payload(org_id: uuid.UUID, values: Mapping[str, Any], blocked: bool) -> dict[str, Any]:
+    """The payload :func:`organization_created` makes of a new organization, from its
+    ``storage_values`` (each field's JSON value) without a model (ADR 70: a bulk writer's)."""
+    return {
+        "organization_id": org_id,
+        **{name: values[name] for name in ORGANIZATION_FIELDS},
+        "version": 1,
+        "blocked": blocked,
+        "attributes": values["attributes"],
+    }
 
 
 def organization_created(outbox: Outbox, org: Organization, actor: Actor) -> Envelope:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from clientele_shared.events.catalog import EMPLOYEES, LIST_MEMBERS_STATE, ORGANIZATIONS, PERSONS
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clientele_directory.blocking import organization_blocked_expr, person_blocked_expr
 from clientele_directory.organizations.rules import Organization
 from clientele_directory.persons.rules import PERSON_FIELDS, Person
+from clientele_directory.publishing import created_payload
 from clientele_directory.tables import (
     directions,
     employees,
@@ -110,6 +112,25 @@ class OrganizationSnapshots:
             )
             for row in rows
         ]
+
+
+def created_state_payload(
+    org_id: uuid.UUID,
+    values: Mapping[str, Any],
+    blocked: bool,
+    revision: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The payload :func:`organization_state` makes of a new organization written at ``now``,
+    from its ``storage_values`` without a model (ADR 70: a bulk writer's)."""
+    return {
+        **created_payload(org_id, values, blocked),
+        "revision": revision,
+        "deleted": False,
+        "merged_into": None,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 async def written_organization_states(

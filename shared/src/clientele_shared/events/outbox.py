@@ -8,18 +8,25 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
+from pydantic_core import to_json
 from sqlalchemy import Table, delete, event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from clientele_shared.bulk import COPY_FROM, Copy, insert_together
 from clientele_shared.events.envelope import Actor, Envelope
-from clientele_shared.events.feeds import DirectionFeeds, FeedRecord, routing_headers
+from clientele_shared.events.feeds import (
+    DIRECTIONS_HEADER,
+    DirectionFeeds,
+    FeedRecord,
+    routing_headers,
+)
 from clientele_shared.events.registry import Registry
 from clientele_shared.events.state import TOMBSTONE, StateSource, Tombstone
 from clientele_shared.observability import (
@@ -184,6 +191,63 @@ class Outbox:
             return 0
         await self.signal(session)
         return len(copy.records)
+
+    def payload_rows(
+        self,
+        event_type: str,
+        payloads: Iterable[tuple[str, Sequence[str], dict[str, Any]]],
+        *,
+        actor: Actor | None = None,
+    ) -> list[dict[str, Any]]:
+        """The outbox rows of events of ``event_type`` (its newest version) from ``(key,
+        directions, payload)``, each payload already what its model dumps as JSON: what
+        :meth:`envelope` and :meth:`rows` make, without a model per event (ADR 70). For a bulk
+        writer whose records were validated, which proves by test that its payloads are the
+        model's. A payload that carries ``changes`` (whose directions header would say what a
+        record left) is refused."""
+        spec = self.registry.latest(event_type)
+        self.registry.check_publish(self.service, spec.topic)
+        if "changes" in spec.payload.model_fields:
+            raise TypeError(f"{event_type} carries changes: build its envelopes")
+        correlation = current_correlation_id()
+        common = {
+            "type": spec.name,
+            "schema_version": spec.version,
+            "occurred_at": datetime.now(UTC),
+            "producer": self.service,
+            "correlation_id": correlation,
+            "causation_id": causation_id_var.get(),
+            "actor": actor,
+        }
+        headers = {
+            "event_type": spec.name,
+            "schema_version": str(spec.version),
+            "correlation_id": correlation,
+        }
+        rows = []
+        for key, directions, payload in payloads:
+            event_id = uuid.uuid4()
+            ordered = sorted(set(directions))
+            envelope = {
+                "event_id": event_id,
+                **common,
+                "directions": ordered,
+                "aggregate_id": key,
+                "payload": payload,
+            }
+            rows.append(
+                {
+                    "event_id": event_id,
+                    "topic": spec.topic,
+                    "key": key,
+                    "event_type": spec.name,
+                    "value": to_json(envelope),
+                    "headers": {**headers, DIRECTIONS_HEADER: ",".join(ordered)}
+                    if ordered
+                    else headers,
+                }
+            )
+        return rows
 
     def rows(self, envelopes: Iterable[Envelope | Tombstone]) -> list[dict[str, Any]]:
         """The outbox rows of events this service may publish (for a bulk writer such as COPY);

@@ -24,6 +24,7 @@ from clientele_shared.auth.access import may_write
 from clientele_shared.auth.principal import Principal
 from clientele_shared.bulk import Copy
 from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.state import next_revisions
 from clientele_shared.http.problems import NotFound, ProblemError
 from clientele_shared.observability import current_correlation_id
 from clientele_shared.runtime import ServiceRuntime
@@ -68,13 +69,13 @@ from clientele_directory.organizations.rules import (
     PatchRejected,
     apply_patch,
     changes_between,
-    created_changes,
+    creation_changes_of,
     moved_directions,
     storage_values,
 )
-from clientele_directory.publishing import organization_created, organization_updated
+from clientele_directory.publishing import created_payload, organization_updated
 from clientele_directory.register import service as register
-from clientele_directory.state import written_organization_states
+from clientele_directory.state import created_state_payload, written_organization_states
 from clientele_directory.tables import (
     audit_log,
     organizations,
@@ -99,6 +100,18 @@ def _problems(errors: list[Any]) -> list[RowProblem]:
         )
         for e in errors
     ]
+
+
+class _New:
+    """A new organization of a chunk: its id, validated fields, their column values, whether
+    the register blocks it."""
+
+    __slots__ = ("blocked", "draft", "id", "values")
+
+    def __init__(
+        self, id: uuid.UUID, draft: OrganizationFields, values: dict[str, Any], blocked: bool
+    ) -> None:
+        self.id, self.draft, self.values, self.blocked = id, draft, values, blocked
 
 
 class _Update:
@@ -414,27 +427,29 @@ class _Importer:
         blocked_inns: set[str],
         blocked_domains: set[str],
     ) -> None:
-        created: list[Organization] = []
-        now = await self._now()
+        fresh: list[_New] = []
         for parsed, line in creating:
             assert parsed.draft is not None
             draft = parsed.draft
-            org = _organization(
-                draft,
-                id=uuid.uuid4(),
-                version=1,
-                blocked=draft.inn in blocked_inns
-                or any(email_domain(e) in blocked_domains for e in draft.emails),
-                created_at=now,  # as the database writes them (its default, now())
-                updated_at=now,
+            blocked = draft.inn in blocked_inns or any(
+                email_domain(e) in blocked_domains for e in draft.emails
             )
-            created.append(org)
-            line.organization_id, line.action = org.id, RowAction.CREATED
-        # the audit entries and events are built while the organizations are written
+            new = _New(uuid.uuid4(), draft, storage_values(draft), blocked)
+            fresh.append(new)
+            line.organization_id, line.action = new.id, RowAction.CREATED
+        now = await self._now()  # the organizations' timestamps: the database's default, now()
+        # their audit entries, events and state records are built while they are written
         records = (
             None
             if self.discarding
-            else asyncio.ensure_future(asyncio.to_thread(self._creation_records, created))
+            else asyncio.ensure_future(
+                asyncio.to_thread(
+                    self._creation_records,
+                    fresh,
+                    await next_revisions(self.session, len(fresh)),
+                    now,
+                )
+            )
         )
         try:
             subject = self.principal.subject
@@ -442,17 +457,17 @@ class _Importer:
                 organizations,
                 [
                     {
-                        "id": org.id,
-                        **storage_values(org),
+                        "id": new.id,
+                        **new.values,
                         "version": 1,
                         "created_by": subject,
                         "updated_by": subject,
                     }
-                    for org in created
+                    for new in fresh
                 ],
             ).write(self.session)
             await self.session.execute(queries.MERGE_PENDING)
-            candidates = await self._candidates([p for p, _ in creating], created)
+            candidates = await self._candidates([p for p, _ in creating], [new.id for new in fresh])
         finally:
             if records is not None:
                 await asyncio.wait([records])
@@ -469,19 +484,24 @@ class _Importer:
             self._finish(line)
         if records is None:
             return
-        await self._stage(*records.result(), created)
-        for org in created:
-            if org.blocked:
+        audit, staged = records.result()
+        await audit.write(self.session)
+        await staged.write(self.session)
+        await self.runtime.outbox.signal(self.session)
+        for new in fresh:
+            if new.blocked:
+                org = _organization(
+                    new.draft, id=new.id, version=1, blocked=True, created_at=now, updated_at=now
+                )
                 async with legacy_work(self.session, self.runtime, self.principal) as uow:
                     await register.announce_organization(uow, org, was_blocked=False)
 
     async def _candidates(
-        self, rows: list[ParsedRow], created: list[Organization]
+        self, rows: list[ParsedRow], created: list[uuid.UUID]
     ) -> dict[int, list[Candidate]]:
         """Up to MAX_CANDIDATES live organizations the caller sees per new row whose name is
         similar (``similarity`` ≥ NAME_SIMILARITY), the most similar first."""
         result: dict[int, list[Candidate]] = {}
-        order = [org.id for org in created]
         sees_all = self.principal.sees_all_directions
         for with_inn in (True, False):
             part = [
@@ -494,8 +514,8 @@ class _Importer:
             params: dict[str, Any] = {
                 "nums": [parsed.number for _, parsed in part],
                 "positions": [pos for pos, _ in part],
-                "names": [created[pos - 1].legal_name for pos, _ in part],
-                "created": order,
+                "names": [parsed.draft.legal_name for _, parsed in part if parsed.draft],
+                "created": created,
                 "threshold": queries.NAME_SIMILARITY,
                 "limit": queries.MAX_CANDIDATES,
             }
@@ -530,13 +550,48 @@ class _Importer:
             ],
         )
 
-    def _creation_records(self, created: list[Organization]) -> tuple[Copy, list[Envelope]]:
-        """The audit entries and events of new organizations (built in a worker thread while
-        the organizations are written)."""
-        return (
-            self._audit_records([(o.id, "created", 1, created_changes(o)) for o in created]),
-            [organization_created(self.runtime.outbox, org, self.actor) for org in created],
+    def _creation_records(
+        self, fresh: list[_New], revisions: list[int], now: datetime
+    ) -> tuple[Copy, Copy]:
+        """The audit entries and the outbox rows (events, then state records) of new
+        organizations, from their storage values without a model each (ADR 70; built in a
+        worker thread while the organizations are written)."""
+        outbox = self.runtime.outbox
+        audit = self._audit_records(
+            [
+                (
+                    new.id,
+                    "created",
+                    1,
+                    creation_changes_of(new.values, new.values["attributes"]),
+                )
+                for new in fresh
+            ]
         )
+        events = outbox.payload_rows(
+            "directory.organization.created",
+            (
+                (
+                    str(new.id),
+                    new.draft.directions,
+                    created_payload(new.id, new.values, new.blocked),
+                )
+                for new in fresh
+            ),
+            actor=self.actor,
+        )
+        states = outbox.payload_rows(
+            "directory.organization.state",
+            (
+                (
+                    str(new.id),
+                    new.draft.directions,
+                    created_state_payload(new.id, new.values, new.blocked, revision, now),
+                )
+                for new, revision in zip(fresh, revisions, strict=True)
+            ),
+        )
+        return audit, Copy.of(outbox.table, [*events, *states])
 
     async def _now(self) -> datetime:
         """The transaction's ``now()``: what the organizations' timestamps were written as."""

@@ -284,9 +284,13 @@ def changes_between(current: Organization, patched: OrganizationFields) -> dict[
 
 
 def created_changes(org: Organization) -> dict[str, Any]:
-    return creation_changes(org.fields(), ORGANIZATION_FIELDS) | attribute_changes(
-        {}, org.attributes
-    )
+    return creation_changes_of(org.fields(), org.attributes)
+
+
+def creation_changes_of(fields: Mapping[str, Any], attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The audit changes of a new organization from its fields' JSON values (``fields()``, or
+    ``storage_values``) and its custom attribute values."""
+    return creation_changes(fields, ORGANIZATION_FIELDS) | attribute_changes({}, attributes)
 
 
 def moved_directions(old: list[str], new: list[str]) -> set[str]:
