@@ -148,6 +148,21 @@ def test_bad_cells_are_row_errors() -> None:
     assert unicode.errors == []
 
 
+def test_a_bad_position_or_department_is_the_row_s_error() -> None:
+    """Checked with the row, as the person's own fields are: an employment the chunk's writer
+    would refuse never fails the whole import (a line break typed in an Excel cell, 201
+    characters)."""
+    mapping, _ = map_person_headers(["Фамилия", "Компания", "Должность", "Отдел"])
+    typed = parse_person_row(2, mapping, ["Петров", "ООО «Ромашка»", "Юрист\nстарший", None], ["n"])
+    assert [p.field for p in typed.errors] == ["position"]
+    assert typed.draft is None
+    long = parse_person_row(3, mapping, ["Петров", "ООО «Ромашка»", None, "о" * 201], ["n"])
+    assert [p.field for p in long.errors] == ["department"]
+    fine = parse_person_row(4, mapping, ["Петров", "ООО «Ромашка»", " Юрист ", "Право"], ["n"])
+    assert fine.errors == []
+    assert (fine.position, fine.department) == ("Юрист", "Право")
+
+
 def test_in_file_duplicates_name_the_earlier_row() -> None:
     mapping, _ = map_person_headers(["Фамилия", "Рабочий телефон", "Email"])
     keys = PersonKeys()

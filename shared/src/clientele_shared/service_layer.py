@@ -18,7 +18,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
 from typing import Any, Protocol, cast
 
 from pydantic import BaseModel
@@ -219,7 +221,8 @@ class UnitOfWork:
         """Write the versions :func:`defer_version` kept: each record from the version it had
         to its last, with its last values; those of one table and one set of columns in one
         UPDATE (one round trip). 412 when a record's version moved meanwhile (it was not
-        locked by the caller): nothing of it is written then, as :func:`write_version`."""
+        locked by the caller); the other records of the flush may be written by then, so the
+        caller rolls the unit of work back (every caller lets the 412 end it)."""
         pending, self._deferred = self._deferred, []
         merged: dict[tuple[Table, uuid.UUID], _Deferred] = {}
         for write in pending:
@@ -562,17 +565,26 @@ def _deferred_parameters(
     return parameters
 
 
+_ARRAY_ELEMENTS = (str, uuid.UUID, int, Decimal, date)
+"""What an array column's element may be (its text is what PostgreSQL reads back as it)."""
+
+
 def _array_literal(values: Sequence[Any] | None) -> str | None:
     """A one-dimensional array as PostgreSQL reads it from text: each element quoted, its
-    quotes and backslashes escaped."""
+    quotes and backslashes escaped, an enum as its value; an element of another kind (a dict,
+    a list), whose ``str`` is no value, is refused."""
     if values is None:
         return None
-    quoted = (
-        "NULL"
-        if value is None
-        else '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-        for value in values
-    )
+    quoted = []
+    for value in values:
+        if value is None:
+            quoted.append("NULL")
+            continue
+        if isinstance(value, Enum):
+            value = value.value
+        if not isinstance(value, _ARRAY_ELEMENTS):
+            raise TypeError(f"an array element of type {type(value).__name__}")
+        quoted.append('"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"')
     return "{" + ",".join(quoted) + "}"
 
 

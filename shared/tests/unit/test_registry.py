@@ -19,7 +19,7 @@ from clientele_shared.events.registry import (
     Topic,
     UnknownEventError,
 )
-from clientele_shared.events.schemas.directory import OrganizationCreatedV2
+from clientele_shared.events.schemas.directory import OrganizationCreatedV2, OrganizationUpdated
 from clientele_shared.events.tables import outbox_table
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import MetaData
@@ -192,6 +192,7 @@ def test_payload_rows_are_the_rows_of_the_envelopes_a_model_makes() -> None:
     ]
     fast = outbox.payload_rows(
         "directory.organization.created",
+        OrganizationCreatedV2,
         [(str(p.organization_id), p.directions, p.model_dump(mode="json")) for p in payloads],
         actor=actor,
     )
@@ -222,7 +223,9 @@ def test_payload_rows_are_the_rows_of_the_envelopes_a_model_makes() -> None:
     assert "directions" not in fast[2]["headers"]
 
 
-def test_payload_rows_refuse_events_carrying_changes() -> None:
+def test_payload_rows_refuse_another_schema_and_events_carrying_changes() -> None:
     outbox = Outbox("directory", REGISTRY, outbox_table(MetaData()))
+    with pytest.raises(TypeError, match="OrganizationCreatedV2"):
+        outbox.payload_rows("directory.organization.created", OrganizationCreated, [])
     with pytest.raises(TypeError, match="changes"):
-        outbox.payload_rows("directory.organization.updated", [])
+        outbox.payload_rows("directory.organization.updated", OrganizationUpdated, [])

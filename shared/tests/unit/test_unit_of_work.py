@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, cast
 
 import pytest
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.outbox import Outbox
 from clientele_shared.http.concurrency import PreconditionFailed
-from clientele_shared.service_layer import UnitOfWork, Versioned, audit_table, defer_version
+from clientele_shared.service_layer import (
+    UnitOfWork,
+    Versioned,
+    _array_literal,
+    audit_table,
+    defer_version,
+)
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -168,3 +175,18 @@ async def test_only_a_deferring_unit_of_work_defers() -> None:
         await defer_version(
             _uow(), RECORD, uuid.uuid4(), current=1, expected={1}, values={}, action="u"
         )
+
+
+def test_an_array_column_takes_only_elements_whose_text_is_their_value() -> None:
+    """Deferred array columns travel as PostgreSQL array text: quotes and backslashes are
+    escaped, an enum is its value, and an element whose ``str`` is no value is refused."""
+    assert _array_literal(['a"b', "c\\d", None, "{x,y}"]) == '{"a\\"b","c\\\\d",NULL,"{x,y}"}'
+    assert _array_literal([uuid.UUID(int=1)]) == '{"00000000-0000-0000-0000-000000000001"}'
+
+    class Colour(Enum):
+        RED = "red"
+
+    assert _array_literal([Colour.RED, "blue"]) == '{"red","blue"}'
+    for bad in ({"a": 1}, ["nested"], 1.5):
+        with pytest.raises(TypeError):
+            _array_literal([bad])

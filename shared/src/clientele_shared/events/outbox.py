@@ -195,6 +195,7 @@ class Outbox:
     def payload_rows(
         self,
         event_type: str,
+        model: type[BaseModel],
         payloads: Iterable[tuple[str, Sequence[str], dict[str, Any]]],
         *,
         actor: Actor | None = None,
@@ -203,10 +204,13 @@ class Outbox:
         directions, payload)``, each payload already what its model dumps as JSON: what
         :meth:`envelope` and :meth:`rows` make, without a model per event (ADR 70). For a bulk
         writer whose records were validated, which proves by test that its payloads are the
-        model's. A payload that carries ``changes`` (whose directions header would say what a
-        record left) is refused."""
+        model's: ``model``, which must be the newest version's (as :meth:`envelope` checks). A
+        payload that carries ``changes`` (whose directions header would say what a record left)
+        is refused."""
         spec = self.registry.latest(event_type)
         self.registry.check_publish(self.service, spec.topic)
+        if spec.payload is not model:
+            raise TypeError(f"{event_type} needs a {spec.payload.__name__} payload")
         if "changes" in spec.payload.model_fields:
             raise TypeError(f"{event_type} carries changes: build its envelopes")
         correlation = current_correlation_id()

@@ -24,6 +24,7 @@ from clientele_shared.auth.access import may_write
 from clientele_shared.auth.principal import Principal
 from clientele_shared.bulk import Copy
 from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.schemas.directory import OrganizationCreatedV2, OrganizationState
 from clientele_shared.events.state import next_revisions
 from clientele_shared.http.problems import NotFound, ProblemError
 from clientele_shared.observability import current_correlation_id
@@ -514,7 +515,7 @@ class _Importer:
             params: dict[str, Any] = {
                 "nums": [parsed.number for _, parsed in part],
                 "positions": [pos for pos, _ in part],
-                "names": [parsed.draft.legal_name for _, parsed in part if parsed.draft],
+                "names": [_draft_of(parsed).legal_name for _, parsed in part],
                 "created": created,
                 "threshold": queries.NAME_SIMILARITY,
                 "limit": queries.MAX_CANDIDATES,
@@ -570,6 +571,7 @@ class _Importer:
         )
         events = outbox.payload_rows(
             "directory.organization.created",
+            OrganizationCreatedV2,
             (
                 (
                     str(new.id),
@@ -582,6 +584,7 @@ class _Importer:
         )
         states = outbox.payload_rows(
             "directory.organization.state",
+            OrganizationState,
             (
                 (
                     str(new.id),
@@ -620,6 +623,12 @@ class _Importer:
         keep = self.report.mode is ImportMode.DRY_RUN or line.action is not RowAction.CREATED
         if keep or line.warnings or line.candidates:
             self.lines.append(line)
+
+
+def _draft_of(parsed: ParsedRow) -> OrganizationFields:
+    """The fields of a row being created (it has them)."""
+    assert parsed.draft is not None
+    return parsed.draft
 
 
 def _unwanted() -> RowProblem:

@@ -17,7 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from clientele_directory.imports.headers import SCANNED_ROWS, map_columns, normalize_header
 from clientele_directory.imports.rules import RowProblem, phone_value, row_problems, split_list
-from clientele_directory.persons.rules import Person, PersonDraft
+from clientele_directory.persons.rules import EmploymentFields, Person, PersonDraft
 
 PERSON_FIELD_HEADERS: dict[str, tuple[str, ...]] = {
     "full_name": (
@@ -289,6 +289,11 @@ def parse_person_row(
     draft: PersonDraft | None = None
     try:
         draft = PersonDraft.model_validate(fields)
+    except PydanticValidationError as exc:
+        errors += row_problems(exc.errors(include_url=False))
+    job = {name: extra[name] for name in ("position", "department") if name in extra}
+    try:  # checked here, like the person's fields: the row is refused alone
+        extra |= EmploymentFields.model_validate(job).model_dump(include=set(job))
     except PydanticValidationError as exc:
         errors += row_problems(exc.errors(include_url=False))
     return ParsedPerson(
