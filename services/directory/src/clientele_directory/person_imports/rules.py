@@ -291,7 +291,7 @@ def parse_person_row(
         draft = PersonDraft.model_validate(fields)
     except PydanticValidationError as exc:
         errors += row_problems(exc.errors(include_url=False))
-    job = {name: extra[name] for name in ("position", "department") if name in extra}
+    job: dict[str, Any] = {n: extra[n] for n in ("position", "department") if n in extra}
     try:  # checked here, like the person's fields: the row is refused alone
         extra |= EmploymentFields.model_validate(job).model_dump(include=set(job))
     except PydanticValidationError as exc:
