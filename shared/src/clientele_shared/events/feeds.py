@@ -15,7 +15,7 @@ directions (carried in the outbox row's ``directions`` header).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,10 +50,15 @@ def feed_topic(direction: str, *, state: bool = False) -> Topic:
 
 def routing_headers(envelope: Envelope) -> dict[str, str]:
     """The outbox headers a relay routes by: the event's directions and those it left."""
+    return route_headers(envelope.directions, envelope.payload)
+
+
+def route_headers(directions: Sequence[str], payload: Mapping[str, Any]) -> dict[str, str]:
+    """:func:`routing_headers` of an event's sorted directions and its payload as JSON."""
     headers: dict[str, str] = {}
-    if envelope.directions:
-        headers[DIRECTIONS_HEADER] = ",".join(envelope.directions)
-    changes = envelope.payload.get("changes")
+    if directions:
+        headers[DIRECTIONS_HEADER] = ",".join(directions)
+    changes = payload.get("changes")
     change = changes.get("directions") if isinstance(changes, dict) else None
     if isinstance(change, dict):
         old, new = change.get("old") or [], change.get("new") or []

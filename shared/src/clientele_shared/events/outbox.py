@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 from clientele_shared.bulk import COPY_FROM, Copy, insert_together
 from clientele_shared.events.envelope import Actor, Envelope
 from clientele_shared.events.feeds import (
-    DIRECTIONS_HEADER,
     DirectionFeeds,
     FeedRecord,
+    route_headers,
     routing_headers,
 )
 from clientele_shared.events.registry import Registry
@@ -40,6 +40,15 @@ from clientele_shared.observability import (
 NOTIFY_CHANNEL = "clientele_outbox"
 _WAKE_AFTER_COMMIT = "clientele_outbox_wake"
 log = get_logger(__name__)
+
+
+def _headers(event_type: str, schema_version: int, correlation_id: str) -> dict[str, str]:
+    """An outbox row's headers but those a relay routes by."""
+    return {
+        "event_type": event_type,
+        "schema_version": str(schema_version),
+        "correlation_id": correlation_id,
+    }
 
 
 @event.listens_for(Session, "after_commit")
@@ -214,6 +223,7 @@ class Outbox:
         if "changes" in spec.payload.model_fields:
             raise TypeError(f"{event_type} carries changes: build its envelopes")
         correlation = current_correlation_id()
+        headers = _headers(spec.name, spec.version, correlation)
         common = {
             "type": spec.name,
             "schema_version": spec.version,
@@ -222,11 +232,6 @@ class Outbox:
             "correlation_id": correlation,
             "causation_id": causation_id_var.get(),
             "actor": actor,
-        }
-        headers = {
-            "event_type": spec.name,
-            "schema_version": str(spec.version),
-            "correlation_id": correlation,
         }
         rows = []
         for key, directions, payload in payloads:
@@ -246,9 +251,7 @@ class Outbox:
                     "key": key,
                     "event_type": spec.name,
                     "value": to_json(envelope),
-                    "headers": {**headers, DIRECTIONS_HEADER: ",".join(ordered)}
-                    if ordered
-                    else headers,
+                    "headers": {**headers, **route_headers(ordered, payload)},
                 }
             )
         return rows
@@ -281,9 +284,7 @@ class Outbox:
                     "event_type": envelope.type,
                     "value": envelope.to_bytes(),
                     "headers": {
-                        "event_type": envelope.type,
-                        "schema_version": str(envelope.schema_version),
-                        "correlation_id": envelope.correlation_id,
+                        **_headers(envelope.type, envelope.schema_version, envelope.correlation_id),
                         **routing_headers(envelope),
                     },
                 }
