@@ -474,18 +474,30 @@ async def write_version_row(
     return row
 
 
-def _version_statement(table: Table, key: str, values: dict[str, Any], returning: bool) -> Update:
+def _version_statement(
+    table: Table,
+    key: str,
+    values: dict[str, Any],
+    returning: bool,
+    given: Any = None,
+) -> Update:
     """The versioned write's UPDATE of ``values`` where the key and the current version match
-    (bound as ``w_key``, ``w_current``; the new version ``w_version``, the author ``w_by``)."""
+    (``w_key``, ``w_current``; the new version ``w_version``, the author ``w_by``): bound
+    parameters, or the columns of ``given`` (a FROM of many records' writes)."""
+    w = (
+        given.c
+        if given is not None
+        else {name: bindparam(name) for name in ("w_key", "w_current", "w_version", "w_by")}
+    )
     statement = (
         update(table)
-        .where(table.c[key] == bindparam("w_key"), table.c.version == bindparam("w_current"))
+        .where(table.c[key] == w["w_key"], table.c.version == w["w_current"])
         .values(
             {
                 **values,
-                "version": bindparam("w_version"),
+                "version": w["w_version"],
                 "updated_at": func.now(),
-                "updated_by": bindparam("w_by"),
+                "updated_by": w["w_by"],
             }
         )
     )
@@ -532,19 +544,7 @@ def _cached_deferred_update(table: Table, key: str, names: tuple[str, ...]) -> U
         n: rows.c[f"w_{n}"].cast(table.c[n].type) if _is_array(table.c[n]) else rows.c[f"w_{n}"]
         for n in names
     }
-    return (
-        update(table)
-        .where(table.c[key] == rows.c.w_key, table.c.version == rows.c.w_current)
-        .values(
-            {
-                **values,
-                "version": rows.c.w_version,
-                "updated_at": func.now(),
-                "updated_by": rows.c.w_by,
-            }
-        )
-        .returning(table.c[key])
-    )
+    return _version_statement(table, key, values, False, rows).returning(table.c[key])
 
 
 def _deferred_parameters(
