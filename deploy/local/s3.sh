@@ -35,7 +35,7 @@ start() {
     local uv
     uv=$(command -v uv || echo "$HOME/.local/bin/uv")
     log "installing the locked Python dependencies (moto_server is missing)"
-    (cd "$REPO_ROOT" && "$uv" sync --frozen --quiet) || die "uv sync failed"
+    (cd "$REPO_ROOT" && "$uv" sync --frozen --quiet --compile-bytecode) || die "uv sync failed"
   fi
   [[ -x $MOTO ]] || die "$MOTO is missing after uv sync"
   if pid_alive "$PIDFILE" moto_server; then log "already running (pid $(<"$PIDFILE"))"; return 0; fi
