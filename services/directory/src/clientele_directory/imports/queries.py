@@ -84,20 +84,29 @@ IMPORT_SETTINGS = text(
 )
 """For an import's transaction, of organizations or persons: the ``%`` threshold; GIN pending
 lists long enough to take a chunk's rows without a merge half-way (they are merged at once by
-MERGE_PENDING); no JIT compiling of statements whose costs are overestimated."""
+MERGE_LOOKED_UP and MERGE_REST); no JIT compiling of statements whose costs are overestimated."""
 
-MERGE_PENDING = text(
+MERGE_LOOKED_UP = text(
     "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
     " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
-    " WHERE a.amname = 'gin' AND (i.indrelid = 'organizations'::regclass OR i.indrelid IN ("
+    " WHERE a.amname = 'gin' AND (c.relname IN"
+    " ('ix_organizations_emails_folded', 'ix_organizations_phones') OR i.indrelid IN ("
     " SELECT inhrelid FROM pg_inherits WHERE inhparent = 'organization_names'::regclass))"
 )
-"""Merge the pending lists of the GIN indexes of the organizations and of their names (each
-partition's, migration 0024) into the indexes, after a chunk's rows are written. The rows are
-probed by the next look-ups (trigram names, e-mails, phones), and every probe reads the whole
-pending list: merged, a chunk's look-ups take milliseconds (with 4 MB lists left pending they
-took seconds; kept short by a small limit, the writes merged them a few rows at a time and took
-twice as long)."""
+"""Merge the pending lists of the GIN indexes the next look-ups probe into the indexes, after a
+chunk's rows are written: the organizations' e-mails and phones and their names' trigrams
+(each partition's, migration 0024). Every probe reads the whole pending list: merged, a chunk's
+look-ups take milliseconds (with 4 MB lists left pending they took seconds; kept short by a
+small limit, the writes merged them a few rows at a time and took twice as long)."""
+MERGE_REST = text(
+    "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
+    " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+    " WHERE a.amname = 'gin' AND i.indrelid = 'organizations'::regclass AND c.relname NOT IN"
+    " ('ix_organizations_emails_folded', 'ix_organizations_phones')"
+)
+"""Merge the pending lists of the organizations' other GIN indexes (search text, tags, ...),
+which no look-up of an import probes: merged while the next chunk is matched (ADR 72), they
+never fill up and make a chunk's COPY merge them on the way."""
 
 
 def _candidates_sql(with_inn: bool, sees_all: bool) -> Any:

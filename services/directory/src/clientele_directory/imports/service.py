@@ -6,15 +6,17 @@ transaction: a dry run rolls it back, all-or-nothing rolls it back when any row 
 with the report), valid-rows commits the good rows. Per chunk, a handful of set-based
 statements: one lookup of the organizations the rows may match (INN, e-mail, phone — index
 scans), the register, the employees and references the rows name, a COPY of the new
-organizations, the merge of the GIN pending lists, one similar-name query (trigram indexes), a
-COPY of the audit rows and one of the outbox rows; updates are written together per chunk.
-Rows behave as if imported one after another: a row sees what the rows before it did,
-whichever chunk they were in.
+organizations, the merge of the GIN pending lists the next look-ups probe; then, while the next
+chunk's rows are decided (ADR 72), one similar-name query (trigram indexes), the merge of the
+other GIN pending lists, a COPY of the audit rows and one of the outbox rows, and the chunk's
+report lines; updates are written together per chunk. Rows behave as if imported one after
+another: a row sees what the rows before it did, whichever chunk they were in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -65,6 +67,7 @@ from clientele_directory.imports.rules import (
 )
 from clientele_directory.organizations.rules import (
     Organization,
+    OrganizationDraft,
     OrganizationFields,
     OrganizationPatch,
     PatchRejected,
@@ -84,6 +87,10 @@ from clientele_directory.tables import (
 from clientele_directory.tabular import XlsxStream
 from clientele_directory.values import email_domain
 from clientele_directory.work import legacy_work
+
+YIELD_ROWS = 25
+"""Rows decided between two turns of the event loop: the previous chunk's tail, waiting on the
+database, goes on between them."""
 
 
 def _unreadable(detail: str) -> ProblemError:
@@ -151,8 +158,12 @@ class _Importer:
         """Whether the lists of a row replace an organization's (else they are added to them)."""
         self.bad = 0
         self.actor = actor_of(principal)
-        self.lines: list[RowReport] = []
         self.pending: dict[uuid.UUID, _Update] = {}
+        self.tail: Callable[[], Awaitable[None]] | None = None
+        """What is left of the last chunk written (its similar names, audit entries, events
+        and report lines): started once the next chunk's look-ups are read."""
+        self.behind: asyncio.Future[None] | None = None
+        """That tail running, while the next chunk's rows are decided."""
         self.staff: Staff | None = None
         """The employees a row's responsible may name, read at the first row that names one."""
         self.now: datetime | None = None
@@ -250,78 +261,114 @@ class _Importer:
     # --- one chunk ----------------------------------------------------------------------------
 
     async def chunk(self, rows: list[ParsedRow]) -> None:
+        """Match and write one chunk. Its look-ups are read first; then the previous chunk's
+        tail runs while this chunk's rows are decided (the loop lets it on every few rows), and
+        has ended before this chunk writes anything (ADR 72)."""
         await self._responsibles(rows)
         known = await self._existing(rows)
         blocked_inns, blocked_domains = await self._register(rows)
         active_employees = await self._employees(rows)
         seen_references = await self._references(rows)
+        if self.tail is not None:
+            self.behind, self.tail = asyncio.ensure_future(self.tail()), None
+        lines: list[RowReport] = []
         creating: list[tuple[ParsedRow, RowReport]] = []
-        for parsed in rows:
-            line = RowReport(row=parsed.number, action=RowAction.SKIPPED, errors=parsed.errors)
-            draft = parsed.draft
-            if draft is not None:
-                if draft.inn in blocked_inns or any(
-                    email_domain(e) in blocked_domains for e in draft.emails
-                ):
-                    line.warnings.append(_unwanted())
-                if (dup := self.keys.check(parsed)) is not None:
-                    line.errors.append(dup)
-                rid = draft.responsible_employee_id
-                if rid is not None and rid not in active_employees:
-                    line.errors.append(
-                        RowProblem(
-                            field="responsible_employee_id",
-                            message="no such active employee",
-                            kind="unknown_reference",
+        try:
+            for index, parsed in enumerate(rows):
+                if index % YIELD_ROWS == 0:
+                    await asyncio.sleep(0)  # the tail's statements go on
+                line = RowReport(row=parsed.number, action=RowAction.SKIPPED, errors=parsed.errors)
+                draft = parsed.draft
+                if draft is not None:
+                    if draft.inn in blocked_inns or any(
+                        email_domain(e) in blocked_domains for e in draft.emails
+                    ):
+                        line.warnings.append(_unwanted())
+                    if (dup := self.keys.check(parsed)) is not None:
+                        line.errors.append(dup)
+                    rid = draft.responsible_employee_id
+                    if rid is not None and rid not in active_employees:
+                        line.errors.append(
+                            RowProblem(
+                                field="responsible_employee_id",
+                                message="no such active employee",
+                                kind="unknown_reference",
+                            )
                         )
-                    )
-            if line.errors or draft is None:
-                self._finish(line)
-                continue
-            target, matched, problem = known.match(parsed)
-            if problem is not None:
-                line.errors.append(problem)
-                self._finish(line)
-            elif target is None:
-                if not self._writable(draft.directions):
-                    line.errors.append(
-                        RowProblem(
-                            field="directions",
-                            message="you may only import into your directions",
-                            kind="forbidden_direction",
-                        )
-                    )
-                    self._finish(line)
+                if line.errors or draft is None:
+                    self._finish(line, lines)
                     continue
-                try:
-                    values = apply_attribute_patch(
-                        self.definitions, {}, parsed.attributes, creating=True
-                    )
-                except AttributeErrors as exc:
-                    line.errors.extend(_problems(exc.errors))
-                    self._finish(line)
-                    continue
-                line.errors.extend(
-                    self._missing_references(values, parsed.attributes, seen_references)
-                )
-                if line.errors:
-                    self._finish(line)
-                    continue
-                parsed.draft = draft.model_copy(update={"attributes": values})
-                creating.append((parsed, line))
-            else:
-                line.matched_by = matched
-                if target.id in self.pending:  # a second update of it in this chunk
-                    await self._write_updates()
-                patched = self._update(parsed, target, line, seen_references)
-                if patched is not None:
-                    known.put(patched)
-                self._finish(line)
+                target, matched, problem = known.match(parsed)
+                if problem is not None:
+                    line.errors.append(problem)
+                    self._finish(line, lines)
+                elif target is None:
+                    if self._new(parsed, draft, line, seen_references):
+                        creating.append((parsed, line))
+                    else:
+                        self._finish(line, lines)
+                else:
+                    line.matched_by = matched
+                    if target.id in self.pending:  # a second update of it in this chunk
+                        await self._caught_up()
+                        await self._write_updates()
+                    patched = self._update(parsed, target, line, seen_references)
+                    if patched is not None:
+                        known.put(patched)
+                    self._finish(line, lines)
+            await self._caught_up()
+        finally:
+            if self.behind is not None:  # this chunk failed: the tail ends before the rollback
+                behind, self.behind = self.behind, None
+                await asyncio.wait([behind])
+                if not behind.cancelled():
+                    behind.exception()  # retrieved: this chunk's error is the one raised
         await self._write_updates()
         if creating:
-            await self._create(creating, blocked_inns, blocked_domains)
-        kept, self.lines = sorted(self.lines, key=lambda line: line.row), []
-        await self.on_chunk(rows, kept)
+            await self._create(rows, creating, lines, blocked_inns, blocked_domains)
+        else:
+            self.tail = functools.partial(self._report, rows, lines)
+
+    async def flush(self) -> None:
+        """Write the last chunk's tail."""
+        if self.tail is not None:
+            tail, self.tail = self.tail, None
+            await tail()
+
+    async def _caught_up(self) -> None:
+        """Wait for the previous chunk's tail (its error raised here)."""
+        if self.behind is not None:
+            behind, self.behind = self.behind, None
+            await behind
+
+    def _new(
+        self,
+        parsed: ParsedRow,
+        draft: OrganizationDraft,
+        line: RowReport,
+        seen_references: set[uuid.UUID],
+    ) -> bool:
+        """Whether the row, matching no organization, is created (its attributes resolved on
+        its draft), else its problems on the line."""
+        if not self._writable(draft.directions):
+            line.errors.append(
+                RowProblem(
+                    field="directions",
+                    message="you may only import into your directions",
+                    kind="forbidden_direction",
+                )
+            )
+            return False
+        try:
+            values = apply_attribute_patch(self.definitions, {}, parsed.attributes, creating=True)
+        except AttributeErrors as exc:
+            line.errors.extend(_problems(exc.errors))
+            return False
+        line.errors.extend(self._missing_references(values, parsed.attributes, seen_references))
+        if line.errors:
+            return False
+        parsed.draft = draft.model_copy(update={"attributes": values})
+        return True
 
     def _update(
         self,
@@ -392,7 +439,7 @@ class _Importer:
                 for u in pending
             ],
         )
-        await self.session.execute(queries.MERGE_PENDING)
+        await self.session.execute(queries.MERGE_LOOKED_UP)
         blocked = await queries.blocked_flags(self.session, [u.current.id for u in pending])
         if self.discarding:
             return
@@ -424,14 +471,17 @@ class _Importer:
 
     async def _create(
         self,
+        rows: list[ParsedRow],
         creating: list[tuple[ParsedRow, RowReport]],
+        lines: list[RowReport],
         blocked_inns: set[str],
         blocked_domains: set[str],
     ) -> None:
+        """Write the chunk's new organizations and merge what the next look-ups probe; the rest
+        (:meth:`_created_tail`) is left for the next chunk to start."""
         fresh: list[_New] = []
         for parsed, line in creating:
-            assert parsed.draft is not None
-            draft = parsed.draft
+            draft = _draft_of(parsed)
             blocked = draft.inn in blocked_inns or any(
                 email_domain(e) in blocked_domains for e in draft.emails
             )
@@ -467,8 +517,29 @@ class _Importer:
                     for new in fresh
                 ],
             ).write(self.session)
-            await self.session.execute(queries.MERGE_PENDING)
+            await self.session.execute(queries.MERGE_LOOKED_UP)
+        except BaseException:
+            if records is not None:
+                await asyncio.wait([records])
+            raise
+        self.tail = functools.partial(
+            self._created_tail, rows, creating, lines, fresh, records, now
+        )
+
+    async def _created_tail(
+        self,
+        rows: list[ParsedRow],
+        creating: list[tuple[ParsedRow, RowReport]],
+        lines: list[RowReport],
+        fresh: list[_New],
+        records: asyncio.Future[tuple[Copy, Copy]] | None,
+        now: datetime,
+    ) -> None:
+        """The rest of a chunk's creations: their similar names, the other GIN merges, their
+        audit entries, events and state records, the blocked ones announced, the report."""
+        try:
             candidates = await self._candidates([p for p, _ in creating], [new.id for new in fresh])
+            await self.session.execute(queries.MERGE_REST)
         finally:
             if records is not None:
                 await asyncio.wait([records])
@@ -482,20 +553,33 @@ class _Importer:
                         message="organizations with a similar name exist; review before merging",
                     )
                 )
-            self._finish(line)
-        if records is None:
-            return
-        audit, staged = records.result()
-        await audit.write(self.session)
-        await staged.write(self.session)
-        await self.runtime.outbox.signal(self.session)
-        for new in fresh:
-            if new.blocked:
-                org = _organization(
-                    new.draft, id=new.id, version=1, blocked=True, created_at=now, updated_at=now
-                )
-                async with legacy_work(self.session, self.runtime, self.principal) as uow:
-                    await register.announce_organization(uow, org, was_blocked=False)
+            self._finish(line, lines)
+        reported = asyncio.ensure_future(self._report(rows, lines))  # on its own connection
+        try:
+            if records is not None and not self.discarding:
+                audit, staged = records.result()
+                await audit.write(self.session)
+                await staged.write(self.session)
+                await self.runtime.outbox.signal(self.session)
+                for new in fresh:
+                    if new.blocked:
+                        org = _organization(
+                            new.draft,
+                            id=new.id,
+                            version=1,
+                            blocked=True,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                        async with legacy_work(self.session, self.runtime, self.principal) as uow:
+                            await register.announce_organization(uow, org, was_blocked=False)
+        finally:
+            await asyncio.wait([reported])
+        reported.result()
+
+    async def _report(self, rows: list[ParsedRow], lines: list[RowReport]) -> None:
+        """The chunk's report lines kept, in row order, to ``on_chunk``."""
+        await self.on_chunk(rows, sorted(lines, key=lambda line: line.row))
 
     async def _candidates(
         self, rows: list[ParsedRow], created: list[uuid.UUID]
@@ -614,7 +698,8 @@ class _Importer:
         states = await written_organization_states(self.session, outbox, written)
         await outbox.copy_with_state(self.session, events, states)
 
-    def _finish(self, line: RowReport) -> None:
+    def _finish(self, line: RowReport, lines: list[RowReport]) -> None:
+        """Count the row's line, and keep it in its chunk's ``lines`` when the report shows it."""
         if line.errors:
             line.action = RowAction.SKIPPED
             line.organization_id = None
@@ -622,7 +707,7 @@ class _Importer:
         self.report.count(line)
         keep = self.report.mode is ImportMode.DRY_RUN or line.action is not RowAction.CREATED
         if keep or line.warnings or line.candidates:
-            self.lines.append(line)
+            lines.append(line)
 
 
 def _draft_of(parsed: ParsedRow) -> OrganizationFields:
@@ -660,6 +745,9 @@ class ChunkImporter(Protocol):
     """The rows refused so far."""
 
     async def chunk(self, rows: list[Any]) -> None: ...
+
+    async def flush(self) -> None:
+        """Write what the last chunk left to write (after it, before the import ends)."""
 
 
 Start = Callable[[AsyncSession, ImportReport], Awaitable[tuple[ChunkImporter, dict[str, Any]]]]
@@ -729,6 +817,7 @@ def import_runner(start_of: StartOf) -> RunImport:
                         while rows := await following:
                             following = asyncio.ensure_future(reader.chunk())
                             await importer.chunk(rows)
+                        await importer.flush()
                     finally:
                         if not following.cancel() and not following.cancelled():
                             following.exception()  # retrieved: the first error is raised

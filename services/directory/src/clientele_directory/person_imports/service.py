@@ -191,6 +191,9 @@ class _PersonImporter:
         kept, self.lines = sorted(self.lines, key=lambda line: line.row), []
         await self.on_chunk(rows, kept)  # type: ignore[arg-type]
 
+    async def flush(self) -> None:
+        """Nothing: :meth:`chunk` writes a chunk of persons whole."""
+
     async def _row(
         self,
         uow: UnitOfWork,
