@@ -149,6 +149,48 @@ async def test_duplicates_and_similar_names_are_found_across_chunks(
     ]
 
 
+async def test_a_chunks_similar_names_are_those_before_the_next_chunk_writes(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    """A chunk's similar names are read while the next chunk's rows are decided (ADR 72), yet
+    before that chunk writes: a row is compared with the names as they were when it was
+    imported, never with a rename a later row makes."""
+    north = fresh_direction()
+    me = sales(issuer, north)
+    inn = fresh_inn()
+    existing = await client.post(
+        "/v1/organizations",
+        json={"legal_name": "Другая Фирма", "inn": inn, "directions": [north]},
+        headers=me,
+    )
+    assert existing.status_code == 201, existing.text
+    content = _xlsx(
+        [
+            ["Наименование", "ИНН"],
+            ["Ромашка Плюс", None],  # 2   chunk 1
+            ["Лютик", None],  # 3
+            ["Ромашка Плюс", inn],  # 4   chunk 2: renames the existing organization
+            ["Василёк", None],  # 5
+            ["Ромашка-Плюс", None],  # 6   chunk 3
+        ]
+    )
+    for mode in ("dry_run", "valid_rows"):
+        response = await _import(client, me, content, mode, "orgs.xlsx")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["rows"], body["created"], body["updated"]) == (5, 4, 1)
+        rows = _by_row(body)
+        assert rows[4]["action"] == "updated"
+        # row 2 saw «Другая Фирма»; row 6 sees row 2 and the organization row 4 renamed
+        assert rows.get(2, {"candidates": []})["candidates"] == []
+        similar = {c["organization_id"] for c in rows[6]["candidates"]}
+        assert rows[4]["organization_id"] == existing.json()["id"]
+        assert existing.json()["id"] in similar
+        assert len(similar) == 2
+        if mode == "dry_run":
+            assert similar == {existing.json()["id"], rows[2]["organization_id"]}
+
+
 async def test_a_bad_row_in_a_later_chunk_rejects_everything(
     client: httpx.AsyncClient, issuer: TokenIssuer
 ) -> None:

@@ -83,6 +83,18 @@ async def _until(conn: asyncpg.Connection, location: str, ready: Any) -> asyncpg
     raise AssertionError(f"the job never got there: {dict(row)}")
 
 
+async def _waiting_for_a_lock(conn: asyncpg.Connection) -> None:
+    """Until a session of this database waits for a row lock (120 s at most)."""
+    for _ in range(1200):
+        if await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"
+        ):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("no session waits for a lock")
+
+
 def _exists(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
@@ -156,8 +168,10 @@ async def test_a_job_runs_in_a_child_and_a_child_killed_mid_job_is_resumed_by_th
         await holding.start()
         await locker.execute("SELECT 1 FROM organizations WHERE inn = $1 FOR UPDATE", locked_inn)
         location = await _queue(client, me, _xlsx(rows), "all_or_nothing")
-        # two chunks written inside the import's transaction, the third waiting
-        first = await _until(conn, location, lambda r: r["rows_read"] >= 100)
+        # two chunks written inside the import's transaction, the third waiting for the lock;
+        # a chunk's progress is written while the next one is decided (ADR 72): the first's
+        first = await _until(conn, location, lambda r: r["rows_read"] >= 50)
+        await _waiting_for_a_lock(conn)
         child = first["worker_pid"]
         assert child is not None
         assert child != directory.process.pid

@@ -107,6 +107,23 @@ async def test_an_import_that_gives_up_stops_its_worker(readers: Readers) -> Non
         assert await reader.chunk() == []
 
 
+async def test_a_warmed_pool_has_its_worker_before_the_import_and_reads_with_it() -> None:
+    pool = Readers(workers=1, gc_young_threshold=100_000)
+    others = {child.pid for child in multiprocessing.active_children()}
+
+    def workers() -> set[int | None]:
+        return {c.pid for c in multiprocessing.active_children() if c.pid not in others}
+
+    try:
+        pool.warm()
+        started = workers()
+        assert len(started) == 1  # started before any file was given
+        assert await _read_all(pool, _csv(30), _plan()) == 30
+        assert workers() == started  # the import was read by it, no second one started
+    finally:
+        pool.shutdown()
+
+
 async def test_a_worker_that_dies_fails_its_import_and_the_next_gets_a_new_pool() -> None:
     pool = Readers(workers=1, gc_young_threshold=100_000)
     others = {child.pid for child in multiprocessing.active_children()}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic_core import to_json
@@ -15,6 +16,11 @@ COPY_FROM = 1000
 """From this many rows a bulk write uses COPY (one statement) instead of a multi-row insert."""
 
 
+def _one(column: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A record of one column (``itemgetter`` of one key gives the value, not a tuple)."""
+    return lambda row: (row[column],)
+
+
 class Copy:
     """Rows of one table as COPY records (JSONB columns as JSON text), then written with COPY
     in the session's transaction: one statement, so the table's statement triggers run once,
@@ -25,17 +31,22 @@ class Copy:
 
     @classmethod
     def of(cls, table: Table, rows: list[dict[str, Any]]) -> Copy:
-        columns = list(rows[0]) if rows else []
-        documents = {name for name in columns if isinstance(table.c[name].type, JSONB)}
-        records = [
-            tuple(
-                to_json(row[name]).decode()
-                if name in documents and row[name] is not None
-                else row[name]
-                for name in columns
-            )
-            for row in rows
-        ]
+        """The rows' records, in the first row's column order (every row has its keys)."""
+        if not rows:
+            return cls(table, [], [])
+        columns = list(rows[0])
+        documents = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSONB)]
+        values = operator.itemgetter(*columns) if len(columns) > 1 else _one(columns[0])
+        records: list[tuple[Any, ...]] = []
+        for row in rows:
+            record = values(row)
+            if documents:
+                listed = list(record)
+                for i in documents:
+                    if listed[i] is not None:
+                        listed[i] = to_json(listed[i]).decode()
+                record = tuple(listed)
+            records.append(record)
         return cls(table, columns, records)
 
     async def write(self, session: AsyncSession) -> bool:

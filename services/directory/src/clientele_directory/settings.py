@@ -35,10 +35,11 @@ class DirectorySettings(ServiceSettings):
     )
     import_max_rows: int = Field(default=200_000, ge=1, description="rows of one import file")
     import_readers: int = Field(
-        default=2,
+        default=1,
         ge=1,
         le=64,
-        description="reader processes an import job's process may start (ADR 62)",
+        description="reader processes an import job's process may start (it runs one import;"
+        " ADR 62, ADR 72)",
     )
     import_chunk_rows: int = Field(
         default=2500, ge=1, le=5000, description="rows an import matches and writes together"

@@ -40,7 +40,7 @@ from clientele_shared.service_layer import append_audit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clientele_directory.imports import queries
-from clientele_directory.imports.reader import ImportReadFailed, Opening, PersonsFile
+from clientele_directory.imports.reader import ImportReadFailed, Opening, PersonsFile, readers
 from clientele_directory.imports.rules import (
     ImportKind,
     ImportMode,
@@ -299,6 +299,7 @@ class _Run:
         self.max_rows = int(getattr(runtime.settings, "import_max_rows", 200_000))
 
     async def execute(self, job: Any) -> None:
+        readers(self.runtime.settings).warm()  # its reader starts while the file is restored
         try:
             with tempfile.TemporaryFile(prefix="clientele-import-") as file:
                 await self._restore(job.id, file)

@@ -13,7 +13,9 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    any_,
     bindparam,
+    cast,
     delete,
     func,
     insert,
@@ -184,14 +186,16 @@ async def matching(
 async def registered(
     session: AsyncSession, inns: list[str], domains: list[str]
 ) -> tuple[set[str], set[str]]:
-    """The INNs and e-mail domains among these that the unwanted register lists."""
+    """The INNs and e-mail domains among these that the unwanted register lists (each list one
+    array parameter: a chunk's thousands of values, as an IN list, took longer to render)."""
     if not inns and not domains:
         return set(), set()
     found = (
         await session.execute(
             select(unwanted_register.c.inn, unwanted_register.c.email_domain).where(
                 unwanted_register.c.removed_at.is_(None),
-                unwanted_register.c.inn.in_(inns) | unwanted_register.c.email_domain.in_(domains),
+                (unwanted_register.c.inn == any_(cast(inns, ARRAY(String))))
+                | (unwanted_register.c.email_domain == any_(cast(domains, ARRAY(String)))),
             )
         )
     ).all()

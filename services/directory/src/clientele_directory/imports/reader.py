@@ -3,8 +3,9 @@
 Reading the .xlsx and validating every row (checksums, phones, e-mails) is half of an import's
 Python. In the service process it held the interpreter lock against the chunk being matched
 and written; in a worker process it runs on another core. The workers are a process pool
-of the process running the import (`IMPORT_READERS` of them, started on first use), which is
-an import job's child process: they end with the job (ADR 62). A worker reads a temporary
+of the process running the import (`IMPORT_READERS` of them, one by default: the first is
+started when the job starts, ADR 72), which is an import job's child process: they end with the
+job (ADR 62). A worker reads a temporary
 copy of the upload and streams the parsed rows, a chunk at a time, to a unix socket the import
 listens on: the socket's buffers are all it gets ahead, so memory holds a few chunks, never the
 file's rows. The worker sends frames of at most ``FRAME_ROWS`` rows, which the import gathers
@@ -256,10 +257,18 @@ class Readers:
     def submit(self, path: str, address: str, plan: ReadPlan) -> Future[None]:
         """Read the file at ``path`` into the socket at ``address``; a pool broken by a worker
         that died is replaced."""
+        return self._submit(_stream, path, address, plan)
+
+    def warm(self) -> None:
+        """Start a worker now: its interpreter loads while the import gets ready (the stored
+        file restored, the transaction begun), not after."""
+        self._submit(int)
+
+    def _submit(self, work: Callable[..., Any], *args: Any) -> Future[Any]:
         with self._lock:
             if self._pool is not None:
                 try:
-                    return self._pool.submit(_stream, path, address, plan)
+                    return self._pool.submit(work, *args)
                 except BrokenProcessPool:
                     self._pool.shutdown(wait=False)
             self._pool = ProcessPoolExecutor(
@@ -268,7 +277,7 @@ class Readers:
                 initializer=_worker_started,
                 initargs=(self.gc_young_threshold,),
             )
-            return self._pool.submit(_stream, path, address, plan)
+            return self._pool.submit(work, *args)
 
     def shutdown(self) -> None:
         with self._lock:
@@ -281,12 +290,14 @@ _READERS: Readers | None = None
 _READERS_LOCK = threading.Lock()
 
 
-def readers(workers: int, gc_young_threshold: int) -> Readers:
-    """The process's pool of readers (one per service process, sized by the first import)."""
+def readers(settings: Any) -> Readers:
+    """The process's pool of readers (one per process, sized by the first import's settings:
+    ``import_readers``, ``gc_young_threshold``)."""
     global _READERS
     with _READERS_LOCK:
         if _READERS is None:
-            _READERS = Readers(workers, gc_young_threshold)
+            workers = int(getattr(settings, "import_readers", 1))
+            _READERS = Readers(workers, settings.gc_young_threshold)
         return _READERS
 
 

@@ -803,9 +803,7 @@ def import_runner(start_of: StartOf) -> RunImport:
                     chunk_rows=int(getattr(settings, "import_chunk_rows", 2500)),
                     **{"labels": {}, **fields},
                 )
-                workers = int(getattr(settings, "import_readers", 2))
-                pool = readers(workers, settings.gc_young_threshold)
-                async with RowReader(pool, file, plan) as reader:
+                async with RowReader(readers(settings), file, plan) as reader:
                     assert reader.opening is not None
                     if on_open is not None:
                         await on_open(reader.opening)
