@@ -17,7 +17,7 @@ uv-path: # the uv that make uses (deploy/local/check-first-run.sh proves a fresh
 
 sync: uv-installed ## install uv when missing and the locked Python dependencies, compiled to bytecode
 	$(UV) sync --frozen --quiet --compile-bytecode
-	$(UV) run --frozen --no-sync python -m compileall -q shared/src services/*/src tests/testkit/src >/dev/null
+	$(UV) run --frozen --no-sync python -m compileall -q shared/src services/*/src tests/testkit/src
 
 up: sync infra-up services-up ## install what is missing, start Kafka, PostgreSQL, Redis and the five services
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import signal
 import sys
@@ -66,7 +67,8 @@ async def _queue(
 async def _job_row(conn: asyncpg.Connection, location: str) -> asyncpg.Record:
     job_id = uuid.UUID(location.rsplit("/", 1)[1])
     row = await conn.fetchrow(
-        "SELECT state, owner, worker_pid, rows_read, total_rows FROM import_jobs WHERE id = $1",
+        "SELECT state, owner, worker_pid, rows_read, total_rows, counts FROM import_jobs"
+        " WHERE id = $1",
         job_id,
     )
     assert row is not None
@@ -172,6 +174,10 @@ async def test_a_job_runs_in_a_child_and_a_child_killed_mid_job_is_resumed_by_th
         # a chunk's progress is written while the next one is decided (ADR 72): the first's
         first = await _until(conn, location, lambda r: r["rows_read"] >= 50)
         await _waiting_for_a_lock(conn)
+        waiting = await _job_row(conn, location)
+        # the progress of the first chunk: its rows counted, none of the second's
+        assert waiting["rows_read"] == 50
+        assert json.loads(waiting["counts"])["rows"] == 50
         child = first["worker_pid"]
         assert child is not None
         assert child != directory.process.pid

@@ -108,6 +108,8 @@ async def test_an_import_that_gives_up_stops_its_worker(readers: Readers) -> Non
 
 
 async def test_a_warmed_pool_has_its_worker_before_the_import_and_reads_with_it() -> None:
+    """One reader, as a job's child has (IMPORT_READERS=1): warmed, it runs before any file is
+    given and reads the import (a pool replaced on the way would show a second process)."""
     pool = Readers(workers=1, gc_young_threshold=100_000)
     others = {child.pid for child in multiprocessing.active_children()}
 

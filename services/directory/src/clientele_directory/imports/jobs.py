@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clientele_directory.imports import queries
 from clientele_directory.imports.reader import ImportReadFailed, Opening, PersonsFile, readers
 from clientele_directory.imports.rules import (
+    ImportCounts,
     ImportKind,
     ImportMode,
     ImportReport,
@@ -299,8 +300,8 @@ class _Run:
         self.max_rows = int(getattr(runtime.settings, "import_max_rows", 200_000))
 
     async def execute(self, job: Any) -> None:
-        readers(self.runtime.settings).warm()  # its reader starts while the file is restored
         try:
+            readers(self.runtime.settings).warm()  # its reader starts while the file is restored
             with tempfile.TemporaryFile(prefix="clientele-import-") as file:
                 await self._restore(job.id, file)
                 await self._import(job, file)
@@ -344,8 +345,10 @@ class _Run:
                     source=opening.source,
                 )
 
-        async def chunk_done(rows: list[ParsedRow], lines: list[RowReport]) -> None:
-            await self._progress(job_id, rows, lines, report)
+        async def chunk_done(
+            rows: list[ParsedRow], lines: list[RowReport], counts: ImportCounts
+        ) -> None:
+            await self._progress(job_id, rows, lines, counts)
 
         async def committing(session: AsyncSession, done: ImportReport) -> None:
             if not await queries.finish_job(
@@ -408,9 +411,9 @@ class _Run:
             )
 
     async def _progress(
-        self, job_id: uuid.UUID, rows: list[ParsedRow], lines: list[RowReport], report: ImportReport
+        self, job_id: uuid.UUID, rows: list[ParsedRow], lines: list[RowReport], counts: ImportCounts
     ) -> None:
-        """A chunk's report lines (with the rows that failed as read) and the counts so far."""
+        """A chunk's report lines (with the rows that failed as read) and the counts up to it."""
         cells = {row.number: row.cells for row in rows}
         records = [
             {
@@ -429,7 +432,7 @@ class _Run:
                 job_id,
                 self.owner,
                 rows_read=rows[-1].number - 1 if rows else 0,
-                counts=counts_of(report).model_dump(),
+                counts=counts.model_dump(),
             )
 
     async def _refuse(self, job_id: uuid.UUID, problem: dict[str, Any]) -> None:

@@ -60,7 +60,7 @@ SELECT n.num, c.id, c.legal_name, c.sim FROM n CROSS JOIN LATERAL (
 WHERE c.sim >= :threshold
 """
 """Similar names of a chunk's new rows, ``%`` through the GIN trigram indexes of
-``organization_names`` (migration 0024: a row per live organization and direction, its name
+``organization_names`` (migration 0025: a row per live organization and direction, its name
 without the legal form). A row with an INN is compared only with organizations without one (two
 INNs are two companies: the partial index of those names), a row without one with every
 organization. For a caller who does not see every direction the names are read direction by
@@ -97,7 +97,7 @@ MERGE_LOOKED_UP = text(
 )
 """Merge the pending lists of the GIN indexes the next look-ups probe into the indexes, after a
 chunk's rows are written: the organizations' e-mails and phones and their names' trigrams
-(each partition's, migration 0024). Every probe reads the whole pending list: merged, a chunk's
+(each partition's, migration 0025). Every probe reads the whole pending list: merged, a chunk's
 look-ups take milliseconds (with 4 MB lists left pending they took seconds; kept short by a
 small limit, the writes merged them a few rows at a time and took twice as long)."""
 MERGE_REST = text(

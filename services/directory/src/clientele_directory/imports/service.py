@@ -16,6 +16,7 @@ another: a row sees what the rows before it did, whichever chunk they were in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import uuid
 from collections.abc import Awaitable, Callable
@@ -62,6 +63,7 @@ from clientele_directory.imports.rules import (
     RowProblem,
     RowReport,
     Staff,
+    counts_of,
     parse_mapping,
     patch_against,
 )
@@ -131,8 +133,9 @@ class _Update:
         self.current, self.patched, self.changes = current, patched, changes
 
 
-ChunkDone = Callable[[list[ParsedRow], list[RowReport]], Awaitable[None]]
-"""Called after each chunk with its rows and the report lines kept from it, in row order."""
+ChunkDone = Callable[[list[ParsedRow], list[RowReport], ImportCounts], Awaitable[None]]
+"""Called after each chunk with its rows, the report lines kept from it, in row order, and the
+counts of the rows up to its last."""
 Opened = Callable[[Opening], Awaitable[None]]
 """Called with the file's header and row count, before the first chunk."""
 Committing = Callable[[AsyncSession, ImportReport], Awaitable[None]]
@@ -320,14 +323,18 @@ class _Importer:
         finally:
             if self.behind is not None:  # this chunk failed: the tail ends before the rollback
                 behind, self.behind = self.behind, None
-                await asyncio.wait([behind])
+                while not behind.done():  # a second cancel does not cut it short
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.wait([behind])
                 if not behind.cancelled():
                     behind.exception()  # retrieved: this chunk's error is the one raised
         await self._write_updates()
         if creating:
             await self._create(rows, creating, lines, blocked_inns, blocked_domains)
         else:
-            self.tail = functools.partial(self._report, rows, lines)
+            self.tail = functools.partial(
+                self._merged_and_reported, rows, lines, counts_of(self.report)
+            )
 
     async def flush(self) -> None:
         """Write the last chunk's tail."""
@@ -488,6 +495,7 @@ class _Importer:
             new = _New(uuid.uuid4(), draft, storage_values(draft), blocked)
             fresh.append(new)
             line.organization_id, line.action = new.id, RowAction.CREATED
+            self.report.count(line)
         now = await self._now()  # the organizations' timestamps: the database's default, now()
         # their audit entries, events and state records are built while they are written
         records = (
@@ -523,7 +531,7 @@ class _Importer:
                 await asyncio.wait([records])
             raise
         self.tail = functools.partial(
-            self._created_tail, rows, creating, lines, fresh, records, now
+            self._created_tail, rows, creating, lines, fresh, records, now, counts_of(self.report)
         )
 
     async def _created_tail(
@@ -534,9 +542,11 @@ class _Importer:
         fresh: list[_New],
         records: asyncio.Future[tuple[Copy, Copy]] | None,
         now: datetime,
+        counts: ImportCounts,
     ) -> None:
         """The rest of a chunk's creations: their similar names, the other GIN merges, their
-        audit entries, events and state records, the blocked ones announced, the report."""
+        audit entries, events and state records, the blocked ones announced, the report (the
+        created rows were counted when written)."""
         try:
             candidates = await self._candidates([p for p, _ in creating], [new.id for new in fresh])
             await self.session.execute(queries.MERGE_REST)
@@ -553,10 +563,12 @@ class _Importer:
                         message="organizations with a similar name exist; review before merging",
                     )
                 )
-            self._finish(line, lines)
-        reported = asyncio.ensure_future(self._report(rows, lines))  # on its own connection
+            self._keep(line, lines)
+        reported = asyncio.ensure_future(self._report(rows, lines, counts))  # own connection
         try:
-            if records is not None and not self.discarding:
+            if records is not None and self.discarding:
+                records.exception()  # retrieved: nothing of them is written
+            elif records is not None:
                 audit, staged = records.result()
                 await audit.write(self.session)
                 await staged.write(self.session)
@@ -573,13 +585,27 @@ class _Importer:
                         )
                         async with legacy_work(self.session, self.runtime, self.principal) as uow:
                             await register.announce_organization(uow, org, was_blocked=False)
-        finally:
+        except BaseException:
             await asyncio.wait([reported])
-        reported.result()
+            if not reported.cancelled():
+                reported.exception()  # retrieved: the first error is the one raised
+            raise
+        await reported
 
-    async def _report(self, rows: list[ParsedRow], lines: list[RowReport]) -> None:
-        """The chunk's report lines kept, in row order, to ``on_chunk``."""
-        await self.on_chunk(rows, sorted(lines, key=lambda line: line.row))
+    async def _merged_and_reported(
+        self, rows: list[ParsedRow], lines: list[RowReport], counts: ImportCounts
+    ) -> None:
+        """The tail of a chunk that created nothing: the other GIN merges (its updates add to
+        those lists too), its report."""
+        await self.session.execute(queries.MERGE_REST)
+        await self._report(rows, lines, counts)
+
+    async def _report(
+        self, rows: list[ParsedRow], lines: list[RowReport], counts: ImportCounts
+    ) -> None:
+        """The chunk's report lines kept, in row order, and the counts at its end, to
+        ``on_chunk``."""
+        await self.on_chunk(rows, sorted(lines, key=lambda line: line.row), counts)
 
     async def _candidates(
         self, rows: list[ParsedRow], created: list[uuid.UUID]
@@ -705,6 +731,10 @@ class _Importer:
             line.organization_id = None
             self.bad += 1
         self.report.count(line)
+        self._keep(line, lines)
+
+    def _keep(self, line: RowReport, lines: list[RowReport]) -> None:
+        """Keep a counted line in its chunk's ``lines`` when the report shows it."""
         keep = self.report.mode is ImportMode.DRY_RUN or line.action is not RowAction.CREATED
         if keep or line.warnings or line.candidates:
             lines.append(line)

@@ -31,6 +31,7 @@ from clientele_directory.imports.rules import (
     RowAction,
     RowProblem,
     RowReport,
+    counts_of,
 )
 from clientele_directory.imports.service import ChunkDone, Start, import_runner
 from clientele_directory.person_imports import queries
@@ -189,7 +190,7 @@ class _PersonImporter:
         if not self.discarding:
             await uow.finish()
         kept, self.lines = sorted(self.lines, key=lambda line: line.row), []
-        await self.on_chunk(rows, kept)  # type: ignore[arg-type]
+        await self.on_chunk(rows, kept, counts_of(self.report))  # type: ignore[arg-type]
 
     async def flush(self) -> None:
         """Nothing: :meth:`chunk` writes a chunk of persons whole."""
