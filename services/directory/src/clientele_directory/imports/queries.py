@@ -86,29 +86,25 @@ IMPORT_SETTINGS = text(
 )
 """For an import's transaction, of organizations or persons: the ``%`` threshold; GIN pending
 lists long enough to take a chunk's rows without a merge half-way (they are merged at once by
-MERGE_LOOKED_UP and MERGE_REST); no JIT compiling of statements whose costs are overestimated."""
+MERGE_PENDING); no JIT compiling of statements whose costs are overestimated."""
 
-MERGE_LOOKED_UP = text(
-    "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
-    " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
-    " WHERE a.amname = 'gin' AND (c.relname IN"
-    " ('ix_organizations_emails_folded', 'ix_organizations_phones') OR i.indrelid IN ("
+MERGE_PENDING = text(
+    "SELECT gin_clean_pending_list(g.indexrelid) FROM ("
+    " SELECT i.indexrelid, (i.indrelid <> 'organizations'::regclass OR c.relname IN"
+    " ('ix_organizations_emails_folded', 'ix_organizations_phones')) AS probed"
+    " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+    " WHERE a.amname = 'gin' AND (i.indrelid = 'organizations'::regclass OR i.indrelid IN ("
     " SELECT inhrelid FROM pg_inherits WHERE inhparent = 'organization_names'::regclass))"
+    ") AS g WHERE g.probed = :probed"
 )
-"""Merge the pending lists of the GIN indexes the next look-ups probe into the indexes, after a
-chunk's rows are written: the organizations' e-mails and phones and their names' trigrams
-(each partition's, migration 0025). Every probe reads the whole pending list: merged, a chunk's
+"""Merge the pending lists of GIN indexes of the organizations and of their names (each
+partition's, migration 0025) into the indexes: with ``probed`` true those the next look-ups
+probe (the organizations' e-mails and phones, their names' trigrams), right after a chunk's
+rows are written; with ``probed`` false the others (search text, tags, ...), which no look-up
+of an import probes, while the next chunk is matched (ADR 72), so they never fill up and make a
+chunk's COPY merge them on the way. Every probe reads the whole pending list: merged, a chunk's
 look-ups take milliseconds (with 4 MB lists left pending they took seconds; kept short by a
 small limit, the writes merged them a few rows at a time and took twice as long)."""
-MERGE_REST = text(
-    "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
-    " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
-    " WHERE a.amname = 'gin' AND i.indrelid = 'organizations'::regclass AND c.relname NOT IN"
-    " ('ix_organizations_emails_folded', 'ix_organizations_phones')"
-)
-"""Merge the pending lists of the organizations' other GIN indexes (search text, tags, ...),
-which no look-up of an import probes: merged while the next chunk is matched (ADR 72), they
-never fill up and make a chunk's COPY merge them on the way."""
 
 
 def _candidates_sql(with_inn: bool, sees_all: bool) -> Any:

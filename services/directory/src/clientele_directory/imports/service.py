@@ -323,11 +323,7 @@ class _Importer:
         finally:
             if self.behind is not None:  # this chunk failed: the tail ends before the rollback
                 behind, self.behind = self.behind, None
-                while not behind.done():  # a second cancel does not cut it short
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await asyncio.wait([behind])
-                if not behind.cancelled():
-                    behind.exception()  # retrieved: this chunk's error is the one raised
+                await _settled(behind)
         await self._write_updates()
         if creating:
             await self._create(rows, creating, lines, blocked_inns, blocked_domains)
@@ -446,7 +442,7 @@ class _Importer:
                 for u in pending
             ],
         )
-        await self.session.execute(queries.MERGE_LOOKED_UP)
+        await self.session.execute(queries.MERGE_PENDING, {"probed": True})
         blocked = await queries.blocked_flags(self.session, [u.current.id for u in pending])
         if self.discarding:
             return
@@ -525,10 +521,10 @@ class _Importer:
                     for new in fresh
                 ],
             ).write(self.session)
-            await self.session.execute(queries.MERGE_LOOKED_UP)
+            await self.session.execute(queries.MERGE_PENDING, {"probed": True})
         except BaseException:
             if records is not None:
-                await asyncio.wait([records])
+                await _settled(records)
             raise
         self.tail = functools.partial(
             self._created_tail, rows, creating, lines, fresh, records, now, counts_of(self.report)
@@ -549,10 +545,10 @@ class _Importer:
         created rows were counted when written)."""
         try:
             candidates = await self._candidates([p for p, _ in creating], [new.id for new in fresh])
-            await self.session.execute(queries.MERGE_REST)
+            await self.session.execute(queries.MERGE_PENDING, {"probed": False})
         finally:
             if records is not None:
-                await asyncio.wait([records])
+                await _settled(records)
         for parsed, line in creating:
             line.candidates = candidates.get(parsed.number, [])
             if line.candidates:
@@ -586,9 +582,7 @@ class _Importer:
                         async with legacy_work(self.session, self.runtime, self.principal) as uow:
                             await register.announce_organization(uow, org, was_blocked=False)
         except BaseException:
-            await asyncio.wait([reported])
-            if not reported.cancelled():
-                reported.exception()  # retrieved: the first error is the one raised
+            await _settled(reported)
             raise
         await reported
 
@@ -597,7 +591,7 @@ class _Importer:
     ) -> None:
         """The tail of a chunk that created nothing: the other GIN merges (its updates add to
         those lists too), its report."""
-        await self.session.execute(queries.MERGE_REST)
+        await self.session.execute(queries.MERGE_PENDING, {"probed": False})
         await self._report(rows, lines, counts)
 
     async def _report(
@@ -738,6 +732,17 @@ class _Importer:
         keep = self.report.mode is ImportMode.DRY_RUN or line.action is not RowAction.CREATED
         if keep or line.warnings or line.candidates:
             lines.append(line)
+
+
+async def _settled(future: asyncio.Future[Any]) -> None:
+    """Wait for ``future`` to end (a second cancel does not cut the wait short), its error
+    retrieved: after an error elsewhere, that first error is the one raised; else whoever needs
+    its result asks for it."""
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([future])
+    if not future.cancelled():
+        future.exception()
 
 
 def _draft_of(parsed: ParsedRow) -> OrganizationFields:
