@@ -1,7 +1,8 @@
 """An import job's work runs in a child process that ends with the job (ADR 62): the child is
 another process than the service's, a child killed mid-job leaves the job to the sweep with
 nothing of its run written, and a service that stops stops its jobs' children and gives their
-jobs back. (A cancel stopping the child: test_directory_import_jobs_api.)"""
+jobs back; after a rolled-back import of enough rows the child vacuums the tables it inserted
+into (ADR 73). (A cancel stopping the child: test_directory_import_jobs_api.)"""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ ENV = {
     "IMPORT_CHUNK_ROWS": "50",
     "IMPORT_JOB_LEASE_SECONDS": "2",
     "IMPORT_JOB_SWEEP_SECONDS": "0.5",
+    "IMPORT_VACUUM_ROWS": "60",
 }
 VENV_BIN = Path(sys.executable).parent
 
@@ -51,10 +53,14 @@ def _xlsx(rows: list[list[Any]]) -> bytes:
 
 
 async def _queue(
-    client: httpx.AsyncClient, headers: dict[str, str], content: bytes, mode: str
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    content: bytes,
+    mode: str,
+    what: str = "organizations",
 ) -> str:
     queued = await client.post(
-        "/v1/organizations/import",
+        f"/v1/{what}/import",
         files={"file": ("o.xlsx", content, "application/octet-stream")},
         data={"mode": mode},
         headers=headers,
@@ -201,3 +207,68 @@ async def test_a_job_runs_in_a_child_and_a_child_killed_mid_job_is_resumed_by_th
     listed = await client.get("/v1/organizations?limit=500", headers=me)
     assert listed.status_code == 200, listed.text
     assert len(listed.json()) == 150
+
+
+VACUUMED = ("organizations", "directory_search_words", "persons", "employments")
+
+
+async def _vacuums(conn: asyncpg.Connection) -> dict[str, int]:
+    """The manual VACUUMs each table of VACUUMED has had (autovacuum's are counted apart)."""
+    rows = await conn.fetch(
+        "SELECT relname, vacuum_count FROM pg_stat_user_tables WHERE relname = ANY($1::text[])",
+        list(VACUUMED),
+    )
+    return {row["relname"]: row["vacuum_count"] for row in rows}
+
+
+async def test_a_rolled_back_import_of_enough_rows_vacuums_the_tables_it_inserted_into(
+    client: httpx.AsyncClient, issuer: TokenIssuer, infra: Infrastructure
+) -> None:
+    me = sales(issuer, fresh_direction())
+    header = ["Наименование", "ИНН"]
+    many = [[f"Пылесос {n}", fresh_inn()] for n in range(70)]
+    bad = [*many[:35], ["Плохой ИНН", "123"], *many[35:]]
+    few = [[f"Пылинка {n}", fresh_inn()] for n in range(30)]
+    people = [["Фамилия", "Имя", "Email"]]
+    people += [
+        ["Пылев", f"Иван {n}", f"dust{n}.{uuid.uuid4().hex[:8]}@example.ru"] for n in range(70)
+    ]
+    conn = await asyncpg.connect(infra.test_database_url("directory"))
+
+    async def vacuumed(content: bytes, mode: str, what: str = "organizations") -> dict[str, Any]:
+        """The job's state and the VACUUMs of each table from its start to its child's exit."""
+        before = await _vacuums(conn)
+        location = await _queue(client, me, content, mode, what)
+        job = await wait_for_import(client, me, location)
+        child = (await _job_row(conn, location))["worker_pid"]
+        await _until(conn, location, lambda _: not _exists(child))  # its tidy-up ended too
+        after = await _vacuums(conn)
+        return {"state": job["state"], **{t: after[t] - before[t] for t in VACUUMED}}
+
+    none = dict.fromkeys(VACUUMED, 0)
+    organizations = {**none, "organizations": 1, "directory_search_words": 1}
+    try:
+        # 70 new organizations inserted, then rolled back: their tables vacuumed
+        assert await vacuumed(_xlsx([header, *many]), "dry_run") == {
+            "state": "succeeded",
+            **organizations,
+        }
+        assert await vacuumed(_xlsx([header, *bad]), "all_or_nothing") == {
+            "state": "rejected",
+            **organizations,
+        }
+        assert await vacuumed(_xlsx(people), "dry_run", "persons") == {
+            "state": "succeeded",
+            **none,
+            "persons": 1,
+            "employments": 1,
+            "directory_search_words": 1,
+        }
+        # fewer rows than IMPORT_VACUUM_ROWS are autovacuum's; committed rows are no dead ones
+        assert await vacuumed(_xlsx([header, *few]), "dry_run") == {"state": "succeeded", **none}
+        assert await vacuumed(_xlsx([header, *many]), "valid_rows") == {
+            "state": "succeeded",
+            **none,
+        }
+    finally:
+        await conn.close()

@@ -44,6 +44,12 @@ class DirectorySettings(ServiceSettings):
     import_chunk_rows: int = Field(
         default=2500, ge=1, le=5000, description="rows an import matches and writes together"
     )
+    import_vacuum_rows: int = Field(
+        default=10_000,
+        ge=1,
+        description="rows a rolled-back import (dry run, rejected, failed) must have inserted for"
+        " its job to vacuum the tables after it (ADR 73)",
+    )
     import_jobs_per_process: int = Field(
         default=2, ge=1, le=16, description="import jobs one directory process runs at a time"
     )

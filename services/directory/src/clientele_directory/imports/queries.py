@@ -11,6 +11,7 @@ from sqlalchemy import (
     ARRAY,
     Integer,
     String,
+    Table,
     Text,
     Uuid,
     any_,
@@ -24,7 +25,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from clientele_directory.blocking import organization_blocked_expr
 from clientele_directory.employees.queries import employee_visible
@@ -267,6 +268,20 @@ async def blocked_flags(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uui
 IMPORT_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('clientele-directory-import'))")
 """Writing imports one at a time: the second of two imports of the same new file waits, then
 finds the first one's organizations and updates them instead of creating them again."""
+
+
+async def vacuum(engine: AsyncEngine, tables: list[Table], seconds: float) -> None:
+    """VACUUM the tables, outside any transaction, for at most ``seconds``; a table another
+    VACUUM (autovacuum) holds is skipped, not waited for."""
+    names = ", ".join(table.name for table in tables)  # the service's own tables, no input
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f"SET statement_timeout = {int(seconds * 1000)}"))
+        try:
+            await conn.execute(text(f"VACUUM (SKIP_LOCKED) {names}"))
+        finally:
+            await conn.execute(text("RESET statement_timeout"))  # the pool's connection as it was
+
 
 _CLAIM = text(
     "UPDATE import_jobs SET state = 'running', owner = :owner, attempts = attempts + 1,"
