@@ -584,6 +584,18 @@ def _peak_mb(proc: Proc) -> float:
 FINISHED = {"succeeded", "rejected", "failed", "cancelled"}
 
 
+async def _children_gone(proc: Proc, limit: float = 120.0) -> float:
+    """Seconds until the service's child processes have exited: a job's child ends after its
+    job, once it vacuumed the tables of a rolled-back import (ADR 73), as it would in a service
+    that keeps running; stopping the service sooner would cancel that."""
+    started = time.perf_counter()
+    for _ in range(int(limit * 10)):
+        if len(_tree(proc.process.pid)) == 1:
+            break
+        await asyncio.sleep(0.1)
+    return time.perf_counter() - started
+
+
 async def _import(
     ctx: Context, url: str, ready: Prepared, mode: str
 ) -> tuple[float, float, float, dict[str, Any]]:
@@ -622,6 +634,12 @@ async def _import(
     if job["state"] != expected:
         raise RuntimeError(f"{mode} ended {job['state']}: {json.dumps(job)[:500]}")
     hwm, pss = _memory_mb(service)
+    tidy = await _children_gone(service)
+    if tidy >= 0.5:
+        ctx.notes.append(
+            f"{mode}, {ready.data.rows:,} rows over {url.rsplit('/', 1)[-1]}: the job's process"
+            f" exited {tidy:.1f} s after the job ended"
+        )
     await service.stop()
     counts = {k: job["counts"][k] for k in ("rows", "created", "updated", "skipped")}
     return seconds, max(peak, hwm), max(peak_pss, pss), counts
@@ -693,7 +711,10 @@ def _import_metrics(base: int) -> list[Metric]:
         " directory` process (relay and consumers off), in the three modes: the dry run (the"
         " whole per-row report stored), all-or-nothing (rejected: the in-file duplicates are"
         " bad rows) and the import of the valid rows (committed), each a job, from the first"
-        " byte of the upload to the job's end (polled every 0.2 s). Peak memory: the VmHWM of"
+        " byte of the upload to the job's end (polled every 0.2 s); the service is stopped once"
+        " the job's child process has exited (after a rolled-back import it vacuums the tables"
+        " the import inserted into, ADR 73; the seconds it took after the job's end are noted)."
+        " Peak memory: the VmHWM of"
         " the service process and its descendants (the job's child process, its readers), summed,"
         " the highest of the samples taken at every poll (the target's measure: pages the"
         " processes share are counted in each); beside it the highest sum of their PSS (from"
