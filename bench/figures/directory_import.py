@@ -584,13 +584,22 @@ def _peak_mb(proc: Proc) -> float:
 FINISHED = {"succeeded", "rejected", "failed", "cancelled"}
 
 
+def _spawned(pid: int) -> bool:
+    """Whether the process is one multiprocessing spawned (a job's child, a reader), not its
+    resource tracker, which lives as long as the service."""
+    try:
+        return "multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 async def _children_gone(proc: Proc, limit: float = 120.0) -> float:
-    """Seconds until the service's child processes have exited: a job's child ends after its
+    """Seconds until the service's spawned processes have exited: a job's child ends after its
     job, once it vacuumed the tables of a rolled-back import (ADR 73), as it would in a service
     that keeps running; stopping the service sooner would cancel that."""
     started = time.perf_counter()
     for _ in range(int(limit * 10)):
-        if len(_tree(proc.process.pid)) == 1:
+        if not any(_spawned(pid) for pid in _tree(proc.process.pid)):
             break
         await asyncio.sleep(0.1)
     return time.perf_counter() - started
