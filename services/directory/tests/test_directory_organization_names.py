@@ -135,16 +135,16 @@ async def test_names_follow_renames_inns_directions_deletes_restores_and_merges(
 
 
 async def _lookup(
-    runtime: ServiceRuntime, principal: Principal, name: str, *, explain: bool = False
+    runtime: ServiceRuntime, principal: Principal, row: uuid.UUID, *, explain: bool = False
 ) -> Any:
-    """The import's similar-name statement for one new row without an INN (with its plan when
-    ``explain``): the candidates' ids, or the plan as JSON."""
+    """The import's similar-name statement for one new row without an INN, the organization
+    ``row`` already written (with its plan when ``explain``): the candidates' ids, or the plan
+    as JSON."""
     sql = similar_names(False, principal.sees_all_directions)
     params: dict[str, Any] = {
         "nums": [1],
         "positions": [1],
-        "names": [name],
-        "created": [uuid.uuid4()],
+        "created": [row],
         "threshold": NAME_SIMILARITY,
         "limit": 1000,
     }
@@ -199,9 +199,13 @@ async def test_similar_names_read_only_the_callers_directions(runtime: ServiceRu
         )
         partitions.add(await _partition(runtime, direction))
 
+    # the new row, written in a direction of its own: never its own candidate
+    elsewhere = fresh_direction()
+    row = await _create(runtime, _sales(elsewhere), "Сосновый Бор", elsewhere)
+
     me = _sales(north)
-    assert await _lookup(runtime, me, "Сосновый Бор") == {mine}
-    plan = await _lookup(runtime, me, "Сосновый Бор", explain=True)
+    assert await _lookup(runtime, me, row) == {mine}
+    plan = await _lookup(runtime, me, row, explain=True)
     scanned = _scanned(plan[0]["Plan"])
     names_read = {r for r in scanned if r.startswith("organization_names")}
     assert names_read == {await _partition(runtime, north)}
@@ -209,7 +213,7 @@ async def test_similar_names_read_only_the_callers_directions(runtime: ServiceRu
     # whoever sees every direction finds them all, in every partition
     everyone = Principal(subject="root", roles=frozenset({"admin"}), directions=frozenset())
     assert everyone.sees_all_directions
-    assert {mine, *others.values()} <= await _lookup(runtime, everyone, "Сосновый Бор")
+    assert {mine, *others.values()} <= await _lookup(runtime, everyone, row)
     # the other directions' own look-ups do not see north's
     for direction, org_id in others.items():
-        assert await _lookup(runtime, _sales(direction), "Сосновый Бор") == {org_id}
+        assert await _lookup(runtime, _sales(direction), row) == {org_id}

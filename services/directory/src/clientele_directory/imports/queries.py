@@ -49,8 +49,9 @@ MAX_CANDIDATES = 3
 
 _CANDIDATES = """
 WITH n AS MATERIALIZED (
-    SELECT num, pos, directory_name_key(name) AS key
-    FROM unnest(:nums, :positions, :names) AS u(num, pos, name)
+    SELECT u.num, u.pos, r.name_key AS key
+    FROM unnest(:nums, :positions) AS u(num, pos)
+    JOIN organizations r ON r.id = (CAST(:created AS uuid[]))[u.pos]
 )
 SELECT n.num, c.id, c.legal_name, c.sim FROM n CROSS JOIN LATERAL (
     SELECT o.id, o.legal_name, similarity(o.name_key, n.key) AS sim
@@ -72,7 +73,8 @@ runs, to the one partition holding that direction: the trigram lists read hold t
 the caller's directions (and of the few hashed with them), never the whole base's. A caller who
 sees every direction reads every partition. Each variant is its own statement. ``created``
 lists the chunk's new ids in row order, already inserted: a row is compared with the rows
-before it, never with itself or later ones (``pos`` is its place in that list)."""
+before it, never with itself or later ones (``pos`` is its place in that list), and its name key
+is the one stored with it (the name's regular expressions are not run again)."""
 
 _NAMES_OF_DIRECTIONS = (
     "SELECT m.organization_id FROM unnest(CAST(:dirs AS varchar[])) AS d(direction)"
@@ -116,7 +118,6 @@ def _candidates_sql(with_inn: bool, sees_all: bool) -> Any:
     sql = text(_CANDIDATES.format(names=names)).bindparams(
         bindparam("nums", type_=ARRAY(Integer)),
         bindparam("positions", type_=ARRAY(Integer)),
-        bindparam("names", type_=ARRAY(Text)),
         bindparam("created", type_=ARRAY(Uuid)),
     )
     return sql if sees_all else sql.bindparams(bindparam("dirs", type_=ARRAY(String(64))))

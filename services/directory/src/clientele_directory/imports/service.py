@@ -619,7 +619,6 @@ class _Importer:
             params: dict[str, Any] = {
                 "nums": [parsed.number for _, parsed in part],
                 "positions": [pos for pos, _ in part],
-                "names": [_draft_of(parsed).legal_name for _, parsed in part],
                 "created": created,
                 "threshold": queries.NAME_SIMILARITY,
                 "limit": queries.MAX_CANDIDATES,

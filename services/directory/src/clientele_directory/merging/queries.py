@@ -425,18 +425,16 @@ async def organizations_named_like(
     session: AsyncSession,
     principal: Principal,
     org_id: uuid.UUID,
-    legal_name: str,
     *,
     with_inn: bool,
     scan: int,
 ) -> set[uuid.UUID]:
-    """Organizations the principal sees with a name similar to ``legal_name`` (the import's
+    """Organizations the principal sees with a name similar to the organization's (the import's
     look-up: one with an INN is compared only with those without one)."""
     await set_similarity_threshold(session, NAME_SIMILARITY)
     params: dict[str, Any] = {
         "nums": [0],
         "positions": [1],
-        "names": [legal_name],
         "created": [org_id],  # the organization itself comes first: never its own candidate
         "threshold": NAME_SIMILARITY,
         "limit": scan,

@@ -607,7 +607,7 @@ async def organization_duplicates(
             session, inns=[], emails=[], phones=sorted({phone.number for phone in target.phones})
         )
         by_name = await queries.organizations_named_like(
-            session, principal, org_id, target.legal_name, with_inn=bool(target.inn), scan=NAME_SCAN
+            session, principal, org_id, with_inn=bool(target.inn), scan=NAME_SCAN
         )
         found = (by_inn | by_email | by_phone | by_name) - {org_id}
         if not found:
