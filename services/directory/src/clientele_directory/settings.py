@@ -47,8 +47,8 @@ class DirectorySettings(ServiceSettings):
     import_vacuum_rows: int = Field(
         default=10_000,
         ge=1,
-        description="rows a rolled-back import (dry run, rejected, failed) must have inserted for"
-        " its job to vacuum the tables after it (ADR 73)",
+        description="rows a rolled-back import (dry run, rejected, failed) must have created or"
+        " updated for its job to vacuum the tables after it (ADR 73)",
     )
     import_jobs_per_process: int = Field(
         default=2, ge=1, le=16, description="import jobs one directory process runs at a time"

@@ -273,13 +273,14 @@ finds the first one's organizations and updates them instead of creating them ag
 
 
 async def vacuum(engine: AsyncEngine, tables: list[Table], seconds: float) -> None:
-    """VACUUM the tables, outside any transaction; cancelled after ``seconds`` (TimeoutError). A
-    table another VACUUM (autovacuum) holds is skipped, not waited for."""
+    """VACUUM the tables, outside any transaction, within ``seconds`` (else TimeoutError, the
+    statement cancelled in the server). A table another VACUUM (autovacuum) holds is skipped,
+    not waited for; the empty pages at a table's end are kept (their truncation would lock the
+    table against readers, and the next import fills them)."""
     names = ", ".join(table.name for table in tables)  # the service's own tables, no input
-    async with engine.connect() as conn:
+    async with asyncio.timeout(seconds), engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        async with asyncio.timeout(seconds):  # the driver cancels the statement in the server
-            await conn.execute(text(f"VACUUM (SKIP_LOCKED) {names}"))
+        await conn.execute(text(f"VACUUM (SKIP_LOCKED, TRUNCATE false) {names}"))
 
 
 _CLAIM = text(
