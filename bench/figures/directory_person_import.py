@@ -27,6 +27,7 @@ from clientele_testkit.import_generator import generate_persons
 from openpyxl import Workbook
 
 from bench.figures.directory import seeded_base
+from bench.figures.directory_import import _children_gone
 from bench.figures.services import issuer, start_service
 from bench.processes import Proc
 from bench.registry import Context, Metric, Target, figure
@@ -115,6 +116,7 @@ async def _import(
         seconds = time.perf_counter() - started
     if job["state"] != "succeeded":
         raise RuntimeError(f"{mode} ended {job['state']}: {json.dumps(job)[:500]}")
+    await _children_gone(service, 120.0)  # a dry run's vacuum (ADR 73) is not cancelled
     await service.stop()
     return seconds, {k: job["counts"][k] for k in ("rows", "created", "updated", "skipped")}
 
