@@ -64,6 +64,7 @@ class Probe:
         terminate = (
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             f"WHERE datname = '{self.database}' AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"  # not autovacuum's: a superuser's
         )
         limit = 0 if refuse else -1
         statements = [f'ALTER DATABASE "{self.database}" CONNECTION LIMIT {limit}']
