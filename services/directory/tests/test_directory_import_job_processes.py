@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,16 +111,29 @@ def _parent_of(pid: int) -> int:
     return int(next(line for line in status.splitlines() if line.startswith("PPid:")).split()[1])
 
 
+@pytest.fixture
+def own_service(
+    infra: Infrastructure, service_env: dict[str, str], migrated: None, tmp_path: Path
+) -> Iterator[Callable[..., ServiceProcess]]:
+    """Starts a directory service of the test's own, with ENV and the given settings, stopped
+    after the test. Its tests come first in the module: no other directory process runs yet to
+    take their jobs."""
+    started: list[ServiceProcess] = []
+
+    def start(**settings: str) -> ServiceProcess:
+        env = {**service_env, "DATABASE_URL": infra.test_database_url("directory"), **ENV}
+        started.append(ServiceProcess("directory", {**env, **settings}, tmp_path, VENV_BIN))
+        return started[-1]
+
+    yield start
+    for service in started:
+        service.stop()
+
+
 async def test_a_stopping_service_stops_its_jobs_children_and_gives_the_jobs_back(
-    infra: Infrastructure,
-    service_env: dict[str, str],
-    migrated: None,
-    tmp_path: Path,
-    issuer: TokenIssuer,
+    own_service: Callable[..., ServiceProcess], infra: Infrastructure, issuer: TokenIssuer
 ) -> None:
-    # first in the module: no other directory process runs yet to take the job
-    env = {**service_env, "DATABASE_URL": infra.test_database_url("directory"), **ENV}
-    service = ServiceProcess("directory", env, tmp_path, VENV_BIN)
+    service = own_service()
     me = sales(issuer, fresh_direction())
     rows = [["Наименование", "ИНН"], *[[f"Остановка {n}", fresh_inn()] for n in range(20)]]
     conn = await asyncpg.connect(infra.test_database_url("directory"))
@@ -157,21 +170,10 @@ async def _vacuums(conn: asyncpg.Connection) -> dict[str, tuple[int, int]]:
 
 
 async def test_a_rolled_back_import_of_enough_rows_vacuums_the_tables_it_inserted_into(
-    infra: Infrastructure,
-    service_env: dict[str, str],
-    migrated: None,
-    tmp_path: Path,
-    issuer: TokenIssuer,
+    own_service: Callable[..., ServiceProcess], infra: Infrastructure, issuer: TokenIssuer
 ) -> None:
-    # its own service, before the module's: a lease of a minute gives the vacuum 15 s
-    env = {
-        **service_env,
-        "DATABASE_URL": infra.test_database_url("directory"),
-        **ENV,
-        "IMPORT_JOB_LEASE_SECONDS": "60",
-        "IMPORT_VACUUM_ROWS": "60",
-    }
-    service = ServiceProcess("directory", env, tmp_path, VENV_BIN)
+    # a lease of a minute gives the vacuum 15 s
+    service = own_service(IMPORT_JOB_LEASE_SECONDS="60", IMPORT_VACUUM_ROWS="60")
     me = sales(issuer, fresh_direction())
     header = ["Наименование", "ИНН"]
     many = [[f"Пылесос {n}", fresh_inn()] for n in range(70)]
