@@ -33,29 +33,6 @@ async def ensure_database(postgres_url: str, name: str = BENCH_DATABASE) -> None
         await conn.close()
 
 
-async def drop_database(postgres_url: str, name: str) -> None:
-    """Drop a bench database. ``WITH (FORCE)`` fails for a non-superuser while autovacuum works
-    in it (a backend of another role); a plain DROP cancels autovacuum itself, so this ends the
-    bench's own connections to it and drops, trying again while something still holds it."""
-    conn = await asyncpg.connect(f"{postgres_url.rstrip('/')}/postgres")
-    try:
-        for attempt in range(10):
-            await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = $1 AND usename = current_user AND pid <> pg_backend_pid()",
-                name,
-            )
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-                return
-            except asyncpg.ObjectInUseError:
-                if attempt == 9:
-                    raise
-                await asyncio.sleep(1)
-    finally:
-        await conn.close()
-
-
 def new_id() -> str:
     return uuid.uuid4().hex[:10]
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from clientele_testkit.databases import drop_database
 from stdnum.ru import inn as ru_inn
 from stdnum.ru import ogrn as ru_ogrn
 
@@ -35,7 +36,7 @@ from bench.figures.http import serve_bare_app
 from bench.figures.interactions import timed_gets
 from bench.figures.services import issuer, migrate_service, start_service
 from bench.registry import Context, Metric, Target, figure
-from bench.stack import drop_database, ensure_database
+from bench.stack import ensure_database
 from bench.stats import percentile
 
 SEED_VERSION = 1

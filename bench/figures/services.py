@@ -19,12 +19,12 @@ import asyncpg
 import httpx
 from clientele_shared.auth.devtokens import main as token_cli
 from clientele_shared.auth.tokens import TokenIssuer
+from clientele_testkit.databases import drop_database
 from clientele_testkit.processes import free_port
 from redis.asyncio import Redis
 
 from bench.processes import Proc
 from bench.registry import Context
-from bench.stack import drop_database
 
 CLIENTELE = Path(sys.executable).parent / "clientele"
 

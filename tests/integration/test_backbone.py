@@ -23,6 +23,7 @@ from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.inbox import InboxPruner
 from clientele_shared.events.outbox import NOTIFY_CHANNEL, Outbox, OutboxRelay, create_producer
 from clientele_testkit import probe
+from clientele_testkit.databases import drop_database
 from clientele_testkit.infra import Infrastructure
 from clientele_testkit.processes import wait_for
 from sqlalchemy import func, insert, select, text
@@ -114,7 +115,7 @@ class Probe:
             if process.poll() is None:
                 self.kill(process)
         if self.database is not None:
-            asyncio.run(self._admin(f'DROP DATABASE "{self.database}" WITH (FORCE)'))
+            asyncio.run(drop_database(self.infra.postgres_url, self.database))
 
     def query(self, stmt: object) -> int:
         async def run() -> int:

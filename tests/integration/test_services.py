@@ -18,6 +18,7 @@ from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import DEALS, ORGANIZATIONS
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.registry import GrantError
+from clientele_testkit.databases import drop_database
 from clientele_testkit.infra import Infrastructure
 from clientele_testkit.processes import ServiceProcess, free_port, wait_for
 
@@ -260,7 +261,7 @@ def test_a_database_outage_answers_503_with_retry_after_and_readiness_503(
     finally:
         if service is not None:
             service.stop()
-        _admin(infra, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        asyncio.run(drop_database(infra.postgres_url, database))
 
 
 GIVE_UP_APP = """

@@ -61,6 +61,7 @@ from clientele_shared.events.inbox import EventConsumer
 from clientele_shared.events.outbox import Outbox, create_producer
 from clientele_shared.events.schemas.directory import RegisterEntryState
 from clientele_shared.events.state import Removal, StateLoader, subscribe_state
+from clientele_testkit.databases import drop_database
 from clientele_testkit.infra import Infrastructure
 from clientele_testkit.processes import ServiceProcess
 from faststream.kafka import KafkaBroker
@@ -432,17 +433,6 @@ def _fresh_database(
     return url
 
 
-def _drop_database(infra: Infrastructure, name: str) -> None:
-    async def drop() -> None:
-        conn = await asyncpg.connect(infra.database_url("postgres"))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
-
-
 async def _follow(
     infra: Infrastructure,
     databases: tuple[str, str],
@@ -646,7 +636,7 @@ def test_a_fresh_read_model_equals_the_directory_before_and_after_compaction(
         )
     finally:
         for name in names:
-            _drop_database(infra, name)
+            asyncio.run(drop_database(infra.postgres_url, name))
 
 
 FOLLOWED = (
@@ -766,4 +756,4 @@ def test_republishing_twice_changes_no_read_model_and_applies_each_record_once(
             assert asyncio.run(_applied(databases)) - applied == published
     finally:
         for name in names:
-            _drop_database(infra, name)
+            asyncio.run(drop_database(infra.postgres_url, name))
