@@ -155,6 +155,44 @@ async def test_an_inn_listed_before_the_organization_exists_blocks_it(
     assert (await client.delete(f"/v1/unwanted/{entry['id']}", headers=admin(issuer))).is_success
 
 
+async def test_a_check_by_e_mail_finds_the_listed_records_holding_it_in_any_case(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    direction = fresh_direction()
+    me = sales(issuer, direction)
+    domain = fresh_domain()
+    org = await _org(
+        client, me, legal_name="Почтовая", emails=[f"Ivan.Petrov@{domain}"], directions=[direction]
+    )
+    person = await client.post(
+        "/v1/persons",
+        json={
+            "last_name": "Сидорова",
+            "emails": [f"Olga.Sidorova@{domain}"],
+            "directions": [direction],
+        },
+        headers=me,
+    )
+    assert person.status_code == 201, person.text
+    by_org = await _entry(client, officer(issuer), organization_id=org["id"])
+    by_person = await _entry(client, officer(issuer), person_id=person.json()["id"])
+    try:
+        for email, entry, basis in (
+            (f"ivan.petrov@{domain.upper()}", by_org, "organization"),
+            (f"OLGA.SIDOROVA@{domain}", by_person, "person"),
+        ):
+            check = await client.get("/v1/unwanted/check", params={"email": email}, headers=me)
+            assert check.status_code == 200, check.text
+            found = [(m["entry_id"], m["basis"]) for m in check.json()["matches"]]
+            assert found == [(entry["id"], basis)], email
+        other = f"ivan.petrova@{domain}"
+        clean = await client.get("/v1/unwanted/check", params={"email": other}, headers=me)
+        assert clean.json() == {"blocked": False, "matches": []}
+    finally:
+        for entry in (by_org, by_person):
+            await client.delete(f"/v1/unwanted/{entry['id']}", headers=admin(issuer))
+
+
 async def test_marking_an_organization_and_a_domain(
     client: httpx.AsyncClient, issuer: TokenIssuer, tail: Callable[[str], TopicTail]
 ) -> None:

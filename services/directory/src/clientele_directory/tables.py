@@ -83,7 +83,6 @@ organizations = Table(
     Index("ix_organizations_email_domains", "email_domains", postgresql_using="gin"),
     Index("ix_organizations_tags", "tags", postgresql_using="gin"),
     Index("ix_organizations_categories", "categories", postgresql_using="gin"),
-    Index("ix_organizations_ogrn", "ogrn"),
     Index("ix_organizations_responsible", "responsible_employee_id"),
     Index("ix_organizations_legal_name", "legal_name", "id"),
     Index(

@@ -188,8 +188,8 @@ async def add_entry(
                 )
         except IntegrityError:
             raise Conflict("This counterparty is already in the register.") from None
-        org_ids = await queries.affected_organizations(session, entry_id)
-        person_ids = await queries.affected_persons(session, entry_id)
+        org_ids = await queries.affected_organizations(session, entry)
+        person_ids = await queries.affected_persons(session, entry)
         # blocked before this entry = matched by another active entry
         others = await queries.blocked(session, org_ids, person_ids, without=entry_id)
         await uow.audit(
@@ -283,8 +283,8 @@ async def remove_entry(
             raise NotFound(_NOT_FOUND)
         if current.removed_at is not None:
             raise Conflict("The entry was already removed.")
-        org_ids = await queries.affected_organizations(session, entry_id)
-        person_ids = await queries.affected_persons(session, entry_id)
+        org_ids = await queries.affected_organizations(session, current)
+        person_ids = await queries.affected_persons(session, current)
         before = await queries.blocked(session, org_ids, person_ids)
         updated = await queries.mark_removed(
             session, entry_id, subject=principal.subject, reason=reason
