@@ -36,11 +36,23 @@ def officer(issuer: TokenIssuer) -> dict[str, str]:
     return bearer(issuer, "sec-officer", roles=["security_officer"])
 
 
-async def _org(client: httpx.AsyncClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
-    response = await client.post("/v1/organizations", json=fields, headers=headers)
+async def _created(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], **fields: Any
+) -> dict[str, Any]:
+    response = await client.post(path, json=fields, headers=headers)
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def _org(client: httpx.AsyncClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
+    return await _created(client, "/v1/organizations", headers, **fields)
+
+
+async def _person(
+    client: httpx.AsyncClient, headers: dict[str, str], **fields: Any
+) -> dict[str, Any]:
+    return await _created(client, "/v1/persons", headers, **fields)
 
 
 async def _entry(
@@ -164,18 +176,15 @@ async def test_a_check_by_e_mail_finds_the_listed_records_holding_it_in_any_case
     org = await _org(
         client, me, legal_name="Почтовая", emails=[f"Ivan.Petrov@{domain}"], directions=[direction]
     )
-    person = await client.post(
-        "/v1/persons",
-        json={
-            "last_name": "Сидорова",
-            "emails": [f"Olga.Sidorova@{domain}"],
-            "directions": [direction],
-        },
-        headers=me,
+    person = await _person(
+        client,
+        me,
+        last_name="Сидорова",
+        emails=[f"Olga.Sidorova@{domain}"],
+        directions=[direction],
     )
-    assert person.status_code == 201, person.text
     by_org = await _entry(client, officer(issuer), organization_id=org["id"])
-    by_person = await _entry(client, officer(issuer), person_id=person.json()["id"])
+    by_person = await _entry(client, officer(issuer), person_id=person["id"])
     try:
         for email, entry, basis in (
             (f"ivan.petrov@{domain.upper()}", by_org, "organization"),
@@ -204,17 +213,9 @@ async def test_marking_an_organization_and_a_domain(
     second = await _org(
         client, me, legal_name="Вторая", emails=[f"info@{domain}"], directions=[direction]
     )
-    person = (
-        await client.post(
-            "/v1/persons",
-            json={
-                "last_name": "Сидоров",
-                "emails": [f"sid@{domain.upper()}"],
-                "directions": [direction],
-            },
-            headers=me,
-        )
-    ).json()
+    person = await _person(
+        client, me, last_name="Сидоров", emails=[f"sid@{domain.upper()}"], directions=[direction]
+    )
     assert person["blocked"] is False
 
     by_org = await _entry(client, officer(issuer), organization_id=first["id"])
