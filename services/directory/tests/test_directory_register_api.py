@@ -165,11 +165,18 @@ async def test_an_inn_listed_before_the_organization_exists_blocks_it(
     ]
     assert trail[1]["note"] == WHY["reason"]
     assert (await client.delete(f"/v1/unwanted/{entry['id']}", headers=admin(issuer))).is_success
+    # the removed entry named the organization by its INN: it is announced unblocked
+    removed = (await topic.events_of(org["id"], 7))[6]
+    assert (removed.type, removed.payload["entry_id"]) == (
+        "directory.organization.unblocked",
+        entry["id"],
+    )
 
 
 async def test_a_check_by_e_mail_finds_the_listed_records_holding_it_in_any_case(
-    client: httpx.AsyncClient, issuer: TokenIssuer
+    client: httpx.AsyncClient, issuer: TokenIssuer, tail: Callable[[str], TopicTail]
 ) -> None:
+    persons_topic = await tail(PERSONS).start()
     direction = fresh_direction()
     me = sales(issuer, direction)
     domain = fresh_domain()
@@ -183,9 +190,14 @@ async def test_a_check_by_e_mail_finds_the_listed_records_holding_it_in_any_case
         emails=[f"Olga.Sidorova@{domain}"],
         directions=[direction],
     )
-    by_org = await _entry(client, officer(issuer), organization_id=org["id"])
-    by_person = await _entry(client, officer(issuer), person_id=person["id"])
+    entries = [await _entry(client, officer(issuer), organization_id=org["id"])]
     try:
+        entries.append(await _entry(client, officer(issuer), person_id=person["id"]))
+        by_org, by_person = entries
+        # the entry named the person by id: he is announced blocked
+        await persons_topic.wait_for(
+            lambda e: e.aggregate_id == person["id"] and e.type == "directory.person.blocked"
+        )
         for email, entry, basis in (
             (f"ivan.petrov@{domain.upper()}", by_org, "organization"),
             (f"OLGA.SIDOROVA@{domain}", by_person, "person"),
@@ -196,9 +208,10 @@ async def test_a_check_by_e_mail_finds_the_listed_records_holding_it_in_any_case
             assert found == [(entry["id"], basis)], email
         other = f"ivan.petrova@{domain}"
         clean = await client.get("/v1/unwanted/check", params={"email": other}, headers=me)
+        assert clean.status_code == 200, clean.text
         assert clean.json() == {"blocked": False, "matches": []}
     finally:
-        for entry in (by_org, by_person):
+        for entry in entries:
             await client.delete(f"/v1/unwanted/{entry['id']}", headers=admin(issuer))
 
 
