@@ -23,7 +23,7 @@ from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.inbox import InboxPruner
 from clientele_shared.events.outbox import NOTIFY_CHANNEL, Outbox, OutboxRelay, create_producer
 from clientele_testkit import probe
-from clientele_testkit.databases import drop_database
+from clientele_testkit.databases import drop_database, refuse_connections
 from clientele_testkit.infra import Infrastructure
 from clientele_testkit.processes import wait_for
 from sqlalchemy import func, insert, select, text
@@ -59,17 +59,10 @@ class Probe:
             await conn.close()
 
     def refuse_connections(self, refuse: bool) -> None:
-        """Make the probe database refuse every connection ("too many connections for
-        database", SQLSTATE 53300) and end the open ones (57P01), or accept them again."""
+        """Make the probe database refuse every connection and end the open ones, or accept
+        them again."""
         assert self.database is not None, "only a probe with its own database"
-        terminate = (
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            f"WHERE datname = '{self.database}' AND pid <> pg_backend_pid()"
-            " AND backend_type = 'client backend'"  # not autovacuum's: a superuser's
-        )
-        limit = 0 if refuse else -1
-        statements = [f'ALTER DATABASE "{self.database}" CONNECTION LIMIT {limit}']
-        asyncio.run(self._admin(*statements, *([terminate] if refuse else [])))
+        asyncio.run(refuse_connections(self.infra.postgres_url, self.database, refuse))
 
     async def _setup(self) -> None:
         if self.database is not None:

@@ -18,7 +18,7 @@ from clientele_shared.auth.tokens import TokenIssuer
 from clientele_shared.events.catalog import DEALS, ORGANIZATIONS
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.registry import GrantError
-from clientele_testkit.databases import drop_database
+from clientele_testkit.databases import drop_database, refuse_connections
 from clientele_testkit.infra import Infrastructure
 from clientele_testkit.processes import ServiceProcess, free_port, wait_for
 
@@ -239,13 +239,7 @@ def test_a_database_outage_answers_503_with_retry_after_and_readiness_503(
         orgs = f"{service.url}/v1/organizations"
         assert httpx.get(orgs, headers=headers).status_code == 200
 
-        _admin(
-            infra,
-            f'ALTER DATABASE "{database}" CONNECTION LIMIT 0',
-            # the service's sessions: an autovacuum worker there (a superuser's) is no outage
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            f" WHERE datname = '{database}' AND backend_type = 'client backend'",
-        )
+        asyncio.run(refuse_connections(infra.postgres_url, database, True))
         outage = httpx.get(orgs, headers={**headers, "X-Correlation-ID": "outage-1"})
         assert outage.status_code == 503, outage.text
         assert outage.headers["content-type"] == "application/problem+json"
@@ -255,7 +249,7 @@ def test_a_database_outage_answers_503_with_retry_after_and_readiness_503(
         assert ready.status_code == 503
         assert ready.json()["checks"]["database"].startswith("failed")
 
-        _admin(infra, f'ALTER DATABASE "{database}" CONNECTION LIMIT -1')
+        asyncio.run(refuse_connections(infra.postgres_url, database, False))
         wait_for(service.ready, 30, "directory to be ready again")
         assert httpx.get(orgs, headers=headers).status_code == 200
     finally:
