@@ -135,11 +135,12 @@ def similar_names(with_inn: bool, sees_all: bool) -> Any:
 MATCHING_IDS = text(
     "SELECT id FROM organizations WHERE id = ANY(:ids)"
     " UNION SELECT id FROM organizations WHERE inn = ANY(:inns)"
-    " UNION SELECT o.id FROM unnest(:emails) AS e(email)"
-    " JOIN organizations o ON directory_fold_emails(o.emails) @> ARRAY[lower(e.email)]"
-    " UNION SELECT o.id FROM unnest(:phones) AS p(number)"
-    " JOIN organizations o"
-    " ON o.phones @> jsonb_build_array(jsonb_build_object('number', p.number))"
+    " UNION SELECT m.id FROM unnest(:emails) AS e(email) CROSS JOIN LATERAL (SELECT o.id"
+    " FROM organizations o WHERE directory_fold_emails(o.emails) @> ARRAY[lower(e.email)]"
+    " OFFSET 0) AS m"
+    " UNION SELECT m.id FROM unnest(:phones) AS p(number) CROSS JOIN LATERAL (SELECT o.id"
+    " FROM organizations o WHERE o.phones @> jsonb_build_array(jsonb_build_object('number',"
+    " p.number)) OFFSET 0) AS m"
 ).bindparams(
     bindparam("ids", type_=ARRAY(Uuid)),
     bindparam("inns", type_=ARRAY(String(12))),
@@ -148,7 +149,8 @@ MATCHING_IDS = text(
 )
 """Organizations with one of the ids, INNs, e-mails (case-folded, as persons' are) or phone numbers
 (E.164) of a chunk: a probe of the INN index and of the GIN indexes on folded e-mails (migration
-0020) and phones (migration 0013) per value."""
+0020) and phones (migration 0013) per value, each a subquery of its own that no plan turns into a
+join of every value with every organization (ADR 75, as the persons' ``MATCHING_PERSON_IDS``)."""
 
 
 async def matching(

@@ -18,12 +18,27 @@ from clientele_directory.tables import organizations, persons
 from clientele_directory.visibility import person_visible
 
 MATCHING_PERSON_IDS = text(
-    "SELECT id FROM persons WHERE directory_fold_emails(emails) && :emails"
-    " UNION SELECT p.id FROM unnest(:phones) AS x(number)"
-    " JOIN persons p ON p.phones @> jsonb_build_array(jsonb_build_object('number', x.number))"
+    "SELECT m.id FROM unnest(:emails) AS e(email) CROSS JOIN LATERAL (SELECT p.id FROM persons p"
+    " WHERE directory_fold_emails(p.emails) @> ARRAY[e.email] OFFSET 0) AS m"
+    " UNION SELECT m.id FROM unnest(:phones) AS x(number) CROSS JOIN LATERAL (SELECT p.id"
+    " FROM persons p WHERE p.phones @> jsonb_build_array(jsonb_build_object('number', x.number))"
+    " OFFSET 0) AS m"
 ).bindparams(bindparam("emails", type_=ARRAY(Text)), bindparam("phones", type_=ARRAY(Text)))
-"""Persons with one of a chunk's e-mails (case-folded) or phones (E.164): probes of the GIN
-indexes on folded e-mails and on phones (migration 0011)."""
+"""Persons with one of a chunk's e-mails (case-folded) or phones (E.164): a probe of the GIN
+index on folded e-mails or on phones (migration 0011) per value. Each probe is a subquery of
+its own (``OFFSET 0`` keeps it from being joined): as a join, a plan made for fewer values or
+persons than there are (a prepared statement's generic plan counts 10 values; the statistics of
+a table the import is filling count the persons before it) tested every value against every
+person, a scan of the table per chunk that took 40-60 s at 20,000 persons (ADR 75)."""
+
+MERGE_PENDING = text(
+    "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
+    " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+    " WHERE a.amname = 'gin' AND i.indrelid = 'persons'::regclass"
+)
+"""Merge the pending lists of the persons' GIN indexes into the indexes, after a chunk's rows
+are written: every probe of the next chunk's look-ups reads the whole pending list, which the
+import's limit (``IMPORT_SETTINGS``) lets grow to 16 MB (ADR 75)."""
 
 NAME_KEYS = text("SELECT n, directory_name_key(n) FROM unnest(:names) AS n").bindparams(
     bindparam("names", type_=ARRAY(Text))

@@ -187,6 +187,7 @@ class _PersonImporter:
             await self._row(uow, parsed, known, orgs, creating)
         await self._write_updates(uow)
         await self._create(uow, creating)
+        await self.session.execute(queries.MERGE_PENDING)
         if not self.discarding:
             await uow.finish()
         kept, self.lines = sorted(self.lines, key=lambda line: line.row), []
