@@ -29,7 +29,7 @@ index on folded e-mails or on phones (migration 0011) per value. Each probe is a
 its own (``OFFSET 0`` keeps it from being joined): as a join, a plan made for fewer values or
 persons than there are (a prepared statement's generic plan counts 10 values; the statistics of
 a table the import is filling count the persons before it) tested every value against every
-person, a scan of the table per chunk that took 40-60 s at 20,000 persons (ADR 75)."""
+person, a scan of the table per chunk that took 40-64 s at 20,000 persons (ADR 75)."""
 
 MERGE_PENDING = text(
     "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
@@ -37,8 +37,10 @@ MERGE_PENDING = text(
     " WHERE a.amname = 'gin' AND i.indrelid = 'persons'::regclass"
 )
 """Merge the pending lists of the persons' GIN indexes into the indexes, after a chunk's rows
-are written: every probe of the next chunk's look-ups reads the whole pending list, which the
-import's limit (``IMPORT_SETTINGS``) lets grow to 16 MB (ADR 75)."""
+are written: every probe of the next chunk's look-ups (e-mails, phones) reads the whole pending
+list, which the import's limit (``IMPORT_SETTINGS``) lets grow to 16 MB. The other GIN indexes
+(search, names, ...) are merged too, so that searches during a long import do not read such a
+list either (ADR 75)."""
 
 NAME_KEYS = text("SELECT n, directory_name_key(n) FROM unnest(:names) AS n").bindparams(
     bindparam("names", type_=ARRAY(Text))
