@@ -4,12 +4,17 @@ changes, once a year per deal and rule, 29 February on 28 February in other year
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 from calendar import isleap
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import PersonCreated, PersonState, PersonUpdated
@@ -45,11 +50,13 @@ def _person(stack: Stack, birthday: date | None) -> uuid.UUID:
     return person_id
 
 
-def _new_birthday(stack: Stack, person_id: uuid.UUID, version: int, old: date, new: date) -> None:
+def _new_birthday(
+    stack: Stack, person_id: uuid.UUID, version: int, old: date | None, new: date
+) -> None:
     payload = PersonUpdated(
         person_id=person_id,
         version=version,
-        changes={"birthday": FieldChange(old=old.isoformat(), new=new.isoformat())},
+        changes={"birthday": FieldChange(old=old and old.isoformat(), new=new.isoformat())},
     )
     stack.publish("person", "directory.person.updated", payload, person_id)
 
@@ -93,6 +100,18 @@ def _watch(stack: Stack, rule: dict[str, Any], deal: dict[str, Any]) -> tuple[An
     return None if row is None else (datetime.fromisoformat(row[0]), row[1])
 
 
+def _due_now(stack: Stack, rule: dict[str, Any], deal: dict[str, Any]) -> datetime:
+    """Make the deal's watch of the rule due now (as if its time had come); its due time."""
+    found = _watch(stack, rule, deal)
+    assert found is not None
+    stack.execute(
+        "UPDATE automation_watches SET due_at = now() WHERE rule_id = :rule AND deal_id = :deal",
+        rule=rule["id"],
+        deal=deal["id"],
+    )
+    return found[0]  # type: ignore[no-any-return]
+
+
 def _basis(stack: Stack, rule: dict[str, Any], deal: dict[str, Any]) -> str | None:
     found = _watch(stack, rule, deal)
     return None if found is None else str(found[1])
@@ -106,12 +125,12 @@ def _runs(stack: Stack, deal: dict[str, Any], rule: dict[str, Any]) -> list[dict
 def test_days_before_the_contacts_birthday_moved_when_it_changes_once_a_year(
     stack: Stack, pipeline: dict[str, Any]
 ) -> None:
-    soon = (datetime.now(UTC) + timedelta(seconds=20)).astimezone(MSK)
-    offset = -3 if (soon.date() + timedelta(days=3)).timetuple()[1:3] != (12, 31) else -4
-    day = soon.date() - timedelta(days=offset)  # its birthday this year is `offset` days away
+    day = datetime.now(MSK).date() + timedelta(days=4)  # 3 days before it: tomorrow
+    if (day.month, day.day) in {(2, 29), (12, 31)}:  # not in 1985 / `later` in another year
+        day += timedelta(days=1)
     near = day.replace(year=1985)
     far = (day + timedelta(days=60)).replace(year=1985)
-    rule = _rule(stack, pipeline, offset, soon.time().replace(microsecond=0).isoformat())
+    rule = _rule(stack, pipeline, -3, "12:00")
     contact, other = _person(stack, far), _person(stack, near)
     deal = _deal(stack, pipeline, contact, other)  # `contact` is the primary
     secondary = _deal(stack, pipeline, _person(stack, None), other)
@@ -120,34 +139,31 @@ def test_days_before_the_contacts_birthday_moved_when_it_changes_once_a_year(
     assert _basis(stack, rule, deal) == first.isoformat()
     assert _watch(stack, rule, secondary) is None  # a secondary contact's birthday: no watch
 
-    _new_birthday(stack, contact, 2, far, near)  # moved to `day`: due in 20 seconds
+    _new_birthday(stack, contact, 2, far, near)  # moved to `day`
+    wait_for(lambda: _basis(stack, rule, deal) == day.isoformat(), 30, "the moved watch")
+    due_at = _due_now(stack, rule, deal)
+    assert due_at == datetime.combine(day - timedelta(days=3), time(12), tzinfo=MSK)
     wait_for(lambda: bool(_runs(stack, deal, rule)), 60, "the firing on the new birthday")
     run = _runs(stack, deal, rule)[0]
     assert run["trigger"] == {
         "kind": "date_reached",
         "field": "contact.birthday",
         "date": day.isoformat(),
-        "offset_days": offset,
+        "offset_days": -3,
     }
     assert run["status"] == "fired"
     assert run["steps"][0]["status"] == "done"
     user = stack.user(BIRTH)
     assert stack.call("GET", f"/v1/deals/{deal['id']}", user).json()["tags"] == ["birthday"]
-    next_year = day.replace(year=day.year + 1).isoformat()
-    wait_for(lambda: _basis(stack, rule, deal) == next_year, 30, "next year's watch")
+    # taken in the firing's transaction and set again: when it comes, it has fired this year
+    wait_for(lambda: _watch(stack, rule, deal) == (due_at, day.isoformat()), 30, "the watch again")
 
     # moved again, to a day still ahead this year: it does not fire a second time this year
     later = day + timedelta(days=1)
     _new_birthday(stack, contact, 3, near, later.replace(year=1985))
     wait_for(lambda: _basis(stack, rule, deal) == later.isoformat(), 30, "the moved watch")
-    due_at = _watch(stack, rule, deal)[0]  # type: ignore[index]
-    stack.execute("UPDATE automation_watches SET due_at = now() WHERE rule_id = :r", r=rule["id"])
-
-    def taken_and_set_again() -> bool:
-        found = _watch(stack, rule, deal)
-        return found is not None and found[0] == due_at
-
-    wait_for(taken_and_set_again, 30, "the watch taken (in the firing's transaction) and set again")
+    due_at = _due_now(stack, rule, deal)
+    wait_for(lambda: _watch(stack, rule, deal) == (due_at, later.isoformat()), 30, "taken, set")
     assert len(_runs(stack, deal, rule)) == 1
     stack.call("DELETE", f"{RULES}/{rule['id']}", user, if_match=1)
 
@@ -202,6 +218,63 @@ def test_a_state_snapshot_of_the_same_version_fills_a_birthday_in(
         "the birthday filled in",
         id=person_id,
     )
+    wait_for(lambda: _watch(stack, rule, deal) is not None, 30, "the birthday's watch")
+    assert str(_basis(stack, rule, deal))[4:] == "-06-01"
+    stack.call("DELETE", f"{RULES}/{rule['id']}", stack.user(BIRTH), if_match=1)
+
+
+@contextmanager
+def _held(stack: Stack, deal_id: str) -> Iterator[None]:
+    """The deal's row locked, as the deal events' consumer holds it, until the block ends."""
+    locked, release = threading.Event(), threading.Event()
+
+    async def hold() -> None:
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    "SELECT 1 FROM deals WHERE id = $1 FOR UPDATE", uuid.UUID(deal_id)
+                )
+                locked.set()
+                await asyncio.to_thread(release.wait)
+        finally:
+            await conn.close()
+
+    thread = threading.Thread(target=asyncio.run, args=(hold(),))
+    thread.start()
+    try:
+        assert locked.wait(30), "the deal could not be locked"
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_a_birthday_that_comes_while_a_deal_event_holds_the_deal_waits_for_it(
+    stack: Stack, pipeline: dict[str, Any]
+) -> None:
+    """The persons' consumer re-times a deal's watch after the deal events' consumer, never
+    beside it: that one may have read the birthday as missing and would then drop the watch
+    set from it (the watch was lost when a birthday came with the deal's creation)."""
+    rule = _rule(stack, pipeline, 0, "09:00")
+    person_id = _person(stack, None)
+    deal = _deal(stack, pipeline, person_id)
+    stack.wait_until(  # the deal events' consumer is done with the deal's creation
+        "SELECT count(*) FROM automation_recent_events WHERE deal_id = :deal",
+        1,
+        "the deal's creation taken by the automation",
+        deal=deal["id"],
+    )
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND query LIKE '%FROM deals%FOR UPDATE%'"
+    )
+    with _held(stack, deal["id"]):
+        _new_birthday(stack, person_id, 2, None, date(1979, 6, 1))
+        wait_for(lambda: stack.scalar(waiting) == 1, 30, "the persons' consumer waiting")
+        assert (
+            stack.scalar("SELECT birthday FROM persons WHERE person_id = :id", id=person_id) is None
+        )
     wait_for(lambda: _watch(stack, rule, deal) is not None, 30, "the birthday's watch")
     assert str(_basis(stack, rule, deal))[4:] == "-06-01"
     stack.call("DELETE", f"{RULES}/{rule['id']}", stack.user(BIRTH), if_match=1)

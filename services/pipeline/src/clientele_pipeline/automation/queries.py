@@ -743,14 +743,20 @@ async def birthdays(session: AsyncSession, person_ids: set[uuid.UUID]) -> dict[u
 
 
 async def open_deals_of_contact(session: AsyncSession, person_id: uuid.UUID) -> list[Deal]:
-    """The open, live deals whose primary contact is the person."""
+    """The open, live deals whose primary contact is the person, locked in id order as the
+    deal events' consumer locks its deals (``locked_deals``): a deal's watch is then computed
+    by one transaction after the other, never by two that each miss the other's change (a
+    birthday read as missing, then the watch set from it dropped)."""
     rows = await session.execute(
-        select(deals).where(
+        select(deals)
+        .where(
             deals.c.person_ids.contains([person_id]),  # the GIN index
             deals.c.primary_person_id == person_id,
             deals.c.status == "open",
             deals.c.deleted_at.is_(None),
         )
+        .order_by(deals.c.id)
+        .with_for_update()
     )
     return [Deal.model_validate(dict(row)) for row in rows.mappings()]
 
