@@ -18,7 +18,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from clientele_shared.events.outbox import Outbox, create_producer
+from clientele_shared.events.outbox import Outbox
+from clientele_shared.events.producer import create_producer
 from clientele_testkit import probe
 
 from bench.rawkafka import stamp

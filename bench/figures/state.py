@@ -27,7 +27,7 @@ from clientele_shared.db import create_engine
 from clientele_shared.events.admin import ensure_topics
 from clientele_shared.events.catalog import ORGANIZATIONS, ORGANIZATIONS_STATE, REGISTRY
 from clientele_shared.events.envelope import Envelope
-from clientele_shared.events.outbox import create_producer
+from clientele_shared.events.producer import create_producer
 from clientele_shared.events.schemas.base import FieldChange
 from clientele_shared.events.schemas.directory import (
     OrganizationCreatedV2,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.inbox import InboxPruner
-from clientele_shared.events.outbox import NOTIFY_CHANNEL, Outbox, OutboxRelay, create_producer
+from clientele_shared.events.outbox import NOTIFY_CHANNEL, Outbox, OutboxRelay
+from clientele_shared.events.producer import create_producer
 from clientele_testkit import probe
 from clientele_testkit.databases import drop_database, refuse_connections
 from clientele_testkit.infra import Infrastructure
@@ -104,9 +106,13 @@ class Probe:
         process.wait()
 
     def stop_all(self) -> None:
+        """Kill the processes still running and print their logs (shown when a test fails)."""
         for process in self.processes:
             if process.poll() is None:
                 self.kill(process)
+        for log in sorted(self.logs.glob("*.log")):
+            print(f"--- {log.name}")
+            print("\n".join(_runs_of_lines(log.read_text(errors="replace").splitlines())[-60:]))
         if self.database is not None:
             asyncio.run(drop_database(self.infra.postgres_url, self.database))
 
@@ -149,6 +155,19 @@ class Probe:
 
     def wait_applied(self, expected: int, timeout: float = 120) -> None:
         wait_for(lambda: self.applied()[1] >= expected, timeout, f"{expected} applied events")
+
+
+def _runs_of_lines(lines: list[str]) -> list[str]:
+    """Consecutive lines that differ only in numbers (times, partitions) as one: its first
+    line, how many and the last one's time (a probe repeats a warning while Kafka is away)."""
+    runs: list[tuple[str, str, int, str]] = []
+    for line in lines:
+        shape = re.sub(r"\d+", "#", line)
+        if runs and runs[-1][0] == shape:
+            runs[-1] = (shape, runs[-1][1], runs[-1][2] + 1, line[:23])
+        else:
+            runs.append((shape, line, 1, line[:23]))
+    return [first if n == 1 else f"{first}  [x{n}, last at {last}]" for _, first, n, last in runs]
 
 
 @pytest.fixture

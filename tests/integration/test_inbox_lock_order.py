@@ -13,7 +13,7 @@ from aiokafka import ConsumerRecord
 from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.inbox import EventConsumer, Handler, per_event
-from clientele_shared.events.outbox import create_producer
+from clientele_shared.events.producer import create_producer
 from clientele_shared.events.registry import EventSpec, Registry, Topic
 from clientele_shared.events.state import ReadModel
 from clientele_shared.events.tables import inbox_attempts_table, inbox_table

@@ -58,7 +58,8 @@ from clientele_shared.events.catalog import (
     REGISTRY,
 )
 from clientele_shared.events.inbox import EventConsumer
-from clientele_shared.events.outbox import Outbox, create_producer
+from clientele_shared.events.outbox import Outbox
+from clientele_shared.events.producer import create_producer
 from clientele_shared.events.schemas.directory import RegisterEntryState
 from clientele_shared.events.state import Removal, StateLoader, subscribe_state
 from clientele_testkit.databases import drop_database

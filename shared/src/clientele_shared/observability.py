@@ -86,6 +86,11 @@ HANDLER_LATENCY = Histogram(
 OUTBOX_BACKLOG = Gauge(
     "clientele_outbox_backlog", "Events written to the outbox and not yet published", ["service"]
 )
+PRODUCER_RENEWALS = Counter(
+    "clientele_kafka_producer_renewals_total",
+    "Kafka producers replaced by a new one after aiokafka gave up on them",
+    ["client"],
+)
 OUTBOX_PUBLISHED = Counter(
     "clientele_outbox_published_total", "Events published by the outbox relay", ["service"]
 )

@@ -27,7 +27,8 @@ from clientele_shared.events.admin import ensure_topics, topics_of
 from clientele_shared.events.catalog import REGISTRY
 from clientele_shared.events.feeds import DirectionFeeds
 from clientele_shared.events.inbox import EventConsumer, InboxPruner, RetryPolicy
-from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
+from clientele_shared.events.outbox import Outbox, OutboxRelay
+from clientele_shared.events.producer import create_producer
 from clientele_shared.events.registry import Registry, Topic
 from clientele_shared.http.idempotency import IdempotencyKeys
 from clientele_shared.http.middleware import BodySizeLimit, CorrelationAndMetrics

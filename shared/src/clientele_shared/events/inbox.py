@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import Delete
 
 from clientele_shared.events.envelope import Envelope
+from clientele_shared.events.producer import Producer
 from clientele_shared.events.registry import Registry, UnknownEventError
 from clientele_shared.events.state import TOMBSTONE, Removal
 from clientele_shared.events.tables import inbox_attempts_table
@@ -162,7 +163,7 @@ class EventConsumer:
         sessions: async_sessionmaker[AsyncSession],
         inbox: Table,
         registry: Registry,
-        dead_letter_producer: AIOKafkaProducer,
+        dead_letter_producer: Producer,
         *,
         retry: RetryPolicy | None = None,
         batch_size: int = 500,

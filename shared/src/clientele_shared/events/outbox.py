@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 from pydantic_core import to_json
 from sqlalchemy import Table, delete, event, func, insert, select, text
@@ -27,6 +26,7 @@ from clientele_shared.events.feeds import (
     route_headers,
     routing_headers,
 )
+from clientele_shared.events.producer import Producer
 from clientele_shared.events.registry import Registry
 from clientele_shared.events.state import TOMBSTONE, StateSource, Tombstone
 from clientele_shared.observability import (
@@ -310,20 +310,6 @@ class Outbox:
         )
 
 
-def create_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
-    """A producer that never loses an acknowledged record: acks=all with idempotence."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": bootstrap_servers,
-        "enable_idempotence": True,
-        "acks": "all",
-        "linger_ms": 2,
-        "request_timeout_ms": 30_000,
-        "retry_backoff_ms": 200,
-    }
-    options.update(overrides)
-    return AIOKafkaProducer(**options)
-
-
 def _value(row: Any) -> bytes | None:
     """An outbox row's record value: none for a tombstone."""
     value: bytes | None = None if row.event_type == TOMBSTONE else row.value
@@ -344,7 +330,7 @@ class OutboxRelay:
         service: str,
         engine: AsyncEngine,
         table: Table,
-        producer: AIOKafkaProducer,
+        producer: Producer,
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,

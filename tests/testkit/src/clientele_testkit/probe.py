@@ -18,6 +18,7 @@ Each effect row keeps the event's `occurred_at` and the database clock when it w
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -28,7 +29,8 @@ from typing import Literal
 from clientele_shared.db import create_engine, sessionmaker
 from clientele_shared.events.envelope import Envelope
 from clientele_shared.events.inbox import EventConsumer, RetryPolicy
-from clientele_shared.events.outbox import Outbox, OutboxRelay, create_producer
+from clientele_shared.events.outbox import Outbox, OutboxRelay
+from clientele_shared.events.producer import create_producer
 from clientele_shared.events.registry import EventSpec, Registry, Topic
 from clientele_shared.events.tables import inbox_attempts_table, inbox_table, outbox_table
 from faststream.kafka import KafkaBroker
@@ -146,4 +148,5 @@ async def main(mode: str) -> None:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     asyncio.run(main(sys.argv[1]))
