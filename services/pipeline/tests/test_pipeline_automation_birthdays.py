@@ -126,8 +126,8 @@ def test_days_before_the_contacts_birthday_moved_when_it_changes_once_a_year(
     stack: Stack, pipeline: dict[str, Any]
 ) -> None:
     day = datetime.now(MSK).date() + timedelta(days=4)  # 3 days before it: tomorrow
-    if (day.month, day.day) in {(2, 29), (12, 31)}:  # not in 1985 / `later` in another year
-        day += timedelta(days=1)
+    while (day.month, day.day) in {(2, 28), (2, 29), (12, 31)}:  # `day` or `later` not in
+        day += timedelta(days=1)  # 1985, or `later` in another year
     near = day.replace(year=1985)
     far = (day + timedelta(days=60)).replace(year=1985)
     rule = _rule(stack, pipeline, -3, "12:00")
@@ -227,8 +227,15 @@ def test_a_state_snapshot_of_the_same_version_fills_a_birthday_in(
 def _held(stack: Stack, deal_id: str) -> Iterator[None]:
     """The deal's row locked, as the deal events' consumer holds it, until the block ends."""
     locked, release = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
 
     async def hold() -> None:
+        try:
+            await holding()
+        except BaseException as exc:
+            failed.append(exc)
+
+    async def holding() -> None:
         conn = await asyncpg.connect(stack.database_url)
         try:
             async with conn.transaction():
@@ -243,7 +250,7 @@ def _held(stack: Stack, deal_id: str) -> Iterator[None]:
     thread = threading.Thread(target=asyncio.run, args=(hold(),))
     thread.start()
     try:
-        assert locked.wait(30), "the deal could not be locked"
+        assert locked.wait(30), f"the deal could not be locked: {failed}"
         yield
     finally:
         release.set()
@@ -272,9 +279,6 @@ def test_a_birthday_that_comes_while_a_deal_event_holds_the_deal_waits_for_it(
     with _held(stack, deal["id"]):
         _new_birthday(stack, person_id, 2, None, date(1979, 6, 1))
         wait_for(lambda: stack.scalar(waiting) == 1, 30, "the persons' consumer waiting")
-        assert (
-            stack.scalar("SELECT birthday FROM persons WHERE person_id = :id", id=person_id) is None
-        )
     wait_for(lambda: _watch(stack, rule, deal) is not None, 30, "the birthday's watch")
     assert str(_basis(stack, rule, deal))[4:] == "-06-01"
     stack.call("DELETE", f"{RULES}/{rule['id']}", stack.user(BIRTH), if_match=1)

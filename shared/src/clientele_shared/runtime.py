@@ -79,6 +79,12 @@ class ServiceRuntime:
             client_id=f"{self.service}-relay",
             **security.client_options(),
         )
+        # its own producer: a renewal (ADR 76) never falls in the middle of a relay's batch
+        self.dead_letters = create_producer(
+            settings.kafka_bootstrap_servers,
+            client_id=f"{self.service}-dead-letters",
+            **security.client_options(),
+        )
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=self.service,
@@ -93,7 +99,7 @@ class ServiceRuntime:
             self.sessions,
             self.inbox_table,
             registry,
-            self.producer,
+            self.dead_letters,
             retry=RetryPolicy(
                 max_attempts=settings.consumer_max_attempts,
                 initial_backoff=settings.consumer_initial_backoff,
@@ -144,6 +150,7 @@ class ServiceRuntime:
         await self.ensure_topics()
         await self.producer.start()
         if self.consuming:
+            await self.dead_letters.start()
             self.supervisor.start("consumers", self._run_consumers)
             self.supervisor.start("inbox-pruner", self.inbox_pruner.run)
         if self.relaying:
@@ -197,6 +204,7 @@ class ServiceRuntime:
         await self.relay.close()
         await self.broker.stop()
         await self.producer.stop()
+        await self.dead_letters.stop()
         await self.redis.aclose()
         await self.engine.dispose()
 

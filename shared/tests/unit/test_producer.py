@@ -76,6 +76,7 @@ async def test_a_producer_that_gave_up_is_replaced_and_the_error_still_reaches_t
     assert len(fakes.made) == 2
     fresh = fakes.made[1]
     assert fresh.started
+    await asyncio.sleep(0)
     assert dead.stopped
     assert fresh.options == {"client_id": "test-relay", "enable_idempotence": True}
     assert await producer.send_and_wait("deals", b"1") == "acknowledged"
@@ -94,10 +95,14 @@ async def test_a_producer_whose_acknowledgements_fail_for_good_is_replaced_befor
     results = await asyncio.gather(*sent, return_exceptions=True)
     assert all(isinstance(r, OutOfOrderSequenceNumber) for r in results)
     assert len(fakes.made) == 1  # renewed by the next send, not by a callback
-    assert await producer.send_and_wait("deals", b"1") == "acknowledged"
+    with pytest.raises(OutOfOrderSequenceNumber):  # that send fails: the batch is given up
+        await producer.send("deals", b"3")
     assert len(fakes.made) == 2
-    assert dead.stopped
+    assert fakes.made[1].sent == []  # nothing of the failed batch through the new producer
+    assert await producer.send_and_wait("deals", b"1") == "acknowledged"  # the batch again
     assert fakes.made[1].sent == [("deals", b"1")]
+    await asyncio.sleep(0)  # the replaced producer closes in the background
+    assert dead.stopped
 
 
 async def test_an_acknowledgement_that_failed_otherwise_replaces_nothing(
@@ -149,8 +154,19 @@ async def test_a_replacement_that_cannot_start_is_tried_again_on_the_next_send(
     with pytest.raises(OutOfOrderSequenceNumber):
         await producer.send("deals", b"1")
     assert fakes.made[2].started
+    await asyncio.sleep(0)
     assert fakes.made[0].stopped
     assert await producer.send_and_wait("deals", b"1") == "acknowledged"
+
+
+async def test_a_producer_never_started_holds_nothing_and_refuses_to_send(
+    fakes: type[FakeProducer],
+) -> None:
+    producer = Producer(client_id="test-dead-letters")
+    assert fakes.made == []
+    with pytest.raises(RuntimeError, match="not started"):
+        await producer.send("deals.dlt", b"1")
+    await producer.stop()  # nothing to close
 
 
 def test_only_the_errors_after_which_aiokafka_sends_nothing_more_count_as_giving_up() -> None:

@@ -743,10 +743,12 @@ async def birthdays(session: AsyncSession, person_ids: set[uuid.UUID]) -> dict[u
 
 
 async def open_deals_of_contact(session: AsyncSession, person_id: uuid.UUID) -> list[Deal]:
-    """The open, live deals whose primary contact is the person, locked in id order as the
-    deal events' consumer locks its deals (``locked_deals``): a deal's watch is then computed
-    by one transaction after the other, never by two that each miss the other's change (a
-    birthday read as missing, then the watch set from it dropped)."""
+    """The open, live deals whose primary contact is the person, locked in id order: a deal
+    the deal events' consumer holds (``locked_deals``) is waited for, so a deal's watch is
+    computed by one transaction after the other, never by two that each miss the other's
+    change (a birthday read as missing, then the watch set from it dropped). A persons batch
+    locks contact by contact, so against a deals batch in another order PostgreSQL may end
+    one of them as a deadlock; its batch is then applied again event by event."""
     rows = await session.execute(
         select(deals)
         .where(
