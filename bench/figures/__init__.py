@@ -17,6 +17,7 @@ MODULES = [
     "interactions",
     "directory",
     "directory_import",
+    "directory_import_first",
     "directory_import_memory",
     "directory_person_import",
     "pipeline",

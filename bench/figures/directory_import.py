@@ -606,12 +606,15 @@ async def _children_gone(proc: Proc, limit: float) -> float:
 
 
 async def _import(
-    ctx: Context, url: str, ready: Prepared, mode: str
+    ctx: Context, url: str, ready: Prepared, mode: str, src: str | None = None
 ) -> tuple[float, float, float, dict[str, Any]]:
-    """One import job run by a fresh service process: (seconds from the upload to the job's
-    end, the peak of its processes' VmHWM summed and of their PSS summed, in MB, the job's
-    counts)."""
-    service = await start_service(ctx, "directory", url, RUN_CONSUMERS="false", RUN_RELAY="false")
+    """One import job run by a fresh service process (of ``src``'s code when given): (seconds
+    from the upload to the job's end, the peak of its processes' VmHWM summed and of their PSS
+    summed, in MB, the job's counts)."""
+    env = {"RUN_CONSUMERS": "false", "RUN_RELAY": "false"}
+    if src:
+        env["PYTHONPATH"] = src
+    service = await start_service(ctx, "directory", url, **env)
     headers = {
         "Authorization": "Bearer "
         + issuer(ctx).mint(

@@ -1,8 +1,9 @@
-"""The imports' look-ups of the records a chunk's e-mails and phones match (ADR 75), against real
-PostgreSQL, under the statistics a table being filled by an import has: counted empty (vacuumed
-after a discarded import, its pages kept) while it holds thousands of rows, with the plan a
-prepared statement caches for any values (generic) and one made for the values given (custom).
-Each value reads only the records holding it, never a test of every value against every record.
+"""The imports' look-ups of the records a chunk's e-mails and phones match (ADR 75) and of the
+names similar to its new organizations' (ADR 77), against real PostgreSQL, under the statistics
+a table being filled by an import has: counted empty (vacuumed after a discarded import, its
+pages kept) while it holds thousands of rows, with the plan a prepared statement caches for any
+values (generic) and one made for the values given (custom). Each value reads only the records
+holding it, never a test of every value against every record.
 
 The look-ups run over a temporary copy of the table (same columns and indexes), which shadows
 it for the connection, so the statistics are the test's own. The statement is prepared in SQL
@@ -18,10 +19,18 @@ from typing import Any
 
 import asyncpg
 import pytest
-from clientele_directory.imports.queries import MATCHING_IDS
+from clientele_directory.imports.queries import (
+    MATCHING_IDS,
+    NAME_SIMILARITY,
+    analyze_counted_empty,
+    similar_names,
+)
 from clientele_directory.person_imports.queries import MATCHING_PERSON_IDS
+from clientele_shared.db import async_url
 from clientele_testkit.infra import Infrastructure
 from sqlalchemy import TextClause
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
 pytestmark = pytest.mark.integration
 
@@ -86,11 +95,22 @@ def _prepare(look_up: LookUp) -> tuple[str, list[str]]:
     return f"PREPARE look_up({types}) AS {sql}", names
 
 
+def _literals(look_up: LookUp, names: list[str], values: dict[str, Any]) -> str:
+    """The arguments of ``EXECUTE look_up`` as SQL literals, in the order of ``names``."""
+    return ", ".join(
+        f"'{{{','.join(map(str, v))}}}'::{look_up.types[name]}"
+        if isinstance(v := values[name], list)
+        else f"'{v}'::{look_up.types[name]}"
+        for name in names
+    )
+
+
 def _examined(node: dict[str, Any], table: str) -> int:
-    """The rows of ``table`` a plan's nodes read (kept or filtered out, over all their loops),
-    and the pairs its joins tested and refused."""
+    """The rows of ``table`` (or of its partitions, ``table_*``) a plan's nodes read (kept or
+    filtered out, over all their loops), and the pairs its joins tested and refused."""
     rows = int(node.get("Rows Removed by Join Filter", 0))
-    if node.get("Relation Name") == table:
+    relation = node.get("Relation Name", "")
+    if relation == table or relation.startswith(f"{table}_"):
         read = sum(
             node.get(k, 0)
             for k in ("Actual Rows", "Rows Removed by Filter", "Rows Removed by Index Recheck")
@@ -134,11 +154,8 @@ async def test_each_e_mail_and_phone_reads_only_the_records_holding_it_in_a_tabl
             "emails": [f"r{k}@x.ru" for k in range(1, ROWS, ROWS // VALUES)],
             "phones": [f"+7999{k:07d}" for k in range(2, ROWS, ROWS // VALUES)],
         }
-        literals = ", ".join(
-            f"'{{{','.join(values[name])}}}'::{look_up.types[name]}" for name in names
-        )
         found = await connection.fetchval(
-            f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE look_up({literals})"
+            f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE look_up({_literals(look_up, names, values)})"
         )
         plan = json.loads(found)[0]["Plan"]
 
@@ -148,3 +165,131 @@ async def test_each_e_mail_and_phone_reads_only_the_records_holding_it_in_a_tabl
         assert _examined(plan, table) <= 2 * VALUES + ROWS
     finally:  # the prepared statement ends with the connection
         await connection.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
+
+
+NAMES = 5000
+"""Organizations of the direction when the similar names are looked up; statistics say none."""
+NEW = 200
+"""The chunk's new organizations, the last ones written, whose similar names are looked up."""
+NAMES_TYPES = {
+    "nums": "int[]",
+    "positions": "int[]",
+    "created": "uuid[]",
+    "threshold": "float8",
+    "limit": "int",
+    "dirs": "varchar[]",
+}
+FILL_ORGANIZATIONS = (
+    "INSERT INTO organizations (id, legal_name, status, directions, created_by)"
+    " SELECT gen_random_uuid(), 'ООО «' || translate(substr(md5(CAST(k / 2 AS text)), 1, 16),"
+    " '0123456789abcdef', 'абвгдежзиклмнопр') || ' ' || k % 2 || '»', 'active', ARRAY['sales'],"
+    " 'test' FROM generate_series(CAST($1 AS int), CAST($2 AS int)) k"
+)
+"""Organizations ``$1`` to ``$2`` of the direction ``sales``, named by pairs: two names share 16
+letters drawn from the digest of ``k / 2``, so each is similar to one other name."""
+FILL_NAMES = (
+    "INSERT INTO organization_names (direction, organization_id, name_key, has_inn)"
+    " SELECT 'sales', id, name_key, false FROM organizations"
+)
+
+
+@pytest.mark.parametrize("state", ["analyzed empty", "vacuumed empty"])
+@pytest.mark.parametrize("sees_all", [False, True], ids=["per direction", "every direction"])
+@pytest.mark.parametrize("plans", ["force_generic_plan", "force_custom_plan"])
+async def test_similar_names_of_a_first_import_read_the_names_near_each_new_name_only(
+    infra: Infrastructure, migrated: None, state: str, sees_all: bool, plans: str
+) -> None:
+    """A new installation's tables were analyzed empty by its migrations (no statistics of their
+    columns); a dry run's rows, vacuumed after it (ADR 73), leave tables counted empty with
+    their pages. In both, the chunk's look-up of similar names (after the import's own ANALYZE
+    of what is counted empty) reads the names sharing trigrams with each new name and their
+    organizations by key, never every name or organization for each new name (ADR 77)."""
+    engine = create_async_engine(
+        async_url(infra.test_database_url("directory")), poolclass=NullPool
+    )
+    try:
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert isinstance(raw, asyncpg.Connection)
+            # temporary copies shadow the tables: 4 partitions of names instead of 64
+            await raw.execute(
+                "CREATE TEMP TABLE organizations (LIKE public.organizations INCLUDING ALL);"
+                " CREATE TEMP TABLE organization_names (LIKE public.organization_names"
+                " INCLUDING ALL) PARTITION BY HASH (direction)"
+            )
+            for remainder in range(4):
+                await raw.execute(
+                    f"CREATE TEMP TABLE organization_names_{remainder} PARTITION OF"
+                    f" organization_names FOR VALUES WITH (MODULUS 4, REMAINDER {remainder})"
+                )
+            if state == "analyzed empty":
+                await raw.execute("ANALYZE organizations, organization_names")
+            else:  # a discarded import of the same file: its rows vacuumed away, pages kept
+                await raw.execute(FILL_ORGANIZATIONS, 1, NAMES)
+                await raw.execute(FILL_NAMES)
+                await raw.execute("DELETE FROM organization_names; DELETE FROM organizations")
+                await raw.execute("VACUUM (TRUNCATE false) organizations, organization_names")
+            counted = (
+                "SELECT c.relname, c.reltuples FROM pg_class c WHERE c.relnamespace ="
+                " pg_my_temp_schema() AND c.relname IN ('organizations', $1)"
+            )
+
+            session = AsyncSession(bind=conn)
+            async with session.begin():
+                # the import's chunks written, their GIN lists merged as the import does
+                await raw.execute("SET LOCAL pg_trgm.similarity_threshold = 0.5")
+                await raw.execute(FILL_ORGANIZATIONS, 1, NAMES)
+                await raw.execute(FILL_NAMES)
+                await raw.execute(
+                    "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
+                    " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+                    " WHERE a.amname = 'gin' AND i.indrelid IN (SELECT inhrelid FROM pg_inherits"
+                    " WHERE inhparent = CAST('organization_names' AS regclass))"
+                )
+                partition = await raw.fetchval(
+                    "SELECT CAST(tableoid AS regclass)::text FROM organization_names LIMIT 1"
+                )
+                before = dict(await raw.fetch(counted, partition))
+
+                analyzed = await analyze_counted_empty(session, {"sales", "hr"})
+
+                if state == "analyzed empty":  # no pages when analyzed: counted by their size
+                    assert analyzed == []
+                else:  # the partition of "hr" holds none of its names: not analyzed
+                    assert before == {"organizations": 0, partition: 0}
+                    assert sorted(analyzed) == sorted(["organizations", partition])
+                    after = dict(await raw.fetch(counted, partition))
+                    assert after == {"organizations": NAMES, partition: NAMES}
+                    assert await analyze_counted_empty(session, {"sales"}) == []
+
+                look_up = LookUp(
+                    "organization_names", similar_names(False, sees_all), NAMES_TYPES, ""
+                )
+                prepare, names = _prepare(look_up)
+                await raw.execute(prepare)
+                await raw.execute(f"SET LOCAL plan_cache_mode = {plans}")
+                created = await raw.fetch(
+                    "SELECT id FROM organizations ORDER BY legal_name OFFSET $1", NAMES - NEW
+                )
+                values = {
+                    "nums": list(range(1, NEW + 1)),
+                    "positions": list(range(1, NEW + 1)),
+                    "created": [row["id"] for row in created],
+                    "threshold": NAME_SIMILARITY,
+                    "limit": 3,
+                    "dirs": ["sales"],
+                }
+                found = await raw.fetchval(
+                    "EXPLAIN (ANALYZE, FORMAT JSON)"
+                    f" EXECUTE look_up({_literals(look_up, names, values)})"
+                )
+                plan = (found if isinstance(found, list) else json.loads(found))[0]["Plan"]
+                await raw.execute("DEALLOCATE look_up")
+
+        assert plan["Actual Rows"] >= NEW // 2  # the names of a pair found each other
+        # each new name read the few names sharing its trigrams and their organizations, not
+        # every name or organization of the direction
+        assert _examined(plan, "organization_names") < NEW * NAMES // 100
+        assert _examined(plan, "organizations") < NEW * NAMES // 100
+    finally:
+        await engine.dispose()

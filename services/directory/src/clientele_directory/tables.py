@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -95,14 +96,17 @@ organizations = Table(
 organization_names = Table(
     "organization_names",
     metadata,
-    Column("direction", String(64), primary_key=True),
-    Column("organization_id", Uuid, primary_key=True),
+    Column("direction", String(64), nullable=False),
+    Column("organization_id", Uuid, nullable=False),
     Column("name_key", Text, nullable=False),
     Column("has_inn", Boolean, nullable=False),
+    PrimaryKeyConstraint("organization_id", "direction", name="organization_names_pkey"),
 )
 """A live organization's name (``name_key``) per direction, for similar names: hash-partitioned
 by direction with trigram indexes per partition, kept by triggers on ``organizations`` in the
-same transaction as every write of them (migration 0024, ADR 57). Read only, by the look-ups."""
+same transaction as every write of them (migration 0024, ADR 57). Read only, by the look-ups.
+Its key is led by the organization, so that the trigram indexes are the only index to a
+direction's names (migration 0029, ADR 77)."""
 
 persons = Table(
     "persons",

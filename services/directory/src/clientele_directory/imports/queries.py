@@ -51,13 +51,15 @@ _CANDIDATES = """
 WITH n AS MATERIALIZED (
     SELECT u.num, u.pos, r.name_key AS key
     FROM unnest(:nums, :positions) AS u(num, pos)
-    JOIN organizations r ON r.id = (CAST(:created AS uuid[]))[u.pos]
+    CROSS JOIN LATERAL (SELECT r.name_key FROM organizations r
+        WHERE r.id = (CAST(:created AS uuid[]))[u.pos] OFFSET 0) AS r
 )
 SELECT n.num, c.id, c.legal_name, c.sim FROM n CROSS JOIN LATERAL (
     SELECT o.id, o.legal_name, similarity(o.name_key, n.key) AS sim
-    FROM organizations o
-    WHERE o.id IN ({names}) AND o.deleted_at IS NULL
-      AND coalesce(array_position(:created, o.id), 0) < n.pos
+    FROM (SELECT DISTINCT m.organization_id FROM ({names}) AS m) AS m
+    CROSS JOIN LATERAL (SELECT o.id, o.legal_name, o.name_key FROM organizations o
+        WHERE o.id = m.organization_id AND o.deleted_at IS NULL OFFSET 0) AS o
+    WHERE coalesce(array_position(:created, o.id), 0) < n.pos
     ORDER BY sim DESC, o.id LIMIT :limit
 ) AS c
 WHERE c.sim >= :threshold
@@ -74,7 +76,13 @@ the caller's directions (and of the few hashed with them), never the whole base'
 sees every direction reads every partition. Each variant is its own statement. ``created``
 lists the chunk's new ids in row order, already inserted: a row is compared with the rows
 before it, never with itself or later ones (``pos`` is its place in that list), and its name key
-is the one stored with it (the name's regular expressions are not run again)."""
+is the one stored with it (the name's regular expressions are not run again).
+
+Whatever the statistics say (a new installation's tables were analyzed empty by the migrations,
+ADR 77), the organizations are read by their key only: the new rows one by one, then each
+similar name's organization (a LATERAL subquery each, ``OFFSET 0``), never a scan of the
+organizations with every name tested against them; and the names' key, led by the organization
+(migration 0029), offers no way to a direction's names but the trigram indexes."""
 
 _NAMES_OF_DIRECTIONS = (
     "SELECT m.organization_id FROM unnest(CAST(:dirs AS varchar[])) AS d(direction)"
@@ -109,6 +117,30 @@ of an import probes, while the next chunk is matched (ADR 72), so they never fil
 chunk's COPY merge them on the way. Every probe reads the whole pending list: merged, a chunk's
 look-ups take milliseconds (with 4 MB lists left pending they took seconds; kept short by a
 small limit, the writes merged them a few rows at a time and took twice as long)."""
+
+COUNTED_EMPTY = text(
+    "SELECT CAST(c.oid AS regclass)::text FROM pg_class c"
+    " WHERE c.reltuples = 0 AND c.relpages > 0 AND (c.oid = CAST('organizations' AS regclass)"
+    " OR c.oid IN (SELECT m.tableoid FROM unnest(CAST(:dirs AS varchar[])) AS d(direction)"
+    " CROSS JOIN LATERAL (SELECT m.tableoid FROM organization_names m"
+    " WHERE m.direction = d.direction LIMIT 1) AS m))"
+)
+"""The organizations and the partitions of ``organization_names`` holding names of the
+directions whose statistics count them empty while they have pages: vacuumed after a discarded
+import (ADR 73), which left their pages and 0 rows. The planner then counts 0 rows per page
+however many the next import writes, and compares every new name with every name (ADR 77)."""
+
+
+async def analyze_counted_empty(session: AsyncSession, directions: set[str]) -> list[str]:
+    """ANALYZE, in the import's transaction, the organizations and the partitions of the names of
+    ``directions`` counted empty while holding the import's rows (COUNTED_EMPTY); the tables
+    analyzed. A table another ANALYZE or VACUUM holds is skipped, not waited for (the next
+    chunk tries again)."""
+    found = await session.execute(COUNTED_EMPTY, {"dirs": sorted(directions)})
+    tables = list(found.scalars())
+    for table in tables:  # a name from the catalog, no input
+        await session.execute(text(f"ANALYZE (SKIP_LOCKED) {table}"))
+    return tables
 
 
 def _candidates_sql(with_inn: bool, sees_all: bool) -> Any:

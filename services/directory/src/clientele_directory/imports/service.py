@@ -480,8 +480,9 @@ class _Importer:
         blocked_inns: set[str],
         blocked_domains: set[str],
     ) -> None:
-        """Write the chunk's new organizations and merge what the next look-ups probe; the rest
-        (:meth:`_created_tail`) is left for the next chunk to start."""
+        """Write the chunk's new organizations, merge what the next look-ups probe and count their
+        names again where the statistics say none (ADR 77); the rest (:meth:`_created_tail`) is
+        left for the next chunk to start."""
         fresh: list[_New] = []
         for parsed, line in creating:
             draft = _draft_of(parsed)
@@ -522,6 +523,9 @@ class _Importer:
                 ],
             ).write(self.session)
             await self.session.execute(queries.MERGE_PENDING, {"probed": True})
+            await queries.analyze_counted_empty(
+                self.session, {d for new in fresh for d in new.draft.directions}
+            )
         except BaseException:
             if records is not None:
                 await _settled(records)
