@@ -74,8 +74,7 @@ def _metrics() -> list[Metric]:
         " inserted into, ADR 73). Peak memory as in directory-import. The figure a company"
         " moving its client base in sees. With `before` (BENCH_PARAMS=before=<path of another"
         " tree's services/directory/src>) the pair is also run by that code on its own fresh"
-        " database, alternated with this tree's, and `*_ratio` is this tree's time over that"
-        " one's."
+        " database, after this tree's, and `*_ratio` is this tree's time over that one's."
     ),
     metrics=_metrics(),
     params={"rows": 100_000, "existing": 10_000, "before": ""},

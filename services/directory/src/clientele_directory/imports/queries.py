@@ -118,28 +118,45 @@ chunk's COPY merge them on the way. Every probe reads the whole pending list: me
 look-ups take milliseconds (with 4 MB lists left pending they took seconds; kept short by a
 small limit, the writes merged them a few rows at a time and took twice as long)."""
 
-COUNTED_EMPTY = text(
+UNDERCOUNTED = text(
     "SELECT CAST(c.oid AS regclass)::text FROM pg_class c"
-    " WHERE c.reltuples = 0 AND c.relpages > 0 AND (c.oid = CAST('organizations' AS regclass)"
-    " OR c.oid IN (SELECT m.tableoid FROM unnest(CAST(:dirs AS varchar[])) AS d(direction)"
-    " CROSS JOIN LATERAL (SELECT m.tableoid FROM organization_names m"
-    " WHERE m.direction = d.direction LIMIT 1) AS m))"
+    " WHERE c.oid = CAST('organizations' AS regclass) AND c.reltuples < :total / 2.0"
+    " UNION ALL SELECT CAST(c.oid AS regclass)::text FROM pg_inherits i"
+    " JOIN pg_class c ON c.oid = i.inhrelid"
+    " CROSS JOIN unnest(CAST(:dirs AS varchar[]), CAST(:counts AS int[])) AS w(direction, n)"
+    " WHERE i.inhparent = CAST('organization_names' AS regclass) AND satisfies_hash_partition("
+    " i.inhparent,"
+    " CAST(substring(pg_get_expr(c.relpartbound, c.oid) FROM 'modulus (\\d+)') AS int),"
+    " CAST(substring(pg_get_expr(c.relpartbound, c.oid) FROM 'remainder (\\d+)') AS int),"
+    " w.direction) GROUP BY c.oid, c.reltuples HAVING c.reltuples < max(w.n) / 2.0"
 )
-"""The organizations and the partitions of ``organization_names`` holding names of the
-directions whose statistics count them empty while they have pages: vacuumed after a discarded
-import (ADR 73), which left their pages and 0 rows. The planner then counts 0 rows per page
-however many the next import writes, and compares every new name with every name (ADR 77)."""
+"""The organizations, and the partitions of ``organization_names`` holding the directions an
+import wrote into, whose statistics count fewer than half the rows it wrote there (``total``
+organizations, ``counts`` names per direction). The partition of a direction is found from the
+catalog (its hash bounds), without reading the names. Such counts are those of a new
+installation's tables, analyzed empty by the migrations, of tables vacuumed after a discarded
+import (ADR 73: their pages kept, 0 rows or a few), or of a direction growing in an import's
+transaction, which autovacuum does not see: the planner then counts a few rows where the import
+wrote thousands (ADR 77)."""
 
 
-async def analyze_counted_empty(session: AsyncSession, directions: set[str]) -> list[str]:
-    """ANALYZE, in the import's transaction, the organizations and the partitions of the names of
-    ``directions`` counted empty while holding the import's rows (COUNTED_EMPTY); the tables
-    analyzed. A table another ANALYZE or VACUUM holds is skipped, not waited for (the next
-    chunk tries again)."""
-    found = await session.execute(COUNTED_EMPTY, {"dirs": sorted(directions)})
+async def analyze_undercounted(
+    session: AsyncSession, total: int, written: dict[str, int]
+) -> list[str]:
+    """ANALYZE, in the import's transaction, the tables UNDERCOUNTED says count fewer than half
+    the rows the import wrote (``total`` organizations, ``written`` names per direction); the
+    tables analyzed. ANALYZE counts the transaction's own rows, and the planner reads the new
+    count at once. A table another ANALYZE or VACUUM holds is skipped, not waited for (the next
+    chunk tries again). The count then grows with the import: each table is analyzed again only
+    once its rows have doubled."""
+    dirs = sorted(written)
+    found = await session.execute(
+        UNDERCOUNTED, {"total": total, "dirs": dirs, "counts": [written[d] for d in dirs]}
+    )
     tables = list(found.scalars())
-    for table in tables:  # a name from the catalog, no input
-        await session.execute(text(f"ANALYZE (SKIP_LOCKED) {table}"))
+    if tables:  # names from the catalog, no input
+        conn = await session.connection()
+        await conn.exec_driver_sql(f"ANALYZE (SKIP_LOCKED) {', '.join(tables)}")
     return tables
 
 

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import IO, Any, Protocol
@@ -162,6 +163,8 @@ class _Importer:
         self.bad = 0
         self.actor = actor_of(principal)
         self.pending: dict[uuid.UUID, _Update] = {}
+        self.written: Counter[str] = Counter()
+        """The new organizations written so far per direction (ADR 77)."""
         self.tail: Callable[[], Awaitable[None]] | None = None
         """What is left of the last chunk written (its similar names, audit entries, events
         and report lines): started once the next chunk's look-ups are read."""
@@ -480,9 +483,9 @@ class _Importer:
         blocked_inns: set[str],
         blocked_domains: set[str],
     ) -> None:
-        """Write the chunk's new organizations, merge what the next look-ups probe and count their
-        names again where the statistics say none (ADR 77); the rest (:meth:`_created_tail`) is
-        left for the next chunk to start."""
+        """Write the chunk's new organizations, merge what the next look-ups probe and analyze
+        the tables whose statistics count far fewer rows than written (ADR 77); the rest
+        (:meth:`_created_tail`) is left for the next chunk to start."""
         fresh: list[_New] = []
         for parsed, line in creating:
             draft = _draft_of(parsed)
@@ -523,9 +526,8 @@ class _Importer:
                 ],
             ).write(self.session)
             await self.session.execute(queries.MERGE_PENDING, {"probed": True})
-            await queries.analyze_counted_empty(
-                self.session, {d for new in fresh for d in new.draft.directions}
-            )
+            self.written.update(d for new in fresh for d in new.draft.directions)
+            await queries.analyze_undercounted(self.session, self.report.created, self.written)
         except BaseException:
             if records is not None:
                 await _settled(records)
