@@ -324,7 +324,8 @@ def world(
         added.extend(answer.json()["added"])
         return bool(added)
 
-    wait_for(add_participant, 90, "the north organization and person in campaigns")
+    # a busy machine: five services start and the state topics reach campaigns
+    wait_for(add_participant, 180, "the north organization and person in campaigns")
     participant_id = added[0]["id"]
     resolution = _until_created(
         lambda: http.post(
