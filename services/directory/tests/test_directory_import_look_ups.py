@@ -22,6 +22,7 @@ import pytest
 from clientele_directory.imports.queries import (
     IMPORT_SETTINGS,
     MATCHING_IDS,
+    MERGE_PENDING,
     NAME_SIMILARITY,
     analyze_undercounted,
     similar_names,
@@ -250,12 +251,7 @@ async def test_similar_names_of_a_first_import_read_the_names_near_each_new_name
                 await raw.execute("SET LOCAL statement_timeout = '120s'")
                 await raw.execute(FILL_ORGANIZATIONS, 1, NAMES)
                 await raw.execute(FILL_NAMES)
-                await raw.execute(
-                    "SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i"
-                    " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
-                    " WHERE a.amname = 'gin' AND i.indrelid IN (SELECT inhrelid FROM pg_inherits"
-                    " WHERE inhparent = CAST('organization_names' AS regclass))"
-                )
+                await session.execute(MERGE_PENDING, {"probed": True})
                 partition = await raw.fetchval(
                     "SELECT CAST(tableoid AS regclass)::text FROM organization_names"
                     " WHERE direction = 'sales' LIMIT 1"
