@@ -49,6 +49,25 @@ class Metric:
     higher_is_better: bool = True
 
 
+def before_metrics(key: str, label: str) -> list[Metric]:
+    """The seconds of ``key`` by the code of another tree (BENCH_PARAMS=before=<its
+    services/.../src>, when given) and this tree's time over that one's."""
+    return [
+        Metric(
+            f"before_{key}_s",
+            f"{label}, end to end, the `before` tree's code (when given)",
+            "s",
+            higher_is_better=False,
+        ),
+        Metric(
+            f"{key}_ratio",
+            f"{label}: this tree's time / the `before` tree's",
+            "×",
+            higher_is_better=False,
+        ),
+    ]
+
+
 @dataclass
 class Context:
     """What a figure function gets for one run."""

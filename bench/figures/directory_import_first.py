@@ -17,7 +17,7 @@ from clientele_testkit.databases import drop_database
 
 from bench.figures.directory import _migrate
 from bench.figures.directory_import import _import, prepared
-from bench.registry import Context, Metric, Target, figure
+from bench.registry import Context, Metric, Target, before_metrics, figure
 from bench.stack import ensure_database
 
 DATABASE = "clientele_bench_directory_first"
@@ -42,18 +42,7 @@ def _metrics() -> list[Metric]:
                 target=Target("<", 500),
                 higher_is_better=False,
             ),
-            Metric(
-                f"before_{mode}_s",
-                f"{label}, end to end, the `before` tree's code (when given)",
-                "s",
-                higher_is_better=False,
-            ),
-            Metric(
-                f"{mode}_ratio",
-                f"{label}: this tree's time / the `before` tree's",
-                "×",
-                higher_is_better=False,
-            ),
+            *before_metrics(mode, label),
         ]
     return metrics
 

@@ -30,7 +30,7 @@ from bench.figures.directory import seeded_base
 from bench.figures.directory_import import _children_gone
 from bench.figures.services import issuer, start_service
 from bench.processes import Proc
-from bench.registry import Context, Metric, Target, figure
+from bench.registry import Context, Metric, Target, before_metrics, figure
 
 DIRECTION = "bench-person-import"
 """The importer's only direction: none of the base's organizations is in it."""
@@ -148,18 +148,7 @@ def _metrics() -> list[Metric]:
                 target=Target("<", 60),
                 higher_is_better=False,
             ),
-            Metric(
-                f"before_{mode}_s",
-                f"{labels[mode]}, end to end, the `before` tree's code (when given)",
-                "s",
-                higher_is_better=False,
-            ),
-            Metric(
-                f"{mode}_ratio",
-                f"{labels[mode]}: this tree's time / the `before` tree's",
-                "×",
-                higher_is_better=False,
-            ),
+            *before_metrics(mode, labels[mode]),
         ]
     return metrics
 
